@@ -1,0 +1,148 @@
+"""Validation of an authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 7636 §4.3).
+
+Two stages, because where an error may be sent depends on how far validation got
+(RFC 6749 §4.1.2.1):
+
+1. :func:`establish_client` -- ``client_id`` and ``redirect_uri``. Until both are verified
+   every error is an :class:`~oauth_provider.errors.UntrustedRedirect`: the user sees an
+   error page and nothing is redirected.
+2. :func:`validate` -- an ordered tuple of small checks (:data:`CHECKS`), each raising one
+   protocol error, which from here on is redirected to the verified URI with ``state`` and
+   ``iss``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+
+from . import redirect_uris, scopes
+from .errors import InvalidRequest, UnauthorizedClient, UnsupportedResponseType, UntrustedRedirect
+from .models import get_client_model
+from .params import flatten
+from .registry import grant_types
+
+#: Parameters this endpoint understands; others are ignored (RFC 6749 §3.1).
+PARAMETERS = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+    "code_challenge_method", "prompt", "response_mode", "nonce",
+)
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+# An S256 challenge is the 43-character base64url encoding of a SHA-256 digest.
+S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+@dataclass
+class AuthorizationRequest:
+    """A request whose client and redirect URI are verified. ``params`` keeps the flattened
+    parameters so the consent form can carry them, signed, to the POST that decides."""
+
+    client: Any
+    redirect_uri: str
+    redirect_uri_sent: str
+    state: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    scopes: tuple[str, ...] = ()
+    prompt: frozenset[str] = frozenset()
+
+
+def _single(data: QueryDict, name: str) -> str | None:
+    values = data.getlist(name)
+    if len(values) > 1:
+        raise UntrustedRedirect(f"The {name} parameter was sent more than once.")
+    return values[0] if values and values[0] != "" else None
+
+
+def establish_client(data: QueryDict) -> AuthorizationRequest:
+    """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
+    RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`."""
+    client_id = _single(data, "client_id")
+    sent = _single(data, "redirect_uri")
+    state = data.get("state") or None
+    if client_id is None:
+        raise UntrustedRedirect("The client_id parameter is missing.")
+    client = get_client_model()._default_manager.filter(client_id=client_id).first()
+    if client is None or not client.is_active:
+        raise UntrustedRedirect("The client is unknown or disabled.")
+    registered = client.redirect_uri_list
+    if sent is not None:
+        if redirect_uris.find_match(sent, registered) is None:
+            raise UntrustedRedirect("The redirect_uri is not registered for this client.")
+        redirect_uri = sent
+    elif len(registered) == 1:
+        redirect_uri = registered[0]
+    else:
+        raise UntrustedRedirect("The redirect_uri parameter is required for this client.")
+    return AuthorizationRequest(
+        client=client, redirect_uri=redirect_uri, redirect_uri_sent=sent or "", state=state
+    )
+
+
+# -- the ordered checks that run once the redirect URI is trusted ----------------------------
+def check_params(req: AuthorizationRequest, data: QueryDict) -> None:
+    """No repeated parameters, none oversized (OAuth 2.1 §3.1)."""
+    req.params = flatten(data, known=PARAMETERS)
+
+
+def check_grant_allowed(req: AuthorizationRequest, data: QueryDict) -> None:
+    if "authorization_code" not in grant_types() or not req.client.allows_grant("authorization_code"):
+        raise UnauthorizedClient("This client may not use the authorization code grant.")
+
+
+def check_response_type(req: AuthorizationRequest, data: QueryDict) -> None:
+    """Only ``code`` (OAuth 2.1 §4.1.1; implicit is gone, RFC 9700 §2.1.2)."""
+    response_type = req.params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("The response_type parameter is required.")
+    if response_type != "code":
+        raise UnsupportedResponseType()
+    if req.params.get("response_mode", "query") != "query":
+        raise InvalidRequest("Only response_mode=query is supported.")
+
+
+def check_pkce(req: AuthorizationRequest, data: QueryDict) -> None:
+    """PKCE with S256 for every client (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1); ``plain``
+    and a missing method (which RFC 7636 §4.3 reads as plain) are refused."""
+    challenge = req.params.get("code_challenge")
+    if challenge is None:
+        raise InvalidRequest("code_challenge is required (PKCE with S256).")
+    if req.params.get("code_challenge_method") != "S256":
+        raise InvalidRequest("code_challenge_method must be S256.")
+    if not S256_CHALLENGE.match(challenge):
+        raise InvalidRequest("code_challenge is not a valid S256 challenge.")
+
+
+def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
+    """OIDC Core §3.1.2.1: known values only; ``none`` alone."""
+    values = frozenset(req.params.get("prompt", "").split())
+    if values - PROMPT_VALUES:
+        raise InvalidRequest("Unknown prompt value.")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values.")
+    req.prompt = values
+
+
+def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
+    """Known scopes within the client's allow-list (RFC 6749 §3.3)."""
+    req.scopes = scopes.resolve(scopes.parse(req.params.get("scope")), req.client.allowed_scope_tuple)
+
+
+CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
+    check_params,
+    check_grant_allowed,
+    check_response_type,
+    check_pkce,
+    check_prompt,
+    check_scope,
+)
+
+
+def validate(req: AuthorizationRequest, data: QueryDict) -> AuthorizationRequest:
+    """Run :data:`CHECKS` in order; the first failure raises its protocol error."""
+    for check in CHECKS:
+        check(req, data)
+    return req

@@ -1,0 +1,160 @@
+"""System checks (``manage.py check``; posture warnings with ``check --deploy``).
+
+Errors (``oauth_provider.E0xx``) stop the site from starting with a broken configuration;
+warnings (``oauth_provider.W0xx``) point at an insecure posture.
+
+=====  =====================================================================
+E001   ``OAUTH_PROVIDER`` is not a dict
+E002   unknown key in ``OAUTH_PROVIDER``
+E003   a setting has the wrong type
+E004   ``ISSUER`` is missing while DEBUG is off
+E005   ``ISSUER`` is not an absolute URL without query or fragment
+E006   a lifetime is not a positive number of seconds
+E007   ``SCOPES`` names an illegal scope token, or a default/optional scope is unknown
+E008   a grant type, client-authentication method or the adapter cannot be imported
+W001   ``ISSUER`` is not https (deploy)
+W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
+W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
+=====  =====================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, provider_settings
+
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+LIFETIMES = ("ACCESS_TOKEN_LIFETIME", "AUTHORIZATION_CODE_LIFETIME", "REFRESH_TOKEN_LIFETIME")
+
+
+def _type_ok(name: str, value: Any) -> bool:
+    spec = DEFAULTS[name]
+    if value is None:
+        return spec.nullable
+    if isinstance(value, bool) and bool not in spec.types:
+        return False
+    return isinstance(value, spec.types)
+
+
+@register(Tags.security, "oauth_provider")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict):
+        return [Error("OAUTH_PROVIDER must be a dict.", id="oauth_provider.E001")]
+    errors: list[Error] = []
+    for key in raw:
+        if key not in DEFAULTS:
+            errors.append(Error(
+                f"Unknown key OAUTH_PROVIDER[{key!r}].",
+                hint="Known keys: " + ", ".join(sorted(DEFAULTS)), id="oauth_provider.E002",
+            ))
+    for key, value in raw.items():
+        if key in DEFAULTS and not _type_ok(key, value):
+            wanted = " or ".join(t.__name__ for t in DEFAULTS[key].types)
+            errors.append(Error(
+                f"OAUTH_PROVIDER[{key!r}] must be {wanted}, not {type(value).__name__}.",
+                id="oauth_provider.E003",
+            ))
+    if errors:
+        return errors
+    errors += _check_issuer()
+    errors += _check_lifetimes()
+    errors += _check_scopes()
+    errors += _check_imports()
+    return errors
+
+
+def _check_issuer() -> list[Error]:
+    issuer = provider_settings.ISSUER
+    if not issuer:
+        if settings.DEBUG:
+            return []
+        return [Error(
+            "OAUTH_PROVIDER['ISSUER'] must be set when DEBUG is off.",
+            hint="The absolute https URL the provider is mounted at, e.g. 'https://example.com/o'. "
+                 "It is never taken from the Host header.",
+            id="oauth_provider.E004",
+        )]
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return [Error(
+            f"OAUTH_PROVIDER['ISSUER'] = {issuer!r} is not an absolute URL without query or fragment "
+            "(RFC 8414 §2).",
+            id="oauth_provider.E005",
+        )]
+    return []
+
+
+def _check_lifetimes() -> list[Error]:
+    errors = []
+    for name in (*LIFETIMES, "REFRESH_TOKEN_IDLE_TIMEOUT", "MAX_PARAMETER_LENGTH"):
+        value = getattr(provider_settings, name)
+        if value is not None and value <= 0:
+            errors.append(Error(f"OAUTH_PROVIDER[{name!r}] must be a positive number of seconds.",
+                                id="oauth_provider.E006"))
+    if provider_settings.REFRESH_TOKEN_GRACE_PERIOD < 0:
+        errors.append(Error("OAUTH_PROVIDER['REFRESH_TOKEN_GRACE_PERIOD'] must be 0 or more.",
+                            id="oauth_provider.E006"))
+    return errors
+
+
+def _check_scopes() -> list[Error]:
+    registered = provider_settings.SCOPES
+    errors = [
+        Error(f"Scope {name!r} in OAUTH_PROVIDER['SCOPES'] is not a legal scope token (RFC 6749 §3.3).",
+              id="oauth_provider.E007")
+        for name in registered
+        if not isinstance(name, str) or not _SCOPE_TOKEN.match(name)
+    ]
+    for key in ("DEFAULT_SCOPES", "OPTIONAL_SCOPES"):
+        for name in getattr(provider_settings, key):
+            if name not in registered:
+                errors.append(Error(f"OAUTH_PROVIDER[{key!r}] names {name!r}, which is not in SCOPES.",
+                                    id="oauth_provider.E007"))
+    return errors
+
+
+def _check_imports() -> list[Error]:
+    paths = [("GRANT_TYPES", p) for p in provider_settings.GRANT_TYPES.values()]
+    paths += [("CLIENT_AUTH_METHODS", p) for p in provider_settings.CLIENT_AUTH_METHODS.values()]
+    paths.append(("ADAPTER", provider_settings.ADAPTER))
+    errors = []
+    for key, dotted in paths:
+        try:
+            import_string(dotted)
+        except ImportError as exc:
+            errors.append(Error(f"OAUTH_PROVIDER[{key!r}]: cannot import {dotted!r} ({exc}).",
+                                id="oauth_provider.E008"))
+    return errors
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()):
+        return []  # check_settings reports these
+    warnings = []
+    issuer = provider_settings.ISSUER
+    if issuer and urlsplit(issuer).scheme != "https":
+        warnings.append(Warning("OAUTH_PROVIDER['ISSUER'] is not https.",
+                                hint="OAuth 2.1 §1.5: every endpoint must be served over TLS.",
+                                id="oauth_provider.W001"))
+    if provider_settings.ACCESS_TOKEN_LIFETIME > 3600:
+        warnings.append(Warning("ACCESS_TOKEN_LIFETIME is above one hour.",
+                                hint="RFC 9700 §4.10: keep access tokens short-lived.", id="oauth_provider.W002"))
+    if provider_settings.AUTHORIZATION_CODE_LIFETIME > 600:
+        warnings.append(Warning("AUTHORIZATION_CODE_LIFETIME is above 10 minutes.",
+                                hint="OAuth 2.1 §4.1.2: a maximum of 10 minutes is recommended.",
+                                id="oauth_provider.W002"))
+    if provider_settings.REFRESH_TOKEN_LIFETIME > 90 * 86400 and not provider_settings.REFRESH_TOKEN_IDLE_TIMEOUT:
+        warnings.append(Warning("REFRESH_TOKEN_LIFETIME is above 90 days and no idle timeout is set.",
+                                hint="RFC 9700 §4.14.2: expire refresh tokens that go unused.",
+                                id="oauth_provider.W003"))
+    return warnings

@@ -1,0 +1,160 @@
+"""The one place settings are read.
+
+A host configures the library with one dict in its settings module::
+
+    OAUTH_PROVIDER = {
+        "ISSUER": "https://example.com/o",
+        "SCOPES": {"read": "Read your notes", "write": "Change your notes"},
+    }
+
+``provider_settings`` merges that dict over :data:`DEFAULTS` lazily, on first attribute
+access, and forgets the merge when Django's ``setting_changed`` signal fires, so
+``override_settings(OAUTH_PROVIDER=...)`` works everywhere. Nothing copies a value into a
+module global. Types and unknown keys are validated by :mod:`oauth_provider.checks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting: its default, the types it accepts and what it does."""
+
+    default: Any
+    types: tuple[type, ...]
+    doc: str
+    nullable: bool = False
+
+
+#: Every setting the library reads. The settings reference in docs/ is generated from this.
+DEFAULTS: dict[str, Setting] = {
+    "ISSUER": Setting(
+        None, (str,),
+        "The issuer identifier (RFC 8414 §2, RFC 9207): the absolute https URL the provider is "
+        "mounted at, e.g. ``https://example.com/o``. Required when DEBUG is off; in DEBUG the "
+        "absolute URL of the mount is used. Never derived from the Host header in production.",
+        nullable=True,
+    ),
+    "SCOPES": Setting(
+        {}, (dict,),
+        "Scope name -> human description shown on the consent page. Only these scopes can be "
+        "requested.",
+    ),
+    "DEFAULT_SCOPES": Setting(
+        [], (list, tuple),
+        "Scopes granted when an authorization or client_credentials request names none "
+        "(RFC 6749 §3.3). Empty: a request without scope is refused with invalid_scope.",
+    ),
+    "OPTIONAL_SCOPES": Setting(
+        [], (list, tuple),
+        "Scopes the user may untick on the consent page. The others are granted all or nothing.",
+    ),
+    "ACCESS_TOKEN_LIFETIME": Setting(3600, (int,), "Access-token lifetime in seconds."),
+    "AUTHORIZATION_CODE_LIFETIME": Setting(
+        60, (int,), "Authorization-code lifetime in seconds (RFC 9700 §4.2: keep it short)."
+    ),
+    "REFRESH_TOKEN_LIFETIME": Setting(
+        30 * DAY, (int,),
+        "Absolute refresh-token lifetime in seconds, counted from the original grant: rotation "
+        "never extends it.",
+    ),
+    "REFRESH_TOKEN_IDLE_TIMEOUT": Setting(
+        None, (int,),
+        "If set, a refresh token unused for this many seconds expires (RFC 9700 §4.14.2).",
+        nullable=True,
+    ),
+    "REFRESH_TOKEN_GRACE_PERIOD": Setting(
+        0, (int,),
+        "Seconds during which a just-rotated refresh token may be used again without being "
+        "treated as stolen (for clients that refresh concurrently). 0 turns it off.",
+    ),
+    "REMEMBER_CONSENT": Setting(
+        True, (bool,),
+        "Skip the consent page when the user already granted the requested scopes to a "
+        "confidential client. Public clients are always asked again (RFC 8252 §8.6).",
+    ),
+    "GRANT_TYPES": Setting(
+        {
+            "authorization_code": "oauth_provider.grants.authorization_code.AuthorizationCodeGrant",
+            "refresh_token": "oauth_provider.grants.refresh_token.RefreshTokenGrant",
+            "client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant",
+        },
+        (dict,),
+        "grant_type -> dotted path of its grant class. Remove an entry to turn the grant off "
+        "everywhere; add one to plug in an extension grant.",
+    ),
+    "CLIENT_AUTH_METHODS": Setting(
+        {
+            "client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic",
+            "client_secret_post": "oauth_provider.client_auth.ClientSecretPost",
+            "none": "oauth_provider.client_auth.NoClientAuthentication",
+        },
+        (dict,),
+        "token_endpoint_auth_method -> dotted path of its authentication class.",
+    ),
+    "ADAPTER": Setting(
+        "oauth_provider.adapter.DefaultAdapter", (str,),
+        "Dotted path of the adapter class holding the host's policy hooks.",
+    ),
+    "LOGIN_URL": Setting(
+        None, (str,),
+        "Where anonymous users are sent to log in. Default: Django's ``settings.LOGIN_URL``.",
+        nullable=True,
+    ),
+    "MAX_PARAMETER_LENGTH": Setting(
+        4096, (int,),
+        "Longest value accepted for any single protocol parameter; longer ones are "
+        "invalid_request (bounded work for hostile input).",
+    ),
+}
+
+
+class ProviderSettings:
+    """Attribute access to ``OAUTH_PROVIDER`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "OAUTH_PROVIDER", None) or {}
+        return value if isinstance(value, dict) else {}
+
+    def _merged(self) -> dict[str, Any]:
+        if self._cache is None:
+            merged = {name: s.default for name, s in DEFAULTS.items()}
+            merged.update({k: v for k, v in self.user_settings.items() if k in DEFAULTS})
+            self._cache = merged
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._merged()[name]
+        except KeyError:
+            raise AttributeError(f"Unknown oauth_provider setting: {name!r}") from None
+
+    def reload(self) -> None:
+        self._cache = None
+
+
+provider_settings = ProviderSettings()
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "OAUTH_PROVIDER":
+        provider_settings.reload()
+        from .registry import clear_caches
+
+        clear_caches()

@@ -1,0 +1,1 @@
+"""One module per endpoint, one public view class each."""

@@ -1,0 +1,58 @@
+"""Authorization-server metadata (RFC 8414 §2-3).
+
+Served at ``{issuer}/.well-known/oauth-authorization-server`` (this URLconf) and at the
+path-inserted form ``/.well-known/oauth-authorization-server{issuer path}``
+(``oauth_provider.root_urls``), with the same document. Only enabled features are listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import View
+
+from .. import scopes
+from ..issuer import endpoint_url, get_issuer
+from ..registry import client_auth_methods, grant_types
+from ..responses import allow_cors
+
+
+def metadata(request: HttpRequest) -> dict[str, Any]:
+    """The RFC 8414 document for this provider."""
+    grants = list(grant_types())
+    document: dict[str, Any] = {
+        "issuer": get_issuer(request),
+        "token_endpoint": endpoint_url(request, "token"),
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": list(client_auth_methods()),
+        "scopes_supported": list(scopes.registered()),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+    if "authorization_code" in grants:
+        document["authorization_endpoint"] = endpoint_url(request, "authorize")
+        document["response_types_supported"] = ["code"]
+        document["response_modes_supported"] = ["query"]
+    else:
+        document["response_types_supported"] = []
+    return document
+
+
+class MetadataView(View):
+    """``GET`` the metadata document. Cacheable, open to browsers (CORS)."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request: HttpRequest, issuer_path: str | None = None) -> HttpResponse:
+        if issuer_path is not None:
+            expected = urlsplit(get_issuer(request)).path.strip("/")
+            if issuer_path.strip("/") != expected:
+                raise Http404("No authorization server at this path.")
+        response = JsonResponse(metadata(request))
+        response["Cache-Control"] = "public, max-age=300"
+        return allow_cors(response)
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return allow_cors(HttpResponse(status=204))

@@ -1,0 +1,135 @@
+"""Protocol errors as exceptions.
+
+Every failure below a view is raised as one of these and rendered once, by
+:mod:`oauth_provider.responses`, on the channel the view speaks (JSON, redirect or HTML
+page). Views never choose status codes. The hierarchy::
+
+    OAuthError                      RFC 6749 §5.2 / §4.1.2.1 error codes
+    ├── InvalidRequest              400
+    ├── InvalidClient               401 (WWW-Authenticate when a scheme was tried)
+    ├── InvalidGrant                400
+    ├── UnauthorizedClient          400
+    ├── UnsupportedGrantType        400
+    ├── UnsupportedResponseType     400
+    ├── InvalidScope                400
+    ├── AccessDenied                403 (redirected)
+    ├── LoginRequired, ConsentRequired   OIDC prompt=none answers (redirected)
+    ├── ServerError                 500
+    └── TemporarilyUnavailable      503
+    UntrustedRedirect               the client or redirect_uri is not established: the error
+                                    is shown to the user, never redirected (RFC 6749 §4.1.2.1)
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E (no '"' and no '\').
+_DESCRIPTION_UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+
+
+def safe_description(text: str) -> str:
+    """Reduce ``text`` to the characters RFC 6749 §5.2 allows in error_description."""
+    return _DESCRIPTION_UNSAFE.sub("?", text)[:400]
+
+
+class OAuthError(Exception):
+    """A protocol error. ``error`` is the RFC code, ``status`` the HTTP status it answers
+    with on the JSON channel, ``description`` a human sentence (made RFC-safe)."""
+
+    error: str = "invalid_request"
+    status: int = 400
+    #: may this error be sent to the client's redirect_uri (once it is verified)?
+    redirectable: bool = True
+    default_description: str = ""
+
+    def __init__(self, description: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        self.description = safe_description(description or self.default_description)
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(f"{self.error}: {self.description}")
+
+    def as_dict(self) -> dict[str, str]:
+        data = {"error": self.error}
+        if self.description:
+            data["error_description"] = self.description
+        return data
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+    default_description = "The request is missing a parameter or is malformed."
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2). 401; the token view adds
+    ``WWW-Authenticate: Basic`` when the client tried HTTP Basic."""
+
+    error = "invalid_client"
+    status = 401
+    redirectable = False
+    default_description = "Client authentication failed."
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+    default_description = "The grant is invalid, expired, revoked or was issued to another client."
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    default_description = "The client is not allowed to use this grant type."
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    default_description = "The grant type is not supported."
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+    default_description = "Only response_type=code is supported."
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+    default_description = "The requested scope is invalid, unknown, or not allowed for this client."
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+    default_description = "The resource owner denied the request."
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500
+    default_description = "The server could not complete the request."
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+    default_description = "The server is temporarily unable to handle the request."
+
+
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` and the user is not logged in."""
+
+    error = "login_required"
+    default_description = "The user must log in."
+
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` and the user has not consented."""
+
+    error = "consent_required"
+    default_description = "The user must grant consent."
+
+
+class UntrustedRedirect(OAuthError):
+    """The authorization request cannot be answered by redirect because the client or the
+    redirect_uri is not established (RFC 6749 §4.1.2.1): the user sees an error page."""
+
+    error = "invalid_request"
+    redirectable = False

@@ -1,0 +1,100 @@
+"""The authorization code grant, token side (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.6).
+
+Checks, in order: the code exists and was issued to this client; its family is not revoked;
+it is not expired; the redirect_uri matches the one sent at the authorization endpoint;
+the PKCE verifier matches the stored S256 challenge (constant time). Then the code is
+consumed by a conditional UPDATE: the one request that flips ``consumed_at`` wins. A code
+presented again (RFC 6749 §4.1.2, RFC 9700 §4.5.1) is ``invalid_grant`` and revokes every
+token of its family. Five queries: client, code (joined to its family and user), UPDATE,
+access-token INSERT, refresh-token INSERT.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from .. import secrets
+from ..errors import InvalidGrant, InvalidRequest
+from ..issuing import IssuedTokens, issue_tokens
+from ..models import Authorization, AuthorizationCode, get_client_model
+from ..registry import grant_types
+from ..signals import authorization_code_replayed
+from .base import Grant
+
+# RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def verify_pkce(code: AuthorizationCode, verifier: str | None) -> None:
+    """RFC 7636 §4.6 with S256 only; a verifier is required because every code carries a
+    challenge (OAuth 2.1 §4.1.3)."""
+    if verifier is None:
+        raise InvalidGrant("code_verifier is required.")
+    if not VERIFIER.match(verifier):
+        raise InvalidGrant("code_verifier must be 43-128 characters of [A-Za-z0-9-._~].")
+    if code.code_challenge_method != "S256" or not secrets.constant_time_equals(
+        secrets.s256_challenge(verifier), code.code_challenge
+    ):
+        raise InvalidGrant("code_verifier does not match the code_challenge.")
+
+
+class AuthorizationCodeGrant(Grant):
+    grant_type = "authorization_code"
+
+    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+        raw = params.get("code")
+        if raw is None:
+            raise InvalidRequest("The code parameter is required.")
+        code = self.load(raw, client)
+        family = code.authorization
+        if code.consumed_at is not None:
+            self.replayed(request, client, family)
+            raise InvalidGrant("The authorization code was already used.")
+        self.check(code, params)
+        with transaction.atomic():
+            won = AuthorizationCode.objects.filter(pk=code.pk, consumed_at__isnull=True).update(
+                consumed_at=secrets.now()
+            )
+            if won:
+                refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
+                return issue_tokens(
+                    request, grant_type=self.grant_type, client=client, user=family.user,
+                    scope=family.scope, authorization=family,
+                    refresh_scope=family.scope if refresh else None,
+                )
+        self.replayed(request, client, family)
+        raise InvalidGrant("The authorization code was already used.")
+
+    def load(self, raw: str, client: Any) -> AuthorizationCode:
+        code = (
+            AuthorizationCode.objects.by_value(raw)
+            .select_related("authorization", "authorization__user")
+            .first()
+        )
+        if code is None or code.authorization.client_id != client.pk:
+            raise InvalidGrant("The authorization code is invalid or was issued to another client.")
+        return code
+
+    def check(self, code: AuthorizationCode, params: dict[str, str]) -> None:
+        family = code.authorization
+        if family.revoked_at is not None:
+            raise InvalidGrant("The authorization was revoked.")
+        if code.expires_at <= secrets.now():
+            raise InvalidGrant("The authorization code has expired.")
+        if code.redirect_uri and params.get("redirect_uri") != code.redirect_uri:
+            raise InvalidGrant("redirect_uri does not match the authorization request.")
+        verify_pkce(code, params.get("code_verifier"))
+        if family.user is not None and not family.user.is_active:
+            raise InvalidGrant("The resource owner is no longer active.")
+
+    @staticmethod
+    def replayed(request: HttpRequest, client: Any, family: Authorization) -> None:
+        """A code came back: revoke everything it produced (RFC 6749 §4.1.2)."""
+        Authorization.objects.filter(pk=family.pk).revoke()
+        authorization_code_replayed.send(
+            sender=get_client_model(), request=request, client=client, authorization=family
+        )

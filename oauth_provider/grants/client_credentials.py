@@ -1,0 +1,29 @@
+"""The client credentials grant (RFC 6749 §4.4, OAuth 2.1 §4.2).
+
+Confidential clients only; no refresh token (RFC 6749 §4.4.3); no user. Two queries: the
+client lookup done by client authentication, and the access-token INSERT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from .. import scopes
+from ..errors import UnauthorizedClient
+from ..issuing import IssuedTokens, issue_tokens
+from .base import Grant
+
+
+class ClientCredentialsGrant(Grant):
+    grant_type = "client_credentials"
+
+    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+        if client.is_public:
+            raise UnauthorizedClient("client_credentials needs a confidential client.")
+        granted = scopes.resolve(scopes.parse(params.get("scope")), client.allowed_scope_tuple)
+        return issue_tokens(
+            request, grant_type=self.grant_type, client=client, user=None,
+            scope=scopes.join(granted), authorization=None,
+        )

@@ -1,0 +1,112 @@
+"""The one place that mints and stores tokens and codes.
+
+Each value is fresh 256-bit randomness; only its SHA-256 digest is written. The raw value
+exists in memory just long enough to be put in the response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest
+
+from . import secrets
+from .conf import provider_settings
+from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+from .signals import token_issued
+
+
+@dataclass
+class IssuedTokens:
+    """What a grant returns: the raw values (for the response) and the stored rows."""
+
+    access_token: str
+    access: AccessToken
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+    refresh: RefreshToken | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The RFC 6749 §5.1 success body."""
+        data: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+        if self.refresh_token:
+            data["refresh_token"] = self.refresh_token
+        return data
+
+
+def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
+    """When a refresh token minted now for ``authorization`` expires: the family's absolute
+    deadline, brought forward by the idle timeout when one is set (RFC 9700 §4.14.2)."""
+    deadline = authorization.created_at + timedelta(seconds=provider_settings.REFRESH_TOKEN_LIFETIME)
+    idle = provider_settings.REFRESH_TOKEN_IDLE_TIMEOUT
+    if idle:
+        deadline = min(deadline, now + timedelta(seconds=idle))
+    return deadline
+
+
+def issue_tokens(
+    request: HttpRequest,
+    *,
+    grant_type: str,
+    client: Any,
+    user: Any,
+    scope: str,
+    authorization: Authorization | None,
+    refresh_scope: str | None = None,
+) -> IssuedTokens:
+    """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
+    needs ``authorization``) and announce them with ``token_issued``."""
+    now = secrets.now()
+    lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
+    raw_access = secrets.generate_token()
+    access = AccessToken.objects.create(
+        token_hash=secrets.hash_token(raw_access),
+        client=client,
+        user=user,
+        authorization=authorization,
+        scope=scope,
+        created_at=now,
+        expires_at=now + timedelta(seconds=lifetime),
+    )
+    issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
+    if refresh_scope is not None and authorization is not None:
+        raw_refresh = secrets.generate_token()
+        issued.refresh_token = raw_refresh
+        issued.refresh = RefreshToken.objects.create(
+            token_hash=secrets.hash_token(raw_refresh),
+            authorization=authorization,
+            scope=refresh_scope,
+            created_at=now,
+            expires_at=refresh_expiry(authorization, now),
+        )
+    token_issued.send(
+        sender=get_client_model(), request=request, client=client, user=user, grant_type=grant_type,
+        scope=scope, access_token=access, refresh_token=issued.refresh,
+    )
+    return issued
+
+
+def issue_code(
+    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str
+) -> str:
+    """Store a new authorization code for ``authorization``; returns the raw code."""
+    now = secrets.now()
+    raw = secrets.generate_token()
+    AuthorizationCode.objects.create(
+        code_hash=secrets.hash_token(raw),
+        authorization=authorization,
+        redirect_uri=redirect_uri,
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
+        created_at=now,
+        expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
+    )
+    return raw

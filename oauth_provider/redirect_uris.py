@@ -1,0 +1,99 @@
+"""Redirect-URI registration rules and request-time matching.
+
+Registration (OAuth 2.1 §2.3.1, RFC 9700 §2.1 and §2.6, RFC 8252 §7):
+
+* the complete absolute URI is registered: no fragment, no wildcard, no user-info;
+* ``https`` with a host; ``http`` only on loopback hosts (``127.0.0.1``, ``[::1]``,
+  ``localhost``), for native apps (RFC 8252 §7.3) and local development;
+* private-use schemes (RFC 8252 §7.1) for public (native) clients only, and only in
+  reverse-domain form (``com.example.app:/cb``, RFC 8252 §8.4);
+* ``javascript:``, ``data:``, ``file:``, ``vbscript:``, ``blob:`` and the like are refused.
+
+Matching (RFC 9700 §2.1, RFC 8252 §7.3): simple string equality, except that for a loopback
+*IP literal* the port may differ, since native apps bind an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "blob", "about", "filesystem"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*$")
+_ILLEGAL_CHARS = re.compile(r"[\x00-\x20\x7f\\<>\"{}|^`]")
+# Loopback IP literal with an optional port: only the port may vary at request time.
+_LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::\d{1,5})?((?:[/?].*)?)$", re.DOTALL)
+MAX_LENGTH = 2000
+
+
+def validate_redirect_uri(uri: str, *, public: bool) -> None:
+    """Raise :class:`ValidationError` unless ``uri`` may be registered for a client
+    (``public`` says whether the client is public, i.e. may be a native app)."""
+    if not uri or len(uri) > MAX_LENGTH:
+        raise ValidationError(_("A redirect URI must be 1 to %(max)d characters."), params={"max": MAX_LENGTH})
+    if _ILLEGAL_CHARS.search(uri):
+        raise ValidationError(_("The redirect URI %(uri)s contains whitespace or an illegal character."),
+                              params={"uri": uri})
+    if "*" in uri:
+        raise ValidationError(_("Wildcards are not allowed in redirect URIs: register each full URI."))
+    if "#" in uri:
+        raise ValidationError(_("A redirect URI must not contain a fragment (#)."))
+    scheme, sep, _rest = uri.partition(":")
+    if not sep or not _SCHEME.match(scheme):
+        raise ValidationError(_("The redirect URI %(uri)s is not absolute."), params={"uri": uri})
+    scheme = scheme.lower()
+    if scheme in FORBIDDEN_SCHEMES:
+        raise ValidationError(_("The %(scheme)s: scheme is not allowed."), params={"scheme": scheme})
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri}) from exc
+    if scheme in ("http", "https"):
+        if not parts.netloc or not parts.hostname:
+            raise ValidationError(_("The redirect URI %(uri)s has no host."), params={"uri": uri})
+        if "@" in parts.netloc:
+            raise ValidationError(_("A redirect URI must not contain user information (user@host)."))
+        if scheme == "http" and _host(parts.netloc) not in LOOPBACK_HOSTS:
+            raise ValidationError(
+                _("Plain http is only allowed on loopback hosts (127.0.0.1, [::1], localhost); use https.")
+            )
+        return
+    # A private-use scheme: native apps only, reverse-domain names only (RFC 8252 §7.1, §8.4).
+    if not public:
+        raise ValidationError(_("Private-use URI schemes are only allowed for public (native) clients."))
+    if "." not in scheme:
+        raise ValidationError(
+            _("A private-use scheme must be a reverse domain name, like com.example.app:/callback.")
+        )
+
+
+def _host(netloc: str) -> str:
+    host = netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[: host.find("]") + 1].lower()
+    return host.split(":", 1)[0].lower()
+
+
+def matches(candidate: str, registered: str) -> bool:
+    """Does ``candidate`` (from a request) match ``registered`` exactly, allowing only a
+    different port on a loopback IP literal (RFC 8252 §7.3)?"""
+    if candidate == registered:
+        return True
+    reg = _LOOPBACK_IP.match(registered)
+    if reg is None:
+        return False
+    cand = _LOOPBACK_IP.match(candidate)
+    return cand is not None and cand.group(1) == reg.group(1) and cand.group(2) == reg.group(2)
+
+
+def find_match(candidate: str, registered: list[str]) -> str | None:
+    """The registered URI ``candidate`` matches, or None."""
+    for uri in registered:
+        if matches(candidate, uri):
+            return uri
+    return None

@@ -1,0 +1,41 @@
+"""Registries of protocol plug-ins built from settings: grant types, client-authentication
+methods and the host adapter. Built once, dropped when ``OAUTH_PROVIDER`` changes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.utils.module_loading import import_string
+
+from .conf import provider_settings
+
+if TYPE_CHECKING:
+    from .adapter import DefaultAdapter
+    from .client_auth import ClientAuthMethod
+    from .grants.base import Grant
+
+
+@lru_cache(maxsize=1)
+def grant_types() -> dict[str, Grant]:
+    """grant_type -> grant instance, for every enabled grant."""
+    return {name: import_string(path)() for name, path in provider_settings.GRANT_TYPES.items()}
+
+
+@lru_cache(maxsize=1)
+def client_auth_methods() -> dict[str, ClientAuthMethod]:
+    """token_endpoint_auth_method -> authentication instance, in settings order."""
+    return {name: import_string(path)() for name, path in provider_settings.CLIENT_AUTH_METHODS.items()}
+
+
+@lru_cache(maxsize=1)
+def adapter() -> DefaultAdapter:
+    """The host's adapter instance (``OAUTH_PROVIDER["ADAPTER"]``)."""
+    cls: Any = import_string(provider_settings.ADAPTER)
+    return cls()  # type: ignore[no-any-return]
+
+
+def clear_caches() -> None:
+    grant_types.cache_clear()
+    client_auth_methods.cache_clear()
+    adapter.cache_clear()

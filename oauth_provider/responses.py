@@ -1,0 +1,117 @@
+"""The one renderer of protocol answers.
+
+Three channels, one function each: JSON for back-channel endpoints (always
+``Cache-Control: no-store``, RFC 6749 §5.1), a redirect back to a verified client
+(``error``, ``state`` and ``iss``, RFC 6749 §4.1.2.1 and RFC 9207 §2), and an HTML page for
+the user (anti-framing, no referrer, no-store). Plus the one ``WWW-Authenticate`` builder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from .errors import OAuthError
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    """Mark a response carrying tokens or credentials uncacheable (RFC 6749 §5.1)."""
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def json_response(data: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data, separators=(",", ":")), status=status, content_type=JSON_CONTENT_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return no_store(response)
+
+
+def error_json(error: OAuthError) -> HttpResponse:
+    """RFC 6749 §5.2 error response."""
+    return json_response(error.as_dict(), status=error.status, headers=error.headers)
+
+
+def www_authenticate(scheme: str, **params: str | None) -> str:
+    """``Scheme key="value", ...`` with quotes and backslashes escaped (RFC 9110 §11.6.1)."""
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        parts.append(f'{key}="{escaped}"')
+    return f"{scheme} {', '.join(parts)}" if parts else scheme
+
+
+class ClientRedirect(HttpResponseRedirect):
+    """A redirect to a client's *verified* redirect URI, whatever its scheme (native apps
+    register private-use schemes, RFC 8252 §7.1). Never use it for unverified URIs."""
+
+    def __init__(self, url: str) -> None:
+        self.allowed_schemes = [urlsplit(url).scheme or "https"]
+        super().__init__(url)
+
+
+def add_query(uri: str, params: Mapping[str, str | None]) -> str:
+    """``uri`` with ``params`` appended to its query (RFC 6749 §3.1.2: keep existing ones)."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query.extend((k, v) for k, v in params.items() if v is not None)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def redirect_to_client(redirect_uri: str, params: Mapping[str, str | None]) -> HttpResponse:
+    return page_headers(ClientRedirect(add_query(redirect_uri, params)))
+
+
+def error_redirect(error: OAuthError, redirect_uri: str, state: str | None, issuer: str) -> HttpResponse:
+    """RFC 6749 §4.1.2.1 error response, with ``iss`` (RFC 9207 §2)."""
+    params: dict[str, str | None] = dict(error.as_dict())
+    params["state"] = state or None
+    params["iss"] = issuer
+    return redirect_to_client(redirect_uri, params)
+
+
+def page_headers(response: HttpResponse) -> HttpResponse:
+    """Headers every page a user sees carries: no framing (RFC 9700 §4.16), no Referer
+    leak of codes or state (§4.2.4), never cached."""
+    response["X-Frame-Options"] = "DENY"
+    response["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def render_page(
+    request: HttpRequest, template: str, context: Mapping[str, Any], status: int = 200
+) -> HttpResponse:
+    response = TemplateResponse(request, template, dict(context), status=status)
+    response.render()
+    return page_headers(response)
+
+
+def error_page(request: HttpRequest, error: OAuthError) -> HttpResponse:
+    """The HTML error page for errors that must not be redirected (RFC 6749 §4.1.2.1)."""
+    status = 400 if error.status < 400 or error.status == 401 else error.status
+    return render_page(request, "oauth_provider/error.html", {"error": error}, status=status)
+
+
+def allow_cors(response: HttpResponse, methods: str = "GET, OPTIONS") -> HttpResponse:
+    """Open a credential-less endpoint (token, metadata, JWKS) to browser clients. Never used
+    on the authorization endpoint (RFC 9700 §2.6)."""
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Methods"] = methods
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response["Access-Control-Max-Age"] = "600"
+    return response

@@ -1,0 +1,75 @@
+"""Scope parsing and policy (RFC 6749 §3.3).
+
+A scope string is a space-delimited list of case-sensitive tokens drawn from
+``%x21 / %x23-5B / %x5D-7E``. Order carries no meaning, so scopes are kept as ordered,
+de-duplicated tuples and written back space-joined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .conf import provider_settings
+from .errors import InvalidScope
+
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def parse(value: str | None) -> tuple[str, ...]:
+    """Split a scope parameter into tokens. Raises :class:`InvalidScope` for an illegal
+    character. ``None`` and the empty string give an empty tuple (absent = empty)."""
+    if not value:
+        return ()
+    tokens = value.split(" ")
+    out: list[str] = []
+    for token in tokens:
+        if not token:
+            continue  # tolerate doubled spaces; RFC 6749 clients sometimes send them
+        if not _SCOPE_TOKEN.match(token):
+            raise InvalidScope("The scope parameter contains an illegal character.")
+        if token not in out:
+            out.append(token)
+    return tuple(out)
+
+
+def join(scopes: Iterable[str]) -> str:
+    return " ".join(scopes)
+
+
+def registered() -> dict[str, str]:
+    """Every scope the provider knows, name -> description (``OAUTH_PROVIDER["SCOPES"]``)."""
+    return dict(provider_settings.SCOPES)
+
+
+def describe(scopes: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, description) pairs for the consent page."""
+    known = registered()
+    return [(s, str(known.get(s, s))) for s in scopes]
+
+
+def resolve(requested: tuple[str, ...], allowed: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The scopes to grant for a request: the requested ones, or ``DEFAULT_SCOPES`` (limited
+    to what the client may have) when none were requested.
+
+    ``allowed`` is the client's allow-list (``None``: every registered scope). Raises
+    :class:`InvalidScope` when a scope is unknown, outside the client's allow-list, or when
+    nothing was requested and no default applies (RFC 6749 §3.3).
+    """
+    known = registered()
+    permitted = set(known) if allowed is None else set(allowed) & set(known)
+    if not requested:
+        defaults = tuple(s for s in provider_settings.DEFAULT_SCOPES if s in permitted)
+        if not defaults:
+            raise InvalidScope("No scope was requested and no default scope applies.")
+        return defaults
+    unknown = [s for s in requested if s not in permitted]
+    if unknown:
+        raise InvalidScope(f"Scope not allowed: {' '.join(unknown)}")
+    return requested
+
+
+def optional(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``scopes`` the user may untick on the consent page."""
+    opt = set(provider_settings.OPTIONAL_SCOPES)
+    return tuple(s for s in scopes if s in opt)

@@ -1,0 +1,64 @@
+"""Random values, hashing and constant-time comparison, with an injectable clock.
+
+Codes, tokens and client secrets are 256-bit random strings (RFC 6749 §10.10, OAuth 2.1
+§7.7 asks for <= 2^-160 guessing odds) and are stored only as SHA-256 hex digests, looked up
+through a unique index. High-entropy values need no slow password hash; the digest is the
+same ``token_checksum`` django-oauth-toolkit keeps, so migrated tokens keep working.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets as _random
+from collections.abc import Callable
+from datetime import datetime
+
+from django.utils import timezone
+
+#: bytes of randomness in every generated code, token and client secret (256 bits)
+TOKEN_BYTES = 32
+
+_clock: Callable[[], datetime] = timezone.now
+
+
+def now() -> datetime:
+    """The current time, from the injectable clock (tests move it with :func:`set_clock`)."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Replace the clock (None restores ``django.utils.timezone.now``)."""
+    global _clock
+    _clock = clock or timezone.now
+
+
+def generate_token() -> str:
+    """A fresh 256-bit random value, base64url without padding (43 characters)."""
+    return _random.token_urlsafe(TOKEN_BYTES)
+
+
+def generate_client_id() -> str:
+    """A public client identifier: random, URL-safe, not guessable from other clients."""
+    return _random.token_urlsafe(24)
+
+
+def hash_token(value: str) -> str:
+    """SHA-256 hex digest of a code, token or generated secret: the only stored form."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two secrets without leaking where they differ (OIDC Core §16.12)."""
+    if isinstance(a, str):
+        a = a.encode("utf-8", "surrogatepass")
+    if isinstance(b, str):
+        b = b.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(a, b)
+
+
+def s256_challenge(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier)))."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -1,0 +1,30 @@
+"""Signals a host can listen to. They announce what happened, after the fact; no receiver
+can change or veto the outcome. Every signal is sent with ``sender`` = the client model
+class and these keyword arguments:
+
+``token_issued``
+    ``request``, ``client``, ``user`` (None for client_credentials), ``grant_type``,
+    ``scope`` (space-separated string), ``access_token`` (the AccessToken row),
+    ``refresh_token`` (the RefreshToken row or None). Raw token values are never sent.
+``consent_granted``
+    ``request``, ``client``, ``user``, ``scope``.
+``consent_denied``
+    ``request``, ``client``, ``user``, ``scope`` (what was asked for).
+``authorization_code_replayed``
+    ``request``, ``client``, ``authorization`` (the revoked family).
+``refresh_token_reused``
+    ``request``, ``client``, ``authorization`` (the revoked family).
+``client_authentication_failed``
+    ``request``, ``client_id`` (as presented, may be unknown), ``method``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+token_issued = Signal()
+consent_granted = Signal()
+consent_denied = Signal()
+authorization_code_replayed = Signal()
+refresh_token_reused = Signal()
+client_authentication_failed = Signal()

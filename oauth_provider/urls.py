@@ -1,0 +1,20 @@
+"""Endpoints under the issuer. Include at the issuer's path::
+
+    path("o/", include("oauth_provider.urls"))
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .endpoints.authorize import AuthorizationView
+from .endpoints.metadata import MetadataView
+from .endpoints.token import TokenView
+
+app_name = "oauth_provider"
+
+urlpatterns = [
+    path("authorize/", AuthorizationView.as_view(), name="authorize"),
+    path("token/", TokenView.as_view(), name="token"),
+    path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
+]

@@ -1,0 +1,167 @@
+"""Shared fixtures and helpers.
+
+* ``req`` marker: ``@pytest.mark.req("BCP-2.1-redirect-exact-match")`` tags a test with the
+  security-checklist rule (../shared/specs/security-checklist.md) it proves.
+* ``assert_max_queries(n)`` / ``assert_num_queries(n)``: query budgets that ignore
+  transaction-control statements (BEGIN, COMMIT, SAVEPOINT, RELEASE, ROLLBACK).
+* ``oauth``: a small driver for the authorization code flow over Django's test client.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from contextlib import contextmanager
+from urllib.parse import parse_qs, quote_plus, urlsplit
+
+import pytest
+from django.db import connection
+from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
+
+from oauth_provider.secrets import set_clock
+
+from .factories import REDIRECT_URI, ClientFactory, PublicClientFactory, UserFactory
+
+TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET\s)", re.IGNORECASE)
+
+
+def real_queries(captured) -> list[str]:
+    """SQL statements from a CaptureQueriesContext, without transaction control."""
+    return [q["sql"] for q in captured.captured_queries if not TX_CONTROL.match(q["sql"])]
+
+
+@contextmanager
+def _budget(n: int, exact: bool):
+    with CaptureQueriesContext(connection) as ctx:
+        yield ctx
+    sql = real_queries(ctx)
+    ok = len(sql) == n if exact else len(sql) <= n
+    assert ok, f"expected {'exactly' if exact else 'at most'} {n} queries, got {len(sql)}:\n" + "\n".join(sql)
+
+
+@pytest.fixture
+def assert_max_queries():
+    return lambda n: _budget(n, exact=False)
+
+
+@pytest.fixture
+def assert_num_queries():
+    return lambda n: _budget(n, exact=True)
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query, keep_blank_values=True).items()}
+
+
+def consent_blob(html: str) -> str:
+    match = re.search(r'name="oauth_request" value="([^"]+)"', html)
+    assert match, "no consent form on the page"
+    return match.group(1)
+
+
+class OAuthDriver:
+    """Drives the authorization code flow with a logged-in browser (Django test client)."""
+
+    def __init__(self, browser: HttpClient, api: HttpClient) -> None:
+        self.browser = browser
+        self.api = api
+
+    def authorize_params(self, client, **overrides) -> tuple[dict, str]:
+        verifier, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri_list[0],
+            "scope": "read",
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}, verifier
+
+    def approve(self, response, **extra):
+        data = {"oauth_request": consent_blob(response.content.decode()), "allow": "allow", **extra}
+        return self.browser.post("/o/authorize/", data)
+
+    def get_code(self, client, **overrides) -> tuple[str, str]:
+        """Run authorize (+ consent if shown) and return (code, verifier)."""
+        params, verifier = self.authorize_params(client, **overrides)
+        r = self.browser.get("/o/authorize/", params)
+        if r.status_code == 200:
+            r = self.approve(r)
+        assert r.status_code == 302, r.content[:500]
+        q = query_of(r["Location"])
+        assert "code" in q, r["Location"]
+        return q["code"], verifier
+
+    def token(self, client, data: dict, **extra):
+        data = dict(data)
+        if client.client_type == "public":
+            data.setdefault("client_id", client.client_id)
+        elif "HTTP_AUTHORIZATION" not in extra and "client_secret" not in data:
+            extra["HTTP_AUTHORIZATION"] = basic_auth(client.client_id, client.raw_secret)
+        return self.api.post("/o/token/", data, **extra)
+
+    def exchange(self, client, code: str, verifier: str, **data):
+        payload = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": client.redirect_uri_list[0],
+            "code_verifier": verifier,
+            **data,
+        }
+        return self.token(client, {k: v for k, v in payload.items() if v is not None})
+
+    def tokens(self, client, **overrides) -> dict:
+        code, verifier = self.get_code(client, **overrides)
+        r = self.exchange(client, code, verifier)
+        assert r.status_code == 200, r.content
+        return r.json()
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    yield
+    set_clock(None)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def conf_client(db):
+    return ClientFactory(name="Confidential RP", redirect_uris=REDIRECT_URI)
+
+
+@pytest.fixture
+def public_client(db):
+    return PublicClientFactory(name="Native App")
+
+
+@pytest.fixture
+def browser(user):
+    c = HttpClient()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def oauth(browser):
+    return OAuthDriver(browser, HttpClient())

@@ -65,6 +65,8 @@ def establish_client(data: QueryDict) -> AuthorizationRequest:
     state = data.get("state") or None
     if client_id is None:
         raise UntrustedRedirect("The client_id parameter is missing.")
+    if len(client_id) > 100 or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):
+        raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
     client = get_client_model()._default_manager.filter(client_id=client_id).first()
     if client is None or not client.is_active:
         raise UntrustedRedirect("The client is unknown or disabled.")

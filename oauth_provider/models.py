@@ -316,7 +316,8 @@ class AccessToken(models.Model):
 
     def is_active(self, when: datetime | None = None) -> bool:
         when = when or _secrets.now()
-        family_revoked = self.authorization_id is not None and self.authorization.revoked_at is not None
+        family = self.authorization if self.authorization_id is not None else None
+        family_revoked = family is not None and family.revoked_at is not None
         return self.revoked_at is None and not family_revoked and self.expires_at > when
 
 

@@ -30,8 +30,8 @@ from ..conf import provider_settings
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError, UntrustedRedirect
 from ..issuer import get_issuer
 from ..issuing import issue_code
-from ..params import request_data
 from ..models import Authorization, Consent, get_client_model
+from ..params import request_data
 from ..registry import adapter
 from ..responses import error_page, error_redirect, redirect_to_client, render_page
 from ..signals import consent_denied, consent_granted

@@ -110,6 +110,25 @@ DEFAULTS: dict[str, Setting] = {
         "Where anonymous users are sent to log in. Default: Django's ``settings.LOGIN_URL``.",
         nullable=True,
     ),
+    "ID_TOKEN_LIFETIME": Setting(3600, (int,), "ID-token lifetime in seconds (OIDC Core §2 ``exp``)."),
+    "SIGNING_KEY_ALGORITHM": Setting(
+        "RS256", (str,),
+        "Algorithm of keys made by ``rotatekeys``: RS256 (default; OIDC Core §15.1 requires it), ES256 or EdDSA.",
+    ),
+    "SIGNING_KEY_PREPUBLICATION": Setting(
+        86400, (int,),
+        "Seconds a rotated-in key is published in the JWKS before it signs anything, so relying parties that "
+        "cache the JWKS learn it first (OIDC Core §10.1.1).",
+    ),
+    "SIGNING_KEY_CACHE_SECONDS": Setting(
+        60, (int,),
+        "How long a worker keeps the key set in memory before re-reading it from the database.",
+    ),
+    "KEY_ENCRYPTION_KEYS": Setting(
+        [], (list, tuple),
+        "Secrets that encrypt private signing keys at rest; the first encrypts, all decrypt (rotate by "
+        "prepending). Empty: derived from SECRET_KEY and SECRET_KEY_FALLBACKS.",
+    ),
     "MAX_PARAMETER_LENGTH": Setting(
         4096, (int,),
         "Longest value accepted for any single protocol parameter; longer ones are "

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, QueryDict, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 
 from .conf import provider_settings
 from .errors import InvalidRequest
@@ -42,8 +43,9 @@ def flatten(data: QueryDict, known: Iterable[str] | None = None) -> dict[str, st
 
 def request_data(request: HttpRequest) -> QueryDict:
     """The query (GET) or form body (POST) of ``request``; a body Django refuses to parse
-    (too large, too many fields) is ``invalid_request`` rather than a bare 400 page."""
+    (too large, too many fields, a multipart body without a valid boundary) is
+    ``invalid_request`` rather than a bare 400 page or a 500."""
     try:
         return request.POST if request.method == "POST" else request.GET
-    except (SuspiciousOperation, UnreadablePostError) as exc:
+    except (SuspiciousOperation, UnreadablePostError, MultiPartParserError) as exc:
         raise InvalidRequest("The request is too large or malformed.") from exc

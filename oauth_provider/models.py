@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from . import generators
@@ -56,6 +57,11 @@ class AuthMethod(models.TextChoices):
     CLIENT_SECRET_BASIC = "client_secret_basic", _("HTTP Basic (client_secret_basic)")
     CLIENT_SECRET_POST = "client_secret_post", _("Form body (client_secret_post)")
     NONE = "none", _("None (public client)")
+
+
+class AccessTokenFormat(models.TextChoices):
+    OPAQUE = "opaque", _("Opaque (checked against the database)")
+    JWT = "jwt", _("JWT (RFC 9068, verified without the database)")
 
 
 class GrantType(models.TextChoices):
@@ -114,6 +120,14 @@ class AbstractClient(models.Model):
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Inactive clients cannot obtain or use tokens.")
     )
+    post_logout_redirect_uris = models.TextField(
+        _("post-logout redirect URIs"), blank=True,
+        help_text=_("One complete URI per line, where RP-initiated logout may send the user back."),
+    )
+    access_token_format = models.CharField(
+        _("access token format"), max_length=16, blank=True, choices=AccessTokenFormat.choices,
+        help_text=_("Empty: the site default (OAUTH_PROVIDER['ACCESS_TOKEN_FORMAT'])."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -139,6 +153,10 @@ class AbstractClient(models.Model):
         """The client's scope allow-list, or None when it may ask for every registered scope."""
         words = _words(self.allowed_scopes)
         return tuple(words) if words else None
+
+    @property
+    def post_logout_redirect_uri_list(self) -> list[str]:
+        return _words(self.post_logout_redirect_uris)
 
     @property
     def is_public(self) -> bool:
@@ -189,6 +207,11 @@ class AbstractClient(models.Model):
                 validate_redirect_uri(uri, public=public)
             except ValidationError as exc:
                 errors.setdefault("redirect_uris", []).extend(exc.messages)
+        for uri in self.post_logout_redirect_uri_list:
+            try:
+                validate_redirect_uri(uri, public=public)
+            except ValidationError as exc:
+                errors.setdefault("post_logout_redirect_uris", []).extend(exc.messages)
         grants = self.grant_type_list
         unknown = [g for g in grants if g not in GrantType.values]
         if unknown:
@@ -240,6 +263,12 @@ class Authorization(models.Model):
     scope = models.TextField(_("scope"), blank=True)
     created_at = models.DateTimeField(_("created"), default=_secrets.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    auth_time = models.DateTimeField(
+        _("authenticated at"), null=True, blank=True,
+        help_text=_("When the user logged in before granting (OIDC auth_time)."),
+    )
+    session_id = models.CharField(_("session ID"), max_length=64, blank=True, help_text=_("OIDC sid."))
+    claims = models.JSONField(_("requested claims"), null=True, blank=True)
 
     objects = AuthorizationQuerySet.as_manager()
 
@@ -272,6 +301,7 @@ class AuthorizationCode(models.Model):
     )
     code_challenge = models.CharField(max_length=128)
     code_challenge_method = models.CharField(max_length=10, default="S256")
+    nonce = models.TextField(blank=True)
     created_at = models.DateTimeField(default=_secrets.now)
     expires_at = models.DateTimeField(db_index=True)
     consumed_at = models.DateTimeField(null=True, blank=True)
@@ -366,7 +396,53 @@ class Consent(models.Model):
         return set(scopes) <= set(self.scope.split())
 
 
+class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
+    def signing(self, when: datetime) -> SigningKeyQuerySet:
+        """Keys allowed to sign at ``when``."""
+        return self.filter(not_before__lte=when).filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when))
+
+    def published(self, when: datetime) -> SigningKeyQuerySet:
+        """Keys in the JWKS at ``when``: next, active, and retired ones whose tokens may live on."""
+        from .keys import publication_window
+
+        return self.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when - publication_window()))
+
+
+class SigningKey(models.Model):
+    """A key that signs ID tokens and JWT access tokens. The private key is encrypted at rest
+    (:mod:`oauth_provider.keys`); the state follows from ``not_before`` and ``retired_at``."""
+
+    kid = models.CharField(_("key ID"), max_length=128, unique=True, editable=False)
+    algorithm = models.CharField(
+        _("algorithm"), max_length=10,
+        choices=[("RS256", "RS256"), ("ES256", "ES256"), ("EdDSA", "EdDSA")], default="RS256",
+    )
+    private_key = models.TextField(_("private key (encrypted)"), editable=False)
+    public_jwk = models.JSONField(_("public JWK"), editable=False)
+    created_at = models.DateTimeField(_("created"), default=_secrets.now)
+    not_before = models.DateTimeField(_("signs from"), db_index=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    objects = SigningKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
+        ordering = ["-not_before"]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.kid[:12]}… ({self.state})"
+
+    @property
+    def state(self) -> str:
+        """``next``, ``active`` or ``retired`` now."""
+        now = _secrets.now()
+        if self.retired_at is not None and self.retired_at <= now:
+            return "retired"
+        return "next" if self.not_before > now else "active"
+
+
 __all__ = [
     "AbstractClient", "AccessToken", "AuthMethod", "Authorization", "AuthorizationCode", "Client",
-    "ClientType", "Consent", "GrantType", "RefreshToken", "get_client_model",
+    "ClientType", "Consent", "GrantType", "RefreshToken", "SigningKey", "get_client_model",
 ]

@@ -1,0 +1,100 @@
+"""JWT encoding and verification over PyJWT, with the RFC 8725 rules made explicit.
+
+Only our own asymmetric keys verify, each with exactly its one algorithm (§3.1): ``none`` and
+every HMAC algorithm are refused before PyJWT sees the token, so a public key can never be
+used as an HMAC secret. ``jku``, ``x5u``, ``jwk`` and ``x5c`` headers are refused rather
+than followed (§3.10), any ``crit`` header is refused since we understand no extension
+(RFC 7515 §4.1.11), ``kid`` is checked against a strict pattern and only ever used as a
+dictionary key (§3.10), the size is bounded before decoding (DERIVED-jose-size), ``iss`` is
+compared exactly (§3.8), and explicit ``typ`` values keep ID tokens and access tokens apart
+(§3.11, RFC 9068 §2.1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import jwt as pyjwt
+
+from . import keys
+
+#: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
+MAX_LENGTH = 8192
+FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+ACCESS_TOKEN_TYP = "at+jwt"
+_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class InvalidJWT(ValueError):
+    """The token is not a JWT we issued and accept here; the message says why."""
+
+
+def encode(claims: dict[str, Any], *, typ: str = "JWT") -> str:
+    """Sign ``claims`` with the active signing key (``kid`` and ``typ`` in the header)."""
+    key = keys.signing_key()
+    return pyjwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
+
+
+def _normalise_typ(value: Any) -> str:
+    text = str(value or "").lower()
+    return text[len("application/"):] if text.startswith("application/") else text
+
+
+def header(token: str) -> dict[str, Any]:
+    """The checked JOSE header of ``token``. Raises :class:`InvalidJWT`."""
+    if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.match(token):
+        raise InvalidJWT("not a compact JWS of acceptable size")
+    try:
+        head = pyjwt.get_unverified_header(token)
+    except pyjwt.PyJWTError as exc:
+        raise InvalidJWT("malformed header") from exc
+    if head.get("alg") not in keys.ALGORITHMS:
+        raise InvalidJWT("algorithm not allowed")
+    if FORBIDDEN_HEADERS & set(head):
+        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
+    kid = head.get("kid")
+    if not isinstance(kid, str) or not _KID.match(kid):
+        raise InvalidJWT("missing or malformed kid")
+    return head
+
+
+def decode(
+    token: str,
+    *,
+    typ: str | None,
+    issuer: str,
+    audience: str | Iterable[str] | None = None,
+    verify_exp: bool = True,
+    require: Iterable[str] = ("iss", "exp", "iat"),
+    leeway: int = 60,
+) -> dict[str, Any]:
+    """Verify ``token`` and return its claims. Raises :class:`InvalidJWT`.
+
+    ``typ`` is the header type the token must carry (``"at+jwt"`` for access tokens); with
+    ``typ=None`` (ID tokens) an access-token typ is refused. ``audience=None`` skips the
+    audience check (the caller then checks ``aud`` itself)."""
+    head = header(token)
+    got = _normalise_typ(head.get("typ"))
+    if typ is not None and got != typ:
+        raise InvalidJWT("unexpected token type")
+    if typ is None and got == ACCESS_TOKEN_TYP:
+        raise InvalidJWT("an access token is not accepted here")
+    key = keys.verification_key(head["kid"])
+    if key is None or key.algorithm != head["alg"]:
+        raise InvalidJWT("unknown key")
+    options = {"require": list(require), "verify_exp": verify_exp, "verify_aud": audience is not None}
+    try:
+        claims = pyjwt.decode(
+            token, key.public, algorithms=[key.algorithm], issuer=issuer,
+            audience=audience if audience is None or isinstance(audience, str) else list(audience),
+            options=options,  # type: ignore[arg-type]
+            leeway=leeway,
+        )
+    except pyjwt.PyJWTError as exc:
+        raise InvalidJWT(str(exc)) from exc
+    if claims.get("iss") != issuer:
+        raise InvalidJWT("wrong issuer")
+    return claims

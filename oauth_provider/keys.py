@@ -1,0 +1,228 @@
+"""Signing keys: creation, rotation, encryption at rest, and the published JWKS.
+
+Keys live in the database (:class:`~oauth_provider.models.SigningKey`), so every worker
+process sees the same set. Their life (OIDC Core §10.1.1, RFC 7517):
+
+``next``     created by a rotation and already published in the JWKS, not yet signing, so
+             relying parties that cache the JWKS learn it before the first token it signs
+             (``SIGNING_KEY_PREPUBLICATION`` seconds);
+``active``   signs new tokens (the newest key whose ``not_before`` has passed);
+``retired``  signs nothing, still published until every token it signed has expired.
+
+The state follows from timestamps, so no job has to flip it. Private keys are encrypted with
+Fernet under ``KEY_ENCRYPTION_KEYS`` (default: derived from ``SECRET_KEY`` and
+``SECRET_KEY_FALLBACKS``); the first key encrypts, all of them decrypt, so the encryption
+key can rotate too. Loaded keys are kept in process memory for ``SIGNING_KEY_CACHE_SECONDS``
+so signing and verifying cost no query; an unknown ``kid`` reloads at most once a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from . import secrets
+from .conf import provider_settings
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+_MISS_RELOAD_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class LoadedKey:
+    """A key ready to use: ``private`` is None for keys loaded only to verify."""
+
+    kid: str
+    algorithm: str
+    public: Any
+    private: Any
+    not_before: datetime
+    retired_at: datetime | None
+    public_jwk: dict[str, Any]
+
+    def signs_at(self, when: datetime) -> bool:
+        return self.not_before <= when and (self.retired_at is None or self.retired_at > when)
+
+
+# -- encryption at rest ----------------------------------------------------------------------
+def _fernet() -> MultiFernet:
+    secrets_list = list(provider_settings.KEY_ENCRYPTION_KEYS) or [
+        settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])
+    ]
+    if not secrets_list or not secrets_list[0]:
+        raise ImproperlyConfigured("No key to encrypt signing keys with: set SECRET_KEY or KEY_ENCRYPTION_KEYS.")
+    derived = [
+        Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"oauth_provider.signing-key:" + str(s).encode()).digest()))
+        for s in secrets_list
+    ]
+    return MultiFernet(derived)
+
+
+def encrypt_private_key(pem: bytes) -> str:
+    return _fernet().encrypt(pem).decode("ascii")
+
+
+def decrypt_private_key(token: str) -> bytes:
+    try:
+        return _fernet().decrypt(token.encode("ascii"))
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(
+            "A signing key cannot be decrypted: SECRET_KEY / KEY_ENCRYPTION_KEYS changed without keeping "
+            "the old value as a fallback."
+        ) from exc
+
+
+# -- key material ----------------------------------------------------------------------------
+def generate_private_key(algorithm: str) -> Any:
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"Unsupported signing algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}.")
+
+
+def public_jwk(public_key: Any, algorithm: str) -> dict[str, Any]:
+    """The public JWK with ``kid`` (its RFC 7638 thumbprint), ``use`` and ``alg``."""
+    if algorithm == "RS256":
+        jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+        members = ("e", "kty", "n")
+    elif algorithm == "ES256":
+        jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
+        members = ("crv", "kty", "x", "y")
+    else:
+        jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+        members = ("crv", "kty", "x")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {**{m: jwk[m] for m in members}, "kid": kid, "use": "sig", "alg": algorithm}
+
+
+def _load(row: Any, with_private: bool) -> LoadedKey:
+    private = None
+    if with_private:
+        private = serialization.load_pem_private_key(decrypt_private_key(row.private_key), password=None)
+        public = private.public_key()
+    else:
+        algorithm = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}[row.algorithm]
+        public = algorithm.from_jwk(json.dumps(row.public_jwk))
+    return LoadedKey(row.kid, row.algorithm, public, private, row.not_before, row.retired_at, dict(row.public_jwk))
+
+
+# -- rotation --------------------------------------------------------------------------------
+def create_key(algorithm: str | None = None, *, prepublish: bool = True) -> Any:
+    """Create a key and retire the current signing key(s) when it starts signing.
+
+    With ``prepublish`` and a key already signing, the new key is published now and signs
+    after ``SIGNING_KEY_PREPUBLICATION`` seconds; otherwise it signs at once."""
+    from .models import SigningKey
+
+    algorithm = algorithm or provider_settings.SIGNING_KEY_ALGORITHM
+    private = generate_private_key(algorithm)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    jwk = public_jwk(private.public_key(), algorithm)
+    now = secrets.now()
+    with transaction.atomic():
+        current = SigningKey.objects.signing(now)
+        start = now
+        if prepublish and current.exists():
+            start = now + timedelta(seconds=provider_settings.SIGNING_KEY_PREPUBLICATION)
+        key = SigningKey.objects.create(
+            kid=jwk["kid"], algorithm=algorithm, private_key=encrypt_private_key(pem), public_jwk=jwk,
+            created_at=now, not_before=start,
+        )
+        SigningKey.objects.filter(retired_at__isnull=True, not_before__lt=start).exclude(pk=key.pk).update(
+            retired_at=start
+        )
+    clear_cache()
+    return key
+
+
+def publication_window() -> timedelta:
+    """How long a retired key stays published: the longest lifetime of anything it signed."""
+    return timedelta(seconds=max(provider_settings.ID_TOKEN_LIFETIME, provider_settings.ACCESS_TOKEN_LIFETIME))
+
+
+# -- the in-process cache --------------------------------------------------------------------
+class _KeyCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loaded_at = 0.0
+        self.last_miss_reload = 0.0
+        self.keys: dict[str, LoadedKey] = {}
+
+    def get(self, force: bool = False) -> dict[str, LoadedKey]:
+        ttl = provider_settings.SIGNING_KEY_CACHE_SECONDS
+        if force or time.monotonic() - self.loaded_at > ttl:
+            self.reload()
+        return self.keys
+
+    def reload(self) -> None:
+        from .models import SigningKey
+
+        rows = list(SigningKey.objects.published(secrets.now()))
+        previous = self.keys
+        loaded = {}
+        for row in rows:
+            old = previous.get(row.kid)
+            if old is not None and old.private is not None and old.retired_at == row.retired_at:
+                loaded[row.kid] = old
+            else:
+                loaded[row.kid] = _load(row, with_private=True)
+        with self.lock:
+            self.keys = loaded
+            self.loaded_at = time.monotonic()
+
+
+_cache = _KeyCache()
+
+
+def clear_cache() -> None:
+    _cache.loaded_at = 0.0
+    _cache.keys = {}
+
+
+def signing_key() -> LoadedKey:
+    """The key that signs now. In DEBUG a first key is created when none exists."""
+    now = secrets.now()
+    candidates = [k for k in _cache.get().values() if k.signs_at(now)]
+    if not candidates:
+        candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
+    if not candidates:
+        if not settings.DEBUG:
+            raise ImproperlyConfigured("No signing key: run `python manage.py rotatekeys` once.")
+        create_key(prepublish=False)
+        candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
+    return max(candidates, key=lambda k: k.not_before)
+
+
+def verification_key(kid: str) -> LoadedKey | None:
+    """The published key with this ``kid``, or None. An unknown kid reloads the set at most
+    once per second, so a flood of made-up kids cannot flood the database."""
+    key = _cache.get().get(kid)
+    if key is None and time.monotonic() - _cache.last_miss_reload > _MISS_RELOAD_INTERVAL:
+        _cache.last_miss_reload = time.monotonic()
+        key = _cache.get(force=True).get(kid)
+    return key
+
+
+def jwks() -> dict[str, list[dict[str, Any]]]:
+    """The public JWK Set: next, active and still-published retired keys (RFC 7517 §5)."""
+    return {"keys": [k.public_jwk for k in sorted(_cache.get().values(), key=lambda k: k.not_before)]}

@@ -1,0 +1,290 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3, OAuth 2.1 §2.4 and §3.2.4),
+exercised through ``client_credentials`` requests (the simplest grant that needs a client)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider.signals import client_authentication_failed
+
+from .conftest import basic_auth
+from .factories import ClientFactory, PublicClientFactory
+from .token_helpers import assert_error, post_form
+
+pytestmark = pytest.mark.django_db
+
+CC = {"grant_type": "client_credentials", "scope": "read"}
+
+
+@pytest.fixture
+def api_client() -> HttpClient:
+    return HttpClient()
+
+
+@pytest.fixture
+def failures():
+    """Every client_authentication_failed the test triggers, as the receiver saw it."""
+    seen: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        seen.append({"sender": sender, **kwargs})
+
+    client_authentication_failed.connect(receiver)
+    yield seen
+    client_authentication_failed.disconnect(receiver)
+
+
+def raw_basic(text: str | bytes) -> str:
+    """A Basic header built without form-urlencoding (what a careless client sends)."""
+    data = text.encode() if isinstance(text, str) else text
+    return "Basic " + base64.b64encode(data).decode()
+
+
+def assert_token(response) -> dict:
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["access_token"] and body["token_type"] == "Bearer"
+    return body
+
+
+# -- client_secret_basic -----------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_client_secret_basic_authenticates(api_client, conf_client):
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert_token(r)
+
+
+ODD_CREDENTIALS = [
+    ("rp:one", "se:cr:et"),
+    ("100%-rp", "50%+50%=100%"),
+    ("rp+plus", "a+b c"),
+    ("rp with spaces", "  padded secret  "),
+    ("rp-ünïcødé-客户", "sécret-密码-🔑"),
+    ("a:%+ é", "b:%+ é"),
+]
+
+
+@pytest.mark.req("O21-2.4.1-basic-encoding")
+@pytest.mark.parametrize(("client_id", "secret"), ODD_CREDENTIALS)
+def test_basic_credentials_are_form_urlencoded_before_base64(api_client, client_id, secret):
+    client = ClientFactory(client_id=client_id, raw_secret=secret)
+    assert_token(post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, secret)))
+
+
+@pytest.mark.req("O21-2.4.1-basic-encoding")
+@pytest.mark.parametrize(("client_id", "secret"), ODD_CREDENTIALS)
+def test_unencoded_basic_credentials_never_crash(api_client, client_id, secret):
+    """Without the form-urlencoding step, ``:`` splits at the wrong place and ``%``/``+``
+    decode to other characters, so those credentials must fail; spaces and non-ASCII decode
+    to themselves, so those may pass. Either way: no 5xx."""
+    ClientFactory(client_id=client_id, raw_secret=secret)
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=raw_basic(f"{client_id}:{secret}"))
+    if any(c in client_id + secret for c in ":%+"):
+        assert_error(r, "invalid_client")
+    else:
+        assert r.status_code == 200, r.content
+
+
+@pytest.mark.req("O21-2.4.1-basic-encoding")
+@pytest.mark.req("O21-3.2.4-401-basic")
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic ",
+        "Basic !!!not-base64!!!",
+        "Basic " + base64.b64encode(b"no-colon-here").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:\xc3(").decode(),  # not UTF-8
+        "Basic " + base64.b64encode(b"id:secret").decode()[:-2],  # truncated padding
+        "Basic " + base64.b64encode(b":").decode(),
+        "Basic " + base64.b64encode(b"%zz:%").decode(),
+        "Basic \u00e9\u00e9\u00e9",
+        "BASIC " + base64.b64encode(b"x:y").decode(),
+        "Basic " + "A" * 20_000,
+    ],
+)
+def test_malformed_basic_header_is_invalid_client_not_500(api_client, header):
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=header)
+    assert_error(r, "invalid_client")
+    assert r["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.req("O21-3.2.4-401-basic")
+def test_wrong_secret_with_basic_is_401_with_a_basic_challenge(api_client, conf_client, failures):
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret + "x"))
+    assert_error(r, "invalid_client")
+    assert r["WWW-Authenticate"].startswith("Basic ")
+    assert [(f["client_id"], f["method"]) for f in failures] == [(conf_client.client_id, "client_secret_basic")]
+    assert failures[0]["request"].path == "/o/token/"
+
+
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_basic_and_a_differing_body_client_id_is_invalid_client(api_client, conf_client):
+    other = ClientFactory()
+    r = post_form(
+        api_client, {**CC, "client_id": other.client_id},
+        HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
+    )
+    assert_error(r, "invalid_client")
+    # the same client_id in the body as in the header is fine
+    r = post_form(
+        api_client, {**CC, "client_id": conf_client.client_id},
+        HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
+    )
+    assert_token(r)
+
+
+# -- client_secret_post ------------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_client_secret_post_for_a_client_registered_with_it(api_client):
+    client = ClientFactory(token_endpoint_auth_method="client_secret_post")
+    assert_token(post_form(api_client, {**CC, "client_id": client.client_id, "client_secret": client.raw_secret}))
+    r = post_form(api_client, {**CC, "client_id": client.client_id, "client_secret": "wrong"})
+    body = assert_error(r, "invalid_client")
+    assert body["error"] == "invalid_client"
+
+
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_client_secret_without_client_id_is_invalid_client(api_client):
+    client = ClientFactory(token_endpoint_auth_method="client_secret_post")
+    assert_error(post_form(api_client, {**CC, "client_secret": client.raw_secret}), "invalid_client")
+
+
+# -- the registered method is the only one ------------------------------------------------------
+
+
+@pytest.mark.req("DERIVED-client-policy")
+def test_basic_client_cannot_authenticate_with_client_secret_post(api_client, conf_client, failures):
+    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret})
+    assert_error(r, "invalid_client")
+    assert [f["method"] for f in failures] == ["client_secret_post"]
+
+
+@pytest.mark.req("DERIVED-client-policy")
+def test_post_client_cannot_authenticate_with_basic(api_client):
+    client = ClientFactory(token_endpoint_auth_method="client_secret_post")
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert_error(r, "invalid_client")
+    assert r["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.req("O21-4.2-client-credentials-confidential")
+def test_confidential_client_with_only_its_client_id_is_invalid_client(api_client, conf_client):
+    assert_error(post_form(api_client, {**CC, "client_id": conf_client.client_id}), "invalid_client")
+
+
+@pytest.mark.req("O21-3.2.4-one-auth-method")
+def test_two_authentication_methods_at_once_is_invalid_request(api_client, conf_client):
+    r = post_form(
+        api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret},
+        HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
+    )
+    assert_error(r, "invalid_request")
+
+
+# -- public clients ------------------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-8.1-native-secret-not-auth")
+@pytest.mark.req("O21-4.2-client-credentials-confidential")
+def test_public_client_sending_a_secret_stays_public(api_client, public_client):
+    # a secret the native app happens to ship (e.g. migrated from a system that gave every
+    # client one) proves nothing: it neither authenticates nor unlocks client_credentials
+    shipped = "shipped-in-the-app-binary"
+    public_client.set_secret(shipped)
+    public_client.save()
+    for attempt in (
+        {"data": {**CC, "client_id": public_client.client_id, "client_secret": shipped}},
+        {"data": CC, "HTTP_AUTHORIZATION": basic_auth(public_client.client_id, shipped)},
+    ):
+        r = post_form(api_client, attempt.pop("data"), **attempt)
+        assert r.status_code in (400, 401)
+        assert r.json()["error"] in ("invalid_client", "unauthorized_client")
+        assert "access_token" not in r.json()
+
+
+@pytest.mark.req("O21-4.2-client-credentials-confidential")
+def test_public_client_registered_for_client_credentials_is_still_refused(api_client, public_client):
+    # the model form refuses this combination; a row edited behind its back must not help
+    type(public_client).objects.filter(pk=public_client.pk).update(
+        grant_types="authorization_code client_credentials"
+    )
+    r = post_form(api_client, {**CC, "client_id": public_client.client_id})
+    assert_error(r, "unauthorized_client")
+
+
+# -- unknown and inactive clients ----------------------------------------------------------------
+
+
+@pytest.mark.req("6749-5.2-error-shape")
+def test_unknown_client_is_401(api_client, failures):
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth("no-such-client", "secret"))
+    assert_error(r, "invalid_client")
+    assert r["WWW-Authenticate"].startswith("Basic")
+    r = post_form(api_client, {**CC, "client_id": "no-such-client"})
+    assert_error(r, "invalid_client")
+    assert [(f["client_id"], f["method"]) for f in failures] == [
+        ("no-such-client", "client_secret_basic"), ("no-such-client", "none"),
+    ]
+
+
+@pytest.mark.req("6749-5.2-error-shape")
+def test_inactive_client_is_401(api_client, failures):
+    client = ClientFactory(is_active=False)
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert_error(r, "invalid_client")
+    public = PublicClientFactory(is_active=False)
+    r = post_form(api_client, {"grant_type": "refresh_token", "refresh_token": "x", "client_id": public.client_id})
+    assert_error(r, "invalid_client")
+    assert [f["client_id"] for f in failures] == [client.client_id, public.client_id]
+    assert all(f["sender"] is type(client) for f in failures)
+
+
+@pytest.mark.req("O21-4.2-client-credentials-confidential")
+def test_no_credentials_at_all_is_401(api_client, conf_client):
+    assert_error(post_form(api_client, CC), "invalid_client")
+
+
+# -- secrets migrated from django-oauth-toolkit ----------------------------------------------------
+
+PBKDF2 = "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+
+
+@override_settings(PASSWORD_HASHERS=[PBKDF2])
+def test_pbkdf2_secret_is_verified_once_then_stored_as_sha256(api_client):
+    secret = "migrated-secret-from-dot"
+    client = ClientFactory()
+    client.client_secret_hash = make_password(secret)
+    client.save()
+    assert client.client_secret_hash.startswith("pbkdf2_sha256$")
+
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, "wrong-" + secret))
+    assert_error(r, "invalid_client")
+    client.refresh_from_db()
+    assert client.client_secret_hash.startswith("pbkdf2_sha256$")  # a wrong secret changes nothing
+
+    assert_token(post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, secret)))
+    client.refresh_from_db()
+    assert client.client_secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    # and the fast digest keeps working
+    assert_token(post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, secret)))
+    assert_error(
+        post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, "wrong")), "invalid_client"
+    )
+
+
+def test_unknown_hasher_prefix_does_not_authenticate(api_client):
+    client = ClientFactory()
+    client.client_secret_hash = "nosuchhasher$1$salt$hash"
+    client.save()
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, "nosuchhasher$1$salt$hash"))
+    assert_error(r, "invalid_client")

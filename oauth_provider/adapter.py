@@ -6,6 +6,7 @@ your class. Each method is small, typed, and called at one documented moment.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .conf import provider_settings
@@ -40,3 +41,46 @@ class DefaultAdapter:
         """May ``user`` authorize ``client`` at all? False answers ``access_denied``.
         Default: active users only."""
         return bool(getattr(user, "is_active", False))
+
+    # -- OpenID Connect ----------------------------------------------------------------------
+    def get_subject(self, user: Any) -> str:
+        """The ``sub`` claim for ``user``: stable, never reassigned, at most 255 ASCII
+        characters (OIDC Core §2). Default: the primary key as a string."""
+        return str(user.pk)
+
+    def get_user_by_subject(self, subject: str) -> Any | None:
+        """The inverse of :meth:`get_subject` (used by JWT access tokens to load
+        ``request.user`` lazily). Return None when no active user has this subject."""
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        try:
+            return model._default_manager.filter(pk=subject, is_active=True).first()
+        except (ValueError, TypeError):
+            return None
+
+    def user_claims(self, user: Any) -> dict[str, Any]:
+        """Every standard claim (OIDC Core §5.1) known about ``user``; which of them a client
+        sees is decided from the granted scopes. Override for your own user model, e.g. to
+        add ``email_verified``, ``picture``, ``address`` or ``phone_number``."""
+        claims: dict[str, Any] = {"preferred_username": user.get_username()}
+        full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+        if full_name:
+            claims["name"] = full_name
+        for claim, attribute in (("given_name", "first_name"), ("family_name", "last_name"), ("email", "email")):
+            value = getattr(user, attribute, "")
+            if value:
+                claims[claim] = value
+        return claims
+
+    def authentication_context(self, request: HttpRequest, user: Any) -> dict[str, Any]:
+        """``acr`` and/or ``amr`` (OIDC Core §2) for the current login, if the site knows
+        them (e.g. ``{"amr": ["pwd", "otp"]}``). Default: none."""
+        return {}
+
+    def auth_time(self, request: HttpRequest, user: Any) -> datetime | None:
+        """When ``user`` logged in to this session. Default: the time recorded by the
+        library's ``user_logged_in`` receiver."""
+        from .session import get_auth_time
+
+        return get_auth_time(request)

@@ -110,7 +110,17 @@ DEFAULTS: dict[str, Setting] = {
         "Where anonymous users are sent to log in. Default: Django's ``settings.LOGIN_URL``.",
         nullable=True,
     ),
+    "OIDC_ENABLED": Setting(
+        True, (bool,),
+        "Act as an OpenID Provider: the standard scopes (openid, profile, email, address, phone), ID tokens, "
+        "UserInfo, JWKS, discovery and RP-initiated logout.",
+    ),
     "ID_TOKEN_LIFETIME": Setting(3600, (int,), "ID-token lifetime in seconds (OIDC Core §2 ``exp``)."),
+    "ID_TOKEN_SCOPE_CLAIMS": Setting(
+        True, (bool,),
+        "Put the claims of the granted profile/email/address/phone scopes in the ID token as well as at "
+        "UserInfo (many relying parties read them there). Off: only claims asked for with the claims parameter.",
+    ),
     "SIGNING_KEY_ALGORITHM": Setting(
         "RS256", (str,),
         "Algorithm of keys made by ``rotatekeys``: RS256 (default; OIDC Core §15.1 requires it), ES256 or EdDSA.",

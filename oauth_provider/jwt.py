@@ -32,9 +32,10 @@ class InvalidJWT(ValueError):
     """The token is not a JWT we issued and accept here; the message says why."""
 
 
-def encode(claims: dict[str, Any], *, typ: str = "JWT") -> str:
-    """Sign ``claims`` with the active signing key (``kid`` and ``typ`` in the header)."""
-    key = keys.signing_key()
+def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | None = None) -> str:
+    """Sign ``claims`` with ``key`` (default: the active signing key), ``kid`` and ``typ``
+    in the header."""
+    key = key or keys.signing_key()
     return pyjwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
 
 

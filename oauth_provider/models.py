@@ -269,6 +269,9 @@ class Authorization(models.Model):
     )
     session_id = models.CharField(_("session ID"), max_length=64, blank=True, help_text=_("OIDC sid."))
     claims = models.JSONField(_("requested claims"), null=True, blank=True)
+    auth_context = models.JSONField(
+        _("authentication context"), null=True, blank=True, help_text=_("acr/amr of the login (OIDC).")
+    )
 
     objects = AuthorizationQuerySet.as_manager()
 

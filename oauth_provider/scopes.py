@@ -38,8 +38,15 @@ def join(scopes: Iterable[str]) -> str:
 
 
 def registered() -> dict[str, str]:
-    """Every scope the provider knows, name -> description (``OAUTH_PROVIDER["SCOPES"]``)."""
-    return dict(provider_settings.SCOPES)
+    """Every scope the provider knows, name -> description: the OpenID Connect standard
+    scopes when ``OIDC_ENABLED``, then ``OAUTH_PROVIDER["SCOPES"]`` (which may re-describe them)."""
+    known: dict[str, str] = {}
+    if provider_settings.OIDC_ENABLED:
+        from .oidc.claims import STANDARD_SCOPES
+
+        known.update(STANDARD_SCOPES)
+    known.update(provider_settings.SCOPES)
+    return known
 
 
 def describe(scopes: Iterable[str]) -> list[tuple[str, str]]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.urls import path
 
 from .endpoints.authorize import AuthorizationView
+from .endpoints.discovery import OpenIDConfigurationView
+from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
 from .endpoints.token import TokenView
 
@@ -17,4 +19,6 @@ urlpatterns = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
     path("token/", TokenView.as_view(), name="token"),
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
+    path(".well-known/openid-configuration", OpenIDConfigurationView.as_view(), name="openid-configuration"),
+    path("jwks/", JWKSView.as_view(), name="jwks"),
 ]

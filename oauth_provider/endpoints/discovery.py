@@ -1,0 +1,69 @@
+"""OpenID Provider metadata (OpenID Connect Discovery 1.0 §3-4).
+
+Served at ``{issuer}/.well-known/openid-configuration``. It is the RFC 8414 document
+(:func:`oauth_provider.endpoints.metadata.metadata`) plus the OpenID fields, so both always
+agree on every shared member.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import NoReverseMatch
+from django.views import View
+
+from .. import keys
+from ..conf import provider_settings
+from ..issuer import endpoint_url
+from ..oidc.claims import SUPPORTED_CLAIMS
+from ..responses import allow_cors
+from .metadata import metadata
+
+
+def _optional_endpoint(request: HttpRequest, name: str) -> str | None:
+    try:
+        return endpoint_url(request, name)
+    except NoReverseMatch:
+        return None
+
+
+def openid_configuration(request: HttpRequest) -> dict[str, Any]:
+    document = metadata(request)
+    document.update({
+        "jwks_uri": endpoint_url(request, "jwks"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": sorted(
+            {provider_settings.SIGNING_KEY_ALGORITHM} | {jwk["alg"] for jwk in keys.jwks()["keys"]}
+        ),
+        "claims_supported": list(SUPPORTED_CLAIMS) + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "display_values_supported": ["page"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+    })
+    for field, name in (("userinfo_endpoint", "userinfo"), ("end_session_endpoint", "end_session")):
+        url = _optional_endpoint(request, name)
+        if url:
+            document[field] = url
+    return document
+
+
+class OpenIDConfigurationView(View):
+    http_method_names = ["get", "head", "options"]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not provider_settings.OIDC_ENABLED:
+            raise Http404("OpenID Connect is not enabled.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        response = JsonResponse(openid_configuration(request))
+        response["Cache-Control"] = "public, max-age=300"
+        return allow_cors(response)
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return allow_cors(HttpResponse(status=204))

@@ -1,0 +1,38 @@
+"""The JWK Set of our public signing keys (RFC 7517 §5, OIDC Core §10.1).
+
+Public members only (OIDC Discovery §3: no ``d``, ``p``, ``q``, ...), including keys about to
+sign and retired keys whose tokens may still be alive. Cacheable and open to browsers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import View
+
+from .. import keys
+from ..conf import provider_settings
+from ..responses import allow_cors
+
+PUBLIC_MEMBERS = frozenset({"kty", "kid", "use", "alg", "n", "e", "crv", "x", "y"})
+
+
+class JWKSView(View):
+    http_method_names = ["get", "head", "options"]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not provider_settings.OIDC_ENABLED:
+            raise Http404("OpenID Connect is not enabled.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        document = keys.jwks()
+        document["keys"] = [{k: v for k, v in jwk.items() if k in PUBLIC_MEMBERS} for jwk in document["keys"]]
+        response = JsonResponse(document)
+        max_age = min(3600, provider_settings.SIGNING_KEY_PREPUBLICATION or 0)
+        response["Cache-Control"] = f"public, max-age={max_age}"
+        return allow_cors(response)
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return allow_cors(HttpResponse(status=204))

@@ -1,0 +1,75 @@
+"""Claims for a user, filtered by the granted scopes and the ``claims`` request parameter
+(OpenID Connect Core §5.4 and §5.5).
+
+The values come from the adapter (:meth:`oauth_provider.adapter.DefaultAdapter.user_claims`);
+this module only decides which of them a client may see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import InvalidRequest
+
+#: OIDC Core §5.4: the claims each standard scope requests
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": (
+        "name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
+        "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+    ),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+#: the standard scopes, with the descriptions shown on the consent page unless SCOPES overrides them
+STANDARD_SCOPES: dict[str, str] = {
+    "openid": "Sign you in with your account",
+    "profile": "See your name and basic profile",
+    "email": "See your email address",
+    "address": "See your postal address",
+    "phone": "See your phone number",
+}
+#: claims that are about the token, never taken from the user's claims
+PROTOCOL_CLAIMS = frozenset({
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid", "jti",
+})
+SUPPORTED_CLAIMS = ("sub", *sorted({c for claims in SCOPE_CLAIMS.values() for c in claims}))
+
+
+def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
+    """Validate the ``claims`` request parameter (OIDC Core §5.5). Returns None when absent;
+    raises :class:`InvalidRequest` when it is not the JSON object the spec describes."""
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise InvalidRequest("The claims parameter is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The claims parameter must be a JSON object.")
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("userinfo", "id_token"):
+        member = data.get(target)
+        if member is None:
+            continue
+        if not isinstance(member, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, dict)) for k, v in member.items()
+        ):
+            raise InvalidRequest(f"claims.{target} must map claim names to null or an object.")
+        out[target] = member
+    return out
+
+
+def requested_names(scopes: Iterable[str], claims_request: Mapping[str, Any] | None, target: str) -> set[str]:
+    """Names of the claims asked for through ``scopes`` plus ``claims_request[target]``."""
+    names = {c for scope in scopes for c in SCOPE_CLAIMS.get(scope, ())}
+    if claims_request and isinstance(claims_request.get(target), dict):
+        names |= set(claims_request[target])
+    return names - PROTOCOL_CLAIMS
+
+
+def select(available: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    """The subset of ``available`` claims whose names were requested, without empty values."""
+    return {k: v for k, v in available.items() if k in names and v not in (None, "")}

@@ -38,6 +38,7 @@ class Command(BaseCommand):
             ))
         for row in SigningKey.objects.all():
             retired = f", retired {row.retired_at.isoformat()}" if row.retired_at else ""
-            self.stdout.write(f"{row.state:8} {row.algorithm:6} {row.kid}  signs from {row.not_before.isoformat()}{retired}")
+            since = row.not_before.isoformat()
+            self.stdout.write(f"{row.state:8} {row.algorithm:6} {row.kid}  signs from {since}{retired}")
         if provider_settings.SIGNING_KEY_PREPUBLICATION and not options["now"] and not options["list"]:
             self.stdout.write("Relying parties see the new key in the JWKS before it signs anything.")

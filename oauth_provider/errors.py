@@ -18,11 +18,17 @@ page). Views never choose status codes. The hierarchy::
     └── TemporarilyUnavailable      503
     UntrustedRedirect               the client or redirect_uri is not established: the error
                                     is shown to the user, never redirected (RFC 6749 §4.1.2.1)
+    UnsupportedTokenType            400, revocation of an unsupported token type (RFC 7009 §2.2.1)
+    MissingToken                    401, a protected resource request without any access
+                                    token: a bare Bearer challenge (RFC 6750 §3.1)
+    InvalidToken                    401 invalid_token (RFC 6750 §3.1)
+    InsufficientScope               403 insufficient_scope, knows the scope required
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E (no '"' and no '\').
 _DESCRIPTION_UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
@@ -133,3 +139,51 @@ class UntrustedRedirect(OAuthError):
 
     error = "invalid_request"
     redirectable = False
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: the ``token_type_hint`` names a token type the server cannot revoke."""
+
+    error = "unsupported_token_type"
+    redirectable = False
+    default_description = "token_type_hint must be access_token or refresh_token."
+
+
+class MissingToken(OAuthError):
+    """A protected resource was requested without any access token. RFC 6750 §3.1: the 401
+    challenge then carries no error code (the body neither)."""
+
+    error = ""
+    status = 401
+    redirectable = False
+
+    def as_dict(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1 ``invalid_token``: the access token is expired, revoked, malformed or
+    otherwise invalid. 401."""
+
+    error = "invalid_token"
+    status = 401
+    redirectable = False
+    default_description = "The access token is invalid, expired or revoked."
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1 ``insufficient_scope``: the token is valid but lacks a scope the
+    resource requires. 403; ``scope`` holds the required scopes, space-separated, for the
+    challenge's ``scope`` attribute."""
+
+    error = "insufficient_scope"
+    status = 403
+    redirectable = False
+    default_description = "The access token does not carry the scope this resource requires."
+
+    def __init__(
+        self, description: str | None = None, *, scopes: Iterable[str] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.scope = " ".join(dict.fromkeys(scopes))
+        super().__init__(description, headers=headers)

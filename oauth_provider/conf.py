@@ -144,6 +144,21 @@ DEFAULTS: dict[str, Setting] = {
         "Longest value accepted for any single protocol parameter; longer ones are "
         "invalid_request (bounded work for hostile input).",
     ),
+    "RESOURCE_IDENTIFIER": Setting(
+        None, (str,),
+        "The resource identifier of the host's API (RFC 9728 §1.2): an https URL, e.g. "
+        "``https://example.com/api``. It is the ``resource`` of the protected-resource metadata "
+        "at ``/.well-known/oauth-protected-resource`` (plus this URL's path, RFC 9728 §3.1), the "
+        "``realm`` and ``resource_metadata`` of Bearer challenges, and the ``aud`` reported by "
+        "introspection. Default: the issuer's origin (scheme and host).",
+        nullable=True,
+    ),
+    "BEARER_FORM_BODY": Setting(
+        False, (bool,),
+        "Also accept an access token in the ``access_token`` field of a form-encoded POST body "
+        "(RFC 6750 §2.2). Off by default: the Authorization header is the method every client "
+        "supports. The URI query (§2.3) is never accepted (OAuth 2.1 §5.1.1).",
+    ),
 }
 
 

@@ -26,7 +26,8 @@ from ..signals import authorization_code_replayed
 from .base import Grant
 
 # RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
-VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# Used with fullmatch: "$" alone would also accept a trailing newline.
+VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 def verify_pkce(code: AuthorizationCode, verifier: str | None) -> None:
@@ -34,7 +35,7 @@ def verify_pkce(code: AuthorizationCode, verifier: str | None) -> None:
     challenge (OAuth 2.1 §4.1.3)."""
     if verifier is None:
         raise InvalidGrant("code_verifier is required.")
-    if not VERIFIER.match(verifier):
+    if not VERIFIER.fullmatch(verifier):
         raise InvalidGrant("code_verifier must be 43-128 characters of [A-Za-z0-9-._~].")
     if code.code_challenge_method != "S256" or not secrets.constant_time_equals(
         secrets.s256_challenge(verifier), code.code_challenge

@@ -1,0 +1,296 @@
+"""The authorization code grant at the token endpoint (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3,
+RFC 7636 §4.6): single use, revocation on replay, expiry, client and redirect binding, PKCE."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets as stdlib_secrets
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from oauth_provider.conf import DEFAULTS, provider_settings
+from oauth_provider.models import AccessToken, Authorization, RefreshToken
+from oauth_provider.signals import authorization_code_replayed, token_issued
+
+from ..factories import ClientFactory, PublicClientFactory
+from ..token_helpers import FrozenClock, access_token_row, assert_error, family_of_access_token, post_form
+
+pytestmark = pytest.mark.django_db
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def provider(**changes: object) -> override_settings:
+    return override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **changes})
+
+
+@pytest.fixture
+def received():
+    """Collects (signal name, kwargs) for the signals these tests look at."""
+    seen: list[tuple[str, dict]] = []
+    receivers = {}
+    for name, signal in (("replayed", authorization_code_replayed), ("issued", token_issued)):
+        def receiver(sender, _name=name, **kwargs):
+            seen.append((_name, {"sender": sender, **kwargs}))
+
+        receivers[name] = (signal, receiver)
+        signal.connect(receiver)
+    yield seen
+    for signal, receiver in receivers.values():
+        signal.disconnect(receiver)
+
+
+def refresh(oauth, client, refresh_token: str):
+    return oauth.token(client, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+# -- single use -------------------------------------------------------------------------------------
+
+
+@pytest.mark.req("6749-4.1.2-single-use")
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+@pytest.mark.parametrize("delay", [0, 30])
+def test_second_redemption_fails_and_revokes_the_first_tokens(oauth, conf_client, received, delay):
+    clock = FrozenClock()
+    code, verifier = oauth.get_code(conf_client)
+    first = oauth.exchange(conf_client, code, verifier)
+    assert first.status_code == 200, first.content
+    tokens = first.json()
+    family = family_of_access_token(tokens["access_token"])
+    assert family.revoked_at is None and access_token_row(tokens["access_token"]).is_active()
+
+    clock.advance(delay)
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+
+    family.refresh_from_db()
+    assert family.revoked_at is not None
+    assert not access_token_row(tokens["access_token"]).is_active()
+    assert RefreshToken.objects.by_value(tokens["refresh_token"]).get().authorization_id == family.pk
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+    replays = [kw for name, kw in received if name == "replayed"]
+    assert len(replays) == 1
+    assert replays[0]["client"] == conf_client and replays[0]["authorization"].pk == family.pk
+    assert replays[0]["sender"] is type(conf_client)
+
+
+@pytest.mark.req("6749-4.1.2-single-use")
+def test_replay_by_a_public_client_revokes_too(oauth, public_client):
+    code, verifier = oauth.get_code(public_client)
+    tokens = oauth.exchange(public_client, code, verifier).json()
+    assert_error(oauth.exchange(public_client, code, verifier), "invalid_grant")
+    assert not access_token_row(tokens["access_token"]).is_active()
+    assert_error(refresh(oauth, public_client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_missing_and_unknown_codes(oauth, conf_client):
+    assert_error(oauth.token(conf_client, {"grant_type": "authorization_code"}), "invalid_request")
+    _, verifier = oauth.get_code(conf_client)
+    assert_error(oauth.exchange(conf_client, stdlib_secrets.token_urlsafe(32), verifier), "invalid_grant")
+
+
+# -- lifetime -------------------------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-4.1.2-short-lifetime")
+def test_default_code_lifetime_is_at_most_ten_minutes():
+    assert DEFAULTS["AUTHORIZATION_CODE_LIFETIME"].default <= 600
+    assert provider_settings.AUTHORIZATION_CODE_LIFETIME <= 600
+
+
+@pytest.mark.req("O21-4.1.2-short-lifetime")
+@provider(AUTHORIZATION_CODE_LIFETIME=60)
+def test_expired_code_is_invalid_grant(oauth, conf_client):
+    clock = FrozenClock()
+    code, verifier = oauth.get_code(conf_client)
+    clock.advance(61)
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+
+    code, verifier = oauth.get_code(conf_client)
+    clock.advance(59)
+    assert oauth.exchange(conf_client, code, verifier).status_code == 200
+
+
+# -- binding to client and redirect_uri --------------------------------------------------------------
+
+
+@pytest.mark.req("O21-4.1.3-bound-to-client")
+def test_code_of_one_confidential_client_is_useless_to_another(oauth, conf_client):
+    other = ClientFactory()
+    code, verifier = oauth.get_code(conf_client)
+    assert_error(oauth.exchange(other, code, verifier), "invalid_grant")
+
+
+@pytest.mark.req("O21-4.1.3-bound-to-client")
+def test_code_of_one_public_client_is_useless_to_another(oauth, public_client):
+    other = PublicClientFactory()
+    code, verifier = oauth.get_code(public_client)
+    r = post_form(oauth.api, {
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": public_client.redirect_uri_list[0], "client_id": other.client_id,
+    })
+    assert_error(r, "invalid_grant")
+
+
+@pytest.mark.req("O21-4.1.3-bound-to-client")
+def test_code_of_a_confidential_client_cannot_be_redeemed_without_its_secret(oauth, conf_client):
+    code, verifier = oauth.get_code(conf_client)
+    r = post_form(oauth.api, {
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": conf_client.redirect_uri_list[0], "client_id": conf_client.client_id,
+    })
+    assert_error(r, "invalid_client")
+
+
+@pytest.mark.req("6749-4.1.3-redirect-uri-at-token")
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["https://rp.example/cb2", "https://rp.example/cb/", "https://RP.example/cb", "https://rp.example/cb?x=1", None],
+)
+def test_redirect_uri_must_match_the_authorization_request(oauth, conf_client, redirect_uri):
+    code, verifier = oauth.get_code(conf_client)
+    assert_error(oauth.exchange(conf_client, code, verifier, redirect_uri=redirect_uri), "invalid_grant")
+
+
+def test_redirect_uri_may_be_omitted_when_it_was_omitted_at_authorization(oauth, conf_client):
+    code, verifier = oauth.get_code(conf_client, redirect_uri=None)
+    assert oauth.exchange(conf_client, code, verifier, redirect_uri=None).status_code == 200
+
+
+# -- PKCE -------------------------------------------------------------------------------------------
+
+VALID_43 = "a" * 20 + "-._~" + "Z9" * 9 + "q"
+ILLEGAL = {
+    "plus": "a" * 42 + "+",
+    "slash": "a" * 42 + "/",
+    "equals": "a" * 42 + "=",
+    "space": "a" * 21 + " " + "a" * 21,
+    "trailing newline": "a" * 43 + "\n",
+    "non-ascii": "a" * 42 + "é",
+}
+
+
+def pkce_case(case: str) -> tuple[str, str | None]:
+    """(challenge sent at /authorize, verifier sent at /token) for a matrix case. The bad
+    verifiers are sent with *their own* S256 challenge, so only the syntax rule can stop them."""
+    good = stdlib_secrets.token_urlsafe(48)
+    if case == "correct":
+        return s256(good), good
+    if case == "correct 43":
+        return s256(VALID_43), VALID_43
+    if case == "correct 128":
+        return s256("b" * 128), "b" * 128
+    if case == "wrong":
+        return s256(good), stdlib_secrets.token_urlsafe(48)
+    if case == "missing":
+        return s256(good), None
+    if case == "42 chars":
+        return s256("c" * 42), "c" * 42
+    if case == "129 chars":
+        return s256("d" * 129), "d" * 129
+    return s256(ILLEGAL[case]), ILLEGAL[case]
+
+
+PKCE_CASES = ["correct", "correct 43", "correct 128", "wrong", "missing", "42 chars", "129 chars", *ILLEGAL]
+
+
+@pytest.mark.req("BCP-2.1.1-pkce-supported")
+@pytest.mark.req("O21-4.1.3-verifier-iff-challenge")
+@pytest.mark.req("7636-4.1-verifier-syntax")
+@pytest.mark.parametrize("kind", ["confidential", "public"])
+@pytest.mark.parametrize("case", PKCE_CASES)
+def test_pkce_matrix_only_the_correct_verifier_succeeds(oauth, conf_client, public_client, kind, case):
+    client = conf_client if kind == "confidential" else public_client
+    challenge, verifier = pkce_case(case)
+    code, _ = oauth.get_code(client, code_challenge=challenge)
+    r = oauth.exchange(client, code, verifier)
+    if case.startswith("correct"):
+        assert r.status_code == 200, r.content
+        assert r.json()["access_token"]
+    else:
+        assert_error(r, "invalid_grant")
+        assert not AccessToken.objects.exists()
+
+
+@pytest.mark.req("7636-4.6-verifier-match")
+def test_verifier_of_another_transaction_is_refused(oauth, conf_client):
+    code_a, _ = oauth.get_code(conf_client)
+    _, verifier_b = oauth.get_code(conf_client)
+    assert_error(oauth.exchange(conf_client, code_a, verifier_b), "invalid_grant")
+
+
+# -- what a successful exchange returns and announces -------------------------------------------------
+
+
+def test_token_issued_signal_carries_the_rows_not_the_raw_values(oauth, conf_client, user, received):
+    code, verifier = oauth.get_code(conf_client, scope="read write")
+    tokens = oauth.exchange(conf_client, code, verifier).json()
+    issued = [kw for name, kw in received if name == "issued"]
+    assert len(issued) == 1
+    kw = issued[0]
+    assert kw["sender"] is type(conf_client)
+    assert kw["client"] == conf_client and kw["user"] == user
+    assert kw["grant_type"] == "authorization_code" and kw["scope"] == "read write"
+    assert kw["access_token"] == access_token_row(tokens["access_token"])
+    assert kw["refresh_token"] == RefreshToken.objects.by_value(tokens["refresh_token"]).get()
+    assert kw["request"].path == "/o/token/"
+    raw_values = {tokens["access_token"], tokens["refresh_token"], code, verifier}
+    assert not raw_values & {v for v in kw.values() if isinstance(v, str)}
+
+
+def test_successful_exchange_response(oauth, conf_client, user, assert_max_queries):
+    code, verifier = oauth.get_code(conf_client, scope="read write")
+    with assert_max_queries(5):
+        r = oauth.exchange(conf_client, code, verifier)
+    body = r.json()
+    assert r.status_code == 200
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope", "refresh_token"}
+    assert body["token_type"] == "Bearer" and body["scope"] == "read write"
+    assert body["expires_in"] == provider_settings.ACCESS_TOKEN_LIFETIME
+    row = access_token_row(body["access_token"])
+    assert row.user == user and row.client == conf_client and row.scope == "read write"
+
+
+def test_no_refresh_token_for_a_client_without_the_refresh_grant(oauth):
+    client = ClientFactory(grant_types="authorization_code")
+    code, verifier = oauth.get_code(client)
+    r = oauth.exchange(client, code, verifier)
+    assert r.status_code == 200, r.content
+    assert "refresh_token" not in r.json()
+    assert not RefreshToken.objects.exists()
+
+
+def test_no_refresh_token_when_the_refresh_grant_is_turned_off(oauth, conf_client):
+    grants = {k: v for k, v in provider_settings.GRANT_TYPES.items() if k != "refresh_token"}
+    code, verifier = oauth.get_code(conf_client)
+    with provider(GRANT_TYPES=grants):
+        r = oauth.exchange(conf_client, code, verifier)
+    assert r.status_code == 200, r.content
+    assert "refresh_token" not in r.json()
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_code_of_a_deactivated_user_is_invalid_grant(oauth, conf_client, user):
+    code, verifier = oauth.get_code(conf_client)
+    user.is_active = False
+    user.save()
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_code_of_a_revoked_authorization_is_invalid_grant(oauth, conf_client):
+    code, verifier = oauth.get_code(conf_client)
+    Authorization.objects.all().revoke()
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+
+
+@pytest.mark.req("DERIVED-client-policy")
+def test_client_not_registered_for_the_code_grant_is_unauthorized(oauth, conf_client):
+    code, verifier = oauth.get_code(conf_client)
+    type(conf_client).objects.filter(pk=conf_client.pk).update(grant_types="client_credentials")
+    assert_error(oauth.exchange(conf_client, code, verifier), "unauthorized_client")

@@ -9,6 +9,7 @@ from django.urls import path
 
 from .endpoints.authorize import AuthorizationView
 from .endpoints.discovery import OpenIDConfigurationView
+from .endpoints.end_session import EndSessionView
 from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
 from .endpoints.token import TokenView
@@ -21,4 +22,5 @@ urlpatterns = [
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
     path(".well-known/openid-configuration", OpenIDConfigurationView.as_view(), name="openid-configuration"),
     path("jwks/", JWKSView.as_view(), name="jwks"),
+    path("logout/", EndSessionView.as_view(), name="end_session"),
 ]

@@ -1,0 +1,123 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2-3).
+
+``id_token_hint`` must be an ID token we issued (signature and issuer checked; expiry is not,
+since a logout may come long after). ``post_logout_redirect_uri`` is followed only when it
+exactly matches one registered for the client the hint (or ``client_id``) names, and
+``state`` goes back with it. When the request cannot prove who sent it (no valid hint for
+the logged-in user) the user confirms on a CSRF-protected page first, so a third-party page
+cannot log users out silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import logout
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from .. import jwt
+from ..conf import provider_settings
+from ..csrf import csrf_failure
+from ..errors import InvalidRequest, OAuthError
+from ..issuer import get_issuer
+from ..models import get_client_model
+from ..params import flatten, request_data
+from ..registry import adapter
+from ..responses import error_page, redirect_to_client, render_page
+
+PARAMETERS = ("id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+CONFIRM_FIELD = "logout_request"
+CONFIRM_SALT = "oauth_provider.logout"
+
+
+class EndSessionView(View):
+    """End-session endpoint. ``confirm_template`` asks the user; ``done_template`` says
+    they are logged out when there is nowhere to send them back to."""
+
+    http_method_names = ["get", "post"]
+    confirm_template = "oauth_provider/logout_confirm.html"
+    done_template = "oauth_provider/logged_out.html"
+
+    @method_decorator(csrf_exempt)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not provider_settings.OIDC_ENABLED:
+            raise Http404("OpenID Connect is not enabled.")
+        try:
+            data = request_data(request)
+            if request.method == "POST" and CONFIRM_FIELD in data:
+                return self.confirmed(request, data)
+            return self.handle(request, flatten(data, known=PARAMETERS))
+        except OAuthError as exc:
+            return error_page(request, exc)
+
+    def handle(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        client, subject = self.identify(request, params)
+        target = self.redirect_target(client, params)
+        user = request.user
+        if not user.is_authenticated:
+            return self.finish(request, target, params)
+        if subject is not None and subject == adapter().get_subject(user):
+            logout(request)
+            return self.finish(request, target, params)
+        blob = signing.dumps(params, salt=CONFIRM_SALT, compress=True)
+        return render_page(request, self.confirm_template, {
+            "client": client, "confirm_field": CONFIRM_FIELD, "confirm_blob": blob, "user": user,
+        })
+
+    def confirmed(self, request: HttpRequest, data: QueryDict) -> HttpResponse:
+        rejected = csrf_failure(request)
+        if rejected is not None:
+            return rejected
+        try:
+            params = signing.loads(data[CONFIRM_FIELD], salt=CONFIRM_SALT, max_age=3600)
+        except (signing.BadSignature, ValueError):
+            raise InvalidRequest("The logout form has expired or was tampered with.") from None
+        if not isinstance(params, dict):
+            raise InvalidRequest("The logout form was tampered with.")
+        client, _subject = self.identify(request, params)
+        target = self.redirect_target(client, params)
+        if "logout" in data:
+            logout(request)
+        return self.finish(request, target, params)
+
+    def identify(self, request: HttpRequest, params: dict[str, str]) -> tuple[Any, str | None]:
+        """The client (from the hint's audience or ``client_id``) and the hint's subject."""
+        client_id = params.get("client_id")
+        subject = None
+        hint = params.get("id_token_hint")
+        if hint:
+            try:
+                claims = jwt.decode(
+                    hint, typ=None, issuer=get_issuer(request), verify_exp=False, require=("iss", "sub", "aud")
+                )
+            except jwt.InvalidJWT:
+                raise InvalidRequest("id_token_hint is not an ID token issued here.") from None
+            audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+            if client_id is not None and client_id not in audience:
+                raise InvalidRequest("client_id is not an audience of id_token_hint.")
+            client_id = client_id or claims.get("azp") or audience[0]
+            subject = str(claims["sub"])
+        client = None
+        if client_id is not None:
+            client = get_client_model()._default_manager.filter(client_id=client_id, is_active=True).first()
+            if client is None:
+                raise InvalidRequest("Unknown client.")
+        return client, subject
+
+    @staticmethod
+    def redirect_target(client: Any, params: dict[str, str]) -> str | None:
+        uri = params.get("post_logout_redirect_uri")
+        if uri is None:
+            return None
+        if client is None or uri not in client.post_logout_redirect_uri_list:
+            raise InvalidRequest("post_logout_redirect_uri is not registered for this client.")
+        return uri
+
+    def finish(self, request: HttpRequest, target: str | None, params: dict[str, str]) -> HttpResponse:
+        if target is not None:
+            return redirect_to_client(target, {"state": params.get("state")})
+        return render_page(request, self.done_template, {})

@@ -3,6 +3,7 @@
 (127.0.0.1:3306, root). ``DATABASE_HOST``/``DATABASE_PORT``/``DATABASE_USER`` override."""
 
 import os
+from pathlib import Path
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -40,7 +41,8 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # registration/login.html for the LoginView in tests/urls.py
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

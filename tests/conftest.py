@@ -140,6 +140,24 @@ def _reset_clock():
     set_clock(None)
 
 
+@pytest.fixture(autouse=True)
+def _forget_signing_keys():
+    """Signing keys are cached per process; the database is rolled back per test."""
+    from oauth_provider.keys import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
+def signing_key(db):
+    """An RS256 key that signs from now on."""
+    from oauth_provider.keys import create_key
+
+    return create_key("RS256", prepublish=False)
+
+
 @pytest.fixture
 def user(db):
     return UserFactory(username="alice")

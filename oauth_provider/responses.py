@@ -53,6 +53,37 @@ def www_authenticate(scheme: str, **params: str | None) -> str:
     return f"{scheme} {', '.join(parts)}" if parts else scheme
 
 
+def bearer_challenge(
+    error: OAuthError | None, *, realm: str | None = None, scope: str | None = None,
+    resource_metadata: str | None = None,
+) -> str:
+    """The ``WWW-Authenticate`` value of a protected resource (RFC 6750 §3, RFC 9728 §5.1).
+
+    ``error`` None, or one without an error code (``MissingToken``), gives a challenge with no
+    ``error`` attribute: the request carried no token (RFC 6750 §3.1 SHOULD NOT)."""
+    code = error.error if error is not None and error.error else None
+    return www_authenticate(
+        "Bearer", realm=realm, error=code, error_description=(error.description or None) if code else None,
+        scope=scope or None, resource_metadata=resource_metadata,
+    )
+
+
+def bearer_error(
+    error: OAuthError, *, realm: str | None = None, scope: str | None = None,
+    resource_metadata: str | None = None,
+) -> HttpResponse:
+    """The answer to a failed protected resource request (RFC 6750 §3.1): the error's status
+    (401 ``MissingToken``/``InvalidToken``, 403 ``InsufficientScope``, 400 ``InvalidRequest``)
+    with the Bearer challenge. ``scope`` defaults to the scope an ``InsufficientScope`` names."""
+    if scope is None:
+        scope = getattr(error, "scope", None)
+    headers = dict(error.headers)
+    headers["WWW-Authenticate"] = bearer_challenge(
+        error, realm=realm, scope=scope, resource_metadata=resource_metadata
+    )
+    return json_response(error.as_dict(), status=error.status, headers=headers)
+
+
 class ClientRedirect(HttpResponseRedirect):
     """A redirect to a client's *verified* redirect URI, whatever its scheme (native apps
     register private-use schemes, RFC 8252 §7.1). Never use it for unverified URIs."""

@@ -1,0 +1,289 @@
+"""The refresh token grant (RFC 6749 §6, OAuth 2.1 §4.3, RFC 9700 §4.14.2): rotation with
+reuse detection, client binding, scope rules, lifetimes and the grace period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from oauth_provider import secrets
+from oauth_provider.models import Authorization, RefreshToken
+from oauth_provider.signals import refresh_token_reused, token_issued
+
+from ..factories import ClientFactory, PublicClientFactory
+from ..token_helpers import (
+    FrozenClock,
+    access_token_row,
+    assert_error,
+    family_of_access_token,
+    post_form,
+    refresh_token_row,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def provider(**changes: object) -> override_settings:
+    return override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **changes})
+
+
+def refresh(oauth, client, refresh_token: str, **extra: str):
+    return oauth.token(client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
+
+
+def refreshed(oauth, client, refresh_token: str, **extra: str) -> dict:
+    r = refresh(oauth, client, refresh_token, **extra)
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+@pytest.fixture
+def reused():
+    seen: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        seen.append({"sender": sender, **kwargs})
+
+    refresh_token_reused.connect(receiver)
+    yield seen
+    refresh_token_reused.disconnect(receiver)
+
+
+@pytest.fixture(params=["confidential", "public"])
+def any_client(request, conf_client, public_client):
+    return conf_client if request.param == "confidential" else public_client
+
+
+# -- rotation and reuse detection -------------------------------------------------------------------
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+def test_rotation_and_reuse_revokes_the_whole_family(oauth, any_client, reused):
+    first = oauth.tokens(any_client)
+    second = refreshed(oauth, any_client, first["refresh_token"])
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    third = refreshed(oauth, any_client, second["refresh_token"])
+    family = family_of_access_token(third["access_token"])
+    assert family.revoked_at is None
+
+    # the token rotated away two steps ago comes back: someone else holds a copy
+    assert_error(refresh(oauth, any_client, first["refresh_token"]), "invalid_grant")
+
+    family.refresh_from_db()
+    assert family.revoked_at is not None
+    for tokens in (first, second, third):
+        assert not access_token_row(tokens["access_token"]).is_active()
+        assert refresh_token_row(tokens["refresh_token"]).authorization_id == family.pk
+    # the newest refresh token, never used, is dead too
+    assert_error(refresh(oauth, any_client, third["refresh_token"]), "invalid_grant")
+    assert len(reused) == 1
+    assert reused[0]["client"] == any_client and reused[0]["authorization"].pk == family.pk
+    assert reused[0]["sender"] is type(any_client)
+
+
+def test_refresh_does_not_touch_other_families(oauth, conf_client):
+    mine = oauth.tokens(conf_client)
+    other = oauth.tokens(conf_client)
+    refreshed(oauth, conf_client, mine["refresh_token"])
+    assert_error(refresh(oauth, conf_client, mine["refresh_token"]), "invalid_grant")
+    assert access_token_row(other["access_token"]).is_active()
+    refreshed(oauth, conf_client, other["refresh_token"])
+
+
+def test_missing_and_unknown_refresh_tokens(oauth, conf_client):
+    assert_error(oauth.token(conf_client, {"grant_type": "refresh_token"}), "invalid_request")
+    assert_error(refresh(oauth, conf_client, secrets.generate_token()), "invalid_grant")
+
+
+def test_refresh_query_budget_and_signal(oauth, conf_client, user, assert_max_queries):
+    tokens = oauth.tokens(conf_client, scope="read write")
+    seen: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    token_issued.connect(receiver)
+    try:
+        with assert_max_queries(5):
+            body = refreshed(oauth, conf_client, tokens["refresh_token"])
+    finally:
+        token_issued.disconnect(receiver)
+    assert [(s["grant_type"], s["user"], s["client"], s["scope"]) for s in seen] == [
+        ("refresh_token", user, conf_client, "read write")
+    ]
+    assert seen[0]["refresh_token"] == refresh_token_row(body["refresh_token"])
+
+
+# -- binding to the client ----------------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-4.3-bound-to-client")
+def test_refresh_token_of_one_confidential_client_is_useless_to_another(oauth, conf_client):
+    other = ClientFactory()
+    mine, theirs = oauth.tokens(conf_client), oauth.tokens(other)
+    assert_error(refresh(oauth, other, mine["refresh_token"]), "invalid_grant")
+    assert_error(refresh(oauth, conf_client, theirs["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("O21-4.3-bound-to-client")
+def test_refresh_token_of_one_public_client_is_useless_to_another(oauth, public_client):
+    other = PublicClientFactory()
+    tokens = oauth.tokens(public_client)
+    r = post_form(oauth.api, {
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": other.client_id,
+    })
+    assert_error(r, "invalid_grant")
+
+
+# -- scope ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.req("O21-4.3.1-no-scope-upgrade")
+def test_narrower_scope_narrows_the_access_token_but_not_the_refresh_token(oauth, conf_client):
+    tokens = oauth.tokens(conf_client, scope="read write")
+    narrow = refreshed(oauth, conf_client, tokens["refresh_token"], scope="read")
+    assert narrow["scope"] == "read"
+    assert access_token_row(narrow["access_token"]).scope == "read"
+    assert refresh_token_row(narrow["refresh_token"]).scope == "read write"
+    # the rotated token still carries the original grant
+    full = refreshed(oauth, conf_client, narrow["refresh_token"])
+    assert set(full["scope"].split()) == {"read", "write"}
+
+
+@pytest.mark.req("O21-4.3.1-no-scope-upgrade")
+@pytest.mark.parametrize("scope", ["read write profile", "profile", "admin", "read admin"])
+def test_wider_scope_is_invalid_scope(oauth, conf_client, scope):
+    tokens = oauth.tokens(conf_client, scope="read write")
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"], scope=scope), "invalid_scope")
+    # a refused request does not rotate the token
+    refreshed(oauth, conf_client, tokens["refresh_token"])
+
+
+@pytest.mark.req("BCP-4.14.2-bound-to-consent")
+def test_scopes_the_client_lost_are_dropped(oauth, conf_client):
+    tokens = oauth.tokens(conf_client, scope="read write")
+    type(conf_client).objects.filter(pk=conf_client.pk).update(allowed_scopes="read profile")
+    body = refreshed(oauth, conf_client, tokens["refresh_token"])
+    assert body["scope"] == "read"
+    assert access_token_row(body["access_token"]).scope == "read"
+    type(conf_client).objects.filter(pk=conf_client.pk).update(allowed_scopes="profile")
+    assert_error(refresh(oauth, conf_client, body["refresh_token"]), "invalid_scope")
+
+
+@pytest.mark.req("BCP-4.14.2-bound-to-consent")
+def test_scopes_the_provider_no_longer_offers_are_dropped(oauth, conf_client):
+    tokens = oauth.tokens(conf_client, scope="read write")
+    with provider(SCOPES={"read": "Read your data"}):
+        body = refreshed(oauth, conf_client, tokens["refresh_token"])
+    assert body["scope"] == "read"
+
+
+# -- the grant behind the token must still be active --------------------------------------------------
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_deactivated_user_is_invalid_grant(oauth, conf_client, user):
+    tokens = oauth.tokens(conf_client)
+    user.is_active = False
+    user.save()
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_revoked_family_or_token_is_invalid_grant(oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    Authorization.objects.all().revoke()
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+    tokens = oauth.tokens(conf_client)
+    RefreshToken.objects.by_value(tokens["refresh_token"]).update(revoked_at=secrets.now())
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_disabled_client_cannot_refresh(oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    type(conf_client).objects.filter(pk=conf_client.pk).update(is_active=False)
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_client")
+
+
+@pytest.mark.req("DERIVED-client-policy")
+def test_client_without_the_refresh_grant_is_unauthorized_client(oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    type(conf_client).objects.filter(pk=conf_client.pk).update(grant_types="authorization_code")
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "unauthorized_client")
+
+
+# -- lifetimes -------------------------------------------------------------------------------------
+
+
+@provider(REFRESH_TOKEN_LIFETIME=100)
+def test_absolute_lifetime_counts_from_the_grant_and_rotation_does_not_extend_it(oauth, conf_client):
+    clock = FrozenClock()
+    granted_at = clock()
+    tokens = oauth.tokens(conf_client)
+    clock.advance(60)
+    tokens = refreshed(oauth, conf_client, tokens["refresh_token"])
+    assert refresh_token_row(tokens["refresh_token"]).expires_at == granted_at + timedelta(seconds=100)
+    clock.advance(39)
+    tokens = refreshed(oauth, conf_client, tokens["refresh_token"])
+    clock.advance(2)  # 101 s after the grant
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("BCP-4.14.2-idle-expiry")
+@provider(REFRESH_TOKEN_IDLE_TIMEOUT=60)
+def test_idle_refresh_token_expires(oauth, conf_client):
+    clock = FrozenClock()
+    tokens = oauth.tokens(conf_client)
+    for _ in range(3):  # each use inside the window keeps the family alive past 60 s in total
+        clock.advance(59)
+        tokens = refreshed(oauth, conf_client, tokens["refresh_token"])
+    clock.advance(61)
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("BCP-4.14.2-idle-expiry")
+@provider(REFRESH_TOKEN_IDLE_TIMEOUT=60, REFRESH_TOKEN_LIFETIME=100)
+def test_idle_timeout_never_extends_the_absolute_lifetime(oauth, conf_client):
+    clock = FrozenClock()
+    tokens = oauth.tokens(conf_client)
+    clock.advance(50)
+    tokens = refreshed(oauth, conf_client, tokens["refresh_token"])
+    clock.advance(51)  # inside the idle window, past the absolute deadline
+    assert_error(refresh(oauth, conf_client, tokens["refresh_token"]), "invalid_grant")
+
+
+# -- grace period -----------------------------------------------------------------------------------
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=10)
+def test_grace_period_tolerates_reuse_inside_the_window_only(oauth, any_client, reused):
+    clock = FrozenClock()
+    first = oauth.tokens(any_client)
+    second = refreshed(oauth, any_client, first["refresh_token"])
+    clock.advance(5)
+    again = refreshed(oauth, any_client, first["refresh_token"])  # a concurrent client's retry
+    assert again["refresh_token"] != second["refresh_token"]
+    family = family_of_access_token(again["access_token"])
+    assert family.revoked_at is None and reused == []
+
+    clock.advance(6)  # 11 s after the first rotation
+    assert_error(refresh(oauth, any_client, first["refresh_token"]), "invalid_grant")
+    family.refresh_from_db()
+    assert family.revoked_at is not None and len(reused) == 1
+    assert_error(refresh(oauth, any_client, second["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+def test_without_grace_period_an_immediate_reuse_revokes(oauth, conf_client, reused):
+    FrozenClock()  # no time passes at all
+    first = oauth.tokens(conf_client)
+    second = refreshed(oauth, conf_client, first["refresh_token"])
+    assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
+    assert_error(refresh(oauth, conf_client, second["refresh_token"]), "invalid_grant")
+    assert len(reused) == 1

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Q
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from . import secrets
@@ -148,7 +149,8 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True) -> Any:
             kid=jwk["kid"], algorithm=algorithm, private_key=encrypt_private_key(pem), public_jwk=jwk,
             created_at=now, not_before=start,
         )
-        SigningKey.objects.filter(retired_at__isnull=True, not_before__lt=start).exclude(pk=key.pk).update(
+        # The new key supersedes every other from its start, scheduled ones included.
+        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=start)).exclude(pk=key.pk).update(
             retired_at=start
         )
     clear_cache()
@@ -209,6 +211,7 @@ def signing_key() -> LoadedKey:
         if not settings.DEBUG:
             raise ImproperlyConfigured("No signing key: run `python manage.py rotatekeys` once.")
         create_key(prepublish=False)
+        now = secrets.now()
         candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
     return max(candidates, key=lambda k: k.not_before)
 

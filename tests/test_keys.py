@@ -1,0 +1,121 @@
+"""Signing keys: rotation continuity, encryption at rest, JWKS contents, independent verification."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.test import override_settings
+from joserfc import jws
+from joserfc.jwk import KeySet
+
+from oauth_provider import jwt, keys, secrets
+from oauth_provider.models import SigningKey
+
+pytestmark = pytest.mark.django_db
+ISS = "https://testserver/o"
+
+
+def _claims(**extra):
+    now = int(secrets.now().timestamp())
+    return {"iss": ISS, "sub": "1", "iat": now, "exp": now + 300, **extra}
+
+
+def _at(delta: timedelta):
+    base = secrets.now()
+    secrets.set_clock(lambda: base + delta)
+
+
+def _published_kids(client):
+    return [k["kid"] for k in client.get("/o/jwks/").json()["keys"]]
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
+@pytest.mark.req("OIDC-15.1-rs256")
+def test_each_algorithm_signs_and_an_independent_library_verifies(client, algorithm):
+    key = keys.create_key(algorithm, prepublish=False)
+    token = jwt.encode(_claims())
+    keyset = KeySet.import_key_set(client.get("/o/jwks/").json())
+    result = jws.deserialize_compact(token, keyset, algorithms=[algorithm])
+    assert result.headers()["kid"] == key.kid
+    assert result.headers()["alg"] == algorithm
+    assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+
+
+@pytest.mark.req("OIDC-10.1.1-rotation")
+@pytest.mark.req("OIDC-10.1-kid")
+def test_rotation_publishes_before_signing_and_keeps_retired_keys_while_tokens_live(client):
+    old = keys.create_key("RS256", prepublish=False)
+    old_token = jwt.encode(_claims())
+    new = keys.create_key("RS256")  # pre-published: in the JWKS, not signing yet
+    assert new.kid != old.kid
+    assert set(_published_kids(client)) == {old.kid, new.kid}
+    assert jwt.header(jwt.encode(_claims()))["kid"] == old.kid
+    assert SigningKey.objects.get(pk=new.pk).state == "next"
+
+    _at(timedelta(days=1, seconds=1))  # past SIGNING_KEY_PREPUBLICATION (1 day)
+    keys.clear_cache()
+    assert jwt.header(jwt.encode(_claims()))["kid"] == new.kid
+    assert SigningKey.objects.get(pk=old.pk).state == "retired"
+    assert set(_published_kids(client)) == {old.kid, new.kid}
+    # a token the retired key signed still verifies while it may be alive
+    assert jwt.decode(old_token, typ=None, issuer=ISS, verify_exp=False)["sub"] == "1"
+
+    _at(timedelta(days=1, seconds=1) + timedelta(hours=1, seconds=1))  # window = max token lifetime (1 h)
+    keys.clear_cache()
+    assert _published_kids(client) == [new.kid]
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(old_token, typ=None, issuer=ISS, verify_exp=False)
+
+
+def test_private_keys_are_encrypted_at_rest_and_survive_secret_key_rotation():
+    key = keys.create_key("RS256", prepublish=False)
+    stored = SigningKey.objects.get(pk=key.pk).private_key
+    assert "PRIVATE KEY" not in stored and "MII" not in stored
+    token = jwt.encode(_claims())
+    with override_settings(SECRET_KEY="a-new-secret", SECRET_KEY_FALLBACKS=["tests-only-not-secret"]):
+        keys.clear_cache()
+        assert jwt.header(jwt.encode(_claims()))["kid"] == key.kid
+        assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+    with override_settings(SECRET_KEY="a-new-secret", SECRET_KEY_FALLBACKS=[]):
+        keys.clear_cache()
+        with pytest.raises(ImproperlyConfigured):
+            jwt.encode(_claims())
+
+
+def test_encryption_keys_setting_rotates_by_prepending():
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": ["first"]}):
+        keys.create_key("ES256", prepublish=False)
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": ["second", "first"]}):
+        keys.clear_cache()
+        assert jwt.encode(_claims())
+
+
+def test_debug_creates_a_first_key_on_demand_and_production_refuses():
+    with override_settings(DEBUG=False):
+        with pytest.raises(ImproperlyConfigured):
+            keys.signing_key()
+    assert not SigningKey.objects.exists()
+    with override_settings(DEBUG=True):
+        key = keys.signing_key()
+    assert SigningKey.objects.get().kid == key.kid
+
+
+def test_rotatekeys_command(capsys):
+    call_command("rotatekeys", "--algorithm", "ES256")
+    out = capsys.readouterr().out
+    key = SigningKey.objects.get()
+    assert key.kid in out and key.state == "active"  # first key signs at once
+    call_command("rotatekeys")
+    assert [k.state for k in SigningKey.objects.order_by("created_at")] == ["active", "next"]
+    call_command("rotatekeys", "--now")
+    states = [k.state for k in SigningKey.objects.order_by("created_at")]
+    assert states[-1] == "active" and states[0] == "retired"
+
+
+def test_kid_is_the_rfc7638_thumbprint():
+    from joserfc.jwk import RSAKey
+
+    key = keys.create_key("RS256", prepublish=False)
+    imported = RSAKey.import_key(key.public_jwk)
+    assert imported.thumbprint() == key.kid

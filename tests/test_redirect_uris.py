@@ -1,0 +1,252 @@
+"""Redirect-URI registration rules (through ``Client.full_clean()``, as the admin and the
+factories run them) and request-time matching (:func:`oauth_provider.redirect_uris.matches`)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from oauth_provider.models import get_client_model
+from oauth_provider.redirect_uris import find_match, matches, validate_redirect_uri
+
+pytestmark = pytest.mark.django_db
+
+
+def make_client(redirect_uris: str, *, public: bool = False):
+    Client = get_client_model()
+    return Client(
+        name="RP",
+        client_type="public" if public else "confidential",
+        token_endpoint_auth_method="none" if public else "client_secret_basic",
+        redirect_uris=redirect_uris,
+        grant_types="authorization_code refresh_token",
+    )
+
+
+def redirect_errors(uri: str, *, public: bool = False) -> list[str]:
+    """The redirect_uris validation messages for a client registering ``uri`` (empty: OK)."""
+    try:
+        make_client(uri, public=public).full_clean()
+    except ValidationError as exc:
+        return exc.message_dict.get("redirect_uris", [])
+    return []
+
+
+# -- registration ------------------------------------------------------------------------------
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", [
+    "https://rp.example/*",
+    "https://*.rp.example/cb",
+    "https://rp.example/cb*",
+    "https://rp.example/*/cb",
+    "*",
+])
+@pytest.mark.parametrize("public", [False, True])
+def test_wildcards_refused(uri, public):
+    assert redirect_errors(uri, public=public)
+
+
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["/cb", "cb", "//rp.example/cb", "rp.example/cb", "?x=1", "https:/cb",
+                                 "https:rp.example/cb", "https:///cb", "://rp.example/cb"])
+def test_relative_or_hostless_refused(uri):
+    assert redirect_errors(uri)
+
+
+@pytest.mark.req("O21-2.3.1-no-fragment")
+@pytest.mark.parametrize("uri", ["https://rp.example/cb#x", "https://rp.example/cb#", "http://127.0.0.1/cb#frag",
+                                 "com.example.app:/cb#x"])
+def test_fragment_refused(uri):
+    assert redirect_errors(uri, public=True)
+
+
+@pytest.mark.req("BCP-2.6-no-http-redirect")
+@pytest.mark.parametrize("uri", [
+    "http://rp.example/cb",
+    "http://127.0.0.1.evil.example/cb",
+    "http://localhost.evil.example/cb",
+    "http://10.0.0.1/cb",
+    "http://127.0.0.2/cb",
+    "HTTP://rp.example/cb",
+])
+@pytest.mark.parametrize("public", [False, True])
+def test_http_on_non_loopback_refused(uri, public):
+    assert redirect_errors(uri, public=public)
+
+
+@pytest.mark.req("DERIVED-redirect-scheme-denylist")
+@pytest.mark.parametrize("uri", [
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    "javascript://rp.example/%0aalert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "file:///etc/passwd",
+    "vbscript:msgbox(1)",
+    "blob:https://rp.example/0b4e7b7c-0000-0000-0000-000000000000",
+    "java\tscript:alert(1)",
+    " javascript:alert(1)",
+])
+@pytest.mark.parametrize("public", [False, True])
+def test_dangerous_schemes_refused(uri, public):
+    assert redirect_errors(uri, public=public)
+
+
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", [
+    "https://user@rp.example/cb",
+    "https://user:pass@rp.example/cb",
+    "https://rp.example@evil.example/cb",
+    "http://localhost:80@evil.example/cb",
+    "http://127.0.0.1@evil.example/cb",
+])
+def test_userinfo_refused(uri):
+    assert redirect_errors(uri, public=True)
+
+
+@pytest.mark.parametrize("uri", [
+    "https://rp.example\\@evil.example/cb",
+    "https://rp.example/cb\x00",
+    "https://rp.example/cb\x7f",
+    'https://rp.example/"><script>',
+    "https://rp.example:99999/cb",
+    "https://rp.example:port/cb",
+    "https://[::1/cb",
+])
+def test_malformed_refused(uri):
+    assert redirect_errors(uri)
+
+
+@pytest.mark.parametrize("uri", ["https://rp.example/c b", "https://rp.example/cb\r\nSet-Cookie:x=1",
+                                 "https://rp.example/cb\n", "https://rp.example/cb\t", "\u00a0https://rp.example/cb"])
+def test_whitespace_inside_one_uri_refused(uri):
+    """The field separates URIs by whitespace, so the validator of one URI is asked directly."""
+    with pytest.raises(ValidationError):
+        validate_redirect_uri(uri, public=True)
+
+
+@pytest.mark.req("8252-8.4-private-scheme-dot")
+@pytest.mark.parametrize("uri", ["myapp:/cb", "myapp://cb", "app:cb"])
+def test_private_scheme_without_dot_refused(uri):
+    assert redirect_errors(uri, public=True)
+
+
+@pytest.mark.req("8252-8.4-private-scheme-dot")
+@pytest.mark.parametrize("uri", ["com.example.app:/cb", "com.example.app://cb"])
+def test_private_scheme_on_confidential_client_refused(uri):
+    assert redirect_errors(uri, public=False)
+    assert redirect_errors(uri, public=True) == []
+
+
+@pytest.mark.req("BCP-2.6-no-http-redirect")
+@pytest.mark.req("8252-8.4-private-scheme-dot")
+@pytest.mark.parametrize("uri,public", [
+    ("https://rp.example/cb", False),
+    ("https://rp.example/cb", True),
+    ("https://rp.example:8443/cb?tenant=1", False),
+    ("http://127.0.0.1/cb", True),
+    ("http://127.0.0.1:8080/cb", True),
+    ("http://[::1]/cb", True),
+    ("http://127.0.0.1/cb", False),
+    ("com.example.app:/cb", True),
+])
+def test_acceptable_uris(uri, public):
+    assert redirect_errors(uri, public=public) == []
+
+
+def test_every_line_is_checked():
+    """One bad URI among good ones still fails registration."""
+    assert redirect_errors("https://rp.example/cb\njavascript:alert(1)")
+    assert redirect_errors("https://rp.example/cb https://rp.example/other") == []
+
+
+def test_authorization_code_needs_a_redirect_uri():
+    with pytest.raises(ValidationError) as info:
+        make_client("").full_clean()
+    assert "redirect_uris" in info.value.message_dict
+
+
+# -- request-time matching ---------------------------------------------------------------------
+REGISTERED = "https://rp.example/cb"
+
+
+@pytest.mark.req("BCP-2.1-redirect-exact-match")
+def test_exact_match():
+    assert matches(REGISTERED, REGISTERED)
+
+
+@pytest.mark.req("BCP-2.1-redirect-exact-match")
+@pytest.mark.parametrize("candidate", [
+    "https://RP.example/cb", "HTTPS://rp.example/cb", "https://rp.example/CB", "https://rp.example/cb/",
+    "https://rp.example/cb?", "https://rp.example/cb?x=1", "https://rp.example/cb#", "https://rp.example:443/cb",
+    "https://rp.example/cb/../cb", "https://rp.example/%63b", "http://rp.example/cb", "https://rp.example./cb",
+    "https://rp.example/cb ", " https://rp.example/cb", "https://rp.exаmple/cb", "",
+])
+def test_no_normalisation(candidate):
+    """Simple string comparison (RFC 3986 §6.2.1): equivalent-looking forms do not match."""
+    assert not matches(candidate, REGISTERED)
+
+
+@pytest.mark.req("8252-7.3-loopback-any-port")
+@pytest.mark.parametrize("candidate,registered", [
+    ("http://127.0.0.1:51004/cb", "http://127.0.0.1/cb"),
+    ("http://127.0.0.1/cb", "http://127.0.0.1/cb"),
+    ("http://127.0.0.1:1/cb", "http://127.0.0.1:8080/cb"),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:8080/cb"),
+    ("http://[::1]:61023/cb", "http://[::1]/cb"),
+    ("http://127.0.0.1:5000/cb?x=1", "http://127.0.0.1/cb?x=1"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1"),
+])
+def test_loopback_ip_any_port(candidate, registered):
+    assert matches(candidate, registered)
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize("candidate", [
+    "http://127.0.0.1:5000/cb?x=1",
+    "http://127.0.0.1:5000/cb/",
+    "http://127.0.0.1:5000/other",
+    "http://127.0.0.1:5000/cb#x",
+    "http://127.0.0.1:5000/CB",
+    "https://127.0.0.1:5000/cb",
+    "HTTP://127.0.0.1:5000/cb",
+    "http://127.0.0.1.evil.example:5000/cb",
+    "http://127.0.0.1:5000@evil.example/cb",
+    "http://127.0.0.1@evil.example/cb",
+    "http://localhost:80@evil.example/cb",
+    "http://localhost:5000/cb",
+    "http://localhost/cb",
+    "http://[::1]:5000/cb",
+    "http://127.0.0.2:5000/cb",
+    "http://127.0.0.1:/cb",
+    "http://127.0.0.1:5000:6000/cb",
+    "http://127.0.0.1:5000/cb\n",
+    "http://127.0.0.1:5000/cb\r\nX: y",
+    "http://127.0.0.1:5000\\@evil.example/cb",
+    "http://127.0.0.1:abc/cb",
+])
+def test_loopback_only_port_varies(candidate):
+    assert not matches(candidate, "http://127.0.0.1/cb")
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+def test_localhost_is_matched_exactly():
+    """Only IP literals get the port exemption; ``localhost`` can be re-pointed by DNS or hosts file."""
+    assert matches("http://localhost/cb", "http://localhost/cb")
+    assert not matches("http://localhost:5000/cb", "http://localhost/cb")
+
+
+@pytest.mark.req("8252-8.4-private-scheme-dot")
+@pytest.mark.parametrize("candidate", ["com.example.app:/cb/", "com.example.app://cb", "COM.example.app:/cb",
+                                       "com.example.app:/cb?x", "com.example.ap:/cb"])
+def test_private_scheme_exact(candidate):
+    assert matches("com.example.app:/cb", "com.example.app:/cb")
+    assert not matches(candidate, "com.example.app:/cb")
+
+
+def test_find_match_returns_the_registered_uri():
+    registered = ["https://rp.example/cb", "http://127.0.0.1/cb"]
+    assert find_match("http://127.0.0.1:4242/cb", registered) == "http://127.0.0.1/cb"
+    assert find_match("https://rp.example/cb", registered) == "https://rp.example/cb"
+    assert find_match("https://rp.example/other", registered) is None
+    assert find_match("https://rp.example/cb", []) is None

@@ -21,6 +21,7 @@ from typing import Any
 from django.http import QueryDict
 
 from . import redirect_uris, scopes
+from .conf import provider_settings
 from .errors import InvalidRequest, UnauthorizedClient, UnsupportedResponseType, UntrustedRedirect
 from .models import get_client_model
 from .params import flatten
@@ -51,10 +52,16 @@ class AuthorizationRequest:
 
 
 def _single(data: QueryDict, name: str) -> str | None:
+    """One value of a parameter that decides where errors may go. Hostile values are refused
+    here, before any lookup: PostgreSQL rejects a NUL in a query parameter with an error,
+    which would otherwise surface as a 500 (OAuth 2.1 §7.12)."""
     values = data.getlist(name)
     if len(values) > 1:
         raise UntrustedRedirect(f"The {name} parameter was sent more than once.")
-    return values[0] if values and values[0] != "" else None
+    value = values[0] if values else ""
+    if "\x00" in value or len(value) > provider_settings.MAX_PARAMETER_LENGTH:
+        raise UntrustedRedirect(f"The {name} parameter is malformed.")
+    return value or None
 
 
 def establish_client(data: QueryDict) -> AuthorizationRequest:

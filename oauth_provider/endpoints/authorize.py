@@ -33,7 +33,7 @@ from ..issuing import issue_code
 from ..models import Authorization, Consent, get_client_model
 from ..params import request_data
 from ..registry import adapter
-from ..responses import error_page, error_redirect, redirect_to_client, render_page
+from ..responses import error_page, error_redirect, page_headers, redirect_to_client, render_page
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
@@ -134,7 +134,8 @@ class AuthorizationView(View):
     def decide(self, request: HttpRequest) -> HttpResponse:
         rejected = _csrf_failure(request)
         if rejected is not None:
-            return rejected
+            # Django's failure page is still a page of this endpoint: no framing, no cache.
+            return page_headers(rejected)
         try:
             payload = signing.loads(request.POST[CONSENT_FIELD], salt=CONSENT_SALT, max_age=CONSENT_MAX_AGE)
             data = QueryDict(mutable=True)

@@ -1,0 +1,467 @@
+"""The consent page and the user's decision (RFC 6749 §4.1.1 and §10.12, OAuth 2.1 §7.9,
+RFC 8252 §8.6, RFC 9700 §4.12 and §4.16, OIDC Core §3.1.2.1 prompt)."""
+
+from __future__ import annotations
+
+import re
+import time
+from unittest import mock
+
+import pytest
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider.endpoints.authorize import CONSENT_MAX_AGE
+from oauth_provider.models import Authorization, AuthorizationCode, Consent
+from oauth_provider.signals import consent_denied, consent_granted
+
+from ..conftest import consent_blob
+from ..factories import REDIRECT_URI, ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
+from .helpers import (
+    AUTHORIZE,
+    METADATA,
+    XSS,
+    assert_error_page,
+    assert_error_redirect,
+    assert_page_headers,
+    assert_redirect_to,
+    minted,
+    params_for,
+    provider_settings,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def issuer(db) -> str:
+    return HttpClient().get(METADATA).json()["issuer"]
+
+
+@pytest.fixture
+def signals():
+    """Records every consent_granted / consent_denied sent during the test."""
+    seen: list[tuple[str, dict]] = []
+
+    def granted(sender, **kwargs):
+        seen.append(("granted", kwargs))
+
+    def denied(sender, **kwargs):
+        seen.append(("denied", kwargs))
+
+    consent_granted.connect(granted, weak=False)
+    consent_denied.connect(denied, weak=False)
+    yield seen
+    consent_granted.disconnect(granted)
+    consent_denied.disconnect(denied)
+
+
+def consent_page(browser, client, **overrides):
+    params = params_for(client, **overrides)
+    r = browser.get(AUTHORIZE, params)
+    assert r.status_code == 200, (r.status_code, r.get("Location"))
+    return r, params
+
+
+def codes() -> int:
+    return AuthorizationCode.objects.count()
+
+
+# -- what the page shows --------------------------------------------------------------------------
+@pytest.mark.req("O21-7.9-consent-phishing")
+def test_page_shows_client_scopes_and_destination(browser, conf_client, user):
+    r, _ = consent_page(browser, conf_client, scope="read write")
+    html = r.content.decode()
+    assert "Confidential RP" in html
+    assert "Read your data" in html and "Change your data" in html
+    assert "See your profile" not in html  # only what was asked for
+    assert REDIRECT_URI in html
+    assert user.username in html
+    assert re.search(r'<button[^>]*name="allow"[^>]*value="allow"', html)
+    assert re.search(r'<button[^>]*name="deny"', html)
+    assert codes() == 0
+
+
+@pytest.mark.req("BCP-4.16-clickjacking")
+@pytest.mark.req("BCP-4.2.4-referrer")
+def test_security_headers_on_every_html_response(browser, conf_client, user):
+    r, _ = consent_page(browser, conf_client)
+    assert_page_headers(r)
+    assert_error_page(browser.get(AUTHORIZE, params_for(conf_client, redirect_uri="https://evil.example/")))
+    assert_error_page(browser.post(AUTHORIZE, {"oauth_request": "tampered", "allow": "allow"}))
+    strict = HttpClient(enforce_csrf_checks=True)
+    strict.force_login(user)
+    page, _ = consent_page(strict, conf_client)
+    rejected = strict.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert rejected.status_code == 403
+    assert_page_headers(rejected)
+
+
+@pytest.mark.req("BCP-4.2.4-referrer")
+def test_pages_load_nothing_from_other_hosts(browser, conf_client):
+    r, _ = consent_page(browser, conf_client)
+    for html in (r.content.decode(), browser.get(AUTHORIZE, {"client_id": "x"}).content.decode()):
+        for url in re.findall(r'(?:src|href|action)\s*=\s*"([^"]*)"', html):
+            assert not re.match(r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//", url), url
+
+
+# -- the decision ---------------------------------------------------------------------------------
+@pytest.mark.req("9207-2-iss-in-authz-response")
+@pytest.mark.req("6749-4.1.2-state-echo")
+def test_allow_issues_code_with_state_and_iss(oauth, conf_client, user, signals, issuer):
+    r, params = consent_page(oauth.browser, conf_client, scope="read write", state="a+b/c d?e&f=g%h")
+    r = oauth.approve(r)
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["code"] and query["state"] == params["state"] and query["iss"] == issuer
+    assert [(kind, kw["client"], kw["user"], kw["scope"]) for kind, kw in signals] == [
+        ("granted", conf_client, user, "read write")
+    ]
+    assert Consent.objects.get(user=user, client=conf_client).scope == "read write"
+    assert Authorization.objects.get().scope == "read write"
+
+
+@pytest.mark.req("9207-2-iss-in-authz-response")
+@pytest.mark.req("6749-4.1.2-state-echo")
+@pytest.mark.parametrize("state", ["xyz", "a+b/c d?e&f=g%h%20", "A" * 512])
+def test_deny_redirects_access_denied(state, oauth, conf_client, user, signals, issuer):
+    r, params = consent_page(oauth.browser, conf_client, state=state)
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "deny": "deny"})
+    assert_error_redirect(r, REDIRECT_URI, "access_denied", state, issuer)
+    assert [(kind, kw["client"], kw["user"], kw["scope"]) for kind, kw in signals] == [
+        ("denied", conf_client, user, "read")
+    ]
+    assert minted() == 0 and not Consent.objects.exists()
+
+
+@pytest.mark.req("BCP-4.12-no-307")
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_decision_redirect_is_never_307(decision, oauth, conf_client):
+    r, _ = consent_page(oauth.browser, conf_client)
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), decision: decision})
+    assert r.status_code in (302, 303)
+
+
+def test_decision_without_a_button_is_a_denial(oauth, conf_client, issuer):
+    r, params = consent_page(oauth.browser, conf_client, state="s")
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode())})
+    assert_error_redirect(r, REDIRECT_URI, "access_denied", "s", issuer)
+
+
+# -- CSRF on the decision (RFC 6749 §10.12) -------------------------------------------------------
+@pytest.fixture
+def strict(user):
+    """A browser whose POSTs are CSRF-checked like a real one."""
+    c = HttpClient(enforce_csrf_checks=True)
+    c.force_login(user)
+    return c
+
+
+def form_token(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token in the form"
+    return match.group(1)
+
+
+@pytest.mark.req("6749-10.12-consent-csrf")
+def test_consent_post_without_csrf_token(strict, conf_client):
+    r, _ = consent_page(strict, conf_client)
+    r = strict.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    assert r.status_code == 403
+    assert minted() == 0 and not Consent.objects.exists()
+
+
+@pytest.mark.req("6749-10.12-consent-csrf")
+def test_consent_post_with_another_sessions_token(strict, conf_client):
+    page, _ = consent_page(strict, conf_client)
+    attacker = HttpClient(enforce_csrf_checks=True)
+    attacker.force_login(UserFactory(username="mallory"))
+    other_page, _ = consent_page(attacker, conf_client)
+    r = strict.post(AUTHORIZE, {
+        "oauth_request": consent_blob(page.content.decode()), "allow": "allow",
+        "csrfmiddlewaretoken": form_token(other_page.content.decode()),
+    })
+    assert r.status_code == 403
+    assert minted() == 0
+
+
+@pytest.mark.req("6749-10.12-consent-csrf")
+def test_consent_post_with_own_token_succeeds(strict, conf_client):
+    """Positive control for the two tests above."""
+    page, _ = consent_page(strict, conf_client)
+    html = page.content.decode()
+    r = strict.post(AUTHORIZE, {
+        "oauth_request": consent_blob(html), "allow": "allow", "csrfmiddlewaretoken": form_token(html),
+    })
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+@pytest.mark.req("6749-10.12-consent-csrf")
+def test_get_with_allow_grants_nothing(strict, conf_client):
+    page, params = consent_page(strict, conf_client)
+    blob = consent_blob(page.content.decode())
+    r = strict.get(AUTHORIZE, {**params, "oauth_request": blob, "allow": "allow"})
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content  # a fresh consent page
+    r = strict.get(AUTHORIZE, {"oauth_request": blob, "allow": "1"})
+    assert_error_page(r)
+    r = strict.get(AUTHORIZE, {**params, "allow": "1"})
+    assert r.status_code == 200
+    assert minted() == 0
+
+
+@pytest.mark.req("6749-10.12-consent-csrf")
+def test_cross_site_post_of_an_authorization_request_grants_nothing(conf_client, user):
+    """The endpoint accepts POSTed requests from any origin (it is CSRF-exempt for that), so a
+    forged POST carrying ``allow`` must still end at the consent page."""
+    ConsentFactory(user=user, client=ClientFactory(), scope="read")
+    browser = HttpClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+    r = browser.post(AUTHORIZE, {**params_for(conf_client), "allow": "allow"})
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content
+    assert minted() == 0
+
+
+# -- the signed request blob -----------------------------------------------------------------------
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("mutate", [
+    lambda b: b[:-1] + ("A" if b[-1] != "A" else "B"),
+    lambda b: "A" + b[1:] if b[0] != "A" else "B" + b[1:],
+    lambda b: b.split(":", 1)[1],
+    lambda b: "",
+    lambda b: b + "x",
+    lambda b: "x" * 5000,
+    lambda b: b.replace(":", "::"),
+])
+def test_tampered_blob_is_an_error_page(mutate, oauth, conf_client):
+    r, _ = consent_page(oauth.browser, conf_client)
+    blob = consent_blob(r.content.decode())
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": mutate(blob), "allow": "allow"})
+    assert_error_page(r)
+    assert minted() == 0
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_blob_signed_with_another_salt_is_refused(oauth, conf_client, user):
+    from django.core import signing
+
+    params = params_for(conf_client)
+    forged = signing.dumps({"p": params, "u": str(user.pk)}, compress=True)
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": forged, "allow": "allow"})
+    assert_error_page(r)
+    assert minted() == 0
+
+
+def test_expired_blob_is_an_error_page(oauth, conf_client):
+    r, _ = consent_page(oauth.browser, conf_client)
+    blob = consent_blob(r.content.decode())
+    later = time.time() + CONSENT_MAX_AGE + 5
+    with mock.patch("django.core.signing.time.time", return_value=later):
+        r = oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert_error_page(r)
+    assert minted() == 0
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)  # the same blob, still fresh
+
+
+def test_blob_of_another_user_is_an_error_page(oauth, conf_client):
+    r, _ = consent_page(oauth.browser, conf_client)
+    blob = consent_blob(r.content.decode())
+    other = HttpClient()
+    other.force_login(UserFactory(username="mallory"))
+    r = other.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert_error_page(r)
+    assert minted() == 0 and not Consent.objects.exists()
+
+
+def test_blob_revalidated_against_current_client(oauth, conf_client, issuer):
+    """The decision re-checks the request: a client disabled while the page was open gets nothing."""
+    r, params = consent_page(oauth.browser, conf_client)
+    blob = consent_blob(r.content.decode())
+    type(conf_client).objects.filter(pk=conf_client.pk).update(is_active=False)
+    assert_error_page(oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"}))
+    type(conf_client).objects.filter(pk=conf_client.pk).update(is_active=True, allowed_scopes="write")
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert_error_redirect(r, REDIRECT_URI, "invalid_scope", params["state"], issuer)
+    assert minted() == 0
+
+
+def test_anonymous_decision_goes_to_login(conf_client, oauth):
+    r, _ = consent_page(oauth.browser, conf_client)
+    blob = consent_blob(r.content.decode())
+    r = HttpClient().post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
+    assert minted() == 0
+
+
+# -- remembered consent ---------------------------------------------------------------------------
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_remembered_consent_skips_page_for_confidential_client(oauth, conf_client, issuer):
+    oauth.get_code(conf_client, scope="read write")
+    r = oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read", state="s"))
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["code"] and query["state"] == "s" and query["iss"] == issuer
+    r = oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read write profile"))
+    assert r.status_code == 200  # more than was granted: ask again
+
+
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_prompt_consent_forces_the_page(oauth, conf_client):
+    oauth.get_code(conf_client)
+    r = oauth.browser.get(AUTHORIZE, params_for(conf_client, prompt="consent"))
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content
+
+
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+@pytest.mark.parametrize("redirect_uri", ["http://127.0.0.1:5000/cb", "com.example.app:/cb"])
+def test_public_client_is_always_asked_again(redirect_uri, oauth, public_client, user):
+    oauth.get_code(public_client, redirect_uri=redirect_uri)
+    assert Consent.objects.filter(user=user, client=public_client).exists()
+    r = oauth.browser.get(AUTHORIZE, params_for(public_client, redirect_uri=redirect_uri))
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content
+    assert AuthorizationCode.objects.count() == 1
+
+
+def test_remember_consent_setting_off(oauth, conf_client):
+    oauth.get_code(conf_client)
+    with override_settings(OAUTH_PROVIDER=provider_settings(REMEMBER_CONSENT=False)):
+        r = oauth.browser.get(AUTHORIZE, params_for(conf_client))
+    assert r.status_code == 200
+
+
+def test_consent_of_another_user_does_not_count(oauth, conf_client):
+    ConsentFactory(user=UserFactory(username="bob"), client=conf_client, scope="read write")
+    r = oauth.browser.get(AUTHORIZE, params_for(conf_client))
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("factory", [ClientFactory, PublicClientFactory])
+def test_skip_consent_client_skips_the_page(factory, browser, issuer):
+    client = factory(skip_consent=True)
+    r = browser.get(AUTHORIZE, params_for(client, state="s"))
+    query = assert_redirect_to(r, client.redirect_uri_list[0])
+    assert query["code"] and query["state"] == "s" and query["iss"] == issuer
+    r = browser.get(AUTHORIZE, params_for(client, prompt="consent"))
+    assert r.status_code == 200
+
+
+# -- optional scopes -----------------------------------------------------------------------------
+@pytest.fixture
+def optional_profile():
+    with override_settings(OAUTH_PROVIDER=provider_settings(OPTIONAL_SCOPES=["profile"])):
+        yield
+
+
+def test_optional_scope_has_a_checkbox(optional_profile, browser, conf_client):
+    r, _ = consent_page(browser, conf_client, scope="read profile")
+    html = r.content.decode()
+    assert re.search(r'<input type="checkbox"[^>]*name="scope" value="profile"[^>]*checked', html)
+    assert not re.search(r'name="scope" value="read"', html)
+
+
+def test_unticked_optional_scope_is_not_granted(optional_profile, oauth, conf_client, signals):
+    params, verifier = oauth.authorize_params(conf_client, scope="read profile")
+    r = oauth.browser.get(AUTHORIZE, params)
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    code = assert_redirect_to(r, REDIRECT_URI)["code"]
+    assert oauth.exchange(conf_client, code, verifier).json()["scope"] == "read"
+    assert signals[0][1]["scope"] == "read"
+
+
+def test_ticked_optional_scope_is_granted(optional_profile, oauth, conf_client):
+    params, verifier = oauth.authorize_params(conf_client, scope="read profile")
+    r = oauth.browser.get(AUTHORIZE, params)
+    r = oauth.approve(r, scope=["profile"])
+    code = assert_redirect_to(r, REDIRECT_URI)["code"]
+    assert oauth.exchange(conf_client, code, verifier).json()["scope"] == "read profile"
+
+
+def test_checkboxes_cannot_add_or_drop_required_scopes(optional_profile, oauth, conf_client):
+    params, verifier = oauth.authorize_params(conf_client, scope="read profile")
+    r = oauth.browser.get(AUTHORIZE, params)
+    r = oauth.approve(r, scope=["write", "profile"])  # "read" unticked (it has no box), "write" smuggled in
+    code = assert_redirect_to(r, REDIRECT_URI)["code"]
+    assert oauth.exchange(conf_client, code, verifier).json()["scope"] == "read profile"
+
+
+def test_unticking_every_scope_is_a_denial(optional_profile, oauth, conf_client, issuer):
+    r, _ = consent_page(oauth.browser, conf_client, scope="profile", state="s")
+    r = oauth.approve(r)  # allow, with the only (optional) scope unticked
+    assert_error_redirect(r, REDIRECT_URI, "access_denied", "s", issuer)
+    assert minted() == 0
+
+
+def test_remembered_consent_without_optional_scope_asks_again(optional_profile, oauth, conf_client):
+    r, _ = consent_page(oauth.browser, conf_client, scope="read profile")
+    oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 302
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
+
+
+# -- prompt=none (OIDC Core §3.1.2.1) ----------------------------------------------------------------
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+@pytest.mark.req("9207-2-iss-in-authz-response")
+def test_prompt_none_anonymous_is_login_required(conf_client, issuer):
+    r = HttpClient().get(AUTHORIZE, params_for(conf_client, prompt="none", state="s"))
+    assert_error_redirect(r, REDIRECT_URI, "login_required", "s", issuer)
+    assert minted() == 0
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+@pytest.mark.req("9207-2-iss-in-authz-response")
+def test_prompt_none_without_consent_is_consent_required(browser, conf_client, issuer):
+    r = browser.get(AUTHORIZE, params_for(conf_client, prompt="none", state="s"))
+    assert_error_redirect(r, REDIRECT_URI, "consent_required", "s", issuer)
+    assert minted() == 0
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+def test_prompt_none_with_consent_issues_code(oauth, conf_client, issuer):
+    oauth.get_code(conf_client)
+    params, verifier = oauth.authorize_params(conf_client, prompt="none")
+    r = oauth.browser.get(AUTHORIZE, params)
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["state"] == params["state"] and query["iss"] == issuer
+    assert oauth.exchange(conf_client, query["code"], verifier).status_code == 200
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_prompt_none_public_client_needs_consent_each_time(oauth, public_client, issuer):
+    oauth.get_code(public_client)
+    r = oauth.browser.get(AUTHORIZE, params_for(public_client, prompt="none", state="s"))
+    assert_error_redirect(r, public_client.redirect_uri_list[0], "consent_required", "s", issuer)
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+def test_prompt_none_never_shows_a_page(conf_client, browser):
+    for b in (browser, HttpClient()):
+        r = b.get(AUTHORIZE, params_for(conf_client, prompt="none"))
+        assert r.status_code == 302 and r["Location"].startswith(REDIRECT_URI)
+
+
+# -- hostile strings in every HTML response -------------------------------------------------------------
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.req("DERIVED-redirect-scheme-denylist")
+@pytest.mark.parametrize("payload", XSS)
+def test_payloads_are_escaped_everywhere(payload, user, browser):
+    scopes = {"read": payload, "write": "Change your data"}
+    with override_settings(OAUTH_PROVIDER=provider_settings(SCOPES=scopes)):
+        client = ClientFactory(name=payload)
+        pages = []
+        r, params = consent_page(browser, client, state=payload, login_hint=payload, nonce=payload,
+                                 ui_locales=payload)
+        pages.append(r)
+        pages.append(browser.get(AUTHORIZE, params_for(client, state=payload, redirect_uri=payload)))
+        pages.append(browser.get(AUTHORIZE, params_for(client, state=payload, client_id=payload)))
+        pages.append(browser.get(AUTHORIZE, {"client_id": client.client_id, "scope": payload, "state": payload}))
+        pages.append(browser.post(AUTHORIZE, {"oauth_request": payload, "allow": payload}))
+        strict = HttpClient(enforce_csrf_checks=True)
+        strict.force_login(user)
+        pages.append(strict.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": payload}))
+    html_pages = [p for p in pages if p["Content-Type"].startswith("text/html") and p.content]
+    assert len(html_pages) >= 5
+    for page in html_pages:
+        html = page.content.decode()
+        assert payload not in html
+        assert "<script>" not in html and "<img" not in html
+    consent_html = pages[0].content.decode()
+    assert "&lt;script&gt;" in consent_html or "&quot;&gt;&lt;img" in consent_html

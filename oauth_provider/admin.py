@@ -1,0 +1,346 @@
+"""Django admin for clients, grants and tokens.
+
+Only hashes are stored, so nothing here can show a code, token or client secret. A new client
+secret (on creating a confidential client, or with the "Generate a new client secret" action)
+is shown once, in an admin message rendered on the very response that made it: it is never
+put in a redirect, so it never waits in the message cookie or the session.
+
+Codes, tokens and families are minted by the protocol only, so they cannot be added here;
+the "Revoke" actions set ``revoked_at`` (revoking a family revokes every token born of it,
+RFC 9700 §4.14.2). Lists use ``list_select_related`` and no full-table counts, so they stay
+cheap on large tables.
+
+With a swapped client model (``OAUTH_PROVIDER_CLIENT_MODEL``) register it yourself::
+
+    from django.contrib import admin
+    from oauth_provider.admin import ClientAdmin
+
+    admin.site.register(MyClient, ClientAdmin)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import secrets
+from .forms import ClientForm
+from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken
+
+SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
+StatusQ = Callable[[Any], Q]
+
+
+def _user_search(prefix: str) -> str:
+    return f"{prefix}__{get_user_model().USERNAME_FIELD}"
+
+
+def _short_hash(value: str) -> str:
+    return f"{value[:12]}…" if value else "-"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """"Status" filter whose choices come from the model admin's ``status_filters()``:
+    name -> (label, function of now returning a Q)."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
+        self.states: dict[str, tuple[str, StatusQ]] = model_admin.status_filters()
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _q) in self.states.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        state = self.states.get(self.value() or "")
+        return queryset.filter(state[1](secrets.now())) if state else queryset
+
+
+def _family_revoked(prefix: str = "authorization__") -> Q:
+    return Q(**{f"{prefix}revoked_at__isnull": False})
+
+
+def _token_states(family: str) -> dict[str, tuple[str, StatusQ]]:
+    """States of a token with ``revoked_at`` and ``expires_at`` whose family is ``family``."""
+    revoked = Q(revoked_at__isnull=False) | _family_revoked(family)
+    return {
+        "active": (_("Active"), lambda now: Q(expires_at__gt=now) & ~revoked),
+        "expired": (_("Expired"), lambda now: Q(expires_at__lte=now)),
+        "revoked": (_("Revoked"), lambda now: revoked),
+    }
+
+
+class ClientAdmin(admin.ModelAdmin):
+    """Admin for the client model; works for a swapped model too (extra fields are shown in
+    an "Other" section)."""
+
+    form = ClientForm
+    list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active",
+                    "skip_consent", "owner", "created_at")
+    list_filter = ("client_type", "token_endpoint_auth_method", "is_active", "skip_consent",
+                   "is_resource_server")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    readonly_fields = ("client_secret_hash", "created_at", "updated_at")
+    actions = ("generate_new_secret", "deactivate", "revoke_all_tokens")
+    ordering = ("name",)
+    fieldsets_spec: tuple[tuple[Any, tuple[str, ...]], ...] = (
+        (None, ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active")),
+        (_("Redirects, grants and scopes"), ("redirect_uris", "grant_types", "allowed_scopes")),
+        (_("Trust"), ("skip_consent", "is_resource_server", "owner")),
+        (_("Secret and history"), ("client_secret_hash", "created_at", "updated_at")),
+    )
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("name", "client_id", _user_search("owner"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Changing a client_id would orphan every deployed copy of the client's configuration.
+        extra = ("client_id",) if obj is not None else ()
+        return (*extra, *self.readonly_fields)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+        spec = self.fieldsets_spec if obj is not None else self.fieldsets_spec[:-1]
+        known = {name for _title, names in self.fieldsets_spec for name in names}
+        sets = [(title, {"fields": names}) for title, names in spec]
+        extra = [f for f in self.get_fields(request, obj) if f not in known]
+        if extra:
+            sets.append((_("Other"), {"fields": extra}))
+        return sets
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if obj.is_public:
+            obj.set_secret(None)
+        elif not obj.client_secret_hash:
+            obj._new_secret = obj.generate_secret()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
+        raw = getattr(obj, "_new_secret", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, _("The client “%(name)s” was added.") % {"name": obj}, messages.SUCCESS)
+        self.announce_secret(request, obj, raw)
+        return self.secret_response(request, [obj])
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        raw = getattr(obj, "_new_secret", None)
+        if raw is None:
+            return super().response_change(request, obj)
+        self.message_user(request, _("The client “%(name)s” is now confidential.") % {"name": obj},
+                          messages.SUCCESS)
+        self.announce_secret(request, obj, raw)
+        return self.secret_response(request, [obj])
+
+    def announce_secret(self, request: HttpRequest, obj: Any, raw: str) -> None:
+        """Add the one-time message carrying ``raw``; only :meth:`secret_response` may follow."""
+        self.message_user(request, format_html(
+            "Client secret for “{}” (client_id <code>{}</code>): <code>{}</code>. "
+            "Copy it now, it will not be shown again: only its hash is stored.",
+            obj, obj.client_id, raw,
+        ), messages.WARNING)
+
+    def secret_response(self, request: HttpRequest, clients: list[Any]) -> TemplateResponse:
+        """Render the messages on this response rather than after a redirect, so a secret is
+        never stored in the message cookie or session (it would sit there in clear)."""
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Copy the client secret now"),
+            "clients": clients,
+        }
+        response = TemplateResponse(request, SECRET_TEMPLATE, context)
+        add_never_cache_headers(response)
+        return response
+
+    @admin.action(description=_("Generate a new client secret"), permissions=["change"])
+    def generate_new_secret(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        issued = []
+        for client in queryset:
+            if client.is_public:
+                self.message_user(request, _("“%(name)s” is a public client: it has no secret.")
+                                  % {"name": client}, messages.WARNING)
+                continue
+            raw = client.generate_secret()
+            client.save(update_fields=["client_secret_hash", "updated_at"])
+            self.log_change(request, client, "Generated a new client secret.")
+            self.announce_secret(request, client, raw)
+            issued.append(client)
+        return self.secret_response(request, issued) if issued else None
+
+    @admin.action(description=_("Deactivate"), permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = queryset.update(is_active=False)
+        self.message_user(request, ngettext("%(n)d client deactivated.", "%(n)d clients deactivated.",
+                                            count) % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Revoke all tokens"), permissions=["change"])
+    def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """Revoke every family of the clients (and so each code, access and refresh token of
+        it), and the access tokens issued outside a family (client_credentials)."""
+        now = secrets.now()
+        families = Authorization.objects.filter(client__in=queryset).revoke(now)
+        loose = AccessToken.objects.filter(
+            client__in=queryset, authorization__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        self.message_user(request, _("Revoked %(f)d authorizations and %(t)d client-credentials tokens.")
+                          % {"f": families, "t": loose}, messages.SUCCESS)
+
+
+class _ProtocolRowAdmin(admin.ModelAdmin):
+    """Rows the protocol mints: never added by hand, listed newest first without a full count."""
+
+    show_full_result_count = False
+    ordering = ("-pk",)
+    list_filter: Any = (StatusFilter,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+        raise NotImplementedError
+
+    def _revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
+        self.message_user(request, _("%(n)d revoked.") % {"n": count}, messages.SUCCESS)
+
+
+@admin.register(Authorization)
+class AuthorizationAdmin(_ProtocolRowAdmin):
+    list_display = ("id", "client", "user", "scope", "created_at", "revoked_at")
+    list_select_related = ("client", "user")
+    raw_id_fields = ("client", "user")
+    readonly_fields = ("client", "user", "scope", "created_at")
+    actions = ("revoke",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", _user_search("user"))
+
+    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+        return {"active": (_("Active"), lambda now: Q(revoked_at__isnull=True)),
+                "revoked": (_("Revoked"), lambda now: Q(revoked_at__isnull=False))}
+
+    @admin.action(description=_("Revoke (with every code and token of the grant)"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._revoke(request, queryset)
+
+
+@admin.register(AuthorizationCode)
+class AuthorizationCodeAdmin(_ProtocolRowAdmin):
+    list_display = ("hash_prefix", "client", "user", "created_at", "expires_at", "consumed_at")
+    list_select_related = ("authorization__client", "authorization__user")
+    raw_id_fields = ("authorization",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("authorization__client__name", "authorization__client__client_id",
+                _user_search("authorization__user"))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a code is a one-time credential: view or delete it, never edit it
+
+    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+        return {
+            "active": (_("Unused"), lambda now: Q(expires_at__gt=now, consumed_at__isnull=True)
+                       & ~_family_revoked()),
+            "consumed": (_("Used"), lambda now: Q(consumed_at__isnull=False)),
+            "expired": (_("Expired"), lambda now: Q(expires_at__lte=now)),
+        }
+
+    @admin.display(description=_("code (hash)"), ordering="code_hash")
+    def hash_prefix(self, obj: AuthorizationCode) -> str:
+        return _short_hash(obj.code_hash)
+
+    @admin.display(description=_("client"))
+    def client(self, obj: AuthorizationCode) -> Any:
+        return obj.authorization.client
+
+    @admin.display(description=_("user"))
+    def user(self, obj: AuthorizationCode) -> Any:
+        return obj.authorization.user or "-"
+
+
+class _TokenAdmin(_ProtocolRowAdmin):
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Only revoking makes sense by hand; everything else is what the protocol issued.
+        return [f.name for f in self.model._meta.concrete_fields if f.name not in ("id", "revoked_at")]
+
+    @admin.display(description=_("token (hash)"), ordering="token_hash")
+    def hash_prefix(self, obj: Any) -> str:
+        return _short_hash(obj.token_hash)
+
+    @admin.action(description=_("Revoke"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._revoke(request, queryset)
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(_TokenAdmin):
+    list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "revoked_at")
+    list_select_related = ("client", "user")
+    raw_id_fields = ("client", "user", "authorization")
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", _user_search("user"))
+
+    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+        return _token_states("authorization__")
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(_TokenAdmin):
+    list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "rotated_at",
+                    "revoked_at")
+    list_select_related = ("authorization__client", "authorization__user")
+    raw_id_fields = ("authorization",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("authorization__client__name", "authorization__client__client_id",
+                _user_search("authorization__user"))
+
+    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+        states = _token_states("authorization__")
+        states["rotated"] = (_("Rotated"), lambda now: Q(rotated_at__isnull=False))
+        return states
+
+    @admin.display(description=_("client"))
+    def client(self, obj: RefreshToken) -> Any:
+        return obj.authorization.client
+
+    @admin.display(description=_("user"))
+    def user(self, obj: RefreshToken) -> Any:
+        return obj.authorization.user or "-"
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    """Deleting a consent makes the user see the consent page again; it does not revoke the
+    tokens already issued (use "Revoke" on the authorizations for that)."""
+
+    list_display = ("user", "client", "scope", "updated_at")
+    list_select_related = ("user", "client")
+    raw_id_fields = ("user", "client")
+    readonly_fields = ("created_at", "updated_at")
+    ordering = ("-pk",)
+    show_full_result_count = False
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", _user_search("user"))
+
+
+if not Client._meta.swapped:
+    admin.site.register(Client, ClientAdmin)

@@ -1,0 +1,101 @@
+"""The admin's client form.
+
+Lists the model stores as space-separated text are edited as a textarea (redirect URIs, one
+per line) and as checkboxes (grant types, allowed scopes). The client type decides the
+authentication method: a public client cannot keep a secret, so it authenticates with
+``none`` (OAuth 2.1 §2.1, RFC 8252 §8.5); a confidential client always uses its secret.
+Every other rule lives in the model's ``clean()``, which the form runs, so the admin, the
+``createclient`` command and any host code enforce the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from . import scopes
+from .models import AuthMethod, ClientType, GrantType, get_client_model
+
+
+def scope_choices(current: list[str]) -> list[tuple[str, str]]:
+    """Checkbox choices for allowed scopes: every registered scope, plus any the client still
+    holds that was since removed from ``SCOPES`` (so saving the form never drops it silently)."""
+    registered = scopes.registered()
+    choices = [(name, f"{name}: {desc}") for name, desc in registered.items()]
+    choices += [(name, _("%(name)s (not in SCOPES)") % {"name": name}) for name in current
+                if name not in registered]
+    return choices
+
+
+class ClientForm(forms.ModelForm):
+    """ModelForm for the client model in use (``get_client_model()``)."""
+
+    redirect_uris = forms.CharField(
+        label=_("redirect URIs"), required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "spellcheck": "false"}),
+        help_text=_("One complete URI per line, matched exactly: no wildcards, no fragment. https, or "
+                    "http on 127.0.0.1/[::1]; reverse-domain schemes (com.example.app:/cb) for "
+                    "public native apps."),
+    )
+    grant_types = forms.MultipleChoiceField(
+        label=_("grant types"), choices=GrantType.choices, widget=forms.CheckboxSelectMultiple,
+    )
+    allowed_scopes = forms.MultipleChoiceField(
+        label=_("allowed scopes"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: the client may ask for every scope in OAUTH_PROVIDER['SCOPES']."),
+    )
+
+    class Meta:
+        model = get_client_model()
+        # Every field, so a swapped client model's own fields are edited too.
+        fields = "__all__"  # noqa: DJ007
+        widgets = {"client_type": forms.RadioSelect}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        # The model stores lists as text; the widgets want lists.
+        self.initial["redirect_uris"] = "\n".join(instance.redirect_uri_list)
+        self.initial["grant_types"] = instance.grant_type_list
+        self.initial["allowed_scopes"] = list(instance.allowed_scope_tuple or ())
+        # Built per form, not at import, so a changed OAUTH_PROVIDER["SCOPES"] shows up at once.
+        self.fields["allowed_scopes"].choices = scope_choices(self.initial["allowed_scopes"])
+        if "token_endpoint_auth_method" in self.fields:
+            # Derived from the client type in clean() when left empty.
+            self.fields["token_endpoint_auth_method"].required = False
+
+    def clean_redirect_uris(self) -> str:
+        lines: list[str] = []
+        for line in self.cleaned_data["redirect_uris"].splitlines():
+            uri = line.strip()
+            if not uri:
+                continue
+            if any(ch.isspace() for ch in uri):
+                raise ValidationError(_("Put one URI per line; %(uri)s contains a space."),
+                                      params={"uri": uri}, code="whitespace")
+            if uri not in lines:
+                lines.append(uri)
+        return "\n".join(lines)
+
+    def clean_grant_types(self) -> str:
+        return " ".join(self.cleaned_data["grant_types"])
+
+    def clean_allowed_scopes(self) -> str:
+        return " ".join(self.cleaned_data["allowed_scopes"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        client_type = data.get("client_type")
+        method = data.get("token_endpoint_auth_method")
+        if client_type == ClientType.PUBLIC:
+            data["token_endpoint_auth_method"] = AuthMethod.NONE
+        elif client_type == ClientType.CONFIDENTIAL and method in (None, "", AuthMethod.NONE):
+            data["token_endpoint_auth_method"] = AuthMethod.CLIENT_SECRET_BASIC
+        if data.get("token_endpoint_auth_method"):
+            # construct_instance() skips a defaulted field missing from the POST data; set it
+            # here too so the derived method is what the model validates and saves.
+            self.instance.token_endpoint_auth_method = data["token_endpoint_auth_method"]
+        return data

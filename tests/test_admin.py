@@ -1,0 +1,420 @@
+"""The Django admin: every page renders with a bounded number of queries, the client form
+enforces the registration rules, a new secret is shown once and only its hash is stored, and
+the revoke/deactivate/secret actions do what they say."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.http import HttpRequest
+from django.test import Client as HttpClient
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from oauth_provider import secrets
+from oauth_provider.models import (
+    AccessToken,
+    Authorization,
+    AuthorizationCode,
+    Consent,
+    RefreshToken,
+    get_client_model,
+)
+
+from .conftest import basic_auth
+from .factories import (
+    AccessTokenFactory,
+    AuthorizationCodeFactory,
+    AuthorizationFactory,
+    ClientFactory,
+    ConsentFactory,
+    PublicClientFactory,
+    RefreshTokenFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+Client = get_client_model()
+SECRET_IN_PAGE = re.compile(r"<code>([A-Za-z0-9_-]{43})</code>")
+
+
+@pytest.fixture
+def admin_browser(db) -> HttpClient:
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    c = HttpClient()
+    c.force_login(admin_user)
+    return c
+
+
+def url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def make_rows(model, n: int) -> list:
+    """``n`` rows of ``model``, each with its own client, user and family, so a list that
+    fetched related rows one by one would cost more queries for more rows."""
+    if model is Client:
+        return [ClientFactory(owner=UserFactory()) for _ in range(n)]
+    if model is Authorization:
+        return AuthorizationFactory.create_batch(n)
+    if model is AuthorizationCode:
+        return AuthorizationCodeFactory.create_batch(n)
+    if model is AccessToken:
+        return [AccessTokenFactory(authorization=AuthorizationFactory()) for _ in range(n)]
+    if model is RefreshToken:
+        return RefreshTokenFactory.create_batch(n)
+    return ConsentFactory.create_batch(n)
+
+
+ALL_MODELS = [Client, Authorization, AuthorizationCode, AccessToken, RefreshToken, Consent]
+
+
+def client_form(**overrides) -> dict:
+    data = {
+        "name": "Notes web",
+        "client_id": "notes-web",
+        "client_type": "confidential",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "redirect_uris": "https://rp.example/cb\r\nhttps://rp.example/other",
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "allowed_scopes": ["read", "write"],
+        "is_active": "on",
+        "owner": "",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def secrets_in(html: str) -> list[str]:
+    return SECRET_IN_PAGE.findall(html)
+
+
+def stored_for_later(response) -> str:
+    """Everything the response left for a later request: the message cookie (decoded: it is
+    signed and may be compressed) and every session."""
+    morsel = response.cookies.get(CookieStorage.cookie_name)
+    kept = CookieStorage(HttpRequest())._decode(morsel.value) if morsel and morsel.value else None
+    sessions = [str(s.get_decoded()) for s in Session.objects.all()]
+    return " ".join([*(str(m.message) for m in kept or ()), *sessions])
+
+
+# -- every page renders --------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
+def test_changelist_renders_with_a_query_count_independent_of_the_rows(model, admin_browser, assert_num_queries):
+    make_rows(model, 2)
+    r = admin_browser.get(url(model, "changelist"))
+    assert r.status_code == 200
+    assert len(r.context["cl"].result_list) == 2
+    baseline = None
+    for extra in (0, 5):
+        make_rows(model, extra)
+        with CaptureQueriesContext(connection) as ctx:
+            r = admin_browser.get(url(model, "changelist"))
+        assert r.status_code == 200
+        baseline = baseline if baseline is not None else len(ctx.captured_queries)
+        assert len(ctx.captured_queries) == baseline, "changelist queries grow with the number of rows"
+    assert len(r.context["cl"].result_list) == 7
+    with assert_num_queries(baseline):  # the budget is also small in absolute terms
+        admin_browser.get(url(model, "changelist"))
+    assert baseline <= 8
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
+def test_change_page_renders(model, admin_browser):
+    row = make_rows(model, 1)[0]
+    r = admin_browser.get(url(model, "change", row.pk))
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("model", [Client, Consent], ids=lambda m: m.__name__)
+def test_add_page_renders(model, admin_browser):
+    assert admin_browser.get(url(model, "add")).status_code == 200
+
+
+@pytest.mark.parametrize("model", [Authorization, AuthorizationCode, AccessToken, RefreshToken],
+                         ids=lambda m: m.__name__)
+def test_protocol_rows_cannot_be_added_by_hand(model, admin_browser):
+    assert admin_browser.get(url(model, "add")).status_code == 403
+
+
+def test_codes_are_view_only(admin_browser):
+    code = AuthorizationCodeFactory()
+    r = admin_browser.post(url(AuthorizationCode, "change", code.pk), {"redirect_uri": "https://evil.example/"})
+    assert r.status_code == 403
+    code.refresh_from_db()
+    assert code.redirect_uri == "https://rp.example/cb"
+
+
+def test_search_and_status_filter(admin_browser):
+    now = secrets.now()
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    live = AccessTokenFactory(user=alice)
+    expired = AccessTokenFactory(user=alice, expires_at=now - timedelta(seconds=1))
+    revoked = AccessTokenFactory(user=bob, revoked_at=now)
+    family_revoked = AccessTokenFactory(user=bob, authorization=AuthorizationFactory(revoked_at=now))
+
+    def listed(**params) -> set[int]:
+        r = admin_browser.get(url(AccessToken, "changelist"), params)
+        assert r.status_code == 200
+        return {t.pk for t in r.context["cl"].result_list}
+
+    assert listed(q="alice") == {live.pk, expired.pk}
+    assert listed(status="active") == {live.pk}
+    assert listed(status="expired") == {expired.pk}
+    assert listed(status="revoked") == {revoked.pk, family_revoked.pk}
+
+
+@pytest.mark.req("6819-5.1.4.1.3-no-cleartext")
+def test_token_pages_show_no_plaintext(admin_browser):
+    token = AccessTokenFactory(raw="plaintext-access-token-value-0123456789abcdef")
+    for page in (url(AccessToken, "changelist"), url(AccessToken, "change", token.pk)):
+        html = admin_browser.get(page).content.decode()
+        assert "plaintext-access-token-value" not in html
+        assert token.token_hash[:12] in html
+
+
+# -- creating a client -----------------------------------------------------------------------
+
+@pytest.mark.req("6819-5.1.4.1.3-no-cleartext")
+@pytest.mark.req("O21-7.7-entropy")
+def test_adding_a_confidential_client_shows_the_secret_once_and_stores_its_hash(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form())
+    assert r.status_code == 200, r.content[:2000]
+    assert r.templates[0].name == "oauth_provider/admin_client_secret.html"
+    html = r.content.decode()
+    found = secrets_in(html)
+    assert len(found) == 1
+    raw = found[0]
+    assert "Copy it now, it will not be shown again" in html
+    assert "no-store" in r["Cache-Control"]
+
+    client = Client.objects.get(client_id="notes-web")
+    row = Client.objects.filter(pk=client.pk).values().get()
+    assert all(raw not in str(value) for value in row.values()), "the raw secret was stored"
+    assert client.client_secret_hash == secrets.hash_token(raw)
+    assert client.check_secret(raw) and not client.check_secret(raw + "x")
+    assert client.redirect_uri_list == ["https://rp.example/cb", "https://rp.example/other"]
+    assert client.grant_type_list == ["authorization_code", "refresh_token", "client_credentials"]
+    assert client.allowed_scopes == "read write"
+
+    # Shown on that response only: not kept in the message cookie, not on the next page.
+    assert raw not in stored_for_later(r)
+    later = admin_browser.get(url(Client, "change", client.pk)).content.decode()
+    assert raw not in later and raw not in admin_browser.get(url(Client, "changelist")).content.decode()
+
+    # ... and it is the working credential.
+    token = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                              HTTP_AUTHORIZATION=basic_auth("notes-web", raw))
+    assert token.status_code == 200, token.content
+
+
+@pytest.mark.req("8252-8.5-native-public")
+def test_public_client_is_forced_to_auth_method_none_and_gets_no_secret(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form(
+        client_id="spa", client_type="public", token_endpoint_auth_method="client_secret_post",
+        redirect_uris="http://127.0.0.1/cb\ncom.example.app:/cb",
+        grant_types=["authorization_code", "refresh_token"],
+    ))
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    client = Client.objects.get(client_id="spa")
+    assert client.token_endpoint_auth_method == "none"
+    assert client.client_secret_hash == ""
+
+
+def test_confidential_client_choosing_none_gets_client_secret_basic(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form(token_endpoint_auth_method="none"))
+    assert r.status_code == 200 and secrets_in(r.content.decode())
+    assert Client.objects.get(client_id="notes-web").token_endpoint_auth_method == "client_secret_basic"
+
+
+def test_making_a_public_client_confidential_shows_a_new_secret(admin_browser):
+    client = PublicClientFactory(redirect_uris="https://spa.example/cb")
+    data = client_form(name=client.name, client_type="confidential", redirect_uris="https://spa.example/cb")
+    r = admin_browser.post(url(Client, "change", client.pk), data)
+    assert r.status_code == 200
+    (raw,) = secrets_in(r.content.decode())
+    client.refresh_from_db()
+    assert client.token_endpoint_auth_method == "client_secret_basic" and client.check_secret(raw)
+    assert client.client_id != "notes-web", "client_id is read-only once the client exists"
+
+
+def test_editing_a_confidential_client_keeps_its_secret(admin_browser):
+    client = ClientFactory()
+    r = admin_browser.post(url(Client, "change", client.pk), client_form(name="Renamed"))
+    assert r.status_code == 302
+    assert not secrets_in(admin_browser.get(r["Location"]).content.decode())
+    stored = Client.objects.get(pk=client.pk)
+    assert stored.name == "Renamed" and stored.client_id == client.client_id
+    assert stored.check_secret(client.raw_secret)
+
+
+BAD_REDIRECTS = [
+    pytest.param("https://rp.example/*", "Wildcards", marks=pytest.mark.req("O21-2.3.1-register-full-uri"),
+                 id="wildcard-path"),
+    pytest.param("https://*.rp.example/cb", "Wildcards", marks=pytest.mark.req("O21-2.3.1-register-full-uri"),
+                 id="wildcard-host"),
+    pytest.param("/cb", "not absolute", marks=pytest.mark.req("O21-2.3.1-register-full-uri"), id="relative"),
+    pytest.param("https://rp.example/cb#x", "fragment", marks=pytest.mark.req("O21-2.3.1-no-fragment"),
+                 id="fragment"),
+    pytest.param("http://rp.example/cb", "loopback", marks=pytest.mark.req("BCP-2.6-no-http-redirect"),
+                 id="http-non-loopback"),
+    pytest.param("javascript:alert(1)//", "scheme is not allowed",
+                 marks=pytest.mark.req("DERIVED-redirect-scheme-denylist"), id="javascript"),
+    pytest.param("data:text/html,hi", "scheme is not allowed",
+                 marks=pytest.mark.req("DERIVED-redirect-scheme-denylist"), id="data"),
+    pytest.param("https://rp.example/a b", "one URI per line", id="space-inside"),
+]
+
+
+@pytest.mark.parametrize(("uri", "message"), BAD_REDIRECTS)
+def test_bad_redirect_uris_are_form_errors(admin_browser, uri, message):
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris=f"https://rp.example/cb\n{uri}"))
+    assert r.status_code == 200
+    errors = r.context["adminform"].form.errors
+    assert "redirect_uris" in errors and message in " ".join(errors["redirect_uris"])
+    assert not Client.objects.exists()
+
+
+@pytest.mark.req("8252-8.4-private-scheme-dot")
+def test_private_use_scheme_needs_a_dot_and_a_public_client(admin_browser):
+    public = {"client_type": "public", "grant_types": ["authorization_code"]}
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="myapp:/cb", **public))
+    assert "reverse domain" in " ".join(r.context["adminform"].form.errors["redirect_uris"])
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="com.example.app:/cb"))
+    assert "public (native)" in " ".join(r.context["adminform"].form.errors["redirect_uris"])
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="com.example.app:/cb", **public))
+    assert r.status_code == 302
+    assert Client.objects.get().redirect_uri_list == ["com.example.app:/cb"]
+
+
+def test_public_client_cannot_have_client_credentials(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form(client_type="public"))
+    assert "client_credentials" in " ".join(r.context["adminform"].form.errors["grant_types"])
+    assert not Client.objects.exists()
+
+
+def test_authorization_code_needs_a_redirect_uri_and_grants_are_required(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris=""))
+    assert "redirect_uris" in r.context["adminform"].form.errors
+    r = admin_browser.post(url(Client, "add"), client_form(grant_types=None))
+    assert "grant_types" in r.context["adminform"].form.errors
+    r = admin_browser.post(url(Client, "add"), client_form(grant_types=["password"]))
+    assert "grant_types" in r.context["adminform"].form.errors
+    assert not Client.objects.exists()
+
+
+def test_scope_checkboxes_follow_settings(admin_browser):
+    with override_settings(OAUTH_PROVIDER={"ISSUER": "https://testserver/o", "SCOPES": {"alpha": "A"}}):
+        html = admin_browser.get(url(Client, "add")).content.decode()
+        assert 'value="alpha"' in html and 'value="read"' not in html
+        r = admin_browser.post(url(Client, "add"), client_form(allowed_scopes=["read"]))
+        assert "allowed_scopes" in r.context["adminform"].form.errors
+    html = admin_browser.get(url(Client, "add")).content.decode()
+    assert 'value="read"' in html and 'value="alpha"' not in html
+
+
+def test_scope_removed_from_settings_is_kept_on_the_client(admin_browser):
+    client = ClientFactory(allowed_scopes="read legacy")
+    html = admin_browser.get(url(Client, "change", client.pk)).content.decode()
+    assert 'value="legacy"' in html and "not in SCOPES" in html
+
+
+# -- actions -----------------------------------------------------------------------------
+
+def run_action(browser, model, action: str, rows, **extra):
+    data = {"action": action, "_selected_action": [str(r.pk) for r in rows], **extra}
+    return browser.post(url(model, "changelist"), data)
+
+
+def test_generate_new_secret_action_shows_each_new_secret_once(admin_browser):
+    first, second, other = ClientFactory(), ClientFactory(), ClientFactory()
+    public = PublicClientFactory()
+    r = run_action(admin_browser, Client, "generate_new_secret", [first, second, public])
+    assert r.status_code == 200
+    html = r.content.decode()
+    found = secrets_in(html)
+    assert len(found) == 2 and len(set(found)) == 2
+    assert html.count("Copy it now, it will not be shown again") == 2
+    assert "is a public client" in html
+    left = stored_for_later(r)
+    assert "is a public client" not in left, "messages were not consumed on this response"
+    assert all(raw not in left for raw in found)
+    for client, raw in zip((first, second), found, strict=True):
+        stored = Client.objects.get(pk=client.pk)
+        assert stored.check_secret(raw) and not stored.check_secret(client.raw_secret)
+    assert Client.objects.get(pk=other.pk).check_secret(other.raw_secret)
+    assert Client.objects.get(pk=public.pk).client_secret_hash == ""
+
+
+def test_deactivate_action(admin_browser):
+    target, bystander = ClientFactory(), ClientFactory()
+    r = run_action(admin_browser, Client, "deactivate", [target])
+    assert r.status_code == 302
+    assert not Client.objects.get(pk=target.pk).is_active
+    assert Client.objects.get(pk=bystander.pk).is_active
+    token = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                              HTTP_AUTHORIZATION=basic_auth(target.client_id, target.raw_secret))
+    assert token.status_code == 401
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_revoke_all_tokens_action_kills_the_clients_grants(admin_browser, oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    cc_token = AccessTokenFactory(client=conf_client, user=None, authorization=None)
+    bystander = AccessTokenFactory()
+    r = run_action(admin_browser, Client, "revoke_all_tokens", [conf_client])
+    assert r.status_code == 302
+    assert not Authorization.objects.filter(client=conf_client, revoked_at__isnull=True).exists()
+    assert AccessToken.objects.get(pk=cc_token.pk).revoked_at is not None
+    assert AccessToken.objects.get(pk=bystander.pk).is_active()
+    refreshed = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    issued = AccessToken.objects.get(token_hash=secrets.hash_token(tokens["access_token"]))
+    assert not issued.is_active()
+
+
+@pytest.mark.req("O21-4.3.1-grant-active")
+def test_revoke_action_on_authorizations(admin_browser, oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    family = Authorization.objects.get(client=conf_client)
+    other = AuthorizationFactory()
+    assert run_action(admin_browser, Authorization, "revoke", [family]).status_code == 302
+    assert Authorization.objects.get(pk=family.pk).revoked_at is not None
+    assert Authorization.objects.get(pk=other.pk).revoked_at is None
+    refreshed = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("factory", [AccessTokenFactory, RefreshTokenFactory], ids=["access", "refresh"])
+def test_revoke_action_on_tokens(admin_browser, factory):
+    target, bystander = factory(), factory()
+    earlier = secrets.now() - timedelta(days=1)
+    already = factory(revoked_at=earlier)
+    model = type(target)
+    assert run_action(admin_browser, model, "revoke", [target, already]).status_code == 302
+    assert model.objects.get(pk=target.pk).revoked_at is not None
+    assert model.objects.get(pk=bystander.pk).revoked_at is None
+    assert model.objects.get(pk=already.pk).revoked_at == earlier, "the first revocation time is kept"
+
+
+def test_revoked_refresh_token_is_refused(admin_browser, oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    rt = RefreshToken.objects.get(token_hash=secrets.hash_token(tokens["refresh_token"]))
+    run_action(admin_browser, RefreshToken, "revoke", [rt])
+    refreshed = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
+
+def test_delete_consent_action(admin_browser):
+    target, bystander = ConsentFactory(), ConsentFactory()
+    r = run_action(admin_browser, Consent, "delete_selected", [target], post="yes")
+    assert r.status_code == 302
+    assert list(Consent.objects.values_list("pk", flat=True)) == [bystander.pk]

@@ -1,0 +1,130 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)."""
+
+import re
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client as HttpClient
+
+from oauth_provider import jwt, secrets
+from oauth_provider.oidc import id_token
+
+from ..conftest import query_of
+from ..factories import AuthorizationFactory, ClientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+ISS = "https://testserver/o"
+LOGOUT_TO = "https://rp.example/logged-out"
+
+
+@pytest.fixture
+def rp(db):
+    return ClientFactory(post_logout_redirect_uris=LOGOUT_TO)
+
+
+def hint_for(user, client):
+    family = AuthorizationFactory(user=user, client=client, scope="openid")
+    return id_token.build(issuer=ISS, client=client, authorization=family, access_token=None, nonce=None)
+
+
+def is_logged_in(browser) -> bool:
+    return "_auth_user_id" in browser.session
+
+
+def test_valid_hint_logs_out_and_returns_to_the_registered_uri_with_state(browser, user, rp, signing_key):
+    r = browser.get("/o/logout/", {
+        "id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO, "state": "s 1&2",
+    })
+    assert r.status_code == 302
+    assert r["Location"].startswith(LOGOUT_TO + "?")
+    assert query_of(r["Location"])["state"] == "s 1&2"
+    assert not is_logged_in(browser)
+
+
+def test_expired_hint_is_still_accepted(browser, user, rp, signing_key):
+    hint = hint_for(user, rp)
+    base = secrets.now()
+    secrets.set_clock(lambda: base.replace(year=base.year + 1))
+    r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 302 and not is_logged_in(browser)
+
+
+@pytest.mark.parametrize("uri", [LOGOUT_TO + "/", LOGOUT_TO + "?x=1", "https://evil.example/", "javascript:alert(1)"])
+def test_unregistered_post_logout_uri_is_never_followed(browser, user, rp, signing_key, uri):
+    r = browser.get("/o/logout/", {"id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": uri})
+    assert r.status_code == 400
+    assert "Location" not in r
+    assert is_logged_in(browser)
+
+
+def test_post_logout_uri_without_any_client_is_refused(browser, signing_key):
+    r = browser.get("/o/logout/", {"post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 400 and "Location" not in r
+
+
+@pytest.mark.req("OIDC-3.1.2.1-id-token-hint")
+def test_forged_foreign_and_access_token_hints_are_refused(browser, user, rp, signing_key):
+    attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(secrets.now().timestamp())
+    body = {"iss": ISS, "sub": str(user.pk), "aud": rp.client_id, "iat": now, "exp": now + 60}
+    forged = pyjwt.encode(body, attacker, algorithm="RS256", headers={"kid": signing_key.kid})
+    other_issuer = jwt.encode({**body, "iss": "https://other.example"})
+    access_token = jwt.encode(body, typ="at+jwt")
+    for hint in (forged, other_issuer, access_token, "garbage"):
+        r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO})
+        assert r.status_code == 400 and "Location" not in r, hint
+        assert is_logged_in(browser)
+
+
+def test_client_id_must_be_an_audience_of_the_hint(browser, user, rp, signing_key):
+    other = ClientFactory()
+    r = browser.get("/o/logout/", {"id_token_hint": hint_for(user, rp), "client_id": other.client_id})
+    assert r.status_code == 400 and is_logged_in(browser)
+
+
+def test_without_proof_the_user_confirms_on_a_csrf_protected_page(user, rp, signing_key):
+    browser = HttpClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+    r = browser.get("/o/logout/", {"client_id": rp.client_id, "post_logout_redirect_uri": LOGOUT_TO, "state": "x"})
+    assert r.status_code == 200 and is_logged_in(browser)
+    assert r["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r["Content-Security-Policy"]
+    html = r.content.decode()
+    blob = re.search(r'name="logout_request" value="([^"]+)"', html).group(1)
+    # without the CSRF token: refused, still logged in
+    assert browser.post("/o/logout/", {"logout_request": blob, "logout": "logout"}).status_code == 403
+    assert is_logged_in(browser)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    r = browser.post("/o/logout/", {"logout_request": blob, "logout": "logout", "csrfmiddlewaretoken": token})
+    assert r.status_code == 302 and query_of(r["Location"])["state"] == "x"
+    assert not is_logged_in(browser)
+
+
+def test_hint_for_another_user_asks_for_confirmation(browser, rp, signing_key):
+    other = UserFactory()
+    r = browser.get("/o/logout/", {"id_token_hint": hint_for(other, rp)})
+    assert r.status_code == 200 and is_logged_in(browser)
+
+
+def test_staying_signed_in(user, rp, signing_key):
+    browser = HttpClient()
+    browser.force_login(user)
+    html = browser.get("/o/logout/").content.decode()
+    blob = re.search(r'name="logout_request" value="([^"]+)"', html).group(1)
+    r = browser.post("/o/logout/", {"logout_request": blob, "stay": "stay"})
+    assert r.status_code == 200 and is_logged_in(browser)
+
+
+def test_tampered_confirmation_blob(browser, signing_key):
+    r = browser.post("/o/logout/", {"logout_request": "x:y:z", "logout": "logout"})
+    assert r.status_code == 400 and is_logged_in(browser)
+
+
+def test_anonymous_with_valid_target_is_just_sent_back(rp, user, signing_key):
+    r = HttpClient().get("/o/logout/", {"id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 302 and r["Location"].startswith(LOGOUT_TO)
+
+
+def test_anonymous_without_target_sees_the_signed_out_page(signing_key):
+    r = HttpClient().get("/o/logout/")
+    assert r.status_code == 200 and b"signed out" in r.content

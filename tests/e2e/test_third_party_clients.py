@@ -81,7 +81,7 @@ def submit(session: requests.Session, page: requests.Response, *, has: str, butt
                         headers={"Referer": page.url}, timeout=TIMEOUT)
 
 
-def authorize_in_browser(authorization_url: str, redirect_uri: str, username: str) -> str:
+def authorize_in_browser(authorization_url: str, redirect_uri: str, username: str, password: str = PASSWORD) -> str:
     """Open ``authorization_url`` in a fresh browser, log in and press Allow; return the URL
     the provider finally redirects to (at ``redirect_uri``), without loading it."""
     with requests.Session() as browser:
@@ -93,7 +93,7 @@ def authorize_in_browser(authorization_url: str, redirect_uri: str, username: st
                     return location
                 response = browser.get(location, allow_redirects=False, timeout=TIMEOUT)
             elif 'name="password"' in response.text:
-                response = submit(browser, response, has="password", username=username, password=PASSWORD)
+                response = submit(browser, response, has="password", username=username, password=password)
             elif 'name="oauth_request"' in response.text:
                 response = submit(browser, response, has="oauth_request", button="allow")
             else:

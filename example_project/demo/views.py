@@ -1,0 +1,61 @@
+"""The example site's home page: links to the provider and a walk through a real flow."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from oauth_provider.models import get_client_model
+
+from .accounts import CLI, USERS, WEB_APP
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A fresh code_verifier and its S256 code_challenge (RFC 7636 §4.1-4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class HomeView(TemplateView):
+    template_name = "demo/home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        build = self.request.build_absolute_uri
+        clients = {
+            c.name: c for c in get_client_model()._default_manager.filter(name__in=[CLI.name, WEB_APP.name])
+        }
+        cli, web = clients.get(CLI.name), clients.get(WEB_APP.name)
+        verifier, challenge = pkce_pair()
+        context.update(
+            metadata_url=build(reverse("oauth_provider:metadata")),
+            root_metadata_url=build(reverse("oauth_provider_root:metadata-path", args=["o"])),
+            openid_configuration_url=build(reverse("oauth_provider:openid-configuration")),
+            jwks_url=build(reverse("oauth_provider:jwks")),
+            token_url=build(reverse("oauth_provider:token")),
+            users=USERS,
+            cli=cli,
+            cli_spec=CLI,
+            web=web,
+            web_spec=WEB_APP,
+            verifier=verifier,
+        )
+        if cli is not None:
+            query = urlencode({
+                "response_type": "code",
+                "client_id": cli.client_id,
+                "redirect_uri": CLI.redirect_uri,
+                "scope": CLI.scope,
+                "state": secrets.token_urlsafe(8),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            })
+            context["authorize_url"] = build(reverse("oauth_provider:authorize")) + "?" + query
+        return context

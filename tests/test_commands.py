@@ -1,0 +1,280 @@
+"""``createclient`` and ``cleartokens``."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
+
+from oauth_provider import scopes, secrets
+from oauth_provider.management.commands import cleartokens, createclient
+from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+
+from .conftest import basic_auth
+from .factories import (
+    AccessTokenFactory,
+    AuthorizationCodeFactory,
+    AuthorizationFactory,
+    ClientFactory,
+    RefreshTokenFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+Client = get_client_model()
+BENCH_REDIRECT = "https://client.example.com/cb"
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def create_json(*args: str) -> dict:
+    out = run("createclient", *args, "--json")
+    return json.loads(out)  # exactly one JSON document, nothing else on stdout
+
+
+# -- createclient ------------------------------------------------------------------------
+
+def test_the_benchmark_adapter_calls_work():
+    """The exact calls of /work/shared/bench/hosts/ours_host/adapter.py."""
+    code = ("--grant-type", "authorization_code", "--grant-type", "refresh_token")
+    scope = ("--scope", "read write")
+    public = create_json("bench-public", "--public", "--redirect-uri", BENCH_REDIRECT, *code, *scope)
+    conf = create_json("bench-conf", "--redirect-uri", BENCH_REDIRECT, *code,
+                       "--grant-type", "client_credentials", *scope)
+    rs = create_json("bench-resource-server", "--grant-type", "client_credentials", "--resource-server", *scope)
+
+    assert public["client_secret"] is None and public["client_type"] == "public"
+    assert public["redirect_uris"] == [BENCH_REDIRECT] and public["scope"] == "read write"
+    assert conf["grant_types"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert rs["client_type"] == "confidential" and rs["redirect_uris"] == []
+    stored = {c.client_id: c for c in Client.objects.all()}
+    assert stored[public["client_id"]].token_endpoint_auth_method == "none"
+    assert stored[rs["client_id"]].is_resource_server and not stored[conf["client_id"]].is_resource_server
+    for creds in (conf, rs):
+        r = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                              HTTP_AUTHORIZATION=basic_auth(creds["client_id"], creds["client_secret"]))
+        assert r.status_code == 200, r.content
+
+
+@pytest.mark.req("6819-5.1.4.1.3-no-cleartext")
+def test_secret_is_printed_once_and_only_its_hash_is_stored():
+    data = create_json("Web", "--redirect-uri", "https://rp.example/cb")
+    raw = data["client_secret"]
+    assert len(raw) >= 43
+    row = Client.objects.filter(client_id=data["client_id"]).values().get()
+    assert all(raw not in str(v) for v in row.values())
+    assert row["client_secret_hash"] == secrets.hash_token(raw)
+    assert set(data) >= {"client_id", "client_secret", "name", "client_type", "grant_types",
+                         "redirect_uris", "scope"}
+
+
+def test_defaults():
+    data = create_json("Web", "--redirect-uri", "https://rp.example/cb")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert client.grant_type_list == ["authorization_code", "refresh_token"]
+    assert client.client_type == "confidential" and client.token_endpoint_auth_method == "client_secret_basic"
+    assert client.allowed_scopes == "" and data["scope"] == " ".join(scopes.registered())
+    assert not client.skip_consent and not client.is_resource_server and client.owner is None
+
+
+def test_list_options_take_several_values_and_repeat():
+    a, b = "https://rp.example/a", "https://rp.example/b"
+    one_flag = create_json("One", "--redirect-uri", a, b, "--grant-type", "authorization_code", "refresh_token",
+                           "--scope", "read", "write")
+    repeated = create_json("Two", "--redirect-uri", a, "--redirect-uri", b, "--grant-type", "authorization_code",
+                           "--grant-type", "refresh_token", "--scope", "read write")
+    for data in (one_flag, repeated):
+        client = Client.objects.get(client_id=data["client_id"])
+        assert client.redirect_uri_list == [a, b]
+        assert client.grant_type_list == ["authorization_code", "refresh_token"]
+        assert client.allowed_scope_tuple == ("read", "write")
+
+
+def test_other_options():
+    owner = UserFactory(username="carol")
+    data = create_json("Post", "--redirect-uri", "https://rp.example/cb", "--auth-method", "client_secret_post",
+                       "--skip-consent", "--owner", "carol")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert client.token_endpoint_auth_method == "client_secret_post"
+    assert client.skip_consent and client.owner == owner
+    assert data["token_endpoint_auth_method"] == "client_secret_post"
+
+
+def test_human_output():
+    out = run("createclient", "Web", "--redirect-uri", "https://rp.example/cb")
+    client = Client.objects.get()
+    raw = out.split("client_secret:", 1)[1].split()[0]
+    assert client.client_id in out and client.check_secret(raw)
+    assert "it will not be shown again" in out
+    out = run("createclient", "App", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+    assert "client_secret: (none" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(("--redirect-uri", "https://rp.example/*"), "Wildcards", id="wildcard",
+                 marks=pytest.mark.req("O21-2.3.1-register-full-uri")),
+    pytest.param(("--redirect-uri", "http://rp.example/cb"), "loopback", id="http",
+                 marks=pytest.mark.req("BCP-2.6-no-http-redirect")),
+    pytest.param(("--redirect-uri", "javascript:alert(1)"), "not allowed", id="javascript",
+                 marks=pytest.mark.req("DERIVED-redirect-scheme-denylist")),
+    pytest.param((), "needs at least one redirect URI", id="no-redirect"),
+    pytest.param(("--public", "--grant-type", "client_credentials"), "confidential client", id="public-cc"),
+    pytest.param(("--public", "--auth-method", "client_secret_post", "--redirect-uri", "http://127.0.0.1/cb"),
+                 "public client uses 'none'", id="public-with-auth-method"),
+    pytest.param(("--redirect-uri", "https://rp.example/cb", "--scope", "read admin"), "Unknown scope: admin",
+                 id="unknown-scope"),
+    pytest.param(("--redirect-uri", "https://rp.example/cb", "--owner", "nobody"), "No user named",
+                 id="unknown-owner"),
+])
+def test_invalid_input_is_a_command_error(args, message):
+    with pytest.raises(CommandError, match=message):
+        run("createclient", "Bad", *args)
+    assert not Client.objects.exists()
+
+
+def test_invalid_input_exits_non_zero_with_the_message(capsys):
+    cmd = createclient.Command()
+    with pytest.raises(SystemExit) as exit_info:
+        cmd.run_from_argv(["manage.py", "createclient", "Bad", "--redirect-uri", "https://rp.example/*"])
+    assert exit_info.value.code != 0
+    assert "Wildcards are not allowed" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cmd.run_from_argv(["manage.py", "createclient", "Bad", "--grant-type", "password"])
+    assert exit_info.value.code != 0
+    assert "invalid choice: 'password'" in capsys.readouterr().err
+
+
+def test_help_reads_well():
+    text = createclient.Command().create_parser("manage.py", "createclient").format_help()
+    assert "Register an OAuth client" in text
+    assert "--redirect-uri URI [URI ...]" in text and "--public" in text
+    # The examples keep their lines (RawDescriptionHelpFormatter), not re-wrapped into a blob.
+    assert '\n  manage.py createclient "Notes web" --redirect-uri https://notes.example/callback' in text
+    assert "only its hash is stored" in text
+
+
+# -- cleartokens -------------------------------------------------------------------------
+
+def _ago(**kw) -> object:
+    return secrets.now() - timedelta(**kw)
+
+
+def _ahead(**kw) -> object:
+    return secrets.now() + timedelta(**kw)
+
+
+@pytest.fixture
+def rows():
+    """A mix of live and dead rows; names say which should survive."""
+    client = ClientFactory()
+    live_family = AuthorizationFactory(client=client)
+    revoked_family = AuthorizationFactory(client=client, revoked_at=_ago(minutes=1))
+    old = _ago(days=31)  # beyond the default 30-day REFRESH_TOKEN_LIFETIME
+    r = {
+        "live_family": live_family,
+        "young_empty_family": AuthorizationFactory(client=client),
+        "old_family_with_live_token": AuthorizationFactory(client=client, created_at=old),
+        "dead:revoked_family": revoked_family,
+        "dead:old_empty_family": AuthorizationFactory(client=client, created_at=old),
+        "dead:old_family_only_dead_tokens": AuthorizationFactory(client=client, created_at=old),
+    }
+    r.update({
+        "live_code": AuthorizationCodeFactory(authorization=live_family),
+        "used_unexpired_code": AuthorizationCodeFactory(authorization=live_family, consumed_at=_ago(seconds=5)),
+        "dead:expired_code": AuthorizationCodeFactory(authorization=live_family, expires_at=_ago(seconds=1)),
+        "dead:code_of_revoked_family": AuthorizationCodeFactory(authorization=revoked_family),
+        "live_access": AccessTokenFactory(client=client, authorization=live_family),
+        "live_cc_access": AccessTokenFactory(client=client, user=None, authorization=None),
+        "live_access_of_old_family": AccessTokenFactory(client=client, authorization=r["old_family_with_live_token"]),
+        "dead:expired_access": AccessTokenFactory(client=client, authorization=live_family, expires_at=_ago(seconds=1)),
+        "dead:expired_cc_access": AccessTokenFactory(client=client, authorization=None, expires_at=_ago(hours=2)),
+        "dead:revoked_access": AccessTokenFactory(client=client, revoked_at=_ago(seconds=1)),
+        "dead:access_of_revoked_family": AccessTokenFactory(client=client, authorization=revoked_family),
+        "dead:expired_access_of_old_family": AccessTokenFactory(
+            client=client, authorization=r["dead:old_family_only_dead_tokens"], expires_at=_ago(days=1)),
+        "live_refresh": RefreshTokenFactory(authorization=live_family),
+        "rotated_unexpired_refresh": RefreshTokenFactory(authorization=live_family, rotated_at=_ago(days=2)),
+        "dead:rotated_expired_refresh": RefreshTokenFactory(authorization=live_family, rotated_at=_ago(days=40),
+                                                            expires_at=_ago(days=1)),
+        "dead:expired_refresh": RefreshTokenFactory(authorization=live_family, expires_at=_ago(seconds=1)),
+        "dead:revoked_refresh": RefreshTokenFactory(authorization=live_family, revoked_at=_ago(seconds=1)),
+        "dead:refresh_of_revoked_family": RefreshTokenFactory(authorization=revoked_family),
+    })
+    return r
+
+
+def surviving(rows: dict) -> set[str]:
+    return {name for name, obj in rows.items() if type(obj).objects.filter(pk=obj.pk).exists()}
+
+
+EXPECTED_COUNTS = {"authorization codes": 2, "access tokens": 5, "refresh tokens": 4, "authorizations": 3}
+
+
+def test_cleartokens_deletes_dead_rows_and_keeps_live_ones(rows):
+    out = run("cleartokens")
+    assert surviving(rows) == {name for name in rows if not name.startswith("dead:")}
+    for name, count in EXPECTED_COUNTS.items():
+        assert f"{name}: {count} deleted" in out
+    assert "authorization codes: 0 deleted" in run("cleartokens"), "a second run has nothing left to do"
+
+
+def test_dry_run_deletes_nothing_and_counts_what_a_real_run_deletes(rows):
+    out = run("cleartokens", "--dry-run")
+    assert surviving(rows) == set(rows)
+    for name, count in EXPECTED_COUNTS.items():
+        assert f"{name}: {count} would be deleted" in out
+    assert cleartokens.clear(dry_run=True) == cleartokens.clear()
+
+
+def test_deletes_in_batches_of_pk_lists():
+    family = AuthorizationFactory()
+    AccessTokenFactory.create_batch(7, authorization=family, expires_at=_ago(seconds=1))
+    live = AccessTokenFactory(authorization=family)
+    with CaptureQueriesContext(connection) as ctx:
+        run("cleartokens", "--batch-size", "3")
+    deletes = [q["sql"] for q in ctx.captured_queries
+               if q["sql"].startswith("DELETE") and "accesstoken" in q["sql"].lower()]
+    assert len(deletes) == 3  # 3 + 3 + 1
+    assert all(" IN (" in sql for sql in deletes)
+    assert list(AccessToken.objects.values_list("pk", flat=True)) == [live.pk]
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(CommandError, match="positive"):
+        run("cleartokens", "--batch-size", "0")
+
+
+def test_live_flow_survives_cleanup_and_keeps_working(oauth, conf_client):
+    tokens = oauth.tokens(conf_client)
+    call_command("cleartokens", stdout=io.StringIO())
+    assert AuthorizationCode.objects.count() == 1 and RefreshToken.objects.count() == 1
+    r = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.content
+    call_command("cleartokens", stdout=io.StringIO())
+    assert RefreshToken.objects.count() == 2, "the rotated token is kept for reuse detection"
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+def test_rotated_token_kept_by_cleanup_still_trips_reuse_detection(oauth, public_client):
+    conf_client = public_client
+    first = oauth.tokens(conf_client)
+    r = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert r.status_code == 200
+    call_command("cleartokens", stdout=io.StringIO())
+    replay = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert Authorization.objects.get(client=conf_client).revoked_at is not None
+    call_command("cleartokens", stdout=io.StringIO())
+    assert not Authorization.objects.filter(client=conf_client).exists()
+    assert not RefreshToken.objects.exists() and not AccessToken.objects.exists()

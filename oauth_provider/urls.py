@@ -8,10 +8,13 @@ from __future__ import annotations
 from django.urls import path
 
 from .endpoints.authorize import AuthorizationView
+from .endpoints.consents import ConnectedAppsView
 from .endpoints.discovery import OpenIDConfigurationView
 from .endpoints.end_session import EndSessionView
+from .endpoints.introspect import IntrospectionView
 from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
+from .endpoints.revoke import RevocationView
 from .endpoints.token import TokenView
 
 app_name = "oauth_provider"
@@ -23,4 +26,7 @@ urlpatterns = [
     path(".well-known/openid-configuration", OpenIDConfigurationView.as_view(), name="openid-configuration"),
     path("jwks/", JWKSView.as_view(), name="jwks"),
     path("logout/", EndSessionView.as_view(), name="end_session"),
+    path("introspect/", IntrospectionView.as_view(), name="introspect"),
+    path("revoke/", RevocationView.as_view(), name="revoke"),
+    path("connected-apps/", ConnectedAppsView.as_view(), name="connected_apps"),
 ]

@@ -16,6 +16,7 @@ from django.views import View
 from .. import scopes
 from ..issuer import endpoint_url, get_issuer
 from ..registry import client_auth_methods, grant_types
+from ..resource import resource_identifier
 from ..responses import allow_cors
 
 
@@ -31,6 +32,14 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
     }
+    # RFC 8414 §2 / RFC 7009 / RFC 7662: introspection refuses public clients ("none").
+    methods = list(client_auth_methods())
+    document["introspection_endpoint"] = endpoint_url(request, "introspect")
+    document["introspection_endpoint_auth_methods_supported"] = [m for m in methods if m != "none"]
+    document["revocation_endpoint"] = endpoint_url(request, "revoke")
+    document["revocation_endpoint_auth_methods_supported"] = methods
+    # RFC 9728 §4: the resources this server issues tokens for
+    document["protected_resources"] = [resource_identifier(request)]
     if "authorization_code" in grants:
         document["authorization_endpoint"] = endpoint_url(request, "authorize")
         document["response_types_supported"] = ["code"]

@@ -1,0 +1,133 @@
+"""Connected apps: the logged-in user's view of the clients they have authorized.
+
+Lists every client the user has a stored consent for or a live grant with (a live access
+token, or a family whose refresh token can still be redeemed): its name, the scopes with
+their descriptions, when access was granted and when a token was last issued. Each has a
+Revoke button: a CSRF-protected POST that deletes the consent and revokes every grant
+(token family) and every access token of that client for that user, in one transaction, so
+the app's tokens stop working at once (RFC 7009 §2.1's cascade, from the user's side).
+
+Override ``oauth_provider/connected_apps.html`` (or set ``template_name`` on a subclass) to
+change the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+
+from .. import scopes, secrets
+from ..conf import provider_settings
+from ..models import AccessToken, Authorization, Consent, RefreshToken, get_client_model
+from ..responses import page_headers, render_page
+
+
+@dataclass
+class ConnectedApp:
+    """One row of the page."""
+
+    client: Any
+    scopes: list[tuple[str, str]] = field(default_factory=list)
+    granted_at: datetime | None = None
+    last_token_at: datetime | None = None
+
+
+def _live_access(user: Any, now: datetime) -> Any:
+    return AccessToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).filter(
+        Q(authorization__isnull=True) | Q(authorization__revoked_at__isnull=True)
+    )
+
+
+def _live_families(user: Any, now: datetime) -> Any:
+    live_refresh = RefreshToken.objects.filter(
+        authorization=OuterRef("pk"), revoked_at__isnull=True, rotated_at__isnull=True, expires_at__gt=now
+    )
+    return Authorization.objects.filter(user=user, revoked_at__isnull=True).filter(Exists(live_refresh))
+
+
+def connected_apps(user: Any) -> list[ConnectedApp]:
+    """The clients ``user`` has authorized, most recently used first."""
+    now = secrets.now()
+    apps: dict[Any, ConnectedApp] = {}
+    granted: dict[Any, set[str]] = {}
+    for consent in Consent.objects.filter(user=user).select_related("client"):
+        apps[consent.client_id] = ConnectedApp(consent.client, granted_at=consent.created_at)
+        granted[consent.client_id] = set(consent.scope.split())
+    live = list(_live_access(user, now).values_list("client_id", "scope", "created_at"))
+    live += list(_live_families(user, now).values_list("client_id", "scope", "created_at"))
+    missing = {client_pk for client_pk, _, _ in live} - set(apps)
+    for client in get_client_model()._default_manager.filter(pk__in=missing):
+        apps[client.pk] = ConnectedApp(client)
+    for client_pk, scope, created_at in live:
+        app = apps[client_pk]
+        granted.setdefault(client_pk, set()).update(scope.split())
+        if app.granted_at is None or created_at < app.granted_at:
+            app.granted_at = created_at
+    last_issued = (
+        AccessToken.objects.filter(user=user, client_id__in=list(apps))
+        .values("client_id").annotate(last=Max("created_at")).values_list("client_id", "last")
+    )
+    for client_pk, last in last_issued:
+        apps[client_pk].last_token_at = last
+    known = scopes.registered()
+    for client_pk, app in apps.items():
+        ordered = [s for s in known if s in granted[client_pk]]
+        ordered += sorted(granted[client_pk] - set(known))
+        app.scopes = scopes.describe(ordered)
+    epoch = datetime.min.replace(tzinfo=now.tzinfo)
+    return sorted(apps.values(), key=lambda a: a.last_token_at or a.granted_at or epoch, reverse=True)
+
+
+def revoke_client(user: Any, client: Any) -> None:
+    """Forget ``user``'s consent to ``client`` and kill every token ``client`` holds for them."""
+    now = secrets.now()
+    with transaction.atomic():
+        Consent.objects.filter(user=user, client=client).delete()
+        Authorization.objects.filter(user=user, client=client).revoke(now)
+        AccessToken.objects.filter(user=user, client=client, revoked_at__isnull=True).update(revoked_at=now)
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(csrf_protect, name="dispatch")
+class ConnectedAppsView(View):
+    """``GET`` the list; ``POST client_id=...`` revokes that client. Login required."""
+
+    http_method_names = ["get", "post"]
+    template_name = "oauth_provider/connected_apps.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), provider_settings.LOGIN_URL)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render_page(request, self.template_name, {
+            "apps": connected_apps(request.user),
+            "revoked": self.client_named(request.GET.get("revoked", "")),
+            "user": request.user,
+        })
+
+    @staticmethod
+    def client_named(client_id: str) -> Any | None:
+        if not client_id:
+            return None
+        return get_client_model()._default_manager.filter(client_id=client_id[:100]).first()
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        client = self.client_named(request.POST.get("client_id", ""))
+        if client is None:
+            return self.get(request)
+        revoke_client(request.user, client)
+        # Post/Redirect/Get: a reload must not re-submit the form.
+        return page_headers(HttpResponseRedirect(f"{request.path}?{urlencode({'revoked': client.client_id})}"))

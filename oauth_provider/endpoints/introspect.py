@@ -1,0 +1,157 @@
+"""Token introspection (RFC 7662).
+
+A form-encoded POST (§2.1) from an authenticated client (§2.1: the endpoint must not be open
+to token scanning; public clients, which prove nothing, are refused with 401). A client may
+introspect the tokens issued to it; a client flagged ``is_resource_server`` may introspect
+any token. Access and refresh tokens are both looked up, in the order ``token_type_hint``
+suggests (§2.1: the hint is only an optimisation).
+
+Anything the caller may not learn about (unknown, expired, revoked, malformed, another
+client's token) is exactly ``{"active": false}`` (§2.2). Active tokens give ``active``,
+``scope``, ``client_id``, ``token_type``, ``exp``, ``iat``, ``iss``, ``aud`` (access tokens)
+and, for a user's token, ``sub`` (the adapter's subject, the user's primary key by default)
+and ``username``. A client_credentials token has **no** ``sub`` and no ``username``: nothing
+that a resource server could mistake for a user (RFC 9700 §4.15.1); its ``client_id`` says
+who it belongs to.
+
+Two queries for an access token: the client, then the token joined to its client, user and
+family. Always ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+
+from .. import client_auth, resource, secrets
+from ..conf import provider_settings
+from ..errors import InvalidClient, InvalidRequest, OAuthError
+from ..issuer import get_issuer
+from ..models import RefreshToken
+from ..params import flatten, request_data
+from ..registry import adapter
+from ..responses import error_json, json_response
+from .token import FORM, FORM_TYPES
+
+INACTIVE: dict[str, Any] = {"active": False}
+#: ``token_type`` reported for a refresh token (RFC 7662 leaves it to the server)
+REFRESH_TOKEN_TYPE = "refresh_token"
+
+
+def _timestamp(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _user_fields(user: Any) -> dict[str, Any]:
+    if user is None:
+        return {}
+    return {"sub": adapter().get_subject(user), "username": user.get_username()}
+
+
+def refresh_token_is_live(row: RefreshToken, when: datetime) -> bool:
+    """Can the refresh token still be redeemed (its own state and its family's)?"""
+    family = row.authorization
+    if row.expires_at <= when or row.revoked_at is not None or family.revoked_at is not None:
+        return False
+    if row.rotated_at is not None:
+        grace = provider_settings.REFRESH_TOKEN_GRACE_PERIOD
+        if not grace or row.rotated_at <= when - timedelta(seconds=grace):
+            return False
+    if not family.client.is_active:
+        return False
+    return family.user_id is None or bool(family.user.is_active)
+
+
+def _may_see(caller: Any, owner_pk: Any) -> bool:
+    return caller.pk == owner_pk or bool(getattr(caller, "is_resource_server", False))
+
+
+def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
+    row = resource.lookup(raw)
+    if row is None:
+        return None
+    if not resource.is_live(row) or not _may_see(caller, row.client_id):
+        return INACTIVE
+    return {
+        "active": True,
+        "scope": row.scope,
+        "client_id": row.client.client_id,
+        "token_type": "Bearer",
+        "exp": _timestamp(row.expires_at),
+        "iat": _timestamp(row.created_at),
+        "iss": get_issuer(request),
+        "aud": resource.resource_identifier(request),
+        **_user_fields(row.user if row.user_id is not None else None),
+    }
+
+
+def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
+    if not resource.is_token_shaped(raw):
+        return None
+    row = (
+        RefreshToken.objects.select_related("authorization__client", "authorization__user")
+        .by_value(raw).first()
+    )
+    if row is None:
+        return None
+    family = row.authorization
+    if not refresh_token_is_live(row, secrets.now()) or not _may_see(caller, family.client_id):
+        return INACTIVE
+    return {
+        "active": True,
+        "scope": row.scope,
+        "client_id": family.client.client_id,
+        "token_type": REFRESH_TOKEN_TYPE,
+        "exp": _timestamp(row.expires_at),
+        "iat": _timestamp(row.created_at),
+        "iss": get_issuer(request),
+        **_user_fields(family.user if family.user_id is not None else None),
+    }
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class IntrospectionView(View):
+    """Introspection endpoint."""
+
+    #: lookups tried in order; ``token_type_hint=refresh_token`` moves that one first
+    lookups = {"access_token": _access_token, "refresh_token": _refresh_token}
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            error = InvalidRequest("The introspection endpoint accepts POST only.", headers={"Allow": "POST"})
+            error.status = 405
+            return error_json(error)
+        try:
+            return json_response(self.introspect(request))
+        except InvalidClient as exc:
+            exc.headers.setdefault("WWW-Authenticate", 'Basic realm="oauth"')
+            return error_json(exc)
+        except OAuthError as exc:
+            return error_json(exc)
+
+    def introspect(self, request: HttpRequest) -> dict[str, Any]:
+        if request.content_type not in FORM_TYPES:
+            raise InvalidRequest(f"The body must be {FORM}.")
+        params = flatten(request_data(request))
+        caller = client_auth.authenticate(request, params)
+        if caller.is_public:
+            raise InvalidClient("Public clients may not introspect tokens.")
+        raw = params.get("token")
+        if raw is None:
+            raise InvalidRequest("The token parameter is required.")
+        order = list(self.lookups)
+        if params.get("token_type_hint") in order:
+            order.remove(params["token_type_hint"])
+            order.insert(0, params["token_type_hint"])
+        for kind in order:
+            answer = self.lookups[kind](request, raw, caller)
+            if answer is not None:
+                return answer
+        return INACTIVE

@@ -1,0 +1,94 @@
+"""Token revocation (RFC 7009).
+
+A form-encoded POST (§2.1) with client authentication; a public client identifies itself by
+``client_id`` (§5 notes it cannot do more). The client may revoke only tokens issued to it
+(§2.1); anything else, and any unknown or malformed token, is answered 200 without a change
+(§2.2), so the endpoint tells a caller nothing about other clients' tokens.
+
+* An access token is revoked alone (its refresh token lives on; §2.1 makes the cascade
+  optional in that direction).
+* A refresh token revokes its whole family: the grant, every refresh token and every access
+  token born of it stop working at once (§2.1 SHOULD).
+
+``token_type_hint`` only chooses which lookup runs first (§2.1); a value other than
+``access_token`` / ``refresh_token`` is ``unsupported_token_type`` (§2.2.1). Each revocation
+is one conditional UPDATE, so a 200 means the token is dead in the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+
+from .. import client_auth, resource, secrets
+from ..errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
+from ..models import AccessToken, Authorization
+from ..params import flatten, request_data
+from ..responses import allow_cors, error_json, no_store
+from .token import FORM, FORM_TYPES
+
+
+def revoke_access_token(raw: str, client: Any) -> int:
+    """Revoke ``client``'s access token ``raw``; the number of rows changed (0 or 1)."""
+    return (
+        AccessToken.objects.by_value(raw)
+        .filter(client=client, revoked_at__isnull=True)
+        .update(revoked_at=secrets.now())
+    )
+
+
+def revoke_refresh_token(raw: str, client: Any) -> int:
+    """Revoke the family of ``client``'s refresh token ``raw``; the number of families changed."""
+    return (
+        Authorization.objects.filter(client=client, refresh_tokens__token_hash=secrets.hash_token(raw))
+        .revoke()
+    )
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevocationView(View):
+    """Revocation endpoint. Open to browsers (CORS) so public SPA clients can log out."""
+
+    revokers = {"access_token": revoke_access_token, "refresh_token": revoke_refresh_token}
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return allow_cors(HttpResponse(status=204), methods="POST")
+        if request.method != "POST":
+            error = InvalidRequest("The revocation endpoint accepts POST only.", headers={"Allow": "POST, OPTIONS"})
+            error.status = 405
+            return allow_cors(error_json(error))
+        try:
+            self.revoke(request)
+            response = no_store(HttpResponse(status=200))
+        except OAuthError as exc:
+            response = error_json(exc)
+        return allow_cors(response)
+
+    def revoke(self, request: HttpRequest) -> None:
+        if request.content_type not in FORM_TYPES:
+            raise InvalidRequest(f"The body must be {FORM}.")
+        params = flatten(request_data(request))
+        try:
+            client = client_auth.authenticate(request, params)
+        except InvalidClient as exc:
+            exc.headers.setdefault("WWW-Authenticate", 'Basic realm="oauth"')
+            raise
+        raw = params.get("token")
+        if raw is None:
+            raise InvalidRequest("The token parameter is required.")
+        hint = params.get("token_type_hint")
+        if hint is not None and hint not in self.revokers:
+            raise UnsupportedTokenType(f"Unsupported token_type_hint: {hint}")
+        if not resource.is_token_shaped(raw):
+            return
+        order = sorted(self.revokers, key=lambda kind: kind != hint)
+        for kind in order:
+            if self.revokers[kind](raw, client):
+                return

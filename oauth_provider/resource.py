@@ -1,0 +1,268 @@
+"""The one core that validates a bearer access token for a protected resource (RFC 6750).
+
+Every protection the library offers (the DRF classes in
+:mod:`oauth_provider.contrib.rest_framework`, :func:`oauth_provider.decorators.protected_resource`,
+:class:`~oauth_provider.decorators.ProtectedResourceMixin` and
+:class:`~oauth_provider.middleware.OAuth2TokenMiddleware`) is a thin layer over
+:func:`authenticate`:
+
+1. **Find the token** (:func:`extract`): the ``Authorization: Bearer`` header (RFC 6750 §2.1,
+   scheme matched case-insensitively), or the ``access_token`` field of a form-encoded POST
+   body (§2.2) when ``BEARER_FORM_BODY`` is on. Never the URI query (OAuth 2.1 §5.1.1).
+   Header *and* body is ``invalid_request`` (§2: at most one method per request).
+2. **Shape check**: a value that is not an RFC 6750 ``b64token`` or is longer than
+   :data:`MAX_TOKEN_LENGTH` is ``invalid_token`` without touching the database.
+3. **One query** (:func:`lookup`): the row by its SHA-256 hash, joined to its client, user and
+   token family.
+4. **State checks** (:func:`is_live`): not expired, not revoked, family not revoked, client
+   active, user active. Any failure is ``invalid_token``: the caller learns nothing more.
+
+The outcome, good or bad, is remembered on the request, so a request is validated at most
+once however many layers ask. The result is a :class:`ResourceToken`, a small frozen object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest, HttpResponse
+
+from . import secrets
+from .conf import provider_settings
+from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
+from .issuer import get_issuer
+from .models import AccessToken
+from .params import flatten, request_data
+from .responses import bearer_challenge, bearer_error
+
+#: Longest access token accepted; ours are 43 characters, migrated or JWT ones a few hundred.
+MAX_TOKEN_LENGTH = 512
+#: RFC 6750 §2.1 ``b64token``.
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+FORM = "application/x-www-form-urlencoded"
+#: RFC 9728 §3: where protected-resource metadata lives, inserted before the resource's path.
+METADATA_WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+_CACHE_ATTR = "_oauth_provider_bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceToken:
+    """A validated access token, as protected views see it (``request.auth`` in DRF,
+    ``request.oauth_token`` elsewhere).
+
+    ``user`` is None for a client_credentials token (the client acts for itself);
+    ``audience`` is the resource identifiers the token is good for; ``id`` is the
+    AccessToken row's primary key."""
+
+    id: int
+    client: Any
+    user: Any | None
+    scopes: frozenset[str]
+    expires_at: datetime
+    audience: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        """The scopes, space-separated (RFC 6749 §3.3), in a stable order."""
+        return " ".join(sorted(self.scopes))
+
+    @property
+    def is_client_token(self) -> bool:
+        """True for a token the client obtained for itself (client_credentials)."""
+        return self.user is None
+
+    def has_scopes(self, required: Iterable[str]) -> bool:
+        """Does the token carry every scope in ``required``?"""
+        return self.scopes.issuperset(required)
+
+
+# -- where the API lives -------------------------------------------------------------------
+def resource_identifier(request: HttpRequest | None = None) -> str:
+    """The host API's resource identifier (RFC 9728 §1.2): ``RESOURCE_IDENTIFIER``, or the
+    issuer's origin when it is unset."""
+    configured = provider_settings.RESOURCE_IDENTIFIER
+    if configured:
+        return str(configured).rstrip("/")
+    parts = urlsplit(get_issuer(request))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def metadata_url(request: HttpRequest | None = None) -> str:
+    """The URL of the protected-resource metadata document (RFC 9728 §3.1): the well-known
+    path inserted between the identifier's origin and its path."""
+    parts = urlsplit(resource_identifier(request))
+    return f"{parts.scheme}://{parts.netloc}{METADATA_WELL_KNOWN}{parts.path.rstrip('/')}"
+
+
+def error_response(request: HttpRequest, error: OAuthError, scopes: Iterable[str] = ()) -> HttpResponse:
+    """The RFC 6750 §3 answer for ``error``, with ``realm``, the required ``scope`` (when
+    known) and ``resource_metadata`` (RFC 9728 §5.1) in the challenge."""
+    required = " ".join(scopes) or None
+    return bearer_error(
+        error, realm=resource_identifier(request), scope=getattr(error, "scope", None) or required,
+        resource_metadata=metadata_url(request),
+    )
+
+
+def challenge(request: HttpRequest, error: OAuthError | None) -> str:
+    """The ``WWW-Authenticate`` value for ``error`` (None: no token was sent)."""
+    return bearer_challenge(
+        error, realm=resource_identifier(request), scope=getattr(error, "scope", None),
+        resource_metadata=metadata_url(request),
+    )
+
+
+# -- finding the token ---------------------------------------------------------------------
+def django_request(request: Any) -> HttpRequest:
+    """The Django request behind a DRF ``Request`` (or ``request`` itself)."""
+    return getattr(request, "_request", request)
+
+
+def _from_header(request: HttpRequest) -> str | None:
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def _is_form_post(request: HttpRequest) -> bool:
+    return request.method == "POST" and request.content_type == FORM
+
+
+def _from_body(request: HttpRequest) -> str | None:
+    return flatten(request_data(request), known=("access_token",)).get("access_token")
+
+
+def extract(request: HttpRequest) -> str | None:
+    """The raw access token the request carries, or None when it carries none.
+
+    Raises :class:`InvalidRequest` when the token is sent by more than one method (RFC 6750
+    §2; the body is inspected for that even when ``BEARER_FORM_BODY`` is off, since a client
+    doing it is broken either way) or the body cannot be parsed."""
+    header = _from_header(request)
+    body_allowed = provider_settings.BEARER_FORM_BODY
+    body = None
+    if _is_form_post(request) and (body_allowed or header is not None):
+        body = _from_body(request)
+    if header is not None and body is not None:
+        raise InvalidRequest("The access token was sent by more than one method.")
+    if header is not None:
+        return header
+    return body if body_allowed else None
+
+
+def is_token_shaped(raw: str) -> bool:
+    """Could ``raw`` be an access token at all (RFC 6750 §2.1 ``b64token``, bounded length)?"""
+    return 0 < len(raw) <= MAX_TOKEN_LENGTH and B64TOKEN.fullmatch(raw) is not None
+
+
+# -- the lookup and the state checks --------------------------------------------------------
+def lookup(raw: str) -> AccessToken | None:
+    """The AccessToken row for ``raw`` with its client, user and family, in one query;
+    None when there is none (or ``raw`` cannot be a token: no query then)."""
+    if not is_token_shaped(raw):
+        return None
+    return (
+        AccessToken.objects.select_related("client", "user", "authorization").by_value(raw).first()
+    )
+
+
+def is_live(row: AccessToken, when: datetime | None = None) -> bool:
+    """Is the token usable now: unexpired, unrevoked, its family unrevoked, its client and
+    its user (if any) active? Uses only the joined rows, no query."""
+    when = when or secrets.now()
+    if row.expires_at <= when or row.revoked_at is not None:
+        return False
+    if row.authorization_id is not None and row.authorization.revoked_at is not None:
+        return False
+    if not row.client.is_active:
+        return False
+    return row.user_id is None or bool(row.user.is_active)
+
+
+def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> ResourceToken:
+    return ResourceToken(
+        id=row.pk,
+        client=row.client,
+        user=row.user if row.user_id is not None else None,
+        scopes=frozenset(row.scope.split()),
+        expires_at=row.expires_at,
+        audience=(resource_identifier(request),),
+    )
+
+
+def _validate(request: HttpRequest) -> ResourceToken | None:
+    raw = extract(request)
+    if raw is None:
+        return None
+    if not is_token_shaped(raw):
+        raise InvalidToken("The access token is malformed.")
+    row = lookup(raw)
+    if row is None or not is_live(row):
+        raise InvalidToken()
+    return as_resource_token(row, request)
+
+
+# -- the public entry points ----------------------------------------------------------------
+def authenticate(request: Any) -> ResourceToken | None:
+    """Validate the request's bearer token, once per request.
+
+    Returns the :class:`ResourceToken`, or None when the request carries no token. Raises
+    :class:`InvalidToken` (bad, expired or revoked token) or :class:`InvalidRequest` (the
+    token sent twice, an unparseable body). A later call returns or raises the same thing
+    without a query."""
+    request = django_request(request)
+    cached = getattr(request, _CACHE_ATTR, None)
+    if cached is None:
+        try:
+            cached = (_validate(request), None)
+        except OAuthError as exc:
+            cached = (None, exc)
+        setattr(request, _CACHE_ATTR, cached)
+    token, error = cached
+    if error is not None:
+        raise error
+    return token
+
+
+def outcome(request: Any) -> OAuthError | None:
+    """The error :func:`authenticate` ends with for this request (None: a valid token or no
+    token at all)."""
+    try:
+        authenticate(request)
+    except OAuthError as exc:
+        return exc
+    return None
+
+
+def get_token(request: Any) -> ResourceToken | None:
+    """The request's valid token, or None when it has none or an invalid one. Never raises."""
+    try:
+        return authenticate(request)
+    except OAuthError:
+        return None
+
+
+def require(request: Any, scopes: Iterable[str] = ()) -> ResourceToken:
+    """The request's valid token carrying every scope in ``scopes``.
+
+    Raises :class:`MissingToken` (no token), :class:`InvalidToken`, :class:`InvalidRequest`
+    or :class:`InsufficientScope` (RFC 6750 §3.1), for :func:`error_response` to render."""
+    required = tuple(scopes)
+    token = authenticate(request)
+    if token is None:
+        raise MissingToken()
+    if not token.has_scopes(required):
+        raise InsufficientScope(scopes=required)
+    return token
+
+
+__all__ = [
+    "MAX_TOKEN_LENGTH", "ResourceToken", "authenticate", "challenge", "error_response", "extract",
+    "get_token", "is_live", "is_token_shaped", "lookup", "metadata_url", "outcome", "require",
+    "resource_identifier",
+]

@@ -56,8 +56,9 @@ class MetadataView(View):
 
     def get(self, request: HttpRequest, issuer_path: str | None = None) -> HttpResponse:
         if issuer_path is not None:
-            expected = urlsplit(get_issuer(request)).path.strip("/")
-            if issuer_path.strip("/") != expected:
+            # RFC 8414 §3.1 names one URL per issuer: no slash-tolerant aliases.
+            expected = urlsplit(get_issuer(request)).path.lstrip("/")
+            if issuer_path != expected:
                 raise Http404("No authorization server at this path.")
         response = JsonResponse(metadata(request))
         response["Cache-Control"] = "public, max-age=300"

@@ -1,0 +1,132 @@
+"""Races on one-time credentials (figures F9-F12 of shared/specs/test-figures.md).
+
+50 threads, released together by a barrier, each with its own database connection and its own
+``django.test.Client``, redeem one authorization code (or refresh one refresh token) at once.
+The conditional UPDATE in the grant must let exactly one through (code) or at most one
+(refresh token), answer the rest ``invalid_grant``, never 5xx, and the losers' replay must
+revoke the winner's tokens. Needs real row locking, so PostgreSQL only; run with
+``OAUTH_PROVIDER_TEST_DB=postgres`` and ``-s`` to see the summary lines.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.http import HttpResponse
+from django.test import Client as HttpClient
+
+from .conftest import basic_auth
+from .token_helpers import access_token_row, family_of_access_token, post_form
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locking"),
+    pytest.mark.django_db(transaction=True),
+]
+
+THREADS = 50
+# 20 trials per figure, as F9/F11 ask: the whole file takes about 15 s on 2 cores.
+TRIALS = 20
+
+Outcome = tuple[int, str]  # (HTTP status, error code or "ok")
+
+
+def race(send: Callable[[HttpClient], HttpResponse]) -> tuple[list[Outcome], list[dict]]:
+    """Run ``send`` in THREADS threads released at the same instant. Returns one outcome per
+    thread and the JSON bodies of the successful responses."""
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[Outcome] = [(0, "not run")] * THREADS
+    winners: list[dict] = []
+
+    def worker(i: int) -> None:
+        http = HttpClient(raise_request_exception=False)
+        try:
+            barrier.wait(timeout=60)
+            r = send(http)
+            body = r.json() if r["Content-Type"] == "application/json" else {}
+            outcomes[i] = (r.status_code, body.get("error", "ok" if r.status_code == 200 else "?"))
+            if r.status_code == 200:
+                winners.append(body)
+        except Exception as exc:  # counted as a 5xx: the server side must never blow up
+            outcomes[i] = (599, repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes, winners
+
+
+def summarise(trials: list[list[Outcome]]) -> tuple[list[int], int, Counter[str]]:
+    successes = [sum(1 for status, _ in t if status == 200) for t in trials]
+    server_errors = sum(1 for t in trials for status, _ in t if status >= 500)
+    errors = Counter(error for t in trials for status, error in t if status != 200)
+    return successes, server_errors, errors
+
+
+@pytest.mark.req("DERIVED-code-race")
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+def test_parallel_redemptions_of_one_code(oauth, conf_client):
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    trials: list[list[Outcome]] = []
+    winners_revoked = 0
+    for _ in range(TRIALS):
+        code, verifier = oauth.get_code(conf_client)
+        body = {
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": conf_client.redirect_uri_list[0],
+        }
+        outcomes, winners = race(lambda http, body=body: post_form(http, body, HTTP_AUTHORIZATION=auth))
+        trials.append(outcomes)
+        for won in winners:
+            dead = not access_token_row(won["access_token"]).is_active()
+            dead = dead and family_of_access_token(won["access_token"]).revoked_at is not None
+            again = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": won["refresh_token"]})
+            winners_revoked += dead and again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+    successes, server_errors, errors = summarise(trials)
+    exact = sum(1 for s in successes if s == 1)
+    print(f"\nF9 code race: {exact}/{TRIALS} trials exactly one success, {server_errors} 5xx, errors {dict(errors)}")
+    print(f"F10 replayed code: {winners_revoked}/{sum(successes)} winners' AT and RT revoked")
+    assert successes == [1] * TRIALS
+    assert server_errors == 0
+    assert errors == Counter({"invalid_grant": TRIALS * (THREADS - 1)})
+    assert winners_revoked == TRIALS
+
+
+@pytest.mark.req("DERIVED-refresh-race")
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+def test_parallel_refreshes_of_one_refresh_token(oauth, conf_client):
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    trials: list[list[Outcome]] = []
+    families_revoked = 0
+    for _ in range(TRIALS):
+        tokens = oauth.tokens(conf_client)
+        body = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        outcomes, winners = race(lambda http, body=body: post_form(http, body, HTTP_AUTHORIZATION=auth))
+        trials.append(outcomes)
+        family = family_of_access_token(tokens["access_token"])
+        issued = [tokens, *winners]
+        dead = family.revoked_at is not None
+        dead = dead and not any(access_token_row(t["access_token"]).is_active() for t in issued)
+        for t in winners:
+            again = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"]})
+            dead = dead and again.status_code == 400 and again.json()["error"] == "invalid_grant"
+        families_revoked += dead
+
+    successes, server_errors, errors = summarise(trials)
+    at_most_one = sum(1 for s in successes if s <= 1)
+    print(f"\nF11 refresh race: {at_most_one}/{TRIALS} trials at most one success "
+          f"(successes per trial {successes}), {server_errors} 5xx, errors {dict(errors)}")
+    print(f"F12 refresh reuse: {families_revoked}/{TRIALS} families fully revoked")
+    assert at_most_one == TRIALS
+    assert server_errors == 0
+    assert set(errors) == {"invalid_grant"}
+    assert families_revoked == TRIALS

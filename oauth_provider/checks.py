@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from . import scopes
 from .conf import DEFAULTS, provider_settings
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
@@ -113,11 +114,13 @@ def _check_scopes() -> list[Error]:
         for name in registered
         if not isinstance(name, str) or not _SCOPE_TOKEN.match(name)
     ]
+    # What requests may name: SCOPES plus the OpenID Connect scopes when OIDC is on.
+    known = scopes.registered()
     for key in ("DEFAULT_SCOPES", "OPTIONAL_SCOPES"):
         for name in getattr(provider_settings, key):
-            if name not in registered:
-                errors.append(Error(f"OAUTH_PROVIDER[{key!r}] names {name!r}, which is not in SCOPES.",
-                                    id="oauth_provider.E007"))
+            if not isinstance(name, str) or name not in known:  # a list item would not hash
+                errors.append(Error(f"OAUTH_PROVIDER[{key!r}] names {name!r}, which is not a registered "
+                                    "scope (SCOPES, or an OpenID Connect scope).", id="oauth_provider.E007"))
     return errors
 
 
@@ -127,6 +130,10 @@ def _check_imports() -> list[Error]:
     paths.append(("ADAPTER", provider_settings.ADAPTER))
     errors = []
     for key, dotted in paths:
+        if not isinstance(dotted, str):  # import_string would crash the check run on it
+            errors.append(Error(f"OAUTH_PROVIDER[{key!r}]: {dotted!r} is not a dotted import path.",
+                                id="oauth_provider.E008"))
+            continue
         try:
             import_string(dotted)
         except ImportError as exc:

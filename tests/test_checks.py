@@ -1,0 +1,166 @@
+"""System checks: every error and deploy warning of ``oauth_provider.checks`` fires on the
+configuration it names, and a sound configuration is silent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from oauth_provider.conf import DEFAULTS
+
+BASE = {"ISSUER": "https://id.example.com/o", "SCOPES": {"read": "Read", "write": "Write"}}
+
+
+def ids(config: Any = None, *, deploy: bool = False, debug: bool = False, **extra: Any) -> list[str]:
+    """The oauth_provider check ids raised for ``OAUTH_PROVIDER = BASE | extra`` (or ``config``)."""
+    value = {**BASE, **extra} if config is None else config
+    with override_settings(OAUTH_PROVIDER=value, DEBUG=debug):
+        messages = run_checks(include_deployment_checks=deploy)
+    return sorted(m.id for m in messages if m.id.startswith("oauth_provider."))
+
+
+def test_sound_configuration_is_silent():
+    assert ids() == []
+    assert ids(deploy=True) == []
+
+
+def test_test_settings_pass_the_checks():
+    messages = run_checks(include_deployment_checks=True)
+    assert [m for m in messages if m.id.startswith("oauth_provider.")] == []
+
+
+def test_e001_not_a_dict():
+    assert ids(["ISSUER", "https://id.example.com/o"]) == ["oauth_provider.E001"]
+    assert ids("https://id.example.com/o", deploy=True) == ["oauth_provider.E001"]
+
+
+def test_e002_unknown_key():
+    with override_settings(OAUTH_PROVIDER={**BASE, "ACCESS_TOKEN_LIFETIM": 60}):
+        (error,) = [m for m in run_checks() if m.id.startswith("oauth_provider.")]
+    assert error.id == "oauth_provider.E002" and "ACCESS_TOKEN_LIFETIM" in error.msg
+    assert "ACCESS_TOKEN_LIFETIME" in error.hint
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_e003_every_setting_is_type_checked(key):
+    assert ids(**{key: object()}) == ["oauth_provider.E003"]
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("ACCESS_TOKEN_LIFETIME", "3600"),
+    ("ACCESS_TOKEN_LIFETIME", 3600.0),
+    ("ACCESS_TOKEN_LIFETIME", None),
+    ("SCOPES", ["read"]),
+    ("DEFAULT_SCOPES", "read"),
+    ("REMEMBER_CONSENT", 1),
+    ("ADAPTER", None),
+])
+def test_e003_wrong_types(key, value):
+    assert ids(**{key: value}) == ["oauth_provider.E003"]
+
+
+@pytest.mark.parametrize("key", sorted(k for k, s in DEFAULTS.items() if int in s.types and bool not in s.types))
+def test_e003_bool_is_not_an_int(key):
+    assert ids(**{key: True}) == ["oauth_provider.E003"]
+
+
+def test_nullable_settings_accept_none():
+    nullable = {k: None for k, s in DEFAULTS.items() if s.nullable and k != "ISSUER"}
+    assert nullable, "some settings are documented as nullable"
+    assert ids(**nullable) == []
+
+
+def test_e004_issuer_required_without_debug():
+    no_issuer = {"SCOPES": BASE["SCOPES"]}
+    assert ids(no_issuer) == ["oauth_provider.E004"]
+    assert ids({**no_issuer, "ISSUER": None}) == ["oauth_provider.E004"]
+    assert ids({**no_issuer, "ISSUER": ""}) == ["oauth_provider.E004"]
+    assert ids(no_issuer, debug=True) == []
+    assert ids(no_issuer, debug=True, deploy=True) == []
+
+
+@pytest.mark.parametrize("issuer", [
+    "https://id.example.com/o?tenant=1",
+    "https://id.example.com/o#frag",
+    "/o",
+    "id.example.com/o",
+    "ftp://id.example.com/o",
+    "https:///o",
+])
+def test_e005_issuer_must_be_absolute_without_query_or_fragment(issuer):
+    assert ids(ISSUER=issuer) == ["oauth_provider.E005"]
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("ACCESS_TOKEN_LIFETIME", 0),
+    ("AUTHORIZATION_CODE_LIFETIME", -1),
+    ("REFRESH_TOKEN_LIFETIME", 0),
+    ("REFRESH_TOKEN_IDLE_TIMEOUT", 0),
+    ("MAX_PARAMETER_LENGTH", 0),
+    ("REFRESH_TOKEN_GRACE_PERIOD", -1),
+])
+def test_e006_lifetimes_must_be_positive(key, value):
+    assert ids(**{key: value}) == ["oauth_provider.E006"]
+
+
+def test_e006_grace_period_zero_is_allowed():
+    assert ids(REFRESH_TOKEN_GRACE_PERIOD=0) == []
+
+
+@pytest.mark.parametrize("name", ["has space", 'quo"te', "back\\slash", "", "non-ascii-é", 42])
+def test_e007_scope_must_be_a_legal_token(name):
+    assert ids(SCOPES={"read": "Read", name: "Bad"}) == ["oauth_provider.E007"]
+
+
+@pytest.mark.parametrize("key", ["DEFAULT_SCOPES", "OPTIONAL_SCOPES"])
+def test_e007_default_and_optional_scopes_must_be_registered(key):
+    assert ids(**{key: ["read"]}) == []
+    assert ids(**{key: ["read", "admin"]}) == ["oauth_provider.E007"]
+    assert ids(**{key: [["read"]]}) == ["oauth_provider.E007"]
+
+
+def test_e007_openid_connect_scopes_count_as_registered():
+    assert ids(OIDC_ENABLED=True, DEFAULT_SCOPES=["openid"]) == []
+    assert ids(OIDC_ENABLED=False, DEFAULT_SCOPES=["openid"]) == ["oauth_provider.E007"]
+
+
+@pytest.mark.parametrize("extra", [
+    {"GRANT_TYPES": {"authorization_code": "oauth_provider.grants.nope.Grant"}},
+    {"GRANT_TYPES": {"authorization_code": "oauth_provider.grants.authorization_code.Nope"}},
+    {"GRANT_TYPES": {"authorization_code": "nodots"}},
+    {"GRANT_TYPES": {"authorization_code": 42}},
+    {"CLIENT_AUTH_METHODS": {"client_secret_basic": "no.such.module.Basic"}},
+    {"ADAPTER": "no.such.Adapter"},
+], ids=["module", "class", "not-a-path", "not-a-string", "auth-method", "adapter"])
+def test_e008_unimportable_paths(extra):
+    assert ids(**extra) == ["oauth_provider.E008"]
+
+
+def test_w001_issuer_not_https():
+    assert ids(ISSUER="http://id.example.com/o") == []
+    assert ids(ISSUER="http://id.example.com/o", deploy=True) == ["oauth_provider.W001"]
+
+
+def test_w002_long_lived_access_token_and_code():
+    assert ids(ACCESS_TOKEN_LIFETIME=3600, AUTHORIZATION_CODE_LIFETIME=600, deploy=True) == []
+    assert ids(ACCESS_TOKEN_LIFETIME=3601, deploy=True) == ["oauth_provider.W002"]
+    assert ids(AUTHORIZATION_CODE_LIFETIME=601, deploy=True) == ["oauth_provider.W002"]
+    assert ids(ACCESS_TOKEN_LIFETIME=3601, AUTHORIZATION_CODE_LIFETIME=601, deploy=True) == [
+        "oauth_provider.W002", "oauth_provider.W002"]
+    assert ids(ACCESS_TOKEN_LIFETIME=86400) == [], "posture warnings only with --deploy"
+
+
+def test_w003_long_refresh_lifetime_needs_an_idle_timeout():
+    ninety_days = 90 * 86400
+    assert ids(REFRESH_TOKEN_LIFETIME=ninety_days, deploy=True) == []
+    assert ids(REFRESH_TOKEN_LIFETIME=ninety_days + 1, deploy=True) == ["oauth_provider.W003"]
+    assert ids(REFRESH_TOKEN_LIFETIME=ninety_days + 1, REFRESH_TOKEN_IDLE_TIMEOUT=86400, deploy=True) == []
+
+
+def test_deploy_check_stays_quiet_on_a_broken_configuration():
+    """The errors say what is wrong; the deploy check must not crash on the same input."""
+    assert ids(ACCESS_TOKEN_LIFETIME="long", deploy=True) == ["oauth_provider.E003"]
+    assert ids(BASE | {"NOPE": 1, "ISSUER": "http://x"}, deploy=True) == ["oauth_provider.E002"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from datetime import timedelta
 
 import pytest
@@ -162,6 +163,15 @@ def test_help_reads_well():
     # The examples keep their lines (RawDescriptionHelpFormatter), not re-wrapped into a blob.
     assert '\n  manage.py createclient "Notes web" --redirect-uri https://notes.example/callback' in text
     assert "only its hash is stored" in text
+
+
+def test_help_examples_work():
+    commands = createclient.EPILOG.replace("\\\n", " ").splitlines()
+    examples = [shlex.split(line)[2:] for line in commands if line.strip().startswith("manage.py createclient")]
+    assert len(examples) == 3
+    for args in examples:
+        run("createclient", *args)
+    assert Client.objects.count() == 3
 
 
 # -- cleartokens -------------------------------------------------------------------------

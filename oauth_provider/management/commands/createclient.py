@@ -42,10 +42,13 @@ class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
 
 
 class Command(BaseCommand):
+    # Line breaks are kept as written (RawDescriptionHelpFormatter).
     help = (
-        "Register an OAuth client and print its client_id and, for a confidential client, its "
-        "client secret (shown once). Defaults: confidential, client_secret_basic, grant types "
-        "authorization_code and refresh_token, every scope in OAUTH_PROVIDER['SCOPES']."
+        "Register an OAuth client. Prints its client_id and, for a confidential client, its\n"
+        "client secret, shown this once: only a hash of it is stored.\n"
+        "\n"
+        "Defaults: a confidential client authenticating with client_secret_basic, grant types\n"
+        "authorization_code and refresh_token, and every scope in OAUTH_PROVIDER['SCOPES']."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:

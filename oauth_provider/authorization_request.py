@@ -64,6 +64,12 @@ def _single(data: QueryDict, name: str) -> str | None:
     return value or None
 
 
+def _asks_openid(data: QueryDict) -> bool:
+    """Is this an OpenID Connect request? OIDC Core §3.1.2.1 makes ``redirect_uri`` REQUIRED
+    there, even when the client registered only one."""
+    return bool(provider_settings.OIDC_ENABLED) and any("openid" in v.split(" ") for v in data.getlist("scope"))
+
+
 def establish_client(data: QueryDict) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
     RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`."""
@@ -82,10 +88,10 @@ def establish_client(data: QueryDict) -> AuthorizationRequest:
         if redirect_uris.find_match(sent, registered) is None:
             raise UntrustedRedirect("The redirect_uri is not registered for this client.")
         redirect_uri = sent
-    elif len(registered) == 1:
+    elif len(registered) == 1 and not _asks_openid(data):
         redirect_uri = registered[0]
     else:
-        raise UntrustedRedirect("The redirect_uri parameter is required for this client.")
+        raise UntrustedRedirect("The redirect_uri parameter is required for this request.")
     return AuthorizationRequest(
         client=client, redirect_uri=redirect_uri, redirect_uri_sent=sent or "", state=state
     )

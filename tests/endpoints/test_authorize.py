@@ -96,6 +96,17 @@ def test_redirect_uri_required_when_several_registered(browser, public_client):
     assert minted() == 0
 
 
+@pytest.mark.req("O21-4.1.1-redirect-required-if-many")
+@pytest.mark.parametrize("scope", ["openid", "read openid", "openid profile"])
+def test_redirect_uri_required_in_openid_requests(scope, browser, trusted_client):
+    """OIDC Core §3.1.2.1: always required, even with a single registered URI."""
+    r = browser.get(AUTHORIZE, params_for(trusted_client, scope=scope, redirect_uri=None))
+    assert_error_page(r)
+    assert minted() == 0
+    r = browser.get(AUTHORIZE, params_for(trusted_client, scope=scope))
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
 def test_redirect_uri_may_be_omitted_when_one_is_registered(browser, trusted_client, issuer):
     """RFC 6749 §3.1.2.3: with a single registered URI the parameter is optional."""
     r = browser.get(AUTHORIZE, params_for(trusted_client, redirect_uri=None))

@@ -1,0 +1,245 @@
+"""The bearer-token core (oauth_provider.resource): where a token may come from, the shape
+check, the one-query lookup, the state checks, the per-request cache and the challenge."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from urllib.parse import urlencode
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from oauth_provider import resource
+from oauth_provider.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken
+from oauth_provider.models import Authorization
+
+from .factories import ClientFactory, UserFactory
+from .resource_helpers import RESOURCE, bearer, client_token, expired, provider_settings, user_token
+from .token_helpers import FORM, FrozenClock
+
+pytestmark = pytest.mark.django_db
+rf = RequestFactory()
+
+
+@pytest.fixture
+def token(conf_client, user):
+    return user_token(conf_client, user, scope="read write")
+
+
+def form_post(body: dict, **extra):
+    return rf.post("/api/x", urlencode(body), content_type=FORM, **extra)
+
+
+# -- where the token comes from -------------------------------------------------------------
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_header_scheme_is_case_insensitive(token, scheme):
+    raw, row = token
+    found = resource.authenticate(rf.get("/", HTTP_AUTHORIZATION=f"{scheme} {raw}"))
+    assert found is not None and found.id == row.pk
+
+
+def test_no_header_means_no_token_and_no_query(assert_num_queries):
+    with assert_num_queries(0):
+        assert resource.authenticate(rf.get("/")) is None
+        assert resource.authenticate(rf.get("/", HTTP_AUTHORIZATION="Basic dXNlcjpwdw==")) is None
+
+
+@pytest.mark.req("O21-5.1-no-query-token")
+def test_query_string_token_is_ignored(token, assert_num_queries):
+    raw, _ = token
+    with assert_num_queries(0):
+        assert resource.authenticate(rf.get("/", {"access_token": raw})) is None
+    with pytest.raises(MissingToken):
+        resource.require(rf.get("/", {"access_token": raw}))
+
+
+def test_form_body_ignored_unless_enabled(token):
+    raw, row = token
+    assert resource.authenticate(form_post({"access_token": raw})) is None
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        found = resource.authenticate(form_post({"access_token": raw}))
+        assert found is not None and found.id == row.pk
+        # RFC 6750 §2.2: single-part form-encoded POST only, never GET or JSON
+        assert resource.authenticate(rf.get("/", {"access_token": raw})) is None
+        json_post = rf.post("/", {"access_token": raw}, content_type="application/json")
+        assert resource.authenticate(json_post) is None
+
+
+@pytest.mark.req("6750-2-one-method")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_header_and_body_is_invalid_request(token, enabled):
+    raw, _ = token
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=enabled)):
+        with pytest.raises(InvalidRequest):
+            resource.authenticate(form_post({"access_token": raw}, **bearer(raw)))
+
+
+def test_repeated_body_token_is_invalid_request(token):
+    raw, _ = token
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        request = rf.post("/", f"access_token={raw}&access_token={raw}", content_type=FORM)
+        with pytest.raises(InvalidRequest):
+            resource.authenticate(request)
+
+
+# -- shape, lookup and state --------------------------------------------------------------
+@pytest.mark.req("6750-3-challenges")
+@pytest.mark.parametrize("value", [
+    "", "a b", "tok\u00e9n", "abc%20", "ab=c", "<script>", "a" * 513, "Zm9v==x",
+])
+def test_malformed_token_is_refused_without_a_query(value, assert_num_queries):
+    request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {value}")
+    with assert_num_queries(0), pytest.raises(InvalidToken):
+        resource.authenticate(request)
+
+
+def test_token_shaped_values():
+    assert resource.is_token_shaped("abc-._~+/XYZ09==")
+    assert resource.is_token_shaped("a" * resource.MAX_TOKEN_LENGTH)
+    assert not resource.is_token_shaped("a" * (resource.MAX_TOKEN_LENGTH + 1))
+
+
+def test_valid_token_costs_one_query(token, assert_num_queries):
+    raw, row = token
+    request = rf.get("/", **bearer(raw))
+    with assert_num_queries(1):
+        found = resource.authenticate(request)
+        # client and user come joined: touching them is free
+        assert found.client.client_id == row.client.client_id
+        assert found.user.get_username() == "alice"
+    assert found.scopes == frozenset({"read", "write"})
+    assert found.expires_at == row.expires_at
+    assert found.audience == (RESOURCE,)
+    assert not found.is_client_token
+
+
+def test_unknown_token_costs_one_query(assert_num_queries):
+    with assert_num_queries(1), pytest.raises(InvalidToken):
+        resource.authenticate(rf.get("/", **bearer("x" * 43)))
+
+
+def test_validated_once_per_request(token, assert_num_queries):
+    raw, _ = token
+    request = rf.get("/", **bearer(raw))
+    with assert_num_queries(1):
+        first = resource.authenticate(request)
+        assert resource.authenticate(request) is first
+        assert resource.get_token(request) is first
+        assert resource.require(request, ["read"]) is first
+    bad = rf.get("/", **bearer("y" * 43))
+    with assert_num_queries(1):
+        for _ in range(3):
+            with pytest.raises(InvalidToken):
+                resource.authenticate(bad)
+        assert resource.get_token(bad) is None
+
+
+@pytest.mark.req("DERIVED-revocation-visible")
+@pytest.mark.parametrize("spoil", ["expired", "revoked", "family_revoked", "client_inactive", "user_inactive"])
+def test_dead_tokens_are_invalid(conf_client, user, spoil, assert_num_queries):
+    raw, row = user_token(conf_client, user)
+    if spoil == "expired":
+        row.expires_at = expired()["expires_at"]
+        row.save()
+    elif spoil == "revoked":
+        row.revoked_at = row.created_at
+        row.save()
+    elif spoil == "family_revoked":
+        Authorization.objects.filter(pk=row.authorization_id).revoke()
+    elif spoil == "client_inactive":
+        conf_client.is_active = False
+        conf_client.save()
+    else:
+        user.is_active = False
+        user.save()
+    with assert_num_queries(1), pytest.raises(InvalidToken):
+        resource.authenticate(rf.get("/", **bearer(raw)))
+
+
+def test_expiry_follows_the_clock(conf_client, user):
+    clock = FrozenClock()
+    raw, row = user_token(conf_client, user)
+    clock.current = row.expires_at - (row.expires_at - row.created_at) / 2
+    assert resource.authenticate(rf.get("/", **bearer(raw))) is not None
+    clock.current = row.expires_at
+    with pytest.raises(InvalidToken):
+        resource.authenticate(rf.get("/", **bearer(raw)))
+
+
+def test_client_credentials_token_has_no_user(conf_client):
+    raw, _ = client_token(conf_client, scope="read")
+    found = resource.authenticate(rf.get("/", **bearer(raw)))
+    assert found.user is None and found.is_client_token
+    assert found.client.pk == conf_client.pk
+
+
+def test_resource_token_is_frozen(token):
+    found = resource.authenticate(rf.get("/", **bearer(token[0])))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.scopes = frozenset({"admin"})  # type: ignore[misc]
+
+
+def test_require_checks_scopes(token):
+    raw, _ = token
+    request = rf.get("/", **bearer(raw))
+    assert resource.require(request, ["read", "write"]).has_scopes(["write"])
+    with pytest.raises(InsufficientScope) as info:
+        resource.require(request, ["read", "profile"])
+    assert info.value.scope == "read profile" and info.value.status == 403
+    with pytest.raises(MissingToken):
+        resource.require(rf.get("/"), ["read"])
+
+
+# -- the identifier and the challenge -------------------------------------------------------
+def test_resource_identifier_defaults_to_issuer_origin():
+    assert resource.resource_identifier() == "https://testserver"
+    assert resource.metadata_url() == "https://testserver/.well-known/oauth-protected-resource"
+
+
+def test_resource_identifier_with_a_path():
+    with override_settings(OAUTH_PROVIDER=provider_settings(RESOURCE_IDENTIFIER="https://api.example/v1/")):
+        assert resource.resource_identifier() == "https://api.example/v1"
+        # RFC 9728 §3.1: the well-known segment goes between host and path
+        assert resource.metadata_url() == "https://api.example/.well-known/oauth-protected-resource/v1"
+
+
+@pytest.mark.req("6750-3-challenges")
+def test_challenge_strings():
+    request = rf.get("/")
+    bare = resource.challenge(request, None)
+    assert bare == (
+        'Bearer realm="https://testserver", '
+        'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
+    )
+    assert resource.challenge(request, MissingToken()) == bare
+    invalid = resource.challenge(request, InvalidToken('bad "quoted" \\ token'))
+    # the description is reduced to RFC 6749 §5.2 characters: nothing can break the quoting
+    assert invalid == (
+        'Bearer realm="https://testserver", error="invalid_token", '
+        'error_description="bad ?quoted? ? token", '
+        'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
+    )
+    scoped = resource.challenge(request, InsufficientScope(scopes=["read", "write"]))
+    assert 'error="insufficient_scope"' in scoped and 'scope="read write"' in scoped
+
+
+def test_error_response_renders_status_and_body(token):
+    request = rf.get("/")
+    missing = resource.error_response(request, MissingToken(), ["read"])
+    assert missing.status_code == 401 and missing.content == b"{}"
+    assert 'scope="read"' in missing["WWW-Authenticate"] and "error=" not in missing["WWW-Authenticate"]
+    assert missing["Cache-Control"] == "no-store"
+    bad = resource.error_response(request, InvalidRequest("two methods"))
+    assert bad.status_code == 400 and json.loads(bad.content)["error"] == "invalid_request"
+    assert 'error="invalid_request"' in bad["WWW-Authenticate"]
+
+
+def test_other_clients_and_users_do_not_interfere(conf_client, user):
+    other_user = UserFactory(username="bob")
+    other_client = ClientFactory()
+    raw_a, _ = user_token(conf_client, user)
+    raw_b, _ = user_token(other_client, other_user, scope="write")
+    assert resource.authenticate(rf.get("/", **bearer(raw_a))).user.get_username() == "alice"
+    found_b = resource.authenticate(rf.get("/", **bearer(raw_b)))
+    assert found_b.user.get_username() == "bob" and found_b.client.pk == other_client.pk

@@ -26,7 +26,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*$")
 _ILLEGAL_CHARS = re.compile(r"[\x00-\x20\x7f\\<>\"{}|^`]")
 # Loopback IP literal with an optional port: only the port may vary at request time.
-_LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::\d{1,5})?((?:[/?].*)?)$", re.DOTALL)
+_LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::(\d{1,5}))?((?:[/?].*)?)$", re.DOTALL)
 MAX_LENGTH = 2000
 
 
@@ -88,7 +88,9 @@ def matches(candidate: str, registered: str) -> bool:
     if reg is None:
         return False
     cand = _LOOPBACK_IP.match(candidate)
-    return cand is not None and cand.group(1) == reg.group(1) and cand.group(2) == reg.group(2)
+    if cand is None or (cand.group(2) is not None and not 0 < int(cand.group(2)) <= 65535):
+        return False
+    return cand.group(1) == reg.group(1) and cand.group(3) == reg.group(3)
 
 
 def find_match(candidate: str, registered: list[str]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -96,9 +96,11 @@ class ClientRedirect(HttpResponseRedirect):
 def add_query(uri: str, params: Mapping[str, str | None]) -> str:
     """``uri`` with ``params`` appended to its query (RFC 6749 §3.1.2: keep existing ones)."""
     parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query.extend((k, v) for k, v in params.items() if v is not None)
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    added = urlencode([(k, v) for k, v in params.items() if v is not None])
+    # The registered query is kept byte for byte: re-encoding it could change what the
+    # client registered (``?x`` to ``?x=``, ``%20`` to ``+``).
+    query = f"{parts.query}&{added}" if parts.query and added else parts.query or added
+    return urlunsplit(parts._replace(query=query))
 
 
 def redirect_to_client(redirect_uri: str, params: Mapping[str, str | None]) -> HttpResponse:

@@ -250,3 +250,21 @@ def test_find_match_returns_the_registered_uri():
     assert find_match("https://rp.example/cb", registered) == "https://rp.example/cb"
     assert find_match("https://rp.example/other", registered) is None
     assert find_match("https://rp.example/cb", []) is None
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_loopback_port_out_of_range_is_refused(port):
+    from oauth_provider.redirect_uris import matches
+
+    assert not matches(f"http://127.0.0.1:{port}/cb", "http://127.0.0.1/cb")
+    assert matches("http://127.0.0.1:65535/cb", "http://127.0.0.1/cb")
+
+
+def test_registered_query_is_kept_verbatim_in_the_redirect():
+    from oauth_provider.responses import add_query
+
+    assert add_query("https://rp.example/cb?x&y=a%20b", {"code": "c", "state": None}) == (
+        "https://rp.example/cb?x&y=a%20b&code=c"
+    )
+    assert add_query("com.example.app:/cb", {"code": "c d"}) == "com.example.app:/cb?code=c+d"

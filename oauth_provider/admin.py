@@ -39,6 +39,8 @@ from .models import AccessToken, Authorization, AuthorizationCode, Client, Conse
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
 StatusQ = Callable[[Any], Q]
+#: a status filter choice: its label (a lazy string) and the Q selecting it at a given time
+State = tuple[Any, StatusQ]
 
 
 def _user_search(prefix: str) -> str:
@@ -57,7 +59,7 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
-        self.states: dict[str, tuple[str, StatusQ]] = model_admin.status_filters()
+        self.states: dict[str, State] = model_admin.status_filters()
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -72,7 +74,7 @@ def _family_revoked(prefix: str = "authorization__") -> Q:
     return Q(**{f"{prefix}revoked_at__isnull": False})
 
 
-def _token_states(family: str) -> dict[str, tuple[str, StatusQ]]:
+def _token_states(family: str) -> dict[str, State]:
     """States of a token with ``revoked_at`` and ``expires_at`` whose family is ``family``."""
     revoked = Q(revoked_at__isnull=False) | _family_revoked(family)
     return {
@@ -111,10 +113,10 @@ class ClientAdmin(admin.ModelAdmin):
         extra = ("client_id",) if obj is not None else ()
         return (*extra, *self.readonly_fields)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         spec = self.fieldsets_spec if obj is not None else self.fieldsets_spec[:-1]
         known = {name for _title, names in self.fieldsets_spec for name in names}
-        sets = [(title, {"fields": names}) for title, names in spec]
+        sets: list[tuple[Any, dict[str, Any]]] = [(title, {"fields": names}) for title, names in spec]
         extra = [f for f in self.get_fields(request, obj) if f not in known]
         if extra:
             sets.append((_("Other"), {"fields": extra}))
@@ -205,12 +207,12 @@ class _ProtocolRowAdmin(admin.ModelAdmin):
 
     show_full_result_count = False
     ordering = ("-pk",)
-    list_filter: Any = (StatusFilter,)
+    list_filter = (StatusFilter,)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+    def status_filters(self) -> dict[str, State]:
         raise NotImplementedError
 
     def _revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -229,7 +231,7 @@ class AuthorizationAdmin(_ProtocolRowAdmin):
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("client__name", "client__client_id", _user_search("user"))
 
-    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+    def status_filters(self) -> dict[str, State]:
         return {"active": (_("Active"), lambda now: Q(revoked_at__isnull=True)),
                 "revoked": (_("Revoked"), lambda now: Q(revoked_at__isnull=False))}
 
@@ -251,7 +253,7 @@ class AuthorizationCodeAdmin(_ProtocolRowAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a code is a one-time credential: view or delete it, never edit it
 
-    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+    def status_filters(self) -> dict[str, State]:
         return {
             "active": (_("Unused"), lambda now: Q(expires_at__gt=now, consumed_at__isnull=True)
                        & ~_family_revoked()),
@@ -297,7 +299,7 @@ class AccessTokenAdmin(_TokenAdmin):
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("client__name", "client__client_id", _user_search("user"))
 
-    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+    def status_filters(self) -> dict[str, State]:
         return _token_states("authorization__")
 
 
@@ -312,7 +314,7 @@ class RefreshTokenAdmin(_TokenAdmin):
         return ("authorization__client__name", "authorization__client__client_id",
                 _user_search("authorization__user"))
 
-    def status_filters(self) -> dict[str, tuple[str, StatusQ]]:
+    def status_filters(self) -> dict[str, State]:
         states = _token_states("authorization__")
         states["rotated"] = (_("Rotated"), lambda now: Q(rotated_at__isnull=False))
         return states

@@ -10,7 +10,7 @@ Every other rule lives in the model's ``clean()``, which the form runs, so the a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -62,7 +62,8 @@ class ClientForm(forms.ModelForm):
         self.initial["grant_types"] = instance.grant_type_list
         self.initial["allowed_scopes"] = list(instance.allowed_scope_tuple or ())
         # Built per form, not at import, so a changed OAUTH_PROVIDER["SCOPES"] shows up at once.
-        self.fields["allowed_scopes"].choices = scope_choices(self.initial["allowed_scopes"])
+        scope_field = cast(forms.MultipleChoiceField, self.fields["allowed_scopes"])
+        scope_field.choices = scope_choices(self.initial["allowed_scopes"])
         if "token_endpoint_auth_method" in self.fields:
             # Derived from the client type in clean() when left empty.
             self.fields["token_endpoint_auth_method"].required = False
@@ -87,7 +88,8 @@ class ClientForm(forms.ModelForm):
         return " ".join(self.cleaned_data["allowed_scopes"])
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         client_type = data.get("client_type")
         method = data.get("token_endpoint_auth_method")
         if client_type == ClientType.PUBLIC:

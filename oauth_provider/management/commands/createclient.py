@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ... import scopes
 from ...models import AuthMethod, ClientType, GrantType, get_client_model
 
-DEFAULT_GRANT_TYPES = (GrantType.AUTHORIZATION_CODE.value, GrantType.REFRESH_TOKEN.value)
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 
 EPILOG = """\
 examples:
@@ -77,7 +77,7 @@ class Command(BaseCommand):
         parser.add_argument("--public", action="store_true",
                             help="A public client (native or browser app): no secret, PKCE only.")
         parser.add_argument(
-            "--auth-method", choices=(AuthMethod.CLIENT_SECRET_BASIC.value, AuthMethod.CLIENT_SECRET_POST.value),
+            "--auth-method", choices=("client_secret_basic", "client_secret_post"),
             help="How a confidential client sends its secret (default: client_secret_basic).",
         )
         parser.add_argument("--skip-consent", action="store_true",

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
-from .. import scopes
 from ..conf import provider_settings
 from ..issuer import get_issuer
 from ..resource import resource_identifier
@@ -24,7 +23,8 @@ from ..responses import allow_cors
 
 def protected_resource_metadata(request: HttpRequest) -> dict[str, Any]:
     """The RFC 9728 §2 document: ``resource`` (§3.3: identical to the identifier the
-    document was found by), ``authorization_servers``, ``scopes_supported`` and
+    document was found by), ``authorization_servers``, ``scopes_supported`` (the host's
+    ``SCOPES``: the API's own, not the OpenID Connect ones, which are not for the API) and
     ``bearer_methods_supported`` (never ``query``)."""
     methods = ["header"]
     if provider_settings.BEARER_FORM_BODY:
@@ -32,7 +32,7 @@ def protected_resource_metadata(request: HttpRequest) -> dict[str, Any]:
     return {
         "resource": resource_identifier(request),
         "authorization_servers": [get_issuer(request)],
-        "scopes_supported": list(scopes.registered()),
+        "scopes_supported": list(provider_settings.SCOPES),
         "bearer_methods_supported": methods,
     }
 

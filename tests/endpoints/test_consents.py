@@ -1,0 +1,187 @@
+"""Connected apps (/o/connected-apps/): the user's list of authorized clients and the
+Revoke button that kills the app's tokens at once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider import secrets
+from oauth_provider.models import Authorization, Consent
+
+from ..conftest import basic_auth
+from ..factories import ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
+from ..resource_helpers import bearer, client_token, provider_settings, refresh_token, user_token
+from ..token_helpers import post_form
+
+pytestmark = pytest.mark.django_db
+URL = "/o/connected-apps/"
+API = "/api/plain/"
+
+
+@pytest.fixture
+def page(user):
+    """A logged-in browser that enforces CSRF like a real one."""
+    c = HttpClient(enforce_csrf_checks=True)
+    c.force_login(user)
+    return c
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token in the form"
+    return match.group(1)
+
+
+def click_revoke(page, client):
+    html = page.get(URL).content.decode()
+    assert f'value="{client.client_id}"' in html
+    return page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": client.client_id})
+
+
+def api_status(raw: str) -> int:
+    return HttpClient().get(API, **bearer(raw)).status_code
+
+
+# -- access ------------------------------------------------------------------------------------
+def test_login_required(client):
+    r = client.get(URL)
+    assert r.status_code == 302 and r["Location"] == f"/accounts/login/?next={URL}"
+    assert client.post(URL, {"client_id": "x"}).status_code == 302
+
+
+def test_provider_login_url_is_used(client):
+    with override_settings(OAUTH_PROVIDER=provider_settings(LOGIN_URL="/signin/")):
+        assert client.get(URL)["Location"].startswith("/signin/?next=")
+
+
+# -- the list ----------------------------------------------------------------------------------
+def test_lists_consented_and_token_holding_clients(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client, scope="read write")
+    native = PublicClientFactory(name="Native App")
+    user_token(native, user, scope="profile")
+    dead = ClientFactory(name="Dead App")
+    user_token(dead, user, expires_at=secrets.now() - timedelta(seconds=1))
+    others = ClientFactory(name="Bob's App")
+    user_token(others, UserFactory(username="bob"))
+    r = page.get(URL)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Confidential RP" in html and "Native App" in html
+    assert "Read your data" in html and "Change your data" in html and "See your profile" in html
+    assert "Dead App" not in html and "Bob&#x27;s App" not in html
+    assert html.count('name="csrfmiddlewaretoken"') == 2
+    assert "Last token issued" in html
+
+
+def test_a_live_refresh_token_alone_keeps_an_app_listed(page, user, conf_client):
+    _, at = user_token(conf_client, user, expires_at=secrets.now() - timedelta(seconds=1))
+    refresh_token(at.authorization)
+    assert "Confidential RP" in page.get(URL).content.decode()
+
+
+def test_empty_list(page):
+    assert "No application has access" in page.get(URL).content.decode()
+
+
+def test_page_headers_and_escaping(page, user):
+    evil = ClientFactory(name="<script>alert(1)</script>")
+    ConsentFactory(user=user, client=evil)
+    r = page.get(URL)
+    assert "<script>alert(1)</script>" not in r.content.decode()
+    assert r["X-Frame-Options"] == "DENY" and "no-store" in r["Cache-Control"]
+    assert r["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in r["Content-Security-Policy"]
+
+
+def test_template_is_overridable(page, user, conf_client, settings):
+    ConsentFactory(user=user, client=conf_client)
+    templates = [{
+        **settings.TEMPLATES[0],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            **settings.TEMPLATES[0]["OPTIONS"],
+            "loaders": [
+                ("django.template.loaders.locmem.Loader", {
+                    "oauth_provider/connected_apps.html": "custom: {% for a in apps %}{{ a.client.name }}{% endfor %}",
+                }),
+                "django.template.loaders.app_directories.Loader",
+            ],
+        },
+    }]
+    with override_settings(TEMPLATES=templates):
+        assert page.get(URL).content.decode() == "custom: Confidential RP"
+
+
+# -- revoking ----------------------------------------------------------------------------------
+@pytest.mark.req("DERIVED-revocation-visible")
+def test_revoke_kills_the_apps_tokens_at_once(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client, scope="read")
+    raw_at, at = user_token(conf_client, user)
+    raw_rt, _ = refresh_token(at.authorization)
+    loose, _ = user_token(conf_client, user, authorization=None)  # an access token without family
+    # untouched: the same client's own client_credentials token, another app, another user
+    cc, _ = client_token(conf_client)
+    other_app = ClientFactory(name="Other")
+    ConsentFactory(user=user, client=other_app)
+    other_raw, _ = user_token(other_app, user)
+    bob_raw, _ = user_token(conf_client, UserFactory(username="bob"))
+    assert api_status(raw_at) == api_status(loose) == 200
+
+    r = click_revoke(page, conf_client)
+    assert r.status_code == 302 and r["Location"].startswith(URL)
+    assert "no-store" in r["Cache-Control"]
+
+    assert api_status(raw_at) == 401 and api_status(loose) == 401
+    refreshed = post_form(HttpClient(), {"grant_type": "refresh_token", "refresh_token": raw_rt}, "/o/token/",
+                          HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert refreshed.json()["error"] == "invalid_grant"
+    assert not Consent.objects.filter(user=user, client=conf_client).exists()
+    assert not Authorization.objects.filter(user=user, client=conf_client, revoked_at__isnull=True).exists()
+    assert api_status(cc) == api_status(other_raw) == api_status(bob_raw) == 200
+    after = page.get(r["Location"]).content.decode()
+    assert "Confidential RP can no longer access your account." in after
+    assert f'value="{conf_client.client_id}"' not in after and "Other" in after
+
+
+def test_revoke_through_the_real_flow(page, oauth, conf_client):
+    """Consent in the browser, tokens to the app, then the user pulls the plug."""
+    tokens = oauth.tokens(conf_client, scope="read")
+    assert api_status(tokens["access_token"]) == 200
+    assert "Confidential RP" in page.get(URL).content.decode()
+    click_revoke(page, conf_client)
+    assert api_status(tokens["access_token"]) == 401
+    # the consent is gone: the next authorization asks again
+    r = oauth.browser.get("/o/authorize/", oauth.authorize_params(conf_client)[0])
+    assert r.status_code == 200 and b'name="allow"' in r.content
+
+
+def test_revoke_needs_the_csrf_token(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client)
+    raw, _ = user_token(conf_client, user)
+    r = page.post(URL, {"client_id": conf_client.client_id})
+    assert r.status_code == 403
+    assert api_status(raw) == 200 and Consent.objects.filter(user=user).exists()
+
+
+def test_revoke_only_touches_the_users_own_grants(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client)
+    bob = UserFactory(username="bob")
+    ConsentFactory(user=bob, client=conf_client)
+    bob_raw, _ = user_token(conf_client, bob)
+    html = page.get(URL).content.decode()
+    r = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": conf_client.client_id})
+    assert r.status_code == 302
+    assert not Consent.objects.filter(user=user).exists()
+    assert api_status(bob_raw) == 200 and Consent.objects.filter(user=bob).exists()
+
+
+def test_unknown_client_is_harmless(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client)
+    html = page.get(URL).content.decode()
+    r = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": "nope"})
+    assert r.status_code == 200 and Consent.objects.filter(user=user).exists()

@@ -20,17 +20,35 @@ from typing import Any
 
 from django.http import QueryDict
 
-from . import redirect_uris, scopes
+from . import jwt, redirect_uris, scopes
 from .conf import provider_settings
-from .errors import InvalidRequest, UnauthorizedClient, UnsupportedResponseType, UntrustedRedirect
+from .errors import (
+    InvalidRequest,
+    RegistrationNotSupported,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+    UntrustedRedirect,
+)
+from .issuer import get_issuer
 from .models import get_client_model
+from .oidc.claims import parse_claims_request
 from .params import flatten
 from .registry import grant_types
+
+#: set on the request the login page sends the user back to after a forced login: a signed
+#: timestamp the new login must be later than (see :mod:`oauth_provider.oidc.authentication`)
+LOGIN_AFTER = "login_after"
 
 #: Parameters this endpoint understands; others are ignored (RFC 6749 §3.1).
 PARAMETERS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-    "code_challenge_method", "prompt", "response_mode", "nonce",
+    "code_challenge_method", "prompt", "response_mode",
+    # OpenID Connect Core §3.1.2.1 (display, ui_locales, claims_locales, login_hint and
+    # acr_values are accepted and passed on, never an error: OIDC-15.1-tolerated-params)
+    "nonce", "max_age", "id_token_hint", "login_hint", "display", "ui_locales", "claims_locales",
+    "acr_values", "claims", "request", "request_uri", "registration", LOGIN_AFTER,
 )
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 # An S256 challenge is the 43-character base64url encoding of a SHA-256 digest.
@@ -49,6 +67,13 @@ class AuthorizationRequest:
     params: dict[str, str] = field(default_factory=dict)
     scopes: tuple[str, ...] = ()
     prompt: frozenset[str] = frozenset()
+    #: OpenID Connect: set when ``openid`` is among the scopes
+    openid: bool = False
+    max_age: int | None = None
+    claims: dict[str, Any] | None = None
+    hint_subject: str | None = None
+    #: the issuer identifier, set by the view (DEBUG derives it from the request)
+    issuer: str = ""
 
 
 def _single(data: QueryDict, name: str) -> str | None:
@@ -127,7 +152,7 @@ def check_pkce(req: AuthorizationRequest, data: QueryDict) -> None:
         raise InvalidRequest("code_challenge is required (PKCE with S256).")
     if req.params.get("code_challenge_method") != "S256":
         raise InvalidRequest("code_challenge_method must be S256.")
-    if not S256_CHALLENGE.match(challenge):
+    if not S256_CHALLENGE.fullmatch(challenge):
         raise InvalidRequest("code_challenge is not a valid S256 challenge.")
 
 
@@ -146,13 +171,49 @@ def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
     req.scopes = scopes.resolve(scopes.parse(req.params.get("scope")), req.client.allowed_scope_tuple)
 
 
+def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:
+    """Request objects and ``registration`` are not supported: say so (OIDC Core §6.1,
+    §6.2, §7.2.1) rather than ignore them. ``request_uri`` is never fetched."""
+    if "request" in req.params:
+        raise RequestNotSupported()
+    if "request_uri" in req.params:
+        raise RequestUriNotSupported()
+    if "registration" in req.params:
+        raise RegistrationNotSupported()
+
+
+def check_openid(req: AuthorizationRequest, data: QueryDict) -> None:
+    """OIDC Core §3.1.2.1: ``max_age``, ``claims`` (§5.5) and ``id_token_hint``. Without
+    ``openid`` in scope this is plain OAuth and these parameters mean nothing."""
+    req.openid = provider_settings.OIDC_ENABLED and "openid" in req.scopes
+    if not req.openid:
+        return
+    raw_max_age = req.params.get("max_age")
+    if raw_max_age is not None:
+        if not raw_max_age.isdigit() or len(raw_max_age) > 10:
+            raise InvalidRequest("max_age must be a non-negative integer.")
+        req.max_age = int(raw_max_age)
+    req.claims = parse_claims_request(req.params.get("claims"))
+    hint = req.params.get("id_token_hint")
+    if hint is not None:
+        try:
+            claims = jwt.decode(
+                hint, typ=None, issuer=req.issuer or get_issuer(), verify_exp=False, require=("iss", "sub")
+            )
+        except jwt.InvalidJWT:
+            raise InvalidRequest("id_token_hint is not an ID token issued here.") from None
+        req.hint_subject = str(claims["sub"])
+
+
 CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_params,
+    check_unsupported,
     check_grant_allowed,
     check_response_type,
     check_pkce,
     check_prompt,
     check_scope,
+    check_openid,
 )
 
 

@@ -112,7 +112,7 @@ def _check_scopes() -> list[Error]:
         Error(f"Scope {name!r} in OAUTH_PROVIDER['SCOPES'] is not a legal scope token (RFC 6749 §3.3).",
               id="oauth_provider.E007")
         for name in registered
-        if not isinstance(name, str) or not _SCOPE_TOKEN.match(name)
+        if not isinstance(name, str) or not _SCOPE_TOKEN.fullmatch(name)
     ]
     # What requests may name: SCOPES plus the OpenID Connect scopes when OIDC is on.
     known = scopes.registered()

@@ -13,7 +13,8 @@ page). Views never choose status codes. The hierarchy::
     ├── UnsupportedResponseType     400
     ├── InvalidScope                400
     ├── AccessDenied                403 (redirected)
-    ├── LoginRequired, ConsentRequired   OIDC prompt=none answers (redirected)
+    ├── LoginRequired, ConsentRequired, InteractionRequired   OIDC prompt=none answers
+    ├── RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported   OIDC §6
     ├── ServerError                 500
     └── TemporarilyUnavailable      503
     UntrustedRedirect               the client or redirect_uri is not established: the error
@@ -131,6 +132,34 @@ class ConsentRequired(OAuthError):
 
     error = "consent_required"
     default_description = "The user must grant consent."
+
+
+class InteractionRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the request needs the user."""
+
+    error = "interaction_required"
+    default_description = "The user must interact with the authorization server."
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6 / §6: request objects are not supported."""
+
+    error = "request_not_supported"
+    default_description = "The request parameter is not supported."
+
+
+class RequestUriNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6 / §6: request_uri is not supported (and never fetched)."""
+
+    error = "request_uri_not_supported"
+    default_description = "The request_uri parameter is not supported."
+
+
+class RegistrationNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6 / §7.2.1: the registration parameter is not supported."""
+
+    error = "registration_not_supported"
+    default_description = "The registration parameter is not supported."
 
 
 class UntrustedRedirect(OAuthError):

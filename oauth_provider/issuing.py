@@ -95,7 +95,8 @@ def issue_tokens(
 
 
 def issue_code(
-    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str
+    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
+    nonce: str = "",
 ) -> str:
     """Store a new authorization code for ``authorization``; returns the raw code."""
     now = secrets.now()
@@ -106,6 +107,7 @@ def issue_code(
         redirect_uri=redirect_uri,
         code_challenge=code_challenge,
         code_challenge_method=code_challenge_method,
+        nonce=nonce,
         created_at=now,
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
     )

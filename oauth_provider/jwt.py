@@ -46,7 +46,7 @@ def _normalise_typ(value: Any) -> str:
 
 def header(token: str) -> dict[str, Any]:
     """The checked JOSE header of ``token``. Raises :class:`InvalidJWT`."""
-    if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.match(token):
+    if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.fullmatch(token):
         raise InvalidJWT("not a compact JWS of acceptable size")
     try:
         head = pyjwt.get_unverified_header(token)
@@ -57,7 +57,7 @@ def header(token: str) -> dict[str, Any]:
     if FORBIDDEN_HEADERS & set(head):
         raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
     kid = head.get("kid")
-    if not isinstance(kid, str) or not _KID.match(kid):
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
         raise InvalidJWT("missing or malformed kid")
     return head
 

@@ -192,7 +192,11 @@ class AbstractClient(models.Model):
             identify_hasher(stored)
         except ValueError:
             return False
-        if not check_password(raw, stored):
+        try:
+            matched = check_password(raw, stored)
+        except ValueError:  # a corrupted stored hash: refuse, never a 500
+            return False
+        if not matched:
             return False
         self.set_secret(raw)
         type(self)._default_manager.filter(pk=self.pk).update(client_secret_hash=self.client_secret_hash)

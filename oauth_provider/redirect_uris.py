@@ -43,7 +43,7 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
     if "#" in uri:
         raise ValidationError(_("A redirect URI must not contain a fragment (#)."))
     scheme, sep, _rest = uri.partition(":")
-    if not sep or not _SCHEME.match(scheme):
+    if not sep or not _SCHEME.fullmatch(scheme):
         raise ValidationError(_("The redirect URI %(uri)s is not absolute."), params={"uri": uri})
     scheme = scheme.lower()
     if scheme in FORBIDDEN_SCHEMES:

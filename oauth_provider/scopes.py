@@ -26,7 +26,7 @@ def parse(value: str | None) -> tuple[str, ...]:
     for token in tokens:
         if not token:
             continue  # tolerate doubled spaces; RFC 6749 clients sometimes send them
-        if not _SCOPE_TOKEN.match(token):
+        if not _SCOPE_TOKEN.fullmatch(token):
             raise InvalidScope("The scope parameter contains an illegal character.")
         if token not in out:
             out.append(token)

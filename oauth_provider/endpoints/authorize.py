@@ -18,7 +18,6 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -27,29 +26,22 @@ from django.views.decorators.debug import sensitive_post_parameters
 from .. import scopes
 from ..authorization_request import AuthorizationRequest, establish_client, validate
 from ..conf import provider_settings
+from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError, UntrustedRedirect
 from ..issuer import get_issuer
 from ..issuing import issue_code
 from ..models import Authorization, Consent, get_client_model
+from ..oidc.authentication import needs_login, return_query
 from ..params import request_data
 from ..registry import adapter
-from ..responses import error_page, error_redirect, page_headers, redirect_to_client, render_page
+from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
+from ..session import session_id
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
 CONSENT_SALT = "oauth_provider.consent"
 #: how long a consent page may stay open before its form expires (seconds)
 CONSENT_MAX_AGE = 3600
-
-
-def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
-    """Run Django's CSRF check on the consent decision (the view itself is exempt, because
-    relying parties may POST authorization requests from their own origin)."""
-
-    def _decision(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
-        raise AssertionError
-
-    return CsrfViewMiddleware(_decision).process_view(request, _decision, (), {})
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -80,9 +72,14 @@ class AuthorizationView(View):
             return error_page(request, exc)
         if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
             return self.login(request, data)
+        req.issuer = get_issuer(request)
         try:
             validate(req, data)
             self.check_user(request, req)
+            if req.openid and needs_login(request, req):
+                if "none" in req.prompt:
+                    raise LoginRequired("The user must log in again.")
+                return self.login(request, return_query(data), login_hint=req.params.get("login_hint"))
             if self.consent_needed(request, req):
                 if "none" in req.prompt:
                     raise ConsentRequired("The user has not granted these scopes to this client.")
@@ -93,11 +90,15 @@ class AuthorizationView(View):
         except OAuthError as exc:
             return error_redirect(exc, req.redirect_uri, req.state, get_issuer(request))
 
-    def login(self, request: HttpRequest, data: QueryDict) -> HttpResponse:
-        """Send an anonymous user to the login page, coming back to this request by GET."""
+    def login(self, request: HttpRequest, data: QueryDict, login_hint: str | None = None) -> HttpResponse:
+        """Send the user to the login page, coming back to this request by GET. The login
+        page gets ``login_hint`` (OIDC Core §3.1.2.1) to pre-fill, if the request had one."""
         next_url = f"{request.path}?{data.urlencode()}"
-        login_url = provider_settings.LOGIN_URL
-        return redirect_to_login(next_url, login_url)
+        hint = login_hint if login_hint is not None else data.get("login_hint")
+        response = redirect_to_login(next_url, provider_settings.LOGIN_URL)
+        if hint and len(hint) <= 255:
+            response["Location"] = add_query(response["Location"], {"login_hint": hint})
+        return page_headers(response)
 
     def check_user(self, request: HttpRequest, req: AuthorizationRequest) -> None:
         if not request.user.is_authenticated:
@@ -132,7 +133,7 @@ class AuthorizationView(View):
         return render_page(request, self.template_name, context)
 
     def decide(self, request: HttpRequest) -> HttpResponse:
-        rejected = _csrf_failure(request)
+        rejected = csrf_failure(request)
         if rejected is not None:
             # Django's failure page is still a page of this endpoint: no framing, no cache.
             return page_headers(rejected)
@@ -151,6 +152,7 @@ class AuthorizationView(View):
             req = establish_client(data)
         except OAuthError as exc:
             return error_page(request, exc)
+        req.issuer = get_issuer(request)
         try:
             validate(req, data)
             self.check_user(request, req)
@@ -185,13 +187,19 @@ class AuthorizationView(View):
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
-        family = Authorization.objects.create(client=req.client, user=request.user, scope=scopes.join(granted))
+        policy = adapter()
+        family = Authorization(client=req.client, user=request.user, scope=scopes.join(granted))
+        if req.openid:
+            family.auth_time = policy.auth_time(request, request.user)
+            family.session_id = session_id(request)
+            family.claims = req.claims
+            family.auth_context = policy.authentication_context(request, request.user) or None
+        family.save()
         code = issue_code(
             authorization=family,
             redirect_uri=req.redirect_uri_sent,
             code_challenge=req.params["code_challenge"],
             code_challenge_method=req.params["code_challenge_method"],
+            nonce=req.params.get("nonce", "") if req.openid else "",
         )
-        return redirect_to_client(
-            req.redirect_uri, {"code": code, "state": req.state, "iss": get_issuer(request)}
-        )
+        return redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})

@@ -50,13 +50,15 @@ class TokenView(View):
         if request.content_type not in FORM_TYPES:
             raise InvalidRequest(f"The body must be {FORM}.")
         params = flatten(request_data(request))
+        # The client authenticates first: an unauthenticated caller learns nothing about the
+        # grant types this server supports (OAuth 2.1 §3.2.1).
+        client = client_auth.authenticate(request, params)
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("The grant_type parameter is required.")
         grant = grant_types().get(grant_type)
         if grant is None:
             raise UnsupportedGrantType(f"Unsupported grant_type: {grant_type}")
-        client = client_auth.authenticate(request, params)
         if not client.allows_grant(grant_type):
             raise UnauthorizedClient(f"This client may not use the {grant_type} grant.")
         return grant.issue(request, params, client).as_dict()

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.views.generic import TemplateView
-
 from oauth_provider.models import get_client_model
 
 from .accounts import CLI, USERS, WEB_APP

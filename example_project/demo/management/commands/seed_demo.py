@@ -12,7 +12,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-
 from oauth_provider.conf import provider_settings
 from oauth_provider.models import SigningKey, get_client_model
 

@@ -177,11 +177,12 @@ def is_live(row: AccessToken, when: datetime | None = None) -> bool:
     when = when or secrets.now()
     if row.expires_at <= when or row.revoked_at is not None:
         return False
-    if row.authorization_id is not None and row.authorization.revoked_at is not None:
+    family, user = row.authorization, row.user  # joined: no query, None when absent
+    if family is not None and family.revoked_at is not None:
         return False
     if not row.client.is_active:
         return False
-    return row.user_id is None or bool(row.user.is_active)
+    return user is None or bool(user.is_active)
 
 
 def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> ResourceToken:

@@ -61,9 +61,11 @@ def bearer_challenge(
 
     ``error`` None, or one without an error code (``MissingToken``), gives a challenge with no
     ``error`` attribute: the request carried no token (RFC 6750 §3.1 SHOULD NOT)."""
-    code = error.error if error is not None and error.error else None
+    code = description = None
+    if error is not None and error.error:
+        code, description = error.error, error.description or None
     return www_authenticate(
-        "Bearer", realm=realm, error=code, error_description=(error.description or None) if code else None,
+        "Bearer", realm=realm, error=code, error_description=description,
         scope=scope or None, resource_metadata=resource_metadata,
     )
 

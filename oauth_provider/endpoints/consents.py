@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -106,7 +106,7 @@ class ConnectedAppsView(View):
     http_method_names = ["get", "post"]
     template_name = "oauth_provider/connected_apps.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), provider_settings.LOGIN_URL)
         return super().dispatch(request, *args, **kwargs)

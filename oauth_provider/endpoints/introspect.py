@@ -65,7 +65,8 @@ def refresh_token_is_live(row: RefreshToken, when: datetime) -> bool:
             return False
     if not family.client.is_active:
         return False
-    return family.user_id is None or bool(family.user.is_active)
+    user = family.user
+    return user is None or bool(user.is_active)
 
 
 def _may_see(caller: Any, owner_pk: Any) -> bool:

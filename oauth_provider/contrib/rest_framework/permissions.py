@@ -72,7 +72,8 @@ class TokenHasScope(BasePermission):
     def for_scopes(cls, *scopes: str) -> type[TokenHasScope]:
         """A subclass requiring exactly ``scopes``, whatever the view says."""
         name = f"{cls.__name__}({' '.join(scopes)})"
-        return type(cls)(name, (cls,), {"scopes": tuple(scopes), "__module__": cls.__module__})
+        made: type[TokenHasScope] = type(name, (cls,), {"scopes": tuple(scopes), "__module__": cls.__module__})
+        return made
 
     def get_scopes(self, request: Request, view: Any) -> list[str]:
         """The scopes this request needs. Raises ``ImproperlyConfigured`` when the view has

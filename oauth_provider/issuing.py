@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from . import secrets
 from .conf import provider_settings
+from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
 from .signals import token_issued
 
@@ -28,6 +29,7 @@ class IssuedTokens:
     scope: str
     refresh_token: str | None = None
     refresh: RefreshToken | None = None
+    id_token: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The RFC 6749 §5.1 success body."""
@@ -39,6 +41,8 @@ class IssuedTokens:
         }
         if self.refresh_token:
             data["refresh_token"] = self.refresh_token
+        if self.id_token:
+            data["id_token"] = self.id_token
         return data
 
 
@@ -61,9 +65,12 @@ def issue_tokens(
     scope: str,
     authorization: Authorization | None,
     refresh_scope: str | None = None,
+    nonce: str | None = None,
 ) -> IssuedTokens:
     """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
-    needs ``authorization``) and announce them with ``token_issued``."""
+    needs ``authorization``), sign an ID token when the grant is an OpenID Connect one
+    (``openid`` in its scope, OIDC Core §3.1.3.3, §12.2), and announce them with
+    ``token_issued``. ``nonce`` is echoed in the ID token (OIDC Core §2)."""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
     raw_access = secrets.generate_token()
@@ -86,6 +93,16 @@ def issue_tokens(
             scope=refresh_scope,
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
+        )
+    if (
+        authorization is not None and user is not None and provider_settings.OIDC_ENABLED
+        and "openid" in scope.split()
+    ):
+        from .oidc import id_token
+
+        issued.id_token = id_token.build(
+            issuer=get_issuer(request), client=client, authorization=authorization,
+            access_token=raw_access, nonce=nonce,
         )
     token_issued.send(
         sender=get_client_model(), request=request, client=client, user=user, grant_type=grant_type,

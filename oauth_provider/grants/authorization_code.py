@@ -65,7 +65,7 @@ class AuthorizationCodeGrant(Grant):
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
                     scope=family.scope, authorization=family,
-                    refresh_scope=family.scope if refresh else None,
+                    refresh_scope=family.scope if refresh else None, nonce=code.nonce or None,
                 )
         self.replayed(request, client, family)
         raise InvalidGrant("The authorization code was already used.")

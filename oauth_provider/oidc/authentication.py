@@ -45,9 +45,9 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
     if req.hint_subject is not None and req.hint_subject != policy.get_subject(user):
         return True
     auth_time = policy.auth_time(request, user)
-    after = _marker_time(req.params.get(LOGIN_AFTER))
-    if after is not None:
-        return auth_time is None or auth_time < after
+    if LOGIN_AFTER in req.params:
+        after = _marker_time(req.params[LOGIN_AFTER])
+        return after is None or auth_time is None or auth_time < after
     if "login" in req.prompt or req.max_age == 0:
         return True
     if req.max_age is not None:

@@ -1,0 +1,245 @@
+"""OpenID Connect code flow: ID tokens, claims, prompt / max_age / hints (OIDC Core §3.1)."""
+
+import base64
+import hashlib
+import json
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import override_settings
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+
+from oauth_provider import secrets
+from oauth_provider.oidc import id_token as id_token_module
+
+from ..conftest import query_of
+from ..factories import AuthorizationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+ISS = "https://testserver/o"
+
+
+def verify(token: str, api) -> dict:
+    """Verify an ID token with an independent JOSE library against our published JWKS."""
+    keyset = KeySet.import_key_set(api.get("/o/jwks/").json())
+    return jose_jwt.decode(token, keyset, algorithms=["RS256", "ES256", "EdDSA"]).claims
+
+
+def left_half_hash(value: str) -> str:
+    digest = hashlib.sha256(value.encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def login_redirect(response) -> dict:
+    assert response.status_code == 302, response.content[:300]
+    parts = urlsplit(response["Location"])
+    assert parts.path == "/accounts/login/", response["Location"]
+    return {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+@pytest.mark.req("OIDC-3.1.3.2-openid-code")
+@pytest.mark.req("OIDC-2-required-claims")
+@pytest.mark.req("OIDC-2-nonce-echo")
+@pytest.mark.req("OIDC-2-azp")
+def test_openid_code_flow_returns_a_verifiable_id_token(oauth, conf_client, user, signing_key):
+    nonce = secrets.generate_token()
+    body = oauth.tokens(conf_client, scope="openid", nonce=nonce)
+    claims = verify(body["id_token"], oauth.api)
+    assert claims["iss"] == ISS
+    assert claims["sub"] == str(user.pk)
+    assert claims["aud"] == conf_client.client_id and claims["azp"] == conf_client.client_id
+    now = int(secrets.now().timestamp())
+    assert abs(claims["iat"] - now) < 5 and claims["exp"] == claims["iat"] + 3600
+    assert claims["nonce"] == nonce
+    assert claims["at_hash"] == left_half_hash(body["access_token"])
+    assert isinstance(claims["auth_time"], int) and claims["auth_time"] <= now
+    assert claims["sid"]
+
+
+def test_plain_oauth_code_flow_has_no_id_token(oauth, conf_client, signing_key):
+    assert "id_token" not in oauth.tokens(conf_client, scope="read")
+
+
+@pytest.mark.req("OIDC-2-nonce-echo")
+@pytest.mark.parametrize("length", [64, 384])
+def test_long_nonces_are_echoed_exactly(oauth, conf_client, signing_key, length):
+    nonce = "n" * length
+    assert verify(oauth.tokens(conf_client, scope="openid", nonce=nonce)["id_token"], oauth.api)["nonce"] == nonce
+
+
+def test_code_flow_without_nonce_succeeds(oauth, conf_client, signing_key):
+    claims = verify(oauth.tokens(conf_client, scope="openid")["id_token"], oauth.api)
+    assert "nonce" not in claims
+
+
+@pytest.mark.req("OIDC-12.2-refresh-id-token")
+def test_refreshed_id_token_keeps_identity_and_auth_time_without_nonce(oauth, conf_client, signing_key):
+    first = oauth.tokens(conf_client, scope="openid", nonce="abc")
+    before = verify(first["id_token"], oauth.api)
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=30))
+    r = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert r.status_code == 200, r.content
+    after = verify(r.json()["id_token"], oauth.api)
+    for claim in ("iss", "sub", "aud", "azp", "auth_time"):
+        assert after[claim] == before[claim], claim
+    assert after["iat"] > before["iat"]
+    assert "nonce" not in after
+
+
+@pytest.mark.req("OIDC-5.4-scope-claims")
+def test_scope_claims_follow_the_granted_scopes(oauth, conf_client, user, signing_key):
+    user.first_name, user.last_name, user.email = "Alice", "Liddell", "alice@example.com"
+    user.save()
+    claims = verify(oauth.tokens(conf_client, scope="openid profile")["id_token"], oauth.api)
+    assert claims["name"] == "Alice Liddell" and claims["given_name"] == "Alice"
+    assert claims["preferred_username"] == "alice"
+    assert "email" not in claims
+    claims = verify(oauth.tokens(conf_client, scope="openid email")["id_token"], oauth.api)
+    assert claims["email"] == "alice@example.com" and "name" not in claims
+
+
+def test_id_token_scope_claims_can_be_turned_off(oauth, conf_client, user, signing_key):
+    user.email = "alice@example.com"
+    user.save()
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ID_TOKEN_SCOPE_CLAIMS": False}
+    with override_settings(OAUTH_PROVIDER=settings):
+        claims = verify(oauth.tokens(conf_client, scope="openid email")["id_token"], oauth.api)
+    assert "email" not in claims
+
+
+def test_claims_parameter_asks_for_individual_claims(oauth, conf_client, user, signing_key):
+    user.email = "alice@example.com"
+    user.save()
+    request = json.dumps({"id_token": {"email": {"essential": True}, "nickname": None}})
+    claims = verify(oauth.tokens(conf_client, scope="openid", claims=request)["id_token"], oauth.api)
+    assert claims["email"] == "alice@example.com"
+    assert "nickname" not in claims  # unknown for this user: omitted, not null
+
+
+@pytest.mark.parametrize("value", ["not json", "[]", '{"id_token": []}', '{"userinfo": {"email": 1}}'])
+def test_malformed_claims_parameter_is_invalid_request(oauth, conf_client, signing_key, value):
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=value)
+    r = oauth.browser.get("/o/authorize/", params)
+    assert r.status_code == 302 and query_of(r["Location"])["error"] == "invalid_request"
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_prompt_login_forces_a_fresh_login_without_looping(oauth, conf_client, user, signing_key):
+    params, verifier = oauth.authorize_params(conf_client, scope="openid", prompt="login consent")
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    target = login_redirect(oauth.browser.get("/o/authorize/", params))
+    back = urlsplit(target["next"])
+    back_params = {k: v[0] for k, v in parse_qs(back.query).items()}
+    assert back_params["prompt"] == "consent" and "login_after" in back_params
+    # the same session, not logged in again: still sent to the login page
+    login_redirect(oauth.browser.get(back.path, back_params))
+    # a new login (a later auth_time) lets the request through
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)
+    r = oauth.browser.get(back.path, back_params)
+    assert r.status_code == 200  # prompt=consent: the consent page
+    r = oauth.approve(r)
+    code = query_of(r["Location"])["code"]
+    token = oauth.exchange(conf_client, code, verifier).json()
+    assert verify(token["id_token"], oauth.api)["auth_time"] >= int((base + timedelta(seconds=10)).timestamp())
+
+
+def test_forged_login_after_marker_only_leads_to_another_login(oauth, conf_client, signing_key):
+    params, _ = oauth.authorize_params(conf_client, scope="openid", login_after="1:forged:marker")
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_max_age(oauth, conf_client, user, signing_key):
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=120))
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60")
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60", prompt="none")
+    r = oauth.browser.get("/o/authorize/", params)
+    assert query_of(r["Location"])["error"] == "login_required"
+    params, verifier = oauth.authorize_params(conf_client, scope="openid", max_age="10000")
+    code, verifier = oauth.get_code(conf_client, scope="openid", max_age="10000")
+    claims = verify(oauth.exchange(conf_client, code, verifier).json()["id_token"], oauth.api)
+    assert "auth_time" in claims
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "9" * 20])
+def test_malformed_max_age(oauth, conf_client, signing_key, value):
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age=value)
+    r = oauth.browser.get("/o/authorize/", params)
+    assert query_of(r["Location"])["error"] == "invalid_request"
+
+
+@pytest.mark.req("OIDC-3.1.2.1-id-token-hint")
+def test_id_token_hint(oauth, conf_client, user, signing_key):
+    def hint(for_user):
+        family = AuthorizationFactory(user=for_user, client=conf_client, scope="openid")
+        return id_token_module.build(issuer=ISS, client=conf_client, authorization=family, access_token=None,
+                                     nonce=None)
+
+    code, _ = oauth.get_code(conf_client, scope="openid", id_token_hint=hint(user))
+    assert code
+    other = UserFactory()
+    params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint=hint(other))
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+    params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint=hint(other), prompt="none")
+    assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "login_required"
+    params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint="eyJ.forged.hint")
+    assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "invalid_request"
+
+
+@pytest.mark.req("OIDC-6-request-objects")
+@pytest.mark.req("DERIVED-request-uri-ssrf")
+@pytest.mark.parametrize("name, value, error", [
+    ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "request_not_supported"),
+    ("request_uri", "http://169.254.169.254/latest/meta-data", "request_uri_not_supported"),
+    ("request_uri", "file:///etc/passwd", "request_uri_not_supported"),
+    ("registration", "{}", "registration_not_supported"),
+])
+def test_unsupported_request_objects_are_refused_not_fetched(oauth, conf_client, signing_key, name, value, error):
+    params, _ = oauth.authorize_params(conf_client, scope="openid", **{name: value})
+    r = oauth.browser.get("/o/authorize/", params)
+    q = query_of(r["Location"])
+    assert q["error"] == error and q["iss"] == ISS and q["state"] == params["state"]
+
+
+@pytest.mark.req("OIDC-15.1-tolerated-params")
+def test_display_locales_and_acr_values_are_tolerated(oauth, conf_client, signing_key):
+    code, _ = oauth.get_code(
+        conf_client, scope="openid", display="popup", ui_locales="fr-CA fr en", claims_locales="de",
+        acr_values="urn:mace:incommon:iap:silver", login_hint="alice",
+    )
+    assert code
+
+
+def test_login_hint_reaches_the_login_page(client, conf_client, signing_key):
+    from ..conftest import OAuthDriver
+
+    params, _ = OAuthDriver(client, client).authorize_params(conf_client, scope="openid", login_hint="alice@x")
+    target = login_redirect(client.get("/o/authorize/", params))
+    assert target["login_hint"] == "alice@x"
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-none")
+def test_prompt_none_with_remembered_consent_gives_a_code_at_once(oauth, conf_client, signing_key):
+    oauth.get_code(conf_client, scope="openid")
+    params, _ = oauth.authorize_params(conf_client, scope="openid", prompt="none")
+    r = oauth.browser.get("/o/authorize/", params)
+    assert "code" in query_of(r["Location"])
+
+
+def test_id_token_for_es256_and_eddsa_keys(oauth, conf_client, signing_key):
+    from oauth_provider import keys
+
+    for algorithm in ("ES256", "EdDSA"):
+        keys.create_key(algorithm, prepublish=False)
+        claims = verify(oauth.tokens(conf_client, scope="openid")["id_token"], oauth.api)
+        assert claims["sub"]
+        header = json.loads(base64.urlsafe_b64decode(oauth.tokens(conf_client, scope="openid")["id_token"]
+                                                     .split(".")[0] + "=="))
+        assert header["alg"] == algorithm

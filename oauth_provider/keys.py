@@ -45,7 +45,7 @@ _MISS_RELOAD_INTERVAL = 1.0
 
 @dataclass(frozen=True)
 class LoadedKey:
-    """A key ready to use: ``private`` is None for keys loaded only to verify."""
+    """A key ready to use: the private key signs, the public key verifies."""
 
     kid: str
     algorithm: str
@@ -100,6 +100,7 @@ def generate_private_key(algorithm: str) -> Any:
 
 def public_jwk(public_key: Any, algorithm: str) -> dict[str, Any]:
     """The public JWK with ``kid`` (its RFC 7638 thumbprint), ``use`` and ``alg``."""
+    members: tuple[str, ...]
     if algorithm == "RS256":
         jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
         members = ("e", "kty", "n")
@@ -114,14 +115,9 @@ def public_jwk(public_key: Any, algorithm: str) -> dict[str, Any]:
     return {**{m: jwk[m] for m in members}, "kid": kid, "use": "sig", "alg": algorithm}
 
 
-def _load(row: Any, with_private: bool) -> LoadedKey:
-    private = None
-    if with_private:
-        private = serialization.load_pem_private_key(decrypt_private_key(row.private_key), password=None)
-        public = private.public_key()
-    else:
-        algorithm = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}[row.algorithm]
-        public = algorithm.from_jwk(json.dumps(row.public_jwk))
+def _load(row: Any) -> LoadedKey:
+    private: Any = serialization.load_pem_private_key(decrypt_private_key(row.private_key), password=None)
+    public = private.public_key()
     return LoadedKey(row.kid, row.algorithm, public, private, row.not_before, row.retired_at, dict(row.public_jwk))
 
 
@@ -187,7 +183,7 @@ class _KeyCache:
             if old is not None and old.private is not None and old.retired_at == row.retired_at:
                 loaded[row.kid] = old
             else:
-                loaded[row.kid] = _load(row, with_private=True)
+                loaded[row.kid] = _load(row)
         with self.lock:
             self.keys = loaded
             self.loaded_at = time.monotonic()

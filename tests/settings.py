@@ -4,6 +4,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -57,12 +58,13 @@ TEMPLATES = [
 # Fast hashing for test users; client secrets never use these.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-OAUTH_PROVIDER = {
+OAUTH_PROVIDER: dict[str, Any] = {
     "ISSUER": "https://testserver/o",
     "SCOPES": {"read": "Read your data", "write": "Change your data", "profile": "See your profile"},
 }
 
 _db = os.environ.get("OAUTH_PROVIDER_TEST_DB", "sqlite").lower()
+DATABASES: dict[str, dict[str, Any]]
 if _db in ("postgres", "postgresql", "pg"):
     DATABASES = {
         "default": {

@@ -188,7 +188,8 @@ class AuthorizationView(View):
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
         policy = adapter()
-        family = Authorization(client=req.client, user=request.user, scope=scopes.join(granted))
+        user: Any = request.user
+        family = Authorization(client=req.client, user=user, scope=scopes.join(granted))
         if req.openid:
             family.auth_time = policy.auth_time(request, request.user)
             family.session_id = session_id(request)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch
 from django.views import View
 
@@ -55,7 +56,7 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
 class OpenIDConfigurationView(View):
     http_method_names = ["get", "head", "options"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not provider_settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not enabled.")
         return super().dispatch(request, *args, **kwargs)

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth import logout
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -43,7 +44,7 @@ class EndSessionView(View):
     done_template = "oauth_provider/logged_out.html"
 
     @method_decorator(csrf_exempt)
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not provider_settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not enabled.")
         try:
@@ -73,7 +74,7 @@ class EndSessionView(View):
         if rejected is not None:
             return rejected
         try:
-            params = signing.loads(data[CONFIRM_FIELD], salt=CONFIRM_SALT, max_age=3600)
+            params = signing.loads(data.get(CONFIRM_FIELD, ""), salt=CONFIRM_SALT, max_age=3600)
         except (signing.BadSignature, ValueError):
             raise InvalidRequest("The logout form has expired or was tampered with.") from None
         if not isinstance(params, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views import View
 
 from .. import keys
@@ -21,7 +22,7 @@ PUBLIC_MEMBERS = frozenset({"kty", "kid", "use", "alg", "n", "e", "crv", "x", "y
 class JWKSView(View):
     http_method_names = ["get", "head", "options"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not provider_settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not enabled.")
         return super().dispatch(request, *args, **kwargs)

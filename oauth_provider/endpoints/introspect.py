@@ -95,12 +95,12 @@ def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any]
 def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
     if not resource.is_token_shaped(raw):
         return None
-    row = (
-        RefreshToken.objects.select_related("authorization__client", "authorization__user")
-        .by_value(raw).first()
+    rows = list(
+        RefreshToken.objects.select_related("authorization__client", "authorization__user").by_value(raw)[:1]
     )
-    if row is None:
+    if not rows:
         return None
+    row = rows[0]
     family = row.authorization
     if not refresh_token_is_live(row, secrets.now()) or not _may_see(caller, family.client_id):
         return INACTIVE

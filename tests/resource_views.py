@@ -45,6 +45,11 @@ class ApiView(APIView):
     post = put = delete = get
 
 
+class EchoView(ApiView):
+    def post(self, request):
+        return Response({"data": {key: request.data.get(key) for key in request.data}})
+
+
 def api(name: str, **attrs) -> type[ApiView]:
     return type(name, (ApiView,), attrs)
 
@@ -69,6 +74,7 @@ drf_views = {
     "and": api("AndView", permission_classes=[TokenHasScope.for_scopes("read") & TokenHasScope.for_scopes("write")]),
     "not": api("NotView", permission_classes=[~TokenHasScope.for_scopes("write")]),
     "unconfigured": api("UnconfiguredView", required_scopes=None),
+    "echo": EchoView,
 }
 
 

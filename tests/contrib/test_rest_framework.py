@@ -122,6 +122,15 @@ def test_body_token_when_enabled(api, token):
         assert api.get(f"{READ}?{urlencode({'access_token': raw})}").status_code == 401
 
 
+@pytest.mark.parametrize("enabled", [False, True])
+def test_view_still_reads_the_form_body(api, token, enabled):
+    """Looking for a body token must not eat the body the view parses."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=enabled)):
+        r = api.post("/api/drf/echo/", "note=hi&n=1", content_type="application/x-www-form-urlencoded",
+                     **bearer(token[0]))
+    assert r.status_code == 200 and r.json() == {"data": {"note": "hi", "n": "1"}}
+
+
 def test_client_credentials_token(api, conf_client):
     raw, _ = client_token(conf_client, scope="read")
     r = api.get(READ, **bearer(raw))

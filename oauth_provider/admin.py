@@ -195,9 +195,7 @@ class ClientAdmin(admin.ModelAdmin):
         it), and the access tokens issued outside a family (client_credentials)."""
         now = secrets.now()
         families = Authorization.objects.filter(client__in=queryset).revoke(now)
-        loose = AccessToken.objects.filter(
-            client__in=queryset, authorization__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        loose = AccessToken.objects.filter(client__in=queryset, authorization__isnull=True).revoke(now)
         self.message_user(request, _("Revoked %(f)d authorizations and %(t)d client-credentials tokens.")
                           % {"f": families, "t": loose}, messages.SUCCESS)
 
@@ -216,7 +214,9 @@ class _ProtocolRowAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def _revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
+        count = queryset.revoke() if hasattr(queryset, "revoke") else (
+            queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
+        )
         self.message_user(request, _("%(n)d revoked.") % {"n": count}, messages.SUCCESS)
 
 

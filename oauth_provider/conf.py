@@ -139,6 +139,17 @@ DEFAULTS: dict[str, Setting] = {
         "Secrets that encrypt private signing keys at rest; the first encrypts, all decrypt (rotate by "
         "prepending). Empty: derived from SECRET_KEY and SECRET_KEY_FALLBACKS.",
     ),
+    "ACCESS_TOKEN_FORMAT": Setting(
+        "opaque", (str,),
+        "``opaque`` (random, checked against the database: revocation is instant) or ``jwt`` (RFC 9068, "
+        "verified by the resource layer without a query: revocation waits for expiry unless the denylist is "
+        "on). A client's own ``access_token_format`` overrides it.",
+    ),
+    "JWT_ACCESS_TOKEN_DENYLIST": Setting(
+        False, (bool,),
+        "Refuse revoked JWT access tokens through a denylist in Django's cache (one cache read per request).",
+    ),
+    "DENYLIST_CACHE": Setting("default", (str,), "The cache alias (``CACHES``) that holds the JWT denylist."),
     "MAX_PARAMETER_LENGTH": Setting(
         4096, (int,),
         "Longest value accepted for any single protocol parameter; longer ones are "

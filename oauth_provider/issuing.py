@@ -12,10 +12,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import secrets
+from . import jwt, secrets
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+from .registry import adapter
 from .signals import token_issued
 
 
@@ -56,6 +57,30 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
     return deadline
 
 
+def jwt_access_token(
+    request: HttpRequest, *, client: Any, user: Any, scope: str, authorization: Authorization | None,
+    now: datetime, lifetime: int,
+) -> str:
+    """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
+    client_id when the client acts for itself (§2.2); ``aud`` the resource identifier."""
+    from .resource import resource_identifier
+
+    issued_at = int(now.timestamp())
+    claims: dict[str, Any] = {
+        "iss": get_issuer(request),
+        "sub": adapter().get_subject(user) if user is not None else client.client_id,
+        "aud": resource_identifier(request),
+        "client_id": client.client_id,
+        "iat": issued_at,
+        "exp": issued_at + lifetime,
+        "jti": secrets.generate_token(),
+        "scope": scope,
+    }
+    if authorization is not None and authorization.auth_time is not None:
+        claims["auth_time"] = int(authorization.auth_time.timestamp())
+    return jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP)
+
+
 def issue_tokens(
     request: HttpRequest,
     *,
@@ -73,7 +98,11 @@ def issue_tokens(
     ``token_issued``. ``nonce`` is echoed in the ID token (OIDC Core §2)."""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
-    raw_access = secrets.generate_token()
+    if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
+        raw_access = jwt_access_token(request, client=client, user=user, scope=scope,
+                                      authorization=authorization, now=now, lifetime=lifetime)
+    else:
+        raw_access = secrets.generate_token()
     access = AccessToken.objects.create(
         token_hash=secrets.hash_token(raw_access),
         client=client,

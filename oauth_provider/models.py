@@ -23,7 +23,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from . import generators
+from . import denylist, generators
 from . import secrets as _secrets
 from .redirect_uris import validate_redirect_uri
 
@@ -251,8 +251,15 @@ class Client(AbstractClient):
 
 class AuthorizationQuerySet(models.QuerySet["Authorization"]):
     def revoke(self, when: datetime | None = None) -> int:
-        """Revoke every family in the queryset (and so every token of each)."""
-        return self.filter(revoked_at__isnull=True).update(revoked_at=when or _secrets.now())
+        """Revoke every family in the queryset (and so every token of each); their live JWT
+        access tokens go on the denylist when it is enabled."""
+        when = when or _secrets.now()
+        if denylist.enabled():
+            denylist.add(
+                AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True, expires_at__gt=when)
+                .values_list("token_hash", "expires_at")
+            )
+        return self.filter(revoked_at__isnull=True).update(revoked_at=when)
 
 
 class Authorization(models.Model):
@@ -294,6 +301,15 @@ class TokenQuerySet(models.QuerySet[Any]):
 
     def expired(self, when: datetime | None = None) -> TokenQuerySet:
         return self.filter(expires_at__lte=when or _secrets.now())
+
+    def revoke(self, when: datetime | None = None) -> int:
+        """Revoke the rows not revoked yet; returns how many. Live JWT access tokens among
+        them go on the denylist when it is enabled."""
+        when = when or _secrets.now()
+        pending = self.filter(revoked_at__isnull=True)
+        if self.model is AccessToken and denylist.enabled():
+            denylist.add(pending.filter(expires_at__gt=when).values_list("token_hash", "expires_at"))
+        return pending.update(revoked_at=when)
 
 
 class AuthorizationCode(models.Model):

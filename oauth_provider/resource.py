@@ -26,18 +26,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
 
-from . import secrets
+from . import denylist, jwt, secrets
 from .conf import provider_settings
 from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from .issuer import get_issuer
-from .models import AccessToken
+from .models import AccessToken, get_client_model
 from .params import flatten, request_data
+from .registry import adapter
 from .responses import bearer_challenge, bearer_error
 
 #: Longest access token accepted; ours are 43 characters, migrated or JWT ones a few hundred.
@@ -58,14 +62,20 @@ class ResourceToken:
 
     ``user`` is None for a client_credentials token (the client acts for itself);
     ``audience`` is the resource identifiers the token is good for; ``id`` is the
-    AccessToken row's primary key."""
+    AccessToken row's primary key (None for a JWT access token, whose ``client`` and
+    ``user`` are lazy: they cost a query only when touched)."""
 
-    id: int
+    id: int | None
     client: Any
     user: Any | None
     scopes: frozenset[str]
     expires_at: datetime
     audience: tuple[str, ...]
+    #: the token family (Authorization row) of an opaque token; None for JWT access tokens
+    #: and client_credentials tokens
+    grant: Any | None = None
+    #: True for an RFC 9068 JWT access token, verified without the database
+    is_jwt: bool = False
 
     @property
     def scope(self) -> str:
@@ -194,6 +204,50 @@ def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> R
         scopes=frozenset(row.scope.split()),
         expires_at=row.expires_at,
         audience=(resource_identifier(request),),
+        grant=row.authorization if row.authorization_id is not None else None,
+    )
+
+
+# -- JWT access tokens (RFC 9068 §4): verified locally, no query ---------------------------
+def looks_like_jwt(raw: str) -> bool:
+    return raw.startswith("eyJ") and raw.count(".") == 2
+
+
+def _client_by_id(client_id: str) -> Any:
+    return get_client_model()._default_manager.filter(client_id=client_id).first()
+
+
+def _user_by_subject(subject: str) -> Any:
+    return adapter().get_user_by_subject(subject) or AnonymousUser()
+
+
+def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
+    """Verify an RFC 9068 access token: our signature, ``typ: at+jwt`` (an ID token is never
+    an access token, RFC 8725 §3.11), our issuer, this resource as audience, unexpired, not on
+    the denylist. The client and user load lazily. Raises :class:`InvalidToken`.
+
+    What is not checked, by design: that the client or user is still active, or that the
+    token or its family was revoked (unless the denylist is on). Keep JWT lifetimes short."""
+    audience = resource_identifier(request)
+    try:
+        claims = jwt.decode(
+            raw, typ=jwt.ACCESS_TOKEN_TYP, issuer=get_issuer(request), audience=audience,
+            require=("iss", "exp", "iat", "sub", "client_id", "jti"),
+        )
+    except jwt.InvalidJWT:
+        raise InvalidToken() from None
+    if denylist.contains(secrets.hash_token(raw)):
+        raise InvalidToken("The access token was revoked.")
+    client_id, subject = str(claims["client_id"]), str(claims["sub"])
+    scope = claims.get("scope", "")
+    return ResourceToken(
+        id=None,
+        client=SimpleLazyObject(partial(_client_by_id, client_id)),
+        user=None if subject == client_id else SimpleLazyObject(partial(_user_by_subject, subject)),
+        scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
+        audience=(audience,),
+        is_jwt=True,
     )
 
 
@@ -201,6 +255,8 @@ def _validate(request: HttpRequest) -> ResourceToken | None:
     raw = extract(request)
     if raw is None:
         return None
+    if looks_like_jwt(raw):
+        return verify_jwt(raw, request)
     if not is_token_shaped(raw):
         raise InvalidToken("The access token is malformed.")
     row = lookup(raw)

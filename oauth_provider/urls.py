@@ -16,6 +16,7 @@ from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
 from .endpoints.revoke import RevocationView
 from .endpoints.token import TokenView
+from .endpoints.userinfo import UserInfoView
 
 app_name = "oauth_provider"
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
     path(".well-known/openid-configuration", OpenIDConfigurationView.as_view(), name="openid-configuration"),
     path("jwks/", JWKSView.as_view(), name="jwks"),
+    path("userinfo/", UserInfoView.as_view(), name="userinfo"),
     path("logout/", EndSessionView.as_view(), name="end_session"),
     path("introspect/", IntrospectionView.as_view(), name="introspect"),
     path("revoke/", RevocationView.as_view(), name="revoke"),

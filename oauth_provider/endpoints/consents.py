@@ -95,7 +95,7 @@ def revoke_client(user: Any, client: Any) -> None:
     with transaction.atomic():
         Consent.objects.filter(user=user, client=client).delete()
         Authorization.objects.filter(user=user, client=client).revoke(now)
-        AccessToken.objects.filter(user=user, client=client, revoked_at__isnull=True).update(revoked_at=now)
+        AccessToken.objects.filter(user=user, client=client).revoke(now)
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -36,9 +36,7 @@ from .token import FORM, FORM_TYPES
 def revoke_access_token(raw: str, client: Any) -> int:
     """Revoke ``client``'s access token ``raw``; the number of rows changed (0 or 1)."""
     return (
-        AccessToken.objects.by_value(raw)
-        .filter(client=client, revoked_at__isnull=True)
-        .update(revoked_at=secrets.now())
+        AccessToken.objects.by_value(raw).filter(client=client).revoke()
     )
 
 

@@ -1,0 +1,67 @@
+"""The UserInfo endpoint (OpenID Connect Core §5.3).
+
+GET or POST with a bearer access token that carries ``openid`` (RFC 6750 errors otherwise,
+§5.3.3). The answer holds ``sub`` (always, and equal to the ID token's) and the claims of the
+granted profile/email/address/phone scopes plus those asked for with ``claims.userinfo``
+(§5.4, §5.5). A client_credentials token has no user: ``invalid_token``. Open to browsers
+(CORS), never cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from .. import resource
+from ..conf import provider_settings
+from ..errors import InvalidToken, OAuthError
+from ..models import AccessToken
+from ..oidc import claims as oidc_claims
+from ..registry import adapter
+from ..responses import allow_cors, json_response
+
+
+def _claims_request(token: resource.ResourceToken, request: HttpRequest) -> Any:
+    """The ``claims`` parameter of the grant behind ``token``, if any."""
+    if token.grant is not None:
+        return token.grant.claims
+    if token.is_jwt:  # the JWT names no family: find its row (one query)
+        raw = resource.extract(request) or ""
+        row = AccessToken.objects.by_value(raw).select_related("authorization").first()
+        if row is not None and row.authorization is not None:
+            return row.authorization.claims
+    return None
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class UserInfoView(View):
+    http_method_names = ["get", "post", "options"]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not provider_settings.OIDC_ENABLED:
+            raise Http404("OpenID Connect is not enabled.")
+        if request.method == "OPTIONS":
+            return allow_cors(HttpResponse(status=204), methods="GET, POST, OPTIONS")
+        try:
+            response = self.answer(request)
+        except OAuthError as exc:
+            response = resource.error_response(request, exc, ("openid",))
+        return allow_cors(response, methods="GET, POST, OPTIONS")
+
+    def answer(self, request: HttpRequest) -> HttpResponse:
+        token = resource.require(request, ("openid",))
+        if token.user is None:
+            raise InvalidToken("This access token does not represent a user.")
+        user = token.user
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            raise InvalidToken("The user is no longer active.")
+        policy = adapter()
+        names = oidc_claims.requested_names(token.scopes, _claims_request(token, request), "userinfo")
+        body = oidc_claims.select(policy.user_claims(user), names)
+        body["sub"] = policy.get_subject(user)
+        return json_response(body)

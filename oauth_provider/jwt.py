@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt as pyjwt
 
-from . import keys
+from . import keys, secrets
 
 #: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
 MAX_LENGTH = 8192
@@ -86,16 +86,34 @@ def decode(
     key = keys.verification_key(head["kid"])
     if key is None or key.algorithm != head["alg"]:
         raise InvalidJWT("unknown key")
-    options = {"require": list(require), "verify_exp": verify_exp, "verify_aud": audience is not None}
+    # Time claims are checked below against the library's clock (secrets.now), not PyJWT's.
+    options = {
+        "require": list(require), "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+        "verify_aud": audience is not None,
+    }
     try:
         claims = pyjwt.decode(
             token, key.public, algorithms=[key.algorithm], issuer=issuer,
             audience=audience if audience is None or isinstance(audience, str) else list(audience),
             options=options,  # type: ignore[arg-type]
-            leeway=leeway,
         )
     except pyjwt.PyJWTError as exc:
         raise InvalidJWT(str(exc)) from exc
     if claims.get("iss") != issuer:
         raise InvalidJWT("wrong issuer")
+    _check_times(claims, verify_exp=verify_exp, leeway=leeway)
     return claims
+
+
+def _check_times(claims: dict[str, Any], *, verify_exp: bool, leeway: int) -> None:
+    """``exp``, ``nbf`` and ``iat`` with bounded skew (RFC 7519 §4.1.4-4.1.6)."""
+    now = secrets.now().timestamp()
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], (int, float))):
+            raise InvalidJWT(f"{name} is not a number")
+    if verify_exp and "exp" in claims and now > claims["exp"] + leeway:
+        raise InvalidJWT("expired")
+    if "nbf" in claims and now + leeway < claims["nbf"]:
+        raise InvalidJWT("not valid yet")
+    if "iat" in claims and now + leeway < claims["iat"]:
+        raise InvalidJWT("issued in the future")

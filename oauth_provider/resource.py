@@ -44,8 +44,9 @@ from .params import flatten, request_data
 from .registry import adapter
 from .responses import bearer_challenge, bearer_error
 
-#: Longest access token accepted; ours are 43 characters, migrated or JWT ones a few hundred.
-MAX_TOKEN_LENGTH = 512
+#: Longest access token accepted; opaque ones are 43 characters, JWT ones (RFC 9068) about
+#: 800 with an RS256 signature; the bound is the JWT module's.
+MAX_TOKEN_LENGTH = jwt.MAX_LENGTH
 #: RFC 6750 §2.1 ``b64token``.
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 FORM = "application/x-www-form-urlencoded"

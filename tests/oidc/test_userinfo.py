@@ -1,0 +1,96 @@
+"""The UserInfo endpoint (OpenID Connect Core §5.3, RFC 6750 errors)."""
+
+import json
+
+import pytest
+
+from ..conftest import basic_auth
+from ..factories import ClientFactory
+from ..resource_helpers import client_token, user_token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(user):
+    user.first_name, user.last_name, user.email = "Alice", "Liddell", "alice@example.com"
+    user.save()
+    return user
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.mark.req("OIDC-5.3-userinfo")
+@pytest.mark.req("OIDC-5.4-scope-claims")
+def test_get_and_post_answer_sub_and_the_granted_claims(oauth, conf_client, alice, signing_key):
+    body = oauth.tokens(conf_client, scope="openid profile")
+    from oauth_provider import jwt
+
+    sub = jwt.decode(body["id_token"], typ=None, issuer="https://testserver/o")["sub"]
+    for method in (oauth.api.get, oauth.api.post):
+        r = method("/o/userinfo/", **bearer(body["access_token"]))
+        assert r.status_code == 200, r.content
+        info = r.json()
+        assert info["sub"] == sub
+        assert info["name"] == "Alice Liddell" and info["family_name"] == "Liddell"
+        assert "email" not in info
+        assert r["Cache-Control"] == "no-store" and r["Access-Control-Allow-Origin"] == "*"
+
+
+def test_claims_parameter_for_userinfo(oauth, conf_client, alice, signing_key):
+    request = json.dumps({"userinfo": {"email": None}})
+    body = oauth.tokens(conf_client, scope="openid", claims=request)
+    info = oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).json()
+    assert info["email"] == "alice@example.com" and "name" not in info
+
+
+@pytest.mark.req("OIDC-5.3-userinfo")
+@pytest.mark.req("6750-3-challenges")
+def test_errors_are_rfc6750_challenges(oauth, conf_client, alice, signing_key):
+    r = oauth.api.get("/o/userinfo/")
+    assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
+    assert "error=" not in r["WWW-Authenticate"]
+    r = oauth.api.get("/o/userinfo/", **bearer("garbage"))
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+    raw, _row = user_token(conf_client, alice, scope="read")
+    r = oauth.api.get("/o/userinfo/", **bearer(raw))
+    assert r.status_code == 403
+    assert 'error="insufficient_scope"' in r["WWW-Authenticate"] and 'scope="openid"' in r["WWW-Authenticate"]
+
+
+@pytest.mark.req("O21-5.1-no-query-token")
+def test_token_in_query_string_is_ignored(oauth, conf_client, alice, signing_key):
+    token = oauth.tokens(conf_client, scope="openid")["access_token"]
+    assert oauth.api.get("/o/userinfo/", {"access_token": token}).status_code == 401
+
+
+def test_client_credentials_token_has_no_user_info(oauth, signing_key):
+    service = ClientFactory(grant_types="client_credentials", redirect_uris="")
+    raw, _row = client_token(service, scope="openid")
+    r = oauth.api.get("/o/userinfo/", **bearer(raw))
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+    # and through the real token endpoint
+    r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "openid"},
+                       HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret))
+    assert oauth.api.get("/o/userinfo/", **bearer(r.json()["access_token"])).status_code == 401
+
+
+def test_deactivated_user_and_revoked_token(oauth, conf_client, alice, signing_key):
+    body = oauth.tokens(conf_client, scope="openid")
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    oauth.api.post("/o/revoke/", {"token": body["access_token"]}, HTTP_AUTHORIZATION=auth)
+    assert oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).status_code == 401
+    body = oauth.tokens(conf_client, scope="openid")
+    alice.is_active = False
+    alice.save()
+    assert oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).status_code == 401
+
+
+def test_jwt_access_token_at_userinfo(oauth, alice, signing_key):
+    rp = ClientFactory(access_token_format="jwt")
+    request = json.dumps({"userinfo": {"email": None}})
+    body = oauth.tokens(rp, scope="openid profile", claims=request)
+    info = oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).json()
+    assert info["sub"] == str(alice.pk) and info["given_name"] == "Alice" and info["email"] == "alice@example.com"

@@ -1,0 +1,162 @@
+"""RFC 9068 JWT access tokens: issued per client or site-wide, verified by the resource layer
+with no database query, never confused with ID tokens (checklist K and L)."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+
+from oauth_provider import jwt, keys, secrets
+
+from .conftest import basic_auth
+from .factories import ClientFactory
+from .resource_helpers import provider_settings
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jwt_urls")]
+ISS = "https://testserver/o"
+
+
+@pytest.fixture
+def jwt_client(db):
+    return ClientFactory(access_token_format="jwt", name="JWT RP")
+
+
+@pytest.fixture
+def warm_keys(signing_key):
+    keys.signing_key()  # load the key set into this process, as any running worker has it
+    return signing_key
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_the_token_is_an_rfc9068_jwt(oauth, jwt_client, user, warm_keys):
+    body = oauth.tokens(jwt_client, scope="read write")
+    token = body["access_token"]
+    keyset = KeySet.import_key_set(oauth.api.get("/o/jwks/").json())
+    decoded = jose_jwt.decode(token, keyset, algorithms=["RS256"])
+    assert decoded.header["typ"] == "at+jwt"
+    claims = decoded.claims
+    assert claims["iss"] == ISS and claims["aud"] == "https://testserver"
+    assert claims["sub"] == str(user.pk) and claims["client_id"] == jwt_client.client_id
+    assert claims["scope"] == "read write" and claims["exp"] - claims["iat"] == 3600
+    assert claims["jti"]
+
+
+@pytest.mark.req("BCP-2.3-audience")
+def test_drf_and_decorator_verify_with_zero_queries(oauth, jwt_client, warm_keys, django_assert_num_queries):
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    with django_assert_num_queries(0):
+        r = oauth.api.get("/api/scope-only/", **bearer(token))
+    assert r.status_code == 200 and r.json() == {"scope": "read"}
+    with django_assert_num_queries(0):
+        r = oauth.api.get("/api/plain-scope-only/", **bearer(token))
+    assert r.status_code == 200
+
+
+def test_user_and_client_load_lazily_when_touched(oauth, jwt_client, user, warm_keys, django_assert_num_queries):
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    with django_assert_num_queries(2):  # the user, then the client
+        r = oauth.api.get("/api/who/", **bearer(token))
+    assert r.json() == {"user": "alice", "client_id": jwt_client.client_id}
+
+
+def test_client_credentials_jwt_has_the_client_as_subject(oauth, jwt_client, warm_keys, assert_num_queries):
+    with assert_num_queries(2):
+        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                           HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
+    token = r.json()["access_token"]
+    claims = jwt.decode(token, typ="at+jwt", issuer=ISS)
+    assert claims["sub"] == jwt_client.client_id
+    r = oauth.api.get("/api/who/", **bearer(token))
+    assert r.json() == {"user": None, "client_id": jwt_client.client_id}
+
+
+def test_site_wide_setting(oauth, conf_client, warm_keys):
+    with override_settings(OAUTH_PROVIDER=provider_settings(ACCESS_TOKEN_FORMAT="jwt")):
+        token = oauth.tokens(conf_client)["access_token"]
+    assert jwt.header(token)["typ"] == "at+jwt"
+    assert oauth.tokens(conf_client)["access_token"].count(".") == 0  # opaque by default
+
+
+@pytest.mark.req("8725-3.11-typ / 3.12-exclusive")
+def test_an_id_token_is_not_an_access_token(oauth, jwt_client, warm_keys):
+    id_token = oauth.tokens(jwt_client, scope="openid read")["id_token"]
+    r = oauth.api.get("/api/scope-only/", **bearer(id_token))
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+    assert oauth.api.get("/o/userinfo/", **bearer(id_token)).status_code == 401
+
+
+@pytest.mark.req("BCP-2.3-audience")
+def test_a_token_for_another_resource_server_is_refused(oauth, jwt_client, warm_keys):
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    with override_settings(OAUTH_PROVIDER=provider_settings(RESOURCE_IDENTIFIER="https://api.other.example")):
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
+def test_expired_and_tampered_tokens(oauth, jwt_client, warm_keys):
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    head, body, sig = token.split(".")
+    assert oauth.api.get("/api/scope-only/", **bearer(f"{head}.{body}.{sig[::-1]}")).status_code == 401
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=3600 + 61))
+    assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
+def test_scope_is_enforced(oauth, jwt_client, warm_keys):
+    token = oauth.tokens(jwt_client, scope="write")["access_token"]
+    r = oauth.api.get("/api/scope-only/", **bearer(token))
+    assert r.status_code == 403 and 'error="insufficient_scope"' in r["WWW-Authenticate"]
+
+
+@pytest.mark.req("DERIVED-revocation-visible")
+def test_revocation_without_denylist_waits_for_expiry(oauth, jwt_client, warm_keys):
+    """The documented trade-off: without the denylist a revoked JWT works until it expires,
+    while introspection (which reads the database) already says inactive."""
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+    assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+    assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
+    assert oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {"active": False}
+
+
+@pytest.mark.req("DERIVED-revocation-visible")
+def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, django_assert_num_queries):
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        with django_assert_num_queries(0):
+            assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
+        auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+        assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+        with django_assert_num_queries(0):
+            assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, warm_keys):
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        code, verifier = oauth.get_code(jwt_client, scope="read")
+        token = oauth.exchange(jwt_client, code, verifier).json()["access_token"]
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
+        assert oauth.exchange(jwt_client, code, verifier).status_code == 400  # replay
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
+def test_introspection_answers_for_jwt_access_tokens(oauth, jwt_client, warm_keys):
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+    body = oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json()
+    assert body["active"] is True and body["scope"] == "read" and body["client_id"] == jwt_client.client_id
+
+
+def test_code_exchange_with_jwt_and_id_token_stays_within_budget(oauth, jwt_client, warm_keys, assert_max_queries):
+    code, verifier = oauth.get_code(jwt_client, scope="openid read")
+    with assert_max_queries(5):
+        r = oauth.exchange(jwt_client, code, verifier)
+    assert r.status_code == 200 and "id_token" in r.json()
+    with assert_max_queries(5):
+        r = oauth.token(jwt_client, {"grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"]})
+    assert r.status_code == 200 and "id_token" in r.json()

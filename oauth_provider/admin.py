@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -33,9 +34,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import secrets
+from . import keys, secrets
 from .forms import ClientForm
-from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken
+from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken, SigningKey
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
 StatusQ = Callable[[Any], Q]
@@ -342,6 +343,47 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("client__name", "client__client_id", _user_search("user"))
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    """Signing keys are made by rotation only (the action below, or ``manage.py rotatekeys``);
+    the private key is encrypted and never shown. Deleting a key that still signs or whose
+    tokens are alive breaks those tokens: retire it by rotating instead."""
+
+    list_display = ("kid", "algorithm", "state", "not_before", "retired_at", "created_at")
+    list_filter = ("algorithm",)
+    readonly_fields = ("kid", "algorithm", "public_jwk", "created_at", "not_before", "retired_at")
+    exclude = ("private_key",)
+    ordering = ("-not_before",)
+    actions = ["rotate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("state"))
+    def state(self, obj: SigningKey) -> str:
+        return obj.state
+
+    @admin.action(description=_("Rotate: publish a new key that signs after the pre-publication time"),
+                  permissions=["change"])
+    def rotate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        key = keys.create_key()
+        self.message_user(
+            request,
+            _("New %(alg)s key %(kid)s; it signs from %(when)s.")
+            % {"alg": key.algorithm, "kid": key.kid, "when": key.not_before.isoformat()},
+            messages.SUCCESS,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # "Rotate" acts on the key set, not on a selection: run it with nothing ticked too.
+        if request.method == "POST" and request.POST.get("action") == "rotate":
+            post = request.POST.copy()
+            if not post.getlist(ACTION_CHECKBOX_NAME):
+                post.setlist(ACTION_CHECKBOX_NAME, [str(pk) for pk in SigningKey.objects.values_list("pk", flat=True)])
+            request.POST = post  # type: ignore[assignment]
+        return super().changelist_view(request, extra_context)
 
 
 if not Client._meta.swapped:

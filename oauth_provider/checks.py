@@ -15,6 +15,9 @@ E008   a grant type, client-authentication method or the adapter cannot be impor
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
+W004   OpenID Connect is on but no signing key exists (``check --deploy --database default``):
+       DEBUG would create one on first need; production refuses to sign until
+       ``manage.py rotatekeys`` has run
 =====  =====================================================================
 """
 
@@ -160,8 +163,32 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
         warnings.append(Warning("AUTHORIZATION_CODE_LIFETIME is above 10 minutes.",
                                 hint="OAuth 2.1 §4.1.2: a maximum of 10 minutes is recommended.",
                                 id="oauth_provider.W002"))
+    warnings += _check_signing_keys(kwargs.get("databases") or ())
     if provider_settings.REFRESH_TOKEN_LIFETIME > 90 * 86400 and not provider_settings.REFRESH_TOKEN_IDLE_TIMEOUT:
         warnings.append(Warning("REFRESH_TOKEN_LIFETIME is above 90 days and no idle timeout is set.",
                                 hint="RFC 9700 §4.14.2: expire refresh tokens that go unused.",
                                 id="oauth_provider.W003"))
     return warnings
+
+
+def _check_signing_keys(databases: Any) -> list[Warning]:
+    # Checks touch the database only when asked to (``--database``), as Django's own do.
+    if "default" not in databases:
+        return []
+    if not provider_settings.OIDC_ENABLED and provider_settings.ACCESS_TOKEN_FORMAT != "jwt":
+        return []
+    from django.db import DatabaseError
+
+    from .models import SigningKey
+
+    try:
+        exists = SigningKey.objects.exists()
+    except DatabaseError:  # not migrated yet: migrate will come first
+        return []
+    if exists:
+        return []
+    return [Warning(
+        "No signing key exists. With DEBUG on, one is created the first time an ID token or JWT is "
+        "signed; with DEBUG off, signing fails until a key exists.",
+        hint="Run `python manage.py rotatekeys` once before deploying.", id="oauth_provider.W004",
+    )]

@@ -418,3 +418,25 @@ def test_delete_consent_action(admin_browser):
     r = run_action(admin_browser, Consent, "delete_selected", [target], post="yes")
     assert r.status_code == 302
     assert list(Consent.objects.values_list("pk", flat=True)) == [bystander.pk]
+
+
+def test_signing_key_admin_rotates_and_never_shows_the_private_key(db):
+    from django.contrib.auth import get_user_model
+    from django.test import Client as HttpClient
+
+    from oauth_provider import keys
+    from oauth_provider.models import SigningKey
+
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    browser = HttpClient()
+    browser.force_login(admin_user)
+    first = keys.create_key("RS256", prepublish=False)
+    r = browser.get("/admin/oauth_provider/signingkey/")
+    assert r.status_code == 200 and first.kid in r.content.decode()
+    r = browser.get(f"/admin/oauth_provider/signingkey/{first.pk}/change/")
+    assert r.status_code == 200
+    assert SigningKey.objects.get(pk=first.pk).private_key not in r.content.decode()
+    assert browser.get("/admin/oauth_provider/signingkey/add/").status_code == 403
+    r = browser.post("/admin/oauth_provider/signingkey/", {"action": "rotate", "index": "0"}, follow=True)
+    assert r.status_code == 200
+    assert [k.state for k in SigningKey.objects.order_by("created_at")] == ["active", "next"]

@@ -164,3 +164,16 @@ def test_deploy_check_stays_quiet_on_a_broken_configuration():
     """The errors say what is wrong; the deploy check must not crash on the same input."""
     assert ids(ACCESS_TOKEN_LIFETIME="long", deploy=True) == ["oauth_provider.E003"]
     assert ids(BASE | {"NOPE": 1, "ISSUER": "http://x"}, deploy=True) == ["oauth_provider.E002"]
+
+
+def test_w004_no_signing_key_on_deploy(db):
+    from django.core.checks import run_checks
+
+    from oauth_provider import keys
+
+    assert "oauth_provider.W004" not in {m.id for m in run_checks(include_deployment_checks=True)}
+    ids = {m.id for m in run_checks(include_deployment_checks=True, databases=["default"])}
+    assert "oauth_provider.W004" in ids
+    keys.create_key("RS256", prepublish=False)
+    ids = {m.id for m in run_checks(include_deployment_checks=True, databases=["default"])}
+    assert "oauth_provider.W004" not in ids

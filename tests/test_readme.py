@@ -149,6 +149,13 @@ def test_imports_and_dotted_paths_in_code_blocks_exist():
             import_string(dotted)
 
 
+def test_relative_links_point_at_files_that_exist():
+    targets = re.findall(r"\]\(((?!https?:|#)[^)]+)\)", readme())
+    assert targets
+    missing = [t for t in targets if not (ROOT / t.split("#")[0]).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+
+
 def test_createclient_json_sample_has_the_real_keys(db):
     from django.core.management import call_command
 

@@ -37,9 +37,9 @@ def say(message: str) -> None:
     print(f"[dev.py] {message}", flush=True)
 
 
-def run(args: list[str | Path], **kwargs: object) -> int:
+def run(args: list[str | Path], cwd: Path | None = None) -> int:
     # the argument lists are built here, from this file's paths and the user's own pytest args
-    return subprocess.call([str(a) for a in args], **kwargs)  # type: ignore[arg-type]  # noqa: S603
+    return subprocess.call([str(a) for a in args], cwd=cwd)  # noqa: S603
 
 
 def install_fingerprint() -> str:

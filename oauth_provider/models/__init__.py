@@ -1,0 +1,41 @@
+"""Storage: clients, grants and tokens.
+
+* ``Client`` is the only swappable model (``OAUTH_PROVIDER_CLIENT_MODEL``, like
+  ``AUTH_USER_MODEL``); subclass :class:`AbstractClient` to add fields.
+* An :class:`Authorization` is a token family: every code, access token and refresh token
+  born of one grant points at it, so a replayed code or a reused refresh token revokes the
+  whole family with one UPDATE (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
+* Codes, tokens and client secrets are stored only as SHA-256 hex digests
+  (:mod:`oauth_provider.secrets`) under a unique index; the plaintext is never stored.
+* One-time things are consumed by a conditional UPDATE whose row count decides the winner.
+"""
+
+from .clients import (
+    CLIENT_MODEL_SETTING,
+    DEFAULT_CLIENT_MODEL,
+    AbstractClient,
+    AccessTokenFormat,
+    AuthMethod,
+    Client,
+    ClientType,
+    GrantType,
+    client_model_label,
+    get_client_model,
+)
+from .grants import (
+    AccessToken,
+    Authorization,
+    AuthorizationCode,
+    AuthorizationQuerySet,
+    Consent,
+    RefreshToken,
+    TokenQuerySet,
+)
+from .signing import SigningKey, SigningKeyQuerySet
+
+__all__ = [
+    "CLIENT_MODEL_SETTING", "DEFAULT_CLIENT_MODEL", "AbstractClient", "AccessToken", "AccessTokenFormat",
+    "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationQuerySet", "Client", "ClientType",
+    "Consent", "GrantType", "RefreshToken", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet",
+    "client_model_label", "get_client_model",
+]

@@ -1,0 +1,57 @@
+"""Signing keys (see :mod:`oauth_provider.keys` for their life and encryption)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .. import secrets as _secrets
+
+
+class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
+    def signing(self, when: datetime) -> SigningKeyQuerySet:
+        """Keys allowed to sign at ``when``."""
+        return self.filter(not_before__lte=when).filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when))
+
+    def published(self, when: datetime) -> SigningKeyQuerySet:
+        """Keys in the JWKS at ``when``: next, active, and retired ones whose tokens may live on."""
+        from ..keys import publication_window
+
+        return self.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when - publication_window()))
+
+
+class SigningKey(models.Model):
+    """A key that signs ID tokens and JWT access tokens. The private key is encrypted at rest
+    (:mod:`oauth_provider.keys`); the state follows from ``not_before`` and ``retired_at``."""
+
+    kid = models.CharField(_("key ID"), max_length=128, unique=True, editable=False)
+    algorithm = models.CharField(
+        _("algorithm"), max_length=10,
+        choices=[("RS256", "RS256"), ("ES256", "ES256"), ("EdDSA", "EdDSA")], default="RS256",
+    )
+    private_key = models.TextField(_("private key (encrypted)"), editable=False)
+    public_jwk = models.JSONField(_("public JWK"), editable=False)
+    created_at = models.DateTimeField(_("created"), default=_secrets.now)
+    not_before = models.DateTimeField(_("signs from"), db_index=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    objects = SigningKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
+        ordering = ["-not_before"]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.kid[:12]}… ({self.state})"
+
+    @property
+    def state(self) -> str:
+        """``next``, ``active`` or ``retired`` now."""
+        now = _secrets.now()
+        if self.retired_at is not None and self.retired_at <= now:
+            return "retired"
+        return "next" if self.not_before > now else "active"

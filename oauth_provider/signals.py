@@ -14,6 +14,11 @@ class and these keyword arguments:
     ``request``, ``client``, ``authorization`` (the revoked family).
 ``refresh_token_reused``
     ``request``, ``client``, ``authorization`` (the revoked family).
+``token_revoked``
+    ``request``, ``client``, ``token_type`` (``"access_token"``, ``"refresh_token"`` -- whose
+    whole family was revoked -- or ``"authorization"`` for everything a client held for a
+    user), ``user`` (or None) and ``reason``: ``"revocation_endpoint"`` (RFC 7009) or
+    ``"user"`` (the connected-apps page). Replays have their own signals below.
 ``client_authentication_failed``
     ``request``, ``client_id`` (as presented, may be unknown), ``method``.
 """
@@ -27,4 +32,5 @@ consent_granted = Signal()
 consent_denied = Signal()
 authorization_code_replayed = Signal()
 refresh_token_reused = Signal()
+token_revoked = Signal()
 client_authentication_failed = Signal()

@@ -31,6 +31,7 @@ from .. import scopes, secrets
 from ..conf import provider_settings
 from ..models import AccessToken, Authorization, Consent, RefreshToken, get_client_model
 from ..responses import page_headers, render_page
+from ..signals import token_revoked
 
 
 @dataclass
@@ -129,5 +130,7 @@ class ConnectedAppsView(View):
         if client is None:
             return self.get(request)
         revoke_client(request.user, client)
+        token_revoked.send(sender=get_client_model(), request=request, client=client, token_type="authorization",
+                           user=request.user, reason="user")
         # Post/Redirect/Get: a reload must not re-submit the form.
         return page_headers(HttpResponseRedirect(f"{request.path}?{urlencode({'revoked': client.client_id})}"))

@@ -27,9 +27,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth, resource, secrets
 from ..errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
-from ..models import AccessToken, Authorization
+from ..models import AccessToken, Authorization, get_client_model
 from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, no_store
+from ..signals import token_revoked
 from .token import FORM, FORM_TYPES
 
 
@@ -89,4 +90,6 @@ class RevocationView(View):
         order = sorted(self.revokers, key=lambda kind: kind != hint)
         for kind in order:
             if self.revokers[kind](raw, client):
+                token_revoked.send(sender=get_client_model(), request=request, client=client, token_type=kind,
+                                   user=None, reason="revocation_endpoint")
                 return

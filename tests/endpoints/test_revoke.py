@@ -195,3 +195,29 @@ def test_cors_preflight():
     r = HttpClient().options(URL)
     assert r.status_code == 204 and r["Access-Control-Allow-Origin"] == "*"
     assert "POST" in r["Access-Control-Allow-Methods"]
+
+
+def test_token_revoked_signal(db):
+    from django.test import Client as HttpClient
+
+    from oauth_provider.signals import token_revoked
+
+    from ..conftest import basic_auth
+    from ..factories import ClientFactory, UserFactory
+    from ..resource_helpers import user_token
+
+    rp = ClientFactory()
+    raw, _row = user_token(rp, UserFactory())
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    token_revoked.connect(receiver)
+    try:
+        r = HttpClient().post("/o/revoke/", {"token": raw}, HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
+    finally:
+        token_revoked.disconnect(receiver)
+    assert r.status_code == 200
+    assert len(seen) == 1 and seen[0]["client"] == rp and seen[0]["token_type"] == "access_token"
+    assert seen[0]["reason"] == "revocation_endpoint"

@@ -243,3 +243,29 @@ def test_id_token_for_es256_and_eddsa_keys(oauth, conf_client, signing_key):
         header = json.loads(base64.urlsafe_b64decode(oauth.tokens(conf_client, scope="openid")["id_token"]
                                                      .split(".")[0] + "=="))
         assert header["alg"] == algorithm
+
+
+class StrongAuthAdapter:
+    """A host adapter that knows the login used a second factor."""
+
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class _Adapter(DefaultAdapter):
+            def authentication_context(self, request, user):
+                return {"acr": "urn:example:mfa", "amr": ["pwd", "otp"]}
+
+            def get_subject(self, user):
+                return f"user-{user.pk}"
+
+        return _Adapter()
+
+
+def test_adapter_gives_acr_amr_and_the_subject(oauth, conf_client, user, signing_key):
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ADAPTER": "tests.oidc.test_code_flow.StrongAuthAdapter"}
+    with override_settings(OAUTH_PROVIDER=settings):
+        body = oauth.tokens(conf_client, scope="openid")
+        claims = verify(body["id_token"], oauth.api)
+        info = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
+    assert claims["acr"] == "urn:example:mfa" and claims["amr"] == ["pwd", "otp"]
+    assert claims["sub"] == f"user-{user.pk}" == info["sub"]

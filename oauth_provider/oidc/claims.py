@@ -30,6 +30,9 @@ STANDARD_SCOPES: dict[str, str] = {
     "email": "See your email address",
     "address": "See your postal address",
     "phone": "See your phone number",
+    # OIDC Core §11. Accepted so relying parties that ask for it work; refresh tokens follow the
+    # client's registered grant types (refresh_token) and the code flow in every case.
+    "offline_access": "Stay connected when you are not using the app",
 }
 #: claims that are about the token, never taken from the user's claims
 PROTOCOL_CLAIMS = frozenset({

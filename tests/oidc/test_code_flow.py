@@ -269,3 +269,9 @@ def test_adapter_gives_acr_amr_and_the_subject(oauth, conf_client, user, signing
         info = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
     assert claims["acr"] == "urn:example:mfa" and claims["amr"] == ["pwd", "otp"]
     assert claims["sub"] == f"user-{user.pk}" == info["sub"]
+
+
+@pytest.mark.req("OIDC-11-offline-access")
+def test_offline_access_is_accepted_and_refresh_follows_the_client_grants(oauth, conf_client, signing_key):
+    body = oauth.tokens(conf_client, scope="openid offline_access")
+    assert "refresh_token" in body and "offline_access" in body["scope"].split()

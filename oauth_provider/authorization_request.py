@@ -32,7 +32,7 @@ from .errors import (
     UntrustedRedirect,
 )
 from .issuer import get_issuer
-from .models import get_client_model
+from .models.lookups import client_by_id
 from .oidc.claims import parse_claims_request
 from .params import flatten
 from .registry import grant_types
@@ -105,7 +105,7 @@ def establish_client(data: QueryDict) -> AuthorizationRequest:
         raise UntrustedRedirect("The client_id parameter is missing.")
     if len(client_id) > 100 or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):
         raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
-    client = get_client_model()._default_manager.filter(client_id=client_id).first()
+    client = client_by_id(client_id)
     if client is None or not client.is_active:
         raise UntrustedRedirect("The client is unknown or disabled.")
     registered = client.redirect_uri_list

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from . import secrets
 from .errors import InvalidClient, InvalidRequest
 from .models import get_client_model
+from .models.lookups import client_by_id
 from .registry import client_auth_methods
 from .signals import client_authentication_failed
 
@@ -115,7 +116,7 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
     client_id: str | None = None
     try:
         client_id, secret = method.credentials(request, params)
-        client = get_client_model()._default_manager.filter(client_id=client_id).first()
+        client = client_by_id(client_id)
         if method.name == "none":
             ok = client is not None and client.is_public
         else:

@@ -39,7 +39,8 @@ from . import denylist, jwt, secrets
 from .conf import provider_settings
 from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from .issuer import get_issuer
-from .models import AccessToken, get_client_model
+from .models import AccessToken
+from .models.lookups import client_by_id
 from .params import flatten, request_data
 from .registry import adapter
 from .responses import bearer_challenge, bearer_error
@@ -215,7 +216,7 @@ def looks_like_jwt(raw: str) -> bool:
 
 
 def _client_by_id(client_id: str) -> Any:
-    return get_client_model()._default_manager.filter(client_id=client_id).first()
+    return client_by_id(client_id)
 
 
 def _user_by_subject(subject: str) -> Any:

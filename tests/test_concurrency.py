@@ -24,7 +24,7 @@ from .token_helpers import access_token_row, family_of_access_token, post_form
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locking"),
+    pytest.mark.skipif(connection.vendor not in ("postgresql", "mysql"), reason="needs real row locking"),
     pytest.mark.django_db(transaction=True),
 ]
 

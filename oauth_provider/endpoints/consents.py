@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_protect
 from .. import scopes, secrets
 from ..conf import provider_settings
 from ..models import AccessToken, Authorization, Consent, RefreshToken, get_client_model
+from ..models.lookups import client_by_id
 from ..responses import page_headers, render_page
 from ..signals import token_revoked
 
@@ -123,7 +124,7 @@ class ConnectedAppsView(View):
     def client_named(client_id: str) -> Any | None:
         if not client_id:
             return None
-        return get_client_model()._default_manager.filter(client_id=client_id[:100]).first()
+        return client_by_id(client_id[:100])
 
     def post(self, request: HttpRequest) -> HttpResponse:
         client = self.client_named(request.POST.get("client_id", ""))

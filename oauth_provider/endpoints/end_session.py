@@ -25,7 +25,7 @@ from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
 from ..issuer import get_issuer
-from ..models import get_client_model
+from ..models.lookups import client_by_id
 from ..params import flatten, request_data
 from ..registry import adapter
 from ..responses import error_page, redirect_to_client, render_page
@@ -104,7 +104,7 @@ class EndSessionView(View):
             subject = str(claims["sub"])
         client = None
         if client_id is not None:
-            client = get_client_model()._default_manager.filter(client_id=client_id, is_active=True).first()
+            client = client_by_id(client_id, is_active=True)
             if client is None:
                 raise InvalidRequest("Unknown client.")
         return client, subject

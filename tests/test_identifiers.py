@@ -1,0 +1,64 @@
+"""Identifiers are compared as exact strings on every database.
+
+RFC 3986 §6.2.1 simple string comparison: a ``client_id`` that differs from a registered one
+in letter case or by trailing spaces names no client. MariaDB/MySQL compare with the column's
+collation (``utf8mb4_general_ci``: case-insensitive, and PAD SPACE, so ``'a' = 'a '``), so
+this file proves the lookups do not inherit that on the MariaDB run of the suite.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+
+from .conftest import basic_auth
+from .endpoints.helpers import AUTHORIZE, assert_error_page, params_for
+from .factories import ClientFactory, PublicClientFactory
+from .token_helpers import assert_error, post_form
+
+VARIANTS = ("swapcase", "trailing space", "trailing tab")
+
+
+def variant(client_id: str, kind: str) -> str:
+    if kind == "swapcase":
+        return client_id.swapcase()
+    return client_id + (" " if kind == "trailing space" else "\t")
+
+
+@pytest.fixture
+def mixed_case_client(db):
+    return ClientFactory(client_id="MixedCase-Client")
+
+
+@pytest.mark.req("BCP-2.1-redirect-exact-match")
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_authorize_does_not_find_a_client_by_a_case_or_padding_variant(browser, kind):
+    client = PublicClientFactory(client_id="Native-App-Id")
+    response = browser.get(AUTHORIZE, params_for(client, client_id=variant(client.client_id, kind)))
+    assert_error_page(response)
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_token_endpoint_refuses_a_case_or_padding_variant_with_the_right_secret(mixed_case_client, kind):
+    sent = variant(mixed_case_client.client_id, kind)
+    response = post_form(
+        HttpClient(), {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(sent, mixed_case_client.raw_secret),
+    )
+    assert_error(response, "invalid_client")
+
+
+def test_the_exact_client_id_still_authenticates(mixed_case_client):
+    response = post_form(
+        HttpClient(), {"grant_type": "client_credentials", "scope": "read"},
+        HTTP_AUTHORIZATION=basic_auth(mixed_case_client.client_id, mixed_case_client.raw_secret),
+    )
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_public_client_identification_is_exact(db, kind):
+    client = PublicClientFactory(client_id="Public-SPA")
+    sent = variant(client.client_id, kind)
+    response = post_form(HttpClient(), {"grant_type": "authorization_code", "code": "x" * 43, "client_id": sent})
+    assert_error(response, "invalid_client")

@@ -51,6 +51,8 @@ PARAMETERS = (
     "acr_values", "claims", "request", "request_uri", "registration", LOGIN_AFTER,
 )
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+MAX_AGE = re.compile(r"[0-9]{1,10}")
 # An S256 challenge is the 43-character base64url encoding of a SHA-256 digest.
 S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -190,7 +192,7 @@ def check_openid(req: AuthorizationRequest, data: QueryDict) -> None:
         return
     raw_max_age = req.params.get("max_age")
     if raw_max_age is not None:
-        if not raw_max_age.isdigit() or len(raw_max_age) > 10:
+        if not MAX_AGE.fullmatch(raw_max_age):
             raise InvalidRequest("max_age must be a non-negative integer.")
         req.max_age = int(raw_max_age)
     req.claims = parse_claims_request(req.params.get("claims"))

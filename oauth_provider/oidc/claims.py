@@ -41,14 +41,19 @@ PROTOCOL_CLAIMS = frozenset({
 SUPPORTED_CLAIMS = ("sub", *sorted({c for claims in SCOPE_CLAIMS.values() for c in claims}))
 
 
+def _refuse_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259 §6); Python's parser accepts them."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
     """Validate the ``claims`` request parameter (OIDC Core §5.5). Returns None when absent;
     raises :class:`InvalidRequest` when it is not the JSON object the spec describes."""
     if not value:
         return None
     try:
-        data = json.loads(value)
-    except ValueError:
+        data = json.loads(value, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting within the length limit
         raise InvalidRequest("The claims parameter is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The claims parameter must be a JSON object.")
@@ -65,11 +70,19 @@ def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
     return out
 
 
-def requested_names(scopes: Iterable[str], claims_request: Mapping[str, Any] | None, target: str) -> set[str]:
-    """Names of the claims asked for through ``scopes`` plus ``claims_request[target]``."""
-    names = {c for scope in scopes for c in SCOPE_CLAIMS.get(scope, ())}
+def requested_names(
+    scopes: Iterable[str], claims_request: Mapping[str, Any] | None, target: str, *, scope_claims: bool = True
+) -> set[str]:
+    """Names of the claims to release to ``target`` (``"id_token"`` or ``"userinfo"``): those of
+    the granted ``scopes`` (unless ``scope_claims`` is False), plus the ones
+    ``claims_request[target]`` names **that a granted scope covers**. The ``claims`` parameter
+    (OIDC Core §5.5) chooses where a consented claim appears; it never widens what the user
+    consented to, nor what the client may ask for (its scopes are checked against its
+    allow-list)."""
+    covered = {c for scope in scopes for c in SCOPE_CLAIMS.get(scope, ())}
+    names = set(covered) if scope_claims else set()
     if claims_request and isinstance(claims_request.get(target), dict):
-        names |= set(claims_request[target])
+        names |= set(claims_request[target]) & covered
     return names - PROTOCOL_CLAIMS
 
 

@@ -36,10 +36,10 @@ def build(
     now = int(secrets.now().timestamp())
     key = keys.signing_key()
     body: dict[str, Any] = {}
-    if provider_settings.ID_TOKEN_SCOPE_CLAIMS:
-        names = oidc_claims.requested_names(authorization.scope.split(), authorization.claims, "id_token")
-    else:
-        names = oidc_claims.requested_names((), authorization.claims, "id_token")
+    names = oidc_claims.requested_names(
+        authorization.scope.split(), authorization.claims, "id_token",
+        scope_claims=provider_settings.ID_TOKEN_SCOPE_CLAIMS,
+    )
     body.update(oidc_claims.select(policy.user_claims(user), names))
     body.update({
         "iss": issuer,

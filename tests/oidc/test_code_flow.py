@@ -110,16 +110,42 @@ def test_id_token_scope_claims_can_be_turned_off(oauth, conf_client, user, signi
     assert "email" not in claims
 
 
-def test_claims_parameter_asks_for_individual_claims(oauth, conf_client, user, signing_key):
+def test_claims_parameter_places_consented_claims_in_the_id_token(oauth, conf_client, user, signing_key):
     user.email = "alice@example.com"
     user.save()
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ID_TOKEN_SCOPE_CLAIMS": False}
     request = json.dumps({"id_token": {"email": {"essential": True}, "nickname": None}})
-    claims = verify(oauth.tokens(conf_client, scope="openid", claims=request)["id_token"], oauth.api)
+    with override_settings(OAUTH_PROVIDER=settings):
+        claims = verify(oauth.tokens(conf_client, scope="openid email profile", claims=request)["id_token"],
+                        oauth.api)
     assert claims["email"] == "alice@example.com"
     assert "nickname" not in claims  # unknown for this user: omitted, not null
+    assert "preferred_username" not in claims  # a profile claim nobody asked for in the ID token
 
 
-@pytest.mark.parametrize("value", ["not json", "[]", '{"id_token": []}', '{"userinfo": {"email": 1}}'])
+@pytest.mark.req("OIDC-5.4-scope-claims")
+@pytest.mark.req("DERIVED-client-policy")
+def test_claims_parameter_never_widens_consent(oauth, conf_client, user, signing_key):
+    """The claims parameter asks for claims; it is no way around the consent page or the
+    client's allowed scopes (OIDC Core §5.5)."""
+    user.first_name, user.email = "Alice", "alice@example.com"
+    user.save()
+    request = json.dumps({"userinfo": {"email": None, "given_name": None}, "id_token": {"email": None}})
+    body = oauth.tokens(conf_client, scope="openid", claims=request)
+    claims = verify(body["id_token"], oauth.api)
+    info = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
+    for leaked in ("email", "given_name"):
+        assert leaked not in claims and leaked not in info
+    # and with consent remembered for "openid", asking again with claims shows nothing more
+    body = oauth.tokens(conf_client, scope="openid", claims=request)
+    info = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
+    assert set(info) == {"sub"}
+
+
+@pytest.mark.parametrize("value", [
+    "not json", "[]", '{"id_token": []}', '{"userinfo": {"email": 1}}',
+    "[" * 2000 + "]" * 2000, '{"userinfo": {"email": {"value": NaN}}}', '{"id_token": {"x": {"value": Infinity}}}',
+])
 def test_malformed_claims_parameter_is_invalid_request(oauth, conf_client, signing_key, value):
     params, _ = oauth.authorize_params(conf_client, scope="openid", claims=value)
     r = oauth.browser.get("/o/authorize/", params)
@@ -168,7 +194,7 @@ def test_max_age(oauth, conf_client, user, signing_key):
     assert "auth_time" in claims
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "9" * 20])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "9" * 20, "\u00b2", "\u0663", " 5"])
 def test_malformed_max_age(oauth, conf_client, signing_key, value):
     params, _ = oauth.authorize_params(conf_client, scope="openid", max_age=value)
     r = oauth.browser.get("/o/authorize/", params)

@@ -102,6 +102,7 @@ class ClientAdmin(admin.ModelAdmin):
     fieldsets_spec: tuple[tuple[Any, tuple[str, ...]], ...] = (
         (None, ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active")),
         (_("Redirects, grants and scopes"), ("redirect_uris", "grant_types", "allowed_scopes")),
+        (_("Shown to users"), ("logo_uri", "client_uri", "policy_uri", "tos_uri")),
         (_("Trust"), ("skip_consent", "is_resource_server", "owner")),
         (_("Secret and history"), ("client_secret_hash", "created_at", "updated_at")),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import django
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,17 @@ def scope_choices(current: list[str]) -> list[tuple[str, str]]:
     choices += [(name, _("%(name)s (not in SCOPES)") % {"name": name}) for name in current
                 if name not in registered]
     return choices
+
+
+def display_url_field(name: str) -> forms.Field:
+    """The form field of one of the client's display URLs (logo, home page, policy, terms).
+
+    Declared on the form so a scheme-less entry becomes https:// on every Django version
+    (Django 5.x warns until ``assume_scheme`` is given; 4.2 has no such argument)."""
+    kwargs = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+    field = get_client_model()._meta.get_field(name).formfield(**kwargs)
+    assert field is not None
+    return field
 
 
 class ClientForm(forms.ModelForm):
@@ -47,6 +59,10 @@ class ClientForm(forms.ModelForm):
         label=_("allowed scopes"), required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: the client may ask for every scope in OAUTH_PROVIDER['SCOPES']."),
     )
+    logo_uri = display_url_field("logo_uri")
+    client_uri = display_url_field("client_uri")
+    policy_uri = display_url_field("policy_uri")
+    tos_uri = display_url_field("tos_uri")
 
     class Meta:
         model = get_client_model()

@@ -8,6 +8,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -56,6 +57,16 @@ class GrantType(models.TextChoices):
     AUTHORIZATION_CODE = "authorization_code", _("Authorization code (with PKCE)")
     REFRESH_TOKEN = "refresh_token", _("Refresh token")
     CLIENT_CREDENTIALS = "client_credentials", _("Client credentials")
+
+
+#: Links shown to users (RFC 7591 §2 client metadata) are web pages or images: http(s) only,
+#: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
+validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
+
+
+def _display_uri(verbose_name: Any, help_text: Any) -> models.URLField:
+    return models.URLField(verbose_name, max_length=500, blank=True, validators=[validate_http_url],
+                           help_text=help_text)
 
 
 def _words(value: str) -> list[str]:
@@ -116,6 +127,11 @@ class AbstractClient(models.Model):
         _("access token format"), max_length=16, blank=True, choices=AccessTokenFormat.choices,
         help_text=_("Empty: the site default (OAUTH_PROVIDER['ACCESS_TOKEN_FORMAT'])."),
     )
+    # Shown on the consent and connected-apps pages (RFC 7591 §2 names).
+    logo_uri = _display_uri(_("logo URL"), _("An image shown next to the client's name (http or https)."))
+    client_uri = _display_uri(_("home page"), _("The client's home page, linked from its name."))
+    policy_uri = _display_uri(_("privacy policy"), _("How the client uses the data users let it see."))
+    tos_uri = _display_uri(_("terms of service"), _("The client's terms of service."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

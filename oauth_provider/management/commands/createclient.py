@@ -20,6 +20,13 @@ from ... import scopes
 from ...models import AuthMethod, ClientType, GrantType, get_client_model
 
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+#: option (and RFC 7591 §2 metadata name) -> what it is
+DISPLAY_URIS = {
+    "logo_uri": "The client's logo",
+    "client_uri": "The client's home page",
+    "policy_uri": "The client's privacy policy",
+    "tos_uri": "The client's terms of service",
+}
 
 EPILOG = """\
 examples:
@@ -74,6 +81,13 @@ class Command(BaseCommand):
             help='Scopes the client may ask for, e.g. --scope "read write" (repeatable). '
                  "Default: every scope in OAUTH_PROVIDER['SCOPES'].",
         )
+        parser.add_argument(
+            "--post-logout-redirect-uri", dest="post_logout_redirect_uris", action="extend", nargs="+", default=[],
+            metavar="URI", help="Where RP-initiated logout may send the user back (repeatable).",
+        )
+        for option, what in DISPLAY_URIS.items():
+            parser.add_argument(f"--{option.replace('_', '-')}", dest=option, metavar="URL", default="",
+                                help=f"{what}, shown on the consent page (http or https).")
         parser.add_argument("--public", action="store_true",
                             help="A public client (native or browser app): no secret, PKCE only.")
         parser.add_argument(
@@ -123,11 +137,13 @@ class Command(BaseCommand):
             client_type=ClientType.PUBLIC if public else ClientType.CONFIDENTIAL,
             token_endpoint_auth_method=method,
             redirect_uris="\n".join(dict.fromkeys(options["redirect_uris"])),
+            post_logout_redirect_uris="\n".join(dict.fromkeys(options["post_logout_redirect_uris"])),
             grant_types=" ".join(dict.fromkeys(options["grant_types"] or DEFAULT_GRANT_TYPES)),
             allowed_scopes=" ".join(dict.fromkeys(requested)),
             skip_consent=options["skip_consent"],
             is_resource_server=options["resource_server"],
             owner=self.owner(options["owner"]),
+            **{name: options[name] for name in DISPLAY_URIS},
         )
 
     @staticmethod
@@ -153,7 +169,7 @@ class Command(BaseCommand):
 
 
 def _as_dict(client: Any, raw_secret: str | None) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "client_id": client.client_id,
         "client_secret": raw_secret,
         "name": client.name,
@@ -166,6 +182,11 @@ def _as_dict(client: Any, raw_secret: str | None) -> dict[str, Any]:
         "skip_consent": client.skip_consent,
         "is_resource_server": client.is_resource_server,
     }
+    # Optional RFC 7591 §2 metadata appears only when set, so the common answer stays short.
+    if client.post_logout_redirect_uri_list:
+        data["post_logout_redirect_uris"] = client.post_logout_redirect_uri_list
+    data.update({name: getattr(client, name) for name in DISPLAY_URIS if getattr(client, name)})
+    return data
 
 
 def _describe(exc: ValidationError) -> str:

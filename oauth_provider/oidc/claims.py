@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from ..errors import InvalidRequest
 
 #: OIDC Core §5.4: the claims each standard scope requests
@@ -23,16 +25,17 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     "phone": ("phone_number", "phone_number_verified"),
 }
-#: the standard scopes, with the descriptions shown on the consent page unless SCOPES overrides them
-STANDARD_SCOPES: dict[str, str] = {
-    "openid": "Sign you in with your account",
-    "profile": "See your name and basic profile",
-    "email": "See your email address",
-    "address": "See your postal address",
-    "phone": "See your phone number",
+#: the standard scopes, with the descriptions shown on the consent page unless SCOPES overrides
+#: them (lazy: translated into the language of the page that shows them)
+STANDARD_SCOPES: dict[str, Any] = {
+    "openid": _("Sign you in with your account"),
+    "profile": _("See your name and basic profile"),
+    "email": _("See your email address"),
+    "address": _("See your postal address"),
+    "phone": _("See your phone number"),
     # OIDC Core §11. Accepted so relying parties that ask for it work; refresh tokens follow the
     # client's registered grant types (refresh_token) and the code flow in every case.
-    "offline_access": "Stay connected when you are not using the app",
+    "offline_access": _("Stay connected when you are not using the app"),
 }
 #: claims that are about the token, never taken from the user's claims
 PROTOCOL_CLAIMS = frozenset({

@@ -1,0 +1,50 @@
+"""Template filters for the pages users see: ``{% load oauth_provider_tags %}``.
+
+A client's logo and links are client-supplied URLs (RFC 7591 §2 ``logo_uri``, ``client_uri``,
+``policy_uri``, ``tos_uri``). The model only accepts http(s), but a row written before that
+check, by a swapped model or straight to the database could hold anything; these filters are
+the last gate before a value reaches an ``href`` or ``src`` (OAuth 2.1 §7.12: treat client
+input as hostile). Django's autoescaping still applies to what they return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django import template
+
+register = template.Library()
+
+_SCHEMES = frozenset({"http", "https"})
+
+
+@register.filter
+def http_url(value: Any) -> str:
+    """``value`` if it is an absolute http(s) URL, else ``""`` (so ``{% if %}`` hides it).
+
+    Anything with whitespace or control characters is refused too: browsers strip them
+    before parsing, which is how ``java\\tscript:`` URLs slip past naive scheme checks."""
+    if not isinstance(value, str) or not value:
+        return ""
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+        return ""
+    return value
+
+
+@register.filter
+def url_host(value: Any) -> str:
+    """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise."""
+    url = http_url(value)
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return ""

@@ -1,0 +1,262 @@
+"""The pages users see: the client's name, logo and links shown safely (RFC 7591 §2 metadata,
+OAuth 2.1 §7.9 and §7.12), basic accessibility, one overridable base template, and a French
+translation rendered through Django's ordinary language negotiation."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from html import unescape
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.template import engines
+from django.test import Client as HttpClient
+from django.urls import reverse
+
+from oauth_provider.models import get_client_model
+from oauth_provider.templatetags.oauth_provider_tags import http_url, url_host
+
+from .a11y import problems
+from .conftest import consent_blob
+from .endpoints.helpers import AUTHORIZE, XSS, assert_page_headers, params_for
+from .factories import ClientFactory, ConsentFactory
+
+pytestmark = pytest.mark.django_db
+Client = get_client_model()
+
+LOGO = "https://rp.example/static/logo.png"
+LINKS = {
+    "logo_uri": LOGO,
+    "client_uri": "https://rp.example/",
+    "policy_uri": "https://rp.example/privacy",
+    "tos_uri": "https://rp.example/terms",
+}
+HOSTILE_URLS = [
+    "javascript:alert(1)", "JavaScript:alert(1)", "java\tscript:alert(1)", " javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example/x", "/relative",
+    "https://", "file:///etc/passwd", "ftp://rp.example/logo.png",
+]
+
+
+@pytest.fixture
+def branded(db):
+    return ClientFactory(name="Notes Web", **LINKS)
+
+
+def consent_html(browser, client, **params) -> str:
+    r = browser.get(AUTHORIZE, params_for(client, **params))
+    assert r.status_code == 200, r.get("Location")
+    return r.content.decode()
+
+
+# -- storing the links ------------------------------------------------------------------------
+def test_createclient_stores_and_prints_the_display_links():
+    out = io.StringIO()
+    call_command("createclient", "Notes Web", "--redirect-uri", "https://rp.example/cb",
+                 "--post-logout-redirect-uri", "https://rp.example/", "https://rp.example/bye",
+                 *[arg for name, value in LINKS.items() for arg in (f"--{name.replace('_', '-')}", value)],
+                 "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    client = Client.objects.get(client_id=data["client_id"])
+    for name, value in LINKS.items():
+        assert getattr(client, name) == value and data[name] == value
+    assert client.post_logout_redirect_uri_list == data["post_logout_redirect_uris"] == [
+        "https://rp.example/", "https://rp.example/bye"]
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:image/png;base64,AAAA", "ftp://rp.example/x"])
+@pytest.mark.parametrize("option", ["--logo-uri", "--client-uri", "--policy-uri", "--tos-uri"])
+def test_createclient_refuses_links_that_are_not_http(option, url):
+    with pytest.raises(CommandError, match="http:// or https://"):
+        call_command("createclient", "Bad", "--redirect-uri", "https://rp.example/cb", option, url,
+                     stdout=io.StringIO())
+    assert not Client.objects.exists()
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_admin_form_validates_the_links_and_assumes_https():
+    from .test_admin import client_form
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    admin = HttpClient()
+    admin.force_login(root)
+    add = reverse("admin:oauth_provider_client_add")
+    page = admin.get(add).content.decode()
+    for name in LINKS:
+        assert f'name="{name}"' in page
+    r = admin.post(add, client_form(logo_uri="javascript:alert(1)", tos_uri="data:text/html,x"))
+    assert r.status_code == 200
+    errors = r.context["adminform"].form.errors
+    assert set(errors) == {"logo_uri", "tos_uri"}
+    assert not Client.objects.exists()
+    r = admin.post(add, client_form(logo_uri="rp.example/logo.png", client_uri="https://rp.example/"))
+    assert r.status_code in (200, 302) and Client.objects.get().logo_uri == "https://rp.example/logo.png"
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_the_url_filter_lets_only_absolute_http_urls_through(url):
+    assert http_url(url) == "" and url_host(url) == ""
+
+
+def test_the_url_filter_keeps_http_urls():
+    assert http_url("https://rp.example/a?b=c") == "https://rp.example/a?b=c"
+    assert http_url("http://127.0.0.1:8001/") == "http://127.0.0.1:8001/"
+    assert url_host("https://user@rp.example:8443/x") == "rp.example:8443"
+    assert http_url(None) == "" and http_url(42) == ""
+
+
+# -- showing them ------------------------------------------------------------------------------
+@pytest.mark.req("O21-7.9-consent-phishing")
+def test_consent_page_shows_logo_name_and_links(browser, branded):
+    html = consent_html(browser, branded)
+    assert re.search(r'<img class="logo" src="https://rp\.example/static/logo\.png" alt=""[^>]*'
+                     r'referrerpolicy="no-referrer"', html)
+    assert "Notes Web wants to access your account" in html
+    assert '<a href="https://rp.example/" rel="noopener noreferrer">rp.example</a>' in html
+    assert '<a href="https://rp.example/privacy" rel="noopener noreferrer">Privacy policy</a>' in html
+    assert '<a href="https://rp.example/terms" rel="noopener noreferrer">Terms of service</a>' in html
+
+
+@pytest.mark.req("BCP-4.2.4-referrer")
+def test_the_only_foreign_urls_are_the_clients_own_and_send_no_referrer(browser, branded):
+    r = browser.get(AUTHORIZE, params_for(branded))
+    assert_page_headers(r)
+    html = r.content.decode()
+    foreign = [u for u in re.findall(r'(?:src|href|action)\s*=\s*"([^"]*)"', html)
+               if re.match(r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//", u)]
+    assert sorted(foreign) == sorted(LINKS.values())
+    for tag in re.findall(r"<(?:a|img)\b[^>]*(?:https?://)[^>]*>", html):
+        assert 'rel="noopener noreferrer"' in tag or 'referrerpolicy="no-referrer"' in tag, tag
+
+
+def test_without_a_logo_a_monogram_stands_in(browser, conf_client):
+    html = consent_html(browser, conf_client)
+    assert "<img" not in html
+    assert '<span class="monogram" aria-hidden="true">C</span>' in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.req("O21-7.9-consent-phishing")
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_a_stored_hostile_link_is_never_rendered(browser, branded, url):
+    # written past the model's validation, as an old row or a raw SQL import could be
+    Client.objects.filter(pk=branded.pk).update(logo_uri=url, client_uri=url, policy_uri=url, tos_uri=url)
+    for html in (consent_html(browser, branded), connected_apps_html(browser, branded)):
+        targets = {unescape(v) for v in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)}
+        assert url not in targets and url.strip() not in targets and "script:" not in html.lower()
+        assert "<img" not in html and "Privacy policy" not in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("payload", XSS)
+def test_client_name_and_links_are_escaped(browser, payload):
+    client = ClientFactory(name=payload, client_uri=f"https://rp.example/?q={payload}".replace(" ", "%20"))
+    for html in (consent_html(browser, client), connected_apps_html(browser, client)):
+        assert payload not in html
+        assert "<script>" not in html and "<img src=x" not in html
+
+
+def connected_apps_html(browser, client) -> str:
+    ConsentFactory(user=browser_user(browser), client=client, scope="read")
+    r = browser.get("/o/connected-apps/")
+    assert r.status_code == 200
+    return r.content.decode()
+
+
+def browser_user(browser):
+    return get_user_model().objects.get(pk=browser.session["_auth_user_id"])
+
+
+def test_connected_apps_and_logout_show_who_the_client_is(browser, branded, signing_key):
+    apps = connected_apps_html(browser, branded)
+    assert f'src="{LOGO}"' in apps and '<h2>Notes Web</h2>' in apps
+    assert "Revoke access for Notes Web" in apps
+    branded.post_logout_redirect_uris = "https://rp.example/"
+    branded.save()
+    r = browser.get("/o/logout/", {"client_id": branded.client_id, "post_logout_redirect_uri": "https://rp.example/"})
+    html = r.content.decode()
+    assert r.status_code == 200 and f'src="{LOGO}"' in html
+    assert "<h1>Log out?</h1>" in html and "Notes Web asks to log you out." in html
+
+
+# -- accessibility -----------------------------------------------------------------------------
+def test_every_page_passes_the_basic_accessibility_rules(browser, branded, signing_key):
+    pages = {
+        "consent": consent_html(browser, branded, scope="openid read write"),
+        "error": browser.get(AUTHORIZE, {"client_id": "nobody"}).content.decode(),
+        "connected apps": connected_apps_html(browser, branded),
+        "logout": browser.get("/o/logout/").content.decode(),
+    }
+    browser.post("/o/logout/", {"logout_request": consent_blob_of(pages["logout"]), "logout": "logout"})
+    pages["signed out"] = HttpClient().get("/o/logout/").content.decode()
+    for name, html in pages.items():
+        assert problems(html) == [], name
+    assert "You are signed out" in pages["signed out"]
+
+
+def consent_blob_of(html: str) -> str:
+    return re.search(r'name="logout_request" value="([^"]+)"', html).group(1)
+
+
+def test_optional_scopes_are_labelled_checkboxes_in_a_fieldset(browser, branded, settings):
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "OPTIONAL_SCOPES": ["write"]}
+    html = consent_html(browser, branded, scope="read write")
+    assert re.search(r"<fieldset>\s*<legend>It will be allowed to:</legend>", html)
+    box = re.search(r'<input type="checkbox" id="(scope-\d+)" name="scope" value="write" checked>', html)
+    assert box and f'<label for="{box.group(1)}">Change your data' in html
+    assert problems(html) == []
+
+
+# -- overriding and translating ----------------------------------------------------------------
+def test_the_base_template_can_be_extended_by_a_site_override(settings, tmp_path):
+    override = tmp_path / "oauth_provider" / "base.html"
+    override.parent.mkdir()
+    override.write_text('{% extends "oauth_provider/base.html" %}'
+                        '{% block header %}<header class="site">Example Corp</header>{% endblock %}')
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+    html = engines["django"].get_template("oauth_provider/error.html").render({"error": {"error": "x"}})
+    assert '<header class="site">Example Corp</header>' in html
+    assert "This request cannot be completed" in html
+
+
+@pytest.fixture
+def negotiated_language(settings):
+    """The site negotiates the language from Accept-Language, as a multilingual site does."""
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+                      "django.middleware.locale.LocaleMiddleware")
+    settings.MIDDLEWARE = middleware
+
+
+def test_consent_page_in_french(negotiated_language, user, branded, signing_key):
+    browser = HttpClient(HTTP_ACCEPT_LANGUAGE="fr")
+    browser.force_login(user)
+    html = consent_html(browser, branded, scope="openid read")
+    assert '<html lang="fr" dir="ltr">' in html
+    assert "<title>Autoriser Notes Web</title>" in html
+    assert "Notes Web demande l’accès à votre compte" in html
+    assert "Connecté en tant que alice." in html
+    assert "Vous connecter avec votre compte" in html  # the openid scope's description
+    assert "Politique de confidentialité" in html and "Conditions d’utilisation" in html
+    # the form contract is the same in every language
+    assert re.search(r'<button type="submit" name="allow" value="allow" class="primary">Autoriser</button>', html)
+    assert re.search(r'<button type="submit" name="deny" value="deny">Refuser</button>', html)
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(html), "allow": "allow"})
+    assert r.status_code == 302 and "code=" in r["Location"]
+
+
+def test_error_and_connected_apps_pages_in_french(negotiated_language, user, branded):
+    browser = HttpClient(HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
+    browser.force_login(user)
+    error = browser.get(AUTHORIZE, {"client_id": "nobody"}).content.decode()
+    assert "Cette demande ne peut pas aboutir" in error and 'lang="fr"' in error
+    apps = connected_apps_html(browser, branded)
+    assert "Applications connectées" in apps and "Retirer l’accès de Notes Web" in apps
+    english = HttpClient(HTTP_ACCEPT_LANGUAGE="en")
+    english.force_login(user)
+    assert "Connected apps" in english.get("/o/connected-apps/").content.decode()

@@ -7,38 +7,62 @@ family, connected apps, admin actions) also puts the token's hash in the cache n
 ``DENYLIST_CACHE`` until it expires, and the resource layer refuses it: one cache read per
 request, still no database query. The cache must be shared by every worker (Redis,
 Memcached): a per-process cache only protects the process that revoked.
+
+Failure modes, chosen so a broken cache never weakens revocation: the database revocation
+always happens first and stands on its own; writing the denylist is done after the
+transaction commits and a cache error is logged, not raised. Reading it fails closed: if the
+cache cannot answer, a JWT access token is refused (``invalid_token``) and the error logged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.cache import caches
+from django.db import transaction
 
 from . import secrets
 from .conf import provider_settings
 
+logger = logging.getLogger("oauth_provider.denylist")
 _PREFIX = "oauth_provider:denied:"
 
 
 def enabled() -> bool:
+    """Is the JWT access-token denylist on (``JWT_ACCESS_TOKEN_DENYLIST``)?"""
     return bool(provider_settings.JWT_ACCESS_TOKEN_DENYLIST)
 
 
 def add(entries: Iterable[tuple[str, datetime]]) -> None:
-    """Deny each ``(token_hash, expires_at)`` until it expires (plus a minute of skew)."""
+    """Deny each ``(token_hash, expires_at)`` until it expires (plus a minute of skew), once
+    the current transaction commits. Never raises: the database revocation is what counts."""
+    pending = list(entries)
+    if pending:
+        transaction.on_commit(lambda: _write(pending))
+
+
+def _write(entries: list[tuple[str, datetime]]) -> None:
     now = secrets.now()
-    values = {
-        _PREFIX + token_hash: 1
-        for token_hash, expires_at in entries
-        if expires_at > now
-    }
-    if not values:
+    live = [(token_hash, expires_at) for token_hash, expires_at in entries if expires_at > now]
+    if not live:
         return
-    longest = max(int((e - now).total_seconds()) for _h, e in entries if e > now) + 60
-    caches[provider_settings.DENYLIST_CACHE].set_many(values, timeout=longest)
+    longest = max(int((expires_at - now).total_seconds()) for _hash, expires_at in live) + 60
+    try:
+        caches[provider_settings.DENYLIST_CACHE].set_many(
+            {_PREFIX + token_hash: 1 for token_hash, _expires in live}, timeout=longest
+        )
+    except Exception:  # any cache backend error: the revocation itself already stands
+        logger.exception("Could not write %d revoked JWT access tokens to the denylist cache", len(live))
 
 
 def contains(token_hash: str) -> bool:
-    return enabled() and caches[provider_settings.DENYLIST_CACHE].get(_PREFIX + token_hash) is not None
+    """Is this token on the denylist? True as well when the cache cannot answer (fail closed)."""
+    if not enabled():
+        return False
+    try:
+        return caches[provider_settings.DENYLIST_CACHE].get(_PREFIX + token_hash) is not None
+    except Exception:
+        logger.exception("The JWT denylist cache did not answer: refusing the token")
+        return True

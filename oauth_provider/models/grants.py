@@ -21,12 +21,15 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         """Revoke every family in the queryset (and so every token of each); their live JWT
         access tokens go on the denylist when it is enabled."""
         when = when or _secrets.now()
+        live: list[tuple[str, datetime]] = []
         if denylist.enabled():
-            denylist.add(
+            live = list(
                 AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True, expires_at__gt=when)
                 .values_list("token_hash", "expires_at")
             )
-        return self.filter(revoked_at__isnull=True).update(revoked_at=when)
+        count = self.filter(revoked_at__isnull=True).update(revoked_at=when)
+        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
+        return count
 
 
 class Authorization(models.Model):
@@ -74,9 +77,12 @@ class TokenQuerySet(models.QuerySet[Any]):
         them go on the denylist when it is enabled."""
         when = when or _secrets.now()
         pending = self.filter(revoked_at__isnull=True)
+        live: list[tuple[str, datetime]] = []
         if self.model is AccessToken and denylist.enabled():
-            denylist.add(pending.filter(expires_at__gt=when).values_list("token_hash", "expires_at"))
-        return pending.update(revoked_at=when)
+            live = list(pending.filter(expires_at__gt=when).values_list("token_hash", "expires_at"))
+        count = pending.update(revoked_at=when)
+        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
+        return count
 
 
 class AuthorizationCode(models.Model):

@@ -1,0 +1,270 @@
+"""The generated parts of the reference pages, built from the code so they cannot drift.
+
+A page asks for a generated block with a marker on a line of its own::
+
+    <!-- generate: settings -->            every key of oauth_provider.conf.DEFAULTS
+    <!-- generate: endpoints -->           every URL name of oauth_provider.urls and root_urls
+    <!-- generate: command createclient --> the command's real ``--help``
+    <!-- generate: signals -->             the signals, from oauth_provider/signals.py's docstring
+    <!-- generate: checks -->              the system checks, from oauth_provider/checks.py's docstring
+
+:func:`expand` replaces each marker. It needs Django configured with the provider installed
+and mounted at ``/o/`` (the MkDocs hook uses ``tests.settings``; tests/test_docs.py runs
+under the same settings and checks every block against the code it describes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
+COMMANDS = ("createclient", "cleartokens", "rotatekeys")
+#: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
+HELP_COLUMNS = "100"
+
+
+def rst_to_markdown(text: str) -> str:
+    """The RST of our docstrings as Markdown: ``code`` and :role:`~dotted.Name` become `code`."""
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?([\w]+)`", r"`\1`", text)
+    return text.replace("``", "`")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- settings ------------------------------------------------------------------------------
+def render_value(value: Any) -> str:
+    """A default as Python source a reader could paste into ``OAUTH_PROVIDER``."""
+    if isinstance(value, dict) and value:
+        lines = ["{"] + [f"    {k!r}: {v!r}," for k, v in value.items()] + ["}"]
+        return "\n".join(lines).replace("'", '"')
+    return repr(value).replace("'", '"')
+
+
+def type_names(setting: Any) -> str:
+    names = [t.__name__ for t in setting.types]
+    if setting.nullable:
+        names.append("None")
+    return " or ".join(f"`{n}`" for n in names)
+
+
+def settings_reference() -> str:
+    from oauth_provider.conf import DEFAULTS
+
+    out = ["| Key | Type | Default |", "| --- | --- | --- |"]
+    for name, setting in DEFAULTS.items():
+        default = render_value(setting.default)
+        shown = f"`{default}`" if "\n" not in default else "see below"
+        out.append(f"| [`{name}`](#{name.lower()}) | {type_names(setting)} | {shown} |")
+    for name, setting in DEFAULTS.items():
+        out += ["", f"### `{name}`", "", rst_to_markdown(one_line(setting.doc)), ""]
+        out.append(f"Type: {type_names(setting)}. Default:")
+        out += ["", "```python", render_value(setting.default), "```"]
+    return "\n".join(out)
+
+
+# -- endpoints -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoint:
+    methods: str
+    auth: str
+    spec: str
+    what: str
+    #: values for the path converters, to show a concrete path
+    example: dict[str, str] | None = None
+
+
+#: Every URL name the two URLconfs define. tests/test_docs.py fails when a name is added to
+#: the code but not here, or when a method listed here answers 405 (or one not listed does not).
+ENDPOINTS: dict[str, Endpoint] = {
+    "oauth_provider:authorize": Endpoint(
+        "GET, POST", "the user's session (login page otherwise)", "RFC 6749 §4.1, OAuth 2.1 §4.1, RFC 7636, "
+        "RFC 9207, OIDC Core §3.1.2",
+        "Authorization request: code + PKCE S256; login, consent page, the code back with `state` and `iss`.",
+    ),
+    "oauth_provider:token": Endpoint(
+        "POST", "client: `client_secret_basic`, `client_secret_post` or `none` (public)",
+        "RFC 6749 §3.2, §5; OAuth 2.1 §3.2", "Tokens for `authorization_code`, `refresh_token`, "
+        "`client_credentials`. CORS open.",
+    ),
+    "oauth_provider:metadata": Endpoint(
+        "GET, HEAD", "none", "RFC 8414 §3", "Authorization-server metadata. CORS open, cacheable 5 minutes.",
+    ),
+    "oauth_provider:openid-configuration": Endpoint(
+        "GET, HEAD", "none", "OpenID Connect Discovery 1.0 §4", "OpenID Provider metadata (404 when "
+        "`OIDC_ENABLED` is off).",
+    ),
+    "oauth_provider:jwks": Endpoint(
+        "GET, HEAD", "none", "RFC 7517 §5, OIDC Core §10.1", "Public signing keys: next, active and retired "
+        "keys whose tokens may live (404 when `OIDC_ENABLED` is off).",
+    ),
+    "oauth_provider:userinfo": Endpoint(
+        "GET, POST", "bearer access token with `openid`", "OIDC Core §5.3", "The user's claims for the "
+        "granted scopes. CORS open.",
+    ),
+    "oauth_provider:end_session": Endpoint(
+        "GET, POST", "the user's session; `id_token_hint` or a confirmation page", "OpenID Connect "
+        "RP-Initiated Logout 1.0", "Log the user out and send them to a registered post-logout URI.",
+    ),
+    "oauth_provider:introspect": Endpoint(
+        "POST", "confidential client (public clients get 401)", "RFC 7662",
+        "Token state for the client that owns it, or for a resource-server client.",
+    ),
+    "oauth_provider:revoke": Endpoint(
+        "POST", "client (a public client sends its `client_id`)", "RFC 7009",
+        "Revoke an access token, or a refresh token with its whole grant. CORS open.",
+    ),
+    "oauth_provider:connected_apps": Endpoint(
+        "GET, POST", "the user's session; POST is CSRF-protected", "RFC 7009 §2.1 (the cascade)",
+        "The user's authorized apps, each with a Revoke button.",
+    ),
+    "oauth_provider_root:metadata": Endpoint(
+        "GET, HEAD", "none", "RFC 8414 §3", "The metadata of an issuer without a path (404 for one with a path).",
+    ),
+    "oauth_provider_root:metadata-path": Endpoint(
+        "GET, HEAD", "none", "RFC 8414 §3.1", "The metadata at the path-inserted location of an issuer with a "
+        "path.", {"issuer_path": "o"},
+    ),
+    "oauth_provider_root:protected-resource": Endpoint(
+        "GET, HEAD", "none", "RFC 9728 §3", "Protected-resource metadata of an API at the site's origin.",
+    ),
+    "oauth_provider_root:protected-resource-path": Endpoint(
+        "GET, HEAD", "none", "RFC 9728 §3.1", "The same for a `RESOURCE_IDENTIFIER` with a path.",
+        {"resource_path": "api"},
+    ),
+}
+
+
+def endpoint_path(name: str) -> str:
+    from django.urls import reverse
+
+    return reverse(name, kwargs=ENDPOINTS[name].example)
+
+
+def url_names() -> set[str]:
+    """Every named URL of ``oauth_provider.urls`` and ``oauth_provider.root_urls``."""
+    from oauth_provider import root_urls, urls
+
+    return {f"{module.app_name}:{p.name}" for module in (urls, root_urls) for p in module.urlpatterns if p.name}
+
+
+def endpoints_reference() -> str:
+    out = ["| URL name | Path | Methods | Authentication | Spec | What |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, e in ENDPOINTS.items():
+        out.append(f"| `{name}` | `{endpoint_path(name)}` | {e.methods} | {e.auth} | {e.spec} | {e.what} |")
+    return "\n".join(out)
+
+
+# -- management commands -------------------------------------------------------------------
+def command_help(name: str) -> str:
+    """The real ``manage.py NAME --help``."""
+    from django.core.management import load_command_class
+
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = HELP_COLUMNS
+    try:
+        command = load_command_class("oauth_provider", name)
+        text = command.create_parser("manage.py", name).format_help()
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
+    return text.rstrip()
+
+
+def command_reference(name: str) -> str:
+    if name not in COMMANDS:
+        raise ValueError(f"no command {name!r} to document")
+    return "```text\n$ python manage.py " + name + " --help\n" + command_help(name) + "\n```"
+
+
+# -- signals -------------------------------------------------------------------------------
+def documented_signals() -> dict[str, str]:
+    """name -> description, from the definition list in oauth_provider/signals.py's docstring."""
+    from oauth_provider import signals
+
+    doc = signals.__doc__ or ""
+    found = re.findall(r"^``(\w+)``\n((?:    .*\n?)+)", doc, re.M)
+    return {name: one_line(text) for name, text in found}
+
+
+def signals_reference() -> str:
+    out = ["| Signal | Keyword arguments (besides `sender`, the client model) |", "| --- | --- |"]
+    for name, text in documented_signals().items():
+        out.append(f"| `oauth_provider.signals.{name}` | {rst_to_markdown(text)} |")
+    return "\n".join(out)
+
+
+# -- system checks -------------------------------------------------------------------------
+def documented_checks() -> dict[str, str]:
+    """id -> description, from the table in oauth_provider/checks.py's docstring."""
+    from oauth_provider import checks
+
+    doc = checks.__doc__ or ""
+    table = doc.split("=====", 2)[2].rsplit("=====", 1)[0] if doc.count("=====") >= 4 else ""
+    rows: dict[str, str] = {}
+    current = None
+    for line in table.splitlines():
+        match = re.match(r"^([EW]\d{3})\s+(.*)$", line)
+        if match:
+            current = match.group(1)
+            rows[current] = match.group(2)
+        elif current and line.strip() and not line.startswith("="):
+            rows[current] += " " + line.strip()
+    return {k: one_line(v) for k, v in rows.items()}
+
+
+def checks_reference() -> str:
+    out = ["| ID | Level | When |", "| --- | --- | --- |"]
+    for check_id, text in documented_checks().items():
+        level = "Error" if check_id.startswith("E") else "Warning (`check --deploy`)"
+        out.append(f"| `oauth_provider.{check_id}` | {level} | {rst_to_markdown(text)} |")
+    return "\n".join(out)
+
+
+# -- the expander --------------------------------------------------------------------------
+GENERATORS: dict[str, Callable[..., str]] = {
+    "settings": settings_reference,
+    "endpoints": endpoints_reference,
+    "command": command_reference,
+    "signals": signals_reference,
+    "checks": checks_reference,
+}
+
+
+def expand(markdown: str) -> str:
+    """``markdown`` with every ``<!-- generate: ... -->`` marker replaced by its block."""
+
+    def replace(match: re.Match[str]) -> str:
+        kind, argument = match.group(1), match.group(2)
+        generator = GENERATORS.get(kind)
+        if generator is None:
+            raise ValueError(f"unknown generated block {kind!r}")
+        return generator(argument) if argument else generator()
+
+    return MARKER.sub(replace, markdown)
+
+
+def setup_django() -> None:
+    """Configure Django with the test settings (the provider mounted at /o/) if nobody has."""
+    import sys
+    from pathlib import Path
+
+    import django
+    from django.conf import settings
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    if not settings.configured:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+        django.setup()
+
+
+__all__ = ["ENDPOINTS", "expand", "setup_django"]

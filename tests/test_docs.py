@@ -1,0 +1,175 @@
+"""The documentation site tells the truth about the code.
+
+* Every code block on every page under docs/ runs (tests/docs_examples/harness.py says how,
+  block by block): settings excerpts pass the system checks, ``manage.py`` lines run through
+  ``call_command``, curl lines are answered by the site in process, JSON and HTTP samples
+  have the real keys and headers, Python runs or is the verbatim source of a module here.
+* The generated reference blocks (docs/hooks/reference.py) cover exactly what the code has:
+  every DEFAULTS key, every URL name (with the methods that answer), every command's real
+  ``--help``, every signal, every system check.
+* mkdocs.yml lists every page, and the tutorials' flows work end to end with the unmodified
+  client library they show (Authlib).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+
+from oauth_provider.models import get_client_model
+
+from .conftest import pkce_pair
+from .docs_examples import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+DOCS_SETTINGS = {
+    "ROOT_URLCONF": "tests.docs_examples.consumer_site_urls",
+    "OAUTH_PROVIDER": {
+        "ISSUER": "https://example.com/o",
+        "SCOPES": {"read": "Read your notes", "write": "Change your notes"},
+    },
+}
+#: pages whose examples run inside a test of their own, after which that test goes on
+OWN_TESTS = {"tutorials/log-in-with-your-site.md"}
+
+
+def load_reference():
+    name = "oauth_provider_docs_reference"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "hooks" / "reference.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+reference = load_reference()
+
+
+# -- setups the pages' shell blocks ask for (setup=NAME) -------------------------------------
+def logged_in_browser(session: harness.Session) -> Client:
+    if session.browser is None:
+        users = get_user_model()._default_manager
+        user = users.filter(username="alice").first() or users.create_user("alice", "alice@example.com", PASSWORD)
+        browser = Client(HTTP_HOST="example.com")
+        assert browser.login(username=user.get_username(), password=PASSWORD)
+        session.browser = browser
+    return session.browser
+
+
+def authorization_code(session: harness.Session) -> None:
+    """What the client's redirect brings back: $CODE for the client $CLIENT_ID (all its scopes,
+    its first redirect URI), approved by alice on the consent page, and its $VERIFIER."""
+    client = get_client_model().objects.get(client_id=session.env["CLIENT_ID"])
+    browser = logged_in_browser(session)
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri_list[0],
+        "scope": client.allowed_scopes, "state": "xyz", "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = browser.get("/o/authorize/", params, secure=True)
+    if page.status_code == 200:
+        blob = re.search(r'name="oauth_request" value="([^"]+)"', page.content.decode()).group(1)
+        page = browser.post("/o/authorize/", {"oauth_request": blob, "allow": "allow"}, secure=True)
+    assert page.status_code == 302, page.content[:300]
+    query = parse_qs(urlsplit(page["Location"]).query)
+    session.env.update(CODE=query["code"][0], VERIFIER=verifier)
+
+
+SETUPS = {"authorization_code": authorization_code}
+
+
+@pytest.fixture
+def session(db):
+    with override_settings(**DOCS_SETTINGS):
+        page_session = harness.Session(setups=SETUPS)
+        with page_session.stack:
+            yield page_session
+
+
+# -- every page --------------------------------------------------------------------------------
+def test_every_block_has_a_known_kind():
+    unknown = [f"{b.where} ({b.lang or 'no language'})" for p in harness.pages() for b in harness.blocks(p)
+               if b.kind not in harness.RUNNERS]
+    assert not unknown, f"blocks the docs tests do not know how to run: {unknown}"
+
+
+@pytest.mark.parametrize("page", [p for p in harness.pages() if p not in OWN_TESTS])
+def test_examples_on_page(page, session):
+    harness.run_page(page, session)
+
+
+def test_mkdocs_nav_lists_every_page():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, re.M))
+    assert listed == set(harness.pages())
+
+
+# -- the OpenID Connect tutorial, walked through by a browser --------------------------------
+class Browser:
+    """A browser with one cookie jar per host, like a real one: the consumer site and the
+    provider keep separate sessions."""
+
+    def __init__(self) -> None:
+        self.jars: dict[str, Client] = {}
+
+    def visit(self, url: str, data: dict | None = None):
+        parts = urlsplit(url)
+        client = self.jars.setdefault(parts.netloc, Client())
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if data is None:
+            return client.get(path, HTTP_HOST=parts.netloc, secure=True)
+        return client.post(path, data, HTTP_HOST=parts.netloc, secure=True)
+
+    def follow(self, response, base: str):
+        assert response.status_code in (301, 302, 303), response.content[:500]
+        location = response["Location"]
+        return location if location.startswith("https://") else base + location
+
+
+def test_oidc_tutorial_logs_in_with_authlib(session, monkeypatch):
+    harness.run_page("tutorials/log-in-with-your-site.md", session)
+    harness.route_requests_in_process(monkeypatch, ("example.com",))
+    from tests.docs_examples.consumer import views
+
+    importlib.reload(views)  # registers the client with the settings the page configured
+    get_user_model()._default_manager.create_user(
+        "alice", "alice@example.com", PASSWORD, first_name="Alice", last_name="Liddell"
+    )
+    browser, provider, consumer = Browser(), "https://example.com", "https://consumer.example"
+
+    assert b"Log in with Example" in browser.visit(consumer + "/").content
+    authorize = browser.follow(browser.visit(consumer + "/login/"), consumer)
+    assert authorize.startswith(provider + "/o/authorize/?")
+    query = parse_qs(urlsplit(authorize).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    login_page = browser.follow(browser.visit(authorize), provider)
+    next_url = parse_qs(urlsplit(login_page).query)["next"][0]
+    back = browser.visit(login_page, {"username": "alice", "password": PASSWORD, "next": next_url})
+    consent = browser.visit(browser.follow(back, provider))
+    assert consent.status_code == 200 and b"Consumer site" in consent.content
+    blob = re.search(r'name="oauth_request" value="([^"]+)"', consent.content.decode()).group(1)
+    callback = browser.follow(browser.visit(provider + "/o/authorize/", {"oauth_request": blob, "allow": "allow"}),
+                              provider)
+    assert callback.startswith(consumer + "/auth/callback/?code=")
+    home = browser.visit(browser.follow(browser.visit(callback), consumer)).content.decode()
+    assert "Hello Alice Liddell" in home
+    for claim in ("iss: https://example.com/o", "email: alice@example.com", "at_hash: ", "nonce: ", "auth_time: "):
+        assert claim in home, claim
+    profile = browser.visit(consumer + "/profile/").content.decode()
+    assert "email: alice@example.com" in profile and "preferred_username: alice" in profile
+
+    end_session = browser.follow(browser.visit(consumer + "/logout/"), consumer)
+    assert end_session.startswith(provider + "/o/logout/?id_token_hint=")
+    assert browser.visit(end_session).status_code == 200
+    assert "_auth_user_id" not in browser.jars["example.com"].session  # logged out at the provider too

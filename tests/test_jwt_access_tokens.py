@@ -124,24 +124,29 @@ def test_revocation_without_denylist_waits_for_expiry(oauth, jwt_client, warm_ke
 
 
 @pytest.mark.req("DERIVED-revocation-visible")
-def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, django_assert_num_queries):
+def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, django_assert_num_queries,
+                                               django_capture_on_commit_callbacks):
     with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
         token = oauth.tokens(jwt_client, scope="read")["access_token"]
         with django_assert_num_queries(0):
             assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
         auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
-        assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+        # The denylist is written when the revocation commits (the test runs inside a transaction).
+        with django_capture_on_commit_callbacks(execute=True):
+            assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
         with django_assert_num_queries(0):
             assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
 
 
 @pytest.mark.req("6749-4.1.2-revoke-on-reuse")
-def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, warm_keys):
+def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, warm_keys,
+                                                          django_capture_on_commit_callbacks):
     with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
         code, verifier = oauth.get_code(jwt_client, scope="read")
         token = oauth.exchange(jwt_client, code, verifier).json()["access_token"]
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
-        assert oauth.exchange(jwt_client, code, verifier).status_code == 400  # replay
+        with django_capture_on_commit_callbacks(execute=True):
+            assert oauth.exchange(jwt_client, code, verifier).status_code == 400  # replay
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
 
 
@@ -160,3 +165,18 @@ def test_code_exchange_with_jwt_and_id_token_stays_within_budget(oauth, jwt_clie
     with assert_max_queries(5):
         r = oauth.token(jwt_client, {"grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"]})
     assert r.status_code == 200 and "id_token" in r.json()
+
+def test_a_broken_denylist_cache_never_undoes_a_revocation(oauth, jwt_client, warm_keys, caplog,
+                                                         django_capture_on_commit_callbacks):
+    """Found by review: a misnamed or unreachable cache used to turn revocation into a 500 with
+    the token still active. The database revocation stands; reading fails closed."""
+    broken = provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True, DENYLIST_CACHE="no-such-cache")
+    token = oauth.tokens(jwt_client, scope="read")["access_token"]
+    auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+    with override_settings(OAUTH_PROVIDER=broken):
+        with django_capture_on_commit_callbacks(execute=True):
+            r = oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth)
+        assert r.status_code == 200
+        assert oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {"active": False}
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401  # fails closed
+    assert "denylist" in caplog.text

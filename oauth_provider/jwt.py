@@ -19,6 +19,7 @@ from typing import Any
 import jwt as pyjwt
 
 from . import keys, secrets
+from .conf import provider_settings
 
 #: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
 MAX_LENGTH = 8192
@@ -102,7 +103,24 @@ def decode(
     if claims.get("iss") != issuer:
         raise InvalidJWT("wrong issuer")
     _check_times(claims, verify_exp=verify_exp, leeway=leeway)
+    _check_key_period(claims, key, leeway=leeway)
     return claims
+
+
+def _check_key_period(claims: dict[str, Any], key: keys.LoadedKey, *, leeway: int) -> None:
+    """A token must have been signed while its key was signing (a worker may sign with a
+    just-retired key for one key-cache period), and live no longer than anything we issue:
+    so a retired key that leaked cannot mint tokens that outlive it."""
+    issued_at = claims.get("iat")
+    if isinstance(issued_at, (int, float)) and key.retired_at is not None:
+        slack = provider_settings.SIGNING_KEY_CACHE_SECONDS + leeway
+        if issued_at > key.retired_at.timestamp() + slack:
+            raise InvalidJWT("signed after its key was retired")
+    expires = claims.get("exp")
+    if isinstance(issued_at, (int, float)) and isinstance(expires, (int, float)):
+        longest = max(provider_settings.ID_TOKEN_LIFETIME, provider_settings.ACCESS_TOKEN_LIFETIME)
+        if expires - issued_at > longest + leeway:
+            raise InvalidJWT("lifetime longer than any token this server issues")
 
 
 def _check_times(claims: dict[str, Any], *, verify_exp: bool, leeway: int) -> None:

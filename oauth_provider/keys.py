@@ -122,11 +122,14 @@ def _load(row: Any) -> LoadedKey:
 
 
 # -- rotation --------------------------------------------------------------------------------
-def create_key(algorithm: str | None = None, *, prepublish: bool = True) -> Any:
+def create_key(algorithm: str | None = None, *, prepublish: bool = True, compromised: bool = False) -> Any:
     """Create a key and retire the current signing key(s) when it starts signing.
 
     With ``prepublish`` and a key already signing, the new key is published now and signs
-    after ``SIGNING_KEY_PREPUBLICATION`` seconds; otherwise it signs at once."""
+    after ``SIGNING_KEY_PREPUBLICATION`` seconds; otherwise it signs at once. With
+    ``compromised`` the new key signs at once and every other key is withdrawn at once: gone
+    from the JWKS and refused for verification, so whatever it signed (genuine or forged) stops
+    being accepted. Users' ID tokens and JWT access tokens signed by it die with it."""
     from .models import SigningKey
 
     algorithm = algorithm or provider_settings.SIGNING_KEY_ALGORITHM
@@ -139,16 +142,18 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True) -> Any:
     with transaction.atomic():
         current = SigningKey.objects.signing(now)
         start = now
-        if prepublish and current.exists():
+        if prepublish and not compromised and current.exists():
             start = now + timedelta(seconds=provider_settings.SIGNING_KEY_PREPUBLICATION)
         key = SigningKey.objects.create(
             kid=jwk["kid"], algorithm=algorithm, private_key=encrypt_private_key(pem), public_jwk=jwk,
             created_at=now, not_before=start,
         )
         # The new key supersedes every other from its start, scheduled ones included.
-        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=start)).exclude(pk=key.pk).update(
-            retired_at=start
-        )
+        # A withdrawn key is dated back past the publication window, so it is unpublished now.
+        retire_at = now - publication_window() - timedelta(seconds=1) if compromised else start
+        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=retire_at)).exclude(
+            pk=key.pk
+        ).update(retired_at=retire_at)
     clear_cache()
     return key
 

@@ -119,3 +119,44 @@ def test_kid_is_the_rfc7638_thumbprint():
     key = keys.create_key("RS256", prepublish=False)
     imported = RSAKey.import_key(key.public_jwk)
     assert imported.thumbprint() == key.kid
+
+
+@pytest.mark.req("OIDC-10.1.1-rotation")
+def test_compromised_rotation_withdraws_the_old_key_at_once(client):
+    old = keys.create_key("RS256", prepublish=False)
+    leaked_token = jwt.encode(_claims())
+    call_command("rotatekeys", "--compromised")
+    keys.clear_cache()
+    assert old.kid not in _published_kids(client)
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked_token, typ=None, issuer=ISS)
+    assert jwt.header(jwt.encode(_claims()))["kid"] != old.kid
+
+
+def test_a_retired_key_cannot_mint_new_tokens(client):
+    """A key retired by a normal rotation stays published for the tokens it signed, but a
+    token it signs after its retirement (a leaked key in an attacker's hands) is refused."""
+    old = keys.create_key("RS256", prepublish=False)
+    private = keys.signing_key().private
+    keys.create_key("RS256", prepublish=False)  # old retired now
+    keys.clear_cache()
+    import jwt as pyjwt
+
+    now = int(secrets.now().timestamp())
+    before = pyjwt.encode({"iss": ISS, "sub": "1", "iat": now - 30, "exp": now + 300}, private,
+                          algorithm="RS256", headers={"kid": old.kid})
+    assert jwt.decode(before, typ=None, issuer=ISS)["sub"] == "1"
+    late = now + 3600  # signed an hour after retirement (well past one key-cache period)
+    _at(timedelta(hours=1))
+    forged = pyjwt.encode({"iss": ISS, "sub": "1", "iat": late, "exp": late + 300}, private,
+                          algorithm="RS256", headers={"kid": old.kid})
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(forged, typ=None, issuer=ISS)
+
+
+def test_tokens_living_longer_than_anything_issued_are_refused():
+    keys.create_key("RS256", prepublish=False)
+    now = int(secrets.now().timestamp())
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(jwt.encode({"iss": ISS, "sub": "1", "iat": now, "exp": now + 10 * 365 * 86400}),
+                   typ=None, issuer=ISS)

@@ -25,14 +25,22 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--now", action="store_true",
-            help="Start signing with the new key immediately, without pre-publication (for a first key, or an "
-                 "emergency after a key leaked; relying parties that cached the JWKS must refetch it).",
+            help="Start signing with the new key immediately, without pre-publication (relying parties that "
+                 "cached the JWKS must refetch it). The old keys stay published while their tokens live.",
+        )
+        parser.add_argument(
+            "--compromised", action="store_true",
+            help="A key leaked: sign with the new key at once and withdraw every other key at once (gone from the "
+                 "JWKS, refused for verification). ID tokens and JWT access tokens signed so far stop working; "
+                 "opaque tokens and refresh tokens are not affected.",
         )
         parser.add_argument("--list", action="store_true", help="Only list the keys and their states.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["list"]:
-            key = keys.create_key(options["algorithm"], prepublish=not options["now"])
+            key = keys.create_key(
+                options["algorithm"], prepublish=not options["now"], compromised=options["compromised"]
+            )
             self.stdout.write(self.style.SUCCESS(
                 f"Created {key.algorithm} key {key.kid}; it signs from {key.not_before.isoformat()}."
             ))
@@ -40,5 +48,6 @@ class Command(BaseCommand):
             retired = f", retired {row.retired_at.isoformat()}" if row.retired_at else ""
             since = row.not_before.isoformat()
             self.stdout.write(f"{row.state:8} {row.algorithm:6} {row.kid}  signs from {since}{retired}")
-        if provider_settings.SIGNING_KEY_PREPUBLICATION and not options["now"] and not options["list"]:
+        quick = options["now"] or options["compromised"] or options["list"]
+        if provider_settings.SIGNING_KEY_PREPUBLICATION and not quick:
             self.stdout.write("Relying parties see the new key in the JWKS before it signs anything.")

@@ -12,6 +12,9 @@ E005   ``ISSUER`` is not an absolute URL without query or fragment
 E006   a lifetime is not a positive number of seconds
 E007   ``SCOPES`` names an illegal scope token, or a default/optional scope is unknown
 E008   a grant type, client-authentication method or the adapter cannot be imported
+E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its allowed values
+E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
+E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
@@ -70,6 +73,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         return errors
     errors += _check_issuer()
     errors += _check_lifetimes()
+    errors += _check_choices()
     errors += _check_scopes()
     errors += _check_imports()
     return errors
@@ -98,14 +102,41 @@ def _check_issuer() -> list[Error]:
 
 def _check_lifetimes() -> list[Error]:
     errors = []
-    for name in (*LIFETIMES, "REFRESH_TOKEN_IDLE_TIMEOUT", "MAX_PARAMETER_LENGTH"):
+    for name in (*LIFETIMES, "REFRESH_TOKEN_IDLE_TIMEOUT", "MAX_PARAMETER_LENGTH", "ID_TOKEN_LIFETIME",
+                 "SIGNING_KEY_CACHE_SECONDS"):
         value = getattr(provider_settings, name)
         if value is not None and value <= 0:
             errors.append(Error(f"OAUTH_PROVIDER[{name!r}] must be a positive number of seconds.",
                                 id="oauth_provider.E006"))
-    if provider_settings.REFRESH_TOKEN_GRACE_PERIOD < 0:
-        errors.append(Error("OAUTH_PROVIDER['REFRESH_TOKEN_GRACE_PERIOD'] must be 0 or more.",
-                            id="oauth_provider.E006"))
+    for name in ("REFRESH_TOKEN_GRACE_PERIOD", "SIGNING_KEY_PREPUBLICATION"):
+        if getattr(provider_settings, name) < 0:
+            errors.append(Error(f"OAUTH_PROVIDER[{name!r}] must be 0 or more.", id="oauth_provider.E006"))
+    return errors
+
+
+def _check_choices() -> list[Error]:
+    """E010 values from a fixed set, E011 the denylist cache, E012 the resource identifier."""
+    from .keys import ALGORITHMS
+
+    errors = []
+    for name, allowed in (("SIGNING_KEY_ALGORITHM", ALGORITHMS), ("ACCESS_TOKEN_FORMAT", ("opaque", "jwt"))):
+        value = getattr(provider_settings, name)
+        if value not in allowed:
+            errors.append(Error(f"OAUTH_PROVIDER[{name!r}] = {value!r} is not one of {', '.join(allowed)}.",
+                                id="oauth_provider.E010"))
+    if provider_settings.JWT_ACCESS_TOKEN_DENYLIST and provider_settings.DENYLIST_CACHE not in settings.CACHES:
+        errors.append(Error(
+            f"OAUTH_PROVIDER['DENYLIST_CACHE'] = {provider_settings.DENYLIST_CACHE!r} is not an alias in CACHES.",
+            hint="Use a cache every worker shares (Redis, Memcached).", id="oauth_provider.E011",
+        ))
+    resource = provider_settings.RESOURCE_IDENTIFIER
+    if resource is not None:
+        parts = urlsplit(resource)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            errors.append(Error(
+                f"OAUTH_PROVIDER['RESOURCE_IDENTIFIER'] = {resource!r} is not an absolute URL without query or "
+                "fragment (RFC 9728 §1.2).", id="oauth_provider.E012",
+            ))
     return errors
 
 

@@ -177,3 +177,20 @@ def test_w004_no_signing_key_on_deploy(db):
     keys.create_key("RS256", prepublish=False)
     ids = {m.id for m in run_checks(include_deployment_checks=True, databases=["default"])}
     assert "oauth_provider.W004" not in ids
+
+
+@pytest.mark.parametrize("changes, check_id", [
+    ({"SIGNING_KEY_ALGORITHM": "HS256"}, "oauth_provider.E010"),
+    ({"ACCESS_TOKEN_FORMAT": "JWT"}, "oauth_provider.E010"),
+    ({"JWT_ACCESS_TOKEN_DENYLIST": True, "DENYLIST_CACHE": "nope"}, "oauth_provider.E011"),
+    ({"RESOURCE_IDENTIFIER": "api.example.com"}, "oauth_provider.E012"),
+    ({"ID_TOKEN_LIFETIME": 0}, "oauth_provider.E006"),
+    ({"SIGNING_KEY_PREPUBLICATION": -1}, "oauth_provider.E006"),
+])
+def test_remaining_settings_are_validated(changes, check_id):
+    from django.conf import settings as django_settings
+    from django.core.checks import run_checks
+    from django.test import override_settings
+
+    with override_settings(OAUTH_PROVIDER={**django_settings.OAUTH_PROVIDER, **changes}):
+        assert check_id in {m.id for m in run_checks()}

@@ -97,12 +97,24 @@ def _asks_openid(data: QueryDict) -> bool:
     return bool(provider_settings.OIDC_ENABLED) and any("openid" in v.split(" ") for v in data.getlist("scope"))
 
 
+def _echoable_state(data: QueryDict) -> str | None:
+    """The ``state`` to send back with an error: never one that failed validation itself
+    (repeated, oversized, NUL), which would make us reflect hostile input (OAuth 2.1 §7.12)."""
+    values = data.getlist("state")
+    if len(values) != 1:
+        return None
+    value = values[0]
+    if not value or "\x00" in value or len(value) > provider_settings.MAX_PARAMETER_LENGTH:
+        return None
+    return value
+
+
 def establish_client(data: QueryDict) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
     RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`."""
     client_id = _single(data, "client_id")
     sent = _single(data, "redirect_uri")
-    state = data.get("state") or None
+    state = _echoable_state(data)
     if client_id is None:
         raise UntrustedRedirect("The client_id parameter is missing.")
     if len(client_id) > 100 or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):

@@ -156,6 +156,8 @@ class AuthorizationView(View):
         try:
             validate(req, data)
             self.check_user(request, req)
+            if req.openid and needs_login(request, req):  # the consent page may have stayed open
+                return self.login(request, return_query(data), login_hint=req.params.get("login_hint"))
             if "allow" not in request.POST:
                 consent_denied.send(sender=get_client_model(), request=request, client=req.client,
                                     user=request.user, scope=scopes.join(req.scopes))

@@ -28,7 +28,7 @@ from ..issuer import get_issuer
 from ..models.lookups import client_by_id
 from ..params import flatten, request_data
 from ..registry import adapter
-from ..responses import error_page, redirect_to_client, render_page
+from ..responses import error_page, page_headers, redirect_to_client, render_page
 
 PARAMETERS = ("id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 CONFIRM_FIELD = "logout_request"
@@ -72,7 +72,7 @@ class EndSessionView(View):
     def confirmed(self, request: HttpRequest, data: QueryDict) -> HttpResponse:
         rejected = csrf_failure(request)
         if rejected is not None:
-            return rejected
+            return page_headers(rejected)  # still a page of ours: no framing, no caching
         try:
             params = signing.loads(data.get(CONFIRM_FIELD, ""), salt=CONFIRM_SALT, max_age=3600)
         except (signing.BadSignature, ValueError):

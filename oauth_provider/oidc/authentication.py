@@ -46,11 +46,14 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
         return True
     auth_time = policy.auth_time(request, user)
     if LOGIN_AFTER in req.params:
+        # Back from a forced login: that login must be the one the marker asked for. The
+        # marker stands in for prompt=login / max_age=0 only; a positive max_age still holds.
         after = _marker_time(req.params[LOGIN_AFTER])
-        return after is None or auth_time is None or auth_time < after
-    if "login" in req.prompt or req.max_age == 0:
+        if after is None or auth_time is None or auth_time < after:
+            return True
+    elif "login" in req.prompt or req.max_age == 0:
         return True
-    if req.max_age is not None:
+    if req.max_age:
         return auth_time is None or (secrets.now() - auth_time).total_seconds() > req.max_age
     return False
 

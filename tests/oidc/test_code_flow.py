@@ -301,3 +301,20 @@ def test_adapter_gives_acr_amr_and_the_subject(oauth, conf_client, user, signing
 def test_offline_access_is_accepted_and_refresh_follows_the_client_grants(oauth, conf_client, signing_key):
     body = oauth.tokens(conf_client, scope="openid offline_access")
     assert "refresh_token" in body and "offline_access" in body["scope"].split()
+
+
+def test_an_open_consent_page_does_not_outlive_max_age(oauth, conf_client, signing_key):
+    """The consent form stays valid for an hour; the decision is checked against max_age again."""
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60", prompt="consent")
+    page = oauth.browser.get("/o/authorize/", params)
+    assert page.status_code == 200
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=120))
+    login_redirect(oauth.approve(page))
+
+
+def test_an_oversized_state_is_not_reflected(oauth, conf_client, signing_key):
+    params, _ = oauth.authorize_params(conf_client, state="s" * 5000)
+    r = oauth.browser.post("/o/authorize/", params)
+    q = query_of(r["Location"])
+    assert q["error"] == "invalid_request" and "state" not in q

@@ -15,6 +15,8 @@ E008   a grant type, client-authentication method or the adapter cannot be impor
 E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its allowed values
 E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
 E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
+E009   ``CLIENT_AUTH_THROTTLE`` has an unknown key, a wrong type, a non-positive number or
+       names a cache alias that is not in ``CACHES``
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
@@ -76,6 +78,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_choices()
     errors += _check_scopes()
     errors += _check_imports()
+    errors += _check_throttle()
     return errors
 
 
@@ -174,6 +177,28 @@ def _check_imports() -> list[Error]:
             errors.append(Error(f"OAUTH_PROVIDER[{key!r}]: cannot import {dotted!r} ({exc}).",
                                 id="oauth_provider.E008"))
     return errors
+
+
+def _check_throttle() -> list[Error]:
+    block = provider_settings.CLIENT_AUTH_THROTTLE
+    defaults = DEFAULTS["CLIENT_AUTH_THROTTLE"].default
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    if not isinstance(block.get("enabled", True), bool):
+        problems.append("'enabled' must be True or False")
+    for key in ("failures", "window"):
+        value = block.get(key, defaults[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{key!r} must be a positive integer")
+    cache = block.get("cache", defaults["cache"])
+    if not isinstance(cache, str) or cache not in settings.CACHES:
+        problems.append(f"'cache' must name an alias in CACHES, not {cache!r}")
+    header = block.get("ip_header")
+    if header is not None and not (isinstance(header, str) and header):
+        problems.append("'ip_header' must be None or a request.META key such as 'HTTP_X_REAL_IP'")
+    return [
+        Error(f"OAUTH_PROVIDER['CLIENT_AUTH_THROTTLE']: {problem}.", id="oauth_provider.E009")
+        for problem in problems
+    ]
 
 
 @register(Tags.security, "oauth_provider", deploy=True)

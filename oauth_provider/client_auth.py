@@ -5,7 +5,9 @@ One small class per ``token_endpoint_auth_method``, in a registry built from
 request uses (more than one is ``invalid_request``, OAuth 2.1 §3.2.4), loads the client in
 one query, checks that the method is the one the client registered, and verifies the secret
 in constant time (the hash is computed for unknown clients too, so timing does not tell
-whether a client_id exists, OIDC Core §16.12).
+whether a client_id exists, OIDC Core §16.12). Failures are counted, and a client_id or
+address with too many of them is refused before its credentials are checked
+(:mod:`oauth_provider.throttling`, OAuth 2.1 §2.4.1).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
 
-from . import secrets
+from . import secrets, throttling
 from .errors import InvalidClient, InvalidRequest
 from .models import get_client_model
 from .models.lookups import client_by_id
@@ -110,12 +112,14 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
 
 def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
     """Return the authenticated, active client or raise :class:`InvalidClient`
-    (with ``WWW-Authenticate`` when Basic was tried) or :class:`InvalidRequest`."""
+    (with ``WWW-Authenticate`` when Basic was tried), :class:`InvalidRequest` or
+    :class:`~oauth_provider.errors.ClientAuthThrottled`."""
     method = _chosen_method(request, params)
     headers = {"WWW-Authenticate": method.challenge} if method.challenge else None
     client_id: str | None = None
     try:
         client_id, secret = method.credentials(request, params)
+        throttling.check(request, client_id)
         client = client_by_id(client_id)
         if method.name == "none":
             ok = client is not None and client.is_public
@@ -133,6 +137,7 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
         if not client.is_active:
             raise InvalidClient("This client is disabled.")
     except InvalidClient as exc:
+        throttling.record_failure(request, client_id)
         client_authentication_failed.send(
             sender=get_client_model(), request=request, client_id=client_id, method=method.name
         )

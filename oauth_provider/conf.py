@@ -155,6 +155,17 @@ DEFAULTS: dict[str, Setting] = {
         "Longest value accepted for any single protocol parameter; longer ones are "
         "invalid_request (bounded work for hostile input).",
     ),
+    "CLIENT_AUTH_THROTTLE": Setting(
+        {"enabled": True, "failures": 10, "window": 60, "cache": "default", "ip_header": None},
+        (dict,),
+        "Throttling of failed client authentication at the token, introspection and revocation "
+        "endpoints (OAuth 2.1 §2.4.1), per client_id and per IP address, in Django's cache: after "
+        "``failures`` failed attempts within ``window`` seconds, further attempts get 429 "
+        "``invalid_client`` with ``Retry-After`` until the window ends. Successful requests are never "
+        "counted. ``cache`` is the CACHES alias (shared by all workers); ``ip_header`` the "
+        "``request.META`` key of a header your proxy sets to the client address (None: "
+        "``REMOTE_ADDR`` only). Keys left out keep their defaults; see :mod:`oauth_provider.throttling`.",
+    ),
     "RESOURCE_IDENTIFIER": Setting(
         None, (str,),
         "The resource identifier of the host's API (RFC 9728 §1.2): an https URL, e.g. "

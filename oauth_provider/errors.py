@@ -7,6 +7,7 @@ page). Views never choose status codes. The hierarchy::
     OAuthError                      RFC 6749 §5.2 / §4.1.2.1 error codes
     ├── InvalidRequest              400
     ├── InvalidClient               401 (WWW-Authenticate when a scheme was tried)
+    ├── ClientAuthThrottled         429 invalid_client with Retry-After (RFC 6585 §4)
     ├── InvalidGrant                400
     ├── UnauthorizedClient          400
     ├── UnsupportedGrantType        400
@@ -75,6 +76,24 @@ class InvalidClient(OAuthError):
     status = 401
     redirectable = False
     default_description = "Client authentication failed."
+
+
+class ClientAuthThrottled(OAuthError):
+    """Too many failed client authentications for this client_id or from this address
+    (:mod:`oauth_provider.throttling`): 429 with ``Retry-After`` (RFC 6585 §4). The code stays
+    ``invalid_client``, the RFC 6749 §5.2 code for a request whose client authentication was
+    not accepted. Deliberately not an :class:`InvalidClient`: it is neither counted as one more
+    failure nor answered with a ``WWW-Authenticate`` challenge (no credentials should be
+    retried now)."""
+
+    error = "invalid_client"
+    status = 429
+    redirectable = False
+    default_description = "Too many failed client authentications. Retry after the time in Retry-After."
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(headers={"Retry-After": str(retry_after)})
 
 
 class InvalidGrant(OAuthError):

@@ -23,7 +23,43 @@ from django.test.utils import CaptureQueriesContext
 
 from oauth_provider.secrets import set_clock
 
+from . import security_report
 from .factories import REDIRECT_URI, ClientFactory, PublicClientFactory, UserFactory
+
+_REPORT = security_report.Report()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cve(id): the published vulnerability a test is a regression test for")
+
+
+def pytest_collection_modifyitems(items):
+    # On the item, so the markers travel with every report (pytest-xdist included).
+    for item in items:
+        for name in ("req", "cve"):
+            for mark in item.iter_markers(name):
+                item.user_properties.extend((name, str(arg)) for arg in mark.args)
+
+
+def pytest_runtest_logreport(report):
+    _REPORT.add(report.user_properties, passed=report.when == "call" and report.passed)
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.section("security figures (shared/specs/test-figures.md)")
+    for line in _REPORT.lines():
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def figure(request):
+    """``figure("F25", "one summary line")``: printed at the end of the run (tests/security_report.py)."""
+
+    def report(key: str, line: str) -> None:
+        request.node.user_properties.append((f"figure:{key}", line))
+
+    return report
+
 
 TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET\s)", re.IGNORECASE)
 
@@ -138,6 +174,16 @@ class OAuthDriver:
 def _reset_clock():
     yield
     set_clock(None)
+
+
+@pytest.fixture(autouse=True)
+def _forget_throttle_counts():
+    """Failed client authentications are counted in the cache for a minute: every test
+    starts with none, whatever the tests before it failed on purpose."""
+    from django.core.cache import caches
+
+    caches["default"].clear()
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,179 @@
+"""Throttling of failed client authentication (OAuth 2.1 §2.4.1, RFC 6819 §5.1.4.2.3).
+
+Endpoints that accept client secrets must not let an attacker guess them at line speed. Every
+failed client authentication at the token, introspection and revocation endpoints (all three
+go through :func:`oauth_provider.client_auth.authenticate`) is counted twice in Django's cache:
+once for the ``client_id`` it named and once for the caller's IP address. When either count
+reaches ``failures`` within ``window`` seconds of the first failure, every further attempt
+naming that client or coming from that address is refused *before* its credentials are
+looked at, until the window ends::
+
+    HTTP/1.1 429 Too Many Requests                  (RFC 6585 §4)
+    Retry-After: 37                                 (seconds until the window ends)
+    Cache-Control: no-store
+    Content-Type: application/json
+
+    {"error": "invalid_client", "error_description": "Too many failed client authentications..."}
+
+The error code stays ``invalid_client``: RFC 6749 §5.2 defines no code for rate limiting at
+the token endpoint, the request did fail client authentication (the credentials were not
+accepted), and a client library that knows only the §5.2 codes handles it correctly.
+``temporarily_unavailable`` is an authorization-endpoint code that blames the server, and
+``slow_down`` (RFC 8628 §3.5) belongs to device-code polling. The status and ``Retry-After``
+carry the "back off" meaning (RFC 6585 §4). No ``WWW-Authenticate``: no credentials should be
+retried now.
+
+Successful authentications are never counted and cost one cache read (``get_many``). A
+success does not clear the counters: clearing would let an attacker who interleaves the
+client's own traffic keep guessing. The price of a lock per ``client_id`` is that anyone who
+knows a client_id can lock that client out for one window by failing ``failures`` times; the
+window is short, and hosts that prefer to keep only the per-address lock can set a very high
+``failures`` and put per-address limits in their proxy (see SECURITY.md).
+
+Settings, ``OAUTH_PROVIDER["CLIENT_AUTH_THROTTLE"]`` (keys left out keep these defaults)::
+
+    "enabled": True       count failures and refuse at the threshold
+    "failures": 10        failed attempts allowed per window, per client_id and per address
+    "window": 60          seconds, counted from the first failure of a window
+    "cache": "default"    the CACHES alias holding the counters; it must be shared by every
+                          worker (Redis, Memcached, database): a per-process cache only
+                          throttles within one process
+    "ip_header": None     the ``request.META`` key of a header your reverse proxy sets to the
+                          client's address (e.g. "HTTP_X_REAL_IP" or "HTTP_X_FORWARDED_FOR").
+                          None: ``REMOTE_ADDR`` only, since any other header is client-controlled
+                          unless a proxy you run overwrites it (RFC 9700 §4.13). For a
+                          comma-separated list the last (rightmost) entry is used: it is the
+                          one your proxy appended.
+
+IPv6 addresses are counted per /64 prefix, the block a single subscriber usually holds.
+Counts are approximate under concurrency (two simultaneous first failures may count once);
+a cache outage lets requests through and is logged (the throttle must not take the token
+endpoint down with it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import caches
+from django.http import HttpRequest
+
+from . import secrets
+from .conf import DEFAULTS, provider_settings
+from .errors import ClientAuthThrottled
+
+logger = logging.getLogger(__name__)
+
+SETTING = "CLIENT_AUTH_THROTTLE"
+_PREFIX = "oauth_provider:throttle:"
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    """The ``CLIENT_AUTH_THROTTLE`` block, defaults filled in."""
+
+    enabled: bool
+    failures: int
+    window: int
+    cache: str
+    ip_header: str | None
+
+
+def throttle_settings() -> ThrottleSettings:
+    """The ``CLIENT_AUTH_THROTTLE`` block merged over its defaults (checks.py validates it)."""
+    block: dict[str, Any] = {**DEFAULTS[SETTING].default, **(getattr(provider_settings, SETTING) or {})}
+    return ThrottleSettings(
+        enabled=bool(block["enabled"]), failures=int(block["failures"]), window=int(block["window"]),
+        cache=str(block["cache"]), ip_header=block["ip_header"],
+    )
+
+
+def client_ip(request: HttpRequest, ip_header: str | None = None) -> str:
+    """The caller's address as counted: the configured proxy header's last entry when it
+    parses as an IP address, else ``REMOTE_ADDR``; an IPv6 address stands for its /64."""
+    candidates = [str(request.META.get(ip_header, "")).split(",")[-1].strip()] if ip_header else []
+    candidates.append(str(request.META.get("REMOTE_ADDR", "")))
+    for candidate in candidates:
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+        return str(address)
+    return "unknown"
+
+
+def _subjects(request: HttpRequest, client_id: str | None, conf: ThrottleSettings) -> dict[str, str]:
+    """What is counted (a label for the log) -> its cache key. Hashed: a client_id is
+    attacker-chosen text, and cache keys must be short and plain (memcached)."""
+    address = client_ip(request, conf.ip_header)
+    subjects = {f"address {address}": f"ip:{address}"}
+    if client_id is not None:
+        subjects[f"client_id {client_id[:100]!r}"] = f"client:{client_id}"
+    return {
+        label: _PREFIX + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        for label, raw in subjects.items()
+    }
+
+
+def _since(key: str) -> str:
+    return key + ":since"
+
+
+def check(request: HttpRequest, client_id: str | None) -> None:
+    """Raise :class:`~oauth_provider.errors.ClientAuthThrottled` when this client_id or this
+    address has used up its failures for the current window. One cache read."""
+    conf = throttle_settings()
+    if not conf.enabled:
+        return
+    keys = list(_subjects(request, client_id, conf).values())
+    try:
+        values = caches[conf.cache].get_many([*keys, *map(_since, keys)])
+    except Exception:  # the cache is down: serve rather than lock every client out
+        logger.exception("client-authentication throttle: cache read failed; not throttling")
+        return
+    now = secrets.now().timestamp()
+    waits = [
+        values[_since(key)] + conf.window - now
+        for key in keys
+        if values.get(key, 0) >= conf.failures and _since(key) in values
+    ]
+    longest = max(waits, default=0)
+    if longest > 0:
+        raise ClientAuthThrottled(retry_after=max(1, math.ceil(longest)))
+
+
+def record_failure(request: HttpRequest, client_id: str | None) -> None:
+    """Count one failed client authentication for the address and (if any) the client_id.
+    A count whose window has passed starts again at 1."""
+    conf = throttle_settings()
+    if not conf.enabled:
+        return
+    subjects = _subjects(request, client_id, conf)
+    now = secrets.now().timestamp()
+    try:
+        cache = caches[conf.cache]
+        starts = cache.get_many([_since(key) for key in subjects.values()])
+        for label, key in subjects.items():
+            since = starts.get(_since(key))
+            if since is None or since + conf.window <= now:
+                cache.set_many({key: 1, _since(key): now}, timeout=conf.window)
+                continue
+            remaining = max(1, math.ceil(since + conf.window - now))
+            try:
+                count = cache.incr(key)
+            except ValueError:  # evicted between the two calls
+                count = 1
+                cache.set(key, count, timeout=remaining)
+            if count == conf.failures:
+                logger.warning("client-authentication throttle engaged for %s for %d s", label, remaining)
+    except Exception:  # see check(): an outage must not turn failures into 500s
+        logger.exception("client-authentication throttle: cache write failed")

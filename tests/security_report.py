@@ -1,0 +1,122 @@
+"""The security figures and checklist coverage every test run prints (shared/specs/test-figures.md).
+
+Wired by hooks in ``tests/conftest.py``; kept here so conftest stays about fixtures.
+
+* **Figures.** A test reports a figure with the ``figure`` fixture::
+
+      def test_something(figure):
+          figure("F25", "throttled at the threshold 3/3")
+
+  The line travels on the test report (``user_properties``, as ``("figure:F25", line)``), so
+  the process that writes the terminal summary prints it, with or without pytest-xdist. One line per figure id: a
+  test reporting the same id again replaces its line.
+* **Checklist coverage (F1-F3).** Every ``@pytest.mark.req("<ID>")`` of a test that *passed*
+  counts for that checklist row (a skipped or failed test proves nothing). A row whose ID cell
+  holds several IDs (``8414-3 / DISC-4.3-issuer-identical``) is covered by the whole cell or by
+  any one of them. The summary lists the MUST and SHOULD rows with no test. The checklist is
+  read from ``docs/security-checklist.md`` (the repository's copy, so a fresh clone works) or,
+  failing that, from ``../shared/specs/security-checklist.md``.
+* **CVEs (F3).** ``@pytest.mark.cve("CVE-...")`` names the published vulnerability a test is a
+  regression test for. The checklist's catalogue (part 2) is not in the copy we have; the
+  summary counts the CVEs cited in part 1's rows that have a test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKLISTS = (ROOT / "docs" / "security-checklist.md", ROOT.parent / "shared" / "specs" / "security-checklist.md")
+LEVELS = ("MUST", "SHOULD", "MAY")
+_CVE = re.compile(r"CVE-\d{4}-\d{4,}")
+#: more uncovered rules than this are counted, not listed (a run of a few files)
+MAX_LISTED = 30
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One checklist row: its ID cell, the IDs that cover it, its level (strictest word wins:
+    ``MUST / SHOULD`` is a MUST), and the CVEs its row cites."""
+
+    cell: str
+    aliases: frozenset[str]
+    level: str
+    cves: tuple[str, ...]
+
+
+def level_of(text: str) -> str:
+    if re.search(r"\bMUST\b|\bREQUIRED\b", text):
+        return "MUST"
+    if re.search(r"\bSHOULD\b|\bRECOMMENDED\b", text):
+        return "SHOULD"
+    return "MAY"
+
+
+def checklist_path() -> Path | None:
+    return next((p for p in CHECKLISTS if p.is_file()), None)
+
+
+def parse_checklist(text: str) -> list[Rule]:
+    """The rows of every ``| ID | Requirement | Level | Test |`` table."""
+    rules = []
+    for line in text.splitlines():
+        if not line.startswith("| "):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) < 4 or cells[0] == "ID" or set(cells[0]) <= {"-", " "}:
+            continue
+        cell = cells[0].replace("`", "")
+        aliases = frozenset({cell, *(part.strip() for part in cell.split(" / "))})
+        rules.append(Rule(cell, aliases, level_of(cells[2]), tuple(dict.fromkeys(_CVE.findall(line)))))
+    return rules
+
+
+@dataclass
+class Report:
+    """What the run proved, gathered from test reports."""
+
+    covered: set[str] = field(default_factory=set)
+    cves: set[str] = field(default_factory=set)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def add(self, properties: Iterable[tuple[str, object]], passed: bool) -> None:
+        for name, value in properties:
+            if name.startswith("figure:"):
+                self.figures[name.partition(":")[2]] = str(value)
+            elif passed and name == "req":
+                self.covered.add(str(value))
+            elif passed and name == "cve":
+                self.cves.add(str(value))
+
+    def lines(self) -> list[str]:
+        out = [f"{key}: {self.figures[key]}" for key in sorted(self.figures, key=_figure_order)]
+        path = checklist_path()
+        if path is None:
+            return [*out, "F1/F2: no security checklist found (docs/security-checklist.md)"]
+        rules = parse_checklist(path.read_text())
+        if not self.covered:
+            return [*out, "F1/F2: no test with a req marker passed in this run (coverage not computed)"]
+        for level in ("MUST", "SHOULD"):
+            rows = [r for r in rules if r.level == level]
+            missing = [r.cell for r in rows if not (r.aliases & self.covered)]
+            figure = "F1" if level == "MUST" else "F2"
+            listed = ", ".join(missing) if len(missing) <= MAX_LISTED else f"{len(missing)} rules (a partial run?)"
+            out.append(f"{figure} {level} rules with a passing test: {len(rows) - len(missing)}/{len(rows)}"
+                       f" ({100 * (len(rows) - len(missing)) / max(1, len(rows)):.1f} %); "
+                       f"without: {listed or 'none'}")
+        cited = sorted({c for r in rules for c in r.cves})
+        tested = [c for c in cited if c in self.cves]
+        out.append(f"F3 CVEs cited by the checklist with a @cve regression test: {len(tested)}/{len(cited)} "
+                   "(part 2 catalogue not in the checklist copy)")
+        unknown = sorted(self.covered - {a for r in rules for a in r.aliases})
+        if unknown:
+            out.append(f"req markers naming no checklist row: {', '.join(unknown)}")
+        return out
+
+
+def _figure_order(key: str) -> tuple[int, str]:
+    match = re.match(r"F(\d+)", key)
+    return (int(match.group(1)) if match else 999, key)

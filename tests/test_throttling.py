@@ -1,0 +1,259 @@
+"""Throttling of failed client authentication (OAuth 2.1 §2.4.1; figure F25).
+
+Black-box through the token, introspection and revocation endpoints: ``failures`` failed
+attempts per client_id and per address are answered 401 as usual, the next ones 429
+``invalid_client`` with ``Retry-After`` until the window that began with the first failure
+ends, and successful requests are never counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache.backends.base import BaseCache
+from django.core.checks import run_checks
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider.throttling import client_ip, throttle_settings
+
+from .conftest import basic_auth
+from .endpoints.helpers import provider_settings
+from .factories import ClientFactory, PublicClientFactory
+from .token_helpers import TOKEN_ERRORS, FrozenClock, assert_no_store, post_form
+
+pytestmark = pytest.mark.django_db
+
+CC = {"grant_type": "client_credentials", "scope": "read"}
+THRESHOLD = 10  # the documented default
+ATTACKER, OTHER = "198.51.100.7", "203.0.113.9"
+
+
+def token_request(client, secret: str, address: str = ATTACKER, **extra: Any):
+    return post_form(
+        HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, secret), REMOTE_ADDR=address, **extra
+    )
+
+
+def assert_throttled(response) -> int:
+    """429 invalid_client, RFC 6749 §5.2 shaped, no-store, Retry-After in seconds; returns it."""
+    assert response.status_code == 429, (response.status_code, response.content)
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "invalid_client" and body["error"] in TOKEN_ERRORS
+    assert "access_token" not in body
+    assert_no_store(response)
+    assert not response.has_header("WWW-Authenticate")
+    retry_after = int(response["Retry-After"])
+    assert 1 <= retry_after <= 60
+    return retry_after
+
+
+def fail(client, times: int, address: str = ATTACKER) -> list[int]:
+    return [token_request(client, "wrong-secret", address).status_code for _ in range(times)]
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock()
+
+
+def test_the_documented_defaults():
+    conf = throttle_settings()
+    assert (conf.enabled, conf.failures, conf.window, conf.cache, conf.ip_header) == (True, 10, 60, "default", None)
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_wrong_secrets_are_throttled_at_the_threshold_until_the_window_ends(conf_client, clock, figure):
+    statuses = fail(conf_client, THRESHOLD)
+    assert statuses == [401] * THRESHOLD
+    # From now on even the right secret is refused unseen: a guess cannot be confirmed.
+    assert assert_throttled(token_request(conf_client, conf_client.raw_secret)) == 60
+    clock.advance(45)
+    assert assert_throttled(token_request(conf_client, "wrong-secret")) == 15
+    clock.advance(16)
+    assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+    figure("F25", f"client auth throttled after {statuses.count(401)} failures/60 s (documented: {THRESHOLD}); "
+                  "429 + Retry-After until the window ends, then service resumes")
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_each_attempt_past_the_threshold_is_throttled(conf_client, clock):
+    fail(conf_client, THRESHOLD)
+    for _ in range(20):
+        assert_throttled(token_request(conf_client, "wrong-secret"))
+        clock.advance(1)
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_per_client_id_across_addresses(conf_client, clock):
+    """A distributed guesser: one failure from each of ten addresses locks the client_id."""
+    for i in range(THRESHOLD):
+        assert token_request(conf_client, "wrong-secret", address=f"192.0.2.{i + 1}").status_code == 401
+    assert_throttled(token_request(conf_client, "wrong-secret", address="192.0.2.200"))
+    other = ClientFactory()
+    assert token_request(other, other.raw_secret, address="192.0.2.200").status_code == 200
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_per_address_across_client_ids(db, clock):
+    """One address spraying many client_ids (known and unknown) is stopped for all of them."""
+    victim = ClientFactory()
+    for i in range(THRESHOLD):
+        response = post_form(
+            HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(f"guess-{i}", "x"), REMOTE_ADDR=ATTACKER
+        )
+        assert response.status_code == 401
+    assert_throttled(token_request(victim, victim.raw_secret, address=ATTACKER))
+    assert token_request(victim, victim.raw_secret, address=OTHER).status_code == 200
+
+
+def test_successful_traffic_is_never_counted(conf_client, clock):
+    for _ in range(3 * THRESHOLD):
+        assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+    assert fail(conf_client, THRESHOLD - 1) == [401] * (THRESHOLD - 1)
+    # Successes in between neither count nor clear the failures.
+    assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+    assert fail(conf_client, 1) == [401]
+    assert_throttled(token_request(conf_client, conf_client.raw_secret))
+
+
+def test_a_new_window_counts_from_one_again(conf_client, clock):
+    fail(conf_client, THRESHOLD - 1)
+    clock.advance(61)
+    assert fail(conf_client, THRESHOLD) == [401] * THRESHOLD
+    assert_throttled(token_request(conf_client, "wrong-secret"))
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_public_client_identification_failures_count_too(db, clock):
+    public = PublicClientFactory()
+    body = {"grant_type": "authorization_code", "code": "x" * 43, "client_id": public.client_id + "x"}
+    for _ in range(THRESHOLD):
+        assert post_form(HttpClient(), body, REMOTE_ADDR=ATTACKER).status_code == 401
+    assert_throttled(post_form(HttpClient(), {**body, "client_id": public.client_id}, REMOTE_ADDR=ATTACKER))
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+@pytest.mark.parametrize("path", ["/o/introspect/", "/o/revoke/"])
+def test_introspection_and_revocation_are_throttled_too(conf_client, clock, path):
+    auth = basic_auth(conf_client.client_id, "wrong-secret")
+    for _ in range(THRESHOLD):
+        response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=auth,
+                             REMOTE_ADDR=ATTACKER)
+        assert response.status_code == 401
+    good = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=good, REMOTE_ADDR=OTHER)
+    assert_throttled(response)  # the client_id is locked, whichever endpoint is asked
+
+
+def test_failures_at_one_endpoint_count_at_the_others(conf_client, clock):
+    auth = basic_auth(conf_client.client_id, "wrong-secret")
+    for path in ["/o/introspect/", "/o/revoke/"] * (THRESHOLD // 2):
+        post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=auth, REMOTE_ADDR=ATTACKER)
+    assert_throttled(token_request(conf_client, conf_client.raw_secret, address=OTHER))
+
+
+def test_a_forwarded_header_is_ignored_unless_configured(conf_client, clock):
+    """Without ``ip_header`` an attacker cannot pick a fresh address per attempt."""
+    for i in range(THRESHOLD):
+        token_request(ClientFactory.build(client_id=f"c{i}"), "x", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+    assert_throttled(token_request(conf_client, conf_client.raw_secret, HTTP_X_FORWARDED_FOR="10.9.9.9"))
+
+
+def test_the_configured_proxy_header_names_the_address(conf_client, clock):
+    conf = {"CLIENT_AUTH_THROTTLE": {"ip_header": "HTTP_X_FORWARDED_FOR"}}
+    with override_settings(OAUTH_PROVIDER=provider_settings(**conf)):
+        for i in range(THRESHOLD):
+            # The proxy appends the real peer last; what the client put before it is ignored.
+            token_request(ClientFactory.build(client_id=f"c{i}"), "x", address="10.0.0.1",
+                          HTTP_X_FORWARDED_FOR=f"1.1.1.{i}, {ATTACKER}")
+        assert_throttled(token_request(conf_client, conf_client.raw_secret, address="10.0.0.1",
+                                       HTTP_X_FORWARDED_FOR=ATTACKER))
+        response = token_request(conf_client, conf_client.raw_secret, address="10.0.0.1", HTTP_X_FORWARDED_FOR=OTHER)
+        assert response.status_code == 200
+
+
+def test_disabled_never_throttles(conf_client):
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"enabled": False})):
+        assert fail(conf_client, 3 * THRESHOLD) == [401] * (3 * THRESHOLD)
+        assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+
+
+def test_a_custom_threshold_and_window(conf_client, clock):
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 10})):
+        assert fail(conf_client, 3) == [401] * 3
+        assert 1 <= assert_throttled(token_request(conf_client, conf_client.raw_secret)) <= 10
+        clock.advance(10)
+        assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+
+
+class BrokenCache(BaseCache):
+    """A cache whose every call fails, like an unreachable Redis."""
+
+    def __init__(self, location: str, params: dict) -> None:
+        super().__init__(params)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("get_many", "set_many", "get", "set", "add", "incr"):
+            raise ConnectionError("cache unreachable")
+        return super().__getattribute__(name)
+
+
+def test_a_cache_outage_serves_instead_of_failing(conf_client):
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "broken": {"BACKEND": "tests.test_throttling.BrokenCache"}}
+    with override_settings(CACHES=caches,
+                           OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"cache": "broken"})):
+        assert fail(conf_client, THRESHOLD + 2) == [401] * (THRESHOLD + 2)
+        assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+
+
+@pytest.mark.parametrize(("meta", "expected"), [
+    ({"REMOTE_ADDR": "192.0.2.1"}, "192.0.2.1"),
+    ({"REMOTE_ADDR": "2001:db8:1:2:3:4:5:6"}, "2001:db8:1:2::/64"),
+    ({"REMOTE_ADDR": "2001:db8:1:2:ffff::1"}, "2001:db8:1:2::/64"),
+    ({"REMOTE_ADDR": "::ffff:192.0.2.1"}, "192.0.2.1"),
+    ({"REMOTE_ADDR": "not an address"}, "unknown"),
+    ({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_FORWARDED_FOR": "10.0.0.1"}, "192.0.2.1"),
+])
+def test_client_ip_without_a_proxy_header(rf, meta, expected):
+    assert client_ip(rf.post("/", **meta)) == expected
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("203.0.113.1", "203.0.113.1"),
+    ("1.2.3.4, 203.0.113.1", "203.0.113.1"),
+    ("garbage", "192.0.2.1"),
+    ("", "192.0.2.1"),
+])
+def test_client_ip_from_the_configured_header(rf, header, expected):
+    request = rf.post("/", REMOTE_ADDR="192.0.2.1", HTTP_X_REAL_IP=header)
+    assert client_ip(request, "HTTP_X_REAL_IP") == expected
+
+
+def check_ids(**block: Any) -> list[str]:
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE=block)):
+        return sorted(m.id for m in run_checks() if m.id.startswith("oauth_provider."))
+
+
+def test_a_partial_block_passes_the_checks():
+    assert check_ids(failures=5) == []
+    assert check_ids(enabled=False, ip_header="HTTP_X_REAL_IP") == []
+
+
+@pytest.mark.parametrize("block", [
+    {"retries": 3},
+    {"enabled": "yes"},
+    {"failures": 0},
+    {"failures": True},
+    {"window": -1},
+    {"window": 1.5},
+    {"cache": "nonexistent"},
+    {"cache": 3},
+    {"ip_header": ""},
+    {"ip_header": ["HTTP_X_REAL_IP"]},
+])
+def test_e009_invalid_blocks(block):
+    assert check_ids(**block) == ["oauth_provider.E009"]

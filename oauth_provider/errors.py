@@ -189,6 +189,17 @@ class UntrustedRedirect(OAuthError):
     redirectable = False
 
 
+class MethodNotAllowed(InvalidRequest):
+    """An endpoint that takes POST only (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1) was called
+    with another method: ``invalid_request`` with HTTP 405 and an ``Allow`` header."""
+
+    status = 405
+    redirectable = False
+
+    def __init__(self, endpoint: str, allow: str = "POST, OPTIONS") -> None:
+        super().__init__(f"The {endpoint} endpoint accepts POST only.", headers={"Allow": allow})
+
+
 class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: the ``token_type_hint`` names a token type the server cannot revoke."""
 

@@ -31,7 +31,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth, resource, secrets
 from ..conf import provider_settings
-from ..errors import InvalidClient, InvalidRequest, OAuthError
+from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
 from ..issuer import get_issuer
 from ..models import RefreshToken
 from ..params import flatten, request_data
@@ -126,9 +126,7 @@ class IntrospectionView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "POST":
-            error = InvalidRequest("The introspection endpoint accepts POST only.", headers={"Allow": "POST"})
-            error.status = 405
-            return error_json(error)
+            return error_json(MethodNotAllowed("introspection", allow="POST"))
         try:
             return json_response(self.introspect(request))
         except InvalidClient as exc:

@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth, resource, secrets
-from ..errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
+from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError, UnsupportedTokenType
 from ..models import AccessToken, Authorization, get_client_model
 from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, no_store
@@ -60,9 +60,7 @@ class RevocationView(View):
         if request.method == "OPTIONS":
             return allow_cors(HttpResponse(status=204), methods="POST")
         if request.method != "POST":
-            error = InvalidRequest("The revocation endpoint accepts POST only.", headers={"Allow": "POST, OPTIONS"})
-            error.status = 405
-            return allow_cors(error_json(error))
+            return allow_cors(error_json(MethodNotAllowed("revocation")))
         try:
             self.revoke(request)
             response = no_store(HttpResponse(status=200))

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth
-from ..errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from ..errors import InvalidRequest, MethodNotAllowed, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from ..params import flatten, request_data
 from ..registry import grant_types
 from ..responses import allow_cors, error_json, json_response
@@ -37,9 +37,7 @@ class TokenView(View):
         if request.method == "OPTIONS":
             return allow_cors(HttpResponse(status=204), methods="POST")
         if request.method != "POST":
-            error = InvalidRequest("The token endpoint accepts POST only.", headers={"Allow": "POST, OPTIONS"})
-            error.status = 405
-            return allow_cors(error_json(error))
+            return allow_cors(error_json(MethodNotAllowed("token")))
         try:
             response = json_response(self.issue(request))
         except OAuthError as exc:

@@ -1,17 +1,44 @@
-"""Finding a client by its ``client_id``, exactly.
+"""The lookups every token request makes: a client by its ``client_id``, a code or token by
+its value. Each is one SELECT prepared once (:mod:`._prepared`), not recompiled per request.
 
-RFC 3986 §6.2.1 simple string comparison: an identifier that differs in letter case or by
-trailing spaces is another identifier. A database compares with the column's collation, and
-MariaDB/MySQL's default (``utf8mb4_general_ci``) is case-insensitive and PAD SPACE
-(``'a' = 'a '``), so the row the database returns is compared again here. The unique index
-keeps that row alone, and the check costs no query.
+``client_id`` is compared exactly (RFC 3986 §6.2.1 simple string comparison): an identifier
+that differs in letter case or by trailing spaces is another identifier. A database compares
+with the column's collation, and MariaDB/MySQL's default (``utf8mb4_general_ci``) is
+case-insensitive and PAD SPACE (``'a' = 'a '``), so the row the database returns is compared
+again here. The unique index keeps that row alone, and the check costs no query.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .. import secrets as _secrets
+from ._prepared import PreparedLookup
 from .clients import get_client_model
+from .grants import AccessToken, AuthorizationCode, RefreshToken
+
+_client = PreparedLookup(
+    get_client_model, lambda value: get_client_model()._default_manager.filter(client_id=value)[:1]
+)
+_access_token = PreparedLookup(
+    lambda: AccessToken,
+    lambda value: AccessToken.objects.select_related("client", "user", "authorization").filter(token_hash=value)[:1],
+)
+_code = PreparedLookup(
+    lambda: AuthorizationCode,
+    lambda value: AuthorizationCode.objects.select_related("authorization", "authorization__user")
+    .filter(code_hash=value)[:1],
+)
+_refresh_token = PreparedLookup(
+    lambda: RefreshToken,
+    lambda value: RefreshToken.objects.select_related("authorization", "authorization__user")
+    .filter(token_hash=value)[:1],
+)
+_refresh_token_with_client = PreparedLookup(
+    lambda: RefreshToken,
+    lambda value: RefreshToken.objects.select_related("authorization__client", "authorization__user")
+    .filter(token_hash=value)[:1],
+)
 
 
 #: the length of the client_id column: a longer value names no client
@@ -24,7 +51,28 @@ def client_by_id(client_id: str, **filters: Any) -> Any | None:
     longer than the column) is None without a query: every caller gets this for free."""
     if "\x00" in client_id or len(client_id) > CLIENT_ID_MAX_LENGTH:
         return None
-    rows = list(get_client_model()._default_manager.filter(client_id=client_id, **filters)[:1])
-    if not rows or rows[0].client_id != client_id:
+    if filters:
+        rows = list(get_client_model()._default_manager.filter(client_id=client_id, **filters)[:1])
+        client = rows[0] if rows else None
+    else:
+        client = _client.get(client_id)
+    if client is None or client.client_id != client_id:
         return None
-    return rows[0]
+    return client
+
+
+def access_token_by_value(raw: str) -> AccessToken | None:
+    """The access token whose value is ``raw``, with its client, user and family."""
+    return _access_token.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+
+
+def code_by_value(raw: str) -> AuthorizationCode | None:
+    """The authorization code whose value is ``raw``, with its family and the family's user."""
+    return _code.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+
+
+def refresh_token_by_value(raw: str, *, with_client: bool = False) -> RefreshToken | None:
+    """The refresh token whose value is ``raw``, with its family and the family's user (and
+    the family's client when ``with_client``)."""
+    lookup = _refresh_token_with_client if with_client else _refresh_token
+    return lookup.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]

@@ -34,6 +34,7 @@ from ..conf import provider_settings
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
 from ..issuer import get_issuer
 from ..models import RefreshToken
+from ..models.lookups import refresh_token_by_value
 from ..params import flatten, request_data
 from ..registry import adapter
 from ..responses import error_json, json_response
@@ -95,12 +96,9 @@ def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any]
 def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
     if not resource.is_token_shaped(raw):
         return None
-    rows = list(
-        RefreshToken.objects.select_related("authorization__client", "authorization__user").by_value(raw)[:1]
-    )
-    if not rows:
+    row = refresh_token_by_value(raw, with_client=True)
+    if row is None:
         return None
-    row = rows[0]
     family = row.authorization
     if not refresh_token_is_live(row, secrets.now()) or not _may_see(caller, family.client_id):
         return INACTIVE

@@ -21,6 +21,7 @@ from .. import secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
+from ..models.lookups import code_by_value
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
 from .base import Grant
@@ -71,11 +72,7 @@ class AuthorizationCodeGrant(Grant):
         raise InvalidGrant("The authorization code was already used.")
 
     def load(self, raw: str, client: Any) -> AuthorizationCode:
-        code = (
-            AuthorizationCode.objects.by_value(raw)
-            .select_related("authorization", "authorization__user")
-            .first()
-        )
+        code = code_by_value(raw)
         if code is None or code.authorization.client_id != client.pk:
             raise InvalidGrant("The authorization code is invalid or was issued to another client.")
         return code

@@ -24,6 +24,7 @@ from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, RefreshToken, get_client_model
+from ..models.lookups import refresh_token_by_value
 from ..signals import refresh_token_reused
 from .base import Grant
 
@@ -35,9 +36,7 @@ class RefreshTokenGrant(Grant):
         raw = params.get("refresh_token")
         if raw is None:
             raise InvalidRequest("The refresh_token parameter is required.")
-        token = (
-            RefreshToken.objects.by_value(raw).select_related("authorization", "authorization__user").first()
-        )
+        token = refresh_token_by_value(raw)
         if token is None or token.authorization.client_id != client.pk:
             raise InvalidGrant("The refresh token is invalid or was issued to another client.")
         family = token.authorization

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from datetime import timedelta
 
 import jwt as pyjwt
 import pytest
@@ -205,7 +206,7 @@ def test_access_and_id_tokens_cannot_pass_as_each_other(rsa_key):
 @pytest.mark.req("DERIVED-jwt-time")
 def test_time_claims(rsa_key):
     # Freeze the clock on a whole second: the 61 s case sits one second past the bound.
-    frozen = secrets.now().replace(microsecond=0)
+    frozen = (secrets.now() + timedelta(seconds=1)).replace(microsecond=0)  # after the key's start
     secrets.set_clock(lambda: frozen)
     now = int(frozen.timestamp())
     rejected(jwt.encode({"iss": ISS, "sub": "1", "iat": now - 600, "exp": now - 300}))

@@ -227,7 +227,8 @@ class AuthorizationAdmin(_ProtocolRowAdmin):
     list_display = ("id", "client", "user", "scope", "created_at", "revoked_at")
     list_select_related = ("client", "user")
     raw_id_fields = ("client", "user")
-    readonly_fields = ("client", "user", "scope", "created_at")
+    readonly_fields = ("client", "user", "scope", "created_at", "revoked_at", "auth_time", "session_id", "claims",
+                       "auth_context")
     actions = ("revoke",)
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
@@ -280,8 +281,9 @@ class _TokenAdmin(_ProtocolRowAdmin):
     actions = ("revoke",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # Only revoking makes sense by hand; everything else is what the protocol issued.
-        return [f.name for f in self.model._meta.concrete_fields if f.name not in ("id", "revoked_at")]
+        # Everything is what the protocol issued; revoking is the "Revoke" action, and it is
+        # final (an editable revoked_at would let staff un-revoke a token).
+        return [f.name for f in self.model._meta.concrete_fields if f.name != "id"]
 
     @admin.display(description=_("token (hash)"), ordering="token_hash")
     def hash_prefix(self, obj: Any) -> str:

@@ -114,11 +114,11 @@ class ConnectedAppsView(View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render_page(request, self.template_name, {
-            "apps": connected_apps(request.user),
-            "revoked": self.client_named(request.GET.get("revoked", "")),
-            "user": request.user,
-        })
+        apps = connected_apps(request.user)
+        revoked = self.client_named(request.GET.get("revoked", ""))
+        if revoked is not None and any(app.client.pk == revoked.pk for app in apps):
+            revoked = None  # the notice is only true of a client that holds nothing: never spoofable
+        return render_page(request, self.template_name, {"apps": apps, "revoked": revoked, "user": request.user})
 
     @staticmethod
     def client_named(client_id: str) -> Any | None:

@@ -57,10 +57,18 @@ class RefreshTokenGrant(Grant):
                 rotated_at=Coalesce("rotated_at", now)
             )
             if won:
-                return issue_tokens(
+                issued = issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
                     scope=scope, authorization=family, refresh_scope=token.scope,
                 )
+                if grace and issued.refresh is not None:
+                    # Within the grace window one token may be redeemed twice; only the newest
+                    # successor lives on, so a family never forks into two chains that could
+                    # each rotate forever without reuse detection.
+                    RefreshToken.objects.filter(
+                        authorization=family, rotated_at__isnull=True, revoked_at__isnull=True
+                    ).exclude(pk=issued.refresh.pk).update(revoked_at=now)
+                return issued
         Authorization.objects.filter(pk=family.pk).revoke()
         refresh_token_reused.send(sender=get_client_model(), request=request, client=client, authorization=family)
         raise InvalidGrant("The refresh token was already used; the grant has been revoked.")

@@ -287,3 +287,20 @@ def test_without_grace_period_an_immediate_reuse_revokes(oauth, conf_client, reu
     assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
     assert_error(refresh(oauth, conf_client, second["refresh_token"]), "invalid_grant")
     assert len(reused) == 1
+
+
+def test_grace_period_never_forks_the_family(oauth, conf_client):
+    """Found by review: two redemptions of one token inside the grace window gave two live
+    successors, each rotating on its own with no reuse detection between them."""
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+
+    with override_settings(OAUTH_PROVIDER={**django_settings.OAUTH_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD": 30}):
+        rt0 = oauth.tokens(conf_client)["refresh_token"]
+        first = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
+        second = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
+        assert first.status_code == second.status_code == 200
+        stale = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
+        assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
+        latest = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": second.json()["refresh_token"]})
+        assert latest.status_code == 200

@@ -23,11 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
+from django.test.client import RequestFactory
 
-from oauth_provider.models import get_client_model
+from oauth_provider.issuing import issue_tokens
+from oauth_provider.models import Authorization, get_client_model
 
 from .conftest import pkce_pair
 from .docs_examples import harness
+from .factories import ClientFactory, PublicClientFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -86,7 +89,34 @@ def authorization_code(session: harness.Session) -> None:
     session.env.update(CODE=query["code"][0], VERIFIER=verifier)
 
 
-SETUPS = {"authorization_code": authorization_code}
+def service_client(session: harness.Session) -> None:
+    """$CLIENT_ID and $CLIENT_SECRET of a confidential client allowed client_credentials."""
+    client = ClientFactory(name="Docs service", grant_types="client_credentials", redirect_uris="")
+    session.env.update(CLIENT_ID=client.client_id, CLIENT_SECRET=client.raw_secret)
+
+
+def resource_server(session: harness.Session) -> None:
+    """A resource-server client ($RS_ID, $RS_SECRET), a confidential client ($CLIENT_ID,
+    $CLIENT_SECRET) holding alice's $TOKEN and $REFRESH_TOKEN, and a public client
+    ($PUBLIC_CLIENT_ID) holding her $ACCESS_TOKEN."""
+    user = UserFactory(username="alice")
+    rs = ClientFactory(name="Search API", is_resource_server=True)
+    web, app = ClientFactory(name="Notes web"), PublicClientFactory(name="Notes mobile")
+    request = RequestFactory().post("/o/token/", secure=True, HTTP_HOST="example.com")
+    issued = {}
+    for client in (web, app):
+        family = Authorization.objects.create(client=client, user=user, scope="read")
+        issued[client] = issue_tokens(request, grant_type="authorization_code", client=client, user=user,
+                                      scope="read", authorization=family, refresh_scope="read")
+    session.env.update(
+        RS_ID=rs.client_id, RS_SECRET=rs.raw_secret, CLIENT_ID=web.client_id, CLIENT_SECRET=web.raw_secret,
+        TOKEN=issued[web].access_token, REFRESH_TOKEN=issued[web].refresh_token,
+        PUBLIC_CLIENT_ID=app.client_id, ACCESS_TOKEN=issued[app].access_token,
+    )
+
+
+SETUPS = {"authorization_code": authorization_code, "service_client": service_client,
+          "resource_server": resource_server}
 
 
 @pytest.fixture
@@ -94,6 +124,7 @@ def session(db):
     with override_settings(**DOCS_SETTINGS):
         page_session = harness.Session(setups=SETUPS)
         with page_session.stack:
+            page_session.stack.enter_context(harness.requests_in_process())
             yield page_session
 
 
@@ -112,7 +143,9 @@ def test_examples_on_page(page, session):
 def test_mkdocs_nav_lists_every_page():
     nav = (ROOT / "mkdocs.yml").read_text()
     listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, re.M))
-    assert listed == set(harness.pages())
+    listed.add(reference.CHECKLIST)  # added by the hook when the file exists
+    assert listed >= set(harness.pages())
+    assert listed - {reference.CHECKLIST} <= set(harness.pages())
 
 
 # -- the OpenID Connect tutorial, walked through by a browser --------------------------------
@@ -137,9 +170,8 @@ class Browser:
         return location if location.startswith("https://") else base + location
 
 
-def test_oidc_tutorial_logs_in_with_authlib(session, monkeypatch):
+def test_oidc_tutorial_logs_in_with_authlib(session):
     harness.run_page("tutorials/log-in-with-your-site.md", session)
-    harness.route_requests_in_process(monkeypatch, ("example.com",))
     from tests.docs_examples.consumer import views
 
     importlib.reload(views)  # registers the client with the settings the page configured
@@ -173,3 +205,74 @@ def test_oidc_tutorial_logs_in_with_authlib(session, monkeypatch):
     assert end_session.startswith(provider + "/o/logout/?id_token_hint=")
     assert browser.visit(end_session).status_code == 200
     assert "_auth_user_id" not in browser.jars["example.com"].session  # logged out at the provider too
+
+
+# -- the generated reference ---------------------------------------------------------------------
+def test_settings_reference_has_every_default():
+    from oauth_provider.conf import DEFAULTS
+
+    page = reference.expand((ROOT / "docs/reference/settings.md").read_text())
+    for name, setting in DEFAULTS.items():
+        assert f"### `{name}`" in page
+        assert reference.rst_to_markdown(reference.one_line(setting.doc)) in page
+        assert reference.render_value(setting.default) in page
+
+
+def test_endpoint_reference_names_every_url():
+    assert set(reference.ENDPOINTS) == reference.url_names()
+    page = reference.expand((ROOT / "docs/reference/endpoints.md").read_text())
+    for name in reference.ENDPOINTS:
+        assert f"`{name}` | `{reference.endpoint_path(name)}`" in page
+
+
+@pytest.mark.parametrize("name", sorted(reference.ENDPOINTS))
+def test_endpoint_methods_are_the_ones_that_answer(name, user):
+    """The methods listed answer (anything but 405); every other one is refused with 405."""
+    with override_settings(ROOT_URLCONF="tests.urls"):
+        path = reference.endpoint_path(name)
+        browser = Client()
+        browser.force_login(user)
+        listed = {m.strip() for m in reference.ENDPOINTS[name].methods.split(",")}
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            status = browser.generic(method, path, secure=True).status_code
+            if method in listed:
+                assert status != 405, f"{method} {path} is documented but answers 405"
+            else:
+                assert status == 405, f"{method} {path} answers {status}; the reference does not list it"
+
+
+@pytest.mark.parametrize("command", reference.COMMANDS)
+def test_command_reference_is_the_real_help(command):
+    from django.core.management import get_commands
+
+    assert get_commands()[command] == "oauth_provider"
+    page = reference.expand((ROOT / "docs/reference/commands.md").read_text())
+    assert reference.command_help(command) in page
+    for option in re.findall(r"add_argument\(\s*\"(--[\w-]+)\"", (
+        ROOT / f"oauth_provider/management/commands/{command}.py"
+    ).read_text()):
+        assert option in page, f"{command} {option} is missing from the reference"
+
+
+def test_signal_reference_lists_every_signal():
+    from django.dispatch import Signal
+
+    from oauth_provider import signals
+
+    real = {name for name, value in vars(signals).items() if isinstance(value, Signal)}
+    assert set(reference.documented_signals()) == real
+    page = reference.expand((ROOT / "docs/reference/signals.md").read_text())
+    assert all(f"`oauth_provider.signals.{name}`" in page for name in real)
+
+
+def test_check_reference_lists_every_check_id():
+    source = (ROOT / "oauth_provider/checks.py").read_text()
+    in_code = set(re.findall(r'id="oauth_provider\.([EW]\d{3})"', source))
+    assert set(reference.documented_checks()) == in_code
+    page = reference.expand((ROOT / "docs/reference/checks.md").read_text())
+    assert all(f"`oauth_provider.{check_id}`" in page for check_id in in_code)
+
+
+def test_unknown_generated_block_is_an_error():
+    with pytest.raises(ValueError):
+        reference.expand("<!-- generate: nothing -->")

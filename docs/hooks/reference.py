@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+#: the security checklist's copy in docs/, when the checkout has one (tests/security_report.py reads it)
+CHECKLIST = "security-checklist.md"
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
 COMMANDS = ("createclient", "cleartokens", "rotatekeys")
 #: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
@@ -104,11 +106,11 @@ ENDPOINTS: dict[str, Endpoint] = {
         "keys whose tokens may live (404 when `OIDC_ENABLED` is off).",
     ),
     "oauth_provider:userinfo": Endpoint(
-        "GET, POST", "bearer access token with `openid`", "OIDC Core §5.3", "The user's claims for the "
+        "GET, HEAD, POST", "bearer access token with `openid`", "OIDC Core §5.3", "The user's claims for the "
         "granted scopes. CORS open.",
     ),
     "oauth_provider:end_session": Endpoint(
-        "GET, POST", "the user's session; `id_token_hint` or a confirmation page", "OpenID Connect "
+        "GET, HEAD, POST", "the user's session; `id_token_hint` or a confirmation page", "OpenID Connect "
         "RP-Initiated Logout 1.0", "Log the user out and send them to a registered post-logout URI.",
     ),
     "oauth_provider:introspect": Endpoint(
@@ -228,6 +230,15 @@ def checks_reference() -> str:
     return "\n".join(out)
 
 
+# -- the security checklist --------------------------------------------------------------
+def checklist_link() -> str:
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[1] / CHECKLIST).exists():
+        return ""
+    return f"The rules, each with the black-box test that proves it, are in the [security checklist]({CHECKLIST})."
+
+
 # -- the expander --------------------------------------------------------------------------
 GENERATORS: dict[str, Callable[..., str]] = {
     "settings": settings_reference,
@@ -235,6 +246,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "command": command_reference,
     "signals": signals_reference,
     "checks": checks_reference,
+    "checklist-link": checklist_link,
 }
 
 

@@ -13,15 +13,16 @@ Kinds (a block without a marker gets the default of its language: ``python`` -> 
 ``module PATH``
     The block is part of the file ``PATH`` (relative to the repository), verbatim; the file
     is imported, and the page's own test exercises it.
-``settings [expect=ID,...] [deploy]``
+``settings [expect=ID,...] [deploy] [database]``
     A settings.py excerpt: executed (with the current settings' values to extend), then applied
     to the rest of the page with ``override_settings``, and the system checks run: no
     ``oauth_provider`` message, or exactly the ``expect``-ed ones. ``deploy`` adds the deploy
-    checks. ``INSTALLED_APPS``, ``MIDDLEWARE`` and ``DATABASES`` are checked (each entry is
-    installed or importable), not applied.
+    checks, ``database`` the ones that query it (``check --database default``).
+    ``INSTALLED_APPS``, ``MIDDLEWARE`` and ``DATABASES`` are checked (each entry is installed
+    or importable), not applied.
 ``compile``
-    Compiled, and only its import statements executed (for code naming the reader's own
-    models, which do not exist here). Used sparingly.
+    Compiled, and only its imports from ``oauth_provider``, Django and DRF executed (for code
+    naming the reader's own models or another package, which do not exist here). Sparingly.
 ``shell [expect=STATUS,...] [set=VAR=key,...] [setup=NAME]``
     Each command runs: ``python manage.py ...`` through ``call_command``, ``curl ...``
     against the site in process (the host is ignored, https is kept), ``pip install ...``
@@ -31,9 +32,10 @@ Kinds (a block without a marker gets the default of its language: ``python`` -> 
     HTTP status of each curl in turn (default: any 2xx).
 ``response`` (the default for ``http`` blocks)
     The last curl's answer: status line, the headers shown, and a JSON body's keys.
-``json last`` / ``json get=PATH [exact]``
-    A sample answer: the same keys as the last command's JSON output, or (``get``) keys and
-    value types found in the answer to ``GET PATH`` (``exact``: equal values).
+``json last`` / ``json jwt=VAR`` / ``json get=PATH [exact]``
+    A sample answer: the same keys as the last command's JSON output, or as the claims of the
+    JWT in ``$VAR``, or (``get``) keys and value types found in the answer to ``GET PATH``
+    (``exact``: equal values).
 """
 
 from __future__ import annotations
@@ -47,22 +49,24 @@ import json
 import os
 import re
 import shlex
+import sys
 import textwrap
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import jwt as pyjwt
 import requests
 import requests.adapters
 import requests.structures
 from django.conf import settings
 from django.core import checks
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.utils.module_loading import import_string
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,15 +162,20 @@ class InProcessAdapter(requests.adapters.BaseAdapter):
         pass
 
 
-def route_requests_in_process(monkeypatch: Any, hosts: tuple[str, ...]) -> None:
-    """Send every ``requests`` call for ``hosts`` to the in-process site."""
+@contextmanager
+def requests_in_process(hosts: tuple[str, ...] = ("example.com",)) -> Iterator[None]:
+    """Send every ``requests`` call for ``hosts`` to the in-process site, for the duration."""
     original = requests.Session.get_adapter
     adapter = InProcessAdapter()
 
     def get_adapter(self: requests.Session, url: str) -> Any:
         return adapter if urlsplit(url).netloc in hosts else original(self, url)
 
-    monkeypatch.setattr(requests.Session, "get_adapter", get_adapter)
+    requests.Session.get_adapter = get_adapter  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        requests.Session.get_adapter = original  # type: ignore[method-assign]
 
 
 # -- a page's state while its blocks run ---------------------------------------------------
@@ -209,12 +218,30 @@ def run_module(block: Block, session: Session) -> None:
     path = ROOT / block.args[0]
     source = path.read_text()
     assert block.code.strip() in source, f"{block.where}: the block is not (verbatim) in {block.args[0]}"
-    importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    with environment(session.env):
+        # a module that acts when imported (a script) acts again, with this page's state
+        if name in sys.modules:
+            importlib.reload(sys.modules[name])
+        else:
+            importlib.import_module(name)
+
+
+#: the packages whose names a ``compile`` block's imports must really have
+IMPORTED = ("oauth_provider", "django", "rest_framework")
 
 
 def run_compile(block: Block, session: Session) -> None:
     tree = ast.parse(block.code, block.where)
-    imports = ast.Module([n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
+    compile(tree, block.where, "exec")
+
+    def ours(node: ast.stmt) -> bool:
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+            a.name for a in getattr(node, "names", [])
+        ]
+        return isinstance(node, (ast.Import, ast.ImportFrom)) and all(n.split(".")[0] in IMPORTED for n in names)
+
+    imports = ast.Module([n for n in tree.body if ours(n)], type_ignores=[])
     exec(compile(imports, block.where, "exec"), {})  # noqa: S102
 
 
@@ -231,27 +258,35 @@ def _check_listed(name: str, value: Any) -> None:
             importlib.import_module(alias["ENGINE"] + ".base")
 
 
-def run_settings(block: Block, session: Session) -> None:
-    namespace: dict[str, Any] = {
-        name: copy.deepcopy(getattr(settings, name)) for name in ("OAUTH_PROVIDER", "CACHES")
-    }
-    environ = {**DOCS_ENV, **session.env}
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with the docs' stand-ins and ``values`` added, for the duration."""
+    environ = {**DOCS_ENV, **values}
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
     try:
-        exec(compile(block.code, block.where, "exec"), namespace)  # noqa: S102
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def run_settings(block: Block, session: Session) -> None:
+    namespace: dict[str, Any] = {
+        name: copy.deepcopy(getattr(settings, name)) for name in ("OAUTH_PROVIDER", "CACHES")
+    }
+    with environment(session.env):
+        exec(compile(block.code, block.where, "exec"), namespace)  # noqa: S102
     overrides = {k: v for k, v in namespace.items() if k.isupper()}
     for name in CHECKED_ONLY & set(overrides):
         _check_listed(name, overrides.pop(name))
     session.stack.enter_context(override_settings(**overrides))
     found = sorted(
-        {m.id for m in checks.run_checks(include_deployment_checks="deploy" in block.args, databases=["default"])
+        {m.id for m in checks.run_checks(include_deployment_checks="deploy" in block.args,
+                                         databases=["default"] if "database" in block.args else None)
          if (m.id or "").startswith("oauth_provider.")}
     )
     expected = sorted(f"oauth_provider.{i}" for i in block.options.get("expect", "").split(",") if i)
@@ -302,10 +337,12 @@ def _curl(words: list[str], session: Session) -> int:
             url = word
     assert url, "curl without a URL"
     body = urlencode([tuple(d.split("=", 1)) for d in data]).encode() if data else b""
-    answer = django_request(
-        method or ("POST" if data else "GET"), url, body=body, headers=headers,
-        content_type="application/x-www-form-urlencoded" if data else None,
-    )
+    # As in production, what the view defers to the commit (the JWT denylist) happens.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        answer = django_request(
+            method or ("POST" if data else "GET"), url, body=body, headers=headers,
+            content_type="application/x-www-form-urlencoded" if data else None,
+        )
     session.remember(answer.content.decode())
     session.last_status, session.last_headers = answer.status_code, dict(answer.headers.items())
     return answer.status_code
@@ -362,8 +399,12 @@ def run_json(block: Block, session: Session) -> None:
         )
         _same_types(sample, session.last_json, block.where)
         return
+    if "jwt" in block.options:
+        claims = pyjwt.decode(session.env[block.options["jwt"]], options={"verify_signature": False})
+        assert set(sample) == set(claims), f"{block.where}: keys {sorted(sample)}, the token has {sorted(claims)}"
+        return
     path = block.options.get("get")
-    assert path, f"{block.where}: json needs 'last' or get=PATH"
+    assert path, f"{block.where}: json needs 'last', jwt=VAR or get=PATH"
     real = json.loads(django_request("GET", "https://example.com" + path).content)
     if "exact" in block.args:
         assert sample == real, f"{block.where}: the page shows {sample}, the site answers {real}"

@@ -300,7 +300,8 @@ def test_grace_period_never_forks_the_family(oauth, conf_client):
         first = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
         second = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
         assert first.status_code == second.status_code == 200
-        stale = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
+        refresh = {"grant_type": "refresh_token"}
+        stale = oauth.token(conf_client, {**refresh, "refresh_token": first.json()["refresh_token"]})
         assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
-        latest = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": second.json()["refresh_token"]})
+        latest = oauth.token(conf_client, {**refresh, "refresh_token": second.json()["refresh_token"]})
         assert latest.status_code == 200

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -197,12 +198,14 @@ class AuthorizationView(View):
             family.session_id = session_id(request)
             family.claims = req.claims
             family.auth_context = policy.authentication_context(request, request.user) or None
-        family.save()
-        code = issue_code(
-            authorization=family,
-            redirect_uri=req.redirect_uri_sent,
-            code_challenge=req.params["code_challenge"],
-            code_challenge_method=req.params["code_challenge_method"],
-            nonce=req.params.get("nonce", "") if req.openid else "",
-        )
+        # One transaction for the two rows: one commit (one fsync on SQLite) instead of two.
+        with transaction.atomic():
+            family.save()
+            code = issue_code(
+                authorization=family,
+                redirect_uri=req.redirect_uri_sent,
+                code_challenge=req.params["code_challenge"],
+                code_challenge_method=req.params["code_challenge_method"],
+                nonce=req.params.get("nonce", "") if req.openid else "",
+            )
         return redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})

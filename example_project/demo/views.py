@@ -1,4 +1,4 @@
-"""The example site's home page: links to the provider and a walk through a real flow."""
+"""The example site's home page: every OAuth role of the example, with links to try each."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 from oauth_provider.models import get_client_model
 
-from .accounts import CLI, USERS, WEB_APP
+from .accounts import CLI, SERVICE, USERS, consumer_client, consumer_url
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -28,10 +28,10 @@ class HomeView(TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         build = self.request.build_absolute_uri
-        clients = {
-            c.name: c for c in get_client_model()._default_manager.filter(name__in=[CLI.name, WEB_APP.name])
-        }
-        cli, web = clients.get(CLI.name), clients.get(WEB_APP.name)
+        consumer = consumer_client()
+        names = [CLI.name, SERVICE.name, consumer.name]
+        registered = {c.name: c for c in get_client_model()._default_manager.filter(name__in=names)}
+        cli = registered.get(CLI.name)
         verifier, challenge = pkce_pair()
         context.update(
             metadata_url=build(reverse("oauth_provider:metadata")),
@@ -39,18 +39,23 @@ class HomeView(TemplateView):
             openid_configuration_url=build(reverse("oauth_provider:openid-configuration")),
             jwks_url=build(reverse("oauth_provider:jwks")),
             token_url=build(reverse("oauth_provider:token")),
+            connected_apps_url=build(reverse("oauth_provider:connected_apps")),
+            notes_url=build(reverse("notes:list")),
+            stats_url=build(reverse("notes:stats")),
+            consumer_home=consumer_url("/"),
             users=USERS,
+            consumer=registered.get(consumer.name),
+            service=registered.get(SERVICE.name),
+            service_spec=SERVICE,
             cli=cli,
             cli_spec=CLI,
-            web=web,
-            web_spec=WEB_APP,
             verifier=verifier,
         )
         if cli is not None:
             query = urlencode({
                 "response_type": "code",
                 "client_id": cli.client_id,
-                "redirect_uri": CLI.redirect_uri,
+                "redirect_uri": CLI.redirect_uris[0],
                 "scope": CLI.scope,
                 "state": secrets.token_urlsafe(8),
                 "code_challenge": challenge,

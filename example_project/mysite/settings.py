@@ -1,7 +1,15 @@
 """Settings of the example site: an ordinary Django project that adds ``oauth_provider``
 exactly as the README describes. Local development only (DEBUG on, a published SECRET_KEY).
 
-``EXAMPLE_DATABASE_PATH`` moves the SQLite file (the test suite uses a temporary one).
+The whole example runs on 127.0.0.1: this site on port 8000 (identity provider,
+authorization server at ``/o/``, notes API at ``/api/``) and the consumer site
+(``consumer/``, a separate Django project) on port 8001. The environment can move things,
+which ``dev.py serve --port`` and the test suite use:
+
+``EXAMPLE_ISSUER``            this site's issuer (default http://127.0.0.1:8000/o)
+``EXAMPLE_CONSUMER_URL``      where the consumer site runs (default http://127.0.0.1:8001)
+``EXAMPLE_DATABASE_PATH``     the SQLite file
+``EXAMPLE_CREDENTIALS_FILE``  where ``seed_demo`` keeps the demo clients' ids and secrets
 """
 
 from __future__ import annotations
@@ -22,13 +30,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "oauth_provider",
+    "rest_framework",
+    # before oauth_provider: its templates/oauth_provider/base.html restyles the provider's pages
     "demo",
+    "oauth_provider",
+    "notes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # the provider's pages follow the browser's language (English, or French)
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -63,12 +76,20 @@ DATABASES = {
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Both sites live on 127.0.0.1, and cookies ignore the port: each site names its own.
+SESSION_COOKIE_NAME = "provider_sessionid"
+CSRF_COOKIE_NAME = "provider_csrftoken"
+
+EXAMPLE_CONSUMER_URL = os.environ.get("EXAMPLE_CONSUMER_URL", "http://127.0.0.1:8001").rstrip("/")
+EXAMPLE_CREDENTIALS_FILE = Path(os.environ.get("EXAMPLE_CREDENTIALS_FILE", BASE_DIR / ".demo-credentials.json"))
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -77,10 +98,10 @@ LOGOUT_REDIRECT_URL = "/"
 OAUTH_PROVIDER = {
     # The URL the provider is mounted at (see urls.py); clients compare it with the `iss`
     # they receive, so it must name the host and port the site is really served on.
-    "ISSUER": "http://127.0.0.1:8000/o",
+    "ISSUER": os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o"),
     "SCOPES": {
-        "read": "Read your data",
-        "write": "Change your data",
+        "read": "Read your notes",
+        "write": "Add notes for you",
     },
     # The user may untick "write" on the consent page; "read" is all or nothing.
     "OPTIONAL_SCOPES": ["write"],

@@ -1,4 +1,5 @@
-"""URLs of the example site: its own pages, Django's admin and login, and the provider."""
+"""URLs of the example site: its own pages, Django's admin and login (the identity
+provider), the authorization server at /o/ and the notes API at /api/ (a resource server)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,6 @@ urlpatterns = [
     # document at the site root.
     path("o/", include("oauth_provider.urls")),
     path("", include("oauth_provider.root_urls")),
+    # The resource server: a DRF API and a plain Django view, both taking the provider's tokens.
+    path("api/", include("notes.urls")),
 ]

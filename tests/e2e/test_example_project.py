@@ -1,122 +1,136 @@
-"""The example project works the way ``python3 dev.py serve`` and its home page say.
+"""The example project works the way ``python3 dev.py serve``, its home page and the README say.
 
-It runs as its own Django process (its own settings, a temporary SQLite file), so this test
-goes through ``manage.py`` and HTTP only: migrate, ``seed_demo`` twice (same clients, same
-secret), then ``runserver`` and the home page's instructions followed literally: the
-authorization link, the login form, the consent form, the token exchange with the verifier
-the page printed, a refresh, and client_credentials with the secret ``seed_demo`` printed.
+Both of its sites run as their own Django processes (their own settings, temporary SQLite
+files), so this test goes through ``manage.py`` and HTTP only: migrate, ``seed_demo`` twice
+(same clients, same secrets), then ``runserver`` for the provider site and the consumer site,
+and every role exercised: the login page (identity provider), the home page's hand-made
+code flow (authorization server), the notes API and the plain protected view (resource
+server), the consumer site's "Log in with Example" (a client website, with its own session
+beside the provider's on the same host) and the service script (client credentials).
+The same walk in a real browser is tests/browser/test_walkthrough.py.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
 
-from ..conftest import query_of
-from .test_third_party_clients import authorize_in_browser
+from ..conftest import pkce_pair, query_of
+from ..example_sites import EXAMPLE, ExampleSites, new_sites
+from .test_third_party_clients import authorize_in_browser, submit
 
 pytestmark = [pytest.mark.e2e]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 TIMEOUT = 10
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+CONSUMER = "Consumer site"
+SERVICE = "Nightly report"
+CLI = "Demo CLI"
 
 
 @pytest.fixture(scope="module")
-def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("example_project")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> ExampleSites:
+    return new_sites(tmp_path_factory.mktemp("example_project"))
 
 
 @pytest.fixture(scope="module")
-def site_env(site_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    # pytest-django exported the test suite's settings module; the example has its own
-    env["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
-    env["EXAMPLE_DATABASE_PATH"] = str(site_dir / "example.sqlite3")
-    root = str(EXAMPLE.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
-
-
-@pytest.fixture(scope="module")
-def seeded(site_env: dict[str, str], site_dir: Path) -> dict[str, dict]:
+def seeded(sites: ExampleSites) -> dict[str, dict]:
     """Migrate and seed twice; the second run must find what the first made."""
-    credentials = site_dir / "credentials.json"
-    manage(site_env, "check", "--fail-level", "WARNING")
-    manage(site_env, "migrate", "--noinput", "-v", "0")
-    first = manage(site_env, "seed_demo", "--credentials-file", str(credentials))
-    stored = json.loads(credentials.read_text())
-    second = manage(site_env, "seed_demo", "--credentials-file", str(credentials))
-    assert json.loads(credentials.read_text()) == stored
-    assert "Registered" in first and "Registered" not in second
-    web, cli = stored["Demo web app"], stored["Demo CLI"]
-    assert web["client_secret"] and cli["client_secret"] is None
+    sites.manage("check", "--fail-level", "WARNING")
+    sites.manage("check", "--fail-level", "WARNING", "--settings", "consumer.settings")
+    first = sites.prepare()
+    stored = json.loads(sites.credentials_file.read_text())
+    second = sites.prepare()
+    assert json.loads(sites.credentials_file.read_text()) == stored
+    assert "Registered" in first and "Registered" not in second and "Updated" not in second
+    assert set(stored) == {CONSUMER, SERVICE, CLI}
+    assert stored[CONSUMER]["client_secret"] and stored[SERVICE]["client_secret"]
+    assert stored[CLI]["client_secret"] is None
     for output in (first, second):
-        assert web["client_id"] in output and cli["client_id"] in output
-        assert web["client_secret"] in output
+        for entry in stored.values():
+            assert entry["client_id"] in output
+            assert entry["client_secret"] is None or entry["client_secret"] in output
         assert "demo / demo-password" in output and "admin / admin-password" in output
     return stored
 
 
 @pytest.fixture(scope="module")
-def server(site_env: dict[str, str], seeded: dict) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=EXAMPLE, env=site_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/", timeout=2)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"runserver did not start: {process.stderr.read() if process.stderr else ''}")
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def server(sites: ExampleSites, seeded: dict) -> Iterator[str]:
+    with sites.running():
+        yield sites.provider
 
 
+def registered_clients(sites: ExampleSites) -> dict[str, dict]:
+    dumped = json.loads(sites.manage("dumpdata", "oauth_provider.client"))
+    return {row["fields"]["name"]: row["fields"] for row in dumped}
+
+
+def user_tokens(server: str, seeded: dict, scope: str) -> dict:
+    """Tokens for demo through the public CLI client: the hand-made flow of the home page."""
+    cli = seeded[CLI]
+    verifier, challenge = pkce_pair()
+    query = {"response_type": "code", "client_id": cli["client_id"], "redirect_uri": "http://127.0.0.1/callback",
+             "scope": scope, "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    url = server + "/o/authorize/?" + urlencode(query)
+    callback = authorize_in_browser(url, "http://127.0.0.1/callback", "demo", password="demo-password")
+    r = requests.post(server + "/o/token/", timeout=TIMEOUT, data={
+        "grant_type": "authorization_code", "client_id": cli["client_id"], "code": query_of(callback)["code"],
+        "redirect_uri": "http://127.0.0.1/callback", "code_verifier": verifier,
+    })
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- seeding ---------------------------------------------------------------------------------------
+def test_seed_registers_the_consumer_as_an_oidc_relying_party(sites: ExampleSites, seeded: dict) -> None:
+    consumer = registered_clients(sites)[CONSUMER]
+    assert consumer["client_type"] == "confidential"
+    assert consumer["redirect_uris"] == sites.consumer + "/callback"
+    assert consumer["post_logout_redirect_uris"] == sites.consumer + "/"
+    assert consumer["allowed_scopes"] == "openid profile email read write"
+    assert consumer["grant_types"] == "authorization_code refresh_token"
+    assert consumer["logo_uri"] == sites.consumer + "/static/consumer/logo.svg"
+    assert consumer["policy_uri"] == sites.consumer + "/privacy/"
+    service = registered_clients(sites)[SERVICE]
+    assert service["grant_types"] == "client_credentials" and service["redirect_uris"] == ""
+
+
+def test_seed_follows_the_consumer_to_another_port(tmp_path: Path) -> None:
+    moved = new_sites(tmp_path)
+    moved.prepare()
+    elsewhere = "http://127.0.0.1:18999"
+    output = moved.manage("seed_demo", env=moved.env(EXAMPLE_CONSUMER_URL=elsewhere))
+    assert "Updated 'Consumer site'" in output
+    consumer = registered_clients(moved)[CONSUMER]
+    assert consumer["redirect_uris"] == elsewhere + "/callback"
+    assert consumer["post_logout_redirect_uris"] == elsewhere + "/"
+
+
+# -- identity provider and authorization server -----------------------------------------------------
 def test_example_project_home_page_instructions_work(server: str, seeded: dict) -> None:
     home = requests.get(server + "/", timeout=TIMEOUT)
     assert home.status_code == 200
     page = html.unescape(home.text)
-    for link in ("/o/.well-known/oauth-authorization-server", "/admin/", "/accounts/login/"):
+    for link in ("/o/.well-known/oauth-authorization-server", "/admin/", "/accounts/login/", "/api/notes/",
+                 "/api/stats/", "service_client.py"):
         assert link in page
     metadata = requests.get(server + "/o/.well-known/oauth-authorization-server", timeout=TIMEOUT).json()
     # the example names its issuer in settings, as production sites must
-    assert metadata["issuer"] == "http://127.0.0.1:8000/o"
+    assert metadata["issuer"] == server + "/o"
 
-    cli = seeded["Demo CLI"]
+    cli = seeded[CLI]
     authorize_url = re.search(r'href="([^"]*/o/authorize/\?[^"]*)"', page).group(1)
     verifier = re.search(r"-d code_verifier=(\S+)", page).group(1)
     assert f"client_id={cli['client_id']}" in authorize_url
@@ -132,17 +146,19 @@ def test_example_project_home_page_instructions_work(server: str, seeded: dict) 
     })
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["scope"] == "read write"
+    notes = requests.get(server + "/api/notes/", headers=bearer(tokens.json()["access_token"]), timeout=TIMEOUT)
+    assert notes.status_code == 200 and "Buy milk" in [n["text"] for n in notes.json()]
     refreshed = requests.post(token_url, timeout=TIMEOUT, data={
         "grant_type": "refresh_token", "client_id": cli["client_id"],
         "refresh_token": tokens.json()["refresh_token"],
     })
     assert refreshed.status_code == 200, refreshed.text
 
-    web = seeded["Demo web app"]
-    service = requests.post(token_url, auth=(web["client_id"], web["client_secret"]), timeout=TIMEOUT,
-                            data={"grant_type": "client_credentials", "scope": "read"})
-    assert service.status_code == 200, service.text
-    assert service.json()["scope"] == "read"
+    service = seeded[SERVICE]
+    answer = requests.post(token_url, auth=(service["client_id"], service["client_secret"]), timeout=TIMEOUT,
+                           data={"grant_type": "client_credentials", "scope": "read"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "read"
 
 
 def test_example_project_login_page_logs_in(server: str) -> None:
@@ -154,3 +170,92 @@ def test_example_project_login_page_logs_in(server: str) -> None:
         assert response.status_code == 200 and response.url == server + "/"
         assert "Signed in as <strong>admin</strong>" in response.text
         assert browser.get(server + "/admin/", timeout=TIMEOUT, allow_redirects=False).status_code == 200
+
+
+# -- resource server -------------------------------------------------------------------------------------
+@pytest.mark.req("DERIVED-client-policy")
+def test_notes_api_asks_read_for_get_and_write_for_post(server: str, seeded: dict) -> None:
+    assert requests.get(server + "/api/notes/", timeout=TIMEOUT).status_code == 401
+    read_only = user_tokens(server, seeded, "read")["access_token"]
+    listed = requests.get(server + "/api/notes/", headers=bearer(read_only), timeout=TIMEOUT)
+    assert listed.status_code == 200 and "Buy milk" in [n["text"] for n in listed.json()]
+    refused = requests.post(server + "/api/notes/", json={"text": "nope"}, headers=bearer(read_only), timeout=TIMEOUT)
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
+    assert 'scope="write"' in refused.headers["WWW-Authenticate"]
+
+    both = user_tokens(server, seeded, "read write")["access_token"]
+    added = requests.post(server + "/api/notes/", json={"text": "From the e2e test"}, headers=bearer(both),
+                          timeout=TIMEOUT)
+    assert added.status_code == 201, added.text
+    texts = [n["text"] for n in requests.get(server + "/api/notes/", headers=bearer(both), timeout=TIMEOUT).json()]
+    assert texts[0] == "From the e2e test"
+    stats = requests.get(server + "/api/stats/", headers=bearer(read_only), timeout=TIMEOUT).json()
+    assert stats == {"client": CLI, "user": "demo", "scope": "read", "notes": len(texts)}
+
+
+def test_service_client_script_uses_client_credentials(sites: ExampleSites, server: str, seeded: dict) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server],
+        env=sites.env(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "GET " + server + "/api/stats/ -> HTTP 200" in result.stdout
+    answer = json.loads(result.stdout[result.stdout.index("{"):])
+    assert answer["client"] == SERVICE and answer["user"] is None and answer["scope"] == "read"
+    # a service token acts for no user: the personal notes stay closed to it
+    service = seeded[SERVICE]
+    token = requests.post(server + "/o/token/", auth=(service["client_id"], service["client_secret"]),
+                          data={"grant_type": "client_credentials", "scope": "read"}, timeout=TIMEOUT).json()["access_token"]
+    assert requests.get(server + "/api/notes/", headers=bearer(token), timeout=TIMEOUT).status_code == 403
+    wrong = subprocess.run(
+        [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server, "--client-id",
+         service["client_id"], "--client-secret", "wrong"],
+        env=sites.env(), capture_output=True, text=True, timeout=60,
+    )
+    assert wrong.returncode == 1 and "invalid_client" in wrong.stderr
+
+
+# -- the consumer site ---------------------------------------------------------------------------------------
+def test_consumer_site_logs_in_with_example_and_reads_the_api(sites: ExampleSites, server: str,
+                                                               seeded: dict) -> None:
+    with requests.Session() as browser:
+        home = browser.get(sites.consumer + "/", timeout=TIMEOUT)
+        assert home.status_code == 200 and "Log in with Example" in home.text
+        start = browser.get(sites.consumer + "/login/", timeout=TIMEOUT, allow_redirects=False)
+        assert start.status_code == 302
+        location = urlsplit(start.headers["Location"])
+        params = {k: v[0] for k, v in parse_qs(location.query).items()}
+        assert f"{location.scheme}://{location.netloc}{location.path}" == server + "/o/authorize/"
+        assert params["client_id"] == seeded[CONSUMER]["client_id"]
+        assert params["redirect_uri"] == sites.consumer + "/callback"
+        assert params["scope"] == "openid profile email read write"
+        assert params["code_challenge_method"] == "S256" and params["nonce"] and params["state"]
+        # one cookie jar for both sites, as a browser has for one host: the names keep them apart
+        assert "consumer_sessionid" in browser.cookies
+
+        response = browser.get(start.headers["Location"], timeout=TIMEOUT, allow_redirects=False)
+        for _ in range(10):
+            if response.is_redirect:
+                location = urljoin(response.url, response.headers["Location"])
+                response = browser.get(location, timeout=TIMEOUT, allow_redirects=False)
+            elif 'name="password"' in response.text:
+                response = submit(browser, response, has="password", username="demo", password="demo-password")
+            elif 'name="oauth_request"' in response.text:
+                response = submit(browser, response, has="oauth_request", button="allow")
+            else:
+                break
+        assert response.status_code == 200 and response.url == sites.consumer + "/", response.url
+        assert "provider_sessionid" in browser.cookies and "consumer_sessionid" in browser.cookies
+        page = html.unescape(response.text)
+        assert "Welcome, Dana" in page and "Buy milk" in page
+        assert "demo@example.com" in page and server + "/o" in page  # the ID token's email and iss
+
+        logout_form = re.search(r'<form method="post" action="/logout/">.*?value="([^"]+)"', response.text, re.S)
+        out = browser.post(sites.consumer + "/logout/", data={"csrfmiddlewaretoken": logout_form.group(1)},
+                           headers={"Referer": response.url}, timeout=TIMEOUT, allow_redirects=False)
+        assert out.status_code == 302 and out.headers["Location"].startswith(server + "/o/logout/?")
+        back = browser.get(urljoin(out.url, out.headers["Location"]), timeout=TIMEOUT)
+        assert back.url == sites.consumer + "/"
+        assert "You are signed out of this site and of Example." in html.unescape(back.text)
+        assert "Log in with Example" in back.text

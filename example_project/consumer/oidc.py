@@ -1,0 +1,148 @@
+"""The consumer's side of "Log in with Example": an Authlib Django client, and calls to the
+notes API with the access token it got.
+
+Authlib reads the provider's OpenID Connect discovery document, sends the user to the
+authorization endpoint with PKCE (S256), a ``state`` and a ``nonce``, exchanges the code
+with the client secret (HTTP Basic), and verifies the ID token (signature from the JWKS,
+``iss``, ``aud``, ``exp``, ``nonce``). This module adds what a real relying party adds: a
+refresh when the API says the access token is no longer good, and forgetting the tokens
+when the provider says the refresh token is dead too (the user revoked the app).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.django_client import OAuth
+from django.conf import settings
+from django.http import HttpRequest
+
+TIMEOUT = 10
+SESSION_TOKEN = "token"
+SESSION_CLAIMS = "claims"
+
+
+class NotConfigured(Exception):
+    """The client id and secret are unknown: seed_demo has not run."""
+
+
+class AccessRevoked(Exception):
+    """The provider refuses this site's tokens, access and refresh: the user must log in again."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass
+class ApiAnswer:
+    status: int
+    data: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def client_credentials(path: Path, name: str) -> tuple[str, str]:
+    """The client id and secret ``seed_demo`` stored for ``name``; empty strings if none."""
+    try:
+        entry = json.loads(path.read_text()).get(name) or {}
+    except (OSError, ValueError, AttributeError):
+        return "", ""
+    return str(entry.get("client_id") or ""), str(entry.get("client_secret") or "")
+
+
+@lru_cache(maxsize=4)
+def _registry(client_id: str, client_secret: str) -> OAuth:
+    # Cached per credentials: a re-seeded secret gets a fresh client, and the discovery
+    # document is fetched once per client rather than on every request.
+    oauth = OAuth()
+    oauth.register(
+        "example",
+        client_id=client_id,
+        client_secret=client_secret,
+        server_metadata_url=settings.PROVIDER_ISSUER + "/.well-known/openid-configuration",
+        client_kwargs={"scope": settings.SCOPE, "code_challenge_method": "S256", "timeout": TIMEOUT},
+    )
+    return oauth
+
+
+def example() -> Any:
+    """The Authlib client of the example provider."""
+    client_id, client_secret = settings.CLIENT_ID, settings.CLIENT_SECRET
+    if not (client_id and client_secret):
+        client_id, client_secret = client_credentials(settings.CREDENTIALS_FILE, settings.CLIENT_NAME)
+    if not (client_id and client_secret):
+        raise NotConfigured(f"No credentials for {settings.CLIENT_NAME!r} in {settings.CREDENTIALS_FILE}")
+    return _registry(client_id, client_secret).example
+
+
+def logged_in(request: HttpRequest) -> bool:
+    return SESSION_TOKEN in request.session
+
+
+def remember(request: HttpRequest, token: dict[str, Any]) -> None:
+    """Keep the tokens (server side: the session lives in this site's database) and the
+    verified ID token claims. A new session key on login stops session fixation."""
+    claims = dict(token.pop("userinfo", None) or {})
+    request.session.cycle_key()
+    request.session[SESSION_TOKEN] = dict(token)
+    request.session[SESSION_CLAIMS] = claims
+
+
+def forget(request: HttpRequest) -> None:
+    request.session.pop(SESSION_TOKEN, None)
+    request.session.pop(SESSION_CLAIMS, None)
+
+
+def call_api(request: HttpRequest, method: str, path: str, payload: dict[str, Any] | None = None) -> ApiAnswer:
+    """``method`` the notes API at ``path`` with the user's access token (RFC 6750 §2.1).
+
+    On 401 it refreshes once (the refresh token rotates: the new one replaces the old) and
+    retries. If the refresh is refused, the grant is gone: the tokens are forgotten and
+    :class:`AccessRevoked` says why."""
+    token = request.session[SESSION_TOKEN]
+    answer = _send(method, path, token, payload)
+    if answer.status != 401:
+        return answer
+    if not token.get("refresh_token"):
+        forget(request)
+        raise AccessRevoked(_error_of(answer))
+    try:
+        fresh = example().fetch_access_token(grant_type="refresh_token", refresh_token=token["refresh_token"])
+    except OAuthError as exc:
+        forget(request)
+        raise AccessRevoked(exc.error or "invalid_grant") from None
+    # a refresh answer may omit what did not change (OIDC Core §12.2: the id_token)
+    request.session[SESSION_TOKEN] = {**token, **dict(fresh)}
+    answer = _send(method, path, request.session[SESSION_TOKEN], payload)
+    if answer.status == 401:
+        forget(request)
+        raise AccessRevoked(_error_of(answer))
+    return answer
+
+
+def _send(method: str, path: str, token: dict[str, Any], payload: dict[str, Any] | None) -> ApiAnswer:
+    response = requests.request(
+        method, settings.PROVIDER_API + path, json=payload, timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"},
+    )
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"detail": response.text[:200]}
+    if response.status_code >= 400 and "WWW-Authenticate" in response.headers:
+        data = {"www_authenticate": response.headers["WWW-Authenticate"], **(data if isinstance(data, dict) else {})}
+    return ApiAnswer(response.status_code, data)
+
+
+def _error_of(answer: ApiAnswer) -> str:
+    challenge = answer.data.get("www_authenticate", "") if isinstance(answer.data, dict) else ""
+    return "invalid_token" if 'error="invalid_token"' in challenge else f"HTTP {answer.status}"

@@ -1,0 +1,17 @@
+"""URLs of the consumer site. ``/callback`` is the redirect URI registered at the provider."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login, name="login"),
+    path("callback", views.callback, name="callback"),
+    path("notes/", views.add_note, name="add_note"),
+    path("logout/", views.logout, name="logout"),
+    path("privacy/", views.page, {"template": "consumer/privacy.html"}, name="privacy"),
+    path("terms/", views.page, {"template": "consumer/terms.html"}, name="terms"),
+]

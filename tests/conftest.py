@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_logreport(report):
-    _REPORT.add(report.user_properties, passed=report.when == "call" and report.passed)
+    _REPORT.add(report.user_properties, report.when, passed=report.when == "call" and report.passed)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -174,6 +174,23 @@ class OAuthDriver:
 def _reset_clock():
     yield
     set_clock(None)
+
+
+@pytest.fixture(autouse=True)
+def _audit_security_headers(request):
+    """Every response of an oauth_provider view this test caused was audited by
+    tests/header_audit.py (F17, F18); a missing header fails the test that saw it."""
+    from .header_audit import AUDIT
+
+    html, token_bearing, seen = AUDIT.snapshot()
+    yield
+    with AUDIT.lock:
+        new = AUDIT.violations[seen:]
+        counts = {"F17": AUDIT.html - html, "F18": AUDIT.token_bearing - token_bearing,
+                  "F17-violations": sum(1 for v in new if v.startswith("F17")),
+                  "F18-violations": sum(1 for v in new if v.startswith("F18"))}
+    request.node.user_properties.extend((f"count:{k}", v) for k, v in counts.items())
+    assert not new, "responses without their security headers:\n" + "\n".join(new)
 
 
 @pytest.fixture(autouse=True)

@@ -81,18 +81,36 @@ class Report:
     covered: set[str] = field(default_factory=set)
     cves: set[str] = field(default_factory=set)
     figures: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, properties: Iterable[tuple[str, object]], passed: bool) -> None:
+    def add(self, properties: Iterable[tuple[str, object]], when: str, passed: bool) -> None:
+        """Take what one test report carries. ``count:`` properties are summed from the
+        teardown report only (the fixture that counts adds them after the test ran)."""
         for name, value in properties:
             if name.startswith("figure:"):
                 self.figures[name.partition(":")[2]] = str(value)
+            elif name.startswith("count:") and when == "teardown":
+                key = name.partition(":")[2]
+                self.counts[key] = self.counts.get(key, 0) + int(value)  # type: ignore[call-overload]
             elif passed and name == "req":
                 self.covered.add(str(value))
             elif passed and name == "cve":
                 self.cves.add(str(value))
 
+    def header_lines(self) -> list[str]:
+        if "F17" not in self.counts:
+            return []
+        bad17, bad18 = self.counts.get("F17-violations", 0), self.counts.get("F18-violations", 0)
+        return [
+            f"F17: HTML pages of oauth_provider views carrying X-Frame-Options DENY, CSP frame-ancestors 'none', "
+            f"Referrer-Policy and no-store: {self.counts['F17'] - bad17}/{self.counts['F17']} responses checked",
+            f"F18: token, introspection, userinfo and revocation responses carrying Cache-Control no-store: "
+            f"{self.counts['F18'] - bad18}/{self.counts['F18']} responses checked",
+        ]
+
     def lines(self) -> list[str]:
         out = [f"{key}: {self.figures[key]}" for key in sorted(self.figures, key=_figure_order)]
+        out += self.header_lines()
         path = checklist_path()
         if path is None:
             return [*out, "F1/F2: no security checklist found (docs/security-checklist.md)"]

@@ -25,10 +25,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 
 from .. import scopes, secrets
 from ..conf import provider_settings
+from ..csrf import csrf_failure
 from ..models import AccessToken, Authorization, Consent, RefreshToken, get_client_model
 from ..models.lookups import client_by_id
 from ..responses import page_headers, render_page
@@ -101,9 +102,12 @@ def revoke_client(user: Any, client: Any) -> None:
 
 
 @method_decorator(never_cache, name="dispatch")
-@method_decorator(csrf_protect, name="dispatch")
+@method_decorator(csrf_exempt, name="dispatch")
 class ConnectedAppsView(View):
-    """``GET`` the list; ``POST client_id=...`` revokes that client. Login required."""
+    """``GET`` the list; ``POST client_id=...`` revokes that client. Login required.
+
+    The POST is CSRF-checked in the view (:func:`oauth_provider.csrf.csrf_failure`) rather than
+    by the middleware, so that the 403 page is still one of ours: no framing, no caching."""
 
     http_method_names = ["get", "post"]
     template_name = "oauth_provider/connected_apps.html"
@@ -127,6 +131,9 @@ class ConnectedAppsView(View):
         return client_by_id(client_id[:100])
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        rejected = csrf_failure(request)
+        if rejected is not None:
+            return page_headers(rejected)
         client = self.client_named(request.POST.get("client_id", ""))
         if client is None:
             return self.get(request)

@@ -47,6 +47,9 @@ class EndSessionView(View):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not provider_settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not enabled.")
+        # This dispatch replaces View.dispatch, so it enforces http_method_names itself.
+        if (request.method or "").lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
         try:
             data = request_data(request)
             if request.method == "POST" and CONFIRM_FIELD in data:

@@ -23,7 +23,7 @@ from ..errors import InvalidToken, OAuthError
 from ..models import AccessToken
 from ..oidc import claims as oidc_claims
 from ..registry import adapter
-from ..responses import allow_cors, json_response
+from ..responses import allow_cors, json_response, no_store
 
 
 def _claims_request(token: resource.ResourceToken, request: HttpRequest) -> Any:
@@ -45,6 +45,9 @@ class UserInfoView(View):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not provider_settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not enabled.")
+        # This dispatch replaces View.dispatch, so it enforces http_method_names itself.
+        if (request.method or "").lower() not in self.http_method_names:
+            return no_store(self.http_method_not_allowed(request, *args, **kwargs))
         if request.method == "OPTIONS":
             return allow_cors(HttpResponse(status=204), methods="GET, POST, OPTIONS")
         try:

@@ -17,18 +17,21 @@ import importlib
 import importlib.util
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 from django.test.client import RequestFactory
 
 from oauth_provider.issuing import issue_tokens
 from oauth_provider.models import Authorization, get_client_model
+from oauth_provider.secrets import hash_token
 
-from .conftest import pkce_pair
+from .conftest import basic_auth, pkce_pair
 from .docs_examples import harness
 from .factories import ClientFactory, PublicClientFactory, UserFactory
 
@@ -42,7 +45,7 @@ DOCS_SETTINGS = {
     },
 }
 #: pages whose examples run inside a test of their own, after which that test goes on
-OWN_TESTS = {"tutorials/log-in-with-your-site.md"}
+OWN_TESTS = {"tutorials/log-in-with-your-site.md", "how-to/adapter.md", "how-to/service-accounts.md"}
 
 
 def load_reference():
@@ -276,3 +279,138 @@ def test_check_reference_lists_every_check_id():
 def test_unknown_generated_block_is_an_error():
     with pytest.raises(ValueError):
         reference.expand("<!-- generate: nothing -->")
+
+
+# -- how-to pages whose examples need a closer look ------------------------------------------------
+def authorize(browser: Client, client, scope: str):
+    """An authorization request by ``client`` in ``browser``: the consent page or the redirect."""
+    _verifier, challenge = pkce_pair()
+    return browser.get("/o/authorize/", {
+        "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri_list[0],
+        "scope": scope, "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256",
+    }, secure=True)
+
+
+def test_adapter_page_policies_do_what_it_says(session):
+    harness.run_page("how-to/adapter.md", session)
+    browser = logged_in_browser(session)
+    alice = get_user_model()._default_manager.get(username="alice")
+
+    ours = ClientFactory(name="Intranet", owner=UserFactory(username="boss", is_staff=True))
+    answer = authorize(browser, ours, "read")
+    assert answer.status_code == 302 and "code" in parse_qs(urlsplit(answer["Location"]).query)
+
+    beta = ClientFactory(name="Beta tester")
+    answer = authorize(browser, beta, "read")
+    assert answer.status_code == 302
+    assert parse_qs(urlsplit(answer["Location"]).query)["error"] == ["access_denied"]
+    from django.contrib.auth.models import Group
+
+    alice.groups.add(Group.objects.create(name="beta"))
+    assert authorize(browser, beta, "read").status_code == 200  # the consent page
+
+    from oauth_provider.keys import create_key
+
+    create_key(prepublish=False)
+    verifier, challenge = pkce_pair()
+    answer = browser.get("/o/authorize/", {
+        "response_type": "code", "client_id": ours.client_id, "redirect_uri": ours.redirect_uri_list[0],
+        "scope": "openid", "state": "s2", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256",
+    }, secure=True)
+    code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+    tokens = Client().post("/o/token/", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": ours.redirect_uri_list[0],
+        "code_verifier": verifier,
+    }, secure=True, HTTP_AUTHORIZATION=basic_auth(ours.client_id, ours.raw_secret))
+    assert tokens.status_code == 200, tokens.content
+    import jwt
+
+    claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd"]
+
+
+def test_service_account_script_reads_the_api(session):
+    harness.run_page("how-to/service-accounts.md", session)
+    script = sys.modules["tests.docs_examples.service_client"]
+    assert script.session.token["scope"] == "read"
+    assert script.notes == {"owner": "", "client": session.env["NOTES_CLIENT_ID"], "scope": "read", "notes": []}
+
+
+def test_key_encryption_keys_rotate_as_the_page_says(db):
+    from oauth_provider import keys
+    from oauth_provider.models import SigningKey
+
+    with override_settings(OAUTH_PROVIDER={"ISSUER": "https://example.com/o", "KEY_ENCRYPTION_KEYS": ["old"]}):
+        first = keys.create_key(prepublish=False)
+    with override_settings(OAUTH_PROVIDER={"ISSUER": "https://example.com/o", "KEY_ENCRYPTION_KEYS": ["new", "old"]}):
+        assert keys.signing_key().kid == first.kid  # the old secret still decrypts
+        second = keys.create_key()
+    with override_settings(OAUTH_PROVIDER={"ISSUER": "https://example.com/o", "KEY_ENCRYPTION_KEYS": ["new"]}):
+        assert keys.decrypt_private_key(SigningKey.objects.get(pk=second.pk).private_key)  # encrypted with the new
+        with pytest.raises(ImproperlyConfigured):
+            keys.decrypt_private_key(SigningKey.objects.get(pk=first.pk).private_key)
+
+
+# -- migrating from django-oauth-toolkit ------------------------------------------------------------
+def dot_rows(user, now):
+    """Stand-ins with DOT 3.x's field names: a confidential application whose secret DOT hashed
+    with PBKDF2, and one user's live access and refresh tokens (their checksums only)."""
+    from types import SimpleNamespace
+
+    from django.contrib.auth.hashers import make_password
+
+    from oauth_provider.secrets import hash_token
+
+    app = SimpleNamespace(
+        pk=7, client_id="dot-client-id", client_secret=make_password("dot-secret", hasher="pbkdf2_sha256"),
+        hash_client_secret=True, client_type="confidential", authorization_grant_type="authorization-code",
+        redirect_uris="https://notes.example/callback https://notes.example/other", post_logout_redirect_uris="",
+        name="Notes web", skip_authorization=False, user=None,
+    )
+    access = SimpleNamespace(pk=1, token="", token_checksum=hash_token("dotAccessTokenValue1234567890"),
+                             user=user, application_id=7, scope="read write", created=now,
+                             expires=now + timedelta(hours=1))
+    refresh = SimpleNamespace(pk=2, token="", token_checksum=hash_token("dotRefreshTokenValue1234567890"),
+                              user=user, application_id=7, access_token=access, revoked=None, created=now)
+    return app, access, refresh
+
+
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"], **DOCS_SETTINGS)
+def test_migration_from_dot_keeps_clients_and_live_tokens(db):
+    from django.utils import timezone
+
+    from tests.docs_examples.migrate_from_dot import import_everything
+
+    user = UserFactory(username="alice")
+    app, access, refresh = dot_rows(user, timezone.now())
+    clients = import_everything([app], [refresh], [access])
+    client = clients[7]
+    assert client.client_id == "dot-client-id" and client.client_secret_hash.startswith("pbkdf2_sha256$")
+
+    api = Client()
+    notes = api.get("/api/notes/", secure=True, HTTP_HOST="example.com",
+                    HTTP_AUTHORIZATION="Bearer dotAccessTokenValue1234567890")
+    assert notes.status_code == 200 and notes.json()["owner"] == "alice"
+
+    refreshed = api.post("/o/token/", {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"},
+                         secure=True, HTTP_HOST="example.com", HTTP_AUTHORIZATION=basic_auth(app.client_id, "dot-secret"))
+    assert refreshed.status_code == 200, refreshed.content
+    assert refreshed.json()["scope"] == "read write"
+    client.refresh_from_db()
+    assert client.client_secret_hash == hash_token("dot-secret")  # checked once, then stored the fast way
+
+
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+def test_migration_refuses_what_has_no_equivalent(db):
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from tests.docs_examples.migrate_from_dot import import_application
+
+    app, _access, _refresh = dot_rows(None, timezone.now())
+    app.authorization_grant_type = "password"
+    with pytest.raises(ValueError):
+        import_application(app)
+    app.authorization_grant_type, app.redirect_uris = "authorization-code", "http://notes.example/callback"
+    with pytest.raises(ValidationError):
+        import_application(app)

@@ -106,11 +106,11 @@ ENDPOINTS: dict[str, Endpoint] = {
         "keys whose tokens may live (404 when `OIDC_ENABLED` is off).",
     ),
     "oauth_provider:userinfo": Endpoint(
-        "GET, HEAD, POST", "bearer access token with `openid`", "OIDC Core §5.3", "The user's claims for the "
+        "GET, POST", "bearer access token with `openid`", "OIDC Core §5.3", "The user's claims for the "
         "granted scopes. CORS open.",
     ),
     "oauth_provider:end_session": Endpoint(
-        "GET, HEAD, POST", "the user's session; `id_token_hint` or a confirmation page", "OpenID Connect "
+        "GET, POST", "the user's session; `id_token_hint` or a confirmation page", "OpenID Connect "
         "RP-Initiated Logout 1.0", "Log the user out and send them to a registered post-logout URI.",
     ),
     "oauth_provider:introspect": Endpoint(

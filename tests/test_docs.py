@@ -414,3 +414,10 @@ def test_migration_refuses_what_has_no_equivalent(db):
     app.authorization_grant_type, app.redirect_uris = "authorization-code", "http://notes.example/callback"
     with pytest.raises(ValidationError):
         import_application(app)
+
+
+def test_readme_links_every_page():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    linked = set(re.findall(r"\]\(docs/([\w/.-]+\.md)\)", section))
+    assert linked == set(harness.pages()) - {reference.CHECKLIST}

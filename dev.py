@@ -210,6 +210,8 @@ def cmd_serve(port: int, consumer_port: int) -> int:
 def print_urls(port: int, consumer_port: int, python: Path) -> None:
     base, consumer = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{consumer_port}"
     service = f"{python.relative_to(ROOT)} example_project/service_client.py"
+    if port != 8000:
+        service += f" --provider {base}"
     print(
         "\n"
         "  The example is running. Open the consumer site and click \"Log in with Example\":\n"

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.utils.translation import gettext_lazy as _
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "example-project-not-secret-do-not-deploy"
@@ -78,6 +80,8 @@ AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+# the site's own strings (scope descriptions, header, login page); the provider ships its own
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -100,8 +104,9 @@ OAUTH_PROVIDER = {
     # they receive, so it must name the host and port the site is really served on.
     "ISSUER": os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o"),
     "SCOPES": {
-        "read": "Read your notes",
-        "write": "Add notes for you",
+        # lazy: shown in the language of the consent page (locale/ has French)
+        "read": _("Read your notes"),
+        "write": _("Add notes for you"),
     },
     # The user may untick "write" on the consent page; "read" is all or nothing.
     "OPTIONAL_SCOPES": ["write"],

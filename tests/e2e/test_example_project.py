@@ -205,8 +205,8 @@ def test_service_client_script_uses_client_credentials(sites: ExampleSites, serv
     assert answer["client"] == SERVICE and answer["user"] is None and answer["scope"] == "read"
     # a service token acts for no user: the personal notes stay closed to it
     service = seeded[SERVICE]
-    token = requests.post(server + "/o/token/", auth=(service["client_id"], service["client_secret"]),
-                          data={"grant_type": "client_credentials", "scope": "read"}, timeout=TIMEOUT).json()["access_token"]
+    token = requests.post(server + "/o/token/", auth=(service["client_id"], service["client_secret"]), timeout=TIMEOUT,
+                          data={"grant_type": "client_credentials", "scope": "read"}).json()["access_token"]
     assert requests.get(server + "/api/notes/", headers=bearer(token), timeout=TIMEOUT).status_code == 403
     wrong = subprocess.run(
         [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server, "--client-id",

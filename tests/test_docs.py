@@ -392,8 +392,10 @@ def test_migration_from_dot_keeps_clients_and_live_tokens(db):
                     HTTP_AUTHORIZATION="Bearer dotAccessTokenValue1234567890")
     assert notes.status_code == 200 and notes.json()["owner"] == "alice"
 
-    refreshed = api.post("/o/token/", {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"},
-                         secure=True, HTTP_HOST="example.com", HTTP_AUTHORIZATION=basic_auth(app.client_id, "dot-secret"))
+    refreshed = api.post(
+        "/o/token/", {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"},
+        secure=True, HTTP_HOST="example.com", HTTP_AUTHORIZATION=basic_auth(app.client_id, "dot-secret"),
+    )
     assert refreshed.status_code == 200, refreshed.content
     assert refreshed.json()["scope"] == "read write"
     client.refresh_from_db()

@@ -59,6 +59,15 @@ class DefaultAdapter:
         except (ValueError, TypeError):
             return None
 
+    def scope_claims(self) -> dict[str, tuple[str, ...]]:
+        """Scope -> the names of the claims it releases. Default: the standard scopes of OIDC
+        Core §5.4. Add your own scopes (also list them in ``SCOPES``) to release your own claims,
+        e.g. ``{**super().scope_claims(), "groups": ("groups",)}``; a claim is only ever
+        released for a scope the user granted."""
+        from .oidc.claims import SCOPE_CLAIMS
+
+        return dict(SCOPE_CLAIMS)
+
     def user_claims(self, user: Any) -> dict[str, Any]:
         """Every standard claim (OIDC Core §5.1) known about ``user``; which of them a client
         sees is decided from the granted scopes. Override for your own user model, e.g. to

@@ -17,7 +17,7 @@ from django.views import View
 from .. import keys
 from ..conf import provider_settings
 from ..issuer import endpoint_url
-from ..oidc.claims import SUPPORTED_CLAIMS
+from ..oidc.claims import supported_claims
 from ..responses import allow_cors
 from .metadata import metadata
 
@@ -37,7 +37,7 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": sorted(
             {provider_settings.SIGNING_KEY_ALGORITHM} | {jwk["alg"] for jwk in keys.jwks()["keys"]}
         ),
-        "claims_supported": list(SUPPORTED_CLAIMS) + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
+        "claims_supported": supported_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,

@@ -22,11 +22,6 @@ PUBLIC_MEMBERS = frozenset({"kty", "kid", "use", "alg", "n", "e", "crv", "x", "y
 class JWKSView(View):
     http_method_names = ["get", "head", "options"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not provider_settings.OIDC_ENABLED:
-            raise Http404("OpenID Connect is not enabled.")
-        return super().dispatch(request, *args, **kwargs)
-
     def get(self, request: HttpRequest) -> HttpResponse:
         document = keys.jwks()
         document["keys"] = [{k: v for k, v in jwk.items() if k in PUBLIC_MEMBERS} for jwk in document["keys"]]

@@ -34,6 +34,9 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
     }
     # RFC 8414 §2 / RFC 7009 / RFC 7662: introspection refuses public clients ("none").
     methods = list(client_auth_methods())
+    # RFC 8414 §2: the keys that verify what we sign (ID tokens, RFC 9068 access tokens), so a
+    # resource server that only reads OAuth metadata finds them too.
+    document["jwks_uri"] = endpoint_url(request, "jwks")
     document["introspection_endpoint"] = endpoint_url(request, "introspect")
     document["introspection_endpoint_auth_methods_supported"] = [m for m in methods if m != "none"]
     document["revocation_endpoint"] = endpoint_url(request, "revoke")

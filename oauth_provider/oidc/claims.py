@@ -44,6 +44,13 @@ PROTOCOL_CLAIMS = frozenset({
 SUPPORTED_CLAIMS = ("sub", *sorted({c for claims in SCOPE_CLAIMS.values() for c in claims}))
 
 
+def supported_claims() -> list[str]:
+    """``claims_supported`` for discovery: ``sub`` and every claim a scope can release."""
+    from ..registry import adapter
+
+    return ["sub", *sorted({c for claims in adapter().scope_claims().values() for c in claims} - PROTOCOL_CLAIMS)]
+
+
 def _refuse_constant(name: str) -> Any:
     """``NaN`` and ``Infinity`` are not JSON (RFC 8259 §6); Python's parser accepts them."""
     raise ValueError(f"{name} is not JSON")
@@ -82,7 +89,10 @@ def requested_names(
     (OIDC Core §5.5) chooses where a consented claim appears; it never widens what the user
     consented to, nor what the client may ask for (its scopes are checked against its
     allow-list)."""
-    covered = {c for scope in scopes for c in SCOPE_CLAIMS.get(scope, ())}
+    from ..registry import adapter
+
+    mapping = adapter().scope_claims()
+    covered = {c for scope in scopes for c in mapping.get(scope, ())}
     names = set(covered) if scope_claims else set()
     if claims_request and isinstance(claims_request.get(target), dict):
         names |= set(claims_request[target]) & covered

@@ -45,5 +45,6 @@ def test_discovery_agrees_with_rfc8414_metadata(client, signing_key):
 def test_oidc_documents_are_gone_when_disabled(client):
     with override_settings(OAUTH_PROVIDER={"ISSUER": "https://testserver/o", "OIDC_ENABLED": False}):
         assert client.get("/o/.well-known/openid-configuration").status_code == 404
-        assert client.get("/o/jwks/").status_code == 404
+        # the JWKS stays: RFC 9068 resource servers verify JWT access tokens with it
+        assert client.get("/o/jwks/").status_code == 200
         assert "openid" not in client.get("/o/.well-known/oauth-authorization-server").json()["scopes_supported"]

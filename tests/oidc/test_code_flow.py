@@ -318,3 +318,35 @@ def test_an_oversized_state_is_not_reflected(oauth, conf_client, signing_key):
     r = oauth.browser.post("/o/authorize/", params)
     q = query_of(r["Location"])
     assert q["error"] == "invalid_request" and "state" not in q
+
+
+class GroupsAdapter:
+    """A host adapter releasing a claim of its own for a scope of its own."""
+
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class _Adapter(DefaultAdapter):
+            def scope_claims(self):
+                return {**super().scope_claims(), "groups": ("groups",)}
+
+            def user_claims(self, user):
+                return {**super().user_claims(user), "groups": ["staff", "editors"], "salary": 1}
+
+        return _Adapter()
+
+
+def test_custom_scopes_release_custom_claims_and_nothing_else(oauth, conf_client, signing_key):
+    settings = {"ISSUER": ISS, "SCOPES": {"groups": "See your groups"},
+                "ADAPTER": "tests.oidc.test_code_flow.GroupsAdapter"}
+    with override_settings(OAUTH_PROVIDER=settings):
+        body = oauth.tokens(conf_client, scope="openid groups")
+        claims = verify(body["id_token"], oauth.api)
+        info = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
+        discovery = oauth.api.get("/o/.well-known/openid-configuration").json()
+        without = oauth.tokens(conf_client, scope="openid")
+        info_without = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {without['access_token']}").json()
+    assert claims["groups"] == info["groups"] == ["staff", "editors"]
+    assert "salary" not in claims and "salary" not in info  # no scope releases it
+    assert "groups" not in info_without
+    assert "groups" in discovery["claims_supported"]

@@ -288,3 +288,19 @@ def test_rotated_token_kept_by_cleanup_still_trips_reuse_detection(oauth, public
     call_command("cleartokens", stdout=io.StringIO())
     assert not Authorization.objects.filter(client=conf_client).exists()
     assert not RefreshToken.objects.exists() and not AccessToken.objects.exists()
+
+
+def test_createclient_access_token_format(db):
+    import io
+    import json as _json
+
+    from django.core.management import call_command
+
+    from oauth_provider.models import get_client_model
+
+    out = io.StringIO()
+    call_command("createclient", "JWT app", "--redirect-uri", "https://rp.example/cb", "--access-token-format",
+                 "jwt", "--json", stdout=out)
+    data = _json.loads(out.getvalue())
+    assert data["access_token_format"] == "jwt"
+    assert get_client_model().objects.get(client_id=data["client_id"]).access_token_format == "jwt"

@@ -41,9 +41,6 @@ STANDARD_SCOPES: dict[str, Any] = {
 PROTOCOL_CLAIMS = frozenset({
     "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid", "jti",
 })
-SUPPORTED_CLAIMS = ("sub", *sorted({c for claims in SCOPE_CLAIMS.values() for c in claims}))
-
-
 def supported_claims() -> list[str]:
     """``claims_supported`` for discovery: ``sub`` and every claim a scope can release."""
     from ..registry import adapter

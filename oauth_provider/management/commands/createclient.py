@@ -98,6 +98,11 @@ class Command(BaseCommand):
                             help="First-party client: users are never shown the consent page.")
         parser.add_argument("--resource-server", action="store_true",
                             help="May introspect tokens issued to other clients.")
+        parser.add_argument(
+            "--access-token-format", choices=("opaque", "jwt"), default="",
+            help="This client's access tokens: opaque or RFC 9068 JWTs (default: "
+                 "OAUTH_PROVIDER['ACCESS_TOKEN_FORMAT']).",
+        )
         parser.add_argument("--owner", metavar="USERNAME", help="The user who owns the client.")
         parser.add_argument("--json", action="store_true",
                             help="Print one JSON object (client_secret is null for a public client).")
@@ -142,6 +147,7 @@ class Command(BaseCommand):
             allowed_scopes=" ".join(dict.fromkeys(requested)),
             skip_consent=options["skip_consent"],
             is_resource_server=options["resource_server"],
+            access_token_format=options.get("access_token_format") or "",
             owner=self.owner(options["owner"]),
             **{name: options[name] for name in DISPLAY_URIS},
         )
@@ -185,6 +191,8 @@ def _as_dict(client: Any, raw_secret: str | None) -> dict[str, Any]:
     # Optional RFC 7591 §2 metadata appears only when set, so the common answer stays short.
     if client.post_logout_redirect_uri_list:
         data["post_logout_redirect_uris"] = client.post_logout_redirect_uri_list
+    if client.access_token_format:
+        data["access_token_format"] = client.access_token_format
     data.update({name: getattr(client, name) for name in DISPLAY_URIS if getattr(client, name)})
     return data
 

@@ -1,7 +1,8 @@
 """The one place that mints and stores tokens and codes.
 
 Each value is fresh 256-bit randomness; only its SHA-256 digest is written. The raw value
-exists in memory just long enough to be put in the response.
+exists in memory just long enough to be put in the response. Rows are written with
+:func:`~oauth_provider.models._prepared.insert`: ``save()``'s INSERT, compiled once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from . import jwt, secrets
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+from .models._prepared import insert
 from .registry import adapter
 from .signals import token_issued
 
@@ -103,7 +105,7 @@ def issue_tokens(
                                       authorization=authorization, now=now, lifetime=lifetime)
     else:
         raw_access = secrets.generate_token()
-    access = AccessToken.objects.create(
+    access = AccessToken(
         token_hash=secrets.hash_token(raw_access),
         client=client,
         user=user,
@@ -112,17 +114,19 @@ def issue_tokens(
         created_at=now,
         expires_at=now + timedelta(seconds=lifetime),
     )
+    insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
     if refresh_scope is not None and authorization is not None:
         raw_refresh = secrets.generate_token()
         issued.refresh_token = raw_refresh
-        issued.refresh = RefreshToken.objects.create(
+        issued.refresh = RefreshToken(
             token_hash=secrets.hash_token(raw_refresh),
             authorization=authorization,
             scope=refresh_scope,
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
         )
+        insert(issued.refresh)
     if (
         authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()
@@ -147,7 +151,7 @@ def issue_code(
     """Store a new authorization code for ``authorization``; returns the raw code."""
     now = secrets.now()
     raw = secrets.generate_token()
-    AuthorizationCode.objects.create(
+    insert(AuthorizationCode(
         code_hash=secrets.hash_token(raw),
         authorization=authorization,
         redirect_uri=redirect_uri,
@@ -156,5 +160,5 @@ def issue_code(
         nonce=nonce,
         created_at=now,
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
-    )
+    ))
     return raw

@@ -32,6 +32,7 @@ from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequire
 from ..issuer import get_issuer
 from ..issuing import issue_code
 from ..models import Authorization, Consent, get_client_model
+from ..models._prepared import insert
 from ..oidc.authentication import needs_login, return_query
 from ..params import request_data
 from ..registry import adapter
@@ -200,7 +201,7 @@ class AuthorizationView(View):
             family.auth_context = policy.authentication_context(request, request.user) or None
         # One transaction for the two rows: one commit (one fsync on SQLite) instead of two.
         with transaction.atomic():
-            family.save()
+            insert(family)
             code = issue_code(
                 authorization=family,
                 redirect_uri=req.redirect_uri_sent,

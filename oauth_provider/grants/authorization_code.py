@@ -21,7 +21,7 @@ from .. import secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
-from ..models.lookups import code_by_value
+from ..models.lookups import code_by_value, consume_code
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
 from .base import Grant
@@ -58,10 +58,7 @@ class AuthorizationCodeGrant(Grant):
             raise InvalidGrant("The authorization code was already used.")
         self.check(code, params)
         with transaction.atomic():
-            won = AuthorizationCode.objects.filter(pk=code.pk, consumed_at__isnull=True).update(
-                consumed_at=secrets.now()
-            )
-            if won:
+            if consume_code(code.pk, secrets.now()):
                 refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,

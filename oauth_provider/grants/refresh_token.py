@@ -11,12 +11,9 @@ Five queries: client, token (joined to its family and user), UPDATE, two INSERTs
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from .. import scopes, secrets
@@ -24,7 +21,7 @@ from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, RefreshToken, get_client_model
-from ..models.lookups import refresh_token_by_value
+from ..models.lookups import refresh_token_by_value, rotate_refresh_token
 from ..signals import refresh_token_reused
 from .base import Grant
 
@@ -49,14 +46,8 @@ class RefreshTokenGrant(Grant):
             raise InvalidGrant("The resource owner is no longer active.")
         scope = self.narrowed_scope(params, token, client)
         grace = provider_settings.REFRESH_TOKEN_GRACE_PERIOD
-        unrotated = Q(rotated_at__isnull=True)
-        if grace:
-            unrotated |= Q(rotated_at__gt=now - timedelta(seconds=grace))
         with transaction.atomic():
-            won = RefreshToken.objects.filter(unrotated, pk=token.pk).update(
-                rotated_at=Coalesce("rotated_at", now)
-            )
-            if won:
+            if rotate_refresh_token(token.pk, now, grace):
                 issued = issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
                     scope=scope, authorization=family, refresh_scope=token.scope,

@@ -1,5 +1,6 @@
-"""The lookups every token request makes: a client by its ``client_id``, a code or token by
-its value. Each is one SELECT prepared once (:mod:`._prepared`), not recompiled per request.
+"""The statements every token request makes: a client by its ``client_id``, a code or token by
+its value, and the conditional UPDATEs that consume a code or rotate a refresh token. Each is
+prepared once (:mod:`._prepared`), not recompiled per request.
 
 ``client_id`` is compared exactly (RFC 3986 §6.2.1 simple string comparison): an identifier
 that differs in letter case or by trailing spaces is another identifier. A database compares
@@ -10,10 +11,11 @@ again here. The unique index keeps that row alone, and the check costs no query.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import secrets as _secrets
-from ._prepared import PreparedLookup
+from ._prepared import PreparedLookup, PreparedUpdate
 from .clients import get_client_model
 from .grants import AccessToken, AuthorizationCode, RefreshToken
 
@@ -76,3 +78,36 @@ def refresh_token_by_value(raw: str, *, with_client: bool = False) -> RefreshTok
     the family's client when ``with_client``)."""
     lookup = _refresh_token_with_client if with_client else _refresh_token
     return lookup.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+
+
+_consume_code = PreparedUpdate(
+    lambda: AuthorizationCode,
+    "UPDATE {table} SET {consumed_at} = %s WHERE {id} = %s AND {consumed_at} IS NULL",
+    ("consumed_at", "id"),
+)
+_rotate = PreparedUpdate(
+    lambda: RefreshToken,
+    "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL",
+    ("rotated_at", "id"),
+)
+_rotate_within_grace = PreparedUpdate(
+    lambda: RefreshToken,
+    "UPDATE {table} SET {rotated_at} = COALESCE({rotated_at}, %s) "
+    "WHERE {id} = %s AND ({rotated_at} IS NULL OR {rotated_at} > %s)",
+    ("rotated_at", "id", "rotated_at"),
+)
+
+
+def consume_code(pk: Any, when: datetime) -> bool:
+    """Mark the code consumed unless it already is: True for the one request that wins
+    (a conditional UPDATE, so concurrent redemptions cannot both succeed, RFC 6749 §4.1.2)."""
+    return _consume_code.run(when, pk) == 1
+
+
+def rotate_refresh_token(pk: Any, when: datetime, grace: int = 0) -> bool:
+    """Mark the refresh token rotated: True when it was not rotated yet, or was rotated less
+    than ``grace`` seconds ago (then its first rotation time is kept). One conditional
+    UPDATE, so of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
+    if grace:
+        return _rotate_within_grace.run(when, pk, when - timedelta(seconds=grace)) == 1
+    return _rotate.run(when, pk) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, QueryDict, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 
@@ -43,9 +43,10 @@ def flatten(data: QueryDict, known: Iterable[str] | None = None) -> dict[str, st
 
 def request_data(request: HttpRequest) -> QueryDict:
     """The query (GET) or form body (POST) of ``request``; a body Django refuses to parse
-    (too large, too many fields, a multipart body without a valid boundary) is
+    (too large, too many fields, a multipart body without a valid boundary, a form body
+    declared in a charset other than UTF-8, which Django refuses) is
     ``invalid_request`` rather than a bare 400 page or a 500."""
     try:
         return request.POST if request.method == "POST" else request.GET
-    except (SuspiciousOperation, UnreadablePostError, MultiPartParserError) as exc:
+    except (BadRequest, SuspiciousOperation, UnreadablePostError, MultiPartParserError) as exc:
         raise InvalidRequest("The request is too large or malformed.") from exc

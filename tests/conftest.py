@@ -182,13 +182,13 @@ def _audit_security_headers(request):
     tests/header_audit.py (F17, F18); a missing header fails the test that saw it."""
     from .header_audit import AUDIT
 
-    html, token_bearing, seen = AUDIT.snapshot()
+    before = AUDIT.snapshot()
     yield
+    after = AUDIT.snapshot()
     with AUDIT.lock:
-        new = AUDIT.violations[seen:]
-        counts = {"F17": AUDIT.html - html, "F18": AUDIT.token_bearing - token_bearing,
-                  "F17-violations": sum(1 for v in new if v.startswith("F17")),
-                  "F18-violations": sum(1 for v in new if v.startswith("F18"))}
+        new = AUDIT.violations[before[-1]:]
+    counts = dict(zip(("F17", "F18", "F17-violations", "F18-violations"),
+                      (a - b for a, b in zip(after[:4], before[:4]))))
     request.node.user_properties.extend((f"count:{k}", v) for k, v in counts.items())
     assert not new, "responses without their security headers:\n" + "\n".join(new)
 

@@ -35,12 +35,15 @@ REFERRER_POLICIES = frozenset({"no-referrer", "same-origin"})
 class Audit:
     html: int = 0
     token_bearing: int = 0
+    #: responses that failed the F17 / F18 check (one response may fail several headers)
+    bad_html: int = 0
+    bad_token_bearing: int = 0
     violations: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def snapshot(self) -> tuple[int, int, int]:
+    def snapshot(self) -> tuple[int, int, int, int, int]:
         with self.lock:
-            return self.html, self.token_bearing, len(self.violations)
+            return self.html, self.token_bearing, self.bad_html, self.bad_token_bearing, len(self.violations)
 
 
 AUDIT = Audit()
@@ -97,10 +100,13 @@ class HeaderAuditMiddleware:
         with AUDIT.lock:
             if is_page(response):
                 AUDIT.html += 1
-                AUDIT.violations += [f"F17 {where}: {p}" for p in page_problems(response)]
+                problems = page_problems(response)
+                AUDIT.bad_html += bool(problems)
+                AUDIT.violations += [f"F17 {where}: {p}" for p in problems]
             # A CORS preflight carries no token and is not cacheable (RFC 9110 §9.3.7).
             if name in TOKEN_BEARING and request.method != "OPTIONS":
                 AUDIT.token_bearing += 1
                 if "no-store" not in response.get("Cache-Control", ""):
+                    AUDIT.bad_token_bearing += 1
                     AUDIT.violations.append(f"F18 {where}: Cache-Control {response.get('Cache-Control')!r}")
         return response

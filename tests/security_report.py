@@ -97,6 +97,20 @@ class Report:
             elif passed and name == "cve":
                 self.cves.add(str(value))
 
+    def fuzz_lines(self) -> list[str]:
+        per_endpoint = {k.partition(":")[2]: v for k, v in self.counts.items() if k.startswith("F4:")}
+        if not per_endpoint:
+            return []
+        breakdown = ", ".join(f"{name} {n}" for name, n in per_endpoint.items())
+        return [
+            f"F4: distinct malformed requests fuzzed: {sum(per_endpoint.values())} over {len(per_endpoint)} "
+            f"endpoints, fewest {min(per_endpoint.values())} ({breakdown})",
+            f"F5: fuzzed responses with status >= 500: {self.counts.get('F5', 0)}; "
+            f"exceptions logged at ERROR: {self.counts.get('F5-logged', 0)}",
+            f"F6: fuzzed 4xx responses violating the RFC 6749 §5.2 / §4.1.2.1 shape: "
+            f"{self.counts.get('F6-violations', 0)} of {self.counts.get('F6', 0)}",
+        ]
+
     def header_lines(self) -> list[str]:
         if "F17" not in self.counts:
             return []
@@ -110,7 +124,7 @@ class Report:
 
     def lines(self) -> list[str]:
         out = [f"{key}: {self.figures[key]}" for key in sorted(self.figures, key=_figure_order)]
-        out += self.header_lines()
+        out += self.fuzz_lines() + self.header_lines()
         path = checklist_path()
         if path is None:
             return [*out, "F1/F2: no security checklist found (docs/security-checklist.md)"]

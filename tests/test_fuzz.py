@@ -263,3 +263,17 @@ def test_the_json_error_check(body, flagged):
 def test_the_redirect_check(location, state, flagged):
     registered = [REDIRECT_URI, "http://127.0.0.1/cb"]
     assert bool(fuzzing.redirect_problems(location, registered, ISSUER, state)) is flagged
+
+
+# -- what the fuzzer found, kept as plain regression tests ---------------------------------------
+@pytest.mark.req("6749-5.2-error-shape")
+@pytest.mark.parametrize("path", ["/o/token/", "/o/introspect/", "/o/revoke/"])
+def test_a_form_body_in_another_charset_is_invalid_request(db, path):
+    """Django refuses a urlencoded body declared in a charset other than UTF-8 with BadRequest,
+    which became its bare HTML 400 (no JSON, no no-store) before params.request_data caught it."""
+    response = HttpClient().generic("POST", path, data=b"grant_type=client_credentials",
+                                    content_type="application/x-www-form-urlencoded; charset=utf-16")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "invalid_request"
+    assert response["Cache-Control"] == "no-store"

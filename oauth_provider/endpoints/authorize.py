@@ -33,6 +33,7 @@ from ..issuer import get_issuer
 from ..issuing import issue_code
 from ..models import Authorization, Consent, get_client_model
 from ..models._prepared import insert
+from ..models.lookups import consent_of
 from ..oidc.authentication import needs_login, return_query
 from ..params import request_data
 from ..registry import adapter
@@ -114,7 +115,7 @@ class AuthorizationView(View):
             return "consent" in req.prompt
         if "consent" in req.prompt or not policy.can_remember_consent(req.client):
             return True
-        consent = Consent.objects.filter(user=request.user, client=req.client).first()
+        consent = consent_of(request.user, req.client)
         return consent is None or not consent.covers(req.scopes)
 
     # -- the consent page and the decision ---------------------------------------------------
@@ -180,9 +181,12 @@ class AuthorizationView(View):
         return granted
 
     def remember(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> None:
-        consent, created = Consent.objects.get_or_create(
-            user=request.user, client=req.client, defaults={"scope": scopes.join(granted)}
-        )
+        # The row exists after the first approval: look it up prepared, not by get_or_create.
+        consent, created = consent_of(request.user, req.client), False
+        if consent is None:
+            consent, created = Consent.objects.get_or_create(
+                user=request.user, client=req.client, defaults={"scope": scopes.join(granted)}
+            )
         if not created and not consent.covers(granted):
             consent.scope = scopes.join(dict.fromkeys([*consent.scope.split(), *granted]))
             consent.save(update_fields=["scope", "updated_at"])

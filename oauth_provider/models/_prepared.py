@@ -47,7 +47,7 @@ _generation = [0]
 class _Plan:
     sql: str
     params: tuple[Any, ...]
-    position: int
+    positions: tuple[int, ...]
     #: column index -> (converters, expression), from the ORM's compiler
     converters: dict[int, tuple[list[Any], Any]]
     model: type[Model]
@@ -57,12 +57,39 @@ class _Plan:
     populators: list[Any]
 
 
-def _compile(queryset: QuerySet[Any], alias: str) -> _Plan | None:
+#: marker integers sit far below any real key
+_INT_MARKER_BASE = -(2**62)
+_INTEGER_TYPES = frozenset({
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
+    "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField",
+})
+_STRING_TYPES = frozenset({"CharField", "TextField"})
+
+
+def _marker(model: type[Model], name: str, index: int) -> Any | None:
+    """A value that stands for the ``index``-th looked-up value while the ORM compiles: of
+    the field's own type, and unlike any real value. None for other field types."""
+    field: Any = model._meta.get_field(name)
+    target = field.target_field if field.is_relation else field
+    kind = target.get_internal_type()
+    if kind in _INTEGER_TYPES:
+        return _INT_MARKER_BASE - index
+    if kind in _STRING_TYPES:
+        return f"{_MARKER}-{index}"
+    return None
+
+
+def _compile(queryset: QuerySet[Any], alias: str, markers: list[Any]) -> _Plan | None:
     compiler = queryset.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
-    positions = [i for i, value in enumerate(params) if isinstance(value, str) and value == _MARKER]
+    positions = []
+    for marker in markers:
+        found = [i for i, value in enumerate(params) if type(value) is type(marker) and value == marker]
+        if len(found) != 1:
+            return None
+        positions.append(found[0])
     klass_info = compiler.klass_info
-    if len(positions) != 1 or not klass_info or compiler.annotation_col_map:
+    if not klass_info or compiler.annotation_col_map:
         return None
     select = compiler.select
     try:
@@ -74,7 +101,7 @@ def _compile(queryset: QuerySet[Any], alias: str) -> _Plan | None:
     return _Plan(
         sql=sql,
         params=tuple(params),
-        position=positions[0],
+        positions=tuple(positions),
         converters=compiler.get_converters([column[0] for column in select]),
         model=klass_info["model"],
         init_list=[column[0].target.attname for column in select[start:end]],
@@ -92,32 +119,48 @@ def _plans() -> dict[Any, Any]:
 
 
 class PreparedLookup:
-    """One row by one value: ``build(value)`` must return the queryset (a single-object
-    lookup, sliced ``[:1]``) for ``value``; :meth:`get` returns its first row or None.
+    """At most one row by exact values of ``fields`` (``user`` for a foreign key, by primary
+    key), with the ``select_related`` rows joined: :meth:`get` returns it or None.
 
     ``model`` returns the model queried (called per lookup, so a swappable model resolves
-    late); the database is the one the router picks for reading it."""
+    late); the database is the one the router picks for reading it. Fields of other types
+    than integers and strings are looked up through the ORM each time."""
 
-    def __init__(self, model: Callable[[], type[Model]], build: Callable[[str], QuerySet[Any]]) -> None:
+    def __init__(
+        self, model: Callable[[], type[Model]], fields: tuple[str, ...], select_related: tuple[str, ...] = ()
+    ) -> None:
         self.model = model
-        self.build = build
+        self.fields = fields
+        self.select_related = select_related
 
-    def _plan(self, alias: str) -> _Plan | None:
+    def queryset(self, model: type[Model], values: tuple[Any, ...]) -> QuerySet[Any]:
+        """The ORM's queryset for ``values``, as the prepared statement is built from."""
+        queryset = model._default_manager.all()
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        return queryset.filter(**dict(zip(self.fields, values, strict=True)))[:1]
+
+    def _plan(self, model: type[Model], alias: str) -> _Plan | None:
         plans = _plans()
-        key = (id(self), alias, _generation[0])
+        key = (id(self), model, alias, _generation[0])
         if key not in plans:
-            plans[key] = _compile(self.build(_MARKER), alias)
-        return plans[key]
+            markers = [_marker(model, name, i) for i, name in enumerate(self.fields)]
+            plans[key] = (
+                None if None in markers else _compile(self.queryset(model, tuple(markers)), alias, markers)
+            )
+        return plans[key]  # type: ignore[no-any-return]
 
-    def get(self, value: str) -> Any | None:
-        """The first row for ``value`` with its related rows, or None."""
-        alias = router.db_for_read(self.model())
-        plan = self._plan(alias)
+    def get(self, *values: Any) -> Any | None:
+        """The row whose ``fields`` equal ``values``, with its related rows, or None."""
+        model = self.model()
+        alias = router.db_for_read(model)
+        plan = self._plan(model, alias)
         if plan is None:
-            rows = list(self.build(value).using(alias))
+            rows = list(self.queryset(model, values).using(alias))
             return rows[0] if rows else None
         params = list(plan.params)
-        params[plan.position] = value
+        for position, value in zip(plan.positions, values, strict=True):
+            params[position] = value
         connection = connections[alias]
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)

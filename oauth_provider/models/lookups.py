@@ -17,31 +17,16 @@ from typing import Any
 from .. import secrets as _secrets
 from ._prepared import PreparedLookup, PreparedUpdate
 from .clients import get_client_model
-from .grants import AccessToken, AuthorizationCode, RefreshToken
+from .grants import AccessToken, AuthorizationCode, Consent, RefreshToken
 
-_client = PreparedLookup(
-    get_client_model, lambda value: get_client_model()._default_manager.filter(client_id=value)[:1]
-)
-_access_token = PreparedLookup(
-    lambda: AccessToken,
-    lambda value: AccessToken.objects.select_related("client", "user", "authorization").filter(token_hash=value)[:1],
-)
-_code = PreparedLookup(
-    lambda: AuthorizationCode,
-    lambda value: AuthorizationCode.objects.select_related("authorization", "authorization__user")
-    .filter(code_hash=value)[:1],
-)
-_refresh_token = PreparedLookup(
-    lambda: RefreshToken,
-    lambda value: RefreshToken.objects.select_related("authorization", "authorization__user")
-    .filter(token_hash=value)[:1],
-)
+_client = PreparedLookup(get_client_model, ("client_id",))
+_access_token = PreparedLookup(lambda: AccessToken, ("token_hash",), ("client", "user", "authorization"))
+_code = PreparedLookup(lambda: AuthorizationCode, ("code_hash",), ("authorization", "authorization__user"))
+_refresh_token = PreparedLookup(lambda: RefreshToken, ("token_hash",), ("authorization", "authorization__user"))
 _refresh_token_with_client = PreparedLookup(
-    lambda: RefreshToken,
-    lambda value: RefreshToken.objects.select_related("authorization__client", "authorization__user")
-    .filter(token_hash=value)[:1],
+    lambda: RefreshToken, ("token_hash",), ("authorization__client", "authorization__user")
 )
-
+_consent = PreparedLookup(lambda: Consent, ("user", "client"))
 
 #: the length of the client_id column: a longer value names no client
 CLIENT_ID_MAX_LENGTH = 100
@@ -61,6 +46,11 @@ def client_by_id(client_id: str, **filters: Any) -> Any | None:
     if client is None or client.client_id != client_id:
         return None
     return client
+
+
+def consent_of(user: Any, client: Any) -> Consent | None:
+    """The consent ``user`` gave ``client``, if any (one row: unique per user and client)."""
+    return _consent.get(user.pk, client.pk)  # type: ignore[no-any-return]
 
 
 def access_token_by_value(raw: str) -> AccessToken | None:

@@ -12,11 +12,12 @@ E005   ``ISSUER`` is not an absolute URL without query or fragment
 E006   a lifetime is not a positive number of seconds
 E007   ``SCOPES`` names an illegal scope token, or a default/optional scope is unknown
 E008   a grant type, client-authentication method or the adapter cannot be imported
+E009   ``CLIENT_AUTH_THROTTLE`` has an unknown key, a wrong type, a non-positive number or
+       names a cache alias that is not in ``CACHES``
 E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its allowed values
 E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
 E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
-E009   ``CLIENT_AUTH_THROTTLE`` has an unknown key, a wrong type, a non-positive number or
-       names a cache alias that is not in ``CACHES``
+E013   a ``KEY_ENCRYPTION_KEYS`` entry is not a string of at least 32 characters
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
@@ -79,6 +80,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_scopes()
     errors += _check_imports()
     errors += _check_throttle()
+    errors += _check_key_encryption_keys()
     return errors
 
 
@@ -177,6 +179,19 @@ def _check_imports() -> list[Error]:
             errors.append(Error(f"OAUTH_PROVIDER[{key!r}]: cannot import {dotted!r} ({exc}).",
                                 id="oauth_provider.E008"))
     return errors
+
+
+def _check_key_encryption_keys() -> list[Error]:
+    # RFC 8725 §3.5: a symmetric key needs entropy; an empty or short string is a password.
+    return [
+        Error(
+            f"OAUTH_PROVIDER['KEY_ENCRYPTION_KEYS'][{i}] is not a string of at least 32 characters.",
+            hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+            id="oauth_provider.E013",
+        )
+        for i, key in enumerate(provider_settings.KEY_ENCRYPTION_KEYS)
+        if not isinstance(key, str) or len(key) < 32
+    ]
 
 
 def _check_throttle() -> list[Error]:

@@ -81,7 +81,7 @@ DOCS_ENV = {
     "DJANGO_SECRET_KEY": "docs-example-secret-key-that-is-long-enough-for-check-deploy-0123456789",
     "DATABASE_PASSWORD": "example",
     "REDIS_URL": "redis://127.0.0.1:6379/1",
-    "OAUTH_KEY_ENCRYPTION_KEYS": "new-key-encryption-secret old-key-encryption-secret",
+    "OAUTH_KEY_ENCRYPTION_KEYS": "new-key-encryption-secret-0123456789 old-key-encryption-secret-0123456789",
     "EXAMPLE_CLIENT_ID": "stand-in",
     "EXAMPLE_CLIENT_SECRET": "stand-in",
 }

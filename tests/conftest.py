@@ -42,7 +42,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_logreport(report):
-    _REPORT.add(report.user_properties, report.when, passed=report.when == "call" and report.passed)
+    _REPORT.add(report.user_properties, report.when, passed=report.when == "call" and report.passed,
+                skipped=report.skipped)
 
 
 def pytest_terminal_summary(terminalreporter):

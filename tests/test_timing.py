@@ -1,0 +1,103 @@
+"""Client authentication does not leak through timing (OIDC Core §16.12; figure F21).
+
+Three views of it, with the throttle off so every attempt is a real check:
+
+* white-box: an unknown client_id costs the same hash and constant-time comparison as a
+  known one with a wrong secret (``client_auth.authenticate`` hashes against a dummy digest);
+* a wrong secret that differs from the right one in its first character and one that differs
+  only in its last take the same time (no early exit in the comparison): medians of 200
+  interleaved requests each within 5 ms and 10 %;
+* an unknown client_id and a known one with a wrong secret of the same length: medians within
+  5 ms (F21). Their relative gap is reported, not asserted: loading a known client's row is a
+  few tens of microseconds, and a client_id is an identifier, not a secret.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import pytest
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider import client_auth, secrets
+
+from .conftest import basic_auth
+from .endpoints.helpers import provider_settings
+from .token_helpers import post_form
+
+pytestmark = pytest.mark.django_db
+SAMPLES = 200
+WARM_UP = 20
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle():
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"enabled": False})):
+        yield
+
+
+def attempt(client_id: str, secret: str) -> Callable[[], float]:
+    api = HttpClient()
+    auth = basic_auth(client_id, secret)
+
+    def timed() -> float:
+        started = time.perf_counter()
+        response = post_form(api, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 401
+        return elapsed
+
+    return timed
+
+
+def medians(a: Callable[[], float], b: Callable[[], float]) -> tuple[float, float]:
+    """Median seconds of ``a`` and ``b``, interleaved so that load drifts hit both alike."""
+    times_a, times_b = [], []
+    for i in range(WARM_UP + SAMPLES):
+        first, second = (a, b) if i % 2 else (b, a)
+        one, two = first(), second()
+        if i >= WARM_UP:
+            (times_a if first is a else times_b).append(one)
+            (times_b if first is a else times_a).append(two)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+@pytest.mark.req("OIDC-16.12-timing")
+def test_an_unknown_client_costs_the_same_hash_as_a_wrong_secret(conf_client, monkeypatch):
+    assert client_auth._DUMMY_HASH  # computed once at import, not per request
+    calls: list[str] = []
+    real = secrets.hash_token
+    monkeypatch.setattr(secrets, "hash_token", lambda value: calls.append(value) or real(value))
+    attempt("no-such-client", "x" * 43)()
+    unknown = len(calls)
+    calls.clear()
+    attempt(conf_client.client_id, "x" * 43)()
+    assert unknown == len(calls) == 1
+
+
+@pytest.mark.req("OIDC-16.12-timing")
+def test_where_a_wrong_secret_differs_does_not_show_in_timing(conf_client, figure):
+    right = conf_client.raw_secret
+    early = "!" + right[1:] if right[0] != "!" else "?" + right[1:]
+    late = right[:-1] + ("A" if right[-1] != "A" else "B")
+    first, last = medians(attempt(conf_client.client_id, early), attempt(conf_client.client_id, late))
+    gap = abs(first - last)
+    figure("F21", f"client auth, n={SAMPLES} each: wrong secret differing at the first vs the last character "
+                  f"{first * 1000:.3f} / {last * 1000:.3f} ms (gap {gap * 1000:.3f} ms, "
+                  f"{100 * gap / min(first, last):.1f} %)")
+    assert gap < 0.005
+    assert gap < 0.10 * min(first, last)
+
+
+@pytest.mark.req("OIDC-16.12-timing")
+def test_an_unknown_client_id_and_a_wrong_secret_take_about_as_long(conf_client, figure):
+    wrong = "w" * len(conf_client.raw_secret)
+    unknown, known = medians(attempt("an-unknown-client-id", wrong), attempt(conf_client.client_id, wrong))
+    gap = abs(unknown - known)
+    figure("F21b", f"client auth, n={SAMPLES} each: unknown client_id vs known with a wrong secret "
+                   f"{unknown * 1000:.3f} / {known * 1000:.3f} ms (gap {gap * 1000:.3f} ms, "
+                   f"{100 * gap / min(unknown, known):.1f} %; target < 5 ms and < 10 %)")
+    assert gap < 0.005

@@ -24,6 +24,9 @@ W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
 W004   OpenID Connect is on but no signing key exists (``check --deploy --database default``):
        DEBUG would create one on first need; production refuses to sign until
        ``manage.py rotatekeys`` has run
+W005   a client registers an ``http://localhost`` redirect URI (``check --deploy --database
+       default``): RFC 8252 §8.3 recommends the loopback IP literal, which a hosts file or DNS
+       cannot re-point
 =====  =====================================================================
 """
 
@@ -235,11 +238,37 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                                 hint="OAuth 2.1 §4.1.2: a maximum of 10 minutes is recommended.",
                                 id="oauth_provider.W002"))
     warnings += _check_signing_keys(kwargs.get("databases") or ())
+    warnings += _check_localhost_redirects(kwargs.get("databases") or ())
     if provider_settings.REFRESH_TOKEN_LIFETIME > 90 * 86400 and not provider_settings.REFRESH_TOKEN_IDLE_TIMEOUT:
         warnings.append(Warning("REFRESH_TOKEN_LIFETIME is above 90 days and no idle timeout is set.",
                                 hint="RFC 9700 §4.14.2: expire refresh tokens that go unused.",
                                 id="oauth_provider.W003"))
     return warnings
+
+
+def _check_localhost_redirects(databases: Any) -> list[Warning]:
+    if "default" not in databases:
+        return []
+    from django.db import DatabaseError
+
+    from .models import get_client_model
+
+    try:
+        # a superset (MariaDB compares case-insensitively); the hostname test below is exact
+        clients = list(get_client_model()._default_manager.filter(redirect_uris__contains="localhost")[:100])
+    except DatabaseError:
+        return []
+    named = [
+        c.client_id for c in clients
+        if any(urlsplit(uri).scheme == "http" and urlsplit(uri).hostname == "localhost" for uri in c.redirect_uri_list)
+    ]
+    if not named:
+        return []
+    return [Warning(
+        f"Clients register http://localhost redirect URIs: {', '.join(named[:10])}.",
+        hint="RFC 8252 §8.3: use http://127.0.0.1 (any port is accepted there); localhost is matched exactly.",
+        id="oauth_provider.W005",
+    )]
 
 
 def _check_signing_keys(databases: Any) -> list[Warning]:

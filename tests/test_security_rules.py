@@ -226,3 +226,21 @@ def test_login_rotates_the_session_and_another_login_never_inherits_it(conf_clie
     info = post_form(HttpClient(), {"token": tokens["access_token"]}, path="/o/introspect/",
                      HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret)).json()
     assert info["username"] == "victor"
+
+
+# -- native apps ---------------------------------------------------------------------------------
+@pytest.mark.req("8252-8.3-no-localhost")
+def test_localhost_redirects_draw_a_deploy_warning_and_are_matched_exactly(oauth):
+    """RFC 8252 §8.3: ``localhost`` is NOT RECOMMENDED. Registering it stays possible (local
+    development) but ``check --deploy --database default`` warns (W005), and it gets none of
+    the loopback IP literal's any-port leniency."""
+    def warnings() -> list[str]:
+        return [m.id for m in run_checks(include_deployment_checks=True, databases=["default"])]
+
+    PublicClientFactory(redirect_uris="http://127.0.0.1/cb https://localhost.example/cb")
+    assert "oauth_provider.W005" not in warnings()
+    native = PublicClientFactory(client_id="dev-app", redirect_uris="http://localhost/cb")
+    assert "oauth_provider.W005" in warnings()
+    params, _ = oauth.authorize_params(native, redirect_uri="http://localhost:5000/cb")
+    response = oauth.browser.get("/o/authorize/", params)
+    assert response.status_code == 400 and not response.has_header("Location")

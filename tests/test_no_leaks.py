@@ -181,6 +181,7 @@ def run_every_flow(recorder: Recorder) -> list[str]:
 
 
 @pytest.mark.req("DERIVED-no-secrets-in-logs")
+@pytest.mark.cve("CVE-2024-4540")
 @pytest.mark.req("6819-5.1.4.1.3-no-cleartext")
 def test_no_issued_secret_is_found_in_logs_cookies_database_or_cache(debug_log, signing_key, figure):
     recorder = Recorder()

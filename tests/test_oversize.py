@@ -161,6 +161,10 @@ def measure(cases: dict[str, Callable[[], object]]) -> tuple[list[tuple[str, int
 
 @pytest.mark.req("DERIVED-input-size")
 @pytest.mark.req("DERIVED-jose-size")
+@pytest.mark.cve("CVE-2022-36087")
+@pytest.mark.cve("CVE-2025-61920")
+@pytest.mark.cve("CVE-2025-62706")
+@pytest.mark.cve("CVE-2024-33664")
 def test_oversized_input_is_refused_fast_with_bounded_memory(cases, figure):
     # pytest's log capture keeps every LogRecord of the test, and Django's record of each 4xx
     # carries the request (with its body): measured with it, the harness would look like a leak.

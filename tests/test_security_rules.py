@@ -16,10 +16,12 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.checks import run_checks
 from django.test import Client as HttpClient
 from django.test import override_settings
+from jwt.algorithms import RSAAlgorithm
 
 from oauth_provider.keys import create_key
 from oauth_provider.models import AuthorizationCode
@@ -141,17 +143,35 @@ def test_empty_or_short_key_encryption_keys_are_refused_at_configuration(keys):
         assert "oauth_provider.E013" not in [m.id for m in run_checks()]
 
 
+def public_key_forms(jwk: dict[str, Any]) -> list[bytes]:
+    """Our published RSA key in every form a confused verifier might take as an HMAC secret."""
+    key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+    encodings = [
+        (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        (serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
+        (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        (serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH),
+    ]
+    return [key.public_bytes(e, f) for e, f in encodings] + [json.dumps(jwk).encode(), jwk["n"].encode()]
+
+
 @pytest.mark.req("8725-3.5-key-entropy")
 @pytest.mark.req("OIDC-16.19-hs-secret-entropy")
+@pytest.mark.req("8725-3.1-one-alg-per-key")
+@pytest.mark.cve("CVE-2017-11424")
+@pytest.mark.cve("CVE-2022-29217")
+@pytest.mark.cve("CVE-2024-33663")
+@pytest.mark.cve("CVE-2024-37568")
 def test_hs256_tokens_with_empty_or_public_keys_are_refused_everywhere(oauth, conf_client, user, signing_key,
                                                                       api_client):
     """No HMAC key exists here to be weak: nothing verifies HS256. Tokens MACed with an empty
-    key, a short one, or our public key (the RS/HS confusion) are refused as bearer tokens at
-    UserInfo and at the API, and as id_token_hint at authorize and logout."""
+    key, a short one, or our public key in PEM, PKCS#1, DER, OpenSSH and JWK form (the RS/HS
+    confusion of PyJWT, python-jose and Authlib) are refused as bearer tokens at UserInfo and
+    at the API, and as id_token_hint at authorize and logout."""
     jwks = api_client.get("/o/jwks/").json()
     claims = {"iss": ISS, "sub": str(user.pk), "aud": [conf_client.client_id, "https://testserver"],
               "client_id": conf_client.client_id, "scope": "openid read", "exp": 4102444800, "iat": 1700000000}
-    keys = [b"", b"k", json.dumps(jwks["keys"][0]).encode(), jwks["keys"][0]["n"].encode()]
+    keys = [b"", b"k", *public_key_forms(jwks["keys"][0])]
     for key in keys:
         for typ in ("JWT", "at+jwt"):
             forged = hs256(claims, key, typ)
@@ -196,6 +216,7 @@ def session_user(session_key: str) -> Any:
 
 
 @pytest.mark.req("DERIVED-session-fixation")
+@pytest.mark.cve("CVE-2023-6787")
 def test_login_rotates_the_session_and_another_login_never_inherits_it(conf_client, signing_key):
     UserFactory(username="ursula", password="ursula-password")
     UserFactory(username="victor", password="victor-password")

@@ -79,6 +79,7 @@ def test_an_unknown_client_costs_the_same_hash_as_a_wrong_secret(conf_client, mo
 
 
 @pytest.mark.req("OIDC-16.12-timing")
+@pytest.mark.cve("CVE-2016-7036")
 def test_where_a_wrong_secret_differs_does_not_show_in_timing(conf_client, figure):
     right = conf_client.raw_secret
     early = "!" + right[1:] if right[0] != "!" else "?" + right[1:]

@@ -21,8 +21,11 @@ from django.db import connection
 from django.http import HttpResponse
 from django.test import Client as HttpClient
 
+from oauth_provider.models import RefreshToken
+from oauth_provider.secrets import set_clock
+
 from .conftest import basic_auth
-from .token_helpers import access_token_row, family_of_access_token, post_form
+from .token_helpers import FrozenClock, access_token_row, family_of_access_token, post_form
 
 pytestmark = [
     pytest.mark.postgres,
@@ -135,3 +138,41 @@ def test_parallel_refreshes_of_one_refresh_token(oauth, conf_client, figure):
     assert server_errors == 0
     assert set(errors) == {"invalid_grant"}
     assert families_revoked == TRIALS
+
+
+GRACE = 30
+
+
+@pytest.mark.req("DERIVED-refresh-race")
+def test_parallel_refreshes_in_grace_mode_succeed_only_inside_the_window(oauth, conf_client, figure, settings):
+    """F11 with ``REFRESH_TOKEN_GRACE_PERIOD``: a refresh token may be redeemed again while its
+    rotation is younger than the grace period, so racing refreshes may all succeed; the family
+    must still not fork (one live refresh token afterwards), and once the window has passed the
+    same token is reuse: refused, and the family revoked."""
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD": GRACE}
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    trials: list[list[Outcome]] = []
+    forks = late_refused = 0
+    for _ in range(TRIALS // 4):
+        clock = FrozenClock()
+        tokens = oauth.tokens(conf_client)
+        body = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        outcomes, _winners = race(lambda http, body=body: post_form(http, body, HTTP_AUTHORIZATION=auth))
+        trials.append(outcomes)
+        family = family_of_access_token(tokens["access_token"])
+        live = RefreshToken.objects.filter(authorization=family, rotated_at__isnull=True, revoked_at__isnull=True)
+        forks += live.count() > 1
+        clock.advance(GRACE + 1)
+        late = oauth.token(conf_client, body)
+        family.refresh_from_db()
+        late_refused += late.status_code == 400 and family.revoked_at is not None
+        set_clock(None)
+
+    successes, server_errors, errors = summarise(trials)
+    figure("F11b", f"refresh race in grace mode ({connection.vendor}, {GRACE} s): successes per trial {successes} "
+                   f"inside the window, {server_errors} 5xx, forked families {forks}, "
+                   f"{late_refused}/{len(trials)} refused and revoked after the window")
+    assert server_errors == 0 and set(errors) <= {"invalid_grant"}
+    assert all(s >= 1 for s in successes)
+    assert forks == 0
+    assert late_refused == len(trials)

@@ -1,7 +1,11 @@
 """Shared fixtures and helpers.
 
 * ``req`` marker: ``@pytest.mark.req("BCP-2.1-redirect-exact-match")`` tags a test with the
-  security-checklist rule (../shared/specs/security-checklist.md) it proves.
+  security-checklist rule (docs/security-checklist.md) it proves; ``cve`` names the published
+  vulnerability a test guards against. The run ends with the rules left without a passing
+  test and the security figures (tests/security_report.py; ``figure`` fixture).
+* Every response of an oauth_provider view is audited for its security headers
+  (tests/header_audit.py, F17/F18); failed client authentications are forgotten between tests.
 * ``assert_max_queries(n)`` / ``assert_num_queries(n)``: query budgets that ignore
   transaction-control statements (BEGIN, COMMIT, SAVEPOINT, RELEASE, ROLLBACK).
 * ``oauth``: a small driver for the authorization code flow over Django's test client.

@@ -51,13 +51,15 @@ class DefaultAdapter:
     def get_user_by_subject(self, subject: str) -> Any | None:
         """The inverse of :meth:`get_subject` (used by JWT access tokens to load
         ``request.user`` lazily). Return None when no active user has this subject."""
-        from django.contrib.auth import get_user_model
+        from django.core.exceptions import ValidationError
 
-        model = get_user_model()
+        from .models.lookups import user_by_pk
+
         try:
-            return model._default_manager.filter(pk=subject, is_active=True).first()
-        except (ValueError, TypeError):
+            user = user_by_pk(subject)
+        except (ValueError, TypeError, ValidationError):
             return None
+        return user if user is not None and getattr(user, "is_active", True) else None
 
     def scope_claims(self) -> dict[str, tuple[str, ...]]:
         """Scope -> the names of the claims it releases. Default: the standard scopes of OIDC

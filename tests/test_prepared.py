@@ -177,3 +177,37 @@ def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypa
         assert len(compiled) == 1
     assert access_token_by_value(raw) is not None
     assert len(compiled) == 2
+
+
+def test_values_are_prepared_by_their_field_as_the_orm_would():
+    """A JWT's ``sub`` is a string: the integer key it names is found, junk raises the ORM's
+    own error, and the adapter turns that (and an inactive user) into "no user"."""
+    from oauth_provider.models.lookups import user_by_pk
+    from oauth_provider.registry import adapter
+
+    user, inactive = UserFactory(), UserFactory(is_active=False)
+    assert user_by_pk(str(user.pk)) == user
+    with pytest.raises(ValueError):
+        user_by_pk("not-a-key")
+    assert adapter().get_user_by_subject(str(user.pk)) == user
+    assert adapter().get_user_by_subject(str(inactive.pk)) is None
+    assert adapter().get_user_by_subject("not-a-key") is None
+    assert adapter().get_user_by_subject(str(user.pk + inactive.pk + 1000)) is None
+
+
+def test_every_hot_statement_is_really_prepared_on_this_database():
+    """A statement that silently fell back to the ORM would still pass the tests above; this
+    one fails instead, on each backend the suite runs on."""
+    from oauth_provider.models import _prepared
+    from oauth_provider.models.lookups import user_by_pk
+
+    _prepared._generation[0] += 1
+    client, user = ClientFactory(), UserFactory()
+    family = _family(client, user)
+    insert(Authorization(client=client, scope="read"))
+    access_token_by_value("x" * 43), code_by_value("x"), refresh_token_by_value("x")
+    refresh_token_by_value("x", with_client=True), client_by_id(client.client_id)
+    consent_of(user, client), user_by_pk(user.pk), consume_code(family.pk, secrets.now())
+    plans = {key: plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key}
+    assert len(plans) == 9
+    assert all(plan is not None for plan in plans.values()), plans

@@ -57,8 +57,9 @@ class _Plan:
     populators: list[Any]
 
 
-#: marker integers sit far below any real key
-_INT_MARKER_BASE = -(2**62)
+#: marker integers: negative, and inside even a SmallAutoField's range (Django compiles an
+#: out-of-range value to an empty result instead of a parameter)
+_INT_MARKER_BASE = -7001
 _INTEGER_TYPES = frozenset({
     "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
     "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField",
@@ -66,12 +67,16 @@ _INTEGER_TYPES = frozenset({
 _STRING_TYPES = frozenset({"CharField", "TextField"})
 
 
+def _target(model: type[Model], name: str) -> Any:
+    """The field whose column holds ``name``'s value (a foreign key's target field)."""
+    field: Any = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    return field.target_field if field.is_relation else field
+
+
 def _marker(model: type[Model], name: str, index: int) -> Any | None:
     """A value that stands for the ``index``-th looked-up value while the ORM compiles: of
     the field's own type, and unlike any real value. None for other field types."""
-    field: Any = model._meta.get_field(name)
-    target = field.target_field if field.is_relation else field
-    kind = target.get_internal_type()
+    kind = _target(model, name).get_internal_type()
     if kind in _INTEGER_TYPES:
         return _INT_MARKER_BASE - index
     if kind in _STRING_TYPES:
@@ -123,8 +128,10 @@ class PreparedLookup:
     key), with the ``select_related`` rows joined: :meth:`get` returns it or None.
 
     ``model`` returns the model queried (called per lookup, so a swappable model resolves
-    late); the database is the one the router picks for reading it. Fields of other types
-    than integers and strings are looked up through the ORM each time."""
+    late); the database is the one the router picks for reading it. Values are prepared by
+    their fields as the ORM would (``"7"`` for an integer key is 7; ``"x"`` raises the ORM's
+    ``ValueError``). Fields of other types than integers and strings are looked up through
+    the ORM each time."""
 
     def __init__(
         self, model: Callable[[], type[Model]], fields: tuple[str, ...], select_related: tuple[str, ...] = ()
@@ -145,9 +152,12 @@ class PreparedLookup:
         key = (id(self), model, alias, _generation[0])
         if key not in plans:
             markers = [_marker(model, name, i) for i, name in enumerate(self.fields)]
-            plans[key] = (
-                None if None in markers else _compile(self.queryset(model, tuple(markers)), alias, markers)
-            )
+            try:
+                plans[key] = (
+                    None if None in markers else _compile(self.queryset(model, tuple(markers)), alias, markers)
+                )
+            except Exception:  # noqa: BLE001 - whatever stops preparing, the ORM path answers
+                plans[key] = None
         return plans[key]  # type: ignore[no-any-return]
 
     def get(self, *values: Any) -> Any | None:
@@ -158,10 +168,12 @@ class PreparedLookup:
         if plan is None:
             rows = list(self.queryset(model, values).using(alias))
             return rows[0] if rows else None
-        params = list(plan.params)
-        for position, value in zip(plan.positions, values, strict=True):
-            params[position] = value
         connection = connections[alias]
+        params = list(plan.params)
+        for position, name, value in zip(plan.positions, self.fields, values, strict=True):
+            # As the ORM's exact lookup prepares its value: a bad one raises the same error.
+            target = _target(model, name)
+            params[position] = target.get_db_prep_value(target.get_prep_value(value), connection, prepared=True)
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
             fetched = cursor.fetchone()

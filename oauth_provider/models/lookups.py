@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
+
 from .. import secrets as _secrets
 from ._prepared import PreparedLookup, PreparedUpdate
 from .clients import get_client_model
@@ -27,6 +29,7 @@ _refresh_token_with_client = PreparedLookup(
     lambda: RefreshToken, ("token_hash",), ("authorization__client", "authorization__user")
 )
 _consent = PreparedLookup(lambda: Consent, ("user", "client"))
+_user = PreparedLookup(get_user_model, ("pk",))
 
 #: the length of the client_id column: a longer value names no client
 CLIENT_ID_MAX_LENGTH = 100
@@ -46,6 +49,12 @@ def client_by_id(client_id: str, **filters: Any) -> Any | None:
     if client is None or client.client_id != client_id:
         return None
     return client
+
+
+def user_by_pk(pk: Any) -> Any | None:
+    """The user whose primary key is ``pk`` (a string is converted as the ORM would; one
+    that is no valid key raises its ``ValueError``/``ValidationError``), or None."""
+    return _user.get(pk)
 
 
 def consent_of(user: Any, client: Any) -> Consent | None:

@@ -1,0 +1,1 @@
+"""The floor: the same database work as a token request, with no OAuth around it."""

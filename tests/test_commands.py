@@ -260,6 +260,18 @@ def test_deletes_in_batches_of_pk_lists():
     assert list(AccessToken.objects.values_list("pk", flat=True)) == [live.pk]
 
 
+def test_verbosity_2_reports_progress_after_every_batch():
+    family = AuthorizationFactory()
+    AccessTokenFactory.create_batch(7, authorization=family, expires_at=_ago(seconds=1))
+    out = run("cleartokens", "--batch-size", "3", "-v", "2")
+    lines = [line.strip() for line in out.splitlines() if "so far" in line and line.strip().startswith("access")]
+    assert [line.split(" (")[0] for line in lines] == [
+        "access tokens: 3 deleted so far", "access tokens: 6 deleted so far", "access tokens: 7 deleted so far",
+    ]
+    assert "3 batches" in lines[-1]
+    assert "so far" not in run("cleartokens"), "the default verbosity prints only the totals"
+
+
 def test_batch_size_must_be_positive():
     with pytest.raises(CommandError, match="positive"):
         run("cleartokens", "--batch-size", "0")

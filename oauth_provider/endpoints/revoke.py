@@ -31,7 +31,7 @@ from ..models import AccessToken, Authorization, get_client_model
 from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, no_store
 from ..signals import token_revoked
-from .token import FORM, FORM_TYPES
+from .token import CORS_METHODS, FORM, FORM_TYPES
 
 
 def revoke_access_token(raw: str, client: Any) -> int:
@@ -58,15 +58,15 @@ class RevocationView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "OPTIONS":
-            return allow_cors(HttpResponse(status=204), methods="POST")
+            return allow_cors(HttpResponse(status=204), methods=CORS_METHODS)
         if request.method != "POST":
-            return allow_cors(error_json(MethodNotAllowed("revocation")))
+            return allow_cors(error_json(MethodNotAllowed("revocation")), methods=CORS_METHODS)
         try:
             self.revoke(request)
             response = no_store(HttpResponse(status=200))
         except OAuthError as exc:
             response = error_json(exc)
-        return allow_cors(response)
+        return allow_cors(response, methods=CORS_METHODS)
 
     def revoke(self, request: HttpRequest) -> None:
         if request.content_type not in FORM_TYPES:

@@ -23,6 +23,8 @@ from ..registry import grant_types
 from ..responses import allow_cors, error_json, json_response
 
 FORM = "application/x-www-form-urlencoded"
+#: what browsers may call here (RFC 9700 §2.6 allows CORS at the token endpoint)
+CORS_METHODS = "POST, OPTIONS"
 #: RFC 6749 §3.2 names the urlencoded form; multipart form data is accepted too, since it
 #: carries the same flat fields and some HTTP clients (and Django's test client) send it.
 FORM_TYPES = frozenset({FORM, "multipart/form-data"})
@@ -35,14 +37,14 @@ class TokenView(View):
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if request.method == "OPTIONS":
-            return allow_cors(HttpResponse(status=204), methods="POST")
+            return allow_cors(HttpResponse(status=204), methods=CORS_METHODS)
         if request.method != "POST":
-            return allow_cors(error_json(MethodNotAllowed("token")))
+            return allow_cors(error_json(MethodNotAllowed("token")), methods=CORS_METHODS)
         try:
             response = json_response(self.issue(request))
         except OAuthError as exc:
             response = error_json(exc)
-        return allow_cors(response)
+        return allow_cors(response, methods=CORS_METHODS)
 
     def issue(self, request: HttpRequest) -> dict[str, object]:
         if request.content_type not in FORM_TYPES:

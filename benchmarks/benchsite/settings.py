@@ -7,6 +7,8 @@ Environment:
   DATABASE_URL    postgresql://user[:password]@host[:port]/name (BENCH_DB=postgres; default
                   postgresql://postgres@127.0.0.1:5432/oauth_provider_bench)
   BENCH_SQLITE    path of the SQLite file (default benchmarks/.data/bench.sqlite3)
+  BENCH_PG_PREPARE  ``1``: let psycopg prepare repeated statements (``server_side_binding``
+                  and ``prepare_threshold``; not behind a transaction-pooling PgBouncer)
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def _database() -> dict[str, Any]:
             "PORT": str(url.port or ""),
             # persistent connections, as a production deployment would have
             "CONN_MAX_AGE": None,
+            "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5}
+            if os.environ.get("BENCH_PG_PREPARE") == "1" else {},
         }
     DATA_DIR.mkdir(exist_ok=True)
     name = os.environ.get("BENCH_SQLITE", str(DATA_DIR / "bench.sqlite3"))

@@ -249,7 +249,9 @@ def insert(obj: Model) -> None:
     ]
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(plan.sql, params)
-        returned = list(connection.ops.fetch_returned_insert_columns(cursor, ()))  # type: ignore[attr-defined]
+        # What every backend without RETURNING out-parameters (the plan excludes those)
+        # does: fetch_returned_insert_columns() before Django 6.0, fetch_returned_rows() after.
+        returned = list(cursor.fetchone())
     for index, (functions, expression) in plan.converters.items():
         for function in functions:
             returned[index] = function(returned[index], expression, connection)

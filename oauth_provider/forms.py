@@ -36,10 +36,21 @@ def display_url_field(name: str) -> forms.Field:
 
     Declared on the form so a scheme-less entry becomes https:// on every Django version
     (Django 5.x warns until ``assume_scheme`` is given; 4.2 has no such argument)."""
-    kwargs = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
-    field = get_client_model()._meta.get_field(name).formfield(**kwargs)
+    if django.VERSION >= (5, 0):
+        field = get_client_model()._meta.get_field(name).formfield(assume_scheme="https")
+    else:
+        field = get_client_model()._meta.get_field(name).formfield(form_class=_HttpsURLField)
     assert field is not None
     return field
+
+
+class _HttpsURLField(forms.URLField):
+    """Django 4.2's URLField assumes http:// for a scheme-less entry; these links assume https://."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and "://" not in value and ":" not in value.split("/")[0]:
+            value = "https://" + value.strip()
+        return super().to_python(value)
 
 
 class ClientForm(forms.ModelForm):

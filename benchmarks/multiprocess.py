@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Multi-process: gunicorn with 4 sync workers on PostgreSQL, driven over loopback.
 
-    .venv/bin/pip install gunicorn          # once
+    .venv/bin/pip install -e ".[bench]"     # once (gunicorn)
     .venv/bin/python benchmarks/multiprocess.py [--workers 4] [--concurrency 8] [--requests 2000]
 
 Starts ``gunicorn benchsite.wsgi`` (``-w 4``, sync workers, persistent database connections)

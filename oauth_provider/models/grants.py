@@ -113,7 +113,8 @@ class AuthorizationCode(models.Model):
 
 
 class AccessToken(models.Model):
-    """An opaque bearer access token (RFC 6750)."""
+    """A bearer access token (RFC 6750): opaque, or an RFC 9068 JWT whose digest is stored here
+    so introspection, revocation and family revocation see it like any other."""
 
     HASH_FIELD = "token_hash"
 

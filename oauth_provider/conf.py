@@ -79,8 +79,9 @@ DEFAULTS: dict[str, Setting] = {
     ),
     "REMEMBER_CONSENT": Setting(
         True, (bool,),
-        "Skip the consent page when the user already granted the requested scopes to a "
-        "confidential client. Public clients are always asked again (RFC 8252 §8.6).",
+        "Offer a ticked \"Remember my decision\" box on the consent page of confidential "
+        "clients; while the decision the user asked to be remembered covers the requested "
+        "scopes, the page is skipped. Public clients are always asked again (RFC 8252 §8.6).",
     ),
     "GRANT_TYPES": Setting(
         {

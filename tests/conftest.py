@@ -135,8 +135,15 @@ class OAuthDriver:
         params.update(overrides)
         return {k: v for k, v in params.items() if v is not None}, verifier
 
-    def approve(self, response, **extra):
-        data = {"oauth_request": consent_blob(response.content.decode()), "allow": "allow", **extra}
+    def approve(self, response, remember: bool | None = None, **extra):
+        """Press Allow as a browser would: the "remember" box goes with the form when the page
+        offers it ticked, unless ``remember`` says otherwise."""
+        html = response.content.decode()
+        data = {"oauth_request": consent_blob(html), "allow": "allow", **extra}
+        if remember is None:
+            remember = bool(re.search(r'<input type="checkbox" id="remember" name="remember" value="1" checked>', html))
+        if remember:
+            data["remember"] = "1"
         return self.browser.post("/o/authorize/", data)
 
     def get_code(self, client, **overrides) -> tuple[str, str]:

@@ -8,7 +8,8 @@ again from that blob (the form carries no other trusted state).
 Order: client and redirect URI (errors shown as a page) -> the user is logged in (else the
 login page; no redirect to a client before the user is authenticated, RFC 9700 §4.11.2)
 -> the remaining checks (errors redirected with ``state`` and ``iss``) -> consent
-(skipped for ``skip_consent`` clients and remembered grants) -> a code.
+(skipped for ``skip_consent`` clients and for grants the user asked to be remembered)
+-> a code.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from ..session import session_id
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
+#: the consent page's checkbox asking to skip the page next time (absent: ask again)
+REMEMBER_FIELD = "remember"
 CONSENT_SALT = "oauth_provider.consent"
 #: how long a consent page may stay open before its form expires (seconds)
 CONSENT_MAX_AGE = 3600
@@ -132,6 +135,10 @@ class AuthorizationView(View):
             "consent_field": CONSENT_FIELD,
             "consent_blob": blob,
             "user": request.user,
+            # Remembering is the user's choice, offered (ticked) where a stored consent may
+            # ever stand in for this page; never for public clients (RFC 8252 §8.6).
+            "offer_remember": adapter().can_remember_consent(req.client),
+            "remember_field": REMEMBER_FIELD,
         }
         return render_page(request, self.template_name, context)
 
@@ -166,7 +173,13 @@ class AuthorizationView(View):
                                     user=request.user, scope=scopes.join(req.scopes))
                 raise AccessDenied()
             granted = self.granted_scopes(request, req)
-            self.remember(request, req, granted)
+            if adapter().can_remember_consent(req.client):
+                if REMEMBER_FIELD in request.POST:
+                    self.remember(request, req, granted)
+                else:  # "ask me next time" also undoes an earlier "remember"
+                    Consent.objects.filter(user=request.user, client=req.client).delete()
+            consent_granted.send(sender=get_client_model(), request=request, client=req.client,
+                                 user=request.user, scope=scopes.join(granted))
             return self.grant(request, req, granted)
         except OAuthError as exc:
             return error_redirect(exc, req.redirect_uri, req.state, get_issuer(request))
@@ -181,7 +194,8 @@ class AuthorizationView(View):
         return granted
 
     def remember(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> None:
-        # The row exists after the first approval: look it up prepared, not by get_or_create.
+        """Store the user's decision so the page is skipped while it covers the request.
+        The row exists after the first approval: look it up prepared, not by get_or_create."""
         consent, created = consent_of(request.user, req.client), False
         if consent is None:
             consent, created = Consent.objects.get_or_create(
@@ -190,8 +204,6 @@ class AuthorizationView(View):
         if not created and not consent.covers(granted):
             consent.scope = scopes.join(dict.fromkeys([*consent.scope.split(), *granted]))
             consent.save(update_fields=["scope", "updated_at"])
-        consent_granted.send(sender=get_client_model(), request=request, client=req.client,
-                             user=request.user, scope=scopes.join(granted))
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""

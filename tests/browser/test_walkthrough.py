@@ -202,8 +202,9 @@ def test_log_in_consent_api_revoke(page_factory: Any, sites: ExampleSites) -> No
     assert page.get_by_role("link", name="Privacy policy").get_attribute("href") == sites.consumer + "/privacy/"
     order = focus_order(page)
     positions = [next(i for i, f in enumerate(order) if f.startswith(p)) for p in
-                 ("input:scope", "button:allow", "button:deny")]
+                 ("input:scope", "input:remember", "button:allow", "button:deny")]
     assert positions == sorted(positions), order
+    assert page.get_by_label(re.compile("Remember my decision")).is_checked()
 
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(sites.consumer + "/")

@@ -15,7 +15,7 @@ from oauth_provider.endpoints.authorize import CONSENT_MAX_AGE
 from oauth_provider.models import Authorization, AuthorizationCode, Consent
 from oauth_provider.signals import consent_denied, consent_granted
 
-from ..conftest import consent_blob
+from ..conftest import consent_blob, query_of
 from ..factories import REDIRECT_URI, ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
 from .helpers import (
     AUTHORIZE,
@@ -313,11 +313,38 @@ def test_prompt_consent_forces_the_page(oauth, conf_client):
 @pytest.mark.req("8252-8.6-no-silent-public-approval")
 @pytest.mark.parametrize("redirect_uri", ["http://127.0.0.1:5000/cb", "com.example.app:/cb"])
 def test_public_client_is_always_asked_again(redirect_uri, oauth, public_client, user):
-    oauth.get_code(public_client, redirect_uri=redirect_uri)
-    assert Consent.objects.filter(user=user, client=public_client).exists()
+    r, _ = consent_page(oauth.browser, public_client, redirect_uri=redirect_uri)
+    assert b'name="remember"' not in r.content  # nothing to offer: it could never be used
+    oauth.approve(r, remember=True)  # even a forged "remember" stores nothing
+    assert not Consent.objects.filter(user=user, client=public_client).exists()
+    ConsentFactory(user=user, client=public_client, scope="read write")  # nor does a stored one count
     r = oauth.browser.get(AUTHORIZE, params_for(public_client, redirect_uri=redirect_uri))
     assert r.status_code == 200 and b'name="oauth_request"' in r.content
     assert AuthorizationCode.objects.count() == 1
+
+
+def test_remember_box_is_offered_ticked_for_confidential_clients(browser, conf_client):
+    r, _ = consent_page(browser, conf_client)
+    html = r.content.decode()
+    box = re.search(r'<input type="checkbox" id="remember" name="remember" value="1" checked>', html)
+    assert box and re.search(r'<label for="remember">Remember my decision', html)
+
+
+def test_unticked_remember_box_asks_again_next_time(oauth, conf_client, user, signals):
+    r, _ = consent_page(oauth.browser, conf_client)
+    r = oauth.approve(r, remember=False)
+    assert "code" in query_of(r["Location"]) and [kind for kind, _ in signals] == ["granted"]
+    assert not Consent.objects.exists()
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client)).status_code == 200
+
+
+def test_unticking_remember_forgets_an_earlier_decision(oauth, conf_client, user):
+    oauth.get_code(conf_client, scope="read")
+    assert Consent.objects.filter(user=user, client=conf_client).exists()
+    r, _ = consent_page(oauth.browser, conf_client, prompt="consent")
+    oauth.approve(r, remember=False)
+    assert not Consent.objects.exists()
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client)).status_code == 200
 
 
 def test_remember_consent_setting_off(oauth, conf_client):
@@ -391,7 +418,8 @@ def test_unticking_every_scope_is_a_denial(optional_profile, oauth, conf_client,
 
 def test_remembered_consent_without_optional_scope_asks_again(optional_profile, oauth, conf_client):
     r, _ = consent_page(oauth.browser, conf_client, scope="read profile")
-    oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow",
+                                   "remember": "1"})
     assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 302
     assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
 

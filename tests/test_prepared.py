@@ -211,3 +211,34 @@ def test_every_hot_statement_is_really_prepared_on_this_database():
     plans = {key: plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key}
     assert len(plans) == 9
     assert all(plan is not None for plan in plans.values()), plans
+
+
+def test_sqlite_statements_skip_djangos_per_execute_placeholder_rewrite():
+    """On SQLite with a Django whose cursor takes named parameters, a prepared statement goes
+    out with ``%(pN)s`` placeholders and a mapping (Django formats it once, instead of a regular
+    expression over the whole statement); the query log still shows the real values."""
+    from oauth_provider.models import _prepared
+
+    if connection.vendor != "sqlite" or not _prepared._SQLITE_TAKES_NAMES:
+        pytest.skip("only SQLite with Django >= 5 rewrites placeholders per execute")
+    client, user = ClientFactory(), UserFactory()
+    raw = secrets.generate_token()
+    _access(raw, client, user, None)
+    _prepared._generation[0] += 1
+    with CaptureQueriesContext(connection) as queries:
+        assert access_token_by_value(raw).client == client
+        assert consume_code(-1, secrets.now()) is False
+    plans = [plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key]
+    statements = [plan.statement if isinstance(plan, _prepared._Plan) else plan[0] for plan in plans]
+    assert statements and all(s.names and "%(p0)s" in s.sql and "%s" not in s.sql for s in statements)
+    assert secrets.hash_token(raw) in queries.captured_queries[0]["sql"]
+
+
+def test_a_statement_with_a_literal_percent_keeps_positional_placeholders():
+    from oauth_provider.models._prepared import _Statement
+
+    statement = _Statement.of("SELECT 'a%%' WHERE 1 = %s", connection)
+    assert statement.names is None and statement.sql.endswith("1 = %s")
+    with connection.cursor() as cursor:
+        statement.execute(cursor, [1])
+        assert cursor.fetchone() == ("a%",)

@@ -14,6 +14,12 @@ The same holds for the INSERT of a new token row (:func:`insert`: ``Model.save()
 the per-call compile, ~100 -> ~35 µs) and for the conditional UPDATEs that consume a code or
 rotate a refresh token (:class:`PreparedUpdate`, ~95 -> ~15 µs).
 
+On SQLite, Django turns every ``%s`` of a statement into ``?`` with a regular expression on
+each execute: ~45 µs for the 2,400 characters of the bearer lookup, as much as the query
+itself. Where Django's SQLite cursor takes named parameters (``param_names``, Django 5.x),
+the statements here are sent with ``%(pN)s`` placeholders and a mapping instead, which
+Django substitutes with one ``%`` formatting (~2 µs): same SQL, same logging.
+
 A statement the ORM did not compile into the expected shape (the marker not appearing
 exactly once among the parameters; a backend without ``INSERT ... RETURNING``; a model with
 ``pre_save``/``post_save`` receivers, which must keep seeing every save) is not prepared: the
@@ -22,6 +28,8 @@ ORM does the work as usual, so correctness never depends on this module.
 
 from __future__ import annotations
 
+import inspect
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -45,7 +53,7 @@ _generation = [0]
 
 @dataclass(frozen=True)
 class _Plan:
-    sql: str
+    statement: _Statement
     params: tuple[Any, ...]
     positions: tuple[int, ...]
     #: column index -> (converters, expression), from the ORM's compiler
@@ -55,6 +63,41 @@ class _Plan:
     start: int
     end: int
     populators: list[Any]
+
+
+#: Django's own pattern for a ``%s`` placeholder (``FORMAT_QMARK_REGEX`` of the SQLite backend)
+_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+def _sqlite_takes_names() -> bool:
+    try:
+        from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+    except ImportError:  # pragma: no cover - no sqlite3 module in this Python
+        return False
+    return "param_names" in inspect.signature(SQLiteCursorWrapper.convert_query).parameters
+
+
+_SQLITE_TAKES_NAMES = _sqlite_takes_names()
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """SQL as sent: with ``%s`` placeholders (``names`` None) or ``%(pN)s`` ones (``names``
+    the keys of the mapping :meth:`execute` passes instead of a list)."""
+
+    sql: str
+    names: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, sql: str, connection: Any) -> _Statement:
+        if connection.vendor != "sqlite" or not _SQLITE_TAKES_NAMES or "%%" in sql:
+            return cls(sql)
+        count = iter(range(sql.count("%s") + 1))
+        named = _PLACEHOLDER.sub(lambda _: f"%(p{next(count)})s", sql)
+        return cls(named, tuple(f"p{i}" for i in range(next(count))))
+
+    def execute(self, cursor: Any, params: list[Any]) -> None:
+        cursor.execute(self.sql, params if self.names is None else dict(zip(self.names, params, strict=True)))
 
 
 #: marker integers: negative, and inside even a SmallAutoField's range (Django compiles an
@@ -104,7 +147,7 @@ def _compile(queryset: QuerySet[Any], alias: str, markers: list[Any]) -> _Plan |
     fields = klass_info["select_fields"]
     start, end = fields[0], fields[-1] + 1
     return _Plan(
-        sql=sql,
+        statement=_Statement.of(sql, connections[alias]),
         params=tuple(params),
         positions=tuple(positions),
         converters=compiler.get_converters([column[0] for column in select]),
@@ -175,7 +218,7 @@ class PreparedLookup:
             target = _target(model, name)
             params[position] = target.get_db_prep_value(target.get_prep_value(value), connection, prepared=True)
         with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
+            plan.statement.execute(cursor, params)
             fetched = cursor.fetchone()
         if fetched is None:
             return None
@@ -193,7 +236,7 @@ class PreparedLookup:
 
 @dataclass(frozen=True)
 class _InsertPlan:
-    sql: str
+    statement: _Statement
     fields: list[Field[Any, Any]]
     returning: list[Field[Any, Any]]
     converters: dict[int, tuple[list[Any], Any]]
@@ -216,7 +259,7 @@ def _compile_insert(model: type[Model], alias: str) -> _InsertPlan | None:
     if len(statements) != 1 or compiler.returning_params or len(statements[0][1]) != len(fields):
         return None
     return _InsertPlan(
-        sql=statements[0][0],
+        statement=_Statement.of(statements[0][0], connection),
         fields=fields,
         returning=returning,
         converters=compiler.get_converters([f.get_col(meta.db_table) for f in returning]),
@@ -248,7 +291,7 @@ def insert(obj: Model) -> None:
         field.get_db_prep_save(value, connection=connection) for field, value in zip(plan.fields, raw, strict=True)
     ]
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(plan.sql, params)
+        plan.statement.execute(cursor, params)
         # What every backend without RETURNING out-parameters (the plan excludes those)
         # does: fetch_returned_insert_columns() before Django 6.0, fetch_returned_rows() after.
         returned = list(cursor.fetchone())
@@ -285,14 +328,14 @@ class PreparedUpdate:
             sql = self.template.format(
                 table=quote(model._meta.db_table), **{name: quote(str(f.column)) for name, f in by_name.items()}
             )
-            plans[key] = (sql, [by_name[name] for name in self.fields])
-        sql, fields = plans[key]
+            plans[key] = (_Statement.of(sql, connection), [by_name[name] for name in self.fields])
+        statement, fields = plans[key]
         params = [
             field.get_db_prep_save(value, connection=connection)
             for field, value in zip(fields, values, strict=True)
         ]
         with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            statement.execute(cursor, params)
             return int(cursor.rowcount)
 
 

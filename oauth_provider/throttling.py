@@ -23,7 +23,8 @@ accepted), and a client library that knows only the §5.2 codes handles it corre
 carry the "back off" meaning (RFC 6585 §4). No ``WWW-Authenticate``: no credentials should be
 retried now.
 
-Successful authentications are never counted and cost one cache read (``get_many``). A
+Successful authentications are never counted and cost one cache read (``get_many`` of the
+two counts). A
 success does not clear the counters: clearing would let an attacker who interleaves the
 client's own traffic keep guessing. The price of a lock per ``client_id`` is that anyone who
 knows a client_id can lock that client out for one window by failing ``failures`` times; the
@@ -130,22 +131,23 @@ def _since(key: str) -> str:
 
 def check(request: HttpRequest, client_id: str | None) -> None:
     """Raise :class:`~oauth_provider.errors.ClientAuthThrottled` when this client_id or this
-    address has used up its failures for the current window. One cache read."""
+    address has used up its failures for the current window. One cache read (two when a
+    count is spent)."""
     conf = throttle_settings()
     if not conf.enabled:
         return
     keys = list(_subjects(request, client_id, conf).values())
     try:
-        values = caches[conf.cache].get_many([*keys, *map(_since, keys)])
+        cache = caches[conf.cache]
+        counts = cache.get_many(keys)
+        spent = [key for key in keys if counts.get(key, 0) >= conf.failures]
+        # Only a spent count needs its window's start: the usual request reads two keys.
+        starts = cache.get_many([_since(key) for key in spent]) if spent else {}
     except Exception:  # the cache is down: serve rather than lock every client out
         logger.exception("client-authentication throttle: cache read failed; not throttling")
         return
     now = secrets.now().timestamp()
-    waits = [
-        values[_since(key)] + conf.window - now
-        for key in keys
-        if values.get(key, 0) >= conf.failures and _since(key) in values
-    ]
+    waits = [starts[_since(key)] + conf.window - now for key in spent if _since(key) in starts]
     longest = max(waits, default=0)
     if longest > 0:
         raise ClientAuthThrottled(retry_after=max(1, math.ceil(longest)))

@@ -229,3 +229,59 @@ def test_hand_signed_control_token_is_accepted(rsa_key):
     signer = keys.signing_key()
     token = sign_rs256({"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims(), signer.private)
     assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+
+
+def _alternative_encoding(segment: str) -> str | None:
+    """The same bytes as ``segment`` under a second base64url spelling (a different last
+    character whose extra low bits are ignored by lenient decoders), if there is one."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused_bits = {2: 4, 3: 2}.get(len(segment) % 4, 0)
+    if not unused_bits:
+        return None
+    index = alphabet.index(segment[-1])
+    return segment[:-1] + alphabet[index ^ 1]
+
+
+@pytest.mark.req("8725-3.3-all-crypto")
+def test_a_second_spelling_of_a_valid_token_is_refused(rsa_key):
+    """A lenient base64 decoder would accept the signature (or payload) segment with its
+    ignored low bits changed: the same token under another text, which the JWT denylist
+    (keyed by the token's digest) would not know. Only the canonical spelling verifies."""
+    seen = 0
+    for n in range(12):  # payload and signature lengths vary with the claims
+        token = jwt.encode(claims(jti="x" * n))
+        head, body, sig = token.split(".")
+        for spelled in ((head, _alternative_encoding(body), sig), (head, body, _alternative_encoding(sig))):
+            if None not in spelled:
+                seen += 1
+                assert base64.urlsafe_b64decode(spelled[1] + "==") == base64.urlsafe_b64decode(body + "==")
+                rejected(".".join(spelled))
+        assert jwt.decode(token, typ=None, issuer=ISS)
+    assert seen
+
+
+@pytest.mark.req("8725-3.9-aud")
+@pytest.mark.parametrize(("aud", "ok"), [
+    ("client-a", True), (["x", "client-a"], True), (["x"], False), ("", False), ([], False),
+    ([1, "client-a"], False), ({"client-a": 1}, False), (None, False),
+])
+def test_audience_forms(rsa_key, aud, ok):
+    body = claims(aud=aud) if aud is not None else claims()
+    token = jwt.encode(body)
+    if ok:
+        assert jwt.decode(token, typ=None, issuer=ISS, audience=["y", "client-a"])
+    else:
+        rejected(token, audience=["y", "client-a"])
+
+
+def test_required_claims_and_payload_shape(rsa_key):
+    signer = keys.signing_key()
+    head = {"alg": "RS256", "kid": signer.kid, "typ": "JWT"}
+    rejected(jwt.encode(claims(sub=None)), require=("iss", "exp", "sub"))
+    for payload in (b"[1, 2]", b"not json", b"\xff\xfe", b'"text"'):
+        signing_input = f"{b64(head)}.{b64(payload)}"
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signature = signer.private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        rejected(f"{signing_input}.{b64(signature)}")

@@ -43,9 +43,15 @@ def flatten(data: QueryDict, known: Iterable[str] | None = None) -> dict[str, st
 
 def request_data(request: HttpRequest) -> QueryDict:
     """The query (GET) or form body (POST) of ``request``; a body Django refuses to parse
-    (too large, too many fields, a multipart body without a valid boundary, a form body
-    declared in a charset other than UTF-8, which Django refuses) is
-    ``invalid_request`` rather than a bare 400 page or a 500."""
+    (too large, too many fields, a multipart body without a valid boundary) is
+    ``invalid_request`` rather than a bare 400 page or a 500.
+
+    So is a form body declared in a charset other than UTF-8 (RFC 6749 Appendix B: the
+    parameters are UTF-8). Recent Django versions refuse it themselves; Django 4.2 would
+    decode it in that charset, so it is refused here, the same on every version."""
+    charset = request.content_params.get("charset") if request.method == "POST" else None
+    if charset is not None and charset.strip().lower() != "utf-8":
+        raise InvalidRequest("The request body must be UTF-8.")
     try:
         return request.POST if request.method == "POST" else request.GET
     except (BadRequest, SuspiciousOperation, UnreadablePostError, MultiPartParserError) as exc:

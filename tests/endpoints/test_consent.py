@@ -493,3 +493,34 @@ def test_payloads_are_escaped_everywhere(payload, user, browser):
         assert "<script>" not in html and "<img" not in html
     consent_html = pages[0].content.decode()
     assert "&lt;script&gt;" in consent_html or "&quot;&gt;&lt;img" in consent_html
+
+
+# -- statements per step (DESIGN.md's budgets, extended to the authorization endpoint) -----------
+def _library_statements(captured) -> list[str]:
+    """The request's SQL on this library's tables (the host's session and user loads aside)."""
+    from ..conftest import real_queries
+
+    return [sql for sql in real_queries(captured) if "oauth_provider_" in sql]
+
+
+def test_statements_of_the_consent_page_and_the_approvals(oauth, public_client, conf_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def run(call):
+        with CaptureQueriesContext(connection) as captured:
+            response = call()
+        return response, [sql.split()[0].upper() for sql in _library_statements(captured)]
+
+    r, seen = run(lambda: oauth.browser.get(AUTHORIZE, params_for(public_client)))
+    assert r.status_code == 200 and seen == ["SELECT"]  # the client
+    r, seen = run(lambda: oauth.approve(r))
+    assert r.status_code == 302 and seen == ["SELECT", "INSERT", "INSERT"]  # client; grant and code
+    r, _ = consent_page(oauth.browser, conf_client)
+    r, seen = run(lambda: oauth.approve(r, remember=False))  # nothing remembered: a DELETE of nothing
+    assert r.status_code == 302 and seen == ["SELECT", "DELETE", "INSERT", "INSERT"]
+    r, _ = consent_page(oauth.browser, conf_client)
+    r, seen = run(lambda: oauth.approve(r, remember=True))
+    assert r.status_code == 302 and seen.count("INSERT") == 3 and "DELETE" not in seen
+    r, seen = run(lambda: oauth.browser.get(AUTHORIZE, params_for(conf_client)))
+    assert r.status_code == 302 and seen == ["SELECT", "SELECT", "INSERT", "INSERT"]  # client, consent

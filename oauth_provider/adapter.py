@@ -53,7 +53,7 @@ class DefaultAdapter:
         ``request.user`` lazily). Return None when no active user has this subject."""
         from django.core.exceptions import ValidationError
 
-        from .models.lookups import user_by_pk
+        from .models.store import user_by_pk
 
         try:
             user = user_by_pk(subject)

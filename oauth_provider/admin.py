@@ -21,12 +21,13 @@ With a swapped client model (``OAUTH_PROVIDER_CLIENT_MODEL``) register it yourse
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
@@ -37,11 +38,13 @@ from django.utils.translation import ngettext
 from . import keys, secrets
 from .forms import ClientForm
 from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken, SigningKey
+from .models.tokens import revoke_client_tokens
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
-StatusQ = Callable[[Any], Q]
-#: a status filter choice: its label (a lazy string) and the Q selecting it at a given time
-State = tuple[Any, StatusQ]
+StatusSelect = Callable[[Any, datetime], Any]
+#: a status filter choice: its label (a lazy string) and the function narrowing a queryset to
+#: it at a given time (the model layer's ``.live(now)``, ``.revoked()``, ``.expired(now)``...)
+State = tuple[Any, StatusSelect]
 
 
 def _user_search(prefix: str) -> str:
@@ -54,7 +57,7 @@ def _short_hash(value: str) -> str:
 
 class StatusFilter(admin.SimpleListFilter):
     """"Status" filter whose choices come from the model admin's ``status_filters()``:
-    name -> (label, function of now returning a Q)."""
+    name -> (label, function of (queryset, now) narrowing the queryset)."""
 
     title = _("status")
     parameter_name = "status"
@@ -68,20 +71,15 @@ class StatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         state = self.states.get(self.value() or "")
-        return queryset.filter(state[1](secrets.now())) if state else queryset
+        return state[1](queryset, secrets.now()) if state else queryset
 
 
-def _family_revoked(prefix: str = "authorization__") -> Q:
-    return Q(**{f"{prefix}revoked_at__isnull": False})
-
-
-def _token_states(family: str) -> dict[str, State]:
-    """States of a token with ``revoked_at`` and ``expires_at`` whose family is ``family``."""
-    revoked = Q(revoked_at__isnull=False) | _family_revoked(family)
+def _token_states() -> dict[str, State]:
+    """States of an access or refresh token, as the model layer defines them."""
     return {
-        "active": (_("Active"), lambda now: Q(expires_at__gt=now) & ~revoked),
-        "expired": (_("Expired"), lambda now: Q(expires_at__lte=now)),
-        "revoked": (_("Revoked"), lambda now: revoked),
+        "active": (_("Active"), lambda qs, now: qs.live(now)),
+        "expired": (_("Expired"), lambda qs, now: qs.expired(now)),
+        "revoked": (_("Revoked"), lambda qs, now: qs.revoked()),
     }
 
 
@@ -195,9 +193,7 @@ class ClientAdmin(admin.ModelAdmin):
     def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Revoke every family of the clients (and so each code, access and refresh token of
         it), and the access tokens issued outside a family (client_credentials)."""
-        now = secrets.now()
-        families = Authorization.objects.filter(client__in=queryset).revoke(now)
-        loose = AccessToken.objects.filter(client__in=queryset, authorization__isnull=True).revoke(now)
+        families, loose = revoke_client_tokens(queryset)
         self.message_user(request, _("Revoked %(f)d authorizations and %(t)d client-credentials tokens.")
                           % {"f": families, "t": loose}, messages.SUCCESS)
 
@@ -216,9 +212,7 @@ class _ProtocolRowAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def _revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = queryset.revoke() if hasattr(queryset, "revoke") else (
-            queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
-        )
+        count = queryset.revoke()
         self.message_user(request, _("%(n)d revoked.") % {"n": count}, messages.SUCCESS)
 
 
@@ -235,8 +229,8 @@ class AuthorizationAdmin(_ProtocolRowAdmin):
         return ("client__name", "client__client_id", _user_search("user"))
 
     def status_filters(self) -> dict[str, State]:
-        return {"active": (_("Active"), lambda now: Q(revoked_at__isnull=True)),
-                "revoked": (_("Revoked"), lambda now: Q(revoked_at__isnull=False))}
+        return {"active": (_("Active"), lambda qs, now: qs.live(now)),
+                "revoked": (_("Revoked"), lambda qs, now: qs.revoked())}
 
     @admin.action(description=_("Revoke (with every code and token of the grant)"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -258,10 +252,9 @@ class AuthorizationCodeAdmin(_ProtocolRowAdmin):
 
     def status_filters(self) -> dict[str, State]:
         return {
-            "active": (_("Unused"), lambda now: Q(expires_at__gt=now, consumed_at__isnull=True)
-                       & ~_family_revoked()),
-            "consumed": (_("Used"), lambda now: Q(consumed_at__isnull=False)),
-            "expired": (_("Expired"), lambda now: Q(expires_at__lte=now)),
+            "active": (_("Unused"), lambda qs, now: qs.live(now)),
+            "consumed": (_("Used"), lambda qs, now: qs.consumed()),
+            "expired": (_("Expired"), lambda qs, now: qs.expired(now)),
         }
 
     @admin.display(description=_("code (hash)"), ordering="code_hash")
@@ -304,7 +297,7 @@ class AccessTokenAdmin(_TokenAdmin):
         return ("client__name", "client__client_id", _user_search("user"))
 
     def status_filters(self) -> dict[str, State]:
-        return _token_states("authorization__")
+        return _token_states()
 
 
 @admin.register(RefreshToken)
@@ -319,8 +312,8 @@ class RefreshTokenAdmin(_TokenAdmin):
                 _user_search("authorization__user"))
 
     def status_filters(self) -> dict[str, State]:
-        states = _token_states("authorization__")
-        states["rotated"] = (_("Rotated"), lambda now: Q(rotated_at__isnull=False))
+        states = _token_states()
+        states["rotated"] = (_("Rotated"), lambda qs, now: qs.rotated())
         return states
 
     @admin.display(description=_("client"))

@@ -32,13 +32,13 @@ from .errors import (
     UntrustedRedirect,
 )
 from .issuer import get_issuer
-from .models.lookups import client_by_id
+from .models.store import client_by_id
 from .oidc.claims import parse_claims_request
 from .params import flatten
 from .registry import grant_types
 
 #: set on the request the login page sends the user back to after a forced login: a signed
-#: timestamp the new login must be later than (see :mod:`oauth_provider.oidc.authentication`)
+#: timestamp the new login must be later than (see :mod:`oauth_provider.oidc.reauthentication`)
 LOGIN_AFTER = "login_after"
 
 #: Parameters this endpoint understands; others are ignored (RFC 6749 §3.1).

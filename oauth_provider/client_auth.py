@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from . import secrets, throttling
 from .errors import InvalidClient, InvalidRequest
 from .models import get_client_model
-from .models.lookups import client_by_id
+from .models.store import client_by_id
 from .registry import client_auth_methods
 from .signals import client_authentication_failed
 

@@ -74,8 +74,10 @@ DEFAULTS: dict[str, Setting] = {
     ),
     "REFRESH_TOKEN_GRACE_PERIOD": Setting(
         0, (int,),
-        "Seconds during which a just-rotated refresh token may be used again without being "
-        "treated as stolen (for clients that refresh concurrently). 0 turns it off.",
+        "Seconds during which a just-rotated refresh token may be presented once more (for clients "
+        "that refresh concurrently): that one retry gets the same successor refresh token and a new "
+        "access token; a second retry, or one after the successor was used, is reuse and revokes the "
+        "grant. 0 turns it off.",
     ),
     "REMEMBER_CONSENT": Setting(
         True, (bool,),
@@ -222,6 +224,3 @@ provider_settings = ProviderSettings()
 def _reload_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == "OAUTH_PROVIDER":
         provider_settings.reload()
-        from .registry import clear_caches
-
-        clear_caches()

@@ -1,23 +1,27 @@
-"""The one place that mints and stores tokens and codes.
+"""The one place that mints and stores tokens, codes and their families.
 
-Each value is fresh 256-bit randomness; only its SHA-256 digest is written. The raw value
+Each value is fresh 256-bit randomness (a refresh token's successor under a grace period is
+derived from it, see :func:`successor_of`); only its SHA-256 digest is written. The raw value
 exists in memory just long enough to be put in the response. Rows are written with
-:func:`~oauth_provider.models._prepared.insert`: ``save()``'s INSERT, compiled once.
+:func:`oauth_provider.models.store.insert`: ``save()``'s INSERT, compiled once.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from . import jwt, secrets
 from .conf import provider_settings
-from .issuer import get_issuer
+from .issuer import get_issuer, resource_identifier
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
-from .models._prepared import insert
+from .models.store import insert
 from .registry import adapter
 from .signals import token_issued
 
@@ -49,6 +53,16 @@ class IssuedTokens:
         return data
 
 
+def successor_of(raw_refresh: str) -> str:
+    """The value of the refresh token that replaces ``raw_refresh`` when a grace period is on:
+    HMAC-SHA256 of it under a key derived from ``SECRET_KEY``, base64url like any token. Being
+    derived, a retry inside ``REFRESH_TOKEN_GRACE_PERIOD`` hands back the same successor
+    instead of starting a second chain (RFC 9700 §4.14.2: a family never forks), and only the
+    holder of ``raw_refresh`` can be given it; it is as unguessable as a random token."""
+    digest = salted_hmac("oauth_provider.refresh-successor", raw_refresh, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
     """When a refresh token minted now for ``authorization`` expires: the family's absolute
     deadline, brought forward by the idle timeout when one is set (RFC 9700 §4.14.2)."""
@@ -65,8 +79,6 @@ def jwt_access_token(
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
     client_id when the client acts for itself (§2.2); ``aud`` the resource identifier."""
-    from .resource import resource_identifier
-
     issued_at = int(now.timestamp())
     claims: dict[str, Any] = {
         "iss": get_issuer(request),
@@ -92,12 +104,18 @@ def issue_tokens(
     scope: str,
     authorization: Authorization | None,
     refresh_scope: str | None = None,
+    refresh_value: str | None = None,
+    stored_refresh: RefreshToken | None = None,
     nonce: str | None = None,
 ) -> IssuedTokens:
     """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
     needs ``authorization``), sign an ID token when the grant is an OpenID Connect one
     (``openid`` in its scope, OIDC Core §3.1.3.3, §12.2), and announce them with
-    ``token_issued``. ``nonce`` is echoed in the ID token (OIDC Core §2)."""
+    ``token_issued``. ``nonce`` is echoed in the ID token (OIDC Core §2).
+
+    ``refresh_value`` is the new refresh token's value (default: fresh randomness);
+    ``stored_refresh`` hands back a refresh token stored earlier, whose value is
+    ``refresh_value``, instead of minting one (a retry inside the grace period)."""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
     if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
@@ -116,8 +134,10 @@ def issue_tokens(
     )
     insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
-    if refresh_scope is not None and authorization is not None:
-        raw_refresh = secrets.generate_token()
+    if stored_refresh is not None and refresh_value is not None:
+        issued.refresh_token, issued.refresh = refresh_value, stored_refresh
+    elif refresh_scope is not None and authorization is not None:
+        raw_refresh = refresh_value or secrets.generate_token()
         issued.refresh_token = raw_refresh
         issued.refresh = RefreshToken(
             token_hash=secrets.hash_token(raw_refresh),
@@ -148,17 +168,20 @@ def issue_code(
     *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
     nonce: str = "",
 ) -> str:
-    """Store a new authorization code for ``authorization``; returns the raw code."""
+    """Store a new grant (``authorization``, not saved yet) with its first authorization code,
+    in one transaction (one commit, so one fsync on SQLite); returns the raw code."""
     now = secrets.now()
     raw = secrets.generate_token()
-    insert(AuthorizationCode(
-        code_hash=secrets.hash_token(raw),
-        authorization=authorization,
-        redirect_uri=redirect_uri,
-        code_challenge=code_challenge,
-        code_challenge_method=code_challenge_method,
-        nonce=nonce,
-        created_at=now,
-        expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
-    ))
+    with transaction.atomic():
+        insert(authorization)
+        insert(AuthorizationCode(
+            code_hash=secrets.hash_token(raw),
+            authorization=authorization,
+            redirect_uri=redirect_uri,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            nonce=nonce,
+            created_at=now,
+            expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
+        ))
     return raw

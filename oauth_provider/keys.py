@@ -159,8 +159,11 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True, comprom
 
 
 def publication_window() -> timedelta:
-    """How long a retired key stays published: the longest lifetime of anything it signed."""
-    return timedelta(seconds=max(provider_settings.ID_TOKEN_LIFETIME, provider_settings.ACCESS_TOKEN_LIFETIME))
+    """How long a retired key stays published (the rule lives with the model:
+    :func:`oauth_provider.models.signing.publication_window`)."""
+    from .models.signing import publication_window as window
+
+    return window()
 
 
 # -- the in-process cache --------------------------------------------------------------------

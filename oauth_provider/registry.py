@@ -1,11 +1,14 @@
 """Registries of protocol plug-ins built from settings: grant types, client-authentication
-methods and the host adapter. Built once, dropped when ``OAUTH_PROVIDER`` changes."""
+methods and the host adapter. Built once, and reset by this module itself when
+``OAUTH_PROVIDER`` changes (as Django's ``hashers`` resets its hasher cache)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .conf import provider_settings
@@ -39,3 +42,9 @@ def clear_caches() -> None:
     grant_types.cache_clear()
     client_auth_methods.cache_clear()
     adapter.cache_clear()
+
+
+@receiver(setting_changed)
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "OAUTH_PROVIDER":
+        clear_caches()

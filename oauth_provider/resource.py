@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
@@ -38,9 +37,9 @@ from django.utils.functional import SimpleLazyObject
 from . import denylist, jwt, secrets
 from .conf import provider_settings
 from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
-from .issuer import get_issuer
+from .issuer import get_issuer, metadata_url, resource_identifier
 from .models import AccessToken
-from .models.lookups import access_token_by_value, client_by_id
+from .models.store import access_token_by_value, client_by_id
 from .params import flatten, request_data
 from .registry import adapter
 from .responses import bearer_challenge, bearer_error
@@ -51,8 +50,6 @@ MAX_TOKEN_LENGTH = jwt.MAX_LENGTH
 #: RFC 6750 §2.1 ``b64token``.
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 FORM = "application/x-www-form-urlencoded"
-#: RFC 9728 §3: where protected-resource metadata lives, inserted before the resource's path.
-METADATA_WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
 _CACHE_ATTR = "_oauth_provider_bearer"
 
@@ -92,24 +89,6 @@ class ResourceToken:
     def has_scopes(self, required: Iterable[str]) -> bool:
         """Does the token carry every scope in ``required``?"""
         return self.scopes.issuperset(required)
-
-
-# -- where the API lives -------------------------------------------------------------------
-def resource_identifier(request: HttpRequest | None = None) -> str:
-    """The host API's resource identifier (RFC 9728 §1.2): ``RESOURCE_IDENTIFIER``, or the
-    issuer's origin when it is unset."""
-    configured = provider_settings.RESOURCE_IDENTIFIER
-    if configured:
-        return str(configured).rstrip("/")
-    parts = urlsplit(get_issuer(request))
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def metadata_url(request: HttpRequest | None = None) -> str:
-    """The URL of the protected-resource metadata document (RFC 9728 §3.1): the well-known
-    path inserted between the identifier's origin and its path."""
-    parts = urlsplit(resource_identifier(request))
-    return f"{parts.scheme}://{parts.netloc}{METADATA_WELL_KNOWN}{parts.path.rstrip('/')}"
 
 
 def error_response(request: HttpRequest, error: OAuthError, scopes: Iterable[str] = ()) -> HttpResponse:
@@ -184,17 +163,9 @@ def lookup(raw: str) -> AccessToken | None:
 
 
 def is_live(row: AccessToken, when: datetime | None = None) -> bool:
-    """Is the token usable now: unexpired, unrevoked, its family unrevoked, its client and
-    its user (if any) active? Uses only the joined rows, no query."""
-    when = when or secrets.now()
-    if row.expires_at <= when or row.revoked_at is not None:
-        return False
-    family, user = row.authorization, row.user  # joined: no query, None when absent
-    if family is not None and family.revoked_at is not None:
-        return False
-    if not row.client.is_active:
-        return False
-    return user is None or bool(user.is_active)
+    """Is the token usable now? The model's rule (:meth:`AccessToken.is_live`), on the rows
+    the lookup joined: no query."""
+    return row.is_live(when)
 
 
 def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> ResourceToken:

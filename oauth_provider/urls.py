@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.urls import path
 
 from .endpoints.authorize import AuthorizationView
-from .endpoints.consents import ConnectedAppsView
+from .endpoints.connected_apps import ConnectedAppsView
 from .endpoints.discovery import OpenIDConfigurationView
 from .endpoints.end_session import EndSessionView
 from .endpoints.introspect import IntrospectionView

@@ -15,8 +15,8 @@ from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import scopes, secrets
-from oauth_provider.management.commands import cleartokens, createclient
-from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+from oauth_provider.management.commands import createclient
+from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, cleanup, get_client_model
 
 from .conftest import basic_auth
 from .factories import (
@@ -244,7 +244,7 @@ def test_dry_run_deletes_nothing_and_counts_what_a_real_run_deletes(rows):
     assert surviving(rows) == set(rows)
     for name, count in EXPECTED_COUNTS.items():
         assert f"{name}: {count} would be deleted" in out
-    assert cleartokens.clear(dry_run=True) == cleartokens.clear()
+    assert cleanup.clear(dry_run=True) == cleanup.clear()
 
 
 def test_deletes_in_batches_of_pk_lists():

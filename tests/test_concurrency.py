@@ -145,10 +145,11 @@ GRACE = 30
 
 @pytest.mark.req("DERIVED-refresh-race")
 def test_parallel_refreshes_in_grace_mode_succeed_only_inside_the_window(oauth, conf_client, figure, settings):
-    """F11 with ``REFRESH_TOKEN_GRACE_PERIOD``: a refresh token may be redeemed again while its
-    rotation is younger than the grace period, so racing refreshes may all succeed; the family
-    must still not fork (one live refresh token afterwards), and once the window has passed the
-    same token is reuse: refused, and the family revoked."""
+    """F11 with ``REFRESH_TOKEN_GRACE_PERIOD``: a refresh token may be redeemed once more while
+    its rotation is younger than the grace period, so of racing refreshes at most two succeed
+    (the rotation and one retry, answered with the same successor); the family must not fork
+    (one live refresh token afterwards), and once the window has passed the same token is
+    reuse: refused, and the family revoked."""
     settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD": GRACE}
     auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
     trials: list[list[Outcome]] = []
@@ -173,6 +174,6 @@ def test_parallel_refreshes_in_grace_mode_succeed_only_inside_the_window(oauth, 
                    f"inside the window, {server_errors} 5xx, forked families {forks}, "
                    f"{late_refused}/{len(trials)} refused and revoked after the window")
     assert server_errors == 0 and set(errors) <= {"invalid_grant"}
-    assert all(s >= 1 for s in successes)
+    assert all(1 <= s <= 2 for s in successes)
     assert forks == 0
     assert late_refused == len(trials)

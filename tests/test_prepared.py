@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, Consent, RefreshToken
 from oauth_provider.models._prepared import PreparedLookup, insert
-from oauth_provider.models.lookups import (
+from oauth_provider.models.store import (
     access_token_by_value,
     client_by_id,
     code_by_value,
@@ -23,6 +23,7 @@ from oauth_provider.models.lookups import (
     consume_code,
     refresh_token_by_value,
     rotate_refresh_token,
+    spend_refresh_grace,
 )
 
 from .factories import ClientFactory, UserFactory
@@ -147,19 +148,21 @@ def test_consume_code_wins_once():
     assert code.consumed_at == when
 
 
-def test_rotation_wins_once_and_the_grace_window_keeps_the_first_time():
+def test_rotation_wins_once_and_the_grace_retry_is_spent_once_inside_the_window():
     family = _family(ClientFactory(), UserFactory())
     token = RefreshToken.objects.create(
         token_hash=secrets.hash_token("r"), authorization=family, scope="read",
         expires_at=secrets.now() + timedelta(days=1),
     )
     first = secrets.now()
+    grace = timedelta(seconds=10)
     assert rotate_refresh_token(token.pk, first) is True
     assert rotate_refresh_token(token.pk, first + timedelta(seconds=1)) is False
-    assert rotate_refresh_token(token.pk, first + timedelta(seconds=5), grace=10) is True
-    assert rotate_refresh_token(token.pk, first + timedelta(seconds=11), grace=10) is False
+    assert spend_refresh_grace(token.pk, first + timedelta(seconds=11), grace) is False  # window over
+    assert spend_refresh_grace(token.pk, first + timedelta(seconds=5), grace) is True
+    assert spend_refresh_grace(token.pk, first + timedelta(seconds=6), grace) is False  # spent
     token.refresh_from_db()
-    assert token.rotated_at == first
+    assert token.rotated_at == first and token.revoked_at == first + timedelta(seconds=5)
 
 
 def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypatch):
@@ -182,7 +185,7 @@ def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypa
 def test_values_are_prepared_by_their_field_as_the_orm_would():
     """A JWT's ``sub`` is a string: the integer key it names is found, junk raises the ORM's
     own error, and the adapter turns that (and an inactive user) into "no user"."""
-    from oauth_provider.models.lookups import user_by_pk
+    from oauth_provider.models.store import user_by_pk
     from oauth_provider.registry import adapter
 
     user, inactive = UserFactory(), UserFactory(is_active=False)
@@ -199,7 +202,7 @@ def test_every_hot_statement_is_really_prepared_on_this_database():
     """A statement that silently fell back to the ORM would still pass the tests above; this
     one fails instead, on each backend the suite runs on."""
     from oauth_provider.models import _prepared
-    from oauth_provider.models.lookups import user_by_pk
+    from oauth_provider.models.store import user_by_pk
 
     _prepared._generation[0] += 1
     client, user = ClientFactory(), UserFactory()

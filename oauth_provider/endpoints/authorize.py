@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -29,13 +28,12 @@ from .. import scopes
 from ..authorization_request import AuthorizationRequest, establish_client, validate
 from ..conf import provider_settings
 from ..csrf import csrf_failure
-from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError, UntrustedRedirect
+from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ..issuer import get_issuer
 from ..issuing import issue_code
 from ..models import Authorization, Consent, get_client_model
-from ..models._prepared import insert
-from ..models.lookups import consent_of
-from ..oidc.authentication import needs_login, return_query
+from ..models.store import consent_of
+from ..oidc.reauthentication import needs_login, return_query
 from ..params import request_data
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
@@ -91,10 +89,15 @@ class AuthorizationView(View):
                     raise ConsentRequired("The user has not granted these scopes to this client.")
                 return self.consent_page(request, req)
             return self.grant(request, req, req.scopes)
-        except UntrustedRedirect as exc:
-            return error_page(request, exc)
         except OAuthError as exc:
+            return self.error(request, req, exc)
+
+    def error(self, request: HttpRequest, req: AuthorizationRequest, exc: OAuthError) -> HttpResponse:
+        """An error once the client and redirect URI are established: sent back to the client
+        when the error may be (``redirectable``, RFC 6749 §4.1.2.1), else shown as a page."""
+        if exc.redirectable:
             return error_redirect(exc, req.redirect_uri, req.state, get_issuer(request))
+        return error_page(request, exc)
 
     def login(self, request: HttpRequest, data: QueryDict, login_hint: str | None = None) -> HttpResponse:
         """Send the user to the login page, coming back to this request by GET. The login
@@ -169,20 +172,17 @@ class AuthorizationView(View):
             if req.openid and needs_login(request, req):  # the consent page may have stayed open
                 return self.login(request, return_query(data), login_hint=req.params.get("login_hint"))
             if "allow" not in request.POST:
+                self.record(request, req, granted=None)
                 consent_denied.send(sender=get_client_model(), request=request, client=req.client,
                                     user=request.user, scope=scopes.join(req.scopes))
                 raise AccessDenied()
             granted = self.granted_scopes(request, req)
-            if adapter().can_remember_consent(req.client):
-                if REMEMBER_FIELD in request.POST:
-                    self.remember(request, req, granted)
-                else:  # "ask me next time" also undoes an earlier "remember"
-                    Consent.objects.filter(user=request.user, client=req.client).delete()
+            self.record(request, req, granted)
             consent_granted.send(sender=get_client_model(), request=request, client=req.client,
                                  user=request.user, scope=scopes.join(granted))
             return self.grant(request, req, granted)
         except OAuthError as exc:
-            return error_redirect(exc, req.redirect_uri, req.state, get_issuer(request))
+            return self.error(request, req, exc)
 
     def granted_scopes(self, request: HttpRequest, req: AuthorizationRequest) -> tuple[str, ...]:
         """Requested scopes minus the optional ones the user unticked."""
@@ -193,17 +193,18 @@ class AuthorizationView(View):
             raise AccessDenied("No scope was granted.")
         return granted
 
-    def remember(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> None:
-        """Store the user's decision so the page is skipped while it covers the request.
-        The row exists after the first approval: look it up prepared, not by get_or_create."""
-        consent, created = consent_of(request.user, req.client), False
-        if consent is None:
-            consent, created = Consent.objects.get_or_create(
-                user=request.user, client=req.client, defaults={"scope": scopes.join(granted)}
-            )
-        if not created and not consent.covers(granted):
-            consent.scope = scopes.join(dict.fromkeys([*consent.scope.split(), *granted]))
-            consent.save(update_fields=["scope", "updated_at"])
+    def record(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...] | None) -> None:
+        """Make the remembered consent what the user just decided (``granted`` None: denied).
+        Remembered only when the user ticked "remember" and the client may be remembered at
+        all; otherwise, and after a denial, nothing is granted silently any more."""
+        if not adapter().can_remember_consent(req.client):
+            return
+        if granted is None or REMEMBER_FIELD not in request.POST:
+            Consent.objects.forget(request.user, req.client)
+            return
+        declined = [s for s in req.scopes if s not in granted]
+        Consent.objects.remember(request.user, req.client, granted, declined,
+                                 current=consent_of(request.user, req.client))
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
@@ -215,14 +216,11 @@ class AuthorizationView(View):
             family.session_id = session_id(request)
             family.claims = req.claims
             family.auth_context = policy.authentication_context(request, request.user) or None
-        # One transaction for the two rows: one commit (one fsync on SQLite) instead of two.
-        with transaction.atomic():
-            insert(family)
-            code = issue_code(
-                authorization=family,
-                redirect_uri=req.redirect_uri_sent,
-                code_challenge=req.params["code_challenge"],
-                code_challenge_method=req.params["code_challenge_method"],
-                nonce=req.params.get("nonce", "") if req.openid else "",
-            )
+        code = issue_code(
+            authorization=family,
+            redirect_uri=req.redirect_uri_sent,
+            code_challenge=req.params["code_challenge"],
+            code_challenge_method=req.params["code_challenge_method"],
+            nonce=req.params.get("nonce", "") if req.openid else "",
+        )
         return redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})

@@ -25,7 +25,7 @@ from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
 from ..issuer import get_issuer
-from ..models.lookups import client_by_id
+from ..models.store import client_by_id
 from ..params import flatten, request_data
 from ..registry import adapter
 from ..responses import error_page, page_headers, redirect_to_client, render_page

@@ -20,7 +20,7 @@ family. Always ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -30,11 +30,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth, resource, secrets
-from ..conf import provider_settings
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
-from ..issuer import get_issuer
-from ..models import RefreshToken
-from ..models.lookups import refresh_token_by_value
+from ..issuer import get_issuer, resource_identifier
+from ..models.store import refresh_token_by_value
 from ..params import flatten, request_data
 from ..registry import adapter
 from ..responses import error_json, json_response
@@ -55,21 +53,6 @@ def _user_fields(user: Any) -> dict[str, Any]:
     return {"sub": adapter().get_subject(user), "username": user.get_username()}
 
 
-def refresh_token_is_live(row: RefreshToken, when: datetime) -> bool:
-    """Can the refresh token still be redeemed (its own state and its family's)?"""
-    family = row.authorization
-    if row.expires_at <= when or row.revoked_at is not None or family.revoked_at is not None:
-        return False
-    if row.rotated_at is not None:
-        grace = provider_settings.REFRESH_TOKEN_GRACE_PERIOD
-        if not grace or row.rotated_at <= when - timedelta(seconds=grace):
-            return False
-    if not family.client.is_active:
-        return False
-    user = family.user
-    return user is None or bool(user.is_active)
-
-
 def _may_see(caller: Any, owner_pk: Any) -> bool:
     return caller.pk == owner_pk or bool(getattr(caller, "is_resource_server", False))
 
@@ -78,7 +61,7 @@ def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any]
     row = resource.lookup(raw)
     if row is None:
         return None
-    if not resource.is_live(row) or not _may_see(caller, row.client_id):
+    if not row.is_live(secrets.now()) or not _may_see(caller, row.client_id):
         return INACTIVE
     return {
         "active": True,
@@ -88,7 +71,7 @@ def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any]
         "exp": _timestamp(row.expires_at),
         "iat": _timestamp(row.created_at),
         "iss": get_issuer(request),
-        "aud": resource.resource_identifier(request),
+        "aud": resource_identifier(request),
         **_user_fields(row.user if row.user_id is not None else None),
     }
 
@@ -100,7 +83,7 @@ def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any
     if row is None:
         return None
     family = row.authorization
-    if not refresh_token_is_live(row, secrets.now()) or not _may_see(caller, family.client_id):
+    if not row.is_live(secrets.now()) or not _may_see(caller, family.client_id):
         return INACTIVE
     return {
         "active": True,

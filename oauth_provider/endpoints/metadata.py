@@ -14,9 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
 from .. import scopes
-from ..issuer import endpoint_url, get_issuer
+from ..issuer import endpoint_url, get_issuer, resource_identifier
 from ..registry import client_auth_methods, grant_types
-from ..resource import resource_identifier
 from ..responses import allow_cors
 
 

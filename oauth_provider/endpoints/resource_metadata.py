@@ -16,8 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
 from ..conf import provider_settings
-from ..issuer import get_issuer
-from ..resource import resource_identifier
+from ..issuer import get_issuer, resource_identifier
 from ..responses import allow_cors
 
 

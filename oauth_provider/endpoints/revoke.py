@@ -25,7 +25,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import client_auth, resource, secrets
+from .. import client_auth, resource
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError, UnsupportedTokenType
 from ..models import AccessToken, Authorization, get_client_model
 from ..params import flatten, request_data
@@ -43,10 +43,7 @@ def revoke_access_token(raw: str, client: Any) -> int:
 
 def revoke_refresh_token(raw: str, client: Any) -> int:
     """Revoke the family of ``client``'s refresh token ``raw``; the number of families changed."""
-    return (
-        Authorization.objects.filter(client=client, refresh_tokens__token_hash=secrets.hash_token(raw))
-        .revoke()
-    )
+    return Authorization.objects.filter(client=client).holding_refresh_token(raw).revoke()
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -1,8 +1,10 @@
 """The authorization code grant, token side (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.6).
 
-Checks, in order: the code exists and was issued to this client; its family is not revoked;
-it is not expired; the redirect_uri matches the one sent at the authorization endpoint;
-the PKCE verifier matches the stored S256 challenge (constant time). Then the code is
+Checks, in order: the code exists and was issued to this client; it was not used before
+(else a replay); its family is not revoked, it is not expired and its user is active (the
+code's state, :meth:`AuthorizationCode.dead_reason`); the redirect_uri matches the one sent
+at the authorization endpoint; the PKCE verifier matches the stored S256 challenge (constant
+time). Then the code is
 consumed by a conditional UPDATE: the one request that flips ``consumed_at`` wins. A code
 presented again (RFC 6749 §4.1.2, RFC 9700 §4.5.1) is ``invalid_grant`` and revokes every
 token of its family. Five queries: client, code (joined to its family and user), UPDATE,
@@ -21,7 +23,8 @@ from .. import secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
-from ..models.lookups import code_by_value, consume_code
+from ..models import tokens as state
+from ..models.store import code_by_value, consume_code
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
 from .base import Grant
@@ -29,6 +32,11 @@ from .base import Grant
 # RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
 # Used with fullmatch: "$" alone would also accept a trailing newline.
 VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+_REFUSED = {
+    state.FAMILY_REVOKED: "The authorization was revoked.",
+    state.EXPIRED: "The authorization code has expired.",
+    state.USER_INACTIVE: "The resource owner is no longer active.",
+}
 
 
 def verify_pkce(code: AuthorizationCode, verifier: str | None) -> None:
@@ -53,9 +61,12 @@ class AuthorizationCodeGrant(Grant):
             raise InvalidRequest("The code parameter is required.")
         code = self.load(raw, client)
         family = code.authorization
-        if code.consumed_at is not None:
+        reason = code.dead_reason(secrets.now())
+        if reason == state.CONSUMED:
             self.replayed(request, client, family)
             raise InvalidGrant("The authorization code was already used.")
+        if reason is not None:
+            raise InvalidGrant(_REFUSED[reason])
         self.check(code, params)
         with transaction.atomic():
             if consume_code(code.pk, secrets.now()):
@@ -75,16 +86,11 @@ class AuthorizationCodeGrant(Grant):
         return code
 
     def check(self, code: AuthorizationCode, params: dict[str, str]) -> None:
-        family = code.authorization
-        if family.revoked_at is not None:
-            raise InvalidGrant("The authorization was revoked.")
-        if code.expires_at <= secrets.now():
-            raise InvalidGrant("The authorization code has expired.")
+        """What the redemption must prove beyond the code's state: the same redirect_uri
+        (RFC 6749 §4.1.3) and the PKCE verifier (RFC 7636 §4.6)."""
         if code.redirect_uri and params.get("redirect_uri") != code.redirect_uri:
             raise InvalidGrant("redirect_uri does not match the authorization request.")
         verify_pkce(code, params.get("code_verifier"))
-        if family.user is not None and not family.user.is_active:
-            raise InvalidGrant("The resource owner is no longer active.")
 
     @staticmethod
     def replayed(request: HttpRequest, client: Any, family: Authorization) -> None:

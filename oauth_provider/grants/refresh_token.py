@@ -3,33 +3,51 @@ RFC 9700 §4.14.2).
 
 Every use rotates the token: the presented one is consumed by a conditional UPDATE and a new
 one is issued with the original scope and the family's absolute deadline. A rotated token
-presented again revokes the whole family, unless it comes back within the optional
-``REFRESH_TOKEN_GRACE_PERIOD`` (for clients that refresh concurrently). The requested scope
-may narrow the new access token, never widen it; scopes the client lost since are dropped.
-Five queries: client, token (joined to its family and user), UPDATE, two INSERTs.
+presented again is reuse: the whole family is revoked and ``refresh_token_reused`` sent.
+
+With ``REFRESH_TOKEN_GRACE_PERIOD`` (for clients that refresh concurrently), a rotated token
+presented again inside the period is honoured **once**, and only while its successor is
+unused: the answer carries the *same* successor (derived from the presented value,
+:func:`~oauth_provider.issuing.successor_of`) and one new access token. So a family never
+forks into two chains, a thief who replays a stolen token inside the window holds the same
+successor as the client, and whichever of them uses it second is detected as reuse. A second
+replay, or a replay after the successor was used, is reuse.
+
+The requested scope may narrow the new access token, never widen it; scopes the client lost
+since are dropped. Five queries: client, token (joined to its family and user), UPDATE, two
+INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NoReturn
 
 from django.db import transaction
 from django.http import HttpRequest
 
 from .. import scopes, secrets
-from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
-from ..issuing import IssuedTokens, issue_tokens
-from ..models import Authorization, RefreshToken, get_client_model
-from ..models.lookups import refresh_token_by_value, rotate_refresh_token
+from ..issuing import IssuedTokens, issue_tokens, successor_of
+from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
+from ..models import tokens as state
+from ..models.store import refresh_token_by_value, rotate_refresh_token, spend_refresh_grace
 from ..signals import refresh_token_reused
 from .base import Grant
+
+_REFUSED = {
+    state.FAMILY_REVOKED: "The refresh token was revoked.",
+    state.REVOKED: "The refresh token was revoked.",
+    state.EXPIRED: "The refresh token has expired.",
+    state.USER_INACTIVE: "The resource owner is no longer active.",
+    state.CLIENT_INACTIVE: "The client is no longer active.",
+}
+_REUSED = "The refresh token was already used; the grant has been revoked."
 
 
 class RefreshTokenGrant(Grant):
     grant_type = "refresh_token"
 
-    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+    def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         raw = params.get("refresh_token")
         if raw is None:
             raise InvalidRequest("The refresh_token parameter is required.")
@@ -37,35 +55,43 @@ class RefreshTokenGrant(Grant):
         if token is None or token.authorization.client_id != client.pk:
             raise InvalidGrant("The refresh token is invalid or was issued to another client.")
         family = token.authorization
+        family.client = client  # the authenticated client is the family's: no query to load it
         now = secrets.now()
-        if family.revoked_at is not None or token.revoked_at is not None:
-            raise InvalidGrant("The refresh token was revoked.")
-        if token.expires_at <= now:
-            raise InvalidGrant("The refresh token has expired.")
-        if family.user is not None and not family.user.is_active:
-            raise InvalidGrant("The resource owner is no longer active.")
+        reason = token.dead_reason(now)
+        if reason == state.ROTATED:
+            self.reused(request, client, family)
+        if reason is not None:
+            raise InvalidGrant(_REFUSED[reason])
         scope = self.narrowed_scope(params, token, client)
-        grace = provider_settings.REFRESH_TOKEN_GRACE_PERIOD
+        grace = state.refresh_grace()
+        successor = successor_of(raw) if grace else None
         with transaction.atomic():
-            if rotate_refresh_token(token.pk, now, grace):
-                issued = issue_tokens(
+            if token.rotated_at is None and rotate_refresh_token(token.pk, now):
+                return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
-                    scope=scope, authorization=family, refresh_scope=token.scope,
+                    scope=scope, authorization=family, refresh_scope=token.scope, refresh_value=successor,
                 )
-                if grace and issued.refresh is not None:
-                    # Within the grace window one token may be redeemed twice; only the newest
-                    # successor lives on, so a family never forks into two chains that could
-                    # each rotate forever without reuse detection.
-                    RefreshToken.objects.filter(
-                        authorization=family, rotated_at__isnull=True, revoked_at__isnull=True
-                    ).exclude(pk=issued.refresh.pk).update(revoked_at=now)
-                return issued
-        Authorization.objects.filter(pk=family.pk).revoke()
-        refresh_token_reused.send(sender=get_client_model(), request=request, client=client, authorization=family)
-        raise InvalidGrant("The refresh token was already used; the grant has been revoked.")
+            if successor is not None and spend_refresh_grace(token.pk, now, grace):
+                stored = refresh_token_by_value(successor)
+                if stored is not None and stored.authorization_id == family.pk:
+                    stored.authorization.client = client
+                unused = stored is not None and stored.rotated_at is None
+                if unused and stored.authorization_id == family.pk and stored.is_live(now):
+                    return issue_tokens(
+                        request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
+                        authorization=family, refresh_value=successor, stored_refresh=stored,
+                    )
+        self.reused(request, client, family)
 
     @staticmethod
-    def narrowed_scope(params: dict[str, str], token: RefreshToken, client: Any) -> str:
+    def reused(request: HttpRequest, client: AbstractClient, family: Authorization) -> NoReturn:
+        """A rotated refresh token came back: revoke the family (RFC 9700 §4.14.2)."""
+        Authorization.objects.filter(pk=family.pk).revoke()
+        refresh_token_reused.send(sender=get_client_model(), request=request, client=client, authorization=family)
+        raise InvalidGrant(_REUSED)
+
+    @staticmethod
+    def narrowed_scope(params: dict[str, str], token: RefreshToken, client: AbstractClient) -> str:
         """The new access token's scope: the requested one if it is within the original
         grant (OAuth 2.1 §4.3.1), minus scopes the client may no longer have."""
         original = scopes.parse(token.scope)

@@ -1,4 +1,5 @@
-"""Storage: clients, grants and tokens.
+"""Storage: clients, token families and tokens, consents, signing keys; and every rule about
+their state (live, spent, revoked, expired, remembered).
 
 * ``Client`` is the only swappable model (``OAUTH_PROVIDER_CLIENT_MODEL``, like
   ``AUTH_USER_MODEL``); subclass :class:`AbstractClient` to add fields.
@@ -22,20 +23,24 @@ from .clients import (
     client_model_label,
     get_client_model,
 )
-from .grants import (
+from .consents import Consent, ConsentQuerySet
+from .signing import SigningKey, SigningKeyQuerySet
+from .tokens import (
     AccessToken,
+    AccessTokenQuerySet,
     Authorization,
     AuthorizationCode,
+    AuthorizationCodeQuerySet,
     AuthorizationQuerySet,
-    Consent,
     RefreshToken,
+    RefreshTokenQuerySet,
     TokenQuerySet,
 )
-from .signing import SigningKey, SigningKeyQuerySet
 
 __all__ = [
     "CLIENT_MODEL_SETTING", "DEFAULT_CLIENT_MODEL", "AbstractClient", "AccessToken", "AccessTokenFormat",
-    "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationQuerySet", "Client", "ClientType",
-    "Consent", "GrantType", "RefreshToken", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet",
-    "client_model_label", "get_client_model",
+    "AccessTokenQuerySet", "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet",
+    "AuthorizationQuerySet", "Client", "ClientType", "Consent", "ConsentQuerySet", "GrantType", "RefreshToken",
+    "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
+    "get_client_model",
 ]

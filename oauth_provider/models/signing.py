@@ -1,14 +1,22 @@
-"""Signing keys (see :mod:`oauth_provider.keys` for their life and encryption)."""
+"""Signing keys and the rules of their state: which keys sign and which are published at a
+given time (see :mod:`oauth_provider.keys` for their generation, encryption and caching)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .. import secrets as _secrets
+from ..conf import provider_settings
+
+
+def publication_window() -> timedelta:
+    """How long a retired key stays published: the longest lifetime of anything it signed
+    (RFC 7517 §5: a verifier must find the key of every token still in circulation)."""
+    return timedelta(seconds=max(provider_settings.ID_TOKEN_LIFETIME, provider_settings.ACCESS_TOKEN_LIFETIME))
 
 
 class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
@@ -18,8 +26,6 @@ class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
 
     def published(self, when: datetime) -> SigningKeyQuerySet:
         """Keys in the JWKS at ``when``: next, active, and retired ones whose tokens may live on."""
-        from ..keys import publication_window
-
         return self.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when - publication_window()))
 
 

@@ -424,6 +424,41 @@ def test_remembered_consent_without_optional_scope_asks_again(optional_profile, 
     assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
 
 
+def test_a_declined_optional_scope_is_removed_from_the_remembered_consent(optional_profile, oauth, conf_client,
+                                                                          user):
+    """Issue 12 item 1: unticking a scope on a later consent page (remember ticked) merged it
+    back into the stored consent, so the next request got it silently. The stored decision is
+    the user's last one."""
+    r, _ = consent_page(oauth.browser, conf_client, scope="read profile")
+    oauth.approve(r, remember=True, scope=["profile"])
+    assert Consent.objects.get(user=user, client=conf_client).covers(["read", "profile"])
+    r, _ = consent_page(oauth.browser, conf_client, scope="read profile", prompt="consent")
+    oauth.approve(r, remember=True)  # profile unticked this time
+    assert Consent.objects.get(user=user, client=conf_client).scope.split() == ["read"]
+    # the next request for profile shows the page; it is never granted silently
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 302
+
+
+def test_a_later_approval_keeps_scopes_it_did_not_ask_about(oauth, conf_client, user):
+    oauth.get_code(conf_client, scope="read write")
+    r, _ = consent_page(oauth.browser, conf_client, scope="read", prompt="consent")
+    oauth.approve(r, remember=True)
+    assert Consent.objects.get(user=user, client=conf_client).covers(["read", "write"])
+
+
+def test_deny_forgets_the_remembered_consent(oauth, conf_client, user, issuer):
+    """Issue 12 item 1: "Deny" left the remembered consent in place, so the client's next
+    request without prompt=consent was granted silently."""
+    oauth.get_code(conf_client, scope="read")
+    assert Consent.objects.filter(user=user, client=conf_client).exists()
+    r, _ = consent_page(oauth.browser, conf_client, scope="read", prompt="consent", state="s")
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "deny": "deny"})
+    assert_error_redirect(r, REDIRECT_URI, "access_denied", "s", issuer)
+    assert not Consent.objects.filter(user=user, client=conf_client).exists()
+    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 200
+
+
 # -- prompt=none (OIDC Core §3.1.2.1) ----------------------------------------------------------------
 @pytest.mark.req("OIDC-3.1.2.1-prompt-none")
 @pytest.mark.req("9207-2-iss-in-authz-response")

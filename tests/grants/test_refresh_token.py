@@ -262,15 +262,18 @@ def test_idle_timeout_never_extends_the_absolute_lifetime(oauth, conf_client):
 
 @pytest.mark.req("BCP-4.14.2-public-replay-detection")
 @provider(REFRESH_TOKEN_GRACE_PERIOD=10)
-def test_grace_period_tolerates_reuse_inside_the_window_only(oauth, any_client, reused):
+def test_grace_period_tolerates_one_retry_inside_the_window_only(oauth, any_client, reused):
     clock = FrozenClock()
     first = oauth.tokens(any_client)
     second = refreshed(oauth, any_client, first["refresh_token"])
     clock.advance(5)
     again = refreshed(oauth, any_client, first["refresh_token"])  # a concurrent client's retry
-    assert again["refresh_token"] != second["refresh_token"]
+    # idempotent: the retry gets the same successor, never a second chain
+    assert again["refresh_token"] == second["refresh_token"]
+    assert again["access_token"] != second["access_token"]
     family = family_of_access_token(again["access_token"])
     assert family.revoked_at is None and reused == []
+    assert RefreshToken.objects.filter(authorization=family).count() == 2
 
     clock.advance(6)  # 11 s after the first rotation
     assert_error(refresh(oauth, any_client, first["refresh_token"]), "invalid_grant")
@@ -280,18 +283,65 @@ def test_grace_period_tolerates_reuse_inside_the_window_only(oauth, any_client, 
 
 
 @pytest.mark.req("BCP-4.14.2-public-replay-detection")
-def test_without_grace_period_an_immediate_reuse_revokes(oauth, conf_client, reused):
-    FrozenClock()  # no time passes at all
-    first = oauth.tokens(conf_client)
-    second = refreshed(oauth, conf_client, first["refresh_token"])
-    assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
-    assert_error(refresh(oauth, conf_client, second["refresh_token"]), "invalid_grant")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=60)
+def test_a_second_replay_inside_the_window_is_reuse_and_revokes_the_family(oauth, any_client, reused):
+    """Issue 12 item 2: one rotated token could mint any number of access tokens inside the
+    window. Only one retry is honoured; the next presentation is reuse."""
+    FrozenClock()
+    first = oauth.tokens(any_client)
+    second = refreshed(oauth, any_client, first["refresh_token"])
+    refreshed(oauth, any_client, first["refresh_token"])
+    assert_error(refresh(oauth, any_client, first["refresh_token"]), "invalid_grant")
     assert len(reused) == 1
+    family = family_of_access_token(second["access_token"])
+    assert family.revoked_at is not None
+    assert_error(refresh(oauth, any_client, second["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=60)
+def test_a_thief_replaying_inside_the_window_after_the_client_moved_on_revokes_the_family(
+    oauth, any_client, reused
+):
+    """Issue 12 item 2: a replay of a rotated token after its successor was used counts as
+    reuse (the thief gets nothing, the family dies, the signal fires), instead of minting a
+    new chain and revoking the legitimate client's successor."""
+    clock = FrozenClock()
+    stolen = oauth.tokens(any_client)["refresh_token"]
+    legit = refreshed(oauth, any_client, stolen)
+    legit_next = refreshed(oauth, any_client, legit["refresh_token"])  # the client moves on
+    clock.advance(2)
+    response = refresh(oauth, any_client, stolen)
+    assert_error(response, "invalid_grant")
+    assert "access_token" not in response.json()
+    assert len(reused) == 1
+    assert family_of_access_token(legit_next["access_token"]).revoked_at is not None
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=60)
+def test_a_thief_replaying_first_shares_the_successor_and_the_second_user_of_it_revokes(
+    oauth, any_client, reused
+):
+    """The thief replays before the client uses its successor: the thief gets the same
+    successor, not a chain of its own. Once it has been redeemed, a redemption by the other
+    party after the window is reuse, and the family (the thief's tokens too) dies."""
+    clock = FrozenClock()
+    stolen = oauth.tokens(any_client)["refresh_token"]
+    legit = refreshed(oauth, any_client, stolen)
+    thief = refreshed(oauth, any_client, stolen)
+    assert thief["refresh_token"] == legit["refresh_token"]
+    thief_next = refreshed(oauth, any_client, thief["refresh_token"])
+    clock.advance(61)
+    assert_error(refresh(oauth, any_client, legit["refresh_token"]), "invalid_grant")
+    assert len(reused) == 1
+    assert_error(refresh(oauth, any_client, thief_next["refresh_token"]), "invalid_grant")
 
 
 def test_grace_period_never_forks_the_family(oauth, conf_client):
     """Found by review: two redemptions of one token inside the grace window gave two live
-    successors, each rotating on its own with no reuse detection between them."""
+    successors, each rotating on its own with no reuse detection between them. Now both
+    redemptions answer with one and the same successor."""
     from django.conf import settings as django_settings
     from django.test import override_settings
 
@@ -300,8 +350,9 @@ def test_grace_period_never_forks_the_family(oauth, conf_client):
         first = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
         second = oauth.token(conf_client, {"grant_type": "refresh_token", "refresh_token": rt0})
         assert first.status_code == second.status_code == 200
+        assert first.json()["refresh_token"] == second.json()["refresh_token"]
+        family = family_of_access_token(first.json()["access_token"])
+        assert RefreshToken.objects.filter(authorization=family).count() == 2
         refresh = {"grant_type": "refresh_token"}
-        stale = oauth.token(conf_client, {**refresh, "refresh_token": first.json()["refresh_token"]})
-        assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
         latest = oauth.token(conf_client, {**refresh, "refresh_token": second.json()["refresh_token"]})
         assert latest.status_code == 200

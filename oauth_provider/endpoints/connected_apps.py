@@ -3,9 +3,9 @@
 Lists every client the user has a stored consent for or a live grant with (a live access
 token, or a family whose refresh token can still be redeemed): its name, the scopes with
 their descriptions, when access was granted and when a token was last issued. Each has a
-Revoke button: a CSRF-protected POST that deletes the consent and revokes every grant
-(token family) and every access token of that client for that user, in one transaction, so
-the app's tokens stop working at once (RFC 7009 §2.1's cascade, from the user's side).
+Revoke button: a CSRF-protected POST that withdraws the client
+(:meth:`~oauth_provider.models.ConsentQuerySet.revoke_client`: the consent and every grant and
+access token of that client for that user, in one transaction).
 
 Override ``oauth_provider/connected_apps.html`` (or set ``template_name`` on a subclass) to
 change the page.
@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -30,8 +29,8 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import scopes, secrets
 from ..conf import provider_settings
 from ..csrf import csrf_failure
-from ..models import AccessToken, Authorization, Consent, RefreshToken, get_client_model
-from ..models.lookups import client_by_id
+from ..models import AccessToken, Authorization, Consent, get_client_model
+from ..models.store import client_by_id
 from ..responses import page_headers, render_page
 from ..signals import token_revoked
 
@@ -46,19 +45,6 @@ class ConnectedApp:
     last_token_at: datetime | None = None
 
 
-def _live_access(user: Any, now: datetime) -> Any:
-    return AccessToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).filter(
-        Q(authorization__isnull=True) | Q(authorization__revoked_at__isnull=True)
-    )
-
-
-def _live_families(user: Any, now: datetime) -> Any:
-    live_refresh = RefreshToken.objects.filter(
-        authorization=OuterRef("pk"), revoked_at__isnull=True, rotated_at__isnull=True, expires_at__gt=now
-    )
-    return Authorization.objects.filter(user=user, revoked_at__isnull=True).filter(Exists(live_refresh))
-
-
 def connected_apps(user: Any) -> list[ConnectedApp]:
     """The clients ``user`` has authorized, most recently used first."""
     now = secrets.now()
@@ -67,8 +53,10 @@ def connected_apps(user: Any) -> list[ConnectedApp]:
     for consent in Consent.objects.filter(user=user).select_related("client"):
         apps[consent.client_id] = ConnectedApp(consent.client, granted_at=consent.created_at)
         granted[consent.client_id] = set(consent.scope.split())
-    live = list(_live_access(user, now).values_list("client_id", "scope", "created_at"))
-    live += list(_live_families(user, now).values_list("client_id", "scope", "created_at"))
+    live = list(AccessToken.objects.filter(user=user).live(now).values_list("client_id", "scope", "created_at"))
+    live += list(
+        Authorization.objects.filter(user=user).holding_tokens(now).values_list("client_id", "scope", "created_at")
+    )
     missing = {client_pk for client_pk, _, _ in live} - set(apps)
     for client in get_client_model()._default_manager.filter(pk__in=missing):
         apps[client.pk] = ConnectedApp(client)
@@ -90,15 +78,6 @@ def connected_apps(user: Any) -> list[ConnectedApp]:
         app.scopes = scopes.describe(ordered)
     epoch = datetime.min.replace(tzinfo=now.tzinfo)
     return sorted(apps.values(), key=lambda a: a.last_token_at or a.granted_at or epoch, reverse=True)
-
-
-def revoke_client(user: Any, client: Any) -> None:
-    """Forget ``user``'s consent to ``client`` and kill every token ``client`` holds for them."""
-    now = secrets.now()
-    with transaction.atomic():
-        Consent.objects.filter(user=user, client=client).delete()
-        Authorization.objects.filter(user=user, client=client).revoke(now)
-        AccessToken.objects.filter(user=user, client=client).revoke(now)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -137,7 +116,7 @@ class ConnectedAppsView(View):
         client = self.client_named(request.POST.get("client_id", ""))
         if client is None:
             return self.get(request)
-        revoke_client(request.user, client)
+        Consent.objects.revoke_client(request.user, client)
         token_revoked.send(sender=get_client_model(), request=request, client=client, token_type="authorization",
                            user=request.user, reason="user")
         # Post/Redirect/Get: a reload must not re-submit the form.

@@ -1,6 +1,8 @@
-"""The statements every token request makes: a client by its ``client_id``, a code or token by
-its value, and the conditional UPDATEs that consume a code or rotate a refresh token. Each is
-prepared once (:mod:`._prepared`), not recompiled per request.
+"""The hot-path statements: a client by its ``client_id``, a code or token by its value, the
+INSERT of a new row, and the conditional UPDATEs that consume a code, rotate a refresh token or
+spend a rotated one's grace. Each is prepared once (:mod:`._prepared`, imported by this module
+alone), not recompiled per request; the rules about what the rows mean live on the models
+(:mod:`.tokens`, :mod:`.consents`).
 
 ``client_id`` is compared exactly (RFC 3986 §6.2.1 simple string comparison): an identifier
 that differs in letter case or by trailing spaces is another identifier. A database compares
@@ -15,11 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Model
 
 from .. import secrets as _secrets
 from ._prepared import PreparedLookup, PreparedUpdate
-from .clients import get_client_model
-from .grants import AccessToken, AuthorizationCode, Consent, RefreshToken
+from ._prepared import insert as _insert
+from .clients import AbstractClient, get_client_model
+from .consents import Consent
+from .tokens import AccessToken, AuthorizationCode, RefreshToken
 
 _client = PreparedLookup(get_client_model, ("client_id",))
 _access_token = PreparedLookup(lambda: AccessToken, ("token_hash",), ("client", "user", "authorization"))
@@ -35,7 +40,7 @@ _user = PreparedLookup(get_user_model, ("pk",))
 CLIENT_ID_MAX_LENGTH = 100
 
 
-def client_by_id(client_id: str, **filters: Any) -> Any | None:
+def client_by_id(client_id: str, **filters: Any) -> AbstractClient | None:
     """The client whose ``client_id`` is exactly ``client_id`` (and matches ``filters``), or None.
     A value no client_id can be (a NUL, which PostgreSQL refuses in a query with an error, or
     longer than the column) is None without a query: every caller gets this for free."""
@@ -48,7 +53,7 @@ def client_by_id(client_id: str, **filters: Any) -> Any | None:
         client = _client.get(client_id)
     if client is None or client.client_id != client_id:
         return None
-    return client
+    return client  # type: ignore[no-any-return]
 
 
 def user_by_pk(pk: Any) -> Any | None:
@@ -57,7 +62,7 @@ def user_by_pk(pk: Any) -> Any | None:
     return _user.get(pk)
 
 
-def consent_of(user: Any, client: Any) -> Consent | None:
+def consent_of(user: Any, client: AbstractClient) -> Consent | None:
     """The consent ``user`` gave ``client``, if any (one row: unique per user and client)."""
     return _consent.get(user.pk, client.pk)  # type: ignore[no-any-return]
 
@@ -89,12 +94,16 @@ _rotate = PreparedUpdate(
     "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL",
     ("rotated_at", "id"),
 )
-_rotate_within_grace = PreparedUpdate(
+_spend_grace = PreparedUpdate(
     lambda: RefreshToken,
-    "UPDATE {table} SET {rotated_at} = COALESCE({rotated_at}, %s) "
-    "WHERE {id} = %s AND ({rotated_at} IS NULL OR {rotated_at} > %s)",
-    ("rotated_at", "id", "rotated_at"),
+    "UPDATE {table} SET {revoked_at} = %s WHERE {id} = %s AND {revoked_at} IS NULL AND {rotated_at} > %s",
+    ("revoked_at", "id", "rotated_at"),
 )
+
+
+def insert(obj: Model) -> None:
+    """``obj.save()`` for a new row, with its INSERT compiled once (falls back to ``save()``)."""
+    _insert(obj)
 
 
 def consume_code(pk: Any, when: datetime) -> bool:
@@ -103,10 +112,14 @@ def consume_code(pk: Any, when: datetime) -> bool:
     return _consume_code.run(when, pk) == 1
 
 
-def rotate_refresh_token(pk: Any, when: datetime, grace: int = 0) -> bool:
-    """Mark the refresh token rotated: True when it was not rotated yet, or was rotated less
-    than ``grace`` seconds ago (then its first rotation time is kept). One conditional
-    UPDATE, so of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
-    if grace:
-        return _rotate_within_grace.run(when, pk, when - timedelta(seconds=grace)) == 1
+def rotate_refresh_token(pk: Any, when: datetime) -> bool:
+    """Mark the refresh token rotated: True for the one request that rotates it. One
+    conditional UPDATE, so of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
     return _rotate.run(when, pk) == 1
+
+
+def spend_refresh_grace(pk: Any, when: datetime, grace: timedelta) -> bool:
+    """A rotated refresh token presented again inside its grace period is honoured once:
+    True for the one request that marks it (revoked), False when it was already spent or
+    its grace is over (reuse). One conditional UPDATE, safe under concurrent replays."""
+    return _spend_grace.run(when, pk, when - grace) == 1

@@ -1,0 +1,420 @@
+"""Token state: the family (:class:`Authorization`), codes, access and refresh tokens.
+
+Every rule about whether one of these is live, spent, revoked or expired lives here, once,
+in two spellings that must agree: ``is_live(now)`` / ``dead_reason(now)`` on a row (using only
+the rows already joined to it), and ``.live(now)`` / ``.dead(now)`` on a queryset (in SQL, for
+the admin, the connected-apps page and cleanup). Nothing above the model layer compares
+``expires_at``, ``revoked_at``, ``rotated_at`` or ``consumed_at`` itself.
+
+* **Live** means usable right now: unexpired, unrevoked, not spent, its family unrevoked, its
+  client and user (if any) active (RFC 7662 §2.2's ``active``; RFC 6750 §3.1's valid token).
+* **Dead** means nothing can ever come of the row again, so it may be deleted. A spent code or
+  a rotated refresh token is not live but not dead either until it expires: presenting it
+  again is how a stolen one is detected and its family revoked (RFC 6749 §4.1.2, RFC 9700
+  §4.14.2). A deactivated client or user makes a token not live, never dead: it may come back.
+
+Values are stored only as SHA-256 digests; one-time things are consumed by conditional UPDATEs
+(:mod:`.store`); revoking a family revokes every token born of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from .. import denylist
+from .. import secrets as _secrets
+from ..conf import provider_settings
+from .clients import client_model_label
+
+if TYPE_CHECKING:
+    from .clients import AbstractClient
+
+#: why a row is not live, as :meth:`dead_reason` reports it; the protocol layer words the error
+REVOKED = "revoked"
+FAMILY_REVOKED = "family_revoked"
+EXPIRED = "expired"
+CONSUMED = "consumed"
+ROTATED = "rotated"
+CLIENT_INACTIVE = "client_inactive"
+USER_INACTIVE = "user_inactive"
+
+_Q = TypeVar("_Q", bound="models.QuerySet[Any]")
+
+
+def _user_active(prefix: str) -> Q:
+    """The user behind ``prefix`` (a nullable relation) is absent or active. A custom user
+    model without an ``is_active`` column is always active, as Django's backends treat it."""
+    try:
+        get_user_model()._meta.get_field("is_active")
+    except FieldDoesNotExist:
+        return Q()
+    return Q(**{f"{prefix}__isnull": True}) | Q(**{f"{prefix}__is_active": True})
+
+
+def _parties_reason(client: AbstractClient | None, user: Any | None) -> str | None:
+    if client is not None and not client.is_active:
+        return CLIENT_INACTIVE
+    if user is not None and not getattr(user, "is_active", True):
+        return USER_INACTIVE
+    return None
+
+
+def refresh_grace() -> timedelta:
+    """``REFRESH_TOKEN_GRACE_PERIOD``: how long a rotated refresh token may be presented once
+    more without counting as reuse (zero: never)."""
+    return timedelta(seconds=provider_settings.REFRESH_TOKEN_GRACE_PERIOD or 0)
+
+
+class AuthorizationQuerySet(models.QuerySet["Authorization"]):
+    def revoked(self) -> AuthorizationQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def live(self, now: datetime | None = None) -> AuthorizationQuerySet:
+        """Families not revoked (a family has no expiry of its own: its tokens do)."""
+        return self.filter(revoked_at__isnull=True)
+
+    def holding_refresh_token(self, raw: str) -> AuthorizationQuerySet:
+        """The family (at most one) of the refresh token whose value is ``raw``."""
+        return self.filter(refresh_tokens__token_hash=_secrets.hash_token(raw))
+
+    def holding_tokens(self, now: datetime | None = None) -> AuthorizationQuerySet:
+        """Live families that can still mint tokens: one of their refresh tokens is live."""
+        now = now or _secrets.now()
+        return self.live(now).filter(
+            Exists(RefreshToken.objects.live(now).filter(authorization=OuterRef("pk")))
+        )
+
+    def dead(self, now: datetime | None = None) -> AuthorizationQuerySet:
+        """Revoked families, and families older than ``REFRESH_TOKEN_LIFETIME`` with no code or
+        token left that is not dead. The age guard spares a family created an instant before
+        its first code."""
+        now = now or _secrets.now()
+        lifetime = timedelta(seconds=provider_settings.REFRESH_TOKEN_LIFETIME)
+        idle = Q(created_at__lte=now - lifetime)
+        for model in (AuthorizationCode, AccessToken, RefreshToken):
+            # the family is unrevoked in this branch: a child is dead by its own state alone
+            idle &= ~Exists(model.objects.filter(authorization=OuterRef("pk")).exclude(model.objects.own_dead(now)))
+        return self.filter(Q(revoked_at__isnull=False) | idle)
+
+    def revoke(self, when: datetime | None = None) -> int:
+        """Revoke every family in the queryset (and so every token of each); their live JWT
+        access tokens go on the denylist when it is enabled."""
+        when = when or _secrets.now()
+        live: list[tuple[str, datetime]] = []
+        if denylist.enabled():
+            live = list(
+                AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True, expires_at__gt=when)
+                .values_list("token_hash", "expires_at")
+            )
+        count = self.filter(revoked_at__isnull=True).update(revoked_at=when)
+        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
+        return count
+
+
+class Authorization(models.Model):
+    """One grant by a user (or a client acting for itself) to a client: the family its
+    codes and tokens belong to. Revoking it revokes them all at once."""
+
+    client = models.ForeignKey(client_model_label(), on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="oauth_authorizations",
+    )
+    scope = models.TextField(_("scope"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=_secrets.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    auth_time = models.DateTimeField(
+        _("authenticated at"), null=True, blank=True,
+        help_text=_("When the user logged in before granting (OIDC auth_time)."),
+    )
+    session_id = models.CharField(_("session ID"), max_length=64, blank=True, help_text=_("OIDC sid."))
+    claims = models.JSONField(_("requested claims"), null=True, blank=True)
+    auth_context = models.JSONField(
+        _("authentication context"), null=True, blank=True, help_text=_("acr/amr of the login (OIDC).")
+    )
+
+    objects = AuthorizationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("authorization")
+        verbose_name_plural = _("authorizations")
+
+    def __str__(self) -> str:
+        return f"{self.client_id} / {self.user_id or '-'}: {self.scope}"
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """Not revoked."""
+        return self.revoked_at is None
+
+    def family_reason(self) -> str | None:
+        """Why tokens of this family cannot be used: revoked, or its user deactivated (the
+        user is joined wherever this is asked; no query)."""
+        if self.revoked_at is not None:
+            return FAMILY_REVOKED
+        user = self.user if self.user_id is not None else None
+        return _parties_reason(None, user)
+
+
+class TokenQuerySet(models.QuerySet[Any]):
+    """Shared by codes, access and refresh tokens: lookup by value and revocation."""
+
+    def by_value(self: _Q, raw: str) -> _Q:
+        """Rows whose stored hash is the hash of ``raw`` (at most one: unique index)."""
+        return self.filter(**{self.model.HASH_FIELD: _secrets.hash_token(raw)})
+
+    def expired(self: _Q, when: datetime | None = None) -> _Q:
+        return self.filter(expires_at__lte=when or _secrets.now())
+
+    def revoked(self: _Q) -> _Q:
+        """Revoked, by itself or with its family."""
+        return self.filter(Q(revoked_at__isnull=False) | Q(authorization__revoked_at__isnull=False))
+
+    def revoke(self, when: datetime | None = None) -> int:
+        """Revoke the rows not revoked yet; returns how many. Live JWT access tokens among
+        them go on the denylist when it is enabled."""
+        when = when or _secrets.now()
+        pending = self.filter(revoked_at__isnull=True)
+        live: list[tuple[str, datetime]] = []
+        if self.model is AccessToken and denylist.enabled():
+            live = list(pending.filter(expires_at__gt=when).values_list("token_hash", "expires_at"))
+        count = pending.update(revoked_at=when)
+        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
+        return count
+
+
+class AuthorizationCodeQuerySet(TokenQuerySet):
+    def consumed(self) -> AuthorizationCodeQuerySet:
+        return self.filter(consumed_at__isnull=False)
+
+    def revoked(self) -> AuthorizationCodeQuerySet:
+        return self.filter(authorization__revoked_at__isnull=False)
+
+    def live(self, now: datetime | None = None) -> AuthorizationCodeQuerySet:
+        now = now or _secrets.now()
+        return self.filter(
+            Q(expires_at__gt=now, consumed_at__isnull=True, authorization__revoked_at__isnull=True)
+            & Q(authorization__client__is_active=True) & _user_active("authorization__user")
+        )
+
+    @staticmethod
+    def own_dead(now: datetime) -> Q:
+        return Q(expires_at__lte=now)
+
+    def dead(self, now: datetime | None = None) -> AuthorizationCodeQuerySet:
+        """Expired, or of a revoked family. A used code stays until it expires, so a replay
+        before then still revokes its family (RFC 6749 §4.1.2)."""
+        now = now or _secrets.now()
+        return self.filter(self.own_dead(now) | Q(authorization__revoked_at__isnull=False))
+
+    def revoke(self, when: datetime | None = None) -> int:
+        """A code has no revocation of its own: revoking it revokes its family."""
+        return Authorization.objects.filter(pk__in=self.values("authorization_id")).revoke(when)
+
+
+class AuthorizationCode(models.Model):
+    """An authorization code (RFC 6749 §4.1.2), single use, short-lived, PKCE-bound."""
+
+    HASH_FIELD = "code_hash"
+
+    code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    authorization = models.ForeignKey(Authorization, on_delete=models.CASCADE, related_name="codes")
+    redirect_uri = models.TextField(
+        blank=True, help_text=_("The redirect_uri sent with the request; empty if it was omitted.")
+    )
+    code_challenge = models.CharField(max_length=128)
+    code_challenge_method = models.CharField(max_length=10, default="S256")
+    nonce = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=_secrets.now)
+    expires_at = models.DateTimeField(db_index=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuthorizationCodeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("authorization code")
+        verbose_name_plural = _("authorization codes")
+
+    def __str__(self) -> str:
+        return f"code {self.code_hash[:8]}…"
+
+    def dead_reason(self, now: datetime | None = None) -> str | None:
+        """Why the code cannot be redeemed now (None: it can), checked in this order: used
+        (a replay, RFC 6749 §4.1.2), its family revoked, expired, its user deactivated. Uses
+        the family and user joined to the row."""
+        now = now or _secrets.now()
+        if self.consumed_at is not None:
+            return CONSUMED
+        family = self.authorization
+        if family.revoked_at is not None:
+            return FAMILY_REVOKED
+        if self.expires_at <= now:
+            return EXPIRED
+        return family.family_reason()
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        return self.dead_reason(now) is None
+
+
+class AccessTokenQuerySet(TokenQuerySet):
+    def live(self, now: datetime | None = None) -> AccessTokenQuerySet:
+        now = now or _secrets.now()
+        return self.filter(
+            Q(expires_at__gt=now, revoked_at__isnull=True)
+            & (Q(authorization__isnull=True) | Q(authorization__revoked_at__isnull=True))
+            & Q(client__is_active=True) & _user_active("user")
+        )
+
+    @staticmethod
+    def own_dead(now: datetime) -> Q:
+        return Q(expires_at__lte=now) | Q(revoked_at__isnull=False)
+
+    def dead(self, now: datetime | None = None) -> AccessTokenQuerySet:
+        """Expired, revoked, or of a revoked family."""
+        now = now or _secrets.now()
+        return self.filter(self.own_dead(now) | Q(authorization__revoked_at__isnull=False))
+
+
+class AccessToken(models.Model):
+    """A bearer access token (RFC 6750): opaque, or an RFC 9068 JWT whose digest is stored here
+    so introspection, revocation and family revocation see it like any other."""
+
+    HASH_FIELD = "token_hash"
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    client = models.ForeignKey(client_model_label(), on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="oauth_access_tokens",
+    )
+    authorization = models.ForeignKey(
+        Authorization, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    scope = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=_secrets.now)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccessTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
+
+    def __str__(self) -> str:
+        return f"access token {self.token_hash[:8]}…"
+
+    def dead_reason(self, now: datetime | None = None) -> str | None:
+        """Why the token is not usable now (None: it is). Uses the client, user and family
+        joined to the row (the bearer lookup joins all three: no query)."""
+        now = now or _secrets.now()
+        if self.revoked_at is not None:
+            return REVOKED
+        if self.expires_at <= now:
+            return EXPIRED
+        family = self.authorization if self.authorization_id is not None else None
+        if family is not None and family.revoked_at is not None:
+            return FAMILY_REVOKED
+        return _parties_reason(self.client, self.user if self.user_id is not None else None)
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """Unexpired, unrevoked, its family unrevoked, its client and user active."""
+        return self.dead_reason(now) is None
+
+    def is_active(self, when: datetime | None = None) -> bool:
+        """Deprecated spelling of :meth:`is_live`."""
+        return self.is_live(when)
+
+
+class RefreshTokenQuerySet(TokenQuerySet):
+    def rotated(self) -> RefreshTokenQuerySet:
+        return self.filter(rotated_at__isnull=False)
+
+    def live(self, now: datetime | None = None) -> RefreshTokenQuerySet:
+        """Refresh tokens that can be redeemed now: the current one of each chain, and a
+        rotated one still inside ``REFRESH_TOKEN_GRACE_PERIOD`` (and not yet replayed)."""
+        now = now or _secrets.now()
+        grace = refresh_grace()
+        unrotated = Q(rotated_at__isnull=True)
+        if grace:
+            unrotated |= Q(rotated_at__gt=now - grace)
+        return self.filter(
+            unrotated & Q(expires_at__gt=now, revoked_at__isnull=True, authorization__revoked_at__isnull=True)
+            & Q(authorization__client__is_active=True) & _user_active("authorization__user")
+        )
+
+    def dead(self, now: datetime | None = None) -> RefreshTokenQuerySet:
+        """Expired, revoked or of a revoked family. A rotated token stays until it expires:
+        presenting it again is how a stolen one is detected (RFC 9700 §4.14.2)."""
+        now = now or _secrets.now()
+        return self.filter(self.own_dead(now) | Q(authorization__revoked_at__isnull=False))
+
+    @staticmethod
+    def own_dead(now: datetime) -> Q:
+        return Q(expires_at__lte=now) | Q(revoked_at__isnull=False)
+
+
+class RefreshToken(models.Model):
+    """A refresh token, rotated on every use (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)."""
+
+    HASH_FIELD = "token_hash"
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    authorization = models.ForeignKey(Authorization, on_delete=models.CASCADE, related_name="refresh_tokens")
+    scope = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=_secrets.now)
+    expires_at = models.DateTimeField(db_index=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RefreshTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("refresh token")
+        verbose_name_plural = _("refresh tokens")
+
+    def __str__(self) -> str:
+        return f"refresh token {self.token_hash[:8]}…"
+
+    def in_grace(self, now: datetime | None = None) -> bool:
+        """Rotated less than ``REFRESH_TOKEN_GRACE_PERIOD`` ago, so one more presentation is
+        a concurrent client's retry rather than reuse."""
+        grace = refresh_grace()
+        return bool(grace) and self.rotated_at is not None and self.rotated_at > (now or _secrets.now()) - grace
+
+    def dead_reason(self, now: datetime | None = None) -> str | None:
+        """Why the token cannot be redeemed now (None: it can), in this order: its family
+        revoked; rotated, outside the grace period or already presented once inside it (reuse,
+        RFC 9700 §4.14.2, even after expiry); revoked; expired; its client or user deactivated.
+        Uses the family, and the family's client and user, joined to the row."""
+        now = now or _secrets.now()
+        family = self.authorization
+        if family.revoked_at is not None:
+            return FAMILY_REVOKED
+        if self.rotated_at is not None and (self.revoked_at is not None or not self.in_grace(now)):
+            return ROTATED
+        if self.revoked_at is not None:
+            return REVOKED
+        if self.expires_at <= now:
+            return EXPIRED
+        return _parties_reason(family.client, family.user if family.user_id is not None else None)
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        return self.dead_reason(now) is None
+
+
+def revoke_client_tokens(clients: Any, now: datetime | None = None) -> tuple[int, int]:
+    """Revoke everything ``clients`` (a client queryset) hold: every family (and so each of
+    its codes and tokens) and every access token issued outside a family (client_credentials).
+    Returns (families revoked, such access tokens revoked)."""
+    now = now or _secrets.now()
+    families = Authorization.objects.filter(client__in=clients).revoke(now)
+    loose = AccessToken.objects.filter(client__in=clients, authorization__isnull=True).revoke(now)
+    return families, loose

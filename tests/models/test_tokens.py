@@ -1,0 +1,175 @@
+"""The token-state rules of ``oauth_provider.models.tokens``: for every state a code, access
+token or refresh token can be in, the row's ``is_live(now)`` and the queryset's ``.live(now)``
+agree, and ``.dead(now)`` (what cleanup deletes) never holds a row that could still matter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from oauth_provider import secrets
+from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, tokens
+
+from ..factories import (
+    AccessTokenFactory,
+    AuthorizationCodeFactory,
+    AuthorizationFactory,
+    ClientFactory,
+    RefreshTokenFactory,
+    UserFactory,
+)
+from ..support.settings import oauth_settings
+
+pytestmark = pytest.mark.django_db
+
+NOW = secrets.now()
+PAST = NOW - timedelta(seconds=1)
+SOON = NOW + timedelta(hours=1)
+
+
+def _family(revoked=False, user_active=True, client_active=True, user=True):
+    return AuthorizationFactory(
+        revoked_at=PAST if revoked else None,
+        user=UserFactory(is_active=user_active) if user else None,
+        client=ClientFactory(is_active=client_active),
+    )
+
+
+# (description, factory kwargs builder, live?, dead?, reason)
+ACCESS_STATES = [
+    ("fresh", lambda: {}, True, False, None),
+    ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
+    ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("client inactive", lambda: {"client": ClientFactory(is_active=False)}, False, False, tokens.CLIENT_INACTIVE),
+    ("user inactive", lambda: {"user": UserFactory(is_active=False)}, False, False, tokens.USER_INACTIVE),
+    ("client_credentials (no user)", lambda: {"user": None}, True, False, None),
+]
+
+
+@pytest.mark.parametrize(("label", "kwargs", "live", "dead", "reason"), ACCESS_STATES,
+                         ids=[s[0] for s in ACCESS_STATES])
+def test_access_token_state(label, kwargs, live, dead, reason):
+    row = AccessTokenFactory(**kwargs())
+    loaded = AccessToken.objects.select_related("client", "user", "authorization").get(pk=row.pk)
+    assert loaded.dead_reason(NOW) == reason
+    assert loaded.is_live(NOW) is live
+    assert AccessToken.objects.live(NOW).filter(pk=row.pk).exists() is live
+    assert AccessToken.objects.dead(NOW).filter(pk=row.pk).exists() is dead
+    assert not (live and dead)
+
+
+CODE_STATES = [
+    ("fresh", lambda: {}, True, False, None),
+    ("used, unexpired: kept to catch a replay", lambda: {"consumed_at": PAST}, False, False, tokens.CONSUMED),
+    ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("used and expired", lambda: {"expires_at": PAST, "consumed_at": PAST}, False, True, tokens.CONSUMED),
+    ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
+]
+
+
+@pytest.mark.parametrize(("label", "kwargs", "live", "dead", "reason"), CODE_STATES, ids=[s[0] for s in CODE_STATES])
+def test_code_state(label, kwargs, live, dead, reason):
+    row = AuthorizationCodeFactory(**kwargs())
+    loaded = AuthorizationCode.objects.select_related("authorization__user", "authorization__client").get(pk=row.pk)
+    assert loaded.dead_reason(NOW) == reason
+    assert loaded.is_live(NOW) is live
+    assert AuthorizationCode.objects.live(NOW).filter(pk=row.pk).exists() is live
+    assert AuthorizationCode.objects.dead(NOW).filter(pk=row.pk).exists() is dead
+
+
+REFRESH_STATES = [
+    ("current", lambda: {}, True, False, None),
+    ("rotated: kept to catch reuse", lambda: {"rotated_at": PAST}, False, False, tokens.ROTATED),
+    ("rotated and expired", lambda: {"rotated_at": PAST, "expires_at": PAST}, False, True, tokens.ROTATED),
+    ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
+    ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("client inactive", lambda: {"authorization": _family(client_active=False)}, False, False,
+     tokens.CLIENT_INACTIVE),
+    ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
+]
+
+
+@pytest.mark.parametrize(("label", "kwargs", "live", "dead", "reason"), REFRESH_STATES,
+                         ids=[s[0] for s in REFRESH_STATES])
+def test_refresh_token_state(label, kwargs, live, dead, reason):
+    row = RefreshTokenFactory(**kwargs())
+    loaded = RefreshToken.objects.select_related("authorization__user", "authorization__client").get(pk=row.pk)
+    assert loaded.dead_reason(NOW) == reason
+    assert loaded.is_live(NOW) is live
+    assert RefreshToken.objects.live(NOW).filter(pk=row.pk).exists() is live
+    assert RefreshToken.objects.dead(NOW).filter(pk=row.pk).exists() is dead
+
+
+def test_a_rotated_refresh_token_is_live_inside_the_grace_period_until_presented_once():
+    row = RefreshTokenFactory(rotated_at=PAST)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=10)):
+        assert row.is_live(NOW) and RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+        assert not row.is_live(NOW + timedelta(seconds=10))
+        assert not RefreshToken.objects.live(NOW + timedelta(seconds=10)).filter(pk=row.pk).exists()
+        row.revoked_at = NOW  # what spending the one retry does
+        row.save()
+        assert row.dead_reason(NOW) == tokens.ROTATED
+        assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+
+
+def test_the_admin_and_introspection_agree_on_a_rotated_refresh_token(admin_client):
+    """Issue 11: the admin's "Active" filter counted rotated refresh tokens that introspection
+    reports inactive. Both now ask the model."""
+    rotated = RefreshTokenFactory(rotated_at=PAST)
+    current = RefreshTokenFactory()
+    page = admin_client.get("/admin/oauth_provider/refreshtoken/", {"status": "active"}).content.decode()
+    assert rotated.token_hash[:12] not in page
+    assert current.token_hash[:12] in page
+
+
+def test_family_states():
+    live = _family()
+    revoked = _family(revoked=True)
+    assert live.is_live() and not revoked.is_live()
+    assert set(Authorization.objects.live()) == {live}
+    RefreshTokenFactory(authorization=live)
+    RefreshTokenFactory(authorization=_family(), rotated_at=PAST)
+    assert set(Authorization.objects.holding_tokens(NOW)) == {live}
+
+
+def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
+        old = NOW - timedelta(seconds=120)
+        empty = AuthorizationFactory(created_at=old)
+        with_used_code = AuthorizationFactory(created_at=old)
+        AuthorizationCodeFactory(authorization=with_used_code, consumed_at=PAST)
+        with_expired_code = AuthorizationFactory(created_at=old)
+        AuthorizationCodeFactory(authorization=with_expired_code, expires_at=PAST)
+        with_rotated_refresh = AuthorizationFactory(created_at=old)
+        RefreshTokenFactory(authorization=with_rotated_refresh, rotated_at=PAST)
+        young = AuthorizationFactory(created_at=NOW)
+        dead = set(Authorization.objects.dead(NOW))
+    assert empty in dead and with_expired_code in dead
+    assert with_used_code not in dead  # a replay of its code must still find the family
+    assert with_rotated_refresh not in dead  # reuse of its refresh token must still be caught
+    assert young not in dead
+
+
+def test_revoking_a_code_revokes_its_family():
+    code = AuthorizationCodeFactory()
+    assert AuthorizationCode.objects.filter(pk=code.pk).revoke(NOW) == 1
+    code.authorization.refresh_from_db()
+    assert code.authorization.revoked_at == NOW
+
+
+def test_revoke_client_tokens_revokes_families_and_loose_tokens_only_of_those_clients():
+    family = _family()
+    loose = AccessTokenFactory(user=None, authorization=None, client=family.client)
+    bystander = AccessTokenFactory()
+    from oauth_provider.models import get_client_model
+
+    clients = get_client_model().objects.filter(pk=family.client.pk)
+    assert tokens.revoke_client_tokens(clients, NOW) == (1, 1)
+    loose.refresh_from_db()
+    bystander.refresh_from_db()
+    assert loose.revoked_at == NOW and bystander.revoked_at is None

@@ -211,7 +211,7 @@ class _ProtocolRowAdmin(admin.ModelAdmin):
     def status_filters(self) -> dict[str, State]:
         raise NotImplementedError
 
-    def _revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def _revoke(self, request: HttpRequest, queryset: Any) -> None:
         count = queryset.revoke()
         self.message_user(request, _("%(n)d revoked.") % {"n": count}, messages.SUCCESS)
 

@@ -49,7 +49,7 @@ def request_data(request: HttpRequest) -> QueryDict:
     So is a form body declared in a charset other than UTF-8 (RFC 6749 Appendix B: the
     parameters are UTF-8). Recent Django versions refuse it themselves; Django 4.2 would
     decode it in that charset, so it is refused here, the same on every version."""
-    charset = request.content_params.get("charset") if request.method == "POST" else None
+    charset = (request.content_params or {}).get("charset") if request.method == "POST" else None
     if charset is not None and charset.strip().lower() != "utf-8":
         raise InvalidRequest("The request body must be UTF-8.")
     try:

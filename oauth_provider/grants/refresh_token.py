@@ -30,7 +30,7 @@ from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens, successor_of
 from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
 from ..models import tokens as state
-from ..models.store import refresh_token_by_value, rotate_refresh_token, spend_refresh_grace
+from ..models.store import attach_client, refresh_token_by_value, rotate_refresh_token, spend_refresh_grace
 from ..signals import refresh_token_reused
 from .base import Grant
 
@@ -55,7 +55,7 @@ class RefreshTokenGrant(Grant):
         if token is None or token.authorization.client_id != client.pk:
             raise InvalidGrant("The refresh token is invalid or was issued to another client.")
         family = token.authorization
-        family.client = client  # the authenticated client is the family's: no query to load it
+        attach_client(family, client)
         now = secrets.now()
         reason = token.dead_reason(now)
         if reason == state.ROTATED:
@@ -73,14 +73,13 @@ class RefreshTokenGrant(Grant):
                 )
             if successor is not None and spend_refresh_grace(token.pk, now, grace):
                 stored = refresh_token_by_value(successor)
-                if stored is not None and stored.authorization_id == family.pk:
-                    stored.authorization.client = client
-                unused = stored is not None and stored.rotated_at is None
-                if unused and stored.authorization_id == family.pk and stored.is_live(now):
-                    return issue_tokens(
-                        request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
-                        authorization=family, refresh_value=successor, stored_refresh=stored,
-                    )
+                if stored is not None and stored.authorization_id == family.pk and stored.rotated_at is None:
+                    attach_client(stored.authorization, client)
+                    if stored.is_live(now):
+                        return issue_tokens(
+                            request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
+                            authorization=family, refresh_value=successor, stored_refresh=stored,
+                        )
         self.reused(request, client, family)
 
     @staticmethod

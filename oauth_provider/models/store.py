@@ -24,7 +24,7 @@ from ._prepared import PreparedLookup, PreparedUpdate
 from ._prepared import insert as _insert
 from .clients import AbstractClient, get_client_model
 from .consents import Consent
-from .tokens import AccessToken, AuthorizationCode, RefreshToken
+from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
 
 _client = PreparedLookup(get_client_model, ("client_id",))
 _access_token = PreparedLookup(lambda: AccessToken, ("token_hash",), ("client", "user", "authorization"))
@@ -99,6 +99,14 @@ _spend_grace = PreparedUpdate(
     "UPDATE {table} SET {revoked_at} = %s WHERE {id} = %s AND {revoked_at} IS NULL AND {rotated_at} > %s",
     ("revoked_at", "id", "rotated_at"),
 )
+
+
+def attach_client(family: Authorization, client: AbstractClient) -> None:
+    """Hand ``family`` the client object already loaded (the authenticated client, whose pk
+    the caller checked is the family's), so reading ``family.client`` costs no query."""
+    if family.client_id != client.pk:
+        raise ValueError("attach_client: the client is not the family's")
+    Authorization.client.field.set_cached_value(family, client)
 
 
 def insert(obj: Model) -> None:

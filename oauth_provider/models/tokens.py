@@ -98,10 +98,12 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         its first code."""
         now = now or _secrets.now()
         lifetime = timedelta(seconds=provider_settings.REFRESH_TOKEN_LIFETIME)
-        idle = Q(created_at__lte=now - lifetime)
-        for model in (AuthorizationCode, AccessToken, RefreshToken):
-            # the family is unrevoked in this branch: a child is dead by its own state alone
-            idle &= ~Exists(model.objects.filter(authorization=OuterRef("pk")).exclude(model.objects.own_dead(now)))
+        # the family is unrevoked in this branch: a child is dead by its own state alone
+        children = [
+            Exists(model.objects.filter(authorization=OuterRef("pk")).exclude(model.objects.own_dead(now)))
+            for model in (AuthorizationCode, AccessToken, RefreshToken)
+        ]
+        idle = Q(created_at__lte=now - lifetime) & ~children[0] & ~children[1] & ~children[2]
         return self.filter(Q(revoked_at__isnull=False) | idle)
 
     def revoke(self, when: datetime | None = None) -> int:

@@ -44,7 +44,7 @@ class ConsentQuerySet(models.QuerySet["Consent"]):
         granted, declined = tuple(granted), set(declined)
         consent, created = current, False
         if consent is None:
-            consent, created = self.get_or_create(user=user, client=client, defaults={"scope": _join(granted)})
+            consent, created = self.get_or_create(user=user, client_id=client.pk, defaults={"scope": _join(granted)})
         if created:
             return consent
         scope = _join(s for s in (*consent.scope.split(), *granted) if s not in declined)
@@ -55,7 +55,7 @@ class ConsentQuerySet(models.QuerySet["Consent"]):
 
     def forget(self, user: Any, client: AbstractClient) -> int:
         """Delete the remembered decision, if any; returns how many rows went (0 or 1)."""
-        deleted, _per_model = self.filter(user=user, client=client).delete()
+        deleted, _per_model = self.filter(user=user, client_id=client.pk).delete()
         return deleted
 
     def revoke_client(self, user: Any, client: AbstractClient, now: datetime | None = None) -> None:

@@ -53,7 +53,7 @@ def client_by_id(client_id: str, **filters: Any) -> AbstractClient | None:
         client = _client.get(client_id)
     if client is None or client.client_id != client_id:
         return None
-    return client  # type: ignore[no-any-return]
+    return client
 
 
 def user_by_pk(pk: Any) -> Any | None:
@@ -64,24 +64,24 @@ def user_by_pk(pk: Any) -> Any | None:
 
 def consent_of(user: Any, client: AbstractClient) -> Consent | None:
     """The consent ``user`` gave ``client``, if any (one row: unique per user and client)."""
-    return _consent.get(user.pk, client.pk)  # type: ignore[no-any-return]
+    return _consent.get(user.pk, client.pk)
 
 
 def access_token_by_value(raw: str) -> AccessToken | None:
     """The access token whose value is ``raw``, with its client, user and family."""
-    return _access_token.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+    return _access_token.get(_secrets.hash_token(raw))
 
 
 def code_by_value(raw: str) -> AuthorizationCode | None:
     """The authorization code whose value is ``raw``, with its family and the family's user."""
-    return _code.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+    return _code.get(_secrets.hash_token(raw))
 
 
 def refresh_token_by_value(raw: str, *, with_client: bool = False) -> RefreshToken | None:
     """The refresh token whose value is ``raw``, with its family and the family's user (and
     the family's client when ``with_client``)."""
     lookup = _refresh_token_with_client if with_client else _refresh_token
-    return lookup.get(_secrets.hash_token(raw))  # type: ignore[no-any-return]
+    return lookup.get(_secrets.hash_token(raw))
 
 
 _consume_code = PreparedUpdate(

@@ -11,19 +11,23 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from . import jwt, secrets
+from . import jwt, scopes, secrets
 from .conf import provider_settings
 from .issuer import get_issuer, resource_identifier
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
 from .models.store import insert
 from .registry import adapter
+from .session import session_id
 from .signals import token_issued
+
+if TYPE_CHECKING:
+    from .authorization_request import AuthorizationRequest
 
 
 @dataclass
@@ -164,24 +168,46 @@ def issue_tokens(
     return issued
 
 
+def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, granted: tuple[str, ...]) -> str:
+    """Store a new grant (token family) of ``granted`` scopes by ``user`` to the request's
+    client, with its first authorization code, in one transaction (one commit: one fsync on
+    SQLite); returns the raw code. An OpenID Connect grant remembers when and how the user
+    logged in (``auth_time``, ``sid``, ``acr``/``amr``) and the ``claims`` request, for the ID
+    token (OIDC Core §2, §3.1.2.1, §5.5)."""
+    policy = adapter()
+    family = Authorization(client=req.client, user=user, scope=scopes.join(granted))
+    if req.openid:
+        family.auth_time = policy.auth_time(request, user)
+        family.session_id = session_id(request)
+        family.claims = req.claims
+        family.auth_context = policy.authentication_context(request, user) or None
+    with transaction.atomic():
+        insert(family)
+        return issue_code(
+            authorization=family,
+            redirect_uri=req.redirect_uri_sent,
+            code_challenge=req.params["code_challenge"],
+            code_challenge_method=req.params["code_challenge_method"],
+            nonce=req.params.get("nonce", "") if req.openid else "",
+        )
+
+
 def issue_code(
     *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
     nonce: str = "",
 ) -> str:
-    """Store a new grant (``authorization``, not saved yet) with its first authorization code,
-    in one transaction (one commit, so one fsync on SQLite); returns the raw code."""
+    """Store a new authorization code of the stored grant ``authorization``; returns the raw
+    code (RFC 6749 §4.1.2)."""
     now = secrets.now()
     raw = secrets.generate_token()
-    with transaction.atomic():
-        insert(authorization)
-        insert(AuthorizationCode(
-            code_hash=secrets.hash_token(raw),
-            authorization=authorization,
-            redirect_uri=redirect_uri,
-            code_challenge=code_challenge,
-            code_challenge_method=code_challenge_method,
-            nonce=nonce,
-            created_at=now,
-            expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
-        ))
+    insert(AuthorizationCode(
+        code_hash=secrets.hash_token(raw),
+        authorization=authorization,
+        redirect_uri=redirect_uri,
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
+        nonce=nonce,
+        created_at=now,
+        expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
+    ))
     return raw

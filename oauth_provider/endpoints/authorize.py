@@ -30,14 +30,13 @@ from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ..issuer import get_issuer
-from ..issuing import issue_code
-from ..models import Authorization, Consent, get_client_model
+from ..issuing import start_grant
+from ..models import Consent, get_client_model
 from ..models.store import consent_of
 from ..oidc.reauthentication import needs_login, return_query
 from ..params import request_data
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
-from ..session import session_id
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
@@ -208,19 +207,5 @@ class AuthorizationView(View):
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
-        policy = adapter()
-        user: Any = request.user
-        family = Authorization(client=req.client, user=user, scope=scopes.join(granted))
-        if req.openid:
-            family.auth_time = policy.auth_time(request, request.user)
-            family.session_id = session_id(request)
-            family.claims = req.claims
-            family.auth_context = policy.authentication_context(request, request.user) or None
-        code = issue_code(
-            authorization=family,
-            redirect_uri=req.redirect_uri_sent,
-            code_challenge=req.params["code_challenge"],
-            code_challenge_method=req.params["code_challenge_method"],
-            nonce=req.params.get("nonce", "") if req.openid else "",
-        )
+        code = start_grant(request, req, request.user, granted)
         return redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})

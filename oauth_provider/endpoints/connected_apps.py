@@ -13,71 +13,23 @@ change the page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import scopes, secrets
 from ..conf import provider_settings
 from ..csrf import csrf_failure
-from ..models import AccessToken, Authorization, Consent, get_client_model
+from ..models import Consent, get_client_model
+from ..models.consents import connected_apps
 from ..models.store import client_by_id
 from ..responses import page_headers, render_page
 from ..signals import token_revoked
-
-
-@dataclass
-class ConnectedApp:
-    """One row of the page."""
-
-    client: Any
-    scopes: list[tuple[str, str]] = field(default_factory=list)
-    granted_at: datetime | None = None
-    last_token_at: datetime | None = None
-
-
-def connected_apps(user: Any) -> list[ConnectedApp]:
-    """The clients ``user`` has authorized, most recently used first."""
-    now = secrets.now()
-    apps: dict[Any, ConnectedApp] = {}
-    granted: dict[Any, set[str]] = {}
-    for consent in Consent.objects.filter(user=user).select_related("client"):
-        apps[consent.client_id] = ConnectedApp(consent.client, granted_at=consent.created_at)
-        granted[consent.client_id] = set(consent.scope.split())
-    live = list(AccessToken.objects.filter(user=user).live(now).values_list("client_id", "scope", "created_at"))
-    live += list(
-        Authorization.objects.filter(user=user).holding_tokens(now).values_list("client_id", "scope", "created_at")
-    )
-    missing = {client_pk for client_pk, _, _ in live} - set(apps)
-    for client in get_client_model()._default_manager.filter(pk__in=missing):
-        apps[client.pk] = ConnectedApp(client)
-    for client_pk, scope, created_at in live:
-        app = apps[client_pk]
-        granted.setdefault(client_pk, set()).update(scope.split())
-        if app.granted_at is None or created_at < app.granted_at:
-            app.granted_at = created_at
-    last_issued = (
-        AccessToken.objects.filter(user=user, client_id__in=list(apps))
-        .values("client_id").annotate(last=Max("created_at")).values_list("client_id", "last")
-    )
-    for client_pk, last in last_issued:
-        apps[client_pk].last_token_at = last
-    known = scopes.registered()
-    for client_pk, app in apps.items():
-        ordered = [s for s in known if s in granted[client_pk]]
-        ordered += sorted(granted[client_pk] - set(known))
-        app.scopes = scopes.describe(ordered)
-    epoch = datetime.min.replace(tzinfo=now.tzinfo)
-    return sorted(apps.values(), key=lambda a: a.last_token_at or a.granted_at or epoch, reverse=True)
 
 
 @method_decorator(never_cache, name="dispatch")

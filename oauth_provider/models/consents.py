@@ -11,24 +11,26 @@ user must stay in control of what is granted silently):
   nothing is granted silently any more;
 * :meth:`ConsentQuerySet.revoke_client` from the connected-apps page: the consent goes, and
   every grant and token the client holds for the user is revoked in the same transaction.
+
+:func:`connected_apps` is what that page lists: every client a user has authorized.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
+from .. import scopes
 from .. import secrets as _secrets
-from .clients import client_model_label
+from .clients import AbstractClient, client_model_label, get_client_model
 from .tokens import AccessToken, Authorization
-
-if TYPE_CHECKING:
-    from .clients import AbstractClient
 
 
 def _join(scopes: Iterable[str]) -> str:
@@ -92,3 +94,51 @@ class Consent(models.Model):
     def covers(self, scopes: Iterable[str]) -> bool:
         """Does the remembered decision include every scope in ``scopes``?"""
         return set(scopes) <= set(self.scope.split())
+
+
+@dataclass
+class ConnectedApp:
+    """One row of the page."""
+
+    client: AbstractClient
+    scopes: list[tuple[str, str]] = field(default_factory=list)
+    granted_at: datetime | None = None
+    last_token_at: datetime | None = None
+
+
+def connected_apps(user: Any, now: datetime | None = None) -> list[ConnectedApp]:
+    """The clients ``user`` has authorized, most recently used first: those with a remembered
+    consent, a live access token or a family holding a live refresh token (the connected-apps
+    page). Each with its scopes described, when access was first granted and when a token was
+    last issued."""
+    now = now or _secrets.now()
+    apps: dict[Any, ConnectedApp] = {}
+    granted: dict[Any, set[str]] = {}
+    for consent in Consent.objects.filter(user=user).select_related("client"):
+        apps[consent.client_id] = ConnectedApp(consent.client, granted_at=consent.created_at)
+        granted[consent.client_id] = set(consent.scope.split())
+    live = list(AccessToken.objects.filter(user=user).live(now).values_list("client_id", "scope", "created_at"))
+    live += list(
+        Authorization.objects.filter(user=user).holding_tokens(now).values_list("client_id", "scope", "created_at")
+    )
+    missing = {client_pk for client_pk, _, _ in live} - set(apps)
+    for client in get_client_model()._default_manager.filter(pk__in=missing):
+        apps[client.pk] = ConnectedApp(client)
+    for client_pk, scope, created_at in live:
+        app = apps[client_pk]
+        granted.setdefault(client_pk, set()).update(scope.split())
+        if app.granted_at is None or created_at < app.granted_at:
+            app.granted_at = created_at
+    last_issued = (
+        AccessToken.objects.filter(user=user, client_id__in=list(apps))
+        .values("client_id").annotate(last=Max("created_at")).values_list("client_id", "last")
+    )
+    for client_pk, last in last_issued:
+        apps[client_pk].last_token_at = last
+    known = scopes.registered()
+    for client_pk, app in apps.items():
+        ordered = [s for s in known if s in granted[client_pk]]
+        ordered += sorted(granted[client_pk] - set(known))
+        app.scopes = scopes.describe(ordered)
+    epoch = datetime.min.replace(tzinfo=now.tzinfo)
+    return sorted(apps.values(), key=lambda a: a.last_token_at or a.granted_at or epoch, reverse=True)

@@ -82,7 +82,8 @@ def jwt_access_token(
     now: datetime, lifetime: int,
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
-    client_id when the client acts for itself (§2.2); ``aud`` the resource identifier."""
+    client_id when the client acts for itself (§2.2), which :data:`jwt.CLIENT_TOKEN_CLAIM` then
+    marks (§5: a user's subject may equal a client_id); ``aud`` the resource identifier."""
     issued_at = int(now.timestamp())
     claims: dict[str, Any] = {
         "iss": get_issuer(request),
@@ -94,6 +95,8 @@ def jwt_access_token(
         "jti": secrets.generate_token(),
         "scope": scope,
     }
+    if user is None:
+        claims[jwt.CLIENT_TOKEN_CLAIM] = True
     if authorization is not None and authorization.auth_time is not None:
         claims["auth_time"] = int(authorization.auth_time.timestamp())
     return jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP)

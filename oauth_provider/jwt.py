@@ -28,6 +28,10 @@ from .conf import provider_settings
 MAX_LENGTH = 8192
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 ACCESS_TOKEN_TYP = "at+jwt"
+#: private claim (RFC 7519 §4.3) of an access token a client obtained for itself: ``true``. Whose
+#: token it is follows from this claim alone, never from ``sub == client_id`` (RFC 9068 §5):
+#: a host whose subjects are usernames may have a user named like a client.
+CLIENT_TOKEN_CLAIM = "client_token"
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 #: PyJWT's signature primitives for the algorithms our keys use (and no other)

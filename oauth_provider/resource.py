@@ -212,10 +212,13 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
         raise InvalidToken("The access token was revoked.")
     client_id, subject = str(claims["client_id"]), str(claims["sub"])
     scope = claims.get("scope", "")
+    # The client's own token is the one we marked so, whatever its sub: a user's subject may
+    # equal a client_id (usernames as subjects), and must not make the token the client's.
+    own = claims.get(jwt.CLIENT_TOKEN_CLAIM) is True
     return ResourceToken(
         id=None,
         client=SimpleLazyObject(partial(_client_by_id, client_id)),
-        user=None if subject == client_id else SimpleLazyObject(partial(_user_by_subject, subject)),
+        user=None if own else SimpleLazyObject(partial(_user_by_subject, subject)),
         scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
         audience=(audience,),

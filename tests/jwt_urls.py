@@ -25,6 +25,14 @@ class WhoView(ScopeOnlyView):
                          "client_id": request.auth.client.client_id})
 
 
+class KindView(ScopeOnlyView):
+    """What the resource layer made of the token: the client's own, or a user's."""
+
+    def get(self, request):
+        return Response({"client_token": request.auth.is_client_token,
+                         "user": request.user.get_username() if request.user.is_authenticated else None})
+
+
 @protected_resource(scopes=["read"])
 def plain_scope_only(request):
     return JsonResponse({"scope": request.oauth_token.scope})
@@ -35,5 +43,6 @@ urlpatterns = [
     path("", include("oauth_provider.root_urls")),
     path("api/scope-only/", ScopeOnlyView.as_view()),
     path("api/who/", WhoView.as_view()),
+    path("api/kind/", KindView.as_view()),
     path("api/plain-scope-only/", plain_scope_only),
 ]

@@ -180,3 +180,77 @@ def test_a_broken_denylist_cache_never_undoes_a_revocation(oauth, jwt_client, wa
         assert oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {"active": False}
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401  # fails closed
     assert "denylist" in caplog.text
+
+
+# -- a user's token is never a client's own (issue 12, item 6; RFC 9068 §5, RFC 9700 §4.15.1) --
+class UsernameSubjects:
+    """A host adapter that uses usernames as subjects, as many sites do."""
+
+    def __init__(self) -> None:
+        from oauth_provider.adapter import DefaultAdapter
+
+        self.base = DefaultAdapter()
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def get_subject(self, user):
+        return user.get_username()
+
+    def get_user_by_subject(self, subject):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model()._default_manager.filter(username=subject, is_active=True).first()
+
+
+class UsernameSubjectsAdapter(UsernameSubjects):
+    pass
+
+
+@pytest.mark.req("BCP-4.15.1-client-id-confusion")
+def test_a_user_named_like_a_client_gets_a_users_token_not_the_clients(warm_keys):
+    """A user whose username (= subject, with this adapter) is exactly a client_id signs in to
+    that very client: the JWT's ``sub`` then equals its ``client_id``. Before the fix the
+    resource layer took it for the client's own client_credentials token (no user, client
+    privileges). The resource layer, DRF and introspection must all see a user's token, and a
+    genuine client_credentials token must stay the client's own."""
+    from django.test import Client as HttpClient
+
+    from .conftest import OAuthDriver
+    from .factories import UserFactory
+
+    service = ClientFactory(client_id="reporting-service", access_token_format="jwt", name="Reporting")
+    namesake = UserFactory(username="reporting-service")
+    browser = HttpClient()
+    browser.force_login(namesake)
+    oauth = OAuthDriver(browser, HttpClient())
+    adapter_path = f"{__name__}.UsernameSubjectsAdapter"
+    with override_settings(OAUTH_PROVIDER=provider_settings(ADAPTER=adapter_path)):
+        users_token = oauth.tokens(service, scope="read")["access_token"]
+        claims = jwt.decode(users_token, typ="at+jwt", issuer=ISS)
+        assert claims["sub"] == claims["client_id"] == "reporting-service"  # the ambiguous case
+        r = oauth.api.get("/api/kind/", **bearer(users_token))
+        assert r.status_code == 200
+        assert r.json() == {"client_token": False, "user": "reporting-service"}
+        auth = basic_auth(service.client_id, service.raw_secret)
+        body = oauth.api.post("/o/introspect/", {"token": users_token}, HTTP_AUTHORIZATION=auth).json()
+        assert body["active"] is True and body["sub"] == "reporting-service"
+        assert body["username"] == "reporting-service"
+
+        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                           HTTP_AUTHORIZATION=auth)
+        own_token = r.json()["access_token"]
+        assert oauth.api.get("/api/kind/", **bearer(own_token)).json() == {"client_token": True, "user": None}
+        body = oauth.api.post("/o/introspect/", {"token": own_token}, HTTP_AUTHORIZATION=auth).json()
+        assert body["active"] is True and "sub" not in body and "username" not in body
+
+
+def test_a_clients_own_token_is_marked_and_a_users_is_not(oauth, jwt_client, user, warm_keys):
+    """The marker, not ``sub == client_id``, says whose token it is (documented for other
+    resource servers in docs/how-to/jwt-access-tokens.md)."""
+    users = jwt.decode(oauth.tokens(jwt_client, scope="read")["access_token"], typ="at+jwt", issuer=ISS)
+    r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                       HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
+    own = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer=ISS)
+    assert "client_token" not in users
+    assert own["client_token"] is True and own["sub"] == jwt_client.client_id

@@ -55,6 +55,51 @@ def _short_hash(value: str) -> str:
     return f"{value[:12]}…" if value else "-"
 
 
+def _secret_columns() -> set[tuple[Any, str]]:
+    """(model, field) pairs no admin filter may touch: the encrypted private signing key and
+    the hashes of secrets, tokens and codes (and users' password hashes)."""
+    from .models import get_client_model
+
+    return {
+        (SigningKey, "private_key"), (get_client_model(), "client_secret_hash"),
+        (AccessToken, "token_hash"), (RefreshToken, "token_hash"), (AuthorizationCode, "code_hash"),
+        (get_user_model(), "password"),
+    }
+
+
+def reaches_secret(model: Any, lookup: str) -> bool:
+    """Does the changelist lookup ``lookup`` on ``model`` (``private_key__regex``,
+    ``authorization__codes__code_hash__startswith``...) filter on a secret column?"""
+    from django.core.exceptions import FieldDoesNotExist
+
+    secret = _secret_columns()
+    for part in lookup.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or lookup name: the path ends here
+        if (model, field.name) in secret:
+            return True
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+class NoSecretLookups(admin.ModelAdmin):
+    """Refuses changelist filters on secret columns. Django allows any lookup on a model's own
+    fields (``?private_key__regex=^gA``), which answers, row by row, what a column holds to
+    anyone who may view the list; refused lookups are Django's 400
+    (``DisallowedModelAdminLookup``)."""
+
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        if reaches_secret(self.model, lookup):
+            return False
+        if request is None:  # Django 4.2 passes no request
+            return super().lookup_allowed(lookup, value)
+        return super().lookup_allowed(lookup, value, request)
+
+
 class StatusFilter(admin.SimpleListFilter):
     """"Status" filter whose choices come from the model admin's ``status_filters()``:
     name -> (label, function of (queryset, now) narrowing the queryset)."""
@@ -83,7 +128,7 @@ def _token_states() -> dict[str, State]:
     }
 
 
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(NoSecretLookups):
     """Admin for the client model; works for a swapped model too (extra fields are shown in
     an "Other" section)."""
 
@@ -198,7 +243,7 @@ class ClientAdmin(admin.ModelAdmin):
                           % {"f": families, "t": loose}, messages.SUCCESS)
 
 
-class _ProtocolRowAdmin(admin.ModelAdmin):
+class _ProtocolRowAdmin(NoSecretLookups):
     """Rows the protocol mints: never added by hand, listed newest first without a full count."""
 
     show_full_result_count = False
@@ -326,7 +371,7 @@ class RefreshTokenAdmin(_TokenAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(NoSecretLookups):
     """Deleting a consent makes the user see the consent page again; it does not revoke the
     tokens already issued (use "Revoke" on the authorizations for that)."""
 
@@ -342,7 +387,7 @@ class ConsentAdmin(admin.ModelAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(NoSecretLookups):
     """Signing keys are made by rotation only (the action below, or ``manage.py rotatekeys``);
     the private key is encrypted and never shown. Deleting a key that still signs or whose
     tokens are alive breaks those tokens: retire it by rotating instead."""

@@ -440,3 +440,87 @@ def test_signing_key_admin_rotates_and_never_shows_the_private_key(db):
     r = browser.post("/admin/oauth_provider/signingkey/", {"action": "rotate", "index": "0"}, follow=True)
     assert r.status_code == 200
     assert [k.state for k in SigningKey.objects.order_by("created_at")] == ["active", "next"]
+
+
+# -- no lookup on a secret column (issue 12, item 7) -------------------------------------------
+@pytest.fixture
+def viewer(db) -> HttpClient:
+    """Staff with only the view permission on every model of the app (and on users)."""
+    from django.contrib.auth.models import Permission
+
+    staff = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(
+        codename__startswith="view_", content_type__app_label__in=["oauth_provider", "auth"]
+    ))
+    c = HttpClient()
+    c.force_login(staff)
+    return c
+
+
+def _secret_rows():
+    from oauth_provider import keys
+
+    signing = keys.create_key("RS256", prepublish=False)
+    code = AuthorizationCodeFactory()
+    access = AccessTokenFactory(authorization=code.authorization, client=code.authorization.client,
+                                user=code.authorization.user)
+    refresh = RefreshTokenFactory(authorization=code.authorization)
+    ConsentFactory(user=code.authorization.user, client=code.authorization.client)
+    return signing, code, access, refresh
+
+
+SECRET_LOOKUPS = [
+    # the encrypted private signing key: Fernet tokens all start with "gAAAAA"
+    ("signingkey", "private_key__regex", "^gAAAAA"),
+    ("signingkey", "private_key__startswith", "gAAAAA"),
+    ("signingkey", "private_key__gt", "g"),
+    ("signingkey", "private_key__iregex", "."),
+    ("signingkey", "private_key__isnull", "False"),
+    ("signingkey", "private_key", "x"),
+    # hashes of client secrets, tokens and codes
+    ("client", "client_secret_hash__startswith", "0"),
+    ("client", "client_secret_hash__regex", "^[0-9a-f]"),
+    ("accesstoken", "token_hash__startswith", "0"),
+    ("accesstoken", "token_hash__regex", "^[0-9a-f]"),
+    ("accesstoken", "token_hash__gt", "0"),
+    ("refreshtoken", "token_hash__startswith", "0"),
+    ("refreshtoken", "token_hash__lt", "g"),
+    ("authorizationcode", "code_hash__startswith", "0"),
+    ("authorizationcode", "code_hash__range", "0,g"),
+    # the same columns reached through relations
+    ("authorization", "codes__code_hash__startswith", "0"),
+    ("authorization", "access_tokens__token_hash__regex", "^[0-9a-f]"),
+    ("authorization", "refresh_tokens__token_hash__gt", "0"),
+    ("authorization", "client__client_secret_hash__startswith", "0"),
+    ("accesstoken", "authorization__codes__code_hash__startswith", "0"),
+    ("accesstoken", "client__client_secret_hash__regex", "."),
+    ("refreshtoken", "authorization__access_tokens__token_hash__gt", "0"),
+    ("authorizationcode", "authorization__refresh_tokens__token_hash__lt", "g"),
+    ("consent", "client__client_secret_hash__startswith", "0"),
+    ("accesstoken", "user__password__startswith", "pbkdf2"),
+    ("client", "owner__password__regex", "."),
+]
+
+
+@pytest.mark.parametrize("model_name, lookup, value", SECRET_LOOKUPS)
+def test_view_only_staff_cannot_filter_on_a_secret_column(viewer, model_name, lookup, value):
+    """A changelist filter on a secret column is an oracle: ``?private_key__regex=^gAAAAA``
+    tells, row by row and character by character, what the column holds. Every spelling,
+    directly or through a relation, is refused with a 400 (never a 500, never a 200)."""
+    _secret_rows()
+    changelist = f"/admin/oauth_provider/{model_name}/"
+    assert viewer.get(changelist).status_code == 200
+    r = viewer.get(changelist, {lookup: value})
+    assert r.status_code == 400, (lookup, r.status_code)
+
+
+def test_ordinary_filters_still_work_for_view_only_staff(viewer):
+    """Refusing secret lookups leaves the admin's own filters and searches alone."""
+    signing, code, access, refresh = _secret_rows()
+    assert viewer.get("/admin/oauth_provider/signingkey/", {"algorithm": "RS256"}).status_code == 200
+    assert viewer.get("/admin/oauth_provider/accesstoken/", {"status": "active"}).status_code == 200
+    r = viewer.get("/admin/oauth_provider/accesstoken/", {"q": access.client.client_id})
+    assert r.status_code == 200
+    assert viewer.get("/admin/oauth_provider/client/", {"is_active__exact": "1"}).status_code == 200
+    assert viewer.get("/admin/oauth_provider/refreshtoken/", {"authorization__id__exact": refresh.authorization_id}
+                      ).status_code == 200

@@ -18,10 +18,15 @@ E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its al
 E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
 E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
 E013   a ``KEY_ENCRYPTION_KEYS`` entry is not a string of at least 32 characters
+E014   no signing key signs now while DEBUG is off and something needs one (OpenID Connect, or
+       JWT access tokens site-wide or for a client) (``check --deploy``; it reads the database
+       when it can, with or without ``--database``): every ID token and JWT access token is
+       refused until ``manage.py rotatekeys`` has run
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
-W004   OpenID Connect is on but no signing key exists (``check --deploy --database default``):
+W004   OpenID Connect or JWT access tokens are on but no signing key signs now
+       (``check --deploy --database default``):
        DEBUG would create one on first need; production refuses to sign until
        ``manage.py rotatekeys`` has run
 W005   a client registers an ``http://localhost`` redirect URI (``check --deploy --database
@@ -275,20 +280,51 @@ def _check_signing_keys(databases: Any) -> list[Warning]:
     # Checks touch the database only when asked to (``--database``), as Django's own do.
     if "default" not in databases:
         return []
-    if not provider_settings.OIDC_ENABLED and provider_settings.ACCESS_TOKEN_FORMAT != "jwt":
-        return []
     from django.db import DatabaseError
 
-    from .models import SigningKey
-
     try:
-        exists = SigningKey.objects.exists()
+        missing = _signing_key_missing()
     except DatabaseError:  # not migrated yet: migrate will come first
         return []
-    if exists:
+    if not missing:
         return []
     return [Warning(
-        "No signing key exists. With DEBUG on, one is created the first time an ID token or JWT is "
+        "No signing key signs now. With DEBUG on, one is created the first time an ID token or JWT is "
         "signed; with DEBUG off, signing fails until a key exists.",
         hint="Run `python manage.py rotatekeys` once before deploying.", id="oauth_provider.W004",
+    )]
+
+
+def _signing_key_missing() -> bool:
+    """Will something need signing (OpenID Connect, JWT access tokens site-wide or for one
+    client) while no key signs now? Reads the database."""
+    from . import secrets
+    from .models import SigningKey, get_client_model
+
+    needed = provider_settings.OIDC_ENABLED or provider_settings.ACCESS_TOKEN_FORMAT == "jwt"
+    if not needed:
+        needed = get_client_model()._default_manager.filter(access_token_format="jwt").exists()
+    return needed and not SigningKey.objects.signing(secrets.now()).exists()
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_signing_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E014: a production site with nothing to sign with. Unlike W004 it does not wait for
+    ``--database``: a plain ``check --deploy`` must say that every OpenID Connect sign-in will
+    fail (RFC 6749 §4.1.2.1 ``temporarily_unavailable``) until ``rotatekeys`` runs."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if settings.DEBUG or not isinstance(raw, dict) or any(k not in DEFAULTS or not _type_ok(k, v)
+                                                          for k, v in raw.items()):
+        return []  # DEBUG creates a key on first need; check_settings reports broken settings
+    try:
+        missing = _signing_key_missing()
+    except Exception:  # noqa: BLE001 - no database, unreachable or not migrated: never crash the check run
+        return []
+    if not missing:
+        return []
+    return [Error(
+        "No signing key signs now and DEBUG is off: every OpenID Connect sign-in and every JWT access "
+        "token is refused (temporarily_unavailable) until one exists.",
+        hint="Run `python manage.py rotatekeys --now` once (then rotate on a schedule).",
+        id="oauth_provider.E014",
     )]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -38,9 +39,19 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from . import secrets
 from .conf import provider_settings
+from .errors import TemporarilyUnavailable
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _MISS_RELOAD_INTERVAL = 1.0
+logger = logging.getLogger("oauth_provider.keys")
+
+
+class NoSigningKey(TemporarilyUnavailable, ImproperlyConfigured):
+    """No key signs now and DEBUG is off: ``manage.py rotatekeys`` never ran (or every key
+    was deleted). A protocol error, ``temporarily_unavailable`` (RFC 6749 §4.1.2.1; 503 on the
+    JSON channel), so endpoints answer it rather than crash; still an ImproperlyConfigured."""
+
+    default_description = "The server cannot sign tokens yet: its operator must run `manage.py rotatekeys`."
 
 
 @dataclass(frozen=True)
@@ -213,11 +224,22 @@ def signing_key() -> LoadedKey:
         candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
     if not candidates:
         if not settings.DEBUG:
-            raise ImproperlyConfigured("No signing key: run `python manage.py rotatekeys` once.")
+            logger.error("No signing key signs now, so no ID token or JWT access token can be issued: "
+                         "run `python manage.py rotatekeys` once.")
+            raise NoSigningKey()
         create_key(prepublish=False)
         now = secrets.now()
         candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
     return max(candidates, key=lambda k: k.not_before)
+
+
+def ensure_signing_key(client: Any, scopes: Any) -> None:
+    """Raise :class:`NoSigningKey` now if tokens for ``client`` with ``scopes`` will need
+    signing (an ID token for ``openid``, or JWT access tokens) and no key can sign them, so a
+    code is not spent on tokens that cannot be made."""
+    fmt = getattr(client, "access_token_format", "") or provider_settings.ACCESS_TOKEN_FORMAT
+    if fmt == "jwt" or (provider_settings.OIDC_ENABLED and "openid" in scopes):
+        signing_key()
 
 
 def verification_key(kid: str) -> LoadedKey | None:

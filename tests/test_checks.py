@@ -194,3 +194,71 @@ def test_remaining_settings_are_validated(changes, check_id):
 
     with override_settings(OAUTH_PROVIDER={**django_settings.OAUTH_PROVIDER, **changes}):
         assert check_id in {m.id for m in run_checks()}
+
+
+# -- no signing key on a production site (issue 12, item 17) ----------------------------------
+def _deploy_ids(**kwargs: Any) -> set[str]:
+    return {m.id for m in run_checks(include_deployment_checks=True, **kwargs)}
+
+
+def test_e014_plain_check_deploy_says_when_no_signing_key_signs(db):
+    """``manage.py check --deploy``, without ``--database``, says that sign-ins with OpenID
+    Connect will fail until ``rotatekeys`` runs, and says what to run."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from oauth_provider import keys
+
+    with override_settings(DEBUG=False):
+        assert "oauth_provider.E014" in _deploy_ids()
+        assert "oauth_provider.E014" in _deploy_ids(databases=["default"])
+        with pytest.raises(SystemCheckError, match="rotatekeys"):
+            call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+        keys.create_key("RS256", prepublish=False)
+        assert "oauth_provider.E014" not in _deploy_ids()
+    assert "oauth_provider.E014" not in {m.id for m in run_checks()}, "only with --deploy"
+
+
+def test_e014_counts_only_a_key_that_signs_now(db):
+    """A withdrawn key (``rotatekeys --compromised`` leaves one active key; deleting that one
+    leaves none) or a key scheduled for later signs nothing now."""
+    from oauth_provider import keys
+    from oauth_provider.models import SigningKey
+
+    keys.create_key("RS256", prepublish=False)
+    keys.create_key("RS256", compromised=True)
+    SigningKey.objects.filter(retired_at__isnull=True).delete()
+    with override_settings(DEBUG=False):
+        assert "oauth_provider.E014" in _deploy_ids()
+        assert "oauth_provider.W004" in _deploy_ids(databases=["default"])
+
+
+def test_e014_needs_something_to_sign(db):
+    """Without OpenID Connect and with opaque access tokens nothing is signed: no message.
+    One client switched to JWT access tokens brings it back."""
+    from .factories import ClientFactory
+
+    plain = {**BASE, "OIDC_ENABLED": False}
+    with override_settings(DEBUG=False, OAUTH_PROVIDER=plain):
+        assert "oauth_provider.E014" not in _deploy_ids()
+        assert "oauth_provider.W004" not in _deploy_ids(databases=["default"])
+        ClientFactory(access_token_format="jwt")
+        assert "oauth_provider.E014" in _deploy_ids()
+        assert "oauth_provider.W004" in _deploy_ids(databases=["default"])
+
+
+def test_e014_is_quiet_with_debug_on_and_without_a_database(db):
+    """DEBUG creates a key on first need (W004 still says so with ``--database``); a database
+    that cannot be read leaves the check silent, never crashing the check run."""
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    with override_settings(DEBUG=True):
+        assert "oauth_provider.E014" not in _deploy_ids()
+    with override_settings(DEBUG=False), mock.patch(
+        "oauth_provider.models.SigningKey.objects.signing", side_effect=OperationalError("no such table")
+    ):
+        assert "oauth_provider.E014" not in _deploy_ids()

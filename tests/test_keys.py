@@ -166,3 +166,83 @@ def test_tokens_living_longer_than_anything_issued_are_refused():
     with pytest.raises(jwt.InvalidJWT):
         jwt.decode(jwt.encode({"iss": ISS, "sub": "1", "iat": now, "exp": now + 10 * 365 * 86400}),
                    typ=None, issuer=ISS)
+
+
+# -- no signing key: refuse before anything is spent (issue 12, item 17) -----------------------
+def _no_key_driver():
+    from django.test import Client as HttpClient
+
+    from .conftest import OAuthDriver
+    from .factories import UserFactory
+
+    browser = HttpClient()
+    browser.force_login(UserFactory(username="bob"))
+    return OAuthDriver(browser, HttpClient())
+
+
+def test_without_a_signing_key_plain_oauth_with_opaque_tokens_still_works():
+    """Nothing to sign, nothing to refuse."""
+    from .factories import ClientFactory
+
+    rp = ClientFactory()
+    oauth = _no_key_driver()
+    with override_settings(DEBUG=False):
+        body = oauth.tokens(rp, scope="read")
+    assert body["access_token"] and "id_token" not in body
+
+
+def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog):
+    """The key vanished between authorization and exchange (or the code was issued before the
+    pre-check existed): the token endpoint answers 503 ``temporarily_unavailable`` in JSON,
+    not a 500, and leaves the code unspent, so the same exchange succeeds once a key exists."""
+    from oauth_provider.models import AuthorizationCode
+
+    from .factories import ClientFactory
+
+    rp = ClientFactory()
+    oauth = _no_key_driver()
+    keys.create_key("RS256", prepublish=False)
+    code, verifier = oauth.get_code(rp, scope="openid read")
+    SigningKey.objects.all().delete()
+    keys.clear_cache()
+    with override_settings(DEBUG=False):
+        r = oauth.exchange(rp, code, verifier)
+        assert r.status_code == 503, r.content
+        assert r.json()["error"] == "temporarily_unavailable" and "rotatekeys" in r.json()["error_description"]
+        assert r["Cache-Control"] == "no-store"
+        assert AuthorizationCode.objects.get().consumed_at is None
+        assert "manage.py rotatekeys" in caplog.text
+        call_command("rotatekeys", "--now")
+        r = oauth.exchange(rp, code, verifier)
+    assert r.status_code == 200 and r.json()["id_token"]
+
+
+def test_without_a_signing_key_client_credentials_jwt_is_a_protocol_error_not_a_500():
+    from .conftest import basic_auth
+    from .factories import ClientFactory
+
+    rp = ClientFactory(access_token_format="jwt")
+    oauth = _no_key_driver()
+    with override_settings(DEBUG=False):
+        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+                           HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
+    assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+
+
+def test_without_a_signing_key_a_refresh_is_refused_and_the_refresh_token_survives():
+    """The same for the refresh grant: 503 ``temporarily_unavailable``, and the refresh token
+    is still the live one afterwards (the rotation is undone with the failed issue)."""
+    from .factories import ClientFactory
+
+    rp = ClientFactory()
+    oauth = _no_key_driver()
+    keys.create_key("RS256", prepublish=False)
+    refresh = oauth.tokens(rp, scope="openid read")["refresh_token"]
+    SigningKey.objects.all().delete()
+    keys.clear_cache()
+    with override_settings(DEBUG=False):
+        r = oauth.token(rp, {"grant_type": "refresh_token", "refresh_token": refresh})
+        assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+        keys.create_key("RS256", prepublish=False)
+        r = oauth.token(rp, {"grant_type": "refresh_token", "refresh_token": refresh})
+    assert r.status_code == 200 and r.json()["id_token"]

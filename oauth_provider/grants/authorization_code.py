@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import secrets
+from .. import keys, secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
@@ -68,6 +68,7 @@ class AuthorizationCodeGrant(Grant):
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
         self.check(code, params)
+        keys.ensure_signing_key(client, family.scope.split())  # before the code is spent
         with transaction.atomic():
             if consume_code(code.pk, secrets.now()):
                 refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")

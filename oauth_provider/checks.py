@@ -32,6 +32,10 @@ W004   OpenID Connect or JWT access tokens are on but no signing key signs now
 W005   a client registers an ``http://localhost`` redirect URI (``check --deploy --database
        default``): RFC 8252 §8.3 recommends the loopback IP literal, which a hosts file or DNS
        cannot re-point
+W007   a cache that must be shared by every worker is per-process (local memory or dummy):
+       ``default`` (signing-key rotations reach other workers within a second through it;
+       the client-authentication throttle by default), the throttle's and, when on, the JWT
+       denylist's (``check --deploy --database default``, the full pre-deploy check)
 =====  =====================================================================
 """
 
@@ -328,3 +332,43 @@ def check_signing_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[Err
         hint="Run `python manage.py rotatekeys --now` once (then rotate on a schedule).",
         id="oauth_provider.E014",
     )]
+
+
+#: cache backends whose entries no other process sees
+PER_PROCESS_CACHES = frozenset({
+    "django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache",
+})
+
+
+@register(Tags.caches, "oauth_provider", deploy=True)
+def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W007: state every worker must see kept in a cache only one process sees. Like W004 and
+    W005 it looks at the deployment rather than the settings' shape, so it runs with
+    ``check --deploy --database default``, the command the deployment guide prescribes."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if "default" not in (kwargs.get("databases") or ()) or not isinstance(raw, dict) or any(
+        k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()
+    ):
+        return []
+    from .keys import GENERATION_CACHE
+
+    uses: dict[str, list[str]] = {GENERATION_CACHE: ["signing-key rotations reach the other workers only after "
+                                                     "SIGNING_KEY_CACHE_SECONDS"]}
+    throttle = {**DEFAULTS["CLIENT_AUTH_THROTTLE"].default, **provider_settings.CLIENT_AUTH_THROTTLE}
+    if throttle.get("enabled", True) and isinstance(throttle.get("cache"), str):
+        uses.setdefault(throttle["cache"], []).append("failed client authentications are counted per worker")
+    if provider_settings.JWT_ACCESS_TOKEN_DENYLIST:
+        uses.setdefault(provider_settings.DENYLIST_CACHE, []).append(
+            "a revoked JWT access token is refused only by the worker that revoked it")
+    warnings = []
+    for alias, effects in uses.items():
+        backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+        if backend in PER_PROCESS_CACHES:
+            warnings.append(Warning(
+                f"CACHES[{alias!r}] is per-process ({backend.rsplit('.', 1)[-1]}): with several worker "
+                f"processes, {'; '.join(effects)}.",
+                hint="Point it at a cache every worker shares: Redis "
+                     "(django.core.cache.backends.redis.RedisCache) or Memcached.",
+                id="oauth_provider.W007",
+            ))
+    return warnings

@@ -14,6 +14,12 @@ Fernet under ``KEY_ENCRYPTION_KEYS`` (default: derived from ``SECRET_KEY`` and
 ``SECRET_KEY_FALLBACKS``); the first key encrypts, all of them decrypt, so the encryption
 key can rotate too. Loaded keys are kept in process memory for ``SIGNING_KEY_CACHE_SECONDS``
 so signing and verifying cost no query; an unknown ``kid`` reloads at most once a second.
+
+A rotation or withdrawal must reach every worker at once, not a cache period later: each one
+bumps a key-set *generation* in Django's ``default`` cache (shared by every worker in
+production: Redis, Memcached), and each process compares it with the generation it loaded at
+most once a second (one cache read), reloading the key set when it changed. With a
+per-process cache (a deploy check warns) only the TTL is left.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from .errors import TemporarilyUnavailable
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _MISS_RELOAD_INTERVAL = 1.0
+#: how often a process asks the shared cache whether the key set changed (seconds)
+GENERATION_CHECK_INTERVAL = 1.0
+#: the cache alias and key of the key-set generation
+GENERATION_CACHE = "default"
+GENERATION_KEY = "oauth_provider:signing-keys:generation"
 logger = logging.getLogger("oauth_provider.keys")
 
 
@@ -165,6 +176,10 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True, comprom
         SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=retire_at)).exclude(
             pk=key.pk
         ).update(retired_at=retire_at)
+        # Now, and again once committed: a worker reloading between the two reads the old
+        # rows but sees the second bump a second later.
+        transaction.on_commit(announce_change)
+    announce_change()
     clear_cache()
     return key
 
@@ -177,6 +192,33 @@ def publication_window() -> timedelta:
     return window()
 
 
+# -- the key-set generation in the shared cache ----------------------------------------------
+def _generation() -> str | None:
+    """The key-set generation every worker sees, or None (never announced, evicted, or the
+    cache is unreachable: then the TTL alone applies)."""
+    from django.core.cache import caches
+
+    try:
+        value = caches[GENERATION_CACHE].get(GENERATION_KEY)
+    except Exception:  # noqa: BLE001 - a cache outage must not stop signing or verifying
+        logger.warning("Cannot read the signing-key generation from the %r cache.", GENERATION_CACHE,
+                       exc_info=True)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def announce_change() -> None:
+    """Tell every worker that the key set changed (a rotation, a withdrawal, a deletion):
+    each reloads it within :data:`GENERATION_CHECK_INTERVAL` seconds."""
+    from django.core.cache import caches
+
+    try:
+        caches[GENERATION_CACHE].set(GENERATION_KEY, secrets.generate_token(), timeout=None)
+    except Exception:  # noqa: BLE001
+        logger.warning("Cannot announce the new signing keys through the %r cache: other workers see them "
+                       "within SIGNING_KEY_CACHE_SECONDS.", GENERATION_CACHE, exc_info=True)
+
+
 # -- the in-process cache --------------------------------------------------------------------
 class _KeyCache:
     def __init__(self) -> None:
@@ -184,16 +226,25 @@ class _KeyCache:
         self.loaded_at = 0.0
         self.last_miss_reload = 0.0
         self.keys: dict[str, LoadedKey] = {}
+        #: the generation the loaded keys belong to, and when it was last compared
+        self.generation: str | None = None
+        self.generation_checked_at = 0.0
 
     def get(self, force: bool = False) -> dict[str, LoadedKey]:
-        ttl = provider_settings.SIGNING_KEY_CACHE_SECONDS
-        if force or time.monotonic() - self.loaded_at > ttl:
+        now = time.monotonic()
+        if force or now - self.loaded_at > provider_settings.SIGNING_KEY_CACHE_SECONDS:
             self.reload()
+        elif now - self.generation_checked_at >= GENERATION_CHECK_INTERVAL:
+            self.generation_checked_at = now
+            if _generation() != self.generation:
+                self.reload()
         return self.keys
 
     def reload(self) -> None:
         from .models import SigningKey
 
+        # read before the rows: a change announced meanwhile is seen at the next check
+        generation = _generation()
         rows = list(SigningKey.objects.published(secrets.now()))
         previous = self.keys
         loaded = {}
@@ -205,15 +256,18 @@ class _KeyCache:
                 loaded[row.kid] = _load(row)
         with self.lock:
             self.keys = loaded
-            self.loaded_at = time.monotonic()
+            self.loaded_at = self.generation_checked_at = time.monotonic()
+            self.generation = generation
 
 
 _cache = _KeyCache()
 
 
 def clear_cache() -> None:
-    _cache.loaded_at = 0.0
+    """Forget the keys loaded in this process (the next use reloads them)."""
+    _cache.loaded_at = _cache.generation_checked_at = 0.0
     _cache.keys = {}
+    _cache.generation = None
 
 
 def signing_key() -> LoadedKey:

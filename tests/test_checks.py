@@ -262,3 +262,35 @@ def test_e014_is_quiet_with_debug_on_and_without_a_database(db):
         "oauth_provider.models.SigningKey.objects.signing", side_effect=OperationalError("no such table")
     ):
         assert "oauth_provider.E014" not in _deploy_ids()
+
+
+# -- caches every worker must share (DESIGN.md "Storage rules"; issue 12, item 8) ---------------
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+SHARED = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379"}
+
+
+def _w007(caches: dict, **changes: Any) -> list[str]:
+    with override_settings(CACHES=caches, OAUTH_PROVIDER={**BASE, **changes}):
+        return [m.msg for m in run_checks(include_deployment_checks=True, databases=["default"])
+                if m.id == "oauth_provider.W007"]
+
+
+def test_w007_a_per_process_default_cache_is_named_with_what_it_breaks(db):
+    (message,) = _w007({"default": LOCMEM})
+    assert "CACHES['default']" in message and "LocMemCache" in message
+    assert "signing-key rotations" in message and "client authentications" in message
+    assert _w007({"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}})
+    assert _w007({"default": SHARED}) == []
+    with override_settings(CACHES={"default": LOCMEM}):
+        assert "oauth_provider.W007" not in {m.id for m in run_checks(include_deployment_checks=True)}, \
+            "with the database checks only, as W004 and W005"
+
+
+def test_w007_names_each_cache_that_must_be_shared(db):
+    caches = {"default": SHARED, "tokens": LOCMEM, "throttle": LOCMEM}
+    messages = _w007(caches, JWT_ACCESS_TOKEN_DENYLIST=True, DENYLIST_CACHE="tokens",
+                     CLIENT_AUTH_THROTTLE={"cache": "throttle"})
+    assert len(messages) == 2
+    assert any("CACHES['tokens']" in m and "revoked JWT" in m for m in messages)
+    assert any("CACHES['throttle']" in m and "client authentications" in m for m in messages)
+    assert _w007(caches, CLIENT_AUTH_THROTTLE={"cache": "throttle", "enabled": False}) == []

@@ -246,3 +246,61 @@ def test_without_a_signing_key_a_refresh_is_refused_and_the_refresh_token_surviv
         keys.create_key("RS256", prepublish=False)
         r = oauth.token(rp, {"grant_type": "refresh_token", "refresh_token": refresh})
     assert r.status_code == 200 and r.json()["id_token"]
+
+
+# -- a rotation reaches every worker within a second (issue 12, item 8) ------------------------
+def _elsewhere_rotated(compromised: bool) -> None:
+    """What ``rotatekeys`` in another process leaves behind: new rows, and a new generation
+    in the shared cache; this process's loaded keys are not cleared."""
+    saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
+    keys.create_key("RS256", compromised=compromised)
+    keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at = saved
+
+
+def test_a_rotation_in_another_process_is_seen_at_the_next_generation_check(client, django_assert_num_queries):
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    assert _published_kids(client) == [old.kid]
+    _elsewhere_rotated(compromised=True)
+    with django_assert_num_queries(0):  # checked less than a second ago: nothing read
+        assert _published_kids(client) == [old.kid]
+    keys._cache.generation_checked_at -= keys.GENERATION_CHECK_INTERVAL  # a second later
+    assert old.kid not in _published_kids(client)
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+    assert jwt.header(jwt.encode(_claims()))["kid"] != old.kid
+
+
+def test_an_unchanged_generation_costs_a_cache_read_and_no_query(client, django_assert_num_queries):
+    keys.create_key("RS256", prepublish=False)
+    keys.signing_key()
+    keys._cache.generation_checked_at -= keys.GENERATION_CHECK_INTERVAL
+    with django_assert_num_queries(0):
+        keys.jwks()
+        keys.signing_key()
+
+
+def test_an_unreachable_cache_leaves_the_ttl(caplog):
+    """A broken cache never breaks signing; each process then reloads every
+    SIGNING_KEY_CACHE_SECONDS as before."""
+    from django.conf import settings as django_settings
+
+    broken = {**django_settings.CACHES, "default": {"BACKEND": "tests.no_such_module.Cache"}}
+    with override_settings(CACHES=broken):
+        keys.create_key("RS256", prepublish=False)
+        assert jwt.decode(jwt.encode(_claims()), typ=None, issuer=ISS)["sub"] == "1"
+    assert "signing-key generation" in caplog.text or "announce the new signing keys" in caplog.text
+
+
+def test_deleting_a_key_is_announced_like_a_rotation(django_capture_on_commit_callbacks):
+    """The admin's delete (one key, or a selection) changes the generation once committed."""
+    from django.core.cache import caches
+
+    first = keys.create_key("RS256", prepublish=False)
+    second = keys.create_key("RS256", prepublish=False)
+    for delete in (lambda: SigningKey.objects.get(pk=first.pk).delete(),
+                   lambda: SigningKey.objects.filter(pk=second.pk).delete()):
+        before = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+        with django_capture_on_commit_callbacks(execute=True):
+            delete()
+        assert caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY) not in (None, before)

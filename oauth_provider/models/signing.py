@@ -4,6 +4,7 @@ given time (see :mod:`oauth_provider.keys` for their generation, encryption and 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -27,6 +28,20 @@ class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
     def published(self, when: datetime) -> SigningKeyQuerySet:
         """Keys in the JWKS at ``when``: next, active, and retired ones whose tokens may live on."""
         return self.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when - publication_window()))
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete, and have every worker drop the keys within a second (as a rotation does)."""
+        result = super().delete()
+        _announce_on_commit()
+        return result
+
+
+def _announce_on_commit() -> None:
+    from django.db import transaction
+
+    from ..keys import announce_change
+
+    transaction.on_commit(announce_change)
 
 
 class SigningKey(models.Model):
@@ -53,6 +68,11 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.kid[:12]}… ({self.state})"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        result = super().delete(*args, **kwargs)
+        _announce_on_commit()
+        return result
 
     @property
     def state(self) -> str:

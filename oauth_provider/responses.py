@@ -118,15 +118,15 @@ def error_redirect(error: OAuthError, redirect_uri: str, state: str | None, issu
 
 
 def page_headers(response: HttpResponse) -> HttpResponse:
-    """Headers every page a user sees carries: no framing (RFC 9700 §4.16), no Referer
-    leak of codes or state to other sites (§4.2.4), never cached.
+    """Headers every page a user sees carries: no framing (RFC 9700 §4.16), no Referer at
+    all (§4.2.4: the consent page's URL is the whole authorization request), never cached.
 
-    ``same-origin``, not ``no-referrer``: under ``no-referrer`` browsers send ``Origin: null``
-    with the page's own form posts (Fetch §3.1), and Django's CSRF check then refuses the
-    user's consent or logout decision. Other origins get no Referer either way."""
+    Under ``no-referrer`` browsers send ``Origin: null`` with the page's own form posts
+    (Fetch §3.1); :func:`oauth_provider.csrf.csrf_failure` accepts those when the browser
+    vouches for them (``Sec-Fetch-Site: same-origin``)."""
     response["X-Frame-Options"] = "DENY"
     response["Content-Security-Policy"] = "frame-ancestors 'none'"
-    response["Referrer-Policy"] = "same-origin"
+    response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response

@@ -7,8 +7,7 @@ login page, the API in tests/resource_views.py, the docs examples) are not ours 
 audited.
 
 * F17, every HTML page (RFC 9700 §4.16 and §4.2.4, RFC 6749 §5.1): ``X-Frame-Options: DENY``,
-  a CSP with ``frame-ancestors 'none'``, a ``Referrer-Policy`` of ``no-referrer`` or
-  ``same-origin``, and ``Cache-Control: no-store``.
+  a CSP with ``frame-ancestors 'none'``, ``Referrer-Policy: no-referrer``, and ``Cache-Control: no-store``.
 * F18, every response of the token, introspection, UserInfo and revocation endpoints,
   success or error, CORS preflights aside (OAuth 2.1 §3.2.3, RFC 7662 §2.2, OIDC Core
   §5.3.2): ``Cache-Control: no-store``.
@@ -28,7 +27,7 @@ from django.http import HttpRequest, HttpResponse
 
 #: URL names whose every response carries tokens or credentials, or may
 TOKEN_BEARING = frozenset({"token", "introspect", "userinfo", "revoke"})
-REFERRER_POLICIES = frozenset({"no-referrer", "same-origin"})
+REFERRER_POLICIES = frozenset({"no-referrer"})
 
 
 @dataclass

@@ -16,7 +16,7 @@ METADATA = "/o/.well-known/oauth-authorization-server"
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')

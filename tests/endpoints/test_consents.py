@@ -94,7 +94,7 @@ def test_page_headers_and_escaping(page, user):
     r = page.get(URL)
     assert "<script>alert(1)</script>" not in r.content.decode()
     assert r["X-Frame-Options"] == "DENY" and "no-store" in r["Cache-Control"]
-    assert r["Referrer-Policy"] == "same-origin"
+    assert r["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in r["Content-Security-Policy"]
 
 

@@ -96,7 +96,7 @@ class NoSecretLookups(admin.ModelAdmin):
         if reaches_secret(self.model, lookup):
             return False
         if request is None:  # Django 4.2 passes no request
-            return super().lookup_allowed(lookup, value)
+            return super().lookup_allowed(lookup, value)  # type: ignore[call-arg]
         return super().lookup_allowed(lookup, value, request)
 
 

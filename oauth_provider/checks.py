@@ -246,13 +246,23 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
         warnings.append(Warning("AUTHORIZATION_CODE_LIFETIME is above 10 minutes.",
                                 hint="OAuth 2.1 §4.1.2: a maximum of 10 minutes is recommended.",
                                 id="oauth_provider.W002"))
-    warnings += _check_signing_keys(kwargs.get("databases") or ())
-    warnings += _check_localhost_redirects(kwargs.get("databases") or ())
     if provider_settings.REFRESH_TOKEN_LIFETIME > 90 * 86400 and not provider_settings.REFRESH_TOKEN_IDLE_TIMEOUT:
         warnings.append(Warning("REFRESH_TOKEN_LIFETIME is above 90 days and no idle timeout is set.",
                                 hint="RFC 9700 §4.14.2: expire refresh tokens that go unused.",
                                 id="oauth_provider.W003"))
     return warnings
+
+
+@register(Tags.security, Tags.database, "oauth_provider", deploy=True)
+def check_deploy_database(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """The deploy warnings that read the database: like Django's own database checks, they run
+    only when asked to (``check --deploy --database default``). Tagged ``database`` because
+    Django 6.1 passes every alias to every check, asked or not."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()):
+        return []  # check_settings reports these
+    databases = kwargs.get("databases") or ()
+    return _check_signing_keys(databases) + _check_localhost_redirects(databases)
 
 
 def _check_localhost_redirects(databases: Any) -> list[Warning]:

@@ -32,6 +32,9 @@ W004   OpenID Connect or JWT access tokens are on but no signing key signs now
 W005   a client registers an ``http://localhost`` redirect URI (``check --deploy --database
        default``): RFC 8252 §8.3 recommends the loopback IP literal, which a hosts file or DNS
        cannot re-point
+W006   the login page users are sent to (``OAUTH_PROVIDER['LOGIN_URL']``, else Django's
+       ``LOGIN_URL``) is not a URL of this site's URLconf: the authorization endpoint would
+       send them to a 404
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
        the client-authentication throttle by default), the throttle's and, when on, the JWT
@@ -46,7 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from . import scopes
@@ -226,6 +229,46 @@ def _check_throttle() -> list[Error]:
         Error(f"OAUTH_PROVIDER['CLIENT_AUTH_THROTTLE']: {problem}.", id="oauth_provider.E009")
         for problem in problems
     ]
+
+
+@register(Tags.urls, "oauth_provider")
+def check_login_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W006: anonymous users are sent to a login page that this site does not have."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or not _type_ok("LOGIN_URL", raw.get("LOGIN_URL")):
+        return []  # check_settings reports it
+    from django.shortcuts import resolve_url
+    from django.urls import NoReverseMatch, is_valid_path
+
+    setting = "OAUTH_PROVIDER['LOGIN_URL']" if provider_settings.LOGIN_URL else "LOGIN_URL"
+    configured = provider_settings.LOGIN_URL or settings.LOGIN_URL
+    try:
+        # a URL name or a path, as redirect_to_login takes it; a name that does not reverse
+        # and has no "/" stays as it is, and then does not resolve either
+        url = str(resolve_url(configured))
+    except NoReverseMatch:
+        url = str(configured)
+    except Exception:  # a broken URLconf is Django's own check (urls.E0xx)
+        return []
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return []  # a login page on another host (single sign-on): not ours to resolve
+    candidates = [parts.path]
+    if settings.USE_I18N:  # i18n_patterns: LocaleMiddleware adds the language prefix
+        candidates.append(f"/{settings.LANGUAGE_CODE}{parts.path}")
+    try:
+        if any(parts.path.startswith("/") and is_valid_path(path) for path in candidates):
+            return []
+    except Exception:  # as above
+        return []
+    return [Warning(
+        f"{setting} = {configured!r} is not a URL of this site: users who are not logged in would be sent "
+        f"from the authorization endpoint to a page that does not exist.",
+        hint="Mount a login page there, e.g. path('accounts/', include('django.contrib.auth.urls')) for "
+             "Django's LoginView at the default LOGIN_URL (this library ships a plain registration/login.html "
+             "for it), or set LOGIN_URL to your login page's URL or URL name.",
+        id="oauth_provider.W006",
+    )]
 
 
 @register(Tags.security, "oauth_provider", deploy=True)

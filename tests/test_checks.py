@@ -294,3 +294,37 @@ def test_w007_names_each_cache_that_must_be_shared(db):
     assert any("CACHES['tokens']" in m and "revoked JWT" in m for m in messages)
     assert any("CACHES['throttle']" in m and "client authentications" in m for m in messages)
     assert _w007(caches, CLIENT_AUTH_THROTTLE={"cache": "throttle", "enabled": False}) == []
+
+
+# -- W006: the login page exists ------------------------------------------------------------------
+@pytest.mark.parametrize("django_login_url, provider_login_url, warns", [
+    ("/accounts/login/", None, False),          # tests/urls.py mounts LoginView there
+    ("login", None, False),                     # a URL name that reverses
+    ("/nowhere/login/", None, True),            # startproject's site before a login page is mounted
+    ("/nowhere/login/", "/accounts/login/", False),
+    ("/accounts/login/", "/nowhere/login/", True),
+    ("https://sso.example.com/login", None, False),  # another host: not ours to resolve
+    ("no-such-name", None, True),
+])
+def test_w006_login_url_must_resolve(django_login_url, provider_login_url, warns):
+    config = {**BASE, "LOGIN_URL": provider_login_url} if provider_login_url else BASE
+    with override_settings(LOGIN_URL=django_login_url, OAUTH_PROVIDER=config):
+        messages = [m for m in run_checks() if m.id == "oauth_provider.W006"]
+    assert bool(messages) == warns
+    if warns:
+        setting = "OAUTH_PROVIDER['LOGIN_URL']" if provider_login_url else "LOGIN_URL"
+        assert messages[0].msg.startswith(setting) and "include('django.contrib.auth.urls')" in messages[0].hint
+
+
+def test_w006_through_manage_py_check():
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    out, err = StringIO(), StringIO()
+    with override_settings(LOGIN_URL="/nowhere/login/"):
+        call_command("check", stdout=out, stderr=err)
+        assert "oauth_provider.W006" in err.getvalue()
+        with pytest.raises(SystemCheckError):
+            call_command("check", "--fail-level", "WARNING", stdout=out, stderr=StringIO())

@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 from django.template import engines
 from django.test import Client as HttpClient
 from django.urls import reverse
+from django.utils import translation
 
 from oauth_provider.models import get_client_model
 from oauth_provider.templatetags.oauth_provider_tags import http_url, url_host
@@ -260,3 +261,43 @@ def test_error_and_connected_apps_pages_in_french(negotiated_language, user, bra
     english = HttpClient(HTTP_ACCEPT_LANGUAGE="en")
     english.force_login(user)
     assert "Connected apps" in english.get("/o/connected-apps/").content.decode()
+
+
+# -- the login page a site without one gets (django.contrib.auth.urls + the shipped template) ----
+@pytest.fixture
+def site_without_a_login_template(settings):
+    """Templates as `startproject` configures them: no DIRS, only the apps' own templates."""
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
+
+
+def test_the_library_ships_a_login_page_for_djangos_login_view(site_without_a_login_template, user, branded):
+    anonymous = HttpClient(enforce_csrf_checks=True)
+    r = anonymous.get(AUTHORIZE, params_for(branded))
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/?next=")
+    login = anonymous.get(r["Location"])
+    html = login.content.decode()
+    assert login.status_code == 200 and "<h1>Log in</h1>" in html and "Log in to continue." in html
+    assert problems(html) == []
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    wrong = anonymous.post(r["Location"], {"csrfmiddlewaretoken": token, "username": "alice", "password": "nope"})
+    assert wrong.status_code == 200 and 'class="errorlist' in wrong.content.decode()
+    nxt = re.search(r'name="next" value="([^"]+)"', html).group(1)
+    ok = anonymous.post(r["Location"], {"csrfmiddlewaretoken": token, "username": "alice", "password": "password",
+                                         "next": unescape(nxt)})
+    assert ok.status_code == 302 and ok["Location"].startswith(AUTHORIZE + "?")
+    consent = anonymous.get(ok["Location"])
+    assert consent.status_code == 200 and b'name="allow"' in consent.content
+
+
+def test_the_shipped_login_page_in_french(site_without_a_login_template, negotiated_language):
+    try:
+        html = HttpClient(HTTP_ACCEPT_LANGUAGE="fr").get("/accounts/login/", {"next": "/o/authorize/"}).content.decode()
+    finally:
+        translation.deactivate()  # LocaleMiddleware leaves French active in this thread
+    assert "<h1>Connexion</h1>" in html and "Connectez-vous pour continuer." in html
+
+
+def test_a_sites_own_login_template_wins(user):
+    # tests/templates/registration/login.html, in TEMPLATES["DIRS"], as a site's own would be
+    html = HttpClient().get("/accounts/login/").content.decode()
+    assert "<h1>Log in</h1>" in html and 'class="login"' not in html

@@ -3,12 +3,14 @@
 Lists every client the user has a stored consent for or a live grant with (a live access
 token, or a family whose refresh token can still be redeemed): its name, the scopes with
 their descriptions, when access was granted and when a token was last issued. Each has a
-Revoke button: a CSRF-protected POST that withdraws the client
+Revoke button, which asks for confirmation on a page of its own (no JavaScript): its
+CSRF-protected POST (``client_id`` with ``step=confirm``) changes nothing and shows that page,
+whose own POST (``client_id`` alone) withdraws the client
 (:meth:`~oauth_provider.models.ConsentQuerySet.revoke_client`: the consent and every grant and
 access token of that client for that user, in one transaction).
 
-Override ``oauth_provider/connected_apps.html`` (or set ``template_name`` on a subclass) to
-change the page.
+Override ``oauth_provider/connected_apps.html`` and ``oauth_provider/connected_apps_confirm.html``
+(or set ``template_name`` / ``confirm_template_name`` on a subclass) to change the pages.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class ConnectedAppsView(View):
 
     http_method_names = ["get", "post"]
     template_name = "oauth_provider/connected_apps.html"
+    confirm_template_name = "oauth_provider/connected_apps_confirm.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
@@ -68,6 +71,8 @@ class ConnectedAppsView(View):
         client = self.client_named(request.POST.get("client_id", ""))
         if client is None:
             return self.get(request)
+        if request.POST.get("step") == "confirm":  # the list's button: ask first
+            return render_page(request, self.confirm_template_name, {"client": client, "user": request.user})
         Consent.objects.revoke_client(request.user, client)
         token_revoked.send(sender=get_client_model(), request=request, client=client, token_type="authorization",
                            user=request.user, reason="user")

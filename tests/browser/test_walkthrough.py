@@ -226,7 +226,11 @@ def test_log_in_consent_api_revoke(page_factory: Any, sites: ExampleSites) -> No
     page.goto(sites.provider + "/o/connected-apps/")
     look(page, "06-connected-apps")
     assert "Consumer site" in page.get_by_role("heading", level=2).all_inner_texts()
-    page.get_by_role("button", name="Revoke access for Consumer site").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Revoke access for Consumer site").click()
+    look(page, "06b-connected-apps-confirm")
+    assert page.get_by_role("heading", level=1).inner_text() == "Revoke access for Consumer site?"
+    page.get_by_role("button", name="Revoke access", exact=True).click()
     page.wait_for_url(re.compile(r".*/o/connected-apps/\?revoked="))
     look(page, "07-connected-apps-revoked")
     assert "Consumer site can no longer access your account." in page.get_by_role("status").inner_text()

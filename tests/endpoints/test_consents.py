@@ -185,3 +185,51 @@ def test_unknown_client_is_harmless(page, user, conf_client):
     html = page.get(URL).content.decode()
     r = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": "nope"})
     assert r.status_code == 200 and Consent.objects.filter(user=user).exists()
+
+
+# -- Revoke asks first (no JavaScript) -----------------------------------------------------------
+def test_revoke_button_asks_for_confirmation_before_revoking(page, user, conf_client):
+    """The list's button only shows a confirmation page; its own form revokes; Cancel keeps all."""
+    ConsentFactory(user=user, client=conf_client)
+    raw, _ = user_token(conf_client, user)
+    html = page.get(URL).content.decode()
+    button = re.search(r'<button type="submit" name="(\w+)" value="(\w+)" class="danger">Revoke access for '
+                       r'Confidential RP</button>', html)
+    assert button, "the Revoke button"
+    # what a browser sends for that form: its fields and the button's name and value
+    r = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": conf_client.client_id,
+                        button.group(1): button.group(2)})
+    confirm = r.content.decode()
+    assert r.status_code == 200 and "<h1>Revoke access for Confidential RP?</h1>" in confirm
+    assert "will no longer be able to access your account" in confirm
+    assert api_status(raw) == 200 and Consent.objects.filter(user=user).exists(), "nothing revoked yet"
+    assert re.search(r'<a class="button" href="">Cancel</a>', confirm)
+    assert r["Cache-Control"] and "no-store" in r["Cache-Control"]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', confirm))
+    assert fields["client_id"] == conf_client.client_id and "step" not in fields
+    r = page.post(URL, {**fields, "revoke": "revoke"})
+    assert r.status_code == 302 and r["Location"] == f"{URL}?revoked={conf_client.client_id}"
+    assert api_status(raw) == 401 and not Consent.objects.filter(user=user).exists()
+
+
+def test_the_confirmation_step_needs_the_csrf_token(page, user, conf_client):
+    ConsentFactory(user=user, client=conf_client)
+    r = page.post(URL, {"client_id": conf_client.client_id, "step": "confirm"})
+    assert r.status_code == 403
+
+
+def test_the_confirmation_page_in_french(user, conf_client, settings):
+    from django.utils import translation
+
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:3], "django.middleware.locale.LocaleMiddleware",
+                           *settings.MIDDLEWARE[3:]]
+    ConsentFactory(user=user, client=conf_client)
+    browser = HttpClient(HTTP_ACCEPT_LANGUAGE="fr")
+    browser.force_login(user)
+    try:
+        html = browser.get(URL).content.decode()
+        r = browser.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": conf_client.client_id,
+                               "step": "confirm"})
+    finally:
+        translation.deactivate()
+    assert "Retirer l’accès de Confidential RP ?" in r.content.decode() and "Annuler" in r.content.decode()

@@ -301,3 +301,10 @@ def test_a_sites_own_login_template_wins(user):
     # tests/templates/registration/login.html, in TEMPLATES["DIRS"], as a site's own would be
     html = HttpClient().get("/accounts/login/").content.decode()
     assert "<h1>Log in</h1>" in html and 'class="login"' not in html
+
+
+# -- logging out -------------------------------------------------------------------------------
+def test_logout_opened_directly_does_not_claim_an_application_asked(browser):
+    html = browser.get("/o/logout/").content.decode()
+    assert "<h1>Log out?</h1>" in html and "Do you want to log out of this site?" in html
+    assert "application" not in html.lower()

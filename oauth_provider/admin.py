@@ -26,6 +26,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import display_for_value
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -317,11 +318,26 @@ class AuthorizationCodeAdmin(_ProtocolRowAdmin):
 
 class _TokenAdmin(_ProtocolRowAdmin):
     actions = ("revoke",)
+    exclude = ("revoked_at",)  # shown by revoked(), which also tells of the family's revocation
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Everything is what the protocol issued; revoking is the "Revoke" action, and it is
         # final (an editable revoked_at would let staff un-revoke a token).
-        return [f.name for f in self.model._meta.concrete_fields if f.name != "id"]
+        return [
+            "revoked" if f.name == "revoked_at" else f.name
+            for f in self.model._meta.concrete_fields if f.name != "id"
+        ]
+
+    @admin.display(description=_("revoked at"), ordering="revoked_at")
+    def revoked(self, obj: Any) -> Any:
+        """The token's own revocation, else its family's (revoking a grant revokes every token
+        born of it without touching their rows)."""
+        if obj.revoked_at is not None:
+            return display_for_value(obj.revoked_at, "-")
+        family = obj.authorization
+        if family is not None and family.revoked_at is not None:
+            return _("%(when)s (its grant was revoked)") % {"when": display_for_value(family.revoked_at, "-")}
+        return "-"
 
     @admin.display(description=_("token (hash)"), ordering="token_hash")
     def hash_prefix(self, obj: Any) -> str:
@@ -334,8 +350,8 @@ class _TokenAdmin(_ProtocolRowAdmin):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(_TokenAdmin):
-    list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "revoked_at")
-    list_select_related = ("client", "user")
+    list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "revoked")
+    list_select_related = ("client", "user", "authorization")
     raw_id_fields = ("client", "user", "authorization")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
@@ -348,7 +364,7 @@ class AccessTokenAdmin(_TokenAdmin):
 @admin.register(RefreshToken)
 class RefreshTokenAdmin(_TokenAdmin):
     list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "rotated_at",
-                    "revoked_at")
+                    "revoked")
     list_select_related = ("authorization__client", "authorization__user")
     raw_id_fields = ("authorization",)
 

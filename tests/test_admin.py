@@ -524,3 +524,23 @@ def test_ordinary_filters_still_work_for_view_only_staff(viewer):
     assert viewer.get("/admin/oauth_provider/client/", {"is_active__exact": "1"}).status_code == 200
     assert viewer.get("/admin/oauth_provider/refreshtoken/", {"authorization__id__exact": refresh.authorization_id}
                       ).status_code == 200
+
+
+@pytest.mark.parametrize("model, factory", [(RefreshToken, RefreshTokenFactory), (AccessToken, AccessTokenFactory)])
+def test_a_token_of_a_revoked_grant_shows_when_the_grant_was_revoked(admin_browser, model, factory):
+    """Revoking a grant (reuse detection, the user's Revoke, the admin action on authorizations)
+    leaves its tokens' own revoked_at empty: the admin shows the grant's revocation instead of "-"."""
+    when = secrets.now().replace(microsecond=0) - timedelta(hours=1)
+    token = factory(authorization=AuthorizationFactory(revoked_at=when))
+    own = factory(revoked_at=when)
+    live = factory()
+    change = admin_browser.get(url(model, "change", token.pk)).content.decode()
+    label = re.search(r"<label>Revoked at:</label>\s*<div class=\"readonly\">([^<]*)</div>", change)
+    assert label and label.group(1).endswith("(its grant was revoked)") and label.group(1) != "-"
+    assert 'name="revoked_at"' not in change, "revocation is the Revoke action's, never a form field"
+    assert "(its grant was revoked)" not in admin_browser.get(url(model, "change", own.pk)).content.decode()
+    listing = admin_browser.get(url(model, "changelist")).content.decode()
+    assert listing.count("(its grant was revoked)") == 1
+    cells = re.findall(r'<td class="field-revoked[^"]*">([^<]*)</td>', listing)
+    assert sorted(c == "-" for c in cells) == [False, False, True], cells
+    assert live

@@ -304,3 +304,20 @@ def test_deleting_a_key_is_announced_like_a_rotation(django_capture_on_commit_ca
         with django_capture_on_commit_callbacks(execute=True):
             delete()
         assert caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY) not in (None, before)
+
+
+def test_rotatekeys_list_says_when_there_is_no_key(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("rotatekeys", "--list", stdout=out)
+    assert out.getvalue() == "No signing keys yet. Create the first with `python manage.py rotatekeys --now`.\n"
+    from oauth_provider.models import SigningKey
+
+    assert not SigningKey.objects.exists(), "--list only lists"
+    call_command("rotatekeys", "--now", stdout=StringIO())
+    out = StringIO()
+    call_command("rotatekeys", "--list", stdout=out)
+    assert "No signing keys" not in out.getvalue() and out.getvalue().startswith("active")

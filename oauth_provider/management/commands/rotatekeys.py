@@ -44,10 +44,13 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"Created {key.algorithm} key {key.kid}; it signs from {key.not_before.isoformat()}."
             ))
-        for row in SigningKey.objects.all():
+        rows = list(SigningKey.objects.all())
+        for row in rows:
             retired = f", retired {row.retired_at.isoformat()}" if row.retired_at else ""
             since = row.not_before.isoformat()
             self.stdout.write(f"{row.state:8} {row.algorithm:6} {row.kid}  signs from {since}{retired}")
+        if not rows:
+            self.stdout.write("No signing keys yet. Create the first with `python manage.py rotatekeys --now`.")
         quick = options["now"] or options["compromised"] or options["list"]
         if provider_settings.SIGNING_KEY_PREPUBLICATION and not quick:
             self.stdout.write("Relying parties see the new key in the JWKS before it signs anything.")

@@ -25,10 +25,6 @@ def _reference() -> ModuleType:
 
 def on_config(config: Any) -> Any:
     _reference().setup_django()
-    # The security checklist is a copy the test suite's security report reads; list it when
-    # the checkout has it.
-    if (Path(config["docs_dir"]) / _reference().CHECKLIST).exists():
-        config["nav"].append({"Security checklist": _reference().CHECKLIST})
     return config
 
 

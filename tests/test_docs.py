@@ -432,3 +432,20 @@ def test_readme_links_every_page():
     section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
     linked = set(re.findall(r"\]\(docs/([\w/.-]+\.md)\)", section))
     assert linked == set(harness.pages()) - {reference.CHECKLIST}
+
+
+def test_the_docs_extra_installs_what_the_docs_build_imports():
+    """``pip install -e ".[docs]"`` then ``mkdocs build``: the hook (docs/hooks/) configures
+    Django with tests.settings and loads its URLconf, so every third-party app installed there
+    must come with the docs extra."""
+    import importlib.metadata
+
+    from django.conf import settings
+
+    wanted = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0].lower() for r in harness.pyproject_extra("docs")}
+    providers = importlib.metadata.packages_distributions()
+    for app in settings.INSTALLED_APPS:
+        top = app.split(".")[0]
+        if top in ("django", "oauth_provider", "tests"):
+            continue
+        assert {d.lower() for d in providers[top]} & wanted, f"the docs extra lacks the distribution of {app}"

@@ -293,9 +293,25 @@ def run_settings(block: Block, session: Session) -> None:
     assert found == expected, f"{block.where}: system checks say {found}, the page says {expected}"
 
 
+def pyproject_extras() -> list[str]:
+    """The extras ``[project.optional-dependencies]`` of pyproject.toml defines (read from the
+    file, so that an environment installed before a change, or under another name, agrees)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    table = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    return re.findall(r"^([\w-]+) = \[", table, re.M)
+
+
+def pyproject_extra(name: str) -> list[str]:
+    """The requirements pyproject.toml lists for the extra ``name``."""
+    text = (ROOT / "pyproject.toml").read_text()
+    table = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    match = re.search(rf"^{re.escape(name)} = \[(.*?)^\]", table, re.M | re.S)
+    assert match, f"pyproject.toml has no extra {name!r}"
+    return re.findall(r'^\s*"([^"]+)"', match.group(1), re.M)
+
+
 def _pip(words: list[str]) -> None:
-    # the installed metadata is pyproject.toml's (dev.py reinstalls whenever that file changes)
-    extras = importlib.metadata.metadata("django-oauth-provider").get_all("Provides-Extra") or []
+    extras = pyproject_extras()
     for word in words:
         if word.startswith("-"):
             continue

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import shlex
 import sys
+from html.parser import HTMLParser
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -175,3 +181,224 @@ if __name__ == "__main__":
         print(f"rewrote the settings table in {README}")
     else:
         print(render_settings_table())
+
+
+# -- the walkthrough: a fresh startproject, the README's steps, a code flow over HTTP ----------
+WALKTHROUGH = re.compile(r"^<!-- walkthrough: (.+?) -->\n```[\w-]*\n(.*?)^```", re.M | re.S)
+README_ADDRESS = "127.0.0.1:8000"
+
+
+class _Form(HTMLParser):
+    """The fields a browser submits from a page's first POST form (hidden and checked inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+        self.in_form = self.done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and a.get("method", "").lower() == "post" and not self.done:
+            self.in_form = True
+        elif tag == "input" and self.in_form and a.get("name"):
+            if a.get("type") == "hidden" or (a.get("type") == "checkbox" and "checked" in a):
+                self.fields.append((a["name"], a.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.in_form:
+            self.in_form, self.done = False, True
+
+
+def form_fields(html: str) -> list[tuple[str, str]]:
+    parser = _Form()
+    parser.feed(html)
+    return parser.fields
+
+
+class Walkthrough:
+    """Runs the README's marked blocks in order, as a newcomer would, in ``tmp``.
+
+    ``<!-- walkthrough: KIND ... -->`` before a block: ``shell [set=VAR=key,...]`` runs each
+    command (``pip install`` is checked, not run: this environment has the package),
+    ``settings PATH`` puts each assignment of the block in place of the file's own (or at its
+    end), ``file PATH`` writes the file, ``browser`` opens the URL and logs in and approves
+    as a user would, ``json`` compares a sample's keys with the last command's output. The
+    only liberties: runserver listens on a free port instead of 8000 (the URLs follow), and
+    createsuperuser is answered by DJANGO_SUPERUSER_* variables instead of a prompt."""
+
+    def __init__(self, tmp: Path) -> None:
+        import socket
+
+        self.cwd = tmp
+        self.vars: dict[str, str] = {}
+        self.last: Any = None
+        self.server: Any = None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.address = f"127.0.0.1:{s.getsockname()[1]}"
+        bin_dir = str(Path(sys.executable).parent)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OAUTH_PROVIDER_"))}
+        # this checkout's oauth_provider, as if installed (PYTHONPATH precedes site-packages)
+        self.env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", ""), "PYTHONPATH": str(ROOT),
+                    "DJANGO_SUPERUSER_PASSWORD": "walkthrough-password"}
+
+    # the kinds
+    def shell(self, code: str, options: dict[str, str]) -> None:
+        for command in re.sub(r"\\\n\s*", " ", code).splitlines():
+            command = command.strip()
+            if command and not command.startswith("#"):
+                self.command(command)
+        for assignment in filter(None, options.get("set", "").split(",")):
+            name, _, key = assignment.partition("=")
+            assert isinstance(self.last, dict) and key in self.last, f"no {key!r} in {self.last!r}"
+            self.vars[name] = str(self.last[key])
+
+    def command(self, command: str) -> None:
+        words = shlex.split(command)
+        if words[:2] == ["pip", "install"]:
+            from tests.docs_examples.harness import pyproject_extras
+
+            for extra in re.findall(r"\[([\w,-]+)\]", command)[0].split(","):
+                assert extra in pyproject_extras(), f"pyproject.toml has no extra {extra!r}"
+        elif words[0] == "cd":
+            self.cwd = self.cwd / words[1]
+        elif words[0] == "django-admin":
+            self.run([sys.executable, "-m", "django", *words[1:]])
+        elif words[:3] == ["python", "manage.py", "runserver"]:
+            self.runserver()
+        elif words[:2] == ["python", "manage.py"]:
+            if words[2] == "createsuperuser":
+                words += ["--noinput", "--username", "admin", "--email", "admin@example.com"]
+            self.remember(self.run([sys.executable, *words[1:]]))
+        elif words[0] == "curl":
+            line = command.replace(README_ADDRESS, self.address)
+            self.remember(self.run(["bash", "-c", line], env=self.vars))
+        else:
+            raise AssertionError(f"the walkthrough cannot run {command!r}")
+
+    def settings(self, code: str, path: str) -> None:
+        import ast
+
+        target = self.cwd / path
+        source = target.read_text()
+        for node in ast.parse(code).body:
+            assert isinstance(node, ast.Assign), "a settings block holds assignments only"
+            (name,) = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            new = ast.get_source_segment(code, node)
+            old = next((n for n in ast.parse(source).body if isinstance(n, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)), None)
+            if old is None:
+                source = source.rstrip("\n") + f"\n\n{new}\n"
+            else:
+                lines = source.splitlines(keepends=True)
+                source = "".join(lines[: old.lineno - 1]) + new + "\n" + "".join(lines[old.end_lineno:])
+        target.write_text(source)
+
+    def file(self, code: str, path: str) -> None:
+        (self.cwd / path).write_text(code)
+
+    def browser(self, code: str) -> None:
+        import requests
+
+        url = code.strip().replace(README_ADDRESS, self.address).replace("CLIENT_ID", self.vars["CLIENT_ID"])
+        origin = f"http://{self.address}"
+        session = requests.Session()
+        r = session.get(url, allow_redirects=False)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/accounts/login/?next="), r.text[:300]
+        login_url = origin + r.headers["Location"]
+        page = session.get(login_url)
+        assert page.status_code == 200, f"the login page answers {page.status_code}"
+        fields = dict(form_fields(page.text)) | {"username": "admin", "password": "walkthrough-password"}
+        r = session.post(login_url, data=fields, allow_redirects=False)
+        assert r.status_code == 302, f"logging in answered {r.status_code}: {r.text[:300]}"
+        consent = session.get(origin + r.headers["Location"], allow_redirects=False)
+        assert consent.status_code == 200 and 'name="allow"' in consent.text, consent.status_code
+        r = session.post(consent.url, data=[*form_fields(consent.text), ("allow", "allow")], allow_redirects=False)
+        callback = urlsplit(r.headers.get("Location", ""))
+        query = parse_qs(callback.query)
+        assert r.status_code == 302 and f"{callback.scheme}://{callback.netloc}{callback.path}" == (
+            "https://notes.example/callback"), r.text[:300]
+        assert query["state"] == ["xyz"] and query["iss"] == [f"{origin}/o"]
+        self.vars["CODE"] = query["code"][0]
+
+    def json(self, code: str) -> None:
+        sample = json.loads(code)
+        assert isinstance(self.last, dict), "the command before a JSON sample printed no JSON"
+        assert set(sample) == set(self.last), f"the README shows {sorted(sample)}, the site said {self.last}"
+
+    # helpers
+    def run(self, argv: list[str], env: dict[str, str] | None = None, both: bool = False) -> str:
+        """``argv``'s standard output (and error, with ``both``); it must succeed."""
+        import subprocess
+
+        done = subprocess.run(argv, cwd=self.cwd, env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout + done.stderr if both else done.stdout
+
+    def remember(self, output: str) -> None:
+        try:
+            self.last = json.loads(output)
+        except ValueError:
+            self.last = None
+
+    def runserver(self) -> None:
+        import socket
+        import subprocess
+        import time
+
+        self.server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", self.address, "--noreload"], cwd=self.cwd, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        host, port = self.address.split(":")
+        for _ in range(150):
+            assert self.server.poll() is None, self.server.stderr.read().decode()
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("runserver did not start")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(timeout=10)
+
+
+@pytest.mark.e2e
+def test_newcomer_walkthrough_from_startproject(tmp_path):
+    """A new user's path: startproject, the README's steps in order, then a code flow with PKCE
+    and the API called with its token, and a service's client_credentials token."""
+    import requests
+
+    steps = [(m.group(1), m.group(2)) for m in WALKTHROUGH.finditer(section("Add it to your site"))]
+    assert [s[0].split()[0] for s in steps].count("browser") == 1
+    walk = Walkthrough(tmp_path)
+    try:
+        for marker, code in steps:
+            kind, *rest = shlex.split(marker)
+            args = [w for w in rest if "=" not in w]
+            options = dict(w.split("=", 1) for w in rest if "=" in w)
+            if kind == "file" and args == ["mysite/urls.py"]:
+                # startproject's site: the authorization endpoint's login page goes nowhere, and
+                # manage.py check says so (before the README's URLconf mounts one)
+                assert "oauth_provider.W006" in walk.run([sys.executable, "manage.py", "check"], both=True)
+            if kind == "shell":
+                walk.shell(code, options)
+            elif kind == "browser":
+                walk.browser(code)
+            else:
+                getattr(walk, kind)(code, *args)
+            if kind == "json" and walk.vars.get("TOKEN") and "user" in walk.last:
+                # a browser opening the API (DRF's browsable renderer needs rest_framework installed)
+                base = f"http://{walk.address}/api/notes/"
+                assert requests.get(base, headers={"Accept": "text/html"}).status_code == 401
+                html = requests.get(base, headers={"Accept": "text/html",
+                                                   "Authorization": f"Bearer {walk.vars['TOKEN']}"})
+                assert html.status_code == 200 and "text/html" in html.headers["Content-Type"]
+        assert walk.last == {"user": None, "client": walk.vars["CLIENT_ID"]}, "the service's call, as a service"
+        assert "oauth_provider." not in walk.run([sys.executable, "manage.py", "check"], both=True)
+    finally:
+        walk.stop()

@@ -55,7 +55,8 @@ def protected_resource(scopes: Any = None) -> Any:
 
         @protected_resource(scopes=["read"])
         def notes(request):
-            return JsonResponse({"owner": request.resource_owner.get_username()})
+            owner = request.resource_owner  # None for a client_credentials token
+            return JsonResponse({"owner": owner.get_username() if owner else None})
 
     ``@protected_resource`` without arguments requires a valid token and no particular scope.
     """

@@ -402,3 +402,24 @@ def test_newcomer_walkthrough_from_startproject(tmp_path):
         assert "oauth_provider." not in walk.run([sys.executable, "manage.py", "check"], both=True)
     finally:
         walk.stop()
+
+
+def test_the_django_versions_named_are_the_tested_ones_and_bound_the_dependency():
+    """pip must not install a Django the README does not name (it once installed 6.1 when the
+    README said 4.2, 5.2 and 6.0): the README, the docs' home page, the classifiers and tox's
+    matrix name the same versions, and the dependency stops below the next one."""
+    def versions(text: str) -> set[str]:
+        return set(re.findall(r"\d+\.\d+", text))
+
+    intro = re.search(r"Django (\d\.\d(?:, \d\.\d)*(?:,? and \d\.\d)?)\.", readme())
+    named = versions(intro.group(1))
+    index = re.search(r"Django (\d\.\d(?:, \d\.\d)*(?:,? and \d\.\d)?)\.", (ROOT / "docs" / "index.md").read_text())
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    classifiers = set(re.findall(r'"Framework :: Django :: (\d+\.\d+)"', pyproject))
+    tox = {f"{m[0]}.{m[1]}" for m in re.findall(r"django(\d)(\d): Django>=", (ROOT / "tox.ini").read_text())}
+    assert named == versions(index.group(1)) == classifiers == tox, (named, classifiers, tox)
+    bound = re.search(r'"django>=[\d.]+,<(\d+)\.(\d+)"', pyproject)
+    assert bound, "the Django dependency has no upper bound"
+    newest = max(named, key=lambda v: tuple(map(int, v.split("."))))
+    major, minor = map(int, newest.split("."))
+    assert (int(bound.group(1)), int(bound.group(2))) == (major, minor + 1)

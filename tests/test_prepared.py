@@ -1,6 +1,7 @@
 """The hot-path statements compiled once (``oauth_provider.models._prepared``) behave exactly
 like the ORM calls they replace: same rows, same related objects without extra queries, same
-saved values and keys, same row counts, and the ORM itself when preparing is not possible."""
+saved values and keys, same row counts, and the ORM itself when preparing is not possible or
+an internal changed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import secrets
-from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, Consent, RefreshToken
+from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, Consent, RefreshToken, _prepared
 from oauth_provider.models._prepared import PreparedLookup, insert
 from oauth_provider.models.store import (
     access_token_by_value,
@@ -119,6 +120,15 @@ def test_insert_refuses_an_unsaved_related_object_like_save():
         insert(Authorization(client=ClientFactory.build(), scope="read"))
 
 
+def test_insert_takes_the_key_of_a_related_object_saved_after_assignment():
+    """As ``save()`` does: the client was unsaved when assigned, saved before the insert."""
+    client = ClientFactory.build()
+    family = Authorization(client=client, scope="read")
+    client.save()
+    insert(family)
+    assert Authorization.objects.get(pk=family.pk).client_id == client.pk
+
+
 def test_insert_goes_through_save_when_the_model_has_save_receivers():
     seen: list[int] = []
 
@@ -132,6 +142,47 @@ def test_insert_goes_through_save_when_the_model_has_save_receivers():
     finally:
         post_save.disconnect(receiver, sender=Authorization)
     assert seen == [family.pk]
+
+
+def test_insert_of_every_token_row_is_prepared_and_stores_what_save_would():
+    """Codes, access and refresh tokens and families: one INSERT each, the key set, the row
+    read back equal to what was inserted."""
+    client, user = ClientFactory(), UserFactory()
+    family = Authorization(client=client, user=user, scope="read")
+    insert(family)
+    now = secrets.now()
+    rows = [
+        AuthorizationCode(code_hash=secrets.hash_token("c"), authorization=family, code_challenge="c" * 43,
+                          expires_at=now),
+        AccessToken(token_hash=secrets.hash_token("a"), client=client, user=user, authorization=family,
+                    scope="read", created_at=now, expires_at=now),
+        RefreshToken(token_hash=secrets.hash_token("r"), authorization=family, scope="read", expires_at=now),
+    ]
+    _prepared._generation[0] += 1
+    for row in rows:
+        with CaptureQueriesContext(connection) as queries:
+            insert(row)
+        assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+        stored = type(row).objects.get(pk=row.pk)
+        assert [getattr(stored, f.attname) for f in row._meta.concrete_fields] == [
+            getattr(row, f.attname) for f in row._meta.concrete_fields
+        ]
+    plans = [plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key]
+    assert len(plans) == 3 and None not in plans
+
+
+def test_insert_goes_through_save_when_an_internal_it_needs_is_gone(monkeypatch):
+    """Without ``Model._prepare_related_fields_for_save`` (a private method, as if a Django
+    renamed it) the row is stored by ``save()``, which refuses an unsaved related object itself."""
+    saved: list[object] = []
+    real_save = Authorization.save
+    monkeypatch.setattr(_prepared, "_prepare_related", None)
+    monkeypatch.setattr(Authorization, "save", lambda self, *a, **k: saved.append(self) or real_save(self, *a, **k))
+    family = Authorization(client=ClientFactory(), scope="read")
+    insert(family)
+    assert saved == [family] and Authorization.objects.filter(pk=family.pk).exists()
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert(Authorization(client=ClientFactory.build(), scope="read"))
 
 
 @pytest.mark.req("6749-4.1.2-single-use")
@@ -166,8 +217,6 @@ def test_rotation_wins_once_and_the_grace_retry_is_spent_once_inside_the_window(
 
 
 def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypatch):
-    from oauth_provider.models import _prepared
-
     compiled: list[object] = []
     real = _prepared._compile
     monkeypatch.setattr(_prepared, "_compile", lambda *args: compiled.append(args) or real(*args))
@@ -201,7 +250,6 @@ def test_values_are_prepared_by_their_field_as_the_orm_would():
 def test_every_hot_statement_is_really_prepared_on_this_database():
     """A statement that silently fell back to the ORM would still pass the tests above; this
     one fails instead, on each backend the suite runs on."""
-    from oauth_provider.models import _prepared
     from oauth_provider.models.store import user_by_pk
 
     _prepared._generation[0] += 1
@@ -216,32 +264,49 @@ def test_every_hot_statement_is_really_prepared_on_this_database():
     assert all(plan is not None for plan in plans.values()), plans
 
 
-def test_sqlite_statements_skip_djangos_per_execute_placeholder_rewrite():
-    """On SQLite with a Django whose cursor takes named parameters, a prepared statement goes
-    out with ``%(pN)s`` placeholders and a mapping (Django formats it once, instead of a regular
-    expression over the whole statement); the query log still shows the real values."""
-    from oauth_provider.models import _prepared
+def _lookup_answers_through_the_orm(raw: str, stored: AccessToken, queries_per_call: list[int]) -> None:
+    """The bearer lookup finds ``stored`` with its related rows (reading them costs no query),
+    making ``queries_per_call[i]`` statements on the i-th call, and is no longer prepared."""
+    _prepared._generation[0] += 1
+    for expected_queries in queries_per_call:
+        with CaptureQueriesContext(connection) as queries:
+            row = access_token_by_value(raw)
+            assert row is not None
+            seen = (row.pk, row.client.client_id, row.user.pk, row.authorization.pk)
+        assert seen == (stored.pk, stored.client.client_id, stored.user.pk, stored.authorization.pk)
+        assert len(queries.captured_queries) == expected_queries
+        assert all("token_hash" in q["sql"] for q in queries.captured_queries)
+    plans = [plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key]
+    assert plans == [None]
+    assert access_token_by_value(secrets.generate_token()) is None
 
-    if connection.vendor != "sqlite" or not _prepared._SQLITE_TAKES_NAMES:
-        pytest.skip("only SQLite with Django >= 5 rewrites placeholders per execute")
+
+def _stored_token() -> tuple[str, AccessToken]:
     client, user = ClientFactory(), UserFactory()
     raw = secrets.generate_token()
-    _access(raw, client, user, None)
-    _prepared._generation[0] += 1
-    with CaptureQueriesContext(connection) as queries:
-        assert access_token_by_value(raw).client == client
-        assert consume_code(-1, secrets.now()) is False
-    plans = [plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key]
-    statements = [plan.statement if isinstance(plan, _prepared._Plan) else plan[0] for plan in plans]
-    assert statements and all(s.names and "%(p0)s" in s.sql and "%s" not in s.sql for s in statements)
-    assert secrets.hash_token(raw) in queries.captured_queries[0]["sql"]
+    return raw, _access(raw, client, user, _family(client, user))
 
 
-def test_a_statement_with_a_literal_percent_keeps_positional_placeholders():
-    from oauth_provider.models._prepared import _Statement
+@pytest.mark.parametrize("change", ["removed", "signature"])
+def test_a_changed_populator_internal_falls_back_to_the_orm(monkeypatch, change):
+    """``get_related_populators`` gone (a failed import) or taking other arguments (as Django
+    6.1 added ``fetch_mode``): the statement is not prepared, the ORM answers in one query."""
+    def other_signature(klass_info, select, db, fetch_mode, something_new):
+        raise AssertionError("never called with the arguments it wants")
 
-    statement = _Statement.of("SELECT 'a%%' WHERE 1 = %s", connection)
-    assert statement.names is None and statement.sql.endswith("1 = %s")
-    with connection.cursor() as cursor:
-        statement.execute(cursor, [1])
-        assert cursor.fetchone() == ("a%",)
+    monkeypatch.setattr(_prepared, "get_related_populators", None if change == "removed" else other_signature)
+    raw, stored = _stored_token()
+    _lookup_answers_through_the_orm(raw, stored, [1, 1])
+
+
+def test_an_internal_failing_on_the_fetched_row_falls_back_to_the_orm(monkeypatch):
+    """A populator that no longer fills rows the way this module calls it: that request is
+    answered by the ORM (one more query, once), later ones by the ORM alone."""
+    class ChangedPopulator:
+        def populate_row(self, row, obj):  # the method this module calls is gone
+            raise AssertionError("not called")
+
+    monkeypatch.setattr(_prepared, "get_related_populators", lambda *args: [ChangedPopulator()])
+    monkeypatch.setattr(_prepared, "_POPULATORS_TAKE_FETCH_MODE", False)
+    raw, stored = _stored_token()
+    _lookup_answers_through_the_orm(raw, stored, [2, 1])

@@ -1,48 +1,101 @@
-"""Hot-path statements compiled once per database connection.
+"""Hot-path statements compiled once per thread and database connection.
 
-Django compiles a queryset to SQL every time it is evaluated. On the requests this library
-serves most (a client by ``client_id``; a token by its hash, joined to its client, user and
-family) that compilation costs several times the query itself: the 50-column join of the
-bearer lookup takes ~450 µs through the ORM on SQLite, ~50 µs to execute and ~70 µs with the
-statement prepared here. :class:`PreparedLookup` lets the ORM build the statement once, with
-a marker where the looked-up value goes, then re-runs that SQL with the real value and turns
-the row into model instances with the ORM's own converters and related-object populators,
-exactly as ``QuerySet.__iter__`` would. The query is still one ``cursor.execute`` through
-the connection, so query logging, ``assert_num_queries`` and execute wrappers see it.
+Django compiles a queryset to SQL every time it is evaluated, and on the requests this
+library serves most (a client by ``client_id``; a token by its hash, joined to its client,
+user and family) that compilation costs several times the query itself. So:
 
-The same holds for the INSERT of a new token row (:func:`insert`: ``Model.save()`` minus
-the per-call compile, ~100 -> ~35 µs) and for the conditional UPDATEs that consume a code or
-rotate a refresh token (:class:`PreparedUpdate`, ~95 -> ~15 µs).
+* :class:`PreparedLookup` lets the ORM build the statement once, with a marker where the
+  looked-up value goes, then re-runs that SQL with the real value and turns the row into
+  model instances with the ORM's own converters and related-object populators, exactly as
+  ``QuerySet.__iter__`` would;
+* :class:`PreparedUpdate` is a conditional UPDATE (consume a code, rotate a refresh token)
+  written once and re-run with new values; the row count decides who won;
+* :func:`insert` stores a new token, code or family row as ``save()`` would, with an
+  ``INSERT ... RETURNING`` written once from the model's fields.
 
-On SQLite, Django turns every ``%s`` of a statement into ``?`` with a regular expression on
-each execute: ~45 µs for the 2,400 characters of the bearer lookup, as much as the query
-itself. Where Django's SQLite cursor takes named parameters (``param_names``, Django 5.x),
-the statements here are sent with ``%(pN)s`` placeholders and a mapping instead, which
-Django substitutes with one ``%`` formatting (~2 µs): same SQL, same logging.
+Each is still one ``cursor.execute`` through Django's connection, so query logging,
+``assert_num_queries`` and execute wrappers see it. What each buys, measured, is in
+``docs/performance.md`` ("Prepared statements: what they buy"), with what was measured and
+dropped (SQLite named placeholders; the INSERT compiled by the ORM's ``InsertQuery``).
 
-A statement the ORM did not compile into the expected shape (the marker not appearing
-exactly once among the parameters; a backend without ``INSERT ... RETURNING``; a model with
-``pre_save``/``post_save`` receivers, which must keep seeing every save) is not prepared: the
-ORM does the work as usual, so correctness never depends on this module.
+Correctness never depends on this module: a statement that cannot be prepared is run by the
+ORM, and so is one whose prepared run meets an internal it does not recognise.
+
+Private ORM internals used, and what happens when one changes
+--------------------------------------------------------------
+"Fallback": the ORM (or ``save()``) does the work, every time, with the same statements as
+before. ``tests/test_prepared.py`` fails when a statement silently stops being prepared
+(``test_every_hot_statement_is_really_prepared_on_this_database``) and ``.ci/run`` runs it,
+with the query-budget tests, against the newest Django pip finds, pre-releases included.
+
+=============================================  ==============================  ==================
+internal                                       used for                        if it changes
+=============================================  ==============================  ==================
+``QuerySet.query.get_compiler(using=)``        the ORM compiles a lookup once  fallback
+``SQLCompiler.as_sql()`` -> (sql, params)      the SQL; where the marker sits  fallback (marker
+                                                                               not found once)
+``SQLCompiler.klass_info`` (``model``,         which columns build which       fallback
+``select_fields``, related infos)              instance
+``SQLCompiler.select`` (``col.target``)        the field names for from_db     fallback
+``SQLCompiler.annotation_col_map``             refuse annotated querysets      fallback
+``SQLCompiler.get_converters()`` ->            column values as Python (JSON,  fallback
+``{index: (functions, expression)}``, each     dates on SQLite, ...)
+``function(value, expression, connection)``
+``django.db.models.query                       the ``select_related``          fallback (a failed
+.get_related_populators``,                     instances                       import included)
+``RelatedPopulator.populate(row, obj)``
+``fetch_mode``: ``QuerySet._fetch_mode`` and   Django 6.1+, passed where the   fallback (and a
+the argument of the populators and             signature takes it, as          mode tracking peers,
+``Model.from_db``                              ``ModelIterable`` does          FETCH_PEERS, is
+                                                                               left to the ORM)
+``Model.from_db(db, names, values)``           the instance (documented API)   fallback
+``Model._prepare_related_fields_for_save``     insert() refuses an unsaved     fallback to save()
+                                               related object as save() does
+``Options.parents``, ``auto_field``,           the INSERT's columns; which     fallback to save()
+``concrete_fields``                            models it can be written for
+``Field.generated``, ``db_returning``,         columns the INSERT leaves to    renamed: the INSERT
+``get_placeholder``                            save() (computed by the         fails for a model
+                                               database, custom SQL)           with such a column
+                                                                               (this library has
+                                                                               none)
+``Field.target_field``, ``get_prep_value``,    values prepared as the ORM      fails, as the ORM
+``get_db_prep_value(prepared=True)``,          prepares them                   fails: a bad value
+``get_db_prep_save``, ``pre_save``                                             raises its error
+=============================================  ==============================  ==================
+
+A fallback decided while compiling costs nothing more. A failure while turning a fetched
+row into instances costs that one request a second query (the ORM's); after it the
+statement is no longer prepared in that thread.
+
+Two of these moved recently. Django 6.0 renamed
+``DatabaseOperations.fetch_returned_insert_columns()`` (a ``fetchone()``) to
+``fetch_returned_rows()`` (a ``fetchall()``): :func:`insert` calls neither, it reads its one
+``RETURNING`` row with ``cursor.fetchone()`` as the base backend of SQLite, PostgreSQL and
+MariaDB does (Oracle, whose ``RETURNING`` binds out-parameters, gets ``save()``). Django 6.1,
+not 6.0, added ``fetch_mode`` to ``get_related_populators()`` and ``Model.from_db()``: it is
+passed here when the signature has it.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.db import connections, router, transaction
-from django.db.models import Field, Model, QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models import Model, QuerySet
 from django.db.models.signals import post_save, pre_save
-from django.db.models.sql import InsertQuery
 from django.dispatch import receiver
+
+try:
+    from django.db.models.query import get_related_populators
+except ImportError:  # pragma: no cover - moved or renamed in a future Django: the ORM answers
+    get_related_populators = None  # type: ignore[assignment]
 
 #: stands for the looked-up value while the ORM compiles; never sent to the database
 _MARKER = f"oauth-provider-prepared-{secrets.token_hex(8)}"
@@ -51,53 +104,43 @@ _local = threading.local()
 _generation = [0]
 
 
+def _takes(function: Any, name: str) -> bool:
+    """Whether ``function`` accepts an argument called ``name`` (or any keyword)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+#: Django 6.1 passes the queryset's fetch mode to the related populators (and to from_db)
+_POPULATORS_TAKE_FETCH_MODE = get_related_populators is not None and _takes(get_related_populators, "fetch_mode")
+
+
 @dataclass(frozen=True)
 class _Plan:
-    statement: _Statement
+    sql: str
     params: tuple[Any, ...]
     positions: tuple[int, ...]
     #: column index -> (converters, expression), from the ORM's compiler
     converters: dict[int, tuple[list[Any], Any]]
-    model: type[Model]
+    from_db: Callable[..., Model]
     init_list: list[str]
     start: int
     end: int
     populators: list[Any]
 
-
-#: Django's own pattern for a ``%s`` placeholder (``FORMAT_QMARK_REGEX`` of the SQLite backend)
-_PLACEHOLDER = re.compile(r"(?<!%)%s")
-
-
-def _sqlite_takes_names() -> bool:
-    try:
-        from django.db.backends.sqlite3.base import SQLiteCursorWrapper
-    except ImportError:  # pragma: no cover - no sqlite3 module in this Python
-        return False
-    return "param_names" in inspect.signature(SQLiteCursorWrapper.convert_query).parameters
-
-
-_SQLITE_TAKES_NAMES = _sqlite_takes_names()
-
-
-@dataclass(frozen=True)
-class _Statement:
-    """SQL as sent: with ``%s`` placeholders (``names`` None) or ``%(pN)s`` ones (``names``
-    the keys of the mapping :meth:`execute` passes instead of a list)."""
-
-    sql: str
-    names: tuple[str, ...] | None = None
-
-    @classmethod
-    def of(cls, sql: str, connection: Any) -> _Statement:
-        if connection.vendor != "sqlite" or not _SQLITE_TAKES_NAMES or "%%" in sql:
-            return cls(sql)
-        count = iter(range(sql.count("%s") + 1))
-        named = _PLACEHOLDER.sub(lambda _: f"%(p{next(count)})s", sql)
-        return cls(named, tuple(f"p{i}" for i in range(next(count))))
-
-    def execute(self, cursor: Any, params: list[Any]) -> None:
-        cursor.execute(self.sql, params if self.names is None else dict(zip(self.names, params, strict=True)))
+    def instance(self, row: list[Any], alias: str, connection: Any) -> Model:
+        """The model instance (with its related ones) for ``row``, as the ORM builds it."""
+        for index, (functions, expression) in self.converters.items():
+            converted = row[index]
+            for function in functions:
+                converted = function(converted, expression, connection)
+            row[index] = converted
+        obj = self.from_db(alias, self.init_list, row[self.start:self.end])
+        for populator in self.populators:
+            populator.populate(row, obj)
+        return obj
 
 
 #: marker integers: negative, and inside even a SmallAutoField's range (Django compiles an
@@ -128,6 +171,10 @@ def _marker(model: type[Model], name: str, index: int) -> Any | None:
 
 
 def _compile(queryset: QuerySet[Any], alias: str, markers: list[Any]) -> _Plan | None:
+    """The plan for ``queryset`` compiled with ``markers``, or None when its SQL or the ORM's
+    internals are not what this module expects (see the table in the module docstring)."""
+    if get_related_populators is None:
+        return None
     compiler = queryset.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     positions = []
@@ -139,19 +186,29 @@ def _compile(queryset: QuerySet[Any], alias: str, markers: list[Any]) -> _Plan |
     klass_info = compiler.klass_info
     if not klass_info or compiler.annotation_col_map:
         return None
+    model = klass_info["model"]
     select = compiler.select
-    try:
+    if _POPULATORS_TAKE_FETCH_MODE:
+        # Django 6.1+: what ModelIterable does with the queryset's fetch mode. A mode that
+        # links the instances of one result to each other (FETCH_PEERS) is left to the ORM.
+        fetch_mode = queryset._fetch_mode  # type: ignore[attr-defined]
+        if getattr(fetch_mode, "track_peers", True):
+            return None
+        populators = get_related_populators(klass_info, select, alias, fetch_mode)  # type: ignore[call-arg]
+        from_db = model.from_db
+        if _takes(from_db, "fetch_mode"):  # else a from_db() override from before 6.1, as the ORM calls it
+            from_db = partial(from_db, fetch_mode=fetch_mode)
+    else:
         populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]
-    except TypeError:  # a Django whose populators take more (6.0: fetch_mode): the ORM does it
-        return None
+        from_db = model.from_db
     fields = klass_info["select_fields"]
     start, end = fields[0], fields[-1] + 1
     return _Plan(
-        statement=_Statement.of(sql, connections[alias]),
+        sql=sql,
         params=tuple(params),
         positions=tuple(positions),
         converters=compiler.get_converters([column[0] for column in select]),
-        model=klass_info["model"],
+        from_db=from_db,
         init_list=[column[0].target.attname for column in select[start:end]],
         start=start,
         end=end,
@@ -190,7 +247,7 @@ class PreparedLookup:
             queryset = queryset.select_related(*self.select_related)
         return queryset.filter(**dict(zip(self.fields, values, strict=True)))[:1]
 
-    def _plan(self, model: type[Model], alias: str) -> _Plan | None:
+    def _plan(self, model: type[Model], alias: str) -> tuple[Any, _Plan | None]:
         plans = _plans()
         key = (id(self), model, alias, _generation[0])
         if key not in plans:
@@ -201,16 +258,19 @@ class PreparedLookup:
                 )
             except Exception:  # noqa: BLE001 - whatever stops preparing, the ORM path answers
                 plans[key] = None
-        return plans[key]  # type: ignore[no-any-return]
+        return key, plans[key]
+
+    def _orm(self, model: type[Model], alias: str, values: tuple[Any, ...]) -> Any | None:
+        rows = list(self.queryset(model, values).using(alias))
+        return rows[0] if rows else None
 
     def get(self, *values: Any) -> Any | None:
         """The row whose ``fields`` equal ``values``, with its related rows, or None."""
         model = self.model()
         alias = router.db_for_read(model)
-        plan = self._plan(model, alias)
+        key, plan = self._plan(model, alias)
         if plan is None:
-            rows = list(self.queryset(model, values).using(alias))
-            return rows[0] if rows else None
+            return self._orm(model, alias, values)
         connection = connections[alias]
         params = list(plan.params)
         for position, name, value in zip(plan.positions, self.fields, values, strict=True):
@@ -218,90 +278,15 @@ class PreparedLookup:
             target = _target(model, name)
             params[position] = target.get_db_prep_value(target.get_prep_value(value), connection, prepared=True)
         with connection.cursor() as cursor:
-            plan.statement.execute(cursor, params)
+            cursor.execute(plan.sql, params)
             fetched = cursor.fetchone()
         if fetched is None:
             return None
-        row = list(fetched)
-        for index, (functions, expression) in plan.converters.items():
-            converted = row[index]
-            for function in functions:
-                converted = function(converted, expression, connection)
-            row[index] = converted
-        obj = plan.model.from_db(alias, plan.init_list, row[plan.start:plan.end])
-        for populator in plan.populators:
-            populator.populate(row, obj)
-        return obj
-
-
-@dataclass(frozen=True)
-class _InsertPlan:
-    statement: _Statement
-    fields: list[Field[Any, Any]]
-    returning: list[Field[Any, Any]]
-    converters: dict[int, tuple[list[Any], Any]]
-
-
-def _compile_insert(model: type[Model], alias: str) -> _InsertPlan | None:
-    connection = connections[alias]
-    meta = model._meta
-    if meta.parents or meta.auto_field is None or not connection.features.can_return_columns_from_insert:
-        return None
-    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not getattr(f, "generated", False)]
-    if any(getattr(f, "get_placeholder", None) is not None for f in fields):
-        return None
-    returning = list(meta.db_returning_fields)
-    query = InsertQuery(model)
-    query.insert_values(fields, [model()])
-    compiler = query.get_compiler(using=alias)
-    compiler.returning_fields = returning
-    statements = compiler.as_sql()
-    if len(statements) != 1 or compiler.returning_params or len(statements[0][1]) != len(fields):
-        return None
-    return _InsertPlan(
-        statement=_Statement.of(statements[0][0], connection),
-        fields=fields,
-        returning=returning,
-        converters=compiler.get_converters([f.get_col(meta.db_table) for f in returning]),
-    )
-
-
-def insert(obj: Model) -> None:
-    """Store the new, unsaved ``obj`` as ``obj.save()`` would (defaults, ``pre_save()`` of
-    each field, its new primary key set on it), with one INSERT compiled once. Falls back to
-    ``obj.save()`` when the model has ``pre_save``/``post_save`` receivers, ``obj`` has a
-    primary key already, or the backend cannot return the new key."""
-    model = type(obj)
-    if obj.pk is not None or pre_save.has_listeners(model) or post_save.has_listeners(model):
-        obj.save()
-        return
-    alias = router.db_for_write(model, instance=obj)
-    plans = _plans()
-    key = ("insert", model, alias, _generation[0])
-    if key not in plans:
-        plans[key] = _compile_insert(model, alias)
-    plan: _InsertPlan | None = plans[key]
-    raw = [] if plan is None else [field.pre_save(obj, True) for field in plan.fields]
-    if plan is None or any(hasattr(value, "resolve_expression") for value in raw):
-        obj.save()
-        return
-    obj._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
-    connection = connections[alias]
-    params = [
-        field.get_db_prep_save(value, connection=connection) for field, value in zip(plan.fields, raw, strict=True)
-    ]
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        plan.statement.execute(cursor, params)
-        # What every backend without RETURNING out-parameters (the plan excludes those)
-        # does: fetch_returned_insert_columns() before Django 6.0, fetch_returned_rows() after.
-        returned = list(cursor.fetchone())
-    for index, (functions, expression) in plan.converters.items():
-        for function in functions:
-            returned[index] = function(returned[index], expression, connection)
-    for field, value in zip(plan.returning, returned, strict=True):
-        setattr(obj, field.attname, value)
-    obj._state.db = alias
-    obj._state.adding = False
+        try:
+            return plan.instance(list(fetched), alias, connection)
+        except Exception:  # noqa: BLE001 - an internal changed shape: stop preparing, let the ORM answer
+            _plans()[key] = None
+            return self._orm(model, alias, values)
 
 
 class PreparedUpdate:
@@ -328,15 +313,90 @@ class PreparedUpdate:
             sql = self.template.format(
                 table=quote(model._meta.db_table), **{name: quote(str(f.column)) for name, f in by_name.items()}
             )
-            plans[key] = (_Statement.of(sql, connection), [by_name[name] for name in self.fields])
-        statement, fields = plans[key]
+            plans[key] = (sql, [by_name[name] for name in self.fields])
+        sql, fields = plans[key]
         params = [
             field.get_db_prep_save(value, connection=connection)
             for field, value in zip(fields, values, strict=True)
         ]
         with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-            statement.execute(cursor, params)
+            cursor.execute(sql, params)
             return int(cursor.rowcount)
+
+
+#: refuses an unsaved related object (and re-reads a related key) as ``save()`` does; private,
+#: so when a Django renames it, :func:`insert` leaves the row to ``save()``
+_prepare_related = getattr(Model, "_prepare_related_fields_for_save", None)
+#: integer primary keys the database generates: what RETURNING gives back needs no conversion
+_AUTO_TYPES = frozenset({"AutoField", "BigAutoField", "SmallAutoField"})
+
+
+def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[Any], str] | None:
+    """``INSERT INTO t (every column but the key) VALUES (%s, ...) RETURNING key``, written
+    once like :class:`PreparedUpdate`'s statements, or None where ``save()`` must do it: a
+    model with parents, no integer auto key, a column the database computes or that needs
+    its own placeholder SQL, or a backend without a plain ``RETURNING`` (Oracle binds it)."""
+    meta = model._meta
+    auto = meta.auto_field
+    if (
+        meta.parents or auto is None or auto.get_internal_type() not in _AUTO_TYPES
+        or connection.vendor == "oracle" or not connection.features.can_return_columns_from_insert
+    ):
+        return None
+    fields = [f for f in meta.concrete_fields if f is not auto]
+    if not fields or any(
+        getattr(f, "generated", False) or getattr(f, "db_returning", False) or hasattr(f, "get_placeholder")
+        for f in fields
+    ):
+        return None
+    quote = connection.ops.quote_name
+    # names quoted from the model's own metadata; every value goes as a parameter
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608
+        quote(meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)),
+        quote(auto.column),
+    )
+    return sql, fields, auto.attname
+
+
+def insert(obj: Model) -> None:
+    """Store the new, unsaved ``obj`` as ``obj.save()`` would (defaults, each field's
+    ``pre_save()``, the new primary key set on it), with one INSERT written once. ``save()``
+    does it when the model overrides ``save()`` or has ``pre_save``/``post_save`` receivers
+    (they must see every save), ``obj`` has a key already, a value is an expression or the
+    statement cannot be written (see :func:`_insert_statement`)."""
+    model = type(obj)
+    if (
+        obj.pk is not None or _prepare_related is None or model.save is not Model.save
+        or pre_save.has_listeners(model) or post_save.has_listeners(model)
+    ):
+        obj.save()
+        return
+    alias = router.db_for_write(model, instance=obj)
+    connection = connections[alias]
+    plans = _plans()
+    key = ("insert", model, alias, _generation[0])
+    if key not in plans:
+        try:
+            plans[key] = _insert_statement(model, connection)
+        except Exception:  # noqa: BLE001 - whatever stops writing it, save() stores the row
+            plans[key] = None
+    plan = plans[key]
+    if plan is None:
+        obj.save()
+        return
+    sql, fields, key_attname = plan
+    _prepare_related(obj, operation_name="save")  # first, as in save(): refuses an unsaved related object
+    raw = [field.pre_save(obj, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in raw):
+        obj.save()
+        return
+    params = [field.get_db_prep_save(value, connection=connection) for field, value in zip(fields, raw, strict=True)]
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (pk,) = cursor.fetchone()
+    setattr(obj, key_attname, pk)
+    obj._state.db = alias
+    obj._state.adding = False
 
 
 @receiver(setting_changed)

@@ -188,18 +188,20 @@ def _compile(queryset: QuerySet[Any], alias: str, markers: list[Any]) -> _Plan |
         return None
     model = klass_info["model"]
     select = compiler.select
+    # typed loosely: its signature depends on the Django version (and on the stubs')
+    populators_of: Any = get_related_populators
     if _POPULATORS_TAKE_FETCH_MODE:
         # Django 6.1+: what ModelIterable does with the queryset's fetch mode. A mode that
         # links the instances of one result to each other (FETCH_PEERS) is left to the ORM.
         fetch_mode = queryset._fetch_mode  # type: ignore[attr-defined]
         if getattr(fetch_mode, "track_peers", True):
             return None
-        populators = get_related_populators(klass_info, select, alias, fetch_mode)  # type: ignore[call-arg]
+        populators = populators_of(klass_info, select, alias, fetch_mode)
         from_db = model.from_db
         if _takes(from_db, "fetch_mode"):  # else a from_db() override from before 6.1, as the ORM calls it
             from_db = partial(from_db, fetch_mode=fetch_mode)
     else:
-        populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]
+        populators = populators_of(klass_info, select, alias)
         from_db = model.from_db
     fields = klass_info["select_fields"]
     start, end = fields[0], fields[-1] + 1

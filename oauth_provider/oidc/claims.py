@@ -8,6 +8,7 @@ this module only decides which of them a client may see.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -48,20 +49,98 @@ def supported_claims() -> list[str]:
     return ["sub", *sorted({c for claims in adapter().scope_claims().values() for c in claims} - PROTOCOL_CLAIMS)]
 
 
+#: OIDC Core §5.5 bounds nothing; these bounds are ours. A claims request names a few claims,
+#: each with at most a small object (``essential``, ``value``, ``values``): anything deeper or
+#: larger is not a claims request, and would only cost work and storage.
+MAX_CLAIMS_DEPTH = 6
+MAX_CLAIMS_MEMBERS = 256
+#: the widest integer every supported database stores in JSON exactly (signed 64-bit)
+_INT_LIMIT = 2**63
+
+
+class _Malformed(ValueError):
+    """The ``claims`` value is not a claims request we can parse, keep and store."""
+
+
 def _refuse_constant(name: str) -> Any:
     """``NaN`` and ``Infinity`` are not JSON (RFC 8259 §6); Python's parser accepts them."""
-    raise ValueError(f"{name} is not JSON")
+    raise _Malformed(f"{name} is not JSON")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique (RFC 8259 §4): with duplicates, which one a
+    reader keeps differs between parsers."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Malformed("duplicate member")
+    return out
+
+
+def _check_text(text: str) -> None:
+    """A string the databases store as it is: no NUL (PostgreSQL's ``jsonb`` refuses ``\\u0000``)
+    and valid Unicode (a lone surrogate such as ``\\ud800`` cannot be encoded as UTF-8)."""
+    if "\x00" in text:
+        raise _Malformed("NUL")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Malformed("not Unicode text") from None
+
+
+def _check_value(value: Any, depth: int, budget: list[int]) -> None:
+    """Walk a parsed JSON value: finite numbers (RFC 8259 §6: ``1e999`` parses as infinity),
+    integers a database keeps exactly, storable strings, bounded depth and member count."""
+    if depth > MAX_CLAIMS_DEPTH:
+        raise _Malformed("too deep")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Malformed("too large")
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not -_INT_LIMIT <= value < _INT_LIMIT:
+            raise _Malformed("integer out of range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Malformed("not a finite number")
+    elif isinstance(value, dict):
+        for key, member in value.items():
+            _check_text(key)
+            _check_value(member, depth + 1, budget)
+    elif isinstance(value, list):
+        for member in value:
+            _check_value(member, depth + 1, budget)
+
+
+def _valid_claim(request: Any) -> bool:
+    """One claim's request (OIDC Core §5.5.1): ``null``, or an object whose ``essential`` is a
+    boolean and whose ``values`` is an array; ``value`` and other members are free-form."""
+    if request is None:
+        return True
+    if not isinstance(request, dict):
+        return False
+    if "essential" in request and not isinstance(request["essential"], bool):
+        return False
+    return "values" not in request or isinstance(request["values"], list)
 
 
 def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
     """Validate the ``claims`` request parameter (OIDC Core §5.5). Returns None when absent;
-    raises :class:`InvalidRequest` when it is not the JSON object the spec describes."""
+    raises :class:`InvalidRequest` when it is not the JSON object the spec describes, or not one
+    the provider can store: a non-finite or oversized number, a NUL, a lone surrogate, a
+    duplicated member, or nesting and size beyond :data:`MAX_CLAIMS_DEPTH` and
+    :data:`MAX_CLAIMS_MEMBERS`. Members other than ``userinfo`` and ``id_token`` are checked,
+    then ignored (§5.5: members not understood are ignored). The descriptions are fixed text:
+    they go back to the client in a redirect and never echo the value."""
     if not value:
         return None
     try:
-        data = json.loads(value, parse_constant=_refuse_constant)
+        data = json.loads(value, parse_constant=_refuse_constant, object_pairs_hook=_unique_members)
+        _check_value(data, 1, [MAX_CLAIMS_MEMBERS])
     except (ValueError, RecursionError):  # RecursionError: hostile nesting within the length limit
-        raise InvalidRequest("The claims parameter is not valid JSON.") from None
+        raise InvalidRequest("The claims parameter is not a valid JSON claims request.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The claims parameter must be a JSON object.")
     out: dict[str, dict[str, Any]] = {}
@@ -69,10 +148,8 @@ def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
         member = data.get(target)
         if member is None:
             continue
-        if not isinstance(member, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, dict)) for k, v in member.items()
-        ):
-            raise InvalidRequest(f"claims.{target} must map claim names to null or an object.")
+        if not isinstance(member, dict) or not all(_valid_claim(v) for v in member.values()):
+            raise InvalidRequest(f"claims.{target} must map claim names to null or a claim request object.")
         out[target] = member
     return out
 

@@ -152,6 +152,53 @@ def test_malformed_claims_parameter_is_invalid_request(oauth, conf_client, signi
     assert r.status_code == 302 and query_of(r["Location"])["error"] == "invalid_request"
 
 
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("value", [
+    '{"userinfo": {"email": {"value": 1e999}}}',  # overflows to infinity: not storable JSON
+    '{"userinfo": {"email": {"value": -1e999}}}',
+    '{"userinfo": {"email": {"value": 1' + "0" * 400 + '}}}',  # beyond any database's JSON number
+    '{"userinfo": {"email": {"value": "a\\u0000b"}}}',  # NUL: PostgreSQL's jsonb refuses it
+    '{"userinfo": {"e\\u0000mail": null}}',
+    '{"id_token": {"email": {"value": "\\ud800"}}}',  # a lone surrogate is not Unicode text
+    '{"id_token": {"\\udfff": null}}',
+    '{"userinfo": {"email": {"values": "not an array"}}}',
+    '{"userinfo": {"email": {"essential": "yes"}}}',
+    '{"userinfo": {"email": null}, "userinfo": {"name": null}}',  # duplicate member
+    '{"userinfo": {"email": {"value": ' + "[" * 40 + "]" * 40 + '}}}',  # nesting beyond any claim
+    '{"userinfo": ' + json.dumps({f"c{i}": None for i in range(260)}) + '}',  # more claims than exist
+    '{"other": {"x": {"value": 1e999}}}',  # unknown members are ignored, but still must be JSON we can store
+])
+def test_claims_parameter_the_database_cannot_store_is_invalid_request(oauth, signing_key, value):
+    """OIDC Core §5.5: a ``claims`` value that is not a well-formed claims request is refused
+    with invalid_request, redirected, before anything is stored (never a 500, on any database)."""
+    from ..factories import ClientFactory
+    from oauth_provider.models import Authorization
+
+    first_party = ClientFactory(skip_consent=True)  # no consent page: the grant would be stored at once
+    params, _ = oauth.authorize_params(first_party, scope="openid", claims=value)
+    r = oauth.browser.get("/o/authorize/", params)
+    assert r.status_code == 302, r.status_code
+    q = query_of(r["Location"])
+    assert q["error"] == "invalid_request" and q["state"] == params["state"] and "code" not in q
+    assert Authorization.objects.count() == 0
+
+
+def test_a_well_formed_claims_request_is_stored_and_honoured(oauth, user, signing_key):
+    """The strict checks leave every valid §5.5 request through: null, essential, value, values."""
+    from ..factories import ClientFactory
+
+    user.email = "alice@example.com"
+    user.save()
+    first_party = ClientFactory(skip_consent=True)
+    request = json.dumps({
+        "userinfo": {"email": {"essential": True}, "name": None, "acr": {"values": ["urn:a", "urn:b"]}},
+        "id_token": {"email": None, "auth_time": {"essential": False}, "sub": {"value": "\u00e9t\u00e9 1.5e3"}},
+        "x-extension": {"anything": [1, 2.5, "three"]},
+    })
+    body = oauth.tokens(first_party, scope="openid email", claims=request)
+    assert verify(body["id_token"], oauth.api)["email"] == "alice@example.com"
+
+
 @pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
 def test_prompt_login_forces_a_fresh_login_without_looping(oauth, conf_client, user, signing_key):
     params, verifier = oauth.authorize_params(conf_client, scope="openid", prompt="login consent")

@@ -25,8 +25,11 @@ FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "blob",
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*$")
 _ILLEGAL_CHARS = re.compile(r"[\x00-\x20\x7f\\<>\"{}|^`]")
-# Loopback IP literal with an optional port: only the port may vary at request time.
-_LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::(\d{1,5}))?((?:[/?].*)?)$", re.DOTALL)
+# Loopback IP literal with an optional port: only the port may vary at request time. The port
+# is ASCII digits ([0-9], never \d: in a str pattern \d also matches "٥" and "５", which int()
+# reads as 5: RFC 3986 §3.2.3 port = *DIGIT, and DIGIT is ASCII, RFC 5234 B.1).
+_LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::([0-9]{1,5}))?((?:[/?].*)?)$", re.DOTALL)
+_PORT = re.compile(r"[0-9]{1,5}")
 MAX_LENGTH = 2000
 
 
@@ -50,9 +53,11 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         raise ValidationError(_("The %(scheme)s: scheme is not allowed."), params={"scheme": scheme})
     try:
         parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        port_ok = _port_text(parts.netloc) is None or valid_port(_port_text(parts.netloc))
     except ValueError as exc:
         raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri}) from exc
+    if not port_ok:
+        raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri})
     if scheme in ("http", "https"):
         if not parts.netloc or not parts.hostname:
             raise ValidationError(_("The redirect URI %(uri)s has no host."), params={"uri": uri})
@@ -72,6 +77,22 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         )
 
 
+def valid_port(text: str) -> bool:
+    """Is ``text`` a port: ASCII digits only (no sign, space or other script's digits, which
+    ``int()`` would read), 1 to 65535 (RFC 3986 §3.2.3, RFC 6335 §6)."""
+    return _PORT.fullmatch(text) is not None and 0 < int(text) <= 65535
+
+
+def _port_text(netloc: str) -> str | None:
+    """The port as written in ``netloc`` (after any ``user@`` and ``[IPv6]``), or None."""
+    host = netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        host = host[host.find("]") + 1:]
+    if ":" not in host:
+        return None
+    return host.split(":", 1)[1]
+
+
 def _host(netloc: str) -> str:
     host = netloc.rsplit("@", 1)[-1]
     if host.startswith("["):
@@ -88,7 +109,7 @@ def matches(candidate: str, registered: str) -> bool:
     if reg is None:
         return False
     cand = _LOOPBACK_IP.match(candidate)
-    if cand is None or (cand.group(2) is not None and not 0 < int(cand.group(2)) <= 65535):
+    if cand is None or (cand.group(2) is not None and not valid_port(cand.group(2))):
         return False
     return cand.group(1) == reg.group(1) and cand.group(3) == reg.group(3)
 

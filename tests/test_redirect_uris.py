@@ -112,6 +112,11 @@ def test_userinfo_refused(uri):
     "https://rp.example:99999/cb",
     "https://rp.example:port/cb",
     "https://[::1/cb",
+    "https://rp.example:0/cb",
+    "https://rp.example:\u0665\u0665/cb",
+    "https://rp.example:\uff18\uff10/cb",
+    "http://127.0.0.1:+80/cb",
+    "http://127.0.0.1:\u0665\u0665/cb",
 ])
 def test_malformed_refused(uri):
     assert redirect_errors(uri)
@@ -253,7 +258,8 @@ def test_find_match_returns_the_registered_uri():
 
 
 @pytest.mark.req("8252-7.3-loopback-only-port-varies")
-@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "\u0665\u0665\u0665\u0665", "\uff18\uff10",
+                                  "+80", " 80", "\u00b2"])
 def test_loopback_port_out_of_range_is_refused(port):
     from oauth_provider.redirect_uris import matches
 

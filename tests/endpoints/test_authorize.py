@@ -259,6 +259,21 @@ def test_loopback_everything_but_the_port_must_match(sent, browser, native):
 
 
 @pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize("port", [
+    "\u0665\u0665\u0665\u0665",  # Arabic-Indic digits: int() reads 5555
+    "\uff15\uff15\uff15\uff15",  # full-width digits
+    "\u09eb\u09eb",  # Bengali digits
+    "+5555", "-1", " 5555", "5555 ", "0", "65536", "000000",
+])
+def test_loopback_port_is_ascii_digits_in_range(port, browser, native):
+    """RFC 3986 §3.2.3: ``port = *DIGIT``, and DIGIT is ASCII (RFC 5234 B.1). A port any other
+    way is not the registered URI with another port: no code goes to it."""
+    r = browser.get(AUTHORIZE, params_for(native, redirect_uri=f"http://127.0.0.1:{port}/cb"))
+    assert_error_page(r)
+    assert minted() == 0
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
 def test_ipv6_loopback_port_only_when_registered(browser, public_client):
     """``public_client`` registers only 127.0.0.1: [::1] is another host, not another port."""
     r = browser.get(AUTHORIZE, params_for(public_client, redirect_uri="http://[::1]:5000/cb"))

@@ -171,8 +171,9 @@ def test_malformed_claims_parameter_is_invalid_request(oauth, conf_client, signi
 def test_claims_parameter_the_database_cannot_store_is_invalid_request(oauth, signing_key, value):
     """OIDC Core §5.5: a ``claims`` value that is not a well-formed claims request is refused
     with invalid_request, redirected, before anything is stored (never a 500, on any database)."""
-    from ..factories import ClientFactory
     from oauth_provider.models import Authorization
+
+    from ..factories import ClientFactory
 
     first_party = ClientFactory(skip_consent=True)  # no consent page: the grant would be stored at once
     params, _ = oauth.authorize_params(first_party, scope="openid", claims=value)

@@ -9,6 +9,11 @@ Two stages, because where an error may be sent depends on how far validation got
 2. :func:`validate` -- an ordered tuple of small checks (:data:`CHECKS`), each raising one
    protocol error, which from here on is redirected to the verified URI with ``state`` and
    ``iss``.
+
+Every description raised from stage 2 is fixed text (at most a parameter *name* from
+:data:`PARAMETERS`), never a parameter's value: the client may show ``error_description`` to
+its user, and a ``prompt=none`` request is answered before anyone logs in, so a value echoed
+there would let anyone put words in the client's mouth (OAuth 2.1 §7.12).
 """
 
 from __future__ import annotations

@@ -70,9 +70,10 @@ def resolve(requested: tuple[str, ...], allowed: tuple[str, ...] | None) -> tupl
         if not defaults:
             raise InvalidScope("No scope was requested and no default scope applies.")
         return defaults
-    unknown = [s for s in requested if s not in permitted]
-    if unknown:
-        raise InvalidScope(f"Scope not allowed: {' '.join(unknown)}")
+    if any(s not in permitted for s in requested):
+        # Fixed text, never the scope names: the authorization endpoint redirects this to the
+        # client, which may show it to its user, so a request must not choose what it says.
+        raise InvalidScope("A requested scope is unknown or not allowed for this client.")
     return requested
 
 

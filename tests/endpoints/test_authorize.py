@@ -448,6 +448,46 @@ def test_error_description_charset(overrides, browser, trusted_client):
     assert re.fullmatch(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*", query.get("error_description", ""))
 
 
+#: text an attacker would like the client to show its user, in a form every parameter accepts
+PHISH = "Session_expired:_call_+1-555-0100_or_visit_evil.example"
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("logged_in", [False, True])
+@pytest.mark.parametrize("name,value", [
+    ("scope", f"read {PHISH}"),
+    ("scope", f"openid {PHISH}"),
+    ("scope", PHISH.replace("_", " ")),
+    ("prompt", f"none {PHISH}"),
+    ("response_type", PHISH),
+    ("response_mode", PHISH),
+    ("code_challenge_method", PHISH),
+    ("code_challenge", PHISH),
+    ("max_age", PHISH),
+    ("claims", f'{{"userinfo": "{PHISH}"}}'),
+    ("claims", PHISH),
+    ("id_token_hint", PHISH),
+    ("request", PHISH),
+    ("request_uri", PHISH),
+    ("registration", PHISH),
+])
+def test_redirected_errors_never_carry_text_the_request_chose(name, value, logged_in, user, trusted_client, issuer):
+    """An error redirected to the client carries our own fixed text, never a parameter's value:
+    a client shows error_description to its users, and a prompt=none request is answered before
+    anyone logs in, so anyone could make it say anything (OAuth 2.1 §7.12)."""
+    browser = HttpClient()
+    if logged_in:
+        browser.force_login(user)
+    params = params_for(trusted_client, scope="openid", prompt="none", state="s")
+    params[name] = value
+    r = browser.get(AUTHORIZE, params)
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["error"] and "code" not in query
+    for fragment in ("evil.example", "555-0100", "Session", "expired"):
+        assert fragment not in query.get("error_description", ""), query
+        assert fragment not in r["Location"], r["Location"]
+
+
 def test_safe_description_strips_forbidden_characters():
     assert safe_description('a"b\\c\r\nd\té') == "a?b?c??d??"
 

@@ -26,8 +26,9 @@ class DefaultAdapter:
         """Return True to issue a code without showing the consent page.
 
         Called after the request is validated and the user is logged in, before stored
-        consent is looked up. Default: only clients marked ``skip_consent`` (first-party
-        apps registered by the site itself)."""
+        consent is looked up; never for public clients, which always see the page (any app
+        can claim their client_id, RFC 8252 §8.6). Default: only clients marked
+        ``skip_consent`` (first-party apps registered by the site itself)."""
         return bool(client.skip_consent)
 
     def can_remember_consent(self, client: AbstractClient) -> bool:

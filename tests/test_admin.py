@@ -92,6 +92,28 @@ def client_form(**overrides) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_a_public_client_cannot_be_set_to_skip_consent(admin_browser):
+    """Any app can claim a public client's client_id (RFC 8252 §8.6): the form says so on the
+    field, and nothing is saved."""
+    form = client_form(client_type="public", token_endpoint_auth_method="none", skip_consent="on",
+                       redirect_uris="http://127.0.0.1/cb", grant_types=["authorization_code"])
+    r = admin_browser.post(url(Client, "add"), form)
+    assert r.status_code == 200
+    errors = r.context["adminform"].form.errors
+    assert "skip_consent" in errors, errors
+    assert "public client cannot skip the consent page" in str(errors["skip_consent"])
+    assert not Client.objects.exists()
+    # and an existing public client cannot be switched to it either
+    native = PublicClientFactory()
+    r = admin_browser.post(url(Client, "change", native.pk), client_form(
+        client_id=native.client_id, client_type="public", token_endpoint_auth_method="none", skip_consent="on",
+        redirect_uris="http://127.0.0.1/cb", grant_types=["authorization_code"]))
+    assert r.status_code == 200 and "skip_consent" in r.context["adminform"].form.errors
+    native.refresh_from_db()
+    assert native.skip_consent is False
+
+
 def secrets_in(html: str) -> list[str]:
     return SECRET_IN_PAGE.findall(html)
 

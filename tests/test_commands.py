@@ -137,6 +137,11 @@ def test_human_output():
                  id="unknown-scope"),
     pytest.param(("--redirect-uri", "https://rp.example/cb", "--owner", "nobody"), "No user named",
                  id="unknown-owner"),
+    pytest.param(("--public", "--skip-consent", "--redirect-uri", "http://127.0.0.1/cb"),
+                 "public client cannot skip the consent page", id="public-skip-consent",
+                 marks=pytest.mark.req("8252-8.6-no-silent-public-approval")),
+    pytest.param(("--redirect-uri", "https://rp.example/cb", "--logo-uri", "http://rp.example/logo.png"),
+                 "https://", id="http-logo"),
 ])
 def test_invalid_input_is_a_command_error(args, message):
     with pytest.raises(CommandError, match=message):

@@ -424,6 +424,22 @@ def test_migration_refuses_what_has_no_equivalent(db):
         import_application(app)
 
 
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+def test_migration_never_lets_a_public_client_skip_consent(db):
+    """DOT's skip_authorization on a public application is not carried over: any app can claim a
+    public client_id (RFC 8252 §8.6). A confidential one keeps it."""
+    from django.utils import timezone
+
+    from tests.docs_examples.migrate_from_dot import import_application
+
+    app, _access, _refresh = dot_rows(None, timezone.now())
+    app.skip_authorization = True
+    assert import_application(app).skip_consent is True
+    app.client_id, app.client_type, app.redirect_uris = "dot-native", "public", "http://127.0.0.1/cb"
+    assert import_application(app).skip_consent is False
+
+
 def test_readme_links_every_page():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]

@@ -8,7 +8,8 @@ again from that blob (the form carries no other trusted state).
 Order: client and redirect URI (errors shown as a page) -> the user is logged in (else the
 login page; no redirect to a client before the user is authenticated, RFC 9700 §4.11.2)
 -> the remaining checks (errors redirected with ``state`` and ``iss``) -> consent
-(skipped for ``skip_consent`` clients and for grants the user asked to be remembered)
+(skipped for confidential ``skip_consent`` clients and for grants the user asked to be
+remembered; never for public clients)
 -> a code.
 """
 
@@ -116,7 +117,9 @@ class AuthorizationView(View):
 
     def consent_needed(self, request: HttpRequest, req: AuthorizationRequest) -> bool:
         policy = adapter()
-        if policy.should_skip_consent(request, req.client, request.user, req.scopes):
+        # Never for a public client, whatever its row or the adapter says: any app can claim
+        # its client_id (RFC 8252 §8.6).
+        if not req.client.is_public and policy.should_skip_consent(request, req.client, request.user, req.scopes):
             return "consent" in req.prompt
         if "consent" in req.prompt or not policy.can_remember_consent(req.client):
             return True

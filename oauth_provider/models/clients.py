@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
@@ -62,11 +63,33 @@ class GrantType(models.TextChoices):
 #: Links shown to users (RFC 7591 §2 client metadata) are web pages or images: http(s) only,
 #: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
 validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
+#: The logo is loaded by the consent page itself: https only, or the page would carry mixed
+#: content and let anyone on the path watch (and swap) what the user is shown.
+validate_https_url = URLValidator(schemes=["https"], message=_("Enter an https:// URL."))
+
+#: the name of the constraint that keeps ``skip_consent`` off public clients (RFC 8252 §8.6)
+PUBLIC_SKIP_CONSENT_CONSTRAINT = "%(app_label)s_%(class)s_public_no_skip_consent"
+PUBLIC_SKIP_CONSENT_MESSAGE = _(
+    "A public client cannot skip the consent page: any app can claim its client_id (RFC 8252 §8.6)."
+)
 
 
-def _display_uri(verbose_name: Any, help_text: Any) -> models.URLField:
-    return models.URLField(verbose_name, max_length=500, blank=True, validators=[validate_http_url],
-                           help_text=help_text)
+def _display_uri(verbose_name: Any, help_text: Any, *, https_only: bool = False) -> models.URLField:
+    return models.URLField(verbose_name, max_length=500, blank=True, help_text=help_text,
+                           validators=[validate_https_url if https_only else validate_http_url])
+
+
+def check_constraint(condition: models.Q, name: str, message: Any) -> models.CheckConstraint:
+    """A CheckConstraint on every supported Django: the argument is ``condition`` from 5.1 and
+    ``check`` before (removed in 6.0). Migrations use it too, so they load on each version."""
+    keyword = "condition" if django.VERSION >= (5, 1) else "check"
+    return models.CheckConstraint(name=name, violation_error_message=message, **{keyword: condition})
+
+
+def public_skip_consent_constraint() -> models.CheckConstraint:
+    """``skip_consent`` is never set on a public client, enforced by the database too."""
+    return check_constraint(~models.Q(client_type="public", skip_consent=True),
+                            PUBLIC_SKIP_CONSENT_CONSTRAINT, PUBLIC_SKIP_CONSENT_MESSAGE)
 
 
 def _words(value: str) -> list[str]:
@@ -106,7 +129,8 @@ class AbstractClient(models.Model):
     )
     skip_consent = models.BooleanField(
         _("skip consent"), default=False,
-        help_text=_("A first-party client: users are never shown the consent page."),
+        help_text=_("A first-party confidential client: users are never shown the consent page. "
+                    "Never for public clients."),
     )
     is_resource_server = models.BooleanField(
         _("resource server"), default=False,
@@ -128,7 +152,8 @@ class AbstractClient(models.Model):
         help_text=_("Empty: the site default (OAUTH_PROVIDER['ACCESS_TOKEN_FORMAT'])."),
     )
     # Shown on the consent and connected-apps pages (RFC 7591 §2 names).
-    logo_uri = _display_uri(_("logo URL"), _("An image shown next to the client's name (http or https)."))
+    logo_uri = _display_uri(_("logo URL"), _("An image shown next to the client's name (https only)."),
+                            https_only=True)
     client_uri = _display_uri(_("home page"), _("The client's home page, linked from its name."))
     policy_uri = _display_uri(_("privacy policy"), _("How the client uses the data users let it see."))
     tos_uri = _display_uri(_("terms of service"), _("The client's terms of service."))
@@ -139,6 +164,7 @@ class AbstractClient(models.Model):
         abstract = True
         verbose_name = _("client")
         verbose_name_plural = _("clients")
+        constraints = [public_skip_consent_constraint()]
 
     def __str__(self) -> str:
         return self.name or self.client_id
@@ -244,8 +270,19 @@ class AbstractClient(models.Model):
             errors.setdefault("token_endpoint_auth_method", []).append(
                 _("A confidential client must authenticate with its secret.")
             )
+        if public and self.skip_consent:
+            errors.setdefault("skip_consent", []).append(PUBLIC_SKIP_CONSENT_MESSAGE)
         if errors:
             raise ValidationError(errors)
+
+    def get_constraints(self) -> list[tuple[type, list[Any]]]:
+        """The constraints :meth:`validate_constraints` checks: all but the skip_consent one,
+        which :meth:`clean` already reports on its field (it would otherwise say it twice)."""
+        skip = PUBLIC_SKIP_CONSENT_CONSTRAINT % {
+            "app_label": self._meta.app_label.lower(), "class": type(self).__name__.lower()
+        }
+        return [(model, [c for c in constraints if c.name != skip])
+                for model, constraints in super().get_constraints()]
 
 
 class Client(AbstractClient):

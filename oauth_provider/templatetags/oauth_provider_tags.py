@@ -39,6 +39,15 @@ def http_url(value: Any) -> str:
 
 
 @register.filter
+def https_url(value: Any) -> str:
+    """``value`` if it passes :func:`http_url` and is https, else ``""``: for what the page
+    loads itself (the logo). An http image on the consent page is mixed content, and lets
+    anyone on the path see who is consenting to what, and change the picture."""
+    url = http_url(value)
+    return url if url and urlsplit(url).scheme.lower() == "https" else ""
+
+
+@register.filter
 def url_host(value: Any) -> str:
     """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise."""
     url = http_url(value)

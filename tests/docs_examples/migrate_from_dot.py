@@ -38,7 +38,8 @@ def import_application(app):
         redirect_uris="\n".join(app.redirect_uris.split()),
         post_logout_redirect_uris="\n".join(app.post_logout_redirect_uris.split()),
         grant_types=GRANT_TYPES[app.authorization_grant_type],
-        skip_consent=app.skip_authorization,
+        # never for a public client: any app can claim its client_id (RFC 8252 §8.6)
+        skip_consent=app.skip_authorization and not public,
         owner=app.user,
     )
     client.full_clean()  # our rules are stricter: exact https (or loopback) redirect URIs

@@ -343,7 +343,8 @@ def test_error_after_verification_is_redirected(overrides, error, state, browser
     {"code_challenge_method": "plain", "code_challenge": "a" * 43},
 ])
 def test_pkce_s256_required_for_every_client(factory, overrides, browser, issuer):
-    client = (ClientFactory if factory == "confidential" else PublicClientFactory)(skip_consent=True)
+    # the confidential one skips consent, so a missed check would yield a code at once
+    client = ClientFactory(skip_consent=True) if factory == "confidential" else PublicClientFactory()
     r = browser.get(AUTHORIZE, params_for(client, state="s", **overrides))
     assert_error_redirect(r, client.redirect_uri_list[0], "invalid_request", "s", issuer)
     assert minted() == 0

@@ -323,6 +323,84 @@ def test_public_client_is_always_asked_again(redirect_uri, oauth, public_client,
     assert AuthorizationCode.objects.count() == 1
 
 
+def _store_skip_consent_past_the_rules(client) -> None:
+    """Set ``skip_consent`` on a public client the way an old row, a raw SQL import or a swapped
+    model without the constraint could have it: past the model and the database's check."""
+    from django.db import connection
+
+    table = client._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA ignore_check_constraints = 1")
+        elif connection.vendor == "postgresql":  # transactional: rolled back with the test
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks
+            for name in [c.name for c in client._meta.constraints if "skip" in c.name]:
+                cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"'.replace(
+                    "%(app_label)s", client._meta.app_label).replace("%(class)s", client._meta.model_name))
+        else:
+            pytest.skip("no way past a CHECK constraint inside the test's transaction")
+        try:
+            type(client).objects.filter(pk=client.pk).update(skip_consent=True)
+        finally:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA ignore_check_constraints = 0")
+
+
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_a_public_client_flagged_skip_consent_still_gets_the_consent_page(oauth, public_client, issuer):
+    """RFC 8252 §8.6: any app can claim a public client's client_id, so its requests are never
+    approved without the user, whatever a stored row says."""
+    _store_skip_consent_past_the_rules(public_client)
+    public_client.refresh_from_db()
+    assert public_client.skip_consent is True
+    for prompt in (None, "none"):
+        r = oauth.browser.get(AUTHORIZE, params_for(public_client, prompt=prompt, state="s"))
+        if prompt is None:
+            assert r.status_code == 200 and b'name="oauth_request"' in r.content
+        else:
+            assert_error_redirect(r, public_client.redirect_uri_list[0], "consent_required", "s", issuer)
+    assert minted() == 0
+
+
+@pytest.mark.req("8252-8.6-no-silent-public-approval")
+def test_the_model_and_the_database_refuse_a_public_client_that_skips_consent(db):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    native = PublicClientFactory.build()
+    native.skip_consent = True
+    with pytest.raises(ValidationError) as refused:
+        native.full_clean()
+    assert "skip_consent" in refused.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        native.save()
+    ClientFactory(skip_consent=True)  # a confidential first-party client may
+
+
+@pytest.mark.parametrize("logo", ["http://rp.example/logo.png", "HTTP://rp.example/logo.png"])
+def test_a_logo_over_plain_http_is_never_loaded(browser, conf_client, logo):
+    """The consent page loads the client's logo itself: over http it would be mixed content and
+    let anyone on the path see, and swap, what the user is shown. A row holding one (stored
+    before the rule, or straight to the database) shows the monogram instead."""
+    type(conf_client).objects.filter(pk=conf_client.pk).update(logo_uri=logo)
+    r, _ = consent_page(browser, conf_client)
+    html = r.content.decode()
+    assert "<img" not in html and "rp.example/logo.png" not in html
+    assert 'class="monogram"' in html
+    type(conf_client).objects.filter(pk=conf_client.pk).update(logo_uri="https://rp.example/logo.png")
+    r, _ = consent_page(browser, conf_client)
+    assert 'src="https://rp.example/logo.png"' in r.content.decode()
+
+
+def test_a_logo_must_be_https_to_be_registered(db):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        ClientFactory(logo_uri="http://rp.example/logo.png")
+    assert set(refused.value.message_dict) == {"logo_uri"}
+    assert ClientFactory(logo_uri="https://rp.example/logo.png").logo_uri == "https://rp.example/logo.png"
+
+
 def test_remember_box_is_offered_ticked_for_confidential_clients(browser, conf_client):
     r, _ = consent_page(browser, conf_client)
     html = r.content.decode()
@@ -360,9 +438,8 @@ def test_consent_of_another_user_does_not_count(oauth, conf_client):
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("factory", [ClientFactory, PublicClientFactory])
-def test_skip_consent_client_skips_the_page(factory, browser, issuer):
-    client = factory(skip_consent=True)
+def test_skip_consent_client_skips_the_page(browser, issuer):
+    client = ClientFactory(skip_consent=True)  # confidential: a public one never skips (see above)
     r = browser.get(AUTHORIZE, params_for(client, state="s"))
     query = assert_redirect_to(r, client.redirect_uri_list[0])
     assert query["code"] and query["state"] == "s" and query["iss"] == issuer

@@ -87,7 +87,8 @@ class Command(BaseCommand):
         )
         for option, what in DISPLAY_URIS.items():
             parser.add_argument(f"--{option.replace('_', '-')}", dest=option, metavar="URL", default="",
-                                help=f"{what}, shown on the consent page (http or https).")
+                                help=f"{what}, shown on the consent page "
+                                 f"({'https' if option == 'logo_uri' else 'http or https'}).")
         parser.add_argument("--public", action="store_true",
                             help="A public client (native or browser app): no secret, PKCE only.")
         parser.add_argument(
@@ -95,7 +96,8 @@ class Command(BaseCommand):
             help="How a confidential client sends its secret (default: client_secret_basic).",
         )
         parser.add_argument("--skip-consent", action="store_true",
-                            help="First-party client: users are never shown the consent page.")
+                            help="First-party confidential client: users are never shown the consent "
+                                 "page (refused for --public: any app can claim a public client_id).")
         parser.add_argument("--resource-server", action="store_true",
                             help="May introspect tokens issued to other clients.")
         parser.add_argument(

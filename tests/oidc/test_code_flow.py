@@ -12,9 +12,10 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
 from oauth_provider import secrets
+from oauth_provider.models import AuthorizationCode
 from oauth_provider.oidc import id_token as id_token_module
 
-from ..conftest import query_of
+from ..conftest import OAuthDriver, query_of
 from ..factories import AuthorizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -225,6 +226,73 @@ def test_prompt_login_forces_a_fresh_login_without_looping(oauth, conf_client, u
 def test_forged_login_after_marker_only_leads_to_another_login(oauth, conf_client, signing_key):
     params, _ = oauth.authorize_params(conf_client, scope="openid", login_after="1:forged:marker")
     login_redirect(oauth.browser.get("/o/authorize/", params))
+
+
+def _forced_login_return(browser, client, **overrides) -> tuple[str, dict, str]:
+    """Send a request that demands a fresh login; returns the path and parameters the login
+    page would send the user back to, and the PKCE verifier."""
+    params, verifier = OAuthDriver(browser, browser).authorize_params(client, scope="openid", **overrides)
+    target = login_redirect(browser.get("/o/authorize/", params))
+    back = urlsplit(target["next"])
+    return back.path, {k: v[0] for k, v in parse_qs(back.query).items()}, verifier
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+@pytest.mark.parametrize("demand", [{"prompt": "login"}, {"max_age": "0"}])
+def test_a_forced_login_marker_is_bound_to_the_session_that_got_it(conf_client, signing_key, demand):
+    """The marker a forced login carries back proves nothing in another session: user A's marker
+    replayed in user B's browser (B logged in after it was issued) still sends B to log in."""
+    from django.test import Client as HttpClient
+
+    attacker, victim = UserFactory(username="mallory"), UserFactory(username="victim")
+    base = secrets.now()
+    secrets.set_clock(lambda: base)
+    a = HttpClient()
+    a.force_login(attacker)
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, back_params, _ = _forced_login_return(a, conf_client, **demand)
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    b = HttpClient()
+    b.force_login(victim)  # a login later than the marker, but not the one it asked for
+    login_redirect(b.get(path, back_params))
+    assert AuthorizationCode.objects.count() == 0
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_a_forced_login_marker_is_bound_to_its_request_and_used_once(oauth, conf_client, user, signing_key):
+    """A marker satisfies the request that demanded the login, once: not another request with
+    max_age=0 (other state, nonce, PKCE challenge), nor the same one replayed."""
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, first, verifier = _forced_login_return(oauth.browser, conf_client, max_age="0")
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)  # the fresh login request 1 asked for
+    second, _ = oauth.authorize_params(conf_client, scope="openid", max_age="0", login_after=first["login_after"])
+    login_redirect(oauth.browser.get(path, second))  # request 2 with request 1's marker
+    r = oauth.browser.get(path, first)  # request 1 itself goes through
+    if r.status_code == 200:
+        r = oauth.approve(r)
+    code = query_of(r["Location"])["code"]
+    assert oauth.exchange(conf_client, code, verifier).status_code == 200
+    login_redirect(oauth.browser.get(path, first))  # and only once
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_a_forced_login_as_another_user_costs_one_more_login_not_a_loop(oauth, conf_client, signing_key):
+    """Logging in as someone else starts a new session (Django flushes it), which has not seen
+    the marker: that user is asked once more, then the request goes through."""
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, back, _ = _forced_login_return(oauth.browser, conf_client, prompt="login")
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    other = UserFactory(username="bob")
+    oauth.browser.force_login(other)
+    target = login_redirect(oauth.browser.get(path, back))
+    again = urlsplit(target["next"])
+    secrets.set_clock(lambda: base + timedelta(seconds=15))
+    oauth.browser.force_login(other)
+    r = oauth.browser.get(again.path, {k: v[0] for k, v in parse_qs(again.query).items()})
+    assert r.status_code in (200, 302) and "/accounts/login/" not in r.get("Location", "")
 
 
 @pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")

@@ -186,8 +186,12 @@ def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
 
 
 def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
-    """Known scopes within the client's allow-list (RFC 6749 §3.3)."""
-    req.scopes = scopes.resolve(scopes.parse(req.params.get("scope")), req.client.allowed_scope_tuple)
+    """Known scopes within the client's allow-list (RFC 6749 §3.3). ``offline_access`` (OIDC
+    Core §11) is allowed to every client with the refresh_token grant and ignored for others;
+    like any scope, it is granted only with the user's consent to it (the page, or a remembered
+    decision that named it)."""
+    requested = scopes.without_unusable_offline_access(scopes.parse(req.params.get("scope")), req.client)
+    req.scopes = scopes.resolve(requested, scopes.client_allowed(req.client))
 
 
 def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from .conf import provider_settings
 from .errors import InvalidScope
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+#: OpenID Connect Core §11: asks for a refresh token usable while the user is away
+OFFLINE_ACCESS = "offline_access"
 
 
 def parse(value: str | None) -> tuple[str, ...]:
@@ -74,6 +77,26 @@ def resolve(requested: tuple[str, ...], allowed: tuple[str, ...] | None) -> tupl
         # Fixed text, never the scope names: the authorization endpoint redirects this to the
         # client, which may show it to its user, so a request must not choose what it says.
         raise InvalidScope("A requested scope is unknown or not allowed for this client.")
+    return requested
+
+
+def client_allowed(client: Any) -> tuple[str, ...] | None:
+    """The scopes ``client`` may be granted, for :func:`resolve`: its allow-list (None: every
+    registered scope), plus ``offline_access`` (OIDC Core §11) when the client may use the
+    refresh_token grant: asking for a refresh token is what that grant is for, so the scope
+    needs no separate registration."""
+    allowed = client.allowed_scope_tuple
+    if allowed is None or OFFLINE_ACCESS in allowed or OFFLINE_ACCESS not in registered():
+        return allowed
+    return (*allowed, OFFLINE_ACCESS) if client.allows_grant("refresh_token") else allowed
+
+
+def without_unusable_offline_access(requested: tuple[str, ...], client: Any) -> tuple[str, ...]:
+    """``requested`` without ``offline_access`` when ``client`` cannot have refresh tokens (no
+    refresh_token grant): OIDC Core §11 has the provider ignore an offline_access request it
+    will not honour, rather than fail it, and the consent page must not promise it."""
+    if OFFLINE_ACCESS in requested and not client.allows_grant("refresh_token"):
+        return tuple(s for s in requested if s != OFFLINE_ACCESS)
     return requested
 
 

@@ -97,7 +97,7 @@ class RefreshTokenGrant(Grant):
         requested = scopes.parse(params.get("scope")) or original
         if not set(requested) <= set(original):
             raise InvalidScope("The requested scope exceeds the scope originally granted.")
-        allowed = client.allowed_scope_tuple
+        allowed = scopes.client_allowed(client)
         known = scopes.registered()
         kept = tuple(s for s in requested if s in known and (allowed is None or s in allowed))
         if not kept and requested:

@@ -419,6 +419,53 @@ def test_offline_access_is_accepted_and_refresh_follows_the_client_grants(oauth,
     assert "refresh_token" in body and "offline_access" in body["scope"].split()
 
 
+@pytest.mark.req("OIDC-11-offline-access")
+def test_offline_access_needs_no_registration_for_a_client_with_the_refresh_grant(oauth, signing_key):
+    """OIDC Core §11: a client that may use refresh tokens may ask for offline_access without
+    listing it among its allowed scopes; the user consents to it on the page (prompt=consent),
+    and it stays in the grant across refreshes."""
+    from ..factories import ClientFactory
+
+    rp = ClientFactory(allowed_scopes="openid profile", grant_types="authorization_code refresh_token")
+    params, verifier = oauth.authorize_params(rp, scope="openid offline_access", prompt="consent")
+    page = oauth.browser.get("/o/authorize/", params)
+    assert page.status_code == 200, page.get("Location")
+    assert "Stay connected when you are not using the app" in page.content.decode()
+    code = query_of(oauth.approve(page)["Location"])["code"]
+    body = oauth.exchange(rp, code, verifier).json()
+    assert body["scope"].split() == ["openid", "offline_access"] and body["refresh_token"]
+    refreshed = oauth.token(rp, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}).json()
+    assert refreshed["scope"].split() == ["openid", "offline_access"] and refreshed["refresh_token"]
+
+
+@pytest.mark.req("OIDC-11-offline-access")
+@pytest.mark.parametrize("allowed", ["", "openid offline_access"])
+def test_offline_access_is_ignored_for_a_client_without_refresh_tokens(oauth, signing_key, allowed):
+    """OIDC Core §11: offline access a client cannot have (no refresh_token grant) is ignored,
+    not an error: the request goes on without it, and the consent page does not promise it."""
+    from ..factories import ClientFactory
+
+    rp = ClientFactory(allowed_scopes=allowed, grant_types="authorization_code")
+    params, verifier = oauth.authorize_params(rp, scope="openid offline_access", prompt="consent")
+    page = oauth.browser.get("/o/authorize/", params)
+    assert page.status_code == 200, page.get("Location")
+    assert "Stay connected" not in page.content.decode()
+    code = query_of(oauth.approve(page)["Location"])["code"]
+    body = oauth.exchange(rp, code, verifier).json()
+    assert body["scope"] == "openid" and "refresh_token" not in body
+
+
+@pytest.mark.req("OIDC-11-offline-access")
+def test_offline_access_is_never_granted_without_the_user_seeing_it(oauth, conf_client, signing_key):
+    """Without prompt=consent the page is still shown for offline_access unless the user already
+    approved it (and asked to be remembered); approving less does not stand in for it."""
+    oauth.get_code(conf_client, scope="openid")  # consent remembered for openid only
+    params, _ = oauth.authorize_params(conf_client, scope="openid offline_access")
+    assert oauth.browser.get("/o/authorize/", params).status_code == 200
+    params, _ = oauth.authorize_params(conf_client, scope="openid offline_access", prompt="none")
+    assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "consent_required"
+
+
 def test_an_open_consent_page_does_not_outlive_max_age(oauth, conf_client, signing_key):
     """The consent form stays valid for an hour; the decision is checked against max_age again."""
     params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60", prompt="consent")

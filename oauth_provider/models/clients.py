@@ -278,10 +278,8 @@ class AbstractClient(models.Model):
     def get_constraints(self) -> list[tuple[type, list[Any]]]:
         """The constraints :meth:`validate_constraints` checks: all but the skip_consent one,
         which :meth:`clean` already reports on its field (it would otherwise say it twice)."""
-        skip = PUBLIC_SKIP_CONSENT_CONSTRAINT % {
-            "app_label": self._meta.app_label.lower(), "class": type(self).__name__.lower()
-        }
-        return [(model, [c for c in constraints if c.name != skip])
+        suffix = PUBLIC_SKIP_CONSENT_CONSTRAINT.rpartition("%(class)s")[2]
+        return [(model, [c for c in constraints if not c.name.endswith(suffix)])
                 for model, constraints in super().get_constraints()]
 
 

@@ -53,7 +53,8 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         raise ValidationError(_("The %(scheme)s: scheme is not allowed."), params={"scheme": scheme})
     try:
         parts = urlsplit(uri)
-        port_ok = _port_text(parts.netloc) is None or valid_port(_port_text(parts.netloc))
+        port = _port_text(parts.netloc)
+        port_ok = port is None or valid_port(port)
     except ValueError as exc:
         raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri}) from exc
     if not port_ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import django
@@ -11,6 +12,7 @@ from django.contrib.auth.hashers import check_password, identify_hasher
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import URLValidator
 from django.db import models
+from django.db.models.constraints import BaseConstraint
 from django.utils.translation import gettext_lazy as _
 
 from .. import generators
@@ -83,7 +85,8 @@ def check_constraint(condition: models.Q, name: str, message: Any) -> models.Che
     """A CheckConstraint on every supported Django: the argument is ``condition`` from 5.1 and
     ``check`` before (removed in 6.0). Migrations use it too, so they load on each version."""
     keyword = "condition" if django.VERSION >= (5, 1) else "check"
-    return models.CheckConstraint(name=name, violation_error_message=message, **{keyword: condition})
+    arguments: dict[str, Any] = {keyword: condition, "name": name, "violation_error_message": message}
+    return models.CheckConstraint(**arguments)
 
 
 def public_skip_consent_constraint() -> models.CheckConstraint:
@@ -275,7 +278,7 @@ class AbstractClient(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def get_constraints(self) -> list[tuple[type, list[Any]]]:
+    def get_constraints(self) -> list[tuple[type[models.Model], Sequence[BaseConstraint]]]:
         """The constraints :meth:`validate_constraints` checks: all but the skip_consent one,
         which :meth:`clean` already reports on its field (it would otherwise say it twice)."""
         suffix = PUBLIC_SKIP_CONSENT_CONSTRAINT.rpartition("%(class)s")[2]

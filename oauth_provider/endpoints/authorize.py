@@ -34,7 +34,7 @@ from ..issuer import get_issuer
 from ..issuing import start_grant
 from ..models import Consent, get_client_model
 from ..models.store import consent_of
-from ..oidc.reauthentication import forget_marker, needs_login, return_query
+from ..oidc.reauthentication import forget_marker, login_again, needs_login
 from ..params import request_data
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
@@ -83,7 +83,7 @@ class AuthorizationView(View):
             if req.openid and needs_login(request, req):
                 if "none" in req.prompt:
                     raise LoginRequired("The user must log in again.")
-                return self.login(request, return_query(request, req, data), login_hint=req.params.get("login_hint"))
+                return self.login_again(request, req, data)
             if self.consent_needed(request, req):
                 if "none" in req.prompt:
                     raise ConsentRequired("The user has not granted these scopes to this client.")
@@ -108,6 +108,11 @@ class AuthorizationView(View):
         if hint and len(hint) <= 255:
             response["Location"] = add_query(response["Location"], {"login_hint": hint})
         return page_headers(response)
+
+    def login_again(self, request: HttpRequest, req: AuthorizationRequest, data: QueryDict) -> HttpResponse:
+        """A fresh login this request demands (OIDC Core §3.1.2.1: prompt=login, max_age)."""
+        hint = req.params.get("login_hint")
+        return login_again(request, req, data, lambda query: self.login(request, query, login_hint=hint))
 
     def check_user(self, request: HttpRequest, req: AuthorizationRequest) -> None:
         if not request.user.is_authenticated:
@@ -172,7 +177,7 @@ class AuthorizationView(View):
             validate(req, data)
             self.check_user(request, req)
             if req.openid and needs_login(request, req):  # the consent page may have stayed open
-                return self.login(request, return_query(request, req, data), login_hint=req.params.get("login_hint"))
+                return self.login_again(request, req, data)
             if "allow" not in request.POST:
                 self.record(request, req, granted=None)
                 consent_denied.send(sender=get_client_model(), request=request, client=req.client,
@@ -210,6 +215,6 @@ class AuthorizationView(View):
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
-        forget_marker(request, req)
         code = start_grant(request, req, request.user, granted)
-        return redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
+        response = redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
+        return forget_marker(request, req, response)

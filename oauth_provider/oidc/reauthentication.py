@@ -6,37 +6,41 @@
 
 A forced login sends the user to the login page with the request to come back to, minus
 ``prompt=login`` and plus ``login_after``: a random one-time marker. What it stands for is kept
-in the user's session, never in the URL: when it was issued, which authorization request
-demanded the login (a digest of its parameters) and the login the session had then. Coming
-back, the marker counts only in the session that got it, for that same request, after a login
-newer than both; it is forgotten once a code is issued. A marker from another session (another
-user's, say), for another request, stale, replayed or forged only leads to another login, never
-past one.
+in a signed, HttpOnly cookie scoped to this endpoint, never in the URL: when it was issued,
+which authorization request demanded the login (a digest of its parameters). Coming back, the
+marker counts only in the browser that got it, for that same request, after a login no older
+than the marker (``auth_time`` has a one-second resolution); it is forgotten once a code is
+issued. A marker from
+another browser (another user's, say), for another request, stale, replayed or forged only
+leads to another login, never past one.
 
-Logging in as *another* user makes Django start a new session, which has not seen the marker:
-that user is asked to log in once more, and the request then goes through.
+The state lives in a cookie of its own rather than in the session because logging in as
+*another* user makes Django start a new session: "log in again" is also how a user switches
+accounts, and that login must count.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from django.http import HttpRequest, QueryDict
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from .. import secrets
 from ..authorization_request import LOGIN_AFTER, AuthorizationRequest
 from ..registry import adapter
 
-#: the session key holding the forced logins awaiting their login: marker -> [issued at,
-#: request digest, the session's auth_time when issued (or None)]
-SESSION_KEY = "_oauth_provider_forced_logins"
+#: the cookie holding the forced logins awaiting their login: marker -> [issued at, request
+#: digest], signed
+COOKIE_NAME = "oauth_provider_reauth"
+_SALT = "oauth_provider.reauthentication"
 #: how long a forced login may take (seconds)
 MARKER_MAX_AGE = 3600
-#: forced logins kept per session at once (the oldest go first): bounded session growth
-MAX_PENDING = 8
+#: forced logins kept per browser at once (the oldest go first): a bounded cookie
+MAX_PENDING = 4
 
 
 def _timestamp(value: datetime | None) -> int | None:
@@ -55,14 +59,30 @@ def _digest(params: Mapping[str, str]) -> str:
 
 
 def _pending(request: HttpRequest) -> dict[str, list]:
-    """The session's forced logins still within :data:`MARKER_MAX_AGE`."""
-    session = getattr(request, "session", None)
-    stored = session.get(SESSION_KEY) if session is not None else None
+    """The browser's forced logins still within :data:`MARKER_MAX_AGE`."""
+    raw = request.COOKIES.get(COOKIE_NAME)
+    if not raw:
+        return {}
+    try:
+        stored = signing.loads(raw, salt=_SALT, max_age=MARKER_MAX_AGE)
+    except signing.BadSignature:
+        return {}
     if not isinstance(stored, dict):
         return {}
     now = int(secrets.now().timestamp())
     return {k: v for k, v in stored.items()
-            if isinstance(v, list) and len(v) == 3 and isinstance(v[0], int) and now - v[0] <= MARKER_MAX_AGE}
+            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and now - v[0] <= MARKER_MAX_AGE}
+
+
+def _store(response: HttpResponse, request: HttpRequest, pending: dict[str, list]) -> None:
+    """Write ``pending`` back to the browser (only this endpoint's path ever sees it)."""
+    if not pending:
+        response.delete_cookie(COOKIE_NAME, path=request.path, samesite="Lax")
+        return
+    response.set_cookie(
+        COOKIE_NAME, signing.dumps(pending, salt=_SALT, compress=True), max_age=MARKER_MAX_AGE,
+        path=request.path, secure=request.is_secure(), httponly=True, samesite="Lax",
+    )
 
 
 def _marker_satisfied(request: HttpRequest, req: AuthorizationRequest, auth_time: datetime | None) -> bool:
@@ -70,10 +90,10 @@ def _marker_satisfied(request: HttpRequest, req: AuthorizationRequest, auth_time
     login = _timestamp(auth_time)
     if entry is None or login is None:
         return False
-    issued, digest, login_before = entry
+    issued, digest = entry
     if not isinstance(digest, str) or not secrets.constant_time_equals(digest, _digest(req.params)):
         return False
-    return login >= issued and (login_before is None or login > login_before)
+    return login >= issued
 
 
 def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
@@ -95,9 +115,12 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
     return False
 
 
-def return_query(request: HttpRequest, req: AuthorizationRequest, data: QueryDict) -> QueryDict:
-    """The request to come back to after a forced login: without ``prompt=login``, with a
-    fresh ``login_after`` marker, recorded in the session for this request."""
+def login_again(
+    request: HttpRequest, req: AuthorizationRequest, data: QueryDict,
+    send_to_login: Callable[[QueryDict], HttpResponse],
+) -> HttpResponse:
+    """Send the user to log in (``send_to_login(query)``), coming back to this request without
+    ``prompt=login`` and with a fresh ``login_after`` marker, recorded in the browser."""
     query = data.copy()
     prompt = [v for v in query.get("prompt", "").split() if v != "login"]
     if prompt:
@@ -105,19 +128,19 @@ def return_query(request: HttpRequest, req: AuthorizationRequest, data: QueryDic
     else:
         query.pop("prompt", None)
     marker = secrets.generate_token()
-    pending = _pending(request)
-    pending[marker] = [
-        int(secrets.now().timestamp()), _digest(req.params),
-        _timestamp(adapter().auth_time(request, request.user)),
-    ]
-    request.session[SESSION_KEY] = dict(list(pending.items())[-MAX_PENDING:])
     query[LOGIN_AFTER] = marker
-    return query
+    pending = _pending(request)
+    pending[marker] = [int(secrets.now().timestamp()), _digest(req.params)]
+    response = send_to_login(query)
+    _store(response, request, dict(list(pending.items())[-MAX_PENDING:]))
+    return response
 
 
-def forget_marker(request: HttpRequest, req: AuthorizationRequest) -> None:
-    """The request's forced login was used (a code is being issued): it cannot be used again."""
+def forget_marker(request: HttpRequest, req: AuthorizationRequest, response: HttpResponse) -> HttpResponse:
+    """The request's forced login was used (a code is sent with ``response``): it cannot be
+    used again. Returns ``response``."""
     marker = req.params.get(LOGIN_AFTER)
     pending = _pending(request)
     if marker is not None and pending.pop(marker, None) is not None:
-        request.session[SESSION_KEY] = pending
+        _store(response, request, pending)
+    return response

@@ -85,7 +85,7 @@ def client_allowed(client: Any) -> tuple[str, ...] | None:
     registered scope), plus ``offline_access`` (OIDC Core §11) when the client may use the
     refresh_token grant: asking for a refresh token is what that grant is for, so the scope
     needs no separate registration."""
-    allowed = client.allowed_scope_tuple
+    allowed: tuple[str, ...] | None = client.allowed_scope_tuple
     if allowed is None or OFFLINE_ACCESS in allowed or OFFLINE_ACCESS not in registered():
         return allowed
     return (*allowed, OFFLINE_ACCESS) if client.allows_grant("refresh_token") else allowed

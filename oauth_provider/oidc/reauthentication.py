@@ -58,23 +58,32 @@ def _digest(params: Mapping[str, str]) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _pending(request: HttpRequest) -> dict[str, list]:
+#: marker -> (issued at, digest of the request that demanded the login)
+Pending = dict[str, tuple[int, str]]
+
+
+def _pending(request: HttpRequest) -> Pending:
     """The browser's forced logins still within :data:`MARKER_MAX_AGE`."""
     raw = request.COOKIES.get(COOKIE_NAME)
     if not raw:
         return {}
     try:
-        stored = signing.loads(raw, salt=_SALT, max_age=MARKER_MAX_AGE)
+        stored: object = signing.loads(raw, salt=_SALT, max_age=MARKER_MAX_AGE)
     except signing.BadSignature:
         return {}
     if not isinstance(stored, dict):
         return {}
     now = int(secrets.now().timestamp())
-    return {k: v for k, v in stored.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and now - v[0] <= MARKER_MAX_AGE}
+    pending: Pending = {}
+    for marker, entry in stored.items():
+        if isinstance(entry, list) and len(entry) == 2:
+            issued, digest = entry
+            if isinstance(issued, int) and isinstance(digest, str) and now - issued <= MARKER_MAX_AGE:
+                pending[str(marker)] = (issued, digest)
+    return pending
 
 
-def _store(response: HttpResponse, request: HttpRequest, pending: dict[str, list]) -> None:
+def _store(response: HttpResponse, request: HttpRequest, pending: Pending) -> None:
     """Write ``pending`` back to the browser (only this endpoint's path ever sees it)."""
     if not pending:
         response.delete_cookie(COOKIE_NAME, path=request.path, samesite="Lax")
@@ -91,9 +100,7 @@ def _marker_satisfied(request: HttpRequest, req: AuthorizationRequest, auth_time
     if entry is None or login is None:
         return False
     issued, digest = entry
-    if not isinstance(digest, str) or not secrets.constant_time_equals(digest, _digest(req.params)):
-        return False
-    return login >= issued
+    return secrets.constant_time_equals(digest, _digest(req.params)) and login >= issued
 
 
 def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
@@ -130,7 +137,7 @@ def login_again(
     marker = secrets.generate_token()
     query[LOGIN_AFTER] = marker
     pending = _pending(request)
-    pending[marker] = [int(secrets.now().timestamp()), _digest(req.params)]
+    pending[marker] = (int(secrets.now().timestamp()), _digest(req.params))
     response = send_to_login(query)
     _store(response, request, dict(list(pending.items())[-MAX_PENDING:]))
     return response

@@ -4,9 +4,10 @@
 from typing import Any
 
 import django
-import django.core.validators
 from django.conf import settings
 from django.db import migrations, models
+
+import oauth_provider.models.clients
 
 # CheckConstraint takes ``condition`` from Django 5.1 and ``check`` before (removed in 6.0).
 _CONDITION = "condition" if django.VERSION >= (5, 1) else "check"
@@ -40,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='client',
             name='logo_uri',
-            field=models.URLField(blank=True, help_text="An image shown next to the client's name (https only).", max_length=500, validators=[django.core.validators.URLValidator(message='Enter an https:// URL.', schemes=['https'])], verbose_name='logo URL'),
+            field=models.URLField(blank=True, help_text="An image shown next to the client's name (https; http only on 127.0.0.1, [::1] or localhost).", max_length=500, validators=[oauth_provider.models.clients.validate_logo_url], verbose_name='logo URL'),
         ),
         migrations.AlterField(
             model_name='client',

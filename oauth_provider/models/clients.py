@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import django
 from django.apps import apps as django_apps
@@ -65,9 +66,30 @@ class GrantType(models.TextChoices):
 #: Links shown to users (RFC 7591 §2 client metadata) are web pages or images: http(s) only,
 #: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
 validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
-#: The logo is loaded by the consent page itself: https only, or the page would carry mixed
-#: content and let anyone on the path watch (and swap) what the user is shown.
-validate_https_url = URLValidator(schemes=["https"], message=_("Enter an https:// URL."))
+#: hosts whose plain-http URLs browsers treat as secure (Mixed Content §4.3: potentially
+#: trustworthy), and which nothing outside the machine can see: local development
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def is_secure_image_url(value: str) -> bool:
+    """May a page of ours load an image from ``value``? https, or http on a loopback host. An
+    http logo on the consent page is mixed content, and lets anyone on the path see who is
+    consenting to what, and change the picture."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    return scheme == "https" or (scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
+
+
+def validate_logo_url(value: str) -> None:
+    """The logo is loaded by the consent page itself: https only (http on a loopback host, for
+    local development)."""
+    validate_http_url(value)
+    if not is_secure_image_url(value):
+        raise ValidationError(_("Enter an https:// URL (http only on 127.0.0.1, [::1] or localhost)."),
+                              code="invalid")
 
 #: the name of the constraint that keeps ``skip_consent`` off public clients (RFC 8252 §8.6)
 PUBLIC_SKIP_CONSENT_CONSTRAINT = "%(app_label)s_%(class)s_public_no_skip_consent"
@@ -76,9 +98,9 @@ PUBLIC_SKIP_CONSENT_MESSAGE = _(
 )
 
 
-def _display_uri(verbose_name: Any, help_text: Any, *, https_only: bool = False) -> models.URLField:
+def _display_uri(verbose_name: Any, help_text: Any, *, image: bool = False) -> models.URLField:
     return models.URLField(verbose_name, max_length=500, blank=True, help_text=help_text,
-                           validators=[validate_https_url if https_only else validate_http_url])
+                           validators=[validate_logo_url if image else validate_http_url])
 
 
 def check_constraint(condition: models.Q, name: str, message: Any) -> models.CheckConstraint:
@@ -155,8 +177,11 @@ class AbstractClient(models.Model):
         help_text=_("Empty: the site default (OAUTH_PROVIDER['ACCESS_TOKEN_FORMAT'])."),
     )
     # Shown on the consent and connected-apps pages (RFC 7591 §2 names).
-    logo_uri = _display_uri(_("logo URL"), _("An image shown next to the client's name (https only)."),
-                            https_only=True)
+    logo_uri = _display_uri(
+        _("logo URL"),
+        _("An image shown next to the client's name (https; http only on 127.0.0.1, [::1] or localhost)."),
+        image=True,
+    )
     client_uri = _display_uri(_("home page"), _("The client's home page, linked from its name."))
     policy_uri = _display_uri(_("privacy policy"), _("How the client uses the data users let it see."))
     tos_uri = _display_uri(_("terms of service"), _("The client's terms of service."))

@@ -39,12 +39,15 @@ def http_url(value: Any) -> str:
 
 
 @register.filter
-def https_url(value: Any) -> str:
-    """``value`` if it passes :func:`http_url` and is https, else ``""``: for what the page
-    loads itself (the logo). An http image on the consent page is mixed content, and lets
-    anyone on the path see who is consenting to what, and change the picture."""
+def image_url(value: Any) -> str:
+    """``value`` if it passes :func:`http_url` and is https (or http on a loopback host, which
+    browsers treat as secure), else ``""``: for what the page loads itself (the logo). An http
+    image on the consent page is mixed content, and lets anyone on the path see who is
+    consenting to what, and change the picture."""
+    from ..models.clients import is_secure_image_url
+
     url = http_url(value)
-    return url if url and urlsplit(url).scheme.lower() == "https" else ""
+    return url if url and is_secure_image_url(url) else ""
 
 
 @register.filter

@@ -377,7 +377,8 @@ def test_the_model_and_the_database_refuse_a_public_client_that_skips_consent(db
     ClientFactory(skip_consent=True)  # a confidential first-party client may
 
 
-@pytest.mark.parametrize("logo", ["http://rp.example/logo.png", "HTTP://rp.example/logo.png"])
+@pytest.mark.parametrize("logo", ["http://rp.example/logo.png", "HTTP://rp.example/logo.png",
+                                  "http://127.0.0.1.rp.example/logo.png", "http://localhost@rp.example/logo.png"])
 def test_a_logo_over_plain_http_is_never_loaded(browser, conf_client, logo):
     """The consent page loads the client's logo itself: over http it would be mixed content and
     let anyone on the path see, and swap, what the user is shown. A row holding one (stored
@@ -399,6 +400,16 @@ def test_a_logo_must_be_https_to_be_registered(db):
         ClientFactory(logo_uri="http://rp.example/logo.png")
     assert set(refused.value.message_dict) == {"logo_uri"}
     assert ClientFactory(logo_uri="https://rp.example/logo.png").logo_uri == "https://rp.example/logo.png"
+
+
+@pytest.mark.parametrize("logo", ["http://127.0.0.1:8001/static/logo.svg", "http://localhost:8001/logo.png",
+                                  "http://[::1]/logo.png"])
+def test_a_loopback_logo_may_be_plain_http_for_local_development(browser, logo):
+    """Browsers treat http on a loopback host as secure (no mixed content), and nothing leaves
+    the machine: a site under development may show its local logo."""
+    client = ClientFactory(logo_uri=logo)
+    r, _ = consent_page(browser, client)
+    assert f'src="{logo}"' in r.content.decode()
 
 
 def test_remember_box_is_offered_ticked_for_confidential_clients(browser, conf_client):

@@ -88,7 +88,7 @@ class Command(BaseCommand):
         for option, what in DISPLAY_URIS.items():
             parser.add_argument(f"--{option.replace('_', '-')}", dest=option, metavar="URL", default="",
                                 help=f"{what}, shown on the consent page "
-                                 f"({'https' if option == 'logo_uri' else 'http or https'}).")
+                                 f"({'https; http on a loopback host' if option == 'logo_uri' else 'http or https'}).")
         parser.add_argument("--public", action="store_true",
                             help="A public client (native or browser app): no secret, PKCE only.")
         parser.add_argument(

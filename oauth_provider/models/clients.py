@@ -98,7 +98,7 @@ PUBLIC_SKIP_CONSENT_MESSAGE = _(
 )
 
 
-def _display_uri(verbose_name: Any, help_text: Any, *, image: bool = False) -> models.URLField:
+def _display_uri(verbose_name: Any, help_text: Any, *, image: bool = False) -> models.URLField[str, str]:
     return models.URLField(verbose_name, max_length=500, blank=True, help_text=help_text,
                            validators=[validate_logo_url if image else validate_http_url])
 

@@ -41,7 +41,7 @@ def display_url_field(name: str) -> forms.Field:
     else:
         field = get_client_model()._meta.get_field(name).formfield(form_class=_HttpsURLField)
     assert field is not None
-    return field
+    return cast(forms.Field, field)
 
 
 class _HttpsURLField(forms.URLField):
@@ -53,7 +53,7 @@ class _HttpsURLField(forms.URLField):
         return super().to_python(value)
 
 
-class ClientForm(forms.ModelForm):
+class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is chosen at run time
     """ModelForm for the client model in use (``get_client_model()``)."""
 
     redirect_uris = forms.CharField(

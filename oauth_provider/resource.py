@@ -112,7 +112,8 @@ def challenge(request: HttpRequest, error: OAuthError | None) -> str:
 # -- finding the token ---------------------------------------------------------------------
 def django_request(request: Any) -> HttpRequest:
     """The Django request behind a DRF ``Request`` (or ``request`` itself)."""
-    return getattr(request, "_request", request)
+    inner: HttpRequest = getattr(request, "_request", request)
+    return inner
 
 
 def _from_header(request: HttpRequest) -> str | None:

@@ -26,6 +26,17 @@ from .models.store import client_by_id
 from .registry import client_auth_methods
 from .signals import client_authentication_failed
 
+
+class ClientAuthenticationFailed(InvalidClient):
+    """:class:`InvalidClient` raised by :func:`authenticate`; ``challenge`` is the
+    ``WWW-Authenticate`` value of the method the client tried (None for a method without
+    one). The endpoint's renderer decides whether to send it."""
+
+    def __init__(self, description: str | None = None, *, challenge: str | None = None) -> None:
+        self.challenge = challenge
+        super().__init__(description)
+
+
 # Compared against when the client is unknown, so that path costs the same hash + compare.
 _DUMMY_HASH = secrets.hash_token("unknown-client")
 
@@ -111,11 +122,10 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
 
 
 def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
-    """Return the authenticated, active client or raise :class:`InvalidClient`
-    (with ``WWW-Authenticate`` when Basic was tried), :class:`InvalidRequest` or
-    :class:`~oauth_provider.errors.ClientAuthThrottled`."""
+    """Return the authenticated, active client or raise :class:`ClientAuthenticationFailed`
+    (an :class:`InvalidClient` naming the challenge of the method tried),
+    :class:`InvalidRequest` or :class:`~oauth_provider.errors.ClientAuthThrottled`."""
     method = _chosen_method(request, params)
-    headers = {"WWW-Authenticate": method.challenge} if method.challenge else None
     client_id: str | None = None
     try:
         client_id, secret = method.credentials(request, params)
@@ -141,5 +151,5 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
         client_authentication_failed.send(
             sender=get_client_model(), request=request, client_id=client_id, method=method.name
         )
-        raise InvalidClient(exc.description, headers=headers) from None
+        raise ClientAuthenticationFailed(exc.description, challenge=method.challenge) from None
     return client

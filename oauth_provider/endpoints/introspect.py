@@ -24,19 +24,14 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import method_decorator
-from django.views import View
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import client_auth, resource, secrets
-from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
+from .. import resource, secrets
+from ..errors import InvalidClient, InvalidRequest
 from ..issuer import get_issuer, resource_identifier
 from ..models.store import refresh_token_by_value
-from ..params import flatten, request_data
 from ..registry import adapter
-from ..responses import error_json, json_response
-from .token import FORM, FORM_TYPES
+from ..responses import json_response
+from ._backchannel import BackchannelView
 
 INACTIVE: dict[str, Any] = {"active": False}
 #: ``token_type`` reported for a refresh token (RFC 7662 leaves it to the server)
@@ -97,30 +92,19 @@ def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any
     }
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(sensitive_post_parameters(), name="dispatch")
-class IntrospectionView(View):
-    """Introspection endpoint."""
+class IntrospectionView(BackchannelView):
+    """Introspection endpoint. Not open to browsers: its callers are resource servers."""
 
+    endpoint = "introspection"
+    challenge_always = True
     #: lookups tried in order; ``token_type_hint=refresh_token`` moves that one first
     lookups = {"access_token": _access_token, "refresh_token": _refresh_token}
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "POST":
-            return error_json(MethodNotAllowed("introspection", allow="POST"))
-        try:
-            return json_response(self.introspect(request))
-        except InvalidClient as exc:
-            exc.headers.setdefault("WWW-Authenticate", 'Basic realm="oauth"')
-            return error_json(exc)
-        except OAuthError as exc:
-            return error_json(exc)
+    def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        return json_response(self.introspect(request, params))
 
-    def introspect(self, request: HttpRequest) -> dict[str, Any]:
-        if request.content_type not in FORM_TYPES:
-            raise InvalidRequest(f"The body must be {FORM}.")
-        params = flatten(request_data(request))
-        caller = client_auth.authenticate(request, params)
+    def introspect(self, request: HttpRequest, params: dict[str, str]) -> dict[str, Any]:
+        caller = self.authenticate(request, params)
         if caller.is_public:
             raise InvalidClient("Public clients may not introspect tokens.")
         raw = params.get("token")

@@ -20,18 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import method_decorator
-from django.views import View
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import client_auth, resource
-from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError, UnsupportedTokenType
+from .. import resource
+from ..errors import InvalidRequest, UnsupportedTokenType
 from ..models import AccessToken, Authorization, get_client_model
-from ..params import flatten, request_data
-from ..responses import allow_cors, error_json, no_store
+from ..responses import no_store
 from ..signals import token_revoked
-from .token import CORS_METHODS, FORM, FORM_TYPES
+from ._backchannel import BackchannelView
 
 
 def revoke_access_token(raw: str, client: Any) -> int:
@@ -46,34 +41,20 @@ def revoke_refresh_token(raw: str, client: Any) -> int:
     return Authorization.objects.filter(client=client).holding_refresh_token(raw).revoke()
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(sensitive_post_parameters(), name="dispatch")
-class RevocationView(View):
+class RevocationView(BackchannelView):
     """Revocation endpoint. Open to browsers (CORS) so public SPA clients can log out."""
 
+    endpoint = "revocation"
+    cors = True
+    challenge_always = True
     revokers = {"access_token": revoke_access_token, "refresh_token": revoke_refresh_token}
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "OPTIONS":
-            return allow_cors(HttpResponse(status=204), methods=CORS_METHODS)
-        if request.method != "POST":
-            return allow_cors(error_json(MethodNotAllowed("revocation")), methods=CORS_METHODS)
-        try:
-            self.revoke(request)
-            response = no_store(HttpResponse(status=200))
-        except OAuthError as exc:
-            response = error_json(exc)
-        return allow_cors(response, methods=CORS_METHODS)
+    def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        self.revoke(request, params)
+        return no_store(HttpResponse(status=200))
 
-    def revoke(self, request: HttpRequest) -> None:
-        if request.content_type not in FORM_TYPES:
-            raise InvalidRequest(f"The body must be {FORM}.")
-        params = flatten(request_data(request))
-        try:
-            client = client_auth.authenticate(request, params)
-        except InvalidClient as exc:
-            exc.headers.setdefault("WWW-Authenticate", 'Basic realm="oauth"')
-            raise
+    def revoke(self, request: HttpRequest, params: dict[str, str]) -> None:
+        client = self.authenticate(request, params)
         raw = params.get("token")
         if raw is None:
             raise InvalidRequest("The token parameter is required.")

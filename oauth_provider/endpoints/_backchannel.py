@@ -1,0 +1,99 @@
+"""What the back-channel endpoints share: token (RFC 6749 §3.2), introspection (RFC 7662 §2)
+and revocation (RFC 7009 §2).
+
+All three take a POST whose body is ``application/x-www-form-urlencoded``, authenticate the
+client (:mod:`oauth_provider.client_auth`) and answer JSON with ``Cache-Control: no-store``.
+:class:`BackchannelView` does that once: the method check (405 with ``Allow``), CORS for the
+endpoints browsers may call, the form body (:func:`form_params`), client authentication, and
+the rendering of every :class:`~oauth_provider.errors.OAuthError`, including the one decision
+about ``WWW-Authenticate: Basic`` (:meth:`BackchannelView.error_response`). A subclass only
+implements :meth:`BackchannelView.answer`: parse what is left, call the protocol code, render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+
+from .. import client_auth
+from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
+from ..params import flatten, request_data
+from ..responses import allow_cors, error_json, json_response
+
+FORM = "application/x-www-form-urlencoded"
+#: what browsers may call at the endpoints open to them (RFC 9700 §2.6 allows CORS here)
+CORS_METHODS = "POST, OPTIONS"
+#: the challenge of the one HTTP authentication scheme these endpoints take (RFC 6749 §2.3.1)
+BASIC_CHALLENGE = 'Basic realm="oauth"'
+#: RFC 6749 §3.2 names the urlencoded form; multipart form data is accepted too, since it
+#: carries the same flat fields and some HTTP clients (and Django's test client) send it.
+FORM_TYPES = frozenset({FORM, "multipart/form-data"})
+
+
+def form_params(request: HttpRequest) -> dict[str, str]:
+    """The request's form body as one flat mapping (:func:`oauth_provider.params.flatten`)."""
+    if request.content_type not in FORM_TYPES:
+        raise InvalidRequest(f"The body must be {FORM}.")
+    return flatten(request_data(request))
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class BackchannelView(View):
+    """Base of the token, introspection and revocation views.
+
+    Subclasses set :attr:`endpoint` (its name in the 405 message) and implement
+    :meth:`answer`; they call :meth:`authenticate` for the client. Every ``OAuthError``
+    raised below :meth:`answer` is rendered once, by :meth:`error_response`."""
+
+    #: the endpoint's name in error descriptions
+    endpoint: str = ""
+    #: open to browsers (CORS): OPTIONS answers the preflight and every answer allows any origin
+    cors: bool = False
+    #: answer every ``invalid_client`` 401 with ``WWW-Authenticate: Basic`` (RFC 9110 §15.5.2),
+    #: not only when the client tried HTTP Basic (RFC 6749 §5.2, the token endpoint's rule:
+    #: a browser app that failed with a body credential is not shown a password prompt)
+    challenge_always: bool = False
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.cors and request.method == "OPTIONS":
+            return self.finish(HttpResponse(status=204))
+        if request.method != "POST":
+            allow = CORS_METHODS if self.cors else "POST"
+            return self.finish(error_json(MethodNotAllowed(self.endpoint, allow=allow)))
+        try:
+            response = self.answer(request, form_params(request))
+        except OAuthError as exc:
+            response = self.error_response(exc)
+        return self.finish(response)
+
+    def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        """The endpoint's answer to a POST whose form is ``params``; raise ``OAuthError``
+        for any failure."""
+        raise NotImplementedError
+
+    def authenticate(self, request: HttpRequest, params: dict[str, str]) -> Any:
+        """The authenticated, active client (:func:`oauth_provider.client_auth.authenticate`)."""
+        return client_auth.authenticate(request, params)
+
+    def error_response(self, error: OAuthError) -> HttpResponse:
+        """RFC 6749 §5.2 JSON for ``error``. The one place that decides the ``WWW-Authenticate``
+        of a failed client authentication: the challenge of the scheme the client tried
+        (RFC 6749 §5.2 MUST), else ``Basic`` where :attr:`challenge_always` says so."""
+        if not isinstance(error, InvalidClient) or "WWW-Authenticate" in error.headers:
+            return error_json(error)
+        challenge = getattr(error, "challenge", None)
+        if challenge is None and self.challenge_always:
+            challenge = BASIC_CHALLENGE
+        if challenge is None:
+            return error_json(error)
+        headers = {**error.headers, "WWW-Authenticate": challenge}
+        return json_response(error.as_dict(), status=error.status, headers=headers)
+
+    def finish(self, response: HttpResponse) -> HttpResponse:
+        return allow_cors(response, methods=CORS_METHODS) if self.cors else response

@@ -18,7 +18,7 @@ import hashlib
 import re
 import secrets
 from contextlib import contextmanager
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 import pytest
 from django.db import connection
@@ -163,7 +163,8 @@ class OAuthDriver:
             data.setdefault("client_id", client.client_id)
         elif "HTTP_AUTHORIZATION" not in extra and "client_secret" not in data:
             extra["HTTP_AUTHORIZATION"] = basic_auth(client.client_id, client.raw_secret)
-        return self.api.post("/o/token/", data, **extra)
+        # urlencoded, as RFC 6749 §3.2 requires (the test client's default is multipart)
+        return self.api.post("/o/token/", urlencode(data), content_type="application/x-www-form-urlencoded", **extra)
 
     def exchange(self, client, code: str, verifier: str, **data):
         payload = {

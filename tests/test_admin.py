@@ -39,6 +39,7 @@ from .factories import (
     RefreshTokenFactory,
     UserFactory,
 )
+from .token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()
@@ -233,7 +234,7 @@ def test_adding_a_confidential_client_shows_the_secret_once_and_stores_its_hash(
     assert raw not in later and raw not in admin_browser.get(url(Client, "changelist")).content.decode()
 
     # ... and it is the working credential.
-    token = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+    token = post_form(HttpClient(), {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                               HTTP_AUTHORIZATION=basic_auth("notes-web", raw))
     assert token.status_code == 200, token.content
 
@@ -382,7 +383,7 @@ def test_deactivate_action(admin_browser):
     assert r.status_code == 302
     assert not Client.objects.get(pk=target.pk).is_active
     assert Client.objects.get(pk=bystander.pk).is_active
-    token = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+    token = post_form(HttpClient(), {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                               HTTP_AUTHORIZATION=basic_auth(target.client_id, target.raw_secret))
     assert token.status_code == 401
 

@@ -27,6 +27,7 @@ from .factories import (
     RefreshTokenFactory,
     UserFactory,
 )
+from .token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()
@@ -63,7 +64,7 @@ def test_the_benchmark_adapter_calls_work():
     assert stored[public["client_id"]].token_endpoint_auth_method == "none"
     assert stored[rs["client_id"]].is_resource_server and not stored[conf["client_id"]].is_resource_server
     for creds in (conf, rs):
-        r = HttpClient().post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+        r = post_form(HttpClient(), {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                               HTTP_AUTHORIZATION=basic_auth(creds["client_id"], creds["client_secret"]))
         assert r.status_code == 200, r.content
 

@@ -34,6 +34,7 @@ from oauth_provider.secrets import hash_token
 from .conftest import basic_auth, pkce_pair
 from .docs_examples import harness
 from .factories import ClientFactory, PublicClientFactory, UserFactory
+from .token_helpers import post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -324,10 +325,10 @@ def test_adapter_page_policies_do_what_it_says(session):
         "scope": "openid", "state": "s2", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256",
     }, secure=True)
     code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
-    tokens = Client().post("/o/token/", {
+    tokens = post_form(Client(), {
         "grant_type": "authorization_code", "code": code, "redirect_uri": ours.redirect_uri_list[0],
         "code_verifier": verifier,
-    }, secure=True, HTTP_AUTHORIZATION=basic_auth(ours.client_id, ours.raw_secret))
+    }, "/o/token/", secure=True, HTTP_AUTHORIZATION=basic_auth(ours.client_id, ours.raw_secret))
     assert tokens.status_code == 200, tokens.content
     import jwt
 
@@ -398,8 +399,8 @@ def test_migration_from_dot_keeps_clients_and_live_tokens(db):
                     HTTP_AUTHORIZATION="Bearer dotAccessTokenValue1234567890")
     assert notes.status_code == 200 and notes.json()["owner"] == "alice"
 
-    refreshed = api.post(
-        "/o/token/", {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"},
+    refreshed = post_form(
+        api, {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"}, "/o/token/",
         secure=True, HTTP_HOST="example.com", HTTP_AUTHORIZATION=basic_auth(app.client_id, "dot-secret"),
     )
     assert refreshed.status_code == 200, refreshed.content

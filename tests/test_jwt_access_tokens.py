@@ -13,6 +13,7 @@ from oauth_provider import jwt, keys, secrets
 from .conftest import basic_auth
 from .factories import ClientFactory
 from .resource_helpers import provider_settings
+from .token_helpers import post_form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jwt_urls")]
 ISS = "https://testserver/o"
@@ -66,7 +67,7 @@ def test_user_and_client_load_lazily_when_touched(oauth, jwt_client, user, warm_
 
 def test_client_credentials_jwt_has_the_client_as_subject(oauth, jwt_client, warm_keys, assert_num_queries):
     with assert_num_queries(2):
-        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+        r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                            HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
     token = r.json()["access_token"]
     claims = jwt.decode(token, typ="at+jwt", issuer=ISS)
@@ -118,9 +119,9 @@ def test_revocation_without_denylist_waits_for_expiry(oauth, jwt_client, warm_ke
     while introspection (which reads the database) already says inactive."""
     token = oauth.tokens(jwt_client, scope="read")["access_token"]
     auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
-    assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+    assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
     assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
-    assert oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {"active": False}
+    assert post_form(oauth.api, {"token": token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json() == {"active": False}
 
 
 @pytest.mark.req("DERIVED-revocation-visible")
@@ -133,7 +134,7 @@ def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, dja
         auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
         # The denylist is written when the revocation commits (the test runs inside a transaction).
         with django_capture_on_commit_callbacks(execute=True):
-            assert oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+            assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
         with django_assert_num_queries(0):
             assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
 
@@ -153,7 +154,7 @@ def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, war
 def test_introspection_answers_for_jwt_access_tokens(oauth, jwt_client, warm_keys):
     token = oauth.tokens(jwt_client, scope="read")["access_token"]
     auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
-    body = oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json()
+    body = post_form(oauth.api, {"token": token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json()
     assert body["active"] is True and body["scope"] == "read" and body["client_id"] == jwt_client.client_id
 
 
@@ -175,9 +176,10 @@ def test_a_broken_denylist_cache_never_undoes_a_revocation(oauth, jwt_client, wa
     auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
     with override_settings(OAUTH_PROVIDER=broken):
         with django_capture_on_commit_callbacks(execute=True):
-            r = oauth.api.post("/o/revoke/", {"token": token}, HTTP_AUTHORIZATION=auth)
+            r = post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth)
         assert r.status_code == 200
-        assert oauth.api.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {"active": False}
+        answer = post_form(oauth.api, {"token": token}, "/o/introspect/", HTTP_AUTHORIZATION=auth)
+        assert answer.json() == {"active": False}
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401  # fails closed
     assert "denylist" in caplog.text
 

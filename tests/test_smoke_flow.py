@@ -3,6 +3,7 @@
 import pytest
 
 from .conftest import basic_auth
+from .token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +21,7 @@ def test_code_flow_then_refresh_then_client_credentials(oauth, conf_client, asse
     assert r.status_code == 200, r.content
     assert r.json()["refresh_token"] != body["refresh_token"]
     with assert_num_queries(2):
-        r = oauth.api.post(
-            "/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+        r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
             HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
         )
     assert r.status_code == 200 and "refresh_token" not in r.json()

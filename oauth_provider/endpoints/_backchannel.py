@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import client_auth
+from ..conf import provider_settings
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
 from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, json_response
@@ -30,15 +31,33 @@ FORM = "application/x-www-form-urlencoded"
 CORS_METHODS = "POST, OPTIONS"
 #: the challenge of the one HTTP authentication scheme these endpoints take (RFC 6749 §2.3.1)
 BASIC_CHALLENGE = 'Basic realm="oauth"'
-#: RFC 6749 §3.2 names the urlencoded form; multipart form data is accepted too, since it
-#: carries the same flat fields and some HTTP clients (and Django's test client) send it.
-FORM_TYPES = frozenset({FORM, "multipart/form-data"})
+#: the smallest bound on a form body; see :func:`max_body_bytes`
+MIN_BODY_BYTES = 64 * 1024
+
+
+def max_body_bytes() -> int:
+    """The largest form body read: far above any real request (a dozen parameters, each at
+    most ``MAX_PARAMETER_LENGTH`` characters), so that nothing larger is ever read."""
+    return max(MIN_BODY_BYTES, 16 * int(provider_settings.MAX_PARAMETER_LENGTH))
 
 
 def form_params(request: HttpRequest) -> dict[str, str]:
-    """The request's form body as one flat mapping (:func:`oauth_provider.params.flatten`)."""
-    if request.content_type not in FORM_TYPES:
+    """The request's form body as one flat mapping (:func:`oauth_provider.params.flatten`).
+
+    Only ``application/x-www-form-urlencoded`` is read (RFC 6749 §3.2, RFC 7009 §2.1,
+    RFC 7662 §2.1). Another type (``multipart/form-data``, JSON) or a declared length above
+    :func:`max_body_bytes` is ``invalid_request`` decided from the headers alone: the body is
+    never read, so a large upload costs nothing before the client is authenticated."""
+    if request.content_type != FORM:
         raise InvalidRequest(f"The body must be {FORM}.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidRequest("The Content-Length header is malformed.") from None
+    if length < 0:
+        raise InvalidRequest("The Content-Length header is malformed.")
+    if length > max_body_bytes():
+        raise InvalidRequest("The request body is too large.")
     return flatten(request_data(request))
 
 

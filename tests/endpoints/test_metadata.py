@@ -10,6 +10,7 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from ..conftest import basic_auth
+from ..token_helpers import post_form
 from .helpers import provider_settings
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +144,7 @@ def test_removing_a_grant_removes_it_everywhere(removed, api, conf_client):
             if removed == "authorization_code":
                 assert "authorization_endpoint" not in doc
                 assert "code" not in doc["response_types_supported"]
-        r = api.post("/o/token/", {"grant_type": removed, "scope": "read", "code": "x", "refresh_token": "x"},
+        r = post_form(api, {"grant_type": removed, "scope": "read", "code": "x", "refresh_token": "x"}, "/o/token/",
                      HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
         assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
     # and back when the setting is restored
@@ -152,7 +153,7 @@ def test_removing_a_grant_removes_it_everywhere(removed, api, conf_client):
 
 def test_client_credentials_still_works_when_advertised(api, conf_client):
     """Positive control for the removal test: the same token request succeeds when enabled."""
-    r = api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+    r = post_form(api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                  HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
     assert r.status_code == 200, r.content
 

@@ -215,7 +215,8 @@ def test_token_revoked_signal(db):
 
     token_revoked.connect(receiver)
     try:
-        r = HttpClient().post("/o/revoke/", {"token": raw}, HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
+        r = post_form(HttpClient(), {"token": raw}, "/o/revoke/",
+                      HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
     finally:
         token_revoked.disconnect(receiver)
     assert r.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from urllib.parse import urlencode
 
@@ -128,6 +129,63 @@ def test_multipart_body_without_a_boundary_is_invalid_request(api_client, conf_c
         HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
     )
     assert_error(r, "invalid_request")
+
+
+class Unreadable:
+    """A WSGI input stream that fails the test if anything reads it."""
+
+    def read(self, *args: object) -> bytes:
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+def unread_post(path: str, content_type: str, length: int, **meta: str):
+    """``path`` answered for a POST whose body must not be read at all."""
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.urls import resolve
+
+    request = WSGIRequest({
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SERVER_NAME": "testserver", "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https", "wsgi.input": Unreadable(), "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(length), "REMOTE_ADDR": "127.0.0.1", **meta,
+    })
+    response = resolve(path).func(request)
+    response.json = lambda: json.loads(response.content)  # as the test client's responses have
+    return response
+
+
+BACK_CHANNEL = ["/o/token/", "/o/introspect/", "/o/revoke/"]
+
+
+@pytest.mark.req("6749-5.2-error-shape")
+@pytest.mark.req("DERIVED-input-size")
+@pytest.mark.parametrize("path", BACK_CHANNEL)
+def test_a_multipart_body_is_invalid_request_even_when_well_formed(api_client, conf_client, path):
+    """RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: the body is application/x-www-form-urlencoded."""
+    data = {"grant_type": "client_credentials", "scope": "read", "token": "x" * 43}
+    r = api_client.post(path, data, HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    body = assert_error(r, "invalid_request")
+    assert body["error_description"] == f"The body must be {FORM}."
+
+
+@pytest.mark.req("DERIVED-input-size")
+@pytest.mark.parametrize("path", BACK_CHANNEL)
+def test_a_20_mb_upload_is_refused_without_reading_it(conf_client, path):
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    r = unread_post(path, "multipart/form-data; boundary=xyz", 20 * 1024 * 1024, HTTP_AUTHORIZATION=auth)
+    assert_error(r, "invalid_request")
+
+
+@pytest.mark.req("DERIVED-input-size")
+@pytest.mark.parametrize("path", BACK_CHANNEL)
+def test_a_form_body_declared_too_large_is_refused_without_reading_it(conf_client, path):
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    r = unread_post(path, FORM, 20 * 1024 * 1024, HTTP_AUTHORIZATION=auth)
+    body = assert_error(r, "invalid_request")
+    assert body["error_description"] == "The request body is too large."
+    # a malformed length neither
+    assert_error(unread_post(path, FORM, -1, HTTP_AUTHORIZATION=auth), "invalid_request")
 
 
 @pytest.mark.req("6749-5.2-error-shape")

@@ -7,6 +7,7 @@ import pytest
 from ..conftest import basic_auth
 from ..factories import ClientFactory
 from ..resource_helpers import client_token, user_token
+from ..token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def test_client_credentials_token_has_no_user_info(oauth, signing_key):
     r = oauth.api.get("/o/userinfo/", **bearer(raw))
     assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
     # and through the real token endpoint
-    r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "openid"},
+    r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "openid"}, "/o/token/",
                        HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret))
     assert oauth.api.get("/o/userinfo/", **bearer(r.json()["access_token"])).status_code == 401
 
@@ -80,7 +81,7 @@ def test_client_credentials_token_has_no_user_info(oauth, signing_key):
 def test_deactivated_user_and_revoked_token(oauth, conf_client, alice, signing_key):
     body = oauth.tokens(conf_client, scope="openid")
     auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
-    oauth.api.post("/o/revoke/", {"token": body["access_token"]}, HTTP_AUTHORIZATION=auth)
+    post_form(oauth.api, {"token": body["access_token"]}, "/o/revoke/", HTTP_AUTHORIZATION=auth)
     assert oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).status_code == 401
     body = oauth.tokens(conf_client, scope="openid")
     alice.is_active = False

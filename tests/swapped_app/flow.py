@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import sys
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.swapped_app.settings"
 sys.path.insert(0, os.getcwd())
@@ -27,6 +27,14 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from oauth_provider.models import AccessToken, get_client_model  # noqa: E402
 
 setup_test_environment()
+
+
+def post_form(path, data, **extra):
+    """POST ``data`` urlencoded, as the back-channel endpoints require (RFC 6749 §3.2)."""
+    return Client().post(path, urlencode(data), content_type="application/x-www-form-urlencoded", **extra)
+
+
+
 call_command("migrate", verbosity=0)
 tables = connection.introspection.table_names()
 assert "swapped_app_application" in tables and "oauth_provider_client" not in tables, tables
@@ -54,15 +62,15 @@ blob = re.search(r'name="oauth_request" value="([^"]+)"', page.content.decode())
 back = browser.post("/o/authorize/", {"oauth_request": blob, "allow": "allow"})
 code = parse_qs(urlsplit(back["Location"]).query)["code"][0]
 basic = "Basic " + base64.b64encode(f"{client.client_id}:{created['client_secret']}".encode()).decode()
-token = Client().post("/o/token/", {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+token = post_form("/o/token/", {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
                                     "redirect_uri": "https://rp.example/cb"}, HTTP_AUTHORIZATION=basic)
 assert token.status_code == 200, token.content
 body = token.json()
 row = AccessToken.objects.select_related("client").get()
 assert row.client.tenant == "acme"
-introspection = Client().post("/o/introspect/", {"token": body["access_token"]}, HTTP_AUTHORIZATION=basic)
+introspection = post_form("/o/introspect/", {"token": body["access_token"]}, HTTP_AUTHORIZATION=basic)
 assert introspection.json()["active"] is True
-refreshed = Client().post("/o/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+refreshed = post_form("/o/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
                           HTTP_AUTHORIZATION=basic)
 assert refreshed.status_code == 200, refreshed.content
 print("SWAPPED CLIENT MODEL OK")

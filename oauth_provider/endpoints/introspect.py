@@ -3,7 +3,8 @@
 A form-encoded POST (§2.1) from an authenticated client (§2.1: the endpoint must not be open
 to token scanning; public clients, which prove nothing, are refused with 401). A client may
 introspect the tokens issued to it; a client flagged ``is_resource_server`` may introspect
-any token. Access and refresh tokens are both looked up, in the order ``token_type_hint``
+any access token, but a refresh token only its own client may (it is never meant for a
+resource server). Access and refresh tokens are both looked up, in the order ``token_type_hint``
 suggests (§2.1: the hint is only an optimisation).
 
 Anything the caller may not learn about (unknown, expired, revoked, malformed, another
@@ -78,7 +79,9 @@ def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any
     if row is None:
         return None
     family = row.authorization
-    if not row.is_live(secrets.now()) or not _may_see(caller, family.client_id):
+    # Only its own client: a refresh token is never sent to a resource server, so a resource
+    # server holding one holds a leaked credential and learns nothing from it.
+    if not row.is_live(secrets.now()) or caller.pk != family.client_id:
         return INACTIVE
     return {
         "active": True,

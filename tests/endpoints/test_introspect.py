@@ -82,6 +82,18 @@ def test_resource_server_sees_any_access_token(conf_client, user, resource_serve
     assert body["active"] is True and body["client_id"] == conf_client.client_id
 
 
+@pytest.mark.req("7662-4-scanning")
+def test_a_resource_server_cannot_introspect_a_refresh_token(conf_client, user, resource_server, other_client):
+    """Refresh tokens are for their own client only: a resource server (or any other client)
+    holding one holds a leaked credential and learns nothing from it (issue 12, item 12)."""
+    _raw_at, at = user_token(conf_client, user)
+    raw_rt, _ = refresh_token(at.authorization)
+    for caller in (resource_server, other_client):
+        for hint in ({}, {"token_type_hint": "refresh_token"}):
+            assert introspect(caller, raw_rt, **hint).json() == INACTIVE
+    assert introspect(conf_client, raw_rt).json()["active"] is True
+
+
 def test_real_flow_tokens(oauth, conf_client):
     tokens = oauth.tokens(conf_client, scope="read")
     body = introspect(conf_client, tokens["access_token"]).json()

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
 
 from . import secrets, throttling
+from .conf import provider_settings
 from .errors import InvalidClient, InvalidRequest
 from .models import get_client_model
 from .models.store import client_by_id
@@ -37,6 +38,9 @@ class ClientAuthenticationFailed(InvalidClient):
         super().__init__(description)
 
 
+#: the two places a client secret may be sent (RFC 6749 §2.3.1)
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+
 # Compared against when the client is unknown, so that path costs the same hash + compare.
 _DUMMY_HASH = secrets.hash_token("unknown-client")
 
@@ -47,10 +51,13 @@ class ClientAuthMethod:
     ``attempted`` says whether the request carries this method's credentials;
     ``credentials`` returns ``(client_id, secret)`` (secret None for methods without one)
     or raises :class:`InvalidClient`; ``challenge`` is the WWW-Authenticate value for a
-    401 when this method was tried, or None."""
+    401 when this method was tried, or None; ``hint`` tells a client registered for this
+    method what to send (it completes "This client is registered for <name>: ...")."""
 
     name: str = ""
     challenge: str | None = None
+    #: what a client registered for this method must do, for error descriptions
+    hint: str = ""
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         raise NotImplementedError
@@ -64,6 +71,7 @@ class ClientSecretBasic(ClientAuthMethod):
 
     name = "client_secret_basic"
     challenge = 'Basic realm="oauth"'
+    hint = "send client_id and secret in the Authorization header (HTTP Basic), not in the body"
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         return request.META.get("HTTP_AUTHORIZATION", "")[:6].lower() == "basic "
@@ -87,6 +95,7 @@ class ClientSecretPost(ClientAuthMethod):
     """client_id and client_secret in the form body (RFC 6749 §2.3.1)."""
 
     name = "client_secret_post"
+    hint = "send client_id and client_secret in the form body, not in the Authorization header"
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         return "client_secret" in params
@@ -101,6 +110,7 @@ class NoClientAuthentication(ClientAuthMethod):
     """A public client identifies itself with client_id only (OAuth 2.1 §2.1)."""
 
     name = "none"
+    hint = "it is a public client: send its client_id only, no secret"
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         return "client_id" in params
@@ -113,43 +123,94 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
     methods = client_auth_methods()
     tried = [m for m in methods.values() if m.attempted(request, params) and m.name != "none"]
     if len(tried) > 1:
-        raise InvalidRequest("The client used more than one authentication method.")
+        raise InvalidRequest(
+            "The client used more than one authentication method: send the secret either in the "
+            "Authorization header or in the body, not both."
+        )
     if tried:
         return tried[0]
     if "none" in methods and methods["none"].attempted(request, params):
         return methods["none"]
-    raise InvalidClient("No client authentication was provided.")
+    raise InvalidClient(
+        "No client authentication was provided: send the client_id (and the secret of a "
+        "confidential client, in the Authorization header or the body)."
+    )
+
+
+def _proves(method: ClientAuthMethod, client: Any, secret: str | None) -> bool:
+    """Do the credentials prove the request comes from ``client`` (None: unknown)?"""
+    if method.name == "none":
+        return client is not None and bool(client.is_public)
+    if client is None:
+        # The same hash and comparison as a known client's, so the time taken does not
+        # say whether the client_id exists (OIDC Core §16.12).
+        secrets.constant_time_equals(secrets.hash_token(secret or ""), _DUMMY_HASH)
+        return False
+    return bool(client.check_secret(secret or ""))
+
+
+def method_accepted(method: ClientAuthMethod, client: Any) -> bool:
+    """May ``client`` authenticate with ``method``? Its registered method always; the other
+    of the two secret methods too (the secret is the same, only its place differs), unless
+    ``STRICT_CLIENT_AUTH_METHOD`` is on."""
+    registered = client.token_endpoint_auth_method
+    if method.name == registered:
+        return True
+    return (
+        not provider_settings.STRICT_CLIENT_AUTH_METHOD
+        and method.name in SECRET_METHODS and registered in SECRET_METHODS
+    )
+
+
+def _method_problem(client: Any) -> str:
+    registered = client.token_endpoint_auth_method
+    how = client_auth_methods().get(registered)
+    hint = how.hint if how is not None and how.hint else f"authenticate with {registered}"
+    return f"This client is registered for {registered}: {hint}."
+
+
+def _failed(request: HttpRequest, method: ClientAuthMethod, client_id: str | None, client: Any,
+            description: str | None = None) -> NoReturn:
+    """Refuse credentials that prove nothing: 429 once the caller's address or (for a
+    confidential client, the only kind with a secret to guess) the client has used up its
+    failures (:mod:`oauth_provider.throttling`), else counted and 401."""
+    guessed = client.client_id if client is not None and not client.is_public else None
+    throttling.check(request, guessed)
+    throttling.record_failure(request, guessed)
+    client_authentication_failed.send(
+        sender=get_client_model(), request=request, client_id=client_id, method=method.name
+    )
+    raise ClientAuthenticationFailed(description, challenge=method.challenge)
 
 
 def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
     """Return the authenticated, active client or raise :class:`ClientAuthenticationFailed`
     (an :class:`InvalidClient` naming the challenge of the method tried),
-    :class:`InvalidRequest` or :class:`~oauth_provider.errors.ClientAuthThrottled`."""
+    :class:`InvalidRequest` or :class:`~oauth_provider.errors.ClientAuthThrottled`.
+
+    The credentials are checked first: correct ones are accepted whatever others failed
+    before (nobody can lock a client out); only wrong ones meet the throttle."""
     method = _chosen_method(request, params)
-    client_id: str | None = None
     try:
         client_id, secret = method.credentials(request, params)
-        throttling.check(request, client_id)
-        client = client_by_id(client_id)
-        if method.name == "none":
-            ok = client is not None and client.is_public
-        else:
-            stored = client.client_secret_hash if client is not None else _DUMMY_HASH
-            if client is None or "$" not in stored:
-                ok = secrets.constant_time_equals(secrets.hash_token(secret or ""), stored)
-                ok = ok and client is not None
-            else:
-                ok = client.check_secret(secret or "")
-        if not ok or client is None:
-            raise InvalidClient()
-        if client.token_endpoint_auth_method != method.name:
-            raise InvalidClient(f"This client must authenticate with {client.token_endpoint_auth_method}.")
-        if not client.is_active:
-            raise InvalidClient("This client is disabled.")
     except InvalidClient as exc:
-        throttling.record_failure(request, client_id)
+        _failed(request, method, None, None, exc.description)
+    client = client_by_id(client_id)
+    if not _proves(method, client, secret):
+        description = None
+        if method.name == "none":
+            description = ("Client authentication failed: the client_id is unknown, or the client is "
+                           "confidential and must send its secret.")
+        _failed(request, method, client_id, client, description)
+    problem = None
+    if not method_accepted(method, client):
+        problem = _method_problem(client)
+    elif not client.is_active:
+        problem = "This client is disabled."
+    if problem is not None:
+        # The credentials were right: nothing was guessed, so nothing is counted.
         client_authentication_failed.send(
             sender=get_client_model(), request=request, client_id=client_id, method=method.name
         )
-        raise ClientAuthenticationFailed(exc.description, challenge=method.challenge) from None
+        raise ClientAuthenticationFailed(problem, challenge=method.challenge)
     return client

@@ -162,12 +162,21 @@ DEFAULTS: dict[str, Setting] = {
         {"enabled": True, "failures": 10, "window": 60, "cache": "default", "ip_header": None},
         (dict,),
         "Throttling of failed client authentication at the token, introspection and revocation "
-        "endpoints (OAuth 2.1 §2.4.1), per client_id and per IP address, in Django's cache: after "
-        "``failures`` failed attempts within ``window`` seconds, further attempts get 429 "
-        "``invalid_client`` with ``Retry-After`` until the window ends. Successful requests are never "
-        "counted. ``cache`` is the CACHES alias (shared by all workers); ``ip_header`` the "
-        "``request.META`` key of a header your proxy sets to the client address (None: "
-        "``REMOTE_ADDR`` only). Keys left out keep their defaults; see :mod:`oauth_provider.throttling`.",
+        "endpoints (OAuth 2.1 §2.4.1), per confidential client_id and per IP address, in Django's cache: "
+        "after ``failures`` wrong credentials within ``window`` seconds, further wrong ones get 429 "
+        "``invalid_client`` with ``Retry-After`` until the window ends. Correct credentials are always "
+        "accepted and never counted, so nobody can lock a client out. ``cache`` is the CACHES alias "
+        "(shared by all workers); ``ip_header`` the ``request.META`` key of a header your proxy sets "
+        "to the client address (None: ``REMOTE_ADDR`` only). Keys left out keep their defaults; "
+        "see :mod:`oauth_provider.throttling`.",
+    ),
+    "STRICT_CLIENT_AUTH_METHOD": Setting(
+        False, (bool,),
+        "Accept a confidential client's secret only in the place its ``token_endpoint_auth_method`` "
+        "names. Off: the secret is accepted in either standard place, the Authorization header "
+        "(``client_secret_basic``) or the form body (``client_secret_post``), whichever the client "
+        "registered (never both in one request), since client libraries differ in their default. "
+        "On: the other place is ``invalid_client`` with a description saying where to send it.",
     ),
     "RESOURCE_IDENTIFIER": Setting(
         None, (str,),

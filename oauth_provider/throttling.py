@@ -1,12 +1,20 @@
 """Throttling of failed client authentication (OAuth 2.1 §2.4.1, RFC 6819 §5.1.4.2.3).
 
-Endpoints that accept client secrets must not let an attacker guess them at line speed. Every
-failed client authentication at the token, introspection and revocation endpoints (all three
-go through :func:`oauth_provider.client_auth.authenticate`) is counted twice in Django's cache:
-once for the ``client_id`` it named and once for the caller's IP address. When either count
-reaches ``failures`` within ``window`` seconds of the first failure, every further attempt
-naming that client or coming from that address is refused *before* its credentials are
-looked at, until the window ends::
+Endpoints that accept client secrets must not let an attacker guess them at line speed, nor
+let anyone turn the defence into a way to lock clients out. :func:`oauth_provider.client_auth.authenticate`
+(used by the token, introspection and revocation endpoints) therefore checks the credentials
+**first**, and only credentials that prove nothing meet the throttle:
+
+* **correct credentials are always accepted**, whatever others failed before, from whatever
+  address: knowing a client_id, sitting behind the same proxy or NAT, or making visitors'
+  browsers call the CORS-open revocation endpoint locks nobody out;
+* every wrong credential is counted in Django's cache: once for the caller's address, and
+  once for the ``client_id`` when it names a *confidential* client (the only kind with a
+  secret to guess). Public clients (nothing to guess) and unknown client_ids (an attacker
+  could invent any number of them) have no count of their own, only the address's;
+* once either count reaches ``failures`` within ``window`` seconds of the first failure,
+  further **wrong** credentials naming that client or coming from that address get, until
+  the window ends::
 
     HTTP/1.1 429 Too Many Requests                  (RFC 6585 §4)
     Retry-After: 37                                 (seconds until the window ends)
@@ -14,6 +22,14 @@ looked at, until the window ends::
     Content-Type: application/json
 
     {"error": "invalid_client", "error_description": "Too many failed client authentications..."}
+
+What this buys, honestly: a caller that keeps failing is told to back off and stops
+producing 401s, log lines and ``client_authentication_failed`` signals one per attempt;
+a monitoring system sees the throttle engage (a warning is logged). What protects a secret
+from being guessed is its size: secrets made here are 256-bit random values, which no rate
+of online guessing finds; a correct guess is accepted even past the threshold, since the
+server cannot tell an attacker from the client who shares its address. A host that
+imports weak secrets (from another system) should rotate them (``Client.generate_secret``).
 
 The error code stays ``invalid_client``: RFC 6749 §5.2 defines no code for rate limiting at
 the token endpoint, the request did fail client authentication (the credentials were not
@@ -23,17 +39,13 @@ accepted), and a client library that knows only the §5.2 codes handles it corre
 carry the "back off" meaning (RFC 6585 §4). No ``WWW-Authenticate``: no credentials should be
 retried now.
 
-Successful authentications are never counted and cost one cache read (``get_many`` of the
-two counts). A
-success does not clear the counters: clearing would let an attacker who interleaves the
-client's own traffic keep guessing. The price of a lock per ``client_id`` is that anyone who
-knows a client_id can lock that client out for one window by failing ``failures`` times; the
-window is short, and hosts that prefer to keep only the per-address lock can set a very high
-``failures`` and put per-address limits in their proxy (see SECURITY.md).
+Successful authentications never touch the cache. A success does not clear the counters:
+clearing would let an attacker who interleaves the client's own traffic keep guessing
+unthrottled.
 
 Settings, ``OAUTH_PROVIDER["CLIENT_AUTH_THROTTLE"]`` (keys left out keep these defaults)::
 
-    "enabled": True       count failures and refuse at the threshold
+    "enabled": True       count failures and answer 429 at the threshold
     "failures": 10        failed attempts allowed per window, per client_id and per address
     "window": 60          seconds, counted from the first failure of a window
     "cache": "default"    the CACHES alias holding the counters; it must be shared by every
@@ -44,7 +56,9 @@ Settings, ``OAUTH_PROVIDER["CLIENT_AUTH_THROTTLE"]`` (keys left out keep these d
                           None: ``REMOTE_ADDR`` only, since any other header is client-controlled
                           unless a proxy you run overwrites it (RFC 9700 §4.13). For a
                           comma-separated list the last (rightmost) entry is used: it is the
-                          one your proxy appended.
+                          one your proxy appended. Behind a proxy with the default, every
+                          caller has the proxy's address: one count for all of them, which
+                          costs wrong credentials their 401 (they get 429) and nothing more.
 
 IPv6 addresses are counted per /64 prefix, the block a single subscriber usually holds.
 Counts are approximate under concurrency (two simultaneous first failures may count once);
@@ -130,8 +144,9 @@ def _since(key: str) -> str:
 
 
 def check(request: HttpRequest, client_id: str | None) -> None:
-    """Raise :class:`~oauth_provider.errors.ClientAuthThrottled` when this client_id or this
-    address has used up its failures for the current window. One cache read (two when a
+    """Raise :class:`~oauth_provider.errors.ClientAuthThrottled` when this client_id (None:
+    none counted) or this address has used up its failures for the current window. Called
+    for credentials already found wrong, never for correct ones. One cache read (two when a
     count is spent)."""
     conf = throttle_settings()
     if not conf.enabled:
@@ -154,8 +169,8 @@ def check(request: HttpRequest, client_id: str | None) -> None:
 
 
 def record_failure(request: HttpRequest, client_id: str | None) -> None:
-    """Count one failed client authentication for the address and (if any) the client_id.
-    A count whose window has passed starts again at 1."""
+    """Count one failed client authentication for the address and (if given: a confidential
+    client's) the client_id. A count whose window has passed starts again at 1."""
     conf = throttle_settings()
     if not conf.enabled:
         return

@@ -159,22 +159,65 @@ def test_client_secret_without_client_id_is_invalid_client(api_client):
     assert_error(post_form(api_client, {**CC, "client_secret": client.raw_secret}), "invalid_client")
 
 
-# -- the registered method is the only one ------------------------------------------------------
+# -- either standard place for the secret, unless the host is strict (issue 12, item 16) -------
+
+STRICT = {"STRICT_CLIENT_AUTH_METHOD": True}
 
 
-@pytest.mark.req("DERIVED-client-policy")
-def test_basic_client_cannot_authenticate_with_client_secret_post(api_client, conf_client, failures):
-    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret})
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_a_basic_client_may_send_its_secret_in_the_body(api_client, conf_client):
+    """openid-client and mozilla-django-oidc send the secret in the body by default; the
+    client registered (by default) for client_secret_basic still gets its token."""
+    assert conf_client.token_endpoint_auth_method == "client_secret_basic"
+    assert_token(post_form(api_client, {**CC, "client_id": conf_client.client_id,
+                                        "client_secret": conf_client.raw_secret}))
+
+
+@pytest.mark.req("O21-2.4.1-client-secret-post")
+def test_a_post_client_may_send_its_secret_with_basic(api_client):
+    client = ClientFactory(token_endpoint_auth_method="client_secret_post")
+    assert_token(post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret)))
+
+
+def test_a_wrong_secret_in_the_other_place_is_still_refused(api_client, conf_client, failures):
+    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": "wrong"})
     assert_error(r, "invalid_client")
+    assert not r.has_header("WWW-Authenticate")  # Basic was not tried (RFC 6749 §5.2)
     assert [f["method"] for f in failures] == ["client_secret_post"]
 
 
 @pytest.mark.req("DERIVED-client-policy")
-def test_post_client_cannot_authenticate_with_basic(api_client):
+def test_strict_basic_client_cannot_authenticate_with_client_secret_post(api_client, conf_client, failures, settings):
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, **STRICT}
+    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret})
+    body = assert_error(r, "invalid_client")
+    assert body["error_description"] == (
+        "This client is registered for client_secret_basic: send client_id and secret in the "
+        "Authorization header (HTTP Basic), not in the body."
+    )
+    assert [f["method"] for f in failures] == ["client_secret_post"]
+
+
+@pytest.mark.req("DERIVED-client-policy")
+def test_strict_post_client_cannot_authenticate_with_basic(api_client, settings):
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, **STRICT}
     client = ClientFactory(token_endpoint_auth_method="client_secret_post")
     r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
-    assert_error(r, "invalid_client")
+    body = assert_error(r, "invalid_client")
     assert r["WWW-Authenticate"].startswith("Basic")
+    assert "registered for client_secret_post: send client_id and client_secret in the form body" in (
+        body["error_description"])
+
+
+def test_strict_mode_refusals_are_not_counted_as_guesses(api_client, conf_client, settings):
+    """The secret was right, only its place was not: the client is never throttled for it."""
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, **STRICT}
+    for _ in range(15):
+        r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": "wrong"})
+        assert r.status_code in (401, 429)
+    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret},
+                  REMOTE_ADDR="203.0.113.50")
+    assert r.status_code == 401 and "registered for client_secret_basic" in r.json()["error_description"]
 
 
 @pytest.mark.req("O21-4.2-client-credentials-confidential")
@@ -188,7 +231,8 @@ def test_two_authentication_methods_at_once_is_invalid_request(api_client, conf_
         api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret},
         HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret),
     )
-    assert_error(r, "invalid_request")
+    body = assert_error(r, "invalid_request")
+    assert "not both" in body["error_description"]  # says what to change
 
 
 # -- public clients ------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Throttling of failed client authentication (OAuth 2.1 §2.4.1; figure F25).
 
-Black-box through the token, introspection and revocation endpoints: ``failures`` failed
-attempts per client_id and per address are answered 401 as usual, the next ones 429
-``invalid_client`` with ``Retry-After`` until the window that began with the first failure
-ends, and successful requests are never counted.
+Black-box through the token, introspection and revocation endpoints: ``failures`` wrong
+credentials per address and per confidential client_id are answered 401 as usual, the next
+wrong ones 429 ``invalid_client`` with ``Retry-After`` until the window that began with the
+first failure ends. Correct credentials are never refused because of anyone's failures
+(issue 12, item 3: the lock must not be a denial of service), and are never counted.
 """
 
 from __future__ import annotations
@@ -68,14 +69,84 @@ def test_the_documented_defaults():
 def test_wrong_secrets_are_throttled_at_the_threshold_until_the_window_ends(conf_client, clock, figure):
     statuses = fail(conf_client, THRESHOLD)
     assert statuses == [401] * THRESHOLD
-    # From now on even the right secret is refused unseen: a guess cannot be confirmed.
-    assert assert_throttled(token_request(conf_client, conf_client.raw_secret)) == 60
+    assert assert_throttled(token_request(conf_client, "wrong-secret")) == 60
     clock.advance(45)
     assert assert_throttled(token_request(conf_client, "wrong-secret")) == 15
     clock.advance(16)
-    assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+    assert token_request(conf_client, "wrong-secret").status_code == 401
     figure("F25", f"client auth throttled after {statuses.count(401)} failures/60 s (documented: {THRESHOLD}); "
-                  "429 + Retry-After until the window ends, then service resumes")
+                  "429 + Retry-After for wrong credentials until the window ends; correct ones always pass")
+
+
+# -- the lock is not a denial of service (issue 12, item 3) ----------------------------------
+
+
+@pytest.mark.req("O21-2.4.1-brute-force")
+def test_the_right_secret_is_accepted_after_50_failures_from_another_address(conf_client, clock):
+    fail(conf_client, 50)
+    response = token_request(conf_client, conf_client.raw_secret, address=OTHER)
+    assert response.status_code == 200, response.content
+    # and at the other two endpoints
+    good = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    for path in ("/o/introspect/", "/o/revoke/"):
+        response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=good, REMOTE_ADDR=OTHER)
+        assert response.status_code == 200, (path, response.content)
+    # while wrong guesses stay throttled, from any address
+    assert_throttled(token_request(conf_client, "wrong-secret", address="192.0.2.77"))
+
+
+def test_the_right_secret_is_accepted_from_the_attackers_own_address(conf_client, clock):
+    """Behind a reverse proxy with the default ``ip_header`` every caller has the proxy's
+    address: an attacker's failures there must not lock out the clients behind it."""
+    proxy = "10.0.0.2"
+    for i in range(50):
+        post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(f"guess-{i}", "x"), REMOTE_ADDR=proxy)
+    fail(conf_client, 50, address=proxy)
+    other = ClientFactory()
+    assert token_request(conf_client, conf_client.raw_secret, address=proxy).status_code == 200
+    assert token_request(other, other.raw_secret, address=proxy).status_code == 200
+    assert_throttled(token_request(other, "wrong-secret", address=proxy))
+
+
+def test_a_public_client_is_not_locked(db, clock):
+    """A public client has no secret to guess: failures naming it (a secret sent for it, from
+    many addresses) lock nothing, and its own requests go on."""
+    public = PublicClientFactory()
+    for i in range(50):
+        post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(public.client_id, "x"),
+                  REMOTE_ADDR=f"192.0.2.{i + 1}")
+    body = {"token": "x" * 43, "client_id": public.client_id}
+    response = post_form(HttpClient(), body, path="/o/revoke/", REMOTE_ADDR=OTHER)
+    assert response.status_code == 200, response.content
+    # a failure naming it from a fresh address is an ordinary 401, not 429
+    response = post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(public.client_id, "x"), REMOTE_ADDR=OTHER)
+    assert response.status_code == 401
+
+
+def test_unknown_client_ids_have_no_count_of_their_own(db, clock):
+    """An unknown client_id is only counted for the caller's address: failures spread over
+    many addresses do not throttle it (nor fill the cache with invented ids)."""
+    for i in range(50):
+        response = post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth("ghost", "x"),
+                             REMOTE_ADDR=f"192.0.2.{i + 1}")
+        assert response.status_code == 401
+    response = post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth("ghost", "x"), REMOTE_ADDR=OTHER)
+    assert response.status_code == 401
+
+
+def test_browsers_made_to_fail_at_the_cors_open_revocation_endpoint_lock_nobody_out(conf_client, clock):
+    """Revocation answers any origin (CORS), so a hostile page can make its visitors' browsers
+    send failing requests naming a client: the client's own requests still succeed."""
+    auth = basic_auth(conf_client.client_id, "wrong-secret")
+    for i in range(50):
+        response = post_form(HttpClient(), {"token": "x" * 43}, path="/o/revoke/", HTTP_AUTHORIZATION=auth,
+                             HTTP_ORIGIN="https://evil.example", REMOTE_ADDR=f"198.18.0.{i + 1}")
+        assert response["Access-Control-Allow-Origin"] == "*"
+    good = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    response = post_form(HttpClient(), {"token": "x" * 43}, path="/o/revoke/", HTTP_AUTHORIZATION=good,
+                         REMOTE_ADDR=OTHER)
+    assert response.status_code == 200
+    assert token_request(conf_client, conf_client.raw_secret, address=OTHER).status_code == 200
 
 
 @pytest.mark.req("O21-2.4.1-brute-force")
@@ -92,6 +163,7 @@ def test_per_client_id_across_addresses(conf_client, clock):
     for i in range(THRESHOLD):
         assert token_request(conf_client, "wrong-secret", address=f"192.0.2.{i + 1}").status_code == 401
     assert_throttled(token_request(conf_client, "wrong-secret", address="192.0.2.200"))
+    assert token_request(conf_client, conf_client.raw_secret, address="192.0.2.200").status_code == 200
     other = ClientFactory()
     assert token_request(other, other.raw_secret, address="192.0.2.200").status_code == 200
 
@@ -105,8 +177,10 @@ def test_per_address_across_client_ids(db, clock):
             HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(f"guess-{i}", "x"), REMOTE_ADDR=ATTACKER
         )
         assert response.status_code == 401
-    assert_throttled(token_request(victim, victim.raw_secret, address=ATTACKER))
-    assert token_request(victim, victim.raw_secret, address=OTHER).status_code == 200
+    assert_throttled(token_request(victim, "wrong-secret", address=ATTACKER))
+    assert token_request(victim, "wrong-secret", address=OTHER).status_code == 401
+    # the right secret passes from both
+    assert token_request(victim, victim.raw_secret, address=ATTACKER).status_code == 200
 
 
 def test_successful_traffic_is_never_counted(conf_client, clock):
@@ -116,7 +190,8 @@ def test_successful_traffic_is_never_counted(conf_client, clock):
     # Successes in between neither count nor clear the failures.
     assert token_request(conf_client, conf_client.raw_secret).status_code == 200
     assert fail(conf_client, 1) == [401]
-    assert_throttled(token_request(conf_client, conf_client.raw_secret))
+    assert_throttled(token_request(conf_client, "wrong-secret"))
+    assert token_request(conf_client, conf_client.raw_secret).status_code == 200
 
 
 def test_a_new_window_counts_from_one_again(conf_client, clock):
@@ -132,7 +207,10 @@ def test_public_client_identification_failures_count_too(db, clock):
     body = {"grant_type": "authorization_code", "code": "x" * 43, "client_id": public.client_id + "x"}
     for _ in range(THRESHOLD):
         assert post_form(HttpClient(), body, REMOTE_ADDR=ATTACKER).status_code == 401
-    assert_throttled(post_form(HttpClient(), {**body, "client_id": public.client_id}, REMOTE_ADDR=ATTACKER))
+    assert_throttled(post_form(HttpClient(), body, REMOTE_ADDR=ATTACKER))
+    # the real client_id identifies the public client: past the client check (the code is bogus)
+    response = post_form(HttpClient(), {**body, "client_id": public.client_id}, REMOTE_ADDR=ATTACKER)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
 @pytest.mark.req("O21-2.4.1-brute-force")
@@ -143,23 +221,23 @@ def test_introspection_and_revocation_are_throttled_too(conf_client, clock, path
         response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=auth,
                              REMOTE_ADDR=ATTACKER)
         assert response.status_code == 401
-    good = basic_auth(conf_client.client_id, conf_client.raw_secret)
-    response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=good, REMOTE_ADDR=OTHER)
-    assert_throttled(response)  # the client_id is locked, whichever endpoint is asked
+    response = post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=auth, REMOTE_ADDR=OTHER)
+    assert_throttled(response)  # the client_id's count is spent, whichever endpoint is asked
 
 
 def test_failures_at_one_endpoint_count_at_the_others(conf_client, clock):
     auth = basic_auth(conf_client.client_id, "wrong-secret")
     for path in ["/o/introspect/", "/o/revoke/"] * (THRESHOLD // 2):
         post_form(HttpClient(), {"token": "x" * 43}, path=path, HTTP_AUTHORIZATION=auth, REMOTE_ADDR=ATTACKER)
-    assert_throttled(token_request(conf_client, conf_client.raw_secret, address=OTHER))
+    assert_throttled(token_request(conf_client, "wrong-secret", address=OTHER))
 
 
 def test_a_forwarded_header_is_ignored_unless_configured(conf_client, clock):
     """Without ``ip_header`` an attacker cannot pick a fresh address per attempt."""
     for i in range(THRESHOLD):
         token_request(ClientFactory.build(client_id=f"c{i}"), "x", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
-    assert_throttled(token_request(conf_client, conf_client.raw_secret, HTTP_X_FORWARDED_FOR="10.9.9.9"))
+    other = ClientFactory()
+    assert_throttled(token_request(other, "wrong-secret", HTTP_X_FORWARDED_FOR="10.9.9.9"))
 
 
 def test_the_configured_proxy_header_names_the_address(conf_client, clock):
@@ -169,10 +247,10 @@ def test_the_configured_proxy_header_names_the_address(conf_client, clock):
             # The proxy appends the real peer last; what the client put before it is ignored.
             token_request(ClientFactory.build(client_id=f"c{i}"), "x", address="10.0.0.1",
                           HTTP_X_FORWARDED_FOR=f"1.1.1.{i}, {ATTACKER}")
-        assert_throttled(token_request(conf_client, conf_client.raw_secret, address="10.0.0.1",
+        assert_throttled(token_request(conf_client, "wrong-secret", address="10.0.0.1",
                                        HTTP_X_FORWARDED_FOR=ATTACKER))
-        response = token_request(conf_client, conf_client.raw_secret, address="10.0.0.1", HTTP_X_FORWARDED_FOR=OTHER)
-        assert response.status_code == 200
+        response = token_request(conf_client, "wrong-secret", address="10.0.0.1", HTTP_X_FORWARDED_FOR=OTHER)
+        assert response.status_code == 401
 
 
 def test_disabled_never_throttles(conf_client):
@@ -184,9 +262,9 @@ def test_disabled_never_throttles(conf_client):
 def test_a_custom_threshold_and_window(conf_client, clock):
     with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 10})):
         assert fail(conf_client, 3) == [401] * 3
-        assert 1 <= assert_throttled(token_request(conf_client, conf_client.raw_secret)) <= 10
+        assert 1 <= assert_throttled(token_request(conf_client, "wrong-secret")) <= 10
         clock.advance(10)
-        assert token_request(conf_client, conf_client.raw_secret).status_code == 200
+        assert token_request(conf_client, "wrong-secret").status_code == 401
 
 
 class BrokenCache(BaseCache):

@@ -190,8 +190,9 @@ DEFAULTS: dict[str, Setting] = {
     "BEARER_FORM_BODY": Setting(
         False, (bool,),
         "Also accept an access token in the ``access_token`` field of a form-encoded POST body "
-        "(RFC 6750 §2.2). Off by default: the Authorization header is the method every client "
-        "supports. The URI query (§2.3) is never accepted (OAuth 2.1 §5.1.1).",
+        "(RFC 6750 §2.2) at the host's protected views. Off by default: the Authorization header is the "
+        "method every client supports. UserInfo accepts the body token either way (relying parties such "
+        "as pyoidc send it there). The URI query (§2.3) is never accepted (OAuth 2.1 §5.1.1).",
     ),
 }
 

@@ -129,14 +129,16 @@ def _from_body(request: HttpRequest) -> str | None:
     return flatten(request_data(request), known=("access_token",)).get("access_token")
 
 
-def extract(request: HttpRequest) -> str | None:
+def extract(request: HttpRequest, *, form_body: bool | None = None) -> str | None:
     """The raw access token the request carries, or None when it carries none.
 
-    Raises :class:`InvalidRequest` when the token is sent by more than one method (RFC 6750
-    §2; the body is inspected for that even when ``BEARER_FORM_BODY`` is off, since a client
-    doing it is broken either way) or the body cannot be parsed."""
+    ``form_body`` says whether a form-encoded POST body may carry it (RFC 6750 §2.2); None:
+    the ``BEARER_FORM_BODY`` setting. Raises :class:`InvalidRequest` when the token is sent
+    by more than one method (RFC 6750 §2; the body is inspected for that even when the body
+    is not allowed, since a client doing it is broken either way) or the body cannot be
+    parsed."""
     header = _from_header(request)
-    body_allowed = provider_settings.BEARER_FORM_BODY
+    body_allowed = provider_settings.BEARER_FORM_BODY if form_body is None else form_body
     body = None
     if _is_form_post(request) and (body_allowed or header is not None):
         body = _from_body(request)
@@ -227,8 +229,8 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
     )
 
 
-def _validate(request: HttpRequest) -> ResourceToken | None:
-    raw = extract(request)
+def _validate(request: HttpRequest, form_body: bool | None) -> ResourceToken | None:
+    raw = extract(request, form_body=form_body)
     if raw is None:
         return None
     if looks_like_jwt(raw):
@@ -242,8 +244,9 @@ def _validate(request: HttpRequest) -> ResourceToken | None:
 
 
 # -- the public entry points ----------------------------------------------------------------
-def authenticate(request: Any) -> ResourceToken | None:
-    """Validate the request's bearer token, once per request.
+def authenticate(request: Any, *, form_body: bool | None = None) -> ResourceToken | None:
+    """Validate the request's bearer token, once per request (``form_body``: see
+    :func:`extract`).
 
     Returns the :class:`ResourceToken`, or None when the request carries no token. Raises
     :class:`InvalidToken` (bad, expired or revoked token) or :class:`InvalidRequest` (the
@@ -253,7 +256,7 @@ def authenticate(request: Any) -> ResourceToken | None:
     cached = getattr(request, _CACHE_ATTR, None)
     if cached is None:
         try:
-            cached = (_validate(request), None)
+            cached = (_validate(request, form_body), None)
         except OAuthError as exc:
             cached = (None, exc)
         setattr(request, _CACHE_ATTR, cached)
@@ -281,13 +284,14 @@ def get_token(request: Any) -> ResourceToken | None:
         return None
 
 
-def require(request: Any, scopes: Iterable[str] = ()) -> ResourceToken:
-    """The request's valid token carrying every scope in ``scopes``.
+def require(request: Any, scopes: Iterable[str] = (), *, form_body: bool | None = None) -> ResourceToken:
+    """The request's valid token carrying every scope in ``scopes`` (``form_body``: see
+    :func:`extract`).
 
     Raises :class:`MissingToken` (no token), :class:`InvalidToken`, :class:`InvalidRequest`
     or :class:`InsufficientScope` (RFC 6750 §3.1), for :func:`error_response` to render."""
     required = tuple(scopes)
-    token = authenticate(request)
+    token = authenticate(request, form_body=form_body)
     if token is None:
         raise MissingToken()
     if not token.has_scopes(required):

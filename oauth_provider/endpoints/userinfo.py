@@ -1,7 +1,15 @@
 """The UserInfo endpoint (OpenID Connect Core §5.3).
 
 GET or POST with a bearer access token that carries ``openid`` (RFC 6750 errors otherwise,
-§5.3.3). The answer holds ``sub`` (always, and equal to the ID token's) and the claims of the
+§5.3.3): in the ``Authorization: Bearer`` header (RFC 6750 §2.1) or, on a POST, as the
+``access_token`` field of an ``application/x-www-form-urlencoded`` body (§2.2), which OIDC
+Core §5.3.1 allows (any RFC 6750 §2 method) and some relying parties (pyoidc) send by default,
+whatever ``BEARER_FORM_BODY`` says for the host's own APIs. Never from the URI query
+(OAuth 2.1 §5.1.1); both header and body is ``invalid_request``, and so is a POST without
+the header whose body is of another type (JSON, multipart): its description says where the
+token goes, rather than a bare challenge that says nothing.
+
+The answer holds ``sub`` (always, and equal to the ID token's) and the claims of the
 granted profile/email/address/phone scopes plus those asked for with ``claims.userinfo``
 (§5.4, §5.5). A client_credentials token has no user: ``invalid_token``. Open to browsers
 (CORS), never cached.
@@ -19,11 +27,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .. import resource
 from ..conf import provider_settings
-from ..errors import InvalidToken, OAuthError
+from ..errors import InvalidRequest, InvalidToken, OAuthError
 from ..models import AccessToken
 from ..oidc import claims as oidc_claims
 from ..registry import adapter
 from ..responses import allow_cors, json_response, no_store
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _claims_request(token: resource.ResourceToken, request: HttpRequest) -> Any:
@@ -31,11 +41,20 @@ def _claims_request(token: resource.ResourceToken, request: HttpRequest) -> Any:
     if token.grant is not None:
         return token.grant.claims
     if token.is_jwt:  # the JWT names no family: find its row (one query)
-        raw = resource.extract(request) or ""
+        raw = resource.extract(request, form_body=True) or ""
         row = AccessToken.objects.by_value(raw).select_related("authorization").first()
         if row is not None and row.authorization is not None:
             return row.authorization.claims
     return None
+
+
+def _body_of_another_type(request: HttpRequest) -> bool:
+    """A POST with no Authorization header whose body cannot carry the token (RFC 6750 §2.2
+    names the urlencoded form only); decided from the headers, the body is not read."""
+    if request.method != "POST" or request.META.get("HTTP_AUTHORIZATION"):
+        return False
+    has_body = (request.META.get("CONTENT_LENGTH") or "0") != "0"
+    return has_body and request.content_type not in ("", FORM)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -57,7 +76,12 @@ class UserInfoView(View):
         return allow_cors(response, methods="GET, POST, OPTIONS")
 
     def answer(self, request: HttpRequest) -> HttpResponse:
-        token = resource.require(request, ("openid",))
+        if _body_of_another_type(request):
+            raise InvalidRequest(
+                f"Send the access token in the Authorization header (Bearer) or as access_token in "
+                f"an {FORM} POST body."
+            )
+        token = resource.require(request, ("openid",), form_body=True)
         if token.user is None:
             raise InvalidToken("This access token does not represent a user.")
         user = token.user

@@ -96,3 +96,50 @@ def test_jwt_access_token_at_userinfo(oauth, alice, signing_key):
     info = oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).json()
     assert info["sub"] == str(alice.pk) and info["given_name"] == "Alice"
     assert "email" not in info  # asked for through claims, but the email scope was not granted
+
+
+# -- the token in a form-encoded POST body (RFC 6750 §2.2; issue 12, item 16) ------------------
+
+
+@pytest.mark.req("OIDC-5.3-userinfo")
+def test_a_token_in_a_form_encoded_post_body_is_accepted(oauth, conf_client, alice, signing_key):
+    """pyoidc's default UserInfo call: POST, access_token in an urlencoded body. Accepted
+    whatever BEARER_FORM_BODY says for the host's own APIs (it is off here)."""
+    token = oauth.tokens(conf_client, scope="openid profile")["access_token"]
+    r = post_form(oauth.api, {"access_token": token}, "/o/userinfo/")
+    assert r.status_code == 200, r.content
+    assert r.json()["sub"] == str(alice.pk) and r.json()["name"] == "Alice Liddell"
+
+
+@pytest.mark.req("6750-3-challenges")
+def test_a_bad_token_in_the_body_gets_an_invalid_token_challenge(oauth, conf_client, alice, signing_key):
+    r = post_form(oauth.api, {"access_token": "not-a-live-token"}, "/o/userinfo/")
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+    assert r.json()["error"] == "invalid_token"
+
+
+def test_a_token_in_the_header_and_the_body_is_invalid_request(oauth, conf_client, alice, signing_key):
+    token = oauth.tokens(conf_client, scope="openid")["access_token"]
+    r = post_form(oauth.api, {"access_token": token}, "/o/userinfo/", **bearer(token))
+    assert r.status_code == 400 and 'error="invalid_request"' in r["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("kind", ["multipart", "json"])
+def test_a_body_of_another_type_says_where_the_token_goes(oauth, conf_client, alice, signing_key, kind):
+    token = oauth.tokens(conf_client, scope="openid")["access_token"]
+    if kind == "multipart":
+        r = oauth.api.post("/o/userinfo/", {"access_token": token})
+    else:
+        r = oauth.api.post("/o/userinfo/", {"access_token": token}, content_type="application/json")
+    assert r.status_code == 400, r.content
+    challenge = r["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ") and 'error="invalid_request"' in challenge
+    assert "application/x-www-form-urlencoded" in r.json()["error_description"]
+    assert "Authorization header" in r.json()["error_description"]
+
+
+def test_a_get_never_reads_a_body_token(oauth, conf_client, alice, signing_key):
+    token = oauth.tokens(conf_client, scope="openid")["access_token"]
+    r = oauth.api.generic("GET", "/o/userinfo/", f"access_token={token}",
+                          content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 401 and "error=" not in r["WWW-Authenticate"]

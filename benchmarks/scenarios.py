@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
@@ -106,6 +106,23 @@ class Measure:
         return response
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_client() -> Any:
+    """A test client whose POSTs are urlencoded, as OAuth clients send them (RFC 6749 §3.2;
+    the back-channel endpoints take nothing else). Django's test client defaults to multipart."""
+    from django.test import Client
+
+    class FormClient(Client):
+        def post(self, path: str, data: Any = None, content_type: str = FORM, **extra: Any) -> Any:
+            if isinstance(data, dict) and content_type == FORM:
+                data = urlencode(data)
+            return super().post(path, data, content_type=content_type, **extra)
+
+    return FormClient()
+
+
 class Bench:
     """The fixtures and the HTTP conversations of the scenarios."""
 
@@ -114,7 +131,7 @@ class Bench:
 
         self.fx = fx
         self.jwt = jwt
-        self.anon = Client()
+        self.anon = form_client()
         self.browser = Client()
         self.browser.force_login(fx.user)
         self.refresh_token = ""

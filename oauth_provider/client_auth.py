@@ -3,17 +3,21 @@
 One small class per ``token_endpoint_auth_method``, in a registry built from
 ``OAUTH_PROVIDER["CLIENT_AUTH_METHODS"]``. :func:`authenticate` finds the one method the
 request uses (more than one is ``invalid_request``, OAuth 2.1 §3.2.4), loads the client in
-one query, checks that the method is the one the client registered, and verifies the secret
-in constant time (the hash is computed for unknown clients too, so timing does not tell
-whether a client_id exists, OIDC Core §16.12). Failures are counted, and a client_id or
-address with too many of them is refused before its credentials are checked
-(:mod:`oauth_provider.throttling`, OAuth 2.1 §2.4.1).
+one query, verifies the secret in constant time and checks that the method may be used by
+that client (the two secret methods stand for each other unless
+``STRICT_CLIENT_AUTH_METHOD``). An unknown client_id costs the same hash and comparison, and
+a lookup that finds no client spends as much CPU time as one that finds a client
+(:class:`LookupTimer`), so the time taken does not tell whether a client_id exists (OIDC
+Core §16.12). Wrong credentials are counted, and past the threshold answered 429
+(:mod:`oauth_provider.throttling`, OAuth 2.1 §2.4.1); correct ones are always accepted.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
+from collections import deque
 from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
@@ -43,6 +47,59 @@ SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 # Compared against when the client is unknown, so that path costs the same hash + compare.
 _DUMMY_HASH = secrets.hash_token("unknown-client")
+
+
+class LookupTimer:
+    """Makes a lookup that finds no client cost as much as one that finds a client.
+
+    Loading a client's row (fetching its columns, converting them, building the model) costs
+    tens of microseconds of CPU that a miss does not, enough for a patient attacker to tell
+    which client_ids exist (OIDC Core §16.12). The timer keeps the CPU time of the last
+    :attr:`SAMPLES` lookups that found a client and, after a miss, spins until the miss has
+    used their median (recomputed every :attr:`EVERY` hits, so neither path sorts anything
+    per request). CPU time, not wall-clock time: the two paths then do the same work and a
+    busy machine delays both alike (a wall-clock wait would spin through time the thread
+    spent waiting for a CPU). Per process; a miss before any hit is not padded."""
+
+    SAMPLES = 64
+    EVERY = 8
+    #: never spin longer than this, whatever the samples say
+    LONGEST = 0.01
+
+    def __init__(self) -> None:
+        self.samples: deque[float] = deque(maxlen=self.SAMPLES)
+        self.target = 0.0
+        self._count = 0
+
+    @staticmethod
+    def start() -> float:
+        return time.thread_time()
+
+    def found(self, started: float) -> None:
+        self.samples.append(time.thread_time() - started)
+        self._count += 1
+        if self._count % self.EVERY == 1 or len(self.samples) < self.EVERY:
+            ordered = sorted(self.samples)
+            self.target = min(ordered[(len(ordered) - 1) // 2], self.LONGEST)
+
+    def missed(self, started: float) -> None:
+        until = started + self.target
+        while time.thread_time() < until:
+            pass
+
+
+_lookup_timer = LookupTimer()
+
+
+def _client_by_id(client_id: str) -> Any:
+    """:func:`client_by_id`, taking the same time whether or not the client exists."""
+    started = _lookup_timer.start()
+    client = client_by_id(client_id)
+    if client is None:
+        _lookup_timer.missed(started)
+    else:
+        _lookup_timer.found(started)
+    return client
 
 
 class ClientAuthMethod:
@@ -195,7 +252,7 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
         client_id, secret = method.credentials(request, params)
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
-    client = client_by_id(client_id)
+    client = _client_by_id(client_id)
     if not _proves(method, client, secret):
         description = None
         if method.name == "none":

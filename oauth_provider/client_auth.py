@@ -131,7 +131,7 @@ class ClientSecretBasic(ClientAuthMethod):
     hint = "send client_id and secret in the Authorization header (HTTP Basic), not in the body"
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
-        return request.META.get("HTTP_AUTHORIZATION", "")[:6].lower() == "basic "
+        return str(request.META.get("HTTP_AUTHORIZATION", ""))[:6].lower() == "basic "
 
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         encoded = request.META.get("HTTP_AUTHORIZATION", "")[6:].strip()

@@ -31,14 +31,12 @@ from ._backchannel import BackchannelView
 
 def revoke_access_token(raw: str, client: Any) -> int:
     """Revoke ``client``'s access token ``raw``; the number of rows changed (0 or 1)."""
-    return (
-        AccessToken.objects.by_value(raw).filter(client=client).revoke()
-    )
+    return int(AccessToken.objects.by_value(raw).filter(client=client).revoke())
 
 
 def revoke_refresh_token(raw: str, client: Any) -> int:
     """Revoke the family of ``client``'s refresh token ``raw``; the number of families changed."""
-    return Authorization.objects.filter(client=client).holding_refresh_token(raw).revoke()
+    return int(Authorization.objects.filter(client=client).holding_refresh_token(raw).revoke())
 
 
 class RevocationView(BackchannelView):

@@ -235,15 +235,15 @@ def test_a_user_named_like_a_client_gets_a_users_token_not_the_clients(warm_keys
         assert r.status_code == 200
         assert r.json() == {"client_token": False, "user": "reporting-service"}
         auth = basic_auth(service.client_id, service.raw_secret)
-        body = oauth.api.post("/o/introspect/", {"token": users_token}, HTTP_AUTHORIZATION=auth).json()
+        body = post_form(oauth.api, {"token": users_token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json()
         assert body["active"] is True and body["sub"] == "reporting-service"
         assert body["username"] == "reporting-service"
 
-        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+        r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                            HTTP_AUTHORIZATION=auth)
         own_token = r.json()["access_token"]
         assert oauth.api.get("/api/kind/", **bearer(own_token)).json() == {"client_token": True, "user": None}
-        body = oauth.api.post("/o/introspect/", {"token": own_token}, HTTP_AUTHORIZATION=auth).json()
+        body = post_form(oauth.api, {"token": own_token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json()
         assert body["active"] is True and "sub" not in body and "username" not in body
 
 
@@ -251,7 +251,7 @@ def test_a_clients_own_token_is_marked_and_a_users_is_not(oauth, jwt_client, use
     """The marker, not ``sub == client_id``, says whose token it is (documented for other
     resource servers in docs/how-to/jwt-access-tokens.md)."""
     users = jwt.decode(oauth.tokens(jwt_client, scope="read")["access_token"], typ="at+jwt", issuer=ISS)
-    r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
+    r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                        HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
     own = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer=ISS)
     assert "client_token" not in users

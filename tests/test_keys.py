@@ -220,12 +220,13 @@ def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog)
 def test_without_a_signing_key_client_credentials_jwt_is_a_protocol_error_not_a_500():
     from .conftest import basic_auth
     from .factories import ClientFactory
+    from .token_helpers import post_form
 
     rp = ClientFactory(access_token_format="jwt")
     oauth = _no_key_driver()
     with override_settings(DEBUG=False):
-        r = oauth.api.post("/o/token/", {"grant_type": "client_credentials", "scope": "read"},
-                           HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
+        r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
+                      HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
     assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
 
 

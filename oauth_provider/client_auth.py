@@ -79,7 +79,10 @@ class LookupTimer:
         self.samples.append(time.thread_time() - started)
         self._count += 1
         if self._count % self.EVERY == 1 or len(self.samples) < self.EVERY:
-            ordered = sorted(self.samples)
+            try:
+                ordered = sorted(self.samples)
+            except RuntimeError:  # another thread appended meanwhile: the next hit recomputes
+                return
             self.target = min(ordered[(len(ordered) - 1) // 2], self.LONGEST)
 
     def missed(self, started: float) -> None:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from io import StringIO
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -161,8 +161,9 @@ def run() -> None:
 
     api = Client()
     basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    r = api.post("/o/token/", {"grant_type": "authorization_code", "code": params["code"][0],
-                               "redirect_uri": "https://rp.example/cb", "code_verifier": verifier},
+    form = urlencode({"grant_type": "authorization_code", "code": params["code"][0],
+                      "redirect_uri": "https://rp.example/cb", "code_verifier": verifier})
+    r = api.post("/o/token/", form, content_type="application/x-www-form-urlencoded",  # RFC 6749 §3.2
                  HTTP_AUTHORIZATION=f"Basic {basic}", secure=True)
     check(r.status_code == 200 and r.json()["token_type"] == "Bearer", "code redeemed with PKCE at /o/token/")
     bearer = {"HTTP_AUTHORIZATION": "Bearer " + r.json()["access_token"]}

@@ -1,7 +1,7 @@
 """What the back-channel endpoints share: token (RFC 6749 §3.2), introspection (RFC 7662 §2)
 and revocation (RFC 7009 §2).
 
-All three take a POST whose body is ``application/x-www-form-urlencoded``, authenticate the
+All three take a POST whose body is a bounded form (:func:`form_params`), authenticate the
 client (:mod:`oauth_provider.client_auth`) and answer JSON with ``Cache-Control: no-store``.
 :class:`BackchannelView` does that once: the method check (405 with ``Allow``), CORS for the
 endpoints browsers may call, the form body (:func:`form_params`), client authentication, and
@@ -27,6 +27,9 @@ from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, json_response
 
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+#: the body types read as a form (see :func:`form_params`)
+FORM_TYPES = (FORM, MULTIPART)
 #: what browsers may call at the endpoints open to them (RFC 9700 §2.6 allows CORS here)
 CORS_METHODS = "POST, OPTIONS"
 #: the challenge of the one HTTP authentication scheme these endpoints take (RFC 6749 §2.3.1)
@@ -44,11 +47,14 @@ def max_body_bytes() -> int:
 def form_params(request: HttpRequest) -> dict[str, str]:
     """The request's form body as one flat mapping (:func:`oauth_provider.params.flatten`).
 
-    Only ``application/x-www-form-urlencoded`` is read (RFC 6749 §3.2, RFC 7009 §2.1,
-    RFC 7662 §2.1). Another type (``multipart/form-data``, JSON) or a declared length above
-    :func:`max_body_bytes` is ``invalid_request`` decided from the headers alone: the body is
-    never read, so a large upload costs nothing before the client is authenticated."""
-    if request.content_type != FORM:
+    The body is ``application/x-www-form-urlencoded`` (RFC 6749 §3.2, RFC 7009 §2.1,
+    RFC 7662 §2.1). ``multipart/form-data`` is also read, for the clients that send every form
+    that way (Django's own test client, some HTTP libraries, django-oauth-toolkit's users'
+    tooling), but only as a form: a file part is ``invalid_request``. Any other type (JSON,
+    XML) or a declared length above :func:`max_body_bytes` is ``invalid_request`` decided from
+    the headers alone: the body is never read, so a large upload costs nothing before the
+    client is authenticated."""
+    if request.content_type not in FORM_TYPES:
         raise InvalidRequest(f"The body must be {FORM}.")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -58,7 +64,10 @@ def form_params(request: HttpRequest) -> dict[str, str]:
         raise InvalidRequest("The Content-Length header is malformed.")
     if length > max_body_bytes():
         raise InvalidRequest("The request body is too large.")
-    return flatten(request_data(request))
+    data = request_data(request)
+    if request.content_type == MULTIPART and request.FILES:
+        raise InvalidRequest(f"The body must be {FORM}; a file upload is not a parameter.")
+    return flatten(data)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -14,20 +14,25 @@ Every description raised from stage 2 is fixed text (at most a parameter *name* 
 :data:`PARAMETERS`), never a parameter's value: the client may show ``error_description`` to
 its user, and a ``prompt=none`` request is answered before anyone logs in, so a value echoed
 there would let anyone put words in the client's mouth (OAuth 2.1 §7.12).
+
+Then consent: :func:`consent_needed` (is the page shown?), :func:`granted_scopes` (what the
+user's ticks grant) and :func:`record_decision` (what is remembered; the rules of the stored
+row are the model's, :mod:`oauth_provider.models.consents`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 
 from . import jwt, redirect_uris, scopes
 from .conf import provider_settings
 from .errors import (
+    AccessDenied,
     InvalidRequest,
     RegistrationNotSupported,
     RequestNotSupported,
@@ -37,10 +42,11 @@ from .errors import (
     UntrustedRedirect,
 )
 from .issuer import get_issuer
-from .models.store import client_by_id
+from .models import Consent
+from .models.store import client_by_id, consent_of
 from .oidc.claims import parse_claims_request
 from .params import flatten
-from .registry import grant_types
+from .registry import adapter, grant_types
 
 #: set on the request the login page sends the user back to after a forced login: a signed
 #: timestamp the new login must be later than (see :mod:`oauth_provider.oidc.reauthentication`)
@@ -245,3 +251,44 @@ def validate(req: AuthorizationRequest, data: QueryDict) -> AuthorizationRequest
     for check in CHECKS:
         check(req, data)
     return req
+
+
+# -- consent: when the page is needed, what the user granted, what is remembered -----------
+def consent_needed(request: HttpRequest, req: AuthorizationRequest, user: Any) -> bool:
+    """Must ``user`` see the consent page for this request? Not when the adapter skips it
+    for a confidential first-party client (unless ``prompt=consent``), nor when a decision the
+    user asked to be remembered covers every requested scope. Always for a public client
+    that is not remembered: any app can claim its client_id (RFC 8252 §8.6)."""
+    policy = adapter()
+    if not req.client.is_public and policy.should_skip_consent(request, req.client, user, req.scopes):
+        return "consent" in req.prompt
+    if "consent" in req.prompt or not policy.can_remember_consent(req.client):
+        return True
+    consent = consent_of(user, req.client)
+    return consent is None or not consent.covers(req.scopes)
+
+
+def granted_scopes(req: AuthorizationRequest, ticked: Iterable[str]) -> tuple[str, ...]:
+    """The requested scopes minus the optional ones the user left unticked (a ticked box can
+    never add a scope that was not requested). Raises :class:`AccessDenied` when nothing is
+    left."""
+    optional = set(scopes.optional(req.scopes))
+    chosen = set(ticked)
+    granted = tuple(s for s in req.scopes if s not in optional or s in chosen)
+    if not granted:
+        raise AccessDenied("No scope was granted.")
+    return granted
+
+
+def record_decision(req: AuthorizationRequest, user: Any, granted: tuple[str, ...] | None, remember: bool) -> None:
+    """Make the remembered consent what ``user`` just decided (``granted`` None: denied).
+    Remembered only when the user asked and the client may be remembered at all; otherwise,
+    and after a denial, nothing is granted silently any more (the rules are the model's:
+    :class:`oauth_provider.models.ConsentQuerySet`)."""
+    if not adapter().can_remember_consent(req.client):
+        return
+    if granted is None or not remember:
+        Consent.objects.forget(user, req.client)
+        return
+    declined = [s for s in req.scopes if s not in granted]
+    Consent.objects.remember(user, req.client, granted, declined, current=consent_of(user, req.client))

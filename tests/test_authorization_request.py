@@ -226,3 +226,67 @@ def test_the_first_failing_check_decides_the_error():
                                   redirect_uri_sent="", state=None)
     with pytest.raises(errors.UnsupportedResponseType):
         ar.validate(req, data)
+
+
+# -- consent ----------------------------------------------------------------------------------------
+def _consent_request(client, scopes=("read",), prompt=frozenset()):
+    req = ar.AuthorizationRequest(client=client, redirect_uri=client.redirect_uri_list[0],
+                                  redirect_uri_sent="", state=None)
+    req.scopes, req.prompt = tuple(scopes), frozenset(prompt)
+    return req
+
+
+def test_consent_needed_without_a_remembered_decision(rf):
+    from .factories import UserFactory
+
+    assert ar.consent_needed(rf.get("/"), _consent_request(ClientFactory()), UserFactory())
+
+
+def test_consent_not_needed_while_a_remembered_decision_covers_the_request(rf):
+    from .factories import ConsentFactory
+
+    consent = ConsentFactory(scope="read write")
+    assert not ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read",)), consent.user)
+    assert ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read", "profile")), consent.user)
+    assert ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read",), {"consent"}), consent.user)
+
+
+def test_a_public_client_always_needs_consent_even_flagged_or_remembered(rf):
+    from oauth_provider.models import get_client_model
+
+    from .factories import ConsentFactory
+
+    client = PublicClientFactory()
+    get_client_model().objects.filter(pk=client.pk).update(skip_consent=False)
+    consent = ConsentFactory(client=client, scope="read")
+    client.skip_consent = True  # as a row written around the model's rules would say
+    assert ar.consent_needed(rf.get("/"), _consent_request(client), consent.user)
+
+
+def test_granted_scopes_drop_unticked_optional_ones_and_never_add():
+    with override_settings(OAUTH_PROVIDER=oauth_settings(OPTIONAL_SCOPES=["profile"])):
+        req = _consent_request(ClientFactory(), ("read", "profile"))
+        assert ar.granted_scopes(req, []) == ("read",)
+        assert ar.granted_scopes(req, ["profile", "write"]) == ("read", "profile")
+        only_optional = _consent_request(ClientFactory(), ("profile",))
+        with pytest.raises(errors.AccessDenied):
+            ar.granted_scopes(only_optional, [])
+
+
+def test_record_decision_remembers_only_when_asked_and_forgets_on_denial():
+    from oauth_provider.models import Consent
+
+    from .factories import UserFactory
+
+    client, user = ClientFactory(), UserFactory()
+    req = _consent_request(client, ("read", "write"))
+    ar.record_decision(req, user, ("read",), remember=True)
+    assert Consent.objects.get(user=user, client=client).scope == "read"
+    ar.record_decision(req, user, ("read", "write"), remember=False)
+    assert not Consent.objects.filter(user=user, client=client).exists()
+    ar.record_decision(req, user, ("read", "write"), remember=True)
+    ar.record_decision(req, user, None, remember=True)  # denied
+    assert not Consent.objects.filter(user=user, client=client).exists()
+    public = PublicClientFactory()
+    ar.record_decision(_consent_request(public), user, ("read",), remember=True)
+    assert not Consent.objects.filter(client=public).exists()

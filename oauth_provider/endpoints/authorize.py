@@ -26,14 +26,20 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import scopes
-from ..authorization_request import AuthorizationRequest, establish_client, validate
+from ..authorization_request import (
+    AuthorizationRequest,
+    consent_needed,
+    establish_client,
+    granted_scopes,
+    record_decision,
+    validate,
+)
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ..issuer import get_issuer
 from ..issuing import start_grant
-from ..models import Consent, get_client_model
-from ..models.store import consent_of
+from ..models import get_client_model
 from ..oidc.reauthentication import forget_marker, login_again, needs_login
 from ..params import request_data
 from ..registry import adapter
@@ -121,15 +127,7 @@ class AuthorizationView(View):
             raise AccessDenied("This account may not authorize this client.")
 
     def consent_needed(self, request: HttpRequest, req: AuthorizationRequest) -> bool:
-        policy = adapter()
-        # Never for a public client, whatever its row or the adapter says: any app can claim
-        # its client_id (RFC 8252 §8.6).
-        if not req.client.is_public and policy.should_skip_consent(request, req.client, request.user, req.scopes):
-            return "consent" in req.prompt
-        if "consent" in req.prompt or not policy.can_remember_consent(req.client):
-            return True
-        consent = consent_of(request.user, req.client)
-        return consent is None or not consent.covers(req.scopes)
+        return consent_needed(request, req, request.user)
 
     # -- the consent page and the decision ---------------------------------------------------
     def consent_page(self, request: HttpRequest, req: AuthorizationRequest) -> HttpResponse:
@@ -193,25 +191,11 @@ class AuthorizationView(View):
 
     def granted_scopes(self, request: HttpRequest, req: AuthorizationRequest) -> tuple[str, ...]:
         """Requested scopes minus the optional ones the user unticked."""
-        optional = set(scopes.optional(req.scopes))
-        ticked = set(request.POST.getlist("scope"))
-        granted = tuple(s for s in req.scopes if s not in optional or s in ticked)
-        if not granted:
-            raise AccessDenied("No scope was granted.")
-        return granted
+        return granted_scopes(req, request.POST.getlist("scope"))
 
     def record(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...] | None) -> None:
-        """Make the remembered consent what the user just decided (``granted`` None: denied).
-        Remembered only when the user ticked "remember" and the client may be remembered at
-        all; otherwise, and after a denial, nothing is granted silently any more."""
-        if not adapter().can_remember_consent(req.client):
-            return
-        if granted is None or REMEMBER_FIELD not in request.POST:
-            Consent.objects.forget(request.user, req.client)
-            return
-        declined = [s for s in req.scopes if s not in granted]
-        Consent.objects.remember(request.user, req.client, granted, declined,
-                                 current=consent_of(request.user, req.client))
+        """Remember the decision as the user asked ("Remember my decision" ticked or not)."""
+        record_decision(req, request.user, granted, remember=REMEMBER_FIELD in request.POST)
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
@@ -47,6 +47,9 @@ from .models.store import client_by_id, consent_of
 from .oidc.claims import parse_claims_request
 from .params import flatten
 from .registry import adapter, grant_types
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 #: set on the request the login page sends the user back to after a forced login: a signed
 #: timestamp the new login must be later than (see :mod:`oauth_provider.oidc.reauthentication`)
@@ -73,7 +76,7 @@ class AuthorizationRequest:
     """A request whose client and redirect URI are verified. ``params`` keeps the flattened
     parameters so the consent form can carry them, signed, to the POST that decides."""
 
-    client: Any
+    client: AbstractClient
     redirect_uri: str
     redirect_uri_sent: str
     state: str | None

@@ -18,7 +18,7 @@ import base64
 import binascii
 import time
 from collections import deque
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
@@ -30,6 +30,9 @@ from .models import get_client_model
 from .models.store import client_by_id
 from .registry import client_auth_methods
 from .signals import client_authentication_failed
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 
 class ClientAuthenticationFailed(InvalidClient):
@@ -197,7 +200,7 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
     )
 
 
-def _proves(method: ClientAuthMethod, client: Any, secret: str | None) -> bool:
+def _proves(method: ClientAuthMethod, client: AbstractClient, secret: str | None) -> bool:
     """Do the credentials prove the request comes from ``client`` (None: unknown)?"""
     if method.name == "none":
         return client is not None and bool(client.is_public)
@@ -209,7 +212,7 @@ def _proves(method: ClientAuthMethod, client: Any, secret: str | None) -> bool:
     return bool(client.check_secret(secret or ""))
 
 
-def method_accepted(method: ClientAuthMethod, client: Any) -> bool:
+def method_accepted(method: ClientAuthMethod, client: AbstractClient) -> bool:
     """May ``client`` authenticate with ``method``? Its registered method always; the other
     of the two secret methods too (the secret is the same, only its place differs), unless
     ``STRICT_CLIENT_AUTH_METHOD`` is on."""
@@ -222,14 +225,14 @@ def method_accepted(method: ClientAuthMethod, client: Any) -> bool:
     )
 
 
-def _method_problem(client: Any) -> str:
+def _method_problem(client: AbstractClient) -> str:
     registered = client.token_endpoint_auth_method
     how = client_auth_methods().get(registered)
     hint = how.hint if how is not None and how.hint else f"authenticate with {registered}"
     return f"This client is registered for {registered}: {hint}."
 
 
-def _failed(request: HttpRequest, method: ClientAuthMethod, client_id: str | None, client: Any,
+def _failed(request: HttpRequest, method: ClientAuthMethod, client_id: str | None, client: AbstractClient | None,
             description: str | None = None) -> NoReturn:
     """Refuse credentials that prove nothing: 429 once the caller's address or (for a
     confidential client, the only kind with a secret to guess) the client has used up its

@@ -28,6 +28,7 @@ from .signals import token_issued
 
 if TYPE_CHECKING:
     from .authorization_request import AuthorizationRequest
+    from .models import AbstractClient
 
 
 @dataclass
@@ -78,7 +79,7 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
 
 
 def jwt_access_token(
-    request: HttpRequest, *, client: Any, user: Any, scope: str, authorization: Authorization | None,
+    request: HttpRequest, *, client: AbstractClient, user: Any, scope: str, authorization: Authorization | None,
     now: datetime, lifetime: int,
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
@@ -106,7 +107,7 @@ def issue_tokens(
     request: HttpRequest,
     *,
     grant_type: str,
-    client: Any,
+    client: AbstractClient,
     user: Any,
     scope: str,
     authorization: Authorization | None,
@@ -132,7 +133,7 @@ def issue_tokens(
         raw_access = secrets.generate_token()
     access = AccessToken(
         token_hash=secrets.hash_token(raw_access),
-        client=client,
+        client=client,  # type: ignore[misc]  # the FK is to the swappable client model
         user=user,
         authorization=authorization,
         scope=scope,
@@ -178,7 +179,10 @@ def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, gran
     logged in (``auth_time``, ``sid``, ``acr``/``amr``) and the ``claims`` request, for the ID
     token (OIDC Core §2, §3.1.2.1, §5.5)."""
     policy = adapter()
-    family = Authorization(client=req.client, user=user, scope=scopes.join(granted))
+    family = Authorization(
+        client=req.client,  # type: ignore[misc]  # the FK is to the swappable client model
+        user=user, scope=scopes.join(granted),
+    )
     if req.openid:
         family.auth_time = policy.auth_time(request, user)
         family.session_id = session_id(request)

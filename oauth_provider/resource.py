@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
@@ -43,6 +43,9 @@ from .models.store import access_token_by_value, client_by_id
 from .params import flatten, request_data
 from .registry import adapter
 from .responses import bearer_challenge, bearer_error
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 #: Longest access token accepted; opaque ones are 43 characters, JWT ones (RFC 9068) about
 #: 800 with an RS256 signature; the bound is the JWT module's.
@@ -65,7 +68,7 @@ class ResourceToken:
     ``user`` are lazy: they cost a query only when touched)."""
 
     id: int | None
-    client: Any
+    client: AbstractClient
     user: Any | None
     scopes: frozenset[str]
     expires_at: datetime
@@ -220,7 +223,7 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
     own = claims.get(jwt.CLIENT_TOKEN_CLAIM) is True
     return ResourceToken(
         id=None,
-        client=SimpleLazyObject(partial(_client_by_id, client_id)),
+        client=cast("AbstractClient", SimpleLazyObject(partial(_client_by_id, client_id))),
         user=None if own else SimpleLazyObject(partial(_user_by_subject, subject)),
         scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),

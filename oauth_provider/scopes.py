@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .conf import provider_settings
 from .errors import InvalidScope
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 #: OpenID Connect Core §11: asks for a refresh token usable while the user is away
@@ -80,7 +83,7 @@ def resolve(requested: tuple[str, ...], allowed: tuple[str, ...] | None) -> tupl
     return requested
 
 
-def client_allowed(client: Any) -> tuple[str, ...] | None:
+def client_allowed(client: AbstractClient) -> tuple[str, ...] | None:
     """The scopes ``client`` may be granted, for :func:`resolve`: its allow-list (None: every
     registered scope), plus ``offline_access`` (OIDC Core §11) when the client may use the
     refresh_token grant: asking for a refresh token is what that grant is for, so the scope
@@ -91,7 +94,7 @@ def client_allowed(client: Any) -> tuple[str, ...] | None:
     return (*allowed, OFFLINE_ACCESS) if client.allows_grant("refresh_token") else allowed
 
 
-def without_unusable_offline_access(requested: tuple[str, ...], client: Any) -> tuple[str, ...]:
+def without_unusable_offline_access(requested: tuple[str, ...], client: AbstractClient) -> tuple[str, ...]:
     """``requested`` without ``offline_access`` when ``client`` cannot have refresh tokens (no
     refresh_token grant): OIDC Core §11 has the provider ignore an offline_access request it
     will not honour, rather than fail it, and the consent page must not promise it."""

@@ -15,7 +15,7 @@ Override ``oauth_provider/connected_apps.html`` and ``oauth_provider/connected_a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
@@ -32,6 +32,9 @@ from ..models.consents import connected_apps
 from ..models.store import client_by_id
 from ..responses import page_headers, render_page
 from ..signals import token_revoked
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -59,7 +62,7 @@ class ConnectedAppsView(View):
         return render_page(request, self.template_name, {"apps": apps, "revoked": revoked, "user": request.user})
 
     @staticmethod
-    def client_named(client_id: str) -> Any | None:
+    def client_named(client_id: str) -> AbstractClient | None:
         if not client_id:
             return None
         return client_by_id(client_id[:100])

@@ -10,7 +10,7 @@ cannot log users out silently.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import logout
 from django.core import signing
@@ -29,6 +29,9 @@ from ..models.store import client_by_id
 from ..params import flatten, request_data
 from ..registry import adapter
 from ..responses import error_page, page_headers, redirect_to_client, render_page
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 PARAMETERS = ("id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 CONFIRM_FIELD = "logout_request"
@@ -113,7 +116,7 @@ class EndSessionView(View):
         return client, subject
 
     @staticmethod
-    def redirect_target(client: Any, params: dict[str, str]) -> str | None:
+    def redirect_target(client: AbstractClient, params: dict[str, str]) -> str | None:
         uri = params.get("post_logout_redirect_uri")
         if uri is None:
             return None

@@ -22,7 +22,7 @@ family. Always ``Cache-Control: no-store``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -33,6 +33,9 @@ from ..models.store import refresh_token_by_value
 from ..registry import adapter
 from ..responses import json_response
 from ._backchannel import BackchannelView
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 INACTIVE: dict[str, Any] = {"active": False}
 #: ``token_type`` reported for a refresh token (RFC 7662 leaves it to the server)
@@ -49,11 +52,11 @@ def _user_fields(user: Any) -> dict[str, Any]:
     return {"sub": adapter().get_subject(user), "username": user.get_username()}
 
 
-def _may_see(caller: Any, owner_pk: Any) -> bool:
+def _may_see(caller: AbstractClient, owner_pk: Any) -> bool:
     return caller.pk == owner_pk or bool(getattr(caller, "is_resource_server", False))
 
 
-def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
+def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dict[str, Any] | None:
     row = resource.lookup(raw)
     if row is None:
         return None
@@ -72,7 +75,7 @@ def _access_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any]
     }
 
 
-def _refresh_token(request: HttpRequest, raw: str, caller: Any) -> dict[str, Any] | None:
+def _refresh_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dict[str, Any] | None:
     if not resource.is_token_shaped(raw):
         return None
     row = refresh_token_by_value(raw, with_client=True)

@@ -17,7 +17,7 @@ is one conditional UPDATE, so a 200 means the token is dead in the database.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest, HttpResponse
 
@@ -28,13 +28,16 @@ from ..responses import no_store
 from ..signals import token_revoked
 from ._backchannel import BackchannelView
 
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
-def revoke_access_token(raw: str, client: Any) -> int:
+
+def revoke_access_token(raw: str, client: AbstractClient) -> int:
     """Revoke ``client``'s access token ``raw``; the number of rows changed (0 or 1)."""
     return int(AccessToken.objects.by_value(raw).filter(client=client).revoke())
 
 
-def revoke_refresh_token(raw: str, client: Any) -> int:
+def revoke_refresh_token(raw: str, client: AbstractClient) -> int:
     """Revoke the family of ``client``'s refresh token ``raw``; the number of families changed."""
     return int(Authorization.objects.filter(client=client).holding_refresh_token(raw).revoke())
 

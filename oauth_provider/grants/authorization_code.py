@@ -14,7 +14,7 @@ access-token INSERT, refresh-token INSERT.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -28,6 +28,9 @@ from ..models.store import code_by_value, consume_code
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
 from .base import Grant
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 # RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
 # Used with fullmatch: "$" alone would also accept a trailing newline.
@@ -55,7 +58,7 @@ def verify_pkce(code: AuthorizationCode, verifier: str | None) -> None:
 class AuthorizationCodeGrant(Grant):
     grant_type = "authorization_code"
 
-    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+    def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         raw = params.get("code")
         if raw is None:
             raise InvalidRequest("The code parameter is required.")
@@ -80,7 +83,7 @@ class AuthorizationCodeGrant(Grant):
         self.replayed(request, client, family)
         raise InvalidGrant("The authorization code was already used.")
 
-    def load(self, raw: str, client: Any) -> AuthorizationCode:
+    def load(self, raw: str, client: AbstractClient) -> AuthorizationCode:
         code = code_by_value(raw)
         if code is None or code.authorization.client_id != client.pk:
             raise InvalidGrant("The authorization code is invalid or was issued to another client.")
@@ -94,7 +97,7 @@ class AuthorizationCodeGrant(Grant):
         verify_pkce(code, params.get("code_verifier"))
 
     @staticmethod
-    def replayed(request: HttpRequest, client: Any, family: Authorization) -> None:
+    def replayed(request: HttpRequest, client: AbstractClient, family: Authorization) -> None:
         """A code came back: revoke everything it produced (RFC 6749 §4.1.2)."""
         Authorization.objects.filter(pk=family.pk).revoke()
         authorization_code_replayed.send(

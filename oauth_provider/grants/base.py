@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 
 from ..issuing import IssuedTokens
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 
 class Grant:
@@ -19,5 +22,5 @@ class Grant:
 
     grant_type: str = ""
 
-    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+    def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         raise NotImplementedError

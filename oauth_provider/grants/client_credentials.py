@@ -6,7 +6,7 @@ client lookup done by client authentication, and the access-token INSERT.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 
@@ -15,11 +15,14 @@ from ..errors import UnauthorizedClient
 from ..issuing import IssuedTokens, issue_tokens
 from .base import Grant
 
+if TYPE_CHECKING:
+    from ..models import AbstractClient
+
 
 class ClientCredentialsGrant(Grant):
     grant_type = "client_credentials"
 
-    def issue(self, request: HttpRequest, params: dict[str, str], client: Any) -> IssuedTokens:
+    def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         if client.is_public:
             raise UnauthorizedClient("client_credentials needs a confidential client.")
         granted = scopes.resolve(scopes.parse(params.get("scope")), client.allowed_scope_tuple)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import jwt, keys, secrets
 from ..conf import provider_settings
 from ..models import Authorization
 from ..registry import adapter
 from . import claims as oidc_claims
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 _HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
 
@@ -28,7 +31,7 @@ def token_hash(value: str, algorithm: str) -> str:
 
 
 def build(
-    *, issuer: str, client: Any, authorization: Authorization, access_token: str | None, nonce: str | None,
+    *, issuer: str, client: AbstractClient, authorization: Authorization, access_token: str | None, nonce: str | None,
 ) -> str:
     """Sign an ID token for ``authorization``'s user and ``client``."""
     user = authorization.user

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from argparse import RawDescriptionHelpFormatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -18,6 +18,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import scopes
 from ...models import AuthMethod, ClientType, GrantType, get_client_model
+
+if TYPE_CHECKING:
+    from ...models import AbstractClient
 
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 #: option (and RFC 7591 §2 metadata name) -> what it is
@@ -164,7 +167,7 @@ class Command(BaseCommand):
         except users.model.DoesNotExist:
             raise CommandError(f"No user named {username!r}.") from None
 
-    def report(self, client: Any, raw_secret: str | None) -> None:
+    def report(self, client: AbstractClient, raw_secret: str | None) -> None:
         self.stdout.write(self.style.SUCCESS(f"Created {client.client_type} client {client.name!r}."))
         self.stdout.write(f"client_id:     {client.client_id}")
         if raw_secret is None:
@@ -176,7 +179,7 @@ class Command(BaseCommand):
         ))
 
 
-def _as_dict(client: Any, raw_secret: str | None) -> dict[str, Any]:
+def _as_dict(client: AbstractClient, raw_secret: str | None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "client_id": client.client_id,
         "client_secret": raw_secret,

@@ -18,7 +18,7 @@ import base64
 import binascii
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
@@ -97,7 +97,7 @@ class LookupTimer:
 _lookup_timer = LookupTimer()
 
 
-def _client_by_id(client_id: str) -> Any:
+def _client_by_id(client_id: str) -> AbstractClient | None:
     """:func:`client_by_id`, taking the same time whether or not the client exists."""
     started = _lookup_timer.start()
     client = client_by_id(client_id)
@@ -200,7 +200,7 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
     )
 
 
-def _proves(method: ClientAuthMethod, client: AbstractClient, secret: str | None) -> bool:
+def _proves(method: ClientAuthMethod, client: AbstractClient | None, secret: str | None) -> bool:
     """Do the credentials prove the request comes from ``client`` (None: unknown)?"""
     if method.name == "none":
         return client is not None and bool(client.is_public)
@@ -246,7 +246,7 @@ def _failed(request: HttpRequest, method: ClientAuthMethod, client_id: str | Non
     raise ClientAuthenticationFailed(description, challenge=method.challenge)
 
 
-def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
+def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient:
     """Return the authenticated, active client or raise :class:`ClientAuthenticationFailed`
     (an :class:`InvalidClient` naming the challenge of the method tried),
     :class:`InvalidRequest` or :class:`~oauth_provider.errors.ClientAuthThrottled`.
@@ -259,7 +259,7 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> Any:
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
     client = _client_by_id(client_id)
-    if not _proves(method, client, secret):
+    if not _proves(method, client, secret) or client is None:
         description = None
         if method.name == "none":
             description = ("Client authentication failed: the client_id is unknown, or the client is "

@@ -191,7 +191,7 @@ def looks_like_jwt(raw: str) -> bool:
     return raw.startswith("eyJ") and raw.count(".") == 2
 
 
-def _client_by_id(client_id: str) -> Any:
+def _client_by_id(client_id: str) -> AbstractClient | None:
     return client_by_id(client_id)
 
 

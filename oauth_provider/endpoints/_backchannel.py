@@ -12,7 +12,7 @@ implements :meth:`BackchannelView.answer`: parse what is left, call the protocol
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
@@ -25,6 +25,9 @@ from ..conf import provider_settings
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
 from ..params import flatten, request_data
 from ..responses import allow_cors, error_json, json_response
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -105,7 +108,7 @@ class BackchannelView(View):
         for any failure."""
         raise NotImplementedError
 
-    def authenticate(self, request: HttpRequest, params: dict[str, str]) -> Any:
+    def authenticate(self, request: HttpRequest, params: dict[str, str]) -> AbstractClient:
         """The authenticated, active client (:func:`oauth_provider.client_auth.authenticate`)."""
         return client_auth.authenticate(request, params)
 

@@ -274,3 +274,20 @@ def test_registered_query_is_kept_verbatim_in_the_redirect():
         "https://rp.example/cb?x&y=a%20b&code=c"
     )
     assert add_query("com.example.app:/cb", {"code": "c d"}) == "com.example.app:/cb?code=c+d"
+
+
+# -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["https://:443/cb", "http://:8080/cb", "https://:0/"])
+def test_a_port_without_a_host_is_hostless(uri):
+    """A netloc that is only a port has no host: refused like an empty one."""
+    assert any("no host" in m for m in redirect_errors(uri))
+
+
+@pytest.mark.req("BCP-2.6-no-http-redirect")
+@pytest.mark.parametrize("uri", ["http://[::1]:51000/cb", "http://[::1]:8/cb", "http://127.0.0.1:51000/cb",
+                                 "http://LOCALHOST:3000/cb", "http://[::1]/cb"])
+def test_http_on_loopback_with_a_port_is_accepted(uri):
+    """The loopback check reads the host alone: a port (or an upper-case host) after it
+    does not make a loopback URI look like a remote one (RFC 8252 §7.3)."""
+    assert redirect_errors(uri, public=True) == []

@@ -352,3 +352,32 @@ def test_a_redemption_that_loses_the_single_use_update_gets_nothing(oauth, conf_
     family = Authorization.objects.get()
     assert family.revoked_at is not None
     assert [name for name, _ in received] == ["replayed"]
+
+
+# -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------
+
+
+@pytest.mark.req("O21-4.1.3-bound-to-client")
+def test_a_code_is_bound_to_its_client_whichever_was_registered_first(oauth, conf_client):
+    """The binding is equality of the client, not an ordering of ids: a code of a client
+    registered later is as useless to an earlier one as the other way round."""
+    newer = ClientFactory(redirect_uris=conf_client.redirect_uris)
+    assert newer.pk > conf_client.pk
+    code, verifier = oauth.get_code(newer)
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+    assert not AccessToken.objects.exists()
+    assert oauth.exchange(newer, code, verifier).status_code == 200
+
+
+@pytest.mark.req("7636-4.4.1-unsupported-method")
+@pytest.mark.parametrize("method", ["plain", "S255", "s256", ""])
+def test_a_code_stored_with_another_challenge_method_is_refused(oauth, conf_client, method):
+    """Only S256 is verified (OAuth 2.1 §4.1.1). A code row carrying another method (one
+    migrated from a provider that allowed "plain", say) is refused even when its challenge
+    happens to equal S256(verifier)."""
+    from oauth_provider.models import AuthorizationCode
+
+    code, verifier = oauth.get_code(conf_client)
+    AuthorizationCode.objects.update(code_challenge_method=method, code_challenge=s256(verifier))
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+    assert not AccessToken.objects.exists()

@@ -291,3 +291,16 @@ def test_http_on_loopback_with_a_port_is_accepted(uri):
     """The loopback check reads the host alone: a port (or an upper-case host) after it
     does not make a loopback URI look like a remote one (RFC 8252 §7.3)."""
     assert redirect_errors(uri, public=True) == []
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize(("candidate", "registered"), [
+    ("http://127.0.0.1/cb", "http://[::1]/cb"),
+    ("http://127.0.0.1:5000/cb", "http://[::1]:5000/cb"),
+    ("http://[::1]/cb", "http://127.0.0.1/cb"),
+    ("http://[::1]:5000/cb", "http://127.0.0.1/cb"),
+])
+def test_one_loopback_address_does_not_stand_for_the_other(candidate, registered):
+    """Only the port may vary: 127.0.0.1 and [::1] are different hosts, in either direction."""
+    assert not matches(candidate, registered)
+    assert find_match(candidate, [registered]) is None

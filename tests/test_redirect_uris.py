@@ -304,3 +304,22 @@ def test_one_loopback_address_does_not_stand_for_the_other(candidate, registered
     """Only the port may vary: 127.0.0.1 and [::1] are different hosts, in either direction."""
     assert not matches(candidate, registered)
     assert find_match(candidate, [registered]) is None
+
+
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["com.example.app", "com.example.app/cb", "localhost"])
+def test_a_scheme_without_its_colon_is_not_absolute(uri):
+    """Without ":" there is no scheme, even when the text would be a valid scheme name: a
+    public (native) client cannot register "com.example.app" as if it were "com.example.app:"."""
+    assert any("not absolute" in m for m in redirect_errors(uri, public=True))
+
+
+def test_redirect_uris_longer_than_the_limit_are_refused():
+    from oauth_provider.redirect_uris import MAX_LENGTH
+
+    base = "https://rp.example/"
+    assert redirect_errors(base + "a" * (MAX_LENGTH - len(base))) == []
+    for extra in (1, 2, 500):
+        uri = base + "a" * (MAX_LENGTH - len(base) + extra)
+        with pytest.raises(ValidationError):
+            validate_redirect_uri(uri, public=False)

@@ -381,3 +381,11 @@ def test_a_code_stored_with_another_challenge_method_is_refused(oauth, conf_clie
     AuthorizationCode.objects.update(code_challenge_method=method, code_challenge=s256(verifier))
     assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
     assert not AccessToken.objects.exists()
+
+
+def test_a_client_with_a_large_id_redeems_its_own_code(oauth):
+    """The code's client and the authenticated client are compared by value: ids beyond the
+    small integers Python caches are distinct objects even when equal."""
+    client = ClientFactory(pk=100_000)
+    code, verifier = oauth.get_code(client)
+    assert oauth.exchange(client, code, verifier).status_code == 200

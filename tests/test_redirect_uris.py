@@ -318,7 +318,8 @@ def test_redirect_uris_longer_than_the_limit_are_refused():
     """2,000 characters, the limit the error message states (and browsers reliably keep)."""
     MAX_LENGTH = 2000
     base = "https://rp.example/"
-    assert redirect_errors(base + "a" * (MAX_LENGTH + 1 - len(base))) == ["A redirect URI must be 1 to 2000 characters."]
+    too_long = base + "a" * (MAX_LENGTH + 1 - len(base))
+    assert redirect_errors(too_long) == ["A redirect URI must be 1 to 2000 characters."]
     assert redirect_errors(base + "a" * (MAX_LENGTH - len(base))) == []
     for extra in (1, 2, 500):
         uri = base + "a" * (MAX_LENGTH - len(base) + extra)

@@ -155,11 +155,21 @@ def test_change_page_renders(model, admin_browser):
     row = make_rows(model, 1)[0]
     r = admin_browser.get(url(model, "change", row.pk))
     assert r.status_code == 200
+    assert r.context["original"].pk == row.pk  # this row's page, not an error or another row
+    assert r.context["adminform"].form.instance.pk == row.pk
 
 
-@pytest.mark.parametrize("model", [Client, Consent], ids=lambda m: m.__name__)
-def test_add_page_renders(model, admin_browser):
-    assert admin_browser.get(url(model, "add")).status_code == 200
+@pytest.mark.parametrize(("model", "fields"), [
+    (Client, {"name", "client_type", "redirect_uris", "grant_types"}),
+    (Consent, {"user", "client", "scope"}),
+], ids=lambda m: getattr(m, "__name__", ""))
+def test_add_page_renders(model, fields, admin_browser):
+    r = admin_browser.get(url(model, "add"))
+    assert r.status_code == 200
+    form = r.context["adminform"].form
+    assert form.instance.pk is None and fields <= set(form.fields)
+    html = r.content.decode()
+    assert all(f'name="{name}"' in html for name in fields)
 
 
 @pytest.mark.parametrize("model", [Authorization, AuthorizationCode, AccessToken, RefreshToken],

@@ -332,3 +332,36 @@ def test_unknown_hasher_prefix_does_not_authenticate(api_client):
     client.save()
     r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, "nosuchhasher$1$salt$hash"))
     assert_error(r, "invalid_client")
+
+
+# -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------
+
+
+def test_a_body_client_id_differing_from_basics_is_refused_whichever_sorts_first(api_client, conf_client):
+    """RFC 6749 §2.3.1: one client per request. The comparison is equality, not an ordering."""
+    auth = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    for other in (conf_client.client_id + "x", "0" + conf_client.client_id, "~", "0"):
+        r = post_form(api_client, {"grant_type": "client_credentials", "scope": "read", "client_id": other},
+                      HTTP_AUTHORIZATION=auth)
+        assert_error(r, "invalid_client", 401)
+
+
+@pytest.mark.parametrize("junk", ["!", "*", " ", "%3D"])
+def test_basic_credentials_with_characters_outside_base64_are_malformed(api_client, conf_client, junk):
+    """Strict base64 (RFC 7617 §2): characters outside the alphabet are not skipped over."""
+    encoded = base64.b64encode(f"{conf_client.client_id}:{conf_client.raw_secret}".encode()).decode()
+    tampered = encoded[:4] + junk + encoded[4:]
+    r = post_form(api_client, {"grant_type": "client_credentials", "scope": "read"},
+                  HTTP_AUTHORIZATION=f"Basic {tampered}")
+    assert_error(r, "invalid_client", 401)
+
+
+def test_an_authorization_header_of_another_scheme_is_not_basic(api_client, conf_client):
+    """Only "Basic " starts HTTP Basic: a Bearer (or any other) header beside client_secret_post
+    credentials is not a second authentication method."""
+    conf_client.token_endpoint_auth_method = "client_secret_post"
+    conf_client.save()
+    body = {"grant_type": "client_credentials", "scope": "read", "client_id": conf_client.client_id,
+            "client_secret": conf_client.raw_secret}
+    for header in ("Bearer abc", "Digest abc", "basically abc"):
+        assert post_form(api_client, body, HTTP_AUTHORIZATION=header).status_code == 200, header

@@ -4,10 +4,13 @@
 ``django.test.Client``, redeem one authorization code (or refresh one refresh token) at once.
 The conditional UPDATE in the grant must let exactly one through (code) or at most one
 (refresh token), answer the rest ``invalid_grant``, never 5xx, and the losers' replay must
-revoke the winner's tokens. Needs a server with row locking: runs on PostgreSQL and MariaDB
-(``OAUTH_PROVIDER_TEST_DB=postgres`` / ``mariadb``; CI runs both) and reports F9-F12 in the
-run's summary. Skipped on the in-memory SQLite test database, whose shared-cache table locks
-answer concurrent writers "database table is locked" instead of making them wait.
+revoke the winner's tokens. Runs on PostgreSQL and MariaDB (``OAUTH_PROVIDER_TEST_DB=postgres``
+/ ``mariadb``) and on a file SQLite database (``--ds tests.sqlite_file_settings``: writers
+queue on SQLite's database lock with a busy timeout, so SQLite proves the same guarantees);
+CI runs all three and reports F9-F12 in the run's summary. Skipped on the in-memory SQLite
+test database, whose shared-cache table locks answer concurrent writers "database table is
+locked" instead of making them wait. On every database, tests/grants/test_authorization_code.py
+also makes a redemption lose the single-use UPDATE deterministically (no threads).
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ from .token_helpers import FrozenClock, access_token_row, family_of_access_token
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor not in ("postgresql", "mysql"), reason="needs real row locking"),
+    pytest.mark.skipif(
+        connection.vendor not in ("postgresql", "mysql")
+        and not (connection.vendor == "sqlite" and not connection.is_in_memory_db()),
+        reason="needs row locking (PostgreSQL, MariaDB) or a file SQLite database (tests.sqlite_file_settings)",
+    ),
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -256,3 +256,24 @@ def test_a_clients_own_token_is_marked_and_a_users_is_not(oauth, jwt_client, use
     own = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer=ISS)
     assert "client_token" not in users
     assert own["client_token"] is True and own["sub"] == jwt_client.client_id
+
+
+@pytest.mark.req("8725-3.8-iss")
+@pytest.mark.parametrize("iss", ["https://other-provider.example/o", "https://testserver/o/", "https://testserver",
+                                 ""])
+def test_an_access_token_of_another_issuer_is_refused(oauth, jwt_client, warm_keys, iss):
+    """RFC 9068 §4, RFC 8725 §3.8: the resource server checks that ``iss`` is exactly this provider's issuer.
+    The forged token is signed with OUR key and has the right typ and audience, so only the
+    issuer check stands between it and the API (the DRF classes and the decorator alike);
+    the same token re-signed with our issuer is accepted, so nothing else refuses it."""
+    import jwt as pyjwt
+
+    claims = pyjwt.decode(oauth.tokens(jwt_client, scope="read")["access_token"],
+                          options={"verify_signature": False})
+    assert claims["iss"] == ISS
+    ours = jwt.encode(claims, typ="at+jwt")
+    forged = jwt.encode({**claims, "iss": iss}, typ="at+jwt")
+    for path in ("/api/scope-only/", "/api/plain-scope-only/"):
+        assert oauth.api.get(path, **bearer(ours)).status_code == 200
+        refused = oauth.api.get(path, **bearer(forged))
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused["WWW-Authenticate"]

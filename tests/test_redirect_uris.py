@@ -274,3 +274,54 @@ def test_registered_query_is_kept_verbatim_in_the_redirect():
         "https://rp.example/cb?x&y=a%20b&code=c"
     )
     assert add_query("com.example.app:/cb", {"code": "c d"}) == "com.example.app:/cb?code=c+d"
+
+
+# -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["https://:443/cb", "http://:8080/cb", "https://:1/"])
+def test_a_port_without_a_host_is_hostless(uri):
+    """A netloc that is only a port has no host: refused like an empty one."""
+    assert any("no host" in m for m in redirect_errors(uri))
+
+
+@pytest.mark.req("BCP-2.6-no-http-redirect")
+@pytest.mark.parametrize("uri", ["http://[::1]:51000/cb", "http://[::1]:8/cb", "http://127.0.0.1:51000/cb",
+                                 "http://LOCALHOST:3000/cb", "http://[::1]/cb"])
+def test_http_on_loopback_with_a_port_is_accepted(uri):
+    """The loopback check reads the host alone: a port (or an upper-case host) after it
+    does not make a loopback URI look like a remote one (RFC 8252 §7.3)."""
+    assert redirect_errors(uri, public=True) == []
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize(("candidate", "registered"), [
+    ("http://127.0.0.1/cb", "http://[::1]/cb"),
+    ("http://127.0.0.1:5000/cb", "http://[::1]:5000/cb"),
+    ("http://[::1]/cb", "http://127.0.0.1/cb"),
+    ("http://[::1]:5000/cb", "http://127.0.0.1/cb"),
+])
+def test_one_loopback_address_does_not_stand_for_the_other(candidate, registered):
+    """Only the port may vary: 127.0.0.1 and [::1] are different hosts, in either direction."""
+    assert not matches(candidate, registered)
+    assert find_match(candidate, [registered]) is None
+
+
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["com.example.app", "com.example.app/cb", "localhost"])
+def test_a_scheme_without_its_colon_is_not_absolute(uri):
+    """Without ":" there is no scheme, even when the text would be a valid scheme name: a
+    public (native) client cannot register "com.example.app" as if it were "com.example.app:"."""
+    assert any("not absolute" in m for m in redirect_errors(uri, public=True))
+
+
+def test_redirect_uris_longer_than_the_limit_are_refused():
+    """2,000 characters, the limit the error message states (and browsers reliably keep)."""
+    MAX_LENGTH = 2000
+    base = "https://rp.example/"
+    too_long = base + "a" * (MAX_LENGTH + 1 - len(base))
+    assert redirect_errors(too_long) == ["A redirect URI must be 1 to 2000 characters."]
+    assert redirect_errors(base + "a" * (MAX_LENGTH - len(base))) == []
+    for extra in (1, 2, 500):
+        uri = base + "a" * (MAX_LENGTH - len(base) + extra)
+        with pytest.raises(ValidationError):
+            validate_redirect_uri(uri, public=False)

@@ -1,34 +1,45 @@
 """Client authentication does not leak through timing (OIDC Core §16.12; figure F21).
 
-Three views of it, with the throttle off so every attempt is a real check:
+What a test can prove here, and how:
 
-* white-box: an unknown client_id costs the same hash and constant-time comparison as a
-  known one with a wrong secret (``client_auth.authenticate`` hashes against a dummy digest);
-* a wrong secret that differs from the right one in its first character and one that differs
-  only in its last take the same time (no early exit in the comparison): medians of 200
-  interleaved requests each within 5 ms and 10 %;
-* an unknown client_id and a known one with a wrong secret of the same length: medians within
-  5 ms over HTTP (F21b, the relative gap reported: a loaded machine moves it by several %),
-  and within 10 % in ``client_auth.authenticate`` itself, where the difference lived: loading
-  a known client's row costs a few tens of microseconds that a miss does not (about 30 us,
-  30 % of the call and 10-15 % of a request, before ``client_auth.LookupTimer`` made a miss
-  spend as much CPU time as a hit).
+* **Structurally (asserted).** An unknown client_id and a known one with a wrong secret take
+  the same path: the same SQL statements, one SHA-256 of the presented secret, one
+  constant-time comparison (against a dummy digest for the unknown client). That
+  ``secrets.constant_time_equals`` is ``hmac.compare_digest`` and that every secret comparison
+  goes through it is asserted in ``tests/test_secrets.py``.
+* **By the clock (reported, not asserted).** An early-exit comparison of two SHA-256 hex
+  digests differs from a constant-time one by tens of nanoseconds; a Django request costs
+  hundreds of microseconds and jitters by more than that on a busy 2-core machine. No
+  wall-clock threshold can detect a leaky comparison (so no test here claims to, including
+  for CVE-2016-7036: see ``tests/test_secrets.py``), and a tight one would be flaky. Figure F21
+  (unknown client vs wrong secret, n=200 each) is measured and printed with whether the
+  checklist's target (< 5 ms and < 10 %) was met; the spec makes it "not a CI gate if noisy".
+  The relative gap is often above 10 % even with identical code paths: building a known
+  client's model instance costs tens of microseconds that "no row" does not, and a client_id
+  is an identifier, not a secret.
+* **In ``client_auth.authenticate`` itself (asserted, best of five rounds).** Without the
+  request around it the row load is visible: about 30 us, 30 % of the call, before
+  ``client_auth.LookupTimer`` made a miss spend as much CPU time as a hit. The unknown and
+  the known client must be within 10 %.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
 
 import pytest
+from django.db import connection
 from django.test import Client as HttpClient
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import client_auth, secrets
 from oauth_provider.errors import OAuthError
 
-from .conftest import basic_auth
+from .conftest import basic_auth, real_queries
 from .endpoints.helpers import provider_settings
 from .token_helpers import post_form
 
@@ -69,43 +80,51 @@ def medians(a: Callable[[], float], b: Callable[[], float]) -> tuple[float, floa
     return statistics.median(times_a), statistics.median(times_b)
 
 
-@pytest.mark.req("OIDC-16.12-timing")
-def test_an_unknown_client_costs_the_same_hash_as_a_wrong_secret(conf_client, monkeypatch):
-    assert client_auth._DUMMY_HASH  # computed once at import, not per request
-    calls: list[str] = []
-    real = secrets.hash_token
-    monkeypatch.setattr(secrets, "hash_token", lambda value: calls.append(value) or real(value))
-    attempt("no-such-client", "x" * 43)()
-    unknown = len(calls)
-    calls.clear()
-    attempt(conf_client.client_id, "x" * 43)()
-    assert unknown == len(calls) == 1
+def trace(client_id: str, secret: str, monkeypatch) -> tuple[list[str], list[str], list[tuple]]:
+    """What one failed authentication does: its SQL, the values it hashes, its comparisons."""
+    hashed: list[str] = []
+    compared: list[tuple] = []
+    real_hash, real_equals = secrets.hash_token, secrets.constant_time_equals
+    monkeypatch.setattr(secrets, "hash_token", lambda value: hashed.append(value) or real_hash(value))
+    monkeypatch.setattr(secrets, "constant_time_equals",
+                        lambda a, b: compared.append((a, b)) or real_equals(a, b))
+    with CaptureQueriesContext(connection) as captured:
+        attempt(client_id, secret)()
+    monkeypatch.undo()
+    return real_queries(captured), hashed, compared
 
 
 @pytest.mark.req("OIDC-16.12-timing")
-@pytest.mark.cve("CVE-2016-7036")
-def test_where_a_wrong_secret_differs_does_not_show_in_timing(conf_client, figure):
-    right = conf_client.raw_secret
-    early = "!" + right[1:] if right[0] != "!" else "?" + right[1:]
-    late = right[:-1] + ("A" if right[-1] != "A" else "B")
-    first, last = medians(attempt(conf_client.client_id, early), attempt(conf_client.client_id, late))
-    gap = abs(first - last)
-    figure("F21", f"client auth, n={SAMPLES} each: wrong secret differing at the first vs the last character "
-                  f"{first * 1000:.3f} / {last * 1000:.3f} ms (gap {gap * 1000:.3f} ms, "
-                  f"{100 * gap / min(first, last):.1f} %)")
-    assert gap < 0.005
-    assert gap < 0.10 * min(first, last)
+def test_an_unknown_client_takes_the_same_path_as_a_wrong_secret(conf_client, monkeypatch):
+    wrong = "x" * len(conf_client.raw_secret)
+    sql_known, hashed_known, compared_known = trace(conf_client.client_id, wrong, monkeypatch)
+    sql_unknown, hashed_unknown, compared_unknown = trace("no-such-client", wrong, monkeypatch)
+    # the same statements (the client lookup), differing only in the id looked up
+    assert len(sql_known) == len(sql_unknown) >= 1
+    assert [s.replace(conf_client.client_id, "?") for s in sql_known] == \
+        [s.replace("no-such-client", "?") for s in sql_unknown]
+    # one hash of the presented secret each, and one constant-time comparison each
+    assert hashed_known == hashed_unknown == [wrong]
+    assert compared_known == [(secrets.hash_token(wrong), conf_client.client_secret_hash)]
+    # the unknown client's comparison is against a precomputed digest of the same shape
+    assert compared_unknown == [(secrets.hash_token(wrong), client_auth._DUMMY_HASH)]
+    assert re.fullmatch(r"[0-9a-f]{64}", client_auth._DUMMY_HASH)
+    assert client_auth._DUMMY_HASH != conf_client.client_secret_hash
 
 
 @pytest.mark.req("OIDC-16.12-timing")
-def test_an_unknown_client_id_and_a_wrong_secret_take_about_as_long(conf_client, figure):
+def test_figure_f21_unknown_client_id_vs_wrong_secret(conf_client, figure):
+    """Measures and reports F21; asserts only what cannot be noise: both medians were taken
+    (n=200 each) and both requests failed the same way (``attempt`` checks the 401)."""
     wrong = "w" * len(conf_client.raw_secret)
     unknown, known = medians(attempt("an-unknown-client-id", wrong), attempt(conf_client.client_id, wrong))
     gap = abs(unknown - known)
-    figure("F21b", f"client auth, n={SAMPLES} each: unknown client_id vs known with a wrong secret "
-                   f"{unknown * 1000:.3f} / {known * 1000:.3f} ms (gap {gap * 1000:.3f} ms, "
-                   f"{100 * gap / min(unknown, known):.1f} %; target < 5 ms and < 10 %)")
-    assert gap < 0.005
+    relative = gap / min(unknown, known)
+    met = "met" if gap < 0.005 and relative < 0.10 else "missed (see tests/test_timing.py)"
+    figure("F21", f"client auth, n={SAMPLES} each: unknown client_id vs known with a wrong secret "
+                  f"{unknown * 1000:.3f} / {known * 1000:.3f} ms (gap {gap * 1000:.3f} ms, {100 * relative:.1f} %; "
+                  f"target < 5 ms and < 10 %: {met}; reported, not a gate)")
+    assert unknown > 0 and known > 0
 
 
 @pytest.mark.req("OIDC-16.12-timing")

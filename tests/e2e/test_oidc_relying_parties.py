@@ -125,11 +125,38 @@ def test_mozilla_django_oidc_login(mozilla_rp, alice, live_server):
         assert store["oidc_states"] == {}  # the state was consumed
 
 
-def test_mozilla_django_oidc_refuses_a_forged_callback(mozilla_rp, alice, live_server):
+@pytest.mark.req("6749-4.1.2-single-use")
+def test_mozilla_django_oidc_refuses_a_forged_callback(mozilla_rp, alice, live_server, monkeypatch):
+    """A callback with the RP's real state but a forged code: the RP's state check passes, so
+    the code reaches this provider's token endpoint, which must refuse it (invalid_grant), and
+    the RP logs nobody in. (A forged state alone would be refused by the RP before any request
+    reached this library, proving nothing about it.)"""
+    from urllib.parse import parse_qs, urlsplit
+
+    from oauth_provider.errors import InvalidGrant
+    from oauth_provider.grants import authorization_code
+
+    refused: list[str] = []
+    real_issue = authorization_code.AuthorizationCodeGrant.issue
+
+    def recording_issue(self, request, params, client):
+        try:
+            return real_issue(self, request, params, client)
+        except InvalidGrant as exc:
+            refused.append(params.get("code", ""))
+            raise exc
+
+    monkeypatch.setattr(authorization_code.AuthorizationCodeGrant, "issue", recording_issue)
+    forged = secrets.token_urlsafe(32)
     with requests.Session() as browser:
-        r = browser.get(live_server.url + "/oidc/callback/?code=forged&state=forged", allow_redirects=False,
+        start = browser.get(live_server.url + "/oidc/authenticate/", allow_redirects=False, timeout=TIMEOUT)
+        assert start.is_redirect
+        state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+        try:
+            browser.get(live_server.url + f"/oidc/callback/?code={forged}&state={state}", allow_redirects=False,
                         timeout=TIMEOUT)
-        assert r.status_code in (302, 400)
+        except requests.RequestException:  # whatever the RP makes of the refusal, it is not a login
+            pass
+        assert refused == [forged]  # the forged code reached the token endpoint and was refused
         home = browser.get(live_server.url + "/rp-home/", timeout=TIMEOUT).json()
         assert home == {"user": None}
-

@@ -204,7 +204,7 @@ def test_get_with_allow_grants_nothing(strict, conf_client):
     r = strict.get(AUTHORIZE, {"oauth_request": blob, "allow": "1"})
     assert_error_page(r)
     r = strict.get(AUTHORIZE, {**params, "allow": "1"})
-    assert r.status_code == 200
+    assert_consent_page(r)
     assert minted() == 0
 
 
@@ -300,7 +300,7 @@ def test_remembered_consent_skips_page_for_confidential_client(oauth, conf_clien
     query = assert_redirect_to(r, REDIRECT_URI)
     assert query["code"] and query["state"] == "s" and query["iss"] == issuer
     r = oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read write profile"))
-    assert r.status_code == 200  # more than was granted: ask again
+    assert_consent_page(r)  # more than was granted: ask again
 
 
 @pytest.mark.req("8252-8.6-no-silent-public-approval")
@@ -424,7 +424,7 @@ def test_unticked_remember_box_asks_again_next_time(oauth, conf_client, user, si
     r = oauth.approve(r, remember=False)
     assert "code" in query_of(r["Location"]) and [kind for kind, _ in signals] == ["granted"]
     assert not Consent.objects.exists()
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client)).status_code == 200
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client)))
 
 
 def test_unticking_remember_forgets_an_earlier_decision(oauth, conf_client, user):
@@ -433,20 +433,20 @@ def test_unticking_remember_forgets_an_earlier_decision(oauth, conf_client, user
     r, _ = consent_page(oauth.browser, conf_client, prompt="consent")
     oauth.approve(r, remember=False)
     assert not Consent.objects.exists()
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client)).status_code == 200
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client)))
 
 
 def test_remember_consent_setting_off(oauth, conf_client):
     oauth.get_code(conf_client)
     with override_settings(OAUTH_PROVIDER=provider_settings(REMEMBER_CONSENT=False)):
         r = oauth.browser.get(AUTHORIZE, params_for(conf_client))
-    assert r.status_code == 200
+    assert_consent_page(r)
 
 
 def test_consent_of_another_user_does_not_count(oauth, conf_client):
     ConsentFactory(user=UserFactory(username="bob"), client=conf_client, scope="read write")
     r = oauth.browser.get(AUTHORIZE, params_for(conf_client))
-    assert r.status_code == 200
+    assert_consent_page(r)
 
 
 def test_skip_consent_client_skips_the_page(browser, issuer):
@@ -455,7 +455,7 @@ def test_skip_consent_client_skips_the_page(browser, issuer):
     query = assert_redirect_to(r, client.redirect_uri_list[0])
     assert query["code"] and query["state"] == "s" and query["iss"] == issuer
     r = browser.get(AUTHORIZE, params_for(client, prompt="consent"))
-    assert r.status_code == 200
+    assert_consent_page(r)
 
 
 # -- optional scopes -----------------------------------------------------------------------------
@@ -508,8 +508,8 @@ def test_remembered_consent_without_optional_scope_asks_again(optional_profile, 
     r, _ = consent_page(oauth.browser, conf_client, scope="read profile")
     oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow",
                                    "remember": "1"})
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 302
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
+    assert_silent_grant(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")))
 
 
 def test_a_declined_optional_scope_is_removed_from_the_remembered_consent(optional_profile, oauth, conf_client,
@@ -524,8 +524,8 @@ def test_a_declined_optional_scope_is_removed_from_the_remembered_consent(option
     oauth.approve(r, remember=True)  # profile unticked this time
     assert Consent.objects.get(user=user, client=conf_client).scope.split() == ["read"]
     # the next request for profile shows the page; it is never granted silently
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")).status_code == 200
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 302
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read profile")))
+    assert_silent_grant(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
 
 
 def test_a_later_approval_keeps_scopes_it_did_not_ask_about(oauth, conf_client, user):
@@ -544,7 +544,7 @@ def test_deny_forgets_the_remembered_consent(oauth, conf_client, user, issuer):
     r = oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "deny": "deny"})
     assert_error_redirect(r, REDIRECT_URI, "access_denied", "s", issuer)
     assert not Consent.objects.filter(user=user, client=conf_client).exists()
-    assert oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")).status_code == 200
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
 
 
 # -- prompt=none (OIDC Core §3.1.2.1) ----------------------------------------------------------------
@@ -647,3 +647,16 @@ def test_statements_of_the_consent_page_and_the_approvals(oauth, public_client, 
     assert r.status_code == 302 and seen.count("INSERT") == 3 and "DELETE" not in seen
     r, seen = run(lambda: oauth.browser.get(AUTHORIZE, params_for(conf_client)))
     assert r.status_code == 302 and seen == ["SELECT", "SELECT", "INSERT", "INSERT"]  # client, consent
+
+
+def assert_consent_page(r) -> None:
+    """The user is asked: the consent form with Allow and Deny, not a login page, an error
+    page or a redirect carrying a code (a status of 200 alone would not tell them apart)."""
+    assert r.status_code == 200, (r.status_code, r.get("Location"))
+    html = r.content.decode()
+    assert 'name="oauth_request"' in html and 'name="allow"' in html and 'name="deny"' in html, html[:500]
+
+
+def assert_silent_grant(r) -> None:
+    """Granted without asking: a redirect to the client carrying a code."""
+    assert r.status_code == 302 and "code" in query_of(r["Location"]), (r.status_code, r.get("Location"))

@@ -294,3 +294,98 @@ def test_client_not_registered_for_the_code_grant_is_unauthorized(oauth, conf_cl
     code, verifier = oauth.get_code(conf_client)
     type(conf_client).objects.filter(pk=conf_client.pk).update(grant_types="client_credentials")
     assert_error(oauth.exchange(conf_client, code, verifier), "unauthorized_client")
+
+
+# -- replay detection does not depend on the replay being otherwise valid ----------------------------
+
+
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+@pytest.mark.parametrize("how", ["wrong verifier", "no verifier", "wrong redirect_uri", "after expiry"])
+@provider(AUTHORIZATION_CODE_LIFETIME=60)
+def test_a_replayed_code_revokes_its_tokens_even_when_the_replay_is_otherwise_invalid(
+        oauth, conf_client, received, how):
+    """RFC 6749 §4.1.2: a code presented twice is a replay, whatever else is wrong with the
+    second request. An attacker replaying a stolen code does not hold the verifier, may not
+    know the redirect_uri and may come late: the replay must still revoke what the code
+    produced (the "already used" check comes before every other check on the code)."""
+    clock = FrozenClock()
+    code, verifier = oauth.get_code(conf_client)
+    tokens = oauth.exchange(conf_client, code, verifier).json()
+    replay = {
+        "wrong verifier": {"code_verifier": stdlib_secrets.token_urlsafe(32)},
+        "no verifier": {"code_verifier": None},
+        "wrong redirect_uri": {"redirect_uri": "https://attacker.example/cb"},
+        "after expiry": {},
+    }[how]
+    if how == "after expiry":
+        clock.advance(61)
+    assert_error(oauth.exchange(conf_client, code, verifier, **replay), "invalid_grant")
+    assert family_of_access_token(tokens["access_token"]).revoked_at is not None
+    assert not access_token_row(tokens["access_token"]).is_active()
+    assert [name for name, _ in received].count("replayed") == 1
+
+
+@pytest.mark.req("6749-4.1.2-single-use")
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+def test_a_redemption_that_loses_the_single_use_update_gets_nothing(oauth, conf_client, received, monkeypatch):
+    """RFC 6749 §4.1.2: only the request whose conditional UPDATE flips ``consumed_at`` gets
+    tokens. Here a concurrent redemption wins between this request's lookup and its UPDATE
+    (made deterministic by consuming the code right after the lookup), so the UPDATE changes
+    no row: this request must be ``invalid_grant`` and the family revoked, not issued tokens
+    from a code it did not consume. This is the race tests/test_concurrency.py runs for real
+    on PostgreSQL and MariaDB, proven here on every database."""
+    from oauth_provider.grants import authorization_code as grant
+    from oauth_provider.models import AuthorizationCode
+    from oauth_provider.secrets import now
+
+    code, verifier = oauth.get_code(conf_client)
+    real_lookup = grant.code_by_value
+
+    def lookup_then_lose_the_race(raw):
+        row = real_lookup(raw)
+        AuthorizationCode.objects.filter(pk=row.pk).update(consumed_at=now())  # the other request won
+        return row
+
+    monkeypatch.setattr(grant, "code_by_value", lookup_then_lose_the_race)
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+    assert not AccessToken.objects.exists() and not RefreshToken.objects.exists()
+    family = Authorization.objects.get()
+    assert family.revoked_at is not None
+    assert [name for name, _ in received] == ["replayed"]
+
+
+# -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------
+
+
+@pytest.mark.req("O21-4.1.3-bound-to-client")
+def test_a_code_is_bound_to_its_client_whichever_was_registered_first(oauth, conf_client):
+    """The binding is equality of the client, not an ordering of ids: a code of a client
+    registered later is as useless to an earlier one as the other way round."""
+    newer = ClientFactory(redirect_uris=conf_client.redirect_uris)
+    assert newer.pk > conf_client.pk
+    code, verifier = oauth.get_code(newer)
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+    assert not AccessToken.objects.exists()
+    assert oauth.exchange(newer, code, verifier).status_code == 200
+
+
+@pytest.mark.req("7636-4.4.1-unsupported-method")
+@pytest.mark.parametrize("method", ["plain", "S255", "s256", ""])
+def test_a_code_stored_with_another_challenge_method_is_refused(oauth, conf_client, method):
+    """Only S256 is verified (OAuth 2.1 §4.1.1). A code row carrying another method (one
+    migrated from a provider that allowed "plain", say) is refused even when its challenge
+    happens to equal S256(verifier)."""
+    from oauth_provider.models import AuthorizationCode
+
+    code, verifier = oauth.get_code(conf_client)
+    AuthorizationCode.objects.update(code_challenge_method=method, code_challenge=s256(verifier))
+    assert_error(oauth.exchange(conf_client, code, verifier), "invalid_grant")
+    assert not AccessToken.objects.exists()
+
+
+def test_a_client_with_a_large_id_redeems_its_own_code(oauth):
+    """The code's client and the authenticated client are compared by value: ids beyond the
+    small integers Python caches are distinct objects even when equal."""
+    client = ClientFactory(pk=100_000)
+    code, verifier = oauth.get_code(client)
+    assert oauth.exchange(client, code, verifier).status_code == 200

@@ -359,11 +359,41 @@ def test_id_token_hint(oauth, conf_client, user, signing_key):
     ("request_uri", "file:///etc/passwd", "request_uri_not_supported"),
     ("registration", "{}", "registration_not_supported"),
 ])
-def test_unsupported_request_objects_are_refused_not_fetched(oauth, conf_client, signing_key, name, value, error):
+def test_unsupported_request_objects_are_refused_not_fetched(oauth, conf_client, signing_key, monkeypatch,
+                                                            name, value, error):
+    """Refused with the OIDC error, and nothing fetched: no socket connected, no URL opened,
+    no local file read (the SSRF a fetching request_uri would open, DERIVED-request-uri-ssrf)."""
+    import builtins
+    import socket
+    import urllib.request
+
+    reached: list[str] = []
+    real_connect, real_open = socket.socket.connect, builtins.open
+
+    def connect(sock, address):
+        reached.append(f"connect {address}")
+        return real_connect(sock, address)
+
+    def urlopen(url, *args, **kwargs):
+        reached.append(f"urlopen {getattr(url, 'full_url', url)}")
+        raise OSError("no fetching in this test")
+
+    def opening(file, *args, **kwargs):
+        if "passwd" in str(file):
+            reached.append(f"open {file}")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: reached.append(f"connect {address}"))
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", lambda self, url, *a, **k: urlopen(url))
+    monkeypatch.setattr(builtins, "open", opening)
     params, _ = oauth.authorize_params(conf_client, scope="openid", **{name: value})
     r = oauth.browser.get("/o/authorize/", params)
+    monkeypatch.undo()
     q = query_of(r["Location"])
     assert q["error"] == error and q["iss"] == ISS and q["state"] == params["state"]
+    assert reached == []
 
 
 @pytest.mark.req("OIDC-15.1-tolerated-params")

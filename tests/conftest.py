@@ -3,9 +3,9 @@
 * ``req`` marker: ``@pytest.mark.req("BCP-2.1-redirect-exact-match")`` tags a test with the
   security-checklist rule (docs/security-checklist.md) it proves; ``cve`` names the published
   vulnerability a test guards against. The run ends with the rules left without a passing
-  test and the security figures (tests/security_report.py; ``figure`` fixture).
+  test and the security figures (tests/support/security_report.py; ``figure`` fixture).
 * Every response of an oauth_provider view is audited for its security headers
-  (tests/header_audit.py, F17/F18); failed client authentications are forgotten between tests.
+  (tests/support/header_audit.py, F17/F18); failed client authentications are forgotten between tests.
 * ``assert_max_queries(n)`` / ``assert_num_queries(n)``: query budgets that ignore
   transaction-control statements (BEGIN, COMMIT, SAVEPOINT, RELEASE, ROLLBACK).
 * ``oauth``: a small driver for the authorization code flow over Django's test client.
@@ -26,9 +26,9 @@ from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
 from oauth_provider.secrets import set_clock
+from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFactory, UserFactory
 
-from . import security_report
-from .factories import REDIRECT_URI, ClientFactory, PublicClientFactory, UserFactory
+from .support import security_report
 
 _REPORT = security_report.Report()
 
@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def figure(request):
-    """``figure("F25", "one summary line")``: printed at the end of the run (tests/security_report.py)."""
+    """``figure("F25", "one summary line")``: printed at the end of the run (tests/support/security_report.py)."""
 
     def report(key: str, line: str) -> None:
         request.node.user_properties.append((f"figure:{key}", line))
@@ -192,8 +192,8 @@ def _reset_clock():
 @pytest.fixture(autouse=True)
 def _audit_security_headers(request):
     """Every response of an oauth_provider view this test caused was audited by
-    tests/header_audit.py (F17, F18); a missing header fails the test that saw it."""
-    from .header_audit import AUDIT
+    tests/support/header_audit.py (F17, F18); a missing header fails the test that saw it."""
+    from tests.support.header_audit import AUDIT
 
     before = AUDIT.snapshot()
     yield

@@ -32,7 +32,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it sees the final response: asserts the security headers of every response of
     # an oauth_provider view the suite causes (figures F17, F18).
-    "tests.header_audit.HeaderAuditMiddleware",
+    "tests.support.header_audit.HeaderAuditMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,4 +1,4 @@
-"""Settings for the race tests (tests/test_concurrency.py) on SQLite: a file database, not the
+"""Settings for the race tests (tests/security/test_concurrency.py) on SQLite: a file database, not the
 in-memory one, so that each thread's connection is a real SQLite connection to one shared
 file. Writers then serialise on SQLite's database lock, waiting up to ``timeout`` seconds
 (the busy timeout) instead of failing; ``BEGIN IMMEDIATE`` takes the write lock when a
@@ -6,7 +6,7 @@ transaction starts, so two transactions never deadlock upgrading a read lock; WA
 proceed while one writer works. That is enough for SQLite to prove what the conditional
 UPDATEs promise: of racing redemptions of one code exactly one changes the row.
 
-    python -m pytest --ds tests.sqlite_file_settings tests/test_concurrency.py
+    python -m pytest --ds tests.sqlite_file_settings tests/security/test_concurrency.py
 """
 
 from __future__ import annotations

@@ -27,9 +27,7 @@ from oauth_provider.models import (
     RefreshToken,
     get_client_model,
 )
-
-from .conftest import basic_auth
-from .factories import (
+from tests.support.factories import (
     AccessTokenFactory,
     AuthorizationCodeFactory,
     AuthorizationFactory,
@@ -39,7 +37,9 @@ from .factories import (
     RefreshTokenFactory,
     UserFactory,
 )
-from .token_helpers import post_form
+from tests.support.token_helpers import post_form
+
+from .conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()

@@ -10,8 +10,8 @@ from django.test import override_settings
 
 from oauth_provider import authorization_request as ar
 from oauth_provider import errors
+from tests.support.factories import ClientFactory, PublicClientFactory
 
-from .factories import ClientFactory, PublicClientFactory
 from .support.settings import oauth_settings
 
 pytestmark = pytest.mark.django_db
@@ -237,13 +237,13 @@ def _consent_request(client, scopes=("read",), prompt=frozenset()):
 
 
 def test_consent_needed_without_a_remembered_decision(rf):
-    from .factories import UserFactory
+    from tests.support.factories import UserFactory
 
     assert ar.consent_needed(rf.get("/"), _consent_request(ClientFactory()), UserFactory())
 
 
 def test_consent_not_needed_while_a_remembered_decision_covers_the_request(rf):
-    from .factories import ConsentFactory
+    from tests.support.factories import ConsentFactory
 
     consent = ConsentFactory(scope="read write")
     assert not ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read",)), consent.user)
@@ -253,8 +253,7 @@ def test_consent_not_needed_while_a_remembered_decision_covers_the_request(rf):
 
 def test_a_public_client_always_needs_consent_even_flagged_or_remembered(rf):
     from oauth_provider.models import get_client_model
-
-    from .factories import ConsentFactory
+    from tests.support.factories import ConsentFactory
 
     client = PublicClientFactory()
     get_client_model().objects.filter(pk=client.pk).update(skip_consent=False)
@@ -275,8 +274,7 @@ def test_granted_scopes_drop_unticked_optional_ones_and_never_add():
 
 def test_record_decision_remembers_only_when_asked_and_forgets_on_denial():
     from oauth_provider.models import Consent
-
-    from .factories import UserFactory
+    from tests.support.factories import UserFactory
 
     client, user = ClientFactory(), UserFactory()
     req = _consent_request(client, ("read", "write"))

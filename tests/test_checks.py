@@ -188,11 +188,11 @@ def test_w004_no_signing_key_on_deploy(db):
     ({"SIGNING_KEY_PREPUBLICATION": -1}, "oauth_provider.E006"),
 ])
 def test_remaining_settings_are_validated(changes, check_id):
-    from django.conf import settings as django_settings
     from django.core.checks import run_checks
-    from django.test import override_settings
 
-    with override_settings(OAUTH_PROVIDER={**django_settings.OAUTH_PROVIDER, **changes}):
+    from tests.support.settings import override_oauth
+
+    with override_oauth(**changes):
         assert check_id in {m.id for m in run_checks()}
 
 
@@ -238,7 +238,7 @@ def test_e014_counts_only_a_key_that_signs_now(db):
 def test_e014_needs_something_to_sign(db):
     """Without OpenID Connect and with opaque access tokens nothing is signed: no message.
     One client switched to JWT access tokens brings it back."""
-    from .factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     plain = {**BASE, "OIDC_ENABLED": False}
     with override_settings(DEBUG=False, OAUTH_PROVIDER=plain):

@@ -12,10 +12,10 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from oauth_provider.signals import client_authentication_failed
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.token_helpers import assert_error, post_form
 
 from .conftest import basic_auth
-from .factories import ClientFactory, PublicClientFactory
-from .token_helpers import assert_error, post_form
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from oauth_provider import scopes, secrets
 from oauth_provider.management.commands import createclient
 from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, cleanup, get_client_model
-
-from .conftest import basic_auth
-from .factories import (
+from tests.support.factories import (
     AccessTokenFactory,
     AuthorizationCodeFactory,
     AuthorizationFactory,
@@ -27,7 +25,9 @@ from .factories import (
     RefreshTokenFactory,
     UserFactory,
 )
-from .token_helpers import post_form
+from tests.support.token_helpers import post_form
+
+from .conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()

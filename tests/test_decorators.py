@@ -1,5 +1,5 @@
 """Plain Django protection: ``protected_resource``, ``ProtectedResourceMixin`` and the
-``OAuth2TokenMiddleware``. Views: tests/resource_views.py (``/api/plain/``, ``/api/mixin/``,
+``OAuth2TokenMiddleware``. Views: tests/support/resource_views.py (``/api/plain/``, ``/api/mixin/``,
 ``/api/probe/``)."""
 
 from __future__ import annotations
@@ -13,8 +13,14 @@ from django.test import override_settings
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization
-
-from .resource_helpers import assert_challenge, bearer, client_token, expired, provider_settings, user_token
+from tests.support.resource_helpers import (
+    assert_challenge,
+    bearer,
+    client_token,
+    expired,
+    provider_settings,
+    user_token,
+)
 
 pytestmark = pytest.mark.django_db
 FORM = "application/x-www-form-urlencoded"
@@ -116,7 +122,7 @@ def test_bare_decorator_needs_a_token_but_no_scope(api, conf_client, user):
 
 
 def test_decorator_keeps_the_view_name():
-    from tests.resource_views import plain_read
+    from tests.support.resource_views import plain_read
 
     assert plain_read.__name__ == "_plain" and plain_read.csrf_exempt is True
 

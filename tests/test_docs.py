@@ -30,11 +30,11 @@ from django.test.client import RequestFactory
 from oauth_provider.issuing import issue_tokens
 from oauth_provider.models import Authorization, get_client_model
 from oauth_provider.secrets import hash_token
+from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
+from tests.support.token_helpers import post_form
 
 from .conftest import basic_auth, pkce_pair
 from .docs_examples import harness
-from .factories import ClientFactory, PublicClientFactory, UserFactory
-from .token_helpers import post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"

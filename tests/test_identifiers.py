@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client as HttpClient
 
+from tests.support.endpoints import AUTHORIZE, assert_error_page, params_for
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.token_helpers import assert_error, post_form
+
 from .conftest import basic_auth
-from .endpoints.helpers import AUTHORIZE, assert_error_page, params_for
-from .factories import ClientFactory, PublicClientFactory
-from .token_helpers import assert_error, post_form
 
 VARIANTS = ("swapcase", "trailing space", "trailing tab")
 

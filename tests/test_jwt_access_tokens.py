@@ -9,13 +9,13 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
 from oauth_provider import jwt, keys, secrets
+from tests.support.factories import ClientFactory
+from tests.support.resource_helpers import provider_settings
+from tests.support.token_helpers import post_form
 
 from .conftest import basic_auth
-from .factories import ClientFactory
-from .resource_helpers import provider_settings
-from .token_helpers import post_form
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jwt_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.support.jwt_urls")]
 ISS = "https://testserver/o"
 
 
@@ -218,8 +218,9 @@ def test_a_user_named_like_a_client_gets_a_users_token_not_the_clients(warm_keys
     genuine client_credentials token must stay the client's own."""
     from django.test import Client as HttpClient
 
+    from tests.support.factories import UserFactory
+
     from .conftest import OAuthDriver
-    from .factories import UserFactory
 
     service = ClientFactory(client_id="reporting-service", access_token_format="jwt", name="Reporting")
     namesake = UserFactory(username="reporting-service")

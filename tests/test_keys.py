@@ -172,8 +172,9 @@ def test_tokens_living_longer_than_anything_issued_are_refused():
 def _no_key_driver():
     from django.test import Client as HttpClient
 
+    from tests.support.factories import UserFactory
+
     from .conftest import OAuthDriver
-    from .factories import UserFactory
 
     browser = HttpClient()
     browser.force_login(UserFactory(username="bob"))
@@ -182,7 +183,7 @@ def _no_key_driver():
 
 def test_without_a_signing_key_plain_oauth_with_opaque_tokens_still_works():
     """Nothing to sign, nothing to refuse."""
-    from .factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     rp = ClientFactory()
     oauth = _no_key_driver()
@@ -196,8 +197,7 @@ def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog)
     pre-check existed): the token endpoint answers 503 ``temporarily_unavailable`` in JSON,
     not a 500, and leaves the code unspent, so the same exchange succeeds once a key exists."""
     from oauth_provider.models import AuthorizationCode
-
-    from .factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     rp = ClientFactory()
     oauth = _no_key_driver()
@@ -218,9 +218,10 @@ def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog)
 
 
 def test_without_a_signing_key_client_credentials_jwt_is_a_protocol_error_not_a_500():
+    from tests.support.factories import ClientFactory
+    from tests.support.token_helpers import post_form
+
     from .conftest import basic_auth
-    from .factories import ClientFactory
-    from .token_helpers import post_form
 
     rp = ClientFactory(access_token_format="jwt")
     oauth = _no_key_driver()
@@ -233,7 +234,7 @@ def test_without_a_signing_key_client_credentials_jwt_is_a_protocol_error_not_a_
 def test_without_a_signing_key_a_refresh_is_refused_and_the_refresh_token_survives():
     """The same for the refresh grant: 503 ``temporarily_unavailable``, and the refresh token
     is still the live one afterwards (the rotation is undone with the failed issue)."""
-    from .factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     rp = ClientFactory()
     oauth = _no_key_driver()

@@ -20,11 +20,11 @@ from django.utils import translation
 
 from oauth_provider.models import get_client_model
 from oauth_provider.templatetags.oauth_provider_tags import http_url, url_host
+from tests.support.a11y import problems
+from tests.support.endpoints import AUTHORIZE, XSS, assert_page_headers, params_for
+from tests.support.factories import ClientFactory, ConsentFactory
 
-from .a11y import problems
 from .conftest import consent_blob
-from .endpoints.helpers import AUTHORIZE, XSS, assert_page_headers, params_for
-from .factories import ClientFactory, ConsentFactory
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()

@@ -26,8 +26,7 @@ from oauth_provider.models.store import (
     rotate_refresh_token,
     spend_refresh_grace,
 )
-
-from .factories import ClientFactory, UserFactory
+from tests.support.factories import ClientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,9 @@ import re
 import pytest
 from django.test import Client as HttpClient
 
+from tests.support.factories import ClientFactory, ConsentFactory
+
 from .conftest import consent_blob
-from .factories import ClientFactory, ConsentFactory
 
 pytestmark = pytest.mark.django_db
 AUTHORIZE = "/o/authorize/"

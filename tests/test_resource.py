@@ -13,10 +13,9 @@ from django.test import RequestFactory, override_settings
 from oauth_provider import resource
 from oauth_provider.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken
 from oauth_provider.models import Authorization
-
-from .factories import ClientFactory, UserFactory
-from .resource_helpers import RESOURCE, bearer, client_token, expired, provider_settings, user_token
-from .token_helpers import FORM, FrozenClock
+from tests.support.factories import ClientFactory, UserFactory
+from tests.support.resource_helpers import RESOURCE, bearer, client_token, expired, provider_settings, user_token
+from tests.support.token_helpers import FORM, FrozenClock
 
 pytestmark = pytest.mark.django_db
 rf = RequestFactory()

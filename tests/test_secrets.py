@@ -19,9 +19,9 @@ import pytest
 from django.test import Client as HttpClient
 
 from oauth_provider import client_auth, secrets
+from tests.support.token_helpers import assert_error, post_form
 
 from .conftest import basic_auth
-from .token_helpers import assert_error, post_form
 
 pytestmark = pytest.mark.req("OIDC-16.12-timing")
 

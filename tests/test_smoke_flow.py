@@ -2,8 +2,9 @@
 
 import pytest
 
+from tests.support.token_helpers import post_form
+
 from .conftest import basic_auth
-from .token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 

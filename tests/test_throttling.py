@@ -18,11 +18,11 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from oauth_provider.throttling import client_ip, throttle_settings
+from tests.support.endpoints import provider_settings
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.token_helpers import TOKEN_ERRORS, FrozenClock, assert_no_store, post_form
 
 from .conftest import basic_auth
-from .endpoints.helpers import provider_settings
-from .factories import ClientFactory, PublicClientFactory
-from .token_helpers import TOKEN_ERRORS, FrozenClock, assert_no_store, post_form
 
 pytestmark = pytest.mark.django_db
 

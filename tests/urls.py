@@ -7,5 +7,5 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("o/", include("oauth_provider.urls")),
     path("", include("oauth_provider.root_urls")),
-    path("api/", include("tests.resource_views")),
+    path("api/", include("tests.support.resource_views")),
 ]

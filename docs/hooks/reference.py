@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-#: the security checklist's copy in docs/, when the checkout has one (tests/security_report.py reads it)
+#: the security checklist's copy in docs/, when the checkout has one (tests/support/security_report.py reads it)
 CHECKLIST = "security-checklist.md"
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
 COMMANDS = ("createclient", "cleartokens", "rotatekeys")

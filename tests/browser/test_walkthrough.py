@@ -6,7 +6,7 @@ then the provider's connected-apps page -> Revoke -> the consumer's next API cal
 Also the provider's error, logout confirmation and signed-out pages, a phone-sized consent
 page and the consent page in French.
 
-Both sites run as subprocesses on free loopback ports (tests/example_sites.py), each with
+Both sites run as subprocesses on free loopback ports (tests/support/example_sites.py), each with
 its own database and session; the browser keeps one cookie jar for both, as it would. Each
 page is screenshotted to test-artifacts/browser/ and checked for basic accessibility: the
 document's language, a single h1, a label on every field, a name on every button, link and
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from ..example_sites import ExampleSites, new_sites
+from tests.support.example_sites import ExampleSites, new_sites
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

@@ -1,6 +1,6 @@
 """The DRF classes, called the way a third-party client calls a DRF API: with good, expired,
 revoked, family-revoked, under-scoped and garbage tokens, none, one in the query, one sent
-twice, and a client_credentials token. Views: tests/resource_views.py (``/api/drf/...``)."""
+twice, and a client_credentials token. Views: tests/support/resource_views.py (``/api/drf/...``)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from rest_framework.test import APIClient
 from oauth_provider import secrets
 from oauth_provider.contrib.rest_framework import OAuth2Authentication, TokenHasScope
 from oauth_provider.models import AccessToken, Authorization
-
-from ..factories import UserFactory
-from ..resource_helpers import (
+from tests.support.factories import UserFactory
+from tests.support.resource_helpers import (
     assert_challenge,
     bearer,
     client_token,
@@ -250,7 +249,7 @@ def test_is_authenticated_or_token_has_scope(api, conf_client, user):
 def test_token_expiring_between_requests(api, conf_client, user):
     raw, row = user_token(conf_client, user, expires_at=secrets.now() + timedelta(seconds=30))
     assert api.get(READ, **bearer(raw)).status_code == 200
-    from ..token_helpers import FrozenClock
+    from tests.support.token_helpers import FrozenClock
 
     clock = FrozenClock()
     clock.advance(31)

@@ -14,5 +14,5 @@ CACHES = {
         "LOCATION": os.environ["KEYSET_CACHE_DIR"],
     },
 }
-ROOT_URLCONF = "tests.jwt_urls"
+ROOT_URLCONF = "tests.support.jwt_urls"
 OAUTH_PROVIDER = {**OAUTH_PROVIDER, "ACCESS_TOKEN_FORMAT": "jwt"}

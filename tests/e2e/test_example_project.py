@@ -24,8 +24,9 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import pytest
 import requests
 
+from tests.support.example_sites import EXAMPLE, ExampleSites, new_sites
+
 from ..conftest import pkce_pair, query_of
-from ..example_sites import EXAMPLE, ExampleSites, new_sites
 from .test_third_party_clients import authorize_in_browser, submit
 
 pytestmark = [pytest.mark.e2e]

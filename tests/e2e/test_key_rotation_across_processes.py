@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..example_sites import free_port, wait_until_up
+from tests.support.example_sites import free_port, wait_until_up
 
 pytestmark = [pytest.mark.e2e]
 

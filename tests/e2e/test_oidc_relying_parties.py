@@ -14,8 +14,8 @@ from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
 from oauth_provider import keys
+from tests.support.factories import ClientFactory, UserFactory
 
-from ..factories import ClientFactory, UserFactory
 from .test_third_party_clients import PASSWORD, TIMEOUT, authorize_in_browser, issuer, submit  # noqa: F401
 
 pytestmark = [pytest.mark.e2e]

@@ -27,8 +27,9 @@ from oauthlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
+from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
+
 from ..conftest import query_of
-from ..factories import ClientFactory, PublicClientFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e]
 

@@ -16,10 +16,7 @@ from django.test import override_settings
 
 from oauth_provider.errors import safe_description
 from oauth_provider.models import AuthorizationCode
-
-from ..conftest import consent_blob, query_of
-from ..factories import REDIRECT_URI, ClientFactory, PublicClientFactory
-from .helpers import (
+from tests.support.endpoints import (
     AUTHORIZE,
     METADATA,
     XSS,
@@ -30,6 +27,9 @@ from .helpers import (
     params_for,
     provider_settings,
 )
+from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFactory
+
+from ..conftest import consent_blob, query_of
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,7 @@ from django.test import override_settings
 from oauth_provider.endpoints.authorize import CONSENT_MAX_AGE
 from oauth_provider.models import Authorization, AuthorizationCode, Consent
 from oauth_provider.signals import consent_denied, consent_granted
-
-from ..conftest import consent_blob, query_of
-from ..factories import REDIRECT_URI, ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
-from .helpers import (
+from tests.support.endpoints import (
     AUTHORIZE,
     METADATA,
     XSS,
@@ -29,6 +26,9 @@ from .helpers import (
     params_for,
     provider_settings,
 )
+from tests.support.factories import REDIRECT_URI, ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
+
+from ..conftest import consent_blob, query_of
 
 pytestmark = pytest.mark.django_db
 

@@ -12,11 +12,11 @@ from django.test import override_settings
 
 from oauth_provider import secrets
 from oauth_provider.models import Authorization, Consent
+from tests.support.factories import ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
+from tests.support.resource_helpers import bearer, client_token, provider_settings, refresh_token, user_token
+from tests.support.token_helpers import post_form
 
 from ..conftest import basic_auth
-from ..factories import ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
-from ..resource_helpers import bearer, client_token, provider_settings, refresh_token, user_token
-from ..token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 URL = "/o/connected-apps/"

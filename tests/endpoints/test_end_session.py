@@ -9,9 +9,9 @@ from django.test import Client as HttpClient
 
 from oauth_provider import jwt, secrets
 from oauth_provider.oidc import id_token
+from tests.support.factories import AuthorizationFactory, ClientFactory, UserFactory
 
 from ..conftest import query_of
-from ..factories import AuthorizationFactory, ClientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 ISS = "https://testserver/o"

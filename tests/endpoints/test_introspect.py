@@ -9,11 +9,11 @@ from django.test import Client as HttpClient
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, RefreshToken
+from tests.support.factories import ClientFactory
+from tests.support.resource_helpers import ISSUER, RESOURCE, client_token, expired, refresh_token, user_token
+from tests.support.token_helpers import FrozenClock, assert_no_store, post_form
 
 from ..conftest import basic_auth
-from ..factories import ClientFactory
-from ..resource_helpers import ISSUER, RESOURCE, client_token, expired, refresh_token, user_token
-from ..token_helpers import FrozenClock, assert_no_store, post_form
 
 pytestmark = pytest.mark.django_db
 URL = "/o/introspect/"

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.test import Client as HttpClient
 from django.test import override_settings
 
+from tests.support.endpoints import provider_settings
+from tests.support.token_helpers import post_form
+
 from ..conftest import basic_auth
-from ..token_helpers import post_form
-from .helpers import provider_settings
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from ..resource_helpers import RESOURCE_METADATA, challenge, provider_settings
+from tests.support.resource_helpers import RESOURCE_METADATA, challenge, provider_settings
 
 pytestmark = pytest.mark.django_db
 WELL_KNOWN = "/.well-known/oauth-protected-resource"

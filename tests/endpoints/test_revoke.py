@@ -7,11 +7,11 @@ import pytest
 from django.test import Client as HttpClient
 
 from oauth_provider.models import AccessToken, Authorization
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.resource_helpers import bearer, refresh_token, user_token
+from tests.support.token_helpers import assert_no_store, post_form
 
 from ..conftest import basic_auth
-from ..factories import ClientFactory, PublicClientFactory
-from ..resource_helpers import bearer, refresh_token, user_token
-from ..token_helpers import assert_no_store, post_form
 
 pytestmark = pytest.mark.django_db
 URL = "/o/revoke/"
@@ -201,10 +201,10 @@ def test_token_revoked_signal(db):
     from django.test import Client as HttpClient
 
     from oauth_provider.signals import token_revoked
+    from tests.support.factories import ClientFactory, UserFactory
+    from tests.support.resource_helpers import user_token
 
     from ..conftest import basic_auth
-    from ..factories import ClientFactory, UserFactory
-    from ..resource_helpers import user_token
 
     rp = ClientFactory()
     raw, _row = user_token(rp, UserFactory())

@@ -17,10 +17,8 @@ from django.test import Client as HttpClient
 from oauth_provider import secrets
 from oauth_provider.issuing import issue_code, issue_tokens
 from oauth_provider.models import AccessToken
-
-from ..conftest import basic_auth
-from ..factories import AuthorizationFactory, ClientFactory
-from ..token_helpers import (
+from tests.support.factories import AuthorizationFactory, ClientFactory
+from tests.support.token_helpers import (
     FORM,
     LEGAL_DESCRIPTION,
     TOKEN_URL,
@@ -28,6 +26,8 @@ from ..token_helpers import (
     assert_no_store,
     post_form,
 )
+
+from ..conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
 

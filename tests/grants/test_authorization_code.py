@@ -8,15 +8,13 @@ import hashlib
 import secrets as stdlib_secrets
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 
 from oauth_provider.conf import DEFAULTS, provider_settings
 from oauth_provider.models import AccessToken, Authorization, RefreshToken
 from oauth_provider.signals import authorization_code_replayed, token_issued
-
-from ..factories import ClientFactory, PublicClientFactory
-from ..token_helpers import FrozenClock, access_token_row, assert_error, family_of_access_token, post_form
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.settings import override_oauth as provider
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, family_of_access_token, post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +24,6 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def provider(**changes: object) -> override_settings:
-    return override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **changes})
 
 
 @pytest.fixture
@@ -332,7 +328,7 @@ def test_a_redemption_that_loses_the_single_use_update_gets_nothing(oauth, conf_
     tokens. Here a concurrent redemption wins between this request's lookup and its UPDATE
     (made deterministic by consuming the code right after the lookup), so the UPDATE changes
     no row: this request must be ``invalid_grant`` and the family revoked, not issued tokens
-    from a code it did not consume. This is the race tests/test_concurrency.py runs for real
+    from a code it did not consume. This is the race tests/security/test_concurrency.py runs for real
     on PostgreSQL and MariaDB, proven here on every database."""
     from oauth_provider.grants import authorization_code as grant
     from oauth_provider.models import AuthorizationCode

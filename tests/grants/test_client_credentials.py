@@ -4,22 +4,19 @@ not exist (RFC 9700 §2.4, §2.1.2)."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.test import Client as HttpClient
-from django.test import override_settings
 
 from oauth_provider.models import RefreshToken
 from oauth_provider.signals import token_issued
+from tests.support.factories import ClientFactory
+from tests.support.settings import override_oauth as provider
+from tests.support.token_helpers import access_token_row, assert_error, post_form
 
 from ..conftest import basic_auth
-from ..factories import ClientFactory
-from ..token_helpers import access_token_row, assert_error, post_form
 
 pytestmark = pytest.mark.django_db
 
 
-def provider(**changes: object) -> override_settings:
-    return override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **changes})
 
 
 @pytest.fixture

@@ -6,15 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 
 from oauth_provider import secrets
 from oauth_provider.models import Authorization, RefreshToken
 from oauth_provider.signals import refresh_token_reused, token_issued
-
-from ..factories import ClientFactory, PublicClientFactory
-from ..token_helpers import (
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.settings import override_oauth as provider
+from tests.support.token_helpers import (
     FrozenClock,
     access_token_row,
     assert_error,
@@ -26,8 +25,6 @@ from ..token_helpers import (
 pytestmark = pytest.mark.django_db
 
 
-def provider(**changes: object) -> override_settings:
-    return override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **changes})
 
 
 def refresh(oauth, client, refresh_token: str, **extra: str):
@@ -343,7 +340,6 @@ def test_grace_period_never_forks_the_family(oauth, conf_client):
     successors, each rotating on its own with no reuse detection between them. Now both
     redemptions answer with one and the same successor."""
     from django.conf import settings as django_settings
-    from django.test import override_settings
 
     with override_settings(OAUTH_PROVIDER={**django_settings.OAUTH_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD": 30}):
         rt0 = oauth.tokens(conf_client)["refresh_token"]

@@ -7,8 +7,7 @@ import pytest
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, Consent
-
-from ..factories import AccessTokenFactory, AuthorizationFactory, ClientFactory, ConsentFactory, UserFactory
+from tests.support.factories import AccessTokenFactory, AuthorizationFactory, ClientFactory, ConsentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

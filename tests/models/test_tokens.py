@@ -11,8 +11,7 @@ from django.test import override_settings
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, tokens
-
-from ..factories import (
+from tests.support.factories import (
     AccessTokenFactory,
     AuthorizationCodeFactory,
     AuthorizationFactory,
@@ -20,6 +19,7 @@ from ..factories import (
     RefreshTokenFactory,
     UserFactory,
 )
+
 from ..support.settings import oauth_settings
 
 pytestmark = pytest.mark.django_db

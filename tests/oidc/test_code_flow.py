@@ -14,9 +14,9 @@ from joserfc.jwk import KeySet
 from oauth_provider import secrets
 from oauth_provider.models import AuthorizationCode
 from oauth_provider.oidc import id_token as id_token_module
+from tests.support.factories import AuthorizationFactory, UserFactory
 
 from ..conftest import OAuthDriver, query_of
-from ..factories import AuthorizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 ISS = "https://testserver/o"
@@ -173,8 +173,7 @@ def test_claims_parameter_the_database_cannot_store_is_invalid_request(oauth, si
     """OIDC Core §5.5: a ``claims`` value that is not a well-formed claims request is refused
     with invalid_request, redirected, before anything is stored (never a 500, on any database)."""
     from oauth_provider.models import Authorization
-
-    from ..factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     first_party = ClientFactory(skip_consent=True)  # no consent page: the grant would be stored at once
     params, _ = oauth.authorize_params(first_party, scope="openid", claims=value)
@@ -187,7 +186,7 @@ def test_claims_parameter_the_database_cannot_store_is_invalid_request(oauth, si
 
 def test_a_well_formed_claims_request_is_stored_and_honoured(oauth, user, signing_key):
     """The strict checks leave every valid §5.5 request through: null, essential, value, values."""
-    from ..factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     user.email = "alice@example.com"
     user.save()
@@ -470,7 +469,7 @@ def test_offline_access_needs_no_registration_for_a_client_with_the_refresh_gran
     """OIDC Core §11: a client that may use refresh tokens may ask for offline_access without
     listing it among its allowed scopes; the user consents to it on the page (prompt=consent),
     and it stays in the grant across refreshes."""
-    from ..factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     rp = ClientFactory(allowed_scopes="openid profile", grant_types="authorization_code refresh_token")
     params, verifier = oauth.authorize_params(rp, scope="openid offline_access", prompt="consent")
@@ -489,7 +488,7 @@ def test_offline_access_needs_no_registration_for_a_client_with_the_refresh_gran
 def test_offline_access_is_ignored_for_a_client_without_refresh_tokens(oauth, signing_key, allowed):
     """OIDC Core §11: offline access a client cannot have (no refresh_token grant) is ignored,
     not an error: the request goes on without it, and the consent page does not promise it."""
-    from ..factories import ClientFactory
+    from tests.support.factories import ClientFactory
 
     rp = ClientFactory(allowed_scopes=allowed, grant_types="authorization_code")
     params, verifier = oauth.authorize_params(rp, scope="openid offline_access", prompt="consent")

@@ -4,10 +4,11 @@ import json
 
 import pytest
 
+from tests.support.factories import ClientFactory
+from tests.support.resource_helpers import client_token, user_token
+from tests.support.token_helpers import post_form
+
 from ..conftest import basic_auth
-from ..factories import ClientFactory
-from ..resource_helpers import client_token, user_token
-from ..token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 

@@ -25,11 +25,10 @@ from jwt.algorithms import RSAAlgorithm
 
 from oauth_provider.keys import create_key
 from oauth_provider.models import AuthorizationCode
-
-from .conftest import OAuthDriver, basic_auth, query_of
-from .endpoints.helpers import provider_settings
-from .factories import AuthorizationCodeFactory, PublicClientFactory, UserFactory
-from .token_helpers import assert_error, post_form
+from tests.conftest import OAuthDriver, basic_auth, query_of
+from tests.support.endpoints import provider_settings
+from tests.support.factories import AuthorizationCodeFactory, PublicClientFactory, UserFactory
+from tests.support.token_helpers import assert_error, post_form
 
 pytestmark = pytest.mark.django_db
 ISS = "https://testserver/o"

@@ -7,13 +7,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponse
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, RefreshToken
-
-from .factories import AccessTokenFactory, AuthorizationFactory, RefreshTokenFactory
+from tests.support.factories import AccessTokenFactory, AuthorizationFactory, RefreshTokenFactory
+from tests.support.settings import oauth_settings as provider_settings  # noqa: F401  (the one helper)
 
 ISSUER = "https://testserver/o"
 RESOURCE = "https://testserver"
@@ -21,9 +20,6 @@ RESOURCE_METADATA = "https://testserver/.well-known/oauth-protected-resource"
 _PARAM = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def provider_settings(**changes: Any) -> dict[str, Any]:
-    """The test OAUTH_PROVIDER dict with ``changes`` applied (for ``override_settings``)."""
-    return {**settings.OAUTH_PROVIDER, **changes}
 
 
 def user_token(client, user, scope: str = "read", **fields: Any) -> tuple[str, AccessToken]:

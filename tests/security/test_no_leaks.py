@@ -34,10 +34,9 @@ from django.test import Client as HttpClient
 
 from oauth_provider import secrets
 from oauth_provider.models import get_client_model
-
-from .conftest import OAuthDriver, basic_auth, query_of
-from .factories import ClientFactory, PublicClientFactory, UserFactory
-from .token_helpers import post_form
+from tests.conftest import OAuthDriver, basic_auth, query_of
+from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
+from tests.support.token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Tr0ub4dor&3-horse-battery"

@@ -26,9 +26,8 @@ from django.test import Client as HttpClient
 
 from oauth_provider.models import RefreshToken
 from oauth_provider.secrets import set_clock
-
-from .conftest import basic_auth
-from .token_helpers import FrozenClock, access_token_row, family_of_access_token, post_form
+from tests.conftest import basic_auth
+from tests.support.token_helpers import FrozenClock, access_token_row, family_of_access_token, post_form
 
 pytestmark = [
     pytest.mark.postgres,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 CONSUMER_SETTINGS = ("--settings", "consumer.settings")
 
 

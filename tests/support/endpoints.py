@@ -5,11 +5,9 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from oauth_provider.models import Authorization, AuthorizationCode
-
-from ..conftest import pkce_pair, query_of
+from tests.conftest import pkce_pair, query_of
+from tests.support.settings import oauth_settings as provider_settings  # noqa: F401  (the one helper)
 
 AUTHORIZE = "/o/authorize/"
 METADATA = "/o/.well-known/oauth-authorization-server"
@@ -22,9 +20,6 @@ PAGE_HEADERS = {
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
 
-def provider_settings(**changes: object) -> dict:
-    """The test OAUTH_PROVIDER dict with ``changes`` applied (for ``override_settings``)."""
-    return {**settings.OAUTH_PROVIDER, **changes}
 
 
 def params_for(client, **overrides) -> dict:

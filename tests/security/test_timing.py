@@ -38,10 +38,9 @@ from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import client_auth, secrets
 from oauth_provider.errors import OAuthError
-
-from .conftest import basic_auth, real_queries
-from .endpoints.helpers import provider_settings
-from .token_helpers import post_form
+from tests.conftest import basic_auth, real_queries
+from tests.support.endpoints import provider_settings
+from tests.support.token_helpers import post_form
 
 pytestmark = pytest.mark.django_db
 SAMPLES = 200
@@ -120,7 +119,7 @@ def test_figure_f21_unknown_client_id_vs_wrong_secret(conf_client, figure):
     unknown, known = medians(attempt("an-unknown-client-id", wrong), attempt(conf_client.client_id, wrong))
     gap = abs(unknown - known)
     relative = gap / min(unknown, known)
-    met = "met" if gap < 0.005 and relative < 0.10 else "missed (see tests/test_timing.py)"
+    met = "met" if gap < 0.005 and relative < 0.10 else "missed (see tests/security/test_timing.py)"
     figure("F21", f"client auth, n={SAMPLES} each: unknown client_id vs known with a wrong secret "
                   f"{unknown * 1000:.3f} / {known * 1000:.3f} ms (gap {gap * 1000:.3f} ms, {100 * relative:.1f} %; "
                   f"target < 5 ms and < 10 %: {met}; reported, not a gate)")

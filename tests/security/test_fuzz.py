@@ -1,12 +1,12 @@
 """Fuzzing every endpoint with Hypothesis (figures F4, F5, F6).
 
 For each of authorize, token, revoke, introspect, userinfo, jwks, discovery (both metadata
-documents) and logout, ``EXAMPLES`` generated requests (tests/fuzzing.py) go through Django's
+documents) and logout, ``EXAMPLES`` generated requests (tests/support/fuzzing.py) go through Django's
 test client, against a world with real clients, a logged-in user, live tokens and an ID token,
 so that some requests get past client authentication and token lookup. Derandomized: every
 CI run sends the same requests, and a failure is reproducible.
 
-Every response is checked (tests/fuzzing.py ``problems``): no status >= 500 and no exception
+Every response is checked (tests/support/fuzzing.py ``problems``): no status >= 500 and no exception
 logged at ERROR (F5); every JSON 4xx shaped as RFC 6749 §5.2 (RFC 6750 §3 at UserInfo) with
 an ``error`` the endpoint may use and a legal ``error_description`` (F6); authorization and
 logout errors are an HTML error page or a redirect to a registered URI with ``error``,
@@ -26,9 +26,9 @@ from django.core.signals import got_request_exception
 from django.test import Client as HttpClient
 from hypothesis import HealthCheck, assume, given, settings
 
-from . import fuzzing
-from .conftest import basic_auth, pkce_pair
-from .factories import REDIRECT_URI, ClientFactory, PublicClientFactory
+from tests.support import fuzzing
+from tests.conftest import basic_auth, pkce_pair
+from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -27,8 +27,8 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client as HttpClient
 
-from .conftest import basic_auth, pkce_pair, query_of
-from .token_helpers import FORM
+from tests.conftest import basic_auth, pkce_pair, query_of
+from tests.support.token_helpers import FORM
 
 pytestmark = pytest.mark.django_db
 

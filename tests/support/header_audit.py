@@ -3,7 +3,7 @@
 A test-only middleware (first in ``tests/settings.py``'s MIDDLEWARE, so it sees the final
 response, whichever test client, live server or thread produced it) inspects every response
 of a view that lives in the ``oauth_provider`` package. The host's own views (the admin, the
-login page, the API in tests/resource_views.py, the docs examples) are not ours and are not
+login page, the API in tests/support/resource_views.py, the docs examples) are not ours and are not
 audited.
 
 * F17, every HTML page (RFC 9700 §4.16 and §4.2.4, RFC 6749 §5.1): ``X-Frame-Options: DENY``,

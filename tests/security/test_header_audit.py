@@ -1,4 +1,4 @@
-"""The header audit (tests/header_audit.py) notices a missing header, and leaves the host's
+"""The header audit (tests/support/header_audit.py) notices a missing header, and leaves the host's
 views alone: without this, a silent audit would look the same as a passing one."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.urls import resolve
 
-from .header_audit import AUDIT, HeaderAuditMiddleware
+from tests.support.header_audit import AUDIT, HeaderAuditMiddleware
 
 PAGE = b"<!doctype html><p>a page</p>"
 

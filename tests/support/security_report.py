@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKLISTS = (ROOT / "docs" / "security-checklist.md", ROOT.parent / "shared" / "specs" / "security-checklist.md")
 LEVELS = ("MUST", "SHOULD", "MAY")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}")

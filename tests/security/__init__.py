@@ -1,0 +1,1 @@
+"""Cross-cutting security suites: rules, fuzzing, leaks, oversize input, timing, races, headers."""

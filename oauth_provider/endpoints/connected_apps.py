@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
+from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -35,6 +36,10 @@ from ..signals import token_revoked
 
 if TYPE_CHECKING:
     from ..models import AbstractClient
+
+
+#: how long the "revoked" notice link the revocation redirects to stays valid (seconds)
+NOTICE_MAX_AGE = 300
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -56,10 +61,25 @@ class ConnectedAppsView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         apps = connected_apps(request.user)
-        revoked = self.client_named(request.GET.get("revoked", ""))
+        revoked = self.revoked_client(request)
         if revoked is not None and any(app.client.pk == revoked.pk for app in apps):
-            revoked = None  # the notice is only true of a client that holds nothing: never spoofable
+            revoked = None  # the notice is only true of a client that holds nothing
         return render_page(request, self.template_name, {"apps": apps, "revoked": revoked, "user": request.user})
+
+    def revoked_client(self, request: HttpRequest) -> AbstractClient | None:
+        """The client named by the notice the revocation redirected with: a value this view
+        signed for this user a moment ago. A link made by anyone else (a ``revoked=`` naming a
+        client of the attacker's choice, "X can no longer access your account") names nothing."""
+        try:
+            client_id = signing.loads(request.GET.get("revoked", ""), salt=self.notice_salt(request),
+                                      max_age=NOTICE_MAX_AGE)
+        except signing.BadSignature:
+            return None
+        return self.client_named(client_id) if isinstance(client_id, str) else None
+
+    @staticmethod
+    def notice_salt(request: HttpRequest) -> str:
+        return f"oauth_provider.connected_apps.revoked:{request.user.pk}"
 
     @staticmethod
     def client_named(client_id: str) -> AbstractClient | None:
@@ -80,4 +100,5 @@ class ConnectedAppsView(View):
         token_revoked.send(sender=get_client_model(), request=request, client=client, token_type="authorization",
                            user=request.user, reason="user")
         # Post/Redirect/Get: a reload must not re-submit the form.
-        return page_headers(HttpResponseRedirect(f"{request.path}?{urlencode({'revoked': client.client_id})}"))
+        notice = signing.dumps(client.client_id, salt=self.notice_salt(request))
+        return page_headers(HttpResponseRedirect(f"{request.path}?{urlencode({'revoked': notice})}"))

@@ -148,6 +148,19 @@ def test_revoke_kills_the_apps_tokens_at_once(page, user, conf_client):
     assert f'value="{conf_client.client_id}"' not in after and "Other" in after
 
 
+def test_the_revoked_notice_cannot_be_made_to_name_any_client(page, user, conf_client):
+    """Issue 12 item 12: ``?revoked=<client_id>`` showed "X can no longer access your account"
+    for any client an attacker named in a link. The notice now carries a value signed for the
+    user who revoked, a moment ago: a hand-made or another user's link names nothing."""
+    from django.core import signing
+
+    assert "can no longer access" not in page.get(URL, {"revoked": conf_client.client_id}).content.decode()
+    forged = signing.dumps(conf_client.client_id, salt="oauth_provider.connected_apps.revoked:999999")
+    assert "can no longer access" not in page.get(URL, {"revoked": forged}).content.decode()
+    mine = signing.dumps(conf_client.client_id, salt=f"oauth_provider.connected_apps.revoked:{user.pk}")
+    assert "Confidential RP can no longer access your account." in page.get(URL, {"revoked": mine}).content.decode()
+
+
 def test_revoke_through_the_real_flow(page, oauth, conf_client):
     """Consent in the browser, tokens to the app, then the user pulls the plug."""
     tokens = oauth.tokens(conf_client, scope="read")
@@ -208,7 +221,8 @@ def test_revoke_button_asks_for_confirmation_before_revoking(page, user, conf_cl
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', confirm))
     assert fields["client_id"] == conf_client.client_id and "step" not in fields
     r = page.post(URL, {**fields, "revoke": "revoke"})
-    assert r.status_code == 302 and r["Location"] == f"{URL}?revoked={conf_client.client_id}"
+    assert r.status_code == 302 and r["Location"].startswith(f"{URL}?revoked=")
+    assert "Confidential RP can no longer access your account." in page.get(r["Location"]).content.decode()
     assert api_status(raw) == 401 and not Consent.objects.filter(user=user).exists()
 
 

@@ -26,8 +26,8 @@ from django.core.signals import got_request_exception
 from django.test import Client as HttpClient
 from hypothesis import HealthCheck, assume, given, settings
 
-from tests.support import fuzzing
 from tests.conftest import basic_auth, pkce_pair
+from tests.support import fuzzing
 from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFactory
 
 pytestmark = pytest.mark.django_db

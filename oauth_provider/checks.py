@@ -39,6 +39,10 @@ W007   a cache that must be shared by every worker is per-process (local memory 
        ``default`` (signing-key rotations reach other workers within a second through it;
        the client-authentication throttle by default), the throttle's and, when on, the JWT
        denylist's (``check --deploy --database default``, the full pre-deploy check)
+E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
+       1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
+W030   ``ALLOW_INSECURE_LOOPBACK_FETCH`` is on (deploy): the provider fetches plain-http URLs
+       on this machine's loopback interface
 =====  =====================================================================
 """
 
@@ -95,6 +99,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_scopes()
     errors += _check_imports()
     errors += _check_throttle()
+    errors += _check_fetch()
     errors += _check_key_encryption_keys()
     return errors
 
@@ -231,6 +236,32 @@ def _check_throttle() -> list[Error]:
     ]
 
 
+def _check_fetch() -> list[Error]:
+    block = provider_settings.FETCH
+    defaults = DEFAULTS["FETCH"].default
+    merged = {**defaults, **block}
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    for key in ("timeout", "connect_timeout"):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(f"{key!r} must be a positive number of seconds")
+    for key in ("max_redirects", "cache_min_seconds", "cache_max_seconds", "error_cache_seconds"):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(f"{key!r} must be an integer, 0 or more")
+    if not problems and merged["cache_min_seconds"] > merged["cache_max_seconds"]:
+        problems.append("'cache_min_seconds' must not be above 'cache_max_seconds'")
+    ports = merged["allowed_ports"]
+    if not isinstance(ports, (list, tuple)) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+    ):
+        problems.append("'allowed_ports' must be a list of port numbers (1-65535)")
+    cache = merged["cache"]
+    if not isinstance(cache, str) or cache not in settings.CACHES:
+        problems.append(f"'cache' must name an alias in CACHES, not {cache!r}")
+    return [Error(f"OAUTH_PROVIDER['FETCH']: {problem}.", id="oauth_provider.E030") for problem in problems]
+
+
 @register(Tags.urls, "oauth_provider")
 def check_login_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """W006: anonymous users are sent to a login page that this site does not have."""
@@ -293,6 +324,12 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
         warnings.append(Warning("REFRESH_TOKEN_LIFETIME is above 90 days and no idle timeout is set.",
                                 hint="RFC 9700 §4.14.2: expire refresh tokens that go unused.",
                                 id="oauth_provider.W003"))
+    if provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH:
+        warnings.append(Warning(
+            "OAUTH_PROVIDER['ALLOW_INSECURE_LOOPBACK_FETCH'] is on: the provider fetches plain-http URLs on "
+            "127.0.0.1, [::1] and localhost (client ID metadata documents, JWK Sets).",
+            hint="It exists for local development and tests on one machine; turn it off in production.",
+            id="oauth_provider.W030"))
     return warnings
 
 

@@ -194,6 +194,28 @@ DEFAULTS: dict[str, Setting] = {
         "method every client supports. UserInfo accepts the body token either way (relying parties such "
         "as pyoidc send it there). The URI query (§2.3) is never accepted (OAuth 2.1 §5.1.1).",
     ),
+    "ALLOW_INSECURE_LOOPBACK_FETCH": Setting(
+        False, (bool,),
+        "Let the provider fetch ``http`` (and ``https``) URLs whose host is exactly ``127.0.0.1``, "
+        "``[::1]`` or ``localhost``, on any port: client ID metadata documents, JWK Sets and the like "
+        "served on the same machine, for local development and black-box tests. Never in production: "
+        "``check --deploy`` warns (W030). Other names resolving to loopback stay refused. See "
+        ":mod:`oauth_provider.fetch`.",
+    ),
+    "FETCH": Setting(
+        {"timeout": 5, "connect_timeout": 2, "max_redirects": 0, "allowed_ports": [443], "cache": "default",
+         "cache_min_seconds": 60, "cache_max_seconds": 86400, "error_cache_seconds": 10},
+        (dict,),
+        "Limits of every URL the provider fetches (:mod:`oauth_provider.fetch`; keys left out keep "
+        "their defaults): ``timeout`` total seconds for one fetch, however slowly the server answers; "
+        "``connect_timeout`` seconds to connect; ``max_redirects`` redirects followed, each checked "
+        "again (0: none, as draft-ietf-oauth-client-id-metadata-document §4 requires for metadata "
+        "documents, which never follow any); ``allowed_ports`` the https ports a URL may name besides "
+        "the default; ``cache`` the CACHES alias holding fetched documents; ``cache_min_seconds`` and "
+        "``cache_max_seconds`` the bounds of a response's ``Cache-Control: max-age`` (``no-store`` or "
+        "no max-age: the minimum); ``error_cache_seconds`` how long a timed-out URL is answered with "
+        "an error without being fetched again (0: never).",
+    ),
 }
 
 

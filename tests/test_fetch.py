@@ -1,0 +1,654 @@
+"""oauth_provider.fetch: the one outgoing-request path (security checklist section Q).
+
+Real HTTP servers on 127.0.0.1 (``ALLOW_INSECURE_LOOPBACK_FETCH`` on, as in a test setup on one
+machine); public names are made by patching ``socket.getaddrinfo``, so an SSRF test can point
+a public-looking host at any address and check that the listener recorded nothing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.core.checks import run_checks
+from django.core.exceptions import ValidationError
+
+from oauth_provider import fetch
+from oauth_provider.fetch import FETCH_FAILED, FetchError, fetch_json, post_form, validate_fetchable_url
+from tests.support.http_servers import (
+    endless_route,
+    json_route,
+    local_server,
+    redirect_route,
+    send,
+    slow_route,
+    trickle_route,
+)
+from tests.support.settings import oauth_settings, override_oauth
+
+LOOPBACK_ON = {"ALLOW_INSECURE_LOOPBACK_FETCH": True}
+FAST = {"timeout": 1, "connect_timeout": 1}
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+@pytest.fixture
+def server():
+    with local_server() as srv, override_oauth(**LOOPBACK_ON, FETCH=FAST):
+        yield srv
+
+
+def resolve_to(monkeypatch: Any, *addresses: str, calls: list[str] | None = None) -> None:
+    """Make every name resolve to ``addresses`` (a stub resolver)."""
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if calls is not None:
+            calls.append(host)
+        out = []
+        for address in addresses:
+            if ":" in address:
+                out.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
+            else:
+                out.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
+        return out
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+# --- the happy path --------------------------------------------------------------------------
+
+def test_fetches_json_from_the_loopback_when_allowed(server):
+    server.routes["/doc"] = json_route({"a": 1})
+    assert fetch_json(server.url("/doc")) == {"a": 1}
+    (request,) = server.requests
+    assert request["headers"]["Host"] == f"127.0.0.1:{server.port}"
+    assert request["headers"]["Accept"] == "application/json"
+
+
+def test_json_media_type_suffix_is_accepted(server):
+    server.routes["/jwks"] = json_route({"keys": []}, content_type="application/jwk-set+json; charset=utf-8")
+    assert fetch_json(server.url("/jwks")) == {"keys": []}
+
+
+def test_localhost_and_ipv6_loopback_allowed_by_the_setting():
+    try:
+        six = local_server_v6()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    with six as srv, override_oauth(**LOOPBACK_ON, FETCH=FAST):
+        srv.routes["/d"] = json_route([1])
+        assert fetch_json(f"http://[::1]:{srv.port}/d") == [1]
+
+
+def local_server_v6() -> Any:
+    from http.server import ThreadingHTTPServer
+
+    from tests.support import http_servers
+
+    class V6(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    server = http_servers.LocalServer.__new__(http_servers.LocalServer)
+    http_servers.LocalServer.__init__(server)
+    handler = server.httpd.RequestHandlerClass
+    server.httpd.server_close()
+    server.httpd = V6(("::1", 0), handler)
+    server.httpd.daemon_threads = True
+    server.port = server.httpd.server_address[1]
+    server.thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def run() -> Any:
+        server.thread.start()
+        try:
+            yield server
+        finally:
+            server.httpd.shutdown()
+            server.httpd.server_close()
+
+    return run()
+
+
+# --- rule 1: syntax, before any connection ---------------------------------------------------
+
+@pytest.mark.req("DERIVED-fetch-scheme")
+@pytest.mark.parametrize("url", [
+    "http://example.com/doc", "ftp://example.com/doc", "file:///etc/passwd", "gopher://example.com/",
+    "data:application/json,{}", "dict://example.com:11211/", "ldap://example.com/", "jar:https://x/!/",
+    "//example.com/doc", "example.com/doc", "https:///doc", "https://example.com:22/doc",
+    "https://example.com:0/", "https://example.com:99999/", "https://u:p@example.com/doc",
+    "https://@example.com/doc", "https://example.com/doc#x", "https://example.com/doc#", "",
+    "https://exa mple.com/", "https://example.com\\@evil.com/", "https://example.com/\n",
+    "https://" + "a" * 2000 + ".com/",
+])
+def test_syntax_refused_without_network(url, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("resolved"))
+    with pytest.raises(ValidationError):
+        validate_fetchable_url(url)
+    with pytest.raises(FetchError):
+        fetch_json(url)
+
+
+@pytest.mark.req("DERIVED-fetch-ip-literal-forms")
+@pytest.mark.req("DERIVED-fetch-cloud-metadata")
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", "[::1]", "localhost", "localhost.", "LOCALHOST", "LocalHost.", "app.localhost",
+    "2130706433", "0177.0.0.1", "0x7f.1", "0x7f000001", "127.1", "0x7f.0.0.1", "017700000001",
+    "[::ffff:7f00:1]", "[0:0:0:0:0:ffff:127.0.0.1]", "[::ffff:127.0.0.1]", "[fe80::1%25eth0]",
+    "[::]", "0.0.0.0", "0", "10.0.0.5", "192.168.1.1", "172.16.0.1", "100.64.0.1",
+    "169.254.169.254", "[fd00:ec2::254]", "100.100.100.200", "metadata.google.internal",
+    "metadata", "METADATA.google.internal.", "[64:ff9b::7f00:1]", "[2002:7f00:1::1]",
+    "\uff11\uff12\uff17.\uff10.\uff10.\uff11", "224.0.0.1", "255.255.255.255", "[ff02::1]",
+    "127.0.0.1.", "example.com%2e", "example.com..",
+])
+def test_loopback_private_and_metadata_literals_refused(host, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("resolved"))
+    with pytest.raises(ValidationError):
+        validate_fetchable_url(f"https://{host}/doc")
+
+
+@pytest.mark.parametrize("url", ["https://example.com/doc", "https://EXAMPLE.com./a?b=1",
+                                 "https://93.184.216.34/x", "https://b\u00fccher.example/doc"])
+def test_public_urls_pass_the_syntax_rules(url):
+    validate_fetchable_url(url)
+
+
+def test_loopback_setting_only_admits_the_three_loopback_names():
+    with override_oauth(**LOOPBACK_ON):
+        for url in ("http://127.0.0.1:8000/d", "http://[::1]:1/d", "http://localhost:9/d", "https://127.0.0.1/d"):
+            validate_fetchable_url(url)
+        for url in ("http://127.0.0.2/d", "http://example.com/d", "http://2130706433/d", "http://0.0.0.0/d",
+                    "http://app.localhost/d", "http://[::ffff:127.0.0.1]/d"):
+            with pytest.raises(ValidationError):
+                validate_fetchable_url(url)
+
+
+def test_loopback_refused_when_setting_off():
+    with local_server() as srv, override_oauth(FETCH=FAST):
+        srv.routes["/doc"] = json_route({})
+        for url in (srv.url("/doc"), srv.url("/doc", scheme="https"), srv.url("/doc", host="localhost")):
+            with pytest.raises(FetchError):
+                fetch_json(url)
+        assert srv.requests == []
+
+
+def test_allowed_ports_setting():
+    validate_fetchable_url("https://example.com:443/")
+    with pytest.raises(ValidationError):
+        validate_fetchable_url("https://example.com:8443/")
+    with override_oauth(FETCH={"allowed_ports": [8443]}):
+        validate_fetchable_url("https://example.com:8443/")
+
+
+# --- rule 2: addresses after resolution -------------------------------------------------------
+
+@pytest.mark.req("DERIVED-fetch-special-use")
+@pytest.mark.req("CIMD-6.5-ssrf")
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "127.5.5.5", "10.0.0.5", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1",
+    "100.100.100.200", "0.0.0.0", "0.1.2.3", "192.0.0.8", "198.18.0.1", "224.0.0.1", "240.0.0.1",
+    "255.255.255.255", "192.0.2.1", "::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd00:ec2::254",
+    "fc00::1", "fe80::1", "fec0::1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:7f00:1::1",
+    "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1",
+])
+def test_names_resolving_to_special_addresses_refused(address, monkeypatch, server):
+    server.routes["/doc"] = json_route({"a": 1})
+    resolve_to(monkeypatch, address)
+    with pytest.raises(FetchError) as caught:
+        fetch_json("https://cimd.example/doc")
+    assert str(caught.value) == FETCH_FAILED
+    assert server.requests == []
+
+
+def test_name_resolving_to_loopback_refused_even_with_the_loopback_setting(monkeypatch, server):
+    """The setting admits the literal loopback names, never a DNS name pointing there."""
+    server.routes["/doc"] = json_route({"a": 1})
+    resolve_to(monkeypatch, "127.0.0.1")
+    with pytest.raises(FetchError):
+        fetch_json(f"http://evil.example:{server.port}/doc")
+    with pytest.raises(FetchError):
+        fetch_json("https://evil.example/doc")
+    assert server.requests == []
+
+
+@pytest.mark.req("DERIVED-fetch-dns-rebinding")
+def test_mixed_answer_refused_if_any_address_is_special(monkeypatch, server):
+    resolve_to(monkeypatch, "93.184.216.34", "127.0.0.1")
+    with pytest.raises(FetchError):
+        fetch_json("https://cimd.example/doc")
+    assert server.requests == []
+
+
+def test_localhost_must_resolve_to_loopback_only(monkeypatch, server):
+    server.routes["/d"] = json_route({})
+    resolve_to(monkeypatch, "127.0.0.1", "10.0.0.1")
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/d", host="localhost"))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1",
+                                     "2002:5db8:d822::1"])
+def test_public_addresses_pass(address):
+    import ipaddress
+
+    assert not fetch.is_blocked_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.req("DERIVED-fetch-dns-rebinding")
+def test_connects_to_the_checked_address_resolving_once(monkeypatch, server):
+    """Resolve once, connect to exactly the address checked, with the original Host header:
+    a resolver that answers differently the second time (rebinding) is never asked again."""
+    server.routes["/doc"] = json_route({"ok": True})
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    calls: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    connected: list[Any] = []
+
+    def open_socket(family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        connected.append(sockaddr)
+        # the "public" address is our test server: a stand-in for the real host
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.connect(("127.0.0.1", server.port))  # no resolver involved
+        return sock
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(fetch, "_open_socket", open_socket)
+    # plain http to a public name (TLS is checked in the next test)
+    target = fetch.Target(f"http://rp.example:{server.port}/doc", "http", "rp.example", server.port, "/doc", False)
+    status, _resp, payload, conn = fetch._exchange(target, "GET", None, {}, 1000, None)
+    conn.close()
+    assert status == 200 and payload == b'{"ok": true}'
+    assert calls == ["rp.example"]
+    assert connected == [("93.184.216.34", server.port)]
+    assert server.requests[0]["headers"]["Host"] == f"rp.example:{server.port}"
+
+
+# --- rule 4: limits ---------------------------------------------------------------------------
+
+@pytest.mark.req("CIMD-6.6-size-all")
+def test_oversize_body_with_content_length_refused_before_reading(server):
+    server.routes["/big"] = json_route({"x": "a" * 2000})
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/big"), max_bytes=1000)
+    server.routes["/ok"] = json_route({"x": "a" * 900})
+    assert fetch_json(server.url("/ok"), max_bytes=1000) == {"x": "a" * 900}
+
+
+@pytest.mark.req("CIMD-6.6-size-all")
+@pytest.mark.parametrize("claimed", [None, 10])
+def test_endless_body_stops_at_the_limit(server, claimed):
+    """No Content-Length, or a lying one: reading stops once max_bytes is passed."""
+    server.routes["/endless"] = endless_route(claimed)
+    started = time.monotonic()
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/endless"), max_bytes=5000)
+    assert time.monotonic() - started < 1.5
+
+
+def test_read_limited_never_reads_past_the_limit():
+    class Response:
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def getheader(self, name: str) -> None:
+            return None
+
+        def read(self, amount: int) -> bytes:
+            self.asked.append(amount)
+            return b"x" * amount
+
+    response = Response()
+    with pytest.raises(FetchError):
+        fetch._read_limited(response, 100_000)  # type: ignore[arg-type]
+    assert sum(response.asked) == 100_001
+
+
+@pytest.mark.req("CIMD-6.6-size-all")
+def test_compressed_body_refused(server):
+    server.routes["/gz"] = lambda h: send(h, 200, b"\x1f\x8b", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/gz"))
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_slow_server_hits_the_total_timeout_and_is_remembered(server):
+    server.routes["/slow"] = slow_route(3)
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.5, "connect_timeout": 0.5}):
+        started = time.monotonic()
+        with pytest.raises(FetchError):
+            fetch_json(server.url("/slow"))
+        assert time.monotonic() - started < 1.2
+        # a slow target is not asked again for error_cache_seconds: no amplification
+        started = time.monotonic()
+        with pytest.raises(FetchError):
+            fetch_json(server.url("/slow"))
+        assert time.monotonic() - started < 0.2
+    assert server.hits("/slow") == 1
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_trickling_server_is_cut_at_the_deadline(server):
+    """One byte every 50 ms never trips a per-read timeout; the total deadline still ends it."""
+    server.routes["/trickle"] = trickle_route(0.05)
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.7, "connect_timeout": 0.5}):
+        started = time.monotonic()
+        with pytest.raises(FetchError):
+            fetch_json(server.url("/trickle"))
+        assert time.monotonic() - started < 1.3
+
+
+def test_timeouts_not_remembered_when_error_cache_off(server):
+    server.routes["/slow"] = slow_route(1)
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.3, "error_cache_seconds": 0}):
+        for _ in range(2):
+            with pytest.raises(FetchError):
+                fetch_json(server.url("/slow"))
+    assert server.hits("/slow") == 2
+
+
+@pytest.mark.req("9101-10.4.1-media-type")
+@pytest.mark.parametrize("content_type", ["text/html", "text/plain", "application/xml", "",
+                                          "application/jsonp", "application/json-seq+xml"])
+def test_wrong_content_type_refused(server, content_type):
+    server.routes["/doc"] = json_route({"a": 1}, content_type=content_type)
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/doc"))
+
+
+@pytest.mark.req("CIMD-4-status-and-redirects")
+@pytest.mark.parametrize("status", [201, 203, 204, 206, 301, 302, 304, 400, 404, 500, 503])
+def test_only_200_is_a_document(server, status):
+    server.routes["/doc"] = json_route({"a": 1}, status=status, headers={"Location": "/other"})
+    server.routes["/other"] = json_route({"b": 1})
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/doc"))
+    assert server.hits("/other") == 0
+
+
+def test_invalid_json_refused(server):
+    server.routes["/doc"] = lambda h: send(h, 200, b"{not json")
+    server.routes["/deep"] = lambda h: send(h, 200, b"[" * 50000 + b"]" * 50000)
+    server.routes["/latin"] = lambda h: send(h, 200, b'"\xff"')
+    for path in ("/doc", "/deep", "/latin"):
+        with pytest.raises(FetchError):
+            fetch_json(server.url(path), max_bytes=200_000)
+
+
+@pytest.mark.req("DERIVED-fetch-no-oracle")
+def test_one_message_for_every_network_failure(server, monkeypatch):
+    server.routes["/404"] = json_route({"secret": "internal"}, status=404)
+    server.routes["/html"] = lambda h: send(h, 200, b"<h1>internal admin</h1>", "text/html")
+    server.routes["/slow"] = slow_route(2)
+    messages = set()
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.3}):
+        for url in (server.url("/404"), server.url("/html"), server.url("/slow"), "http://127.0.0.1:1/closed"):
+            with pytest.raises(FetchError) as caught:
+                fetch_json(url)
+            messages.add(str(caught.value))
+        resolve_to(monkeypatch, "10.0.0.1")
+        with pytest.raises(FetchError) as caught:
+            fetch_json("https://internal.example/")
+        messages.add(str(caught.value))
+    assert messages == {FETCH_FAILED}
+
+
+# --- rule 5: redirects ------------------------------------------------------------------------
+
+@pytest.mark.req("CIMD-4-no-redirects-all")
+def test_redirects_not_followed_by_default(server):
+    server.routes["/start"] = redirect_route(server.url("/doc"))
+    server.routes["/doc"] = json_route({"a": 1})
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/start"))
+    assert server.hits("/doc") == 0
+
+
+@pytest.fixture
+def redirecting(server):
+    with override_oauth(**LOOPBACK_ON, FETCH={**FAST, "max_redirects": 3}):
+        yield server
+
+
+def test_redirect_followed_within_the_limit_when_enabled(redirecting):
+    redirecting.routes["/a"] = redirect_route("/b", 301)
+    redirecting.routes["/b"] = redirect_route(redirecting.url("/doc"), 307)
+    redirecting.routes["/doc"] = json_route({"a": 1})
+    assert fetch_json(redirecting.url("/a")) == {"a": 1}
+
+
+@pytest.mark.parametrize("location", [
+    "http://10.0.0.5/doc", "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/",
+    "https://2130706433/", "file:///etc/passwd", "gopher://127.0.0.1:6379/_INFO", "https://metadata/",
+    "https://u:p@example.com/", "",
+])
+def test_redirect_targets_rechecked(redirecting, location):
+    redirecting.routes["/start"] = redirect_route(location)
+    with pytest.raises(FetchError):
+        fetch_json(redirecting.url("/start"))
+
+
+def test_redirect_to_name_resolving_private_refused(redirecting, monkeypatch):
+    redirecting.routes["/start"] = redirect_route("https://internal.example/doc")
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "internal.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.168.1.10", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(FetchError):
+        fetch_json(redirecting.url("/start"))
+
+
+def test_redirect_from_https_to_http_refused():
+    with override_oauth(**LOOPBACK_ON):
+        current = fetch.parse("https://127.0.0.1:8443/a")
+        with pytest.raises(FetchError):
+            fetch._redirect_target(current, "http://127.0.0.1:8080/b")
+        assert fetch._redirect_target(current, "/b").url == "https://127.0.0.1:8443/b"
+
+
+def test_redirect_loop_and_long_chain_refused(redirecting):
+    redirecting.routes["/loop1"] = redirect_route("/loop2")
+    redirecting.routes["/loop2"] = redirect_route("/loop1")
+    for i in range(6):
+        redirecting.routes[f"/c{i}"] = redirect_route(f"/c{i + 1}")
+    redirecting.routes["/c6"] = json_route({})
+    for start in ("/loop1", "/c0"):
+        with pytest.raises(FetchError):
+            fetch_json(redirecting.url(start))
+    assert redirecting.hits("/c6") == 0 and redirecting.hits("/c4") == 0
+
+
+def test_explicit_max_redirects_zero_overrides_the_setting(redirecting):
+    redirecting.routes["/start"] = redirect_route("/doc")
+    redirecting.routes["/doc"] = json_route({})
+    with pytest.raises(FetchError):
+        fetch.get_json(redirecting.url("/start"), max_redirects=0)
+    assert redirecting.hits("/doc") == 0
+
+
+# --- rule 6: the cache ------------------------------------------------------------------------
+
+def test_successful_fetch_cached_for_max_age(server):
+    server.routes["/doc"] = json_route({"a": 1}, headers={"Cache-Control": "public, max-age=600"})
+    assert fetch_json(server.url("/doc")) == {"a": 1}
+    server.routes["/doc"] = json_route({"a": 2})
+    assert fetch_json(server.url("/doc")) == {"a": 1}
+    assert server.hits("/doc") == 1
+    assert fetch_json(server.url("/doc"), use_cache=False) == {"a": 2}
+
+
+def test_no_store_still_cached_for_the_minimum(server, monkeypatch):
+    server.routes["/doc"] = json_route({"a": 1}, headers={"Cache-Control": "no-store"})
+    stored: list[Any] = []
+    cache = caches["default"]
+    original = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout=None: (stored.append(timeout),
+                                                                         original(key, value, timeout))[1])
+    fetch_json(server.url("/doc"))
+    fetch_json(server.url("/doc"))
+    assert server.hits("/doc") == 1 and stored == [60]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    (None, 60), ("no-store", 60), ("no-cache, max-age=600", 60), ("max-age=600", 600), ("max-age=5", 60),
+    ("max-age=31536000", 86400), ("public, max-age=\"120\"", 120), ("max-age=-5", 60), ("max-age=abc", 60),
+    ("s-maxage=600", 60), ("MAX-AGE=300", 300),
+])
+def test_cache_seconds_clamped(header, seconds):
+    assert fetch.cache_seconds(header) == seconds
+
+
+def test_cache_bounds_from_settings():
+    with override_oauth(FETCH={"cache_min_seconds": 10, "cache_max_seconds": 100}):
+        assert fetch.cache_seconds("max-age=1000") == 100
+        assert fetch.cache_seconds("no-store") == 10
+
+
+@pytest.mark.req("CIMD-4.4-caching")
+def test_errors_are_not_cached(server):
+    server.routes["/doc"] = json_route({"e": 1}, status=500)
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/doc"))
+    server.routes["/doc"] = json_route({"a": 1})
+    assert fetch_json(server.url("/doc")) == {"a": 1}
+
+
+def test_cache_alias_setting(server, settings):
+    settings.CACHES = {**settings.CACHES, "fetches": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                                      "LOCATION": "fetches"}}
+    settings.OAUTH_PROVIDER = oauth_settings(**LOOPBACK_ON, FETCH={**FAST, "cache": "fetches"})
+    server.routes["/doc"] = json_route({"a": 1}, headers={"Cache-Control": "max-age=300"})
+    fetch_json(server.url("/doc"))
+    assert any(k for k in caches["fetches"]._cache)  # type: ignore[attr-defined]
+    assert not list(caches["default"]._cache)  # type: ignore[attr-defined]
+
+
+# --- post_form --------------------------------------------------------------------------------
+
+def test_post_form_posts_and_returns_the_status(server):
+    server.routes["/logout"] = lambda h: send(h, 204, b"")
+    assert post_form(server.url("/logout"), {"logout_token": "a.b.c"}) == 204
+    (request,) = server.requests
+    assert request["method"] == "POST" and request["body"] == b"logout_token=a.b.c"
+    assert request["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_post_form_never_follows_redirects(server):
+    server.routes["/logout"] = redirect_route(server.url("/elsewhere"))
+    assert post_form(server.url("/logout"), {"a": "b"}) == 302
+    assert server.hits("/elsewhere") == 0
+
+
+def test_post_form_same_url_rules(monkeypatch, server):
+    resolve_to(monkeypatch, "169.254.169.254")
+    for url in ("https://rp.example/logout", "http://rp.example/logout", "https://10.0.0.1/"):
+        with pytest.raises(FetchError):
+            post_form(url, {"a": "b"})
+    assert server.requests == []
+
+
+def test_post_form_timeout_argument(server):
+    server.routes["/slow"] = slow_route(2)
+    started = time.monotonic()
+    with pytest.raises(FetchError):
+        post_form(server.url("/slow"), {}, timeout=0.3)
+    assert time.monotonic() - started < 1
+
+
+# --- system checks ----------------------------------------------------------------------------
+
+def _ids(deploy: bool = False, **changes: Any) -> list[str]:
+    with override_oauth(**changes):
+        return sorted(m.id for m in run_checks(include_deployment_checks=deploy) if m.id.startswith("oauth_provider."))
+
+
+def test_w030_loopback_fetch_warns_on_deploy():
+    assert "oauth_provider.W030" in _ids(deploy=True, ALLOW_INSECURE_LOOPBACK_FETCH=True)
+    assert "oauth_provider.W030" not in _ids(deploy=False, ALLOW_INSECURE_LOOPBACK_FETCH=True)
+    assert "oauth_provider.W030" not in _ids(deploy=True)
+
+
+@pytest.mark.parametrize("fetch_setting", [
+    {"timeot": 5}, {"timeout": 0}, {"timeout": "5"}, {"connect_timeout": -1}, {"max_redirects": -1},
+    {"max_redirects": True}, {"allowed_ports": [0]}, {"allowed_ports": "443"}, {"allowed_ports": [70000]},
+    {"cache": "nope"}, {"cache_min_seconds": 100, "cache_max_seconds": 10}, {"error_cache_seconds": 1.5},
+])
+def test_e030_bad_fetch_settings(fetch_setting):
+    assert _ids(FETCH=fetch_setting) == ["oauth_provider.E030"]
+
+
+def test_fetch_setting_partial_dict_is_fine():
+    assert _ids(FETCH={"timeout": 2.5, "allowed_ports": [443, 8443]}) == []
+
+
+@pytest.fixture
+def pinned_tls(monkeypatch, tmp_path):
+    """A TLS server for ``rp.example`` on 127.0.0.1, reached as if ``rp.example`` were the public
+    address 93.184.216.34: the resolver answers that address, and the socket opened for it is
+    connected to the local server instead. Its certificate is the only one trusted."""
+    from tests.support.http_servers import self_signed_certificate, tls_server
+
+    cert, key = self_signed_certificate(tmp_path, "rp.example")
+    connected: list[Any] = []
+
+    def open_socket(family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        connected.append(sockaddr[0])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", srv.port))
+        return sock
+
+    def context() -> Any:
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=cert)
+        return ctx
+
+    with tls_server(cert, key) as srv:
+        resolve_to(monkeypatch, "93.184.216.34")
+        monkeypatch.setattr(fetch, "_open_socket", open_socket)
+        monkeypatch.setattr(fetch, "_ssl_context", context)
+        srv.connected = connected  # type: ignore[attr-defined]
+        with override_oauth(FETCH={**FAST, "allowed_ports": [srv.port]}):
+            yield srv
+
+
+@pytest.mark.req("DERIVED-fetch-dns-rebinding")
+def test_tls_to_the_pinned_address_verifies_the_name(pinned_tls):
+    """Connect to the checked address; SNI, Host and the certificate check use the name."""
+    pinned_tls.routes["/doc"] = json_route({"ok": 1})
+    assert fetch_json(f"https://rp.example:{pinned_tls.port}/doc") == {"ok": 1}
+    assert pinned_tls.connected == ["93.184.216.34"]
+    assert pinned_tls.requests[0]["headers"]["Host"] == f"rp.example:{pinned_tls.port}"
+
+
+def test_tls_certificate_for_another_name_refused(pinned_tls, monkeypatch):
+    pinned_tls.routes["/doc"] = json_route({"ok": 1})
+    with pytest.raises(FetchError):
+        fetch_json(f"https://other.example:{pinned_tls.port}/doc")
+    assert pinned_tls.requests == []
+
+
+def test_default_port_not_in_the_host_header(pinned_tls, monkeypatch):
+    with override_oauth(FETCH=FAST):
+        pinned_tls.routes["/doc"] = json_route({"ok": 1})
+        assert fetch_json("https://rp.example/doc") == {"ok": 1}
+    assert pinned_tls.requests[0]["headers"]["Host"] == "rp.example"

@@ -43,6 +43,18 @@ class DefaultAdapter:
         Default: active users only."""
         return bool(getattr(user, "is_active", False))
 
+    # -- resource indicators (RFC 8707) ------------------------------------------------------
+    def allows_resource(self, client: AbstractClient, resource: str) -> bool:
+        """May ``client`` have a token for ``resource`` (an identifier of ``RESOURCES`` or the
+        default resource)? False answers ``invalid_target`` (RFC 8707 §2). Called at the
+        authorization endpoint and for every token request naming resources. Default: yes."""
+        return True
+
+    def allows_multiple_resources(self, client: AbstractClient) -> bool:
+        """May one token of ``client`` be good at several resources? Default: the
+        ``MULTI_AUDIENCE_TOKENS`` setting (off: one resource per token, RFC 8707 §3)."""
+        return bool(provider_settings.MULTI_AUDIENCE_TOKENS)
+
     # -- OpenID Connect ----------------------------------------------------------------------
     def get_subject(self, user: Any) -> str:
         """The ``sub`` claim for ``user``: stable, never reassigned, at most 255 ASCII

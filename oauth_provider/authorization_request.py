@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import jwt, redirect_uris, scopes
+from . import jwt, redirect_uris, resources, scopes
 from .conf import provider_settings
 from .errors import (
     AccessDenied,
@@ -45,7 +45,7 @@ from .issuer import get_issuer
 from .models import Consent
 from .models.store import client_by_id, consent_of
 from .oidc.claims import parse_claims_request
-from .params import flatten
+from .params import Params, flatten
 from .registry import adapter, grant_types
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ PARAMETERS = (
     # acr_values are accepted and passed on, never an error: OIDC-15.1-tolerated-params)
     "nonce", "max_age", "id_token_hint", "login_hint", "display", "ui_locales", "claims_locales",
     "acr_values", "claims", "request", "request_uri", "registration", LOGIN_AFTER,
+    # RFC 8707 §2 (repeatable: one per resource)
+    "resource",
 )
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
@@ -80,8 +82,10 @@ class AuthorizationRequest:
     redirect_uri: str
     redirect_uri_sent: str
     state: str | None
-    params: dict[str, str] = field(default_factory=dict)
+    params: Params = field(default_factory=Params)
     scopes: tuple[str, ...] = ()
+    #: the resources the token is requested for (RFC 8707); empty: the default resource
+    resources: tuple[str, ...] = ()
     prompt: frozenset[str] = frozenset()
     #: OpenID Connect: set when ``openid`` is among the scopes
     openid: bool = False
@@ -194,13 +198,21 @@ def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
     req.prompt = values
 
 
+def check_resource(req: AuthorizationRequest, data: QueryDict) -> None:
+    """RFC 8707 §2: each ``resource`` an absolute URI without fragment, known, allowed for
+    the client; else ``invalid_target`` (:func:`oauth_provider.resources.requested`)."""
+    req.resources = resources.requested(req.params.getlist("resource"), req.client)
+
+
 def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
     """Known scopes within the client's allow-list (RFC 6749 §3.3). ``offline_access`` (OIDC
     Core §11) is allowed to every client with the refresh_token grant and ignored for others;
     like any scope, it is granted only with the user's consent to it (the page, or a remembered
-    decision that named it)."""
+    decision that named it). Scopes the requested resources do not accept are dropped
+    (RFC 8707 §2.2, :func:`oauth_provider.resources.downscope`)."""
     requested = scopes.without_unusable_offline_access(scopes.parse(req.params.get("scope")), req.client)
-    req.scopes = scopes.resolve(requested, scopes.client_allowed(req.client))
+    resolved = scopes.resolve(requested, scopes.client_allowed(req.client))
+    req.scopes = resources.downscope(resolved, resources.store(req.resources))
 
 
 def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:
@@ -244,6 +256,7 @@ CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_response_type,
     check_pkce,
     check_prompt,
+    check_resource,
     check_scope,
     check_openid,
 )
@@ -261,11 +274,16 @@ def consent_needed(request: HttpRequest, req: AuthorizationRequest, user: Any) -
     """Must ``user`` see the consent page for this request? Not when the adapter skips it
     for a confidential first-party client (unless ``prompt=consent``), nor when a decision the
     user asked to be remembered covers every requested scope. Always for a public client
-    that is not remembered: any app can claim its client_id (RFC 8252 §8.6)."""
+    that is not remembered: any app can claim its client_id (RFC 8252 §8.6). Always when the
+    request names a resource other than the default one."""
     policy = adapter()
     if not req.client.is_public and policy.should_skip_consent(request, req.client, user, req.scopes):
         return "consent" in req.prompt
     if "consent" in req.prompt or not policy.can_remember_consent(req.client):
+        return True
+    if any(target != resources.default_identifier(request) for target in req.resources):
+        # A remembered consent names scopes, not resources: it never stands in for a grant
+        # to another resource, whose scopes may be spelled alike (RFC 8707 §2).
         return True
     consent = consent_of(user, req.client)
     return consent is None or not consent.covers(req.scopes)

@@ -22,6 +22,14 @@ E014   no signing key signs now while DEBUG is off and something needs one (Open
        JWT access tokens site-wide or for a client) (``check --deploy``; it reads the database
        when it can, with or without ``--database``): every ID token and JWT access token is
        refused until ``manage.py rotatekeys`` has run
+E040   ``RESOURCES`` has a key that is not an absolute URI without fragment or query (RFC 8707 §2),
+       or an entry that is not a dict of the known keys (``name``, ``scopes``)
+E041   a ``RESOURCES`` entry's ``name`` is not a non-empty string, or its ``scopes`` is not a list of
+       scopes of ``SCOPES`` (an OpenID Connect scope is the provider's own, never a resource's)
+E042   two resources (``RESOURCES`` and the default ``RESOURCE_IDENTIFIER``) would be described at
+       the same RFC 9728 metadata URL
+W040   a ``RESOURCES`` identifier is not https: RFC 9728 §1.2 wants https for protected-resource
+       metadata (deploy)
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
@@ -101,6 +109,70 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_throttle()
     errors += _check_fetch()
     errors += _check_key_encryption_keys()
+    errors += _check_resources()
+    return errors
+
+
+#: the keys a ``RESOURCES`` entry may hold
+RESOURCE_KEYS = frozenset({"name", "scopes"})
+
+
+def _resource_entry_problems(identifier: Any, entry: Any) -> list[Error]:
+    from .resources import PROVIDER_SCOPES, is_valid_identifier
+
+    label = f"OAUTH_PROVIDER['RESOURCES'][{identifier!r}]"
+    if not isinstance(identifier, str) or not is_valid_identifier(identifier) or urlsplit(identifier).query:
+        return [Error(
+            f"{label}: the key must be an absolute URI without fragment or query (RFC 8707 §2).",
+            hint="e.g. 'https://mcp.example.com/mcp'. It is compared as an exact string.",
+            id="oauth_provider.E040",
+        )]
+    if not isinstance(entry, dict) or set(entry) - RESOURCE_KEYS:
+        return [Error(f"{label} must be a dict with the keys 'name' and 'scopes'.", id="oauth_provider.E040")]
+    errors = []
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        errors.append(Error(f"{label}['name'] must be a non-empty string.", id="oauth_provider.E041"))
+    listed = entry.get("scopes", [])
+    if not isinstance(listed, (list, tuple)) or any(
+        not isinstance(s, str) or s not in provider_settings.SCOPES or s in PROVIDER_SCOPES for s in listed
+    ):
+        errors.append(Error(
+            f"{label}['scopes'] must be a list of scopes of OAUTH_PROVIDER['SCOPES'].",
+            hint="The OpenID Connect scopes belong to the provider itself and are always kept.",
+            id="oauth_provider.E041",
+        ))
+    return errors
+
+
+def _check_resources() -> list[Error]:
+    """E040-E042: the protected resources of RFC 8707 / RFC 9728."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .issuer import resource_identifier
+    from .resources import Resource
+
+    table = provider_settings.RESOURCES
+    errors = [e for identifier, entry in table.items() for e in _resource_entry_problems(identifier, entry)]
+    if errors:
+        return errors
+    identifiers = list(table)
+    try:
+        default = resource_identifier()
+    except ImproperlyConfigured:  # no ISSUER, in DEBUG: the default resource is known per request
+        default = None
+    if default is not None and default not in table:
+        identifiers.insert(0, default)
+    seen: dict[str, str] = {}
+    for identifier in identifiers:
+        url = Resource(identifier, identifier, None).metadata_url
+        if url in seen:
+            errors.append(Error(
+                f"Resources {seen[url]!r} and {identifier!r} would share the metadata URL {url!r} (RFC 9728 §3.1).",
+                hint="Give each resource its own identifier (RFC 9068 §5: distinct audiences).",
+                id="oauth_provider.E042",
+            ))
+        seen[url] = identifier
     return errors
 
 
@@ -302,6 +374,15 @@ def check_login_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
     )]
 
 
+def _check_resources_https() -> list[Warning]:
+    return [
+        Warning(f"OAUTH_PROVIDER['RESOURCES'] names {identifier!r}, which is not an https URL.",
+                hint="RFC 9728 §1.2: a protected resource's identifier is an https URL.", id="oauth_provider.W040")
+        for identifier in provider_settings.RESOURCES
+        if isinstance(identifier, str) and urlsplit(identifier).scheme != "https"
+    ]
+
+
 @register(Tags.security, "oauth_provider", deploy=True)
 def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     raw = getattr(settings, "OAUTH_PROVIDER", {})
@@ -330,6 +411,7 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             "127.0.0.1, [::1] and localhost (client ID metadata documents, JWK Sets).",
             hint="It exists for local development and tests on one machine; turn it off in production.",
             id="oauth_provider.W030"))
+    warnings += _check_resources_https()
     return warnings
 
 

@@ -187,6 +187,33 @@ DEFAULTS: dict[str, Setting] = {
         "introspection. Default: the issuer's origin (scheme and host).",
         nullable=True,
     ),
+    "RESOURCES": Setting(
+        {}, (dict,),
+        "Protected resources besides the host's own views (RFC 8707 resource indicators): absolute "
+        "resource identifier (an https URL without fragment or query, compared as an exact string) -> "
+        "``{\"name\": ..., \"scopes\": [...]}``. ``name`` is shown on the consent page; ``scopes`` lists "
+        "the scopes of ``SCOPES`` the resource accepts (a token for it never carries others; the "
+        "OpenID Connect scopes are the provider's own and always kept). A client names the resources "
+        "it wants a token for with ``resource`` at the authorization and token endpoints; the token's "
+        "audience is those resources (JWT ``aud``, introspection ``aud``), and each is served RFC 9728 "
+        "metadata at its well-known URL. The default resource (``RESOURCE_IDENTIFIER``) is always "
+        "known; list it here too to give it a name or limit its scopes (unlisted: every scope). See "
+        "docs/how-to/resource-indicators.md.",
+    ),
+    "MULTI_AUDIENCE_TOKENS": Setting(
+        False, (bool,),
+        "Allow one token request to name several resources (``resource`` repeated), giving a token "
+        "whose audience is all of them (JWT ``aud`` a list). Off: a second distinct resource is "
+        "``invalid_target`` (RFC 8707 §3 favours one audience per token; a token good at several "
+        "resources lets each of them replay it at the others). The adapter's "
+        "``allows_multiple_resources(client)`` decides per client; by default it returns this setting.",
+    ),
+    "REQUIRE_RESOURCE": Setting(
+        False, (bool,),
+        "Refuse an authorization or token request that names no ``resource`` with ``invalid_target`` "
+        "(RFC 8707 §2 allows a server to require it). Off: such a request gets a token for the default "
+        "resource (``RESOURCE_IDENTIFIER``).",
+    ),
     "BEARER_FORM_BODY": Setting(
         False, (bool,),
         "Also accept an access token in the ``access_token`` field of a form-encoded POST body "

@@ -12,6 +12,16 @@ On success the view runs with ``request.oauth_token`` (a
 :class:`~oauth_provider.resource.ResourceToken`) and ``request.resource_owner`` (the token's
 user, None for a client_credentials token). ``request.user`` is left alone.
 
+**Which resource.** A view belongs to the default resource (``RESOURCE_IDENTIFIER``) unless
+it names one of ``RESOURCES`` (``resource=`` on the decorator, ``oauth_resource`` on the
+mixin); a token whose audience does not name it is ``invalid_token`` (RFC 8707, RFC 9068 §4),
+and the challenge's ``resource_metadata`` points at that resource's metadata (RFC 9728 §5.1).
+
+**async views.** ``protected_resource`` on an ``async def`` view, and the mixin on a class
+whose handlers are ``async def``, check the token with
+:func:`~oauth_provider.resource.arequire`: the query runs in a worker thread, never on the
+event loop.
+
 Both exempt the view from CSRF: a bearer token is not an ambient credential a browser
 attaches by itself, so a cross-site form cannot ride on it; and API clients send no CSRF
 token.
@@ -19,10 +29,11 @@ token.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import wraps
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from . import resource
@@ -31,48 +42,92 @@ from .errors import OAuthError
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
 
-def guard(request: HttpRequest, scopes: Iterable[str] = ()) -> HttpResponse | None:
-    """Check ``request`` for a valid token with ``scopes``. Returns the error answer, or None
-    after setting ``request.oauth_token`` and ``request.resource_owner``."""
-    required = tuple(scopes)
-    try:
-        token = resource.require(request, required)
-    except OAuthError as exc:
-        return resource.error_response(request, exc, required)
+def _granted(request: HttpRequest, token: resource.ResourceToken) -> None:
     request.oauth_token = token  # type: ignore[attr-defined]
     request.resource_owner = token.user  # type: ignore[attr-defined]
+
+
+def guard(request: HttpRequest, scopes: Iterable[str] = (), *, resource_id: str | None = None) -> HttpResponse | None:
+    """Check ``request`` for a valid token with ``scopes`` for the resource ``resource_id``
+    (None: the default resource). Returns the error answer, or None after setting
+    ``request.oauth_token`` and ``request.resource_owner``."""
+    required = tuple(scopes)
+    try:
+        token = resource.require(request, required, resource=resource_id)
+    except OAuthError as exc:
+        return resource.error_response(request, exc, required, resource=resource_id)
+    _granted(request, token)
+    return None
+
+
+async def aguard(
+    request: HttpRequest, scopes: Iterable[str] = (), *, resource_id: str | None = None
+) -> HttpResponse | None:
+    """:func:`guard` for ``async def`` views: the token is checked without blocking the event
+    loop (:func:`oauth_provider.resource.arequire`)."""
+    required = tuple(scopes)
+    try:
+        token = await resource.arequire(request, required, resource=resource_id)
+    except OAuthError as exc:
+        return resource.error_response(request, exc, required, resource=resource_id)
+    _granted(request, token)
     return None
 
 
 @overload
 def protected_resource(scopes: ViewFunc) -> ViewFunc: ...
 @overload
-def protected_resource(scopes: Iterable[str] | None = None) -> Callable[[ViewFunc], ViewFunc]: ...
+def protected_resource(
+    scopes: Iterable[str] | None = None, *, resource: str | None = None
+) -> Callable[[ViewFunc], ViewFunc]: ...
 
 
-def protected_resource(scopes: Any = None) -> Any:
-    """Require a valid bearer token carrying every scope in ``scopes``::
+def protected_resource(scopes: Any = None, *, resource: str | None = None) -> Any:
+    """Require a valid bearer token carrying every scope in ``scopes``, meant for
+    ``resource`` (an identifier of ``RESOURCES``; None: the default resource)::
 
         @protected_resource(scopes=["read"])
         def notes(request):
             owner = request.resource_owner  # None for a client_credentials token
             return JsonResponse({"owner": owner.get_username() if owner else None})
 
-    ``@protected_resource`` without arguments requires a valid token and no particular scope.
+        @protected_resource(scopes=["mcp:tools"], resource="https://example.com/mcp")
+        async def mcp(request):
+            ...
+
+    ``@protected_resource`` without arguments requires a valid token for the default resource
+    and no particular scope. An ``async def`` view gets an ``async def`` wrapper.
     """
     if callable(scopes):
         return protected_resource()(scopes)
     required = tuple(scopes or ())
+    target = resource
 
     def decorator(view: ViewFunc) -> ViewFunc:
+        if iscoroutinefunction(view):
+            async_view = cast("Callable[..., Awaitable[HttpResponse]]", view)
+
+            @wraps(view)
+            async def awrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                denied = await aguard(request, required, resource_id=target)
+                if denied is not None:
+                    return denied
+                return await async_view(request, *args, **kwargs)
+
+            markcoroutinefunction(awrapped)
+            awrapped.csrf_exempt = True  # type: ignore[attr-defined]
+            awrapped.oauth_resource = target  # type: ignore[attr-defined]
+            return awrapped  # type: ignore[return-value]
+
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            denied = guard(request, required)
+            denied = guard(request, required, resource_id=target)
             if denied is not None:
                 return denied
             return view(request, *args, **kwargs)
 
         wrapped.csrf_exempt = True  # type: ignore[attr-defined]
+        wrapped.oauth_resource = target  # type: ignore[attr-defined]
         return wrapped  # type: ignore[return-value]
 
     return decorator
@@ -83,11 +138,15 @@ class ProtectedResourceMixin:
 
         class NotesView(ProtectedResourceMixin, View):
             required_scopes = ["read"]
+            oauth_resource = "https://example.com/notes"  # optional; default: RESOURCE_IDENTIFIER
 
-    Override :meth:`get_required_scopes` to vary the scopes by method or request.
+    Override :meth:`get_required_scopes` to vary the scopes by method or request. A view whose
+    handlers are ``async def`` is checked with :func:`aguard`.
     """
 
     required_scopes: Iterable[str] = ()
+    #: the resource identifier this view belongs to (RFC 8707); None: the default resource
+    oauth_resource: str | None = None
 
     def get_required_scopes(self, request: HttpRequest) -> Iterable[str]:
         """The scopes ``request`` needs. Default: :attr:`required_scopes`."""
@@ -99,11 +158,19 @@ class ProtectedResourceMixin:
         view.csrf_exempt = True
         return view  # type: ignore[no-any-return]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        denied = guard(request, self.get_required_scopes(request))
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "view_is_async", False):
+            return self._adispatch(request, *args, **kwargs)
+        denied = guard(request, self.get_required_scopes(request), resource_id=self.oauth_resource)
         if denied is not None:
             return denied
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    async def _adispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        denied = await aguard(request, self.get_required_scopes(request), resource_id=self.oauth_resource)
+        if denied is not None:
+            return denied
+        return await super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
 
 
-__all__ = ["ProtectedResourceMixin", "guard", "protected_resource"]
+__all__ = ["ProtectedResourceMixin", "aguard", "guard", "protected_resource"]

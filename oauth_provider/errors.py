@@ -13,6 +13,7 @@ page). Views never choose status codes. The hierarchy::
     ├── UnsupportedGrantType        400
     ├── UnsupportedResponseType     400
     ├── InvalidScope                400
+    ├── InvalidTarget               400 (RFC 8707 §2: a resource unknown, malformed or refused)
     ├── AccessDenied                403 (redirected)
     ├── LoginRequired, ConsentRequired, InteractionRequired   OIDC prompt=none answers
     ├── RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported   OIDC §6
@@ -119,6 +120,14 @@ class UnsupportedResponseType(OAuthError):
 class InvalidScope(OAuthError):
     error = "invalid_scope"
     default_description = "The requested scope is invalid, unknown, or not allowed for this client."
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested ``resource`` is invalid, unknown, or not one this client may
+    have a token for. Redirected from the authorization endpoint like any request error."""
+
+    error = "invalid_target"
+    default_description = "The requested resource is invalid, unknown or not allowed."
 
 
 class AccessDenied(OAuthError):

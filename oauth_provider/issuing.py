@@ -17,9 +17,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from . import jwt, scopes, secrets
+from . import jwt, resources, scopes, secrets
 from .conf import provider_settings
-from .issuer import get_issuer, resource_identifier
+from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
 from .models.store import insert
 from .registry import adapter
@@ -80,16 +80,19 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
 
 def jwt_access_token(
     request: HttpRequest, *, client: AbstractClient, user: Any, scope: str, authorization: Authorization | None,
-    now: datetime, lifetime: int,
+    now: datetime, lifetime: int, audience: str = "",
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
     client_id when the client acts for itself (§2.2), which :data:`jwt.CLIENT_TOKEN_CLAIM` then
-    marks (§5: a user's subject may equal a client_id); ``aud`` the resource identifier."""
+    marks (§5: a user's subject may equal a client_id); ``aud`` the audience's resource
+    identifiers (RFC 9068 §3, RFC 8707 §2: a string for one, a list for several; ``audience``
+    is the stored form, empty for the default resource)."""
     issued_at = int(now.timestamp())
+    targets = resources.audience(audience, request)
     claims: dict[str, Any] = {
         "iss": get_issuer(request),
         "sub": adapter().get_subject(user) if user is not None else client.client_id,
-        "aud": resource_identifier(request),
+        "aud": targets[0] if len(targets) == 1 else list(targets),
         "client_id": client.client_id,
         "iat": issued_at,
         "exp": issued_at + lifetime,
@@ -115,11 +118,15 @@ def issue_tokens(
     refresh_value: str | None = None,
     stored_refresh: RefreshToken | None = None,
     nonce: str | None = None,
+    audience: str = "",
 ) -> IssuedTokens:
     """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
     needs ``authorization``), sign an ID token when the grant is an OpenID Connect one
     (``openid`` in its scope, OIDC Core §3.1.3.3, §12.2), and announce them with
     ``token_issued``. ``nonce`` is echoed in the ID token (OIDC Core §2).
+
+    ``audience`` is the access token's audience, stored form (:mod:`oauth_provider.resources`:
+    the resources space-separated; empty for the default resource).
 
     ``refresh_value`` is the new refresh token's value (default: fresh randomness);
     ``stored_refresh`` hands back a refresh token stored earlier, whose value is
@@ -128,7 +135,7 @@ def issue_tokens(
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
     if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
         raw_access = jwt_access_token(request, client=client, user=user, scope=scope,
-                                      authorization=authorization, now=now, lifetime=lifetime)
+                                      authorization=authorization, now=now, lifetime=lifetime, audience=audience)
     else:
         raw_access = secrets.generate_token()
     access = AccessToken(
@@ -137,6 +144,7 @@ def issue_tokens(
         user=user,
         authorization=authorization,
         scope=scope,
+        audience=audience,
         created_at=now,
         expires_at=now + timedelta(seconds=lifetime),
     )
@@ -181,7 +189,7 @@ def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, gran
     policy = adapter()
     family = Authorization(
         client=req.client,  # type: ignore[misc]  # the FK is to the swappable client model
-        user=user, scope=scopes.join(granted),
+        user=user, scope=scopes.join(granted), resources=resources.store(req.resources),
     )
     if req.openid:
         family.auth_time = policy.auth_time(request, user)

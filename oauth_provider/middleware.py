@@ -7,11 +7,17 @@ Add it after ``AuthenticationMiddleware``::
 It sets ``request.oauth_token`` and never answers by itself: a view that needs a token still
 says so with :func:`~oauth_provider.decorators.protected_resource`, the mixin or the DRF
 classes (which reuse the same validation, so the token costs one query per request at most).
+
+The token must be meant for the view's resource (RFC 8707, RFC 9068 §4): the one its
+``oauth_resource`` attribute names (set by ``protected_resource(resource=...)``, the mixin or
+a DRF view), else the default resource (``RESOURCE_IDENTIFIER``). A token for another resource
+is None here, like an invalid one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
@@ -40,6 +46,16 @@ class OAuth2TokenMiddleware:
             request.oauth_token = None  # type: ignore[attr-defined]
         return self.get_response(request)
 
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> None:
+        """Bind ``request.oauth_token`` to the resource of the view about to run."""
+        target = _view_resource(view_func)
+        if target is not None and request.oauth_token is not None:  # type: ignore[attr-defined]
+            request.oauth_token = SimpleLazyObject(  # type: ignore[attr-defined]
+                lambda: resource.get_token(request, resource=target)
+            )
+
     @staticmethod
     def _may_carry_token(request: HttpRequest) -> bool:
         if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
@@ -47,3 +63,13 @@ class OAuth2TokenMiddleware:
         return bool(provider_settings.BEARER_FORM_BODY) and request.method == "POST" and (
             request.content_type == resource.FORM
         )
+
+
+def _view_resource(view_func: Callable[..., Any]) -> str | None:
+    """The ``oauth_resource`` of a view function, or of the class of a class-based (or DRF)
+    view, else None."""
+    target = getattr(view_func, "oauth_resource", None)
+    if target is None:
+        view_class = getattr(view_func, "view_class", None) or getattr(view_func, "cls", None)
+        target = getattr(view_class, "oauth_resource", None)
+    return target if isinstance(target, str) else None

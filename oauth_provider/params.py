@@ -1,7 +1,9 @@
 """Protocol parameters as one flat, validated mapping.
 
 OAuth 2.1 §3.1 and RFC 6749 §3.1: a parameter sent without a value is treated as omitted,
-parameters must not be repeated, and unknown ones are ignored. Each value is bounded by
+parameters must not be repeated, and unknown ones are ignored. The one exception is a parameter
+a specification makes repeatable (RFC 8707 §2: ``resource``): :func:`flatten` keeps its values
+apart, in :attr:`Params.lists`, so no caller can read one of several values by mistake. Each value is bounded by
 ``MAX_PARAMETER_LENGTH`` so hostile input costs bounded work.
 """
 
@@ -16,26 +18,65 @@ from django.http.multipartparser import MultiPartParserError
 from .conf import provider_settings
 from .errors import InvalidRequest
 
+#: Parameters a specification allows to repeat: RFC 8707 §2 ``resource`` (one per target).
+REPEATABLE = frozenset({"resource"})
+#: At most this many values of one repeatable parameter (bounded work for hostile input).
+MAX_REPEATS = 10
 
-def flatten(data: QueryDict, known: Iterable[str] | None = None) -> dict[str, str]:
-    """``data`` as a plain dict of non-empty values.
 
-    Raises :class:`InvalidRequest` when a parameter appears more than once or is longer
-    than ``MAX_PARAMETER_LENGTH``. With ``known``, other parameters are dropped (after the
-    repeat check only for those)."""
+class Params(dict[str, str]):
+    """The flattened parameters: one value per key, plus :attr:`lists` holding the values of
+    the repeatable parameters (:data:`REPEATABLE`), which are never in the dict itself."""
+
+    def __init__(self, *args: object, **kwargs: str) -> None:
+        super().__init__(*args, **kwargs)
+        self.lists: dict[str, tuple[str, ...]] = {}
+
+    def getlist(self, key: str) -> tuple[str, ...]:
+        """Every non-empty value of ``key``, in the order sent."""
+        return self.lists.get(key, ())
+
+
+def getlist(params: dict[str, str], key: str) -> tuple[str, ...]:
+    """The values of repeatable ``key`` in ``params``: a :class:`Params` from :func:`flatten`,
+    or a plain dict (one value at most), as an extension's code may build."""
+    if isinstance(params, Params):
+        return params.getlist(key)
+    value = params.get(key)
+    return (value,) if value else ()
+
+
+def _checked(key: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidRequest(f"The {key} parameter is too long.")
+    if "\x00" in value:
+        raise InvalidRequest(f"The {key} parameter contains a NUL character.")
+    return value
+
+
+def flatten(data: QueryDict, known: Iterable[str] | None = None) -> Params:
+    """``data`` as a plain dict of non-empty values (the repeatable parameters in
+    :attr:`Params.lists`).
+
+    Raises :class:`InvalidRequest` when a parameter appears more than once (a repeatable
+    one more than :data:`MAX_REPEATS` times) or is longer than ``MAX_PARAMETER_LENGTH``.
+    With ``known``, other parameters are dropped (after the repeat check only for those)."""
     limit = provider_settings.MAX_PARAMETER_LENGTH
     wanted = None if known is None else set(known)
-    out: dict[str, str] = {}
+    out = Params()
     for key, values in data.lists():
         if wanted is not None and key not in wanted:
             continue
+        if key in REPEATABLE:
+            if len(values) > MAX_REPEATS:
+                raise InvalidRequest(f"The {key} parameter was sent too many times.")
+            kept = tuple(_checked(key, value, limit) for value in values)
+            if any(kept):
+                out.lists[key] = tuple(value for value in kept if value)
+            continue
         if len(values) > 1:
             raise InvalidRequest(f"The {key} parameter was sent more than once.")
-        value = values[0]
-        if len(value) > limit:
-            raise InvalidRequest(f"The {key} parameter is too long.")
-        if "\x00" in value:
-            raise InvalidRequest(f"The {key} parameter contains a NUL character.")
+        value = _checked(key, values[0], limit)
         if value != "":
             out[key] = value
     return out

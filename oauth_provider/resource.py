@@ -16,9 +16,19 @@ Every protection the library offers (the DRF classes in
    token family.
 4. **State checks** (:func:`is_live`): not expired, not revoked, family not revoked, client
    active, user active. Any failure is ``invalid_token``: the caller learns nothing more.
+5. **Audience** (RFC 8707 §2, RFC 9068 §4, RFC 8725 §3.9): the token must be good at the
+   resource asking, by exact string: the default resource (``RESOURCE_IDENTIFIER``) unless
+   the caller names another of ``RESOURCES`` (``resource=``). The opaque token's audience is
+   a column of the row the one query reads; a JWT's is its ``aud``. A token for another
+   resource is ``invalid_token``, so a resource cannot replay what it was given at another.
 
-The outcome, good or bad, is remembered on the request, so a request is validated at most
-once however many layers ask. The result is a :class:`ResourceToken`, a small frozen object.
+The outcome of steps 1-4, good or bad, is remembered on the request, so a request is
+validated at most once however many layers ask (each may ask for its own resource). The
+result is a :class:`ResourceToken`, a small frozen object.
+
+:func:`aauthenticate` and :func:`arequire` are the coroutine twins for ``async def`` views:
+the one query runs in a worker thread (:func:`asgiref.sync.sync_to_async`), so the event
+loop never blocks on the database.
 """
 
 from __future__ import annotations
@@ -30,11 +40,12 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
-from . import denylist, jwt, secrets
+from . import denylist, jwt, resources, secrets
 from .conf import provider_settings
 from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from .issuer import get_issuer, metadata_url, resource_identifier
@@ -93,23 +104,37 @@ class ResourceToken:
         """Does the token carry every scope in ``required``?"""
         return self.scopes.issuperset(required)
 
+    def is_for(self, resource: str) -> bool:
+        """Is the token good at ``resource`` (its audience names it, exact string)?"""
+        return resource in self.audience
 
-def error_response(request: HttpRequest, error: OAuthError, scopes: Iterable[str] = ()) -> HttpResponse:
+
+def _realm_and_metadata(request: HttpRequest, resource: str | None) -> tuple[str, str]:
+    """``realm`` and ``resource_metadata`` (RFC 9728 §5.1) of the challenge for ``resource``
+    (None: the default resource)."""
+    if resource is None:
+        return resource_identifier(request), metadata_url(request)
+    return resource, resources.Resource(resource, resource, None).metadata_url
+
+
+def error_response(
+    request: HttpRequest, error: OAuthError, scopes: Iterable[str] = (), *, resource: str | None = None
+) -> HttpResponse:
     """The RFC 6750 §3 answer for ``error``, with ``realm``, the required ``scope`` (when
-    known) and ``resource_metadata`` (RFC 9728 §5.1) in the challenge."""
+    known) and ``resource_metadata`` (RFC 9728 §5.1) of ``resource`` (None: the default
+    resource) in the challenge."""
     required = " ".join(scopes) or None
+    realm, metadata = _realm_and_metadata(request, resource)
     return bearer_error(
-        error, realm=resource_identifier(request), scope=getattr(error, "scope", None) or required,
-        resource_metadata=metadata_url(request),
+        error, realm=realm, scope=getattr(error, "scope", None) or required, resource_metadata=metadata,
     )
 
 
-def challenge(request: HttpRequest, error: OAuthError | None) -> str:
-    """The ``WWW-Authenticate`` value for ``error`` (None: no token was sent)."""
-    return bearer_challenge(
-        error, realm=resource_identifier(request), scope=getattr(error, "scope", None),
-        resource_metadata=metadata_url(request),
-    )
+def challenge(request: HttpRequest, error: OAuthError | None, *, resource: str | None = None) -> str:
+    """The ``WWW-Authenticate`` value for ``error`` (None: no token was sent) at ``resource``
+    (None: the default resource)."""
+    realm, metadata = _realm_and_metadata(request, resource)
+    return bearer_challenge(error, realm=realm, scope=getattr(error, "scope", None), resource_metadata=metadata)
 
 
 # -- finding the token ---------------------------------------------------------------------
@@ -181,7 +206,7 @@ def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> R
         user=row.user if row.user_id is not None else None,
         scopes=frozenset(row.scope.split()),
         expires_at=row.expires_at,
-        audience=(resource_identifier(request),),
+        audience=resources.audience(row.audience, request),
         grant=row.authorization if row.authorization_id is not None else None,
     )
 
@@ -199,21 +224,33 @@ def _user_by_subject(subject: str) -> Any:
     return adapter().get_user_by_subject(subject) or AnonymousUser()
 
 
+def _audience_claim(value: Any) -> tuple[str, ...]:
+    """RFC 7519 §4.1.3 ``aud``: a string or a list of strings; anything else names nothing."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
+
+
 def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
     """Verify an RFC 9068 access token: our signature, ``typ: at+jwt`` (an ID token is never
-    an access token, RFC 8725 §3.11), our issuer, this resource as audience, unexpired, not on
-    the denylist. The client and user load lazily. Raises :class:`InvalidToken`.
+    an access token, RFC 8725 §3.11), our issuer, an ``aud`` (§2.2: required; whether it names
+    the resource asking is :func:`authenticate`'s check), unexpired, not on the denylist. The
+    client and user load lazily. Raises :class:`InvalidToken`.
 
     What is not checked, by design: that the client or user is still active, or that the
     token or its family was revoked (unless the denylist is on). Keep JWT lifetimes short."""
-    audience = resource_identifier(request)
     try:
         claims = jwt.decode(
-            raw, typ=jwt.ACCESS_TOKEN_TYP, issuer=get_issuer(request), audience=audience,
-            require=("iss", "exp", "iat", "sub", "client_id", "jti"),
+            raw, typ=jwt.ACCESS_TOKEN_TYP, issuer=get_issuer(request), audience=None,
+            require=("iss", "exp", "iat", "sub", "client_id", "jti", "aud"),
         )
     except jwt.InvalidJWT:
         raise InvalidToken() from None
+    audience = _audience_claim(claims["aud"])
+    if not audience:
+        raise InvalidToken()
     if denylist.contains(secrets.hash_token(raw)):
         raise InvalidToken("The access token was revoked.")
     client_id, subject = str(claims["client_id"]), str(claims["sub"])
@@ -227,7 +264,7 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
         user=None if own else SimpleLazyObject(partial(_user_by_subject, subject)),
         scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
-        audience=(audience,),
+        audience=audience,
         is_jwt=True,
     )
 
@@ -246,55 +283,93 @@ def _validate(request: HttpRequest, form_body: bool | None) -> ResourceToken | N
     return as_resource_token(row, request)
 
 
-# -- the public entry points ----------------------------------------------------------------
-def authenticate(request: Any, *, form_body: bool | None = None) -> ResourceToken | None:
-    """Validate the request's bearer token, once per request (``form_body``: see
-    :func:`extract`).
-
-    Returns the :class:`ResourceToken`, or None when the request carries no token. Raises
-    :class:`InvalidToken` (bad, expired or revoked token) or :class:`InvalidRequest` (the
-    token sent twice, an unparseable body). A later call returns or raises the same thing
-    without a query."""
-    request = django_request(request)
-    cached = getattr(request, _CACHE_ATTR, None)
-    if cached is None:
-        try:
-            cached = (_validate(request, form_body), None)
-        except OAuthError as exc:
-            cached = (None, exc)
-        setattr(request, _CACHE_ATTR, cached)
-    token, error = cached
-    if error is not None:
-        raise error
+def _for_resource(token: ResourceToken | None, request: HttpRequest, resource: str | None) -> ResourceToken | None:
+    """``token`` when it is good at ``resource`` (None: the default resource); a token for
+    another audience is ``invalid_token`` (RFC 6750 §3.1, RFC 9068 §4: the resource server
+    MUST check that its identifier is in ``aud``, RFC 8725 §3.9)."""
+    if token is None:
+        return None
+    target = resource_identifier(request) if resource is None else resource
+    if not token.is_for(target):
+        raise InvalidToken("The access token is not meant for this resource.")
     return token
 
 
-def outcome(request: Any) -> OAuthError | None:
+def _cached(request: HttpRequest) -> tuple[ResourceToken | None, OAuthError | None] | None:
+    cached: tuple[ResourceToken | None, OAuthError | None] | None = getattr(request, _CACHE_ATTR, None)
+    return cached
+
+
+def _outcome(request: HttpRequest, form_body: bool | None) -> tuple[ResourceToken | None, OAuthError | None]:
+    try:
+        return (_validate(request, form_body), None)
+    except OAuthError as exc:
+        return (None, exc)
+
+
+def _finish(
+    request: HttpRequest, cached: tuple[ResourceToken | None, OAuthError | None], resource: str | None
+) -> ResourceToken | None:
+    token, error = cached
+    if error is not None:
+        raise error
+    return _for_resource(token, request, resource)
+
+
+# -- the public entry points ----------------------------------------------------------------
+def authenticate(request: Any, *, form_body: bool | None = None, resource: str | None = None) -> ResourceToken | None:
+    """Validate the request's bearer token, once per request (``form_body``: see
+    :func:`extract`), for ``resource`` (an identifier of ``RESOURCES``; None: the default
+    resource, ``RESOURCE_IDENTIFIER``).
+
+    Returns the :class:`ResourceToken`, or None when the request carries no token. Raises
+    :class:`InvalidToken` (bad, expired or revoked token, or one whose audience does not
+    name ``resource``) or :class:`InvalidRequest` (the token sent twice, an unparseable
+    body). A later call returns or raises the same thing without a query."""
+    request = django_request(request)
+    cached = _cached(request)
+    if cached is None:
+        cached = _outcome(request, form_body)
+        setattr(request, _CACHE_ATTR, cached)
+    return _finish(request, cached, resource)
+
+
+async def aauthenticate(
+    request: Any, *, form_body: bool | None = None, resource: str | None = None
+) -> ResourceToken | None:
+    """:func:`authenticate` for ``async def`` views: the same checks and answers, with the
+    validation (its one query for an opaque token; a JWT's key lookup when the key cache is
+    cold) run in a worker thread, so the event loop never waits on the database. A JWT's
+    ``client`` and ``user`` stay lazy: touch them through ``sync_to_async`` (or use
+    :meth:`ResourceToken` fields that need no query: ``scopes``, ``audience``...)."""
+    request = django_request(request)
+    cached = _cached(request)
+    if cached is None:
+        cached = await sync_to_async(_outcome, thread_sensitive=True)(request, form_body)
+        setattr(request, _CACHE_ATTR, cached)
+    return _finish(request, cached, resource)
+
+
+def outcome(request: Any, *, resource: str | None = None) -> OAuthError | None:
     """The error :func:`authenticate` ends with for this request (None: a valid token or no
     token at all)."""
     try:
-        authenticate(request)
+        authenticate(request, resource=resource)
     except OAuthError as exc:
         return exc
     return None
 
 
-def get_token(request: Any) -> ResourceToken | None:
-    """The request's valid token, or None when it has none or an invalid one. Never raises."""
+def get_token(request: Any, *, resource: str | None = None) -> ResourceToken | None:
+    """The request's valid token for ``resource``, or None when it has none or an invalid
+    one. Never raises."""
     try:
-        return authenticate(request)
+        return authenticate(request, resource=resource)
     except OAuthError:
         return None
 
 
-def require(request: Any, scopes: Iterable[str] = (), *, form_body: bool | None = None) -> ResourceToken:
-    """The request's valid token carrying every scope in ``scopes`` (``form_body``: see
-    :func:`extract`).
-
-    Raises :class:`MissingToken` (no token), :class:`InvalidToken`, :class:`InvalidRequest`
-    or :class:`InsufficientScope` (RFC 6750 §3.1), for :func:`error_response` to render."""
-    required = tuple(scopes)
-    token = authenticate(request, form_body=form_body)
+def _required(token: ResourceToken | None, required: tuple[str, ...]) -> ResourceToken:
     if token is None:
         raise MissingToken()
     if not token.has_scopes(required):
@@ -302,8 +377,28 @@ def require(request: Any, scopes: Iterable[str] = (), *, form_body: bool | None 
     return token
 
 
+def require(
+    request: Any, scopes: Iterable[str] = (), *, form_body: bool | None = None, resource: str | None = None
+) -> ResourceToken:
+    """The request's valid token for ``resource`` (None: the default resource) carrying every
+    scope in ``scopes`` (``form_body``: see :func:`extract`).
+
+    Raises :class:`MissingToken` (no token), :class:`InvalidToken`, :class:`InvalidRequest`
+    or :class:`InsufficientScope` (RFC 6750 §3.1), for :func:`error_response` to render."""
+    required = tuple(scopes)
+    return _required(authenticate(request, form_body=form_body, resource=resource), required)
+
+
+async def arequire(
+    request: Any, scopes: Iterable[str] = (), *, form_body: bool | None = None, resource: str | None = None
+) -> ResourceToken:
+    """:func:`require` for ``async def`` views (see :func:`aauthenticate`)."""
+    required = tuple(scopes)
+    return _required(await aauthenticate(request, form_body=form_body, resource=resource), required)
+
+
 __all__ = [
-    "MAX_TOKEN_LENGTH", "ResourceToken", "authenticate", "challenge", "error_response", "extract",
-    "get_token", "is_live", "is_token_shaped", "lookup", "metadata_url", "outcome", "require",
-    "resource_identifier",
+    "MAX_TOKEN_LENGTH", "ResourceToken", "aauthenticate", "arequire", "authenticate", "challenge",
+    "error_response", "extract", "get_token", "is_live", "is_token_shaped", "lookup", "metadata_url", "outcome",
+    "require", "resource_identifier",
 ]

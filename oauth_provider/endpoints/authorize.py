@@ -25,7 +25,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import scopes
+from .. import resources, scopes
 from ..authorization_request import (
     AuthorizationRequest,
     consent_needed,
@@ -131,7 +131,11 @@ class AuthorizationView(View):
 
     # -- the consent page and the decision ---------------------------------------------------
     def consent_page(self, request: HttpRequest, req: AuthorizationRequest) -> HttpResponse:
-        blob = signing.dumps({"p": req.params, "u": str(request.user.pk)}, salt=CONSENT_SALT, compress=True)
+        blob = signing.dumps(
+            {"p": req.params, "r": list(req.params.getlist("resource")), "u": str(request.user.pk)},
+            salt=CONSENT_SALT, compress=True,
+        )
+        known = resources.configured(request)
         optional = scopes.optional(req.scopes)
         context: dict[str, Any] = {
             "client": req.client,
@@ -140,6 +144,8 @@ class AuthorizationView(View):
                 {"name": name, "description": text, "optional": name in optional}
                 for name, text in scopes.describe(req.scopes)
             ],
+            # RFC 8707: where the token will be good, when the client named resources
+            "resources": [known[identifier] for identifier in req.resources],
             "consent_field": CONSENT_FIELD,
             "consent_blob": blob,
             "user": request.user,
@@ -160,6 +166,7 @@ class AuthorizationView(View):
             data = QueryDict(mutable=True)
             for key, value in dict(payload["p"]).items():
                 data[key] = value
+            data.setlist("resource", [str(value) for value in payload.get("r", [])])
         except (signing.BadSignature, KeyError, TypeError, ValueError):
             return error_page(request, InvalidRequest("The consent form has expired or was tampered with."))
         if not request.user.is_authenticated:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 
-from .. import resource, secrets
+from .. import resource, resources, secrets
 from ..errors import InvalidClient, InvalidRequest
-from ..issuer import get_issuer, resource_identifier
+from ..issuer import get_issuer
 from ..models.store import refresh_token_by_value
 from ..registry import adapter
 from ..responses import json_response
@@ -62,6 +62,7 @@ def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dic
         return None
     if not row.is_live(secrets.now()) or not _may_see(caller, row.client_id):
         return INACTIVE
+    audience = resources.audience(row.audience, request)
     return {
         "active": True,
         "scope": row.scope,
@@ -70,7 +71,8 @@ def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dic
         "exp": _timestamp(row.expires_at),
         "iat": _timestamp(row.created_at),
         "iss": get_issuer(request),
-        "aud": resource_identifier(request),
+        # RFC 7662 §2.2, RFC 8707: the resources the token is good at; a string for one
+        "aud": audience[0] if len(audience) == 1 else list(audience),
         **_user_fields(row.user if row.user_id is not None else None),
     }
 

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
-from .. import scopes
-from ..issuer import endpoint_url, get_issuer, resource_identifier
+from .. import resources, scopes
+from ..issuer import endpoint_url, get_issuer
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
 
@@ -41,7 +41,7 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
     document["revocation_endpoint"] = endpoint_url(request, "revoke")
     document["revocation_endpoint_auth_methods_supported"] = methods
     # RFC 9728 §4: the resources this server issues tokens for
-    document["protected_resources"] = [resource_identifier(request)]
+    document["protected_resources"] = list(resources.configured(request))
     if "authorization_code" in grants:
         document["authorization_endpoint"] = endpoint_url(request, "authorize")
         document["response_types_supported"] = ["code"]

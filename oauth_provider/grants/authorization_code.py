@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import keys, secrets
+from .. import keys, resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
 from ..models import tokens as state
 from ..models.store import code_by_value, consume_code
+from ..params import getlist
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
 from .base import Grant
@@ -71,13 +72,14 @@ class AuthorizationCodeGrant(Grant):
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
         self.check(code, params)
+        audience, scope = self.target(request, params, client, family)
         keys.ensure_signing_key(client, family.scope.split())  # before the code is spent
         with transaction.atomic():
             if consume_code(code.pk, secrets.now()):
                 refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
-                    scope=family.scope, authorization=family,
+                    scope=scope, authorization=family, audience=audience,
                     refresh_scope=family.scope if refresh else None, nonce=code.nonce or None,
                 )
         self.replayed(request, client, family)
@@ -95,6 +97,19 @@ class AuthorizationCodeGrant(Grant):
         if code.redirect_uri and params.get("redirect_uri") != code.redirect_uri:
             raise InvalidGrant("redirect_uri does not match the authorization request.")
         verify_pkce(code, params.get("code_verifier"))
+
+    @staticmethod
+    def target(
+        request: HttpRequest, params: dict[str, str], client: AbstractClient, family: Authorization
+    ) -> tuple[str, str]:
+        """The access token's audience (stored form) and scope: the grant's, or the resources
+        the token request names, which must be among those authorized (RFC 8707 §2.2), with
+        the scope reduced to what they accept. The refresh token keeps the whole grant."""
+        asked = resources.requested(getlist(params, "resource"), client, request, required=False)
+        if not asked:
+            return family.resources, family.scope
+        audience = resources.within(asked, family.resources, request)
+        return audience, scopes.join(resources.downscope(family.scope.split(), audience, request))
 
     @staticmethod
     def replayed(request: HttpRequest, client: AbstractClient, family: Authorization) -> None:

@@ -1,6 +1,7 @@
 """The client credentials grant (RFC 6749 §4.4, OAuth 2.1 §4.2).
 
-Confidential clients only; no refresh token (RFC 6749 §4.4.3); no user. Two queries: the
+Confidential clients only; no refresh token (RFC 6749 §4.4.3); no user. The token's audience
+is the ``resource`` values named (RFC 8707 §2), else the default resource. Two queries: the
 client lookup done by client authentication, and the access-token INSERT.
 """
 
@@ -10,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 
-from .. import scopes
+from .. import resources, scopes
 from ..errors import UnauthorizedClient
 from ..issuing import IssuedTokens, issue_tokens
+from ..params import getlist
 from .base import Grant
 
 if TYPE_CHECKING:
@@ -25,8 +27,10 @@ class ClientCredentialsGrant(Grant):
     def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         if client.is_public:
             raise UnauthorizedClient("client_credentials needs a confidential client.")
+        audience = resources.store(resources.requested(getlist(params, "resource"), client, request))
         granted = scopes.resolve(scopes.parse(params.get("scope")), client.allowed_scope_tuple)
+        granted = resources.downscope(granted, audience, request)
         return issue_tokens(
             request, grant_type=self.grant_type, client=client, user=None,
-            scope=scopes.join(granted), authorization=None,
+            scope=scopes.join(granted), authorization=None, audience=audience,
         )

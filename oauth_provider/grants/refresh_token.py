@@ -25,12 +25,13 @@ from typing import NoReturn
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import scopes, secrets
+from .. import resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens, successor_of
 from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
 from ..models import tokens as state
 from ..models.store import attach_client, refresh_token_by_value, rotate_refresh_token, spend_refresh_grace
+from ..params import getlist
 from ..signals import refresh_token_reused
 from .base import Grant
 
@@ -63,6 +64,7 @@ class RefreshTokenGrant(Grant):
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
         scope = self.narrowed_scope(params, token, client)
+        audience, scope = self.narrowed_audience(request, params, client, family, scope)
         grace = state.refresh_grace()
         successor = successor_of(raw) if grace else None
         with transaction.atomic():
@@ -70,6 +72,7 @@ class RefreshTokenGrant(Grant):
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
                     scope=scope, authorization=family, refresh_scope=token.scope, refresh_value=successor,
+                    audience=audience,
                 )
             if successor is not None and spend_refresh_grace(token.pk, now, grace):
                 stored = refresh_token_by_value(successor)
@@ -79,6 +82,7 @@ class RefreshTokenGrant(Grant):
                         return issue_tokens(
                             request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
                             authorization=family, refresh_value=successor, stored_refresh=stored,
+                            audience=audience,
                         )
         self.reused(request, client, family)
 
@@ -88,6 +92,20 @@ class RefreshTokenGrant(Grant):
         Authorization.objects.filter(pk=family.pk).revoke()
         refresh_token_reused.send(sender=get_client_model(), request=request, client=client, authorization=family)
         raise InvalidGrant(_REUSED)
+
+    @staticmethod
+    def narrowed_audience(
+        request: HttpRequest, params: dict[str, str], client: AbstractClient, family: Authorization, scope: str
+    ) -> tuple[str, str]:
+        """The new access token's audience (stored form) and scope: the grant's resources, or
+        those the request names, which must be among them (RFC 8707 §2.2: narrowed, never
+        widened; the refresh token stays bound to the whole grant), the scope reduced to what
+        they accept."""
+        asked = resources.requested(getlist(params, "resource"), client, request, required=False)
+        if not asked:
+            return family.resources, scope
+        audience = resources.within(asked, family.resources, request)
+        return audience, scopes.join(resources.downscope(scope.split(), audience, request))
 
     @staticmethod
     def narrowed_scope(params: dict[str, str], token: RefreshToken, client: AbstractClient) -> str:

@@ -142,6 +142,10 @@ class Authorization(models.Model):
     auth_context = models.JSONField(
         _("authentication context"), null=True, blank=True, help_text=_("acr/amr of the login (OIDC).")
     )
+    resources = models.TextField(
+        _("resources"), blank=True, default="",
+        help_text=_("The resources the grant covers (RFC 8707), space-separated; empty: the default resource."),
+    )
 
     objects = AuthorizationQuerySet.as_manager()
 
@@ -300,6 +304,10 @@ class AccessToken(models.Model):
         Authorization, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
     )
     scope = models.TextField(blank=True)
+    audience = models.TextField(
+        _("audience"), blank=True, default="",
+        help_text=_("The resources the token is good at (RFC 8707), space-separated; empty: the default resource."),
+    )
     created_at = models.DateTimeField(default=_secrets.now)
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,10 @@ when the request carries no bearer token (so other authenticators may try), rais
 gives the Bearer challenge, so DRF answers 401 (``error="invalid_token"`` for a bad token, no
 error code when none was sent, RFC 6750 §3.1). DRF takes the challenge from the *first*
 authentication class of the view: list this one first, or DRF turns the 401 into a 403.
+
+A view belongs to the default resource (``RESOURCE_IDENTIFIER``) unless it sets
+``oauth_resource`` to an identifier of ``RESOURCES``; a token whose audience does not name the
+view's resource is refused like a bad one (401 ``invalid_token``, RFC 8707, RFC 9068 §4).
 """
 
 from __future__ import annotations
@@ -44,12 +48,22 @@ class OAuth2Authentication(BaseAuthentication):
     :class:`~oauth_provider.resource.ResourceToken` (``.client``, ``.user``, ``.scopes``,
     ``.expires_at``)."""
 
+    #: the resource identifier of every view using this class (a subclass may set it); a
+    #: view's own ``oauth_resource`` wins. None: the default resource.
+    resource: str | None = None
+
+    def get_resource(self, request: Request) -> str | None:
+        """The resource the request's view belongs to: the view's ``oauth_resource``, else
+        :attr:`resource`, else None (the default resource)."""
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        return getattr(view, "oauth_resource", None) or self.resource
+
     def authenticate(self, request: Request) -> tuple[Any, ResourceToken] | None:
         """``(user, token)``; None without a bearer token. Raises ``AuthenticationFailed``
-        for an invalid, expired or revoked token and :class:`InvalidBearerRequest` for a
-        malformed request."""
+        for an invalid, expired or revoked token, or one for another resource, and
+        :class:`InvalidBearerRequest` for a malformed request."""
         try:
-            token = resource.authenticate(request)
+            token = resource.authenticate(request, resource=self.get_resource(request))
         except InvalidRequest as exc:
             raise InvalidBearerRequest(exc.description, auth_header=self.authenticate_header(request)) from None
         except OAuthError as exc:
@@ -62,4 +76,7 @@ class OAuth2Authentication(BaseAuthentication):
         """The ``WWW-Authenticate`` challenge DRF sends with a 401: ``invalid_token`` when
         the request's token was bad, a bare challenge when it carried none; both with
         ``realm`` and ``resource_metadata`` (RFC 9728 §5.1)."""
-        return resource.challenge(resource.django_request(request), resource.outcome(request))
+        target = self.get_resource(request)
+        return resource.challenge(
+            resource.django_request(request), resource.outcome(request, resource=target), resource=target
+        )

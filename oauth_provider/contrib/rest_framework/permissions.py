@@ -50,7 +50,9 @@ def _challenge_if_denied(request: Request, view: Any, required: Sequence[str]) -
         try:
             original(request, message=message, code=code)
         except exceptions.PermissionDenied as exc:
-            exc.auth_header = resource.challenge(http, getattr(http, _DENIAL_ATTR))
+            exc.auth_header = resource.challenge(
+                http, getattr(http, _DENIAL_ATTR), resource=getattr(view, "oauth_resource", None)
+            )
             raise
 
     permission_denied._oauth_provider_hook = True  # type: ignore[attr-defined]

@@ -1,0 +1,520 @@
+"""Resource indicators (RFC 8707) and audience-restricted tokens, end to end: the ``resource``
+parameter at the authorization and token endpoints, the audience stored (opaque) or signed
+(JWT ``aud``), narrowed on refresh, reported by introspection, and checked by every
+protection the library offers (decorator, mixin, DRF, middleware; sync and async), with the
+RFC 9728 metadata of each resource. Checklist section R (shared/specs/security-checklist-wave2.md).
+
+Views: tests/support/audience_urls.py."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
+from django.core.exceptions import SynchronousOnlyOperation
+from django.test import AsyncClient, RequestFactory
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+
+from oauth_provider import jwt, keys, resource, secrets
+from oauth_provider.errors import InvalidToken
+from oauth_provider.models import AccessToken
+from tests.support.audience_urls import DEFAULT, MCP, RESOURCES, RS_A, RS_B, SCOPES
+from tests.support.factories import ClientFactory
+from tests.support.resource_helpers import challenge
+from tests.support.settings import oauth_settings
+
+from .conftest import basic_auth, query_of
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.support.audience_urls")]
+ISS = "https://testserver/o"
+RS_C = "https://rs-c.example/"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture(autouse=True)
+def resources_on(settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES)
+
+
+@pytest.fixture
+def multi(settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, MULTI_AUDIENCE_TOKENS=True)
+
+
+@pytest.fixture
+def jwt_client(db, signing_key):
+    keys.signing_key()
+    return ClientFactory(access_token_format="jwt", name="JWT RP")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def authorize(oauth, client, resources=(), **params):
+    """The authorization request with ``resource`` repeated as given; returns the response."""
+    query, verifier = oauth.authorize_params(client, **params)
+    pairs = [*query.items(), *(("resource", r) for r in resources)]
+    return oauth.browser.get("/o/authorize/?" + urlencode(pairs)), verifier, query
+
+
+def code_for(oauth, client, resources=(), **params) -> tuple[str, str]:
+    r, verifier, _ = authorize(oauth, client, resources, **params)
+    if r.status_code == 200:
+        r = oauth.approve(r)
+    assert r.status_code == 302, r.content[:400]
+    q = query_of(r["Location"])
+    assert "code" in q, r["Location"]
+    return q["code"], verifier
+
+
+def token_request(oauth, client, data: dict, resources=()):
+    pairs = [*data.items(), *(("resource", r) for r in resources)]
+    return oauth.api.post("/o/token/", urlencode(pairs), content_type=FORM,
+                          HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+
+
+def exchange(oauth, client, code, verifier, resources=()):
+    return token_request(oauth, client, {
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": client.redirect_uri_list[0],
+    }, resources)
+
+
+def refresh(oauth, client, refresh_token, resources=(), **data):
+    return token_request(oauth, client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **data},
+                         resources)
+
+
+def tokens(oauth, client, resources=(), token_resources=(), **params) -> dict:
+    code, verifier = code_for(oauth, client, resources, **params)
+    r = exchange(oauth, client, code, verifier, token_resources)
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def introspect(oauth, client, token):
+    return oauth.api.post("/o/introspect/", urlencode({"token": token}), content_type=FORM,
+                          HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret)).json()
+
+
+def jwt_claims(oauth, token):
+    keyset = KeySet.import_key_set(oauth.api.get("/o/jwks/").json())
+    return jose_jwt.decode(token, keyset, algorithms=["RS256"]).claims
+
+
+def assert_refused_at(response, resource_id: str, metadata: str):
+    """401 invalid_token with the challenge of the resource that refused (RFC 6750 §3.1,
+    RFC 9728 §5.1)."""
+    assert response.status_code == 401, response.content
+    params = challenge(response)
+    assert params["error"] == "invalid_token"
+    assert params["resource_metadata"] == metadata
+    assert params["realm"] == resource_id
+
+
+# -- the audience is stored, signed, reported ----------------------------------------------
+@pytest.mark.req("8707-2-audience-restrict")
+def test_opaque_token_for_a_resource_works_there_only(oauth, conf_client):
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    assert body["scope"] == "rs-a:read"
+    token = body["access_token"]
+    assert AccessToken.objects.by_value(token).get().audience == RS_A
+    r = oauth.api.get("/api/a/", **bearer(token))
+    assert r.status_code == 200 and r.json()["audience"] == [RS_A]
+    assert_refused_at(oauth.api.get("/api/b/", **bearer(token)), RS_B,
+                      "https://rs-b.example/.well-known/oauth-protected-resource")
+    assert_refused_at(oauth.api.get("/api/default/", **bearer(token)), DEFAULT,
+                      "https://testserver/.well-known/oauth-protected-resource")
+    info = introspect(oauth, conf_client, token)
+    assert info["active"] is True and info["aud"] == RS_A
+
+
+@pytest.mark.req("8707-2-audience-restrict")
+@pytest.mark.req("9068-4-rs-aud")
+def test_jwt_for_a_resource_carries_aud_and_works_there_only(oauth, jwt_client):
+    token = tokens(oauth, jwt_client, [RS_A], scope="rs-a:read read")["access_token"]
+    claims = jwt_claims(oauth, token)
+    assert claims["aud"] == RS_A  # RFC 9068 §3: a string for one audience
+    assert claims["aud"] not in (jwt_client.client_id, ISS)
+    assert oauth.api.get("/api/a/", **bearer(token)).status_code == 200
+    assert oauth.api.get("/api/a-drf/", **bearer(token)).status_code == 200
+    assert_refused_at(oauth.api.get("/api/b/", **bearer(token)), RS_B,
+                      "https://rs-b.example/.well-known/oauth-protected-resource")
+    assert_refused_at(oauth.api.get("/api/b-mixin/", **bearer(token)), RS_B,
+                      "https://rs-b.example/.well-known/oauth-protected-resource")
+    assert oauth.api.get("/api/default-drf/", **bearer(token)).status_code == 401
+
+
+def test_without_resource_the_token_is_for_the_default_resource(oauth, conf_client, jwt_client):
+    """What existed before resource indicators keeps working: no ``resource``, the host's views."""
+    opaque = tokens(oauth, conf_client, scope="read")["access_token"]
+    assert AccessToken.objects.by_value(opaque).get().audience == ""
+    assert oauth.api.get("/api/default/", **bearer(opaque)).json()["audience"] == [DEFAULT]
+    assert oauth.api.get("/api/default-drf/", **bearer(opaque)).status_code == 200
+    assert introspect(oauth, conf_client, opaque)["aud"] == DEFAULT
+    signed = tokens(oauth, jwt_client, scope="read")["access_token"]
+    assert jwt_claims(oauth, signed)["aud"] == DEFAULT
+
+
+@pytest.mark.req("MCP-2026-07-28-no-passthrough")
+@pytest.mark.parametrize("kind", ["opaque", "jwt"])
+def test_default_resource_token_is_refused_by_the_other_resources(oauth, conf_client, jwt_client, kind):
+    client = conf_client if kind == "opaque" else jwt_client
+    token = tokens(oauth, client, scope="read")["access_token"]
+    for path in ("/api/a/", "/api/a-drf/", "/api/b-mixin/", "/api/mcp/"):
+        assert oauth.api.get(path, **bearer(token)).status_code == 401, path
+
+
+@pytest.mark.req("9068-5-distinct-aud")
+@pytest.mark.req("8707-3-single-audience")
+def test_several_resources_need_the_multi_audience_policy(oauth, conf_client, jwt_client, multi):
+    body = tokens(oauth, jwt_client, [RS_A, RS_B], scope="read")
+    claims = jwt_claims(oauth, body["access_token"])
+    assert claims["aud"] == [RS_A, RS_B]  # RFC 9068 §3: a list for several
+    assert oauth.api.get("/api/a/", **bearer(body["access_token"])).status_code == 200
+    assert oauth.api.get("/api/b/", **bearer(body["access_token"])).status_code == 200
+    assert oauth.api.get("/api/default/", **bearer(body["access_token"])).status_code == 401
+    opaque = tokens(oauth, conf_client, [RS_A, RS_B], scope="read")["access_token"]
+    assert introspect(oauth, conf_client, opaque)["aud"] == [RS_A, RS_B]
+
+
+@pytest.mark.req("8707-3-single-audience")
+def test_several_resources_are_invalid_target_by_default(oauth, conf_client):
+    r, _, query = authorize(oauth, conf_client, [RS_A, RS_B], scope="read")
+    assert r.status_code == 302
+    q = query_of(r["Location"])
+    assert q["error"] == "invalid_target" and q["state"] == query["state"] and q["iss"] == ISS
+    r = token_request(oauth, conf_client, {"grant_type": "client_credentials", "scope": "read"}, [RS_A, RS_B])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+
+
+def test_the_same_resource_twice_counts_once(oauth, jwt_client):
+    token = tokens(oauth, jwt_client, [RS_A, RS_A], scope="rs-a:read")["access_token"]
+    assert jwt_claims(oauth, token)["aud"] == RS_A
+
+
+# -- bad resource values ---------------------------------------------------------------------
+@pytest.mark.req("8707-2-resource-syntax")
+@pytest.mark.req("8707-2.1-unknown-resource")
+@pytest.mark.parametrize("value", [
+    "/api", "https://rs-a.example/#x", "not a uri", "rs-a.example", RS_C, "https://rs-a.example",
+    "https://RS-A.example/", "https://rs-a.example/%00",
+])
+def test_malformed_or_unknown_resource_is_invalid_target(oauth, conf_client, value):
+    r, _, query = authorize(oauth, conf_client, [value], scope="read")
+    assert r.status_code == 302, r.content[:300]
+    q = query_of(r["Location"])
+    assert q["error"] == "invalid_target" and q["state"] == query["state"] and q["iss"] == ISS
+    assert value not in q.get("error_description", "")  # fixed text, never the value
+    r = token_request(oauth, conf_client, {"grant_type": "client_credentials", "scope": "read"}, [value])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+    assert r["Cache-Control"] == "no-store"
+
+
+def test_resource_repeated_too_often_is_invalid_request(oauth, conf_client):
+    r = token_request(oauth, conf_client, {"grant_type": "client_credentials"}, [RS_A] * 11)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+
+
+def test_other_parameters_still_may_not_repeat(oauth, conf_client):
+    r = oauth.api.post("/o/token/", "grant_type=client_credentials&scope=read&scope=write", content_type=FORM,
+                       HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+
+
+@pytest.mark.req("8707-2.1-unknown-resource")
+def test_required_resource(oauth, conf_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, REQUIRE_RESOURCE=True)
+    r, _, _ = authorize(oauth, conf_client, scope="read")
+    assert query_of(r["Location"])["error"] == "invalid_target"
+    # a code is redeemed for what it was granted for: no second resource needed
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    assert body["scope"] == "rs-a:read"
+
+
+class OnlyResourceA:
+    """An adapter letting clients have tokens for RS_A (and the default resource) only."""
+
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class Adapter(DefaultAdapter):
+            def allows_resource(self, client, resource):
+                return resource != RS_B
+
+        return Adapter()
+
+
+@pytest.mark.req("8707-2.1-unknown-resource")
+def test_adapter_refuses_a_resource_for_a_client(oauth, conf_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    r, _, _ = authorize(oauth, conf_client, [RS_B], scope="read")
+    assert query_of(r["Location"])["error"] == "invalid_target"
+    assert tokens(oauth, conf_client, [RS_A], scope="read")["scope"] == "read"
+
+
+# -- scopes follow the audience (RFC 8707 §2.2) ---------------------------------------------
+@pytest.mark.req("8707-2.2-downscope")
+def test_scopes_outside_the_resource_are_dropped_and_reported(oauth, jwt_client):
+    body = tokens(oauth, jwt_client, [RS_A], scope="rs-a:read rs-b:read")
+    assert body["scope"] == "rs-a:read"
+    assert jwt_claims(oauth, body["access_token"])["scope"] == "rs-a:read"
+
+
+def test_no_scope_the_resource_accepts_is_invalid_scope(oauth, conf_client):
+    r, _, _ = authorize(oauth, conf_client, [RS_A], scope="rs-b:read")
+    assert query_of(r["Location"])["error"] == "invalid_scope"
+
+
+def test_openid_is_kept_whatever_the_resource(oauth, conf_client, signing_key):
+    body = tokens(oauth, conf_client, [MCP], scope="openid mcp:tools")
+    assert body["scope"] == "openid mcp:tools" and "id_token" in body
+
+
+# -- the grant binds the resources: code, refresh -------------------------------------------
+@pytest.mark.req("8707-2.1-grant-bound")
+def test_code_redeemed_for_a_resource_not_authorized(oauth, jwt_client):
+    code, verifier = code_for(oauth, jwt_client, [RS_A], scope="read")
+    r = exchange(oauth, jwt_client, code, verifier, [RS_B])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+    r = exchange(oauth, jwt_client, code, verifier, [RS_A])  # the code was not spent by the refusal
+    assert r.status_code == 200
+    assert jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_A
+
+
+@pytest.mark.req("8707-2.1-grant-bound")
+def test_code_for_the_default_resource_cannot_be_redeemed_for_another(oauth, conf_client):
+    code, verifier = code_for(oauth, conf_client, scope="read")
+    r = exchange(oauth, conf_client, code, verifier, [RS_A])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+
+
+def test_code_redeemed_for_part_of_its_resources(oauth, jwt_client, multi):
+    code, verifier = code_for(oauth, jwt_client, [RS_A, RS_B], scope="rs-a:read rs-b:read")
+    r = exchange(oauth, jwt_client, code, verifier, [RS_B])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["scope"] == "rs-b:read"
+    assert jwt_claims(oauth, body["access_token"])["aud"] == RS_B
+    # the refresh token keeps the whole grant: A is still reachable
+    r = refresh(oauth, jwt_client, body["refresh_token"], [RS_A])
+    assert r.status_code == 200 and r.json()["scope"] == "rs-a:read"
+    assert jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_A
+
+
+@pytest.mark.req("8707-2.2-refresh-narrowing")
+def test_refresh_narrows_never_widens(oauth, jwt_client, multi):
+    body = tokens(oauth, jwt_client, [RS_A, RS_B], scope="read")
+    r = refresh(oauth, jwt_client, body["refresh_token"], [RS_B])
+    assert r.status_code == 200
+    assert jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_B
+    r = refresh(oauth, jwt_client, r.json()["refresh_token"], [RS_A])
+    assert r.status_code == 200
+    assert jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_A
+    current = r.json()["refresh_token"]
+    for target in ([RS_C], [DEFAULT], ["https://rs-a.example/#f"]):
+        r = refresh(oauth, jwt_client, current, target)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_target", target
+    # without resource: the whole grant again
+    r = refresh(oauth, jwt_client, current)
+    assert r.status_code == 200
+    assert jwt_claims(oauth, r.json()["access_token"])["aud"] == [RS_A, RS_B]
+
+
+@pytest.mark.req("8707-2.2-refresh-narrowing")
+def test_refresh_asking_to_widen_the_audience(oauth, conf_client):
+    body = tokens(oauth, conf_client, [RS_A], scope="read")
+    r = refresh(oauth, conf_client, body["refresh_token"], [RS_B])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+    r = refresh(oauth, conf_client, body["refresh_token"])  # the refusal spent nothing
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    assert AccessToken.objects.by_value(token).get().audience == RS_A  # the audience survives refresh
+    assert oauth.api.get("/api/a/", **bearer(token)).status_code == 200
+    assert oauth.api.get("/api/b/", **bearer(token)).status_code == 401
+
+
+def test_client_credentials_with_a_resource(oauth, conf_client):
+    r = token_request(oauth, conf_client, {"grant_type": "client_credentials", "scope": "rs-a:read rs-b:read"},
+                      [RS_A])
+    assert r.status_code == 200 and r.json()["scope"] == "rs-a:read"
+    token = r.json()["access_token"]
+    assert oauth.api.get("/api/a/", **bearer(token)).status_code == 200
+    assert oauth.api.get("/api/default/", **bearer(token)).status_code == 401
+    assert introspect(oauth, conf_client, token)["aud"] == RS_A
+
+
+# -- forged and foreign JWTs ---------------------------------------------------------------
+def _signed(signing_key, **claims):
+    now = int(secrets.now().timestamp())
+    base = {"iss": ISS, "sub": "1", "client_id": "x", "iat": now, "exp": now + 60, "jti": secrets.generate_token()}
+    base.update(claims)
+    return jwt.encode({k: v for k, v in base.items() if v is not None}, typ=jwt.ACCESS_TOKEN_TYP)
+
+
+@pytest.mark.req("9068-4-rs-aud")
+@pytest.mark.parametrize("aud", ["CLIENT", None, "https://rs-b.example", [RS_A], 7, [RS_B, 7]])
+def test_jwt_whose_audience_is_not_this_resource(oauth, jwt_client, aud):
+    aud = jwt_client.client_id if aud == "CLIENT" else aud
+    token = _signed(None, aud=aud, client_id=jwt_client.client_id)
+    for path in ("/api/b/", "/api/default/", "/api/b-mixin/"):
+        r = oauth.api.get(path, **bearer(token))
+        assert r.status_code == 401 and challenge(r)["error"] == "invalid_token", (aud, path)
+
+
+def test_jwt_with_this_resource_among_its_audiences(oauth, jwt_client):
+    token = _signed(None, aud=[RS_C, RS_B], client_id=jwt_client.client_id)
+    assert oauth.api.get("/api/b/", **bearer(token)).status_code == 200
+
+
+@pytest.mark.req("8707-3-tenant-aud")
+def test_audience_compared_as_exact_strings():
+    tok = resource.ResourceToken(id=None, client=None, user=None, scopes=frozenset(), expires_at=secrets.now(),
+                                 audience=("https://rs.example/t1/",))
+    assert tok.is_for("https://rs.example/t1/")
+    for other in ("https://rs.example/t2/", "https://rs.example/t1", "https://RS.example/t1/", "https://rs.example/"):
+        assert not tok.is_for(other)
+
+
+# -- query budgets ------------------------------------------------------------------------------
+@pytest.mark.req("BCP-2.3-audience")
+def test_audience_checked_requests_cost_one_query_opaque_zero_jwt(oauth, conf_client, jwt_client, assert_num_queries):
+    opaque = tokens(oauth, conf_client, [RS_A], scope="read")["access_token"]
+    signed = tokens(oauth, jwt_client, [RS_A], scope="read")["access_token"]
+    with assert_num_queries(1):
+        assert oauth.api.get("/api/a/", **bearer(opaque)).status_code == 200
+    with assert_num_queries(1):
+        assert oauth.api.get("/api/b/", **bearer(opaque)).status_code == 401
+    with assert_num_queries(0):
+        assert oauth.api.get("/api/a/", **bearer(signed)).status_code == 200
+    with assert_num_queries(0):
+        assert oauth.api.get("/api/b/", **bearer(signed)).status_code == 401
+
+
+def test_token_endpoint_budgets_with_resources(oauth, conf_client, assert_max_queries, assert_num_queries):
+    code, verifier = code_for(oauth, conf_client, [RS_A], scope="read")
+    with assert_max_queries(5):
+        body = exchange(oauth, conf_client, code, verifier, [RS_A]).json()
+    with assert_max_queries(5):
+        assert refresh(oauth, conf_client, body["refresh_token"], [RS_A]).status_code == 200
+    with assert_num_queries(2):
+        r = token_request(oauth, conf_client, {"grant_type": "client_credentials", "scope": "read"}, [RS_A])
+        assert r.status_code == 200
+
+
+# -- async views -------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/api/a-async/", "/api/a-async-mixin/"])
+def test_async_view_through_asyncclient(oauth, conf_client, path):
+    good = tokens(oauth, conf_client, [RS_A], scope="read")["access_token"]
+    other = tokens(oauth, conf_client, [MCP], scope="mcp:tools")["access_token"]
+    client = AsyncClient()
+    r = async_to_sync(client.get)(path, headers={"Authorization": f"Bearer {good}"})
+    assert r.status_code == 200 and json.loads(r.content)["audience"] == [RS_A]
+    r = async_to_sync(client.get)(path, headers={"Authorization": f"Bearer {other}"})
+    assert r.status_code == 401 and challenge(r)["error"] == "invalid_token"
+    r = async_to_sync(client.get)(path)
+    assert r.status_code == 401 and "error" not in challenge(r)
+
+
+def test_async_view_checks_scopes(oauth, conf_client):
+    token = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")["access_token"]
+    r = async_to_sync(AsyncClient().get)("/api/a-async-write/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and challenge(r)["error"] == "insufficient_scope"
+
+
+def test_aauthenticate_never_queries_on_the_event_loop(conf_client, user):
+    """Django refuses a query from the event loop's thread (SynchronousOnlyOperation): the
+    synchronous core would fail here; the twin runs its query in a worker thread."""
+    from tests.support.resource_helpers import user_token
+
+    raw, row = user_token(conf_client, user, scope="read")
+    rf = RequestFactory()
+
+    async def check():
+        with pytest.raises(SynchronousOnlyOperation):
+            resource.authenticate(rf.get("/", **bearer(raw)))
+        found = await resource.aauthenticate(rf.get("/", **bearer(raw)))
+        assert found is not None and found.id == row.pk
+        with pytest.raises(InvalidToken):
+            await resource.aauthenticate(rf.get("/", **bearer(raw)), resource=RS_A)
+        return found
+
+    assert async_to_sync(check)().audience == (DEFAULT,)
+
+
+# -- middleware -------------------------------------------------------------------------------
+def test_middleware_binds_the_token_to_the_views_resource(oauth, conf_client, settings):
+    settings.MIDDLEWARE = [*django_settings.MIDDLEWARE, "oauth_provider.middleware.OAuth2TokenMiddleware"]
+    for_a = tokens(oauth, conf_client, [RS_A], scope="read")["access_token"]
+    for_default = tokens(oauth, conf_client, scope="read")["access_token"]
+    assert oauth.api.get("/api/a-middleware/", **bearer(for_a)).json()["audience"] == [RS_A]
+    assert oauth.api.get("/api/a-middleware/", **bearer(for_default)).json()["audience"] is None
+
+
+# -- consent page ------------------------------------------------------------------------------
+def test_consent_page_names_the_resource_and_the_decision_keeps_it(oauth, conf_client):
+    r, verifier, _ = authorize(oauth, conf_client, [RS_A], scope="rs-a:read")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Resource A" in html and RS_A in html
+    r = oauth.approve(r)
+    code = query_of(r["Location"])["code"]
+    body = exchange(oauth, conf_client, code, verifier).json()
+    assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_A
+
+
+def test_remembered_consent_never_covers_another_resource(oauth, conf_client):
+    tokens(oauth, conf_client, scope="read")  # remembered for the default resource
+    r, _, _ = authorize(oauth, conf_client, scope="read")
+    assert r.status_code == 302  # skipped, as before
+    r, _, _ = authorize(oauth, conf_client, [RS_A], scope="read")
+    assert r.status_code == 200  # the page again, naming Resource A
+
+
+# -- RFC 9728 metadata -------------------------------------------------------------------------
+@pytest.mark.req("9728-3-prm-location")
+def test_metadata_of_a_resource_with_a_path(oauth):
+    r = oauth.api.get("/.well-known/oauth-protected-resource/mcp")
+    assert r.status_code == 200
+    assert r.json() == {
+        "resource": MCP, "resource_name": "Notes MCP server", "authorization_servers": [ISS],
+        "scopes_supported": ["mcp:tools"], "bearer_methods_supported": ["header"],
+    }
+    assert oauth.api.get("/.well-known/oauth-protected-resource/mcp/").status_code == 404
+
+
+@pytest.mark.req("9728-3-prm-location")
+def test_metadata_of_resources_on_other_hosts(oauth):
+    r = oauth.api.get("/.well-known/oauth-protected-resource", HTTP_HOST="rs-a.example")
+    assert r.status_code == 200 and r.json()["resource"] == RS_A
+    assert r.json()["scopes_supported"] == ["rs-a:read", "rs-a:write", "read"]
+    assert r.json()["resource_name"] == "Resource A"
+    r = oauth.api.get("/.well-known/oauth-protected-resource")
+    assert r.json()["resource"] == DEFAULT and "resource_name" not in r.json()
+
+
+@pytest.mark.req("9728-7.6-as-consistency")
+def test_authorization_server_metadata_lists_every_resource(oauth):
+    document = oauth.api.get("/.well-known/oauth-authorization-server/o").json()
+    assert document["protected_resources"] == [DEFAULT, RS_A, RS_B, MCP]
+    for identifier in (RS_A, MCP):
+        host_path = identifier.split("://", 1)[1]
+        host, _, path = host_path.partition("/")
+        r = oauth.api.get("/.well-known/oauth-protected-resource" + (f"/{path}" if path else ""), HTTP_HOST=host)
+        assert r.json()["authorization_servers"] == [ISS]
+
+
+@pytest.mark.req("9728-5.1-www-authenticate")
+def test_challenge_points_at_the_resources_metadata(oauth):
+    r = oauth.api.get("/api/mcp/")
+    params = challenge(r)
+    assert r.status_code == 401 and "error" not in params
+    assert params["resource_metadata"] == "https://testserver/.well-known/oauth-protected-resource/mcp"
+    r = oauth.api.get("/api/a-drf/")
+    assert challenge(r)["resource_metadata"] == "https://rs-a.example/.well-known/oauth-protected-resource"

@@ -14,3 +14,7 @@ urlpatterns = [
 
 if find_spec("ninja") is not None:  # the "test" extra installs it
     urlpatterns.append(path("api/ninja/", include("tests.support.ninja_views")))
+if find_spec("drf_spectacular") is not None:  # the "test" extra installs it
+    from drf_spectacular.views import SpectacularAPIView
+
+    urlpatterns.append(path("api/schema/", SpectacularAPIView.as_view(), name="schema"))

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError
-from ninja.security.base import AuthBase
+from ninja.security.base import AuthBase, SecuritySchema
 
 from .. import resource
 from ..errors import MissingToken, OAuthError
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 _NO_TOKEN_ATTR = "_oauth_provider_ninja_no_token"
 
 
-class BearerError(HttpError):  # type: ignore[misc]
+class BearerError(HttpError):
     """An OAuth error met by :class:`OAuth2`: ``status_code`` and ``message`` for Ninja's
     stock ``HttpError`` handler, and ``response``, the complete RFC 6750 answer, for the
     handler :func:`install` registers."""
@@ -65,7 +65,7 @@ class BearerError(HttpError):  # type: ignore[misc]
         self.response = response
 
 
-class OAuth2(AuthBase):  # type: ignore[misc]
+class OAuth2(AuthBase):
     """Require a valid bearer access token carrying every scope in ``scopes``.
 
     ``form_body`` says whether a form-encoded POST body may carry the token (RFC 6750 §2.2;
@@ -83,8 +83,13 @@ class OAuth2(AuthBase):  # type: ignore[misc]
         self.is_async = False
 
     @property
-    def openapi_security_schema(self) -> dict[str, Any]:
-        return security_scheme()
+    def openapi_security_schema(self) -> SecuritySchema:
+        """Built when a schema is generated, from the settings and URLconf of that moment."""
+        return SecuritySchema(**security_scheme())
+
+    @openapi_security_schema.setter
+    def openapi_security_schema(self, value: Any) -> None:
+        """Ignored: the scheme always reflects the provider's current metadata."""
 
     def __call__(self, request: HttpRequest) -> ResourceToken | None:
         """The request's token; None when it carries none (Ninja then tries the operation's
@@ -110,16 +115,17 @@ def install(api: NinjaAPI) -> None:
     lookup = api._lookup_exception_handler
     previous = lookup(AuthenticationError())
 
-    def bearer_error(request: HttpRequest, exc: BearerError) -> HttpResponse:
-        return exc.response
+    def bearer_error(request: HttpRequest, exc: Any) -> HttpResponse:
+        response: HttpResponse = exc.response
+        return response
 
-    def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    def authentication_error(request: HttpRequest, exc: Any) -> HttpResponse:
         if getattr(request, _NO_TOKEN_ATTR, False):
             return resource.error_response(request, MissingToken())
-        if previous is not None:
-            response: HttpResponse = previous(request, exc)
-            return response
-        return api.create_response(request, {"detail": str(exc.message)}, status=exc.status_code)
+        if previous is None:  # as Ninja does without a handler
+            raise exc
+        response: HttpResponse = previous(request, exc)
+        return response
 
     api.add_exception_handler(BearerError, bearer_error)
     api.add_exception_handler(AuthenticationError, authentication_error)

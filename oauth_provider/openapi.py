@@ -48,10 +48,12 @@ def security_scheme(request: HttpRequest | None = None, *, metadata_url_field: b
         flow: dict[str, Any] = {"authorizationUrl": _url(request, "authorize"), "tokenUrl": token_url}
         if "refresh_token" in grants:
             flow["refreshUrl"] = token_url
-        flow["scopes"] = dict(scopes.registered())
+        flow["scopes"] = {name: str(text) for name, text in scopes.registered().items()}
         flows["authorizationCode"] = flow
     if "client_credentials" in grants:
-        flows["clientCredentials"] = {"tokenUrl": token_url, "scopes": dict(provider_settings.SCOPES)}
+        flows["clientCredentials"] = {
+            "tokenUrl": token_url, "scopes": {name: str(text) for name, text in provider_settings.SCOPES.items()},
+        }
     metadata = _url(request, "metadata")
     scheme: dict[str, Any] = {
         "type": "oauth2",

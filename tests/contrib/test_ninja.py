@@ -183,3 +183,19 @@ def test_openapi_schema_has_the_oauth2_scheme(client):
         "read": "Read your data", "write": "Change your data", "profile": "See your profile",
     }
     assert schema["paths"]["/api/ninja/read"]["get"]["security"] == [{"OAuth2": []}]
+
+
+# -- the how-to's example (docs/how-to/django-ninja.md), mounted as the page says -------------
+@pytest.mark.urls("tests.support.docs_example_urls")
+def test_the_how_to_example_answers_as_the_page_says(client, conf_client, user):
+    assert_challenge(client.get("/api/notes"), 401, None)
+    reader, _ = user_token(conf_client, user, scope="read")
+    r = client.get("/api/notes", **bearer(reader))
+    assert r.status_code == 200 and r.json()["owner"] == "alice" and r.json()["client"] == conf_client.client_id
+    refused = client.post("/api/notes", {"text": "hi"}, content_type="application/json", **bearer(reader))
+    assert_challenge(refused, 403, "insufficient_scope", scope="write")
+    writer, _ = user_token(conf_client, user, scope="read write")
+    added = client.post("/api/notes", {"text": "hi"}, content_type="application/json", **bearer(writer))
+    assert added.status_code == 200 and added.json()["notes"][-1] == "hi"
+    service, _ = client_token(conf_client, scope="read")
+    assert client.get("/api/notes", **bearer(service)).json()["owner"] == ""

@@ -111,3 +111,15 @@ def test_the_extension_is_registered_by_the_app_config():
 
     match = OpenApiAuthenticationExtension.get_match(OAuth2Authentication())
     assert isinstance(match, OAuth2AuthenticationScheme)
+
+
+@pytest.mark.urls("tests.support.docs_example_urls")
+def test_the_how_to_example_serves_the_schema_and_swagger_ui(client):
+    """docs/how-to/openapi.md's URLconf beside the DRF tutorial's notes API."""
+    document = schema(client)
+    validate(document)
+    notes = document["paths"]["/drf/notes/"]
+    assert notes["get"]["security"] == [{"oauth2": ["read"]}]
+    assert notes["post"]["security"] == [{"oauth2": ["write"]}]
+    ui = client.get("/api/docs/")
+    assert ui.status_code == 200 and b"/api/schema/" in ui.content

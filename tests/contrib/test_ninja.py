@@ -199,3 +199,8 @@ def test_the_how_to_example_answers_as_the_page_says(client, conf_client, user):
     assert added.status_code == 200 and added.json()["notes"][-1] == "hi"
     service, _ = client_token(conf_client, scope="read")
     assert client.get("/api/notes", **bearer(service)).json()["owner"] == ""
+
+
+def test_a_forged_host_header_cannot_move_the_schema_urls(client):
+    r = client.get("/api/ninja/openapi.json", HTTP_HOST="evil.example")
+    assert "evil" not in r.content.decode()

@@ -123,3 +123,23 @@ def test_the_how_to_example_serves_the_schema_and_swagger_ui(client):
     assert notes["post"]["security"] == [{"oauth2": ["write"]}]
     ui = client.get("/api/docs/")
     assert ui.status_code == 200 and b"/api/schema/" in ui.content
+
+
+def test_a_forged_host_header_cannot_move_the_urls(client):
+    """Abuse: a schema generated for ``Host: evil.example`` (and cached by a CDN) must not send
+    API users to the attacker's authorization page: the URLs come from ISSUER."""
+    r = client.get("/api/schema/", {"format": "json"}, HTTP_HOST="evil.example")
+    flows = r.json()["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert flows["authorizationCode"]["authorizationUrl"] == "https://testserver/o/authorize/"
+    assert "evil" not in r.content.decode()
+
+
+def test_without_an_issuer_in_debug_the_urls_are_paths():
+    """DEBUG without ISSUER (local development): no request to derive the issuer from, so the
+    URLs are paths, resolved by OpenAPI tools against the server; never another host."""
+    from oauth_provider.openapi import security_scheme
+
+    with override_settings(DEBUG=True, OAUTH_PROVIDER=provider_settings(ISSUER=None)):
+        flows = security_scheme()["flows"]
+    assert flows["authorizationCode"]["authorizationUrl"] == "/o/authorize/"
+    assert flows["clientCredentials"]["tokenUrl"] == "/o/token/"

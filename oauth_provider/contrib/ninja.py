@@ -68,6 +68,9 @@ class BearerError(HttpError):
 class OAuth2(AuthBase):
     """Require a valid bearer access token carrying every scope in ``scopes``.
 
+    ``resource`` is the identifier (one of ``RESOURCES``) of the API the operation belongs to;
+    None: the default resource (``RESOURCE_IDENTIFIER``). A token whose audience does not name
+    it is ``invalid_token`` (RFC 8707, RFC 9068 §4), as for the DRF classes' ``oauth_resource``.
     ``form_body`` says whether a form-encoded POST body may carry the token (RFC 6750 §2.2;
     None: the ``BEARER_FORM_BODY`` setting). In the OpenAPI schema Ninja generates, the class is
     an ``oauth2`` security scheme with the provider's flows, URLs and scopes
@@ -75,10 +78,13 @@ class OAuth2(AuthBase):
 
     openapi_type = "oauth2"
 
-    def __init__(self, scopes: Iterable[str] = (), *, form_body: bool | None = None) -> None:
+    def __init__(
+        self, scopes: Iterable[str] = (), *, resource: str | None = None, form_body: bool | None = None
+    ) -> None:
         # Not AuthBase.__init__: it reads every openapi_* attribute at once, and the security
         # scheme needs the URLconf, which is not loaded yet where APIs are declared.
         self.scopes: tuple[str, ...] = (scopes,) if isinstance(scopes, str) else tuple(scopes)
+        self.resource = resource
         self.form_body = form_body
         self.is_async = False
 
@@ -96,12 +102,12 @@ class OAuth2(AuthBase):
         next auth class). Raises :class:`BearerError` for a bad token, a missing scope or a
         malformed request."""
         try:
-            token = resource.require(request, self.scopes, form_body=self.form_body)
+            token = resource.require(request, self.scopes, form_body=self.form_body, resource=self.resource)
         except MissingToken:
-            setattr(request, _NO_TOKEN_ATTR, True)
+            setattr(request, _NO_TOKEN_ATTR, self.resource or True)
             return None
         except OAuthError as exc:
-            raise BearerError(exc, resource.error_response(request, exc, self.scopes)) from None
+            raise BearerError(exc, resource.error_response(request, exc, self.scopes, resource=self.resource)) from None
         request.user = token.user if token.user is not None else AnonymousUser()
         return token
 
@@ -120,8 +126,10 @@ def install(api: NinjaAPI) -> None:
         return response
 
     def authentication_error(request: HttpRequest, exc: Any) -> HttpResponse:
-        if getattr(request, _NO_TOKEN_ATTR, False):
-            return resource.error_response(request, MissingToken())
+        marker = getattr(request, _NO_TOKEN_ATTR, None)
+        if marker is not None:
+            target = marker if isinstance(marker, str) else None
+            return resource.error_response(request, MissingToken(), resource=target)
         if previous is None:  # as Ninja does without a handler
             raise exc
         response: HttpResponse = previous(request, exc)

@@ -15,6 +15,7 @@ from tests.support.factories import ClientFactory
 from tests.support.resource_helpers import (
     assert_challenge,
     bearer,
+    challenge,
     client_token,
     expired,
     provider_settings,
@@ -152,6 +153,31 @@ def test_without_install_the_status_codes_hold(client, token):
     assert r.status_code == 403 and "WWW-Authenticate" not in r
     assert client.get("/api/ninja/bare/write", **bearer("garbage")).status_code == 401
     assert client.get("/api/ninja/bare/write").status_code == 401
+
+
+RS_A = "https://rs-a.example/"
+
+
+@pytest.mark.req("BCP-2.3-audience")
+def test_an_operation_of_another_resource_takes_only_tokens_for_it(client, conf_client, user, assert_num_queries):
+    """RFC 8707 / RFC 9068 §4, as the DRF classes' ``oauth_resource``: the audience must name
+    the operation's resource, and the challenge points at that resource's metadata."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+        RESOURCES={RS_A: {"name": "Resource A", "scopes": ["read"]}},
+    )):
+        for_a, _ = user_token(conf_client, user, scope="read", audience=RS_A)
+        with assert_num_queries(1):
+            r = client.get("/api/ninja/rs-a", **bearer(for_a))
+        assert r.status_code == 200 and r.json() == {"audience": [RS_A]}
+        assert_challenge(client.get(READ, **bearer(for_a)), 401, "invalid_token")
+        default, _ = user_token(conf_client, user, scope="read")
+        refused = client.get("/api/ninja/rs-a", **bearer(default))
+        assert refused.status_code == 401
+        params = challenge(refused)
+        assert params["error"] == "invalid_token" and params["realm"] == RS_A
+        assert params["resource_metadata"] == "https://rs-a.example/.well-known/oauth-protected-resource"
+        bare = challenge(client.get("/api/ninja/rs-a"))
+        assert "error" not in bare and bare["realm"] == RS_A
 
 
 @pytest.fixture

@@ -57,6 +57,12 @@ def either(request):
     return {"user": _who(request.user), "by_token": hasattr(request.auth, "scopes")}
 
 
+@api.get("/rs-a", auth=OAuth2(scopes=["read"], resource="https://rs-a.example/"))
+def rs_a(request):
+    """An operation of another resource (RFC 8707): only tokens whose audience names it."""
+    return {"audience": list(request.auth.audience)}
+
+
 @api.get("/async")
 async def read_async(request):
     return {"scope": request.auth.scope}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,3 +16,7 @@ class OAuthProviderConfig(AppConfig):
         )
 
         receivers.connect()
+        # drf-spectacular's documented place for schema extensions: imported in ready(), once
+        # settings are loaded (they register themselves on import).
+        if apps.is_installed("drf_spectacular"):
+            from .contrib import spectacular  # noqa: F401

@@ -135,9 +135,21 @@ def public_jwk(public_key: Any, algorithm: str) -> dict[str, Any]:
     else:
         jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
         members = ("crv", "kty", "x")
+    required = {m: jwk[m] for m in members}
+    return {**required, "kid": thumbprint(required), "use": "sig", "alg": algorithm}
+
+
+#: RFC 7638 §3.2: the members of each key type that enter its thumbprint
+THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url without padding: the
+    required members only, sorted, no whitespace (§3). jwcrypto's ``JWK.thumbprint()``, which
+    django-oauth-toolkit uses as its ``kid``, computes the same value."""
+    members = THUMBPRINT_MEMBERS[jwk["kty"]]
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
-    return {**{m: jwk[m] for m in members}, "kid": kid, "use": "sig", "alg": algorithm}
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
 def _load(row: Any) -> LoadedKey:
@@ -155,14 +167,25 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True, comprom
     ``compromised`` the new key signs at once and every other key is withdrawn at once: gone
     from the JWKS and refused for verification, so whatever it signed (genuine or forged) stops
     being accepted. Users' ID tokens and JWT access tokens signed by it die with it."""
+    algorithm = algorithm or provider_settings.SIGNING_KEY_ALGORITHM
+    return add_key(generate_private_key(algorithm), algorithm, prepublish=prepublish, compromised=compromised)
+
+
+def add_key(
+    private: Any, algorithm: str, *, kid: str | None = None, prepublish: bool = True, compromised: bool = False
+) -> Any:
+    """Store ``private`` (a ``cryptography`` private key for ``algorithm``) as a signing key,
+    encrypted at rest, under the rules of :func:`create_key`. ``kid`` defaults to the RFC 7638
+    thumbprint of the public key (see :func:`public_jwk`); an imported key may keep the one
+    relying parties know (:mod:`oauth_provider.key_import`)."""
     from .models import SigningKey
 
-    algorithm = algorithm or provider_settings.SIGNING_KEY_ALGORITHM
-    private = generate_private_key(algorithm)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     jwk = public_jwk(private.public_key(), algorithm)
+    if kid is not None:
+        jwk["kid"] = kid
     now = secrets.now()
     with transaction.atomic():
         current = SigningKey.objects.signing(now)

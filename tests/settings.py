@@ -3,6 +3,7 @@
 (127.0.0.1:3306, root). ``DATABASE_HOST``/``DATABASE_PORT``/``DATABASE_USER`` override."""
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "oauth_provider",
 ]
+# Optional integrations (the "test" extra installs them; a docs-only install runs without):
+# drf-spectacular's extension loads in oauth_provider's ready() when the app is installed.
+if find_spec("drf_spectacular") is not None:
+    INSTALLED_APPS.append("drf_spectacular")
+    REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 
 MIDDLEWARE = [
     # First, so it sees the final response: asserts the security headers of every response of

@@ -119,8 +119,36 @@ def resource_server(session: harness.Session) -> None:
     )
 
 
+def pem_keys(session: harness.Session) -> None:
+    """$KEY_FILE: a new RSA private key in PKCS#1 PEM (as `openssl genrsa` writes and DOT's
+    docs show); $ENCRYPTED_KEY_FILE: a P-256 key in encrypted PKCS#8, its password in the
+    environment variable OLD_KEY_PASSWORD."""
+    import os
+    import shutil
+    import tempfile
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    folder = Path(tempfile.mkdtemp(prefix="docs-keys-"))
+    session.stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    session.stack.callback(os.environ.pop, "OLD_KEY_PASSWORD", None)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    plain = folder / "oidc-private-key.pem"
+    plain.write_bytes(rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ))
+    os.environ["OLD_KEY_PASSWORD"] = "docs example password"
+    encrypted = folder / "legacy-key.pem"
+    encrypted.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"docs example password"),
+    ))
+    session.env.update(KEY_FILE=str(plain), ENCRYPTED_KEY_FILE=str(encrypted))
+
+
 SETUPS = {"authorization_code": authorization_code, "service_client": service_client,
-          "resource_server": resource_server}
+          "resource_server": resource_server, "pem_keys": pem_keys}
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ which ``dev.py serve --port`` and the test suite use:
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -98,6 +99,13 @@ EXAMPLE_CREDENTIALS_FILE = Path(os.environ.get("EXAMPLE_CREDENTIALS_FILE", BASE_
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# The notes API's OpenAPI schema at /api/schema/ (drf-spectacular, when installed: the
+# "spectacular" extra). The provider's extension describes its OAuth 2 flows, URLs and scopes.
+if find_spec("drf_spectacular") is not None:
+    INSTALLED_APPS.append("drf_spectacular")
+    REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+    SPECTACULAR_SETTINGS = {"TITLE": "Notes API", "VERSION": "1.0", "SERVE_INCLUDE_SCHEMA": False}
 
 OAUTH_PROVIDER = {
     # The URL the provider is mounted at (see urls.py); clients compare it with the `iss`

@@ -195,6 +195,21 @@ def test_notes_api_asks_read_for_get_and_write_for_post(server: str, seeded: dic
     assert stats == {"client": CLI, "user": "demo", "scope": "read", "notes": len(texts)}
 
 
+def test_notes_api_schema_describes_the_providers_oauth2_scheme(server: str) -> None:
+    """The example's OpenAPI document (drf-spectacular) points tools at the provider."""
+    pytest.importorskip("drf_spectacular")
+    r = requests.get(server + "/api/schema/", params={"format": "json"}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text[:300]
+    document = r.json()
+    flows = document["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert flows["authorizationCode"]["authorizationUrl"] == server + "/o/authorize/"
+    assert flows["authorizationCode"]["tokenUrl"] == server + "/o/token/"
+    assert {"read", "write"} <= set(flows["authorizationCode"]["scopes"])
+    notes = document["paths"]["/api/notes/"]
+    assert notes["get"]["security"] == [{"oauth2": ["read"]}]
+    assert notes["post"]["security"] == [{"oauth2": ["write"]}]
+
+
 def test_service_client_script_uses_client_credentials(sites: ExampleSites, server: str, seeded: dict) -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server],

@@ -121,6 +121,9 @@ class ClientAuthMethod:
     challenge: str | None = None
     #: what a client registered for this method must do, for error descriptions
     hint: str = ""
+    #: does a client registered for this method have a secret (the admin and ``createclient``
+    #: generate one)? True unless a method says otherwise, as before methods could say it
+    uses_secret: bool = True
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         raise NotImplementedError
@@ -174,12 +177,22 @@ class NoClientAuthentication(ClientAuthMethod):
 
     name = "none"
     hint = "it is a public client: send its client_id only, no secret"
+    uses_secret = False
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         return "client_id" in params
 
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         return params["client_id"], None
+
+
+def uses_secret(client: AbstractClient) -> bool:
+    """Does ``client`` authenticate with a secret (so it must have one)? Not a public client,
+    nor one whose registered method says it has none (``private_key_jwt``)."""
+    if client.is_public:
+        return False
+    method = client_auth_methods().get(client.token_endpoint_auth_method)
+    return bool(getattr(method, "uses_secret", True))
 
 
 def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMethod:

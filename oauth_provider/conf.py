@@ -104,6 +104,13 @@ DEFAULTS: dict[str, Setting] = {
         (dict,),
         "token_endpoint_auth_method -> dotted path of its authentication class.",
     ),
+    "NATIVE_HTTPS_REDIRECT_URIS": Setting(
+        False, (bool,),
+        "Let native apps that register themselves (dynamic registration, client ID metadata "
+        "documents) use claimed https redirect URIs (RFC 8252 §7.2). Off: such a client registers a "
+        "private-use scheme or an http loopback URI. An operator may always register claimed https "
+        "URIs for a native app in the admin or with ``createclient``.",
+    ),
     "ADAPTER": Setting(
         "oauth_provider.adapter.DefaultAdapter", (str,),
         "Dotted path of the adapter class holding the host's policy hooks.",

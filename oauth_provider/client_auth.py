@@ -131,6 +131,13 @@ class ClientAuthMethod:
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         raise NotImplementedError
 
+    def proves(self, request: HttpRequest, client: AbstractClient | None, credential: str | None) -> bool:
+        """Does ``credential`` (from :meth:`credentials`) prove the request comes from
+        ``client`` (None: no such client)? May raise :class:`InvalidClient` to say why not.
+        Default: ``credential`` is the client's secret, compared in constant time; an unknown
+        client costs the same hash and comparison (OIDC Core §16.12)."""
+        return _proves_secret(client, credential)
+
 
 class ClientSecretBasic(ClientAuthMethod):
     """HTTP Basic with the form-urlencoded client_id and secret (RFC 6749 §2.3.1)."""
@@ -185,6 +192,9 @@ class NoClientAuthentication(ClientAuthMethod):
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         return params["client_id"], None
 
+    def proves(self, request: HttpRequest, client: AbstractClient | None, credential: str | None) -> bool:
+        return client is not None and bool(client.is_public)
+
 
 def uses_secret(client: AbstractClient) -> bool:
     """Does ``client`` authenticate with a secret (so it must have one)? Not a public client,
@@ -213,10 +223,17 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
     )
 
 
-def _proves(method: ClientAuthMethod, client: AbstractClient | None, secret: str | None) -> bool:
-    """Do the credentials prove the request comes from ``client`` (None: unknown)?"""
-    if method.name == "none":
-        return client is not None and bool(client.is_public)
+def _proves(method: ClientAuthMethod, request: HttpRequest, client: AbstractClient | None,
+            secret: str | None) -> bool:
+    """Do the credentials prove the request comes from ``client`` (None: unknown)? The method's
+    own :meth:`ClientAuthMethod.proves` (a registered class that predates it: the secret check)."""
+    proves = getattr(method, "proves", None)
+    if proves is None:
+        return _proves_secret(client, secret)
+    return bool(proves(request, client, secret))
+
+
+def _proves_secret(client: AbstractClient | None, secret: str | None) -> bool:
     if client is None:
         # The same hash and comparison as a known client's, so the time taken does not
         # say whether the client_id exists (OIDC Core §16.12).
@@ -272,7 +289,11 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
     client = _client_by_id(client_id)
-    if not _proves(method, client, secret) or client is None:
+    try:
+        proven = _proves(method, request, client, secret)
+    except InvalidClient as exc:
+        _failed(request, method, client_id, client, exc.description)
+    if not proven or client is None:
         description = None
         if method.name == "none":
             description = ("Client authentication failed: the client_id is unknown, or the client is "

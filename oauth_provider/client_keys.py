@@ -15,11 +15,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 #: asymmetric JWS algorithms a client may sign with (RFC 7518 §3.1, RFC 8037 §3.1): never
 #: ``none`` and never an HMAC (the key would have to be a shared secret, which we never store)
@@ -35,6 +39,8 @@ PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MIN_RSA_BITS = 2048
 MAX_KEYS = 20
 MAX_JWKS_LENGTH = 64 * 1024
+#: least seconds between two fetches of a client's ``jwks_uri`` forced by an unknown ``kid``
+REFRESH_INTERVAL = 60
 _KID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -132,3 +138,44 @@ def _parse_jwk(entry: Any) -> ClientKey:
     if kty == "RSA" and public.key_size < MIN_RSA_BITS:
         raise refuse(gettext("RSA keys must have at least %(bits)d bits.") % {"bits": MIN_RSA_BITS})
     return ClientKey(kid=kid, kty=str(kty), algorithms=tuple(algorithms), public=public, use=use)
+
+
+# -- the keys of a registered client ----------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[ClientKey, ...]:
+    return tuple(parse_jwks(json.loads(text)))
+
+
+def registered_keys(client: AbstractClient) -> tuple[ClientKey, ...]:
+    """The keys of ``client``'s registered ``jwks`` (parsed once per distinct set and process)."""
+    text = (getattr(client, "jwks", "") or "").strip()
+    if not text:
+        return ()
+    try:
+        return _parsed(text)
+    except (ValueError, InvalidKeySet):  # stored before validation, or edited by hand
+        return ()
+
+
+def published_keys(client: AbstractClient, *, refresh: bool = False) -> tuple[ClientKey, ...]:
+    """The keys at ``client``'s ``jwks_uri``, through :func:`oauth_provider.fetch.fetch_json`
+    (SSRF rules, size and time limits, cached in Django's cache within bounds). ``refresh``
+    asks for a fresh copy (a ``kid`` we do not know yet, after a key rotation); the caller
+    limits how often (:func:`may_refresh`). Raises :class:`~oauth_provider.fetch.FetchError`
+    or :class:`InvalidKeySet` (a published set is held to the registration rules too)."""
+    from .fetch import fetch_json
+
+    url = getattr(client, "jwks_uri", "")
+    if not url:
+        return ()
+    return tuple(parse_jwks(fetch_json(url, max_bytes=MAX_JWKS_LENGTH, use_cache=not refresh)))
+
+
+def may_refresh(client: AbstractClient, cache_alias: str, interval: int = REFRESH_INTERVAL) -> bool:
+    """May ``client``'s published keys be fetched afresh now? At most once per ``interval``
+    seconds per client, across workers (a shared cache), so assertions naming random ``kid``
+    values cannot make us fetch on every request (security checklist DERIVED-jwks-refresh-bounded)."""
+    from django.core.cache import caches
+
+    return bool(caches[cache_alias].add(f"oauth_provider:jwks-refresh:{client.pk}", 1, timeout=interval))

@@ -43,7 +43,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -54,26 +54,11 @@ from django.utils.translation import gettext_lazy as _
 from . import scopes as _scopes
 from .client_keys import SIGNING_ALGORITHMS, InvalidKeySet, load_jwks
 from .conf import provider_settings
+from .fetch import validate_fetchable_url
 from .redirect_uris import validate_redirect_uri
 
-try:  # the one fetcher (session "fetch"); until it lands, the same syntax rules here
-    from .fetch import validate_fetchable_url
-except ImportError:  # pragma: no cover - replaced by oauth_provider.fetch once merged
-    def validate_fetchable_url(url: str) -> None:
-        """https URL with a host, no user-info, no fragment (http only on a loopback host with
-        ``ALLOW_INSECURE_LOOPBACK_FETCH``); syntax only, no network."""
-        message = _("Enter an https:// URL with a host, without user information or fragment.")
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018  # raises ValueError for a malformed port
-        except ValueError:
-            raise ValidationError(message, code="invalid") from None
-        scheme = parts.scheme.lower()
-        loopback = scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS and bool(
-            getattr(provider_settings, "ALLOW_INSECURE_LOOPBACK_FETCH", False))
-        if (scheme != "https" and not loopback) or not parts.hostname or "@" in parts.netloc \
-                or "#" in url or any(ch.isspace() for ch in url):
-            raise ValidationError(message, code="invalid")
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 #: who registers a client: the site's operators, or the client itself
 OPERATOR_SOURCES = frozenset({"admin", "command"})
@@ -163,7 +148,7 @@ class ClientMetadata:
         """A client authenticating with ``none`` cannot keep a secret (OAuth 2.1 §2.1)."""
         return self.token_endpoint_auth_method == "none"
 
-    def apply(self, client: Any) -> None:
+    def apply(self, client: AbstractClient) -> None:
         """Set ``client``'s model fields from this metadata (not its secret, client_id or
         ``registration_method``, which the caller owns). The name falls back to the client's
         current name, then its client_id."""
@@ -185,7 +170,7 @@ class ClientMetadata:
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg
 
 
-def to_dict(client: Any) -> dict[str, Any]:
+def to_dict(client: AbstractClient) -> dict[str, Any]:
     """The registered metadata of ``client`` as RFC 7591 §3.2.1 returns it (and RFC 7592 reads
     it): every value the server holds, defaults included; empty optional values left out."""
     grants = client.grant_type_list

@@ -4,6 +4,7 @@ the revoke/deactivate/secret actions do what they say."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -652,3 +653,21 @@ def test_a_public_native_app_gets_native_when_the_type_is_left_empty(admin_brows
         client_type="public", grant_types=["authorization_code"], redirect_uris="com.example.app:/cb"))
     assert r.status_code == 302
     assert Client.objects.get().application_type == "native"
+
+
+def test_a_private_key_jwt_client_is_added_without_a_secret(admin_browser):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    jwk = {**ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True), "kid": "k1"}
+    form = client_form(token_endpoint_auth_method="private_key_jwt", grant_types=["client_credentials"],
+                       redirect_uris="")
+    r = admin_browser.post(url(Client, "add"), form)
+    assert "jwks or jwks_uri" in " ".join(r.context["adminform"].form.errors["jwks"])
+    r = admin_browser.post(url(Client, "add"), {**form, "jwks": json.dumps({"keys": [jwk]})})
+    assert r.status_code == 302  # no secret page: there is no secret
+    client = Client.objects.get()
+    assert client.client_secret_hash == "" and client.jwks_dict == {"keys": [jwk]}
+    run_action(admin_browser, Client, "generate_new_secret", [client])
+    client.refresh_from_db()
+    assert client.client_secret_hash == ""

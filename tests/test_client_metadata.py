@@ -147,7 +147,8 @@ def test_a_registered_extension_grant_and_method_are_accepted():
               "authorization_code": "oauth_provider.grants.authorization_code.AuthorizationCodeGrant"}
     methods = {"example_mtls": "tests.test_client_metadata.ExampleMethod",
                "none": "oauth_provider.client_auth.NoClientAuthentication"}
-    data = {**WEB, "grant_types": ["authorization_code", "urn:example:grant"], "token_endpoint_auth_method": "example_mtls"}
+    data = {**WEB, "grant_types": ["authorization_code", "urn:example:grant"],
+            "token_endpoint_auth_method": "example_mtls"}
     refused(data)
     with override_oauth(GRANT_TYPES=grants, CLIENT_AUTH_METHODS=methods):
         meta = validate(data, source="dynamic")

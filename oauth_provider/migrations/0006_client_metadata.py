@@ -10,6 +10,8 @@ def native_apps(apps: Any, schema_editor: Any) -> None:
     (com.example.app:/cb) are native apps: mark them so, or their next save would be refused
     (private-use schemes are for native apps, RFC 8252 §7.1)."""
     Client = apps.get_model("oauth_provider", "Client")
+    if Client._meta.swapped:  # the host's own client model: its own migrations
+        return
     for client in Client.objects.exclude(redirect_uris="").only("pk", "redirect_uris"):
         uris = client.redirect_uris.split()
         if any(uri.partition(":")[0].lower() not in ("http", "https") for uri in uris):
@@ -19,7 +21,7 @@ def native_apps(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('oauth_provider', '0004_public_clients_never_skip_consent'),
+        ('oauth_provider', '0005_token_audience'),
     ]
 
     operations = [

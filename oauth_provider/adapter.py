@@ -2,10 +2,20 @@
 
 Subclass :class:`DefaultAdapter`, override the methods you need, and point the setting at
 your class. Each method is small, typed, and called at one documented moment.
+
+:meth:`~DefaultAdapter.get_subject` and :meth:`~DefaultAdapter.user_claims` receive the client
+the answer is for, as the keyword argument ``client`` (so a host can give each client its own
+subjects, e.g. pairwise ones, OIDC Core §8.1, or its own claims). An override written before
+they did (``def get_subject(self, user)``) keeps working: the library calls the hook through
+:func:`subject_for` / :func:`claims_for`, which look at the override's signature once per class
+and pass ``client`` only when it is accepted (a parameter named ``client``, or ``**kwargs``),
+with a :class:`DeprecationWarning` otherwise. A later major version will always pass it.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,9 +66,14 @@ class DefaultAdapter:
         return bool(provider_settings.MULTI_AUDIENCE_TOKENS)
 
     # -- OpenID Connect ----------------------------------------------------------------------
-    def get_subject(self, user: Any) -> str:
-        """The ``sub`` claim for ``user``: stable, never reassigned, at most 255 ASCII
-        characters (OIDC Core §2). Default: the primary key as a string."""
+    def get_subject(self, user: Any, *, client: AbstractClient | None = None) -> str:
+        """The ``sub`` claim for ``user`` as ``client`` sees it: stable, never reassigned, at most
+        255 ASCII characters (OIDC Core §2). ``client`` is the client the token, ID token or
+        UserInfo answer is for (None where no client is involved, e.g. matching a logout hint to
+        the logged-in user without one). Default: the primary key as a string, for every client.
+
+        If you return different subjects for different clients (pairwise, OIDC Core §8.1), make
+        :meth:`get_user_by_subject` able to find the user again (JWT access tokens use it)."""
         return str(user.pk)
 
     def get_user_by_subject(self, subject: str) -> Any | None:
@@ -83,10 +98,11 @@ class DefaultAdapter:
 
         return dict(SCOPE_CLAIMS)
 
-    def user_claims(self, user: Any) -> dict[str, Any]:
-        """Every standard claim (OIDC Core §5.1) known about ``user``; which of them a client
-        sees is decided from the granted scopes. Override for your own user model, e.g. to
-        add ``email_verified``, ``picture``, ``address`` or ``phone_number``."""
+    def user_claims(self, user: Any, *, client: AbstractClient | None = None) -> dict[str, Any]:
+        """Every standard claim (OIDC Core §5.1) known about ``user`` for ``client`` (the client
+        of the ID token or UserInfo request); which of them the client sees is decided from the
+        granted scopes. Override for your own user model, e.g. to add ``email_verified``,
+        ``picture``, ``address`` or ``phone_number``, or to vary claims by client."""
         claims: dict[str, Any] = {"preferred_username": user.get_username()}
         full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
         if full_name:
@@ -108,3 +124,57 @@ class DefaultAdapter:
         from .session import get_auth_time
 
         return get_auth_time(request)
+
+
+# -- calling the hooks that take the client ------------------------------------------------
+#: (adapter class, hook name) -> does the hook accept the ``client`` keyword?
+_accepts_client_cache: dict[tuple[type, str], bool] = {}
+
+
+def accepts_client(policy: Any, hook: str) -> bool:
+    """Does ``policy``'s ``hook`` accept the keyword argument ``client``? Decided once per
+    adapter class (from the signature); a hook that does not is warned about once."""
+    key = (type(policy), hook)
+    known = _accepts_client_cache.get(key)
+    if known is not None:
+        return known
+    try:
+        parameters = inspect.signature(getattr(policy, hook)).parameters.values()
+        known = any(p.kind is p.VAR_KEYWORD or (p.name == "client" and p.kind is not p.POSITIONAL_ONLY)
+                    for p in parameters)
+    except (TypeError, ValueError):  # no introspectable signature: call it the old way
+        known = False
+    if not known:
+        warnings.warn(
+            f"{type(policy).__module__}.{type(policy).__qualname__}.{hook}() does not accept the keyword "
+            f"argument 'client'; add `*, client=None` to its signature: a future version will always pass it.",
+            DeprecationWarning, stacklevel=3,
+        )
+    _accepts_client_cache[key] = known
+    return known
+
+
+def _policy(policy: Any) -> Any:
+    if policy is not None:
+        return policy
+    from .registry import adapter
+
+    return adapter()
+
+
+def subject_for(user: Any, client: AbstractClient | None, *, policy: Any = None) -> str:
+    """The adapter's :meth:`~DefaultAdapter.get_subject` for ``user`` as ``client`` sees it,
+    passing ``client`` only to an override that accepts it."""
+    policy = _policy(policy)
+    if accepts_client(policy, "get_subject"):
+        return str(policy.get_subject(user, client=client))
+    return str(policy.get_subject(user))
+
+
+def claims_for(user: Any, client: AbstractClient | None, *, policy: Any = None) -> dict[str, Any]:
+    """The adapter's :meth:`~DefaultAdapter.user_claims` for ``user`` and ``client``, passing
+    ``client`` only to an override that accepts it."""
+    policy = _policy(policy)
+    if accepts_client(policy, "user_claims"):
+        return dict(policy.user_claims(user, client=client))
+    return dict(policy.user_claims(user))

@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import keys, secrets
+from .client_auth import uses_secret
 from .forms import ClientForm
 from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken, SigningKey
 from .models.tokens import revoke_client_tokens
@@ -136,19 +137,23 @@ class ClientAdmin(NoSecretLookups):
     form = ClientForm
     list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active",
                     "skip_consent", "owner", "created_at")
-    list_filter = ("client_type", "token_endpoint_auth_method", "is_active", "skip_consent",
-                   "is_resource_server")
+    list_filter = ("client_type", "application_type", "token_endpoint_auth_method", "registration_method",
+                   "is_active", "skip_consent", "is_resource_server")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
-    readonly_fields = ("client_secret_hash", "created_at", "updated_at")
+    readonly_fields = ("client_secret_hash", "registration_method", "created_at", "updated_at")
     actions = ("generate_new_secret", "deactivate", "revoke_all_tokens")
     ordering = ("name",)
     fieldsets_spec: tuple[tuple[Any, tuple[str, ...]], ...] = (
-        (None, ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active")),
-        (_("Redirects, grants and scopes"), ("redirect_uris", "grant_types", "allowed_scopes")),
+        (None, ("name", "client_id", "client_type", "application_type", "token_endpoint_auth_method",
+                "is_active")),
+        (_("Redirects, grants and scopes"), ("redirect_uris", "post_logout_redirect_uris", "grant_types",
+                                             "allowed_scopes")),
+        (_("Keys (private_key_jwt)"), ("jwks", "jwks_uri", "token_endpoint_auth_signing_alg")),
         (_("Shown to users"), ("logo_uri", "client_uri", "policy_uri", "tos_uri")),
-        (_("Trust"), ("skip_consent", "is_resource_server", "owner")),
-        (_("Secret and history"), ("client_secret_hash", "created_at", "updated_at")),
+        (_("Software and contacts"), ("software_id", "software_version", "contacts")),
+        (_("Trust"), ("skip_consent", "is_resource_server", "owner", "access_token_format")),
+        (_("Secret and history"), ("client_secret_hash", "registration_method", "created_at", "updated_at")),
     )
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
@@ -169,7 +174,10 @@ class ClientAdmin(NoSecretLookups):
         return sets
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if obj.is_public:
+        if not change:
+            obj.registration_method = "admin"
+        if not uses_secret(obj):
+            # A public client, or one proving itself with a signed assertion: no secret to keep.
             obj.set_secret(None)
         elif not obj.client_secret_hash:
             obj._new_secret = obj.generate_secret()
@@ -221,6 +229,11 @@ class ClientAdmin(NoSecretLookups):
             if client.is_public:
                 self.message_user(request, _("“%(name)s” is a public client: it has no secret.")
                                   % {"name": client}, messages.WARNING)
+                continue
+            if not uses_secret(client):
+                self.message_user(request, _("“%(name)s” authenticates with %(method)s: it has no secret.")
+                                  % {"name": client, "method": client.token_endpoint_auth_method},
+                                  messages.WARNING)
                 continue
             raw = client.generate_secret()
             client.save(update_fields=["client_secret_hash", "updated_at"])

@@ -22,6 +22,8 @@ E014   no signing key signs now while DEBUG is off and something needs one (Open
        JWT access tokens site-wide or for a client) (``check --deploy``; it reads the database
        when it can, with or without ``--database``): every ID token and JWT access token is
        refused until ``manage.py rotatekeys`` has run
+E020   ``private_key_jwt`` is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
+E021   ``CLIENT_ASSERTION_MAX_LIFETIME`` is not 1 to 3600 seconds
 E040   ``RESOURCES`` has a key that is not an absolute URI without fragment or query (RFC 8707 §2),
        or an entry that is not a dict of the known keys (``name``, ``scopes``)
 E041   a ``RESOURCES`` entry's ``name`` is not a non-empty string, or its ``scopes`` is not a list of
@@ -45,8 +47,9 @@ W006   the login page users are sent to (``OAUTH_PROVIDER['LOGIN_URL']``, else D
        send them to a 404
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
-       the client-authentication throttle by default), the throttle's and, when on, the JWT
-       denylist's (``check --deploy --database default``, the full pre-deploy check)
+       the client-authentication throttle by default), the throttle's, when on, the JWT
+       denylist's, and with ``private_key_jwt`` the ``REPLAY_CACHE`` (``check --deploy
+       --database default``, the full pre-deploy check)
 E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
        1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
 W030   ``ALLOW_INSECURE_LOOPBACK_FETCH`` is on (deploy): the provider fetches plain-http URLs
@@ -234,6 +237,33 @@ def _check_choices() -> list[Error]:
                 f"OAUTH_PROVIDER['RESOURCE_IDENTIFIER'] = {resource!r} is not an absolute URL without query or "
                 "fragment (RFC 9728 §1.2).", id="oauth_provider.E012",
             ))
+    return errors
+
+
+@register("oauth_provider")
+def check_client_assertions(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E020: ``private_key_jwt`` is registered but ``REPLAY_CACHE`` names no cache, so no
+    assertion's ``jti`` could be remembered (every client assertion would fail); E021:
+    ``CLIENT_ASSERTION_MAX_LIFETIME`` is not 1 to 3600 seconds."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k])
+                                        for k in ("CLIENT_AUTH_METHODS", "REPLAY_CACHE",
+                                                  "CLIENT_ASSERTION_MAX_LIFETIME")):
+        return []
+    errors = []
+    if "private_key_jwt" in provider_settings.CLIENT_AUTH_METHODS \
+            and provider_settings.REPLAY_CACHE not in settings.CACHES:
+        errors.append(Error(
+            f"OAUTH_PROVIDER['REPLAY_CACHE'] = {provider_settings.REPLAY_CACHE!r} is not an alias in CACHES.",
+            hint="private_key_jwt remembers each assertion's jti there: name a cache every worker shares.",
+            id="oauth_provider.E020",
+        ))
+    longest = raw.get("CLIENT_ASSERTION_MAX_LIFETIME", 300)
+    if isinstance(longest, int) and not 0 < longest <= 3600:
+        errors.append(Error(
+            "OAUTH_PROVIDER['CLIENT_ASSERTION_MAX_LIFETIME'] must be 1 to 3600 seconds.",
+            hint="A client assertion authenticates one request: minutes, not hours.", id="oauth_provider.E021",
+        ))
     return errors
 
 
@@ -532,6 +562,9 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     if provider_settings.JWT_ACCESS_TOKEN_DENYLIST:
         uses.setdefault(provider_settings.DENYLIST_CACHE, []).append(
             "a revoked JWT access token is refused only by the worker that revoked it")
+    if "private_key_jwt" in provider_settings.CLIENT_AUTH_METHODS:
+        uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
+            "a private_key_jwt assertion used once can be replayed on another worker")
     warnings = []
     for alias, effects in uses.items():
         backend = settings.CACHES.get(alias, {}).get("BACKEND", "")

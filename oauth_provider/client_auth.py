@@ -121,12 +121,22 @@ class ClientAuthMethod:
     challenge: str | None = None
     #: what a client registered for this method must do, for error descriptions
     hint: str = ""
+    #: does a client registered for this method have a secret (the admin and ``createclient``
+    #: generate one)? True unless a method says otherwise, as before methods could say it
+    uses_secret: bool = True
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         raise NotImplementedError
 
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         raise NotImplementedError
+
+    def proves(self, request: HttpRequest, client: AbstractClient | None, credential: str | None) -> bool:
+        """Does ``credential`` (from :meth:`credentials`) prove the request comes from
+        ``client`` (None: no such client)? May raise :class:`InvalidClient` to say why not.
+        Default: ``credential`` is the client's secret, compared in constant time; an unknown
+        client costs the same hash and comparison (OIDC Core §16.12)."""
+        return _proves_secret(client, credential)
 
 
 class ClientSecretBasic(ClientAuthMethod):
@@ -174,12 +184,25 @@ class NoClientAuthentication(ClientAuthMethod):
 
     name = "none"
     hint = "it is a public client: send its client_id only, no secret"
+    uses_secret = False
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
         return "client_id" in params
 
     def credentials(self, request: HttpRequest, params: dict[str, str]) -> tuple[str, str | None]:
         return params["client_id"], None
+
+    def proves(self, request: HttpRequest, client: AbstractClient | None, credential: str | None) -> bool:
+        return client is not None and bool(client.is_public)
+
+
+def uses_secret(client: AbstractClient) -> bool:
+    """Does ``client`` authenticate with a secret (so it must have one)? Not a public client,
+    nor one whose registered method says it has none (``private_key_jwt``)."""
+    if client.is_public:
+        return False
+    method = client_auth_methods().get(client.token_endpoint_auth_method)
+    return bool(getattr(method, "uses_secret", True))
 
 
 def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMethod:
@@ -200,10 +223,17 @@ def _chosen_method(request: HttpRequest, params: dict[str, str]) -> ClientAuthMe
     )
 
 
-def _proves(method: ClientAuthMethod, client: AbstractClient | None, secret: str | None) -> bool:
-    """Do the credentials prove the request comes from ``client`` (None: unknown)?"""
-    if method.name == "none":
-        return client is not None and bool(client.is_public)
+def _proves(method: ClientAuthMethod, request: HttpRequest, client: AbstractClient | None,
+            secret: str | None) -> bool:
+    """Do the credentials prove the request comes from ``client`` (None: unknown)? The method's
+    own :meth:`ClientAuthMethod.proves` (a registered class that predates it: the secret check)."""
+    proves = getattr(method, "proves", None)
+    if proves is None:
+        return _proves_secret(client, secret)
+    return bool(proves(request, client, secret))
+
+
+def _proves_secret(client: AbstractClient | None, secret: str | None) -> bool:
     if client is None:
         # The same hash and comparison as a known client's, so the time taken does not
         # say whether the client_id exists (OIDC Core §16.12).
@@ -259,7 +289,11 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
     client = _client_by_id(client_id)
-    if not _proves(method, client, secret) or client is None:
+    try:
+        proven = _proves(method, request, client, secret)
+    except InvalidClient as exc:
+        _failed(request, method, client_id, client, exc.description)
+    if not proven or client is None:
         description = None
         if method.name == "none":
             description = ("Client authentication failed: the client_id is unknown, or the client is "

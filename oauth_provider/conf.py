@@ -99,10 +99,43 @@ DEFAULTS: dict[str, Setting] = {
         {
             "client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic",
             "client_secret_post": "oauth_provider.client_auth.ClientSecretPost",
+            "private_key_jwt": "oauth_provider.client_assertions.PrivateKeyJWT",
             "none": "oauth_provider.client_auth.NoClientAuthentication",
         },
         (dict,),
-        "token_endpoint_auth_method -> dotted path of its authentication class.",
+        "token_endpoint_auth_method -> dotted path of its authentication class. Every method listed "
+        "may be assigned to clients (admin, ``createclient``, registration) and is advertised in "
+        "metadata. ``client_secret_jwt`` is not offered: its key is the client secret, which the "
+        "server would have to store recoverably (only digests of secrets are stored).",
+    ),
+    "CLIENT_ASSERTION_LEGACY_AUDIENCE": Setting(
+        False, (bool,),
+        "Also accept ``private_key_jwt`` assertions whose ``aud`` is the token endpoint URL or the URL "
+        "of the endpoint called (alone or in an array), as RFC 7523 §3 allowed. Off: ``aud`` must be "
+        "exactly the issuer identifier, as a string (draft-ietf-oauth-rfc7523bis §4), so an assertion "
+        "made for another endpoint or server cannot be replayed here. Turn on only for clients that "
+        "cannot be configured to send the issuer.",
+    ),
+    "CLIENT_ASSERTION_MAX_LIFETIME": Setting(
+        300, (int,),
+        "The longest a ``private_key_jwt`` assertion may live, in seconds, from its ``iat`` (or from now "
+        "without one) to its ``exp`` (RFC 7523 §3 lets the server bound it): a longer-lived assertion "
+        "is refused, so a leaked one is useless soon. Some libraries default to an hour (Authlib): "
+        "have them sign for less rather than raising this.",
+    ),
+    "REPLAY_CACHE": Setting(
+        "default", (str,),
+        "The cache alias (``CACHES``) that remembers single-use values until they expire: the ``jti`` "
+        "of each ``private_key_jwt`` assertion, and when a client's ``jwks_uri`` was last fetched "
+        "afresh. Every worker must share it (Redis, Memcached), or a replay on another worker is "
+        "not seen.",
+    ),
+    "NATIVE_HTTPS_REDIRECT_URIS": Setting(
+        False, (bool,),
+        "Let native apps that register themselves (dynamic registration, client ID metadata "
+        "documents) use claimed https redirect URIs (RFC 8252 §7.2). Off: such a client registers a "
+        "private-use scheme or an http loopback URI. An operator may always register claimed https "
+        "URIs for a native app in the admin or with ``createclient``.",
     ),
     "ADAPTER": Setting(
         "oauth_provider.adapter.DefaultAdapter", (str,),

@@ -1,11 +1,15 @@
 """The admin's client form.
 
 Lists the model stores as space-separated text are edited as a textarea (redirect URIs, one
-per line) and as checkboxes (grant types, allowed scopes). The client type decides the
-authentication method: a public client cannot keep a secret, so it authenticates with
-``none`` (OAuth 2.1 §2.1, RFC 8252 §8.5); a confidential client always uses its secret.
-Every other rule lives in the model's ``clean()``, which the form runs, so the admin, the
-``createclient`` command and any host code enforce the same rules.
+per line) and as checkboxes (grant types, allowed scopes). The grant types and
+authentication methods offered are those registered in ``OAUTH_PROVIDER["GRANT_TYPES"]`` and
+``["CLIENT_AUTH_METHODS"]`` (an extension grant or method is assignable here as soon as it is
+registered). The client type decides the authentication method when none is chosen: a public
+client cannot keep a secret, so it authenticates with ``none`` (OAuth 2.1 §2.1, RFC 8252
+§8.5); a confidential client defaults to its secret. Every other rule lives in
+:mod:`oauth_provider.client_metadata`, which the model's ``clean()`` (run by the form) calls,
+so the admin, the ``createclient`` command, dynamic registration and host code enforce the
+same rules with the same messages.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import scopes
 from .models import AuthMethod, ClientType, GrantType, get_client_model
+from .registry import client_auth_method_names, grant_type_names
 
 
 def scope_choices(current: list[str]) -> list[tuple[str, str]]:
@@ -44,6 +49,14 @@ def display_url_field(name: str) -> forms.Field:
     return cast(forms.Field, field)
 
 
+def labelled(names: list[str], labels: dict[str, Any], current: list[str]) -> list[tuple[str, Any]]:
+    """Choices for registered ``names`` (the built-in ones with their labels), plus any value
+    the client still holds that is no longer registered, so the form shows it."""
+    choices: list[tuple[str, Any]] = [(name, labels.get(name, name)) for name in names]
+    choices += [(name, _("%(name)s (not registered)") % {"name": name}) for name in current if name not in names]
+    return choices
+
+
 class _HttpsURLField(forms.URLField):
     """Django 4.2's URLField assumes http:// for a scheme-less entry; these links assume https://."""
 
@@ -64,7 +77,22 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
                     "public native apps."),
     )
     grant_types = forms.MultipleChoiceField(
-        label=_("grant types"), choices=GrantType.choices, widget=forms.CheckboxSelectMultiple,
+        label=_("grant types"), widget=forms.CheckboxSelectMultiple,
+        help_text=_("The grant types registered in OAUTH_PROVIDER['GRANT_TYPES']."),
+    )
+    token_endpoint_auth_method = forms.ChoiceField(
+        label=_("token endpoint authentication"), required=False,
+        help_text=_("Derived from the client type when left empty: 'none' for a public client, "
+                    "client_secret_basic for a confidential one."),
+    )
+    contacts = forms.CharField(
+        label=_("contacts"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=_("E-mail addresses of people responsible for the client, one per line."),
+    )
+    jwks = forms.CharField(
+        label=_("JWK Set"), required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "spellcheck": "false"}),
+        help_text=_('The client\'s public keys, for private_key_jwt: {"keys": [...]}. Public keys only.'),
     )
     allowed_scopes = forms.MultipleChoiceField(
         label=_("allowed scopes"), required=False, widget=forms.CheckboxSelectMultiple,
@@ -79,7 +107,7 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
         model = get_client_model()
         # Every field, so a swapped client model's own fields are edited too.
         fields = "__all__"  # noqa: DJ007
-        widgets = {"client_type": forms.RadioSelect}
+        widgets = {"client_type": forms.RadioSelect, "application_type": forms.RadioSelect}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,13 +115,22 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
         # The model stores lists as text; the widgets want lists.
         self.initial["redirect_uris"] = "\n".join(instance.redirect_uri_list)
         self.initial["grant_types"] = instance.grant_type_list
+        self.initial["contacts"] = "\n".join(instance.contact_list)
         self.initial["allowed_scopes"] = list(instance.allowed_scope_tuple or ())
         # Built per form, not at import, so a changed OAUTH_PROVIDER["SCOPES"] shows up at once.
         scope_field = cast(forms.MultipleChoiceField, self.fields["allowed_scopes"])
         scope_field.choices = scope_choices(self.initial["allowed_scopes"])
-        if "token_endpoint_auth_method" in self.fields:
-            # Derived from the client type in clean() when left empty.
-            self.fields["token_endpoint_auth_method"].required = False
+        grant_field = cast(forms.MultipleChoiceField, self.fields["grant_types"])
+        registered = grant_type_names()
+        if instance.pk is None:  # the model's default grants, where they are registered
+            self.initial["grant_types"] = [g for g in self.initial["grant_types"] if g in registered]
+        grant_field.choices = labelled(registered, dict(GrantType.choices), self.initial["grant_types"])
+        if "application_type" in self.fields:
+            self.fields["application_type"].required = False
+        method_field = cast(forms.ChoiceField, self.fields["token_endpoint_auth_method"])
+        current = [instance.token_endpoint_auth_method] if instance.pk else []
+        method_field.choices = [("", "---------"), *labelled(
+            client_auth_method_names(), dict(AuthMethod.choices), current)]
 
     def clean_redirect_uris(self) -> str:
         lines: list[str] = []
@@ -107,6 +144,23 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
             if uri not in lines:
                 lines.append(uri)
         return "\n".join(lines)
+
+    def clean_application_type(self) -> str:
+        """Left empty: native when a redirect URI uses a private-use scheme (as ``createclient``
+        decides), else the client's current type (``web`` for a new one)."""
+        value = self.cleaned_data.get("application_type") or ""
+        if value:
+            return str(value)
+        uris = str(self.data.get(self.add_prefix("redirect_uris"), "")).split()
+        if any(uri.partition(":")[0].lower() not in ("http", "https") for uri in uris):
+            return "native"
+        return str(self.instance.application_type or "web")
+
+    def clean_contacts(self) -> str:
+        return "\n".join(line.strip() for line in self.cleaned_data["contacts"].splitlines() if line.strip())
+
+    def clean_jwks(self) -> str:
+        return str(self.cleaned_data["jwks"]).strip()
 
     def clean_grant_types(self) -> str:
         return " ".join(self.cleaned_data["grant_types"])

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from . import jwt, resources, scopes, secrets
+from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
@@ -91,7 +92,7 @@ def jwt_access_token(
     targets = resources.audience(audience, request)
     claims: dict[str, Any] = {
         "iss": get_issuer(request),
-        "sub": adapter().get_subject(user) if user is not None else client.client_id,
+        "sub": subject_for(user, client) if user is not None else client.client_id,
         "aud": targets[0] if len(targets) == 1 else list(targets),
         "client_id": client.client_id,
         "iat": issued_at,

@@ -22,6 +22,7 @@ import jwt as pyjwt
 from jwt.algorithms import get_default_algorithms
 
 from . import keys, secrets
+from .client_keys import SIGNING_ALGORITHMS as FOREIGN_ALGORITHMS
 from .conf import provider_settings
 
 #: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
@@ -36,6 +37,9 @@ _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 #: PyJWT's signature primitives for the algorithms our keys use (and no other)
 _VERIFIERS = {name: algorithm for name, algorithm in get_default_algorithms().items() if name in keys.ALGORITHMS}
+_FOREIGN_VERIFIERS = {name: algorithm for name, algorithm in get_default_algorithms().items()
+                      if name in FOREIGN_ALGORITHMS}
+_FOREIGN_KID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 class InvalidJWT(ValueError):
@@ -56,6 +60,62 @@ def _normalise_typ(value: Any) -> str:
 
 def header(token: str) -> dict[str, Any]:
     """The checked JOSE header of ``token``. Raises :class:`InvalidJWT`."""
+    head = _raw_header(token)
+    if head.get("alg") not in keys.ALGORITHMS:
+        raise InvalidJWT("algorithm not allowed")
+    if FORBIDDEN_HEADERS & set(head):
+        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
+    kid = head.get("kid")
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        raise InvalidJWT("missing or malformed kid")
+    return head
+
+
+def foreign_header(token: str, algorithms: Iterable[str]) -> dict[str, Any]:
+    """The checked JOSE header of a JWT signed by someone else (a client's assertion), whose
+    ``alg`` must be one of ``algorithms`` (never ``none`` nor an HMAC: the caller's list holds
+    asymmetric algorithms only, RFC 8725 §3.1-3.2). ``jku``, ``x5u``, ``jwk``, ``x5c`` and
+    ``crit`` are refused (§3.10); ``kid`` is optional, and checked when present. Raises
+    :class:`InvalidJWT`."""
+    head = _raw_header(token)
+    if head.get("alg") not in set(algorithms) or head.get("alg") in ("none", "HS256", "HS384", "HS512"):
+        raise InvalidJWT("algorithm not allowed")
+    if FORBIDDEN_HEADERS & set(head):
+        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
+    kid = head.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not _FOREIGN_KID.fullmatch(kid)):
+        raise InvalidJWT("malformed kid")
+    return head
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a compact JWS, NOT verified: only to find out which keys to verify it
+    with (a client assertion's ``sub`` names its client). Raises :class:`InvalidJWT`."""
+    _raw_header(token)
+    try:
+        claims = json.loads(_segment(token.split(".")[1]))
+    except ValueError as exc:
+        raise InvalidJWT("malformed payload") from exc
+    if not isinstance(claims, dict):
+        raise InvalidJWT("malformed payload")
+    return claims
+
+
+def verify_foreign(token: str, algorithm: str, public_key: Any) -> dict[str, Any]:
+    """The claims of ``token`` once its signature verifies with ``public_key`` under
+    ``algorithm`` (checked by :func:`foreign_header` first). Raises :class:`InvalidJWT`."""
+    verifier = _FOREIGN_VERIFIERS.get(algorithm)
+    if verifier is None:
+        raise InvalidJWT("algorithm not allowed")
+    try:
+        return _verified_claims_with(token, verifier, public_key)
+    except (TypeError, ValueError) as exc:  # a key of another type than the algorithm's
+        if isinstance(exc, InvalidJWT):
+            raise
+        raise InvalidJWT("signature verification failed") from None
+
+
+def _raw_header(token: str) -> dict[str, Any]:
     if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.fullmatch(token):
         raise InvalidJWT("not a compact JWS of acceptable size")
     # Only the header segment is decoded here (the pattern above already holds every segment
@@ -68,13 +128,6 @@ def header(token: str) -> dict[str, Any]:
         raise InvalidJWT("malformed header") from exc
     if not isinstance(head, dict):
         raise InvalidJWT("malformed header")
-    if head.get("alg") not in keys.ALGORITHMS:
-        raise InvalidJWT("algorithm not allowed")
-    if FORBIDDEN_HEADERS & set(head):
-        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
-    kid = head.get("kid")
-    if not isinstance(kid, str) or not _KID.fullmatch(kid):
-        raise InvalidJWT("missing or malformed kid")
     return head
 
 
@@ -126,6 +179,10 @@ def _segment(encoded: str) -> bytes:
 
 
 def _verified_claims(token: str, key: keys.LoadedKey) -> dict[str, Any]:
+    return _verified_claims_with(token, _VERIFIERS[key.algorithm], key.public)
+
+
+def _verified_claims_with(token: str, verifier: Any, public_key: Any) -> dict[str, Any]:
     """The payload of ``token`` once its signature verifies with ``key`` (RFC 7515 §5.2).
 
     The header was checked by :func:`header`. PyJWT's signature primitives do the
@@ -139,7 +196,7 @@ def _verified_claims(token: str, key: keys.LoadedKey) -> dict[str, Any]:
         payload, signature = _segment(encoded_payload), _segment(encoded_signature)
     except ValueError as exc:  # binascii.Error is a ValueError
         raise InvalidJWT("malformed base64url") from exc
-    if not _VERIFIERS[key.algorithm].verify(signing_input.encode("ascii"), key.public, signature):
+    if not verifier.verify(signing_input.encode("ascii"), public_key, signature):
         raise InvalidJWT("signature verification failed")
     try:
         claims = json.loads(payload)

@@ -31,6 +31,17 @@ def client_auth_methods() -> dict[str, ClientAuthMethod]:
     return {name: import_string(path)() for name, path in provider_settings.CLIENT_AUTH_METHODS.items()}
 
 
+def grant_type_names() -> list[str]:
+    """The registered grant types, by name only (nothing imported): what a client may be
+    registered for (admin, ``createclient``, dynamic registration, metadata documents)."""
+    return list(provider_settings.GRANT_TYPES)
+
+
+def client_auth_method_names() -> list[str]:
+    """The registered ``token_endpoint_auth_method`` values, by name only, in settings order."""
+    return list(provider_settings.CLIENT_AUTH_METHODS)
+
+
 @lru_cache(maxsize=1)
 def adapter() -> DefaultAdapter:
     """The host's adapter instance (``OAUTH_PROVIDER["ADAPTER"]``)."""

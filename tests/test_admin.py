@@ -4,6 +4,7 @@ the revoke/deactivate/secret actions do what they say."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -321,8 +322,9 @@ def test_private_use_scheme_needs_a_dot_and_a_public_client(admin_browser):
     public = {"client_type": "public", "grant_types": ["authorization_code"]}
     r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="myapp:/cb", **public))
     assert "reverse domain" in " ".join(r.context["adminform"].form.errors["redirect_uris"])
-    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="com.example.app:/cb"))
-    assert "public (native)" in " ".join(r.context["adminform"].form.errors["redirect_uris"])
+    r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="com.example.app:/cb",
+                                                            application_type="web"))
+    assert "application_type native" in " ".join(r.context["adminform"].form.errors["redirect_uris"])
     r = admin_browser.post(url(Client, "add"), client_form(redirect_uris="com.example.app:/cb", **public))
     assert r.status_code == 302
     assert Client.objects.get().redirect_uri_list == ["com.example.app:/cb"]
@@ -355,7 +357,9 @@ def test_scope_checkboxes_follow_settings(admin_browser):
 
 
 def test_scope_removed_from_settings_is_kept_on_the_client(admin_browser):
-    client = ClientFactory(allowed_scopes="read legacy")
+    client = ClientFactory(allowed_scopes="read")
+    # "legacy" was registered when the client was saved, and removed from SCOPES since.
+    Client.objects.filter(pk=client.pk).update(allowed_scopes="read legacy")
     html = admin_browser.get(url(Client, "change", client.pk)).content.decode()
     assert 'value="legacy"' in html and "not in SCOPES" in html
 
@@ -577,3 +581,93 @@ def test_a_token_of_a_revoked_grant_shows_when_the_grant_was_revoked(admin_brows
     cells = re.findall(r'<td class="field-revoked[^"]*">([^<]*)</td>', listing)
     assert sorted(c == "-" for c in cells) == [False, False, True], cells
     assert live
+
+
+# -- client metadata (issue 13) ------------------------------------------------------------
+
+EXTENSION_GRANT = "urn:example:params:oauth:grant-type:example"
+
+
+def test_the_form_offers_registered_grant_types_and_methods(admin_browser, settings):
+    """Issue 13 item 1: an extension grant or authentication method is assignable in the admin
+    as soon as it is registered, and a removed one is no longer offered."""
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(
+        GRANT_TYPES={"client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant",
+                     EXTENSION_GRANT: "tests.test_client_metadata.ExampleGrant"},
+        CLIENT_AUTH_METHODS={"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic",
+                             "example_mtls": "tests.test_client_metadata.ExampleMethod"},
+    )
+    html = admin_browser.get(url(Client, "add")).content.decode()
+    assert f'value="{EXTENSION_GRANT}"' in html and 'value="authorization_code"' not in html
+    assert 'value="example_mtls"' in html and 'value="client_secret_post"' not in html
+    r = admin_browser.post(url(Client, "add"), client_form(
+        redirect_uris="", grant_types=[EXTENSION_GRANT], token_endpoint_auth_method="example_mtls"))
+    assert r.status_code == 200 and r.templates[0].name == "oauth_provider/admin_client_secret.html"
+    client = Client.objects.get()
+    assert client.grant_type_list == [EXTENSION_GRANT] and client.token_endpoint_auth_method == "example_mtls"
+    r = admin_browser.post(url(Client, "add"), client_form(client_id="other", grant_types=["authorization_code"]))
+    assert "grant_types" in r.context["adminform"].form.errors
+
+
+def test_new_metadata_fields_are_edited_and_checked_by_the_shared_validator(admin_browser):
+    from oauth_provider.client_metadata import InvalidClientMetadata, validate
+
+    bad = '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]}'
+    r = admin_browser.post(url(Client, "add"), client_form(jwks=bad, contacts="ops@rp.example\nnot-an-address"))
+    errors = r.context["adminform"].form.errors
+    with pytest.raises(InvalidClientMetadata) as info:
+        validate({"redirect_uris": ["https://rp.example/cb"], "jwks": bad, "contacts": ["not-an-address"]},
+                 source="admin")
+    messages = {p.field: p.description for p in info.value.errors}
+    assert errors["jwks"] == [messages["jwks"]] and errors["contacts"] == [messages["contacts"]]
+    r = admin_browser.post(url(Client, "add"), client_form(
+        contacts="ops@rp.example\r\n\r\ndev@rp.example", software_id="notes", software_version="3.1",
+        jwks_uri="https://rp.example/jwks.json", application_type="web"))
+    assert r.status_code == 200 and r.templates[0].name == "oauth_provider/admin_client_secret.html"
+    client = Client.objects.get()
+    assert client.contact_list == ["ops@rp.example", "dev@rp.example"]
+    assert (client.software_id, client.software_version, client.jwks_uri) == ("notes", "3.1",
+                                                                              "https://rp.example/jwks.json")
+    assert client.registration_method == "admin"
+
+
+def test_registration_method_is_shown_read_only_with_a_filter(admin_browser):
+    by_command = ClientFactory(registration_method="command", name="By command")
+    ClientFactory(name="By admin")
+    page = admin_browser.get(url(Client, "change", by_command.pk))
+    form = page.context["adminform"].form
+    assert "registration_method" not in form.fields and "createclient command" in page.content.decode()
+    r = admin_browser.post(url(Client, "change", by_command.pk), client_form(
+        name="By command", client_id=by_command.client_id, registration_method="dynamic"))
+    assert r.status_code == 302
+    by_command.refresh_from_db()
+    assert by_command.registration_method == "command"
+    listed = admin_browser.get(url(Client, "changelist") + "?registration_method__exact=command")
+    assert [c.name for c in listed.context["cl"].result_list] == ["By command"]
+
+
+def test_a_public_native_app_gets_native_when_the_type_is_left_empty(admin_browser):
+    r = admin_browser.post(url(Client, "add"), client_form(
+        client_type="public", grant_types=["authorization_code"], redirect_uris="com.example.app:/cb"))
+    assert r.status_code == 302
+    assert Client.objects.get().application_type == "native"
+
+
+def test_a_private_key_jwt_client_is_added_without_a_secret(admin_browser):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    jwk = {**ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True), "kid": "k1"}
+    form = client_form(token_endpoint_auth_method="private_key_jwt", grant_types=["client_credentials"],
+                       redirect_uris="")
+    r = admin_browser.post(url(Client, "add"), form)
+    assert "jwks or jwks_uri" in " ".join(r.context["adminform"].form.errors["jwks"])
+    r = admin_browser.post(url(Client, "add"), {**form, "jwks": json.dumps({"keys": [jwk]})})
+    assert r.status_code == 302  # no secret page: there is no secret
+    client = Client.objects.get()
+    assert client.client_secret_hash == "" and client.jwks_dict == {"keys": [jwk]}
+    run_action(admin_browser, Client, "generate_new_secret", [client])
+    client.refresh_from_db()
+    assert client.client_secret_hash == ""

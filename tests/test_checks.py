@@ -328,3 +328,15 @@ def test_w006_through_manage_py_check():
         assert "oauth_provider.W006" in err.getvalue()
         with pytest.raises(SystemCheckError):
             call_command("check", "--fail-level", "WARNING", stdout=out, stderr=StringIO())
+
+
+def test_e020_replay_cache_must_exist_when_private_key_jwt_is_registered():
+    assert ids(REPLAY_CACHE="nope") == ["oauth_provider.E020"]
+    without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
+    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 86400])
+def test_e021_client_assertion_lifetime_is_bounded(value):
+    assert ids(CLIENT_ASSERTION_MAX_LIFETIME=value) == ["oauth_provider.E021"]
+    assert ids(CLIENT_ASSERTION_MAX_LIFETIME=60) == []

@@ -159,7 +159,7 @@ def test_invalid_input_exits_non_zero_with_the_message(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cmd.run_from_argv(["manage.py", "createclient", "Bad", "--grant-type", "password"])
     assert exit_info.value.code != 0
-    assert "invalid choice: 'password'" in capsys.readouterr().err
+    assert "Unknown grant type: password" in capsys.readouterr().err
 
 
 def test_help_reads_well():
@@ -322,3 +322,80 @@ def test_createclient_access_token_format(db):
     data = _json.loads(out.getvalue())
     assert data["access_token_format"] == "jwt"
     assert get_client_model().objects.get(client_id=data["client_id"]).access_token_format == "jwt"
+
+
+# -- client metadata (issue 13) ------------------------------------------------------------
+
+def test_createclient_records_its_registration_and_the_new_metadata():
+    data = create_json("Agent", "--redirect-uri", "https://agent.example/cb", "--contact", "ops@agent.example",
+                       "dev@agent.example", "--software-id", "agent", "--software-version", "1.2",
+                       "--jwks-uri", "https://agent.example/jwks.json")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert client.registration_method == "command"
+    assert client.contact_list == ["ops@agent.example", "dev@agent.example"]
+    assert (client.software_id, client.software_version) == ("agent", "1.2")
+    assert data["contacts"] == ["ops@agent.example", "dev@agent.example"]
+    assert data["jwks_uri"] == "https://agent.example/jwks.json" and data["application_type"] == "web"
+
+
+def test_application_type_follows_the_redirect_uris_unless_given():
+    native = create_json("CLI", "--public", "--redirect-uri", "com.example.cli:/cb", "http://127.0.0.1/cb")
+    assert native["application_type"] == "native"
+    loopback_only = create_json("Dev", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+    assert loopback_only["application_type"] == "web"
+    explicit = create_json("Desk", "--public", "--application-type", "native", "--redirect-uri", "http://127.0.0.1/cb")
+    assert explicit["application_type"] == "native"
+    with pytest.raises(CommandError, match="application_type native"):
+        run("createclient", "Bad", "--public", "--application-type", "web", "--redirect-uri", "com.example.x:/cb")
+
+
+def test_jwks_goes_through_the_shared_validator():
+    with pytest.raises(CommandError, match="public keys only"):
+        run("createclient", "Bad", "--grant-type", "client_credentials",
+            "--jwks", '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]}')
+    with pytest.raises(CommandError, match="not both"):
+        run("createclient", "Bad", "--grant-type", "client_credentials",
+            "--jwks", '{"keys": []}', "--jwks-uri", "https://rp.example/jwks")
+    with pytest.raises(CommandError, match="jwks_uri"):
+        run("createclient", "Bad", "--grant-type", "client_credentials", "--jwks-uri", "http://rp.example/jwks")
+    with pytest.raises(CommandError, match="not an e-mail address"):
+        run("createclient", "Bad", "--grant-type", "client_credentials", "--contact", "nobody")
+    assert not Client.objects.exists()
+
+
+def test_a_registered_extension_grant_and_method_can_be_given(settings):
+    from tests.support.settings import oauth_settings
+
+    grant = "urn:example:params:oauth:grant-type:example"
+    settings.OAUTH_PROVIDER = oauth_settings(
+        GRANT_TYPES={grant: "tests.test_client_metadata.ExampleGrant"},
+        CLIENT_AUTH_METHODS={"example_mtls": "tests.test_client_metadata.ExampleMethod"},
+    )
+    data = create_json("Ext", "--grant-type", grant, "--auth-method", "example_mtls")
+    assert data["grant_types"] == [grant] and data["token_endpoint_auth_method"] == "example_mtls"
+    with pytest.raises(CommandError, match="Unknown grant type: client_credentials"):
+        run("createclient", "Old", "--grant-type", "client_credentials", "--auth-method", "example_mtls")
+    with pytest.raises(CommandError, match="Unsupported token_endpoint_auth_method"):
+        run("createclient", "Old", "--grant-type", grant, "--auth-method", "client_secret_post")
+    help_text = createclient.Command().create_parser("manage.py", "createclient").format_help()
+    assert grant in help_text and "example_mtls" in help_text
+
+
+def test_a_private_key_jwt_client_gets_keys_and_no_secret():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    jwk = {**ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True), "kid": "k1"}
+    data = create_json("Signer", "--grant-type", "client_credentials", "--auth-method", "private_key_jwt",
+                       "--jwks", json.dumps({"keys": [jwk]}), "--signing-alg", "ES256")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert data["client_secret"] is None and client.client_secret_hash == ""
+    assert data["jwks"] == {"keys": [jwk]} and data["token_endpoint_auth_signing_alg"] == "ES256"
+    assert client.client_type == "confidential"
+    text = run("createclient", "Signer 2", "--grant-type", "client_credentials", "--auth-method", "private_key_jwt",
+               "--jwks-uri", "https://signer.example/jwks.json")
+    assert "client_secret: (none: it authenticates with private_key_jwt)" in text
+    with pytest.raises(CommandError, match="jwks or jwks_uri"):
+        run("createclient", "No keys", "--grant-type", "client_credentials", "--auth-method", "private_key_jwt")
+    with pytest.raises(CommandError, match="use --public"):
+        run("createclient", "None", "--auth-method", "none", "--redirect-uri", "https://rp.example/cb")

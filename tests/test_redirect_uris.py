@@ -17,6 +17,8 @@ def make_client(redirect_uris: str, *, public: bool = False):
     return Client(
         name="RP",
         client_type="public" if public else "confidential",
+        # a public client here stands for a native app (RFC 8252), a confidential one for a web site
+        application_type="native" if public else "web",
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         redirect_uris=redirect_uris,
         grant_types="authorization_code refresh_token",

@@ -21,13 +21,13 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import jwt
+from ..adapter import subject_for
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
 from ..issuer import get_issuer
 from ..models.store import client_by_id
 from ..params import flatten, request_data
-from ..registry import adapter
 from ..responses import error_page, page_headers, redirect_to_client, render_page
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class EndSessionView(View):
         user = request.user
         if not user.is_authenticated:
             return self.finish(request, target, params)
-        if subject is not None and subject == adapter().get_subject(user):
+        if subject is not None and subject == subject_for(user, client):
             logout(request)
             return self.finish(request, target, params)
         blob = signing.dumps(params, salt=CONFIRM_SALT, compress=True)

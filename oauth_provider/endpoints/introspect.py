@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest, HttpResponse
 
 from .. import resource, resources, secrets
+from ..adapter import subject_for
 from ..errors import InvalidClient, InvalidRequest
 from ..issuer import get_issuer
 from ..models.store import refresh_token_by_value
-from ..registry import adapter
 from ..responses import json_response
 from ._backchannel import BackchannelView
 
@@ -46,10 +46,10 @@ def _timestamp(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def _user_fields(user: Any) -> dict[str, Any]:
+def _user_fields(user: Any, client: AbstractClient) -> dict[str, Any]:
     if user is None:
         return {}
-    return {"sub": adapter().get_subject(user), "username": user.get_username()}
+    return {"sub": subject_for(user, client), "username": user.get_username()}
 
 
 def _may_see(caller: AbstractClient, owner_pk: Any) -> bool:
@@ -73,7 +73,7 @@ def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dic
         "iss": get_issuer(request),
         # RFC 7662 §2.2, RFC 8707: the resources the token is good at; a string for one
         "aud": audience[0] if len(audience) == 1 else list(audience),
-        **_user_fields(row.user if row.user_id is not None else None),
+        **_user_fields(row.user if row.user_id is not None else None, row.client),
     }
 
 
@@ -96,7 +96,7 @@ def _refresh_token(request: HttpRequest, raw: str, caller: AbstractClient) -> di
         "exp": _timestamp(row.expires_at),
         "iat": _timestamp(row.created_at),
         "iss": get_issuer(request),
-        **_user_fields(family.user if family.user_id is not None else None),
+        **_user_fields(family.user if family.user_id is not None else None, family.client),
     }
 
 

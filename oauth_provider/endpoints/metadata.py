@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
 from .. import resources, scopes
+from ..client_keys import SIGNING_ALGORITHMS
 from ..issuer import endpoint_url, get_issuer
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
@@ -40,6 +41,12 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
     document["introspection_endpoint_auth_methods_supported"] = [m for m in methods if m != "none"]
     document["revocation_endpoint"] = endpoint_url(request, "revoke")
     document["revocation_endpoint_auth_methods_supported"] = methods
+    if "private_key_jwt" in methods:
+        # RFC 8414 §2: the algorithms private_key_jwt assertions may be signed with, at each
+        # endpoint that authenticates clients (asymmetric only: never none or an HMAC)
+        algorithms = list(SIGNING_ALGORITHMS)
+        for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+            document[f"{endpoint}_auth_signing_alg_values_supported"] = algorithms
     # RFC 9728 §4: the resources this server issues tokens for
     document["protected_resources"] = list(resources.configured(request))
     if "authorization_code" in grants:

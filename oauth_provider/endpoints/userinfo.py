@@ -26,6 +26,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import resource
+from ..adapter import claims_for, subject_for
 from ..conf import provider_settings
 from ..errors import InvalidRequest, InvalidToken, OAuthError
 from ..models import AccessToken
@@ -89,6 +90,6 @@ class UserInfoView(View):
             raise InvalidToken("The user is no longer active.")
         policy = adapter()
         names = oidc_claims.requested_names(token.scopes, _claims_request(token, request), "userinfo")
-        body = oidc_claims.select(policy.user_claims(user), names)
-        body["sub"] = policy.get_subject(user)
+        body = oidc_claims.select(claims_for(user, token.client, policy=policy), names)
+        body["sub"] = subject_for(user, token.client, policy=policy)
         return json_response(body)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import django
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.validators import URLValidator
 from django.db import models
 from django.db.models.constraints import BaseConstraint
 from django.utils.translation import gettext_lazy as _
 
-from .. import generators
+from .. import client_metadata, generators
 from .. import secrets as _secrets
-from ..redirect_uris import validate_redirect_uri
+from ..client_metadata import (  # noqa: F401  # re-exported: migrations name these here
+    LOOPBACK_HOSTS,
+    InvalidClientMetadata,
+    is_secure_image_url,
+    validate_http_url,
+    validate_logo_url,
+)
 
 CLIENT_MODEL_SETTING = "OAUTH_PROVIDER_CLIENT_MODEL"
 DEFAULT_CLIENT_MODEL = "oauth_provider.Client"
@@ -45,11 +50,29 @@ class ClientType(models.TextChoices):
 
 
 class AuthMethod(models.TextChoices):
-    """token_endpoint_auth_method values (RFC 7591 §2)."""
+    """The built-in token_endpoint_auth_method values (RFC 7591 §2), as named constants. A
+    client may use any method registered in ``OAUTH_PROVIDER["CLIENT_AUTH_METHODS"]``."""
 
     CLIENT_SECRET_BASIC = "client_secret_basic", _("HTTP Basic (client_secret_basic)")
     CLIENT_SECRET_POST = "client_secret_post", _("Form body (client_secret_post)")
+    PRIVATE_KEY_JWT = "private_key_jwt", _("Signed JWT assertion (private_key_jwt)")
     NONE = "none", _("None (public client)")
+
+
+class ApplicationType(models.TextChoices):
+    """OIDC Registration §2 ``application_type``: decides which redirect URIs are allowed."""
+
+    WEB = "web", _("Web (a site: https redirect URIs)")
+    NATIVE = "native", _("Native (a mobile, desktop or CLI app: private-use scheme or loopback redirect URIs)")
+
+
+class RegistrationMethod(models.TextChoices):
+    """How a client came to be registered."""
+
+    ADMIN = "admin", _("Admin")
+    COMMAND = "command", _("createclient command")
+    DYNAMIC = "dynamic", _("Dynamic registration (RFC 7591)")
+    METADATA_DOCUMENT = "metadata_document", _("Client ID metadata document")
 
 
 class AccessTokenFormat(models.TextChoices):
@@ -58,38 +81,13 @@ class AccessTokenFormat(models.TextChoices):
 
 
 class GrantType(models.TextChoices):
+    """The built-in grant types, as named constants. A client may use any grant type
+    registered in ``OAUTH_PROVIDER["GRANT_TYPES"]``."""
+
     AUTHORIZATION_CODE = "authorization_code", _("Authorization code (with PKCE)")
     REFRESH_TOKEN = "refresh_token", _("Refresh token")
     CLIENT_CREDENTIALS = "client_credentials", _("Client credentials")
 
-
-#: Links shown to users (RFC 7591 §2 client metadata) are web pages or images: http(s) only,
-#: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
-validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
-#: hosts whose plain-http URLs browsers treat as secure (Mixed Content §4.3: potentially
-#: trustworthy), and which nothing outside the machine can see: local development
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def is_secure_image_url(value: str) -> bool:
-    """May a page of ours load an image from ``value``? https, or http on a loopback host. An
-    http logo on the consent page is mixed content, and lets anyone on the path see who is
-    consenting to what, and change the picture."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    scheme = parts.scheme.lower()
-    return scheme == "https" or (scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
-
-
-def validate_logo_url(value: str) -> None:
-    """The logo is loaded by the consent page itself: https only (http on a loopback host, for
-    local development)."""
-    validate_http_url(value)
-    if not is_secure_image_url(value):
-        raise ValidationError(_("Enter an https:// URL (http only on 127.0.0.1, [::1] or localhost)."),
-                              code="invalid")
 
 #: the name of the constraint that keeps ``skip_consent`` off public clients (RFC 8252 §8.6)
 PUBLIC_SKIP_CONSENT_CONSTRAINT = "%(app_label)s_%(class)s_public_no_skip_consent"
@@ -137,8 +135,13 @@ class AbstractClient(models.Model):
         _("client type"), max_length=32, choices=ClientType.choices, default=ClientType.CONFIDENTIAL
     )
     token_endpoint_auth_method = models.CharField(
-        _("token endpoint authentication"), max_length=64, choices=AuthMethod.choices,
-        default=AuthMethod.CLIENT_SECRET_BASIC,
+        _("token endpoint authentication"), max_length=64, default=AuthMethod.CLIENT_SECRET_BASIC,
+        help_text=_("One of the methods in OAUTH_PROVIDER['CLIENT_AUTH_METHODS'].")
+    )
+    application_type = models.CharField(
+        _("application type"), max_length=16, choices=ApplicationType.choices, default=ApplicationType.WEB,
+        help_text=_("Web: https redirect URIs. Native: private-use scheme (com.example.app:/cb) or "
+                    "loopback (http://127.0.0.1/cb) redirect URIs (OIDC Registration §2, RFC 8252)."),
     )
     redirect_uris = models.TextField(
         _("redirect URIs"), blank=True,
@@ -185,6 +188,34 @@ class AbstractClient(models.Model):
     client_uri = _display_uri(_("home page"), _("The client's home page, linked from its name."))
     policy_uri = _display_uri(_("privacy policy"), _("How the client uses the data users let it see."))
     tos_uri = _display_uri(_("terms of service"), _("The client's terms of service."))
+    # Keys and contacts (RFC 7591 §2).
+    jwks = models.TextField(
+        _("JWK Set"), blank=True,
+        help_text=_('The client\'s public keys as a JWK Set ({"keys": [...]}), for private_key_jwt. '
+                    "Public keys only; leave empty when the keys are at a JWK Set URL."),
+    )
+    jwks_uri = models.CharField(
+        _("JWK Set URL"), max_length=500, blank=True,
+        help_text=_("Where the client publishes its public keys (https), instead of the JWK Set above."),
+    )
+    token_endpoint_auth_signing_alg = models.CharField(
+        _("assertion signing algorithm"), max_length=16, blank=True,
+        choices=[(alg, alg) for alg in client_metadata.SIGNING_ALGORITHMS],
+        help_text=_("The only algorithm accepted for this client's private_key_jwt assertions. "
+                    "Empty: any asymmetric algorithm its keys support."),
+    )
+    contacts = models.TextField(
+        _("contacts"), blank=True, help_text=_("E-mail addresses of people responsible for the client, one per line."),
+    )
+    software_id = models.CharField(
+        _("software ID"), max_length=255, blank=True,
+        help_text=_("Identifies the client software across its registrations (RFC 7591 §2)."),
+    )
+    software_version = models.CharField(_("software version"), max_length=255, blank=True)
+    registration_method = models.CharField(
+        _("registered by"), max_length=32, choices=RegistrationMethod.choices, default=RegistrationMethod.ADMIN,
+        help_text=_("How the client was registered."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -215,6 +246,21 @@ class AbstractClient(models.Model):
     @property
     def post_logout_redirect_uri_list(self) -> list[str]:
         return _words(self.post_logout_redirect_uris)
+
+    @property
+    def contact_list(self) -> list[str]:
+        return [line.strip() for line in self.contacts.splitlines() if line.strip()]
+
+    @property
+    def jwks_dict(self) -> dict[str, Any] | None:
+        """The registered JWK Set as an object (None when there is none or it is not JSON)."""
+        if not self.jwks:
+            return None
+        try:
+            value = json.loads(self.jwks)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
     @property
     def is_public(self) -> bool:
@@ -261,42 +307,54 @@ class AbstractClient(models.Model):
         return True
 
     # -- validation ------------------------------------------------------------------------
+    #: metadata name (RFC 7591 §2) -> the model field its errors belong to
+    METADATA_FIELDS = {"client_name": "name", "scope": "allowed_scopes", "response_types": "grant_types",
+                       "client_secret": "client_id", "client_secret_expires_at": "client_id"}
+
+    def registered_metadata(self) -> dict[str, Any]:
+        """This client's fields as RFC 7591 §2 metadata, as :func:`client_metadata.validate` reads it."""
+        data: dict[str, Any] = {
+            "client_name": self.name,
+            "application_type": self.application_type,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "redirect_uris": self.redirect_uri_list,
+            "post_logout_redirect_uris": self.post_logout_redirect_uri_list,
+            "grant_types": self.grant_type_list,
+            "scope": self.allowed_scopes.strip(),
+            "contacts": self.contact_list,
+            "jwks": self.jwks.strip(),
+            "jwks_uri": self.jwks_uri.strip(),
+            "software_id": self.software_id,
+            "software_version": self.software_version,
+            "token_endpoint_auth_signing_alg": self.token_endpoint_auth_signing_alg,
+        }
+        # Display URIs are checked by their own field validators (the same functions).
+        return data
+
     def clean(self) -> None:
+        """The RFC 7591 §2 rules of :mod:`oauth_provider.client_metadata` (one validator for the
+        admin, ``createclient``, dynamic registration and metadata documents), plus the
+        model's own: the client type agrees with the authentication method, and a public
+        client never skips consent."""
         errors: dict[str, list[Any]] = {}
+        source = self.registration_method if self.registration_method in client_metadata.SOURCES else "admin"
+        try:
+            client_metadata.validate(self.registered_metadata(), source=source)
+        except InvalidClientMetadata as exc:
+            for problem in exc.errors:
+                name = self.METADATA_FIELDS.get(problem.field or "", problem.field or "")
+                target = name if name in {f.name for f in self._meta.fields} else "__all__"
+                if problem.description not in errors.get(target, []):
+                    errors.setdefault(target, []).append(problem.description)
         public = self.client_type == ClientType.PUBLIC
-        for uri in self.redirect_uri_list:
-            try:
-                validate_redirect_uri(uri, public=public)
-            except ValidationError as exc:
-                errors.setdefault("redirect_uris", []).extend(exc.messages)
-        for uri in self.post_logout_redirect_uri_list:
-            try:
-                validate_redirect_uri(uri, public=public)
-            except ValidationError as exc:
-                errors.setdefault("post_logout_redirect_uris", []).extend(exc.messages)
-        grants = self.grant_type_list
-        unknown = [g for g in grants if g not in GrantType.values]
-        if unknown:
-            errors.setdefault("grant_types", []).append(
-                _("Unknown grant type: %(g)s") % {"g": " ".join(unknown)}
-            )
-        if not grants:
-            errors.setdefault("grant_types", []).append(_("Choose at least one grant type."))
-        if GrantType.AUTHORIZATION_CODE in grants and not self.redirect_uri_list:
-            errors.setdefault("redirect_uris", []).append(
-                _("The authorization_code grant needs at least one redirect URI.")
-            )
-        if public and GrantType.CLIENT_CREDENTIALS in grants:
-            errors.setdefault("grant_types", []).append(
-                _("client_credentials needs a confidential client (OAuth 2.1 §4.2).")
-            )
         if public and self.token_endpoint_auth_method != AuthMethod.NONE:
             errors.setdefault("token_endpoint_auth_method", []).append(
                 _("A public client authenticates with 'none'.")
             )
         if not public and self.token_endpoint_auth_method == AuthMethod.NONE:
             errors.setdefault("token_endpoint_auth_method", []).append(
-                _("A confidential client must authenticate with its secret.")
+                _("A confidential client must authenticate: with its secret, or with a signed assertion "
+                  "(private_key_jwt).")
             )
         if public and self.skip_consent:
             errors.setdefault("skip_consent", []).append(PUBLIC_SKIP_CONSENT_MESSAGE)

@@ -13,6 +13,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .. import jwt, keys, secrets
+from ..adapter import claims_for, subject_for
 from ..conf import provider_settings
 from ..models import Authorization
 from ..registry import adapter
@@ -43,10 +44,10 @@ def build(
         authorization.scope.split(), authorization.claims, "id_token",
         scope_claims=provider_settings.ID_TOKEN_SCOPE_CLAIMS,
     )
-    body.update(oidc_claims.select(policy.user_claims(user), names))
+    body.update(oidc_claims.select(claims_for(user, client, policy=policy), names))
     body.update({
         "iss": issuer,
-        "sub": policy.get_subject(user),
+        "sub": subject_for(user, client, policy=policy),
         "aud": client.client_id,
         "azp": client.client_id,
         "exp": now + provider_settings.ID_TOKEN_LIFETIME,

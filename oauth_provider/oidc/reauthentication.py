@@ -30,6 +30,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from .. import secrets
+from ..adapter import subject_for
 from ..authorization_request import LOGIN_AFTER, AuthorizationRequest
 from ..registry import adapter
 
@@ -107,7 +108,7 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
     """Must the (logged-in) user authenticate again before this request may go on?"""
     policy = adapter()
     user = request.user
-    if req.hint_subject is not None and req.hint_subject != policy.get_subject(user):
+    if req.hint_subject is not None and req.hint_subject != subject_for(user, req.client, policy=policy):
         return True
     auth_time = policy.auth_time(request, user)
     if LOGIN_AFTER in req.params:

@@ -6,7 +6,7 @@ class GroupsAdapter(DefaultAdapter):
         # your own scope, releasing your own claim (list "groups" in SCOPES too)
         return {**super().scope_claims(), "groups": ("groups",)}
 
-    def user_claims(self, user):
-        claims = super().user_claims(user)
+    def user_claims(self, user, *, client=None):
+        claims = super().user_claims(user, client=client)
         claims["groups"] = sorted(user.groups.values_list("name", flat=True))
         return claims

@@ -167,3 +167,17 @@ def test_metadata_is_public_and_cacheable(api):
     assert api.options(UNDER_ISSUER, HTTP_ORIGIN="https://spa.example").status_code in (200, 204)
     assert api.post(UNDER_ISSUER).status_code == 405
 
+
+
+def test_registered_extension_grants_and_methods_are_advertised(api):
+    """Issue 13 item 1: metadata advertises what the registries hold, extensions included."""
+    grant = "urn:example:params:oauth:grant-type:example"
+    methods = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic",
+               "example_mtls": "tests.test_client_metadata.ExampleMethod"}
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+            GRANT_TYPES={**ALL_GRANTS, grant: "tests.test_client_metadata.ExampleGrant"},
+            CLIENT_AUTH_METHODS=methods)):
+        doc = fetch(api)
+    assert grant in doc["grant_types_supported"]
+    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "example_mtls"]
+    assert doc["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "example_mtls"]

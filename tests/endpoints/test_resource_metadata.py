@@ -65,7 +65,9 @@ def test_authorization_server_metadata_advertises_the_endpoints(client):
     assert meta["introspection_endpoint"] == "https://testserver/o/introspect/"
     assert meta["revocation_endpoint"] == "https://testserver/o/revoke/"
     # introspection refuses public clients; revocation accepts them by client_id
-    assert meta["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert meta["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic", "client_secret_post", "private_key_jwt",
+    ]
     assert meta["revocation_endpoint_auth_methods_supported"] == [
-        "client_secret_basic", "client_secret_post", "none",
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
     ]

@@ -64,6 +64,7 @@ class PublicClientFactory(ClientFactory):
 
     client_type = "public"
     token_endpoint_auth_method = "none"
+    application_type = "native"
     redirect_uris = "http://127.0.0.1/cb com.example.app:/cb"
     grant_types = "authorization_code refresh_token"
 

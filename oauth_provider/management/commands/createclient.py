@@ -1,9 +1,12 @@
 """``manage.py createclient``: register an OAuth client from the command line.
 
-The client goes through the model's ``full_clean()``, so the rules are the admin's: exact
-redirect URIs (OAuth 2.1 §2.3.1), no ``client_credentials`` for public clients (OAuth 2.1
-§4.2), public clients authenticate with ``none``. A confidential client gets a fresh 256-bit
-secret that is printed once; only its hash is stored.
+The client goes through the model's ``full_clean()``, which applies
+:mod:`oauth_provider.client_metadata`, so the rules and messages are the admin's (and dynamic
+registration's): exact redirect URIs by ``application_type`` (OAuth 2.1 §2.3.1, RFC 8252 §7),
+registered grant types and authentication methods only, no ``client_credentials`` for public
+clients (OAuth 2.1 §4.2), public clients authenticate with ``none``, ``private_key_jwt`` needs
+public keys (``--jwks`` or ``--jwks-uri``). A confidential client with a secret method gets a
+fresh 256-bit secret that is printed once; only its hash is stored.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 
-from ... import scopes
-from ...models import AuthMethod, ClientType, GrantType, get_client_model
+from ... import client_metadata, scopes
+from ...client_auth import uses_secret
+from ...models import AuthMethod, ClientType, get_client_model
+from ...registry import client_auth_method_names, grant_type_names
 
 if TYPE_CHECKING:
     from ...models import AbstractClient
@@ -75,9 +80,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--grant-type", dest="grant_types", action="extend", nargs="+", default=[], metavar="TYPE",
-            choices=GrantType.values,
-            help=f"A grant type: {', '.join(GrantType.values)} (repeatable). "
-                 f"Default: {' '.join(DEFAULT_GRANT_TYPES)}.",
+            help=f"A grant type registered in OAUTH_PROVIDER['GRANT_TYPES']: {', '.join(grant_type_names())} "
+                 f"(repeatable). Default: {' '.join(DEFAULT_GRANT_TYPES)}.",
         )
         parser.add_argument(
             "--scope", dest="scopes", action="extend", nargs="+", default=[], metavar="SCOPE",
@@ -95,9 +99,27 @@ class Command(BaseCommand):
         parser.add_argument("--public", action="store_true",
                             help="A public client (native or browser app): no secret, PKCE only.")
         parser.add_argument(
-            "--auth-method", choices=("client_secret_basic", "client_secret_post"),
-            help="How a confidential client sends its secret (default: client_secret_basic).",
+            "--auth-method", metavar="METHOD",
+            help="How a confidential client authenticates: a method registered in "
+                 f"OAUTH_PROVIDER['CLIENT_AUTH_METHODS'] ({', '.join(client_auth_method_names())}). "
+                 "Default: client_secret_basic. private_key_jwt needs --jwks or --jwks-uri.",
         )
+        parser.add_argument(
+            "--application-type", choices=("web", "native"),
+            help="web (https redirect URIs) or native (private-use scheme or loopback redirect URIs, RFC 8252). "
+                 "Default: native when a redirect URI uses a private-use scheme, else web.",
+        )
+        parser.add_argument("--jwks", metavar="JSON", default="",
+                            help="The client's public keys as a JWK Set, e.g. '{\"keys\": [...]}' (public keys only).")
+        parser.add_argument("--jwks-uri", metavar="URL", default="",
+                            help="Where the client publishes its JWK Set (https), instead of --jwks.")
+        parser.add_argument("--signing-alg", dest="token_endpoint_auth_signing_alg", metavar="ALG", default="",
+                            help="The only algorithm accepted for this client's assertions "
+                                 f"({', '.join(client_metadata.SIGNING_ALGORITHMS)}). Default: any.")
+        parser.add_argument("--contact", dest="contacts", action="extend", nargs="+", default=[], metavar="EMAIL",
+                            help="E-mail address of someone responsible for the client (repeatable).")
+        parser.add_argument("--software-id", default="", help="Identifies the client software (RFC 7591 §2).")
+        parser.add_argument("--software-version", default="", help="The client software's version.")
         parser.add_argument("--skip-consent", action="store_true",
                             help="First-party confidential client: users are never shown the consent "
                                  "page (refused for --public: any app can claim a public client_id).")
@@ -114,7 +136,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         client = self.build(options)
-        raw_secret = None if client.is_public else client.generate_secret()
+        raw_secret = client.generate_secret() if uses_secret(client) else None
         try:
             client.full_clean()
         except ValidationError as exc:
@@ -130,6 +152,8 @@ class Command(BaseCommand):
         public = options["public"]
         if public and options["auth_method"]:
             raise CommandError("--auth-method is for confidential clients: a public client uses 'none'.")
+        if options["auth_method"] == AuthMethod.NONE:
+            raise CommandError("--auth-method none is a public client: use --public instead.")
         requested = [s for value in options["scopes"] for s in value.split()]
         known = scopes.registered()
         unknown = [s for s in requested if s not in known]
@@ -142,11 +166,23 @@ class Command(BaseCommand):
             method = AuthMethod.NONE
         else:
             method = options["auth_method"] or AuthMethod.CLIENT_SECRET_BASIC
+        redirect_uris = list(dict.fromkeys(options["redirect_uris"]))
+        application_type = options["application_type"] or (
+            "native" if any(uri.partition(":")[0].lower() not in ("http", "https") for uri in redirect_uris)
+            else "web")
         return get_client_model()(
             name=options["name"],
             client_type=ClientType.PUBLIC if public else ClientType.CONFIDENTIAL,
             token_endpoint_auth_method=method,
-            redirect_uris="\n".join(dict.fromkeys(options["redirect_uris"])),
+            application_type=application_type,
+            registration_method="command",
+            jwks=options["jwks"].strip(),
+            jwks_uri=options["jwks_uri"].strip(),
+            token_endpoint_auth_signing_alg=options["token_endpoint_auth_signing_alg"],
+            contacts="\n".join(dict.fromkeys(options["contacts"])),
+            software_id=options["software_id"],
+            software_version=options["software_version"],
+            redirect_uris="\n".join(redirect_uris),
             post_logout_redirect_uris="\n".join(dict.fromkeys(options["post_logout_redirect_uris"])),
             grant_types=" ".join(dict.fromkeys(options["grant_types"] or DEFAULT_GRANT_TYPES)),
             allowed_scopes=" ".join(dict.fromkeys(requested)),
@@ -171,7 +207,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Created {client.client_type} client {client.name!r}."))
         self.stdout.write(f"client_id:     {client.client_id}")
         if raw_secret is None:
-            self.stdout.write("client_secret: (none: a public client uses PKCE)")
+            why = ("a public client uses PKCE" if client.is_public
+                   else f"it authenticates with {client.token_endpoint_auth_method}")
+            self.stdout.write(f"client_secret: (none: {why})")
             return
         self.stdout.write(f"client_secret: {raw_secret}")
         self.stdout.write(self.style.WARNING(
@@ -180,25 +218,19 @@ class Command(BaseCommand):
 
 
 def _as_dict(client: AbstractClient, raw_secret: str | None) -> dict[str, Any]:
+    """The client as registered (RFC 7591 §3.2.1 names, from :func:`client_metadata.to_dict`),
+    with its secret and the site's own fields."""
     data: dict[str, Any] = {
         "client_id": client.client_id,
         "client_secret": raw_secret,
         "name": client.name,
         "client_type": client.client_type,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "grant_types": client.grant_type_list,
-        "redirect_uris": client.redirect_uri_list,
-        # RFC 7591 §2: the scopes the client can use, so "every registered one" is spelled out.
-        "scope": scopes.join(client.allowed_scope_tuple or scopes.registered()),
         "skip_consent": client.skip_consent,
         "is_resource_server": client.is_resource_server,
     }
-    # Optional RFC 7591 §2 metadata appears only when set, so the common answer stays short.
-    if client.post_logout_redirect_uri_list:
-        data["post_logout_redirect_uris"] = client.post_logout_redirect_uri_list
+    data.update(client_metadata.to_dict(client))
     if client.access_token_format:
         data["access_token_format"] = client.access_token_format
-    data.update({name: getattr(client, name) for name in DISPLAY_URIS if getattr(client, name)})
     return data
 
 

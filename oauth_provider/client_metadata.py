@@ -1,0 +1,517 @@
+"""Client metadata (RFC 7591 §2): one validator for every way a client is registered.
+
+The admin form (through the model's ``clean()``), ``manage.py createclient``, dynamic client
+registration (RFC 7591 §3) and client ID metadata documents all call :func:`validate`, so a
+client meets the same rules, with the same messages, however it arrives. ``validate`` takes
+the metadata as RFC 7591 names it (JSON values: lists of strings, a ``jwks`` object) and
+returns a :class:`ClientMetadata` of cleaned values, or raises :class:`InvalidClientMetadata`
+carrying the RFC 7591 §3.2.2 error code, a description a client can act on, and the metadata
+field at fault (``errors`` lists every problem found, for forms).
+
+``source`` says who registers the client: ``"admin"`` and ``"command"`` are the site's
+operators; ``"dynamic"`` and ``"metadata_document"`` are clients registering themselves.
+The rules that differ:
+
+=====================  =========================================  =====================================
+rule                   operators (admin, createclient)            self-registered clients
+=====================  =========================================  =====================================
+``web`` redirect URIs  https; http on a loopback host (local      https only, never ``localhost``
+                       development, as before)                    (OIDC Registration §2)
+``native`` redirects   private-use schemes, http loopback,        private-use schemes, http loopback
+                       claimed https (RFC 8252 §7.1-7.3)          (RFC 8252 §7.1, §7.3); claimed https
+                                                                  only with ``NATIVE_HTTPS_REDIRECT_URIS``
+display URIs           links http(s), logo https or loopback      https, or http on a loopback host
+secret auth methods    allowed                                    not in metadata documents (CIMD §4.1)
+=====================  =========================================  =====================================
+
+Common rules: redirect URIs are registered exactly (:mod:`oauth_provider.redirect_uris`);
+``grant_types`` and ``token_endpoint_auth_method`` must be registered (the ``GRANT_TYPES`` and
+``CLIENT_AUTH_METHODS`` settings), and ``response_types`` must agree with ``grant_types``
+(RFC 7591 §2.1); a public client (``none``) may not use ``client_credentials`` (OAuth 2.1
+§4.2); ``jwks`` and ``jwks_uri`` are never both given (RFC 7591 §2), a JWK Set holds public
+asymmetric keys only (no ``d``, no ``oct`` keys: OIDC Registration §2) and ``jwks_uri`` must be
+fetchable (https; :func:`oauth_provider.fetch.validate_fetchable_url`); ``private_key_jwt``
+needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contacts`` are e-mail
+addresses.
+
+This is floor 2 (protocol helpers): the model layer imports it, never the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from . import scopes as _scopes
+from .client_keys import SIGNING_ALGORITHMS, InvalidKeySet, load_jwks
+from .conf import provider_settings
+from .fetch import validate_fetchable_url
+from .redirect_uris import validate_redirect_uri
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
+
+#: who registers a client: the site's operators, or the client itself
+OPERATOR_SOURCES = frozenset({"admin", "command"})
+SELF_REGISTERED_SOURCES = frozenset({"dynamic", "metadata_document"})
+SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
+APPLICATION_TYPES = ("web", "native")
+#: secret-based methods: refused in client ID metadata documents (CIMD §4.1)
+SHARED_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
+MAX_CONTACTS = 20
+MAX_NAME_LENGTH = 255
+MAX_SOFTWARE_LENGTH = 255
+MAX_REDIRECT_URIS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: hosts whose plain-http URLs browsers treat as secure (Mixed Content §4.3: potentially
+#: trustworthy), and which nothing outside the machine can see: local development
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+#: Links shown to users (RFC 7591 §2 client metadata) are web pages or images: http(s) only,
+#: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
+validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
+DISPLAY_URIS = ("logo_uri", "client_uri", "policy_uri", "tos_uri")
+
+
+def is_secure_image_url(value: str) -> bool:
+    """May a page of ours load an image from ``value``? https, or http on a loopback host. An
+    http logo on the consent page is mixed content, and lets anyone on the path see who is
+    consenting to what, and change the picture."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    return scheme == "https" or (scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
+
+
+def validate_logo_url(value: str) -> None:
+    """The logo is loaded by the consent page itself: https only (http on a loopback host, for
+    local development)."""
+    validate_http_url(value)
+    if not is_secure_image_url(value):
+        raise ValidationError(_("Enter an https:// URL (http only on 127.0.0.1, [::1] or localhost)."),
+                              code="invalid")
+
+
+class InvalidClientMetadata(Exception):
+    """Client metadata that cannot be registered (RFC 7591 §3.2.2).
+
+    ``error`` is the RFC code (``invalid_redirect_uri``, ``invalid_client_metadata``...),
+    ``description`` a human-readable sentence safe to show the client, ``field`` the metadata
+    name at fault (None when no single field is). ``errors`` lists every problem found, this
+    one first (a form shows them all; a protocol response shows the first)."""
+
+    def __init__(self, error: str, description: str, field: str | None = None) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.field = field
+        self.errors: list[InvalidClientMetadata] = [self]
+
+
+@dataclass
+class ClientMetadata:
+    """Cleaned client metadata (RFC 7591 §2 names). Lists are de-duplicated, in order."""
+
+    redirect_uris: list[str] = field(default_factory=list)
+    token_endpoint_auth_method: str = "client_secret_basic"
+    grant_types: list[str] = field(default_factory=list)
+    response_types: list[str] = field(default_factory=list)
+    application_type: str = "web"
+    client_name: str = ""
+    client_uri: str = ""
+    logo_uri: str = ""
+    policy_uri: str = ""
+    tos_uri: str = ""
+    #: None: every registered scope
+    scope: tuple[str, ...] | None = None
+    contacts: list[str] = field(default_factory=list)
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str = ""
+    software_id: str = ""
+    software_version: str = ""
+    token_endpoint_auth_signing_alg: str = ""
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+
+    @property
+    def is_public(self) -> bool:
+        """A client authenticating with ``none`` cannot keep a secret (OAuth 2.1 §2.1)."""
+        return self.token_endpoint_auth_method == "none"
+
+    def apply(self, client: AbstractClient) -> None:
+        """Set ``client``'s model fields from this metadata (not its secret, client_id or
+        ``registration_method``, which the caller owns). The name falls back to the client's
+        current name, then its client_id."""
+        client.name = self.client_name or client.name or client.client_id
+        client.client_type = "public" if self.is_public else "confidential"
+        client.token_endpoint_auth_method = self.token_endpoint_auth_method
+        client.application_type = self.application_type
+        client.redirect_uris = "\n".join(self.redirect_uris)
+        client.post_logout_redirect_uris = "\n".join(self.post_logout_redirect_uris)
+        client.grant_types = " ".join(self.grant_types)
+        client.allowed_scopes = " ".join(self.scope or ())
+        for name in DISPLAY_URIS:
+            setattr(client, name, getattr(self, name))
+        client.contacts = "\n".join(self.contacts)
+        client.jwks = json.dumps(self.jwks) if self.jwks is not None else ""
+        client.jwks_uri = self.jwks_uri
+        client.software_id = self.software_id
+        client.software_version = self.software_version
+        client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg
+
+
+def to_dict(client: AbstractClient) -> dict[str, Any]:
+    """The registered metadata of ``client`` as RFC 7591 §3.2.1 returns it (and RFC 7592 reads
+    it): every value the server holds, defaults included; empty optional values left out."""
+    grants = client.grant_type_list
+    data: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "application_type": getattr(client, "application_type", "web") or "web",
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": grants,
+        "response_types": ["code"] if "authorization_code" in grants else [],
+        "redirect_uris": client.redirect_uri_list,
+        "scope": _scopes.join(client.allowed_scope_tuple or _scopes.registered()),
+    }
+    optional: dict[str, Any] = {
+        "post_logout_redirect_uris": client.post_logout_redirect_uri_list,
+        "contacts": getattr(client, "contact_list", []),
+        "jwks": client.jwks_dict if getattr(client, "jwks", "") else None,
+        "jwks_uri": getattr(client, "jwks_uri", ""),
+        "software_id": getattr(client, "software_id", ""),
+        "software_version": getattr(client, "software_version", ""),
+        "token_endpoint_auth_signing_alg": getattr(client, "token_endpoint_auth_signing_alg", ""),
+        **{name: getattr(client, name, "") for name in DISPLAY_URIS},
+    }
+    data.update({name: value for name, value in optional.items() if value})
+    return data
+
+
+# -- the validator -----------------------------------------------------------------------
+
+class _Problems:
+    """Collects every problem; the first decides the protocol error."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidClientMetadata] = []
+
+    def add(self, field_name: str | None, description: Any, error: str = "invalid_client_metadata") -> None:
+        self.found.append(InvalidClientMetadata(error, str(description), field_name))
+
+    def raise_any(self) -> None:
+        if self.found:
+            first = self.found[0]
+            first.errors = list(self.found)
+            raise first
+
+
+def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = None) -> ClientMetadata:
+    """Check ``data`` (RFC 7591 §2 metadata) for a client registered by ``source`` (``admin``,
+    ``command``, ``dynamic`` or ``metadata_document``) and return the cleaned values; raise
+    :class:`InvalidClientMetadata` otherwise. ``client_id``, when given, is the identifier the
+    metadata must name if it carries a ``client_id`` (RFC 7592 §2.2; for a metadata document it
+    must, CIMD §4.1). Unknown members are ignored (RFC 7591 §2)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown registration source: {source!r}")
+    if not isinstance(data, Mapping):
+        raise InvalidClientMetadata("invalid_client_metadata", gettext("The client metadata must be a JSON object."))
+    problems = _Problems()
+    out = ClientMetadata()
+    self_registered = source in SELF_REGISTERED_SOURCES
+    _check_client_id(data, source, client_id, problems)
+    out.application_type = _application_type(data, problems)
+    out.redirect_uris = _redirect_uris(data, "redirect_uris", out.application_type, self_registered, problems)
+    out.post_logout_redirect_uris = _redirect_uris(
+        data, "post_logout_redirect_uris", out.application_type, self_registered, problems)
+    out.token_endpoint_auth_method = _auth_method(data, source, problems)
+    out.grant_types = _grant_types(data, problems)
+    out.response_types = _response_types(data, out.grant_types, problems)
+    _check_grant_consistency(out, problems)
+    out.client_name = _text(data, "client_name", MAX_NAME_LENGTH, problems)
+    for name in DISPLAY_URIS:
+        setattr(out, name, _display_uri(data, name, self_registered, problems))
+    out.scope = _scope(data, problems)
+    out.contacts = _contacts(data, problems)
+    out.software_id = _text(data, "software_id", MAX_SOFTWARE_LENGTH, problems)
+    out.software_version = _text(data, "software_version", MAX_SOFTWARE_LENGTH, problems)
+    out.jwks, out.jwks_uri = _keys(data, problems)
+    out.token_endpoint_auth_signing_alg = _signing_alg(data, problems)
+    if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
+        problems.add("jwks", gettext(
+            "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
+    problems.raise_any()
+    return out
+
+
+def _present(data: Mapping[str, Any], name: str) -> bool:
+    """Is ``name`` given? An absent member, null and the empty string all mean "not given"."""
+    return data.get(name) not in (None, "")
+
+
+def _check_client_id(data: Mapping[str, Any], source: str, client_id: str | None, problems: _Problems) -> None:
+    given = data.get("client_id")
+    if source == "metadata_document" and client_id is not None and given != client_id:
+        problems.add("client_id", gettext(
+            "The document's client_id must be exactly the URL it was fetched from."))
+    elif client_id is not None and given is not None and given != client_id:
+        problems.add("client_id", gettext("The client_id in the metadata does not name this client."))
+    if source == "metadata_document":
+        for member in ("client_secret", "client_secret_expires_at"):
+            if member in data:
+                problems.add(member, gettext(
+                    "A client ID metadata document cannot carry a shared secret (%(member)s).") % {"member": member})
+
+
+def _string_list(data: Mapping[str, Any], name: str, problems: _Problems, *,
+                 error: str = "invalid_client_metadata") -> list[str] | None:
+    """``data[name]`` as a de-duplicated list of strings (None when absent)."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.add(name, gettext("%(name)s must be an array of strings.") % {"name": name}, error)
+        return None
+    return list(dict.fromkeys(value))
+
+
+def _application_type(data: Mapping[str, Any], problems: _Problems) -> str:
+    """OIDC Registration §2: ``web`` (the default) or ``native``."""
+    value = data.get("application_type") or "web"
+    if value not in APPLICATION_TYPES:
+        problems.add("application_type", gettext("application_type must be web or native."))
+        return "web"
+    return str(value)
+
+
+def _redirect_kind(uri: str) -> str:
+    """``https``, ``loopback`` (http on a loopback host) or ``private`` (a private-use scheme)."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme == "https":
+        return "https"
+    return "loopback" if scheme == "http" else "private"
+
+
+def _redirect_uris(data: Mapping[str, Any], name: str, application_type: str, self_registered: bool,
+                   problems: _Problems) -> list[str]:
+    uris = _string_list(data, name, problems, error="invalid_redirect_uri") or []
+    if len(uris) > MAX_REDIRECT_URIS:
+        problems.add(name, gettext("At most %(max)d redirect URIs.") % {"max": MAX_REDIRECT_URIS},
+                     "invalid_redirect_uri")
+        return []
+    for uri in uris:
+        try:
+            validate_redirect_uri(uri, public=True)
+        except ValidationError as exc:
+            for message in exc.messages:
+                problems.add(name, message, "invalid_redirect_uri")
+            continue
+        problem = _application_type_problem(uri, application_type, self_registered)
+        if problem:
+            problems.add(name, problem, "invalid_redirect_uri")
+    return uris
+
+
+def _application_type_problem(uri: str, application_type: str, self_registered: bool) -> str | None:
+    """What is wrong with ``uri`` for an ``application_type`` client (OIDC Registration §2,
+    RFC 8252 §7), or None."""
+    kind = _redirect_kind(uri)
+    if application_type == "native":
+        if kind == "https" and self_registered and not provider_settings.NATIVE_HTTPS_REDIRECT_URIS:
+            return gettext(
+                "%(uri)s: a client with application_type native registers a private-use scheme "
+                "(com.example.app:/callback) or an http loopback URI (http://127.0.0.1/callback); "
+                "claimed https redirect URIs are not accepted here (RFC 8252 §7)."
+            ) % {"uri": uri}
+        return None
+    if kind == "private":
+        return gettext(
+            "%(uri)s: private-use URI schemes are for native apps: register the client with "
+            "application_type native (RFC 8252 §7.1)."
+        ) % {"uri": uri}
+    host = (urlsplit(uri).hostname or "").lower()
+    if self_registered and (kind == "loopback" or host == "localhost"):
+        return gettext(
+            "%(uri)s: a client with application_type web registers https redirect URIs on a real "
+            "host; loopback redirect URIs are for native apps: register with application_type native."
+        ) % {"uri": uri}
+    return None
+
+
+def _auth_method(data: Mapping[str, Any], source: str, problems: _Problems) -> str:
+    """``token_endpoint_auth_method``: a registered method (RFC 7591 §2; default
+    ``client_secret_basic``, or ``none`` for a metadata document, which holds no secret)."""
+    from .registry import client_auth_method_names
+
+    default = "none" if source == "metadata_document" else "client_secret_basic"
+    value = data.get("token_endpoint_auth_method") or default
+    registered = client_auth_method_names()
+    if not isinstance(value, str) or value not in registered:
+        problems.add("token_endpoint_auth_method", gettext(
+            "Unsupported token_endpoint_auth_method. Supported: %(methods)s."
+        ) % {"methods": ", ".join(registered)})
+        return default if default in registered else (registered[0] if registered else default)
+    if source == "metadata_document" and value in SHARED_SECRET_METHODS:
+        problems.add("token_endpoint_auth_method", gettext(
+            "A client ID metadata document cannot use a shared secret: use none or private_key_jwt."))
+    return value
+
+
+def _grant_types(data: Mapping[str, Any], problems: _Problems) -> list[str]:
+    """``grant_types``: registered grant types only (default ``authorization_code``, RFC 7591 §2)."""
+    from .registry import grant_type_names
+
+    grants = _string_list(data, "grant_types", problems)
+    if grants is None:
+        grants = [] if "grant_types" in data else ["authorization_code"]
+    if not grants:
+        problems.add("grant_types", gettext("Choose at least one grant type."))
+        return []
+    registered = grant_type_names()
+    unknown = [g for g in grants if g not in registered]
+    if unknown:
+        problems.add("grant_types", gettext("Unknown grant type: %(g)s. Supported: %(known)s.") % {
+            "g": " ".join(unknown), "known": ", ".join(registered)})
+    return [g for g in grants if g in registered]
+
+
+def _response_types(data: Mapping[str, Any], grants: list[str], problems: _Problems) -> list[str]:
+    """``response_types`` agree with ``grant_types`` (RFC 7591 §2.1): ``code`` if and only if
+    ``authorization_code``; nothing else is supported (no implicit flow, OAuth 2.1 §10.1)."""
+    default = ["code"] if "authorization_code" in grants else []
+    given = _string_list(data, "response_types", problems)
+    if given is None:
+        return default
+    unsupported = [r for r in given if r != "code"]
+    if unsupported:
+        problems.add("response_types", gettext("Unsupported response type: %(r)s. Supported: code.") % {
+            "r": " ".join(unsupported)})
+    elif given != default:
+        problems.add("response_types", gettext(
+            "response_types and grant_types disagree: the code response type goes with the "
+            "authorization_code grant type (RFC 7591 §2.1)."))
+    return default
+
+
+def _check_grant_consistency(out: ClientMetadata, problems: _Problems) -> None:
+    if "authorization_code" in out.grant_types and not out.redirect_uris:
+        problems.add("redirect_uris", gettext("The authorization_code grant needs at least one redirect URI."),
+                     "invalid_redirect_uri")
+    if out.is_public and "client_credentials" in out.grant_types:
+        problems.add("grant_types", gettext("client_credentials needs a confidential client (OAuth 2.1 §4.2)."))
+
+
+def _text(data: Mapping[str, Any], name: str, max_length: int, problems: _Problems) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value):
+        problems.add(name, gettext("%(name)s must be a string of at most %(max)d characters, without "
+                                   "control characters.") % {"name": name, "max": max_length})
+        return ""
+    return value.strip()
+
+
+def _display_uri(data: Mapping[str, Any], name: str, self_registered: bool, problems: _Problems) -> str:
+    """Display URIs (RFC 7591 §2) reach an ``href`` or ``src``: http(s) only, the logo https
+    (or loopback http); a self-registered client's links must be https (or loopback http) too."""
+    value = data.get(name)
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        problems.add(name, gettext("%(name)s must be a string.") % {"name": name})
+        return ""
+    try:
+        validate_logo_url(value) if name == "logo_uri" or self_registered else validate_http_url(value)
+    except ValidationError as exc:
+        problems.add(name, " ".join(exc.messages))
+        return ""
+    return value
+
+
+def _scope(data: Mapping[str, Any], problems: _Problems) -> tuple[str, ...] | None:
+    """``scope``: space-separated registered scopes (RFC 7591 §2); absent or empty = every one."""
+    value = data.get("scope")
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        problems.add("scope", gettext("scope must be a space-separated string."))
+        return None
+    try:
+        requested = _scopes.parse(value)
+    except Exception:  # InvalidScope: an illegal character
+        problems.add("scope", gettext("scope contains an illegal character."))
+        return None
+    known = _scopes.registered()
+    unknown = [s for s in requested if s not in known]
+    if unknown:
+        problems.add("scope", gettext("Unknown scope: %(s)s. Known scopes: %(known)s.") % {
+            "s": " ".join(unknown), "known": " ".join(known) or "-"})
+    return tuple(s for s in requested if s in known) or None
+
+
+_validate_email = EmailValidator()
+
+
+def _contacts(data: Mapping[str, Any], problems: _Problems) -> list[str]:
+    contacts = _string_list(data, "contacts", problems) or []
+    if len(contacts) > MAX_CONTACTS:
+        problems.add("contacts", gettext("At most %(max)d contacts.") % {"max": MAX_CONTACTS})
+        return []
+    for contact in contacts:
+        try:
+            _validate_email(contact)
+        except ValidationError:
+            problems.add("contacts", gettext("%(c)s is not an e-mail address.") % {"c": contact})
+    return contacts
+
+
+def _keys(data: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any] | None, str]:
+    """``jwks`` or ``jwks_uri``, never both (RFC 7591 §2)."""
+    jwks, uri = data.get("jwks"), data.get("jwks_uri")
+    if _present(data, "jwks") and _present(data, "jwks_uri"):
+        problems.add("jwks", gettext("Give jwks or jwks_uri, not both (RFC 7591 §2)."))
+        return None, ""
+    if _present(data, "jwks_uri"):
+        if not isinstance(uri, str):
+            problems.add("jwks_uri", gettext("jwks_uri must be a string."))
+            return None, ""
+        try:
+            validate_fetchable_url(uri)
+        except ValidationError as exc:
+            problems.add("jwks_uri", "jwks_uri: " + " ".join(exc.messages))
+            return None, ""
+        return None, uri
+    if not _present(data, "jwks"):
+        return None, ""
+    try:
+        parsed = load_jwks(jwks)
+    except InvalidKeySet as exc:
+        problems.add("jwks", str(exc))
+        return None, ""
+    return parsed, ""
+
+
+def _signing_alg(data: Mapping[str, Any], problems: _Problems) -> str:
+    """``token_endpoint_auth_signing_alg`` (OIDC Registration §2): an asymmetric algorithm, never
+    ``none``; empty means any of :data:`SIGNING_ALGORITHMS`."""
+    value = data.get("token_endpoint_auth_signing_alg")
+    if value in (None, ""):
+        return ""
+    if value not in SIGNING_ALGORITHMS:
+        problems.add("token_endpoint_auth_signing_alg", gettext(
+            "Unsupported token_endpoint_auth_signing_alg. Supported: %(algs)s."
+        ) % {"algs": ", ".join(SIGNING_ALGORITHMS)})
+        return ""
+    return str(value)
+

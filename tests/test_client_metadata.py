@@ -1,0 +1,340 @@
+"""``oauth_provider.client_metadata``: the one validator of RFC 7591 §2 client metadata, used by
+the admin, ``createclient``, dynamic registration and client ID metadata documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from oauth_provider import client_metadata
+from oauth_provider.client_metadata import InvalidClientMetadata, to_dict, validate
+from oauth_provider.models import get_client_model
+from tests.support.settings import override_oauth
+
+pytestmark = pytest.mark.django_db
+Client = get_client_model()
+WEB = {"redirect_uris": ["https://rp.example/cb"]}
+
+
+def public_jwk(kid: str = "k1", key=None) -> dict:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads((ECAlgorithm if isinstance(key, ec.EllipticCurvePrivateKey) else RSAAlgorithm)
+                     .to_jwk(key.public_key()))
+    return {**jwk, "kid": kid}
+
+
+def refused(data: dict, *, source: str = "dynamic", **kw) -> InvalidClientMetadata:
+    with pytest.raises(InvalidClientMetadata) as info:
+        validate(data, source=source, **kw)
+    return info.value
+
+
+def test_defaults_follow_rfc_7591():
+    """RFC 7591 §2: grant_types defaults to authorization_code, response_types to code, the
+    auth method to client_secret_basic; OIDC Registration §2: application_type to web."""
+    meta = validate(WEB, source="dynamic")
+    assert meta.grant_types == ["authorization_code"] and meta.response_types == ["code"]
+    assert meta.token_endpoint_auth_method == "client_secret_basic" and meta.application_type == "web"
+    assert meta.scope is None and not meta.is_public
+
+
+def test_the_error_is_an_object_of_json_members():
+    problem = refused(["https://rp.example/cb"])  # type: ignore[arg-type]
+    assert problem.error == "invalid_client_metadata"
+
+
+@pytest.mark.req("OIDCREG-2-application-type")
+@pytest.mark.parametrize(("application_type", "uri", "ok"), [
+    (None, "http://127.0.0.1/cb", False),
+    ("native", "http://127.0.0.1/cb", True),
+    ("native", "http://[::1]:8080/cb", True),
+    ("web", "com.example.app:/cb", False),
+    ("native", "com.example.app:/cb", True),
+    ("native", "https://app.example/cb", False),
+    ("web", "https://app.example/cb", True),
+    ("web", "https://localhost/cb", False),
+    ("web", "http://localhost:8000/cb", False),
+])
+def test_self_registered_redirect_uris_follow_the_application_type(application_type, uri, ok):
+    data = {"redirect_uris": [uri], "token_endpoint_auth_method": "none"}
+    if application_type:
+        data["application_type"] = application_type
+    if ok:
+        assert validate(data, source="dynamic").redirect_uris == [uri]
+    else:
+        problem = refused(data)
+        assert problem.error == "invalid_redirect_uri" and problem.field == "redirect_uris"
+
+
+@pytest.mark.req("MCP-2026-07-28-application-type")
+def test_an_application_type_conflict_says_how_to_fix_it():
+    problem = refused({"application_type": "web", "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                       "token_endpoint_auth_method": "none"})
+    assert problem.error == "invalid_redirect_uri" and "application_type native" in problem.description
+    assert validate({"application_type": "native", "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                     "token_endpoint_auth_method": "none"}, source="dynamic")
+
+
+@pytest.mark.req("OIDCREG-2-application-type")
+def test_claimed_https_for_native_apps_needs_the_setting_unless_an_operator_registers_it():
+    data = {"application_type": "native", "redirect_uris": ["https://app.example/cb"]}
+    refused(data)
+    with override_oauth(NATIVE_HTTPS_REDIRECT_URIS=True):
+        assert validate(data, source="dynamic").redirect_uris == ["https://app.example/cb"]
+    assert validate(data, source="command").redirect_uris == ["https://app.example/cb"]
+
+
+def test_operators_may_register_loopback_http_for_a_web_client():
+    """Local development of a web app, as before application_type existed."""
+    data = {"redirect_uris": ["http://127.0.0.1:8000/callback"]}
+    assert validate(data, source="admin").redirect_uris == data["redirect_uris"]
+    refused(data, source="dynamic")
+
+
+@pytest.mark.req("7591-5-redirect-required")
+@pytest.mark.parametrize("uri", [
+    "http://rp.example/cb", "https://rp.example/*", "https://rp.example/cb#x", "javascript:alert(1)//",
+    "https://user@rp.example/cb", "/cb", "",
+])
+def test_bad_redirect_uris_are_invalid_redirect_uri(uri):
+    problem = refused({"redirect_uris": ["https://rp.example/ok", uri]})
+    assert problem.error == "invalid_redirect_uri"
+
+
+@pytest.mark.req("7591-5-redirect-required")
+def test_the_code_grant_needs_redirect_uris():
+    assert refused({}).error == "invalid_redirect_uri"
+    assert refused({"redirect_uris": "https://rp.example/cb"}).error == "invalid_redirect_uri"
+
+
+@pytest.mark.req("OIDCREG-3.2-no-redirect-substitution")
+def test_one_bad_redirect_uri_refuses_the_registration_rather_than_being_dropped():
+    problem = refused({"redirect_uris": ["https://rp.example/cb", "http://evil.example/cb"]})
+    assert "http://evil.example/cb" not in str(validate(WEB, source="dynamic").redirect_uris)
+    assert problem.error == "invalid_redirect_uri"
+
+
+@pytest.mark.req("7591-2.1-consistent-types")
+@pytest.mark.parametrize("data", [
+    {**WEB, "response_types": ["code"], "grant_types": ["implicit"]},
+    {**WEB, "response_types": ["token"]},
+    {**WEB, "response_types": ["code"], "grant_types": ["client_credentials"]},
+    {**WEB, "response_types": [], "grant_types": ["authorization_code"]},
+    {**WEB, "grant_types": ["password"]},
+    {**WEB, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"},
+    {**WEB, "grant_types": []},
+])
+def test_inconsistent_or_forbidden_grant_and_response_types_are_refused(data):
+    assert refused(data).error == "invalid_client_metadata"
+
+
+def test_client_credentials_alone_needs_no_redirect_uri():
+    meta = validate({"grant_types": ["client_credentials"]}, source="dynamic")
+    assert meta.response_types == [] and meta.redirect_uris == []
+
+
+def test_auth_method_must_be_registered():
+    problem = refused({**WEB, "token_endpoint_auth_method": "client_secret_jwt"})
+    assert problem.field == "token_endpoint_auth_method" and "Supported" in problem.description
+
+
+def test_a_registered_extension_grant_and_method_are_accepted():
+    """Issue 13 item 1: what the registries hold is what a client may use."""
+    grants = {"urn:example:grant": "tests.test_client_metadata.ExampleGrant",
+              "authorization_code": "oauth_provider.grants.authorization_code.AuthorizationCodeGrant"}
+    methods = {"example_mtls": "tests.test_client_metadata.ExampleMethod",
+               "none": "oauth_provider.client_auth.NoClientAuthentication"}
+    data = {**WEB, "grant_types": ["authorization_code", "urn:example:grant"],
+            "token_endpoint_auth_method": "example_mtls"}
+    refused(data)
+    with override_oauth(GRANT_TYPES=grants, CLIENT_AUTH_METHODS=methods):
+        meta = validate(data, source="dynamic")
+    assert meta.grant_types == ["authorization_code", "urn:example:grant"]
+    assert meta.token_endpoint_auth_method == "example_mtls"
+
+
+class ExampleGrant:
+    pass
+
+
+class ExampleMethod:
+    name = "example_mtls"
+
+
+@pytest.mark.req("7591-2-jwks")
+def test_jwks_and_jwks_uri_are_exclusive():
+    problem = refused({**WEB, "jwks": {"keys": [public_jwk()]}, "jwks_uri": "https://rp.example/jwks"})
+    assert problem.error == "invalid_client_metadata" and "not both" in problem.description
+
+
+@pytest.mark.req("7591-2-jwks")
+@pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "k"])
+def test_a_jwks_with_private_key_material_is_refused(member):
+    key = {**public_jwk(), member: "AQAB"}
+    problem = refused({**WEB, "jwks": {"keys": [key]}})
+    assert problem.field == "jwks" and "public keys only" in problem.description
+
+
+@pytest.mark.req("7591-2-jwks")
+def test_a_real_private_jwk_is_refused():
+    private = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    assert "d" in private
+    assert refused({**WEB, "jwks": {"keys": [private]}}).field == "jwks"
+
+
+@pytest.mark.req("7591-2-jwks")
+@pytest.mark.parametrize("jwks", [
+    {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+    {"keys": [{"kty": "oct"}]},
+    {"keys": []},
+    {"keys": "nope"},
+    [{"kty": "EC"}],
+    "not json",
+    {"keys": [{"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}]},
+    {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]},
+])
+def test_malformed_or_symmetric_jwks_are_refused(jwks):
+    assert refused({**WEB, "jwks": jwks}).field == "jwks"
+
+
+@pytest.mark.req("FAPI2-5.4.1-keys-and-entropy")
+def test_rsa_keys_under_2048_bits_are_refused():
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    assert "2048" in refused({**WEB, "jwks": {"keys": [public_jwk(key=small)]}}).description
+
+
+def test_duplicate_kids_and_mismatched_alg_are_refused():
+    assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
+    assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"
+    assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "HS256"}]}}).field == "jwks"
+
+
+def test_a_public_jwks_is_kept_as_given():
+    jwks = {"keys": [public_jwk("a"), public_jwk("b", rsa.generate_private_key(public_exponent=65537, key_size=2048))]}
+    assert validate({**WEB, "jwks": jwks}, source="dynamic").jwks == jwks
+    assert validate({**WEB, "jwks": json.dumps(jwks)}, source="admin").jwks == jwks
+
+
+@pytest.mark.req("7591-2-jwks")
+@pytest.mark.parametrize("uri", ["http://rp.example/jwks", "ftp://rp.example/jwks", "https://u:p@rp.example/jwks",
+                                 "https://rp.example/jwks#x", "jwks.json", "https:///jwks"])
+def test_jwks_uri_must_be_a_fetchable_https_url(uri):
+    assert refused({**WEB, "jwks_uri": uri}).field == "jwks_uri"
+
+
+def test_signing_alg_is_asymmetric_only():
+    for alg in ("none", "HS256", "RS1"):
+        assert refused({**WEB, "token_endpoint_auth_signing_alg": alg}).field == "token_endpoint_auth_signing_alg"
+    assert validate({**WEB, "token_endpoint_auth_signing_alg": "PS256"}, source="dynamic") \
+        .token_endpoint_auth_signing_alg == "PS256"
+
+
+@pytest.mark.req("7591-5-display-uris")
+@pytest.mark.parametrize("name", ["logo_uri", "client_uri", "policy_uri", "tos_uri"])
+@pytest.mark.parametrize("value", ["javascript:alert(1)", "data:image/png;base64,AAAA", "http://rp.example/x"])
+def test_self_registered_display_uris_are_https(name, value):
+    assert refused({**WEB, name: value}).field == name
+
+
+def test_operators_may_link_http_pages_but_not_scripts():
+    assert validate({**WEB, "client_uri": "http://rp.example/"}, source="command").client_uri == "http://rp.example/"
+    refused({**WEB, "client_uri": "javascript:alert(1)"}, source="command")
+    refused({**WEB, "logo_uri": "http://rp.example/logo.png"}, source="command")
+
+
+def test_contacts_are_email_addresses():
+    assert validate({**WEB, "contacts": ["ops@rp.example"]}, source="dynamic").contacts == ["ops@rp.example"]
+    assert refused({**WEB, "contacts": ["not an address"]}).field == "contacts"
+    assert refused({**WEB, "contacts": "ops@rp.example"}).field == "contacts"
+
+
+def test_scope_names_registered_scopes_only():
+    assert validate({**WEB, "scope": "read openid"}, source="dynamic").scope == ("read", "openid")
+    problem = refused({**WEB, "scope": "read admin"})
+    assert problem.field == "scope" and "admin" in problem.description
+
+
+def test_text_fields_are_bounded_strings():
+    assert refused({**WEB, "client_name": "x" * 300}).field == "client_name"
+    assert refused({**WEB, "client_name": {"en": "x"}}).field == "client_name"
+    assert refused({**WEB, "software_id": "a\x00b"}).field == "software_id"
+    meta = validate({**WEB, "client_name": "Notes", "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+                     "software_version": "2.1"}, source="dynamic")
+    assert (meta.client_name, meta.software_id, meta.software_version) == ("Notes", "4NRB1-0XZABZI9E6-5SM3R", "2.1")
+
+
+@override_oauth(CLIENT_AUTH_METHODS={"private_key_jwt": "tests.test_client_metadata.ExampleMethod"})
+def test_private_key_jwt_needs_keys():
+    problem = refused({**WEB, "token_endpoint_auth_method": "private_key_jwt"})
+    assert problem.field == "jwks" and "jwks_uri" in problem.description
+    assert validate({**WEB, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://rp.example/jwks"},
+                    source="dynamic").jwks_uri == "https://rp.example/jwks"
+
+
+@pytest.mark.req("CIMD-4.1-no-shared-secret")
+@pytest.mark.parametrize("extra", [
+    {"token_endpoint_auth_method": "client_secret_basic"}, {"token_endpoint_auth_method": "client_secret_post"},
+    {"client_secret": "s3cret"}, {"client_secret_expires_at": 0},
+])
+def test_a_metadata_document_holds_no_shared_secret(extra):
+    url = "https://cimd.example/c.json"
+    data = {"client_id": url, "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], **extra}
+    refused(data, source="metadata_document", client_id=url)
+
+
+@pytest.mark.req("CIMD-4.1-client-id-match")
+@pytest.mark.parametrize("given", [None, "https://cimd.example/c.json/", "https://CIMD.example/c.json",
+                                   ["https://cimd.example/c.json"]])
+def test_a_metadata_document_names_its_own_url(given):
+    url = "https://cimd.example/c.json"
+    data = {"application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], "client_id": given}
+    assert refused(data, source="metadata_document", client_id=url).field == "client_id"
+    data["client_id"] = url
+    assert validate(data, source="metadata_document", client_id=url).is_public
+
+
+def test_every_problem_is_listed_with_the_first_deciding_the_error():
+    problem = refused({"redirect_uris": ["http://rp.example/cb"], "contacts": ["x"], "scope": "nope"})
+    assert problem.error == "invalid_redirect_uri"
+    assert [p.field for p in problem.errors] == ["redirect_uris", "scope", "contacts"]
+
+
+def test_unknown_members_are_ignored():
+    assert validate({**WEB, "is_staff": True, "frobnicate": [1]}, source="dynamic")
+
+
+@override_oauth(CLIENT_AUTH_METHODS={"private_key_jwt": "tests.test_client_metadata.ExampleMethod"})
+def test_apply_and_to_dict_round_trip():
+    jwks = {"keys": [public_jwk()]}
+    data = {"client_name": "Agent", "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"],
+            "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks, "contacts": ["a@rp.example"], "scope": "read", "software_id": "agent",
+            "software_version": "1", "token_endpoint_auth_signing_alg": "ES256", "client_uri": "https://rp.example/"}
+    meta = validate(data, source="dynamic")
+    client = Client(registration_method="dynamic")
+    meta.apply(client)
+    client.full_clean()
+    client.save()
+    rendered = to_dict(Client.objects.get(pk=client.pk))
+    assert rendered["client_id"] == client.client_id and rendered["response_types"] == ["code"]
+    assert {k: rendered[k] for k in data} == data
+    assert client.client_type == "confidential" and client.client_secret_hash == ""
+    # What to_dict renders validates again to the same thing (RFC 7592 read, then update).
+    assert validate(rendered, source="dynamic", client_id=client.client_id) == meta
+
+
+def test_source_must_be_known():
+    with pytest.raises(ValueError, match="source"):
+        validate(WEB, source="api")
+
+
+def test_the_model_applies_the_same_rules_with_the_same_messages():
+    client = Client(name="x", redirect_uris="https://rp.example/cb", jwks='{"keys": [{"kty": "oct", "k": "AA"}]}')
+    with pytest.raises(Exception) as info:
+        client.full_clean()
+    expected = refused({**WEB, "jwks": {"keys": [{"kty": "oct", "k": "AA"}]}}, source="admin").description
+    assert info.value.message_dict["jwks"] == [expected]
+    assert client_metadata.SOURCES == {"admin", "command", "dynamic", "metadata_document"}

@@ -23,11 +23,10 @@ from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
 
-from . import secrets, throttling
+from . import metadata_documents, secrets, throttling
 from .conf import provider_settings
 from .errors import InvalidClient, InvalidRequest
 from .models import get_client_model
-from .models.store import client_by_id
 from .registry import client_auth_methods
 from .signals import client_authentication_failed
 
@@ -98,9 +97,14 @@ _lookup_timer = LookupTimer()
 
 
 def _client_by_id(client_id: str) -> AbstractClient | None:
-    """:func:`client_by_id`, taking the same time whether or not the client exists."""
+    """:func:`~oauth_provider.models.store.client_by_id` (or a client ID metadata document's
+    client, :func:`oauth_provider.metadata_documents.lookup`), taking the same time whether or
+    not the client exists. A document that cannot be used names no client."""
     started = _lookup_timer.start()
-    client = client_by_id(client_id)
+    try:
+        client = metadata_documents.lookup(client_id)
+    except metadata_documents.DocumentError:
+        client = None
     if client is None:
         _lookup_timer.missed(started)
     else:

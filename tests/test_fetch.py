@@ -168,7 +168,8 @@ def test_loopback_setting_only_admits_the_three_loopback_names():
         for url in ("http://127.0.0.1:8000/d", "http://[::1]:1/d", "http://localhost:9/d", "https://127.0.0.1/d"):
             validate_fetchable_url(url)
         for url in ("http://127.0.0.2/d", "http://example.com/d", "http://2130706433/d", "http://0.0.0.0/d",
-                    "http://app.localhost/d", "http://[::ffff:127.0.0.1]/d"):
+                    "http://app.localhost/d", "http://[::ffff:127.0.0.1]/d", "http://localhost./d",
+                    "https://localhost./d", "http://127.0.0.1./d"):
             with pytest.raises(ValidationError):
                 validate_fetchable_url(url)
 
@@ -652,3 +653,18 @@ def test_default_port_not_in_the_host_header(pinned_tls, monkeypatch):
         pinned_tls.routes["/doc"] = json_route({"ok": 1})
         assert fetch_json("https://rp.example/doc") == {"ok": 1}
     assert pinned_tls.requests[0]["headers"]["Host"] == "rp.example"
+
+
+@pytest.mark.req("8725-3.10-no-ambient-credentials")
+def test_no_ambient_credentials_and_proxies_ignored(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://10.9.9.9:3128")
+    server.routes["/doc"] = json_route({})
+    fetch_json(server.url("/doc"))
+    post_form(server.url("/doc"), {"a": "b"})
+    for request in server.requests:
+        names = {name.lower() for name in request["headers"]}
+        assert not names & {"cookie", "authorization", "proxy-authorization"}
+        assert not any(name.startswith("x-forwarded") for name in names)
+        assert request["headers"]["User-Agent"] == fetch.USER_AGENT
+    assert len(server.requests) == 2

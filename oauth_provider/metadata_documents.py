@@ -27,6 +27,8 @@ query and nothing else):
    on every refetch, so grants and tokens point at it like any client's. The row is marked
    fresh for the document's cache lifetime (``Cache-Control`` within ``FETCH``'s bounds, §4.4).
    Errors and invalid documents are never cached (§4.4): the next request fetches again.
+   With ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN`` each redirect URI must also be on the
+   ``client_id``'s origin or on loopback (§6.1).
 5. When a refetched document differs in anything the row holds (redirect URIs, keys, auth
    method, name, logo...), every remembered consent for the client is forgotten (§6.3): the
    next authorization shows the consent page again, so a client cannot get a user's approval
@@ -156,7 +158,28 @@ def _fetch_and_validate(url: str) -> tuple[Any, int]:
     except InvalidClientMetadata as exc:
         logger.warning("Invalid client ID metadata document at %r: %s", url[:300], exc.description)
         raise DocumentError(f"The client's metadata document is invalid: {exc.description}") from None
+    if provider_settings.CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN:
+        foreign = [uri for uri in metadata.redirect_uris if not _same_origin_or_loopback(uri, url)]
+        if foreign:
+            raise DocumentError("The client's metadata document is invalid: redirect URIs must be on the "
+                                "client_id's own origin or on this device (" + foreign[0][:200] + ").")
     return metadata, fetched.cache_seconds
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _same_origin_or_loopback(uri: str, client_id: str) -> bool:
+    """draft §6.1: a redirect URI on the client_id's origin, or loopback (RFC 8252 §7.3)."""
+    try:
+        scheme, host, _port = _origin(uri)
+        return (scheme == "http" and host in fetch.LOOPBACK_NAMES) or _origin(uri) == _origin(client_id)
+    except ValueError:
+        return False
 
 
 def _fingerprint(client: Any) -> tuple[Any, ...]:

@@ -470,3 +470,30 @@ def test_documents_are_json_objects_stored_once(cimd, browser):
     authorize(browser, cimd.doc_url)
     assert get_client_model()._default_manager.filter(client_id=cimd.doc_url).count() == 1
     assert json.loads(json.dumps(cimd.document()))["client_id"] == cimd.doc_url
+
+
+@pytest.mark.req("CIMD-6.1-redirect-origin")
+def test_same_origin_option(cimd, browser):
+    cimd.serve(application_type="web", redirect_uris=["https://other.example/cb"])
+    assert authorize(browser, cimd.doc_url, redirect_uri="https://other.example/cb")[0].status_code == 200
+    caches["default"].clear()
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        page, _ = authorize(browser, cimd.doc_url, redirect_uri="https://other.example/cb")
+        assert_error_page(page)
+        assert b"own origin" in page.content
+        cimd.serve()  # a loopback redirect URI: still accepted
+        assert authorize(browser, cimd.doc_url)[0].status_code == 200
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_connected_apps_page_names_the_host(cimd, browser):
+    from django.urls import reverse
+
+    cimd.serve(client_name="Google", logo_uri="https://cimd.example/logo.png")
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+           "code_verifier": sent["verifier"], "client_id": cimd.doc_url})
+    html = browser.get(reverse("oauth_provider:connected_apps")).content.decode()
+    assert f'Google <span class="client-host">(127.0.0.1:{cimd.port})</span>' in html
+    assert "logo.png" not in html

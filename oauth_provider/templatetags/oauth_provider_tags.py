@@ -60,3 +60,13 @@ def url_host(value: Any) -> str:
         return urlsplit(url).netloc.rpartition("@")[2]
     except ValueError:
         return ""
+
+
+@register.filter
+def document_host(client: Any) -> str:
+    """The host a client ID metadata document client is served from (shown next to its
+    self-chosen name, draft-ietf-oauth-client-id-metadata-document §6.4); ``""`` for other
+    clients."""
+    from ..metadata_documents import display_host
+
+    return display_host(client) if client is not None else ""

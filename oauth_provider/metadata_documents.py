@@ -196,6 +196,7 @@ def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractCl
         metadata.apply(client)
         client.registration_method = METADATA_DOCUMENT
         client.set_secret(None)
+        _check_fields(client)
         try:
             with transaction.atomic():
                 client.save()
@@ -204,14 +205,29 @@ def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractCl
         return client  # type: ignore[no-any-return]
     before = _fingerprint(stored)
     metadata.apply(stored)
+    if stored.is_public:
+        stored.skip_consent = False  # never for a public client (RFC 8252 §8.6; a database constraint)
     if _fingerprint(stored) == before:
         return stored
+    _check_fields(stored)
     with transaction.atomic():
         stored.save()
         forgotten, _ = Consent.objects.filter(client_id=stored.pk).delete()
     logger.info("Client ID metadata document %r changed: client updated, %d remembered consent(s) forgotten",
                 url[:300], forgotten)
     return stored
+
+
+def _check_fields(client: Any) -> None:
+    """The column limits (a 600-character ``logo_uri`` is valid metadata but no storable value):
+    :class:`DocumentError`, never a database error."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        client.clean_fields(exclude=["client_id"])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise DocumentError(f"The client's metadata document is invalid: {field}: {' '.join(messages)}") from None
 
 
 def display_host(client: AbstractClient) -> str:

@@ -497,3 +497,11 @@ def test_connected_apps_page_names_the_host(cimd, browser):
     html = browser.get(reverse("oauth_provider:connected_apps")).content.decode()
     assert f'Google <span class="client-host">(127.0.0.1:{cimd.port})</span>' in html
     assert "logo.png" not in html
+
+
+@pytest.mark.parametrize("changes", [{"logo_uri": "https://cimd.example/" + "l" * 600},
+                                     {"client_uri": "https://cimd.example/" + "c" * 600}])
+def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):
+    cimd.serve(**changes)
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+    assert not get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()

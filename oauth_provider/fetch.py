@@ -324,6 +324,12 @@ class _PinnedConnection(http.client.HTTPConnection):
             raise last or OSError("no address to connect to")
         if self._target.scheme == "https":
             try:
+                # the handshake's timeout is its total duration (CPython's ssl module keeps a
+                # deadline across its reads), so a server trickling it is cut off too
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("total fetch deadline passed")
+                sock.settimeout(min(self.timeout or remaining, remaining))
                 sock = _ssl_context().wrap_socket(sock, server_hostname=self._target.host)
             except BaseException:
                 sock.close()

@@ -668,3 +668,42 @@ def test_no_ambient_credentials_and_proxies_ignored(server, monkeypatch):
         assert not any(name.startswith("x-forwarded") for name in names)
         assert request["headers"]["User-Agent"] == fetch.USER_AGENT
     assert len(server.requests) == 2
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_trickled_tls_handshake_is_cut_at_the_deadline(monkeypatch):
+    """A server that starts a TLS record and then sends a byte every 50 ms."""
+    import socketserver
+
+    class Trickle(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                self.request.sendall(b"\x16\x03\x03\x40\x00")
+                for _ in range(200):
+                    self.request.sendall(b"\x00")
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    resolve_to(monkeypatch, "93.184.216.34")
+
+    def open_socket(family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+        return sock
+
+    monkeypatch.setattr(fetch, "_open_socket", open_socket)
+    try:
+        with override_oauth(FETCH={"timeout": 0.8, "connect_timeout": 0.6, "allowed_ports": [port]}):
+            started = time.monotonic()
+            with pytest.raises(FetchError):
+                fetch_json(f"https://rp.example:{port}/doc")
+            assert time.monotonic() - started < 1.2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -505,3 +505,73 @@ def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):
     cimd.serve(**changes)
     assert_error_page(authorize(browser, cimd.doc_url)[0])
     assert not get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()
+
+
+# -- private_key_jwt documents (§6.2) -----------------------------------------------------------------
+def _key_pair() -> tuple[Any, dict[str, Any]]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    return private, {**ECAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "k1", "alg": "ES256"}
+
+
+def _assertion(url: str, private: Any, issuer: str) -> str:
+    import time
+    import uuid
+
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims = {"iss": url, "sub": url, "aud": issuer, "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    return pyjwt.encode(claims, private, algorithm="ES256", headers={"kid": "k1"})
+
+
+@pytest.mark.req("CIMD-6.2-key-auth")
+def test_private_key_jwt_document_makes_a_confidential_client(cimd, browser):
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+
+    private, jwk = _key_pair()
+    cimd.serve(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [jwk]})
+    page, sent = authorize(browser, cimd.doc_url)
+    assert page.status_code == 200
+    code = query_of(approve(browser, page)["Location"])["code"]
+    client = get_client_model()._default_manager.get(client_id=cimd.doc_url)
+    assert not client.is_public and client.token_endpoint_auth_method == "private_key_jwt"
+    issuer = HttpClient().get(METADATA).json()["issuer"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+            "code_verifier": sent["verifier"]}
+    # no assertion: a confidential client cannot pass as public
+    bare = token({**form, "client_id": cimd.doc_url})
+    assert bare.status_code == 401 and bare.json()["error"] == "invalid_client"
+    # an assertion signed by a key that is not in the document
+    other, _ = _key_pair()
+    forged = token({**form, "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": _assertion(cimd.doc_url, other, issuer)})
+    assert forged.status_code == 401 and forged.json()["error"] == "invalid_client"
+    good = token({**form, "client_assertion_type": ASSERTION_TYPE,
+                  "client_assertion": _assertion(cimd.doc_url, private, issuer)})
+    assert good.status_code == 200, good.content
+
+
+@pytest.mark.req("CIMD-6.5-ssrf")
+def test_jwks_uri_resolving_to_metadata_address_is_not_fetched(cimd, browser, monkeypatch):
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+
+    private, _jwk = _key_pair()
+    cimd.serve(token_endpoint_auth_method="private_key_jwt", jwks_uri="https://keys.example/jwks.json")
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    issuer = HttpClient().get(METADATA).json()["issuer"]
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "keys.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    answer = token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": sent["verifier"], "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": _assertion(cimd.doc_url, private, issuer)})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"

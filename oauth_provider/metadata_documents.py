@@ -182,7 +182,7 @@ def _same_origin_or_loopback(uri: str, client_id: str) -> bool:
         return False
 
 
-def _fingerprint(client: Any) -> tuple[Any, ...]:
+def _fingerprint(client: AbstractClient) -> tuple[Any, ...]:
     return tuple(getattr(client, name, None) for name in DOCUMENT_FIELDS)
 
 
@@ -218,7 +218,7 @@ def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractCl
     return stored
 
 
-def _check_fields(client: Any) -> None:
+def _check_fields(client: AbstractClient) -> None:
     """The column limits (a 600-character ``logo_uri`` is valid metadata but no storable value):
     :class:`DocumentError`, never a database error."""
     from django.core.exceptions import ValidationError

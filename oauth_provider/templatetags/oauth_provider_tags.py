@@ -9,10 +9,13 @@ input as hostile). Django's autoescaping still applies to what they return.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import template
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 register = template.Library()
 
@@ -63,7 +66,7 @@ def url_host(value: Any) -> str:
 
 
 @register.filter
-def document_host(client: Any) -> str:
+def document_host(client: AbstractClient | None) -> str:
     """The host a client ID metadata document client is served from (shown next to its
     self-chosen name, draft-ietf-oauth-client-id-metadata-document §6.4); ``""`` for other
     clients."""

@@ -65,6 +65,20 @@ class DefaultAdapter:
         ``MULTI_AUDIENCE_TOKENS`` setting (off: one resource per token, RFC 8707 §3)."""
         return bool(provider_settings.MULTI_AUDIENCE_TOKENS)
 
+    def allow_client_id_metadata_document(self, url: str) -> bool:
+        """May the client whose ``client_id`` is the URL ``url`` use this server through its
+        metadata document (``CLIENT_ID_METADATA_DOCUMENTS``)? Called before the document is
+        fetched and whenever a request names the client, so refusing a URL takes effect at
+        once; a refused URL is never fetched and the request stops at an error page
+        (draft-ietf-oauth-client-id-metadata-document §6.8). ``url`` already passed the
+        client-identifier and fetch rules. Default: every URL. For example, an allow-list::
+
+            def allow_client_id_metadata_document(self, url):
+                host = urlsplit(url).hostname
+                return host in {"claude.ai", "chatgpt.com"} or host.endswith(".example.com")
+        """
+        return True
+
     # -- OpenID Connect ----------------------------------------------------------------------
     def get_subject(self, user: Any, *, client: AbstractClient | None = None) -> str:
         """The ``sub`` claim for ``user`` as ``client`` sees it: stable, never reassigned, at most

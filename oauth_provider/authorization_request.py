@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import jwt, redirect_uris, resources, scopes
+from . import jwt, metadata_documents, redirect_uris, resources, scopes
 from .conf import provider_settings
 from .errors import (
     AccessDenied,
@@ -43,7 +43,7 @@ from .errors import (
 )
 from .issuer import get_issuer
 from .models import Consent
-from .models.store import client_by_id, consent_of
+from .models.store import CLIENT_ID_MAX_LENGTH, consent_of
 from .oidc.claims import parse_claims_request
 from .params import Params, flatten
 from .registry import adapter, grant_types
@@ -129,15 +129,21 @@ def _echoable_state(data: QueryDict) -> str | None:
 
 def establish_client(data: QueryDict) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
-    RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`."""
+    RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`. A URL ``client_id``
+    is a client ID metadata document when that feature is on (:mod:`.metadata_documents`);
+    a document that cannot be used stops here too (draft-ietf-oauth-client-id-metadata-document
+    §4.3: no redirect URI is known)."""
     client_id = _single(data, "client_id")
     sent = _single(data, "redirect_uri")
     state = _echoable_state(data)
     if client_id is None:
         raise UntrustedRedirect("The client_id parameter is missing.")
-    if len(client_id) > 100 or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):
+    if len(client_id) > CLIENT_ID_MAX_LENGTH or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):
         raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
-    client = client_by_id(client_id)
+    try:
+        client = metadata_documents.lookup(client_id)
+    except metadata_documents.DocumentError as exc:
+        raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:
         raise UntrustedRedirect("The client is unknown or disabled.")
     registered = client.redirect_uri_list

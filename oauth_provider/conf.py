@@ -254,6 +254,23 @@ DEFAULTS: dict[str, Setting] = {
         "method every client supports. UserInfo accepts the body token either way (relying parties such "
         "as pyoidc send it there). The URI query (§2.3) is never accepted (OAuth 2.1 §5.1.1).",
     ),
+    "CLIENT_ID_METADATA_DOCUMENTS": Setting(
+        False, (bool,),
+        "Accept client ID metadata documents (draft-ietf-oauth-client-id-metadata-document): a "
+        "``client_id`` that is an https URL names the client whose metadata is published there, "
+        "fetched through :mod:`oauth_provider.fetch`, validated, cached and stored as a client row. "
+        "Advertised as ``client_id_metadata_document_supported``. The adapter's "
+        "``allow_client_id_metadata_document`` may refuse URLs. Off: a URL ``client_id`` is an unknown "
+        "client unless registered by the site, and nothing is fetched.",
+    ),
+    "CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN": Setting(
+        False, (bool,),
+        "Accept a client ID metadata document only if each of its redirect URIs is on the origin "
+        "(scheme, host and port) of its ``client_id`` URL or on the user's own machine (``http`` on "
+        "127.0.0.1, [::1] or localhost: native apps); private-use schemes are then refused "
+        "(draft-ietf-oauth-client-id-metadata-document §6.1). Off (the default, as the draft's): any "
+        "redirect URI the usual rules allow, and the consent page shows where the user is sent.",
+    ),
     "ALLOW_INSECURE_LOOPBACK_FETCH": Setting(
         False, (bool,),
         "Let the provider fetch ``http`` (and ``https``) URLs whose host is exactly ``127.0.0.1``, "

@@ -154,7 +154,8 @@ def parse(url: str) -> Target:
     if not parts.netloc or "@" in parts.netloc:
         raise FetchError("The URL must have a host and no user information.")
     host = _normalise_host(parts.netloc, parts.hostname or "")
-    loopback = bool(provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH) and host in LOOPBACK_NAMES
+    # exactly these names as written: "localhost." or "127.0.0.1." stay refused
+    loopback = bool(provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH) and parts.hostname in LOOPBACK_NAMES
     if scheme == "http" and not loopback:
         raise FetchError("Only https URLs can be fetched.")
     if port == 0 or (port is not None and not loopback and port not in options()["allowed_ports"]):
@@ -323,6 +324,12 @@ class _PinnedConnection(http.client.HTTPConnection):
             raise last or OSError("no address to connect to")
         if self._target.scheme == "https":
             try:
+                # the handshake's timeout is its total duration (CPython's ssl module keeps a
+                # deadline across its reads), so a server trickling it is cut off too
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("total fetch deadline passed")
+                sock.settimeout(min(self.timeout or remaining, remaining))
                 sock = _ssl_context().wrap_socket(sock, server_hostname=self._target.host)
             except BaseException:
                 sock.close()

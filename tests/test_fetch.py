@@ -168,7 +168,8 @@ def test_loopback_setting_only_admits_the_three_loopback_names():
         for url in ("http://127.0.0.1:8000/d", "http://[::1]:1/d", "http://localhost:9/d", "https://127.0.0.1/d"):
             validate_fetchable_url(url)
         for url in ("http://127.0.0.2/d", "http://example.com/d", "http://2130706433/d", "http://0.0.0.0/d",
-                    "http://app.localhost/d", "http://[::ffff:127.0.0.1]/d"):
+                    "http://app.localhost/d", "http://[::ffff:127.0.0.1]/d", "http://localhost./d",
+                    "https://localhost./d", "http://127.0.0.1./d"):
             with pytest.raises(ValidationError):
                 validate_fetchable_url(url)
 
@@ -652,3 +653,57 @@ def test_default_port_not_in_the_host_header(pinned_tls, monkeypatch):
         pinned_tls.routes["/doc"] = json_route({"ok": 1})
         assert fetch_json("https://rp.example/doc") == {"ok": 1}
     assert pinned_tls.requests[0]["headers"]["Host"] == "rp.example"
+
+
+@pytest.mark.req("8725-3.10-no-ambient-credentials")
+def test_no_ambient_credentials_and_proxies_ignored(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://10.9.9.9:3128")
+    server.routes["/doc"] = json_route({})
+    fetch_json(server.url("/doc"))
+    post_form(server.url("/doc"), {"a": "b"})
+    for request in server.requests:
+        names = {name.lower() for name in request["headers"]}
+        assert not names & {"cookie", "authorization", "proxy-authorization"}
+        assert not any(name.startswith("x-forwarded") for name in names)
+        assert request["headers"]["User-Agent"] == fetch.USER_AGENT
+    assert len(server.requests) == 2
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_trickled_tls_handshake_is_cut_at_the_deadline(monkeypatch):
+    """A server that starts a TLS record and then sends a byte every 50 ms."""
+    import socketserver
+
+    class Trickle(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                self.request.sendall(b"\x16\x03\x03\x40\x00")
+                for _ in range(200):
+                    self.request.sendall(b"\x00")
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    resolve_to(monkeypatch, "93.184.216.34")
+
+    def open_socket(family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+        return sock
+
+    monkeypatch.setattr(fetch, "_open_socket", open_socket)
+    try:
+        with override_oauth(FETCH={"timeout": 0.8, "connect_timeout": 0.6, "allowed_ports": [port]}):
+            started = time.monotonic()
+            with pytest.raises(FetchError):
+                fetch_json(f"https://rp.example:{port}/doc")
+            assert time.monotonic() - started < 1.2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,6 +16,7 @@ remembered; never for public clients)
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -25,7 +26,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import resources, scopes
+from .. import metadata_documents, resources, scopes
 from ..authorization_request import (
     AuthorizationRequest,
     consent_needed,
@@ -52,6 +53,16 @@ REMEMBER_FIELD = "remember"
 CONSENT_SALT = "oauth_provider.consent"
 #: how long a consent page may stay open before its form expires (seconds)
 CONSENT_MAX_AGE = 3600
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _host(uri: str) -> str:
+    try:
+        return urlsplit(uri).hostname or ""
+    except ValueError:
+        return ""
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -137,8 +148,17 @@ class AuthorizationView(View):
         )
         known = resources.configured(request)
         optional = scopes.optional(req.scopes)
+        host = metadata_documents.display_host(req.client)
         context: dict[str, Any] = {
             "client": req.client,
+            # A client ID metadata document names itself: its host is what the user can trust
+            # (draft-ietf-oauth-client-id-metadata-document §6.4), shown wherever its name is.
+            "client_host": host,
+            "client_label": f"{req.client.name} ({host})" if host else req.client.name,
+            "redirect_host": _host(req.redirect_uri),
+            # MCP Security Considerations: a loopback redirect means an app on this device
+            "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS
+                                                         for uri in req.client.redirect_uri_list),
             "redirect_uri": req.redirect_uri,
             "scopes": [
                 {"name": name, "description": text, "optional": name in optional}

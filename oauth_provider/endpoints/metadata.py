@@ -15,6 +15,7 @@ from django.views import View
 
 from .. import resources, scopes
 from ..client_keys import SIGNING_ALGORITHMS
+from ..conf import provider_settings
 from ..issuer import endpoint_url, get_issuer
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
@@ -55,6 +56,9 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
         document["response_modes_supported"] = ["query"]
     else:
         document["response_types_supported"] = []
+    if provider_settings.CLIENT_ID_METADATA_DOCUMENTS:
+        # draft-ietf-oauth-client-id-metadata-document §5
+        document["client_id_metadata_document_supported"] = True
     return document
 
 

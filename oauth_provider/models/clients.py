@@ -124,7 +124,8 @@ class AbstractClient(models.Model):
     add fields; the protocol code only relies on the fields and methods defined here."""
 
     client_id = models.CharField(
-        _("client ID"), max_length=100, unique=True, default=generators.generate_client_id
+        _("client ID"), max_length=255, unique=True, default=generators.generate_client_id,
+        help_text=_("Generated, or the https URL of the client's metadata document (client ID metadata documents)."),
     )
     client_secret_hash = models.CharField(
         _("client secret (hash)"), max_length=255, blank=True, editable=False,

@@ -37,7 +37,7 @@ _consent = PreparedLookup(lambda: Consent, ("user", "client"))
 _user = PreparedLookup(get_user_model, ("pk",))
 
 #: the length of the client_id column: a longer value names no client
-CLIENT_ID_MAX_LENGTH = 100
+CLIENT_ID_MAX_LENGTH = 255
 
 
 def client_by_id(client_id: str, **filters: Any) -> AbstractClient | None:

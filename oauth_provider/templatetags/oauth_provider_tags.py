@@ -9,10 +9,13 @@ input as hostile). Django's autoescaping still applies to what they return.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import template
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 register = template.Library()
 
@@ -60,3 +63,13 @@ def url_host(value: Any) -> str:
         return urlsplit(url).netloc.rpartition("@")[2]
     except ValueError:
         return ""
+
+
+@register.filter
+def document_host(client: AbstractClient | None) -> str:
+    """The host a client ID metadata document client is served from (shown next to its
+    self-chosen name, draft-ietf-oauth-client-id-metadata-document §6.4); ``""`` for other
+    clients."""
+    from ..metadata_documents import display_host
+
+    return display_host(client) if client is not None else ""

@@ -1,0 +1,577 @@
+"""Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-01, checklist
+section P): a URL client_id, its document served by a real HTTP server on 127.0.0.1 (with
+``ALLOW_INSECURE_LOOPBACK_FETCH``, as a test setup on one machine), driven through the
+authorization and token endpoints; SSRF targets through a stub resolver. An attack passes
+only if the page is an error without ``Location`` and, where it says so, the listener recorded
+nothing."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core.cache import caches
+from django.test import Client as HttpClient
+
+from oauth_provider.adapter import DefaultAdapter
+from oauth_provider.models import AccessToken, Consent, get_client_model
+from tests.support.endpoints import METADATA, assert_error_page
+from tests.support.factories import ClientFactory
+from tests.support.http_servers import endless_route, json_route, local_server, redirect_route, send
+from tests.support.settings import override_oauth
+
+from .conftest import pkce_pair, query_of
+
+pytestmark = pytest.mark.django_db
+
+ON = {"CLIENT_ID_METADATA_DOCUMENTS": True, "ALLOW_INSECURE_LOOPBACK_FETCH": True,
+      "FETCH": {"timeout": 1, "connect_timeout": 1}}
+CALLBACK = "http://127.0.0.1:3000/callback"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+@pytest.fixture
+def cimd():
+    """A document host on 127.0.0.1 with the feature on. ``cimd.url`` is the document URL,
+    ``cimd.serve(**changes)`` serves a valid document with ``changes``."""
+    with local_server() as server, override_oauth(**ON):
+        server.doc_url = server.url("/client.json")
+
+        def document(**changes: Any) -> dict[str, Any]:
+            doc = {
+                "client_id": server.doc_url,
+                "client_name": "Example MCP Client",
+                "redirect_uris": [CALLBACK],
+                "application_type": "native",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            }
+            doc.update(changes)
+            return {k: v for k, v in doc.items() if v is not None}
+
+        def serve(path: str = "/client.json", headers: dict[str, str] | None = None, **changes: Any) -> None:
+            server.routes[path] = json_route(document(**changes), headers=headers)
+
+        server.document = document
+        server.serve = serve
+        yield server
+
+
+def authorize(browser: HttpClient, client_id: str, **overrides: Any) -> tuple[Any, dict[str, str]]:
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "scope": "read",
+              "state": "xyz", "code_challenge": challenge, "code_challenge_method": "S256", **overrides}
+    params = {k: v for k, v in params.items() if v is not None}
+    return browser.get("/o/authorize/", params), {"verifier": verifier, **params}
+
+
+def approve(browser: HttpClient, page: Any) -> Any:
+    from .conftest import consent_blob
+
+    return browser.post("/o/authorize/", {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+
+
+def token(data: dict[str, str], **extra: Any) -> Any:
+    return HttpClient().post("/o/token/", urlencode(data), content_type="application/x-www-form-urlencoded", **extra)
+
+
+# -- the whole flow --------------------------------------------------------------------------------
+@pytest.mark.req("CIMD-4.5-redirect-exact")
+@pytest.mark.req("CIMD-6.2-key-auth")
+def test_url_client_id_runs_the_code_flow_end_to_end(cimd, browser, user):
+    cimd.serve()
+    page, sent = authorize(browser, cimd.doc_url)
+    assert page.status_code == 200, page.content[:500]
+    approved = approve(browser, page)
+    assert approved.status_code == 302 and approved["Location"].startswith(CALLBACK)
+    code = query_of(approved["Location"])["code"]
+    answer = token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": sent["verifier"], "client_id": cimd.doc_url})
+    assert answer.status_code == 200, answer.content
+    client = get_client_model()._default_manager.get(client_id=cimd.doc_url)
+    assert client.registration_method == "metadata_document"
+    assert client.is_public and client.client_secret_hash == "" and client.redirect_uri_list == [CALLBACK]
+    assert client.name == "Example MCP Client"
+    assert AccessToken.objects.get().client_id == client.pk
+    # refresh works for the public client, as for any other
+    refreshed = token({"grant_type": "refresh_token", "refresh_token": answer.json()["refresh_token"],
+                       "client_id": cimd.doc_url})
+    assert refreshed.status_code == 200, refreshed.content
+    assert cimd.hits("/client.json") == 1  # cached in between
+
+
+@pytest.mark.req("CIMD-5-metadata")
+def test_advertised_only_when_on(client):
+    assert "client_id_metadata_document_supported" not in client.get(METADATA).json()
+    assert "client_id_metadata_document_supported" not in client.get("/o/.well-known/openid-configuration").json()
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True):
+        assert client.get(METADATA).json()["client_id_metadata_document_supported"] is True
+        assert client.get("/o/.well-known/openid-configuration").json()["client_id_metadata_document_supported"]
+
+
+@pytest.mark.req("CIMD-5-metadata")
+def test_feature_off_url_client_id_is_an_unknown_client_and_nothing_is_fetched(browser):
+    with local_server() as server, override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True):
+        url = server.url("/client.json")
+        server.routes["/client.json"] = json_route({"client_id": url, "redirect_uris": [CALLBACK]})
+        page, _ = authorize(browser, url)
+        assert_error_page(page)
+        assert b"unknown" in page.content
+        answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
+                        "code_verifier": "v" * 43, "client_id": url})
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+        assert server.requests == []
+    assert not get_client_model()._default_manager.filter(client_id=url).exists()
+
+
+# -- the URL itself (§3), refused before any fetch -----------------------------------------------
+@pytest.mark.req("CIMD-3-client-id-url")
+@pytest.mark.parametrize("path", ["", "/a/../client.json", "/./client.json", "/a/%2e%2e/client.json",
+                                  "/client.json#x", "/client.json?x=1", "/client.json?"])
+def test_client_id_url_rules(cimd, browser, path):
+    cimd.serve()
+    url = f"http://127.0.0.1:{cimd.port}{path}"
+    page, _ = authorize(browser, url)
+    assert_error_page(page)
+    assert cimd.requests == []
+
+
+@pytest.mark.req("CIMD-3-client-id-url")
+@pytest.mark.req("DERIVED-fetch-scheme")
+@pytest.mark.parametrize("url", [
+    "http://cimd.example/c.json", "https://cimd.example", "https://u:p@cimd.example/c.json",
+    "https://cimd.example:22/c.json", "https://2130706433/c.json", "https://localhost./c.json",
+    "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/c.json",
+    "https://metadata.google.internal/c.json", "https://cimd.example/" + "a" * 300,
+])
+def test_bad_url_forms_refused_without_resolving(cimd, browser, url, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("resolved"))
+    page, _ = authorize(browser, url)
+    assert_error_page(page)
+
+
+# -- SSRF (§6.5, section Q) -------------------------------------------------------------------------
+@pytest.mark.req("CIMD-6.5-ssrf")
+@pytest.mark.req("DERIVED-fetch-special-use")
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1", "::ffff:127.0.0.1",
+                                     "fd00:ec2::254", "100.64.0.1", "0.0.0.0"])
+def test_document_host_resolving_to_special_address_is_never_contacted(cimd, browser, monkeypatch, address):
+    cimd.serve()
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        sockaddr = (address, port, 0, 0) if family == socket.AF_INET6 else (address, port)
+        return [(family, socket.SOCK_STREAM, 6, "", sockaddr)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    page, _ = authorize(browser, "https://cimd.example/client.json")
+    assert_error_page(page)
+    assert cimd.requests == []
+    answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
+                    "code_verifier": "v" * 43, "client_id": "https://cimd.example/client.json"})
+    assert answer.status_code == 401
+    assert cimd.requests == []
+
+
+# -- the response (§4) ------------------------------------------------------------------------------
+@pytest.mark.req("CIMD-4-status-and-redirects")
+@pytest.mark.req("CIMD-4-no-redirects-all")
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_never_followed(cimd, browser, status):
+    cimd.serve(path="/real.json", client_id=cimd.doc_url)
+    cimd.routes["/client.json"] = redirect_route(cimd.url("/real.json"), status)
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+    assert cimd.hits("/real.json") == 0
+
+
+@pytest.mark.req("CIMD-4-status-and-redirects")
+@pytest.mark.req("CIMD-4.3-fetch-failure")
+@pytest.mark.parametrize("status", [201, 203, 204, 404, 410, 500, 503])
+def test_only_200_is_a_document(cimd, browser, status):
+    cimd.routes["/client.json"] = json_route(cimd.document(), status=status)
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+
+
+@pytest.mark.req("CIMD-4.3-fetch-failure")
+def test_unreachable_and_slow_hosts_are_error_pages(browser):
+    with local_server() as server, override_oauth(**{**ON, "FETCH": {"timeout": 0.3}}):
+        server.routes["/slow.json"] = lambda h: (__import__("time").sleep(1), send(h, 200, b"{}"))
+        for url in ("http://127.0.0.1:1/client.json", server.url("/slow.json")):
+            page, _ = authorize(browser, url)
+            assert_error_page(page)
+
+
+@pytest.mark.req("DERIVED-fetch-no-oracle")
+def test_fetch_failures_read_the_same(cimd, browser):
+    cimd.routes["/a.json"] = json_route({"secret": "internal-value"}, status=404)
+    cimd.routes["/b.json"] = lambda h: send(h, 200, b"<h1>internal admin</h1>", "text/html")
+    bodies = []
+    for path in ("/a.json", "/b.json", "/none.json"):
+        page, _ = authorize(browser, cimd.url(path))
+        assert_error_page(page)
+        assert b"internal" not in page.content
+        bodies.append(page.content.replace(path.encode(), b""))
+    assert len(set(bodies)) == 1
+
+
+@pytest.mark.req("CIMD-6.6-size")
+@pytest.mark.parametrize("route", ["big", "endless", "endless-lying"])
+def test_oversized_documents_refused(cimd, browser, route):
+    if route == "big":
+        cimd.serve(client_name="x" * 6 * 1024)
+    else:
+        cimd.routes["/client.json"] = endless_route(10 if route == "endless-lying" else None)
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+
+
+# -- the document (§4.1) ----------------------------------------------------------------------------
+@pytest.mark.req("CIMD-4.1-client-id-match")
+@pytest.mark.parametrize("variant", ["slash", "host-case", "default-port", "encoded", "absent", "array", "other"])
+def test_document_client_id_must_equal_the_url(cimd, browser, variant):
+    url = cimd.doc_url
+    value: Any = {
+        "slash": url + "/", "host-case": url.replace("http://", "HTTP://"),
+        "default-port": url.replace("127.0.0.1:", "127.0.0.1:0"), "encoded": url.replace("/client", "/%63lient"),
+        "absent": None, "array": [url], "other": "https://app.example/client.json",
+    }[variant]
+    doc = cimd.document(client_id=value)
+    if value is None:
+        doc.pop("client_id", None)
+    cimd.routes["/client.json"] = json_route(doc)
+    page, _ = authorize(browser, url)
+    assert_error_page(page)
+    assert not get_client_model()._default_manager.filter(client_id=url).exists()
+
+
+@pytest.mark.req("CIMD-4.1-no-shared-secret")
+@pytest.mark.parametrize("changes", [
+    {"token_endpoint_auth_method": "client_secret_basic"},
+    {"token_endpoint_auth_method": "client_secret_post"},
+    {"token_endpoint_auth_method": "client_secret_jwt"},
+    {"client_secret": "s3cret"},
+    {"client_secret_expires_at": 0},
+])
+def test_documents_with_shared_secrets_refused(cimd, browser, changes):
+    cimd.serve(**changes)
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+
+
+@pytest.mark.req("CIMD-4.1-no-shared-secret")
+def test_secret_sent_by_a_url_client_is_refused(cimd, browser):
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
+                    "code_verifier": "v" * 43, "client_id": cimd.doc_url, "client_secret": "guess"})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+@pytest.mark.req("MCP-2026-07-28-cimd-validate")
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"a string"',
+                                  b'{"client_id": "URL", "client_name": "x"}',
+                                  b'{"client_id": "URL", "client_name": "x", "redirect_uris": "http://127.0.0.1/cb"}'])
+def test_malformed_documents_refused(cimd, browser, body):
+    cimd.routes["/client.json"] = lambda h: send(h, 200, body.replace(b"URL", cimd.doc_url.encode()))
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+
+
+@pytest.mark.req("MCP-2026-07-28-cimd-validate")
+def test_unknown_members_are_ignored(cimd, browser):
+    cimd.serve(is_staff=True, x_vendor={"a": 1})
+    page, _ = authorize(browser, cimd.doc_url)
+    assert page.status_code == 200
+
+
+@pytest.mark.req("CIMD-4.5-redirect-exact")
+@pytest.mark.parametrize("redirect_uri", ["http://127.0.0.1:3000/callback/", "http://127.0.0.1:3000/callbacK",
+                                          "http://localhost:3000/callback", "https://evil.example/callback",
+                                          "http://127.0.0.1:3000/callback?x=1"])
+def test_redirect_uri_must_be_one_of_the_documents(cimd, browser, redirect_uri):
+    cimd.serve()
+    page, _ = authorize(browser, cimd.doc_url, redirect_uri=redirect_uri)
+    assert_error_page(page)
+
+
+# -- caching (§4.4) ---------------------------------------------------------------------------------
+@pytest.mark.req("CIMD-4.4-caching")
+def test_document_cached_then_refetched_when_expired(cimd, browser):
+    cimd.serve(headers={"Cache-Control": "max-age=600"})
+    for _ in range(3):
+        assert authorize(browser, cimd.doc_url)[0].status_code == 200
+    assert cimd.hits("/client.json") == 1
+    caches["default"].clear()  # the cache lifetime ends
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200
+    assert cimd.hits("/client.json") == 2
+
+
+@pytest.mark.req("CIMD-4.4-caching")
+@pytest.mark.parametrize("first", ["error", "invalid"])
+def test_errors_and_invalid_documents_not_cached(cimd, browser, first):
+    if first == "error":
+        cimd.routes["/client.json"] = json_route(cimd.document(), status=500)
+    else:
+        cimd.serve(redirect_uris=["https://evil.example/cb", "not a uri"])
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+    cimd.serve()
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200
+
+
+# -- changes (§6.3) ---------------------------------------------------------------------------------
+@pytest.mark.req("CIMD-6.3-metadata-change")
+@pytest.mark.parametrize("change", [{"redirect_uris": ["http://127.0.0.1:4000/cb"]}, {"client_name": "Google"},
+                                    {"logo_uri": "https://cimd.example/new.png"}])
+def test_changed_document_forgets_remembered_consent(cimd, browser, user, change):
+    cimd.serve()
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200
+    client = get_client_model()._default_manager.get(client_id=cimd.doc_url)
+    Consent.objects.create(user=user, client=client, scope="read")
+    caches["default"].clear()
+    cimd.serve()  # unchanged: the consent stays
+    authorize(browser, cimd.doc_url)
+    assert Consent.objects.filter(client=client).exists()
+    caches["default"].clear()
+    cimd.serve(**change)
+    redirect_uri = change.get("redirect_uris", [CALLBACK])[0]
+    page, _ = authorize(browser, cimd.doc_url, redirect_uri=redirect_uri)
+    assert page.status_code == 200  # the consent page, not a code
+    assert not Consent.objects.filter(client=client).exists()
+    client.refresh_from_db()
+    assert client.redirect_uri_list == [redirect_uri]
+
+
+@pytest.mark.req("CIMD-6.3-metadata-change")
+def test_old_redirect_uri_refused_after_the_document_changes(cimd, browser):
+    cimd.serve()
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200
+    caches["default"].clear()
+    cimd.serve(redirect_uris=["http://127.0.0.1:4000/cb"])
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+
+
+def test_document_gone_the_client_gets_no_more_tokens(cimd, browser):
+    cimd.serve()
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    caches["default"].clear()
+    cimd.routes.pop("/client.json")
+    answer = token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": sent["verifier"], "client_id": cimd.doc_url})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+def test_deactivated_client_stays_deactivated(cimd, browser):
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    get_client_model()._default_manager.filter(client_id=cimd.doc_url).update(is_active=False)
+    caches["default"].clear()
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+    assert not get_client_model()._default_manager.get(client_id=cimd.doc_url).is_active
+
+
+def test_pre_registered_url_client_is_never_fetched(cimd, browser):
+    """An operator may register a document URL as an ordinary client (§6.10)."""
+    ClientFactory(client_id=cimd.doc_url, redirect_uris="https://rp.example/cb", name="Registered")
+    page, _ = authorize(browser, cimd.doc_url, redirect_uri="https://rp.example/cb")
+    assert page.status_code == 200 and b"Registered" in page.content
+    assert cimd.requests == []
+
+
+# -- policy (§6.8) ----------------------------------------------------------------------------------
+class OnlyExampleCom(DefaultAdapter):
+    def allow_client_id_metadata_document(self, url: str) -> bool:
+        return False
+
+
+def test_adapter_refuses_a_url_before_any_fetch(cimd, browser):
+    cimd.serve()
+    with override_oauth(**ON, ADAPTER="tests.test_metadata_documents.OnlyExampleCom"):
+        page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+    assert b"does not accept" in page.content
+    assert cimd.requests == []
+
+
+# -- the consent page (§6.4, §6.7) ------------------------------------------------------------------
+@pytest.mark.req("CIMD-6.4-show-hostname")
+@pytest.mark.req("CIMD-6.7-logo")
+@pytest.mark.req("7591-5-display-uris")
+def test_consent_page_leads_with_the_host(cimd, browser):
+    cimd.serve(client_name="<b>Google</b>", logo_uri="https://cimd.example/logo.png")
+    page, _ = authorize(browser, cimd.doc_url)
+    html = page.content.decode()
+    host = f"127.0.0.1:{cimd.port}"
+    assert f"<h1>{host} wants to access your account</h1>" in html
+    assert "&lt;b&gt;Google&lt;/b&gt;" in html and "<b>Google</b>" not in html
+    assert f"<title>Authorize &lt;b&gt;Google&lt;/b&gt; ({host})" in html
+    assert "logo.png" not in html  # never hot-linked from a host the client controls
+    assert "127.0.0.1:3000" in html  # where the user is sent back
+
+
+@pytest.mark.req("MCP-2026-07-28-localhost-warning")
+def test_loopback_only_redirects_warn(cimd, browser):
+    cimd.serve()
+    assert b"loopback-warning" in authorize(browser, cimd.doc_url)[0].content
+
+
+def test_ordinary_clients_consent_page_unchanged(browser, conf_client):
+    from tests.support.endpoints import params_for
+
+    with override_oauth(**ON):
+        html = browser.get("/o/authorize/", params_for(conf_client)).content.decode()
+    assert f"<h1>{conf_client.name} wants to access your account</h1>" in html
+    assert "loopback-warning" not in html
+
+
+# -- cost for everyone else ---------------------------------------------------------------------------
+def test_no_extra_statement_for_ordinary_clients(browser, conf_client, assert_num_queries):
+    from tests.support.endpoints import params_for
+
+    def count(**changes: Any) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with override_oauth(**changes), CaptureQueriesContext(connection) as ctx:
+            browser.get("/o/authorize/", params_for(conf_client))
+        return len(ctx.captured_queries)
+
+    assert count(**ON) == count()
+
+
+def test_document_host_is_not_hit_per_request_when_cached(cimd, browser, assert_max_queries):
+    cimd.serve(headers={"Cache-Control": "max-age=600"})
+    authorize(browser, cimd.doc_url)
+    from oauth_provider import metadata_documents
+
+    with assert_max_queries(1):
+        client = metadata_documents.lookup(cimd.doc_url)
+    assert client is not None and client.client_id == cimd.doc_url
+    assert cimd.hits("/client.json") == 1
+
+
+def test_documents_are_json_objects_stored_once(cimd, browser):
+    """Two first requests for one URL make one row (the unique client_id decides)."""
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    caches["default"].clear()
+    authorize(browser, cimd.doc_url)
+    assert get_client_model()._default_manager.filter(client_id=cimd.doc_url).count() == 1
+    assert json.loads(json.dumps(cimd.document()))["client_id"] == cimd.doc_url
+
+
+@pytest.mark.req("CIMD-6.1-redirect-origin")
+def test_same_origin_option(cimd, browser):
+    cimd.serve(application_type="web", redirect_uris=["https://other.example/cb"])
+    assert authorize(browser, cimd.doc_url, redirect_uri="https://other.example/cb")[0].status_code == 200
+    caches["default"].clear()
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        page, _ = authorize(browser, cimd.doc_url, redirect_uri="https://other.example/cb")
+        assert_error_page(page)
+        assert b"own origin" in page.content
+        cimd.serve()  # a loopback redirect URI: still accepted
+        assert authorize(browser, cimd.doc_url)[0].status_code == 200
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_connected_apps_page_names_the_host(cimd, browser):
+    from django.urls import reverse
+
+    cimd.serve(client_name="Google", logo_uri="https://cimd.example/logo.png")
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+           "code_verifier": sent["verifier"], "client_id": cimd.doc_url})
+    html = browser.get(reverse("oauth_provider:connected_apps")).content.decode()
+    assert f'Google <span class="client-host">(127.0.0.1:{cimd.port})</span>' in html
+    assert "logo.png" not in html
+
+
+@pytest.mark.parametrize("changes", [{"logo_uri": "https://cimd.example/" + "l" * 600},
+                                     {"client_uri": "https://cimd.example/" + "c" * 600}])
+def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):
+    cimd.serve(**changes)
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+    assert not get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()
+
+
+# -- private_key_jwt documents (§6.2) -----------------------------------------------------------------
+def _key_pair() -> tuple[Any, dict[str, Any]]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    return private, {**ECAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "k1", "alg": "ES256"}
+
+
+def _assertion(url: str, private: Any, issuer: str) -> str:
+    import time
+    import uuid
+
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims = {"iss": url, "sub": url, "aud": issuer, "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    return pyjwt.encode(claims, private, algorithm="ES256", headers={"kid": "k1"})
+
+
+@pytest.mark.req("CIMD-6.2-key-auth")
+def test_private_key_jwt_document_makes_a_confidential_client(cimd, browser):
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+
+    private, jwk = _key_pair()
+    cimd.serve(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [jwk]})
+    page, sent = authorize(browser, cimd.doc_url)
+    assert page.status_code == 200
+    code = query_of(approve(browser, page)["Location"])["code"]
+    client = get_client_model()._default_manager.get(client_id=cimd.doc_url)
+    assert not client.is_public and client.token_endpoint_auth_method == "private_key_jwt"
+    issuer = HttpClient().get(METADATA).json()["issuer"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+            "code_verifier": sent["verifier"]}
+    # no assertion: a confidential client cannot pass as public
+    bare = token({**form, "client_id": cimd.doc_url})
+    assert bare.status_code == 401 and bare.json()["error"] == "invalid_client"
+    # an assertion signed by a key that is not in the document
+    other, _ = _key_pair()
+    forged = token({**form, "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": _assertion(cimd.doc_url, other, issuer)})
+    assert forged.status_code == 401 and forged.json()["error"] == "invalid_client"
+    good = token({**form, "client_assertion_type": ASSERTION_TYPE,
+                  "client_assertion": _assertion(cimd.doc_url, private, issuer)})
+    assert good.status_code == 200, good.content
+
+
+@pytest.mark.req("CIMD-6.5-ssrf")
+def test_jwks_uri_resolving_to_metadata_address_is_not_fetched(cimd, browser, monkeypatch):
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+
+    private, _jwk = _key_pair()
+    cimd.serve(token_endpoint_auth_method="private_key_jwt", jwks_uri="https://keys.example/jwks.json")
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    issuer = HttpClient().get(METADATA).json()["issuer"]
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "keys.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    answer = token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": sent["verifier"], "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": _assertion(cimd.doc_url, private, issuer)})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"

@@ -214,10 +214,13 @@ def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
     """Known scopes within the client's allow-list (RFC 6749 §3.3). ``offline_access`` (OIDC
     Core §11) is allowed to every client with the refresh_token grant and ignored for others;
     like any scope, it is granted only with the user's consent to it (the page, or a remembered
-    decision that named it). Scopes the requested resources do not accept are dropped
-    (RFC 8707 §2.2, :func:`oauth_provider.resources.downscope`)."""
+    decision that named it). Without ``resource``, the audience is inferred from the scopes
+    (:func:`oauth_provider.resources.inferred`); scopes the resources do not accept are
+    dropped (RFC 8707 §2.2, :func:`oauth_provider.resources.downscope`)."""
     requested = scopes.without_unusable_offline_access(scopes.parse(req.params.get("scope")), req.client)
     resolved = scopes.resolve(requested, scopes.client_allowed(req.client))
+    if not req.resources:
+        req.resources = resources.inferred(resolved, req.client)
     req.scopes = resources.downscope(resolved, resources.store(req.resources))
 
 

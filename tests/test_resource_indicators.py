@@ -518,3 +518,30 @@ def test_challenge_points_at_the_resources_metadata(oauth):
     assert params["resource_metadata"] == "https://testserver/.well-known/oauth-protected-resource/mcp"
     r = oauth.api.get("/api/a-drf/")
     assert challenge(r)["resource_metadata"] == "https://rs-a.example/.well-known/oauth-protected-resource"
+
+
+# -- no resource named: the audience inferred from the scopes (RFC 9068 §3) --------------------
+@pytest.fixture
+def default_listed(settings):
+    """The default resource listed with its own scopes, so scopes can tell resources apart."""
+    listed = {DEFAULT: {"name": "This site", "scopes": ["read", "write", "profile"]}, **RESOURCES}
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=listed)
+
+
+@pytest.mark.req("9068-3-default-aud")
+def test_audience_inferred_from_the_scopes(oauth, jwt_client, default_listed):
+    assert jwt_claims(oauth, tokens(oauth, jwt_client, scope="rs-a:read")["access_token"])["aud"] == RS_A
+    assert jwt_claims(oauth, tokens(oauth, jwt_client, scope="read")["access_token"])["aud"] == DEFAULT
+    r, _, _ = authorize(oauth, jwt_client, scope="rs-a:read rs-b:read")
+    assert query_of(r["Location"])["error"] == "invalid_scope"
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "rs-b:read"})
+    assert r.status_code == 200 and jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_B
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "rs-a:read rs-b:read"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+
+
+def test_unlisted_default_resource_takes_every_scope(oauth, jwt_client):
+    """Without the default resource in RESOURCES, no resource named means the host's own API,
+    whatever the scopes: what a site had before resource indicators keeps its meaning."""
+    token = tokens(oauth, jwt_client, scope="rs-a:read")["access_token"]
+    assert jwt_claims(oauth, token)["aud"] == DEFAULT

@@ -545,3 +545,18 @@ def test_unlisted_default_resource_takes_every_scope(oauth, jwt_client):
     whatever the scopes: what a site had before resource indicators keeps its meaning."""
     token = tokens(oauth, jwt_client, scope="rs-a:read")["access_token"]
     assert jwt_claims(oauth, token)["aud"] == DEFAULT
+
+
+def test_login_round_trip_keeps_every_resource(conf_client, multi):
+    """The login page sends the user back to the same request: both resources survive."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.test import Client
+
+    pairs = [("response_type", "code"), ("client_id", conf_client.client_id), ("scope", "read"),
+             ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), ("code_challenge_method", "S256"),
+             ("resource", RS_A), ("resource", RS_B)]
+    r = Client().get("/o/authorize/?" + urlencode(pairs))
+    assert r.status_code == 302
+    next_url = parse_qs(urlsplit(r["Location"]).query)["next"][0]
+    assert parse_qs(urlsplit(next_url).query)["resource"] == [RS_A, RS_B]

@@ -94,6 +94,9 @@ class AuthorizationRequest:
     hint_subject: str | None = None
     #: the issuer identifier, set by the view (DEBUG derives it from the request)
     issuer: str = ""
+    #: the HTTP request, set by the view: the default resource's identifier may come from it
+    #: (DEBUG without ``ISSUER``)
+    request: HttpRequest | None = None
 
 
 def _single(data: QueryDict, name: str) -> str | None:
@@ -207,7 +210,7 @@ def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
 def check_resource(req: AuthorizationRequest, data: QueryDict) -> None:
     """RFC 8707 §2: each ``resource`` an absolute URI without fragment, known, allowed for
     the client; else ``invalid_target`` (:func:`oauth_provider.resources.requested`)."""
-    req.resources = resources.requested(req.params.getlist("resource"), req.client)
+    req.resources = resources.requested(req.params.getlist("resource"), req.client, req.request)
 
 
 def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
@@ -220,8 +223,8 @@ def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
     requested = scopes.without_unusable_offline_access(scopes.parse(req.params.get("scope")), req.client)
     resolved = scopes.resolve(requested, scopes.client_allowed(req.client))
     if not req.resources:
-        req.resources = resources.inferred(resolved, req.client)
-    req.scopes = resources.downscope(resolved, resources.store(req.resources))
+        req.resources = resources.inferred(resolved, req.client, req.request)
+    req.scopes = resources.downscope(resolved, resources.store(req.resources), req.request)
 
 
 def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:

@@ -560,3 +560,27 @@ def test_login_round_trip_keeps_every_resource(conf_client, multi):
     assert r.status_code == 302
     next_url = parse_qs(urlsplit(r["Location"]).query)["next"][0]
     assert parse_qs(urlsplit(next_url).query)["resource"] == [RS_A, RS_B]
+
+
+def test_userinfo_takes_tokens_for_the_default_resource_only(oauth, conf_client, signing_key, multi):
+    """UserInfo is the provider's own endpoint, at the default resource: a token a client got
+    for an MCP server cannot be replayed there by that server to read the user's profile."""
+    mcp_only = tokens(oauth, conf_client, [MCP], scope="openid profile mcp:tools")["access_token"]
+    r = oauth.api.get("/o/userinfo/", **bearer(mcp_only))
+    assert r.status_code == 401 and challenge(r)["error"] == "invalid_token"
+    both = tokens(oauth, conf_client, [DEFAULT, MCP], scope="openid profile mcp:tools")["access_token"]
+    assert oauth.api.get("/o/userinfo/", **bearer(both)).status_code == 200
+    assert oauth.api.get("/api/mcp/", **bearer(both)).status_code == 200
+
+
+def test_debug_without_issuer(oauth, conf_client, settings):
+    """In DEBUG the issuer (and so the default resource) comes from the request: naming a
+    resource or inferring one needs it at every step, never a 500."""
+    settings.DEBUG = True
+    listed = {"http://testserver": {"name": "This site", "scopes": ["read"]}, **RESOURCES}
+    settings.OAUTH_PROVIDER = {"SCOPES": SCOPES, "RESOURCES": listed}
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_A
+    body = tokens(oauth, conf_client, scope="rs-b:read")  # inferred
+    assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_B
+    assert oauth.api.get("/api/b/", **bearer(body["access_token"])).status_code == 200

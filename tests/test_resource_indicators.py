@@ -584,3 +584,14 @@ def test_debug_without_issuer(oauth, conf_client, settings):
     body = tokens(oauth, conf_client, scope="rs-b:read")  # inferred
     assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_B
     assert oauth.api.get("/api/b/", **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["opaque", "jwt"])
+def test_async_view_reads_client_and_user_without_blocking(oauth, conf_client, jwt_client, user, kind):
+    """A JWT's client and user load lazily, by queries an async view must not run on the event
+    loop (Django would raise SynchronousOnlyOperation): auser() and aclient() run them in a thread."""
+    client = conf_client if kind == "opaque" else jwt_client
+    token = tokens(oauth, client, [RS_A], scope="read")["access_token"]
+    r = async_to_sync(AsyncClient().get)("/api/a-async-who/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.content
+    assert json.loads(r.content) == {"user": "alice", "client_id": client.client_id}

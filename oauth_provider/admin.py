@@ -280,8 +280,8 @@ class AuthorizationAdmin(_ProtocolRowAdmin):
     list_display = ("id", "client", "user", "scope", "created_at", "revoked_at")
     list_select_related = ("client", "user")
     raw_id_fields = ("client", "user")
-    readonly_fields = ("client", "user", "scope", "created_at", "revoked_at", "auth_time", "session_id", "claims",
-                       "auth_context")
+    readonly_fields = ("client", "user", "scope", "resources", "created_at", "revoked_at", "auth_time", "session_id",
+                       "claims", "auth_context")
     actions = ("revoke",)
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
@@ -363,7 +363,7 @@ class _TokenAdmin(_ProtocolRowAdmin):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(_TokenAdmin):
-    list_display = ("hash_prefix", "client", "user", "scope", "created_at", "expires_at", "revoked")
+    list_display = ("hash_prefix", "client", "user", "scope", "audience", "created_at", "expires_at", "revoked")
     list_select_related = ("client", "user", "authorization")
     raw_id_fields = ("client", "user", "authorization")
 

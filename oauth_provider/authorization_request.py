@@ -94,6 +94,9 @@ class AuthorizationRequest:
     hint_subject: str | None = None
     #: the issuer identifier, set by the view (DEBUG derives it from the request)
     issuer: str = ""
+    #: the HTTP request, set by the view: the default resource's identifier may come from it
+    #: (DEBUG without ``ISSUER``)
+    request: HttpRequest | None = None
 
 
 def _single(data: QueryDict, name: str) -> str | None:
@@ -207,18 +210,21 @@ def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
 def check_resource(req: AuthorizationRequest, data: QueryDict) -> None:
     """RFC 8707 §2: each ``resource`` an absolute URI without fragment, known, allowed for
     the client; else ``invalid_target`` (:func:`oauth_provider.resources.requested`)."""
-    req.resources = resources.requested(req.params.getlist("resource"), req.client)
+    req.resources = resources.requested(req.params.getlist("resource"), req.client, req.request)
 
 
 def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
     """Known scopes within the client's allow-list (RFC 6749 §3.3). ``offline_access`` (OIDC
     Core §11) is allowed to every client with the refresh_token grant and ignored for others;
     like any scope, it is granted only with the user's consent to it (the page, or a remembered
-    decision that named it). Scopes the requested resources do not accept are dropped
-    (RFC 8707 §2.2, :func:`oauth_provider.resources.downscope`)."""
+    decision that named it). Without ``resource``, the audience is inferred from the scopes
+    (:func:`oauth_provider.resources.inferred`); scopes the resources do not accept are
+    dropped (RFC 8707 §2.2, :func:`oauth_provider.resources.downscope`)."""
     requested = scopes.without_unusable_offline_access(scopes.parse(req.params.get("scope")), req.client)
     resolved = scopes.resolve(requested, scopes.client_allowed(req.client))
-    req.scopes = resources.downscope(resolved, resources.store(req.resources))
+    if not req.resources:
+        req.resources = resources.inferred(resolved, req.client, req.request)
+    req.scopes = resources.downscope(resolved, resources.store(req.resources), req.request)
 
 
 def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:

@@ -230,7 +230,8 @@ DEFAULTS: dict[str, Setting] = {
         "it wants a token for with ``resource`` at the authorization and token endpoints; the token's "
         "audience is those resources (JWT ``aud``, introspection ``aud``), and each is served RFC 9728 "
         "metadata at its well-known URL. The default resource (``RESOURCE_IDENTIFIER``) is always "
-        "known; list it here too to give it a name or limit its scopes (unlisted: every scope). See "
+        "known; list it here too to give it a name or limit its scopes (unlisted: every scope); then a "
+        "request naming no resource gets a token for the one resource accepting its scopes. See "
         "docs/how-to/resource-indicators.md.",
     ),
     "MULTI_AUDIENCE_TOKENS": Setting(

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, empty
 
 from . import denylist, jwt, resources, secrets
 from .conf import provider_settings
@@ -107,6 +107,26 @@ class ResourceToken:
     def is_for(self, resource: str) -> bool:
         """Is the token good at ``resource`` (its audience names it, exact string)?"""
         return resource in self.audience
+
+    async def aclient(self) -> AbstractClient:
+        """:attr:`client` from an ``async def`` view: a JWT access token's client is loaded
+        lazily, by a query that must not run on the event loop (an opaque token's is already
+        loaded: no query)."""
+        return cast("AbstractClient", await sync_to_async(_loaded, thread_sensitive=True)(self.client))
+
+    async def auser(self) -> Any | None:
+        """:attr:`user` from an ``async def`` view (see :meth:`aclient`); None for a
+        client_credentials token."""
+        return await sync_to_async(_loaded, thread_sensitive=True)(self.user)
+
+
+def _loaded(value: Any) -> Any:
+    """``value`` with a lazy object evaluated (here, in a worker thread)."""
+    if isinstance(value, SimpleLazyObject):
+        if value._wrapped is empty:
+            value._setup()
+        return value._wrapped
+    return value
 
 
 def _realm_and_metadata(request: HttpRequest, resource: str | None) -> tuple[str, str]:

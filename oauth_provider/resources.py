@@ -146,6 +146,28 @@ def requested(
     return tuple(out)
 
 
+def inferred(
+    scopes: Iterable[str], client: AbstractClient, request: HttpRequest | None = None
+) -> tuple[str, ...]:
+    """The audience of a request that names no resource (RFC 9068 §3: the server then picks a
+    default, "for example inferred from the requested scopes"): the default resource when it
+    accepts every requested scope (always, unless ``RESOURCES`` lists it with its scopes),
+    else the one resource that does. Empty means the default resource. Scopes that no single
+    resource accepts are ``invalid_scope`` (RFC 9068 §3: a token is not for two resources
+    because its scopes were)."""
+    if not provider_settings.RESOURCES:
+        return ()
+    known = configured(request)
+    default = known[default_identifier(request)]
+    wanted = [s for s in scopes if s not in PROVIDER_SCOPES]
+    if all(default.accepts(s) for s in wanted):
+        return ()
+    common = [r.identifier for r in known.values() if r is not default and all(r.accepts(s) for s in wanted)]
+    if len(common) != 1:
+        raise InvalidScope("The requested scopes belong to different resources: name one with the resource parameter.")
+    return requested(common, client, request, required=False)
+
+
 def audience(stored: str, request: HttpRequest | None = None) -> tuple[str, ...]:
     """The audience a stored value stands for (empty: the default resource)."""
     return tuple(stored.split()) or (default_identifier(request),)

@@ -671,3 +671,16 @@ def test_a_private_key_jwt_client_is_added_without_a_secret(admin_browser):
     run_action(admin_browser, Client, "generate_new_secret", [client])
     client.refresh_from_db()
     assert client.client_secret_hash == ""
+
+
+def test_the_resources_of_a_grant_and_the_audience_of_a_token_are_shown_never_edited(admin_browser):
+    """RFC 8707: what a grant and a token are good for is what the protocol issued; an
+    editable field would let staff widen a token's audience."""
+    family = AuthorizationFactory(resources="https://rs-a.example/")
+    token = AccessTokenFactory(authorization=family, audience="https://rs-a.example/")
+    for model, pk, name in ((Authorization, family.pk, "resources"), (AccessToken, token.pk, "audience")):
+        change = admin_browser.get(url(model, "change", pk)).content.decode()
+        assert "https://rs-a.example/" in change
+        assert f'name="{name}"' not in change, name
+    listing = admin_browser.get(url(AccessToken, "changelist")).content.decode()
+    assert 'class="field-audience">https://rs-a.example/<' in listing

@@ -340,3 +340,48 @@ def test_e020_replay_cache_must_exist_when_private_key_jwt_is_registered():
 def test_e021_client_assertion_lifetime_is_bounded(value):
     assert ids(CLIENT_ASSERTION_MAX_LIFETIME=value) == ["oauth_provider.E021"]
     assert ids(CLIENT_ASSERTION_MAX_LIFETIME=60) == []
+
+
+# -- RESOURCES (RFC 8707, RFC 9728) ----------------------------------------------------------
+RS = {"https://rs.example/api": {"name": "Notes API", "scopes": ["read"]}}
+
+
+def test_sound_resources_are_silent():
+    assert ids(RESOURCES=RS) == []
+    assert ids(RESOURCES=RS, deploy=True) == []
+    # the default resource may be listed to give it a name and limit its scopes
+    assert ids(RESOURCES={"https://id.example.com": {"name": "This site", "scopes": ["read", "write"]}}) == []
+
+
+@pytest.mark.req("8707-2-resource-syntax")
+@pytest.mark.parametrize("identifier", [
+    "/api", "api.example.com", "https://rs.example/#frag", "https://rs.example/api?tenant=1", "not a uri", "",
+])
+def test_e040_resource_identifier_is_an_absolute_uri_without_fragment(identifier):
+    assert ids(RESOURCES={identifier: {"name": "X", "scopes": []}}) == ["oauth_provider.E040"]
+
+
+@pytest.mark.parametrize("entry", [["read"], {"name": "X", "scope": ["read"]}, "Notes"])
+def test_e040_resource_entry_shape(entry):
+    assert ids(RESOURCES={"https://rs.example/": entry}) == ["oauth_provider.E040"]
+
+
+@pytest.mark.parametrize("entry", [
+    {"name": "", "scopes": ["read"]}, {"name": 7}, {"scopes": "read"}, {"scopes": ["admin"]}, {"scopes": ["openid"]},
+])
+def test_e041_resource_name_and_scopes(entry):
+    assert ids(RESOURCES={"https://rs.example/": entry}) == ["oauth_provider.E041"]
+
+
+@pytest.mark.req("9068-5-distinct-aud")
+def test_e042_two_resources_one_metadata_url():
+    # the default resource is the issuer's origin, https://id.example.com: with a slash it is
+    # another identifier, described at the same URL
+    assert ids(RESOURCES={"https://id.example.com/": {"name": "X"}}) == ["oauth_provider.E042"]
+    assert ids(RESOURCES={"https://rs.example/api": {}, "https://rs.example/api/": {}}) == []
+    assert ids(RESOURCES={"https://rs.example": {}, "https://rs.example/": {}}) == ["oauth_provider.E042"]
+
+
+def test_w040_resource_not_https():
+    assert ids(RESOURCES={"http://rs.example/": {"name": "X"}}, deploy=True) == ["oauth_provider.W040"]
+    assert ids(RESOURCES={"urn:example:rs": {"name": "X"}}, deploy=True) == ["oauth_provider.W040"]

@@ -518,3 +518,80 @@ def test_challenge_points_at_the_resources_metadata(oauth):
     assert params["resource_metadata"] == "https://testserver/.well-known/oauth-protected-resource/mcp"
     r = oauth.api.get("/api/a-drf/")
     assert challenge(r)["resource_metadata"] == "https://rs-a.example/.well-known/oauth-protected-resource"
+
+
+# -- no resource named: the audience inferred from the scopes (RFC 9068 §3) --------------------
+@pytest.fixture
+def default_listed(settings):
+    """The default resource listed with its own scopes, so scopes can tell resources apart."""
+    listed = {DEFAULT: {"name": "This site", "scopes": ["read", "write", "profile"]}, **RESOURCES}
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=listed)
+
+
+@pytest.mark.req("9068-3-default-aud")
+def test_audience_inferred_from_the_scopes(oauth, jwt_client, default_listed):
+    assert jwt_claims(oauth, tokens(oauth, jwt_client, scope="rs-a:read")["access_token"])["aud"] == RS_A
+    assert jwt_claims(oauth, tokens(oauth, jwt_client, scope="read")["access_token"])["aud"] == DEFAULT
+    r, _, _ = authorize(oauth, jwt_client, scope="rs-a:read rs-b:read")
+    assert query_of(r["Location"])["error"] == "invalid_scope"
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "rs-b:read"})
+    assert r.status_code == 200 and jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_B
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "rs-a:read rs-b:read"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+
+
+def test_unlisted_default_resource_takes_every_scope(oauth, jwt_client):
+    """Without the default resource in RESOURCES, no resource named means the host's own API,
+    whatever the scopes: what a site had before resource indicators keeps its meaning."""
+    token = tokens(oauth, jwt_client, scope="rs-a:read")["access_token"]
+    assert jwt_claims(oauth, token)["aud"] == DEFAULT
+
+
+def test_login_round_trip_keeps_every_resource(conf_client, multi):
+    """The login page sends the user back to the same request: both resources survive."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.test import Client
+
+    pairs = [("response_type", "code"), ("client_id", conf_client.client_id), ("scope", "read"),
+             ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), ("code_challenge_method", "S256"),
+             ("resource", RS_A), ("resource", RS_B)]
+    r = Client().get("/o/authorize/?" + urlencode(pairs))
+    assert r.status_code == 302
+    next_url = parse_qs(urlsplit(r["Location"]).query)["next"][0]
+    assert parse_qs(urlsplit(next_url).query)["resource"] == [RS_A, RS_B]
+
+
+def test_userinfo_takes_tokens_for_the_default_resource_only(oauth, conf_client, signing_key, multi):
+    """UserInfo is the provider's own endpoint, at the default resource: a token a client got
+    for an MCP server cannot be replayed there by that server to read the user's profile."""
+    mcp_only = tokens(oauth, conf_client, [MCP], scope="openid profile mcp:tools")["access_token"]
+    r = oauth.api.get("/o/userinfo/", **bearer(mcp_only))
+    assert r.status_code == 401 and challenge(r)["error"] == "invalid_token"
+    both = tokens(oauth, conf_client, [DEFAULT, MCP], scope="openid profile mcp:tools")["access_token"]
+    assert oauth.api.get("/o/userinfo/", **bearer(both)).status_code == 200
+    assert oauth.api.get("/api/mcp/", **bearer(both)).status_code == 200
+
+
+def test_debug_without_issuer(oauth, conf_client, settings):
+    """In DEBUG the issuer (and so the default resource) comes from the request: naming a
+    resource or inferring one needs it at every step, never a 500."""
+    settings.DEBUG = True
+    listed = {"http://testserver": {"name": "This site", "scopes": ["read"]}, **RESOURCES}
+    settings.OAUTH_PROVIDER = {"SCOPES": SCOPES, "RESOURCES": listed}
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_A
+    body = tokens(oauth, conf_client, scope="rs-b:read")  # inferred
+    assert AccessToken.objects.by_value(body["access_token"]).get().audience == RS_B
+    assert oauth.api.get("/api/b/", **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["opaque", "jwt"])
+def test_async_view_reads_client_and_user_without_blocking(oauth, conf_client, jwt_client, user, kind):
+    """A JWT's client and user load lazily, by queries an async view must not run on the event
+    loop (Django would raise SynchronousOnlyOperation): auser() and aclient() run them in a thread."""
+    client = conf_client if kind == "opaque" else jwt_client
+    token = tokens(oauth, client, [RS_A], scope="read")["access_token"]
+    r = async_to_sync(AsyncClient().get)("/api/a-async-who/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.content
+    assert json.loads(r.content) == {"user": "alice", "client_id": client.client_id}

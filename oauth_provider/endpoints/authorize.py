@@ -94,6 +94,7 @@ class AuthorizationView(View):
         if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
             return self.login(request, data)
         req.issuer = get_issuer(request)
+        req.request = request
         try:
             validate(req, data)
             self.check_user(request, req)
@@ -146,7 +147,7 @@ class AuthorizationView(View):
             {"p": req.params, "r": list(req.params.getlist("resource")), "u": str(request.user.pk)},
             salt=CONSENT_SALT, compress=True,
         )
-        known = resources.configured(request)
+        known = resources.configured(request) if req.resources else {}
         optional = scopes.optional(req.scopes)
         host = metadata_documents.display_host(req.client)
         context: dict[str, Any] = {
@@ -198,6 +199,7 @@ class AuthorizationView(View):
         except OAuthError as exc:
             return error_page(request, exc)
         req.issuer = get_issuer(request)
+        req.request = request
         try:
             validate(req, data)
             self.check_user(request, req)

@@ -1,7 +1,8 @@
 """The client credentials grant (RFC 6749 §4.4, OAuth 2.1 §4.2).
 
 Confidential clients only; no refresh token (RFC 6749 §4.4.3); no user. The token's audience
-is the ``resource`` values named (RFC 8707 §2), else the default resource. Two queries: the
+is the ``resource`` values named (RFC 8707 §2), else the one inferred from the scopes (by
+default the default resource). Two queries: the
 client lookup done by client authentication, and the access-token INSERT.
 """
 
@@ -27,8 +28,9 @@ class ClientCredentialsGrant(Grant):
     def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
         if client.is_public:
             raise UnauthorizedClient("client_credentials needs a confidential client.")
-        audience = resources.store(resources.requested(getlist(params, "resource"), client, request))
+        asked = resources.requested(getlist(params, "resource"), client, request)
         granted = scopes.resolve(scopes.parse(params.get("scope")), client.allowed_scope_tuple)
+        audience = resources.store(asked or resources.inferred(granted, client, request))
         granted = resources.downscope(granted, audience, request)
         return issue_tokens(
             request, grant_type=self.grant_type, client=client, user=None,

@@ -5,8 +5,12 @@ paths do not overlap, so each keeps the URLs the tutorial gives it."""
 from django.urls import include, path
 
 from .mysite.urls import urlpatterns as provider_patterns
+from .resource_views import ReportList, mcp
 
 urlpatterns = [
     path("", include("consumer.urls")),
     *provider_patterns,
+    # docs/how-to/resource-indicators.md
+    path("mcp", mcp),
+    path("reports/", ReportList.as_view()),
 ]

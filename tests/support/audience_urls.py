@@ -115,3 +115,14 @@ urlpatterns = [
     path("api/default-drf/", DefaultDrfView.as_view()),
     path("api/a-middleware/", middleware_view),
 ]
+
+
+@protected_resource(resource=RS_A)
+async def a_async_who(request):
+    token = request.oauth_token
+    user = await token.auser()
+    client = await token.aclient()
+    return JsonResponse({"user": user.get_username() if user else None, "client_id": client.client_id})
+
+
+urlpatterns.append(path("api/a-async-who/", a_async_who))

@@ -33,7 +33,7 @@ AUTHZ_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method",
     "prompt", "response_mode", "nonce", "max_age", "id_token_hint", "login_hint", "display", "ui_locales",
     "claims_locales", "acr_values", "claims", "request", "request_uri", "registration", "login_after",
-    "oauth_request", "allow", "deny", "csrfmiddlewaretoken",
+    "oauth_request", "allow", "deny", "csrfmiddlewaretoken", "resource",
 )
 TOKEN_PARAMS = (
     "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id", "client_secret",
@@ -41,7 +41,7 @@ TOKEN_PARAMS = (
 )
 TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope",
+    "invalid_scope", "invalid_target",
 })
 BEARER_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 

@@ -1,0 +1,107 @@
+"""django-oauth-toolkit's signing keys as ours, with the ``kid`` DOT publishes.
+
+DOT signs ID tokens with ``OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]`` and publishes it, and each
+of ``OIDC_RSA_PRIVATE_KEYS_INACTIVE``, in its JWKS under ``kid`` = jwcrypto's
+``JWK.thumbprint()``: the RFC 7638 SHA-256 thumbprint, which is also the ``kid`` this library
+gives a key (:func:`oauth_provider.keys.public_jwk`). Imported, the active key signs here at
+once (relying parties already trust it: OIDC Core §10.1.1 asks for no pre-publication of a key
+they know) and the inactive ones stay published while what they signed may live, so cached
+JWKS and ID tokens in circulation keep verifying.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from .. import keys
+from ..models import SigningKey
+from .report import IMPORTED, PRESENT, Report
+
+KIND = "signing key"
+
+
+def kid_of(pem: str) -> str:
+    """The ``kid`` DOT publishes for ``pem`` (its RFC 7638 thumbprint); ValueError when the
+    text is not a private key."""
+    private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
+    algorithm = "RS256" if hasattr(private, "key_size") else "ES256"
+    return str(keys.public_jwk(private.public_key(), algorithm)["kid"])
+
+
+def store_key(pem: str) -> Any:
+    """Store ``pem`` as a signing key that signs at once; returns the row. The one call that
+    writes a key: ``rotatekeys --import``'s function (:mod:`oauth_provider.key_import`), so an
+    imported key follows the same rules (size, kind, encryption at rest) whichever way it came.
+    Raises ValueError (the import's own error) with a reason an operator can act on."""
+    # Until rotatekeys --import lands on main (the "integrations" branch), the same rules here:
+    # RSA of at least 2,048 bits (RFC 7518 §3.3), stored like a generated key.
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.db.models import Q
+
+    from .. import secrets
+
+    private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
+    if getattr(private, "key_size", 0) < 2048:
+        raise ValueError("only RSA keys of 2,048 bits or more are imported (RFC 7518 §3.3)")
+    jwk = keys.public_jwk(private.public_key(), "RS256")
+    encoded = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    now = secrets.now()
+    with transaction.atomic():
+        row = SigningKey.objects.create(
+            kid=jwk["kid"], algorithm="RS256", private_key=keys.encrypt_private_key(encoded), public_jwk=jwk,
+            created_at=now, not_before=now - timedelta(microseconds=1),
+        )
+        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=now)).exclude(pk=row.pk).update(
+            retired_at=now
+        )
+        transaction.on_commit(keys.announce_change)
+    keys.clear_cache()
+    return row
+
+
+def import_keys(dot_settings: Any, report: Report, *, dry_run: bool) -> None:
+    """Import DOT's inactive keys, then its active one (which retires them as it starts
+    signing, so they stay published for the lifetime of what they signed)."""
+    active = (getattr(dot_settings, "OIDC_RSA_PRIVATE_KEY", "") or "").strip()
+    inactive = [pem.strip() for pem in getattr(dot_settings, "OIDC_RSA_PRIVATE_KEYS_INACTIVE", []) or [] if pem]
+    if not active:
+        report.note(KIND, "OIDC_RSA_PRIVATE_KEY", "DOT has no RSA key: create one here with "
+                    "`manage.py rotatekeys --now` if you use OpenID Connect or JWT access tokens")
+        return
+    stored = set(SigningKey.objects.values_list("kid", flat=True))
+    try:
+        active_kid = kid_of(active)
+    except ValueError as exc:
+        report.refuse(KIND, "OIDC_RSA_PRIVATE_KEY", f"cannot be read ({exc})")
+        return
+    if active_kid in stored:
+        report.count(KIND, PRESENT, 1 + len(inactive))
+        return
+    for position, pem in enumerate([*inactive, active]):
+        name = "OIDC_RSA_PRIVATE_KEY" if pem is active else f"OIDC_RSA_PRIVATE_KEYS_INACTIVE[{position}]"
+        try:
+            kid = kid_of(pem)
+        except ValueError as exc:
+            report.refuse(KIND, name, f"cannot be read ({exc})")
+            continue
+        if kid in stored:
+            report.count(KIND, PRESENT)
+            continue
+        if dry_run:
+            report.count(KIND, IMPORTED)
+            report.note(KIND, name, f"kid {kid}" + (" signs at once" if pem is active else " stays published"))
+            continue
+        try:
+            row = store_key(pem)
+        except ValueError as exc:
+            report.refuse(KIND, name, str(exc))
+            continue
+        stored.add(row.kid)
+        report.count(KIND, IMPORTED)
+        report.note(KIND, name, f"kid {row.kid}" + (" signs from now on" if pem is active else " stays published"))

@@ -65,9 +65,24 @@ def store_key(pem: str) -> Any:
     return row
 
 
+def check_issuer(dot_settings: Any, report: Report) -> None:
+    """Relying parties compare an ID token's ``iss`` with the issuer they know (OIDC Core
+    §3.1.3.7): when DOT's ``OIDC_ISS_ENDPOINT`` differs from ``ISSUER``, the ID tokens signed
+    here, with the same key, are still refused. Said in the report."""
+    from ..conf import provider_settings
+
+    dot_issuer = (getattr(dot_settings, "OIDC_ISS_ENDPOINT", "") or "").rstrip("/")
+    ours = (provider_settings.ISSUER or "").rstrip("/")
+    if getattr(dot_settings, "OIDC_ENABLED", False) and dot_issuer and dot_issuer != ours:
+        report.note("issuer", ours or "(ISSUER not set)",
+                    f"differs from DOT's OIDC_ISS_ENDPOINT {dot_issuer}: relying parties refuse ID tokens whose iss "
+                    "they do not know (OIDC Core §3.1.3.7); set ISSUER to it, or have them change it")
+
+
 def import_keys(dot_settings: Any, report: Report, *, dry_run: bool) -> None:
     """Import DOT's inactive keys, then its active one (which retires them as it starts
     signing, so they stay published for the lifetime of what they signed)."""
+    check_issuer(dot_settings, report)
     active = (getattr(dot_settings, "OIDC_RSA_PRIVATE_KEY", "") or "").strip()
     inactive = [pem.strip() for pem in getattr(dot_settings, "OIDC_RSA_PRIVATE_KEYS_INACTIVE", []) or [] if pem]
     if not active:

@@ -11,109 +11,40 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
 from io import StringIO
 from urllib.parse import urlencode
 
 import jwt as pyjwt
 import pytest
-from django.core.management import call_command
-from django.test import Client as HttpClient
-from django.utils import timezone
-from oauth2_provider.models import AccessToken as DotAccessToken
-from oauth2_provider.models import Application
-from oauth2_provider.models import Grant as DotGrant
-from oauth2_provider.models import RefreshToken as DotRefreshToken
+from django.apps import apps as installed
 
-from oauth_provider.models import AccessToken, Authorization, Client, Consent, RefreshToken, SigningKey
-from oauth_provider.secrets import hash_token
-from tests.conftest import basic_auth
-from tests.migration import dot_flows
-from tests.support.factories import UserFactory
+if not installed.is_installed("oauth2_provider"):
+    pytest.skip("needs django-oauth-toolkit installed: pytest --ds tests.dot_settings tests/migration",
+                allow_module_level=True)
+
+from django.core.management import call_command  # noqa: E402
+from django.test import Client as HttpClient  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from oauth2_provider.models import AccessToken as DotAccessToken  # noqa: E402
+from oauth2_provider.models import Application  # noqa: E402
+from oauth2_provider.models import Grant as DotGrant  # noqa: E402
+from oauth2_provider.models import RefreshToken as DotRefreshToken  # noqa: E402
+
+from oauth_provider.models import AccessToken, Authorization, Client, Consent, RefreshToken, SigningKey  # noqa: E402
+from oauth_provider.secrets import hash_token  # noqa: E402
+from tests.conftest import basic_auth  # noqa: E402
+from tests.migration import dot_flows  # noqa: E402
+from tests.migration.dot_flows import APP_CB, BILLING_SECRET, WEB_CB, WEB_SECRET, DotSite, build_site  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
-WEB_SECRET = "web-secret-kept-by-the-consumer-site-0123456789"
-BILLING_SECRET = "billing-secret-in-the-clear-0123456789"
-WEB_CB = "https://notes.example/callback"
-APP_CB = "http://127.0.0.1/callback"
 API = "/api/drf/read/"
 TABLES = (Client, Authorization, AccessToken, RefreshToken, Consent, SigningKey)
 
 
-@dataclass
-class DotSite:
-    """What DOT's flows left: the applications and the values their clients hold."""
-
-    apps: dict[str, Application] = field(default_factory=dict)
-    tokens: dict[str, dict] = field(default_factory=dict)
-    users: dict[str, object] = field(default_factory=dict)
-
-
-def application(name: str, **fields) -> Application:
-    owner = fields.pop("user", None)
-    return Application.objects.create(name=name, user=owner, **fields)
-
-
 @pytest.fixture
 def dot_site(db) -> DotSite:
-    site = DotSite()
-    site.users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol")}
-    apps = site.apps
-    apps["web"] = application(  # confidential, its secret hashed by DOT (PBKDF2)
-        "Notes web", client_type="confidential", authorization_grant_type="authorization-code",
-        client_secret=WEB_SECRET, redirect_uris=f"{WEB_CB} http://notes.example/legacy", algorithm="RS256",
-        post_logout_redirect_uris="https://notes.example/bye",
-    )
-    apps["app"] = application(  # public, and DOT let it skip the consent page
-        "Notes app", client_type="public", authorization_grant_type="authorization-code",
-        redirect_uris=f"{APP_CB} com.example.notes:/callback", skip_authorization=True,
-    )
-    apps["billing"] = application(  # a service whose secret DOT kept in the clear
-        "Billing job", client_type="confidential", authorization_grant_type="client-credentials",
-        client_secret=BILLING_SECRET, hash_client_secret=False,
-    )
-    apps["hybrid"] = application(
-        "Hybrid RP", client_type="confidential", authorization_grant_type="openid-hybrid",
-        redirect_uris="https://hybrid.example/cb", client_secret="hybrid-secret-0123456789",
-    )
-    apps["legacy"] = application(
-        "Legacy mobile", client_type="public", authorization_grant_type="password", redirect_uris="",
-    )
-    apps["spa"] = application(
-        "Old SPA", client_type="public", authorization_grant_type="implicit", redirect_uris="https://spa.example/cb",
-    )
-    apps["insecure"] = application(
-        "Insecure", client_type="confidential", authorization_grant_type="authorization-code",
-        redirect_uris="http://insecure.example/cb", client_secret="insecure-secret-0123456789",
-    )
-    users, tokens = site.users, site.tokens
-    tokens["alice_web"] = dot_flows.login_and_tokens(
-        users["alice"], apps["web"], scope="openid read write", redirect_uri=WEB_CB, secret=WEB_SECRET, nonce="n-1",
-    )
-    tokens["bob_app"] = dot_flows.login_and_tokens(users["bob"], apps["app"], scope="read", redirect_uri=APP_CB)
-    first = dot_flows.login_and_tokens(users["bob"], apps["web"], scope="read", redirect_uri=WEB_CB, secret=WEB_SECRET)
-    tokens["bob_web_rotated"] = first
-    tokens["bob_web"] = dot_flows.token(  # DOT rotates: `first`'s refresh token is revoked
-        HttpClient(), apps["web"], {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-        secret=WEB_SECRET,
-    )
-    tokens["carol_web"] = dot_flows.login_and_tokens(
-        users["carol"], apps["web"], scope="read", redirect_uri=WEB_CB, secret=WEB_SECRET,
-    )
-    dot_flows.revoke(apps["web"], tokens["carol_web"]["refresh_token"], secret=WEB_SECRET)
-    tokens["billing"] = dot_flows.token(HttpClient(), apps["billing"], {"grant_type": "client_credentials"},
-                                        secret=BILLING_SECRET)
-    tokens["billing_old"] = dot_flows.token(HttpClient(), apps["billing"], {"grant_type": "client_credentials"},
-                                            secret=BILLING_SECRET)
-    DotAccessToken.objects.filter(token_checksum=hash_token(tokens["billing_old"]["access_token"])).update(
-        expires=timezone.now() - timedelta(minutes=1)  # time passed
-    )
-    browser = HttpClient()
-    browser.force_login(users["carol"])
-    dot_flows.authorize(browser, apps["web"], scope="read", redirect_uri=WEB_CB)  # a code never redeemed
-    return site
+    return build_site()
 
 
 def import_dot(*args: str) -> str:
@@ -310,6 +241,14 @@ def test_dot_signing_key_keeps_its_kid_and_its_id_tokens_verify(dot_site):
     r = our_token({"grant_type": "refresh_token", "refresh_token": dot_site.tokens["alice_web"]["refresh_token"]},
                   client_id=dot_site.apps["web"].client_id, secret=WEB_SECRET)
     assert pyjwt.get_unverified_header(r.json()["id_token"])["kid"] == header["kid"]
+    ours = pyjwt.decode(r.json()["id_token"], key.key, algorithms=["RS256"], audience=dot_site.apps["web"].client_id)
+    assert ours["iss"] == claims["iss"] and ours["sub"] == claims["sub"]
+
+
+def test_an_issuer_that_changes_is_reported(dot_site, settings):
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ISSUER": "https://new.example/o"}
+    out = import_dot("--dry-run")
+    assert "differs from DOT's OIDC_ISS_ENDPOINT https://testserver/o" in out
 
 
 # -- idempotent ------------------------------------------------------------------------------

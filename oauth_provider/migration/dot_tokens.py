@@ -81,6 +81,10 @@ class Run:
     left_behind: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: clients that existed before this run, by pk: their tokens were imported by an earlier run
     earlier: set[Any] = field(default_factory=set)
+    #: read once per batch: the hashes of the batch's tokens stored here already, and when
+    #: each DOT token family of the batch began
+    present: set[str] = field(default_factory=set)
+    family_starts: dict[Any, datetime] = field(default_factory=dict)
     unknown_scopes: set[str] = field(default_factory=set)
 
 
@@ -114,12 +118,14 @@ def import_tokens(run: Run) -> None:
             carry_revocations(run)
     live_refresh = dot.refresh_token.objects.filter(revoked__isnull=True, access_token__isnull=False)
     for rows in batches(live_refresh.select_related("access_token"), run.batch_size):
+        _read_batch(run, rows, [rt.access_token for rt in rows])
         with transaction.atomic():
             for rt in rows:
                 _refresh_token(run, rt)
     held = dot.refresh_token.objects.filter(access_token=OuterRef("pk"), revoked__isnull=True)
     lone = dot.access_token.objects.filter(expires__gt=run.now).exclude(Exists(held))
     for rows in batches(lone, run.batch_size):
+        _read_batch(run, [], rows)
         with transaction.atomic():
             for at in rows:
                 _lone_access_token(run, at)
@@ -161,6 +167,20 @@ def carry_revocations(run: Run) -> None:
     run.report.count(ACCESS, REVOKED, stale_access.revoke(run.now))
 
 
+def _read_batch(run: Run, refresh: list[Any], access: list[Any]) -> None:
+    """What a batch needs to know about this side, in three queries whatever its size: which
+    of its tokens are here already, and when its DOT token families began."""
+    run.present = set(RefreshToken.objects.filter(token_hash__in=[checksum(t) for t in refresh])
+                      .values_list("token_hash", flat=True)) if refresh else set()
+    run.present |= set(AccessToken.objects.filter(token_hash__in=[checksum(t) for t in access])
+                       .values_list("token_hash", flat=True))
+    families = {t.token_family for t in refresh if getattr(t, "token_family", None)}
+    run.family_starts = dict(
+        run.models.refresh_token.objects.filter(token_family__in=families).values("token_family")
+        .annotate(first=Min("created")).values_list("token_family", "first")
+    ) if families else {}
+
+
 def _client(run: Run, token: Any, kind: str) -> Any | None:
     client = run.clients.get(token.application_id)
     if client is None:
@@ -195,7 +215,7 @@ def _refresh_token(run: Run, rt: Any) -> None:
         run.left_behind[(REFRESH, "expired (DOT's REFRESH_TOKEN_EXPIRE_SECONDS)")] += 1
         return
     digest = checksum(rt)
-    if RefreshToken.objects.filter(token_hash=digest).exists():
+    if digest in run.present:
         report.count(REFRESH, PRESENT)
         if access.expires > run.now:
             _lone_access_token(run, access)
@@ -215,6 +235,7 @@ def _refresh_token(run: Run, rt: Any) -> None:
         family.save()
         RefreshToken.objects.create(token_hash=digest, authorization=family, scope=access.scope,
                                     created_at=rt.created, expires_at=expires)
+    run.present.add(digest)
     report.count(REFRESH, IMPORTED)
     if access.expires > run.now:
         _access_token(run, access, client, family)
@@ -228,10 +249,8 @@ def _refresh_token(run: Run, rt: Any) -> None:
 def _family_start(run: Run, rt: Any) -> datetime:
     """When the grant began: the first refresh token of DOT's token family (rotation keeps the
     family), or this one's creation."""
-    if getattr(rt, "token_family", None):
-        first = run.models.refresh_token.objects.filter(token_family=rt.token_family).aggregate(Min("created"))
-        return first["created__min"] or rt.created  # type: ignore[no-any-return]
-    return rt.created  # type: ignore[no-any-return]
+    first = run.family_starts.get(getattr(rt, "token_family", None))
+    return min(first, rt.created) if first is not None else rt.created  # type: ignore[no-any-return]
 
 
 def _lone_access_token(run: Run, at: Any) -> None:
@@ -249,7 +268,7 @@ def _lone_access_token(run: Run, at: Any) -> None:
 
 def _access_token(run: Run, at: Any, client: Any, family: Authorization | None) -> None:
     digest = checksum(at)
-    if AccessToken.objects.filter(token_hash=digest).exists():
+    if digest in run.present:
         run.report.count(ACCESS, PRESENT)
         return
     if _gone_here(run, at, client, ACCESS):
@@ -260,6 +279,7 @@ def _access_token(run: Run, at: Any, client: Any, family: Authorization | None) 
             family.save()
         AccessToken.objects.create(token_hash=digest, client=client, user_id=at.user_id, authorization=family,
                                    scope=at.scope, created_at=at.created, expires_at=at.expires)
+    run.present.add(digest)
     run.report.count(ACCESS, IMPORTED)
 
 

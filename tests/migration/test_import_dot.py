@@ -356,3 +356,25 @@ def test_what_dot_revokes_between_two_runs_is_revoked_here(dot_site):
     new = our_token({"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]},
                     client_id=apps["web"].client_id, secret=WEB_SECRET)
     assert new.status_code == 200, new.content
+
+
+def test_queries_grow_with_the_tokens_written_not_with_lookups(dot_site, figure):
+    """Reads are per batch (which tokens are here already, when DOT's families began), so a
+    token costs only its INSERTs: the family, the refresh token, the access token."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import real_queries
+
+    for _ in range(5):  # five more of the billing job's tokens: one INSERT each
+        dot_flows.token(HttpClient(), dot_site.apps["billing"], {"grant_type": "client_credentials"},
+                        secret=BILLING_SECRET)
+    with CaptureQueriesContext(connection) as captured:
+        import_dot()
+    inserts = [q for q in real_queries(captured) if q.lstrip().upper().startswith("INSERT")]
+    reads = len(real_queries(captured)) - len(inserts)
+    # 4 clients, 2 keys, 3 families + 3 refresh + 3 access tokens, 6 client tokens, 2 consents
+    assert AccessToken.objects.count() == 9 and RefreshToken.objects.count() == 3
+    assert len(inserts) == 4 + 2 + 9 + 6 + 2
+    assert reads <= 25, "\n".join(q for q in real_queries(captured) if not q.startswith("INSERT"))
+    figure("import_dot", f"{len(inserts)} INSERTs and {reads} other statements for 4 clients and 12 tokens")

@@ -19,8 +19,8 @@ class Command(BaseCommand):
         "the same SHA-256 DOT keeps as token_checksum), its OIDC_RSA_PRIVATE_KEY signs here with the kid DOT "
         "publishes, and consents are inferred where DOT would have skipped the page. What has no equivalent "
         "(password and implicit grants, http redirect URIs off loopback, skip_authorization on public clients) is "
-        "refused or dropped, each with a line saying why. Safe to run again: what exists is left as it is, what DOT "
-        "issued since is added, and what DOT revoked or rotated since is revoked here."
+        "refused or dropped, each with a line saying why. Run it again before you switch: what exists here is left "
+        "as it is, what DOT issued since is added, and what DOT revoked or rotated since is revoked here."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

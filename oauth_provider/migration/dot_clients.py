@@ -170,6 +170,9 @@ def plan_client(app: Any) -> ClientPlan:
 
 def _algorithm_notes(app: Any) -> list[str]:
     algorithm = getattr(app, "algorithm", "")
+    if algorithm == "RS256":
+        return ["its RS256 ID tokens are signed with the site's key: DOT's OIDC_RSA_PRIVATE_KEY once imported, "
+                "under the same kid"]
     if algorithm == "HS256":
         return ["its ID tokens were signed with HS256 and its secret; here they are signed with the site's key "
                 "(published in the JWKS): the client must verify them with it"]

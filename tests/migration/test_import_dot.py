@@ -80,6 +80,20 @@ def test_the_fixture_holds_what_dot_wrote(dot_site):
     assert DotGrant.objects.count() == 1
 
 
+def test_both_apps_live_side_by_side():
+    """Different app labels, tables and URL namespaces: DOT and this library migrate into one
+    database and mount their endpoints without a clash."""
+    from django.apps import apps
+    from django.urls import reverse
+
+    dot = {m._meta.db_table for m in apps.get_app_config("oauth2_provider").get_models()}
+    ours = {m._meta.db_table for m in apps.get_app_config("oauth_provider").get_models()}
+    assert dot and ours and not dot & ours
+    for dot_name, our_name in (("authorize", "authorize"), ("token", "token"), ("user-info", "userinfo")):
+        assert reverse(f"oauth2_provider:{dot_name}").startswith("/dot/")
+        assert reverse(f"oauth_provider:{our_name}").startswith("/o/")
+
+
 # -- dry run --------------------------------------------------------------------------------
 def test_dry_run_reports_everything_and_writes_nothing(dot_site):
     before = snapshot()

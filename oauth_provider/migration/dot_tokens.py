@@ -14,8 +14,12 @@ without the plaintext ever being read. DOT may keep refresh tokens in the clear
   (:func:`oauth_provider.issuing.refresh_expiry`), never beyond DOT's own deadline;
 * a **live access token** without one is carried alone (a user's in a family of its own, a
   client's own ``client_credentials`` token without);
-* revoked and expired tokens are skipped, and so are tokens restricted to resources (RFC 8707
-  ``resource``): carried without their audience they would be accepted by more APIs;
+* a token restricted to resources (RFC 8707 ``resource``) keeps them as its audience when
+  each is known here (``RESOURCES``, or the default resource) and the client may have it
+  (:func:`oauth_provider.resources.requested`, the rules of a token request); otherwise it is
+  skipped: carried without its audience it would be accepted by more APIs. A DOT token without
+  ``resource`` (good at any API there) is good at the default resource here;
+* revoked and expired tokens are skipped;
 * DOT's ``Grant`` rows (authorization codes, RFC 6749 §4.1.2 recommends ten minutes at most)
   and device codes are skipped: a user in the middle of a login starts again; ``IDToken`` rows
   are only DOT's record of what it signed: the ID tokens relying parties hold verify with the
@@ -40,10 +44,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef
 
+from .. import resources
 from .. import scopes as _scopes
 from .. import secrets as _secrets
+from ..errors import InvalidTarget
 from ..issuing import refresh_expiry
-from ..models import AccessToken, Authorization, Consent, RefreshToken
+from ..models import AbstractClient, AccessToken, Authorization, Consent, RefreshToken
 from ..registry import adapter
 from .report import IMPORTED, PRESENT, REVOKED, Report
 
@@ -181,14 +187,14 @@ def _read_batch(run: Run, refresh: list[Any], access: list[Any]) -> None:
     ) if families else {}
 
 
-def _client(run: Run, token: Any, kind: str) -> Any | None:
+def _client(run: Run, token: Any, kind: str) -> AbstractClient | None:
     client = run.clients.get(token.application_id)
     if client is None:
         run.left_behind[(kind, "its application was not imported")] += 1
     return client
 
 
-def _gone_here(run: Run, token: Any, client: Any, kind: str) -> bool:
+def _gone_here(run: Run, token: Any, client: AbstractClient, kind: str) -> bool:
     """A token of a client imported by an earlier run, created at DOT before that run, and
     missing here: it was imported then, and revoked and cleaned up here since. Never brought back."""
     if client.pk in run.earlier and token.created <= client.created_at:
@@ -198,17 +204,27 @@ def _gone_here(run: Run, token: Any, client: Any, kind: str) -> bool:
     return False
 
 
-def _restricted(run: Run, kind: str, *tokens: Any) -> bool:
-    if any(getattr(t, "resource", None) for t in tokens):
-        run.left_behind[(kind, "restricted to resources (RFC 8707): its audience is not carried over")] += 1
-        return True
-    return False
+def _audience(run: Run, client: AbstractClient, kind: str, token: Any) -> str | None:
+    """The stored audience of ``token``'s RFC 8707 ``resource`` list ("" when it has none), or
+    None when this site cannot keep it (an unknown resource, or one the client may not have):
+    then the token is left behind rather than widened."""
+    values = [str(v) for v in (getattr(token, "resource", None) or [])]
+    if not values:
+        return ""
+    try:
+        return resources.store(resources.requested(values, client, required=False))
+    except InvalidTarget as exc:
+        run.left_behind[(kind, f"restricted to resources (RFC 8707) not kept here: {exc.description}")] += 1
+        return None
 
 
 def _refresh_token(run: Run, rt: Any) -> None:
     report, access = run.report, rt.access_token
     client = _client(run, rt, REFRESH)
-    if client is None or _restricted(run, REFRESH, rt, access):
+    if client is None:
+        return
+    covered = _audience(run, client, REFRESH, rt)
+    if covered is None:
         return
     deadline = access.expires + run.models.refresh_lifetime if run.models.refresh_lifetime else None
     if deadline is not None and deadline <= run.now:
@@ -222,7 +238,10 @@ def _refresh_token(run: Run, rt: Any) -> None:
         return
     if _gone_here(run, rt, client, REFRESH):
         return
-    family = Authorization(client=client, user_id=rt.user_id, scope=access.scope, created_at=_family_start(run, rt))
+    family = Authorization(
+        client=client,  # type: ignore[misc]  # the FK is to the swappable client model
+        user_id=rt.user_id, scope=access.scope, resources=covered, created_at=_family_start(run, rt),
+    )
     expires = refresh_expiry(family, run.now)
     if deadline is not None:
         expires = min(expires, deadline)
@@ -258,27 +277,36 @@ def _lone_access_token(run: Run, at: Any) -> None:
         run.left_behind[(ACCESS, "expired")] += 1
         return
     client = _client(run, at, ACCESS)
-    if client is None or _restricted(run, ACCESS, at):
+    if client is None:
         return
     family = None
     if at.user_id is not None:  # a user's grant: a family, so revoking the grant reaches it
-        family = Authorization(client=client, user_id=at.user_id, scope=at.scope, created_at=at.created)
+        covered = _audience(run, client, ACCESS, at)
+        if covered is None:
+            return
+        family = Authorization(
+            client=client,  # type: ignore[misc]  # the FK is to the swappable client model
+            user_id=at.user_id, scope=at.scope, resources=covered, created_at=at.created,
+        )
     _access_token(run, at, client, family)
 
 
-def _access_token(run: Run, at: Any, client: Any, family: Authorization | None) -> None:
+def _access_token(run: Run, at: Any, client: AbstractClient, family: Authorization | None) -> None:
     digest = checksum(at)
     if digest in run.present:
         run.report.count(ACCESS, PRESENT)
         return
     if _gone_here(run, at, client, ACCESS):
         return
+    audience = _audience(run, client, ACCESS, at)
+    if audience is None:
+        return
     _note_scopes(run, at.scope)
     if not run.dry_run:
         if family is not None and family.pk is None:
             family.save()
         AccessToken.objects.create(token_hash=digest, client=client, user_id=at.user_id, authorization=family,
-                                   scope=at.scope, created_at=at.created, expires_at=at.expires)
+                                   scope=at.scope, audience=audience, created_at=at.created, expires_at=at.expires)
     run.present.add(digest)
     run.report.count(ACCESS, IMPORTED)
 
@@ -287,7 +315,7 @@ def _note_scopes(run: Run, scope: str) -> None:
     run.unknown_scopes.update(s for s in scope.split() if s not in _scopes.registered())
 
 
-def _may_infer_consent(run: Run, client: Any) -> bool:
+def _may_infer_consent(run: Run, client: AbstractClient) -> bool:
     return run.models.approval_prompt == "auto" and adapter().can_remember_consent(client)
 
 

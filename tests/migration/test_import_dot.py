@@ -293,14 +293,25 @@ def test_batches_of_one_import_the_same(dot_site):
 
 
 # -- what an attacker could try to carry over ------------------------------------------------
-def test_a_token_restricted_to_a_resource_is_not_widened(dot_site):
-    """A DOT token bound to one API (RFC 8707 ``resource``) would be accepted by every API here
-    without its audience: it is left behind, and said so."""
+def test_a_token_restricted_to_an_unknown_resource_is_not_widened(dot_site):
+    """A DOT token bound to an API this site does not know (RFC 8707 ``resource``) would be
+    accepted by this site's API without its audience: it is left behind, and said so."""
     value = dot_site.tokens["billing"]["access_token"]
     DotAccessToken.objects.filter(token_checksum=hash_token(value)).update(resource=["https://billing.example/"])
     out = import_dot()
-    assert "restricted to resources (RFC 8707)" in out
+    assert "restricted to resources (RFC 8707) not kept here: The requested resource is unknown." in out, out
     assert bearer(value).status_code == 401
+
+
+def test_a_token_restricted_to_a_known_resource_keeps_its_audience(dot_site, settings):
+    value = dot_site.tokens["billing"]["access_token"]
+    DotAccessToken.objects.filter(token_checksum=hash_token(value)).update(resource=["https://billing.example/"])
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER,
+                               "RESOURCES": {"https://billing.example/": {"name": "Billing", "scopes": ["read"]}}}
+    import_dot()
+    assert AccessToken.objects.get(token_hash=hash_token(value)).audience == "https://billing.example/"
+    assert bearer(value).status_code == 401  # this site's own API is not its audience
+    assert bearer(dot_site.tokens["bob_web"]["access_token"]).status_code == 200  # no resource at DOT: ours
 
 
 def test_a_weak_signing_key_is_refused_and_reported(dot_site, settings):

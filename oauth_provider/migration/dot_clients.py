@@ -151,11 +151,15 @@ def plan_client(app: Any) -> ClientPlan:
     notes += _algorithm_notes(app)
     if getattr(app, "allowed_origins", "").strip():
         notes.append("allowed_origins is not needed: the token endpoint answers any origin (CORS)")
+    # RFC 8252 §7.1: a private-use scheme marks a native app (OIDC Registration §2), as createclient decides
+    native = any(uri.partition(":")[0].lower() not in ("http", "https") for uri in redirect_uris)
     return ClientPlan(
         fields={
             "client_id": app.client_id,
             "name": (app.name or app.client_id)[:255],
             "client_type": ClientType.PUBLIC if public else ClientType.CONFIDENTIAL,
+            "application_type": "native" if native else "web",
+            "registration_method": "command",
             "token_endpoint_auth_method": AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC,
             "client_secret_hash": secret,
             "grant_types": grants,

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
-from .. import keys
+from .. import key_import, keys
 from ..models import SigningKey
 from .report import IMPORTED, PRESENT, Report
 
@@ -23,46 +21,19 @@ KIND = "signing key"
 
 
 def kid_of(pem: str) -> str:
-    """The ``kid`` DOT publishes for ``pem`` (its RFC 7638 thumbprint); ValueError when the
-    text is not a private key."""
-    private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
-    algorithm = "RS256" if hasattr(private, "key_size") else "ES256"
-    return str(keys.public_jwk(private.public_key(), algorithm)["kid"])
+    """The ``kid`` DOT publishes for ``pem`` (its RFC 7638 thumbprint, as ours); ValueError
+    when the text is not a private key of a kind we sign with."""
+    private = key_import.load_private_key(pem.encode())
+    return str(keys.public_jwk(private.public_key(), key_import.algorithm_for(private))["kid"])
 
 
 def store_key(pem: str) -> Any:
     """Store ``pem`` as a signing key that signs at once; returns the row. The one call that
-    writes a key: ``rotatekeys --import``'s function (:mod:`oauth_provider.key_import`), so an
-    imported key follows the same rules (size, kind, encryption at rest) whichever way it came.
-    Raises ValueError (the import's own error) with a reason an operator can act on."""
-    # Until rotatekeys --import lands on main (the "integrations" branch), the same rules here:
-    # RSA of at least 2,048 bits (RFC 7518 §3.3), stored like a generated key.
-    from datetime import timedelta
-
-    from django.db import transaction
-    from django.db.models import Q
-
-    from .. import secrets
-
-    private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
-    if getattr(private, "key_size", 0) < 2048:
-        raise ValueError("only RSA keys of 2,048 bits or more are imported (RFC 7518 §3.3)")
-    jwk = keys.public_jwk(private.public_key(), "RS256")
-    encoded = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    now = secrets.now()
-    with transaction.atomic():
-        row = SigningKey.objects.create(
-            kid=jwk["kid"], algorithm="RS256", private_key=keys.encrypt_private_key(encoded), public_jwk=jwk,
-            created_at=now, not_before=now - timedelta(microseconds=1),
-        )
-        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=now)).exclude(pk=row.pk).update(
-            retired_at=now
-        )
-        transaction.on_commit(keys.announce_change)
-    keys.clear_cache()
-    return row
+    writes a key: ``rotatekeys --import``'s (:func:`oauth_provider.key_import.import_key`), so a
+    key from DOT follows the same rules (RSA of 2,048 bits or more, encryption at rest,
+    publication) whichever way it came. Raises :class:`~oauth_provider.key_import.KeyImportError`
+    (a ValueError) with a reason an operator can act on."""
+    return key_import.import_key(pem.encode(), prepublish=False)
 
 
 def check_issuer(dot_settings: Any, report: Report) -> None:
@@ -93,7 +64,7 @@ def import_keys(dot_settings: Any, report: Report, *, dry_run: bool) -> None:
     try:
         active_kid = kid_of(active)
     except ValueError as exc:
-        report.refuse(KIND, "OIDC_RSA_PRIVATE_KEY", f"cannot be read ({exc})")
+        report.refuse(KIND, "OIDC_RSA_PRIVATE_KEY", str(exc))
         return
     if active_kid in stored:
         report.count(KIND, PRESENT, 1 + len(inactive))
@@ -103,7 +74,7 @@ def import_keys(dot_settings: Any, report: Report, *, dry_run: bool) -> None:
         try:
             kid = kid_of(pem)
         except ValueError as exc:
-            report.refuse(KIND, name, f"cannot be read ({exc})")
+            report.refuse(KIND, name, str(exc))
             continue
         if kid in stored:
             report.count(KIND, PRESENT)

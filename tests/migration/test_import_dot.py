@@ -186,6 +186,8 @@ def test_clients_keep_their_settings_under_our_rules(dot_site):
     assert web.grant_type_list == ["authorization_code", "refresh_token"]
     app = Client.objects.get(client_id=apps["app"].client_id)
     assert app.is_public and app.token_endpoint_auth_method == "none"
+    assert (app.application_type, web.application_type) == ("native", "web")  # com.example.notes:/callback
+    assert app.registration_method == web.registration_method == "command"
     assert app.skip_consent is False  # DOT's skip_authorization never silences a public client
     assert app.redirect_uri_list == [APP_CB, "com.example.notes:/callback"]
     hybrid = Client.objects.get(client_id=apps["hybrid"].client_id)

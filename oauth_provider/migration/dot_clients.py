@@ -127,6 +127,10 @@ def plan_client(app: Any) -> ClientPlan:
     """What ``app`` (a DOT ``Application``) becomes here; raises :class:`Refused`."""
     if len(app.client_id) > CLIENT_ID_MAX_LENGTH:
         raise Refused(f"its client_id is longer than {CLIENT_ID_MAX_LENGTH} characters")
+    source = getattr(app, "registration_source", "manual")
+    if source == "cimd":
+        raise Refused("a client ID metadata document client: it is not stored, it presents its document again "
+                      "(see CLIENT_ID_METADATA_DOCUMENTS)")
     public = app.client_type == ClientType.PUBLIC
     if app.client_type not in ClientType.values:
         raise Refused(f"unknown client type {app.client_type!r}")
@@ -149,6 +153,9 @@ def plan_client(app: Any) -> ClientPlan:
         notes.append("skip_authorization is not carried over for a public client: its users see the consent "
                      "page (any app can claim a public client_id, RFC 8252 §8.6)")
     notes += _algorithm_notes(app)
+    if source == "dcr":
+        notes.append("registered dynamically at DOT: its registration access token (RFC 7592) is not carried over, "
+                     "so it is managed by the site's operators here")
     if getattr(app, "allowed_origins", "").strip():
         notes.append("allowed_origins is not needed: the token endpoint answers any origin (CORS)")
     # RFC 8252 §7.1: a private-use scheme marks a native app (OIDC Registration §2), as createclient decides

@@ -405,3 +405,20 @@ def test_queries_grow_with_the_tokens_written_not_with_lookups(dot_site, figure)
     assert len(inserts) == 4 + 2 + 9 + 6 + 2
     assert reads <= 25, "\n".join(q for q in real_queries(captured) if not q.startswith("INSERT"))
     figure("import_dot", f"{len(inserts)} INSERTs and {reads} other statements for 4 clients and 12 tokens")
+
+
+def test_a_metadata_document_client_is_refused_and_a_dynamic_one_noted(db):
+    """DOT's client ID metadata document clients are not stored clients: here they present
+    their document again. A dynamically registered one comes over without its RFC 7592 token."""
+    Application.objects.create(
+        client_id="https://app.example/client.json", registration_source="cimd", client_type="public",
+        authorization_grant_type="authorization-code", redirect_uris="https://app.example/cb", name="CIMD app",
+    )
+    dcr = Application.objects.create(
+        registration_source="dcr", client_type="public", authorization_grant_type="authorization-code",
+        redirect_uris="https://dcr.example/cb", name="DCR app",
+    )
+    out = import_dot()
+    assert "refused  application https://app.example/client.json (CIMD app): a client ID metadata document" in out
+    assert "registration access token (RFC 7592) is not carried over" in out
+    assert list(Client.objects.values_list("client_id", flat=True)) == [dcr.client_id]

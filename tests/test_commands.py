@@ -8,6 +8,7 @@ import shlex
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -399,3 +400,9 @@ def test_a_private_key_jwt_client_gets_keys_and_no_secret():
         run("createclient", "No keys", "--grant-type", "client_credentials", "--auth-method", "private_key_jwt")
     with pytest.raises(CommandError, match="use --public"):
         run("createclient", "None", "--auth-method", "none", "--redirect-uri", "https://rp.example/cb")
+@pytest.mark.skipif(apps.is_installed("oauth2_provider"), reason="django-oauth-toolkit is installed here")
+def test_import_dot_says_dot_must_stay_installed(db):
+    """Without django-oauth-toolkit in INSTALLED_APPS there is nothing to read: a clear error,
+    not a traceback (tests/migration/ runs the import itself, with DOT installed)."""
+    with pytest.raises(CommandError, match="oauth2_provider"):
+        call_command("import_dot", "--dry-run", stdout=io.StringIO())

@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import re
 import sys
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,7 +28,6 @@ from django.test.client import RequestFactory
 
 from oauth_provider.issuing import issue_tokens
 from oauth_provider.models import Authorization, get_client_model
-from oauth_provider.secrets import hash_token
 from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
 from tests.support.token_helpers import post_form
 
@@ -46,7 +44,9 @@ DOCS_SETTINGS = {
     },
 }
 #: pages whose examples run inside a test of their own, after which that test goes on
-OWN_TESTS = {"tutorials/log-in-with-your-site.md", "how-to/adapter.md", "how-to/service-accounts.md"}
+OWN_TESTS = {"tutorials/log-in-with-your-site.md", "how-to/adapter.md", "how-to/service-accounts.md",
+             # with django-oauth-toolkit installed: tests/migration/test_docs_page.py
+             "migrating-from-dot.md"}
 
 
 def load_reference():
@@ -384,89 +384,6 @@ def test_key_encryption_keys_rotate_as_the_page_says(db):
         assert keys.decrypt_private_key(SigningKey.objects.get(pk=second.pk).private_key)  # encrypted with the new
         with pytest.raises(ImproperlyConfigured):
             keys.decrypt_private_key(SigningKey.objects.get(pk=first.pk).private_key)
-
-
-# -- migrating from django-oauth-toolkit ------------------------------------------------------------
-def dot_rows(user, now):
-    """Stand-ins with DOT 3.x's field names: a confidential application whose secret DOT hashed
-    with PBKDF2, and one user's live access and refresh tokens (their checksums only)."""
-    from types import SimpleNamespace
-
-    from django.contrib.auth.hashers import make_password
-
-    from oauth_provider.secrets import hash_token
-
-    app = SimpleNamespace(
-        pk=7, client_id="dot-client-id", client_secret=make_password("dot-secret", hasher="pbkdf2_sha256"),
-        hash_client_secret=True, client_type="confidential", authorization_grant_type="authorization-code",
-        redirect_uris="https://notes.example/callback https://notes.example/other", post_logout_redirect_uris="",
-        name="Notes web", skip_authorization=False, user=None,
-    )
-    access = SimpleNamespace(pk=1, token="", token_checksum=hash_token("dotAccessTokenValue1234567890"),
-                             user=user, application_id=7, scope="read write", created=now,
-                             expires=now + timedelta(hours=1))
-    refresh = SimpleNamespace(pk=2, token="", token_checksum=hash_token("dotRefreshTokenValue1234567890"),
-                              user=user, application_id=7, access_token=access, revoked=None, created=now)
-    return app, access, refresh
-
-
-@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"], **DOCS_SETTINGS)
-def test_migration_from_dot_keeps_clients_and_live_tokens(db):
-    from django.utils import timezone
-
-    from tests.docs_examples.migrate_from_dot import import_everything
-
-    user = UserFactory(username="alice")
-    app, access, refresh = dot_rows(user, timezone.now())
-    clients = import_everything([app], [refresh], [access])
-    client = clients[7]
-    assert client.client_id == "dot-client-id" and client.client_secret_hash.startswith("pbkdf2_sha256$")
-
-    api = Client()
-    notes = api.get("/api/notes/", secure=True, HTTP_HOST="example.com",
-                    HTTP_AUTHORIZATION="Bearer dotAccessTokenValue1234567890")
-    assert notes.status_code == 200 and notes.json()["owner"] == "alice"
-
-    refreshed = post_form(
-        api, {"grant_type": "refresh_token", "refresh_token": "dotRefreshTokenValue1234567890"}, "/o/token/",
-        secure=True, HTTP_HOST="example.com", HTTP_AUTHORIZATION=basic_auth(app.client_id, "dot-secret"),
-    )
-    assert refreshed.status_code == 200, refreshed.content
-    assert refreshed.json()["scope"] == "read write"
-    client.refresh_from_db()
-    assert client.client_secret_hash == hash_token("dot-secret")  # checked once, then stored the fast way
-
-
-@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
-def test_migration_refuses_what_has_no_equivalent(db):
-    from django.core.exceptions import ValidationError
-    from django.utils import timezone
-
-    from tests.docs_examples.migrate_from_dot import import_application
-
-    app, _access, _refresh = dot_rows(None, timezone.now())
-    app.authorization_grant_type = "password"
-    with pytest.raises(ValueError):
-        import_application(app)
-    app.authorization_grant_type, app.redirect_uris = "authorization-code", "http://notes.example/callback"
-    with pytest.raises(ValidationError):
-        import_application(app)
-
-
-@pytest.mark.req("8252-8.6-no-silent-public-approval")
-@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
-def test_migration_never_lets_a_public_client_skip_consent(db):
-    """DOT's skip_authorization on a public application is not carried over: any app can claim a
-    public client_id (RFC 8252 §8.6). A confidential one keeps it."""
-    from django.utils import timezone
-
-    from tests.docs_examples.migrate_from_dot import import_application
-
-    app, _access, _refresh = dot_rows(None, timezone.now())
-    app.skip_authorization = True
-    assert import_application(app).skip_consent is True
-    app.client_id, app.client_type, app.redirect_uris = "dot-native", "public", "http://127.0.0.1/cb"
-    assert import_application(app).skip_consent is False
 
 
 def test_readme_links_every_page():

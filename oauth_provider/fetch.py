@@ -264,11 +264,16 @@ def _open_socket(family: int, sockaddr: Any, timeout: float) -> socket.socket:
 class _DeadlineReader(io.RawIOBase):
     """Socket reads that may not run past the total deadline, however slowly bytes arrive."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock, self._deadline = sock, deadline
+    def __init__(self, sock: socket.socket, deadline: float, owner: _DeadlineSocket | None = None) -> None:
+        self._sock, self._deadline, self._owner = sock, deadline, owner
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        if not self.closed and self._owner is not None:
+            self._owner._reader_closed()
+        super().close()
 
     def readinto(self, buffer: Any) -> int:
         remaining = self._deadline - time.monotonic()
@@ -284,6 +289,12 @@ class _DeadlineSocket:
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock, self._deadline = sock, deadline
+        # http.client closes the connection as soon as the headers of a "Connection: close"
+        # response are read, handing the body to the response's reader: like socket.makefile()
+        # (its _io_refs), the descriptor stays open until that reader is closed too. Closing it
+        # earlier made the body read fail with EBADF, or read whatever socket reused the number.
+        self._readers = 0
+        self._closing = False
 
     def sendall(self, data: bytes) -> None:
         remaining = self._deadline - time.monotonic()
@@ -293,10 +304,18 @@ class _DeadlineSocket:
         self._sock.sendall(data)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline, self))
+
+    def _reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self._sock.close()
 
     def close(self) -> None:
-        self._sock.close()
+        self._closing = True
+        if self._readers <= 0:
+            self._sock.close()
 
 
 class _PinnedConnection(http.client.HTTPConnection):

@@ -109,6 +109,16 @@ def test_a_signed_assertion_authenticates_the_client(make_key, alg):
     assert AccessToken.objects.get().client == client
 
 
+def test_client_credentials_with_an_assertion_keeps_the_two_statement_budget(assert_num_queries):
+    """DESIGN.md query budgets: a client_credentials token is 2 statements (the client, the
+    INSERT); verifying an assertion against registered keys adds none (the jti is in the cache)."""
+    client = make_client()
+    assertion = sign(client)
+    with assert_num_queries(2):
+        r = token(assertion)
+    assert r.status_code == 200, r.content
+
+
 def test_client_id_may_come_from_the_form_or_from_the_assertion():
     client = make_client()
     assert token(sign(client), client.client_id).status_code == 200

@@ -266,7 +266,6 @@ def test_text_fields_are_bounded_strings():
     assert (meta.client_name, meta.software_id, meta.software_version) == ("Notes", "4NRB1-0XZABZI9E6-5SM3R", "2.1")
 
 
-@override_oauth(CLIENT_AUTH_METHODS={"private_key_jwt": "tests.test_client_metadata.ExampleMethod"})
 def test_private_key_jwt_needs_keys():
     problem = refused({**WEB, "token_endpoint_auth_method": "private_key_jwt"})
     assert problem.field == "jwks" and "jwks_uri" in problem.description
@@ -306,7 +305,6 @@ def test_unknown_members_are_ignored():
     assert validate({**WEB, "is_staff": True, "frobnicate": [1]}, source="dynamic")
 
 
-@override_oauth(CLIENT_AUTH_METHODS={"private_key_jwt": "tests.test_client_metadata.ExampleMethod"})
 def test_apply_and_to_dict_round_trip():
     jwks = {"keys": [public_jwk()]}
     data = {"client_name": "Agent", "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"],

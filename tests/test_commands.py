@@ -157,8 +157,12 @@ def test_invalid_input_exits_non_zero_with_the_message(capsys):
         cmd.run_from_argv(["manage.py", "createclient", "Bad", "--redirect-uri", "https://rp.example/*"])
     assert exit_info.value.code != 0
     assert "Wildcards are not allowed" in capsys.readouterr().err
+
+
+def test_an_unregistered_grant_type_exits_non_zero_with_the_message(capsys):
+    # (run_from_argv closes the database connections when it ends: one call per test)
     with pytest.raises(SystemExit) as exit_info:
-        cmd.run_from_argv(["manage.py", "createclient", "Bad", "--grant-type", "password"])
+        createclient.Command().run_from_argv(["manage.py", "createclient", "Bad", "--grant-type", "password"])
     assert exit_info.value.code != 0
     assert "Unknown grant type: password" in capsys.readouterr().err
 

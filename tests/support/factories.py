@@ -69,6 +69,19 @@ class PublicClientFactory(ClientFactory):
     grant_types = "authorization_code refresh_token"
 
 
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class DeviceClientFactory(ClientFactory):
+    """A public device client (RFC 8628): no redirect URI, the device grant and refresh tokens
+    (fixtures D1, D2 of the wave-2 checklist)."""
+
+    client_type = "public"
+    token_endpoint_auth_method = "none"
+    redirect_uris = ""
+    grant_types = f"{DEVICE_GRANT} refresh_token"
+
+
 class AuthorizationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Authorization

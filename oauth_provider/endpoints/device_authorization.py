@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 
 from .. import scopes
 from ..conf import provider_settings
@@ -32,7 +32,7 @@ from ..grants.device_code import GRANT_TYPE
 from ..issuer import endpoint_url
 from ..issuing import issue_device_code
 from ..registry import grant_types
-from ..responses import add_query, json_response
+from ..responses import add_query, json_response, no_store
 from ._backchannel import BackchannelView
 
 
@@ -51,8 +51,8 @@ class DeviceAuthorizationView(BackchannelView):
     endpoint = "device authorization"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not device_grant_enabled():
-            raise Http404("The device authorization grant is not enabled.")
+        if not device_grant_enabled():  # not mounted, as far as anyone can tell
+            return no_store(HttpResponseNotFound())
         return super().dispatch(request, *args, **kwargs)
 
     def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:

@@ -24,6 +24,7 @@ Every answer is a page of ours: no framing, no referrer, no-store (:func:`page_h
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -38,12 +39,13 @@ from .. import scopes, secrets, throttling
 from ..authorization_request import choose_scopes, consent_scopes
 from ..conf import provider_settings
 from ..csrf import csrf_failure
-from ..errors import AccessDenied
+from ..errors import AccessDenied, OAuthError
 from ..models import DeviceCode, get_client_model
 from ..models import devices as state
 from ..models.store import device_code_by_user_code
 from ..registry import adapter
-from ..responses import page_headers, render_page
+from ..params import request_data
+from ..responses import error_page, page_headers, render_page
 from ..signals import device_authorization_approved, device_authorization_denied
 from .device_authorization import device_grant_enabled
 
@@ -84,12 +86,25 @@ class DeviceVerificationView(View):
         if not device_grant_enabled():
             raise Http404("The device authorization grant is not enabled.")
         if not request.user.is_authenticated:
-            path = request.get_full_path() if request.method == "GET" else request.path
-            return page_headers(redirect_to_login(path, provider_settings.LOGIN_URL))
+            return self.login(request)
         return super().dispatch(request, *args, **kwargs)
 
+    def login(self, request: HttpRequest) -> HttpResponse:
+        """To the login page and back here, with the pre-filled code of a GET and nothing else
+        (a bounded URL whatever the request carried)."""
+        try:
+            code = request_data(request).get(CODE_FIELD, "") if request.method == "GET" else ""
+        except OAuthError:
+            code = ""
+        query = f"?{urlencode({CODE_FIELD: code[:MAX_CODE_LENGTH]})}" if code else ""
+        return page_headers(redirect_to_login(request.path + query, provider_settings.LOGIN_URL))
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self.form(request, request.GET.get(CODE_FIELD, ""))
+        try:
+            data = request_data(request)
+        except OAuthError as exc:
+            return error_page(request, exc)
+        return self.form(request, data.get(CODE_FIELD, ""))
 
     def form(self, request: HttpRequest, code: str, problem: str | None = None,
              headers: dict[str, str] | None = None) -> HttpResponse:
@@ -101,12 +116,16 @@ class DeviceVerificationView(View):
         return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            data = request_data(request)  # a body Django cannot parse is our error page, not its 400
+        except OAuthError as exc:
+            return error_page(request, exc)
         rejected = csrf_failure(request)
         if rejected is not None:
             return page_headers(rejected)
-        if CONSENT_FIELD in request.POST:
+        if CONSENT_FIELD in data:
             return self.decide(request)
-        return self.enter(request, request.POST.get(CODE_FIELD, ""))
+        return self.enter(request, data.get(CODE_FIELD, ""))
 
     # -- the code ------------------------------------------------------------------------
     def throttle_subjects(self, request: HttpRequest) -> dict[str, str]:

@@ -50,6 +50,9 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
         assert "device" in response["Location"]
     assert "user_code%3D" in response["Location"]  # the complete URI survives the login
     assert anonymous.post(VERIFICATION, {"user_code": flow["user_code"]}).status_code == 302
+    # only the code goes into the login URL: a huge query cannot make the redirect unsafe (400)
+    huge = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}&junk={'A' * 5000}")
+    assert huge.status_code == 302 and "junk" not in huge["Location"]
     assert row(flow).user is None and row(flow).status == "pending"
 
 

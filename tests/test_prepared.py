@@ -233,7 +233,7 @@ def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypa
 def test_values_are_prepared_by_their_field_as_the_orm_would():
     """A JWT's ``sub`` is a string: the integer key it names is found, junk raises the ORM's
     own error, and the adapter turns that (and an inactive user) into "no user"."""
-    from oauth_provider.models.store import device_code_by_user_code, device_code_by_value, user_by_pk
+    from oauth_provider.models.store import user_by_pk
     from oauth_provider.registry import adapter
 
     user, inactive = UserFactory(), UserFactory(is_active=False)

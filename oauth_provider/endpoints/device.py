@@ -43,8 +43,8 @@ from ..errors import AccessDenied, OAuthError
 from ..models import DeviceCode, get_client_model
 from ..models import devices as state
 from ..models.store import device_code_by_user_code
-from ..registry import adapter
 from ..params import request_data
+from ..registry import adapter
 from ..responses import error_page, page_headers, render_page
 from ..signals import device_authorization_approved, device_authorization_denied
 from .device_authorization import device_grant_enabled

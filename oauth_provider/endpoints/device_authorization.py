@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 
 from .. import scopes
 from ..conf import provider_settings
@@ -45,6 +47,7 @@ def verification_uri(request: HttpRequest) -> str:
     return str(provider_settings.DEVICE_VERIFICATION_URI or endpoint_url(request, "device"))
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # as the base's: a device has no CSRF cookie
 class DeviceAuthorizationView(BackchannelView):
     """Device authorization endpoint."""
 

@@ -55,6 +55,12 @@ def test_a_public_client_gets_every_field_uncached(api, device_client):
     assert body["user_code"] not in stored and body["user_code"].replace("-", "") not in stored
 
 
+def test_a_device_needs_no_csrf_cookie(device_client):
+    """Devices are not browsers: the endpoint is CSRF-exempt like the token endpoint."""
+    strict = HttpClient(enforce_csrf_checks=True)
+    assert start(strict, device_client, scope="read").status_code == 200
+
+
 @pytest.mark.req("8628-3.1-endpoint")
 def test_get_is_405(api, device_client):
     response = api.get(DEVICE_AUTHORIZATION, {"client_id": device_client.client_id})

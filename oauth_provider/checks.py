@@ -115,7 +115,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_choices()
     errors += _check_scopes()
     errors += _check_imports()
-    errors += _check_throttle()
+    errors += _check_throttle("CLIENT_AUTH_THROTTLE", id="oauth_provider.E009")
     errors += _check_fetch()
     errors += _check_device()
     errors += _check_key_encryption_keys()
@@ -323,7 +323,8 @@ def _check_key_encryption_keys() -> list[Error]:
     ]
 
 
-def _check_throttle(setting: str = "CLIENT_AUTH_THROTTLE", check_id: str = "oauth_provider.E009") -> list[Error]:
+def _check_throttle(setting: str, **check: str) -> list[Error]:
+    """A throttle block: ``check`` is the ``id=`` of the errors (E009, E060)."""
     block = getattr(provider_settings, setting)
     defaults = DEFAULTS[setting].default
     problems = [f"unknown key {key!r}" for key in block if key not in defaults]
@@ -339,12 +340,12 @@ def _check_throttle(setting: str = "CLIENT_AUTH_THROTTLE", check_id: str = "oaut
     header = block.get("ip_header")
     if header is not None and not (isinstance(header, str) and header):
         problems.append("'ip_header' must be None or a request.META key such as 'HTTP_X_REAL_IP'")
-    return [Error(f"OAUTH_PROVIDER[{setting!r}]: {problem}.", id=check_id) for problem in problems]
+    return [Error(f"OAUTH_PROVIDER[{setting!r}]: {problem}.", **check) for problem in problems]
 
 
 def _check_device() -> list[Error]:
     """E060 the user-code throttle, E061 the verification URI, E062 interval vs lifetime."""
-    errors = _check_throttle("DEVICE_USER_CODE_THROTTLE", "oauth_provider.E060")
+    errors = _check_throttle("DEVICE_USER_CODE_THROTTLE", id="oauth_provider.E060")
     uri = provider_settings.DEVICE_VERIFICATION_URI
     if uri is not None:
         parts = urlsplit(uri)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client as HttpClient
+from django.utils import translation
 
 from oauth_provider.models import DeviceCode
 from oauth_provider.signals import device_authorization_approved, device_authorization_denied
@@ -223,3 +224,18 @@ def test_the_throttle_can_be_tuned(api, device_client, settings):
     settings.OAUTH_PROVIDER = oauth_settings(DEVICE_USER_CODE_THROTTLE={"failures": 2, "window": 60})
     guesser = logged_in("tuned")
     assert [enter(guesser, "BCDFG-HJKLM").status_code for _ in range(3)] == [400, 400, 429]
+
+
+def test_the_device_pages_in_french(api, device_client, settings):
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+                      "django.middleware.locale.LocaleMiddleware")
+    settings.MIDDLEWARE = middleware
+    browser = logged_in("amelie", HTTP_ACCEPT_LANGUAGE="fr")
+    with translation.override("en"):  # the middleware activates French in this thread: undo it after
+        assert "Connecter un appareil" in browser.get(VERIFICATION).content.decode()
+        flow = started(api, device_client)
+        page = enter(browser, flow["user_code"]).content.decode()
+        assert "C’est un appareil qui le demande, pas ce navigateur." in page and 'lang="fr"' in page
+        assert "Appareil connecté" in decide(browser, enter(browser, flow["user_code"])).content.decode()
+        assert "Ce code n’a pas été reconnu." in enter(browser, "BCDFG-HJKLM").content.decode()

@@ -233,8 +233,9 @@ def issue_code(
 USER_CODE_ATTEMPTS = 5
 
 
-def issue_device_code(*, client: AbstractClient, scope: str) -> tuple[str, str, DeviceCode]:
-    """Store a new pending device authorization of ``scope`` for ``client`` (RFC 8628 §3.2);
+def issue_device_code(*, client: AbstractClient, scope: str, audience: str = "") -> tuple[str, str, DeviceCode]:
+    """Store a new pending device authorization of ``scope`` for ``client`` (RFC 8628 §3.2), at
+    the resources ``audience`` (stored form, :mod:`oauth_provider.resources`);
     returns (device_code, user_code, row). The device code is 256-bit randomness stored as its
     SHA-256; the user code is :func:`oauth_provider.secrets.generate_user_code`, stored keyed
     (:func:`~oauth_provider.secrets.user_code_digest`) under a unique index: a collision with
@@ -248,6 +249,7 @@ def issue_device_code(*, client: AbstractClient, scope: str) -> tuple[str, str, 
             user_code_hash=secrets.user_code_digest(secrets.normalize_user_code(user_code) or ""),
             client=client,  # type: ignore[misc]  # the FK is to the swappable client model
             scope=scope,
+            resources=audience,
             interval=timedelta(seconds=provider_settings.DEVICE_CODE_INTERVAL),
             created_at=now,
             expires_at=now + timedelta(seconds=provider_settings.DEVICE_CODE_LIFETIME),

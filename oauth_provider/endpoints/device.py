@@ -35,7 +35,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import scopes, secrets, throttling
+from .. import resources, scopes, secrets, throttling
 from ..authorization_request import choose_scopes, consent_scopes
 from ..conf import provider_settings
 from ..csrf import csrf_failure
@@ -168,6 +168,9 @@ class DeviceVerificationView(View):
             "user": request.user,
             "offer_remember": False,  # RFC 8628 §5.6: a device is asked about every time
         }
+        if device.resources:  # RFC 8707: where the tokens will be good, when the device named resources
+            known = resources.configured(request)
+            context["resources"] = [known[i] for i in resources.audience(device.resources, request) if i in known]
         return render_page(request, self.consent_template_name, context)
 
     # -- the decision ----------------------------------------------------------------------

@@ -15,7 +15,9 @@ Client authentication is the token endpoint's (:mod:`._backchannel`): confidenti
 authenticate, public ones send their ``client_id`` (RFC 8628 §3.1), and errors are RFC 6749
 §5.2 JSON (§3.2). The client must be registered for the device grant (``unauthorized_client``
 otherwise, so no client is opted in by accident); the scope is checked like the
-authorization endpoint's (its allow-list, ``DEFAULT_SCOPES`` when none is asked for). With
+authorization endpoint's (its allow-list, ``DEFAULT_SCOPES`` when none is asked for), and
+so are ``resource`` values (RFC 8707: ``invalid_target``; the scope narrowed to what they
+accept). With
 the grant removed from ``GRANT_TYPES`` the endpoint answers 404.
 """
 
@@ -27,12 +29,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import scopes
+from .. import resources, scopes
 from ..conf import provider_settings
 from ..errors import UnauthorizedClient
 from ..grants.device_code import GRANT_TYPE
 from ..issuer import endpoint_url
 from ..issuing import issue_device_code
+from ..params import getlist
 from ..registry import grant_types
 from ..responses import add_query, json_response, no_store
 from ._backchannel import BackchannelView
@@ -64,7 +67,11 @@ class DeviceAuthorizationView(BackchannelView):
             raise UnauthorizedClient("This client may not use the device authorization grant.")
         requested = scopes.without_unusable_offline_access(scopes.parse(params.get("scope")), client)
         granted = scopes.resolve(requested, scopes.client_allowed(client))
-        device_code, user_code, device = issue_device_code(client=client, scope=scopes.join(granted))
+        # RFC 8707 §2: the resources the tokens are for, checked as at the authorization endpoint
+        audience = resources.store(resources.requested(getlist(params, "resource"), client, request))
+        granted = resources.downscope(granted, audience, request)
+        device_code, user_code, device = issue_device_code(
+            client=client, scope=scopes.join(granted), audience=audience)
         uri = verification_uri(request)
         return json_response({
             "device_code": device_code,

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import keys, secrets
+from .. import keys, resources, scopes, secrets
 from ..conf import provider_settings
 from ..errors import AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, DeviceCode
 from ..models import devices as state
 from ..models.store import device_code_by_value, insert
+from ..params import getlist
 from ..registry import grant_types
 from .base import Grant
 
@@ -74,24 +75,38 @@ class DeviceCodeGrant(Grant):
                 longest = timedelta(seconds=provider_settings.DEVICE_CODE_LIFETIME)
                 raise SlowDown(int(device.slow_down(now, longest).total_seconds()))
             raise AuthorizationPending()  # decided and undone between the two statements: ask again
-        return self.redeem(request, device, client)
+        return self.redeem(request, params, device, client)
 
-    def redeem(self, request: HttpRequest, device: DeviceCode, client: AbstractClient) -> IssuedTokens:
+    def redeem(self, request: HttpRequest, params: dict[str, str], device: DeviceCode,
+               client: AbstractClient) -> IssuedTokens:
         """The approved code: consume it, store the family of the user who approved, issue."""
         user = device.user
         if user is None or not getattr(user, "is_active", True):
             raise InvalidGrant("The resource owner is no longer active.")
+        audience, scope = self.target(request, params, client, device)
         keys.ensure_signing_key(client, device.scope.split())  # before the code is spent
         with transaction.atomic():
             if not device.consume(secrets.now()):
                 raise InvalidGrant("The device code was already used.")
             family = Authorization(
                 client=client,  # type: ignore[misc]  # the FK is to the swappable client model
-                user=user, scope=device.scope, auth_time=device.auth_time,
+                user=user, scope=device.scope, auth_time=device.auth_time, resources=device.resources,
             )
             insert(family)
             refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
             return issue_tokens(
-                request, grant_type=self.grant_type, client=client, user=user, scope=device.scope,
-                authorization=family, refresh_scope=device.scope if refresh else None,
+                request, grant_type=self.grant_type, client=client, user=user, scope=scope,
+                authorization=family, refresh_scope=device.scope if refresh else None, audience=audience,
             )
+
+    @staticmethod
+    def target(request: HttpRequest, params: dict[str, str], client: AbstractClient,
+               device: DeviceCode) -> tuple[str, str]:
+        """The access token's audience (stored form) and scope: those the device asked for, or
+        the resources the poll names, which must be among them (RFC 8707 §2.2), with the scope
+        reduced to what they accept. The refresh token keeps the whole grant."""
+        asked = resources.requested(getlist(params, "resource"), client, request, required=False)
+        if not asked:
+            return device.resources, device.scope
+        audience = resources.within(asked, device.resources, request)
+        return audience, scopes.join(resources.downscope(device.scope.split(), audience, request))

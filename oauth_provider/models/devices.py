@@ -95,9 +95,9 @@ class DeviceCode(models.Model):
     client = models.ForeignKey(client_model_label(), on_delete=models.CASCADE, related_name="+",
                                verbose_name=_("client"))
     scope = models.TextField(_("scope"), blank=True)
-    resources = models.JSONField(
-        _("resources"), null=True, blank=True,
-        help_text=_("Resource indicators (RFC 8707) the device asked for, if any."),
+    resources = models.TextField(
+        _("resources"), blank=True, default="",
+        help_text=_("The resources the device asked for (RFC 8707), space-separated; empty: the default resource."),
     )
     status = models.CharField(_("status"), max_length=16, choices=DeviceCodeStatus.choices,
                               default=DeviceCodeStatus.PENDING)

@@ -231,3 +231,44 @@ def test_slow_down_and_redemption_budgets(api, browser, device_client, assert_ma
     clock.advance(30)
     with assert_max_queries(7):
         assert poll(api, device_client, flow["device_code"]).status_code == 200
+
+
+RS_A, RS_B = "https://rs-a.example/", "https://rs-b.example/"
+
+
+@pytest.fixture
+def two_resources(settings):
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(RESOURCES={
+        RS_A: {"name": "Notes API", "scopes": ["read"]},
+        RS_B: {"name": "Photos API", "scopes": ["read", "write"]},
+    })
+
+
+def test_a_device_names_its_resource_and_the_token_is_bound_to_it(api, browser, device_client, two_resources):
+    """RFC 8707 at the device authorization endpoint: the scope is narrowed to what the
+    resource accepts, the consent page names it, the token's audience is it."""
+    FrozenClock()
+    flow = started(api, device_client, scope="read write", resource=RS_A)
+    device = DeviceCode.objects.by_device_code(flow["device_code"]).get()
+    assert (device.scope, device.resources) == ("read", RS_A)
+    assert b"Notes API" in enter(browser, flow["user_code"]).content
+    approve(browser, flow["user_code"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert tokens["scope"] == "read"
+    assert access_token_row(tokens["access_token"]).audience == RS_A
+
+
+def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_client, two_resources):
+    from tests.support.device_helpers import start
+
+    assert start(api, device_client, scope="read", resource="https://unknown.example/").json()["error"] == \
+        "invalid_target"
+    assert start(api, device_client, scope="read", resource="not a uri").json()["error"] == "invalid_target"
+    FrozenClock()
+    flow = started(api, device_client, scope="read", resource=RS_A)
+    approve(browser, flow["user_code"])
+    response = poll(api, device_client, flow["device_code"], resource=RS_B)
+    assert response.json()["error"] == "invalid_target"
+    assert poll(api, device_client, flow["device_code"], resource=RS_A).status_code == 200

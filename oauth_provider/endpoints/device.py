@@ -190,6 +190,8 @@ class DeviceVerificationView(View):
         current = device.state(now)
         if current != state.PENDING:
             return self.form(request, "", "expired" if current == state.EXPIRED else "used")
+        if not device.client.is_active or not adapter().is_user_allowed(request, device.client, request.user):
+            return self.form(request, "", "not_allowed")  # the policy may have changed since the code was entered
         requested = scopes.parse(device.scope)
         granted: tuple[str, ...] | None = None
         if "allow" in request.POST:

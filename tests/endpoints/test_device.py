@@ -239,3 +239,12 @@ def test_the_device_pages_in_french(api, device_client, settings):
         assert "C’est un appareil qui le demande, pas ce navigateur." in page and 'lang="fr"' in page
         assert "Appareil connecté" in decide(browser, enter(browser, flow["user_code"])).content.decode()
         assert "Ce code n’a pas été reconnu." in enter(browser, "BCDFG-HJKLM").content.decode()
+
+
+def test_a_client_deactivated_after_the_code_was_entered_cannot_be_approved(api, browser, device_client):
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    type(device_client).objects.filter(pk=device_client.pk).update(is_active=False)
+    refused = decide(browser, page)
+    assert refused.status_code == 403 and b"Device connected" not in refused.content
+    assert row(flow).status == "pending"

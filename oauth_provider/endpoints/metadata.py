@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
@@ -19,33 +18,19 @@ from ..client_keys import SIGNING_ALGORITHMS
 from ..conf import provider_settings
 from ..grants.device_code import GRANT_TYPE as DEVICE_GRANT
 from ..issuer import endpoint_url, get_issuer
-from ..models import get_client_model
+from ..models import advertised
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
 
 
 def advertised_grants() -> list[str]:
     """The enabled grant types the metadata lists. A grant marked ``opt_in`` (the device
-    grant) is listed only while an active client is registered for it: one EXISTS query over
-    the clients table per document (which is itself cached for 300 s by its readers), so the
-    list is never stale after a client is registered, edited or deactivated."""
+    grant) is listed only while an active client is registered for it
+    (:mod:`oauth_provider.models.advertised`: one query, cached until a client changes)."""
     enabled = grant_types()
     opt_in = [name for name, grant in enabled.items() if getattr(grant, "opt_in", False)]
-    registered = set(clients_registered_for(opt_in)) if opt_in else set()
+    registered = set(advertised.registered(opt_in))
     return [name for name in enabled if name not in opt_in or name in registered]
-
-
-def clients_registered_for(grants: list[str]) -> list[str]:
-    """Those of ``grants`` some active client is registered for (one query)."""
-    words = Q()
-    for grant in grants:
-        words |= (Q(grant_types=grant) | Q(grant_types__startswith=f"{grant} ")
-                  | Q(grant_types__endswith=f" {grant}") | Q(grant_types__contains=f" {grant} "))
-    found: set[str] = set()
-    for value in get_client_model()._default_manager.filter(words, is_active=True).values_list(
-            "grant_types", flat=True).distinct()[:1000]:
-        found.update(value.split())
-    return [grant for grant in grants if grant in found]
 
 
 def metadata(request: HttpRequest) -> dict[str, Any]:

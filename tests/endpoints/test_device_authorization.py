@@ -175,10 +175,25 @@ def test_metadata_lists_the_device_grant_only_while_a_client_is_registered(api, 
     assert DEVICE_GRANT in document()["grant_types_supported"]
 
 
-def test_the_metadata_costs_one_query_for_the_opt_in_grants(api, db, assert_num_queries):
-    DeviceClientFactory()
+def test_the_metadata_costs_one_cached_query_for_the_opt_in_grants(api, db, assert_num_queries):
+    """One query on a cold cache, none after; saving or deleting a client forgets the answer."""
     with assert_num_queries(1):
-        assert api.get(METADATA).status_code == 200
+        assert "device_authorization_endpoint" not in api.get(METADATA).json()
+    with assert_num_queries(0):
+        assert "device_authorization_endpoint" not in api.get(METADATA).json()
+    client = DeviceClientFactory()
+    with assert_num_queries(1):
+        assert "device_authorization_endpoint" in api.get(METADATA).json()
+    with assert_num_queries(0):
+        assert "device_authorization_endpoint" in api.get(METADATA).json()
+    client.delete()
+    assert "device_authorization_endpoint" not in api.get(METADATA).json()
+
+
+def test_the_metadata_survives_a_cache_outage(api, db, settings):
+    settings.CACHES = {"default": {"BACKEND": "tests.test_throttling.BrokenCache"}}
+    DeviceClientFactory()
+    assert "device_authorization_endpoint" in api.get(METADATA).json()
 
 
 def test_the_documented_defaults():

@@ -126,7 +126,7 @@ def test_example_project_home_page_instructions_work(server: str, seeded: dict) 
     assert home.status_code == 200
     page = html.unescape(home.text)
     for link in ("/o/.well-known/oauth-authorization-server", "/admin/", "/accounts/login/", "/api/notes/",
-                 "/api/stats/", "service_client.py"):
+                 "/api/stats/", "service_client.py", "device_client.py", "/o/device/"):
         assert link in page
     metadata = requests.get(server + "/o/.well-known/oauth-authorization-server", timeout=TIMEOUT).json()
     # the example names its issuer in settings, as production sites must

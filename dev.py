@@ -210,8 +210,10 @@ def cmd_serve(port: int, consumer_port: int) -> int:
 def print_urls(port: int, consumer_port: int, python: Path) -> None:
     base, consumer = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{consumer_port}"
     service = f"{python.relative_to(ROOT)} example_project/service_client.py"
+    device = f"{python.relative_to(ROOT)} example_project/device_client.py"
     if port != 8000:
         service += f" --provider {base}"
+        device += f" --provider {base}"
     print(
         "\n"
         "  The example is running. Open the consumer site and click \"Log in with Example\":\n"
@@ -224,6 +226,7 @@ def print_urls(port: int, consumer_port: int, python: Path) -> None:
         f"    OpenID Connect discovery:      {base}/o/.well-known/openid-configuration\n"
         f"    Notes API (resource server):   {base}/api/notes/\n"
         f"  Service client (client_credentials):  {service}\n"
+        f"  Device client (RFC 8628, a TV or CLI): {device}   (enter its code at {base}/o/device/)\n"
         "\n"
         "  Ctrl-C stops both servers.\n",
         flush=True,

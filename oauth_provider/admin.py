@@ -39,7 +39,16 @@ from django.utils.translation import ngettext
 from . import keys, secrets
 from .client_auth import uses_secret
 from .forms import ClientForm
-from .models import AccessToken, Authorization, AuthorizationCode, Client, Consent, RefreshToken, SigningKey
+from .models import (
+    AccessToken,
+    Authorization,
+    AuthorizationCode,
+    Client,
+    Consent,
+    DeviceCode,
+    RefreshToken,
+    SigningKey,
+)
 from .models.tokens import revoke_client_tokens
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
@@ -65,7 +74,7 @@ def _secret_columns() -> set[tuple[Any, str]]:
     return {
         (SigningKey, "private_key"), (get_client_model(), "client_secret_hash"),
         (AccessToken, "token_hash"), (RefreshToken, "token_hash"), (AuthorizationCode, "code_hash"),
-        (get_user_model(), "password"),
+        (DeviceCode, "device_code_hash"), (DeviceCode, "user_code_hash"), (get_user_model(), "password"),
     }
 
 
@@ -327,6 +336,33 @@ class AuthorizationCodeAdmin(_ProtocolRowAdmin):
     @admin.display(description=_("user"))
     def user(self, obj: AuthorizationCode) -> Any:
         return obj.authorization.user or "-"
+
+
+@admin.register(DeviceCode)
+class DeviceCodeAdmin(_ProtocolRowAdmin):
+    """Device authorizations (RFC 8628), read-only: neither code is shown (the device code is a
+    bearer credential, the user code would let a viewer claim a pending device; only keyed
+    digests are stored anyway)."""
+
+    list_display = ("id", "client", "user", "status", "scope", "created_at", "expires_at", "decided_at",
+                    "consumed_at")
+    list_select_related = ("client", "user")
+    fields = ("client", "user", "status", "scope", "resources", "auth_time", "interval", "last_polled_at",
+              "created_at", "expires_at", "decided_at", "consumed_at")
+    readonly_fields = fields
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", _user_search("user"))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # minted and decided by the protocol only: view or delete
+
+    def status_filters(self) -> dict[str, State]:
+        return {
+            "live": (_("Live"), lambda qs, now: qs.live(now)),
+            "pending": (_("Pending"), lambda qs, now: qs.pending(now)),
+            "expired": (_("Expired"), lambda qs, now: qs.dead(now)),
+        }
 
 
 class _TokenAdmin(_ProtocolRowAdmin):

@@ -305,12 +305,27 @@ def granted_scopes(req: AuthorizationRequest, ticked: Iterable[str]) -> tuple[st
     """The requested scopes minus the optional ones the user left unticked (a ticked box can
     never add a scope that was not requested). Raises :class:`AccessDenied` when nothing is
     left."""
-    optional = set(scopes.optional(req.scopes))
+    return choose_scopes(req.scopes, ticked)
+
+
+def choose_scopes(requested: tuple[str, ...], ticked: Iterable[str]) -> tuple[str, ...]:
+    """The consent page's rule for any request (the code flow's, a device's): ``requested``
+    minus the optional scopes left unticked. Raises :class:`AccessDenied` when nothing is left."""
+    optional = set(scopes.optional(requested))
     chosen = set(ticked)
-    granted = tuple(s for s in req.scopes if s not in optional or s in chosen)
+    granted = tuple(s for s in requested if s not in optional or s in chosen)
     if not granted:
         raise AccessDenied("No scope was granted.")
     return granted
+
+
+def consent_scopes(requested: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The consent page's list of scopes: name, description, and whether it may be unticked."""
+    optional = scopes.optional(requested)
+    return [
+        {"name": name, "description": text, "optional": name in optional}
+        for name, text in scopes.describe(requested)
+    ]
 
 
 def record_decision(req: AuthorizationRequest, user: Any, granted: tuple[str, ...] | None, remember: bool) -> None:

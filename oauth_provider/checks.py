@@ -32,6 +32,10 @@ E042   two resources (``RESOURCES`` and the default ``RESOURCE_IDENTIFIER``) wou
        the same RFC 9728 metadata URL
 W040   a ``RESOURCES`` identifier is not https: RFC 9728 §1.2 wants https for protected-resource
        metadata (deploy)
+E060   ``DEVICE_USER_CODE_THROTTLE`` has an unknown key, a wrong type, a non-positive number
+       or names a cache alias that is not in ``CACHES``
+E061   ``DEVICE_VERIFICATION_URI`` is not an absolute http(s) URL without fragment
+E062   ``DEVICE_CODE_INTERVAL`` is not below ``DEVICE_CODE_LIFETIME``
 W001   ``ISSUER`` is not https (deploy)
 W002   access-token lifetime above 1 hour / code lifetime above 10 minutes (deploy)
 W003   refresh-token lifetime above 90 days without an idle timeout (deploy)
@@ -45,6 +49,8 @@ W005   a client registers an ``http://localhost`` redirect URI (``check --deploy
 W006   the login page users are sent to (``OAUTH_PROVIDER['LOGIN_URL']``, else Django's
        ``LOGIN_URL``) is not a URL of this site's URLconf: the authorization endpoint would
        send them to a 404
+W060   ``DEVICE_CODE_LIFETIME`` is above 30 minutes, or the user-code throttle is off (deploy):
+       RFC 8628 §5.1 and §5.4
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
        the client-authentication throttle by default), the throttle's, when on, the JWT
@@ -109,8 +115,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_choices()
     errors += _check_scopes()
     errors += _check_imports()
-    errors += _check_throttle()
+    errors += _check_throttle("CLIENT_AUTH_THROTTLE", id="oauth_provider.E009")
     errors += _check_fetch()
+    errors += _check_device()
     errors += _check_key_encryption_keys()
     errors += _check_resources()
     return errors
@@ -203,7 +210,7 @@ def _check_issuer() -> list[Error]:
 def _check_lifetimes() -> list[Error]:
     errors = []
     for name in (*LIFETIMES, "REFRESH_TOKEN_IDLE_TIMEOUT", "MAX_PARAMETER_LENGTH", "ID_TOKEN_LIFETIME",
-                 "SIGNING_KEY_CACHE_SECONDS"):
+                 "SIGNING_KEY_CACHE_SECONDS", "DEVICE_CODE_LIFETIME", "DEVICE_CODE_INTERVAL"):
         value = getattr(provider_settings, name)
         if value is not None and value <= 0:
             errors.append(Error(f"OAUTH_PROVIDER[{name!r}] must be a positive number of seconds.",
@@ -316,9 +323,10 @@ def _check_key_encryption_keys() -> list[Error]:
     ]
 
 
-def _check_throttle() -> list[Error]:
-    block = provider_settings.CLIENT_AUTH_THROTTLE
-    defaults = DEFAULTS["CLIENT_AUTH_THROTTLE"].default
+def _check_throttle(setting: str, **check: str) -> list[Error]:
+    """A throttle block: ``check`` is the ``id=`` of the errors (E009, E060)."""
+    block = getattr(provider_settings, setting)
+    defaults = DEFAULTS[setting].default
     problems = [f"unknown key {key!r}" for key in block if key not in defaults]
     if not isinstance(block.get("enabled", True), bool):
         problems.append("'enabled' must be True or False")
@@ -332,10 +340,23 @@ def _check_throttle() -> list[Error]:
     header = block.get("ip_header")
     if header is not None and not (isinstance(header, str) and header):
         problems.append("'ip_header' must be None or a request.META key such as 'HTTP_X_REAL_IP'")
-    return [
-        Error(f"OAUTH_PROVIDER['CLIENT_AUTH_THROTTLE']: {problem}.", id="oauth_provider.E009")
-        for problem in problems
-    ]
+    return [Error(f"OAUTH_PROVIDER[{setting!r}]: {problem}.", **check) for problem in problems]
+
+
+def _check_device() -> list[Error]:
+    """E060 the user-code throttle, E061 the verification URI, E062 interval vs lifetime."""
+    errors = _check_throttle("DEVICE_USER_CODE_THROTTLE", id="oauth_provider.E060")
+    uri = provider_settings.DEVICE_VERIFICATION_URI
+    if uri is not None:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            errors.append(Error("OAUTH_PROVIDER['DEVICE_VERIFICATION_URI'] must be an absolute http(s) URL "
+                                "without a fragment (RFC 8628 §3.2).", id="oauth_provider.E061"))
+    lifetime, interval = provider_settings.DEVICE_CODE_LIFETIME, provider_settings.DEVICE_CODE_INTERVAL
+    if 0 < lifetime <= interval:
+        errors.append(Error("OAUTH_PROVIDER['DEVICE_CODE_INTERVAL'] must be shorter than DEVICE_CODE_LIFETIME: "
+                            "the device could never poll.", id="oauth_provider.E062"))
+    return errors
 
 
 def _check_fetch() -> list[Error]:
@@ -442,6 +463,14 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             hint="It exists for local development and tests on one machine; turn it off in production.",
             id="oauth_provider.W030"))
     warnings += _check_resources_https()
+    if provider_settings.DEVICE_CODE_LIFETIME > 1800:
+        warnings.append(Warning("DEVICE_CODE_LIFETIME is above 30 minutes.",
+                                hint="RFC 8628 §5.4: a short-lived user code blunts remote phishing.",
+                                id="oauth_provider.W060"))
+    device_throttle = {**DEFAULTS["DEVICE_USER_CODE_THROTTLE"].default, **provider_settings.DEVICE_USER_CODE_THROTTLE}
+    if device_throttle.get("enabled") is False:
+        warnings.append(Warning("DEVICE_USER_CODE_THROTTLE is off: user codes can be guessed at line speed.",
+                                hint="RFC 8628 §5.1: rate-limit user-code attempts.", id="oauth_provider.W060"))
     return warnings
 
 
@@ -559,6 +588,9 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     throttle = {**DEFAULTS["CLIENT_AUTH_THROTTLE"].default, **provider_settings.CLIENT_AUTH_THROTTLE}
     if throttle.get("enabled", True) and isinstance(throttle.get("cache"), str):
         uses.setdefault(throttle["cache"], []).append("failed client authentications are counted per worker")
+    device = {**DEFAULTS["DEVICE_USER_CODE_THROTTLE"].default, **provider_settings.DEVICE_USER_CODE_THROTTLE}
+    if device.get("enabled", True) and isinstance(device.get("cache"), str):
+        uses.setdefault(device["cache"], []).append("wrong device user codes are counted per worker")
     if provider_settings.JWT_ACCESS_TOKEN_DENYLIST:
         uses.setdefault(provider_settings.DENYLIST_CACHE, []).append(
             "a revoked JWT access token is refused only by the worker that revoked it")

@@ -90,10 +90,41 @@ DEFAULTS: dict[str, Setting] = {
             "authorization_code": "oauth_provider.grants.authorization_code.AuthorizationCodeGrant",
             "refresh_token": "oauth_provider.grants.refresh_token.RefreshTokenGrant",
             "client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant",
+            "urn:ietf:params:oauth:grant-type:device_code": "oauth_provider.grants.device_code.DeviceCodeGrant",
         },
         (dict,),
         "grant_type -> dotted path of its grant class. Remove an entry to turn the grant off "
-        "everywhere; add one to plug in an extension grant.",
+        "everywhere; add one to plug in an extension grant. The device authorization grant "
+        "(RFC 8628) is listed but used only by clients registered for it, and advertised in "
+        "the metadata only while an active client is.",
+    ),
+    "DEVICE_CODE_LIFETIME": Setting(
+        600, (int,),
+        "Seconds a device code and its user code stay valid (RFC 8628 §3.2 ``expires_in``): long "
+        "enough to type the code, short enough that a code sent in a phishing message goes stale "
+        "(§5.4).",
+    ),
+    "DEVICE_CODE_INTERVAL": Setting(
+        5, (int,),
+        "Seconds a device must wait between polls of the token endpoint (RFC 8628 §3.2 "
+        "``interval``). A poll sooner gets ``slow_down`` and adds 5 seconds to that device "
+        "code's interval for good (§3.5).",
+    ),
+    "DEVICE_VERIFICATION_URI": Setting(
+        None, (str,),
+        "The ``verification_uri`` shown to users (RFC 8628 §3.2), when it should be shorter than "
+        "the verification page's own URL, e.g. ``https://example.com/device`` redirecting there. "
+        "None: the absolute URL of the verification page under the issuer's origin.",
+        nullable=True,
+    ),
+    "DEVICE_USER_CODE_THROTTLE": Setting(
+        {"enabled": True, "failures": 5, "window": 300, "cache": "default", "ip_header": None},
+        (dict,),
+        "Throttling of wrong user codes on the device verification page (RFC 8628 §5.1), per user "
+        "and per IP address, in Django's cache: after ``failures`` wrong codes within ``window`` "
+        "seconds, every code, right or wrong, is refused (429) until the window ends. The default "
+        "allows 10 guesses in a code's 10 minutes against 20^10 (2^43) possible codes. The keys "
+        "mean what they mean in ``CLIENT_AUTH_THROTTLE``.",
     ),
     "CLIENT_AUTH_METHODS": Setting(
         {

@@ -18,7 +18,9 @@ page). Views never choose status codes. The hierarchy::
     ├── LoginRequired, ConsentRequired, InteractionRequired   OIDC prompt=none answers
     ├── RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported   OIDC §6
     ├── ServerError                 500
-    └── TemporarilyUnavailable      503
+    ├── TemporarilyUnavailable      503
+    └── AuthorizationPending, SlowDown, ExpiredToken, DeviceAccessDenied
+                                    400, device-code polling (RFC 8628 §3.5)
     UntrustedRedirect               the client or redirect_uri is not established: the error
                                     is shown to the user, never redirected (RFC 6749 §4.1.2.1)
     UnsupportedTokenType            400, revocation of an unsupported token type (RFC 7009 §2.2.1)
@@ -134,6 +136,45 @@ class AccessDenied(OAuthError):
     error = "access_denied"
     status = 403
     default_description = "The resource owner denied the request."
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the user has not decided yet; keep polling at the interval."""
+
+    error = "authorization_pending"
+    redirectable = False
+    default_description = "The user has not yet approved or denied the request."
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5: polled sooner than the interval; the interval has grown by 5 seconds for
+    this and every later request. ``interval`` (seconds) is the new one; RFC 8628 defines no
+    member to send it in, so the client adds the 5 seconds itself."""
+
+    error = "slow_down"
+    redirectable = False
+    default_description = "Polling too fast: wait the interval (raised by 5 seconds) between requests."
+
+    def __init__(self, interval: int) -> None:
+        self.interval = interval
+        super().__init__()
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired before it was approved and redeemed."""
+
+    error = "expired_token"
+    redirectable = False
+    default_description = "The device code has expired. Start a new device authorization."
+
+
+class DeviceAccessDenied(OAuthError):
+    """RFC 8628 §3.5 ``access_denied`` at the token endpoint: HTTP 400 like every error
+    there (RFC 6749 §5.2), unlike the authorization endpoint's :class:`AccessDenied`."""
+
+    error = "access_denied"
+    redirectable = False
+    default_description = "The user denied the authorization request."
 
 
 class ServerError(OAuthError):

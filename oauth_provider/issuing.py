@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
@@ -21,7 +21,7 @@ from . import jwt, resources, scopes, secrets
 from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
-from .models import AccessToken, Authorization, AuthorizationCode, RefreshToken, get_client_model
+from .models import AccessToken, Authorization, AuthorizationCode, DeviceCode, RefreshToken, get_client_model
 from .models.store import insert
 from .registry import adapter
 from .session import session_id
@@ -227,3 +227,39 @@ def issue_code(
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
     ))
     return raw
+
+
+#: how many fresh user codes to try when one collides with a stored one (2^-43 odds each)
+USER_CODE_ATTEMPTS = 5
+
+
+def issue_device_code(*, client: AbstractClient, scope: str, audience: str = "") -> tuple[str, str, DeviceCode]:
+    """Store a new pending device authorization of ``scope`` for ``client`` (RFC 8628 §3.2), at
+    the resources ``audience`` (stored form, :mod:`oauth_provider.resources`);
+    returns (device_code, user_code, row). The device code is 256-bit randomness stored as its
+    SHA-256; the user code is :func:`oauth_provider.secrets.generate_user_code`, stored keyed
+    (:func:`~oauth_provider.secrets.user_code_digest`) under a unique index: a collision with
+    any stored code, live or not, draws a new one."""
+    now = secrets.now()
+    raw = secrets.generate_token()
+    for attempt in range(USER_CODE_ATTEMPTS):
+        user_code = secrets.generate_user_code()
+        device = DeviceCode(
+            device_code_hash=secrets.hash_token(raw),
+            user_code_hash=secrets.user_code_digest(secrets.normalize_user_code(user_code) or ""),
+            client=client,  # type: ignore[misc]  # the FK is to the swappable client model
+            scope=scope,
+            resources=audience,
+            interval=timedelta(seconds=provider_settings.DEVICE_CODE_INTERVAL),
+            created_at=now,
+            expires_at=now + timedelta(seconds=provider_settings.DEVICE_CODE_LIFETIME),
+        )
+        try:
+            with transaction.atomic():
+                insert(device)
+        except IntegrityError:
+            if attempt == USER_CODE_ATTEMPTS - 1:
+                raise
+            continue
+        break
+    return raw, user_code, device

@@ -17,8 +17,11 @@ def _forget_keys(sender: Any, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    from .models import SigningKey
+    from .models import SigningKey, advertised, get_client_model
 
     user_logged_in.connect(record_login, dispatch_uid="oauth_provider.record_login")
+    # the metadata lists opt-in grants (the device grant) only while a client is registered
+    post_save.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_saved")
+    post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")
     post_save.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_saved")
     post_delete.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_deleted")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 #: bytes of randomness in every generated code, token and client secret (256 bits)
 TOKEN_BYTES = 32
@@ -62,3 +63,37 @@ def s256_challenge(verifier: str) -> str:
     """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier)))."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+#: RFC 8628 §6.1's example alphabet: consonants only (no words, no vowels to misread), and
+#: none of the look-alikes 0/O, 1/I/L... 20 characters, 4.32 bits each
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+#: 10 characters: 20^10 = 2^43.2 codes (the issue asks for at least 40 bits)
+USER_CODE_LENGTH = 10
+_USER_CODE_IGNORED = str.maketrans("", "", "- \t")
+
+
+def generate_user_code() -> str:
+    """A device flow ``user_code`` (RFC 8628 §3.2, §5.1, §6.1) from the CSPRNG, grouped for
+    reading aloud: two groups of five, e.g. ``WDJBM-KHTXZ``."""
+    raw = "".join(_random.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+    half = USER_CODE_LENGTH // 2
+    return f"{raw[:half]}-{raw[half:]}"
+
+
+def normalize_user_code(value: str) -> str | None:
+    """The canonical form of a typed user code: upper case, without dashes and spaces
+    (RFC 8628 §6.1: compare case-insensitively, ignore punctuation). None when what is left
+    cannot be a code we issued (wrong length or character): no lookup is needed for it."""
+    code = value.translate(_USER_CODE_IGNORED).upper()
+    if len(code) != USER_CODE_LENGTH or any(c not in USER_CODE_ALPHABET for c in code):
+        return None
+    return code
+
+
+def user_code_digest(normalized: str) -> str:
+    """The stored form of a user code: HMAC-SHA256 under a key derived from ``SECRET_KEY``.
+    A user code has only 43 bits, so a plain SHA-256 would be reversed by trying them all;
+    keyed, a copy of the database alone does not reveal the codes of pending devices (whoever
+    knows one could claim that device's authorization for their own account)."""
+    return salted_hmac("oauth_provider.device-user-code", normalized, algorithm="sha256").hexdigest()

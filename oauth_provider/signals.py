@@ -21,6 +21,12 @@ class and these keyword arguments:
     ``"user"`` (the connected-apps page). Replays have their own signals below.
 ``client_authentication_failed``
     ``request``, ``client_id`` (as presented, may be unknown), ``method``.
+``device_authorization_approved``
+    ``request``, ``client``, ``user`` (who entered the user code and approved), ``scope``
+    (what was granted) and ``device_code`` (the DeviceCode row; never a code's value). The
+    tokens follow with ``token_issued`` when the device next polls (RFC 8628 §3.4).
+``device_authorization_denied``
+    ``request``, ``client``, ``user``, ``scope`` (what was asked for), ``device_code``.
 """
 
 from __future__ import annotations
@@ -34,3 +40,5 @@ authorization_code_replayed = Signal()
 refresh_token_reused = Signal()
 token_revoked = Signal()
 client_authentication_failed = Signal()
+device_authorization_approved = Signal()
+device_authorization_denied = Signal()

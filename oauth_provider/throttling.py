@@ -90,7 +90,7 @@ _PREFIX = "oauth_provider:throttle:"
 
 @dataclass(frozen=True)
 class ThrottleSettings:
-    """The ``CLIENT_AUTH_THROTTLE`` block, defaults filled in."""
+    """A throttle block (``CLIENT_AUTH_THROTTLE``, ``DEVICE_USER_CODE_THROTTLE``), defaults filled in."""
 
     enabled: bool
     failures: int
@@ -99,9 +99,9 @@ class ThrottleSettings:
     ip_header: str | None
 
 
-def throttle_settings() -> ThrottleSettings:
-    """The ``CLIENT_AUTH_THROTTLE`` block merged over its defaults (checks.py validates it)."""
-    block: dict[str, Any] = {**DEFAULTS[SETTING].default, **(getattr(provider_settings, SETTING) or {})}
+def throttle_settings(setting: str = SETTING) -> ThrottleSettings:
+    """The throttle block ``setting`` merged over its defaults (checks.py validates it)."""
+    block: dict[str, Any] = {**DEFAULTS[setting].default, **(getattr(provider_settings, setting) or {})}
     return ThrottleSettings(
         enabled=bool(block["enabled"]), failures=int(block["failures"]), window=int(block["window"]),
         cache=str(block["cache"]), ip_header=block["ip_header"],
@@ -126,21 +126,89 @@ def client_ip(request: HttpRequest, ip_header: str | None = None) -> str:
     return "unknown"
 
 
-def _subjects(request: HttpRequest, client_id: str | None, conf: ThrottleSettings) -> dict[str, str]:
-    """What is counted (a label for the log) -> its cache key. Hashed: a client_id is
-    attacker-chosen text, and cache keys must be short and plain (memcached)."""
-    address = client_ip(request, conf.ip_header)
-    subjects = {f"address {address}": f"ip:{address}"}
-    if client_id is not None:
-        subjects[f"client_id {client_id[:100]!r}"] = f"client:{client_id}"
-    return {
-        label: _PREFIX + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-        for label, raw in subjects.items()
-    }
-
-
 def _since(key: str) -> str:
     return key + ":since"
+
+
+class Throttle:
+    """Failures counted per address and per named subjects in Django's cache, in fixed windows
+    of ``window`` seconds from a window's first failure; ``failures`` of them spend a count.
+
+    ``setting`` names the block of settings; ``namespace`` keeps this throttle's counts apart
+    from another's; ``what`` names it in the log. Subjects are ``{label: identity}``: the label
+    for the log, the identity hashed into the cache key (attacker-chosen text never reaches a
+    cache key as such, and keys stay short and plain for memcached)."""
+
+    def __init__(self, setting: str, namespace: str, what: str) -> None:
+        self.setting = setting
+        self.namespace = namespace
+        self.what = what
+
+    def conf(self) -> ThrottleSettings:
+        return throttle_settings(self.setting)
+
+    def keys(self, request: HttpRequest, subjects: dict[str, str], conf: ThrottleSettings) -> dict[str, str]:
+        address = client_ip(request, conf.ip_header)
+        raw = {f"address {address}": f"{self.namespace}ip:{address}", **subjects}
+        return {
+            label: _PREFIX + hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+            for label, identity in raw.items()
+        }
+
+    def retry_after(self, request: HttpRequest, subjects: dict[str, str]) -> int:
+        """Seconds until the longest spent count among the address and ``subjects`` ends its
+        window; 0 when none is spent. One cache read (two when a count is spent)."""
+        conf = self.conf()
+        if not conf.enabled:
+            return 0
+        keys = list(self.keys(request, subjects, conf).values())
+        try:
+            cache = caches[conf.cache]
+            counts = cache.get_many(keys)
+            spent = [key for key in keys if counts.get(key, 0) >= conf.failures]
+            # Only a spent count needs its window's start: the usual request reads one batch.
+            starts = cache.get_many([_since(key) for key in spent]) if spent else {}
+        except Exception:  # the cache is down: serve rather than lock everyone out
+            logger.exception("%s throttle: cache read failed; not throttling", self.what)
+            return 0
+        now = secrets.now().timestamp()
+        waits = [starts[_since(key)] + conf.window - now for key in spent if _since(key) in starts]
+        longest = max(waits, default=0)
+        return max(1, math.ceil(longest)) if longest > 0 else 0
+
+    def record_failure(self, request: HttpRequest, subjects: dict[str, str]) -> None:
+        """Count one failure for the address and each subject. A count whose window has
+        passed starts again at 1."""
+        conf = self.conf()
+        if not conf.enabled:
+            return
+        keys = self.keys(request, subjects, conf)
+        now = secrets.now().timestamp()
+        try:
+            cache = caches[conf.cache]
+            starts = cache.get_many([_since(key) for key in keys.values()])
+            for label, key in keys.items():
+                since = starts.get(_since(key))
+                if since is None or since + conf.window <= now:
+                    cache.set_many({key: 1, _since(key): now}, timeout=conf.window)
+                    continue
+                remaining = max(1, math.ceil(since + conf.window - now))
+                try:
+                    count = cache.incr(key)
+                except ValueError:  # evicted between the two calls
+                    count = 1
+                    cache.set(key, count, timeout=remaining)
+                if count == conf.failures:
+                    logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
+        except Exception:  # see retry_after(): an outage must not turn failures into 500s
+            logger.exception("%s throttle: cache write failed", self.what)
+
+
+_client_auth = Throttle(SETTING, "", "client-authentication")
+
+
+def _client_subjects(client_id: str | None) -> dict[str, str]:
+    return {f"client_id {client_id[:100]!r}": f"client:{client_id}"} if client_id is not None else {}
 
 
 def check(request: HttpRequest, client_id: str | None) -> None:
@@ -148,49 +216,12 @@ def check(request: HttpRequest, client_id: str | None) -> None:
     none counted) or this address has used up its failures for the current window. Called
     for credentials already found wrong, never for correct ones. One cache read (two when a
     count is spent)."""
-    conf = throttle_settings()
-    if not conf.enabled:
-        return
-    keys = list(_subjects(request, client_id, conf).values())
-    try:
-        cache = caches[conf.cache]
-        counts = cache.get_many(keys)
-        spent = [key for key in keys if counts.get(key, 0) >= conf.failures]
-        # Only a spent count needs its window's start: the usual request reads two keys.
-        starts = cache.get_many([_since(key) for key in spent]) if spent else {}
-    except Exception:  # the cache is down: serve rather than lock every client out
-        logger.exception("client-authentication throttle: cache read failed; not throttling")
-        return
-    now = secrets.now().timestamp()
-    waits = [starts[_since(key)] + conf.window - now for key in spent if _since(key) in starts]
-    longest = max(waits, default=0)
-    if longest > 0:
-        raise ClientAuthThrottled(retry_after=max(1, math.ceil(longest)))
+    wait = _client_auth.retry_after(request, _client_subjects(client_id))
+    if wait:
+        raise ClientAuthThrottled(retry_after=wait)
 
 
 def record_failure(request: HttpRequest, client_id: str | None) -> None:
     """Count one failed client authentication for the address and (if given: a confidential
     client's) the client_id. A count whose window has passed starts again at 1."""
-    conf = throttle_settings()
-    if not conf.enabled:
-        return
-    subjects = _subjects(request, client_id, conf)
-    now = secrets.now().timestamp()
-    try:
-        cache = caches[conf.cache]
-        starts = cache.get_many([_since(key) for key in subjects.values()])
-        for label, key in subjects.items():
-            since = starts.get(_since(key))
-            if since is None or since + conf.window <= now:
-                cache.set_many({key: 1, _since(key): now}, timeout=conf.window)
-                continue
-            remaining = max(1, math.ceil(since + conf.window - now))
-            try:
-                count = cache.incr(key)
-            except ValueError:  # evicted between the two calls
-                count = 1
-                cache.set(key, count, timeout=remaining)
-            if count == conf.failures:
-                logger.warning("client-authentication throttle engaged for %s for %d s", label, remaining)
-    except Exception:  # see check(): an outage must not turn failures into 500s
-        logger.exception("client-authentication throttle: cache write failed")
+    _client_auth.record_failure(request, _client_subjects(client_id))

@@ -9,6 +9,8 @@ from django.urls import path
 
 from .endpoints.authorize import AuthorizationView
 from .endpoints.connected_apps import ConnectedAppsView
+from .endpoints.device import DeviceVerificationView
+from .endpoints.device_authorization import DeviceAuthorizationView
 from .endpoints.discovery import OpenIDConfigurationView
 from .endpoints.end_session import EndSessionView
 from .endpoints.introspect import IntrospectionView
@@ -31,4 +33,6 @@ urlpatterns = [
     path("introspect/", IntrospectionView.as_view(), name="introspect"),
     path("revoke/", RevocationView.as_view(), name="revoke"),
     path("connected-apps/", ConnectedAppsView.as_view(), name="connected_apps"),
+    path("device_authorization/", DeviceAuthorizationView.as_view(), name="device_authorization"),
+    path("device/", DeviceVerificationView.as_view(), name="device"),
 ]

@@ -25,6 +25,7 @@ from oauth_provider.models import (
     Authorization,
     AuthorizationCode,
     Consent,
+    DeviceCode,
     RefreshToken,
     get_client_model,
 )
@@ -34,6 +35,7 @@ from tests.support.factories import (
     AuthorizationFactory,
     ClientFactory,
     ConsentFactory,
+    DeviceCodeFactory,
     PublicClientFactory,
     RefreshTokenFactory,
     UserFactory,
@@ -72,10 +74,12 @@ def make_rows(model, n: int) -> list:
         return [AccessTokenFactory(authorization=AuthorizationFactory()) for _ in range(n)]
     if model is RefreshToken:
         return RefreshTokenFactory.create_batch(n)
+    if model is DeviceCode:
+        return [DeviceCodeFactory(user=UserFactory()) for _ in range(n)]
     return ConsentFactory.create_batch(n)
 
 
-ALL_MODELS = [Client, Authorization, AuthorizationCode, AccessToken, RefreshToken, Consent]
+ALL_MODELS = [Client, Authorization, AuthorizationCode, AccessToken, RefreshToken, Consent, DeviceCode]
 
 
 def client_form(**overrides) -> dict:
@@ -173,7 +177,7 @@ def test_add_page_renders(model, fields, admin_browser):
     assert all(f'name="{name}"' in html for name in fields)
 
 
-@pytest.mark.parametrize("model", [Authorization, AuthorizationCode, AccessToken, RefreshToken],
+@pytest.mark.parametrize("model", [Authorization, AuthorizationCode, AccessToken, RefreshToken, DeviceCode],
                          ids=lambda m: m.__name__)
 def test_protocol_rows_cannot_be_added_by_hand(model, admin_browser):
     assert admin_browser.get(url(model, "add")).status_code == 403
@@ -213,6 +217,26 @@ def test_token_pages_show_no_plaintext(admin_browser):
         html = admin_browser.get(page).content.decode()
         assert "plaintext-access-token-value" not in html
         assert token.token_hash[:12] in html
+
+
+def test_device_codes_are_listed_read_only_without_codes(admin_browser):
+    device = DeviceCodeFactory(user_code="BCDFG-HJKLM", user=UserFactory(username="tv-owner"))
+    expired = DeviceCodeFactory(expires_at=secrets.now() - timedelta(seconds=1))
+    for page in (url(DeviceCode, "changelist"), url(DeviceCode, "change", device.pk)):
+        html = admin_browser.get(page).content.decode()
+        assert "BCDFG" not in html and "BCDFGHJKLM" not in html
+        assert device.device_code_hash not in html and device.user_code_hash not in html
+    listed = admin_browser.get(url(DeviceCode, "changelist"), {"status": "pending"}).context["cl"].result_list
+    assert [d.pk for d in listed] == [device.pk]
+    assert admin_browser.get(url(DeviceCode, "changelist"), {"q": "tv-owner"}).context["cl"].result_list[0] == device
+    assert {d.pk for d in admin_browser.get(url(DeviceCode, "changelist"), {"status": "expired"})
+            .context["cl"].result_list} == {expired.pk}
+    r = admin_browser.post(url(DeviceCode, "change", device.pk), {"status": "approved"})
+    assert r.status_code == 403
+    device.refresh_from_db()
+    assert device.status == "pending"
+    # no filtering on the stored digests either
+    assert admin_browser.get(url(DeviceCode, "changelist"), {"user_code_hash__startswith": "a"}).status_code == 400
 
 
 # -- creating a client -----------------------------------------------------------------------

@@ -385,3 +385,29 @@ def test_e042_two_resources_one_metadata_url():
 def test_w040_resource_not_https():
     assert ids(RESOURCES={"http://rs.example/": {"name": "X"}}, deploy=True) == ["oauth_provider.W040"]
     assert ids(RESOURCES={"urn:example:rs": {"name": "X"}}, deploy=True) == ["oauth_provider.W040"]
+
+
+# -- the device authorization grant (RFC 8628): E060-E062, W060 ---------------------------------
+@pytest.mark.parametrize("block", [
+    {"failures": 0}, {"window": -1}, {"enabled": "yes"}, {"cache": "nowhere"}, {"ip_header": ""}, {"typo": 1},
+])
+def test_e060_user_code_throttle_block(block):
+    assert ids(DEVICE_USER_CODE_THROTTLE=block) == ["oauth_provider.E060"]
+
+
+@pytest.mark.parametrize("uri", ["/device", "ftp://example.com/d", "https://example.com/d#x"])
+def test_e061_verification_uri_must_be_absolute_http(uri):
+    assert ids(DEVICE_VERIFICATION_URI=uri) == ["oauth_provider.E061"]
+    assert ids(DEVICE_VERIFICATION_URI="https://example.com/tv") == []
+
+
+def test_e062_interval_below_lifetime_and_e006_positive():
+    assert ids(DEVICE_CODE_LIFETIME=5, DEVICE_CODE_INTERVAL=5) == ["oauth_provider.E062"]
+    assert ids(DEVICE_CODE_INTERVAL=0) == ["oauth_provider.E006"]
+    assert ids(DEVICE_CODE_LIFETIME=0) == ["oauth_provider.E006"]
+
+
+def test_w060_long_lived_device_codes_or_no_throttle():
+    assert ids(DEVICE_CODE_LIFETIME=1801, deploy=True) == ["oauth_provider.W060"]
+    assert ids(DEVICE_USER_CODE_THROTTLE={"enabled": False}, deploy=True) == ["oauth_provider.W060"]
+    assert ids(DEVICE_CODE_LIFETIME=1800, deploy=True) == []

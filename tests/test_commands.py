@@ -23,6 +23,7 @@ from tests.support.factories import (
     AuthorizationCodeFactory,
     AuthorizationFactory,
     ClientFactory,
+    DeviceCodeFactory,
     RefreshTokenFactory,
     UserFactory,
 )
@@ -179,10 +180,10 @@ def test_help_reads_well():
 def test_help_examples_work():
     commands = createclient.EPILOG.replace("\\\n", " ").splitlines()
     examples = [shlex.split(line)[2:] for line in commands if line.strip().startswith("manage.py createclient")]
-    assert len(examples) == 3
+    assert len(examples) == 4
     for args in examples:
         run("createclient", *args)
-    assert Client.objects.count() == 3
+    assert Client.objects.count() == 4
 
 
 # -- cleartokens -------------------------------------------------------------------------
@@ -231,6 +232,10 @@ def rows():
         "dead:expired_refresh": RefreshTokenFactory(authorization=live_family, expires_at=_ago(seconds=1)),
         "dead:revoked_refresh": RefreshTokenFactory(authorization=live_family, revoked_at=_ago(seconds=1)),
         "dead:refresh_of_revoked_family": RefreshTokenFactory(authorization=revoked_family),
+        "pending_device": DeviceCodeFactory(),
+        "redeemed_unexpired_device": DeviceCodeFactory(status="consumed", consumed_at=_ago(seconds=5)),
+        "dead:expired_device": DeviceCodeFactory(expires_at=_ago(seconds=1)),
+        "dead:approved_expired_device": DeviceCodeFactory(status="approved", expires_at=_ago(minutes=5)),
     })
     return r
 
@@ -239,7 +244,8 @@ def surviving(rows: dict) -> set[str]:
     return {name for name, obj in rows.items() if type(obj).objects.filter(pk=obj.pk).exists()}
 
 
-EXPECTED_COUNTS = {"authorization codes": 2, "access tokens": 5, "refresh tokens": 4, "authorizations": 3}
+EXPECTED_COUNTS = {"authorization codes": 2, "access tokens": 5, "refresh tokens": 4, "authorizations": 3,
+                   "device codes": 2}
 
 
 def test_cleartokens_deletes_dead_rows_and_keeps_live_ones(rows):
@@ -311,6 +317,18 @@ def test_rotated_token_kept_by_cleanup_still_trips_reuse_detection(oauth, public
     call_command("cleartokens", stdout=io.StringIO())
     assert not Authorization.objects.filter(client=conf_client).exists()
     assert not RefreshToken.objects.exists() and not AccessToken.objects.exists()
+
+
+def test_createclient_registers_a_public_device_client(db):
+    """RFC 8628: ``--grant-type urn:ietf:params:oauth:grant-type:device_code --public``, no
+    redirect URI needed; the client can start a device flow at once."""
+    grant = "urn:ietf:params:oauth:grant-type:device_code"
+    data = create_json("Living-room TV", "--grant-type", grant, "refresh_token", "--public", "--scope", "read")
+    assert data["client_secret"] is None and data["grant_types"] == [grant, "refresh_token"]
+    r = post_form(HttpClient(), {"client_id": data["client_id"], "scope": "read"}, "/o/device_authorization/")
+    assert r.status_code == 200, r.content
+    help_text = createclient.Command().create_parser("manage.py", "createclient").format_help()
+    assert f"--grant-type {grant} --public" in help_text
 
 
 def test_createclient_access_token_format(db):

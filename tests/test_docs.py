@@ -147,8 +147,18 @@ def pem_keys(session: harness.Session) -> None:
     session.env.update(KEY_FILE=str(plain), ENCRYPTED_KEY_FILE=str(encrypted))
 
 
+def device_approved(session: harness.Session) -> None:
+    """alice enters $USER_CODE at the verification page and presses Allow (RFC 8628 §3.3)."""
+    browser = logged_in_browser(session)
+    page = browser.post("/o/device/", {"user_code": session.env["USER_CODE"]}, secure=True)
+    assert page.status_code == 200, page.content[:500]
+    blob = re.search(r'name="device_request" value="([^"]+)"', page.content.decode()).group(1)
+    done = browser.post("/o/device/", {"device_request": blob, "allow": "allow"}, secure=True)
+    assert b"Device connected" in done.content
+
+
 SETUPS = {"authorization_code": authorization_code, "service_client": service_client,
-          "resource_server": resource_server, "pem_keys": pem_keys}
+          "resource_server": resource_server, "pem_keys": pem_keys, "device_approved": device_approved}
 
 
 @pytest.fixture

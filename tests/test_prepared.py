@@ -249,7 +249,7 @@ def test_values_are_prepared_by_their_field_as_the_orm_would():
 def test_every_hot_statement_is_really_prepared_on_this_database():
     """A statement that silently fell back to the ORM would still pass the tests above; this
     one fails instead, on each backend the suite runs on."""
-    from oauth_provider.models.store import user_by_pk
+    from oauth_provider.models.store import device_code_by_user_code, device_code_by_value, user_by_pk
 
     _prepared._generation[0] += 1
     client, user = ClientFactory(), UserFactory()
@@ -258,8 +258,9 @@ def test_every_hot_statement_is_really_prepared_on_this_database():
     access_token_by_value("x" * 43), code_by_value("x"), refresh_token_by_value("x")
     refresh_token_by_value("x", with_client=True), client_by_id(client.client_id)
     consent_of(user, client), user_by_pk(user.pk), consume_code(family.pk, secrets.now())
+    device_code_by_value("x" * 43), device_code_by_user_code("BCDFGHJKLM")
     plans = {key: plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key}
-    assert len(plans) == 9
+    assert len(plans) == 11
     assert all(plan is not None for plan in plans.values()), plans
 
 

@@ -91,8 +91,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "oauth_provider:token": Endpoint(
         "POST", "client: `client_secret_basic`, `client_secret_post` or `none` (public)",
-        "RFC 6749 §3.2, §5; OAuth 2.1 §3.2", "Tokens for `authorization_code`, `refresh_token`, "
-        "`client_credentials`. CORS open.",
+        "RFC 6749 §3.2, §5; OAuth 2.1 §3.2; RFC 8628 §3.4", "Tokens for `authorization_code`, `refresh_token`, "
+        "`client_credentials` and the device code (`urn:ietf:params:oauth:grant-type:device_code`). CORS open.",
     ),
     "oauth_provider:metadata": Endpoint(
         "GET, HEAD", "none", "RFC 8414 §3", "Authorization-server metadata. CORS open, cacheable 5 minutes.",
@@ -120,6 +120,15 @@ ENDPOINTS: dict[str, Endpoint] = {
     "oauth_provider:revoke": Endpoint(
         "POST", "client (a public client sends its `client_id`)", "RFC 7009",
         "Revoke an access token, or a refresh token with its whole grant. CORS open.",
+    ),
+    "oauth_provider:device_authorization": Endpoint(
+        "POST", "client, as at the token endpoint (a public client sends its `client_id`)", "RFC 8628 §3.1-3.2",
+        "A device code and a user code for a client registered for the device grant (404 when the grant "
+        "is not in `GRANT_TYPES`).",
+    ),
+    "oauth_provider:device": Endpoint(
+        "GET, POST", "the user's session (login page otherwise); POST is CSRF-protected", "RFC 8628 §3.3, §5",
+        "The verification page: the user types the code, then approves or denies on the consent page.",
     ),
     "oauth_provider:connected_apps": Endpoint(
         "GET, POST", "the user's session; POST is CSRF-protected", "RFC 7009 §2.1 (the cascade)",

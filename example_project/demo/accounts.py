@@ -118,8 +118,18 @@ CLI = DemoClient(
 )
 
 
+#: RFC 8628: a TV or CLI with no browser, signing a user in with a code typed elsewhere.
+TV = DemoClient(
+    name="Notes TV",
+    role="a device with no browser (device_client.py): the user types its code at /o/device/ (RFC 8628)",
+    grant_types=("urn:ietf:params:oauth:grant-type:device_code", "refresh_token"),
+    public=True,
+    scope="read",
+)
+
+
 def clients() -> tuple[DemoClient, ...]:
-    return (consumer_client(), SERVICE, CLI)
+    return (consumer_client(), SERVICE, CLI, TV)
 
 
 def load_credentials(path: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 from oauth_provider.models import get_client_model
 
-from .accounts import CLI, SERVICE, USERS, consumer_client, consumer_url
+from .accounts import CLI, SERVICE, TV, USERS, consumer_client, consumer_url
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -49,6 +49,8 @@ class HomeView(TemplateView):
             service_spec=SERVICE,
             cli=cli,
             cli_spec=CLI,
+            tv_spec=TV,
+            device_url=build(reverse("oauth_provider:device")),
             verifier=verifier,
         )
         if cli is not None:

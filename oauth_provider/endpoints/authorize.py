@@ -30,6 +30,7 @@ from .. import metadata_documents, resources, scopes
 from ..authorization_request import (
     AuthorizationRequest,
     consent_needed,
+    consent_scopes,
     establish_client,
     granted_scopes,
     record_decision,
@@ -148,7 +149,6 @@ class AuthorizationView(View):
             salt=CONSENT_SALT, compress=True,
         )
         known = resources.configured(request) if req.resources else {}
-        optional = scopes.optional(req.scopes)
         host = metadata_documents.display_host(req.client)
         context: dict[str, Any] = {
             "client": req.client,
@@ -161,10 +161,7 @@ class AuthorizationView(View):
             "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS
                                                          for uri in req.client.redirect_uri_list),
             "redirect_uri": req.redirect_uri,
-            "scopes": [
-                {"name": name, "description": text, "optional": name in optional}
-                for name, text in scopes.describe(req.scopes)
-            ],
+            "scopes": consent_scopes(req.scopes),
             # RFC 8707: where the token will be good, when the client named resources
             "resources": [known[identifier] for identifier in req.resources],
             "consent_field": CONSENT_FIELD,

@@ -16,14 +16,26 @@ from django.views import View
 from .. import resources, scopes
 from ..client_keys import SIGNING_ALGORITHMS
 from ..conf import provider_settings
+from ..grants.device_code import GRANT_TYPE as DEVICE_GRANT
 from ..issuer import endpoint_url, get_issuer
+from ..models import advertised
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
 
 
+def advertised_grants() -> list[str]:
+    """The enabled grant types the metadata lists. A grant marked ``opt_in`` (the device
+    grant) is listed only while an active client is registered for it
+    (:mod:`oauth_provider.models.advertised`: one query, cached until a client changes)."""
+    enabled = grant_types()
+    opt_in = [name for name, grant in enabled.items() if getattr(grant, "opt_in", False)]
+    registered = set(advertised.registered(opt_in))
+    return [name for name in enabled if name not in opt_in or name in registered]
+
+
 def metadata(request: HttpRequest) -> dict[str, Any]:
     """The RFC 8414 document for this provider."""
-    grants = list(grant_types())
+    grants = advertised_grants()
     document: dict[str, Any] = {
         "issuer": get_issuer(request),
         "token_endpoint": endpoint_url(request, "token"),
@@ -50,6 +62,9 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
             document[f"{endpoint}_auth_signing_alg_values_supported"] = algorithms
     # RFC 9728 §4: the resources this server issues tokens for
     document["protected_resources"] = list(resources.configured(request))
+    if DEVICE_GRANT in grants:
+        # RFC 8628 §4
+        document["device_authorization_endpoint"] = endpoint_url(request, "device_authorization")
     if "authorization_code" in grants:
         document["authorization_endpoint"] = endpoint_url(request, "authorize")
         document["response_types_supported"] = ["code"]

@@ -6,6 +6,8 @@ their state (live, spent, revoked, expired, remembered).
 * An :class:`Authorization` is a token family: every code, access token and refresh token
   born of one grant points at it, so a replayed code or a reused refresh token revokes the
   whole family with one UPDATE (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
+* A :class:`DeviceCode` is one device authorization (RFC 8628), claimed by the one user who
+  entered its user code.
 * Codes, tokens and client secrets are stored only as SHA-256 hex digests
   (:mod:`oauth_provider.secrets`) under a unique index; the plaintext is never stored.
 * One-time things are consumed by a conditional UPDATE whose row count decides the winner.
@@ -24,6 +26,7 @@ from .clients import (
     get_client_model,
 )
 from .consents import Consent, ConsentQuerySet
+from .devices import DeviceCode, DeviceCodeQuerySet, DeviceCodeStatus
 from .signing import SigningKey, SigningKeyQuerySet
 from .tokens import (
     AccessToken,
@@ -40,7 +43,8 @@ from .tokens import (
 __all__ = [
     "CLIENT_MODEL_SETTING", "DEFAULT_CLIENT_MODEL", "AbstractClient", "AccessToken", "AccessTokenFormat",
     "AccessTokenQuerySet", "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet",
-    "AuthorizationQuerySet", "Client", "ClientType", "Consent", "ConsentQuerySet", "GrantType", "RefreshToken",
+    "AuthorizationQuerySet", "Client", "ClientType", "Consent", "ConsentQuerySet", "DeviceCode",
+    "DeviceCodeQuerySet", "DeviceCodeStatus", "GrantType", "RefreshToken",
     "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
     "get_client_model",
 ]

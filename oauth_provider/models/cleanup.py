@@ -12,7 +12,9 @@ What goes, in this order (children before their family), each model's ``.dead(no
   its family revoked (RFC 9700 §4.14.2);
 * families (``Authorization``) that were revoked, and families older than
   ``REFRESH_TOKEN_LIFETIME`` with no code or token left that is not dead. The age guard spares
-  a family created an instant before its first code.
+  a family created an instant before its first code;
+* device codes (RFC 8628) that expired, whatever became of them: a redeemed or denied one is
+  kept until then so a late poll is still told so.
 
 Rows are deleted by primary-key lists of at most ``batch_size``, so memory and lock time stay
 bounded on tables of millions of rows, and a run can be interrupted at any point.
@@ -29,6 +31,7 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 
 from .. import secrets
+from .devices import DeviceCode
 from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -42,6 +45,7 @@ def dead_rows(now: datetime) -> list[QuerySet[Any]]:
         AccessToken.objects.dead(now),
         RefreshToken.objects.dead(now),
         Authorization.objects.dead(now),
+        DeviceCode.objects.dead(now),
     ]
 
 

@@ -87,6 +87,7 @@ class GrantType(models.TextChoices):
     AUTHORIZATION_CODE = "authorization_code", _("Authorization code (with PKCE)")
     REFRESH_TOKEN = "refresh_token", _("Refresh token")
     CLIENT_CREDENTIALS = "client_credentials", _("Client credentials")
+    DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code", _("Device authorization (RFC 8628)")
 
 
 #: the name of the constraint that keeps ``skip_consent`` off public clients (RFC 8252 §8.6)

@@ -24,6 +24,7 @@ from ._prepared import PreparedLookup, PreparedUpdate
 from ._prepared import insert as _insert
 from .clients import AbstractClient, get_client_model
 from .consents import Consent
+from .devices import DeviceCode
 from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
 
 _client = PreparedLookup(get_client_model, ("client_id",))
@@ -35,6 +36,8 @@ _refresh_token_with_client = PreparedLookup(
 )
 _consent = PreparedLookup(lambda: Consent, ("user", "client"))
 _user = PreparedLookup(get_user_model, ("pk",))
+_device_code = PreparedLookup(lambda: DeviceCode, ("device_code_hash",), ("user",))
+_device_by_user_code = PreparedLookup(lambda: DeviceCode, ("user_code_hash",), ("client",))
 
 #: the length of the client_id column: a longer value names no client
 CLIENT_ID_MAX_LENGTH = 255
@@ -82,6 +85,17 @@ def refresh_token_by_value(raw: str, *, with_client: bool = False) -> RefreshTok
     the family's client when ``with_client``)."""
     lookup = _refresh_token_with_client if with_client else _refresh_token
     return lookup.get(_secrets.hash_token(raw))
+
+
+def device_code_by_value(raw: str) -> DeviceCode | None:
+    """The device code whose value is ``raw`` (RFC 8628 §3.4), with the user who claimed it."""
+    return _device_code.get(_secrets.hash_token(raw))
+
+
+def device_code_by_user_code(normalized: str) -> DeviceCode | None:
+    """The device code whose user code is ``normalized`` (already through
+    :func:`oauth_provider.secrets.normalize_user_code`), with its client."""
+    return _device_by_user_code.get(_secrets.user_code_digest(normalized))
 
 
 _consume_code = PreparedUpdate(

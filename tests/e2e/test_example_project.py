@@ -35,6 +35,7 @@ TIMEOUT = 10
 CONSUMER = "Consumer site"
 SERVICE = "Nightly report"
 CLI = "Demo CLI"
+TV = "Notes TV"
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,9 @@ def seeded(sites: ExampleSites) -> dict[str, dict]:
     second = sites.prepare()
     assert json.loads(sites.credentials_file.read_text()) == stored
     assert "Registered" in first and "Registered" not in second and "Updated" not in second
-    assert set(stored) == {CONSUMER, SERVICE, CLI}
+    assert set(stored) == {CONSUMER, SERVICE, CLI, TV}
     assert stored[CONSUMER]["client_secret"] and stored[SERVICE]["client_secret"]
-    assert stored[CLI]["client_secret"] is None
+    assert stored[CLI]["client_secret"] is None and stored[TV]["client_secret"] is None
     for output in (first, second):
         for entry in stored.values():
             assert entry["client_id"] in output
@@ -125,7 +126,7 @@ def test_example_project_home_page_instructions_work(server: str, seeded: dict) 
     assert home.status_code == 200
     page = html.unescape(home.text)
     for link in ("/o/.well-known/oauth-authorization-server", "/admin/", "/accounts/login/", "/api/notes/",
-                 "/api/stats/", "service_client.py"):
+                 "/api/stats/", "service_client.py", "device_client.py", "/o/device/"):
         assert link in page
     metadata = requests.get(server + "/o/.well-known/oauth-authorization-server", timeout=TIMEOUT).json()
     # the example names its issuer in settings, as production sites must
@@ -230,6 +231,46 @@ def test_service_client_script_uses_client_credentials(sites: ExampleSites, serv
         env=sites.env(), capture_output=True, text=True, timeout=60,
     )
     assert wrong.returncode == 1 and "invalid_client" in wrong.stderr
+
+
+def test_device_client_script_signs_in_with_a_code_typed_in_a_browser(sites: ExampleSites, server: str,
+                                                                      seeded: dict) -> None:
+    """RFC 8628 from outside: device_client.py prints a code and polls; a browser logs in at
+    the verification URI, types the code and allows; the script gets tokens and reads the notes."""
+    device = subprocess.Popen(
+        [sys.executable, "-u", str(EXAMPLE / "device_client.py"), "--provider", server],
+        env=sites.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        printed = []
+        assert device.stdout is not None
+        for line in device.stdout:
+            printed.append(line)
+            if "Waiting for you" in line:
+                break
+        text = "".join(printed)
+        match = re.search(r"enter the code:\s+([A-Z]{5}-[A-Z]{5})", text)
+        assert match, text + (device.stderr.read() if device.stderr else "")
+        user_code = match.group(1)
+        assert f"open {server}/o/device/" in text
+        assert "█" in text, "the QR code of verification_uri_complete (qrcode is in the test extra)"
+        with requests.Session() as browser:
+            page = browser.get(f"{server}/o/device/", timeout=TIMEOUT)  # redirected to the login page
+            page = submit(browser, page, has="password", username="demo", password="demo-password")
+            page = browser.get(urljoin(page.url, page.headers["Location"]), timeout=TIMEOUT)
+            assert 'name="user_code"' in page.text
+            consent = submit(browser, page, has="user_code", user_code=user_code.lower().replace("-", ""))
+            assert consent.status_code == 200 and user_code in consent.text, consent.text[:2000]
+            assert "A device asked for this, not this browser." in consent.text
+            done = submit(browser, consent, has="device_request", button="allow")
+            assert done.status_code == 200 and "Device connected" in done.text
+        out, err = device.communicate(timeout=60)
+    finally:
+        if device.poll() is None:
+            device.kill()
+    assert device.returncode == 0, out + err
+    assert f"GET {server}/api/notes/ -> HTTP 200" in out
+    assert "Buy milk" in out
 
 
 # -- the consumer site ---------------------------------------------------------------------------------------

@@ -183,3 +183,74 @@ def test_parallel_refreshes_in_grace_mode_succeed_only_inside_the_window(oauth, 
     assert all(1 <= s <= 2 for s in successes)
     assert forks == 0
     assert late_refused == len(trials)
+
+
+@pytest.mark.req("DERIVED-device-code-single-use")
+def test_parallel_polls_of_one_approved_device_code(browser, figure):
+    """RFC 8628: 50 devices polling one approved device code at once get exactly one set of
+    tokens; the rest ``invalid_grant`` (or ``slow_down``: they all polled at once), never 5xx;
+    a poll 30 s later is still ``invalid_grant``."""
+    from oauth_provider.models import AccessToken, DeviceCode
+    from tests.support.device_helpers import approve, poll, started
+    from tests.support.factories import DeviceClientFactory
+
+    device_client = DeviceClientFactory()
+    api = HttpClient()
+    trials: list[list[Outcome]] = []
+    late_refused = 0
+    for _ in range(TRIALS):
+        flow = started(api, device_client)
+        approve(browser, flow["user_code"])
+        outcomes, _winners = race(lambda http, code=flow["device_code"]: poll(http, device_client, code))
+        trials.append(outcomes)
+        clock = FrozenClock()
+        clock.advance(30)
+        late = poll(api, device_client, flow["device_code"])
+        late_refused += late.status_code == 400 and late.json()["error"] == "invalid_grant"
+        set_clock(None)
+        assert DeviceCode.objects.by_device_code(flow["device_code"]).get().status == "consumed"
+
+    successes, server_errors, errors = summarise(trials)
+    exact = sum(1 for s in successes if s == 1)
+    figure("F-device-race", f"device-code race ({connection.vendor}): {exact}/{TRIALS} trials of {THREADS} "
+                            f"threads exactly one success, {server_errors} 5xx, errors {dict(errors)}, "
+                            f"{late_refused}/{TRIALS} late polls invalid_grant")
+    assert successes == [1] * TRIALS
+    assert server_errors == 0
+    assert set(errors) <= {"invalid_grant", "slow_down"}
+    assert late_refused == TRIALS
+    assert AccessToken.objects.filter(client=device_client).count() == TRIALS
+
+
+@pytest.mark.req("DERIVED-device-claim-once")
+def test_parallel_entries_of_one_user_code_by_different_users():
+    """50 users enter one user code at once: exactly one claims it, the others are refused."""
+    from oauth_provider.models import DeviceCode
+    from tests.support.device_helpers import VERIFICATION, started
+    from tests.support.factories import DeviceClientFactory, UserFactory
+
+    device_client = DeviceClientFactory()
+    users = [UserFactory(username=f"racer{i}") for i in range(THREADS)]
+    flow = started(HttpClient(), device_client)
+    barrier = threading.Barrier(THREADS)
+    statuses: list[int] = [0] * THREADS
+
+    def worker(i: int) -> None:
+        http = HttpClient(raise_request_exception=False, REMOTE_ADDR=f"198.51.100.{i}")
+        try:
+            http.force_login(users[i])
+            barrier.wait(timeout=60)
+            statuses[i] = http.post(VERIFICATION, {"user_code": flow["user_code"]}).status_code
+        except Exception:
+            statuses[i] = 599
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [403] * (THREADS - 1), Counter(statuses)
+    owner = DeviceCode.objects.by_device_code(flow["device_code"]).get().user
+    assert owner == users[statuses.index(200)]

@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from tests.conftest import basic_auth, pkce_pair
 from tests.support import fuzzing
-from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFactory
+from tests.support.device_helpers import consent_blob, enter, started
+from tests.support.factories import DEVICE_GRANT, REDIRECT_URI, ClientFactory, DeviceClientFactory, PublicClientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -83,9 +84,14 @@ def world(oauth, user, signing_key) -> dict[str, Any]:
     resource_server = ClientFactory(client_id="rs-client", is_resource_server=True)
     tokens = oauth.tokens(confidential, scope="openid read profile", nonce="n-0S6_WzA2Mj")
     code, verifier = oauth.get_code(public)
+    device_client = DeviceClientFactory(client_id="device-client")
+    device = started(oauth.api, device_client, scope="openid read")
+    claimed = started(oauth.api, device_client)
+    device_consent = consent_blob(enter(oauth.browser, claimed["user_code"]).content.decode())
     secrets = [(c.client_id, c.raw_secret) for c in (confidential, post, resource_server)]
     pool = [
-        *(c.client_id for c in (confidential, post, public, resource_server)),
+        *(c.client_id for c in (confidential, post, public, resource_server, device_client)),
+        device["device_code"], device["user_code"], claimed["user_code"], device_consent, DEVICE_GRANT,
         *(secret for _, secret in secrets),
         *(tokens[k] for k in ("access_token", "refresh_token", "id_token")),
         code, verifier, REDIRECT_URI, "http://127.0.0.1/cb", "http://127.0.0.1:51004/cb", "com.example.app:/cb",
@@ -111,7 +117,13 @@ def world(oauth, user, signing_key) -> dict[str, Any]:
             [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"])],
             [("grant_type", "client_credentials"), ("scope", "read")],
             [("grant_type", "client_credentials"), ("client_id", post.client_id), ("client_secret", post.raw_secret)],
+            [("grant_type", DEVICE_GRANT), ("device_code", device["device_code"]),
+             ("client_id", device_client.client_id)],
         ],
+        "device_authorization": [[("client_id", device_client.client_id), ("scope", "openid read")],
+                                 [("scope", "read")]],
+        "device": [[("user_code", device["user_code"])], [("device_request", device_consent), ("allow", "allow")],
+                   [("device_request", device_consent), ("deny", "deny")]],
         "revoke": revocable,
         "introspect": revocable,
         "userinfo": [[], [("scope", "openid")]],
@@ -123,7 +135,7 @@ def world(oauth, user, signing_key) -> dict[str, Any]:
     credentials = {
         name: [basic_auth(confidential.client_id, confidential.raw_secret),
                basic_auth(resource_server.client_id, resource_server.raw_secret)]
-        for name in ("token", "revoke", "introspect")
+        for name in ("token", "revoke", "introspect", "device_authorization")
     }
     credentials["userinfo"] = [f"Bearer {tokens['access_token']}"]
     return {"pool": pool, "secrets": secrets, "registered": registered, "post_logout": [POST_LOGOUT],
@@ -153,6 +165,8 @@ def problems(endpoint: fuzzing.Endpoint, request: fuzzing.FuzzRequest, response:
         return _browser_problems(response, world["registered"], request.state, error_redirects=True)
     if endpoint.name == "logout":
         return _browser_problems(response, world["post_logout"], request.state, error_redirects=False)
+    if endpoint.name == "device":  # a page, or a redirect to the login page and nowhere else
+        return _browser_problems(response, [], None, error_redirects=False)
     if 400 <= status < 500 and status not in (404, 405) and response.content:
         return [f"{status} at a JSON endpoint is not JSON: {response.get('Content-Type')!r}"]
     return []

@@ -14,6 +14,7 @@ from oauth_provider.models import (
     Authorization,
     AuthorizationCode,
     Consent,
+    DeviceCode,
     RefreshToken,
     get_client_model,
 )
@@ -67,6 +68,19 @@ class PublicClientFactory(ClientFactory):
     application_type = "native"
     redirect_uris = "http://127.0.0.1/cb com.example.app:/cb"
     grant_types = "authorization_code refresh_token"
+
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class DeviceClientFactory(ClientFactory):
+    """A public device client (RFC 8628): no redirect URI, the device grant and refresh tokens
+    (fixtures D1, D2 of the wave-2 checklist)."""
+
+    client_type = "public"
+    token_endpoint_auth_method = "none"
+    redirect_uris = ""
+    grant_types = f"{DEVICE_GRANT} refresh_token"
 
 
 class AuthorizationFactory(factory.django.DjangoModelFactory):
@@ -127,3 +141,21 @@ class ConsentFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     client = factory.SubFactory(ClientFactory)
     scope = "read"
+
+
+class DeviceCodeFactory(factory.django.DjangoModelFactory):
+    """A pending device authorization; ``raw`` is its device code, ``user_code`` its user code."""
+
+    class Meta:
+        model = DeviceCode
+
+    client = factory.SubFactory(DeviceClientFactory)
+    scope = "read"
+    device_code_hash = factory.LazyAttribute(lambda o: secrets.hash_token(o.raw))
+    user_code_hash = factory.LazyAttribute(
+        lambda o: secrets.user_code_digest(secrets.normalize_user_code(o.user_code)))
+    expires_at = factory.LazyFunction(lambda: secrets.now() + timedelta(seconds=600))
+
+    class Params:
+        raw = factory.LazyFunction(secrets.generate_token)
+        user_code = factory.LazyFunction(secrets.generate_user_code)

@@ -44,6 +44,9 @@ TOKEN_ERRORS = frozenset({
     "invalid_scope", "invalid_target",
 })
 BEARER_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+#: RFC 8628 §3.5: what polling with a device code may answer besides the RFC 6749 §5.2 codes
+DEVICE_ERRORS = frozenset({"authorization_pending", "slow_down", "expired_token", "access_denied"})
+DEVICE_PAGE_PARAMS = ("user_code", "device_request", "allow", "deny", "scope", "csrfmiddlewaretoken")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ ENDPOINTS = {
     e.name: e
     for e in (
         Endpoint("authorize", ("/o/authorize/",), ("GET", "POST"), AUTHZ_PARAMS),
-        Endpoint("token", ("/o/token/",), ("POST",), TOKEN_PARAMS, TOKEN_ERRORS),
+        Endpoint("token", ("/o/token/",), ("POST",), TOKEN_PARAMS, TOKEN_ERRORS | DEVICE_ERRORS),
+        Endpoint("device_authorization", ("/o/device_authorization/",), ("POST",), TOKEN_PARAMS, TOKEN_ERRORS),
+        Endpoint("device", ("/o/device/",), ("GET", "POST"), DEVICE_PAGE_PARAMS),
         Endpoint("revoke", ("/o/revoke/",), ("POST",), ("token", "token_type_hint", *TOKEN_PARAMS),
                  TOKEN_ERRORS | {"unsupported_token_type"}),
         Endpoint("introspect", ("/o/introspect/",), ("POST",), ("token", "token_type_hint", *TOKEN_PARAMS),

@@ -45,6 +45,10 @@ examples:
   manage.py createclient "Notes mobile" --public \\
       --redirect-uri com.example.notes:/callback http://127.0.0.1/callback
 
+  # a TV app or CLI using the device authorization grant (RFC 8628): public, no redirect URI
+  manage.py createclient "Notes TV" --grant-type urn:ietf:params:oauth:grant-type:device_code --public \\
+      --grant-type refresh_token
+
   # a backend service using client_credentials, as JSON for scripts
   manage.py createclient "Billing job" --grant-type client_credentials --scope read --json
 

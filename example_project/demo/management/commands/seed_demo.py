@@ -113,7 +113,7 @@ class Command(BaseCommand):
         lines.append("Demo clients:")
         for spec in specs:
             entry = store[spec.name]
-            kind = "public, PKCE only" if spec.public else "confidential"
+            kind = ("public, PKCE only" if spec.redirect_uris else "public") if spec.public else "confidential"
             lines.append(f"  {spec.name} ({kind}): {spec.role}")
             lines.append(f"    client_id:     {entry['client_id']}")
             if entry.get("client_secret"):

@@ -1,0 +1,250 @@
+"""The device verification page (RFC 8628 §3.3, §5): login, the code form, the consent page,
+the binding of a code to the one user who entered it, and user-code guessing."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+from django.utils import translation
+
+from oauth_provider.models import DeviceCode
+from oauth_provider.signals import device_authorization_approved, device_authorization_denied
+from tests.support import a11y
+from tests.support.device_helpers import VERIFICATION, approve, consent_blob, decide, enter, poll, started
+from tests.support.endpoints import assert_page_headers
+from tests.support.factories import DeviceClientFactory, UserFactory
+from tests.support.settings import oauth_settings
+from tests.support.token_helpers import FrozenClock
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return HttpClient()
+
+
+@pytest.fixture
+def device_client(db):
+    return DeviceClientFactory(name="<b>TV</b>")
+
+
+def logged_in(username: str, **kwargs) -> HttpClient:
+    browser = HttpClient(**kwargs)
+    browser.force_login(UserFactory(username=username))
+    return browser
+
+
+def row(flow) -> DeviceCode:
+    return DeviceCode.objects.by_device_code(flow["device_code"]).get()
+
+
+@pytest.mark.req("8628-3.3-user-code-entry")
+def test_anonymous_users_log_in_first_and_come_back(api, device_client):
+    flow = started(api, device_client)
+    assert "user_code" not in flow["verification_uri"]
+    anonymous = HttpClient()
+    for url in (VERIFICATION, f"{VERIFICATION}?user_code={flow['user_code']}"):
+        response = anonymous.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+        assert "device" in response["Location"]
+    assert "user_code%3D" in response["Location"]  # the complete URI survives the login
+    assert anonymous.post(VERIFICATION, {"user_code": flow["user_code"]}).status_code == 302
+    # only the code goes into the login URL: a huge query cannot make the redirect unsafe (400)
+    huge = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}&junk={'A' * 5000}")
+    assert huge.status_code == 302 and "junk" not in huge["Location"]
+    assert row(flow).user is None and row(flow).status == "pending"
+
+
+@pytest.mark.req("8628-3.3-user-code-entry")
+def test_the_form_has_one_user_code_input_and_a_button(browser):
+    response = browser.get(VERIFICATION)
+    assert response.status_code == 200
+    assert_page_headers(response)
+    html = response.content.decode()
+    assert 'name="user_code"' in html and 'type="submit"' in html
+    assert a11y.problems(html) == []
+
+
+@pytest.mark.req("8628-3.3.1-complete-uri-confirm")
+def test_the_complete_uri_only_prefills_the_code(api, browser, device_client):
+    flow = started(api, device_client)
+    for query in (f"?user_code={flow['user_code']}", f"?user_code={flow['user_code']}&action=accept&allow=allow"):
+        response = browser.get(VERIFICATION + query)
+        assert response.status_code == 200
+        assert f'value="{flow["user_code"]}"' in response.content.decode()
+    assert row(flow).user is None  # a link claims nothing
+    FrozenClock()
+    assert poll(api, device_client, flow["device_code"]).json()["error"] == "authorization_pending"
+
+
+@pytest.mark.req("8628-3.3-user-code-entry")
+def test_posts_without_a_csrf_token_are_refused(api, device_client, user):
+    flow = started(api, device_client)
+    strict = HttpClient(enforce_csrf_checks=True)
+    strict.force_login(user)
+    response = strict.post(VERIFICATION, {"user_code": flow["user_code"]})
+    assert response.status_code == 403
+    assert_page_headers(response)
+    assert row(flow).user is None
+
+
+@pytest.mark.req("8628-5.4-remote-phishing")
+@pytest.mark.req("8628-5.6-public-consent")
+@pytest.mark.parametrize("typed", ["{code}", "{lower}", "{bare}", " {spaced} "])
+def test_a_code_is_matched_case_and_dash_insensitively_and_shows_the_consent_page(
+        api, browser, user, device_client, typed):
+    flow = started(api, device_client, scope="read write")
+    code = flow["user_code"]
+    text = typed.format(code=code, lower=code.lower(), bare=code.replace("-", ""),
+                        spaced=code.replace("-", " "))
+    page = enter(browser, text)
+    assert page.status_code == 200, page.content.decode()[:500]
+    assert_page_headers(page)
+    html = page.content.decode()
+    assert "&lt;b&gt;TV&lt;/b&gt;" in html and "<b>TV</b>" not in html
+    assert code in html
+    assert "A device asked for this, not this browser." in html
+    assert "Read your data" in html and "Change your data" in html
+    assert 'name="allow"' in html and 'name="deny"' in html
+    assert 'name="remember"' not in html
+    assert a11y.problems(html) == []
+    assert row(flow).user == user  # claimed
+
+
+@pytest.mark.req("8628-5.6-public-consent")
+def test_every_device_flow_asks_again(api, browser, device_client):
+    FrozenClock()
+    approve(browser, started(api, device_client)["user_code"])
+    second = started(api, device_client)
+    assert b'name="allow"' in enter(browser, second["user_code"]).content
+
+
+@pytest.mark.req("DERIVED-device-approval-owner")
+@pytest.mark.req("DERIVED-device-claim-once")
+def test_a_code_belongs_to_the_first_user_who_entered_it(api, device_client):
+    alice, mallory = logged_in("alice3"), logged_in("mallory3")
+    flow = started(api, device_client)
+    page = enter(alice, flow["user_code"])
+    refused = enter(mallory, flow["user_code"])
+    assert refused.status_code == 403 and b"already being used by another account" in refused.content
+    # mallory replays alice's consent form: bound to alice
+    stolen = mallory.post(VERIFICATION, {"device_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert stolen.status_code == 400 and b"Device connected" not in stolen.content
+    assert row(flow).status == "pending" and row(flow).user.username == "alice3"
+    decide(alice, page)
+    assert row(flow).status == "approved"
+    again = enter(alice, flow["user_code"])
+    assert again.status_code == 400 and b"already been used" in again.content
+    FrozenClock().advance(10)
+    from tests.support.token_helpers import access_token_row
+
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert access_token_row(tokens["access_token"]).user.username == "alice3"
+
+
+def test_a_decision_is_taken_once(api, browser, device_client):
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    assert b"Device connected" in decide(browser, page).content
+    second = decide(browser, page, allow=False)
+    assert second.status_code == 400 and b"already been used" in second.content
+    assert row(flow).status == "approved"
+
+
+def test_a_tampered_consent_form_is_refused(api, browser, device_client):
+    flow = started(api, device_client)
+    enter(browser, flow["user_code"])
+    response = browser.post(VERIFICATION, {"device_request": "forged:value", "allow": "allow"})
+    assert response.status_code == 400 and b"expired or was tampered" in response.content
+    assert row(flow).status == "pending"
+
+
+def test_signals_announce_the_decisions(api, browser, user, device_client):
+    seen = []
+
+    def receiver(signal, **kwargs):
+        seen.append((signal, kwargs["user"], kwargs["client"], kwargs["scope"], kwargs["device_code"].pk))
+
+    device_authorization_approved.connect(receiver)
+    device_authorization_denied.connect(receiver)
+    try:
+        approved, denied = started(api, device_client), started(api, device_client)
+        approve(browser, approved["user_code"])
+        decide(browser, enter(browser, denied["user_code"]), allow=False)
+    finally:
+        device_authorization_approved.disconnect(receiver)
+        device_authorization_denied.disconnect(receiver)
+    assert seen == [
+        (device_authorization_approved, user, device_client, "read", row(approved).pk),
+        (device_authorization_denied, user, device_client, "read", row(denied).pk),
+    ]
+
+
+def test_unknown_and_malformed_codes(browser):
+    unknown = enter(browser, "BCDFG-HJKLM")
+    assert unknown.status_code == 400 and b"not recognised" in unknown.content
+    assert_page_headers(unknown)
+    for typed in ("AEIOU-AEIOU", "12345", "x" * 5000, "\x00"):
+        response = enter(browser, typed)
+        assert response.status_code == 400 and b"not a code we issue" in response.content
+
+
+@pytest.mark.req("8628-5.1-user-code-rate-limit")
+def test_user_code_guessing_is_throttled_per_user(api, device_client, figure):
+    clock = FrozenClock()
+    guesser = logged_in("guesser")
+    live = started(api, device_client)
+    statuses = [enter(guesser, f"BCDFG-{'HJKLMNPQRSTVWXZ'[i % 15] * 5}").status_code for i in range(20)]
+    assert statuses[:5] == [400] * 5 and set(statuses[5:]) == {429}
+    throttled = enter(guesser, live["user_code"])  # a right code is refused too
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert_page_headers(throttled)
+    assert row(live).user is None
+    figure("F-device-guess", f"user-code guesses: 5 wrong codes per {300} s per user and address, then 429 "
+                             f"for every code; space 20^10 = 2^43.2")
+    clock.advance(301)
+    assert enter(guesser, live["user_code"]).status_code == 200  # service resumes after the window
+
+
+@pytest.mark.req("8628-5.1-user-code-rate-limit")
+def test_user_code_guessing_is_throttled_per_address_across_accounts(api, device_client):
+    FrozenClock()
+    live = started(api, device_client)
+    for i in range(5):
+        assert enter(logged_in(f"sybil{i}"), "BCDFG-HJKLM").status_code == 400
+    # a fresh account from the same address is throttled; another address is not
+    assert enter(logged_in("sybil9"), live["user_code"]).status_code == 429
+    elsewhere = logged_in("honest", REMOTE_ADDR="203.0.113.9")
+    assert enter(elsewhere, live["user_code"]).status_code == 200
+
+
+def test_the_throttle_can_be_tuned(api, device_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(DEVICE_USER_CODE_THROTTLE={"failures": 2, "window": 60})
+    guesser = logged_in("tuned")
+    assert [enter(guesser, "BCDFG-HJKLM").status_code for _ in range(3)] == [400, 400, 429]
+
+
+def test_the_device_pages_in_french(api, device_client, settings):
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+                      "django.middleware.locale.LocaleMiddleware")
+    settings.MIDDLEWARE = middleware
+    browser = logged_in("amelie", HTTP_ACCEPT_LANGUAGE="fr")
+    with translation.override("en"):  # the middleware activates French in this thread: undo it after
+        assert "Connecter un appareil" in browser.get(VERIFICATION).content.decode()
+        flow = started(api, device_client)
+        page = enter(browser, flow["user_code"]).content.decode()
+        assert "C’est un appareil qui le demande, pas ce navigateur." in page and 'lang="fr"' in page
+        assert "Appareil connecté" in decide(browser, enter(browser, flow["user_code"])).content.decode()
+        assert "Ce code n’a pas été reconnu." in enter(browser, "BCDFG-HJKLM").content.decode()
+
+
+def test_a_client_deactivated_after_the_code_was_entered_cannot_be_approved(api, browser, device_client):
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    type(device_client).objects.filter(pk=device_client.pk).update(is_active=False)
+    refused = decide(browser, page)
+    assert refused.status_code == 403 and b"Device connected" not in refused.content
+    assert row(flow).status == "pending"

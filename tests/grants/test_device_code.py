@@ -1,0 +1,274 @@
+"""The device authorization grant at the token endpoint (RFC 8628 §3.4-3.5): polling states,
+slow_down, single use, client binding, the tokens and the query budget of a pending poll."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+
+from oauth_provider.models import AccessToken, Authorization, DeviceCode
+from tests.support.device_helpers import approve, decide, enter, poll, started
+from tests.support.factories import DEVICE_GRANT, ClientFactory, DeviceClientFactory, UserFactory
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return HttpClient()
+
+
+@pytest.fixture
+def device_client(db):
+    return DeviceClientFactory(name="Living-room TV")
+
+
+@pytest.fixture
+def other_device_client(db):
+    return DeviceClientFactory(name="Kitchen radio")
+
+
+def poll_error(api, client, device_code, error, status=400):
+    response = poll(api, client, device_code)
+    return assert_device_error(response, error, status)
+
+
+def assert_device_error(response, error, status=400):
+    """An RFC 8628 §3.5 error: JSON, no tokens, no-store."""
+    assert response.status_code == status, (response.status_code, response.content)
+    body = response.json()
+    assert body["error"] == error, body
+    assert "access_token" not in body
+    assert_no_store(response)
+    return body
+
+
+@pytest.mark.req("8628-3.5-error-states")
+def test_pending_until_the_user_decides_then_tokens(api, browser, user, device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client, scope="read")
+    assert_device_error(poll(api, device_client, flow["device_code"]), "authorization_pending")
+    approve(browser, flow["user_code"])
+    clock.advance(flow["interval"])
+    response = poll(api, device_client, flow["device_code"])
+    assert response.status_code == 200, response.content
+    assert_no_store(response)
+    tokens = response.json()
+    assert tokens["token_type"] == "Bearer" and tokens["scope"] == "read" and tokens["refresh_token"]
+    row = access_token_row(tokens["access_token"])
+    assert row.user == user and row.client == device_client
+    assert row.authorization is not None and row.authorization.user == user
+
+
+@pytest.mark.req("8628-3.5-error-states")
+def test_denied_code_answers_access_denied_and_never_yields_tokens(api, browser, user, device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    done = decide(browser, page, allow=False)
+    assert b"Device not connected" in done.content
+    assert_device_error(poll(api, device_client, flow["device_code"]), "access_denied")
+    # approving the same code from another tab afterwards changes nothing
+    again = enter(browser, flow["user_code"])
+    assert again.status_code == 400 and b"already been used" in again.content
+    clock.advance(60)
+    assert_device_error(poll(api, device_client, flow["device_code"]), "access_denied")
+    assert AccessToken.objects.count() == 0
+
+
+@pytest.mark.req("8628-3.5-error-states")
+@pytest.mark.req("8628-5.4-short-lifetime")
+def test_expired_code_answers_expired_token(api, browser, device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    assert flow["expires_in"] <= 600
+    clock.advance(flow["expires_in"] + 1)
+    assert_device_error(poll(api, device_client, flow["device_code"]), "expired_token")
+    page = enter(browser, flow["user_code"])
+    assert page.status_code == 400 and b"expired" in page.content
+
+
+@pytest.mark.req("8628-3.5-error-states")
+def test_approved_then_expired_before_the_poll_gives_no_tokens(api, browser, device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    clock.advance(flow["expires_in"] + 1)
+    assert_device_error(poll(api, device_client, flow["device_code"]), "expired_token")
+    assert AccessToken.objects.count() == 0
+
+
+@pytest.mark.req("8628-3.5-error-states")
+def test_unknown_or_missing_device_code(api, device_client):
+    assert_error(poll(api, device_client, "x" * 43), "invalid_grant")
+    response = poll(api, device_client, "")  # empty counts as omitted
+    assert_error(response, "invalid_request")
+
+
+@pytest.mark.req("8628-3.5-slow-down")
+def test_slow_down_raises_the_interval_by_five_seconds_for_good(api, device_client):
+    """interval=5: t=0 pending, t=1 slow_down (now 10), t=6 slow_down (now 15), t=21 pending."""
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    other = started(api, device_client)
+    assert flow["interval"] == 5
+    seen = []
+    for wait in (0, 1, 5, 15):  # t = 0, 1, 6, 21
+        clock.advance(wait)
+        seen.append(poll(api, device_client, flow["device_code"]).json()["error"])
+    assert seen == ["authorization_pending", "slow_down", "slow_down", "authorization_pending"]
+    device = DeviceCode.objects.by_device_code(flow["device_code"]).get()
+    assert device.interval_seconds == 15
+    # the counter is per device code: a second device polling once is unaffected
+    assert_device_error(poll(api, device_client, other["device_code"]), "authorization_pending")
+    assert DeviceCode.objects.by_device_code(other["device_code"]).get().interval_seconds == 5
+
+
+@pytest.mark.req("8628-3.4-client-bound")
+def test_device_code_is_bound_to_its_client(api, browser, device_client, other_device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    assert_error(poll(api, other_device_client, flow["device_code"]), "invalid_grant")
+    approve(browser, flow["user_code"])
+    assert_error(poll(api, other_device_client, flow["device_code"]), "invalid_grant")
+    clock.advance(5)
+    assert poll(api, device_client, flow["device_code"]).status_code == 200
+
+
+@pytest.mark.req("8628-3.4-client-bound")
+def test_a_confidential_device_client_must_authenticate_to_poll(api, browser):
+    confidential = ClientFactory(grant_types=f"{DEVICE_GRANT} refresh_token")
+    flow = started(api, confidential)
+    approve(browser, flow["user_code"])
+    from tests.support.token_helpers import post_form
+
+    body = {"grant_type": DEVICE_GRANT, "device_code": flow["device_code"], "client_id": confidential.client_id}
+    assert_error(post_form(api, body), "invalid_client")
+    FrozenClock().advance(10)
+    assert poll(api, confidential, flow["device_code"]).status_code == 200
+
+
+@pytest.mark.req("DERIVED-device-code-single-use")
+def test_a_redeemed_device_code_is_refused_without_revoking_the_tokens(api, browser, device_client):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    for wait in (0, 30):
+        clock.advance(wait)
+        assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+    assert access_token_row(tokens["access_token"]).is_live()
+
+
+def test_a_client_not_registered_for_the_grant_is_unauthorized(api, browser, device_client, public_client):
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    response = poll(api, public_client, flow["device_code"])
+    assert_error(response, "unauthorized_client")
+
+
+@pytest.mark.req("DERIVED-device-approval-owner")
+def test_tokens_are_issued_for_the_user_who_approved(api, device_client):
+    alice, mallory = UserFactory(username="alice2"), UserFactory(username="mallory")
+    browsers = {}
+    for person in (alice, mallory):
+        browsers[person] = HttpClient()
+        browsers[person].force_login(person)
+    FrozenClock()
+    flow = started(api, device_client)
+    approve(browsers[alice], flow["user_code"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert access_token_row(tokens["access_token"]).user == alice
+    assert Authorization.objects.get().user == alice
+
+
+def test_a_user_deactivated_after_approval_gets_no_tokens(api, browser, user, device_client):
+    FrozenClock()
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    user.is_active = False
+    user.save()
+    assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+
+
+def test_openid_device_flow_gets_an_id_token(api, browser, device_client, signing_key):
+    FrozenClock()
+    flow = started(api, device_client, scope="openid read")
+    approve(browser, flow["user_code"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert tokens["id_token"].count(".") == 2
+
+
+def test_unticked_optional_scopes_are_not_granted(api, browser, device_client, settings):
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(OPTIONAL_SCOPES=["write"])
+    FrozenClock()
+    flow = started(api, device_client, scope="read write")
+    page = enter(browser, flow["user_code"])
+    decide(browser, page, scope=["read"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert tokens["scope"] == "read"
+
+
+@pytest.mark.req("8628-3.5-error-states")
+def test_a_pending_poll_costs_two_statements(api, device_client, assert_num_queries):
+    FrozenClock()
+    flow = started(api, device_client)
+    with assert_num_queries(2):
+        response = poll(api, device_client, flow["device_code"])
+    assert response.json()["error"] == "authorization_pending"
+
+
+def test_slow_down_and_redemption_budgets(api, browser, device_client, assert_max_queries):
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    poll(api, device_client, flow["device_code"])
+    with assert_max_queries(4):
+        assert poll(api, device_client, flow["device_code"]).json()["error"] == "slow_down"
+    approve(browser, flow["user_code"])
+    clock.advance(30)
+    with assert_max_queries(7):
+        assert poll(api, device_client, flow["device_code"]).status_code == 200
+
+
+RS_A, RS_B = "https://rs-a.example/", "https://rs-b.example/"
+
+
+@pytest.fixture
+def two_resources(settings):
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(RESOURCES={
+        RS_A: {"name": "Notes API", "scopes": ["read"]},
+        RS_B: {"name": "Photos API", "scopes": ["read", "write"]},
+    })
+
+
+def test_a_device_names_its_resource_and_the_token_is_bound_to_it(api, browser, device_client, two_resources):
+    """RFC 8707 at the device authorization endpoint: the scope is narrowed to what the
+    resource accepts, the consent page names it, the token's audience is it."""
+    FrozenClock()
+    flow = started(api, device_client, scope="read write", resource=RS_A)
+    device = DeviceCode.objects.by_device_code(flow["device_code"]).get()
+    assert (device.scope, device.resources) == ("read", RS_A)
+    assert b"Notes API" in enter(browser, flow["user_code"]).content
+    approve(browser, flow["user_code"])
+    tokens = poll(api, device_client, flow["device_code"]).json()
+    assert tokens["scope"] == "read"
+    assert access_token_row(tokens["access_token"]).audience == RS_A
+
+
+def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_client, two_resources):
+    from tests.support.device_helpers import start
+
+    assert start(api, device_client, scope="read", resource="https://unknown.example/").json()["error"] == \
+        "invalid_target"
+    assert start(api, device_client, scope="read", resource="not a uri").json()["error"] == "invalid_target"
+    FrozenClock()
+    flow = started(api, device_client, scope="read", resource=RS_A)
+    approve(browser, flow["user_code"])
+    response = poll(api, device_client, flow["device_code"], resource=RS_B)
+    assert response.json()["error"] == "invalid_target"
+    assert poll(api, device_client, flow["device_code"], resource=RS_A).status_code == 200

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest
 
 from .. import jwt, resources, scopes, secrets
+from ..adapter import subject_for
 from ..errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..issuer import get_issuer
 from ..issuing import IssuedTokens, issue_tokens
@@ -133,7 +134,7 @@ def presented(
     user = row.user if row.user_id is not None else None
     return PresentedToken(
         token_type=token_type, client=row.client, user=user,
-        subject=adapter().get_subject(user) if user is not None else row.client.client_id,
+        subject=subject_for(user, row.client) if user is not None else row.client.client_id,
         scopes=scopes.parse(row.scope), audience=resources.audience(row.audience, request),
         expires_at=row.expires_at, act=row.act or None, access=row,
     )

@@ -28,7 +28,8 @@ Common rules: redirect URIs are registered exactly (:mod:`oauth_provider.redirec
 ``grant_types`` and ``token_endpoint_auth_method`` must be registered (the ``GRANT_TYPES`` and
 ``CLIENT_AUTH_METHODS`` settings), and ``response_types`` must agree with ``grant_types``
 (RFC 7591 §2.1); a public client (``none``) may not use ``client_credentials`` (OAuth 2.1
-§4.2), token exchange (RFC 8693 §2.1) or the JWT bearer grant; ``jwks`` and ``jwks_uri`` are never both given (RFC 7591 §2), a JWK Set holds public
+§4.2), token exchange (RFC 8693 §2.1) or the JWT bearer grant; ``jwks`` and ``jwks_uri`` are
+never both given (RFC 7591 §2), a JWK Set holds public
 asymmetric keys only (no ``d``, no ``oct`` keys: OIDC Registration §2) and ``jwks_uri`` must be
 fetchable (https; :func:`oauth_provider.fetch.validate_fetchable_url`); ``private_key_jwt``
 needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contacts`` are e-mail

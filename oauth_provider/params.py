@@ -2,7 +2,8 @@
 
 OAuth 2.1 §3.1 and RFC 6749 §3.1: a parameter sent without a value is treated as omitted,
 parameters must not be repeated, and unknown ones are ignored. The one exception is a parameter
-a specification makes repeatable (RFC 8707 §2: ``resource``; RFC 8693 §2.1: ``audience``): :func:`flatten` keeps its values
+a specification makes repeatable (RFC 8707 §2: ``resource``; RFC 8693 §2.1: ``audience``):
+:func:`flatten` keeps its values
 apart, in :attr:`Params.lists`, so no caller can read one of several values by mistake. Each value is bounded by
 ``MAX_PARAMETER_LENGTH`` so hostile input costs bounded work.
 """

@@ -171,7 +171,8 @@ def test_forgeries_are_refused(api, service, forge):
     elif forge == "none":
         assertion = pyjwt.encode(payload, None, algorithm="none", headers={"kid": "rsa-1"})
     elif forge == "hs256_public_key":
-        pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
         head = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": "rsa-1"}).encode()).rstrip(b"=")
         body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=")
         import hashlib

@@ -157,7 +157,8 @@ def _exchange_and_assertions(*, world_pool: list[str], baselines: dict[str, list
     from jwt.algorithms import ECAlgorithm
 
     from oauth_provider.grants.jwt_bearer import GRANT_TYPE as JWT_BEARER
-    from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE as TOKEN_EXCHANGE, KNOWN_TYPES
+    from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, KNOWN_TYPES
+    from oauth_provider.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
     key = ec.generate_private_key(ec.SECP256R1())
     client.grant_types = f"{client.grant_types} {TOKEN_EXCHANGE} {JWT_BEARER}"

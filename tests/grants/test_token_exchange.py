@@ -374,3 +374,25 @@ def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(a
     client.is_active = False
     client.save()
     assert not listed()
+
+
+@pytest.mark.req("8693-4.1-current-actor")
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
+def test_a_protected_view_sees_the_current_actor(oauth, api, client_a, settings, signing_key, token_format):
+    from django.test import RequestFactory
+
+    from oauth_provider import resource
+
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT=token_format)
+    subject = user_token(oauth, client_a)
+    first = exchange(api, client_a, subject, actor_token=service_token(api, client_a),
+                     actor_token_type=ACCESS_TOKEN_TYPE).json()["access_token"]
+    second = exchange(api, client_a, first, actor_token=service_token(api, client_a, scope="write"),
+                      actor_token_type=ACCESS_TOKEN_TYPE).json()["access_token"]
+    token = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {second}",
+                                                       secure=True))
+    assert token is not None and token.actor == client_a.client_id
+    assert token.act["act"] == {"sub": client_a.client_id, "client_id": client_a.client_id}
+    plain = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {subject}",
+                                                       secure=True))
+    assert plain is not None and plain.actor is None and plain.act is None

@@ -24,6 +24,7 @@ from .conf import provider_settings
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+    from .grants.token_exchange import PresentedToken
     from .models import AbstractClient
 
 
@@ -78,6 +79,51 @@ class DefaultAdapter:
                 return host in {"claude.ai", "chatgpt.com"} or host.endswith(".example.com")
         """
         return True
+
+    # -- token exchange (RFC 8693) -----------------------------------------------------------
+    def allow_token_exchange(
+        self, request: HttpRequest, client: AbstractClient, subject: PresentedToken,
+        actor: PresentedToken | None, audience: tuple[str, ...], scopes: tuple[str, ...],
+    ) -> bool:
+        """May ``client`` exchange ``subject`` (acting through ``actor``, if an actor token was
+        sent) for a token of ``scopes`` good at ``audience`` (resource identifiers)? False
+        answers ``invalid_request`` (RFC 8693 §2.2.2: a token "unacceptable based on policy").
+        Called after both tokens were verified and the target and scope worked out.
+
+        ``subject.client`` / ``actor.client`` are the clients the tokens were issued to. An
+        exchange without an actor token for a token issued to another client is impersonation
+        (RFC 8693 §1.1): allow it only for clients you trust with it. Default: a client may only
+        exchange (narrow, or add itself as actor to) tokens issued to itself."""
+        own = subject.client is not None and subject.client.pk == client.pk
+        return own and (actor is None or (actor.client is not None and actor.client.pk == client.pk))
+
+    def token_exchange_may_widen(
+        self, request: HttpRequest, client: AbstractClient, subject: PresentedToken,
+        audience: tuple[str, ...], scopes: tuple[str, ...],
+    ) -> bool:
+        """May the token ``client`` obtains by exchanging ``subject`` have scopes or an audience
+        the subject token does not have? Called only when the request asks for more; False
+        answers ``invalid_scope`` or ``invalid_target``. Default: never (the issued token is a
+        narrowed copy of the subject token, RFC 8693 §5)."""
+        return False
+
+    def token_exchange_accepts_id_tokens(self, client: AbstractClient) -> bool:
+        """May ``client`` present an ID token we issued to it as ``subject_token`` (type
+        ``urn:ietf:params:oauth:token-type:id_token``) to get an access token for its user?
+        Its scope ceiling is then the scopes the client may have. Default: no."""
+        return False
+
+    # -- JWT bearer grant (RFC 7523 §2.1) ---------------------------------------------------
+    def user_for_assertion(
+        self, issuer: str, subject: str, claims: dict[str, Any], client: AbstractClient
+    ) -> Any | None:
+        """The local user a verified JWT bearer assertion of ``issuer`` speaks for (its ``sub``
+        is ``subject``; ``claims`` holds every claim), when ``client`` presents it. Return None
+        to refuse (``invalid_grant``). Called after the signature, audience, lifetime and
+        ``jti`` were checked. Default: None, so no assertion yields a token until the host
+        says how an issuer's subjects map to its users (e.g. ``get_user_by_subject(subject)``
+        for an issuer that uses our subjects)."""
+        return None
 
     # -- OpenID Connect ----------------------------------------------------------------------
     def get_subject(self, user: Any, *, client: AbstractClient | None = None) -> str:

@@ -399,15 +399,26 @@ class _TokenAdmin(_ProtocolRowAdmin):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(_TokenAdmin):
-    list_display = ("hash_prefix", "client", "user", "scope", "audience", "created_at", "expires_at", "revoked")
-    list_select_related = ("client", "user", "authorization")
-    raw_id_fields = ("client", "user", "authorization")
+    """A token obtained by token exchange (RFC 8693) shows the token it was exchanged for and
+    its actor chain (``act``); revoking a token revokes what was exchanged for it."""
+
+    list_display = ("hash_prefix", "client", "user", "scope", "audience", "created_at", "expires_at",
+                    "exchanged_from", "revoked")
+    list_select_related = ("client", "user", "authorization", "subject_token")
+    raw_id_fields = ("client", "user", "authorization", "subject_token")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("client__name", "client__client_id", _user_search("user"))
 
     def status_filters(self) -> dict[str, State]:
-        return _token_states()
+        states = _token_states()
+        states["exchanged"] = (_("From a token exchange"), lambda qs, now: qs.filter(subject_token__isnull=False))
+        return states
+
+    @admin.display(description=_("exchanged from"), ordering="subject_token")
+    def exchanged_from(self, obj: AccessToken) -> str:
+        subject = obj.subject_token
+        return _short_hash(subject.token_hash) if subject is not None else "-"
 
 
 @admin.register(RefreshToken)

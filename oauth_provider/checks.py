@@ -60,6 +60,13 @@ E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a p
        1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
 W030   ``ALLOW_INSECURE_LOOPBACK_FETCH`` is on (deploy): the provider fetches plain-http URLs
        on this machine's loopback interface
+E100   ``JWT_BEARER_ISSUERS`` has a key that is not a non-empty string, or an entry that is not a
+       dict of the known keys (``jwks``, ``jwks_uri``, ``clients``)
+E101   a ``JWT_BEARER_ISSUERS`` entry has not exactly one of ``jwks`` and ``jwks_uri``, its
+       ``jwks`` is not a JWK Set of public signing keys, or its ``jwks_uri`` is not fetchable
+E102   a ``JWT_BEARER_ISSUERS`` entry's ``clients`` is not a list of client_id strings
+E103   ``JWT_BEARER_MAX_LIFETIME`` is not 1 to 3600 seconds
+E104   the JWT bearer grant is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
 =====  =====================================================================
 """
 
@@ -71,6 +78,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
 from . import scopes
@@ -271,6 +279,64 @@ def check_client_assertions(app_configs: Any = None, **kwargs: Any) -> list[Erro
             "OAUTH_PROVIDER['CLIENT_ASSERTION_MAX_LIFETIME'] must be 1 to 3600 seconds.",
             hint="A client assertion authenticates one request: minutes, not hours.", id="oauth_provider.E021",
         ))
+    return errors
+
+
+_ISSUER_KEYS = frozenset({"jwks", "jwks_uri", "clients"})
+
+
+@register("oauth_provider")
+def check_jwt_bearer(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E100-E104: the JWT bearer grant's trusted issuers, lifetime and replay cache."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k])
+                                        for k in ("JWT_BEARER_ISSUERS", "JWT_BEARER_MAX_LIFETIME", "GRANT_TYPES",
+                                                  "REPLAY_CACHE")):
+        return []
+    errors: list[Error] = []
+    for issuer, entry in (raw.get("JWT_BEARER_ISSUERS") or {}).items():
+        errors.extend(_issuer_problems(issuer, entry))
+    longest = raw.get("JWT_BEARER_MAX_LIFETIME", 300)
+    if isinstance(longest, int) and not 0 < longest <= 3600:
+        errors.append(Error(
+            "OAUTH_PROVIDER['JWT_BEARER_MAX_LIFETIME'] must be 1 to 3600 seconds.",
+            hint="An assertion is traded for a token at once: minutes, not hours.", id="oauth_provider.E103",
+        ))
+    from .grants.jwt_bearer import GRANT_TYPE
+
+    if GRANT_TYPE in provider_settings.GRANT_TYPES and provider_settings.REPLAY_CACHE not in settings.CACHES:
+        errors.append(Error(
+            f"OAUTH_PROVIDER['REPLAY_CACHE'] = {provider_settings.REPLAY_CACHE!r} is not an alias in CACHES.",
+            hint="The JWT bearer grant remembers each assertion's jti there: name a cache every worker shares.",
+            id="oauth_provider.E104",
+        ))
+    return errors
+
+
+def _issuer_problems(issuer: Any, entry: Any) -> list[Error]:
+    from . import client_keys
+    from .fetch import validate_fetchable_url
+
+    name = f"OAUTH_PROVIDER['JWT_BEARER_ISSUERS'][{issuer!r}]"
+    if not isinstance(issuer, str) or not issuer or not isinstance(entry, dict) or set(entry) - _ISSUER_KEYS:
+        return [Error(f"{name} must be a non-empty issuer string mapped to a dict of jwks, jwks_uri, clients.",
+                      id="oauth_provider.E100")]
+    errors = []
+    if ("jwks" in entry) == ("jwks_uri" in entry):
+        errors.append(Error(f"{name} needs exactly one of jwks and jwks_uri.", id="oauth_provider.E101"))
+    elif "jwks" in entry:
+        try:
+            client_keys.parse_jwks(entry["jwks"])
+        except client_keys.InvalidKeySet as exc:
+            errors.append(Error(f"{name}['jwks']: {exc}", id="oauth_provider.E101"))
+    else:
+        try:
+            validate_fetchable_url(str(entry["jwks_uri"]))
+        except ValidationError as exc:
+            errors.append(Error(f"{name}['jwks_uri']: {' '.join(exc.messages)}", id="oauth_provider.E101"))
+    clients = entry.get("clients")
+    if clients is not None and (not isinstance(clients, list) or not all(isinstance(c, str) for c in clients)):
+        errors.append(Error(f"{name}['clients'] must be a list of client_id strings.", id="oauth_provider.E102"))
     return errors
 
 
@@ -597,6 +663,9 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     if "private_key_jwt" in provider_settings.CLIENT_AUTH_METHODS:
         uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
             "a private_key_jwt assertion used once can be replayed on another worker")
+    if "urn:ietf:params:oauth:grant-type:jwt-bearer" in provider_settings.GRANT_TYPES:
+        uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
+            "a JWT bearer grant assertion used once can be replayed on another worker")
     warnings = []
     for alias, effects in uses.items():
         backend = settings.CACHES.get(alias, {}).get("BACKEND", "")

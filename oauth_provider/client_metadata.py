@@ -28,7 +28,8 @@ Common rules: redirect URIs are registered exactly (:mod:`oauth_provider.redirec
 ``grant_types`` and ``token_endpoint_auth_method`` must be registered (the ``GRANT_TYPES`` and
 ``CLIENT_AUTH_METHODS`` settings), and ``response_types`` must agree with ``grant_types``
 (RFC 7591 §2.1); a public client (``none``) may not use ``client_credentials`` (OAuth 2.1
-§4.2); ``jwks`` and ``jwks_uri`` are never both given (RFC 7591 §2), a JWK Set holds public
+§4.2), token exchange (RFC 8693 §2.1) or the JWT bearer grant; ``jwks`` and ``jwks_uri`` are
+never both given (RFC 7591 §2), a JWK Set holds public
 asymmetric keys only (no ``d``, no ``oct`` keys: OIDC Registration §2) and ``jwks_uri`` must be
 fetchable (https; :func:`oauth_provider.fetch.validate_fetchable_url`); ``private_key_jwt``
 needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contacts`` are e-mail
@@ -409,6 +410,12 @@ def _check_grant_consistency(out: ClientMetadata, problems: _Problems) -> None:
                      "invalid_redirect_uri")
     if out.is_public and "client_credentials" in out.grant_types:
         problems.add("grant_types", gettext("client_credentials needs a confidential client (OAuth 2.1 §4.2)."))
+    # RFC 8693 §2.1 / RFC 7523 §3.1: the grant trades a token or assertion that could have been
+    # stolen; only an authenticated client may do so here (a public client's id proves nothing)
+    for grant, name in (("urn:ietf:params:oauth:grant-type:token-exchange", "Token exchange"),
+                        ("urn:ietf:params:oauth:grant-type:jwt-bearer", "The JWT bearer grant")):
+        if out.is_public and grant in out.grant_types:
+            problems.add("grant_types", gettext("%(name)s needs a confidential client.") % {"name": name})
 
 
 def _text(data: Mapping[str, Any], name: str, max_length: int, problems: _Problems) -> str:

@@ -91,12 +91,16 @@ DEFAULTS: dict[str, Setting] = {
             "refresh_token": "oauth_provider.grants.refresh_token.RefreshTokenGrant",
             "client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant",
             "urn:ietf:params:oauth:grant-type:device_code": "oauth_provider.grants.device_code.DeviceCodeGrant",
+            "urn:ietf:params:oauth:grant-type:token-exchange":
+                "oauth_provider.grants.token_exchange.TokenExchangeGrant",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer": "oauth_provider.grants.jwt_bearer.JWTBearerGrant",
         },
         (dict,),
         "grant_type -> dotted path of its grant class. Remove an entry to turn the grant off "
         "everywhere; add one to plug in an extension grant. The device authorization grant "
-        "(RFC 8628) is listed but used only by clients registered for it, and advertised in "
-        "the metadata only while an active client is.",
+        "(RFC 8628), token exchange (RFC 8693) and the JWT bearer grant (RFC 7523) are listed but "
+        "used only by clients registered for them, and advertised in the metadata only while an "
+        "active client is.",
     ),
     "DEVICE_CODE_LIFETIME": Setting(
         600, (int,),
@@ -125,6 +129,23 @@ DEFAULTS: dict[str, Setting] = {
         "seconds, every code, right or wrong, is refused (429) until the window ends. The default "
         "allows 10 guesses in a code's 10 minutes against 20^10 (2^43) possible codes. The keys "
         "mean what they mean in ``CLIENT_AUTH_THROTTLE``.",
+    ),
+    "JWT_BEARER_ISSUERS": Setting(
+        {}, (dict,),
+        "Issuers whose signed assertions clients may trade for tokens with the JWT bearer grant "
+        "(RFC 7523 §2.1): issuer (the ``iss`` claim, compared exactly) -> ``{\"jwks_uri\": ...}`` "
+        "(fetched through the provider's fetcher and cached) or ``{\"jwks\": {\"keys\": [...]}}`` "
+        "(public keys), and optionally ``\"clients\": [client_id, ...]`` limiting which clients may "
+        "present them (default: every client registered for the grant). A client's own registered "
+        "keys are trusted for assertions it signs itself (``iss`` = its client_id). The adapter's "
+        "``user_for_assertion`` maps each subject to a user; by default none is. See "
+        "docs/how-to/jwt-bearer.md.",
+    ),
+    "JWT_BEARER_MAX_LIFETIME": Setting(
+        300, (int,),
+        "The longest a JWT bearer grant assertion may live, in seconds, from its ``iat`` (or from now "
+        "without one) to its ``exp``; an older ``iat`` is refused too (RFC 7523 §3 lets the server "
+        "bound it), so a leaked assertion is useless soon, and its ``jti`` is remembered that long.",
     ),
     "CLIENT_AUTH_METHODS": Setting(
         {

@@ -43,15 +43,19 @@ class IssuedTokens:
     refresh_token: str | None = None
     refresh: RefreshToken | None = None
     id_token: str | None = None
+    #: RFC 8693 §2.2.1: the type of the token issued by a token exchange (None: not an exchange)
+    issued_token_type: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The RFC 6749 §5.1 success body."""
+        """The RFC 6749 §5.1 success body (with RFC 8693 §2.2.1's ``issued_token_type``)."""
         data: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
+        if self.issued_token_type:
+            data["issued_token_type"] = self.issued_token_type
         if self.refresh_token:
             data["refresh_token"] = self.refresh_token
         if self.id_token:
@@ -81,13 +85,14 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
 
 def jwt_access_token(
     request: HttpRequest, *, client: AbstractClient, user: Any, scope: str, authorization: Authorization | None,
-    now: datetime, lifetime: int, audience: str = "",
+    now: datetime, lifetime: int, audience: str = "", act: dict[str, Any] | None = None,
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
     client_id when the client acts for itself (§2.2), which :data:`jwt.CLIENT_TOKEN_CLAIM` then
     marks (§5: a user's subject may equal a client_id); ``aud`` the audience's resource
     identifiers (RFC 9068 §3, RFC 8707 §2: a string for one, a list for several; ``audience``
-    is the stored form, empty for the default resource)."""
+    is the stored form, empty for the default resource); ``act`` the actor of a token obtained
+    by token exchange (RFC 8693 §4.1)."""
     issued_at = int(now.timestamp())
     targets = resources.audience(audience, request)
     claims: dict[str, Any] = {
@@ -102,6 +107,8 @@ def jwt_access_token(
     }
     if user is None:
         claims[jwt.CLIENT_TOKEN_CLAIM] = True
+    if act:
+        claims["act"] = act
     if authorization is not None and authorization.auth_time is not None:
         claims["auth_time"] = int(authorization.auth_time.timestamp())
     return jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP)
@@ -120,6 +127,10 @@ def issue_tokens(
     stored_refresh: RefreshToken | None = None,
     nonce: str | None = None,
     audience: str = "",
+    subject_token: AccessToken | None = None,
+    act: dict[str, Any] | None = None,
+    not_after: datetime | None = None,
+    with_id_token: bool = True,
 ) -> IssuedTokens:
     """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
     needs ``authorization``), sign an ID token when the grant is an OpenID Connect one
@@ -131,12 +142,19 @@ def issue_tokens(
 
     ``refresh_value`` is the new refresh token's value (default: fresh randomness);
     ``stored_refresh`` hands back a refresh token stored earlier, whose value is
-    ``refresh_value``, instead of minting one (a retry inside the grace period)."""
+    ``refresh_value``, instead of minting one (a retry inside the grace period).
+
+    Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
+    its ``act`` claim, and ``not_after`` (the new token expires no later); ``with_id_token``
+    False mints no ID token."""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
+    if not_after is not None:
+        lifetime = max(0, min(lifetime, int((not_after - now).total_seconds())))
     if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
         raw_access = jwt_access_token(request, client=client, user=user, scope=scope,
-                                      authorization=authorization, now=now, lifetime=lifetime, audience=audience)
+                                      authorization=authorization, now=now, lifetime=lifetime, audience=audience,
+                                      act=act)
     else:
         raw_access = secrets.generate_token()
     access = AccessToken(
@@ -148,6 +166,9 @@ def issue_tokens(
         audience=audience,
         created_at=now,
         expires_at=now + timedelta(seconds=lifetime),
+        subject_token=subject_token,
+        act=act or None,
+        exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
     )
     insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
@@ -165,7 +186,7 @@ def issue_tokens(
         )
         insert(issued.refresh)
     if (
-        authorization is not None and user is not None and provider_settings.OIDC_ENABLED
+        with_id_token and authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()
     ):
         from .oidc import id_token

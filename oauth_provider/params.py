@@ -2,7 +2,8 @@
 
 OAuth 2.1 §3.1 and RFC 6749 §3.1: a parameter sent without a value is treated as omitted,
 parameters must not be repeated, and unknown ones are ignored. The one exception is a parameter
-a specification makes repeatable (RFC 8707 §2: ``resource``): :func:`flatten` keeps its values
+a specification makes repeatable (RFC 8707 §2: ``resource``; RFC 8693 §2.1: ``audience``):
+:func:`flatten` keeps its values
 apart, in :attr:`Params.lists`, so no caller can read one of several values by mistake. Each value is bounded by
 ``MAX_PARAMETER_LENGTH`` so hostile input costs bounded work.
 """
@@ -18,8 +19,9 @@ from django.http.multipartparser import MultiPartParserError
 from .conf import provider_settings
 from .errors import InvalidRequest
 
-#: Parameters a specification allows to repeat: RFC 8707 §2 ``resource`` (one per target).
-REPEATABLE = frozenset({"resource"})
+#: Parameters a specification allows to repeat: RFC 8707 §2 ``resource`` (one per target) and
+#: RFC 8693 §2.1 ``audience`` (token exchange).
+REPEATABLE = frozenset({"resource", "audience"})
 #: At most this many values of one repeatable parameter (bounded work for hostile input).
 MAX_REPEATS = 10
 

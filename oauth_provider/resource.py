@@ -89,6 +89,16 @@ class ResourceToken:
     grant: Any | None = None
     #: True for an RFC 9068 JWT access token, verified without the database
     is_jwt: bool = False
+    #: RFC 8693 §4.1 ``act`` of a token obtained by token exchange with an actor: the current
+    #: actor outermost, earlier ones nested (informational only, §4.1); None otherwise
+    act: dict[str, Any] | None = None
+
+    @property
+    def actor(self) -> str | None:
+        """The ``sub`` of the current actor (RFC 8693 §4.1: access decisions use the top-level
+        claims and this actor only), or None when nobody acts for the subject."""
+        value = self.act.get("sub") if isinstance(self.act, dict) else None
+        return value if isinstance(value, str) else None
 
     @property
     def scope(self) -> str:
@@ -228,6 +238,7 @@ def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> R
         expires_at=row.expires_at,
         audience=resources.audience(row.audience, request),
         grant=row.authorization if row.authorization_id is not None else None,
+        act=row.act or None,
     )
 
 
@@ -286,6 +297,7 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
         audience=audience,
         is_jwt=True,
+        act=claims["act"] if isinstance(claims.get("act"), dict) else None,
     )
 
 

@@ -27,6 +27,12 @@ class and these keyword arguments:
     tokens follow with ``token_issued`` when the device next polls (RFC 8628 §3.4).
 ``device_authorization_denied``
     ``request``, ``client``, ``user``, ``scope`` (what was asked for), ``device_code``.
+``token_exchanged``
+    ``request``, ``client`` (who asked), ``user`` (the subject's user or None),
+    ``subject_token_type``, ``subject_token`` (the AccessToken row exchanged, None for an ID
+    token), ``actor_token`` (the actor's AccessToken row or None), ``act`` (the issued token's
+    ``act`` claim or None) and ``access_token`` (the new row), after a token exchange (RFC 8693).
+    ``token_issued`` is sent too, with the token-exchange ``grant_type``.
 """
 
 from __future__ import annotations
@@ -42,3 +48,4 @@ token_revoked = Signal()
 client_authentication_failed = Signal()
 device_authorization_approved = Signal()
 device_authorization_denied = Signal()
+token_exchanged = Signal()

@@ -210,6 +210,24 @@ def test_search_and_status_filter(admin_browser):
     assert listed(status="revoked") == {revoked.pk, family_revoked.pk}
 
 
+def test_an_exchanged_token_shows_where_it_came_from_and_is_revoked_with_it(admin_browser):
+    """Token exchange (RFC 8693): the admin lists the token a token was exchanged for, filters
+    exchanged tokens, shows the actor chain, and its Revoke action takes the exchanged ones along."""
+    subject = AccessTokenFactory()
+    exchanged = AccessTokenFactory(user=subject.user, subject_token=subject, exchange_depth=1,
+                                   act={"sub": "svc", "client_id": "svc"})
+    listing = admin_browser.get(url(AccessToken, "changelist"))
+    assert {t.pk for t in admin_browser.get(url(AccessToken, "changelist"), {"status": "exchanged"})
+            .context["cl"].result_list} == {exchanged.pk}
+    assert subject.token_hash[:12] in listing.content.decode()
+    page = admin_browser.get(url(AccessToken, "change", exchanged.pk)).content.decode()
+    assert "exchanged from" in page.lower() and "svc" in page
+    admin_browser.post(url(AccessToken, "changelist"),
+                       {"action": "revoke", "_selected_action": [subject.pk], "post": "yes"})
+    exchanged.refresh_from_db()
+    assert exchanged.revoked_at is not None
+
+
 @pytest.mark.req("6819-5.1.4.1.3-no-cleartext")
 def test_token_pages_show_no_plaintext(admin_browser):
     token = AccessTokenFactory(raw="plaintext-access-token-value-0123456789abcdef")

@@ -331,9 +331,10 @@ def test_w006_through_manage_py_check():
 
 
 def test_e020_replay_cache_must_exist_when_private_key_jwt_is_registered():
-    assert ids(REPLAY_CACHE="nope") == ["oauth_provider.E020"]
+    no_jwt_bearer = {"client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant"}
+    assert ids(REPLAY_CACHE="nope", GRANT_TYPES=no_jwt_bearer) == ["oauth_provider.E020"]
     without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
-    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == []
+    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without, GRANT_TYPES=no_jwt_bearer) == []
 
 
 @pytest.mark.parametrize("value", [0, -1, 86400])
@@ -411,3 +412,48 @@ def test_w060_long_lived_device_codes_or_no_throttle():
     assert ids(DEVICE_CODE_LIFETIME=1801, deploy=True) == ["oauth_provider.W060"]
     assert ids(DEVICE_USER_CODE_THROTTLE={"enabled": False}, deploy=True) == ["oauth_provider.W060"]
     assert ids(DEVICE_CODE_LIFETIME=1800, deploy=True) == []
+
+
+# -- the JWT bearer grant (RFC 7523 §2.1) ------------------------------------------------------
+
+_JWK = {"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+
+
+@pytest.mark.parametrize("issuers", [
+    {"": {"jwks": {"keys": [_JWK]}}},
+    {"https://idp.example": "https://idp.example/jwks"},
+    {"https://idp.example": {"jwks_url": "https://idp.example/jwks"}},
+])
+def test_e100_jwt_bearer_issuers_shape(issuers):
+    assert ids(JWT_BEARER_ISSUERS=issuers) == ["oauth_provider.E100"]
+
+
+@pytest.mark.parametrize("entry", [
+    {},
+    {"jwks": {"keys": [_JWK]}, "jwks_uri": "https://idp.example/jwks"},
+    {"jwks": {"keys": [{**_JWK, "d": "private"}]}},
+    {"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}},
+    {"jwks_uri": "http://idp.example/jwks"},
+    {"jwks_uri": "not a url"},
+])
+def test_e101_jwt_bearer_issuer_keys(entry):
+    assert ids(JWT_BEARER_ISSUERS={"https://idp.example": entry}) == ["oauth_provider.E101"]
+
+
+def test_e102_jwt_bearer_issuer_clients():
+    entry = {"jwks": {"keys": [_JWK]}, "clients": "svc"}
+    assert ids(JWT_BEARER_ISSUERS={"https://idp.example": entry}) == ["oauth_provider.E102"]
+    entry["clients"] = ["svc"]
+    assert ids(JWT_BEARER_ISSUERS={"https://idp.example": entry}) == []
+    assert ids(JWT_BEARER_ISSUERS={"https://idp.example": {"jwks_uri": "https://idp.example/jwks"}}) == []
+
+
+@pytest.mark.parametrize("value", [0, -5, 7200])
+def test_e103_jwt_bearer_lifetime_is_bounded(value):
+    assert ids(JWT_BEARER_MAX_LIFETIME=value) == ["oauth_provider.E103"]
+
+
+def test_e104_replay_cache_must_exist_when_the_jwt_bearer_grant_is_registered():
+    without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
+    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == ["oauth_provider.E104"]

@@ -74,6 +74,8 @@ def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dic
         # RFC 7662 §2.2, RFC 8707: the resources the token is good at; a string for one
         "aud": audience[0] if len(audience) == 1 else list(audience),
         **_user_fields(row.user if row.user_id is not None else None, row.client),
+        # RFC 8693 §4.1: the actor of a token obtained by token exchange, as in the JWT
+        **({"act": row.act} if row.act else {}),
     }
 
 

@@ -88,6 +88,8 @@ class GrantType(models.TextChoices):
     REFRESH_TOKEN = "refresh_token", _("Refresh token")
     CLIENT_CREDENTIALS = "client_credentials", _("Client credentials")
     DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code", _("Device authorization (RFC 8628)")
+    TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange", _("Token exchange (RFC 8693)")
+    JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer", _("JWT bearer assertion (RFC 7523)")
 
 
 #: the name of the constraint that keeps ``skip_consent`` off public clients (RFC 8252 §8.6)

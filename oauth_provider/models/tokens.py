@@ -47,6 +47,8 @@ CLIENT_INACTIVE = "client_inactive"
 USER_INACTIVE = "user_inactive"
 
 _Q = TypeVar("_Q", bound="models.QuerySet[Any]")
+#: the longest chain of token exchanges (RFC 8693 ``act`` nesting) a token may come from
+EXCHANGE_MAX_DEPTH = 5
 
 
 def _user_active(prefix: str) -> Q:
@@ -287,6 +289,22 @@ class AccessTokenQuerySet(TokenQuerySet):
         now = now or _secrets.now()
         return self.filter(self.own_dead(now) | Q(authorization__revoked_at__isnull=False))
 
+    def with_exchanged(self) -> AccessTokenQuerySet:
+        """These tokens and every token obtained from them by token exchange, down to
+        :data:`EXCHANGE_MAX_DEPTH` links (RFC 8693: a token issued for a subject token must not
+        outlive its revocation). One queryset, so revoking it is still one UPDATE."""
+        ids = self.values("pk")
+        wanted = Q(pk__in=ids)
+        path = "subject_token"
+        for _level in range(EXCHANGE_MAX_DEPTH):
+            wanted |= Q(**{f"{path}__in": ids})
+            path += "__subject_token"
+        return AccessToken.objects.filter(wanted)
+
+    def revoke(self, when: datetime | None = None) -> int:
+        """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`)."""
+        return TokenQuerySet.revoke(self.with_exchanged(), when)
+
 
 class AccessToken(models.Model):
     """A bearer access token (RFC 6750): opaque, or an RFC 9068 JWT whose digest is stored here
@@ -311,6 +329,20 @@ class AccessToken(models.Model):
     created_at = models.DateTimeField(default=_secrets.now)
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    subject_token = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="exchanged_tokens",
+        verbose_name=_("exchanged from"),
+        help_text=_("The token this one was obtained for by token exchange (RFC 8693); revoking that "
+                    "token revokes this one."),
+    )
+    act = models.JSONField(
+        _("actor"), null=True, blank=True,
+        help_text=_("The act claim (RFC 8693 §4.1): who acts for the subject, earlier actors nested."),
+    )
+    exchange_depth = models.PositiveSmallIntegerField(
+        _("exchange depth"), default=0,
+        help_text=_("How many token exchanges lie between this token and one issued by another grant."),
+    )
 
     objects = AccessTokenQuerySet.as_manager()
 
@@ -426,5 +458,8 @@ def revoke_client_tokens(clients: Any, now: datetime | None = None) -> tuple[int
     Returns (families revoked, such access tokens revoked)."""
     now = now or _secrets.now()
     families = Authorization.objects.filter(client__in=clients).revoke(now)
-    loose = AccessToken.objects.filter(client__in=clients, authorization__isnull=True).revoke(now)
+    # a token exchanged for another client's token belongs to that token's family (RFC 8693)
+    loose = AccessToken.objects.filter(
+        Q(authorization__isnull=True) | Q(subject_token__isnull=False), client__in=clients,
+    ).revoke(now)
     return families, loose

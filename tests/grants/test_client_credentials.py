@@ -126,7 +126,7 @@ def test_client_credentials_turned_off_is_unsupported(api_client, conf_client):
 @pytest.mark.req("BCP-2.1.2-no-implicit")
 @pytest.mark.parametrize(
     "grant_type",
-    ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:jwt-bearer", "CLIENT_CREDENTIALS"],
+    ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:saml2-bearer", "CLIENT_CREDENTIALS"],
 )
 def test_other_grant_types_are_unsupported(api_client, conf_client, grant_type):
     r = post_form(

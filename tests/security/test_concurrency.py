@@ -254,3 +254,24 @@ def test_parallel_entries_of_one_user_code_by_different_users():
     assert sorted(statuses) == [200] + [403] * (THREADS - 1), Counter(statuses)
     owner = DeviceCode.objects.by_device_code(flow["device_code"]).get().user
     assert owner == users[statuses.index(200)]
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_parallel_uses_of_one_jwt_bearer_assertion(user, settings, figure):
+    """RFC 7523 §3 item 7 / RFC 7521 §8.2: one assertion, 50 simultaneous token requests,
+    exactly one token; the jti is consumed by an atomic add in the shared replay cache."""
+    from tests.grants.test_jwt_bearer import GRANT_TYPE, claims, configure, sign
+    from tests.support.factories import ClientFactory
+
+    configure(settings)
+    service = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="")
+    trials = []
+    for _ in range(5):
+        assertion = sign(claims())
+        outcomes, _winners = race(lambda http: post_form(
+            http, {"grant_type": GRANT_TYPE, "assertion": assertion, "scope": "read"},
+            HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret)))
+        trials.append(outcomes)
+    successes, server_errors, errors = summarise(trials)
+    assert successes == [1] * len(trials) and server_errors == 0, (successes, errors)
+    assert set(errors) == {"invalid_grant"}

@@ -132,6 +132,8 @@ def world(oauth, user, signing_key) -> dict[str, Any]:
             [("client_id", confidential.client_id), ("post_logout_redirect_uri", POST_LOGOUT), ("state", "x2")],
         ],
     }
+    _exchange_and_assertions(world_pool=pool, baselines=baselines, client=confidential,
+                             tokens=tokens, service=resource_server)
     credentials = {
         name: [basic_auth(confidential.client_id, confidential.raw_secret),
                basic_auth(resource_server.client_id, resource_server.raw_secret)]
@@ -140,6 +142,40 @@ def world(oauth, user, signing_key) -> dict[str, Any]:
     credentials["userinfo"] = [f"Bearer {tokens['access_token']}"]
     return {"pool": pool, "secrets": secrets, "registered": registered, "post_logout": [POST_LOGOUT],
             "user": user, "baselines": baselines, "credentials": credentials}
+
+
+def _exchange_and_assertions(*, world_pool: list[str], baselines: dict[str, list], client: Any, tokens: dict,
+                             service: Any) -> None:
+    """Token exchange (RFC 8693) and the JWT bearer grant (RFC 7523 §2.1) for the confidential
+    client, with its own registered key signing a well-formed assertion (no user is mapped by
+    default, so the fuzz reaches every check up to the adapter)."""
+    import json
+    import time
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from oauth_provider.grants.jwt_bearer import GRANT_TYPE as JWT_BEARER
+    from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, KNOWN_TYPES
+    from oauth_provider.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    client.grant_types = f"{client.grant_types} {TOKEN_EXCHANGE} {JWT_BEARER}"
+    client.jwks = json.dumps({"keys": [{**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": "fuzz"}]})
+    client.save()
+    now = int(time.time())
+    assertion = pyjwt.encode({"iss": client.client_id, "sub": "alice", "aud": ISSUER, "iat": now, "exp": now + 300,
+                              "jti": "fuzz-jti"}, key, algorithm="ES256", headers={"kid": "fuzz"})
+    world_pool += [TOKEN_EXCHANGE, JWT_BEARER, *sorted(KNOWN_TYPES), assertion]
+    baselines["token"] += [
+        [("grant_type", TOKEN_EXCHANGE), ("subject_token", tokens["access_token"]),
+         ("subject_token_type", ACCESS_TOKEN_TYPE), ("scope", "read")],
+        [("grant_type", TOKEN_EXCHANGE), ("subject_token", tokens["access_token"]),
+         ("subject_token_type", ACCESS_TOKEN_TYPE), ("actor_token", tokens["access_token"]),
+         ("actor_token_type", ACCESS_TOKEN_TYPE), ("audience", "https://testserver")],
+        [("grant_type", JWT_BEARER), ("assertion", assertion), ("scope", "read")],
+    ]
 
 
 def send(http: HttpClient, request: fuzzing.FuzzRequest):

@@ -38,6 +38,8 @@ AUTHZ_PARAMS = (
 TOKEN_PARAMS = (
     "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id", "client_secret",
     "client_assertion", "client_assertion_type", "resource", "audience", "username", "password", "device_code",
+    # RFC 8693 §2.1 token exchange, RFC 7523 §2.1 JWT bearer grant
+    "subject_token", "subject_token_type", "actor_token", "actor_token_type", "requested_token_type", "assertion",
 )
 TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",

@@ -1,0 +1,266 @@
+"""Token exchange (RFC 8693), grant type ``urn:ietf:params:oauth:grant-type:token-exchange``.
+
+A confidential client registered for the grant trades a token it holds (``subject_token``)
+for a new access token, narrowed to the scope and audience it names, optionally acting for the
+subject through an ``actor_token`` (delegation, §1.1), which puts the actor in the new token's
+``act`` claim (§4.1; an earlier actor chain is nested inside, the current actor outermost).
+
+The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
+
+1. the client is confidential (§2.1: without client authentication a stolen token could be
+   leveraged) -> ``unauthorized_client``;
+2. :func:`check_parameters`: ``subject_token`` and ``subject_token_type`` present;
+   ``actor_token_type`` with ``actor_token`` and never without it; the token types known URIs
+   (§3); ``requested_token_type`` absent or the access-token type -> ``invalid_request``;
+3. :func:`presented`: each token is ours and live, of the declared type: an access token is
+   looked up by its digest (opaque or JWT alike, so revocation and expiry are the model
+   layer's), an ID token is verified with our keys and must be addressed to the client, and
+   only where the adapter accepts ID tokens. Anything else (a refresh token declared as an
+   access token, an expired, revoked or foreign token) -> ``invalid_request`` (§2.2.2);
+4. the ``act`` chain: at most :data:`~oauth_provider.models.tokens.EXCHANGE_MAX_DEPTH`
+   exchanges deep -> ``invalid_request``;
+5. the target: ``audience`` and ``resource`` values name resources of ``RESOURCES`` the client
+   may have (RFC 8707 rules; an unknown one is ``invalid_target``), within the subject token's
+   audience unless the adapter lets the exchange widen it;
+6. the scope: within the subject token's and the client's, unless the adapter lets it widen
+   -> ``invalid_scope``; then limited to what the audience accepts;
+7. the adapter's :meth:`~oauth_provider.adapter.DefaultAdapter.allow_token_exchange` (default:
+   a client may only exchange tokens issued to itself) -> ``invalid_request``.
+
+The new token belongs to the subject token's family and records the token it came from, so
+revoking the subject token (or its grant) revokes it; it expires no later than the subject
+(and actor) token, and no refresh token is issued (§2.2.1 leaves it to policy; ours is no).
+Queries: client, subject token, actor token (when sent), INSERT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest
+
+from .. import jwt, resources, scopes, secrets
+from ..adapter import subject_for
+from ..errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
+from ..issuer import get_issuer
+from ..issuing import IssuedTokens, issue_tokens
+from ..models import AccessToken, get_client_model
+from ..models.store import access_token_by_value
+from ..models.tokens import EXCHANGE_MAX_DEPTH
+from ..params import getlist
+from ..registry import adapter
+from ..signals import token_exchanged
+from .base import Grant
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+#: RFC 8693 §3 token type identifiers
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+SAML1_TYPE = "urn:ietf:params:oauth:token-type:saml1"
+SAML2_TYPE = "urn:ietf:params:oauth:token-type:saml2"
+KNOWN_TYPES = frozenset({ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TYPE, SAML1_TYPE, SAML2_TYPE})
+#: the types accepted as subject or actor: our access tokens (the jwt type names our JWT
+#: access tokens), and our ID tokens where the adapter allows it
+ACCEPTED_TYPES = frozenset({ACCESS_TOKEN_TYPE, JWT_TYPE, ID_TOKEN_TYPE})
+
+
+@dataclass(frozen=True)
+class PresentedToken:
+    """A verified subject or actor token, as the policy hooks see it.
+
+    ``client`` is the client the token was issued to (an ID token: its audience), ``user`` its
+    user (None for a client's own token), ``subject`` its ``sub`` (the user's subject, or the
+    client_id of a client's own token), ``scopes`` and ``audience`` (resource identifiers) what
+    it is good for, ``act`` its actor chain, ``access`` the stored access token (None for an ID
+    token)."""
+
+    token_type: str
+    client: AbstractClient | None
+    user: Any
+    subject: str
+    scopes: tuple[str, ...]
+    audience: tuple[str, ...]
+    expires_at: datetime
+    act: dict[str, Any] | None = None
+    access: AccessToken | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return self.access.exchange_depth if self.access is not None else 0
+
+
+def check_parameters(params: dict[str, str]) -> None:
+    """RFC 8693 §2.1: the required parameters and their pairing; known type URIs only."""
+    for name in ("subject_token", "subject_token_type"):
+        if not params.get(name):
+            raise InvalidRequest(f"The {name} parameter is required (RFC 8693 section 2.1).")
+    if params.get("actor_token") and not params.get("actor_token_type"):
+        raise InvalidRequest("actor_token_type is required with actor_token (RFC 8693 section 2.1).")
+    if params.get("actor_token_type") and not params.get("actor_token"):
+        raise InvalidRequest("actor_token_type must not be sent without actor_token (RFC 8693 section 2.1).")
+    for name in ("subject_token_type", "actor_token_type", "requested_token_type"):
+        value = params.get(name)
+        if value and value not in KNOWN_TYPES:
+            raise InvalidRequest(f"Unknown {name}.")
+    requested = params.get("requested_token_type")
+    if requested and requested != ACCESS_TOKEN_TYPE:
+        raise InvalidRequest("Only access tokens are issued by token exchange here (requested_token_type).")
+
+
+def presented(
+    request: HttpRequest, client: AbstractClient, raw: str, token_type: str, role: str
+) -> PresentedToken:
+    """The ``role`` token (``subject`` or ``actor``) ``raw`` of type ``token_type``, verified.
+    Raises :class:`InvalidRequest` (RFC 8693 §2.2.2) with a fixed text per cause."""
+    if token_type not in ACCEPTED_TYPES:
+        raise InvalidRequest(f"This {role}_token_type is not accepted.")
+    if token_type == ID_TOKEN_TYPE:
+        return _id_token(request, client, raw, role)
+    if len(raw) > jwt.MAX_LENGTH:
+        raise InvalidRequest(f"The {role}_token is not a valid access token.")
+    row = access_token_by_value(raw)
+    if row is None or (token_type == JWT_TYPE and raw.count(".") != 2):
+        raise InvalidRequest(f"The {role}_token is not a valid access token.")
+    if not row.is_live(secrets.now()):
+        raise InvalidRequest(f"The {role}_token is expired or revoked.")
+    user = row.user if row.user_id is not None else None
+    return PresentedToken(
+        token_type=token_type, client=row.client, user=user,
+        subject=subject_for(user, row.client) if user is not None else row.client.client_id,
+        scopes=scopes.parse(row.scope), audience=resources.audience(row.audience, request),
+        expires_at=row.expires_at, act=row.act or None, access=row,
+    )
+
+
+def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str) -> PresentedToken:
+    """An ID token we issued to ``client`` (OIDC Core §2: ``aud`` holds its client_id), where
+    the adapter accepts ID tokens; its user must still be active."""
+    policy = adapter()
+    if not policy.token_exchange_accepts_id_tokens(client):
+        raise InvalidRequest(f"ID tokens are not accepted as {role}_token for this client.")
+    try:
+        claims = jwt.decode(raw, typ=None, issuer=get_issuer(request), audience=client.client_id, leeway=0)
+    except jwt.InvalidJWT:
+        raise InvalidRequest(f"The {role}_token is not a valid ID token issued to this client.") from None
+    subject = claims.get("sub")
+    user = policy.get_user_by_subject(subject) if isinstance(subject, str) else None
+    if user is None:
+        raise InvalidRequest(f"The {role}_token's subject is not an active user.")
+    return PresentedToken(
+        token_type=ID_TOKEN_TYPE, client=client, user=user, subject=str(subject),
+        scopes=scopes.client_allowed(client) or tuple(scopes.registered()),
+        audience=(resources.default_identifier(request),),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc), claims=claims,
+    )
+
+
+def actor_claim(subject: PresentedToken, actor: PresentedToken | None) -> dict[str, Any] | None:
+    """The issued token's ``act`` (RFC 8693 §4.1): the actor outermost, the subject token's own
+    chain nested inside; without an actor token, the subject's chain unchanged. Raises
+    :class:`InvalidRequest` beyond :data:`EXCHANGE_MAX_DEPTH` exchanges."""
+    if max(subject.depth, actor.depth if actor is not None else 0) >= EXCHANGE_MAX_DEPTH:
+        raise InvalidRequest(f"Tokens may be exchanged at most {EXCHANGE_MAX_DEPTH} times in a chain.")
+    if actor is None:
+        return subject.act
+    act: dict[str, Any] = {"sub": actor.subject}
+    if actor.client is not None:
+        act["client_id"] = actor.client.client_id
+    if subject.act:
+        act["act"] = subject.act
+    return act
+
+
+class TokenExchangeGrant(Grant):
+    """RFC 8693 §2; the checks are listed in the module docstring."""
+
+    grant_type = GRANT_TYPE
+    #: off until a client is registered for it: advertised only then (see the metadata endpoint)
+    opt_in = True
+
+    def issue(self, request: HttpRequest, params: dict[str, str], client: AbstractClient) -> IssuedTokens:
+        if client.is_public:
+            raise UnauthorizedClient("Token exchange needs a confidential client (RFC 8693 section 2.1).")
+        check_parameters(params)
+        subject = presented(request, client, params["subject_token"], params["subject_token_type"], "subject")
+        actor = None
+        if params.get("actor_token"):
+            actor = presented(request, client, params["actor_token"], params["actor_token_type"], "actor")
+        act = actor_claim(subject, actor)
+        policy = adapter()
+        audience = self.target(request, params, client, subject)
+        granted = self.narrowed_scope(request, params, client, subject, audience)
+        if not policy.allow_token_exchange(request, client, subject, actor, audience, granted):
+            raise InvalidRequest("This client may not exchange the subject_token (RFC 8693 section 2.2.2).")
+        not_after = subject.expires_at if actor is None else min(subject.expires_at, actor.expires_at)
+        issued = issue_tokens(
+            request, grant_type=self.grant_type, client=client, user=subject.user, scope=scopes.join(granted),
+            authorization=subject.access.authorization if subject.access is not None else None,
+            audience=self.stored_audience(request, audience), subject_token=subject.access, act=act,
+            not_after=not_after, with_id_token=False,
+        )
+        issued.issued_token_type = ACCESS_TOKEN_TYPE
+        token_exchanged.send(
+            sender=get_client_model(), request=request, client=client, user=subject.user,
+            subject_token_type=subject.token_type, subject_token=subject.access,
+            actor_token=actor.access if actor is not None else None, act=act, access_token=issued.access,
+        )
+        return issued
+
+    @staticmethod
+    def stored_audience(request: HttpRequest, audience: tuple[str, ...]) -> str:
+        """The stored form: empty for the default resource alone (as other grants store it)."""
+        if audience == (resources.default_identifier(request),):
+            return ""
+        return resources.store(audience)
+
+    @staticmethod
+    def target(
+        request: HttpRequest, params: dict[str, str], client: AbstractClient, subject: PresentedToken
+    ) -> tuple[str, ...]:
+        """The issued token's audience: the ``audience`` and ``resource`` values (RFC 8693
+        §2.1; both name resources here, checked as RFC 8707 §2 resources), else the subject
+        token's. Beyond the subject token's audience only where the adapter allows widening."""
+        asked = [*getlist(params, "audience"), *getlist(params, "resource")]
+        for value in getlist(params, "audience"):
+            if not resources.is_valid_identifier(value):
+                raise InvalidTarget("The audience is unknown.")
+        wanted = resources.requested(asked, client, request, required=False)
+        if not wanted:
+            return subject.audience
+        if not set(wanted) <= set(subject.audience) and not adapter().token_exchange_may_widen(
+                request, client, subject, wanted, subject.scopes):
+            raise InvalidTarget("The requested audience is not covered by the subject_token.")
+        return wanted
+
+    @staticmethod
+    def narrowed_scope(
+        request: HttpRequest, params: dict[str, str], client: AbstractClient, subject: PresentedToken,
+        audience: tuple[str, ...],
+    ) -> tuple[str, ...]:
+        """The issued token's scope: the requested one (else the subject token's), within the
+        subject token's and the client's (RFC 8693 §5 limits delegated rights), then limited to
+        what the audience accepts (RFC 8707)."""
+        requested = scopes.parse(params.get("scope"))
+        allowed = scopes.client_allowed(client)
+        known = scopes.registered()
+        if requested:
+            if any(s not in known or (allowed is not None and s not in allowed) for s in requested):
+                raise InvalidScope("A requested scope is unknown or not allowed for this client.")
+            if not set(requested) <= set(subject.scopes) and not adapter().token_exchange_may_widen(
+                    request, client, subject, audience, requested):
+                raise InvalidScope("The requested scope exceeds the subject_token's scope.")
+            wanted = requested
+        else:
+            wanted = tuple(s for s in subject.scopes if s in known and (allowed is None or s in allowed))
+            if subject.scopes and not wanted:
+                raise InvalidScope("None of the subject_token's scopes is allowed for this client.")
+        stored = TokenExchangeGrant.stored_audience(request, audience)
+        return resources.downscope(wanted, stored, request)

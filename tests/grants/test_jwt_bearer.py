@@ -1,0 +1,324 @@
+"""The JWT bearer grant (RFC 7523 §2.1, §3): trusted issuers, the assertion's claims, jti
+single use, the subject mapped by the adapter, and forgeries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core.cache import caches
+from django.test import Client as HttpClient
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from oauth_provider.adapter import DefaultAdapter
+from oauth_provider.grants.jwt_bearer import GRANT_TYPE
+from oauth_provider.models import AccessToken, Authorization, RefreshToken
+from oauth_provider.signals import token_issued
+from tests.support.factories import ClientFactory, UserFactory
+from tests.support.http_servers import json_route, local_server
+from tests.support.settings import oauth_settings
+from tests.support.token_helpers import access_token_row, assert_error, assert_no_store, post_form
+
+from ..conftest import basic_auth
+
+pytestmark = pytest.mark.django_db
+
+ISSUER = "https://idp.example"
+OTHER_ISSUER = "https://other-idp.example"
+OUR_ISSUER = "https://testserver/o"
+TOKEN_ENDPOINT = "https://testserver/o/token/"
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def public_jwk(key: Any, kid: str) -> dict[str, Any]:
+    algorithm = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+    return {**json.loads(algorithm.to_jwk(key.public_key())), "kid": kid}
+
+
+JWKS = {"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(EC_KEY, "ec-1")]}
+
+
+class MappingAdapter(DefaultAdapter):
+    """Trusts ISSUER's subjects as usernames."""
+
+    def user_for_assertion(self, issuer, subject, claims, client):
+        from django.contrib.auth import get_user_model
+
+        if issuer not in (ISSUER, client.client_id):
+            return None
+        return get_user_model().objects.filter(username=subject).first()
+
+
+def configure(settings, **changes: Any) -> None:
+    settings.OAUTH_PROVIDER = oauth_settings(**{
+        "JWT_BEARER_ISSUERS": {ISSUER: {"jwks": JWKS}}, "ADAPTER": f"{__name__}.MappingAdapter", **changes})
+
+
+@pytest.fixture
+def service(db):
+    return ClientFactory(name="Batch service", grant_types=f"client_credentials {GRANT_TYPE}", redirect_uris="")
+
+
+@pytest.fixture
+def api() -> HttpClient:
+    return HttpClient()
+
+
+@pytest.fixture(autouse=True)
+def _trusted(settings, user):
+    configure(settings)
+    caches["default"].clear()
+
+
+def claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {"iss": ISSUER, "sub": "alice", "aud": OUR_ISSUER, "iat": now, "exp": now + 120,
+            "jti": uuid.uuid4().hex}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(payload: dict[str, Any], key: Any = RSA_KEY, alg: str = "RS256", kid: str | None = "rsa-1",
+         **headers: Any) -> str:
+    head = {**({"kid": kid} if kid else {}), **headers}
+    return pyjwt.encode(payload, key, algorithm=alg, headers=head)
+
+
+def grant(api: HttpClient, client, assertion: str, **data: str):
+    data.setdefault("scope", "read")
+    return post_form(api, {"grant_type": GRANT_TYPE, "assertion": assertion, **data},
+                     HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_an_assertion_of_a_trusted_issuer_gives_a_token_for_the_mapped_user(
+        api, service, user, assert_max_queries):
+    seen: list[dict] = []
+    token_issued.connect(receiver := lambda sender, **kw: seen.append(kw))
+    try:
+        with assert_max_queries(4):  # client, the adapter's user lookup, family INSERT, token INSERT
+            r = grant(api, service, sign(claims()), scope="read")
+    finally:
+        token_issued.disconnect(receiver)
+    assert r.status_code == 200, r.content
+    assert_no_store(r)
+    body = r.json()
+    assert body["token_type"] == "Bearer" and body["scope"] == "read" and "refresh_token" not in body
+    row = access_token_row(body["access_token"])
+    assert row.user == user and row.client == service and row.authorization.user == user
+    assert not RefreshToken.objects.exists()
+    assert [(s["grant_type"], s["user"]) for s in seen] == [(GRANT_TYPE, user)]
+
+
+def test_an_ec_key_and_the_token_endpoint_as_audience(api, service, user):
+    assertion = sign(claims(aud=TOKEN_ENDPOINT), EC_KEY, "ES256", "ec-1")
+    assert grant(api, service, assertion).status_code == 200
+    assertion = sign(claims(aud=["https://elsewhere.example", OUR_ISSUER]))
+    assert grant(api, service, assertion).status_code == 200
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_nothing_is_trusted_by_default(api, service, settings):
+    configure(settings, ADAPTER="oauth_provider.adapter.DefaultAdapter")
+    assert_error(grant(api, service, sign(claims())), "invalid_grant")
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_a_subject_without_a_user_is_refused(api, service):
+    assert_error(grant(api, service, sign(claims(sub="mallory"))), "invalid_grant")
+    assert not AccessToken.objects.exists() and not Authorization.objects.exists()
+
+
+def test_an_inactive_user_is_refused(api, service, user):
+    user.is_active = False
+    user.save()
+    assert_error(grant(api, service, sign(claims())), "invalid_grant")
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_an_unknown_issuer_is_refused(api, service):
+    assert_error(grant(api, service, sign(claims(iss=OTHER_ISSUER))), "invalid_grant")
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_an_issuer_trusted_only_for_another_client_is_refused(api, service, settings):
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": JWKS, "clients": ["someone-else"]}})
+    assert_error(grant(api, service, sign(claims())), "invalid_grant")
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": JWKS, "clients": [service.client_id]}})
+    assert grant(api, service, sign(claims())).status_code == 200
+
+
+@pytest.mark.req("7523-3-signature")
+@pytest.mark.parametrize("forge", ["other_key", "kid_not_found", "no_kid_other_key", "none", "hs256_public_key",
+                                   "jwk_header", "tampered", "two_jwts", "jku_header"])
+def test_forgeries_are_refused(api, service, forge):
+    payload = claims()
+    if forge == "other_key":
+        assertion = sign(payload, OTHER_RSA_KEY)
+    elif forge == "kid_not_found":
+        assertion = sign(payload, kid="rsa-2")
+    elif forge == "no_kid_other_key":
+        assertion = sign(payload, OTHER_RSA_KEY, kid=None)
+    elif forge == "none":
+        assertion = pyjwt.encode(payload, None, algorithm="none", headers={"kid": "rsa-1"})
+    elif forge == "hs256_public_key":
+        pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        head = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": "rsa-1"}).encode()).rstrip(b"=")
+        body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=")
+        import hashlib
+        import hmac
+
+        signature = base64.urlsafe_b64encode(hmac.new(pem, head + b"." + body, hashlib.sha256).digest()).rstrip(b"=")
+        assertion = (head + b"." + body + b"." + signature).decode()
+    elif forge == "jwk_header":
+        assertion = sign(payload, OTHER_RSA_KEY, jwk=public_jwk(OTHER_RSA_KEY, "x"))
+    elif forge == "jku_header":
+        assertion = sign(payload, jku="https://attacker.example/jwks")
+    elif forge == "tampered":
+        head, body, signature = sign(payload).split(".")
+        other = base64.urlsafe_b64encode(json.dumps({**payload, "sub": "root"}).encode()).rstrip(b"=").decode()
+        assertion = f"{head}.{other}.{signature}"
+    else:
+        assertion = sign(payload) + " " + sign(claims())
+    assert_error(grant(api, service, assertion), "invalid_grant")
+
+
+@pytest.mark.req("7523bis-4-grant-aud")
+@pytest.mark.parametrize("aud", ["https://rs-a.example/", OUR_ISSUER + "/", ["https://rs-a.example/"],
+                                 "https://testserver/o/introspect/", None, 5])
+def test_the_audience_must_name_this_server(api, service, aud):
+    assertion = sign(claims(aud=aud)) if aud is not None else sign({k: v for k, v in claims().items() if k != "aud"})
+    assert_error(grant(api, service, assertion), "invalid_grant")
+
+
+@pytest.mark.req("7523-3-exp")
+@pytest.mark.req("7523-3-grant-time")
+@pytest.mark.parametrize("times", [
+    {"exp": None}, {"exp": -61}, {"exp": 86400}, {"iat": -86400, "exp": 60}, {"nbf": 3600, "exp": 120},
+    {"iat": 3600, "exp": 3700}, {"exp": "soon"},
+])
+def test_times_are_checked(api, service, times):
+    now = int(time.time())
+    payload = claims()
+    for name, offset in times.items():
+        if offset is None:
+            payload.pop(name)
+        elif isinstance(offset, str):
+            payload[name] = offset
+        else:
+            payload[name] = now + offset
+    assert_error(grant(api, service, sign(payload)), "invalid_grant")
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_an_assertion_is_used_once(api, service):
+    assertion = sign(claims())
+    assert grant(api, service, assertion).status_code == 200
+    assert_error(grant(api, service, assertion), "invalid_grant")
+    # the same jti in another assertion of the same issuer too
+    jti = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "==="))["jti"]
+    assert_error(grant(api, service, sign(claims(jti=jti))), "invalid_grant")
+
+
+@pytest.mark.parametrize("payload", [{"jti": None}, {"jti": ""}, {"jti": "x" * 257}, {"sub": None}, {"sub": 7}])
+def test_jti_and_sub_are_required(api, service, payload):
+    assert_error(grant(api, service, sign(claims(**payload))), "invalid_grant")
+
+
+def test_assertion_is_required(api, service):
+    r = post_form(api, {"grant_type": GRANT_TYPE}, HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret))
+    assert_error(r, "invalid_request")
+
+
+@pytest.mark.req("7523-3.1-client-creds")
+def test_client_credentials_are_checked_and_the_grant_must_be_registered(api, service, conf_client):
+    r = post_form(api, {"grant_type": GRANT_TYPE, "assertion": sign(claims())},
+                  HTTP_AUTHORIZATION=basic_auth(service.client_id, "wrong"))
+    assert_error(r, "invalid_client", 401)
+    assert_error(grant(api, conf_client, sign(claims())), "unauthorized_client")
+
+
+@pytest.mark.req("DERIVED-assertion-cross-use")
+@pytest.mark.parametrize("typ", ["at+jwt", "client-authentication+jwt", "logout+jwt", "dpop+jwt"])
+def test_other_kinds_of_jwt_are_refused(api, service, typ):
+    assert_error(grant(api, service, sign(claims(), typ=typ)), "invalid_grant")
+
+
+@pytest.mark.req("DERIVED-assertion-cross-use")
+def test_our_own_tokens_are_not_assertions(api, service, oauth, conf_client, settings, signing_key):
+    configure(settings, ACCESS_TOKEN_FORMAT="jwt")
+    tokens = oauth.tokens(conf_client, scope="openid read")
+    for token in (tokens["id_token"], tokens["access_token"]):
+        assert_error(grant(api, service, token), "invalid_grant")
+    configure(settings, JWT_BEARER_ISSUERS={OUR_ISSUER: {"jwks": JWKS}})
+    assert_error(grant(api, service, tokens["id_token"]), "invalid_grant")
+
+
+@pytest.mark.req("DERIVED-assertion-cross-use")
+def test_a_clients_own_keys_sign_grants_but_not_its_client_assertions(api, settings, user):
+    client = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="")
+    if not hasattr(client, "jwks"):
+        pytest.skip("client jwks field not on this branch")
+    client.jwks = json.dumps(JWKS)
+    client.save()
+    own = claims(iss=client.client_id)
+    assert grant(api, client, sign(own)).status_code == 200
+    # iss = sub = client_id: what the client signs to authenticate (OIDC Core §9), not a grant
+    assert_error(grant(api, client, sign(claims(iss=client.client_id, sub=client.client_id))), "invalid_grant")
+
+
+def test_keys_at_a_jwks_uri_are_fetched_and_refetched_for_an_unknown_kid(api, service, settings):
+    with local_server() as server:
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(RSA_KEY, "rsa-1")]})
+        configure(settings, ALLOW_INSECURE_LOOPBACK_FETCH=True,
+                  JWT_BEARER_ISSUERS={ISSUER: {"jwks_uri": server.url("/jwks")}})
+        assert grant(api, service, sign(claims())).status_code == 200
+        assert grant(api, service, sign(claims())).status_code == 200
+        assert server.hits("/jwks") == 1  # cached
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(EC_KEY, "ec-2")]})
+        assert grant(api, service, sign(claims(), EC_KEY, "ES256", "ec-2")).status_code == 200
+        assert server.hits("/jwks") == 2
+        # random kids cannot make us fetch on every request
+        for n in range(3):
+            assert_error(grant(api, service, sign(claims(), kid=f"nope-{n}")), "invalid_grant")
+        assert server.hits("/jwks") == 2
+
+
+def test_an_unreachable_jwks_uri_is_invalid_grant(api, service, settings):
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks_uri": "https://127.0.0.1:9/jwks"}})
+    assert_error(grant(api, service, sign(claims())), "invalid_grant")
+
+
+def test_the_resource_and_scope_are_those_of_client_credentials(api, service, settings):
+    service.allowed_scopes = "read"
+    service.save()
+    assert_error(grant(api, service, sign(claims()), scope="write"), "invalid_scope")
+    assert_error(grant(api, service, sign(claims()), resource="https://unknown.example/"), "invalid_target")
+
+
+def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, db):
+    def listed() -> bool:
+        return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]
+
+    assert not listed()
+    client = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="")
+    assert listed()
+    client.delete()
+    assert not listed()
+
+
+def test_other_users_are_unaffected(api, service):
+    UserFactory(username="bob")
+    r = grant(api, service, sign(claims(sub="bob")))
+    assert r.status_code == 200
+    assert access_token_row(r.json()["access_token"]).user.username == "bob"

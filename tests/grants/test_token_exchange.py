@@ -1,0 +1,398 @@
+"""Token exchange (RFC 8693): parameters, subject and actor tokens, narrowing, the host's
+policy, lineage (revoking the subject revokes what it produced) and the act claim."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client as HttpClient
+
+from oauth_provider import jwt
+from oauth_provider.adapter import DefaultAdapter
+from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE, ID_TOKEN_TYPE, JWT_TYPE
+from oauth_provider.models import AccessToken, Authorization
+from oauth_provider.models.tokens import EXCHANGE_MAX_DEPTH
+from oauth_provider.signals import token_exchanged
+from tests.support.audience_urls import RESOURCES, RS_A, RS_B, SCOPES
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.settings import oauth_settings
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
+
+from ..conftest import basic_auth
+
+pytestmark = pytest.mark.django_db
+
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
+GRANTS = f"authorization_code refresh_token client_credentials {GRANT_TYPE}"
+
+
+class CrossClientAdapter(DefaultAdapter):
+    """Lets any client exchange any token (a host that trusts its services)."""
+
+    def allow_token_exchange(self, request, client, subject, actor, audience, scopes):
+        return True
+
+
+class WideningAdapter(DefaultAdapter):
+    def token_exchange_may_widen(self, request, client, subject, audience, scopes):
+        return True
+
+
+class IdTokenAdapter(DefaultAdapter):
+    def token_exchange_accepts_id_tokens(self, client):
+        return True
+
+
+@pytest.fixture
+def client_a(db):
+    return ClientFactory(name="Service A", grant_types=GRANTS)
+
+
+@pytest.fixture
+def client_b(db):
+    return ClientFactory(name="Service B", grant_types=GRANTS)
+
+
+@pytest.fixture
+def api() -> HttpClient:
+    return HttpClient()
+
+
+def exchange(api: HttpClient, client, subject_token: str, subject_token_type: str = ACCESS_TOKEN_TYPE, **data):
+    payload = {"grant_type": GRANT_TYPE, "subject_token": subject_token, "subject_token_type": subject_token_type,
+               **data}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return post_form(api, payload, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+
+
+def user_token(oauth, client, scope: str = "read write", **overrides) -> str:
+    return oauth.tokens(client, scope=scope, **overrides)["access_token"]
+
+
+def service_token(api: HttpClient, client, scope: str = "read") -> str:
+    r = post_form(api, {"grant_type": "client_credentials", "scope": scope},
+                  HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert r.status_code == 200, r.content
+    return r.json()["access_token"]
+
+
+@pytest.mark.req("8693-2.2.1-response")
+def test_a_client_narrows_its_own_token(oauth, api, client_a, user, assert_num_queries):
+    subject = user_token(oauth, client_a)
+    seen: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    token_exchanged.connect(receiver)
+    try:
+        with assert_num_queries(3):  # client, subject token, INSERT
+            r = exchange(api, client_a, subject, scope="read")
+    finally:
+        token_exchanged.disconnect(receiver)
+    assert r.status_code == 200, r.content
+    assert_no_store(r)
+    body = r.json()
+    assert body["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert body["token_type"] == "Bearer" and body["scope"] == "read"
+    assert "refresh_token" not in body and "id_token" not in body
+    row, parent = access_token_row(body["access_token"]), access_token_row(subject)
+    assert row.subject_token == parent and row.authorization == parent.authorization
+    assert row.user == user and row.client == client_a and row.exchange_depth == 1 and row.act is None
+    assert row.expires_at <= parent.expires_at
+    assert [(s["client"], s["subject_token"], s["access_token"]) for s in seen] == [(client_a, parent, row)]
+
+
+@pytest.mark.req("DERIVED-exchange-entitlement")
+def test_another_clients_token_is_refused_by_default(oauth, api, client_a, client_b):
+    subject = user_token(oauth, client_a)
+    assert_error(exchange(api, client_b, subject), "invalid_request", 400)
+    assert not AccessToken.objects.filter(client=client_b).exists()
+
+
+@pytest.mark.req("DERIVED-exchange-entitlement")
+def test_the_adapter_may_allow_exchanges_across_clients(oauth, api, client_a, client_b, settings, user):
+    subject = user_token(oauth, client_a)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.CrossClientAdapter")
+    r = exchange(api, client_b, subject, scope="read")
+    assert r.status_code == 200, r.content
+    row = access_token_row(r.json()["access_token"])
+    assert row.client == client_b and row.user == user
+
+
+@pytest.mark.req("8693-2.1-client-auth")
+def test_public_clients_cannot_exchange(oauth, api, db):
+    public = PublicClientFactory(grant_types="authorization_code")
+    public.grant_types = f"authorization_code {GRANT_TYPE}"
+    with pytest.raises(ValidationError, match="Token exchange needs a confidential client"):
+        public.full_clean()
+    # a row edited behind the validator's back is still refused at the token endpoint
+    type(public).objects.filter(pk=public.pk).update(grant_types=public.grant_types)
+    subject = user_token(oauth, public, scope="read")
+    r = post_form(api, {"grant_type": GRANT_TYPE, "client_id": public.client_id, "subject_token": subject,
+                        "subject_token_type": ACCESS_TOKEN_TYPE})
+    error = r.json()["error"]
+    assert (r.status_code, error) in {(400, "unauthorized_client"), (401, "invalid_client")}
+
+
+@pytest.mark.req("8693-2.1-client-auth")
+def test_credentials_are_required(oauth, api, client_a):
+    subject = user_token(oauth, client_a)
+    r = post_form(api, {"grant_type": GRANT_TYPE, "client_id": client_a.client_id, "subject_token": subject,
+                        "subject_token_type": ACCESS_TOKEN_TYPE})
+    assert_error(r, "invalid_client", 401)
+
+
+def test_a_client_not_registered_for_the_grant_is_refused(oauth, api, conf_client):
+    subject = user_token(oauth, conf_client)
+    assert_error(exchange(api, conf_client, subject), "unauthorized_client", 400)
+
+
+@pytest.mark.req("8693-2.1-required-params")
+@pytest.mark.parametrize("data", [
+    {"subject_token": None},
+    {"subject_token_type": None},
+    {"subject_token_type": ""},
+    {"actor_token": "x" * 43},
+    {"actor_token_type": ACCESS_TOKEN_TYPE},
+    {"subject_token_type": "urn:example:unknown"},
+    {"requested_token_type": REFRESH_TOKEN_TYPE},
+    {"requested_token_type": ID_TOKEN_TYPE},
+    {"requested_token_type": "urn:example:unknown"},
+    {"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"},
+])
+def test_parameters_are_checked(oauth, api, client_a, data):
+    subject = user_token(oauth, client_a)
+    assert_error(exchange(api, client_a, **{"subject_token": subject, **data}), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_refresh_token_declared_as_an_access_token_is_refused(oauth, api, client_a):
+    tokens = oauth.tokens(client_a, scope="read")
+    assert_error(exchange(api, client_a, tokens["refresh_token"]), "invalid_request", 400)
+    assert_error(exchange(api, client_a, tokens["refresh_token"], REFRESH_TOKEN_TYPE), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+@pytest.mark.parametrize("raw", ["x" * 43, "not a token", "a.b.c", "x" * 9000])
+def test_unknown_and_forged_subject_tokens_are_refused(api, client_a, raw):
+    assert_error(exchange(api, client_a, raw), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_revoked_subject_token_is_refused(oauth, api, client_a):
+    subject = user_token(oauth, client_a)
+    AccessToken.objects.by_value(subject).revoke()
+    assert_error(exchange(api, client_a, subject), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_subject_token_of_a_revoked_grant_is_refused(oauth, api, client_a):
+    subject = user_token(oauth, client_a)
+    Authorization.objects.all().revoke()
+    assert_error(exchange(api, client_a, subject), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_expired_subject_token_is_refused(oauth, api, client_a):
+    clock = FrozenClock()
+    subject = user_token(oauth, client_a)
+    clock.advance(3601)
+    assert_error(exchange(api, client_a, subject), "invalid_request", 400)
+
+
+@pytest.mark.req("DERIVED-exchange-lifetime")
+def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
+    clock = FrozenClock()
+    subject = user_token(oauth, client_a)
+    parent = access_token_row(subject)
+    clock.advance((parent.expires_at - clock.current).total_seconds() - 60)
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200, r.content
+    assert r.json()["expires_in"] <= 60
+    child = r.json()["access_token"]
+    assert access_token_row(child).expires_at <= parent.expires_at
+    grandchild = exchange(api, client_a, child).json()["access_token"]
+    assert access_token_row(grandchild).expires_at <= parent.expires_at
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_the_scope_cannot_widen(oauth, api, client_a):
+    subject = user_token(oauth, client_a, scope="read")
+    assert_error(exchange(api, client_a, subject, scope="read write"), "invalid_scope", 400)
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_the_adapter_may_let_the_scope_widen(oauth, api, client_a, settings):
+    subject = user_token(oauth, client_a, scope="read")
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.WideningAdapter")
+    r = exchange(api, client_a, subject, scope="read write")
+    assert r.status_code == 200 and r.json()["scope"] == "read write"
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_the_scope_stays_within_the_clients_allowed_scopes(oauth, api, client_a):
+    subject = user_token(oauth, client_a, scope="read write")
+    client_a.allowed_scopes = "read"
+    client_a.save()
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200 and r.json()["scope"] == "read"
+    assert_error(exchange(api, client_a, subject, scope="write"), "invalid_scope", 400)
+
+
+@pytest.mark.req("8693-5-narrowing")
+@pytest.mark.req("8693-2.1-target-syntax")
+def test_the_audience_narrows_and_cannot_widen(oauth, api, client_a, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, MULTI_AUDIENCE_TOKENS=True)
+    subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
+    r = exchange(api, client_a, subject, audience=RS_A)
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == RS_A
+    assert_error(exchange(api, client_a, subject, audience=RS_B), "invalid_target", 400)
+    assert_error(exchange(api, client_a, subject, resource=RS_B), "invalid_target", 400)
+    assert_error(exchange(api, client_a, subject, audience="https://unknown.example/"), "invalid_target", 400)
+    assert_error(exchange(api, client_a, subject, audience="service-a"), "invalid_target", 400)
+    assert_error(exchange(api, client_a, subject, resource="/x"), "invalid_target", 400)
+    assert_error(exchange(api, client_a, subject, resource=RS_A + "#f"), "invalid_target", 400)
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_the_adapter_may_let_the_audience_widen(oauth, api, client_a, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER=f"{__name__}.WideningAdapter")
+    subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
+    r = exchange(api, client_a, subject, audience=RS_B)
+    assert r.status_code == 200, r.content
+    row = access_token_row(r.json()["access_token"])
+    assert row.audience == RS_B and row.scope == "read"
+
+
+def test_revoking_the_subject_token_revokes_what_it_produced(oauth, api, client_a):
+    subject = user_token(oauth, client_a)
+    child = exchange(api, client_a, subject).json()["access_token"]
+    grandchild = exchange(api, client_a, child).json()["access_token"]
+    r = post_form(api, {"token": subject, "token_type_hint": "access_token"}, "/o/revoke/",
+                  HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert r.status_code == 200
+    assert not access_token_row(child).is_live() and not access_token_row(grandchild).is_live()
+    assert_error(exchange(api, client_a, child), "invalid_request", 400)
+
+
+def test_revoking_the_grant_revokes_exchanged_tokens(oauth, api, client_a):
+    tokens = oauth.tokens(client_a, scope="read")
+    child = exchange(api, client_a, tokens["access_token"]).json()["access_token"]
+    r = post_form(api, {"token": tokens["refresh_token"]}, "/o/revoke/",
+                  HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert r.status_code == 200
+    assert not access_token_row(child).is_live()
+
+
+def test_revoking_a_client_token_revokes_tokens_exchanged_from_it(api, client_a):
+    subject = service_token(api, client_a)
+    child = exchange(api, client_a, subject).json()["access_token"]
+    AccessToken.objects.by_value(subject).revoke()
+    assert not access_token_row(child).is_live()
+
+
+@pytest.mark.req("8693-4.1-act-delegation")
+def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, client_a, settings, signing_key,
+                                                                 assert_num_queries):
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT="jwt")
+    subject = user_token(oauth, client_a)
+    actor = service_token(api, client_a)
+    with assert_num_queries(4):  # client, subject, actor, INSERT
+        r = exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    first = r.json()["access_token"]
+    claims = jwt.decode(first, typ="at+jwt", issuer="https://testserver/o", audience=None)
+    assert claims["act"] == {"sub": client_a.client_id, "client_id": client_a.client_id}
+    assert claims["sub"] == str(access_token_row(subject).user_id)
+    second_actor = service_token(api, client_a, scope="write")
+    r = exchange(api, client_a, first, JWT_TYPE, actor_token=second_actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    nested = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer="https://testserver/o", audience=None)
+    assert nested["act"] == {"sub": client_a.client_id, "client_id": client_a.client_id, "act": claims["act"]}
+    r = post_form(api, {"token": r.json()["access_token"]}, "/o/introspect/",
+                  HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert r.json()["active"] is True and r.json()["act"] == nested["act"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_forged_revoked_and_foreign_actor_tokens_are_refused(oauth, api, client_a, client_b):
+    subject = user_token(oauth, client_a)
+    for actor in ("x" * 43, subject[::-1]):
+        assert_error(exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE),
+                     "invalid_request", 400)
+    revoked = service_token(api, client_a)
+    AccessToken.objects.by_value(revoked).revoke()
+    assert_error(exchange(api, client_a, subject, actor_token=revoked, actor_token_type=ACCESS_TOKEN_TYPE),
+                 "invalid_request", 400)
+    # an actor token of another client: not this client's to act with, by default
+    foreign = service_token(api, client_b)
+    assert_error(exchange(api, client_a, subject, actor_token=foreign, actor_token_type=ACCESS_TOKEN_TYPE),
+                 "invalid_request", 400)
+
+
+@pytest.mark.req("DERIVED-exchange-depth")
+def test_chains_are_bounded(oauth, api, client_a):
+    token = user_token(oauth, client_a)
+    for _ in range(EXCHANGE_MAX_DEPTH):
+        r = exchange(api, client_a, token)
+        assert r.status_code == 200, r.content
+        token = r.json()["access_token"]
+    assert access_token_row(token).exchange_depth == EXCHANGE_MAX_DEPTH
+    assert_error(exchange(api, client_a, token), "invalid_request", 400)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_is_refused_unless_the_adapter_accepts_them(oauth, api, client_a, settings, signing_key, user):
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    assert_error(exchange(api, client_a, id_token, ID_TOKEN_TYPE), "invalid_request", 400)
+    # nor is it an access token
+    assert_error(exchange(api, client_a, id_token, ACCESS_TOKEN_TYPE), "invalid_request", 400)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    r = exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read")
+    assert r.status_code == 200, r.content
+    row = access_token_row(r.json()["access_token"])
+    assert row.user == user and row.subject_token is None and row.scope == "read"
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_issued_to_another_client_is_refused(oauth, api, client_a, client_b, settings, signing_key):
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    assert_error(exchange(api, client_b, id_token, ID_TOKEN_TYPE), "invalid_request", 400)
+
+
+def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, conf_client):
+    def listed() -> bool:
+        return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]
+
+    assert not listed()
+    client = ClientFactory(grant_types=GRANTS)
+    assert listed()
+    client.is_active = False
+    client.save()
+    assert not listed()
+
+
+@pytest.mark.req("8693-4.1-current-actor")
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
+def test_a_protected_view_sees_the_current_actor(oauth, api, client_a, settings, signing_key, token_format):
+    from django.test import RequestFactory
+
+    from oauth_provider import resource
+
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT=token_format)
+    subject = user_token(oauth, client_a)
+    first = exchange(api, client_a, subject, actor_token=service_token(api, client_a),
+                     actor_token_type=ACCESS_TOKEN_TYPE).json()["access_token"]
+    second = exchange(api, client_a, first, actor_token=service_token(api, client_a, scope="write"),
+                      actor_token_type=ACCESS_TOKEN_TYPE).json()["access_token"]
+    token = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {second}",
+                                                       secure=True))
+    assert token is not None and token.actor == client_a.client_id
+    assert token.act["act"] == {"sub": client_a.client_id, "client_id": client_a.client_id}
+    plain = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {subject}",
+                                                       secure=True))
+    assert plain is not None and plain.actor is None and plain.act is None

@@ -27,6 +27,11 @@ class and these keyword arguments:
     tokens follow with ``token_issued`` when the device next polls (RFC 8628 §3.4).
 ``device_authorization_denied``
     ``request``, ``client``, ``user``, ``scope`` (what was asked for), ``device_code``.
+``backchannel_logout``
+    ``client``, ``delivery`` (the :class:`~oauth_provider.models.LogoutDelivery` row, its
+    ``attempts``, ``last_status`` and ``last_error`` updated) and ``outcome``: ``"delivered"``
+    (the client answered 200 or 204), ``"retried"`` (it will be tried again) or ``"failed"``
+    (given up). Sent after each attempt, outside any request (no ``request`` argument).
 """
 
 from __future__ import annotations
@@ -42,3 +47,4 @@ token_revoked = Signal()
 client_authentication_failed = Signal()
 device_authorization_approved = Signal()
 device_authorization_denied = Signal()
+backchannel_logout = Signal()

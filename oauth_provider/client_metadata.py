@@ -283,7 +283,8 @@ def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Pro
     if uri in (None, ""):
         return "", required
     if not isinstance(uri, str) or len(uri) > 500:
-        problems.add("backchannel_logout_uri", gettext("backchannel_logout_uri must be a URL of at most 500 characters."))
+        problems.add("backchannel_logout_uri",
+                     gettext("backchannel_logout_uri must be a URL of at most 500 characters."))
         return "", required
     try:
         validate_fetchable_url(uri)

@@ -535,3 +535,40 @@ def test_a_thread_safe_claim_under_concurrency(server, rp_client, signing_key):
     results = [backchannel.attempt(delivery) for _ in range(2)]
     assert results.count("delivered") == 1 and results.count(None) == 1
     assert len(logout_tokens(server)) == 1
+
+
+# --- client metadata (RFC 7591 names; dynamic registration uses the same validator) -------------
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+def test_client_metadata_accepts_applies_and_renders_the_logout_fields(db):
+    from oauth_provider import client_metadata
+    from oauth_provider.models import get_client_model
+
+    meta = client_metadata.validate({"redirect_uris": ["https://rp.example/cb"],
+                                     "backchannel_logout_uri": "https://rp.example/bcl?a=1",
+                                     "backchannel_logout_session_required": True}, source="dynamic")
+    assert meta.backchannel_logout_uri == "https://rp.example/bcl?a=1" and meta.backchannel_logout_session_required
+    client = get_client_model()(client_id="dyn-1", registration_method="dynamic")
+    meta.apply(client)
+    client.full_clean()
+    rendered = client_metadata.to_dict(client)
+    assert rendered["backchannel_logout_uri"] == "https://rp.example/bcl?a=1"
+    assert rendered["backchannel_logout_session_required"] is True
+    assert "backchannel_logout_uri" not in client_metadata.to_dict(ClientFactory())
+
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+@pytest.mark.parametrize("data, field", [
+    ({"backchannel_logout_uri": "https://10.1.2.3/bcl"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "https://rp.example/bcl#f"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "bcl"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": ["https://rp.example/bcl"]}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "https://rp.example/bcl", "backchannel_logout_session_required": "yes"},
+     "backchannel_logout_session_required"),
+])
+def test_client_metadata_refuses_bad_logout_fields(db, data, field):
+    from oauth_provider.client_metadata import InvalidClientMetadata, validate
+
+    with pytest.raises(InvalidClientMetadata) as info:
+        validate({"redirect_uris": ["https://rp.example/cb"], **data}, source="dynamic")
+    assert info.value.error == "invalid_client_metadata" and info.value.field == field

@@ -33,9 +33,9 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import close_old_connections, connections, transaction
+from django.db import connections, transaction
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
@@ -46,6 +46,9 @@ from ..models import Authorization, LogoutDelivery, LogoutReason, get_client_mod
 from ..registry import adapter
 from ..session import session_id
 from ..signals import backchannel_logout
+
+if TYPE_CHECKING:
+    from ..models import AbstractClient
 
 logger = logging.getLogger("oauth_provider.logout")
 
@@ -98,7 +101,7 @@ def session_ended(request: HttpRequest | None, user: Any) -> list[int]:
     return _record(request, user, families, str(LogoutReason.LOGOUT))
 
 
-def client_revoked(request: HttpRequest | None, user: Any, client: Any) -> list[int]:
+def client_revoked(request: HttpRequest | None, user: Any, client: AbstractClient) -> list[int]:
     """The user withdrew ``client`` (connected-apps page): it is told, once per login session
     its unrevoked grants came from. Call it before revoking (revoked grants are not looked at),
     in the same transaction."""
@@ -181,7 +184,6 @@ def _deliver_in_thread(ids: list[int]) -> None:
 def deliver(ids: Iterable[int] | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """Attempt every due delivery among ``ids`` (None: every due delivery). Returns how many
     were ``delivered``, are to be ``retried`` and ``failed`` for good. What a task queue calls."""
-    close_old_connections()
     queryset = LogoutDelivery.objects.due(now).select_related("client").order_by("pk")
     if ids is not None:
         queryset = queryset.filter(pk__in=list(ids))

@@ -46,6 +46,7 @@ from .models import (
     Client,
     Consent,
     DeviceCode,
+    LogoutDelivery,
     RefreshToken,
     SigningKey,
 )
@@ -161,6 +162,7 @@ class ClientAdmin(NoSecretLookups):
         (_("Keys (private_key_jwt)"), ("jwks", "jwks_uri", "token_endpoint_auth_signing_alg")),
         (_("Shown to users"), ("logo_uri", "client_uri", "policy_uri", "tos_uri")),
         (_("Software and contacts"), ("software_id", "software_version", "contacts")),
+        (_("Back-channel logout"), ("backchannel_logout_uri", "backchannel_logout_session_required")),
         (_("Trust"), ("skip_consent", "is_resource_server", "owner", "access_token_format")),
         (_("Secret and history"), ("client_secret_hash", "registration_method", "created_at", "updated_at")),
     )
@@ -501,6 +503,49 @@ class SigningKeyAdmin(NoSecretLookups):
                 post.setlist(ACTION_CHECKBOX_NAME, [str(pk) for pk in SigningKey.objects.values_list("pk", flat=True)])
             request.POST = post  # type: ignore[assignment]
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(LogoutDelivery)
+class LogoutDeliveryAdmin(_ProtocolRowAdmin):
+    """Back-channel logout deliveries (:mod:`oauth_provider.oidc.logout`): what was sent, what
+    waits for a retry and what was given up on, with the client's last answer. "Send now"
+    makes the selected pending ones due and sends them; ``cleartokens`` removes finished ones
+    after a week."""
+
+    list_display = ("id", "client", "subject", "reason", "state", "attempts", "next_attempt_at", "delivered_at",
+                    "last_status", "last_error")
+    list_select_related = ("client",)
+    readonly_fields = ("client", "issuer", "subject", "session_id", "reason", "created_at", "attempts",
+                       "next_attempt_at", "delivered_at", "failed_at", "last_status", "last_error")
+    actions = ("send_now",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", "subject")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None  # the list (and its action) only: a row is the protocol's record
+
+    def status_filters(self) -> dict[str, State]:
+        return {
+            "pending": (_("Pending"), lambda qs, now: qs.pending()),
+            "delivered": (_("Delivered"), lambda qs, now: qs.filter(delivered_at__isnull=False)),
+            "failed": (_("Given up"), lambda qs, now: qs.filter(failed_at__isnull=False)),
+        }
+
+    @admin.display(description=_("state"))
+    def state(self, obj: LogoutDelivery) -> str:
+        return obj.state
+
+    @admin.action(description=_("Send now (pending ones)"), permissions=["change"])
+    def send_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        from .oidc.logout import deliver
+
+        now = secrets.now()
+        ids = list(LogoutDelivery.objects.pending().filter(pk__in=queryset.values("pk")).values_list("pk", flat=True))
+        LogoutDelivery.objects.filter(pk__in=ids, next_attempt_at__gt=now).update(next_attempt_at=now)
+        counts = deliver(ids, now=now)
+        self.message_user(request, _("%(delivered)d delivered, %(retried)d to retry, %(failed)d given up.") % counts,
+                          messages.SUCCESS if not counts["retried"] + counts["failed"] else messages.WARNING)
 
 
 if not Client._meta.swapped:

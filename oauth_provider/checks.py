@@ -67,6 +67,8 @@ E101   a ``JWT_BEARER_ISSUERS`` entry has not exactly one of ``jwks`` and ``jwks
 E102   a ``JWT_BEARER_ISSUERS`` entry's ``clients`` is not a list of client_id strings
 E103   ``JWT_BEARER_MAX_LIFETIME`` is not 1 to 3600 seconds
 E104   the JWT bearer grant is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
+E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive number, a
+       ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
 =====  =====================================================================
 """
 
@@ -126,6 +128,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_throttle("CLIENT_AUTH_THROTTLE", id="oauth_provider.E009")
     errors += _check_fetch()
     errors += _check_device()
+    errors += _check_backchannel_logout()
     errors += _check_key_encryption_keys()
     errors += _check_resources()
     return errors
@@ -449,6 +452,32 @@ def _check_fetch() -> list[Error]:
     if not isinstance(cache, str) or cache not in settings.CACHES:
         problems.append(f"'cache' must name an alias in CACHES, not {cache!r}")
     return [Error(f"OAUTH_PROVIDER['FETCH']: {problem}.", id="oauth_provider.E030") for problem in problems]
+
+
+def _check_backchannel_logout() -> list[Error]:
+    block = provider_settings.BACKCHANNEL_LOGOUT
+    defaults = DEFAULTS["BACKCHANNEL_LOGOUT"].default
+    merged = {**defaults, **block}
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    if not isinstance(merged["enabled"], bool):
+        problems.append("'enabled' must be True or False")
+    if isinstance(merged["timeout"], bool) or not isinstance(merged["timeout"], (int, float)) \
+            or merged["timeout"] <= 0:
+        problems.append("'timeout' must be a positive number of seconds")
+    for key in ("token_lifetime", "max_attempts", "retry_delay"):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(f"{key!r} must be a positive integer")
+    if not problems and merged["token_lifetime"] > 120:
+        problems.append("'token_lifetime' must be at most 120 seconds (Back-Channel Logout 1.0 §4)")
+    delivery = merged["delivery"]
+    try:
+        if not isinstance(delivery, str) or not callable(import_string(delivery)):
+            raise ImportError
+    except ImportError:
+        problems.append(f"'delivery' must be the dotted path of a callable, not {delivery!r}")
+    return [Error(f"OAUTH_PROVIDER['BACKCHANNEL_LOGOUT']: {problem}.", id="oauth_provider.E090")
+            for problem in problems]
 
 
 @register(Tags.urls, "oauth_provider")

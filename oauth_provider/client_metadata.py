@@ -33,7 +33,10 @@ never both given (RFC 7591 §2), a JWK Set holds public
 asymmetric keys only (no ``d``, no ``oct`` keys: OIDC Registration §2) and ``jwks_uri`` must be
 fetchable (https; :func:`oauth_provider.fetch.validate_fetchable_url`); ``private_key_jwt``
 needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contacts`` are e-mail
-addresses.
+addresses; ``backchannel_logout_uri`` is a URL the provider's fetcher accepts (https, no
+fragment, no private host; OpenID Connect Back-Channel Logout 1.0 §2.2), plain http (loopback,
+with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
+``backchannel_logout_session_required`` is a boolean.
 
 This is floor 2 (protocol helpers): the model layer imports it, never the other way round.
 """
@@ -143,6 +146,8 @@ class ClientMetadata:
     software_version: str = ""
     token_endpoint_auth_signing_alg: str = ""
     post_logout_redirect_uris: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str = ""
+    backchannel_logout_session_required: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -169,6 +174,8 @@ class ClientMetadata:
         client.software_id = self.software_id
         client.software_version = self.software_version
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg
+        client.backchannel_logout_uri = self.backchannel_logout_uri
+        client.backchannel_logout_session_required = self.backchannel_logout_session_required
 
 
 def to_dict(client: AbstractClient) -> dict[str, Any]:
@@ -196,6 +203,9 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
         **{name: getattr(client, name, "") for name in DISPLAY_URIS},
     }
     data.update({name: value for name, value in optional.items() if value})
+    if getattr(client, "backchannel_logout_uri", ""):
+        data["backchannel_logout_uri"] = client.backchannel_logout_uri
+        data["backchannel_logout_session_required"] = bool(client.backchannel_logout_session_required)
     return data
 
 
@@ -248,11 +258,45 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.software_version = _text(data, "software_version", MAX_SOFTWARE_LENGTH, problems)
     out.jwks, out.jwks_uri = _keys(data, problems)
     out.token_endpoint_auth_signing_alg = _signing_alg(data, problems)
+    out.backchannel_logout_uri, out.backchannel_logout_session_required = _backchannel_logout(
+        data, public=out.is_public, problems=problems)
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
     problems.raise_any()
     return out
+
+
+def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Problems) -> tuple[str, bool]:
+    """OpenID Connect Back-Channel Logout 1.0 §2.2: the URI the provider will POST logout tokens
+    to, checked by the fetcher's rules (:func:`oauth_provider.fetch.validate_fetchable_url`: an
+    absolute https URL without fragment or userinfo, no private or metadata host; its query is
+    kept); §2.2 allows http only for confidential clients, so a public client's is https even
+    when ``ALLOW_INSECURE_LOOPBACK_FETCH`` lets loopback http through."""
+    uri = data.get("backchannel_logout_uri")
+    required = data.get("backchannel_logout_session_required", False)
+    if required is None:
+        required = False
+    if not isinstance(required, bool):
+        problems.add("backchannel_logout_session_required",
+                     gettext("backchannel_logout_session_required must be true or false."))
+        required = False
+    if uri in (None, ""):
+        return "", required
+    if not isinstance(uri, str) or len(uri) > 500:
+        problems.add("backchannel_logout_uri",
+                     gettext("backchannel_logout_uri must be a URL of at most 500 characters."))
+        return "", required
+    try:
+        validate_fetchable_url(uri)
+    except ValidationError as exc:
+        for message in exc.messages:
+            problems.add("backchannel_logout_uri", message)
+        return "", required
+    if public and uri.lower().startswith("http:"):
+        problems.add("backchannel_logout_uri", gettext("A public client's back-channel logout URI must use https."))
+        return "", required
+    return uri, required
 
 
 def _present(data: Mapping[str, Any], name: str) -> bool:

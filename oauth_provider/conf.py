@@ -209,6 +209,22 @@ DEFAULTS: dict[str, Setting] = {
         "Put the claims of the granted profile/email/address/phone scopes in the ID token as well as at "
         "UserInfo (many relying parties read them there). Off: only claims asked for with the claims parameter.",
     ),
+    "BACKCHANNEL_LOGOUT": Setting(
+        {"enabled": True, "delivery": "oauth_provider.oidc.logout.deliver_in_background", "timeout": 5,
+         "token_lifetime": 120, "max_attempts": 8, "retry_delay": 60},
+        (dict,),
+        "OpenID Connect Back-Channel Logout 1.0 (keys left out keep their defaults): ``enabled`` "
+        "(with ``OIDC_ENABLED``: advertised in discovery, logout tokens sent); ``delivery`` the dotted "
+        "path of a callable receiving the list of pending ``LogoutDelivery`` ids once the transaction "
+        "that created them commits: ``oauth_provider.oidc.logout.deliver_in_background`` (default: a "
+        "thread of the web process, so the user's page never waits) or ``...deliver_now`` (in the "
+        "request: simple, but the page waits up to ``timeout`` per client), or your own function "
+        "handing the ids to Celery/RQ (which calls ``oauth_provider.oidc.logout.deliver(ids)``); "
+        "``timeout`` total seconds for one POST; ``token_lifetime`` seconds a logout token stays valid "
+        "(at most 120 as §4 encourages); ``max_attempts`` before a delivery is given up; "
+        "``retry_delay`` seconds before the first retry, doubled after each failure (at most 6 hours). "
+        "Run ``manage.py sendlogouts`` periodically: it retries what is due.",
+    ),
     "SIGNING_KEY_ALGORITHM": Setting(
         "RS256", (str,),
         "Algorithm of keys made by ``rotatekeys``: RS256 (default; OIDC Core §15.1 requires it), ES256 or EdDSA.",

@@ -144,7 +144,9 @@ def decode(
     """Verify ``token`` and return its claims. Raises :class:`InvalidJWT`.
 
     ``typ`` is the header type the token must carry (``"at+jwt"`` for access tokens); with
-    ``typ=None`` (ID tokens) an access-token typ is refused. ``audience=None`` skips the
+    ``typ=None`` (ID tokens) only an untyped or ``JWT`` token is accepted, so an access token
+    or a logout token (``logout+jwt``) never passes for an ID token (RFC 8725 §3.11,
+    Back-Channel Logout 1.0 §4.1). ``audience=None`` skips the
     audience check (the caller then checks ``aud`` itself)."""
     head = header(token)
     got = _normalise_typ(head.get("typ"))
@@ -152,6 +154,8 @@ def decode(
         raise InvalidJWT("unexpected token type")
     if typ is None and got == ACCESS_TOKEN_TYP:
         raise InvalidJWT("an access token is not accepted here")
+    if typ is None and got not in ("", "jwt"):
+        raise InvalidJWT("unexpected token type")
     key = keys.verification_key(head["kid"])
     if key is None or key.algorithm != head["alg"]:
         raise InvalidJWT("unknown key")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_delete, post_save
+from django.http import HttpRequest
 
 from .session import record_login
 
@@ -16,6 +17,14 @@ def _forget_keys(sender: Any, **kwargs: Any) -> None:
     clear_cache()
 
 
+def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out`` (sent before the session is flushed, so its ``sid`` is still known):
+    back-channel logout for the clients of this session."""
+    from .oidc.logout import session_ended
+
+    session_ended(request, user)
+
+
 def connect() -> None:
     from .models import SigningKey, advertised, get_client_model
 
@@ -23,5 +32,6 @@ def connect() -> None:
     # the metadata lists opt-in grants (the device grant) only while a client is registered
     post_save.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_saved")
     post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")
+    user_logged_out.connect(_session_ended, dispatch_uid="oauth_provider.backchannel_logout")
     post_save.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_saved")
     post_delete.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_deleted")

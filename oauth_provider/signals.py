@@ -33,6 +33,11 @@ class and these keyword arguments:
     token), ``actor_token`` (the actor's AccessToken row or None), ``act`` (the issued token's
     ``act`` claim or None) and ``access_token`` (the new row), after a token exchange (RFC 8693).
     ``token_issued`` is sent too, with the token-exchange ``grant_type``.
+``backchannel_logout``
+    ``client``, ``delivery`` (the :class:`~oauth_provider.models.LogoutDelivery` row, its
+    ``attempts``, ``last_status`` and ``last_error`` updated) and ``outcome``: ``"delivered"``
+    (the client answered 200 or 204), ``"retried"`` (it will be tried again) or ``"failed"``
+    (given up). Sent after each attempt, outside any request (no ``request`` argument).
 """
 
 from __future__ import annotations
@@ -49,3 +54,4 @@ client_authentication_failed = Signal()
 device_authorization_approved = Signal()
 device_authorization_denied = Signal()
 token_exchanged = Signal()
+backchannel_logout = Signal()

@@ -7,6 +7,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/", include("oauth_provider.urls")),
     path("", include("oauth_provider.root_urls")),
     path("api/", include("tests.support.resource_views")),

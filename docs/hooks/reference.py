@@ -24,7 +24,7 @@ from typing import Any
 #: the security checklist's copy in docs/, when the checkout has one (tests/support/security_report.py reads it)
 CHECKLIST = "security-checklist.md"
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
-COMMANDS = ("createclient", "cleartokens", "rotatekeys", "import_dot")
+COMMANDS = ("createclient", "cleartokens", "sendlogouts", "rotatekeys", "import_dot")
 #: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
 HELP_COLUMNS = "100"
 

@@ -47,6 +47,8 @@ class DemoClient:
     public: bool = False
     redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
+    #: OpenID Connect Back-Channel Logout: where the provider POSTs logout tokens
+    backchannel_logout_uri: str = ""
     scope: str = "read write"
     #: RFC 7591 display metadata: logo_uri, client_uri, policy_uri, tos_uri
     links: dict[str, str] = field(default_factory=dict)
@@ -58,6 +60,8 @@ class DemoClient:
             args += ["--redirect-uri", *self.redirect_uris]
         if self.post_logout_redirect_uris:
             args += ["--post-logout-redirect-uri", *self.post_logout_redirect_uris]
+        if self.backchannel_logout_uri:
+            args += ["--backchannel-logout-uri", self.backchannel_logout_uri]
         for name, url in self.links.items():
             args += [f"--{name.replace('_', '-')}", url]
         if self.public:
@@ -69,6 +73,7 @@ class DemoClient:
         return {
             "redirect_uris": "\n".join(self.redirect_uris),
             "post_logout_redirect_uris": "\n".join(self.post_logout_redirect_uris),
+            "backchannel_logout_uri": self.backchannel_logout_uri,
             "grant_types": " ".join(self.grant_types),
             "allowed_scopes": self.scope,
             **{name: self.links.get(name, "") for name in ("logo_uri", "client_uri", "policy_uri", "tos_uri")},
@@ -91,6 +96,7 @@ def consumer_client() -> DemoClient:
         grant_types=("authorization_code", "refresh_token"),
         redirect_uris=(consumer_url("/callback"),),
         post_logout_redirect_uris=(consumer_url("/"),),
+        backchannel_logout_uri=consumer_url("/oidc/backchannel-logout"),
         scope="openid profile email read write",
         links={
             "logo_uri": consumer_url("/static/consumer/logo.svg"),

@@ -118,4 +118,7 @@ OAUTH_PROVIDER = {
     },
     # The user may untick "write" on the consent page; "read" is all or nothing.
     "OPTIONAL_SCOPES": ["write"],
+    # The consumer site runs on http://127.0.0.1:8001: let the provider POST its back-channel
+    # logout tokens there. Local development only (check --deploy warns, W030).
+    "ALLOW_INSECURE_LOOPBACK_FETCH": True,
 }

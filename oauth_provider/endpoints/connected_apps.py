@@ -7,7 +7,9 @@ Revoke button, which asks for confirmation on a page of its own (no JavaScript):
 CSRF-protected POST (``client_id`` with ``step=confirm``) changes nothing and shows that page,
 whose own POST (``client_id`` alone) withdraws the client
 (:meth:`~oauth_provider.models.ConsentQuerySet.revoke_client`: the consent and every grant and
-access token of that client for that user, in one transaction).
+access token of that client for that user, in one transaction), and when the client registered
+a ``backchannel_logout_uri`` it receives a logout token once that transaction commits
+(:mod:`oauth_provider.oidc.logout`).
 
 Override ``oauth_provider/connected_apps.html`` and ``oauth_provider/connected_apps_confirm.html``
 (or set ``template_name`` / ``confirm_template_name`` on a subclass) to change the pages.
@@ -20,6 +22,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -31,6 +34,7 @@ from ..csrf import csrf_failure
 from ..models import Consent, get_client_model
 from ..models.consents import connected_apps
 from ..models.store import client_by_id
+from ..oidc import logout as backchannel_logout
 from ..responses import page_headers, render_page
 from ..signals import token_revoked
 
@@ -96,7 +100,9 @@ class ConnectedAppsView(View):
             return self.get(request)
         if request.POST.get("step") == "confirm":  # the list's button: ask first
             return render_page(request, self.confirm_template_name, {"client": client, "user": request.user})
-        Consent.objects.revoke_client(request.user, client)
+        with transaction.atomic():  # the logout tokens go out once the revocation commits
+            backchannel_logout.client_revoked(request, request.user, client)
+            Consent.objects.revoke_client(request.user, client)
         token_revoked.send(sender=get_client_model(), request=request, client=client, token_type="authorization",
                            user=request.user, reason="user")
         # Post/Redirect/Get: a reload must not re-submit the form.

@@ -27,6 +27,7 @@ from .clients import (
 )
 from .consents import Consent, ConsentQuerySet
 from .devices import DeviceCode, DeviceCodeQuerySet, DeviceCodeStatus
+from .logout import LogoutDelivery, LogoutDeliveryQuerySet, LogoutReason
 from .signing import SigningKey, SigningKeyQuerySet
 from .tokens import (
     AccessToken,
@@ -44,7 +45,8 @@ __all__ = [
     "CLIENT_MODEL_SETTING", "DEFAULT_CLIENT_MODEL", "AbstractClient", "AccessToken", "AccessTokenFormat",
     "AccessTokenQuerySet", "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet",
     "AuthorizationQuerySet", "Client", "ClientType", "Consent", "ConsentQuerySet", "DeviceCode",
-    "DeviceCodeQuerySet", "DeviceCodeStatus", "GrantType", "RefreshToken",
+    "DeviceCodeQuerySet", "DeviceCodeStatus", "GrantType", "LogoutDelivery", "LogoutDeliveryQuerySet",
+    "LogoutReason", "RefreshToken",
     "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
     "get_client_model",
 ]

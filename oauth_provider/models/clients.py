@@ -220,6 +220,16 @@ class AbstractClient(models.Model):
         _("registered by"), max_length=32, choices=RegistrationMethod.choices, default=RegistrationMethod.ADMIN,
         help_text=_("How the client was registered."),
     )
+    # OpenID Connect Back-Channel Logout 1.0 §2.2
+    backchannel_logout_uri = models.URLField(
+        _("back-channel logout URI"), max_length=500, blank=True,
+        help_text=_("Where the provider POSTs a signed logout token when the user logs out (https; http only "
+                    "on a loopback host with ALLOW_INSECURE_LOOPBACK_FETCH). Empty: no back-channel logout."),
+    )
+    backchannel_logout_session_required = models.BooleanField(
+        _("logout token must carry sid"), default=False,
+        help_text=_("The client needs the session ID (sid) in logout tokens to find the session to end."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -331,6 +341,8 @@ class AbstractClient(models.Model):
             "software_id": self.software_id,
             "software_version": self.software_version,
             "token_endpoint_auth_signing_alg": self.token_endpoint_auth_signing_alg,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": self.backchannel_logout_session_required,
         }
         # Display URIs are checked by their own field validators (the same functions).
         return data

@@ -316,3 +316,63 @@ def test_consumer_site_logs_in_with_example_and_reads_the_api(sites: ExampleSite
         assert back.url == sites.consumer + "/"
         assert "You are signed out of this site and of Example." in html.unescape(back.text)
         assert "Log in with Example" in back.text
+
+
+def _consumer_login(browser: requests.Session, consumer: str) -> requests.Response:
+    response = browser.get(consumer + "/login/", timeout=TIMEOUT, allow_redirects=False)
+    for _ in range(12):
+        if response.is_redirect:
+            response = browser.get(urljoin(response.url, response.headers["Location"]), timeout=TIMEOUT,
+                                   allow_redirects=False)
+        elif 'name="password"' in response.text:
+            response = submit(browser, response, has="password", username="demo", password="demo-password")
+        elif 'name="oauth_request"' in response.text:
+            response = submit(browser, response, has="oauth_request", button="allow")
+        else:
+            break
+    assert response.status_code == 200 and "Welcome, Dana" in html.unescape(response.text), response.url
+    return response
+
+
+def _signed_out_of_consumer(browser: requests.Session, consumer: str, seconds: float = 10) -> bool:
+    """The consumer's home page offers "Log in with Example" again (the provider's logout token
+    arrives from a background thread, so give it a moment)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if "Log in with Example" in browser.get(consumer + "/", timeout=TIMEOUT).text:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.req("BCL-2.6-rp-validation")
+def test_logging_out_at_example_logs_the_user_out_of_the_consumer_site(sites: ExampleSites, server: str,
+                                                                        seeded: dict) -> None:
+    """OpenID Connect Back-Channel Logout: the consumer registered a backchannel_logout_uri
+    (seed_demo), Example POSTs a logout token there when the user logs out at Example itself,
+    and the consumer validates it and ends that session."""
+    bcl_uri = registered_clients(sites)[CONSUMER]["backchannel_logout_uri"]
+    assert bcl_uri == sites.consumer + "/oidc/backchannel-logout"
+    with requests.Session() as browser:
+        _consumer_login(browser, sites.consumer)
+        assert "Log in with Example" not in browser.get(sites.consumer + "/", timeout=TIMEOUT).text
+        home = browser.get(server + "/", timeout=TIMEOUT)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home.text).group(1)
+        out = browser.post(server + "/accounts/logout/", data={"csrfmiddlewaretoken": token},
+                           headers={"Referer": server + "/"}, timeout=TIMEOUT, allow_redirects=False)
+        assert out.status_code in (200, 302), out.status_code
+        assert _signed_out_of_consumer(browser, sites.consumer)
+
+
+def test_the_consumer_refuses_a_forged_or_replayed_logout_token(sites: ExampleSites, server: str,
+                                                                seeded: dict) -> None:
+    with requests.Session() as browser:
+        _consumer_login(browser, sites.consumer)
+        endpoint = sites.consumer + "/oidc/backchannel-logout"
+        # an ID token is signed by Example too, but it is not a logout token (§2.6, §4.1)
+        for forged in ("", "not.a.jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."):
+            answer = requests.post(endpoint, data={"logout_token": forged}, timeout=TIMEOUT)
+            assert answer.status_code == 400
+        assert "Log in with Example" not in browser.get(sites.consumer + "/", timeout=TIMEOUT).text

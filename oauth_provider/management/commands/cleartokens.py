@@ -19,7 +19,8 @@ from ...models.cleanup import DEFAULT_BATCH_SIZE, clear
 class Command(BaseCommand):
     help = (
         "Delete expired and revoked authorization codes, access tokens and refresh tokens, and "
-        "the grants (token families) nothing can use any more. Run it daily from cron; it is "
+        "the grants (token families) nothing can use any more, and back-channel logout deliveries "
+        "finished more than a week ago. Run it daily from cron; it is "
         "safe to run while the site is serving requests."
     )
 

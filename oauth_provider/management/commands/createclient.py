@@ -48,6 +48,9 @@ examples:
   # a TV app or CLI using the device authorization grant (RFC 8628): public, no redirect URI
   manage.py createclient "Notes TV" --grant-type urn:ietf:params:oauth:grant-type:device_code --public \\
       --grant-type refresh_token
+  # a web app told when its users log out (OpenID Connect Back-Channel Logout)
+  manage.py createclient "Notes web" --redirect-uri https://notes.example/callback \\
+      --backchannel-logout-uri https://notes.example/oidc/backchannel-logout
 
   # a backend service using client_credentials, as JSON for scripts
   manage.py createclient "Billing job" --grant-type client_credentials --scope read --json
@@ -95,6 +98,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--post-logout-redirect-uri", dest="post_logout_redirect_uris", action="extend", nargs="+", default=[],
             metavar="URI", help="Where RP-initiated logout may send the user back (repeatable).",
+        )
+        parser.add_argument(
+            "--backchannel-logout-uri", metavar="URL", default="",
+            help="Where the provider POSTs a signed logout token when a user of this client logs out "
+                 "(OpenID Connect Back-Channel Logout; https, checked like every URL the provider fetches).",
+        )
+        parser.add_argument(
+            "--backchannel-logout-session-required", action="store_true",
+            help="Logout tokens must carry the session ID (sid) the client's ID tokens carried.",
         )
         for option, what in DISPLAY_URIS.items():
             parser.add_argument(f"--{option.replace('_', '-')}", dest=option, metavar="URL", default="",
@@ -193,6 +205,8 @@ class Command(BaseCommand):
             skip_consent=options["skip_consent"],
             is_resource_server=options["resource_server"],
             access_token_format=options.get("access_token_format") or "",
+            backchannel_logout_uri=options["backchannel_logout_uri"],
+            backchannel_logout_session_required=options["backchannel_logout_session_required"],
             owner=self.owner(options["owner"]),
             **{name: options[name] for name in DISPLAY_URIS},
         )

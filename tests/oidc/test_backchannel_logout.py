@@ -1,0 +1,574 @@
+"""OpenID Connect Back-Channel Logout 1.0: a relying party on 127.0.0.1 (a real HTTP server)
+receives a logout token after each kind of logout and validates it as an RP must (§2.6):
+signature from our JWKS, ``typ``, ``iss``, ``aud``, ``iat``, ``exp``, ``events``, ``sub``/``sid``,
+no ``nonce``, and a ``jti`` seen only once.
+
+Attacks written down and tested here: a logout token replayed, or passed off as an ID token
+(``id_token_hint``) or as a bearer token (§4.1, RFC 8725 §3.11); a ``backchannel_logout_uri``
+aimed at the provider's own network, at registration and at send time (SSRF, section Q of the
+checklist); a slow relying party holding up the user's logout (the hook, never inside the
+transaction); an RP redirecting the POST elsewhere (never followed).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt as pyjwt
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import Client as HttpClient
+
+from oauth_provider import keys, secrets
+from oauth_provider.models import Authorization, LogoutDelivery
+from oauth_provider.oidc import logout as backchannel
+from oauth_provider.signals import backchannel_logout
+from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
+from tests.support.http_servers import LocalServer, local_server, redirect_route, send, slow_route
+from tests.support.settings import override_oauth
+
+from ..conftest import OAuthDriver, real_queries
+
+pytestmark = pytest.mark.django_db
+ISS = "https://testserver/o"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+NOW_HOOK = "oauth_provider.oidc.logout.deliver_now"
+FAST = {"timeout": 2, "connect_timeout": 1}
+
+
+# --- the relying party ---------------------------------------------------------------------------
+
+class RelyingParty:
+    """What a relying party does with a logout token (§2.6), as strictly as the spec asks."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self.seen_jti: set[str] = set()
+
+    def validate(self, token: str) -> dict[str, Any]:
+        header = pyjwt.get_unverified_header(token)
+        assert header["typ"] == "logout+jwt"
+        assert header["alg"] != "none"
+        jwk = next(k for k in keys.jwks()["keys"] if k["kid"] == header["kid"])
+        key = pyjwt.PyJWK(jwk).key
+        claims = pyjwt.decode(token, key, algorithms=[jwk["alg"]], audience=self.client_id, issuer=ISS,
+                              options={"require": ["iss", "aud", "iat", "exp", "jti"]})
+        assert claims["events"] == {EVENT: {}}
+        assert "sub" in claims or "sid" in claims
+        assert "nonce" not in claims
+        assert 0 < claims["exp"] - claims["iat"] <= 120
+        assert claims["jti"] not in self.seen_jti, "replayed logout token"
+        self.seen_jti.add(claims["jti"])
+        return claims
+
+
+def logout_tokens(server: LocalServer, path: str = "/logout") -> list[str]:
+    tokens = []
+    for request in server.requests:
+        if request["path"].split("?")[0] != path:
+            continue
+        assert request["method"] == "POST"
+        assert request["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+        form = parse_qs(request["body"].decode())
+        assert list(form) == ["logout_token"]
+        tokens.append(form["logout_token"][0])
+    return tokens
+
+
+def ok_route(status: int = 200):
+    return lambda h: send(h, status, b"", "text/plain")
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with local_server() as srv, override_oauth(
+        ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST, BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2},
+    ):
+        srv.routes["/logout"] = ok_route()
+        srv.routes["/other"] = ok_route()
+        yield srv
+
+
+@pytest.fixture
+def rp_client(server, db):
+    return ClientFactory(name="RP one", backchannel_logout_uri=server.url("/logout?a=1"),
+                         post_logout_redirect_uris="https://rp.example/bye")
+
+
+@pytest.fixture
+def logged_in(user, signing_key) -> OAuthDriver:
+    browser = HttpClient()
+    browser.force_login(user)
+    return OAuthDriver(browser, HttpClient())
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """Run what waits for the commit when the block ends, as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def sign_in(driver: OAuthDriver, client, nonce: str = "n-0S6_WzA2Mj") -> dict[str, Any]:
+    tokens = driver.tokens(client, scope="openid read", nonce=nonce)
+    return pyjwt.decode(tokens["id_token"], options={"verify_signature": False}) | {"_raw": tokens["id_token"]}
+
+
+# --- each kind of logout ------------------------------------------------------------------------
+
+@pytest.mark.req("BCL-2.4-claims")
+@pytest.mark.req("BCL-2.4-no-nonce")
+@pytest.mark.req("BCL-2.2-uri-registration")
+@pytest.mark.req("BCL-2.5-request")
+def test_rp_initiated_logout_posts_a_valid_logout_token(server, rp_client, logged_in, commit):
+    id_token = sign_in(logged_in, rp_client)
+    with commit():
+        r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"],
+                                                 "post_logout_redirect_uri": "https://rp.example/bye"})
+    assert r.status_code == 302
+    (token,) = logout_tokens(server)
+    claims = RelyingParty(rp_client.client_id).validate(token)
+    assert claims["sub"] == id_token["sub"] and claims["sid"] == id_token["sid"]
+    assert id_token["nonce"] and "nonce" not in claims  # §2.4: never a nonce, even after a login with one
+    # BCL-2.2: the registered URI's query is kept when posting
+    assert [q["path"] for q in server.requests] == ["/logout?a=1"]
+    assert LogoutDelivery.objects.get().state == "delivered"
+
+
+@pytest.mark.req("BCL-2.5-request")
+def test_logging_out_of_the_site_tells_every_client_of_that_session(server, rp_client, logged_in, user, commit):
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    silent = ClientFactory(name="No back-channel")
+    ids = {c.client_id: sign_in(logged_in, c) for c in (rp_client, second, silent)}
+    # the same user's grant from another login session is not this logout's business
+    elsewhere = HttpClient()
+    elsewhere.force_login(user)
+    sign_in(OAuthDriver(elsewhere, HttpClient()), rp_client)
+    with commit():
+        r = logged_in.browser.post("/accounts/logout/")
+    assert r.status_code in (200, 302)
+    one, two = logout_tokens(server, "/logout"), logout_tokens(server, "/other")
+    assert len(one) == 1 and len(two) == 1
+    assert RelyingParty(rp_client.client_id).validate(one[0])["sid"] == ids[rp_client.client_id]["sid"]
+    assert RelyingParty(second.client_id).validate(two[0])["sid"] == ids[second.client_id]["sid"]
+    assert LogoutDelivery.objects.count() == 2
+
+
+def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client, logged_in, commit):
+    id_token = sign_in(logged_in, rp_client)
+    with commit():
+        r = logged_in.browser.post("/o/connected-apps/", {"client_id": rp_client.client_id})
+    assert r.status_code == 302
+    (token,) = logout_tokens(server)
+    claims = RelyingParty(rp_client.client_id).validate(token)
+    assert claims["sub"] == id_token["sub"] and claims["sid"] == id_token["sid"]
+    assert LogoutDelivery.objects.get().reason == "revoked"
+    assert not Authorization.objects.live().filter(client=rp_client).exists()
+
+
+@pytest.mark.req("BCL-2.1-metadata")
+@pytest.mark.req("FCL-5-sid-entropy")
+def test_session_required_clients_get_the_sid_of_the_id_token(server, logged_in, commit):
+    client = ClientFactory(backchannel_logout_uri=server.url("/logout"), backchannel_logout_session_required=True)
+    id_token = sign_in(logged_in, client)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    claims = RelyingParty(client.client_id).validate(logout_tokens(server)[0])
+    assert claims["sid"] == id_token["sid"] and len(claims["sid"]) >= 22
+
+
+@pytest.mark.req("BCL-4-short-exp")
+@pytest.mark.req("BCL-2.6-rp-validation")
+def test_the_rp_refuses_a_replayed_token_and_tokens_are_unique(server, rp_client, user):
+    rp = RelyingParty(rp_client.client_id)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject=str(user.pk), session_id="s")
+    keys.create_key("RS256", prepublish=False)
+    tokens = [backchannel.build_logout_token(delivery) for _ in range(1000)]
+    for token in tokens:
+        rp.validate(token)
+    assert len(rp.seen_jti) == 1000
+    with pytest.raises(AssertionError, match="replayed"):
+        rp.validate(tokens[0])
+
+
+# --- a logout token is nothing else (§4.1) ------------------------------------------------------
+
+@pytest.mark.req("BCL-4.1-cross-jwt")
+def test_a_logout_token_is_not_an_id_token_hint_nor_a_bearer_token(server, rp_client, logged_in, commit):
+    sign_in(logged_in, rp_client)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    (token,) = logout_tokens(server)
+    browser = HttpClient()
+    browser.force_login(UserFactory(username="bob"))
+    r = browser.get("/o/logout/", {"id_token_hint": token, "post_logout_redirect_uri": "https://rp.example/bye"})
+    assert r.status_code == 400 and "Location" not in r
+    r = HttpClient().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert r.status_code == 401
+    r = HttpClient().get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert r.status_code == 401
+
+
+# --- delivery: after the commit, failures retried -----------------------------------------------
+
+def test_nothing_is_sent_before_the_transaction_commits(server, rp_client, logged_in,
+                                                        django_capture_on_commit_callbacks):
+    sign_in(logged_in, rp_client)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        logged_in.browser.post("/accounts/logout/")
+    assert server.requests == [] and len(callbacks) == 1
+    callbacks[0]()
+    assert len(logout_tokens(server)) == 1
+
+
+def test_a_rolled_back_revocation_sends_nothing(server, rp_client, logged_in, user, commit):
+    sign_in(logged_in, rp_client)
+    with commit():
+        try:
+            with transaction.atomic():
+                backchannel.client_revoked(None, user, rp_client)
+                raise RuntimeError("the revocation failed")
+        except RuntimeError:
+            pass
+    assert server.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hook_runs_outside_any_transaction(server, user, signing_key):
+    client = ClientFactory(backchannel_logout_uri=server.url("/logout"))
+    HOOK_CALLS.clear()
+    browser = HttpClient()
+    browser.force_login(user)
+    sign_in(OAuthDriver(browser, HttpClient()), client)
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": "tests.oidc.test_backchannel_logout.recording_hook"}):
+        browser.post("/o/connected-apps/", {"client_id": client.client_id})
+    assert HOOK_CALLS == [False]  # called once, after the commit, outside any atomic block
+    assert len(logout_tokens(server)) == 1
+
+
+HOOK_CALLS: list[bool] = []
+
+
+def recording_hook(ids: list[int]) -> None:
+    HOOK_CALLS.append(connection.in_atomic_block)
+    backchannel.deliver(ids)
+
+
+@pytest.mark.req("BCL-2.5-delivery-ssrf")
+@pytest.mark.django_db(transaction=True)
+def test_the_default_hook_does_not_make_the_user_wait_for_a_slow_rp(user, signing_key):
+    with local_server() as srv, override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                                               BACKCHANNEL_LOGOUT={"timeout": 3}):
+        srv.routes["/slow"] = slow_route(2)
+        client = ClientFactory(backchannel_logout_uri=srv.url("/slow"))
+        browser = HttpClient()
+        browser.force_login(user)
+        sign_in(OAuthDriver(browser, HttpClient()), client)
+        started = time.monotonic()
+        r = browser.post("/accounts/logout/")
+        assert r.status_code in (200, 302)
+        assert time.monotonic() - started < 1.0  # BCL-2.5: the RP answering late never holds the user's page
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and LogoutDelivery.objects.filter(delivered_at__isnull=False).count() == 0:
+            time.sleep(0.1)
+        assert LogoutDelivery.objects.get().state == "delivered"
+        assert srv.hits("/slow") == 1
+
+
+@pytest.mark.req("BCL-2.5-request")
+@pytest.mark.req("BCL-2.8-response-handling")
+def test_a_failed_delivery_is_retried_with_backoff_by_sendlogouts(server, rp_client, logged_in, commit, capsys):
+    outcomes: list[str] = []
+    backchannel_logout.connect(lambda sender, outcome, **kw: outcomes.append(outcome), weak=False,
+                               dispatch_uid="test-bcl")
+    try:
+        server.routes["/logout"] = ok_route(503)
+        sign_in(logged_in, rp_client)
+        with commit():
+            logged_in.browser.post("/accounts/logout/")
+        delivery = LogoutDelivery.objects.get()
+        assert delivery.state == "pending" and delivery.attempts == 1 and delivery.last_status == 503
+        first_retry = delivery.next_attempt_at - secrets.now()
+        assert timedelta(seconds=50) < first_retry <= timedelta(seconds=60)
+        call_command("sendlogouts")  # not due yet: nothing sent
+        assert len(server.requests) == 1
+        base = secrets.now()
+        secrets.set_clock(lambda: base + timedelta(seconds=61))
+        call_command("sendlogouts")  # due, fails again: the delay doubles
+        delivery.refresh_from_db()
+        assert delivery.attempts == 2 and delivery.next_attempt_at - secrets.now() > timedelta(seconds=110)
+        server.routes["/logout"] = ok_route(204)  # §2.8: 204 is success too
+        secrets.set_clock(lambda: base + timedelta(seconds=61 + 121))
+        call_command("sendlogouts")
+        delivery.refresh_from_db()
+        assert delivery.state == "delivered" and delivery.attempts == 3
+        assert "1 delivered" in capsys.readouterr().out
+        tokens = [pyjwt.decode(t, options={"verify_signature": False}) for t in logout_tokens(server)]
+        # minted afresh at each attempt: a two-minute token cannot wait for a retry hours later
+        assert tokens[0]["iat"] <= int(base.timestamp())
+        assert [t["iat"] for t in tokens[1:]] == [int(base.timestamp()) + d for d in (61, 182)]
+        assert len({t["jti"] for t in tokens}) == 3
+        assert outcomes == ["retried", "retried", "delivered"]
+    finally:
+        backchannel_logout.disconnect(dispatch_uid="test-bcl")
+
+
+@pytest.mark.req("BCL-2.5-request")
+@pytest.mark.req("BCL-2.8-response-handling")
+def test_a_400_is_not_retried_and_attempts_run_out(server, rp_client, logged_in, commit):
+    server.routes["/logout"] = ok_route(400)
+    sign_in(logged_in, rp_client)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    delivery = LogoutDelivery.objects.get()
+    assert delivery.state == "failed" and delivery.attempts == 1 and delivery.last_status == 400
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "max_attempts": 2, "retry_delay": 1}):
+        server.routes["/logout"] = ok_route(500)
+        pending = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1",
+                                                next_attempt_at=secrets.now())
+        backchannel.deliver([pending.pk])
+        base = secrets.now()
+        secrets.set_clock(lambda: base + timedelta(seconds=5))
+        backchannel.deliver()
+    pending.refresh_from_db()
+    assert pending.state == "failed" and pending.attempts == 2
+
+
+@pytest.mark.req("BCL-2.8-response-handling")
+def test_a_redirect_from_the_rp_is_not_followed(server, rp_client, logged_in, commit):
+    server.routes["/logout"] = redirect_route(server.url("/elsewhere"))
+    sign_in(logged_in, rp_client)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert server.hits("/elsewhere") == 0
+    delivery = LogoutDelivery.objects.get()
+    assert delivery.state != "delivered" and delivery.last_status == 302
+
+
+def test_a_delivery_is_claimed_once(server, rp_client, user):
+    keys.create_key("RS256", prepublish=False)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    now = secrets.now()
+    assert LogoutDelivery.objects.claim(delivery.pk, now, timedelta(seconds=30))
+    assert not LogoutDelivery.objects.claim(delivery.pk, now, timedelta(seconds=30))
+    assert backchannel.deliver([delivery.pk]) == {"delivered": 0, "retried": 0, "failed": 0}
+    assert server.requests == []
+
+
+# --- SSRF (section Q) ---------------------------------------------------------------------------
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+@pytest.mark.req("DERIVED-fetch-scheme")
+@pytest.mark.parametrize("uri", [
+    "https://10.0.0.1/logout", "https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x",
+    "https://metadata.google.internal/x", "http://rp.example/logout", "https://rp.example/logout#frag",
+    "/relative", "https://user@rp.example/x", "https://rp.example:22/x", "ftp://rp.example/x",
+])
+def test_a_private_or_insecure_uri_is_refused_at_registration(db, uri):
+    with pytest.raises(ValidationError) as caught:
+        ClientFactory(backchannel_logout_uri=uri)
+    assert "backchannel_logout_uri" in caught.value.message_dict
+
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+def test_loopback_http_needs_the_setting_and_a_confidential_client(db):
+    with pytest.raises(ValidationError):
+        ClientFactory(backchannel_logout_uri="http://127.0.0.1:8001/logout")
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True):
+        ClientFactory(backchannel_logout_uri="http://127.0.0.1:8001/logout")
+        with pytest.raises(ValidationError) as caught:
+            PublicClientFactory(backchannel_logout_uri="http://127.0.0.1:8001/logout")
+    assert "https" in str(caught.value)
+
+
+@pytest.mark.req("BCL-2.5-delivery-ssrf")
+@pytest.mark.req("DERIVED-fetch-one-client")
+def test_a_uri_resolving_to_a_private_address_at_send_time_gets_nothing(server, user, logged_in, commit, monkeypatch):
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=False, FETCH={**FAST, "allowed_ports": [443, server.port]}):
+        client = ClientFactory(backchannel_logout_uri=f"https://rp.example:{server.port}/logout")
+    # public at registration; at logout the name points at this machine, where L listens
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+    sign_in(logged_in, client)
+    with override_oauth(FETCH={**FAST, "allowed_ports": [443, server.port]},
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK}), commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert server.requests == []
+    delivery = LogoutDelivery.objects.get()
+    assert delivery.state == "pending" and delivery.attempts == 1 and delivery.delivered_at is None
+
+
+# --- budgets ------------------------------------------------------------------------------------
+
+def _logout_queries(user, client, **changes: Any) -> int:
+    browser = HttpClient()
+    browser.force_login(user)
+    sign_in(OAuthDriver(browser, HttpClient()), client)
+    from django.test.utils import CaptureQueriesContext
+
+    with override_oauth(**changes), CaptureQueriesContext(connection) as ctx:
+        browser.post("/accounts/logout/")
+    return len(real_queries(ctx))
+
+
+def test_logout_with_no_back_channel_client_costs_one_statement(user, signing_key):
+    client = ClientFactory()
+    without = _logout_queries(user, client, BACKCHANNEL_LOGOUT={"enabled": False})
+    with_feature = _logout_queries(user, client)
+    assert with_feature - without <= 1
+
+
+def test_revoking_a_client_without_a_logout_uri_costs_nothing_more(user, logged_in, assert_max_queries):
+    client = ClientFactory()
+    sign_in(logged_in, client)
+    with assert_max_queries(0):
+        assert backchannel.client_revoked(None, user, client) == []
+
+
+# --- discovery, admin, commands, checks ---------------------------------------------------------
+
+@pytest.mark.req("BCL-2.1-metadata")
+def test_discovery_advertises_back_channel_logout(client, signing_key):
+    document = client.get("/o/.well-known/openid-configuration").json()
+    assert document["backchannel_logout_supported"] is True
+    assert document["backchannel_logout_session_supported"] is True
+    with override_oauth(BACKCHANNEL_LOGOUT={"enabled": False}):
+        document = client.get("/o/.well-known/openid-configuration").json()
+    assert "backchannel_logout_supported" not in document
+
+
+@pytest.mark.req("BCL-2.4-signed-typ")
+def test_logout_tokens_use_the_id_token_key_and_the_logout_typ(server, rp_client, logged_in, commit):
+    id_token = sign_in(logged_in, rp_client)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    header = pyjwt.get_unverified_header(logout_tokens(server)[0])
+    id_header = pyjwt.get_unverified_header(id_token["_raw"])
+    assert header["alg"] == id_header["alg"] and header["kid"] == id_header["kid"]
+    assert header["typ"] == "logout+jwt"
+
+
+def test_createclient_registers_the_back_channel_uri(db, capsys):
+    call_command("createclient", "RP", "--redirect-uri", "https://rp.example/cb",
+                 "--backchannel-logout-uri", "https://rp.example/bcl?x=1",
+                 "--backchannel-logout-session-required", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert data["backchannel_logout_uri"] == "https://rp.example/bcl?x=1"
+    assert data["backchannel_logout_session_required"] is True
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="backchannel_logout_uri"):
+        call_command("createclient", "Bad", "--redirect-uri", "https://rp.example/cb",
+                     "--backchannel-logout-uri", "https://192.168.1.1/x")
+
+
+def test_sendlogouts_help_reads(capsys):
+    with pytest.raises(SystemExit):
+        call_command("sendlogouts", "--help")
+    out = capsys.readouterr().out
+    assert "back-channel logout" in out and "--list" in out
+
+
+def test_sendlogouts_lists_what_is_pending(rp_client, capsys):
+    LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now(),
+                                  last_error="HTTP 503")
+    call_command("sendlogouts", "--list")
+    out = capsys.readouterr().out
+    assert rp_client.client_id in out and "1 pending" in out and "HTTP 503" in out
+
+
+def test_cleartokens_removes_old_finished_deliveries_only(rp_client):
+    now = secrets.now()
+    old = now - timedelta(days=8)
+    LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", delivered_at=old)
+    LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="2", failed_at=old)
+    recent = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="3", delivered_at=now)
+    pending = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="4", created_at=old,
+                                            next_attempt_at=old)
+    call_command("cleartokens")
+    assert set(LogoutDelivery.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
+
+
+def test_admin_lists_deliveries_and_sends_now(server, rp_client, admin_client, signing_key):
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1",
+                                             next_attempt_at=secrets.now() + timedelta(hours=1), attempts=1)
+    r = admin_client.get("/admin/oauth_provider/logoutdelivery/")
+    assert r.status_code == 200 and rp_client.name in r.content.decode()
+    r = admin_client.get("/admin/oauth_provider/logoutdelivery/?status=pending")
+    assert r.status_code == 200
+    r = admin_client.post("/admin/oauth_provider/logoutdelivery/",
+                          {"action": "send_now", "_selected_action": [delivery.pk]})
+    assert r.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered" and len(logout_tokens(server)) == 1
+    r = admin_client.get(f"/admin/oauth_provider/client/{rp_client.pk}/change/")
+    assert "backchannel_logout_uri" in r.content.decode()
+
+
+@pytest.mark.parametrize("block, fragment", [
+    ({"unknown": 1}, "unknown key"),
+    ({"timeout": 0}, "'timeout'"),
+    ({"token_lifetime": 600}, "at most 120"),
+    ({"max_attempts": "3"}, "'max_attempts'"),
+    ({"delivery": "no.such.hook"}, "'delivery'"),
+])
+def test_check_e090(block, fragment):
+    from oauth_provider.checks import check_settings
+
+    with override_oauth(BACKCHANNEL_LOGOUT=block):
+        errors = [e for e in check_settings() if e.id == "oauth_provider.E090"]
+    assert errors and fragment in errors[0].msg
+
+
+def test_a_thread_safe_claim_under_concurrency(server, rp_client, signing_key):
+    """Two workers at once (the background thread and sendlogouts) send a delivery once."""
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    results = [backchannel.attempt(delivery) for _ in range(2)]
+    assert results.count("delivered") == 1 and results.count(None) == 1
+    assert len(logout_tokens(server)) == 1
+
+
+# --- client metadata (RFC 7591 names; dynamic registration uses the same validator) -------------
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+def test_client_metadata_accepts_applies_and_renders_the_logout_fields(db):
+    from oauth_provider import client_metadata
+    from oauth_provider.models import get_client_model
+
+    meta = client_metadata.validate({"redirect_uris": ["https://rp.example/cb"],
+                                     "backchannel_logout_uri": "https://rp.example/bcl?a=1",
+                                     "backchannel_logout_session_required": True}, source="dynamic")
+    assert meta.backchannel_logout_uri == "https://rp.example/bcl?a=1" and meta.backchannel_logout_session_required
+    client = get_client_model()(client_id="dyn-1", registration_method="dynamic")
+    meta.apply(client)
+    client.full_clean()
+    rendered = client_metadata.to_dict(client)
+    assert rendered["backchannel_logout_uri"] == "https://rp.example/bcl?a=1"
+    assert rendered["backchannel_logout_session_required"] is True
+    assert "backchannel_logout_uri" not in client_metadata.to_dict(ClientFactory())
+
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+@pytest.mark.parametrize("data, field", [
+    ({"backchannel_logout_uri": "https://10.1.2.3/bcl"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "https://rp.example/bcl#f"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "bcl"}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": ["https://rp.example/bcl"]}, "backchannel_logout_uri"),
+    ({"backchannel_logout_uri": "https://rp.example/bcl", "backchannel_logout_session_required": "yes"},
+     "backchannel_logout_session_required"),
+])
+def test_client_metadata_refuses_bad_logout_fields(db, data, field):
+    from oauth_provider.client_metadata import InvalidClientMetadata, validate
+
+    with pytest.raises(InvalidClientMetadata) as info:
+        validate({"redirect_uris": ["https://rp.example/cb"], **data}, source="dynamic")
+    assert info.value.error == "invalid_client_metadata" and info.value.field == field

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.generic import TemplateView
 from oauth_provider.models import get_client_model
 
@@ -20,6 +20,14 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def registration_url(build: Any) -> str | None:
+    """The dynamic registration endpoint when the provider offers one (RFC 7591)."""
+    try:
+        return str(build(reverse("oauth_provider:registration")))
+    except NoReverseMatch:
+        return None
 
 
 class HomeView(TemplateView):
@@ -42,6 +50,9 @@ class HomeView(TemplateView):
             connected_apps_url=build(reverse("oauth_provider:connected_apps")),
             notes_url=build(reverse("notes:list")),
             stats_url=build(reverse("notes:stats")),
+            mcp_url=build(reverse("mcp")),
+            mcp_metadata_url=build("/.well-known/oauth-protected-resource" + reverse("mcp")),
+            registration_url=registration_url(build),
             consumer_home=consumer_url("/"),
             users=USERS,
             consumer=registered.get(consumer.name),

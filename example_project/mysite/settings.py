@@ -118,4 +118,8 @@ OAUTH_PROVIDER = {
     },
     # The user may untick "write" on the consent page; "read" is all or nothing.
     "OPTIONAL_SCOPES": ["write"],
+    # MCP clients (Claude, ChatGPT, the MCP SDKs) register themselves: RFC 7591 dynamic
+    # registration, open to anyone (throttled per address). A public site might prefer
+    # "token", or client ID metadata documents.
+    "DYNAMIC_REGISTRATION": "open",
 }

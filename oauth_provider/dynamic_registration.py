@@ -82,7 +82,8 @@ class Registered:
 # -- reading the request ------------------------------------------------------------------------
 def bearer(request: HttpRequest) -> str | None:
     """The RFC 6750 §2.1 bearer token of the Authorization header (never the query or body)."""
-    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    header = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    scheme, _, value = header.strip().partition(" ")
     value = value.strip()
     if scheme.lower() != "bearer" or not value:
         return None
@@ -126,7 +127,9 @@ def _initial_token(request: HttpRequest) -> InitialAccessToken | None:
     raw = bearer(request)
     if raw is None:
         raise MissingToken()
-    row = InitialAccessToken.objects.usable().filter(token_hash=secrets.hash_token(raw)).first()
+    row: InitialAccessToken | None = (
+        InitialAccessToken.objects.usable().filter(token_hash=secrets.hash_token(raw)).first()
+    )
     if row is None:
         raise InvalidToken("The initial access token is invalid, expired or used up.")
     return row
@@ -176,7 +179,7 @@ def authenticate(request: HttpRequest, client_id: str) -> ClientRegistration:
     raw = bearer(request)
     if raw is None:
         raise MissingToken()
-    row = ClientRegistration.objects.authenticate(client_id, raw)
+    row: ClientRegistration | None = ClientRegistration.objects.authenticate(client_id, raw)
     if row is None:
         raise InvalidToken("The registration access token is invalid for this client.")
     return row

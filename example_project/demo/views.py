@@ -8,8 +8,9 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.generic import TemplateView
+from oauth_provider.conf import provider_settings
 from oauth_provider.models import get_client_model
 
 from .accounts import CLI, SERVICE, TV, USERS, consumer_client, consumer_url
@@ -24,10 +25,9 @@ def pkce_pair() -> tuple[str, str]:
 
 def registration_url(build: Any) -> str | None:
     """The dynamic registration endpoint when the provider offers one (RFC 7591)."""
-    try:
-        return str(build(reverse("oauth_provider:registration")))
-    except NoReverseMatch:
+    if not provider_settings.DYNAMIC_REGISTRATION:
         return None
+    return str(build(reverse("oauth_provider:registration")))
 
 
 class HomeView(TemplateView):

@@ -42,7 +42,7 @@ class _Base(View):
         if not registration.enabled():
             raise Http404("Dynamic client registration is off.")
         try:
-            return super().dispatch(request, *args, **kwargs)
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[return-value]
         except OAuthError as error:
             return _error(error, self.methods)
 

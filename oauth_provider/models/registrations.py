@@ -92,7 +92,7 @@ class ClientRegistrationQuerySet(models.QuerySet["ClientRegistration"]):
         """Record ``client`` as dynamically registered; returns the row and its registration
         access token's plaintext."""
         raw = _secrets.generate_token()
-        row = self.create(client=client, token_hash=_secrets.hash_token(raw), initial_token=initial_token,
+        row = self.create(client_id=client.pk, token_hash=_secrets.hash_token(raw), initial_token=initial_token,
                           registered_from=address[:64])
         return row, raw
 

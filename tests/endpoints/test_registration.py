@@ -481,3 +481,50 @@ def test_checks_refuse_unknown_modes_and_warn_about_an_adapter_that_decides_noth
     assert [m.id for m in check_dynamic_registration()] == ["oauth_provider.E071", "oauth_provider.E071"]
     settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "REGISTRATION_THROTTLE": {}}
     assert check_dynamic_registration() == []
+
+
+# -- admin ------------------------------------------------------------------------------------------------
+@open_registration
+def test_admin_lists_registrations_and_revokes_initial_tokens(admin_client):
+    info = register(MCP_CLIENT).json()
+    token = make_token("--uses", "5", "--description", "for the partner")
+    page = admin_client.get("/admin/oauth_provider/clientregistration/")
+    assert page.status_code == 200 and "An MCP client" in page.content.decode()
+    row = ClientRegistration.objects.get(client__client_id=info["client_id"])
+    detail = admin_client.get(f"/admin/oauth_provider/clientregistration/{row.pk}/change/").content.decode()
+    assert row.token_hash not in detail and info["registration_access_token"] not in detail
+    listing = admin_client.get("/admin/oauth_provider/initialaccesstoken/").content.decode()
+    assert "for the partner" in listing and token not in listing
+    assert admin_client.get("/admin/oauth_provider/initialaccesstoken/add/").status_code == 403
+    stored = InitialAccessToken.objects.get()
+    response = admin_client.post("/admin/oauth_provider/initialaccesstoken/", {
+        "action": "revoke", "_selected_action": [stored.pk]})
+    assert response.status_code == 302
+    stored.refresh_from_db()
+    assert stored.revoked_at is not None and not stored.is_usable()
+    with override_oauth(DYNAMIC_REGISTRATION="token"):
+        assert register(MCP_CLIENT, token=token).status_code == 401
+    clients = admin_client.get("/admin/oauth_provider/client/?registration_method__exact=dynamic")
+    assert clients.status_code == 200 and "An MCP client" in clients.content.decode()
+
+
+# -- the consent page --------------------------------------------------------------------------------------
+@pytest.mark.req("O21-7.9-consent-phishing")
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+@open_registration
+def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_client):
+    info = register({**WEB_CLIENT, "client_name": "<b>Google</b>", "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored)
+    # a fresh browser meets the login page, not a redirect to the self-registered client
+    anonymous = HttpClient().get("/o/authorize/", {**params, "scope": "nonexistent"})
+    assert anonymous.status_code == 302 and not anonymous["Location"].startswith("https://rp.example")
+    page = oauth.browser.get("/o/authorize/", params)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'class="notice unverified"' in html
+    assert "&lt;b&gt;Google&lt;/b&gt;" in html and "<b>Google</b>" not in html
+    # an admin-registered client shows no marker
+    assert not stored.skip_consent
+    admin_page = oauth.browser.get("/o/authorize/", oauth.authorize_params(conf_client)[0]).content.decode()
+    assert 'class="notice unverified"' not in admin_page

@@ -314,12 +314,14 @@ DEFAULTS: dict[str, Setting] = {
         nullable=True,
     ),
     "REGISTRATION_THROTTLE": Setting(
-        {"enabled": True, "registrations": 20, "window": 3600},
+        {"enabled": True, "registrations": 60, "window": 600},
         (dict,),
         "Registrations accepted per address (``CLIENT_AUTH_THROTTLE``'s ``cache`` and ``ip_header`` "
         "say where counts live and who the caller is) within ``window`` seconds; more get 429 with "
         "``Retry-After``. Every attempt counts, successful or not, so the endpoint cannot be used to "
-        "fill the client table. Keys left out keep these defaults.",
+        "fill the client table. Clients that run in a vendor's cloud (Claude, ChatGPT) register from the "
+        "vendor's few addresses, often once per connection: size the limit for them. Keys left out keep "
+        "these defaults.",
     ),
     "BEARER_FORM_BODY": Setting(
         False, (bool,),

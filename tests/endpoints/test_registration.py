@@ -463,9 +463,28 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
 
 # -- query budget ---------------------------------------------------------------------------------------
 @open_registration
-def test_registration_query_budget(assert_max_queries):
-    with assert_max_queries(2):
-        assert register(MCP_CLIENT).status_code == 201
+def test_registration_query_budgets(assert_num_queries):
+    """open: INSERT client + INSERT registration; read: 1 SELECT (registration joined to its
+    client); update: that SELECT + UPDATE client + UPDATE token; delete: SELECT + deactivate +
+    revoke families + revoke loose tokens + DELETE registration."""
+    with assert_num_queries(2):
+        info = register(MCP_CLIENT).json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    with assert_num_queries(1):
+        assert configure("get", uri, token).status_code == 200
+    with assert_num_queries(3):
+        update = configure("put", uri, token, {**MCP_CLIENT, "client_id": info["client_id"]})
+    assert update.status_code == 200
+    with assert_num_queries(5):
+        assert configure("delete", uri, update.json()["registration_access_token"]).status_code == 204
+
+
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_token_mode_query_budget(assert_num_queries):
+    """SELECT the usable token, UPDATE its count, INSERT client, INSERT registration."""
+    token = make_token("--uses", "3")
+    with assert_num_queries(4):
+        assert register(MCP_CLIENT, token=token).status_code == 201
 
 
 # -- system checks ---------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from oauth_provider.conf import DEFAULTS
 from tests.support.example_sites import ExampleSites, new_sites
+from tests.support.https_documents import DocumentServer, https_documents
 
 from ..conftest import pkce_pair, query_of
 from .test_third_party_clients import authorize_in_browser
@@ -46,8 +48,16 @@ def seeded(sites: ExampleSites) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def server(sites: ExampleSites, seeded: dict) -> Iterator[str]:
-    with sites.running(consumer=False):
+def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocumentServer]:
+    """An https server on 127.0.0.1 for client ID metadata documents, trusted by the provider's
+    process alone (SSL_CERT_FILE)."""
+    with https_documents(tmp_path_factory.mktemp("cimd")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def server(sites: ExampleSites, seeded: dict, documents: DocumentServer) -> Iterator[str]:
+    with sites.running(consumer=False, SSL_CERT_FILE=str(documents.certificate)):
         yield sites.provider
 
 
@@ -237,7 +247,8 @@ class Browser:
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
 
-async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser) -> tuple[list[str], str]:
+async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser,
+                           client_metadata_url: str | None = None) -> tuple[list[str], str]:
     import httpx2
     from mcp import Client
     from mcp.client.auth import OAuthClientProvider
@@ -250,6 +261,7 @@ async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser) -
         storage=storage,
         redirect_handler=browser.redirect,
         callback_handler=browser.callback_handler,
+        client_metadata_url=client_metadata_url,
     )
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http)) as client:
@@ -287,3 +299,33 @@ def test_official_mcp_sdk_connects_registers_and_calls_a_tool(server: str, sites
     # a second connection reuses the stored tokens: no new registration, no browser
     again, _ = asyncio.run(connect_and_call(mcp_url(server), storage, browser))
     assert set(again) == {"list_notes", "add_note"} and len(browser.seen) == 1
+
+
+def test_official_mcp_sdk_connects_with_a_client_id_metadata_document(
+        server: str, sites: ExampleSites, documents: DocumentServer) -> None:
+    """MCP 2026-07-28's preferred way: the SDK's ``client_id`` is the https URL of its metadata
+    document, which the provider fetches (through oauth_provider.fetch); no registration."""
+    pytest.importorskip("mcp.client.auth", reason="the MCP Python SDK (mcp) is not installed")
+    if "CLIENT_ID_METADATA_DOCUMENTS" not in DEFAULTS:
+        pytest.skip("client ID metadata documents are not in this version (session 'fetch', issue 13 item 5)")
+    client_id = documents.url("/mcp/notes-agent.json")
+    documents.documents["/mcp/notes-agent.json"] = {
+        "client_id": client_id, "client_name": "Notes agent (metadata document)",
+        "redirect_uris": [Browser.REDIRECT], "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"], "token_endpoint_auth_method": "none", "application_type": "native",
+    }
+    before = registered_names(sites)
+    storage, browser = MemoryStorage(), Browser()
+    names, text = asyncio.run(connect_and_call(mcp_url(server), storage, browser, client_metadata_url=client_id))
+    assert "add_note" in names and "written by the MCP SDK" in text
+    assert storage.client_info.client_id == client_id
+    [authorization_url] = browser.seen
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorization_url).query).items()}
+    assert query["client_id"] == client_id and query["resource"] == mcp_url(server)
+    assert "/mcp/notes-agent.json" in documents.requests
+    assert "Notes agent (metadata document)" not in before
+    assert registered_names(sites).count("MCP SDK test") == before.count("MCP SDK test")  # no DCR
+
+
+def registered_names(sites: ExampleSites) -> list[str]:
+    return [row["fields"]["name"] for row in json.loads(sites.manage("dumpdata", "oauth_provider.client"))]

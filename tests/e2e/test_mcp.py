@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -210,11 +211,15 @@ class MemoryStorage:
     def __init__(self) -> None:
         self.tokens = None
         self.client_info = None
+        #: how many times a new refresh token replaced the one stored (rotation at refresh)
+        self.refreshes = 0
 
     async def get_tokens(self):
         return self.tokens
 
     async def set_tokens(self, tokens) -> None:
+        if self.tokens is not None and tokens.refresh_token not in (None, self.tokens.refresh_token):
+            self.refreshes += 1
         self.tokens = tokens
 
     async def get_client_info(self):
@@ -248,7 +253,8 @@ class Browser:
 
 
 async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser,
-                           client_metadata_url: str | None = None) -> tuple[list[str], str]:
+                           client_metadata_url: str | None = None,
+                           expire_between: bool = False) -> tuple[list[str], str]:
     import httpx2
     from mcp import Client
     from mcp.client.auth import OAuthClientProvider
@@ -267,6 +273,10 @@ async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser,
         async with Client(streamable_http_client(url, http_client=http)) as client:
             listed = await client.list_tools()
             added = await client.call_tool("add_note", {"text": "written by the MCP SDK"})
+            if expire_between:
+                # an hour passes: the SDK's own clock says the access token has expired, so its
+                # next request refreshes first (grant_type=refresh_token with resource)
+                provider.context.token_expiry_time = time.time() - 1
             notes = await client.call_tool("list_notes", {"limit": 3})
     assert not added.is_error
     text = notes.content[0].text
@@ -277,7 +287,7 @@ async def connect_and_call(url: str, storage: MemoryStorage, browser: Browser,
 def test_official_mcp_sdk_connects_registers_and_calls_a_tool(server: str, sites: ExampleSites) -> None:
     pytest.importorskip("mcp.client.auth", reason="the MCP Python SDK (mcp) is not installed")
     storage, browser = MemoryStorage(), Browser()
-    names, text = asyncio.run(connect_and_call(mcp_url(server), storage, browser))
+    names, text = asyncio.run(connect_and_call(mcp_url(server), storage, browser, expire_between=True))
     assert set(names) == {"list_notes", "add_note"}
     assert "written by the MCP SDK" in text
     # what the SDK did: dynamic registration as a native client naming no auth method, so it got
@@ -296,9 +306,13 @@ def test_official_mcp_sdk_connects_registers_and_calls_a_tool(server: str, sites
     assert len(mine) == 1 and mine[0]["registration_method"] == "dynamic"
     assert mine[0]["skip_consent"] is False
 
+    # the access token "expired" between the two tool calls: the SDK refreshed it (with
+    # resource, and its Basic credentials) and got a rotated refresh token
+    assert storage.refreshes == 1
     # a second connection reuses the stored tokens: no new registration, no browser
     again, _ = asyncio.run(connect_and_call(mcp_url(server), storage, browser))
     assert set(again) == {"list_notes", "add_note"} and len(browser.seen) == 1
+    assert len([n for n in registered_names(sites) if n == "MCP SDK test"]) == 1
 
 
 def test_official_mcp_sdk_connects_with_a_client_id_metadata_document(

@@ -107,10 +107,15 @@ if find_spec("drf_spectacular") is not None:
     REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
     SPECTACULAR_SETTINGS = {"TITLE": "Notes API", "VERSION": "1.0", "SERVE_INCLUDE_SCHEMA": False}
 
+# The URL the provider is mounted at (see urls.py); clients compare it with the `iss` they
+# receive, so it must name the host and port the site is really served on.
+ISSUER = os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o")
+# The MCP server at /mcp (notes/mcp_server.py) is a resource of its own: its identifier is the
+# URL MCP clients are given, and tokens for it are good nowhere else (nor the API's at it).
+MCP_RESOURCE = ISSUER.rsplit("/o", 1)[0] + "/mcp"
+
 OAUTH_PROVIDER = {
-    # The URL the provider is mounted at (see urls.py); clients compare it with the `iss`
-    # they receive, so it must name the host and port the site is really served on.
-    "ISSUER": os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o"),
+    "ISSUER": ISSUER,
     "SCOPES": {
         # lazy: shown in the language of the consent page (locale/ has French)
         "read": _("Read your notes"),
@@ -122,4 +127,7 @@ OAUTH_PROVIDER = {
     # registration, open to anyone (throttled per address). A public site might prefer
     # "token", or client ID metadata documents.
     "DYNAMIC_REGISTRATION": "open",
+    "RESOURCES": {
+        MCP_RESOURCE: {"name": _("Your notes, for AI assistants (MCP)"), "scopes": ["read", "write"]},
+    },
 }

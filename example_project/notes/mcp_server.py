@@ -12,7 +12,8 @@ It speaks the ``initialize`` handshake revisions (2025-03-26 to 2025-11-25). A c
 sends it back to the handshake, as that revision's fallback rule says.
 
 Authorization (MCP "Authorization"): the view is an OAuth resource server with its own
-resource identifier (``MCP_RESOURCE`` in settings, listed in ``OAUTH_PROVIDER["RESOURCES"]``).
+resource identifier (``MCP_RESOURCE`` in settings, listed in ``OAUTH_PROVIDER["RESOURCES"]``):
+a token for the notes API (the default resource) is refused here, and the other way round.
 Without a valid token for that resource it answers ``401`` with
 ``WWW-Authenticate: Bearer resource_metadata="..."`` (RFC 9728 §5.1), which is where an MCP
 client starts: protected-resource metadata, then the authorization server's metadata, then
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from oauth_provider import resource
 from oauth_provider.decorators import protected_resource
@@ -198,11 +200,11 @@ def dispatch(request: HttpRequest, message: Any) -> HttpResponse:
     except RpcError as exc:
         return _rpc_error(message_id, exc.code, exc.message)
     except InsufficientScope as exc:
-        return resource.error_response(request, exc, exc.scope.split() if exc.scope else ())
+        return resource.error_response(request, exc, exc.scope.split(), resource=settings.MCP_RESOURCE)
     return JsonResponse({"jsonrpc": "2.0", "id": message_id, "result": result})
 
 
-@protected_resource
+@protected_resource(resource=settings.MCP_RESOURCE)
 def mcp_endpoint(request: HttpRequest) -> HttpResponse:
     """``POST /mcp``: one JSON-RPC message in, its answer out."""
     if not _origin_allowed(request):

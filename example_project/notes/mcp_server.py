@@ -121,7 +121,8 @@ def tools_list(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def tools_call(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
-    tool = TOOLS.get(params.get("name"))  # type: ignore[arg-type]
+    name = params.get("name")
+    tool = TOOLS.get(name) if isinstance(name, str) else None
     if tool is None:
         raise RpcError(INVALID_PARAMS, f"Unknown tool: {params.get('name')!r}")
     arguments = params.get("arguments") or {}

@@ -148,6 +148,8 @@ def test_json_rpc_session(server: str, mcp_token: str) -> None:
     (call("server/discover"), 200, -32601),
     (call("no/such/method"), 200, -32601),
     (call("tools/call", {"name": "rm_rf"}), 200, -32602),
+    (call("tools/call", {"name": ["list_notes"]}), 200, -32602),
+    (call("tools/call", {"name": "list_notes", "arguments": [1]}), 200, -32602),
     (call("tools/call", {"name": "list_notes", "arguments": {"limit": 10_000}}), 200, -32602),
     (call("tools/call", {"name": "add_note", "arguments": {"text": ""}}), 200, -32602),
     ([call("tools/list")], 400, -32600),

@@ -128,6 +128,7 @@ OAUTH_PROVIDER = {
     # "token", or client ID metadata documents.
     "DYNAMIC_REGISTRATION": "open",
     "RESOURCES": {
-        MCP_RESOURCE: {"name": _("Your notes, for AI assistants (MCP)"), "scopes": ["read", "write"]},
+        # (a plain string: the RESOURCES check of this version wants str, not a lazy translation)
+        MCP_RESOURCE: {"name": "Your notes, for AI assistants (MCP)", "scopes": ["read", "write"]},
     },
 }

@@ -41,6 +41,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from . import client_metadata, secrets, throttling
+from .client_auth import uses_secret
 from .conf import provider_settings
 from .errors import ClientMetadataError, InvalidToken, MissingToken, RegistrationRefused
 from .issuer import endpoint_url
@@ -146,7 +147,7 @@ def _make_safe(client: AbstractClient) -> None:
 
 def _give_secret(client: AbstractClient) -> str | None:
     """A secret for a client that authenticates with one (RFC 7591 §3.2.1: only then)."""
-    if client.token_endpoint_auth_method in ("client_secret_basic", "client_secret_post"):
+    if uses_secret(client):
         return client.generate_secret()
     client.set_secret(None)
     return None
@@ -206,8 +207,8 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     metadata.apply(client)
     _make_safe(client)
     secret = None
-    if client.token_endpoint_auth_method in ("client_secret_basic", "client_secret_post"):
-        if not had_secret:
+    if uses_secret(client):
+        if not had_secret:  # e.g. a public client becoming confidential: its first secret
             secret = client.generate_secret()
     else:
         client.set_secret(None)

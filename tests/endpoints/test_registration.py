@@ -547,3 +547,23 @@ def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_
     assert not stored.skip_consent
     admin_page = oauth.browser.get("/o/authorize/", oauth.authorize_params(conf_client)[0]).content.decode()
     assert 'class="notice unverified"' not in admin_page
+
+
+@open_registration
+def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    public = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    response = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt",
+                         "jwks": {"keys": [{**public, "kid": "k1", "use": "sig"}]}})
+    assert response.status_code == 201, response.content
+    info = response.json()
+    assert info["token_endpoint_auth_method"] == "private_key_jwt" and "client_secret" not in info
+    assert info["jwks"]["keys"][0]["kid"] == "k1"
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.is_public and not stored.client_secret_hash
+    # a private key is refused (OIDC Registration §2: public keys only)
+    private = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    refused = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}})
+    assert refused.status_code == 400

@@ -694,7 +694,7 @@ def check_dynamic_registration(app_configs: Any = None, **kwargs: Any) -> list[C
         return []
     messages: list[CheckMessage] = []
     value = raw.get("DYNAMIC_REGISTRATION")
-    if value not in (None, False, "open", "token", "adapter"):
+    if isinstance(value, (str, bool)) and value not in (False, "open", "token", "adapter"):  # other types: E003
         messages.append(Error(
             f"OAUTH_PROVIDER['DYNAMIC_REGISTRATION'] must be None, False, 'open', 'token' or 'adapter', "
             f"not {value!r}.", id="oauth_provider.E070",

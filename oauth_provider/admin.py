@@ -145,8 +145,8 @@ class ClientAdmin(NoSecretLookups):
     an "Other" section)."""
 
     form = ClientForm
-    list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active",
-                    "skip_consent", "owner", "created_at")
+    list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "registration_method",
+                    "is_active", "skip_consent", "owner", "created_at")
     list_filter = ("client_type", "application_type", "token_endpoint_auth_method", "registration_method",
                    "is_active", "skip_consent", "is_resource_server")
     list_select_related = ("owner",)

@@ -525,6 +525,7 @@ def test_admin_lists_registrations_and_revokes_initial_tokens(admin_client):
         assert register(MCP_CLIENT, token=token).status_code == 401
     clients = admin_client.get("/admin/oauth_provider/client/?registration_method__exact=dynamic")
     assert clients.status_code == 200 and "An MCP client" in clients.content.decode()
+    assert "column-registration_method" in clients.content.decode()
 
 
 # -- the consent page --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ which ``dev.py serve --port`` and the test suite use:
 ``EXAMPLE_CONSUMER_URL``      where the consumer site runs (default http://127.0.0.1:8001)
 ``EXAMPLE_DATABASE_PATH``     the SQLite file
 ``EXAMPLE_CREDENTIALS_FILE``  where ``seed_demo`` keeps the demo clients' ids and secrets
+``EXAMPLE_ALLOW_LOOPBACK_FETCH``  ``1``: fetch client ID metadata documents from 127.0.0.1 (tests)
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ OAUTH_PROVIDER = {
     # registration, open to anyone (throttled per address). A public site might prefer
     # "token", or client ID metadata documents.
     "DYNAMIC_REGISTRATION": "open",
+    # ...or, MCP's preferred way, with a client ID metadata document: the client_id is an https
+    # URL of the client's metadata, which the provider fetches (oauth_provider.fetch).
+    "CLIENT_ID_METADATA_DOCUMENTS": True,
+    # Documents on this machine's loopback may be fetched only when a test asks for it.
+    "ALLOW_INSECURE_LOOPBACK_FETCH": os.environ.get("EXAMPLE_ALLOW_LOOPBACK_FETCH") == "1",
     "RESOURCES": {
         # (a plain string: the RESOURCES check of this version wants str, not a lazy translation)
         MCP_RESOURCE: {"name": "Your notes, for AI assistants (MCP)", "scopes": ["read", "write"]},

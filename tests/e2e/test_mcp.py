@@ -58,7 +58,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocumentServ
 
 @pytest.fixture(scope="module")
 def server(sites: ExampleSites, seeded: dict, documents: DocumentServer) -> Iterator[str]:
-    with sites.running(consumer=False, SSL_CERT_FILE=str(documents.certificate)):
+    with sites.running(consumer=False, SSL_CERT_FILE=str(documents.certificate), EXAMPLE_ALLOW_LOOPBACK_FETCH="1"):
         yield sites.provider
 
 

@@ -65,8 +65,7 @@ def https_documents(directory: Path) -> Iterator[DocumentServer]:
     served = DocumentServer(f"https://127.0.0.1:{server.server_address[1]}", cert)
 
     class Handler(BaseHTTPRequestHandler):
-        # HTTP/1.1 with Content-Length, as document hosts answer. (With HTTP/1.0, i.e. the
-        # connection closed after the answer, oauth_provider.fetch as of its M1 fails the read.)
+        # HTTP/1.1 with Content-Length, as document hosts answer
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)

@@ -125,6 +125,15 @@ class DefaultAdapter:
         for an issuer that uses our subjects)."""
         return None
 
+    # -- dynamic client registration (RFC 7591) ----------------------------------------------
+    def allow_registration(self, request: HttpRequest, metadata: Any) -> bool:
+        """May this registration (or RFC 7592 update) go ahead? ``metadata`` is the validated
+        :class:`~oauth_provider.client_metadata.ClientMetadata`. Called after validation, in every
+        ``DYNAMIC_REGISTRATION`` mode; in ``"adapter"`` mode it is the only gate (check an API
+        key, ``request.user``, an allow-list of redirect hosts...). False answers 403.
+        Default: yes."""
+        return True
+
     # -- OpenID Connect ----------------------------------------------------------------------
     def get_subject(self, user: Any, *, client: AbstractClient | None = None) -> str:
         """The ``sub`` claim for ``user`` as ``client`` sees it: stable, never reassigned, at most

@@ -50,6 +50,7 @@ from .models import (
     RefreshToken,
     SigningKey,
 )
+from .models.registrations import ClientRegistration, InitialAccessToken
 from .models.tokens import revoke_client_tokens
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
@@ -145,8 +146,8 @@ class ClientAdmin(NoSecretLookups):
     an "Other" section)."""
 
     form = ClientForm
-    list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "is_active",
-                    "skip_consent", "owner", "created_at")
+    list_display = ("name", "client_id", "client_type", "token_endpoint_auth_method", "registration_method",
+                    "is_active", "skip_consent", "owner", "created_at")
     list_filter = ("client_type", "application_type", "token_endpoint_auth_method", "registration_method",
                    "is_active", "skip_consent", "is_resource_server")
     list_select_related = ("owner",)
@@ -546,6 +547,53 @@ class LogoutDeliveryAdmin(_ProtocolRowAdmin):
         counts = deliver(ids, now=now)
         self.message_user(request, _("%(delivered)d delivered, %(retried)d to retry, %(failed)d given up.") % counts,
                           messages.SUCCESS if not counts["retried"] + counts["failed"] else messages.WARNING)
+
+
+@admin.register(InitialAccessToken)
+class InitialAccessTokenAdmin(NoSecretLookups):
+    """Initial access tokens for dynamic registration (RFC 7591 §3) are made by
+    ``manage.py createregistrationtoken`` (the token is printed once; only its hash is kept).
+    Here they are listed and revoked."""
+
+    list_display = ("__str__", "usable", "uses_left", "expires_at", "revoked_at", "created_at")
+    readonly_fields = ("token_hash", "created_by", "created_at")
+    fields = ("description", "expires_at", "uses_left", "revoked_at", "created_by", "created_at")
+    ordering = ("-pk",)
+    actions = ("revoke",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("usable"), boolean=True)
+    def usable(self, obj: InitialAccessToken) -> bool:
+        return obj.is_usable()
+
+    @admin.action(description=_("Revoke the selected initial access tokens"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
+        self.message_user(request, ngettext("Revoked %(n)d token.", "Revoked %(n)d tokens.", count) % {"n": count},
+                          messages.SUCCESS)
+
+
+@admin.register(ClientRegistration)
+class ClientRegistrationAdmin(NoSecretLookups):
+    """Clients that registered themselves (RFC 7591), with where from and with which initial
+    access token. The registration access token is stored as a hash only. Deleting a row here
+    takes away the client's RFC 7592 access (the client itself stays; deactivate it there)."""
+
+    list_display = ("client", "registered_from", "initial_token", "created_at", "updated_at")
+    list_select_related = ("client", "initial_token")
+    readonly_fields = ("client", "registered_from", "initial_token", "created_at", "updated_at")
+    exclude = ("token_hash",)
+    ordering = ("-pk",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("client__name", "client__client_id", "registered_from")
 
 
 if not Client._meta.swapped:

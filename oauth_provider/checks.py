@@ -69,6 +69,11 @@ E103   ``JWT_BEARER_MAX_LIFETIME`` is not 1 to 3600 seconds
 E104   the JWT bearer grant is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
 E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive number, a
        ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
+E070   ``DYNAMIC_REGISTRATION`` is not None, False, "open", "token" or "adapter"
+E071   ``REGISTRATION_THROTTLE`` has an unknown key, a wrong type or a non-positive number
+W070   ``DYNAMIC_REGISTRATION`` is "adapter" but the adapter does not override
+       ``allow_registration``: registration is open to anyone
+W071   open dynamic registration without its throttle (deploy)
 =====  =====================================================================
 """
 
@@ -707,3 +712,60 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
                 id="oauth_provider.W007",
             ))
     return warnings
+
+
+# -- dynamic client registration (RFC 7591) -----------------------------------------------
+@register(Tags.security, "oauth_provider")
+def check_dynamic_registration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E070, E071, W070."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict):
+        return []
+    messages: list[CheckMessage] = []
+    value = raw.get("DYNAMIC_REGISTRATION")
+    if isinstance(value, (str, bool)) and value not in (False, "open", "token", "adapter"):  # other types: E003
+        messages.append(Error(
+            f"OAUTH_PROVIDER['DYNAMIC_REGISTRATION'] must be None, False, 'open', 'token' or 'adapter', "
+            f"not {value!r}.", id="oauth_provider.E070",
+        ))
+    block = raw.get("REGISTRATION_THROTTLE", {})
+    defaults = DEFAULTS["REGISTRATION_THROTTLE"].default
+    if isinstance(block, dict):
+        problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+        if not isinstance(block.get("enabled", True), bool):
+            problems.append("'enabled' must be True or False")
+        for key in ("registrations", "window"):
+            number = block.get(key, defaults[key])
+            if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+                problems.append(f"{key!r} must be a positive integer")
+        messages += [Error(f"OAUTH_PROVIDER['REGISTRATION_THROTTLE']: {problem}.", id="oauth_provider.E071")
+                     for problem in problems]
+    if value == "adapter":
+        from .adapter import DefaultAdapter
+        try:
+            adapter_class = import_string(str(raw.get("ADAPTER", DEFAULTS["ADAPTER"].default)))
+        except ImportError:
+            adapter_class = DefaultAdapter  # E008 reports it
+        if getattr(adapter_class, "allow_registration", None) is DefaultAdapter.allow_registration:
+            messages.append(Warning(
+                "DYNAMIC_REGISTRATION is 'adapter' but the adapter does not override allow_registration: "
+                "anyone can register a client.",
+                hint="Implement allow_registration(request, metadata) in your adapter, or use 'open' to say so.",
+                id="oauth_provider.W070",
+            ))
+    return messages
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_dynamic_registration_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W071: anyone may register, as fast as they like."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or raw.get("DYNAMIC_REGISTRATION") != "open":
+        return []
+    block = raw.get("REGISTRATION_THROTTLE", {})
+    if isinstance(block, dict) and block.get("enabled", True) is False:
+        return [Warning(
+            "Open dynamic registration is not throttled: one address can fill the client table.",
+            hint="Leave OAUTH_PROVIDER['REGISTRATION_THROTTLE'] enabled.", id="oauth_provider.W071",
+        )]
+    return []

@@ -316,6 +316,29 @@ DEFAULTS: dict[str, Setting] = {
         "(RFC 8707 §2 allows a server to require it). Off: such a request gets a token for the default "
         "resource (``RESOURCE_IDENTIFIER``).",
     ),
+    "DYNAMIC_REGISTRATION": Setting(
+        None, (str, bool),
+        "Dynamic client registration (RFC 7591) and client configuration (RFC 7592) at "
+        "``{issuer}/register/``. None or False: off (the endpoint answers 404 and is not advertised). "
+        "``\"open\"``: anyone may register a client. ``\"token\"``: a registration needs an initial "
+        "access token made by ``manage.py createregistrationtoken``. ``\"adapter\"``: the adapter's "
+        "``allow_registration(request, metadata)`` decides alone (implement it). In every mode the "
+        "adapter may still refuse, registrations are throttled per address (``REGISTRATION_THROTTLE``), "
+        "registered clients never skip the consent page and the consent page marks them unverified. "
+        "MCP's 2026-07-28 revision prefers client ID metadata documents; DCR is its fallback. See "
+        "docs/how-to/dynamic-registration.md.",
+        nullable=True,
+    ),
+    "REGISTRATION_THROTTLE": Setting(
+        {"enabled": True, "registrations": 60, "window": 600},
+        (dict,),
+        "Registrations accepted per address (``CLIENT_AUTH_THROTTLE``'s ``cache`` and ``ip_header`` "
+        "say where counts live and who the caller is) within ``window`` seconds; more get 429 with "
+        "``Retry-After``. Every attempt counts, successful or not, so the endpoint cannot be used to "
+        "fill the client table. Clients that run in a vendor's cloud (Claude, ChatGPT) register from the "
+        "vendor's few addresses, often once per connection: size the limit for them. Keys left out keep "
+        "these defaults.",
+    ),
     "BEARER_FORM_BODY": Setting(
         False, (bool,),
         "Also accept an access token in the ``access_token`` field of a form-encoded POST body "

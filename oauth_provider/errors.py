@@ -28,6 +28,11 @@ page). Views never choose status codes. The hierarchy::
                                     token: a bare Bearer challenge (RFC 6750 §3.1)
     InvalidToken                    401 invalid_token (RFC 6750 §3.1)
     InsufficientScope               403 insufficient_scope, knows the scope required
+    ClientMetadataError             400, a refused registration (RFC 7591 §3.2.2): its ``error``
+                                    is invalid_redirect_uri, invalid_client_metadata,
+                                    invalid_software_statement or unapproved_software_statement
+    RegistrationThrottled           429 with Retry-After, too many registrations from an address
+    RegistrationRefused             403, the host's policy (adapter) refused a registration
 """
 
 from __future__ import annotations
@@ -296,3 +301,43 @@ class InsufficientScope(OAuthError):
     ) -> None:
         self.scope = " ".join(dict.fromkeys(scopes))
         super().__init__(description, headers=headers)
+
+
+class ClientMetadataError(OAuthError):
+    """A registration or client update refused (RFC 7591 §3.2.2, RFC 7592 §2.2): 400 with
+    ``error`` one of ``invalid_redirect_uri``, ``invalid_client_metadata``,
+    ``invalid_software_statement``, ``unapproved_software_statement``."""
+
+    error = "invalid_client_metadata"
+    redirectable = False
+    default_description = "The client metadata is invalid."
+
+    def __init__(self, description: str | None = None, *, error: str | None = None,
+                 field: str | None = None) -> None:
+        if error:
+            self.error = error
+        self.field = field
+        super().__init__(description)
+
+
+class RegistrationThrottled(OAuthError):
+    """Too many registrations from this address (``REGISTRATION_THROTTLE``): 429 with
+    ``Retry-After`` (RFC 6585 §4)."""
+
+    error = "invalid_request"
+    status = 429
+    redirectable = False
+    default_description = "Too many client registrations from this address. Retry after the time in Retry-After."
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class RegistrationRefused(OAuthError):
+    """The host's policy (``adapter.allow_registration``) refused a registration: 403."""
+
+    error = "access_denied"
+    status = 403
+    redirectable = False
+    default_description = "This server does not accept this registration."

@@ -80,7 +80,7 @@ from django.http import HttpRequest
 
 from . import secrets
 from .conf import DEFAULTS, provider_settings
-from .errors import ClientAuthThrottled
+from .errors import ClientAuthThrottled, RegistrationThrottled
 
 logger = logging.getLogger(__name__)
 
@@ -225,3 +225,42 @@ def record_failure(request: HttpRequest, client_id: str | None) -> None:
     """Count one failed client authentication for the address and (if given: a confidential
     client's) the client_id. A count whose window has passed starts again at 1."""
     _client_auth.record_failure(request, _client_subjects(client_id))
+
+
+# -- dynamic client registration (RFC 7591 §3, "open registration ... rate-limited") --------
+REGISTRATION_SETTING = "REGISTRATION_THROTTLE"
+
+
+def count_registration(request: HttpRequest) -> None:
+    """Count one registration attempt from the caller's address and raise
+    :class:`~oauth_provider.errors.RegistrationThrottled` once ``registrations`` attempts were
+    made within ``window`` seconds of the first. Every attempt counts, accepted or not: what is
+    limited is the work and the rows one address can cause. The cache and the address rule are
+    ``CLIENT_AUTH_THROTTLE``'s. A cache outage lets registrations through (logged)."""
+    block: dict[str, Any] = {**DEFAULTS[REGISTRATION_SETTING].default,
+                             **(getattr(provider_settings, REGISTRATION_SETTING) or {})}
+    if not block["enabled"]:
+        return
+    conf = throttle_settings()
+    address = client_ip(request, conf.ip_header)
+    key = _PREFIX + "register:" + hashlib.sha256(address.encode()).hexdigest()[:40]
+    window, limit = int(block["window"]), int(block["registrations"])
+    now = secrets.now().timestamp()
+    try:
+        cache = caches[conf.cache]
+        since = cache.get(_since(key))
+        if since is None or since + window <= now:
+            cache.set_many({key: 1, _since(key): now}, timeout=window)
+            return
+        try:
+            count = cache.incr(key)
+        except ValueError:  # evicted between the two calls
+            count = 1
+            cache.set(key, count, timeout=window)
+    except Exception:
+        logger.exception("registration throttle: cache failed; not throttling")
+        return
+    if count > limit:
+        if count == limit + 1:
+            logger.warning("registration throttle engaged for address %s", address)
+        raise RegistrationThrottled(retry_after=max(1, math.ceil(since + window - now)))

@@ -16,6 +16,7 @@ from .endpoints.end_session import EndSessionView
 from .endpoints.introspect import IntrospectionView
 from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
+from .endpoints.registration import ClientConfigurationView, RegistrationView
 from .endpoints.revoke import RevocationView
 from .endpoints.token import TokenView
 from .endpoints.userinfo import UserInfoView
@@ -35,4 +36,7 @@ urlpatterns = [
     path("connected-apps/", ConnectedAppsView.as_view(), name="connected_apps"),
     path("device_authorization/", DeviceAuthorizationView.as_view(), name="device_authorization"),
     path("device/", DeviceVerificationView.as_view(), name="device"),
+    # RFC 7591 / RFC 7592; 404 unless DYNAMIC_REGISTRATION is on
+    path("register/", RegistrationView.as_view(), name="registration"),
+    path("register/<str:client_id>", ClientConfigurationView.as_view(), name="registration-client"),
 ]

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
@@ -276,7 +277,8 @@ def test_endpoint_reference_names_every_url():
 @pytest.mark.parametrize("name", sorted(reference.ENDPOINTS))
 def test_endpoint_methods_are_the_ones_that_answer(name, user):
     """The methods listed answer (anything but 405); every other one is refused with 405."""
-    with override_settings(ROOT_URLCONF="tests.urls"):
+    enabled = reference.ENDPOINTS[name].enabled_by or {}
+    with override_settings(ROOT_URLCONF="tests.urls", OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, **enabled}):
         path = reference.endpoint_path(name)
         browser = Client()
         browser.force_login(user)

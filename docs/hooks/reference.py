@@ -24,7 +24,7 @@ from typing import Any
 #: the security checklist's copy in docs/, when the checkout has one (tests/support/security_report.py reads it)
 CHECKLIST = "security-checklist.md"
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
-COMMANDS = ("createclient", "cleartokens", "sendlogouts", "rotatekeys", "import_dot")
+COMMANDS = ("createclient", "cleartokens", "sendlogouts", "rotatekeys", "import_dot", "createregistrationtoken")
 #: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
 HELP_COLUMNS = "100"
 
@@ -79,6 +79,8 @@ class Endpoint:
     what: str
     #: values for the path converters, to show a concrete path
     example: dict[str, str] | None = None
+    #: OAUTH_PROVIDER values that turn the endpoint on (off, it answers 404 to everything)
+    enabled_by: dict[str, Any] | None = None
 
 
 #: Every URL name the two URLconfs define. tests/test_docs.py fails when a name is added to
@@ -133,6 +135,17 @@ ENDPOINTS: dict[str, Endpoint] = {
     "oauth_provider:connected_apps": Endpoint(
         "GET, POST", "the user's session; POST is CSRF-protected", "RFC 7009 §2.1 (the cascade)",
         "The user's authorized apps, each with a Revoke button.",
+    ),
+    "oauth_provider:registration": Endpoint(
+        "POST", "none (`\"open\"`), an initial access token (`\"token\"`) or the adapter", "RFC 7591 §3",
+        "Dynamic client registration: client metadata in, client information (and a registration access "
+        "token) out. 404 unless `DYNAMIC_REGISTRATION` is on. CORS open.",
+        enabled_by={"DYNAMIC_REGISTRATION": "open"},
+    ),
+    "oauth_provider:registration-client": Endpoint(
+        "GET, PUT, DELETE", "the client's registration access token (bearer)", "RFC 7592 §2",
+        "Read, replace or delete one dynamic registration (the `registration_client_uri`). CORS open.",
+        {"client_id": "abc123"}, enabled_by={"DYNAMIC_REGISTRATION": "open"},
     ),
     "oauth_provider_root:metadata": Endpoint(
         "GET, HEAD", "none", "RFC 8414 §3", "The metadata of an issuer without a path (404 for one with a path).",

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.views.generic import TemplateView
+from oauth_provider.conf import provider_settings
 from oauth_provider.models import get_client_model
 
 from .accounts import CLI, SERVICE, TV, USERS, consumer_client, consumer_url
@@ -20,6 +21,13 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def registration_url(build: Any) -> str | None:
+    """The dynamic registration endpoint when the provider offers one (RFC 7591)."""
+    if not provider_settings.DYNAMIC_REGISTRATION:
+        return None
+    return str(build(reverse("oauth_provider:registration")))
 
 
 class HomeView(TemplateView):
@@ -42,6 +50,9 @@ class HomeView(TemplateView):
             connected_apps_url=build(reverse("oauth_provider:connected_apps")),
             notes_url=build(reverse("notes:list")),
             stats_url=build(reverse("notes:stats")),
+            mcp_url=build(reverse("mcp")),
+            mcp_metadata_url=build("/.well-known/oauth-protected-resource" + reverse("mcp")),
+            registration_url=registration_url(build),
             consumer_home=consumer_url("/"),
             users=USERS,
             consumer=registered.get(consumer.name),

@@ -107,10 +107,15 @@ if find_spec("drf_spectacular") is not None:
     REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
     SPECTACULAR_SETTINGS = {"TITLE": "Notes API", "VERSION": "1.0", "SERVE_INCLUDE_SCHEMA": False}
 
+# The URL the provider is mounted at (see urls.py); clients compare it with the `iss` they
+# receive, so it must name the host and port the site is really served on.
+ISSUER = os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o")
+# The MCP server at /mcp (notes/mcp_server.py) is a resource of its own: its identifier is the
+# URL MCP clients are given, and tokens for it are good nowhere else (nor the API's at it).
+MCP_RESOURCE = ISSUER.rsplit("/o", 1)[0] + "/mcp"
+
 OAUTH_PROVIDER = {
-    # The URL the provider is mounted at (see urls.py); clients compare it with the `iss`
-    # they receive, so it must name the host and port the site is really served on.
-    "ISSUER": os.environ.get("EXAMPLE_ISSUER", "http://127.0.0.1:8000/o"),
+    "ISSUER": ISSUER,
     "SCOPES": {
         # lazy: shown in the language of the consent page (locale/ has French)
         "read": _("Read your notes"),
@@ -119,6 +124,18 @@ OAUTH_PROVIDER = {
     # The user may untick "write" on the consent page; "read" is all or nothing.
     "OPTIONAL_SCOPES": ["write"],
     # The consumer site runs on http://127.0.0.1:8001: let the provider POST its back-channel
-    # logout tokens there. Local development only (check --deploy warns, W030).
+    # logout tokens there, and fetch client ID metadata documents served on this machine.
+    # Local development only (check --deploy warns, W030).
     "ALLOW_INSECURE_LOOPBACK_FETCH": True,
+    # MCP clients (Claude, ChatGPT, the MCP SDKs) register themselves: RFC 7591 dynamic
+    # registration, open to anyone (throttled per address). A public site might prefer
+    # "token", or client ID metadata documents.
+    "DYNAMIC_REGISTRATION": "open",
+    # ...or, MCP's preferred way, with a client ID metadata document: the client_id is an https
+    # URL of the client's metadata, which the provider fetches (oauth_provider.fetch).
+    "CLIENT_ID_METADATA_DOCUMENTS": True,
+    "RESOURCES": {
+        # (a plain string: the RESOURCES check of this version wants str, not a lazy translation)
+        MCP_RESOURCE: {"name": "Your notes, for AI assistants (MCP)", "scopes": ["read", "write"]},
+    },
 }

@@ -1,5 +1,6 @@
 """URLs of the example site: its own pages, Django's admin and login (the identity
-provider), the authorization server at /o/ and the notes API at /api/ (a resource server)."""
+provider), the authorization server at /o/, the notes API at /api/ and an MCP server at /mcp
+(two resource servers)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from demo.views import HomeView
+from notes.mcp_server import mcp_endpoint
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
@@ -20,4 +22,6 @@ urlpatterns = [
     path("", include("oauth_provider.root_urls")),
     # The resource server: a DRF API and a plain Django view, both taking the provider's tokens.
     path("api/", include("notes.urls")),
+    # An MCP server (Streamable HTTP) over the same notes: its own resource, same tokens' issuer.
+    path("mcp", mcp_endpoint, name="mcp"),
 ]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
-from .. import resources, scopes
+from .. import dynamic_registration, resources, scopes
 from ..client_keys import SIGNING_ALGORITHMS
 from ..conf import provider_settings
 from ..grants.device_code import GRANT_TYPE as DEVICE_GRANT
@@ -65,6 +65,9 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
     if DEVICE_GRANT in grants:
         # RFC 8628 §4
         document["device_authorization_endpoint"] = endpoint_url(request, "device_authorization")
+    # RFC 7591 §3 / RFC 8414 §2: only when registration is on (MCP 2026-07-28: DCR is optional)
+    if dynamic_registration.enabled():
+        document["registration_endpoint"] = endpoint_url(request, "registration")
     if "authorization_code" in grants:
         document["authorization_endpoint"] = endpoint_url(request, "authorize")
         document["response_types_supported"] = ["code"]

@@ -11,6 +11,8 @@ their state (live, spent, revoked, expired, remembered).
 * Codes, tokens and client secrets are stored only as SHA-256 hex digests
   (:mod:`oauth_provider.secrets`) under a unique index; the plaintext is never stored.
 * One-time things are consumed by a conditional UPDATE whose row count decides the winner.
+* Dynamic registration (RFC 7591/7592) keeps its initial access tokens and each registered
+  client's registration access token (hashed) in :mod:`.registrations`.
 """
 
 from .clients import (
@@ -28,6 +30,12 @@ from .clients import (
 from .consents import Consent, ConsentQuerySet
 from .devices import DeviceCode, DeviceCodeQuerySet, DeviceCodeStatus
 from .logout import LogoutDelivery, LogoutDeliveryQuerySet, LogoutReason
+from .registrations import (
+    ClientRegistration,
+    ClientRegistrationQuerySet,
+    InitialAccessToken,
+    InitialAccessTokenQuerySet,
+)
 from .signing import SigningKey, SigningKeyQuerySet
 from .tokens import (
     AccessToken,
@@ -42,11 +50,12 @@ from .tokens import (
 )
 
 __all__ = [
-    "CLIENT_MODEL_SETTING", "DEFAULT_CLIENT_MODEL", "AbstractClient", "AccessToken", "AccessTokenFormat",
-    "AccessTokenQuerySet", "AuthMethod", "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet",
-    "AuthorizationQuerySet", "Client", "ClientType", "Consent", "ConsentQuerySet", "DeviceCode",
-    "DeviceCodeQuerySet", "DeviceCodeStatus", "GrantType", "LogoutDelivery", "LogoutDeliveryQuerySet",
-    "LogoutReason", "RefreshToken",
+    "AbstractClient", "AccessToken", "AccessTokenFormat", "AccessTokenQuerySet", "AuthMethod",
+    "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet", "AuthorizationQuerySet", "Client",
+    "CLIENT_MODEL_SETTING", "ClientRegistration", "ClientRegistrationQuerySet", "ClientType", "Consent",
+    "ConsentQuerySet", "DEFAULT_CLIENT_MODEL", "DeviceCode", "DeviceCodeQuerySet", "DeviceCodeStatus",
+    "GrantType", "InitialAccessToken", "InitialAccessTokenQuerySet", "LogoutDelivery",
+    "LogoutDeliveryQuerySet", "LogoutReason", "RefreshToken",
     "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
     "get_client_model",
 ]

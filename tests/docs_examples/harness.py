@@ -352,12 +352,15 @@ def _curl(words: list[str], session: Session) -> int:
             assert not word.startswith("-"), f"curl option {word} is not understood by the docs tests"
             url = word
     assert url, "curl without a URL"
-    body = urlencode([tuple(d.split("=", 1)) for d in data]).encode() if data else b""
+    if headers.get("Content-Type") == "application/json":  # a JSON body (dynamic registration) as is
+        content_type, body = "application/json", "".join(data).encode()
+    else:
+        content_type = "application/x-www-form-urlencoded" if data else None
+        body = urlencode([tuple(d.split("=", 1)) for d in data]).encode() if data else b""
     # As in production, what the view defers to the commit (the JWT denylist) happens.
     with TestCase.captureOnCommitCallbacks(execute=True):
         answer = django_request(
-            method or ("POST" if data else "GET"), url, body=body, headers=headers,
-            content_type="application/x-www-form-urlencoded" if data else None,
+            method or ("POST" if data else "GET"), url, body=body, headers=headers, content_type=content_type,
         )
     session.remember(answer.content.decode())
     session.last_status, session.last_headers = answer.status_code, dict(answer.headers.items())

@@ -275,3 +275,22 @@ def test_parallel_uses_of_one_jwt_bearer_assertion(user, settings, figure):
     successes, server_errors, errors = summarise(trials)
     assert successes == [1] * len(trials) and server_errors == 0, (successes, errors)
     assert set(errors) == {"invalid_grant"}
+# -- dynamic registration: the last use of an initial access token --------------------------
+def test_one_use_initial_access_token_registers_exactly_one_client(settings):
+    """``--uses 1``: 50 registrations at once with the same token, 5 trials: exactly one 201
+    each time, the rest 401 ``invalid_token`` (the use is spent by a conditional UPDATE)."""
+    import json
+
+    from oauth_provider.models import InitialAccessToken, get_client_model
+
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "DYNAMIC_REGISTRATION": "token",
+                               "REGISTRATION_THROTTLE": {"enabled": False}}
+    body = json.dumps({"redirect_uris": ["https://rp.example/cb"]})
+    for _ in range(5):
+        _row, raw = InitialAccessToken.objects.create_token(uses=1)
+        before = get_client_model().objects.count()
+        outcomes, _ = race(lambda http: http.post(
+            "/o/register/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+        statuses = Counter(status for status, _ in outcomes)
+        assert statuses == {201: 1, 401: THREADS - 1}, statuses
+        assert get_client_model().objects.count() == before + 1

@@ -80,15 +80,16 @@ class ExampleSites:
         return seeded
 
     @contextmanager
-    def running(self, *, provider: bool = True, consumer: bool = True) -> Iterator[ExampleSites]:
-        """Both sites' ``runserver`` processes (no autoreload) for the ``with`` block. Their
-        output goes to log files: a pipe nobody reads would fill up and stall the server."""
+    def running(self, *, provider: bool = True, consumer: bool = True, **env: str) -> Iterator[ExampleSites]:
+        """Both sites' ``runserver`` processes (no autoreload) for the ``with`` block, with
+        ``env`` added to their environment. Their output goes to log files: a pipe nobody
+        reads would fill up and stall the server."""
         started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         try:
             if provider:
-                started.append(self._start("provider", self.provider_port, ()))
+                started.append(self._start("provider", self.provider_port, (), env))
             if consumer:
-                started.append(self._start("consumer", self.consumer_port, CONSUMER_SETTINGS))
+                started.append(self._start("consumer", self.consumer_port, CONSUMER_SETTINGS, env))
             for name, process, log in started:
                 base = self.provider if name == "provider" else self.consumer
                 wait_until_up(base, process, log)
@@ -101,12 +102,13 @@ class ExampleSites:
                 except subprocess.TimeoutExpired:
                     process.kill()
 
-    def _start(self, name: str, port: int, extra: tuple[str, ...]) -> tuple[str, subprocess.Popen[bytes], Path]:
+    def _start(self, name: str, port: int, extra: tuple[str, ...],
+               env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes], Path]:
         log = self.directory / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", *extra],
-                cwd=EXAMPLE, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                cwd=EXAMPLE, env=self.env(**(env or {})), stdout=out, stderr=subprocess.STDOUT,
             )
         return name, process, log
 

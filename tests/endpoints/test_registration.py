@@ -1,0 +1,570 @@
+"""Dynamic client registration (RFC 7591) and client configuration (RFC 7592), and how an
+attacker would abuse them: flooding, redirect-URI tricks, privileged fields, software
+statements, oversize and non-JSON bodies, another client's or a replaced registration
+access token."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.cache import caches
+from django.core.management import CommandError, call_command
+from django.test import Client as HttpClient
+
+from oauth_provider import secrets
+from oauth_provider.adapter import DefaultAdapter
+from oauth_provider.models import ClientRegistration, InitialAccessToken, get_client_model
+from oauth_provider.models.tokens import AccessToken
+from tests.support.resource_helpers import user_token
+from tests.support.settings import override_oauth
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/o/register/"
+#: what the MCP Python SDK sends (mcp.client.auth: OAuthClientMetadata.model_dump)
+MCP_CLIENT = {
+    "redirect_uris": ["http://127.0.0.1:3030/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "client_name": "An MCP client",
+    "scope": "read write",
+    "application_type": "native",
+}
+WEB_CLIENT = {
+    "redirect_uris": ["https://rp.example/cb"],
+    "client_name": "A web app",
+}
+
+open_registration = override_oauth(DYNAMIC_REGISTRATION="open")
+
+
+@pytest.fixture(autouse=True)
+def _forget_throttle():
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+def register(data, *, token: str | None = None, client: HttpClient | None = None, **extra):
+    if token is not None:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    body = data if isinstance(data, (str, bytes)) else json.dumps(data)
+    return (client or HttpClient()).post(REGISTER, body, content_type="application/json", **extra)
+
+
+def configure(method: str, uri: str, token: str | None, data=None, **extra):
+    if token is not None:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    api = HttpClient()
+    call = getattr(api, method)
+    if data is None:
+        return call(uri, **extra)
+    return call(uri, json.dumps(data), content_type="application/json", **extra)
+
+
+def path_of(uri: str) -> str:
+    return uri[uri.index("/o/"):]
+
+
+def assert_error(response, status: int, error: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["error"] == error, body
+    return body
+
+
+# -- off by default ------------------------------------------------------------------------------
+@pytest.mark.req("MCP-2026-07-28-dcr-deprecated")
+def test_off_by_default_not_mounted_nor_advertised(client):
+    assert client.post(REGISTER, json.dumps(MCP_CLIENT), content_type="application/json").status_code == 404
+    assert client.get(REGISTER + "anything").status_code == 404
+    for url in ("/o/.well-known/oauth-authorization-server", "/o/.well-known/openid-configuration"):
+        assert "registration_endpoint" not in client.get(url).json()
+    assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("MCP-2026-07-28-dcr-deprecated")
+@open_registration
+def test_enabled_is_advertised_in_both_documents(client):
+    for url in ("/o/.well-known/oauth-authorization-server", "/o/.well-known/openid-configuration"):
+        assert client.get(url).json()["registration_endpoint"] == "https://testserver/o/register/"
+
+
+# -- registration ----------------------------------------------------------------------------------
+@pytest.mark.req("7591-3-endpoint")
+@pytest.mark.req("7592-3-rat-issuance")
+@open_registration
+def test_mcp_client_registers_as_a_public_native_client():
+    response = register(MCP_CLIENT)
+    assert response.status_code == 201, response.content
+    assert response["Cache-Control"] == "no-store"
+    info = response.json()
+    assert "client_secret" not in info and "client_secret_expires_at" not in info
+    assert info["token_endpoint_auth_method"] == "none"
+    assert info["application_type"] == "native"
+    assert info["redirect_uris"] == MCP_CLIENT["redirect_uris"]
+    assert info["grant_types"] == ["authorization_code", "refresh_token"]
+    assert info["response_types"] == ["code"]
+    assert info["client_name"] == "An MCP client"
+    assert set(info["scope"].split()) == {"read", "write"}
+    assert isinstance(info["client_id_issued_at"], int)
+    assert info["registration_client_uri"] == f"https://testserver/o/register/{info['client_id']}"
+    assert len(info["registration_access_token"]) >= 43
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert stored.is_public and not stored.client_secret_hash
+    assert stored.registration_method == "dynamic"
+    assert not stored.skip_consent and not stored.is_resource_server and stored.owner is None
+    registration = ClientRegistration.objects.get(client=stored)
+    # only a hash is stored (6819-5.1.4.1.3-no-cleartext)
+    assert registration.token_hash == secrets.hash_token(info["registration_access_token"])
+    assert info["registration_access_token"] not in json.dumps(list(ClientRegistration.objects.values()),
+                                                               default=str)
+
+
+@pytest.mark.req("7591-3-endpoint")
+@open_registration
+def test_confidential_client_gets_a_secret_once_and_it_authenticates():
+    info = register(WEB_CLIENT).json()
+    assert info["token_endpoint_auth_method"] == "client_secret_basic"
+    assert info["client_secret_expires_at"] == 0
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.is_public
+    assert stored.check_secret(info["client_secret"])
+    assert info["client_secret"] not in stored.client_secret_hash
+    read = configure("get", path_of(info["registration_client_uri"]), info["registration_access_token"])
+    assert read.status_code == 200
+    assert "client_secret" not in read.json() and "registration_access_token" not in read.json()
+
+
+@pytest.mark.req("7591-6-server-assigns-id")
+@pytest.mark.req("BCP-4.15.1-client-id-confusion")
+@open_registration
+def test_server_assigned_and_privileged_fields_are_ignored():
+    chosen = {
+        **MCP_CLIENT, "client_id": "admin", "client_secret": "mine", "client_id_issued_at": 1,
+        "client_secret_expires_at": 1, "registration_access_token": "x" * 43,
+        "registration_client_uri": "https://evil.example/", "skip_consent": True, "is_resource_server": True,
+        "is_staff": True, "is_active": False, "owner": 1, "registration_method": "admin",
+    }
+    info = register(chosen).json()
+    assert info["client_id"] not in ("admin",) and not info["client_id"].startswith("https://")
+    assert info["registration_access_token"] != "x" * 43
+    assert info["registration_client_uri"].startswith("https://testserver/o/register/")
+    assert info["client_id_issued_at"] != 1
+    for field in ("is_staff", "skip_consent", "is_resource_server", "owner", "is_active"):
+        assert field not in info
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.skip_consent and not stored.is_resource_server and stored.is_active
+    assert stored.registration_method == "dynamic"
+    assert not stored.check_secret("mine")
+
+
+@pytest.mark.req("7591-3-endpoint")
+@pytest.mark.req("DERIVED-input-size")
+@open_registration
+@pytest.mark.parametrize("body,content_type", [
+    ("redirect_uris=https://rp.example/cb", "application/x-www-form-urlencoded"),
+    ('["https://rp.example/cb"]', "application/json"),
+    ("{not json", "application/json"),
+    ('"a string"', "application/json"),
+    ("[" * 100_00 + "]" * 100_00, "application/json"),
+    (json.dumps({**WEB_CLIENT, "client_name": "x" * 40_000}), "application/json"),
+    (b"\xff\xfe{}", "application/json"),
+])
+def test_bodies_that_are_not_one_small_json_object_are_refused(client, body, content_type):
+    response = client.post(REGISTER, body, content_type=content_type)
+    assert_error(response, 400, "invalid_client_metadata")
+    assert get_client_model().objects.count() == 0
+
+
+@open_registration
+def test_only_post_and_options(client):
+    response = client.get(REGISTER)
+    assert response.status_code == 405
+    assert response["Access-Control-Allow-Origin"] == "*"
+    preflight = client.options(REGISTER, HTTP_ORIGIN="https://inspector.example",
+                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert preflight.status_code == 204
+    assert "POST" in preflight["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.req("7591-5-duplicate-software")
+@open_registration
+def test_software_statements_are_refused():
+    statement = "eyJhbGciOiJub25lIn0.eyJjbGllbnRfbmFtZSI6Ikdvb2dsZSJ9."
+    response = register({**MCP_CLIENT, "software_statement": statement})
+    assert_error(response, 400, "invalid_software_statement")
+    assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("7591-5-redirect-required")
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.req("O21-2.3.1-no-fragment")
+@pytest.mark.req("DERIVED-redirect-scheme-denylist")
+@pytest.mark.req("OIDCREG-3.2-no-redirect-substitution")
+@open_registration
+@pytest.mark.parametrize("uris,application_type", [
+    (["http://rp.example/cb"], "web"),
+    (["https://rp.example/cb#frag"], "web"),
+    (["https://*.rp.example/cb"], "web"),
+    (["https://rp.example/*"], "web"),
+    (["/cb"], "web"),
+    (["javascript:alert(1)"], "web"),
+    (["javascript:alert(1)"], "native"),
+    (["data:text/html,hi"], "native"),
+    (["https://rp.example/cb", "http://rp.example/cb"], "web"),
+    (["http://127.0.0.1:3030/callback"], "web"),
+    (["http://evil.example/callback"], "native"),
+])
+def test_redirect_uri_tricks_are_refused(uris, application_type):
+    response = register({"redirect_uris": uris, "application_type": application_type,
+                         "token_endpoint_auth_method": "none"})
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] in ("invalid_redirect_uri", "invalid_client_metadata")
+    assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("7591-5-redirect-required")
+@open_registration
+def test_a_redirect_grant_needs_redirect_uris():
+    response = register({"grant_types": ["authorization_code"], "client_name": "no redirect"})
+    assert response.status_code == 400
+    assert response.json()["error"] in ("invalid_redirect_uri", "invalid_client_metadata")
+
+
+@pytest.mark.req("MCP-2026-07-28-application-type")
+@pytest.mark.req("OIDCREG-2-application-type")
+@open_registration
+def test_application_type_conflict_is_actionable_and_native_succeeds():
+    web = register({**MCP_CLIENT, "application_type": "web"})
+    body = assert_error(web, 400, "invalid_redirect_uri")
+    assert "application_type" in body["error_description"]
+    default = register({k: v for k, v in MCP_CLIENT.items() if k != "application_type"})
+    assert default.status_code == 400  # web by default: loopback refused
+    assert register(MCP_CLIENT).status_code == 201
+
+
+@pytest.mark.req("7591-2.1-consistent-types")
+@open_registration
+@pytest.mark.parametrize("changes", [
+    {"response_types": ["code"], "grant_types": ["implicit"]},
+    {"grant_types": ["password"]},
+    {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]},
+    {"token_endpoint_auth_method": "client_secret_jwt"},
+])
+def test_inconsistent_or_forbidden_grants_are_refused(changes):
+    response = register({**MCP_CLIENT, **changes})
+    assert response.status_code == 400, response.content
+
+
+# -- flooding ---------------------------------------------------------------------------------------
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="open", REGISTRATION_THROTTLE={"registrations": 3, "window": 60})
+def test_registrations_are_throttled_per_address():
+    for _ in range(3):
+        assert register(MCP_CLIENT).status_code == 201
+    response = register(MCP_CLIENT)
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 60
+    # failures count too: the endpoint cannot be hammered with bad bodies either
+    assert register("{").status_code == 429
+    assert get_client_model().objects.count() == 3
+    # another address is not affected
+    assert register(MCP_CLIENT, REMOTE_ADDR="192.0.2.7").status_code == 201
+
+
+# -- initial access tokens ("token" mode) -------------------------------------------------------------
+def make_token(*args: str) -> str:
+    out = StringIO()
+    call_command("createregistrationtoken", *args, stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_token_mode_needs_a_valid_initial_access_token():
+    missing = register(MCP_CLIENT)
+    assert missing.status_code == 401
+    assert missing["WWW-Authenticate"] == "Bearer"
+    wrong = register(MCP_CLIENT, token="not-a-token")
+    assert wrong.status_code == 401
+    assert 'error="invalid_token"' in wrong["WWW-Authenticate"]
+    token = make_token("--description", "partner")
+    assert len(token) >= 43
+    assert InitialAccessToken.objects.filter(token_hash=secrets.hash_token(token)).exists()
+    assert not InitialAccessToken.objects.filter(token_hash=token).exists()
+    ok = register(MCP_CLIENT, token=token)
+    assert ok.status_code == 201
+    row = ClientRegistration.objects.get(client__client_id=ok.json()["client_id"])
+    assert row.initial_token.description == "partner"
+    assert register(MCP_CLIENT, token=token).status_code == 201  # no --uses: any number
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_initial_access_token_uses_and_expiry():
+    once = make_token("--uses", "1")
+    assert register(MCP_CLIENT, token=once).status_code == 201
+    spent = register(MCP_CLIENT, token=once)
+    assert spent.status_code == 401 and 'error="invalid_token"' in spent["WWW-Authenticate"]
+    # a refused body does not spend a use
+    twice = make_token("--uses", "1")
+    assert register({"redirect_uris": ["javascript:x"]}, token=twice).status_code == 400
+    assert register(MCP_CLIENT, token=twice).status_code == 201
+    brief = make_token("--expires", "60")
+    later = secrets.now()
+    secrets.set_clock(lambda: later + timedelta(seconds=61))
+    assert register(MCP_CLIENT, token=brief).status_code == 401
+    revoked = make_token()
+    InitialAccessToken.objects.filter(token_hash=secrets.hash_token(revoked)).update(revoked_at=later)
+    assert register(MCP_CLIENT, token=revoked).status_code == 401
+
+
+def test_createregistrationtoken_refuses_nonsense_and_warns_when_mode_is_not_token():
+    err = StringIO()
+    call_command("createregistrationtoken", stdout=StringIO(), stderr=err)
+    assert "not 'token'" in err.getvalue()
+    with pytest.raises(CommandError):
+        call_command("createregistrationtoken", "--uses", "0", stdout=StringIO(), stderr=StringIO())
+
+
+# -- host policy --------------------------------------------------------------------------------------
+@override_oauth(DYNAMIC_REGISTRATION="adapter", ADAPTER="tests.endpoints.test_registration.OnlyExampleHosts")
+def test_adapter_decides_in_adapter_mode():
+    assert register(WEB_CLIENT).status_code == 201
+    response = register({**WEB_CLIENT, "redirect_uris": ["https://other.example/cb"]})
+    assert response.status_code == 403
+    assert response.json()["error"] == "access_denied"
+
+
+class OnlyExampleHosts(DefaultAdapter):
+    def allow_registration(self, request, metadata):
+        return all(uri.startswith("https://rp.example/") for uri in metadata.redirect_uris)
+
+
+# -- client configuration (RFC 7592) ------------------------------------------------------------------
+@pytest.fixture
+def registered():
+    with override_oauth(DYNAMIC_REGISTRATION="open"):
+        yield register(WEB_CLIENT).json()
+
+
+@pytest.mark.req("7592-2-rat-scope")
+@open_registration
+def test_a_registration_access_token_opens_only_its_own_client(registered):
+    other = register({**WEB_CLIENT, "client_name": "B"}).json()
+    b_uri = path_of(other["registration_client_uri"])
+    foreign = configure("get", b_uri, registered["registration_access_token"])
+    assert foreign.status_code == 401
+    assert 'error="invalid_token"' in foreign["WWW-Authenticate"]
+    assert other["client_id"] not in foreign.content.decode()
+    for method in ("put", "delete"):
+        data = {**WEB_CLIENT, "client_id": other["client_id"]} if method == "put" else None
+        assert configure(method, b_uri, registered["registration_access_token"], data).status_code == 401
+    assert get_client_model().objects.get(client_id=other["client_id"]).is_active
+    # in the query string it is not a credential
+    query = configure("get", b_uri + "?access_token=" + other["registration_access_token"], None)
+    assert query.status_code == 401 and query["WWW-Authenticate"] == "Bearer"
+    assert configure("get", b_uri, "garbage").status_code == 401
+    assert configure("get", path_of(registered["registration_client_uri"]) + "x",
+                     registered["registration_access_token"]).status_code == 401
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+def test_update_replaces_metadata_and_rotates_the_token(registered):
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    new = {"client_id": registered["client_id"], "redirect_uris": ["https://rp.example/new"],
+           "client_name": "Renamed"}
+    response = configure("put", uri, token, new)
+    assert response.status_code == 200, response.content
+    assert response["Cache-Control"] == "no-store"
+    info = response.json()
+    assert info["redirect_uris"] == ["https://rp.example/new"] and info["client_name"] == "Renamed"
+    assert info["registration_access_token"] != token
+    assert "client_secret" not in info  # unchanged secret, not re-issued
+    # the old token stopped working; the new one works
+    assert configure("get", uri, token).status_code == 401
+    assert configure("get", uri, info["registration_access_token"]).status_code == 200
+    stored = get_client_model().objects.get(client_id=registered["client_id"])
+    assert stored.redirect_uri_list == ["https://rp.example/new"]
+    assert stored.check_secret(registered["client_secret"])
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+@pytest.mark.parametrize("changes,error", [
+    ({"redirect_uris": ["https://evil.example/cb", "javascript:x"]}, None),
+    ({"client_id": "someone-else"}, "invalid_client_metadata"),
+    ({"client_id": None}, "invalid_client_metadata"),
+    ({"registration_access_token": "x"}, "invalid_client_metadata"),
+    ({"registration_client_uri": "https://evil.example/"}, "invalid_client_metadata"),
+    ({"client_id_issued_at": 1}, "invalid_client_metadata"),
+    ({"client_secret_expires_at": 0}, "invalid_client_metadata"),
+    ({"client_secret": "mine"}, "invalid_client_metadata"),
+    ({"software_statement": "a.b.c"}, "invalid_software_statement"),
+])
+def test_bad_updates_change_nothing(registered, changes, error):
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    data = {**WEB_CLIENT, "client_id": registered["client_id"], **changes}
+    data = {k: v for k, v in data.items() if v is not None}
+    response = configure("put", uri, token, data)
+    assert response.status_code == 400, response.content
+    if error:
+        assert response.json()["error"] == error
+    stored = get_client_model().objects.get(client_id=registered["client_id"])
+    assert stored.redirect_uri_list == WEB_CLIENT["redirect_uris"]
+    assert stored.check_secret(registered["client_secret"]) and not stored.check_secret("mine")
+    assert configure("get", uri, token).status_code == 200  # not rotated
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+def test_update_is_a_replacement_and_can_send_the_current_secret(registered):
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    first = configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"],
+                                          "client_uri": "https://rp.example/",
+                                          "client_secret": registered["client_secret"]})
+    assert first.status_code == 200, first.content
+    assert first.json()["client_uri"] == "https://rp.example/"
+    # a member left out of the next update is gone: replace, not merge (RFC 7592 §2.2)
+    second = configure("put", uri, first.json()["registration_access_token"],
+                       {**WEB_CLIENT, "client_id": registered["client_id"]})
+    assert second.status_code == 200
+    assert "client_uri" not in second.json()
+    assert get_client_model().objects.get(client_id=registered["client_id"]).client_uri == ""
+    assert configure("put", uri, None, {**WEB_CLIENT}).status_code == 401
+
+
+@pytest.mark.req("7592-2.3-delete")
+@pytest.mark.req("7592-2-rat-scope")
+@open_registration
+def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    stored = get_client_model().objects.get(client_id=registered["client_id"])
+    raw, _row = user_token(stored, user)
+    response = configure("delete", uri, token)
+    assert response.status_code == 204
+    stored.refresh_from_db()
+    assert not stored.is_active and not stored.client_secret_hash
+    assert not AccessToken.objects.live().filter(client=stored).exists()
+    assert configure("get", uri, token).status_code == 401
+    assert configure("delete", uri, token).status_code == 401
+    from oauth_provider import resource
+
+    assert resource.lookup(raw) is None or not resource.is_live(resource.lookup(raw))
+
+
+# -- query budget ---------------------------------------------------------------------------------------
+@open_registration
+def test_registration_query_budgets(assert_num_queries):
+    """open: INSERT client + INSERT registration; read: 1 SELECT (registration joined to its
+    client); update: that SELECT + UPDATE client + UPDATE token; delete: SELECT + deactivate +
+    revoke families + revoke loose tokens + DELETE registration."""
+    with assert_num_queries(2):
+        info = register(MCP_CLIENT).json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    with assert_num_queries(1):
+        assert configure("get", uri, token).status_code == 200
+    with assert_num_queries(3):
+        update = configure("put", uri, token, {**MCP_CLIENT, "client_id": info["client_id"]})
+    assert update.status_code == 200
+    with assert_num_queries(5):
+        assert configure("delete", uri, update.json()["registration_access_token"]).status_code == 204
+
+
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_token_mode_query_budget(assert_num_queries):
+    """SELECT the usable token, UPDATE its count, INSERT client, INSERT registration."""
+    token = make_token("--uses", "3")
+    with assert_num_queries(4):
+        assert register(MCP_CLIENT, token=token).status_code == 201
+
+
+# -- system checks ---------------------------------------------------------------------------------------
+def test_checks_refuse_unknown_modes_and_warn_about_an_adapter_that_decides_nothing(settings):
+    from oauth_provider.checks import check_dynamic_registration
+
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "DYNAMIC_REGISTRATION": True}
+    assert [m.id for m in check_dynamic_registration()] == ["oauth_provider.E070"]
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "DYNAMIC_REGISTRATION": "adapter"}
+    assert [m.id for m in check_dynamic_registration()] == ["oauth_provider.W070"]
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "DYNAMIC_REGISTRATION": "open",
+                               "REGISTRATION_THROTTLE": {"registrations": 0, "nope": 1}}
+    assert [m.id for m in check_dynamic_registration()] == ["oauth_provider.E071", "oauth_provider.E071"]
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "REGISTRATION_THROTTLE": {}}
+    assert check_dynamic_registration() == []
+
+
+# -- admin ------------------------------------------------------------------------------------------------
+@open_registration
+def test_admin_lists_registrations_and_revokes_initial_tokens(admin_client):
+    info = register(MCP_CLIENT).json()
+    token = make_token("--uses", "5", "--description", "for the partner")
+    page = admin_client.get("/admin/oauth_provider/clientregistration/")
+    assert page.status_code == 200 and "An MCP client" in page.content.decode()
+    row = ClientRegistration.objects.get(client__client_id=info["client_id"])
+    detail = admin_client.get(f"/admin/oauth_provider/clientregistration/{row.pk}/change/").content.decode()
+    assert row.token_hash not in detail and info["registration_access_token"] not in detail
+    listing = admin_client.get("/admin/oauth_provider/initialaccesstoken/").content.decode()
+    assert "for the partner" in listing and token not in listing
+    assert admin_client.get("/admin/oauth_provider/initialaccesstoken/add/").status_code == 403
+    stored = InitialAccessToken.objects.get()
+    response = admin_client.post("/admin/oauth_provider/initialaccesstoken/", {
+        "action": "revoke", "_selected_action": [stored.pk]})
+    assert response.status_code == 302
+    stored.refresh_from_db()
+    assert stored.revoked_at is not None and not stored.is_usable()
+    with override_oauth(DYNAMIC_REGISTRATION="token"):
+        assert register(MCP_CLIENT, token=token).status_code == 401
+    clients = admin_client.get("/admin/oauth_provider/client/?registration_method__exact=dynamic")
+    assert clients.status_code == 200 and "An MCP client" in clients.content.decode()
+    assert "column-registration_method" in clients.content.decode()
+
+
+# -- the consent page --------------------------------------------------------------------------------------
+@pytest.mark.req("O21-7.9-consent-phishing")
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+@open_registration
+def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_client):
+    info = register({**WEB_CLIENT, "client_name": "<b>Google</b>", "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored)
+    # a fresh browser meets the login page, not a redirect to the self-registered client
+    anonymous = HttpClient().get("/o/authorize/", {**params, "scope": "nonexistent"})
+    assert anonymous.status_code == 302 and not anonymous["Location"].startswith("https://rp.example")
+    page = oauth.browser.get("/o/authorize/", params)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'class="notice unverified"' in html
+    assert "&lt;b&gt;Google&lt;/b&gt;" in html and "<b>Google</b>" not in html
+    # an admin-registered client shows no marker
+    assert not stored.skip_consent
+    admin_page = oauth.browser.get("/o/authorize/", oauth.authorize_params(conf_client)[0]).content.decode()
+    assert 'class="notice unverified"' not in admin_page
+
+
+@open_registration
+def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    public = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    response = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt",
+                         "jwks": {"keys": [{**public, "kid": "k1", "use": "sig"}]}})
+    assert response.status_code == 201, response.content
+    info = response.json()
+    assert info["token_endpoint_auth_method"] == "private_key_jwt" and "client_secret" not in info
+    assert info["jwks"]["keys"][0]["kid"] == "k1"
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.is_public and not stored.client_secret_hash
+    # a private key is refused (OIDC Registration §2: public keys only)
+    private = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    refused = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}})
+    assert refused.status_code == 400

@@ -84,6 +84,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 #: so a stored ``javascript:`` or ``data:`` URL can never reach an ``href`` or ``src``.
 validate_http_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))
 DISPLAY_URIS = ("logo_uri", "client_uri", "policy_uri", "tos_uri")
+#: the column size of every stored single URL (display URIs, ``jwks_uri``, logout URI): a longer
+#: one is the client's mistake (invalid_client_metadata), never a database error
+MAX_URL_LENGTH = 500
 
 
 def is_secure_image_url(value: str) -> bool:
@@ -479,8 +482,9 @@ def _display_uri(data: Mapping[str, Any], name: str, self_registered: bool, prob
     value = data.get(name)
     if value in (None, ""):
         return ""
-    if not isinstance(value, str):
-        problems.add(name, gettext("%(name)s must be a string.") % {"name": name})
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        problems.add(name, gettext("%(name)s must be a URL of at most %(max)d characters.")
+                     % {"name": name, "max": MAX_URL_LENGTH})
         return ""
     try:
         validate_logo_url(value) if name == "logo_uri" or self_registered else validate_http_url(value)
@@ -534,8 +538,9 @@ def _keys(data: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any] 
         problems.add("jwks", gettext("Give jwks or jwks_uri, not both (RFC 7591 §2)."))
         return None, ""
     if _present(data, "jwks_uri"):
-        if not isinstance(uri, str):
-            problems.add("jwks_uri", gettext("jwks_uri must be a string."))
+        if not isinstance(uri, str) or len(uri) > MAX_URL_LENGTH:
+            problems.add("jwks_uri", gettext("jwks_uri must be a URL of at most %(max)d characters.")
+                         % {"max": MAX_URL_LENGTH})
             return None, ""
         try:
             validate_fetchable_url(uri)

@@ -568,3 +568,21 @@ def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
     private = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
     refused = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}})
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("field", ["logo_uri", "client_uri", "policy_uri", "tos_uri", "jwks_uri",
+                                   "backchannel_logout_uri"])
+@open_registration
+def test_urls_longer_than_their_columns_are_invalid_metadata_not_a_database_error(field):
+    """Each stored URL has a 500-character column. A longer one is the client's mistake
+    (RFC 7591 §3.2.2 invalid_client_metadata), whichever database is behind: PostgreSQL and
+    MariaDB refuse the INSERT, SQLite would silently keep it."""
+    long_url = "https://client.example/" + "a" * 600
+    data = {**MCP_CLIENT, field: long_url}
+    if field in ("jwks_uri", "backchannel_logout_uri"):
+        data.update(token_endpoint_auth_method="private_key_jwt" if field == "jwks_uri" else "client_secret_basic",
+                    application_type="web", redirect_uris=["https://client.example/cb"])
+    response = register(data)
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert field in body["error_description"]
+    assert get_client_model().objects.count() == 0

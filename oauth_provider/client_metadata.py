@@ -68,6 +68,13 @@ if TYPE_CHECKING:
 OPERATOR_SOURCES = frozenset({"admin", "command"})
 SELF_REGISTERED_SOURCES = frozenset({"dynamic", "metadata_document"})
 SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
+#: the grants a client that registers itself may ask for: those where a user approves on the
+#: consent page. client_credentials, token exchange and the JWT bearer grant obtain tokens no
+#: user approved, so only an operator can give them (RFC 7591 §2.1: the server may refuse grants
+#: its policy forbids; RFC 7591 §5 and security checklist 7591-2.1)
+SELF_REGISTERED_GRANT_TYPES = frozenset({
+    "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
+})
 APPLICATION_TYPES = ("web", "native")
 #: secret-based methods: refused in client ID metadata documents (CIMD §4.1)
 SHARED_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
@@ -250,6 +257,8 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
         data, "post_logout_redirect_uris", out.application_type, self_registered, problems)
     out.token_endpoint_auth_method = _auth_method(data, source, problems)
     out.grant_types = _grant_types(data, problems)
+    if self_registered:
+        _check_self_registered_grants(out.grant_types, problems)
     out.response_types = _response_types(data, out.grant_types, problems)
     _check_grant_consistency(out, problems)
     out.client_name = _text(data, "client_name", MAX_NAME_LENGTH, problems)
@@ -431,6 +440,17 @@ def _grant_types(data: Mapping[str, Any], problems: _Problems) -> list[str]:
         problems.add("grant_types", gettext("Unknown grant type: %(g)s. Supported: %(known)s.") % {
             "g": " ".join(unknown), "known": ", ".join(registered)})
     return [g for g in grants if g in registered]
+
+
+def _check_self_registered_grants(grants: list[str], problems: _Problems) -> None:
+    """A self-registered client (dynamic registration, metadata document) may not obtain tokens
+    that no user approved: anyone could otherwise register a service account with every scope."""
+    forbidden = [g for g in grants if g not in SELF_REGISTERED_GRANT_TYPES]
+    if forbidden:
+        problems.add("grant_types", gettext(
+            "A client that registers itself may only use grants a user approves (%(allowed)s); "
+            "ask the site's operators for %(g)s.") % {
+            "allowed": ", ".join(sorted(SELF_REGISTERED_GRANT_TYPES)), "g": " ".join(forbidden)})
 
 
 def _response_types(data: Mapping[str, Any], grants: list[str], problems: _Problems) -> list[str]:

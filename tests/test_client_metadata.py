@@ -132,8 +132,28 @@ def test_inconsistent_or_forbidden_grant_and_response_types_are_refused(data):
 
 
 def test_client_credentials_alone_needs_no_redirect_uri():
-    meta = validate({"grant_types": ["client_credentials"]}, source="dynamic")
+    meta = validate({"grant_types": ["client_credentials"]}, source="command")
     assert meta.response_types == [] and meta.redirect_uris == []
+
+
+@pytest.mark.req("7591-2.1-consistent-types")
+@pytest.mark.parametrize("source", ["dynamic", "metadata_document"])
+@pytest.mark.parametrize("grant", ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange",
+                                   "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+def test_a_self_registered_client_cannot_take_a_grant_no_user_approves(source, grant):
+    """Anyone may register itself (open registration, metadata documents): with
+    client_credentials it would get a token for every scope that no user approved, accepted by
+    every TokenHasScope view. Only an operator (admin, createclient) may give these grants."""
+    data = {"grant_types": [grant], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [public_jwk()]}}
+    client_id = "https://app.example/client.json" if source == "metadata_document" else None
+    if client_id:
+        data["client_id"] = client_id
+    with pytest.raises(InvalidClientMetadata) as caught:
+        validate(data, source=source, client_id=client_id)
+    assert caught.value.error == "invalid_client_metadata"
+    assert "grant_types" in [p.field for p in caught.value.errors], caught.value.errors
+    assert validate({k: v for k, v in data.items() if k != "client_id"}, source="command").grant_types == [grant]
 
 
 def test_auth_method_must_be_registered():
@@ -151,7 +171,7 @@ def test_a_registered_extension_grant_and_method_are_accepted():
             "token_endpoint_auth_method": "example_mtls"}
     refused(data)
     with override_oauth(GRANT_TYPES=grants, CLIENT_AUTH_METHODS=methods):
-        meta = validate(data, source="dynamic")
+        meta = validate(data, source="command")
     assert meta.grant_types == ["authorization_code", "urn:example:grant"]
     assert meta.token_endpoint_auth_method == "example_mtls"
 

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .. import jwt
 from ..adapter import subject_for
+from ..client_metadata import SELF_REGISTERED_SOURCES
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
@@ -66,7 +67,7 @@ class EndSessionView(View):
         target = self.redirect_target(client, params)
         user = request.user
         if not user.is_authenticated:
-            return self.finish(request, target, params)
+            return self.finish(request, target if self.may_redirect_anonymous(client, subject) else None, params)
         if subject is not None and subject == subject_for(user, client):
             logout(request)
             return self.finish(request, target, params)
@@ -114,6 +115,17 @@ class EndSessionView(View):
             if client is None:
                 raise InvalidRequest("Unknown client.")
         return client, subject
+
+    @staticmethod
+    def may_redirect_anonymous(client: AbstractClient | None, subject: str | None) -> bool:
+        """Send a visitor with no session back only when an ID token proves the request comes
+        from the client (OIDC RP-Initiated Logout 1.0 §2: without ``id_token_hint`` the OP MUST
+        NOT redirect unless it can confirm the target otherwise), and only to a client an
+        operator registered: anyone can register a client of their own and get ID tokens for
+        it, so for a self-registered one the hint proves nothing and the endpoint would be an
+        open redirect on the provider's own domain."""
+        return subject is not None and client is not None and getattr(
+            client, "registration_method", "admin") not in SELF_REGISTERED_SOURCES
 
     @staticmethod
     def redirect_target(client: AbstractClient, params: dict[str, str]) -> str | None:

@@ -128,3 +128,23 @@ def test_anonymous_with_valid_target_is_just_sent_back(rp, user, signing_key):
 def test_anonymous_without_target_sees_the_signed_out_page(signing_key):
     r = HttpClient().get("/o/logout/")
     assert r.status_code == 200 and b"signed out" in r.content
+
+
+@pytest.mark.req("RPL-2")
+def test_anonymous_without_a_hint_is_not_redirected_even_to_a_registered_uri(rp, signing_key):
+    """OIDC RP-Initiated Logout §2: with no id_token_hint the OP must not redirect. Otherwise
+    /o/logout/?client_id=...&post_logout_redirect_uri=... is a redirect off the provider's own
+    domain that anyone can send a link to."""
+    r = HttpClient().get("/o/logout/", {"client_id": rp.client_id, "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 200 and "Location" not in r and b"signed out" in r.content
+
+
+@pytest.mark.parametrize("method", ["dynamic", "metadata_document"])
+def test_a_self_registered_client_is_no_redirect_for_anonymous_visitors_even_with_a_hint(
+        rp, user, signing_key, method):
+    """Anyone can register a client with their own post-logout URI and get an ID token for it by
+    logging in themselves: for such a client the hint proves nothing about the visitor."""
+    type(rp).objects.filter(pk=rp.pk).update(registration_method=method)
+    rp.refresh_from_db()
+    r = HttpClient().get("/o/logout/", {"id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 200 and "Location" not in r

@@ -40,10 +40,10 @@ from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from .. import fetch, jwt, keys, secrets
+from ..adapter import subject_for
 from ..conf import DEFAULTS, provider_settings
 from ..issuer import get_issuer
 from ..models import Authorization, LogoutDelivery, LogoutReason, get_client_model
-from ..registry import adapter
 from ..session import session_id
 from ..signals import backchannel_logout
 
@@ -120,17 +120,21 @@ def _record(request: HttpRequest | None, user: Any, families: Any, reason: str) 
     if not pairs:
         return []
     issuer = get_issuer(request)
-    subject = adapter().get_subject(user)
+    # the ``sub`` each client knows the user by (the adapter may make it per client, e.g.
+    # pairwise, OIDC Core §8): the same value as in that client's ID tokens
+    client_pks = {client_pk for client_pk, _sid in pairs}
+    clients = get_client_model()._default_manager.filter(pk__in=client_pks)
+    subjects = {client.pk: subject_for(user, client) for client in clients}
     now = secrets.now()
     rows = [
-        LogoutDelivery(client_id=client_pk, issuer=issuer, subject=subject, session_id=sid, reason=reason,
-                       created_at=now, next_attempt_at=now)
-        for client_pk, sid in dict.fromkeys(pairs)
+        LogoutDelivery(client_id=client_pk, issuer=issuer, subject=subjects[client_pk], session_id=sid,
+                       reason=reason, created_at=now, next_attempt_at=now)
+        for client_pk, sid in dict.fromkeys(pairs) if client_pk in subjects
     ]
     created = LogoutDelivery.objects.bulk_create(rows)
     ids = [row.pk for row in created if row.pk is not None]
     if len(ids) != len(rows):  # a backend that does not return ids (MySQL): read them back
-        ids = list(LogoutDelivery.objects.filter(created_at=now, subject=subject, reason=reason)
+        ids = list(LogoutDelivery.objects.filter(created_at=now, client_id__in=client_pks, reason=reason)
                    .values_list("pk", flat=True))
     schedule(ids)
     return ids

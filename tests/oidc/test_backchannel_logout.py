@@ -572,3 +572,17 @@ def test_client_metadata_refuses_bad_logout_fields(db, data, field):
     with pytest.raises(InvalidClientMetadata) as info:
         validate({"redirect_uris": ["https://rp.example/cb"], **data}, source="dynamic")
     assert info.value.error == "invalid_client_metadata" and info.value.field == field
+
+
+def test_the_logout_token_names_the_user_as_the_client_knows_them(server, rp_client, logged_in, commit):
+    """OIDC Back-Channel Logout §2.4: ``sub`` is the subject the client was given. With an
+    adapter that gives each client its own subject (pairwise), the logout token must carry that
+    one: the global identifier would let relying parties correlate users, and match nothing."""
+    from tests.support.settings import override_oauth
+
+    with override_oauth(ADAPTER="tests.test_adapter_client_hooks.PerClientAdapter"):
+        id_token = sign_in(logged_in, rp_client)
+        with commit():
+            logged_in.browser.post("/accounts/logout/")
+        claims = RelyingParty(rp_client.client_id).validate(logout_tokens(server)[0])
+    assert claims["sub"] == id_token["sub"]

@@ -154,15 +154,14 @@ def carry_revocations(run: Run) -> None:
                         "carried over (upgrade django-oauth-toolkit to 3.x and run its migrations)")
         return
     live_refresh = dot.refresh_token.objects.filter(revoked__isnull=True).values("token_checksum")
-    stale_refresh = RefreshToken.objects.filter(
+    # what is live here (the model's rule) but no longer live at DOT
+    stale_refresh = RefreshToken.objects.live(run.now).filter(
         authorization__client__in=run.earlier, created_at__lte=F("authorization__client__created_at"),
-        rotated_at__isnull=True, revoked_at__isnull=True, authorization__revoked_at__isnull=True,
     ).exclude(token_hash__in=live_refresh)
     families = Authorization.objects.filter(pk__in=list(stale_refresh.values_list("authorization_id", flat=True)))
     live_access = dot.access_token.objects.filter(expires__gt=run.now).values("token_checksum")
-    stale_access = AccessToken.objects.filter(
-        client__in=run.earlier, created_at__lte=F("client__created_at"), revoked_at__isnull=True,
-        expires_at__gt=run.now,
+    stale_access = AccessToken.objects.live(run.now).filter(
+        client__in=run.earlier, created_at__lte=F("client__created_at"),
     ).exclude(token_hash__in=live_access)
     if run.dry_run:
         run.report.count(REFRESH, REVOKED, stale_refresh.count())

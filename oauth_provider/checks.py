@@ -86,6 +86,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from . import scopes
@@ -157,7 +158,8 @@ def _resource_entry_problems(identifier: Any, entry: Any) -> list[Error]:
         return [Error(f"{label} must be a dict with the keys 'name' and 'scopes'.", id="oauth_provider.E040")]
     errors = []
     name = entry.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
+    # a translatable name (gettext_lazy) is a Promise, shown in the user's language
+    if name is not None and (not isinstance(name, (str, Promise)) or not str(name).strip()):
         errors.append(Error(f"{label}['name'] must be a non-empty string.", id="oauth_provider.E041"))
     listed = entry.get("scopes", [])
     if not isinstance(listed, (list, tuple)) or any(

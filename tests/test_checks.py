@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.utils.translation import gettext_lazy
 
 from oauth_provider.conf import DEFAULTS
 
@@ -352,6 +353,8 @@ def test_sound_resources_are_silent():
     assert ids(RESOURCES=RS, deploy=True) == []
     # the default resource may be listed to give it a name and limit its scopes
     assert ids(RESOURCES={"https://id.example.com": {"name": "This site", "scopes": ["read", "write"]}}) == []
+    # a translatable name, as hosts write every user-facing string
+    assert ids(RESOURCES={"https://rs.example/api": {"name": gettext_lazy("Notes API"), "scopes": ["read"]}}) == []
 
 
 @pytest.mark.req("8707-2-resource-syntax")

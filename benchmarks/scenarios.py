@@ -40,6 +40,8 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
+ISSUER = "http://testserver/o"  # benchsite.settings
+RESOURCE = "https://api.bench.example/"  # benchsite.settings RESOURCES
 CONSENT_FIELD = re.compile(r'name="oauth_request" value="([^"]+)"')
 
 
@@ -232,6 +234,65 @@ class Bench:
     def plain_open(self, m: Measure) -> None:
         self._hello(m, "plain_open", "/api/plain-open", None, "anonymous")
 
+    # -- the wave-2 paths: each beside the plain path it extends --------------------------------
+    def cc_token_audience(self, m: Measure) -> None:
+        """client_credentials for a named resource (RFC 8707): beside ``cc_token``."""
+        creds = self.fx.confidential
+        auth = basic(creds.client_id, creds.secret or "")
+        body = self.token_json(m("cc_token_audience", lambda: self.anon.post(
+            "/o/token/", {"grant_type": "client_credentials", "scope": "read", "resource": RESOURCE},
+            HTTP_AUTHORIZATION=auth)), "cc with resource")
+        if body.get("scope") != "read":
+            raise CheckFailed(f"cc with resource: {body}")
+
+    def cc_private_key_jwt(self, m: Measure) -> None:
+        """client_credentials authenticated by a signed assertion (RFC 7523 §2.2; the jti goes
+        through the replay cache): beside ``cc_token`` (HTTP Basic)."""
+        import jwt
+
+        client_id, key = self.pkjwt
+        now = int(time.time())
+        assertion = jwt.encode({"iss": client_id, "sub": client_id, "aud": ISSUER, "iat": now, "exp": now + 60,
+                                "jti": secrets.token_urlsafe(16)}, key, algorithm="ES256")
+        data = {"grant_type": "client_credentials", "scope": "read", "client_assertion": assertion,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        self.token_json(m("cc_private_key_jwt", lambda: self.anon.post("/o/token/", data)), "private_key_jwt")
+
+    def token_exchange(self, m: Measure) -> None:
+        """A service narrows a token it holds to one scope (RFC 8693; the default adapter lets a
+        client exchange only its own tokens): beside ``cc_token``."""
+        client_id, secret = self.exchanger
+        data = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": self.exchange_subject,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "scope": "read"}
+        body = expect(m("token_exchange", lambda: self.anon.post(
+            "/o/token/", data, HTTP_AUTHORIZATION=basic(client_id, secret))), 200, "token exchange").json()
+        if body.get("issued_token_type") != "urn:ietf:params:oauth:token-type:access_token":
+            raise CheckFailed(f"token exchange: {body}")
+
+    def device_poll(self, m: Measure) -> None:
+        """A device polling, on time, while its user has not decided (RFC 8628 §3.4):
+        ``authorization_pending``. Each iteration polls a device code of its own (made untimed),
+        since polling one code faster than its interval is ``slow_down``, another path."""
+        data = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": self.new_device_code(),
+                "client_id": self.device_client}
+        body = expect(m("device_poll", lambda: self.anon.post("/o/token/", data)), 400, "device poll").json()
+        if body.get("error") != "authorization_pending":
+            raise CheckFailed(f"device poll: {body}")
+
+    def new_device_code(self) -> str:
+        started = self.anon.post("/o/device_authorization/", {"client_id": self.device_client, "scope": "read"})
+        return str(expect(started, 200, "device authorization").json()["device_code"])
+
+    def register(self, m: Measure) -> None:
+        """Open dynamic client registration (RFC 7591) of an MCP-style native client."""
+        metadata = {"redirect_uris": ["http://127.0.0.1:3030/callback"], "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"], "application_type": "native",
+                    "client_name": "bench agent"}
+        answer = m("register", lambda: self.anon.post("/o/register/", json.dumps(metadata),
+                                                      content_type="application/json"))
+        if expect(answer, 201, "register").json().get("token_endpoint_auth_method") != "none":
+            raise CheckFailed(f"register: {answer.content[:200]!r}")
+
     def floor_insert(self, m: Measure) -> None:
         expect(m("floor_insert", lambda: self.anon.post("/floor/insert", {"scope": "read"})), 200, "floor")
 
@@ -248,18 +309,43 @@ class Bench:
         secret = secrets.token_urlsafe(32)
         FloorClient.objects.create(client_id="floor-client", client_secret=secret)
         self.floor_client = ("floor-client", secret)
+        self.prepare_wave2()
+
+    def prepare_wave2(self) -> None:
+        """Clients for the wave-2 paths, made with ``createclient`` as a host would."""
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        pk_id, _ = common.createclient("bench-private-key-jwt", "--grant-type", "client_credentials",
+                                       "--scope", "read write", "--auth-method", "private_key_jwt",
+                                       "--jwks", json.dumps({"keys": [{**public, "use": "sig"}]}))
+        self.pkjwt = (pk_id, key)
+        ex_id, ex_secret = common.createclient(
+            "bench-exchanger", "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange",
+            "--grant-type", "client_credentials", "--scope", "read write")
+        self.exchanger = (ex_id, ex_secret or "")
+        self.exchange_subject = self.token_json(self.anon.post(
+            "/o/token/", {"grant_type": "client_credentials", "scope": "read write"},
+            HTTP_AUTHORIZATION=basic(ex_id, ex_secret or "")), "exchanger's token")["access_token"]
+        self.device_client, _ = common.createclient(
+            "bench-device", "--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
+            "--scope", "read write")
 
 
 SCENARIOS = [
     "cc_token", "code_flow", "refresh", "introspect", "revoke", "drf_protected", "drf_protected_jwt",
     "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open", "floor_insert", "floor_select_insert",
+    "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
 ]
 #: scenarios that only read (timed as their own round-robin group)
 READERS = frozenset({
     "introspect", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open",
 })
 ORDER = [
-    "cc_token", "floor_select_insert", "authz_get", "authz_post", "code_exchange", "refresh", "floor_insert",
+    "cc_token", "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
+    "floor_select_insert", "authz_get", "authz_post", "code_exchange", "refresh", "floor_insert",
     "introspect", "revoke", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected",
     "plain_open",
 ]
@@ -363,6 +449,13 @@ def render(result: dict[str, Any]) -> str:
         if a in steps and b in steps:
             derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "
                            f"+{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:,.0f} µs CPU (p50 over the open view)")
+    for a, b, label in (("cc_token_audience", "cc_token", "a named resource (RFC 8707)"),
+                        ("cc_private_key_jwt", "cc_token", "private_key_jwt instead of HTTP Basic"),
+                        ("token_exchange", "cc_token", "token exchange instead of client_credentials"),
+                        ("device_poll", "cc_token", "a pending device-code poll, against client_credentials")):
+        if a in steps and b in steps:
+            derived.append(f"- {label}: {steps[a]['p50_us'] - steps[b]['p50_us']:+,.0f} µs wall, "
+                           f"{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:+,.0f} µs CPU (p50, `{a}` - `{b}`)")
     for a, b in (("cc_token", "floor_select_insert"), ("code_exchange", "floor_insert"), ("refresh", "floor_insert")):
         if a in steps and b in steps:
             derived.append(f"- `{a}` vs `{b}`: {steps[b]['p50_us'] / steps[a]['p50_us']:.2f}x the floor's rate "

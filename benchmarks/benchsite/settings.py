@@ -75,6 +75,11 @@ OAUTH_PROVIDER = {
     # this Host header
     "ISSUER": "http://testserver/o",
     "SCOPES": {"read": "Read your data", "write": "Change your data"},
+    # the wave-2 paths (scenarios.py): a second resource for audience-bound tokens, open
+    # registration with a throttle no benchmark reaches
+    "RESOURCES": {"https://api.bench.example/": {"name": "Bench API", "scopes": ["read"]}},
+    "DYNAMIC_REGISTRATION": "open",
+    "REGISTRATION_THROTTLE": {"registrations": 10**9},
 }
 
 

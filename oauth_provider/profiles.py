@@ -74,7 +74,7 @@ FAPI2_RULES: tuple[Rule, ...] = (
     Rule("CLIENT_ASSERTION_LEGACY_AUDIENCE", False, lambda value: value is False,
          "§5.3.2.1-8: client assertions carry the issuer identifier as their only aud", "oauth_provider.E133"),
     Rule("REFRESH_TOKEN_ROTATION", "public_clients", lambda value: value != "always",
-         "§5.3.2.1-9: refresh tokens are not rotated", "oauth_provider.E139"),
+         "§5.3.2.1-9: refresh tokens are not rotated but in extraordinary circumstances", "oauth_provider.W131"),
     Rule("AUTHORIZATION_CODE_LIFETIME", 60, _int_at_most(60),
          "§5.3.2.1-11: authorization codes live at most 60 seconds", "oauth_provider.E131"),
     Rule("REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", True, lambda value: value is True,

@@ -481,3 +481,24 @@ def test_the_password_grant_is_unsupported():
     with provider(**FAPI):
         r = fapi_token(HttpClient(), client, {"grant_type": "password", "username": "u", "password": "p"})
     assert_error(r, "unsupported_grant_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_every_jwt_processed_uses_a_profile_algorithm(es256_key):
+    """Our own RS256 tokens (signed before the switch) and others' RS256 JWTs (JWT bearer
+    assertions, and any later input through jwt.foreign_header) are refused under the profile."""
+    from oauth_provider import jwt
+
+    rs256 = keys.verification_key(keys.create_key("RS256", prepublish=False).kid)
+    now = int(time.time())
+    ours = jwt.encode({"iss": ISSUER, "iat": now, "exp": now + 60}, key=rs256)
+    foreign = pyjwt.encode({"iss": "x"}, rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                           algorithm="RS256")
+    assert jwt.decode(ours, typ=None, issuer=ISSUER)["iss"] == ISSUER
+    assert jwt.foreign_header(foreign, ("RS256", "ES256"))["alg"] == "RS256"
+    with provider(PROFILE="fapi2"):
+        with pytest.raises(jwt.InvalidJWT):
+            jwt.decode(ours, typ=None, issuer=ISSUER)
+        with pytest.raises(jwt.InvalidJWT):
+            jwt.foreign_header(foreign, ("RS256", "ES256"))

@@ -357,7 +357,7 @@ def _rsa_token(client: Any, alg: str) -> Any:
 @pytest.mark.parametrize(("ahead", "accepted"), [(10, True), (61, False), (120, False)])
 def test_client_assertion_clock_skew(claim, ahead, accepted):
     client = fapi_client(grant_types="client_credentials", redirect_uris="")
-    now = int(time.time())
+    now = int(FrozenClock()().timestamp())  # the server's clock, frozen: no race with the second hand
     with provider(**FAPI):
         r = fapi_token(HttpClient(), client, CC, **{claim: now + ahead, "exp": now + ahead + 60})
     if accepted:

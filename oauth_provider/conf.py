@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import profiles
+
 DAY = 24 * 3600
 
 
@@ -422,11 +424,9 @@ class ProviderSettings:
 
     def _merged(self) -> dict[str, Any]:
         if self._cache is None:
-            from .profiles import values
-
             host = self.user_settings
             merged = {name: s.default for name, s in DEFAULTS.items()}
-            merged.update({k: v for k, v in values(host.get("PROFILE")).items() if k in DEFAULTS})
+            merged.update({k: v for k, v in profiles.values(host.get("PROFILE")).items() if k in DEFAULTS})
             merged.update({k: v for k, v in host.items() if k in DEFAULTS})
             self._cache = merged
         return self._cache

@@ -25,6 +25,7 @@ This is floor 1 (foundations): it imports nothing of the package at module level
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +97,6 @@ PROFILES: dict[str, tuple[Rule, ...]] = {FAPI2: FAPI2_RULES}
 def values(profile: Any) -> dict[str, Any]:
     """The settings ``profile`` sets (empty for None or an unknown name, which the E130
     check reports). Copies, so no caller can change the table."""
-    import copy
-
     rules = PROFILES.get(profile, ()) if isinstance(profile, str) else ()
     return {rule.setting: copy.deepcopy(rule.value) for rule in rules}
 

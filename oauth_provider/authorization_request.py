@@ -46,7 +46,7 @@ from .models import Consent
 from .models.store import CLIENT_ID_MAX_LENGTH, consent_of
 from .oidc.claims import parse_claims_request
 from .params import Params, flatten
-from .registry import adapter, grant_types
+from .registry import adapter, client_auth_method_names, grant_types
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -174,6 +174,15 @@ def check_grant_allowed(req: AuthorizationRequest, data: QueryDict) -> None:
         raise UnauthorizedClient("This client may not use the authorization code grant.")
 
 
+def check_client_method(req: AuthorizationRequest, data: QueryDict) -> None:
+    """A client whose ``token_endpoint_auth_method`` the site does not offer
+    (``CLIENT_AUTH_METHODS``) could never redeem the code: refused before the user is asked.
+    Under the FAPI 2.0 profile this is every public or secret-based client (§5.3.2.1-3, -6)."""
+    method = "none" if req.client.is_public else req.client.token_endpoint_auth_method
+    if method not in client_auth_method_names():
+        raise UnauthorizedClient("This client's authentication method is not accepted by this server.")
+
+
 def check_response_type(req: AuthorizationRequest, data: QueryDict) -> None:
     """Only ``code`` (OAuth 2.1 §4.1.1; implicit is gone, RFC 9700 §2.1.2)."""
     response_type = req.params.get("response_type")
@@ -265,6 +274,7 @@ CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_params,
     check_unsupported,
     check_grant_allowed,
+    check_client_method,
     check_response_type,
     check_pkce,
     check_prompt,

@@ -14,7 +14,8 @@ E007   ``SCOPES`` names an illegal scope token, or a default/optional scope is u
 E008   a grant type, client-authentication method or the adapter cannot be imported
 E009   ``CLIENT_AUTH_THROTTLE`` has an unknown key, a wrong type, a non-positive number or
        names a cache alias that is not in ``CACHES``
-E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its allowed values
+E010   ``SIGNING_KEY_ALGORITHM``, ``ACCESS_TOKEN_FORMAT`` or ``REFRESH_TOKEN_ROTATION`` is not one
+       of its allowed values
 E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
 E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
 E013   a ``KEY_ENCRYPTION_KEYS`` entry is not a string of at least 32 characters
@@ -74,6 +75,29 @@ E071   ``REGISTRATION_THROTTLE`` has an unknown key, a wrong type or a non-posit
 W070   ``DYNAMIC_REGISTRATION`` is "adapter" but the adapter does not override
        ``allow_registration``: registration is open to anyone
 W071   open dynamic registration without its throttle (deploy)
+E130   ``PROFILE`` is not None or a known profile (``"fapi2"``)
+E131   under ``fapi2``: ``AUTHORIZATION_CODE_LIFETIME`` above 60 seconds (FAPI 2.0 §5.3.2.1-11)
+E132   under ``fapi2``: ``CLIENT_AUTH_METHODS`` offers a secret-based method or ``none``
+       (§5.3.2.1-3, -6)
+E133   under ``fapi2``: ``CLIENT_ASSERTION_LEGACY_AUDIENCE`` is on (§5.3.2.1-8)
+E134   under ``fapi2``: ``SIGNING_KEY_ALGORITHM`` or ``DPOP_SIGNING_ALGORITHMS`` names an algorithm
+       other than PS256, ES256, EdDSA (§5.4.1)
+E135   under ``fapi2``: ``REQUIRE_DPOP`` is off (§5.3.2.1-4)
+E136   under ``fapi2``: ``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`` is off (§5.3.2.2-3)
+E137   under ``fapi2``: ``PUSHED_AUTHORIZATION_REQUEST_LIFETIME`` is 600 seconds or more (§5.3.2.2-12)
+E138   under ``fapi2``: ``GRANT_TYPES`` offers the password or implicit grant (§5.3.2.1-2, §5.3.2.2-1)
+E139   under ``fapi2``: ``REFRESH_TOKEN_ROTATION`` is ``"always"`` without a
+       ``REFRESH_TOKEN_GRACE_PERIOD`` for the retry §5.3.2.1-9 requires
+W130   under a profile: a setting it needs is not provided by this version (DPoP, PAR), so the
+       site does not meet it yet
+W131   under ``fapi2``: refresh tokens are rotated (``REFRESH_TOKEN_ROTATION = "always"``, with a
+       grace period): §5.3.2.1-9 allows it only in extraordinary circumstances
+W132   under ``fapi2``: clients in the database break the profile (public, secret-based
+       authentication, plain http redirect URIs, an algorithm outside §5.4.1)
+       (``check --database default``)
+W133   under ``fapi2``: a published signing key uses an algorithm outside §5.4.1; it no longer
+       signs (``check --database default``)
+W134   under ``fapi2``: ``MULTI_AUDIENCE_TOKENS`` is on (§5.3.2.1-14, least privilege)
 =====  =====================================================================
 """
 
@@ -244,7 +268,8 @@ def _check_choices() -> list[Error]:
     from .keys import ALGORITHMS
 
     errors = []
-    for name, allowed in (("SIGNING_KEY_ALGORITHM", ALGORITHMS), ("ACCESS_TOKEN_FORMAT", ("opaque", "jwt"))):
+    for name, allowed in (("SIGNING_KEY_ALGORITHM", ALGORITHMS), ("ACCESS_TOKEN_FORMAT", ("opaque", "jwt")),
+                          ("REFRESH_TOKEN_ROTATION", ("always", "public_clients"))):
         value = getattr(provider_settings, name)
         if value not in allowed:
             errors.append(Error(f"OAUTH_PROVIDER[{name!r}] = {value!r} is not one of {', '.join(allowed)}.",

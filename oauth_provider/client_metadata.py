@@ -38,6 +38,12 @@ fragment, no private host; OpenID Connect Back-Channel Logout 1.0 §2.2), plain 
 with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
 ``backchannel_logout_session_required`` is a boolean.
 
+Under the FAPI 2.0 profile (``PROFILE = "fapi2"``, :mod:`oauth_provider.profiles`), whoever
+registers it, a client must be confidential and authenticate with ``private_key_jwt``
+(§5.3.2.1-3, -6; the default method then), sign its assertions with PS256, ES256 or EdDSA
+(§5.4.1), and use no plain http redirect URI except a native app's loopback one (§5.3.2.2-8,
+RFC 8252 §7.3): :func:`profile_problems`.
+
 This is floor 2 (protocol helpers): the model layer imports it, never the other way round.
 """
 
@@ -55,6 +61,7 @@ from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from . import profiles
 from . import scopes as _scopes
 from .client_keys import SIGNING_ALGORITHMS, InvalidKeySet, load_jwks
 from .conf import provider_settings
@@ -275,8 +282,39 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
+    if profiles.fapi2():
+        for name, description, error in profile_problems(
+            out.token_endpoint_auth_method, out.application_type, out.redirect_uris,
+            out.token_endpoint_auth_signing_alg,
+        ):
+            problems.add(name, description, error)
     problems.raise_any()
     return out
+
+
+def profile_problems(auth_method: str, application_type: str, redirect_uris: list[str],
+                     signing_alg: str) -> list[tuple[str, str, str]]:
+    """What keeps a client from the FAPI 2.0 Security Profile, as ``(field, description, RFC
+    7591 error)``; empty when nothing does. Registration refuses such a client under the
+    profile, and the W132 check names those already in the database."""
+    found = []
+    if auth_method in profiles.SECRET_OR_NO_AUTH_METHODS:
+        found.append(("token_endpoint_auth_method", gettext(
+            "Under the FAPI 2.0 profile a client is confidential and authenticates with private_key_jwt "
+            "(FAPI 2.0 section 5.3.2.1), not %(method)s.") % {"method": auth_method}, "invalid_client_metadata"))
+    if signing_alg and signing_alg not in profiles.FAPI2_ALGORITHMS:
+        found.append(("token_endpoint_auth_signing_alg", gettext(
+            "Under the FAPI 2.0 profile client assertions are signed with %(algs)s (FAPI 2.0 section 5.4.1)."
+        ) % {"algs": ", ".join(profiles.FAPI2_ALGORITHMS)}, "invalid_client_metadata"))
+    for uri in redirect_uris:
+        if _redirect_kind(uri) == "loopback" and not (
+            application_type == "native" and (urlsplit(uri).hostname or "") in ("127.0.0.1", "::1")
+        ):
+            found.append(("redirect_uris", gettext(
+                "%(uri)s: under the FAPI 2.0 profile a redirect URI is https, except a native app's "
+                "loopback IP (FAPI 2.0 section 5.3.2.2, RFC 8252 section 7.3).") % {"uri": uri},
+                "invalid_redirect_uri"))
+    return found
 
 
 def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Problems) -> tuple[str, bool]:
@@ -411,6 +449,8 @@ def _auth_method(data: Mapping[str, Any], source: str, problems: _Problems) -> s
     from .registry import client_auth_method_names
 
     default = "none" if source == "metadata_document" else "client_secret_basic"
+    if profiles.fapi2():
+        default = "private_key_jwt"  # FAPI 2.0 §5.3.2.1-6: the only method the profile keeps
     value = data.get("token_endpoint_auth_method") or default
     registered = client_auth_method_names()
     if not isinstance(value, str) or value not in registered:

@@ -9,7 +9,10 @@ A host configures the library with one dict in its settings module::
 
 ``provider_settings`` merges that dict over :data:`DEFAULTS` lazily, on first attribute
 access, and forgets the merge when Django's ``setting_changed`` signal fires, so
-``override_settings(OAUTH_PROVIDER=...)`` works everywhere. Nothing copies a value into a
+``override_settings(OAUTH_PROVIDER=...)`` works everywhere. A security profile
+(``PROFILE``, :mod:`oauth_provider.profiles`) is a layer in between: ``DEFAULTS < profile <
+the host's dict``; a profile's value for a setting not in :data:`DEFAULTS` (a feature of a later
+version) is left out. Nothing copies a value into a
 module global. Types and unknown keys are validated by :mod:`oauth_provider.checks`.
 """
 
@@ -21,6 +24,8 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from . import profiles
 
 DAY = 24 * 3600
 
@@ -78,6 +83,15 @@ DEFAULTS: dict[str, Setting] = {
         "that refresh concurrently): that one retry gets the same successor refresh token and a new "
         "access token; a second retry, or one after the successor was used, is reuse and revokes the "
         "grant. 0 turns it off.",
+    ),
+    "REFRESH_TOKEN_ROTATION": Setting(
+        "always", (str,),
+        "Which clients get a new refresh token each time they use one: ``\"always\"`` (every client; "
+        "a rotated token presented again revokes the grant, RFC 9700 §4.14.2) or ``\"public_clients\"`` "
+        "(public clients only, with the same reuse detection; a confidential client keeps its refresh "
+        "token, which the response returns unchanged: it cannot be used without the client's "
+        "credentials, and FAPI 2.0 §5.3.2.1-9 forbids rotating it). The ``fapi2`` profile sets "
+        "``\"public_clients\"``.",
     ),
     "REMEMBER_CONSENT": Setting(
         True, (bool,),
@@ -188,6 +202,15 @@ DEFAULTS: dict[str, Setting] = {
         "documents) use claimed https redirect URIs (RFC 8252 §7.2). Off: such a client registers a "
         "private-use scheme or an http loopback URI. An operator may always register claimed https "
         "URIs for a native app in the admin or with ``createclient``.",
+    ),
+    "PROFILE": Setting(
+        None, (str,),
+        "A security profile that sets the settings it requires, between the defaults and your own "
+        "values: ``\"fapi2\"``, the FAPI 2.0 Security Profile (private_key_jwt only, confidential "
+        "clients only, DPoP and PAR required, 60-second codes, PS256/ES256/EdDSA, no refresh-token "
+        "rotation for confidential clients). A setting you set yourself that contradicts it fails a "
+        "system check. See docs/how-to/fapi2.md.",
+        nullable=True,
     ),
     "ADAPTER": Setting(
         "oauth_provider.adapter.DefaultAdapter", (str,),
@@ -401,8 +424,10 @@ class ProviderSettings:
 
     def _merged(self) -> dict[str, Any]:
         if self._cache is None:
+            host = self.user_settings
             merged = {name: s.default for name, s in DEFAULTS.items()}
-            merged.update({k: v for k, v in self.user_settings.items() if k in DEFAULTS})
+            merged.update({k: v for k, v in profiles.values(host.get("PROFILE")).items() if k in DEFAULTS})
+            merged.update({k: v for k, v in host.items() if k in DEFAULTS})
             self._cache = merged
         return self._cache
 

@@ -14,7 +14,7 @@ from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch
 from django.views import View
 
-from .. import keys
+from .. import keys, profiles
 from ..conf import provider_settings
 from ..issuer import endpoint_url
 from ..oidc import logout as backchannel_logout
@@ -35,9 +35,10 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
     document.update({
         "jwks_uri": endpoint_url(request, "jwks"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": sorted(
+        # what ID tokens may be signed with: under a profile, only its algorithms (FAPI 2.0 §5.4.1)
+        "id_token_signing_alg_values_supported": sorted(profiles.allowed_algorithms(tuple(
             {provider_settings.SIGNING_KEY_ALGORITHM} | {jwk["alg"] for jwk in keys.jwks()["keys"]}
-        ),
+        ))),
         "claims_supported": supported_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,

@@ -114,6 +114,12 @@ _spend_grace = PreparedUpdate(
     ("revoked_at", "id", "rotated_at"),
 )
 
+_keep_refresh = PreparedUpdate(
+    lambda: RefreshToken,
+    "UPDATE {table} SET {expires_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL AND {revoked_at} IS NULL "
+    "AND {expires_at} > %s",
+    ("expires_at", "id", "expires_at"),
+)
 
 def attach_client(family: Authorization, client: AbstractClient) -> None:
     """Hand ``family`` the client object already loaded (the authenticated client, whose pk
@@ -138,6 +144,14 @@ def rotate_refresh_token(pk: Any, when: datetime) -> bool:
     """Mark the refresh token rotated: True for the one request that rotates it. One
     conditional UPDATE, so of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
     return _rotate.run(when, pk) == 1
+
+
+def keep_refresh_token(pk: Any, when: datetime, expires_at: datetime) -> bool:
+    """A refresh token used without rotation (``REFRESH_TOKEN_ROTATION``) stays, its expiry
+    moved to ``expires_at`` (the idle timeout counts from this use, RFC 9700 §4.14.2): True
+    while it is unrotated, unrevoked and unexpired. One conditional UPDATE, so a revocation
+    that lands meanwhile is never undone."""
+    return _keep_refresh.run(expires_at, pk, when) == 1
 
 
 def spend_refresh_grace(pk: Any, when: datetime, grace: timedelta) -> bool:

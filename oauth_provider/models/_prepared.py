@@ -328,7 +328,7 @@ class PreparedUpdate:
 
 #: refuses an unsaved related object (and re-reads a related key) as ``save()`` does; private,
 #: so when a Django renames it, :func:`insert` leaves the row to ``save()``
-_prepare_related = getattr(Model, "_prepare_related_fields_for_save", None)
+_prepare_related: Any = getattr(Model, "_prepare_related_fields_for_save", None)
 #: integer primary keys the database generates: what RETURNING gives back needs no conversion
 _AUTO_TYPES = frozenset({"AutoField", "BigAutoField", "SmallAutoField"})
 
@@ -431,7 +431,8 @@ def _pair_statement(parent: type[Model], child: type[Model], link: Any, connecti
     if parent_plan is None or child_plan is None or link not in child_plan[1]:
         return None
     quote = connection.ops.quote_name
-    parent_key, child_key = parent._meta.auto_field, child._meta.auto_field
+    parent_key: Any = parent._meta.auto_field
+    child_key: Any = child._meta.auto_field
     values = ", ".join(
         f"(SELECT {quote(parent_key.column)} FROM {quote('parent')})" if field is link else "%s"  # noqa: S608
         for field in child_plan[1]
@@ -456,7 +457,7 @@ def insert_pair(parent: Model, child: Model, link: str) -> bool:
         return False
     alias, connection, (_, parent_fields, parent_key) = found_parent
     child_fields, child_key = found_child[2][1], found_child[2][2]
-    field = type(child)._meta.get_field(link)
+    field: Any = type(child)._meta.get_field(link)
     if any(f.is_relation and f is not field for f in child_fields) or field.remote_field.model is not type(parent):
         return False
     plans = _plans()

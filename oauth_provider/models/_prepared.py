@@ -452,6 +452,8 @@ def insert_pair(parent: Model, child: Model, link: str) -> bool:
     :func:`_pair_statement`): True. False, having stored nothing, where it cannot; the caller
     then stores them one after the other in a transaction. ``child`` may hold no other
     related object (it would have to be checked as ``save()`` checks it)."""
+    if connections[router.db_for_write(type(parent), instance=parent)].vendor != "postgresql":
+        return False  # decided before anything else: SQLite and MariaDB pay nothing for this
     found_parent, found_child = _insert_plan(parent), _insert_plan(child)
     if found_parent is None or found_child is None or found_parent[0] != found_child[0]:
         return False

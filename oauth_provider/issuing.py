@@ -22,7 +22,7 @@ from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, DeviceCode, RefreshToken, get_client_model
-from .models.store import insert, insert_with_parent
+from .models.store import insert, insert_both, insert_with_parent
 from .registry import adapter
 from .session import session_id
 from .signals import token_issued
@@ -170,10 +170,10 @@ def issue_tokens(
         act=act or None,
         exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
     )
-    insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
     if stored_refresh is not None and refresh_value is not None:
         issued.refresh_token, issued.refresh = refresh_value, stored_refresh
+        insert(access)
     elif refresh_scope is not None and authorization is not None:
         raw_refresh = refresh_value or secrets.generate_token()
         issued.refresh_token = raw_refresh
@@ -184,7 +184,9 @@ def issue_tokens(
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
         )
-        insert(issued.refresh)
+        insert_both(access, issued.refresh)  # one statement on PostgreSQL
+    else:
+        insert(access)
     if (
         with_id_token and authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()

@@ -11,7 +11,10 @@ user and family) that compilation costs several times the query itself. So:
 * :class:`PreparedUpdate` is a conditional UPDATE (consume a code, rotate a refresh token)
   written once and re-run with new values; the row count decides who won;
 * :func:`insert` stores a new token, code or family row as ``save()`` would, with an
-  ``INSERT ... RETURNING`` written once from the model's fields.
+  ``INSERT ... RETURNING`` written once from the model's fields. On PostgreSQL, :func:`insert_pair`
+  (a grant and its first code, the code's key taken from the grant's ``RETURNING``) and
+  :func:`insert_two` (an access and a refresh token) put two such INSERTs in one statement
+  (``WITH ... AS (INSERT ... RETURNING key) INSERT ...``): atomic on its own, one round trip.
 
 Each is still one ``cursor.execute`` through Django's connection, so query logging,
 ``assert_num_queries`` and execute wrappers see it. What each buys, measured, is in

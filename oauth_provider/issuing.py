@@ -22,7 +22,7 @@ from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, DeviceCode, RefreshToken, get_client_model
-from .models.store import insert
+from .models.store import insert, insert_both, insert_with_parent
 from .registry import adapter
 from .session import session_id
 from .signals import token_issued
@@ -170,10 +170,10 @@ def issue_tokens(
         act=act or None,
         exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
     )
-    insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
     if stored_refresh is not None and refresh_value is not None:
         issued.refresh_token, issued.refresh = refresh_value, stored_refresh
+        insert(access)
     elif refresh_scope is not None and authorization is not None:
         raw_refresh = refresh_value or secrets.generate_token()
         issued.refresh_token = raw_refresh
@@ -184,7 +184,9 @@ def issue_tokens(
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
         )
-        insert(issued.refresh)
+        insert_both(access, issued.refresh)  # one statement on PostgreSQL
+    else:
+        insert(access)
     if (
         with_id_token and authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()
@@ -204,10 +206,11 @@ def issue_tokens(
 
 def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, granted: tuple[str, ...]) -> str:
     """Store a new grant (token family) of ``granted`` scopes by ``user`` to the request's
-    client, with its first authorization code, in one transaction (one commit: one fsync on
-    SQLite); returns the raw code. An OpenID Connect grant remembers when and how the user
-    logged in (``auth_time``, ``sid``, ``acr``/``amr``) and the ``claims`` request, for the ID
-    token (OIDC Core §2, §3.1.2.1, §5.5)."""
+    client, with its first authorization code, atomically (one statement on PostgreSQL; one
+    transaction, so one commit and one fsync, on SQLite); returns the raw code. An OpenID
+    Connect grant remembers when and how the user logged in (``auth_time``, ``sid``,
+    ``acr``/``amr``) and the ``claims`` request, for the ID token (OIDC Core §2, §3.1.2.1,
+    §5.5)."""
     policy = adapter()
     family = Authorization(
         client=req.client,  # type: ignore[misc]  # the FK is to the swappable client model
@@ -218,26 +221,26 @@ def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, gran
         family.session_id = session_id(request)
         family.claims = req.claims
         family.auth_context = policy.authentication_context(request, user) or None
-    with transaction.atomic():
-        insert(family)
-        return issue_code(
-            authorization=family,
-            redirect_uri=req.redirect_uri_sent,
-            code_challenge=req.params["code_challenge"],
-            code_challenge_method=req.params["code_challenge_method"],
-            nonce=req.params.get("nonce", "") if req.openid else "",
-        )
+    raw, code = new_code(
+        authorization=family,
+        redirect_uri=req.redirect_uri_sent,
+        code_challenge=req.params["code_challenge"],
+        code_challenge_method=req.params["code_challenge_method"],
+        nonce=req.params.get("nonce", "") if req.openid else "",
+    )
+    insert_with_parent(family, code, "authorization")
+    return raw
 
 
-def issue_code(
+def new_code(
     *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
     nonce: str = "",
-) -> str:
-    """Store a new authorization code of the stored grant ``authorization``; returns the raw
-    code (RFC 6749 §4.1.2)."""
+) -> tuple[str, AuthorizationCode]:
+    """A new, unsaved authorization code of the grant ``authorization``: the raw code (RFC 6749
+    §4.1.2) and its row."""
     now = secrets.now()
     raw = secrets.generate_token()
-    insert(AuthorizationCode(
+    return raw, AuthorizationCode(
         code_hash=secrets.hash_token(raw),
         authorization=authorization,
         redirect_uri=redirect_uri,
@@ -246,7 +249,20 @@ def issue_code(
         nonce=nonce,
         created_at=now,
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
-    ))
+    )
+
+
+def issue_code(
+    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
+    nonce: str = "",
+) -> str:
+    """Store a new authorization code of the stored grant ``authorization``; returns the raw
+    code (RFC 6749 §4.1.2)."""
+    raw, code = new_code(
+        authorization=authorization, redirect_uri=redirect_uri, code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method, nonce=nonce,
+    )
+    insert(code)
     return raw
 
 

@@ -1,4 +1,8 @@
-"""An optional middleware that exposes the request's bearer token to every view.
+"""Optional middleware: :class:`OAuth2TokenMiddleware` exposes the request's bearer token to
+every view; :class:`FrontChannelLogoutMiddleware` signs the user out of the clients of their
+session when they log out through the site's own logout view (Front-Channel Logout 1.0).
+
+**OAuth2TokenMiddleware**
 
 Add it after ``AuthenticationMiddleware``::
 
@@ -19,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
 from . import resource
 from .conf import provider_settings
+from .oidc import frontchannel
 
 
 class OAuth2TokenMiddleware:
@@ -73,3 +79,55 @@ def _view_resource(view_func: Callable[..., Any]) -> str | None:
         view_class = getattr(view_func, "view_class", None) or getattr(view_func, "cls", None)
         target = getattr(view_class, "oauth_resource", None)
     return target if isinstance(target, str) else None
+
+
+#: the answers a logout view may send the browser on with
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class FrontChannelLogoutMiddleware:
+    """When a request logs the user out (Django's ``logout()``, e.g. the site's ``LogoutView``)
+    and the session had signed in to clients with a ``frontchannel_logout_uri``, the redirect
+    the logout view answers with becomes the provider's "signed out" page, which loads each
+    client's URI in an invisible iframe and then goes on to where the redirect pointed
+    (OpenID Connect Front-Channel Logout 1.0 §3). Add it after ``SessionMiddleware``::
+
+        MIDDLEWARE = [..., "django.contrib.sessions.middleware.SessionMiddleware", ...,
+                      "oauth_provider.middleware.FrontChannelLogoutMiddleware"]
+
+    Every other answer passes through untouched, and so does a logout view that renders its
+    own page: put ``{% frontchannel_logout %}`` in that page instead. Works under WSGI and
+    ASGI."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        return self.after(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = await self.get_response(request)
+        if not getattr(request, frontchannel.PENDING_ATTR, None):
+            return response  # nearly every request: nothing to do, nothing leaves the event loop
+        result: HttpResponse = await sync_to_async(self.after, thread_sensitive=True)(request, response)
+        return result
+
+    @staticmethod
+    def after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """``response``, or the logout page standing in for it."""
+        if not getattr(request, frontchannel.PENDING_ATTR, None) or response.status_code not in REDIRECTS:
+            return response
+        location = response.get("Location", "")
+        if not location or not frontchannel.may_continue_to(location):
+            return response
+        page = frontchannel.render_logged_out(request, frontchannel.pending(request), location)
+        page.cookies.update(response.cookies)  # what the logout view set (e.g. a language cookie)
+        return page

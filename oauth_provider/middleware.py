@@ -8,7 +8,8 @@ Add it after ``AuthenticationMiddleware``::
 
     MIDDLEWARE = [..., "oauth_provider.middleware.OAuth2TokenMiddleware"]
 
-It sets ``request.oauth_token`` and never answers by itself: a view that needs a token still
+It sets ``request.oauth_token`` and never answers by itself (under WSGI and ASGI alike: in an
+async stack it validates the token in a worker thread before the view runs): a view that needs a token still
 says so with :func:`~oauth_provider.decorators.protected_resource`, the mixin or the DRF
 classes (which reuse the same validation, so the token costs one query per request at most).
 
@@ -29,6 +30,7 @@ from django.utils.functional import SimpleLazyObject
 
 from . import resource
 from .conf import provider_settings
+from .errors import OAuthError
 from .oidc import frontchannel
 
 
@@ -42,15 +44,41 @@ class OAuth2TokenMiddleware:
       call :func:`oauth_provider.resource.get_token` for the plain value.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        self._set_token(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        """Under ASGI the token is validated here, in a worker thread
+        (:func:`~oauth_provider.resource.aauthenticate`), not lazily: a lazy first use inside an
+        ``async def`` view would run the query on the event loop (Django refuses it:
+        ``SynchronousOnlyOperation``). ``request.oauth_token`` is then read without a query;
+        a JWT's ``client`` and ``user`` stay lazy (``await token.aclient()`` / ``auser()``)."""
+        if self._may_carry_token(request):
+            try:
+                await resource.aauthenticate(request)
+            except OAuthError:
+                pass  # remembered on the request: the token reads as None, the guards answer 401
+        self._set_token(request)
+        response: HttpResponse = await self.get_response(request)
+        return response
+
+    def _set_token(self, request: HttpRequest) -> None:
         if self._may_carry_token(request):
             request.oauth_token = SimpleLazyObject(lambda: resource.get_token(request))  # type: ignore[attr-defined]
         else:
             request.oauth_token = None  # type: ignore[attr-defined]
-        return self.get_response(request)
 
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any

@@ -187,3 +187,30 @@ def test_a_query_on_the_event_loop_would_be_caught(server):
 
     with pytest.raises(SynchronousOnlyOperation):
         asyncio.run(query_on_loop())
+
+
+def test_the_site_logout_under_asgi_loads_the_front_channel_logout_page(server, alice, settings):
+    """FrontChannelLogoutMiddleware's async path: the site's LogoutView redirect becomes the
+    page loading the client's front-channel logout URI (rendered off the event loop)."""
+    import hashlib
+
+    from tests.support.factories import AuthorizationFactory
+
+    alice.set_password("pw-alice")
+    alice.save()
+    browser = requests.Session()
+    browser.get(f"{server}/accounts/login/", timeout=10)
+    r = browser.post(f"{server}/accounts/login/", data={
+        "username": "alice", "password": "pw-alice", "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text[:300]
+    key = browser.cookies["sessionid"]
+    sid = hashlib.sha256(b"oauth_provider.sid:" + key.encode()).hexdigest()[:32]
+    client = ClientFactory(name="FC RP", frontchannel_logout_uri="https://rp.example/fc",
+                           frontchannel_logout_session_required=True)
+    AuthorizationFactory(client=client, user=alice, session_id=sid, scope="openid")
+    r = browser.post(f"{server}/accounts/logout/", data={
+        "next": "/after/", "csrfmiddlewaretoken": browser.cookies["csrftoken"]}, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text[:300]
+    assert f'src="https://rp.example/fc?iss=https%3A%2F%2Ftestserver%2Fo&amp;sid={sid}"' in r.text
+    assert 'href="/after/"' in r.text and r.headers["X-Frame-Options"] == "DENY"

@@ -361,3 +361,13 @@ def test_another_user_of_the_same_browser_is_not_mixed_up(rp, logged_in):
     logged_in.browser.force_login(UserFactory())
     r = logged_in.browser.post("/accounts/logout/", {"next": "/after/"})
     assert r.status_code == 302  # the new user's session signed in to no client
+
+
+def test_the_page_is_translated(rp, logged_in):
+    from django.utils import translation
+
+    id_token = sign_in(logged_in, rp)
+    with translation.override("fr"):
+        body = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"],
+                                                    "post_logout_redirect_uri": BYE}).content.decode()
+    assert "Déconnexion de RP one" in body and "Continuer" in body

@@ -298,13 +298,7 @@ def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Pro
     kept); §2.2 allows http only for confidential clients, so a public client's is https even
     when ``ALLOW_INSECURE_LOOPBACK_FETCH`` lets loopback http through."""
     uri = data.get("backchannel_logout_uri")
-    required = data.get("backchannel_logout_session_required", False)
-    if required is None:
-        required = False
-    if not isinstance(required, bool):
-        problems.add("backchannel_logout_session_required",
-                     gettext("backchannel_logout_session_required must be true or false."))
-        required = False
+    required = _boolean(data, "backchannel_logout_session_required", problems)
     if uri in (None, ""):
         return "", required
     if not isinstance(uri, str) or len(uri) > 500:
@@ -332,13 +326,7 @@ def _frontchannel_logout(data: Mapping[str, Any], redirect_uris: list[str],
     client never, since its redirect URIs cannot be), and a client can only make that page load
     a URL of its own site."""
     uri = data.get("frontchannel_logout_uri")
-    required = data.get("frontchannel_logout_session_required", False)
-    if required is None:
-        required = False
-    if not isinstance(required, bool):
-        problems.add("frontchannel_logout_session_required",
-                     gettext("frontchannel_logout_session_required must be true or false."))
-        required = False
+    required = _boolean(data, "frontchannel_logout_session_required", problems)
     if uri in (None, ""):
         return "", required
     if not isinstance(uri, str) or len(uri) > MAX_URL_LENGTH:
@@ -360,6 +348,17 @@ def _frontchannel_logout(data: Mapping[str, Any], redirect_uris: list[str],
             "URIs (Front-Channel Logout 1.0 §2)."))
         return "", required
     return uri, required
+
+
+def _boolean(data: Mapping[str, Any], name: str, problems: _Problems) -> bool:
+    """``data[name]`` as a JSON boolean; absent or null: false."""
+    value = data.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        problems.add(name, gettext("%(name)s must be true or false.") % {"name": name})
+        return False
+    return value
 
 
 def _present(data: Mapping[str, Any], name: str) -> bool:

@@ -34,15 +34,9 @@ from .errors import OAuthError
 from .oidc import frontchannel
 
 
-class OAuth2TokenMiddleware:
-    """Sets ``request.oauth_token``.
-
-    * The request carries no bearer token: ``None``, at no cost.
-    * It does: a lazy object, validated (one query) the first time it is used. It stands for
-      the :class:`~oauth_provider.resource.ResourceToken`, or for None when the token is
-      invalid, so test it for truth (``if request.oauth_token:``), not with ``is None``; or
-      call :func:`oauth_provider.resource.get_token` for the plain value.
-    """
+class _HybridMiddleware:
+    """A middleware Django runs as sync under WSGI and as async under ASGI (no thread hop):
+    the subclass's ``__call__`` hands an async stack to its ``__acall__``."""
 
     sync_capable = True
     async_capable = True
@@ -52,6 +46,20 @@ class OAuth2TokenMiddleware:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:  # pragma: no cover - each subclass answers
+        raise NotImplementedError
+
+
+class OAuth2TokenMiddleware(_HybridMiddleware):
+    """Sets ``request.oauth_token``.
+
+    * The request carries no bearer token: ``None``, at no cost.
+    * It does: a lazy object, validated (one query) the first time it is used. It stands for
+      the :class:`~oauth_provider.resource.ResourceToken`, or for None when the token is
+      invalid, so test it for truth (``if request.oauth_token:``), not with ``is None``; or
+      call :func:`oauth_provider.resource.get_token` for the plain value.
+    """
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
@@ -113,7 +121,7 @@ def _view_resource(view_func: Callable[..., Any]) -> str | None:
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-class FrontChannelLogoutMiddleware:
+class FrontChannelLogoutMiddleware(_HybridMiddleware):
     """When a request logs the user out (Django's ``logout()``, e.g. the site's ``LogoutView``)
     and the session had signed in to clients with a ``frontchannel_logout_uri``, the redirect
     the logout view answers with becomes the provider's "signed out" page, which loads each
@@ -126,15 +134,6 @@ class FrontChannelLogoutMiddleware:
     Every other answer passes through untouched, and so does a logout view that renders its
     own page: put ``{% frontchannel_logout %}`` in that page instead. Works under WSGI and
     ASGI."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

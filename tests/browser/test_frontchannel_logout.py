@@ -30,31 +30,24 @@ from tests.support.factories import ClientFactory, UserFactory
 from tests.support.http_servers import LocalServer, local_server, send
 from tests.support.settings import override_oauth
 
-from .test_walkthrough import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _skip_or_fail
+from . import test_walkthrough
+from .test_walkthrough import TIMEOUT_MS
 
+#: the walkthrough's module-scoped Chromium (skipped or failed the same way when it is missing)
+chromium = test_walkthrough.chromium
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PAGE = b"<!doctype html><html lang=en><title>RP</title><h1>RP</h1></html>"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("the playwright package is missing (pip install playwright; no browser download needed)")
-    # Playwright's sync API keeps an event loop running in this thread, and the test's own
-    # database work (fixtures, the live server's data) is synchronous: Django's documented
-    # escape hatch, for this module only (the provider itself runs in the live server's threads)
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+@pytest.fixture(scope="module", autouse=True)
+def _sync_database_under_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an event loop running in this thread, and the test's own
+    database work (fixtures, the live server's data) is synchronous: Django's documented escape
+    hatch, for this module only (the provider itself runs in the live server's threads)."""
+    with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield
 
 
 @pytest.fixture
@@ -113,7 +106,6 @@ def test_the_rp_receives_iss_and_sid_in_the_iframe_then_the_user_goes_back(
                 wait_until="commit")
             page.wait_for_url(rp_server.url("/bye") + "?state=s1")
             took = time.monotonic() - started
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
         finally:
             context.close()
     (received,) = logout_requests(rp_server)

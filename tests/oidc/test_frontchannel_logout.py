@@ -17,7 +17,6 @@ import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import jwt as pyjwt
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
@@ -34,6 +33,7 @@ from tests.support.factories import ClientFactory, UserFactory
 from tests.support.settings import override_oauth
 
 from ..conftest import OAuthDriver
+from .test_backchannel_logout import sign_in
 
 pytestmark = pytest.mark.django_db
 ISS = "https://testserver/o"
@@ -46,21 +46,9 @@ def iframe_urls(response) -> list[str]:
 
 
 @pytest.fixture
-def logged_in(user, signing_key) -> OAuthDriver:
-    browser = HttpClient()
-    browser.force_login(user)
-    return OAuthDriver(browser, HttpClient())
-
-
-@pytest.fixture
 def rp(db):
     return ClientFactory(name="RP one", frontchannel_logout_uri="https://rp.example/fc-logout?a=1",
                          frontchannel_logout_session_required=True, post_logout_redirect_uris=BYE)
-
-
-def sign_in(driver: OAuthDriver, client) -> dict:
-    tokens = driver.tokens(client, scope="openid read")
-    return pyjwt.decode(tokens["id_token"], options={"verify_signature": False}) | {"_raw": tokens["id_token"]}
 
 
 # --- registration (§2) -------------------------------------------------------------------------

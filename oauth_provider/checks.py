@@ -98,6 +98,11 @@ W132   under ``fapi2``: clients in the database break the profile (public, secre
 W133   under ``fapi2``: a published signing key uses an algorithm outside §5.4.1; it no longer
        signs (``check --database default``)
 W134   under ``fapi2``: ``MULTI_AUDIENCE_TOKENS`` is on (§5.3.2.1-14, least privilege)
+E140   ``FRONTCHANNEL_LOGOUT`` has an unknown key, a non-boolean ``enabled`` or a ``timeout``
+       that is not 1 to 30 seconds
+E141   ``FrontChannelLogoutMiddleware`` is listed before ``SessionMiddleware`` (or without it)
+W140   front-channel logout is on but ``FrontChannelLogoutMiddleware`` is not installed (deploy):
+       the site's own logout view does not reach the clients
 =====  =====================================================================
 """
 
@@ -159,6 +164,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_fetch()
     errors += _check_device()
     errors += _check_backchannel_logout()
+    errors += _check_frontchannel_logout()
     errors += _check_key_encryption_keys()
     errors += _check_resources()
     return errors
@@ -510,6 +516,65 @@ def _check_backchannel_logout() -> list[Error]:
         problems.append(f"'delivery' must be the dotted path of a callable, not {delivery!r}")
     return [Error(f"OAUTH_PROVIDER['BACKCHANNEL_LOGOUT']: {problem}.", id="oauth_provider.E090")
             for problem in problems]
+
+
+def _check_frontchannel_logout() -> list[Error]:
+    """E140: the ``FRONTCHANNEL_LOGOUT`` block."""
+    block = provider_settings.FRONTCHANNEL_LOGOUT
+    defaults = DEFAULTS["FRONTCHANNEL_LOGOUT"].default
+    merged = {**defaults, **block}
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    if not isinstance(merged["enabled"], bool):
+        problems.append("'enabled' must be True or False")
+    timeout = merged["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 30:
+        problems.append("'timeout' must be a number of seconds from 1 to 30")
+    return [Error(f"OAUTH_PROVIDER['FRONTCHANNEL_LOGOUT']: {problem}.", id="oauth_provider.E140")
+            for problem in problems]
+
+
+FRONTCHANNEL_MIDDLEWARE = "oauth_provider.middleware.FrontChannelLogoutMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+@register(Tags.security, "oauth_provider")
+def check_frontchannel_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E141: :class:`~oauth_provider.middleware.FrontChannelLogoutMiddleware` listed before
+    ``SessionMiddleware`` (its answer must pass through the session middleware, which saves
+    what it keeps in the session for the next page)."""
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if FRONTCHANNEL_MIDDLEWARE not in middleware:
+        return []
+    if SESSION_MIDDLEWARE not in middleware or \
+            middleware.index(FRONTCHANNEL_MIDDLEWARE) < middleware.index(SESSION_MIDDLEWARE):
+        return [Error(
+            f"{FRONTCHANNEL_MIDDLEWARE} must come after {SESSION_MIDDLEWARE} in MIDDLEWARE.",
+            hint="Put it after SessionMiddleware and AuthenticationMiddleware.",
+            id="oauth_provider.E141",
+        )]
+    return []
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_frontchannel_site_logout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W140 (deploy): front-channel logout is on, but the site's own logout view does not show
+    the clients' logout iframes (no ``FrontChannelLogoutMiddleware``): a user signing out of the
+    site stays signed in at those clients. Silence it when the site's logged-out page uses the
+    ``{% frontchannel_logout %}`` tag, or sends users through the end-session endpoint."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or not _type_ok("FRONTCHANNEL_LOGOUT", raw.get("FRONTCHANNEL_LOGOUT", {})):
+        return []
+    from .oidc import frontchannel
+
+    if not frontchannel.enabled() or FRONTCHANNEL_MIDDLEWARE in (getattr(settings, "MIDDLEWARE", None) or []):
+        return []
+    return [Warning(
+        "Front-channel logout is on, but the site's own logout view will not load the clients' "
+        "front-channel logout URIs.",
+        hint=f"Add {FRONTCHANNEL_MIDDLEWARE} to MIDDLEWARE (after SessionMiddleware), or put "
+             "{% frontchannel_logout %} in your logged-out page and silence oauth_provider.W140.",
+        id="oauth_provider.W140",
+    )]
 
 
 @register(Tags.urls, "oauth_provider")

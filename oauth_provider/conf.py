@@ -248,6 +248,17 @@ DEFAULTS: dict[str, Setting] = {
         "``retry_delay`` seconds before the first retry, doubled after each failure (at most 6 hours). "
         "Run ``manage.py sendlogouts`` periodically: it retries what is due.",
     ),
+    "FRONTCHANNEL_LOGOUT": Setting(
+        {"enabled": True, "timeout": 3},
+        (dict,),
+        "OpenID Connect Front-Channel Logout 1.0 (keys left out keep their defaults): ``enabled`` (with "
+        "``OIDC_ENABLED``: advertised in discovery, and the page a user sees after logging out loads "
+        "each client's ``frontchannel_logout_uri`` in an invisible iframe); ``timeout`` the seconds "
+        "(1 to 30) that page waits for those iframes before it goes on to the ``post_logout_redirect_uri`` "
+        "(sooner once they have all loaded, when JavaScript runs). The site's own logout view is covered "
+        "by ``oauth_provider.middleware.FrontChannelLogoutMiddleware`` or the "
+        "``{% frontchannel_logout %}`` template tag: see docs/how-to/frontchannel-logout.md.",
+    ),
     "SIGNING_KEY_ALGORITHM": Setting(
         "RS256", (str,),
         "Algorithm of keys made by ``rotatekeys``: RS256 (default; OIDC Core §15.1 requires it), ES256 or EdDSA.",

@@ -17,6 +17,7 @@ from django.views import View
 from .. import keys, profiles
 from ..conf import provider_settings
 from ..issuer import endpoint_url
+from ..oidc import frontchannel
 from ..oidc import logout as backchannel_logout
 from ..oidc.claims import supported_claims
 from ..responses import allow_cors
@@ -51,6 +52,9 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
     if backchannel_logout.enabled():  # Back-Channel Logout 1.0 §2.1
         document["backchannel_logout_supported"] = True
         document["backchannel_logout_session_supported"] = True
+    if frontchannel.enabled():  # Front-Channel Logout 1.0 §3: iss and sid sent, sid in ID tokens
+        document["frontchannel_logout_supported"] = True
+        document["frontchannel_logout_session_supported"] = True
     for field, name in (("userinfo_endpoint", "userinfo"), ("end_session_endpoint", "end_session")):
         url = _optional_endpoint(request, name)
         if url:

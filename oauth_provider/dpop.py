@@ -50,7 +50,7 @@ import re
 import secrets as _random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.cache import caches
@@ -61,6 +61,9 @@ from . import client_keys, jwt, secrets
 from .conf import provider_settings
 from .errors import InvalidDPoPProof, UseDPoPNonce
 from .issuer import endpoint_url
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 TYP = "dpop+jwt"
 #: seconds a proof may be dated ahead of our clock (FAPI 2.0 §5.3.2.1 item 13: accept 10 s)
@@ -297,7 +300,7 @@ def _consume(jti: str, jkt: str, htu: str, issued: float) -> None:
 
 # -- the token endpoint (§5, §10) -------------------------------------------------------------
 
-def token_request_proof(request: HttpRequest, client: Any) -> DPoPProof | None:
+def token_request_proof(request: HttpRequest, client: AbstractClient) -> DPoPProof | None:
     """The verified DPoP proof of a token request, or None without a ``DPoP`` header; checked
     once per request (later calls, and :func:`verified_proof`, return the same). ``htu`` must be
     the token endpoint's URL as advertised in the metadata. Raises :class:`InvalidDPoPProof`
@@ -309,7 +312,7 @@ def token_request_proof(request: HttpRequest, client: Any) -> DPoPProof | None:
     proof = None
     if raw is not None:
         proof = verify_proof(raw, method="POST", url=endpoint_url(request, "token"), server="token")
-    elif getattr(client, "dpop_bound_access_tokens", False) or provider_settings.REQUIRE_DPOP:
+    elif client.dpop_bound_access_tokens or provider_settings.REQUIRE_DPOP:
         raise InvalidDPoPProof("This client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 section 5.2).")
     setattr(request, _REQUEST_ATTR, proof)
     return proof

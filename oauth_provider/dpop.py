@@ -81,6 +81,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NONCE_RANDOM, _NONCE_TIME, _NONCE_MAC = 16, 8, 16
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{54}$")  # base64url of the 40 bytes above
 #: where the verified proof of a token request is kept, so it is verified (and its jti spent) once
 _REQUEST_ATTR = "_oauth_provider_dpop_proof"
 
@@ -194,7 +195,7 @@ def issue_nonce(server: str) -> str:
 
 def nonce_valid(nonce: Any, server: str) -> bool:
     """Did ``server`` issue ``nonce`` less than :data:`NONCE_LIFETIME` seconds ago?"""
-    if not isinstance(nonce, str) or len(nonce) != 54 or not re.fullmatch(r"[A-Za-z0-9_-]+", nonce):
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
         return False
     raw = base64.urlsafe_b64decode(nonce + "==")
     body, mac = raw[:-_NONCE_MAC], raw[-_NONCE_MAC:]
@@ -254,7 +255,7 @@ def _signed_claims(proof: str, head: dict[str, Any]) -> tuple[dict[str, Any], st
     """The proof's claims once its signature verifies with its ``jwk``, and the key's thumbprint."""
     try:
         key, jkt = _public_key(json.dumps(head["jwk"], sort_keys=True, separators=(",", ":")))
-    except client_keys.InvalidKeySet as exc:
+    except ValueError as exc:  # InvalidKeySet, or a member the thumbprint needs is not a string
         raise InvalidDPoPProof(f"The DPoP proof's jwk was refused: {exc}") from None
     if head["alg"] not in key.algorithms or key.use == "enc":
         raise InvalidDPoPProof("The DPoP proof's jwk cannot sign with its alg.")

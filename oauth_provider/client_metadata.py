@@ -39,7 +39,8 @@ with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
 ``backchannel_logout_session_required`` is a boolean; ``frontchannel_logout_uri`` is an absolute
 http(s) URI with no fragment whose scheme, host and port are those of one of the client's
 registered redirect URIs (OpenID Connect Front-Channel Logout 1.0 §2; so it follows the redirect
-URIs' https and loopback rules), and ``frontchannel_logout_session_required`` is a boolean.
+URIs' https and loopback rules), ``frontchannel_logout_session_required`` is a boolean, and so
+is ``dpop_bound_access_tokens`` (RFC 9449 §5.2).
 
 Under the FAPI 2.0 profile (``PROFILE = "fapi2"``, :mod:`oauth_provider.profiles`), whoever
 registers it, a client must be confidential and authenticate with ``private_key_jwt``
@@ -170,6 +171,8 @@ class ClientMetadata:
     backchannel_logout_session_required: bool = False
     frontchannel_logout_uri: str = ""
     frontchannel_logout_session_required: bool = False
+    #: RFC 9449 §5.2: the client always uses DPoP; a token request without a proof is refused
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -200,6 +203,7 @@ class ClientMetadata:
         client.backchannel_logout_session_required = self.backchannel_logout_session_required
         client.frontchannel_logout_uri = self.frontchannel_logout_uri
         client.frontchannel_logout_session_required = self.frontchannel_logout_session_required
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
 
 
 def to_dict(client: AbstractClient) -> dict[str, Any]:
@@ -233,6 +237,8 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
     if getattr(client, "frontchannel_logout_uri", ""):
         data["frontchannel_logout_uri"] = client.frontchannel_logout_uri
         data["frontchannel_logout_session_required"] = bool(client.frontchannel_logout_session_required)
+    if getattr(client, "dpop_bound_access_tokens", False):
+        data["dpop_bound_access_tokens"] = True
     return data
 
 
@@ -291,6 +297,7 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
         data, public=out.is_public, problems=problems)
     out.frontchannel_logout_uri, out.frontchannel_logout_session_required = _frontchannel_logout(
         data, out.redirect_uris, problems)
+    out.dpop_bound_access_tokens = _boolean(data, "dpop_bound_access_tokens", problems)
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))

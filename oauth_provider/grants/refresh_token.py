@@ -18,6 +18,11 @@ With ``REFRESH_TOKEN_ROTATION = "public_clients"`` (the FAPI 2.0 profile's value
 client, which must authenticate to use its refresh token at all, keeps it: the answer returns
 the same value and a new access token, and the idle timeout counts from this use.
 
+A refresh token issued to a public client with a DPoP proof is bound to the proof's key
+(RFC 9449 §5): only a proof by that key refreshes it, and the binding passes to its successor
+(:mod:`oauth_provider.issuing`). A confidential client's refresh token is bound to its client
+authentication instead; its new access token is bound to whatever key its proof, if any, names.
+
 The requested scope may narrow the new access token, never widen it; scopes the client lost
 since are dropped. Five queries: client, token (joined to its family and user), UPDATE, two
 INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT; a kept token: client,
@@ -31,7 +36,7 @@ from typing import NoReturn
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import resources, scopes, secrets
+from .. import dpop, resources, scopes, secrets
 from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens, refresh_expiry, successor_of
@@ -76,6 +81,7 @@ class RefreshTokenGrant(Grant):
             self.reused(request, client, family)
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
+        dpop.require_key(request, token.dpop_jkt, "The refresh token")
         scope = self.narrowed_scope(params, token, client)
         audience, scope = self.narrowed_audience(request, params, client, family, scope)
         if not self.rotates(client):

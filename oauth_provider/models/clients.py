@@ -242,6 +242,11 @@ class AbstractClient(models.Model):
         help_text=_("The provider adds iss and sid to the front-channel logout URI, so the client knows which "
                     "session to end."),
     )
+    # RFC 9449 §5.2
+    dpop_bound_access_tokens = models.BooleanField(
+        _("DPoP-bound access tokens only"), default=False,
+        help_text=_("The client always uses DPoP: a token request without a DPoP proof is refused (RFC 9449 §5.2)."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -357,6 +362,7 @@ class AbstractClient(models.Model):
             "backchannel_logout_session_required": self.backchannel_logout_session_required,
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "frontchannel_logout_session_required": self.frontchannel_logout_session_required,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
         # Display URIs are checked by their own field validators (the same functions).
         return data

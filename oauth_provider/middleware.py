@@ -1,4 +1,5 @@
-"""An optional middleware that exposes the request's bearer token to every view.
+"""An optional middleware that exposes the request's access token (bearer, or DPoP-bound with
+its proof, RFC 9449 §7) to every view.
 
 Add it after ``AuthenticationMiddleware``::
 
@@ -58,7 +59,7 @@ class OAuth2TokenMiddleware:
 
     @staticmethod
     def _may_carry_token(request: HttpRequest) -> bool:
-        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
+        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().startswith(("bearer ", "dpop ")):
             return True
         return bool(provider_settings.BEARER_FORM_BODY) and request.method == "POST" and (
             request.content_type == resource.FORM

@@ -54,7 +54,7 @@ W060   ``DEVICE_CODE_LIFETIME`` is above 30 minutes, or the user-code throttle i
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
        the client-authentication throttle by default), the throttle's, when on, the JWT
-       denylist's, and with ``private_key_jwt`` the ``REPLAY_CACHE`` (``check --deploy
+       denylist's, and the ``REPLAY_CACHE`` (DPoP proofs, ``private_key_jwt``) (``check --deploy
        --database default``, the full pre-deploy check)
 E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
        1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
@@ -67,6 +67,10 @@ E101   a ``JWT_BEARER_ISSUERS`` entry has not exactly one of ``jwks`` and ``jwks
 E102   a ``JWT_BEARER_ISSUERS`` entry's ``clients`` is not a list of client_id strings
 E103   ``JWT_BEARER_MAX_LIFETIME`` is not 1 to 3600 seconds
 E104   the JWT bearer grant is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
+E110   ``DPOP_SIGNING_ALGORITHMS`` is empty or names an algorithm that is not an asymmetric JWS
+       algorithm we verify (never ``none``, never an HMAC: RFC 9449 §11.6)
+E111   ``DPOP_PROOF_MAX_AGE`` is not 1 to 300 seconds
+E112   ``REPLAY_CACHE`` is not an alias in ``CACHES``, so no DPoP proof's ``jti`` can be remembered
 E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive number, a
        ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
 E070   ``DYNAMIC_REGISTRATION`` is not None, False, "open", "token" or "adapter"
@@ -286,6 +290,38 @@ def check_client_assertions(app_configs: Any = None, **kwargs: Any) -> list[Erro
         errors.append(Error(
             "OAUTH_PROVIDER['CLIENT_ASSERTION_MAX_LIFETIME'] must be 1 to 3600 seconds.",
             hint="A client assertion authenticates one request: minutes, not hours.", id="oauth_provider.E021",
+        ))
+    return errors
+
+
+@register(Tags.security, "oauth_provider")
+def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E110-E112: DPoP (RFC 9449) proofs are always accepted at the token endpoint, so their
+    algorithms, window and replay cache must be sound."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k])
+                                        for k in ("DPOP_SIGNING_ALGORITHMS", "DPOP_PROOF_MAX_AGE", "REPLAY_CACHE")):
+        return []
+    from .client_keys import SIGNING_ALGORITHMS
+
+    errors: list[Error] = []
+    algorithms = provider_settings.DPOP_SIGNING_ALGORITHMS
+    if not algorithms or any(not isinstance(alg, str) or alg not in SIGNING_ALGORITHMS for alg in algorithms):
+        errors.append(Error(
+            f"OAUTH_PROVIDER['DPOP_SIGNING_ALGORITHMS'] = {list(algorithms)!r} must list asymmetric JWS algorithms.",
+            hint="Choose among " + ", ".join(SIGNING_ALGORITHMS) + ": never none or an HMAC (RFC 9449 section 11.6).",
+            id="oauth_provider.E110",
+        ))
+    if not 0 < provider_settings.DPOP_PROOF_MAX_AGE <= 300:
+        errors.append(Error(
+            "OAUTH_PROVIDER['DPOP_PROOF_MAX_AGE'] must be 1 to 300 seconds.",
+            hint="A DPoP proof is made for one request, at once (RFC 9449 section 11.1).", id="oauth_provider.E111",
+        ))
+    if provider_settings.REPLAY_CACHE not in settings.CACHES:
+        errors.append(Error(
+            f"OAUTH_PROVIDER['REPLAY_CACHE'] = {provider_settings.REPLAY_CACHE!r} is not an alias in CACHES.",
+            hint="DPoP proofs' jti values are remembered there: name a cache every worker shares.",
+            id="oauth_provider.E112",
         ))
     return errors
 
@@ -694,6 +730,8 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     if provider_settings.JWT_ACCESS_TOKEN_DENYLIST:
         uses.setdefault(provider_settings.DENYLIST_CACHE, []).append(
             "a revoked JWT access token is refused only by the worker that revoked it")
+    uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
+        "a DPoP proof used once can be replayed on another worker")
     if "private_key_jwt" in provider_settings.CLIENT_AUTH_METHODS:
         uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
             "a private_key_jwt assertion used once can be replayed on another worker")

@@ -179,8 +179,35 @@ DEFAULTS: dict[str, Setting] = {
         "default", (str,),
         "The cache alias (``CACHES``) that remembers single-use values until they expire: the ``jti`` "
         "of each ``private_key_jwt`` assertion, and when a client's ``jwks_uri`` was last fetched "
-        "afresh. Every worker must share it (Redis, Memcached), or a replay on another worker is "
-        "not seen.",
+        "afresh, and the ``jti`` of each DPoP proof (RFC 9449 §11.1). Every worker must share it "
+        "(Redis, Memcached), or a replay on another worker is not seen.",
+    ),
+    "DPOP_SIGNING_ALGORITHMS": Setting(
+        ["ES256", "PS256", "EdDSA", "RS256"], (list, tuple),
+        "The JWS algorithms (RFC 7518 names) a DPoP proof may be signed with (RFC 9449 §4.3, §5.1), "
+        "advertised as ``dpop_signing_alg_values_supported``. Asymmetric only: ``none`` and the HMAC "
+        "algorithms are refused by the system check. FAPI 2.0 wants ``PS256``, ``ES256`` and "
+        "``EdDSA`` only.",
+    ),
+    "DPOP_PROOF_MAX_AGE": Setting(
+        60, (int,),
+        "How many seconds after its ``iat`` a DPoP proof is accepted (RFC 9449 §11.1); a proof "
+        "dated more than 10 seconds in the future is refused whatever this says. Its ``jti`` is "
+        "remembered in ``REPLAY_CACHE`` that long, so a replay is refused.",
+    ),
+    "DPOP_NONCE": Setting(
+        False, (bool,),
+        "Require a server-provided nonce in every DPoP proof (RFC 9449 §8, §9): a proof without "
+        "one, or with a stale or wrong one, is answered ``use_dpop_nonce`` with a fresh nonce in "
+        "the ``DPoP-Nonce`` header, and the client retries. Nonces are stateless (an HMAC under a "
+        "key derived from ``SECRET_KEY``), valid for 5 minutes, and accepted only by the server "
+        "(token endpoint or resource) that issued them. Limits proofs pre-computed by a thief of "
+        "the client's key to minutes.",
+    ),
+    "REQUIRE_DPOP": Setting(
+        False, (bool,),
+        "Every access token must be DPoP-bound (RFC 9449): a token request without a DPoP proof is "
+        "refused, for every client, as if each had ``dpop_bound_access_tokens`` (RFC 9449 §5.2).",
     ),
     "NATIVE_HTTPS_REDIRECT_URIS": Setting(
         False, (bool,),

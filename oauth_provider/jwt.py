@@ -71,17 +71,20 @@ def header(token: str) -> dict[str, Any]:
     return head
 
 
-def foreign_header(token: str, algorithms: Iterable[str]) -> dict[str, Any]:
+def foreign_header(token: str, algorithms: Iterable[str], *, embedded_key: bool = False) -> dict[str, Any]:
     """The checked JOSE header of a JWT signed by someone else (a client's assertion), whose
     ``alg`` must be one of ``algorithms`` (never ``none`` nor an HMAC: the caller's list holds
     asymmetric algorithms only, RFC 8725 §3.1-3.2). ``jku``, ``x5u``, ``jwk``, ``x5c`` and
-    ``crit`` are refused (§3.10); ``kid`` is optional, and checked when present. Raises
+    ``crit`` are refused (§3.10); ``kid`` is optional, and checked when present.
+    ``embedded_key=True`` lets ``jwk`` through: only for a DPoP proof, whose very point is to
+    carry the key it is signed with (RFC 9449 §4.2; the caller checks that key). Raises
     :class:`InvalidJWT`."""
     head = _raw_header(token)
     if head.get("alg") not in set(algorithms) or head.get("alg") in ("none", "HS256", "HS384", "HS512"):
         raise InvalidJWT("algorithm not allowed")
-    if FORBIDDEN_HEADERS & set(head):
-        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
+    refused = FORBIDDEN_HEADERS - {"jwk"} if embedded_key else FORBIDDEN_HEADERS
+    if refused & set(head):
+        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(refused & set(head))))
     kid = head.get("kid")
     if kid is not None and (not isinstance(kid, str) or not _FOREIGN_KID.fullmatch(kid)):
         raise InvalidJWT("malformed kid")

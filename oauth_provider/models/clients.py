@@ -230,6 +230,11 @@ class AbstractClient(models.Model):
         _("logout token must carry sid"), default=False,
         help_text=_("The client needs the session ID (sid) in logout tokens to find the session to end."),
     )
+    # RFC 9449 §5.2
+    dpop_bound_access_tokens = models.BooleanField(
+        _("DPoP-bound access tokens only"), default=False,
+        help_text=_("The client always uses DPoP: a token request without a DPoP proof is refused (RFC 9449 §5.2)."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

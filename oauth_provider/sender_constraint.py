@@ -49,10 +49,13 @@ def challenges(
     error: OAuthError | None, *, by_dpop: bool, realm: str, scope: str | None, resource_metadata: str
 ) -> str:
     """The ``WWW-Authenticate`` value: ``Bearer`` (RFC 6750 §3) while bearer tokens are
-    accepted, then ``DPoP`` with ``algs`` (RFC 9449 §7.1), each with ``realm``, ``scope`` and
+    accepted and ``DPoP`` with ``algs`` (RFC 9449 §7.1), each with ``realm``, ``scope`` and
     ``resource_metadata`` (RFC 9728 §5.1). ``error`` goes in the DPoP challenge when the
     request used that scheme (``by_dpop``) or bearer tokens are refused, else in the Bearer one;
-    the other challenge stays bare: it only says what else this resource takes."""
+    the other challenge stays bare: it only says what else this resource takes. The challenge
+    of the request's scheme comes first, as clients that read only the first expect (a DPoP
+    client looks for ``DPoP`` there to retry with the resource's nonce; a bearer-only client
+    for ``Bearer``)."""
     in_dpop = by_dpop or not bearer_accepted()
     found = dpop_challenge(
         error if in_dpop else None, algs=provider_settings.DPOP_SIGNING_ALGORITHMS, realm=realm, scope=scope,
@@ -61,7 +64,7 @@ def challenges(
     if not bearer_accepted():
         return found
     bearer = bearer_challenge(None if in_dpop else error, realm=realm, scope=scope, resource_metadata=resource_metadata)
-    return f"{bearer}, {found}"
+    return f"{found}, {bearer}" if by_dpop else f"{bearer}, {found}"
 
 
 def confirmation(claims: dict[str, Any]) -> str | None:

@@ -76,11 +76,11 @@ def challenges(response: HttpResponse) -> dict[str, dict[str, str]]:
 
 def challenge(response: HttpResponse, scheme: str = "Bearer") -> dict[str, str]:
     """The parameters of the response's ``scheme`` challenge (asserts there is one, and that
-    the Bearer one comes first when there is one: older clients read only the first)."""
+    it comes first: clients that read only the first challenge find the one of the scheme they
+    used, a request without a token finds ``Bearer``)."""
     found = challenges(response)
     assert scheme in found, (response.status_code, response.get("WWW-Authenticate"))
-    if "Bearer" in found:
-        assert response["WWW-Authenticate"].startswith("Bearer"), response["WWW-Authenticate"]
+    assert response["WWW-Authenticate"].startswith(scheme), response["WWW-Authenticate"]
     return found[scheme]
 
 

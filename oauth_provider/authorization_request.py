@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import jwt, metadata_documents, redirect_uris, resources, scopes
+from . import dpop, jwt, metadata_documents, redirect_uris, resources, scopes
 from .conf import provider_settings
 from .errors import (
     AccessDenied,
@@ -65,6 +65,8 @@ PARAMETERS = (
     "acr_values", "claims", "request", "request_uri", "registration", LOGIN_AFTER,
     # RFC 8707 §2 (repeatable: one per resource)
     "resource",
+    # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to
+    "dpop_jkt",
 )
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
@@ -197,6 +199,14 @@ def check_pkce(req: AuthorizationRequest, data: QueryDict) -> None:
         raise InvalidRequest("code_challenge is not a valid S256 challenge.")
 
 
+def check_dpop_jkt(req: AuthorizationRequest, data: QueryDict) -> None:
+    """RFC 9449 §10: ``dpop_jkt``, when sent, is a JWK SHA-256 thumbprint (RFC 7638); the code
+    is then bound to that key (:func:`oauth_provider.issuing.start_grant`)."""
+    value = req.params.get("dpop_jkt")
+    if value is not None and not dpop.is_thumbprint(value):
+        raise InvalidRequest("dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 section 10).")
+
+
 def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
     """OIDC Core §3.1.2.1: known values only; ``none`` alone."""
     values = frozenset(req.params.get("prompt", "").split())
@@ -267,6 +277,7 @@ CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_grant_allowed,
     check_response_type,
     check_pkce,
+    check_dpop_jkt,
     check_prompt,
     check_resource,
     check_scope,

@@ -36,7 +36,8 @@ needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contact
 addresses; ``backchannel_logout_uri`` is a URL the provider's fetcher accepts (https, no
 fragment, no private host; OpenID Connect Back-Channel Logout 1.0 §2.2), plain http (loopback,
 with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
-``backchannel_logout_session_required`` is a boolean.
+``backchannel_logout_session_required`` is a boolean, and so is ``dpop_bound_access_tokens``
+(RFC 9449 §5.2).
 
 This is floor 2 (protocol helpers): the model layer imports it, never the other way round.
 """
@@ -158,6 +159,8 @@ class ClientMetadata:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     backchannel_logout_uri: str = ""
     backchannel_logout_session_required: bool = False
+    #: RFC 9449 §5.2: the client always uses DPoP; a token request without a proof is refused
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -186,6 +189,7 @@ class ClientMetadata:
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg
         client.backchannel_logout_uri = self.backchannel_logout_uri
         client.backchannel_logout_session_required = self.backchannel_logout_session_required
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
 
 
 def to_dict(client: AbstractClient) -> dict[str, Any]:
@@ -216,6 +220,8 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
     if getattr(client, "backchannel_logout_uri", ""):
         data["backchannel_logout_uri"] = client.backchannel_logout_uri
         data["backchannel_logout_session_required"] = bool(client.backchannel_logout_session_required)
+    if getattr(client, "dpop_bound_access_tokens", False):
+        data["dpop_bound_access_tokens"] = True
     return data
 
 
@@ -272,11 +278,23 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.token_endpoint_auth_signing_alg = _signing_alg(data, problems)
     out.backchannel_logout_uri, out.backchannel_logout_session_required = _backchannel_logout(
         data, public=out.is_public, problems=problems)
+    out.dpop_bound_access_tokens = _boolean(data, "dpop_bound_access_tokens", problems)
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
     problems.raise_any()
     return out
+
+
+def _boolean(data: Mapping[str, Any], name: str, problems: _Problems) -> bool:
+    """A boolean member; absent or null is false."""
+    value = data.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        problems.add(name, gettext("%(name)s must be true or false.") % {"name": name})
+        return False
+    return value
 
 
 def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Problems) -> tuple[str, bool]:

@@ -179,7 +179,7 @@ DEFAULTS: dict[str, Setting] = {
         "default", (str,),
         "The cache alias (``CACHES``) that remembers single-use values until they expire: the ``jti`` "
         "of each ``private_key_jwt`` assertion, and when a client's ``jwks_uri`` was last fetched "
-        "afresh, and the ``jti`` of each DPoP proof (RFC 9449 §11.1). Every worker must share it "
+        "afresh; and the ``jti`` of each DPoP proof (RFC 9449 §11.1). Every worker must share it "
         "(Redis, Memcached), or a replay on another worker is not seen.",
     ),
     "DPOP_SIGNING_ALGORITHMS": Setting(

@@ -24,6 +24,15 @@ the key. :func:`verify_proof` applies every check of §4.3, in this order:
 Failures raise :class:`~oauth_provider.errors.InvalidDPoPProof`, or
 :class:`~oauth_provider.errors.UseDPoPNonce` carrying a fresh nonce.
 
+At the token endpoint (§5), :func:`token_request_proof` verifies the request's proof once and
+keeps it on the request; :mod:`oauth_provider.issuing` binds every token it mints for that
+request to the proof's key (``cnf.jkt`` in a JWT access token, ``dpop_jkt`` on every stored
+row; a public client's refresh token too). A client registered with
+``dpop_bound_access_tokens``, or any client under ``REQUIRE_DPOP``, gets no token without a
+proof (§5.2). :func:`require_key` is the rule for what is already bound: a code bound by
+``dpop_jkt`` (§10), a public client's refresh token (§5) and a DPoP-bound subject token of a
+token exchange are only honoured with a proof made with that key.
+
 Nonces (§8, §9) are stateless: 16 random bytes, the issue time, and an HMAC over both and the
 name of the server that issued them (``"token"`` or ``"resource"``) under a key derived from
 ``SECRET_KEY``. They cannot be predicted, expire after :data:`NONCE_LIFETIME` seconds, and are
@@ -50,6 +59,7 @@ from django.utils.crypto import salted_hmac
 from . import client_keys, jwt, secrets
 from .conf import provider_settings
 from .errors import InvalidDPoPProof, UseDPoPNonce
+from .issuer import endpoint_url
 
 TYP = "dpop+jwt"
 #: seconds a proof may be dated ahead of our clock (FAPI 2.0 §5.3.2.1 item 13: accept 10 s)
@@ -67,6 +77,8 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NONCE_RANDOM, _NONCE_TIME, _NONCE_MAC = 16, 8, 16
+#: where the verified proof of a token request is kept, so it is verified (and its jti spent) once
+_REQUEST_ATTR = "_oauth_provider_dpop_proof"
 
 
 @dataclass(frozen=True)
@@ -270,3 +282,52 @@ def _consume(jti: str, jkt: str, htu: str, issued: float) -> None:
     timeout = int(issued + provider_settings.DPOP_PROOF_MAX_AGE - secrets.now().timestamp()) + 2
     if not caches[provider_settings.REPLAY_CACHE].add(f"oauth_provider:dpop-jti:{digest}", 1, timeout=max(timeout, 1)):
         raise InvalidDPoPProof("The DPoP proof was already used (jti): make a new one for each request.")
+
+
+# -- the token endpoint (§5, §10) -------------------------------------------------------------
+
+def token_request_proof(request: HttpRequest, client: Any) -> DPoPProof | None:
+    """The verified DPoP proof of a token request, or None without a ``DPoP`` header; checked
+    once per request (later calls, and :func:`verified_proof`, return the same). ``htu`` must be
+    the token endpoint's URL as advertised in the metadata. Raises :class:`InvalidDPoPProof`
+    for a bad proof, and for a missing one when ``client.dpop_bound_access_tokens`` or
+    ``REQUIRE_DPOP`` says every token must be bound (§5.2); :class:`UseDPoPNonce` in nonce mode."""
+    if hasattr(request, _REQUEST_ATTR):
+        return verified_proof(request)
+    raw = proof_from_request(request)
+    proof = None
+    if raw is not None:
+        proof = verify_proof(raw, method="POST", url=endpoint_url(request, "token"), server="token")
+    elif getattr(client, "dpop_bound_access_tokens", False) or provider_settings.REQUIRE_DPOP:
+        raise InvalidDPoPProof("This client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 section 5.2).")
+    setattr(request, _REQUEST_ATTR, proof)
+    return proof
+
+
+def verified_proof(request: HttpRequest) -> DPoPProof | None:
+    """The proof :func:`token_request_proof` verified for this request (None: none, or not
+    checked)."""
+    proof = getattr(request, _REQUEST_ATTR, None)
+    return proof if isinstance(proof, DPoPProof) else None
+
+
+def require_key(request: HttpRequest, jkt: str, what: str) -> None:
+    """``what`` (a code, refresh token or subject token) is bound to the key of thumbprint
+    ``jkt`` (empty: not bound): the request's proof must be made with that key, so a bound
+    credential is never redeemed without it nor turned into a bearer token (§5, §10).
+    Raises :class:`InvalidDPoPProof`."""
+    if not jkt:
+        return
+    proof = verified_proof(request)
+    if proof is None:
+        raise InvalidDPoPProof(f"{what} is DPoP-bound: send a DPoP proof made with its key (RFC 9449).")
+    if not secrets.constant_time_equals(proof.jkt, jkt):
+        raise InvalidDPoPProof(f"{what} is bound to another DPoP key than this proof's (RFC 9449).")
+
+
+def response_headers(request: HttpRequest) -> dict[str, str]:
+    """Headers for a successful token response to a request that carried a proof: a fresh
+    ``DPoP-Nonce`` in nonce mode (§8.2), so the client has one for its next proof."""
+    if provider_settings.DPOP_NONCE and verified_proof(request) is not None:
+        return {"DPoP-Nonce": issue_nonce("token")}
+    return {}

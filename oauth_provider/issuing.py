@@ -4,6 +4,11 @@ Each value is fresh 256-bit randomness (a refresh token's successor under a grac
 derived from it, see :func:`successor_of`); only its SHA-256 digest is written. The raw value
 exists in memory just long enough to be put in the response. Rows are written with
 :func:`oauth_provider.models.store.insert`: ``save()``'s INSERT, compiled once.
+
+A token request that carried a verified DPoP proof (:func:`oauth_provider.dpop.verified_proof`)
+gets tokens bound to the proof's key (RFC 9449 §5, §6): ``dpop_jkt`` on the access token row,
+``cnf.jkt`` in a JWT access token, ``token_type`` ``DPoP``; a public client's refresh token is
+bound too (§5), a confidential client's is not (it is bound to the client's authentication).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from . import jwt, resources, scopes, secrets
+from . import dpop, jwt, resources, scopes, secrets
 from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
@@ -50,7 +55,8 @@ class IssuedTokens:
         """The RFC 6749 §5.1 success body (with RFC 8693 §2.2.1's ``issued_token_type``)."""
         data: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            # RFC 9449 §5.1: a token bound to a DPoP key is of type DPoP
+            "token_type": "DPoP" if self.access.dpop_jkt else "Bearer",
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
@@ -85,14 +91,15 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
 
 def jwt_access_token(
     request: HttpRequest, *, client: AbstractClient, user: Any, scope: str, authorization: Authorization | None,
-    now: datetime, lifetime: int, audience: str = "", act: dict[str, Any] | None = None,
+    now: datetime, lifetime: int, audience: str = "", act: dict[str, Any] | None = None, dpop_jkt: str = "",
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
     client_id when the client acts for itself (§2.2), which :data:`jwt.CLIENT_TOKEN_CLAIM` then
     marks (§5: a user's subject may equal a client_id); ``aud`` the audience's resource
     identifiers (RFC 9068 §3, RFC 8707 §2: a string for one, a list for several; ``audience``
     is the stored form, empty for the default resource); ``act`` the actor of a token obtained
-    by token exchange (RFC 8693 §4.1)."""
+    by token exchange (RFC 8693 §4.1); ``cnf.jkt`` the thumbprint of the DPoP key it is bound to
+    (RFC 9449 §6.1)."""
     issued_at = int(now.timestamp())
     targets = resources.audience(audience, request)
     claims: dict[str, Any] = {
@@ -109,6 +116,8 @@ def jwt_access_token(
         claims[jwt.CLIENT_TOKEN_CLAIM] = True
     if act:
         claims["act"] = act
+    if dpop_jkt:
+        claims["cnf"] = {"jkt": dpop_jkt}
     if authorization is not None and authorization.auth_time is not None:
         claims["auth_time"] = int(authorization.auth_time.timestamp())
     return jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP)
@@ -146,7 +155,12 @@ def issue_tokens(
 
     Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
     its ``act`` claim, and ``not_after`` (the new token expires no later); ``with_id_token``
-    False mints no ID token."""
+    False mints no ID token.
+
+    The tokens are bound to the key of the request's verified DPoP proof, if any (module
+    docstring)."""
+    proof = dpop.verified_proof(request)
+    jkt = proof.jkt if proof is not None else ""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
     if not_after is not None:
@@ -154,7 +168,7 @@ def issue_tokens(
     if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
         raw_access = jwt_access_token(request, client=client, user=user, scope=scope,
                                       authorization=authorization, now=now, lifetime=lifetime, audience=audience,
-                                      act=act)
+                                      act=act, dpop_jkt=jkt)
     else:
         raw_access = secrets.generate_token()
     access = AccessToken(
@@ -169,6 +183,7 @@ def issue_tokens(
         subject_token=subject_token,
         act=act or None,
         exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
+        dpop_jkt=jkt,
     )
     insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
@@ -183,6 +198,7 @@ def issue_tokens(
             scope=refresh_scope,
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
+            dpop_jkt=jkt if client.is_public else "",
         )
         insert(issued.refresh)
     if (
@@ -226,15 +242,16 @@ def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, gran
             code_challenge=req.params["code_challenge"],
             code_challenge_method=req.params["code_challenge_method"],
             nonce=req.params.get("nonce", "") if req.openid else "",
+            dpop_jkt=req.params.get("dpop_jkt", ""),
         )
 
 
 def issue_code(
     *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
-    nonce: str = "",
+    nonce: str = "", dpop_jkt: str = "",
 ) -> str:
     """Store a new authorization code of the stored grant ``authorization``; returns the raw
-    code (RFC 6749 §4.1.2)."""
+    code (RFC 6749 §4.1.2). ``dpop_jkt`` binds it to a DPoP key (RFC 9449 §10)."""
     now = secrets.now()
     raw = secrets.generate_token()
     insert(AuthorizationCode(
@@ -244,6 +261,7 @@ def issue_code(
         code_challenge=code_challenge,
         code_challenge_method=code_challenge_method,
         nonce=nonce,
+        dpop_jkt=dpop_jkt,
         created_at=now,
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
     ))

@@ -177,6 +177,8 @@ def allow_cors(response: HttpResponse, methods: str = "GET, OPTIONS") -> HttpRes
     on the authorization endpoint (RFC 9700 §2.6)."""
     response["Access-Control-Allow-Origin"] = "*"
     response["Access-Control-Allow-Methods"] = methods
-    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    # DPoP (RFC 9449): browser clients send a DPoP header and must read the DPoP-Nonce answer
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
+    response["Access-Control-Expose-Headers"] = "DPoP-Nonce, WWW-Authenticate"
     response["Access-Control-Max-Age"] = "600"
     return response

@@ -60,6 +60,8 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
         algorithms = list(SIGNING_ALGORITHMS)
         for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
             document[f"{endpoint}_auth_signing_alg_values_supported"] = algorithms
+    # RFC 9449 §5.1: DPoP proofs are accepted at the token endpoint, with these algorithms
+    document["dpop_signing_alg_values_supported"] = list(provider_settings.DPOP_SIGNING_ALGORITHMS)
     # RFC 9728 §4: the resources this server issues tokens for
     document["protected_resources"] = list(resources.configured(request))
     if DEVICE_GRANT in grants:

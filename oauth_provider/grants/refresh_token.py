@@ -13,6 +13,11 @@ forks into two chains, a thief who replays a stolen token inside the window hold
 successor as the client, and whichever of them uses it second is detected as reuse. A second
 replay, or a replay after the successor was used, is reuse.
 
+A refresh token issued to a public client with a DPoP proof is bound to the proof's key
+(RFC 9449 §5): only a proof by that key refreshes it, and the binding passes to its successor
+(:mod:`oauth_provider.issuing`). A confidential client's refresh token is bound to its client
+authentication instead; its new access token is bound to whatever key its proof, if any, names.
+
 The requested scope may narrow the new access token, never widen it; scopes the client lost
 since are dropped. Five queries: client, token (joined to its family and user), UPDATE, two
 INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT).
@@ -25,7 +30,7 @@ from typing import NoReturn
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import resources, scopes, secrets
+from .. import dpop, resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
 from ..issuing import IssuedTokens, issue_tokens, successor_of
 from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
@@ -63,6 +68,7 @@ class RefreshTokenGrant(Grant):
             self.reused(request, client, family)
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
+        dpop.require_key(request, token.dpop_jkt, "The refresh token")
         scope = self.narrowed_scope(params, token, client)
         audience, scope = self.narrowed_audience(request, params, client, family, scope)
         grace = state.refresh_grace()

@@ -348,6 +348,7 @@ class AbstractClient(models.Model):
             "token_endpoint_auth_signing_alg": self.token_endpoint_auth_signing_alg,
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "backchannel_logout_session_required": self.backchannel_logout_session_required,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
         # Display URIs are checked by their own field validators (the same functions).
         return data

@@ -586,3 +586,12 @@ def test_urls_longer_than_their_columns_are_invalid_metadata_not_a_database_erro
     body = assert_error(response, 400, "invalid_client_metadata")
     assert field in body["error_description"]
     assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("9449-5.2-dpop-required")
+@open_registration
+def test_a_client_may_register_to_always_use_dpop():
+    info = register({**MCP_CLIENT, "dpop_bound_access_tokens": True}).json()
+    assert info["dpop_bound_access_tokens"] is True
+    assert get_client_model().objects.get(client_id=info["client_id"]).dpop_bound_access_tokens
+    assert "dpop_bound_access_tokens" not in register(MCP_CLIENT).json()

@@ -322,3 +322,16 @@ def test_other_users_are_unaffected(api, service):
     r = grant(api, service, sign(claims(sub="bob")))
     assert r.status_code == 200
     assert access_token_row(r.json()["access_token"]).user.username == "bob"
+
+
+@pytest.mark.req("9449-5-token-binding")
+def test_a_dpop_proof_binds_the_token(api, service, user):
+    from tests.support.dpop import DPoPKey
+
+    key = DPoPKey("RSA", "PS256")
+    r = post_form(api, {"grant_type": GRANT_TYPE, "assertion": sign(claims()), "scope": "read"},
+                  HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret),
+                  HTTP_DPOP=key.proof("POST", TOKEN_ENDPOINT))
+    assert r.status_code == 200, r.content
+    assert r.json()["token_type"] == "DPoP"
+    assert access_token_row(r.json()["access_token"]).dpop_jkt == key.jkt

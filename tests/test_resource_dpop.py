@@ -381,7 +381,6 @@ def test_a_token_endpoint_nonce_is_not_good_at_a_resource(api, surface, bound):
 
 
 @pytest.mark.req("9449-9-rs-nonce")
-@pytest.mark.xfail(strict=True, reason="the token endpoint's DPoP support is still to be merged from branch dpop")
 def test_a_resource_nonce_is_not_good_at_the_token_endpoint(api, conf_client):
     from tests.conftest import basic_auth
 

@@ -83,12 +83,11 @@ def test_the_client_follows_the_resource_nonce_by_itself(live_server, bound, key
 
 
 @pytest.mark.req("9449-5-token-binding")
-@pytest.mark.xfail(strict=True, reason="the token endpoint's DPoP support is still to be merged from branch dpop")
 def test_client_credentials_with_dpop_then_the_api(live_server, issuer):
     client = ClientFactory(grant_types="client_credentials")
     oauth = requests_oauth2client.OAuth2Client(
         token_endpoint=issuer + "/token/", client_id=client.client_id, client_secret=client.raw_secret,
-        dpop_bound_access_tokens=True,
+        dpop_bound_access_tokens=True, testing=True,  # testing: plain http on the loopback live server
     )
     token = oauth.client_credentials(scope="read")
     assert isinstance(token, requests_oauth2client.DPoPToken) and token.token_type == "DPoP"

@@ -49,6 +49,7 @@ import json
 import re
 import secrets as _random
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,6 +135,7 @@ def proof_from_request(request: HttpRequest) -> str | None:
     return value
 
 
+@lru_cache(maxsize=512)
 def normalise_uri(uri: str) -> str | None:
     """``uri`` without query and fragment, normalised as RFC 3986 §6.2.2 (case, percent-encoding,
     dot segments) and §6.2.3 (default port, empty path) say; None when it is no absolute http(s)
@@ -210,8 +212,8 @@ def verify_proof(
     for nonces. Raises :class:`InvalidDPoPProof` or :class:`UseDPoPNonce`."""
     head = _header(proof)
     jwk = head["jwk"]
-    claims = _signed_claims(proof, head)
-    jti = _check_claims(claims, method=method, url=url)
+    claims, jkt = _signed_claims(proof, head)
+    jti, target = _check_claims(claims, method=method, url=url)
     if provider_settings.DPOP_NONCE and not nonce_valid(claims.get("nonce"), server):
         raise UseDPoPNonce(issue_nonce(server))
     issued = _check_iat(claims)
@@ -219,8 +221,7 @@ def verify_proof(
         ath = claims.get("ath")
         if not isinstance(ath, str) or not secrets.constant_time_equals(ath, access_token_hash(access_token)):
             raise InvalidDPoPProof("The DPoP proof's ath is not the hash of the access token (RFC 9449 section 4.3).")
-    jkt = jwk_thumbprint(jwk)
-    _consume(jti, jkt, str(normalise_uri(url)), issued)
+    _consume(jti, jkt, target, issued)
     return DPoPProof(jkt=jkt, jti=jti, iat=issued, jwk=dict(jwk), alg=str(head["alg"]))
 
 
@@ -238,20 +239,30 @@ def _header(proof: str) -> dict[str, Any]:
     return head
 
 
-def _signed_claims(proof: str, head: dict[str, Any]) -> dict[str, Any]:
+@lru_cache(maxsize=1024)
+def _public_key(jwk_json: str) -> tuple[client_keys.ClientKey, str]:
+    """The checked public key of a ``jwk`` (its canonical JSON) and its thumbprint: a client
+    proves with the same key request after request, so it is parsed and checked once per process."""
+    jwk = json.loads(jwk_json)
+    return client_keys.parse_jwks({"keys": [jwk]})[0], jwk_thumbprint(jwk)
+
+
+def _signed_claims(proof: str, head: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The proof's claims once its signature verifies with its ``jwk``, and the key's thumbprint."""
     try:
-        key = client_keys.parse_jwks({"keys": [head["jwk"]]})[0]
+        key, jkt = _public_key(json.dumps(head["jwk"], sort_keys=True, separators=(",", ":")))
     except client_keys.InvalidKeySet as exc:
         raise InvalidDPoPProof(f"The DPoP proof's jwk was refused: {exc}") from None
-    if head["alg"] not in key.algorithms:
+    if head["alg"] not in key.algorithms or key.use == "enc":
         raise InvalidDPoPProof("The DPoP proof's jwk cannot sign with its alg.")
     try:
-        return jwt.verify_foreign(proof, head["alg"], key.public)
+        return jwt.verify_foreign(proof, head["alg"], key.public), jkt
     except jwt.InvalidJWT:
         raise InvalidDPoPProof("The DPoP proof's signature does not verify with its jwk.") from None
 
 
-def _check_claims(claims: dict[str, Any], *, method: str, url: str) -> str:
+def _check_claims(claims: dict[str, Any], *, method: str, url: str) -> tuple[str, str]:
+    """``(jti, the normalised target URI)`` once ``jti``, ``htm`` and ``htu`` are right."""
     jti, htm, htu = claims.get("jti"), claims.get("htm"), claims.get("htu")
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
         raise InvalidDPoPProof("The DPoP proof must have a jti of at most 256 characters.")
@@ -260,7 +271,7 @@ def _check_claims(claims: dict[str, Any], *, method: str, url: str) -> str:
     target = normalise_uri(url)
     if not isinstance(htu, str) or target is None or normalise_uri(htu) != target:
         raise InvalidDPoPProof(f"The DPoP proof's htu must be the URL requested, {target}.")
-    return jti
+    return jti, target
 
 
 def _check_iat(claims: dict[str, Any]) -> float:
@@ -323,6 +334,22 @@ def require_key(request: HttpRequest, jkt: str, what: str) -> None:
         raise InvalidDPoPProof(f"{what} is DPoP-bound: send a DPoP proof made with its key (RFC 9449).")
     if not secrets.constant_time_equals(proof.jkt, jkt):
         raise InvalidDPoPProof(f"{what} is bound to another DPoP key than this proof's (RFC 9449).")
+
+
+def pushed_request_jkt(request: HttpRequest, dpop_jkt: str | None, *, url: str) -> str | None:
+    """RFC 9449 §10.1: at the pushed authorization request endpoint (``url``) a client binds
+    the code it will get either with ``dpop_jkt`` or with a ``DPoP`` proof, or both, which must
+    then name the same key. Returns the thumbprint to store as the request's ``dpop_jkt`` (None:
+    not bound). Raises :class:`InvalidDPoPProof` (or :class:`UseDPoPNonce`)."""
+    if dpop_jkt is not None and not is_thumbprint(dpop_jkt):
+        raise InvalidDPoPProof("dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 section 10).")
+    raw = proof_from_request(request)
+    if raw is None:
+        return dpop_jkt
+    proof = verify_proof(raw, method="POST", url=url, server="token")
+    if dpop_jkt is not None and not secrets.constant_time_equals(dpop_jkt, proof.jkt):
+        raise InvalidDPoPProof("dpop_jkt and the DPoP proof name different keys (RFC 9449 section 10.1).")
+    return proof.jkt
 
 
 def response_headers(request: HttpRequest) -> dict[str, str]:

@@ -203,6 +203,8 @@ def test_signature_by_another_key(k1, k2):
 def test_key_type_must_match_alg(k1):
     rsa = DPoPKey("RSA", "PS256")
     refused(rsa.proof("POST", URL, header={"jwk": k1.jwk}), "cannot sign")
+    refused(k1.proof("POST", URL, header={"jwk": {**k1.jwk, "alg": "ES384"}}), "jwk")
+    refused(k1.proof("POST", URL, header={"jwk": {**k1.jwk, "use": "enc"}}), "cannot sign")
 
 
 def test_small_rsa_key_is_refused():
@@ -429,3 +431,23 @@ def test_nonce_depends_on_secret_key(k1, settings):
     nonce = dpop.issue_nonce("token")
     settings.SECRET_KEY = "another-secret-key-" + "x" * 40
     assert not dpop.nonce_valid(nonce, "token")
+
+
+# -- §10.1: pushed authorization requests ----------------------------------------------------
+
+@pytest.mark.req("9449-10.1-par")
+def test_pushed_request_binding(k1, k2):
+    par = "https://testserver/o/par/"
+    factory = RequestFactory()
+    plain = factory.post("/o/par/")
+    assert dpop.pushed_request_jkt(plain, None, url=par) is None
+    assert dpop.pushed_request_jkt(plain, k1.jkt, url=par) == k1.jkt
+    assert dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=k1.proof("POST", par)), None, url=par) == k1.jkt
+    same = factory.post("/o/par/", HTTP_DPOP=k1.proof("POST", par))
+    assert dpop.pushed_request_jkt(same, k1.jkt, url=par) == k1.jkt
+    with pytest.raises(InvalidDPoPProof, match="different keys"):
+        dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=k2.proof("POST", par)), k1.jkt, url=par)
+    with pytest.raises(InvalidDPoPProof, match="htu"):
+        dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=k1.proof("POST", URL)), None, url=par)
+    with pytest.raises(InvalidDPoPProof, match="thumbprint"):
+        dpop.pushed_request_jkt(plain, "not-a-thumbprint", url=par)

@@ -5,9 +5,12 @@ browser (real login and consent forms)."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
 import json
 from collections.abc import Iterator
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -17,6 +20,7 @@ from django.test import override_settings
 from requests_oauth2client import DPoPToken, OAuth2Client
 from requests_oauth2client.exceptions import EndpointError
 
+from tests.support.dpop import DPoPKey as ProofKey
 from tests.support.factories import PublicClientFactory, UserFactory
 
 from .test_third_party_clients import PASSWORD, PUBLIC_REDIRECT, authorize_in_browser
@@ -105,3 +109,34 @@ def test_code_bound_by_dpop_jkt_and_refreshed_with_the_same_key(discovery, issue
     with pytest.raises(EndpointError) as refused:
         client.refresh_token(refreshed.refresh_token)
     assert refused.value.error == "invalid_dpop_proof"
+
+
+@pytest.mark.req("9449-4.3-single-header")
+def test_two_dpop_headers_are_refused_over_http(discovery):
+    """A real HTTP request with two DPoP header fields (each a valid proof): the server joins
+    them with a comma (RFC 9110 §5.3), and the result is refused (RFC 9449 §4.3 item 1)."""
+    registered = register()
+    key = ProofKey("EC")
+    url = discovery["token_endpoint"]
+    parts = urlsplit(url)
+    body = urlencode({"grant_type": "client_credentials", "scope": "read"})
+    credentials = base64.b64encode(f"{registered['client_id']}:{registered['client_secret']}".encode()).decode()
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    try:
+        connection.putrequest("POST", parts.path)
+        connection.putheader("Authorization", f"Basic {credentials}")
+        connection.putheader("Content-Type", "application/x-www-form-urlencoded")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.putheader("DPoP", key.proof("POST", url))
+        connection.putheader("DPoP", key.proof("POST", url))
+        connection.endheaders(body.encode())
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 400 and answer["error"] == "invalid_dpop_proof"
+    # one of them alone is fine
+    single = requests.post(url, data={"grant_type": "client_credentials", "scope": "read"},
+                           auth=(registered["client_id"], registered["client_secret"]),
+                           headers={"DPoP": key.proof("POST", url)}, timeout=TIMEOUT)
+    assert single.status_code == 200 and single.json()["token_type"] == "DPoP"

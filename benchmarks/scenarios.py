@@ -393,7 +393,7 @@ def render(result: dict[str, Any]) -> str:
         if a in steps and b in steps:
             derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "
                            f"+{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:,.0f} µs CPU (p50 over the open view)")
-    for a, b, label in (("drf_dpop", "drf_protected", "DPoP over bearer, opaque token (the proof, its jti in the cache)"),
+    for a, b, label in (("drf_dpop", "drf_protected", "DPoP over bearer, opaque token (proof, jti in the cache)"),
                         ("drf_dpop_jwt", "drf_jwt_no_user", "DPoP over bearer, JWT access token")):
         if a in steps and b in steps:
             derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "

@@ -50,7 +50,7 @@ import re
 import secrets as _random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.cache import caches
@@ -61,6 +61,9 @@ from . import client_keys, jwt, secrets
 from .conf import provider_settings
 from .errors import InvalidDPoPProof, UseDPoPNonce
 from .issuer import endpoint_url
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 TYP = "dpop+jwt"
 #: seconds a proof may be dated ahead of our clock (FAPI 2.0 §5.3.2.1 item 13: accept 10 s)
@@ -78,6 +81,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NONCE_RANDOM, _NONCE_TIME, _NONCE_MAC = 16, 8, 16
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{54}$")  # base64url of the 40 bytes above
 #: where the verified proof of a token request is kept, so it is verified (and its jti spent) once
 _REQUEST_ATTR = "_oauth_provider_dpop_proof"
 
@@ -191,7 +195,7 @@ def issue_nonce(server: str) -> str:
 
 def nonce_valid(nonce: Any, server: str) -> bool:
     """Did ``server`` issue ``nonce`` less than :data:`NONCE_LIFETIME` seconds ago?"""
-    if not isinstance(nonce, str) or len(nonce) != 54 or not re.fullmatch(r"[A-Za-z0-9_-]+", nonce):
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
         return False
     raw = base64.urlsafe_b64decode(nonce + "==")
     body, mac = raw[:-_NONCE_MAC], raw[-_NONCE_MAC:]
@@ -251,7 +255,7 @@ def _signed_claims(proof: str, head: dict[str, Any]) -> tuple[dict[str, Any], st
     """The proof's claims once its signature verifies with its ``jwk``, and the key's thumbprint."""
     try:
         key, jkt = _public_key(json.dumps(head["jwk"], sort_keys=True, separators=(",", ":")))
-    except client_keys.InvalidKeySet as exc:
+    except ValueError as exc:  # InvalidKeySet, or a member the thumbprint needs is not a string
         raise InvalidDPoPProof(f"The DPoP proof's jwk was refused: {exc}") from None
     if head["alg"] not in key.algorithms or key.use == "enc":
         raise InvalidDPoPProof("The DPoP proof's jwk cannot sign with its alg.")
@@ -297,7 +301,7 @@ def _consume(jti: str, jkt: str, htu: str, issued: float) -> None:
 
 # -- the token endpoint (§5, §10) -------------------------------------------------------------
 
-def token_request_proof(request: HttpRequest, client: Any) -> DPoPProof | None:
+def token_request_proof(request: HttpRequest, client: AbstractClient) -> DPoPProof | None:
     """The verified DPoP proof of a token request, or None without a ``DPoP`` header; checked
     once per request (later calls, and :func:`verified_proof`, return the same). ``htu`` must be
     the token endpoint's URL as advertised in the metadata. Raises :class:`InvalidDPoPProof`
@@ -309,7 +313,7 @@ def token_request_proof(request: HttpRequest, client: Any) -> DPoPProof | None:
     proof = None
     if raw is not None:
         proof = verify_proof(raw, method="POST", url=endpoint_url(request, "token"), server="token")
-    elif getattr(client, "dpop_bound_access_tokens", False) or provider_settings.REQUIRE_DPOP:
+    elif client.dpop_bound_access_tokens or provider_settings.REQUIRE_DPOP:
         raise InvalidDPoPProof("This client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 section 5.2).")
     setattr(request, _REQUEST_ATTR, proof)
     return proof

@@ -231,13 +231,14 @@ def test_a_nonce_challenge_spends_no_code(oauth, public_client, k1, settings):
 
 @pytest.mark.req("9449-10-dpop-jkt")
 @pytest.mark.req("FAPI2-5.3.2.1-12-dpop-code-binding")
-def test_dpop_jkt_binds_the_code(oauth, public_client, k1, k2):
+def test_dpop_jkt_binds_the_code(oauth, public_client, k1, k2, assert_max_queries):
     code, verifier = oauth.get_code(public_client, dpop_jkt=k1.jkt)
     assert AuthorizationCode.objects.get().dpop_jkt == k1.jkt
     assert_error(code_exchange(oauth, public_client, code, verifier, k2), "invalid_dpop_proof")
     assert_error(code_exchange(oauth, public_client, code, verifier, None), "invalid_dpop_proof")
     assert not AccessToken.objects.exists()
-    r = code_exchange(oauth, public_client, code, verifier, k1)
+    with assert_max_queries(5):  # the code exchange's budget, DPoP or not
+        r = code_exchange(oauth, public_client, code, verifier, k1)
     assert r.status_code == 200, r.content
     assert access_token_row(r.json()["access_token"]).dpop_jkt == k1.jkt
 

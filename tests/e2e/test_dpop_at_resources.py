@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,19 +15,16 @@ from django.test import override_settings
 from tests.support.factories import ClientFactory, UserFactory
 from tests.support.resource_helpers import user_token
 
+from . import test_third_party_clients as third_party
+
+#: the fixture: the provider on the live server's origin, its endpoints and its API (the DRF views)
+issuer = third_party.issuer
+
 requests_oauth2client = pytest.importorskip("requests_oauth2client")
 
 pytestmark = [pytest.mark.e2e]
 TIMEOUT = 10
 VIEW = "/api/drf/read/"
-
-
-@pytest.fixture
-def issuer(live_server, transactional_db) -> Iterator[str]:
-    """The provider serves its API and its endpoints on the live server's origin."""
-    url = live_server.url + "/o"
-    with override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, "ISSUER": url}):
-        yield url
 
 
 @pytest.fixture

@@ -219,6 +219,20 @@ class Bench:
     def drf_protected(self, m: Measure) -> None:
         self._hello(m, "drf_protected", "/api/hello", self.target, self.fx.user.get_username())
 
+    def _dpop(self, m: Measure, step: str, path: str, token: str, who: str) -> None:
+        # The client's work (signing a fresh proof) happens before the request is timed.
+        proof = self.dpop_client.proof("GET", "http://testserver" + path, token)
+        extra = {"HTTP_AUTHORIZATION": f"DPoP {token}", "HTTP_DPOP": proof}
+        body = expect(m(step, lambda: self.anon.get(path, **extra)), 200, step).json()
+        if body.get("hello") != who:
+            raise CheckFailed(f"{step}: {body}")
+
+    def drf_dpop(self, m: Measure) -> None:
+        self._dpop(m, "drf_dpop", "/api/hello", self.target_dpop, self.fx.user.get_username())
+
+    def drf_dpop_jwt(self, m: Measure) -> None:
+        self._dpop(m, "drf_dpop_jwt", "/api/scope", self.target_dpop_jwt, "read write")
+
     def drf_protected_jwt(self, m: Measure) -> None:
         self._hello(m, "drf_protected_jwt", "/api/hello", self.target_jwt, self.fx.user.get_username())
 
@@ -301,11 +315,25 @@ class Bench:
         expect(m("floor_select_insert", lambda: self.anon.post(
             "/floor/select-insert", {"scope": "read"}, HTTP_AUTHORIZATION=auth)), 200, "floor")
 
+    def dpop_bound(self, jkt: str) -> tuple[str, str]:
+        """An opaque and a JWT access token bound to ``jkt`` (RFC 9449 §6), as the token
+        endpoint binds them: the row's ``dpop_jkt``, the JWT's ``cnf.jkt``."""
+        from oauth_provider import jwt, secrets
+        from oauth_provider.models import AccessToken
+
+        opaque = self.user_token()["access_token"]
+        AccessToken.objects.filter(token_hash=secrets.hash_token(opaque)).update(dpop_jkt=jkt)
+        claims = jwt.decode(self.user_token(self.jwt.client_id)["access_token"], typ=jwt.ACCESS_TOKEN_TYP,
+                            issuer="http://testserver/o", audience=None)
+        return opaque, jwt.encode({**claims, "cnf": {"jkt": jkt}}, typ=jwt.ACCESS_TOKEN_TYP)
+
     def prepare(self) -> None:
         from benchsite.floor.models import FloorClient
 
         self.target = self.user_token()["access_token"]
         self.target_jwt = self.user_token(self.jwt.client_id)["access_token"]
+        self.dpop_client = common.DPoPClient()
+        self.target_dpop, self.target_dpop_jwt = self.dpop_bound(self.dpop_client.jkt)
         secret = secrets.token_urlsafe(32)
         FloorClient.objects.create(client_id="floor-client", client_secret=secret)
         self.floor_client = ("floor-client", secret)
@@ -336,18 +364,19 @@ class Bench:
 
 SCENARIOS = [
     "cc_token", "code_flow", "refresh", "introspect", "revoke", "drf_protected", "drf_protected_jwt",
-    "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open", "floor_insert", "floor_select_insert",
-    "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
+    "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt", "drf_open", "plain_protected", "plain_open", "floor_insert",
+    "floor_select_insert", "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
 ]
 #: scenarios that only read (timed as their own round-robin group)
 READERS = frozenset({
-    "introspect", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open",
+    "introspect", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt", "drf_open",
+    "plain_protected", "plain_open",
 })
 ORDER = [
     "cc_token", "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
     "floor_select_insert", "authz_get", "authz_post", "code_exchange", "refresh", "floor_insert",
-    "introspect", "revoke", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected",
-    "plain_open",
+    "introspect", "revoke", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt",
+    "drf_open", "plain_protected", "plain_open",
 ]
 
 
@@ -456,6 +485,11 @@ def render(result: dict[str, Any]) -> str:
         if a in steps and b in steps:
             derived.append(f"- {label}: {steps[a]['p50_us'] - steps[b]['p50_us']:+,.0f} µs wall, "
                            f"{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:+,.0f} µs CPU (p50, `{a}` - `{b}`)")
+    for a, b, label in (("drf_dpop", "drf_protected", "DPoP over bearer, opaque token (proof, jti in the cache)"),
+                        ("drf_dpop_jwt", "drf_jwt_no_user", "DPoP over bearer, JWT access token")):
+        if a in steps and b in steps:
+            derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "
+                           f"+{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:,.0f} µs CPU (p50)")
     for a, b in (("cc_token", "floor_select_insert"), ("code_exchange", "floor_insert"), ("refresh", "floor_insert")):
         if a in steps and b in steps:
             derived.append(f"- `{a}` vs `{b}`: {steps[b]['p50_us'] / steps[a]['p50_us']:.2f}x the floor's rate "

@@ -221,7 +221,9 @@ DEFAULTS: dict[str, Setting] = {
     "REQUIRE_DPOP": Setting(
         False, (bool,),
         "Every access token must be DPoP-bound (RFC 9449): a token request without a DPoP proof is "
-        "refused, for every client, as if each had ``dpop_bound_access_tokens`` (RFC 9449 §5.2).",
+        "refused, for every client, as if each had ``dpop_bound_access_tokens`` (RFC 9449 §5.2); and "
+        "the protected resources refuse every token sent as a bearer token (tokens issued before "
+        "included), their challenges naming ``DPoP`` alone (§7.2).",
     ),
     "NATIVE_HTTPS_REDIRECT_URIS": Setting(
         False, (bool,),

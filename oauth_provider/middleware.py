@@ -1,6 +1,7 @@
-"""Optional middleware: :class:`OAuth2TokenMiddleware` exposes the request's bearer token to
-every view; :class:`FrontChannelLogoutMiddleware` signs the user out of the clients of their
-session when they log out through the site's own logout view (Front-Channel Logout 1.0).
+"""Optional middleware: :class:`OAuth2TokenMiddleware` exposes the request's access token
+(bearer, or DPoP-bound with its proof, RFC 9449 §7) to every view;
+:class:`FrontChannelLogoutMiddleware` signs the user out of the clients of their session when
+they log out through the site's own logout view (Front-Channel Logout 1.0).
 
 **OAuth2TokenMiddleware**
 
@@ -100,7 +101,7 @@ class OAuth2TokenMiddleware(_HybridMiddleware):
 
     @staticmethod
     def _may_carry_token(request: HttpRequest) -> bool:
-        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
+        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().startswith(("bearer ", "dpop ")):
             return True
         return bool(provider_settings.BEARER_FORM_BODY) and request.method == "POST" and (
             request.content_type == resource.FORM

@@ -3,13 +3,14 @@
 Three channels, one function each: JSON for back-channel endpoints (always
 ``Cache-Control: no-store``, RFC 6749 §5.1), a redirect back to a verified client
 (``error``, ``state`` and ``iss``, RFC 6749 §4.1.2.1 and RFC 9207 §2), and an HTML page for
-the user (anti-framing, no referrer, no-store). Plus the one ``WWW-Authenticate`` builder.
+the user (anti-framing, no referrer, no-store). Plus the ``WWW-Authenticate`` builders (Bearer,
+RFC 6750 §3; DPoP, RFC 9449 §7.1).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -84,6 +85,31 @@ def bearer_error(
         error, realm=realm, scope=scope, resource_metadata=resource_metadata
     )
     return json_response(error.as_dict(), status=error.status, headers=headers)
+
+
+def dpop_challenge(
+    error: OAuthError | None, *, algs: Iterable[str], realm: str | None = None, scope: str | None = None,
+    resource_metadata: str | None = None,
+) -> str:
+    """The ``DPoP`` challenge of a protected resource (RFC 9449 §7.1): as the Bearer one, plus
+    ``algs``, the JWS algorithms a proof may be signed with. ``error`` None, or one without an
+    error code, gives a challenge without ``error``."""
+    code = description = None
+    if error is not None and error.error:
+        code, description = error.error, error.description or None
+    return www_authenticate(
+        "DPoP", realm=realm, error=code, error_description=description, scope=scope or None,
+        resource_metadata=resource_metadata, algs=" ".join(algs) or None,
+    )
+
+
+def challenge_error(error: OAuthError, challenges: str, *, status: int | None = None) -> HttpResponse:
+    """The answer to a failed protected resource request whose ``WWW-Authenticate`` value,
+    ``challenges`` (one or more, RFC 9110 §11.6.1), is already built: ``status`` (default: the
+    error's), the error's own headers (``DPoP-Nonce``), the RFC 6749 §5.2 JSON body."""
+    headers = dict(error.headers)
+    headers["WWW-Authenticate"] = challenges
+    return json_response(error.as_dict(), status=error.status if status is None else status, headers=headers)
 
 
 class ClientRedirect(HttpResponseRedirect):

@@ -470,6 +470,11 @@ def test_e110_dpop_algorithms_are_asymmetric(algorithms):
     assert ids(DPOP_SIGNING_ALGORITHMS=algorithms) == ["oauth_provider.E110"]
 
 
+def test_w112_require_dpop_makes_form_body_tokens_pointless():
+    assert ids(REQUIRE_DPOP=True, BEARER_FORM_BODY=True) == ["oauth_provider.W112"]
+    assert ids(REQUIRE_DPOP=True) == [] and ids(BEARER_FORM_BODY=True) == []
+
+
 def test_dpop_algorithms_may_be_narrowed():
     assert ids(DPOP_SIGNING_ALGORITHMS=["PS256", "ES256", "EdDSA"]) == []
 

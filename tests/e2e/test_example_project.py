@@ -324,8 +324,8 @@ def test_consumer_site_logs_in_with_example_and_reads_the_api(sites: ExampleSite
         assert "Log in with Example" in back.text
 
 
-def _consumer_login(browser: requests.Session, consumer: str) -> requests.Response:
-    response = browser.get(consumer + "/login/", timeout=TIMEOUT, allow_redirects=False)
+def _consumer_login(browser: requests.Session, consumer: str, login: str = "/login/") -> requests.Response:
+    response = browser.get(consumer + login, timeout=TIMEOUT, allow_redirects=False)
     for _ in range(12):
         if response.is_redirect:
             response = browser.get(urljoin(response.url, response.headers["Location"]), timeout=TIMEOUT,
@@ -338,6 +338,24 @@ def _consumer_login(browser: requests.Session, consumer: str) -> requests.Respon
             break
     assert response.status_code == 200 and "Welcome, Dana" in html.unescape(response.text), response.url
     return response
+
+
+@pytest.mark.req("9449-7.1-rs-checks")
+def test_consumer_site_with_dpop_reads_and_writes_the_api_with_bound_tokens(sites: ExampleSites, server: str,
+                                                                           seeded: dict) -> None:
+    """Issue 15 item 5: the consumer's "tokens bound to a key" login gets DPoP tokens from
+    Example and calls the notes API (DRF) with proofs, reading and adding a note."""
+    with requests.Session() as browser:
+        home = browser.get(sites.consumer + "/", timeout=TIMEOUT)
+        assert 'href="/login/?dpop=1"' in home.text
+        page = html.unescape(_consumer_login(browser, sites.consumer, "/login/?dpop=1").text)
+        assert "Token type DPoP: bound to this site's key" in re.sub(r"<[^>]+>", "", page), page[:3000]
+        assert "Buy milk" in page  # GET /api/notes/ with Authorization: DPoP and a proof
+        form = re.search(r'<form method="post" action="/notes/">.*?value="([^"]+)"', page, re.S)
+        added = browser.post(sites.consumer + "/notes/", data={"csrfmiddlewaretoken": form.group(1),
+                             "text": "Bound to a key"}, headers={"Referer": sites.consumer + "/"}, timeout=TIMEOUT)
+        after = html.unescape(added.text)
+        assert "Note added through the API." in after and "Bound to a key" in after
 
 
 def _signed_out_of_consumer(browser: requests.Session, consumer: str, seconds: float = 10) -> bool:

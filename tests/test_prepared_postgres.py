@@ -1,0 +1,213 @@
+"""On PostgreSQL (psycopg 3) the hot statements of ``oauth_provider.models._prepared`` are
+prepared on the server (a named, protocol-level statement, planned once per connection) with
+Django's default database settings, and left unprepared wherever that could break: when the
+host says so, when a pooler sits between, or when a pooler's error shows up.
+
+Each test starts from a new connection (``transaction=True``, so it may be closed), whose
+server session has no prepared statement yet; ``pg_prepared_statements`` is the server's own
+list of them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.checks import run_checks
+from django.db import DatabaseError, connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from oauth_provider import secrets
+from oauth_provider.models import AccessToken, Authorization
+from oauth_provider.models import _prepared as prepared_module
+from oauth_provider.models._prepared import _execute
+from oauth_provider.models.store import access_token_by_value, client_by_id, consume_code
+from tests.support.factories import ClientFactory, UserFactory
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements"),
+    pytest.mark.django_db(transaction=True),
+]
+
+ISSUER = "https://testserver/o"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    """A new server session, and this module's memory of the old one gone."""
+    connection.close()
+    prepared_module._generation[0] += 1
+    prepared_module._local.modes = {}
+    prepared_module._pooled.clear()
+    yield
+    prepared_module._pooled.clear()
+    connection.close()
+
+
+def _server_prepared() -> list[str]:
+    """The statements the server holds prepared for this session (asked through psycopg, so
+    the question is no statement of its own here)."""
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _token(*, family_revoked: bool = False) -> tuple[str, AccessToken]:
+    client, user = ClientFactory(), UserFactory()
+    now = secrets.now()
+    family = Authorization.objects.create(
+        client=client, user=user, scope="read", revoked_at=now if family_revoked else None,
+    )
+    raw = secrets.generate_token()
+    row = AccessToken.objects.create(
+        token_hash=secrets.hash_token(raw), client=client, user=user, authorization=family, scope="read",
+        created_at=now, expires_at=now + timedelta(hours=1),
+    )
+    return raw, row
+
+
+def _lookups(raw: str, times: int) -> list[tuple[AccessToken | None, list[str]]]:
+    """``times`` bearer lookups: each row and the SQL Django logged for it."""
+    seen = []
+    for _ in range(times):
+        with CaptureQueriesContext(connection) as queries:
+            row = access_token_by_value(raw)
+            if row is not None:  # reading the joined rows costs nothing more
+                _ = (row.client.client_id, row.user.pk, row.authorization.revoked_at)
+        seen.append((row, [q["sql"] for q in queries.captured_queries]))
+    return seen
+
+
+def test_the_bearer_lookup_is_prepared_from_its_second_run_with_default_settings():
+    raw, stored = _token()
+    assert "prepare_threshold" not in connection.settings_dict["OPTIONS"]  # Django's defaults
+    for row, sql in _lookups(raw, 3):
+        assert row is not None and row.pk == stored.pk
+        assert row.client.pk == stored.client_id and row.user.pk == stored.user_id
+        assert len(sql) == 1 and stored.token_hash in sql[0]  # one statement, logged with its value
+    statements = [s for s in _server_prepared() if "token_hash" in s]
+    assert len(statements) == 1 and '"oauth_provider_accesstoken"."token_hash" = $1' in statements[0]
+    assert access_token_by_value(secrets.generate_token()) is None  # the prepared statement, no row
+
+
+def test_the_first_run_on_a_connection_is_not_prepared():
+    """A connection that serves one request (``CONN_MAX_AGE = 0``) pays no extra round trip."""
+    raw, _ = _token()
+    _lookups(raw, 1)
+    assert not [s for s in _server_prepared() if "token_hash" in s]
+
+
+def test_a_revoked_family_is_seen_by_the_prepared_statement_at_once():
+    """Exactly-once revocation holds with the plan cached: the family's flag is read by the
+    same statement, every time, and a token issued into a revoked family is never live."""
+    raw, stored = _token()
+    assert all(row is not None and row.is_live() for row, _ in _lookups(raw, 3))
+    Authorization.objects.filter(pk=stored.authorization_id).revoke()
+    assert all(row is not None and not row.is_live() for row, _ in _lookups(raw, 2))
+    late, _ = _token(family_revoked=True)
+    assert all(row is not None and not row.is_live() for row, _ in _lookups(late, 3))
+    assert [s for s in _server_prepared() if "token_hash" in s]
+
+
+def test_updates_and_client_lookups_are_prepared_too():
+    client = ClientFactory()
+    for _ in range(2):
+        assert client_by_id(client.client_id) == client
+        assert consume_code(10**9, secrets.now()) is False
+    prepared = _server_prepared()
+    assert any('"client_id" = $1' in s for s in prepared)
+    assert any(s.startswith('UPDATE "oauth_provider_authorizationcode"') for s in prepared)
+
+
+@pytest.mark.parametrize("how", ["setting", "pgbouncer_settings", "pooler_between"])
+def test_left_unprepared_when_a_pooler_may_sit_between(monkeypatch, how):
+    """``False``; or ``"auto"`` with ``DISABLE_SERVER_SIDE_CURSORS`` (what Django asks of a
+    transaction-pooling PgBouncer's users); or ``"auto"`` on a connection whose server
+    process is not the one that opened it: the statements run as Django runs them."""
+    raw, stored = _token()
+    if how == "pooler_between":
+        monkeypatch.setattr(prepared_module, "_is_direct", lambda connection, raw: False)
+    if how == "pgbouncer_settings":
+        monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    value = False if how == "setting" else "auto"
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER, "POSTGRESQL_PREPARED_STATEMENTS": value}):
+        for row, sql in _lookups(raw, 3):
+            assert row is not None and row.pk == stored.pk and len(sql) == 1
+        assert not [s for s in _server_prepared() if "token_hash" in s]
+
+
+def test_the_pooler_probe_finds_a_direct_connection():
+    connection.ensure_connection()
+    assert prepared_module._is_direct(connection, connection.connection) is True
+
+
+def test_true_prepares_without_asking_the_server(monkeypatch):
+    monkeypatch.setattr(prepared_module, "_is_direct", lambda connection, raw: pytest.fail("asked"))
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    raw, _ = _token()
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER, "POSTGRESQL_PREPARED_STATEMENTS": True}):
+        _lookups(raw, 2)
+        assert [s for s in _server_prepared() if "token_hash" in s]
+
+
+def _lose_the_prepared_statements() -> None:
+    """What a transaction-pooling PgBouncer without ``max_prepared_statements`` does to a
+    session: its next statement lands on a server connection that never saw the Parse
+    (psycopg still believes the statements prepared)."""
+    with connection.connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+
+
+def test_a_pooler_error_in_autocommit_is_answered_unprepared_and_turns_preparing_off(caplog):
+    raw, stored = _token()
+    _lookups(raw, 2)
+    _lose_the_prepared_statements()
+    with caplog.at_level(logging.WARNING, logger="oauth_provider"):
+        (row, sql), = _lookups(raw, 1)
+    assert row is not None and row.pk == stored.pk
+    assert len(sql) == 2  # the failed prepared run, then the same statement unprepared
+    assert "prepared statements turned off" in caplog.text and "does not exist" in caplog.text
+    assert connection.alias in prepared_module._pooled
+    for row, sql in _lookups(raw, 2):  # from now on as Django runs them
+        assert row is not None and len(sql) == 1
+    assert not [s for s in _server_prepared() if "token_hash" in s]
+
+
+def test_a_pooler_error_inside_a_transaction_is_raised_not_retried():
+    """The error aborted the transaction: running the statement again cannot answer, the
+    caller's transaction fails as it would for any database error (and preparing stops)."""
+    raw, _ = _token()
+    _lookups(raw, 2)
+    _lose_the_prepared_statements()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        access_token_by_value(raw)
+    assert connection.alias in prepared_module._pooled
+    assert access_token_by_value(raw) is not None
+
+
+def test_a_statement_error_that_is_not_a_poolers_is_raised():
+    connection.ensure_connection()
+    sql = "SELECT 1 / %s"
+    assert _execute(connection, sql, [1]) == (1,)
+    with pytest.raises(DatabaseError):
+        _execute(connection, sql, [0])  # prepared now: division by zero is the caller's error
+    assert not prepared_module._pooled
+
+
+@pytest.mark.parametrize(("value", "databases", "ids"), [
+    ("auto", {}, []),
+    (False, {}, []),
+    ("sometimes", {}, ["oauth_provider.W150"]),
+    (True, {}, []),
+    (True, {"DISABLE_SERVER_SIDE_CURSORS": True}, ["oauth_provider.W151"]),
+    ("auto", {"DISABLE_SERVER_SIDE_CURSORS": True}, []),
+])
+def test_system_checks(monkeypatch, value, databases, ids):
+    for key, setting in databases.items():
+        monkeypatch.setitem(settings.DATABASES["default"], key, setting)
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER, "POSTGRESQL_PREPARED_STATEMENTS": value}):
+        found = [m.id for m in run_checks() if m.id in ("oauth_provider.W150", "oauth_provider.W151")]
+    assert found == ids

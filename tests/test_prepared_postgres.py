@@ -10,12 +10,20 @@ list of them."""
 from __future__ import annotations
 
 import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.checks import run_checks
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -211,3 +219,103 @@ def test_system_checks(monkeypatch, value, databases, ids):
     with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER, "POSTGRESQL_PREPARED_STATEMENTS": value}):
         found = [m.id for m in run_checks() if m.id in ("oauth_provider.W150", "oauth_provider.W151")]
     assert found == ids
+
+
+# -- behind a real PgBouncer in transaction mode ----------------------------------------------
+PGBOUNCER = shutil.which("pgbouncer") or next(
+    (path for path in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(path, os.X_OK)), None
+)
+
+
+@pytest.fixture
+def pgbouncer():
+    """A transaction-pooling PgBouncer in front of the test database, without
+    ``max_prepared_statements`` (which only 1.21+ has): the pooler that mixes up named
+    statements. Yields a function making Django connections through it."""
+    if PGBOUNCER is None:
+        pytest.skip("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+    tmp_path = Path(tempfile.mkdtemp(prefix="oauth-provider-pgbouncer-"))  # not under pytest's 0700 root
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = connection.settings_dict
+    (tmp_path / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']}"
+        + (f" password={db['PASSWORD']}" if db["PASSWORD"] else "") + "\n"
+        "[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+        f"listen_port = {port}\nauth_type = any\npool_mode = transaction\ndefault_pool_size = 2\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        f"logfile = {tmp_path / 'pgbouncer.log'}\n"
+    )
+    command = [PGBOUNCER, "-q", str(tmp_path / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root with no postgres user to run pgbouncer as")
+        os.chown(tmp_path, user.pw_uid, user.pw_gid)
+        os.chown(tmp_path / "pgbouncer.ini", user.pw_uid, user.pw_gid)
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command)
+    wrappers = []
+
+    def through_pgbouncer():
+        settings_dict = {**db, "HOST": "127.0.0.1", "PORT": str(port)}
+        wrapper = type(connections[connection.alias])(settings_dict, alias=connection.alias)
+        wrappers.append(wrapper)
+        return wrapper
+
+    try:
+        for _ in range(50):
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"pgbouncer did not start: {(tmp_path / 'pgbouncer.log').read_text()!r}")
+        yield through_pgbouncer
+    finally:
+        for wrapper in wrappers:
+            wrapper.close()
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _through(wrappers, rounds: int, lookup) -> list[object]:
+    """``lookup()`` ``rounds`` times on each Django connection in turn (as two worker
+    threads would, each with its own connection through the same pool)."""
+    original = connections[connection.alias]
+    answers = []
+    try:
+        for _ in range(rounds):
+            for wrapper in wrappers:
+                connections[connection.alias] = wrapper
+                answers.append(lookup())
+    finally:
+        connections[connection.alias] = original
+    return answers
+
+
+def test_behind_a_transaction_pooling_pgbouncer_auto_prepares_nothing(pgbouncer):
+    raw, stored = _token()
+    wrappers = [pgbouncer(), pgbouncer()]
+    answers = _through(wrappers, 10, lambda: access_token_by_value(raw))
+    assert [row.pk for row in answers] == [stored.pk] * 20
+    for wrapper in wrappers:  # the probe saw the pooler: nothing was prepared anywhere
+        assert prepared_module._states[wrapper.connection].direct is False
+        assert not wrapper.connection._prepared._names
+    assert not prepared_module._pooled
+
+
+def test_forced_on_behind_an_old_pgbouncer_the_errors_turn_it_off_and_every_answer_is_right(pgbouncer, caplog):
+    raw, stored = _token()
+    client = ClientFactory()
+    wrappers = [pgbouncer(), pgbouncer()]
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER, "POSTGRESQL_PREPARED_STATEMENTS": True}), \
+            caplog.at_level(logging.WARNING, logger="oauth_provider"):
+        answers = _through(wrappers, 10, lambda: (access_token_by_value(raw), client_by_id(client.client_id)))
+        assert [(row.pk, found.pk) for row, found in answers] == [(stored.pk, client.pk)] * 20
+        assert connection.alias in prepared_module._pooled
+    assert "prepared statements turned off" in caplog.text

@@ -63,6 +63,14 @@ the argument of the populators and             signature takes it, as          m
 ``get_db_prep_save``, ``pre_save``                                             raises its error
 =============================================  ==============================  ==================
 
+On PostgreSQL with psycopg 3 the statements are also prepared on the server (the section
+"PostgreSQL" below; ``POSTGRESQL_PREPARED_STATEMENTS``). That relies on psycopg's public API
+(``Connection.cursor_factory``, ``prepare_threshold``, ``Cursor.execute(prepare=True)``,
+``info.backend_pid``) and on one private detail: Django logs a psycopg 3 query as
+``cursor._query.query`` (the SQL a client-side binding cursor sent), which a prepared run
+leaves None, so the preparing cursor puts the SQL with its values there. If either side
+changes, the logged SQL is None or the server's form; the statements still run.
+
 A fallback decided while compiling costs nothing more. A failure while turning a fetched
 row into instances costs that one request a second query (the ORM's); after it the
 statement is no longer prepared in that thread.

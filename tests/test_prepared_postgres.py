@@ -319,3 +319,24 @@ def test_forced_on_behind_an_old_pgbouncer_the_errors_turn_it_off_and_every_answ
         assert [(row.pk, found.pk) for row, found in answers] == [(stored.pk, client.pk)] * 20
         assert connection.alias in prepared_module._pooled
     assert "prepared statements turned off" in caplog.text
+
+
+def test_one_psycopg_cursor_serves_the_prepared_statements_and_logging_follows_the_request():
+    """The cursor is kept per connection, but wrapped per statement as Django wraps one: a
+    statement run while queries are not logged is not, the next one that is, is."""
+    raw, stored = _token()
+    client = ClientFactory()
+    for _ in range(3):  # not logged: prepared from the second run
+        assert access_token_by_value(raw) is not None and client_by_id(client.client_id) == client
+    state = prepared_module._states[connection.connection]
+    kept = state.cursor
+    assert kept is not None and not kept.closed
+    with CaptureQueriesContext(connection) as queries:
+        assert access_token_by_value(raw).pk == stored.pk
+        assert client_by_id(client.client_id) == client
+    assert [stored.token_hash in queries[0]["sql"], client.client_id in queries[1]["sql"]] == [True, True]
+    assert state.cursor is kept
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISSUER}):  # a settings change: a new cursor
+        assert access_token_by_value(raw) is not None
+        assert access_token_by_value(raw) is not None
+        assert state.cursor is not kept

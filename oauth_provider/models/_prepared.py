@@ -66,7 +66,10 @@ the argument of the populators and             signature takes it, as          m
 On PostgreSQL with psycopg 3 the statements are also prepared on the server (the section
 "PostgreSQL" below; ``POSTGRESQL_PREPARED_STATEMENTS``). That relies on psycopg's public API
 (``Connection.cursor_factory``, ``prepare_threshold``, ``Cursor.execute(prepare=True)``,
-``info.backend_pid``) and on one private detail: Django logs a psycopg 3 query as
+``info.backend_pid``), on the database wrapper's backend API to open and wrap the one cursor
+kept per connection (``create_cursor()``, ``make_cursor()``/``make_debug_cursor()`` chosen by
+``queries_logged``, ``validate_thread_sharing()``, ``wrap_database_errors``) and on one private
+detail: Django logs a psycopg 3 query as
 ``cursor._query.query`` (the SQL a client-side binding cursor sent), which a prepared run
 leaves None, so the preparing cursor puts the SQL with its values there. If either side
 changes, the logged SQL is None or the server's form; the statements still run.
@@ -270,13 +273,18 @@ _pooled: set[str] = set()
 class _ConnectionState:
     """What this module knows about one psycopg connection."""
 
-    __slots__ = ("direct", "seen")
+    __slots__ = ("cursor", "direct", "generation", "seen")
 
     def __init__(self) -> None:
         #: the server process that answers is the one the connection opened (no pooler between)
         self.direct: bool | None = None
         #: statements run once on this connection: the second run prepares
         self.seen: set[str] = set()
+        #: the psycopg cursor the prepared statements run on, kept open (opening one per
+        #: statement cost a third of the lookup's CPU), and the settings generation it was
+        #: made in (Django registers a time-zone loader on a cursor when the settings ask)
+        self.cursor: Any = None
+        self.generation = -1
 
 
 _states: weakref.WeakKeyDictionary[Any, _ConnectionState] = weakref.WeakKeyDictionary()
@@ -351,8 +359,8 @@ def _is_direct(connection: Any, raw: Any) -> bool | None:
 
 
 def _preparing_cursor(connection: Any, sql: str) -> Any | None:
-    """Django's cursor over a psycopg cursor that prepares ``sql``, or None: run it as Django
-    would. A statement is prepared on its second run on a connection (a connection that
+    """Django's cursor wrapper over the connection's psycopg cursor that prepares ``sql``, or
+    None: run it as Django would. A statement is prepared on its second run on a connection (a connection that
     serves one request, ``CONN_MAX_AGE = 0``, pays no extra round trip to prepare), and in
     the ``"auto"`` mode only on a connection no pooler sits behind."""
     mode = _prepare_mode(connection)
@@ -372,12 +380,20 @@ def _preparing_cursor(connection: Any, sql: str) -> Any | None:
         state.direct = True if mode == "always" else _is_direct(connection, raw)
     if not state.direct:
         return None
-    factory = raw.cursor_factory
-    raw.cursor_factory = _PreparingCursor
-    try:
-        return connection.cursor()
-    finally:
-        raw.cursor_factory = factory
+    cursor = state.cursor
+    if cursor is None or cursor.closed or state.generation != _generation[0]:
+        factory = raw.cursor_factory
+        raw.cursor_factory = _PreparingCursor
+        try:
+            with connection.wrap_database_errors:
+                cursor = connection.create_cursor()  # Django's own: its time-zone loader when needed
+        finally:
+            raw.cursor_factory = factory
+        state.cursor, state.generation = cursor, _generation[0]
+    # wrapped per statement as connection.cursor() wraps one: logged when queries are
+    # (assert_num_queries turns that on at any time), through the execute wrappers
+    connection.validate_thread_sharing()
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def _stop_preparing(connection: Any, error: DatabaseError) -> bool:
@@ -406,10 +422,9 @@ def _execute(connection: Any, sql: str, params: list[Any], *, rowcount: bool = F
     fetched row, or the row count."""
     prepared = _preparing_cursor(connection, sql)
     if prepared is not None:
-        try:
-            with prepared as cursor:
-                cursor.execute(sql, params)
-                return cursor.rowcount if rowcount else cursor.fetchone()
+        try:  # not closed after: the psycopg cursor serves the connection's next statement
+            prepared.execute(sql, params)
+            return prepared.rowcount if rowcount else prepared.fetchone()
         except DatabaseError as error:
             # Run again unprepared, unless a transaction is open: the error aborted it.
             if not _stop_preparing(connection, error) or connection.in_atomic_block \

@@ -14,6 +14,10 @@ time per call (the figure to read on a busy machine) and of the wall time:
   vs the ORM's ``filter(...).update(...)``;
 * ``insert``: a new access-token row, :func:`insert` vs ``Model.save()``.
 
+On PostgreSQL each also runs "compiled once, unprepared": the same statement with
+``POSTGRESQL_PREPARED_STATEMENTS`` off, sent as Django sends a query, so the server parses and
+plans it every time (what the prepared statement saves on the server's side).
+
 Writes run inside one transaction that is rolled back at the end, so the figures leave out
 commit and fsync: they are the Python-side cost the prepared statements remove. The request
 figures (``scenarios.py``, ``../shared/bench``) include everything else.
@@ -66,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection, transaction
 
     from oauth_provider import secrets
+    from oauth_provider.conf import provider_settings
     from oauth_provider.models import AccessToken, Authorization, AuthorizationCode
-    from oauth_provider.models._prepared import PreparedLookup, PreparedUpdate, insert
+    from oauth_provider.models._prepared import PreparedLookup, PreparedUpdate, _local, insert
+
+    merged = provider_settings._merged()
 
     fx = common.create_fixtures()
     from oauth_provider.models import get_client_model
@@ -105,19 +112,37 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     assert prepared_lookup.get(token_hash).pk == orm_lookup().pk  # type: ignore[attr-defined]
+
+    def unprepared(function: Callable[[], object]) -> Callable[[], object]:
+        """``function`` with POSTGRESQL_PREPARED_STATEMENTS off: compiled once, but sent as
+        Django sends a query (parsed and planned by the server every time)."""
+        def run() -> object:
+            merged["POSTGRESQL_PREPARED_STATEMENTS"] = False
+            _local.modes = {}
+            try:
+                return function()
+            finally:
+                merged["POSTGRESQL_PREPARED_STATEMENTS"] = "auto"
+                _local.modes = {}
+        return run
+
+    def variants(prepared: Callable[[], object], orm: Callable[[], object], orm_name: str = "ORM") -> dict[
+            str, Callable[[], object]]:
+        if connection.vendor != "postgresql":
+            return {"prepared": prepared, orm_name: orm}
+        return {"prepared": prepared, "compiled once, unprepared": unprepared(prepared), orm_name: orm}
+
     results: dict[str, dict[str, tuple[float, float]]] = {}
-    results["lookup"] = measure(
-        {"prepared": lambda: prepared_lookup.get(token_hash), "ORM": orm_lookup}, args.iterations
-    )
+    results["lookup"] = measure(variants(lambda: prepared_lookup.get(token_hash), orm_lookup), args.iterations)
     with transaction.atomic():
-        results["update"] = measure({
-            "prepared": lambda: prepared_update.run(secrets.now(), code.pk),
-            "ORM": lambda: AuthorizationCode.objects.filter(pk=code.pk, consumed_at__isnull=True).update(
+        results["update"] = measure(variants(
+            lambda: prepared_update.run(secrets.now(), code.pk),
+            lambda: AuthorizationCode.objects.filter(pk=code.pk, consumed_at__isnull=True).update(
                 consumed_at=secrets.now()
             ),
-        }, args.iterations)
+        ), args.iterations)
         results["insert"] = measure(
-            {"prepared": lambda: insert(new_token()), "save()": lambda: new_token().save()}, args.iterations
+            variants(lambda: insert(new_token()), lambda: new_token().save(), "save()"), args.iterations
         )
         transaction.set_rollback(True)
 

@@ -109,6 +109,10 @@ E140   ``FRONTCHANNEL_LOGOUT`` has an unknown key, a non-boolean ``enabled`` or 
 E141   ``FrontChannelLogoutMiddleware`` is listed before ``SessionMiddleware`` (or without it)
 W140   front-channel logout is on but ``FrontChannelLogoutMiddleware`` is not installed (deploy):
        the site's own logout view does not reach the clients
+W150   ``POSTGRESQL_PREPARED_STATEMENTS`` is a string other than "auto" (treated as "auto")
+W151   ``POSTGRESQL_PREPARED_STATEMENTS`` is True for a PostgreSQL database that sets
+       ``DISABLE_SERVER_SIDE_CURSORS`` (a transaction pooler in front): only PgBouncer 1.22+
+       with ``max_prepared_statements`` keeps named statements apart
 =====  =====================================================================
 """
 
@@ -916,3 +920,29 @@ def check_dpop_resources(app_configs: Any = None, **kwargs: Any) -> list[Warning
         hint="Turn BEARER_FORM_BODY off: DPoP-bound tokens go in the Authorization header (DPoP scheme).",
         id="oauth_provider.W112",
     )]
+
+
+@register("oauth_provider")
+def check_prepared_statements(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W150: an unknown ``POSTGRESQL_PREPARED_STATEMENTS``; W151: prepared statements forced on
+    for a PostgreSQL database that says a transaction pooler sits in front of it."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    value = raw.get("POSTGRESQL_PREPARED_STATEMENTS", "auto") if isinstance(raw, dict) else "auto"
+    if isinstance(value, str) and value != "auto":
+        return [Warning(
+            f"OAUTH_PROVIDER['POSTGRESQL_PREPARED_STATEMENTS'] is {value!r}: statements are prepared "
+            "as for 'auto'.", hint="Use 'auto', True or False.", id="oauth_provider.W150",
+        )]
+    if value is not True:
+        return []
+    pooled = [
+        alias for alias, db in settings.DATABASES.items()
+        if str(db.get("ENGINE", "")).endswith("postgresql") and db.get("DISABLE_SERVER_SIDE_CURSORS")
+    ]
+    return [Warning(
+        f"Prepared statements are forced on for database {alias!r}, which sets DISABLE_SERVER_SIDE_CURSORS "
+        "(a transaction-pooling PgBouncer).",
+        hint="Only PgBouncer 1.22+ with max_prepared_statements > 0 keeps named prepared statements "
+             "apart; otherwise set POSTGRESQL_PREPARED_STATEMENTS to 'auto' or False.",
+        id="oauth_provider.W151",
+    ) for alias in pooled]

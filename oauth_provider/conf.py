@@ -434,6 +434,19 @@ DEFAULTS: dict[str, Setting] = {
         "``check --deploy`` warns (W030). Other names resolving to loopback stay refused. See "
         ":mod:`oauth_provider.fetch`.",
     ),
+    "POSTGRESQL_PREPARED_STATEMENTS": Setting(
+        "auto", (str, bool),
+        "Whether the hot statements (a token, code or client by its value, the single-use UPDATEs, "
+        "the token INSERTs) are prepared on PostgreSQL (psycopg 3), so the server parses and plans "
+        "each once per connection instead of on every request; Django's own queries are untouched. "
+        "``\"auto\"``: prepared from a statement's second run on a connection, unless a pooler sits "
+        "between (the server process answering is not the one the connection opened, or the "
+        "database sets ``DISABLE_SERVER_SIDE_CURSORS``, as Django asks of transaction-pooling "
+        "PgBouncer users). ``True``: prepared behind a pooler too, for PgBouncer 1.22+ in "
+        "transaction mode with ``max_prepared_statements`` (older PgBouncer mixes up named "
+        "statements: a statement that meets such an error turns preparing off, with a warning). "
+        "``False``: never. See docs/performance.md.",
+    ),
     "FETCH": Setting(
         {"timeout": 5, "connect_timeout": 2, "max_redirects": 0, "allowed_ports": [443], "cache": "default",
          "cache_min_seconds": 60, "cache_max_seconds": 86400, "error_cache_seconds": 10},

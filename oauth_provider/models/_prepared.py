@@ -66,6 +66,17 @@ the argument of the populators and             signature takes it, as          m
 ``get_db_prep_save``, ``pre_save``                                             raises its error
 =============================================  ==============================  ==================
 
+On PostgreSQL with psycopg 3 the statements are also prepared on the server (the section
+"PostgreSQL" below; ``POSTGRESQL_PREPARED_STATEMENTS``). That relies on psycopg's public API
+(``Connection.cursor_factory``, ``prepare_threshold``, ``Cursor.execute(prepare=True)``,
+``info.backend_pid``), on the database wrapper's backend API to open and wrap the one cursor
+kept per connection (``create_cursor()``, ``make_cursor()``/``make_debug_cursor()`` chosen by
+``queries_logged``, ``validate_thread_sharing()``, ``wrap_database_errors``) and on one private
+detail: Django logs a psycopg 3 query as
+``cursor._query.query`` (the SQL a client-side binding cursor sent), which a prepared run
+leaves None, so the preparing cursor puts the SQL with its values there. If either side
+changes, the logged SQL is None or the server's form; the statements still run.
+
 A fallback decided while compiling costs nothing more. A failure while turning a fetched
 row into instances costs that one request a second query (the ORM's); after it the
 statement is no longer prepared in that thread.
@@ -82,23 +93,34 @@ passed here when the signature has it.
 from __future__ import annotations
 
 import inspect
+import logging
 import secrets
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+
+from ..conf import provider_settings
 
 try:
     from django.db.models.query import get_related_populators
 except ImportError:  # pragma: no cover - moved or renamed in a future Django: the ORM answers
     get_related_populators = None  # type: ignore[assignment]
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - psycopg2 or no PostgreSQL: statements run unprepared
+    psycopg = None  # type: ignore[assignment]
+
+logger = logging.getLogger("oauth_provider")
 
 #: stands for the looked-up value while the ORM compiles; never sent to the database
 _MARKER = f"oauth-provider-prepared-{secrets.token_hex(8)}"
@@ -228,6 +250,194 @@ def _plans() -> dict[Any, Any]:
     return plans
 
 
+# -- PostgreSQL: statements the server parses and plans once per connection ------------------
+#
+# Django's default PostgreSQL cursor (psycopg 3's ``ClientCursor``) interpolates the values into
+# the SQL and sends a new query every time, so the server parses and plans the four-table bearer
+# lookup on every request: ~0.2 ms of planning for ~0.03 ms of execution. Here the hot statements
+# run through a psycopg cursor that binds on the server and prepares them (a named statement,
+# protocol-level Parse/Bind, never SQL ``PREPARE``), still opened by Django's ``cursor()``, so
+# logging, ``assert_num_queries`` and execute wrappers see them.
+
+#: psycopg prepares a statement only when the connection's ``prepare_threshold`` is not None
+#: (Django sets None); while a statement of this module runs it is this, so nothing else is
+#: prepared by count: only the statements asked with ``prepare=True``
+_EXPLICIT_ONLY = 2**31 - 1
+#: SQLSTATEs of a named statement the server does not have (26000) or has already (42P05): what
+#: a pooler that moves a session between server connections (PgBouncer in transaction mode
+#: without ``max_prepared_statements``) makes of prepared statements
+_POOLER_SQLSTATES = frozenset({"26000", "42P05"})
+#: "cached plan must not change result type": a table changed under a prepared statement
+_CHANGED_SQLSTATE = "0A000"
+#: databases where a prepared statement met a pooler's error: never prepared again here
+_pooled: set[str] = set()
+
+
+class _ConnectionState:
+    """What this module knows about one psycopg connection."""
+
+    __slots__ = ("cursor", "direct", "generation", "seen")
+
+    def __init__(self) -> None:
+        #: the server process that answers is the one the connection opened (no pooler between)
+        self.direct: bool | None = None
+        #: statements run once on this connection: the second run prepares
+        self.seen: set[str] = set()
+        #: the psycopg cursor the prepared statements run on, kept open (opening one per
+        #: statement cost a third of the lookup's CPU), and the settings generation it was
+        #: made in (Django registers a time-zone loader on a cursor when the settings ask)
+        self.cursor: Any = None
+        self.generation = -1
+
+
+_states: weakref.WeakKeyDictionary[Any, _ConnectionState] = weakref.WeakKeyDictionary()
+
+if psycopg is not None:
+
+    class _ComposedLater:
+        """What Django logs of a statement run by :class:`_PreparingCursor` (it reads
+        ``cursor._query.query``, the SQL a client-side binding cursor sent; None after a
+        prepared run): the SQL with its values, composed only when read."""
+
+        __slots__ = ("connection", "params", "sql")
+
+        def __init__(self, connection: Any, sql: Any, params: Any) -> None:
+            self.connection, self.sql, self.params = connection, sql, params
+
+        @property
+        def query(self) -> bytes:
+            return str(psycopg.ClientCursor(self.connection).mogrify(self.sql, self.params)).encode()
+
+    class _PreparingCursor(psycopg.Cursor[Any]):
+        """A psycopg cursor binding on the server that prepares what it executes."""
+
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                    binary: bool | None = None) -> Any:
+            connection = self.connection
+            if connection.prepare_threshold is None:  # Django's default: psycopg prepares nothing
+                connection.prepare_threshold = _EXPLICIT_ONLY
+                try:
+                    super().execute(query, params, prepare=True, binary=binary)
+                finally:
+                    connection.prepare_threshold = None
+            else:  # the host let psycopg prepare by count
+                super().execute(query, params, prepare=True, binary=binary)
+            self._query = _ComposedLater(connection, query, params)  # type: ignore[assignment]
+            return self
+
+
+def _prepare_mode(connection: Any) -> str | None:
+    """``"always"``, ``"auto"`` or None (Django's own cursor) for this database, from
+    ``POSTGRESQL_PREPARED_STATEMENTS``; remembered per thread until a setting changes."""
+    modes: dict[Any, str | None] | None = getattr(_local, "modes", None)
+    if modes is None:
+        modes = _local.modes = {}
+    key = (connection.alias, _generation[0])
+    if key not in modes:
+        setting = provider_settings.POSTGRESQL_PREPARED_STATEMENTS
+        mode: str | None = None
+        if psycopg is not None and connection.vendor == "postgresql" and setting is not False:
+            if setting is True:
+                mode = "always"
+            elif not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+                # Django's documented setting for a transaction-pooling PgBouncer: the host
+                # says a pooler sits in between, so "auto" leaves statements unprepared.
+                mode = "auto"
+        modes[key] = mode
+    return modes[key]
+
+
+def _is_direct(connection: Any, raw: Any) -> bool | None:
+    """Is the server process answering the one that opened the connection (no pooler moving
+    the session between servers)? Asked once per connection, as Django sets the time zone:
+    straight on the psycopg connection, so it counts as no statement of a request. None: cannot
+    tell now (a failed transaction)."""
+    if raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        return None
+    with connection.wrap_database_errors, raw.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    # A pooler answers the startup with a process id of its own making (its cancel key).
+    return bool(pid == raw.info.backend_pid)
+
+
+def _preparing_cursor(connection: Any, sql: str) -> Any | None:
+    """Django's cursor wrapper over the connection's psycopg cursor that prepares ``sql``, or
+    None: run it as Django would. A statement is prepared on its second run on a connection (a connection that
+    serves one request, ``CONN_MAX_AGE = 0``, pays no extra round trip to prepare), and in
+    the ``"auto"`` mode only on a connection no pooler sits behind."""
+    mode = _prepare_mode(connection)
+    if mode is None or connection.alias in _pooled:
+        return None
+    connection.ensure_connection()
+    raw = connection.connection
+    if not isinstance(raw, psycopg.Connection):  # psycopg2: no server-side binding
+        return None
+    state = _states.get(raw)
+    if state is None:
+        state = _states[raw] = _ConnectionState()
+    if sql not in state.seen:
+        state.seen.add(sql)
+        return None
+    if state.direct is None:
+        state.direct = True if mode == "always" else _is_direct(connection, raw)
+    if not state.direct:
+        return None
+    cursor = state.cursor
+    if cursor is None or cursor.closed or state.generation != _generation[0]:
+        factory = raw.cursor_factory
+        raw.cursor_factory = _PreparingCursor
+        try:
+            with connection.wrap_database_errors:
+                cursor = connection.create_cursor()  # Django's own: its time-zone loader when needed
+        finally:
+            raw.cursor_factory = factory
+        state.cursor, state.generation = cursor, _generation[0]
+    # wrapped per statement as connection.cursor() wraps one: logged when queries are
+    # (assert_num_queries turns that on at any time), through the execute wrappers
+    connection.validate_thread_sharing()
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def _stop_preparing(connection: Any, error: DatabaseError) -> bool:
+    """After ``error`` from a prepared statement: stop preparing where it cannot work, and
+    say whether the statement may be run again unprepared."""
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    if sqlstate in _POOLER_SQLSTATES:
+        _pooled.add(connection.alias)
+        logger.warning(
+            "PostgreSQL prepared statements turned off for database %r: %s. A pooler moves sessions "
+            "between server connections (PgBouncer in transaction mode needs 1.22+ with "
+            "max_prepared_statements); set OAUTH_PROVIDER['POSTGRESQL_PREPARED_STATEMENTS'] = False "
+            "to say so.", connection.alias, error,
+        )
+    elif sqlstate == _CHANGED_SQLSTATE:
+        state = _states.get(connection.connection)
+        if state is not None:  # the table changed under it: no more preparing on this connection
+            state.direct = False
+    else:
+        return False
+    return True
+
+
+def _execute(connection: Any, sql: str, params: list[Any], *, rowcount: bool = False) -> Any:
+    """Run ``sql`` through Django's cursor (prepared on PostgreSQL where it can be): the
+    fetched row, or the row count."""
+    prepared = _preparing_cursor(connection, sql)
+    if prepared is not None:
+        try:  # not closed after: the psycopg cursor serves the connection's next statement
+            prepared.execute(sql, params)
+            return prepared.rowcount if rowcount else prepared.fetchone()
+        except DatabaseError as error:
+            # Run again unprepared, unless a transaction is open: the error aborted it.
+            if not _stop_preparing(connection, error) or connection.in_atomic_block \
+                    or not connection.get_autocommit():
+                raise
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount if rowcount else cursor.fetchone()
+
+
 class PreparedLookup:
     """At most one row by exact values of ``fields`` (``user`` for a foreign key, by primary
     key), with the ``select_related`` rows joined: :meth:`get` returns it or None.
@@ -282,9 +492,7 @@ class PreparedLookup:
             # As the ORM's exact lookup prepares its value: a bad one raises the same error.
             target = _target(model, name)
             params[position] = target.get_db_prep_value(target.get_prep_value(value), connection, prepared=True)
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            fetched = cursor.fetchone()
+        fetched = _execute(connection, plan.sql, params)
         if fetched is None:
             return None
         try:
@@ -324,9 +532,8 @@ class PreparedUpdate:
             field.get_db_prep_save(value, connection=connection)
             for field, value in zip(fields, values, strict=True)
         ]
-        with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
+        with transaction.mark_for_rollback_on_error(using=alias):
+            return int(_execute(connection, sql, params, rowcount=True))
 
 
 #: refuses an unsaved related object (and re-reads a related key) as ``save()`` does; private,
@@ -416,9 +623,8 @@ def insert(obj: Model) -> None:
     if params is None:
         obj.save()
         return
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        (pk,) = cursor.fetchone()
+    with transaction.mark_for_rollback_on_error(using=alias):
+        (pk,) = _execute(connection, sql, params)
     _stored(obj, key_attname, pk, alias)
 
 
@@ -480,9 +686,8 @@ def insert_pair(parent: Model, child: Model, link: str) -> bool:
     child_params = _insert_values(child, [f for f in child_fields if f is not field], connection)
     if parent_params is None or child_params is None:
         return False
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(sql, parent_params + child_params)
-        child_pk, parent_pk = cursor.fetchone()
+    with transaction.mark_for_rollback_on_error(using=alias):
+        child_pk, parent_pk = _execute(connection, sql, parent_params + child_params)
     _stored(parent, parent_key, parent_pk, alias)
     setattr(child, field.attname, parent_pk)
     _stored(child, child_key, child_pk, alias)
@@ -533,9 +738,8 @@ def insert_two(first: Model, second: Model) -> bool:
     second_params = _insert_values(second, second_fields, connection)
     if first_params is None or second_params is None:
         return False
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(sql, first_params + second_params)
-        second_pk, first_pk = cursor.fetchone()
+    with transaction.mark_for_rollback_on_error(using=alias):
+        second_pk, first_pk = _execute(connection, sql, first_params + second_params)
     _stored(first, first_key, first_pk, alias)
     _stored(second, second_key, second_pk, alias)
     return True
@@ -546,3 +750,5 @@ def _forget_plans(**kwargs: Any) -> None:
     # A test may swap models or databases; plans are cheap to rebuild.
     _generation[0] += 1
     _local.plans = {}
+    _local.modes = {}
+    _pooled.clear()

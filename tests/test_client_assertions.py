@@ -583,3 +583,14 @@ def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(at_t0
     late = sign(client, jti="b", iat=at_t0 - 120, exp=at_t0 - LEEWAY)
     assert token(late).status_code == 200
     assert "already used" in refused(token(late))["error_description"]
+
+
+def test_the_legacy_audience_rule_holds_outside_the_providers_url_namespace(rf):
+    """A host's own view (or a direct call) that authenticates clients has no
+    ``oauth_provider`` route: the legacy setting then accepts the issuer and the token endpoint,
+    nothing else, and never fails with a 500."""
+    client = make_client()
+    with override_oauth(CLIENT_ASSERTION_LEGACY_AUDIENCE=True):
+        assert client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud=TOKEN_ENDPOINT))["sub"]
+        with pytest.raises(client_assertions.InvalidClient):
+            client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud="https://testserver/host/token/"))

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt as pyjwt
@@ -24,7 +25,7 @@ from oauth_provider.signals import token_issued
 from tests.support.factories import ClientFactory, UserFactory
 from tests.support.http_servers import json_route, local_server
 from tests.support.settings import oauth_settings
-from tests.support.token_helpers import access_token_row, assert_error, assert_no_store, post_form
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
 
 from ..conftest import basic_auth
 
@@ -322,3 +323,61 @@ def test_other_users_are_unaffected(api, service):
     r = grant(api, service, sign(claims(sub="bob")))
     assert r.status_code == 200
     assert access_token_row(r.json()["access_token"]).user.username == "bob"
+
+
+# -- the time rules to the second (RFC 7523 §3 items 4-6; a frozen clock on a whole second) -------
+LEEWAY, LONGEST = 60, 300  # jwt_bearer.LEEWAY, the JWT_BEARER_MAX_LIFETIME default
+
+
+@pytest.fixture
+def t0() -> int:
+    return int(FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)).current.timestamp())
+
+
+def accepted(api, service, **times: Any) -> bool:
+    response = grant(api, service, sign(claims(**times)))
+    assert response.status_code in (200, 400), response.content
+    return response.status_code == 200
+
+
+@pytest.mark.req("7523-3-exp")
+def test_expiry_is_enforced_to_the_second_with_the_leeway(api, service, t0):
+    assert accepted(api, service, iat=t0 - 100, exp=t0 - LEEWAY)
+    assert not accepted(api, service, iat=t0 - 100, exp=t0 - LEEWAY - 1)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_the_longest_lifetime_is_enforced_to_the_second(api, service, t0):
+    assert accepted(api, service, iat=t0 - 10, exp=t0 - 10 + LONGEST + LEEWAY)
+    assert not accepted(api, service, iat=t0 - 10, exp=t0 - 10 + LONGEST + LEEWAY + 1)
+    assert accepted(api, service, iat=None, exp=t0 + LONGEST + LEEWAY)  # from now without iat
+    assert not accepted(api, service, iat=None, exp=t0 + LONGEST + LEEWAY + 1)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_nbf_and_iat_windows_are_enforced_to_the_second(api, service, t0):
+    assert accepted(api, service, nbf=t0 + LEEWAY, iat=t0, exp=t0 + 120)
+    assert not accepted(api, service, nbf=t0 + LEEWAY + 1, iat=t0, exp=t0 + 120)
+    assert accepted(api, service, iat=t0 + LEEWAY, exp=t0 + 120)
+    assert not accepted(api, service, iat=t0 + LEEWAY + 1, exp=t0 + 120)
+    # an old iat: at most the longest lifetime and the leeway ago, even for a short-lived assertion
+    assert accepted(api, service, iat=t0 - LONGEST - LEEWAY, exp=t0 - LEEWAY)
+    assert not accepted(api, service, iat=t0 - LONGEST - LEEWAY - 1, exp=t0 - LEEWAY)
+
+
+def test_a_jti_of_256_characters_is_the_longest_accepted(api, service, t0):
+    assert accepted(api, service, jti="j" * 256, iat=t0, exp=t0 + 60)
+    assert not accepted(api, service, jti="k" * 257, iat=t0, exp=t0 + 60)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(api, service, t0):
+    """Until exp + LEEWAY: a shorter memory would let the assertion be replayed while the
+    expiry check still accepts it."""
+    cache = caches["default"]
+    assert accepted(api, service, jti="a", iat=t0, exp=t0 + 200)
+    kept = [round(expiry - time.time()) for key, expiry in cache._expire_info.items() if "jwt-bearer-jti" in key]
+    assert kept == [200 + LEEWAY]
+    late = sign(claims(jti="b", iat=t0 - 100, exp=t0 - LEEWAY))  # used at its last accepted second
+    assert grant(api, service, late).status_code == 200
+    assert_error(grant(api, service, late), "invalid_grant")

@@ -396,3 +396,56 @@ def test_a_protected_view_sees_the_current_actor(oauth, api, client_a, settings,
     plain = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {subject}",
                                                        secure=True))
     assert plain is not None and plain.actor is None and plain.act is None
+
+
+# -- rules a mutation run found untested (docs/mutation-report.md) --------------------------------
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_is_refused_the_second_after_it_expires(oauth, api, client_a, settings, signing_key):
+    """Our own ID token on our own clock: no leeway (a second past exp is expired)."""
+    from datetime import UTC, datetime
+
+    clock = FrozenClock()
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    expires = jwt.unverified_claims(id_token)["exp"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    clock.current = datetime.fromtimestamp(expires + 1, UTC)
+    assert_error(exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
+    clock.current = datetime.fromtimestamp(expires, UTC)
+    assert exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read").status_code == 200
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_opaque_access_token_declared_as_a_jwt_is_refused(oauth, api, client_a, settings):
+    """The jwt type names our JWT access tokens: an opaque token sent as one is a type mismatch."""
+    subject = user_token(oauth, client_a)
+    assert subject.count(".") == 0
+    assert_error(exchange(api, client_a, subject, JWT_TYPE), "invalid_request", 400)
+    assert exchange(api, client_a, subject, ACCESS_TOKEN_TYPE).status_code == 200
+
+
+def test_an_oversize_subject_token_is_refused_before_any_lookup(client_a, rf):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.errors import InvalidRequest
+    from oauth_provider.grants.token_exchange import presented
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidRequest):
+        presented(rf.post("/o/token/"), client_a, "x" * (jwt.MAX_LENGTH + 1), ACCESS_TOKEN_TYPE, "subject")
+    assert len(queries) == 0
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidRequest):
+        presented(rf.post("/o/token/"), client_a, "x" * jwt.MAX_LENGTH, ACCESS_TOKEN_TYPE, "subject")
+    assert len(queries) == 1  # at the limit it is looked up (and not found)
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_without_audience_the_subjects_audience_is_kept_even_when_resources_are_required(
+        oauth, api, client_a, settings):
+    """``REQUIRE_RESOURCE`` makes other grants name a resource; an exchange that names none
+    gets the subject token's audience (RFC 8693 §2.1: audience and resource are optional), stored
+    as the other grants store the default resource (empty)."""
+    subject = user_token(oauth, client_a)
+    settings.OAUTH_PROVIDER = oauth_settings(REQUIRE_RESOURCE=True)
+    r = exchange(api, client_a, subject, scope="read")
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == access_token_row(subject).audience == ""

@@ -342,6 +342,12 @@ def test_chains_are_bounded(oauth, api, client_a):
         token = r.json()["access_token"]
     assert access_token_row(token).exchange_depth == EXCHANGE_MAX_DEPTH
     assert_error(exchange(api, client_a, token), "invalid_request", 400)
+    # deeper than the limit (a row stored before the limit was lowered): refused too, as subject or actor
+    AccessToken.objects.filter(pk=access_token_row(token).pk).update(exchange_depth=EXCHANGE_MAX_DEPTH + 1)
+    for response in (exchange(api, client_a, token),
+                     exchange(api, client_a, user_token(oauth, client_a), actor_token=token,
+                              actor_token_type=ACCESS_TOKEN_TYPE)):
+        assert "exchanged at most" in assert_error(response, "invalid_request", 400)["error_description"]
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")

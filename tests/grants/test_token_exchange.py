@@ -238,6 +238,12 @@ def test_the_scope_stays_within_the_clients_allowed_scopes(oauth, api, client_a)
     r = exchange(api, client_a, subject)
     assert r.status_code == 200 and r.json()["scope"] == "read"
     assert_error(exchange(api, client_a, subject, scope="write"), "invalid_scope", 400)
+    # none of the subject's scopes allowed: refused, not a token without scope
+    only_read = user_token(oauth, client_a, scope="read")
+    client_a.allowed_scopes = "write"
+    client_a.save()
+    body = assert_error(exchange(api, client_a, only_read), "invalid_scope", 400)
+    assert "None of the subject_token's scopes" in body["error_description"]
 
 
 @pytest.mark.req("8693-5-narrowing")

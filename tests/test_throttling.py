@@ -450,6 +450,10 @@ def test_registration_throttle_warns_once_when_it_engages(rf, whole_clock, caplo
         assert len(caplog.records) == 1
         register_attempts(rf, 4)  # later ones do not
     assert [r.getMessage() for r in caplog.records] == [f"registration throttle engaged for address {REGISTRAR}"]
+    caplog.clear()
+    with registration_throttle(registrations=300, window=60), caplog.at_level("WARNING", "oauth_provider.throttling"):
+        assert register_attempts(rf, 301, address="192.0.2.46")[-2:] == [None, 60]  # a limit beyond small ints
+    assert len(caplog.records) == 1
 
 
 def test_a_cache_outage_lets_registrations_through(rf, whole_clock, caplog):

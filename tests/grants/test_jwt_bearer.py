@@ -276,6 +276,9 @@ def test_a_clients_own_keys_sign_grants_but_not_its_client_assertions(api, setti
     assert grant(api, client, sign(own)).status_code == 200
     # iss = sub = client_id: what the client signs to authenticate (OIDC Core §9), not a grant
     assert_error(grant(api, client, sign(claims(iss=client.client_id, sub=client.client_id))), "invalid_grant")
+    # only that pair: a trusted issuer's assertion whose subject happens to be the client_id is a grant
+    UserFactory(username=client.client_id)
+    assert grant(api, client, sign(claims(sub=client.client_id))).status_code == 200
 
 
 def test_keys_at_a_jwks_uri_are_fetched_and_refetched_for_an_unknown_kid(api, service, settings):

@@ -201,6 +201,7 @@ def test_allowed_ports_setting():
     "255.255.255.255", "192.0.2.1", "::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd00:ec2::254",
     "fc00::1", "fe80::1", "fec0::1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:7f00:1::1",
     "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1",
+    "4000::1", "e000::1",  # unassigned (IETF-reserved) IPv6 space: Python calls it global, only is_reserved says no
 ])
 def test_names_resolving_to_special_addresses_refused(address, monkeypatch, server):
     server.routes["/doc"] = json_route({"a": 1})
@@ -208,6 +209,8 @@ def test_names_resolving_to_special_addresses_refused(address, monkeypatch, serv
     with pytest.raises(FetchError) as caught:
         fetch_json("https://cimd.example/doc")
     assert str(caught.value) == FETCH_FAILED
+    # refused for the address, before any connection attempt (not merely unreachable from here)
+    assert "refused address" in caught.value.detail
     assert server.requests == []
 
 

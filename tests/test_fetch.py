@@ -323,6 +323,28 @@ def test_read_limited_never_reads_past_the_limit():
 
 
 @pytest.mark.req("CIMD-6.6-size-all")
+@pytest.mark.parametrize(("length", "refused"), [("1001", True), ("99999999999", True), ("1000", False), ("12", False)])
+def test_a_content_length_above_the_limit_is_refused_before_any_byte_is_read(length, refused):
+    class Response:
+        asked: list[int] = []
+
+        def getheader(self, name: str) -> str | None:
+            return length if name == "Content-Length" else None
+
+        def read(self, amount: int) -> bytes:
+            self.asked.append(amount)
+            return b"" if self.asked[1:] else b"{}"
+
+    response = Response()
+    if refused:
+        with pytest.raises(FetchError):
+            fetch._read_limited(response, 1000)  # type: ignore[arg-type]
+        assert response.asked == []
+    else:
+        assert fetch._read_limited(response, 1000) == b"{}"  # type: ignore[arg-type]
+
+
+@pytest.mark.req("CIMD-6.6-size-all")
 def test_compressed_body_refused(server):
     server.routes["/gz"] = lambda h: send(h, 200, b"\x1f\x8b", headers={"Content-Encoding": "gzip"})
     with pytest.raises(FetchError):

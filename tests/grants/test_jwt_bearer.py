@@ -360,6 +360,7 @@ def test_the_longest_lifetime_is_enforced_to_the_second(api, service, t0):
 @pytest.mark.req("7523-3-grant-time")
 def test_nbf_and_iat_windows_are_enforced_to_the_second(api, service, t0):
     assert accepted(api, service, nbf=t0 + LEEWAY, iat=t0, exp=t0 + 120)
+    assert accepted(api, service, nbf=t0 - 30, iat=t0 - 30, exp=t0 + 120)
     assert not accepted(api, service, nbf=t0 + LEEWAY + 1, iat=t0, exp=t0 + 120)
     assert accepted(api, service, iat=t0 + LEEWAY, exp=t0 + 120)
     assert not accepted(api, service, iat=t0 + LEEWAY + 1, exp=t0 + 120)
@@ -384,3 +385,13 @@ def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(api, 
     late = sign(claims(jti="b", iat=t0 - 100, exp=t0 - LEEWAY))  # used at its last accepted second
     assert grant(api, service, late).status_code == 200
     assert_error(grant(api, service, late), "invalid_grant")
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_a_kidless_assertion_is_tried_against_each_key_of_the_issuer(api, service, settings):
+    """Without a kid every key of the algorithm is tried: one that does not verify is skipped,
+    not the end of the search."""
+    keys = {"keys": [public_jwk(OTHER_RSA_KEY, "other"), public_jwk(RSA_KEY, "rsa-1")]}
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": keys}})
+    assert grant(api, service, sign(claims(), kid=None)).status_code == 200
+    assert_error(grant(api, service, sign(claims(), EC_KEY, alg="ES256", kid=None)), "invalid_grant")

@@ -345,10 +345,16 @@ def test_a_content_length_above_the_limit_is_refused_before_any_byte_is_read(len
 
 
 @pytest.mark.req("CIMD-6.6-size-all")
-def test_compressed_body_refused(server):
-    server.routes["/gz"] = lambda h: send(h, 200, b"\x1f\x8b", headers={"Content-Encoding": "gzip"})
-    with pytest.raises(FetchError):
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd", "x-gzip", "deflate"])
+def test_compressed_body_refused(server, encoding):
+    """Any content coding but identity is refused, however the body reads (a decompression bomb
+    would pass the size limit compressed)."""
+    server.routes["/gz"] = lambda h: send(h, 200, b'{"a": 1}', headers={"Content-Encoding": encoding})
+    with pytest.raises(FetchError) as caught:
         fetch_json(server.url("/gz"))
+    assert "compressed body" in caught.value.detail
+    server.routes["/plain"] = lambda h: send(h, 200, b'{"a": 1}', headers={"Content-Encoding": "Identity"})
+    assert fetch_json(server.url("/plain")) == {"a": 1}
 
 
 @pytest.mark.req("9101-10.4.1-timeouts")

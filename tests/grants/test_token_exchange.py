@@ -220,6 +220,9 @@ def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
 def test_the_scope_cannot_widen(oauth, api, client_a):
     subject = user_token(oauth, client_a, scope="read")
     assert_error(exchange(api, client_a, subject, scope="read write"), "invalid_scope", 400)
+    # the whole of the subject's scope is not a widening
+    whole = user_token(oauth, client_a, scope="read write")
+    assert exchange(api, client_a, whole, scope="write read").status_code == 200
 
 
 @pytest.mark.req("8693-5-narrowing")

@@ -402,6 +402,8 @@ def test_registration_window_starts_at_the_first_attempt_not_the_last(rf, whole_
         whole_clock.advance(99)
         assert register_attempts(rf, 2) == [None, 1]
         whole_clock.advance(1)
+        assert register_attempts(rf, 3) == [None, None, 100]
+        whole_clock.advance(250)  # long past the window (a cache that kept the count)
         assert register_attempts(rf, 2) == [None, None]
 
 

@@ -263,6 +263,9 @@ def test_our_own_tokens_are_not_assertions(api, service, oauth, conf_client, set
         assert_error(grant(api, service, token), "invalid_grant")
     configure(settings, JWT_BEARER_ISSUERS={OUR_ISSUER: {"jwks": JWKS}})
     assert_error(grant(api, service, tokens["id_token"]), "invalid_grant")
+    # our own issuer is never trusted, even listed with keys that verify
+    body = assert_error(grant(api, service, sign(claims(iss=OUR_ISSUER))), "invalid_grant")
+    assert "issuer is not trusted" in body["error_description"]
 
 
 @pytest.mark.req("DERIVED-assertion-cross-use")

@@ -13,7 +13,7 @@ from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE, 
 from oauth_provider.models import AccessToken, Authorization
 from oauth_provider.models.tokens import EXCHANGE_MAX_DEPTH
 from oauth_provider.signals import token_exchanged
-from tests.support.audience_urls import RESOURCES, RS_A, RS_B, SCOPES
+from tests.support.audience_urls import MCP, RESOURCES, RS_A, RS_B, SCOPES
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.settings import oauth_settings
 from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
@@ -464,3 +464,15 @@ def test_without_audience_the_subjects_audience_is_kept_even_when_resources_are_
     r = exchange(api, client_a, subject, scope="read")
     assert r.status_code == 200, r.content
     assert access_token_row(r.json()["access_token"]).audience == access_token_row(subject).audience == ""
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_an_audience_under_the_default_resources_url_is_kept(oauth, api, client_a, settings):
+    """A resource whose identifier extends the default one (``https://testserver/mcp``) is its
+    own audience, not the default resource: the exchanged token stays bound to it."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES)
+    subject = oauth.tokens(client_a, scope="mcp:tools", resource=MCP)["access_token"]
+    for target in ({"audience": MCP}, {}):
+        r = exchange(api, client_a, subject, **target)
+        assert r.status_code == 200, r.content
+        assert access_token_row(r.json()["access_token"]).audience == MCP

@@ -125,6 +125,9 @@ def test_client_id_may_come_from_the_form_or_from_the_assertion():
     client = make_client()
     assert token(sign(client), client.client_id).status_code == 200
     assert token(sign(client)).status_code == 200
+    # a form client_id that differs from sub is refused, whichever of the two sorts first
+    for other in ("0" + client.client_id, "~" + client.client_id):
+        assert "differs" in refused(token(sign(client), other))["error_description"]
 
 
 @pytest.mark.req("7523bis-4-typ")

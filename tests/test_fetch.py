@@ -738,3 +738,17 @@ def test_trickled_tls_handshake_is_cut_at_the_deadline(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+@pytest.mark.req("DERIVED-fetch-scheme")
+def test_url_and_host_length_limits_and_a_numeric_last_label():
+    validate_fetchable_url("https://example.com/" + "a" * (2000 - 20))  # 2000 characters: accepted
+    with pytest.raises(ValidationError):
+        validate_fetchable_url("https://example.com/" + "a" * (2001 - 20))
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])  # 253 characters
+    validate_fetchable_url(f"https://{longest}/")
+    with pytest.raises(ValidationError):
+        validate_fetchable_url(f"https://{longest}c/")
+    with pytest.raises(ValidationError):  # a numeric last label is an IP address in disguise
+        validate_fetchable_url("https://example.123/")

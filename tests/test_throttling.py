@@ -453,8 +453,8 @@ def test_registration_throttle_warns_once_when_it_engages(rf, whole_clock, caplo
         register_attempts(rf, 4)  # later ones do not
     assert [r.getMessage() for r in caplog.records] == [f"registration throttle engaged for address {REGISTRAR}"]
     caplog.clear()
-    with registration_throttle(registrations=300, window=60), caplog.at_level("WARNING", "oauth_provider.throttling"):
-        assert register_attempts(rf, 301, address="192.0.2.46")[-2:] == [None, 60]  # a limit beyond small ints
+    with registration_throttle(registrations=301, window=60), caplog.at_level("WARNING", "oauth_provider.throttling"):
+        assert register_attempts(rf, 302, address="192.0.2.46")[-2:] == [None, 60]  # odd, beyond small ints
     assert len(caplog.records) == 1
 
 

@@ -303,6 +303,8 @@ def test_iss_and_sub_must_both_be_the_client():
     refused(token(sign(client, sub=other.client_id), client.client_id))
     refused(token(sign(client), other.client_id))
     refused(token(sign(client, sub=None), client.client_id))
+    for wrong in ("0" + client.client_id, "~" + client.client_id):  # whichever sorts first
+        assert "iss and sub" in refused(token(sign(client, iss=wrong)))["error_description"]
 
 
 @pytest.mark.req("7523-3-signature")

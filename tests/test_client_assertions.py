@@ -514,11 +514,23 @@ def test_a_jwks_uri_on_a_private_address_is_never_fetched(monkeypatch):
     assert resolved == ["jwks.internal.example"] and "169.254" not in body["error_description"]
 
 
-def test_verify_for_an_unknown_client_spends_a_signature_check():
-    """The dummy check runs and refuses (timing of unknown client_ids, OIDC Core §16.12)."""
-    client = make_client()
-    client_assertions._verify_for_nobody(sign(client))
-    client_assertions._verify_for_nobody("garbage")
+def test_verify_for_an_unknown_client_spends_a_signature_check(monkeypatch):
+    """An unknown client_id costs a signature check like a known one (timing of unknown
+    client_ids, OIDC Core §16.12): through the token endpoint, against a throw-away key."""
+    checks: list[str] = []
+    real = client_assertions.jwt.verify_foreign
+
+    def counting(token: str, alg: str, key: Any) -> dict:
+        checks.append(alg)
+        return real(token, alg, key)
+
+    monkeypatch.setattr(client_assertions.jwt, "verify_foreign", counting)
+    ghost = make_client()
+    get_client_model().objects.filter(pk=ghost.pk).delete()
+    refused(token(sign(ghost)))
+    assert checks == ["ES256"]
+    client_assertions._verify_for_nobody("garbage")  # not a JWS: nothing to check, no error
+    assert checks == ["ES256"]
 
 
 # -- the time rules to the second (RFC 7523 §3 items 4-6; a frozen clock on a whole second) -------

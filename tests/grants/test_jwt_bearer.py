@@ -398,3 +398,18 @@ def test_a_kidless_assertion_is_tried_against_each_key_of_the_issuer(api, servic
     configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": keys}})
     assert grant(api, service, sign(claims(), kid=None)).status_code == 200
     assert_error(grant(api, service, sign(claims(), EC_KEY, alg="ES256", kid=None)), "invalid_grant")
+
+
+
+@pytest.mark.parametrize("client_id", ["a-client", "z-client"])  # sorting before and after ISSUER
+def test_a_client_assertion_is_no_grant_even_for_a_user_named_like_the_client(api, settings, client_id):
+    """iss = sub = client_id is the client authenticating (OIDC Core §9), refused as a grant even
+    when the adapter maps that subject to a user; any other issuer's assertion about that
+    subject is a grant."""
+    client = ClientFactory(client_id=client_id, grant_types=GRANT_TYPE, redirect_uris="")
+    client.jwks = json.dumps(JWKS)
+    client.save()
+    UserFactory(username=client_id)
+    body = assert_error(grant(api, client, sign(claims(iss=client_id, sub=client_id))), "invalid_grant")
+    assert "client authentication assertion" in body["error_description"]
+    assert grant(api, client, sign(claims(sub=client_id))).status_code == 200

@@ -9,11 +9,15 @@ the code measured is this working tree even when an older copy is installed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
 import platform
+import secrets
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +105,32 @@ def create_fixtures() -> Fixtures:
         "bench-resource-server", "--grant-type", "client_credentials", "--resource-server", *scope
     )
     return Fixtures(user, Creds(public), Creds(conf_id, conf_secret), Creds(rs_id, rs_secret))
+
+
+class DPoPClient:
+    """A client's DPoP key (P-256) and the proofs it signs (RFC 9449 §4.2), made with PyJWT as a
+    client would: the benchmarks time the server, so proofs are made before the clock starts."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm
+
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        members = {name: self.jwk[name] for name in ("crv", "kty", "x", "y")}
+        canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+        self.jkt = _b64url(hashlib.sha256(canonical).digest())  # RFC 7638
+
+    def proof(self, method: str, url: str, access_token: str) -> str:
+        import jwt
+
+        claims = {"jti": secrets.token_urlsafe(16), "htm": method, "htu": url, "iat": int(time.time()),
+                  "ath": _b64url(hashlib.sha256(access_token.encode()).digest())}
+        return jwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def percentile(samples: list[float], q: float) -> float:

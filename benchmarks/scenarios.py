@@ -40,6 +40,8 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
+ISSUER = "http://testserver/o"  # benchsite.settings
+RESOURCE = "https://api.bench.example/"  # benchsite.settings RESOURCES
 CONSENT_FIELD = re.compile(r'name="oauth_request" value="([^"]+)"')
 
 
@@ -217,6 +219,20 @@ class Bench:
     def drf_protected(self, m: Measure) -> None:
         self._hello(m, "drf_protected", "/api/hello", self.target, self.fx.user.get_username())
 
+    def _dpop(self, m: Measure, step: str, path: str, token: str, who: str) -> None:
+        # The client's work (signing a fresh proof) happens before the request is timed.
+        proof = self.dpop_client.proof("GET", "http://testserver" + path, token)
+        extra = {"HTTP_AUTHORIZATION": f"DPoP {token}", "HTTP_DPOP": proof}
+        body = expect(m(step, lambda: self.anon.get(path, **extra)), 200, step).json()
+        if body.get("hello") != who:
+            raise CheckFailed(f"{step}: {body}")
+
+    def drf_dpop(self, m: Measure) -> None:
+        self._dpop(m, "drf_dpop", "/api/hello", self.target_dpop, self.fx.user.get_username())
+
+    def drf_dpop_jwt(self, m: Measure) -> None:
+        self._dpop(m, "drf_dpop_jwt", "/api/scope", self.target_dpop_jwt, "read write")
+
     def drf_protected_jwt(self, m: Measure) -> None:
         self._hello(m, "drf_protected_jwt", "/api/hello", self.target_jwt, self.fx.user.get_username())
 
@@ -232,6 +248,65 @@ class Bench:
     def plain_open(self, m: Measure) -> None:
         self._hello(m, "plain_open", "/api/plain-open", None, "anonymous")
 
+    # -- the wave-2 paths: each beside the plain path it extends --------------------------------
+    def cc_token_audience(self, m: Measure) -> None:
+        """client_credentials for a named resource (RFC 8707): beside ``cc_token``."""
+        creds = self.fx.confidential
+        auth = basic(creds.client_id, creds.secret or "")
+        body = self.token_json(m("cc_token_audience", lambda: self.anon.post(
+            "/o/token/", {"grant_type": "client_credentials", "scope": "read", "resource": RESOURCE},
+            HTTP_AUTHORIZATION=auth)), "cc with resource")
+        if body.get("scope") != "read":
+            raise CheckFailed(f"cc with resource: {body}")
+
+    def cc_private_key_jwt(self, m: Measure) -> None:
+        """client_credentials authenticated by a signed assertion (RFC 7523 §2.2; the jti goes
+        through the replay cache): beside ``cc_token`` (HTTP Basic)."""
+        import jwt
+
+        client_id, key = self.pkjwt
+        now = int(time.time())
+        assertion = jwt.encode({"iss": client_id, "sub": client_id, "aud": ISSUER, "iat": now, "exp": now + 60,
+                                "jti": secrets.token_urlsafe(16)}, key, algorithm="ES256")
+        data = {"grant_type": "client_credentials", "scope": "read", "client_assertion": assertion,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        self.token_json(m("cc_private_key_jwt", lambda: self.anon.post("/o/token/", data)), "private_key_jwt")
+
+    def token_exchange(self, m: Measure) -> None:
+        """A service narrows a token it holds to one scope (RFC 8693; the default adapter lets a
+        client exchange only its own tokens): beside ``cc_token``."""
+        client_id, secret = self.exchanger
+        data = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": self.exchange_subject,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "scope": "read"}
+        body = expect(m("token_exchange", lambda: self.anon.post(
+            "/o/token/", data, HTTP_AUTHORIZATION=basic(client_id, secret))), 200, "token exchange").json()
+        if body.get("issued_token_type") != "urn:ietf:params:oauth:token-type:access_token":
+            raise CheckFailed(f"token exchange: {body}")
+
+    def device_poll(self, m: Measure) -> None:
+        """A device polling, on time, while its user has not decided (RFC 8628 §3.4):
+        ``authorization_pending``. Each iteration polls a device code of its own (made untimed),
+        since polling one code faster than its interval is ``slow_down``, another path."""
+        data = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": self.new_device_code(),
+                "client_id": self.device_client}
+        body = expect(m("device_poll", lambda: self.anon.post("/o/token/", data)), 400, "device poll").json()
+        if body.get("error") != "authorization_pending":
+            raise CheckFailed(f"device poll: {body}")
+
+    def new_device_code(self) -> str:
+        started = self.anon.post("/o/device_authorization/", {"client_id": self.device_client, "scope": "read"})
+        return str(expect(started, 200, "device authorization").json()["device_code"])
+
+    def register(self, m: Measure) -> None:
+        """Open dynamic client registration (RFC 7591) of an MCP-style native client."""
+        metadata = {"redirect_uris": ["http://127.0.0.1:3030/callback"], "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"], "application_type": "native",
+                    "client_name": "bench agent"}
+        answer = m("register", lambda: self.anon.post("/o/register/", json.dumps(metadata),
+                                                      content_type="application/json"))
+        if expect(answer, 201, "register").json().get("token_endpoint_auth_method") != "none":
+            raise CheckFailed(f"register: {answer.content[:200]!r}")
+
     def floor_insert(self, m: Measure) -> None:
         expect(m("floor_insert", lambda: self.anon.post("/floor/insert", {"scope": "read"})), 200, "floor")
 
@@ -240,28 +315,68 @@ class Bench:
         expect(m("floor_select_insert", lambda: self.anon.post(
             "/floor/select-insert", {"scope": "read"}, HTTP_AUTHORIZATION=auth)), 200, "floor")
 
+    def dpop_bound(self, jkt: str) -> tuple[str, str]:
+        """An opaque and a JWT access token bound to ``jkt`` (RFC 9449 §6), as the token
+        endpoint binds them: the row's ``dpop_jkt``, the JWT's ``cnf.jkt``."""
+        from oauth_provider import jwt, secrets
+        from oauth_provider.models import AccessToken
+
+        opaque = self.user_token()["access_token"]
+        AccessToken.objects.filter(token_hash=secrets.hash_token(opaque)).update(dpop_jkt=jkt)
+        claims = jwt.decode(self.user_token(self.jwt.client_id)["access_token"], typ=jwt.ACCESS_TOKEN_TYP,
+                            issuer="http://testserver/o", audience=None)
+        return opaque, jwt.encode({**claims, "cnf": {"jkt": jkt}}, typ=jwt.ACCESS_TOKEN_TYP)
+
     def prepare(self) -> None:
         from benchsite.floor.models import FloorClient
 
         self.target = self.user_token()["access_token"]
         self.target_jwt = self.user_token(self.jwt.client_id)["access_token"]
+        self.dpop_client = common.DPoPClient()
+        self.target_dpop, self.target_dpop_jwt = self.dpop_bound(self.dpop_client.jkt)
         secret = secrets.token_urlsafe(32)
         FloorClient.objects.create(client_id="floor-client", client_secret=secret)
         self.floor_client = ("floor-client", secret)
+        self.prepare_wave2()
+
+    def prepare_wave2(self) -> None:
+        """Clients for the wave-2 paths, made with ``createclient`` as a host would."""
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        pk_id, _ = common.createclient("bench-private-key-jwt", "--grant-type", "client_credentials",
+                                       "--scope", "read write", "--auth-method", "private_key_jwt",
+                                       "--jwks", json.dumps({"keys": [{**public, "use": "sig"}]}))
+        self.pkjwt = (pk_id, key)
+        ex_id, ex_secret = common.createclient(
+            "bench-exchanger", "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange",
+            "--grant-type", "client_credentials", "--scope", "read write")
+        self.exchanger = (ex_id, ex_secret or "")
+        self.exchange_subject = self.token_json(self.anon.post(
+            "/o/token/", {"grant_type": "client_credentials", "scope": "read write"},
+            HTTP_AUTHORIZATION=basic(ex_id, ex_secret or "")), "exchanger's token")["access_token"]
+        self.device_client, _ = common.createclient(
+            "bench-device", "--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
+            "--scope", "read write")
 
 
 SCENARIOS = [
     "cc_token", "code_flow", "refresh", "introspect", "revoke", "drf_protected", "drf_protected_jwt",
-    "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open", "floor_insert", "floor_select_insert",
+    "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt", "drf_open", "plain_protected", "plain_open", "floor_insert",
+    "floor_select_insert", "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
 ]
 #: scenarios that only read (timed as their own round-robin group)
 READERS = frozenset({
-    "introspect", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected", "plain_open",
+    "introspect", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt", "drf_open",
+    "plain_protected", "plain_open",
 })
 ORDER = [
-    "cc_token", "floor_select_insert", "authz_get", "authz_post", "code_exchange", "refresh", "floor_insert",
-    "introspect", "revoke", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_open", "plain_protected",
-    "plain_open",
+    "cc_token", "cc_token_audience", "cc_private_key_jwt", "token_exchange", "device_poll", "register",
+    "floor_select_insert", "authz_get", "authz_post", "code_exchange", "refresh", "floor_insert",
+    "introspect", "revoke", "drf_protected", "drf_protected_jwt", "drf_jwt_no_user", "drf_dpop", "drf_dpop_jwt",
+    "drf_open", "plain_protected", "plain_open",
 ]
 
 
@@ -363,6 +478,18 @@ def render(result: dict[str, Any]) -> str:
         if a in steps and b in steps:
             derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "
                            f"+{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:,.0f} µs CPU (p50 over the open view)")
+    for a, b, label in (("cc_token_audience", "cc_token", "a named resource (RFC 8707)"),
+                        ("cc_private_key_jwt", "cc_token", "private_key_jwt instead of HTTP Basic"),
+                        ("token_exchange", "cc_token", "token exchange instead of client_credentials"),
+                        ("device_poll", "cc_token", "a pending device-code poll, against client_credentials")):
+        if a in steps and b in steps:
+            derived.append(f"- {label}: {steps[a]['p50_us'] - steps[b]['p50_us']:+,.0f} µs wall, "
+                           f"{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:+,.0f} µs CPU (p50, `{a}` - `{b}`)")
+    for a, b, label in (("drf_dpop", "drf_protected", "DPoP over bearer, opaque token (proof, jti in the cache)"),
+                        ("drf_dpop_jwt", "drf_jwt_no_user", "DPoP over bearer, JWT access token")):
+        if a in steps and b in steps:
+            derived.append(f"- {label}: +{steps[a]['p50_us'] - steps[b]['p50_us']:,.0f} µs wall, "
+                           f"+{steps[a]['cpu_p50_us'] - steps[b]['cpu_p50_us']:,.0f} µs CPU (p50)")
     for a, b in (("cc_token", "floor_select_insert"), ("code_exchange", "floor_insert"), ("refresh", "floor_insert")):
         if a in steps and b in steps:
             derived.append(f"- `{a}` vs `{b}`: {steps[b]['p50_us'] / steps[a]['p50_us']:.2f}x the floor's rate "

@@ -12,6 +12,7 @@ class OAuthProviderConfig(AppConfig):
     def ready(self) -> None:
         from . import (
             checks,  # noqa: F401  (registers the system checks)
+            profile_checks,  # noqa: F401  (registers the security profile's checks)
             receivers,
         )
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import jwt, metadata_documents, redirect_uris, resources, scopes
+from . import dpop, jwt, metadata_documents, redirect_uris, resources, scopes
 from .conf import provider_settings
 from .errors import (
     AccessDenied,
@@ -46,7 +46,7 @@ from .models import Consent
 from .models.store import CLIENT_ID_MAX_LENGTH, consent_of
 from .oidc.claims import parse_claims_request
 from .params import Params, flatten
-from .registry import adapter, grant_types
+from .registry import adapter, client_auth_method_names, grant_types
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -65,6 +65,8 @@ PARAMETERS = (
     "acr_values", "claims", "request", "request_uri", "registration", LOGIN_AFTER,
     # RFC 8707 §2 (repeatable: one per resource)
     "resource",
+    # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to
+    "dpop_jkt",
 )
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
@@ -174,6 +176,15 @@ def check_grant_allowed(req: AuthorizationRequest, data: QueryDict) -> None:
         raise UnauthorizedClient("This client may not use the authorization code grant.")
 
 
+def check_client_method(req: AuthorizationRequest, data: QueryDict) -> None:
+    """A client whose ``token_endpoint_auth_method`` the site does not offer
+    (``CLIENT_AUTH_METHODS``) could never redeem the code: refused before the user is asked.
+    Under the FAPI 2.0 profile this is every public or secret-based client (§5.3.2.1-3, -6)."""
+    method = "none" if req.client.is_public else req.client.token_endpoint_auth_method
+    if method not in client_auth_method_names():
+        raise UnauthorizedClient("This client's authentication method is not accepted by this server.")
+
+
 def check_response_type(req: AuthorizationRequest, data: QueryDict) -> None:
     """Only ``code`` (OAuth 2.1 §4.1.1; implicit is gone, RFC 9700 §2.1.2)."""
     response_type = req.params.get("response_type")
@@ -195,6 +206,14 @@ def check_pkce(req: AuthorizationRequest, data: QueryDict) -> None:
         raise InvalidRequest("code_challenge_method must be S256.")
     if not S256_CHALLENGE.fullmatch(challenge):
         raise InvalidRequest("code_challenge is not a valid S256 challenge.")
+
+
+def check_dpop_jkt(req: AuthorizationRequest, data: QueryDict) -> None:
+    """RFC 9449 §10: ``dpop_jkt``, when sent, is a JWK SHA-256 thumbprint (RFC 7638); the code
+    is then bound to that key (:func:`oauth_provider.issuing.start_grant`)."""
+    value = req.params.get("dpop_jkt")
+    if value is not None and not dpop.is_thumbprint(value):
+        raise InvalidRequest("dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 section 10).")
 
 
 def check_prompt(req: AuthorizationRequest, data: QueryDict) -> None:
@@ -265,8 +284,10 @@ CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_params,
     check_unsupported,
     check_grant_allowed,
+    check_client_method,
     check_response_type,
     check_pkce,
+    check_dpop_jkt,
     check_prompt,
     check_resource,
     check_scope,

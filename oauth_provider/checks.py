@@ -14,7 +14,8 @@ E007   ``SCOPES`` names an illegal scope token, or a default/optional scope is u
 E008   a grant type, client-authentication method or the adapter cannot be imported
 E009   ``CLIENT_AUTH_THROTTLE`` has an unknown key, a wrong type, a non-positive number or
        names a cache alias that is not in ``CACHES``
-E010   ``SIGNING_KEY_ALGORITHM`` or ``ACCESS_TOKEN_FORMAT`` is not one of its allowed values
+E010   ``SIGNING_KEY_ALGORITHM``, ``ACCESS_TOKEN_FORMAT`` or ``REFRESH_TOKEN_ROTATION`` is not one
+       of its allowed values
 E011   the JWT denylist is on but ``DENYLIST_CACHE`` is not an alias in ``CACHES``
 E012   ``RESOURCE_IDENTIFIER`` is not an absolute URL without query or fragment
 E013   a ``KEY_ENCRYPTION_KEYS`` entry is not a string of at least 32 characters
@@ -54,7 +55,7 @@ W060   ``DEVICE_CODE_LIFETIME`` is above 30 minutes, or the user-code throttle i
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
        the client-authentication throttle by default), the throttle's, when on, the JWT
-       denylist's, and with ``private_key_jwt`` the ``REPLAY_CACHE`` (``check --deploy
+       denylist's, and the ``REPLAY_CACHE`` (DPoP proofs, ``private_key_jwt``) (``check --deploy
        --database default``, the full pre-deploy check)
 E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
        1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
@@ -67,6 +68,12 @@ E101   a ``JWT_BEARER_ISSUERS`` entry has not exactly one of ``jwks`` and ``jwks
 E102   a ``JWT_BEARER_ISSUERS`` entry's ``clients`` is not a list of client_id strings
 E103   ``JWT_BEARER_MAX_LIFETIME`` is not 1 to 3600 seconds
 E104   the JWT bearer grant is registered but ``REPLAY_CACHE`` is not an alias in ``CACHES``
+E110   ``DPOP_SIGNING_ALGORITHMS`` is empty or names an algorithm that is not an asymmetric JWS
+       algorithm we verify (never ``none``, never an HMAC: RFC 9449 §11.6)
+E111   ``DPOP_PROOF_MAX_AGE`` is not 1 to 300 seconds
+E112   ``REPLAY_CACHE`` is not an alias in ``CACHES``, so no DPoP proof's ``jti`` can be remembered
+W112   ``REQUIRE_DPOP`` and ``BEARER_FORM_BODY`` are both on: a token in a form body is a bearer
+       token, which resources then refuse (RFC 9449 §7.2), so no form-body token is ever accepted
 E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive number, a
        ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
 E070   ``DYNAMIC_REGISTRATION`` is not None, False, "open", "token" or "adapter"
@@ -74,6 +81,34 @@ E071   ``REGISTRATION_THROTTLE`` has an unknown key, a wrong type or a non-posit
 W070   ``DYNAMIC_REGISTRATION`` is "adapter" but the adapter does not override
        ``allow_registration``: registration is open to anyone
 W071   open dynamic registration without its throttle (deploy)
+E130   ``PROFILE`` is not None or a known profile (``"fapi2"``)
+E131   under ``fapi2``: ``AUTHORIZATION_CODE_LIFETIME`` above 60 seconds (FAPI 2.0 §5.3.2.1-11)
+E132   under ``fapi2``: ``CLIENT_AUTH_METHODS`` offers a secret-based method or ``none``
+       (§5.3.2.1-3, -6)
+E133   under ``fapi2``: ``CLIENT_ASSERTION_LEGACY_AUDIENCE`` is on (§5.3.2.1-8)
+E134   under ``fapi2``: ``SIGNING_KEY_ALGORITHM`` or ``DPOP_SIGNING_ALGORITHMS`` names an algorithm
+       other than PS256, ES256, EdDSA (§5.4.1)
+E135   under ``fapi2``: ``REQUIRE_DPOP`` is off (§5.3.2.1-4)
+E136   under ``fapi2``: ``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`` is off (§5.3.2.2-3)
+E137   under ``fapi2``: ``PUSHED_AUTHORIZATION_REQUEST_LIFETIME`` is 600 seconds or more (§5.3.2.2-12)
+E138   under ``fapi2``: ``GRANT_TYPES`` offers the password or implicit grant (§5.3.2.1-2, §5.3.2.2-1)
+E139   under ``fapi2``: ``REFRESH_TOKEN_ROTATION`` is ``"always"`` without a
+       ``REFRESH_TOKEN_GRACE_PERIOD`` for the retry §5.3.2.1-9 requires
+W130   under a profile: a setting it needs is not provided by this version (DPoP, PAR), so the
+       site does not meet it yet
+W131   under ``fapi2``: refresh tokens are rotated (``REFRESH_TOKEN_ROTATION = "always"``, with a
+       grace period): §5.3.2.1-9 allows it only in extraordinary circumstances
+W132   under ``fapi2``: clients in the database break the profile (public, secret-based
+       authentication, plain http redirect URIs, an algorithm outside §5.4.1)
+       (``check --database default``)
+W133   under ``fapi2``: a published signing key uses an algorithm outside §5.4.1; it no longer
+       signs (``check --database default``)
+W134   under ``fapi2``: ``MULTI_AUDIENCE_TOKENS`` is on (§5.3.2.1-14, least privilege)
+E140   ``FRONTCHANNEL_LOGOUT`` has an unknown key, a non-boolean ``enabled`` or a ``timeout``
+       that is not 1 to 30 seconds
+E141   ``FrontChannelLogoutMiddleware`` is listed before ``SessionMiddleware`` (or without it)
+W140   front-channel logout is on but ``FrontChannelLogoutMiddleware`` is not installed (deploy):
+       the site's own logout view does not reach the clients
 =====  =====================================================================
 """
 
@@ -86,6 +121,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from . import scopes
@@ -134,6 +170,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors += _check_fetch()
     errors += _check_device()
     errors += _check_backchannel_logout()
+    errors += _check_frontchannel_logout()
     errors += _check_key_encryption_keys()
     errors += _check_resources()
     return errors
@@ -157,7 +194,8 @@ def _resource_entry_problems(identifier: Any, entry: Any) -> list[Error]:
         return [Error(f"{label} must be a dict with the keys 'name' and 'scopes'.", id="oauth_provider.E040")]
     errors = []
     name = entry.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
+    # a translatable name (gettext_lazy) is a Promise, shown in the user's language
+    if name is not None and (not isinstance(name, (str, Promise)) or not str(name).strip()):
         errors.append(Error(f"{label}['name'] must be a non-empty string.", id="oauth_provider.E041"))
     listed = entry.get("scopes", [])
     if not isinstance(listed, (list, tuple)) or any(
@@ -242,7 +280,8 @@ def _check_choices() -> list[Error]:
     from .keys import ALGORITHMS
 
     errors = []
-    for name, allowed in (("SIGNING_KEY_ALGORITHM", ALGORITHMS), ("ACCESS_TOKEN_FORMAT", ("opaque", "jwt"))):
+    for name, allowed in (("SIGNING_KEY_ALGORITHM", ALGORITHMS), ("ACCESS_TOKEN_FORMAT", ("opaque", "jwt")),
+                          ("REFRESH_TOKEN_ROTATION", ("always", "public_clients"))):
         value = getattr(provider_settings, name)
         if value not in allowed:
             errors.append(Error(f"OAUTH_PROVIDER[{name!r}] = {value!r} is not one of {', '.join(allowed)}.",
@@ -286,6 +325,38 @@ def check_client_assertions(app_configs: Any = None, **kwargs: Any) -> list[Erro
         errors.append(Error(
             "OAUTH_PROVIDER['CLIENT_ASSERTION_MAX_LIFETIME'] must be 1 to 3600 seconds.",
             hint="A client assertion authenticates one request: minutes, not hours.", id="oauth_provider.E021",
+        ))
+    return errors
+
+
+@register(Tags.security, "oauth_provider")
+def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E110-E112: DPoP (RFC 9449) proofs are always accepted at the token endpoint, so their
+    algorithms, window and replay cache must be sound."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k])
+                                        for k in ("DPOP_SIGNING_ALGORITHMS", "DPOP_PROOF_MAX_AGE", "REPLAY_CACHE")):
+        return []
+    from .client_keys import SIGNING_ALGORITHMS
+
+    errors: list[Error] = []
+    algorithms = provider_settings.DPOP_SIGNING_ALGORITHMS
+    if not algorithms or any(not isinstance(alg, str) or alg not in SIGNING_ALGORITHMS for alg in algorithms):
+        errors.append(Error(
+            f"OAUTH_PROVIDER['DPOP_SIGNING_ALGORITHMS'] = {list(algorithms)!r} must list asymmetric JWS algorithms.",
+            hint="Choose among " + ", ".join(SIGNING_ALGORITHMS) + ": never none or an HMAC (RFC 9449 section 11.6).",
+            id="oauth_provider.E110",
+        ))
+    if not 0 < provider_settings.DPOP_PROOF_MAX_AGE <= 300:
+        errors.append(Error(
+            "OAUTH_PROVIDER['DPOP_PROOF_MAX_AGE'] must be 1 to 300 seconds.",
+            hint="A DPoP proof is made for one request, at once (RFC 9449 section 11.1).", id="oauth_provider.E111",
+        ))
+    if provider_settings.REPLAY_CACHE not in settings.CACHES:
+        errors.append(Error(
+            f"OAUTH_PROVIDER['REPLAY_CACHE'] = {provider_settings.REPLAY_CACHE!r} is not an alias in CACHES.",
+            hint="DPoP proofs' jti values are remembered there: name a cache every worker shares.",
+            id="oauth_provider.E112",
         ))
     return errors
 
@@ -483,6 +554,65 @@ def _check_backchannel_logout() -> list[Error]:
         problems.append(f"'delivery' must be the dotted path of a callable, not {delivery!r}")
     return [Error(f"OAUTH_PROVIDER['BACKCHANNEL_LOGOUT']: {problem}.", id="oauth_provider.E090")
             for problem in problems]
+
+
+def _check_frontchannel_logout() -> list[Error]:
+    """E140: the ``FRONTCHANNEL_LOGOUT`` block."""
+    block = provider_settings.FRONTCHANNEL_LOGOUT
+    defaults = DEFAULTS["FRONTCHANNEL_LOGOUT"].default
+    merged = {**defaults, **block}
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    if not isinstance(merged["enabled"], bool):
+        problems.append("'enabled' must be True or False")
+    timeout = merged["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 30:
+        problems.append("'timeout' must be a number of seconds from 1 to 30")
+    return [Error(f"OAUTH_PROVIDER['FRONTCHANNEL_LOGOUT']: {problem}.", id="oauth_provider.E140")
+            for problem in problems]
+
+
+FRONTCHANNEL_MIDDLEWARE = "oauth_provider.middleware.FrontChannelLogoutMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+@register(Tags.security, "oauth_provider")
+def check_frontchannel_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E141: :class:`~oauth_provider.middleware.FrontChannelLogoutMiddleware` listed before
+    ``SessionMiddleware`` (its answer must pass through the session middleware, which saves
+    what it keeps in the session for the next page)."""
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if FRONTCHANNEL_MIDDLEWARE not in middleware:
+        return []
+    if SESSION_MIDDLEWARE not in middleware or \
+            middleware.index(FRONTCHANNEL_MIDDLEWARE) < middleware.index(SESSION_MIDDLEWARE):
+        return [Error(
+            f"{FRONTCHANNEL_MIDDLEWARE} must come after {SESSION_MIDDLEWARE} in MIDDLEWARE.",
+            hint="Put it after SessionMiddleware and AuthenticationMiddleware.",
+            id="oauth_provider.E141",
+        )]
+    return []
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_frontchannel_site_logout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W140 (deploy): front-channel logout is on, but the site's own logout view does not show
+    the clients' logout iframes (no ``FrontChannelLogoutMiddleware``): a user signing out of the
+    site stays signed in at those clients. Silence it when the site's logged-out page uses the
+    ``{% frontchannel_logout %}`` tag, or sends users through the end-session endpoint."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or not _type_ok("FRONTCHANNEL_LOGOUT", raw.get("FRONTCHANNEL_LOGOUT", {})):
+        return []
+    from .oidc import frontchannel
+
+    if not frontchannel.enabled() or FRONTCHANNEL_MIDDLEWARE in (getattr(settings, "MIDDLEWARE", None) or []):
+        return []
+    return [Warning(
+        "Front-channel logout is on, but the site's own logout view will not load the clients' "
+        "front-channel logout URIs.",
+        hint=f"Add {FRONTCHANNEL_MIDDLEWARE} to MIDDLEWARE (after SessionMiddleware), or put "
+             "{% frontchannel_logout %} in your logged-out page and silence oauth_provider.W140.",
+        id="oauth_provider.W140",
+    )]
 
 
 @register(Tags.urls, "oauth_provider")
@@ -694,6 +824,8 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     if provider_settings.JWT_ACCESS_TOKEN_DENYLIST:
         uses.setdefault(provider_settings.DENYLIST_CACHE, []).append(
             "a revoked JWT access token is refused only by the worker that revoked it")
+    uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
+        "a DPoP proof used once can be replayed on another worker")
     if "private_key_jwt" in provider_settings.CLIENT_AUTH_METHODS:
         uses.setdefault(provider_settings.REPLAY_CACHE, []).append(
             "a private_key_jwt assertion used once can be replayed on another worker")
@@ -769,3 +901,18 @@ def check_dynamic_registration_deploy(app_configs: Any = None, **kwargs: Any) ->
             hint="Leave OAUTH_PROVIDER['REGISTRATION_THROTTLE'] enabled.", id="oauth_provider.W071",
         )]
     return []
+
+
+@register(Tags.security, "oauth_provider")
+def check_dpop_resources(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W112: with ``REQUIRE_DPOP`` the resources take DPoP-bound tokens only, sent with the DPoP
+    scheme (RFC 9449 §7.1-7.2); a form body can only carry a bearer token."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or raw.get("REQUIRE_DPOP") is not True or raw.get("BEARER_FORM_BODY") is not True:
+        return []
+    return [Warning(
+        "OAUTH_PROVIDER['BEARER_FORM_BODY'] is on but REQUIRE_DPOP refuses every bearer token: no token sent "
+        "in a form body is ever accepted.",
+        hint="Turn BEARER_FORM_BODY off: DPoP-bound tokens go in the Authorization header (DPoP scheme).",
+        id="oauth_provider.W112",
+    )]

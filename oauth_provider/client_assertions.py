@@ -9,7 +9,8 @@ is stored here. :class:`PrivateKeyJWT` is the method in the ``CLIENT_AUTH_METHOD
 :func:`verify` holds the rules, checked in this order:
 
 1. the header: ``alg`` asymmetric (:data:`~oauth_provider.client_keys.SIGNING_ALGORITHMS`,
-   narrowed to the client's ``token_endpoint_auth_signing_alg``), never ``none`` or an HMAC
+   narrowed to the client's ``token_endpoint_auth_signing_alg``, and to PS256, ES256 and EdDSA
+   under the FAPI 2.0 profile, §5.4.1), never ``none`` or an HMAC
    (RFC 8725 §3.1-3.2); no ``jku``/``x5u``/``jwk``/``x5c``/``crit`` (§3.10); ``typ`` absent,
    ``JWT`` or ``client-authentication+jwt``, any other explicit type refused (rfc7523bis §4,
    RFC 8725 §3.11: an access token, logout token or request object is no assertion);
@@ -19,7 +20,7 @@ is stored here. :class:`PrivateKeyJWT` is the method in the ``CLIENT_AUTH_METHOD
 4. ``aud`` exactly the issuer identifier, as a string (rfc7523bis §4 item 3b: an assertion
    for another endpoint or server cannot be replayed here). ``CLIENT_ASSERTION_LEGACY_AUDIENCE``
    also accepts the token endpoint URL or the URL of the endpoint called, alone or in an array,
-   as RFC 7523 §3 allowed;
+   as RFC 7523 §3 allowed, except under the FAPI 2.0 profile (§5.3.2.1-8);
 5. ``exp`` required and not past, and the assertion lives at most
    ``CLIENT_ASSERTION_MAX_LIFETIME`` seconds
    (from ``iat`` when given, else from now); ``nbf`` and ``iat`` not in the future; all with
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.cache import caches
 from django.http import HttpRequest
 
-from . import client_keys, jwt, secrets
+from . import client_keys, jwt, profiles, secrets
 from .client_auth import ClientAuthMethod
 from .conf import provider_settings
 from .errors import InvalidClient
@@ -56,7 +57,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: the explicit type of a client assertion (rfc7523bis §4); ``JWT`` and no typ are accepted too
 TYP = "client-authentication+jwt"
 _ACCEPTED_TYPES = frozenset({"", "jwt", TYP})
-#: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``
+#: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``: FAPI 2.0 §5.3.2.1-13 wants an
+#: ``iat``/``nbf`` up to 10 seconds ahead accepted and more than 60 seconds ahead refused
 LEEWAY = 60
 MAX_JTI_LENGTH = 256
 GENERIC_FAILURE = "The client assertion could not be verified with the client's registered keys."
@@ -117,10 +119,13 @@ def verify(request: HttpRequest, client: AbstractClient, assertion: str) -> dict
 
 
 def _algorithms(client: AbstractClient) -> tuple[str, ...]:
+    """The algorithms ``client``'s assertions may use: its pinned one or any asymmetric one,
+    narrowed by the profile in force (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA)."""
     pinned = getattr(client, "token_endpoint_auth_signing_alg", "")
+    allowed = profiles.allowed_algorithms(client_keys.SIGNING_ALGORITHMS)
     if pinned:
-        return (pinned,) if pinned in client_keys.SIGNING_ALGORITHMS else ()
-    return client_keys.SIGNING_ALGORITHMS
+        return (pinned,) if pinned in allowed else ()
+    return allowed
 
 
 def _keys(client: AbstractClient, *, refresh: bool = False) -> tuple[client_keys.ClientKey, ...]:
@@ -170,7 +175,8 @@ def _check_claims(request: HttpRequest, client: AbstractClient, claims: dict[str
         raise InvalidClient("The client assertion's iss and sub must both be the client_id (OIDC Core section 9).")
     if not _audience_ok(request, claims.get("aud")):
         expected = "the issuer identifier, as a string" + (
-            ", or the token endpoint URL" if provider_settings.CLIENT_ASSERTION_LEGACY_AUDIENCE else "")
+            ", or the token endpoint URL"
+            if provider_settings.CLIENT_ASSERTION_LEGACY_AUDIENCE and not profiles.fapi2() else "")
         raise InvalidClient(f"The client assertion's aud must be {expected}: {get_issuer(request)}.")
     now = secrets.now().timestamp()
     expires, not_before, issued = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
@@ -197,8 +203,8 @@ def _audience_ok(request: HttpRequest, aud: Any) -> bool:
     issuer = get_issuer(request)
     if aud == issuer:
         return True
-    if not provider_settings.CLIENT_ASSERTION_LEGACY_AUDIENCE:
-        return False
+    if not provider_settings.CLIENT_ASSERTION_LEGACY_AUDIENCE or profiles.fapi2():
+        return False  # FAPI 2.0 §5.3.2.1-8: the issuer, as a string, whatever the setting says
     accepted = {issuer, endpoint_url(request, "token")}
     match = getattr(request, "resolver_match", None)
     if match is not None and match.url_name and "oauth_provider" in match.namespaces:

@@ -36,7 +36,17 @@ needs one of them (RFC 7523 §2.2); ``scope`` names registered scopes; ``contact
 addresses; ``backchannel_logout_uri`` is a URL the provider's fetcher accepts (https, no
 fragment, no private host; OpenID Connect Back-Channel Logout 1.0 §2.2), plain http (loopback,
 with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
-``backchannel_logout_session_required`` is a boolean.
+``backchannel_logout_session_required`` is a boolean; ``frontchannel_logout_uri`` is an absolute
+http(s) URI with no fragment whose scheme, host and port are those of one of the client's
+registered redirect URIs (OpenID Connect Front-Channel Logout 1.0 §2; so it follows the redirect
+URIs' https and loopback rules), ``frontchannel_logout_session_required`` is a boolean, and so
+is ``dpop_bound_access_tokens`` (RFC 9449 §5.2).
+
+Under the FAPI 2.0 profile (``PROFILE = "fapi2"``, :mod:`oauth_provider.profiles`), whoever
+registers it, a client must be confidential and authenticate with ``private_key_jwt``
+(§5.3.2.1-3, -6; the default method then), sign its assertions with PS256, ES256 or EdDSA
+(§5.4.1), and use no plain http redirect URI except a native app's loopback one (§5.3.2.2-8,
+RFC 8252 §7.3): :func:`profile_problems`.
 
 This is floor 2 (protocol helpers): the model layer imports it, never the other way round.
 """
@@ -55,11 +65,12 @@ from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from . import profiles
 from . import scopes as _scopes
 from .client_keys import SIGNING_ALGORITHMS, InvalidKeySet, load_jwks
 from .conf import provider_settings
 from .fetch import validate_fetchable_url
-from .redirect_uris import validate_redirect_uri
+from .redirect_uris import origin, validate_redirect_uri
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -158,6 +169,10 @@ class ClientMetadata:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     backchannel_logout_uri: str = ""
     backchannel_logout_session_required: bool = False
+    frontchannel_logout_uri: str = ""
+    frontchannel_logout_session_required: bool = False
+    #: RFC 9449 §5.2: the client always uses DPoP; a token request without a proof is refused
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -186,6 +201,9 @@ class ClientMetadata:
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg
         client.backchannel_logout_uri = self.backchannel_logout_uri
         client.backchannel_logout_session_required = self.backchannel_logout_session_required
+        client.frontchannel_logout_uri = self.frontchannel_logout_uri
+        client.frontchannel_logout_session_required = self.frontchannel_logout_session_required
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
 
 
 def to_dict(client: AbstractClient) -> dict[str, Any]:
@@ -216,6 +234,11 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
     if getattr(client, "backchannel_logout_uri", ""):
         data["backchannel_logout_uri"] = client.backchannel_logout_uri
         data["backchannel_logout_session_required"] = bool(client.backchannel_logout_session_required)
+    if getattr(client, "frontchannel_logout_uri", ""):
+        data["frontchannel_logout_uri"] = client.frontchannel_logout_uri
+        data["frontchannel_logout_session_required"] = bool(client.frontchannel_logout_session_required)
+    if getattr(client, "dpop_bound_access_tokens", False):
+        data["dpop_bound_access_tokens"] = True
     return data
 
 
@@ -272,11 +295,45 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.token_endpoint_auth_signing_alg = _signing_alg(data, problems)
     out.backchannel_logout_uri, out.backchannel_logout_session_required = _backchannel_logout(
         data, public=out.is_public, problems=problems)
+    out.frontchannel_logout_uri, out.frontchannel_logout_session_required = _frontchannel_logout(
+        data, out.redirect_uris, problems)
+    out.dpop_bound_access_tokens = _boolean(data, "dpop_bound_access_tokens", problems)
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
+    if profiles.fapi2():
+        for name, description, error in profile_problems(
+            out.token_endpoint_auth_method, out.application_type, out.redirect_uris,
+            out.token_endpoint_auth_signing_alg,
+        ):
+            problems.add(name, description, error)
     problems.raise_any()
     return out
+
+
+def profile_problems(auth_method: str, application_type: str, redirect_uris: list[str],
+                     signing_alg: str) -> list[tuple[str, str, str]]:
+    """What keeps a client from the FAPI 2.0 Security Profile, as ``(field, description, RFC
+    7591 error)``; empty when nothing does. Registration refuses such a client under the
+    profile, and the W132 check names those already in the database."""
+    found = []
+    if auth_method in profiles.SECRET_OR_NO_AUTH_METHODS:
+        found.append(("token_endpoint_auth_method", gettext(
+            "Under the FAPI 2.0 profile a client is confidential and authenticates with private_key_jwt "
+            "(FAPI 2.0 section 5.3.2.1), not %(method)s.") % {"method": auth_method}, "invalid_client_metadata"))
+    if signing_alg and signing_alg not in profiles.FAPI2_ALGORITHMS:
+        found.append(("token_endpoint_auth_signing_alg", gettext(
+            "Under the FAPI 2.0 profile client assertions are signed with %(algs)s (FAPI 2.0 section 5.4.1)."
+        ) % {"algs": ", ".join(profiles.FAPI2_ALGORITHMS)}, "invalid_client_metadata"))
+    for uri in redirect_uris:
+        if _redirect_kind(uri) == "loopback" and not (
+            application_type == "native" and (urlsplit(uri).hostname or "") in ("127.0.0.1", "::1")
+        ):
+            found.append(("redirect_uris", gettext(
+                "%(uri)s: under the FAPI 2.0 profile a redirect URI is https, except a native app's "
+                "loopback IP (FAPI 2.0 section 5.3.2.2, RFC 8252 section 7.3).") % {"uri": uri},
+                "invalid_redirect_uri"))
+    return found
 
 
 def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Problems) -> tuple[str, bool]:
@@ -286,13 +343,7 @@ def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Pro
     kept); §2.2 allows http only for confidential clients, so a public client's is https even
     when ``ALLOW_INSECURE_LOOPBACK_FETCH`` lets loopback http through."""
     uri = data.get("backchannel_logout_uri")
-    required = data.get("backchannel_logout_session_required", False)
-    if required is None:
-        required = False
-    if not isinstance(required, bool):
-        problems.add("backchannel_logout_session_required",
-                     gettext("backchannel_logout_session_required must be true or false."))
-        required = False
+    required = _boolean(data, "backchannel_logout_session_required", problems)
     if uri in (None, ""):
         return "", required
     if not isinstance(uri, str) or len(uri) > 500:
@@ -309,6 +360,50 @@ def _backchannel_logout(data: Mapping[str, Any], *, public: bool, problems: _Pro
         problems.add("backchannel_logout_uri", gettext("A public client's back-channel logout URI must use https."))
         return "", required
     return uri, required
+
+
+def _frontchannel_logout(data: Mapping[str, Any], redirect_uris: list[str],
+                         problems: _Problems) -> tuple[str, bool]:
+    """``frontchannel_logout_uri`` (OpenID Connect Front-Channel Logout 1.0 §2): absolute, no
+    fragment, and its scheme, host and port MUST be those of a registered redirect URI. The
+    provider's logout page loads it in an iframe, so only http(s) makes sense; it follows the
+    redirect URIs' rules (https; http only on a loopback host, and for a self-registered web
+    client never, since its redirect URIs cannot be), and a client can only make that page load
+    a URL of its own site."""
+    uri = data.get("frontchannel_logout_uri")
+    required = _boolean(data, "frontchannel_logout_session_required", problems)
+    if uri in (None, ""):
+        return "", required
+    if not isinstance(uri, str) or len(uri) > MAX_URL_LENGTH:
+        problems.add("frontchannel_logout_uri", gettext(
+            "frontchannel_logout_uri must be a URL of at most %(max)d characters.") % {"max": MAX_URL_LENGTH})
+        return "", required
+    try:
+        # the redirect-URI registration rules: absolute, no fragment, no user-info, no
+        # javascript:/data:, http only on a loopback host; public=False: no private-use scheme
+        validate_redirect_uri(uri, public=False)
+    except ValidationError as exc:
+        for message in exc.messages:
+            problems.add("frontchannel_logout_uri", "frontchannel_logout_uri: " + message)
+        return "", required
+    wanted = origin(uri)
+    if wanted is None or wanted not in {origin(redirect) for redirect in redirect_uris}:
+        problems.add("frontchannel_logout_uri", gettext(
+            "frontchannel_logout_uri must have the scheme, host and port of one of the client's redirect "
+            "URIs (Front-Channel Logout 1.0 §2)."))
+        return "", required
+    return uri, required
+
+
+def _boolean(data: Mapping[str, Any], name: str, problems: _Problems) -> bool:
+    """``data[name]`` as a JSON boolean; absent or null: false."""
+    value = data.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        problems.add(name, gettext("%(name)s must be true or false.") % {"name": name})
+        return False
+    return value
 
 
 def _present(data: Mapping[str, Any], name: str) -> bool:
@@ -411,6 +506,8 @@ def _auth_method(data: Mapping[str, Any], source: str, problems: _Problems) -> s
     from .registry import client_auth_method_names
 
     default = "none" if source == "metadata_document" else "client_secret_basic"
+    if profiles.fapi2():
+        default = "private_key_jwt"  # FAPI 2.0 §5.3.2.1-6: the only method the profile keeps
     value = data.get("token_endpoint_auth_method") or default
     registered = client_auth_method_names()
     if not isinstance(value, str) or value not in registered:

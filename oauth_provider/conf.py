@@ -9,7 +9,10 @@ A host configures the library with one dict in its settings module::
 
 ``provider_settings`` merges that dict over :data:`DEFAULTS` lazily, on first attribute
 access, and forgets the merge when Django's ``setting_changed`` signal fires, so
-``override_settings(OAUTH_PROVIDER=...)`` works everywhere. Nothing copies a value into a
+``override_settings(OAUTH_PROVIDER=...)`` works everywhere. A security profile
+(``PROFILE``, :mod:`oauth_provider.profiles`) is a layer in between: ``DEFAULTS < profile <
+the host's dict``; a profile's value for a setting not in :data:`DEFAULTS` (a feature of a later
+version) is left out. Nothing copies a value into a
 module global. Types and unknown keys are validated by :mod:`oauth_provider.checks`.
 """
 
@@ -21,6 +24,8 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from . import profiles
 
 DAY = 24 * 3600
 
@@ -78,6 +83,15 @@ DEFAULTS: dict[str, Setting] = {
         "that refresh concurrently): that one retry gets the same successor refresh token and a new "
         "access token; a second retry, or one after the successor was used, is reuse and revokes the "
         "grant. 0 turns it off.",
+    ),
+    "REFRESH_TOKEN_ROTATION": Setting(
+        "always", (str,),
+        "Which clients get a new refresh token each time they use one: ``\"always\"`` (every client; "
+        "a rotated token presented again revokes the grant, RFC 9700 §4.14.2) or ``\"public_clients\"`` "
+        "(public clients only, with the same reuse detection; a confidential client keeps its refresh "
+        "token, which the response returns unchanged: it cannot be used without the client's "
+        "credentials, and FAPI 2.0 §5.3.2.1-9 forbids rotating it). The ``fapi2`` profile sets "
+        "``\"public_clients\"``.",
     ),
     "REMEMBER_CONSENT": Setting(
         True, (bool,),
@@ -179,8 +193,37 @@ DEFAULTS: dict[str, Setting] = {
         "default", (str,),
         "The cache alias (``CACHES``) that remembers single-use values until they expire: the ``jti`` "
         "of each ``private_key_jwt`` assertion, and when a client's ``jwks_uri`` was last fetched "
-        "afresh. Every worker must share it (Redis, Memcached), or a replay on another worker is "
-        "not seen.",
+        "afresh; and the ``jti`` of each DPoP proof (RFC 9449 §11.1). Every worker must share it "
+        "(Redis, Memcached), or a replay on another worker is not seen.",
+    ),
+    "DPOP_SIGNING_ALGORITHMS": Setting(
+        ["ES256", "PS256", "EdDSA", "RS256"], (list, tuple),
+        "The JWS algorithms (RFC 7518 names) a DPoP proof may be signed with (RFC 9449 §4.3, §5.1), "
+        "advertised as ``dpop_signing_alg_values_supported``. Asymmetric only: ``none`` and the HMAC "
+        "algorithms are refused by the system check. FAPI 2.0 wants ``PS256``, ``ES256`` and "
+        "``EdDSA`` only.",
+    ),
+    "DPOP_PROOF_MAX_AGE": Setting(
+        60, (int,),
+        "How many seconds after its ``iat`` a DPoP proof is accepted (RFC 9449 §11.1); a proof "
+        "dated more than 10 seconds in the future is refused whatever this says. Its ``jti`` is "
+        "remembered in ``REPLAY_CACHE`` that long, so a replay is refused.",
+    ),
+    "DPOP_NONCE": Setting(
+        False, (bool,),
+        "Require a server-provided nonce in every DPoP proof (RFC 9449 §8, §9): a proof without "
+        "one, or with a stale or wrong one, is answered ``use_dpop_nonce`` with a fresh nonce in "
+        "the ``DPoP-Nonce`` header, and the client retries. Nonces are stateless (an HMAC under a "
+        "key derived from ``SECRET_KEY``), valid for 5 minutes, and accepted only by the server "
+        "(token endpoint or resource) that issued them. Limits proofs pre-computed by a thief of "
+        "the client's key to minutes.",
+    ),
+    "REQUIRE_DPOP": Setting(
+        False, (bool,),
+        "Every access token must be DPoP-bound (RFC 9449): a token request without a DPoP proof is "
+        "refused, for every client, as if each had ``dpop_bound_access_tokens`` (RFC 9449 §5.2); and "
+        "the protected resources refuse every token sent as a bearer token (tokens issued before "
+        "included), their challenges naming ``DPoP`` alone (§7.2).",
     ),
     "NATIVE_HTTPS_REDIRECT_URIS": Setting(
         False, (bool,),
@@ -188,6 +231,15 @@ DEFAULTS: dict[str, Setting] = {
         "documents) use claimed https redirect URIs (RFC 8252 §7.2). Off: such a client registers a "
         "private-use scheme or an http loopback URI. An operator may always register claimed https "
         "URIs for a native app in the admin or with ``createclient``.",
+    ),
+    "PROFILE": Setting(
+        None, (str,),
+        "A security profile that sets the settings it requires, between the defaults and your own "
+        "values: ``\"fapi2\"``, the FAPI 2.0 Security Profile (private_key_jwt only, confidential "
+        "clients only, DPoP and PAR required, 60-second codes, PS256/ES256/EdDSA, no refresh-token "
+        "rotation for confidential clients). A setting you set yourself that contradicts it fails a "
+        "system check. See docs/how-to/fapi2.md.",
+        nullable=True,
     ),
     "ADAPTER": Setting(
         "oauth_provider.adapter.DefaultAdapter", (str,),
@@ -224,6 +276,17 @@ DEFAULTS: dict[str, Setting] = {
         "(at most 120 as §4 encourages); ``max_attempts`` before a delivery is given up; "
         "``retry_delay`` seconds before the first retry, doubled after each failure (at most 6 hours). "
         "Run ``manage.py sendlogouts`` periodically: it retries what is due.",
+    ),
+    "FRONTCHANNEL_LOGOUT": Setting(
+        {"enabled": True, "timeout": 3},
+        (dict,),
+        "OpenID Connect Front-Channel Logout 1.0 (keys left out keep their defaults): ``enabled`` (with "
+        "``OIDC_ENABLED``: advertised in discovery, and the page a user sees after logging out loads "
+        "each client's ``frontchannel_logout_uri`` in an invisible iframe); ``timeout`` the seconds "
+        "(1 to 30) that page waits for those iframes before it goes on to the ``post_logout_redirect_uri`` "
+        "(sooner once they have all loaded, when JavaScript runs). The site's own logout view is covered "
+        "by ``oauth_provider.middleware.FrontChannelLogoutMiddleware`` or the "
+        "``{% frontchannel_logout %}`` template tag: see docs/how-to/frontchannel-logout.md.",
     ),
     "SIGNING_KEY_ALGORITHM": Setting(
         "RS256", (str,),
@@ -401,8 +464,10 @@ class ProviderSettings:
 
     def _merged(self) -> dict[str, Any]:
         if self._cache is None:
+            host = self.user_settings
             merged = {name: s.default for name, s in DEFAULTS.items()}
-            merged.update({k: v for k, v in self.user_settings.items() if k in DEFAULTS})
+            merged.update({k: v for k, v in profiles.values(host.get("PROFILE")).items() if k in DEFAULTS})
+            merged.update({k: v for k, v in host.items() if k in DEFAULTS})
             self._cache = merged
         return self._cache
 

@@ -1,10 +1,12 @@
-"""Protecting plain Django views with bearer access tokens (RFC 6750).
+"""Protecting plain Django views with access tokens: bearer (RFC 6750) or DPoP-bound (RFC 9449 §7).
 
 ``protected_resource`` for function views, ``ProtectedResourceMixin`` for class-based views.
 Both are thin layers over :mod:`oauth_provider.resource` and answer alike:
 
-* no token: 401 with a bare ``WWW-Authenticate: Bearer`` challenge (RFC 6750 §3.1);
-* a bad, expired or revoked token: 401 ``invalid_token``;
+* no token: 401 with bare ``Bearer`` and ``DPoP`` challenges (RFC 6750 §3.1, RFC 9449 §7.1);
+* a bad, expired or revoked token: 401 ``invalid_token``; a DPoP-bound token without a valid
+  proof for the request, or sent as a bearer token: 401 (``invalid_dpop_proof``,
+  ``invalid_token``, ``use_dpop_nonce`` with its ``DPoP-Nonce``);
 * a token without the required scopes: 403 ``insufficient_scope`` naming them;
 * the token sent twice (header and body): 400 ``invalid_request``.
 
@@ -22,7 +24,7 @@ whose handlers are ``async def``, check the token with
 :func:`~oauth_provider.resource.arequire`: the query runs in a worker thread, never on the
 event loop.
 
-Both exempt the view from CSRF: a bearer token is not an ambient credential a browser
+Both exempt the view from CSRF: an access token is not an ambient credential a browser
 attaches by itself, so a cross-site form cannot ride on it; and API clients send no CSRF
 token.
 """

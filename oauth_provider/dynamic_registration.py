@@ -45,7 +45,7 @@ from .client_auth import uses_secret
 from .conf import provider_settings
 from .errors import ClientMetadataError, InvalidToken, MissingToken, RegistrationRefused
 from .issuer import endpoint_url
-from .models import AbstractClient, ClientRegistration, InitialAccessToken, get_client_model
+from .models import AbstractClient, ClientRegistration, Consent, InitialAccessToken, get_client_model
 from .models.tokens import revoke_client_tokens
 from .registry import adapter
 
@@ -204,7 +204,9 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     if not adapter().allow_registration(request, metadata):
         raise RegistrationRefused()
     had_secret = bool(client.client_secret_hash)
+    allowed_before, redirects_before = client.allowed_scope_tuple, set(client.redirect_uri_list)
     metadata.apply(client)
+    _keep_within(client, allowed_before)
     _make_safe(client)
     secret = None
     if uses_secret(client):
@@ -214,8 +216,22 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
         client.set_secret(None)
     with transaction.atomic():
         client.save()
+        if set(client.redirect_uri_list) != redirects_before:
+            Consent.objects.forget_everyone(client)
         token = registration.rotate()
     return Registered(client, token, secret)
+
+
+def _keep_within(client: AbstractClient, allowed_before: tuple[str, ...] | None) -> None:
+    """An update asks for scopes; it gets those among the ones the client may use now. Only an
+    operator widens a client's scopes (admin, createclient)."""
+    if allowed_before is None:
+        return
+    asked = client.allowed_scope_tuple
+    kept = [s for s in (asked if asked is not None else allowed_before) if s in allowed_before]
+    if not kept:
+        raise ClientMetadataError("scope: none of these scopes is available to this client.", field="scope")
+    client.allowed_scopes = " ".join(kept)
 
 
 def delete(registration: ClientRegistration) -> None:

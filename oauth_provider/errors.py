@@ -19,8 +19,10 @@ page). Views never choose status codes. The hierarchy::
     ├── RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported   OIDC §6
     ├── ServerError                 500
     ├── TemporarilyUnavailable      503
-    └── AuthorizationPending, SlowDown, ExpiredToken, DeviceAccessDenied
-                                    400, device-code polling (RFC 8628 §3.5)
+    ├── AuthorizationPending, SlowDown, ExpiredToken, DeviceAccessDenied
+    │                               400, device-code polling (RFC 8628 §3.5)
+    ├── InvalidDPoPProof            400 invalid_dpop_proof (RFC 9449 §5, §7.1: 401 at a resource)
+    └── UseDPoPNonce                400 use_dpop_nonce with a fresh ``DPoP-Nonce`` (RFC 9449 §8, §9)
     UntrustedRedirect               the client or redirect_uri is not established: the error
                                     is shown to the user, never redirected (RFC 6749 §4.1.2.1)
     UnsupportedTokenType            400, revocation of an unsupported token type (RFC 7009 §2.2.1)
@@ -180,6 +182,30 @@ class DeviceAccessDenied(OAuthError):
     error = "access_denied"
     redirectable = False
     default_description = "The user denied the authorization request."
+
+
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5 and §7.1: the ``DPoP`` proof is missing where it is required, malformed, or
+    fails a check of §4.3 (or is for another key than the token's). 400 at the token endpoint;
+    a resource answers it with 401 and a ``DPoP`` challenge."""
+
+    error = "invalid_dpop_proof"
+    redirectable = False
+    default_description = "The DPoP proof is missing or invalid."
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8 (token endpoint, 400) and §9 (resource, 401): the proof must carry the nonce
+    this server provides. ``nonce`` is a fresh one, sent in the ``DPoP-Nonce`` header; the answer
+    is not cacheable (§8.2)."""
+
+    error = "use_dpop_nonce"
+    redirectable = False
+    default_description = "Resend the request with a DPoP proof carrying the nonce in the DPoP-Nonce header."
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        self.nonce = nonce
+        super().__init__(description, headers={"DPoP-Nonce": nonce, "Cache-Control": "no-store"})
 
 
 class ServerError(OAuthError):

@@ -103,6 +103,7 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
     policy_uri = display_url_field("policy_uri")
     tos_uri = display_url_field("tos_uri")
     backchannel_logout_uri = display_url_field("backchannel_logout_uri")
+    frontchannel_logout_uri = display_url_field("frontchannel_logout_uri")
 
     class Meta:
         model = get_client_model()

@@ -4,6 +4,11 @@ Each value is fresh 256-bit randomness (a refresh token's successor under a grac
 derived from it, see :func:`successor_of`); only its SHA-256 digest is written. The raw value
 exists in memory just long enough to be put in the response. Rows are written with
 :func:`oauth_provider.models.store.insert`: ``save()``'s INSERT, compiled once.
+
+A token request that carried a verified DPoP proof (:func:`oauth_provider.dpop.verified_proof`)
+gets tokens bound to the proof's key (RFC 9449 §5, §6): ``dpop_jkt`` on the access token row,
+``cnf.jkt`` in a JWT access token, ``token_type`` ``DPoP``; a public client's refresh token is
+bound too (§5), a confidential client's is not (it is bound to the client's authentication).
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from . import jwt, resources, scopes, secrets
+from . import dpop, jwt, resources, scopes, secrets
 from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, DeviceCode, RefreshToken, get_client_model
-from .models.store import insert
+from .models.store import insert, insert_both, insert_with_parent
 from .registry import adapter
 from .session import session_id
 from .signals import token_issued
@@ -50,7 +55,8 @@ class IssuedTokens:
         """The RFC 6749 §5.1 success body (with RFC 8693 §2.2.1's ``issued_token_type``)."""
         data: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            # RFC 9449 §5.1: a token bound to a DPoP key is of type DPoP
+            "token_type": "DPoP" if self.access.dpop_jkt else "Bearer",
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
@@ -85,14 +91,15 @@ def refresh_expiry(authorization: Authorization, now: datetime) -> datetime:
 
 def jwt_access_token(
     request: HttpRequest, *, client: AbstractClient, user: Any, scope: str, authorization: Authorization | None,
-    now: datetime, lifetime: int, audience: str = "", act: dict[str, Any] | None = None,
+    now: datetime, lifetime: int, audience: str = "", act: dict[str, Any] | None = None, dpop_jkt: str = "",
 ) -> str:
     """An RFC 9068 access token: ``typ: at+jwt``; ``sub`` is the user's subject, or the
     client_id when the client acts for itself (§2.2), which :data:`jwt.CLIENT_TOKEN_CLAIM` then
     marks (§5: a user's subject may equal a client_id); ``aud`` the audience's resource
     identifiers (RFC 9068 §3, RFC 8707 §2: a string for one, a list for several; ``audience``
     is the stored form, empty for the default resource); ``act`` the actor of a token obtained
-    by token exchange (RFC 8693 §4.1)."""
+    by token exchange (RFC 8693 §4.1); ``cnf.jkt`` the thumbprint of the DPoP key it is bound to
+    (RFC 9449 §6.1)."""
     issued_at = int(now.timestamp())
     targets = resources.audience(audience, request)
     claims: dict[str, Any] = {
@@ -109,6 +116,8 @@ def jwt_access_token(
         claims[jwt.CLIENT_TOKEN_CLAIM] = True
     if act:
         claims["act"] = act
+    if dpop_jkt:
+        claims["cnf"] = {"jkt": dpop_jkt}
     if authorization is not None and authorization.auth_time is not None:
         claims["auth_time"] = int(authorization.auth_time.timestamp())
     return jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP)
@@ -146,7 +155,12 @@ def issue_tokens(
 
     Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
     its ``act`` claim, and ``not_after`` (the new token expires no later); ``with_id_token``
-    False mints no ID token."""
+    False mints no ID token.
+
+    The tokens are bound to the key of the request's verified DPoP proof, if any (module
+    docstring)."""
+    proof = dpop.verified_proof(request)
+    jkt = proof.jkt if proof is not None else ""
     now = secrets.now()
     lifetime = provider_settings.ACCESS_TOKEN_LIFETIME
     if not_after is not None:
@@ -154,7 +168,7 @@ def issue_tokens(
     if (client.access_token_format or provider_settings.ACCESS_TOKEN_FORMAT) == "jwt":
         raw_access = jwt_access_token(request, client=client, user=user, scope=scope,
                                       authorization=authorization, now=now, lifetime=lifetime, audience=audience,
-                                      act=act)
+                                      act=act, dpop_jkt=jkt)
     else:
         raw_access = secrets.generate_token()
     access = AccessToken(
@@ -169,11 +183,12 @@ def issue_tokens(
         subject_token=subject_token,
         act=act or None,
         exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
+        dpop_jkt=jkt,
     )
-    insert(access)
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
     if stored_refresh is not None and refresh_value is not None:
         issued.refresh_token, issued.refresh = refresh_value, stored_refresh
+        insert(access)
     elif refresh_scope is not None and authorization is not None:
         raw_refresh = refresh_value or secrets.generate_token()
         issued.refresh_token = raw_refresh
@@ -183,8 +198,11 @@ def issue_tokens(
             scope=refresh_scope,
             created_at=now,
             expires_at=refresh_expiry(authorization, now),
+            dpop_jkt=jkt if client.is_public else "",
         )
-        insert(issued.refresh)
+        insert_both(access, issued.refresh)  # one statement on PostgreSQL
+    else:
+        insert(access)
     if (
         with_id_token and authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()
@@ -204,10 +222,11 @@ def issue_tokens(
 
 def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, granted: tuple[str, ...]) -> str:
     """Store a new grant (token family) of ``granted`` scopes by ``user`` to the request's
-    client, with its first authorization code, in one transaction (one commit: one fsync on
-    SQLite); returns the raw code. An OpenID Connect grant remembers when and how the user
-    logged in (``auth_time``, ``sid``, ``acr``/``amr``) and the ``claims`` request, for the ID
-    token (OIDC Core §2, §3.1.2.1, §5.5)."""
+    client, with its first authorization code, atomically (one statement on PostgreSQL; one
+    transaction, so one commit and one fsync, on SQLite); returns the raw code. An OpenID
+    Connect grant remembers when and how the user logged in (``auth_time``, ``sid``,
+    ``acr``/``amr``) and the ``claims`` request, for the ID token (OIDC Core §2, §3.1.2.1,
+    §5.5)."""
     policy = adapter()
     family = Authorization(
         client=req.client,  # type: ignore[misc]  # the FK is to the swappable client model
@@ -218,35 +237,50 @@ def start_grant(request: HttpRequest, req: AuthorizationRequest, user: Any, gran
         family.session_id = session_id(request)
         family.claims = req.claims
         family.auth_context = policy.authentication_context(request, user) or None
-    with transaction.atomic():
-        insert(family)
-        return issue_code(
-            authorization=family,
-            redirect_uri=req.redirect_uri_sent,
-            code_challenge=req.params["code_challenge"],
-            code_challenge_method=req.params["code_challenge_method"],
-            nonce=req.params.get("nonce", "") if req.openid else "",
-        )
+    raw, code = new_code(
+        authorization=family,
+        redirect_uri=req.redirect_uri_sent,
+        code_challenge=req.params["code_challenge"],
+        code_challenge_method=req.params["code_challenge_method"],
+        nonce=req.params.get("nonce", "") if req.openid else "",
+        dpop_jkt=req.params.get("dpop_jkt", ""),
+    )
+    insert_with_parent(family, code, "authorization")
+    return raw
 
 
-def issue_code(
+def new_code(
     *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
-    nonce: str = "",
-) -> str:
-    """Store a new authorization code of the stored grant ``authorization``; returns the raw
-    code (RFC 6749 §4.1.2)."""
+    nonce: str = "", dpop_jkt: str = "",
+) -> tuple[str, AuthorizationCode]:
+    """A new, unsaved authorization code of the grant ``authorization``: the raw code (RFC 6749
+    §4.1.2) and its row. ``dpop_jkt`` binds it to a DPoP key (RFC 9449 §10)."""
     now = secrets.now()
     raw = secrets.generate_token()
-    insert(AuthorizationCode(
+    return raw, AuthorizationCode(
         code_hash=secrets.hash_token(raw),
         authorization=authorization,
         redirect_uri=redirect_uri,
         code_challenge=code_challenge,
         code_challenge_method=code_challenge_method,
         nonce=nonce,
+        dpop_jkt=dpop_jkt,
         created_at=now,
         expires_at=now + timedelta(seconds=provider_settings.AUTHORIZATION_CODE_LIFETIME),
-    ))
+    )
+
+
+def issue_code(
+    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
+    nonce: str = "", dpop_jkt: str = "",
+) -> str:
+    """Store a new authorization code of the stored grant ``authorization``; returns the raw
+    code (RFC 6749 §4.1.2). ``dpop_jkt`` binds it to a DPoP key (RFC 9449 §10)."""
+    raw, code = new_code(
+        authorization=authorization, redirect_uri=redirect_uri, code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method, nonce=nonce, dpop_jkt=dpop_jkt,
+    )
+    insert(code)
     return raw
 
 

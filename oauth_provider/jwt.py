@@ -7,7 +7,8 @@ than followed (§3.10), any ``crit`` header is refused since we understand no ex
 (RFC 7515 §4.1.11), ``kid`` is checked against a strict pattern and only ever used as a
 dictionary key (§3.10), the size is bounded before decoding (DERIVED-jose-size), ``iss`` is
 compared exactly (§3.8), and explicit ``typ`` values keep ID tokens and access tokens apart
-(§3.11, RFC 9068 §2.1).
+(§3.11, RFC 9068 §2.1). Under a security profile (FAPI 2.0 §5.4.1) only its algorithms pass,
+in what we verify of our own and in what others sign.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import jwt as pyjwt
 from jwt.algorithms import get_default_algorithms
 
-from . import keys, secrets
+from . import keys, profiles, secrets
 from .client_keys import SIGNING_ALGORITHMS as FOREIGN_ALGORITHMS
 from .conf import provider_settings
 
@@ -61,7 +62,7 @@ def _normalise_typ(value: Any) -> str:
 def header(token: str) -> dict[str, Any]:
     """The checked JOSE header of ``token``. Raises :class:`InvalidJWT`."""
     head = _raw_header(token)
-    if head.get("alg") not in keys.ALGORITHMS:
+    if head.get("alg") not in keys.ALGORITHMS or not profiles.allowed_algorithms((head["alg"],)):
         raise InvalidJWT("algorithm not allowed")
     if FORBIDDEN_HEADERS & set(head):
         raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
@@ -71,17 +72,21 @@ def header(token: str) -> dict[str, Any]:
     return head
 
 
-def foreign_header(token: str, algorithms: Iterable[str]) -> dict[str, Any]:
+def foreign_header(token: str, algorithms: Iterable[str], *, embedded_key: bool = False) -> dict[str, Any]:
     """The checked JOSE header of a JWT signed by someone else (a client's assertion), whose
     ``alg`` must be one of ``algorithms`` (never ``none`` nor an HMAC: the caller's list holds
     asymmetric algorithms only, RFC 8725 §3.1-3.2). ``jku``, ``x5u``, ``jwk``, ``x5c`` and
-    ``crit`` are refused (§3.10); ``kid`` is optional, and checked when present. Raises
+    ``crit`` are refused (§3.10); ``kid`` is optional, and checked when present.
+    ``embedded_key=True`` lets ``jwk`` through: only for a DPoP proof, whose very point is to
+    carry the key it is signed with (RFC 9449 §4.2; the caller checks that key). Raises
     :class:`InvalidJWT`."""
     head = _raw_header(token)
-    if head.get("alg") not in set(algorithms) or head.get("alg") in ("none", "HS256", "HS384", "HS512"):
+    if head.get("alg") not in set(profiles.allowed_algorithms(tuple(algorithms))) \
+            or head.get("alg") in ("none", "HS256", "HS384", "HS512"):
         raise InvalidJWT("algorithm not allowed")
-    if FORBIDDEN_HEADERS & set(head):
-        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(FORBIDDEN_HEADERS & set(head))))
+    refused = FORBIDDEN_HEADERS - {"jwk"} if embedded_key else FORBIDDEN_HEADERS
+    if refused & set(head):
+        raise InvalidJWT("header parameter not allowed: " + ", ".join(sorted(refused & set(head))))
     kid = head.get("kid")
     if kid is not None and (not isinstance(kid, str) or not _FOREIGN_KID.fullmatch(kid)):
         raise InvalidJWT("malformed kid")

@@ -43,7 +43,7 @@ from django.db import transaction
 from django.db.models import Q
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from . import secrets
+from . import profiles, secrets
 from .conf import provider_settings
 from .errors import TemporarilyUnavailable
 
@@ -296,12 +296,18 @@ def clear_cache() -> None:
     _cache.generation = None
 
 
+def _signs(key: LoadedKey, now: datetime) -> bool:
+    """Does ``key`` sign now? Under a profile that narrows the algorithms (FAPI 2.0 §5.4.1:
+    PS256, ES256, EdDSA), a key of another algorithm signs nothing (check W133 names it)."""
+    return key.signs_at(now) and key.algorithm in profiles.allowed_algorithms((key.algorithm,))
+
+
 def signing_key() -> LoadedKey:
     """The key that signs now. In DEBUG a first key is created when none exists."""
     now = secrets.now()
-    candidates = [k for k in _cache.get().values() if k.signs_at(now)]
+    candidates = [k for k in _cache.get().values() if _signs(k, now)]
     if not candidates:
-        candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
+        candidates = [k for k in _cache.get(force=True).values() if _signs(k, now)]
     if not candidates:
         if not settings.DEBUG:
             logger.error("No signing key signs now, so no ID token or JWT access token can be issued: "
@@ -309,7 +315,7 @@ def signing_key() -> LoadedKey:
             raise NoSigningKey()
         create_key(prepublish=False)
         now = secrets.now()
-        candidates = [k for k in _cache.get(force=True).values() if k.signs_at(now)]
+        candidates = [k for k in _cache.get(force=True).values() if _signs(k, now)]
     return max(candidates, key=lambda k: k.not_before)
 
 

@@ -25,6 +25,14 @@ def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs
     session_ended(request, user)
 
 
+def _frontchannel_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``: note, on the request, the front-channel logout URIs of the clients
+    of this session for the page shown next (before the flush, while the ``sid`` is known)."""
+    from .oidc.frontchannel import session_ended
+
+    session_ended(request, user)
+
+
 def connect() -> None:
     from .models import SigningKey, advertised, get_client_model
 
@@ -33,5 +41,6 @@ def connect() -> None:
     post_save.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_saved")
     post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")
     user_logged_out.connect(_session_ended, dispatch_uid="oauth_provider.backchannel_logout")
+    user_logged_out.connect(_frontchannel_logout, dispatch_uid="oauth_provider.frontchannel_logout")
     post_save.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_saved")
     post_delete.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_deleted")

@@ -101,6 +101,20 @@ def _host(netloc: str) -> str:
     return host.split(":", 1)[0].lower()
 
 
+def origin(uri: str) -> tuple[str, str, int] | None:
+    """The (scheme, host, port) of an http(s) ``uri``, the port made explicit (RFC 6454 §4),
+    the host lower-cased; None for any other scheme or a malformed URI."""
+    try:
+        parts = urlsplit(uri)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        port = parts.port
+    except ValueError:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
 def matches(candidate: str, registered: str) -> bool:
     """Does ``candidate`` (from a request) match ``registered`` exactly, allowing only a
     different port on a loopback IP literal (RFC 8252 §7.3)?"""

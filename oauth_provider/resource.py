@@ -1,4 +1,5 @@
-"""The one core that validates a bearer access token for a protected resource (RFC 6750).
+"""The one core that validates an access token for a protected resource: bearer tokens (RFC 6750)
+and DPoP-bound ones (RFC 9449 §7).
 
 Every protection the library offers (the DRF classes in
 :mod:`oauth_provider.contrib.rest_framework`, :func:`oauth_provider.decorators.protected_resource`,
@@ -7,9 +8,10 @@ Every protection the library offers (the DRF classes in
 :func:`authenticate`:
 
 1. **Find the token** (:func:`extract`): the ``Authorization: Bearer`` header (RFC 6750 §2.1,
-   scheme matched case-insensitively), or the ``access_token`` field of a form-encoded POST
-   body (§2.2) when ``BEARER_FORM_BODY`` is on. Never the URI query (OAuth 2.1 §5.1.1).
-   Header *and* body is ``invalid_request`` (§2: at most one method per request).
+   scheme matched case-insensitively), ``Authorization: DPoP`` (RFC 9449 §7.1), or the
+   ``access_token`` field of a form-encoded POST body (§2.2, a bearer token) when
+   ``BEARER_FORM_BODY`` is on. Never the URI query (OAuth 2.1 §5.1.1). Header *and* body is
+   ``invalid_request`` (§2: at most one method per request).
 2. **Shape check**: a value that is not an RFC 6750 ``b64token`` or is longer than
    :data:`MAX_TOKEN_LENGTH` is ``invalid_token`` without touching the database.
 3. **One query** (:func:`lookup`): the row by its SHA-256 hash, joined to its client, user and
@@ -22,20 +24,35 @@ Every protection the library offers (the DRF classes in
    a column of the row the one query reads; a JWT's is its ``aud``. A token for another
    resource is ``invalid_token``, so a resource cannot replay what it was given at another.
 
-The outcome of steps 1-4, good or bad, is remembered on the request, so a request is
-validated at most once however many layers ask (each may ask for its own resource). The
-result is a :class:`ResourceToken`, a small frozen object.
+6. **Sender constraint** (RFC 9449 §7, :mod:`oauth_provider.sender_constraint`): a token
+   bound to a key (``cnf.jkt`` in a JWT, the ``dpop_jkt`` column of the row the one query
+   reads) is good only with the ``DPoP`` scheme and a proof of possession of that key for
+   this very request: ``htm`` its method, ``htu`` its URL on the resource's configured origin,
+   ``ath`` the token's hash, a ``jti`` never seen before (the shared cache). A bound token
+   sent as a bearer token is refused (§7.2: a stolen one cannot be downgraded), and so is an
+   unbound one sent with the DPoP scheme (§7.1). With ``REQUIRE_DPOP`` no bearer token is good.
+
+The outcome of steps 1-4, good or bad, is remembered on the request, and so is each proof
+check, so a request is validated at most once however many layers ask (each may ask for its
+own resource), and a proof's ``jti`` is spent once. The result is a :class:`ResourceToken`, a
+small frozen object.
+
+Failures are answered (:func:`error_response`, :func:`challenge`) with a ``DPoP`` challenge
+carrying ``algs`` (RFC 9449 §7.1) beside the ``Bearer`` one while bearer tokens are accepted
+(§7.2, RFC 9110 §11.6.1), the error in the challenge of the scheme the request used, and
+``resource_metadata`` in each (RFC 9728 §5.1). A proof error is 401 here (§7.1), as is
+``use_dpop_nonce`` with its ``DPoP-Nonce`` (§9, nonces of the resource's own only).
 
 :func:`aauthenticate` and :func:`arequire` are the coroutine twins for ``async def`` views:
-the one query runs in a worker thread (:func:`asgiref.sync.sync_to_async`), so the event
-loop never blocks on the database.
+the one query, and a proof's replay check in the shared cache, run in a worker thread
+(:func:`asgiref.sync.sync_to_async`), so the event loop never blocks on them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -45,7 +62,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
-from . import denylist, jwt, resources, secrets
+from . import denylist, dpop, jwt, resources, secrets, sender_constraint
 from .conf import provider_settings
 from .errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from .issuer import get_issuer, metadata_url, resource_identifier
@@ -53,7 +70,7 @@ from .models import AccessToken
 from .models.store import access_token_by_value, client_by_id
 from .params import flatten, request_data
 from .registry import adapter
-from .responses import bearer_challenge, bearer_error
+from .responses import challenge_error
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -92,6 +109,10 @@ class ResourceToken:
     #: RFC 8693 §4.1 ``act`` of a token obtained by token exchange with an actor: the current
     #: actor outermost, earlier ones nested (informational only, §4.1); None otherwise
     act: dict[str, Any] | None = None
+    #: RFC 9449 §6: the JWK SHA-256 thumbprint (RFC 7638) of the key the token is bound to
+    #: (JWT ``cnf.jkt``; the row's ``dpop_jkt``); None for a bearer token. A bound token
+    #: reaches a view only with a valid DPoP proof by that key for the request.
+    jkt: str | None = None
 
     @property
     def actor(self) -> str | None:
@@ -147,24 +168,31 @@ def _realm_and_metadata(request: HttpRequest, resource: str | None) -> tuple[str
     return resource, resources.Resource(resource, resource, None).metadata_url
 
 
-def error_response(
-    request: HttpRequest, error: OAuthError, scopes: Iterable[str] = (), *, resource: str | None = None
-) -> HttpResponse:
-    """The RFC 6750 §3 answer for ``error``, with ``realm``, the required ``scope`` (when
-    known) and ``resource_metadata`` (RFC 9728 §5.1) of ``resource`` (None: the default
-    resource) in the challenge."""
-    required = " ".join(scopes) or None
+def challenge(
+    request: Any, error: OAuthError | None, *, resource: str | None = None, scope: str | None = None
+) -> str:
+    """The ``WWW-Authenticate`` value for ``error`` (None: no token was sent) at ``resource``
+    (None: the default resource): a ``Bearer`` challenge (RFC 6750 §3) while bearer tokens are
+    accepted, and a ``DPoP`` one with ``algs`` (RFC 9449 §7.1, §7.2), each with ``realm``,
+    ``scope`` (the error's, else ``scope``) and ``resource_metadata`` (RFC 9728 §5.1). The
+    error goes in the challenge of the scheme the request used; the other stays bare."""
+    request = django_request(request)
     realm, metadata = _realm_and_metadata(request, resource)
-    return bearer_error(
-        error, realm=realm, scope=getattr(error, "scope", None) or required, resource_metadata=metadata,
+    return sender_constraint.challenges(
+        error, by_dpop=_by_dpop(request), realm=realm, scope=getattr(error, "scope", None) or scope,
+        resource_metadata=metadata,
     )
 
 
-def challenge(request: HttpRequest, error: OAuthError | None, *, resource: str | None = None) -> str:
-    """The ``WWW-Authenticate`` value for ``error`` (None: no token was sent) at ``resource``
-    (None: the default resource)."""
-    realm, metadata = _realm_and_metadata(request, resource)
-    return bearer_challenge(error, realm=realm, scope=getattr(error, "scope", None), resource_metadata=metadata)
+def error_response(
+    request: HttpRequest, error: OAuthError, scopes: Iterable[str] = (), *, resource: str | None = None
+) -> HttpResponse:
+    """The answer for ``error`` (RFC 6750 §3, RFC 9449 §7.1): its status (401 for a DPoP proof
+    error, :func:`oauth_provider.sender_constraint.error_status`),
+    its headers (``DPoP-Nonce`` of ``use_dpop_nonce``), and the :func:`challenge` with the
+    required ``scope`` (when known) for ``resource`` (None: the default resource)."""
+    text = challenge(request, error, resource=resource, scope=" ".join(scopes) or None)
+    return challenge_error(error, text, status=sender_constraint.error_status(error))
 
 
 # -- finding the token ---------------------------------------------------------------------
@@ -174,9 +202,23 @@ def django_request(request: Any) -> HttpRequest:
     return inner
 
 
-def _from_header(request: HttpRequest) -> str | None:
+BEARER, DPOP = "bearer", "dpop"
+
+
+def _authorization(request: HttpRequest) -> tuple[str, str]:
+    """The scheme (lower case) and the credentials of the ``Authorization`` header."""
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
+    return scheme.lower(), value.strip()
+
+
+def _by_dpop(request: HttpRequest) -> bool:
+    """Did the request send its token with the ``DPoP`` scheme (RFC 9449 §7.1)?"""
+    return _authorization(request)[0] == DPOP
+
+
+def _from_header(request: HttpRequest) -> str | None:
+    scheme, value = _authorization(request)
+    return value if scheme in (BEARER, DPOP) else None
 
 
 def _is_form_post(request: HttpRequest) -> bool:
@@ -188,7 +230,8 @@ def _from_body(request: HttpRequest) -> str | None:
 
 
 def extract(request: HttpRequest, *, form_body: bool | None = None) -> str | None:
-    """The raw access token the request carries, or None when it carries none.
+    """The raw access token the request carries (with the ``Bearer`` or the ``DPoP`` scheme),
+    or None when it carries none.
 
     ``form_body`` says whether a form-encoded POST body may carry it (RFC 6750 §2.2); None:
     the ``BEARER_FORM_BODY`` setting. Raises :class:`InvalidRequest` when the token is sent
@@ -239,6 +282,7 @@ def as_resource_token(row: AccessToken, request: HttpRequest | None = None) -> R
         audience=resources.audience(row.audience, request),
         grant=row.authorization if row.authorization_id is not None else None,
         act=row.act or None,
+        jkt=row.dpop_jkt or None,
     )
 
 
@@ -284,6 +328,7 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
         raise InvalidToken()
     if denylist.contains(secrets.hash_token(raw)):
         raise InvalidToken("The access token was revoked.")
+    jkt = sender_constraint.confirmation(claims)
     client_id, subject = str(claims["client_id"]), str(claims["sub"])
     scope = claims.get("scope", "")
     # The client's own token is the one we marked so, whatever its sub: a user's subject may
@@ -298,13 +343,11 @@ def verify_jwt(raw: str, request: HttpRequest | None = None) -> ResourceToken:
         audience=audience,
         is_jwt=True,
         act=claims["act"] if isinstance(claims.get("act"), dict) else None,
+        jkt=jkt,
     )
 
 
-def _validate(request: HttpRequest, form_body: bool | None) -> ResourceToken | None:
-    raw = extract(request, form_body=form_body)
-    if raw is None:
-        return None
+def _token(raw: str, request: HttpRequest) -> ResourceToken:
     if looks_like_jwt(raw):
         return verify_jwt(raw, request)
     if not is_token_shaped(raw):
@@ -313,6 +356,26 @@ def _validate(request: HttpRequest, form_body: bool | None) -> ResourceToken | N
     if row is None or not is_live(row):
         raise InvalidToken()
     return as_resource_token(row, request)
+
+
+@dataclass
+class _Outcome:
+    """What the request's credentials came to: the token (None: none sent) or the error, and
+    for a DPoP-bound token the raw value (for ``ath``) and each proof check, by ``htu``."""
+
+    token: ResourceToken | None
+    error: OAuthError | None
+    raw: str | None = None
+    proofs: dict[str, OAuthError | None] = field(default_factory=dict)
+
+
+def _validate(request: HttpRequest, form_body: bool | None) -> _Outcome:
+    raw = extract(request, form_body=form_body)
+    if raw is None:
+        return _Outcome(None, None)
+    token = _token(raw, request)
+    sender_constraint.check_scheme(token.jkt, by_dpop=_by_dpop(request))
+    return _Outcome(token, None, raw if token.jkt is not None else None)
 
 
 def _for_resource(token: ResourceToken | None, request: HttpRequest, resource: str | None) -> ResourceToken | None:
@@ -327,25 +390,55 @@ def _for_resource(token: ResourceToken | None, request: HttpRequest, resource: s
     return token
 
 
-def _cached(request: HttpRequest) -> tuple[ResourceToken | None, OAuthError | None] | None:
-    cached: tuple[ResourceToken | None, OAuthError | None] | None = getattr(request, _CACHE_ATTR, None)
+# -- the per-request outcome ----------------------------------------------------------------
+def _cached(request: HttpRequest) -> _Outcome | None:
+    cached: _Outcome | None = getattr(request, _CACHE_ATTR, None)
     return cached
 
 
-def _outcome(request: HttpRequest, form_body: bool | None) -> tuple[ResourceToken | None, OAuthError | None]:
+def _outcome(request: HttpRequest, form_body: bool | None) -> _Outcome:
     try:
-        return (_validate(request, form_body), None)
+        return _validate(request, form_body)
     except OAuthError as exc:
-        return (None, exc)
+        return _Outcome(None, exc)
 
 
-def _finish(
-    request: HttpRequest, cached: tuple[ResourceToken | None, OAuthError | None], resource: str | None
-) -> ResourceToken | None:
-    token, error = cached
+def _htu(request: HttpRequest, resource: str | None, proof: str | None) -> str:
+    identifier = resource_identifier(request) if resource is None else resource
+    return sender_constraint.htu(request, identifier, default=resource is None, proof=proof)
+
+
+def _prove(request: HttpRequest, cached: _Outcome, token: ResourceToken, resource: str | None) -> None:
+    """RFC 9449 §7.1: one valid proof for this request by the key ``token`` is bound to, with
+    ``ath`` of the token; checked once per ``htu`` (its ``jti`` is spent when checked)."""
+    proof = dpop.proof_from_request(request)  # raises InvalidDPoPProof: not one well-formed JWT
+    url = _htu(request, resource, proof)
+    if url not in cached.proofs:
+        cached.proofs[url] = sender_constraint.proof_error(request, proof, url, cached.raw or "", token.jkt or "")
+    error = cached.proofs[url]
     if error is not None:
         raise error
-    return _for_resource(token, request, resource)
+
+
+def _needs_proof(request: HttpRequest, cached: _Outcome, resource: str | None) -> bool:
+    """Will :func:`_finish` check a proof it has not checked yet (a write to the shared cache:
+    keep it off the event loop)?"""
+    if cached.raw is None:
+        return False
+    try:
+        proof = dpop.proof_from_request(request)
+    except OAuthError:
+        return False
+    return proof is not None and _htu(request, resource, proof) not in cached.proofs
+
+
+def _finish(request: HttpRequest, cached: _Outcome, resource: str | None) -> ResourceToken | None:
+    if cached.error is not None:
+        raise cached.error
+    token = _for_resource(cached.token, request, resource)
+    if token is not None and token.jkt is not None:
+        _prove(request, cached, token, resource)
+    return token
 
 
 # -- the public entry points ----------------------------------------------------------------
@@ -355,9 +448,13 @@ def authenticate(request: Any, *, form_body: bool | None = None, resource: str |
     resource, ``RESOURCE_IDENTIFIER``).
 
     Returns the :class:`ResourceToken`, or None when the request carries no token. Raises
-    :class:`InvalidToken` (bad, expired or revoked token, or one whose audience does not
-    name ``resource``) or :class:`InvalidRequest` (the token sent twice, an unparseable
-    body). A later call returns or raises the same thing without a query."""
+    :class:`InvalidToken` (bad, expired or revoked token, one whose audience does not name
+    ``resource``, a DPoP-bound one sent as a bearer token or with a proof by another key),
+    :class:`InvalidRequest` (the token sent twice, an unparseable body),
+    :class:`~oauth_provider.errors.InvalidDPoPProof` (a bound token without a valid proof for
+    this request) or :class:`~oauth_provider.errors.UseDPoPNonce` (``DPOP_NONCE``: the proof
+    lacks this resource's nonce). A later call returns or raises the same thing without a
+    query, and without spending the proof again."""
     request = django_request(request)
     cached = _cached(request)
     if cached is None:
@@ -379,6 +476,8 @@ async def aauthenticate(
     if cached is None:
         cached = await sync_to_async(_outcome, thread_sensitive=True)(request, form_body)
         setattr(request, _CACHE_ATTR, cached)
+    if _needs_proof(request, cached, resource):
+        return await sync_to_async(_finish, thread_sensitive=True)(request, cached, resource)
     return _finish(request, cached, resource)
 
 

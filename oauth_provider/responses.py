@@ -3,13 +3,14 @@
 Three channels, one function each: JSON for back-channel endpoints (always
 ``Cache-Control: no-store``, RFC 6749 §5.1), a redirect back to a verified client
 (``error``, ``state`` and ``iss``, RFC 6749 §4.1.2.1 and RFC 9207 §2), and an HTML page for
-the user (anti-framing, no referrer, no-store). Plus the one ``WWW-Authenticate`` builder.
+the user (anti-framing, no referrer, no-store). Plus the ``WWW-Authenticate`` builders (Bearer,
+RFC 6750 §3; DPoP, RFC 9449 §7.1).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -86,6 +87,31 @@ def bearer_error(
     return json_response(error.as_dict(), status=error.status, headers=headers)
 
 
+def dpop_challenge(
+    error: OAuthError | None, *, algs: Iterable[str], realm: str | None = None, scope: str | None = None,
+    resource_metadata: str | None = None,
+) -> str:
+    """The ``DPoP`` challenge of a protected resource (RFC 9449 §7.1): as the Bearer one, plus
+    ``algs``, the JWS algorithms a proof may be signed with. ``error`` None, or one without an
+    error code, gives a challenge without ``error``."""
+    code = description = None
+    if error is not None and error.error:
+        code, description = error.error, error.description or None
+    return www_authenticate(
+        "DPoP", realm=realm, error=code, error_description=description, scope=scope or None,
+        resource_metadata=resource_metadata, algs=" ".join(algs) or None,
+    )
+
+
+def challenge_error(error: OAuthError, challenges: str, *, status: int | None = None) -> HttpResponse:
+    """The answer to a failed protected resource request whose ``WWW-Authenticate`` value,
+    ``challenges`` (one or more, RFC 9110 §11.6.1), is already built: ``status`` (default: the
+    error's), the error's own headers (``DPoP-Nonce``), the RFC 6749 §5.2 JSON body."""
+    headers = dict(error.headers)
+    headers["WWW-Authenticate"] = challenges
+    return json_response(error.as_dict(), status=error.status if status is None else status, headers=headers)
+
+
 class ClientRedirect(HttpResponseRedirect):
     """A redirect to a client's *verified* redirect URI, whatever its scheme (native apps
     register private-use schemes, RFC 8252 §7.1). Never use it for unverified URIs."""
@@ -151,6 +177,8 @@ def allow_cors(response: HttpResponse, methods: str = "GET, OPTIONS") -> HttpRes
     on the authorization endpoint (RFC 9700 §2.6)."""
     response["Access-Control-Allow-Origin"] = "*"
     response["Access-Control-Allow-Methods"] = methods
-    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    # DPoP (RFC 9449): browser clients send a DPoP header and must read the DPoP-Nonce answer
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
+    response["Access-Control-Expose-Headers"] = "DPoP-Nonce, WWW-Authenticate"
     response["Access-Control-Max-Age"] = "600"
     return response

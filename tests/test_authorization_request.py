@@ -214,8 +214,8 @@ def test_check_openid_is_off_when_oidc_is_disabled():
 # -- the order -------------------------------------------------------------------------------------
 def test_checks_run_in_the_documented_order():
     assert [check.__name__ for check in ar.CHECKS] == [
-        "check_params", "check_unsupported", "check_grant_allowed", "check_response_type", "check_pkce",
-        "check_prompt", "check_resource", "check_scope", "check_openid",
+        "check_params", "check_unsupported", "check_grant_allowed", "check_client_method", "check_response_type",
+        "check_pkce", "check_dpop_jkt", "check_prompt", "check_resource", "check_scope", "check_openid",
     ]
 
 

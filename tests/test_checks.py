@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.utils.translation import gettext_lazy
 
 from oauth_provider.conf import DEFAULTS
 
@@ -332,9 +333,11 @@ def test_w006_through_manage_py_check():
 
 def test_e020_replay_cache_must_exist_when_private_key_jwt_is_registered():
     no_jwt_bearer = {"client_credentials": "oauth_provider.grants.client_credentials.ClientCredentialsGrant"}
-    assert ids(REPLAY_CACHE="nope", GRANT_TYPES=no_jwt_bearer) == ["oauth_provider.E020"]
+    # E112: DPoP proofs need the replay cache whatever else is registered
+    assert ids(REPLAY_CACHE="nope", GRANT_TYPES=no_jwt_bearer) == ["oauth_provider.E020", "oauth_provider.E112"]
     without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
-    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without, GRANT_TYPES=no_jwt_bearer) == []
+    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without, GRANT_TYPES=no_jwt_bearer) == [
+        "oauth_provider.E112"]
 
 
 @pytest.mark.parametrize("value", [0, -1, 86400])
@@ -352,6 +355,8 @@ def test_sound_resources_are_silent():
     assert ids(RESOURCES=RS, deploy=True) == []
     # the default resource may be listed to give it a name and limit its scopes
     assert ids(RESOURCES={"https://id.example.com": {"name": "This site", "scopes": ["read", "write"]}}) == []
+    # a translatable name, as hosts write every user-facing string
+    assert ids(RESOURCES={"https://rs.example/api": {"name": gettext_lazy("Notes API"), "scopes": ["read"]}}) == []
 
 
 @pytest.mark.req("8707-2-resource-syntax")
@@ -456,4 +461,31 @@ def test_e103_jwt_bearer_lifetime_is_bounded(value):
 
 def test_e104_replay_cache_must_exist_when_the_jwt_bearer_grant_is_registered():
     without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
-    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == ["oauth_provider.E104"]
+    assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == ["oauth_provider.E104", "oauth_provider.E112"]
+
+
+# -- DPoP (RFC 9449) ---------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithms", [[], ["none"], ["HS256"], ["ES256", "HS512"], ["ES257"], [256]])
+def test_e110_dpop_algorithms_are_asymmetric(algorithms):
+    assert ids(DPOP_SIGNING_ALGORITHMS=algorithms) == ["oauth_provider.E110"]
+
+
+def test_w112_require_dpop_makes_form_body_tokens_pointless():
+    assert ids(REQUIRE_DPOP=True, BEARER_FORM_BODY=True) == ["oauth_provider.W112"]
+    assert ids(REQUIRE_DPOP=True) == [] and ids(BEARER_FORM_BODY=True) == []
+
+
+def test_dpop_algorithms_may_be_narrowed():
+    assert ids(DPOP_SIGNING_ALGORITHMS=["PS256", "ES256", "EdDSA"]) == []
+
+
+@pytest.mark.parametrize("value", [0, -5, 301, 3600])
+def test_e111_dpop_proof_max_age_is_bounded(value):
+    assert ids(DPOP_PROOF_MAX_AGE=value) == ["oauth_provider.E111"]
+    assert ids(DPOP_PROOF_MAX_AGE=300) == []
+
+
+def test_dpop_switches_are_booleans():
+    assert ids(DPOP_NONCE="yes") == ["oauth_provider.E003"]
+    assert ids(REQUIRE_DPOP=1) == ["oauth_provider.E003"]
+    assert ids(DPOP_NONCE=True, REQUIRE_DPOP=True) == []

@@ -356,3 +356,19 @@ def test_the_model_applies_the_same_rules_with_the_same_messages():
     expected = refused({**WEB, "jwks": {"keys": [{"kty": "oct", "k": "AA"}]}}, source="admin").description
     assert info.value.message_dict["jwks"] == [expected]
     assert client_metadata.SOURCES == {"admin", "command", "dynamic", "metadata_document"}
+
+
+# -- dpop_bound_access_tokens (RFC 9449 §5.2) ---------------------------------------------------
+@pytest.mark.req("9449-5.2-dpop-required")
+def test_dpop_bound_access_tokens_is_a_boolean_kept_on_the_client():
+    assert validate(WEB, source="dynamic").dpop_bound_access_tokens is False
+    meta = validate({**WEB, "dpop_bound_access_tokens": True}, source="dynamic")
+    assert meta.dpop_bound_access_tokens is True
+    client = get_client_model()(client_id="c1")
+    meta.apply(client)
+    assert client.dpop_bound_access_tokens is True
+    assert to_dict(client)["dpop_bound_access_tokens"] is True
+    client.dpop_bound_access_tokens = False
+    assert "dpop_bound_access_tokens" not in to_dict(client)
+    for value in ("true", 1, [True]):
+        assert refused({**WEB, "dpop_bound_access_tokens": value}).field == "dpop_bound_access_tokens"

@@ -428,3 +428,13 @@ def test_import_dot_says_dot_must_stay_installed(db):
     not a traceback (tests/migration/ runs the import itself, with DOT installed)."""
     with pytest.raises(CommandError, match="oauth2_provider"):
         call_command("import_dot", "--dry-run", stdout=io.StringIO())
+
+
+@pytest.mark.req("9449-5.2-dpop-required")
+def test_createclient_dpop_bound_access_tokens():
+    made = create_json("Bound", "--grant-type", "client_credentials", "--dpop-bound-access-tokens")
+    assert made["dpop_bound_access_tokens"] is True
+    assert get_client_model().objects.get(client_id=made["client_id"]).dpop_bound_access_tokens
+    plain = create_json("Plain", "--grant-type", "client_credentials")
+    assert "dpop_bound_access_tokens" not in plain
+    assert not get_client_model().objects.get(client_id=plain["client_id"]).dpop_bound_access_tokens

@@ -15,13 +15,15 @@ from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, Consent, RefreshToken, _prepared
-from oauth_provider.models._prepared import PreparedLookup, insert
+from oauth_provider.models._prepared import PreparedLookup, insert, insert_pair, insert_two
 from oauth_provider.models.store import (
     access_token_by_value,
     client_by_id,
     code_by_value,
     consent_of,
     consume_code,
+    insert_both,
+    insert_with_parent,
     refresh_token_by_value,
     rotate_refresh_token,
     spend_refresh_grace,
@@ -182,6 +184,126 @@ def test_insert_goes_through_save_when_an_internal_it_needs_is_gone(monkeypatch)
     assert saved == [family] and Authorization.objects.filter(pk=family.pk).exists()
     with pytest.raises(ValueError, match="unsaved related object"):
         insert(Authorization(client=ClientFactory.build(), scope="read"))
+
+
+def _grant_and_code(client, user) -> tuple[Authorization, AuthorizationCode]:
+    family = Authorization(client=client, user=user, scope="openid", claims={"id_token": {"acr": None}})
+    code = AuthorizationCode(code_hash=secrets.hash_token(secrets.generate_token()), authorization=family,
+                             code_challenge="c" * 43, expires_at=secrets.now())
+    return family, code
+
+
+def test_a_grant_and_its_code_are_one_statement_on_postgresql_and_two_inserts_elsewhere():
+    """What save() would store, keys set on both rows and the code's key to its grant; on
+    PostgreSQL in one statement (no BEGIN/COMMIT round trips), elsewhere two INSERTs in one
+    transaction."""
+    client, user = ClientFactory(), UserFactory()
+    family, code = _grant_and_code(client, user)
+    with CaptureQueriesContext(connection) as queries:
+        insert_with_parent(family, code, "authorization")
+    kinds = [q["sql"].split()[0] for q in queries.captured_queries if q["sql"].split()[0] in ("WITH", "INSERT")]
+    assert kinds == (["WITH"] if connection.vendor == "postgresql" else ["INSERT", "INSERT"])
+    assert family.pk is not None and code.pk is not None and code.authorization_id == family.pk
+    assert family._state.adding is False and code._state.adding is False and code._state.db == "default"
+    stored = AuthorizationCode.objects.select_related("authorization").get(pk=code.pk)
+    assert (stored.authorization.pk, stored.authorization.client_id, stored.authorization.claims) == (
+        family.pk, client.pk, {"id_token": {"acr": None}}
+    )
+    assert [getattr(stored, f.attname) for f in code._meta.concrete_fields] == [
+        getattr(code, f.attname) for f in code._meta.concrete_fields
+    ]
+    assert stored.authorization.created_at == family.created_at
+
+
+def test_a_grant_and_its_code_are_stored_together_or_not_at_all():
+    """A code that cannot be stored (its hash taken) leaves no grant behind, on every database."""
+    client, user = ClientFactory(), UserFactory()
+    family, code = _grant_and_code(client, user)
+    insert_with_parent(family, code, "authorization")
+    before = Authorization.objects.count()
+    again, clash = _grant_and_code(client, user)
+    clash.code_hash = code.code_hash
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_with_parent(again, clash, "authorization")
+    assert Authorization.objects.count() == before
+
+
+def test_the_pair_goes_through_save_when_a_model_has_save_receivers():
+    """A receiver must see every save: insert_pair declines, and the rows are saved one by one."""
+    seen: list[object] = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append(instance)
+
+    family, code = _grant_and_code(ClientFactory(), UserFactory())
+    post_save.connect(receiver, sender=AuthorizationCode)
+    try:
+        assert insert_pair(family, code, "authorization") is False
+        assert family.pk is None and code.pk is None
+        insert_with_parent(family, code, "authorization")
+    finally:
+        post_save.disconnect(receiver, sender=AuthorizationCode)
+    assert seen == [code] and code.authorization_id == family.pk
+
+
+def _tokens(client, user, family) -> tuple[AccessToken, RefreshToken]:
+    now = secrets.now()
+    access = AccessToken(token_hash=secrets.hash_token(secrets.generate_token()), client=client, user=user,
+                         authorization=family, scope="read", created_at=now, expires_at=now, act={"sub": "x"})
+    refresh = RefreshToken(token_hash=secrets.hash_token(secrets.generate_token()), authorization=family,
+                           scope="read", expires_at=now)
+    return access, refresh
+
+
+def test_an_access_and_a_refresh_token_are_one_statement_on_postgresql_and_two_inserts_elsewhere():
+    client, user = ClientFactory(), UserFactory()
+    family = _family(client, user)
+    access, refresh = _tokens(client, user, family)
+    with CaptureQueriesContext(connection) as queries:
+        insert_both(access, refresh)
+    kinds = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert kinds == (["WITH"] if connection.vendor == "postgresql" else ["INSERT", "INSERT"])
+    for row in (access, refresh):
+        assert row.pk is not None and row._state.adding is False and row._state.db == "default"
+        stored = type(row).objects.get(pk=row.pk)
+        assert [getattr(stored, f.attname) for f in row._meta.concrete_fields] == [
+            getattr(row, f.attname) for f in row._meta.concrete_fields
+        ]
+
+
+def test_two_tokens_are_stored_together_or_not_at_all():
+    """The refresh token cannot be stored (its hash taken): the access token is not stored either."""
+    from django.db import IntegrityError, transaction
+
+    client, user = ClientFactory(), UserFactory()
+    family = _family(client, user)
+    access, refresh = _tokens(client, user, family)
+    insert_both(access, refresh)
+    again, clash = _tokens(client, user, family)
+    clash.token_hash = refresh.token_hash
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_both(again, clash)
+    assert not AccessToken.objects.filter(token_hash=again.token_hash).exists()
+
+
+def test_two_rows_go_through_save_when_a_model_has_save_receivers():
+    seen: list[object] = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append(instance)
+
+    client, user = ClientFactory(), UserFactory()
+    access, refresh = _tokens(client, user, _family(client, user))
+    post_save.connect(receiver, sender=RefreshToken)
+    try:
+        assert insert_two(access, refresh) is False
+        assert access.pk is None and refresh.pk is None
+        insert_both(access, refresh)
+    finally:
+        post_save.disconnect(receiver, sender=RefreshToken)
+    assert seen == [refresh] and access.pk is not None
 
 
 @pytest.mark.req("6749-4.1.2-single-use")

@@ -204,20 +204,21 @@ def test_resource_identifier_with_a_path():
 
 
 @pytest.mark.req("6750-3-challenges")
+@pytest.mark.req("9728-5.1-www-authenticate")
 def test_challenge_strings():
     request = rf.get("/")
+    metadata = 'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
+    algs = 'algs="ES256 PS256 EdDSA RS256"'
     bare = resource.challenge(request, None)
-    assert bare == (
-        'Bearer realm="https://testserver", '
-        'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
-    )
+    # RFC 9449 §7.2 / RFC 9110 §11.6.1: both schemes this resource takes, in one value
+    assert bare == f'Bearer realm="https://testserver", {metadata}, DPoP realm="https://testserver", {metadata}, {algs}'
     assert resource.challenge(request, MissingToken()) == bare
     invalid = resource.challenge(request, InvalidToken('bad "quoted" \\ token'))
     # the description is reduced to RFC 6749 §5.2 characters: nothing can break the quoting
     assert invalid == (
         'Bearer realm="https://testserver", error="invalid_token", '
-        'error_description="bad ?quoted? ? token", '
-        'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
+        f'error_description="bad ?quoted? ? token", {metadata}, '
+        f'DPoP realm="https://testserver", {metadata}, {algs}'
     )
     scoped = resource.challenge(request, InsufficientScope(scopes=["read", "write"]))
     assert 'error="insufficient_scope"' in scoped and 'scope="read write"' in scoped

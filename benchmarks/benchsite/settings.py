@@ -9,6 +9,9 @@ Environment:
   BENCH_SQLITE    path of the SQLite file (default benchmarks/.data/bench.sqlite3)
   BENCH_PG_PREPARE  ``1``: let psycopg prepare repeated statements (``server_side_binding``
                   and ``prepare_threshold``; not behind a transaction-pooling PgBouncer)
+  BENCH_CACHE     ``locmem`` (default: Django's per-process default cache) or ``redis``: a
+                  Redis cache shared by every process (``BENCH_REDIS_URL``, default
+                  redis://127.0.0.1:6379/5), as several nodes need it, with the JWT denylist on
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ OAUTH_PROVIDER = {
     # this Host header
     "ISSUER": "http://testserver/o",
     "SCOPES": {"read": "Read your data", "write": "Change your data"},
+    # the wave-2 paths (scenarios.py): a second resource for audience-bound tokens, open
+    # registration with a throttle no benchmark reaches
+    "RESOURCES": {"https://api.bench.example/": {"name": "Bench API", "scopes": ["read"]}},
+    "DYNAMIC_REGISTRATION": "open",
+    "REGISTRATION_THROTTLE": {"registrations": 10**9},
 }
 
 
@@ -96,3 +104,11 @@ def _database() -> dict[str, Any]:
 
 
 DATABASES = {"default": _database()}
+
+
+if os.environ.get("BENCH_CACHE", "locmem").lower() == "redis":
+    # what a deployment of several nodes needs: throttle counters, the JWT denylist, replay
+    # caches and the signing-key generation shared by every process (docs/how-to/deployment.md)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")}}
+    OAUTH_PROVIDER["JWT_ACCESS_TOKEN_DENYLIST"] = True

@@ -6,7 +6,9 @@ authorization endpoint with PKCE (S256), a ``state`` and a ``nonce``, exchanges 
 with the client secret (HTTP Basic), and verifies the ID token (signature from the JWKS,
 ``iss``, ``aud``, ``exp``, ``nonce``). This module adds what a real relying party adds: a
 refresh when the API says the access token is no longer good, and forgetting the tokens
-when the provider says the refresh token is dead too (the user revoked the app).
+when the provider says the refresh token is dead too (the user revoked the app). With DPoP
+(:mod:`consumer.dpop`) every token request and API call also carries a proof signed with the
+login's key, and the API is called with ``Authorization: DPoP``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.django_client import OAuth
 from django.conf import settings
 from django.http import HttpRequest
+
+from . import dpop
 
 TIMEOUT = 10
 SESSION_TOKEN = "token"
@@ -100,6 +104,23 @@ def remember(request: HttpRequest, token: dict[str, Any]) -> None:
 def forget(request: HttpRequest) -> None:
     request.session.pop(SESSION_TOKEN, None)
     request.session.pop(SESSION_CLAIMS, None)
+    request.session.pop(dpop.SESSION_KEY, None)
+
+
+def dpop_key(request: HttpRequest) -> dict[str, Any] | None:
+    """The login's DPoP key, when the user asked for sender-constrained tokens."""
+    key: dict[str, Any] | None = request.session.get(dpop.SESSION_KEY)
+    return key
+
+
+def token_request_headers(request: HttpRequest) -> dict[str, str]:
+    """The headers of a request to Example's token endpoint: a DPoP proof for it (RFC 9449 §5)
+    when this login uses DPoP, so the tokens come back bound to the key."""
+    key = dpop_key(request)
+    if key is None:
+        return {}
+    endpoint = example().load_server_metadata()["token_endpoint"]
+    return {"DPoP": dpop.proof(key, "POST", endpoint)}
 
 
 def call_api(request: HttpRequest, method: str, path: str, payload: dict[str, Any] | None = None) -> ApiAnswer:
@@ -109,31 +130,35 @@ def call_api(request: HttpRequest, method: str, path: str, payload: dict[str, An
     retries. If the refresh is refused, the grant is gone: the tokens are forgotten and
     :class:`AccessRevoked` says why."""
     token = request.session[SESSION_TOKEN]
-    answer = _send(method, path, token, payload)
+    answer = _send(method, path, token, payload, dpop_key(request))
     if answer.status != 401:
         return answer
     if not token.get("refresh_token"):
         forget(request)
         raise AccessRevoked(_error_of(answer))
     try:
-        fresh = example().fetch_access_token(grant_type="refresh_token", refresh_token=token["refresh_token"])
+        fresh = example().fetch_access_token(grant_type="refresh_token", refresh_token=token["refresh_token"],
+                                             headers=token_request_headers(request))
     except OAuthError as exc:
         forget(request)
         raise AccessRevoked(exc.error or "invalid_grant") from None
     # a refresh answer may omit what did not change (OIDC Core §12.2: the id_token)
     request.session[SESSION_TOKEN] = {**token, **dict(fresh)}
-    answer = _send(method, path, request.session[SESSION_TOKEN], payload)
+    answer = _send(method, path, request.session[SESSION_TOKEN], payload, dpop_key(request))
     if answer.status == 401:
         forget(request)
         raise AccessRevoked(_error_of(answer))
     return answer
 
 
-def _send(method: str, path: str, token: dict[str, Any], payload: dict[str, Any] | None) -> ApiAnswer:
-    response = requests.request(
-        method, settings.PROVIDER_API + path, json=payload, timeout=TIMEOUT,
-        headers={"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"},
-    )
+def _send(method: str, path: str, token: dict[str, Any], payload: dict[str, Any] | None,
+          key: dict[str, Any] | None = None) -> ApiAnswer:
+    url = settings.PROVIDER_API + path
+    response = _request(method, url, token, payload, key)
+    if key is not None and response.status_code == 401 and response.headers.get("DPoP-Nonce") and (
+        'error="use_dpop_nonce"' in response.headers.get("WWW-Authenticate", "")
+    ):  # RFC 9449 §9: the API wants its nonce in the proof; retry once with it
+        response = _request(method, url, token, payload, key, nonce=response.headers["DPoP-Nonce"])
     try:
         data = response.json()
     except ValueError:
@@ -141,6 +166,20 @@ def _send(method: str, path: str, token: dict[str, Any], payload: dict[str, Any]
     if response.status_code >= 400 and "WWW-Authenticate" in response.headers:
         data = {"www_authenticate": response.headers["WWW-Authenticate"], **(data if isinstance(data, dict) else {})}
     return ApiAnswer(response.status_code, data)
+
+
+def _request(method: str, url: str, token: dict[str, Any], payload: dict[str, Any] | None,
+             key: dict[str, Any] | None, nonce: str | None = None) -> requests.Response:
+    """One call: ``Authorization: Bearer``, or for a DPoP-bound token ``Authorization: DPoP``
+    with a fresh proof for this method and URL (RFC 9449 §7.1)."""
+    access_token = token["access_token"]
+    headers = {"Accept": "application/json"}
+    if key is not None and str(token.get("token_type", "")).lower() == "dpop":
+        headers["Authorization"] = f"DPoP {access_token}"
+        headers["DPoP"] = dpop.proof(key, method, url, access_token=access_token, nonce=nonce)
+    else:
+        headers["Authorization"] = f"Bearer {access_token}"
+    return requests.request(method, url, json=payload, timeout=TIMEOUT, headers=headers)
 
 
 def _error_of(answer: ApiAnswer) -> str:

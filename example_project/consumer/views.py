@@ -13,7 +13,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from .oidc import AccessRevoked, NotConfigured, call_api, example, forget, logged_in, remember
+from . import dpop
+from .oidc import (
+    AccessRevoked,
+    NotConfigured,
+    call_api,
+    dpop_key,
+    example,
+    forget,
+    logged_in,
+    remember,
+    token_request_headers,
+)
 
 #: ID token claims that are times (seconds since the epoch), shown as dates too
 TIME_CLAIMS = ("exp", "iat", "auth_time", "updated_at")
@@ -50,11 +61,14 @@ def _render_home(request: HttpRequest, *, error: str = "", status: int = 200) ->
         token = request.session["token"]
         claims = request.session["claims"]
         expires = token.get("expires_at")
+        key = dpop_key(request)
         context.update(
             claims=claims,
             claim_rows=_claims_rows(claims),
             granted_scope=token.get("scope", ""),
             expires_at=datetime.fromtimestamp(expires, tz=timezone.utc) if expires else None,
+            token_type=token.get("token_type", "Bearer"),
+            dpop_jkt=dpop.thumbprint(key) if key is not None else "",
         )
     return render(request, "consumer/home.html", context, status=status)
 
@@ -74,7 +88,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
-    """Send the browser to Example's authorization endpoint (code flow, PKCE, nonce)."""
+    """Send the browser to Example's authorization endpoint (code flow, PKCE, nonce). With
+    ``?dpop=1`` the login gets a key of its own, and its tokens will be bound to it (DPoP)."""
+    if request.GET.get("dpop") == "1":
+        request.session[dpop.SESSION_KEY] = dpop.new_key()
+    else:
+        request.session.pop(dpop.SESSION_KEY, None)
     try:
         return example().authorize_redirect(request, settings.CONSUMER_URL + "/callback")
     except NotConfigured as exc:
@@ -87,7 +106,7 @@ def login(request: HttpRequest) -> HttpResponse:
 def callback(request: HttpRequest) -> HttpResponse:
     """The registered redirect URI: exchange the code, verify the ID token, log in."""
     try:
-        token = example().authorize_access_token(request)
+        token = example().authorize_access_token(request, headers=token_request_headers(request))
     except OAuthError as exc:
         message = {"access_denied": "You did not allow this site to use your Example account."}.get(
             exc.error or "", f"Logging in with Example failed: {exc.error}: {exc.description or ''}".strip()

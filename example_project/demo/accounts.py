@@ -49,6 +49,8 @@ class DemoClient:
     post_logout_redirect_uris: tuple[str, ...] = ()
     #: OpenID Connect Back-Channel Logout: where the provider POSTs logout tokens
     backchannel_logout_uri: str = ""
+    #: OpenID Connect Front-Channel Logout: the page the provider's logout page loads in an iframe
+    frontchannel_logout_uri: str = ""
     scope: str = "read write"
     #: RFC 7591 display metadata: logo_uri, client_uri, policy_uri, tos_uri
     links: dict[str, str] = field(default_factory=dict)
@@ -62,6 +64,9 @@ class DemoClient:
             args += ["--post-logout-redirect-uri", *self.post_logout_redirect_uris]
         if self.backchannel_logout_uri:
             args += ["--backchannel-logout-uri", self.backchannel_logout_uri]
+        if self.frontchannel_logout_uri:
+            args += ["--frontchannel-logout-uri", self.frontchannel_logout_uri,
+                     "--frontchannel-logout-session-required"]
         for name, url in self.links.items():
             args += [f"--{name.replace('_', '-')}", url]
         if self.public:
@@ -74,6 +79,8 @@ class DemoClient:
             "redirect_uris": "\n".join(self.redirect_uris),
             "post_logout_redirect_uris": "\n".join(self.post_logout_redirect_uris),
             "backchannel_logout_uri": self.backchannel_logout_uri,
+            "frontchannel_logout_uri": self.frontchannel_logout_uri,
+            "frontchannel_logout_session_required": bool(self.frontchannel_logout_uri),
             "grant_types": " ".join(self.grant_types),
             "allowed_scopes": self.scope,
             **{name: self.links.get(name, "") for name in ("logo_uri", "client_uri", "policy_uri", "tos_uri")},
@@ -97,6 +104,7 @@ def consumer_client() -> DemoClient:
         redirect_uris=(consumer_url("/callback"),),
         post_logout_redirect_uris=(consumer_url("/"),),
         backchannel_logout_uri=consumer_url("/oidc/backchannel-logout"),
+        frontchannel_logout_uri=consumer_url("/oidc/frontchannel-logout"),
         scope="openid profile email read write",
         links={
             "logo_uri": consumer_url("/static/consumer/logo.svg"),

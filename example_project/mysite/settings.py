@@ -48,6 +48,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # signing out of the site also signs the user out of relying parties that registered a
+    # front-channel logout URI (the logout redirect becomes a page loading them in iframes)
+    "oauth_provider.middleware.FrontChannelLogoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

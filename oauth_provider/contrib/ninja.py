@@ -1,5 +1,5 @@
-"""Django Ninja: bearer access tokens (RFC 6750) for Ninja operations, with the answers the
-DRF classes give.
+"""Django Ninja: access tokens for Ninja operations, bearer (RFC 6750) or DPoP-bound (RFC 9449
+§7), with the answers the DRF classes give.
 
 ::
 
@@ -22,11 +22,15 @@ The answers (RFC 6750 §3.1), once :func:`install` registered the handlers on th
 
 * no token: 401 with a bare ``WWW-Authenticate: Bearer`` challenge; the request goes on to the
   operation's other auth classes first, as in Ninja (and DRF) when a class finds no credential;
-* a bad, expired or revoked token: 401 ``error="invalid_token"``;
+* a bad, expired or revoked token: 401 ``error="invalid_token"``; a DPoP-bound one sent as a
+  bearer token, or without a valid proof for the request: 401 (``invalid_token``,
+  ``invalid_dpop_proof``, or ``use_dpop_nonce`` with a ``DPoP-Nonce`` header);
 * a token without the operation's scopes: 403 ``error="insufficient_scope"`` naming them;
 * the token sent twice (header and form body): 400 ``invalid_request``;
 
-each challenge with ``realm`` and ``resource_metadata`` (RFC 9728 §5.1). Ninja answers an
+each answer with a ``Bearer`` and a ``DPoP`` challenge (RFC 9449 §7.1: ``algs``; the error in
+the one of the scheme the request used), each with ``realm`` and ``resource_metadata``
+(RFC 9728 §5.1), as :func:`oauth_provider.resource.error_response` renders them. Ninja answers an
 exception from an auth class through the API's exception handlers, which only the API knows;
 without :func:`install` the status codes are the same but Ninja's ``{"detail": ...}`` body
 carries no challenge, so always call it.
@@ -66,7 +70,8 @@ class BearerError(HttpError):
 
 
 class OAuth2(AuthBase):
-    """Require a valid bearer access token carrying every scope in ``scopes``.
+    """Require a valid access token (bearer, or DPoP-bound with its proof) carrying every scope
+    in ``scopes``.
 
     ``resource`` is the identifier (one of ``RESOURCES``) of the API the operation belongs to;
     None: the default resource (``RESOURCE_IDENTIFIER``). A token whose audience does not name

@@ -14,9 +14,10 @@ from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch
 from django.views import View
 
-from .. import keys
+from .. import keys, profiles
 from ..conf import provider_settings
 from ..issuer import endpoint_url
+from ..oidc import frontchannel
 from ..oidc import logout as backchannel_logout
 from ..oidc.claims import supported_claims
 from ..responses import allow_cors
@@ -35,9 +36,10 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
     document.update({
         "jwks_uri": endpoint_url(request, "jwks"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": sorted(
+        # what ID tokens may be signed with: under a profile, only its algorithms (FAPI 2.0 §5.4.1)
+        "id_token_signing_alg_values_supported": sorted(profiles.allowed_algorithms(tuple(
             {provider_settings.SIGNING_KEY_ALGORITHM} | {jwk["alg"] for jwk in keys.jwks()["keys"]}
-        ),
+        ))),
         "claims_supported": supported_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
@@ -50,6 +52,9 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
     if backchannel_logout.enabled():  # Back-Channel Logout 1.0 §2.1
         document["backchannel_logout_supported"] = True
         document["backchannel_logout_session_supported"] = True
+    if frontchannel.enabled():  # Front-Channel Logout 1.0 §3: iss and sid sent, sid in ID tokens
+        document["frontchannel_logout_supported"] = True
+        document["frontchannel_logout_session_supported"] = True
     for field, name in (("userinfo_endpoint", "userinfo"), ("end_session_endpoint", "end_session")):
         url = _optional_endpoint(request, name)
         if url:

@@ -5,7 +5,8 @@ since a logout may come long after). ``post_logout_redirect_uri`` is followed on
 exactly matches one registered for the client the hint (or ``client_id``) names, and
 ``state`` goes back with it. When the request cannot prove who sent it (no valid hint for
 the logged-in user) the user confirms on a CSRF-protected page first, so a third-party page
-cannot log users out silently.
+cannot log users out silently. After a logout, clients of the session with a front-channel
+logout URI are signed out by the page shown next (:mod:`oauth_provider.oidc.frontchannel`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
 from ..issuer import get_issuer
 from ..models.store import client_by_id
+from ..oidc import frontchannel
 from ..params import flatten, request_data
-from ..responses import error_page, page_headers, redirect_to_client, render_page
+from ..responses import ClientRedirect, add_query, error_page, page_headers, render_page
 
 if TYPE_CHECKING:
     from ..models import AbstractClient
@@ -137,6 +139,13 @@ class EndSessionView(View):
         return uri
 
     def finish(self, request: HttpRequest, target: str | None, params: dict[str, str]) -> HttpResponse:
-        if target is not None:
-            return redirect_to_client(target, {"state": params.get("state")})
+        """Back to the client, or the "signed out" page; when the logout ended a session whose
+        clients registered front-channel logout URIs, that page loads them first and then
+        goes on to the client (Front-Channel Logout 1.0 §3)."""
+        redirect = add_query(target, {"state": params.get("state")}) if target is not None else None
+        frames = frontchannel.pending(request)
+        if frames:
+            return frontchannel.render_logged_out(request, frames, redirect, template=self.done_template)
+        if redirect is not None:
+            return page_headers(ClientRedirect(redirect))
         return render_page(request, self.done_template, {})

@@ -67,7 +67,9 @@ def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dic
         "active": True,
         "scope": row.scope,
         "client_id": row.client.client_id,
-        "token_type": "Bearer",
+        # RFC 9449 §6.2: a DPoP-bound token is of type DPoP and says which key it is bound to
+        "token_type": "DPoP" if row.dpop_jkt else "Bearer",
+        **({"cnf": {"jkt": row.dpop_jkt}} if row.dpop_jkt else {}),
         "exp": _timestamp(row.expires_at),
         "iat": _timestamp(row.created_at),
         "iss": get_issuer(request),

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
-from .. import dynamic_registration, resources, scopes
+from .. import dynamic_registration, profiles, resources, scopes
 from ..client_keys import SIGNING_ALGORITHMS
 from ..conf import provider_settings
 from ..grants.device_code import GRANT_TYPE as DEVICE_GRANT
@@ -56,10 +56,13 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
     document["revocation_endpoint_auth_methods_supported"] = methods
     if "private_key_jwt" in methods:
         # RFC 8414 §2: the algorithms private_key_jwt assertions may be signed with, at each
-        # endpoint that authenticates clients (asymmetric only: never none or an HMAC)
-        algorithms = list(SIGNING_ALGORITHMS)
+        # endpoint that authenticates clients (asymmetric only: never none or an HMAC; under a
+        # profile only its own, FAPI 2.0 §5.4.1)
+        algorithms = list(profiles.allowed_algorithms(SIGNING_ALGORITHMS))
         for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
             document[f"{endpoint}_auth_signing_alg_values_supported"] = algorithms
+    # RFC 9449 §5.1: DPoP proofs are accepted at the token endpoint, with these algorithms
+    document["dpop_signing_alg_values_supported"] = list(provider_settings.DPOP_SIGNING_ALGORITHMS)
     # RFC 9728 §4: the resources this server issues tokens for
     document["protected_resources"] = list(resources.configured(request))
     if DEVICE_GRANT in grants:

@@ -7,12 +7,18 @@ The view checks the client may use the grant, hands over to the grant class regi
 §2.6 permits it here) so browser-based public clients can redeem codes. A ``WWW-Authenticate:
 Basic`` challenge answers a failed client authentication only when the client tried HTTP
 Basic (RFC 6749 §5.2), so a browser app is never shown a password prompt.
+
+DPoP (RFC 9449 §5): once the client is authenticated and may use the grant, the request's
+``DPoP`` proof is verified (:func:`oauth_provider.dpop.token_request_proof`) before the grant
+looks at its code or token, so a ``use_dpop_nonce`` answer spends nothing; the grant's tokens
+are bound to the proof's key, and in nonce mode the answer carries a fresh ``DPoP-Nonce``.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
+from .. import dpop
 from ..errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from ..registry import grant_types
 from ..responses import json_response
@@ -26,7 +32,8 @@ class TokenView(BackchannelView):
     cors = True
 
     def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        return json_response(self.issue(request, params))
+        body = self.issue(request, params)
+        return json_response(body, headers=dpop.response_headers(request))
 
     def issue(self, request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
         # The client authenticates first: an unauthenticated caller learns nothing about the
@@ -40,4 +47,5 @@ class TokenView(BackchannelView):
             raise UnsupportedGrantType(f"Unsupported grant_type: {grant_type}")
         if not client.allows_grant(grant_type):
             raise UnauthorizedClient(f"This client may not use the {grant_type} grant.")
+        dpop.token_request_proof(request, client)
         return grant.issue(request, params, client).as_dict()

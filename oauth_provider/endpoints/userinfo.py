@@ -1,7 +1,9 @@
 """The UserInfo endpoint (OpenID Connect Core §5.3).
 
-GET or POST with a bearer access token that carries ``openid`` (RFC 6750 errors otherwise,
-§5.3.3): in the ``Authorization: Bearer`` header (RFC 6750 §2.1) or, on a POST, as the
+GET or POST with an access token that carries ``openid`` (RFC 6750 errors otherwise,
+§5.3.3): in the ``Authorization: Bearer`` header (RFC 6750 §2.1), ``Authorization: DPoP`` with
+its proof for a DPoP-bound token (RFC 9449 §7.1; a bound token is never good as a bearer
+token, §7.2), or, on a POST, as the
 ``access_token`` field of an ``application/x-www-form-urlencoded`` body (§2.2), which OIDC
 Core §5.3.1 allows (any RFC 6750 §2 method) and some relying parties (pyoidc) send by default,
 whatever ``BEARER_FORM_BODY`` says for the host's own APIs. Never from the URI query

@@ -4,7 +4,8 @@ Checks, in order: the code exists and was issued to this client; it was not used
 (else a replay); its family is not revoked, it is not expired and its user is active (the
 code's state, :meth:`AuthorizationCode.dead_reason`); the redirect_uri matches the one sent
 at the authorization endpoint; the PKCE verifier matches the stored S256 challenge (constant
-time). Then the code is
+time); a code bound to a DPoP key by ``dpop_jkt`` comes with a proof by that key (RFC 9449
+§10). Then the code is
 consumed by a conditional UPDATE: the one request that flips ``consumed_at`` wins. A code
 presented again (RFC 6749 §4.1.2, RFC 9700 §4.5.1) is ``invalid_grant`` and revokes every
 token of its family. Five queries: client, code (joined to its family and user), UPDATE,
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import keys, resources, scopes, secrets
+from .. import dpop, keys, resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
@@ -72,6 +73,7 @@ class AuthorizationCodeGrant(Grant):
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
         self.check(code, params)
+        dpop.require_key(request, code.dpop_jkt, "The authorization code")
         audience, scope = self.target(request, params, client, family)
         keys.ensure_signing_key(client, family.scope.split())  # before the code is spent
         with transaction.atomic():

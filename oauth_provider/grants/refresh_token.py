@@ -13,9 +13,20 @@ forks into two chains, a thief who replays a stolen token inside the window hold
 successor as the client, and whichever of them uses it second is detected as reuse. A second
 replay, or a replay after the successor was used, is reuse.
 
+With ``REFRESH_TOKEN_ROTATION = "public_clients"`` (the FAPI 2.0 profile's value,
+§5.3.2.1-9) only public clients' tokens rotate, with the reuse detection above; a confidential
+client, which must authenticate to use its refresh token at all, keeps it: the answer returns
+the same value and a new access token, and the idle timeout counts from this use.
+
+A refresh token issued to a public client with a DPoP proof is bound to the proof's key
+(RFC 9449 §5): only a proof by that key refreshes it, and the binding passes to its successor
+(:mod:`oauth_provider.issuing`). A confidential client's refresh token is bound to its client
+authentication instead; its new access token is bound to whatever key its proof, if any, names.
+
 The requested scope may narrow the new access token, never widen it; scopes the client lost
 since are dropped. Five queries: client, token (joined to its family and user), UPDATE, two
-INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT).
+INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT; a kept token: client,
+token, UPDATE, one INSERT).
 """
 
 from __future__ import annotations
@@ -25,12 +36,19 @@ from typing import NoReturn
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import resources, scopes, secrets
+from .. import dpop, resources, scopes, secrets
+from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
-from ..issuing import IssuedTokens, issue_tokens, successor_of
+from ..issuing import IssuedTokens, issue_tokens, refresh_expiry, successor_of
 from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
 from ..models import tokens as state
-from ..models.store import attach_client, refresh_token_by_value, rotate_refresh_token, spend_refresh_grace
+from ..models.store import (
+    attach_client,
+    keep_refresh_token,
+    refresh_token_by_value,
+    rotate_refresh_token,
+    spend_refresh_grace,
+)
 from ..params import getlist
 from ..signals import refresh_token_reused
 from .base import Grant
@@ -63,8 +81,17 @@ class RefreshTokenGrant(Grant):
             self.reused(request, client, family)
         if reason is not None:
             raise InvalidGrant(_REFUSED[reason])
+        dpop.require_key(request, token.dpop_jkt, "The refresh token")
         scope = self.narrowed_scope(params, token, client)
         audience, scope = self.narrowed_audience(request, params, client, family, scope)
+        if not self.rotates(client):
+            with transaction.atomic():
+                if not keep_refresh_token(token.pk, now, refresh_expiry(family, now)):
+                    raise InvalidGrant(_REFUSED[state.REVOKED])  # revoked or expired meanwhile
+                return issue_tokens(
+                    request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
+                    authorization=family, refresh_value=raw, stored_refresh=token, audience=audience,
+                )
         grace = state.refresh_grace()
         successor = successor_of(raw) if grace else None
         with transaction.atomic():
@@ -85,6 +112,13 @@ class RefreshTokenGrant(Grant):
                             audience=audience,
                         )
         self.reused(request, client, family)
+
+    @staticmethod
+    def rotates(client: AbstractClient) -> bool:
+        """Does using a refresh token of ``client`` replace it? Always, unless
+        ``REFRESH_TOKEN_ROTATION`` is ``"public_clients"`` and ``client`` is confidential
+        (FAPI 2.0 §5.3.2.1-9: its token is useless without its credentials)."""
+        return provider_settings.REFRESH_TOKEN_ROTATION != "public_clients" or bool(client.is_public)
 
     @staticmethod
     def reused(request: HttpRequest, client: AbstractClient, family: Authorization) -> NoReturn:

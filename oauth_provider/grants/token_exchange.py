@@ -24,7 +24,10 @@ The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
    audience unless the adapter lets the exchange widen it;
 6. the scope: within the subject token's and the client's, unless the adapter lets it widen
    -> ``invalid_scope``; then limited to what the audience accepts;
-7. the adapter's :meth:`~oauth_provider.adapter.DefaultAdapter.allow_token_exchange` (default:
+7. a DPoP-bound subject or actor token (``dpop_jkt``) comes with a DPoP proof by its key, so an
+   exchange never strips the binding; the issued token is bound to the proof's key again
+   (RFC 9449 §5, security checklist DERIVED-exchange-sender-constrained) -> ``invalid_dpop_proof``;
+8. the adapter's :meth:`~oauth_provider.adapter.DefaultAdapter.allow_token_exchange` (default:
    a client may only exchange tokens issued to itself) -> ``invalid_request``.
 
 The new token belongs to the subject token's family and records the token it came from, so
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
-from .. import jwt, resources, scopes, secrets
+from .. import dpop, jwt, resources, scopes, secrets
 from ..adapter import subject_for
 from ..errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..issuer import get_issuer
@@ -197,6 +200,9 @@ class TokenExchangeGrant(Grant):
         policy = adapter()
         audience = self.target(request, params, client, subject)
         granted = self.narrowed_scope(request, params, client, subject, audience)
+        for token, role in ((subject, "subject_token"), (actor, "actor_token")):
+            if token is not None and token.access is not None:
+                dpop.require_key(request, token.access.dpop_jkt, f"The {role}")
         if not policy.allow_token_exchange(request, client, subject, actor, audience, granted):
             raise InvalidRequest("This client may not exchange the subject_token (RFC 8693 section 2.2.2).")
         not_after = subject.expires_at if actor is None else min(subject.expires_at, actor.expires_at)

@@ -11,7 +11,10 @@ user and family) that compilation costs several times the query itself. So:
 * :class:`PreparedUpdate` is a conditional UPDATE (consume a code, rotate a refresh token)
   written once and re-run with new values; the row count decides who won;
 * :func:`insert` stores a new token, code or family row as ``save()`` would, with an
-  ``INSERT ... RETURNING`` written once from the model's fields.
+  ``INSERT ... RETURNING`` written once from the model's fields. On PostgreSQL, :func:`insert_pair`
+  (a grant and its first code, the code's key taken from the grant's ``RETURNING``) and
+  :func:`insert_two` (an access and a refresh token) put two such INSERTs in one statement
+  (``WITH ... AS (INSERT ... RETURNING key) INSERT ...``): atomic on its own, one round trip.
 
 Each is still one ``cursor.execute`` through Django's connection, so query logging,
 ``assert_num_queries`` and execute wrappers see it. What each buys, measured, is in
@@ -328,7 +331,7 @@ class PreparedUpdate:
 
 #: refuses an unsaved related object (and re-reads a related key) as ``save()`` does; private,
 #: so when a Django renames it, :func:`insert` leaves the row to ``save()``
-_prepare_related = getattr(Model, "_prepare_related_fields_for_save", None)
+_prepare_related: Any = getattr(Model, "_prepare_related_fields_for_save", None)
 #: integer primary keys the database generates: what RETURNING gives back needs no conversion
 _AUTO_TYPES = frozenset({"AutoField", "BigAutoField", "SmallAutoField"})
 
@@ -360,19 +363,17 @@ def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[An
     return sql, fields, auto.attname
 
 
-def insert(obj: Model) -> None:
-    """Store the new, unsaved ``obj`` as ``obj.save()`` would (defaults, each field's
-    ``pre_save()``, the new primary key set on it), with one INSERT written once. ``save()``
-    does it when the model overrides ``save()`` or has ``pre_save``/``post_save`` receivers
-    (they must see every save), ``obj`` has a key already, a value is an expression or the
+def _insert_plan(obj: Model) -> tuple[str, Any, tuple[str, list[Any], str]] | None:
+    """(alias, connection, plan) to store the new ``obj`` with one written INSERT, or None
+    where ``save()`` must store it: the model overrides ``save()`` or has ``pre_save`` /
+    ``post_save`` receivers (they must see every save), ``obj`` has a key already, or the
     statement cannot be written (see :func:`_insert_statement`)."""
     model = type(obj)
     if (
         obj.pk is not None or _prepare_related is None or model.save is not Model.save
         or pre_save.has_listeners(model) or post_save.has_listeners(model)
     ):
-        obj.save()
-        return
+        return None
     alias = router.db_for_write(model, instance=obj)
     connection = connections[alias]
     plans = _plans()
@@ -383,22 +384,161 @@ def insert(obj: Model) -> None:
         except Exception:  # noqa: BLE001 - whatever stops writing it, save() stores the row
             plans[key] = None
     plan = plans[key]
-    if plan is None:
-        obj.save()
-        return
-    sql, fields, key_attname = plan
-    _prepare_related(obj, operation_name="save")  # first, as in save(): refuses an unsaved related object
+    return None if plan is None else (alias, connection, plan)
+
+
+def _insert_values(obj: Model, fields: list[Any], connection: Any) -> list[Any] | None:
+    """The INSERT's parameters for ``obj`` as ``save()`` prepares them (each field's
+    ``pre_save()``, then ``get_db_prep_save()``), or None when a value is an expression."""
     raw = [field.pre_save(obj, True) for field in fields]
     if any(hasattr(value, "resolve_expression") for value in raw):
-        obj.save()
-        return
-    params = [field.get_db_prep_save(value, connection=connection) for field, value in zip(fields, raw, strict=True)]
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        (pk,) = cursor.fetchone()
+        return None
+    return [field.get_db_prep_save(value, connection=connection) for field, value in zip(fields, raw, strict=True)]
+
+
+def _stored(obj: Model, key_attname: str, pk: Any, alias: str) -> None:
     setattr(obj, key_attname, pk)
     obj._state.db = alias
     obj._state.adding = False
+
+
+def insert(obj: Model) -> None:
+    """Store the new, unsaved ``obj`` as ``obj.save()`` would (defaults, each field's
+    ``pre_save()``, the new primary key set on it), with one INSERT written once. ``save()``
+    does it when :func:`_insert_plan` says so or a value is an expression."""
+    found = _insert_plan(obj)
+    if found is None:
+        obj.save()
+        return
+    alias, connection, (sql, fields, key_attname) = found
+    _prepare_related(obj, operation_name="save")  # first, as in save(): refuses an unsaved related object
+    params = _insert_values(obj, fields, connection)
+    if params is None:
+        obj.save()
+        return
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (pk,) = cursor.fetchone()
+    _stored(obj, key_attname, pk, alias)
+
+
+def _pair_statement(parent: type[Model], child: type[Model], link: Any, connection: Any) -> str | None:
+    """PostgreSQL: ``WITH p AS (INSERT INTO parent ... RETURNING key) INSERT INTO child
+    (..., link, ...) VALUES (..., (SELECT key FROM p), ...) RETURNING key, link``: both rows
+    in one statement, so one round trip and no BEGIN/COMMIT (a statement is atomic). None
+    elsewhere (SQLite and MariaDB/MySQL have no data-modifying WITH) or when either INSERT
+    cannot be written."""
+    if connection.vendor != "postgresql":
+        return None
+    parent_plan, child_plan = _insert_statement(parent, connection), _insert_statement(child, connection)
+    if parent_plan is None or child_plan is None or link not in child_plan[1]:
+        return None
+    quote = connection.ops.quote_name
+    parent_key: Any = parent._meta.auto_field
+    child_key: Any = child._meta.auto_field
+    values = ", ".join(
+        f"(SELECT {quote(parent_key.column)} FROM {quote('parent')})" if field is link else "%s"  # noqa: S608
+        for field in child_plan[1]
+    )
+    parent_sql = parent_plan[0]
+    # names quoted from the models' own metadata; every value goes as a parameter
+    return "WITH {} AS ({}) INSERT INTO {} ({}) VALUES ({}) RETURNING {}, {}".format(  # noqa: S608
+        quote("parent"), parent_sql, quote(child._meta.db_table),
+        ", ".join(quote(f.column) for f in child_plan[1]), values,
+        quote(child_key.column), quote(link.column),
+    )
+
+
+def insert_pair(parent: Model, child: Model, link: str) -> bool:
+    """Store the new ``parent`` and the new ``child`` whose foreign key ``link`` points at it,
+    as :func:`insert` would each, in one statement where the database can (PostgreSQL, see
+    :func:`_pair_statement`): True. False, having stored nothing, where it cannot; the caller
+    then stores them one after the other in a transaction. ``child`` may hold no other
+    related object (it would have to be checked as ``save()`` checks it)."""
+    if connections[router.db_for_write(type(parent), instance=parent)].vendor != "postgresql":
+        return False  # decided before anything else: SQLite and MariaDB pay nothing for this
+    found_parent, found_child = _insert_plan(parent), _insert_plan(child)
+    if found_parent is None or found_child is None or found_parent[0] != found_child[0]:
+        return False
+    alias, connection, (_, parent_fields, parent_key) = found_parent
+    child_fields, child_key = found_child[2][1], found_child[2][2]
+    field: Any = type(child)._meta.get_field(link)
+    if any(f.is_relation and f is not field for f in child_fields) or field.remote_field.model is not type(parent):
+        return False
+    plans = _plans()
+    key = ("insert-pair", type(parent), type(child), link, alias, _generation[0])
+    if key not in plans:
+        try:
+            plans[key] = _pair_statement(type(parent), type(child), field, connection)
+        except Exception:  # noqa: BLE001 - whatever stops writing it, two INSERTs store the rows
+            plans[key] = None
+    sql = plans[key]
+    if sql is None:
+        return False
+    _prepare_related(parent, operation_name="save")
+    parent_params = _insert_values(parent, parent_fields, connection)
+    child_params = _insert_values(child, [f for f in child_fields if f is not field], connection)
+    if parent_params is None or child_params is None:
+        return False
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, parent_params + child_params)
+        child_pk, parent_pk = cursor.fetchone()
+    _stored(parent, parent_key, parent_pk, alias)
+    setattr(child, field.attname, parent_pk)
+    _stored(child, child_key, child_pk, alias)
+    return True
+
+
+def _two_statement(first: type[Model], second: type[Model], connection: Any) -> str | None:
+    """PostgreSQL: ``WITH f AS (INSERT INTO first ... RETURNING key) INSERT INTO second ...
+    RETURNING key, (SELECT key FROM f)``: two unrelated rows in one statement. None elsewhere
+    or when either INSERT cannot be written."""
+    if connection.vendor != "postgresql":
+        return None
+    first_plan, second_plan = _insert_statement(first, connection), _insert_statement(second, connection)
+    if first_plan is None or second_plan is None:
+        return None
+    quote = connection.ops.quote_name
+    first_key: Any = first._meta.auto_field
+    # both statements are this module's own, written from the models' metadata
+    return "WITH {} AS ({}) {}, (SELECT {} FROM {})".format(  # noqa: S608
+        quote("first"), first_plan[0], second_plan[0], quote(first_key.column), quote("first"),
+    )
+
+
+def insert_two(first: Model, second: Model) -> bool:
+    """Store the new ``first`` and ``second`` (neither referring to the other), as
+    :func:`insert` would each, in one statement where the database can (PostgreSQL, see
+    :func:`_two_statement`): True. False, having stored nothing, where it cannot."""
+    if connections[router.db_for_write(type(first), instance=first)].vendor != "postgresql":
+        return False  # decided before anything else: SQLite and MariaDB pay nothing for this
+    found_first, found_second = _insert_plan(first), _insert_plan(second)
+    if found_first is None or found_second is None or found_first[0] != found_second[0]:
+        return False
+    alias, connection, (_, first_fields, first_key) = found_first
+    second_fields, second_key = found_second[2][1], found_second[2][2]
+    plans = _plans()
+    key = ("insert-two", type(first), type(second), alias, _generation[0])
+    if key not in plans:
+        try:
+            plans[key] = _two_statement(type(first), type(second), connection)
+        except Exception:  # noqa: BLE001 - whatever stops writing it, two INSERTs store the rows
+            plans[key] = None
+    sql = plans[key]
+    if sql is None:
+        return False
+    _prepare_related(first, operation_name="save")
+    _prepare_related(second, operation_name="save")
+    first_params = _insert_values(first, first_fields, connection)
+    second_params = _insert_values(second, second_fields, connection)
+    if first_params is None or second_params is None:
+        return False
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, first_params + second_params)
+        second_pk, first_pk = cursor.fetchone()
+    _stored(first, first_key, first_pk, alias)
+    _stored(second, second_key, second_pk, alias)
+    return True
 
 
 @receiver(setting_changed)

@@ -230,6 +230,23 @@ class AbstractClient(models.Model):
         _("logout token must carry sid"), default=False,
         help_text=_("The client needs the session ID (sid) in logout tokens to find the session to end."),
     )
+    # OpenID Connect Front-Channel Logout 1.0 §2
+    frontchannel_logout_uri = models.URLField(
+        _("front-channel logout URI"), max_length=500, blank=True,
+        help_text=_("A page of the client that ends its session when the provider's logout page loads it in an "
+                    "invisible iframe. Same scheme, host and port as a redirect URI; no fragment. Empty: no "
+                    "front-channel logout."),
+    )
+    frontchannel_logout_session_required = models.BooleanField(
+        _("front-channel logout needs iss and sid"), default=False,
+        help_text=_("The provider adds iss and sid to the front-channel logout URI, so the client knows which "
+                    "session to end."),
+    )
+    # RFC 9449 §5.2
+    dpop_bound_access_tokens = models.BooleanField(
+        _("DPoP-bound access tokens only"), default=False,
+        help_text=_("The client always uses DPoP: a token request without a DPoP proof is refused (RFC 9449 §5.2)."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -343,6 +360,9 @@ class AbstractClient(models.Model):
             "token_endpoint_auth_signing_alg": self.token_endpoint_auth_signing_alg,
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "backchannel_logout_session_required": self.backchannel_logout_session_required,
+            "frontchannel_logout_uri": self.frontchannel_logout_uri,
+            "frontchannel_logout_session_required": self.frontchannel_logout_session_required,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
         # Display URIs are checked by their own field validators (the same functions).
         return data

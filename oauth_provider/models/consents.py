@@ -60,6 +60,12 @@ class ConsentQuerySet(models.QuerySet["Consent"]):
         deleted, _per_model = self.filter(user=user, client_id=client.pk).delete()
         return deleted
 
+    def forget_everyone(self, client: AbstractClient) -> int:
+        """Forget every user's remembered decision for ``client`` (its redirect URIs changed:
+        each user sees the consent page again before a code goes to the new address)."""
+        deleted, _per_model = self.filter(client_id=client.pk).delete()
+        return deleted
+
     def revoke_client(self, user: Any, client: AbstractClient, now: datetime | None = None) -> None:
         """The user withdraws ``client`` entirely: the consent is forgotten and every grant
         (token family) and access token the client holds for the user is revoked, in one

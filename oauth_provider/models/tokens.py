@@ -240,6 +240,11 @@ class AuthorizationCode(models.Model):
     code_challenge = models.CharField(max_length=128)
     code_challenge_method = models.CharField(max_length=10, default="S256")
     nonce = models.TextField(blank=True)
+    dpop_jkt = models.CharField(
+        _("DPoP key thumbprint"), max_length=43, blank=True, default="",
+        help_text=_("The RFC 7638 thumbprint of the key the code is bound to (RFC 9449 §10, dpop_jkt): "
+                    "only a DPoP proof by that key redeems it."),
+    )
     created_at = models.DateTimeField(default=_secrets.now)
     expires_at = models.DateTimeField(db_index=True)
     consumed_at = models.DateTimeField(null=True, blank=True)
@@ -343,6 +348,11 @@ class AccessToken(models.Model):
         _("exchange depth"), default=0,
         help_text=_("How many token exchanges lie between this token and one issued by another grant."),
     )
+    dpop_jkt = models.CharField(
+        _("DPoP key thumbprint"), max_length=43, blank=True, default="",
+        help_text=_("The RFC 7638 thumbprint of the key the token is bound to (RFC 9449 §6, cnf.jkt): it is "
+                    "accepted only with a DPoP proof by that key. Empty: a bearer token."),
+    )
 
     objects = AccessTokenQuerySet.as_manager()
 
@@ -415,6 +425,11 @@ class RefreshToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    dpop_jkt = models.CharField(
+        _("DPoP key thumbprint"), max_length=43, blank=True, default="",
+        help_text=_("The RFC 7638 thumbprint of the key a public client's refresh token is bound to (RFC 9449 §5): "
+                    "only a DPoP proof by that key refreshes it."),
+    )
 
     objects = RefreshTokenQuerySet.as_manager()
 

@@ -73,3 +73,15 @@ def document_host(client: AbstractClient | None) -> str:
     from ..metadata_documents import display_host
 
     return display_host(client) if client is not None else ""
+
+
+@register.inclusion_tag("oauth_provider/frontchannel_logout.html", takes_context=True)
+def frontchannel_logout(context: template.Context) -> dict[str, Any]:
+    """``{% frontchannel_logout %}``: in the page a site shows after its own logout view, one
+    invisible iframe per client of the session that ended with a front-channel logout URI
+    (OpenID Connect Front-Channel Logout 1.0 §3). Renders nothing when there are none, or when
+    they were shown already (by this tag, the end-session page, or the middleware)."""
+    from ..oidc import frontchannel
+
+    request = context.get("request")
+    return {"frontchannel_frames": frontchannel.pending(request) if request is not None else []}

@@ -312,14 +312,20 @@ def test_consumer_site_logs_in_with_example_and_reads_the_api(sites: ExampleSite
         out = browser.post(sites.consumer + "/logout/", data={"csrfmiddlewaretoken": logout_form.group(1)},
                            headers={"Referer": response.url}, timeout=TIMEOUT, allow_redirects=False)
         assert out.status_code == 302 and out.headers["Location"].startswith(server + "/o/logout/?")
-        back = browser.get(urljoin(out.url, out.headers["Location"]), timeout=TIMEOUT)
+        signed_out = browser.get(urljoin(out.url, out.headers["Location"]), timeout=TIMEOUT)
+        # Example's signed-out page loads the consumer's front-channel logout URI (an iframe),
+        # then goes back to the consumer: the meta refresh (requests runs no script) to its link
+        assert signed_out.url.startswith(server + "/o/logout/")
+        assert "oauth-provider-frontchannel-logout" in signed_out.text
+        refresh = re.search(r'<meta http-equiv="refresh" content="\d+;url=([^"]+)">', signed_out.text)
+        back = browser.get(html.unescape(refresh.group(1)), timeout=TIMEOUT)
         assert back.url == sites.consumer + "/"
         assert "You are signed out of this site and of Example." in html.unescape(back.text)
         assert "Log in with Example" in back.text
 
 
-def _consumer_login(browser: requests.Session, consumer: str) -> requests.Response:
-    response = browser.get(consumer + "/login/", timeout=TIMEOUT, allow_redirects=False)
+def _consumer_login(browser: requests.Session, consumer: str, login: str = "/login/") -> requests.Response:
+    response = browser.get(consumer + login, timeout=TIMEOUT, allow_redirects=False)
     for _ in range(12):
         if response.is_redirect:
             response = browser.get(urljoin(response.url, response.headers["Location"]), timeout=TIMEOUT,
@@ -332,6 +338,24 @@ def _consumer_login(browser: requests.Session, consumer: str) -> requests.Respon
             break
     assert response.status_code == 200 and "Welcome, Dana" in html.unescape(response.text), response.url
     return response
+
+
+@pytest.mark.req("9449-7.1-rs-checks")
+def test_consumer_site_with_dpop_reads_and_writes_the_api_with_bound_tokens(sites: ExampleSites, server: str,
+                                                                           seeded: dict) -> None:
+    """Issue 15 item 5: the consumer's "tokens bound to a key" login gets DPoP tokens from
+    Example and calls the notes API (DRF) with proofs, reading and adding a note."""
+    with requests.Session() as browser:
+        home = browser.get(sites.consumer + "/", timeout=TIMEOUT)
+        assert 'href="/login/?dpop=1"' in home.text
+        page = html.unescape(_consumer_login(browser, sites.consumer, "/login/?dpop=1").text)
+        assert "Token type DPoP: bound to this site's key" in re.sub(r"<[^>]+>", "", page), page[:3000]
+        assert "Buy milk" in page  # GET /api/notes/ with Authorization: DPoP and a proof
+        form = re.search(r'<form method="post" action="/notes/">.*?value="([^"]+)"', page, re.S)
+        added = browser.post(sites.consumer + "/notes/", data={"csrfmiddlewaretoken": form.group(1),
+                             "text": "Bound to a key"}, headers={"Referer": sites.consumer + "/"}, timeout=TIMEOUT)
+        after = html.unescape(added.text)
+        assert "Note added through the API." in after and "Bound to a key" in after
 
 
 def _signed_out_of_consumer(browser: requests.Session, consumer: str, seconds: float = 10) -> bool:
@@ -363,6 +387,41 @@ def test_logging_out_at_example_logs_the_user_out_of_the_consumer_site(sites: Ex
         out = browser.post(server + "/accounts/logout/", data={"csrfmiddlewaretoken": token},
                            headers={"Referer": server + "/"}, timeout=TIMEOUT, allow_redirects=False)
         assert out.status_code in (200, 302), out.status_code
+        assert _signed_out_of_consumer(browser, sites.consumer)
+
+
+@pytest.mark.req("FCL-2-uri-origin")
+def test_front_channel_logout_from_example_to_the_consumer(sites: ExampleSites, server: str, seeded: dict) -> None:
+    """OpenID Connect Front-Channel Logout: the consumer registered a frontchannel_logout_uri
+    with session_required (seed_demo); its page acts only for Example's issuer and the sid of
+    its own login; and logging out at Example answers the page that loads it with iss and sid."""
+    registered = registered_clients(sites)[CONSUMER]
+    fcl_uri = registered["frontchannel_logout_uri"]
+    assert fcl_uri == sites.consumer + "/oidc/frontchannel-logout"
+    with requests.Session() as browser:
+        _consumer_login(browser, sites.consumer)
+        home = html.unescape(browser.get(sites.consumer + "/", timeout=TIMEOUT).text)
+        sid = re.search(r"<code>sid</code></th><td>([^<]+)", home).group(1).strip()
+        issuer = re.search(r"<code>iss</code></th><td>([^<]+)", home).group(1).strip()
+        for forged in ({"iss": "https://evil.example", "sid": sid}, {"iss": issuer, "sid": "0" * 32}, {}):
+            answer = requests.get(fcl_uri, params=forged, timeout=TIMEOUT)
+            assert answer.status_code == 200 and "no-store" in answer.headers["Cache-Control"]
+            assert "Log in with Example" not in browser.get(sites.consumer + "/", timeout=TIMEOUT).text
+        # the real one (no cookie needed: the session is found by sid) ends that login at once
+        assert requests.get(fcl_uri, params={"iss": issuer, "sid": sid}, timeout=TIMEOUT).status_code == 200
+        assert "Log in with Example" in browser.get(sites.consumer + "/", timeout=TIMEOUT).text
+        _consumer_login(browser, sites.consumer)
+        # Example's own logout (its LogoutView, FrontChannelLogoutMiddleware): the page names the
+        # consumer's logout URI with this login's iss and sid; loading it signs the user out there
+        page = browser.get(server + "/", timeout=TIMEOUT)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        out = browser.post(server + "/accounts/logout/", data={"csrfmiddlewaretoken": token},
+                           headers={"Referer": server + "/"}, timeout=TIMEOUT, allow_redirects=False)
+        assert out.status_code == 200 and out.headers["X-Frame-Options"] == "DENY"
+        src = html.unescape(re.search(r'<iframe class="oauth-provider-frontchannel-logout" src="([^"]+)"',
+                                      out.text).group(1))
+        assert src == fcl_uri + "?" + urlencode({"iss": issuer, "sid": sid})
+        assert requests.get(src, timeout=TIMEOUT).status_code == 200
         assert _signed_out_of_consumer(browser, sites.consumer)
 
 

@@ -16,8 +16,9 @@ from django.test import Client as HttpClient
 
 from oauth_provider import secrets
 from oauth_provider.adapter import DefaultAdapter
-from oauth_provider.models import ClientRegistration, InitialAccessToken, get_client_model
+from oauth_provider.models import ClientRegistration, Consent, InitialAccessToken, get_client_model
 from oauth_provider.models.tokens import AccessToken
+from tests.support.factories import ConsentFactory
 from tests.support.resource_helpers import user_token
 from tests.support.settings import override_oauth
 
@@ -426,6 +427,47 @@ def test_bad_updates_change_nothing(registered, changes, error):
 
 @pytest.mark.req("7592-2.2-update")
 @open_registration
+@pytest.mark.parametrize("asked,kept", [(None, "read"), ("read write profile", "read"), ("read", "read")])
+def test_an_update_never_widens_scopes_an_operator_narrowed(registered, asked, kept):
+    """The operator narrowed the client to ``read`` in admin; the client's next update (with
+    every scope, or none named, which means every one) keeps it there."""
+    get_client_model().objects.filter(client_id=registered["client_id"]).update(allowed_scopes="read")
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    data = {**WEB_CLIENT, "client_id": registered["client_id"], **({"scope": asked} if asked else {})}
+    response = configure("put", uri, token, data)
+    assert response.status_code == 200, response.content
+    assert response.json()["scope"] == kept
+    assert get_client_model().objects.get(client_id=registered["client_id"]).allowed_scopes == kept
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+def test_an_update_asking_only_for_withheld_scopes_is_refused(registered):
+    get_client_model().objects.filter(client_id=registered["client_id"]).update(allowed_scopes="read")
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    response = configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"], "scope": "write"})
+    assert_error(response, 400, "invalid_client_metadata")
+    assert get_client_model().objects.get(client_id=registered["client_id"]).allowed_scopes == "read"
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+def test_new_redirect_uris_forget_remembered_consents(registered):
+    """With a leaked registration access token an attacker points the client at its own
+    address; users who had consent remembered must see the consent page again."""
+    client = get_client_model().objects.get(client_id=registered["client_id"])
+    ConsentFactory(client=client, scope="read")
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    same = configure("put", uri, token, {**WEB_CLIENT, "client_id": client.client_id, "client_name": "Renamed"})
+    assert same.status_code == 200 and Consent.objects.filter(client=client).count() == 1
+    moved = configure("put", uri, same.json()["registration_access_token"],
+                      {**WEB_CLIENT, "client_id": client.client_id, "redirect_uris": ["https://evil.example/cb"]})
+    assert moved.status_code == 200, moved.content
+    assert not Consent.objects.filter(client=client).exists()
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
 def test_update_is_a_replacement_and_can_send_the_current_secret(registered):
     uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
     first = configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"],
@@ -586,3 +628,12 @@ def test_urls_longer_than_their_columns_are_invalid_metadata_not_a_database_erro
     body = assert_error(response, 400, "invalid_client_metadata")
     assert field in body["error_description"]
     assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("9449-5.2-dpop-required")
+@open_registration
+def test_a_client_may_register_to_always_use_dpop():
+    info = register({**MCP_CLIENT, "dpop_bound_access_tokens": True}).json()
+    assert info["dpop_bound_access_tokens"] is True
+    assert get_client_model().objects.get(client_id=info["client_id"]).dpop_bound_access_tokens
+    assert "dpop_bound_access_tokens" not in register(MCP_CLIENT).json()

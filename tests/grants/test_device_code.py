@@ -7,9 +7,10 @@ import pytest
 from django.test import Client as HttpClient
 
 from oauth_provider.models import AccessToken, Authorization, DeviceCode
+from oauth_provider.models import RefreshToken as RefreshTokenRow
 from tests.support.device_helpers import approve, decide, enter, poll, started
 from tests.support.factories import DEVICE_GRANT, ClientFactory, DeviceClientFactory, UserFactory
-from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +283,24 @@ def test_no_refresh_token_for_a_device_client_not_registered_for_refresh(api, br
     FrozenClock().advance(10)
     body = poll(api, tv, flow["device_code"]).json()
     assert "access_token" in body and "refresh_token" not in body
+
+
+@pytest.mark.req("9449-5-token-binding")
+@pytest.mark.req("9449-5-public-rt-binding")
+def test_a_device_polling_with_a_dpop_proof_gets_bound_tokens(api, browser, user, device_client):
+    """RFC 9449 §5: the poll that yields the tokens carries the proof; the device is a public
+    client, so its refresh token is bound to the key too."""
+    from tests.support.dpop import DPoPKey
+
+    key = DPoPKey("EC")
+    clock = FrozenClock()
+    flow = started(api, device_client, scope="read")
+    approve(browser, flow["user_code"])
+    clock.advance(flow["interval"])
+    body = {"client_id": device_client.client_id, "grant_type": DEVICE_GRANT, "device_code": flow["device_code"]}
+    response = post_form(api, body, HTTP_DPOP=key.proof("POST", "https://testserver/o/token/"))
+    assert response.status_code == 200, response.content
+    tokens = response.json()
+    assert tokens["token_type"] == "DPoP"
+    assert access_token_row(tokens["access_token"]).dpop_jkt == key.jkt
+    assert RefreshTokenRow.objects.by_value(tokens["refresh_token"]).get().dpop_jkt == key.jkt

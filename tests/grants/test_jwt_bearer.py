@@ -413,3 +413,16 @@ def test_a_client_assertion_is_no_grant_even_for_a_user_named_like_the_client(ap
     body = assert_error(grant(api, client, sign(claims(iss=client_id, sub=client_id))), "invalid_grant")
     assert "client authentication assertion" in body["error_description"]
     assert grant(api, client, sign(claims(sub=client_id))).status_code == 200
+
+
+@pytest.mark.req("9449-5-token-binding")
+def test_a_dpop_proof_binds_the_token(api, service, user):
+    from tests.support.dpop import DPoPKey
+
+    key = DPoPKey("RSA", "PS256")
+    r = post_form(api, {"grant_type": GRANT_TYPE, "assertion": sign(claims()), "scope": "read"},
+                  HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret),
+                  HTTP_DPOP=key.proof("POST", TOKEN_ENDPOINT))
+    assert r.status_code == 200, r.content
+    assert r.json()["token_type"] == "DPoP"
+    assert access_token_row(r.json()["access_token"]).dpop_jkt == key.jkt

@@ -104,13 +104,6 @@ def rp_client(server, db):
 
 
 @pytest.fixture
-def logged_in(user, signing_key) -> OAuthDriver:
-    browser = HttpClient()
-    browser.force_login(user)
-    return OAuthDriver(browser, HttpClient())
-
-
-@pytest.fixture
 def commit(django_capture_on_commit_callbacks):
     """Run what waits for the commit when the block ends, as a real commit would."""
     return lambda: django_capture_on_commit_callbacks(execute=True)

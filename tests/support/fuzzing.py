@@ -45,7 +45,10 @@ TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
     "invalid_scope", "invalid_target",
 })
-BEARER_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+#: RFC 6750 §3.1, and RFC 9449 §7.1, §9 for a DPoP-bound token at a resource
+BEARER_ERRORS = frozenset({
+    "invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce",
+})
 #: RFC 8628 §3.5: what polling with a device code may answer besides the RFC 6749 §5.2 codes
 DEVICE_ERRORS = frozenset({"authorization_pending", "slow_down", "expired_token", "access_denied"})
 DEVICE_PAGE_PARAMS = ("user_code", "device_request", "allow", "deny", "scope", "csrfmiddlewaretoken")

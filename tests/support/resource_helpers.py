@@ -17,7 +17,10 @@ from tests.support.settings import oauth_settings as provider_settings  # noqa: 
 ISSUER = "https://testserver/o"
 RESOURCE = "https://testserver"
 RESOURCE_METADATA = "https://testserver/.well-known/oauth-protected-resource"
-_PARAM = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?=\s|,|$)\s*")
+_PARAM_AT = re.compile(r'\s*,?\s*(\w+)="((?:[^"\\]|\\.)*)"\s*')
+#: the comma between two challenges (the next token is a scheme, not a parameter)
+_SEPARATOR = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*(?:\s|,|$))")
 
 
 
@@ -49,30 +52,60 @@ def bearer(raw: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
-def challenge(response: HttpResponse) -> dict[str, str]:
-    """The parameters of the response's Bearer challenge (asserts there is one)."""
+def challenges(response: HttpResponse) -> dict[str, dict[str, str]]:
+    """Every challenge of the response's ``WWW-Authenticate`` (RFC 9110 §11.6.1: one value may
+    hold several, ``Bearer ..., DPoP ...``), by scheme, with its parameters; asserts nothing
+    in the value is left unparsed and no scheme appears twice."""
     header = response.get("WWW-Authenticate", "")
-    assert header.startswith("Bearer"), (response.status_code, header)
-    rest = header[len("Bearer"):].strip()
-    params = {k: v.replace('\\"', '"').replace("\\\\", "\\") for k, v in _PARAM.findall(rest)}
-    assert _PARAM.sub("", rest).replace(",", "").strip() == "", header  # nothing unparsed
-    return params
+    found: dict[str, dict[str, str]] = {}
+    position = 0
+    while position < len(header):
+        scheme = _SCHEME.match(header, position)
+        assert scheme is not None, (header, position)
+        assert scheme.group(1) not in found, header
+        params = found[scheme.group(1)] = {}
+        position = scheme.end()
+        while (param := _PARAM_AT.match(header, position)) is not None:
+            params[param.group(1)] = param.group(2).replace('\\"', '"').replace("\\\\", "\\")
+            position = param.end()
+        separator = _SEPARATOR.match(header, position)
+        position = separator.end() if separator else position
+        assert separator or position >= len(header), (header, position)
+    return found
+
+
+def challenge(response: HttpResponse, scheme: str = "Bearer") -> dict[str, str]:
+    """The parameters of the response's ``scheme`` challenge (asserts there is one, and that
+    it comes first: clients that read only the first challenge find the one of the scheme they
+    used, a request without a token finds ``Bearer``)."""
+    found = challenges(response)
+    assert scheme in found, (response.status_code, response.get("WWW-Authenticate"))
+    assert response["WWW-Authenticate"].startswith(scheme), response["WWW-Authenticate"]
+    return found[scheme]
 
 
 def assert_challenge(
-    response: HttpResponse, status: int, error: str | None, scope: str | None = None
+    response: HttpResponse, status: int, error: str | None, scope: str | None = None, *, scheme: str = "Bearer",
 ) -> dict[str, str]:
-    """``response`` is the RFC 6750 §3 answer: ``status``, a Bearer challenge with ``error``
-    (None: no error attribute at all, §3.1), the required ``scope`` if given, ``realm`` and,
-    RFC 9728 §5.1, ``resource_metadata``."""
+    """``response`` is the RFC 6750 §3 / RFC 9449 §7.1 answer: ``status``, a ``scheme``
+    challenge with ``error`` (None: no error attribute at all, §3.1), the required ``scope`` if
+    given, ``realm`` and, RFC 9728 §5.1, ``resource_metadata``. The other scheme's challenge is
+    there too, bare (bearer tokens are accepted in the test settings): the DPoP one always
+    lists the proof algorithms, ``algs``."""
     assert response.status_code == status, (response.status_code, response.content[:300])
-    params = challenge(response)
+    found = challenges(response)
+    params = challenge(response, scheme)
     if error is None:
         assert "error" not in params, params
     else:
         assert params.get("error") == error, params
     if scope is not None:
         assert params.get("scope") == scope, params
-    assert params.get("realm") == RESOURCE, params
-    assert params.get("resource_metadata") == RESOURCE_METADATA, params
+    assert set(found) == {"Bearer", "DPoP"}, found
+    for name, each in found.items():
+        assert each.get("realm") == RESOURCE, (name, each)
+        assert each.get("resource_metadata") == RESOURCE_METADATA, (name, each)
+        if name != scheme:
+            assert "error" not in each, (name, each)
+    assert found["DPoP"].get("algs"), found
     return params

@@ -13,9 +13,12 @@ Wired by hooks in ``tests/conftest.py``; kept here so conftest stays about fixtu
 * **Checklist coverage (F1-F3).** Every ``@pytest.mark.req("<ID>")`` of a test that *passed*
   counts for that checklist row (a skipped or failed test proves nothing). A row whose ID cell
   holds several IDs (``8414-3 / DISC-4.3-issuer-identical``) is covered by the whole cell or by
-  any one of them. The summary lists the MUST and SHOULD rows with no test. The checklist is
-  read from ``docs/security-checklist.md`` (the repository's copy, so a fresh clone works) or,
-  failing that, from ``../shared/specs/security-checklist.md``.
+  any one of them. The summary lists the MUST and SHOULD rows with no test. Part 1 (F1, F2:
+  the core) is read from ``docs/security-checklist.md`` (the repository's copy, so a fresh clone
+  works) or, failing that, from ``../shared/specs/security-checklist.md``; part 2 (the wave-2
+  features: device flow, registration, fetching, audiences, JWT client auth, token exchange,
+  DPoP, PAR/JAR, logout, FAPI 2.0) from ``docs/security-checklist-wave2.md``, printed as
+  ``F1 (part 2)`` and ``F2 (part 2)``.
 * **CVEs (F3).** ``@pytest.mark.cve("CVE-...")`` names the published vulnerability a test is a
   regression test for. The checklist's catalogue (part 2) is not in the copy we have; the
   summary counts the CVEs cited in part 1's rows that have a test.
@@ -30,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKLISTS = (ROOT / "docs" / "security-checklist.md", ROOT.parent / "shared" / "specs" / "security-checklist.md")
+CHECKLISTS_PART2 = (ROOT / "docs" / "security-checklist-wave2.md",
+                    ROOT.parent / "shared" / "specs" / "security-checklist-wave2.md")
 LEVELS = ("MUST", "SHOULD", "MAY")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}")
 #: more uncovered rules than this are counted, not listed (a run of a few files)
@@ -55,8 +60,8 @@ def level_of(text: str) -> str:
     return "MAY"
 
 
-def checklist_path() -> Path | None:
-    return next((p for p in CHECKLISTS if p.is_file()), None)
+def checklist_path(candidates: tuple[Path, ...] = CHECKLISTS) -> Path | None:
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def parse_checklist(text: str) -> list[Rule]:
@@ -126,6 +131,22 @@ class Report:
             f"{self.counts['F18'] - bad18}/{self.counts['F18']} responses checked",
         ]
 
+    def coverage_lines(self, rules: list[Rule], part: str) -> list[str]:
+        """F1 and F2 for one checklist: the MUST and SHOULD rows with a passing test."""
+        out = []
+        for level in ("MUST", "SHOULD"):
+            rows = [r for r in rules if r.level == level]
+            missing = [r.cell for r in rows if not (r.aliases & self.covered)]
+            elsewhere = [r.cell for r in rows if not (r.aliases & self.covered) and (r.aliases & self.skipped)]
+            untested = [cell for cell in missing if cell not in elsewhere]
+            figure = ("F1" if level == "MUST" else "F2") + part
+            listed = ", ".join(untested) if len(untested) <= MAX_LISTED else f"{len(untested)} rules (a partial run?)"
+            out.append(f"{figure} {level} rules with a passing test: {len(rows) - len(missing)}/{len(rows)}"
+                       f" ({100 * (len(rows) - len(missing)) / max(1, len(rows)):.1f} %); "
+                       f"with no test: {listed or 'none'}"
+                       + (f"; tests skipped on this database: {', '.join(elsewhere)}" if elsewhere else ""))
+        return out
+
     def lines(self) -> list[str]:
         out = [f"{key}: {line}" for key, line in self.figures.items()] + self.fuzz_lines() + self.header_lines()
         out.sort(key=lambda line: _figure_order(line.split(":")[0]))
@@ -135,23 +156,16 @@ class Report:
         rules = parse_checklist(path.read_text())
         if not self.covered:
             return [*out, "F1/F2: no test with a req marker passed in this run (coverage not computed)"]
-        for level in ("MUST", "SHOULD"):
-            rows = [r for r in rules if r.level == level]
-            missing = [r.cell for r in rows if not (r.aliases & self.covered)]
-            elsewhere = [cell for r in rows if not (r.aliases & self.covered) and (r.aliases & self.skipped)
-                         for cell in [r.cell]]
-            untested = [cell for cell in missing if cell not in elsewhere]
-            figure = "F1" if level == "MUST" else "F2"
-            listed = ", ".join(untested) if len(untested) <= MAX_LISTED else f"{len(untested)} rules (a partial run?)"
-            out.append(f"{figure} {level} rules with a passing test: {len(rows) - len(missing)}/{len(rows)}"
-                       f" ({100 * (len(rows) - len(missing)) / max(1, len(rows)):.1f} %); "
-                       f"with no test: {listed or 'none'}"
-                       + (f"; tests skipped on this database: {', '.join(elsewhere)}" if elsewhere else ""))
+        out += self.coverage_lines(rules, "")
+        part2_path = checklist_path(CHECKLISTS_PART2)
+        part2 = parse_checklist(part2_path.read_text()) if part2_path else []
+        if part2:
+            out += self.coverage_lines(part2, " (part 2)")
         cited = sorted({c for r in rules for c in r.cves})
         tested = [c for c in cited if c in self.cves]
         out.append(f"F3 CVEs cited by the checklist with a @cve regression test: {len(tested)}/{len(cited)} "
                    "(part 2 catalogue not in the checklist copy)")
-        unknown = sorted(self.covered - {a for r in rules for a in r.aliases})
+        unknown = sorted(self.covered - {a for r in (*rules, *part2) for a in r.aliases})
         if unknown:
             out.append(f"req markers naming no checklist row: {', '.join(unknown)}")
         return out

@@ -32,6 +32,7 @@ TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
     "unsupported_grant_type", "invalid_scope",
     "invalid_target",  # RFC 8707 §2, RFC 8693 §2.2.2
+    "invalid_dpop_proof", "use_dpop_nonce",  # RFC 9449 §5, §8
 })
 #: RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
 LEGAL_DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")

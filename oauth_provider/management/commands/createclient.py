@@ -108,6 +108,20 @@ class Command(BaseCommand):
             "--backchannel-logout-session-required", action="store_true",
             help="Logout tokens must carry the session ID (sid) the client's ID tokens carried.",
         )
+        parser.add_argument(
+            "--frontchannel-logout-uri", metavar="URL", default="",
+            help="A page of the client that the provider's logout page loads in an invisible iframe so the "
+                 "client ends its session (OpenID Connect Front-Channel Logout; same scheme, host and port "
+                 "as a --redirect-uri, no fragment).",
+        )
+        parser.add_argument(
+            "--frontchannel-logout-session-required", action="store_true",
+            help="Add iss and sid (the sid the client's ID tokens carried) to the front-channel logout URI.",
+        )
+        parser.add_argument(
+            "--dpop-bound-access-tokens", action="store_true",
+            help="The client always uses DPoP (RFC 9449 §5.2): a token request without a DPoP proof is refused.",
+        )
         for option, what in DISPLAY_URIS.items():
             parser.add_argument(f"--{option.replace('_', '-')}", dest=option, metavar="URL", default="",
                                 help=f"{what}, shown on the consent page "
@@ -207,6 +221,9 @@ class Command(BaseCommand):
             access_token_format=options.get("access_token_format") or "",
             backchannel_logout_uri=options["backchannel_logout_uri"],
             backchannel_logout_session_required=options["backchannel_logout_session_required"],
+            frontchannel_logout_uri=options["frontchannel_logout_uri"],
+            frontchannel_logout_session_required=options["frontchannel_logout_session_required"],
+            dpop_bound_access_tokens=options.get("dpop_bound_access_tokens", False),
             owner=self.owner(options["owner"]),
             **{name: options[name] for name in DISPLAY_URIS},
         )

@@ -1,0 +1,361 @@
+"""OpenID Connect Front-Channel Logout 1.0: after RP-initiated logout and after the site's own
+logout, the page the user sees loads each client's ``frontchannel_logout_uri`` of that session
+in an invisible iframe, with ``iss`` and ``sid`` (both or neither), then goes on.
+
+Attacks written down and tested here: a ``frontchannel_logout_uri`` on another host than the
+client's redirect URIs (the provider's logout page would load any site for it), ``javascript:``
+and ``data:`` URIs, HTML injection through the URI or the client's name (autoescaping), a visitor
+with no session, an open redirect through the page (the post-logout redirect rules are
+unchanged; the page only continues to where the redirect it replaces pointed), the page itself
+framed (clickjacking), a self-registered client loading a tracking URL (only its own registered
+origin), and a client of another session, user, or a revoked grant being signed out (or shown).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.template import Context, Template
+from django.test import Client as HttpClient
+from django.test import RequestFactory
+
+from oauth_provider import client_metadata
+from oauth_provider.client_metadata import InvalidClientMetadata
+from oauth_provider.models import Authorization, get_client_model
+from oauth_provider.oidc import frontchannel
+from oauth_provider.session import session_id
+from tests.support.factories import ClientFactory, UserFactory
+from tests.support.settings import override_oauth
+
+from ..conftest import OAuthDriver
+from .test_backchannel_logout import sign_in
+
+pytestmark = pytest.mark.django_db
+ISS = "https://testserver/o"
+BYE = "https://rp.example/bye"
+IFRAME = re.compile(r'<iframe class="oauth-provider-frontchannel-logout" src="([^"]*)"')
+
+
+def iframe_urls(response) -> list[str]:
+    return [html.unescape(src) for src in IFRAME.findall(response.content.decode())]
+
+
+@pytest.fixture
+def rp(db):
+    return ClientFactory(name="RP one", frontchannel_logout_uri="https://rp.example/fc-logout?a=1",
+                         frontchannel_logout_session_required=True, post_logout_redirect_uris=BYE)
+
+
+# --- registration (§2) -------------------------------------------------------------------------
+
+def metadata(**extra):
+    return {"redirect_uris": ["https://rp.example/cb"], **extra}
+
+
+@pytest.mark.req("FCL-2-uri-origin")
+@pytest.mark.parametrize("uri", [
+    "https://rp.example/logout",                  # same origin as the redirect URI
+    "https://rp.example:443/logout?x=1",          # the default port written out, query kept
+    "https://RP.example/logout",                  # host names are case-insensitive
+])
+def test_a_logout_uri_on_a_redirect_uri_origin_is_accepted(uri):
+    out = client_metadata.validate(metadata(frontchannel_logout_uri=uri), source="dynamic")
+    assert out.frontchannel_logout_uri == uri
+
+
+@pytest.mark.req("FCL-2-uri-origin")
+@pytest.mark.parametrize("uri", [
+    "https://evil.example/logout",                # another host
+    "https://sub.rp.example/logout",              # a subdomain is another host
+    "https://rp.example:8443/logout",             # another port
+    "http://rp.example/logout",                   # another scheme
+    "https://rp.example/logout#frag",             # a fragment (§2: MUST NOT)
+    "/logout",                                    # relative (§2: absolute)
+    "javascript:alert(1)//rp.example",            # never a script...
+    "data:text/html,<script>alert(1)</script>",   # ...or an inline document
+    "https://user@rp.example/logout",             # user-info
+    "com.example.app:/logout",                    # a private-use scheme cannot be framed
+])
+def test_a_logout_uri_elsewhere_is_refused(uri):
+    with pytest.raises(InvalidClientMetadata) as exc:
+        client_metadata.validate(metadata(frontchannel_logout_uri=uri), source="admin")
+    assert exc.value.field == "frontchannel_logout_uri"
+
+
+def test_session_required_must_be_a_boolean_and_to_dict_round_trips(db):
+    with pytest.raises(InvalidClientMetadata):
+        client_metadata.validate(metadata(frontchannel_logout_session_required="yes"), source="dynamic")
+    client = ClientFactory(frontchannel_logout_uri="https://rp.example/fc", frontchannel_logout_session_required=True)
+    data = client_metadata.to_dict(client)
+    assert data["frontchannel_logout_uri"] == "https://rp.example/fc"
+    assert data["frontchannel_logout_session_required"] is True
+    assert "frontchannel_logout_uri" not in client_metadata.to_dict(ClientFactory())
+
+
+def test_dynamic_registration_accepts_and_checks_it(settings):
+    with override_oauth(DYNAMIC_REGISTRATION="open", OIDC_ENABLED=True):
+        api = HttpClient()
+        ok = api.post("/o/register/", {"redirect_uris": ["https://rp.example/cb"],
+                                       "frontchannel_logout_uri": "https://rp.example/fc",
+                                       "frontchannel_logout_session_required": True}, content_type="application/json")
+        assert ok.status_code == 201, ok.content
+        assert ok.json()["frontchannel_logout_uri"] == "https://rp.example/fc"
+        bad = api.post("/o/register/", {"redirect_uris": ["https://rp.example/cb"],
+                                        "frontchannel_logout_uri": "https://tracker.example/pixel"},
+                       content_type="application/json")
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
+
+
+def test_model_clean_refuses_another_host(db):
+    with pytest.raises(ValidationError) as exc:  # the factory runs full_clean(), as the admin does
+        ClientFactory.build(frontchannel_logout_uri="https://evil.example/fc")
+    assert "frontchannel_logout_uri" in exc.value.message_dict
+
+
+def test_createclient_registers_it(capsys):
+    call_command("createclient", "FC web", "--redirect-uri", "https://rp.example/cb",
+                 "--frontchannel-logout-uri", "https://rp.example/fc", "--frontchannel-logout-session-required")
+    client = get_client_model().objects.get(name="FC web")
+    assert client.frontchannel_logout_uri == "https://rp.example/fc"
+    assert client.frontchannel_logout_session_required is True
+
+
+def test_createclient_refuses_another_host(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("createclient", "FC web", "--redirect-uri", "https://rp.example/cb",
+                     "--frontchannel-logout-uri", "https://evil.example/fc")
+
+
+def test_discovery_advertises_it(settings):
+    with override_oauth(OIDC_ENABLED=True):
+        doc = HttpClient().get("/o/.well-known/openid-configuration").json()
+        assert doc["frontchannel_logout_supported"] is True
+        assert doc["frontchannel_logout_session_supported"] is True
+    with override_oauth(OIDC_ENABLED=True, FRONTCHANNEL_LOGOUT={"enabled": False}):
+        doc = HttpClient().get("/o/.well-known/openid-configuration").json()
+        assert "frontchannel_logout_supported" not in doc
+
+
+# --- the logout page (§3) ----------------------------------------------------------------------
+
+@pytest.mark.req("FCL-2-uri-origin")
+def test_rp_initiated_logout_loads_the_logout_uri_with_iss_and_sid_then_continues(rp, logged_in):
+    id_token = sign_in(logged_in, rp)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"], "post_logout_redirect_uri": BYE,
+                                             "state": "s&1"})
+    assert r.status_code == 200
+    (url,) = iframe_urls(r)
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "rp.example", "/fc-logout")
+    query = parse_qs(parts.query)
+    # the registered query kept; iss and sid both there (§2), the sid of the ID token
+    assert query == {"a": ["1"], "iss": [ISS], "sid": [id_token["sid"]]}
+    body = r.content.decode()
+    # then on to the registered post-logout URI, with state: a link, a meta refresh, a script
+    target = html.escape(f"{BYE}?state=s%261")
+    assert f'href="{target}"' in body
+    assert f'http-equiv="refresh" content="3;url={target}"' in body
+    nonce = re.search(r'<script nonce="([^"]+)">', body).group(1)
+    csp = r["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and r["X-Frame-Options"] == "DENY"  # never framed itself
+    assert "frame-src https://rp.example" in csp and f"script-src 'nonce-{nonce}'" in csp
+    assert r["Referrer-Policy"] == "no-referrer"  # the id_token_hint in our URL never reaches the RP
+    assert r["Cache-Control"] == "no-store"
+    assert "_auth_user_id" not in logged_in.browser.session  # and the user is signed out
+
+
+@pytest.mark.req("FCL-2-uri-origin")
+def test_without_session_required_neither_iss_nor_sid_is_added(rp, logged_in):
+    get_client_model().objects.filter(pk=rp.pk).update(frontchannel_logout_session_required=False)
+    id_token = sign_in(logged_in, rp)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    assert iframe_urls(r) == ["https://rp.example/fc-logout?a=1"]
+    assert "http-equiv" not in r.content.decode() and "<script" not in r.content.decode()  # nowhere to go on to
+
+
+def test_only_the_clients_of_this_session_are_signed_out(rp, logged_in, user):
+    other = ClientFactory(name="RP two", redirect_uris="https://two.example/cb",
+                          frontchannel_logout_uri="https://two.example/fc")
+    silent = ClientFactory(name="No URI")
+    revoked = ClientFactory(name="Revoked", redirect_uris="https://three.example/cb",
+                            frontchannel_logout_uri="https://three.example/fc")
+    id_token = sign_in(logged_in, rp)
+    sign_in(logged_in, other)
+    sign_in(logged_in, silent)
+    sign_in(logged_in, revoked)
+    Authorization.objects.filter(client=revoked).revoke()
+    # the same user in another browser (another session), and another user: not this logout
+    elsewhere = OAuthDriver(HttpClient(), HttpClient())
+    elsewhere.browser.force_login(user)
+    sign_in(elsewhere, ClientFactory(name="Elsewhere", redirect_uris="https://four.example/cb",
+                                     frontchannel_logout_uri="https://four.example/fc"))
+    r = logged_in.browser.post("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    urls = iframe_urls(r)
+    assert sorted(urlsplit(u).netloc for u in urls) == ["rp.example", "two.example"]
+    assert len(set(Authorization.objects.values_list("session_id", flat=True))) == 2  # two sessions, two sids
+
+
+def test_the_logout_finds_the_clients_in_one_query(rp, logged_in, django_assert_num_queries):
+    sign_in(logged_in, rp)
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    user = Authorization.objects.get().user
+    with django_assert_num_queries(1):
+        frames = frontchannel.session_ended(request, user)
+    assert len(frames) == 1
+    with override_oauth(FRONTCHANNEL_LOGOUT={"enabled": False}), django_assert_num_queries(0):
+        assert frontchannel.session_ended(request, user) == []
+
+
+@pytest.mark.req("FCL-2-uri-origin")
+def test_a_visitor_with_no_session_gets_no_iframes(rp, logged_in):
+    id_token = sign_in(logged_in, rp)
+    stranger = HttpClient()
+    r = stranger.get("/o/logout/", {"id_token_hint": id_token["_raw"], "post_logout_redirect_uri": BYE})
+    # RP-initiated logout's rules for a visitor with no session are unchanged (a redirect to the
+    # operator-registered client), and no client page is loaded for a session that is not there
+    assert r.status_code == 302 and r["Location"] == BYE
+    r = stranger.get("/o/logout/")
+    assert r.status_code == 200 and iframe_urls(r) == []
+
+
+def test_no_open_redirect_through_the_page(rp, logged_in):
+    id_token = sign_in(logged_in, rp)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"],
+                                             "post_logout_redirect_uri": "https://evil.example/"})
+    assert r.status_code == 400 and "evil.example" not in r.content.decode()
+    assert "_auth_user_id" in logged_in.browser.session  # refused before logging out
+
+
+def test_the_uri_and_name_are_escaped(logged_in):
+    client = ClientFactory(name='<img src=x onerror=alert(1)>', frontchannel_logout_uri="https://rp.example/fc")
+    # the validator refuses quotes and angle brackets; a row written around it is still escaped
+    get_client_model().objects.filter(pk=client.pk).update(
+        frontchannel_logout_uri='https://rp.example/fc?q="><script>alert(1)</script>')
+    id_token = sign_in(logged_in, client)
+    body = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]}).content.decode()
+    assert "<script>alert" not in body and "<img src=x" not in body
+    assert "&quot;&gt;&lt;script&gt;" in body
+
+
+def test_a_row_with_a_script_uri_is_never_rendered(logged_in):
+    client = ClientFactory(name="Bad row", frontchannel_logout_uri="https://rp.example/fc")
+    id_token = sign_in(logged_in, client)
+    get_client_model().objects.filter(pk=client.pk).update(frontchannel_logout_uri="javascript:alert(1)")
+    body = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]}).content.decode()
+    assert "javascript:" not in body and "<iframe" not in body
+
+
+def test_a_self_registered_client_loads_only_its_own_origin(logged_in):
+    with override_oauth(DYNAMIC_REGISTRATION="open", OIDC_ENABLED=True):
+        registered = HttpClient().post("/o/register/", {
+            "redirect_uris": ["https://self.example/cb"], "token_endpoint_auth_method": "none",
+            "frontchannel_logout_uri": "https://self.example/pixel?track=1"}, content_type="application/json")
+        assert registered.status_code == 201, registered.content
+    client = get_client_model().objects.get(client_id=registered.json()["client_id"])
+    client.raw_secret = None
+    id_token = sign_in(logged_in, client)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    assert [urlsplit(u).netloc for u in iframe_urls(r)] == ["self.example"]
+    assert "frame-src https://self.example" in r["Content-Security-Policy"]
+    assert 'sandbox="allow-same-origin allow-scripts"' in r.content.decode()  # cannot navigate us away
+
+
+# --- the site's own logout ---------------------------------------------------------------------
+
+def test_the_site_logout_redirect_becomes_the_logout_page(rp, logged_in):
+    id_token = sign_in(logged_in, rp)
+    r = logged_in.browser.post("/accounts/logout/", {"next": "/after/"})
+    assert r.status_code == 200
+    (url,) = iframe_urls(r)
+    assert parse_qs(urlsplit(url).query)["sid"] == [id_token["sid"]]
+    assert 'href="/after/"' in r.content.decode()
+    assert r["X-Frame-Options"] == "DENY"
+    assert "_auth_user_id" not in logged_in.browser.session
+
+
+def test_the_site_logout_keeps_its_own_open_redirect_protection(rp, logged_in):
+    sign_in(logged_in, rp)
+    r = logged_in.browser.post("/accounts/logout/", {"next": "https://evil.example/"})
+    assert "evil.example" not in r.content.decode() and "evil.example" not in r.get("Location", "")
+
+
+def test_without_clients_to_sign_out_the_site_logout_is_untouched(logged_in):
+    r = logged_in.browser.post("/accounts/logout/", {"next": "/after/"})
+    assert r.status_code == 302 and r["Location"] == "/after/"
+
+
+def test_the_template_tag_renders_the_iframes_once(rp, logged_in):
+    sign_in(logged_in, rp)
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    frontchannel.session_ended(request, Authorization.objects.get().user)
+    template = Template("{% load oauth_provider_tags %}{% frontchannel_logout %}|{% frontchannel_logout %}")
+    first, second = template.render(Context({"request": request})).split("|")
+    assert first.count("<iframe") == 1 and "rp.example/fc-logout" in first
+    assert "<iframe" not in second
+
+
+@pytest.mark.req("FCL-5-sid-entropy")
+def test_sids_are_unique_per_session_and_long_enough(rf):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    sids = set()
+    for _ in range(10_000):
+        request = rf.get("/")
+        request.session = SessionStore()
+        request.session._session_key = _new_key()
+        sids.add(session_id(request))
+    assert len(sids) == 10_000 and all(len(s) >= 22 and re.fullmatch("[0-9a-f]+", s) for s in sids)
+
+
+def _new_key() -> str:
+    """A session key as Django makes one (SessionBase._get_new_session_key, minus its query)."""
+    from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+    from django.utils.crypto import get_random_string
+
+    return get_random_string(32, VALID_KEY_CHARS)
+
+
+def test_checks(settings):
+    from django.core.checks import run_checks
+
+    def ids(**block):
+        with override_oauth(FRONTCHANNEL_LOGOUT=block):
+            return {m.id for m in run_checks() if m.id.startswith("oauth_provider.")}
+
+    assert ids(timeout=0) == {"oauth_provider.E140"}
+    assert ids(colour="red") == {"oauth_provider.E140"}
+    assert ids(enabled="yes") == {"oauth_provider.E140"}
+    settings.MIDDLEWARE = ["oauth_provider.middleware.FrontChannelLogoutMiddleware",
+                           *[m for m in settings.MIDDLEWARE if "FrontChannel" not in m]]
+    assert "oauth_provider.E141" in {m.id for m in run_checks()}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "FrontChannel" not in m]
+    with override_oauth(OIDC_ENABLED=True):
+        assert "oauth_provider.W140" in {m.id for m in run_checks(include_deployment_checks=True)}
+        assert "oauth_provider.W140" not in {m.id for m in run_checks()}
+
+
+def test_another_user_of_the_same_browser_is_not_mixed_up(rp, logged_in):
+    sign_in(logged_in, rp)
+    logged_in.browser.post("/o/logout/", {"id_token_hint": sign_in(logged_in, rp)["_raw"]})
+    logged_in.browser.force_login(UserFactory())
+    r = logged_in.browser.post("/accounts/logout/", {"next": "/after/"})
+    assert r.status_code == 302  # the new user's session signed in to no client
+
+
+def test_the_page_is_translated(rp, logged_in):
+    from django.utils import translation
+
+    id_token = sign_in(logged_in, rp)
+    with translation.override("fr"):
+        body = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"],
+                                                    "post_logout_redirect_uri": BYE}).content.decode()
+    assert "Déconnexion de RP one" in body and "Continuer" in body

@@ -1,0 +1,501 @@
+"""``OAUTH_PROVIDER["PROFILE"] = "fapi2"``: the FAPI 2.0 Security Profile preset.
+
+The settings layer (DEFAULTS < profile < host), the checks that refuse a host setting that
+breaks it (E130-E139, W130-W134), the refusal of clients that break it at every registration
+door (admin, ``createclient``, dynamic registration), and what the profile changes at the
+endpoints, attacked as a client that does not follow it would."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.checks import run_checks
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import Client as HttpClient
+from django.test import override_settings
+from jwt.algorithms import RSAAlgorithm
+
+from oauth_provider import client_metadata, keys, profiles
+from oauth_provider.conf import DEFAULTS, Setting, provider_settings
+from oauth_provider.profiles import FAPI2_ALGORITHMS, FAPI2_RULES
+from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.fapi import FAPI, ISSUER, assertion, fapi_client
+from tests.support.fapi import token as fapi_token
+from tests.support.settings import override_oauth as provider
+from tests.support.token_helpers import FrozenClock, assert_error, post_form
+
+from .conftest import query_of
+
+BASE = {"ISSUER": "https://id.example.com/o", "SCOPES": {"read": "Read", "write": "Write"}}
+CC = {"grant_type": "client_credentials", "scope": "read"}
+
+
+def ids(*, databases: Any = None, **extra: Any) -> list[str]:
+    with override_settings(OAUTH_PROVIDER={**BASE, **extra}):
+        messages = run_checks(databases=databases)
+    return sorted(m.id for m in messages if m.id.startswith("oauth_provider."))
+
+
+# -- the settings layer -------------------------------------------------------------------------
+
+
+def test_the_fapi2_table_is_what_the_docs_say():
+    assert profiles.values("fapi2") == {
+        "CLIENT_AUTH_METHODS": {"private_key_jwt": "oauth_provider.client_assertions.PrivateKeyJWT"},
+        "REQUIRE_DPOP": True,
+        "CLIENT_ASSERTION_LEGACY_AUDIENCE": False,
+        "REFRESH_TOKEN_ROTATION": "public_clients",
+        "AUTHORIZATION_CODE_LIFETIME": 60,
+        "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS": True,
+        "PUSHED_AUTHORIZATION_REQUEST_LIFETIME": 60,
+        "SIGNING_KEY_ALGORITHM": "ES256",
+        "DPOP_SIGNING_ALGORITHMS": ["PS256", "ES256", "EdDSA"],
+        "MULTI_AUDIENCE_TOKENS": False,
+    }
+    assert profiles.values(None) == profiles.values("nonsense") == {}
+
+
+def test_the_profile_sits_between_the_defaults_and_the_hosts_settings():
+    with provider(PROFILE="fapi2"):
+        for rule in FAPI2_RULES:
+            if rule.setting in DEFAULTS:
+                assert getattr(provider_settings, rule.setting) == rule.value
+            else:  # a later feature's setting (DPoP, PAR): left out until the library defines it
+                with pytest.raises(AttributeError):
+                    getattr(provider_settings, rule.setting)
+        assert provider_settings.ACCESS_TOKEN_LIFETIME == DEFAULTS["ACCESS_TOKEN_LIFETIME"].default
+    with provider(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=30, SIGNING_KEY_ALGORITHM="EdDSA"):
+        assert provider_settings.AUTHORIZATION_CODE_LIFETIME == 30
+        assert provider_settings.SIGNING_KEY_ALGORITHM == "EdDSA"
+    with provider(PROFILE=None):
+        assert provider_settings.SIGNING_KEY_ALGORITHM == "RS256"
+        assert "client_secret_basic" in provider_settings.CLIENT_AUTH_METHODS
+
+
+def test_a_profile_key_the_library_defines_later_is_taken_once_it_does(monkeypatch):
+    monkeypatch.setitem(DEFAULTS, "REQUIRE_DPOP", Setting(False, (bool,), "DPoP for every client."))
+    with provider(PROFILE="fapi2"):
+        assert provider_settings.REQUIRE_DPOP is True
+    with provider(PROFILE="fapi2", REQUIRE_DPOP=False):
+        assert provider_settings.REQUIRE_DPOP is False
+
+
+def test_the_profiles_values_cannot_be_changed_through_the_settings():
+    with provider(PROFILE="fapi2"):
+        provider_settings.CLIENT_AUTH_METHODS["none"] = "x"
+    with provider(PROFILE="fapi2"):
+        assert "none" not in provider_settings.CLIENT_AUTH_METHODS
+
+
+# -- the checks ----------------------------------------------------------------------------------
+
+
+def test_the_profile_alone_is_silent_but_for_what_this_version_lacks():
+    missing = [rule.setting for rule in FAPI2_RULES if rule.setting not in DEFAULTS]
+    assert ids(PROFILE="fapi2") == (["oauth_provider.W130"] if missing else [])
+    assert ids(PROFILE=None) == []
+
+
+def test_e130_unknown_profile():
+    assert "oauth_provider.E130" in ids(PROFILE="fapi1")
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-11-code-60s")
+def test_e131_a_longer_code_lifetime_fails_the_check():
+    assert "oauth_provider.E131" in ids(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=61)
+    assert "oauth_provider.E131" not in ids(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=30)
+    assert "oauth_provider.E131" not in ids(AUTHORIZATION_CODE_LIFETIME=300)  # no profile, no claim
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-6-client-auth")
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "none"])
+def test_e132_secret_or_no_client_authentication(method):
+    methods = {"private_key_jwt": "oauth_provider.client_assertions.PrivateKeyJWT",
+               method: DEFAULTS["CLIENT_AUTH_METHODS"].default[method]}
+    assert "oauth_provider.E132" in ids(PROFILE="fapi2", CLIENT_AUTH_METHODS=methods)
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-8-aud-issuer-string")
+def test_e133_legacy_assertion_audience():
+    assert "oauth_provider.E133" in ids(PROFILE="fapi2", CLIENT_ASSERTION_LEGACY_AUDIENCE=True)
+
+
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_e134_rs256_signing_keys():
+    assert "oauth_provider.E134" in ids(PROFILE="fapi2", SIGNING_KEY_ALGORITHM="RS256")
+    assert "oauth_provider.E134" not in ids(PROFILE="fapi2", SIGNING_KEY_ALGORITHM="EdDSA")
+
+
+@pytest.mark.parametrize(("setting", "default", "bad", "good", "check"), [
+    ("REQUIRE_DPOP", False, False, True, "E135"),
+    ("REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", False, False, True, "E136"),
+    ("PUSHED_AUTHORIZATION_REQUEST_LIFETIME", 60, 600, 599, "E137"),
+    ("DPOP_SIGNING_ALGORITHMS", ["ES256", "PS256", "EdDSA", "RS256"], ["ES256", "RS256"], ["ES256"], "E134"),
+])
+def test_rules_on_settings_of_dpop_and_par(setting, default, bad, good, check):
+    """FAPI2-5.3.2.1-4 (DPoP), 5.3.2.2-3 (PAR), 5.3.2.2-12 (request_uri < 600 s), 5.4.1."""
+    assert DEFAULTS[setting].default == default
+    assert f"oauth_provider.{check}" in ids(PROFILE="fapi2", **{setting: bad})
+    assert f"oauth_provider.{check}" not in ids(PROFILE="fapi2", **{setting: good})
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-2-no-ropc")
+@pytest.mark.parametrize("grant", ["password", "implicit"])
+def test_e138_password_and_implicit_grants(grant):
+    grants = {**DEFAULTS["GRANT_TYPES"].default, grant: "tests.test_conf.OtherAdapter"}
+    assert "oauth_provider.E138" in ids(PROFILE="fapi2", GRANT_TYPES=grants)
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-9-no-rt-rotation")
+def test_e139_w131_rotation_needs_the_retry_window():
+    assert {"oauth_provider.E139", "oauth_provider.W131"} <= set(ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="always"))
+    found = ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="always", REFRESH_TOKEN_GRACE_PERIOD=30)
+    assert "oauth_provider.W131" in found and "oauth_provider.E139" not in found
+
+
+def test_e010_rotation_values():
+    assert "oauth_provider.E010" in ids(REFRESH_TOKEN_ROTATION="never")
+    assert "oauth_provider.E010" not in ids(REFRESH_TOKEN_ROTATION="public_clients")
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-14-least-privilege")
+def test_w134_multi_audience_tokens():
+    assert "oauth_provider.W134" in ids(PROFILE="fapi2", MULTI_AUDIENCE_TOKENS=True)
+
+
+@pytest.mark.django_db
+def test_w132_names_the_clients_in_the_database_that_break_the_profile():
+    public, secret = PublicClientFactory(), ClientFactory()
+    web_loopback = ClientFactory(redirect_uris="http://127.0.0.1/cb")
+    fapi_client()
+    assert "oauth_provider.W132" not in ids(PROFILE="fapi2")  # without --database: no query
+    with override_settings(OAUTH_PROVIDER={**BASE, "PROFILE": "fapi2"}):
+        messages = [m for m in run_checks(databases=["default"]) if m.id == "oauth_provider.W132"]
+    assert len(messages) == 1
+    for client in (public, secret, web_loopback):
+        assert client.client_id in messages[0].msg
+    assert "F1" not in messages[0].msg
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_w133_and_an_rs256_key_signs_nothing_under_the_profile():
+    old = keys.create_key("RS256", prepublish=False)
+    try:
+        assert "oauth_provider.W133" in ids(PROFILE="fapi2", databases=["default"])
+        with provider(PROFILE="fapi2"):
+            with pytest.raises(keys.NoSigningKey):
+                keys.signing_key()
+            keys.create_key(prepublish=False)  # SIGNING_KEY_ALGORITHM: the profile's ES256
+            assert keys.signing_key().algorithm == "ES256"
+        assert old.kid
+    finally:
+        keys.clear_cache()
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+def _problems(data: dict, source: str = "admin") -> dict[str, str]:
+    with provider(PROFILE="fapi2"):
+        try:
+            client_metadata.validate(data, source=source)
+        except client_metadata.InvalidClientMetadata as exc:
+            return {p.field or "": p.error for p in exc.errors}
+    return {}
+
+
+JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                  "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "a"}]}
+F1 = {"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": JWKS}
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-3-confidential-only")
+@pytest.mark.parametrize("source", ["admin", "command", "dynamic", "metadata_document"])
+def test_a_public_client_is_refused_however_it_registers(source):
+    assert _problems({**F1, "token_endpoint_auth_method": "none"}, source)["token_endpoint_auth_method"] \
+        == "invalid_client_metadata"
+    assert _problems(F1, source) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-6-client-auth")
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "client_secret_jwt"])
+def test_secret_based_client_authentication_is_refused(method):
+    assert "token_endpoint_auth_method" in _problems({**F1, "token_endpoint_auth_method": method})
+
+
+@pytest.mark.django_db
+def test_private_key_jwt_is_the_default_method_under_the_profile():
+    data = {k: v for k, v in F1.items() if k != "token_endpoint_auth_method"}
+    with provider(PROFILE="fapi2"):
+        assert client_metadata.validate(data, source="dynamic").token_endpoint_auth_method == "private_key_jwt"
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.2-8-no-http-redirect")
+@pytest.mark.parametrize(("application_type", "uri", "refused"), [
+    ("web", "http://127.0.0.1/cb", True),
+    ("web", "http://localhost:8000/cb", True),
+    ("native", "http://localhost/cb", True),  # RFC 8252 §8.3: the loopback IP literal
+    ("native", "http://127.0.0.1/cb", False),
+    ("native", "http://[::1]/cb", False),
+    ("web", "https://rp.example/cb", False),
+])
+def test_plain_http_redirect_uris_only_for_native_loopback(application_type, uri, refused):
+    found = _problems({**F1, "application_type": application_type, "redirect_uris": [uri]})
+    assert (found.get("redirect_uris") == "invalid_redirect_uri") is refused
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_an_rs256_assertion_algorithm_is_refused_at_registration():
+    assert "token_endpoint_auth_signing_alg" in _problems({**F1, "token_endpoint_auth_signing_alg": "RS256"})
+    assert _problems({**F1, "token_endpoint_auth_signing_alg": "PS256"}) == {}
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_client_that_breaks_the_profile():
+    client = PublicClientFactory.build()
+    with provider(PROFILE="fapi2"), pytest.raises(ValidationError) as caught:
+        client.full_clean()
+    assert "token_endpoint_auth_method" in caught.value.message_dict
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-3-confidential-only")
+def test_createclient_refuses_public_and_secret_clients():
+    with provider(PROFILE="fapi2"):
+        for extra in (["--public"], []):
+            with pytest.raises(CommandError):
+                call_command("createclient", "X", "--redirect-uri", "https://rp.example/cb", *extra,
+                             stdout=io.StringIO())
+        out = io.StringIO()
+        call_command("createclient", "F1", "--redirect-uri", "https://rp.example/cb", "--auth-method",
+                     "private_key_jwt", "--jwks", json.dumps(JWKS), "--json", stdout=out)
+        assert json.loads(out.getvalue())["client_secret"] is None
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-3-confidential-only")
+def test_dynamic_registration_refuses_a_public_client():
+    with provider(PROFILE="fapi2", DYNAMIC_REGISTRATION="open"):
+        r = HttpClient().post("/o/register/", json.dumps({**F1, "token_endpoint_auth_method": "none"}),
+                              content_type="application/json")
+        assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
+        r = HttpClient().post("/o/register/", json.dumps(F1), content_type="application/json")
+        assert r.status_code == 201, r.content
+
+
+# -- the endpoints under the profile -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-6-client-auth")
+def test_a_secret_is_no_client_authentication_under_the_profile():
+    client = ClientFactory()
+    with provider(**FAPI):
+        r = post_form(HttpClient(), {**CC, "client_id": client.client_id, "client_secret": client.raw_secret})
+        assert_error(r, "invalid_client", 401)
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-8-aud-issuer-string")
+@pytest.mark.parametrize(("aud", "accepted"), [
+    (ISSUER, True), ([ISSUER], False), ("https://testserver/o/token/", False), (["https://testserver/o/token/"], False),
+])
+def test_assertion_audience_is_the_issuer_string_whatever_the_legacy_setting(aud, accepted):
+    client = fapi_client(grant_types="client_credentials", redirect_uris="")
+    with provider(**FAPI, CLIENT_ASSERTION_LEGACY_AUDIENCE=True):
+        r = fapi_token(HttpClient(), client, CC, aud=aud)
+    if accepted:
+        assert r.status_code == 200, r.content
+    else:
+        assert_error(r, "invalid_client", 401)
+
+
+def _rsa_client() -> Any:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**RSAAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "f1"}
+    client = fapi_client(grant_types="client_credentials", redirect_uris="", jwks=json.dumps({"keys": [jwk]}))
+    client.private_key = private
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_an_rs256_client_assertion_is_refused_ps256_is_accepted():
+    client = _rsa_client()
+    with provider(**FAPI):
+        assert_error(_rsa_token(client, "RS256"), "invalid_client", 401)
+        assert _rsa_token(client, "PS256").status_code == 200
+    assert _rsa_token(client, "RS256").status_code == 200  # the same assertion without the profile
+
+
+def _rsa_token(client: Any, alg: str) -> Any:
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+
+    return post_form(HttpClient(), {**CC, "client_assertion_type": ASSERTION_TYPE,
+                                    "client_assertion": assertion(client, alg=alg)})
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-13-clock-skew")
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+@pytest.mark.parametrize(("ahead", "accepted"), [(10, True), (61, False), (120, False)])
+def test_client_assertion_clock_skew(claim, ahead, accepted):
+    client = fapi_client(grant_types="client_credentials", redirect_uris="")
+    now = int(FrozenClock()().timestamp())  # the server's clock, frozen: no race with the second hand
+    with provider(**FAPI):
+        r = fapi_token(HttpClient(), client, CC, **{claim: now + ahead, "exp": now + ahead + 60})
+    if accepted:
+        assert r.status_code == 200, r.content
+    else:
+        assert_error(r, "invalid_client", 401)
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-1-metadata")
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_metadata_under_the_profile():
+    keys.create_key("ES256", prepublish=False)
+    try:
+        with provider(**FAPI):
+            api = HttpClient()
+            oauth = api.get("/o/.well-known/oauth-authorization-server").json()
+            oidc = api.get("/o/.well-known/openid-configuration").json()
+    finally:
+        keys.clear_cache()
+    assert {k: v for k, v in oidc.items() if k in oauth} == oauth
+    assert oauth["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert oauth["code_challenge_methods_supported"] == ["S256"]
+    assert oauth["response_types_supported"] == ["code"]
+    assert oauth["authorization_response_iss_parameter_supported"] is True
+    assert "password" not in oauth["grant_types_supported"]
+    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        assert set(oauth[f"{name}_auth_signing_alg_values_supported"]) == set(FAPI2_ALGORITHMS)
+    assert set(oidc["id_token_signing_alg_values_supported"]) <= set(FAPI2_ALGORITHMS)
+    assert "tls_client_certificate_bound_access_tokens" not in oauth  # no mTLS here
+
+
+@pytest.fixture
+def es256_key(db):
+    keys.create_key("ES256", prepublish=False)
+    yield
+    keys.clear_cache()
+
+
+def _authorize(browser: HttpClient, client: Any, **params: str) -> dict[str, str]:
+    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri_list[0],
+             "scope": "read", "state": "s1", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGcSGFdXFc",
+             "code_challenge_method": "S256", **params}
+    r = browser.get("/o/authorize/?" + urlencode({k: v for k, v in query.items() if v}))
+    assert r.status_code == 302, r.content[:300]
+    return query_of(r["Location"])
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-3-confidential-only")
+@pytest.mark.parametrize("factory", [PublicClientFactory, ClientFactory])
+def test_a_public_or_secret_client_gets_no_code_under_the_profile(browser, factory):
+    client = factory()
+    with provider(**FAPI):
+        answer = _authorize(browser, client)
+    assert answer["error"] == "unauthorized_client" and "code" not in answer
+    assert answer["iss"] == ISSUER and answer["state"] == "s1"
+
+
+@pytest.mark.req("FAPI2-5.3.2.2-1-code-only")
+@pytest.mark.req("FAPI2-5.3.2.2-5-pkce-s256")
+@pytest.mark.parametrize(("params", "error"), [
+    ({"response_type": "code id_token"}, "unsupported_response_type"),
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"code_challenge": ""}, "invalid_request"),
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+])
+def test_only_code_with_s256_pkce(browser, params, error):
+    client = fapi_client()
+    with provider(**FAPI):
+        answer = _authorize(browser, client, **params)
+    assert answer["error"] == error and "code" not in answer
+
+
+@pytest.mark.req("FAPI2-5.3.2.2-7-iss")
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+@pytest.mark.req("FAPI2-5.3.2.2-14-nonce-64")
+def test_f1_flow_iss_in_the_response_es256_id_token_and_a_64_character_nonce(oauth, es256_key):
+    client = fapi_client()
+    with provider(**FAPI):
+        params, verifier = oauth.authorize_params(client, scope="openid read", nonce="n" * 64)
+        r = oauth.browser.get("/o/authorize/", params)
+        if r.status_code == 200:
+            r = oauth.approve(r)
+        answer = query_of(r["Location"])
+        assert answer["iss"] == ISSUER
+        r = fapi_token(oauth.api, client, {"grant_type": "authorization_code", "code": answer["code"],
+                                           "redirect_uri": client.redirect_uri_list[0], "code_verifier": verifier})
+    assert r.status_code == 200, r.content
+    id_token = r.json()["id_token"]
+    assert pyjwt.get_unverified_header(id_token)["alg"] == "ES256"
+    assert pyjwt.decode(id_token, options={"verify_signature": False})["nonce"] == "n" * 64
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-11-code-60s")
+def test_a_code_redeemed_at_61_seconds_is_refused(oauth):
+    client = fapi_client()
+    with provider(**FAPI):
+        clock = FrozenClock()
+        code, verifier = oauth.get_code(client)
+        clock.advance(61)
+        r = fapi_token(oauth.api, client, {"grant_type": "authorization_code", "code": code,
+                                           "redirect_uri": client.redirect_uri_list[0], "code_verifier": verifier})
+    assert_error(r, "invalid_grant")
+
+
+@pytest.mark.req("FAPI2-5.3.2.2-9-code-reuse")
+def test_a_used_code_is_refused_under_the_profile(oauth):
+    client = fapi_client()
+    with provider(**FAPI):
+        code, verifier = oauth.get_code(client)
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri_list[0],
+                "code_verifier": verifier}
+        assert fapi_token(oauth.api, client, data).status_code == 200
+        assert_error(fapi_token(oauth.api, client, data), "invalid_grant")
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.3.2.1-2-no-ropc")
+def test_the_password_grant_is_unsupported():
+    client = fapi_client(grant_types="client_credentials", redirect_uris="")
+    with provider(**FAPI):
+        r = fapi_token(HttpClient(), client, {"grant_type": "password", "username": "u", "password": "p"})
+    assert_error(r, "unsupported_grant_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_every_jwt_processed_uses_a_profile_algorithm(es256_key):
+    """Our own RS256 tokens (signed before the switch) and others' RS256 JWTs (JWT bearer
+    assertions, and any later input through jwt.foreign_header) are refused under the profile."""
+    from oauth_provider import jwt
+
+    rs256 = keys.verification_key(keys.create_key("RS256", prepublish=False).kid)
+    now = int(time.time())
+    ours = jwt.encode({"iss": ISSUER, "iat": now, "exp": now + 60}, key=rs256)
+    foreign = pyjwt.encode({"iss": "x"}, rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                           algorithm="RS256")
+    assert jwt.decode(ours, typ=None, issuer=ISSUER)["iss"] == ISSUER
+    assert jwt.foreign_header(foreign, ("RS256", "ES256"))["alg"] == "RS256"
+    with provider(PROFILE="fapi2"):
+        with pytest.raises(jwt.InvalidJWT):
+            jwt.decode(ours, typ=None, issuer=ISSUER)
+        with pytest.raises(jwt.InvalidJWT):
+            jwt.foreign_header(foreign, ("RS256", "ES256"))

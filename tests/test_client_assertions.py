@@ -5,9 +5,11 @@ key, replays, bad lifetimes and audiences, other clients' keys, unknown kids, ov
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt as pyjwt
@@ -123,6 +125,9 @@ def test_client_id_may_come_from_the_form_or_from_the_assertion():
     client = make_client()
     assert token(sign(client), client.client_id).status_code == 200
     assert token(sign(client)).status_code == 200
+    # a form client_id that differs from sub is refused, whichever of the two sorts first
+    for other in ("0" + client.client_id, "~" + client.client_id):
+        assert "differs" in refused(token(sign(client), other))["error_description"]
 
 
 @pytest.mark.req("7523bis-4-typ")
@@ -298,6 +303,8 @@ def test_iss_and_sub_must_both_be_the_client():
     refused(token(sign(client, sub=other.client_id), client.client_id))
     refused(token(sign(client), other.client_id))
     refused(token(sign(client, sub=None), client.client_id))
+    for wrong in ("0" + client.client_id, "~" + client.client_id):  # whichever sorts first
+        assert "iss and sub" in refused(token(sign(client, iss=wrong)))["error_description"]
 
 
 @pytest.mark.req("7523-3-signature")
@@ -507,8 +514,100 @@ def test_a_jwks_uri_on_a_private_address_is_never_fetched(monkeypatch):
     assert resolved == ["jwks.internal.example"] and "169.254" not in body["error_description"]
 
 
-def test_verify_for_an_unknown_client_spends_a_signature_check():
-    """The dummy check runs and refuses (timing of unknown client_ids, OIDC Core §16.12)."""
+def test_verify_for_an_unknown_client_spends_a_signature_check(monkeypatch):
+    """An unknown client_id costs a signature check like a known one (timing of unknown
+    client_ids, OIDC Core §16.12): through the token endpoint, against a throw-away key."""
+    checks: list[str] = []
+    real = client_assertions.jwt.verify_foreign
+
+    def counting(token: str, alg: str, key: Any) -> dict:
+        checks.append(alg)
+        return real(token, alg, key)
+
+    monkeypatch.setattr(client_assertions.jwt, "verify_foreign", counting)
+    ghost = make_client()
+    get_client_model().objects.filter(pk=ghost.pk).delete()
+    refused(token(sign(ghost)))
+    assert checks == ["ES256"]
+    client_assertions._verify_for_nobody("garbage")  # not a JWS: nothing to check, no error
+    assert checks == ["ES256"]
+
+
+# -- the time rules to the second (RFC 7523 §3 items 4-6; a frozen clock on a whole second) -------
+LEEWAY, MAX_LIFETIME = 60, 300  # client_assertions.LEEWAY, the CLIENT_ASSERTION_MAX_LIFETIME default
+
+
+@pytest.fixture
+def at_t0():
+    clock = FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    return int(clock.current.timestamp())
+
+
+@pytest.mark.req("7523-3-exp")
+def test_expiry_is_enforced_to_the_second_with_the_leeway(at_t0):
     client = make_client()
-    client_assertions._verify_for_nobody(sign(client))
-    client_assertions._verify_for_nobody("garbage")
+    assert token(sign(client, iat=at_t0 - 120, exp=at_t0 - LEEWAY)).status_code == 200
+    body = refused(token(sign(client, iat=at_t0 - 120, exp=at_t0 - LEEWAY - 1)))
+    assert "expired" in body["error_description"]
+
+
+@pytest.mark.req("7523-3-exp")
+def test_the_longest_lifetime_is_enforced_to_the_second_from_iat_or_from_now(at_t0):
+    client = make_client()
+    longest = MAX_LIFETIME + LEEWAY
+    assert token(sign(client, iat=at_t0 - 30, exp=at_t0 - 30 + longest)).status_code == 200
+    assert "too long" in refused(token(sign(client, iat=at_t0 - 30, exp=at_t0 - 30 + longest + 1)))["error_description"]
+    # without iat the lifetime counts from now
+    assert token(sign(client, iat=None, exp=at_t0 + longest)).status_code == 200
+    assert "too long" in refused(token(sign(client, iat=None, exp=at_t0 + longest + 1)))["error_description"]
+    # an iat in the past does not make a far exp acceptable: lifetime is exp - iat
+    assert "too long" in refused(token(sign(client, iat=at_t0 - 100, exp=at_t0 + longest - 50)))["error_description"]
+
+
+@pytest.mark.req("DERIVED-jwt-time")
+def test_nbf_and_iat_may_lie_ahead_by_the_leeway_and_not_a_second_more(at_t0):
+    client = make_client()
+    assert token(sign(client, nbf=at_t0 + LEEWAY, iat=at_t0, exp=at_t0 + 120)).status_code == 200
+    early = refused(token(sign(client, nbf=at_t0 + LEEWAY + 1, iat=at_t0, exp=at_t0 + 120)))
+    assert "not valid yet" in early["error_description"]
+    assert token(sign(client, iat=at_t0 + LEEWAY, exp=at_t0 + 120)).status_code == 200
+    assert "future" in refused(token(sign(client, iat=at_t0 + LEEWAY + 1, exp=at_t0 + 120)))["error_description"]
+
+
+@pytest.mark.req("OIDC-9-jti-once")
+def test_a_jti_of_256_characters_is_the_longest_accepted(at_t0):
+    client = make_client()
+    assert token(sign(client, jti="j" * 256, iat=at_t0, exp=at_t0 + 60)).status_code == 200
+    refused(token(sign(client, jti="k" * 257, iat=at_t0, exp=at_t0 + 60)))
+    refused(token(sign(client, jti="", iat=at_t0, exp=at_t0 + 60)))
+    refused(token(sign(client, jti=7, iat=at_t0, exp=at_t0 + 60)))
+
+
+def remembered_for(client) -> list[float]:
+    """Seconds the replay cache (locmem) keeps this client's used jtis."""
+    marker = hashlib.sha256(client.client_id.encode()).hexdigest()
+    return [round(expiry - time.time()) for key, expiry in cache._expire_info.items() if marker in key]
+
+
+@pytest.mark.req("OIDC-9-jti-once")
+def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(at_t0):
+    """Until exp + LEEWAY: a shorter memory would let the same assertion be replayed while
+    the expiry check still accepts it."""
+    client = make_client()
+    assert token(sign(client, jti="a", iat=at_t0, exp=at_t0 + 200)).status_code == 200
+    assert remembered_for(client) == [200 + LEEWAY]
+    # used at the last accepted second: still remembered, so an immediate replay is refused
+    late = sign(client, jti="b", iat=at_t0 - 120, exp=at_t0 - LEEWAY)
+    assert token(late).status_code == 200
+    assert "already used" in refused(token(late))["error_description"]
+
+
+def test_the_legacy_audience_rule_holds_outside_the_providers_url_namespace(rf):
+    """A host's own view (or a direct call) that authenticates clients has no
+    ``oauth_provider`` route: the legacy setting then accepts the issuer and the token endpoint,
+    nothing else, and never fails with a 500."""
+    client = make_client()
+    with override_oauth(CLIENT_ASSERTION_LEGACY_AUDIENCE=True):
+        assert client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud=TOKEN_ENDPOINT))["sub"]
+        with pytest.raises(client_assertions.InvalidClient):
+            client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud="https://testserver/host/token/"))

@@ -201,6 +201,7 @@ def test_allowed_ports_setting():
     "255.255.255.255", "192.0.2.1", "::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd00:ec2::254",
     "fc00::1", "fe80::1", "fec0::1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:7f00:1::1",
     "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1",
+    "4000::1", "e000::1",  # unassigned (IETF-reserved) IPv6 space: Python calls it global, only is_reserved says no
 ])
 def test_names_resolving_to_special_addresses_refused(address, monkeypatch, server):
     server.routes["/doc"] = json_route({"a": 1})
@@ -208,6 +209,8 @@ def test_names_resolving_to_special_addresses_refused(address, monkeypatch, serv
     with pytest.raises(FetchError) as caught:
         fetch_json("https://cimd.example/doc")
     assert str(caught.value) == FETCH_FAILED
+    # refused for the address, before any connection attempt (not merely unreachable from here)
+    assert "refused address" in caught.value.detail
     assert server.requests == []
 
 
@@ -320,10 +323,38 @@ def test_read_limited_never_reads_past_the_limit():
 
 
 @pytest.mark.req("CIMD-6.6-size-all")
-def test_compressed_body_refused(server):
-    server.routes["/gz"] = lambda h: send(h, 200, b"\x1f\x8b", headers={"Content-Encoding": "gzip"})
-    with pytest.raises(FetchError):
+@pytest.mark.parametrize(("length", "refused"), [("1001", True), ("99999999999", True), ("1000", False), ("12", False)])
+def test_a_content_length_above_the_limit_is_refused_before_any_byte_is_read(length, refused):
+    class Response:
+        asked: list[int] = []
+
+        def getheader(self, name: str) -> str | None:
+            return length if name == "Content-Length" else None
+
+        def read(self, amount: int) -> bytes:
+            self.asked.append(amount)
+            return b"" if self.asked[1:] else b"{}"
+
+    response = Response()
+    if refused:
+        with pytest.raises(FetchError):
+            fetch._read_limited(response, 1000)  # type: ignore[arg-type]
+        assert response.asked == []
+    else:
+        assert fetch._read_limited(response, 1000) == b"{}"  # type: ignore[arg-type]
+
+
+@pytest.mark.req("CIMD-6.6-size-all")
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd", "x-gzip", "deflate"])
+def test_compressed_body_refused(server, encoding):
+    """Any content coding but identity is refused, however the body reads (a decompression bomb
+    would pass the size limit compressed)."""
+    server.routes["/gz"] = lambda h: send(h, 200, b'{"a": 1}', headers={"Content-Encoding": encoding})
+    with pytest.raises(FetchError) as caught:
         fetch_json(server.url("/gz"))
+    assert "compressed body" in caught.value.detail
+    server.routes["/plain"] = lambda h: send(h, 200, b'{"a": 1}', headers={"Content-Encoding": "Identity"})
+    assert fetch_json(server.url("/plain")) == {"a": 1}
 
 
 @pytest.mark.req("9101-10.4.1-timeouts")
@@ -707,3 +738,17 @@ def test_trickled_tls_handshake_is_cut_at_the_deadline(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+@pytest.mark.req("DERIVED-fetch-scheme")
+def test_url_and_host_length_limits_and_a_numeric_last_label():
+    validate_fetchable_url("https://example.com/" + "a" * (2000 - 20))  # 2000 characters: accepted
+    with pytest.raises(ValidationError):
+        validate_fetchable_url("https://example.com/" + "a" * (2001 - 20))
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])  # 253 characters
+    validate_fetchable_url(f"https://{longest}/")
+    with pytest.raises(ValidationError):
+        validate_fetchable_url(f"https://{longest}c/")
+    with pytest.raises(ValidationError):  # a numeric last label is an IP address in disguise
+        validate_fetchable_url("https://example.123/")

@@ -9,6 +9,7 @@ first failure ends. Correct credentials are never refused because of anyone's fa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from django.core.checks import run_checks
 from django.test import Client as HttpClient
 from django.test import override_settings
 
-from oauth_provider.throttling import client_ip, throttle_settings
+from oauth_provider.errors import RegistrationThrottled
+from oauth_provider.throttling import client_ip, count_registration, throttle_settings
 from tests.support.endpoints import provider_settings
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.token_helpers import TOKEN_ERRORS, FrozenClock, assert_no_store, post_form
@@ -335,3 +337,131 @@ def test_a_partial_block_passes_the_checks():
 ])
 def test_e009_invalid_blocks(block):
     assert check_ids(**block) == ["oauth_provider.E009"]
+
+
+# -- the registration throttle (RFC 7591 §3: open registration "rate-limited") ---------------------
+# Called directly with a frozen clock on a whole second, so the window's bounds and the
+# Retry-After arithmetic can be asserted to the second.
+REGISTRAR = "192.0.2.44"
+
+
+@pytest.fixture
+def whole_clock():
+    return FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+
+
+def register_attempts(rf, times: int, address: str = REGISTRAR, **meta: Any) -> list[int | None]:
+    """``times`` attempts from ``address``: None for each let through, else its Retry-After."""
+    outcomes: list[int | None] = []
+    for _ in range(times):
+        try:
+            count_registration(rf.post("/o/register/", REMOTE_ADDR=address, **meta))
+            outcomes.append(None)
+        except RegistrationThrottled as throttled:
+            assert throttled.status == 429
+            assert throttled.headers["Retry-After"] == str(throttled.retry_after)
+            outcomes.append(throttled.retry_after)
+    return outcomes
+
+
+def registration_throttle(**block: Any):
+    return override_settings(OAUTH_PROVIDER=provider_settings(REGISTRATION_THROTTLE=block))
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+def test_registration_default_is_60_per_10_minutes(rf, whole_clock):
+    """The documented default: 60 attempts per address in 600 s, the 61st refused with the
+    whole remaining window as Retry-After."""
+    assert register_attempts(rf, 60) == [None] * 60
+    assert register_attempts(rf, 1) == [600]
+    whole_clock.advance(599)
+    assert register_attempts(rf, 1) == [1]
+    whole_clock.advance(1)  # the window, counted from the first attempt, is over
+    assert register_attempts(rf, 1) == [None]
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+def test_registration_limit_is_exact_and_retry_after_counts_down_to_the_window_end(rf, whole_clock):
+    """``registrations`` attempts pass, every later one in the window gets 429 with the
+    seconds left until the window (from the first attempt) ends, rounded up, at least 1."""
+    with registration_throttle(registrations=3, window=60):
+        assert register_attempts(rf, 3) == [None] * 3
+        assert register_attempts(rf, 2) == [60, 60]
+        whole_clock.advance(10.25)
+        assert register_attempts(rf, 1) == [50]  # 49.75 s left, rounded up
+        whole_clock.advance(49.5)
+        assert register_attempts(rf, 1) == [1]  # 0.25 s left: never "Retry-After: 0"
+        whole_clock.advance(0.25)  # exactly the window's end: a new window, counting from 1
+        assert register_attempts(rf, 4) == [None, None, None, 60]
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+def test_registration_window_starts_at_the_first_attempt_not_the_last(rf, whole_clock):
+    with registration_throttle(registrations=2, window=100):
+        assert register_attempts(rf, 1) == [None]
+        whole_clock.advance(99)
+        assert register_attempts(rf, 2) == [None, 1]
+        whole_clock.advance(1)
+        assert register_attempts(rf, 3) == [None, None, 100]
+        whole_clock.advance(250)  # long past the window (a cache that kept the count)
+        assert register_attempts(rf, 2) == [None, None]
+
+
+def test_registration_counts_per_address_with_the_client_auth_address_rule(rf, whole_clock):
+    """Another address has its own count; the address is ``CLIENT_AUTH_THROTTLE``'s
+    (``ip_header`` when configured, IPv6 per /64)."""
+    with registration_throttle(registrations=1, window=60):
+        assert register_attempts(rf, 2) == [None, 60]
+        assert register_attempts(rf, 1, address="192.0.2.45") == [None]
+        assert register_attempts(rf, 1, address="2001:db8::1") == [None]
+        assert register_attempts(rf, 1, address="2001:db8::2") == [60]  # same /64
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+            REGISTRATION_THROTTLE={"registrations": 1, "window": 60},
+            CLIENT_AUTH_THROTTLE={"ip_header": "HTTP_X_REAL_IP"})):
+        # behind the proxy every REMOTE_ADDR is the proxy's: the header tells callers apart
+        assert register_attempts(rf, 1, HTTP_X_REAL_IP="198.51.100.1") == [None]
+        assert register_attempts(rf, 1, HTTP_X_REAL_IP="198.51.100.2") == [None]
+        assert register_attempts(rf, 1, HTTP_X_REAL_IP="198.51.100.1") == [60]
+
+
+def test_registration_throttle_disabled_counts_nothing(rf, whole_clock):
+    with registration_throttle(enabled=False, registrations=1):
+        assert register_attempts(rf, 5) == [None] * 5
+    with registration_throttle(registrations=1):  # nothing was counted while disabled
+        assert register_attempts(rf, 2) == [None, 600]
+
+
+def test_registration_counter_evicted_mid_window_counts_from_one(rf, whole_clock):
+    """A counter evicted while its window's start survives restarts at 1 (not 0, not 2)."""
+    from django.core.cache import cache
+
+    with registration_throttle(registrations=2, window=60):
+        assert register_attempts(rf, 1) == [None]
+        counters = [k for k in cache._cache if ":register:" in k and not k.endswith(":since")]
+        assert len(counters) == 1
+        cache.delete(counters[0].split(":", 2)[2])  # locmem keys are "prefix:version:key"
+        whole_clock.advance(20)
+        assert register_attempts(rf, 3) == [None, None, 40]
+
+
+def test_registration_throttle_warns_once_when_it_engages(rf, whole_clock, caplog):
+    with registration_throttle(registrations=2, window=60), caplog.at_level("WARNING", "oauth_provider.throttling"):
+        register_attempts(rf, 2)
+        assert not caplog.records
+        register_attempts(rf, 1)  # the first refused attempt warns
+        assert len(caplog.records) == 1
+        register_attempts(rf, 4)  # later ones do not
+    assert [r.getMessage() for r in caplog.records] == [f"registration throttle engaged for address {REGISTRAR}"]
+    caplog.clear()
+    with registration_throttle(registrations=301, window=60), caplog.at_level("WARNING", "oauth_provider.throttling"):
+        assert register_attempts(rf, 302, address="192.0.2.46")[-2:] == [None, 60]  # odd, beyond small ints
+    assert len(caplog.records) == 1
+
+
+def test_a_cache_outage_lets_registrations_through(rf, whole_clock, caplog):
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "broken": {"BACKEND": "tests.test_throttling.BrokenCache"}}
+    with override_settings(CACHES=caches, OAUTH_PROVIDER=provider_settings(
+            REGISTRATION_THROTTLE={"registrations": 1}, CLIENT_AUTH_THROTTLE={"cache": "broken"})):
+        assert register_attempts(rf, 3) == [None] * 3
+    assert "registration throttle: cache failed" in caplog.text

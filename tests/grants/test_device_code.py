@@ -275,6 +275,16 @@ def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_c
     assert poll(api, device_client, flow["device_code"], resource=RS_A).status_code == 200
 
 
+def test_no_refresh_token_for_a_device_client_not_registered_for_refresh(api, browser):
+    """A refresh token needs the grant enabled here and registered for the client."""
+    tv = DeviceClientFactory(name="Kiosk", grant_types=DEVICE_GRANT)
+    flow = started(api, tv)
+    approve(browser, flow["user_code"])
+    FrozenClock().advance(10)
+    body = poll(api, tv, flow["device_code"]).json()
+    assert "access_token" in body and "refresh_token" not in body
+
+
 @pytest.mark.req("9449-5-token-binding")
 @pytest.mark.req("9449-5-public-rt-binding")
 def test_a_device_polling_with_a_dpop_proof_gets_bound_tokens(api, browser, user, device_client):

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt as pyjwt
@@ -24,7 +25,7 @@ from oauth_provider.signals import token_issued
 from tests.support.factories import ClientFactory, UserFactory
 from tests.support.http_servers import json_route, local_server
 from tests.support.settings import oauth_settings
-from tests.support.token_helpers import access_token_row, assert_error, assert_no_store, post_form
+from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
 
 from ..conftest import basic_auth
 
@@ -262,6 +263,9 @@ def test_our_own_tokens_are_not_assertions(api, service, oauth, conf_client, set
         assert_error(grant(api, service, token), "invalid_grant")
     configure(settings, JWT_BEARER_ISSUERS={OUR_ISSUER: {"jwks": JWKS}})
     assert_error(grant(api, service, tokens["id_token"]), "invalid_grant")
+    # our own issuer is never trusted, even listed with keys that verify
+    body = assert_error(grant(api, service, sign(claims(iss=OUR_ISSUER))), "invalid_grant")
+    assert "issuer is not trusted" in body["error_description"]
 
 
 @pytest.mark.req("DERIVED-assertion-cross-use")
@@ -275,6 +279,9 @@ def test_a_clients_own_keys_sign_grants_but_not_its_client_assertions(api, setti
     assert grant(api, client, sign(own)).status_code == 200
     # iss = sub = client_id: what the client signs to authenticate (OIDC Core §9), not a grant
     assert_error(grant(api, client, sign(claims(iss=client.client_id, sub=client.client_id))), "invalid_grant")
+    # only that pair: a trusted issuer's assertion whose subject happens to be the client_id is a grant
+    UserFactory(username=client.client_id)
+    assert grant(api, client, sign(claims(sub=client.client_id))).status_code == 200
 
 
 def test_keys_at_a_jwks_uri_are_fetched_and_refetched_for_an_unknown_kid(api, service, settings):
@@ -322,6 +329,90 @@ def test_other_users_are_unaffected(api, service):
     r = grant(api, service, sign(claims(sub="bob")))
     assert r.status_code == 200
     assert access_token_row(r.json()["access_token"]).user.username == "bob"
+
+
+# -- the time rules to the second (RFC 7523 §3 items 4-6; a frozen clock on a whole second) -------
+LEEWAY, LONGEST = 60, 300  # jwt_bearer.LEEWAY, the JWT_BEARER_MAX_LIFETIME default
+
+
+@pytest.fixture
+def t0() -> int:
+    return int(FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)).current.timestamp())
+
+
+def accepted(api, service, **times: Any) -> bool:
+    response = grant(api, service, sign(claims(**times)))
+    assert response.status_code in (200, 400), response.content
+    return response.status_code == 200
+
+
+@pytest.mark.req("7523-3-exp")
+def test_expiry_is_enforced_to_the_second_with_the_leeway(api, service, t0):
+    assert accepted(api, service, iat=t0 - 100, exp=t0 - LEEWAY)
+    assert not accepted(api, service, iat=t0 - 100, exp=t0 - LEEWAY - 1)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_the_longest_lifetime_is_enforced_to_the_second(api, service, t0):
+    assert accepted(api, service, iat=t0 - 10, exp=t0 - 10 + LONGEST + LEEWAY)
+    assert not accepted(api, service, iat=t0 - 10, exp=t0 - 10 + LONGEST + LEEWAY + 1)
+    assert accepted(api, service, iat=None, exp=t0 + LONGEST + LEEWAY)  # from now without iat
+    assert not accepted(api, service, iat=None, exp=t0 + LONGEST + LEEWAY + 1)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_nbf_and_iat_windows_are_enforced_to_the_second(api, service, t0):
+    assert accepted(api, service, nbf=t0 + LEEWAY, iat=t0, exp=t0 + 120)
+    assert accepted(api, service, nbf=t0 - 30, iat=t0 - 30, exp=t0 + 120)
+    assert not accepted(api, service, nbf=t0 + LEEWAY + 1, iat=t0, exp=t0 + 120)
+    assert accepted(api, service, iat=t0 + LEEWAY, exp=t0 + 120)
+    assert not accepted(api, service, iat=t0 + LEEWAY + 1, exp=t0 + 120)
+    # an old iat: at most the longest lifetime and the leeway ago, even for a short-lived assertion
+    assert accepted(api, service, iat=t0 - LONGEST - LEEWAY, exp=t0 - LEEWAY)
+    assert not accepted(api, service, iat=t0 - LONGEST - LEEWAY - 1, exp=t0 - LEEWAY)
+
+
+def test_a_jti_of_256_characters_is_the_longest_accepted(api, service, t0):
+    assert accepted(api, service, jti="j" * 256, iat=t0, exp=t0 + 60)
+    assert not accepted(api, service, jti="k" * 257, iat=t0, exp=t0 + 60)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(api, service, t0):
+    """Until exp + LEEWAY: a shorter memory would let the assertion be replayed while the
+    expiry check still accepts it."""
+    cache = caches["default"]
+    assert accepted(api, service, jti="a", iat=t0, exp=t0 + 200)
+    kept = [round(expiry - time.time()) for key, expiry in cache._expire_info.items() if "jwt-bearer-jti" in key]
+    assert kept == [200 + LEEWAY]
+    late = sign(claims(jti="b", iat=t0 - 100, exp=t0 - LEEWAY))  # used at its last accepted second
+    assert grant(api, service, late).status_code == 200
+    assert_error(grant(api, service, late), "invalid_grant")
+
+
+@pytest.mark.req("7523-2.1-grant-issuer-trust")
+def test_a_kidless_assertion_is_tried_against_each_key_of_the_issuer(api, service, settings):
+    """Without a kid every key of the algorithm is tried: one that does not verify is skipped,
+    not the end of the search."""
+    keys = {"keys": [public_jwk(OTHER_RSA_KEY, "other"), public_jwk(RSA_KEY, "rsa-1")]}
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": keys}})
+    assert grant(api, service, sign(claims(), kid=None)).status_code == 200
+    assert_error(grant(api, service, sign(claims(), EC_KEY, alg="ES256", kid=None)), "invalid_grant")
+
+
+
+@pytest.mark.parametrize("client_id", ["a-client", "z-client"])  # sorting before and after ISSUER
+def test_a_client_assertion_is_no_grant_even_for_a_user_named_like_the_client(api, settings, client_id):
+    """iss = sub = client_id is the client authenticating (OIDC Core §9), refused as a grant even
+    when the adapter maps that subject to a user; any other issuer's assertion about that
+    subject is a grant."""
+    client = ClientFactory(client_id=client_id, grant_types=GRANT_TYPE, redirect_uris="")
+    client.jwks = json.dumps(JWKS)
+    client.save()
+    UserFactory(username=client_id)
+    body = assert_error(grant(api, client, sign(claims(iss=client_id, sub=client_id))), "invalid_grant")
+    assert "client authentication assertion" in body["error_description"]
+    assert grant(api, client, sign(claims(sub=client_id))).status_code == 200
 
 
 @pytest.mark.req("9449-5-token-binding")

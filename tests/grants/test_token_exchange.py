@@ -13,7 +13,7 @@ from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE, 
 from oauth_provider.models import AccessToken, Authorization
 from oauth_provider.models.tokens import EXCHANGE_MAX_DEPTH
 from oauth_provider.signals import token_exchanged
-from tests.support.audience_urls import RESOURCES, RS_A, RS_B, SCOPES
+from tests.support.audience_urls import MCP, RESOURCES, RS_A, RS_B, SCOPES
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.settings import oauth_settings
 from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
@@ -220,6 +220,9 @@ def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
 def test_the_scope_cannot_widen(oauth, api, client_a):
     subject = user_token(oauth, client_a, scope="read")
     assert_error(exchange(api, client_a, subject, scope="read write"), "invalid_scope", 400)
+    # the whole of the subject's scope is not a widening
+    whole = user_token(oauth, client_a, scope="read write")
+    assert exchange(api, client_a, whole, scope="write read").status_code == 200
 
 
 @pytest.mark.req("8693-5-narrowing")
@@ -238,6 +241,12 @@ def test_the_scope_stays_within_the_clients_allowed_scopes(oauth, api, client_a)
     r = exchange(api, client_a, subject)
     assert r.status_code == 200 and r.json()["scope"] == "read"
     assert_error(exchange(api, client_a, subject, scope="write"), "invalid_scope", 400)
+    # none of the subject's scopes allowed: refused, not a token without scope
+    only_read = user_token(oauth, client_a, scope="read")
+    client_a.allowed_scopes = "write"
+    client_a.save()
+    body = assert_error(exchange(api, client_a, only_read), "invalid_scope", 400)
+    assert "None of the subject_token's scopes" in body["error_description"]
 
 
 @pytest.mark.req("8693-5-narrowing")
@@ -342,6 +351,12 @@ def test_chains_are_bounded(oauth, api, client_a):
         token = r.json()["access_token"]
     assert access_token_row(token).exchange_depth == EXCHANGE_MAX_DEPTH
     assert_error(exchange(api, client_a, token), "invalid_request", 400)
+    # deeper than the limit (a row stored before the limit was lowered): refused too, as subject or actor
+    AccessToken.objects.filter(pk=access_token_row(token).pk).update(exchange_depth=EXCHANGE_MAX_DEPTH + 1)
+    for response in (exchange(api, client_a, token),
+                     exchange(api, client_a, user_token(oauth, client_a), actor_token=token,
+                              actor_token_type=ACCESS_TOKEN_TYPE)):
+        assert "exchanged at most" in assert_error(response, "invalid_request", 400)["error_description"]
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")
@@ -396,3 +411,68 @@ def test_a_protected_view_sees_the_current_actor(oauth, api, client_a, settings,
     plain = resource.authenticate(RequestFactory().get("/api/", HTTP_AUTHORIZATION=f"Bearer {subject}",
                                                        secure=True))
     assert plain is not None and plain.actor is None and plain.act is None
+
+
+# -- rules a mutation run found untested (docs/mutation-report.md) --------------------------------
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_is_refused_the_second_after_it_expires(oauth, api, client_a, settings, signing_key):
+    """Our own ID token on our own clock: no leeway (a second past exp is expired)."""
+    from datetime import UTC, datetime
+
+    clock = FrozenClock()
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    expires = jwt.unverified_claims(id_token)["exp"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    clock.current = datetime.fromtimestamp(expires + 1, UTC)
+    assert_error(exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
+    clock.current = datetime.fromtimestamp(expires, UTC)
+    assert exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read").status_code == 200
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_opaque_access_token_declared_as_a_jwt_is_refused(oauth, api, client_a, settings):
+    """The jwt type names our JWT access tokens: an opaque token sent as one is a type mismatch."""
+    subject = user_token(oauth, client_a)
+    assert subject.count(".") == 0
+    assert_error(exchange(api, client_a, subject, JWT_TYPE), "invalid_request", 400)
+    assert exchange(api, client_a, subject, ACCESS_TOKEN_TYPE).status_code == 200
+
+
+def test_an_oversize_subject_token_is_refused_before_any_lookup(client_a, rf):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.errors import InvalidRequest
+    from oauth_provider.grants.token_exchange import presented
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidRequest):
+        presented(rf.post("/o/token/"), client_a, "x" * (jwt.MAX_LENGTH + 1), ACCESS_TOKEN_TYPE, "subject")
+    assert len(queries) == 0
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidRequest):
+        presented(rf.post("/o/token/"), client_a, "x" * jwt.MAX_LENGTH, ACCESS_TOKEN_TYPE, "subject")
+    assert len(queries) == 1  # at the limit it is looked up (and not found)
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_without_audience_the_subjects_audience_is_kept_even_when_resources_are_required(
+        oauth, api, client_a, settings):
+    """``REQUIRE_RESOURCE`` makes other grants name a resource; an exchange that names none
+    gets the subject token's audience (RFC 8693 §2.1: audience and resource are optional), stored
+    as the other grants store the default resource (empty)."""
+    subject = user_token(oauth, client_a)
+    settings.OAUTH_PROVIDER = oauth_settings(REQUIRE_RESOURCE=True)
+    r = exchange(api, client_a, subject, scope="read")
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == access_token_row(subject).audience == ""
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_an_audience_under_the_default_resources_url_is_kept(oauth, api, client_a, settings):
+    """A resource whose identifier extends the default one (``https://testserver/mcp``) is its
+    own audience, not the default resource: the exchanged token stays bound to it."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES)
+    subject = oauth.tokens(client_a, scope="mcp:tools", resource=MCP)["access_token"]
+    for target in ({"audience": MCP}, {}):
+        r = exchange(api, client_a, subject, **target)
+        assert r.status_code == 200, r.content
+        assert access_token_row(r.json()["access_token"]).audience == MCP

@@ -23,6 +23,8 @@ from typing import Any
 
 #: the security checklist's copy in docs/, when the checkout has one (tests/support/security_report.py reads it)
 CHECKLIST = "security-checklist.md"
+#: part 2: the rules of the wave-2 features (device flow, registration, DPoP, PAR/JAR, logout, FAPI 2.0)
+CHECKLIST_PART2 = "security-checklist-wave2.md"
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
 COMMANDS = ("createclient", "cleartokens", "sendlogouts", "rotatekeys", "import_dot", "createregistrationtoken")
 #: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
@@ -258,7 +260,9 @@ def checklist_link() -> str:
 
     if not (Path(__file__).resolve().parents[1] / CHECKLIST).exists():
         return ""
-    return f"The rules, each with the black-box test that proves it, are in the [security checklist]({CHECKLIST})."
+    part2 = (Path(__file__).resolve().parents[1] / CHECKLIST_PART2).exists()
+    return (f"The rules, each with the black-box test that proves it, are in the [security checklist]({CHECKLIST})"
+            + (f" and its [part 2]({CHECKLIST_PART2}) for the later features." if part2 else "."))
 
 
 # -- the expander --------------------------------------------------------------------------

@@ -98,6 +98,11 @@ W132   under ``fapi2``: clients in the database break the profile (public, secre
 W133   under ``fapi2``: a published signing key uses an algorithm outside §5.4.1; it no longer
        signs (``check --database default``)
 W134   under ``fapi2``: ``MULTI_AUDIENCE_TOKENS`` is on (§5.3.2.1-14, least privilege)
+E120   ``PUSHED_AUTHORIZATION_REQUEST_LIFETIME`` is not 1 to 600 seconds (RFC 9126 §2.2: short;
+       FAPI 2.0 §5.3.2.2: under 600 is required by that profile, 600 is the ceiling here)
+E121   ``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`` is on while ``PUSHED_AUTHORIZATION_REQUESTS`` is off
+       (no authorization request could ever succeed)
+E122   ``REQUIRE_SIGNED_REQUEST_OBJECT`` is on while ``REQUEST_OBJECTS`` is off
 =====  =====================================================================
 """
 
@@ -313,6 +318,37 @@ def check_client_assertions(app_configs: Any = None, **kwargs: Any) -> list[Erro
         errors.append(Error(
             "OAUTH_PROVIDER['CLIENT_ASSERTION_MAX_LIFETIME'] must be 1 to 3600 seconds.",
             hint="A client assertion authenticates one request: minutes, not hours.", id="oauth_provider.E021",
+        ))
+    return errors
+
+
+@register("oauth_provider")
+def check_pushed_requests(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E120-E122: PAR (RFC 9126) and request objects (RFC 9101) configured so that they can work."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    names = ("PUSHED_AUTHORIZATION_REQUESTS", "PUSHED_AUTHORIZATION_REQUEST_LIFETIME",
+             "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "REQUEST_OBJECTS", "REQUIRE_SIGNED_REQUEST_OBJECT")
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k]) for k in names):
+        return []  # E001 / E003 say so
+    errors = []
+    lifetime = provider_settings.PUSHED_AUTHORIZATION_REQUEST_LIFETIME
+    if not 0 < lifetime <= 600:
+        errors.append(Error(
+            "OAUTH_PROVIDER['PUSHED_AUTHORIZATION_REQUEST_LIFETIME'] must be 1 to 600 seconds.",
+            hint="A request_uri is used seconds after it is pushed (RFC 9126 section 2.2 suggests 5 to 600).",
+            id="oauth_provider.E120",
+        ))
+    if provider_settings.REQUIRE_PUSHED_AUTHORIZATION_REQUESTS and not provider_settings.PUSHED_AUTHORIZATION_REQUESTS:
+        errors.append(Error(
+            "OAUTH_PROVIDER['REQUIRE_PUSHED_AUTHORIZATION_REQUESTS'] is on but PUSHED_AUTHORIZATION_REQUESTS is off.",
+            hint="Every authorization request would be refused: turn the PAR endpoint on.",
+            id="oauth_provider.E121",
+        ))
+    if provider_settings.REQUIRE_SIGNED_REQUEST_OBJECT and not provider_settings.REQUEST_OBJECTS:
+        errors.append(Error(
+            "OAUTH_PROVIDER['REQUIRE_SIGNED_REQUEST_OBJECT'] is on but REQUEST_OBJECTS is off.",
+            hint="Every authorization request would be refused: turn request objects on.",
+            id="oauth_provider.E122",
         ))
     return errors
 

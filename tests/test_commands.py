@@ -180,10 +180,10 @@ def test_help_reads_well():
 def test_help_examples_work():
     commands = createclient.EPILOG.replace("\\\n", " ").splitlines()
     examples = [shlex.split(line)[2:] for line in commands if line.strip().startswith("manage.py createclient")]
-    assert len(examples) == 5
+    assert len(examples) == 6
     for args in examples:
         run("createclient", *args)
-    assert Client.objects.count() == 5
+    assert Client.objects.count() == 6
 
 
 # -- cleartokens -------------------------------------------------------------------------

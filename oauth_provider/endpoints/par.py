@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 
 from .. import request_objects
 from ..conf import provider_settings
 from ..issuer import get_issuer
 from ..registry import grant_types
-from ..responses import json_response
+from ..responses import json_response, no_store
 from ._backchannel import BackchannelView
 
 
@@ -43,7 +43,7 @@ class PushedAuthorizationView(BackchannelView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not enabled():
-            raise Http404("Pushed authorization requests are off.")
+            return no_store(HttpResponseNotFound("Pushed authorization requests are off.", content_type="text/plain"))
         return super().dispatch(request, *args, **kwargs)
 
     def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:

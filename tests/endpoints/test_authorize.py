@@ -483,7 +483,8 @@ def test_redirected_errors_never_carry_text_the_request_chose(name, value, logge
     params[name] = value
     # With JAR and PAR on, request and request_uri are resolved before the redirect URI is
     # trusted (an error page: tests/endpoints/test_par.py); off, they are redirected errors.
-    with override_settings(OAUTH_PROVIDER=provider_settings(REQUEST_OBJECTS=False, PUSHED_AUTHORIZATION_REQUESTS=False)):
+    off = provider_settings(REQUEST_OBJECTS=False, PUSHED_AUTHORIZATION_REQUESTS=False)
+    with override_settings(OAUTH_PROVIDER=off):
         r = browser.get(AUTHORIZE, params)
     query = assert_redirect_to(r, REDIRECT_URI)
     assert query["error"] and "code" not in query

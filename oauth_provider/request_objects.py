@@ -16,9 +16,10 @@ can read or change them:
      request object); encrypted request objects (JWE) are not supported;
   2. the signature, with a key of *that* client (``jwks``, or ``jwks_uri`` fetched through
      :mod:`oauth_provider.fetch`); a ``kid`` must name one of them;
-  3. ``iss`` and ``client_id`` both exactly the client_id (RFC 9101 §4, §6.3), ``aud`` our
-     issuer identifier when present (RFC 9101 §4, §10.2: a request object made for another
-     server is not replayed here);
+  3. ``client_id`` exactly the client_id sent with it (RFC 9101 §6.3), and so is ``iss`` when
+     present; ``aud`` our issuer identifier (or a list naming it) when present (RFC 9101 §4
+     says both SHOULD be there, and clients such as requests-oauth2client leave them out;
+     §10.2: a request object made for another server is not replayed here);
   4. ``exp`` required and not past, the object living at most :data:`MAX_LIFETIME`;
      ``nbf`` and ``iat`` not more than :data:`LEEWAY` seconds ahead (FAPI 2.0 §5.3.2.1 item 13:
      10 seconds ahead accepted, more than 60 refused);
@@ -142,7 +143,7 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 
 
 def _check_claims(client: AbstractClient, claims: dict[str, Any], issuer: str) -> None:
-    if claims.get("iss") != client.client_id:
+    if "iss" in claims and claims["iss"] != client.client_id:
         raise InvalidRequestObject("The request object's iss must be the client_id (RFC 9101 section 4).")
     if claims.get("client_id") != client.client_id:
         raise InvalidRequestObject("The request object's client_id must be the client_id sent with it "

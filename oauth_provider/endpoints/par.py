@@ -20,6 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import request_objects
 from ..conf import provider_settings
@@ -34,6 +37,8 @@ def enabled() -> bool:
     return bool(provider_settings.PUSHED_AUTHORIZATION_REQUESTS) and "authorization_code" in grant_types()
 
 
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class PushedAuthorizationView(BackchannelView):
     """Pushed authorization request endpoint."""
 

@@ -407,3 +407,11 @@ def test_cleartokens_deletes_expired_pushed_requests(conf_client):
 def test_many_request_uris_are_distinct(conf_client):
     uris = {pushed_uri(conf_client) for _ in range(200)}
     assert len(uris) == 200
+
+
+def test_the_endpoint_is_not_behind_django_csrf(conf_client):
+    """A server-to-server POST carries no CSRF token (like the token endpoint)."""
+    http = HttpClient(enforce_csrf_checks=True)
+    r = http.post(PAR, urlencode(request_params(conf_client)), content_type=FORM,
+                  HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert r.status_code == 201, r.content

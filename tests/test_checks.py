@@ -460,3 +460,25 @@ def test_e103_jwt_bearer_lifetime_is_bounded(value):
 def test_e104_replay_cache_must_exist_when_the_jwt_bearer_grant_is_registered():
     without = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic"}
     assert ids(REPLAY_CACHE="nope", CLIENT_AUTH_METHODS=without) == ["oauth_provider.E104"]
+
+
+@pytest.mark.parametrize("value", [0, -5, 601, 3600])
+def test_e120_the_request_uri_lifetime_is_short(value):
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME=value) == ["oauth_provider.E120"]
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME=90) == []
+
+
+def test_e121_par_required_but_off():
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=True, PUSHED_AUTHORIZATION_REQUESTS=False) == [
+        "oauth_provider.E121"]
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=True) == []
+
+
+def test_e122_signed_request_objects_required_but_off():
+    assert ids(REQUIRE_SIGNED_REQUEST_OBJECT=True, REQUEST_OBJECTS=False) == ["oauth_provider.E122"]
+    assert ids(REQUIRE_SIGNED_REQUEST_OBJECT=True) == []
+
+
+def test_par_settings_of_the_wrong_type_are_e003_only():
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME="60") == ["oauth_provider.E003"]
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS="yes") == ["oauth_provider.E003"]

@@ -356,3 +356,28 @@ def test_the_model_applies_the_same_rules_with_the_same_messages():
     expected = refused({**WEB, "jwks": {"keys": [{"kty": "oct", "k": "AA"}]}}, source="admin").description
     assert info.value.message_dict["jwks"] == [expected]
     assert client_metadata.SOURCES == {"admin", "command", "dynamic", "metadata_document"}
+
+
+def test_par_and_jar_client_metadata():
+    """RFC 9126 §6 ``require_pushed_authorization_requests``, RFC 9101 §10.5
+    ``require_signed_request_object``, OIDC Registration §2 ``request_object_signing_alg``."""
+    out = validate({**WEB, "require_pushed_authorization_requests": True, "require_signed_request_object": True,
+                    "request_object_signing_alg": "PS256", "jwks": {"keys": [public_jwk()]}}, source="dynamic")
+    assert out.require_pushed_authorization_requests and out.require_signed_request_object
+    assert out.request_object_signing_alg == "PS256"
+    client = Client(client_id="c1", name="c1")
+    out.apply(client)
+    assert client.require_pushed_authorization_requests and client.request_object_signing_alg == "PS256"
+    data = to_dict(client)
+    assert data["require_pushed_authorization_requests"] is True and data["request_object_signing_alg"] == "PS256"
+    assert "require_pushed_authorization_requests" not in to_dict(Client(client_id="c2", name="c2"))
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"request_object_signing_alg": "none"}, "request_object_signing_alg"),
+    ({"request_object_signing_alg": "HS256"}, "request_object_signing_alg"),
+    ({"require_pushed_authorization_requests": "true"}, "require_pushed_authorization_requests"),
+    ({"require_signed_request_object": 1}, "require_signed_request_object"),
+])
+def test_par_and_jar_client_metadata_is_refused_when_malformed(data, field):
+    assert refused({**WEB, **data}).field == field

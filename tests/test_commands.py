@@ -428,3 +428,15 @@ def test_import_dot_says_dot_must_stay_installed(db):
     not a traceback (tests/migration/ runs the import itself, with DOT installed)."""
     with pytest.raises(CommandError, match="oauth2_provider"):
         call_command("import_dot", "--dry-run", stdout=io.StringIO())
+
+
+def test_createclient_par_and_jar_options():
+    data = create_json("Bank", "--redirect-uri", "https://bank.example/cb", "--auth-method", "private_key_jwt",
+                       "--jwks-uri", "https://bank.example/jwks.json", "--require-pushed-authorization-requests",
+                       "--require-signed-request-object", "--request-object-signing-alg", "PS256")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert client.require_pushed_authorization_requests and client.require_signed_request_object
+    assert client.request_object_signing_alg == "PS256"
+    assert data["require_pushed_authorization_requests"] is True
+    with pytest.raises(CommandError):
+        run("createclient", "Bad", "--redirect-uri", "https://bad.example/cb", "--request-object-signing-alg", "none")

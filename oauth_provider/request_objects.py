@@ -48,13 +48,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import client_keys, jwt, secrets
+from . import client_keys, jwt, metadata_documents, secrets
 from .authorization_request import LOGIN_AFTER, AuthorizationRequest, establish_client, validate
 from .conf import provider_settings
 from .errors import InvalidRequest, InvalidRequestObject, InvalidRequestUri, RequestNotSupported, UntrustedRedirect
 from .models import PushedAuthorization
 from .models.pushed import REQUEST_URI_PREFIX
-from .models.store import client_by_id
 from .params import REPEATABLE, Params
 
 if TYPE_CHECKING:
@@ -314,7 +313,10 @@ def _pushed(data: QueryDict, client_id: str) -> Expanded:
 
 def _by_value(data: QueryDict, client_id: str, issuer: str) -> Expanded:
     """RFC 9101 §6: the verified request object ``request`` of the client ``client_id``."""
-    client = client_by_id(client_id)
+    try:
+        client = metadata_documents.lookup(client_id)
+    except metadata_documents.DocumentError as exc:
+        raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:
         raise UntrustedRedirect("The client is unknown or disabled.")
     token = _one(data, "request") or ""

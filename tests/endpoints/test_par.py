@@ -415,3 +415,25 @@ def test_the_endpoint_is_not_behind_django_csrf(conf_client):
     r = http.post(PAR, urlencode(request_params(conf_client)), content_type=FORM,
                   HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
     assert r.status_code == 201, r.content
+
+
+def test_a_pushed_prompt_login_forces_one_fresh_login_and_keeps_the_request_pushed(trusted, user, signing_key):
+    """OIDC prompt=login in a pushed request: the user is sent to log in and back with the
+    request_uri and our login_after marker only; after a new login the code is issued."""
+    from datetime import timedelta as delta
+
+    from oauth_provider import secrets
+
+    browser = HttpClient()
+    browser.force_login(user)
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="openid read", prompt="login", nonce="n"))
+    base = secrets.now()
+    secrets.set_clock(lambda: base + delta(seconds=5))
+    r = authorize(browser, trusted, request_uri)
+    assert r.status_code == 302 and "code=" not in r["Location"]
+    back = urlsplit(query_of(r["Location"])["next"])
+    back_params = query_of("?" + back.query)
+    assert set(back_params) == {"client_id", "request_uri", "login_after"}
+    secrets.set_clock(lambda: base + delta(seconds=10))
+    browser.force_login(user)
+    assert code_of(browser.get(back.path, back_params))

@@ -243,8 +243,11 @@ class AuthorizationView(View):
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207). A
         pushed request is spent in the same transaction (RFC 9126 §4, FAPI 2.0 §5.3.2.2 note 3:
         when the authorization completes, not when the page was shown)."""
-        with transaction.atomic():
-            request_objects.spend(req)
+        if req.pushed is None:
             code = start_grant(request, req, request.user, granted)
+        else:
+            with transaction.atomic():
+                request_objects.spend(req)
+                code = start_grant(request, req, request.user, granted)
         response = redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
         return forget_marker(request, req, response)

@@ -361,3 +361,16 @@ def test_login_then_back_with_the_same_request_object(client_a, user):
     browser.force_login(user)
     r = browser.get(query_of(r["Location"])["next"])
     assert assert_redirect_to(r, REDIRECT_URI)["state"] == "jar"
+
+
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_under_fapi2_request_objects_use_ps256_es256_or_eddsa_only(browser, settings):
+    key = rsa_key()
+    client = keyed_client(key, skip_consent=True, token_endpoint_auth_method="private_key_jwt")
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PROFILE="fapi2", REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=False,
+                                                         REQUIRE_DPOP=False)):
+        assert HttpClient().get(METADATA).json()["request_object_signing_alg_values_supported"] == ["PS256", "ES256",
+                                                                                                      "EdDSA"]
+        refused_at_authorize(browser, client, request_object(client, alg="RS256"))
+        r = by_value(browser, client, request_object(client, alg="PS256"))
+        assert "code" in assert_redirect_to(r, REDIRECT_URI)

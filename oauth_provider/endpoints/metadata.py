@@ -97,7 +97,8 @@ def protected_requests(request: HttpRequest, grants: list[str]) -> dict[str, Any
             provider_settings.REQUIRE_PUSHED_AUTHORIZATION_REQUESTS)
     document["request_parameter_supported"] = bool(provider_settings.REQUEST_OBJECTS)
     if provider_settings.REQUEST_OBJECTS:
-        document["request_object_signing_alg_values_supported"] = list(SIGNING_ALGORITHMS)
+        # FAPI 2.0 §5.4.1 narrows them under that profile (jwt.foreign_header enforces it)
+        document["request_object_signing_alg_values_supported"] = list(profiles.allowed_algorithms(SIGNING_ALGORITHMS))
         if provider_settings.REQUIRE_SIGNED_REQUEST_OBJECT:
             document["require_signed_request_object"] = True
     return document

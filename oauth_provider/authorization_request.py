@@ -34,6 +34,7 @@ from .conf import provider_settings
 from .errors import (
     AccessDenied,
     InvalidRequest,
+    InvalidRequestObject,
     RegistrationNotSupported,
     RequestNotSupported,
     RequestUriNotSupported,
@@ -99,6 +100,15 @@ class AuthorizationRequest:
     #: the HTTP request, set by the view: the default resource's identifier may come from it
     #: (DEBUG without ``ISSUER``)
     request: HttpRequest | None = None
+    # -- where the parameters came from (RFC 9126, RFC 9101; :mod:`oauth_provider.request_objects`)
+    #: the PushedAuthorization row whose parameters these are (None: not pushed)
+    pushed: Any = None
+    #: the ``request_uri`` the browser brought (with :attr:`pushed`)
+    request_uri: str = ""
+    #: the parameters came from a request object whose signature was verified
+    signed: bool = False
+    #: validated at the PAR endpoint, to be stored (not answered yet)
+    pushing: bool = False
 
 
 def _single(data: QueryDict, name: str) -> str | None:
@@ -132,12 +142,14 @@ def _echoable_state(data: QueryDict) -> str | None:
     return value
 
 
-def establish_client(data: QueryDict) -> AuthorizationRequest:
+def establish_client(data: QueryDict, client: AbstractClient | None = None) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
     RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`. A URL ``client_id``
     is a client ID metadata document when that feature is on (:mod:`.metadata_documents`);
     a document that cannot be used stops here too (draft-ietf-oauth-client-id-metadata-document
-    §4.3: no redirect URI is known)."""
+    §4.3: no redirect URI is known). ``client``, when the caller already holds the client
+    ``client_id`` names (authenticated at the PAR endpoint, or loaded with a pushed request),
+    is used instead of a second lookup."""
     client_id = _single(data, "client_id")
     sent = _single(data, "redirect_uri")
     state = _echoable_state(data)
@@ -145,10 +157,11 @@ def establish_client(data: QueryDict) -> AuthorizationRequest:
         raise UntrustedRedirect("The client_id parameter is missing.")
     if len(client_id) > CLIENT_ID_MAX_LENGTH or (sent is not None and len(sent) > redirect_uris.MAX_LENGTH):
         raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
-    try:
-        client = metadata_documents.lookup(client_id)
-    except metadata_documents.DocumentError as exc:
-        raise UntrustedRedirect(str(exc)) from None
+    if client is None or client.client_id != client_id:
+        try:
+            client = metadata_documents.lookup(client_id)
+        except metadata_documents.DocumentError as exc:
+            raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:
         raise UntrustedRedirect("The client is unknown or disabled.")
     registered = client.redirect_uri_list
@@ -247,14 +260,38 @@ def check_scope(req: AuthorizationRequest, data: QueryDict) -> None:
 
 
 def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:
-    """Request objects and ``registration`` are not supported: say so (OIDC Core §6.1,
-    §6.2, §7.2.1) rather than ignore them. ``request_uri`` is never fetched."""
+    """``request`` and ``request_uri`` left here were not resolved by
+    :func:`oauth_provider.request_objects.expand`: the feature is off (say so, OIDC Core §6.1,
+    §6.2, rather than ignore them), or they were nested in a request object or a pushed
+    request (RFC 9101 §4: MUST NOT; RFC 9126 §2.1: a pushed request has no ``request_uri``).
+    ``registration`` is not supported (OIDC Core §7.2.1). A ``request_uri`` is never fetched."""
+    nested = "A request object must not contain request or request_uri (RFC 9101 section 4)."
     if "request" in req.params:
-        raise RequestNotSupported()
+        if not provider_settings.REQUEST_OBJECTS:
+            raise RequestNotSupported()
+        raise InvalidRequestObject(nested)
     if "request_uri" in req.params:
-        raise RequestUriNotSupported()
+        if req.pushing:
+            raise InvalidRequest("A pushed authorization request cannot carry request_uri (RFC 9126 section 2.1).")
+        if not provider_settings.PUSHED_AUTHORIZATION_REQUESTS:
+            raise RequestUriNotSupported()
+        raise InvalidRequestObject(nested)
     if "registration" in req.params:
         raise RegistrationNotSupported()
+
+
+def check_request_channel(req: AuthorizationRequest, data: QueryDict) -> None:
+    """A request must come through the PAR endpoint when the server or the client says so
+    (``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS``, the client's
+    ``require_pushed_authorization_requests``: RFC 9126 §5-6), and as a signed request object
+    when either says so (RFC 9101 §10.5 ``require_signed_request_object``)."""
+    if not req.pushing and req.pushed is None and (
+            provider_settings.REQUIRE_PUSHED_AUTHORIZATION_REQUESTS
+            or getattr(req.client, "require_pushed_authorization_requests", False)):
+        raise InvalidRequest("This authorization request must be pushed to the PAR endpoint first (RFC 9126).")
+    if not req.signed and (provider_settings.REQUIRE_SIGNED_REQUEST_OBJECT
+                           or getattr(req.client, "require_signed_request_object", False)):
+        raise InvalidRequest("This authorization request must be a signed request object (RFC 9101).")
 
 
 def check_openid(req: AuthorizationRequest, data: QueryDict) -> None:
@@ -283,6 +320,7 @@ def check_openid(req: AuthorizationRequest, data: QueryDict) -> None:
 CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (
     check_params,
     check_unsupported,
+    check_request_channel,
     check_grant_allowed,
     check_client_method,
     check_response_type,

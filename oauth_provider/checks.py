@@ -113,6 +113,11 @@ W150   ``POSTGRESQL_PREPARED_STATEMENTS`` is a string other than "auto" (treated
 W151   ``POSTGRESQL_PREPARED_STATEMENTS`` is True for a PostgreSQL database that sets
        ``DISABLE_SERVER_SIDE_CURSORS`` (a transaction pooler in front): only PgBouncer 1.22+
        with ``max_prepared_statements`` keeps named statements apart
+E120   ``PUSHED_AUTHORIZATION_REQUEST_LIFETIME`` is not 1 to 600 seconds (RFC 9126 §2.2: short;
+       FAPI 2.0 §5.3.2.2: under 600 is required by that profile, 600 is the ceiling here)
+E121   ``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`` is on while ``PUSHED_AUTHORIZATION_REQUESTS`` is off
+       (no authorization request could ever succeed)
+E122   ``REQUIRE_SIGNED_REQUEST_OBJECT`` is on while ``REQUEST_OBJECTS`` is off
 =====  =====================================================================
 """
 
@@ -361,6 +366,37 @@ def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             f"OAUTH_PROVIDER['REPLAY_CACHE'] = {provider_settings.REPLAY_CACHE!r} is not an alias in CACHES.",
             hint="DPoP proofs' jti values are remembered there: name a cache every worker shares.",
             id="oauth_provider.E112",
+        ))
+    return errors
+
+
+@register("oauth_provider")
+def check_pushed_requests(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E120-E122: PAR (RFC 9126) and request objects (RFC 9101) configured so that they can work."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    names = ("PUSHED_AUTHORIZATION_REQUESTS", "PUSHED_AUTHORIZATION_REQUEST_LIFETIME",
+             "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "REQUEST_OBJECTS", "REQUIRE_SIGNED_REQUEST_OBJECT")
+    if not isinstance(raw, dict) or any(k in raw and not _type_ok(k, raw[k]) for k in names):
+        return []  # E001 / E003 say so
+    errors = []
+    lifetime = provider_settings.PUSHED_AUTHORIZATION_REQUEST_LIFETIME
+    if not 0 < lifetime <= 600:
+        errors.append(Error(
+            "OAUTH_PROVIDER['PUSHED_AUTHORIZATION_REQUEST_LIFETIME'] must be 1 to 600 seconds.",
+            hint="A request_uri is used seconds after it is pushed (RFC 9126 section 2.2 suggests 5 to 600).",
+            id="oauth_provider.E120",
+        ))
+    if provider_settings.REQUIRE_PUSHED_AUTHORIZATION_REQUESTS and not provider_settings.PUSHED_AUTHORIZATION_REQUESTS:
+        errors.append(Error(
+            "OAUTH_PROVIDER['REQUIRE_PUSHED_AUTHORIZATION_REQUESTS'] is on but PUSHED_AUTHORIZATION_REQUESTS is off.",
+            hint="Every authorization request would be refused: turn the PAR endpoint on.",
+            id="oauth_provider.E121",
+        ))
+    if provider_settings.REQUIRE_SIGNED_REQUEST_OBJECT and not provider_settings.REQUEST_OBJECTS:
+        errors.append(Error(
+            "OAUTH_PROVIDER['REQUIRE_SIGNED_REQUEST_OBJECT'] is on but REQUEST_OBJECTS is off.",
+            hint="Every authorization request would be refused: turn request objects on.",
+            id="oauth_provider.E122",
         ))
     return errors
 

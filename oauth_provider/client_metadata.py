@@ -39,8 +39,10 @@ with ``ALLOW_INSECURE_LOOPBACK_FETCH``) only for a confidential client, and
 ``backchannel_logout_session_required`` is a boolean; ``frontchannel_logout_uri`` is an absolute
 http(s) URI with no fragment whose scheme, host and port are those of one of the client's
 registered redirect URIs (OpenID Connect Front-Channel Logout 1.0 §2; so it follows the redirect
-URIs' https and loopback rules), ``frontchannel_logout_session_required`` is a boolean, and so
-is ``dpop_bound_access_tokens`` (RFC 9449 §5.2).
+URIs' https and loopback rules); ``frontchannel_logout_session_required``,
+``dpop_bound_access_tokens`` (RFC 9449 §5.2), ``require_pushed_authorization_requests`` (RFC
+9126 §6) and ``require_signed_request_object`` (RFC 9101 §10.5) are booleans, and
+``request_object_signing_alg`` (OIDC Registration §2) is an asymmetric algorithm, never ``none``.
 
 Under the FAPI 2.0 profile (``PROFILE = "fapi2"``, :mod:`oauth_provider.profiles`), whoever
 registers it, a client must be confidential and authenticate with ``private_key_jwt``
@@ -173,6 +175,9 @@ class ClientMetadata:
     frontchannel_logout_session_required: bool = False
     #: RFC 9449 §5.2: the client always uses DPoP; a token request without a proof is refused
     dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
+    request_object_signing_alg: str = ""
+    require_signed_request_object: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -204,6 +209,9 @@ class ClientMetadata:
         client.frontchannel_logout_uri = self.frontchannel_logout_uri
         client.frontchannel_logout_session_required = self.frontchannel_logout_session_required
         client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
+        client.require_pushed_authorization_requests = self.require_pushed_authorization_requests
+        client.request_object_signing_alg = self.request_object_signing_alg
+        client.require_signed_request_object = self.require_signed_request_object
 
 
 def to_dict(client: AbstractClient) -> dict[str, Any]:
@@ -228,6 +236,9 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
         "software_id": getattr(client, "software_id", ""),
         "software_version": getattr(client, "software_version", ""),
         "token_endpoint_auth_signing_alg": getattr(client, "token_endpoint_auth_signing_alg", ""),
+        "request_object_signing_alg": getattr(client, "request_object_signing_alg", ""),
+        "require_pushed_authorization_requests": getattr(client, "require_pushed_authorization_requests", False),
+        "require_signed_request_object": getattr(client, "require_signed_request_object", False),
         **{name: getattr(client, name, "") for name in DISPLAY_URIS},
     }
     data.update({name: value for name, value in optional.items() if value})
@@ -293,6 +304,9 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.software_version = _text(data, "software_version", MAX_SOFTWARE_LENGTH, problems)
     out.jwks, out.jwks_uri = _keys(data, problems)
     out.token_endpoint_auth_signing_alg = _signing_alg(data, problems)
+    out.request_object_signing_alg = _signing_alg(data, problems, "request_object_signing_alg")
+    out.require_pushed_authorization_requests = _boolean(data, "require_pushed_authorization_requests", problems)
+    out.require_signed_request_object = _boolean(data, "require_signed_request_object", problems)
     out.backchannel_logout_uri, out.backchannel_logout_session_required = _backchannel_logout(
         data, public=out.is_public, problems=problems)
     out.frontchannel_logout_uri, out.frontchannel_logout_session_required = _frontchannel_logout(
@@ -675,16 +689,18 @@ def _keys(data: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any] 
     return parsed, ""
 
 
-def _signing_alg(data: Mapping[str, Any], problems: _Problems) -> str:
-    """``token_endpoint_auth_signing_alg`` (OIDC Registration §2): an asymmetric algorithm, never
-    ``none``; empty means any of :data:`SIGNING_ALGORITHMS`."""
-    value = data.get("token_endpoint_auth_signing_alg")
+def _signing_alg(data: Mapping[str, Any], problems: _Problems, name: str = "token_endpoint_auth_signing_alg") -> str:
+    """``token_endpoint_auth_signing_alg`` or ``request_object_signing_alg`` (OIDC Registration
+    §2): an asymmetric algorithm, never ``none`` (RFC 9101 §10.1: request objects are signed
+    here); empty means any of :data:`SIGNING_ALGORITHMS`."""
+    value = data.get(name)
     if value in (None, ""):
         return ""
     if value not in SIGNING_ALGORITHMS:
-        problems.add("token_endpoint_auth_signing_alg", gettext(
-            "Unsupported token_endpoint_auth_signing_alg. Supported: %(algs)s."
-        ) % {"algs": ", ".join(SIGNING_ALGORITHMS)})
+        problems.add(name, gettext(
+            "Unsupported %(name)s. Supported: %(algs)s."
+        ) % {"name": name, "algs": ", ".join(SIGNING_ALGORITHMS)})
         return ""
     return str(value)
+
 

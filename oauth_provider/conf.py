@@ -241,6 +241,43 @@ DEFAULTS: dict[str, Setting] = {
         "system check. See docs/how-to/fapi2.md.",
         nullable=True,
     ),
+    "PUSHED_AUTHORIZATION_REQUESTS": Setting(
+        True, (bool,),
+        "The pushed authorization request endpoint (RFC 9126) at ``{issuer}/par/``: a client "
+        "POSTs its authorization request there, authenticated as at the token endpoint, and sends "
+        "the browser to the authorization endpoint with only ``client_id`` and the ``request_uri`` it "
+        "got back. Advertised as ``pushed_authorization_request_endpoint``. Off: the endpoint answers "
+        "404 and a ``request_uri`` is ``request_uri_not_supported``. A ``request_uri`` is never "
+        "fetched from a URL. See docs/how-to/par-and-jar.md.",
+    ),
+    "PUSHED_AUTHORIZATION_REQUEST_LIFETIME": Setting(
+        60, (int,),
+        "Seconds a pushed request's ``request_uri`` stays usable (RFC 9126 §2.2 ``expires_in``; "
+        "FAPI 2.0 requires less than 600). It is single use, spent when the authorization completes "
+        "(approval or a remembered consent), not when the consent page is shown.",
+    ),
+    "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS": Setting(
+        False, (bool,),
+        "Refuse every authorization request that does not come through the PAR endpoint "
+        "(``invalid_request``), for all clients; advertised as ``require_pushed_authorization_requests`` "
+        "(RFC 9126 §5). A client's own ``require_pushed_authorization_requests`` does the same for it "
+        "alone (RFC 9126 §6).",
+    ),
+    "REQUEST_OBJECTS": Setting(
+        True, (bool,),
+        "Accept signed request objects (JAR, RFC 9101): the ``request`` parameter at the "
+        "authorization endpoint and at the PAR endpoint, from clients that registered keys (``jwks`` or "
+        "``jwks_uri``), verified with the RFC 8725 rules and the client's ``request_object_signing_alg``. "
+        "Unsigned request objects (``alg: none``) are always refused. Off: ``request`` is "
+        "``request_not_supported``.",
+    ),
+    "REQUIRE_SIGNED_REQUEST_OBJECT": Setting(
+        False, (bool,),
+        "Refuse every authorization request whose parameters are not in a signed request object "
+        "(RFC 9101 §10.5 ``require_signed_request_object``, advertised in the metadata): by value at "
+        "the authorization endpoint or pushed to the PAR endpoint. A client's own "
+        "``require_signed_request_object`` does the same for it alone.",
+    ),
     "ADAPTER": Setting(
         "oauth_provider.adapter.DefaultAdapter", (str,),
         "Dotted path of the adapter class holding the host's policy hooks.",

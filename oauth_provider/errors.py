@@ -17,6 +17,8 @@ page). Views never choose status codes. The hierarchy::
     ├── AccessDenied                403 (redirected)
     ├── LoginRequired, ConsentRequired, InteractionRequired   OIDC prompt=none answers
     ├── RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported   OIDC §6
+    ├── InvalidRequestObject        400 (RFC 9101 §6.3: a request object that fails its checks)
+    ├── InvalidRequestUri           400 (RFC 9101 §7: a request_uri unknown, used or expired)
     ├── ServerError                 500
     ├── TemporarilyUnavailable      503
     ├── AuthorizationPending, SlowDown, ExpiredToken, DeviceAccessDenied
@@ -253,6 +255,27 @@ class RequestUriNotSupported(OAuthError):
 
     error = "request_uri_not_supported"
     default_description = "The request_uri parameter is not supported."
+
+
+class InvalidRequestObject(OAuthError):
+    """RFC 9101 §6.3 / OIDC Core §3.1.2.6 ``invalid_request_object``: the request object (JAR)
+    is unsigned, signed with a key or algorithm not the client's, mistyped, expired, for another
+    server, or names another client. At the authorization endpoint the redirect URI it carries
+    is not trusted, so the error is shown as a page; at the PAR endpoint it is JSON."""
+
+    error = "invalid_request_object"
+    redirectable = False
+    default_description = "The request object is invalid."
+
+
+class InvalidRequestUri(OAuthError):
+    """RFC 9101 §7 / RFC 9126 §4 ``invalid_request_uri``: the ``request_uri`` is unknown,
+    already used, expired, pushed by another client, or not one of ours (we never fetch a URL).
+    Never redirected: the redirect URI would have come from the pushed request."""
+
+    error = "invalid_request_uri"
+    redirectable = False
+    default_description = "The request_uri is unknown, expired or already used."
 
 
 class RegistrationNotSupported(OAuthError):

@@ -16,6 +16,7 @@ from .endpoints.end_session import EndSessionView
 from .endpoints.introspect import IntrospectionView
 from .endpoints.jwks import JWKSView
 from .endpoints.metadata import MetadataView
+from .endpoints.par import PushedAuthorizationView
 from .endpoints.registration import ClientConfigurationView, RegistrationView
 from .endpoints.revoke import RevocationView
 from .endpoints.token import TokenView
@@ -26,6 +27,8 @@ app_name = "oauth_provider"
 urlpatterns = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
     path("token/", TokenView.as_view(), name="token"),
+    # RFC 9126; 404 while PUSHED_AUTHORIZATION_REQUESTS is off
+    path("par/", PushedAuthorizationView.as_view(), name="par"),
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
     path(".well-known/openid-configuration", OpenIDConfigurationView.as_view(), name="openid-configuration"),
     path("jwks/", JWKSView.as_view(), name="jwks"),

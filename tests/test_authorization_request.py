@@ -103,8 +103,9 @@ def test_check_params_refuses_a_repeated_parameter():
 ])
 def test_check_unsupported_names_what_is_not_supported(param, error):
     req, data = request_for(**{param: "x"})
-    with pytest.raises(error):
-        ar.check_unsupported(req, data)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUEST_OBJECTS=False, PUSHED_AUTHORIZATION_REQUESTS=False)):
+        with pytest.raises(error):
+            ar.check_unsupported(req, data)
     req, data = request_for()
     ar.check_unsupported(req, data)
 
@@ -214,8 +215,9 @@ def test_check_openid_is_off_when_oidc_is_disabled():
 # -- the order -------------------------------------------------------------------------------------
 def test_checks_run_in_the_documented_order():
     assert [check.__name__ for check in ar.CHECKS] == [
-        "check_params", "check_unsupported", "check_grant_allowed", "check_client_method", "check_response_type",
-        "check_pkce", "check_dpop_jkt", "check_prompt", "check_resource", "check_scope", "check_openid",
+        "check_params", "check_unsupported", "check_request_channel", "check_grant_allowed", "check_client_method",
+        "check_response_type", "check_pkce", "check_dpop_jkt", "check_prompt", "check_resource", "check_scope",
+        "check_openid",
     ]
 
 

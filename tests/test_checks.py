@@ -489,3 +489,25 @@ def test_dpop_switches_are_booleans():
     assert ids(DPOP_NONCE="yes") == ["oauth_provider.E003"]
     assert ids(REQUIRE_DPOP=1) == ["oauth_provider.E003"]
     assert ids(DPOP_NONCE=True, REQUIRE_DPOP=True) == []
+
+
+@pytest.mark.parametrize("value", [0, -5, 601, 3600])
+def test_e120_the_request_uri_lifetime_is_short(value):
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME=value) == ["oauth_provider.E120"]
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME=90) == []
+
+
+def test_e121_par_required_but_off():
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=True, PUSHED_AUTHORIZATION_REQUESTS=False) == [
+        "oauth_provider.E121"]
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=True) == []
+
+
+def test_e122_signed_request_objects_required_but_off():
+    assert ids(REQUIRE_SIGNED_REQUEST_OBJECT=True, REQUEST_OBJECTS=False) == ["oauth_provider.E122"]
+    assert ids(REQUIRE_SIGNED_REQUEST_OBJECT=True) == []
+
+
+def test_par_settings_of_the_wrong_type_are_e003_only():
+    assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME="60") == ["oauth_provider.E003"]
+    assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS="yes") == ["oauth_provider.E003"]

@@ -372,3 +372,26 @@ def test_dpop_bound_access_tokens_is_a_boolean_kept_on_the_client():
     assert "dpop_bound_access_tokens" not in to_dict(client)
     for value in ("true", 1, [True]):
         assert refused({**WEB, "dpop_bound_access_tokens": value}).field == "dpop_bound_access_tokens"
+def test_par_and_jar_client_metadata():
+    """RFC 9126 §6 ``require_pushed_authorization_requests``, RFC 9101 §10.5
+    ``require_signed_request_object``, OIDC Registration §2 ``request_object_signing_alg``."""
+    out = validate({**WEB, "require_pushed_authorization_requests": True, "require_signed_request_object": True,
+                    "request_object_signing_alg": "PS256", "jwks": {"keys": [public_jwk()]}}, source="dynamic")
+    assert out.require_pushed_authorization_requests and out.require_signed_request_object
+    assert out.request_object_signing_alg == "PS256"
+    client = Client(client_id="c1", name="c1")
+    out.apply(client)
+    assert client.require_pushed_authorization_requests and client.request_object_signing_alg == "PS256"
+    data = to_dict(client)
+    assert data["require_pushed_authorization_requests"] is True and data["request_object_signing_alg"] == "PS256"
+    assert "require_pushed_authorization_requests" not in to_dict(Client(client_id="c2", name="c2"))
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"request_object_signing_alg": "none"}, "request_object_signing_alg"),
+    ({"request_object_signing_alg": "HS256"}, "request_object_signing_alg"),
+    ({"require_pushed_authorization_requests": "true"}, "require_pushed_authorization_requests"),
+    ({"require_signed_request_object": 1}, "require_signed_request_object"),
+])
+def test_par_and_jar_client_metadata_is_refused_when_malformed(data, field):
+    assert refused({**WEB, **data}).field == field

@@ -180,10 +180,10 @@ def test_help_reads_well():
 def test_help_examples_work():
     commands = createclient.EPILOG.replace("\\\n", " ").splitlines()
     examples = [shlex.split(line)[2:] for line in commands if line.strip().startswith("manage.py createclient")]
-    assert len(examples) == 5
+    assert len(examples) == 6
     for args in examples:
         run("createclient", *args)
-    assert Client.objects.count() == 5
+    assert Client.objects.count() == 6
 
 
 # -- cleartokens -------------------------------------------------------------------------
@@ -438,3 +438,13 @@ def test_createclient_dpop_bound_access_tokens():
     plain = create_json("Plain", "--grant-type", "client_credentials")
     assert "dpop_bound_access_tokens" not in plain
     assert not get_client_model().objects.get(client_id=plain["client_id"]).dpop_bound_access_tokens
+def test_createclient_par_and_jar_options():
+    data = create_json("Bank", "--redirect-uri", "https://bank.example/cb", "--auth-method", "private_key_jwt",
+                       "--jwks-uri", "https://bank.example/jwks.json", "--require-pushed-authorization-requests",
+                       "--require-signed-request-object", "--request-object-signing-alg", "PS256")
+    client = Client.objects.get(client_id=data["client_id"])
+    assert client.require_pushed_authorization_requests and client.require_signed_request_object
+    assert client.request_object_signing_alg == "PS256"
+    assert data["require_pushed_authorization_requests"] is True
+    with pytest.raises(CommandError):
+        run("createclient", "Bad", "--redirect-uri", "https://bad.example/cb", "--request-object-signing-alg", "none")

@@ -98,6 +98,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         "RFC 6749 §3.2, §5; OAuth 2.1 §3.2; RFC 8628 §3.4", "Tokens for `authorization_code`, `refresh_token`, "
         "`client_credentials` and the device code (`urn:ietf:params:oauth:grant-type:device_code`). CORS open.",
     ),
+    "oauth_provider:par": Endpoint(
+        "POST", "client: as at the token endpoint (incl. `none` for public clients)", "RFC 9126 §2, RFC 9101 §6",
+        "Pushed authorization request: the request's parameters (or a signed `request` object) in, 201 with a "
+        "single-use `request_uri` and `expires_in` out; errors as JSON. 404 when `PUSHED_AUTHORIZATION_REQUESTS` "
+        "is off. CORS open.",
+    ),
     "oauth_provider:metadata": Endpoint(
         "GET, HEAD", "none", "RFC 8414 §3", "Authorization-server metadata. CORS open, cacheable 5 minutes.",
     ),

@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import metadata_documents, resources, scopes
+from .. import metadata_documents, request_objects, resources, scopes
 from ..authorization_request import (
     AuthorizationRequest,
     consent_needed,
@@ -87,13 +88,23 @@ class AuthorizationView(View):
         return self.handle(request, data)
 
     # -- the request -----------------------------------------------------------------------
-    def handle(self, request: HttpRequest, data: QueryDict) -> HttpResponse:
+    def establish(self, request: HttpRequest, query: QueryDict) -> tuple[AuthorizationRequest, QueryDict]:
+        """The request's client and redirect URI, from the parameters that count: a pushed
+        request's (``request_uri``, RFC 9126 §4) or a request object's (``request``, RFC 9101 §6),
+        else the query's (:func:`oauth_provider.request_objects.expand`). Raises
+        :class:`OAuthError`, shown as a page."""
+        expanded = request_objects.expand(query, get_issuer(request))
+        req = expanded.mark(establish_client(expanded.data, client=expanded.client))
+        return req, expanded.data
+
+    def handle(self, request: HttpRequest, query: QueryDict) -> HttpResponse:
         try:
-            req = establish_client(data)
+            req, data = self.establish(request, query)
         except OAuthError as exc:
             return error_page(request, exc)
         if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
-            return self.login(request, data)
+            # Back here by GET with the query as sent: a pushed request stays off the front channel.
+            return self.login(request, query)
         req.issuer = get_issuer(request)
         req.request = request
         try:
@@ -102,7 +113,7 @@ class AuthorizationView(View):
             if req.openid and needs_login(request, req):
                 if "none" in req.prompt:
                     raise LoginRequired("The user must log in again.")
-                return self.login_again(request, req, data)
+                return self.login_again(request, req, query)
             if self.consent_needed(request, req):
                 if "none" in req.prompt:
                     raise ConsentRequired("The user has not granted these scopes to this client.")
@@ -144,8 +155,10 @@ class AuthorizationView(View):
 
     # -- the consent page and the decision ---------------------------------------------------
     def consent_page(self, request: HttpRequest, req: AuthorizationRequest) -> HttpResponse:
+        carried = request_objects.front_channel(req)
         blob = signing.dumps(
-            {"p": req.params, "r": list(req.params.getlist("resource")), "u": str(request.user.pk)},
+            {"p": carried, "r": [] if req.pushed is not None else list(req.params.getlist("resource")),
+             "u": str(request.user.pk), "s": req.signed},
             salt=CONSENT_SALT, compress=True,
         )
         known = resources.configured(request) if req.resources else {}
@@ -192,13 +205,16 @@ class AuthorizationView(View):
         if payload.get("u") != str(request.user.pk):
             return error_page(request, InvalidRequest("The consent form belongs to another user."))
         try:
-            req = establish_client(data)
+            req, expanded = self.establish(request, data)
         except OAuthError as exc:
             return error_page(request, exc)
+        # The form was signed by us, for this user: its parameters came from a verified request
+        # object if it says so (RFC 9101); a pushed one says so itself.
+        req.signed = req.signed or bool(payload.get("s"))
         req.issuer = get_issuer(request)
         req.request = request
         try:
-            validate(req, data)
+            validate(req, expanded)
             self.check_user(request, req)
             if req.openid and needs_login(request, req):  # the consent page may have stayed open
                 return self.login_again(request, req, data)
@@ -224,7 +240,14 @@ class AuthorizationView(View):
         record_decision(req, request.user, granted, remember=REMEMBER_FIELD in request.POST)
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
-        """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207)."""
-        code = start_grant(request, req, request.user, granted)
+        """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207). A
+        pushed request is spent in the same transaction (RFC 9126 §4, FAPI 2.0 §5.3.2.2 note 3:
+        when the authorization completes, not when the page was shown)."""
+        if req.pushed is None:
+            code = start_grant(request, req, request.user, granted)
+        else:
+            with transaction.atomic():
+                request_objects.spend(req)
+                code = start_grant(request, req, request.user, granted)
         response = redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
         return forget_marker(request, req, response)

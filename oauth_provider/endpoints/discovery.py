@@ -43,8 +43,8 @@ def openid_configuration(request: HttpRequest) -> dict[str, Any]:
         "claims_supported": supported_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        # request_parameter_supported and request_uri_parameter_supported: metadata()'s
+        # (RFC 9101 / RFC 9126); no request_uri is ever fetched, so none is registered either
         "require_request_uri_registration": False,
         "display_values_supported": ["page"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -21,6 +21,7 @@ from ..issuer import endpoint_url, get_issuer
 from ..models import advertised
 from ..registry import client_auth_methods, grant_types
 from ..responses import allow_cors
+from . import par
 
 
 def advertised_grants() -> list[str]:
@@ -77,9 +78,31 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
         document["response_modes_supported"] = ["query"]
     else:
         document["response_types_supported"] = []
+    document.update(protected_requests(request, grants))
     if provider_settings.CLIENT_ID_METADATA_DOCUMENTS:
         # draft-ietf-oauth-client-id-metadata-document §5
         document["client_id_metadata_document_supported"] = True
+    return document
+
+
+def protected_requests(request: HttpRequest, grants: list[str]) -> dict[str, Any]:
+    """PAR (RFC 9126 §5) and request objects (RFC 9101 §10.5, OIDC Discovery §3). A
+    ``request_uri`` is accepted only from our PAR endpoint, never fetched from a client's URL:
+    ``request_uri_parameter_supported`` (OIDC Discovery: "use of the request_uri parameter",
+    i.e. by reference from the client) stays false, and PAR's own metadata says the rest."""
+    if "authorization_code" not in grants:
+        return {}
+    document: dict[str, Any] = {"request_uri_parameter_supported": False}
+    if par.enabled():
+        document["pushed_authorization_request_endpoint"] = endpoint_url(request, "par")
+        document["require_pushed_authorization_requests"] = bool(
+            provider_settings.REQUIRE_PUSHED_AUTHORIZATION_REQUESTS)
+    document["request_parameter_supported"] = bool(provider_settings.REQUEST_OBJECTS)
+    if provider_settings.REQUEST_OBJECTS:
+        # FAPI 2.0 §5.4.1 narrows them under that profile (jwt.foreign_header enforces it)
+        document["request_object_signing_alg_values_supported"] = list(profiles.allowed_algorithms(SIGNING_ALGORITHMS))
+        if provider_settings.REQUIRE_SIGNED_REQUEST_OBJECT:
+            document["require_signed_request_object"] = True
     return document
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('oauth_provider', '0012_dpop'),
+        ('oauth_provider', '0013_pushed_authorization'),
     ]
 
     operations = [

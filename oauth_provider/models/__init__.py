@@ -11,6 +11,8 @@ their state (live, spent, revoked, expired, remembered).
 * Codes, tokens and client secrets are stored only as SHA-256 hex digests
   (:mod:`oauth_provider.secrets`) under a unique index; the plaintext is never stored.
 * One-time things are consumed by a conditional UPDATE whose row count decides the winner.
+* A :class:`PushedAuthorization` is a request pushed to the PAR endpoint (RFC 9126), spent
+  once when its authorization completes.
 * Dynamic registration (RFC 7591/7592) keeps its initial access tokens and each registered
   client's registration access token (hashed) in :mod:`.registrations`.
 """
@@ -30,6 +32,7 @@ from .clients import (
 from .consents import Consent, ConsentQuerySet
 from .devices import DeviceCode, DeviceCodeQuerySet, DeviceCodeStatus
 from .logout import LogoutDelivery, LogoutDeliveryQuerySet, LogoutReason
+from .pushed import PushedAuthorization, PushedAuthorizationQuerySet
 from .registrations import (
     ClientRegistration,
     ClientRegistrationQuerySet,
@@ -55,7 +58,7 @@ __all__ = [
     "CLIENT_MODEL_SETTING", "ClientRegistration", "ClientRegistrationQuerySet", "ClientType", "Consent",
     "ConsentQuerySet", "DEFAULT_CLIENT_MODEL", "DeviceCode", "DeviceCodeQuerySet", "DeviceCodeStatus",
     "GrantType", "InitialAccessToken", "InitialAccessTokenQuerySet", "LogoutDelivery",
-    "LogoutDeliveryQuerySet", "LogoutReason", "RefreshToken",
+    "LogoutDeliveryQuerySet", "LogoutReason", "PushedAuthorization", "PushedAuthorizationQuerySet", "RefreshToken",
     "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
     "get_client_model",
 ]

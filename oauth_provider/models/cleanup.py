@@ -15,6 +15,7 @@ What goes, in this order (children before their family), each model's ``.dead(no
   a family created an instant before its first code;
 * device codes (RFC 8628) that expired, whatever became of them: a redeemed or denied one is
   kept until then so a late poll is still told so.
+* pushed authorization requests (RFC 9126) past their expiry, used or not (:mod:`.pushed`);
 * back-channel logout deliveries delivered or given up on more than a week ago
   (:mod:`.logout`); pending ones stay, ``sendlogouts`` finishes them.
 
@@ -35,6 +36,7 @@ from django.db.models import Model, QuerySet
 from .. import secrets
 from .devices import DeviceCode
 from .logout import LogoutDelivery
+from .pushed import PushedAuthorization
 from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -49,6 +51,7 @@ def dead_rows(now: datetime) -> list[QuerySet[Any]]:
         RefreshToken.objects.dead(now),
         Authorization.objects.dead(now),
         DeviceCode.objects.dead(now),
+        PushedAuthorization.objects.dead(now),
         LogoutDelivery.objects.dead(now),
     ]
 

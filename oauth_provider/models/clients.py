@@ -247,6 +247,22 @@ class AbstractClient(models.Model):
         _("DPoP-bound access tokens only"), default=False,
         help_text=_("The client always uses DPoP: a token request without a DPoP proof is refused (RFC 9449 §5.2)."),
     )
+    # RFC 9126 §6, RFC 9101 §10.5 / OIDC Registration §2
+    require_pushed_authorization_requests = models.BooleanField(
+        _("require pushed authorization requests"), default=False,
+        help_text=_("Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."),
+    )
+    request_object_signing_alg = models.CharField(
+        _("request object signing algorithm"), max_length=16, blank=True,
+        choices=[(alg, alg) for alg in client_metadata.SIGNING_ALGORITHMS],
+        help_text=_("The only algorithm accepted for this client's signed request objects (RFC 9101). "
+                    "Empty: any asymmetric algorithm its keys support."),
+    )
+    require_signed_request_object = models.BooleanField(
+        _("require signed request objects"), default=False,
+        help_text=_("Accept this client's authorization requests only as a signed request object (RFC 9101 "
+                    "§10.5), by value or pushed to the PAR endpoint."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -363,6 +379,9 @@ class AbstractClient(models.Model):
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "frontchannel_logout_session_required": self.frontchannel_logout_session_required,
             "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
+            "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
+            "request_object_signing_alg": self.request_object_signing_alg,
+            "require_signed_request_object": self.require_signed_request_object,
         }
         # Display URIs are checked by their own field validators (the same functions).
         return data

@@ -15,6 +15,7 @@ from oauth_provider import secrets
 from oauth_provider.models import AuthorizationCode
 from oauth_provider.oidc import id_token as id_token_module
 from tests.support.factories import AuthorizationFactory, UserFactory
+from tests.support.settings import oauth_settings
 
 from ..conftest import OAuthDriver, query_of
 
@@ -358,10 +359,14 @@ def test_id_token_hint(oauth, conf_client, user, signing_key):
     ("request_uri", "file:///etc/passwd", "request_uri_not_supported"),
     ("registration", "{}", "registration_not_supported"),
 ])
+@pytest.mark.parametrize("features_on", [False, True])
 def test_unsupported_request_objects_are_refused_not_fetched(oauth, conf_client, signing_key, monkeypatch,
-                                                            name, value, error):
+                                                            name, value, error, features_on):
     """Refused with the OIDC error, and nothing fetched: no socket connected, no URL opened,
-    no local file read (the SSRF a fetching request_uri would open, DERIVED-request-uri-ssrf)."""
+    no local file read (the SSRF a fetching request_uri would open, DERIVED-request-uri-ssrf).
+    With request objects and PAR on, an unsigned request object and a URL request_uri are
+    refused before the redirect URI is trusted (an error page: invalid_request_object,
+    invalid_request_uri), still without fetching anything."""
     import builtins
     import socket
     import urllib.request
@@ -388,11 +393,17 @@ def test_unsupported_request_objects_are_refused_not_fetched(oauth, conf_client,
     monkeypatch.setattr(urllib.request.OpenerDirector, "open", lambda self, url, *a, **k: urlopen(url))
     monkeypatch.setattr(builtins, "open", opening)
     params, _ = oauth.authorize_params(conf_client, scope="openid", **{name: value})
-    r = oauth.browser.get("/o/authorize/", params)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUEST_OBJECTS=features_on,
+                                                         PUSHED_AUTHORIZATION_REQUESTS=features_on)):
+        r = oauth.browser.get("/o/authorize/", params)
     monkeypatch.undo()
+    assert reached == []
+    if features_on and name != "registration":
+        assert r.status_code == 400 and not r.has_header("Location")
+        assert {"request": b"invalid_request_object", "request_uri": b"invalid_request_uri"}[name] in r.content
+        return
     q = query_of(r["Location"])
     assert q["error"] == error and q["iss"] == ISS and q["state"] == params["state"]
-    assert reached == []
 
 
 @pytest.mark.req("OIDC-15.1-tolerated-params")

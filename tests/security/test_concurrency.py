@@ -294,3 +294,49 @@ def test_one_use_initial_access_token_registers_exactly_one_client(settings):
         statuses = Counter(status for status, _ in outcomes)
         assert statuses == {201: 1, 401: THREADS - 1}, statuses
         assert get_client_model().objects.count() == before + 1
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_parallel_authorizations_with_one_pushed_request_uri(user, figure):
+    """RFC 9126 §4: 50 browsers bring one pushed request_uri of a first-party client (no consent
+    page: each request completes the authorization at once) at the same instant. The
+    conditional UPDATE that spends it, in the transaction that stores the code, lets exactly
+    one through; the others get the error page, never a second code, never a 5xx."""
+    from oauth_provider.models import AuthorizationCode
+    from tests.support.factories import ClientFactory
+    from tests.support.par_helpers import AUTHORIZE, pushed_uri
+
+    client = ClientFactory(skip_consent=True)
+    login = HttpClient()
+    login.force_login(user)
+    trials = 5
+    results: list[Counter[int]] = []
+    for _ in range(trials):
+        request_uri = pushed_uri(client)
+        query = {"client_id": client.client_id, "request_uri": request_uri}
+        barrier = threading.Barrier(THREADS)
+        statuses: list[int] = [0] * THREADS
+
+        def worker(i: int, query: dict = query, statuses: list[int] = statuses,
+                   barrier: threading.Barrier = barrier) -> None:
+            http = HttpClient(raise_request_exception=False)
+            http.cookies = login.cookies
+            try:
+                barrier.wait(timeout=60)
+                r = http.get(AUTHORIZE, query)
+                statuses[i] = 302 if r.status_code == 302 and "code=" in r["Location"] else r.status_code
+            except Exception:
+                statuses[i] = 599
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.append(Counter(statuses))
+    figure("F-par-race", f"pushed request_uri race ({connection.vendor}): {trials} trials of {THREADS} browsers: "
+                         f"{[dict(c) for c in results]}")
+    assert all(c == Counter({302: 1, 400: THREADS - 1}) for c in results), results
+    assert AuthorizationCode.objects.count() == trials

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest, HttpResponse
 
 #: URL names whose every response carries tokens or credentials, or may
-TOKEN_BEARING = frozenset({"token", "introspect", "userinfo", "revoke", "device_authorization"})
+TOKEN_BEARING = frozenset({"token", "introspect", "userinfo", "revoke", "device_authorization", "par"})
 REFERRER_POLICIES = frozenset({"no-referrer"})
 
 

@@ -52,6 +52,10 @@ examples:
   manage.py createclient "Notes web" --redirect-uri https://notes.example/callback \\
       --backchannel-logout-uri https://notes.example/oidc/backchannel-logout
 
+  # a client whose requests must be pushed (RFC 9126) and signed with its key (RFC 9101)
+  manage.py createclient "Bank app" --redirect-uri https://bank.example/cb --auth-method private_key_jwt \\
+      --jwks-uri https://bank.example/jwks.json --require-pushed-authorization-requests
+
   # a backend service using client_credentials, as JSON for scripts
   manage.py createclient "Billing job" --grant-type client_credentials --scope read --json
 
@@ -146,6 +150,15 @@ class Command(BaseCommand):
         parser.add_argument("--signing-alg", dest="token_endpoint_auth_signing_alg", metavar="ALG", default="",
                             help="The only algorithm accepted for this client's assertions "
                                  f"({', '.join(client_metadata.SIGNING_ALGORITHMS)}). Default: any.")
+        parser.add_argument("--request-object-signing-alg", metavar="ALG", default="",
+                            help="The only algorithm accepted for this client's signed request objects "
+                                 f"(RFC 9101; {', '.join(client_metadata.SIGNING_ALGORITHMS)}). Default: any.")
+        parser.add_argument("--require-pushed-authorization-requests", action="store_true",
+                            help="Accept this client's authorization requests only through the PAR endpoint "
+                                 "(RFC 9126).")
+        parser.add_argument("--require-signed-request-object", action="store_true",
+                            help="Accept this client's authorization requests only as signed request objects "
+                                 "(RFC 9101 section 10.5).")
         parser.add_argument("--contact", dest="contacts", action="extend", nargs="+", default=[], metavar="EMAIL",
                             help="E-mail address of someone responsible for the client (repeatable).")
         parser.add_argument("--software-id", default="", help="Identifies the client software (RFC 7591 §2).")
@@ -224,6 +237,9 @@ class Command(BaseCommand):
             frontchannel_logout_uri=options["frontchannel_logout_uri"],
             frontchannel_logout_session_required=options["frontchannel_logout_session_required"],
             dpop_bound_access_tokens=options.get("dpop_bound_access_tokens", False),
+            request_object_signing_alg=options["request_object_signing_alg"],
+            require_pushed_authorization_requests=options["require_pushed_authorization_requests"],
+            require_signed_request_object=options["require_signed_request_object"],
             owner=self.owner(options["owner"]),
             **{name: options[name] for name in DISPLAY_URIS},
         )

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('swapped_app', '0006_dpop'),
+        ('swapped_app', '0007_pushed_authorization'),
     ]
 
     operations = [

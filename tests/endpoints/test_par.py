@@ -1,0 +1,511 @@
+"""Pushed authorization requests (RFC 9126), attacked: the endpoint (client authentication,
+validation as JSON, the request_uri), and the authorization endpoint taking a request_uri
+(bound to its client, single use, spent only when the authorization completes, short-lived,
+only the pushed parameters count). Checklist section V."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+import jwt as pyjwt
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client as HttpClient
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from oauth_provider.client_assertions import ASSERTION_TYPE
+from oauth_provider.models import AuthorizationCode, PushedAuthorization
+from oauth_provider.secrets import hash_token
+from tests.support import fapi
+from tests.support.dpop import DPoPKey
+from tests.support.endpoints import assert_error_page, assert_error_redirect, assert_redirect_to, minted
+from tests.support.factories import REDIRECT_URI, ClientFactory
+from tests.support.par_helpers import (
+    AUTHORIZE,
+    FORM,
+    ISSUER,
+    PAR,
+    PREFIX,
+    assert_json_error,
+    ec_key,
+    jwk_of,
+    push,
+    pushed_uri,
+    request_params,
+)
+from tests.support.settings import oauth_settings, override_oauth
+from tests.support.token_helpers import FrozenClock
+
+from ..conftest import basic_auth, consent_blob, pkce_pair, query_of, real_queries
+
+pytestmark = pytest.mark.django_db
+METADATA = "/o/.well-known/oauth-authorization-server"
+
+
+@pytest.fixture
+def browser(user):
+    http = HttpClient()
+    http.force_login(user)
+    return http
+
+
+@pytest.fixture
+def trusted(db):
+    """A first-party client: a valid request yields a code at once (no consent page)."""
+    return ClientFactory(name="First party", skip_consent=True)
+
+
+def authorize(browser, client, request_uri: str, **extra):
+    return browser.get(AUTHORIZE, {"client_id": client.client_id, "request_uri": request_uri, **extra})
+
+
+def code_of(response) -> str:
+    query = assert_redirect_to(response, REDIRECT_URI)
+    assert "code" in query, query
+    return query["code"]
+
+
+# -- the endpoint ----------------------------------------------------------------------------------
+@pytest.mark.req("9126-2-endpoint", "9126-2.2-request-uri")
+def test_a_push_gets_201_a_request_uri_and_expires_in(conf_client):
+    r = push(conf_client)
+    assert r.status_code == 201, r.content
+    assert r["Content-Type"] == "application/json"
+    assert r["Cache-Control"] == "no-store"
+    body = r.json()
+    assert set(body) == {"request_uri", "expires_in"}
+    assert body["expires_in"] == 60
+    assert re.fullmatch(re.escape(PREFIX) + r"[A-Za-z0-9_-]{43}", body["request_uri"]), body
+    # Only a digest is stored (like every one-time secret)
+    row = PushedAuthorization.objects.get()
+    assert row.request_uri_hash == hash_token(body["request_uri"])
+    assert body["request_uri"][len(PREFIX):] not in str(row.parameters)
+
+
+@pytest.mark.req("9126-2-endpoint")
+def test_the_endpoint_takes_form_posts_only_and_is_advertised(conf_client):
+    http = HttpClient()
+    r = http.get(PAR)
+    assert r.status_code == 405 and "POST" in r["Allow"]
+    r = http.post(PAR, "{}", content_type="application/json",
+                  HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert_json_error(r, "invalid_request")
+    document = http.get(METADATA).json()
+    assert document["pushed_authorization_request_endpoint"] == ISSUER + "/par/"
+    assert document["require_pushed_authorization_requests"] is False
+    assert document["request_uri_parameter_supported"] is False  # nothing is ever fetched
+    assert http.get("/o/.well-known/openid-configuration").json()["pushed_authorization_request_endpoint"] \
+        == ISSUER + "/par/"
+
+
+@pytest.mark.req("9126-2-endpoint")
+def test_a_wrong_secret_is_invalid_client_and_counted_by_the_throttle(conf_client):
+    params = request_params(conf_client)
+    r = HttpClient().post(PAR, urlencode(params), content_type=FORM,
+                          HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, "wrong"))
+    assert_json_error(r, "invalid_client", 401)
+    assert r["WWW-Authenticate"].startswith("Basic")
+    with override_settings(OAUTH_PROVIDER=oauth_settings(
+            CLIENT_AUTH_THROTTLE={"enabled": True, "failures": 2, "window": 60})):
+        for _ in range(2):
+            HttpClient().post(PAR, urlencode(params), content_type=FORM,
+                              HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, "wrong"))
+        r = HttpClient().post(PAR, urlencode(params), content_type=FORM,
+                              HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, "wrong"))
+        assert_json_error(r, "invalid_client", 429)
+    assert not PushedAuthorization.objects.exists()
+
+
+def test_a_confidential_client_cannot_push_with_its_client_id_alone(conf_client):
+    assert_json_error(push(conf_client, auth=False, **request_params(conf_client)), "invalid_client", 401)
+
+
+def test_a_public_client_pushes_with_its_client_id_and_pkce(public_client, browser):
+    """RFC 9126 §2: public clients may push (PKCE binds the code to them); FAPI's preset is
+    where they are refused."""
+    request_uri = pushed_uri(public_client, **request_params(public_client))
+    r = authorize(browser, public_client, request_uri)
+    assert r.status_code == 200  # a public client is always asked (RFC 8252 §8.6)
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    assert "code" in query_of(r["Location"])
+
+
+@pytest.mark.req("9126-2.1-no-request-uri")
+def test_a_pushed_request_cannot_carry_a_request_uri(conf_client):
+    r = push(conf_client, **request_params(conf_client, request_uri=PREFIX + "x" * 43))
+    body = assert_json_error(r, "invalid_request")
+    assert "request_uri" in body["error_description"]
+
+
+@pytest.mark.req("9126-2.1-validate", "9126-7.2-redirect-policy")
+@pytest.mark.parametrize("overrides,error", [
+    ({"redirect_uri": "https://evil.example/cb"}, "invalid_request"),
+    ({"redirect_uri": REDIRECT_URI + "/"}, "invalid_request"),
+    ({"scope": "admin"}, "invalid_scope"),
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"code_challenge": None}, "invalid_request"),
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"prompt": "none login"}, "invalid_request"),
+    ({"resource": "https://unknown.example/"}, "invalid_target"),
+])
+def test_pushed_parameters_are_validated_like_an_authorization_request_and_answered_in_json(
+        overrides, error, conf_client):
+    conf_client.allowed_scopes = "read"
+    conf_client.save()
+    r = push(conf_client, **request_params(conf_client, **overrides))
+    assert_json_error(r, error)
+    assert not PushedAuthorization.objects.exists()
+
+
+@pytest.mark.req("9126-2.1-validate")
+def test_user_interaction_never_decides_a_push(conf_client):
+    """No user is there: prompt=none and max_age are stored, never answered with
+    login_required or consent_required."""
+    r = push(conf_client, **request_params(conf_client, prompt="none", scope="openid read", max_age="0"))
+    assert r.status_code == 201, r.content
+
+
+def test_client_id_in_the_body_must_be_the_authenticated_client(conf_client):
+    other = ClientFactory()
+    r = push(conf_client, **request_params(conf_client, client_id=other.client_id))
+    assert_json_error(r, "invalid_client", 401)
+
+
+@pytest.mark.req("9126-2-endpoint")
+def test_off_the_endpoint_is_404_and_not_advertised(conf_client, browser):
+    request_uri = pushed_uri(conf_client)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PUSHED_AUTHORIZATION_REQUESTS=False)):
+        assert push(conf_client).status_code == 404
+        document = HttpClient().get(METADATA).json()
+        assert "pushed_authorization_request_endpoint" not in document
+        r = browser.get(AUTHORIZE, {**request_params(conf_client), "request_uri": request_uri})
+        assert_error_redirect(r, REDIRECT_URI, "request_uri_not_supported", query_of(r["Location"])["state"], ISSUER)
+
+
+# -- the request_uri at the authorization endpoint ----------------------------------------------------
+def test_the_pushed_request_completes_at_the_authorization_endpoint(trusted, browser):
+    params = request_params(trusted, scope="read", state="pushed-state")
+    r = authorize(browser, trusted, pushed_uri(trusted, **params))
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["state"] == "pushed-state" and query["iss"] == ISSUER
+    code = AuthorizationCode.objects.get()
+    assert code.authorization.scope == "read"
+    assert PushedAuthorization.objects.get().consumed_at is not None
+
+
+@pytest.mark.req("9126-2.2-bound-to-client")
+@pytest.mark.parametrize("who", ["other client", "no client_id", "client_id twice"])
+def test_a_request_uri_is_bound_to_the_client_that_pushed_it(who, trusted, browser):
+    request_uri = pushed_uri(trusted)
+    other = ClientFactory(skip_consent=True, redirect_uris="https://other.example/cb")
+    query = {"other client": {"client_id": other.client_id, "request_uri": request_uri},
+             "no client_id": {"request_uri": request_uri},
+             "client_id twice": {"client_id": [trusted.client_id, other.client_id], "request_uri": request_uri}}[who]
+    r = browser.get(AUTHORIZE + "?" + urlencode(query, doseq=True))
+    assert_error_page(r)
+    assert minted() == 0
+    assert PushedAuthorization.objects.get().consumed_at is None  # the owner can still use it
+    assert code_of(authorize(browser, trusted, request_uri))
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_request_uri_is_single_use(trusted, browser):
+    request_uri = pushed_uri(trusted)
+    assert code_of(authorize(browser, trusted, request_uri))
+    r = authorize(browser, trusted, request_uri)
+    assert_error_page(r)
+    assert b"invalid_request_uri" in r.content or b"already used" in r.content
+    assert AuthorizationCode.objects.count() == 1
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_request_uri_expires(trusted, browser):
+    clock = FrozenClock()
+    request_uri = pushed_uri(trusted)
+    clock.advance(61)
+    assert_error_page(authorize(browser, trusted, request_uri))
+    assert minted() == 0
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_the_consent_page_does_not_spend_it_the_approval_does(conf_client, browser):
+    """FAPI 2.0 §5.3.2.2 note 3: a reload of the consent page must not break the flow."""
+    request_uri = pushed_uri(conf_client)
+    first = authorize(browser, conf_client, request_uri)
+    second = authorize(browser, conf_client, request_uri)
+    assert first.status_code == second.status_code == 200
+    assert PushedAuthorization.objects.get().consumed_at is None
+    blob = consent_blob(second.content.decode())
+    r = browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert "code" in query_of(r["Location"])
+    # The first page's form, or the same form again, cannot approve a second time
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(first.content.decode()), "allow": "allow"})
+    assert_error_page(r)
+    assert AuthorizationCode.objects.count() == 1
+
+
+def test_the_consent_form_carries_only_the_request_uri(conf_client, browser):
+    from django.core import signing
+
+    from oauth_provider.endpoints.authorize import CONSENT_SALT
+
+    request_uri = pushed_uri(conf_client, **request_params(conf_client, state="secret-state"))
+    blob = consent_blob(authorize(browser, conf_client, request_uri).content.decode())
+    payload = signing.loads(blob, salt=CONSENT_SALT)
+    assert payload["p"] == {"client_id": conf_client.client_id, "request_uri": request_uri}
+
+
+@pytest.mark.req("9126-4-pushed-only")
+def test_query_parameters_never_override_the_pushed_ones(trusted, browser):
+    ClientFactory(redirect_uris="https://evil.example/cb")
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="read", state="pushed"))
+    r = authorize(browser, trusted, request_uri, redirect_uri="https://evil.example/cb", scope="read write admin",
+                  response_mode="fragment", state="attacker", code_challenge="A" * 43, prompt="none")
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["state"] == "pushed" and "code" in query
+    assert urlsplit(r["Location"]).fragment == ""
+    code = AuthorizationCode.objects.get()
+    assert code.authorization.scope == "read"
+    assert code.code_challenge != "A" * 43
+
+
+@pytest.mark.req("9126-4-pushed-only")
+def test_the_login_page_comes_back_with_the_request_uri_only(trusted, user):
+    request_uri = pushed_uri(trusted, **request_params(trusted, state="pushed-state", scope="read"))
+    r = HttpClient().get(AUTHORIZE, {"client_id": trusted.client_id, "request_uri": request_uri})
+    assert r.status_code == 302
+    location = r["Location"]
+    assert "pushed-state" not in location and "code_challenge" not in location and "scope" not in location
+    browser = HttpClient()
+    browser.force_login(user)
+    next_url = query_of(location)["next"]
+    assert code_of(browser.get(next_url))
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_url_request_uri_is_never_fetched(trusted, browser):
+    for value in ("https://127.0.0.1:1/request.jwt", "https://rp.example/request.jwt", "urn:other:x",
+                  PREFIX + "guess"):
+        r = authorize(browser, trusted, value)
+        assert_error_page(r)
+    assert minted() == 0
+
+
+@pytest.mark.req("9126-4-require-par")
+def test_a_client_that_requires_par_cannot_send_plain_requests(trusted, browser):
+    trusted.require_pushed_authorization_requests = True
+    trusted.save()
+    params = request_params(trusted, state="s")
+    r = browser.get(AUTHORIZE, params)
+    query = assert_error_redirect(r, REDIRECT_URI, "invalid_request", "s", ISSUER)
+    assert "PAR" in query["error_description"]
+    assert minted() == 0
+    assert code_of(authorize(browser, trusted, pushed_uri(trusted)))
+
+
+@pytest.mark.req("9126-4-require-par")
+def test_the_server_flag_applies_to_every_client_and_is_advertised(trusted, browser, public_client):
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=True)):
+        assert HttpClient().get(METADATA).json()["require_pushed_authorization_requests"] is True
+        for client in (trusted, public_client):
+            r = browser.get(AUTHORIZE, request_params(client, state="s"))
+            assert_error_redirect(r, client.redirect_uri_list[0], "invalid_request", "s", ISSUER)
+        assert code_of(authorize(browser, trusted, pushed_uri(trusted)))
+
+
+@pytest.mark.req("9126-7.4-policy-change")
+def test_the_clients_policy_is_checked_again_when_the_request_uri_is_used(trusted, browser):
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="write", state="s"))
+    trusted.allowed_scopes = "read"
+    trusted.save()
+    r = authorize(browser, trusted, request_uri)
+    assert_error_redirect(r, REDIRECT_URI, "invalid_scope", "s", ISSUER)
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="read"))
+    trusted.is_active = False
+    trusted.save()
+    assert_error_page(authorize(browser, trusted, request_uri))
+    assert minted() == 0
+
+
+def test_a_pushed_prompt_none_without_login_is_sent_back_to_the_pushed_redirect(trusted):
+    request_uri = pushed_uri(trusted, **request_params(trusted, prompt="none", state="s", scope="openid read"))
+    r = HttpClient().get(AUTHORIZE, {"client_id": trusted.client_id, "request_uri": request_uri})
+    assert_error_redirect(r, REDIRECT_URI, "login_required", "s", ISSUER)
+
+
+def test_a_pushed_resource_flows_through(trusted, browser, settings):
+    target = "https://rs-a.example/"
+    with override_settings(OAUTH_PROVIDER=oauth_settings(RESOURCES={target: {"name": "A", "scopes": ["read"]}})):
+        request_uri = pushed_uri(trusted, **request_params(trusted, resource=[target]))
+        assert code_of(authorize(browser, trusted, request_uri))
+    assert AuthorizationCode.objects.get().authorization.resources == target
+
+
+# -- 7523bis §5: the issuer is the only audience of a client assertion at PAR too -------------------------
+@pytest.mark.req("7523bis-5-par-aud")
+def test_a_client_assertion_for_the_par_url_is_refused_at_par():
+    key = ec_key()
+    client = ClientFactory(token_endpoint_auth_method="private_key_jwt",
+                           jwks=json.dumps({"keys": [jwk_of(key, "k1")]}))
+
+    def assertion(aud):
+        now = int(time.time())
+        return pyjwt.encode({"iss": client.client_id, "sub": client.client_id, "aud": aud, "iat": now,
+                             "exp": now + 60, "jti": uuid.uuid4().hex}, key, algorithm="ES256", headers={"kid": "k1"})
+
+    def send(aud):
+        form = {**request_params(client), "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion(aud)}
+        return HttpClient().post(PAR, urlencode(form), content_type=FORM)
+
+    for aud in (ISSUER + "/par/", [ISSUER], ISSUER + "/token/", ISSUER + "/"):
+        assert_json_error(send(aud), "invalid_client", 401)
+    assert send(ISSUER).status_code == 201
+
+
+# -- budgets ------------------------------------------------------------------------------------------
+def test_query_budgets_of_a_push_and_an_authorization_with_request_uri(trusted, conf_client, browser,
+                                                                       assert_num_queries):
+    """A push: the client, the INSERT (2 statements). An authorization with request_uri costs
+    what the same plain authorization costs: the pushed row is read joined to its client,
+    instead of the client alone; spending it when the code is issued adds 1 UPDATE. The plain
+    authorization's budgets are unchanged (tests/endpoints/test_consent.py)."""
+    with assert_num_queries(2):
+        r = push(trusted, **request_params(trusted))
+    request_uri = r.json()["request_uri"]
+    browser.get(AUTHORIZE, request_params(trusted))  # warm-up: sessions, prepared statements
+    with CaptureQueriesContext(connection) as plain:
+        code_of(browser.get(AUTHORIZE, request_params(trusted)))
+    with CaptureQueriesContext(connection) as pushed:
+        code_of(authorize(browser, trusted, request_uri))
+    assert len(real_queries(pushed)) == len(real_queries(plain)) + 1, real_queries(pushed)
+    assert any(q.startswith("UPDATE") and "pushedauthorization" in q for q in real_queries(pushed))
+    request_uri = pushed_uri(conf_client)
+    with CaptureQueriesContext(connection) as plain_page:
+        assert browser.get(AUTHORIZE, request_params(conf_client)).status_code == 200
+    with CaptureQueriesContext(connection) as pushed_page:
+        assert authorize(browser, conf_client, request_uri).status_code == 200
+    assert len(real_queries(pushed_page)) == len(real_queries(plain_page)), real_queries(pushed_page)
+
+
+# -- cleanup ---------------------------------------------------------------------------------------------
+def test_cleartokens_deletes_expired_pushed_requests(conf_client):
+    clock = FrozenClock()
+    pushed_uri(conf_client)
+    clock.advance(30)
+    live = pushed_uri(conf_client)
+    clock.advance(40)
+    call_command("cleartokens", verbosity=0)
+    assert list(PushedAuthorization.objects.values_list("request_uri_hash", flat=True)) == [hash_token(live)]
+    assert PushedAuthorization.objects.dead(clock() + timedelta(seconds=60)).count() == 1
+
+
+def test_many_request_uris_are_distinct(conf_client):
+    uris = {pushed_uri(conf_client) for _ in range(200)}
+    assert len(uris) == 200
+
+
+def test_the_endpoint_is_not_behind_django_csrf(conf_client):
+    """A server-to-server POST carries no CSRF token (like the token endpoint)."""
+    http = HttpClient(enforce_csrf_checks=True)
+    r = http.post(PAR, urlencode(request_params(conf_client)), content_type=FORM,
+                  HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert r.status_code == 201, r.content
+
+
+def test_a_pushed_prompt_login_forces_one_fresh_login_and_keeps_the_request_pushed(trusted, user, signing_key):
+    """OIDC prompt=login in a pushed request: the user is sent to log in and back with the
+    request_uri and our login_after marker only; after a new login the code is issued."""
+    from datetime import timedelta as delta
+
+    from oauth_provider import secrets
+
+    browser = HttpClient()
+    browser.force_login(user)
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="openid read", prompt="login", nonce="n"))
+    base = secrets.now()
+    secrets.set_clock(lambda: base + delta(seconds=5))
+    r = authorize(browser, trusted, request_uri)
+    assert r.status_code == 302 and "code=" not in r["Location"]
+    back = urlsplit(query_of(r["Location"])["next"])
+    back_params = query_of("?" + back.query)
+    assert set(back_params) == {"client_id", "request_uri", "login_after"}
+    secrets.set_clock(lambda: base + delta(seconds=10))
+    browser.force_login(user)
+    assert code_of(browser.get(back.path, back_params))
+
+
+# -- DPoP at the PAR endpoint (RFC 9449 §10.1) --------------------------------------------------
+def _redeem(client, code: str, verifier: str, key: DPoPKey | None):
+    headers = {"HTTP_AUTHORIZATION": basic_auth(client.client_id, client.raw_secret)}
+    if key is not None:
+        headers["HTTP_DPOP"] = key.proof("POST", "https://testserver/o/token/")
+    return HttpClient().post("/o/token/", urlencode({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier,
+    }), content_type=FORM, **headers)
+
+
+def _push_with_proof(client, key: DPoPKey | None, **params):
+    verifier, challenge = pkce_pair()
+    data = request_params(client, code_challenge=challenge, **params)
+    extra = {"HTTP_DPOP": key.proof("POST", "https://testserver/o/par/")} if key is not None else {}
+    r = HttpClient().post(PAR, urlencode(data), content_type=FORM,
+                          HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret), **extra)
+    return r, verifier
+
+
+@pytest.mark.req("9449-10.1-par")
+def test_a_dpop_proof_at_par_binds_the_code_to_its_key(trusted, browser):
+    k1, k2 = DPoPKey("EC"), DPoPKey("OKP")
+    pushed, verifier = _push_with_proof(trusted, k1)
+    assert pushed.status_code == 201, pushed.content
+    code = code_of(authorize(browser, trusted, pushed.json()["request_uri"]))
+    assert AuthorizationCode.objects.get().dpop_jkt == k1.jkt
+    # a thief with the code but another key, or none, gets nothing
+    for key in (k2, None):
+        refused = _redeem(trusted, code, verifier, key)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_dpop_proof", refused.content
+    answer = _redeem(trusted, code, verifier, k1)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["token_type"] == "DPoP"
+
+
+@pytest.mark.req("9449-10.1-par")
+def test_dpop_jkt_and_a_proof_naming_another_key_are_refused_at_par(trusted):
+    k1, k2 = DPoPKey("EC"), DPoPKey("EC")
+    refused, _ = _push_with_proof(trusted, k2, dpop_jkt=k1.jkt)
+    assert_json_error(refused, "invalid_dpop_proof")
+    agreed, _ = _push_with_proof(trusted, k1, dpop_jkt=k1.jkt)
+    assert agreed.status_code == 201, agreed.content
+    assert PushedAuthorization.objects.count() == 1
+
+
+@pytest.mark.req("9449-10.1-par")
+def test_a_proof_for_another_endpoint_is_refused_at_par(trusted):
+    key = DPoPKey("EC")
+    verifier, challenge = pkce_pair()
+    r = HttpClient().post(PAR, urlencode(request_params(trusted, code_challenge=challenge)), content_type=FORM,
+                          HTTP_AUTHORIZATION=basic_auth(trusted.client_id, trusted.raw_secret),
+                          HTTP_DPOP=key.proof("POST", "https://testserver/o/token/"))
+    assert_json_error(r, "invalid_dpop_proof")
+    assert not PushedAuthorization.objects.exists()
+
+
+@pytest.mark.req("FAPI2-5.3.2.2-6-redirect-uri-in-par")
+def test_under_fapi2_a_pushed_request_names_its_redirect_uri():
+    client = fapi.fapi_client(redirect_uris=REDIRECT_URI)
+    with override_oauth(PROFILE="fapi2", REQUIRE_DPOP=False):
+        params = request_params(client, redirect_uri=None)
+        assertion = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": fapi.assertion(client)}
+        r = HttpClient().post(PAR, urlencode({**params, **assertion}), content_type=FORM)
+        assert_json_error(r, "invalid_request")
+        params = request_params(client)
+        assertion = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": fapi.assertion(client)}
+        ok = HttpClient().post(PAR, urlencode({**params, **assertion}), content_type=FORM)
+        assert ok.status_code == 201, ok.content

@@ -1,0 +1,376 @@
+"""Signed request objects (JAR, RFC 9101) by value at the authorization endpoint and pushed to
+the PAR endpoint, attacked with the JWT corpus: unsigned, HMAC with the secret, another
+client's key or kid, the wrong algorithm, typ confusion, another server's aud, expired,
+not yet valid, nested, and a request object used as a client assertion. Checklist section V."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import jwt as pyjwt
+import pytest
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from oauth_provider import request_objects
+from oauth_provider.client_assertions import ASSERTION_TYPE
+from oauth_provider.errors import InvalidRequestObject
+from oauth_provider.models import AuthorizationCode, PushedAuthorization
+from tests.support.endpoints import assert_error_page, assert_error_redirect, assert_redirect_to, minted
+from tests.support.factories import REDIRECT_URI, ClientFactory
+from tests.support.par_helpers import (
+    AUTHORIZE,
+    FORM,
+    ISSUER,
+    PAR,
+    assert_json_error,
+    ec_key,
+    jwk_of,
+    keyed_client,
+    push,
+    request_object,
+    request_params,
+    rsa_key,
+    unsigned,
+)
+from tests.support.settings import oauth_settings
+from tests.support.token_helpers import FrozenClock
+
+pytestmark = pytest.mark.django_db
+METADATA = "/o/.well-known/oauth-authorization-server"
+
+
+@pytest.fixture
+def browser(user):
+    http = HttpClient()
+    http.force_login(user)
+    return http
+
+
+@pytest.fixture
+def client_a(db):
+    return keyed_client(skip_consent=True)
+
+
+def by_value(browser, client, token: str, **query):
+    return browser.get(AUTHORIZE, {"client_id": client.client_id, "request": token, **query})
+
+
+def refused_at_authorize(browser, client, token: str) -> None:
+    r = by_value(browser, client, token)
+    assert_error_page(r)
+    assert b"invalid_request_object" in r.content or b"request object" in r.content, r.content[:500]
+    assert minted() == 0
+
+
+def refused_at_par(client, token: str, error: str = "invalid_request_object") -> None:
+    assert_json_error(push(client, client_id=client.client_id, request=token), error)
+    assert not PushedAuthorization.objects.exists()
+
+
+# -- it works --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make_key,alg", [(ec_key, "ES256"), (rsa_key, "PS256"), (rsa_key, "RS256")])
+def test_a_signed_request_object_by_value_is_the_request(make_key, alg, browser):
+    client = keyed_client(make_key(), skip_consent=True)
+    token = request_object(client, alg=alg, state="from-jwt", scope="read")
+    # RFC 9101 §6.3: only the request object's parameters count, not the query's
+    r = by_value(browser, client, token, state="from-query", redirect_uri="https://evil.example/cb", scope="write")
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert query["state"] == "from-jwt" and "code" in query
+    assert AuthorizationCode.objects.get().authorization.scope == "read"
+
+
+@pytest.mark.req("9126-3-request-object")
+def test_a_signed_request_object_pushed_to_par(client_a, browser):
+    token = request_object(client_a, state="pushed-jwt")
+    r = push(client_a, client_id=client_a.client_id, request=token, state="ignored", scope="write")
+    assert r.status_code == 201, r.content
+    r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request_uri": r.json()["request_uri"]})
+    assert assert_redirect_to(r, REDIRECT_URI)["state"] == "pushed-jwt"
+    assert AuthorizationCode.objects.get().authorization.scope == "read"
+
+
+def test_claims_of_json_types_become_parameters():
+    data = request_objects.parameters({"iss": "c", "aud": ISSUER, "exp": 1, "max_age": 0, "state": "s",
+                                       "claims": {"id_token": {"acr": None}}, "resource": ["https://a/", "https://b/"]})
+    assert data["max_age"] == "0" and data["state"] == "s"
+    assert json.loads(data["claims"]) == {"id_token": {"acr": None}}
+    assert data.getlist("resource") == ["https://a/", "https://b/"]
+    assert "iss" not in data and "exp" not in data
+    with pytest.raises(InvalidRequestObject):
+        request_objects.parameters({"scope": ["read", "write"]})
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-13-clock-skew")
+def test_iat_and_nbf_ten_seconds_ahead_are_accepted_sixty_one_refused(client_a, browser):
+    now = int(time.time())
+    refused_at_authorize(browser, client_a, request_object(client_a, nbf=now + 61 + 60))
+    refused_at_authorize(browser, client_a, request_object(client_a, iat=now + 61 + 60))
+    assert "code" in assert_redirect_to(by_value(browser, client_a, request_object(
+        client_a, iat=now + 10, nbf=now + 10)), REDIRECT_URI)
+
+
+# -- 9101-5-client-id -----------------------------------------------------------------------------------
+@pytest.mark.req("9101-5-client-id")
+def test_client_id_is_required_beside_the_request_object(client_a, browser):
+    assert_error_page(browser.get(AUTHORIZE, {"request": request_object(client_a)}))
+    assert minted() == 0
+
+
+@pytest.mark.req("9101-5-client-id", "9126-3-request-object")
+def test_the_request_objects_client_id_is_the_requests(client_a, browser):
+    other = keyed_client(skip_consent=True)
+    refused_at_authorize(browser, client_a, request_object(client_a, client_id=other.client_id))
+    refused_at_authorize(browser, client_a, request_object(client_a, client_id=None))
+    refused_at_authorize(browser, client_a, request_object(client_a, iss=other.client_id))
+    # C1 pushes a request object naming C2
+    refused_at_par(client_a, request_object(client_a, client_id=other.client_id))
+    # C2's own request object sent with C1's client_id
+    r = by_value(browser, client_a, request_object(other))
+    assert_error_page(r)
+
+
+# -- 9101-6.2-signature -------------------------------------------------------------------------------------
+@pytest.mark.req("9101-6.2-signature")
+def test_a_request_object_signed_with_another_clients_key_is_refused(client_a, browser):
+    other = keyed_client()
+    # C2's key, with C2's kid and with C1's kid
+    refused_at_authorize(browser, client_a, request_object(client_a, key=other.private_key, headers={"kid": other.kid}))
+    refused_at_authorize(browser, client_a, request_object(client_a, key=other.private_key))
+    refused_at_authorize(browser, client_a, request_object(client_a, key=other.private_key, headers={"kid": None}))
+    refused_at_par(client_a, request_object(client_a, key=other.private_key, headers={"kid": other.kid}))
+
+
+@pytest.mark.req("9101-6.2-signature")
+def test_hmac_with_the_client_secret_and_an_unregistered_algorithm_are_refused(browser):
+    key = rsa_key()
+    client = keyed_client(key, skip_consent=True, request_object_signing_alg="PS256")
+    hs256 = request_object(client, key=client.raw_secret, alg="HS256")
+    refused_at_authorize(browser, client, hs256)
+    refused_at_par(client, hs256)
+    refused_at_authorize(browser, client, request_object(client, alg="RS256"))
+    assert "code" in assert_redirect_to(by_value(browser, client, request_object(client, alg="PS256")), REDIRECT_URI)
+
+
+def test_hmac_with_the_public_key_is_refused(client_a, browser):
+    """RFC 8725 §2.1: the classic algorithm confusion, the public key as an HMAC secret."""
+    import base64
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    claims = {**request_params(client_a), "iss": client_a.client_id, "exp": int(time.time()) + 60}
+    header = json.dumps({"alg": "HS256", "kid": client_a.kid}).encode()
+    signing_input = b64(header) + "." + b64(json.dumps(claims).encode())
+    for secret in (json.dumps(jwk_of(client_a.private_key, client_a.kid)).encode(),
+                   client_a.private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo)):
+        mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+        refused_at_authorize(browser, client_a, signing_input + "." + b64(mac))
+
+
+@pytest.mark.req("9101-6.2-signature")
+def test_a_client_without_keys_cannot_send_request_objects(browser):
+    client = ClientFactory(skip_consent=True)
+    token = pyjwt.encode({"iss": client.client_id, "client_id": client.client_id, "exp": int(time.time()) + 60},
+                         ec_key(), algorithm="ES256")
+    refused_at_authorize(browser, client, token)
+
+
+def test_key_headers_that_would_choose_the_key_are_refused(client_a, browser):
+    jwk = jwk_of(client_a.private_key, client_a.kid)
+    for header in ({"jwk": jwk}, {"jku": "https://evil.example/jwks"}, {"x5u": "https://evil.example/c"},
+                   {"crit": ["exp"]}):
+        refused_at_authorize(browser, client_a, request_object(client_a, headers=header))
+
+
+# -- 9101-10.1-signed-only --------------------------------------------------------------------------------
+@pytest.mark.req("9101-10.1-signed-only")
+@pytest.mark.parametrize("header", [{"alg": "none"}, {"alg": "None"}, {"alg": "none", "typ": "oauth-authz-req+jwt"}])
+def test_unsigned_request_objects_are_refused(header, client_a, browser):
+    claims = {**request_params(client_a), "iss": client_a.client_id, "aud": ISSUER, "exp": int(time.time()) + 60}
+    token = unsigned(claims, header)
+    refused_at_authorize(browser, client_a, token)
+    refused_at_par(client_a, token)
+    client_a.require_signed_request_object = True
+    client_a.save()
+    refused_at_authorize(browser, client_a, token)
+
+
+def test_encrypted_request_objects_are_refused(client_a, browser):
+    refused_at_authorize(browser, client_a, "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d")
+
+
+# -- require_signed_request_object ------------------------------------------------------------------------
+def test_require_signed_request_object_refuses_plain_requests(client_a, browser):
+    client_a.require_signed_request_object = True
+    client_a.save()
+    r = browser.get(AUTHORIZE, request_params(client_a, state="s"))
+    assert_error_redirect(r, REDIRECT_URI, "invalid_request", "s", ISSUER)
+    assert_json_error(push(client_a), "invalid_request")
+    assert "code" in assert_redirect_to(by_value(browser, client_a, request_object(client_a)), REDIRECT_URI)
+    r = push(client_a, client_id=client_a.client_id, request=request_object(client_a))
+    assert r.status_code == 201
+    r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request_uri": r.json()["request_uri"]})
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+def test_require_signed_request_object_survives_the_consent_page(browser):
+    client = keyed_client(require_signed_request_object=True)
+    page = by_value(browser, client, request_object(client))
+    assert page.status_code == 200
+    from tests.conftest import consent_blob
+
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+def test_the_server_flag_is_advertised_and_applies_to_every_client(client_a, browser):
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUIRE_SIGNED_REQUEST_OBJECT=True)):
+        document = HttpClient().get(METADATA).json()
+        assert document["require_signed_request_object"] is True
+        r = browser.get(AUTHORIZE, request_params(client_a, state="s"))
+        assert_error_redirect(r, REDIRECT_URI, "invalid_request", "s", ISSUER)
+
+
+def test_metadata_lists_request_object_support(db):
+    document = HttpClient().get("/o/.well-known/openid-configuration").json()
+    assert document["request_parameter_supported"] is True
+    assert "none" not in document["request_object_signing_alg_values_supported"]
+    assert not any(alg.startswith("HS") for alg in document["request_object_signing_alg_values_supported"])
+    assert "require_signed_request_object" not in document
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUEST_OBJECTS=False)):
+        document = HttpClient().get(METADATA).json()
+        assert document["request_parameter_supported"] is False
+        assert "request_object_signing_alg_values_supported" not in document
+
+
+def test_off_request_is_request_not_supported(client_a, browser):
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REQUEST_OBJECTS=False)):
+        r = browser.get(AUTHORIZE, {**request_params(client_a, state="s"), "request": request_object(client_a)})
+        assert_error_redirect(r, REDIRECT_URI, "request_not_supported", "s", ISSUER)
+        assert_json_error(push(client_a, client_id=client_a.client_id, request=request_object(client_a)),
+                          "request_not_supported")
+
+
+# -- 9101-4-no-nesting ---------------------------------------------------------------------------------------
+@pytest.mark.req("9101-4-no-nesting")
+def test_nested_request_objects_are_refused(client_a, browser):
+    inner = request_object(client_a)
+    refused_at_authorize(browser, client_a, request_object(client_a, request=inner))
+    refused_at_authorize(browser, client_a, request_object(client_a, request_uri="https://evil.example/r"))
+    refused_at_par(client_a, request_object(client_a, request=inner))
+    refused_at_par(client_a, request_object(client_a, request_uri="urn:ietf:params:oauth:request_uri:x"))
+
+
+@pytest.mark.req("9101-4-no-nesting")
+def test_request_and_request_uri_together_are_refused(client_a, browser):
+    r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request": request_object(client_a),
+                                "request_uri": "urn:ietf:params:oauth:request_uri:x"})
+    assert_error_page(r)
+    assert_json_error(push(client_a, client_id=client_a.client_id, request=request_object(client_a),
+                           request_uri="urn:ietf:params:oauth:request_uri:x"), "invalid_request")
+
+
+# -- 9101-10.8-typ ------------------------------------------------------------------------------------------
+@pytest.mark.req("9101-10.8-typ")
+@pytest.mark.parametrize("typ", ["dpop+jwt", "at+jwt", "application/at+jwt", "logout+jwt",
+                                 "client-authentication+jwt", "secevent+jwt"])
+def test_request_objects_typed_as_other_jwts_are_refused(typ, client_a, browser):
+    refused_at_authorize(browser, client_a, request_object(client_a, headers={"typ": typ}))
+
+
+@pytest.mark.req("9101-10.8-typ")
+@pytest.mark.parametrize("typ", ["oauth-authz-req+jwt", "application/oauth-authz-req+jwt", "JWT", None])
+def test_typed_and_untyped_request_objects_are_accepted(typ, client_a, browser):
+    r = by_value(browser, client_a, request_object(client_a, headers={"typ": typ}))
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+@pytest.mark.req("9101-10.8-typ")
+def test_a_request_object_is_never_a_client_assertion(db):
+    key = ec_key()
+    client = keyed_client(key, token_endpoint_auth_method="private_key_jwt")
+    token = request_object(client, sub=client.client_id, aud=ISSUER)  # iss and sub = client, aud = issuer
+    form = {**request_params(client), "client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
+    r = HttpClient().post(PAR, urlencode(form), content_type=FORM)
+    assert_json_error(r, "invalid_client", 401)
+
+
+# -- 9101-4-aud-iss -------------------------------------------------------------------------------------------
+@pytest.mark.req("9101-4-aud-iss")
+@pytest.mark.parametrize("claims", [
+    {"aud": "https://other-as.example"},
+    {"aud": ISSUER + "/"},
+    {"aud": ISSUER + "/authorize/"},
+    {"aud": ["https://other-as.example"]},
+    {"iss": "someone-else"},
+    {"iss": ""},
+    {"exp": None},
+    {"exp": "soon"},
+    {"exp": -200},
+    {"nbf": 121},
+    {"iat": -100, "exp": 7200},
+])
+def test_aud_iss_and_times_are_enforced(claims, client_a, browser):
+    """Times are given relative to now (seconds), converted when the test runs."""
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "nbf", "iat") and isinstance(v, int) else v for k, v in claims.items()}
+    refused_at_authorize(browser, client_a, request_object(client_a, **claims))
+
+
+@pytest.mark.req("9101-4-aud-iss")
+def test_aud_and_iss_may_be_absent_and_aud_may_name_us_in_a_list(client_a, browser):
+    """RFC 9101 §4: iss and aud SHOULD be present; when they are, they must be right."""
+    for claims in ({"aud": None}, {"aud": [ISSUER]}, {"aud": ISSUER}, {"iss": None}, {"iss": None, "aud": None}):
+        r = by_value(browser, client_a, request_object(client_a, **claims))
+        assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+def test_an_expired_request_object_is_refused_with_our_clock(client_a, browser):
+    token = request_object(client_a)
+    clock = FrozenClock()
+    clock.advance(300 + 61)
+    refused_at_authorize(browser, client_a, token)
+
+
+def test_a_request_object_with_a_published_key_set(settings, browser):
+    """jwks_uri keys come through the provider's fetcher: nothing is fetched for a client
+    with a registered set, and a failing fetch is invalid_request_object, never a 500."""
+    client = keyed_client(skip_consent=True)
+    token = request_object(client)
+    client.jwks, client.jwks_uri = "", "https://127.0.0.1:1/jwks.json"
+    client.save()
+    refused_at_authorize(browser, client, token)
+
+
+def test_login_then_back_with_the_same_request_object(client_a, user):
+    """The login page brings the browser back with the request object as it was sent."""
+    token = request_object(client_a, state="jar")
+    r = HttpClient().get(AUTHORIZE, {"client_id": client_a.client_id, "request": token})
+    assert r.status_code == 302
+    from tests.conftest import query_of
+
+    browser = HttpClient()
+    browser.force_login(user)
+    r = browser.get(query_of(r["Location"])["next"])
+    assert assert_redirect_to(r, REDIRECT_URI)["state"] == "jar"
+
+
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_under_fapi2_request_objects_use_ps256_es256_or_eddsa_only(browser, settings):
+    key = rsa_key()
+    client = keyed_client(key, skip_consent=True, token_endpoint_auth_method="private_key_jwt")
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PROFILE="fapi2", REQUIRE_PUSHED_AUTHORIZATION_REQUESTS=False,
+                                                         REQUIRE_DPOP=False)):
+        assert HttpClient().get(METADATA).json()["request_object_signing_alg_values_supported"] == ["PS256", "ES256",
+                                                                                                      "EdDSA"]
+        refused_at_authorize(browser, client, request_object(client, alg="RS256"))
+        r = by_value(browser, client, request_object(client, alg="PS256"))
+        assert "code" in assert_redirect_to(r, REDIRECT_URI)

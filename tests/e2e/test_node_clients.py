@@ -84,12 +84,13 @@ def run_flow(issuer: str, client_id: str, private_jwk: dict, *, use_jar: bool = 
 
 
 def assert_sender_constrained(result: dict, client_id: str) -> None:
-    assert result["token"]["token_type"] == "DPoP", result
+    # oauth4webapi lower-cases token_type (RFC 6749 §5.1: case-insensitive)
+    assert result["token"]["token_type"] == "dpop", result
     assert result["resource"]["status"] == 200, result
     assert result["resource"]["body"]["client_id"] == client_id
     # the same token without its proof, as a thief holding only the token sends it
     assert result["bearer_downgrade"]["status"] == 401, result
-    assert result["refresh"]["token_type"] == "DPoP", result
+    assert result["refresh"]["token_type"] == "dpop", result
 
 
 @pytest.mark.req("9126-2-endpoint")

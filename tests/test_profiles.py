@@ -143,14 +143,6 @@ def test_e134_rs256_signing_keys():
 def test_rules_on_settings_of_dpop_and_par(setting, default, bad, good, check):
     """FAPI2-5.3.2.1-4 (DPoP), 5.3.2.2-3 (PAR), 5.3.2.2-12 (request_uri < 600 s), 5.4.1."""
     assert DEFAULTS[setting].default == default
-def test_rules_on_settings_of_dpop_and_par_apply_once_the_library_defines_them(
-    monkeypatch, setting, default, bad, good, check,
-):
-    """FAPI2-5.3.2.1-4 (DPoP), 5.3.2.2-3 (PAR), 5.3.2.2-12 (request_uri < 600 s), 5.4.1. The PAR
-    settings are defined now (oauth_provider.conf); the others until their feature arrives."""
-    if setting not in DEFAULTS:
-        assert f"oauth_provider.{check}" not in ids(PROFILE="fapi2", **{setting: bad})  # unknown: E002 says so
-        monkeypatch.setitem(DEFAULTS, setting, Setting(default, (type(default),), "a later feature"))
     assert f"oauth_provider.{check}" in ids(PROFILE="fapi2", **{setting: bad})
     assert f"oauth_provider.{check}" not in ids(PROFILE="fapi2", **{setting: good})
 

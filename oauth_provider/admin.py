@@ -50,7 +50,7 @@ from .models import (
     RefreshToken,
     SigningKey,
 )
-from .models.registrations import ClientRegistration, InitialAccessToken
+from .models.registrations import ClientRegistration, InitialAccessToken, InitialAccessTokenQuerySet
 from .models.tokens import revoke_client_tokens
 
 SECRET_TEMPLATE = "oauth_provider/admin_client_secret.html"
@@ -575,8 +575,8 @@ class InitialAccessTokenAdmin(NoSecretLookups):
         return obj.is_usable()
 
     @admin.action(description=_("Revoke the selected initial access tokens"), permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=secrets.now())
+    def revoke(self, request: HttpRequest, queryset: InitialAccessTokenQuerySet) -> None:
+        count = queryset.revoke()
         self.message_user(request, ngettext("Revoked %(n)d token.", "Revoked %(n)d tokens.", count) % {"n": count},
                           messages.SUCCESS)
 

@@ -45,6 +45,11 @@ class InitialAccessTokenQuerySet(models.QuerySet["InitialAccessToken"]):
                           description=description, created_by=created_by)
         return row, raw
 
+    def revoke(self, now: datetime | None = None) -> int:
+        """Revoke these tokens; one already revoked keeps the time it was revoked at. Returns
+        how many were revoked now."""
+        return self.filter(revoked_at__isnull=True).update(revoked_at=now or _secrets.now())
+
     def spend(self, token: InitialAccessToken, now: datetime | None = None) -> bool:
         """Spend one use of ``token`` (read as usable before): a conditional UPDATE for a
         counted token, whose row count says whether this caller got a use; True for a token

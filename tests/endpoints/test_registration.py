@@ -563,6 +563,11 @@ def test_admin_lists_registrations_and_revokes_initial_tokens(admin_client):
     assert response.status_code == 302
     stored.refresh_from_db()
     assert stored.revoked_at is not None and not stored.is_usable()
+    # revoking it again keeps the time it was first revoked at, and says none was revoked now
+    first = stored.revoked_at
+    assert InitialAccessToken.objects.filter(pk=stored.pk).revoke(first + timedelta(hours=1)) == 0
+    stored.refresh_from_db()
+    assert stored.revoked_at == first
     with override_oauth(DYNAMIC_REGISTRATION="token"):
         assert register(MCP_CLIENT, token=token).status_code == 401
     clients = admin_client.get("/admin/oauth_provider/client/?registration_method__exact=dynamic")

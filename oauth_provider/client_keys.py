@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -179,3 +179,29 @@ def may_refresh(client: AbstractClient, cache_alias: str, interval: int = REFRES
     from django.core.cache import caches
 
     return bool(caches[cache_alias].add(f"oauth_provider:jwks-refresh:{client.pk}", 1, timeout=interval))
+
+
+def _matching(keys: tuple[ClientKey, ...], head: Mapping[str, Any]) -> list[ClientKey]:
+    alg, kid = head["alg"], head.get("kid")
+    return [key for key in keys if alg in key.algorithms and key.use != "enc" and (kid is None or key.kid == kid)]
+
+
+def verified_claims(client: AbstractClient, token: str, head: Mapping[str, Any],
+                    keys_of: Callable[..., tuple[ClientKey, ...]], cache_alias: str) -> dict[str, Any] | None:
+    """The claims of ``token`` (a JWT ``client`` signed; ``head`` its checked header) once one
+    of the client's keys with that ``alg`` (and ``kid``, if named) verifies it; None when none
+    does. ``keys_of(client, refresh=...)`` gives the keys (raising the caller's own error when
+    they cannot be had). A ``kid`` not among the published keys fetches them once afresh, at
+    most once per :data:`REFRESH_INTERVAL` (:func:`may_refresh`): the client may have rotated."""
+    from . import jwt
+
+    candidates = _matching(keys_of(client), head)
+    published = bool(getattr(client, "jwks_uri", "")) and not getattr(client, "jwks", "")
+    if not candidates and published and head.get("kid") is not None and may_refresh(client, cache_alias):
+        candidates = _matching(keys_of(client, refresh=True), head)
+    for key in candidates:
+        try:
+            return jwt.verify_foreign(token, head["alg"], key.public)
+        except jwt.InvalidJWT:
+            continue
+    return None

@@ -112,25 +112,12 @@ def _keys(client: AbstractClient, *, refresh: bool = False) -> tuple[client_keys
         raise InvalidRequestObject("The client's keys could not be obtained from its jwks_uri.") from None
 
 
-def _matching(keys: tuple[client_keys.ClientKey, ...], head: dict[str, Any]) -> list[client_keys.ClientKey]:
-    alg, kid = head["alg"], head.get("kid")
-    return [key for key in keys if alg in key.algorithms and key.use != "enc" and (kid is None or key.kid == kid)]
-
-
 def _verified(client: AbstractClient, token: str, head: dict[str, Any]) -> dict[str, Any]:
     """The claims, once a key of ``client`` verifies the signature."""
-    candidates = _matching(_keys(client), head)
-    published = bool(getattr(client, "jwks_uri", "")) and not getattr(client, "jwks", "")
-    if (not candidates and published and head.get("kid") is not None
-            and client_keys.may_refresh(client, provider_settings.REPLAY_CACHE)):
-        # A kid we have not seen: the client may have rotated its keys since we cached them.
-        candidates = _matching(_keys(client, refresh=True), head)
-    for key in candidates:
-        try:
-            return jwt.verify_foreign(token, head["alg"], key.public)
-        except jwt.InvalidJWT:
-            continue
-    raise InvalidRequestObject(GENERIC_FAILURE)
+    claims = client_keys.verified_claims(client, token, head, _keys, provider_settings.REPLAY_CACHE)
+    if claims is None:
+        raise InvalidRequestObject(GENERIC_FAILURE)
+    return claims
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:

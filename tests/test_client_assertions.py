@@ -611,3 +611,13 @@ def test_the_legacy_audience_rule_holds_outside_the_providers_url_namespace(rf):
         assert client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud=TOKEN_ENDPOINT))["sub"]
         with pytest.raises(client_assertions.InvalidClient):
             client_assertions.verify(rf.post("/host/token/"), client, sign(client, aud="https://testserver/host/token/"))
+
+
+def test_a_key_published_for_encryption_never_verifies_an_assertion():
+    """RFC 7517 §4.2: a key whose ``use`` is ``enc`` is not a signing key, even when the
+    assertion's signature would verify with it."""
+    private = ec_key()
+    client = make_client(private, jwks={"keys": [jwk_of(private, "k1", use="enc")]})
+    assert refused(token(sign(client)))["error"] == "invalid_client"
+    signing = make_client(private, jwks={"keys": [jwk_of(private, "k1", use="sig")]})
+    assert token(sign(signing)).status_code == 200

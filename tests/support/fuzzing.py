@@ -33,7 +33,7 @@ AUTHZ_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method",
     "prompt", "response_mode", "nonce", "max_age", "id_token_hint", "login_hint", "display", "ui_locales",
     "claims_locales", "acr_values", "claims", "request", "request_uri", "registration", "login_after",
-    "oauth_request", "allow", "deny", "csrfmiddlewaretoken", "resource",
+    "oauth_request", "allow", "deny", "csrfmiddlewaretoken", "resource", "dpop_jkt",
 )
 TOKEN_PARAMS = (
     "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id", "client_secret",
@@ -71,6 +71,10 @@ ENDPOINTS = {
     for e in (
         Endpoint("authorize", ("/o/authorize/",), ("GET", "POST"), AUTHZ_PARAMS),
         Endpoint("token", ("/o/token/",), ("POST",), TOKEN_PARAMS, TOKEN_ERRORS | DEVICE_ERRORS),
+        # RFC 9126: the authorization request's parameters, authenticated like the token endpoint
+        Endpoint("par", ("/o/par/",), ("POST",), (*AUTHZ_PARAMS, *TOKEN_PARAMS),
+                 TOKEN_ERRORS | {"invalid_request_object", "invalid_request_uri", "request_not_supported",
+                                 "invalid_dpop_proof", "use_dpop_nonce", "unsupported_response_type"}),
         Endpoint("device_authorization", ("/o/device_authorization/",), ("POST",), TOKEN_PARAMS, TOKEN_ERRORS),
         Endpoint("device", ("/o/device/",), ("GET", "POST"), DEVICE_PAGE_PARAMS),
         Endpoint("revoke", ("/o/revoke/",), ("POST",), ("token", "token_type_hint", *TOKEN_PARAMS),

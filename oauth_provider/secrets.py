@@ -41,8 +41,15 @@ def generate_token() -> str:
 
 
 def generate_client_id() -> str:
-    """A public client identifier: random, URL-safe, not guessable from other clients."""
-    return _random.token_urlsafe(24)
+    """A public client identifier: random, URL-safe, not guessable from other clients.
+
+    Never begins with ``-``: one in 64 would otherwise, and a command line then reads it as
+    an option (``manage.py ... --client-id -Xy...`` or a positional argument fails).
+    """
+    while True:
+        value = _random.token_urlsafe(24)
+        if value[0] != "-":
+            return value
 
 
 def hash_token(value: str) -> str:

@@ -152,6 +152,14 @@ def test_generated_values_carry_256_bits():
     assert len(client_ids) == 50 and all(len(v) == 32 for v in client_ids)
 
 
+def test_a_generated_client_id_never_reads_as_a_command_line_option(monkeypatch):
+    """One urlsafe value in 64 starts with "-"; argparse then takes ``--client-id -Xy`` for
+    two options (seen in CI with the example's service_client.py)."""
+    draws = iter(["-" + "a" * 31, "-b" + "c" * 30, "Zd" + "-" * 30])
+    monkeypatch.setattr(secrets._random, "token_urlsafe", lambda n: next(draws))
+    assert secrets.generate_client_id() == "Zd" + "-" * 30
+
+
 def test_the_clock_is_injectable_and_restorable():
     from datetime import datetime, timezone
 

@@ -163,15 +163,17 @@ def test_concurrent_requests_do_not_block_the_event_loop(server, signing_key, rp
     assert statuses == [200] * (slow + checks)
     slow_runs = [(start, end) for name, start, end in views.TIMELINE if name == "slow"]
     assert len(slow_runs) == slow
-    # they overlapped: the last one started before the first one finished (run one after
-    # another they would take slow * sleep = 10 s)
-    assert max(start for start, _ in slow_runs) < min(end for _, end in slow_runs)
+    # they overlapped: run one after another, at most one would be asleep at any moment (and
+    # they would take slow * sleep = 10 s). On a loaded 2-core machine the client threads may
+    # not send all 20 within 0.5 s, so ask for half of them asleep at once, not all.
+    peak = max(sum(1 for s, e in slow_runs if s <= start < e) for start, _ in slow_runs)
+    assert peak >= slow // 2, f"at most {peak} slow views were asleep at the same time"
     checks_during = [1 for name, start, end in views.TIMELINE
                      if name != "slow" and any(s <= start <= e for s, e in slow_runs)]
     with capsys.disabled():
         print(f"\nASGI under uvicorn: {slow} slow views ({sleep}s each) + {checks} token checks in {wall:.2f}s "
-              f"wall (serial would be >= {slow * sleep:.0f}s); {len(checks_during)} checks ran while a slow "
-              f"view was sleeping")
+              f"wall (serial would be >= {slow * sleep:.0f}s); up to {peak} slow views asleep at once; "
+              f"{len(checks_during)} checks ran while a slow view was sleeping")
     assert wall < slow * sleep  # generous: serial execution could not be this fast
 
 

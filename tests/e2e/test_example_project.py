@@ -226,8 +226,8 @@ def test_service_client_script_uses_client_credentials(sites: ExampleSites, serv
                           data={"grant_type": "client_credentials", "scope": "read"}).json()["access_token"]
     assert requests.get(server + "/api/notes/", headers=bearer(token), timeout=TIMEOUT).status_code == 403
     wrong = subprocess.run(
-        [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server, "--client-id",
-         service["client_id"], "--client-secret", "wrong"],
+        [sys.executable, str(EXAMPLE / "service_client.py"), "--provider", server,
+         "--client-id=" + service["client_id"], "--client-secret=wrong"],
         env=sites.env(), capture_output=True, text=True, timeout=60,
     )
     assert wrong.returncode == 1 and "invalid_client" in wrong.stderr

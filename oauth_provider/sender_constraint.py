@@ -93,9 +93,13 @@ def check_scheme(jkt: str | None, *, by_dpop: bool) -> None:
 
 
 def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    """The origin of the http(s) URL ``url`` as RFC 3986 §6.2.2-6.2.3 normalise it (scheme and
+    host in lower case, no default port), so that two spellings of one origin compare equal, as
+    :func:`oauth_provider.dpop.verify_proof` compares ``htu``; None for anything else."""
+    normal = dpop.normalise_uri(url)
+    if normal is None:
         return None
+    parts = urlsplit(normal)
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -107,8 +111,7 @@ def _claimed_origin(proof: str) -> str | None:
     except (IndexError, ValueError, UnicodeDecodeError):
         return None
     claimed = claims.get("htu") if isinstance(claims, dict) else None
-    origin = _origin(claimed) if isinstance(claimed, str) else None
-    return origin.lower() if origin else None
+    return _origin(claimed) if isinstance(claimed, str) else None
 
 
 def htu(request: HttpRequest, identifier: str, *, default: bool, proof: str | None = None) -> str:
@@ -128,7 +131,7 @@ def htu(request: HttpRequest, identifier: str, *, default: bool, proof: str | No
         if issuer and issuer not in origins:
             origins.append(issuer)
     claimed = _claimed_origin(proof) if proof and len(origins) > 1 else None
-    chosen = next((origin for origin in origins if origin.lower() == claimed), origins[0])
+    chosen = next((origin for origin in origins if origin == claimed), origins[0])
     return chosen + escape_uri_path(request.path)
 
 

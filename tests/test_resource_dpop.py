@@ -325,6 +325,20 @@ def test_htu_follows_the_resource_identifier_and_userinfo_the_issuer(api, bound)
         assert api.get("/api/drf/read/", **with_proof(token, elsewhere)).status_code == 401
 
 
+@pytest.mark.req("9449-4.3-claims")
+@pytest.mark.parametrize("spelling", ["https://TESTSERVER:443", "HTTPS://testserver", "https://testserver:443"])
+def test_the_issuers_origin_is_recognised_in_any_spelling_rfc_3986_equates(api, bound, spelling):
+    """The default resource is reached on two origins (its identifier's and the issuer's); the
+    proof's ``htu`` picks one, and picks it after normalisation (RFC 9449 §4.3 item 9: RFC 3986
+    §6.2.2-6.2.3), so a good proof naming the issuer's origin with an explicit default port or
+    upper-case letters is not checked against the other origin and refused."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(RESOURCE_IDENTIFIER="https://api.example")):
+        proof = K1.proof("GET", spelling + "/o/userinfo/", access_token=bound)
+        assert api.get("/o/userinfo/", **with_proof(bound, proof)).status_code == 200
+        at_api = K1.proof("GET", "https://API.example:443/api/drf/read/", access_token=bound)
+        assert api.get("/api/drf/read/", **with_proof(bound, at_api)).status_code == 200
+
+
 # -- challenges -------------------------------------------------------------------------
 @pytest.mark.req("9728-5.1-www-authenticate")
 @pytest.mark.req("9449-7.1-rs-checks")

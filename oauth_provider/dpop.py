@@ -244,17 +244,18 @@ def _header(proof: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1024)
-def _public_key(jwk_json: str) -> tuple[client_keys.ClientKey, str]:
-    """The checked public key of a ``jwk`` (its canonical JSON) and its thumbprint: a client
-    proves with the same key request after request, so it is parsed and checked once per process."""
-    jwk = json.loads(jwk_json)
+def _public_key(encoded_header: str) -> tuple[client_keys.ClientKey, str]:
+    """The checked public key of the ``jwk`` in a proof's header (its base64url segment, already
+    checked by :func:`_header`) and its thumbprint: a client proves with the same key, in the
+    same header, request after request, so it is parsed and checked once per process."""
+    jwk = json.loads(base64.urlsafe_b64decode(encoded_header + "=" * (-len(encoded_header) % 4)))["jwk"]
     return client_keys.parse_jwks({"keys": [jwk]})[0], jwk_thumbprint(jwk)
 
 
 def _signed_claims(proof: str, head: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The proof's claims once its signature verifies with its ``jwk``, and the key's thumbprint."""
     try:
-        key, jkt = _public_key(json.dumps(head["jwk"], sort_keys=True, separators=(",", ":")))
+        key, jkt = _public_key(proof.partition(".")[0])
     except ValueError as exc:  # InvalidKeySet, or a member the thumbprint needs is not a string
         raise InvalidDPoPProof(f"The DPoP proof's jwk was refused: {exc}") from None
     if head["alg"] not in key.algorithms or key.use == "enc":

@@ -17,6 +17,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import jwt as pyjwt
@@ -126,14 +127,22 @@ def _raw_header(token: str) -> dict[str, Any]:
     # Only the header segment is decoded here (the pattern above already holds every segment
     # to the base64url alphabet): PyJWT's own header reader would validate the whole token
     # character by character, and decode() does that again anyway.
-    encoded = token.partition(".")[0]
+    head = _decoded_header(token.partition(".")[0])
+    if head is None:
+        raise InvalidJWT("malformed header")
+    return dict(head)  # a copy: the parsed one is shared through the cache
+
+
+@lru_cache(maxsize=256)
+def _decoded_header(encoded: str) -> dict[str, Any] | None:
+    """The JSON object a header segment encodes, None when it encodes none. Parsed once per
+    process: a key signs token after token with the same header (ours, and a DPoP client's,
+    whose proofs differ only in their claims). At most 256 kept, each at most MAX_LENGTH."""
     try:
         head = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except ValueError as exc:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise InvalidJWT("malformed header") from exc
-    if not isinstance(head, dict):
-        raise InvalidJWT("malformed header")
-    return head
+    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return head if isinstance(head, dict) else None
 
 
 def decode(

@@ -191,13 +191,14 @@ class Throttle:
                 since = starts.get(_since(key))
                 if since is None or since + conf.window <= now:
                     cache.set_many({key: 1, _since(key): now}, timeout=conf.window)
-                    continue
-                remaining = max(1, math.ceil(since + conf.window - now))
-                try:
-                    count = cache.incr(key)
-                except ValueError:  # evicted between the two calls
-                    count = 1
-                    cache.set(key, count, timeout=remaining)
+                    count, remaining = 1, conf.window  # with failures=1 this spends the count
+                else:
+                    remaining = max(1, math.ceil(since + conf.window - now))
+                    try:
+                        count = cache.incr(key)
+                    except ValueError:  # evicted between the two calls
+                        count = 1
+                        cache.set(key, count, timeout=remaining)
                 if count == conf.failures:
                     logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
         except Exception:  # see retry_after(): an outage must not turn failures into 500s

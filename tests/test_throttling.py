@@ -269,6 +269,29 @@ def test_a_custom_threshold_and_window(conf_client, clock):
         assert token_request(conf_client, "wrong-secret").status_code == 401
 
 
+@pytest.mark.parametrize("failures", [1, 2, 10])
+def test_the_throttle_warns_once_for_each_count_it_spends(conf_client, clock, caplog, failures):
+    """The warning a monitoring system watches for is logged by the failure that spends a count
+    (the address's and the client_id's), including the very first one when ``failures`` is 1,
+    and not again while the count stays spent."""
+
+    def warnings() -> list[str]:
+        return sorted(r.getMessage() for r in caplog.records if r.name == "oauth_provider.throttling")
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": failures})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        fail(conf_client, failures - 1)
+        assert warnings() == []
+        fail(conf_client, 1)
+        engaged = sorted([
+            f"client-authentication throttle engaged for address {ATTACKER} for 60 s",
+            f"client-authentication throttle engaged for client_id {conf_client.client_id!r} for 60 s",
+        ])
+        assert warnings() == engaged
+        fail(conf_client, 3)
+        assert warnings() == engaged
+
+
 class BrokenCache(BaseCache):
     """A cache whose every call fails, like an unreachable Redis."""
 

@@ -734,7 +734,9 @@ def test_trickled_tls_handshake_is_cut_at_the_deadline(monkeypatch):
             started = time.monotonic()
             with pytest.raises(FetchError):
                 fetch_json(f"https://rp.example:{port}/doc")
-            assert time.monotonic() - started < 1.2
+            # the 0.8 s deadline, plus slack for a loaded machine (1.34 s was seen at load 20);
+            # the trickle itself would go on for 10 s, each byte well inside connect_timeout
+            assert time.monotonic() - started < 2.0
     finally:
         server.shutdown()
         server.server_close()

@@ -339,6 +339,25 @@ def test_the_issuers_origin_is_recognised_in_any_spelling_rfc_3986_equates(api, 
         assert api.get("/api/drf/read/", **with_proof(bound, at_api)).status_code == 200
 
 
+@pytest.mark.req("9449-7.1-rs-checks")
+@pytest.mark.parametrize("proof", [
+    None,  # no DPoP header at all
+    # one compact JWT whose claims segment is base64url of "not json" (and of a JSON list)
+    "eyJ0eXAiOiJkcG9wK2p3dCJ9.bm90IGpzb24.c2ln",
+    "eyJ0eXAiOiJkcG9wK2p3dCJ9.WzFd.c2ln",
+], ids=["no-proof", "claims-not-json", "claims-a-list"])
+@pytest.mark.parametrize("path", ["/api/drf/read/", "/o/userinfo/"])
+def test_a_missing_or_unreadable_proof_is_refused_where_the_resource_has_two_origins(api, bound, proof, path):
+    """With ``RESOURCE_IDENTIFIER`` on another origin than the issuer, the proof's claimed
+    ``htu`` chooses between two origins before the proof is verified: a request without a proof,
+    or with claims that are not a JSON object, still gets the RFC 9449 §7.1 answer (401,
+    ``invalid_dpop_proof`` in the DPoP challenge), never a 500."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(RESOURCE_IDENTIFIER="https://api.example")):
+        response = api.get(path, **with_proof(bound, proof))
+    assert response.status_code == 401, response.content[:300]
+    assert challenges(response)["DPoP"]["error"] == "invalid_dpop_proof"
+
+
 # -- challenges -------------------------------------------------------------------------
 @pytest.mark.req("9728-5.1-www-authenticate")
 @pytest.mark.req("9449-7.1-rs-checks")

@@ -285,3 +285,110 @@ def test_required_claims_and_payload_shape(rsa_key):
 
         signature = signer.private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         rejected(f"{signing_input}.{b64(signature)}")
+
+
+# -- JWTs signed by others: client assertions, DPoP proofs, request objects --------------------
+FOREIGN_ALGS = ("RS256", "ES256")
+
+
+@pytest.fixture(scope="module")
+def foreign_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def foreign(private, header=None, body=None, alg="RS256") -> str:
+    return pyjwt.encode(body or {"iss": "client-a"}, private, algorithm=alg, headers=header or {})
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+@pytest.mark.req("7515-4.1.11-crit")
+@pytest.mark.parametrize("member, value", [
+    ("jku", "http://127.0.0.1:9/jwks"), ("x5u", "http://127.0.0.1:9/cert"), ("x5c", ["MIIB"]), ("crit", ["exp"]),
+])
+def test_a_foreign_jwt_naming_where_to_find_its_key_is_refused(foreign_key, member, value):
+    """RFC 8725 §3.10: a key-selecting header is never followed, and RFC 7515 §4.1.11: no
+    ``crit`` extension is understood. Refused as InvalidJWT (a protocol error, never a crash),
+    for a client's assertion and for a DPoP proof alike."""
+    token = foreign(foreign_key, {member: value})
+    for embedded_key in (False, True):
+        with pytest.raises(jwt.InvalidJWT, match="header parameter not allowed: " + member):
+            jwt.foreign_header(token, FOREIGN_ALGS, embedded_key=embedded_key)
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+def test_an_embedded_jwk_is_let_through_only_for_a_dpop_proof(foreign_key):
+    """RFC 9449 §4.2: a DPoP proof carries its own key in ``jwk``; any other foreign JWT
+    with one is refused (RFC 8725 §3.10)."""
+    jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(foreign_key.public_key()))
+    token = foreign(foreign_key, {"jwk": jwk, "typ": "dpop+jwt"})
+    with pytest.raises(jwt.InvalidJWT, match="header parameter not allowed: jwk"):
+        jwt.foreign_header(token, FOREIGN_ALGS)
+    assert jwt.foreign_header(token, FOREIGN_ALGS, embedded_key=True)["jwk"] == jwk
+
+
+@pytest.mark.req("8725-3.10-kid")
+@pytest.mark.parametrize("kid", ["", "a b", "k" * 129, "caf\u00e9", "a\x00b", 7, ["x"], {"k": 1}])
+def test_a_foreign_kid_that_is_not_short_printable_text_is_refused(foreign_key, kid):
+    """RFC 8725 §3.10: ``kid`` is attacker-controlled input; a foreign one is at most 128
+    visible ASCII characters, and a string."""
+    with pytest.raises(jwt.InvalidJWT, match="malformed kid"):
+        jwt.foreign_header(sign_rs256({"alg": "RS256", "kid": kid}, {"iss": "client-a"}, foreign_key), FOREIGN_ALGS)
+
+
+@pytest.mark.parametrize("kid", [None, "k", "key#1:2024/rsa", "k" * 128])
+def test_a_foreign_kid_is_optional_and_may_use_any_visible_ascii(foreign_key, kid):
+    """A client's key need not carry a ``kid`` (RFC 7515 §4.1.4 makes it optional), and a
+    client may name its keys with characters our own kids never use."""
+    header = {} if kid is None else {"kid": kid}
+    head = jwt.foreign_header(foreign(foreign_key, header), FOREIGN_ALGS)
+    assert head.get("kid") == kid and head["alg"] == "RS256"
+
+
+@pytest.mark.req("8725-3.1-alg-allowlist")
+def test_a_foreign_jwt_must_use_one_of_the_callers_algorithms(foreign_key):
+    """RFC 8725 §3.1: only the algorithms the caller allows for this input verify; ``none``
+    and every HMAC are refused even in a caller's list (a public key is never an HMAC secret)."""
+    token = foreign(foreign_key)
+    assert jwt.foreign_header(token, ("RS256",))["alg"] == "RS256"
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(token, ("ES256", "PS256"))
+    for alg in ("HS256", "HS384", "HS512"):
+        hmac_token = pyjwt.encode({"iss": "client-a"}, "s" * 64, algorithm=alg)
+        with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+            jwt.foreign_header(hmac_token, ("RS256", alg))
+    none = forge({"alg": "none"}, {"iss": "client-a"}, b"x")
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(none, ("RS256", "none"))
+
+
+def test_a_foreign_signature_verifies_only_with_the_right_key(foreign_key):
+    """RFC 7515 §5.2: the claims come back only when the signature verifies with the key the
+    caller chose; another key, an algorithm outside the foreign list, or a key of another type
+    than the algorithm's is an InvalidJWT (never a TypeError that would answer 500)."""
+    token = foreign(foreign_key, body={"iss": "client-a", "sub": "client-a"})
+    assert jwt.verify_foreign(token, "RS256", foreign_key.public_key()) == {"iss": "client-a", "sub": "client-a"}
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(jwt.InvalidJWT, match="signature verification failed"):
+        jwt.verify_foreign(token, "RS256", other.public_key())
+    with pytest.raises(jwt.InvalidJWT, match="signature verification failed"):
+        jwt.verify_foreign(token, "RS256", ec.generate_private_key(ec.SECP256R1()).public_key())
+    for alg in ("HS256", "none", "RS1"):
+        with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+            jwt.verify_foreign(token, alg, foreign_key.public_key())
+    head, body, sig = token.split(".")
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.verify_foreign(f"{head}.{b64({'iss': 'client-b', 'sub': 'client-a'})}.{sig}", "RS256",
+                           foreign_key.public_key())
+
+
+def test_unverified_claims_read_a_payload_object_and_nothing_else(foreign_key):
+    """Only to choose the keys (a client assertion's ``sub`` names its client): the payload of
+    a well-formed compact JWS, which must be a JSON object in canonical base64url."""
+    token = foreign(foreign_key, body={"iss": "client-a", "sub": "client-a"})
+    assert jwt.unverified_claims(token) == {"iss": "client-a", "sub": "client-a"}
+    head = {"alg": "RS256"}
+    for payload in (b"[1, 2]", b"not json", b"\xff\xfe", b'"text"', b"null"):
+        with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+            jwt.unverified_claims(forge(head, payload, b"s"))
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.unverified_claims("a.b")

@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
 import pytest
@@ -392,3 +392,111 @@ def test_unverified_claims_read_a_payload_object_and_nothing_else(foreign_key):
             jwt.unverified_claims(forge(head, payload, b"s"))
     with pytest.raises(jwt.InvalidJWT):
         jwt.unverified_claims("a.b")
+
+
+# -- the bounds of the time claims, the key period and the size ---------------------------------
+def _frozen():
+    """Freeze the clock on a whole second (after any key's start); returns that second."""
+    frozen = (secrets.now() + timedelta(seconds=1)).replace(microsecond=0)
+    secrets.set_clock(lambda: frozen)
+    return int(frozen.timestamp())
+
+
+def _signed(body, **header):
+    signer = keys.signing_key()
+    return sign_rs256({"alg": "RS256", "kid": signer.kid, "typ": "JWT", **header}, body, signer.private)
+
+
+@pytest.mark.req("DERIVED-jwt-time")
+def test_time_claims_allow_exactly_the_leeway_and_not_a_second_more(rsa_key):
+    """RFC 7519 §4.1.4-4.1.6 with a bounded clock skew (60 s by default, ``leeway``): a token
+    expired 60 s ago, or valid or issued 60 s from now, passes; one second further is refused."""
+    now = _frozen()
+    assert jwt.decode(_signed({"iss": ISS, "iat": now - 360, "exp": now - 60}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now - 361, "exp": now - 61}))
+    assert jwt.decode(_signed(claims(nbf=now + 60)), typ=None, issuer=ISS)
+    rejected(_signed(claims(nbf=now + 61)))
+    assert jwt.decode(_signed({"iss": ISS, "iat": now + 60, "exp": now + 300}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now + 61, "exp": now + 300}))
+    # a caller's own leeway (token exchange passes 0)
+    rejected(_signed({"iss": ISS, "iat": now - 300, "exp": now - 1}), leeway=0)
+    assert jwt.decode(_signed({"iss": ISS, "iat": now - 300, "exp": now}), typ=None, issuer=ISS, leeway=0)
+    # verify_exp=False (an id_token_hint may have expired): only exp is let go
+    expired = _signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000})
+    rejected(expired)
+    assert jwt.decode(expired, typ=None, issuer=ISS, verify_exp=False)["exp"] == now - 3000
+    rejected(_signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000, "nbf": now + 61}), verify_exp=False)
+
+
+@pytest.mark.req("DERIVED-jwt-time")
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [True, False, "0", None, [1], {"t": 1}])
+def test_a_time_claim_that_is_not_a_number_is_refused(rsa_key, name, value):
+    """RFC 7519 §2 NumericDate: a JSON number; a boolean (which Python counts as an int), a
+    string or null is refused, whether or not the caller requires the claim."""
+    body = {"iss": ISS, **{k: v for k, v in claims().items() if k in ("iat", "exp")}, name: value}
+    with pytest.raises(jwt.InvalidJWT, match=f"{name} is not a number"):
+        jwt.decode(_signed(body), typ=None, issuer=ISS, require=("iss",))
+
+
+def test_a_token_without_iat_is_read_when_iat_is_not_required(rsa_key):
+    """An id_token_hint is decoded with ``require=("iss", "sub")`` (OIDC Core §3.1.2.1): one
+    without ``iat`` (or without ``exp``) is read, not turned into a server error."""
+    now = _frozen()
+    no_iat = jwt.decode(_signed({"iss": ISS, "sub": "1", "exp": now + 300}), typ=None, issuer=ISS,
+                        require=("iss", "sub"))
+    assert no_iat["sub"] == "1"
+    assert jwt.decode(_signed({"iss": ISS, "sub": "1", "iat": now}), typ=None, issuer=ISS, require=("iss", "sub"))
+
+
+def test_a_lifetime_no_longer_than_the_longest_issued_passes_and_a_longer_one_is_refused(rsa_key, settings):
+    """A token may live as long as the longest-lived token this server issues (ID token or
+    access token, 3600 s by default) plus the leeway; a longer one cannot be ours, even signed
+    with our key (a leaked key must not mint long-lived tokens)."""
+    now = _frozen()
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 3660}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 3661}))
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ID_TOKEN_LIFETIME": 7200}
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 7260}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ID_TOKEN_LIFETIME": 60, "ACCESS_TOKEN_LIFETIME": 7200}
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 7260}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
+
+
+def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(db):
+    """A worker may sign with a just-retired key until its key cache expires
+    (``SIGNING_KEY_CACHE_SECONDS``, 60 s) and clocks may differ by the leeway (60 s): a token
+    the retired key signed up to 120 s after its retirement verifies; one signed later is a
+    leaked key minting tokens, refused."""
+    start = _frozen()
+    old = keys.create_key("RS256", prepublish=False)
+    private = keys.signing_key().private
+    keys.create_key("RS256", prepublish=False)  # old retires now, at ``start``
+    keys.clear_cache()
+    assert keys.verification_key(old.kid).retired_at.timestamp() == start
+
+    def by_old_key(iat):
+        return sign_rs256({"alg": "RS256", "kid": old.kid, "typ": "JWT"}, {"iss": ISS, "iat": iat, "exp": iat + 300},
+                          private)
+
+    secrets.set_clock(lambda: datetime.fromtimestamp(start + 121, tz=UTC))
+    assert jwt.decode(by_old_key(start + 120), typ=None, issuer=ISS)
+    with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
+        jwt.decode(by_old_key(start + 121), typ=None, issuer=ISS)
+
+
+@pytest.mark.req("DERIVED-jose-size")
+def test_a_token_of_exactly_the_maximum_size_is_read_and_one_byte_more_is_not(rsa_key):
+    """The size bound (``MAX_LENGTH``, 8192 bytes) is checked before anything is decoded; a
+    token at the bound is still verified."""
+    signer = keys.signing_key()
+    by_length = {}
+    for pad in range(5700, 5800):
+        for extra in ("", "x", "xx"):
+            token = sign_rs256({"alg": "RS256", "kid": signer.kid, "typ": "JWT", "p": extra},
+                               claims(pad="y" * pad), signer.private)
+            by_length.setdefault(len(token), token)
+    assert jwt.decode(by_length[8192], typ=None, issuer=ISS)
+    with pytest.raises(jwt.InvalidJWT, match="not a compact JWS of acceptable size"):
+        jwt.decode(by_length[8193], typ=None, issuer=ISS)

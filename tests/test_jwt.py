@@ -500,3 +500,93 @@ def test_a_token_of_exactly_the_maximum_size_is_read_and_one_byte_more_is_not(rs
     assert jwt.decode(by_length[8192], typ=None, issuer=ISS)
     with pytest.raises(jwt.InvalidJWT, match="not a compact JWS of acceptable size"):
         jwt.decode(by_length[8193], typ=None, issuer=ISS)
+
+
+# -- the header of our own tokens ----------------------------------------------------------------
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_under_the_fapi2_profile_only_its_algorithms_verify(rsa_key, foreign_key, settings):
+    """FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only, in our own tokens and in others' JWTs; an
+    RS256 token signed by our own (still published) key is refused once the profile is on."""
+    rs256 = jwt.encode(claims())
+    es256 = jwt.encode(claims(), key=keys.verification_key(keys.create_key("ES256", prepublish=False).kid))
+    theirs = foreign(foreign_key)
+    theirs_ps256 = foreign(foreign_key, alg="PS256")
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "PROFILE": "fapi2"}
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.header(rs256)
+    rejected(rs256)
+    assert jwt.decode(es256, typ=None, issuer=ISS)["sub"] == "1"
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(theirs, ("RS256", "PS256"))
+    assert jwt.foreign_header(theirs_ps256, ("RS256", "PS256"))["alg"] == "PS256"
+
+
+@pytest.mark.req("8725-3.11-typ / 3.12-exclusive")
+@pytest.mark.parametrize(("typ", "as_access_token", "as_id_token"), [
+    ("at+jwt", True, False), ("AT+JWT", True, False), ("application/at+jwt", True, False),
+    ("Application/AT+JWT", True, False), ("JWT", False, True), ("jwt", False, True),
+    ("application/jwt", False, True), (None, False, True), ("", False, True),
+    ("logout+jwt", False, False), ("dpop+jwt", False, False),
+    ("at+jwt+x", False, False),
+])
+def test_the_typ_header_is_compared_case_insensitively_without_its_application_prefix(rsa_key, typ, as_access_token,
+                                                                                      as_id_token):
+    """RFC 7515 §4.1.9: ``typ`` is a media type, compared case-insensitively, whose
+    ``application/`` prefix may be left out; RFC 9068 §4 / RFC 8725 §3.11: an access token
+    must say ``at+jwt``, and an ID token is untyped or ``JWT`` (a logout token is neither)."""
+    signer = keys.signing_key()
+    head = {"alg": "RS256", "kid": signer.kid} | ({} if typ is None else {"typ": typ})
+    token = sign_rs256(head, claims(), signer.private)
+    for expected, ok in (("at+jwt", as_access_token), (None, as_id_token)):
+        if ok:
+            assert jwt.decode(token, typ=expected, issuer=ISS)["sub"] == "1"
+        else:
+            rejected(token, typ=expected)
+
+
+def test_an_access_token_offered_as_an_id_token_says_so(rsa_key):
+    """The refusal names the confusion (InvalidJWT's message says why)."""
+    with pytest.raises(jwt.InvalidJWT, match="an access token is not accepted here"):
+        jwt.decode(jwt.encode(claims(), typ="application/at+jwt"), typ=None, issuer=ISS)
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+@pytest.mark.req("7515-4.1.11-crit")
+def test_our_header_names_the_refused_parameters(good, rsa_key):
+    """RFC 8725 §3.10, RFC 7515 §4.1.11: the refusal names exactly the forbidden members present."""
+    private = keys.signing_key().private
+    token = resign(good, {"jku": "https://x/jwks", "x5u": "https://x/c", "bork": 1, "crit": ["bork"]}, private)
+    with pytest.raises(jwt.InvalidJWT, match=r"^header parameter not allowed: crit, jku, x5u$"):
+        jwt.header(token)
+    assert jwt.header(good) == {"alg": "RS256", "kid": rsa_key.kid, "typ": "JWT"}
+
+
+@pytest.mark.parametrize("segment", [
+    b64(b"[1, 2]"), b64(b"not json"), b64(b"\xff\xfe"), b64(b'"RS256"'), b64(b"null"), "A",
+])
+def test_a_header_that_is_not_a_json_object_is_malformed(rsa_key, segment):
+    """RFC 7515 §5.2 steps 2-4: the header is a base64url-encoded UTF-8 JSON object."""
+    for read in (jwt.header, lambda t: jwt.foreign_header(t, FOREIGN_ALGS), jwt.unverified_claims):
+        with pytest.raises(jwt.InvalidJWT, match="malformed header"):
+            read(f"{segment}.{b64(claims())}.{b64(b'sig')}")
+
+
+@pytest.mark.parametrize("token", [None, 7, b"a.b.c", ["a", "b", "c"], "a.b.c.d", "a..c", ".b.c", "a.b.", "a.b.c ",
+                                   "a+b.c.d", "a/b.c.d", "a=.b.c"])
+def test_anything_but_a_compact_jws_string_is_refused_before_decoding(token):
+    """RFC 7515 §7.1: three base64url segments, no padding, nothing else; refused as an
+    InvalidJWT (a 401 at the resource, never a crash), whatever the caller passed."""
+    for read in (jwt.header, lambda t: jwt.foreign_header(t, FOREIGN_ALGS), jwt.unverified_claims,
+                 lambda t: jwt.decode(t, typ=None, issuer=ISS)):
+        with pytest.raises(jwt.InvalidJWT, match="not a compact JWS of acceptable size"):
+            read(token)
+
+
+def test_encode_signs_with_the_key_it_is_given(rsa_key):
+    """ID tokens and logout tokens pass the key to sign with (a profile may narrow it): the
+    token carries that key's kid and algorithm, not the active key's."""
+    es256 = keys.verification_key(keys.create_key("ES256").kid)  # published, not signing yet
+    assert keys.signing_key().kid == rsa_key.kid
+    token = jwt.encode(claims(), key=es256, typ="logout+jwt")
+    assert jwt.header(token) == {"alg": "ES256", "kid": es256.kid, "typ": "logout+jwt"}
+    assert jwt.header(jwt.encode(claims()))["kid"] == rsa_key.kid

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from oauth_provider import jwt, keys, secrets
 
@@ -590,3 +590,20 @@ def test_encode_signs_with_the_key_it_is_given(rsa_key):
     token = jwt.encode(claims(), key=es256, typ="logout+jwt")
     assert jwt.header(token) == {"alg": "ES256", "kid": es256.kid, "typ": "logout+jwt"}
     assert jwt.header(jwt.encode(claims()))["kid"] == rsa_key.kid
+
+
+@pytest.mark.req("8725-3.1-one-alg-per-key")
+@pytest.mark.parametrize("key_alg", ["RS256", "ES256", "EdDSA"])
+def test_a_kid_under_another_of_our_algorithms_is_refused_before_its_signature_is_checked(db, key_alg):
+    """RFC 8725 §3.1: each of our keys verifies with exactly its one algorithm; a header that
+    names the key's kid with any other algorithm is refused as naming no key of ours, in
+    whichever order the two algorithm names sort."""
+    key = keys.create_key(key_alg, prepublish=False)
+    for alg, private in (("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+                         ("ES256", ec.generate_private_key(ec.SECP256R1())),
+                         ("EdDSA", ed25519.Ed25519PrivateKey.generate())):
+        if alg == key_alg:
+            continue
+        token = pyjwt.encode(claims(), private, algorithm=alg, headers={"kid": key.kid})
+        with pytest.raises(jwt.InvalidJWT, match="unknown key"):
+            jwt.decode(token, typ=None, issuer=ISS)

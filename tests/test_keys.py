@@ -323,3 +323,28 @@ def test_rotatekeys_list_says_when_there_is_no_key(db):
     out = StringIO()
     call_command("rotatekeys", "--list", stdout=out)
     assert "No signing keys" not in out.getvalue() and out.getvalue().startswith("active")
+
+
+# -- a flood of made-up kids (the throttle of verification_key) -----------------------------------
+def test_unknown_kids_reload_the_key_set_at_most_once_a_second(django_assert_num_queries, monkeypatch):
+    """RFC 8725 §3.10: ``kid`` is attacker input. An unknown kid may be a key published a
+    moment ago by another worker, so it reloads the key set, but at most once a second
+    (``_MISS_RELOAD_INTERVAL``): a flood of made-up kids costs one query a second, not one each."""
+    key = keys.create_key("RS256", prepublish=False)
+    keys.signing_key()  # loaded, as in any running worker
+    clock = [1000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    keys._cache.loaded_at = keys._cache.generation_checked_at = clock[0]
+    keys._cache.last_miss_reload = clock[0] - 5
+    with django_assert_num_queries(1):
+        assert keys.verification_key("made-up-1") is None
+    with django_assert_num_queries(0):
+        for n in range(50):
+            assert keys.verification_key(f"made-up-{n}") is None
+        clock[0] += 0.9
+        assert keys.verification_key("made-up-x") is None
+    clock[0] += 0.2  # more than a second after the last reload
+    with django_assert_num_queries(0):
+        assert keys.verification_key(key.kid).kid == key.kid  # a known kid never reloads
+    with django_assert_num_queries(1):
+        assert keys.verification_key("made-up-y") is None

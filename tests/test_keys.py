@@ -348,3 +348,23 @@ def test_unknown_kids_reload_the_key_set_at_most_once_a_second(django_assert_num
         assert keys.verification_key(key.kid).kid == key.kid  # a known kid never reloads
     with django_assert_num_queries(1):
         assert keys.verification_key("made-up-y") is None
+
+
+def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_assert_num_queries, monkeypatch):
+    """A withdrawal in another process (``rotatekeys --compromised``) reaches this worker
+    within one second (``GENERATION_CHECK_INTERVAL``), not a key-cache period later; and
+    within that second no cache read or query is made."""
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    clock = [5000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    keys.clear_cache()
+    assert _published_kids(client) == [old.kid]  # loaded at 5000.0
+    _elsewhere_rotated(compromised=True)
+    clock[0] += 0.9
+    with django_assert_num_queries(0):
+        assert jwt.decode(leaked, typ=None, issuer=ISS)["sub"] == "1"  # not compared yet
+    clock[0] += 0.2  # 1.1 s after the load
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+    assert old.kid not in _published_kids(client)

@@ -368,3 +368,19 @@ def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_a
     with pytest.raises(jwt.InvalidJWT):
         jwt.decode(leaked, typ=None, issuer=ISS)
     assert old.kid not in _published_kids(client)
+
+
+def test_a_cache_outage_is_logged_with_its_cause(caplog):
+    """The warnings of an unreachable generation cache (announcing a rotation, reading the
+    generation) carry the exception, so an operator sees why the cache failed, not only that
+    rotations now take SIGNING_KEY_CACHE_SECONDS to reach other workers."""
+    from django.conf import settings as django_settings
+
+    broken = {**django_settings.CACHES, "default": {"BACKEND": "tests.no_such_module.Cache"}}
+    with override_settings(CACHES=broken):
+        keys.announce_change()
+        assert keys._generation() is None
+    warnings = [r for r in caplog.records if r.name == "oauth_provider.keys"]
+    assert ["announce the new signing keys" in warnings[0].getMessage(),
+            "read the signing-key generation" in warnings[1].getMessage()] == [True, True]
+    assert all(r.levelname == "WARNING" and r.exc_info and r.exc_info[0] is not None for r in warnings)

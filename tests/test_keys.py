@@ -1,5 +1,6 @@
 """Signing keys: rotation continuity, encryption at rest, JWKS contents, independent verification."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -384,3 +385,25 @@ def test_a_cache_outage_is_logged_with_its_cause(caplog):
     assert ["announce the new signing keys" in warnings[0].getMessage(),
             "read the signing-key generation" in warnings[1].getMessage()] == [True, True]
     assert all(r.levelname == "WARNING" and r.exc_info and r.exc_info[0] is not None for r in warnings)
+
+
+# -- key material ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ"])
+def test_keys_are_made_only_for_our_three_algorithms(algorithm):
+    """Only RS256, ES256 and EdDSA keys are ever made (RFC 8725 §3.1: a fixed list; never an
+    HMAC or ``none``): any other name is refused, whichever way it sorts, and nothing is stored."""
+    with pytest.raises(ValueError, match="Unsupported signing algorithm"):
+        keys.generate_private_key(algorithm)
+    with pytest.raises(ValueError, match="Unsupported signing algorithm"):
+        keys.create_key(algorithm)
+    assert not SigningKey.objects.exists()
+
+
+@pytest.mark.req("FAPI2-5.4.1-keys-and-entropy")
+def test_rs256_keys_are_2048_bit_rsa_with_exponent_65537():
+    """RFC 7518 §3.3 and FAPI 2.0 §5.4.1: at least 2048 bits; exactly 2048 with e = 65537, the
+    size and exponent every verifier expects (a longer key only slows every signature)."""
+    private = keys.generate_private_key("RS256")
+    assert private.key_size == 2048 and private.public_key().public_numbers().e == 65537
+    jwk = keys.create_key("RS256", prepublish=False).public_jwk
+    assert jwk["e"] == "AQAB" and len(base64.urlsafe_b64decode(jwk["n"] + "==")) == 256

@@ -407,3 +407,26 @@ def test_rs256_keys_are_2048_bit_rsa_with_exponent_65537():
     assert private.key_size == 2048 and private.public_key().public_numbers().e == 65537
     jwk = keys.create_key("RS256", prepublish=False).public_jwk
     assert jwk["e"] == "AQAB" and len(base64.urlsafe_b64decode(jwk["n"] + "==")) == 256
+
+
+def test_without_an_announced_generation_the_key_set_reloads_after_the_cache_period(client, monkeypatch):
+    """With a per-process cache (or an evicted generation) nothing announces a rotation made
+    elsewhere: the key set is still re-read once ``SIGNING_KEY_CACHE_SECONDS`` (60 s) have
+    passed, so a withdrawn key stops verifying then at the latest."""
+    from django.core.cache import caches
+
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    clock = [9000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    keys.clear_cache()
+    assert _published_kids(client) == [old.kid]  # loaded at 9000.0
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    _elsewhere_rotated(compromised=True)
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # never announced
+    clock[0] += 59
+    assert jwt.decode(leaked, typ=None, issuer=ISS)["sub"] == "1"
+    clock[0] += 2  # 61 s after the load
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+    assert old.kid not in _published_kids(client)

@@ -1,7 +1,7 @@
 """Signing keys: rotation continuity, encryption at rest, JWKS contents, independent verification."""
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -430,3 +430,40 @@ def test_without_an_announced_generation_the_key_set_reloads_after_the_cache_per
     with pytest.raises(jwt.InvalidJWT):
         jwt.decode(leaked, typ=None, issuer=ISS)
     assert old.kid not in _published_kids(client)
+
+
+def test_without_a_signing_key_a_jwt_client_keeps_its_code_unspent():
+    """A client whose access tokens are JWTs needs a signing key even without ``openid``:
+    with none, the token endpoint answers 503 ``temporarily_unavailable`` before the code is
+    spent, and the same exchange succeeds once a key exists."""
+    from oauth_provider.models import AuthorizationCode
+    from tests.support.factories import ClientFactory
+
+    rp = ClientFactory(access_token_format="jwt")
+    oauth = _no_key_driver()
+    code, verifier = oauth.get_code(rp, scope="read")
+    with override_settings(DEBUG=False):
+        r = oauth.exchange(rp, code, verifier)
+        assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+        assert AuthorizationCode.objects.get().consumed_at is None
+        keys.create_key("RS256", prepublish=False)
+        r = oauth.exchange(rp, code, verifier)
+    assert r.status_code == 200 and jwt.header(r.json()["access_token"])["typ"] == "at+jwt"
+
+
+def test_a_retired_key_never_signs_again_even_when_its_successor_is_deleted():
+    """Retired means it signs nothing (module docstring): if the key that replaced it is
+    deleted, the retired key is not brought back to sign; without DEBUG there is then no
+    signing key until ``rotatekeys`` runs."""
+    start = int(secrets.now().timestamp()) + 1
+    secrets.set_clock(lambda: datetime.fromtimestamp(start, tz=UTC))
+    old = keys.create_key("RS256", prepublish=False)
+    successor = keys.create_key("RS256", prepublish=False)  # old retires at ``start``
+    SigningKey.objects.filter(pk=successor.pk).delete()
+    keys.clear_cache()
+    for later in (0, 1, 3599):
+        secrets.set_clock(lambda later=later: datetime.fromtimestamp(start + later, tz=UTC))
+        keys.clear_cache()
+        with override_settings(DEBUG=False), pytest.raises(keys.NoSigningKey):
+            keys.signing_key()
+        assert keys.verification_key(old.kid) is not None  # still published for what it signed

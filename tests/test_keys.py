@@ -467,3 +467,51 @@ def test_a_retired_key_never_signs_again_even_when_its_successor_is_deleted():
         with override_settings(DEBUG=False), pytest.raises(keys.NoSigningKey):
             keys.signing_key()
         assert keys.verification_key(old.kid) is not None  # still published for what it signed
+
+
+def test_a_token_from_a_key_created_elsewhere_verifies_at_once(monkeypatch):
+    """A worker that just created a key signs with it at once; another worker meets the new
+    kid before its cache period or generation check is due: the unknown kid re-reads the key
+    set (at most once a second), so the token verifies instead of being refused for a while."""
+    from django.core.cache import caches
+
+    keys.create_key("RS256", prepublish=False)
+    clock = [7000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    keys.clear_cache()
+    keys.signing_key()  # this worker's key set, loaded at 7000.0
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    _elsewhere_rotated(compromised=True)  # the other worker signs with the new key at once
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # not yet announced
+    new = SigningKey.objects.latest("created_at")
+    private = serialization.load_pem_private_key(keys.decrypt_private_key(new.private_key), password=None)
+    import jwt as pyjwt
+
+    token = pyjwt.encode(_claims(), private, algorithm="RS256", headers={"kid": new.kid})
+    clock[0] += 0.5
+    assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+
+
+def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(monkeypatch):
+    """After a normal rotation in another process, this worker's copy of the old key learns its
+    retirement at the next generation check: a token that key signs long after (a leaked key)
+    is refused here too, not only where the rotation ran."""
+    import jwt as pyjwt
+
+    old = keys.create_key("RS256", prepublish=False)
+    private = keys.signing_key().private
+    clock = [8000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    keys.clear_cache()
+    assert keys.verification_key(old.kid).retired_at is None  # loaded at 8000.0
+    saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
+    keys.create_key("RS256", prepublish=False)  # elsewhere: old retires now
+    keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at = saved
+    clock[0] += 1.5
+    assert keys.verification_key(old.kid).retired_at is not None
+    late = int(secrets.now().timestamp()) + 600
+    _at(timedelta(seconds=600))
+    forged = pyjwt.encode({"iss": ISS, "sub": "1", "iat": late, "exp": late + 300}, private,
+                          algorithm="RS256", headers={"kid": old.kid})
+    with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
+        jwt.decode(forged, typ=None, issuer=ISS)

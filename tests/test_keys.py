@@ -335,8 +335,8 @@ def test_unknown_kids_reload_the_key_set_at_most_once_a_second(django_assert_num
     keys.signing_key()  # loaded, as in any running worker
     clock = [1000.0]
     monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
     keys._cache.loaded_at = keys._cache.generation_checked_at = clock[0]
-    keys._cache.last_miss_reload = clock[0] - 5
     with django_assert_num_queries(1):
         assert keys.verification_key("made-up-1") is None
     with django_assert_num_queries(0):
@@ -359,6 +359,7 @@ def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_a
     leaked = jwt.encode(_claims())
     clock = [5000.0]
     monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
     keys.clear_cache()
     assert _published_kids(client) == [old.kid]  # loaded at 5000.0
     _elsewhere_rotated(compromised=True)
@@ -419,6 +420,7 @@ def test_without_an_announced_generation_the_key_set_reloads_after_the_cache_per
     leaked = jwt.encode(_claims())
     clock = [9000.0]
     monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
     keys.clear_cache()
     assert _published_kids(client) == [old.kid]  # loaded at 9000.0
     generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
@@ -478,6 +480,7 @@ def test_a_token_from_a_key_created_elsewhere_verifies_at_once(monkeypatch):
     keys.create_key("RS256", prepublish=False)
     clock = [7000.0]
     monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
     keys.clear_cache()
     keys.signing_key()  # this worker's key set, loaded at 7000.0
     generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
@@ -502,6 +505,7 @@ def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(
     private = keys.signing_key().private
     clock = [8000.0]
     monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
     keys.clear_cache()
     assert keys.verification_key(old.kid).retired_at is None  # loaded at 8000.0
     saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at

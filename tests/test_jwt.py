@@ -2,12 +2,12 @@
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from oauth_provider import jwt, keys, secrets
 
@@ -285,3 +285,325 @@ def test_required_claims_and_payload_shape(rsa_key):
 
         signature = signer.private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         rejected(f"{signing_input}.{b64(signature)}")
+
+
+# -- JWTs signed by others: client assertions, DPoP proofs, request objects --------------------
+FOREIGN_ALGS = ("RS256", "ES256")
+
+
+@pytest.fixture(scope="module")
+def foreign_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def foreign(private, header=None, body=None, alg="RS256") -> str:
+    return pyjwt.encode(body or {"iss": "client-a"}, private, algorithm=alg, headers=header or {})
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+@pytest.mark.req("7515-4.1.11-crit")
+@pytest.mark.parametrize("member, value", [
+    ("jku", "http://127.0.0.1:9/jwks"), ("x5u", "http://127.0.0.1:9/cert"), ("x5c", ["MIIB"]), ("crit", ["exp"]),
+])
+def test_a_foreign_jwt_naming_where_to_find_its_key_is_refused(foreign_key, member, value):
+    """RFC 8725 §3.10: a key-selecting header is never followed, and RFC 7515 §4.1.11: no
+    ``crit`` extension is understood. Refused as InvalidJWT (a protocol error, never a crash),
+    for a client's assertion and for a DPoP proof alike."""
+    token = foreign(foreign_key, {member: value})
+    for embedded_key in (False, True):
+        with pytest.raises(jwt.InvalidJWT, match="header parameter not allowed: " + member):
+            jwt.foreign_header(token, FOREIGN_ALGS, embedded_key=embedded_key)
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+def test_an_embedded_jwk_is_let_through_only_for_a_dpop_proof(foreign_key):
+    """RFC 9449 §4.2: a DPoP proof carries its own key in ``jwk``; any other foreign JWT
+    with one is refused (RFC 8725 §3.10)."""
+    jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(foreign_key.public_key()))
+    token = foreign(foreign_key, {"jwk": jwk, "typ": "dpop+jwt"})
+    with pytest.raises(jwt.InvalidJWT, match="header parameter not allowed: jwk"):
+        jwt.foreign_header(token, FOREIGN_ALGS)
+    assert jwt.foreign_header(token, FOREIGN_ALGS, embedded_key=True)["jwk"] == jwk
+
+
+@pytest.mark.req("8725-3.10-kid")
+@pytest.mark.parametrize("kid", ["", "a b", "k" * 129, "caf\u00e9", "a\x00b", 7, ["x"], {"k": 1}])
+def test_a_foreign_kid_that_is_not_short_printable_text_is_refused(foreign_key, kid):
+    """RFC 8725 §3.10: ``kid`` is attacker-controlled input; a foreign one is at most 128
+    visible ASCII characters, and a string."""
+    with pytest.raises(jwt.InvalidJWT, match="malformed kid"):
+        jwt.foreign_header(sign_rs256({"alg": "RS256", "kid": kid}, {"iss": "client-a"}, foreign_key), FOREIGN_ALGS)
+
+
+@pytest.mark.parametrize("kid", [None, "k", "key#1:2024/rsa", "k" * 128])
+def test_a_foreign_kid_is_optional_and_may_use_any_visible_ascii(foreign_key, kid):
+    """A client's key need not carry a ``kid`` (RFC 7515 §4.1.4 makes it optional), and a
+    client may name its keys with characters our own kids never use."""
+    header = {} if kid is None else {"kid": kid}
+    head = jwt.foreign_header(foreign(foreign_key, header), FOREIGN_ALGS)
+    assert head.get("kid") == kid and head["alg"] == "RS256"
+
+
+@pytest.mark.req("8725-3.1-alg-allowlist")
+def test_a_foreign_jwt_must_use_one_of_the_callers_algorithms(foreign_key):
+    """RFC 8725 §3.1: only the algorithms the caller allows for this input verify; ``none``
+    and every HMAC are refused even in a caller's list (a public key is never an HMAC secret)."""
+    token = foreign(foreign_key)
+    assert jwt.foreign_header(token, ("RS256",))["alg"] == "RS256"
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(token, ("ES256", "PS256"))
+    for alg in ("HS256", "HS384", "HS512"):
+        hmac_token = pyjwt.encode({"iss": "client-a"}, "s" * 64, algorithm=alg)
+        with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+            jwt.foreign_header(hmac_token, ("RS256", alg))
+    none = forge({"alg": "none"}, {"iss": "client-a"}, b"x")
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(none, ("RS256", "none"))
+
+
+def test_a_foreign_signature_verifies_only_with_the_right_key(foreign_key):
+    """RFC 7515 §5.2: the claims come back only when the signature verifies with the key the
+    caller chose; another key, an algorithm outside the foreign list, or a key of another type
+    than the algorithm's is an InvalidJWT (never a TypeError that would answer 500)."""
+    token = foreign(foreign_key, body={"iss": "client-a", "sub": "client-a"})
+    assert jwt.verify_foreign(token, "RS256", foreign_key.public_key()) == {"iss": "client-a", "sub": "client-a"}
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(jwt.InvalidJWT, match="signature verification failed"):
+        jwt.verify_foreign(token, "RS256", other.public_key())
+    with pytest.raises(jwt.InvalidJWT, match="signature verification failed"):
+        jwt.verify_foreign(token, "RS256", ec.generate_private_key(ec.SECP256R1()).public_key())
+    for alg in ("HS256", "none", "RS1"):
+        with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+            jwt.verify_foreign(token, alg, foreign_key.public_key())
+    head, body, sig = token.split(".")
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.verify_foreign(f"{head}.{b64({'iss': 'client-b', 'sub': 'client-a'})}.{sig}", "RS256",
+                           foreign_key.public_key())
+
+
+def test_unverified_claims_read_a_payload_object_and_nothing_else(foreign_key):
+    """Only to choose the keys (a client assertion's ``sub`` names its client): the payload of
+    a well-formed compact JWS, which must be a JSON object in canonical base64url."""
+    token = foreign(foreign_key, body={"iss": "client-a", "sub": "client-a"})
+    assert jwt.unverified_claims(token) == {"iss": "client-a", "sub": "client-a"}
+    head = {"alg": "RS256"}
+    for payload in (b"[1, 2]", b"not json", b"\xff\xfe", b'"text"', b"null"):
+        with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+            jwt.unverified_claims(forge(head, payload, b"s"))
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.unverified_claims("a.b")
+
+
+# -- the bounds of the time claims, the key period and the size ---------------------------------
+def _frozen():
+    """Freeze the clock on a whole second (after any key's start); returns that second."""
+    frozen = (secrets.now() + timedelta(seconds=1)).replace(microsecond=0)
+    secrets.set_clock(lambda: frozen)
+    return int(frozen.timestamp())
+
+
+def _signed(body, **header):
+    signer = keys.signing_key()
+    return sign_rs256({"alg": "RS256", "kid": signer.kid, "typ": "JWT", **header}, body, signer.private)
+
+
+@pytest.mark.req("DERIVED-jwt-time")
+def test_time_claims_allow_exactly_the_leeway_and_not_a_second_more(rsa_key):
+    """RFC 7519 §4.1.4-4.1.6 with a bounded clock skew (60 s by default, ``leeway``): a token
+    expired 60 s ago, or valid or issued 60 s from now, passes; one second further is refused."""
+    now = _frozen()
+    assert jwt.decode(_signed({"iss": ISS, "iat": now - 360, "exp": now - 60}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now - 361, "exp": now - 61}))
+    assert jwt.decode(_signed(claims(nbf=now + 60)), typ=None, issuer=ISS)
+    rejected(_signed(claims(nbf=now + 61)))
+    assert jwt.decode(_signed({"iss": ISS, "iat": now + 60, "exp": now + 300}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now + 61, "exp": now + 300}))
+    # a caller's own leeway (token exchange passes 0)
+    rejected(_signed({"iss": ISS, "iat": now - 300, "exp": now - 1}), leeway=0)
+    assert jwt.decode(_signed({"iss": ISS, "iat": now - 300, "exp": now}), typ=None, issuer=ISS, leeway=0)
+    # verify_exp=False (an id_token_hint may have expired): only exp is let go
+    expired = _signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000})
+    rejected(expired)
+    assert jwt.decode(expired, typ=None, issuer=ISS, verify_exp=False)["exp"] == now - 3000
+    rejected(_signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000, "nbf": now + 61}), verify_exp=False)
+
+
+@pytest.mark.req("DERIVED-jwt-time")
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [True, False, "0", None, [1], {"t": 1}])
+def test_a_time_claim_that_is_not_a_number_is_refused(rsa_key, name, value):
+    """RFC 7519 §2 NumericDate: a JSON number; a boolean (which Python counts as an int), a
+    string or null is refused, whether or not the caller requires the claim."""
+    body = {"iss": ISS, **{k: v for k, v in claims().items() if k in ("iat", "exp")}, name: value}
+    with pytest.raises(jwt.InvalidJWT, match=f"{name} is not a number"):
+        jwt.decode(_signed(body), typ=None, issuer=ISS, require=("iss",))
+
+
+def test_a_token_without_iat_is_read_when_iat_is_not_required(rsa_key):
+    """An id_token_hint is decoded with ``require=("iss", "sub")`` (OIDC Core §3.1.2.1): one
+    without ``iat`` (or without ``exp``) is read, not turned into a server error."""
+    now = _frozen()
+    no_iat = jwt.decode(_signed({"iss": ISS, "sub": "1", "exp": now + 300}), typ=None, issuer=ISS,
+                        require=("iss", "sub"))
+    assert no_iat["sub"] == "1"
+    assert jwt.decode(_signed({"iss": ISS, "sub": "1", "iat": now}), typ=None, issuer=ISS, require=("iss", "sub"))
+
+
+def test_a_lifetime_no_longer_than_the_longest_issued_passes_and_a_longer_one_is_refused(rsa_key, settings):
+    """A token may live as long as the longest-lived token this server issues (ID token or
+    access token, 3600 s by default) plus the leeway; a longer one cannot be ours, even signed
+    with our key (a leaked key must not mint long-lived tokens)."""
+    now = _frozen()
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 3660}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 3661}))
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ID_TOKEN_LIFETIME": 7200}
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 7260}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ID_TOKEN_LIFETIME": 60, "ACCESS_TOKEN_LIFETIME": 7200}
+    assert jwt.decode(_signed({"iss": ISS, "iat": now, "exp": now + 7260}), typ=None, issuer=ISS)
+    rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
+
+
+def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(db):
+    """A worker may sign with a just-retired key until its key cache expires
+    (``SIGNING_KEY_CACHE_SECONDS``, 60 s) and clocks may differ by the leeway (60 s): a token
+    the retired key signed up to 120 s after its retirement verifies; one signed later is a
+    leaked key minting tokens, refused."""
+    start = _frozen()
+    old = keys.create_key("RS256", prepublish=False)
+    private = keys.signing_key().private
+    keys.create_key("RS256", prepublish=False)  # old retires now, at ``start``
+    keys.clear_cache()
+    assert keys.verification_key(old.kid).retired_at.timestamp() == start
+
+    def by_old_key(iat):
+        return sign_rs256({"alg": "RS256", "kid": old.kid, "typ": "JWT"}, {"iss": ISS, "iat": iat, "exp": iat + 300},
+                          private)
+
+    secrets.set_clock(lambda: datetime.fromtimestamp(start + 121, tz=UTC))
+    assert jwt.decode(by_old_key(start + 120), typ=None, issuer=ISS)
+    with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
+        jwt.decode(by_old_key(start + 121), typ=None, issuer=ISS)
+
+
+@pytest.mark.req("DERIVED-jose-size")
+def test_a_token_of_exactly_the_maximum_size_is_read_and_one_byte_more_is_not(rsa_key):
+    """The size bound (``MAX_LENGTH``, 8192 bytes) is checked before anything is decoded; a
+    token at the bound is still verified."""
+    signer = keys.signing_key()
+    by_length = {}
+    for pad in range(5700, 5800):
+        for extra in ("", "x", "xx"):
+            token = sign_rs256({"alg": "RS256", "kid": signer.kid, "typ": "JWT", "p": extra},
+                               claims(pad="y" * pad), signer.private)
+            by_length.setdefault(len(token), token)
+    assert jwt.decode(by_length[8192], typ=None, issuer=ISS)
+    with pytest.raises(jwt.InvalidJWT, match="not a compact JWS of acceptable size"):
+        jwt.decode(by_length[8193], typ=None, issuer=ISS)
+
+
+# -- the header of our own tokens ----------------------------------------------------------------
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_under_the_fapi2_profile_only_its_algorithms_verify(rsa_key, foreign_key, settings):
+    """FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only, in our own tokens and in others' JWTs; an
+    RS256 token signed by our own (still published) key is refused once the profile is on."""
+    rs256 = jwt.encode(claims())
+    es256 = jwt.encode(claims(), key=keys.verification_key(keys.create_key("ES256", prepublish=False).kid))
+    theirs = foreign(foreign_key)
+    theirs_ps256 = foreign(foreign_key, alg="PS256")
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "PROFILE": "fapi2"}
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.header(rs256)
+    rejected(rs256)
+    assert jwt.decode(es256, typ=None, issuer=ISS)["sub"] == "1"
+    with pytest.raises(jwt.InvalidJWT, match="algorithm not allowed"):
+        jwt.foreign_header(theirs, ("RS256", "PS256"))
+    assert jwt.foreign_header(theirs_ps256, ("RS256", "PS256"))["alg"] == "PS256"
+
+
+@pytest.mark.req("8725-3.11-typ / 3.12-exclusive")
+@pytest.mark.parametrize(("typ", "as_access_token", "as_id_token"), [
+    ("at+jwt", True, False), ("AT+JWT", True, False), ("application/at+jwt", True, False),
+    ("Application/AT+JWT", True, False), ("JWT", False, True), ("jwt", False, True),
+    ("application/jwt", False, True), (None, False, True), ("", False, True),
+    ("logout+jwt", False, False), ("dpop+jwt", False, False),
+    ("at+jwt+x", False, False),
+])
+def test_the_typ_header_is_compared_case_insensitively_without_its_application_prefix(rsa_key, typ, as_access_token,
+                                                                                      as_id_token):
+    """RFC 7515 §4.1.9: ``typ`` is a media type, compared case-insensitively, whose
+    ``application/`` prefix may be left out; RFC 9068 §4 / RFC 8725 §3.11: an access token
+    must say ``at+jwt``, and an ID token is untyped or ``JWT`` (a logout token is neither)."""
+    signer = keys.signing_key()
+    head = {"alg": "RS256", "kid": signer.kid} | ({} if typ is None else {"typ": typ})
+    token = sign_rs256(head, claims(), signer.private)
+    for expected, ok in (("at+jwt", as_access_token), (None, as_id_token)):
+        if ok:
+            assert jwt.decode(token, typ=expected, issuer=ISS)["sub"] == "1"
+        else:
+            rejected(token, typ=expected)
+
+
+def test_an_access_token_offered_as_an_id_token_says_so(rsa_key):
+    """The refusal names the confusion (InvalidJWT's message says why)."""
+    with pytest.raises(jwt.InvalidJWT, match="an access token is not accepted here"):
+        jwt.decode(jwt.encode(claims(), typ="application/at+jwt"), typ=None, issuer=ISS)
+
+
+@pytest.mark.req("8725-3.10-jku-x5u-jwk")
+@pytest.mark.req("7515-4.1.11-crit")
+def test_our_header_names_the_refused_parameters(good, rsa_key):
+    """RFC 8725 §3.10, RFC 7515 §4.1.11: the refusal names exactly the forbidden members present."""
+    private = keys.signing_key().private
+    token = resign(good, {"jku": "https://x/jwks", "x5u": "https://x/c", "bork": 1, "crit": ["bork"]}, private)
+    with pytest.raises(jwt.InvalidJWT, match=r"^header parameter not allowed: crit, jku, x5u$"):
+        jwt.header(token)
+    assert jwt.header(good) == {"alg": "RS256", "kid": rsa_key.kid, "typ": "JWT"}
+
+
+@pytest.mark.parametrize("segment", [
+    b64(b"[1, 2]"), b64(b"not json"), b64(b"\xff\xfe"), b64(b'"RS256"'), b64(b"null"), "A",
+])
+def test_a_header_that_is_not_a_json_object_is_malformed(rsa_key, segment):
+    """RFC 7515 §5.2 steps 2-4: the header is a base64url-encoded UTF-8 JSON object."""
+    for read in (jwt.header, lambda t: jwt.foreign_header(t, FOREIGN_ALGS), jwt.unverified_claims):
+        with pytest.raises(jwt.InvalidJWT, match="malformed header"):
+            read(f"{segment}.{b64(claims())}.{b64(b'sig')}")
+
+
+@pytest.mark.parametrize("token", [None, 7, b"a.b.c", ["a", "b", "c"], "a.b.c.d", "a..c", ".b.c", "a.b.", "a.b.c ",
+                                   "a+b.c.d", "a/b.c.d", "a=.b.c"])
+def test_anything_but_a_compact_jws_string_is_refused_before_decoding(token):
+    """RFC 7515 §7.1: three base64url segments, no padding, nothing else; refused as an
+    InvalidJWT (a 401 at the resource, never a crash), whatever the caller passed."""
+    for read in (jwt.header, lambda t: jwt.foreign_header(t, FOREIGN_ALGS), jwt.unverified_claims,
+                 lambda t: jwt.decode(t, typ=None, issuer=ISS)):
+        with pytest.raises(jwt.InvalidJWT, match="not a compact JWS of acceptable size"):
+            read(token)
+
+
+def test_encode_signs_with_the_key_it_is_given(rsa_key):
+    """ID tokens and logout tokens pass the key to sign with (a profile may narrow it): the
+    token carries that key's kid and algorithm, not the active key's."""
+    es256 = keys.verification_key(keys.create_key("ES256").kid)  # published, not signing yet
+    assert keys.signing_key().kid == rsa_key.kid
+    token = jwt.encode(claims(), key=es256, typ="logout+jwt")
+    assert jwt.header(token) == {"alg": "ES256", "kid": es256.kid, "typ": "logout+jwt"}
+    assert jwt.header(jwt.encode(claims()))["kid"] == rsa_key.kid
+
+
+@pytest.mark.req("8725-3.1-one-alg-per-key")
+@pytest.mark.parametrize("key_alg", ["RS256", "ES256", "EdDSA"])
+def test_a_kid_under_another_of_our_algorithms_is_refused_before_its_signature_is_checked(db, key_alg):
+    """RFC 8725 §3.1: each of our keys verifies with exactly its one algorithm; a header that
+    names the key's kid with any other algorithm is refused as naming no key of ours, in
+    whichever order the two algorithm names sort."""
+    key = keys.create_key(key_alg, prepublish=False)
+    for alg, private in (("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+                         ("ES256", ec.generate_private_key(ec.SECP256R1())),
+                         ("EdDSA", ed25519.Ed25519PrivateKey.generate())):
+        if alg == key_alg:
+            continue
+        token = pyjwt.encode(claims(), private, algorithm=alg, headers={"kid": key.kid})
+        with pytest.raises(jwt.InvalidJWT, match="unknown key"):
+            jwt.decode(token, typ=None, issuer=ISS)

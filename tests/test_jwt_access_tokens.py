@@ -278,3 +278,20 @@ def test_an_access_token_of_another_issuer_is_refused(oauth, jwt_client, warm_ke
         assert oauth.api.get(path, **bearer(ours)).status_code == 200
         refused = oauth.api.get(path, **bearer(forged))
         assert refused.status_code == 401 and 'error="invalid_token"' in refused["WWW-Authenticate"]
+
+
+def test_a_jwt_access_token_carries_the_users_auth_time_when_it_is_known(oauth, jwt_client, warm_keys):
+    """RFC 9068 §2.2.1: ``auth_time`` is the time the user authenticated, as in the ID token of
+    the same grant (an OpenID Connect grant records it); a token of a grant that recorded none,
+    or a client's own token, has no ``auth_time``."""
+    import jwt as pyjwt
+
+    body = oauth.tokens(jwt_client, scope="openid read")
+    access = jwt.decode(body["access_token"], typ="at+jwt", issuer=ISS)
+    id_token = pyjwt.decode(body["id_token"], options={"verify_signature": False})
+    assert isinstance(access["auth_time"], int) and access["auth_time"] == id_token["auth_time"]
+    assert "auth_time" not in jwt.decode(oauth.tokens(jwt_client, scope="read")["access_token"], typ="at+jwt",
+                                         issuer=ISS)
+    r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
+                  HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
+    assert "auth_time" not in jwt.decode(r.json()["access_token"], typ="at+jwt", issuer=ISS)

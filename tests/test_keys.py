@@ -1,6 +1,7 @@
 """Signing keys: rotation continuity, encryption at rest, JWKS contents, independent verification."""
 
-from datetime import timedelta
+import base64
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -323,3 +324,198 @@ def test_rotatekeys_list_says_when_there_is_no_key(db):
     out = StringIO()
     call_command("rotatekeys", "--list", stdout=out)
     assert "No signing keys" not in out.getvalue() and out.getvalue().startswith("active")
+
+
+# -- a flood of made-up kids (the throttle of verification_key) -----------------------------------
+def test_unknown_kids_reload_the_key_set_at_most_once_a_second(django_assert_num_queries, monkeypatch):
+    """RFC 8725 §3.10: ``kid`` is attacker input. An unknown kid may be a key published a
+    moment ago by another worker, so it reloads the key set, but at most once a second
+    (``_MISS_RELOAD_INTERVAL``): a flood of made-up kids costs one query a second, not one each."""
+    key = keys.create_key("RS256", prepublish=False)
+    keys.signing_key()  # loaded, as in any running worker
+    clock = [1000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys._cache.loaded_at = keys._cache.generation_checked_at = clock[0]
+    with django_assert_num_queries(1):
+        assert keys.verification_key("made-up-1") is None
+    with django_assert_num_queries(0):
+        for n in range(50):
+            assert keys.verification_key(f"made-up-{n}") is None
+        clock[0] += 0.9
+        assert keys.verification_key("made-up-x") is None
+    clock[0] += 0.2  # more than a second after the last reload
+    with django_assert_num_queries(0):
+        assert keys.verification_key(key.kid).kid == key.kid  # a known kid never reloads
+    with django_assert_num_queries(1):
+        assert keys.verification_key("made-up-y") is None
+
+
+def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_assert_num_queries, monkeypatch):
+    """A withdrawal in another process (``rotatekeys --compromised``) reaches this worker
+    within one second (``GENERATION_CHECK_INTERVAL``), not a key-cache period later; and
+    within that second no cache read or query is made."""
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    clock = [5000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys.clear_cache()
+    assert _published_kids(client) == [old.kid]  # loaded at 5000.0
+    _elsewhere_rotated(compromised=True)
+    clock[0] += 0.9
+    with django_assert_num_queries(0):
+        assert jwt.decode(leaked, typ=None, issuer=ISS)["sub"] == "1"  # not compared yet
+    clock[0] += 0.2  # 1.1 s after the load
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+    assert old.kid not in _published_kids(client)
+
+
+def test_a_cache_outage_is_logged_with_its_cause(caplog):
+    """The warnings of an unreachable generation cache (announcing a rotation, reading the
+    generation) carry the exception, so an operator sees why the cache failed, not only that
+    rotations now take SIGNING_KEY_CACHE_SECONDS to reach other workers."""
+    from django.conf import settings as django_settings
+
+    broken = {**django_settings.CACHES, "default": {"BACKEND": "tests.no_such_module.Cache"}}
+    with override_settings(CACHES=broken):
+        keys.announce_change()
+        assert keys._generation() is None
+    warnings = [r for r in caplog.records if r.name == "oauth_provider.keys"]
+    assert ["announce the new signing keys" in warnings[0].getMessage(),
+            "read the signing-key generation" in warnings[1].getMessage()] == [True, True]
+    assert all(r.levelname == "WARNING" and r.exc_info and r.exc_info[0] is not None for r in warnings)
+
+
+# -- key material ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ"])
+def test_keys_are_made_only_for_our_three_algorithms(algorithm):
+    """Only RS256, ES256 and EdDSA keys are ever made (RFC 8725 §3.1: a fixed list; never an
+    HMAC or ``none``): any other name is refused, whichever way it sorts, and nothing is stored."""
+    with pytest.raises(ValueError, match="Unsupported signing algorithm"):
+        keys.generate_private_key(algorithm)
+    with pytest.raises(ValueError, match="Unsupported signing algorithm"):
+        keys.create_key(algorithm)
+    assert not SigningKey.objects.exists()
+
+
+@pytest.mark.req("FAPI2-5.4.1-keys-and-entropy")
+def test_rs256_keys_are_2048_bit_rsa_with_exponent_65537():
+    """RFC 7518 §3.3 and FAPI 2.0 §5.4.1: at least 2048 bits; exactly 2048 with e = 65537, the
+    size and exponent every verifier expects (a longer key only slows every signature)."""
+    private = keys.generate_private_key("RS256")
+    assert private.key_size == 2048 and private.public_key().public_numbers().e == 65537
+    jwk = keys.create_key("RS256", prepublish=False).public_jwk
+    assert jwk["e"] == "AQAB" and len(base64.urlsafe_b64decode(jwk["n"] + "==")) == 256
+
+
+def test_without_an_announced_generation_the_key_set_reloads_after_the_cache_period(client, monkeypatch):
+    """With a per-process cache (or an evicted generation) nothing announces a rotation made
+    elsewhere: the key set is still re-read once ``SIGNING_KEY_CACHE_SECONDS`` (60 s) have
+    passed, so a withdrawn key stops verifying then at the latest."""
+    from django.core.cache import caches
+
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    clock = [9000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys.clear_cache()
+    assert _published_kids(client) == [old.kid]  # loaded at 9000.0
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    _elsewhere_rotated(compromised=True)
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # never announced
+    clock[0] += 59
+    assert jwt.decode(leaked, typ=None, issuer=ISS)["sub"] == "1"
+    clock[0] += 2  # 61 s after the load
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+    assert old.kid not in _published_kids(client)
+
+
+def test_without_a_signing_key_a_jwt_client_keeps_its_code_unspent():
+    """A client whose access tokens are JWTs needs a signing key even without ``openid``:
+    with none, the token endpoint answers 503 ``temporarily_unavailable`` before the code is
+    spent, and the same exchange succeeds once a key exists."""
+    from oauth_provider.models import AuthorizationCode
+    from tests.support.factories import ClientFactory
+
+    rp = ClientFactory(access_token_format="jwt")
+    oauth = _no_key_driver()
+    code, verifier = oauth.get_code(rp, scope="read")
+    with override_settings(DEBUG=False):
+        r = oauth.exchange(rp, code, verifier)
+        assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+        assert AuthorizationCode.objects.get().consumed_at is None
+        keys.create_key("RS256", prepublish=False)
+        r = oauth.exchange(rp, code, verifier)
+    assert r.status_code == 200 and jwt.header(r.json()["access_token"])["typ"] == "at+jwt"
+
+
+def test_a_retired_key_never_signs_again_even_when_its_successor_is_deleted():
+    """Retired means it signs nothing (module docstring): if the key that replaced it is
+    deleted, the retired key is not brought back to sign; without DEBUG there is then no
+    signing key until ``rotatekeys`` runs."""
+    start = int(secrets.now().timestamp()) + 1
+    secrets.set_clock(lambda: datetime.fromtimestamp(start, tz=UTC))
+    old = keys.create_key("RS256", prepublish=False)
+    successor = keys.create_key("RS256", prepublish=False)  # old retires at ``start``
+    SigningKey.objects.filter(pk=successor.pk).delete()
+    keys.clear_cache()
+    for later in (0, 1, 3599):
+        secrets.set_clock(lambda later=later: datetime.fromtimestamp(start + later, tz=UTC))
+        keys.clear_cache()
+        with override_settings(DEBUG=False), pytest.raises(keys.NoSigningKey):
+            keys.signing_key()
+        assert keys.verification_key(old.kid) is not None  # still published for what it signed
+
+
+def test_a_token_from_a_key_created_elsewhere_verifies_at_once(monkeypatch):
+    """A worker that just created a key signs with it at once; another worker meets the new
+    kid before its cache period or generation check is due: the unknown kid re-reads the key
+    set (at most once a second), so the token verifies instead of being refused for a while."""
+    from django.core.cache import caches
+
+    keys.create_key("RS256", prepublish=False)
+    clock = [7000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys.clear_cache()
+    keys.signing_key()  # this worker's key set, loaded at 7000.0
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    _elsewhere_rotated(compromised=True)  # the other worker signs with the new key at once
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # not yet announced
+    new = SigningKey.objects.latest("created_at")
+    private = serialization.load_pem_private_key(keys.decrypt_private_key(new.private_key), password=None)
+    import jwt as pyjwt
+
+    token = pyjwt.encode(_claims(), private, algorithm="RS256", headers={"kid": new.kid})
+    clock[0] += 0.5
+    assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+
+
+def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(monkeypatch):
+    """After a normal rotation in another process, this worker's copy of the old key learns its
+    retirement at the next generation check: a token that key signs long after (a leaked key)
+    is refused here too, not only where the rotation ran."""
+    import jwt as pyjwt
+
+    old = keys.create_key("RS256", prepublish=False)
+    private = keys.signing_key().private
+    clock = [8000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys.clear_cache()
+    assert keys.verification_key(old.kid).retired_at is None  # loaded at 8000.0
+    saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
+    keys.create_key("RS256", prepublish=False)  # elsewhere: old retires now
+    keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at = saved
+    clock[0] += 1.5
+    assert keys.verification_key(old.kid).retired_at is not None
+    late = int(secrets.now().timestamp()) + 600
+    _at(timedelta(seconds=600))
+    forged = pyjwt.encode({"iss": ISS, "sub": "1", "iat": late, "exp": late + 300}, private,
+                          algorithm="RS256", headers={"kid": old.kid})
+    with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
+        jwt.decode(forged, typ=None, issuer=ISS)

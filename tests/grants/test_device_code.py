@@ -304,3 +304,31 @@ def test_a_device_polling_with_a_dpop_proof_gets_bound_tokens(api, browser, user
     assert tokens["token_type"] == "DPoP"
     assert access_token_row(tokens["access_token"]).dpop_jkt == key.jkt
     assert RefreshTokenRow.objects.by_value(tokens["refresh_token"]).get().dpop_jkt == key.jkt
+
+
+@pytest.mark.req("8628-5.1-user-code-entropy")
+def test_a_colliding_user_code_is_redrawn_up_to_five_times_then_the_error_shows(device_client, monkeypatch):
+    """RFC 8628 §6.1: a user code names one pending authorization. One that collides with a
+    stored code (2^-43 odds) is drawn again, up to five times in all (``USER_CODE_ATTEMPTS``);
+    the code handed out is always the one stored, and a sixth collision is not papered over."""
+    from django.db import IntegrityError
+
+    from oauth_provider import issuing, secrets
+
+    def draws(*codes):
+        sequence = iter(codes)
+        monkeypatch.setattr(secrets, "generate_user_code", lambda: next(sequence))
+
+    draws("BCDFG-HJKLM")
+    issuing.issue_device_code(client=device_client, scope="read")  # BCDFG-HJKLM is taken now
+    for collisions, fresh in ((1, "BCDFG-HJKLN"), (4, "BCDFG-HJKLP")):
+        draws(*["BCDFG-HJKLM"] * collisions, fresh)
+        raw, user_code, row = issuing.issue_device_code(client=device_client, scope="read")
+        assert user_code == fresh
+        stored = DeviceCode.objects.get(pk=row.pk)
+        assert stored.device_code_hash == secrets.hash_token(raw)
+        assert stored.user_code_hash == secrets.user_code_digest(secrets.normalize_user_code(fresh))
+    draws(*["BCDFG-HJKLM"] * 5, "BCDFG-HJKLQ")
+    with pytest.raises(IntegrityError):
+        issuing.issue_device_code(client=device_client, scope="read")
+    assert DeviceCode.objects.count() == 3

@@ -139,6 +139,15 @@ def test_refresh_token_of_one_public_client_is_useless_to_another(oauth, public_
     assert_error(r, "invalid_grant")
 
 
+
+@pytest.mark.req("O21-4.3-bound-to-client")
+def test_a_client_with_a_large_id_refreshes_its_own_token(oauth):
+    """OAuth 2.1 §4.3: the token's client and the authenticated client are compared by value;
+    ids beyond the small integers CPython caches are distinct objects even when equal."""
+    client = ClientFactory(pk=100_000)
+    tokens = oauth.tokens(client)
+    refreshed(oauth, client, tokens["refresh_token"])
+
 # -- scope ------------------------------------------------------------------------------------------
 
 

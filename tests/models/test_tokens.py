@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.test import override_settings
 
 from oauth_provider import secrets
@@ -173,3 +174,38 @@ def test_revoke_client_tokens_revokes_families_and_loose_tokens_only_of_those_cl
     loose.refresh_from_db()
     bystander.refresh_from_db()
     assert loose.revoked_at == NOW and bystander.revoked_at is None
+
+
+@pytest.mark.parametrize(("model", "factory", "table"), [
+    (AccessToken, AccessTokenFactory, ACCESS_STATES), (RefreshToken, RefreshTokenFactory, REFRESH_STATES),
+], ids=["access", "refresh"])
+def test_the_revoked_and_expired_querysets_agree_with_the_row(model, factory, table):
+    """The admin's "Revoked" filter lists a token revoked by itself or with its family (RFC 7009
+    §2.1: revoking a grant revokes its tokens), "Expired" one past ``expires_at``."""
+    for label, kwargs, _live, _dead, _reason in table:
+        built = kwargs()
+        row = factory(**built)
+        family = built.get("authorization")
+        revoked = "revoked_at" in built or (family is not None and family.revoked_at is not None)
+        assert model.objects.revoked().filter(pk=row.pk).exists() is revoked, label
+        assert model.objects.expired(NOW).filter(pk=row.pk).exists() is ("expires_at" in built), label
+
+
+def test_tokens_are_live_for_a_user_model_without_is_active(monkeypatch):
+    """A custom user model without an ``is_active`` column has only active users, as Django's
+    authentication backends treat it: the queryset spelling of ``live`` must not ask for the
+    column (the row spelling reads it with a default of True)."""
+
+    class _Meta:
+        @staticmethod
+        def get_field(name):
+            raise FieldDoesNotExist(name)
+
+    class UserWithoutIsActive:
+        _meta = _Meta()
+
+    monkeypatch.setattr(tokens, "get_user_model", lambda: UserWithoutIsActive)
+    access, refresh, code = AccessTokenFactory(), RefreshTokenFactory(), AuthorizationCodeFactory()
+    assert AccessToken.objects.live(NOW).filter(pk=access.pk).exists()
+    assert RefreshToken.objects.live(NOW).filter(pk=refresh.pk).exists()
+    assert AuthorizationCode.objects.live(NOW).filter(pk=code.pk).exists()

@@ -194,7 +194,7 @@ def test_the_revoked_and_expired_querysets_agree_with_the_row(model, factory, ta
 def test_tokens_are_live_for_a_user_model_without_is_active(monkeypatch):
     """A custom user model without an ``is_active`` column has only active users, as Django's
     authentication backends treat it: the queryset spelling of ``live`` must not ask for the
-    column (the row spelling reads it with a default of True)."""
+    column, and the row spelling reads it with a default of True."""
 
     class _Meta:
         @staticmethod
@@ -209,3 +209,9 @@ def test_tokens_are_live_for_a_user_model_without_is_active(monkeypatch):
     assert AccessToken.objects.live(NOW).filter(pk=access.pk).exists()
     assert RefreshToken.objects.live(NOW).filter(pk=refresh.pk).exists()
     assert AuthorizationCode.objects.live(NOW).filter(pk=code.pk).exists()
+
+    without = UserWithoutIsActive()  # such a model's instance, in the row spelling
+    AccessToken.user.field.set_cached_value(access, without)
+    Authorization.user.field.set_cached_value(refresh.authorization, without)
+    Authorization.user.field.set_cached_value(code.authorization, without)
+    assert access.is_live(NOW) and refresh.is_live(NOW) and code.is_live(NOW)

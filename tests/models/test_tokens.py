@@ -42,6 +42,7 @@ def _family(revoked=False, user_active=True, client_active=True, user=True):
 ACCESS_STATES = [
     ("fresh", lambda: {}, True, False, None),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
@@ -67,6 +68,7 @@ CODE_STATES = [
     ("fresh", lambda: {}, True, False, None),
     ("used, unexpired: kept to catch a replay", lambda: {"consumed_at": PAST}, False, False, tokens.CONSUMED),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("used and expired", lambda: {"expires_at": PAST, "consumed_at": PAST}, False, True, tokens.CONSUMED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
@@ -89,6 +91,7 @@ REFRESH_STATES = [
     ("rotated and expired", lambda: {"rotated_at": PAST, "expires_at": PAST}, False, True, tokens.ROTATED),
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
     ("client inactive", lambda: {"authorization": _family(client_active=False)}, False, False,
@@ -118,6 +121,19 @@ def test_a_rotated_refresh_token_is_live_inside_the_grace_period_until_presented
         row.save()
         assert row.dead_reason(NOW) == tokens.ROTATED
         assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+
+
+def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
+    """RFC 9700 §4.14.2 with ``REFRESH_TOKEN_GRACE_PERIOD``: a rotated token is in grace while
+    less than the period has passed since its rotation; at the period's end it is reuse, for
+    the row and the queryset alike (the UPDATE that spends the grace compares the same way)."""
+    row = RefreshTokenFactory(rotated_at=PAST)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=10)):
+        just_inside, at_the_end = PAST + timedelta(seconds=10) - timedelta(microseconds=1), PAST + timedelta(seconds=10)
+        assert row.in_grace(just_inside) and row.is_live(just_inside)
+        assert RefreshToken.objects.live(just_inside).filter(pk=row.pk).exists()
+        assert not row.in_grace(at_the_end) and row.dead_reason(at_the_end) == tokens.ROTATED
+        assert not RefreshToken.objects.live(at_the_end).filter(pk=row.pk).exists()
 
 
 def test_the_admin_and_introspection_agree_on_a_rotated_refresh_token(admin_client):

@@ -156,6 +156,14 @@ def test_family_states():
     assert set(Authorization.objects.holding_tokens(NOW)) == {live}
 
 
+def test_the_revoked_families_are_the_revoked_ones_only():
+    """The admin's "Revoked" filter of grants: a family revoked (RFC 7009 §2.1: with every token
+    of it), never a live one."""
+    live, revoked = _family(), _family(revoked=True)
+    assert set(Authorization.objects.revoked()) == {revoked}
+    assert live not in Authorization.objects.dead(NOW) and revoked in Authorization.objects.dead(NOW)
+
+
 def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
     with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
         old = NOW - timedelta(seconds=120)

@@ -136,6 +136,44 @@ def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
         assert not RefreshToken.objects.live(at_the_end).filter(pk=row.pk).exists()
 
 
+JOINS = {
+    AccessToken: ("client", "user", "authorization"),
+    RefreshToken: ("authorization__user", "authorization__client"),
+    AuthorizationCode: ("authorization__user", "authorization__client"),
+}
+
+
+@pytest.mark.parametrize(("model", "factory"), [
+    (AccessToken, AccessTokenFactory), (RefreshToken, RefreshTokenFactory),
+    (AuthorizationCode, AuthorizationCodeFactory),
+], ids=["access", "refresh", "code"])
+def test_a_state_is_judged_at_the_instant_asked_not_the_present(model, factory):
+    """Cleanup, the admin and the protocol code pass the instant they judge at: a token that
+    expired an hour ago was live two hours ago, in both spellings, whatever the clock says."""
+    then, expiry = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    row = model.objects.select_related(*JOINS[model]).get(pk=factory(expires_at=expiry).pk)
+    assert row.dead_reason(then) is None and row.is_live(then)
+    assert model.objects.live(then).filter(pk=row.pk).exists()
+    assert not model.objects.dead(then).filter(pk=row.pk).exists()
+    assert row.dead_reason(NOW) == tokens.EXPIRED and model.objects.dead(NOW).filter(pk=row.pk).exists()
+    if model is not AuthorizationCode:
+        assert not model.objects.expired(then).filter(pk=row.pk).exists()
+        assert model.objects.expired(NOW).filter(pk=row.pk).exists()
+
+
+def test_a_family_is_judged_at_the_instant_asked_not_the_present():
+    """A family whose one refresh token expired an hour ago still held tokens two hours ago,
+    and was not dead then (its lifetime long past), only now."""
+    then = NOW - timedelta(hours=2)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
+        family = AuthorizationFactory(created_at=NOW - timedelta(hours=3))
+        RefreshTokenFactory(authorization=family, expires_at=NOW - timedelta(hours=1))
+        assert set(Authorization.objects.holding_tokens(then)) == {family}
+        assert family not in Authorization.objects.dead(then)
+        assert set(Authorization.objects.holding_tokens(NOW)) == set()
+        assert family in Authorization.objects.dead(NOW)
+
+
 def test_the_admin_and_introspection_agree_on_a_rotated_refresh_token(admin_client):
     """Issue 11: the admin's "Active" filter counted rotated refresh tokens that introspection
     reports inactive. Both now ask the model."""

@@ -220,6 +220,19 @@ def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
     assert young not in dead
 
 
+@pytest.mark.parametrize("child", ["code", "access token", "refresh token"])
+def test_an_old_family_with_one_live_child_is_not_dead(child):
+    """Cleanup deletes a family past ``REFRESH_TOKEN_LIFETIME`` only when nothing of it is
+    left alive: deleting it would delete, with its rows, a code, an access token or a refresh
+    token that a client still holds and may still use."""
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
+        family = AuthorizationFactory(created_at=NOW - timedelta(seconds=120))
+        factory = {"code": AuthorizationCodeFactory, "access token": AccessTokenFactory,
+                   "refresh token": RefreshTokenFactory}[child]
+        factory(authorization=family, expires_at=SOON)
+        assert family not in Authorization.objects.dead(NOW)
+
+
 def test_revoking_a_code_revokes_its_family():
     code = AuthorizationCodeFactory()
     assert AuthorizationCode.objects.filter(pk=code.pk).revoke(NOW) == 1

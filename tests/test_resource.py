@@ -173,6 +173,18 @@ def test_client_credentials_token_has_no_user(conf_client):
     assert found.client.pk == conf_client.pk
 
 
+def test_the_actor_of_an_exchanged_opaque_token_reaches_the_view(conf_client, user):
+    """RFC 8693 §4.1: a token obtained by token exchange with an actor carries ``act``, and the
+    view sees who acts for the subject (the current actor's ``sub``); a token without one has
+    no actor."""
+    act = {"sub": "agent-7", "act": {"sub": "agent-1"}}
+    raw, _ = user_token(conf_client, user, act=act)
+    found = resource.authenticate(rf.get("/", **bearer(raw)))
+    assert found.act == act and found.actor == "agent-7"
+    plain = resource.authenticate(rf.get("/", **bearer(user_token(conf_client, user)[0])))
+    assert plain.act is None and plain.actor is None
+
+
 def test_resource_token_is_frozen(token):
     found = resource.authenticate(rf.get("/", **bearer(token[0])))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -222,6 +234,18 @@ def test_challenge_strings():
     )
     scoped = resource.challenge(request, InsufficientScope(scopes=["read", "write"]))
     assert 'error="insufficient_scope"' in scoped and 'scope="read write"' in scoped
+
+
+@pytest.mark.req("6750-3-challenges")
+@pytest.mark.parametrize("header", ["OAuth abc", "Token abc", "MAC id=abc", "Basic dXNlcjpwdw=="])
+def test_a_request_with_a_scheme_the_resource_does_not_take_gets_the_bearer_challenge_first(header):
+    """RFC 9449 §7.2: the DPoP challenge comes first, with the error, only for a request that
+    used the DPoP scheme; a client sending any other scheme (an old ``OAuth`` or ``Token`` one)
+    reads the ``Bearer`` challenge first, as a bearer-only client expects (RFC 6750 §3)."""
+    request = rf.get("/", HTTP_AUTHORIZATION=header)
+    challenge = resource.challenge(request, InvalidToken())
+    assert challenge.startswith('Bearer realm="https://testserver", error="invalid_token"'), challenge
+    assert challenge == resource.challenge(rf.get("/"), InvalidToken())
 
 
 def test_error_response_renders_status_and_body(token):

@@ -185,6 +185,29 @@ def test_the_actor_of_an_exchanged_opaque_token_reaches_the_view(conf_client, us
     assert plain.act is None and plain.actor is None
 
 
+@pytest.mark.req("O21-5.1-no-query-token")
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_only_a_post_form_body_carries_a_token(token, method):
+    """RFC 6750 §2.2 (OAuth 2.1 §5.1.2): the form-encoded body parameter is for POST; another
+    method with a form body carries no token there, nor in its query string (§2.3, refused by
+    OAuth 2.1 §5.1.1), even with ``BEARER_FORM_BODY`` on."""
+    raw, _ = token
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        request = getattr(rf, method)(f"/api/x?access_token={raw}", urlencode({"access_token": raw}),
+                                      content_type=FORM)
+        assert resource.authenticate(request) is None
+        assert resource.authenticate(form_post({"access_token": raw})) is not None
+
+
+def test_a_users_token_names_its_grant_and_a_clients_token_none(conf_client, user):
+    """``ResourceToken.grant`` is the token's family (the Authorization the user gave), so a
+    view can tell grants apart or revoke one; a client_credentials token has none."""
+    family = Authorization.objects.create(client=conf_client, user=user, scope="read")
+    raw, _ = user_token(conf_client, user, authorization=family)
+    assert resource.authenticate(rf.get("/", **bearer(raw))).grant.pk == family.pk
+    assert resource.authenticate(rf.get("/", **bearer(client_token(conf_client)[0]))).grant is None
+
+
 def test_resource_token_is_frozen(token):
     found = resource.authenticate(rf.get("/", **bearer(token[0])))
     with pytest.raises(dataclasses.FrozenInstanceError):

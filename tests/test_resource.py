@@ -99,6 +99,14 @@ def test_token_shaped_values():
     assert not resource.is_token_shaped("a" * (resource.MAX_TOKEN_LENGTH + 1))
 
 
+def test_a_b64token_is_one_character_or_more():
+    """RFC 6750 §2.1: ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="``:
+    a single character is token-shaped (it goes to the lookup and is simply unknown), nothing
+    is not."""
+    assert resource.is_token_shaped("a") and resource.is_token_shaped("Z=")
+    assert not resource.is_token_shaped("") and not resource.is_token_shaped("=")
+
+
 def test_valid_token_costs_one_query(token, assert_num_queries):
     raw, row = token
     request = rf.get("/", **bearer(raw))

@@ -435,8 +435,11 @@ def test_proof_errors_are_401_at_the_resource(bound):
 def test_an_async_view_checks_the_proof_off_the_event_loop(bound, monkeypatch):
     """RFC 9449 §11.1: checking a proof records its ``jti`` in the shared cache, which may be
     a database cache; ``aauthenticate`` runs that check in a worker thread, never on the event
-    loop, where Django refuses database access (and where it would block every other request)."""
+    loop, where Django refuses database access (and where it would block every other request),
+    and in the one thread that holds the request's database connections (``thread_sensitive``:
+    here the test's own thread), not in a pool thread with a connection of its own."""
     import asyncio
+    import threading
 
     from asgiref.sync import async_to_sync
     from django.test import RequestFactory
@@ -444,14 +447,14 @@ def test_an_async_view_checks_the_proof_off_the_event_loop(bound, monkeypatch):
     from oauth_provider import sender_constraint
 
     where: list[str] = []
-    check = sender_constraint.proof_error
+    check, caller = sender_constraint.proof_error, threading.get_ident()
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         try:
             asyncio.get_running_loop()
             where.append("event loop")
         except RuntimeError:
-            where.append("worker thread")
+            where.append("worker thread" if threading.get_ident() == caller else "another thread")
         return check(*args, **kwargs)
 
     monkeypatch.setattr(sender_constraint, "proof_error", recording)

@@ -58,6 +58,20 @@ def test_drf_and_decorator_verify_with_zero_queries(oauth, jwt_client, warm_keys
     assert r.status_code == 200
 
 
+def test_the_view_is_told_a_jwt_access_token_is_one(oauth, jwt_client, conf_client, warm_keys):
+    """RFC 9068: a JWT access token is verified without its row, so it names no row and no
+    grant; ``is_jwt`` tells the view (and UserInfo, which then looks the row up for the
+    grant's ``claims``), an opaque token is not one."""
+    from django.test import RequestFactory
+
+    from oauth_provider import resource
+
+    signed = resource.authenticate(RequestFactory().get("/", **bearer(oauth.tokens(jwt_client)["access_token"])))
+    assert signed.is_jwt and signed.id is None and signed.grant is None
+    opaque = resource.authenticate(RequestFactory().get("/", **bearer(oauth.tokens(conf_client)["access_token"])))
+    assert not opaque.is_jwt and opaque.id is not None
+
+
 def test_user_and_client_load_lazily_when_touched(oauth, jwt_client, user, warm_keys, django_assert_num_queries):
     token = oauth.tokens(jwt_client, scope="read")["access_token"]
     with django_assert_num_queries(2):  # the user, then the client

@@ -99,6 +99,14 @@ def test_token_shaped_values():
     assert not resource.is_token_shaped("a" * (resource.MAX_TOKEN_LENGTH + 1))
 
 
+def test_a_b64token_is_one_character_or_more():
+    """RFC 6750 §2.1: ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="``:
+    a single character is token-shaped (it goes to the lookup and is simply unknown), nothing
+    is not."""
+    assert resource.is_token_shaped("a") and resource.is_token_shaped("Z=")
+    assert not resource.is_token_shaped("") and not resource.is_token_shaped("=")
+
+
 def test_valid_token_costs_one_query(token, assert_num_queries):
     raw, row = token
     request = rf.get("/", **bearer(raw))
@@ -173,6 +181,41 @@ def test_client_credentials_token_has_no_user(conf_client):
     assert found.client.pk == conf_client.pk
 
 
+def test_the_actor_of_an_exchanged_opaque_token_reaches_the_view(conf_client, user):
+    """RFC 8693 §4.1: a token obtained by token exchange with an actor carries ``act``, and the
+    view sees who acts for the subject (the current actor's ``sub``); a token without one has
+    no actor."""
+    act = {"sub": "agent-7", "act": {"sub": "agent-1"}}
+    raw, _ = user_token(conf_client, user, act=act)
+    found = resource.authenticate(rf.get("/", **bearer(raw)))
+    assert found.act == act and found.actor == "agent-7"
+    plain = resource.authenticate(rf.get("/", **bearer(user_token(conf_client, user)[0])))
+    assert plain.act is None and plain.actor is None
+
+
+@pytest.mark.req("O21-5.1-no-query-token")
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_only_a_post_form_body_carries_a_token(token, method):
+    """RFC 6750 §2.2 (OAuth 2.1 §5.1.2): the form-encoded body parameter is for POST; another
+    method with a form body carries no token there, nor in its query string (§2.3, refused by
+    OAuth 2.1 §5.1.1), even with ``BEARER_FORM_BODY`` on."""
+    raw, _ = token
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        request = getattr(rf, method)(f"/api/x?access_token={raw}", urlencode({"access_token": raw}),
+                                      content_type=FORM)
+        assert resource.authenticate(request) is None
+        assert resource.authenticate(form_post({"access_token": raw})) is not None
+
+
+def test_a_users_token_names_its_grant_and_a_clients_token_none(conf_client, user):
+    """``ResourceToken.grant`` is the token's family (the Authorization the user gave), so a
+    view can tell grants apart or revoke one; a client_credentials token has none."""
+    family = Authorization.objects.create(client=conf_client, user=user, scope="read")
+    raw, _ = user_token(conf_client, user, authorization=family)
+    assert resource.authenticate(rf.get("/", **bearer(raw))).grant.pk == family.pk
+    assert resource.authenticate(rf.get("/", **bearer(client_token(conf_client)[0]))).grant is None
+
+
 def test_resource_token_is_frozen(token):
     found = resource.authenticate(rf.get("/", **bearer(token[0])))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -222,6 +265,18 @@ def test_challenge_strings():
     )
     scoped = resource.challenge(request, InsufficientScope(scopes=["read", "write"]))
     assert 'error="insufficient_scope"' in scoped and 'scope="read write"' in scoped
+
+
+@pytest.mark.req("6750-3-challenges")
+@pytest.mark.parametrize("header", ["OAuth abc", "Token abc", "MAC id=abc", "Basic dXNlcjpwdw=="])
+def test_a_request_with_a_scheme_the_resource_does_not_take_gets_the_bearer_challenge_first(header):
+    """RFC 9449 §7.2: the DPoP challenge comes first, with the error, only for a request that
+    used the DPoP scheme; a client sending any other scheme (an old ``OAuth`` or ``Token`` one)
+    reads the ``Bearer`` challenge first, as a bearer-only client expects (RFC 6750 §3)."""
+    request = rf.get("/", HTTP_AUTHORIZATION=header)
+    challenge = resource.challenge(request, InvalidToken())
+    assert challenge.startswith('Bearer realm="https://testserver", error="invalid_token"'), challenge
+    assert challenge == resource.challenge(rf.get("/"), InvalidToken())
 
 
 def test_error_response_renders_status_and_body(token):

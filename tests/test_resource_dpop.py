@@ -451,6 +451,37 @@ def test_proof_errors_are_401_at_the_resource(bound):
         resource.require(downgraded)
 
 
+def test_an_async_view_checks_the_proof_off_the_event_loop(bound, monkeypatch):
+    """RFC 9449 §11.1: checking a proof records its ``jti`` in the shared cache, which may be
+    a database cache; ``aauthenticate`` runs that check in a worker thread, never on the event
+    loop, where Django refuses database access (and where it would block every other request),
+    and in the one thread that holds the request's database connections (``thread_sensitive``:
+    here the test's own thread), not in a pool thread with a connection of its own."""
+    import asyncio
+    import threading
+
+    from asgiref.sync import async_to_sync
+    from django.test import RequestFactory
+
+    from oauth_provider import sender_constraint
+
+    where: list[str] = []
+    check, caller = sender_constraint.proof_error, threading.get_ident()
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            where.append("event loop")
+        except RuntimeError:
+            where.append("worker thread" if threading.get_ident() == caller else "another thread")
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(sender_constraint, "proof_error", recording)
+    request = RequestFactory().get("/api/x", **with_proof(bound, K1.proof("GET", url("/api/x"), access_token=bound)))
+    assert async_to_sync(resource.aauthenticate)(request) is not None
+    assert where == ["worker thread"]
+
+
 @pytest.mark.req("9449-7.1-rs-checks")
 @pytest.mark.urls("tests.support.audience_urls")
 def test_async_views_check_the_proof_once(bound, settings):

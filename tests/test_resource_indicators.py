@@ -237,6 +237,17 @@ def test_required_resource(oauth, conf_client, settings):
     assert body["scope"] == "rs-a:read"
 
 
+
+@pytest.mark.req("8707-2.2-refresh-narrowing")
+def test_a_refresh_naming_no_resource_gets_its_grant_even_when_resources_are_required(oauth, conf_client, settings):
+    """RFC 8707 §2.2: a refresh token is redeemed for the resources of its grant, named when it
+    was authorized; ``REQUIRE_RESOURCE`` applies to new grants, not to their refreshes."""
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, REQUIRE_RESOURCE=True)
+    r = refresh(oauth, conf_client, body["refresh_token"])
+    assert r.status_code == 200, r.content
+    assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience == RS_A
+
 class OnlyResourceA:
     """An adapter letting clients have tokens for RS_A (and the default resource) only."""
 

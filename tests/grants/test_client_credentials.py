@@ -8,7 +8,7 @@ from django.test import Client as HttpClient
 
 from oauth_provider.models import RefreshToken
 from oauth_provider.signals import token_issued
-from tests.support.factories import ClientFactory
+from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.settings import override_oauth as provider
 from tests.support.token_helpers import access_token_row, assert_error, post_form
 
@@ -62,6 +62,17 @@ def test_public_client_cannot_use_client_credentials(api_client, public_client):
     error = r.json().get("error")
     assert (r.status_code, error) in {(400, "unauthorized_client"), (401, "invalid_client")}, r.content
     assert_error(r, error)
+
+
+@pytest.mark.req("O21-4.2-client-credentials-confidential")
+def test_a_public_client_registered_for_client_credentials_is_still_refused(api_client):
+    """OAuth 2.1 §4.2: the grant is for confidential clients only. The model refuses to save a
+    public client listing it, but a row updated in the database (or registered before that
+    check) may: the grant itself refuses it, not only the grant_types check in front of it."""
+    client = PublicClientFactory()
+    type(client).objects.filter(pk=client.pk).update(grant_types="authorization_code client_credentials")
+    r = post_form(api_client, {"grant_type": "client_credentials", "scope": "read", "client_id": client.client_id})
+    assert_error(r, "unauthorized_client")
 
 
 @pytest.mark.req("O21-4.2-client-credentials-confidential")

@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from oauth_provider import secrets
-from oauth_provider.models import Authorization, RefreshToken
+from oauth_provider.models import AccessToken, Authorization, RefreshToken
 from oauth_provider.signals import refresh_token_reused, token_issued
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.settings import override_oauth as provider
@@ -138,6 +138,15 @@ def test_refresh_token_of_one_public_client_is_useless_to_another(oauth, public_
     })
     assert_error(r, "invalid_grant")
 
+
+
+@pytest.mark.req("O21-4.3-bound-to-client")
+def test_a_client_with_a_large_id_refreshes_its_own_token(oauth):
+    """OAuth 2.1 §4.3: the token's client and the authenticated client are compared by value;
+    ids beyond the small integers CPython caches are distinct objects even when equal."""
+    client = ClientFactory(pk=100_000)
+    tokens = oauth.tokens(client)
+    refreshed(oauth, client, tokens["refresh_token"])
 
 # -- scope ------------------------------------------------------------------------------------------
 
@@ -355,3 +364,25 @@ def test_grace_period_never_forks_the_family(oauth, conf_client):
         refresh = {"grant_type": "refresh_token"}
         latest = oauth.token(conf_client, {**refresh, "refresh_token": second.json()["refresh_token"]})
         assert latest.status_code == 200
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=30)
+def test_a_grace_retry_is_honoured_for_a_family_with_a_large_id(oauth, conf_client, reused):
+    """RFC 9700 §4.14.2, with the grace period: the successor's family and the presented
+    token's are compared by value. Ids beyond the small integers CPython caches are distinct
+    objects even when equal, and an identity test turned every retry into reuse."""
+    first = oauth.tokens(conf_client)
+    family = family_of_access_token(first["access_token"])
+    small = family.pk
+    family.pk = 100_000  # move the family (and its tokens) to an id no cache holds
+    family.save(force_insert=True)
+    for model in (RefreshToken, AccessToken):
+        model.objects.filter(authorization_id=small).update(authorization_id=family.pk)
+    Authorization.objects.filter(pk=small).delete()
+
+    second = refreshed(oauth, conf_client, first["refresh_token"])
+    again = refreshed(oauth, conf_client, first["refresh_token"])
+    assert again["refresh_token"] == second["refresh_token"]
+    assert reused == []
+    assert family_of_access_token(again["access_token"]).pk == 100_000

@@ -3,6 +3,7 @@ keeps its refresh token, a public client's still rotates with reuse detection.""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -33,6 +34,19 @@ def test_a_confidential_client_gets_its_refresh_token_back_and_new_access_tokens
         assert body["access_token"] not in seen
         seen.add(body["access_token"])
     assert RefreshToken.objects.filter(authorization=family_of_access_token(first["access_token"])).count() == 1
+    assert refresh_token_row(first["refresh_token"]).rotated_at is None
+
+
+def test_a_rotation_setting_read_from_a_file_keeps_the_confidential_clients_token(oauth, conf_client):
+    """FAPI 2.0 §5.3.2.1-9: the setting is compared by value. A value parsed from JSON or an
+    environment variable is not the interned literal, and an identity test rotated every
+    client's token whatever the setting said."""
+    value = json.loads('"public_clients"')
+    with provider(REFRESH_TOKEN_ROTATION=value):
+        first = oauth.tokens(conf_client)
+        r = refresh(oauth, conf_client, first["refresh_token"])
+        assert r.status_code == 200, r.content
+        assert r.json()["refresh_token"] == first["refresh_token"]
     assert refresh_token_row(first["refresh_token"]).rotated_at is None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.test import override_settings
 
 from oauth_provider import secrets
@@ -41,7 +42,9 @@ def _family(revoked=False, user_active=True, client_active=True, user=True):
 ACCESS_STATES = [
     ("fresh", lambda: {}, True, False, None),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
+    ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
     ("client inactive", lambda: {"client": ClientFactory(is_active=False)}, False, False, tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"user": UserFactory(is_active=False)}, False, False, tokens.USER_INACTIVE),
@@ -65,6 +68,7 @@ CODE_STATES = [
     ("fresh", lambda: {}, True, False, None),
     ("used, unexpired: kept to catch a replay", lambda: {"consumed_at": PAST}, False, False, tokens.CONSUMED),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("used and expired", lambda: {"expires_at": PAST, "consumed_at": PAST}, False, True, tokens.CONSUMED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
@@ -87,6 +91,8 @@ REFRESH_STATES = [
     ("rotated and expired", lambda: {"rotated_at": PAST, "expires_at": PAST}, False, True, tokens.ROTATED),
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
     ("expired", lambda: {"expires_at": PAST}, False, True, tokens.EXPIRED),
+    ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
+    ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
     ("client inactive", lambda: {"authorization": _family(client_active=False)}, False, False,
      tokens.CLIENT_INACTIVE),
@@ -117,6 +123,57 @@ def test_a_rotated_refresh_token_is_live_inside_the_grace_period_until_presented
         assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
 
 
+def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
+    """RFC 9700 §4.14.2 with ``REFRESH_TOKEN_GRACE_PERIOD``: a rotated token is in grace while
+    less than the period has passed since its rotation; at the period's end it is reuse, for
+    the row and the queryset alike (the UPDATE that spends the grace compares the same way)."""
+    row = RefreshTokenFactory(rotated_at=PAST)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=10)):
+        just_inside, at_the_end = PAST + timedelta(seconds=10) - timedelta(microseconds=1), PAST + timedelta(seconds=10)
+        assert row.in_grace(just_inside) and row.is_live(just_inside)
+        assert RefreshToken.objects.live(just_inside).filter(pk=row.pk).exists()
+        assert not row.in_grace(at_the_end) and row.dead_reason(at_the_end) == tokens.ROTATED
+        assert not RefreshToken.objects.live(at_the_end).filter(pk=row.pk).exists()
+
+
+JOINS = {
+    AccessToken: ("client", "user", "authorization"),
+    RefreshToken: ("authorization__user", "authorization__client"),
+    AuthorizationCode: ("authorization__user", "authorization__client"),
+}
+
+
+@pytest.mark.parametrize(("model", "factory"), [
+    (AccessToken, AccessTokenFactory), (RefreshToken, RefreshTokenFactory),
+    (AuthorizationCode, AuthorizationCodeFactory),
+], ids=["access", "refresh", "code"])
+def test_a_state_is_judged_at_the_instant_asked_not_the_present(model, factory):
+    """Cleanup, the admin and the protocol code pass the instant they judge at: a token that
+    expired an hour ago was live two hours ago, in both spellings, whatever the clock says."""
+    then, expiry = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    row = model.objects.select_related(*JOINS[model]).get(pk=factory(expires_at=expiry).pk)
+    assert row.dead_reason(then) is None and row.is_live(then)
+    assert model.objects.live(then).filter(pk=row.pk).exists()
+    assert not model.objects.dead(then).filter(pk=row.pk).exists()
+    assert row.dead_reason(NOW) == tokens.EXPIRED and model.objects.dead(NOW).filter(pk=row.pk).exists()
+    if model is not AuthorizationCode:
+        assert not model.objects.expired(then).filter(pk=row.pk).exists()
+        assert model.objects.expired(NOW).filter(pk=row.pk).exists()
+
+
+def test_a_family_is_judged_at_the_instant_asked_not_the_present():
+    """A family whose one refresh token expired an hour ago still held tokens two hours ago,
+    and was not dead then (its lifetime long past), only now."""
+    then = NOW - timedelta(hours=2)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
+        family = AuthorizationFactory(created_at=NOW - timedelta(hours=3))
+        RefreshTokenFactory(authorization=family, expires_at=NOW - timedelta(hours=1))
+        assert set(Authorization.objects.holding_tokens(then)) == {family}
+        assert family not in Authorization.objects.dead(then)
+        assert set(Authorization.objects.holding_tokens(NOW)) == set()
+        assert family in Authorization.objects.dead(NOW)
+
+
 def test_the_admin_and_introspection_agree_on_a_rotated_refresh_token(admin_client):
     """Issue 11: the admin's "Active" filter counted rotated refresh tokens that introspection
     reports inactive. Both now ask the model."""
@@ -137,6 +194,14 @@ def test_family_states():
     assert set(Authorization.objects.holding_tokens(NOW)) == {live}
 
 
+def test_the_revoked_families_are_the_revoked_ones_only():
+    """The admin's "Revoked" filter of grants: a family revoked (RFC 7009 §2.1: with every token
+    of it), never a live one."""
+    live, revoked = _family(), _family(revoked=True)
+    assert set(Authorization.objects.revoked()) == {revoked}
+    assert live not in Authorization.objects.dead(NOW) and revoked in Authorization.objects.dead(NOW)
+
+
 def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
     with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
         old = NOW - timedelta(seconds=120)
@@ -153,6 +218,19 @@ def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
     assert with_used_code not in dead  # a replay of its code must still find the family
     assert with_rotated_refresh not in dead  # reuse of its refresh token must still be caught
     assert young not in dead
+
+
+@pytest.mark.parametrize("child", ["code", "access token", "refresh token"])
+def test_an_old_family_with_one_live_child_is_not_dead(child):
+    """Cleanup deletes a family past ``REFRESH_TOKEN_LIFETIME`` only when nothing of it is
+    left alive: deleting it would delete, with its rows, a code, an access token or a refresh
+    token that a client still holds and may still use."""
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_LIFETIME=60)):
+        family = AuthorizationFactory(created_at=NOW - timedelta(seconds=120))
+        factory = {"code": AuthorizationCodeFactory, "access token": AccessTokenFactory,
+                   "refresh token": RefreshTokenFactory}[child]
+        factory(authorization=family, expires_at=SOON)
+        assert family not in Authorization.objects.dead(NOW)
 
 
 def test_revoking_a_code_revokes_its_family():
@@ -227,3 +305,44 @@ def test_revoking_a_token_reads_only_its_family_tree_never_every_token():
         cursor.execute("EXPLAIN QUERY PLAN " + update)
         plan = [row[-1] for row in cursor.fetchall()]
     assert not [step for step in plan if step.startswith("SCAN")], plan  # "SCAN <table or alias>": every row
+
+
+@pytest.mark.parametrize(("model", "factory", "table"), [
+    (AccessToken, AccessTokenFactory, ACCESS_STATES), (RefreshToken, RefreshTokenFactory, REFRESH_STATES),
+], ids=["access", "refresh"])
+def test_the_revoked_and_expired_querysets_agree_with_the_row(model, factory, table):
+    """The admin's "Revoked" filter lists a token revoked by itself or with its family (RFC 7009
+    §2.1: revoking a grant revokes its tokens), "Expired" one past ``expires_at``."""
+    for label, kwargs, _live, _dead, _reason in table:
+        built = kwargs()
+        row = factory(**built)
+        family = built.get("authorization")
+        revoked = "revoked_at" in built or (family is not None and family.revoked_at is not None)
+        assert model.objects.revoked().filter(pk=row.pk).exists() is revoked, label
+        assert model.objects.expired(NOW).filter(pk=row.pk).exists() is ("expires_at" in built), label
+
+
+def test_tokens_are_live_for_a_user_model_without_is_active(monkeypatch):
+    """A custom user model without an ``is_active`` column has only active users, as Django's
+    authentication backends treat it: the queryset spelling of ``live`` must not ask for the
+    column, and the row spelling reads it with a default of True."""
+
+    class _Meta:
+        @staticmethod
+        def get_field(name):
+            raise FieldDoesNotExist(name)
+
+    class UserWithoutIsActive:
+        _meta = _Meta()
+
+    monkeypatch.setattr(tokens, "get_user_model", lambda: UserWithoutIsActive)
+    access, refresh, code = AccessTokenFactory(), RefreshTokenFactory(), AuthorizationCodeFactory()
+    assert AccessToken.objects.live(NOW).filter(pk=access.pk).exists()
+    assert RefreshToken.objects.live(NOW).filter(pk=refresh.pk).exists()
+    assert AuthorizationCode.objects.live(NOW).filter(pk=code.pk).exists()
+
+    without = UserWithoutIsActive()  # such a model's instance, in the row spelling
+    AccessToken.user.field.set_cached_value(access, without)
+    Authorization.user.field.set_cached_value(refresh.authorization, without)
+    Authorization.user.field.set_cached_value(code.authorization, without)
+    assert access.is_live(NOW) and refresh.is_live(NOW) and code.is_live(NOW)

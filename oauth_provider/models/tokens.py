@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
 from .. import denylist
@@ -297,15 +298,29 @@ class AccessTokenQuerySet(TokenQuerySet):
     def with_exchanged(self) -> AccessTokenQuerySet:
         """These tokens and every token obtained from them by token exchange, down to
         :data:`EXCHANGE_MAX_DEPTH` links (RFC 8693: a token issued for a subject token must not
-        outlive its revocation). One queryset, so revoking it is still one UPDATE."""
-        level = self.order_by().values("pk")  # a compound statement's parts cannot be ordered
-        generations = [level]
-        for _depth in range(EXCHANGE_MAX_DEPTH):
-            # one generation further down: found by the subject_token index, never by a join,
-            # so the database reads only the family tree (a join with OR scans every token)
-            level = AccessToken.objects.filter(subject_token__in=level).values("pk")
+        outlive its revocation). One queryset, so revoking it is still one UPDATE.
+
+        Each generation is found from the one above through the ``subject_token`` index
+        (``subject_token_id IN (...)``), the generations joined by ``UNION ALL``: the database
+        reads only the family tree. (A join per generation, OR-ed together, made it read every
+        token.) The SQL around this queryset's own is written here rather than built from
+        nested querysets, whose construction alone cost milliseconds per revocation."""
+        connection = connections[self.db]
+        base, params = self.order_by().values("pk").query.get_compiler(connection=connection).as_sql()
+        quote = connection.ops.quote_name
+        table = quote(AccessToken._meta.db_table)
+        pk = quote(AccessToken._meta.pk.column) if AccessToken._meta.pk else "id"
+        parent = quote(AccessToken.subject_token.field.column)
+        generations, level = [base], base
+        for depth in range(1, EXCHANGE_MAX_DEPTH + 1):
+            alias = quote(f"exchanged{depth}")
+            level = f"SELECT {alias}.{pk} FROM {table} {alias} WHERE {alias}.{parent} IN ({level})"  # noqa: S608
             generations.append(level)
-        return AccessToken.objects.filter(pk__in=generations[0].union(*generations[1:], all=True))
+        tree = " UNION ALL ".join(generations)
+        # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
+        return AccessToken.objects.using(self.db).filter(
+            pk__in=RawSQL(tree, tuple(params) * len(generations))  # noqa: S611
+        )
 
     def revoke(self, when: datetime | None = None) -> int:
         """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`)."""

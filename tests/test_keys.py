@@ -519,3 +519,15 @@ def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(
                           algorithm="RS256", headers={"kid": old.kid})
     with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
         jwt.decode(forged, typ=None, issuer=ISS)
+
+
+@pytest.mark.parametrize("parts", [("RS", "256"), ("ES", "256"), ("Ed", "DSA")])
+def test_an_algorithm_name_read_at_run_time_makes_its_key(parts):
+    """``manage.py rotatekeys --algorithm ES256`` and a setting read from the environment hand
+    over a string built at run time, not the literal: it is compared by value, so the key and
+    its JWK are made for that algorithm."""
+    algorithm = "".join(parts)
+    key = keys.create_key(algorithm, prepublish=False)
+    assert key.algorithm == algorithm and key.public_jwk["alg"] == algorithm
+    assert key.public_jwk["kty"] == {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}[algorithm]
+    assert jwt.decode(jwt.encode(_claims()), typ=None, issuer=ISS)["sub"] == "1"

@@ -519,3 +519,34 @@ def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(
                           algorithm="RS256", headers={"kid": old.kid})
     with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
         jwt.decode(forged, typ=None, issuer=ISS)
+
+
+@pytest.mark.parametrize("parts", [("RS", "256"), ("ES", "256"), ("Ed", "DSA")])
+def test_an_algorithm_name_read_at_run_time_makes_its_key(parts):
+    """``manage.py rotatekeys --algorithm ES256`` and a setting read from the environment hand
+    over a string built at run time, not the literal: it is compared by value, so the key and
+    its JWK are made for that algorithm."""
+    algorithm = "".join(parts)
+    key = keys.create_key(algorithm, prepublish=False)
+    assert key.algorithm == algorithm and key.public_jwk["alg"] == algorithm
+    assert key.public_jwk["kty"] == {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}[algorithm]
+    assert jwt.decode(jwt.encode(_claims()), typ=None, issuer=ISS)["sub"] == "1"
+
+
+def test_a_worker_with_no_signing_key_re_reads_the_key_set_before_giving_up(monkeypatch):
+    """When no loaded key signs (the first ``rotatekeys`` just ran in another process, not yet
+    announced here), signing re-reads the key set at once instead of answering
+    ``temporarily_unavailable`` until the next cache period."""
+    from django.core.cache import caches
+
+    clock = [6000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    keys.clear_cache()
+    assert keys.jwks() == {"keys": []}  # loaded, empty, at 6000.0
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    _elsewhere_rotated(compromised=False)
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # not yet announced
+    clock[0] += 0.5
+    with override_settings(DEBUG=False):
+        assert keys.signing_key().kid == SigningKey.objects.get().kid

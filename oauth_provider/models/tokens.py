@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
@@ -306,7 +306,10 @@ class AccessTokenQuerySet(TokenQuerySet):
         token.) The SQL around this queryset's own is written here rather than built from
         nested querysets, whose construction alone cost milliseconds per revocation."""
         connection = connections[self.db]
-        base, params = self.order_by().values("pk").query.get_compiler(connection=connection).as_sql()
+        try:
+            base, params = self.order_by().values("pk").query.get_compiler(connection=connection).as_sql()
+        except EmptyResultSet:  # none() or pk__in=[]: nothing to revoke, nothing exchanged from it
+            return self.none()
         quote = connection.ops.quote_name
         table = quote(AccessToken._meta.db_table)
         pk = quote(AccessToken._meta.pk.column) if AccessToken._meta.pk else "id"

@@ -346,3 +346,14 @@ def test_tokens_are_live_for_a_user_model_without_is_active(monkeypatch):
     Authorization.user.field.set_cached_value(refresh.authorization, without)
     Authorization.user.field.set_cached_value(code.authorization, without)
     assert access.is_live(NOW) and refresh.is_live(NOW) and code.is_live(NOW)
+
+
+@pytest.mark.parametrize("empty", ["none", "pk__in=[]"])
+def test_revoking_an_empty_selection_revokes_nothing(empty):
+    """A queryset Django knows to be empty compiles to no SQL at all; revoking it (an admin
+    action on nothing, a caller's filter on an empty list) is 0 rows, not an error."""
+    token = AccessTokenFactory()
+    queryset = AccessToken.objects.none() if empty == "none" else AccessToken.objects.filter(pk__in=[])
+    assert queryset.revoke(NOW) == 0
+    token.refresh_from_db()
+    assert token.revoked_at is None

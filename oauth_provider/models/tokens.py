@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
@@ -305,7 +305,10 @@ class AccessTokenQuerySet(TokenQuerySet):
         reads only the family tree. (A join per generation, OR-ed together, made it read every
         token.) The SQL around this queryset's own is written here rather than built from
         nested querysets, whose construction alone cost milliseconds per revocation."""
-        connection = connections[self.db]
+        # for an UPDATE: the database the queryset was pinned to with using(), else the router's
+        # database for writes (self.db would be the one for reads)
+        using = getattr(self, "_db", None) or router.db_for_write(AccessToken)
+        connection = connections[using]
         try:
             base, params = self.order_by().values("pk").query.get_compiler(connection=connection).as_sql()
         except EmptyResultSet:  # none() or pk__in=[]: nothing to revoke, nothing exchanged from it
@@ -321,7 +324,7 @@ class AccessTokenQuerySet(TokenQuerySet):
             generations.append(level)
         tree = " UNION ALL ".join(generations)
         # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
-        return AccessToken.objects.using(self.db).filter(
+        return AccessToken.objects.using(using).filter(
             pk__in=RawSQL(tree, tuple(params) * len(generations))  # noqa: S611
         )
 

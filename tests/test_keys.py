@@ -70,6 +70,16 @@ def test_rotation_publishes_before_signing_and_keeps_retired_keys_while_tokens_l
         jwt.decode(old_token, typ=None, issuer=ISS, verify_exp=False)
 
 
+def _hand_clock(monkeypatch, start: float) -> list[float]:
+    """The key cache's monotonic clock, moved by hand (``clock[0] += 1.1``) from ``start``; the
+    last miss-driven reload set 5 s before it, so a test's first unknown kid may reload. Both
+    are restored after the test."""
+    clock = [start]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", start - 5)
+    return clock
+
+
 def test_private_keys_are_encrypted_at_rest_and_survive_secret_key_rotation():
     key = keys.create_key("RS256", prepublish=False)
     stored = SigningKey.objects.get(pk=key.pk).private_key
@@ -333,9 +343,7 @@ def test_unknown_kids_reload_the_key_set_at_most_once_a_second(django_assert_num
     (``_MISS_RELOAD_INTERVAL``): a flood of made-up kids costs one query a second, not one each."""
     key = keys.create_key("RS256", prepublish=False)
     keys.signing_key()  # loaded, as in any running worker
-    clock = [1000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 1000.0)
     keys._cache.loaded_at = keys._cache.generation_checked_at = clock[0]
     with django_assert_num_queries(1):
         assert keys.verification_key("made-up-1") is None
@@ -357,9 +365,7 @@ def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_a
     within that second no cache read or query is made."""
     old = keys.create_key("RS256", prepublish=False)
     leaked = jwt.encode(_claims())
-    clock = [5000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 5000.0)
     keys.clear_cache()
     assert _published_kids(client) == [old.kid]  # loaded at 5000.0
     _elsewhere_rotated(compromised=True)
@@ -418,9 +424,7 @@ def test_without_an_announced_generation_the_key_set_reloads_after_the_cache_per
 
     old = keys.create_key("RS256", prepublish=False)
     leaked = jwt.encode(_claims())
-    clock = [9000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 9000.0)
     keys.clear_cache()
     assert _published_kids(client) == [old.kid]  # loaded at 9000.0
     generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
@@ -478,9 +482,7 @@ def test_a_token_from_a_key_created_elsewhere_verifies_at_once(monkeypatch):
     from django.core.cache import caches
 
     keys.create_key("RS256", prepublish=False)
-    clock = [7000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 7000.0)
     keys.clear_cache()
     keys.signing_key()  # this worker's key set, loaded at 7000.0
     generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
@@ -503,9 +505,7 @@ def test_a_rotation_elsewhere_updates_the_retirement_of_a_key_this_worker_holds(
 
     old = keys.create_key("RS256", prepublish=False)
     private = keys.signing_key().private
-    clock = [8000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 8000.0)
     keys.clear_cache()
     assert keys.verification_key(old.kid).retired_at is None  # loaded at 8000.0
     saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
@@ -539,9 +539,7 @@ def test_a_worker_with_no_signing_key_re_reads_the_key_set_before_giving_up(monk
     ``temporarily_unavailable`` until the next cache period."""
     from django.core.cache import caches
 
-    clock = [6000.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(keys._cache, "last_miss_reload", clock[0] - 5)  # restored afterwards
+    clock = _hand_clock(monkeypatch, 6000.0)
     keys.clear_cache()
     assert keys.jwks() == {"keys": []}  # loaded, empty, at 6000.0
     generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)

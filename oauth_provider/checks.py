@@ -78,6 +78,7 @@ E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive n
        ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
 E070   ``DYNAMIC_REGISTRATION`` is not None, False, "open", "token" or "adapter"
 E071   ``REGISTRATION_THROTTLE`` has an unknown key, a wrong type or a non-positive number
+E072   ``PUBLIC_CLIENT_THROTTLE`` has an unknown key, a wrong type or a non-positive number
 W070   ``DYNAMIC_REGISTRATION`` is "adapter" but the adapter does not override
        ``allow_registration``: registration is open to anyone
 W071   open dynamic registration without its throttle (deploy)
@@ -900,18 +901,7 @@ def check_dynamic_registration(app_configs: Any = None, **kwargs: Any) -> list[C
             f"OAUTH_PROVIDER['DYNAMIC_REGISTRATION'] must be None, False, 'open', 'token' or 'adapter', "
             f"not {value!r}.", id="oauth_provider.E070",
         ))
-    block = raw.get("REGISTRATION_THROTTLE", {})
-    defaults = DEFAULTS["REGISTRATION_THROTTLE"].default
-    if isinstance(block, dict):
-        problems = [f"unknown key {key!r}" for key in block if key not in defaults]
-        if not isinstance(block.get("enabled", True), bool):
-            problems.append("'enabled' must be True or False")
-        for key in ("registrations", "window"):
-            number = block.get(key, defaults[key])
-            if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
-                problems.append(f"{key!r} must be a positive integer")
-        messages += [Error(f"OAUTH_PROVIDER['REGISTRATION_THROTTLE']: {problem}.", id="oauth_provider.E071")
-                     for problem in problems]
+    messages += _counter_errors(raw, "REGISTRATION_THROTTLE", check_id="oauth_provider.E071")
     if value == "adapter":
         from .adapter import DefaultAdapter
         try:
@@ -926,6 +916,32 @@ def check_dynamic_registration(app_configs: Any = None, **kwargs: Any) -> list[C
                 id="oauth_provider.W070",
             ))
     return messages
+
+
+def _counter_errors(raw: dict[str, Any], name: str, *, check_id: str) -> list[CheckMessage]:
+    """The problems of a per-address counter block (``REGISTRATION_THROTTLE``,
+    ``PUBLIC_CLIENT_THROTTLE``): its keys, ``enabled`` a bool, its numbers positive integers."""
+    block = raw.get(name, {})
+    if not isinstance(block, dict):  # E003 reports the type
+        return []
+    defaults = DEFAULTS[name].default
+    problems = [f"unknown key {key!r}" for key in block if key not in defaults]
+    if not isinstance(block.get("enabled", True), bool):
+        problems.append("'enabled' must be True or False")
+    for key in defaults:
+        number = block.get(key, defaults[key])
+        if key != "enabled" and (isinstance(number, bool) or not isinstance(number, int) or number <= 0):
+            problems.append(f"{key!r} must be a positive integer")
+    return [Error(f"OAUTH_PROVIDER[{name!r}]: {problem}.", id=check_id) for problem in problems]
+
+
+@register(Tags.security, "oauth_provider")
+def check_public_client_throttle(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E072."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict):
+        return []
+    return _counter_errors(raw, "PUBLIC_CLIENT_THROTTLE", check_id="oauth_provider.E072")
 
 
 @register(Tags.security, "oauth_provider", deploy=True)

@@ -439,6 +439,17 @@ DEFAULTS: dict[str, Setting] = {
         "vendor's few addresses, often once per connection: size the limit for them. Keys left out keep "
         "these defaults.",
     ),
+    "PUBLIC_CLIENT_THROTTLE": Setting(
+        {"enabled": True, "requests": 120, "window": 60},
+        (dict,),
+        "Device authorization requests (RFC 8628 §3.1) and pushed authorization requests (RFC 9126 §2) "
+        "of public clients accepted per address (``CLIENT_AUTH_THROTTLE``'s ``cache`` and ``ip_header`` say "
+        "where counts live and who the caller is) within ``window`` seconds; more get 429 with "
+        "``Retry-After``. A public client proves only its ``client_id``, so each such request stores a row "
+        "for anyone who sends it: the count keeps one address from filling those tables. Per address only, "
+        "never per client, so nobody can lock a public client's users out; confidential clients "
+        "authenticate and are not counted. Keys left out keep these defaults.",
+    ),
     "BEARER_FORM_BODY": Setting(
         False, (bool,),
         "Also accept an access token in the ``access_token`` field of a form-encoded POST body "

@@ -7,7 +7,11 @@ page). Views never choose status codes. The hierarchy::
     OAuthError                      RFC 6749 §5.2 / §4.1.2.1 error codes
     ├── InvalidRequest              400
     ├── InvalidClient               401 (WWW-Authenticate when a scheme was tried)
-    ├── ClientAuthThrottled         429 invalid_client with Retry-After (RFC 6585 §4)
+    ├── Throttled                   429 with Retry-After (RFC 6585 §4), from a throttle:
+    │   ├── ClientAuthThrottled     invalid_client, too many failed client authentications
+    │   ├── RegistrationThrottled   invalid_request, too many registrations from an address
+    │   └── PublicClientThrottled   invalid_request, too many device authorization or pushed
+    │                               requests of public clients from an address
     ├── InvalidGrant                400
     ├── UnauthorizedClient          400
     ├── UnsupportedGrantType        400
@@ -35,7 +39,6 @@ page). Views never choose status codes. The hierarchy::
     ClientMetadataError             400, a refused registration (RFC 7591 §3.2.2): its ``error``
                                     is invalid_redirect_uri, invalid_client_metadata,
                                     invalid_software_statement or unapproved_software_statement
-    RegistrationThrottled           429 with Retry-After, too many registrations from an address
     RegistrationRefused             403, the host's policy (adapter) refused a registration
 """
 
@@ -90,7 +93,19 @@ class InvalidClient(OAuthError):
     default_description = "Client authentication failed."
 
 
-class ClientAuthThrottled(OAuthError):
+class Throttled(OAuthError):
+    """A throttle's answer: 429 with ``Retry-After``, the seconds until its window ends
+    (RFC 6585 §4); never redirected. Subclasses name the throttle and the error code."""
+
+    status = 429
+    redirectable = False
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class ClientAuthThrottled(Throttled):
     """Too many failed client authentications for this client_id or from this address
     (:mod:`oauth_provider.throttling`): 429 with ``Retry-After`` (RFC 6585 §4). The code stays
     ``invalid_client``, the RFC 6749 §5.2 code for a request whose client authentication was
@@ -99,13 +114,7 @@ class ClientAuthThrottled(OAuthError):
     retried now)."""
 
     error = "invalid_client"
-    status = 429
-    redirectable = False
     default_description = "Too many failed client authentications. Retry after the time in Retry-After."
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(headers={"Retry-After": str(retry_after)})
 
 
 class InvalidGrant(OAuthError):
@@ -369,18 +378,21 @@ class ClientMetadataError(OAuthError):
         super().__init__(description)
 
 
-class RegistrationThrottled(OAuthError):
+class RegistrationThrottled(Throttled):
     """Too many registrations from this address (``REGISTRATION_THROTTLE``): 429 with
     ``Retry-After`` (RFC 6585 §4)."""
 
     error = "invalid_request"
-    status = 429
-    redirectable = False
     default_description = "Too many client registrations from this address. Retry after the time in Retry-After."
 
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(headers={"Retry-After": str(retry_after)})
+
+class PublicClientThrottled(Throttled):
+    """Too many device authorization or pushed authorization requests of public clients from
+    this address (``PUBLIC_CLIENT_THROTTLE``): 429 with ``Retry-After`` (RFC 6585 §4; RFC 9126
+    §2.3 names 429 for a PAR client that sends too many)."""
+
+    error = "invalid_request"
+    default_description = "Too many requests from this address. Retry after the time in Retry-After."
 
 
 class RegistrationRefused(OAuthError):

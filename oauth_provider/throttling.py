@@ -73,14 +73,17 @@ import ipaddress
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
 from django.http import HttpRequest
 
 from . import secrets
 from .conf import DEFAULTS, provider_settings
-from .errors import ClientAuthThrottled, RegistrationThrottled
+from .errors import ClientAuthThrottled, PublicClientThrottled, RegistrationThrottled
+
+if TYPE_CHECKING:
+    from .models import AbstractClient
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +231,42 @@ def record_failure(request: HttpRequest, client_id: str | None) -> None:
     _client_auth.record_failure(request, _client_subjects(client_id))
 
 
+# -- per-address counts of requests that store a row ---------------------------------------
+def _count_per_address(request: HttpRequest, *, setting: str, limit_key: str, namespace: str,
+                       what: str) -> int:
+    """Count one attempt from the caller's address against the ``setting`` block
+    (``limit_key`` attempts per ``window`` seconds from the window's first): seconds to wait
+    once the limit is passed, else 0. The cache and the address rule are
+    ``CLIENT_AUTH_THROTTLE``'s. A cache outage lets the attempt through (logged)."""
+    block: dict[str, Any] = {**DEFAULTS[setting].default, **(getattr(provider_settings, setting) or {})}
+    if not block["enabled"]:
+        return 0
+    conf = throttle_settings()
+    address = client_ip(request, conf.ip_header)
+    key = _PREFIX + namespace + hashlib.sha256(address.encode()).hexdigest()[:40]
+    window, limit = int(block["window"]), int(block[limit_key])
+    now = secrets.now().timestamp()
+    try:
+        cache = caches[conf.cache]
+        since = cache.get(_since(key))
+        if since is None or since + window <= now:
+            cache.set_many({key: 1, _since(key): now}, timeout=window)
+            return 0
+        try:
+            count = cache.incr(key)
+        except ValueError:  # evicted between the two calls
+            count = 1
+            cache.set(key, count, timeout=window)
+    except Exception:
+        logger.exception("%s throttle: cache failed; not throttling", what)
+        return 0
+    if count <= limit:
+        return 0
+    if count == limit + 1:
+        logger.warning("%s throttle engaged for address %s", what, address)
+    return max(1, math.ceil(float(since) + window - now))
+
+
 # -- dynamic client registration (RFC 7591 §3, "open registration ... rate-limited") --------
 REGISTRATION_SETTING = "REGISTRATION_THROTTLE"
 
@@ -238,30 +277,28 @@ def count_registration(request: HttpRequest) -> None:
     made within ``window`` seconds of the first. Every attempt counts, accepted or not: what is
     limited is the work and the rows one address can cause. The cache and the address rule are
     ``CLIENT_AUTH_THROTTLE``'s. A cache outage lets registrations through (logged)."""
-    block: dict[str, Any] = {**DEFAULTS[REGISTRATION_SETTING].default,
-                             **(getattr(provider_settings, REGISTRATION_SETTING) or {})}
-    if not block["enabled"]:
+    wait = _count_per_address(request, setting=REGISTRATION_SETTING, limit_key="registrations",
+                              namespace="register:", what="registration")
+    if wait:
+        raise RegistrationThrottled(retry_after=wait)
+
+
+# -- public clients' device authorization and pushed requests (RFC 8628 §5.2, RFC 9126 §2.3) --
+PUBLIC_CLIENT_SETTING = "PUBLIC_CLIENT_THROTTLE"
+
+
+def count_public_client_request(request: HttpRequest, client: AbstractClient) -> None:
+    """Count one device authorization request (RFC 8628 §3.1) or pushed authorization request
+    (RFC 9126 §2) of a *public* client from the caller's address, and raise
+    :class:`~oauth_provider.errors.PublicClientThrottled` once ``requests`` were made within
+    ``window`` seconds of the first. A public client proves nothing but its ``client_id``, so
+    without this anyone could store device codes or pushed requests as fast as the endpoint
+    answers. Counted per address only, never per client: a count per ``client_id`` would let
+    anyone lock a public client's real users out. Confidential clients authenticated; they are
+    not counted. Every attempt counts, accepted or not."""
+    if not client.is_public:
         return
-    conf = throttle_settings()
-    address = client_ip(request, conf.ip_header)
-    key = _PREFIX + "register:" + hashlib.sha256(address.encode()).hexdigest()[:40]
-    window, limit = int(block["window"]), int(block["registrations"])
-    now = secrets.now().timestamp()
-    try:
-        cache = caches[conf.cache]
-        since = cache.get(_since(key))
-        if since is None or since + window <= now:
-            cache.set_many({key: 1, _since(key): now}, timeout=window)
-            return
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between the two calls
-            count = 1
-            cache.set(key, count, timeout=window)
-    except Exception:
-        logger.exception("registration throttle: cache failed; not throttling")
-        return
-    if count > limit:
-        if count == limit + 1:
-            logger.warning("registration throttle engaged for address %s", address)
-        raise RegistrationThrottled(retry_after=max(1, math.ceil(since + window - now)))
+    wait = _count_per_address(request, setting=PUBLIC_CLIENT_SETTING, limit_key="requests",
+                              namespace="public:", what="public-client request")
+    if wait:
+        raise PublicClientThrottled(retry_after=wait)

@@ -18,8 +18,8 @@ from django.core.checks import run_checks
 from django.test import Client as HttpClient
 from django.test import override_settings
 
-from oauth_provider.errors import RegistrationThrottled
-from oauth_provider.throttling import client_ip, count_registration, throttle_settings
+from oauth_provider.errors import PublicClientThrottled, RegistrationThrottled
+from oauth_provider.throttling import client_ip, count_public_client_request, count_registration, throttle_settings
 from tests.support.endpoints import provider_settings
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.token_helpers import TOKEN_ERRORS, FrozenClock, assert_no_store, post_form
@@ -488,3 +488,90 @@ def test_a_cache_outage_lets_registrations_through(rf, whole_clock, caplog):
             REGISTRATION_THROTTLE={"registrations": 1}, CLIENT_AUTH_THROTTLE={"cache": "broken"})):
         assert register_attempts(rf, 3) == [None] * 3
     assert "registration throttle: cache failed" in caplog.text
+
+
+# -- public clients' device authorization and pushed requests (PUBLIC_CLIENT_THROTTLE) --------------
+def public_attempts(rf, client, times: int, address: str = REGISTRAR) -> list[int | None]:
+    """``times`` requests of ``client`` from ``address``: None for each let through, else its Retry-After."""
+    outcomes: list[int | None] = []
+    for _ in range(times):
+        try:
+            count_public_client_request(rf.post("/o/par/", REMOTE_ADDR=address), client)
+            outcomes.append(None)
+        except PublicClientThrottled as throttled:
+            assert (throttled.status, throttled.error) == (429, "invalid_request")
+            assert throttled.headers["Retry-After"] == str(throttled.retry_after)
+            outcomes.append(throttled.retry_after)
+    return outcomes
+
+
+def public_client_throttle(**block: Any):
+    return override_settings(OAUTH_PROVIDER=provider_settings(PUBLIC_CLIENT_THROTTLE=block))
+
+
+def test_public_client_requests_default_to_120_a_minute_per_address(rf, whole_clock):
+    """The documented default: 120 requests of public clients per address in 60 s, the 121st
+    refused with the rest of the window as Retry-After; the next window counts from 1."""
+    client = PublicClientFactory.build()
+    assert public_attempts(rf, client, 120) == [None] * 120
+    assert public_attempts(rf, client, 1) == [60]
+    whole_clock.advance(45.5)
+    assert public_attempts(rf, client, 1) == [15]
+    whole_clock.advance(14.5)
+    assert public_attempts(rf, client, 1) == [None]
+
+
+def test_public_client_requests_are_counted_per_address_never_per_client(rf, whole_clock):
+    """What one address sends is limited, whichever public clients it names (a flood cannot
+    spread over client_ids); a client's requests from another address are not, so nobody
+    can lock a public client's real users out by spending its count."""
+    first, second = PublicClientFactory.build(), PublicClientFactory.build()
+    with public_client_throttle(requests=2, window=60):
+        assert public_attempts(rf, first, 1) + public_attempts(rf, second, 1) == [None, None]
+        assert public_attempts(rf, second, 1) == [60]
+        assert public_attempts(rf, first, 1) == [60]
+        assert public_attempts(rf, first, 2, address="192.0.2.77") == [None, None]
+        assert public_attempts(rf, first, 1, address="2001:db8::1") == [None]
+
+
+def test_confidential_clients_are_never_counted(rf, whole_clock):
+    """A confidential client authenticated before the count: it is accountable, not throttled,
+    and its requests spend nothing of its address's count."""
+    with public_client_throttle(requests=1, window=60):
+        assert public_attempts(rf, ClientFactory.build(), 50) == [None] * 50
+        assert public_attempts(rf, PublicClientFactory.build(), 2) == [None, 60]
+
+
+def test_the_public_client_throttle_disabled_counts_nothing(rf, whole_clock, caplog):
+    client = PublicClientFactory.build()
+    with public_client_throttle(enabled=False, requests=1):
+        assert public_attempts(rf, client, 5) == [None] * 5
+    with public_client_throttle(requests=1), caplog.at_level("WARNING", "oauth_provider.throttling"):
+        assert public_attempts(rf, client, 3) == [None, 60, 60]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"public-client request throttle engaged for address {REGISTRAR}"]
+
+
+def test_the_public_client_count_is_apart_from_the_registration_count(rf, whole_clock):
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+            PUBLIC_CLIENT_THROTTLE={"requests": 1}, REGISTRATION_THROTTLE={"registrations": 1})):
+        assert public_attempts(rf, PublicClientFactory.build(), 1) == [None]
+        assert register_attempts(rf, 1) == [None]
+        assert register_attempts(rf, 1) == [600]
+        assert public_attempts(rf, PublicClientFactory.build(), 1) == [60]
+
+
+def test_check_e072_refuses_a_bad_public_client_throttle(settings):
+    from oauth_provider.checks import check_public_client_throttle
+
+    assert check_public_client_throttle() == []
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER,
+                               "PUBLIC_CLIENT_THROTTLE": {"requests": 0, "window": True, "enabled": 1, "x": 1}}
+    assert [m.msg for m in check_public_client_throttle()] == [
+        "OAUTH_PROVIDER['PUBLIC_CLIENT_THROTTLE']: unknown key 'x'.",
+        "OAUTH_PROVIDER['PUBLIC_CLIENT_THROTTLE']: 'enabled' must be True or False.",
+        "OAUTH_PROVIDER['PUBLIC_CLIENT_THROTTLE']: 'requests' must be a positive integer.",
+        "OAUTH_PROVIDER['PUBLIC_CLIENT_THROTTLE']: 'window' must be a positive integer.",
+    ]
+    assert {m.id for m in check_public_client_throttle()} == {"oauth_provider.E072"}
+    assert "oauth_provider.E072" in {m.id for m in run_checks()}

@@ -13,8 +13,10 @@ complete URI) and polls the token endpoint (:mod:`oauth_provider.grants.device_c
 
 Client authentication is the token endpoint's (:mod:`._backchannel`): confidential clients
 authenticate, public ones send their ``client_id`` (RFC 8628 §3.1), and errors are RFC 6749
-§5.2 JSON (§3.2). The client must be registered for the device grant (``unauthorized_client``
-otherwise, so no client is opted in by accident); the scope is checked like the
+§5.2 JSON (§3.2). A public client's requests are counted per address
+(``PUBLIC_CLIENT_THROTTLE``; 429 with ``Retry-After`` past the limit): it proves only its
+``client_id``, and each request stores a device code. The client must be registered for the
+device grant (``unauthorized_client`` otherwise, so no client is opted in by accident); the scope is checked like the
 authorization endpoint's (its allow-list, ``DEFAULT_SCOPES`` when none is asked for), and
 so are ``resource`` values (RFC 8707: ``invalid_target``; the scope narrowed to what they
 accept). With
@@ -29,7 +31,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import resources, scopes
+from .. import resources, scopes, throttling
 from ..conf import provider_settings
 from ..errors import UnauthorizedClient
 from ..grants.device_code import GRANT_TYPE
@@ -63,6 +65,7 @@ class DeviceAuthorizationView(BackchannelView):
 
     def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         client = self.authenticate(request, params)
+        throttling.count_public_client_request(request, client)
         if not client.allows_grant(GRANT_TYPE):
             raise UnauthorizedClient("This client may not use the device authorization grant.")
         requested = scopes.without_unusable_offline_access(scopes.parse(params.get("scope")), client)

@@ -11,6 +11,9 @@ answers 404 and is not advertised.
 
 Public clients may push too (they identify themselves with ``client_id``, and PKCE binds the
 code to them); a host that wants only confidential ones says so with its clients' settings.
+Since a public client proves nothing, its pushes are counted per address
+(``PUBLIC_CLIENT_THROTTLE``; 429 with ``Retry-After`` past the limit, as §2.3 allows), so
+nobody can fill the table of pushed requests.
 The assertion of a ``private_key_jwt`` client names the issuer in ``aud``, as at every endpoint
 (draft-ietf-oauth-rfc7523bis §5 replaces RFC 9126 §2's list of accepted values).
 """
@@ -24,7 +27,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import request_objects
+from .. import request_objects, throttling
 from ..conf import provider_settings
 from ..issuer import get_issuer
 from ..registry import grant_types
@@ -53,5 +56,6 @@ class PushedAuthorizationView(BackchannelView):
 
     def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         client = self.authenticate(request, params)
+        throttling.count_public_client_request(request, client)
         request_uri, expires_in = request_objects.push(request, client, params, get_issuer(request))
         return json_response({"request_uri": request_uri, "expires_in": expires_in}, status=201)

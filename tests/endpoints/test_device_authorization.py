@@ -201,3 +201,22 @@ def test_the_documented_defaults():
     assert DEFAULTS["DEVICE_CODE_LIFETIME"].default == 600
     assert DEFAULTS["DEVICE_CODE_INTERVAL"].default == 5
     assert DEVICE_GRANT in DEFAULTS["GRANT_TYPES"].default
+
+
+def test_a_public_clients_requests_are_throttled_per_address_and_store_nothing_past_the_limit(api, device_client):
+    """A public client proves only its client_id, so anyone can start flows in its name: past
+    ``PUBLIC_CLIENT_THROTTLE`` from one address the endpoint answers 429 with Retry-After and
+    stores no device code; another address, and a confidential client, are not held back."""
+    confidential = ClientFactory(grant_types=DEVICE_GRANT)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PUBLIC_CLIENT_THROTTLE={"requests": 2, "window": 60})):
+        # a refused request counts too: the limit is on what an address sends
+        assert_error(start(api, device_client, scope="nonsense"), "invalid_scope")
+        assert start(api, device_client, scope="read").status_code == 200
+        refused = start(api, device_client, scope="read")
+        assert_error(refused, "invalid_request", status=429)
+        assert refused["Retry-After"] == "60"
+        assert DeviceCode.objects.count() == 1
+        elsewhere = start(HttpClient(REMOTE_ADDR="192.0.2.9"), device_client, scope="read")
+        assert elsewhere.status_code == 200
+        assert start(api, confidential, scope="read").status_code == 200
+    assert DeviceCode.objects.count() == 3

@@ -509,3 +509,21 @@ def test_under_fapi2_a_pushed_request_names_its_redirect_uri():
         assertion = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": fapi.assertion(client)}
         ok = HttpClient().post(PAR, urlencode({**params, **assertion}), content_type=FORM)
         assert ok.status_code == 201, ok.content
+
+
+@pytest.mark.req("9126-2-endpoint")
+def test_a_public_clients_pushes_are_throttled_per_address_with_429(public_client, conf_client):
+    """RFC 9126 §2.3 lets the endpoint answer 429 to a client sending too many requests. A
+    public client proves only its client_id, so its pushes are counted per address
+    (``PUBLIC_CLIENT_THROTTLE``): past the limit nothing is stored; another address and a
+    confidential client (authenticated, accountable) still push."""
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PUBLIC_CLIENT_THROTTLE={"requests": 2, "window": 60})):
+        pushed_uri(public_client)
+        pushed_uri(public_client)
+        refused = push(public_client)
+        assert_json_error(refused, "invalid_request", 429)
+        assert refused["Retry-After"] == "60"
+        assert PushedAuthorization.objects.count() == 2
+        assert push(public_client, HttpClient(REMOTE_ADDR="192.0.2.9")).status_code == 201
+        assert push(conf_client).status_code == 201
+    assert PushedAuthorization.objects.count() == 4

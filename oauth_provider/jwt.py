@@ -56,8 +56,10 @@ def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | No
 
 
 def _normalise_typ(value: Any) -> str:
+    """RFC 7515 §4.1.9: ``typ`` in lower case without the ``application/`` prefix it may leave
+    out. ``application/`` alone names no media type: it stays as it is, and matches nothing."""
     text = str(value or "").lower()
-    return text[len("application/"):] if text.startswith("application/") else text
+    return text[len("application/"):] if text.startswith("application/") and text != "application/" else text
 
 
 def header(token: str) -> dict[str, Any]:

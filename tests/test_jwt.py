@@ -527,7 +527,7 @@ def test_under_the_fapi2_profile_only_its_algorithms_verify(rsa_key, foreign_key
     ("Application/AT+JWT", True, False), ("JWT", False, True), ("jwt", False, True),
     ("application/jwt", False, True), (None, False, True), ("", False, True),
     ("logout+jwt", False, False), ("dpop+jwt", False, False),
-    ("at+jwt+x", False, False),
+    ("at+jwt+x", False, False), ("application/", False, False), ("APPLICATION/", False, False),
 ])
 def test_the_typ_header_is_compared_case_insensitively_without_its_application_prefix(rsa_key, typ, as_access_token,
                                                                                       as_id_token):

@@ -110,7 +110,7 @@ def verify(request: HttpRequest, client: AbstractClient, assertion: str) -> dict
         head = jwt.foreign_header(assertion, allowed)
     except jwt.InvalidJWT as exc:
         raise InvalidClient(f"The client assertion was refused: {exc}.") from None
-    if str(head.get("typ") or "").lower().removeprefix("application/") not in _ACCEPTED_TYPES:
+    if jwt.normalise_typ(head.get("typ")) not in _ACCEPTED_TYPES:
         raise InvalidClient("The client assertion is typed as another kind of JWT.")
     claims = _verified(client, assertion, head)
     _check_claims(request, client, claims)

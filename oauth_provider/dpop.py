@@ -235,7 +235,7 @@ def _header(proof: str) -> dict[str, Any]:
         head = jwt.foreign_header(proof, allowed, embedded_key=True)
     except jwt.InvalidJWT as exc:
         raise InvalidDPoPProof(f"The DPoP proof was refused: {exc} (RFC 9449 section 4.3).") from None
-    typ = str(head.get("typ") or "").lower().removeprefix("application/")
+    typ = jwt.normalise_typ(head.get("typ"))
     if typ != TYP:
         raise InvalidDPoPProof("The DPoP proof's typ must be dpop+jwt (RFC 9449 section 4.2).")
     if not isinstance(head.get("jwk"), dict):

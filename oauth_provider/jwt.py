@@ -55,7 +55,7 @@ def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | No
     return pyjwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
 
 
-def _normalise_typ(value: Any) -> str:
+def normalise_typ(value: Any) -> str:
     """RFC 7515 §4.1.9: ``typ`` in lower case without the ``application/`` prefix it may leave
     out. ``application/`` alone names no media type: it stays as it is, and matches nothing."""
     text = str(value or "").lower()
@@ -165,7 +165,7 @@ def decode(
     Back-Channel Logout 1.0 §4.1). ``audience=None`` skips the
     audience check (the caller then checks ``aud`` itself)."""
     head = header(token)
-    got = _normalise_typ(head.get("typ"))
+    got = normalise_typ(head.get("typ"))
     if typ is not None and got != typ:
         raise InvalidJWT("unexpected token type")
     if typ is None and got == ACCESS_TOKEN_TYP:

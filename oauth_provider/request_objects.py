@@ -85,7 +85,7 @@ def verify(client: AbstractClient, token: str, issuer: str) -> dict[str, Any]:
         head = jwt.foreign_header(token, _algorithms(client))
     except jwt.InvalidJWT as exc:
         raise InvalidRequestObject(f"The request object was refused: {exc} (RFC 9101 section 6.2).") from None
-    if str(head.get("typ") or "").lower().removeprefix("application/") not in _ACCEPTED_TYPES:
+    if jwt.normalise_typ(head.get("typ")) not in _ACCEPTED_TYPES:
         raise InvalidRequestObject(f"The request object is typed as another kind of JWT: typ must be {TYP}.")
     claims = _verified(client, token, head)
     _check_claims(client, claims, issuer)

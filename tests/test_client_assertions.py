@@ -349,7 +349,8 @@ def test_the_registered_algorithm_narrows_what_is_accepted():
 
 @pytest.mark.req("7523bis-4-typ")
 @pytest.mark.req("DERIVED-assertion-cross-use")
-@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "dpop+jwt", "logout+jwt", "oauth-authz-req+jwt"])
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "dpop+jwt", "logout+jwt", "oauth-authz-req+jwt",
+                                 "application/"])
 def test_other_kinds_of_jwt_are_not_assertions(typ):
     client = make_client()
     refused(token(sign(client, headers={"typ": typ})))

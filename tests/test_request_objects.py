@@ -281,7 +281,7 @@ def test_request_and_request_uri_together_are_refused(client_a, browser):
 # -- 9101-10.8-typ ------------------------------------------------------------------------------------------
 @pytest.mark.req("9101-10.8-typ")
 @pytest.mark.parametrize("typ", ["dpop+jwt", "at+jwt", "application/at+jwt", "logout+jwt",
-                                 "client-authentication+jwt", "secevent+jwt"])
+                                 "client-authentication+jwt", "secevent+jwt", "application/"])
 def test_request_objects_typed_as_other_jwts_are_refused(typ, client_a, browser):
     refused_at_authorize(browser, client_a, request_object(client_a, headers={"typ": typ}))
 

@@ -136,7 +136,7 @@ def verified_claims(request: HttpRequest, client: AbstractClient, assertion: str
         unverified = jwt.unverified_claims(assertion)
     except jwt.InvalidJWT:
         raise InvalidGrant("The assertion must be one compact JWS signed with an asymmetric algorithm.") from None
-    if str(head.get("typ") or "").lower().removeprefix("application/") not in _ACCEPTED_TYPES:
+    if jwt.normalise_typ(head.get("typ")) not in _ACCEPTED_TYPES:
         raise InvalidGrant("The assertion is typed as another kind of JWT.")
     trusted = trusted_issuer(request, client, unverified.get("iss"))
     candidates = _matching(trusted.keys(), head)

@@ -250,7 +250,7 @@ def test_client_credentials_are_checked_and_the_grant_must_be_registered(api, se
 
 
 @pytest.mark.req("DERIVED-assertion-cross-use")
-@pytest.mark.parametrize("typ", ["at+jwt", "client-authentication+jwt", "logout+jwt", "dpop+jwt"])
+@pytest.mark.parametrize("typ", ["at+jwt", "client-authentication+jwt", "logout+jwt", "dpop+jwt", "application/"])
 def test_other_kinds_of_jwt_are_refused(api, service, typ):
     assert_error(grant(api, service, sign(claims(), typ=typ)), "invalid_grant")
 

@@ -340,3 +340,33 @@ def test_one_psycopg_cursor_serves_the_prepared_statements_and_logging_follows_t
         assert access_token_by_value(raw) is not None
         assert access_token_by_value(raw) is not None
         assert state.cursor is not kept
+
+
+def _timestamps(row: AccessToken) -> list[object]:
+    related = (row, row.client, row.user, row.authorization)
+    return [getattr(obj, field.attname) for obj in related for field in obj._meta.concrete_fields
+            if field.get_internal_type() == "DateTimeField"]
+
+
+@pytest.mark.parametrize("tz_settings", [{}, {"TIME_ZONE": "Asia/Kathmandu"}, {"USE_TZ": False}])
+def test_prepared_lookups_read_timestamps_with_psycopgs_compiled_loader_exactly_as_django_does(tz_settings):
+    """Django's ``timestamptz`` loader parses in Python; the kept cursor reads them with
+    psycopg's compiled loader and puts on each the time zone Django's would (UTC, or none
+    without ``USE_TZ``): the same values, the same ``tzinfo`` objects, as the ORM reads."""
+    with override_settings(**tz_settings):
+        raw, stored = _token()
+        stored.user.last_login = secrets.now() - timedelta(days=3, microseconds=5)
+        stored.user.save()
+        from_orm = AccessToken.objects.select_related("client", "user", "authorization").get(pk=stored.pk)
+        for _ in range(3):
+            prepared = access_token_by_value(raw)
+        expected = _timestamps(from_orm)
+        assert len(expected) >= 5 and all(value is not None for value in expected[:2])
+        got = _timestamps(prepared)
+        assert got == expected
+        assert [getattr(v, "tzinfo", None) for v in got] == [getattr(v, "tzinfo", None) for v in expected]
+        if not tz_settings.get("USE_TZ", True):
+            assert all(value is None or value.tzinfo is None for value in got)
+        loader = prepared_module._states[connection.connection].cursor.adapters.get_loader(
+            prepared_module._TIMESTAMPTZ, prepared_module.psycopg.pq.Format.TEXT)
+        assert loader.__name__ == "_TimestamptzLoader"  # psycopg[binary] is what the test settings install

@@ -12,6 +12,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from oauth_provider import client_metadata
 from oauth_provider.client_metadata import InvalidClientMetadata, to_dict, validate
 from oauth_provider.models import get_client_model
+from tests.support.dpop import random_rsa_jwk
 from tests.support.settings import override_oauth
 
 pytestmark = pytest.mark.django_db
@@ -224,6 +225,29 @@ def test_malformed_or_symmetric_jwks_are_refused(jwks):
 def test_rsa_keys_under_2048_bits_are_refused():
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     assert "2048" in refused({**WEB, "jwks": {"keys": [public_jwk(key=small)]}}).description
+
+
+@pytest.mark.parametrize(("n_bits", "e", "match"), [
+    (4097, 65537, "at most 4096 bits"), (8192, 65537, "at most 4096 bits"),
+    (2048, 3, "public exponent"), (2048, 2**16 + 1 - 2, "public exponent"), (3072, 2**3071 + 1, "public exponent"),
+    (2048, 2**255 + 1, None), (2048, 65538, "malformed"),  # just under 2^256: taken; even: refused by cryptography
+])
+def test_rsa_keys_too_large_or_with_an_exponent_outside_fips_186_5_are_refused(n_bits, e, match):
+    """A registered key verifies every assertion the client sends: one over 4,096 bits or with
+    an exponent outside odd 2^16..2^256 would make each verification cost milliseconds (a
+    client registered by anyone, or a metadata document anyone hosts, could bring one)."""
+    jwk = {**random_rsa_jwk(n_bits, e), "kid": "big"}
+    if match is None:
+        assert validate({**WEB, "jwks": {"keys": [jwk]}}, source="dynamic").jwks == {"keys": [jwk]}
+        return
+    problem = refused({**WEB, "jwks": {"keys": [jwk]}})
+    assert problem.field == "jwks" and match in problem.description
+
+
+def test_rsa_keys_of_2048_to_4096_bits_are_taken():
+    for size in (2048, 3072, 4096):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=size)
+        assert validate({**WEB, "jwks": {"keys": [public_jwk(key=key)]}}, source="dynamic").jwks
 
 
 def test_duplicate_kids_and_mismatched_alg_are_refused():

@@ -16,7 +16,7 @@ from django.test import RequestFactory
 
 from oauth_provider import dpop
 from oauth_provider.errors import InvalidDPoPProof, UseDPoPNonce
-from tests.support.dpop import DPoPKey, b64url, unsigned
+from tests.support.dpop import DPoPKey, b64url, random_rsa_jwk, unsigned
 from tests.support.settings import override_oauth
 from tests.support.token_helpers import FrozenClock
 
@@ -217,6 +217,31 @@ def test_small_rsa_key_is_refused():
     with pytest.warns(Warning, match="1024"):  # PyJWT, signing the forgery
         proof = key.proof("POST", URL)
     refused(proof, "2048")
+
+
+@pytest.mark.parametrize(("n_bits", "e", "match"), [
+    (16_384, 65537, "at most 4096 bits"),  # ~10 ms to verify one signature with it
+    (4097, 65537, "at most 4096 bits"),
+    (3072, 2**3071 + 1, "public exponent"),  # a full modular exponentiation: ~16 ms
+    (2048, 3, "public exponent"), (2048, 2**256 + 1, "public exponent"), (2048, 65536, "malformed"),
+])
+def test_an_rsa_jwk_that_would_make_verifying_slow_is_refused_before_any_verification(n_bits, e, match):
+    """Anyone can send a proof, and its key with it: an RSA modulus over 4,096 bits, or a
+    public exponent outside FIPS 186-5's odd 2^16 to 2^256, would make the server spend
+    milliseconds on one signature. Such a key is refused as a key, before its signature is
+    checked (the signature here is made with another key: it never gets that far)."""
+    signer = DPoPKey("RSA", "PS256")
+    refused(signer.proof("POST", URL, header={"jwk": random_rsa_jwk(n_bits, e)}), match)
+
+
+def test_rsa_keys_of_4096_bits_with_the_usual_exponent_are_taken():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    key = DPoPKey("RSA", "PS256")
+    key.private = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    key.jwk = RSAAlgorithm.to_jwk(key.private.public_key(), as_dict=True)
+    assert verify(key.proof("POST", URL)).jkt == dpop.jwk_thumbprint(key.jwk)
 
 
 @pytest.mark.req("9449-4.3-typ-alg")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import time
 import uuid
 from typing import Any
@@ -20,6 +21,18 @@ _DEFAULT_ALG = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def random_rsa_jwk(n_bits: int, e: int) -> dict[str, str]:
+    """A public RSA JWK of a random odd ``n_bits``-bit modulus (no private key exists for it)
+    and the exponent ``e``: only to be refused as a key, before any signature is checked."""
+    modulus = secrets.randbits(n_bits) | (1 << (n_bits - 1)) | 1
+    return {"kty": "RSA", "n": _unsigned(modulus), "e": _unsigned(e)}
+
+
+def _unsigned(value: int) -> str:
+    """RFC 7518 §2 Base64urlUInt."""
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 class DPoPKey:

@@ -41,10 +41,11 @@ MIN_RSA_BITS = 2048
 #: from anyone who sends a DPoP proof or registers a client (a 16,384-bit key cost ~10 ms a
 #: signature here, against ~0.05 ms for 2,048 bits)
 MAX_RSA_BITS = 4096
-#: FIPS 186-5 §5.4: an RSA public exponent is odd (cryptography refuses an even one), above
-#: 2^16 and below 2^256 (a larger one makes each verification a full modular exponentiation:
-#: ~16 ms at 3,072 bits)
-_RSA_EXPONENTS = (2**16, 2**256)
+#: an RSA public exponent above 2^16 (FIPS 186-5 §5.4; odd: cryptography refuses an even one)
+#: and below 2^31, the largest Go's crypto/rsa takes. Real keys use 65537; a long exponent
+#: makes each verification a modular exponentiation as long (~16 ms for a 3,072-bit one), and
+#: a client may send an assertion without a kid, tried against each of its 20 keys.
+_RSA_EXPONENTS = (2**16, 2**31)
 MAX_KEYS = 20
 MAX_JWKS_LENGTH = 64 * 1024
 #: least seconds between two fetches of a client's ``jwks_uri`` forced by an unknown ``kid``
@@ -87,7 +88,7 @@ def parse_jwks(value: Any) -> list[ClientKey]:
     private or symmetric material (``d``, ``k``...: OIDC Registration §2 says the set holds
     public keys only, and a private key sent to us is a leaked key); ``oct`` keys; RSA keys
     under 2048 bits (RFC 7518 §3.3) or over :data:`MAX_RSA_BITS`, or whose public exponent is
-    even or outside 2^16 to 2^256 (FIPS 186-5 §5.4): a key anyone can send must not make
+    outside 2^16 to 2^31 (FIPS 186-5 §5.4, Go): a key anyone can send must not make
     verifying a signature cost milliseconds; curves other than P-256/384/521, Ed25519, Ed448; an
     ``alg`` the key cannot sign with or outside :data:`SIGNING_ALGORITHMS`; a repeated ``kid``.
     Raises :class:`InvalidKeySet`."""
@@ -152,7 +153,7 @@ def _parse_jwk(entry: Any) -> ClientKey:
     if kty == "RSA":
         exponent = public.public_numbers().e
         if not _RSA_EXPONENTS[0] < exponent < _RSA_EXPONENTS[1]:  # an even one: cryptography refused it above
-            raise refuse(gettext("An RSA key's public exponent must be above 2^16 and below 2^256."))
+            raise refuse(gettext("An RSA key's public exponent must be above 2^16 and below 2^31."))
     return ClientKey(kid=kid, kty=str(kty), algorithms=tuple(algorithms), public=public, use=use)
 
 

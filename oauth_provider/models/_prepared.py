@@ -353,12 +353,13 @@ if psycopg is not None:
     def _load_timestamps_in_c(cursor: Any) -> None:
         """Let ``cursor`` read ``timestamptz`` columns with psycopg's compiled loader.
 
-        Django's loader (``BaseTzLoader``) is a Python subclass of psycopg's pure-Python one,
-        so each timestamp is parsed by a regular expression in Python: 7 per bearer lookup,
-        about a tenth of its client CPU. The compiled loader (psycopg[binary] or [c]) parses
-        the same text; the time zone Django's loader on this cursor puts on the result is then
-        put on it as Django does. Without a compiled loader, or a Django loader of another
-        shape, the cursor keeps Django's."""
+        Django's loader (``BaseTzLoader``, up to Django 5.2) is a Python subclass of psycopg's
+        pure-Python one, so each timestamp is parsed by a regular expression in Python: 7 per
+        bearer lookup, about a tenth of its client CPU. The compiled loader (psycopg[binary] or
+        [c]) parses the same text; the time zone Django's loader on this cursor puts on the
+        result is then put on it as Django does. Without a compiled loader, or with a Django
+        loader of another shape (Django 6.1's wraps psycopg's loader itself), the cursor keeps
+        Django's."""
         text = psycopg.pq.Format.TEXT
         django_loader = cursor.adapters.get_loader(_TIMESTAMPTZ, text)
         compiled = psycopg.adapters.get_loader(_TIMESTAMPTZ, text)

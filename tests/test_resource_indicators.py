@@ -338,6 +338,26 @@ def test_refresh_narrows_never_widens(oauth, jwt_client, multi):
     assert jwt_claims(oauth, r.json()["access_token"])["aud"] == [RS_A, RS_B]
 
 
+def test_a_refresh_drops_scopes_its_resource_no_longer_accepts_whether_or_not_it_names_it(oauth, conf_client,
+                                                                                         settings):
+    """A host that takes a scope away from a resource (``RESOURCES``) takes it from tokens
+    minted by refresh from then on, as a scope taken from the client is: naming no resource
+    (the grant's audience) gets no more than naming it."""
+    body = tokens(oauth, conf_client, [RS_A], scope="read rs-a:write")
+    narrower = {**RESOURCES, RS_A: {"name": "Resource A", "scopes": ["rs-a:read", "read"]}}
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=narrower)
+    for named in ((), [RS_A]):
+        r = refresh(oauth, conf_client, body["refresh_token"], named)
+        assert r.status_code == 200, r.content
+        body = {**body, **r.json()}
+        assert r.json()["scope"] == "read", named
+        assert AccessToken.objects.by_value(body["access_token"]).get().scope == "read"
+    settings.OAUTH_PROVIDER = oauth_settings(
+        SCOPES=SCOPES, RESOURCES={**RESOURCES, RS_A: {"name": "Resource A", "scopes": ["rs-a:read"]}})
+    r = refresh(oauth, conf_client, body["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+
+
 @pytest.mark.req("8707-2.2-refresh-narrowing")
 def test_refresh_asking_to_widen_the_audience(oauth, conf_client):
     body = tokens(oauth, conf_client, [RS_A], scope="read")

@@ -24,9 +24,10 @@ A refresh token issued to a public client with a DPoP proof is bound to the proo
 authentication instead; its new access token is bound to whatever key its proof, if any, names.
 
 The requested scope may narrow the new access token, never widen it; scopes the client lost
-since are dropped. Five queries: client, token (joined to its family and user), UPDATE, two
-INSERTs (a grace retry: client, token, UPDATE, the successor, one INSERT; a kept token: client,
-token, UPDATE, one INSERT).
+since, or that the token's resources no longer accept (``RESOURCES``), are dropped. Five
+queries: client, token (joined to its family and user), UPDATE, two INSERTs (a grace retry:
+client, token, UPDATE, the successor, one INSERT; a kept token: client, token, UPDATE, one
+INSERT).
 """
 
 from __future__ import annotations
@@ -134,10 +135,9 @@ class RefreshTokenGrant(Grant):
         """The new access token's audience (stored form) and scope: the grant's resources, or
         those the request names, which must be among them (RFC 8707 §2.2: narrowed, never
         widened; the refresh token stays bound to the whole grant), the scope reduced to what
-        they accept."""
+        they accept now: a scope ``RESOURCES`` no longer lets them accept is dropped, as a scope
+        the client lost is (:meth:`narrowed_scope`), whether or not the request names them."""
         asked = resources.requested(getlist(params, "resource"), client, request, required=False)
-        if not asked:
-            return family.resources, scope
         audience = resources.within(asked, family.resources, request)
         return audience, scopes.join(resources.downscope(scope.split(), audience, request))
 

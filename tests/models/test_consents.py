@@ -3,11 +3,21 @@ user's last word (issue 12 item 1), and withdrawing a client kills everything it
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, Consent
-from tests.support.factories import AccessTokenFactory, AuthorizationFactory, ClientFactory, ConsentFactory, UserFactory
+from oauth_provider.models.consents import connected_apps
+from tests.support.factories import (
+    AccessTokenFactory,
+    AuthorizationFactory,
+    ClientFactory,
+    ConsentFactory,
+    RefreshTokenFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +49,12 @@ def test_remember_with_the_row_already_read_writes_only_a_change(django_assert_n
         Consent.objects.remember(consent.user, consent.client, ["read"], current=consent)
     with django_assert_num_queries(1):
         Consent.objects.remember(consent.user, consent.client, ["write"], current=consent)
+    # the same decision again, rebuilt as a new string from several scopes: still no write
+    # (compared by value: with two scopes the joined text is never the stored object itself)
+    updated_at = consent.updated_at
+    with django_assert_num_queries(0):
+        Consent.objects.remember(consent.user, consent.client, ["write", "read"], current=consent)
+    assert consent.scope == "read write" and consent.updated_at == updated_at
 
 
 def test_forget_deletes_only_that_users_decision_for_that_client():
@@ -65,3 +81,60 @@ def test_revoke_client_forgets_and_revokes_every_grant_and_token_of_that_client_
     live = set(AccessToken.objects.live(now))
     assert in_family not in live and loose not in live
     assert {other_users, other_clients} <= live
+
+
+# -- the connected-apps page: what each client holds, shown to the user (RFC 6819 §5.2.4.1) ----
+def test_connected_apps_lists_exactly_the_scopes_granted_registered_ones_first():
+    """The page must not claim an app holds scopes it was never granted (nor list one twice):
+    registered scopes in their registered order, then any other scope it holds, sorted."""
+    consent = ConsentFactory(scope="write legacy read")
+    [app] = connected_apps(consent.user)
+    assert app.scopes == [("read", "Read your data"), ("write", "Change your data"), ("legacy", "legacy")]
+
+
+def test_connected_apps_says_when_access_was_first_granted():
+    """"Access granted" is the earliest of the remembered consent and the live grants: a token
+    issued before the consent was remembered, then a newer family holding a refresh token."""
+    user, client = UserFactory(), ClientFactory()
+    now = secrets.now()
+    consent = ConsentFactory(user=user, client=client)
+    Consent.objects.filter(pk=consent.pk).update(created_at=now - timedelta(days=1))
+    first = AccessTokenFactory(user=user, client=client, authorization=None, created_at=now - timedelta(days=3))
+    family = AuthorizationFactory(user=user, client=client, created_at=now - timedelta(days=2))
+    RefreshTokenFactory(authorization=family)
+    [app] = connected_apps(user, now)
+    assert app.granted_at == first.created_at and app.last_token_at == first.created_at
+
+
+def test_connected_apps_keeps_the_consent_date_of_an_app_holding_no_token():
+    """An app listed only for its remembered consent keeps that consent's date, beside an app
+    listed only for its token."""
+    user = UserFactory()
+    now = secrets.now()
+    consent = ConsentFactory(user=user)
+    Consent.objects.filter(pk=consent.pk).update(created_at=now - timedelta(days=5))
+    token = AccessTokenFactory(user=user, authorization=None, created_at=now - timedelta(days=1))
+    apps = connected_apps(user, now)
+    assert [(a.client, a.granted_at, a.last_token_at) for a in apps] == [
+        (token.client, token.created_at, token.created_at),
+        (consent.client, now - timedelta(days=5), None),
+    ]
+
+
+def test_connected_apps_puts_the_most_recently_used_app_first():
+    """Ordered by the last token issued, not by when access was first granted: an app granted
+    long ago but used an hour ago comes before one granted and last used two days ago; an app
+    that never had a token is placed by the date of its remembered consent."""
+    user = UserFactory()
+    now = secrets.now()
+    old_friend = AccessTokenFactory(user=user, authorization=None, created_at=now - timedelta(days=10))
+    AccessTokenFactory(user=user, client=old_friend.client, authorization=None, created_at=now - timedelta(hours=1))
+    newcomer = AccessTokenFactory(user=user, authorization=None, created_at=now - timedelta(days=2))
+    tokenless = ConsentFactory(user=user)
+    Consent.objects.filter(pk=tokenless.pk).update(created_at=now - timedelta(days=1))
+    apps = connected_apps(user, now)
+    assert [(a.client, a.granted_at) for a in apps] == [
+        (old_friend.client, now - timedelta(days=10)),
+        (tokenless.client, now - timedelta(days=1)),
+        (newcomer.client, now - timedelta(days=2)),
+    ]

@@ -64,6 +64,12 @@ IPv6 addresses are counted per /64 prefix, the block a single subscriber usually
 Counts are approximate under concurrency (two simultaneous first failures may count once);
 a cache outage lets requests through and is logged (the throttle must not take the token
 endpoint down with it).
+
+Two more counts, per address only, limit what a caller who proves nothing can make us store:
+registrations (:func:`count_registration`, ``REGISTRATION_THROTTLE``), and a public client's
+device authorization and pushed authorization requests (:func:`count_public_client_request`,
+``PUBLIC_CLIENT_THROTTLE``). Every attempt counts there, accepted or not; they share this
+module's cache and address rule.
 """
 
 from __future__ import annotations

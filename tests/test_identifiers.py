@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client as HttpClient
 
+from oauth_provider.models import get_client_model, store
 from tests.support.endpoints import AUTHORIZE, assert_error_page, params_for
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.token_helpers import assert_error, post_form
@@ -63,3 +64,34 @@ def test_public_client_identification_is_exact(db, kind):
     sent = variant(client.client_id, kind)
     response = post_form(HttpClient(), {"grant_type": "authorization_code", "code": "x" * 43, "client_id": sent})
     assert_error(response, "invalid_client")
+
+
+class _CollatingLookup:
+    """The client lookup as MariaDB/MySQL's ``utf8mb4_general_ci`` answers it: letter case
+    ignored, trailing spaces ignored (PAD SPACE). SQLite compares exactly, so without this the
+    second, exact comparison in ``client_by_id`` is never reached on the default test run."""
+
+    @staticmethod
+    def get(value: str):
+        def folded(text: str) -> str:
+            return text.rstrip(" ").lower()
+
+        return next((c for c in get_client_model().objects.all() if folded(c.client_id) == folded(value)), None)
+
+
+@pytest.mark.parametrize("kind", ["swapcase", "trailing space"])
+@pytest.mark.parametrize("registered", ["MixedCase-Client", "mIXEDcASE-cLIENT"])
+def test_a_row_a_case_insensitive_collation_returns_still_names_no_client(db, monkeypatch, registered, kind):
+    """RFC 3986 §6.2.1 on every database, not only on the MariaDB run: when the database hands
+    back the row of a case or padding variant, the token endpoint still refuses the variant
+    (401 invalid_client) with the right secret, whichever way the two identifiers sort."""
+    client = ClientFactory(client_id=registered)
+    monkeypatch.setattr(store, "_client", _CollatingLookup())
+    sent = variant(registered, kind)
+    assert _CollatingLookup.get(sent) == client  # the database would have matched it
+    response = post_form(HttpClient(), {"grant_type": "client_credentials"},
+                         HTTP_AUTHORIZATION=basic_auth(sent, client.raw_secret))
+    assert_error(response, "invalid_client")
+    exact = post_form(HttpClient(), {"grant_type": "client_credentials", "scope": "read"},
+                      HTTP_AUTHORIZATION=basic_auth(registered, client.raw_secret))
+    assert exact.status_code == 200 and exact.json()["token_type"] == "Bearer", exact.content

@@ -18,12 +18,14 @@ from oauth_provider.models import AccessToken, Authorization, AuthorizationCode,
 from oauth_provider.models._prepared import PreparedLookup, insert, insert_pair, insert_two
 from oauth_provider.models.store import (
     access_token_by_value,
+    attach_client,
     client_by_id,
     code_by_value,
     consent_of,
     consume_code,
     insert_both,
     insert_with_parent,
+    keep_refresh_token,
     refresh_token_by_value,
     rotate_refresh_token,
     spend_refresh_grace,
@@ -91,6 +93,31 @@ def test_lookups_of_codes_refresh_tokens_clients_and_consents():
     consent = consent_of(user, client)
     assert consent is not None and consent.scope == "read"
     assert consent_of(UserFactory(), client) is None
+
+
+def test_a_client_is_found_by_its_exact_client_id_with_or_without_filters():
+    """``client_by_id`` (every client lookup: authentication, resource servers, end-session,
+    connected apps): the exact identifier up to the column's 255 characters, and, with filters
+    (end-session asks for an active client), only a client that matches them."""
+    longest = ClientFactory(client_id="c" * 255)
+    other = ClientFactory()
+    inactive = ClientFactory(is_active=False)
+    assert client_by_id("c" * 255) == longest
+    assert client_by_id(longest.client_id, is_active=True) == longest
+    assert client_by_id(other.client_id, is_active=True) == other
+    assert client_by_id(inactive.client_id) == inactive
+    assert client_by_id(inactive.client_id, is_active=True) is None
+    assert client_by_id("no-such-client", is_active=True) is None
+
+
+@pytest.mark.parametrize("client_id", ["c" * 256, "c" * 10_000, "a\x00b", "\x00"])
+def test_a_value_no_client_id_can_be_names_no_client_without_a_query(client_id, django_assert_num_queries):
+    """A NUL (PostgreSQL refuses it in a query with an error: a 500) or more characters than
+    the column holds is no client, answered before the database is asked."""
+    ClientFactory(client_id="c" * 255)
+    with django_assert_num_queries(0):
+        assert client_by_id(client_id) is None
+        assert client_by_id(client_id, is_active=True) is None
 
 
 def test_a_lookup_the_orm_cannot_prepare_still_answers():
@@ -335,6 +362,43 @@ def test_rotation_wins_once_and_the_grace_retry_is_spent_once_inside_the_window(
     assert spend_refresh_grace(token.pk, first + timedelta(seconds=6), grace) is False  # spent
     token.refresh_from_db()
     assert token.rotated_at == first and token.revoked_at == first + timedelta(seconds=5)
+
+
+def test_only_the_familys_own_client_is_attached_to_it(django_assert_num_queries):
+    """``attach_client`` (the refresh grant hands a family the authenticated client) refuses a
+    client that is not the family's, whichever side of it its key falls: a slip in a caller
+    must not make another client pass for the family's."""
+    lower, owner = ClientFactory(), ClientFactory()
+    higher = ClientFactory()
+    family = Authorization.objects.get(pk=_family(owner, UserFactory()).pk)
+    for stranger in (lower, higher):
+        with pytest.raises(ValueError, match="not the family's"):
+            attach_client(family, stranger)
+    attach_client(family, owner)
+    with django_assert_num_queries(0):
+        assert family.client is owner
+
+
+@pytest.mark.parametrize("state", ["rotated", "revoked", "expired"])
+def test_a_kept_refresh_token_is_extended_only_while_it_is_still_good(state):
+    """``REFRESH_TOKEN_ROTATION`` keeping a token moves its expiry only while it is unrotated,
+    unrevoked and unexpired (RFC 9700 §4.14.2): a revocation or rotation that lands between the
+    read and the UPDATE is never undone, and an expired token is not brought back."""
+    family = _family(ClientFactory(), UserFactory())
+    now = secrets.now()
+    later = now + timedelta(days=30)
+    token = RefreshToken.objects.create(
+        token_hash=secrets.hash_token("k"), authorization=family, scope="read", expires_at=now + timedelta(days=1),
+    )
+    assert keep_refresh_token(token.pk, now, later) is True
+    token.refresh_from_db()
+    assert token.expires_at == later
+    dead = {"rotated": {"rotated_at": now}, "revoked": {"revoked_at": now},
+            "expired": {"expires_at": now - timedelta(seconds=1)}}[state]
+    RefreshToken.objects.filter(pk=token.pk).update(**dead)
+    assert keep_refresh_token(token.pk, now, later + timedelta(days=1)) is False
+    token.refresh_from_db()
+    assert token.expires_at == dead.get("expires_at", later)
 
 
 def test_a_statement_is_compiled_once_and_again_after_a_settings_change(monkeypatch):

@@ -4,12 +4,17 @@ the checks, and :func:`establish_client`, whose errors are never redirected."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.http import QueryDict
 from django.test import override_settings
 
 from oauth_provider import authorization_request as ar
-from oauth_provider import errors
+from oauth_provider import errors, jwt, redirect_uris
+from oauth_provider.conf import DEFAULTS, provider_settings
+from oauth_provider.issuer import get_issuer
+from oauth_provider.models.store import CLIENT_ID_MAX_LENGTH
 from tests.support.factories import ClientFactory, PublicClientFactory
 
 from .support.settings import oauth_settings
@@ -88,6 +93,82 @@ def test_establish_client_never_echoes_a_hostile_state():
     assert ar.establish_client(q(client_id=client.client_id, state="a\x00")).state is None
 
 
+def test_establish_client_uses_the_client_already_loaded_only_when_it_is_the_one_named(django_assert_num_queries):
+    """The PAR endpoint and a pushed or signed request hand over the client they already hold:
+    used as it is, without a second lookup, when ``client_id`` names it; a ``client_id`` naming
+    another client is looked up, so the request is never taken for the held client's."""
+    held = ClientFactory(client_id="m-client")
+    with django_assert_num_queries(0):
+        req = ar.establish_client(q(client_id=held.client_id), client=held)
+        assert req.client is held
+        req = ar.establish_client(q(client_id="".join(["m-", "client"])), client=held)  # equal, not the same object
+        assert req.client is held
+    for other in (ClientFactory(client_id="a-client"), ClientFactory(client_id="z-client")):  # either side of it
+        req = ar.establish_client(q(client_id=other.client_id), client=held)
+        assert req.client == other and req.client.pk != held.pk
+
+
+def test_establish_client_shows_an_error_page_for_a_client_with_no_redirect_uri():
+    """A client registered without redirect URIs (client credentials only) named at the
+    authorization endpoint: an error page (RFC 6749 §4.1.2.1), never a crash."""
+    client = ClientFactory(redirect_uris="", grant_types="client_credentials")
+    assert client.redirect_uri_list == []
+    with pytest.raises(errors.UntrustedRedirect, match="redirect_uri parameter is required"):
+        ar.establish_client(q(client_id=client.client_id))
+
+
+def test_establish_client_accepts_a_redirect_uri_of_the_longest_registrable_length():
+    """A redirect URI may be registered up to ``redirect_uris.MAX_LENGTH`` characters; one of
+    exactly that length is usable, one character more is refused before any lookup."""
+    longest = "https://rp.example/" + "a" * (redirect_uris.MAX_LENGTH - len("https://rp.example/"))
+    client = ClientFactory(redirect_uris=longest)
+    assert ar.establish_client(q(client_id=client.client_id, redirect_uri=longest)).redirect_uri == longest
+    with pytest.raises(errors.UntrustedRedirect, match="too long"):
+        ar.establish_client(q(client_id=client.client_id, redirect_uri=longest + "a"))
+
+
+def test_establish_client_accepts_a_client_id_of_the_columns_length():
+    """A ``client_id`` may be 255 characters (the column); 256 is refused before any lookup."""
+    client = ClientFactory(client_id="c" * CLIENT_ID_MAX_LENGTH)
+    assert ar.establish_client(q(client_id="c" * CLIENT_ID_MAX_LENGTH)).client == client
+    with pytest.raises(errors.UntrustedRedirect, match="too long"):
+        ar.establish_client(q(client_id="c" * (CLIENT_ID_MAX_LENGTH + 1)))
+
+
+@pytest.mark.parametrize("name", ["client_id", "redirect_uri"])
+def test_establish_client_holds_client_id_and_redirect_uri_to_the_parameter_limit(name):
+    """``MAX_PARAMETER_LENGTH`` bounds ``client_id`` and ``redirect_uri`` too, before any lookup
+    (OAuth 2.1 §7.12): with a limit below their own maximum lengths, a value of exactly the
+    limit is used, one character more is an error page, even when it is registered."""
+    uri = "https://rp.example/" + "a" * (100 - len("https://rp.example/"))
+    values = {"client_id": ("c" * 100, "c" * 101), "redirect_uri": (uri, uri + "a")}[name]
+    field = {"client_id": "client_id", "redirect_uri": "redirect_uris"}[name]
+    fits, over = (ClientFactory(**{field: value}) for value in values)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(MAX_PARAMETER_LENGTH=100)):
+        for client, value in ((fits, values[0]), (over, values[1])):
+            data = q(client_id=client.client_id, redirect_uri=client.redirect_uri_list[0])
+            if client is fits:
+                assert ar.establish_client(data).client == fits
+            else:
+                with pytest.raises(errors.UntrustedRedirect, match=f"The {name} parameter is malformed"):
+                    ar.establish_client(data)
+            assert data[name] == value
+        # a NUL, however short the value (PostgreSQL refuses it in a query: a 500)
+        data = q(client_id=fits.client_id, redirect_uri=fits.redirect_uri_list[0])
+        data[name] = data[name][:10] + "\x00"
+        with pytest.raises(errors.UntrustedRedirect, match=f"The {name} parameter is malformed"):
+            ar.establish_client(data)
+
+
+def test_establish_client_echoes_a_state_up_to_the_parameter_limit_and_no_longer():
+    """OAuth 2.1 §7.12: a ``state`` longer than ``MAX_PARAMETER_LENGTH`` is hostile input and
+    is never reflected in the error redirect; one of exactly that length is a state."""
+    client = ClientFactory()
+    limit = provider_settings.MAX_PARAMETER_LENGTH
+    assert ar.establish_client(q(client_id=client.client_id, state="s" * limit)).state == "s" * limit
+    assert ar.establish_client(q(client_id=client.client_id, state="s" * (limit + 1))).state is None
+
+
 # -- each check ---------------------------------------------------------------------------------------
 def test_check_params_refuses_a_repeated_parameter():
     client = ClientFactory()
@@ -123,6 +204,9 @@ def test_check_grant_allowed_refuses_a_client_without_the_code_grant():
     ({"response_type": "token"}, errors.UnsupportedResponseType),
     ({"response_type": "code token"}, errors.UnsupportedResponseType),
     ({"response_type": "code", "response_mode": "fragment"}, errors.InvalidRequest),
+    # modes sorting after "query" too: only the query string carries the code here
+    ({"response_type": "code", "response_mode": "query.jwt"}, errors.InvalidRequest),
+    ({"response_type": "code", "response_mode": "web_message"}, errors.InvalidRequest),
 ])
 def test_check_response_type_allows_code_only(params, error):
     req, data = request_for(**params)
@@ -204,6 +288,47 @@ def test_check_openid_refuses_an_id_token_hint_not_issued_here():
         ar.check_openid(req, data)
 
 
+def test_check_dpop_jkt_takes_a_thumbprint_and_refuses_anything_else():
+    """RFC 9449 §10: ``dpop_jkt`` is the base64url SHA-256 JWK thumbprint the code is bound
+    to; a value of another shape is ``invalid_request``, and no ``dpop_jkt`` is no binding."""
+    req, data = request_for(dpop_jkt="NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")  # RFC 7638 §3.1
+    ar.check_dpop_jkt(req, data)
+    req, data = request_for()
+    ar.check_dpop_jkt(req, data)
+    for junk in ("abc", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs=", "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs"):
+        req, data = request_for(dpop_jkt=junk)
+        with pytest.raises(errors.InvalidRequest, match="dpop_jkt must be"):
+            ar.check_dpop_jkt(req, data)
+
+
+@pytest.mark.parametrize("offered", ["none", "client_secret_basic"])
+def test_check_client_method_refuses_a_client_whose_method_the_server_does_not_offer(offered):
+    """A client could never redeem the code with a method the site does not offer
+    (``CLIENT_AUTH_METHODS``): refused before the user is asked. A public client's method is
+    ``none``; a confidential client's is its registered one."""
+    public, confidential = PublicClientFactory(), ClientFactory(token_endpoint_auth_method="client_secret_basic")
+    methods = {offered: DEFAULTS["CLIENT_AUTH_METHODS"].default[offered]}
+    with override_settings(OAUTH_PROVIDER=oauth_settings(CLIENT_AUTH_METHODS=methods)):
+        for client in (public, confidential):
+            req, data = request_for(client)
+            if (client is public) == (offered == "none"):
+                ar.check_client_method(req, data)
+            else:
+                with pytest.raises(errors.UnauthorizedClient, match="authentication method is not accepted"):
+                    ar.check_client_method(req, data)
+
+
+def test_check_openid_accepts_an_expired_id_token_hint_issued_here(signing_key):
+    """OIDC Core §3.1.2.1: the hint is "the ID Token previously issued", which has usually
+    expired by the time it is sent back; only its issuer and signature count."""
+    past = int(time.time()) - 3600
+    hint = jwt.encode({"iss": get_issuer(), "sub": "alice", "aud": "rp", "iat": past - 300, "exp": past})
+    req, data = request_for(id_token_hint=hint)
+    req.scopes = ("openid",)
+    ar.check_openid(req, data)
+    assert req.hint_subject == "alice"
+
+
 def test_check_openid_is_off_when_oidc_is_disabled():
     with override_settings(OAUTH_PROVIDER=oauth_settings(OIDC_ENABLED=False)):
         req, data = request_for(max_age="junk")
@@ -251,6 +376,21 @@ def test_consent_not_needed_while_a_remembered_decision_covers_the_request(rf):
     assert not ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read",)), consent.user)
     assert ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read", "profile")), consent.user)
     assert ar.consent_needed(rf.get("/"), _consent_request(consent.client, ("read",), {"consent"}), consent.user)
+
+
+def test_a_remembered_decision_covers_a_request_naming_the_default_resource_but_no_other(rf):
+    """RFC 8707 §2: a remembered consent names scopes for the host's own API (the default
+    resource); a request naming that resource explicitly is covered, one naming another is not."""
+    from oauth_provider import resources
+    from tests.support.factories import ConsentFactory
+
+    consent = ConsentFactory(scope="read")
+    req = _consent_request(consent.client, ("read",))
+    req.resources = (resources.default_identifier(),)  # as a request's resource parameter brings it
+    assert not ar.consent_needed(rf.get("/"), req, consent.user)
+    for other in ("https://api.example", "https://zz.example"):  # sorting before and after it
+        req.resources = (other,)
+        assert ar.consent_needed(rf.get("/"), req, consent.user)
 
 
 def test_a_public_client_always_needs_consent_even_flagged_or_remembered(rf):

@@ -107,12 +107,30 @@ def test_redirect_uri_required_in_openid_requests(scope, browser, trusted_client
     assert "code" in assert_redirect_to(r, REDIRECT_URI)
 
 
+@pytest.mark.req("6749-4.1.2.1-no-redirect-on-bad-client")
+def test_a_client_with_no_redirect_uri_gets_the_error_page(browser):
+    """A client registered for client credentials only (no redirect URI) named at the
+    authorization endpoint without one: the error page, not a server error."""
+    client = ClientFactory(redirect_uris="", grant_types="client_credentials")
+    r = browser.get(AUTHORIZE, params_for(ClientFactory(), client_id=client.client_id, redirect_uri=None))
+    assert_error_page(r)
+    assert minted() == 0
+
+
 def test_redirect_uri_may_be_omitted_when_one_is_registered(browser, trusted_client, issuer):
     """RFC 6749 §3.1.2.3: with a single registered URI the parameter is optional."""
     r = browser.get(AUTHORIZE, params_for(trusted_client, redirect_uri=None))
     query = assert_redirect_to(r, REDIRECT_URI)
     assert "code" in query and query["iss"] == issuer
     assert AuthorizationCode.objects.get().redirect_uri == ""
+
+
+def test_response_mode_query_named_explicitly_gets_a_code(browser, trusted_client, issuer):
+    """OAuth 2.0 Multiple Response Types §2.1: ``response_mode=query`` is the code flow's
+    default, and naming it is no error."""
+    r = browser.get(AUTHORIZE, params_for(trusted_client, response_mode="query"))
+    query = assert_redirect_to(r, REDIRECT_URI)
+    assert "code" in query and query["iss"] == issuer and "error" not in query
 
 
 # -- exact matching: a corpus of near-misses of https://rp.example/cb ----------------------------

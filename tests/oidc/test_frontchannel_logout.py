@@ -212,6 +212,11 @@ def test_the_logout_finds_the_clients_in_one_query(rp, logged_in, django_assert_
     assert len(frames) == 1
     with override_oauth(FRONTCHANNEL_LOGOUT={"enabled": False}), django_assert_num_queries(0):
         assert frontchannel.session_ended(request, user) == []
+    # Django sends user_logged_out with user=None for a visitor who was not logged in; a
+    # caller without a request has no session: neither signs anyone out, nor costs a query
+    with django_assert_num_queries(0):
+        assert frontchannel.session_ended(request, None) == []
+        assert frontchannel.session_ended(None, user) == []
 
 
 @pytest.mark.req("FCL-2-uri-origin")
@@ -253,6 +258,21 @@ def test_a_row_with_a_script_uri_is_never_rendered(logged_in):
     assert "javascript:" not in body and "<iframe" not in body
 
 
+def test_a_row_with_a_script_uri_does_not_keep_the_other_clients_signed_in(logged_in):
+    """A hand-written row that is skipped must not end the list: the clients after it (sorted
+    by name) are still signed out (§3: every client the session signed in to)."""
+    bad = ClientFactory(name="A bad row", frontchannel_logout_uri="https://rp.example/fc")
+    good = ClientFactory(name="B good", redirect_uris="https://two.example/cb",
+                         frontchannel_logout_uri="https://two.example/fc")
+    sign_in(logged_in, bad)
+    id_token = sign_in(logged_in, good)
+    get_client_model().objects.filter(pk=bad.pk).update(frontchannel_logout_uri="javascript:alert(1)")
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    assert [urlsplit(u).netloc for u in iframe_urls(r)] == ["two.example"]
+    assert "javascript:" not in r.content.decode() and r["Content-Security-Policy"] == (
+        "frame-ancestors 'none'; frame-src https://two.example")
+
+
 def test_a_self_registered_client_loads_only_its_own_origin(logged_in):
     with override_oauth(DYNAMIC_REGISTRATION="open", OIDC_ENABLED=True):
         registered = HttpClient().post("/o/register/", {
@@ -281,6 +301,38 @@ def test_the_site_logout_redirect_becomes_the_logout_page(rp, logged_in):
     assert "_auth_user_id" not in logged_in.browser.session
 
 
+def test_the_site_logout_page_continues_to_an_absolute_url(rp, logged_in):
+    """The site's logout view may send the browser on to an absolute URL of its own host: the
+    page stands in for that redirect too (loads the client's page, then continues there)."""
+    sign_in(logged_in, rp)
+    r = logged_in.browser.post("/accounts/logout/", {"next": "http://testserver/after/?at=10:30"})
+    assert r.status_code == 200 and len(iframe_urls(r)) == 1
+    body = r.content.decode()
+    assert 'href="http://testserver/after/?at=10:30"' in body
+    assert 'http-equiv="refresh" content="3;url=http://testserver/after/?at=10:30"' in body
+    assert "_auth_user_id" not in logged_in.browser.session
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("/after/", True), ("/after/?at=10:30", True), ("https://rp.example/bye", True),
+    ("http://testserver/after/", True), ("com.example.app:/logged-out", True), ("after", True),
+    ("javascript:alert(1)", False), (" JavaScript:alert(1)", False), ("DATA:text/html,<b>x</b>", False),
+    ("vbscript:msgbox", False), ("blob:https://rp.example/1", False),
+])
+def test_the_page_continues_to_any_url_but_a_script_or_data_one(url, allowed):
+    assert frontchannel.may_continue_to(url) is allowed
+
+
+def test_a_logged_out_page_with_no_client_to_load_allows_no_script(rf, settings):
+    """``render_logged_out`` called with nothing to load (a site's own use): no script, so no
+    nonce in the page or its policy, and no automatic redirect."""
+    request = rf.get("/")
+    r = frontchannel.render_logged_out(request, [], "/after/")
+    assert r["Content-Security-Policy"] == "frame-ancestors 'none'"
+    body = r.content.decode()
+    assert "<script" not in body and "http-equiv" not in body and "<iframe" not in body
+
+
 def test_the_site_logout_keeps_its_own_open_redirect_protection(rp, logged_in):
     sign_in(logged_in, rp)
     r = logged_in.browser.post("/accounts/logout/", {"next": "https://evil.example/"})
@@ -290,6 +342,21 @@ def test_the_site_logout_keeps_its_own_open_redirect_protection(rp, logged_in):
 def test_without_clients_to_sign_out_the_site_logout_is_untouched(logged_in):
     r = logged_in.browser.post("/accounts/logout/", {"next": "/after/"})
     assert r.status_code == 302 and r["Location"] == "/after/"
+
+
+def test_a_checked_frame_cannot_be_rewritten_afterwards(rp, logged_in):
+    """The URL was checked (an http(s) origin) when the frame was made: the frame is frozen,
+    so nothing between the logout and the page (a signal receiver, a template) can swap it for
+    another, and frames can be put in a set."""
+    from dataclasses import FrozenInstanceError
+
+    sign_in(logged_in, rp)
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    (frame,) = frontchannel.session_ended(request, Authorization.objects.get().user)
+    with pytest.raises(FrozenInstanceError):
+        frame.url = "javascript:alert(1)"
+    assert {frame, frontchannel.LogoutFrame(frame.client_name, frame.url)} == {frame}
 
 
 def test_the_template_tag_renders_the_iframes_once(rp, logged_in):

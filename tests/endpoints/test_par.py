@@ -215,6 +215,22 @@ def test_a_request_uri_is_bound_to_the_client_that_pushed_it(who, trusted, brows
     assert code_of(authorize(browser, trusted, request_uri))
 
 
+@pytest.mark.req("9126-2.2-bound-to-client")
+def test_a_request_uri_is_refused_to_another_client_whatever_its_client_id(browser):
+    """The owner's client_id must be the one sent, exactly: another client's is refused
+    whether it sorts before or after the owner's (an ordering comparison would let half of
+    all other clients use a request_uri that is not theirs)."""
+    owner = ClientFactory(client_id="m-owner", skip_consent=True)
+    request_uri = pushed_uri(owner)
+    for other_id in ("a-before", "z-after", "m-owner-and-more"):
+        other = ClientFactory(client_id=other_id, skip_consent=True)
+        r = authorize(browser, other, request_uri)
+        assert_error_page(r)
+        assert b"The request_uri is unknown, or was pushed by another client" in r.content
+    assert minted() == 0
+    assert code_of(authorize(browser, owner, request_uri))
+
+
 @pytest.mark.req("9126-4-one-time-expiry")
 def test_a_request_uri_is_single_use(trusted, browser):
     request_uri = pushed_uri(trusted)

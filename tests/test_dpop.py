@@ -91,6 +91,18 @@ def test_valid_proof_of_each_key_type(kind, alg):
     assert isinstance(result, dpop.DPoPProof)
 
 
+def test_a_proof_header_of_any_length_is_read(k1):
+    """RFC 7515 §2: the header segment is base64url without its padding, so its length may be
+    anything but 1 modulo 4; the key is read from it (and cached) whatever that length is. A
+    ``kid`` of 1-20 characters walks the header through every length a client may send."""
+    lengths = set()
+    for size in range(1, 21):
+        proof = k1.proof("POST", URL, header={"kid": "k" * size})
+        lengths.add(len(proof.partition(".")[0]) % 4)
+        assert verify(proof).jkt == k1.jkt
+    assert lengths == {0, 2, 3}
+
+
 def test_proof_is_frozen(k1):
     result = verify(k1.proof("POST", URL))
     with pytest.raises(AttributeError):
@@ -115,6 +127,21 @@ def test_proof_from_request(k1):
     for bad in (f"{proof}, {proof}", f"{proof},{proof}", "", "garbage", "a.b", "x" * 10_000, proof + "."):
         with pytest.raises(InvalidDPoPProof):
             dpop.proof_from_request(factory.post("/o/token/", HTTP_DPOP=bad))
+
+
+@pytest.mark.req("9449-4.3-single-header")
+def test_a_proof_of_the_maximum_size_is_read_and_one_character_more_is_not():
+    """The header's size is bounded before anything is parsed (a proof is a few hundred bytes;
+    an RSA key makes it about a kilobyte): jwt.MAX_LENGTH characters are read, one more is
+    refused as it comes in, even when it has the shape of a compact JWS."""
+    from oauth_provider import jwt
+
+    factory = RequestFactory()
+    longest = "a" * (jwt.MAX_LENGTH - 4) + ".b.c"
+    assert len(longest) == jwt.MAX_LENGTH
+    assert dpop.proof_from_request(factory.post("/o/token/", HTTP_DPOP=longest)) == longest
+    with pytest.raises(InvalidDPoPProof, match="exactly one DPoP header"):
+        dpop.proof_from_request(factory.post("/o/token/", HTTP_DPOP="a" + longest))
 
 
 @pytest.mark.req("9449-4.3-single-header")
@@ -285,6 +312,17 @@ def test_equivalent_htu_is_accepted(k1, htu):
     assert verify(k1.proof("POST", htu)).jkt == k1.jkt
 
 
+@pytest.mark.req("9449-4.3-claims")
+def test_dot_segments_never_climb_out_of_the_path_into_the_host(k1):
+    """RFC 3986 §5.2.4: ``..`` at the root stays at the root, so ``https://testserver/../o/token/``
+    is the token endpoint; and a proof made for the host ``test`` with the path
+    ``/../server/o/token/`` is not one for ``testserver``: its htu keeps its own host."""
+    assert dpop.normalise_uri("https://testserver/../o/token/") == URL
+    assert dpop.normalise_uri("https://h/a/../../../b") == "https://h/b"
+    assert verify(k1.proof("POST", "https://testserver/../o/token/")).jkt == k1.jkt
+    refused(k1.proof("POST", "https://test/../server/o/token/"), "htu")
+
+
 def test_request_url_query_is_ignored(k1):
     assert verify(k1.proof("GET", "https://rs.example/api/notes"), method="GET",
                   url="https://rs.example/api/notes?page=2").jkt == k1.jkt
@@ -340,6 +378,29 @@ def test_replayed_proof_is_refused(k1):
     proof = k1.proof("POST", URL)
     verify(proof)
     refused(proof, "already used")
+
+
+def _remembered() -> list[float]:
+    """Seconds the replay cache (locmem) still keeps each used proof's jti."""
+    return [expiry - time.time() for key, expiry in caches["default"]._expire_info.items() if "dpop-jti" in key]
+
+
+@pytest.mark.req("9449-11.1-jti-replay")
+@pytest.mark.parametrize("age", [-10, 0, 1, 30, 59])
+def test_a_jti_is_remembered_until_the_proof_can_no_longer_be_accepted(k1, age):
+    """§11.1: a proof is accepted until its iat is DPOP_PROOF_MAX_AGE (60 s) past, so its jti
+    must be remembered at least that long (a proof dated 10 s ahead: 70 s), or the same proof
+    could be replayed while the time check still accepts it; and not much longer, as the cache
+    holds one entry per proof. Our clock is half a second past the whole second of iat, as
+    it is for a real proof."""
+    import datetime
+
+    start = datetime.datetime.now(tz=datetime.timezone.utc).replace(microsecond=500_000)
+    FrozenClock(start)
+    verify(k1.proof("POST", URL, iat=int(start.timestamp()) - age))
+    window = 60 - age - 0.5
+    kept = _remembered()
+    assert len(kept) == 1 and window <= kept[0] <= window + 3
 
 
 @pytest.mark.req("9449-11.1-jti-replay")
@@ -425,6 +486,27 @@ def test_nonce_expires(k1):
     with override_oauth(DPOP_NONCE=True), pytest.raises(UseDPoPNonce) as caught:
         verify(k1.proof("POST", URL, nonce=nonce, iat=int(clock.current.timestamp())))
     assert caught.value.nonce != nonce and dpop.nonce_valid(caught.value.nonce, "token")
+
+
+@pytest.mark.req("9449-8-as-nonce")
+def test_a_nonce_is_good_for_exactly_its_lifetime_and_not_from_far_ahead():
+    """§8: a nonce bounds how long a proof made with it is good for: 5 minutes, as the README
+    says (``DPOP_NONCE``), and not one second more. One dated more than 10 seconds (the clock
+    skew FAPI 2.0 §5.3.2.1 item 13 tolerates) ahead of our clock -- a worker whose clock runs
+    fast, a clock stepped back -- is refused too, or it would live longer than 5 minutes."""
+    import datetime
+
+    start = datetime.datetime.now(tz=datetime.timezone.utc).replace(microsecond=0)
+    clock = FrozenClock(start)
+    nonce = dpop.issue_nonce("token")
+    clock.advance(300)
+    assert dpop.nonce_valid(nonce, "token")
+    clock.advance(1)
+    assert not dpop.nonce_valid(nonce, "token")
+    clock.current = start - datetime.timedelta(seconds=10)
+    assert dpop.nonce_valid(nonce, "token")
+    clock.advance(-1)
+    assert not dpop.nonce_valid(nonce, "token")
 
 
 @pytest.mark.req("9449-9-rs-nonce")

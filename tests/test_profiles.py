@@ -111,6 +111,7 @@ def test_e130_unknown_profile():
 @pytest.mark.req("FAPI2-5.3.2.1-11-code-60s")
 def test_e131_a_longer_code_lifetime_fails_the_check():
     assert "oauth_provider.E131" in ids(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=61)
+    assert "oauth_provider.E131" not in ids(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=60)  # "at most 60"
     assert "oauth_provider.E131" not in ids(PROFILE="fapi2", AUTHORIZATION_CODE_LIFETIME=30)
     assert "oauth_provider.E131" not in ids(AUTHORIZATION_CODE_LIFETIME=300)  # no profile, no claim
 
@@ -123,9 +124,29 @@ def test_e132_secret_or_no_client_authentication(method):
     assert "oauth_provider.E132" in ids(PROFILE="fapi2", CLIENT_AUTH_METHODS=methods)
 
 
+@pytest.mark.req("FAPI2-5.3.2.1-6-client-auth")
+def test_e132_not_for_private_key_jwt_alone():
+    """The profile's own value passes its rule: a host that names private_key_jwt (its own
+    class path) and nothing else gets no E132."""
+    methods = {"private_key_jwt": "oauth_provider.client_assertions.PrivateKeyJWT"}
+    assert "oauth_provider.E132" not in ids(PROFILE="fapi2", CLIENT_AUTH_METHODS=methods)
+
+
+def test_a_profile_name_read_at_run_time_is_the_profile():
+    """PROFILE read from the environment or a file is a string built at run time, not the
+    interned literal: it must switch the profile on all the same (never fapi2() False while
+    the settings layer applies the profile)."""
+    name = "".join(["fa", "pi2"])
+    assert name == "fapi2" and name is not profiles.FAPI2
+    with provider(PROFILE=name):
+        assert profiles.active() == "fapi2" and profiles.fapi2()
+        assert profiles.allowed_algorithms(("RS256", "ES256")) == ("ES256",)
+
+
 @pytest.mark.req("FAPI2-5.3.2.1-8-aud-issuer-string")
 def test_e133_legacy_assertion_audience():
     assert "oauth_provider.E133" in ids(PROFILE="fapi2", CLIENT_ASSERTION_LEGACY_AUDIENCE=True)
+    assert "oauth_provider.E133" not in ids(PROFILE="fapi2", CLIENT_ASSERTION_LEGACY_AUDIENCE=False)
 
 
 @pytest.mark.req("FAPI2-5.4.1-algorithms")
@@ -159,6 +180,10 @@ def test_e139_w131_rotation_needs_the_retry_window():
     assert {"oauth_provider.E139", "oauth_provider.W131"} <= set(ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="always"))
     found = ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="always", REFRESH_TOKEN_GRACE_PERIOD=30)
     assert "oauth_provider.W131" in found and "oauth_provider.E139" not in found
+    assert not {"oauth_provider.E139", "oauth_provider.W131"} & set(
+        ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="public_clients"))  # the profile's own value
+    # a value read at run time (an environment variable) is no interned literal: still "always"
+    assert "oauth_provider.W131" in ids(PROFILE="fapi2", REFRESH_TOKEN_ROTATION="".join(["al", "ways"]))
 
 
 def test_e010_rotation_values():
@@ -169,6 +194,7 @@ def test_e010_rotation_values():
 @pytest.mark.req("FAPI2-5.3.2.1-14-least-privilege")
 def test_w134_multi_audience_tokens():
     assert "oauth_provider.W134" in ids(PROFILE="fapi2", MULTI_AUDIENCE_TOKENS=True)
+    assert "oauth_provider.W134" not in ids(PROFILE="fapi2", MULTI_AUDIENCE_TOKENS=False)
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import jwt as pyjwt
@@ -35,7 +36,7 @@ from tests.support.par_helpers import (
     rsa_key,
     unsigned,
 )
-from tests.support.settings import oauth_settings
+from tests.support.settings import oauth_settings, override_oauth
 from tests.support.token_helpers import FrozenClock
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +104,28 @@ def test_claims_of_json_types_become_parameters():
         request_objects.parameters({"scope": ["read", "write"]})
 
 
+def test_booleans_and_numbers_become_their_json_text():
+    """RFC 9101 §4: a claim's JSON value is the parameter's value as it would be sent: true and
+    false as such, an integral number without a fraction, another number as written."""
+    data = request_objects.parameters({"a": True, "b": False, "c": 2.0, "d": 1.5, "e": 7})
+    assert (data["a"], data["b"], data["c"], data["d"], data["e"]) == ("true", "false", "2", "1.5", "7")
+
+
+def test_the_forced_login_marker_is_never_taken_from_a_request_object():
+    """``login_after`` is our own marker, added on the way back from a forced login (and
+    re-added by expand from the query): a client cannot set it in the claims it signs."""
+    claims = json.loads('{"state": "s", "login_after": "chosen-by-the-client"}')  # as a JWT's claims come
+    data = request_objects.parameters(claims)
+    assert "login_after" not in data and data["state"] == "s"
+
+
+def test_only_repeatable_parameters_take_a_list_and_only_of_strings():
+    with pytest.raises(InvalidRequestObject, match="wrong type"):
+        request_objects.parameters({"resource": ["https://a/", 7]})
+    with pytest.raises(InvalidRequestObject, match="wrong type"):
+        request_objects.parameters({"state": ["a", "b"]})
+
+
 @pytest.mark.req("FAPI2-5.3.2.1-13-clock-skew")
 def test_iat_and_nbf_ten_seconds_ahead_are_accepted_sixty_one_refused(client_a, browser):
     now = int(time.time())
@@ -115,7 +138,9 @@ def test_iat_and_nbf_ten_seconds_ahead_are_accepted_sixty_one_refused(client_a, 
 # -- 9101-5-client-id -----------------------------------------------------------------------------------
 @pytest.mark.req("9101-5-client-id")
 def test_client_id_is_required_beside_the_request_object(client_a, browser):
-    assert_error_page(browser.get(AUTHORIZE, {"request": request_object(client_a)}))
+    r = browser.get(AUTHORIZE, {"request": request_object(client_a)})
+    assert_error_page(r)
+    assert b"The client_id parameter is required with request or request_uri" in r.content
     assert minted() == 0
 
 
@@ -181,6 +206,8 @@ def test_a_client_without_keys_cannot_send_request_objects(browser):
     token = pyjwt.encode({"iss": client.client_id, "client_id": client.client_id, "exp": int(time.time()) + 60},
                          ec_key(), algorithm="ES256")
     refused_at_authorize(browser, client, token)
+    body = assert_json_error(push(client, client_id=client.client_id, request=token), "invalid_request_object")
+    assert body["error_description"].startswith("This client has registered no keys")
 
 
 def test_key_headers_that_would_choose_the_key_are_refused(client_a, browser):
@@ -205,6 +232,18 @@ def test_unsigned_request_objects_are_refused(header, client_a, browser):
 
 def test_encrypted_request_objects_are_refused(client_a, browser):
     refused_at_authorize(browser, client_a, "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d")
+
+
+def test_an_encrypted_request_object_is_told_apart_from_a_malformed_one(client_a):
+    """A JWE (five segments) gets its own answer, so its client learns that encryption is
+    what is not supported here (RFC 9101 §6.1: encryption is optional), not that it sent garbage."""
+    body = assert_json_error(push(client_a, client_id=client_a.client_id, request="eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"),
+                             "invalid_request_object")
+    assert body["error_description"].startswith("Encrypted request objects are not supported")
+    body = assert_json_error(push(client_a, client_id=client_a.client_id, request="a.b.c.d.e.f"),
+                             "invalid_request_object")
+    assert "not a compact JWS" in body["error_description"]
+    assert not PushedAuthorization.objects.exists()
 
 
 # -- require_signed_request_object ------------------------------------------------------------------------
@@ -333,6 +372,51 @@ def test_aud_and_iss_may_be_absent_and_aud_may_name_us_in_a_list(client_a, brows
         assert "code" in assert_redirect_to(r, REDIRECT_URI)
 
 
+@pytest.fixture
+def at_t0():
+    """Our clock frozen at a whole second ``t0`` (returned), so time claims can sit exactly on a bound."""
+    t0 = int(time.time())
+    FrozenClock(datetime.fromtimestamp(t0, tz=timezone.utc))
+    return t0
+
+
+def verified(client, **claims) -> dict:
+    return request_objects.verify(client, request_object(client, **claims), ISSUER)
+
+
+def refused_by_verify(client, match: str, **claims) -> None:
+    with pytest.raises(InvalidRequestObject, match=match) as caught:
+        verified(client, **claims)
+    assert caught.value.error == "invalid_request_object" and caught.value.status == 400
+
+
+@pytest.mark.req("9101-4-aud-iss")
+def test_a_request_object_is_accepted_until_sixty_seconds_past_its_exp_and_not_one_more(client_a, at_t0):
+    """exp is checked with 60 seconds of clock skew (LEEWAY), and not a second more: an expired
+    request object is not replayed later."""
+    assert verified(client_a, iat=at_t0 - 120, exp=at_t0 - 60)["state"]
+    refused_by_verify(client_a, "expired", iat=at_t0 - 120, exp=at_t0 - 61)
+
+
+@pytest.mark.req("9101-4-aud-iss")
+def test_a_request_object_lives_at_most_an_hour_counted_from_its_iat(client_a, at_t0):
+    """MAX_LIFETIME: one hour (plus the 60 s leeway) from iat to exp, or from now without iat;
+    a long-lived request object is a replayable one (RFC 9101 §10.2)."""
+    assert verified(client_a, iat=at_t0, exp=at_t0 + 3660)["state"]
+    refused_by_verify(client_a, "too long", iat=at_t0, exp=at_t0 + 3661)
+    assert verified(client_a, iat=None, exp=at_t0 + 3660)["state"]
+    refused_by_verify(client_a, "too long", iat=None, exp=at_t0 + 3661)
+    # made 1000 s ago to live 4000 s: refused though it has 3000 s left
+    refused_by_verify(client_a, "too long", iat=at_t0 - 1000, exp=at_t0 + 3000)
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-13-clock-skew")
+def test_nbf_and_iat_may_be_sixty_seconds_ahead_and_not_one_more(client_a, at_t0):
+    assert verified(client_a, iat=at_t0 + 60, nbf=at_t0 + 60, exp=at_t0 + 300)["state"]
+    refused_by_verify(client_a, "nbf", iat=at_t0, nbf=at_t0 + 61, exp=at_t0 + 300)
+    refused_by_verify(client_a, "future", iat=at_t0 + 61, exp=at_t0 + 300)
+
+
 def test_an_expired_request_object_is_refused_with_our_clock(client_a, browser):
     token = request_object(client_a)
     clock = FrozenClock()
@@ -348,6 +432,70 @@ def test_a_request_object_with_a_published_key_set(settings, browser):
     client.jwks, client.jwks_uri = "", "https://127.0.0.1:1/jwks.json"
     client.save()
     refused_at_authorize(browser, client, token)
+
+
+@pytest.mark.req("DERIVED-jwks-refresh-bounded")
+def test_a_published_key_set_is_read_through_the_fetch_cache(monkeypatch, client_a):
+    """A request object whose kid the client publishes costs no fresh fetch of its jwks_uri:
+    the key set comes through fetch's cache, and only an unknown kid forces a new copy (at
+    most once per interval), so request objects cannot make us fetch on every request."""
+    from oauth_provider import fetch
+
+    url = "https://rp.example/jwks.json"
+    calls = []
+
+    def fake_fetch_json(target, *, max_bytes=100_000, use_cache=True):
+        calls.append((target, use_cache))
+        return {"keys": [jwk_of(client_a.private_key, client_a.kid)]}
+
+    monkeypatch.setattr(fetch, "fetch_json", fake_fetch_json)
+    client_a.jwks, client_a.jwks_uri = "", url
+    client_a.save()
+    for _ in range(2):
+        assert request_objects.verify(client_a, request_object(client_a), ISSUER)["client_id"] == client_a.client_id
+    assert calls == [(url, True), (url, True)]
+
+
+def test_a_request_object_of_an_unknown_or_disabled_client_is_refused_on_our_page(client_a, browser):
+    """RFC 9101 §6: the request object is verified with the keys of the client client_id names;
+    with no usable client there is no redirect URI to trust, so the answer is our error page."""
+    token = request_object(client_a)
+    r = browser.get(AUTHORIZE, {"client_id": "no-such-client", "request": token})
+    assert_error_page(r)
+    assert b"The client is unknown or disabled" in r.content
+    client_a.is_active = False
+    client_a.save()
+    r = by_value(browser, client_a, token)
+    assert_error_page(r)
+    assert b"The client is unknown or disabled" in r.content
+    assert minted() == 0
+
+
+def test_a_client_id_url_that_cannot_be_used_is_refused_on_our_page(client_a, browser):
+    """With client ID metadata documents on, a URL client_id that cannot name a document (here
+    one with a query string) is refused, saying why, before any request object is read."""
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True):
+        r = browser.get(AUTHORIZE, {"client_id": "https://rp.example/client.json?x=1",
+                                    "request": request_object(client_a)})
+    assert_error_page(r)
+    assert b"must not have a query string" in r.content
+    assert minted() == 0
+
+
+def test_request_uri_is_bounded_before_any_lookup(client_a, browser):
+    """MAX_PARAMETER_LENGTH (4096 characters) holds for client_id, request and request_uri
+    before anything is looked up or verified (bounded work for hostile input): one of exactly
+    that length is read (and not found); one character more, or a NUL, is malformed."""
+    prefix = "urn:ietf:params:oauth:request_uri:"
+    longest = prefix + "x" * (4096 - len(prefix))
+    r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request_uri": longest})
+    assert_error_page(r)
+    assert b"The request_uri is unknown" in r.content
+    for hostile in (longest + "x", prefix + "x\x00y"):
+        r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request_uri": hostile})
+        assert_error_page(r)
+        assert b"The request_uri parameter is malformed" in r.content
+    assert minted() == 0
 
 
 def test_login_then_back_with_the_same_request_object(client_a, user):

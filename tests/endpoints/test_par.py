@@ -105,6 +105,31 @@ def test_the_endpoint_takes_form_posts_only_and_is_advertised(conf_client):
         == ISSUER + "/par/"
 
 
+def test_browser_apps_may_push_across_origins(public_client):
+    """A public browser app pushes its request from its own origin (RFC 9700 §2.6 allows CORS
+    at the back-channel endpoints): the preflight is answered, and the answer (201 or an
+    error) may be read by any origin, with no credentials."""
+    http = HttpClient()
+    r = http.options(PAR, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert r.status_code == 204
+    assert (r["Access-Control-Allow-Origin"], r["Access-Control-Allow-Methods"]) == ("*", "POST, OPTIONS")
+    r = push(public_client, http, **request_params(public_client))
+    assert r.status_code == 201 and r["Access-Control-Allow-Origin"] == "*"
+    r = push(public_client, http, **request_params(public_client, redirect_uri="https://evil.example/cb"))
+    assert r.status_code == 400 and r["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_pushed_form_is_hidden_from_error_reports(conf_client, rf):
+    """The form carries client_secret (client_secret_post) or a client assertion: Django's
+    error reports must not show it (sensitive_post_parameters, as at the token endpoint)."""
+    from oauth_provider.endpoints.par import PushedAuthorizationView
+
+    request = rf.post(PAR, urlencode(request_params(conf_client)), content_type=FORM,
+                      HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert PushedAuthorizationView.as_view()(request).status_code == 201
+    assert request.sensitive_post_parameters == "__ALL__"
+
+
 @pytest.mark.req("9126-2-endpoint")
 def test_a_wrong_secret_is_invalid_client_and_counted_by_the_throttle(conf_client):
     params = request_params(conf_client)
@@ -215,6 +240,22 @@ def test_a_request_uri_is_bound_to_the_client_that_pushed_it(who, trusted, brows
     assert code_of(authorize(browser, trusted, request_uri))
 
 
+@pytest.mark.req("9126-2.2-bound-to-client")
+def test_a_request_uri_is_refused_to_another_client_whatever_its_client_id(browser):
+    """The owner's client_id must be the one sent, exactly: another client's is refused
+    whether it sorts before or after the owner's (an ordering comparison would let half of
+    all other clients use a request_uri that is not theirs)."""
+    owner = ClientFactory(client_id="m-owner", skip_consent=True)
+    request_uri = pushed_uri(owner)
+    for other_id in ("a-before", "z-after", "m-owner-and-more"):
+        other = ClientFactory(client_id=other_id, skip_consent=True)
+        r = authorize(browser, other, request_uri)
+        assert_error_page(r)
+        assert b"The request_uri is unknown, or was pushed by another client" in r.content
+    assert minted() == 0
+    assert code_of(authorize(browser, owner, request_uri))
+
+
 @pytest.mark.req("9126-4-one-time-expiry")
 def test_a_request_uri_is_single_use(trusted, browser):
     request_uri = pushed_uri(trusted)
@@ -232,6 +273,44 @@ def test_a_request_uri_expires(trusted, browser):
     clock.advance(61)
     assert_error_page(authorize(browser, trusted, request_uri))
     assert minted() == 0
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_request_uri_lives_exactly_its_expires_in(trusted, browser):
+    """RFC 9126 §2.2: the request_uri is good for expires_in seconds (60 by default) and not
+    at the instant they are over, nor after; the answer says that it expired."""
+    clock = FrozenClock()
+    start = clock.current
+    for elapsed, live in ((59, True), (60, False), (61, False)):
+        clock.current = start
+        request_uri = pushed_uri(trusted)
+        clock.advance(elapsed)
+        r = authorize(browser, trusted, request_uri)
+        if live:
+            assert code_of(r)
+        else:
+            assert_error_page(r)
+            assert b"The request_uri has expired" in r.content
+    assert AuthorizationCode.objects.count() == 1
+
+
+@pytest.mark.req("9126-2.2-bound-to-client")
+def test_the_usable_queryset_finds_a_pushed_request_for_its_client_while_live_and_unspent(conf_client):
+    """PushedAuthorization.objects.usable (for a host's own views): the row of a request_uri
+    for the client that pushed it, before it expires and while it is unspent; nothing else.
+    consume spends a live row once: of two parallel approvals exactly one gets a code."""
+    clock = FrozenClock()
+    request_uri = pushed_uri(conf_client)
+    usable = PushedAuthorization.objects.usable
+    row = usable(request_uri, conf_client.pk).get()
+    assert not usable(request_uri, ClientFactory().pk).exists()
+    assert not usable(request_uri + "x", conf_client.pk).exists()
+    assert usable(request_uri, conf_client.pk, now=clock() + timedelta(seconds=59)).exists()
+    assert not usable(request_uri, conf_client.pk, now=clock() + timedelta(seconds=60)).exists()
+    assert not PushedAuthorization.objects.consume(row.pk, now=clock() + timedelta(seconds=60))  # expired
+    assert PushedAuthorization.objects.consume(row.pk)
+    assert not PushedAuthorization.objects.consume(row.pk)  # RFC 9126 §4: one spender only
+    assert not usable(request_uri, conf_client.pk).exists()
 
 
 @pytest.mark.req("9126-4-one-time-expiry")

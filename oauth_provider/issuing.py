@@ -27,7 +27,7 @@ from .adapter import subject_for
 from .conf import provider_settings
 from .issuer import get_issuer
 from .models import AccessToken, Authorization, AuthorizationCode, DeviceCode, RefreshToken, get_client_model
-from .models.store import insert, insert_both, insert_with_parent
+from .models.store import Condition, insert, insert_both, insert_if, insert_with_parent
 from .registry import adapter
 from .session import session_id
 from .signals import token_issued
@@ -35,6 +35,11 @@ from .signals import token_issued
 if TYPE_CHECKING:
     from .authorization_request import AuthorizationRequest
     from .models import AbstractClient
+
+
+class NotStored(Exception):
+    """The condition the tokens were to be stored under did not hold (another request consumed
+    the code or rotated the refresh token first): nothing was stored or announced."""
 
 
 @dataclass
@@ -140,6 +145,7 @@ def issue_tokens(
     act: dict[str, Any] | None = None,
     not_after: datetime | None = None,
     with_id_token: bool = True,
+    condition: Condition | None = None,
 ) -> IssuedTokens:
     """Store a new access token (and a refresh token when ``refresh_scope`` is given, which
     needs ``authorization``), sign an ID token when the grant is an OpenID Connect one
@@ -156,6 +162,13 @@ def issue_tokens(
     Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
     its ``act`` claim, and ``not_after`` (the new token expires no later); ``with_id_token``
     False mints no ID token.
+
+    ``condition`` (:mod:`oauth_provider.models.store`: the code consumed, the refresh token
+    rotated or kept) makes the write conditional: the tokens are stored only if its UPDATE
+    changes its row, in one statement with it on PostgreSQL (one transaction elsewhere), and
+    :class:`NotStored` is raised, having stored and sent nothing, when it does not. The ID
+    token is signed before anything is written, so a failure there spends no code.
+    ``token_issued`` is sent once the tokens are stored.
 
     The tokens are bound to the key of the request's verified DPoP proof, if any (module
     docstring)."""
@@ -186,13 +199,13 @@ def issue_tokens(
         dpop_jkt=jkt,
     )
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)
+    new_refresh: RefreshToken | None = None
     if stored_refresh is not None and refresh_value is not None:
         issued.refresh_token, issued.refresh = refresh_value, stored_refresh
-        insert(access)
     elif refresh_scope is not None and authorization is not None:
         raw_refresh = refresh_value or secrets.generate_token()
         issued.refresh_token = raw_refresh
-        issued.refresh = RefreshToken(
+        issued.refresh = new_refresh = RefreshToken(
             token_hash=secrets.hash_token(raw_refresh),
             authorization=authorization,
             scope=refresh_scope,
@@ -200,9 +213,6 @@ def issue_tokens(
             expires_at=refresh_expiry(authorization, now),
             dpop_jkt=jkt if client.is_public else "",
         )
-        insert_both(access, issued.refresh)  # one statement on PostgreSQL
-    else:
-        insert(access)
     if (
         with_id_token and authorization is not None and user is not None and provider_settings.OIDC_ENABLED
         and "openid" in scope.split()
@@ -213,6 +223,14 @@ def issue_tokens(
             issuer=get_issuer(request), client=client, authorization=authorization,
             access_token=raw_access, nonce=nonce,
         )
+    rows = (access,) if new_refresh is None else (access, new_refresh)
+    if condition is not None:
+        if not insert_if(condition, *rows):  # one statement on PostgreSQL
+            raise NotStored
+    elif new_refresh is not None:
+        insert_both(access, new_refresh)  # one statement on PostgreSQL
+    else:
+        insert(access)
     token_issued.send(
         sender=get_client_model(), request=request, client=client, user=user, grant_type=grant_type,
         scope=scope, access_token=access, refresh_token=issued.refresh,

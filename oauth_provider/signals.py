@@ -6,6 +6,8 @@ class and these keyword arguments:
     ``request``, ``client``, ``user`` (None for client_credentials), ``grant_type``,
     ``scope`` (space-separated string), ``access_token`` (the AccessToken row),
     ``refresh_token`` (the RefreshToken row or None). Raw token values are never sent.
+    Sent once the tokens are stored (committed, unless the request runs in a transaction of
+    the host's, ``ATOMIC_REQUESTS``), so an exception in a receiver no longer undoes them.
 ``consent_granted``
     ``request``, ``client``, ``user``, ``scope``.
 ``consent_denied``

@@ -21,13 +21,14 @@ from oauth_provider.models.store import (
     attach_client,
     client_by_id,
     code_by_value,
+    code_unconsumed,
     consent_of,
-    consume_code,
     insert_both,
+    insert_if,
     insert_with_parent,
-    keep_refresh_token,
+    refresh_kept,
     refresh_token_by_value,
-    rotate_refresh_token,
+    refresh_unrotated,
     spend_refresh_grace,
 )
 from tests.support.factories import ClientFactory, UserFactory
@@ -333,6 +334,103 @@ def test_two_rows_go_through_save_when_a_model_has_save_receivers():
     assert seen == [refresh] and access.pk is not None
 
 
+def _stored_code(client, user) -> AuthorizationCode:
+    family, code = _grant_and_code(client, user)
+    insert_with_parent(family, code, "authorization")
+    return code
+
+
+def _writes(queries) -> list[str]:
+    return [q["sql"].split()[0] for q in queries.captured_queries
+            if q["sql"].split()[0] in ("WITH", "INSERT", "UPDATE")]
+
+
+@pytest.mark.req("6749-4.1.2-single-use")
+def test_tokens_are_stored_only_under_their_condition_in_one_statement_on_postgresql():
+    """insert_if: the code is consumed and both tokens stored, or, once it is consumed,
+    nothing is stored; on PostgreSQL each is one statement, elsewhere the UPDATE comes first."""
+    client, user = ClientFactory(), UserFactory()
+    code = _stored_code(client, user)
+    access, refresh = _tokens(client, user, code.authorization)
+    when = secrets.now()
+    with CaptureQueriesContext(connection) as queries:
+        assert insert_if(code_unconsumed(code.pk, when), access, refresh) is True
+    assert _writes(queries) == (["WITH"] if connection.vendor == "postgresql" else ["UPDATE", "INSERT", "INSERT"])
+    assert AuthorizationCode.objects.get(pk=code.pk).consumed_at == when
+    for row in (access, refresh):
+        assert row.pk is not None and row._state.adding is False and row._state.db == "default"
+        stored = type(row).objects.get(pk=row.pk)
+        assert [getattr(stored, f.attname) for f in row._meta.concrete_fields] == [
+            getattr(row, f.attname) for f in row._meta.concrete_fields
+        ]
+
+    again, also = _tokens(client, user, code.authorization)
+    with CaptureQueriesContext(connection) as queries:
+        assert insert_if(code_unconsumed(code.pk, when + timedelta(seconds=1)), again, also) is False
+    assert _writes(queries) == (["WITH"] if connection.vendor == "postgresql" else ["UPDATE"])
+    assert again.pk is None and also.pk is None and again._state.adding is True
+    assert (AccessToken.objects.count(), RefreshToken.objects.count()) == (1, 1)
+    assert AuthorizationCode.objects.get(pk=code.pk).consumed_at == when
+
+
+def test_one_row_is_stored_only_under_its_condition():
+    """A kept refresh token: the new access token is stored while the refresh token is live,
+    not once it is revoked (the UPDATE changes no row)."""
+    client, user = ClientFactory(), UserFactory()
+    family = _family(client, user)
+    now = secrets.now()
+    token = RefreshToken.objects.create(token_hash=secrets.hash_token(secrets.generate_token()), authorization=family,
+                                        scope="read", created_at=now, expires_at=now + timedelta(days=1))
+    access, _ = _tokens(client, user, family)
+    later = now + timedelta(days=2)
+    with CaptureQueriesContext(connection) as queries:
+        assert insert_if(refresh_kept(token.pk, now, later), access) is True
+    assert _writes(queries) == (["WITH"] if connection.vendor == "postgresql" else ["UPDATE", "INSERT"])
+    assert AccessToken.objects.get(pk=access.pk).token_hash == access.token_hash
+    assert RefreshToken.objects.get(pk=token.pk).expires_at == later
+    RefreshToken.objects.filter(pk=token.pk).update(revoked_at=now)
+    again, _ = _tokens(client, user, family)
+    assert insert_if(refresh_kept(token.pk, now, later + timedelta(days=1)), again) is False
+    assert again.pk is None and AccessToken.objects.count() == 1
+    assert RefreshToken.objects.get(pk=token.pk).expires_at == later
+
+
+def test_conditional_rows_go_through_save_when_a_model_has_save_receivers():
+    """A receiver must see every save: the rows are saved one by one after the UPDATE, in one
+    transaction, and not at all when the condition fails."""
+    seen: list[object] = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append(instance)
+
+    client, user = ClientFactory(), UserFactory()
+    code = _stored_code(client, user)
+    access, refresh = _tokens(client, user, code.authorization)
+    post_save.connect(receiver, sender=AccessToken)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert insert_if(code_unconsumed(code.pk, secrets.now()), access, refresh) is True
+        again, also = _tokens(client, user, code.authorization)
+        assert insert_if(code_unconsumed(code.pk, secrets.now()), again, also) is False
+    finally:
+        post_save.disconnect(receiver, sender=AccessToken)
+    assert seen == [access] and access.pk is not None and refresh.pk is not None
+    assert _writes(queries)[0] == "UPDATE" and "WITH" not in _writes(queries)
+    assert again.pk is None and also.pk is None and AccessToken.objects.count() == 1
+
+
+def test_insert_if_stores_one_or_two_rows():
+    client, user = ClientFactory(), UserFactory()
+    code = _stored_code(client, user)
+    access, refresh = _tokens(client, user, code.authorization)
+    with pytest.raises(ValueError, match="one or two"):
+        insert_if(code_unconsumed(code.pk, secrets.now()))
+    with pytest.raises(ValueError, match="one or two"):
+        extra, _ = _tokens(client, user, code.authorization)
+        insert_if(code_unconsumed(code.pk, secrets.now()), access, refresh, extra)
+    assert AuthorizationCode.objects.get(pk=code.pk).consumed_at is None
+
+
 @pytest.mark.req("6749-4.1.2-single-use")
 def test_consume_code_wins_once():
     family = _family(ClientFactory(), UserFactory())
@@ -341,8 +439,8 @@ def test_consume_code_wins_once():
         expires_at=secrets.now() + timedelta(seconds=60),
     )
     when = secrets.now()
-    assert consume_code(code.pk, when) is True
-    assert consume_code(code.pk, when + timedelta(seconds=1)) is False
+    assert code_unconsumed(code.pk, when).run() is True
+    assert code_unconsumed(code.pk, when + timedelta(seconds=1)).run() is False
     code.refresh_from_db()
     assert code.consumed_at == when
 
@@ -355,8 +453,8 @@ def test_rotation_wins_once_and_the_grace_retry_is_spent_once_inside_the_window(
     )
     first = secrets.now()
     grace = timedelta(seconds=10)
-    assert rotate_refresh_token(token.pk, first) is True
-    assert rotate_refresh_token(token.pk, first + timedelta(seconds=1)) is False
+    assert refresh_unrotated(token.pk, first).run() is True
+    assert refresh_unrotated(token.pk, first + timedelta(seconds=1)).run() is False
     assert spend_refresh_grace(token.pk, first + timedelta(seconds=11), grace) is False  # window over
     assert spend_refresh_grace(token.pk, first + timedelta(seconds=5), grace) is True
     assert spend_refresh_grace(token.pk, first + timedelta(seconds=6), grace) is False  # spent
@@ -390,13 +488,13 @@ def test_a_kept_refresh_token_is_extended_only_while_it_is_still_good(state):
     token = RefreshToken.objects.create(
         token_hash=secrets.hash_token("k"), authorization=family, scope="read", expires_at=now + timedelta(days=1),
     )
-    assert keep_refresh_token(token.pk, now, later) is True
+    assert refresh_kept(token.pk, now, later).run() is True
     token.refresh_from_db()
     assert token.expires_at == later
     dead = {"rotated": {"rotated_at": now}, "revoked": {"revoked_at": now},
             "expired": {"expires_at": now - timedelta(seconds=1)}}[state]
     RefreshToken.objects.filter(pk=token.pk).update(**dead)
-    assert keep_refresh_token(token.pk, now, later + timedelta(days=1)) is False
+    assert refresh_kept(token.pk, now, later + timedelta(days=1)).run() is False
     token.refresh_from_db()
     assert token.expires_at == dead.get("expires_at", later)
 
@@ -443,11 +541,17 @@ def test_every_hot_statement_is_really_prepared_on_this_database():
     insert(Authorization(client=client, scope="read"))
     access_token_by_value("x" * 43), code_by_value("x"), refresh_token_by_value("x")
     refresh_token_by_value("x", with_client=True), client_by_id(client.client_id)
-    consent_of(user, client), user_by_pk(user.pk), consume_code(family.pk, secrets.now())
+    consent_of(user, client), user_by_pk(user.pk), code_unconsumed(family.pk, secrets.now()).run()
     device_code_by_value("x" * 43), device_code_by_user_code("BCDFGHJKLM")
     plans = {key: plan for key, plan in _prepared._plans().items() if _prepared._generation[0] in key}
     assert len(plans) == 11
     assert all(plan is not None for plan in plans.values()), plans
+    access, refresh = _tokens(client, user, family)
+    insert_if(code_unconsumed(family.pk, secrets.now()), access, refresh)  # no such code: stores nothing
+    conditional = [plan for key, plan in _prepared._plans().items()
+                   if key[0] == "insert-if" and _prepared._generation[0] in key]
+    assert conditional == ([conditional[0]] if connection.vendor == "postgresql" else [])
+    assert all(plan is not None for plan in conditional)
 
 
 def _lookup_answers_through_the_orm(raw: str, stored: AccessToken, queries_per_call: list[int]) -> None:

@@ -31,7 +31,7 @@ from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization
 from oauth_provider.models import _prepared as prepared_module
 from oauth_provider.models._prepared import _execute
-from oauth_provider.models.store import access_token_by_value, client_by_id, consume_code
+from oauth_provider.models.store import access_token_by_value, client_by_id, code_unconsumed
 from tests.support.factories import ClientFactory, UserFactory
 
 pytestmark = [
@@ -124,7 +124,7 @@ def test_updates_and_client_lookups_are_prepared_too():
     client = ClientFactory()
     for _ in range(2):
         assert client_by_id(client.client_id) == client
-        assert consume_code(10**9, secrets.now()) is False
+        assert code_unconsumed(10**9, secrets.now()).run() is False
     prepared = _server_prepared()
     assert any('"client_id" = $1' in s for s in prepared)
     assert any(s.startswith('UPDATE "oauth_provider_authorizationcode"') for s in prepared)

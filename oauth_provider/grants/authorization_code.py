@@ -5,11 +5,13 @@ Checks, in order: the code exists and was issued to this client; it was not used
 code's state, :meth:`AuthorizationCode.dead_reason`); the redirect_uri matches the one sent
 at the authorization endpoint; the PKCE verifier matches the stored S256 challenge (constant
 time); a code bound to a DPoP key by ``dpop_jkt`` comes with a proof by that key (RFC 9449
-§10). Then the code is
-consumed by a conditional UPDATE: the one request that flips ``consumed_at`` wins. A code
-presented again (RFC 6749 §4.1.2, RFC 9700 §4.5.1) is ``invalid_grant`` and revokes every
+§10). Then the code is consumed by a conditional UPDATE: the one request that flips
+``consumed_at`` wins, and its tokens are stored under that condition
+(:func:`oauth_provider.models.store.insert_if`), so a request that loses stores nothing. A
+code presented again (RFC 6749 §4.1.2, RFC 9700 §4.5.1) is ``invalid_grant`` and revokes every
 token of its family. Five queries: client, code (joined to its family and user), UPDATE,
-access-token INSERT, refresh-token INSERT.
+access-token INSERT, refresh-token INSERT, the last three in one transaction; on PostgreSQL
+three: the UPDATE and both INSERTs are one statement.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from django.db import transaction
 from django.http import HttpRequest
 
 from .. import dpop, keys, resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest
-from ..issuing import IssuedTokens, issue_tokens
+from ..issuing import IssuedTokens, NotStored, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
 from ..models import tokens as state
-from ..models.store import code_by_value, consume_code
+from ..models.store import code_by_value, code_unconsumed
 from ..params import getlist
 from ..registry import grant_types
 from ..signals import authorization_code_replayed
@@ -76,16 +77,17 @@ class AuthorizationCodeGrant(Grant):
         dpop.require_key(request, code.dpop_jkt, "The authorization code")
         audience, scope = self.target(request, params, client, family)
         keys.ensure_signing_key(client, family.scope.split())  # before the code is spent
-        with transaction.atomic():
-            if consume_code(code.pk, secrets.now()):
-                refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
-                return issue_tokens(
-                    request, grant_type=self.grant_type, client=client, user=family.user,
-                    scope=scope, authorization=family, audience=audience,
-                    refresh_scope=family.scope if refresh else None, nonce=code.nonce or None,
-                )
-        self.replayed(request, client, family)
-        raise InvalidGrant("The authorization code was already used.")
+        refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
+        try:
+            return issue_tokens(
+                request, grant_type=self.grant_type, client=client, user=family.user,
+                scope=scope, authorization=family, audience=audience,
+                refresh_scope=family.scope if refresh else None, nonce=code.nonce or None,
+                condition=code_unconsumed(code.pk, secrets.now()),
+            )
+        except NotStored:  # another redemption consumed it first
+            self.replayed(request, client, family)
+            raise InvalidGrant("The authorization code was already used.") from None
 
     def load(self, raw: str, client: AbstractClient) -> AuthorizationCode:
         code = code_by_value(raw)

@@ -25,9 +25,12 @@ authentication instead; its new access token is bound to whatever key its proof,
 
 The requested scope may narrow the new access token, never widen it; scopes the client lost
 since, or that the token's resources no longer accept (``RESOURCES``), are dropped. Five
-queries: client, token (joined to its family and user), UPDATE, two INSERTs (a grace retry:
-client, token, UPDATE, the successor, one INSERT; a kept token: client, token, UPDATE, one
-INSERT).
+queries: client, token (joined to its family and user), UPDATE, two INSERTs, the last three
+in one transaction; on PostgreSQL three, the UPDATE and the INSERTs being one statement that
+stores the tokens only if the UPDATE rotated the token
+(:func:`oauth_provider.models.store.insert_if`). A kept token: client, token, UPDATE, one
+INSERT (PostgreSQL: three). A grace retry: client, token, then in one transaction the
+grace UPDATE, the successor, one INSERT.
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ from django.http import HttpRequest
 from .. import dpop, resources, scopes, secrets
 from ..conf import provider_settings
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope
-from ..issuing import IssuedTokens, issue_tokens, refresh_expiry, successor_of
+from ..issuing import IssuedTokens, NotStored, issue_tokens, refresh_expiry, successor_of
 from ..models import AbstractClient, Authorization, RefreshToken, get_client_model
 from ..models import tokens as state
 from ..models.store import (
     attach_client,
-    keep_refresh_token,
+    refresh_kept,
     refresh_token_by_value,
-    rotate_refresh_token,
+    refresh_unrotated,
     spend_refresh_grace,
 )
 from ..params import getlist
@@ -86,22 +89,26 @@ class RefreshTokenGrant(Grant):
         scope = self.narrowed_scope(params, token, client)
         audience, scope = self.narrowed_audience(request, params, client, family, scope)
         if not self.rotates(client):
-            with transaction.atomic():
-                if not keep_refresh_token(token.pk, now, refresh_expiry(family, now)):
-                    raise InvalidGrant(_REFUSED[state.REVOKED])  # revoked or expired meanwhile
+            try:
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
                     authorization=family, refresh_value=raw, stored_refresh=token, audience=audience,
+                    condition=refresh_kept(token.pk, now, refresh_expiry(family, now)),
                 )
+            except NotStored:  # revoked or expired meanwhile
+                raise InvalidGrant(_REFUSED[state.REVOKED]) from None
         grace = state.refresh_grace()
         successor = successor_of(raw) if grace else None
-        with transaction.atomic():
-            if token.rotated_at is None and rotate_refresh_token(token.pk, now):
+        if token.rotated_at is None:
+            try:
                 return issue_tokens(
                     request, grant_type=self.grant_type, client=client, user=family.user,
                     scope=scope, authorization=family, refresh_scope=token.scope, refresh_value=successor,
-                    audience=audience,
+                    audience=audience, condition=refresh_unrotated(token.pk, now),
                 )
+            except NotStored:  # rotated meanwhile by another request: a grace retry, or reuse
+                pass
+        with transaction.atomic():
             if successor is not None and spend_refresh_grace(token.pk, now, grace):
                 stored = refresh_token_by_value(successor)
                 if stored is not None and stored.authorization_id == family.pk and stored.rotated_at is None:

@@ -14,7 +14,10 @@ user and family) that compilation costs several times the query itself. So:
   ``INSERT ... RETURNING`` written once from the model's fields. On PostgreSQL, :func:`insert_pair`
   (a grant and its first code, the code's key taken from the grant's ``RETURNING``) and
   :func:`insert_two` (an access and a refresh token) put two such INSERTs in one statement
-  (``WITH ... AS (INSERT ... RETURNING key) INSERT ...``): atomic on its own, one round trip.
+  (``WITH ... AS (INSERT ... RETURNING key) INSERT ...``): atomic on its own, one round trip;
+  :func:`insert_if` puts a conditional UPDATE in front of them (``WITH guard AS (UPDATE ...
+  RETURNING 1) INSERT ... SELECT ... FROM guard``), so the rows are stored only if it changed
+  its row: a code consumed and its tokens stored in one statement.
 
 Each is still one ``cursor.execute`` through Django's connection, so query logging,
 ``assert_num_queries`` and execute wrappers see it. What each buys, measured, is in
@@ -559,7 +562,9 @@ class PreparedUpdate:
         self.template = template
         self.fields = fields
 
-    def run(self, *values: Any) -> int:
+    def statement(self, values: tuple[Any, ...]) -> tuple[str, Any, str, list[Any]]:
+        """(alias, connection, sql, params) of this UPDATE with ``values``, the SQL written
+        once per database."""
         model = self.model()
         alias = router.db_for_write(model)
         connection = connections[alias]
@@ -577,6 +582,10 @@ class PreparedUpdate:
             field.get_db_prep_save(value, connection=connection)
             for field, value in zip(fields, values, strict=True)
         ]
+        return alias, connection, sql, params
+
+    def run(self, *values: Any) -> int:
+        alias, connection, sql, params = self.statement(values)
         with transaction.mark_for_rollback_on_error(using=alias):
             return int(_execute(connection, sql, params, rowcount=True))
 
@@ -787,6 +796,80 @@ def insert_two(first: Model, second: Model) -> bool:
         second_pk, first_pk = _execute(connection, sql, first_params + second_params)
     _stored(first, first_key, first_pk, alias)
     _stored(second, second_key, second_pk, alias)
+    return True
+
+
+def _guarded_statement(update_sql: str, models: list[type[Model]], connection: Any) -> str | None:
+    """PostgreSQL: ``WITH guard AS (UPDATE ... RETURNING 1)[, first AS (INSERT INTO first
+    (...) SELECT %s, ... FROM guard RETURNING key)] INSERT INTO last (...) SELECT %s, ...
+    FROM guard RETURNING key[, (SELECT key FROM first)]``: the rows are inserted once per row
+    the UPDATE changed, so not at all when its condition failed, and the statement is atomic
+    on its own. None elsewhere or when an INSERT cannot be written."""
+    if connection.vendor != "postgresql":
+        return None
+    quote = connection.ops.quote_name
+    guard = quote("guard")
+    inserts: list[tuple[str, str]] = []  # (the INSERT ... SELECT, its model's key column)
+    for model in models:
+        plan = _insert_statement(model, connection)
+        if plan is None:
+            return None
+        key: Any = model._meta.auto_field
+        # names quoted from the model's own metadata; every value goes as a parameter
+        inserts.append(("INSERT INTO {} ({}) SELECT {} FROM {} RETURNING {}".format(  # noqa: S608
+            quote(model._meta.db_table), ", ".join(quote(f.column) for f in plan[1]),
+            ", ".join(["%s"] * len(plan[1])), guard, quote(key.column),
+        ), key.column))
+    ctes = [f"{guard} AS ({update_sql} RETURNING 1)"]
+    (last_sql, _), tail = inserts[-1], ""
+    if len(inserts) == 2:
+        first_sql, first_key = inserts[0]
+        ctes.append(f"{quote('first')} AS ({first_sql})")
+        tail = ", (SELECT {} FROM {})".format(quote(first_key), quote("first"))  # noqa: S608
+    return "WITH {} {}{}".format(", ".join(ctes), last_sql, tail)
+
+
+def insert_if(update: PreparedUpdate, values: tuple[Any, ...], rows: tuple[Model, ...]) -> bool | None:
+    """Run ``update`` (a conditional UPDATE) with ``values`` and store the new ``rows`` (one,
+    or two that do not refer to each other) only if it changed a row, as :func:`insert` would
+    each, in one statement where the database can (PostgreSQL, see
+    :func:`_guarded_statement`): True when the condition held and the rows are stored, False
+    when it did not and nothing was stored. None, having run nothing, where it cannot: the
+    caller then runs the UPDATE and the INSERTs in a transaction."""
+    if not 1 <= len(rows) <= 2:
+        raise ValueError("insert_if stores one or two rows")
+    if connections[router.db_for_write(update.model())].vendor != "postgresql":
+        return None  # decided before anything else: SQLite and MariaDB pay nothing for this
+    alias, connection, update_sql, update_params = update.statement(values)
+    written = [plan for plan in map(_insert_plan, rows) if plan is not None and plan[0] == alias]
+    if len(written) != len(rows):
+        return None
+    models = [type(row) for row in rows]
+    plans = _plans()
+    key = ("insert-if", id(update), *models, alias, _generation[0])
+    if key not in plans:
+        try:
+            plans[key] = _guarded_statement(update_sql, models, connection)
+        except Exception:  # noqa: BLE001 - whatever stops writing it, the caller's transaction stores the rows
+            plans[key] = None
+    sql = plans[key]
+    if sql is None:
+        return None
+    params = list(update_params)
+    key_names = []
+    for row, (_, _, (_, fields, key_name)) in zip(rows, written, strict=True):
+        _prepare_related(row, operation_name="save")
+        row_params = _insert_values(row, fields, connection)
+        if row_params is None:
+            return None
+        params += row_params
+        key_names.append(key_name)
+    with transaction.mark_for_rollback_on_error(using=alias):
+        keys = _execute(connection, sql, params)
+    if keys is None:  # the UPDATE changed no row: nothing was inserted
+        return False
+    for row, key_name, pk in zip(reversed(rows), reversed(key_names), keys, strict=True):
+        _stored(row, key_name, pk, alias)
     return True
 
 

@@ -13,6 +13,7 @@ again here. The unique index keeps that row alone, and the check costs no query.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.db.models import Model
 from .. import secrets as _secrets
 from ._prepared import PreparedLookup, PreparedUpdate
 from ._prepared import insert as _insert
+from ._prepared import insert_if as _insert_if
 from ._prepared import insert_pair as _insert_pair
 from ._prepared import insert_two as _insert_two
 from .clients import AbstractClient, get_client_model
@@ -157,24 +159,59 @@ def insert_with_parent(parent: Model, child: Model, link: str) -> None:
         _insert(child)
 
 
-def consume_code(pk: Any, when: datetime) -> bool:
-    """Mark the code consumed unless it already is: True for the one request that wins
-    (a conditional UPDATE, so concurrent redemptions cannot both succeed, RFC 6749 §4.1.2)."""
-    return _consume_code.run(when, pk) == 1
+@dataclass(frozen=True)
+class Condition:
+    """A conditional UPDATE that new rows are stored under (:func:`insert_if`): a code
+    consumed, a refresh token rotated or kept. Made by :func:`code_unconsumed`,
+    :func:`refresh_unrotated`, :func:`refresh_kept`."""
+
+    update: PreparedUpdate
+    values: tuple[Any, ...]
+
+    def run(self) -> bool:
+        """Run the UPDATE alone: True when it changed the one row."""
+        return self.update.run(*self.values) == 1
 
 
-def rotate_refresh_token(pk: Any, when: datetime) -> bool:
-    """Mark the refresh token rotated: True for the one request that rotates it. One
-    conditional UPDATE, so of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
-    return _rotate.run(when, pk) == 1
+def code_unconsumed(pk: Any, when: datetime) -> Condition:
+    """Mark the code consumed unless it already is: the one request whose UPDATE changes the
+    row wins, so concurrent redemptions cannot both succeed (RFC 6749 §4.1.2)."""
+    return Condition(_consume_code, (when, pk))
 
 
-def keep_refresh_token(pk: Any, when: datetime, expires_at: datetime) -> bool:
+def refresh_unrotated(pk: Any, when: datetime) -> Condition:
+    """Mark the refresh token rotated unless it already is: of concurrent uses of one token
+    only one wins (RFC 9700 §4.14.2)."""
+    return Condition(_rotate, (when, pk))
+
+
+def refresh_kept(pk: Any, when: datetime, expires_at: datetime) -> Condition:
     """A refresh token used without rotation (``REFRESH_TOKEN_ROTATION``) stays, its expiry
-    moved to ``expires_at`` (the idle timeout counts from this use, RFC 9700 §4.14.2): True
-    while it is unrotated, unrevoked and unexpired. One conditional UPDATE, so a revocation
-    that lands meanwhile is never undone."""
-    return _keep_refresh.run(expires_at, pk, when) == 1
+    moved to ``expires_at`` (the idle timeout counts from this use, RFC 9700 §4.14.2), while
+    it is unrotated, unrevoked and unexpired at ``when``: a revocation that lands meanwhile is
+    never undone."""
+    return Condition(_keep_refresh, (expires_at, pk, when))
+
+
+def insert_if(condition: Condition, *rows: Model) -> bool:
+    """Store the new ``rows`` (one, or two that do not refer to each other: an access token
+    and its refresh token) only if ``condition``'s UPDATE changes its row, atomically: True
+    when it did and they are stored, False when it did not and nothing is. So of concurrent
+    redemptions of one code or refresh token exactly one stores tokens, and none is stored for
+    a code it did not consume (RFC 6749 §4.1.2, RFC 9700 §4.14.2). One statement on
+    PostgreSQL (no BEGIN/COMMIT round trips; a statement is atomic); elsewhere the UPDATE and
+    the INSERTs in one transaction."""
+    done = _insert_if(condition.update, condition.values, rows)
+    if done is not None:
+        return done
+    with transaction.atomic(using=router.db_for_write(type(rows[0]), instance=rows[0])):
+        if not condition.run():
+            return False
+        if len(rows) == 2:
+            insert_both(*rows)
+        else:
+            _insert(rows[0])
+    return True
 
 
 def spend_refresh_grace(pk: Any, when: datetime, grace: timedelta) -> bool:

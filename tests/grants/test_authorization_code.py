@@ -243,8 +243,8 @@ def test_successful_exchange_response(oauth, conf_client, user, assert_num_queri
     from django.db import connection
 
     code, verifier = oauth.get_code(conf_client, scope="read write")
-    # client, code, UPDATE, the two tokens (one statement on PostgreSQL)
-    with assert_num_queries(4 if connection.vendor == "postgresql" else 5):
+    # client, code, UPDATE, the two tokens (UPDATE and INSERTs one statement on PostgreSQL)
+    with assert_num_queries(3 if connection.vendor == "postgresql" else 5):
         r = oauth.exchange(conf_client, code, verifier)
     body = r.json()
     assert r.status_code == 200
@@ -351,6 +351,33 @@ def test_a_redemption_that_loses_the_single_use_update_gets_nothing(oauth, conf_
     family = Authorization.objects.get()
     assert family.revoked_at is not None
     assert [name for name, _ in received] == ["replayed"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.req("6749-4.1.2-single-use")
+def test_the_code_is_consumed_and_its_tokens_stored_atomically_in_the_fewest_round_trips(oauth, conf_client):
+    """The single-use UPDATE and the two INSERTs are one atomic unit: on PostgreSQL one
+    statement sent in autocommit (no BEGIN or COMMIT round trip: the statement is its own
+    transaction), elsewhere three statements inside one transaction (one commit)."""
+    from django.db import connection
+
+    code, verifier = oauth.get_code(conf_client)
+    writes: list[tuple[str, bool]] = []
+
+    def record(execute, sql, params, many, context):
+        verb = sql.split(None, 1)[0].upper()
+        if verb in {"UPDATE", "INSERT", "DELETE", "WITH"}:  # not SELECTs, not SQLite's explicit BEGIN
+            writes.append((verb, connection.get_autocommit()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        r = oauth.exchange(conf_client, code, verifier)
+    assert r.status_code == 200
+    if connection.vendor == "postgresql":
+        assert writes == [("WITH", True)]
+    else:
+        assert writes == [("UPDATE", False), ("INSERT", False), ("INSERT", False)]
+    assert AccessToken.objects.count() == 1 and RefreshToken.objects.count() == 1
 
 
 # -- found by mutation testing (docs/mutation-report.md) ---------------------------------------------

@@ -107,8 +107,8 @@ def test_refresh_query_budget_and_signal(oauth, conf_client, user, assert_num_qu
 
     token_issued.connect(receiver)
     try:
-        # client, token, UPDATE, the two new tokens (one statement on PostgreSQL)
-        with assert_num_queries(4 if connection.vendor == "postgresql" else 5):
+        # client, token, UPDATE, the two new tokens (UPDATE and INSERTs one statement on PostgreSQL)
+        with assert_num_queries(3 if connection.vendor == "postgresql" else 5):
             body = refreshed(oauth, conf_client, tokens["refresh_token"])
     finally:
         token_issued.disconnect(receiver)
@@ -386,3 +386,49 @@ def test_a_grace_retry_is_honoured_for_a_family_with_a_large_id(oauth, conf_clie
     assert again["refresh_token"] == second["refresh_token"]
     assert reused == []
     assert family_of_access_token(again["access_token"]).pk == 100_000
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@pytest.mark.parametrize("grace", [0, 10])
+def test_a_refresh_that_loses_its_rotation_to_a_concurrent_one_stores_nothing(
+    oauth, conf_client, reused, monkeypatch, grace
+):
+    """Two requests present one refresh token at once; the other wins the rotation between
+    this request's lookup and its UPDATE (made deterministic by rotating the row, and storing
+    the winner's successor, right after the lookup). This request's tokens must not be stored:
+    without a grace period it is reuse (family revoked); with one it is a retry inside the
+    window and gets the winner's successor, never a second chain (RFC 9700 §4.14.2)."""
+    from oauth_provider.grants import refresh_token as grant
+    from oauth_provider.issuing import refresh_expiry, successor_of
+
+    first = oauth.tokens(conf_client)
+    real_lookup = grant.refresh_token_by_value
+    state = {"won": False}
+
+    def lookup_then_lose_the_rotation(raw, **kwargs):
+        row = real_lookup(raw, **kwargs)
+        if not state["won"] and row is not None and row.rotated_at is None:
+            state["won"] = True  # the other request rotates it and stores its successor
+            now = secrets.now()
+            RefreshToken.objects.filter(pk=row.pk).update(rotated_at=now)
+            RefreshToken.objects.create(
+                token_hash=secrets.hash_token(successor_of(raw)), authorization=row.authorization,
+                scope=row.scope, created_at=now, expires_at=refresh_expiry(row.authorization, now),
+            )
+        return row
+
+    monkeypatch.setattr(grant, "refresh_token_by_value", lookup_then_lose_the_rotation)
+    with provider(REFRESH_TOKEN_GRACE_PERIOD=grace):
+        r = refresh(oauth, conf_client, first["refresh_token"])
+    family = family_of_access_token(first["access_token"])
+    if grace:
+        assert r.status_code == 200, r.content
+        assert r.json()["refresh_token"] == successor_of(first["refresh_token"])
+        assert family.revoked_at is None and reused == []
+        assert RefreshToken.objects.filter(authorization=family).count() == 2  # no second chain
+        assert AccessToken.objects.filter(authorization=family).count() == 2
+    else:
+        assert_error(r, "invalid_grant")
+        assert family.revoked_at is not None and len(reused) == 1
+        assert RefreshToken.objects.filter(authorization=family).count() == 2  # the winner's only
+        assert AccessToken.objects.filter(authorization=family).count() == 1

@@ -63,8 +63,12 @@ def test_a_public_client_still_rotates_and_a_replay_revokes_the_grant(oauth, pub
 
 @KEPT
 def test_a_kept_refresh_token_costs_four_statements(oauth, conf_client, assert_num_queries):
+    from django.db import connection
+
     first = oauth.tokens(conf_client)
-    with assert_num_queries(4):  # client, token with its family and user, UPDATE, INSERT access token
+    # client, token with its family and user, UPDATE, INSERT access token (UPDATE and INSERT
+    # one statement on PostgreSQL)
+    with assert_num_queries(3 if connection.vendor == "postgresql" else 4):
         assert refresh(oauth, conf_client, first["refresh_token"]).status_code == 200
 
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
+from django.urls import resolve
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
@@ -569,3 +570,29 @@ def test_custom_scopes_release_custom_claims_and_nothing_else(oauth, conf_client
     assert "salary" not in claims and "salary" not in info  # no scope releases it
     assert "groups" not in info_without
     assert "groups" in discovery["claims_supported"]
+
+
+def test_a_failure_signing_the_id_token_spends_no_code(oauth, conf_client, signing_key, monkeypatch):
+    """The ID token is signed before anything is written: when signing fails (a host's claims
+    code raising, say) the code stays unconsumed and no token is stored, so the client's retry
+    gets its tokens instead of being treated as a replay that revokes the grant."""
+    from oauth_provider.models import AccessToken, RefreshToken
+
+    code, verifier = oauth.get_code(conf_client, scope="openid")
+
+    def broken(**kwargs):
+        raise RuntimeError("the claims source is down")
+
+    monkeypatch.setattr(id_token_module, "build", broken)
+    # the token view called directly: Django's 500 page for the uncaught error is not ours to audit
+    view = resolve("/o/token/").func
+    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": conf_client.redirect_uri_list[0], "client_id": conf_client.client_id,
+            "client_secret": conf_client.raw_secret}
+    with pytest.raises(RuntimeError, match="claims source"):
+        view(RequestFactory().post("/o/token/", form))
+    assert AuthorizationCode.objects.get().consumed_at is None
+    assert not AccessToken.objects.exists() and not RefreshToken.objects.exists()
+    monkeypatch.undo()
+    body = oauth.exchange(conf_client, code, verifier).json()
+    assert body["id_token"] and AuthorizationCode.objects.get().consumed_at is not None

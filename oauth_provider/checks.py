@@ -82,6 +82,10 @@ E072   ``PUBLIC_CLIENT_THROTTLE`` has an unknown key, a wrong type or a non-posi
 W070   ``DYNAMIC_REGISTRATION`` is "adapter" but the adapter does not override
        ``allow_registration``: registration is open to anyone
 W071   open dynamic registration without its throttle (deploy)
+W073   Django is told it runs behind a proxy (``SECURE_PROXY_SSL_HEADER``,
+       ``USE_X_FORWARDED_HOST`` or ``USE_X_FORWARDED_PORT``) but a per-address throttle reads
+       ``REMOTE_ADDR`` (no ``ip_header``): every caller then has the proxy's address, and one
+       of them can spend the count for all (deploy)
 E130   ``PROFILE`` is not None or a known profile (``"fapi2"``)
 E131   under ``fapi2``: ``AUTHORIZATION_CODE_LIFETIME`` above 60 seconds (FAPI 2.0 §5.3.2.1-11)
 E132   under ``fapi2``: ``CLIENT_AUTH_METHODS`` offers a secret-based method or ``none``
@@ -957,6 +961,49 @@ def check_dynamic_registration_deploy(app_configs: Any = None, **kwargs: Any) ->
             hint="Leave OAUTH_PROVIDER['REGISTRATION_THROTTLE'] enabled.", id="oauth_provider.W071",
         )]
     return []
+
+
+_DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+#: the settings whose ``ip_header`` names the caller, the throttles that read it, what they count
+_ADDRESS_THROTTLES = (
+    ("CLIENT_AUTH_THROTTLE", ("CLIENT_AUTH_THROTTLE", "REGISTRATION_THROTTLE", "PUBLIC_CLIENT_THROTTLE"),
+     "failed client authentications, registrations and public clients' device and pushed requests"),
+    ("DEVICE_USER_CODE_THROTTLE", ("DEVICE_USER_CODE_THROTTLE",), "wrong user codes on the device page"),
+)
+
+
+@register(Tags.security, "oauth_provider", deploy=True)
+def check_throttles_behind_a_proxy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W073: behind a reverse proxy ``REMOTE_ADDR`` is the proxy's address. A throttle that
+    counts per address without ``ip_header`` then counts every caller as one, so one caller
+    can spend the count and hold everyone back (a lockout anyone can trigger). Django's own
+    proxy settings say a proxy is there."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()):
+        return []  # check_settings reports these
+    proxied = [name for name in ("SECURE_PROXY_SSL_HEADER", "USE_X_FORWARDED_HOST", "USE_X_FORWARDED_PORT")
+               if getattr(settings, name, None)]
+    warnings = []
+    for header_setting, throttles, counts in _ADDRESS_THROTTLES if proxied else ():
+        blocks = [raw.get(name, {}) for name in throttles]
+        if all(isinstance(block, dict) and block.get("enabled", True) is False for block in blocks):
+            continue  # nothing counts per address
+        if header_setting == "DEVICE_USER_CODE_THROTTLE" and _DEVICE_GRANT not in raw.get(
+            "GRANT_TYPES", DEFAULTS["GRANT_TYPES"].default
+        ):
+            continue  # no device flow, no device page
+        header = raw.get(header_setting, {})
+        if isinstance(header, dict) and header.get("ip_header"):
+            continue
+        warnings.append(Warning(
+            f"Django is set up behind a proxy ({', '.join(proxied)}), but {header_setting} has no "
+            f"'ip_header': the throttles of {counts} see the proxy's address for every caller, so one "
+            "caller can use up the count for all.",
+            hint=f"Set OAUTH_PROVIDER['{header_setting}']['ip_header'] to the request.META key of the header "
+                 "your proxy sets to the client's address (e.g. 'HTTP_X_REAL_IP'); see docs/how-to/deployment.md.",
+            id="oauth_provider.W073",
+        ))
+    return warnings
 
 
 @register(Tags.security, "oauth_provider")

@@ -511,3 +511,45 @@ def test_e122_signed_request_objects_required_but_off():
 def test_par_settings_of_the_wrong_type_are_e003_only():
     assert ids(PUSHED_AUTHORIZATION_REQUEST_LIFETIME="60") == ["oauth_provider.E003"]
     assert ids(REQUIRE_PUSHED_AUTHORIZATION_REQUESTS="yes") == ["oauth_provider.E003"]
+
+
+# -- W073: per-address throttles behind a proxy -------------------------------------------------
+
+PROXY = {"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")}
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def w073(deploy: bool = True, **extra: Any) -> list[str]:
+    """The W073 messages for ``OAUTH_PROVIDER = BASE | extra`` under the proxy settings."""
+    with override_settings(OAUTH_PROVIDER={**BASE, **extra}, **PROXY):
+        messages = run_checks(include_deployment_checks=deploy)
+    return [m.msg for m in messages if m.id == "oauth_provider.W073"]
+
+
+def test_w073_a_proxy_without_ip_header_makes_every_caller_one_address():
+    """Behind a proxy REMOTE_ADDR is the proxy's: without ip_header one caller spends the
+    per-address counts of everyone (client authentication, registration, public clients'
+    device and pushed requests; the device page's user codes)."""
+    messages = w073()
+    assert len(messages) == 2
+    assert "CLIENT_AUTH_THROTTLE has no 'ip_header'" in messages[0] and "SECURE_PROXY_SSL_HEADER" in messages[0]
+    assert "DEVICE_USER_CODE_THROTTLE has no 'ip_header'" in messages[1]
+    assert w073(deploy=False) == []  # a deploy warning
+    with override_settings(OAUTH_PROVIDER=BASE, USE_X_FORWARDED_HOST=True):
+        assert [m.id for m in run_checks(include_deployment_checks=True)].count("oauth_provider.W073") == 2
+    with override_settings(OAUTH_PROVIDER=BASE):  # no sign of a proxy: REMOTE_ADDR is the caller
+        assert "oauth_provider.W073" not in [m.id for m in run_checks(include_deployment_checks=True)]
+
+
+def test_w073_silent_once_each_throttle_names_its_header_or_counts_nothing():
+    header = {"ip_header": "HTTP_X_REAL_IP"}
+    assert w073(CLIENT_AUTH_THROTTLE=header, DEVICE_USER_CODE_THROTTLE=header) == []
+    (only,) = w073(CLIENT_AUTH_THROTTLE=header)
+    assert "(SECURE_PROXY_SSL_HEADER)" in only and "DEVICE_USER_CODE_THROTTLE" in only
+    off = {"enabled": False}
+    # the client-auth header also names the caller for registrations and public clients' requests
+    assert len(w073(CLIENT_AUTH_THROTTLE=off, DEVICE_USER_CODE_THROTTLE=header)) == 1
+    assert w073(CLIENT_AUTH_THROTTLE=off, REGISTRATION_THROTTLE=off, PUBLIC_CLIENT_THROTTLE=off,
+                DEVICE_USER_CODE_THROTTLE=header) == []
+    grants = {k: v for k, v in DEFAULTS["GRANT_TYPES"].default.items() if k != DEVICE_GRANT}
+    assert w073(CLIENT_AUTH_THROTTLE=header, GRANT_TYPES=grants) == []  # no device flow, no device page

@@ -156,3 +156,29 @@ def test_fapi2_with_rotation_switched_on_the_old_token_works_inside_the_window_o
         assert fapi_token(oauth.api, client, data).status_code == 200
         clock.advance(11)
         assert_error(fapi_token(oauth.api, client, data), "invalid_grant")
+
+
+@KEPT
+def test_a_kept_token_revoked_between_its_lookup_and_its_use_gets_nothing(oauth, conf_client, monkeypatch):
+    """The kept token's expiry is moved only while it is unrevoked, and the new access token is
+    stored only under that UPDATE: a revocation landing between this request's lookup and its
+    UPDATE (made deterministic by revoking right after the lookup) leaves it ``invalid_grant``
+    with no new token, and the revocation stands."""
+    from oauth_provider.grants import refresh_token as grant
+    from oauth_provider.models import AccessToken
+    from oauth_provider.secrets import now
+
+    first = oauth.tokens(conf_client)
+    real_lookup = grant.refresh_token_by_value
+
+    def lookup_then_revoked(raw, **kwargs):
+        row = real_lookup(raw, **kwargs)
+        RefreshToken.objects.filter(pk=row.pk).update(revoked_at=now())  # a revocation meanwhile
+        return row
+
+    monkeypatch.setattr(grant, "refresh_token_by_value", lookup_then_revoked)
+    expires_at = refresh_token_row(first["refresh_token"]).expires_at
+    assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
+    assert AccessToken.objects.count() == 1
+    row = refresh_token_row(first["refresh_token"])
+    assert row.revoked_at is not None and row.expires_at == expires_at

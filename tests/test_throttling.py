@@ -269,6 +269,39 @@ def test_a_custom_threshold_and_window(conf_client, clock):
         assert token_request(conf_client, "wrong-secret").status_code == 401
 
 
+def test_a_spent_count_holds_to_the_windows_last_instant_and_the_next_window_counts_from_one(
+        conf_client, whole_clock):
+    """Wrong credentials stay throttled until the window (from the first failure) is over,
+    its last fraction of a second included (``Retry-After: 1``, never 0); at exactly its end a
+    new window starts, whose count begins at 1 again."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+        assert fail(conf_client, 3) == [401] * 3
+        whole_clock.advance(10.25)
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 50  # 49.75 s left, rounded up
+        whole_clock.advance(49.5)
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 1  # 0.25 s left
+        whole_clock.advance(0.25)  # exactly the window's end
+        assert fail(conf_client, 3) == [401] * 3
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 60
+
+
+def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_clock):
+    """Counters evicted while their window's start survives restart at 1 (not 0, not 2):
+    ``failures`` more wrong credentials are answered 401 before the throttle engages, and it
+    then holds to the end of the window that began with the first failure."""
+    from django.core.cache import cache
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+        assert fail(conf_client, 1) == [401]
+        counters = [k for k in cache._cache if ":throttle:" in k and not k.endswith(":since")]
+        assert len(counters) == 2  # the address's and the client_id's
+        for key in counters:
+            cache.delete(key.split(":", 2)[2])  # locmem keys are "prefix:version:key"
+        whole_clock.advance(20)
+        assert fail(conf_client, 3) == [401] * 3
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 40
+
+
 @pytest.mark.parametrize("failures", [1, 2, 10])
 def test_the_throttle_warns_once_for_each_count_it_spends(conf_client, clock, caplog, failures):
     """The warning a monitoring system watches for is logged by the failure that spends a count

@@ -18,7 +18,8 @@ from django.core.checks import run_checks
 from django.test import Client as HttpClient
 from django.test import override_settings
 
-from oauth_provider.errors import PublicClientThrottled, RegistrationThrottled
+from oauth_provider import throttling
+from oauth_provider.errors import ClientAuthThrottled, PublicClientThrottled, RegistrationThrottled
 from oauth_provider.throttling import client_ip, count_public_client_request, count_registration, throttle_settings
 from tests.support.endpoints import provider_settings
 from tests.support.factories import ClientFactory, PublicClientFactory
@@ -300,6 +301,21 @@ def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_c
         whole_clock.advance(20)
         assert fail(conf_client, 3) == [401] * 3
         assert assert_throttled(token_request(conf_client, "wrong-secret")) == 40
+
+
+def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_clock):
+    """Simultaneous wrong credentials can all pass the check before any is counted, so a count
+    may go past ``failures``; it is spent all the same, for the client_id and the address,
+    until its window ends (and so is a count kept when ``failures`` is lowered mid-window)."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+        for _ in range(5):  # five concurrent requests, all checked before the first was counted
+            throttling.record_failure(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
+        for client_id, address in ((conf_client.client_id, OTHER), (None, ATTACKER)):
+            with pytest.raises(ClientAuthThrottled) as throttled:
+                throttling.check(rf.post("/o/token/", REMOTE_ADDR=address), client_id)
+            assert throttled.value.retry_after == 60
+        whole_clock.advance(60)
+        throttling.check(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
 
 
 @pytest.mark.parametrize("failures", [1, 2, 10])

@@ -303,13 +303,16 @@ def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_c
         assert assert_throttled(token_request(conf_client, "wrong-secret")) == 40
 
 
-def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_clock):
+def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_clock, caplog):
     """Simultaneous wrong credentials can all pass the check before any is counted, so a count
     may go past ``failures``; it is spent all the same, for the client_id and the address,
-    until its window ends (and so is a count kept when ``failures`` is lowered mid-window)."""
-    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+    until its window ends (and so is a count kept when ``failures`` is lowered mid-window).
+    The warning is logged once per count, when it is spent, not for each failure past it."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
         for _ in range(5):  # five concurrent requests, all checked before the first was counted
             throttling.record_failure(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
+        assert len([r for r in caplog.records if "throttle engaged" in r.getMessage()]) == 2
         for client_id, address in ((conf_client.client_id, OTHER), (None, ATTACKER)):
             with pytest.raises(ClientAuthThrottled) as throttled:
                 throttling.check(rf.post("/o/token/", REMOTE_ADDR=address), client_id)

@@ -321,6 +321,19 @@ def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_cl
         throttling.check(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
 
 
+def test_the_warning_names_a_long_client_id_by_its_first_100_characters(rf, whole_clock, caplog):
+    """A client_id may be 255 characters (a client metadata document's URL): the log line a
+    monitor reads names it by a bounded, quoted prefix."""
+    client_id = "https://client.example/" + "m" * 232
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 1})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        throttling.record_failure(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), client_id)
+    assert sorted(r.getMessage() for r in caplog.records) == sorted([
+        f"client-authentication throttle engaged for address {ATTACKER} for 60 s",
+        f"client-authentication throttle engaged for client_id {client_id[:100]!r} for 60 s",
+    ])
+
+
 @pytest.mark.parametrize("failures", [1, 2, 10])
 def test_the_throttle_warns_once_for_each_count_it_spends(conf_client, clock, caplog, failures):
     """The warning a monitoring system watches for is logged by the failure that spends a count

@@ -286,20 +286,23 @@ def test_a_spent_count_holds_to_the_windows_last_instant_and_the_next_window_cou
         assert assert_throttled(token_request(conf_client, "wrong-secret")) == 60
 
 
-def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_clock):
-    """Counters evicted while their window's start survives restart at 1 (not 0, not 2):
-    ``failures`` more wrong credentials are answered 401 before the throttle engages, and it
-    then holds to the end of the window that began with the first failure."""
+@pytest.mark.parametrize("failures", [1, 3])
+def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_clock, failures):
+    """Counters evicted while their window's start survives restart at 1 (not 0, not 2): a
+    missing count spends nothing, ``failures`` more wrong credentials are answered 401 before
+    the throttle engages, and it then holds to the end of the window that began with the
+    first failure."""
     from django.core.cache import cache
 
-    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+            CLIENT_AUTH_THROTTLE={"failures": failures, "window": 60})):
         assert fail(conf_client, 1) == [401]
         counters = [k for k in cache._cache if ":throttle:" in k and not k.endswith(":since")]
         assert len(counters) == 2  # the address's and the client_id's
         for key in counters:
             cache.delete(key.split(":", 2)[2])  # locmem keys are "prefix:version:key"
         whole_clock.advance(20)
-        assert fail(conf_client, 3) == [401] * 3
+        assert fail(conf_client, failures) == [401] * failures
         assert assert_throttled(token_request(conf_client, "wrong-secret")) == 40
 
 

@@ -324,6 +324,19 @@ def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_cl
         throttling.check(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
 
 
+def test_the_throttle_warns_when_a_large_threshold_is_reached(rf, conf_client, whole_clock, caplog):
+    """The warning comes with the failure that spends a count whatever ``failures`` is, also
+    beyond the integers CPython caches (counts come back from the cache as new objects)."""
+    request = rf.post("/o/token/", REMOTE_ADDR=ATTACKER)
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 300})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        for _ in range(299):
+            throttling.record_failure(request, conf_client.client_id)
+        assert not caplog.records
+        throttling.record_failure(request, conf_client.client_id)
+    assert len([r for r in caplog.records if "throttle engaged" in r.getMessage()]) == 2
+
+
 def test_the_warning_names_a_long_client_id_by_its_first_100_characters(rf, whole_clock, caplog):
     """A client_id may be 255 characters (a client metadata document's URL): the log line a
     monitor reads names it by a bounded, quoted prefix."""

@@ -324,6 +324,21 @@ def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_cl
         throttling.check(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
 
 
+@pytest.mark.parametrize(("later", "holds"), [(10.25, 50), (59.75, 1)])
+def test_the_warning_says_how_long_the_throttle_holds(conf_client, whole_clock, caplog, later, holds):
+    """A count spent mid-window holds until the window that began with its first failure
+    ends: the warning gives those seconds, rounded up, at least 1."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 2, "window": 60})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        fail(conf_client, 1)
+        whole_clock.advance(later)
+        fail(conf_client, 1)
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "oauth_provider.throttling") == sorted([
+        f"client-authentication throttle engaged for address {ATTACKER} for {holds} s",
+        f"client-authentication throttle engaged for client_id {conf_client.client_id!r} for {holds} s",
+    ])
+
+
 def test_the_throttle_warns_when_a_large_threshold_is_reached(rf, conf_client, whole_clock, caplog):
     """The warning comes with the failure that spends a count whatever ``failures`` is, also
     beyond the integers CPython caches (counts come back from the cache as new objects)."""

@@ -253,6 +253,27 @@ def test_revoke_client_tokens_revokes_families_and_loose_tokens_only_of_those_cl
     assert loose.revoked_at == NOW and bystander.revoked_at is None
 
 
+def test_revoke_client_tokens_revokes_what_the_client_got_by_exchange_in_another_clients_family():
+    """RFC 8693: a token a client obtained by exchanging another client's token belongs to that
+    token's family. Revoking everything the exchanging client holds (its deactivation or
+    deletion) revokes it too; the other client's token and family stay live, and the client's
+    own family's tokens are revoked with their family, not one by one."""
+    from oauth_provider.models import get_client_model
+
+    theirs = _family()
+    subject = AccessTokenFactory(authorization=theirs, client=theirs.client, user=theirs.user)
+    mine = ClientFactory()
+    own = AccessTokenFactory(authorization=AuthorizationFactory(client=mine), client=mine)
+    exchanged = AccessTokenFactory(authorization=theirs, client=mine, user=theirs.user, subject_token=subject,
+                                   exchange_depth=1)
+    assert tokens.revoke_client_tokens(get_client_model().objects.filter(pk=mine.pk), NOW) == (1, 1)
+    for row in (subject, own, exchanged, theirs):
+        row.refresh_from_db()
+    assert exchanged.revoked_at == NOW
+    assert subject.revoked_at is None and theirs.revoked_at is None
+    assert own.revoked_at is None and own.authorization.revoked_at == NOW
+
+
 def _exchange_tree():
     """A token (the root), a line of tokens exchanged from it down to EXCHANGE_MAX_DEPTH
     generations, a second child of the root, a token one generation too deep, and a bystander

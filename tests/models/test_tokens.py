@@ -266,11 +266,15 @@ def test_revoke_client_tokens_revokes_what_the_client_got_by_exchange_in_another
     own = AccessTokenFactory(authorization=AuthorizationFactory(client=mine), client=mine)
     exchanged = AccessTokenFactory(authorization=theirs, client=mine, user=theirs.user, subject_token=subject,
                                    exchange_depth=1)
-    assert tokens.revoke_client_tokens(get_client_model().objects.filter(pk=mine.pk), NOW) == (1, 1)
-    for row in (subject, own, exchanged, theirs):
+    # and one exchanged for the other client's own client_credentials token: no family at all
+    their_loose = AccessTokenFactory(authorization=None, user=None, client=theirs.client)
+    exchanged_loose = AccessTokenFactory(authorization=None, user=None, client=mine, subject_token=their_loose,
+                                         exchange_depth=1)
+    assert tokens.revoke_client_tokens(get_client_model().objects.filter(pk=mine.pk), NOW) == (1, 2)
+    for row in (subject, own, exchanged, theirs, their_loose, exchanged_loose):
         row.refresh_from_db()
-    assert exchanged.revoked_at == NOW
-    assert subject.revoked_at is None and theirs.revoked_at is None
+    assert exchanged.revoked_at == NOW and exchanged_loose.revoked_at == NOW
+    assert subject.revoked_at is None and theirs.revoked_at is None and their_loose.revoked_at is None
     assert own.revoked_at is None and own.authorization.revoked_at == NOW
 
 

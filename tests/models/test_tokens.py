@@ -136,6 +136,18 @@ def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
         assert not RefreshToken.objects.live(at_the_end).filter(pk=row.pk).exists()
 
 
+@pytest.mark.parametrize("grace", [0, None])
+def test_without_a_grace_period_a_rotated_token_is_never_live_whatever_the_clocks_say(grace):
+    """With ``REFRESH_TOKEN_GRACE_PERIOD`` off (0, or None in a host's settings), presenting a
+    rotated refresh token is always reuse (RFC 9700 §4.14.2), in both spellings, even when
+    the worker judging it has a clock behind the one that rotated it."""
+    row = RefreshTokenFactory(rotated_at=NOW + timedelta(seconds=30))  # rotated by a worker 30 s ahead
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=grace)):
+        assert not row.in_grace(NOW)
+        assert row.dead_reason(NOW) == tokens.ROTATED
+        assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+
+
 JOINS = {
     AccessToken: ("client", "user", "authorization"),
     RefreshToken: ("authorization__user", "authorization__client"),

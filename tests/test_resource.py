@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 import pytest
 from django.test import RequestFactory, override_settings
 
-from oauth_provider import resource
+from oauth_provider import resource, secrets
 from oauth_provider.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken
 from oauth_provider.models import Authorization
-from tests.support.factories import ClientFactory, UserFactory
+from tests.support.factories import AccessTokenFactory, ClientFactory, UserFactory
 from tests.support.resource_helpers import RESOURCE, bearer, client_token, expired, provider_settings, user_token
 from tests.support.token_helpers import FORM, FrozenClock
 
@@ -63,6 +63,8 @@ def test_form_body_ignored_unless_enabled(token):
         assert resource.authenticate(rf.get("/", {"access_token": raw})) is None
         json_post = rf.post("/", {"access_token": raw}, content_type="application/json")
         assert resource.authenticate(json_post) is None
+        multipart_post = rf.post("/", {"access_token": raw})  # multipart/form-data
+        assert resource.authenticate(multipart_post) is None
 
 
 @pytest.mark.req("6750-2-one-method")
@@ -91,6 +93,16 @@ def test_malformed_token_is_refused_without_a_query(value, assert_num_queries):
     request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {value}")
     with assert_num_queries(0), pytest.raises(InvalidToken):
         resource.authenticate(request)
+
+
+def test_an_opaque_token_that_begins_like_a_jwt_is_looked_up(conf_client, user):
+    """Our opaque tokens are random base64url text, so about one in 262,144 begins with "eyJ"
+    like a JWT's header; without the two dots of a compact JWS it is still an opaque token,
+    looked up and accepted like any other."""
+    raw = "eyJ" + secrets.generate_token()[3:]
+    row = AccessTokenFactory(raw=raw, client=conf_client, user=user, scope="read")
+    found = resource.authenticate(rf.get("/", **bearer(raw)))
+    assert found is not None and found.id == row.pk and not found.is_jwt
 
 
 def test_token_shaped_values():

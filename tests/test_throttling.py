@@ -18,7 +18,8 @@ from django.core.checks import run_checks
 from django.test import Client as HttpClient
 from django.test import override_settings
 
-from oauth_provider.errors import PublicClientThrottled, RegistrationThrottled
+from oauth_provider import throttling
+from oauth_provider.errors import ClientAuthThrottled, PublicClientThrottled, RegistrationThrottled
 from oauth_provider.throttling import client_ip, count_public_client_request, count_registration, throttle_settings
 from tests.support.endpoints import provider_settings
 from tests.support.factories import ClientFactory, PublicClientFactory
@@ -267,6 +268,101 @@ def test_a_custom_threshold_and_window(conf_client, clock):
         assert 1 <= assert_throttled(token_request(conf_client, "wrong-secret")) <= 10
         clock.advance(10)
         assert token_request(conf_client, "wrong-secret").status_code == 401
+
+
+def test_a_spent_count_holds_to_the_windows_last_instant_and_the_next_window_counts_from_one(
+        conf_client, whole_clock):
+    """Wrong credentials stay throttled until the window (from the first failure) is over,
+    its last fraction of a second included (``Retry-After: 1``, never 0); at exactly its end a
+    new window starts, whose count begins at 1 again."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})):
+        assert fail(conf_client, 3) == [401] * 3
+        whole_clock.advance(10.25)
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 50  # 49.75 s left, rounded up
+        whole_clock.advance(49.5)
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 1  # 0.25 s left
+        whole_clock.advance(0.25)  # exactly the window's end
+        assert fail(conf_client, 3) == [401] * 3
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 60
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_failure_counters_evicted_mid_window_count_from_one(conf_client, whole_clock, failures):
+    """Counters evicted while their window's start survives restart at 1 (not 0, not 2): a
+    missing count spends nothing, ``failures`` more wrong credentials are answered 401 before
+    the throttle engages, and it then holds to the end of the window that began with the
+    first failure."""
+    from django.core.cache import cache
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(
+            CLIENT_AUTH_THROTTLE={"failures": failures, "window": 60})):
+        assert fail(conf_client, 1) == [401]
+        counters = [k for k in cache._cache if ":throttle:" in k and not k.endswith(":since")]
+        assert len(counters) == 2  # the address's and the client_id's
+        for key in counters:
+            cache.delete(key.split(":", 2)[2])  # locmem keys are "prefix:version:key"
+        whole_clock.advance(20)
+        assert fail(conf_client, failures) == [401] * failures
+        assert assert_throttled(token_request(conf_client, "wrong-secret")) == 40
+
+
+def test_a_count_pushed_past_the_threshold_stays_spent(rf, conf_client, whole_clock, caplog):
+    """Simultaneous wrong credentials can all pass the check before any is counted, so a count
+    may go past ``failures``; it is spent all the same, for the client_id and the address,
+    until its window ends (and so is a count kept when ``failures`` is lowered mid-window).
+    The warning is logged once per count, when it is spent, not for each failure past it."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 60})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        for _ in range(5):  # five concurrent requests, all checked before the first was counted
+            throttling.record_failure(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
+        assert len([r for r in caplog.records if "throttle engaged" in r.getMessage()]) == 2
+        for client_id, address in ((conf_client.client_id, OTHER), (None, ATTACKER)):
+            with pytest.raises(ClientAuthThrottled) as throttled:
+                throttling.check(rf.post("/o/token/", REMOTE_ADDR=address), client_id)
+            assert throttled.value.retry_after == 60
+        whole_clock.advance(60)
+        throttling.check(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), conf_client.client_id)
+
+
+@pytest.mark.parametrize(("later", "holds"), [(10.25, 50), (59.75, 1)])
+def test_the_warning_says_how_long_the_throttle_holds(conf_client, whole_clock, caplog, later, holds):
+    """A count spent mid-window holds until the window that began with its first failure
+    ends: the warning gives those seconds, rounded up, at least 1."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 2, "window": 60})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        fail(conf_client, 1)
+        whole_clock.advance(later)
+        fail(conf_client, 1)
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "oauth_provider.throttling") == sorted([
+        f"client-authentication throttle engaged for address {ATTACKER} for {holds} s",
+        f"client-authentication throttle engaged for client_id {conf_client.client_id!r} for {holds} s",
+    ])
+
+
+def test_the_throttle_warns_when_a_large_threshold_is_reached(rf, conf_client, whole_clock, caplog):
+    """The warning comes with the failure that spends a count whatever ``failures`` is, also
+    beyond the integers CPython caches (counts come back from the cache as new objects)."""
+    request = rf.post("/o/token/", REMOTE_ADDR=ATTACKER)
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 300})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        for _ in range(299):
+            throttling.record_failure(request, conf_client.client_id)
+        assert not caplog.records
+        throttling.record_failure(request, conf_client.client_id)
+    assert len([r for r in caplog.records if "throttle engaged" in r.getMessage()]) == 2
+
+
+def test_the_warning_names_a_long_client_id_by_its_first_100_characters(rf, whole_clock, caplog):
+    """A client_id may be 255 characters (a client metadata document's URL): the log line a
+    monitor reads names it by a bounded, quoted prefix."""
+    client_id = "https://client.example/" + "m" * 232
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 1})), \
+            caplog.at_level("WARNING", "oauth_provider.throttling"):
+        throttling.record_failure(rf.post("/o/token/", REMOTE_ADDR=ATTACKER), client_id)
+    assert sorted(r.getMessage() for r in caplog.records) == sorted([
+        f"client-authentication throttle engaged for address {ATTACKER} for 60 s",
+        f"client-authentication throttle engaged for client_id {client_id[:100]!r} for 60 s",
+    ])
 
 
 @pytest.mark.parametrize("failures", [1, 2, 10])

@@ -136,6 +136,18 @@ def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
         assert not RefreshToken.objects.live(at_the_end).filter(pk=row.pk).exists()
 
 
+@pytest.mark.parametrize("grace", [0, None])
+def test_without_a_grace_period_a_rotated_token_is_never_live_whatever_the_clocks_say(grace):
+    """With ``REFRESH_TOKEN_GRACE_PERIOD`` off (0, or None in a host's settings), presenting a
+    rotated refresh token is always reuse (RFC 9700 §4.14.2), in both spellings, even when
+    the worker judging it has a clock behind the one that rotated it."""
+    row = RefreshTokenFactory(rotated_at=NOW + timedelta(seconds=30))  # rotated by a worker 30 s ahead
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=grace)):
+        assert not row.in_grace(NOW)
+        assert row.dead_reason(NOW) == tokens.ROTATED
+        assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+
+
 JOINS = {
     AccessToken: ("client", "user", "authorization"),
     RefreshToken: ("authorization__user", "authorization__client"),
@@ -251,6 +263,31 @@ def test_revoke_client_tokens_revokes_families_and_loose_tokens_only_of_those_cl
     loose.refresh_from_db()
     bystander.refresh_from_db()
     assert loose.revoked_at == NOW and bystander.revoked_at is None
+
+
+def test_revoke_client_tokens_revokes_what_the_client_got_by_exchange_in_another_clients_family():
+    """RFC 8693: a token a client obtained by exchanging another client's token belongs to that
+    token's family. Revoking everything the exchanging client holds (its deactivation or
+    deletion) revokes it too; the other client's token and family stay live, and the client's
+    own family's tokens are revoked with their family, not one by one."""
+    from oauth_provider.models import get_client_model
+
+    theirs = _family()
+    subject = AccessTokenFactory(authorization=theirs, client=theirs.client, user=theirs.user)
+    mine = ClientFactory()
+    own = AccessTokenFactory(authorization=AuthorizationFactory(client=mine), client=mine)
+    exchanged = AccessTokenFactory(authorization=theirs, client=mine, user=theirs.user, subject_token=subject,
+                                   exchange_depth=1)
+    # and one exchanged for the other client's own client_credentials token: no family at all
+    their_loose = AccessTokenFactory(authorization=None, user=None, client=theirs.client)
+    exchanged_loose = AccessTokenFactory(authorization=None, user=None, client=mine, subject_token=their_loose,
+                                         exchange_depth=1)
+    assert tokens.revoke_client_tokens(get_client_model().objects.filter(pk=mine.pk), NOW) == (1, 2)
+    for row in (subject, own, exchanged, theirs, their_loose, exchanged_loose):
+        row.refresh_from_db()
+    assert exchanged.revoked_at == NOW and exchanged_loose.revoked_at == NOW
+    assert subject.revoked_at is None and theirs.revoked_at is None and their_loose.revoked_at is None
+    assert own.revoked_at is None and own.authorization.revoked_at == NOW
 
 
 def _exchange_tree():

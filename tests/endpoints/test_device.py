@@ -11,7 +11,7 @@ from oauth_provider.models import DeviceCode
 from oauth_provider.signals import device_authorization_approved, device_authorization_denied
 from tests.support import a11y
 from tests.support.device_helpers import VERIFICATION, approve, consent_blob, decide, enter, poll, started
-from tests.support.endpoints import assert_page_headers
+from tests.support.endpoints import assert_error_page, assert_page_headers
 from tests.support.factories import DeviceClientFactory, UserFactory
 from tests.support.settings import oauth_settings
 from tests.support.token_helpers import FrozenClock
@@ -50,7 +50,9 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
         assert response["Location"].startswith("/accounts/login/?next=")
         assert "device" in response["Location"]
     assert "user_code%3D" in response["Location"]  # the complete URI survives the login
-    assert anonymous.post(VERIFICATION, {"user_code": flow["user_code"]}).status_code == 302
+    posted = anonymous.post(VERIFICATION, {"user_code": flow["user_code"]})
+    # a typed (POSTed) code is never moved into a URL, where logs and Referer headers keep it
+    assert posted.status_code == 302 and "user_code" not in posted["Location"]
     # only the code goes into the login URL: a huge query cannot make the redirect unsafe (400)
     huge = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}&junk={'A' * 5000}")
     assert huge.status_code == 302 and "junk" not in huge["Location"]
@@ -153,6 +155,32 @@ def test_a_decision_is_taken_once(api, browser, device_client):
     assert row(flow).status == "approved"
 
 
+def test_a_code_that_expires_on_the_consent_page_is_refused_as_expired(api, browser, device_client):
+    """RFC 8628 §3.5: a code is good for ``expires_in`` seconds; a consent form submitted at
+    its end approves nothing and says the code expired (not that it was used)."""
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    clock.advance(600)  # DEVICE_CODE_LIFETIME: expired at exactly the end of its lifetime
+    refused = decide(browser, page)
+    assert refused.status_code == 400 and b"That code has expired" in refused.content
+    assert b"Device connected" not in refused.content
+    assert row(flow).status == "pending" and row(flow).decided_at is None
+
+
+@pytest.mark.req("DERIVED-device-approval-owner")
+def test_the_owner_approves_whatever_their_user_id(api, device_client):
+    """The owner check compares ids by value: a user whose id is beyond CPython's cached small
+    integers (every user past the 256th) is still the owner of the code they entered."""
+    owner = UserFactory(username="late-owner", id=100_000)
+    browser = HttpClient()
+    browser.force_login(owner)
+    FrozenClock()
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    assert row(flow).status == "approved" and row(flow).user == owner
+
+
 def test_a_tampered_consent_form_is_refused(api, browser, device_client):
     flow = started(api, device_client)
     enter(browser, flow["user_code"])
@@ -180,6 +208,16 @@ def test_signals_announce_the_decisions(api, browser, user, device_client):
         (device_authorization_approved, user, device_client, "read", row(approved).pk),
         (device_authorization_denied, user, device_client, "read", row(denied).pk),
     ]
+
+
+def test_a_body_the_page_cannot_read_is_its_own_error_page(browser):
+    """A multipart body without a boundary, a form in another charset than UTF-8 (RFC 6749
+    Appendix B) or a query of too many fields: our error page (no-store, no framing), not
+    Django's bare 400 or a 500."""
+    for body, content_type in ((b"user_code=BCDFG-HJKLM", "multipart/form-data"),
+                               (b"user_code=BCDFG-HJKLM", "application/x-www-form-urlencoded; charset=latin-1")):
+        assert_error_page(browser.post(VERIFICATION, body, content_type=content_type))
+    assert_error_page(browser.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001))))
 
 
 def test_unknown_and_malformed_codes(browser):

@@ -56,6 +56,12 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
     # only the code goes into the login URL: a huge query cannot make the redirect unsafe (400)
     huge = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}&junk={'A' * 5000}")
     assert huge.status_code == 302 and "junk" not in huge["Location"]
+    # a query Django refuses to parse (too many fields) still sends them to log in, without it
+    fields = anonymous.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001)))
+    assert fields.status_code == 302 and fields["Location"].startswith("/accounts/login/?next=")
+    # only a GET's code comes back: another method's query is not the complete URI (§3.3.1)
+    deleted = anonymous.delete(f"{VERIFICATION}?user_code={flow['user_code']}")
+    assert deleted.status_code == 302 and "user_code" not in deleted["Location"]
     assert row(flow).user is None and row(flow).status == "pending"
 
 
@@ -111,6 +117,7 @@ def test_a_code_is_matched_case_and_dash_insensitively_and_shows_the_consent_pag
     assert "Read your data" in html and "Change your data" in html
     assert 'name="allow"' in html and 'name="deny"' in html
     assert 'name="remember"' not in html
+    assert 'id="remember"' not in html and "Remember my decision" not in html  # §5.6: asked every time
     assert a11y.problems(html) == []
     assert row(flow).user == user  # claimed
 
@@ -179,6 +186,28 @@ def test_the_owner_approves_whatever_their_user_id(api, device_client):
     flow = started(api, device_client)
     approve(browser, flow["user_code"])
     assert row(flow).status == "approved" and row(flow).user == owner
+
+
+def test_an_approval_records_when_the_user_logged_in(api, device_client):
+    """The approval stores the session's login time: the ``auth_time`` of the ID tokens the
+    device gets (OIDC Core §2), not the time of the approval, and not nothing."""
+    clock = FrozenClock()
+    browser = logged_in("logged-in-earlier")
+    logged_in_at = clock().replace(microsecond=0)
+    clock.advance(90)
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    assert row(flow).auth_time == logged_in_at
+
+
+def test_approving_with_every_optional_scope_unticked_is_a_denial(api, browser, device_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(OPTIONAL_SCOPES=["profile"])
+    FrozenClock()
+    flow = started(api, device_client, scope="profile")
+    done = decide(browser, enter(browser, flow["user_code"]))  # "allow", the only (optional) scope unticked
+    assert done.status_code == 200 and b"Device not connected" in done.content
+    assert row(flow).status == "denied"
+    assert poll(api, device_client, flow["device_code"]).json()["error"] == "access_denied"
 
 
 def test_a_tampered_consent_form_is_refused(api, browser, device_client):

@@ -210,6 +210,39 @@ def test_approving_with_every_optional_scope_unticked_is_a_denial(api, browser, 
     assert poll(api, device_client, flow["device_code"]).json()["error"] == "access_denied"
 
 
+def test_a_consent_form_for_a_code_no_longer_stored_is_refused(api, browser, device_client):
+    """The code was deleted (cleanup of dead codes, an admin) while the consent page was open."""
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    row(flow).delete()
+    refused = decide(browser, page)
+    assert refused.status_code == 400 and b"expired or was tampered" in refused.content
+
+
+def test_the_typed_code_and_the_consent_form_are_hidden_from_error_reports(rf, user, device_client):
+    """A typed user code lets whoever reads it claim a pending device: Django's error reports
+    (mailed to admins) must mask it and the signed consent form."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from oauth_provider.endpoints.device import DeviceVerificationView
+
+    request = rf.post(VERIFICATION, {"user_code": "BCDFG-HJKLM", "device_request": "blob"})
+    request.user, request._dont_enforce_csrf_checks = user, True
+    DeviceVerificationView.as_view()(request)
+    shown = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert "BCDFG" not in shown["user_code"] and "blob" not in shown["device_request"]
+
+
+def test_what_is_typed_is_read_and_shown_back_up_to_32_characters(browser):
+    """Bounded work and a bounded page: 32 characters of the input are read (a code and a few
+    typos' worth of spaces and dashes), and no more are put back into the form."""
+    code = "BCDFG-HJKLM"
+    assert b"not recognised" in enter(browser, " " * 21 + code).content  # 32 characters: read whole
+    assert b"not a code we issue" in enter(browser, " " * 22 + code).content  # the 33rd is cut off
+    html = enter(browser, "x" * 5000).content.decode()
+    assert f'value="{"x" * 32}"' in html
+
+
 def test_a_tampered_consent_form_is_refused(api, browser, device_client):
     flow = started(api, device_client)
     enter(browser, flow["user_code"])

@@ -106,7 +106,11 @@ def test_only_the_owner_decides_and_only_once():
     device.claim(alice)
     assert not device.decide(bob, "read write")
     assert device.decide(alice, "read")
+    # the row in hand says what was decided (the signals send it to their receivers)...
+    assert (device.status, device.scope, device.decided_at is not None) == ("approved", "read", True)
     assert not device.decide(alice, None), "decided already"
+    # ...and a decision not taken changes nothing, in the database or in hand
+    assert (device.status, device.scope) == ("approved", "read")
     stored = DeviceCode.objects.get(pk=device.pk)
     assert (stored.status, stored.scope, stored.user) == ("approved", "read", alice)
 

@@ -86,15 +86,21 @@ def test_querysets_agree_with_the_rows():
     inactive = DeviceCodeFactory()
     type(inactive.client).objects.filter(pk=inactive.client.pk).update(is_active=False)
     assert not DeviceCode.objects.live(now).filter(pk=inactive.pk).exists()
+    # each set is taken at the instant given: once every code has expired, none is live
+    later = now + timedelta(days=1)
+    assert not DeviceCode.objects.live(later).exists() and not DeviceCode.objects.pending(later).exists()
+    assert DeviceCode.objects.dead(later).count() == DeviceCode.objects.count()
 
 
 @pytest.mark.req("DERIVED-device-claim-once")
 def test_a_code_is_claimed_by_one_user():
     device = DeviceCodeFactory()
     alice, bob = UserFactory(username="a1"), UserFactory(username="b1")
-    assert device.claim(alice)
+    assert device.claim(alice) and device.user == alice
     assert device.claim(alice), "the owner may enter it again"
-    assert not DeviceCode.objects.get(pk=device.pk).claim(bob)
+    seen_by_bob = DeviceCode.objects.get(pk=device.pk)
+    assert not seen_by_bob.claim(bob)
+    assert seen_by_bob.user == alice, "a lost claim changes nothing, in hand either"
     assert DeviceCode.objects.get(pk=device.pk).user == alice
 
 
@@ -136,6 +142,9 @@ def test_poll_records_the_time_and_refuses_too_soon():
     assert not DeviceCode.objects.poll("x" * 43, client, now + timedelta(seconds=60))
     device.refresh_from_db()
     assert device.last_polled_at == now + timedelta(seconds=5)
+    # too_soon says why a poll was refused, with the same bound: the whole interval waited is enough
+    assert device.too_soon(now + timedelta(seconds=9.999))
+    assert not device.too_soon(now + timedelta(seconds=10)) and not DeviceCodeFactory().too_soon(now)
     assert device.slow_down(now, timedelta(seconds=600)) == timedelta(seconds=10)
     assert device.slow_down(now, timedelta(seconds=12)) == timedelta(seconds=12), "bounded"
     assert DeviceCode.objects.get(pk=device.pk).interval == timedelta(seconds=12)

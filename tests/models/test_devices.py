@@ -67,6 +67,7 @@ def test_states_in_the_order_a_poll_reports_them():
     assert DeviceCodeFactory(status="denied").state(now) == "denied"
     assert DeviceCodeFactory(status="consumed", expires_at=now - timedelta(1)).state(now) == "consumed"
     assert DeviceCodeFactory(status="denied", expires_at=now).state(now) == "expired"
+    assert DeviceCodeFactory().state(now + timedelta(days=1)) == "expired", "at the instant given"
 
 
 def test_querysets_agree_with_the_rows():
@@ -109,7 +110,10 @@ def test_only_the_owner_decides_and_only_once():
     device = DeviceCodeFactory(scope="read write")
     alice, bob = UserFactory(username="a2"), UserFactory(username="b2")
     assert not device.decide(alice, "read"), "nobody claimed it yet"
+    later = secrets.now() + timedelta(days=1)
+    assert not DeviceCodeFactory().claim(alice, later), "expired by then"
     device.claim(alice)
+    assert not device.decide(alice, "read", now=later), "expired by then"
     assert not device.decide(bob, "read write")
     assert device.decide(alice, "read")
     # the row in hand says what was decided (the signals send it to their receivers)...
@@ -127,6 +131,10 @@ def test_an_approval_is_redeemed_once_and_not_after_expiry():
     assert device.consume(now) and not device.consume(now)
     late = DeviceCodeFactory(status="approved", expires_at=now)
     assert not late.consume(now)
+    assert not DeviceCodeFactory(status="approved").consume(now + timedelta(days=1)), "at the instant given"
+    on_time = DeviceCodeFactory(status="approved")
+    assert on_time.consume(now + timedelta(seconds=1))
+    assert DeviceCode.objects.get(pk=on_time.pk).consumed_at == now + timedelta(seconds=1)
     assert not DeviceCodeFactory(status="denied").consume(now)
 
 

@@ -96,8 +96,11 @@ def test_querysets_agree_with_the_rows():
 @pytest.mark.req("DERIVED-device-claim-once")
 def test_a_code_is_claimed_by_one_user():
     device = DeviceCodeFactory()
-    alice, bob = UserFactory(username="a1"), UserFactory(username="b1")
+    earlier, alice, bob = UserFactory(username="e1"), UserFactory(username="a1"), UserFactory(username="b1")
+    assert not device.claimed_by_other(alice) and not device.claimed_by_other(bob)
     assert device.claim(alice) and device.user == alice
+    # whoever else comes, with a lower or a higher id, finds it claimed by another
+    assert device.claimed_by_other(earlier) and device.claimed_by_other(bob) and not device.claimed_by_other(alice)
     assert device.claim(alice), "the owner may enter it again"
     seen_by_bob = DeviceCode.objects.get(pk=device.pk)
     assert not seen_by_bob.claim(bob)
@@ -152,7 +155,8 @@ def test_poll_records_the_time_and_refuses_too_soon():
     assert device.last_polled_at == now + timedelta(seconds=5)
     # too_soon says why a poll was refused, with the same bound: the whole interval waited is enough
     assert device.too_soon(now + timedelta(seconds=9.999))
-    assert not device.too_soon(now + timedelta(seconds=10)) and not DeviceCodeFactory().too_soon(now)
+    assert not device.too_soon(now + timedelta(seconds=10)) and not device.too_soon(now + timedelta(seconds=60))
+    assert not DeviceCodeFactory().too_soon(now)
     assert device.slow_down(now, timedelta(seconds=600)) == timedelta(seconds=10)
     assert device.slow_down(now, timedelta(seconds=12)) == timedelta(seconds=12), "bounded"
     assert DeviceCode.objects.get(pk=device.pk).interval == timedelta(seconds=12)

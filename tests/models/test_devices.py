@@ -68,6 +68,9 @@ def test_states_in_the_order_a_poll_reports_them():
     assert DeviceCodeFactory(status="consumed", expires_at=now - timedelta(1)).state(now) == "consumed"
     assert DeviceCodeFactory(status="denied", expires_at=now).state(now) == "expired"
     assert DeviceCodeFactory().state(now + timedelta(days=1)) == "expired", "at the instant given"
+    # as read from the database (a poll's row), a redeemed code stays redeemed after its expiry
+    redeemed = DeviceCodeFactory(status="consumed", expires_at=now - timedelta(1))
+    assert DeviceCode.objects.get(pk=redeemed.pk).state(now) == "consumed"
 
 
 def test_querysets_agree_with_the_rows():

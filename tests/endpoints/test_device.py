@@ -184,7 +184,8 @@ def test_the_owner_approves_whatever_their_user_id(api, device_client):
     browser.force_login(owner)
     FrozenClock()
     flow = started(api, device_client)
-    approve(browser, flow["user_code"])
+    assert enter(browser, flow["user_code"]).status_code == 200
+    approve(browser, flow["user_code"])  # enters the code again (a reload), then approves
     assert row(flow).status == "approved" and row(flow).user == owner
 
 

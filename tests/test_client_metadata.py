@@ -251,6 +251,14 @@ def test_rsa_keys_of_2048_to_4096_bits_are_taken():
         assert validate({**WEB, "jwks": {"keys": [public_jwk(key=key)]}}, source="dynamic").jwks
 
 
+def test_a_jwks_holds_at_most_20_keys():
+    """Bounded work: a signature without a kid is tried against each key of the set."""
+    keys = [public_jwk(f"k{i}") for i in range(21)]
+    assert validate({**WEB, "jwks": {"keys": keys[:20]}}, source="dynamic").jwks == {"keys": keys[:20]}
+    problem = refused({**WEB, "jwks": {"keys": keys}})
+    assert problem.field == "jwks" and "1 to 20 keys" in problem.description
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

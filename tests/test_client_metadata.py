@@ -259,6 +259,32 @@ def test_a_jwks_holds_at_most_20_keys():
     assert problem.field == "jwks" and "1 to 20 keys" in problem.description
 
 
+def test_a_jwks_is_at_most_64_kib_as_text_and_as_an_object():
+    """Bounded work: a set is parsed, stored and fetched whole, whoever registers or hosts it."""
+    from oauth_provider.client_keys import InvalidKeySet, load_jwks, parse_jwks
+
+    key = public_jwk("k1")
+
+    def jwks_of_length(n: int) -> dict:  # a member the key does not use pads it to n characters
+        pad = n - len(json.dumps({"keys": [{**key, "note": ""}]}))
+        return {"keys": [{**key, "note": "a" * pad}]}
+
+    largest, over = jwks_of_length(64 * 1024), jwks_of_length(64 * 1024 + 1)
+    assert len(json.dumps(largest)) == 65536
+    assert load_jwks(json.dumps(largest)) == largest and len(parse_jwks(largest)) == 1
+    with pytest.raises(InvalidKeySet, match="too large"):
+        parse_jwks(over)
+    with pytest.raises(InvalidKeySet, match="too large"):
+        load_jwks(json.dumps(largest) + " ")  # the text too, before it is parsed
+    assert refused({**WEB, "jwks": over}).field == "jwks"
+
+
+def test_a_symmetric_key_is_refused_as_such_from_json():
+    """The reason is given for a set decoded from a request's JSON, not only for one built in Python."""
+    problem = refused({**WEB, "jwks": json.loads('{"keys": [{"kty": "oct", "kid": "x"}]}')})
+    assert problem.field == "jwks" and "symmetric (oct)" in problem.description
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

@@ -285,6 +285,20 @@ def test_a_symmetric_key_is_refused_as_such_from_json():
     assert problem.field == "jwks" and "symmetric (oct)" in problem.description
 
 
+def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():
+    """The keys of a registered set are parsed once per process and shared by every request
+    that verifies with them: none of those may alter a key for the others."""
+    import dataclasses
+
+    from oauth_provider.client_keys import registered_keys
+
+    client = Client(jwks=json.dumps({"keys": [public_jwk("k1")]}))
+    keys = registered_keys(client)
+    assert registered_keys(Client(jwks=client.jwks))[0] is keys[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        keys[0].algorithms = ("HS256",)
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

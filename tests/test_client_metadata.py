@@ -299,6 +299,13 @@ def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():
         keys[0].algorithms = ("HS256",)
 
 
+def test_an_unusable_alg_is_named_in_the_error_cut_to_20_characters():
+    """The error names the client's value, bounded: whatever was sent, 20 characters of it."""
+    alg = "ES256" + "X" * 14 + "YZ"  # 21 characters
+    problem = refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": alg}]}})
+    assert problem.field == "jwks" and alg[:20] in problem.description and alg[:21] not in problem.description
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

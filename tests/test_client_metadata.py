@@ -283,6 +283,9 @@ def test_a_symmetric_key_is_refused_as_such_from_json():
     """The reason is given for a set decoded from a request's JSON, not only for one built in Python."""
     problem = refused({**WEB, "jwks": json.loads('{"keys": [{"kty": "oct", "kid": "x"}]}')})
     assert problem.field == "jwks" and "symmetric (oct)" in problem.description
+    # kty is case-sensitive (RFC 7517 §4.1): "rsa" is no key type of ours, and no symmetric one either
+    unknown = refused({**WEB, "jwks": {"keys": [{"kty": "rsa", "n": "AQAB", "e": "AQAB"}]}})
+    assert "Unsupported key type" in unknown.description
 
 
 def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():

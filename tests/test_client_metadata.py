@@ -300,6 +300,9 @@ def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():
     assert registered_keys(Client(jwks=client.jwks))[0] is keys[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         keys[0].algorithms = ("HS256",)
+    # a set stored before validation, or edited by hand, verifies nothing (and raises nothing)
+    assert registered_keys(Client(jwks="{not json")) == ()
+    assert registered_keys(Client(jwks=json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}))) == ()
 
 
 def test_an_unusable_alg_is_named_in_the_error_cut_to_20_characters():

@@ -251,6 +251,67 @@ def test_rsa_keys_of_2048_to_4096_bits_are_taken():
         assert validate({**WEB, "jwks": {"keys": [public_jwk(key=key)]}}, source="dynamic").jwks
 
 
+def test_a_jwks_holds_at_most_20_keys():
+    """Bounded work: a signature without a kid is tried against each key of the set."""
+    keys = [public_jwk(f"k{i}") for i in range(21)]
+    assert validate({**WEB, "jwks": {"keys": keys[:20]}}, source="dynamic").jwks == {"keys": keys[:20]}
+    problem = refused({**WEB, "jwks": {"keys": keys}})
+    assert problem.field == "jwks" and "1 to 20 keys" in problem.description
+
+
+def test_a_jwks_is_at_most_64_kib_as_text_and_as_an_object():
+    """Bounded work: a set is parsed, stored and fetched whole, whoever registers or hosts it."""
+    from oauth_provider.client_keys import InvalidKeySet, load_jwks, parse_jwks
+
+    key = public_jwk("k1")
+
+    def jwks_of_length(n: int) -> dict:  # a member the key does not use pads it to n characters
+        pad = n - len(json.dumps({"keys": [{**key, "note": ""}]}))
+        return {"keys": [{**key, "note": "a" * pad}]}
+
+    largest, over = jwks_of_length(64 * 1024), jwks_of_length(64 * 1024 + 1)
+    assert len(json.dumps(largest)) == 65536
+    assert load_jwks(json.dumps(largest)) == largest and len(parse_jwks(largest)) == 1
+    with pytest.raises(InvalidKeySet, match="too large"):
+        parse_jwks(over)
+    with pytest.raises(InvalidKeySet, match="too large"):
+        load_jwks(json.dumps(largest) + " ")  # the text too, before it is parsed
+    assert refused({**WEB, "jwks": over}).field == "jwks"
+
+
+def test_a_symmetric_key_is_refused_as_such_from_json():
+    """The reason is given for a set decoded from a request's JSON, not only for one built in Python."""
+    problem = refused({**WEB, "jwks": json.loads('{"keys": [{"kty": "oct", "kid": "x"}]}')})
+    assert problem.field == "jwks" and "symmetric (oct)" in problem.description
+    # kty is case-sensitive (RFC 7517 §4.1): "rsa" is no key type of ours, and no symmetric one either
+    unknown = refused({**WEB, "jwks": {"keys": [{"kty": "rsa", "n": "AQAB", "e": "AQAB"}]}})
+    assert "Unsupported key type" in unknown.description
+
+
+def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():
+    """The keys of a registered set are parsed once per process and shared by every request
+    that verifies with them: none of those may alter a key for the others."""
+    import dataclasses
+
+    from oauth_provider.client_keys import registered_keys
+
+    client = Client(jwks=json.dumps({"keys": [public_jwk("k1")]}))
+    keys = registered_keys(client)
+    assert registered_keys(Client(jwks=client.jwks))[0] is keys[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        keys[0].algorithms = ("HS256",)
+    # a set stored before validation, or edited by hand, verifies nothing (and raises nothing)
+    assert registered_keys(Client(jwks="{not json")) == ()
+    assert registered_keys(Client(jwks=json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}))) == ()
+
+
+def test_an_unusable_alg_is_named_in_the_error_cut_to_20_characters():
+    """The error names the client's value, bounded: whatever was sent, 20 characters of it."""
+    alg = "ES256" + "X" * 14 + "YZ"  # 21 characters
+    problem = refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": alg}]}})
+    assert problem.field == "jwks" and alg[:20] in problem.description and alg[:21] not in problem.description
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

@@ -11,7 +11,7 @@ from oauth_provider.models import DeviceCode
 from oauth_provider.signals import device_authorization_approved, device_authorization_denied
 from tests.support import a11y
 from tests.support.device_helpers import VERIFICATION, approve, consent_blob, decide, enter, poll, started
-from tests.support.endpoints import assert_page_headers
+from tests.support.endpoints import assert_error_page, assert_page_headers
 from tests.support.factories import DeviceClientFactory, UserFactory
 from tests.support.settings import oauth_settings
 from tests.support.token_helpers import FrozenClock
@@ -50,10 +50,18 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
         assert response["Location"].startswith("/accounts/login/?next=")
         assert "device" in response["Location"]
     assert "user_code%3D" in response["Location"]  # the complete URI survives the login
-    assert anonymous.post(VERIFICATION, {"user_code": flow["user_code"]}).status_code == 302
+    posted = anonymous.post(VERIFICATION, {"user_code": flow["user_code"]})
+    # a typed (POSTed) code is never moved into a URL, where logs and Referer headers keep it
+    assert posted.status_code == 302 and "user_code" not in posted["Location"]
     # only the code goes into the login URL: a huge query cannot make the redirect unsafe (400)
     huge = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}&junk={'A' * 5000}")
     assert huge.status_code == 302 and "junk" not in huge["Location"]
+    # a query Django refuses to parse (too many fields) still sends them to log in, without it
+    fields = anonymous.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001)))
+    assert fields.status_code == 302 and fields["Location"].startswith("/accounts/login/?next=")
+    # only a GET's code comes back: another method's query is not the complete URI (§3.3.1)
+    deleted = anonymous.delete(f"{VERIFICATION}?user_code={flow['user_code']}")
+    assert deleted.status_code == 302 and "user_code" not in deleted["Location"]
     assert row(flow).user is None and row(flow).status == "pending"
 
 
@@ -109,6 +117,7 @@ def test_a_code_is_matched_case_and_dash_insensitively_and_shows_the_consent_pag
     assert "Read your data" in html and "Change your data" in html
     assert 'name="allow"' in html and 'name="deny"' in html
     assert 'name="remember"' not in html
+    assert 'id="remember"' not in html and "Remember my decision" not in html  # §5.6: asked every time
     assert a11y.problems(html) == []
     assert row(flow).user == user  # claimed
 
@@ -153,6 +162,88 @@ def test_a_decision_is_taken_once(api, browser, device_client):
     assert row(flow).status == "approved"
 
 
+def test_a_code_that_expires_on_the_consent_page_is_refused_as_expired(api, browser, device_client):
+    """RFC 8628 §3.5: a code is good for ``expires_in`` seconds; a consent form submitted at
+    its end approves nothing and says the code expired (not that it was used)."""
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    clock.advance(600)  # DEVICE_CODE_LIFETIME: expired at exactly the end of its lifetime
+    refused = decide(browser, page)
+    assert refused.status_code == 400 and b"That code has expired" in refused.content
+    assert b"Device connected" not in refused.content
+    assert row(flow).status == "pending" and row(flow).decided_at is None
+
+
+@pytest.mark.req("DERIVED-device-approval-owner")
+def test_the_owner_approves_whatever_their_user_id(api, device_client):
+    """The owner check compares ids by value: a user whose id is beyond CPython's cached small
+    integers (every user past the 256th) is still the owner of the code they entered."""
+    owner = UserFactory(username="late-owner", id=100_000)
+    browser = HttpClient()
+    browser.force_login(owner)
+    FrozenClock()
+    flow = started(api, device_client)
+    assert enter(browser, flow["user_code"]).status_code == 200
+    approve(browser, flow["user_code"])  # enters the code again (a reload), then approves
+    assert row(flow).status == "approved" and row(flow).user == owner
+
+
+def test_an_approval_records_when_the_user_logged_in(api, device_client):
+    """The approval stores the session's login time: the ``auth_time`` of the ID tokens the
+    device gets (OIDC Core §2), not the time of the approval, and not nothing."""
+    clock = FrozenClock()
+    browser = logged_in("logged-in-earlier")
+    logged_in_at = clock().replace(microsecond=0)
+    clock.advance(90)
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    assert row(flow).auth_time == logged_in_at
+
+
+def test_approving_with_every_optional_scope_unticked_is_a_denial(api, browser, device_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(OPTIONAL_SCOPES=["profile"])
+    FrozenClock()
+    flow = started(api, device_client, scope="profile")
+    done = decide(browser, enter(browser, flow["user_code"]))  # "allow", the only (optional) scope unticked
+    assert done.status_code == 200 and b"Device not connected" in done.content
+    assert row(flow).status == "denied"
+    assert poll(api, device_client, flow["device_code"]).json()["error"] == "access_denied"
+
+
+def test_a_consent_form_for_a_code_no_longer_stored_is_refused(api, browser, device_client):
+    """The code was deleted (cleanup of dead codes, an admin) while the consent page was open."""
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    row(flow).delete()
+    refused = decide(browser, page)
+    assert refused.status_code == 400 and b"expired or was tampered" in refused.content
+
+
+def test_the_typed_code_and_the_consent_form_are_hidden_from_error_reports(rf, user, device_client):
+    """A typed user code lets whoever reads it claim a pending device: Django's error reports
+    (mailed to admins) must mask it and the signed consent form."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from oauth_provider.endpoints.device import DeviceVerificationView
+
+    request = rf.post(VERIFICATION, {"user_code": "BCDFG-HJKLM", "device_request": "blob"})
+    request.user, request._dont_enforce_csrf_checks = user, True
+    DeviceVerificationView.as_view()(request)
+    shown = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert "BCDFG" not in shown["user_code"] and "blob" not in shown["device_request"]
+
+
+def test_what_is_typed_is_read_and_shown_back_up_to_32_characters(browser):
+    """Bounded work and a bounded page: 32 characters of the input are read (a code and a few
+    typos' worth of spaces and dashes), and no more are put back into the form."""
+    code = "BCDFG-HJKLM"
+    assert b"not recognised" in enter(browser, " " * 21 + code).content  # 32 characters: read whole
+    assert b"not a code we issue" in enter(browser, " " * 22 + code).content  # the 33rd is cut off
+    html = enter(browser, "x" * 5000).content.decode()
+    assert f'value="{"x" * 32}"' in html
+
+
 def test_a_tampered_consent_form_is_refused(api, browser, device_client):
     flow = started(api, device_client)
     enter(browser, flow["user_code"])
@@ -180,6 +271,16 @@ def test_signals_announce_the_decisions(api, browser, user, device_client):
         (device_authorization_approved, user, device_client, "read", row(approved).pk),
         (device_authorization_denied, user, device_client, "read", row(denied).pk),
     ]
+
+
+def test_a_body_the_page_cannot_read_is_its_own_error_page(browser):
+    """A multipart body without a boundary, a form in another charset than UTF-8 (RFC 6749
+    Appendix B) or a query of too many fields: our error page (no-store, no framing), not
+    Django's bare 400 or a 500."""
+    for body, content_type in ((b"user_code=BCDFG-HJKLM", "multipart/form-data"),
+                               (b"user_code=BCDFG-HJKLM", "application/x-www-form-urlencoded; charset=latin-1")):
+        assert_error_page(browser.post(VERIFICATION, body, content_type=content_type))
+    assert_error_page(browser.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001))))
 
 
 def test_unknown_and_malformed_codes(browser):

@@ -183,6 +183,23 @@ def test_bodies_that_are_not_one_small_json_object_are_refused(client, body, con
     assert get_client_model().objects.count() == 0
 
 
+@pytest.mark.req("DERIVED-input-size")
+@open_registration
+def test_a_body_of_32_kib_is_read_and_one_byte_more_is_not(client):
+    """The bound is exact, and the declared length is checked before the body is read."""
+    text = json.dumps(WEB_CLIENT)
+    largest = text + " " * (32 * 1024 - len(text))
+    assert client.post(REGISTER, largest, content_type="application/json").status_code == 201
+    over = assert_error(client.post(REGISTER, largest + " ", content_type="application/json"),
+                        400, "invalid_client_metadata")
+    assert "at most 32768 bytes" in over["error_description"]
+    from tests.endpoints.test_token import unread_post
+
+    declared = unread_post(REGISTER, "application/json", 20 * 1024 * 1024)  # fails the test if read
+    assert declared.status_code == 400 and declared.json()["error"] == "invalid_client_metadata"
+    assert get_client_model().objects.count() == 1
+
+
 @open_registration
 def test_only_post_and_options(client):
     response = client.get(REGISTER)

@@ -67,6 +67,10 @@ def test_states_in_the_order_a_poll_reports_them():
     assert DeviceCodeFactory(status="denied").state(now) == "denied"
     assert DeviceCodeFactory(status="consumed", expires_at=now - timedelta(1)).state(now) == "consumed"
     assert DeviceCodeFactory(status="denied", expires_at=now).state(now) == "expired"
+    assert DeviceCodeFactory().state(now + timedelta(days=1)) == "expired", "at the instant given"
+    # as read from the database (a poll's row), a redeemed code stays redeemed after its expiry
+    redeemed = DeviceCodeFactory(status="consumed", expires_at=now - timedelta(1))
+    assert DeviceCode.objects.get(pk=redeemed.pk).state(now) == "consumed"
 
 
 def test_querysets_agree_with_the_rows():
@@ -86,15 +90,24 @@ def test_querysets_agree_with_the_rows():
     inactive = DeviceCodeFactory()
     type(inactive.client).objects.filter(pk=inactive.client.pk).update(is_active=False)
     assert not DeviceCode.objects.live(now).filter(pk=inactive.pk).exists()
+    # each set is taken at the instant given: once every code has expired, none is live
+    later = now + timedelta(days=1)
+    assert not DeviceCode.objects.live(later).exists() and not DeviceCode.objects.pending(later).exists()
+    assert DeviceCode.objects.dead(later).count() == DeviceCode.objects.count()
 
 
 @pytest.mark.req("DERIVED-device-claim-once")
 def test_a_code_is_claimed_by_one_user():
     device = DeviceCodeFactory()
-    alice, bob = UserFactory(username="a1"), UserFactory(username="b1")
-    assert device.claim(alice)
+    earlier, alice, bob = UserFactory(username="e1"), UserFactory(username="a1"), UserFactory(username="b1")
+    assert not device.claimed_by_other(alice) and not device.claimed_by_other(bob)
+    assert device.claim(alice) and device.user == alice
+    # whoever else comes, with a lower or a higher id, finds it claimed by another
+    assert device.claimed_by_other(earlier) and device.claimed_by_other(bob) and not device.claimed_by_other(alice)
     assert device.claim(alice), "the owner may enter it again"
-    assert not DeviceCode.objects.get(pk=device.pk).claim(bob)
+    seen_by_bob = DeviceCode.objects.get(pk=device.pk)
+    assert not seen_by_bob.claim(bob)
+    assert seen_by_bob.user == alice, "a lost claim changes nothing, in hand either"
     assert DeviceCode.objects.get(pk=device.pk).user == alice
 
 
@@ -103,10 +116,17 @@ def test_only_the_owner_decides_and_only_once():
     device = DeviceCodeFactory(scope="read write")
     alice, bob = UserFactory(username="a2"), UserFactory(username="b2")
     assert not device.decide(alice, "read"), "nobody claimed it yet"
+    later = secrets.now() + timedelta(days=1)
+    assert not DeviceCodeFactory().claim(alice, later), "expired by then"
     device.claim(alice)
+    assert not device.decide(alice, "read", now=later), "expired by then"
     assert not device.decide(bob, "read write")
     assert device.decide(alice, "read")
+    # the row in hand says what was decided (the signals send it to their receivers)...
+    assert (device.status, device.scope, device.decided_at is not None) == ("approved", "read", True)
     assert not device.decide(alice, None), "decided already"
+    # ...and a decision not taken changes nothing, in the database or in hand
+    assert (device.status, device.scope) == ("approved", "read")
     stored = DeviceCode.objects.get(pk=device.pk)
     assert (stored.status, stored.scope, stored.user) == ("approved", "read", alice)
 
@@ -117,6 +137,10 @@ def test_an_approval_is_redeemed_once_and_not_after_expiry():
     assert device.consume(now) and not device.consume(now)
     late = DeviceCodeFactory(status="approved", expires_at=now)
     assert not late.consume(now)
+    assert not DeviceCodeFactory(status="approved").consume(now + timedelta(days=1)), "at the instant given"
+    on_time = DeviceCodeFactory(status="approved")
+    assert on_time.consume(now + timedelta(seconds=1))
+    assert DeviceCode.objects.get(pk=on_time.pk).consumed_at == now + timedelta(seconds=1)
     assert not DeviceCodeFactory(status="denied").consume(now)
 
 
@@ -132,6 +156,10 @@ def test_poll_records_the_time_and_refuses_too_soon():
     assert not DeviceCode.objects.poll("x" * 43, client, now + timedelta(seconds=60))
     device.refresh_from_db()
     assert device.last_polled_at == now + timedelta(seconds=5)
+    # too_soon says why a poll was refused, with the same bound: the whole interval waited is enough
+    assert device.too_soon(now + timedelta(seconds=9.999))
+    assert not device.too_soon(now + timedelta(seconds=10)) and not device.too_soon(now + timedelta(seconds=60))
+    assert not DeviceCodeFactory().too_soon(now)
     assert device.slow_down(now, timedelta(seconds=600)) == timedelta(seconds=10)
     assert device.slow_down(now, timedelta(seconds=12)) == timedelta(seconds=12), "bounded"
     assert DeviceCode.objects.get(pk=device.pk).interval == timedelta(seconds=12)

@@ -325,6 +325,17 @@ def test_token_mode_needs_a_valid_initial_access_token():
 
 
 @pytest.mark.req("7591-3-initial-access-token")
+def test_token_mode_read_from_the_environment_still_needs_a_token():
+    """A mode built at run time (``os.environ``, a configuration file) is not the interned
+    literal: it is the same mode all the same, and registration stays closed without a token."""
+    mode = "".join(["to", "ken"])
+    with override_oauth(DYNAMIC_REGISTRATION=mode):
+        assert register(MCP_CLIENT).status_code == 401
+        assert register(MCP_CLIENT, token=make_token()).status_code == 201
+    assert get_client_model().objects.count() == 1
+
+
+@pytest.mark.req("7591-3-initial-access-token")
 @override_oauth(DYNAMIC_REGISTRATION="token")
 def test_initial_access_token_uses_and_expiry():
     once = make_token("--uses", "1")

@@ -405,6 +405,18 @@ def test_a_registration_access_token_opens_only_its_own_client(registered):
                      registered["registration_access_token"]).status_code == 401
 
 
+@pytest.mark.req("7592-2-rat-scope")
+@open_registration
+def test_the_registration_access_token_is_read_only_as_a_bearer_token(registered):
+    """RFC 7592 §2 / RFC 6750 §2.1: the scheme is Bearer (any case); the same token under
+    another scheme, whichever side of "bearer" it sorts, opens nothing."""
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    for scheme in ("Basic", "DPoP", "Token", "Bearer:"):
+        refused = configure("get", uri, None, HTTP_AUTHORIZATION=f"{scheme} {token}")
+        assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer", scheme
+    assert configure("get", uri, None, HTTP_AUTHORIZATION=f"bEaReR {token}").status_code == 200
+
+
 @pytest.mark.req("7592-2.2-update")
 @open_registration
 def test_update_replaces_metadata_and_rotates_the_token(registered):

@@ -200,6 +200,18 @@ def test_a_body_of_32_kib_is_read_and_one_byte_more_is_not(client):
     assert get_client_model().objects.count() == 1
 
 
+@pytest.mark.req("7591-3-endpoint")
+@open_registration
+@pytest.mark.parametrize("content_type", ["text/plain", "application/jose", "application/x-www-form-urlencoded"])
+def test_a_json_object_declared_as_another_type_is_refused(client, content_type):
+    """RFC 7591 §3.1: the metadata is sent as application/json; the same object under another
+    type (text/plain is what a cross-site form may send without a preflight) is refused."""
+    response = client.post(REGISTER, json.dumps(WEB_CLIENT), content_type=content_type)
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert "application/json" in body["error_description"]
+    assert get_client_model().objects.count() == 0
+
+
 @open_registration
 def test_only_post_and_options(client):
     response = client.get(REGISTER)

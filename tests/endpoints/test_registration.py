@@ -200,6 +200,30 @@ def test_a_body_of_32_kib_is_read_and_one_byte_more_is_not(client):
     assert get_client_model().objects.count() == 1
 
 
+@pytest.mark.req("DERIVED-input-size")
+@open_registration
+def test_a_body_sent_without_a_length_is_bounded_too():
+    """Under ASGI a chunked body has no Content-Length, and Django reads it whole: the bound
+    is then checked on what was read (32 KiB taken, one byte more refused)."""
+    from io import BytesIO
+
+    from django.core.handlers.asgi import ASGIRequest
+    from django.urls import resolve
+
+    def chunked_post(body: bytes):
+        scope = {"type": "http", "method": "POST", "path": REGISTER, "query_string": b"", "scheme": "https",
+                 "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+                 "client": ("127.0.0.1", 40000), "server": ("testserver", 443)}
+        return resolve(REGISTER).func(ASGIRequest(scope, BytesIO(body)))
+
+    text = json.dumps(WEB_CLIENT).encode()
+    largest = text + b" " * (32 * 1024 - len(text))
+    assert chunked_post(largest).status_code == 201
+    over = chunked_post(largest + b" ")
+    assert over.status_code == 400 and json.loads(over.content)["error"] == "invalid_client_metadata"
+    assert get_client_model().objects.count() == 1
+
+
 @pytest.mark.req("7591-3-endpoint")
 @open_registration
 @pytest.mark.parametrize("content_type", ["text/plain", "application/jose", "application/x-www-form-urlencoded"])

@@ -236,6 +236,25 @@ def test_a_json_object_declared_as_another_type_is_refused(client, content_type)
     assert get_client_model().objects.count() == 0
 
 
+@pytest.mark.req("7591-3-endpoint")
+@open_registration
+def test_both_endpoints_need_no_csrf_cookie():
+    """No ambient credential (a JSON body, a bearer token): a browser-based client registers,
+    reads, updates and deletes from its own page, without Django's CSRF cookie."""
+    strict = HttpClient(enforce_csrf_checks=True)
+    info = register(WEB_CLIENT, client=strict)
+    assert info.status_code == 201, info.content
+    info = info.json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert strict.get(uri, **auth).status_code == 200
+    updated = strict.put(uri, json.dumps({**WEB_CLIENT, "client_id": info["client_id"]}),
+                         content_type="application/json", **auth)
+    assert updated.status_code == 200, updated.content
+    new_auth = {"HTTP_AUTHORIZATION": f"Bearer {updated.json()['registration_access_token']}"}
+    assert strict.delete(uri, **new_auth).status_code == 204
+
+
 @open_registration
 def test_only_post_and_options(client):
     response = client.get(REGISTER)

@@ -155,6 +155,37 @@ def test_logging_out_of_the_site_tells_every_client_of_that_session(server, rp_c
     assert LogoutDelivery.objects.count() == 2
 
 
+def test_nothing_is_recorded_or_sent_while_back_channel_logout_is_off(server, rp_client, logged_in, commit):
+    """BACKCHANNEL_LOGOUT["enabled"] False: a logout of the site records no delivery for a
+    client with a back-channel URI, and posts it nothing."""
+    sign_in(logged_in, rp_client)
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "enabled": False}), commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert LogoutDelivery.objects.count() == 0 and logout_tokens(server) == []
+
+
+def test_deliveries_are_found_again_on_a_backend_whose_bulk_insert_returns_no_ids(
+        server, rp_client, logged_in, commit, monkeypatch):
+    """MySQL's bulk_create sets no primary keys: the deliveries just recorded are read back
+    and sent all the same."""
+    from django.db.models import QuerySet
+
+    sign_in(logged_in, rp_client)
+    insert = QuerySet.bulk_create
+
+    def without_ids(self, objs, *args, **kwargs):
+        created = insert(self, objs, *args, **kwargs)
+        for row in created:
+            row.pk = None
+        return created
+
+    monkeypatch.setattr(QuerySet, "bulk_create", without_ids)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert len(logout_tokens(server)) == 1 and LogoutDelivery.objects.get().state == "delivered"
+
+
 def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client, logged_in, commit):
     id_token = sign_in(logged_in, rp_client)
     with commit():

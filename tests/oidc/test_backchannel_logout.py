@@ -130,6 +130,7 @@ def test_rp_initiated_logout_posts_a_valid_logout_token(server, rp_client, logge
     (token,) = logout_tokens(server)
     claims = RelyingParty(rp_client.client_id).validate(token)
     assert claims["sub"] == id_token["sub"] and claims["sid"] == id_token["sid"]
+    assert claims["exp"] - claims["iat"] == 120  # BCL-4: short-lived, the documented token_lifetime
     assert id_token["nonce"] and "nonce" not in claims  # §2.4: never a nonce, even after a login with one
     # BCL-2.2: the registered URI's query is kept when posting
     assert [q["path"] for q in server.requests] == ["/logout?a=1"]

@@ -312,6 +312,24 @@ def test_an_unusable_alg_is_named_in_the_error_cut_to_20_characters():
     assert problem.field == "jwks" and alg[:20] in problem.description and alg[:21] not in problem.description
 
 
+def test_published_keys_are_refetched_for_an_unknown_kid_at_most_once_a_minute_per_client():
+    """DERIVED-jwks-refresh-bounded: the marker that holds back the next forced fetch lives
+    exactly REFRESH_INTERVAL (60 s) in the shared cache, one per client."""
+    import time
+
+    from django.core.cache import caches
+
+    from oauth_provider.client_keys import may_refresh
+
+    caches["default"].clear()
+    first, other = Client(pk=123456), Client(pk=123457)
+    assert may_refresh(first, "default") and not may_refresh(first, "default")
+    assert may_refresh(other, "default"), "per client"
+    left = [expiry - time.time() for key, expiry in caches["default"]._expire_info.items()
+            if key.endswith("jwks-refresh:123456")]
+    assert len(left) == 1 and 59 < left[0] <= 60
+
+
 def test_duplicate_kids_and_mismatched_alg_are_refused():
     assert refused({**WEB, "jwks": {"keys": [public_jwk("a"), public_jwk("a")]}}).field == "jwks"
     assert refused({**WEB, "jwks": {"keys": [{**public_jwk(), "alg": "RS256"}]}}).field == "jwks"

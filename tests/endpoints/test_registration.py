@@ -200,6 +200,61 @@ def test_a_body_of_32_kib_is_read_and_one_byte_more_is_not(client):
     assert get_client_model().objects.count() == 1
 
 
+@pytest.mark.req("DERIVED-input-size")
+@open_registration
+def test_a_body_sent_without_a_length_is_bounded_too():
+    """Under ASGI a chunked body has no Content-Length, and Django reads it whole: the bound
+    is then checked on what was read (32 KiB taken, one byte more refused)."""
+    from io import BytesIO
+
+    from django.core.handlers.asgi import ASGIRequest
+    from django.urls import resolve
+
+    def chunked_post(body: bytes):
+        scope = {"type": "http", "method": "POST", "path": REGISTER, "query_string": b"", "scheme": "https",
+                 "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+                 "client": ("127.0.0.1", 40000), "server": ("testserver", 443)}
+        return resolve(REGISTER).func(ASGIRequest(scope, BytesIO(body)))
+
+    text = json.dumps(WEB_CLIENT).encode()
+    largest = text + b" " * (32 * 1024 - len(text))
+    assert chunked_post(largest).status_code == 201
+    over = chunked_post(largest + b" ")
+    assert over.status_code == 400 and json.loads(over.content)["error"] == "invalid_client_metadata"
+    assert get_client_model().objects.count() == 1
+
+
+@pytest.mark.req("7591-3-endpoint")
+@open_registration
+@pytest.mark.parametrize("content_type", ["text/plain", "application/jose", "application/x-www-form-urlencoded"])
+def test_a_json_object_declared_as_another_type_is_refused(client, content_type):
+    """RFC 7591 §3.1: the metadata is sent as application/json; the same object under another
+    type (text/plain is what a cross-site form may send without a preflight) is refused."""
+    response = client.post(REGISTER, json.dumps(WEB_CLIENT), content_type=content_type)
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert "application/json" in body["error_description"]
+    assert get_client_model().objects.count() == 0
+
+
+@pytest.mark.req("7591-3-endpoint")
+@open_registration
+def test_both_endpoints_need_no_csrf_cookie():
+    """No ambient credential (a JSON body, a bearer token): a browser-based client registers,
+    reads, updates and deletes from its own page, without Django's CSRF cookie."""
+    strict = HttpClient(enforce_csrf_checks=True)
+    info = register(WEB_CLIENT, client=strict)
+    assert info.status_code == 201, info.content
+    info = info.json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert strict.get(uri, **auth).status_code == 200
+    updated = strict.put(uri, json.dumps({**WEB_CLIENT, "client_id": info["client_id"]}),
+                         content_type="application/json", **auth)
+    assert updated.status_code == 200, updated.content
+    new_auth = {"HTTP_AUTHORIZATION": f"Bearer {updated.json()['registration_access_token']}"}
+    assert strict.delete(uri, **new_auth).status_code == 204
+
+
 @open_registration
 def test_only_post_and_options(client):
     response = client.get(REGISTER)
@@ -325,6 +380,17 @@ def test_token_mode_needs_a_valid_initial_access_token():
 
 
 @pytest.mark.req("7591-3-initial-access-token")
+def test_token_mode_read_from_the_environment_still_needs_a_token():
+    """A mode built at run time (``os.environ``, a configuration file) is not the interned
+    literal: it is the same mode all the same, and registration stays closed without a token."""
+    mode = "".join(["to", "ken"])
+    with override_oauth(DYNAMIC_REGISTRATION=mode):
+        assert register(MCP_CLIENT).status_code == 401
+        assert register(MCP_CLIENT, token=make_token()).status_code == 201
+    assert get_client_model().objects.count() == 1
+
+
+@pytest.mark.req("7591-3-initial-access-token")
 @override_oauth(DYNAMIC_REGISTRATION="token")
 def test_initial_access_token_uses_and_expiry():
     once = make_token("--uses", "1")
@@ -392,6 +458,18 @@ def test_a_registration_access_token_opens_only_its_own_client(registered):
     assert configure("get", b_uri, "garbage").status_code == 401
     assert configure("get", path_of(registered["registration_client_uri"]) + "x",
                      registered["registration_access_token"]).status_code == 401
+
+
+@pytest.mark.req("7592-2-rat-scope")
+@open_registration
+def test_the_registration_access_token_is_read_only_as_a_bearer_token(registered):
+    """RFC 7592 §2 / RFC 6750 §2.1: the scheme is Bearer (any case); the same token under
+    another scheme, whichever side of "bearer" it sorts, opens nothing."""
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    for scheme in ("Basic", "DPoP", "Token", "Bearer:"):
+        refused = configure("get", uri, None, HTTP_AUTHORIZATION=f"{scheme} {token}")
+        assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer", scheme
+    assert configure("get", uri, None, HTTP_AUTHORIZATION=f"bEaReR {token}").status_code == 200
 
 
 @pytest.mark.req("7592-2.2-update")

@@ -130,6 +130,7 @@ def test_rp_initiated_logout_posts_a_valid_logout_token(server, rp_client, logge
     (token,) = logout_tokens(server)
     claims = RelyingParty(rp_client.client_id).validate(token)
     assert claims["sub"] == id_token["sub"] and claims["sid"] == id_token["sid"]
+    assert claims["exp"] - claims["iat"] == 120  # BCL-4: short-lived, the documented token_lifetime
     assert id_token["nonce"] and "nonce" not in claims  # §2.4: never a nonce, even after a login with one
     # BCL-2.2: the registered URI's query is kept when posting
     assert [q["path"] for q in server.requests] == ["/logout?a=1"]
@@ -153,6 +154,37 @@ def test_logging_out_of_the_site_tells_every_client_of_that_session(server, rp_c
     assert RelyingParty(rp_client.client_id).validate(one[0])["sid"] == ids[rp_client.client_id]["sid"]
     assert RelyingParty(second.client_id).validate(two[0])["sid"] == ids[second.client_id]["sid"]
     assert LogoutDelivery.objects.count() == 2
+
+
+def test_nothing_is_recorded_or_sent_while_back_channel_logout_is_off(server, rp_client, logged_in, commit):
+    """BACKCHANNEL_LOGOUT["enabled"] False: a logout of the site records no delivery for a
+    client with a back-channel URI, and posts it nothing."""
+    sign_in(logged_in, rp_client)
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "enabled": False}), commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert LogoutDelivery.objects.count() == 0 and logout_tokens(server) == []
+
+
+def test_deliveries_are_found_again_on_a_backend_whose_bulk_insert_returns_no_ids(
+        server, rp_client, logged_in, commit, monkeypatch):
+    """MySQL's bulk_create sets no primary keys: the deliveries just recorded are read back
+    and sent all the same."""
+    from django.db.models import QuerySet
+
+    sign_in(logged_in, rp_client)
+    insert = QuerySet.bulk_create
+
+    def without_ids(self, objs, *args, **kwargs):
+        created = insert(self, objs, *args, **kwargs)
+        for row in created:
+            row.pk = None
+        return created
+
+    monkeypatch.setattr(QuerySet, "bulk_create", without_ids)
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert len(logout_tokens(server)) == 1 and LogoutDelivery.objects.get().state == "delivered"
 
 
 def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client, logged_in, commit):

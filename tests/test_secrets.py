@@ -170,3 +170,36 @@ def test_the_clock_is_injectable_and_restorable():
     finally:
         secrets.set_clock(None)
     assert secrets.now() != fixed and secrets.now().tzinfo is not None
+
+
+# -- device flow user codes (RFC 8628 §6.1) ---------------------------------------------------------
+
+
+@pytest.mark.req("8628-5.1-user-code-entropy")
+def test_a_user_code_is_two_groups_of_five_consonants_carrying_over_40_bits():
+    """Ten characters of the 20-consonant alphabet (20^10 = 2^43.2: what makes guessing a
+    pending code hopeless within its lifetime), shown as two groups of five for reading aloud."""
+    import re
+
+    shape = re.compile(r"[BCDFGHJKLMNPQRSTVWXZ]{5}-[BCDFGHJKLMNPQRSTVWXZ]{5}")
+    codes = [secrets.generate_user_code() for _ in range(200)]
+    assert all(shape.fullmatch(code) for code in codes), [c for c in codes if not shape.fullmatch(c)][:3]
+    assert len(set(codes)) == 200
+    assert len(secrets.USER_CODE_ALPHABET) ** 10 >= 2**43
+
+
+@pytest.mark.req("8628-5.1-user-code-entropy")
+@pytest.mark.parametrize(("typed", "normalized"), [
+    ("WDJBM-KHTXZ", "WDJBMKHTXZ"),
+    ("wdjbm-khtxz", "WDJBMKHTXZ"),  # case-insensitive
+    (" wdjbm khtxz\t", "WDJBMKHTXZ"),  # spaces, tabs and dashes ignored
+    ("W-D-J-B-M-K-H-T-X-Z", "WDJBMKHTXZ"),
+    ("WDJBM-KHTX", None),  # nine characters: no code we issued
+    ("WDJBM-KHTXZB", None),  # eleven
+    ("", None),
+    ("WDJBA-KHTXZ", None),  # a vowel is not in the alphabet
+    ("WDJB0-KHTXZ", None),  # nor a digit
+    ("WDJBM_KHTXZ", None),  # nor other punctuation
+])
+def test_a_typed_user_code_is_normalized_or_refused_without_a_lookup(typed, normalized):
+    assert secrets.normalize_user_code(typed) == normalized

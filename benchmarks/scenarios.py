@@ -443,6 +443,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         import io
         import pstats
 
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("cumulative").print_stats(40)
@@ -512,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write every figure (and the SQL) as JSON")
     parser.add_argument("--profile", metavar="STEP", default="",
                         help="run the timed requests of STEP (e.g. code_exchange) under cProfile; stats on stderr")
+    parser.add_argument("--profile-out", metavar="FILE", default="",
+                        help="with --profile: also write the raw profile here (for pstats or snakeviz)")
     args = parser.parse_args(argv)
     result = run(args)
     print(render(result))

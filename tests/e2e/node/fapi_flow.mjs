@@ -3,12 +3,14 @@
 // private_key_jwt and DPoP (RFC 9449), optionally a signed request object (RFC 9101), the
 // user's approval, the code exchange with a DPoP proof, a DPoP-protected resource request, and
 // a refresh. Driven by tests/e2e/test_node_clients.py, which starts the provider and logs a user
-// in; the "browser" here is fetch() carrying that user's session cookie.
+// in; the "browser" (browser.mjs) is fetch() carrying that user's session cookie.
 //
 //   node fapi_flow.mjs '{"issuer": ..., "client_id": ..., "private_jwk": {...}, ...}'
 //
 // Prints one JSON object: what each step returned, or {"error": ...} at the first failure.
 import * as oauth from 'oauth4webapi'
+
+import { approve } from './browser.mjs'
 
 const config = JSON.parse(process.argv[2])
 const insecure = { [oauth.allowInsecureRequests]: true } // the test server is http on 127.0.0.1
@@ -31,42 +33,6 @@ async function withNonceRetry(call) {
     }
     throw err
   }
-}
-
-// the cookies the "browser" holds: the jar updated with a response's Set-Cookie headers
-function cookiesOf(jar, response = null) {
-  for (const line of response ? response.headers.getSetCookie() : []) {
-    const [pair] = line.split(';')
-    const at = pair.indexOf('=')
-    jar[pair.slice(0, at).trim()] = pair.slice(at + 1)
-  }
-  return Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ')
-}
-
-async function approve(authorizationUrl) {
-  // The user's browser: GET the authorization URL with the session, then press "allow".
-  const jar = { ...config.cookies }
-  let response = await fetch(authorizationUrl, { redirect: 'manual', headers: { cookie: cookiesOf(jar) } })
-  if (response.status === 302) return new URL(response.headers.get('location'))
-  const page = await response.text()
-  if (response.status !== 200) throw new Error(`authorization page: HTTP ${response.status}: ${page.slice(0, 300)}`)
-  const cookie = cookiesOf(jar, response)
-  const field = (name) => {
-    const found = page.match(new RegExp(`name="${name}" value="([^"]+)"`))
-    if (!found) throw new Error(`no ${name} on the consent page: ${page.slice(0, 300)}`)
-    return found[1].replaceAll('&amp;', '&').replaceAll('&quot;', '"')
-  }
-  const form = new URLSearchParams({
-    csrfmiddlewaretoken: field('csrfmiddlewaretoken'),
-    oauth_request: field('oauth_request'),
-    allow: 'allow',
-  })
-  response = await fetch(new URL(authorizationUrl.pathname, authorizationUrl), {
-    method: 'POST', redirect: 'manual', body: form,
-    headers: { cookie, referer: authorizationUrl.href, 'content-type': 'application/x-www-form-urlencoded' },
-  })
-  if (response.status !== 302) throw new Error(`approval: HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`)
-  return new URL(response.headers.get('location'))
 }
 
 async function main() {
@@ -105,7 +71,7 @@ async function main() {
   const authorizationUrl = new URL(as.authorization_endpoint)
   authorizationUrl.searchParams.set('client_id', client.client_id)
   authorizationUrl.searchParams.set('request_uri', pushed.request_uri)
-  const callback = await approve(authorizationUrl)
+  const callback = await approve(authorizationUrl, config.cookies)
   const callbackParams = oauth.validateAuthResponse(as, client, callback, oauth.expectNoState)
   note('authorization_response', { iss: callback.searchParams.get('iss') })
 

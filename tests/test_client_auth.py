@@ -365,3 +365,73 @@ def test_an_authorization_header_of_another_scheme_is_not_basic(api_client, conf
             "client_secret": conf_client.raw_secret}
     for header in ("Bearer abc", "Digest abc", "basically abc"):
         assert post_form(api_client, body, HTTP_AUTHORIZATION=header).status_code == 200, header
+
+
+# -- who has a secret, and what an unknown client is told ---------------------------------------
+
+
+def test_a_public_client_is_given_no_secret_to_leak():
+    """A public client cannot keep a secret (RFC 6749 §2.1), so none is generated for it: a
+    secret printed for a mobile or browser app would be shipped to every user, and a
+    confidential client registered for private_key_jwt authenticates with its key instead."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from oauth_provider.client_auth import uses_secret
+    from oauth_provider.models import get_client_model
+
+    out = io.StringIO()
+    call_command("createclient", "Phone app", "--public", "--redirect-uri", "https://app.example/cb",
+                 "--json", stdout=out)
+    public = json.loads(out.getvalue())
+    assert public["client_secret"] is None
+    client = get_client_model().objects.get(client_id=public["client_id"])
+    assert not client.client_secret_hash
+    assert uses_secret(client) is False
+    confidential = ClientFactory()
+    assert uses_secret(confidential) is True
+
+
+@pytest.mark.parametrize("method_class", ["ClientSecretBasic", "ClientSecretPost"])
+def test_a_secret_method_never_proves_an_unknown_client(method_class):
+    """The contract a pluggable method inherits (``ClientAuthMethod.proves``): without a client
+    no secret proves anything, whatever the secret, even one equal to the dummy compared
+    against to keep the timing even."""
+    from django.test import RequestFactory
+
+    from oauth_provider import client_auth
+
+    method = getattr(client_auth, method_class)()
+    request = RequestFactory().post("/o/token/")
+    assert method.proves(request, None, "anything") is False
+    assert method.proves(request, None, "unknown-client") is False
+    assert method.proves(request, None, None) is False
+
+
+def test_an_unknown_client_sending_an_assertion_is_not_told_to_send_a_secret(api_client):
+    """The hint about secrets belongs to a client that sent only its client_id (method
+    ``none``); one that sent a client assertion for a client_id nobody registered gets the
+    plain refusal, not advice about a secret it never had."""
+    import json as _json
+    import time
+
+    def b64(value: dict) -> str:
+        return base64.urlsafe_b64encode(_json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    assertion = ".".join((
+        b64({"alg": "ES256", "typ": "JWT"}),
+        b64({"iss": "nobody-here", "sub": "nobody-here", "aud": "https://testserver/o", "iat": now,
+             "exp": now + 60, "jti": "unknown-client-1"}),
+        "c2ln",
+    ))
+    response = post_form(api_client, {
+        **CC, "client_id": "nobody-here", "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    })
+    body = assert_error(response, "invalid_client")
+    assert "secret" not in body["error_description"]
+    only_id = assert_error(post_form(api_client, {**CC, "client_id": "nobody-here"}), "invalid_client")
+    assert "must send its secret" in only_id["error_description"]

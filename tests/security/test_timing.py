@@ -167,3 +167,65 @@ def test_a_lookup_that_finds_no_client_costs_as_much_cpu_as_one_that_finds_one()
     started = time.perf_counter()
     timer.missed(timer.start())
     assert time.perf_counter() - started < 1
+
+
+class _HandClock:
+    """``time.thread_time`` moved by hand (and by 1 µs per read, so a spin ends)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+
+def _hit(timer: client_auth.LookupTimer, clock: _HandClock, took: float) -> None:
+    started = timer.start()
+    clock.now += took
+    timer.found(started)
+
+
+def test_a_miss_is_padded_to_the_lower_median_of_the_recent_hits(monkeypatch):
+    """The padding is the median hit, never more: with an even count the lower of the two
+    middle values (a miss must not cost more than a typical hit, only as much)."""
+    clock = _HandClock()
+    monkeypatch.setattr(client_auth.time, "thread_time", clock)
+    timer = client_auth.LookupTimer()
+    for took in (0.004, 0.001, 0.003, 0.002):
+        _hit(timer, clock, took)
+    assert timer.target == pytest.approx(0.002, abs=1e-5)
+    started = clock()
+    timer.missed(started)
+    assert clock.now - started == pytest.approx(0.002, abs=1e-5)
+    _hit(timer, clock, 0.005)  # five hits: the middle one
+    assert timer.target == pytest.approx(0.003, abs=1e-5)
+
+
+def test_the_padding_is_recomputed_every_eighth_hit_once_eight_are_known(monkeypatch):
+    """Sorting 64 samples on every request would cost more than the padding saves: the
+    median is recomputed on each of the first hits, then on every EVERY-th (hits 9, 17, ...)."""
+    clock = _HandClock()
+    monkeypatch.setattr(client_auth.time, "thread_time", clock)
+    timer = client_auth.LookupTimer()
+    targets = []
+    for hit in range(1, 18):
+        _hit(timer, clock, hit / 1000)  # hit n takes n ms: each recomputation moves the median
+        targets.append(round(timer.target * 1000, 2))
+    # hits 1-7: the lower median of 1..n ms; hit 8 keeps hit 7's; hit 9 recomputes (5 ms),
+    # hits 10-16 keep it; hit 17 recomputes over 17 samples (9 ms)
+    assert targets == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 9]
+
+
+def test_a_slow_spell_of_hits_never_makes_a_miss_spin_past_ten_milliseconds(monkeypatch):
+    """Lookups slowed by a stalled database or a busy machine must not turn every unknown
+    client_id into a long spin (a cheap way to burn the server's CPU): the padding is capped."""
+    clock = _HandClock()
+    monkeypatch.setattr(client_auth.time, "thread_time", clock)
+    timer = client_auth.LookupTimer()
+    for _ in range(9):
+        _hit(timer, clock, 0.5)
+    assert timer.target == client_auth.LookupTimer.LONGEST == 0.01
+    started = clock()
+    timer.missed(started)
+    assert clock.now - started == pytest.approx(0.01, abs=1e-5)

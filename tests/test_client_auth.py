@@ -209,6 +209,23 @@ def test_strict_post_client_cannot_authenticate_with_basic(api_client, settings)
         body["error_description"])
 
 
+@pytest.mark.req("DERIVED-client-policy")
+def test_a_client_registered_for_a_method_the_site_no_longer_offers_is_refused_not_crashed(
+        api_client, conf_client, settings):
+    """A client keeps the method it was registered for after the site drops that method from
+    ``CLIENT_AUTH_METHODS``: the refusal names it (there is no hint text to give), never a 500."""
+    settings.OAUTH_PROVIDER = {
+        **settings.OAUTH_PROVIDER, **STRICT,
+        "CLIENT_AUTH_METHODS": {"client_secret_post": "oauth_provider.client_auth.ClientSecretPost",
+                                "none": "oauth_provider.client_auth.NoClientAuthentication"},
+    }
+    r = post_form(api_client, {**CC, "client_id": conf_client.client_id, "client_secret": conf_client.raw_secret})
+    body = assert_error(r, "invalid_client")
+    assert body["error_description"] == (
+        "This client is registered for client_secret_basic: authenticate with client_secret_basic."
+    )
+
+
 def test_strict_mode_refusals_are_not_counted_as_guesses(api_client, conf_client, settings):
     """The secret was right, only its place was not: the client is never throttled for it."""
     settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, **STRICT}

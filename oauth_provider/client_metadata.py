@@ -81,6 +81,13 @@ if TYPE_CHECKING:
 OPERATOR_SOURCES = frozenset({"admin", "command"})
 SELF_REGISTERED_SOURCES = frozenset({"dynamic", "metadata_document"})
 SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
+
+
+def is_self_registered(client: AbstractClient | None) -> bool:
+    """Did ``client`` register itself (dynamic registration, a client ID metadata document)?
+    Its URIs are then whatever anyone chose: nobody vouches for them (RFC 9700 §4.11.2)."""
+    return client is not None and getattr(client, "registration_method", "admin") in SELF_REGISTERED_SOURCES
+
 #: the grants a client that registers itself may ask for: those where a user approves on the
 #: consent page. client_credentials, token exchange and the JWT bearer grant obtain tokens no
 #: user approved, so only an operator can give them (RFC 7591 §2.1: the server may refuse grants

@@ -421,6 +421,16 @@ def test_consent_page_leads_with_the_host(cimd, browser):
     assert "127.0.0.1:3000" in html  # where the user is sent back
 
 
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+def test_prompt_none_without_a_session_is_a_page_not_a_redirect_to_the_document(cimd):
+    """Anyone can publish a document naming any redirect URI: a visitor with no session is
+    never sent there automatically, even when prompt=none forbids the login page."""
+    cimd.serve()
+    page, _ = authorize(HttpClient(), cimd.doc_url, prompt="none")
+    assert_error_page(page)
+    assert b"login_required" in page.content
+
+
 @pytest.mark.req("MCP-2026-07-28-localhost-warning")
 def test_loopback_only_redirects_warn(cimd, browser):
     cimd.serve()

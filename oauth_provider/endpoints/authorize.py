@@ -37,6 +37,7 @@ from ..authorization_request import (
     record_decision,
     validate,
 )
+from ..client_metadata import is_self_registered
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
@@ -102,9 +103,15 @@ class AuthorizationView(View):
             req, data = self.establish(request, query)
         except OAuthError as exc:
             return error_page(request, exc)
-        if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
-            # Back here by GET with the query as sent: a pushed request stays off the front channel.
-            return self.login(request, query)
+        if not request.user.is_authenticated:
+            if "none" not in data.get("prompt", "").split():
+                # Back here by GET with the query as sent: a pushed request stays off the front channel.
+                return self.login(request, query)
+            if is_self_registered(req.client):
+                # prompt=none is answered with nobody logged in: never by a redirect to URIs
+                # anyone could have registered (RFC 9700 §4.11.2), which would make this
+                # endpoint an open redirector.
+                return error_page(request, LoginRequired("The user is not logged in."))
         req.issuer = get_issuer(request)
         req.request = request
         try:

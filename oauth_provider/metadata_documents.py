@@ -241,3 +241,10 @@ def display_host(client: AbstractClient) -> str:
         return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return ""
+
+
+def display_label(client: AbstractClient) -> str:
+    """The client's name as pages show it: a metadata-document client's followed by the host
+    its document is served from (``Name (host)``, §6.4), any other client's alone."""
+    host = display_host(client)
+    return f"{client.name} ({host})" if host else client.name

@@ -509,6 +509,28 @@ def test_connected_apps_page_names_the_host(cimd, browser):
     assert "logo.png" not in html
 
 
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_device_consent_page_leads_with_the_host(cimd, browser):
+    """A document may name itself anything, "Google" too; on the device flow's consent page
+    (the page remote phishing aims at, RFC 8628 §5.4) the host it is served from leads, as on
+    the code flow's, and the logo is not hot-linked."""
+    from tests.support.device_helpers import decide, enter
+
+    cimd.serve(client_name="Google", logo_uri="https://cimd.example/logo.png",
+               grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"])
+    flow = HttpClient().post("/o/device_authorization/", {"client_id": cimd.doc_url, "scope": "read"})
+    assert flow.status_code == 200, flow.content
+    page = enter(browser, flow.json()["user_code"])
+    html = page.content.decode()
+    host = f"127.0.0.1:{cimd.port}"
+    assert f"<h1>{host} on a device wants to access your account</h1>" in html
+    assert f"The application at <strong>{host}</strong> calls itself" in html
+    assert "logo.png" not in html
+    assert f"<title>Connect Google ({host})" in html
+    done = decide(browser, page).content.decode()
+    assert f"Google ({host}) can now access your account" in done
+
+
 @pytest.mark.parametrize("changes", [{"logo_uri": "https://cimd.example/" + "l" * 600},
                                      {"client_uri": "https://cimd.example/" + "c" * 600}])
 def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):

@@ -175,7 +175,7 @@ class AuthorizationView(View):
             # A client ID metadata document names itself: its host is what the user can trust
             # (draft-ietf-oauth-client-id-metadata-document §6.4), shown wherever its name is.
             "client_host": host,
-            "client_label": f"{req.client.name} ({host})" if host else req.client.name,
+            "client_label": metadata_documents.display_label(req.client),
             "redirect_host": _host(req.redirect_uri),
             # MCP Security Considerations: a loopback redirect means an app on this device
             "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS

@@ -27,10 +27,13 @@ def http_url(value: Any) -> str:
     """``value`` if it is an absolute http(s) URL, else ``""`` (so ``{% if %}`` hides it).
 
     Anything with whitespace or control characters is refused too: browsers strip them
-    before parsing, which is how ``java\\tscript:`` URLs slip past naive scheme checks."""
+    before parsing, which is how ``java\\tscript:`` URLs slip past naive scheme checks. So is
+    a backslash, which browsers read as ``/`` in an http(s) URL and Python does not:
+    ``https://evil.example\\@rp.example/`` opens evil.example, while :func:`url_host` (and
+    anyone checking with Python) would have read ``rp.example``."""
     if not isinstance(value, str) or not value:
         return ""
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in value):
         return ""
     try:
         parts = urlsplit(value)

@@ -102,7 +102,10 @@ MAX_CONTACTS = 20
 MAX_NAME_LENGTH = 255
 MAX_SOFTWARE_LENGTH = 255
 MAX_REDIRECT_URIS = 50
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: control characters, and the bidirectional controls (embeddings, overrides, isolates, marks):
+#: in a client's self-chosen name these would reorder the page's words around it, and the host
+#: shown after it (Unicode Technical Report 36 §2.1)
+_CONTROL = re.compile("[\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: hosts whose plain-http URLs browsers treat as secure (Mixed Content §4.3: potentially
 #: trustworthy), and which nothing outside the machine can see: local development
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

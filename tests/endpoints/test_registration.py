@@ -713,6 +713,20 @@ def test_prompt_none_never_bounces_a_visitor_to_a_self_registered_client(oauth, 
     assert logged_in.status_code == 302 and logged_in["Location"].startswith("https://attacker.example/cb?")
 
 
+@pytest.mark.req("O21-7.9-consent-phishing")
+@pytest.mark.parametrize("control", ["\u202e", "\u202d", "\u2067", "\u2069", "\u200f", "\u061c"])
+@open_registration
+def test_a_self_chosen_name_cannot_reorder_the_consent_page(control):
+    """Bidirectional controls in client_name (RLO, isolates, marks) would make the browser
+    show the page's own words around the name, and the host after it, in another order:
+    "Google (\u202eelpmaxe.live)" reads "Google (evil.example)" backwards. Refused as
+    invalid_client_metadata; right-to-left names themselves are fine."""
+    refused = register({**WEB_CLIENT, "client_name": f"Google{control} (accounts.google.com)"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+    assert "client_name" in refused.json()["error_description"]
+    assert register({**WEB_CLIENT, "client_name": "מחברת Notes 👩\u200d💻"}).status_code == 201
+
+
 @open_registration
 def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
     from cryptography.hazmat.primitives.asymmetric import ec

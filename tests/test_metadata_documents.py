@@ -531,6 +531,23 @@ def test_device_consent_page_leads_with_the_host(cimd, browser):
     assert f"Google ({host}) can now access your account" in done
 
 
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_logout_and_revoke_confirmations_name_the_host(cimd, browser, user):
+    """The pages asking the user to confirm something a client asked for, or to revoke it,
+    name a metadata-document client with its host too: "Google asks to log you out" would be
+    the client's word alone."""
+    from tests.support.factories import ConsentFactory
+
+    cimd.serve(client_name="Google", post_logout_redirect_uris=["http://127.0.0.1:3000/bye"])
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200  # the client is known from here on
+    host = f"127.0.0.1:{cimd.port}"
+    logout = browser.get("/o/logout/", {"client_id": cimd.doc_url}).content.decode()
+    assert f"Google ({host}) asks to log you out." in logout
+    ConsentFactory(user=user, client=get_client_model()._default_manager.get(client_id=cimd.doc_url))
+    confirm = browser.post("/o/connected-apps/", {"client_id": cimd.doc_url, "step": "confirm"}).content.decode()
+    assert f"<h1>Revoke access for Google ({host})?</h1>" in confirm
+
+
 @pytest.mark.parametrize("changes", [{"logo_uri": "https://cimd.example/" + "l" * 600},
                                      {"client_uri": "https://cimd.example/" + "c" * 600}])
 def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):

@@ -78,6 +78,15 @@ def document_host(client: AbstractClient | None) -> str:
     return display_host(client) if client is not None else ""
 
 
+@register.filter
+def client_label(client: AbstractClient | None) -> str:
+    """The client's name as pages show it: a client ID metadata document client's followed by
+    the host its document is served from (``Name (host)``, §6.4); ``""`` for no client."""
+    from ..metadata_documents import display_label
+
+    return display_label(client) if client is not None else ""
+
+
 @register.inclusion_tag("oauth_provider/frontchannel_logout.html", takes_context=True)
 def frontchannel_logout(context: template.Context) -> dict[str, Any]:
     """``{% frontchannel_logout %}``: in the page a site shows after its own logout view, one

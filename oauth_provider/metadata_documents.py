@@ -238,8 +238,12 @@ def display_host(client: AbstractClient) -> str:
     try:
         parts = urlsplit(client.client_id)
         host = parts.hostname or ""
+        if not host.isascii():
+            # the name that was contacted (IDNA, as :mod:`.fetch` resolves it), never a
+            # look-alike in another script ("gоogle.com" with a Cyrillic "о")
+            host = host.encode("idna").decode("ascii")
         return f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
+    except (ValueError, UnicodeError):
         return ""
 
 

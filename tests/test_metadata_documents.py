@@ -532,6 +532,25 @@ def test_device_consent_page_leads_with_the_host(cimd, browser):
 
 
 @pytest.mark.req("CIMD-6.4-show-hostname")
+def test_a_look_alike_unicode_host_is_shown_as_the_name_that_was_contacted(cimd, browser, monkeypatch):
+    """The host is the one thing on the page a document cannot choose, unless it is written
+    in another script: "gоogle.com" with a Cyrillic "о" is fetched from xn--gogle-...; that
+    is the name the page shows, never the look-alike. (The network is stubbed: only what
+    the page shows is under test.)"""
+    from oauth_provider import fetch
+
+    url = "https://g\u043eogle.com/client.json"
+    document = {**cimd.document(), "client_id": url, "client_name": "Google",
+                "redirect_uris": [CALLBACK]}
+    monkeypatch.setattr(fetch, "get_json", lambda *a, **k: fetch.FetchedJSON(document, 60))
+    page, _ = authorize(browser, url)
+    html = page.content.decode()
+    ascii_host = "g\u043eogle.com".encode("idna").decode("ascii")
+    assert f"<h1>{ascii_host} wants to access your account</h1>" in html
+    assert "g\u043eogle.com" not in html.replace(url, "")
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
 def test_logout_and_revoke_confirmations_name_the_host(cimd, browser, user):
     """The pages asking the user to confirm something a client asked for, or to revoke it,
     name a metadata-document client with its host too: "Google asks to log you out" would be

@@ -237,14 +237,18 @@ def display_host(client: AbstractClient) -> str:
         return ""
     try:
         parts = urlsplit(client.client_id)
-        host = parts.hostname or ""
-        if not host.isascii():
-            # the name that was contacted (IDNA, as :mod:`.fetch` resolves it), never a
-            # look-alike in another script ("gоogle.com" with a Cyrillic "о")
-            host = host.encode("idna").decode("ascii")
+        host = ascii_host(parts.hostname or "")
         return f"{host}:{parts.port}" if parts.port else host
-    except (ValueError, UnicodeError):
+    except ValueError:
         return ""
+
+
+def ascii_host(host: str) -> str:
+    """``host`` as a page shows it for the user to check: a non-ASCII name in its IDNA
+    (punycode) form, the name that is contacted (as :mod:`.fetch` resolves it), never a
+    look-alike in another script ("gоogle.com" with a Cyrillic "о"). Raises ValueError when
+    it has none."""
+    return host if host.isascii() else host.encode("idna").decode("ascii")
 
 
 def display_label(client: AbstractClient) -> str:

@@ -58,12 +58,20 @@ def image_url(value: Any) -> str:
 
 @register.filter
 def url_host(value: Any) -> str:
-    """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise."""
+    """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise.
+    A non-ASCII host is shown in its IDNA form, never as a look-alike of another name."""
+    from ..metadata_documents import ascii_host
+
     url = http_url(value)
     if not url:
         return ""
     try:
-        return urlsplit(url).netloc.rpartition("@")[2]
+        parts = urlsplit(url)
+        shown = parts.netloc.rpartition("@")[2]
+        if shown.isascii():
+            return shown
+        host = ascii_host(parts.hostname or "")
+        return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return ""
 

@@ -279,6 +279,38 @@ def test_secret_sent_by_a_url_client_is_refused(cimd, browser):
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
 
 
+PHISH = "Your account is suspended. Call 555-0100 now"
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("changes,member", [
+    ({"redirect_uris": [f"https://rp.example/ {PHISH}"]}, "redirect_uris"),
+    ({"redirect_uris": [PHISH]}, "redirect_uris"),
+    ({"scope": PHISH.replace(" ", "-")}, "scope"),
+    ({"grant_types": ["authorization_code", PHISH]}, "grant_types"),
+    ({"contacts": [PHISH]}, "contacts"),
+])
+def test_an_invalid_document_cannot_write_on_our_error_page(cimd, browser, changes, member):
+    """Whoever links a user to /authorize with their document's URL chooses its content: the
+    error page names the member at fault, never its value, or the provider's own page would
+    read whatever the document's author wrote (OAuth 2.1 §7.12)."""
+    cimd.serve(**changes)
+    page, _ = authorize(browser, cimd.doc_url, redirect_uri=None)
+    assert_error_page(page)
+    html = page.content.decode()
+    assert "555-0100" not in html and "suspended" not in html
+    assert member in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_foreign_redirect_uri_is_not_written_on_our_error_page(cimd, browser):
+    cimd.serve(application_type="web", redirect_uris=[f"https://rp.example/{PHISH.replace(' ', '-')}"])
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        page, _ = authorize(browser, cimd.doc_url, redirect_uri=None)
+    assert_error_page(page)
+    assert b"own origin" in page.content and b"555-0100" not in page.content
+
+
 @pytest.mark.req("MCP-2026-07-28-cimd-validate")
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"a string"',
                                   b'{"client_id": "URL", "client_name": "x"}',

@@ -44,7 +44,7 @@ from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequire
 from ..issuer import get_issuer
 from ..issuing import start_grant
 from ..models import get_client_model
-from ..oidc.reauthentication import forget_marker, login_again, needs_login
+from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
 from ..params import request_data
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
@@ -120,6 +120,8 @@ class AuthorizationView(View):
             if req.openid and needs_login(request, req):
                 if "none" in req.prompt:
                     raise LoginRequired("The user must log in again.")
+                if logged_in_for(request, req):  # logged in as asked, still not the hint's user
+                    raise LoginRequired("The user who logged in is not the one id_token_hint names.")
                 return self.login_again(request, req, query)
             if self.consent_needed(request, req):
                 if "none" in req.prompt:

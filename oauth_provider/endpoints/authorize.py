@@ -149,8 +149,9 @@ class AuthorizationView(View):
         return page_headers(response)
 
     def login_again(self, request: HttpRequest, req: AuthorizationRequest, data: QueryDict) -> HttpResponse:
-        """A fresh login this request demands (OIDC Core §3.1.2.1: prompt=login, max_age)."""
-        hint = req.params.get("login_hint")
+        """A fresh login this request demands (OIDC Core §3.1.2.1: prompt=login, max_age). A
+        pushed request's ``login_hint`` stays off the front channel, like its other parameters."""
+        hint = req.params.get("login_hint") if req.pushed is None else ""
         return login_again(request, req, data, lambda query: self.login(request, query, login_hint=hint))
 
     def check_user(self, request: HttpRequest, req: AuthorizationRequest) -> None:

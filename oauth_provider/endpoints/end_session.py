@@ -90,6 +90,10 @@ class EndSessionView(View):
             raise InvalidRequest("The logout form was tampered with.")
         client, _subject = self.identify(request, params)
         target = self.redirect_target(client, params)
+        if is_self_registered(client):
+            # Confirmed on our page: no hint proved the request came from this client, and a
+            # self-registered one's URI is whatever anyone registered (RP-Initiated Logout §2).
+            target = None
         if "logout" in data:
             logout(request)
         return self.finish(request, target, params)

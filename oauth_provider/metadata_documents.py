@@ -54,6 +54,7 @@ from django.db import IntegrityError, transaction
 from . import fetch
 from .conf import provider_settings
 from .models.store import CLIENT_ID_MAX_LENGTH, client_by_id
+from .redirect_uris import ascii_host
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -246,14 +247,6 @@ def display_host(client: AbstractClient) -> str:
         return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return ""
-
-
-def ascii_host(host: str) -> str:
-    """``host`` as a page shows it for the user to check: a non-ASCII name in its IDNA
-    (punycode) form, the name that is contacted (as :mod:`.fetch` resolves it), never a
-    look-alike in another script ("gоogle.com" with a Cyrillic "о"). Raises ValueError when
-    it has none."""
-    return host if host.isascii() else host.encode("idna").decode("ascii")
 
 
 def display_label(client: AbstractClient) -> str:

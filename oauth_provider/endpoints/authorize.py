@@ -46,6 +46,7 @@ from ..issuing import start_grant
 from ..models import get_client_model
 from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
 from ..params import request_data
+from ..redirect_uris import display_uri
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
 from ..signals import consent_denied, consent_granted
@@ -183,7 +184,8 @@ class AuthorizationView(View):
             # MCP Security Considerations: a loopback redirect means an app on this device
             "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS
                                                          for uri in req.client.redirect_uri_list),
-            "redirect_uri": req.redirect_uri,
+            # where the user will be sent, as the browser will read it (never a look-alike host)
+            "redirect_uri": display_uri(req.redirect_uri),
             "scopes": consent_scopes(req.scopes),
             # RFC 8707: where the token will be good, when the client named resources
             "resources": [known[identifier] for identifier in req.resources],

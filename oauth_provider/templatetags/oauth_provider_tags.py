@@ -60,7 +60,7 @@ def image_url(value: Any) -> str:
 def url_host(value: Any) -> str:
     """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise.
     A non-ASCII host is shown in its IDNA form, never as a look-alike of another name."""
-    from ..metadata_documents import ascii_host
+    from ..redirect_uris import ascii_host
 
     url = http_url(value)
     if not url:

@@ -727,6 +727,21 @@ def test_a_self_chosen_name_cannot_reorder_the_consent_page(control):
     assert register({**WEB_CLIENT, "client_name": "מחברת Notes 👩\u200d💻"}).status_code == 201
 
 
+@pytest.mark.req("O21-7.9-consent-phishing")
+@open_registration
+def test_the_address_a_user_is_sent_back_to_never_reads_as_a_look_alike(oauth):
+    """The consent page tells the user to trust "the address you are sent back to". A
+    self-registered redirect URI on "gоogle.com" (a Cyrillic "о") is shown as the name the
+    browser will contact (IDNA), not as google.com."""
+    uri = "https://g\u043eogle.com/cb"
+    info = register({**WEB_CLIENT, "redirect_uris": [uri], "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored, redirect_uri=uri)
+    html = oauth.browser.get("/o/authorize/", params).content.decode()
+    assert "You will be sent back to https://xn--gogle-jye.com/cb" in html
+    assert "g\u043eogle" not in html
+
+
 @open_registration
 def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
     from cryptography.hazmat.primitives.asymmetric import ec

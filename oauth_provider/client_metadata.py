@@ -81,6 +81,13 @@ if TYPE_CHECKING:
 OPERATOR_SOURCES = frozenset({"admin", "command"})
 SELF_REGISTERED_SOURCES = frozenset({"dynamic", "metadata_document"})
 SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
+
+
+def is_self_registered(client: AbstractClient | None) -> bool:
+    """Did ``client`` register itself (dynamic registration, a client ID metadata document)?
+    Its URIs are then whatever anyone chose: nobody vouches for them (RFC 9700 §4.11.2)."""
+    return client is not None and getattr(client, "registration_method", "admin") in SELF_REGISTERED_SOURCES
+
 #: the grants a client that registers itself may ask for: those where a user approves on the
 #: consent page. client_credentials, token exchange and the JWT bearer grant obtain tokens no
 #: user approved, so only an operator can give them (RFC 7591 §2.1: the server may refuse grants
@@ -95,7 +102,10 @@ MAX_CONTACTS = 20
 MAX_NAME_LENGTH = 255
 MAX_SOFTWARE_LENGTH = 255
 MAX_REDIRECT_URIS = 50
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: control characters, and the bidirectional controls (embeddings, overrides, isolates, marks):
+#: in a client's self-chosen name these would reorder the page's words around it, and the host
+#: shown after it (Unicode Technical Report 36 §2.1)
+_CONTROL = re.compile("[\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: hosts whose plain-http URLs browsers treat as secure (Mixed Content §4.3: potentially
 #: trustworthy), and which nothing outside the machine can see: local development
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

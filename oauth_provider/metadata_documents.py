@@ -54,6 +54,7 @@ from django.db import IntegrityError, transaction
 from . import fetch
 from .conf import provider_settings
 from .models.store import CLIENT_ID_MAX_LENGTH, client_by_id
+from .redirect_uris import ascii_host
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -156,13 +157,18 @@ def _fetch_and_validate(url: str) -> tuple[Any, int]:
     try:
         metadata = validate(fetched.data, source=METADATA_DOCUMENT, client_id=url)
     except InvalidClientMetadata as exc:
+        # The page names the member at fault, never its value: whoever links a user here wrote
+        # the document, and would write on our error page (OAuth 2.1 §7.12). Details: the log.
         logger.warning("Invalid client ID metadata document at %r: %s", url[:300], exc.description)
-        raise DocumentError(f"The client's metadata document is invalid: {exc.description}") from None
+        member = f" ({exc.field})" if exc.field else ""
+        raise DocumentError(f"The client's metadata document is invalid{member}.") from None
     if provider_settings.CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN:
         foreign = [uri for uri in metadata.redirect_uris if not _same_origin_or_loopback(uri, url)]
         if foreign:
+            logger.warning("Client ID metadata document at %r: redirect URI %r not on its origin",
+                           url[:300], foreign[0][:200])
             raise DocumentError("The client's metadata document is invalid: redirect URIs must be on the "
-                                "client_id's own origin or on this device (" + foreign[0][:200] + ").")
+                                "client_id's own origin or on this device.")
     return metadata, fetched.cache_seconds
 
 
@@ -237,7 +243,14 @@ def display_host(client: AbstractClient) -> str:
         return ""
     try:
         parts = urlsplit(client.client_id)
-        host = parts.hostname or ""
+        host = ascii_host(parts.hostname or "")
         return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return ""
+
+
+def display_label(client: AbstractClient) -> str:
+    """The client's name as pages show it: a metadata-document client's followed by the host
+    its document is served from (``Name (host)``, §6.4), any other client's alone."""
+    host = display_host(client)
+    return f"{client.name} ({host})" if host else client.name

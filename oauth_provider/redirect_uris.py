@@ -16,7 +16,7 @@ Matching (RFC 9700 §2.1, RFC 8252 §7.3): simple string equality, except that f
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -135,3 +135,25 @@ def find_match(candidate: str, registered: list[str]) -> str | None:
         if matches(candidate, uri):
             return uri
     return None
+
+
+def ascii_host(host: str) -> str:
+    """``host`` as a page shows it for the user to check: a non-ASCII name in its IDNA
+    (punycode) form, the name a browser (and :mod:`.fetch`) contacts, never a look-alike in
+    another script ("gоogle.com" with a Cyrillic "о"). Raises ValueError when it has none."""
+    return host if host.isascii() else host.encode("idna").decode("ascii")
+
+
+def display_uri(uri: str) -> str:
+    """``uri`` as a page shows it: its host through :func:`ascii_host` (a redirect URI has no
+    user information); unchanged when it has no non-ASCII host or cannot be read."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        if host.isascii():
+            return uri
+        shown = ascii_host(host)
+        port = parts.port
+    except ValueError:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{shown}:{port}" if port else shown))

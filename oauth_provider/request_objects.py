@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest, QueryDict
 
 from . import client_keys, dpop, jwt, metadata_documents, profiles, secrets
-from .authorization_request import LOGIN_AFTER, AuthorizationRequest, establish_client, validate
+from .authorization_request import LOGIN_AFTER, PARAMETERS, AuthorizationRequest, establish_client, validate
 from .conf import provider_settings
 from .errors import InvalidRequest, InvalidRequestObject, InvalidRequestUri, RequestNotSupported, UntrustedRedirect
 from .issuer import endpoint_url
@@ -173,7 +173,10 @@ def parameters(claims: dict[str, Any]) -> QueryDict:
         elif isinstance(value, dict):
             data[name] = json.dumps(value, separators=(",", ":"))
         else:
-            raise InvalidRequestObject(f"The request object's {name} claim has a value of the wrong type.")
+            if name in PARAMETERS:
+                raise InvalidRequestObject(f"The request object's {name} claim has a value of the wrong type.")
+            # a claim name we do not know is the client's own text: never written on our page
+            raise InvalidRequestObject("One of the request object's claims has a value of the wrong type.")
     return data
 
 

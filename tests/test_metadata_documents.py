@@ -279,6 +279,38 @@ def test_secret_sent_by_a_url_client_is_refused(cimd, browser):
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
 
 
+PHISH = "Your account is suspended. Call 555-0100 now"
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("changes,member", [
+    ({"redirect_uris": [f"https://rp.example/ {PHISH}"]}, "redirect_uris"),
+    ({"redirect_uris": [PHISH]}, "redirect_uris"),
+    ({"scope": PHISH.replace(" ", "-")}, "scope"),
+    ({"grant_types": ["authorization_code", PHISH]}, "grant_types"),
+    ({"contacts": [PHISH]}, "contacts"),
+])
+def test_an_invalid_document_cannot_write_on_our_error_page(cimd, browser, changes, member):
+    """Whoever links a user to /authorize with their document's URL chooses its content: the
+    error page names the member at fault, never its value, or the provider's own page would
+    read whatever the document's author wrote (OAuth 2.1 §7.12)."""
+    cimd.serve(**changes)
+    page, _ = authorize(browser, cimd.doc_url, redirect_uri=None)
+    assert_error_page(page)
+    html = page.content.decode()
+    assert "555-0100" not in html and "suspended" not in html
+    assert member in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_foreign_redirect_uri_is_not_written_on_our_error_page(cimd, browser):
+    cimd.serve(application_type="web", redirect_uris=[f"https://rp.example/{PHISH.replace(' ', '-')}"])
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        page, _ = authorize(browser, cimd.doc_url, redirect_uri=None)
+    assert_error_page(page)
+    assert b"own origin" in page.content and b"555-0100" not in page.content
+
+
 @pytest.mark.req("MCP-2026-07-28-cimd-validate")
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"a string"',
                                   b'{"client_id": "URL", "client_name": "x"}',
@@ -421,6 +453,16 @@ def test_consent_page_leads_with_the_host(cimd, browser):
     assert "127.0.0.1:3000" in html  # where the user is sent back
 
 
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+def test_prompt_none_without_a_session_is_a_page_not_a_redirect_to_the_document(cimd):
+    """Anyone can publish a document naming any redirect URI: a visitor with no session is
+    never sent there automatically, even when prompt=none forbids the login page."""
+    cimd.serve()
+    page, _ = authorize(HttpClient(), cimd.doc_url, prompt="none")
+    assert_error_page(page)
+    assert b"login_required" in page.content
+
+
 @pytest.mark.req("MCP-2026-07-28-localhost-warning")
 def test_loopback_only_redirects_warn(cimd, browser):
     cimd.serve()
@@ -497,6 +539,64 @@ def test_connected_apps_page_names_the_host(cimd, browser):
     html = browser.get(reverse("oauth_provider:connected_apps")).content.decode()
     assert f'Google <span class="client-host">(127.0.0.1:{cimd.port})</span>' in html
     assert "logo.png" not in html
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_device_consent_page_leads_with_the_host(cimd, browser):
+    """A document may name itself anything, "Google" too; on the device flow's consent page
+    (the page remote phishing aims at, RFC 8628 §5.4) the host it is served from leads, as on
+    the code flow's, and the logo is not hot-linked."""
+    from tests.support.device_helpers import decide, enter
+
+    cimd.serve(client_name="Google", logo_uri="https://cimd.example/logo.png",
+               grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"])
+    flow = HttpClient().post("/o/device_authorization/", {"client_id": cimd.doc_url, "scope": "read"})
+    assert flow.status_code == 200, flow.content
+    page = enter(browser, flow.json()["user_code"])
+    html = page.content.decode()
+    host = f"127.0.0.1:{cimd.port}"
+    assert f"<h1>{host} on a device wants to access your account</h1>" in html
+    assert f"The application at <strong>{host}</strong> calls itself" in html
+    assert "logo.png" not in html
+    assert f"<title>Connect Google ({host})" in html
+    done = decide(browser, page).content.decode()
+    assert f"Google ({host}) can now access your account" in done
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_a_look_alike_unicode_host_is_shown_as_the_name_that_was_contacted(cimd, browser, monkeypatch):
+    """The host is the one thing on the page a document cannot choose, unless it is written
+    in another script: "gоogle.com" with a Cyrillic "о" is fetched from xn--gogle-...; that
+    is the name the page shows, never the look-alike. (The network is stubbed: only what
+    the page shows is under test.)"""
+    from oauth_provider import fetch
+
+    url = "https://g\u043eogle.com/client.json"
+    document = {**cimd.document(), "client_id": url, "client_name": "Google",
+                "redirect_uris": [CALLBACK]}
+    monkeypatch.setattr(fetch, "get_json", lambda *a, **k: fetch.FetchedJSON(document, 60))
+    page, _ = authorize(browser, url)
+    html = page.content.decode()
+    ascii_host = "g\u043eogle.com".encode("idna").decode("ascii")
+    assert f"<h1>{ascii_host} wants to access your account</h1>" in html
+    assert "g\u043eogle.com" not in html.replace(url, "")
+
+
+@pytest.mark.req("CIMD-6.4-show-hostname")
+def test_logout_and_revoke_confirmations_name_the_host(cimd, browser, user):
+    """The pages asking the user to confirm something a client asked for, or to revoke it,
+    name a metadata-document client with its host too: "Google asks to log you out" would be
+    the client's word alone."""
+    from tests.support.factories import ConsentFactory
+
+    cimd.serve(client_name="Google", post_logout_redirect_uris=["http://127.0.0.1:3000/bye"])
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200  # the client is known from here on
+    host = f"127.0.0.1:{cimd.port}"
+    logout = browser.get("/o/logout/", {"client_id": cimd.doc_url}).content.decode()
+    assert f"Google ({host}) asks to log you out." in logout
+    ConsentFactory(user=user, client=get_client_model()._default_manager.get(client_id=cimd.doc_url))
+    confirm = browser.post("/o/connected-apps/", {"client_id": cimd.doc_url, "step": "confirm"}).content.decode()
+    assert f"<h1>Revoke access for Google ({host})?</h1>" in confirm
 
 
 @pytest.mark.parametrize("changes", [{"logo_uri": "https://cimd.example/" + "l" * 600},

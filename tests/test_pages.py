@@ -104,6 +104,33 @@ def test_the_url_filter_lets_only_absolute_http_urls_through(url):
     assert http_url(url) == "" and url_host(url) == ""
 
 
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("url", ["https://evil.example\\@rp.example/", "https://evil.example\\.rp.example/",
+                                 "https://rp.example@evil.example\\@rp.example/"])
+def test_the_url_filter_refuses_backslashes(url):
+    """Browsers read a backslash in an http(s) URL as "/" (WHATWG URL), Python's urlsplit as
+    part of the user name or host: ``https://evil.example\\@rp.example/`` opens evil.example,
+    yet url_host would have named rp.example."""
+    assert http_url(url) == "" and url_host(url) == ""
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_client_link_never_shows_a_host_other_than_the_one_it_opens(browser):
+    """The model's validator lets this URL through; the page does not show it."""
+    client = ClientFactory(name="Notes Web", client_uri="https://evil.example\\@rp.example/")
+    html = consent_html(browser, client)
+    assert "evil.example" not in html and 'class="client-links"' not in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_link_to_a_unicode_host_reads_as_the_name_it_opens():
+    """Link text is a host the user can check: "gоogle.com" with a Cyrillic "о" reads as the
+    name the browser contacts, not as google.com."""
+    assert url_host("https://g\u043eogle.com/") == "xn--gogle-jye.com"
+    assert url_host("https://g\u043eogle.com:8443/x") == "xn--gogle-jye.com:8443"
+    assert url_host("https://bücher.example/") == "xn--bcher-kva.example"
+
+
 def test_the_url_filter_keeps_http_urls():
     assert http_url("https://rp.example/a?b=c") == "https://rp.example/a?b=c"
     assert http_url("http://127.0.0.1:8001/") == "http://127.0.0.1:8001/"

@@ -126,6 +126,16 @@ def test_only_repeatable_parameters_take_a_list_and_only_of_strings():
         request_objects.parameters({"state": ["a", "b"]})
 
 
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_claim_name_is_never_written_on_our_error_page(client_a, browser):
+    """A request object's claim names are the client's choice (a self-registered client signs
+    with its own key): the error page names no claim the server does not know."""
+    token = request_object(client_a, **{"Your account is suspended. Call 555-0100 now": [1, 2]})
+    r = by_value(browser, client_a, token)
+    assert_error_page(r)
+    assert b"wrong type" in r.content and b"555-0100" not in r.content
+
+
 @pytest.mark.req("FAPI2-5.3.2.1-13-clock-skew")
 def test_iat_and_nbf_ten_seconds_ahead_are_accepted_sixty_one_refused(client_a, browser):
     now = int(time.time())

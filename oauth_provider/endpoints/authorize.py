@@ -37,14 +37,16 @@ from ..authorization_request import (
     record_decision,
     validate,
 )
+from ..client_metadata import is_self_registered
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ..issuer import get_issuer
 from ..issuing import start_grant
 from ..models import get_client_model
-from ..oidc.reauthentication import forget_marker, login_again, needs_login
+from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
 from ..params import request_data
+from ..redirect_uris import display_uri
 from ..registry import adapter
 from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
 from ..signals import consent_denied, consent_granted
@@ -102,9 +104,15 @@ class AuthorizationView(View):
             req, data = self.establish(request, query)
         except OAuthError as exc:
             return error_page(request, exc)
-        if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
-            # Back here by GET with the query as sent: a pushed request stays off the front channel.
-            return self.login(request, query)
+        if not request.user.is_authenticated:
+            if "none" not in data.get("prompt", "").split():
+                # Back here by GET with the query as sent: a pushed request stays off the front channel.
+                return self.login(request, query)
+            if is_self_registered(req.client):
+                # prompt=none is answered with nobody logged in: never by a redirect to URIs
+                # anyone could have registered (RFC 9700 §4.11.2), which would make this
+                # endpoint an open redirector.
+                return error_page(request, LoginRequired("The user is not logged in."))
         req.issuer = get_issuer(request)
         req.request = request
         try:
@@ -113,6 +121,8 @@ class AuthorizationView(View):
             if req.openid and needs_login(request, req):
                 if "none" in req.prompt:
                     raise LoginRequired("The user must log in again.")
+                if logged_in_for(request, req):  # logged in as asked, still not the hint's user
+                    raise LoginRequired("The user who logged in is not the one id_token_hint names.")
                 return self.login_again(request, req, query)
             if self.consent_needed(request, req):
                 if "none" in req.prompt:
@@ -140,8 +150,9 @@ class AuthorizationView(View):
         return page_headers(response)
 
     def login_again(self, request: HttpRequest, req: AuthorizationRequest, data: QueryDict) -> HttpResponse:
-        """A fresh login this request demands (OIDC Core §3.1.2.1: prompt=login, max_age)."""
-        hint = req.params.get("login_hint")
+        """A fresh login this request demands (OIDC Core §3.1.2.1: prompt=login, max_age). A
+        pushed request's ``login_hint`` stays off the front channel, like its other parameters."""
+        hint = req.params.get("login_hint") if req.pushed is None else ""
         return login_again(request, req, data, lambda query: self.login(request, query, login_hint=hint))
 
     def check_user(self, request: HttpRequest, req: AuthorizationRequest) -> None:
@@ -168,12 +179,13 @@ class AuthorizationView(View):
             # A client ID metadata document names itself: its host is what the user can trust
             # (draft-ietf-oauth-client-id-metadata-document §6.4), shown wherever its name is.
             "client_host": host,
-            "client_label": f"{req.client.name} ({host})" if host else req.client.name,
+            "client_label": metadata_documents.display_label(req.client),
             "redirect_host": _host(req.redirect_uri),
             # MCP Security Considerations: a loopback redirect means an app on this device
             "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS
                                                          for uri in req.client.redirect_uri_list),
-            "redirect_uri": req.redirect_uri,
+            # where the user will be sent, as the browser will read it (never a look-alike host)
+            "redirect_uri": display_uri(req.redirect_uri),
             "scopes": consent_scopes(req.scopes),
             # RFC 8707: where the token will be good, when the client named resources
             "resources": [known[identifier] for identifier in req.resources],

@@ -35,7 +35,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import resources, scopes, secrets, throttling
+from .. import metadata_documents, resources, scopes, secrets, throttling
 from ..authorization_request import choose_scopes, consent_scopes
 from ..conf import provider_settings
 from ..csrf import csrf_failure
@@ -161,6 +161,10 @@ class DeviceVerificationView(View):
         blob = signing.dumps({"d": device.pk, "u": str(request.user.pk), "c": user_code}, salt=CONSENT_SALT)
         context: dict[str, Any] = {
             "client": device.client,
+            # a client ID metadata document chose its own name: the host it is served from
+            # leads, as on the code flow's consent page (draft-ietf-oauth-client-id-metadata-document §6.4)
+            "client_host": metadata_documents.display_host(device.client),
+            "client_label": metadata_documents.display_label(device.client),
             "user_code": user_code,
             "scopes": consent_scopes(requested),
             "consent_field": CONSENT_FIELD,
@@ -206,6 +210,6 @@ class DeviceVerificationView(View):
         signal = device_authorization_approved if granted is not None else device_authorization_denied
         signal.send(sender=get_client_model(), request=request, client=device.client, user=request.user,
                     scope=device.scope, device_code=device)
-        context = {"client": device.client, "approved": granted is not None, "user_code": user_code,
-                   "user": request.user}
+        context = {"client": device.client, "client_label": metadata_documents.display_label(device.client),
+                   "approved": granted is not None, "user_code": user_code, "user": request.user}
         return render_page(request, self.done_template_name, context)

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .. import jwt
 from ..adapter import subject_for
-from ..client_metadata import SELF_REGISTERED_SOURCES
+from ..client_metadata import is_self_registered
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import InvalidRequest, OAuthError
@@ -90,6 +90,10 @@ class EndSessionView(View):
             raise InvalidRequest("The logout form was tampered with.")
         client, _subject = self.identify(request, params)
         target = self.redirect_target(client, params)
+        if is_self_registered(client):
+            # Confirmed on our page: no hint proved the request came from this client, and a
+            # self-registered one's URI is whatever anyone registered (RP-Initiated Logout §2).
+            target = None
         if "logout" in data:
             logout(request)
         return self.finish(request, target, params)
@@ -126,8 +130,7 @@ class EndSessionView(View):
         operator registered: anyone can register a client of their own and get ID tokens for
         it, so for a self-registered one the hint proves nothing and the endpoint would be an
         open redirect on the provider's own domain."""
-        return subject is not None and client is not None and getattr(
-            client, "registration_method", "admin") not in SELF_REGISTERED_SOURCES
+        return subject is not None and client is not None and not is_self_registered(client)
 
     @staticmethod
     def redirect_target(client: AbstractClient, params: dict[str, str]) -> str | None:

@@ -27,6 +27,7 @@ clients' origins.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ from ..session import session_id
 
 #: where :func:`session_ended` leaves the iframes for the page that shows them
 PENDING_ATTR = "_oauth_provider_frontchannel_logout"
+#: a host (and port) that may stand in a CSP source list: a DNS name or an IP literal
+_CSP_NETLOC = re.compile(r"(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ def session_ended(request: HttpRequest | None, user: Any) -> list[LogoutFrame]:
     frames = []
     for name, uri, session_required in sorted(set(rows)):
         if origin(uri) is None:  # registered through the validator: never; a row written by hand
+            continue
+        if not _CSP_NETLOC.fullmatch(urlsplit(uri).netloc.lower()):
+            # a host no DNS name has but URL parsers take ("rp.example;script-src"): written into
+            # the page's CSP it would end the source list and start a directive of its own
             continue
         frames.append(LogoutFrame(name, logout_url(uri, session_required=session_required, issuer=issuer, sid=sid)))
     if frames:

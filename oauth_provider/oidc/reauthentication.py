@@ -123,6 +123,13 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
     return False
 
 
+def logged_in_for(request: HttpRequest, req: AuthorizationRequest) -> bool:
+    """Is this request back from the forced login it asked for, done? Then a login it still
+    needs (``id_token_hint`` naming someone else) is not asked for again: another login page
+    would only loop (OIDC Core §3.1.2.1: the OP SHOULD return an error)."""
+    return LOGIN_AFTER in req.params and _marker_satisfied(request, req, adapter().auth_time(request, request.user))
+
+
 def login_again(
     request: HttpRequest, req: AuthorizationRequest, data: QueryDict,
     send_to_login: Callable[[QueryDict], HttpResponse],

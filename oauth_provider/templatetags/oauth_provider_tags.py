@@ -27,10 +27,13 @@ def http_url(value: Any) -> str:
     """``value`` if it is an absolute http(s) URL, else ``""`` (so ``{% if %}`` hides it).
 
     Anything with whitespace or control characters is refused too: browsers strip them
-    before parsing, which is how ``java\\tscript:`` URLs slip past naive scheme checks."""
+    before parsing, which is how ``java\\tscript:`` URLs slip past naive scheme checks. So is
+    a backslash, which browsers read as ``/`` in an http(s) URL and Python does not:
+    ``https://evil.example\\@rp.example/`` opens evil.example, while :func:`url_host` (and
+    anyone checking with Python) would have read ``rp.example``."""
     if not isinstance(value, str) or not value:
         return ""
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in value):
         return ""
     try:
         parts = urlsplit(value)
@@ -55,12 +58,20 @@ def image_url(value: Any) -> str:
 
 @register.filter
 def url_host(value: Any) -> str:
-    """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise."""
+    """The host (and port) of an http(s) URL, for link text a user can check; ``""`` otherwise.
+    A non-ASCII host is shown in its IDNA form, never as a look-alike of another name."""
+    from ..redirect_uris import ascii_host
+
     url = http_url(value)
     if not url:
         return ""
     try:
-        return urlsplit(url).netloc.rpartition("@")[2]
+        parts = urlsplit(url)
+        shown = parts.netloc.rpartition("@")[2]
+        if shown.isascii():
+            return shown
+        host = ascii_host(parts.hostname or "")
+        return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return ""
 
@@ -73,6 +84,15 @@ def document_host(client: AbstractClient | None) -> str:
     from ..metadata_documents import display_host
 
     return display_host(client) if client is not None else ""
+
+
+@register.filter
+def client_label(client: AbstractClient | None) -> str:
+    """The client's name as pages show it: a client ID metadata document client's followed by
+    the host its document is served from (``Name (host)``, §6.4); ``""`` for no client."""
+    from ..metadata_documents import display_label
+
+    return display_label(client) if client is not None else ""
 
 
 @register.inclusion_tag("oauth_provider/frontchannel_logout.html", takes_context=True)

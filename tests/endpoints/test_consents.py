@@ -148,6 +148,20 @@ def test_revoke_kills_the_apps_tokens_at_once(page, user, conf_client):
     assert f'value="{conf_client.client_id}"' not in after and "Other" in after
 
 
+@pytest.mark.req("DERIVED-revocation-visible")
+def test_revoke_works_for_a_client_id_of_any_length_a_client_may_have(page, user):
+    """A client_id may be up to 255 characters (a client ID metadata document's URL is its
+    client_id): such a client is revoked like any other, not silently kept."""
+    long_id = "https://apps.example/" + "a" * 200 + "/client.json"
+    app = ClientFactory(name="Long", client_id=long_id)
+    ConsentFactory(user=user, client=app)
+    raw, _ = user_token(app, user)
+    r = click_revoke(page, app)
+    assert r.status_code == 302 and r["Location"].startswith(f"{URL}?revoked=")
+    assert api_status(raw) == 401 and not Consent.objects.filter(user=user, client=app).exists()
+    assert "Long can no longer access your account." in page.get(r["Location"]).content.decode()
+
+
 def test_the_revoked_notice_cannot_be_made_to_name_any_client(page, user, conf_client):
     """Issue 12 item 12: ``?revoked=<client_id>`` showed "X can no longer access your account"
     for any client an attacker named in a link. The notice now carries a value signed for the

@@ -148,3 +148,21 @@ def test_a_self_registered_client_is_no_redirect_for_anonymous_visitors_even_wit
     rp.refresh_from_db()
     r = HttpClient().get("/o/logout/", {"id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO})
     assert r.status_code == 200 and "Location" not in r
+
+
+@pytest.mark.req("RPL-2")
+@pytest.mark.parametrize("method", ["dynamic", "metadata_document"])
+@pytest.mark.parametrize("button", ["logout", "stay"])
+def test_confirming_on_our_page_is_no_redirect_to_a_self_registered_client(user, rp, signing_key, method, button):
+    """Without a hint for the logged-in user, nothing vouches for a self-registered client's
+    post-logout URI: anyone can register one and send a link. Clicking either button of the
+    confirmation page must not make the provider's page a way to reach it."""
+    type(rp).objects.filter(pk=rp.pk).update(registration_method=method)
+    browser = HttpClient()
+    browser.force_login(user)
+    page = browser.get("/o/logout/", {"client_id": rp.client_id, "post_logout_redirect_uri": LOGOUT_TO})
+    html = page.content.decode()
+    blob = re.search(r'name="logout_request" value="([^"]+)"', html).group(1)
+    r = browser.post("/o/logout/", {"logout_request": blob, button: button})
+    assert r.status_code == 200 and "Location" not in r
+    assert is_logged_in(browser) == (button == "stay")

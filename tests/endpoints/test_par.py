@@ -520,6 +520,20 @@ def test_a_pushed_prompt_login_forces_one_fresh_login_and_keeps_the_request_push
     assert code_of(browser.get(back.path, back_params))
 
 
+@pytest.mark.req("9126-4-pushed-only")
+def test_a_pushed_login_hint_stays_off_the_front_channel_on_a_forced_login(trusted, user, signing_key):
+    """A pushed request's parameters never travel through the browser (RFC 9126 §1: their
+    confidentiality is what PAR is for): not the login_hint either, when the request forces a
+    fresh login (it would land in the login page's URL, history and logs)."""
+    browser = HttpClient()
+    browser.force_login(user)
+    request_uri = pushed_uri(trusted, **request_params(trusted, scope="openid read", prompt="login", nonce="n",
+                                                         login_hint="alice.private@example.com"))
+    r = authorize(browser, trusted, request_uri)
+    assert r.status_code == 302 and urlsplit(r["Location"]).path == "/accounts/login/"
+    assert "alice.private" not in r["Location"]
+
+
 # -- DPoP at the PAR endpoint (RFC 9449 §10.1) --------------------------------------------------
 def _redeem(client, code: str, verifier: str, key: DPoPKey | None):
     headers = {"HTTP_AUTHORIZATION": basic_auth(client.client_id, client.raw_secret)}

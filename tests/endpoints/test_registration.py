@@ -18,6 +18,7 @@ from oauth_provider import secrets
 from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.models import ClientRegistration, Consent, InitialAccessToken, get_client_model
 from oauth_provider.models.tokens import AccessToken
+from tests.support.endpoints import assert_error_page
 from tests.support.factories import ConsentFactory
 from tests.support.resource_helpers import user_token
 from tests.support.settings import override_oauth
@@ -690,6 +691,55 @@ def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_
     assert not stored.skip_consent
     admin_page = oauth.browser.get("/o/authorize/", oauth.authorize_params(conf_client)[0]).content.decode()
     assert 'class="notice unverified"' not in admin_page
+
+
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+@pytest.mark.parametrize("scope", ["read", "nonexistent"])
+@open_registration
+def test_prompt_none_never_bounces_a_visitor_to_a_self_registered_client(oauth, scope):
+    """prompt=none is answered before anyone logs in (OIDC Core §3.1.2.6). For a client anyone
+    could register, that answer must not be a redirect: the provider would send a visitor with
+    no session straight on to a URI the attacker chose (RFC 9700 §4.11.2: automatic redirects
+    only to URIs the server trusts). An error page instead; a logged-in user is answered as
+    usual."""
+    info = register({**WEB_CLIENT, "redirect_uris": ["https://attacker.example/cb"], "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb",
+                                               scope=scope, prompt="none")
+    anonymous = HttpClient().get("/o/authorize/", params)
+    assert_error_page(anonymous)
+    assert b"login_required" in anonymous.content
+    logged_in = oauth.browser.get("/o/authorize/", params)
+    assert logged_in.status_code == 302 and logged_in["Location"].startswith("https://attacker.example/cb?")
+
+
+@pytest.mark.req("O21-7.9-consent-phishing")
+@pytest.mark.parametrize("control", ["\u202e", "\u202d", "\u2067", "\u2069", "\u200f", "\u061c"])
+@open_registration
+def test_a_self_chosen_name_cannot_reorder_the_consent_page(control):
+    """Bidirectional controls in client_name (RLO, isolates, marks) would make the browser
+    show the page's own words around the name, and the host after it, in another order:
+    "Google (\u202eelpmaxe.live)" reads "Google (evil.example)" backwards. Refused as
+    invalid_client_metadata; right-to-left names themselves are fine."""
+    refused = register({**WEB_CLIENT, "client_name": f"Google{control} (accounts.google.com)"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+    assert "client_name" in refused.json()["error_description"]
+    assert register({**WEB_CLIENT, "client_name": "מחברת Notes 👩\u200d💻"}).status_code == 201
+
+
+@pytest.mark.req("O21-7.9-consent-phishing")
+@open_registration
+def test_the_address_a_user_is_sent_back_to_never_reads_as_a_look_alike(oauth):
+    """The consent page tells the user to trust "the address you are sent back to". A
+    self-registered redirect URI on "gоogle.com" (a Cyrillic "о") is shown as the name the
+    browser will contact (IDNA), not as google.com."""
+    uri = "https://g\u043eogle.com/cb"
+    info = register({**WEB_CLIENT, "redirect_uris": [uri], "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored, redirect_uri=uri)
+    html = oauth.browser.get("/o/authorize/", params).content.decode()
+    assert "You will be sent back to https://xn--gogle-jye.com/cb" in html
+    assert "g\u043eogle" not in html
 
 
 @open_registration

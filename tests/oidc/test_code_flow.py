@@ -352,6 +352,26 @@ def test_id_token_hint(oauth, conf_client, user, signing_key):
     assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "invalid_request"
 
 
+@pytest.mark.req("OIDC-3.1.2.1-id-token-hint")
+def test_an_id_token_hint_for_someone_else_ends_after_one_login_not_in_a_loop(oauth, conf_client, user,
+                                                                              signing_key):
+    """The hint names another user: the user is asked to log in once. Logged in again and
+    still not that user, the request ends with login_required (OIDC Core §3.1.2.1: the OP
+    SHOULD return an error) instead of sending them to the login page for ever."""
+    family = AuthorizationFactory(user=UserFactory(), client=conf_client, scope="openid")
+    hint = id_token_module.build(issuer=ISS, client=conf_client, authorization=family, access_token=None,
+                                 nonce=None)
+    params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint=hint, state="s")
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    back = urlsplit(login_redirect(oauth.browser.get("/o/authorize/", params))["next"])
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)
+    r = oauth.browser.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+    assert r.status_code == 302 and r["Location"].startswith(conf_client.redirect_uri_list[0]), r["Location"]
+    assert query_of(r["Location"])["error"] == "login_required" and query_of(r["Location"])["state"] == "s"
+
+
 @pytest.mark.req("OIDC-6-request-objects")
 @pytest.mark.req("DERIVED-request-uri-ssrf")
 @pytest.mark.parametrize("name, value, error", [

@@ -288,6 +288,30 @@ def test_a_self_registered_client_loads_only_its_own_origin(logged_in):
     assert 'sandbox="allow-same-origin allow-scripts"' in r.content.decode()  # cannot navigate us away
 
 
+@pytest.mark.req("FCL-2-uri-origin")
+def test_a_logout_uri_cannot_write_directives_into_the_pages_policy(logged_in):
+    """The page's Content-Security-Policy lists the clients' origins. A host no DNS name can
+    have, but the URL parsers take ("rp.example;script-src"), would end that list and start
+    a directive of the client's choosing: an empty script-src, listed first, would stop the
+    page's own script. Such an origin is never written into the policy, nor loaded."""
+    odd = "https://rp.example;script-src"
+    with override_oauth(DYNAMIC_REGISTRATION="open", OIDC_ENABLED=True):
+        registered = HttpClient().post("/o/register/", {
+            "redirect_uris": [f"{odd}/cb"], "token_endpoint_auth_method": "none",
+            "post_logout_redirect_uris": [f"{odd}/bye"], "frontchannel_logout_uri": f"{odd}/fc"},
+            content_type="application/json")
+    assert registered.status_code == 201, registered.content
+    client = get_client_model().objects.get(client_id=registered.json()["client_id"])
+    client.raw_secret = None
+    id_token = sign_in(logged_in, client)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    directives = [d.split()[0] for d in r["Content-Security-Policy"].split(";") if d.strip()]
+    assert len(directives) == len(set(directives)) and set(directives) <= {"frame-ancestors", "frame-src",
+                                                                           "script-src"}, directives
+    assert "script-src" not in r["Content-Security-Policy"].replace("script-src 'nonce-", "")
+    assert iframe_urls(r) == []
+
+
 # --- the site's own logout ---------------------------------------------------------------------
 
 def test_the_site_logout_redirect_becomes_the_logout_page(rp, logged_in):

@@ -452,3 +452,17 @@ def test_an_unknown_client_sending_an_assertion_is_not_told_to_send_a_secret(api
     assert "secret" not in body["error_description"]
     only_id = assert_error(post_form(api_client, {**CC, "client_id": "nobody-here"}), "invalid_client")
     assert "must send its secret" in only_id["error_description"]
+
+
+def test_a_url_client_id_whose_document_cannot_be_fetched_is_an_unknown_client(api_client):
+    """With client ID metadata documents on, a client_id URL nothing answers at names no client:
+    401 ``invalid_client``, as for any unknown client_id (not a 500, nor the fetch error)."""
+    from tests.support.settings import override_oauth
+
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True, ALLOW_INSECURE_LOOPBACK_FETCH=True,
+                        FETCH={"timeout": 1, "connect_timeout": 1}):
+        response = post_form(api_client, {
+            "grant_type": "authorization_code", "code": "x" * 43, "code_verifier": "v" * 43,
+            "redirect_uri": "http://127.0.0.1:3000/callback", "client_id": "http://127.0.0.1:1/client.json",
+        })
+    assert_error(response, "invalid_client")

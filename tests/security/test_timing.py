@@ -230,3 +230,23 @@ def test_a_slow_spell_of_hits_never_makes_a_miss_spin_past_ten_milliseconds(monk
     started = clock()
     timer.missed(started)
     assert clock.now - started == pytest.approx(0.01, abs=1e-5)
+
+
+def test_a_hit_racing_another_thread_never_fails_the_request(monkeypatch):
+    """Under a threaded server another request may append a sample while this one sorts them
+    ("deque mutated during iteration"): the target stays as it was, the lookup goes on."""
+    from collections import deque
+
+    class Racing(deque):
+        def __iter__(self):
+            raise RuntimeError("deque mutated during iteration")
+
+    clock = _HandClock()
+    monkeypatch.setattr(client_auth.time, "thread_time", clock)
+    timer = client_auth.LookupTimer()
+    for took in (0.001, 0.002, 0.003):
+        _hit(timer, clock, took)
+    before = timer.target
+    timer.samples = Racing(timer.samples, maxlen=timer.SAMPLES)
+    _hit(timer, clock, 0.009)
+    assert timer.target == before

@@ -123,6 +123,8 @@ def test_wrong_secret_with_basic_is_401_with_a_basic_challenge(api_client, conf_
     assert r["WWW-Authenticate"].startswith("Basic ")
     assert [(f["client_id"], f["method"]) for f in failures] == [(conf_client.client_id, "client_secret_basic")]
     assert failures[0]["request"].path == "/o/token/"
+    # it did send a secret: the hint for a client that sent only its client_id is not for it
+    assert r.json()["error_description"] == "Client authentication failed."
 
 
 @pytest.mark.req("O21-2.4.1-client-secret-post")
@@ -466,3 +468,43 @@ def test_a_url_client_id_whose_document_cannot_be_fetched_is_an_unknown_client(a
             "redirect_uri": "http://127.0.0.1:3000/callback", "client_id": "http://127.0.0.1:1/client.json",
         })
     assert_error(response, "invalid_client")
+
+
+def test_a_forged_client_assertion_is_counted_and_signalled_like_a_wrong_secret(api_client, failures):
+    """A method's own refusal (here ``private_key_jwt``: a signature by another key) goes the
+    same way as a wrong secret: ``client_authentication_failed`` is sent and the throttle
+    counts it, so assertions cannot be tried unseen and without limit."""
+    from tests.test_client_assertions import ec_key, make_client, sign
+
+    client = make_client()
+    forged = sign(client, key=ec_key())
+    r = post_form(api_client, {**CC, "client_id": client.client_id, "client_assertion": forged,
+                               "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    assert_error(r, "invalid_client")
+    assert [(f["client_id"], f["method"]) for f in failures] == [(client.client_id, "private_key_jwt")]
+
+
+def test_a_registered_method_class_that_predates_uses_secret_still_gets_a_secret(settings):
+    """``uses_secret`` is optional on a host's method class: one written before it existed
+    keeps what it had, a generated secret for its confidential clients."""
+    from oauth_provider.client_auth import uses_secret
+    from oauth_provider.conf import DEFAULTS
+
+    methods = {**DEFAULTS["CLIENT_AUTH_METHODS"].default, "legacy_hmac": "tests.test_client_auth.LegacyMethod"}
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "CLIENT_AUTH_METHODS": methods}
+    client = ClientFactory.build(token_endpoint_auth_method="legacy_hmac")
+    assert uses_secret(client) is True
+
+
+class LegacyMethod:
+    """A client-authentication class as hosts wrote them before ``uses_secret`` existed."""
+
+    name = "legacy_hmac"
+    challenge = None
+    hint = "sign the request"
+
+    def attempted(self, request, params):
+        return "legacy" in params
+
+    def credentials(self, request, params):
+        return params["client_id"], params["legacy"]

@@ -508,3 +508,17 @@ class LegacyMethod:
 
     def credentials(self, request, params):
         return params["client_id"], params["legacy"]
+
+
+def test_with_metadata_documents_on_an_unknown_client_id_is_still_padded(api_client, monkeypatch):
+    """Only a URL client_id goes to the metadata documents; any other still goes through the
+    lookup timer, so turning the feature on does not let timing tell which client_ids exist."""
+    from oauth_provider import client_auth
+    from tests.support.settings import override_oauth
+
+    padded = []
+    monkeypatch.setattr(client_auth._lookup_timer, "missed", lambda started: padded.append(started))
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True):
+        assert_error(post_form(api_client, {**CC, "client_id": "nobody-here", "client_secret": "x"}),
+                     "invalid_client")
+    assert len(padded) == 1

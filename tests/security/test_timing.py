@@ -205,17 +205,17 @@ def test_a_miss_is_padded_to_the_lower_median_of_the_recent_hits(monkeypatch):
 
 def test_the_padding_is_recomputed_every_eighth_hit_once_eight_are_known(monkeypatch):
     """Sorting 64 samples on every request would cost more than the padding saves: the
-    median is recomputed on each of the first hits, then on every EVERY-th (hits 9, 17, ...)."""
+    median is recomputed on each of the first seven hits, then on every EVERY-th (9, 17, ...)."""
     clock = _HandClock()
     monkeypatch.setattr(client_auth.time, "thread_time", clock)
     timer = client_auth.LookupTimer()
     targets = []
     for hit in range(1, 18):
-        _hit(timer, clock, hit / 1000)  # hit n takes n ms: each recomputation moves the median
-        targets.append(round(timer.target * 1000, 2))
-    # hits 1-7: the lower median of 1..n ms; hit 8 keeps hit 7's; hit 9 recomputes (5 ms),
-    # hits 10-16 keep it; hit 17 recomputes over 17 samples (9 ms)
-    assert targets == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 9]
+        _hit(timer, clock, (30 - hit) / 10_000)  # each faster than the last: every recomputation shows
+        targets.append(round(timer.target * 10_000))  # in tenths of a millisecond
+    # hits 1-7: the lower median of what is known; hit 8 keeps hit 7's (2.6 ms, though the eight
+    # samples' lower median is 2.5); hit 9 recomputes, hits 10-16 keep it; hit 17 recomputes
+    assert targets == [29, 28, 28, 27, 27, 26, 26, 26, 25, 25, 25, 25, 25, 25, 25, 25, 21]
 
 
 def test_a_slow_spell_of_hits_never_makes_a_miss_spin_past_ten_milliseconds(monkeypatch):

@@ -237,6 +237,61 @@ def test_oversized_documents_refused(cimd, browser, route):
     assert_error_page(page)
 
 
+@pytest.mark.req("CIMD-6.6-size")
+def test_a_document_of_5_kib_is_read_and_one_byte_more_is_not(cimd, browser):
+    """§6.6: at most 5 KiB (an unknown member pads the document, RFC 7591 §2 ignores it)."""
+    room = 5 * 1024 - len(json.dumps(cimd.document(padding="")).encode())
+    assert len(json.dumps(cimd.document(padding="x" * room)).encode()) == 5 * 1024
+    cimd.serve(padding="x" * room)
+    assert b"wants to access your account" in authorize(browser, cimd.doc_url)[0].content
+    caches["default"].clear()
+    cimd.serve(padding="x" * (room + 1))
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+
+
+@pytest.mark.req("CIMD-3-client-id-url")
+def test_a_client_id_url_is_at_most_255_characters():
+    """The client_id column's size; checked before anything is fetched."""
+    from oauth_provider.metadata_documents import url_problem
+
+    base = "https://cimd.example/"
+    assert url_problem(base + "a" * (255 - len(base))) is None
+    assert "at most 255 characters" in url_problem(base + "a" * (256 - len(base)))
+
+
+def test_only_url_client_ids_name_documents(cimd):
+    """With the feature on, an ordinary client_id stays an ordinary (here unknown) client, and
+    an http URL is a document only with ALLOW_INSECURE_LOOPBACK_FETCH: otherwise it is an
+    unknown client too, not a document that cannot be fetched."""
+    from oauth_provider import metadata_documents
+
+    cimd.serve()
+    assert metadata_documents.lookup("my-client") is None
+    with override_oauth(**{**ON, "ALLOW_INSECURE_LOOPBACK_FETCH": False}):
+        assert metadata_documents.lookup(cimd.doc_url) is None
+    assert cimd.requests == []
+
+
+@pytest.mark.req("CIMD-6.1-redirect-origin")
+def test_same_origin_compares_default_ports_and_keeps_out_private_schemes(browser, monkeypatch):
+    """§6.1 with ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN``: ``https://app.example:443`` is the
+    origin of ``https://app.example/client.json``; a private-use scheme is no origin of the
+    client's, whatever host it names (any app may claim the scheme)."""
+    from oauth_provider import fetch
+
+    url = "https://app.example/client.json"
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(fetch, "get_json", lambda *a, **k: fetch.FetchedJSON(served, 0))
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        served.update(client_id=url, redirect_uris=["https://app.example:443/cb"], token_endpoint_auth_method="none")
+        page, _ = authorize(browser, url, redirect_uri="https://app.example:443/cb")
+        assert b"wants to access your account" in page.content
+        served.update(application_type="native", redirect_uris=["com.example.app://127.0.0.1/cb"])
+        page, _ = authorize(browser, url, redirect_uri="com.example.app://127.0.0.1/cb")
+        assert_error_page(page)
+        assert b"own origin" in page.content
+
+
 # -- the document (§4.1) ----------------------------------------------------------------------------
 @pytest.mark.req("CIMD-4.1-client-id-match")
 @pytest.mark.parametrize("variant", ["slash", "host-case", "default-port", "encoded", "absent", "array", "other"])
@@ -388,6 +443,10 @@ def test_pre_registered_url_client_is_never_fetched(cimd, browser):
     page, _ = authorize(browser, cimd.doc_url, redirect_uri="https://rp.example/cb")
     assert page.status_code == 200 and b"Registered" in page.content
     assert cimd.requests == []
+    # the ordinary consent page: the client's own name, not a host it was fetched from (§6.4)
+    html = page.content.decode()
+    assert "<h1>Registered wants to access your account</h1>" in html
+    assert "client-origin" not in html and f"127.0.0.1:{cimd.port}" not in html
 
 
 # -- policy (§6.8) ----------------------------------------------------------------------------------

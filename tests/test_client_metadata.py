@@ -88,6 +88,17 @@ def test_claimed_https_for_native_apps_needs_the_setting_unless_an_operator_regi
     assert validate(data, source="command").redirect_uris == ["https://app.example/cb"]
 
 
+@pytest.mark.parametrize("uri", ["com.example.app:/cb", "org.example.app:/cb"])
+@pytest.mark.parametrize("source", ["admin", "dynamic"])
+def test_a_private_use_scheme_is_for_native_apps_whoever_registers_the_client(source, uri):
+    """RFC 8252 §7.1, whichever way the scheme sorts against ``http``."""
+    problem = refused({"redirect_uris": [uri]}, source=source)
+    assert problem.error == "invalid_redirect_uri"
+    assert "private-use URI schemes are for native apps" in problem.description
+    native = {"redirect_uris": [uri], "application_type": "native", "token_endpoint_auth_method": "none"}
+    assert validate(native, source=source).redirect_uris == [uri]
+
+
 def test_operators_may_register_loopback_http_for_a_web_client():
     """Local development of a web app, as before application_type existed."""
     data = {"redirect_uris": ["http://127.0.0.1:8000/callback"]}
@@ -116,6 +127,22 @@ def test_one_bad_redirect_uri_refuses_the_registration_rather_than_being_dropped
     problem = refused({"redirect_uris": ["https://rp.example/cb", "http://evil.example/cb"]})
     assert "http://evil.example/cb" not in str(validate(WEB, source="dynamic").redirect_uris)
     assert problem.error == "invalid_redirect_uri"
+
+
+def test_every_bad_redirect_uri_is_named_not_only_the_first():
+    """A form shows every problem: each bad redirect URI has its own message, in order."""
+    uris = ["http://evil.example/cb", "https://rp.example/ok", "javascript:alert(1)//", "com.example.app:/cb"]
+    problem = refused({"redirect_uris": uris})
+    messages = [p.description for p in problem.errors if p.field == "redirect_uris"]
+    assert len(messages) == 3, messages
+    assert "Plain http" in messages[0] and messages[2].startswith("com.example.app:/cb: private-use")
+
+
+def test_a_client_registers_at_most_50_redirect_uris():
+    uris = [f"https://rp.example/cb{i}" for i in range(51)]
+    assert validate({"redirect_uris": uris[:50]}, source="dynamic").redirect_uris == uris[:50]
+    problem = refused({"redirect_uris": uris})
+    assert problem.error == "invalid_redirect_uri" and problem.description == "At most 50 redirect URIs."
 
 
 @pytest.mark.req("7591-2.1-consistent-types")
@@ -406,6 +433,25 @@ def test_a_metadata_document_holds_no_shared_secret(extra):
     url = "https://cimd.example/c.json"
     data = {"client_id": url, "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], **extra}
     refused(data, source="metadata_document", client_id=url)
+
+
+@pytest.mark.req("CIMD-4.1-no-shared-secret")
+def test_the_metadata_document_rules_hold_for_a_source_read_at_run_time():
+    """The model's ``clean()`` passes ``registration_method`` as read from the database: the same
+    source, though not the interned literal. A document naming no method is still public, and
+    an operator cannot switch a metadata-document client to a shared secret in the admin."""
+    url = "https://cimd.example/c.json"
+    source = "".join(["metadata_", "document"])
+    data = {"client_id": url, "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert validate(data, source=source, client_id=url).token_endpoint_auth_method == "none"
+    Client.objects.create(client_id=url, name="Doc", client_type="public", token_endpoint_auth_method="none",
+                          application_type="native", redirect_uris="http://127.0.0.1/cb",
+                          registration_method="metadata_document")
+    stored = Client.objects.get(client_id=url)
+    stored.client_type, stored.token_endpoint_auth_method = "confidential", "client_secret_basic"
+    with pytest.raises(Exception) as info:
+        stored.full_clean()
+    assert "shared secret" in " ".join(info.value.message_dict["token_endpoint_auth_method"])
 
 
 @pytest.mark.req("CIMD-4.1-client-id-match")

@@ -237,6 +237,116 @@ def test_oversized_documents_refused(cimd, browser, route):
     assert_error_page(page)
 
 
+@pytest.mark.req("CIMD-6.6-size")
+def test_a_document_of_5_kib_is_read_and_one_byte_more_is_not(cimd, browser):
+    """§6.6: at most 5 KiB (an unknown member pads the document, RFC 7591 §2 ignores it)."""
+    room = 5 * 1024 - len(json.dumps(cimd.document(padding="")).encode())
+    assert len(json.dumps(cimd.document(padding="x" * room)).encode()) == 5 * 1024
+    cimd.serve(padding="x" * room)
+    assert b"wants to access your account" in authorize(browser, cimd.doc_url)[0].content
+    caches["default"].clear()
+    cimd.serve(padding="x" * (room + 1))
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+
+
+@pytest.mark.req("CIMD-3-client-id-url")
+def test_a_client_id_url_is_at_most_255_characters():
+    """The client_id column's size; checked before anything is fetched."""
+    from oauth_provider.metadata_documents import url_problem
+
+    base = "https://cimd.example/"
+    assert url_problem(base + "a" * (255 - len(base))) is None
+    assert "at most 255 characters" in url_problem(base + "a" * (256 - len(base)))
+
+
+def test_only_url_client_ids_name_documents(cimd):
+    """With the feature on, an ordinary client_id stays an ordinary (here unknown) client, and
+    an http URL is a document only with ALLOW_INSECURE_LOOPBACK_FETCH: otherwise it is an
+    unknown client too, not a document that cannot be fetched."""
+    from oauth_provider import metadata_documents
+
+    cimd.serve()
+    assert metadata_documents.lookup("my-client") is None
+    with override_oauth(**{**ON, "ALLOW_INSECURE_LOOPBACK_FETCH": False}):
+        assert metadata_documents.lookup(cimd.doc_url) is None
+    assert cimd.requests == []
+
+
+@pytest.mark.req("CIMD-6.1-redirect-origin")
+def test_same_origin_compares_default_ports_and_keeps_out_private_schemes(browser, monkeypatch):
+    """§6.1 with ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN``: ``https://app.example:443`` is the
+    origin of ``https://app.example/client.json``; a private-use scheme is no origin of the
+    client's, whatever host it names (any app may claim the scheme)."""
+    from oauth_provider import fetch
+
+    url = "https://app.example/client.json"
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(fetch, "get_json", lambda *a, **k: fetch.FetchedJSON(served, 0))
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        served.update(client_id=url, redirect_uris=["https://app.example:443/cb"], token_endpoint_auth_method="none")
+        page, _ = authorize(browser, url, redirect_uri="https://app.example:443/cb")
+        assert b"wants to access your account" in page.content
+        served.update(application_type="native", redirect_uris=["com.example.app://127.0.0.1/cb"])
+        page, _ = authorize(browser, url, redirect_uri="com.example.app://127.0.0.1/cb")
+        assert_error_page(page)
+        assert b"own origin" in page.content
+        # another origin is refused whichever way it sorts; the error names the first one
+        served.update(application_type="web", redirect_uris=[
+            "https://app.example/cb", "https://another.example/cb", "https://zz.example/cb"])
+        page, _ = authorize(browser, url, redirect_uri="https://app.example/cb")
+        assert_error_page(page)
+        assert b"(https://another.example/cb)" in page.content
+        # loopback means RFC 8252 §7.3's: plain http; https on 127.0.0.1 is another origin
+        served.update(redirect_uris=["https://app.example/cb", "https://127.0.0.1/cb"])
+        assert_error_page(authorize(browser, url, redirect_uri="https://app.example/cb")[0])
+        # a long foreign URI is named by its first 200 characters
+        long_uri = "https://another.example/" + "a" * 300
+        served.update(redirect_uris=["https://app.example/cb", long_uri])
+        page, _ = authorize(browser, url, redirect_uri="https://app.example/cb")
+        assert_error_page(page)
+        assert b"(" + long_uri[:200].encode() + b")." in page.content
+
+
+def test_two_first_requests_racing_store_one_row_and_both_go_on(cimd, browser, monkeypatch):
+    """The request that loses the race for the first INSERT (it looked for the row before the
+    winner stored it) uses the winner's row: the consent page, not a 500."""
+    from oauth_provider import metadata_documents
+
+    cimd.serve()
+    assert b"wants to access your account" in authorize(browser, cimd.doc_url)[0].content
+    caches["default"].clear()
+    real, calls = metadata_documents.client_by_id, []
+
+    def not_stored_yet(client_id: str) -> Any:
+        calls.append(client_id)
+        return None if len(calls) == 1 else real(client_id)
+
+    monkeypatch.setattr(metadata_documents, "client_by_id", not_stored_yet)
+    assert b"wants to access your account" in authorize(browser, cimd.doc_url)[0].content
+    assert len(calls) == 2
+    assert get_client_model()._default_manager.filter(client_id=cimd.doc_url).count() == 1
+
+
+def test_an_operators_skip_consent_survives_refetches_while_the_client_is_confidential(cimd, browser):
+    """An operator may trust a confidential document client (``skip_consent``); a refetch keeps
+    that, and turns it off only when the document makes the client public (RFC 8252 §8.6, a
+    database constraint too)."""
+    _private, jwk = _key_pair()
+    confidential = {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}}
+    cimd.serve(**confidential)
+    authorize(browser, cimd.doc_url)
+    rows = get_client_model()._default_manager.filter(client_id=cimd.doc_url)
+    rows.update(skip_consent=True)
+    caches["default"].clear()
+    cimd.serve(**confidential, client_name="Renamed")
+    authorize(browser, cimd.doc_url)
+    assert rows.get().name == "Renamed" and rows.get().skip_consent
+    caches["default"].clear()
+    cimd.serve()
+    assert b"wants to access your account" in authorize(browser, cimd.doc_url)[0].content
+    assert rows.get().is_public and not rows.get().skip_consent
+
+
 # -- the document (§4.1) ----------------------------------------------------------------------------
 @pytest.mark.req("CIMD-4.1-client-id-match")
 @pytest.mark.parametrize("variant", ["slash", "host-case", "default-port", "encoded", "absent", "array", "other"])
@@ -365,7 +475,9 @@ def test_errors_and_invalid_documents_not_cached(cimd, browser, first):
 # -- changes (§6.3) ---------------------------------------------------------------------------------
 @pytest.mark.req("CIMD-6.3-metadata-change")
 @pytest.mark.parametrize("change", [{"redirect_uris": ["http://127.0.0.1:4000/cb"]}, {"client_name": "Google"},
-                                    {"logo_uri": "https://cimd.example/new.png"}])
+                                    {"logo_uri": "https://cimd.example/new.png"},
+                                    # changes to values that sort before the old ones
+                                    {"redirect_uris": ["http://127.0.0.1:2000/cb"]}, {"client_name": "A client"}])
 def test_changed_document_forgets_remembered_consent(cimd, browser, user, change):
     cimd.serve()
     assert authorize(browser, cimd.doc_url)[0].status_code == 200
@@ -420,6 +532,10 @@ def test_pre_registered_url_client_is_never_fetched(cimd, browser):
     page, _ = authorize(browser, cimd.doc_url, redirect_uri="https://rp.example/cb")
     assert page.status_code == 200 and b"Registered" in page.content
     assert cimd.requests == []
+    # the ordinary consent page: the client's own name, not a host it was fetched from (§6.4)
+    html = page.content.decode()
+    assert "<h1>Registered wants to access your account</h1>" in html
+    assert "client-origin" not in html and f"127.0.0.1:{cimd.port}" not in html
 
 
 # -- policy (§6.8) ----------------------------------------------------------------------------------
@@ -604,6 +720,16 @@ def test_logout_and_revoke_confirmations_name_the_host(cimd, browser, user):
 def test_values_too_long_to_store_are_an_error_page(cimd, browser, changes):
     cimd.serve(**changes)
     assert_error_page(authorize(browser, cimd.doc_url)[0])
+    assert not get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()
+
+
+def test_a_value_valid_as_metadata_but_not_storable_is_an_error_page(cimd, browser):
+    """The fetcher's rules take a host with ``_``; the model's URL field does not: the
+    document is refused with the field's message, not a server error."""
+    cimd.serve(backchannel_logout_uri="https://logout_host.example/bc")
+    page, _ = authorize(browser, cimd.doc_url)
+    assert_error_page(page)
+    assert b"backchannel_logout_uri" in page.content
     assert not get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()
 
 

@@ -571,6 +571,31 @@ def test_audience_inferred_from_the_scopes(oauth, jwt_client, default_listed):
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
 
 
+@pytest.mark.req("9068-3-default-aud")
+def test_scopes_no_single_resource_accepts_are_refused_not_dropped(oauth, jwt_client, default_listed):
+    """``read`` alone would go to the default resource, but with ``rs-a:read rs-b:read`` no one
+    resource accepts the three: invalid_scope, not a token for the default resource that
+    silently drops the other two."""
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "read rs-a:read rs-b:read"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+    r, _, _ = authorize(oauth, jwt_client, scope="read rs-a:read rs-b:read")
+    assert query_of(r["Location"])["error"] == "invalid_scope"
+
+
+@pytest.mark.req("9068-3-default-aud")
+@pytest.mark.parametrize("multi_audience", [False, True])
+def test_scopes_two_resources_accept_make_no_two_audience_token(oauth, jwt_client, settings, multi_audience):
+    """RFC 9068 §3: a request naming no resource gets one audience. When the default resource
+    does not take ``read`` and two others do, the client must name one (invalid_scope), even
+    where multi-audience tokens are allowed for requests that name several."""
+    listed = {DEFAULT: {"name": "This site", "scopes": ["profile"]}, **RESOURCES}
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=listed, MULTI_AUDIENCE_TOKENS=multi_audience)
+    r = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "read"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+    named = token_request(oauth, jwt_client, {"grant_type": "client_credentials", "scope": "read"}, [RS_B])
+    assert named.status_code == 200 and jwt_claims(oauth, named.json()["access_token"])["aud"] == RS_B
+
+
 def test_unlisted_default_resource_takes_every_scope(oauth, jwt_client):
     """Without the default resource in RESOURCES, no resource named means the host's own API,
     whatever the scopes: what a site had before resource indicators keeps its meaning."""

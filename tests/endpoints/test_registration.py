@@ -411,6 +411,83 @@ def test_initial_access_token_uses_and_expiry():
     assert register(MCP_CLIENT, token=revoked).status_code == 401
 
 
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_an_expiring_token_works_until_its_last_second():
+    """``--expires 60``: registrations are accepted for 60 seconds from its creation, and not
+    at the 60th second itself."""
+    start = secrets.now()
+    secrets.set_clock(lambda: start)
+    brief = make_token("--expires", "60")
+    assert InitialAccessToken.objects.get().expires_at == start + timedelta(seconds=60)
+    secrets.set_clock(lambda: start + timedelta(seconds=59))
+    assert register(MCP_CLIENT, token=brief).status_code == 201
+    secrets.set_clock(lambda: start + timedelta(seconds=60))
+    assert register(MCP_CLIENT, token=brief).status_code == 401
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_a_token_good_for_n_registrations_counts_them_down_one_by_one():
+    token = make_token("--uses", "3")
+    for left in (2, 1, 0):
+        assert register(MCP_CLIENT, token=token).status_code == 201
+        assert InitialAccessToken.objects.get().uses_left == left
+    assert register(MCP_CLIENT, token=token).status_code == 401
+    assert get_client_model().objects.count() == 3
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+def test_two_registrations_racing_for_the_last_use_cannot_both_win():
+    """Both requests read the token as usable before either spends it: the conditional UPDATE
+    gives the last use to one of them only."""
+    row, _raw = InitialAccessToken.objects.create_token(uses=1)
+    first = InitialAccessToken.objects.usable().get(pk=row.pk)
+    second = InitialAccessToken.objects.usable().get(pk=row.pk)
+    assert InitialAccessToken.objects.spend(first) is True
+    assert InitialAccessToken.objects.spend(second) is False
+    assert InitialAccessToken.objects.get().uses_left == 0
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+@override_oauth(DYNAMIC_REGISTRATION="token")
+def test_a_used_up_token_is_refused_before_the_metadata_is_looked_at():
+    once = make_token("--uses", "1")
+    assert register(MCP_CLIENT, token=once).status_code == 201
+    assert not InitialAccessToken.objects.usable().exists()
+    bad_body = register({"redirect_uris": ["javascript:x"]}, token=once)
+    assert bad_body.status_code == 401 and 'error="invalid_token"' in bad_body["WWW-Authenticate"]
+
+
+@pytest.mark.req("7591-3-initial-access-token")
+def test_the_admin_shows_a_token_usable_exactly_when_registration_accepts_it():
+    """The admin's "usable" column (``is_usable``) and the endpoint's lookup (``usable()``)
+    agree at the instant given, on both sides of each bound."""
+    start = secrets.now()
+    make = InitialAccessToken.objects.create
+    rows = {
+        "forever": make(token_hash="a" * 64),
+        "one minute": make(token_hash="b" * 64, expires_at=start + timedelta(seconds=60)),
+        "one use": make(token_hash="c" * 64, uses_left=1),
+        "used up": make(token_hash="d" * 64, uses_left=0),
+        "revoked": make(token_hash="e" * 64, revoked_at=start),
+    }
+    for row in rows.values():
+        row.refresh_from_db()
+    live = {"forever", "one use"}
+    expected = {
+        start: live | {"one minute"},
+        start + timedelta(seconds=59): live | {"one minute"},
+        start + timedelta(seconds=60): live,
+        start + timedelta(days=1): live,
+    }
+    for when, usable in expected.items():
+        shown = {name for name, row in rows.items() if row.is_usable(when)}
+        accepted = {name for name, row in rows.items()
+                    if InitialAccessToken.objects.usable(when).filter(pk=row.pk).exists()}
+        assert shown == accepted == usable, when
+
+
 def test_createregistrationtoken_refuses_nonsense_and_warns_when_mode_is_not_token():
     err = StringIO()
     call_command("createregistrationtoken", stdout=StringIO(), stderr=err)

@@ -412,6 +412,84 @@ def test_a_400_is_not_retried_and_attempts_run_out(server, rp_client, logged_in,
 
 
 @pytest.mark.req("BCL-2.8-response-handling")
+@pytest.mark.parametrize(("status", "outcome"), [
+    (200, "delivered"), (204, "delivered"), (201, "retried"), (302, "retried"), (399, "retried"),
+    (400, "failed"), (401, "failed"), (404, "failed"), (407, "failed"), (409, "failed"), (499, "failed"),
+    (408, "retried"), (429, "retried"), (500, "retried"), (503, "retried"),
+])
+def test_only_a_4xx_but_408_and_429_is_given_up_at_once(server, rp_client, signing_key, caplog, status, outcome):
+    """§2.8: 200 and 204 are success; a 4xx answer is a refusal no retry changes, but 408
+    (timeout) and 429 (too many requests) ask to come back, like a 5xx or anything else.
+    Giving up is logged as a warning on ``oauth_provider.logout``; a retry or a success is not."""
+    server.routes["/logout"] = ok_route(status)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    signalled: list[tuple[str, str, int | None]] = []
+    backchannel_logout.connect(lambda sender, delivery, outcome, **kw: signalled.append(
+        (outcome, delivery.state, delivery.last_status)), weak=False, dispatch_uid="test-bcl-status")
+    try:
+        with caplog.at_level("WARNING", logger="oauth_provider.logout"):
+            counts = backchannel.deliver([delivery.pk])
+    finally:
+        backchannel_logout.disconnect(dispatch_uid="test-bcl-status")
+    assert counts == {"delivered": 0, "retried": 0, "failed": 0, outcome: 1}
+    delivery.refresh_from_db()
+    assert delivery.last_status == status and delivery.attempts == 1
+    # the signal's receivers get the delivery as recorded, not as it was before the attempt
+    assert signalled == [(outcome, {"retried": "pending"}.get(outcome, outcome), status)]
+    warned = [r for r in caplog.records if r.name == "oauth_provider.logout" and r.levelname == "WARNING"]
+    if outcome == "failed":
+        (warning,) = warned
+        assert rp_client.client_id in warning.getMessage() and f"HTTP {status}" in warning.getMessage()
+    else:
+        assert warned == []
+
+
+def test_a_send_that_fails_is_recorded_cut_to_1000_characters_and_retried(server, rp_client, signing_key,
+                                                                          monkeypatch):
+    """A POST that never got an answer (refused, reset, timed out, or an address the SSRF
+    rules refuse at send time) is a failed attempt like a 5xx: what happened is kept for the
+    admin (at most 1,000 characters of it, whatever the error says) and the row is retried."""
+    from oauth_provider import fetch
+
+    def unreachable(uri, data, **kwargs):
+        raise fetch.FetchError(detail="connection refused " + "x" * 2000)
+
+    monkeypatch.setattr(fetch, "post_form", unreachable)
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    assert backchannel.deliver([delivery.pk], now=now) == {"delivered": 0, "retried": 1, "failed": 0}
+    delivery.refresh_from_db()
+    assert delivery.last_status is None and delivery.attempts == 1
+    assert delivery.last_error == ("connection refused " + "x" * 2000)[:1000]
+    assert delivery.next_attempt_at == now + timedelta(seconds=60)
+
+
+def test_a_delivery_without_a_signing_key_is_kept_for_a_retry(server, rp_client, settings):
+    """With no key to sign logout tokens yet (``rotatekeys`` never ran), nothing is posted and
+    the delivery is retried like a failed send, saying why, rather than crashing the hook."""
+    settings.DEBUG = False
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    assert backchannel.deliver([delivery.pk], now=now) == {"delivered": 0, "retried": 1, "failed": 0}
+    delivery.refresh_from_db()
+    assert "rotatekeys" in delivery.last_error and delivery.next_attempt_at == now + timedelta(seconds=60)
+    assert server.requests == []
+
+
+def test_a_lowered_max_attempts_gives_up_a_delivery_already_past_it(server, rp_client, signing_key):
+    """An operator who lowers ``max_attempts`` gives up the deliveries that have already had
+    more attempts at their next failure, rather than retrying them for ever."""
+    server.routes["/logout"] = ok_route(503)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", attempts=5,
+                                             next_attempt_at=secrets.now())
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2, "max_attempts": 3}):
+        assert backchannel.deliver([delivery.pk]) == {"delivered": 0, "retried": 0, "failed": 1}
+    delivery.refresh_from_db()
+    assert delivery.state == "failed" and delivery.attempts == 6
+
+
+@pytest.mark.req("BCL-2.8-response-handling")
 def test_a_redirect_from_the_rp_is_not_followed(server, rp_client, logged_in, commit):
     server.routes["/logout"] = redirect_route(server.url("/elsewhere"))
     sign_in(logged_in, rp_client)

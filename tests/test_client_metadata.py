@@ -315,6 +315,14 @@ def test_a_symmetric_key_is_refused_as_such_from_json():
     assert "Unsupported key type" in unknown.description
 
 
+@pytest.mark.parametrize("kty", [None, 5, ["RSA"], {"RSA": 1}, True])
+def test_a_key_type_that_is_not_a_string_is_refused_as_unsupported(kty):
+    """Whatever JSON a client sends as ``kty`` gets an invalid_client_metadata answer naming
+    the key type, never an exception from comparing it (a 500 at registration)."""
+    problem = refused({**WEB, "jwks": {"keys": [{"kty": kty, "n": "AQAB", "e": "AQAB", "crv": "P-256"}]}})
+    assert problem.field == "jwks" and "Unsupported key type" in problem.description
+
+
 def test_a_registered_set_is_parsed_once_and_its_keys_cannot_be_changed():
     """The keys of a registered set are parsed once per process and shared by every request
     that verifies with them: none of those may alter a key for the others."""
@@ -355,6 +363,21 @@ def test_published_keys_are_refetched_for_an_unknown_kid_at_most_once_a_minute_p
     left = [expiry - time.time() for key, expiry in caches["default"]._expire_info.items()
             if key.endswith("jwks-refresh:123456")]
     assert len(left) == 1 and 59 < left[0] <= 60
+
+
+@pytest.mark.parametrize(("kid", "ok"), [
+    ("a" * 128, True), ("!~", True), ("k1", True),
+    ("", False), ("a" * 129, False), ("two words", False), ("k\n1", False), ("clé", False), (5, False),
+])
+def test_a_kid_is_1_to_128_printable_ascii_characters(kid, ok):
+    """A ``kid`` is matched against what assertions name and shown back in errors and logs:
+    a string of 1 to 128 printable ASCII characters (no space, no line break), or refused."""
+    jwks = {"keys": [public_jwk(kid)]}
+    if ok:
+        assert validate({**WEB, "jwks": jwks}, source="dynamic").jwks == jwks
+        return
+    problem = refused({**WEB, "jwks": jwks})
+    assert problem.field == "jwks" and "1 to 128 printable ASCII" in problem.description
 
 
 def test_duplicate_kids_and_mismatched_alg_are_refused():

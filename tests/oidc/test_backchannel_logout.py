@@ -280,6 +280,24 @@ def test_the_hook_runs_outside_any_transaction(server, user, signing_key):
     assert len(logout_tokens(server)) == 1
 
 
+def test_a_failing_delivery_hook_does_not_break_the_logout(server, rp_client, logged_in, commit, caplog):
+    """A host's hook that fails (its task queue is down) must not turn the user's logout,
+    already done and committed, into an error: the failure is logged, the delivery stays
+    pending for ``sendlogouts``."""
+    sign_in(logged_in, rp_client)
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": "tests.oidc.test_backchannel_logout.failing_hook"}), \
+            caplog.at_level("ERROR", logger="oauth_provider.logout"), commit():
+        r = logged_in.browser.post("/accounts/logout/")
+    assert r.status_code in (200, 302) and "_auth_user_id" not in logged_in.browser.session
+    assert [m for m in caplog.messages if "delivery hook failed" in m]
+    assert LogoutDelivery.objects.get().state == "pending" and server.requests == []
+
+
+def failing_hook(ids: list[int]) -> None:
+    raise ConnectionError("the task queue is down")
+
+
 HOOK_CALLS: list[bool] = []
 
 
@@ -349,6 +367,28 @@ def test_a_failed_delivery_is_retried_with_backoff_by_sendlogouts(server, rp_cli
         backchannel_logout.disconnect(dispatch_uid="test-bcl")
 
 
+def test_retries_wait_retry_delay_doubled_per_failure_at_most_6_hours_until_max_attempts(server, rp_client,
+                                                                                         signing_key):
+    """The documented schedule (``BACKCHANNEL_LOGOUT``): after the n-th failed attempt the next
+    comes ``retry_delay`` * 2^(n-1) seconds later, never more than 6 hours, and the delivery is
+    given up at ``max_attempts``."""
+    server.routes["/logout"] = ok_route(503)
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    waits = []
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST, BACKCHANNEL_LOGOUT={
+            "delivery": NOW_HOOK, "timeout": 2, "retry_delay": 60, "max_attempts": 12}):
+        for _ in range(11):
+            assert backchannel.deliver(now=now) == {"delivered": 0, "retried": 1, "failed": 0}
+            delivery.refresh_from_db()
+            waits.append((delivery.next_attempt_at - now).total_seconds())
+            now = delivery.next_attempt_at
+        assert backchannel.deliver(now=now) == {"delivered": 0, "retried": 0, "failed": 1}
+    assert waits == [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]
+    delivery.refresh_from_db()
+    assert delivery.state == "failed" and delivery.attempts == 12 and len(server.requests) == 12
+
+
 @pytest.mark.req("BCL-2.5-request")
 @pytest.mark.req("BCL-2.8-response-handling")
 def test_a_400_is_not_retried_and_attempts_run_out(server, rp_client, logged_in, commit):
@@ -372,6 +412,84 @@ def test_a_400_is_not_retried_and_attempts_run_out(server, rp_client, logged_in,
 
 
 @pytest.mark.req("BCL-2.8-response-handling")
+@pytest.mark.parametrize(("status", "outcome"), [
+    (200, "delivered"), (204, "delivered"), (201, "retried"), (302, "retried"), (399, "retried"),
+    (400, "failed"), (401, "failed"), (404, "failed"), (407, "failed"), (409, "failed"), (499, "failed"),
+    (408, "retried"), (429, "retried"), (500, "retried"), (503, "retried"),
+])
+def test_only_a_4xx_but_408_and_429_is_given_up_at_once(server, rp_client, signing_key, caplog, status, outcome):
+    """§2.8: 200 and 204 are success; a 4xx answer is a refusal no retry changes, but 408
+    (timeout) and 429 (too many requests) ask to come back, like a 5xx or anything else.
+    Giving up is logged as a warning on ``oauth_provider.logout``; a retry or a success is not."""
+    server.routes["/logout"] = ok_route(status)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    signalled: list[tuple[str, str, int | None]] = []
+    backchannel_logout.connect(lambda sender, delivery, outcome, **kw: signalled.append(
+        (outcome, delivery.state, delivery.last_status)), weak=False, dispatch_uid="test-bcl-status")
+    try:
+        with caplog.at_level("WARNING", logger="oauth_provider.logout"):
+            counts = backchannel.deliver([delivery.pk])
+    finally:
+        backchannel_logout.disconnect(dispatch_uid="test-bcl-status")
+    assert counts == {"delivered": 0, "retried": 0, "failed": 0, outcome: 1}
+    delivery.refresh_from_db()
+    assert delivery.last_status == status and delivery.attempts == 1
+    # the signal's receivers get the delivery as recorded, not as it was before the attempt
+    assert signalled == [(outcome, {"retried": "pending"}.get(outcome, outcome), status)]
+    warned = [r for r in caplog.records if r.name == "oauth_provider.logout" and r.levelname == "WARNING"]
+    if outcome == "failed":
+        (warning,) = warned
+        assert rp_client.client_id in warning.getMessage() and f"HTTP {status}" in warning.getMessage()
+    else:
+        assert warned == []
+
+
+def test_a_send_that_fails_is_recorded_cut_to_1000_characters_and_retried(server, rp_client, signing_key,
+                                                                          monkeypatch):
+    """A POST that never got an answer (refused, reset, timed out, or an address the SSRF
+    rules refuse at send time) is a failed attempt like a 5xx: what happened is kept for the
+    admin (at most 1,000 characters of it, whatever the error says) and the row is retried."""
+    from oauth_provider import fetch
+
+    def unreachable(uri, data, **kwargs):
+        raise fetch.FetchError(detail="connection refused " + "x" * 2000)
+
+    monkeypatch.setattr(fetch, "post_form", unreachable)
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    assert backchannel.deliver([delivery.pk], now=now) == {"delivered": 0, "retried": 1, "failed": 0}
+    delivery.refresh_from_db()
+    assert delivery.last_status is None and delivery.attempts == 1
+    assert delivery.last_error == ("connection refused " + "x" * 2000)[:1000]
+    assert delivery.next_attempt_at == now + timedelta(seconds=60)
+
+
+def test_a_delivery_without_a_signing_key_is_kept_for_a_retry(server, rp_client, settings):
+    """With no key to sign logout tokens yet (``rotatekeys`` never ran), nothing is posted and
+    the delivery is retried like a failed send, saying why, rather than crashing the hook."""
+    settings.DEBUG = False
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    assert backchannel.deliver([delivery.pk], now=now) == {"delivered": 0, "retried": 1, "failed": 0}
+    delivery.refresh_from_db()
+    assert "rotatekeys" in delivery.last_error and delivery.next_attempt_at == now + timedelta(seconds=60)
+    assert server.requests == []
+
+
+def test_a_lowered_max_attempts_gives_up_a_delivery_already_past_it(server, rp_client, signing_key):
+    """An operator who lowers ``max_attempts`` gives up the deliveries that have already had
+    more attempts at their next failure, rather than retrying them for ever."""
+    server.routes["/logout"] = ok_route(503)
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", attempts=5,
+                                             next_attempt_at=secrets.now())
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2, "max_attempts": 3}):
+        assert backchannel.deliver([delivery.pk]) == {"delivered": 0, "retried": 0, "failed": 1}
+    delivery.refresh_from_db()
+    assert delivery.state == "failed" and delivery.attempts == 6
+
+
+@pytest.mark.req("BCL-2.8-response-handling")
 def test_a_redirect_from_the_rp_is_not_followed(server, rp_client, logged_in, commit):
     server.routes["/logout"] = redirect_route(server.url("/elsewhere"))
     sign_in(logged_in, rp_client)
@@ -380,6 +498,20 @@ def test_a_redirect_from_the_rp_is_not_followed(server, rp_client, logged_in, co
     assert server.hits("/elsewhere") == 0
     delivery = LogoutDelivery.objects.get()
     assert delivery.state != "delivered" and delivery.last_status == 302
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"backchannel_logout_uri": ""}])
+def test_a_client_deactivated_or_without_its_uri_since_the_logout_is_sent_nothing(server, rp_client, signing_key,
+                                                                                  change):
+    """A delivery still pending when its client is deactivated, or its back-channel URI
+    removed, is given up at its next attempt: nothing is posted (a disabled client is told
+    nothing more about its users), and it is not retried."""
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    type(rp_client).objects.filter(pk=rp_client.pk).update(**change)
+    assert backchannel.deliver([delivery.pk]) == {"delivered": 0, "retried": 0, "failed": 1}
+    delivery.refresh_from_db()
+    assert delivery.state == "failed" and "no longer has an active" in delivery.last_error
+    assert server.requests == []
 
 
 def test_a_delivery_is_claimed_once(server, rp_client, user):
@@ -555,6 +687,56 @@ def test_check_e090(block, fragment):
     with override_oauth(BACKCHANNEL_LOGOUT=block):
         errors = [e for e in check_settings() if e.id == "oauth_provider.E090"]
     assert errors and fragment in errors[0].msg
+
+
+def test_a_delivery_being_sent_is_held_from_other_workers_for_the_timeout_and_30_s(
+        server, rp_client, signing_key, monkeypatch):
+    """While one worker's POST may still be in flight (up to ``timeout``), no other worker
+    (``sendlogouts`` beside the hook) may take the row and send it again: the claim holds it
+    for the timeout plus 30 s; after that, a worker that died mid-send is replaced."""
+    from oauth_provider import fetch
+
+    now = secrets.now()
+    delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=now)
+    during: list[Any] = []
+    post = fetch.post_form
+
+    def post_and_look(uri, data, **kwargs):
+        row = LogoutDelivery.objects.get(pk=delivery.pk)
+        during.append((row.next_attempt_at - now,
+                       LogoutDelivery.objects.due(now + timedelta(seconds=31.9)).filter(pk=delivery.pk).exists(),
+                       LogoutDelivery.objects.due(now + timedelta(seconds=32)).filter(pk=delivery.pk).exists()))
+        return post(uri, data, **kwargs)
+
+    monkeypatch.setattr(fetch, "post_form", post_and_look)
+    assert backchannel.deliver([delivery.pk], now=now) == {"delivered": 1, "retried": 0, "failed": 0}
+    # the server fixture's timeout is 2 s: held 32 s, not due to anyone before, due after
+    assert during == [(timedelta(seconds=32), False, True)]
+
+
+def test_the_delivery_thread_never_holds_the_process_and_logs_its_failure(monkeypatch, caplog):
+    """The default hook's thread is a daemon: a worker that stops (a restart, the end of a
+    command) does not wait for slow clients, the rows stay pending for ``sendlogouts``. A
+    failure in it (a database gone) is logged on ``oauth_provider.logout``, not lost."""
+    def broken(ids):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(backchannel, "deliver", broken)
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def record(thread):
+        started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", record)
+    with caplog.at_level("ERROR", logger="oauth_provider.logout"):
+        backchannel.deliver_in_background([1, 2])
+        (thread,) = started
+        thread.join(timeout=10)
+    assert thread.daemon and thread.name == "oauth_provider-logout"
+    (record_,) = [r for r in caplog.records if r.name == "oauth_provider.logout"]
+    assert "stay pending" in record_.getMessage() and record_.exc_info[0] is RuntimeError
 
 
 def test_a_thread_safe_claim_under_concurrency(server, rp_client, signing_key):

@@ -327,3 +327,19 @@ def test_redirect_uris_longer_than_the_limit_are_refused():
         uri = base + "a" * (MAX_LENGTH - len(base) + extra)
         with pytest.raises(ValidationError):
             validate_redirect_uri(uri, public=False)
+
+
+def test_origin_is_scheme_host_and_explicit_port_of_http_urls_only():
+    """RFC 6454 §4 as the front-channel and same-origin rules use it: the default port made
+    explicit, the host lower-cased; no origin for another scheme (even one naming a host, as a
+    native app's private-use URI may), for a URL without a host, or for an impossible port."""
+    from oauth_provider.redirect_uris import origin
+
+    assert origin("https://App.Example/cb") == ("https", "app.example", 443)
+    assert origin("HTTP://app.example/cb") == ("http", "app.example", 80)
+    assert origin("https://app.example:8443/cb") == ("https", "app.example", 8443)
+    assert origin("http://127.0.0.1:80/") == ("http", "127.0.0.1", 80)
+    assert origin("com.example.app://app.example/cb") is None
+    assert origin("ftp://app.example/") is None
+    assert origin("https:///cb") is None
+    assert origin("https://app.example:99999/cb") is None

@@ -78,6 +78,18 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         )
 
 
+def offered_as_link(uri: str) -> bool:
+    """May a page of ours offer the matched redirect URI ``uri`` as a link? Only if it could be
+    registered today (:func:`validate_redirect_uri`): a row written past the model's validation
+    could hold a ``javascript:`` URI, inert in a ``Location`` header but run on this site's
+    origin from an ``href``."""
+    try:
+        validate_redirect_uri(uri, public=True)
+    except ValidationError:
+        return False
+    return True
+
+
 def valid_port(text: str) -> bool:
     """Is ``text`` a port: ASCII digits only (no sign, space or other script's digits, which
     ``int()`` would read), 1 to 65535 (RFC 3986 §3.2.3, RFC 6335 §6)."""

@@ -135,12 +135,18 @@ def redirect_to_client(redirect_uri: str, params: Mapping[str, str | None]) -> H
     return page_headers(ClientRedirect(add_query(redirect_uri, params)))
 
 
-def error_redirect(error: OAuthError, redirect_uri: str, state: str | None, issuer: str) -> HttpResponse:
-    """RFC 6749 §4.1.2.1 error response, with ``iss`` (RFC 9207 §2)."""
+def error_redirect_url(error: OAuthError, redirect_uri: str, state: str | None, issuer: str) -> str:
+    """Where an RFC 6749 §4.1.2.1 error response sends the user: ``redirect_uri`` with the
+    error, ``state`` and ``iss`` (RFC 9207 §2)."""
     params: dict[str, str | None] = dict(error.as_dict())
     params["state"] = state or None
     params["iss"] = issuer
-    return redirect_to_client(redirect_uri, params)
+    return add_query(redirect_uri, params)
+
+
+def error_redirect(error: OAuthError, redirect_uri: str, state: str | None, issuer: str) -> HttpResponse:
+    """RFC 6749 §4.1.2.1 error response, with ``iss`` (RFC 9207 §2)."""
+    return page_headers(ClientRedirect(error_redirect_url(error, redirect_uri, state, issuer)))
 
 
 def page_headers(response: HttpResponse) -> HttpResponse:
@@ -166,10 +172,14 @@ def render_page(
     return page_headers(response)
 
 
-def error_page(request: HttpRequest, error: OAuthError) -> HttpResponse:
-    """The HTML error page for errors that must not be redirected (RFC 6749 §4.1.2.1)."""
+def error_page(request: HttpRequest, error: OAuthError, *, back_to: str = "", back_to_shown: str = "") -> HttpResponse:
+    """The HTML error page for errors that must not be redirected (RFC 6749 §4.1.2.1), or
+    that the user should choose to take back to the client: ``back_to`` is then the error
+    response's URL, offered as a link, and ``back_to_shown`` the redirect URI as the page
+    names it (RFC 9700 §4.11.2)."""
     status = 400 if error.status < 400 or error.status == 401 else error.status
-    return render_page(request, "oauth_provider/error.html", {"error": error}, status=status)
+    context = {"error": error, "back_to": back_to, "back_to_shown": back_to_shown}
+    return render_page(request, "oauth_provider/error.html", context, status=status)
 
 
 def allow_cors(response: HttpResponse, methods: str = "GET, OPTIONS") -> HttpResponse:

@@ -581,6 +581,7 @@ def test_prompt_none_without_a_session_is_a_page_not_a_redirect_to_the_document(
     page, _ = authorize(HttpClient(), cimd.doc_url, prompt="none")
     assert_error_page(page)
     assert b"login_required" in page.content
+    assert b'id="oauth-provider-back" href="http://127.0.0.1:3000/' in page.content  # the user's choice
 
 
 @pytest.mark.req("MCP-2026-07-28-localhost-warning")

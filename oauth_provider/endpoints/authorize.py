@@ -7,7 +7,8 @@ again from that blob (the form carries no other trusted state).
 
 Order: client and redirect URI (errors shown as a page) -> the user is logged in (else the
 login page; no redirect to a client before the user is authenticated, RFC 9700 §4.11.2)
--> the remaining checks (errors redirected with ``state`` and ``iss``) -> consent
+-> the remaining checks (errors redirected with ``state`` and ``iss``; for a self-registered
+client a page with a link back until the user has answered the consent page) -> consent
 (skipped for confidential ``skip_consent`` clients and for grants the user asked to be
 remembered; never for public clients)
 -> a code.
@@ -46,9 +47,17 @@ from ..issuing import start_grant
 from ..models import get_client_model
 from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
 from ..params import request_data
-from ..redirect_uris import display_uri
+from ..redirect_uris import display_uri, offered_as_link
 from ..registry import adapter
-from ..responses import add_query, error_page, error_redirect, page_headers, redirect_to_client, render_page
+from ..responses import (
+    ClientRedirect,
+    add_query,
+    error_page,
+    error_redirect_url,
+    page_headers,
+    redirect_to_client,
+    render_page,
+)
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
@@ -104,15 +113,9 @@ class AuthorizationView(View):
             req, data = self.establish(request, query)
         except OAuthError as exc:
             return error_page(request, exc)
-        if not request.user.is_authenticated:
-            if "none" not in data.get("prompt", "").split():
-                # Back here by GET with the query as sent: a pushed request stays off the front channel.
-                return self.login(request, query)
-            if is_self_registered(req.client):
-                # prompt=none is answered with nobody logged in: never by a redirect to URIs
-                # anyone could have registered (RFC 9700 §4.11.2), which would make this
-                # endpoint an open redirector.
-                return error_page(request, LoginRequired("The user is not logged in."))
+        if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
+            # Back here by GET with the query as sent: a pushed request stays off the front channel.
+            return self.login(request, query)
         req.issuer = get_issuer(request)
         req.request = request
         try:
@@ -132,12 +135,25 @@ class AuthorizationView(View):
         except OAuthError as exc:
             return self.error(request, req, exc)
 
-    def error(self, request: HttpRequest, req: AuthorizationRequest, exc: OAuthError) -> HttpResponse:
+    def error(self, request: HttpRequest, req: AuthorizationRequest, exc: OAuthError, *,
+              decided: bool = False) -> HttpResponse:
         """An error once the client and redirect URI are established: sent back to the client
-        when the error may be (``redirectable``, RFC 6749 §4.1.2.1), else shown as a page."""
-        if exc.redirectable:
-            return error_redirect(exc, req.redirect_uri, req.state, get_issuer(request))
-        return error_page(request, exc)
+        when the error may be (``redirectable``, RFC 6749 §4.1.2.1), else shown as a page.
+
+        ``decided``: the user has answered our consent page, which named the client and where
+        it sends them. Before that, a self-registered client's error is a page with a link back
+        rather than a redirect: anyone can register a client with any redirect URI, and a link
+        to an invalid request (a bad scope, ``prompt=none``) would otherwise bounce whoever
+        follows it, logged in or not, from this site straight on to the attacker's page (RFC
+        9700 §4.11.2: redirect automatically only to URIs the server trusts; else inform the
+        user and let them decide)."""
+        if not exc.redirectable:
+            return error_page(request, exc)
+        back_to = error_redirect_url(exc, req.redirect_uri, req.state, get_issuer(request))
+        if decided or not is_self_registered(req.client):
+            return page_headers(ClientRedirect(back_to))
+        return error_page(request, exc, back_to=back_to if offered_as_link(req.redirect_uri) else "",
+                          back_to_shown=display_uri(req.redirect_uri))
 
     def login(self, request: HttpRequest, data: QueryDict, login_hint: str | None = None) -> HttpResponse:
         """Send the user to the login page, coming back to this request by GET. The login
@@ -241,7 +257,7 @@ class AuthorizationView(View):
                                  user=request.user, scope=scopes.join(granted))
             return self.grant(request, req, granted)
         except OAuthError as exc:
-            return self.error(request, req, exc)
+            return self.error(request, req, exc, decided=True)
 
     def granted_scopes(self, request: HttpRequest, req: AuthorizationRequest) -> tuple[str, ...]:
         """Requested scopes minus the optional ones the user unticked."""

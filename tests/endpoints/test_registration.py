@@ -6,8 +6,11 @@ access token."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from html import unescape
 from io import StringIO
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.cache import caches
@@ -18,7 +21,8 @@ from oauth_provider import secrets
 from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.models import ClientRegistration, Consent, InitialAccessToken, get_client_model
 from oauth_provider.models.tokens import AccessToken
-from tests.support.endpoints import assert_error_page
+from tests.conftest import consent_blob
+from tests.support.endpoints import assert_error_page, assert_redirect_to
 from tests.support.factories import ConsentFactory
 from tests.support.resource_helpers import user_token
 from tests.support.settings import override_oauth
@@ -770,24 +774,85 @@ def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_
     assert 'class="notice unverified"' not in admin_page
 
 
+def _attacker_client(uri: str = "https://attacker.example/cb"):
+    info = register({**WEB_CLIENT, "redirect_uris": [uri], "scope": "read"}).json()
+    return get_client_model().objects.get(client_id=info["client_id"])
+
+
+def assert_link_back(response, error: str, state: str) -> dict[str, str]:
+    """An error page (no redirect) whose one way on is a link the user chooses, to the error
+    response the client would have got: ``error``, ``state`` and ``iss`` (RFC 9207)."""
+    assert_error_page(response)
+    html = response.content.decode()
+    found = re.findall(r'<a class="button" id="oauth-provider-back" href="([^"]*)" rel="noreferrer">', html)
+    assert len(found) == 1, html
+    url = unescape(found[0])
+    assert url.startswith("https://attacker.example/cb?")
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["error"] == error and query["state"] == state
+    assert query["iss"] == "https://testserver/o"
+    assert "<strong>https://attacker.example/cb</strong>" in html  # where it leads, named before the click
+    return query
+
+
 @pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
-@pytest.mark.parametrize("scope", ["read", "nonexistent"])
+@pytest.mark.parametrize(("logged_in", "changes", "error"), [
+    (False, {"prompt": "none"}, "login_required"),  # OIDC Core §3.1.2.6: answered with no login page
+    (True, {"prompt": "none"}, "consent_required"),
+    (True, {"scope": "nonexistent"}, "invalid_scope"),
+    (True, {"code_challenge": None}, "invalid_request"),  # PKCE missing
+    (False, {"prompt": "none", "scope": "nonexistent"}, "invalid_scope"),
+])
 @open_registration
-def test_prompt_none_never_bounces_a_visitor_to_a_self_registered_client(oauth, scope):
-    """prompt=none is answered before anyone logs in (OIDC Core §3.1.2.6). For a client anyone
-    could register, that answer must not be a redirect: the provider would send a visitor with
-    no session straight on to a URI the attacker chose (RFC 9700 §4.11.2: automatic redirects
-    only to URIs the server trusts). An error page instead; a logged-in user is answered as
-    usual."""
-    info = register({**WEB_CLIENT, "redirect_uris": ["https://attacker.example/cb"], "scope": "read"}).json()
-    stored = get_client_model().objects.get(client_id=info["client_id"])
-    params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb",
-                                               scope=scope, prompt="none")
-    anonymous = HttpClient().get("/o/authorize/", params)
-    assert_error_page(anonymous)
-    assert b"login_required" in anonymous.content
-    logged_in = oauth.browser.get("/o/authorize/", params)
-    assert logged_in.status_code == 302 and logged_in["Location"].startswith("https://attacker.example/cb?")
+def test_a_self_registered_clients_error_is_a_link_back_never_a_bounce(oauth, logged_in, changes, error):
+    """Anyone can register a client whose redirect URI is their own page. A link to our
+    authorization endpoint with a request that fails before the user has seen our consent page
+    (a bad scope, no PKCE, prompt=none) would bounce whoever follows it, logged in or not,
+    from this site straight on to that page: an open redirector on the provider's domain
+    (RFC 9700 §4.11.2: redirect automatically only to URIs the server trusts, else inform the
+    user and let them decide). The error is a page naming where the link back goes."""
+    stored = _attacker_client()
+    params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb", **changes)
+    response = (oauth.browser if logged_in else HttpClient()).get("/o/authorize/", params)
+    assert_link_back(response, error, params["state"])
+
+
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+@open_registration
+def test_a_self_registered_client_is_answered_by_redirect_once_the_user_has_decided(oauth, user):
+    """The consent page names the client and where it sends the user; once they press Deny
+    (or a remembered decision stands in for the page), the answer goes back as usual."""
+    stored = _attacker_client()
+    params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb")
+    denied = oauth.browser.post("/o/authorize/", {"oauth_request": consent_blob(
+        oauth.browser.get("/o/authorize/", params).content.decode())})
+    assert assert_redirect_to(denied, "https://attacker.example/cb")["error"] == "access_denied"
+    ConsentFactory(user=user, client=stored, scope="read")
+    silent = oauth.browser.get("/o/authorize/", {**params, "prompt": "none"})
+    assert "code" in assert_redirect_to(silent, "https://attacker.example/cb")
+
+
+@pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
+@pytest.mark.parametrize("changes", [{"prompt": "none"}, {"scope": "nonexistent"}])
+def test_an_operator_registered_clients_errors_still_redirect(oauth, conf_client, changes):
+    """Only self-registered clients get the page: an operator vouched for these URIs."""
+    params, _verifier = oauth.authorize_params(conf_client, **changes)
+    response = oauth.browser.get("/o/authorize/", params)
+    assert assert_redirect_to(response, conf_client.redirect_uri_list[0])["state"] == params["state"]
+
+
+@open_registration
+def test_a_redirect_uri_written_past_validation_is_never_offered_as_a_link(oauth):
+    """A Location header with javascript: does nothing; the same URI in an href runs on this
+    site's origin. A row written straight to the database can hold one: no link then."""
+    stored = _attacker_client()
+    uri = "javascript:alert(document.domain)//"
+    get_client_model().objects.filter(pk=stored.pk).update(redirect_uris=uri)
+    params, _verifier = oauth.authorize_params(stored, redirect_uri=uri, scope="nonexistent")
+    response = oauth.browser.get("/o/authorize/", params)
+    assert_error_page(response)
+    assert b'href="javascript' not in response.content
+    assert b'id="oauth-provider-back"' not in response.content
 
 
 @pytest.mark.req("O21-7.9-consent-phishing")

@@ -3,7 +3,8 @@
 Registration (OAuth 2.1 §2.3.1, RFC 9700 §2.1 and §2.6, RFC 8252 §7):
 
 * the complete absolute URI is registered: no fragment, no wildcard, no user-info;
-* ``https`` with a host; ``http`` only on loopback hosts (``127.0.0.1``, ``[::1]``,
+* ``https`` with a host (a domain name or an IP address: no ``%``, ``;``, ``,`` and other
+  delimiters RFC 3986 allows in a reg-name); ``http`` only on loopback hosts (``127.0.0.1``, ``[::1]``,
   ``localhost``), for native apps (RFC 8252 §7.3) and local development;
 * private-use schemes (RFC 8252 §7.1) for public (native) clients only, and only in
   reverse-domain form (``com.example.app:/cb``, RFC 8252 §8.4);
@@ -30,6 +31,10 @@ _ILLEGAL_CHARS = re.compile(r"[\x00-\x20\x7f\\<>\"{}|^`]")
 # reads as 5: RFC 3986 §3.2.3 port = *DIGIT, and DIGIT is ASCII, RFC 5234 B.1).
 _LOOPBACK_IP = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]))(?::([0-9]{1,5}))?((?:[/?].*)?)$", re.DOTALL)
 _PORT = re.compile(r"[0-9]{1,5}")
+# RFC 3986 §3.2.2 lets a reg-name hold sub-delims and percent-encodings; no DNS name does, and
+# pages show such a host as written while browsers decode it ("rp%2eexample" opens rp.example)
+# or carry it into other syntax (a CSP source list ends at ";").
+_NOT_IN_A_HOST = re.compile(r"[!$&'()*+,;=%]")
 MAX_LENGTH = 2000
 
 
@@ -64,6 +69,9 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
             raise ValidationError(_("The redirect URI %(uri)s has no host."), params={"uri": uri})
         if "@" in parts.netloc:
             raise ValidationError(_("A redirect URI must not contain user information (user@host)."))
+        if _NOT_IN_A_HOST.search(_host(parts.netloc)):
+            raise ValidationError(_("The host of the redirect URI %(uri)s is not a domain name or an IP address."),
+                                  params={"uri": uri})
         if scheme == "http" and _host(parts.netloc) not in LOOPBACK_HOSTS:
             raise ValidationError(
                 _("Plain http is only allowed on loopback hosts (127.0.0.1, [::1], localhost); use https.")

@@ -131,6 +131,18 @@ def test_a_link_to_a_unicode_host_reads_as_the_name_it_opens():
     assert url_host("https://bücher.example/") == "xn--bcher-kva.example"
 
 
+@pytest.mark.req("O21-7.12-input-is-malicious")
+def test_a_link_whose_host_has_no_name_a_browser_would_contact_is_not_shown(browser):
+    """A non-ASCII host that has no IDNA form (a label of 64 letters) cannot be named for the
+    user to check: no link with empty text, which a user could still click unawares."""
+    host = "\u00e9" * 64 + ".example"
+    assert url_host(f"https://{host}/") == ""
+    client = ClientFactory(name="Notes Web")
+    Client.objects.filter(pk=client.pk).update(client_uri=f"https://{host}/")  # past the model's validator
+    html = consent_html(browser, client)
+    assert host not in html and "<a href=\"https://" not in html
+
+
 def test_the_url_filter_keeps_http_urls():
     assert http_url("https://rp.example/a?b=c") == "https://rp.example/a?b=c"
     assert http_url("http://127.0.0.1:8001/") == "http://127.0.0.1:8001/"

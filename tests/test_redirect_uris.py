@@ -124,6 +124,25 @@ def test_malformed_refused(uri):
     assert redirect_errors(uri)
 
 
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("host", ["rp%2eexample", "rp.example;script-src", "rp.example,evil.example", "rp!.example",
+                                  "rp$.example", "rp&.example", "rp'.example", "rp(1).example",
+                                  "rp+.example", "rp=.example"])
+def test_a_host_that_is_no_domain_name_or_address_is_refused(host):
+    """RFC 3986 §3.2.2 lets a host hold sub-delims and percent-encodings; no DNS name does.
+    Pages would show "rp%2eexample" where the browser opens rp.example, and a ";" ends a
+    CSP source list (the front-channel logout page's frame-src)."""
+    errors = redirect_errors(f"https://{host}/cb", public=True)
+    assert errors == [f"The host of the redirect URI https://{host}/cb is not a domain name or an IP address."]
+
+
+@pytest.mark.parametrize("uri", ["https://rp-1.example/cb", "https://rp_1.example/cb", "https://xn--bcher-kva.example/cb",
+                                 "https://bücher.example/cb", "https://192.0.2.1/cb", "https://[2001:db8::1]:8443/cb",
+                                 "https://rp.example./cb", "https://rp.example/cb?a=1&b=2;c,d"])
+def test_domain_names_and_addresses_are_hosts(uri):
+    assert redirect_errors(uri, public=False) == []
+
+
 @pytest.mark.parametrize("uri", ["https://rp.example/c b", "https://rp.example/cb\r\nSet-Cookie:x=1",
                                  "https://rp.example/cb\n", "https://rp.example/cb\t", "\u00a0https://rp.example/cb"])
 def test_whitespace_inside_one_uri_refused(uri):

@@ -120,13 +120,20 @@ def pending(request: HttpRequest) -> list[LogoutFrame]:
     return frames
 
 
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_AND_NEWLINES = dict.fromkeys(map(ord, "\t\n\r"))
+
+
 def may_continue_to(url: str) -> bool:
     """May the logout page send the browser on to ``url`` (the redirect it stands in for)?
     Never to a ``javascript:``/``data:``-like URL; relative URLs and other schemes pass, since
     the URL was already chosen by a view (a registered ``post_logout_redirect_uri``, or the
-    site's logout view's own checked ``next``)."""
-    scheme, sep, _rest = url.partition(":")
-    return not (sep and "/" not in scheme and scheme.strip().lower() in FORBIDDEN_SCHEMES)
+    site's logout view's own checked ``next``). The scheme is read as a browser reads it (WHATWG
+    URL §4.4: leading and trailing C0 controls and spaces stripped, tabs and newlines removed
+    anywhere), so ``java\tscript:`` is a ``javascript:`` URL here too."""
+    cleaned = url.strip(_C0_AND_SPACE).translate(_TAB_AND_NEWLINES)
+    scheme, sep, _rest = cleaned.partition(":")
+    return not (sep and "/" not in scheme and scheme.lower() in FORBIDDEN_SCHEMES)
 
 
 def page_context(frames: Sequence[LogoutFrame], continue_url: str | None = None) -> dict[str, Any]:

@@ -293,15 +293,23 @@ def test_a_logout_uri_cannot_write_directives_into_the_pages_policy(logged_in):
     """The page's Content-Security-Policy lists the clients' origins. A host no DNS name can
     have, but the URL parsers take ("rp.example;script-src"), would end that list and start
     a directive of the client's choosing: an empty script-src, listed first, would stop the
-    page's own script. Such an origin is never written into the policy, nor loaded."""
+    page's own script. Registration refuses such a host; one written past it (an old row, a
+    raw import) is never written into the policy, nor loaded."""
     odd = "https://rp.example;script-src"
     with override_oauth(DYNAMIC_REGISTRATION="open", OIDC_ENABLED=True):
-        registered = HttpClient().post("/o/register/", {
-            "redirect_uris": [f"{odd}/cb"], "token_endpoint_auth_method": "none",
-            "post_logout_redirect_uris": [f"{odd}/bye"], "frontchannel_logout_uri": f"{odd}/fc"},
-            content_type="application/json")
+        def register(uri: str):
+            return HttpClient().post("/o/register/", {
+                "redirect_uris": [f"{uri}/cb"], "token_endpoint_auth_method": "none",
+                "post_logout_redirect_uris": [f"{uri}/bye"], "frontchannel_logout_uri": f"{uri}/fc"},
+                content_type="application/json")
+
+        refused = register(odd)
+        registered = register("https://rp.example")
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_redirect_uri"
     assert registered.status_code == 201, registered.content
-    client = get_client_model().objects.get(client_id=registered.json()["client_id"])
+    clients = get_client_model().objects.filter(client_id=registered.json()["client_id"])
+    clients.update(frontchannel_logout_uri=f"{odd}/fc")
+    client = clients.get()
     client.raw_secret = None
     id_token = sign_in(logged_in, client)
     r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
@@ -342,6 +350,10 @@ def test_the_site_logout_page_continues_to_an_absolute_url(rp, logged_in):
     ("http://testserver/after/", True), ("com.example.app:/logged-out", True), ("after", True),
     ("javascript:alert(1)", False), (" JavaScript:alert(1)", False), ("DATA:text/html,<b>x</b>", False),
     ("vbscript:msgbox", False), ("blob:https://rp.example/1", False),
+    # browsers drop tabs and newlines anywhere, and C0 controls around the URL (WHATWG URL §4.4)
+    ("java\tscript:alert(1)", False), ("java\nscript:alert(1)", False), ("jav\r\nascript:alert(1)", False),
+    ("\x00javascript:alert(1)", False), ("\x1fdata:text/html,x", False), ("javascript:alert(1)\x00", False),
+    ("/after/?x=java\tscript:", True),
 ])
 def test_the_page_continues_to_any_url_but_a_script_or_data_one(url, allowed):
     assert frontchannel.may_continue_to(url) is allowed

@@ -205,13 +205,3 @@ def downscope(scopes: Iterable[str], stored_audience: str, request: HttpRequest 
     if wanted and not kept:
         raise InvalidScope("None of the requested scopes is accepted by the requested resource.")
     return kept
-
-
-def names(stored_audience: str, request: HttpRequest | None = None) -> list[str]:
-    """The names of an audience's resources, for the consent page."""
-    known = configured(request)
-    out = []
-    for identifier in audience(stored_audience, request):
-        entry = known.get(identifier)
-        out.append(entry.name if entry is not None else identifier)
-    return out

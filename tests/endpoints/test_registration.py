@@ -842,6 +842,18 @@ def test_an_operator_registered_clients_errors_still_redirect(oauth, conf_client
 
 
 @open_registration
+def test_a_native_apps_private_use_redirect_uri_is_offered_as_a_link_back(oauth):
+    """A self-registered native app's redirect URI is its own scheme (RFC 8252 §7.1), which
+    only a public client may register: the link back opens the app."""
+    native = {**MCP_CLIENT, "redirect_uris": ["com.example.notes:/cb"]}
+    stored = get_client_model().objects.get(client_id=register(native).json()["client_id"])
+    params, _verifier = oauth.authorize_params(stored, scope="nonexistent")
+    response = oauth.browser.get("/o/authorize/", params)
+    assert_error_page(response)
+    assert b'id="oauth-provider-back" href="com.example.notes:/cb?error=invalid_scope&amp;' in response.content
+
+
+@open_registration
 def test_a_redirect_uri_written_past_validation_is_never_offered_as_a_link(oauth):
     """A Location header with javascript: does nothing; the same URI in an href runs on this
     site's origin. A row written straight to the database can hold one: no link then."""

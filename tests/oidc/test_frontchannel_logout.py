@@ -354,6 +354,7 @@ def test_the_site_logout_page_continues_to_an_absolute_url(rp, logged_in):
     ("java\tscript:alert(1)", False), ("java\nscript:alert(1)", False), ("jav\r\nascript:alert(1)", False),
     ("\x00javascript:alert(1)", False), ("\x1fdata:text/html,x", False), ("javascript:alert(1)\x00", False),
     ("/after/?x=java\tscript:", True),
+    ("!javascript:x", True),  # a relative path: only C0 controls and spaces are stripped, no "!"
 ])
 def test_the_page_continues_to_any_url_but_a_script_or_data_one(url, allowed):
     assert frontchannel.may_continue_to(url) is allowed

@@ -54,6 +54,19 @@ class DefaultAdapter:
         Default: active users only."""
         return bool(getattr(user, "is_active", False))
 
+    def redirects_errors(self, client: AbstractClient) -> bool:
+        """May an authorization error found before the user has answered the consent page (a
+        bad scope, ``prompt=none``, no PKCE) go straight back to ``client``'s redirect URI?
+        False shows the error page with a link back instead, naming where it leads.
+
+        Default: only for clients an operator registered (admin, ``createclient``). A client
+        that registered itself (dynamic registration, a client ID metadata document) chose its
+        own URIs, and redirecting automatically to them would make this site an open
+        redirector (RFC 9700 §4.11.2)."""
+        from .client_metadata import is_self_registered
+
+        return not is_self_registered(client)
+
     # -- resource indicators (RFC 8707) ------------------------------------------------------
     def allows_resource(self, client: AbstractClient, resource: str) -> bool:
         """May ``client`` have a token for ``resource`` (an identifier of ``RESOURCES`` or the

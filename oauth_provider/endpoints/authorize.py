@@ -38,7 +38,6 @@ from ..authorization_request import (
     record_decision,
     validate,
 )
-from ..client_metadata import is_self_registered
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
@@ -142,15 +141,16 @@ class AuthorizationView(View):
 
         ``decided``: the user has answered our consent page, which named the client and where
         it sends them. Before that, a self-registered client's error is a page with a link back
-        rather than a redirect: anyone can register a client with any redirect URI, and a link
-        to an invalid request (a bad scope, ``prompt=none``) would otherwise bounce whoever
-        follows it, logged in or not, from this site straight on to the attacker's page (RFC
-        9700 §4.11.2: redirect automatically only to URIs the server trusts; else inform the
-        user and let them decide)."""
+        rather than a redirect (:meth:`~oauth_provider.adapter.DefaultAdapter.redirects_errors`):
+        anyone can register a client with any redirect URI, and a link to an invalid request (a
+        bad scope, ``prompt=none``) would otherwise bounce whoever follows it, logged in or not,
+        from this site straight on to the attacker's page (RFC 9700 §4.11.2: redirect
+        automatically only to URIs the server trusts; else inform the user and let them
+        decide)."""
         if not exc.redirectable:
             return error_page(request, exc)
         back_to = error_redirect_url(exc, req.redirect_uri, req.state, get_issuer(request))
-        if decided or not is_self_registered(req.client):
+        if decided or adapter().redirects_errors(req.client):
             return page_headers(ClientRedirect(back_to))
         return error_page(request, exc, back_to=back_to if offered_as_link(req.redirect_uri) else "",
                           back_to_shown=display_uri(req.redirect_uri))

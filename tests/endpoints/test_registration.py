@@ -841,6 +841,23 @@ def test_an_operator_registered_clients_errors_still_redirect(oauth, conf_client
     assert assert_redirect_to(response, conf_client.redirect_uri_list[0])["state"] == params["state"]
 
 
+class TrustsEveryRedirectURI(DefaultAdapter):
+    """A host that vets every registration (say, behind initial access tokens it hands out)."""
+
+    def redirects_errors(self, client):
+        return True
+
+
+@pytest.mark.parametrize("changes", [{"prompt": "none"}, {"scope": "nonexistent"}])
+@open_registration
+def test_a_host_that_vets_registrations_may_let_their_errors_redirect(oauth, changes):
+    stored = _attacker_client()
+    params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb", **changes)
+    with override_oauth(ADAPTER="tests.endpoints.test_registration.TrustsEveryRedirectURI"):
+        response = oauth.browser.get("/o/authorize/", params)
+    assert assert_redirect_to(response, "https://attacker.example/cb")["state"] == params["state"]
+
+
 @open_registration
 def test_a_native_apps_private_use_redirect_uri_is_offered_as_a_link_back(oauth):
     """A self-registered native app's redirect URI is its own scheme (RFC 8252 §7.1), which

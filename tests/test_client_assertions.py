@@ -483,6 +483,31 @@ def test_an_unknown_kid_refetches_once_per_interval(published):
         fetch_module.fetch_json = fetch_for_cache
 
 
+@pytest.mark.req("DERIVED-jwks-refresh-bounded")
+def test_a_forced_fetch_spent_by_a_stranger_still_lets_the_rotated_client_in(monkeypatch):
+    """RFC 7523 §3 / OIDC Core §10.1.1 (a client rotates the keys at its ``jwks_uri``): the one
+    forced fetch a minute is spent by whoever first names an unknown ``kid``, and no signature
+    is needed for that: an anonymous request naming the client does it. The fresh copy it
+    fetched was thrown away, so a stranger naming a random ``kid`` once a minute kept the
+    client's new key out until its cached JWK Set expired (up to a day: a lockout anyone can
+    trigger). The forced fetch now replaces the cached copy, whoever caused it."""
+    old, new = ec_key(), ec_key()
+    url = "https://rp.example/jwks.json"
+    served = {"keys": [jwk_of(old, "old")]}
+    monkeypatch.setattr(fetch, "get_json", lambda target, *, max_bytes=100_000, max_redirects=None:
+                        fetch.FetchedJSON(json.loads(json.dumps(served)), 3600))
+    cache.clear()
+    client = ClientFactory(token_endpoint_auth_method="private_key_jwt", grant_types="client_credentials",
+                           redirect_uris="", jwks_uri=url)
+    client.private_key, client.kid = old, "old"
+    assert token(sign(client)).status_code == 200  # the set with "old" is now cached for an hour
+    served["keys"] = [jwk_of(old, "old"), jwk_of(new, "new")]  # the client rotates
+    stranger = f"{b64({'alg': 'ES256', 'kid': 'nobody'})}.{b64({'sub': client.client_id})}.{b64(b'sig')}"
+    refused(token(stranger))  # spends the forced fetch of this minute
+    client.private_key, client.kid = new, "new"
+    assert token(sign(client)).status_code == 200
+
+
 def test_an_unreachable_or_private_jwks_uri_fails_closed(published):
     sets, calls = published
     client = uri_client(sets, ec_key())

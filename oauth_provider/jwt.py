@@ -17,6 +17,7 @@ import base64
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -60,14 +61,22 @@ def _finite(text: str) -> float:
     return value
 
 
+def _bounded(text: str) -> int:
+    value = int(text)
+    if abs(value) > sys.float_info.max:  # RFC 8259 §6: beyond IEEE 754 binary64, float() overflows
+        raise ValueError("a number out of range")
+    return value
+
+
 def parse_json(data: str | bytes) -> Any:
     """``data`` (a decoded header or payload segment) as RFC 8259 JSON. Raises ``ValueError``
     for anything else, including what Python's parser reads but JSON has not (``NaN``,
-    ``Infinity``, a number too large for a float: each comparison with ``NaN`` is false, so it
-    would pass every time check) and nesting deeper than the parser recurses (its
-    ``RecursionError``, which callers catching ``ValueError`` would let through as a 500)."""
+    ``Infinity``, a number beyond a float's range: each comparison with ``NaN`` is false, so it
+    would pass every time check, and ``float()`` of a 400-digit ``exp`` raises) and nesting
+    deeper than the parser recurses (its ``RecursionError``, which callers catching
+    ``ValueError`` would let through as a 500)."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

@@ -246,7 +246,12 @@ def test_the_jti_is_required_and_remembered_per_client_until_it_expires():
     (lambda now: {"iat": now + 120, "exp": now + 180}, "future"),
     (lambda now: {"exp": "soon"}, "number"),
     (lambda now: {"exp": True}, "number"),
-], ids=["no-exp", "expired", "exp-a-day-ahead", "old-iat", "nbf-ahead", "iat-ahead", "exp-string", "exp-bool"])
+    # JSON has no NaN (RFC 8259 §6): it passed every time check, then int(nan) answered 500
+    (lambda now: {"exp": float("nan")}, "compact JWS"),
+    # beyond a float's range: float() raised OverflowError, a 500
+    (lambda now: {"exp": 10 ** 400}, "compact JWS"),
+], ids=["no-exp", "expired", "exp-a-day-ahead", "old-iat", "nbf-ahead", "iat-ahead", "exp-string", "exp-bool",
+        "exp-nan", "exp-beyond-a-float"])
 def test_bad_lifetimes_are_refused(changes, message):
     client = make_client()
     body = refused(token(sign(client, **changes(int(time.time())))))

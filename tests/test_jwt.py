@@ -614,7 +614,7 @@ def test_a_kid_under_another_of_our_algorithms_is_refused_before_its_signature_i
 DEEP = b"[" * 1500 + b"]" * 1500
 #: RFC 8259 §6: "Numeric values that cannot be represented in the grammar below (such as
 #: Infinity and NaN) are not permitted"; Python's parser reads them (and 1e999 as infinity)
-NOT_JSON_NUMBERS = (b"NaN", b"Infinity", b"-Infinity", b"1e999")
+NOT_JSON_NUMBERS = (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1" + b"0" * 400, b"-" + b"9" * 400)
 
 
 def test_a_header_nested_past_the_parser_is_malformed_not_a_crash(rsa_key):
@@ -636,7 +636,8 @@ def test_a_payload_nested_past_the_parser_or_holding_a_number_json_has_not_is_ma
     """RFC 7519 §7.2 step 10: the claims are a JSON object (RFC 8259). Deep nesting raised
     RecursionError (a 500) from the payload of an unverified client assertion or of a DPoP
     proof signed with the sender's own key; ``NaN`` made every time check pass (each comparison
-    with it is false) and a replay-cache timeout fail (``int(nan)``: another 500)."""
+    with it is false) and a replay-cache timeout fail (``int(nan)``: another 500); an integer
+    beyond a float's range failed ``float()`` in the assertion and request-object time checks."""
     body = b'{"iss":"client-a","sub":"client-a","exp":' + value + b"}"
     unsigned = forge({"alg": "RS256"}, body, b"s")
     with pytest.raises(jwt.InvalidJWT, match="malformed payload"):

@@ -39,6 +39,7 @@ the server would have to store recoverably; we only ever store a digest of secre
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
@@ -204,7 +205,8 @@ def _consume(client: AbstractClient, claims: dict[str, Any]) -> None:
     ``cache.add`` in the cache every worker shares)."""
     digest = hashlib.sha256(str(claims["jti"]).encode("utf-8")).hexdigest()
     key = f"oauth_provider:client-assertion-jti:{hashlib.sha256(client.client_id.encode()).hexdigest()}:{digest}"
-    timeout = max(int(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
+    # up to the end of the last second it is accepted in: int() would drop a fraction of it
+    timeout = max(math.ceil(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
     if not caches[provider_settings.REPLAY_CACHE].add(key, 1, timeout=timeout):
         raise InvalidClient("The client assertion was already used (jti).")
 

@@ -633,6 +633,21 @@ def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(at_t0
     assert "already used" in refused(token(late))["error_description"]
 
 
+@pytest.mark.req("OIDC-9-jti-once")
+def test_a_jti_is_remembered_to_the_end_of_its_last_accepted_second():
+    """RFC 7523 §3 item 7: the jti must be remembered as long as the assertion is accepted, to
+    the fraction of a second. Our clock is rarely on a whole second: half a second past, an
+    assertion with exp 200 s ahead is accepted for 259.5 s more, but the replay cache kept its
+    jti for int(199.5) + 60 = 259 s, so the same assertion was accepted again in the last half
+    second."""
+    t0 = int(FrozenClock(datetime(2026, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)).current.timestamp())
+    client = make_client()
+    assert token(sign(client, jti="a", iat=t0, exp=t0 + 200)).status_code == 200
+    marker = hashlib.sha256(client.client_id.encode()).hexdigest()
+    kept = [expiry - time.time() for key, expiry in cache._expire_info.items() if marker in key]
+    assert len(kept) == 1 and kept[0] >= 200 + LEEWAY - 0.5
+
+
 def test_the_legacy_audience_rule_holds_outside_the_providers_url_namespace(rf):
     """A host's own view (or a direct call) that authenticates clients has no
     ``oauth_provider`` route: the legacy setting then accepts the issuer and the token endpoint,

@@ -425,6 +425,29 @@ def test_an_unknown_client_is_refused_like_a_bad_signature():
     assert ghost.client_id not in body.get("error_description", "")
 
 
+@pytest.mark.req("OIDC-16.12-timing")
+def test_an_unknown_client_id_and_a_known_one_get_the_same_words(monkeypatch):
+    """OIDC Core §16.12: whether a client_id exists must not show in the answer (the module
+    equalises even the time taken). A known client answered a forged assertion "could not be
+    verified with the client's registered keys", an unknown one "Client authentication
+    failed.": anyone could list which client_ids exist. The same wrong assertions now get the
+    same description for both, before the signature (a refused header or typ) and after it."""
+    known = make_client()
+    ghost = make_client()
+    Client.objects.filter(pk=ghost.pk).delete()
+    stranger = ec_key()
+    forged = [
+        lambda c: sign(c, key=stranger),  # a key the client never registered
+        lambda c: sign(c, key=stranger, headers={"kid": None}),
+        lambda c: sign(c, key=stranger, headers={"typ": "at+jwt"}),
+        lambda c: f"{b64({'alg': 'HS256', 'kid': 'k1'})}.{b64(claims_for(c))}.{b64(b'sig')}",
+        lambda c: f"{b64({'alg': 'RS256', 'jku': 'https://evil.example/'})}.{b64(claims_for(c))}.{b64(b'sig')}",
+    ]
+    for make in forged:
+        answers = [refused(token(make(client))).get("error_description") for client in (known, ghost)]
+        assert answers[0] == answers[1], answers
+
+
 # -- jwks_uri -----------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -41,7 +41,7 @@ Queries: client, subject token, actor token (when sent), INSERT.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -163,7 +163,7 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
     user = policy.get_user_by_subject(subject) if isinstance(subject, str) else None
     if user is None:
         raise InvalidRequest(f"The {role}_token's subject is not an active user.")
-    grant = Authorization.objects.filter(client=client, user=user).live().order_by("-created_at").first()
+    grant = _id_token_grant(client, user, claims)
     if grant is None:
         raise InvalidRequest(f"The {role}_token's grant was revoked.")
     return PresentedToken(
@@ -172,6 +172,22 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
         audience=(resources.default_identifier(request),),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc), claims=claims, grant=grant,
     )
+
+
+def _id_token_grant(client: AbstractClient, user: Any, claims: dict[str, Any]) -> Authorization | None:
+    """The live grant (token family) of ``user`` to ``client`` an ID token came from, as far as
+    its claims tell: the one of its login (``sid``, ``auth_time`` to the second, when it carries
+    them), the latest if several. None when that grant was revoked, so an earlier login's grant
+    left unrevoked does not stand in for it."""
+    grants = Authorization.objects.filter(client=client, user=user).live()
+    if isinstance(claims.get("sid"), str):
+        grants = grants.filter(session_id=claims["sid"])
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, int) and not isinstance(auth_time, bool):
+        start = datetime.fromtimestamp(auth_time, tz=timezone.utc)
+        grants = grants.filter(auth_time__gte=start, auth_time__lt=start + timedelta(seconds=1))
+    grant: Authorization | None = grants.order_by("-created_at").first()
+    return grant
 
 
 def actor_claim(subject: PresentedToken, actor: PresentedToken | None) -> dict[str, Any] | None:

@@ -111,8 +111,8 @@ class DefaultAdapter:
         """May ``client`` present an ID token we issued to it as ``subject_token`` (type
         ``urn:ietf:params:oauth:token-type:id_token``) to get an access token for its user?
         Its scope ceiling is then the scopes the client may have; it is accepted only while the
-        user holds a live grant to the client (the token joins the latest one, and is revoked
-        with it). Default: no."""
+        grant of its login (its ``sid`` and ``auth_time``) is live, and the token joins that
+        grant (revoked with it). Default: no."""
         return False
 
     # -- JWT bearer grant (RFC 7523 §2.1) ---------------------------------------------------

@@ -31,6 +31,9 @@ from .conf import provider_settings
 
 #: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
 MAX_LENGTH = 8192
+#: seconds of clock skew :func:`decode` allows on ``exp``, ``nbf`` and ``iat`` unless told
+#: otherwise: a resource accepts an access token this long past its ``exp``
+DEFAULT_LEEWAY = 60
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 ACCESS_TOKEN_TYP = "at+jwt"
 #: private claim (RFC 7519 §4.3) of an access token a client obtained for itself: ``true``. Whose
@@ -188,7 +191,7 @@ def decode(
     audience: str | Iterable[str] | None = None,
     verify_exp: bool = True,
     require: Iterable[str] = ("iss", "exp", "iat"),
-    leeway: int = 60,
+    leeway: int = DEFAULT_LEEWAY,
 ) -> dict[str, Any]:
     """Verify ``token`` and return its claims. Raises :class:`InvalidJWT`.
 

@@ -123,7 +123,9 @@ class DefaultAdapter:
     def token_exchange_accepts_id_tokens(self, client: AbstractClient) -> bool:
         """May ``client`` present an ID token we issued to it as ``subject_token`` (type
         ``urn:ietf:params:oauth:token-type:id_token``) to get an access token for its user?
-        Its scope ceiling is then the scopes the client may have. Default: no."""
+        Its scope ceiling is then the scopes the client may have; it is accepted only while the
+        grant of its login (its ``sid`` and ``auth_time``) is live, and the token joins that
+        grant (revoked with it). Default: no."""
         return False
 
     # -- JWT bearer grant (RFC 7523 §2.1) ---------------------------------------------------

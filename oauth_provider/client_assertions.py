@@ -30,7 +30,11 @@ is stored here. :class:`PrivateKeyJWT` is the method in the ``CLIENT_AUTH_METHOD
 
 Every failure is ``invalid_client`` (401), counted by the client-authentication throttle like a
 wrong secret. The reasons after the signature check are told to the caller (only the holder
-of the key can reach them); before it, the description stays generic.
+of the key can reach them); before it, an unknown client_id is told what a known client without
+a pinned algorithm would be (a refused header or ``typ``, else that its keys do not verify the
+assertion), so the answer does not say whether the client_id exists. What still differs: a
+client's pinned ``token_endpoint_auth_signing_alg`` refusing another algorithm, and a
+``jwks_uri`` that cannot be fetched.
 
 ``client_secret_jwt`` is left out on purpose: its HMAC key is the client secret itself, which
 the server would have to store recoverably; we only ever store a digest of secrets.
@@ -39,6 +43,7 @@ the server would have to store recoverably; we only ever store a digest of secre
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
@@ -96,8 +101,11 @@ class PrivateKeyJWT(ClientAuthMethod):
 
     def proves(self, request: HttpRequest, client: AbstractClient | None, credential: str | None) -> bool:
         if client is None:
+            # the work and the words of a client without a pinned algorithm whose keys do not
+            # verify the assertion: neither tells whether the client_id exists (OIDC Core §16.12)
             _verify_for_nobody(credential or "")
-            return False
+            _checked_header(credential or "", profiles.allowed_algorithms(client_keys.SIGNING_ALGORITHMS))
+            raise InvalidClient(GENERIC_FAILURE)
         verify(request, client, credential or "")
         return True
 
@@ -105,17 +113,22 @@ class PrivateKeyJWT(ClientAuthMethod):
 def verify(request: HttpRequest, client: AbstractClient, assertion: str) -> dict[str, Any]:
     """Check ``assertion`` for ``client`` (the rules in the module docstring) and consume its
     ``jti``; return its claims. Raises :class:`InvalidClient`."""
-    allowed = _algorithms(client)
+    head = _checked_header(assertion, _algorithms(client))
+    claims = _verified(client, assertion, head)
+    _check_claims(request, client, claims)
+    _consume(client, claims)
+    return claims
+
+
+def _checked_header(assertion: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """Rule 1: the header, with ``alg`` one of ``allowed``. Raises :class:`InvalidClient`."""
     try:
         head = jwt.foreign_header(assertion, allowed)
     except jwt.InvalidJWT as exc:
         raise InvalidClient(f"The client assertion was refused: {exc}.") from None
     if jwt.normalise_typ(head.get("typ")) not in _ACCEPTED_TYPES:
         raise InvalidClient("The client assertion is typed as another kind of JWT.")
-    claims = _verified(client, assertion, head)
-    _check_claims(request, client, claims)
-    _consume(client, claims)
-    return claims
+    return head
 
 
 def _algorithms(client: AbstractClient) -> tuple[str, ...]:
@@ -204,7 +217,8 @@ def _consume(client: AbstractClient, claims: dict[str, Any]) -> None:
     ``cache.add`` in the cache every worker shares)."""
     digest = hashlib.sha256(str(claims["jti"]).encode("utf-8")).hexdigest()
     key = f"oauth_provider:client-assertion-jti:{hashlib.sha256(client.client_id.encode()).hexdigest()}:{digest}"
-    timeout = max(int(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
+    # up to the end of the last second it is accepted in: int() would drop a fraction of it
+    timeout = max(math.ceil(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
     if not caches[provider_settings.REPLAY_CACHE].add(key, 1, timeout=timeout):
         raise InvalidClient("The client assertion was already used (jti).")
 

@@ -9,7 +9,10 @@ that client (the two secret methods stand for each other unless
 a lookup that finds no client spends as much CPU time as one that finds a client
 (:class:`LookupTimer`), so the time taken does not tell whether a client_id exists (OIDC
 Core §16.12). Wrong credentials are counted, and past the threshold answered 429
-(:mod:`oauth_provider.throttling`, OAuth 2.1 §2.4.1); correct ones are always accepted.
+(:mod:`oauth_provider.throttling`, OAuth 2.1 §2.4.1); correct ones are always accepted, except
+that a secret still stored as a password hash (migrated from django-oauth-toolkit, until the
+client's next authentication converts it) is not checked at all for an address that has used
+up its failures: each check costs the hasher's full work.
 """
 
 from __future__ import annotations
@@ -290,13 +293,19 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
     :class:`InvalidRequest` or :class:`~oauth_provider.errors.ClientAuthThrottled`.
 
     The credentials are checked first: correct ones are accepted whatever others failed
-    before (nobody can lock a client out); only wrong ones meet the throttle."""
+    before (nobody can lock a client out); only wrong ones meet the throttle. The exception: a
+    secret stored as a password hash is not checked for an address past its failures."""
     method = _chosen_method(request, params)
     try:
         client_id, secret = method.credentials(request, params)
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
     client = _client_by_id(client_id)
+    if client is not None and method.name in SECRET_METHODS and client.has_password_hashed_secret:
+        # A secret migrated as a password hash costs the hasher's full work to check (a million
+        # PBKDF2 rounds by default): an address that has used up its failures gets no more of
+        # that work, or anyone knowing the client_id could spend most of a second per request.
+        throttling.check(request, None)
     try:
         proven = _proves(method, request, client, secret)
     except InvalidClient as exc:

@@ -17,13 +17,14 @@ cache cannot answer, a JWT access token is refused (``invalid_token``) and the e
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import caches
 from django.db import transaction
 
-from . import secrets
+from . import jwt, secrets
 from .conf import provider_settings
 
 logger = logging.getLogger("oauth_provider.denylist")
@@ -35,9 +36,17 @@ def enabled() -> bool:
     return bool(provider_settings.JWT_ACCESS_TOKEN_DENYLIST)
 
 
+def still_accepted_after(when: datetime) -> datetime:
+    """Tokens expiring after this are still accepted by a resource at ``when``: up to
+    :data:`oauth_provider.jwt.DEFAULT_LEEWAY` seconds past their ``exp`` (clock skew). A token
+    revoked then must be denied too."""
+    return when - timedelta(seconds=jwt.DEFAULT_LEEWAY)
+
+
 def add(entries: Iterable[tuple[str, datetime]]) -> None:
-    """Deny each ``(token_hash, expires_at)`` until it expires (plus a minute of skew), once
-    the current transaction commits. Never raises: the database revocation is what counts."""
+    """Deny each ``(token_hash, expires_at)`` as long as a resource would accept it (until its
+    ``exp`` plus the clock-skew leeway, to the end of that second), once the current
+    transaction commits. Never raises: the database revocation is what counts."""
     pending = list(entries)
     if pending:
         transaction.on_commit(lambda: _write(pending))
@@ -45,10 +54,11 @@ def add(entries: Iterable[tuple[str, datetime]]) -> None:
 
 def _write(entries: list[tuple[str, datetime]]) -> None:
     now = secrets.now()
-    live = [(token_hash, expires_at) for token_hash, expires_at in entries if expires_at > now]
+    accepted = still_accepted_after(now)
+    live = [(token_hash, expires_at) for token_hash, expires_at in entries if expires_at > accepted]
     if not live:
         return
-    longest = max(int((expires_at - now).total_seconds()) for _hash, expires_at in live) + 60
+    longest = max(math.ceil((expires_at - accepted).total_seconds()) for _hash, expires_at in live)
     try:
         caches[provider_settings.DENYLIST_CACHE].set_many(
             {_PREFIX + token_hash: 1 for token_hash, _expires in live}, timeout=longest

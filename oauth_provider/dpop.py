@@ -248,7 +248,7 @@ def _public_key(encoded_header: str) -> tuple[client_keys.ClientKey, str]:
     """The checked public key of the ``jwk`` in a proof's header (its base64url segment, already
     checked by :func:`_header`) and its thumbprint: a client proves with the same key, in the
     same header, request after request, so it is parsed and checked once per process."""
-    jwk = json.loads(base64.urlsafe_b64decode(encoded_header + "=" * (-len(encoded_header) % 4)))["jwk"]
+    jwk = jwt.parse_json(base64.urlsafe_b64decode(encoded_header + "=" * (-len(encoded_header) % 4)))["jwk"]
     return client_keys.parse_jwks({"keys": [jwk]})[0], jwk_thumbprint(jwk)
 
 

@@ -482,15 +482,17 @@ def cache_seconds(cache_control: str | None) -> int:
 
 def fetch_json(url: str, *, max_bytes: int = 100_000, use_cache: bool = True) -> Any:
     """GET ``url`` under every rule of this module and return its parsed JSON; raise
-    :class:`FetchError` otherwise. With ``use_cache`` the result comes from, and goes to,
-    Django's cache (``FETCH["cache"]``) for the time :func:`cache_seconds` allows."""
-    if not use_cache:
-        return get_json(url, max_bytes=max_bytes).data
+    :class:`FetchError` otherwise. The result goes to Django's cache (``FETCH["cache"]``) for
+    the time :func:`cache_seconds` allows; with ``use_cache`` it comes from there when it can.
+    Without, it is fetched afresh and replaces the cached copy: whoever forced that fetch (a
+    ``kid`` nobody knew yet: a client rotated its keys, or a stranger named one), the next
+    lookup sees the document as it is now, not a copy cached before the change."""
     cache = caches[options()["cache"]]
     key = _cache_key(url, f"json:{max_bytes}")
-    hit = cache.get(key)
-    if hit is not None:
-        return hit[0]
+    if use_cache:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit[0]
     fetched = get_json(url, max_bytes=max_bytes)
     cache.set(key, (fetched.data,), fetched.cache_seconds)
     return fetched.data

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -29,6 +31,9 @@ from .conf import provider_settings
 
 #: the longest JWT accepted anywhere (bytes); bigger inputs are refused before decoding
 MAX_LENGTH = 8192
+#: seconds of clock skew :func:`decode` allows on ``exp``, ``nbf`` and ``iat`` unless told
+#: otherwise: a resource accepts an access token this long past its ``exp``
+DEFAULT_LEEWAY = 60
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 ACCESS_TOKEN_TYP = "at+jwt"
 #: private claim (RFC 7519 §4.3) of an access token a client obtained for itself: ``true``. Whose
@@ -46,6 +51,37 @@ _FOREIGN_KID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 class InvalidJWT(ValueError):
     """The token is not a JWT we issued and accept here; the message says why."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise ValueError("a number out of range")
+    return value
+
+
+def _bounded(text: str) -> int:
+    value = int(text)
+    if abs(value) > sys.float_info.max:  # RFC 8259 §6: beyond IEEE 754 binary64, float() overflows
+        raise ValueError("a number out of range")
+    return value
+
+
+def parse_json(data: str | bytes) -> Any:
+    """``data`` (a decoded header or payload segment) as RFC 8259 JSON. Raises ``ValueError``
+    for anything else, including what Python's parser reads but JSON has not (``NaN``,
+    ``Infinity``, a number beyond a float's range: each comparison with ``NaN`` is false, so it
+    would pass every time check, and ``float()`` of a 400-digit ``exp`` raises) and nesting
+    deeper than the parser recurses (its ``RecursionError``, which callers catching
+    ``ValueError`` would let through as a 500)."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | None = None) -> str:
@@ -101,7 +137,7 @@ def unverified_claims(token: str) -> dict[str, Any]:
     with (a client assertion's ``sub`` names its client). Raises :class:`InvalidJWT`."""
     _raw_header(token)
     try:
-        claims = json.loads(_segment(token.split(".")[1]))
+        claims = parse_json(_segment(token.split(".")[1]))
     except ValueError as exc:
         raise InvalidJWT("malformed payload") from exc
     if not isinstance(claims, dict):
@@ -141,7 +177,7 @@ def _decoded_header(encoded: str) -> dict[str, Any] | None:
     process: a key signs token after token with the same header (ours, and a DPoP client's,
     whose proofs differ only in their claims). At most 256 kept, each at most MAX_LENGTH."""
     try:
-        head = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        head = parse_json(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
     except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
     return head if isinstance(head, dict) else None
@@ -155,7 +191,7 @@ def decode(
     audience: str | Iterable[str] | None = None,
     verify_exp: bool = True,
     require: Iterable[str] = ("iss", "exp", "iat"),
-    leeway: int = 60,
+    leeway: int = DEFAULT_LEEWAY,
 ) -> dict[str, Any]:
     """Verify ``token`` and return its claims. Raises :class:`InvalidJWT`.
 
@@ -219,7 +255,7 @@ def _verified_claims_with(token: str, verifier: Any, public_key: Any) -> dict[st
     if not verifier.verify(signing_input.encode("ascii"), public_key, signature):
         raise InvalidJWT("signature verification failed")
     try:
-        claims = json.loads(payload)
+        claims = parse_json(payload)
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidJWT("malformed payload") from exc
     if not isinstance(claims, dict):

@@ -20,14 +20,13 @@ with. The proof itself (its signature, ``typ``, ``alg``, ``jwk``, ``htm``, ``htu
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
 
-from . import dpop, secrets
+from . import dpop, jwt, secrets
 from .conf import provider_settings
 from .errors import InvalidDPoPProof, InvalidToken, OAuthError, UseDPoPNonce
 from .issuer import get_issuer
@@ -107,8 +106,8 @@ def _claimed_origin(proof: str) -> str | None:
     """The origin of the proof's ``htu``, not yet verified: only to choose which of our own
     origins to check it against (:func:`oauth_provider.dpop.verify_proof` checks everything)."""
     try:
-        claims = json.loads(base64.urlsafe_b64decode(proof.split(".")[1] + "=="))
-    except (IndexError, ValueError, UnicodeDecodeError):
+        claims = jwt.parse_json(base64.urlsafe_b64decode(proof.split(".")[1] + "=="))
+    except (IndexError, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         return None
     claimed = claims.get("htu") if isinstance(claims, dict) else None
     return _origin(claimed) if isinstance(claimed, str) else None

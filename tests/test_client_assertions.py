@@ -246,7 +246,12 @@ def test_the_jti_is_required_and_remembered_per_client_until_it_expires():
     (lambda now: {"iat": now + 120, "exp": now + 180}, "future"),
     (lambda now: {"exp": "soon"}, "number"),
     (lambda now: {"exp": True}, "number"),
-], ids=["no-exp", "expired", "exp-a-day-ahead", "old-iat", "nbf-ahead", "iat-ahead", "exp-string", "exp-bool"])
+    # JSON has no NaN (RFC 8259 §6): it passed every time check, then int(nan) answered 500
+    (lambda now: {"exp": float("nan")}, "compact JWS"),
+    # beyond a float's range: float() raised OverflowError, a 500
+    (lambda now: {"exp": 10 ** 400}, "compact JWS"),
+], ids=["no-exp", "expired", "exp-a-day-ahead", "old-iat", "nbf-ahead", "iat-ahead", "exp-string", "exp-bool",
+        "exp-nan", "exp-beyond-a-float"])
 def test_bad_lifetimes_are_refused(changes, message):
     client = make_client()
     body = refused(token(sign(client, **changes(int(time.time())))))
@@ -420,6 +425,29 @@ def test_an_unknown_client_is_refused_like_a_bad_signature():
     assert ghost.client_id not in body.get("error_description", "")
 
 
+@pytest.mark.req("OIDC-16.12-timing")
+def test_an_unknown_client_id_and_a_known_one_get_the_same_words(monkeypatch):
+    """OIDC Core §16.12: whether a client_id exists must not show in the answer (the module
+    equalises even the time taken). A known client answered a forged assertion "could not be
+    verified with the client's registered keys", an unknown one "Client authentication
+    failed.": anyone could list which client_ids exist. The same wrong assertions now get the
+    same description for both, before the signature (a refused header or typ) and after it."""
+    known = make_client()
+    ghost = make_client()
+    Client.objects.filter(pk=ghost.pk).delete()
+    stranger = ec_key()
+    forged = [
+        lambda c: sign(c, key=stranger),  # a key the client never registered
+        lambda c: sign(c, key=stranger, headers={"kid": None}),
+        lambda c: sign(c, key=stranger, headers={"typ": "at+jwt"}),
+        lambda c: f"{b64({'alg': 'HS256', 'kid': 'k1'})}.{b64(claims_for(c))}.{b64(b'sig')}",
+        lambda c: f"{b64({'alg': 'RS256', 'jku': 'https://evil.example/'})}.{b64(claims_for(c))}.{b64(b'sig')}",
+    ]
+    for make in forged:
+        answers = [refused(token(make(client))).get("error_description") for client in (known, ghost)]
+        assert answers[0] == answers[1], answers
+
+
 # -- jwks_uri -----------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -481,6 +509,31 @@ def test_an_unknown_kid_refetches_once_per_interval(published):
         assert [c for c in calls if c[1] is False] == []  # no second forced fetch within the interval
     finally:
         fetch_module.fetch_json = fetch_for_cache
+
+
+@pytest.mark.req("DERIVED-jwks-refresh-bounded")
+def test_a_forced_fetch_spent_by_a_stranger_still_lets_the_rotated_client_in(monkeypatch):
+    """RFC 7523 §3 / OIDC Core §10.1.1 (a client rotates the keys at its ``jwks_uri``): the one
+    forced fetch a minute is spent by whoever first names an unknown ``kid``, and no signature
+    is needed for that: an anonymous request naming the client does it. The fresh copy it
+    fetched was thrown away, so a stranger naming a random ``kid`` once a minute kept the
+    client's new key out until its cached JWK Set expired (up to a day: a lockout anyone can
+    trigger). The forced fetch now replaces the cached copy, whoever caused it."""
+    old, new = ec_key(), ec_key()
+    url = "https://rp.example/jwks.json"
+    served = {"keys": [jwk_of(old, "old")]}
+    monkeypatch.setattr(fetch, "get_json", lambda target, *, max_bytes=100_000, max_redirects=None:
+                        fetch.FetchedJSON(json.loads(json.dumps(served)), 3600))
+    cache.clear()
+    client = ClientFactory(token_endpoint_auth_method="private_key_jwt", grant_types="client_credentials",
+                           redirect_uris="", jwks_uri=url)
+    client.private_key, client.kid = old, "old"
+    assert token(sign(client)).status_code == 200  # the set with "old" is now cached for an hour
+    served["keys"] = [jwk_of(old, "old"), jwk_of(new, "new")]  # the client rotates
+    stranger = f"{b64({'alg': 'ES256', 'kid': 'nobody'})}.{b64({'sub': client.client_id})}.{b64(b'sig')}"
+    refused(token(stranger))  # spends the forced fetch of this minute
+    client.private_key, client.kid = new, "new"
+    assert token(sign(client)).status_code == 200
 
 
 def test_an_unreachable_or_private_jwks_uri_fails_closed(published):
@@ -601,6 +654,21 @@ def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(at_t0
     late = sign(client, jti="b", iat=at_t0 - 120, exp=at_t0 - LEEWAY)
     assert token(late).status_code == 200
     assert "already used" in refused(token(late))["error_description"]
+
+
+@pytest.mark.req("OIDC-9-jti-once")
+def test_a_jti_is_remembered_to_the_end_of_its_last_accepted_second():
+    """RFC 7523 §3 item 7: the jti must be remembered as long as the assertion is accepted, to
+    the fraction of a second. Our clock is rarely on a whole second: half a second past, an
+    assertion with exp 200 s ahead is accepted for 259.5 s more, but the replay cache kept its
+    jti for int(199.5) + 60 = 259 s, so the same assertion was accepted again in the last half
+    second."""
+    t0 = int(FrozenClock(datetime(2026, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)).current.timestamp())
+    client = make_client()
+    assert token(sign(client, jti="a", iat=t0, exp=t0 + 200)).status_code == 200
+    marker = hashlib.sha256(client.client_id.encode()).hexdigest()
+    kept = [expiry - time.time() for key, expiry in cache._expire_info.items() if marker in key]
+    assert len(kept) == 1 and kept[0] >= 200 + LEEWAY - 0.5
 
 
 def test_the_legacy_audience_rule_holds_outside_the_providers_url_namespace(rf):

@@ -522,3 +522,36 @@ def test_with_metadata_documents_on_an_unknown_client_id_is_still_padded(api_cli
         assert_error(post_form(api_client, {**CC, "client_id": "nobody-here", "client_secret": "x"}),
                      "invalid_client")
     assert len(padded) == 1
+
+
+FEWER_ROUNDS = "tests.migration.hashers.FewerRoundsPBKDF2"
+
+
+@override_settings(PASSWORD_HASHERS=[FEWER_ROUNDS])
+def test_a_migrated_secret_is_not_hashed_again_for_an_address_past_its_failures(api_client, monkeypatch):
+    """RFC 6819 §5.1.4.2.3 (the throttle), RFC 9700 §4.16 (no amplification): a secret
+    migrated from django-oauth-toolkit is a password hash until the client's next
+    authentication; checking one guess costs the hasher's full work (a million PBKDF2 rounds
+    with Django's defaults, most of a second). Correct credentials are checked before the
+    throttle, so anyone knowing such a client's client_id could make every request cost that
+    much, past the throttle too. Once the caller's address has used up its failures, its
+    guesses against a password-hashed secret are refused (429) without being hashed; another
+    address, the client's, is checked as ever."""
+    from oauth_provider.models import clients
+
+    secret = "migrated-secret-from-dot"
+    client = ClientFactory()
+    client.client_secret_hash = make_password(secret)
+    client.save()
+    hashed: list[str] = []
+    real = clients.check_password
+    monkeypatch.setattr(clients, "check_password", lambda raw, stored: hashed.append(raw) or real(raw, stored))
+    attacker = {"REMOTE_ADDR": "198.51.100.7"}
+    statuses = [post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, f"guess-{n}"),
+                          **attacker).status_code for n in range(14)]
+    assert statuses == [401] * 10 + [429] * 4
+    assert len(hashed) == 10  # the four past the threshold cost no hashing
+    assert_token(post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, secret),
+                           REMOTE_ADDR="203.0.113.9"))
+    client.refresh_from_db()
+    assert "$" not in client.client_secret_hash  # stored the fast way: nothing slow left to guess at

@@ -349,6 +349,16 @@ def test_claims_of_the_wrong_type(k1):
     refused(k1.proof("POST", URL, claims={"htu": [URL]}), "htu")
 
 
+@pytest.mark.req("9449-11.1-time-window")
+@pytest.mark.parametrize("iat", [float("nan"), float("inf"), float("-inf")])
+def test_an_iat_json_cannot_hold_is_refused(k1, iat):
+    """RFC 9449 §4.3 item 11 (RFC 8259 §6: JSON has no NaN nor Infinity). Anyone can sign a
+    proof with a key of their own: one dated ``NaN`` passed both bounds of the time window
+    (every comparison with NaN is false), then failed the replay cache's timeout with a
+    ValueError, a 500 at the token endpoint, the PAR endpoint and protected views."""
+    refused(k1.proof("POST", URL, iat=iat))
+
+
 # -- §4.3 item 11, §11.1: time window and replay ----------------------------------------------
 
 @pytest.mark.req("9449-11.1-time-window")

@@ -525,6 +525,9 @@ def test_successful_fetch_cached_for_max_age(server):
     assert fetch_json(server.url("/doc")) == {"a": 1}
     assert server.hits("/doc") == 1
     assert fetch_json(server.url("/doc"), use_cache=False) == {"a": 2}
+    # a forced fetch replaces the cached copy: the next cached read sees the document as it is now
+    assert fetch_json(server.url("/doc")) == {"a": 2}
+    assert server.hits("/doc") == 2
 
 
 def test_no_store_still_cached_for_the_minimum(server, monkeypatch):

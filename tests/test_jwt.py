@@ -607,3 +607,51 @@ def test_a_kid_under_another_of_our_algorithms_is_refused_before_its_signature_i
         token = pyjwt.encode(claims(), private, algorithm=alg, headers={"kid": key.kid})
         with pytest.raises(jwt.InvalidJWT, match="unknown key"):
             jwt.decode(token, typ=None, issuer=ISS)
+
+
+#: JSON nested deeper than Python's parser recurses (about 1,000 levels), in 3 KB: far inside
+#: MAX_LENGTH once base64url-encoded
+DEEP = b"[" * 1500 + b"]" * 1500
+#: RFC 8259 §6: "Numeric values that cannot be represented in the grammar below (such as
+#: Infinity and NaN) are not permitted"; Python's parser reads them (and 1e999 as infinity)
+NOT_JSON_NUMBERS = (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1" + b"0" * 400, b"-" + b"9" * 400)
+
+
+def test_a_header_nested_past_the_parser_is_malformed_not_a_crash(rsa_key):
+    """RFC 7515 §5.2 step 3: the header must be a JSON object. One nested past the depth
+    Python's parser recurses to raised RecursionError (not a ValueError), which every caller
+    let through: a 500 for any bearer token starting ``eyJ`` at a protected view, and for any
+    ``client_assertion`` at the token endpoint, from anyone."""
+    head = b'{"alg":"RS256","x":' + DEEP + b"}"
+    token = f"{b64(head)}.{b64(claims())}.{b64(b'sig')}"
+    assert token.startswith("eyJ") and len(token) < jwt.MAX_LENGTH
+    for read in (jwt.header, lambda t: jwt.foreign_header(t, FOREIGN_ALGS), jwt.unverified_claims,
+                 lambda t: jwt.decode(t, typ=None, issuer=ISS)):
+        with pytest.raises(jwt.InvalidJWT, match="malformed header"):
+            read(token)
+
+
+@pytest.mark.parametrize("value", [DEEP, *NOT_JSON_NUMBERS])
+def test_a_payload_nested_past_the_parser_or_holding_a_number_json_has_not_is_malformed(rsa_key, foreign_key, value):
+    """RFC 7519 §7.2 step 10: the claims are a JSON object (RFC 8259). Deep nesting raised
+    RecursionError (a 500) from the payload of an unverified client assertion or of a DPoP
+    proof signed with the sender's own key; ``NaN`` made every time check pass (each comparison
+    with it is false) and a replay-cache timeout fail (``int(nan)``: another 500); an integer
+    beyond a float's range failed ``float()`` in the assertion and request-object time checks."""
+    body = b'{"iss":"client-a","sub":"client-a","exp":' + value + b"}"
+    unsigned = forge({"alg": "RS256"}, body, b"s")
+    with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+        jwt.unverified_claims(unsigned)
+    head = b64({"alg": "RS256", "typ": "JWT"})
+    signing_input = f"{head}.{b64(body)}"
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = foreign_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+        jwt.verify_foreign(f"{signing_input}.{b64(signature)}", "RS256", foreign_key.public_key())
+    signer = keys.signing_key()
+    ours = f"{b64({'alg': 'RS256', 'kid': signer.kid, 'typ': 'JWT'})}.{b64(body)}"
+    ours += "." + b64(signer.private.sign(ours.encode(), padding.PKCS1v15(), hashes.SHA256()))
+    with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+        jwt.decode(ours, typ=None, issuer=ISS, require=())

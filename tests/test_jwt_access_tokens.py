@@ -153,6 +153,28 @@ def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, dja
             assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
 
 
+@pytest.mark.req("DERIVED-revocation-visible")
+def test_denylist_stops_a_token_revoked_in_the_minute_its_exp_leeway_still_accepts(
+        oauth, jwt_client, warm_keys, django_capture_on_commit_callbacks):
+    """RFC 7009 §2.2 / RFC 9068 §4: a resource accepts a JWT access token up to 60 s past its
+    ``exp`` (clock skew), so a revocation in that minute must reach the denylist too. Only
+    tokens not yet past ``exp`` were written there: one revoked in its last accepted minute
+    (a user logging out, a stolen token reported) kept working until the minute ended."""
+    from datetime import UTC, datetime
+
+    from tests.support.token_helpers import FrozenClock
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        clock = FrozenClock()
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        clock.current = datetime.fromtimestamp(jwt.unverified_claims(token)["exp"] + 30, UTC)
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200  # inside the leeway
+        auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
 @pytest.mark.req("6749-4.1.2-revoke-on-reuse")
 def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, warm_keys,
                                                           django_capture_on_commit_callbacks):

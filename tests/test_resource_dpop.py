@@ -18,6 +18,7 @@ test). How an attacker would abuse the feature, and the test that stops each:
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -345,7 +346,9 @@ def test_the_issuers_origin_is_recognised_in_any_spelling_rfc_3986_equates(api, 
     # one compact JWT whose claims segment is base64url of "not json" (and of a JSON list)
     "eyJ0eXAiOiJkcG9wK2p3dCJ9.bm90IGpzb24.c2ln",
     "eyJ0eXAiOiJkcG9wK2p3dCJ9.WzFd.c2ln",
-], ids=["no-proof", "claims-not-json", "claims-a-list"])
+    # claims nested deeper than Python's JSON parser recurses (RecursionError, no ValueError)
+    "eyJ0eXAiOiJkcG9wK2p3dCJ9." + base64.urlsafe_b64encode(b"[" * 1200 + b"]" * 1200).decode().rstrip("=") + ".c2ln",
+], ids=["no-proof", "claims-not-json", "claims-a-list", "claims-nested-past-the-parser"])
 @pytest.mark.parametrize("path", ["/api/drf/read/", "/o/userinfo/"])
 def test_a_missing_or_unreadable_proof_is_refused_where_the_resource_has_two_origins(api, bound, proof, path):
     """With ``RESOURCE_IDENTIFIER`` on another origin than the issuer, the proof's claimed

@@ -34,6 +34,7 @@ client may have, in a new grant (family) so the user sees and can revoke it; no 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -196,7 +197,8 @@ def consume(claims: dict[str, Any]) -> None:
     ``cache.add`` in the cache every worker shares); a second use is refused."""
     issuer = hashlib.sha256(str(claims["iss"]).encode("utf-8")).hexdigest()
     digest = hashlib.sha256(str(claims["jti"]).encode("utf-8")).hexdigest()
-    timeout = max(int(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
+    # up to the end of the last second it is accepted in: int() would drop a fraction of it
+    timeout = max(math.ceil(float(claims["exp"]) - secrets.now().timestamp()) + LEEWAY, 1)
     if not caches[provider_settings.REPLAY_CACHE].add(f"oauth_provider:jwt-bearer-jti:{issuer}:{digest}", 1,
                                                       timeout=timeout):
         raise InvalidGrant("The assertion was already used (jti).")

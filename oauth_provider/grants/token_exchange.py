@@ -14,8 +14,9 @@ The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
    (§3); ``requested_token_type`` absent or the access-token type -> ``invalid_request``;
 3. :func:`presented`: each token is ours and live, of the declared type: an access token is
    looked up by its digest (opaque or JWT alike, so revocation and expiry are the model
-   layer's), an ID token is verified with our keys and must be addressed to the client, and
-   only where the adapter accepts ID tokens. Anything else (a refresh token declared as an
+   layer's), an ID token is verified with our keys and must be addressed to the client, its
+   user must still hold a live grant to the client, and only where the adapter accepts ID
+   tokens. Anything else (a refresh token declared as an
    access token, an expired, revoked or foreign token) -> ``invalid_request`` (§2.2.2);
 4. the ``act`` chain: at most :data:`~oauth_provider.models.tokens.EXCHANGE_MAX_DEPTH`
    exchanges deep -> ``invalid_request``;
@@ -30,8 +31,9 @@ The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
 8. the adapter's :meth:`~oauth_provider.adapter.DefaultAdapter.allow_token_exchange` (default:
    a client may only exchange tokens issued to itself) -> ``invalid_request``.
 
-The new token belongs to the subject token's family and records the token it came from, so
-revoking the subject token (or its grant) revokes it; it expires no later than the subject
+The new token belongs to the subject token's family (an ID token's: the user's latest live grant
+to the client) and records the token it came from, so revoking the subject token (or its grant)
+revokes it; it expires no later than the subject
 (and actor) token, and no refresh token is issued (§2.2.1 leaves it to policy; ours is no).
 Queries: client, subject token, actor token (when sent), INSERT.
 """
@@ -39,7 +41,7 @@ Queries: client, subject token, actor token (when sent), INSERT.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -49,7 +51,7 @@ from ..adapter import subject_for
 from ..errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..issuer import get_issuer
 from ..issuing import IssuedTokens, issue_tokens
-from ..models import AccessToken, get_client_model
+from ..models import AccessToken, Authorization, get_client_model
 from ..models.store import access_token_by_value
 from ..models.tokens import EXCHANGE_MAX_DEPTH
 from ..params import getlist
@@ -82,7 +84,8 @@ class PresentedToken:
     user (None for a client's own token), ``subject`` its ``sub`` (the user's subject, or the
     client_id of a client's own token), ``scopes`` and ``audience`` (resource identifiers) what
     it is good for, ``act`` its actor chain, ``access`` the stored access token (None for an ID
-    token)."""
+    token), ``grant`` the token family it belongs to (for an ID token: the user's latest live
+    grant to the client)."""
 
     token_type: str
     client: AbstractClient | None
@@ -94,6 +97,7 @@ class PresentedToken:
     act: dict[str, Any] | None = None
     access: AccessToken | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    grant: Authorization | None = None
 
     @property
     def depth(self) -> int:
@@ -145,7 +149,9 @@ def presented(
 
 def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str) -> PresentedToken:
     """An ID token we issued to ``client`` (OIDC Core §2: ``aud`` holds its client_id), where
-    the adapter accepts ID tokens; its user must still be active."""
+    the adapter accepts ID tokens; its user must still be active and still hold a live grant to
+    the client: an ID token cannot be revoked and outlives its grant, so once the user withdrew
+    it (connected apps, or the client revoked it) the ID token no longer stands for one."""
     policy = adapter()
     if not policy.token_exchange_accepts_id_tokens(client):
         raise InvalidRequest(f"ID tokens are not accepted as {role}_token for this client.")
@@ -157,12 +163,31 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
     user = policy.get_user_by_subject(subject) if isinstance(subject, str) else None
     if user is None:
         raise InvalidRequest(f"The {role}_token's subject is not an active user.")
+    grant = _id_token_grant(client, user, claims)
+    if grant is None:
+        raise InvalidRequest(f"The {role}_token's grant was revoked.")
     return PresentedToken(
         token_type=ID_TOKEN_TYPE, client=client, user=user, subject=str(subject),
         scopes=scopes.client_allowed(client) or tuple(scopes.registered()),
         audience=(resources.default_identifier(request),),
-        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc), claims=claims,
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc), claims=claims, grant=grant,
     )
+
+
+def _id_token_grant(client: AbstractClient, user: Any, claims: dict[str, Any]) -> Authorization | None:
+    """The live grant (token family) of ``user`` to ``client`` an ID token came from, as far as
+    its claims tell: the one of its login (``sid``, ``auth_time`` to the second, when it carries
+    them), the latest if several. None when that grant was revoked, so an earlier login's grant
+    left unrevoked does not stand in for it."""
+    grants = Authorization.objects.filter(client=client, user=user).live()
+    if isinstance(claims.get("sid"), str):
+        grants = grants.filter(session_id=claims["sid"])
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, int) and not isinstance(auth_time, bool):
+        start = datetime.fromtimestamp(auth_time, tz=timezone.utc)
+        grants = grants.filter(auth_time__gte=start, auth_time__lt=start + timedelta(seconds=1))
+    grant: Authorization | None = grants.order_by("-created_at").first()
+    return grant
 
 
 def actor_claim(subject: PresentedToken, actor: PresentedToken | None) -> dict[str, Any] | None:
@@ -208,7 +233,7 @@ class TokenExchangeGrant(Grant):
         not_after = subject.expires_at if actor is None else min(subject.expires_at, actor.expires_at)
         issued = issue_tokens(
             request, grant_type=self.grant_type, client=client, user=subject.user, scope=scopes.join(granted),
-            authorization=subject.access.authorization if subject.access is not None else None,
+            authorization=subject.access.authorization if subject.access is not None else subject.grant,
             audience=self.stored_audience(request, audience), subject_token=subject.access, act=act,
             not_after=not_after, with_id_token=False,
         )

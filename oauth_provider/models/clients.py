@@ -327,6 +327,12 @@ class AbstractClient(models.Model):
         self.set_secret(raw)
         return raw
 
+    @property
+    def has_password_hashed_secret(self) -> bool:
+        """Is the secret stored as a Django password hash (migrated from django-oauth-toolkit,
+        not converted yet)? Checking a guess against it costs the hasher's full work."""
+        return "$" in (self.client_secret_hash or "")
+
     def check_secret(self, raw: str) -> bool:
         """Constant-time check of a presented secret.
 

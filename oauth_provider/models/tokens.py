@@ -116,7 +116,8 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         live: list[tuple[str, datetime]] = []
         if denylist.enabled():
             live = list(
-                AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True, expires_at__gt=when)
+                AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True,
+                                           expires_at__gt=denylist.still_accepted_after(when))
                 .values_list("token_hash", "expires_at")
             )
         count = self.filter(revoked_at__isnull=True).update(revoked_at=when)
@@ -193,7 +194,8 @@ class TokenQuerySet(models.QuerySet[Any]):
         pending = self.filter(revoked_at__isnull=True)
         live: list[tuple[str, datetime]] = []
         if self.model is AccessToken and denylist.enabled():
-            live = list(pending.filter(expires_at__gt=when).values_list("token_hash", "expires_at"))
+            live = list(pending.filter(expires_at__gt=denylist.still_accepted_after(when))
+                        .values_list("token_hash", "expires_at"))
         count = pending.update(revoked_at=when)
         denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
         return count

@@ -390,6 +390,19 @@ def test_a_jti_is_remembered_until_the_assertion_can_no_longer_be_accepted(api, 
     assert_error(grant(api, service, late), "invalid_grant")
 
 
+@pytest.mark.req("7523-3-grant-time")
+def test_a_jti_is_remembered_to_the_end_of_its_last_accepted_second(api, service):
+    """RFC 7523 §3 item 7, to the fraction of a second: half a second past a whole second, an
+    assertion with exp 200 s ahead is accepted for 259.5 s more; its jti was kept for
+    int(199.5) + 60 = 259 s, so the same assertion could be redeemed again in the last half
+    second."""
+    t0 = int(FrozenClock(datetime(2026, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)).current.timestamp())
+    assert accepted(api, service, jti="a", iat=t0, exp=t0 + 200)
+    cache = caches["default"]
+    kept = [expiry - time.time() for key, expiry in cache._expire_info.items() if "jwt-bearer-jti" in key]
+    assert len(kept) == 1 and kept[0] >= 200 + LEEWAY - 0.5
+
+
 @pytest.mark.req("7523-2.1-grant-issuer-trust")
 def test_a_kidless_assertion_is_tried_against_each_key_of_the_issuer(api, service, settings):
     """Without a kid every key of the algorithm is tried: one that does not verify is skipped,

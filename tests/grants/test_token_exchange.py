@@ -379,6 +379,43 @@ def test_an_id_token_issued_to_another_client_is_refused(oauth, api, client_a, c
     assert_error(exchange(api, client_b, id_token, ID_TOKEN_TYPE), "invalid_request", 400)
 
 
+@pytest.mark.req("8693-2.1-validate-tokens")
+@pytest.mark.parametrize("withdraw", ["connected-apps", "revocation-endpoint", "revocation-beside-an-older-grant"])
+def test_an_id_token_is_refused_once_the_user_withdrew_the_grant(oauth, api, client_a, settings, signing_key, user,
+                                                                withdraw):
+    """RFC 8693 §2.2.2 (a subject token "invalid for any other reason"), RFC 7009 §2.1: an ID
+    token cannot be revoked, and it outlives the grant it came from (an hour by default). A user
+    who disconnected the client on the connected-apps page, or a client that revoked its grant,
+    left it good for a fresh access token with every scope the client may have, until it
+    expired: the withdrawn grant came back. An ID token stands for its grant (found by its
+    ``sid`` and ``auth_time``) only while that grant is live: an earlier login's grant left
+    unrevoked does not stand in for it."""
+    from oauth_provider.models import Consent
+
+    if withdraw == "revocation-beside-an-older-grant":  # an earlier login's grant, never revoked
+        from datetime import timedelta
+
+        from oauth_provider import secrets
+
+        Authorization.objects.create(client=client_a, user=user, scope="openid read write",
+                                     auth_time=secrets.now() - timedelta(days=30), session_id="an-old-session")
+    tokens = oauth.tokens(client_a, scope="openid read")
+    claims = jwt.unverified_claims(tokens["id_token"])
+    assert "auth_time" in claims and "sid" in claims  # what ties the ID token to its grant
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    assert exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read").status_code == 200
+    if withdraw == "connected-apps":
+        Consent.objects.revoke_client(user, client_a)
+    else:
+        revoked = post_form(api, {"token": tokens["refresh_token"]}, "/o/revoke/",
+                            HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+        assert revoked.status_code == 200
+    body = assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read"),
+                        "invalid_request", 400)
+    assert "revoked" in body["error_description"]
+    assert AccessToken.objects.filter(client=client_a).live().count() == 0
+
+
 def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, conf_client):
     def listed() -> bool:
         return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]

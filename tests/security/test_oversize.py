@@ -183,3 +183,43 @@ def test_oversized_input_is_refused_fast_with_bounded_memory(cases, figure):
     assert all(r[3] < MAX_SECONDS for r in results), [(r[0], round(r[3] * 1000, 1)) for r in results]
     assert all(r[4] < MAX_PEAK_BYTES for r in results), [(r[0], r[4] // MB) for r in results]
     assert rss_growth < 50
+
+
+def nested_jws(part: str) -> str:
+    """A JWS whose header (``part="header"``) or payload is JSON nested 1,200 deep: 3.6 KB,
+    inside every size bound (``MAX_PARAMETER_LENGTH`` too), past the depth Python's JSON parser
+    recurses to (its RecursionError is no ValueError)."""
+    deep = b'{"alg":"RS256","x":' + b"[" * 1200 + b"]" * 1200 + b"}"
+    plain = json.dumps({"alg": "RS256", "sub": "conf-client"}).encode()
+    header, payload = (deep, plain) if part == "header" else (plain, deep)
+    return f"{b64(header)}.{b64(payload)}.{b64(bytes(256))}"
+
+
+@pytest.mark.req("DERIVED-jose-size")
+@pytest.mark.parametrize("part", ["header", "payload"])
+def test_a_jws_nested_past_the_json_parser_gets_the_rfc_error_not_a_500(conf_client, part):
+    """RFC 6750 §3.1 (``invalid_token``), RFC 6749 §5.2 (``invalid_client``), RFC 9449 §7.1:
+    a bearer token, client assertion or DPoP proof whose JSON nests deeper than Python's parser
+    recurses is refused like any malformed one. Before, anyone got a 500 from every protected
+    view and from the token, introspection and revocation endpoints."""
+    jws = nested_jws(part)
+    api = HttpClient(raise_request_exception=False)
+    assertion = {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                 "client_assertion": jws}
+    answers = {
+        "bearer at userinfo": (api.get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer " + jws), 401, "invalid_token"),
+        "bearer at the DRF API": (api.get("/api/drf/read/", HTTP_AUTHORIZATION="Bearer " + jws), 401, None),
+        "client_assertion at token": (api.post("/o/token/", urlencode({"grant_type": "client_credentials",
+                                                                      **assertion}), content_type=FORM), 401,
+                                      "invalid_client"),
+        "client_assertion at revocation": (api.post("/o/revoke/", urlencode({"token": "x", **assertion}),
+                                                    content_type=FORM), 401, "invalid_client"),
+        "DPoP proof at token": (api.post("/o/token/", urlencode({"grant_type": "client_credentials"}),
+                                         content_type=FORM, HTTP_DPOP=jws,
+                                         HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret)),
+                                400, "invalid_dpop_proof"),
+    }
+    for name, (response, status, error) in answers.items():
+        assert response.status_code == status, (name, response.status_code, response.content)
+        if error is not None:
+            assert response.json()["error"] == error, name

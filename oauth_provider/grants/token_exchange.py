@@ -151,7 +151,8 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
     """An ID token we issued to ``client`` (OIDC Core §2: ``aud`` holds its client_id), where
     the adapter accepts ID tokens; its user must still be active and still hold a live grant to
     the client: an ID token cannot be revoked and outlives its grant, so once the user withdrew
-    it (connected apps, or the client revoked it) the ID token no longer stands for one."""
+    it (connected apps, or the client revoked it) the ID token no longer stands for one. Its
+    scopes are that grant's: what the user approved for the client, not all the client may have."""
     policy = adapter()
     if not policy.token_exchange_accepts_id_tokens(client):
         raise InvalidRequest(f"ID tokens are not accepted as {role}_token for this client.")
@@ -168,7 +169,9 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
         raise InvalidRequest(f"The {role}_token's grant was revoked.")
     return PresentedToken(
         token_type=ID_TOKEN_TYPE, client=client, user=user, subject=str(subject),
-        scopes=scopes.client_allowed(client) or tuple(scopes.registered()),
+        # what the user granted in that login, never more: a scope they declined on the consent
+        # page must not come back through the ID token (the grant's scope is what they approved)
+        scopes=scopes.parse(grant.scope),
         audience=(resources.default_identifier(request),),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc), claims=claims, grant=grant,
     )

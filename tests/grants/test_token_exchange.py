@@ -416,6 +416,22 @@ def test_an_id_token_is_refused_once_the_user_withdrew_the_grant(oauth, api, cli
     assert AccessToken.objects.filter(client=client_a).live().count() == 0
 
 
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_brings_back_no_scope_the_user_declined(oauth, api, client_a, settings, signing_key):
+    """The client may have read and write; the user approved only read in the login the ID
+    token comes from. Exchanging the ID token gives read, and asking for write is invalid_scope
+    (RFC 8693 §2.2.2): the declined scope does not come back through the ID token."""
+    tokens = oauth.tokens(client_a, scope="openid read")
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="write"), "invalid_scope", 400)
+    assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read write"), "invalid_scope", 400)
+    r = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    granted = r.json()["scope"].split()
+    assert "read" in granted and "write" not in granted
+    assert access_token_row(r.json()["access_token"]).scope.split() == granted
+
+
 def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, conf_client):
     def listed() -> bool:
         return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]

@@ -49,11 +49,20 @@ def _granted(request: HttpRequest, token: resource.ResourceToken) -> None:
     request.resource_owner = token.user  # type: ignore[attr-defined]
 
 
-def guard(request: HttpRequest, scopes: Iterable[str] = (), *, resource_id: str | None = None) -> HttpResponse | None:
+def _required(scopes: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``scopes`` as a tuple; one string is one scope, as for the DRF and Ninja classes (never
+    its characters: ``"read"`` as ``r``, ``e``, ``a``, ``d`` would refuse every token)."""
+    if isinstance(scopes, str):
+        return (scopes,)
+    return tuple(scopes or ())
+
+
+def guard(request: HttpRequest, scopes: str | Iterable[str] = (), *,
+          resource_id: str | None = None) -> HttpResponse | None:
     """Check ``request`` for a valid token with ``scopes`` for the resource ``resource_id``
     (None: the default resource). Returns the error answer, or None after setting
     ``request.oauth_token`` and ``request.resource_owner``."""
-    required = tuple(scopes)
+    required = _required(scopes)
     try:
         token = resource.require(request, required, resource=resource_id)
     except OAuthError as exc:
@@ -63,11 +72,11 @@ def guard(request: HttpRequest, scopes: Iterable[str] = (), *, resource_id: str 
 
 
 async def aguard(
-    request: HttpRequest, scopes: Iterable[str] = (), *, resource_id: str | None = None
+    request: HttpRequest, scopes: str | Iterable[str] = (), *, resource_id: str | None = None
 ) -> HttpResponse | None:
     """:func:`guard` for ``async def`` views: the token is checked without blocking the event
     loop (:func:`oauth_provider.resource.arequire`)."""
-    required = tuple(scopes)
+    required = _required(scopes)
     try:
         token = await resource.arequire(request, required, resource=resource_id)
     except OAuthError as exc:
@@ -80,7 +89,7 @@ async def aguard(
 def protected_resource(scopes: ViewFunc) -> ViewFunc: ...
 @overload
 def protected_resource(
-    scopes: Iterable[str] | None = None, *, resource: str | None = None
+    scopes: str | Iterable[str] | None = None, *, resource: str | None = None
 ) -> Callable[[ViewFunc], ViewFunc]: ...
 
 
@@ -98,11 +107,12 @@ def protected_resource(scopes: Any = None, *, resource: str | None = None) -> An
             ...
 
     ``@protected_resource`` without arguments requires a valid token for the default resource
-    and no particular scope. An ``async def`` view gets an ``async def`` wrapper.
+    and no particular scope; ``@protected_resource("read")`` requires the one scope ``read``.
+    An ``async def`` view gets an ``async def`` wrapper.
     """
     if callable(scopes):
         return protected_resource()(scopes)
-    required = tuple(scopes or ())
+    required = _required(scopes)
     target = resource
 
     def decorator(view: ViewFunc) -> ViewFunc:
@@ -146,11 +156,12 @@ class ProtectedResourceMixin:
     handlers are ``async def`` is checked with :func:`aguard`.
     """
 
-    required_scopes: Iterable[str] = ()
+    #: the scopes every request needs (one string: that one scope)
+    required_scopes: str | Iterable[str] = ()
     #: the resource identifier this view belongs to (RFC 8707); None: the default resource
     oauth_resource: str | None = None
 
-    def get_required_scopes(self, request: HttpRequest) -> Iterable[str]:
+    def get_required_scopes(self, request: HttpRequest) -> str | Iterable[str]:
         """The scopes ``request`` needs. Default: :attr:`required_scopes`."""
         return self.required_scopes
 

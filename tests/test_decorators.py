@@ -127,6 +127,32 @@ def test_decorator_keeps_the_view_name():
     assert plain_read.__name__ == "_plain" and plain_read.csrf_exempt is True
 
 
+def test_one_scope_given_as_a_string_is_that_scope_not_its_letters(rf, conf_client, user):
+    """``protected_resource("read")`` and ``required_scopes = "read"`` name the scope read, as
+    for the DRF and Ninja classes; read as the letters r, e, a, d they refused every token."""
+    from django.http import HttpResponse
+    from django.views import View
+
+    from oauth_provider.decorators import ProtectedResourceMixin, protected_resource
+
+    @protected_resource("read")
+    def view(request):
+        return HttpResponse("ok")
+
+    class Mixin(ProtectedResourceMixin, View):
+        required_scopes = "read"
+
+        def get(self, request):
+            return HttpResponse("ok")
+
+    read, _ = user_token(conf_client, user, scope="read")
+    other, _ = user_token(conf_client, user, scope="write")
+    for protected in (view, Mixin.as_view()):
+        assert protected(rf.get("/", **bearer(read))).status_code == 200
+        denied = protected(rf.get("/", **bearer(other)))
+        assert denied.status_code == 403 and 'scope="read"' in denied["WWW-Authenticate"]
+
+
 # -- the mixin --------------------------------------------------------------------------------
 def test_mixin(api, conf_client, user):
     write, _ = user_token(conf_client, user, scope="write")

@@ -958,3 +958,39 @@ def test_a_client_may_register_to_always_use_dpop():
     assert info["dpop_bound_access_tokens"] is True
     assert get_client_model().objects.get(client_id=info["client_id"]).dpop_bound_access_tokens
     assert "dpop_bound_access_tokens" not in register(MCP_CLIENT).json()
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@open_registration
+@pytest.mark.parametrize("changes", [
+    {"client_name": "\ud800 app"},
+    {"software_id": "\udfff"},
+    {"software_version": "1\ud800"},
+    {"redirect_uris": ["https://rp.example/\ud800"]},
+    {"post_logout_redirect_uris": ["https://rp.example/\ud800"]},
+    {"client_uri": "https://rp.example/\ud800"},
+    {"logo_uri": "https://rp.example/\ud800.png"},
+    {"jwks_uri": "https://rp.example/\ud800"},
+    {"backchannel_logout_uri": "https://rp.example/\ud800"},
+    {"frontchannel_logout_uri": "https://rp.example/\ud800"},
+    {"client_uri": "https://rp.example/a\x00b"},
+    {"tos_uri": "https://rp.example/a\x00b"},
+    {"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "\ud800", "y": "a"}]}},
+])
+def test_metadata_that_is_not_storable_unicode_is_invalid_not_a_500(changes):
+    """RFC 7591 §3.2.2: metadata the server cannot take is ``invalid_client_metadata``. JSON's
+    ``\\ud800`` escape parses to a lone surrogate, which has no UTF-8 form (every database
+    driver raises on it: a 500), and PostgreSQL refuses a NUL; RFC 7493 §2.1 (I-JSON) calls such
+    a text invalid. Members we do not read are still ignored (RFC 7591 §2)."""
+    data = {**WEB_CLIENT, **changes}
+    response = register(json.dumps(data))
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert "\ud800" not in body["error_description"]
+    assert get_client_model().objects.count() == 0
+    # an update carrying it is refused the same way, and changes nothing
+    info = register(WEB_CLIENT).json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    update = configure("put", uri, token, {**data, "client_id": info["client_id"]})
+    assert_error(update, 400, "invalid_client_metadata")
+    assert configure("get", uri, token).json()["client_name"] == WEB_CLIENT["client_name"]
+    assert register({**WEB_CLIENT, "x-ignored": "\ud800"}).status_code == 201

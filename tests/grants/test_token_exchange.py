@@ -529,3 +529,30 @@ def test_an_audience_under_the_default_resources_url_is_kept(oauth, api, client_
         r = exchange(api, client_a, subject, **target)
         assert r.status_code == 200, r.content
         assert access_token_row(r.json()["access_token"]).audience == MCP
+
+
+class CrossClientResourceAdapter(CrossClientAdapter):
+    """Cross-client exchange allowed; client "Service B" may not have tokens for RS_A."""
+
+    def allows_resource(self, client, resource):
+        return not (client.name == "Service B" and resource == RS_A)
+
+
+@pytest.mark.req("8693-5-narrowing")
+@pytest.mark.req("8707-2-audience-restrict")
+def test_an_exchange_naming_no_audience_inherits_only_resources_the_client_may_have(
+        oauth, api, client_a, client_b, settings):
+    """RFC 8707 §2 / RFC 8693 §2.1: the host's ``allows_resource`` says which resources a client
+    may have tokens for. Under a policy that lets B exchange A's tokens, B naming ``RS_A`` is
+    ``invalid_target``; naming nothing must not hand B the same audience by inheritance."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER=f"{__name__}.CrossClientResourceAdapter")
+    subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
+    assert_error(exchange(api, client_b, subject, audience=RS_A), "invalid_target", 400)
+    assert_error(exchange(api, client_b, subject), "invalid_target", 400)
+    assert not AccessToken.objects.filter(client=client_b).exists()
+    # A itself still exchanges it, keeping its audience
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == RS_A
+

@@ -556,3 +556,30 @@ def test_an_exchange_naming_no_audience_inherits_only_resources_the_client_may_h
     assert r.status_code == 200, r.content
     assert access_token_row(r.json()["access_token"]).audience == RS_A
 
+
+
+@pytest.mark.req("DERIVED-exchange-entitlement")
+def test_a_token_exchanged_across_clients_stops_when_the_subjects_client_is_deactivated(
+        oauth, api, client_a, client_b, settings):
+    """RFC 8693: the exchanged token never outlives its subject token. Under a policy letting B
+    exchange A's tokens, the operator deactivates A (admin's Deactivate): A's tokens stop, and so
+    must B's token obtained for one of them, at a protected view, at introspection and in
+    ``live()``; it works again if A is reactivated, as A's own tokens do."""
+    from oauth_provider import resource
+
+    subject = user_token(oauth, client_a)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.CrossClientAdapter")
+    r = exchange(api, client_b, subject, scope="read")
+    assert r.status_code == 200, r.content
+    exchanged = r.json()["access_token"]
+    assert resource.is_live(resource.lookup(exchanged))
+    type(client_a).objects.filter(pk=client_a.pk).update(is_active=False)
+    assert not access_token_row(subject).is_live()
+    assert not resource.is_live(resource.lookup(exchanged))
+    assert not AccessToken.objects.live().filter(client=client_b).exists()
+    seen = post_form(api, {"token": exchanged}, "/o/introspect/",
+                     HTTP_AUTHORIZATION=basic_auth(client_b.client_id, client_b.raw_secret))
+    assert seen.json() == {"active": False}
+    type(client_a).objects.filter(pk=client_a.pk).update(is_active=True)
+    assert resource.is_live(resource.lookup(exchanged))
+    assert AccessToken.objects.live().filter(client=client_b).count() == 1

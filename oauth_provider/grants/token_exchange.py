@@ -237,7 +237,8 @@ class TokenExchangeGrant(Grant):
         issued = issue_tokens(
             request, grant_type=self.grant_type, client=client, user=subject.user, scope=scopes.join(granted),
             authorization=subject.access.authorization if subject.access is not None else subject.grant,
-            audience=self.stored_audience(request, audience), subject_token=subject.access, act=act,
+            audience=self.stored_audience(request, audience), subject_token=subject.access,
+            actor_token=actor.access if actor is not None else None, act=act,
             not_after=not_after, with_id_token=False,
         )
         issued.issued_token_type = ACCESS_TOKEN_TYPE

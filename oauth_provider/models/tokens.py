@@ -48,7 +48,8 @@ CLIENT_INACTIVE = "client_inactive"
 USER_INACTIVE = "user_inactive"
 
 _Q = TypeVar("_Q", bound="models.QuerySet[Any]")
-#: the longest chain of token exchanges (RFC 8693 ``act`` nesting) a token may come from
+#: the longest chain of token exchanges (RFC 8693 ``act`` nesting) a token may come from,
+#: through subject and actor tokens alike
 EXCHANGE_MAX_DEPTH = 5
 
 

@@ -326,6 +326,23 @@ def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, clie
     assert r.json()["active"] is True and r.json()["act"] == nested["act"]
 
 
+@pytest.mark.req("DERIVED-exchange-depth")
+def test_chains_through_actor_tokens_are_bounded_too(oauth, api, client_a):
+    """Chains stop at ``EXCHANGE_MAX_DEPTH`` exchanges whichever token they pass through: each
+    exchange's token used as the next one's actor counted depth 1 every time (only the subject
+    token's depth was carried), so a chain of actors went on without end."""
+    actor = service_token(api, client_a)
+    for _ in range(EXCHANGE_MAX_DEPTH):
+        r = exchange(api, client_a, user_token(oauth, client_a), actor_token=actor,
+                     actor_token_type=ACCESS_TOKEN_TYPE)
+        assert r.status_code == 200, r.content
+        actor = r.json()["access_token"]
+    assert access_token_row(actor).exchange_depth == EXCHANGE_MAX_DEPTH
+    refused = exchange(api, client_a, user_token(oauth, client_a), actor_token=actor,
+                       actor_token_type=ACCESS_TOKEN_TYPE)
+    assert "exchanged at most" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
 @pytest.mark.req("8693-2.1-validate-tokens")
 def test_forged_revoked_and_foreign_actor_tokens_are_refused(oauth, api, client_a, client_b):
     subject = user_token(oauth, client_a)

@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -291,6 +291,11 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
         raise ValueError(f"unknown registration source: {source!r}")
     if not isinstance(data, Mapping):
         raise InvalidClientMetadata("invalid_client_metadata", gettext("The client metadata must be a JSON object."))
+    unstorable = _unstorable_member(data)
+    if unstorable is not None:
+        raise InvalidClientMetadata("invalid_client_metadata", gettext(
+            "%(name)s must be valid Unicode text without NUL characters: no lone surrogates "
+            "(RFC 7493 section 2.1).") % {"name": unstorable}, unstorable)
     problems = _Problems()
     out = ClientMetadata()
     self_registered = source in SELF_REGISTERED_SOURCES
@@ -333,6 +338,43 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
             problems.add(name, description, error)
     problems.raise_any()
     return out
+
+
+def _storable(text: str) -> bool:
+    """Can every database keep ``text`` as it is? Not with a NUL (PostgreSQL refuses it) nor a
+    lone surrogate (JSON's ``\\ud800`` escape makes one; it has no UTF-8 encoding)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: the members this module reads (the rest are ignored, RFC 7591 §2)
+_KNOWN_MEMBERS = frozenset({f.name for f in fields(ClientMetadata)} | {
+    "client_id", "client_secret", "client_secret_expires_at"})
+
+
+def _unstorable_member(data: Mapping[str, Any]) -> str | None:
+    """The name of the first member we read that holds a string no database can store, anywhere
+    inside it; None when there is none. Walked without recursion: a document nested as deep as
+    the JSON parser allows cannot exhaust the stack."""
+    for name in sorted(_KNOWN_MEMBERS & set(data)):
+        stack = [data[name]]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if not _storable(item):
+                    return name
+            elif isinstance(item, Mapping):
+                if not all(isinstance(key, str) and _storable(key) for key in item):
+                    return name
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
 
 
 def profile_problems(auth_method: str, application_type: str, redirect_uris: list[str],

@@ -215,10 +215,12 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     else:
         client.set_secret(None)
     with transaction.atomic():
+        token = registration.rotate()  # first: of two requests with the same token one wins
+        if token is None:
+            raise InvalidToken("The registration access token is invalid for this client.")
         client.save()
         if set(client.redirect_uri_list) != redirects_before:
             Consent.objects.forget_everyone(client)
-        token = registration.rotate()
     return Registered(client, token, secret)
 
 
@@ -241,9 +243,10 @@ def delete(registration: ClientRegistration) -> None:
     client = registration.client
     model = type(client)
     with transaction.atomic():
+        if not registration.spend():  # an update replaced the token meanwhile, or a delete won
+            raise InvalidToken("The registration access token is invalid for this client.")
         model._default_manager.filter(pk=client.pk).update(is_active=False, client_secret_hash="")
         revoke_client_tokens(model._default_manager.filter(pk=client.pk))
-        registration.delete()
 
 
 # -- the response (RFC 7591 §3.2.1, RFC 7592 §3) ----------------------------------------------

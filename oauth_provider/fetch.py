@@ -32,6 +32,8 @@ section Q; draft-ietf-oauth-client-id-metadata-document §6.5; RFC 9101 §10.4.1
    ``no-store``/``no-cache`` or no header at all keep it ``cache_min_seconds`` (a client
    cannot make us fetch on every request). Timeouts are remembered for
    ``error_cache_seconds``, so a deliberately slow target cannot tie up a worker per request;
+   so is a name lookup that failed after ``connect_timeout`` (a name server that never answers:
+   the system resolver's own timeout, which nothing here can shorten, holds the worker);
    other failures are not cached (the next request tries again).
 7. **No oracle**: once the network is involved, every failure has the same client-facing
    message; what went wrong is logged (logger ``oauth_provider.fetch``), never shown to the
@@ -360,8 +362,17 @@ def _exchange(target: Target, method: str, body: bytes | None, headers: dict[str
               timeout: float | None) -> tuple[int, http.client.HTTPResponse, bytes, _PinnedConnection]:
     opts = options()
     total = float(timeout if timeout is not None else opts["timeout"])
-    deadline = time.monotonic() + total
-    addresses = resolve(target)
+    started = time.monotonic()
+    deadline = started + total
+    try:
+        addresses = resolve(target)
+    except FetchError as exc:
+        # getaddrinfo() cannot be interrupted: a name server that never answers holds the
+        # worker for the system resolver's timeout. Remembered like a timeout (rule 6), so the
+        # URL's owner cannot hold a worker per request that way either.
+        if time.monotonic() - started >= float(opts["connect_timeout"]):
+            raise _Timeout(detail=f"{target.url}: slow name resolution ({exc.detail})") from None
+        raise
     conn = _PinnedConnection(target, addresses, float(opts["connect_timeout"]), deadline)
     try:
         conn.request(method, target.path, body=body, headers={"User-Agent": USER_AGENT, **headers})

@@ -142,6 +142,7 @@ def issue_tokens(
     nonce: str | None = None,
     audience: str = "",
     subject_token: AccessToken | None = None,
+    actor_token: AccessToken | None = None,
     act: dict[str, Any] | None = None,
     not_after: datetime | None = None,
     with_id_token: bool = True,
@@ -160,8 +161,9 @@ def issue_tokens(
     ``refresh_value``, instead of minting one (a retry inside the grace period).
 
     Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
-    its ``act`` claim, and ``not_after`` (the new token expires no later); ``with_id_token``
-    False mints no ID token.
+    the ``actor_token`` row when one acts (the new token is one exchange deeper than the deeper
+    of the two), its ``act`` claim, and ``not_after`` (the new token expires no later);
+    ``with_id_token`` False mints no ID token.
 
     ``condition`` (:mod:`oauth_provider.models.store`: the code consumed, the refresh token
     rotated or kept) makes the write conditional: the tokens are stored only if its UPDATE
@@ -195,7 +197,10 @@ def issue_tokens(
         expires_at=now + timedelta(seconds=lifetime),
         subject_token=subject_token,
         act=act or None,
-        exchange_depth=subject_token.exchange_depth + 1 if subject_token is not None else 0,
+        exchange_depth=(
+            max(subject_token.exchange_depth, actor_token.exchange_depth if actor_token is not None else 0) + 1
+            if subject_token is not None else 0
+        ),
         dpop_jkt=jkt,
     )
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)

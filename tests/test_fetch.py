@@ -384,6 +384,40 @@ def test_trickling_server_is_cut_at_the_deadline(server):
         assert time.monotonic() - started < 1.3
 
 
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_a_name_server_that_never_answers_is_remembered_like_a_slow_server(monkeypatch):
+    """RFC 9101 §10.4.1, CIMD §6.5: a fetch must not let its URL's owner hold a worker per
+    request. The lookup runs before our deadline starts to bite (``getaddrinfo`` cannot be
+    interrupted): an attacker's name server that never answers keeps a worker for the system
+    resolver's timeout, then fails. That failure is remembered for ``error_cache_seconds`` like
+    a timed-out server's, so the next requests do not wait on the resolver again."""
+    calls: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(host)
+        time.sleep(0.35)  # the resolver's own timeout, past connect_timeout
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with override_oauth(FETCH={"timeout": 1, "connect_timeout": 0.3}):
+        for _ in range(3):
+            with pytest.raises(FetchError) as caught:
+                fetch_json("https://slow-dns.example/jwks")
+            assert str(caught.value) == FETCH_FAILED
+    assert calls == ["slow-dns.example"]
+    # a lookup that fails at once (no such name) is not remembered: the next request asks again
+    def unknown(host: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    with override_oauth(FETCH={"timeout": 1, "connect_timeout": 0.3}):
+        for _ in range(2):
+            with pytest.raises(FetchError):
+                fetch_json("https://no-such-name.example/jwks")
+    assert calls == ["slow-dns.example", "no-such-name.example", "no-such-name.example"]
+
+
 def test_timeouts_not_remembered_when_error_cache_off(server):
     server.routes["/slow"] = slow_route(1)
     with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.3, "error_cache_seconds": 0}):

@@ -237,7 +237,8 @@ class TokenExchangeGrant(Grant):
         issued = issue_tokens(
             request, grant_type=self.grant_type, client=client, user=subject.user, scope=scopes.join(granted),
             authorization=subject.access.authorization if subject.access is not None else subject.grant,
-            audience=self.stored_audience(request, audience), subject_token=subject.access, act=act,
+            audience=self.stored_audience(request, audience), subject_token=subject.access,
+            actor_token=actor.access if actor is not None else None, act=act,
             not_after=not_after, with_id_token=False,
         )
         issued.issued_token_type = ACCESS_TOKEN_TYPE
@@ -261,13 +262,20 @@ class TokenExchangeGrant(Grant):
     ) -> tuple[str, ...]:
         """The issued token's audience: the ``audience`` and ``resource`` values (RFC 8693
         §2.1; both name resources here, checked as RFC 8707 §2 resources), else the subject
-        token's. Beyond the subject token's audience only where the adapter allows widening."""
+        token's, each of which this client must be allowed (``allows_resource``) as if it had
+        named it. Beyond the subject token's audience only where the adapter allows widening."""
         asked = [*getlist(params, "audience"), *getlist(params, "resource")]
         for value in getlist(params, "audience"):
             if not resources.is_valid_identifier(value):
                 raise InvalidTarget("The audience is unknown.")
         wanted = resources.requested(asked, client, request, required=False)
         if not wanted:
+            # inherited, but only what this client could have asked for (a subject token of
+            # another client, where the adapter allows that, was never checked for this one)
+            policy = adapter()
+            default = resources.default_identifier(request)
+            if any(r != default and not policy.allows_resource(client, r) for r in subject.audience):
+                raise InvalidTarget("This client may not request a token for the subject_token's audience.")
             return subject.audience
         if not set(wanted) <= set(subject.audience) and not adapter().token_exchange_may_widen(
                 request, client, subject, wanted, subject.scopes):

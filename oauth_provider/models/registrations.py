@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import secrets as _secrets
@@ -137,10 +138,23 @@ class ClientRegistration(models.Model):
     def __str__(self) -> str:
         return str(self.client)
 
-    def rotate(self) -> str:
-        """Replace the registration access token (RFC 7592 §2.2); returns the new plaintext.
-        The old one stops working with this UPDATE."""
+    def rotate(self) -> str | None:
+        """Replace the registration access token (RFC 7592 §2.2); returns the new plaintext, or
+        None when the token this row was read with is no longer the current one (another
+        request holding it rotated it or deleted the registration first). One conditional
+        UPDATE: of two requests presenting the same token, one wins; the old token stops
+        working with it."""
         raw = _secrets.generate_token()
-        self.token_hash = _secrets.hash_token(raw)
-        self.save(update_fields=["token_hash", "updated_at"])
+        digest = _secrets.hash_token(raw)
+        changed = type(self).objects.filter(pk=self.pk, token_hash=self.token_hash).update(
+            token_hash=digest, updated_at=timezone.now())
+        if changed != 1:
+            return None
+        self.token_hash = digest
         return raw
+
+    def spend(self) -> bool:
+        """Delete this registration if its token is still the one it was read with (RFC 7592
+        §2.3); False when another request holding that token rotated it or deleted it first."""
+        deleted, _ = type(self).objects.filter(pk=self.pk, token_hash=self.token_hash).delete()
+        return deleted > 0

@@ -48,7 +48,8 @@ CLIENT_INACTIVE = "client_inactive"
 USER_INACTIVE = "user_inactive"
 
 _Q = TypeVar("_Q", bound="models.QuerySet[Any]")
-#: the longest chain of token exchanges (RFC 8693 ``act`` nesting) a token may come from
+#: the longest chain of token exchanges (RFC 8693 ``act`` nesting) a token may come from,
+#: through subject and actor tokens alike
 EXCHANGE_MAX_DEPTH = 5
 
 
@@ -286,6 +287,8 @@ class AccessTokenQuerySet(TokenQuerySet):
             Q(expires_at__gt=now, revoked_at__isnull=True)
             & (Q(authorization__isnull=True) | Q(authorization__revoked_at__isnull=True))
             & Q(client__is_active=True) & _user_active("user")
+            # a token exchanged for another client's token is in that client's family
+            & (Q(authorization__isnull=True) | Q(authorization__client__is_active=True))
         )
 
     @staticmethod
@@ -398,10 +401,16 @@ class AccessToken(models.Model):
         family = self.authorization if self.authorization_id is not None else None
         if family is not None and family.revoked_at is not None:
             return FAMILY_REVOKED
-        return _parties_reason(self.client, self.user if self.user_id is not None else None)
+        reason = _parties_reason(self.client, self.user if self.user_id is not None else None)
+        if reason is None and family is not None and family.client_id != self.client_id:
+            # exchanged for another client's token (RFC 8693): it joined that token's family,
+            # and lives no longer than the family's client is active (one query, only here)
+            return _parties_reason(family.client, None)
+        return reason
 
     def is_live(self, now: datetime | None = None) -> bool:
-        """Unexpired, unrevoked, its family unrevoked, its client and user active."""
+        """Unexpired, unrevoked, its family unrevoked, its client, its family's client and its
+        user active."""
         return self.dead_reason(now) is None
 
     def is_active(self, when: datetime | None = None) -> bool:

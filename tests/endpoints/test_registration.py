@@ -958,3 +958,86 @@ def test_a_client_may_register_to_always_use_dpop():
     assert info["dpop_bound_access_tokens"] is True
     assert get_client_model().objects.get(client_id=info["client_id"]).dpop_bound_access_tokens
     assert "dpop_bound_access_tokens" not in register(MCP_CLIENT).json()
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@open_registration
+@pytest.mark.parametrize("changes", [
+    {"client_name": "\ud800 app"},
+    {"software_id": "\udfff"},
+    {"software_version": "1\ud800"},
+    {"redirect_uris": ["https://rp.example/\ud800"]},
+    {"post_logout_redirect_uris": ["https://rp.example/\ud800"]},
+    {"client_uri": "https://rp.example/\ud800"},
+    {"logo_uri": "https://rp.example/\ud800.png"},
+    {"jwks_uri": "https://rp.example/\ud800"},
+    {"backchannel_logout_uri": "https://rp.example/\ud800"},
+    {"frontchannel_logout_uri": "https://rp.example/\ud800"},
+    {"client_uri": "https://rp.example/a\x00b"},
+    {"tos_uri": "https://rp.example/a\x00b"},
+    {"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "\ud800", "y": "a"}]}},
+])
+def test_metadata_that_is_not_storable_unicode_is_invalid_not_a_500(changes):
+    """RFC 7591 §3.2.2: metadata the server cannot take is ``invalid_client_metadata``. JSON's
+    ``\\ud800`` escape parses to a lone surrogate, which has no UTF-8 form (every database
+    driver raises on it: a 500), and PostgreSQL refuses a NUL; RFC 7493 §2.1 (I-JSON) calls such
+    a text invalid. Members we do not read are still ignored (RFC 7591 §2)."""
+    data = {**WEB_CLIENT, **changes}
+    response = register(json.dumps(data))
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert "\ud800" not in body["error_description"]
+    assert get_client_model().objects.count() == 0
+    # an update carrying it is refused the same way, and changes nothing
+    info = register(WEB_CLIENT).json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    update = configure("put", uri, token, {**data, "client_id": info["client_id"]})
+    assert_error(update, 400, "invalid_client_metadata")
+    assert configure("get", uri, token).json()["client_name"] == WEB_CLIENT["client_name"]
+    assert register({**WEB_CLIENT, "x-ignored": "\ud800"}).status_code == 201
+
+
+@pytest.mark.req("7592-2.2-update")
+@pytest.mark.req("7592-2.3-delete")
+@open_registration
+def test_two_requests_with_the_same_registration_access_token_cannot_both_win(registered, rf):
+    """RFC 7592 §2.2: an update replaces the registration access token, and the old one stops
+    working. Two requests holding the same token (the client and a thief who copied it, or a
+    retry) are both read as valid; only the first to replace it may change the registration.
+    The loser gets 401 ``invalid_token`` and changes nothing: no second live token, no metadata
+    written over the winner's, no deleted client brought back (and no 500)."""
+    from oauth_provider import dynamic_registration
+    from oauth_provider.errors import InvalidToken
+
+    client_id, token = registered["client_id"], registered["registration_access_token"]
+
+    def put(data):
+        return rf.put("/", json.dumps({**WEB_CLIENT, "client_id": client_id, **data}),
+                      content_type="application/json")
+
+    owner = ClientRegistration.objects.authenticate(client_id, token)
+    thief = ClientRegistration.objects.authenticate(client_id, token)
+    won = dynamic_registration.update(put({"client_name": "Owner"}), owner)
+    with pytest.raises(InvalidToken):
+        dynamic_registration.update(put({"redirect_uris": ["https://thief.example/cb"]}), thief)
+    stored = get_client_model().objects.get(client_id=client_id)
+    assert stored.name == "Owner" and stored.redirect_uri_list == WEB_CLIENT["redirect_uris"]
+    assert ClientRegistration.objects.authenticate(client_id, won.registration_access_token) is not None
+    # a delete racing an update: whichever comes second is refused and undoes nothing
+    current = won.registration_access_token
+    deleting = ClientRegistration.objects.authenticate(client_id, current)
+    updating = ClientRegistration.objects.authenticate(client_id, current)
+    dynamic_registration.delete(deleting)
+    with pytest.raises(InvalidToken):
+        dynamic_registration.update(put({"client_name": "Back"}), updating)
+    stored.refresh_from_db()
+    assert not stored.is_active and stored.name == "Owner"
+    # and an update first: a delete with the replaced token deletes nothing
+    info = register(WEB_CLIENT).json()
+    stale = ClientRegistration.objects.authenticate(info["client_id"], info["registration_access_token"])
+    fresh = ClientRegistration.objects.authenticate(info["client_id"], info["registration_access_token"])
+    dynamic_registration.update(
+        rf.put("/", json.dumps({**WEB_CLIENT, "client_id": info["client_id"]}), content_type="application/json"),
+        fresh)
+    with pytest.raises(InvalidToken):
+        dynamic_registration.delete(stale)
+    assert get_client_model().objects.get(client_id=info["client_id"]).is_active

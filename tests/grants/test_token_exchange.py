@@ -326,6 +326,23 @@ def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, clie
     assert r.json()["active"] is True and r.json()["act"] == nested["act"]
 
 
+@pytest.mark.req("DERIVED-exchange-depth")
+def test_chains_through_actor_tokens_are_bounded_too(oauth, api, client_a):
+    """Chains stop at ``EXCHANGE_MAX_DEPTH`` exchanges whichever token they pass through: each
+    exchange's token used as the next one's actor counted depth 1 every time (only the subject
+    token's depth was carried), so a chain of actors went on without end."""
+    actor = service_token(api, client_a)
+    for _ in range(EXCHANGE_MAX_DEPTH):
+        r = exchange(api, client_a, user_token(oauth, client_a), actor_token=actor,
+                     actor_token_type=ACCESS_TOKEN_TYPE)
+        assert r.status_code == 200, r.content
+        actor = r.json()["access_token"]
+    assert access_token_row(actor).exchange_depth == EXCHANGE_MAX_DEPTH
+    refused = exchange(api, client_a, user_token(oauth, client_a), actor_token=actor,
+                       actor_token_type=ACCESS_TOKEN_TYPE)
+    assert "exchanged at most" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
 @pytest.mark.req("8693-2.1-validate-tokens")
 def test_forged_revoked_and_foreign_actor_tokens_are_refused(oauth, api, client_a, client_b):
     subject = user_token(oauth, client_a)
@@ -529,3 +546,57 @@ def test_an_audience_under_the_default_resources_url_is_kept(oauth, api, client_
         r = exchange(api, client_a, subject, **target)
         assert r.status_code == 200, r.content
         assert access_token_row(r.json()["access_token"]).audience == MCP
+
+
+class CrossClientResourceAdapter(CrossClientAdapter):
+    """Cross-client exchange allowed; client "Service B" may not have tokens for RS_A."""
+
+    def allows_resource(self, client, resource):
+        return not (client.name == "Service B" and resource == RS_A)
+
+
+@pytest.mark.req("8693-5-narrowing")
+@pytest.mark.req("8707-2-audience-restrict")
+def test_an_exchange_naming_no_audience_inherits_only_resources_the_client_may_have(
+        oauth, api, client_a, client_b, settings):
+    """RFC 8707 §2 / RFC 8693 §2.1: the host's ``allows_resource`` says which resources a client
+    may have tokens for. Under a policy that lets B exchange A's tokens, B naming ``RS_A`` is
+    ``invalid_target``; naming nothing must not hand B the same audience by inheritance."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER=f"{__name__}.CrossClientResourceAdapter")
+    subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
+    assert_error(exchange(api, client_b, subject, audience=RS_A), "invalid_target", 400)
+    assert_error(exchange(api, client_b, subject), "invalid_target", 400)
+    assert not AccessToken.objects.filter(client=client_b).exists()
+    # A itself still exchanges it, keeping its audience
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == RS_A
+
+
+
+@pytest.mark.req("DERIVED-exchange-entitlement")
+def test_a_token_exchanged_across_clients_stops_when_the_subjects_client_is_deactivated(
+        oauth, api, client_a, client_b, settings):
+    """RFC 8693: the exchanged token never outlives its subject token. Under a policy letting B
+    exchange A's tokens, the operator deactivates A (admin's Deactivate): A's tokens stop, and so
+    must B's token obtained for one of them, at a protected view, at introspection and in
+    ``live()``; it works again if A is reactivated, as A's own tokens do."""
+    from oauth_provider import resource
+
+    subject = user_token(oauth, client_a)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.CrossClientAdapter")
+    r = exchange(api, client_b, subject, scope="read")
+    assert r.status_code == 200, r.content
+    exchanged = r.json()["access_token"]
+    assert resource.is_live(resource.lookup(exchanged))
+    type(client_a).objects.filter(pk=client_a.pk).update(is_active=False)
+    assert not access_token_row(subject).is_live()
+    assert not resource.is_live(resource.lookup(exchanged))
+    assert not AccessToken.objects.live().filter(client=client_b).exists()
+    seen = post_form(api, {"token": exchanged}, "/o/introspect/",
+                     HTTP_AUTHORIZATION=basic_auth(client_b.client_id, client_b.raw_secret))
+    assert seen.json() == {"active": False}
+    type(client_a).objects.filter(pk=client_a.pk).update(is_active=True)
+    assert resource.is_live(resource.lookup(exchanged))
+    assert AccessToken.objects.live().filter(client=client_b).count() == 1

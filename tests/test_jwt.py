@@ -631,6 +631,18 @@ def test_a_header_nested_past_the_parser_is_malformed_not_a_crash(rsa_key):
             read(token)
 
 
+def test_the_largest_integer_a_float_holds_is_still_a_number():
+    """RFC 8259 §6: numbers within IEEE 754 binary64's range interoperate; the bound that
+    refuses a 400-digit ``exp`` keeps the largest finite one (and its negative)."""
+    import sys
+
+    largest = int(sys.float_info.max)
+    assert jwt.parse_json(f'{{"exp": {largest}}}') == {"exp": largest}
+    assert jwt.parse_json(f"[{-largest}, 1.5e308]") == [-largest, 1.5e308]
+    with pytest.raises(ValueError):
+        jwt.parse_json(str(largest + 2 ** 971))  # the next binary64 value: infinity
+
+
 @pytest.mark.parametrize("value", [DEEP, *NOT_JSON_NUMBERS])
 def test_a_payload_nested_past_the_parser_or_holding_a_number_json_has_not_is_malformed(rsa_key, foreign_key, value):
     """RFC 7519 §7.2 step 10: the claims are a JSON object (RFC 8259). Deep nesting raised

@@ -434,6 +434,37 @@ def test_an_id_token_is_refused_once_the_user_withdrew_the_grant(oauth, api, cli
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")
+@pytest.mark.parametrize(("same_session", "seconds_later"), [
+    (False, 0),  # another browser session, logged in the same second
+    (True, -1),  # the same session, an earlier login (a forced re-login since)
+    (True, 1),  # the same session, a later login
+    (True, 30 * 86400),
+])
+def test_an_id_token_stands_only_for_the_grant_of_its_own_login(oauth, api, client_a, settings, signing_key, user,
+                                                                 same_session, seconds_later):
+    """The ID token's grant is the one its ``sid`` and ``auth_time`` (to the second) name. Once
+    that grant is revoked, another live grant of the same user to the client (another session
+    in the same second, or another login in the same session, a second either side) does not
+    stand in for it: the withdrawn grant would come back through its ID token."""
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
+
+    tokens = oauth.tokens(client_a, scope="openid read")
+    claims = jwt.unverified_claims(tokens["id_token"])
+    other = Authorization.objects.create(
+        client=client_a, user=user, scope="openid read",
+        session_id=claims["sid"] if same_session else "another-session",
+        auth_time=datetime.fromtimestamp(claims["auth_time"], tz=tz.utc) + timedelta(seconds=seconds_later))
+    revoked = post_form(api, {"token": tokens["refresh_token"]}, "/o/revoke/",
+                        HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert revoked.status_code == 200
+    assert Authorization.objects.filter(pk=other.pk).live().exists()
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    body = assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
+    assert "revoked" in body["error_description"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
 def test_an_id_token_brings_back_no_scope_the_user_declined(oauth, api, client_a, settings, signing_key):
     """The client may have read and write; the user approved only read in the login the ID
     token comes from. Exchanging the ID token gives read, and asking for write is invalid_scope

@@ -460,8 +460,8 @@ def test_an_id_token_stands_only_for_the_grant_of_its_own_login(oauth, api, clie
     assert revoked.status_code == 200
     assert Authorization.objects.filter(pk=other.pk).live().exists()
     settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
-    body = assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
-    assert "revoked" in body["error_description"]
+    refused = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read")
+    assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")

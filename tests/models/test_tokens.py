@@ -49,6 +49,8 @@ ACCESS_STATES = [
     ("client inactive", lambda: {"client": ClientFactory(is_active=False)}, False, False, tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"user": UserFactory(is_active=False)}, False, False, tokens.USER_INACTIVE),
     ("client_credentials (no user)", lambda: {"user": None}, True, False, None),
+    # client_credentials tokens belong to no family: the family's checks must not drop them
+    ("no family", lambda: {"user": None, "authorization": None}, True, False, None),
 ]
 
 

@@ -607,14 +607,18 @@ def test_an_exchange_naming_no_audience_inherits_only_resources_the_client_may_h
 
 
 @pytest.mark.req("DERIVED-exchange-entitlement")
+@pytest.mark.parametrize("registered_first", ["subject's client", "exchanging client"])
 def test_a_token_exchanged_across_clients_stops_when_the_subjects_client_is_deactivated(
-        oauth, api, client_a, client_b, settings):
+        oauth, api, client_a, client_b, settings, registered_first):
     """RFC 8693: the exchanged token never outlives its subject token. Under a policy letting B
     exchange A's tokens, the operator deactivates A (admin's Deactivate): A's tokens stop, and so
     must B's token obtained for one of them, at a protected view, at introspection and in
-    ``live()``; it works again if A is reactivated, as A's own tokens do."""
+    ``live()``; it works again if A is reactivated, as A's own tokens do. Whichever of the two
+    was registered first (the check compares the two clients' keys)."""
     from oauth_provider import resource
 
+    if registered_first == "exchanging client":
+        client_a, client_b = client_b, client_a
     subject = user_token(oauth, client_a)
     settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.CrossClientAdapter")
     r = exchange(api, client_b, subject, scope="read")

@@ -464,6 +464,21 @@ def test_a_lifetime_no_longer_than_the_longest_issued_passes_and_a_longer_one_is
     rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
 
 
+
+def test_the_lifetime_is_exp_minus_iat_for_any_iat_and_without_the_exp_check(rsa_key):
+    """The lifetime bound holds for a token read without its ``exp`` check (an expired
+    id_token_hint) and for any ``iat``: exactly the bound passes whatever the digits of
+    ``iat`` (here one just below a multiple of 4096, where ``exp`` carries into new digits),
+    and a token claiming to be issued decades ago with an ``exp`` still ahead is refused."""
+    now = _frozen()
+    iat = (now >> 12 << 12) - 1
+    assert jwt.decode(_signed({"iss": ISS, "iat": iat, "exp": iat + 3660}), typ=None, issuer=ISS, verify_exp=False)
+    with pytest.raises(jwt.InvalidJWT, match="lifetime longer than any token this server issues"):
+        jwt.decode(_signed({"iss": ISS, "iat": iat, "exp": iat + 3661}), typ=None, issuer=ISS, verify_exp=False)
+    for exp in (now + 300, now + 301):
+        with pytest.raises(jwt.InvalidJWT, match="lifetime longer than any token this server issues"):
+            jwt.decode(_signed({"iss": ISS, "iat": exp // 2, "exp": exp}), typ=None, issuer=ISS)
+
 def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(db):
     """A worker may sign with a just-retired key until its key cache expires
     (``SIGNING_KEY_CACHE_SECONDS``, 60 s) and clocks may differ by the leeway (60 s): a token

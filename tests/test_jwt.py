@@ -428,6 +428,18 @@ def test_time_claims_allow_exactly_the_leeway_and_not_a_second_more(rsa_key):
     rejected(_signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000, "nbf": now + 61}), verify_exp=False)
 
 
+
+@pytest.mark.req("DERIVED-jwt-time")
+def test_the_leeway_is_sixty_seconds_whatever_second_the_clock_reads(rsa_key):
+    """The bounds hold at every second, not only where the clock's low bits leave room for
+    the leeway: at a second that is 4 past a multiple of 64 (where adding 60 carries, unlike
+    or-ing or xor-ing it), a token expired 60 s ago, or valid or issued 60 s from now, passes."""
+    second = ((int(secrets.now().timestamp()) >> 6) + 1 << 6) + 4  # after the key's start
+    secrets.set_clock(lambda: datetime.fromtimestamp(second, tz=UTC))
+    for times in ({"iat": second - 360, "exp": second - 60}, {"iat": second, "exp": second + 300, "nbf": second + 60},
+                  {"iat": second + 60, "exp": second + 300}):
+        assert jwt.decode(_signed({"iss": ISS, **times}), typ=None, issuer=ISS)
+
 @pytest.mark.req("DERIVED-jwt-time")
 @pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
 @pytest.mark.parametrize("value", [True, False, "0", None, [1], {"t": 1}])

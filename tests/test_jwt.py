@@ -494,8 +494,8 @@ def test_the_lifetime_is_exp_minus_iat_for_any_iat_and_without_the_exp_check(rsa
 def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(db):
     """A worker may sign with a just-retired key until its key cache expires
     (``SIGNING_KEY_CACHE_SECONDS``, 60 s) and clocks may differ by the leeway (60 s): a token
-    the retired key signed up to 120 s after its retirement verifies; one signed later is a
-    leaked key minting tokens, refused."""
+    the retired key signed before its retirement, or up to 120 s after it, verifies; one signed
+    later is a leaked key minting tokens, refused."""
     start = _frozen()
     old = keys.create_key("RS256", prepublish=False)
     private = keys.signing_key().private
@@ -508,6 +508,7 @@ def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(
                           private)
 
     secrets.set_clock(lambda: datetime.fromtimestamp(start + 121, tz=UTC))
+    assert jwt.decode(by_old_key(start - 30), typ=None, issuer=ISS)
     assert jwt.decode(by_old_key(start + 120), typ=None, issuer=ISS)
     with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
         jwt.decode(by_old_key(start + 121), typ=None, issuer=ISS)

@@ -46,6 +46,9 @@ ACCESS_STATES = [
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    # both at once (a token revoked on its own, its family later): dead for either reason, not one alone
+    ("revoked in a revoked family", lambda: {"revoked_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.REVOKED),
     ("client inactive", lambda: {"client": ClientFactory(is_active=False)}, False, False, tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"user": UserFactory(is_active=False)}, False, False, tokens.USER_INACTIVE),
     ("client_credentials (no user)", lambda: {"user": None}, True, False, None),
@@ -71,6 +74,8 @@ CODE_STATES = [
     ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("used and expired", lambda: {"expires_at": PAST, "consumed_at": PAST}, False, True, tokens.CONSUMED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("expired in a revoked family", lambda: {"expires_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.FAMILY_REVOKED),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
 ]
 
@@ -94,6 +99,8 @@ REFRESH_STATES = [
     ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("revoked in a revoked family", lambda: {"revoked_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.FAMILY_REVOKED),
     ("client inactive", lambda: {"authorization": _family(client_active=False)}, False, False,
      tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),

@@ -232,8 +232,9 @@ def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
         with_rotated_refresh = AuthorizationFactory(created_at=old)
         RefreshTokenFactory(authorization=with_rotated_refresh, rotated_at=PAST)
         young = AuthorizationFactory(created_at=NOW)
+        idle_and_revoked = AuthorizationFactory(created_at=old, revoked_at=PAST)  # dead for both reasons
         dead = set(Authorization.objects.dead(NOW))
-    assert empty in dead and with_expired_code in dead
+    assert empty in dead and with_expired_code in dead and idle_and_revoked in dead
     assert with_used_code not in dead  # a replay of its code must still find the family
     assert with_rotated_refresh not in dead  # reuse of its refresh token must still be caught
     assert young not in dead

@@ -428,6 +428,18 @@ def test_time_claims_allow_exactly_the_leeway_and_not_a_second_more(rsa_key):
     rejected(_signed({"iss": ISS, "iat": now - 4000, "exp": now - 3000, "nbf": now + 61}), verify_exp=False)
 
 
+
+@pytest.mark.req("DERIVED-jwt-time")
+def test_the_leeway_is_sixty_seconds_whatever_second_the_clock_reads(rsa_key):
+    """The bounds hold at every second, not only where the clock's low bits leave room for
+    the leeway: at a second that is 4 past a multiple of 64 (where adding 60 carries, unlike
+    or-ing or xor-ing it), a token expired 60 s ago, or valid or issued 60 s from now, passes."""
+    second = ((int(secrets.now().timestamp()) >> 6) + 1 << 6) + 4  # after the key's start
+    secrets.set_clock(lambda: datetime.fromtimestamp(second, tz=UTC))
+    for times in ({"iat": second - 360, "exp": second - 60}, {"iat": second, "exp": second + 300, "nbf": second + 60},
+                  {"iat": second + 60, "exp": second + 300}):
+        assert jwt.decode(_signed({"iss": ISS, **times}), typ=None, issuer=ISS)
+
 @pytest.mark.req("DERIVED-jwt-time")
 @pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
 @pytest.mark.parametrize("value", [True, False, "0", None, [1], {"t": 1}])
@@ -464,11 +476,26 @@ def test_a_lifetime_no_longer_than_the_longest_issued_passes_and_a_longer_one_is
     rejected(_signed({"iss": ISS, "iat": now, "exp": now + 7261}))
 
 
+
+def test_the_lifetime_is_exp_minus_iat_for_any_iat_and_without_the_exp_check(rsa_key):
+    """The lifetime bound holds for a token read without its ``exp`` check (an expired
+    id_token_hint) and for any ``iat``: exactly the bound passes whatever the digits of
+    ``iat`` (here one just below a multiple of 4096, where ``exp`` carries into new digits),
+    and a token claiming to be issued decades ago with an ``exp`` still ahead is refused."""
+    now = _frozen()
+    iat = (now >> 12 << 12) - 1
+    assert jwt.decode(_signed({"iss": ISS, "iat": iat, "exp": iat + 3660}), typ=None, issuer=ISS, verify_exp=False)
+    with pytest.raises(jwt.InvalidJWT, match="lifetime longer than any token this server issues"):
+        jwt.decode(_signed({"iss": ISS, "iat": iat, "exp": iat + 3661}), typ=None, issuer=ISS, verify_exp=False)
+    for exp in (now + 300, now + 301):
+        with pytest.raises(jwt.InvalidJWT, match="lifetime longer than any token this server issues"):
+            jwt.decode(_signed({"iss": ISS, "iat": exp // 2, "exp": exp}), typ=None, issuer=ISS)
+
 def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(db):
     """A worker may sign with a just-retired key until its key cache expires
     (``SIGNING_KEY_CACHE_SECONDS``, 60 s) and clocks may differ by the leeway (60 s): a token
-    the retired key signed up to 120 s after its retirement verifies; one signed later is a
-    leaked key minting tokens, refused."""
+    the retired key signed before its retirement, or up to 120 s after it, verifies; one signed
+    later is a leaked key minting tokens, refused."""
     start = _frozen()
     old = keys.create_key("RS256", prepublish=False)
     private = keys.signing_key().private
@@ -481,6 +508,7 @@ def test_a_just_retired_key_verifies_what_it_signed_within_one_key_cache_period(
                           private)
 
     secrets.set_clock(lambda: datetime.fromtimestamp(start + 121, tz=UTC))
+    assert jwt.decode(by_old_key(start - 30), typ=None, issuer=ISS)
     assert jwt.decode(by_old_key(start + 120), typ=None, issuer=ISS)
     with pytest.raises(jwt.InvalidJWT, match="signed after its key was retired"):
         jwt.decode(by_old_key(start + 121), typ=None, issuer=ISS)

@@ -143,6 +143,16 @@ def test_a_link_whose_host_has_no_name_a_browser_would_contact_is_not_shown(brow
     assert host not in html and "<a href=\"https://" not in html
 
 
+@pytest.mark.req("O21-7.9-consent-phishing")
+def test_a_redirect_uri_whose_host_has_no_idna_form_is_shown_as_registered(browser):
+    """The consent page shows where the user will be sent in its IDNA form; a registered
+    non-ASCII host that has none (a label over 63 characters) is shown as registered, not a
+    server error (it names no host a browser could contact either)."""
+    uri = "https://" + "\u00fc" * 64 + ".example/cb"
+    html = consent_html(browser, ClientFactory(redirect_uris=uri))
+    assert f"You will be sent back to {uri}" in html
+
+
 def test_the_url_filter_keeps_http_urls():
     assert http_url("https://rp.example/a?b=c") == "https://rp.example/a?b=c"
     assert http_url("http://127.0.0.1:8001/") == "http://127.0.0.1:8001/"

@@ -362,3 +362,27 @@ def test_origin_is_scheme_host_and_explicit_port_of_http_urls_only():
     assert origin("ftp://app.example/") is None
     assert origin("https:///cb") is None
     assert origin("https://app.example:99999/cb") is None
+
+
+@pytest.mark.req("O21-2.3.1-register-full-uri")
+@pytest.mark.parametrize("uri", ["https://user@rp.example/cb", "https://user:pass@rp.example/cb",
+                                 "https://user:pass@rp.example:8443/cb", "http://localhost:80@evil.example/cb"])
+def test_user_information_is_refused_as_such_whatever_it_holds(uri):
+    """The port is read after the user information: a "user:pass@" is not taken for a host
+    and port, and the refusal says what is wrong (user information), not "malformed"."""
+    assert redirect_errors(uri, public=True) == ["A redirect URI must not contain user information (user@host)."]
+
+
+@pytest.mark.parametrize(("uri", "ok"), [
+    ("https://[2001:db8::]/cb", True), ("https://[2001:db8::]:8443/cb", True), ("http://[::1]:51000/cb", True),
+    ("http://[::1]:99999/cb", False), ("http://[::1]:0/cb", False), ("http://[::1]:+80/cb", False),
+    ("https://[2001:db8::1]:65536/cb", False), ("http://[::1]:80:90/cb", False), ("https://rp.example:80:90/cb", False),
+    # an IP literal left open, a "]" hidden in the user information before it
+    ("com.example.app://u]@[::1/cb", False), ("com.example.app://u]@[::1:8080/cb", False),
+])
+def test_the_port_of_an_ip_literal_is_read_after_its_closing_bracket(uri, ok):
+    """RFC 3986 §3.2.2-3.2.3: the port follows the "]" of an IP literal (whose own colons are
+    no port, even when it ends in "::"), and is one number from 1 to 65535; anything else after
+    the host, or an IP literal without its "]", is malformed."""
+    errors = redirect_errors(uri, public=True)
+    assert errors == ([] if ok else [f"The redirect URI {uri} is malformed."])

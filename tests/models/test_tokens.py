@@ -46,6 +46,9 @@ ACCESS_STATES = [
     ("revoked", lambda: {"revoked_at": PAST}, False, True, tokens.REVOKED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    # both at once (a token revoked on its own, its family later): dead for either reason, not one alone
+    ("revoked in a revoked family", lambda: {"revoked_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.REVOKED),
     ("client inactive", lambda: {"client": ClientFactory(is_active=False)}, False, False, tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"user": UserFactory(is_active=False)}, False, False, tokens.USER_INACTIVE),
     ("client_credentials (no user)", lambda: {"user": None}, True, False, None),
@@ -73,6 +76,8 @@ CODE_STATES = [
     ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("used and expired", lambda: {"expires_at": PAST, "consumed_at": PAST}, False, True, tokens.CONSUMED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("expired in a revoked family", lambda: {"expires_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.FAMILY_REVOKED),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
 ]
 
@@ -96,6 +101,8 @@ REFRESH_STATES = [
     ("expiring this instant", lambda: {"expires_at": NOW}, False, True, tokens.EXPIRED),
     ("revoked and expired", lambda: {"revoked_at": PAST, "expires_at": PAST}, False, True, tokens.REVOKED),
     ("family revoked", lambda: {"authorization": _family(revoked=True)}, False, True, tokens.FAMILY_REVOKED),
+    ("revoked in a revoked family", lambda: {"revoked_at": PAST, "authorization": _family(revoked=True)}, False, True,
+     tokens.FAMILY_REVOKED),
     ("client inactive", lambda: {"authorization": _family(client_active=False)}, False, False,
      tokens.CLIENT_INACTIVE),
     ("user inactive", lambda: {"authorization": _family(user_active=False)}, False, False, tokens.USER_INACTIVE),
@@ -227,8 +234,9 @@ def test_an_idle_family_is_dead_only_when_nothing_of_it_matters_any_more():
         with_rotated_refresh = AuthorizationFactory(created_at=old)
         RefreshTokenFactory(authorization=with_rotated_refresh, rotated_at=PAST)
         young = AuthorizationFactory(created_at=NOW)
+        idle_and_revoked = AuthorizationFactory(created_at=old, revoked_at=PAST)  # dead for both reasons
         dead = set(Authorization.objects.dead(NOW))
-    assert empty in dead and with_expired_code in dead
+    assert empty in dead and with_expired_code in dead and idle_and_revoked in dead
     assert with_used_code not in dead  # a replay of its code must still find the family
     assert with_rotated_refresh not in dead  # reuse of its refresh token must still be caught
     assert young not in dead

@@ -100,6 +100,17 @@ def test_private_keys_are_encrypted_at_rest_and_survive_secret_key_rotation():
             jwt.encode(_claims())
 
 
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_empty_encryption_key_is_refused_rather_than_encrypting_under_a_known_one(empty):
+    """A private key encrypted under a key derived from an empty value is as good as stored in
+    clear: an empty first entry of ``KEY_ENCRYPTION_KEYS`` (check E013 names it, but checks do
+    not run in every process) is refused when a key is stored, and nothing is stored."""
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": [empty, "a" * 32]}):
+        with pytest.raises(ImproperlyConfigured, match="No key to encrypt signing keys with"):
+            keys.create_key("ES256", prepublish=False)
+    assert not SigningKey.objects.exists()
+
+
 def test_encryption_keys_setting_rotates_by_prepending():
     with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": ["first"]}):
         keys.create_key("ES256", prepublish=False)
@@ -395,7 +406,8 @@ def test_a_cache_outage_is_logged_with_its_cause(caplog):
 
 
 # -- key material ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ"])
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ",
+                                       "ES", "A256KW", "EC"])
 def test_keys_are_made_only_for_our_three_algorithms(algorithm):
     """Only RS256, ES256 and EdDSA keys are ever made (RFC 8725 §3.1: a fixed list; never an
     HMAC or ``none``): any other name is refused, whichever way it sorts, and nothing is stored."""

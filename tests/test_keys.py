@@ -560,3 +560,19 @@ def test_a_worker_with_no_signing_key_re_reads_the_key_set_before_giving_up(monk
     clock[0] += 0.5
     with override_settings(DEBUG=False):
         assert keys.signing_key().kid == SigningKey.objects.get().kid
+
+
+def test_a_withdrawn_key_is_unpublished_at_once_even_where_the_clock_is_a_moment_behind(client):
+    """``rotatekeys --compromised`` dates the old key's retirement back past the publication
+    window and one second more, so a worker whose clock runs up to a second behind the one that
+    ran the command also stops publishing (and accepting) it at once."""
+    start = int(secrets.now().timestamp()) + 1
+    secrets.set_clock(lambda: datetime.fromtimestamp(start, tz=UTC))
+    keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    new = keys.create_key("RS256", compromised=True)
+    secrets.set_clock(lambda: datetime.fromtimestamp(start - 0.9, tz=UTC))  # another worker's clock
+    keys.clear_cache()
+    assert _published_kids(client) == [new.kid]
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)

@@ -576,3 +576,27 @@ def test_a_withdrawn_key_is_unpublished_at_once_even_where_the_clock_is_a_moment
     assert _published_kids(client) == [new.kid]
     with pytest.raises(jwt.InvalidJWT):
         jwt.decode(leaked, typ=None, issuer=ISS)
+
+
+def test_a_worker_started_just_after_boot_loads_its_keys_at_once(client, monkeypatch):
+    """The key cache's monotonic clock counts from the machine's boot, so a worker started at
+    boot reads a few seconds on it: its key set, never loaded, must be loaded at once. It was
+    taken as loaded at 0.0: without an announced generation (a per-process cache, or an evicted
+    one) the JWKS was empty (served with up to an hour's max-age) and no token verified until
+    ``SIGNING_KEY_CACHE_SECONDS`` after boot; and a worker that had loaded its keys in its first
+    second compared the generation with none of the second's rotations."""
+    from django.core.cache import caches
+
+    old = keys.create_key("RS256", prepublish=False)
+    token = jwt.encode(_claims())
+    caches[keys.GENERATION_CACHE].delete(keys.GENERATION_KEY)  # nothing announced in this cache
+    uptime = [0.5]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: uptime[0])
+    monkeypatch.setattr(keys, "_cache", keys._KeyCache())  # a worker just started
+    assert _published_kids(client) == [old.kid]
+    monkeypatch.setattr(keys, "_cache", keys._KeyCache())  # another one
+    assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+    _elsewhere_rotated(compromised=True)  # announced; this worker loaded its keys at 0.5 s
+    uptime[0] = 1.6
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(token, typ=None, issuer=ISS)

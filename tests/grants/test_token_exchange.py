@@ -216,6 +216,20 @@ def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
     assert access_token_row(grandchild).expires_at <= parent.expires_at
 
 
+@pytest.mark.req("DERIVED-exchange-lifetime")
+def test_a_subject_token_in_its_last_second_yields_a_token_that_expires_with_it(oauth, api, client_a):
+    """The new token's lifetime is the subject's remaining time rounded down, never up: with
+    half a second left, the token issued expires at once rather than a second after its subject."""
+    clock = FrozenClock()
+    subject = user_token(oauth, client_a)
+    parent = access_token_row(subject)
+    clock.advance((parent.expires_at - clock.current).total_seconds() - 0.5)
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200, r.content
+    assert r.json()["expires_in"] == 0
+    assert access_token_row(r.json()["access_token"]).expires_at <= parent.expires_at
+
+
 @pytest.mark.req("8693-5-narrowing")
 def test_the_scope_cannot_widen(oauth, api, client_a):
     subject = user_token(oauth, client_a, scope="read")

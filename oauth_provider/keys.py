@@ -57,6 +57,9 @@ GENERATION_CHECK_INTERVAL = 1.0
 #: the cache alias and key of the key-set generation
 GENERATION_CACHE = "default"
 GENERATION_KEY = "oauth_provider:signing-keys:generation"
+#: "never" for the key cache's monotonic timestamps: that clock counts from the machine's boot,
+#: so a worker started at boot reads a few seconds on it, and 0.0 would mean "just now"
+_NEVER = float("-inf")
 logger = logging.getLogger("oauth_provider.keys")
 
 
@@ -249,12 +252,12 @@ def announce_change() -> None:
 class _KeyCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.loaded_at = 0.0
-        self.last_miss_reload = 0.0
+        self.loaded_at = _NEVER
+        self.last_miss_reload = _NEVER
         self.keys: dict[str, LoadedKey] = {}
         #: the generation the loaded keys belong to, and when it was last compared
         self.generation: str | None = None
-        self.generation_checked_at = 0.0
+        self.generation_checked_at = _NEVER
 
     def get(self, force: bool = False) -> dict[str, LoadedKey]:
         now = time.monotonic()
@@ -291,7 +294,7 @@ _cache = _KeyCache()
 
 def clear_cache() -> None:
     """Forget the keys loaded in this process (the next use reloads them)."""
-    _cache.loaded_at = _cache.generation_checked_at = 0.0
+    _cache.loaded_at = _cache.generation_checked_at = _NEVER
     _cache.keys = {}
     _cache.generation = None
 

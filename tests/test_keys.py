@@ -100,6 +100,17 @@ def test_private_keys_are_encrypted_at_rest_and_survive_secret_key_rotation():
             jwt.encode(_claims())
 
 
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_empty_encryption_key_is_refused_rather_than_encrypting_under_a_known_one(empty):
+    """A private key encrypted under a key derived from an empty value is as good as stored in
+    clear: an empty first entry of ``KEY_ENCRYPTION_KEYS`` (check E013 names it, but checks do
+    not run in every process) is refused when a key is stored, and nothing is stored."""
+    with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": [empty, "a" * 32]}):
+        with pytest.raises(ImproperlyConfigured, match="No key to encrypt signing keys with"):
+            keys.create_key("ES256", prepublish=False)
+    assert not SigningKey.objects.exists()
+
+
 def test_encryption_keys_setting_rotates_by_prepending():
     with override_settings(OAUTH_PROVIDER={"ISSUER": ISS, "KEY_ENCRYPTION_KEYS": ["first"]}):
         keys.create_key("ES256", prepublish=False)
@@ -395,7 +406,8 @@ def test_a_cache_outage_is_logged_with_its_cause(caplog):
 
 
 # -- key material ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ"])
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256", "RS512", "ES384", "Ed25519", "rs256", "ZZZ",
+                                       "ES", "A256KW", "EC"])
 def test_keys_are_made_only_for_our_three_algorithms(algorithm):
     """Only RS256, ES256 and EdDSA keys are ever made (RFC 8725 §3.1: a fixed list; never an
     HMAC or ``none``): any other name is refused, whichever way it sorts, and nothing is stored."""
@@ -548,3 +560,43 @@ def test_a_worker_with_no_signing_key_re_reads_the_key_set_before_giving_up(monk
     clock[0] += 0.5
     with override_settings(DEBUG=False):
         assert keys.signing_key().kid == SigningKey.objects.get().kid
+
+
+def test_a_withdrawn_key_is_unpublished_at_once_even_where_the_clock_is_a_moment_behind(client):
+    """``rotatekeys --compromised`` dates the old key's retirement back past the publication
+    window and one second more, so a worker whose clock runs up to a second behind the one that
+    ran the command also stops publishing (and accepting) it at once."""
+    start = int(secrets.now().timestamp()) + 1
+    secrets.set_clock(lambda: datetime.fromtimestamp(start, tz=UTC))
+    keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    new = keys.create_key("RS256", compromised=True)
+    secrets.set_clock(lambda: datetime.fromtimestamp(start - 0.9, tz=UTC))  # another worker's clock
+    keys.clear_cache()
+    assert _published_kids(client) == [new.kid]
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer=ISS)
+
+
+def test_a_worker_started_just_after_boot_loads_its_keys_at_once(client, monkeypatch):
+    """The key cache's monotonic clock counts from the machine's boot, so a worker started at
+    boot reads a few seconds on it: its key set, never loaded, must be loaded at once. It was
+    taken as loaded at 0.0: without an announced generation (a per-process cache, or an evicted
+    one) the JWKS was empty (served with up to an hour's max-age) and no token verified until
+    ``SIGNING_KEY_CACHE_SECONDS`` after boot; and a worker that had loaded its keys in its first
+    second compared the generation with none of the second's rotations."""
+    from django.core.cache import caches
+
+    old = keys.create_key("RS256", prepublish=False)
+    token = jwt.encode(_claims())
+    caches[keys.GENERATION_CACHE].delete(keys.GENERATION_KEY)  # nothing announced in this cache
+    uptime = [0.5]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: uptime[0])
+    monkeypatch.setattr(keys, "_cache", keys._KeyCache())  # a worker just started
+    assert _published_kids(client) == [old.kid]
+    monkeypatch.setattr(keys, "_cache", keys._KeyCache())  # another one
+    assert jwt.decode(token, typ=None, issuer=ISS)["sub"] == "1"
+    _elsewhere_rotated(compromised=True)  # announced; this worker loaded its keys at 0.5 s
+    uptime[0] = 1.6
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(token, typ=None, issuer=ISS)

@@ -201,19 +201,34 @@ def test_an_expired_subject_token_is_refused(oauth, api, client_a):
     assert_error(exchange(api, client_a, subject), "invalid_request", 400)
 
 
-@pytest.mark.req("DERIVED-exchange-lifetime")
-def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
+def _exchanged_with_left(oauth, api, client_a, seconds: float):
+    """A user's token exchanged ``seconds`` before it expires: (its row, the new token's value,
+    the answer's ``expires_in``)."""
     clock = FrozenClock()
     subject = user_token(oauth, client_a)
     parent = access_token_row(subject)
-    clock.advance((parent.expires_at - clock.current).total_seconds() - 60)
+    clock.advance((parent.expires_at - clock.current).total_seconds() - seconds)
     r = exchange(api, client_a, subject)
     assert r.status_code == 200, r.content
-    assert r.json()["expires_in"] <= 60
-    child = r.json()["access_token"]
+    return parent, r.json()["access_token"], r.json()["expires_in"]
+
+
+@pytest.mark.req("DERIVED-exchange-lifetime")
+def test_the_issued_token_never_outlives_its_subject(oauth, api, client_a):
+    parent, child, expires_in = _exchanged_with_left(oauth, api, client_a, 60)
+    assert expires_in <= 60
     assert access_token_row(child).expires_at <= parent.expires_at
     grandchild = exchange(api, client_a, child).json()["access_token"]
     assert access_token_row(grandchild).expires_at <= parent.expires_at
+
+
+@pytest.mark.req("DERIVED-exchange-lifetime")
+def test_a_subject_token_in_its_last_second_yields_a_token_that_expires_with_it(oauth, api, client_a):
+    """The new token's lifetime is the subject's remaining time rounded down, never up: with
+    half a second left, the token issued expires at once rather than a second after its subject."""
+    parent, child, expires_in = _exchanged_with_left(oauth, api, client_a, 0.5)
+    assert expires_in == 0
+    assert access_token_row(child).expires_at <= parent.expires_at
 
 
 @pytest.mark.req("8693-5-narrowing")

@@ -385,6 +385,29 @@ def test_trickling_server_is_cut_at_the_deadline(server):
 
 
 @pytest.mark.req("9101-10.4.1-timeouts")
+def test_a_lookup_that_took_exactly_connect_timeout_is_slow_on_a_clock_just_past_boot(monkeypatch):
+    """The lookup's own time decides (the monotonic clock counts from boot, so a worker started
+    with the machine reads small values): a failure after exactly ``connect_timeout`` seconds
+    is a slow name server, remembered; one a moment sooner is an answer ("no such name")."""
+    from types import SimpleNamespace
+
+    now, lookups = [0.25], []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        now[0] += 0.5 if host.startswith("slow") else 0.375  # exact in binary: no rounding
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(fetch, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with override_oauth(FETCH={"timeout": 1, "connect_timeout": 0.5}):
+        for host, remembered in (("slow.example", True), ("sooner.example", False)):
+            for _ in range(2):
+                with pytest.raises(FetchError):
+                    fetch_json(f"https://{host}/jwks")
+            assert lookups.count(host) == (1 if remembered else 2)
+
+
 def test_a_name_server_that_never_answers_is_remembered_like_a_slow_server(monkeypatch):
     """RFC 9101 §10.4.1, CIMD §6.5: a fetch must not let its URL's owner hold a worker per
     request. The lookup runs before our deadline starts to bite (``getaddrinfo`` cannot be

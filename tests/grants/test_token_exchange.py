@@ -480,6 +480,21 @@ def test_an_id_token_stands_only_for_the_grant_of_its_own_login(oauth, api, clie
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_without_auth_time_stands_for_its_sessions_grant(oauth, api, client_a, settings, signing_key,
+                                                                     user):
+    """A grant recorded without a login time (one made before the time was kept) issues ID
+    tokens without ``auth_time`` (OIDC Core §2: optional unless asked for); such an ID token is
+    matched by its ``sid`` alone, not a server error."""
+    tokens = oauth.tokens(client_a, scope="openid read")
+    claims = jwt.unverified_claims(tokens["id_token"])
+    Authorization.objects.filter(session_id=claims["sid"]).update(auth_time=None)
+    del claims["auth_time"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    r = exchange(api, client_a, jwt.encode(claims), ID_TOKEN_TYPE, scope="read")
+    assert r.status_code == 200, r.content
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
 def test_an_id_token_brings_back_no_scope_the_user_declined(oauth, api, client_a, settings, signing_key):
     """The client may have read and write; the user approved only read in the login the ID
     token comes from. Exchanging the ID token gives read, and asking for write is invalid_scope
@@ -595,29 +610,48 @@ def test_an_audience_under_the_default_resources_url_is_kept(oauth, api, client_
 
 
 class CrossClientResourceAdapter(CrossClientAdapter):
-    """Cross-client exchange allowed; client "Service B" may not have tokens for RS_A."""
+    """Cross-client exchange allowed; client "Service B" may not have tokens for RS_A or MCP."""
 
     def allows_resource(self, client, resource):
-        return not (client.name == "Service B" and resource == RS_A)
+        return not (client.name == "Service B" and resource in (RS_A, MCP))
+
+
+class CrossClientNoResourceAdapter(CrossClientAdapter):
+    """Cross-client exchange allowed; client "Service B" may have no resource of RESOURCES."""
+
+    def allows_resource(self, client, resource):
+        return client.name != "Service B"
 
 
 @pytest.mark.req("8693-5-narrowing")
 @pytest.mark.req("8707-2-audience-restrict")
+@pytest.mark.parametrize(("resource", "scope"), [(RS_A, "read"), (MCP, "mcp:tools")])
 def test_an_exchange_naming_no_audience_inherits_only_resources_the_client_may_have(
-        oauth, api, client_a, client_b, settings):
+        oauth, api, client_a, client_b, settings, resource, scope):
     """RFC 8707 §2 / RFC 8693 §2.1: the host's ``allows_resource`` says which resources a client
     may have tokens for. Under a policy that lets B exchange A's tokens, B naming ``RS_A`` is
     ``invalid_target``; naming nothing must not hand B the same audience by inheritance."""
     settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
                                              ADAPTER=f"{__name__}.CrossClientResourceAdapter")
-    subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
-    assert_error(exchange(api, client_b, subject, audience=RS_A), "invalid_target", 400)
+    subject = oauth.tokens(client_a, scope=scope, resource=resource)["access_token"]
+    assert_error(exchange(api, client_b, subject, audience=resource), "invalid_target", 400)
     assert_error(exchange(api, client_b, subject), "invalid_target", 400)
     assert not AccessToken.objects.filter(client=client_b).exists()
     # A itself still exchanges it, keeping its audience
     r = exchange(api, client_a, subject)
     assert r.status_code == 200, r.content
-    assert access_token_row(r.json()["access_token"]).audience == RS_A
+    assert access_token_row(r.json()["access_token"]).audience == resource
+
+
+def test_the_default_resource_is_inherited_whatever_the_resource_policy(oauth, api, client_a, client_b, settings):
+    """The default resource is the site's own API, never subject to ``allows_resource`` (as in
+    every grant): B, which may have none of RESOURCES, still exchanges A's token for it."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER=f"{__name__}.CrossClientNoResourceAdapter")
+    subject = oauth.tokens(client_a, scope="read")["access_token"]
+    r = exchange(api, client_b, subject)
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == access_token_row(subject).audience
 
 
 

@@ -976,12 +976,19 @@ def test_a_client_may_register_to_always_use_dpop():
     {"client_uri": "https://rp.example/a\x00b"},
     {"tos_uri": "https://rp.example/a\x00b"},
     {"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "\ud800", "y": "a"}]}},
+    {"jwks": "a valid key with a member named \ud800"},  # a member's name, not only its value
 ])
 def test_metadata_that_is_not_storable_unicode_is_invalid_not_a_500(changes):
     """RFC 7591 §3.2.2: metadata the server cannot take is ``invalid_client_metadata``. JSON's
     ``\\ud800`` escape parses to a lone surrogate, which has no UTF-8 form (every database
     driver raises on it: a 500), and PostgreSQL refuses a NUL; RFC 7493 §2.1 (I-JSON) calls such
     a text invalid. Members we do not read are still ignored (RFC 7591 §2)."""
+    if changes.get("jwks", {}) == "a valid key with a member named \ud800":
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm
+
+        public = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+        changes = {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{**public, "\ud800": "x"}]}}
     data = {**WEB_CLIENT, **changes}
     response = register(json.dumps(data))
     body = assert_error(response, 400, "invalid_client_metadata")
@@ -994,6 +1001,21 @@ def test_metadata_that_is_not_storable_unicode_is_invalid_not_a_500(changes):
     assert_error(update, 400, "invalid_client_metadata")
     assert configure("get", uri, token).json()["client_name"] == WEB_CLIENT["client_name"]
     assert register({**WEB_CLIENT, "x-ignored": "\ud800"}).status_code == 201
+
+
+@pytest.mark.req("7592-2.2-update")
+@pytest.mark.parametrize("member", ["client_id", "client_secret"])
+@open_registration
+def test_an_update_naming_its_client_or_secret_in_unstorable_text_is_invalid_metadata(member):
+    """RFC 7592 §2.2: an update carries ``client_id`` (and may carry ``client_secret``), which
+    the server compares with its own: text with a lone surrogate is ``invalid_client_metadata``
+    like any other member's, before any comparison, and changes nothing."""
+    info = register({**WEB_CLIENT, "token_endpoint_auth_method": "client_secret_basic"}).json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    body = {**WEB_CLIENT, "client_id": info["client_id"], member: "\ud800"}
+    update = configure("put", uri, token, json.loads(json.dumps(body)))
+    assert_error(update, 400, "invalid_client_metadata")
+    assert configure("get", uri, token).status_code == 200  # the token was not spent
 
 
 @pytest.mark.req("7592-2.2-update")

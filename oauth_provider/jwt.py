@@ -71,6 +71,15 @@ def _bounded(text: str) -> int:
     return value
 
 
+#: the parsers, made once (``json.loads`` with options builds a decoder per call, which costs
+#: more than the parse). An integer beyond a float's range has at least 309 digits, as
+#: ``sys.float_info.max`` has: only a text with such a run of digits is read with the
+#: per-integer check, which would double the cost of reading every token's claims.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+_BOUNDED_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
+_LONG_DIGITS = re.compile(r"[0-9]{309}")
+
+
 def parse_json(data: str | bytes) -> Any:
     """``data`` (a decoded header or payload segment) as RFC 8259 JSON. Raises ``ValueError``
     for anything else, including what Python's parser reads but JSON has not (``NaN``,
@@ -79,7 +88,9 @@ def parse_json(data: str | bytes) -> Any:
     deeper than the parser recurses (its ``RecursionError``, which callers catching
     ``ValueError`` would let through as a 500)."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
+        text = data.decode("utf-8") if isinstance(data, bytes) else data  # RFC 7519 §7.2: UTF-8
+        # nearly always no run of digits that long: integers then need no check of their own
+        return (_DECODER if _LONG_DIGITS.search(text) is None else _BOUNDED_DECODER).decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

@@ -31,17 +31,17 @@ The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
 8. the adapter's :meth:`~oauth_provider.adapter.DefaultAdapter.allow_token_exchange` (default:
    a client may only exchange tokens issued to itself) -> ``invalid_request``.
 
-The new token belongs to the subject token's family (an ID token's: the user's latest live grant
-to the client) and records the token it came from, so revoking the subject token (or its grant)
+The new token belongs to the subject token's family (an ID token's: the live grant of the login
+it came from) and records the token it came from, so revoking the subject token (or its grant)
 revokes it; it expires no later than the subject
 (and actor) token, and no refresh token is issued (§2.2.1 leaves it to policy; ours is no).
-Queries: client, subject token, actor token (when sent), INSERT.
+Queries: client, subject token (an ID token: its login's grant), actor token (when sent), INSERT.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -84,8 +84,8 @@ class PresentedToken:
     user (None for a client's own token), ``subject`` its ``sub`` (the user's subject, or the
     client_id of a client's own token), ``scopes`` and ``audience`` (resource identifiers) what
     it is good for, ``act`` its actor chain, ``access`` the stored access token (None for an ID
-    token), ``grant`` the token family it belongs to (for an ID token: the user's latest live
-    grant to the client)."""
+    token), ``grant`` the token family it belongs to (for an ID token: the live grant of the
+    login it came from)."""
 
     token_type: str
     client: AbstractClient | None
@@ -182,14 +182,14 @@ def _id_token_grant(client: AbstractClient, user: Any, claims: dict[str, Any]) -
     its claims tell: the one of its login (``sid``, ``auth_time`` to the second, when it carries
     them), the latest if several. None when that grant was revoked, so an earlier login's grant
     left unrevoked does not stand in for it."""
-    grants = Authorization.objects.filter(client=client, user=user).live()
-    if isinstance(claims.get("sid"), str):
-        grants = grants.filter(session_id=claims["sid"])
-    auth_time = claims.get("auth_time")
+    sid, auth_time = claims.get("sid"), claims.get("auth_time")
+    login_time = None
     if isinstance(auth_time, int) and not isinstance(auth_time, bool):
-        start = datetime.fromtimestamp(auth_time, tz=timezone.utc)
-        grants = grants.filter(auth_time__gte=start, auth_time__lt=start + timedelta(seconds=1))
-    grant: Authorization | None = grants.order_by("-created_at").first()
+        login_time = datetime.fromtimestamp(auth_time, tz=timezone.utc)
+    grant: Authorization | None = (
+        Authorization.objects.filter(client=client, user=user).live()
+        .of_login(sid if isinstance(sid, str) else None, login_time).order_by("-created_at").first()
+    )
     return grant
 
 

@@ -96,6 +96,16 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
             Exists(RefreshToken.objects.live(now).filter(authorization=OuterRef("pk")))
         )
 
+    def of_login(self, session_id: str | None, auth_time: datetime | None) -> AuthorizationQuerySet:
+        """The families one login made: those of its session (``sid``) and its login time to the
+        second (``auth_time``, as an ID token carries them); a part not known is not filtered on."""
+        found = self
+        if session_id is not None:
+            found = found.filter(session_id=session_id)
+        if auth_time is not None:
+            found = found.filter(auth_time__gte=auth_time, auth_time__lt=auth_time + timedelta(seconds=1))
+        return found
+
     def dead(self, now: datetime | None = None) -> AuthorizationQuerySet:
         """Revoked families, and families older than ``REFRESH_TOKEN_LIFETIME`` with no code or
         token left that is not dead. The age guard spares a family created an instant before

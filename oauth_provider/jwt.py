@@ -78,6 +78,9 @@ def _bounded(text: str) -> int:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
 _BOUNDED_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
 _LONG_DIGITS = re.compile(r"[0-9]{309}")
+#: the only way a lone surrogate gets into a parsed string: an escape ``\\uD800``-``\\uDFFF``
+#: (the UTF-8 decoder refuses encoded ones). A pair is joined into one code point by the parser.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_json(data: str | bytes) -> Any:
@@ -86,13 +89,19 @@ def parse_json(data: str | bytes) -> Any:
     ``Infinity``, a number beyond a float's range: each comparison with ``NaN`` is false, so it
     would pass every time check, and ``float()`` of a 400-digit ``exp`` raises) and nesting
     deeper than the parser recurses (its ``RecursionError``, which callers catching
-    ``ValueError`` would let through as a 500)."""
+    ``ValueError`` would let through as a 500), and a string holding a lone surrogate
+    (``"\\ud800"``: I-JSON, RFC 7493 §2.1; RFC 8259 §8.2 leaves its meaning open). Such a
+    string is no Unicode text: it has no UTF-8 encoding, so hashing a ``jti`` made of it, or
+    sending it to PostgreSQL as a ``sub``, raised ``UnicodeEncodeError`` (a 500)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data  # RFC 7519 §7.2: UTF-8
         # nearly always no run of digits that long: integers then need no check of their own
-        return (_DECODER if _LONG_DIGITS.search(text) is None else _BOUNDED_DECODER).decode(text)
+        value = (_DECODER if _LONG_DIGITS.search(text) is None else _BOUNDED_DECODER).decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text) is not None:  # rare: only then is the value read again
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError is a ValueError
+    return value
 
 
 def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | None = None) -> str:

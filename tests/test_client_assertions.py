@@ -690,3 +690,13 @@ def test_a_key_published_for_encryption_never_verifies_an_assertion():
     assert refused(token(sign(client)))["error"] == "invalid_client"
     signing = make_client(private, jwks={"keys": [jwk_of(private, "k1", use="sig")]})
     assert token(sign(signing)).status_code == 200
+
+
+@pytest.mark.parametrize("claim", ["jti", "sub"])
+def test_a_claim_holding_a_lone_surrogate_is_refused_not_a_crash(claim):
+    """JSON's ``\\ud800`` escape gives a string with no UTF-8 encoding (RFC 7493 §2.1): the
+    client itself can sign one, and a ``jti`` made of it answered 500 when hashed for the
+    replay cache."""
+    client = make_client()
+    refused(token(sign(client, **{claim: "\ud800"}), client.client_id))
+    assert token(sign(client)).status_code == 200

@@ -568,3 +568,10 @@ def test_pushed_request_binding(k1, k2):
         dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=k1.proof("POST", URL)), None, url=par)
     with pytest.raises(InvalidDPoPProof, match="thumbprint"):
         dpop.pushed_request_jkt(plain, "not-a-thumbprint", url=par)
+
+
+@pytest.mark.parametrize("claim", ["jti", "htu"])
+def test_a_claim_holding_a_lone_surrogate_is_refused(k1, claim):
+    """RFC 7493 §2.1: a ``\\ud800`` string is no Unicode text; a proof holding one is
+    malformed, whatever claim holds it."""
+    refused(k1.proof("POST", URL, claims={claim: "a\ud800"}))

@@ -695,3 +695,24 @@ def test_a_payload_nested_past_the_parser_or_holding_a_number_json_has_not_is_ma
     ours += "." + b64(signer.private.sign(ours.encode(), padding.PKCS1v15(), hashes.SHA256()))
     with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
         jwt.decode(ours, typ=None, issuer=ISS, require=())
+
+
+@pytest.mark.parametrize("body", [
+    b'{"sub":"\\ud800"}', b'{"jti":"a\\uDFFF"}', b'{"\\udc00":1}', b'{"aud":["x","\\ud83d"]}',
+], ids=["value", "upper-case-escape", "member-name", "in-an-array"])
+def test_a_string_holding_a_lone_surrogate_is_malformed(body):
+    """I-JSON (RFC 7493 §2.1): no string may hold a surrogate code point. JSON's ``\\ud800``
+    escape makes one, which has no UTF-8 encoding: a signed client assertion whose ``jti`` held
+    one answered 500 (hashing it for the replay cache), and so would a ``sub`` sent to
+    PostgreSQL. Anyone with a registered key, or any DPoP key, can sign such a text."""
+    with pytest.raises(ValueError):
+        jwt.parse_json(body)
+    with pytest.raises(jwt.InvalidJWT, match="malformed payload"):
+        jwt.unverified_claims(forge({"alg": "RS256"}, body, b"s"))
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_text():
+    """A pair of escapes is one code point (an emoji), and ``\\\\ud800`` is a backslash and five
+    letters: both are Unicode text, read as such."""
+    assert jwt.parse_json(b'{"name":"\\ud83d\\ude00"}') == {"name": "\U0001F600"}
+    assert jwt.parse_json(b'{"name":"\\\\ud800"}') == {"name": "\\ud800"}

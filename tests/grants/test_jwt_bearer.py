@@ -439,3 +439,12 @@ def test_a_dpop_proof_binds_the_token(api, service, user):
     assert r.status_code == 200, r.content
     assert r.json()["token_type"] == "DPoP"
     assert access_token_row(r.json()["access_token"]).dpop_jkt == key.jkt
+
+
+@pytest.mark.parametrize("claim", ["jti", "sub", "iss"])
+def test_a_claim_holding_a_lone_surrogate_is_refused_not_a_crash(api, service, claim):
+    """A trusted issuer's assertion with a ``\\ud800`` string (no UTF-8 encoding, RFC 7493
+    §2.1): hashing its ``jti`` for the replay cache answered 500, and so did a ``sub`` sent to
+    PostgreSQL by the host's user lookup."""
+    assert_error(grant(api, service, sign(claims(**{claim: "\ud800"}))), "invalid_grant")
+    assert grant(api, service, sign(claims())).status_code == 200

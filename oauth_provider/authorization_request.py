@@ -142,14 +142,17 @@ def _echoable_state(data: QueryDict) -> str | None:
     return value
 
 
-def establish_client(data: QueryDict, client: AbstractClient | None = None) -> AuthorizationRequest:
+def establish_client(
+    data: QueryDict, client: AbstractClient | None = None, request: HttpRequest | None = None,
+) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
     RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`. A URL ``client_id``
     is a client ID metadata document when that feature is on (:mod:`.metadata_documents`);
     a document that cannot be used stops here too (draft-ietf-oauth-client-id-metadata-document
     §4.3: no redirect URI is known). ``client``, when the caller already holds the client
     ``client_id`` names (authenticated at the PAR endpoint, or loaded with a pushed request),
-    is used instead of a second lookup."""
+    is used instead of a second lookup. ``request``: the HTTP request, whose address a
+    metadata document's fetch is counted against (:func:`.metadata_documents.lookup`)."""
     client_id = _single(data, "client_id")
     sent = _single(data, "redirect_uri")
     state = _echoable_state(data)
@@ -159,7 +162,7 @@ def establish_client(data: QueryDict, client: AbstractClient | None = None) -> A
         raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
     if client is None or client.client_id != client_id:
         try:
-            client = metadata_documents.lookup(client_id)
+            client = metadata_documents.lookup(client_id, request)
         except metadata_documents.DocumentError as exc:
             raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:

@@ -100,14 +100,14 @@ class LookupTimer:
 _lookup_timer = LookupTimer()
 
 
-def _client_by_id(client_id: str) -> AbstractClient | None:
+def _client_by_id(client_id: str, request: HttpRequest) -> AbstractClient | None:
     """:func:`~oauth_provider.models.store.client_by_id` (or a client ID metadata document's
     client, :func:`oauth_provider.metadata_documents.lookup`), taking the same time whether or
     not the client exists. A document that cannot be used names no client; such lookups are
     left out of the timer's samples (a fetch is no measure of a row lookup)."""
     if metadata_documents.enabled() and metadata_documents.is_url_client_id(client_id):
         try:
-            return metadata_documents.lookup(client_id)
+            return metadata_documents.lookup(client_id, request)
         except metadata_documents.DocumentError:
             return None
     started = _lookup_timer.start()
@@ -300,7 +300,7 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
         client_id, secret = method.credentials(request, params)
     except InvalidClient as exc:
         _failed(request, method, None, None, exc.description)
-    client = _client_by_id(client_id)
+    client = _client_by_id(client_id, request)
     if client is not None and method.name in SECRET_METHODS and client.has_password_hashed_secret:
         # A secret migrated as a password hash costs the hasher's full work to check (a million
         # PBKDF2 rounds by default): an address that has used up its failures gets no more of

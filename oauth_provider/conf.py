@@ -435,9 +435,10 @@ DEFAULTS: dict[str, Setting] = {
         "Registrations accepted per address (``CLIENT_AUTH_THROTTLE``'s ``cache`` and ``ip_header`` "
         "say where counts live and who the caller is) within ``window`` seconds; more get 429 with "
         "``Retry-After``. Every attempt counts, successful or not, so the endpoint cannot be used to "
-        "fill the client table. Clients that run in a vendor's cloud (Claude, ChatGPT) register from the "
-        "vendor's few addresses, often once per connection: size the limit for them. Keys left out keep "
-        "these defaults.",
+        "fill the client table. A client ID metadata document fetched for a request counts as one "
+        "registration of the request's address (a document fresh in the cache does not). Clients "
+        "that run in a vendor's cloud (Claude, ChatGPT) register from the vendor's few addresses, "
+        "often once per connection: size the limit for them. Keys left out keep these defaults.",
     ),
     "PUBLIC_CLIENT_THROTTLE": Setting(
         {"enabled": True, "requests": 120, "window": 60},

@@ -386,6 +386,16 @@ class RegistrationThrottled(Throttled):
     default_description = "Too many client registrations from this address. Retry after the time in Retry-After."
 
 
+class MetadataDocumentThrottled(Throttled):
+    """Too many client ID metadata documents fetched for this address's requests: a fetch is
+    a registration, counted in ``REGISTRATION_THROTTLE`` (429 with ``Retry-After``, RFC 6585
+    §4), or anyone could make this server fetch URLs of their choosing as fast as it answers
+    (draft-ietf-oauth-client-id-metadata-document §6.5)."""
+
+    error = "invalid_request"
+    default_description = ("Too many new clients from this address. Retry after the time in Retry-After.")
+
+
 class PublicClientThrottled(Throttled):
     """Too many device authorization or pushed authorization requests of public clients from
     this address (``PUBLIC_CLIENT_THROTTLE``): 429 with ``Retry-After`` (RFC 6585 §4; RFC 9126

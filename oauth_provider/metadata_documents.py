@@ -14,7 +14,9 @@ query and nothing else):
    :meth:`~oauth_provider.adapter.DefaultAdapter.allow_client_id_metadata_document` may refuse
    it (an allow-list of domains, §6.8). Otherwise nothing is fetched.
 2. While the document is fresh in the cache, the stored client row is used as it is.
-3. Otherwise the document is fetched through :func:`oauth_provider.fetch.get_json`: no
+3. Otherwise, once the caller's address is within ``REGISTRATION_THROTTLE`` (a fetch makes a
+   client: it counts as a registration; past the limit 429, nothing fetched), the document is
+   fetched through :func:`oauth_provider.fetch.get_json`: no
    redirects (§4), only a 200 (§4), at most :data:`MAX_DOCUMENT_BYTES` (§6.6), special-use
    addresses refused after resolution (§6.5). It is validated by
    :func:`oauth_provider.client_metadata.validate` with ``source="metadata_document"``: its
@@ -50,8 +52,9 @@ from urllib.parse import urlsplit
 
 from django.core.cache import caches
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
-from . import fetch
+from . import fetch, throttling
 from .conf import provider_settings
 from .models.store import CLIENT_ID_MAX_LENGTH, client_by_id
 from .redirect_uris import ascii_host
@@ -90,14 +93,19 @@ def is_url_client_id(client_id: str) -> bool:
         client_id.startswith("http://") and bool(provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH))
 
 
-def lookup(client_id: str) -> AbstractClient | None:
+def lookup(client_id: str, request: HttpRequest | None = None) -> AbstractClient | None:
     """The client named by ``client_id``: :func:`~oauth_provider.models.store.client_by_id`,
     and, when the feature is on and ``client_id`` is a URL, the client its metadata document
     describes (fetched, validated and stored as above). None for an unknown client; raises
-    :class:`DocumentError` when a URL ``client_id`` cannot be used, saying why."""
+    :class:`DocumentError` when a URL ``client_id`` cannot be used, saying why.
+
+    ``request`` is the HTTP request that names the client: a fetch for it is counted against
+    its address (:func:`oauth_provider.throttling.count_document_fetch`, which raises
+    :class:`~oauth_provider.errors.MetadataDocumentThrottled`). Every endpoint passes it; None
+    (a host's own code, a management command) fetches uncounted."""
     if not (enabled() and is_url_client_id(client_id)):
         return client_by_id(client_id)
-    return _document_client(client_id)
+    return _document_client(client_id, request)
 
 
 def url_problem(url: str) -> str | None:
@@ -123,7 +131,7 @@ def _cache_key(url: str) -> str:
     return "oauth_provider.cimd:" + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _document_client(url: str) -> AbstractClient | None:
+def _document_client(url: str, request: HttpRequest | None) -> AbstractClient | None:
     from .registry import adapter
 
     problem = url_problem(url)
@@ -140,6 +148,8 @@ def _document_client(url: str) -> AbstractClient | None:
         raise DocumentError(problem)
     if not allowed:
         raise DocumentError("This authorization server does not accept clients from this address.")
+    if request is not None:
+        throttling.count_document_fetch(request)
     metadata, seconds = _fetch_and_validate(url)
     client = _store(url, metadata, stored)
     cache.set(_cache_key(url), 1, seconds)

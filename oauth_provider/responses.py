@@ -179,7 +179,10 @@ def error_page(request: HttpRequest, error: OAuthError, *, back_to: str = "", ba
     names it (RFC 9700 §4.11.2)."""
     status = 400 if error.status < 400 or error.status == 401 else error.status
     context = {"error": error, "back_to": back_to, "back_to_shown": back_to_shown}
-    return render_page(request, "oauth_provider/error.html", context, status=status)
+    response = render_page(request, "oauth_provider/error.html", context, status=status)
+    if status == 429 and "Retry-After" in error.headers:  # a throttle's page says when to come back
+        response["Retry-After"] = error.headers["Retry-After"]
+    return response
 
 
 def allow_cors(response: HttpResponse, methods: str = "GET, OPTIONS") -> HttpResponse:

@@ -86,7 +86,7 @@ from django.http import HttpRequest
 
 from . import secrets
 from .conf import DEFAULTS, provider_settings
-from .errors import ClientAuthThrottled, PublicClientThrottled, RegistrationThrottled
+from .errors import ClientAuthThrottled, MetadataDocumentThrottled, PublicClientThrottled, RegistrationThrottled
 
 if TYPE_CHECKING:
     from .models import AbstractClient
@@ -287,6 +287,18 @@ def count_registration(request: HttpRequest) -> None:
                               namespace="register:", what="registration")
     if wait:
         raise RegistrationThrottled(retry_after=wait)
+
+
+def count_document_fetch(request: HttpRequest) -> None:
+    """Count one fetch of a client ID metadata document for a request from the caller's
+    address against ``REGISTRATION_THROTTLE`` (the same count as registrations: a client
+    described by a document it has not seen is registered by that fetch), and raise
+    :class:`~oauth_provider.errors.MetadataDocumentThrottled` past the limit. Only a fetch
+    counts: a document fresh in the cache costs nothing and is never refused."""
+    wait = _count_per_address(request, setting=REGISTRATION_SETTING, limit_key="registrations",
+                              namespace="register:", what="registration")
+    if wait:
+        raise MetadataDocumentThrottled(retry_after=wait)
 
 
 # -- public clients' device authorization and pushed requests (RFC 8628 §5.2, RFC 9126 §2.3) --

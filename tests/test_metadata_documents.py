@@ -806,3 +806,47 @@ def test_jwks_uri_resolving_to_metadata_address_is_not_fetched(cimd, browser, mo
                     "code_verifier": sent["verifier"], "client_assertion_type": ASSERTION_TYPE,
                     "client_assertion": _assertion(cimd.doc_url, private, issuer)})
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+# -- fetches are counted per address (checklist: fetching, §6.5) ----------------------------------
+@pytest.mark.req("CIMD-6.5-ssrf")
+def test_fetches_for_one_address_are_counted_as_registrations(cimd, browser, user):
+    """Each URL client_id the server has not seen makes it fetch a document. Without a count
+    anyone could have it fetch URLs of their choosing (a third party's, a slow one holding a
+    worker for the whole timeout) as fast as it answers authorization requests. A fetch is a
+    registration: past ``REGISTRATION_THROTTLE`` from one address, a 429 page with
+    ``Retry-After`` and nothing fetched; a document still fresh in the cache is not refused."""
+    for path in ("/a.json", "/b.json", "/c.json"):
+        cimd.routes[path] = json_route(cimd.document(client_id=cimd.url(path)))
+    with override_oauth(**ON, REGISTRATION_THROTTLE={"registrations": 2, "window": 600}):
+        for path in ("/a.json", "/b.json"):
+            page, _ = authorize(browser, cimd.url(path))
+            assert page.status_code == 200, page.content[:300]
+        page, _ = authorize(browser, cimd.url("/c.json"))
+        assert_error_page(page, status=429)
+        assert 0 < int(page["Retry-After"]) <= 600
+        assert cimd.hits("/c.json") == 0
+        again, _ = authorize(browser, cimd.url("/a.json"))  # fresh in the cache: no fetch, no count
+        assert again.status_code == 200 and cimd.hits("/a.json") == 1
+        # the token endpoint counts the same way: an unseen document is a 429, not fetched
+        answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
+                        "code_verifier": "v" * 43, "client_id": cimd.url("/c.json")})
+        assert answer.status_code == 429 and answer.json()["error"] == "invalid_request"
+        assert cimd.hits("/c.json") == 0
+        # another address has its own count
+        other, _ = authorize(HttpClient(REMOTE_ADDR="203.0.113.9"), cimd.url("/c.json"))
+        assert other.status_code in (200, 302) and cimd.hits("/c.json") == 1
+
+
+@pytest.mark.req("CIMD-6.5-ssrf")
+def test_dynamic_registrations_and_fetches_share_one_count(cimd, browser, user):
+    """One budget for both ways a caller makes a client: registering with DCR up to the limit
+    leaves no fetch for that address."""
+    with override_oauth(**ON, DYNAMIC_REGISTRATION="open", REGISTRATION_THROTTLE={"registrations": 1, "window": 600}):
+        metadata = {"redirect_uris": [CALLBACK], "application_type": "native"}
+        registered = HttpClient().post("/o/register/", json.dumps(metadata), content_type="application/json")
+        assert registered.status_code == 201, registered.content
+        cimd.serve()
+        page, _ = authorize(browser, cimd.doc_url)
+        assert_error_page(page, status=429)
+        assert cimd.hits("/client.json") == 0

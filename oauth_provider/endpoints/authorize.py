@@ -103,8 +103,8 @@ class AuthorizationView(View):
         request's (``request_uri``, RFC 9126 §4) or a request object's (``request``, RFC 9101 §6),
         else the query's (:func:`oauth_provider.request_objects.expand`). Raises
         :class:`OAuthError`, shown as a page."""
-        expanded = request_objects.expand(query, get_issuer(request))
-        req = expanded.mark(establish_client(expanded.data, client=expanded.client))
+        expanded = request_objects.expand(query, get_issuer(request), request)
+        req = expanded.mark(establish_client(expanded.data, client=expanded.client, request=request))
         return req, expanded.data
 
     def handle(self, request: HttpRequest, query: QueryDict) -> HttpResponse:

@@ -48,9 +48,9 @@ def assert_page_headers(response) -> None:
         assert response.get(name) == value, (name, response.get(name))
 
 
-def assert_error_page(response) -> None:
+def assert_error_page(response, status: int = 400) -> None:
     """An HTML error page: no redirect anywhere, anti-framing and no-store headers."""
-    assert response.status_code == 400, (response.status_code, response.get("Location"))
+    assert response.status_code == status, (response.status_code, response.get("Location"))
     assert not response.has_header("Location")
     assert response["Content-Type"].startswith("text/html")
     assert_page_headers(response)

@@ -64,11 +64,11 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri}) from exc
     if not port_ok:
         raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri})
+    if "@" in parts.netloc:  # in any scheme: only there to make the address read as another
+        raise ValidationError(_("A redirect URI must not contain user information (user@host)."))
     if scheme in ("http", "https"):
         if not parts.netloc or not parts.hostname:
             raise ValidationError(_("The redirect URI %(uri)s has no host."), params={"uri": uri})
-        if "@" in parts.netloc:
-            raise ValidationError(_("A redirect URI must not contain user information (user@host)."))
         if _NOT_IN_A_HOST.search(_host(parts.netloc)):
             raise ValidationError(_("The host of the redirect URI %(uri)s is not a domain name or an IP address."),
                                   params={"uri": uri})

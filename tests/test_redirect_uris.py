@@ -101,9 +101,19 @@ def test_dangerous_schemes_refused(uri, public):
     "https://rp.example@evil.example/cb",
     "http://localhost:80@evil.example/cb",
     "http://127.0.0.1@evil.example/cb",
+    # a private-use scheme's authority means nothing to the app, but the consent page shows it
+    "com.example.app://accounts.example@evil.example/cb",
+    "com.example.app://u:p@callback",
 ])
 def test_userinfo_refused(uri):
-    assert redirect_errors(uri, public=True)
+    assert redirect_errors(uri, public=True) == ["A redirect URI must not contain user information (user@host)."]
+
+
+def test_a_private_use_uri_may_have_an_authority_without_user_information():
+    """RFC 8252 §7.1 shows ``com.example.app:/oauth2redirect``; apps also register
+    ``com.example.app://callback``: both stay valid."""
+    assert redirect_errors("com.example.app:/oauth2redirect/provider", public=True) == []
+    assert redirect_errors("com.example.app://callback", public=True) == []
 
 
 @pytest.mark.parametrize("uri", [

@@ -408,12 +408,13 @@ class _TokenAdmin(_ProtocolRowAdmin):
 @admin.register(AccessToken)
 class AccessTokenAdmin(_TokenAdmin):
     """A token obtained by token exchange (RFC 8693) shows the token it was exchanged for and
-    its actor chain (``act``); revoking a token revokes what was exchanged for it."""
+    its actor chain (``act``); revoking a token revokes what was exchanged for it or with it
+    as the actor."""
 
     list_display = ("hash_prefix", "client", "user", "scope", "audience", "created_at", "expires_at",
                     "exchanged_from", "revoked")
     list_select_related = ("client", "user", "authorization", "subject_token")
-    raw_id_fields = ("client", "user", "authorization", "subject_token")
+    raw_id_fields = ("client", "user", "authorization", "subject_token", "actor_token")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("client__name", "client__client_id", _user_search("user"))

@@ -196,6 +196,7 @@ def issue_tokens(
         created_at=now,
         expires_at=now + timedelta(seconds=lifetime),
         subject_token=subject_token,
+        actor_token=actor_token,
         act=act or None,
         exchange_depth=(
             max(subject_token.exchange_depth, actor_token.exchange_depth if actor_token is not None else 0) + 1

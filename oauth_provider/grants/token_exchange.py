@@ -32,8 +32,8 @@ The checks, in order (each raising one error of §2.2.2 / RFC 6749 §5.2):
    a client may only exchange tokens issued to itself) -> ``invalid_request``.
 
 The new token belongs to the subject token's family (an ID token's: the live grant of the login
-it came from) and records the token it came from, so revoking the subject token (or its grant)
-revokes it; it expires no later than the subject
+it came from) and records the token it came from and the actor token it was obtained with, so
+revoking the subject token (or its grant) or the actor token revokes it; it expires no later than the subject
 (and actor) token, and no refresh token is issued (§2.2.1 leaves it to policy; ours is no).
 Queries: client, subject token (an ID token: its login's grant), actor token (when sent), INSERT.
 """

@@ -311,13 +311,14 @@ class AccessTokenQuerySet(TokenQuerySet):
         return self.filter(self.own_dead(now) | Q(authorization__revoked_at__isnull=False))
 
     def with_exchanged(self) -> AccessTokenQuerySet:
-        """These tokens and every token obtained from them by token exchange, down to
-        :data:`EXCHANGE_MAX_DEPTH` links (RFC 8693: a token issued for a subject token must not
-        outlive its revocation). One queryset, so revoking it is still one UPDATE.
+        """These tokens and every token obtained from them by token exchange, as the subject
+        token or as the actor token, down to :data:`EXCHANGE_MAX_DEPTH` links (RFC 8693: a token
+        issued for a subject token, or to an actor by delegation, must not outlive its
+        revocation). One queryset, so revoking it is still one UPDATE.
 
-        Each generation is found from the one above through the ``subject_token`` index
-        (``subject_token_id IN (...)``), the generations joined by ``UNION ALL``: the database
-        reads only the family tree. (A join per generation, OR-ed together, made it read every
+        The generations are one recursive query (``WITH RECURSIVE``), each found from the one
+        above through the ``subject_token`` or the ``actor_token`` index: the database reads
+        only the family tree. (A join per generation, OR-ed together, made it read every
         token.) The SQL around this queryset's own is written here rather than built from
         nested querysets, whose construction alone cost milliseconds per revocation."""
         # for an UPDATE: the database the queryset was pinned to with using(), else the router's
@@ -331,17 +332,21 @@ class AccessTokenQuerySet(TokenQuerySet):
         quote = connection.ops.quote_name
         table = quote(AccessToken._meta.db_table)
         pk = quote(AccessToken._meta.pk.column) if AccessToken._meta.pk else "id"
-        parent = quote(AccessToken.subject_token.field.column)
-        generations, level = [base], base
-        for depth in range(1, EXCHANGE_MAX_DEPTH + 1):
-            alias = quote(f"exchanged{depth}")
-            level = f"SELECT {alias}.{pk} FROM {table} {alias} WHERE {alias}.{parent} IN ({level})"  # noqa: S608
-            generations.append(level)
-        tree = " UNION ALL ".join(generations)
-        # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
-        return AccessToken.objects.using(using).filter(
-            pk__in=RawSQL(tree, tuple(params) * len(generations))  # noqa: S611
+        subject = quote(AccessToken.subject_token.field.column)
+        actor = quote(AccessToken.actor_token.field.column)
+        tree, depth, first, token = quote("exchanged"), quote("depth"), quote("revoked"), quote("obtained")
+        # One recursive query: the base once, then each generation from the one above through
+        # either link (a join per generation nested the one above in its text).
+        sql = (
+            f"WITH RECURSIVE {tree} ({pk}, {depth}) AS ("  # noqa: S608
+            f"SELECT {first}.{pk}, 0 FROM {table} {first} WHERE {first}.{pk} IN ({base}) "
+            f"UNION ALL SELECT {token}.{pk}, {tree}.{depth} + 1 FROM {table} {token} "
+            f"INNER JOIN {tree} ON ({token}.{subject} = {tree}.{pk} OR {token}.{actor} = {tree}.{pk}) "
+            f"WHERE {tree}.{depth} < {EXCHANGE_MAX_DEPTH:d}"
+            f") SELECT {tree}.{pk} FROM {tree}"
         )
+        # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
+        return AccessToken.objects.using(using).filter(pk__in=RawSQL(sql, tuple(params)))  # noqa: S611
 
     def revoke(self, when: datetime | None = None) -> int:
         """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`)."""
@@ -376,6 +381,12 @@ class AccessToken(models.Model):
         verbose_name=_("exchanged from"),
         help_text=_("The token this one was obtained for by token exchange (RFC 8693); revoking that "
                     "token revokes this one."),
+    )
+    actor_token = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("actor token"),
+        help_text=_("The token of the actor this one was obtained with by token exchange (RFC 8693 §1.1); "
+                    "revoking that token revokes this one."),
     )
     act = models.JSONField(
         _("actor"), null=True, blank=True,

@@ -318,6 +318,39 @@ def test_revoking_a_client_token_revokes_tokens_exchanged_from_it(api, client_a)
     assert not access_token_row(child).is_live()
 
 
+def test_revoking_the_actor_token_revokes_what_was_obtained_with_it(oauth, api, client_a):
+    """An agent's token (the actor) revoked because the agent was compromised: every token it
+    obtained for a user by delegation (RFC 8693 §1.1), and what was exchanged from those in
+    turn, stops with it. Before, they lived out their lifetime. The user's own token stays."""
+    subject = user_token(oauth, client_a)
+    actor = service_token(api, client_a)
+    acted = exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert acted.status_code == 200, acted.content
+    child = acted.json()["access_token"]
+    grandchild = exchange(api, client_a, child).json()["access_token"]
+    other = exchange(api, client_a, subject).json()["access_token"]  # no actor: not the agent's
+    assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {child}").status_code == 200
+    r = post_form(api, {"token": actor, "token_type_hint": "access_token"}, "/o/revoke/",
+                  HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert r.status_code == 200
+    assert not access_token_row(child).is_live() and not access_token_row(grandchild).is_live()
+    assert access_token_row(subject).is_live() and access_token_row(other).is_live()
+    assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {child}").status_code == 401
+
+
+def test_an_actor_several_generations_down_is_followed(oauth, api, client_a):
+    """The actor link is followed at every depth, through subject links above and below it."""
+    subject = user_token(oauth, client_a)
+    first = exchange(api, client_a, subject).json()["access_token"]
+    actor = exchange(api, client_a, service_token(api, client_a)).json()["access_token"]  # itself exchanged
+    second = exchange(api, client_a, first, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert second.status_code == 200, second.content
+    third = exchange(api, client_a, second.json()["access_token"]).json()["access_token"]
+    AccessToken.objects.by_value(actor).revoke()
+    assert not access_token_row(third).is_live()
+    assert access_token_row(first).is_live() and access_token_row(subject).is_live()
+
+
 @pytest.mark.req("8693-4.1-act-delegation")
 def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, client_a, settings, signing_key,
                                                                  assert_num_queries):

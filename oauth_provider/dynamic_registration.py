@@ -204,7 +204,7 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     if not adapter().allow_registration(request, metadata):
         raise RegistrationRefused()
     had_secret = bool(client.client_secret_hash)
-    allowed_before, redirects_before = client.allowed_scope_tuple, set(client.redirect_uri_list)
+    allowed_before, shown_before = client.allowed_scope_tuple, _shown_to_users(client)
     metadata.apply(client)
     _keep_within(client, allowed_before)
     _make_safe(client)
@@ -219,9 +219,22 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
         if token is None:
             raise InvalidToken("The registration access token is invalid for this client.")
         client.save()
-        if set(client.redirect_uri_list) != redirects_before:
+        if _shown_to_users(client) != shown_before:
             Consent.objects.forget_everyone(client)
     return Registered(client, token, secret)
+
+
+#: what the consent page showed the user about the client: a remembered decision was made on it
+SHOWN_TO_USERS = ("name", "logo_uri", "client_uri", "policy_uri", "tos_uri")
+
+
+def _shown_to_users(client: AbstractClient) -> tuple[Any, ...]:
+    """The client as the user approved it: its redirect URIs and what the consent page shows.
+    An update changing any of them forgets every remembered decision, so the next authorization
+    asks again (as a changed client ID metadata document does): a registration access token in
+    the wrong hands must not turn "Notes" into "Your bank", or send codes to a new address,
+    behind decisions users made about the client they saw."""
+    return (frozenset(client.redirect_uri_list), *(getattr(client, name, None) for name in SHOWN_TO_USERS))
 
 
 def _keep_within(client: AbstractClient, allowed_before: tuple[str, ...] | None) -> None:

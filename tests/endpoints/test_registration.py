@@ -629,17 +629,24 @@ def test_an_update_asking_only_for_withheld_scopes_is_refused(registered):
 
 @pytest.mark.req("7592-2.2-update")
 @open_registration
-def test_new_redirect_uris_forget_remembered_consents(registered):
+@pytest.mark.parametrize("change", [
+    {"redirect_uris": ["https://evil.example/cb"]}, {"client_name": "Your bank"},
+    {"logo_uri": "https://evil.example/bank.png"}, {"client_uri": "https://evil.example/"},
+    {"policy_uri": "https://evil.example/policy"}, {"tos_uri": "https://evil.example/tos"},
+], ids=["redirect_uris", "name", "logo", "client_uri", "policy", "tos"])
+def test_an_update_of_what_users_approved_forgets_remembered_consents(registered, change):
     """With a leaked registration access token an attacker points the client at its own
-    address; users who had consent remembered must see the consent page again."""
+    address, or renames "Notes" to "Your bank": users who had consent remembered must see the
+    consent page again, showing the client as it now is. An update that changes none of it
+    keeps their decisions."""
     client = get_client_model().objects.get(client_id=registered["client_id"])
     ConsentFactory(client=client, scope="read")
     uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
-    same = configure("put", uri, token, {**WEB_CLIENT, "client_id": client.client_id, "client_name": "Renamed"})
+    current = {k: v for k, v in registered.items() if k in WEB_CLIENT or k == "client_id"}
+    same = configure("put", uri, token, current)
     assert same.status_code == 200 and Consent.objects.filter(client=client).count() == 1
-    moved = configure("put", uri, same.json()["registration_access_token"],
-                      {**WEB_CLIENT, "client_id": client.client_id, "redirect_uris": ["https://evil.example/cb"]})
-    assert moved.status_code == 200, moved.content
+    changed = configure("put", uri, same.json()["registration_access_token"], {**current, **change})
+    assert changed.status_code == 200, changed.content
     assert not Consent.objects.filter(client=client).exists()
 
 

@@ -474,11 +474,18 @@ def _check_scopes() -> list[Error]:
     ]
     # What requests may name: SCOPES plus the OpenID Connect scopes when OIDC is on.
     known = scopes.registered()
-    for key in ("DEFAULT_SCOPES", "OPTIONAL_SCOPES"):
-        for name in getattr(provider_settings, key):
+    for key in ("DEFAULT_SCOPES", "OPTIONAL_SCOPES", "SELF_REGISTERED_SCOPES"):
+        for name in getattr(provider_settings, key) or ():
             if not isinstance(name, str) or name not in known:  # a list item would not hash
                 errors.append(Error(f"OAUTH_PROVIDER[{key!r}] names {name!r}, which is not a registered "
                                     "scope (SCOPES, or an OpenID Connect scope).", id="oauth_provider.E007"))
+    if provider_settings.SELF_REGISTERED_SCOPES is not None and not provider_settings.SELF_REGISTERED_SCOPES:
+        # a client's empty allowed_scopes means every scope: an empty list cannot mean none
+        errors.append(Error(
+            "OAUTH_PROVIDER['SELF_REGISTERED_SCOPES'] is empty.",
+            hint="Name at least one scope, or None for every scope; to let no client register itself, "
+                 "leave DYNAMIC_REGISTRATION and CLIENT_ID_METADATA_DOCUMENTS off.",
+            id="oauth_provider.E007"))
     return errors
 
 

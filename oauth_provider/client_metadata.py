@@ -313,7 +313,7 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.client_name = _text(data, "client_name", MAX_NAME_LENGTH, problems)
     for name in DISPLAY_URIS:
         setattr(out, name, _display_uri(data, name, self_registered, problems))
-    out.scope = _scope(data, problems)
+    out.scope = _scope(data, self_registered, problems)
     out.contacts = _contacts(data, problems)
     out.software_id = _text(data, "software_id", MAX_SOFTWARE_LENGTH, problems)
     out.software_version = _text(data, "software_version", MAX_SOFTWARE_LENGTH, problems)
@@ -677,11 +677,14 @@ def _display_uri(data: Mapping[str, Any], name: str, self_registered: bool, prob
     return value
 
 
-def _scope(data: Mapping[str, Any], problems: _Problems) -> tuple[str, ...] | None:
-    """``scope``: space-separated registered scopes (RFC 7591 §2); absent or empty = every one."""
+def _scope(data: Mapping[str, Any], self_registered: bool, problems: _Problems) -> tuple[str, ...] | None:
+    """``scope``: space-separated registered scopes (RFC 7591 §2); absent or empty = every one
+    (None). A self-registered client only among ``SELF_REGISTERED_SCOPES``, all of them when
+    it names none."""
+    limit = provider_settings.SELF_REGISTERED_SCOPES if self_registered else None
     value = data.get("scope")
     if value in (None, ""):
-        return None
+        return None if limit is None else tuple(limit)
     if not isinstance(value, str):
         problems.add("scope", gettext("scope must be a space-separated string."))
         return None
@@ -690,12 +693,12 @@ def _scope(data: Mapping[str, Any], problems: _Problems) -> tuple[str, ...] | No
     except Exception:  # InvalidScope: an illegal character
         problems.add("scope", gettext("scope contains an illegal character."))
         return None
-    known = _scopes.registered()
+    known = _scopes.registered() if limit is None else tuple(s for s in _scopes.registered() if s in limit)
     unknown = [s for s in requested if s not in known]
     if unknown:
         problems.add("scope", gettext("Unknown scope: %(s)s. Known scopes: %(known)s.") % {
             "s": " ".join(unknown), "known": " ".join(known) or "-"})
-    return tuple(s for s in requested if s in known) or None
+    return tuple(s for s in requested if s in known) or (None if limit is None else tuple(limit))
 
 
 _validate_email = EmailValidator()

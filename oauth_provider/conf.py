@@ -429,6 +429,16 @@ DEFAULTS: dict[str, Setting] = {
         "docs/how-to/dynamic-registration.md.",
         nullable=True,
     ),
+    "SELF_REGISTERED_SCOPES": Setting(
+        None, (list, tuple),
+        "The scopes a client that registered itself (dynamic registration, a client ID metadata "
+        "document) may have. None: every registered scope. A registration naming another scope is "
+        "``invalid_client_metadata``; one naming none gets these (RFC 7591 §2: the server's default "
+        "set). Keep scopes only trusted applications should ask users for (an admin API, "
+        "``offline_access``) out of it: every scope a client may have is one a user can be talked "
+        "into approving. Clients registered in the admin or by ``createclient`` are not limited.",
+        nullable=True,
+    ),
     "REGISTRATION_THROTTLE": Setting(
         {"enabled": True, "registrations": 60, "window": 600},
         (dict,),

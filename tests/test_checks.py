@@ -116,11 +116,17 @@ def test_e007_scope_must_be_a_legal_token(name):
     assert ids(SCOPES={"read": "Read", name: "Bad"}) == ["oauth_provider.E007"]
 
 
-@pytest.mark.parametrize("key", ["DEFAULT_SCOPES", "OPTIONAL_SCOPES"])
+@pytest.mark.parametrize("key", ["DEFAULT_SCOPES", "OPTIONAL_SCOPES", "SELF_REGISTERED_SCOPES"])
 def test_e007_default_and_optional_scopes_must_be_registered(key):
     assert ids(**{key: ["read"]}) == []
     assert ids(**{key: ["read", "admin"]}) == ["oauth_provider.E007"]
     assert ids(**{key: [["read"]]}) == ["oauth_provider.E007"]
+
+
+def test_e007_self_registered_scopes_cannot_be_empty():
+    """A client's empty scope list means every scope: an empty limit would open them all."""
+    assert ids(SELF_REGISTERED_SCOPES=None) == []
+    assert ids(SELF_REGISTERED_SCOPES=[]) == ["oauth_provider.E007"]
 
 
 def test_e007_openid_connect_scopes_count_as_registered():

@@ -850,3 +850,19 @@ def test_dynamic_registrations_and_fetches_share_one_count(cimd, browser, user):
         page, _ = authorize(browser, cimd.doc_url)
         assert_error_page(page, status=429)
         assert cimd.hits("/client.json") == 0
+
+
+@pytest.mark.req("CIMD-4.5-redirect-exact")
+def test_a_document_gets_only_the_scopes_offered_to_self_registered_clients(cimd, browser, user):
+    """``SELF_REGISTERED_SCOPES`` holds for metadata documents too: none named gets that set,
+    one naming a withheld scope is invalid (an error page, no client)."""
+    with override_oauth(**ON, SELF_REGISTERED_SCOPES=["read"]):
+        cimd.serve()
+        page, _ = authorize(browser, cimd.doc_url)
+        assert page.status_code == 200, page.content[:300]
+        assert get_client_model()._default_manager.get(client_id=cimd.doc_url).allowed_scope_tuple == ("read",)
+        other = cimd.url("/wide.json")
+        cimd.routes["/wide.json"] = json_route(cimd.document(client_id=other, scope="read write"))
+        refused, _ = authorize(browser, other)
+        assert_error_page(refused)
+        assert not get_client_model()._default_manager.filter(client_id=other).exists()

@@ -21,7 +21,7 @@ from oauth_provider import secrets
 from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.models import ClientRegistration, Consent, InitialAccessToken, get_client_model
 from oauth_provider.models.tokens import AccessToken
-from tests.conftest import consent_blob
+from tests.conftest import consent_blob, pkce_pair
 from tests.support.endpoints import assert_error_page, assert_redirect_to
 from tests.support.factories import ConsentFactory
 from tests.support.resource_helpers import user_token
@@ -1070,3 +1070,28 @@ def test_two_requests_with_the_same_registration_access_token_cannot_both_win(re
     with pytest.raises(InvalidToken):
         dynamic_registration.delete(stale)
     assert get_client_model().objects.get(client_id=info["client_id"]).is_active
+
+
+@pytest.mark.req("7591-2-metadata")
+def test_self_registered_clients_get_only_the_scopes_the_site_offers_them(browser, user):
+    """``SELF_REGISTERED_SCOPES``: a registration naming no scope gets that set (RFC 7591 §2,
+    the server's default), one naming a scope outside it is refused, and an authorization
+    request for a withheld scope is ``invalid_scope``: anyone can register, and a user can be
+    talked into approving whatever a client may ask for."""
+    with override_oauth(DYNAMIC_REGISTRATION="open", SELF_REGISTERED_SCOPES=["read"]):
+        info = register(WEB_CLIENT).json()
+        assert info["scope"] == "read"
+        client = get_client_model().objects.get(client_id=info["client_id"])
+        assert client.allowed_scope_tuple == ("read",)
+        assert_error(register({**WEB_CLIENT, "scope": "read write"}), 400, "invalid_client_metadata")
+        assert register({**WEB_CLIENT, "scope": "read"}).json()["scope"] == "read"
+        verifier, challenge = pkce_pair()
+        asked = browser.get("/o/authorize/", {
+            "response_type": "code", "client_id": info["client_id"], "redirect_uri": WEB_CLIENT["redirect_uris"][0],
+            "scope": "write", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"})
+        assert "invalid_scope" in (asked.get("Location", "") + asked.content.decode())
+    # clients the site registers are not limited by it
+    with override_oauth(SELF_REGISTERED_SCOPES=["read"]):
+        call_command("createclient", "Operator's", "--redirect-uri", "https://rp.example/cb",
+                     "--scope", "read", "write", stdout=StringIO())
+        assert get_client_model().objects.get(name="Operator's").allowed_scope_tuple == ("read", "write")

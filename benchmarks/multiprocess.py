@@ -16,7 +16,10 @@ since sync workers close after each answer) and reports throughput and p50/p99 l
 * ``refresh``: POST /o/token/ with a fresh refresh token per request (rotation; obtained
   beforehand, untimed);
 * ``protected request, opaque`` / ``, JWT``: GET of a DRF view with a bearer access token
-  (opaque: one query; JWT: none).
+  (opaque: one query; JWT: none);
+* ``protected request, DPoP, opaque`` / ``, JWT``: the same with a DPoP-bound token and a
+  fresh proof per request (RFC 9449 §7; signed beforehand, untimed): the proof's signature,
+  and its jti in the replay cache (per process with ``locmem``, shared with ``redis``).
 
 ``--nodes 2`` starts two **independent** gunicorn instances (separate masters and ports, as
 two machines behind a load balancer would be) on the same database, with Django's cache in
@@ -27,6 +30,8 @@ checked (no 5xx, and once the change is seen it stays seen):
 
 * an opaque access token revoked at node A (RFC 7009), used at node B;
 * a JWT access token revoked at node A (the denylist in the shared cache), used at node B;
+* a DPoP proof used at node A, replayed at node B (RFC 9449 §11.1: refused at once, the jti
+  being in the shared cache);
 * ``rotatekeys --compromised`` run beside the nodes: a JWT signed by the withdrawn key used at
   each node, and each node's JWKS, until the old key is gone.
 
@@ -210,8 +215,10 @@ def watch(probes: dict[str, Probe], since: float, limit: float = 5.0, settle: in
             for name, st in state.items()}
 
 
-def propagation(bench: scenarios.Bench, fx: common.Fixtures, jwt_client: str, ports: list[int]) -> dict[str, Any]:
-    """Changes made through node A (or beside the nodes) as node B sees them."""
+def propagation(bench: scenarios.Bench, fx: common.Fixtures, jwt_client: str, ports: list[int],
+                dpop: tuple[common.DPoPClient, str]) -> dict[str, Any]:
+    """Changes made through node A (or beside the nodes) as node B sees them; and a DPoP proof
+    used at node A replayed at node B (the jti replay cache is the nodes' shared cache)."""
     import jwt as pyjwt
     from django.core.management import call_command
     from django.db import connection
@@ -228,6 +235,13 @@ def propagation(bench: scenarios.Bench, fx: common.Fixtures, jwt_client: str, po
         assert status == 200, f"revocation at node A: HTTP {status} {body[:120]!r}"
         out |= watch({f"{kind} access token revoked at node A, used at node B": refused(b, use)},
                      time.perf_counter())
+
+    dpop_client, dpop_token = dpop
+    proof = dpop_client.proof("GET", f"http://{HOST}/api/hello", dpop_token)
+    use = http_request("GET", "/api/hello", {"Authorization": f"DPoP {dpop_token}", "DPoP": proof})
+    status, body = asyncio.run(send(a, use))
+    assert status == 200, f"DPoP request at node A: HTTP {status} {body[:120]!r}"
+    out |= watch({"a DPoP proof used at node A, replayed at node B": refused(b, use)}, time.perf_counter())
 
     token = bench.user_token(jwt_client)["access_token"]
     old_kid = pyjwt.get_unverified_header(token)["kid"]
@@ -278,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = scenarios.Bench(fx, common.Creds(fx.public.client_id))
     target = bench.user_token()["access_token"]
     target_jwt = bench.user_token(jwt_id)["access_token"]
+    dpop_client = common.DPoPClient()  # tokens bound to its key as the token endpoint binds them
+    target_dpop, target_dpop_jwt = scenarios.Bench(fx, common.Creds(jwt_id)).dpop_bound(dpop_client.jkt)
+    connection.close()  # dpop_bound wrote through this process's connection
     print(common.environment())
     conf = fx.confidential
     credentials = f"{quote_plus(conf.client_id)}:{quote_plus(conf.secret or '')}"
@@ -320,9 +337,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, token in (("protected request, opaque", target), ("protected request, JWT", target_jwt)):
             protected = [http_request("GET", "/api/hello", {"Authorization": f"Bearer {token}"})] * args.requests
             results[name] = asyncio.run(load(ports, protected, args.concurrency, hello_answer))
+        for name, token in (("protected request, DPoP, opaque", target_dpop),
+                            ("protected request, DPoP, JWT", target_dpop_jwt)):
+            # A fresh proof per request (RFC 9449 §4.2), signed before the load starts: the
+            # client's work is not the server's. The jti replay cache is the nodes' shared cache.
+            proofs = [dpop_client.proof("GET", f"http://{HOST}/api/hello", token) for _ in range(args.requests)]
+            protected = [http_request("GET", "/api/hello", {"Authorization": f"DPoP {token}", "DPoP": proof})
+                         for proof in proofs]
+            results[name] = asyncio.run(load(ports, protected, args.concurrency, hello_answer))
 
         if args.nodes > 1:
-            spread = propagation(bench, fx, jwt_id, ports)
+            spread = propagation(bench, fx, jwt_id, ports, (dpop_client, target_dpop))
     finally:
         for server in servers:
             stop_server(server)

@@ -332,3 +332,11 @@ def test_a_colliding_user_code_is_redrawn_up_to_five_times_then_the_error_shows(
     with pytest.raises(IntegrityError):
         issuing.issue_device_code(client=device_client, scope="read")
     assert DeviceCode.objects.count() == 3
+    # the last attempt is the constant's, whatever it is (an even count too: "attempt ==
+    # ATTEMPTS ^ 1" is the same test as "- 1" only for odd counts, and then handed out an
+    # unstored code)
+    monkeypatch.setattr(issuing, "USER_CODE_ATTEMPTS", 2)
+    draws(*["BCDFG-HJKLM"] * 2, "BCDFG-HJKLR")
+    with pytest.raises(IntegrityError):
+        issuing.issue_device_code(client=device_client, scope="read")
+    assert DeviceCode.objects.count() == 3

@@ -78,7 +78,7 @@ def _bounded(text: str) -> int:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
 _BOUNDED_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded)
 _LONG_DIGITS = re.compile(r"[0-9]{309}")
-#: the only way a lone surrogate gets into a parsed string: an escape ``\\uD800``-``\\uDFFF``
+#: the only way a lone surrogate gets into a parsed string: an escape ``\uD800``-``\uDFFF``
 #: (the UTF-8 decoder refuses encoded ones). A pair is joined into one code point by the parser.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 

@@ -234,6 +234,25 @@ def test_resource_token_is_frozen(token):
         found.scopes = frozenset({"admin"})  # type: ignore[misc]
 
 
+def test_the_public_functions_take_every_argument_by_keyword(token):
+    """Host code may name each argument, ``request`` included: the entry points the resource
+    server docs describe keep their keyword-only signatures (a positional-only ``request``
+    would break ``require(request=request, scopes=...)``)."""
+    import asyncio
+
+    request = rf.get("/", **bearer(token[0]))
+    assert resource.authenticate(request=request, form_body=False, resource=None).has_scopes(["read"])
+    assert resource.require(request=request, scopes=["read"], form_body=False, resource=None)
+    assert resource.get_token(request=request, resource=None) is not None
+    assert resource.outcome(request=request, resource=None) is None
+    assert resource.extract(request=request, form_body=False) == token[0]
+    assert "Bearer" in resource.challenge(request=request, error=None, resource=None, scope="read")
+    bare = rf.get("/")
+    assert asyncio.run(resource.aauthenticate(request=bare, form_body=False, resource=None)) is None
+    with pytest.raises(MissingToken):
+        asyncio.run(resource.arequire(request=bare, scopes=["read"], form_body=False, resource=None))
+
+
 def test_require_checks_scopes(token):
     raw, _ = token
     request = rf.get("/", **bearer(raw))

@@ -220,12 +220,13 @@ def verify_proof(
     jti, target = _check_claims(claims, method=method, url=url)
     if provider_settings.DPOP_NONCE and not nonce_valid(claims.get("nonce"), server):
         raise UseDPoPNonce(issue_nonce(server))
-    issued = _check_iat(claims)
+    now, max_age = secrets.now().timestamp(), provider_settings.DPOP_PROOF_MAX_AGE
+    issued = _check_iat(claims, now, max_age)
     if access_token is not None:
         ath = claims.get("ath")
         if not isinstance(ath, str) or not secrets.constant_time_equals(ath, access_token_hash(access_token)):
             raise InvalidDPoPProof("The DPoP proof's ath is not the hash of the access token (RFC 9449 section 4.3).")
-    _consume(jti, jkt, target, issued)
+    _consume(jti, jkt, target, issued + max_age - now)
     return DPoPProof(jkt=jkt, jti=jti, iat=issued, jwk=dict(jwk), alg=str(head["alg"]))
 
 
@@ -279,23 +280,23 @@ def _check_claims(claims: dict[str, Any], *, method: str, url: str) -> tuple[str
     return jti, target
 
 
-def _check_iat(claims: dict[str, Any]) -> float:
+def _check_iat(claims: dict[str, Any], now: float, max_age: int) -> float:
     issued = claims.get("iat")
     if isinstance(issued, bool) or not isinstance(issued, (int, float)):
         raise InvalidDPoPProof("The DPoP proof must have a numeric iat.")
-    now = secrets.now().timestamp()
     if issued > now + FUTURE_LEEWAY:
         raise InvalidDPoPProof("The DPoP proof was issued in the future (iat).")
-    if issued < now - provider_settings.DPOP_PROOF_MAX_AGE:
+    if issued < now - max_age:
         raise InvalidDPoPProof("The DPoP proof is too old (iat): make a new one for each request.")
     return float(issued)
 
 
-def _consume(jti: str, jkt: str, htu: str, issued: float) -> None:
-    """Remember ``jti`` for this key and URI until the proof can no longer be accepted; a
-    second use is refused (§11.1). ``cache.add`` is atomic in the cache every worker shares."""
+def _consume(jti: str, jkt: str, htu: str, accepted_for: float) -> None:
+    """Remember ``jti`` for this key and URI until the proof can no longer be accepted (for
+    ``accepted_for`` more seconds); a second use is refused (§11.1). ``cache.add`` is atomic in
+    the cache every worker shares."""
     digest = hashlib.sha256("\n".join((htu, jkt, jti)).encode("utf-8", "surrogatepass")).hexdigest()
-    timeout = int(issued + provider_settings.DPOP_PROOF_MAX_AGE - secrets.now().timestamp()) + 2
+    timeout = int(accepted_for) + 2
     if not caches[provider_settings.REPLAY_CACHE].add(f"oauth_provider:dpop-jti:{digest}", 1, timeout=max(timeout, 1)):
         raise InvalidDPoPProof("The DPoP proof was already used (jti): make a new one for each request.")
 

@@ -230,10 +230,16 @@ def verify_proof(
     return DPoPProof(jkt=jkt, jti=jti, iat=issued, jwk=dict(jwk), alg=str(head["alg"]))
 
 
+@lru_cache(maxsize=8)
+def _allowed(configured: tuple[str, ...]) -> tuple[str, ...]:
+    """The asymmetric algorithms among ``DPOP_SIGNING_ALGORITHMS`` (as configured)."""
+    return tuple(alg for alg in configured if alg in client_keys.SIGNING_ALGORITHMS)
+
+
 def _header(proof: str) -> dict[str, Any]:
-    allowed = [alg for alg in provider_settings.DPOP_SIGNING_ALGORITHMS if alg in client_keys.SIGNING_ALGORITHMS]
     try:
-        head = jwt.foreign_header(proof, allowed, embedded_key=True)
+        head = jwt.foreign_header(proof, _allowed(tuple(provider_settings.DPOP_SIGNING_ALGORITHMS)),
+                                  embedded_key=True)
     except jwt.InvalidJWT as exc:
         raise InvalidDPoPProof(f"The DPoP proof was refused: {exc} (RFC 9449 section 4.3).") from None
     typ = jwt.normalise_typ(head.get("typ"))

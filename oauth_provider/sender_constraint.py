@@ -20,6 +20,7 @@ with. The proof itself (its signature, ``typ``, ``alg``, ``jwk``, ``htm``, ``htu
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,10 +92,13 @@ def check_scheme(jkt: str | None, *, by_dpop: bool) -> None:
         raise InvalidToken("This resource accepts DPoP-bound access tokens only.")
 
 
+@lru_cache(maxsize=64)
 def _origin(url: str) -> str | None:
     """The origin of the http(s) URL ``url`` as RFC 3986 §6.2.2-6.2.3 normalise it (scheme and
     host in lower case, no default port), so that two spellings of one origin compare equal, as
-    :func:`oauth_provider.dpop.verify_proof` compares ``htu``; None for anything else."""
+    :func:`oauth_provider.dpop.verify_proof` compares ``htu``; None for anything else. Kept per
+    process for the few it is asked about (the configured identifiers and the issuer), as
+    :func:`oauth_provider.dpop.normalise_uri` is."""
     normal = dpop.normalise_uri(url)
     if normal is None:
         return None

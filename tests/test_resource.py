@@ -247,6 +247,9 @@ def test_the_public_functions_take_every_argument_by_keyword(token):
     assert resource.outcome(request=request, resource=None) is None
     assert resource.extract(request=request, form_body=False) == token[0]
     assert "Bearer" in resource.challenge(request=request, error=None, resource=None, scope="read")
+    answer = resource.error_response(request=request, error=InsufficientScope(scopes=["write"]), scopes=["write"],
+                                     resource=None)
+    assert answer.status_code == 403 and 'scope="write"' in answer["WWW-Authenticate"]
     bare = rf.get("/")
     assert asyncio.run(resource.aauthenticate(request=bare, form_body=False, resource=None)) is None
     with pytest.raises(MissingToken):

@@ -716,3 +716,28 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_text():
     letters: both are Unicode text, read as such."""
     assert jwt.parse_json(b'{"name":"\\ud83d\\ude00"}') == {"name": "\U0001F600"}
     assert jwt.parse_json(b'{"name":"\\\\ud800"}') == {"name": "\\ud800"}
+
+
+@pytest.mark.req("8725-3.3-all-crypto")
+@pytest.mark.parametrize(("alg", "length"), [("ES256", 86), ("RS256", 683)], ids=["2-mod-4", "3-mod-4"])
+def test_every_other_spelling_of_a_foreign_signature_is_refused(alg, length):
+    """The signature segment is the one base64url text a signature does not cover: its last
+    character's unused low bits (4 of them when the length is 2 mod 4, as for ES256's 64
+    bytes; 2 when it is 3 mod 4, as for a 4096-bit RSA key's 512) may be set in any of
+    15 or 3 other ways and a lenient decoder reads the same bytes. Each is refused; only the
+    canonical spelling verifies (a client assertion's replay is known by its jti, our own
+    tokens' revocation by the digest of their text)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    private = ec.generate_private_key(ec.SECP256R1()) if alg == "ES256" else rsa.generate_private_key(65537, 4096)
+    token = pyjwt.encode({"iss": "client-a"}, private, algorithm=alg)
+    head, body, sig = token.split(".")
+    assert len(sig) == length
+    assert jwt.verify_foreign(token, alg, private.public_key()) == {"iss": "client-a"}
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = 4 if length % 4 == 2 else 2
+    index = alphabet.index(sig[-1])
+    for low in range(1, 2 ** unused):
+        other = f"{head}.{body}.{sig[:-1]}{alphabet[index ^ low]}"
+        with pytest.raises(jwt.InvalidJWT):
+            jwt.verify_foreign(other, alg, private.public_key())

@@ -402,7 +402,8 @@ def test_a_jti_is_remembered_until_the_proof_can_no_longer_be_accepted(k1, age):
     must be remembered at least that long (a proof dated 10 s ahead: 70 s), or the same proof
     could be replayed while the time check still accepts it; and not much longer, as the cache
     holds one entry per proof. Our clock is half a second past the whole second of iat, as
-    it is for a real proof."""
+    it is for a real proof. The timeout keeps a second more than the window, since a cache
+    counting whole seconds (memcached) may drop a key up to a second early, and no more."""
     import datetime
 
     start = datetime.datetime.now(tz=datetime.timezone.utc).replace(microsecond=500_000)
@@ -410,7 +411,7 @@ def test_a_jti_is_remembered_until_the_proof_can_no_longer_be_accepted(k1, age):
     verify(k1.proof("POST", URL, iat=int(start.timestamp()) - age))
     window = 60 - age - 0.5
     kept = _remembered()
-    assert len(kept) == 1 and window <= kept[0] <= window + 3
+    assert len(kept) == 1 and window + 1 <= kept[0] <= window + 2
 
 
 @pytest.mark.req("9449-11.1-jti-replay")

@@ -97,8 +97,9 @@ def _origin(url: str) -> str | None:
     """The origin of the http(s) URL ``url`` as RFC 3986 §6.2.2-6.2.3 normalise it (scheme and
     host in lower case, no default port), so that two spellings of one origin compare equal, as
     :func:`oauth_provider.dpop.verify_proof` compares ``htu``; None for anything else. Kept per
-    process for the few it is asked about (the configured identifiers and the issuer), as
-    :func:`oauth_provider.dpop.normalise_uri` is."""
+    process, as :func:`oauth_provider.dpop.normalise_uri` is: the configured identifiers and the
+    issuer on every request, and a proof's claimed ``htu`` where a resource has two origins
+    (attacker-chosen, so the cache is bounded: at most 64 URLs of at most a proof's size)."""
     normal = dpop.normalise_uri(url)
     if normal is None:
         return None

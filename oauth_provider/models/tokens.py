@@ -122,8 +122,16 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
 
     def revoke(self, when: datetime | None = None) -> int:
         """Revoke every family in the queryset (and so every token of each); their live JWT
-        access tokens go on the denylist when it is enabled."""
+        access tokens go on the denylist when it is enabled.
+
+        A token obtained by token exchange with one of these families' tokens as the *actor*
+        token (RFC 8693 §1.1, delegation) lives in its subject token's family, not the actor's:
+        it is revoked here too, with what was exchanged from it (one more statement). An agent
+        whose grant is withdrawn, or whose refresh token was replayed, keeps nothing it obtained
+        for others with that grant's tokens. First, while ``self`` still selects the families
+        (it may filter on them being unrevoked)."""
         when = when or _secrets.now()
+        AccessToken.objects.filter(actor_token__authorization__in=self).revoke(when)
         live: list[tuple[str, datetime]] = []
         if denylist.enabled():
             live = list(

@@ -692,7 +692,8 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
 def test_registration_query_budgets(assert_num_queries):
     """open: INSERT client + INSERT registration; read: 1 SELECT (registration joined to its
     client); update: that SELECT + UPDATE client + UPDATE token; delete: SELECT + deactivate +
-    revoke families + revoke loose tokens + DELETE registration."""
+    revoke what its families' tokens obtained as actor tokens + revoke families + revoke loose
+    tokens + DELETE registration."""
     with assert_num_queries(2):
         info = register(MCP_CLIENT).json()
     uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
@@ -701,7 +702,7 @@ def test_registration_query_budgets(assert_num_queries):
     with assert_num_queries(3):
         update = configure("put", uri, token, {**MCP_CLIENT, "client_id": info["client_id"]})
     assert update.status_code == 200
-    with assert_num_queries(5):
+    with assert_num_queries(6):
         assert configure("delete", uri, update.json()["registration_access_token"]).status_code == 204
 
 

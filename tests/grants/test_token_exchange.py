@@ -338,6 +338,49 @@ def test_revoking_the_actor_token_revokes_what_was_obtained_with_it(oauth, api, 
     assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {child}").status_code == 401
 
 
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
+@pytest.mark.parametrize("how", ["revocation", "reuse", "withdrawal"])
+def test_withdrawing_the_actors_grant_revokes_what_was_obtained_with_it(oauth, api, client_a, how, token_format,
+                                                                      settings, signing_key,
+                                                                      django_capture_on_commit_callbacks):
+    """The actor token is a user-delegated agent's token (its own family), and that family is
+    revoked as a whole: the agent's refresh token revoked (RFC 7009 §2.1), replayed after
+    rotation (RFC 9700 §4.14.2), or the user withdrawing the agent's access. A token the agent
+    obtained with it lives in its *subject's* family; before, it lived on until the actor
+    token's expiry. JWT ones go on the denylist."""
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT=token_format, JWT_ACCESS_TOKEN_DENYLIST=True)
+    subject = user_token(oauth, client_a)
+    agent = oauth.tokens(client_a, scope="read")
+    acted = exchange(api, client_a, subject, actor_token=agent["access_token"], actor_token_type=ACCESS_TOKEN_TYPE)
+    assert acted.status_code == 200, acted.content
+    child = acted.json()["access_token"]
+    grandchild = exchange(api, client_a, child).json()["access_token"]
+    other = exchange(api, client_a, subject).json()["access_token"]  # no actor: not the agent's
+    for token in (child, grandchild):
+        assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    auth = basic_auth(client_a.client_id, client_a.raw_secret)
+    # the denylist is written when the revocation commits (the test runs inside a transaction)
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "revocation":
+            r = post_form(api, {"token": agent["refresh_token"]}, "/o/revoke/", HTTP_AUTHORIZATION=auth)
+            assert r.status_code == 200
+        elif how == "reuse":
+            rotated = post_form(api, {"grant_type": "refresh_token", "refresh_token": agent["refresh_token"]},
+                                HTTP_AUTHORIZATION=auth)
+            assert rotated.status_code == 200
+            replay = post_form(api, {"grant_type": "refresh_token", "refresh_token": agent["refresh_token"]},
+                               HTTP_AUTHORIZATION=auth)
+            assert replay.json()["error"] == "invalid_grant"
+        else:
+            Authorization.objects.filter(pk=access_token_row(agent["access_token"]).authorization_id).revoke()
+    assert access_token_row(child).revoked_at is not None and not access_token_row(child).is_live()
+    assert not access_token_row(grandchild).is_live()
+    for token in (child, grandchild):  # JWT ones through the denylist
+        assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    # the user's own tokens, and what was exchanged without the agent, live on
+    assert access_token_row(subject).is_live() and access_token_row(other).is_live()
+
+
 def test_an_actor_several_generations_down_is_followed(oauth, api, client_a):
     """The actor link is followed at every depth, through subject links above and below it."""
     subject = user_token(oauth, client_a)

@@ -307,6 +307,8 @@ class AccessTokenQuerySet(TokenQuerySet):
             & Q(client__is_active=True) & _user_active("user")
             # a token exchanged for another client's token is in that client's family
             & (Q(authorization__isnull=True) | Q(authorization__client__is_active=True))
+            # ... and stops while any client it was obtained from, up the chain, is deactivated
+            & ~Q(pk__in=AccessToken.objects.filter(client__is_active=False).with_exchanged())
         )
 
     @staticmethod
@@ -355,6 +357,30 @@ class AccessTokenQuerySet(TokenQuerySet):
         )
         # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
         return AccessToken.objects.using(using).filter(pk__in=RawSQL(sql, tuple(params)))  # noqa: S611
+
+    def came_from_inactive_client(self, pk: int) -> bool:
+        """Is the token ``pk``, or a token it was obtained from by token exchange (as the subject
+        or the actor token, up to :data:`EXCHANGE_MAX_DEPTH` links), of a deactivated client?
+        One query: the chain upwards (``WITH RECURSIVE``, by primary key), then its clients."""
+        using = getattr(self, "_db", None) or router.db_for_read(AccessToken)
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        table = quote(AccessToken._meta.db_table)
+        pk_col = quote(AccessToken._meta.pk.column) if AccessToken._meta.pk else "id"
+        subject = quote(AccessToken.subject_token.field.column)
+        actor = quote(AccessToken.actor_token.field.column)
+        client = quote(AccessToken.client.field.column)
+        up, depth, row = quote("derived_from"), quote("depth"), quote("ancestor")
+        sql = (
+            f"WITH RECURSIVE {up} ({pk_col}, {subject}, {actor}, {client}, {depth}) AS ("  # noqa: S608
+            f"SELECT {pk_col}, {subject}, {actor}, {client}, 0 FROM {table} WHERE {pk_col} = %s "
+            f"UNION ALL SELECT {row}.{pk_col}, {row}.{subject}, {row}.{actor}, {row}.{client}, {up}.{depth} + 1 "
+            f"FROM {table} {row} INNER JOIN {up} ON ({row}.{pk_col} = {up}.{subject} OR {row}.{pk_col} = {up}.{actor}) "
+            f"WHERE {up}.{depth} < {EXCHANGE_MAX_DEPTH:d}"
+            f") SELECT {up}.{client} FROM {up}"
+        )
+        clients = AccessToken.client.field.related_model._default_manager.using(using)
+        return bool(clients.filter(is_active=False, pk__in=RawSQL(sql, (pk,))).exists())  # noqa: S611
 
     def revoke(self, when: datetime | None = None) -> int:
         """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`)."""
@@ -431,15 +457,29 @@ class AccessToken(models.Model):
         if family is not None and family.revoked_at is not None:
             return FAMILY_REVOKED
         reason = _parties_reason(self.client, self.user if self.user_id is not None else None)
-        if reason is None and family is not None and family.client_id != self.client_id:
-            # exchanged for another client's token (RFC 8693): it joined that token's family,
+        if reason is not None:
+            return reason
+        if self._may_come_from_another_client(family):
+            # a chain of exchanges, an actor token, or a subject outside any family: every client
+            # it came from must be active, the family's among them (one query, only for these)
+            return CLIENT_INACTIVE if AccessToken.objects.came_from_inactive_client(self.pk) else None
+        if family is not None and family.client_id != self.client_id:
+            # exchanged once for another client's token (RFC 8693): it joined that token's family,
             # and lives no longer than the family's client is active (one query, only here)
             return _parties_reason(family.client, None)
-        return reason
+        return None
+
+    def _may_come_from_another_client(self, family: Authorization | None) -> bool:
+        """Could a token this one was obtained from be of a client not checked yet? Not for a
+        token no exchange made, nor for one exchanged once, with no actor, for a token of a
+        family: that subject token is its family's client's (checked above)."""
+        if self.subject_token_id is None and self.actor_token_id is None:
+            return False
+        return self.actor_token_id is not None or self.exchange_depth > 1 or family is None
 
     def is_live(self, now: datetime | None = None) -> bool:
-        """Unexpired, unrevoked, its family unrevoked, its client, its family's client and its
-        user active."""
+        """Unexpired, unrevoked, its family unrevoked, its client, its family's client, the
+        clients of the tokens it was exchanged from, and its user active."""
         return self.dead_reason(now) is None
 
     def is_active(self, when: datetime | None = None) -> bool:

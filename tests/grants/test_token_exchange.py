@@ -760,3 +760,57 @@ def test_a_token_exchanged_across_clients_stops_when_the_subjects_client_is_deac
     type(client_a).objects.filter(pk=client_a.pk).update(is_active=True)
     assert resource.is_live(resource.lookup(exchanged))
     assert AccessToken.objects.live().filter(client=client_b).count() == 1
+
+
+def _deactivated(client, active: bool = False) -> None:
+    type(client).objects.filter(pk=client.pk).update(is_active=active)
+
+
+@pytest.mark.req("DERIVED-exchange-entitlement")
+@pytest.mark.parametrize("shape", ["A->B->C (the middle one)", "A->B->A (back to the first)",
+                                   "client credentials A->B", "A's token as B's actor"])
+def test_a_token_stops_while_any_client_it_was_exchanged_through_is_deactivated(
+        oauth, api, client_a, client_b, settings, shape, assert_num_queries):
+    """Only the token's own client and its family's were checked: in a chain A->B->C,
+    deactivating B (compromised) left C's token live, as it did a token exchanged for a client
+    credentials token of a deactivated client (no family to check) and one obtained with a
+    deactivated client's token as the actor. Now every client up the chain must be active; at
+    a protected view, at introspection and in ``live()``, and again once reactivated. A token
+    from a single exchange of the client's own token costs no query for it."""
+    from oauth_provider import resource
+
+    client_c = ClientFactory(name="Service C", grant_types=GRANTS)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.CrossClientAdapter")
+    if shape == "A->B->C (the middle one)":
+        first = exchange(api, client_b, user_token(oauth, client_a)).json()["access_token"]
+        r, holder, stopped = exchange(api, client_c, first), client_c, client_b
+    elif shape == "A->B->A (back to the first)":
+        first = exchange(api, client_b, user_token(oauth, client_a)).json()["access_token"]
+        r, holder, stopped = exchange(api, client_a, first), client_a, client_b
+    elif shape == "client credentials A->B":
+        r, holder, stopped = exchange(api, client_b, service_token(api, client_a)), client_b, client_a
+    else:
+        r = exchange(api, client_b, user_token(oauth, client_b), actor_token=service_token(api, client_a),
+                     actor_token_type=ACCESS_TOKEN_TYPE)
+        holder, stopped = client_b, client_a
+    assert r.status_code == 200, r.content
+    token = r.json()["access_token"]
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    with assert_num_queries(2):  # the token joined to its client, user and family; the chain's clients
+        assert api.get("/api/plain/", **bearer).status_code == 200
+    _deactivated(stopped)
+    assert api.get("/api/plain/", **bearer).status_code == 401
+    assert not resource.is_live(resource.lookup(token))
+    assert not AccessToken.objects.live().filter(client=holder, exchange_depth__gt=0).exists()
+    seen = post_form(api, {"token": token}, "/o/introspect/",
+                     HTTP_AUTHORIZATION=basic_auth(holder.client_id, holder.raw_secret))
+    assert seen.json() == {"active": False}
+    _deactivated(stopped, active=True)
+    assert api.get("/api/plain/", **bearer).status_code == 200
+    assert AccessToken.objects.live().filter(client=holder, exchange_depth__gt=0).exists()
+
+
+def test_a_single_exchange_of_a_clients_own_token_costs_no_more_query(oauth, api, client_a, assert_num_queries):
+    token = exchange(api, client_a, user_token(oauth, client_a), scope="read").json()["access_token"]
+    with assert_num_queries(1):
+        assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200

@@ -54,6 +54,16 @@ ACCESS_STATES = [
     ("client_credentials (no user)", lambda: {"user": None}, True, False, None),
     # client_credentials tokens belong to no family: the family's checks must not drop them
     ("no family", lambda: {"user": None, "authorization": None}, True, False, None),
+    # RFC 8693: exchanged from, or with, a token of a deactivated client (the chain is walked)
+    ("exchanged from a deactivated client's token",
+     lambda: {"user": None, "authorization": None, "exchange_depth": 1, "subject_token": AccessTokenFactory(
+         user=None, authorization=None, client=ClientFactory(is_active=False))}, False, False, tokens.CLIENT_INACTIVE),
+    ("exchanged with a deactivated client's token as the actor",
+     lambda: {"exchange_depth": 1, "actor_token": AccessTokenFactory(client=ClientFactory(is_active=False)),
+              "subject_token": AccessTokenFactory()}, False, False, tokens.CLIENT_INACTIVE),
+    ("exchanged from an active client's token", lambda: {"user": None, "authorization": None, "exchange_depth": 1,
+                                                         "subject_token": AccessTokenFactory(user=None)},
+     True, False, None),
 ]
 
 

@@ -700,3 +700,72 @@ def test_a_claim_holding_a_lone_surrogate_is_refused_not_a_crash(claim):
     client = make_client()
     refused(token(sign(client, **{claim: "\ud800"}), client.client_id))
     assert token(sign(client)).status_code == 200
+
+
+# -- what the mutation run of client_assertions.py showed no test holding ---------------------------
+
+@pytest.mark.req("7523-2.2-assertion-type")
+@pytest.mark.parametrize("form", [
+    {"client_assertion_type": None},  # an assertion with no type
+    {"client_assertion_type": ""},
+    {"client_assertion_type": ASSERTION_TYPE[:-1]},  # sorts before the right one
+    {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"},  # and after it
+    {"client_assertion_type": ASSERTION_TYPE.upper()},
+    {"client_assertion": None},  # a type with no assertion
+])
+def test_the_assertion_type_must_be_exactly_jwt_bearer_and_come_with_an_assertion(form):
+    """RFC 7523 §2.2: ``client_assertion_type`` is exactly the jwt-bearer URN, and an assertion
+    and its type come together. Either alone is an attempt at this method (not a request with
+    no client authentication), refused with words that name what is wrong."""
+    client = make_client()
+    data = {k: v for k, v in {**assertion_form(sign(client), client.client_id), **form}.items() if v is not None}
+    body = refused(post_form(HttpClient(), data))
+    assert "client_assertion" in body["error_description"]
+    assert not AccessToken.objects.exists()
+
+
+@pytest.mark.parametrize("sub", [123, "", ["x"], {"id": "x"}, True])
+def test_a_sub_that_is_not_a_non_empty_string_is_refused_by_name(sub):
+    """OIDC Core §9: ``sub`` names the client (and, with no ``client_id`` in the form, is how
+    it is found): a number, an empty string, a list or an object is refused as such."""
+    client = make_client()
+    body = refused(token(sign(client, sub=sub)))
+    assert "must name the client in sub" in body["error_description"]
+
+
+@pytest.mark.req("OIDC-16.12-timing")
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"])
+def test_an_unknown_client_costs_a_check_of_its_algorithm_and_is_refused(monkeypatch, alg):
+    """For every algorithm a client may register, an assertion naming an unknown client_id is
+    checked against a throw-away key of that algorithm's kind (made on first use), and refused
+    as a bad signature would be, never answered with an error of the key's making."""
+    monkeypatch.setattr(client_assertions, "_NOBODY", {})
+    checks: list[str] = []
+    real = client_assertions.jwt.verify_foreign
+    monkeypatch.setattr(client_assertions.jwt, "verify_foreign",
+                        lambda raw, a, key: checks.append(a) or real(raw, a, key))
+    private = {"ES256": ec_key, "ES384": lambda: ec.generate_private_key(ec.SECP384R1()),
+               "ES512": lambda: ec.generate_private_key(ec.SECP521R1()),
+               "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+               "PS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+               "EdDSA": ed25519.Ed25519PrivateKey.generate}[alg]()
+    ghost = make_client(private, token_endpoint_auth_signing_alg=alg)
+    get_client_model().objects.filter(pk=ghost.pk).delete()
+    refused(token(sign(ghost, alg=alg)))
+    assert checks == [alg]
+    thrown_away = client_assertions._NOBODY[alg]
+    if alg in ("RS256", "PS256"):
+        assert thrown_away.public_numbers().e == 65537 and thrown_away.key_size == 2048
+
+
+def test_the_audience_error_says_which_audiences_are_accepted():
+    """The words tell a client's developer what to put in ``aud``: the issuer; with the legacy
+    setting also the token endpoint URL, except under FAPI 2.0, which accepts only the issuer."""
+    client = make_client()
+    wrong = sign(client, aud="https://other-as.example/token")
+    assert "or the token endpoint URL" not in refused(token(wrong))["error_description"]
+    with override_oauth(CLIENT_ASSERTION_LEGACY_AUDIENCE=True):
+        assert "or the token endpoint URL" in refused(token(wrong))["error_description"]
+    with override_oauth(CLIENT_ASSERTION_LEGACY_AUDIENCE=True, PROFILE="fapi2"):
+        described = refused(token(sign(client, aud="https://other-as.example/token")))["error_description"]
+        assert "aud must be" in described and "or the token endpoint URL" not in described

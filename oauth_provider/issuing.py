@@ -144,6 +144,7 @@ def issue_tokens(
     subject_token: AccessToken | None = None,
     actor_token: AccessToken | None = None,
     act: dict[str, Any] | None = None,
+    exchange_depth: int = 0,
     not_after: datetime | None = None,
     with_id_token: bool = True,
     condition: Condition | None = None,
@@ -160,10 +161,10 @@ def issue_tokens(
     ``stored_refresh`` hands back a refresh token stored earlier, whose value is
     ``refresh_value``, instead of minting one (a retry inside the grace period).
 
-    Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for,
-    the ``actor_token`` row when one acts (the new token is one exchange deeper than the deeper
-    of the two), its ``act`` claim, and ``not_after`` (the new token expires no later);
-    ``with_id_token`` False mints no ID token.
+    Token exchange (RFC 8693) passes the ``subject_token`` row the new token is obtained for
+    (none for an ID token), the ``actor_token`` row when one acts, its ``act`` claim, its
+    ``exchange_depth`` (how many exchanges it comes from) and ``not_after`` (the new token
+    expires no later); ``with_id_token`` False mints no ID token.
 
     ``condition`` (:mod:`oauth_provider.models.store`: the code consumed, the refresh token
     rotated or kept) makes the write conditional: the tokens are stored only if its UPDATE
@@ -198,10 +199,7 @@ def issue_tokens(
         subject_token=subject_token,
         actor_token=actor_token,
         act=act or None,
-        exchange_depth=(
-            max(subject_token.exchange_depth, actor_token.exchange_depth if actor_token is not None else 0) + 1
-            if subject_token is not None else 0
-        ),
+        exchange_depth=exchange_depth,
         dpop_jkt=jkt,
     )
     issued = IssuedTokens(access_token=raw_access, access=access, expires_in=lifetime, scope=scope)

@@ -193,11 +193,18 @@ def _id_token_grant(client: AbstractClient, user: Any, claims: dict[str, Any]) -
     return grant
 
 
+def exchange_depth(subject: PresentedToken, actor: PresentedToken | None) -> int:
+    """How many exchanges the issued token comes from: one more than the deeper of the subject
+    and actor tokens (an ID token, or a token no exchange made, counts 0), so a chain is
+    bounded whichever token it passes through (:data:`EXCHANGE_MAX_DEPTH`)."""
+    return max(subject.depth, actor.depth if actor is not None else 0) + 1
+
+
 def actor_claim(subject: PresentedToken, actor: PresentedToken | None) -> dict[str, Any] | None:
     """The issued token's ``act`` (RFC 8693 §4.1): the actor outermost, the subject token's own
     chain nested inside; without an actor token, the subject's chain unchanged. Raises
     :class:`InvalidRequest` beyond :data:`EXCHANGE_MAX_DEPTH` exchanges."""
-    if max(subject.depth, actor.depth if actor is not None else 0) >= EXCHANGE_MAX_DEPTH:
+    if exchange_depth(subject, actor) > EXCHANGE_MAX_DEPTH:
         raise InvalidRequest(f"Tokens may be exchanged at most {EXCHANGE_MAX_DEPTH} times in a chain.")
     if actor is None:
         return subject.act
@@ -239,7 +246,7 @@ class TokenExchangeGrant(Grant):
             authorization=subject.access.authorization if subject.access is not None else subject.grant,
             audience=self.stored_audience(request, audience), subject_token=subject.access,
             actor_token=actor.access if actor is not None else None, act=act,
-            not_after=not_after, with_id_token=False,
+            exchange_depth=exchange_depth(subject, actor), not_after=not_after, with_id_token=False,
         )
         issued.issued_token_type = ACCESS_TOKEN_TYPE
         token_exchanged.send(

@@ -166,6 +166,17 @@ def test_parameters_are_checked(oauth, api, client_a, data):
     assert_error(exchange(api, client_a, **{"subject_token": subject, **data}), "invalid_request", 400)
 
 
+@pytest.mark.parametrize("name", ["subject_token_type", "actor_token_type", "requested_token_type"])
+def test_a_type_uri_never_heard_of_is_named_as_unknown(oauth, api, client_a, name):
+    """RFC 8693 §3 lists the token type identifiers; one outside them is reported as unknown
+    (not as unsupported), whichever parameter carries it, so the client sees its typo."""
+    data = {"subject_token": user_token(oauth, client_a), name: "urn:example:unknown"}
+    if name == "actor_token_type":
+        data["actor_token"] = service_token(api, client_a)
+    body = assert_error(exchange(api, client_a, **data), "invalid_request", 400)
+    assert body["error_description"] == f"Unknown {name}."
+
+
 @pytest.mark.req("8693-2.1-validate-tokens")
 def test_a_refresh_token_declared_as_an_access_token_is_refused(oauth, api, client_a):
     tokens = oauth.tokens(client_a, scope="read")
@@ -278,6 +289,20 @@ def test_the_audience_narrows_and_cannot_widen(oauth, api, client_a, settings):
     assert_error(exchange(api, client_a, subject, audience="service-a"), "invalid_target", 400)
     assert_error(exchange(api, client_a, subject, resource="/x"), "invalid_target", 400)
     assert_error(exchange(api, client_a, subject, resource=RS_A + "#f"), "invalid_target", 400)
+
+
+@pytest.mark.req("8693-5-narrowing")
+def test_a_token_for_two_audiences_narrows_to_one(oauth, api, client_a, settings):
+    """Any part of the subject token's audience may be asked for, not only all of it."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, MULTI_AUDIENCE_TOKENS=True)
+    subject = oauth.tokens(client_a, scope="read", resource=[RS_A, RS_B])["access_token"]
+    assert set(access_token_row(subject).audience.split()) == {RS_A, RS_B}
+    for one in (RS_A, RS_B):
+        r = exchange(api, client_a, subject, audience=one)
+        assert r.status_code == 200, r.content
+        assert access_token_row(r.json()["access_token"]).audience == one
+    body = assert_error(exchange(api, client_a, subject, audience="not an identifier"), "invalid_target", 400)
+    assert body["error_description"] == "The audience is unknown."
 
 
 @pytest.mark.req("8693-5-narrowing")
@@ -478,6 +503,27 @@ def test_an_id_token_is_refused_unless_the_adapter_accepts_them(oauth, api, clie
     assert r.status_code == 200, r.content
     row = access_token_row(r.json()["access_token"])
     assert row.user == user and row.subject_token is None and row.scope == "read"
+    assert row.exchange_depth == 1  # one exchange, counted towards the chain limit like any other
+
+
+@pytest.mark.req("DERIVED-exchange-depth")
+def test_chains_through_id_token_subjects_and_actor_tokens_are_bounded(oauth, api, client_a, settings, signing_key):
+    """With an ID token as the subject there is no subject row, and the depth was counted only
+    from one: every token so obtained had depth 0 whatever its actor's, so the same ID token
+    with each result as the next actor nested ``act`` without end. Now one more than the
+    deeper of the two, as for access tokens."""
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    actor = service_token(api, client_a)
+    for depth in range(1, EXCHANGE_MAX_DEPTH + 1):
+        r = exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read", actor_token=actor,
+                     actor_token_type=ACCESS_TOKEN_TYPE)
+        assert r.status_code == 200, r.content
+        actor = r.json()["access_token"]
+        assert access_token_row(actor).exchange_depth == depth
+    refused = exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read", actor_token=actor,
+                       actor_token_type=ACCESS_TOKEN_TYPE)
+    assert "at most" in assert_error(refused, "invalid_request", 400)["error_description"]
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")

@@ -616,6 +616,9 @@ def test_the_longest_lifetime_is_enforced_to_the_second_from_iat_or_from_now(at_
     assert "too long" in refused(token(sign(client, iat=None, exp=at_t0 + longest + 1)))["error_description"]
     # an iat in the past does not make a far exp acceptable: lifetime is exp - iat
     assert "too long" in refused(token(sign(client, iat=at_t0 - 100, exp=at_t0 + longest - 50)))["error_description"]
+    # nor does an iat decades back, whatever the arithmetic (exp is about twice iat here)
+    far = at_t0 + 3600
+    assert "too long" in refused(token(sign(client, iat=far // 2, exp=far)))["error_description"]
 
 
 @pytest.mark.req("DERIVED-jwt-time")

@@ -166,6 +166,18 @@ def test_parameters_are_checked(oauth, api, client_a, data):
     assert_error(exchange(api, client_a, **{"subject_token": subject, **data}), "invalid_request", 400)
 
 
+def test_an_access_token_may_be_asked_for_by_name_and_no_id_token_comes_with_it(oauth, api, client_a, signing_key):
+    """``requested_token_type`` naming the access token type is the default said aloud (RFC 8693
+    §2.1), and an exchange is not a login: a subject token with ``openid`` in its scope gets no
+    ID token with the new one (OIDC Core §3.1.3.3 ties it to the code flow)."""
+    subject = oauth.tokens(client_a, scope="openid read")["access_token"]
+    r = exchange(api, client_a, subject, requested_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["issued_token_type"] == ACCESS_TOKEN_TYPE and "openid" in body["scope"].split()
+    assert "id_token" not in body and "refresh_token" not in body
+
+
 @pytest.mark.parametrize("name", ["subject_token_type", "actor_token_type", "requested_token_type"])
 def test_a_type_uri_never_heard_of_is_named_as_unknown(oauth, api, client_a, name):
     """RFC 8693 §3 lists the token type identifiers; one outside them is reported as unknown

@@ -814,3 +814,83 @@ def test_url_and_host_length_limits_and_a_numeric_last_label():
         validate_fetchable_url(f"https://{longest}c/")
     with pytest.raises(ValidationError):  # a numeric last label is an IP address in disguise
         validate_fetchable_url("https://example.123/")
+
+
+# --- what the mutation run of fetch.py showed no test holding ---------------------------------
+
+def test_a_timeout_is_remembered_for_an_error_cache_of_one_second(server):
+    """The shortest error cache the setting allows still spares the slow target a second ask."""
+    server.routes["/slow"] = slow_route(1)
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.3, "connect_timeout": 0.3, "error_cache_seconds": 1}):
+        for _ in range(2):
+            with pytest.raises(FetchError):
+                fetch_json(server.url("/slow"))
+    assert server.hits("/slow") == 1
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_each_connection_attempt_gets_the_connect_timeout_and_none_starts_past_the_deadline(monkeypatch):
+    """Each address is tried for ``connect_timeout`` (the rest of the total deadline when that
+    is shorter), and none is tried once the deadline has passed."""
+    resolve_to(monkeypatch, "93.184.216.34", "93.184.216.35")
+    tried: list[float] = []
+
+    def refusing(family: int, sockaddr: Any, timeout: float) -> Any:
+        tried.append(timeout)
+        raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(fetch, "_open_socket", refusing)
+    with override_oauth(FETCH={"timeout": 30, "connect_timeout": 5}), pytest.raises(FetchError):
+        fetch_json("https://documents.example/a.json")
+    assert len(tried) == 2 and all(4.5 < t <= 5 for t in tried)
+    tried.clear()
+    with override_oauth(FETCH={"timeout": 2, "connect_timeout": 5}), pytest.raises(FetchError):
+        fetch_json("https://documents.example/b.json")
+    assert len(tried) == 2 and all(1.5 < t <= 2 for t in tried)
+    tried.clear()
+    with override_oauth(FETCH={"timeout": 1e-9, "connect_timeout": 5}), pytest.raises(FetchError):
+        fetch_json("https://documents.example/c.json")
+    assert tried == []
+
+
+@pytest.mark.parametrize("status", [201, 204, 404, 500])
+def test_the_log_says_which_status_refused_a_document(server, status):
+    server.routes["/doc"] = json_route({"a": 1}, status=status)
+    with pytest.raises(FetchError) as refused:
+        fetch_json(server.url("/doc"))
+    assert refused.value.detail.endswith(f"HTTP {status}")
+    assert str(refused.value) == FETCH_FAILED  # the client that gave the URL sees only the fixed words
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+def test_the_tls_handshake_may_take_the_connect_timeout_within_the_deadline(pinned_tls, monkeypatch):
+    """The handshake's whole duration is bounded by ``connect_timeout`` and by what is left of
+    the total deadline, whichever is shorter."""
+    handshakes: list[float] = []
+    made = fetch._ssl_context
+
+    class Recording:
+        def __init__(self) -> None:
+            self.ctx = made()
+
+        def wrap_socket(self, sock: socket.socket, **kwargs: Any) -> Any:
+            handshakes.append(sock.gettimeout())
+            return self.ctx.wrap_socket(sock, **kwargs)
+
+    monkeypatch.setattr(fetch, "_ssl_context", Recording)
+    pinned_tls.routes["/doc"] = json_route({"ok": 1})
+    for total, connect, low, high in ((30, 5, 4.5, 5), (2, 5, 1.5, 2)):
+        caches["default"].clear()
+        with override_oauth(FETCH={"timeout": total, "connect_timeout": connect,
+                                   "allowed_ports": [pinned_tls.port]}):
+            assert fetch_json(f"https://rp.example:{pinned_tls.port}/doc") == {"ok": 1}
+        assert low < handshakes[-1] <= high, handshakes
+
+
+@pytest.mark.parametrize(("url", "port"), [("http://127.0.0.1/doc", 80), ("https://rp.example/doc", 443),
+                                           ("http://localhost:8000/doc", 8000)])
+def test_a_url_without_a_port_is_fetched_from_its_schemes_default(url, port):
+    """RFC 3986 §3.2.3: no port means the scheme's default; that is the port connected to (and
+    checked against ``allowed_ports``)."""
+    with override_oauth(**LOOPBACK_ON):
+        assert fetch.parse(url).port == port

@@ -301,6 +301,20 @@ def test_keys_at_a_jwks_uri_are_fetched_and_refetched_for_an_unknown_kid(api, se
         assert server.hits("/jwks") == 2
 
 
+def test_a_clients_own_jwks_uri_is_refetched_for_an_unknown_kid(api, settings, user):
+    """The client as its own issuer, its keys at its ``jwks_uri``: a key rotated since the last
+    fetch is found by fetching again (once a minute at most), as for a trusted issuer."""
+    with local_server() as server:
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(RSA_KEY, "rsa-1")]})
+        configure(settings, ALLOW_INSECURE_LOOPBACK_FETCH=True)
+        client = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="", jwks_uri=server.url("/jwks"))
+        assert grant(api, client, sign(claims(iss=client.client_id))).status_code == 200
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(EC_KEY, "ec-2")]})
+        rotated = grant(api, client, sign(claims(iss=client.client_id), EC_KEY, "ES256", "ec-2"))
+        assert rotated.status_code == 200, rotated.content
+        assert server.hits("/jwks") == 2
+
+
 def test_an_unreachable_jwks_uri_is_invalid_grant(api, service, settings):
     configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks_uri": "https://127.0.0.1:9/jwks"}})
     assert_error(grant(api, service, sign(claims())), "invalid_grant")

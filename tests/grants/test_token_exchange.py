@@ -868,7 +868,9 @@ def test_a_token_stops_while_any_client_it_was_exchanged_through_is_deactivated(
     assert AccessToken.objects.live().filter(client=holder, exchange_depth__gt=0).exists()
 
 
-def test_a_single_exchange_of_a_clients_own_token_costs_no_more_query(oauth, api, client_a, assert_num_queries):
+@pytest.mark.parametrize("pk", [None, 100_000])  # a key above CPython's small-integer cache too
+def test_a_single_exchange_of_a_clients_own_token_costs_no_more_query(oauth, api, assert_num_queries, pk):
+    client_a = ClientFactory(name="Service A", grant_types=GRANTS, **({"pk": pk} if pk else {}))
     token = exchange(api, client_a, user_token(oauth, client_a), scope="read").json()["access_token"]
     with assert_num_queries(1):
         assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200

@@ -38,6 +38,7 @@ TOKEN_ENDPOINT = "https://testserver/o/token/"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_EC_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 def public_jwk(key: Any, kid: str) -> dict[str, Any]:
@@ -309,10 +310,20 @@ def test_a_clients_own_jwks_uri_is_refetched_for_an_unknown_kid(api, settings, u
         configure(settings, ALLOW_INSECURE_LOOPBACK_FETCH=True)
         client = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="", jwks_uri=server.url("/jwks"))
         assert grant(api, client, sign(claims(iss=client.client_id))).status_code == 200
-        server.routes["/jwks"] = json_route({"keys": [public_jwk(EC_KEY, "ec-2")]})
-        rotated = grant(api, client, sign(claims(iss=client.client_id), EC_KEY, "ES256", "ec-2"))
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(EC_KEY, "ec-9")]})
+        rotated = grant(api, client, sign(claims(iss=client.client_id), EC_KEY, "ES256", "ec-9"))
         assert rotated.status_code == 200, rotated.content
         assert server.hits("/jwks") == 2
+        # rotated again, to a kid sorting before the one held, of the same algorithm: still unknown
+        import hashlib
+
+        # the once-a-minute refetch budget, spent above (the fetched document stays cached)
+        digest = hashlib.sha256(client.client_id.encode()).hexdigest()
+        caches["default"].delete(f"oauth_provider:jwt-bearer-jwks-refresh:{digest}")
+        server.routes["/jwks"] = json_route({"keys": [public_jwk(OTHER_EC_KEY, "ec-2")]})
+        again = grant(api, client, sign(claims(iss=client.client_id), OTHER_EC_KEY, "ES256", "ec-2"))
+        assert again.status_code == 200, again.content
+        assert server.hits("/jwks") == 3
 
 
 def test_an_unreachable_jwks_uri_is_invalid_grant(api, service, settings):
@@ -462,3 +473,53 @@ def test_a_claim_holding_a_lone_surrogate_is_refused_not_a_crash(api, service, c
     PostgreSQL by the host's user lookup."""
     assert_error(grant(api, service, sign(claims(**{claim: "\ud800"}))), "invalid_grant")
     assert grant(api, service, sign(claims())).status_code == 200
+
+
+# -- what the mutation run of grants/jwt_bearer.py showed no test holding ---------------------------
+
+def test_an_assertion_living_too_long_from_an_iat_decades_back_is_refused(api, service, settings):
+    configure(settings)
+    far = int(time.time()) + 3600
+    body = assert_error(grant(api, service, sign(claims(iat=far // 2, exp=far))), "invalid_grant")
+    assert "too long" in body["error_description"] or "lifetime" in body["error_description"]
+
+
+@pytest.mark.parametrize("iss", [["https://idp.example"], {"a": 1}, 1, True])
+def test_an_issuer_that_is_not_a_string_is_untrusted_not_a_crash(api, service, settings, iss):
+    configure(settings)
+    raw = pyjwt.api_jws.encode(json.dumps(claims(iss=iss)).encode(), RSA_KEY, algorithm="RS256",
+                               headers={"kid": "rsa-1"})  # PyJWT would refuse to encode such an iss
+    body = assert_error(grant(api, service, raw), "invalid_grant")
+    assert "issuer is not trusted" in body["error_description"]
+
+
+def test_a_key_published_for_encryption_never_verifies_an_assertion(api, service, settings):
+    """RFC 7517 §4.2: ``use: enc`` keys are for encryption; one that would verify is skipped
+    (the set as it arrives from JSON: settings read from a file, or fetched)."""
+    as_read = json.loads(json.dumps({"keys": [{**public_jwk(RSA_KEY, "rsa-1"), "use": "enc"}]}))
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": as_read}})
+    assert_error(grant(api, service, sign(claims())), "invalid_grant")
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": {"keys": [{**public_jwk(RSA_KEY, "rsa-1"),
+                                                                        "use": "sig"}]}}})
+    assert grant(api, service, sign(claims())).status_code == 200
+
+
+def test_a_grant_with_openid_in_scope_gets_no_id_token(api, service, settings):
+    """An assertion grant is no login (OIDC Core §3.1.3.3 ties ID tokens to the code flow)."""
+    configure(settings)
+    r = grant(api, service, sign(claims()), scope="openid read")
+    if r.status_code == 200:
+        assert "id_token" not in r.json()
+    else:
+        assert_error(r, "invalid_scope")
+
+
+def test_only_sub_equal_to_the_client_id_makes_a_client_issued_assertion_a_client_assertion(api, settings):
+    """iss = sub = client_id is what a client signs to authenticate; any other sub of the
+    client's own assertion is a user, whichever way it sorts against the client_id."""
+    client = ClientFactory(grant_types=GRANT_TYPE, redirect_uris="", jwks=json.dumps(JWKS))
+    configure(settings)
+    for name in ("0", "~"):  # sorting before and after every client_id
+        UserFactory(username=name)
+        r = grant(api, client, sign(claims(iss=client.client_id, sub=name)))
+        assert r.status_code == 200, r.content

@@ -523,3 +523,12 @@ def test_only_sub_equal_to_the_client_id_makes_a_client_issued_assertion_a_clien
         UserFactory(username=name)
         r = grant(api, client, sign(claims(iss=client.client_id, sub=name)))
         assert r.status_code == 200, r.content
+
+
+@pytest.mark.parametrize("sub", [123, "", ["alice"], {"id": "alice"}, True])
+def test_a_sub_that_is_not_a_non_empty_string_is_refused_by_name(api, service, settings, sub):
+    """RFC 7523 §3 item 2: ``sub`` names the subject; a number, an empty string, a list or an
+    object is refused as such, before any user lookup."""
+    configure(settings)
+    body = assert_error(grant(api, service, sign(claims(sub=sub))), "invalid_grant")
+    assert "must name its subject in sub" in body["error_description"]

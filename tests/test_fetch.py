@@ -894,3 +894,11 @@ def test_a_url_without_a_port_is_fetched_from_its_schemes_default(url, port):
     checked against ``allowed_ports``)."""
     with override_oauth(**LOOPBACK_ON):
         assert fetch.parse(url).port == port
+
+
+def test_the_query_is_sent_and_none_is_added(server):
+    """A document URL may carry a query (a tenant, a version): it is part of what is fetched."""
+    server.routes["/doc"] = json_route({"a": 1})
+    fetch_json(server.url("/doc?tenant=a&v=2"))
+    fetch_json(server.url("/doc"))
+    assert [r["path"] for r in server.requests] == ["/doc?tenant=a&v=2", "/doc"]

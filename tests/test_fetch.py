@@ -902,3 +902,11 @@ def test_the_query_is_sent_and_none_is_added(server):
     fetch_json(server.url("/doc?tenant=a&v=2"))
     fetch_json(server.url("/doc"))
     assert [r["path"] for r in server.requests] == ["/doc?tenant=a&v=2", "/doc"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_status_is_followed_when_enabled(redirecting, status):
+    """RFC 9110 §15.4: 301, 302, 303, 307 and 308 all name a new location in Location."""
+    redirecting.routes["/a"] = redirect_route(redirecting.url("/doc"), status)
+    redirecting.routes["/doc"] = json_route({"a": status})
+    assert fetch_json(redirecting.url("/a")) == {"a": status}

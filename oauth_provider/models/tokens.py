@@ -1,8 +1,9 @@
 """Token state: the family (:class:`Authorization`), codes, access and refresh tokens.
 
 Every rule about whether one of these is live, spent, revoked or expired lives here, once,
-in two spellings that must agree: ``is_live(now)`` / ``dead_reason(now)`` on a row (using only
-the rows already joined to it), and ``.live(now)`` / ``.dead(now)`` on a queryset (in SQL, for
+in two spellings that must agree: ``is_live(now)`` / ``dead_reason(now)`` on a row (using the
+rows already joined to it, and one query for a token obtained through another client by token
+exchange), and ``.live(now)`` / ``.dead(now)`` on a queryset (in SQL, for
 the admin, the connected-apps page and cleanup). Nothing above the model layer compares
 ``expires_at``, ``revoked_at``, ``rotated_at`` or ``consumed_at`` itself.
 
@@ -447,7 +448,10 @@ class AccessToken(models.Model):
 
     def dead_reason(self, now: datetime | None = None) -> str | None:
         """Why the token is not usable now (None: it is). Uses the client, user and family
-        joined to the row (the bearer lookup joins all three: no query)."""
+        joined to the row (the bearer lookup joins all three: no query), and one query only for
+        a token from token exchange whose chain may hold another client: the family's client
+        (one exchange of another client's token), or every client up the chain (a longer
+        chain, an actor token, a subject outside any family)."""
         now = now or _secrets.now()
         if self.revoked_at is not None:
             return REVOKED

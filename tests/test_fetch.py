@@ -910,3 +910,29 @@ def test_every_redirect_status_is_followed_when_enabled(redirecting, status):
     redirecting.routes["/a"] = redirect_route(redirecting.url("/doc"), status)
     redirecting.routes["/doc"] = json_route({"a": status})
     assert fetch_json(redirecting.url("/a")) == {"a": status}
+
+
+@pytest.mark.req("9101-10.4.1-timeouts")
+@pytest.mark.parametrize("late_by", [1e-6, 0.5, 5.0])
+def test_nothing_is_sent_or_read_once_the_deadline_has_passed(late_by):
+    """A deadline passed by any amount, a microsecond or several seconds, is a timeout before
+    any byte moves: never a negative socket timeout (a ``ValueError``, which would be a plain
+    fetch failure instead of a remembered timeout) nor a read or write that could still block."""
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b"HTTP/1.1 200 OK\r\n")
+        wrapped = fetch._DeadlineSocket(ours, time.monotonic() - late_by)
+        with pytest.raises(TimeoutError):
+            wrapped.sendall(b"GET / HTTP/1.1\r\n")
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing was sent
+            theirs.recv(1)
+        reader = wrapped.makefile("rb")
+        with pytest.raises(TimeoutError):
+            reader.read(1)
+        ours.setblocking(False)
+        assert ours.recv(64) == b"HTTP/1.1 200 OK\r\n"  # nothing was read
+        reader.close()
+    finally:
+        ours.close()
+        theirs.close()

@@ -833,8 +833,9 @@ def test_a_token_stops_while_any_client_it_was_exchanged_through_is_deactivated(
     deactivating B (compromised) left C's token live, as it did a token exchanged for a client
     credentials token of a deactivated client (no family to check) and one obtained with a
     deactivated client's token as the actor. Now every client up the chain must be active; at
-    a protected view, at introspection and in ``live()``, and again once reactivated. A token
-    from a single exchange of the client's own token costs no query for it."""
+    a protected view, at introspection and in ``live()``, and again once reactivated. The walk
+    up the chain is one query, at a protected view and at introspection alike; a token from a
+    single exchange of the client's own token costs no query for it."""
     from oauth_provider import resource
 
     client_c = ClientFactory(name="Service C", grant_types=GRANTS)
@@ -856,6 +857,10 @@ def test_a_token_stops_while_any_client_it_was_exchanged_through_is_deactivated(
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     with assert_num_queries(2):  # the token joined to its client, user and family; the chain's clients
         assert api.get("/api/plain/", **bearer).status_code == 200
+    with assert_num_queries(3):  # introspection: the caller, then the same two
+        seen = post_form(api, {"token": token}, "/o/introspect/",
+                         HTTP_AUTHORIZATION=basic_auth(holder.client_id, holder.raw_secret))
+    assert seen.json()["active"] is True
     _deactivated(stopped)
     assert api.get("/api/plain/", **bearer).status_code == 401
     assert not resource.is_live(resource.lookup(token))

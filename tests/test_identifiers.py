@@ -95,3 +95,22 @@ def test_a_row_a_case_insensitive_collation_returns_still_names_no_client(db, mo
     exact = post_form(HttpClient(), {"grant_type": "client_credentials", "scope": "read"},
                       HTTP_AUTHORIZATION=basic_auth(registered, client.raw_secret))
     assert exact.status_code == 200 and exact.json()["token_type"] == "Bearer", exact.content
+
+
+@pytest.mark.req("OIDC-9-iss-sub")
+@pytest.mark.parametrize("kind", VARIANTS)
+@pytest.mark.parametrize("where", ["iss and sub", "sub and the form's client_id"])
+def test_a_client_assertion_naming_a_case_or_padding_variant_is_refused(db, kind, where):
+    """``private_key_jwt`` (RFC 7523 §3) with an assertion signed by the client's own key but
+    naming a variant of its client_id: no client, whatever the column's collation."""
+    from tests.test_client_assertions import make_client, sign, token
+
+    client = make_client(client_id="MixedCase-Assertion-Client")
+    sent = variant(client.client_id, kind)
+    if where == "iss and sub":
+        response = token(sign(client, iss=sent, sub=sent))
+    else:
+        response = token(sign(client, sub=sent), sent)
+    assert_error(response, "invalid_client")
+    assert response.status_code == 401
+    assert token(sign(client)).status_code == 200  # the exact one still authenticates

@@ -127,7 +127,12 @@ def test_slow_down_raises_the_interval_by_five_seconds_for_good(api, device_clie
 
 
 @pytest.mark.req("8628-3.4-client-bound")
-def test_device_code_is_bound_to_its_client(api, browser, device_client, other_device_client):
+@pytest.mark.parametrize("registered_first", ["the code's client", "the other client"])
+def test_device_code_is_bound_to_its_client(api, browser, device_client, other_device_client, registered_first):
+    """Another client never redeems the code, approved or not, whichever of the two was
+    registered first (the check compares the two clients' keys)."""
+    if registered_first == "the other client":
+        device_client, other_device_client = other_device_client, device_client
     clock = FrozenClock()
     flow = started(api, device_client)
     assert_error(poll(api, other_device_client, flow["device_code"]), "invalid_grant")
@@ -273,6 +278,25 @@ def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_c
     response = poll(api, device_client, flow["device_code"], resource=RS_B)
     assert response.json()["error"] == "invalid_target"
     assert poll(api, device_client, flow["device_code"], resource=RS_A).status_code == 200
+
+
+@pytest.mark.req("8707-2.1-grant-bound")
+def test_a_poll_naming_no_resource_gets_the_devices_even_where_resources_are_required(
+        api, browser, device_client, settings):
+    """RFC 8707 §2.2: the token request may leave out ``resource``; the grant's resources then
+    apply. ``REQUIRE_RESOURCE`` is for the request that starts a grant (here the device
+    authorization request), not for redeeming it, as for a code or a refresh token."""
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(REQUIRE_RESOURCE=True, RESOURCES={
+        RS_A: {"name": "Notes API", "scopes": ["read"]},
+    })
+    FrozenClock()
+    flow = started(api, device_client, scope="read", resource=RS_A)
+    approve(browser, flow["user_code"])
+    response = poll(api, device_client, flow["device_code"])
+    assert response.status_code == 200, response.content
+    assert access_token_row(response.json()["access_token"]).audience == RS_A
 
 
 def test_no_refresh_token_for_a_device_client_not_registered_for_refresh(api, browser):

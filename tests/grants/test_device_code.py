@@ -62,6 +62,20 @@ def test_pending_until_the_user_decides_then_tokens(api, browser, user, device_c
     assert row.authorization is not None and row.authorization.user == user
 
 
+@pytest.mark.req("8628-3.4-client-bound")
+def test_a_client_with_a_large_key_redeems_its_own_code(api, browser, user):
+    """The code's client is compared by value: a key above CPython's small-integer cache is the
+    same client too (an identity comparison refused it)."""
+    client = DeviceClientFactory(pk=100_000, name="Hall display")
+    clock = FrozenClock()
+    flow = started(api, client, scope="read")
+    approve(browser, flow["user_code"])
+    clock.advance(flow["interval"])
+    response = poll(api, client, flow["device_code"])
+    assert response.status_code == 200, response.content
+    assert access_token_row(response.json()["access_token"]).client == client
+
+
 @pytest.mark.req("8628-3.5-error-states")
 def test_denied_code_answers_access_denied_and_never_yields_tokens(api, browser, user, device_client):
     clock = FrozenClock()

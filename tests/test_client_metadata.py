@@ -568,3 +568,18 @@ def test_par_and_jar_client_metadata():
 ])
 def test_par_and_jar_client_metadata_is_refused_when_malformed(data, field):
     assert refused({**WEB, **data}).field == field
+
+
+@pytest.mark.parametrize("length", [client_metadata.MAX_URL_LENGTH, client_metadata.MAX_URL_LENGTH + 1])
+def test_the_frontchannel_logout_uri_is_at_most_the_url_length(length):
+    """The page the provider frames at logout is a URL of at most MAX_URL_LENGTH characters
+    (the column's size); one character more is refused with that limit named, not stored cut."""
+    base = "https://rp.example/logout?pad="
+    uri = base + "x" * (length - len(base))
+    data = {**WEB, "frontchannel_logout_uri": uri}
+    if length <= client_metadata.MAX_URL_LENGTH:
+        assert validate(data, source="dynamic").frontchannel_logout_uri == uri
+    else:
+        error = refused(data)
+        assert error.field == "frontchannel_logout_uri"
+        assert f"at most {client_metadata.MAX_URL_LENGTH} characters" in error.description

@@ -583,3 +583,48 @@ def test_the_frontchannel_logout_uri_is_at_most_the_url_length(length):
         error = refused(data)
         assert error.field == "frontchannel_logout_uri"
         assert f"at most {client_metadata.MAX_URL_LENGTH} characters" in error.description
+
+
+@pytest.mark.req("7591-5-display-uris")
+@pytest.mark.parametrize("name", ["logo_uri", "client_uri", "policy_uri", "tos_uri"])
+def test_display_uris_are_at_most_the_url_length(name):
+    """A display URI of MAX_URL_LENGTH characters is kept; one more is refused, the limit named."""
+    base = "https://rp.example/page?pad="
+    longest = base + "x" * (client_metadata.MAX_URL_LENGTH - len(base))
+    assert getattr(validate({**WEB, name: longest}, source="dynamic"), name) == longest
+    error = refused({**WEB, name: longest + "x"})
+    assert error.field == name and f"at most {client_metadata.MAX_URL_LENGTH} characters" in error.description
+
+
+def test_at_most_twenty_contacts():
+    """Contacts are kept up to MAX_CONTACTS; a longer list is refused as such (invalid_client_metadata),
+    never stored cut."""
+    many = [f"ops{i}@rp.example" for i in range(client_metadata.MAX_CONTACTS)]
+    assert validate({**WEB, "contacts": many}, source="dynamic").contacts == many
+    error = refused({**WEB, "contacts": [*many, "one-more@rp.example"]})
+    assert (error.error, error.field) == ("invalid_client_metadata", "contacts")
+    assert f"At most {client_metadata.MAX_CONTACTS} contacts" in error.description
+
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+def test_a_public_clients_back_channel_logout_uri_is_https_even_on_the_loopback():
+    """Back-Channel Logout 1.0 §2.2: http only for confidential clients. With loopback fetching
+    allowed, a confidential client may register an http loopback URI; a public client may not."""
+    uri = "http://127.0.0.1:8001/logout"
+    public = {**WEB, "token_endpoint_auth_method": "none"}
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True):
+        assert validate({**WEB, "backchannel_logout_uri": uri}, source="dynamic").backchannel_logout_uri == uri
+        error = refused({**public, "backchannel_logout_uri": uri})
+        assert error.field == "backchannel_logout_uri" and "must use https" in error.description
+        secure = "https://rp.example/logout"
+        assert validate({**public, "backchannel_logout_uri": secure}, source="dynamic").backchannel_logout_uri == secure
+
+
+def test_an_unsupported_auth_method_is_refused_when_the_default_is_not_enabled_either():
+    """A site whose only method is not the default (client_secret_basic) answers an unknown
+    token_endpoint_auth_method with invalid_client_metadata, never an error of its own."""
+    methods = {"private_key_jwt": "oauth_provider.client_assertions.PrivateKeyJWT"}
+    with override_oauth(CLIENT_AUTH_METHODS=methods):
+        error = refused({**WEB, "token_endpoint_auth_method": "client_secret_jwt"})
+    assert (error.error, error.field) == ("invalid_client_metadata", "token_endpoint_auth_method")
+    assert "Supported: private_key_jwt" in error.description

@@ -628,3 +628,46 @@ def test_an_unsupported_auth_method_is_refused_when_the_default_is_not_enabled_e
         error = refused({**WEB, "token_endpoint_auth_method": "client_secret_jwt"})
     assert (error.error, error.field) == ("invalid_client_metadata", "token_endpoint_auth_method")
     assert "Supported: private_key_jwt" in error.description
+
+
+@pytest.mark.req("7591-5-display-uris")
+def test_a_logo_may_be_http_only_on_a_loopback_host():
+    """The consent page loads the logo: https, or http on a loopback host (a developer's machine);
+    no other scheme there, nor http elsewhere."""
+    for logo in ("http://127.0.0.1:8000/logo.png", "http://localhost/logo.png", "https://rp.example/logo.png"):
+        assert validate({**WEB, "logo_uri": logo}, source="command").logo_uri == logo
+    for logo in ("ftp://127.0.0.1/logo.png", "ws://127.0.0.1/logo.png", "data://127.0.0.1/x",
+                 "http://rp.example/logo.png"):
+        assert refused({**WEB, "logo_uri": logo}, source="command").field == "logo_uri"
+
+
+def test_a_null_boolean_is_false():
+    """RFC 7591 §2: a member sent as null is as if absent; every boolean defaults to false."""
+    names = ("require_pushed_authorization_requests", "require_signed_request_object",
+             "dpop_bound_access_tokens", "backchannel_logout_session_required",
+             "frontchannel_logout_session_required")
+    meta = validate({**WEB, **dict.fromkeys(names)}, source="dynamic")
+    assert [getattr(meta, name) for name in names] == [False] * len(names)
+
+
+@pytest.mark.parametrize("grant,words", [
+    ("urn:ietf:params:oauth:grant-type:token-exchange", "Token exchange needs a confidential client"),
+    ("urn:ietf:params:oauth:grant-type:jwt-bearer", "The JWT bearer grant needs a confidential client"),
+    ("client_credentials", "client_credentials needs a confidential client"),
+])
+def test_a_public_client_may_not_register_a_grant_that_trades_a_credential(grant, words):
+    """RFC 8693 §2.1, RFC 7523 §3.1, OAuth 2.1 §4.2: these grants need an authenticated client;
+    a public client asking for one is refused with the reason, even registered by an operator."""
+    data = {**WEB, "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", grant]}
+    error = refused(data, source="command")
+    assert (error.error, error.field) == ("invalid_client_metadata", "grant_types")
+    assert words in error.description
+
+
+@pytest.mark.req("BCL-2.2-uri-registration")
+@pytest.mark.parametrize("uri", ["https://rp.example/logout#frag", "/logout", "https://user@rp.example/logout"])
+def test_an_invalid_back_channel_logout_uri_is_refused_not_dropped(uri):
+    """A back-channel logout URI the fetcher's rules refuse makes the registration fail, with
+    the reason: dropping it would register a client that is never told of a logout."""
+    error = refused({**WEB, "backchannel_logout_uri": uri})
+    assert error.field == "backchannel_logout_uri" and error.description

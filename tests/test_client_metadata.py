@@ -648,6 +648,20 @@ def test_a_logo_may_be_http_only_on_a_loopback_host():
         assert refused({**WEB, "logo_uri": logo}, source="command").field == "logo_uri"
 
 
+def test_only_https_or_loopback_http_is_a_secure_image_url():
+    """``is_secure_image_url`` holds its rule alone, not only behind the http(s) checks of its
+    callers: any other scheme is refused even on a loopback host."""
+    from oauth_provider.client_metadata import is_secure_image_url
+
+    for url in ("https://rp.example/logo.png", "HTTPS://rp.example/l.png", "http://127.0.0.1/l.png",
+                "http://[::1]:8000/l.png", "http://localhost/l.png"):
+        assert is_secure_image_url(url), url
+    for url in ("http://rp.example/l.png", "ws://127.0.0.1/l.png", "javascript://127.0.0.1/%0aalert(1)",
+                "wss://localhost/l.png", "ftp://127.0.0.1/l.png", "data:image/png;base64,AAAA",
+                "//127.0.0.1/l.png", "http://[::1/l.png"):
+        assert not is_secure_image_url(url), url
+
+
 def test_a_null_boolean_is_false():
     """RFC 7591 §2: a member sent as null is as if absent; every boolean defaults to false."""
     names = ("require_pushed_authorization_requests", "require_signed_request_object",

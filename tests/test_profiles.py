@@ -276,6 +276,7 @@ def test_private_key_jwt_is_the_default_method_under_the_profile():
     ("native", "http://127.0.0.1/cb", False),
     ("native", "http://[::1]/cb", False),
     ("web", "https://rp.example/cb", False),
+    ("native", "com.example.app:/cb", False),  # FAPI 2.0 §5.3.2.2-8 is about http only
 ])
 def test_plain_http_redirect_uris_only_for_native_loopback(application_type, uri, refused):
     found = _problems({**F1, "application_type": application_type, "redirect_uris": [uri]})

@@ -941,6 +941,18 @@ def test_private_key_jwt_client_registers_its_keys_and_gets_no_secret():
     assert refused.status_code == 400
 
 
+@open_registration
+@pytest.mark.parametrize("keys", [{}, {"jwks": None, "jwks_uri": None}, {"jwks_uri": ""}])
+def test_a_private_key_jwt_client_without_keys_is_refused(keys):
+    """RFC 7523 §2.2: the server verifies the client's assertions with its registered public
+    keys; a private_key_jwt client with neither jwks nor jwks_uri could never authenticate.
+    Sent over HTTP, as a registering client does: the method is a string parsed from JSON."""
+    response = register({**WEB_CLIENT, "token_endpoint_auth_method": "private_key_jwt", **keys})
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert "jwks" in body["error_description"]
+    assert get_client_model().objects.count() == 0
+
+
 @pytest.mark.parametrize("field", ["logo_uri", "client_uri", "policy_uri", "tos_uri", "jwks_uri",
                                    "backchannel_logout_uri"])
 @open_registration

@@ -467,6 +467,9 @@ def test_the_metadata_document_rules_hold_for_a_source_read_at_run_time():
     source = "".join(["metadata_", "document"])
     data = {"client_id": url, "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"]}
     assert validate(data, source=source, client_id=url).token_endpoint_auth_method == "none"
+    assert refused({**data, "client_secret": "s"}, source=source, client_id=url).field == "client_secret"
+    assert refused({**data, "client_id": url + "?x"}, source=source, client_id=url).description.startswith(
+        "The document's client_id must be exactly the URL")
     Client.objects.create(client_id=url, name="Doc", client_type="public", token_endpoint_auth_method="none",
                           application_type="native", redirect_uris="http://127.0.0.1/cb",
                           registration_method="metadata_document")
@@ -635,6 +638,38 @@ def test_an_unsupported_auth_method_is_refused_when_the_default_is_not_enabled_e
         error = refused({**WEB, "token_endpoint_auth_method": "client_secret_jwt"})
     assert (error.error, error.field) == ("invalid_client_metadata", "token_endpoint_auth_method")
     assert "Supported: private_key_jwt" in error.description
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_the_back_channel_logout_uri_is_at_most_its_columns_size(extra):
+    """As the front-channel one: at the column's size it is kept whole, one more is refused."""
+    size = column_size("backchannel_logout_uri")
+    base = "https://rp.example/bcl?pad="
+    uri = base + "x" * (size + extra - len(base))
+    data = {**WEB, "backchannel_logout_uri": uri}
+    if not extra:
+        assert validate(data, source="dynamic").backchannel_logout_uri == uri
+    else:
+        error = refused(data)
+        assert error.field == "backchannel_logout_uri"
+        assert f"at most {size} characters" in error.description
+
+
+@pytest.mark.parametrize(("member", "column"), [("client_name", "name"), ("software_id", "software_id"),
+                                                ("software_version", "software_version")])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_texts_are_at_most_their_columns_size(member, column, extra):
+    """A name or software string as long as its column is kept whole; one character more is
+    refused with the limit named (never cut, never a database error)."""
+    size = column_size(column)
+    value = "n" * (size + extra)
+    data = {**WEB, member: value}
+    if not extra:
+        assert getattr(validate(data, source="dynamic"), member) == value
+    else:
+        error = refused(data)
+        assert error.field == member
+        assert f"at most {size} characters" in error.description
 
 
 @pytest.mark.req("7591-5-display-uris")

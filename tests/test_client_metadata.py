@@ -520,6 +520,25 @@ def test_apply_and_to_dict_round_trip():
     assert validate(rendered, source="dynamic", client_id=client.client_id) == meta
 
 
+def test_to_dict_renders_the_logout_and_sender_constraint_members_only_when_set():
+    """RFC 7591 §3.2.1: the response holds every registered value; an empty optional one is
+    left out, not sent as "" or false."""
+    data = {"redirect_uris": ["https://rp.example/cb"], "backchannel_logout_uri": "https://rp.example/bcl",
+            "backchannel_logout_session_required": True, "frontchannel_logout_uri": "https://rp.example/fcl",
+            "frontchannel_logout_session_required": True, "dpop_bound_access_tokens": True,
+            "require_pushed_authorization_requests": True}
+    client = Client(registration_method="dynamic")
+    validate(data, source="dynamic").apply(client)
+    client.full_clean()
+    client.save()
+    rendered = to_dict(Client.objects.get(pk=client.pk))
+    assert {k: rendered[k] for k in data} == data
+    bare = Client(registration_method="dynamic")
+    validate({"redirect_uris": ["https://rp.example/cb"]}, source="dynamic").apply(bare)
+    bare.save()
+    assert not set(to_dict(bare)) & set(data) - {"redirect_uris"}
+
+
 def test_source_must_be_known():
     with pytest.raises(ValueError, match="source"):
         validate(WEB, source="api")
@@ -640,19 +659,32 @@ def test_an_unsupported_auth_method_is_refused_when_the_default_is_not_enabled_e
     assert "Supported: private_key_jwt" in error.description
 
 
+@pytest.mark.parametrize("member", ["backchannel_logout_uri", "jwks_uri"])
 @pytest.mark.parametrize("extra", [0, 1])
-def test_the_back_channel_logout_uri_is_at_most_its_columns_size(extra):
-    """As the front-channel one: at the column's size it is kept whole, one more is refused."""
-    size = column_size("backchannel_logout_uri")
-    base = "https://rp.example/bcl?pad="
+def test_fetched_urls_are_at_most_their_columns_size(member, extra):
+    """As the front-channel one: at the column's size a URL is kept whole, one more is refused."""
+    size = column_size(member)
+    base = "https://rp.example/u?pad="
     uri = base + "x" * (size + extra - len(base))
-    data = {**WEB, "backchannel_logout_uri": uri}
+    data = {**WEB, member: uri}
+    if member == "jwks_uri":
+        data["token_endpoint_auth_method"] = "private_key_jwt"
     if not extra:
-        assert validate(data, source="dynamic").backchannel_logout_uri == uri
+        assert getattr(validate(data, source="dynamic"), member) == uri
     else:
         error = refused(data)
-        assert error.field == "backchannel_logout_uri"
+        assert error.field == member
         assert f"at most {size} characters" in error.description
+
+
+@pytest.mark.parametrize("given", ["0", "zzzz", "A"])
+def test_metadata_naming_another_client_id_is_refused_whichever_way_it_sorts(given):
+    """RFC 7592 §2.2: a client_id in an update's body must be the client's own; one that sorts
+    before or after it is refused alike."""
+    own = "mAbCdEf0123456789"
+    assert validate({**WEB, "client_id": own}, source="dynamic", client_id=own).redirect_uris == WEB["redirect_uris"]
+    error = refused({**WEB, "client_id": given}, source="dynamic", client_id=own)
+    assert error.field == "client_id"
 
 
 @pytest.mark.parametrize(("member", "column"), [("client_name", "name"), ("software_id", "software_id"),

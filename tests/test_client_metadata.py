@@ -431,6 +431,14 @@ def test_scope_names_registered_scopes_only():
     assert problem.field == "scope" and "admin" in problem.description
 
 
+@pytest.mark.parametrize("scope", ['read "x"', "read a\\b", "r\u00e9ad", "read\x7f"])
+def test_a_scope_with_a_character_outside_rfc_6749_is_invalid_metadata(scope):
+    """RFC 6749 §3.3: a scope token is printable ASCII without space, '"' or '\\'. Anything
+    else is the client's mistake, refused on the scope member, never an error of ours."""
+    problem = refused({**WEB, "scope": scope})
+    assert problem.field == "scope" and "illegal character" in problem.description
+
+
 def test_text_fields_are_bounded_strings():
     assert refused({**WEB, "client_name": "x" * 300}).field == "client_name"
     assert refused({**WEB, "client_name": {"en": "x"}}).field == "client_name"

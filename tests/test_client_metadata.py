@@ -414,7 +414,10 @@ def test_self_registered_display_uris_are_https(name, value):
 
 
 def test_operators_may_link_http_pages_but_not_scripts():
-    assert validate({**WEB, "client_uri": "http://rp.example/"}, source="command").client_uri == "http://rp.example/"
+    """Only the logo is loaded by our page; the other display URIs are links, which an operator
+    may point at a plain-http page."""
+    for name in ("client_uri", "policy_uri", "tos_uri"):
+        assert getattr(validate({**WEB, name: "http://rp.example/"}, source="command"), name) == "http://rp.example/"
     refused({**WEB, "client_uri": "javascript:alert(1)"}, source="command")
     refused({**WEB, "logo_uri": "http://rp.example/logo.png"}, source="command")
 
@@ -437,6 +440,14 @@ def test_a_scope_with_a_character_outside_rfc_6749_is_invalid_metadata(scope):
     else is the client's mistake, refused on the scope member, never an error of ours."""
     problem = refused({**WEB, "scope": scope})
     assert problem.field == "scope" and "illegal character" in problem.description
+
+
+@pytest.mark.parametrize("given", [["bogus"], ["code", "a"], ["token"], ["code", "id_token"]])
+def test_an_unsupported_response_type_is_named(given):
+    """OAuth 2.1 §10.1: only ``code``; the refusal names what is unsupported, whichever way it sorts."""
+    problem = refused({**WEB, "response_types": given})
+    assert problem.field == "response_types"
+    assert problem.description.startswith(f"Unsupported response type: {' '.join(r for r in given if r != 'code')}.")
 
 
 def test_text_fields_are_bounded_strings():

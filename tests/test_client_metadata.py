@@ -450,6 +450,19 @@ def test_an_unsupported_response_type_is_named(given):
     assert problem.description.startswith(f"Unsupported response type: {' '.join(r for r in given if r != 'code')}.")
 
 
+@pytest.mark.parametrize("member", ["redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+                                    "contacts"])
+@pytest.mark.parametrize("value", [5, "https://rp.example/cb", {"https://rp.example/cb": 1}, ["authorization_code", 1],
+                                   [None], True])
+def test_a_list_member_that_is_not_an_array_of_strings_is_refused_as_such(member, value):
+    """RFC 7591 §2: these members are JSON arrays of strings. Anything else is refused on the
+    member itself (a string is not read as its characters, a number never raises)."""
+    problem = refused({**WEB, member: value})
+    assert problem.field == member
+    assert problem.description == f"{member} must be an array of strings."
+    assert problem.error == ("invalid_redirect_uri" if member.endswith("redirect_uris") else "invalid_client_metadata")
+
+
 def test_text_fields_are_bounded_strings():
     assert refused({**WEB, "client_name": "x" * 300}).field == "client_name"
     assert refused({**WEB, "client_name": {"en": "x"}}).field == "client_name"

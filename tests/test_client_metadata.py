@@ -463,6 +463,27 @@ def test_a_list_member_that_is_not_an_array_of_strings_is_refused_as_such(member
     assert problem.error == ("invalid_redirect_uri" if member.endswith("redirect_uris") else "invalid_client_metadata")
 
 
+def test_only_private_key_jwt_needs_registered_keys_not_a_hosts_own_method():
+    """RFC 7523 §2.2 asks for keys for private_key_jwt alone; a method a host registers
+    (``CLIENT_AUTH_METHODS``, e.g. an RFC 8705 mTLS one) is not held to that rule."""
+    from oauth_provider.conf import DEFAULTS
+
+    methods = {**DEFAULTS["CLIENT_AUTH_METHODS"].default,
+               "tls_client_auth": "oauth_provider.client_auth.ClientSecretPost"}
+    with override_oauth(CLIENT_AUTH_METHODS=methods):
+        meta = validate({**WEB, "token_endpoint_auth_method": "tls_client_auth"}, source="command")
+        assert meta.token_endpoint_auth_method == "tls_client_auth" and meta.jwks is None
+        assert refused({**WEB, "token_endpoint_auth_method": "private_key_jwt"}, source="command").field == "jwks"
+
+
+def test_an_update_may_send_back_the_secret_it_was_issued():
+    """RFC 7592 §2.2: an update carries the client's whole metadata as read, client_secret and
+    client_secret_expires_at included; only a metadata document may not carry them (CIMD §4.1)."""
+    data = {**WEB, "client_id": "c1", "client_secret": "s", "client_secret_expires_at": 0}
+    for source in ("dynamic", "admin", "command"):
+        assert validate(data, source=source, client_id="c1").redirect_uris == WEB["redirect_uris"]
+
+
 def test_text_fields_are_bounded_strings():
     assert refused({**WEB, "client_name": "x" * 300}).field == "client_name"
     assert refused({**WEB, "client_name": {"en": "x"}}).field == "client_name"

@@ -281,6 +281,9 @@ def test_private_key_jwt_is_the_default_method_under_the_profile():
 def test_plain_http_redirect_uris_only_for_native_loopback(application_type, uri, refused):
     found = _problems({**F1, "application_type": application_type, "redirect_uris": [uri]})
     assert (found.get("redirect_uris") == "invalid_redirect_uri") is refused
+    # the type as a string read at run time (parsed JSON, a database row), not the literal
+    found = _problems({**F1, "application_type": "".join(application_type), "redirect_uris": [uri]})
+    assert (found.get("redirect_uris") == "invalid_redirect_uri") is refused
 
 
 @pytest.mark.django_db

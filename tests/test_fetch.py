@@ -633,6 +633,20 @@ def test_cache_alias_setting(server, settings):
     assert not list(caches["default"]._cache)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_exactly_max_redirects_are_followed(redirecting, limit):
+    """``max_redirects`` counts the redirects followed: a chain of that many ends at the
+    document, one more is refused before its last hop is requested."""
+    for i in range(limit + 1):
+        redirecting.routes[f"/r{i}"] = redirect_route(f"/r{i + 1}")
+    redirecting.routes[f"/r{limit + 1}"] = json_route({"hops": limit})
+    assert fetch.get_json(redirecting.url("/r1"), max_redirects=limit).data == {"hops": limit}
+    with pytest.raises(FetchError) as refused:
+        fetch.get_json(redirecting.url("/r0"), max_redirects=limit)
+    assert f"more than {limit} redirects" in refused.value.detail
+    assert redirecting.hits(f"/r{limit + 1}") == 1  # only the first, successful, chain reached it
+
+
 # --- post_form --------------------------------------------------------------------------------
 
 def test_post_form_posts_and_returns_the_status(server):
@@ -663,6 +677,20 @@ def test_post_form_timeout_argument(server):
     with pytest.raises(FetchError):
         post_form(server.url("/slow"), {}, timeout=0.3)
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize(("size", "kept"), [(4096, True), (4097, False)])
+def test_post_form_reads_at_most_4_kb_of_the_answer(server, size, kept):
+    """The body of the answer is read up to 4 KB and dropped: a longer one is a failed request
+    (rule 4), so a receiver cannot make the provider read more."""
+    server.routes["/logout"] = lambda h: send(h, 200, b"x" * size, "text/plain")
+    if kept:
+        assert post_form(server.url("/logout"), {"a": "b"}) == 200
+    else:
+        with pytest.raises(FetchError) as failed:
+            post_form(server.url("/logout"), {"a": "b"})
+        assert "above the limit of 4096 bytes" in failed.value.detail
+
 
 
 # --- system checks ----------------------------------------------------------------------------

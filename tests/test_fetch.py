@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -545,6 +546,16 @@ def test_redirect_to_name_resolving_private_refused(redirecting, monkeypatch):
         fetch_json(redirecting.url("/start"))
 
 
+def test_port_zero_is_refused_when_the_url_is_checked_even_on_the_loopback():
+    """Port 0 names no service: refused when the URL is checked (at registration), on the
+    loopback too, not left to fail at connect time."""
+    with override_oauth(**LOOPBACK_ON):
+        for url in ("http://127.0.0.1:0/doc", "https://localhost:0/doc", "https://rp.example:0/doc"):
+            with pytest.raises(FetchError):
+                fetch.parse(url)
+        assert fetch.parse("http://127.0.0.1:8080/doc").port == 8080
+
+
 def test_redirect_from_https_to_http_refused():
     with override_oauth(**LOOPBACK_ON):
         current = fetch.parse("https://127.0.0.1:8443/a")
@@ -868,9 +879,10 @@ def test_each_connection_attempt_gets_the_connect_timeout_and_none_starts_past_t
         raise ConnectionRefusedError("refused")
 
     monkeypatch.setattr(fetch, "_open_socket", refusing)
-    with override_oauth(FETCH={"timeout": 30, "connect_timeout": 5}), pytest.raises(FetchError):
+    with override_oauth(FETCH={"timeout": 30, "connect_timeout": 5}), pytest.raises(FetchError) as failed:
         fetch_json("https://documents.example/a.json")
     assert len(tried) == 2 and all(4.5 < t <= 5 for t in tried)
+    assert failed.value.detail.endswith("ConnectionRefusedError: refused")  # the log says why
     tried.clear()
     with override_oauth(FETCH={"timeout": 2, "connect_timeout": 5}), pytest.raises(FetchError):
         fetch_json("https://documents.example/b.json")
@@ -879,6 +891,41 @@ def test_each_connection_attempt_gets_the_connect_timeout_and_none_starts_past_t
     with override_oauth(FETCH={"timeout": 1e-9, "connect_timeout": 5}), pytest.raises(FetchError):
         fetch_json("https://documents.example/c.json")
     assert tried == []
+
+
+def test_a_deadline_passed_during_the_tcp_connect_is_a_timeout_before_the_tls_handshake(monkeypatch):
+    """The handshake gets what is left of the deadline; when nothing is left once the TCP
+    connection stands, the fetch is a timeout (remembered, rule 6) before a byte of TLS moves,
+    never a negative socket timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        with override_oauth(**LOOPBACK_ON):
+            target = fetch.parse(f"https://127.0.0.1:{listener.getsockname()[1]}/doc")
+        clock = iter([99.0])  # first reading: before the connect; every later one: past the deadline
+        monkeypatch.setattr(fetch, "time", SimpleNamespace(monotonic=lambda: next(clock, 100.5)))
+        conn = fetch._PinnedConnection(target, [(socket.AF_INET, ("127.0.0.1", target.port))], 5.0, 100.0)
+        with pytest.raises(TimeoutError, match="deadline"):
+            conn.connect()
+        assert conn.sock is None
+    finally:
+        listener.close()
+
+
+def test_post_form_returns_the_status_when_the_answers_body_never_comes(server):
+    """An error answer whose body stalls (or breaks off) still gives its status within the
+    timeout: the drain before closing is best effort, never the request's failure."""
+
+    def stalled(h: Any) -> None:
+        h.send_response(503)
+        h.send_header("Content-Length", "100")
+        h.end_headers()
+        h.wfile.flush()
+        time.sleep(2)
+
+    server.routes["/logout"] = stalled
+    started = time.monotonic()
+    assert post_form(server.url("/logout"), {"a": "b"}, timeout=0.5) == 503
+    assert time.monotonic() - started < 1.5
 
 
 @pytest.mark.parametrize("status", [201, 204, 404, 500])

@@ -243,7 +243,10 @@ def test_localhost_must_resolve_to_loopback_only(monkeypatch, server):
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1",
-                                     "2002:5db8:d822::1"])
+                                     "2002:5db8:d822::1",
+                                     # last 32 bits inside a blocked IPv4 range (0.0.0.0/8, 169.254/16):
+                                     # IPv4 ranges are never applied to IPv6 addresses
+                                     "2606:4700:4700::1111", "2001:4860:4860::a9fe:a9fe"])
 def test_public_addresses_pass(address):
     import ipaddress
 

@@ -617,6 +617,8 @@ def test_no_store_still_cached_for_the_minimum(server, monkeypatch):
     (None, 60), ("no-store", 60), ("no-cache, max-age=600", 60), ("max-age=600", 600), ("max-age=5", 60),
     ("max-age=31536000", 86400), ("public, max-age=\"120\"", 120), ("max-age=-5", 60), ("max-age=abc", 60),
     ("s-maxage=600", 60), ("MAX-AGE=300", 300),
+    # another directive's number, whichever way its name sorts, is not max-age
+    ("community=86400, max-age=300", 300), ("a=86400", 60), ("x-ttl=86400", 60),
 ])
 def test_cache_seconds_clamped(header, seconds):
     assert fetch.cache_seconds(header) == seconds
@@ -659,6 +661,28 @@ def test_exactly_max_redirects_are_followed(redirecting, limit):
         fetch.get_json(redirecting.url("/r0"), max_redirects=limit)
     assert f"more than {limit} redirects" in refused.value.detail
     assert redirecting.hits(f"/r{limit + 1}") == 1  # only the first, successful, chain reached it
+
+
+def test_every_socket_is_closed_once_the_fetch_is_over(server, monkeypatch):
+    """The connection's socket stays open while the body is read after ``Connection: close``
+    (http.client closes the connection first), and is closed once both are done: a fetch,
+    refused or not, leaves no descriptor open."""
+    opened: list[socket.socket] = []
+    real = fetch._open_socket
+
+    def recording(*args: Any) -> socket.socket:
+        opened.append(real(*args))
+        return opened[-1]
+
+    monkeypatch.setattr(fetch, "_open_socket", recording)
+    server.routes["/doc"] = json_route({"a": 1}, headers={"Connection": "close"})
+    server.routes["/missing"] = json_route({"error": "x"}, status=404)
+    assert fetch.get_json(server.url("/doc")).data == {"a": 1}
+    with pytest.raises(FetchError):
+        fetch.get_json(server.url("/missing"))
+    assert post_form(server.url("/doc"), {"a": "b"}) == 200
+    assert len(opened) == 3
+    assert [sock.fileno() for sock in opened] == [-1, -1, -1]
 
 
 # --- post_form --------------------------------------------------------------------------------

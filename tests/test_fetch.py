@@ -549,6 +549,14 @@ def test_redirect_to_name_resolving_private_refused(redirecting, monkeypatch):
         fetch_json(redirecting.url("/start"))
 
 
+@pytest.mark.parametrize("url", [5, ["https://rp.example/"], {"url": "https://rp.example/"}, None, ""])
+def test_a_url_that_is_not_a_non_empty_string_is_refused_as_such(url):
+    """Whatever a caller hands over, the answer is a FetchError (the URL is refused), never a
+    TypeError from deeper in."""
+    with pytest.raises(FetchError):
+        fetch.parse(url)
+
+
 def test_port_zero_is_refused_when_the_url_is_checked_even_on_the_loopback():
     """Port 0 names no service: refused when the URL is checked (at registration), on the
     loopback too, not left to fail at connect time."""
@@ -675,14 +683,21 @@ def test_every_socket_is_closed_once_the_fetch_is_over(server, monkeypatch):
         return opened[-1]
 
     monkeypatch.setattr(fetch, "_open_socket", recording)
+
+    def keep_alive(h: Any) -> None:  # HTTP/1.1 without Connection: close: http.client leaves it open
+        h.protocol_version = "HTTP/1.1"
+        send(h, 200, b'{"b": 2}')
+
     server.routes["/doc"] = json_route({"a": 1}, headers={"Connection": "close"})
+    server.routes["/kept"] = keep_alive
     server.routes["/missing"] = json_route({"error": "x"}, status=404)
     assert fetch.get_json(server.url("/doc")).data == {"a": 1}
+    assert fetch.get_json(server.url("/kept")).data == {"b": 2}
     with pytest.raises(FetchError):
         fetch.get_json(server.url("/missing"))
     assert post_form(server.url("/doc"), {"a": "b"}) == 200
-    assert len(opened) == 3
-    assert [sock.fileno() for sock in opened] == [-1, -1, -1]
+    assert len(opened) == 4
+    assert [sock.fileno() for sock in opened] == [-1, -1, -1, -1]
 
 
 # --- post_form --------------------------------------------------------------------------------

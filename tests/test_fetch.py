@@ -745,7 +745,6 @@ def test_post_form_reads_at_most_4_kb_of_the_answer(server, size, kept):
         assert "above the limit of 4096 bytes" in failed.value.detail
 
 
-
 # --- system checks ----------------------------------------------------------------------------
 
 def _ids(deploy: bool = False, **changes: Any) -> list[str]:

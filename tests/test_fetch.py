@@ -130,6 +130,7 @@ def local_server_v6() -> Any:
     "https://example.com:0/", "https://example.com:99999/", "https://u:p@example.com/doc",
     "https://@example.com/doc", "https://example.com/doc#x", "https://example.com/doc#", "",
     "https://exa mple.com/", "https://example.com\\@evil.com/", "https://example.com/\n",
+    "https://example.com/a b", "https://example.com/doc?q=a b", "https://example.com/doc ",
     "https://" + "a" * 2000 + ".com/",
 ])
 def test_syntax_refused_without_network(url, monkeypatch):
@@ -203,6 +204,7 @@ def test_allowed_ports_setting():
     "fc00::1", "fe80::1", "fec0::1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:7f00:1::1",
     "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1",
     "4000::1", "e000::1",  # unassigned (IETF-reserved) IPv6 space: Python calls it global, only is_reserved says no
+    "fe80::1%eth0", "fe80::1%2",  # a link-local answer carries its zone, as getaddrinfo gives it
 ])
 def test_names_resolving_to_special_addresses_refused(address, monkeypatch, server):
     server.routes["/doc"] = json_route({"a": 1})
@@ -824,6 +826,20 @@ def test_default_port_not_in_the_host_header(pinned_tls, monkeypatch):
         pinned_tls.routes["/doc"] = json_route({"ok": 1})
         assert fetch_json("https://rp.example/doc") == {"ok": 1}
     assert pinned_tls.requests[0]["headers"]["Host"] == "rp.example"
+
+
+def test_default_http_port_not_in_the_host_header(server, monkeypatch):
+    """A loopback ``http://`` URL without a port (80) sends ``Host`` without it, as for
+    https and 443 (RFC 9110 §7.2: the port is left out when it is the scheme's default)."""
+    real_open = fetch._open_socket
+
+    def to_the_test_server(family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        return real_open(family, (sockaddr[0], server.port, *sockaddr[2:]), timeout)
+
+    monkeypatch.setattr(fetch, "_open_socket", to_the_test_server)
+    server.routes["/doc"] = json_route({"ok": 1})
+    assert fetch_json("http://127.0.0.1/doc") == {"ok": 1}
+    assert server.requests[0]["headers"]["Host"] == "127.0.0.1"
 
 
 @pytest.mark.req("8725-3.10-no-ambient-credentials")

@@ -968,6 +968,21 @@ def test_a_deadline_passed_during_the_tcp_connect_is_a_timeout_before_the_tls_ha
         listener.close()
 
 
+def test_no_connection_is_tried_at_the_deadline_itself(monkeypatch):
+    """Nothing left of the deadline is a timeout too: at exactly the deadline no connection is
+    tried (a zero socket timeout would make the connect non-blocking, a plain failure instead
+    of the remembered timeout of rule 6)."""
+    opened: list[Any] = []
+    monkeypatch.setattr(fetch, "_open_socket", lambda *args: opened.append(args))
+    with override_oauth(**LOOPBACK_ON):
+        target = fetch.parse("https://127.0.0.1:8443/doc")
+    monkeypatch.setattr(fetch, "time", SimpleNamespace(monotonic=lambda: 100.0))
+    conn = fetch._PinnedConnection(target, [(socket.AF_INET, ("127.0.0.1", 8443))], 5.0, 100.0)
+    with pytest.raises(TimeoutError, match="deadline"):
+        conn.connect()
+    assert opened == []
+
+
 def test_post_form_returns_the_status_when_the_answers_body_never_comes(server):
     """An error answer whose body stalls (or breaks off) still gives its status within the
     timeout: the drain before closing is best effort, never the request's failure."""

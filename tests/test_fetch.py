@@ -236,6 +236,21 @@ def test_mixed_answer_refused_if_any_address_is_special(monkeypatch, server):
     assert server.requests == []
 
 
+def test_an_answer_of_another_address_family_is_skipped_not_the_end_of_the_answer(monkeypatch):
+    """Only IPv4 and IPv6 addresses are checked and connected to; an entry of another family
+    in the resolver's answer is passed over and the addresses after it are still checked."""
+    answer = [(getattr(socket, "AF_UNIX", 1), socket.SOCK_STREAM, 0, "", "/run/x.sock"),
+              (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443)),
+              (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 443))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    target = fetch.parse("https://cimd.example/doc")
+    with pytest.raises(FetchError) as caught:
+        fetch.resolve(target)
+    assert "refused address 10.0.0.1" in caught.value.detail
+    answer.pop()
+    assert fetch.resolve(target) == [(socket.AF_INET, ("93.184.216.34", 443))]
+
+
 def test_localhost_must_resolve_to_loopback_only(monkeypatch, server):
     server.routes["/d"] = json_route({})
     resolve_to(monkeypatch, "127.0.0.1", "10.0.0.1")

@@ -217,6 +217,20 @@ def _forget_throttle_counts():
 
 
 @pytest.fixture(autouse=True)
+def _forget_memoised_results():
+    """The pure functions memoised per process (a proof's htu normalised, a JWS header
+    decoded, a client's key set parsed) start every test empty, so each test runs them
+    rather than reading what an earlier test left: a test of one of them proves it whatever
+    ran before (a mutation tool forking its workers after a whole-suite run, too)."""
+    from oauth_provider import client_keys, dpop, jwt, sender_constraint
+
+    for memoised in (dpop.normalise_uri, dpop._allowed, dpop._public_key, jwt._decoded_header,
+                     client_keys._parsed, sender_constraint._origin):
+        memoised.cache_clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _forget_signing_keys():
     """Signing keys are cached per process; the database is rolled back per test."""
     from oauth_provider.keys import clear_cache

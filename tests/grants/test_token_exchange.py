@@ -540,9 +540,33 @@ def test_chains_through_id_token_subjects_and_actor_tokens_are_bounded(oauth, ap
 
 @pytest.mark.req("8693-2.1-validate-tokens")
 def test_an_id_token_issued_to_another_client_is_refused(oauth, api, client_a, client_b, settings, signing_key):
+    """OIDC Core §2: an ID token's ``aud`` is the client it was issued to; another client may
+    not present it, even one the same user has a live grant to (so the grant check alone
+    would not refuse it)."""
     id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    own_id_token = oauth.tokens(client_b, scope="openid read")["id_token"]
     settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
-    assert_error(exchange(api, client_b, id_token, ID_TOKEN_TYPE), "invalid_request", 400)
+    assert exchange(api, client_b, own_id_token, ID_TOKEN_TYPE, scope="read").status_code == 200
+    body = assert_error(exchange(api, client_b, id_token, ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
+    assert "not a valid ID token issued to this client" in body["error_description"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_does_not_stand_for_the_users_grant_to_another_client(oauth, api, client_a, client_b,
+                                                                         settings, signing_key):
+    """One login, two clients approved in it: the grants share the login's ``sid`` and
+    ``auth_time``. Once the grant to client A is revoked, A's ID token stands for nothing, and
+    the user's live grant to B, from the same login, does not stand in for it."""
+    tokens = oauth.tokens(client_a, scope="openid read")
+    oauth.tokens(client_b, scope="openid read")
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    revoked = post_form(api, {"token": tokens["refresh_token"]}, "/o/revoke/",
+                        HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert revoked.status_code == 200
+    assert Authorization.objects.filter(client=client_b).live().count() == 1
+    body = assert_error(exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read"),
+                        "invalid_request", 400)
+    assert "revoked" in body["error_description"]
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")

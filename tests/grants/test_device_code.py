@@ -8,7 +8,7 @@ from django.test import Client as HttpClient
 
 from oauth_provider.models import AccessToken, Authorization, DeviceCode
 from oauth_provider.models import RefreshToken as RefreshTokenRow
-from tests.support.device_helpers import approve, decide, enter, poll, started
+from tests.support.device_helpers import approve, credentials, decide, enter, poll, started
 from tests.support.factories import DEVICE_GRANT, ClientFactory, DeviceClientFactory, UserFactory
 from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
 
@@ -278,6 +278,14 @@ def test_a_device_names_its_resource_and_the_token_is_bound_to_it(api, browser, 
     tokens = poll(api, device_client, flow["device_code"]).json()
     assert tokens["scope"] == "read"
     assert access_token_row(tokens["access_token"]).audience == RS_A
+    # the grant stored is the approved one (what connected apps shows and a refresh is held to)
+    device.refresh_from_db()
+    family = Authorization.objects.get()
+    assert (family.scope, family.resources, family.auth_time) == ("read", RS_A, device.auth_time)
+    assert family.auth_time is not None
+    refreshed = post_form(api, {**credentials(device_client)["data"], "grant_type": "refresh_token",
+                                "refresh_token": tokens["refresh_token"], "scope": "read write"})
+    assert_error(refreshed, "invalid_scope")
 
 
 def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_client, two_resources):

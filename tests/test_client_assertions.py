@@ -352,6 +352,18 @@ def test_the_registered_algorithm_narrows_what_is_accepted():
     refused(token(sign(client, alg="ES256", key=ec_key())))
 
 
+@pytest.mark.req("7523-3-signature")
+def test_a_registered_algorithm_the_profile_forbids_is_never_accepted():
+    """FAPI 2.0 §5.4.1 narrows assertions to PS256, ES256 and EdDSA: a client registered with
+    RS256 before the profile was turned on gets no token with it, nor with any other."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    client = make_client(private, token_endpoint_auth_signing_alg="RS256")
+    assert token(sign(client, alg="RS256")).status_code == 200
+    with override_oauth(PROFILE="fapi2"):
+        refused(token(sign(client, alg="RS256")))
+        refused(token(sign(client, alg="PS256")))
+
+
 @pytest.mark.req("7523bis-4-typ")
 @pytest.mark.req("DERIVED-assertion-cross-use")
 @pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "dpop+jwt", "logout+jwt", "oauth-authz-req+jwt",

@@ -199,6 +199,23 @@ def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client
     assert not Authorization.objects.live().filter(client=rp_client).exists()
 
 
+def test_withdrawing_a_client_tells_it_of_that_users_sessions_only(server, rp_client, logged_in, commit):
+    """Another user of the same client stays signed in there: the client is told of the
+    withdrawing user's login sessions, never of everyone's grants to it."""
+    from tests.conftest import OAuthDriver
+    from tests.support.factories import UserFactory
+
+    other = HttpClient()
+    other.force_login(UserFactory(username="bob"))
+    bobs = sign_in(OAuthDriver(other, HttpClient()), rp_client)
+    alices = sign_in(logged_in, rp_client)
+    with commit():
+        logged_in.browser.post("/o/connected-apps/", {"client_id": rp_client.client_id})
+    (token,) = logout_tokens(server)
+    assert RelyingParty(rp_client.client_id).validate(token)["sub"] == alices["sub"] != bobs["sub"]
+    assert Authorization.objects.live().filter(client=rp_client).count() == 1
+
+
 @pytest.mark.req("BCL-2.1-metadata")
 @pytest.mark.req("FCL-5-sid-entropy")
 def test_session_required_clients_get_the_sid_of_the_id_token(server, logged_in, commit):

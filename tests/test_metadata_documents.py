@@ -187,10 +187,14 @@ def test_document_host_resolving_to_special_address_is_never_contacted(cimd, bro
 @pytest.mark.req("CIMD-4-status-and-redirects")
 @pytest.mark.req("CIMD-4-no-redirects-all")
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-def test_redirects_never_followed(cimd, browser, status):
+@pytest.mark.parametrize("host_redirects", [0, 3])
+def test_redirects_never_followed(cimd, browser, status, host_redirects):
+    """Not even where the host lets its other fetches (JWKS, sector documents) follow some:
+    a document is the one at its client_id URL (§4)."""
     cimd.serve(path="/real.json", client_id=cimd.doc_url)
     cimd.routes["/client.json"] = redirect_route(cimd.url("/real.json"), status)
-    page, _ = authorize(browser, cimd.doc_url)
+    with override_oauth(**{**ON, "FETCH": {**ON["FETCH"], "max_redirects": host_redirects}}):
+        page, _ = authorize(browser, cimd.doc_url)
     assert_error_page(page)
     assert cimd.hits("/real.json") == 0
 
@@ -299,6 +303,9 @@ def test_same_origin_compares_default_ports_and_keeps_out_private_schemes(browse
         assert_error_page(page)
         assert b"another.example" not in page.content
         assert "'https://another.example/cb' not on its origin" in caplog.text
+        # another port is another origin (RFC 6454 §4), the default one named or not
+        served.update(redirect_uris=["https://app.example/cb", "https://app.example:8443/cb"])
+        assert_error_page(authorize(browser, url, redirect_uri="https://app.example/cb")[0])
         # loopback means RFC 8252 §7.3's: plain http; https on 127.0.0.1 is another origin
         served.update(redirect_uris=["https://app.example/cb", "https://127.0.0.1/cb"])
         assert_error_page(authorize(browser, url, redirect_uri="https://app.example/cb")[0])

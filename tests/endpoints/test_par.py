@@ -308,9 +308,11 @@ def test_the_usable_queryset_finds_a_pushed_request_for_its_client_while_live_an
     assert usable(request_uri, conf_client.pk, now=clock() + timedelta(seconds=59)).exists()
     assert not usable(request_uri, conf_client.pk, now=clock() + timedelta(seconds=60)).exists()
     assert not PushedAuthorization.objects.consume(row.pk, now=clock() + timedelta(seconds=60))  # expired
+    other_uri = pushed_uri(conf_client)  # another pending request, of the same client
     assert PushedAuthorization.objects.consume(row.pk)
     assert not PushedAuthorization.objects.consume(row.pk)  # RFC 9126 §4: one spender only
     assert not usable(request_uri, conf_client.pk).exists()
+    assert usable(other_uri, conf_client.pk).exists()  # spending one spends no other
 
 
 @pytest.mark.req("9126-4-one-time-expiry")

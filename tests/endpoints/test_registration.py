@@ -448,9 +448,11 @@ def test_two_registrations_racing_for_the_last_use_cannot_both_win():
     row, _raw = InitialAccessToken.objects.create_token(uses=1)
     first = InitialAccessToken.objects.usable().get(pk=row.pk)
     second = InitialAccessToken.objects.usable().get(pk=row.pk)
+    bystander, _ = InitialAccessToken.objects.create_token(uses=5)
     assert InitialAccessToken.objects.spend(first) is True
     assert InitialAccessToken.objects.spend(second) is False
-    assert InitialAccessToken.objects.get().uses_left == 0
+    assert InitialAccessToken.objects.get(pk=row.pk).uses_left == 0
+    assert InitialAccessToken.objects.get(pk=bystander.pk).uses_left == 5  # another token keeps its uses
 
 
 @pytest.mark.req("7591-3-initial-access-token")

@@ -106,6 +106,17 @@ def test_connected_apps_says_when_access_was_first_granted():
     assert app.granted_at == first.created_at and app.last_token_at == first.created_at
 
 
+def test_connected_apps_shows_only_the_users_own_last_use():
+    """When another user of the same app got a token is not this user's business: "last used"
+    is when the app last got a token for this user."""
+    user, client = UserFactory(), ClientFactory()
+    now = secrets.now()
+    own = AccessTokenFactory(user=user, client=client, authorization=None, created_at=now - timedelta(days=3))
+    AccessTokenFactory(user=UserFactory(), client=client, authorization=None, created_at=now - timedelta(hours=1))
+    [app] = connected_apps(user, now)
+    assert app.last_token_at == own.created_at
+
+
 def test_connected_apps_keeps_the_consent_date_of_an_app_holding_no_token():
     """An app listed only for its remembered consent keeps that consent's date, beside an app
     listed only for its token."""

@@ -132,8 +132,11 @@ def test_refresh_token_state(label, kwargs, live, dead, reason):
 
 def test_a_rotated_refresh_token_is_live_inside_the_grace_period_until_presented_once():
     row = RefreshTokenFactory(rotated_at=PAST)
+    current = RefreshTokenFactory(authorization=row.authorization)
     with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=10)):
         assert row.is_live(NOW) and RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
+        # the grace adds the rotated one; the chain's current token stays live beside it
+        assert current.is_live(NOW) and RefreshToken.objects.live(NOW).filter(pk=current.pk).exists()
         assert not row.is_live(NOW + timedelta(seconds=10))
         assert not RefreshToken.objects.live(NOW + timedelta(seconds=10)).filter(pk=row.pk).exists()
         row.revoked_at = NOW  # what spending the one retry does

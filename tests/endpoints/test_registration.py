@@ -687,6 +687,11 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
     from oauth_provider import resource
 
     assert resource.lookup(raw) is None or not resource.is_live(resource.lookup(raw))
+    # revoked, not merely hidden behind the inactive client: an operator who turns the client
+    # on again in the admin does not bring its tokens back
+    get_client_model().objects.filter(pk=stored.pk).update(is_active=True)
+    assert not AccessToken.objects.live().filter(client=stored).exists()
+    assert not resource.is_live(resource.lookup(raw))
 
 
 # -- query budget ---------------------------------------------------------------------------------------

@@ -552,7 +552,12 @@ def test_pre_registered_url_client_is_never_fetched(cimd, browser):
 # -- policy (§6.8) ----------------------------------------------------------------------------------
 class OnlyExampleCom(DefaultAdapter):
     def allow_client_id_metadata_document(self, url: str) -> bool:
-        return False
+        return url.startswith("https://example.com/")
+
+
+class OnlyTheLoopback(DefaultAdapter):
+    def allow_client_id_metadata_document(self, url: str) -> bool:
+        return url.startswith("http://127.0.0.1:")
 
 
 def test_adapter_refuses_a_url_before_any_fetch(cimd, browser):
@@ -562,6 +567,15 @@ def test_adapter_refuses_a_url_before_any_fetch(cimd, browser):
     assert_error_page(page)
     assert b"does not accept" in page.content
     assert cimd.requests == []
+
+
+def test_adapter_decides_by_the_url_it_is_given(cimd, browser):
+    """The policy hook gets the client_id URL itself, so a host's allow-list can say yes."""
+    cimd.serve()
+    with override_oauth(**ON, ADAPTER="tests.test_metadata_documents.OnlyTheLoopback"):
+        page, _ = authorize(browser, cimd.doc_url)
+    assert b"wants to access your account" in page.content
+    assert cimd.hits("/client.json") == 1
 
 
 # -- the consent page (§6.4, §6.7) ------------------------------------------------------------------

@@ -64,6 +64,11 @@ ACCESS_STATES = [
     ("exchanged from an active client's token", lambda: {"user": None, "authorization": None, "exchange_depth": 1,
                                                          "subject_token": AccessTokenFactory(user=None)},
      True, False, None),
+    # only the chain's own clients count: another client deactivated elsewhere changes nothing
+    ("exchanged from an active client's token beside a deactivated bystander",
+     lambda: ClientFactory(is_active=False) and {"user": None, "authorization": None, "exchange_depth": 1,
+                                                 "subject_token": AccessTokenFactory(user=None)},
+     True, False, None),
 ]
 
 

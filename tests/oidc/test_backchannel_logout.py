@@ -200,8 +200,9 @@ def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client
 
 
 def test_withdrawing_a_client_tells_it_of_that_users_sessions_only(server, rp_client, logged_in, commit):
-    """Another user of the same client stays signed in there: the client is told of the
-    withdrawing user's login sessions, never of everyone's grants to it."""
+    """Another user of the same client stays signed in there, and the user's other clients
+    keep their sessions: the withdrawn client is told of the withdrawing user's login sessions,
+    never of everyone's grants to it, nor is any other client told."""
     from tests.conftest import OAuthDriver
     from tests.support.factories import UserFactory
 
@@ -209,11 +210,15 @@ def test_withdrawing_a_client_tells_it_of_that_users_sessions_only(server, rp_cl
     other.force_login(UserFactory(username="bob"))
     bobs = sign_in(OAuthDriver(other, HttpClient()), rp_client)
     alices = sign_in(logged_in, rp_client)
+    kept = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/logout-two"))
+    sign_in(logged_in, kept)
     with commit():
         logged_in.browser.post("/o/connected-apps/", {"client_id": rp_client.client_id})
     (token,) = logout_tokens(server)
     assert RelyingParty(rp_client.client_id).validate(token)["sub"] == alices["sub"] != bobs["sub"]
     assert Authorization.objects.live().filter(client=rp_client).count() == 1
+    assert Authorization.objects.live().filter(client=kept).count() == 1
+    assert logout_tokens(server, "/logout-two") == []
 
 
 @pytest.mark.req("BCL-2.1-metadata")

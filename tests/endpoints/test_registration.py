@@ -606,11 +606,14 @@ def test_bad_updates_change_nothing(registered, changes, error):
 
 @pytest.mark.req("7592-2.2-update")
 @open_registration
-@pytest.mark.parametrize("asked,kept", [(None, "read"), ("read write profile", "read"), ("read", "read")])
-def test_an_update_never_widens_scopes_an_operator_narrowed(registered, asked, kept):
-    """The operator narrowed the client to ``read`` in admin; the client's next update (with
-    every scope, or none named, which means every one) keeps it there."""
-    get_client_model().objects.filter(client_id=registered["client_id"]).update(allowed_scopes="read")
+@pytest.mark.parametrize("narrowed,asked,kept", [
+    ("read", None, "read"), ("read", "read write profile", "read"), ("read", "read", "read"),
+    ("read write", "read write profile", "read write"), ("read write", None, "read write"),
+])
+def test_an_update_never_widens_scopes_an_operator_narrowed(registered, narrowed, asked, kept):
+    """The operator narrowed the client to ``read`` (or ``read write``) in admin; the client's
+    next update (with every scope, or none named, which means every one) keeps it there."""
+    get_client_model().objects.filter(client_id=registered["client_id"]).update(allowed_scopes=narrowed)
     uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
     data = {**WEB_CLIENT, "client_id": registered["client_id"], **({"scope": asked} if asked else {})}
     response = configure("put", uri, token, data)
@@ -678,7 +681,7 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
     stored = get_client_model().objects.get(client_id=registered["client_id"])
     raw, _row = user_token(stored, user)
     response = configure("delete", uri, token)
-    assert response.status_code == 204
+    assert response.status_code == 204 and response["Cache-Control"] == "no-store"
     stored.refresh_from_db()
     assert not stored.is_active and not stored.client_secret_hash
     assert not AccessToken.objects.live().filter(client=stored).exists()

@@ -200,6 +200,9 @@ def test_only_the_clients_of_this_session_are_signed_out(rp, logged_in, user):
     urls = iframe_urls(r)
     assert sorted(urlsplit(u).netloc for u in urls) == ["rp.example", "two.example"]
     assert len(set(Authorization.objects.values_list("session_id", flat=True))) == 2  # two sessions, two sids
+    # the page may frame both origins, each a source of its own (CSP 3 §2.3.1: space-separated)
+    frame_src = next(d for d in r["Content-Security-Policy"].split("; ") if d.startswith("frame-src "))
+    assert sorted(frame_src.split()[1:]) == ["https://rp.example", "https://two.example"]
 
 
 def test_the_logout_finds_the_clients_in_one_query(rp, logged_in, django_assert_num_queries):

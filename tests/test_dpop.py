@@ -306,6 +306,7 @@ def test_wrong_htu(k1, htu):
     "https://testserver/o/token/?x=1", "https://testserver/o/token/#frag", "https://TESTSERVER/o/token/",
     "HTTPS://testserver/o/token/", "https://testserver:443/o/token/", "https://testserver/o/%74oken/",
     "https://testserver/o/./token/", "https://testserver/o/x/../token/", "https://testserver/o/token/x/..",
+    "https://testserver/o/token/.",  # a last "." segment keeps the trailing slash (RFC 3986 §5.2.4)
 ])
 def test_equivalent_htu_is_accepted(k1, htu):
     """§4.3 item 9: query and fragment ignored; RFC 3986 §6.2.2 and §6.2.3 normalisation."""

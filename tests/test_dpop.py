@@ -546,6 +546,21 @@ def test_nonces_are_unpredictable():
     assert all(len(n) == 54 and dpop.nonce_valid(n, "token") for n in nonces)
 
 
+@pytest.mark.req("9449-8-as-nonce")
+def test_a_nonce_whose_date_or_random_part_was_changed_is_refused():
+    """The MAC covers the whole nonce body: a client (or an attacker holding an old nonce)
+    cannot re-date one to keep it alive, nor mint new ones from one it saw."""
+    nonce = dpop.issue_nonce("token")
+    raw = bytearray(base64.urlsafe_b64decode(nonce + "=="))
+    body_length = len(raw) - dpop._NONCE_MAC
+    for index in (0, dpop._NONCE_RANDOM - 1, body_length - 1):  # the random part, the date's last byte
+        forged = bytearray(raw)
+        forged[index] ^= 1
+        text = base64.urlsafe_b64encode(bytes(forged)).rstrip(b"=").decode()
+        assert not dpop.nonce_valid(text, "token"), index
+    assert dpop.nonce_valid(nonce, "token")
+
+
 def test_nonce_depends_on_secret_key(k1, settings):
     nonce = dpop.issue_nonce("token")
     settings.SECRET_KEY = "another-secret-key-" + "x" * 40
@@ -570,6 +585,14 @@ def test_pushed_request_binding(k1, k2):
         dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=k1.proof("POST", URL)), None, url=par)
     with pytest.raises(InvalidDPoPProof, match="thumbprint"):
         dpop.pushed_request_jkt(plain, "not-a-thumbprint", url=par)
+    # in nonce mode the PAR endpoint is the authorization server's: its token nonces are good
+    # there, the resource server's are not (§8, §9)
+    with override_oauth(DPOP_NONCE=True):
+        with_token_nonce = k1.proof("POST", par, nonce=dpop.issue_nonce("token"))
+        assert dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=with_token_nonce), None, url=par) == k1.jkt
+        with pytest.raises(UseDPoPNonce):
+            with_resource_nonce = k1.proof("POST", par, nonce=dpop.issue_nonce("resource"))
+            dpop.pushed_request_jkt(factory.post("/o/par/", HTTP_DPOP=with_resource_nonce), None, url=par)
 
 
 @pytest.mark.parametrize("claim", ["jti", "htu"])

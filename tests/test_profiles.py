@@ -289,8 +289,23 @@ def test_plain_http_redirect_uris_only_for_native_loopback(application_type, uri
 @pytest.mark.django_db
 @pytest.mark.req("FAPI2-5.4.1-algorithms")
 def test_an_rs256_assertion_algorithm_is_refused_at_registration():
-    assert "token_endpoint_auth_signing_alg" in _problems({**F1, "token_endpoint_auth_signing_alg": "RS256"})
+    found = _problems({**F1, "token_endpoint_auth_signing_alg": "RS256"})
+    assert found["token_endpoint_auth_signing_alg"] == "invalid_client_metadata"  # RFC 7591 §3.2.2
     assert _problems({**F1, "token_endpoint_auth_signing_alg": "PS256"}) == {}
+
+
+@pytest.mark.req("FAPI2-5.3.2.1-3-confidential-only")
+def test_profile_problems_names_each_field_with_its_rfc_7591_error():
+    """What the W132 check reports of clients already stored (registration refuses the
+    authentication method earlier, as unsupported under the profile)."""
+    found = client_metadata.profile_problems("client_secret_basic", "web", ["http://127.0.0.1/cb"], "RS256")
+    assert [(field, error) for field, _description, error in found] == [
+        ("token_endpoint_auth_method", "invalid_client_metadata"),
+        ("token_endpoint_auth_signing_alg", "invalid_client_metadata"),
+        ("redirect_uris", "invalid_redirect_uri"),
+    ]
+    assert "client_secret_basic" in found[0][1] and "http://127.0.0.1/cb" in found[2][1]
+    assert client_metadata.profile_problems("private_key_jwt", "native", ["http://127.0.0.1/cb"], "PS256") == []
 
 
 @pytest.mark.django_db

@@ -466,6 +466,31 @@ def test_a_published_key_set_is_read_through_the_fetch_cache(monkeypatch, client
     assert calls == [(url, True), (url, True)]
 
 
+@pytest.mark.req("DERIVED-jwks-refresh-bounded")
+def test_a_request_object_signed_with_a_rotated_key_gets_the_key_set_fetched_afresh(monkeypatch, client_a):
+    """The client rotated its keys at its jwks_uri; the copy in the fetch cache is older. A kid
+    it does not hold makes one fresh fetch (OIDC Core §10.1.1), so the request object verifies."""
+    from django.core.cache import cache
+
+    from oauth_provider import fetch
+
+    url, rotated = "https://rp.example/jwks.json", ec_key()
+    calls = []
+
+    def fake_fetch_json(target, *, max_bytes=100_000, use_cache=True):
+        calls.append((target, use_cache))
+        keys = [jwk_of(client_a.private_key, client_a.kid)] + ([] if use_cache else [jwk_of(rotated, "rotated")])
+        return {"keys": keys}
+
+    monkeypatch.setattr(fetch, "fetch_json", fake_fetch_json)
+    cache.clear()
+    client_a.jwks, client_a.jwks_uri = "", url
+    client_a.save()
+    token = request_object(client_a, key=rotated, headers={"kid": "rotated"})
+    assert request_objects.verify(client_a, token, ISSUER)["client_id"] == client_a.client_id
+    assert calls == [(url, True), (url, False)]
+
+
 def test_a_request_object_of_an_unknown_or_disabled_client_is_refused_on_our_page(client_a, browser):
     """RFC 9101 §6: the request object is verified with the keys of the client client_id names;
     with no usable client there is no redirect URI to trust, so the answer is our error page."""

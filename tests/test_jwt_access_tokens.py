@@ -331,3 +331,16 @@ def test_a_jwt_access_token_carries_the_users_auth_time_when_it_is_known(oauth, 
     r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
                   HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
     assert "auth_time" not in jwt.decode(r.json()["access_token"], typ="at+jwt", issuer=ISS)
+
+
+def test_in_development_the_issuer_is_the_url_the_request_came_to(oauth, jwt_client, warm_keys):
+    """``DEBUG`` on and no ``ISSUER`` (a first try, ``python3 dev.py serve``): the issuer is
+    where the request came to. A JWT access token carries it, is audience-bound to this site,
+    and this site's views accept it."""
+    with override_settings(DEBUG=True, OAUTH_PROVIDER=provider_settings(ISSUER=None)):
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        claims = jwt.unverified_claims(token)
+        assert claims["iss"] == "http://testserver/o" and claims["aud"] == "http://testserver"
+        assert oauth.api.get("/o/.well-known/openid-configuration").json()["issuer"] == claims["iss"]
+        r = oauth.api.get("/api/scope-only/", **bearer(token))
+        assert r.status_code == 200 and r.json() == {"scope": "read"}

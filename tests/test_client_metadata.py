@@ -592,6 +592,19 @@ def test_to_dict_renders_the_logout_and_sender_constraint_members_only_when_set(
     assert not set(to_dict(bare)) & set(data) - {"redirect_uris"}
 
 
+def test_to_dict_gives_response_types_only_to_a_client_of_the_code_grant():
+    """RFC 7591 §2.1: ``response_types`` go with the grants; a client_credentials-only client
+    uses the authorization endpoint not at all, so it registers none."""
+    service = Client(registration_method="dynamic")
+    validate({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"},
+             source="admin").apply(service)
+    rendered = to_dict(service)
+    assert rendered["grant_types"] == ["client_credentials"] and rendered["response_types"] == []
+    web = Client(registration_method="dynamic")
+    validate({"redirect_uris": ["https://rp.example/cb"]}, source="dynamic").apply(web)
+    assert to_dict(web)["response_types"] == ["code"]
+
+
 def test_source_must_be_known():
     with pytest.raises(ValueError, match="source"):
         validate(WEB, source="api")

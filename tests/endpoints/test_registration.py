@@ -516,6 +516,28 @@ class OnlyExampleHosts(DefaultAdapter):
         return all(uri.startswith("https://rp.example/") for uri in metadata.redirect_uris)
 
 
+class FromTheOfficeOnly(DefaultAdapter):
+    def allow_registration(self, request, metadata):
+        return request.META.get("REMOTE_ADDR") == "203.0.113.7"
+
+
+@override_oauth(DYNAMIC_REGISTRATION="adapter", ADAPTER="tests.endpoints.test_registration.FromTheOfficeOnly")
+def test_the_adapter_decides_with_the_request_in_hand():
+    assert register(WEB_CLIENT, REMOTE_ADDR="203.0.113.7").status_code == 201
+    assert register(WEB_CLIENT, REMOTE_ADDR="198.51.100.1").status_code == 403
+
+
+@open_registration
+def test_a_registration_records_the_address_it_came_from():
+    """What the admin shows as "registered from": the caller's address as the throttles count
+    it, the proxy header's last entry when one is configured."""
+    info = register(WEB_CLIENT, REMOTE_ADDR="198.51.100.9").json()
+    assert ClientRegistration.objects.get(client__client_id=info["client_id"]).registered_from == "198.51.100.9"
+    with override_oauth(DYNAMIC_REGISTRATION="open", CLIENT_AUTH_THROTTLE={"ip_header": "HTTP_X_FORWARDED_FOR"}):
+        info = register(WEB_CLIENT, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.50").json()
+    assert ClientRegistration.objects.get(client__client_id=info["client_id"]).registered_from == "203.0.113.50"
+
+
 # -- client configuration (RFC 7592) ------------------------------------------------------------------
 @pytest.fixture
 def registered():

@@ -556,9 +556,10 @@ def test_unknown_members_are_ignored():
 
 def test_apply_and_to_dict_round_trip():
     jwks = {"keys": [public_jwk()]}
-    data = {"client_name": "Agent", "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"],
+    data = {"client_name": "Agent", "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/cb", "http://[::1]/cb"],
             "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": jwks, "contacts": ["a@rp.example"], "scope": "read", "software_id": "agent",
+            "jwks": jwks, "contacts": ["a@rp.example", "b@rp.example"], "scope": "read", "software_id": "agent",
             "software_version": "1", "token_endpoint_auth_signing_alg": "ES256", "client_uri": "https://rp.example/"}
     meta = validate(data, source="dynamic")
     client = Client(registration_method="dynamic")

@@ -640,6 +640,7 @@ def test_no_store_still_cached_for_the_minimum(server, monkeypatch):
 
 @pytest.mark.parametrize(("header", "seconds"), [
     (None, 60), ("no-store", 60), ("no-cache, max-age=600", 60), ("max-age=600", 600), ("max-age=5", 60),
+    ("no-store, max-age=3600", 60), ("max-age=3600, No-Store", 60),
     ("max-age=31536000", 86400), ("public, max-age=\"120\"", 120), ("max-age=-5", 60), ("max-age=abc", 60),
     ("s-maxage=600", 60), ("MAX-AGE=300", 300),
     # another directive's number, whichever way its name sorts, is not max-age

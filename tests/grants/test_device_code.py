@@ -140,6 +140,18 @@ def test_slow_down_raises_the_interval_by_five_seconds_for_good(api, device_clie
     assert DeviceCode.objects.by_device_code(other["device_code"]).get().interval_seconds == 5
 
 
+def test_the_poll_told_to_slow_down_is_the_one_the_interval_counts_from(api, device_client):
+    """RFC 8628 §3.5: t=0 pending; t=1 slow_down (interval 10 from now on); t=10 is nine
+    seconds after the last poll, too soon again, though ten after the first."""
+    clock = FrozenClock()
+    flow = started(api, device_client)
+    seen = []
+    for wait in (0, 1, 9):  # t = 0, 1, 10
+        clock.advance(wait)
+        seen.append(poll(api, device_client, flow["device_code"]).json()["error"])
+    assert seen == ["authorization_pending", "slow_down", "slow_down"]
+
+
 @pytest.mark.req("8628-3.4-client-bound")
 @pytest.mark.parametrize("registered_first", ["the code's client", "the other client"])
 def test_device_code_is_bound_to_its_client(api, browser, device_client, other_device_client, registered_first):

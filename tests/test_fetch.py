@@ -626,6 +626,16 @@ def test_successful_fetch_cached_for_max_age(server):
     assert server.hits("/doc") == 2
 
 
+def test_a_copy_cached_under_a_larger_size_limit_is_not_served_under_a_smaller_one(server):
+    """Callers fetch the same URL with different limits (a metadata document, a JWK Set): a
+    document cached for the generous one must not reach the strict one past its limit."""
+    server.routes["/doc"] = json_route({"pad": "x" * 2000})
+    assert fetch_json(server.url("/doc"), max_bytes=10_000)["pad"]
+    with pytest.raises(FetchError):
+        fetch_json(server.url("/doc"), max_bytes=1_000)
+    assert server.hits("/doc") == 2
+
+
 def test_no_store_still_cached_for_the_minimum(server, monkeypatch):
     server.routes["/doc"] = json_route({"a": 1}, headers={"Cache-Control": "no-store"})
     stored: list[Any] = []

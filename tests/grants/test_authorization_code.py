@@ -73,6 +73,8 @@ def test_second_redemption_fails_and_revokes_the_first_tokens(oauth, conf_client
     assert len(replays) == 1
     assert replays[0]["client"] == conf_client and replays[0]["authorization"].pk == family.pk
     assert replays[0]["sender"] is type(conf_client)
+    # the replaying request itself, for a receiver that logs where the code came back from
+    assert replays[0]["request"].path == "/o/token/" and replays[0]["request"].POST["code"]
 
 
 @pytest.mark.req("6749-4.1.2-single-use")

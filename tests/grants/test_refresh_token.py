@@ -80,6 +80,7 @@ def test_rotation_and_reuse_revokes_the_whole_family(oauth, any_client, reused):
     assert len(reused) == 1
     assert reused[0]["client"] == any_client and reused[0]["authorization"].pk == family.pk
     assert reused[0]["sender"] is type(any_client)
+    assert reused[0]["request"].POST["refresh_token"] == first["refresh_token"]  # the replaying request
 
 
 def test_refresh_does_not_touch_other_families(oauth, conf_client):

@@ -580,7 +580,7 @@ def test_to_dict_renders_the_logout_and_sender_constraint_members_only_when_set(
     data = {"redirect_uris": ["https://rp.example/cb"], "backchannel_logout_uri": "https://rp.example/bcl",
             "backchannel_logout_session_required": True, "frontchannel_logout_uri": "https://rp.example/fcl",
             "frontchannel_logout_session_required": True, "dpop_bound_access_tokens": True,
-            "require_pushed_authorization_requests": True}
+            "require_pushed_authorization_requests": True, "require_signed_request_object": True}
     client = Client(registration_method="dynamic")
     validate(data, source="dynamic").apply(client)
     client.full_clean()

@@ -9,10 +9,17 @@ from datetime import timedelta
 import pytest
 
 from oauth_provider.models import Authorization, RefreshToken
+from tests.conftest import basic_auth
 from tests.support.fapi import FAPI, code_tokens, fapi_client
 from tests.support.fapi import token as fapi_token
 from tests.support.settings import override_oauth as provider
-from tests.support.token_helpers import FrozenClock, assert_error, family_of_access_token, refresh_token_row
+from tests.support.token_helpers import (
+    FrozenClock,
+    access_token_row,
+    assert_error,
+    family_of_access_token,
+    refresh_token_row,
+)
 
 pytestmark = pytest.mark.django_db
 KEPT = provider(REFRESH_TOKEN_ROTATION="public_clients")
@@ -35,6 +42,23 @@ def test_a_confidential_client_gets_its_refresh_token_back_and_new_access_tokens
         seen.add(body["access_token"])
     assert RefreshToken.objects.filter(authorization=family_of_access_token(first["access_token"])).count() == 1
     assert refresh_token_row(first["refresh_token"]).rotated_at is None
+
+
+@KEPT
+def test_a_kept_refresh_token_gives_the_users_access_token_in_its_grant(oauth, conf_client, user):
+    """What the refresh gives is the same grant's: the user's token (never one that stands for
+    the client alone), in the family the refresh token belongs to, for the grant's audience
+    and scope; introspection says so."""
+    first = oauth.tokens(conf_client, scope="read write")
+    family = family_of_access_token(first["access_token"])
+    body = refresh(oauth, conf_client, first["refresh_token"], scope="read").json()
+    row = access_token_row(body["access_token"])
+    assert (row.user, row.client, row.authorization_id) == (user, conf_client, family.pk)
+    assert (row.scope, row.audience) == ("read", access_token_row(first["access_token"]).audience)
+    assert body["scope"] == "read" and body["token_type"] == "Bearer"
+    introspected = oauth.api.post("/o/introspect/", {"token": body["access_token"]},
+                                  HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
+    assert introspected.json()["active"] is True and introspected.json()["sub"] == str(user.pk)
 
 
 def test_a_rotation_setting_read_from_a_file_keeps_the_confidential_clients_token(oauth, conf_client):

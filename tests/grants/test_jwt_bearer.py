@@ -338,6 +338,20 @@ def test_the_resource_and_scope_are_those_of_client_credentials(api, service, se
     assert_error(grant(api, service, sign(claims()), resource="https://unknown.example/"), "invalid_target")
 
 
+@pytest.mark.req("8707-2-audience-restrict")
+def test_a_named_resource_binds_the_token_and_its_grant(api, service, settings, user):
+    """RFC 8707 §2: the token is for the resource the request names, with the scope that
+    resource accepts; its grant records the resource too (what connected apps shows)."""
+    configure(settings, RESOURCES={"https://notes.example/": {"name": "Notes", "scopes": ["read"]},
+                                   "https://photos.example/": {"name": "Photos", "scopes": ["read", "write"]}})
+    r = grant(api, service, sign(claims()), scope="read write", resource="https://notes.example/")
+    assert r.status_code == 200, r.content
+    assert r.json()["scope"] == "read"
+    row = access_token_row(r.json()["access_token"])
+    assert (row.audience, row.scope) == ("https://notes.example/", "read")
+    assert (row.authorization.resources, row.authorization.scope) == ("https://notes.example/", "read")
+
+
 def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, db):
     def listed() -> bool:
         return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]

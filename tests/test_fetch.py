@@ -135,10 +135,12 @@ def local_server_v6() -> Any:
 ])
 def test_syntax_refused_without_network(url, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("resolved"))
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as invalid:
         validate_fetchable_url(url)
-    with pytest.raises(FetchError):
+    with pytest.raises(FetchError) as refused:
         fetch_json(url)
+    # a form (admin, registration) names the rule, with the code a host can match on
+    assert invalid.value.code == "invalid_fetch_url" and invalid.value.messages == [str(refused.value)]
 
 
 @pytest.mark.req("DERIVED-fetch-ip-literal-forms")

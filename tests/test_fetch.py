@@ -396,6 +396,21 @@ def test_slow_server_hits_the_total_timeout_and_is_remembered(server):
     assert server.hits("/slow") == 1
 
 
+def test_a_timeout_is_remembered_for_error_cache_seconds_exactly(server, monkeypatch):
+    """Rule 6: remembered for ``error_cache_seconds`` (then the URL is tried again), never
+    for the cache's default or forever: a host slow for a moment is not cut off for good."""
+    server.routes["/slow"] = slow_route(3)
+    cache = caches["default"]
+    timeouts: list[Any] = []
+    original = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout=None: (timeouts.append(timeout),
+                                                                         original(key, value, timeout))[1])
+    with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 0.3, "connect_timeout": 0.3, "error_cache_seconds": 7}):
+        with pytest.raises(FetchError):
+            fetch_json(server.url("/slow"))
+    assert timeouts == [7]
+
+
 @pytest.mark.req("9101-10.4.1-timeouts")
 def test_trickling_server_is_cut_at_the_deadline(server):
     """One byte every 50 ms never trips a per-read timeout; the total deadline still ends it."""

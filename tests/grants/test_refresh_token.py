@@ -83,6 +83,16 @@ def test_rotation_and_reuse_revokes_the_whole_family(oauth, any_client, reused):
     assert reused[0]["request"].POST["refresh_token"] == first["refresh_token"]  # the replaying request
 
 
+def test_without_a_grace_period_the_next_refresh_token_is_random_not_derived(oauth, any_client):
+    """The successor derived from the old token (an HMAC, so a retry in the grace period gets
+    the same one) is only for a grace period; without one the new token is fresh randomness."""
+    from oauth_provider.issuing import successor_of
+
+    first = oauth.tokens(any_client)
+    second = refreshed(oauth, any_client, first["refresh_token"])
+    assert second["refresh_token"] != successor_of(first["refresh_token"])
+
+
 def test_refresh_does_not_touch_other_families(oauth, conf_client):
     mine = oauth.tokens(conf_client)
     other = oauth.tokens(conf_client)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import re
 import sys
@@ -422,3 +423,19 @@ def test_the_docs_extra_installs_what_the_docs_build_imports():
         if top in ("django", "oauth_provider", "tests"):
             continue
         assert {d.lower() for d in providers[top]} & wanted, f"the docs extra lacks the distribution of {app}"
+
+
+def test_mutmut_is_configured_for_the_modules_the_mutation_run_covers():
+    """``mutmut run`` in the checkout (docs/mutation-testing.md, the second tool) mutates
+    exactly ``.ci/mutate``'s MODULES, and leaves out the tests it cannot fork (browser,
+    servers) as ``.ci/crosscheck`` does."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
+    loader = importlib.machinery.SourceFileLoader("ci_crosscheck", str(root / ".ci" / "crosscheck"))
+    spec = importlib.util.spec_from_loader("ci_crosscheck", loader)
+    crosscheck = importlib.util.module_from_spec(spec)
+    loader.exec_module(crosscheck)
+    modules = list(crosscheck._mutate_module().MODULES)
+    assert config["only_mutate"] == [f"oauth_provider/{m}" for m in modules]
+    assert config["pytest_add_cli_args_test_selection"] == ["tests", *(f"--ignore={p}" for p in crosscheck.LEFT_OUT)]

@@ -558,6 +558,18 @@ def test_redirect_followed_within_the_limit_when_enabled(redirecting):
     assert fetch_json(redirecting.url("/a")) == {"a": 1}
 
 
+def test_a_redirect_loop_is_stopped_where_it_comes_back_not_at_the_limit(redirecting):
+    """A loop (/a -> /b -> /a) ends when a URL comes round again: each URL is asked once,
+    however generous the redirect limit, so a document host cannot make us ask it over and
+    over within one fetch."""
+    redirecting.routes["/a"] = redirect_route(redirecting.url("/b"))
+    redirecting.routes["/b"] = redirect_route(redirecting.url("/a"))
+    with pytest.raises(FetchError) as refused:
+        fetch_json(redirecting.url("/a"))
+    assert "redirect loop" in refused.value.detail
+    assert (redirecting.hits("/a"), redirecting.hits("/b")) == (1, 1)
+
+
 @pytest.mark.parametrize("location", [
     "http://10.0.0.5/doc", "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/",
     "https://2130706433/", "file:///etc/passwd", "gopher://127.0.0.1:6379/_INFO", "https://metadata/",

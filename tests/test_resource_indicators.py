@@ -338,6 +338,36 @@ def test_refresh_narrows_never_widens(oauth, jwt_client, multi):
     assert jwt_claims(oauth, r.json()["access_token"])["aud"] == [RS_A, RS_B]
 
 
+@pytest.mark.req("8707-2.2-refresh-narrowing")
+def test_a_kept_refresh_token_narrows_the_audience_too(oauth, jwt_client, settings):
+    """``REFRESH_TOKEN_ROTATION = "public_clients"``: a confidential client's refresh token is
+    kept, and what it gives is narrowed the same way (RFC 8707 §2.2): the resource named, else
+    the whole grant; receivers of ``token_issued`` are told it was a refresh."""
+    from oauth_provider.signals import token_issued
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, MULTI_AUDIENCE_TOKENS=True,
+                                             REFRESH_TOKEN_ROTATION="public_clients")
+    body = tokens(oauth, jwt_client, [RS_A, RS_B], scope="read")
+    seen: list[str] = []
+
+    def receiver(sender, grant_type, **kwargs):
+        seen.append(grant_type)
+
+    token_issued.connect(receiver)
+    try:
+        r = refresh(oauth, jwt_client, body["refresh_token"], [RS_B])
+        assert r.status_code == 200, r.content
+        assert r.json()["refresh_token"] == body["refresh_token"]  # kept
+        assert jwt_claims(oauth, r.json()["access_token"])["aud"] == RS_B
+        assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience == RS_B
+        r = refresh(oauth, jwt_client, body["refresh_token"])
+        assert r.status_code == 200, r.content
+        assert jwt_claims(oauth, r.json()["access_token"])["aud"] == [RS_A, RS_B]
+    finally:
+        token_issued.disconnect(receiver)
+    assert seen == ["refresh_token", "refresh_token"]
+
+
 def test_a_refresh_drops_scopes_its_resource_no_longer_accepts_whether_or_not_it_names_it(oauth, conf_client,
                                                                                          settings):
     """A host that takes a scope away from a resource (``RESOURCES``) takes it from tokens

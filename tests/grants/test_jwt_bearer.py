@@ -232,6 +232,29 @@ def test_an_assertion_is_used_once(api, service):
     assert_error(grant(api, service, sign(claims(jti=jti))), "invalid_grant")
 
 
+class TwoIssuersAdapter(MappingAdapter):
+    def user_for_assertion(self, issuer, subject, claims, client):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(username=subject).first() if issuer == OTHER_ISSUER else \
+            super().user_for_assertion(issuer, subject, claims, client)
+
+
+@pytest.mark.req("7523-3-grant-time")
+def test_a_jti_is_used_once_per_issuer_so_no_issuer_can_spend_anothers(api, service, settings):
+    """RFC 7519 §4.1.7: a ``jti`` is unique for its issuer. The replay cache keys it by issuer,
+    so one trusted issuer (or whoever holds its key) sending a ``jti`` another issuer is about
+    to use does not make that issuer's assertion a "replay"."""
+    configure(settings, JWT_BEARER_ISSUERS={
+        ISSUER: {"jwks": JWKS}, OTHER_ISSUER: {"jwks": {"keys": [public_jwk(OTHER_RSA_KEY, "other-1")]}}},
+        ADAPTER=f"{__name__}.TwoIssuersAdapter")
+    jti = uuid.uuid4().hex
+    first = grant(api, service, sign(claims(iss=OTHER_ISSUER, jti=jti), OTHER_RSA_KEY, kid="other-1"))
+    assert first.status_code == 200, first.content
+    assert grant(api, service, sign(claims(jti=jti))).status_code == 200
+    assert_error(grant(api, service, sign(claims(jti=jti))), "invalid_grant")  # still once for each
+
+
 @pytest.mark.parametrize("payload", [{"jti": None}, {"jti": ""}, {"jti": "x" * 257}, {"sub": None}, {"sub": 7}])
 def test_jti_and_sub_are_required(api, service, payload):
     assert_error(grant(api, service, sign(claims(**payload))), "invalid_grant")

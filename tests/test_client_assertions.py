@@ -287,6 +287,18 @@ def test_the_audience_rule_holds_at_every_endpoint_that_authenticates_clients(pa
     assert post_form(HttpClient(), assertion_form(sign(client), token="x"), path).status_code == 200
 
 
+def test_in_development_the_audience_is_the_url_the_request_came_to():
+    """``DEBUG`` on and no ``ISSUER`` (a first try with ``python3 dev.py serve``): the issuer,
+    and so the one audience accepted, is where the request came to; another is refused with
+    the RFC's error, never a server error."""
+    from django.test import override_settings
+
+    client = make_client()
+    with override_settings(DEBUG=True), override_oauth(ISSUER=None):
+        assert token(sign(client, aud="http://testserver/o")).status_code == 200
+        refused(token(sign(client, aud=ISS)))
+
+
 def test_the_legacy_setting_also_accepts_the_endpoint_urls():
     client = make_client(is_resource_server=True)
     with override_oauth(CLIENT_ASSERTION_LEGACY_AUDIENCE=True):

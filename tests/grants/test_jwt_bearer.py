@@ -121,6 +121,19 @@ def test_an_assertion_of_a_trusted_issuer_gives_a_token_for_the_mapped_user(
     assert [(s["grant_type"], s["user"]) for s in seen] == [(GRANT_TYPE, user)]
 
 
+def test_in_development_the_audience_is_the_url_the_request_came_to(api, service, user, settings):
+    """``DEBUG`` on and no ``ISSUER``: the issuer is where the request came to, so it is the
+    audience accepted (and the token endpoint under it), and an assertion naming it as its
+    issuer is refused as untrusted, never answered with a server error."""
+    settings.DEBUG = True
+    configure(settings, ISSUER=None)
+    assert grant(api, service, sign(claims(aud="http://testserver/o"))).status_code == 200
+    assert grant(api, service, sign(claims(aud="http://testserver/o/token/"))).status_code == 200
+    assert_error(grant(api, service, sign(claims(aud=OUR_ISSUER))), "invalid_grant")
+    assert_error(grant(api, service, sign(claims(iss="http://testserver/o", aud="http://testserver/o"))),
+                 "invalid_grant")
+
+
 def test_an_ec_key_and_the_token_endpoint_as_audience(api, service, user):
     assertion = sign(claims(aud=TOKEN_ENDPOINT), EC_KEY, "ES256", "ec-1")
     assert grant(api, service, assertion).status_code == 200

@@ -518,6 +518,19 @@ def test_an_id_token_is_refused_unless_the_adapter_accepts_them(oauth, api, clie
     assert row.exchange_depth == 1  # one exchange, counted towards the chain limit like any other
 
 
+def test_in_development_an_id_token_is_checked_against_the_url_the_request_came_to(
+        oauth, api, client_a, settings, signing_key, user):
+    """``DEBUG`` on and no ``ISSUER``: the ID token's ``iss`` is where the request came to, and
+    the exchange checks it against the same, instead of failing for want of a setting."""
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, ADAPTER=f"{__name__}.IdTokenAdapter")
+    id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    assert jwt.unverified_claims(id_token)["iss"] == "http://testserver/o"
+    r = exchange(api, client_a, id_token, ID_TOKEN_TYPE, scope="read")
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).user == user
+
+
 @pytest.mark.req("DERIVED-exchange-depth")
 def test_chains_through_id_token_subjects_and_actor_tokens_are_bounded(oauth, api, client_a, settings, signing_key):
     """With an ID token as the subject there is no subject row, and the depth was counted only

@@ -14,7 +14,7 @@ from oauth_provider.models import AccessToken, Authorization
 from oauth_provider.models.tokens import EXCHANGE_MAX_DEPTH
 from oauth_provider.signals import token_exchanged
 from tests.support.audience_urls import MCP, RESOURCES, RS_A, RS_B, SCOPES
-from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
 from tests.support.settings import oauth_settings
 from tests.support.token_helpers import FrozenClock, access_token_row, assert_error, assert_no_store, post_form
 
@@ -452,6 +452,27 @@ def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, clie
     r = post_form(api, {"token": r.json()["access_token"]}, "/o/introspect/",
                   HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
     assert r.json()["active"] is True and r.json()["act"] == nested["act"]
+
+
+@pytest.mark.req("8693-4.1-act-delegation")
+def test_a_users_token_as_the_actor_names_that_user_in_act(oauth, api, client_a, settings, signing_key, user):
+    """RFC 8693 §4.1: ``act.sub`` identifies the actor. When the actor token is a person's (Bob
+    acting for Alice), ``act`` names Bob as the site names him to the client, not the client
+    his token was issued to, and the token's own ``sub`` stays Alice."""
+    from django.test import Client as Browser
+
+    from tests.conftest import OAuthDriver
+
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT="jwt")
+    bob = UserFactory(username="bob")
+    bobs_browser = Browser()
+    bobs_browser.force_login(bob)
+    actor = OAuthDriver(bobs_browser, api).tokens(client_a, scope="read")["access_token"]
+    r = exchange(api, client_a, user_token(oauth, client_a), actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    claims = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer="https://testserver/o", audience=None)
+    assert claims["act"] == {"sub": str(bob.pk), "client_id": client_a.client_id}
+    assert claims["sub"] == str(user.pk)
 
 
 @pytest.mark.req("DERIVED-exchange-depth")

@@ -348,7 +348,11 @@ def test_the_issuers_origin_is_recognised_in_any_spelling_rfc_3986_equates(api, 
     "eyJ0eXAiOiJkcG9wK2p3dCJ9.WzFd.c2ln",
     # claims nested deeper than Python's JSON parser recurses (RecursionError, no ValueError)
     "eyJ0eXAiOiJkcG9wK2p3dCJ9." + base64.urlsafe_b64encode(b"[" * 1200 + b"]" * 1200).decode().rstrip("=") + ".c2ln",
-], ids=["no-proof", "claims-not-json", "claims-a-list", "claims-nested-past-the-parser"])
+    # an htu that is no string: a number, a list of URLs, an object
+    *("eyJ0eXAiOiJkcG9wK2p3dCJ9." + base64.urlsafe_b64encode(json.dumps({"htu": htu}).encode()).decode().rstrip("=")
+      + ".c2ln" for htu in (5, ["https://api.example/api/drf/read/"], {"url": "https://testserver/"})),
+], ids=["no-proof", "claims-not-json", "claims-a-list", "claims-nested-past-the-parser",
+        "htu-a-number", "htu-a-list", "htu-an-object"])
 @pytest.mark.parametrize("path", ["/api/drf/read/", "/o/userinfo/"])
 def test_a_missing_or_unreadable_proof_is_refused_where_the_resource_has_two_origins(api, bound, proof, path):
     """With ``RESOURCE_IDENTIFIER`` on another origin than the issuer, the proof's claimed

@@ -442,6 +442,15 @@ def test_a_token_good_for_n_registrations_counts_them_down_one_by_one():
 
 
 @pytest.mark.req("7591-3-initial-access-token")
+def test_a_token_made_in_code_records_who_made_it(admin_user):
+    """``create_token(created_by=...)``, for a host that hands out tokens from its own views: the
+    admin shows who made each one."""
+    row, raw = InitialAccessToken.objects.create_token(uses=2, description="partner", created_by=admin_user)
+    stored = InitialAccessToken.objects.get(pk=row.pk)
+    assert stored.created_by == admin_user and stored.uses_left == 2 and stored.description == "partner"
+    assert stored.token_hash == secrets.hash_token(raw)
+
+
 def test_two_registrations_racing_for_the_last_use_cannot_both_win():
     """Both requests read the token as usable before either spends it: the conditional UPDATE
     gives the last use to one of them only."""
@@ -584,8 +593,11 @@ def test_update_replaces_metadata_and_rotates_the_token(registered):
     uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
     new = {"client_id": registered["client_id"], "redirect_uris": ["https://rp.example/new"],
            "client_name": "Renamed"}
+    registered_at = ClientRegistration.objects.get(client__client_id=registered["client_id"]).updated_at
     response = configure("put", uri, token, new)
     assert response.status_code == 200, response.content
+    # the admin's "updated" says when the token was last replaced
+    assert ClientRegistration.objects.get(client__client_id=registered["client_id"]).updated_at > registered_at
     assert response["Cache-Control"] == "no-store"
     info = response.json()
     assert info["redirect_uris"] == ["https://rp.example/new"] and info["client_name"] == "Renamed"

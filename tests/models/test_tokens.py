@@ -79,6 +79,8 @@ def test_access_token_state(label, kwargs, live, dead, reason):
     loaded = AccessToken.objects.select_related("client", "user", "authorization").get(pk=row.pk)
     assert loaded.dead_reason(NOW) == reason
     assert loaded.is_live(NOW) is live
+    # the deprecated spelling, asked about the same moment (and a year on, when all have expired)
+    assert loaded.is_active(NOW) is live and loaded.is_active(NOW + timedelta(days=365)) is False
     assert AccessToken.objects.live(NOW).filter(pk=row.pk).exists() is live
     assert AccessToken.objects.dead(NOW).filter(pk=row.pk).exists() is dead
     assert not (live and dead)

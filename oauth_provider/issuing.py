@@ -292,20 +292,6 @@ def new_code(
     )
 
 
-def issue_code(
-    *, authorization: Authorization, redirect_uri: str, code_challenge: str, code_challenge_method: str,
-    nonce: str = "", dpop_jkt: str = "",
-) -> str:
-    """Store a new authorization code of the stored grant ``authorization``; returns the raw
-    code (RFC 6749 §4.1.2). ``dpop_jkt`` binds it to a DPoP key (RFC 9449 §10)."""
-    raw, code = new_code(
-        authorization=authorization, redirect_uri=redirect_uri, code_challenge=code_challenge,
-        code_challenge_method=code_challenge_method, nonce=nonce, dpop_jkt=dpop_jkt,
-    )
-    insert(code)
-    return raw
-
-
 #: how many fresh user codes to try when one collides with a stored one (2^-43 odds each)
 USER_CODE_ATTEMPTS = 5
 

@@ -783,6 +783,10 @@ def test_an_unknown_client_costs_a_check_of_its_algorithm_and_is_refused(monkeyp
     thrown_away = client_assertions._NOBODY[alg]
     if alg in ("RS256", "PS256"):
         assert thrown_away.public_numbers().e == 65537 and thrown_away.key_size == 2048
+    # made once: a stream of unknown client_ids never makes the server generate a key per
+    # request (an RSA key costs tens of milliseconds: a cheap way to spend its CPU)
+    refused(token(sign(ghost, alg=alg)))
+    assert checks == [alg, alg] and client_assertions._NOBODY[alg] is thrown_away
 
 
 def test_the_audience_error_says_which_audiences_are_accepted():

@@ -265,6 +265,8 @@ def test_only_post_and_options(client):
     response = client.get(REGISTER)
     assert response.status_code == 405
     assert response["Access-Control-Allow-Origin"] == "*"
+    # a browser client is told what it may send here, as the preflight says
+    assert response["Access-Control-Allow-Methods"] == response["Allow"] == "POST, OPTIONS"
     preflight = client.options(REGISTER, HTTP_ORIGIN="https://inspector.example",
                                HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert preflight.status_code == 204
@@ -662,7 +664,8 @@ def test_an_update_asking_only_for_withheld_scopes_is_refused(registered):
     get_client_model().objects.filter(client_id=registered["client_id"]).update(allowed_scopes="read")
     uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
     response = configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"], "scope": "write"})
-    assert_error(response, 400, "invalid_client_metadata")
+    body = assert_error(response, 400, "invalid_client_metadata")
+    assert body["error_description"].startswith("scope:")  # the developer is told which member
     assert get_client_model().objects.get(client_id=registered["client_id"]).allowed_scopes == "read"
 
 
@@ -716,6 +719,7 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
     raw, _row = user_token(stored, user)
     response = configure("delete", uri, token)
     assert response.status_code == 204 and response["Cache-Control"] == "no-store"
+    assert response["Access-Control-Allow-Methods"] == "GET, PUT, DELETE, OPTIONS"
     stored.refresh_from_db()
     assert not stored.is_active and not stored.client_secret_hash
     assert not AccessToken.objects.live().filter(client=stored).exists()

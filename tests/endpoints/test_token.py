@@ -15,8 +15,9 @@ from django.db import connection
 from django.test import Client as HttpClient
 
 from oauth_provider import secrets
-from oauth_provider.issuing import issue_code, issue_tokens
+from oauth_provider.issuing import issue_tokens, new_code
 from oauth_provider.models import AccessToken
+from oauth_provider.models.store import insert
 from tests.support.factories import AuthorizationFactory, ClientFactory
 from tests.support.token_helpers import (
     FORM,
@@ -292,9 +293,10 @@ def test_a_thousand_codes_and_tokens_are_unique_and_long(rf):
     request = rf.post(TOKEN_URL)
     values: dict[str, list[str]] = {"code": [], "access": [], "refresh": [], "secret": []}
     for _ in range(1000):
-        values["code"].append(
-            issue_code(authorization=family, redirect_uri="", code_challenge="x" * 43, code_challenge_method="S256")
-        )
+        raw, code = new_code(authorization=family, redirect_uri="", code_challenge="x" * 43,
+                             code_challenge_method="S256")
+        insert(code)
+        values["code"].append(raw)
         issued = issue_tokens(
             request, grant_type="refresh_token", client=family.client, user=family.user,
             scope="read", authorization=family, refresh_scope="read",

@@ -398,3 +398,33 @@ def test_a_colliding_user_code_is_redrawn_up_to_five_times_then_the_error_shows(
     with pytest.raises(IntegrityError):
         issuing.issue_device_code(client=device_client, scope="read")
     assert DeviceCode.objects.count() == 3
+
+
+def test_without_a_signing_key_the_device_code_is_kept_and_works_once_one_exists(api, browser, user):
+    """A JWT-access-token device client and no key to sign with (``rotatekeys`` never ran): the
+    poll answers 503 ``temporarily_unavailable`` before the device code is spent, so the same
+    device gets its tokens once a key exists; ``token_issued`` then names the device grant."""
+    from django.core.management import call_command
+
+    from oauth_provider.models import SigningKey
+    from oauth_provider.signals import token_issued
+
+    SigningKey.objects.all().delete()
+    client = DeviceClientFactory(name="Hall display", access_token_format="jwt")
+    clock = FrozenClock()
+    flow = started(api, client, scope="read")
+    approve(browser, flow["user_code"])
+    clock.advance(flow["interval"])
+    assert_device_error(poll(api, client, flow["device_code"]), "temporarily_unavailable", 503)
+    assert DeviceCode.objects.get().consumed_at is None
+    call_command("rotatekeys", "--now")
+    seen: list[str] = []
+    token_issued.connect(receiver := lambda sender, grant_type, **kw: seen.append(grant_type))
+    try:
+        clock.advance(flow["interval"])
+        response = poll(api, client, flow["device_code"])
+    finally:
+        token_issued.disconnect(receiver)
+    assert response.status_code == 200, response.content
+    assert access_token_row(response.json()["access_token"]).user == user
+    assert seen == [DEVICE_GRANT]

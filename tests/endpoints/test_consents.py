@@ -78,6 +78,25 @@ def test_lists_consented_and_token_holding_clients(page, user, conf_client):
     assert "Last token issued" in html
 
 
+def test_the_page_costs_the_same_statements_for_one_app_or_many(page, user):
+    """No statement per app (an N+1 over the consents' clients would grow with the list)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert page.get(URL).status_code == 200
+        return len(captured.captured_queries)
+
+    ConsentFactory(user=user, client=ClientFactory(name="First App"), scope="read")
+    one = statements()
+    for n in range(3):
+        ConsentFactory(user=user, client=ClientFactory(name=f"App {n}"), scope="read")
+    many = statements()
+    assert "App 2" in page.get(URL).content.decode()
+    assert many == one
+
+
 def test_a_live_refresh_token_alone_keeps_an_app_listed(page, user, conf_client):
     _, at = user_token(conf_client, user, expires_at=secrets.now() - timedelta(seconds=1))
     refresh_token(at.authorization)

@@ -601,13 +601,15 @@ def test_update_replaces_metadata_and_rotates_the_token(registered):
     # the admin's "updated" says when the token was last replaced
     assert ClientRegistration.objects.get(client__client_id=registered["client_id"]).updated_at > registered_at
     assert response["Cache-Control"] == "no-store"
+    assert response["Access-Control-Allow-Methods"] == "GET, PUT, DELETE, OPTIONS"
     info = response.json()
     assert info["redirect_uris"] == ["https://rp.example/new"] and info["client_name"] == "Renamed"
     assert info["registration_access_token"] != token
     assert "client_secret" not in info  # unchanged secret, not re-issued
     # the old token stopped working; the new one works
     assert configure("get", uri, token).status_code == 401
-    assert configure("get", uri, info["registration_access_token"]).status_code == 200
+    read = configure("get", uri, info["registration_access_token"])
+    assert read.status_code == 200 and read["Access-Control-Allow-Methods"] == "GET, PUT, DELETE, OPTIONS"
     stored = get_client_model().objects.get(client_id=registered["client_id"])
     assert stored.redirect_uri_list == ["https://rp.example/new"]
     assert stored.check_secret(registered["client_secret"])

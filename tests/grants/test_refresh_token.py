@@ -3,6 +3,7 @@ reuse detection, client binding, scope rules, lifetimes and the grace period."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -290,6 +291,8 @@ def test_grace_period_tolerates_one_retry_inside_the_window_only(oauth, any_clie
     again = refreshed(oauth, any_client, first["refresh_token"])  # a concurrent client's retry
     # idempotent: the retry gets the same successor, never a second chain
     assert again["refresh_token"] == second["refresh_token"]
+    # shaped as every token is: 43 base64url characters, no padding (RFC 6750 §2.1 b64token)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", second["refresh_token"]), second["refresh_token"]
     assert again["access_token"] != second["access_token"]
     family = family_of_access_token(again["access_token"])
     assert family.revoked_at is None and reused == []

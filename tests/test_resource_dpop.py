@@ -326,6 +326,18 @@ def test_htu_follows_the_resource_identifier_and_userinfo_the_issuer(api, bound)
         assert api.get("/api/drf/read/", **with_proof(token, elsewhere)).status_code == 401
 
 
+def test_in_development_htu_is_the_url_the_request_came_to(api, bound):
+    """``DEBUG`` on and no ``ISSUER`` (a first try with ``python3 dev.py serve``): the resource
+    and the provider are where the request came to, so a proof naming that URL is good at
+    the API and at UserInfo, and one naming the production origin is not."""
+    with override_settings(DEBUG=True, OAUTH_PROVIDER=provider_settings(ISSUER=None, RESOURCE_IDENTIFIER=None)):
+        for path in ("/api/drf/read/", "/o/userinfo/"):
+            here = K1.proof("GET", "http://testserver" + path, access_token=bound)
+            assert api.get(path, **with_proof(bound, here)).status_code == 200, path
+            there = K1.proof("GET", "https://testserver" + path, access_token=bound)
+            assert api.get(path, **with_proof(bound, there)).status_code == 401, path
+
+
 @pytest.mark.req("9449-4.3-claims")
 @pytest.mark.parametrize("spelling", ["https://TESTSERVER:443", "HTTPS://testserver", "https://testserver:443"])
 def test_the_issuers_origin_is_recognised_in_any_spelling_rfc_3986_equates(api, bound, spelling):

@@ -552,6 +552,56 @@ def test_in_development_an_id_token_is_checked_against_the_url_the_request_came_
     assert access_token_row(r.json()["access_token"]).user == user
 
 
+class ServiceAReadsIdTokens(DefaultAdapter):
+    """Accepts ID tokens from one client only, and records what the exchange hook was shown."""
+
+    shown: list[tuple] = []
+
+    def token_exchange_accepts_id_tokens(self, client):
+        return client.name == "Service A"
+
+    def allow_token_exchange(self, request, client, subject, actor, audience, scopes):
+        ServiceAReadsIdTokens.shown.append((subject.token_type, subject.subject, subject.claims.get("sub"),
+                                            actor.token_type, actor.subject))
+        return super().allow_token_exchange(request, client, subject, actor, audience, scopes)
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+@pytest.mark.req("8693-4.1-act-delegation")
+def test_id_tokens_as_subject_and_actor_are_what_the_policy_and_the_token_say(oauth, api, client_a, client_b,
+                                                                              settings, signing_key, user):
+    """The adapter decides per client whether ID tokens are accepted; its exchange hook sees each
+    token's type, subject and claims; an ID token as the actor puts its user in ``act`` (RFC 8693
+    §4.1), and ``token_exchanged`` names the subject token's type."""
+    from django.test import Client as Browser
+
+    from tests.conftest import OAuthDriver
+
+    alice_id_token = oauth.tokens(client_a, scope="openid read")["id_token"]
+    bob = UserFactory(username="bob")
+    bobs_browser = Browser()
+    bobs_browser.force_login(bob)
+    bob_id_token = OAuthDriver(bobs_browser, api).tokens(client_a, scope="openid read")["id_token"]
+    own_b = oauth.tokens(client_b, scope="openid read")["id_token"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.ServiceAReadsIdTokens", ACCESS_TOKEN_FORMAT="jwt")
+    ServiceAReadsIdTokens.shown = []
+    body = assert_error(exchange(api, client_b, own_b, ID_TOKEN_TYPE, scope="read"), "invalid_request", 400)
+    assert "not accepted" in body["error_description"]  # client B is not the one the host trusts
+    signalled: list[str] = []
+    token_exchanged.connect(receiver := lambda sender, subject_token_type, **kw: signalled.append(subject_token_type))
+    try:
+        r = exchange(api, client_a, alice_id_token, ID_TOKEN_TYPE, scope="read", actor_token=bob_id_token,
+                     actor_token_type=ID_TOKEN_TYPE)
+    finally:
+        token_exchanged.disconnect(receiver)
+    assert r.status_code == 200, r.content
+    claims = jwt.decode(r.json()["access_token"], typ="at+jwt", issuer="https://testserver/o", audience=None)
+    assert claims["sub"] == str(user.pk)
+    assert claims["act"] == {"sub": str(bob.pk), "client_id": client_a.client_id}
+    assert ServiceAReadsIdTokens.shown == [(ID_TOKEN_TYPE, str(user.pk), str(user.pk), ID_TOKEN_TYPE, str(bob.pk))]
+    assert signalled == [ID_TOKEN_TYPE]
+
+
 @pytest.mark.req("DERIVED-exchange-depth")
 def test_chains_through_id_token_subjects_and_actor_tokens_are_bounded(oauth, api, client_a, settings, signing_key):
     """With an ID token as the subject there is no subject row, and the depth was counted only

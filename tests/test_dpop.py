@@ -391,6 +391,14 @@ def test_replayed_proof_is_refused(k1):
     refused(proof, "already used")
 
 
+def test_a_jti_json_can_spell_but_utf_8_cannot_is_refused_not_a_500(k1):
+    """JSON can carry a lone surrogate (``"\\ud800"``), which UTF-8 cannot encode, so it
+    could be neither hashed for the replay cache nor stored; a proof with such a ``jti``
+    (anyone can sign one with a key of their own) is refused as unreadable, never a
+    UnicodeEncodeError (a 500)."""
+    refused(k1.proof("POST", URL, jti="\ud800-lone"))
+
+
 def _remembered() -> list[float]:
     """Seconds the replay cache (locmem) still keeps each used proof's jti."""
     return [expiry - time.time() for key, expiry in caches["default"]._expire_info.items() if "dpop-jti" in key]

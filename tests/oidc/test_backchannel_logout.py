@@ -316,6 +316,27 @@ def test_a_failing_delivery_hook_does_not_break_the_logout(server, rp_client, lo
     assert LogoutDelivery.objects.get().state == "pending" and server.requests == []
 
 
+def test_a_logout_sends_its_own_deliveries_not_every_pending_one(server, rp_client, logged_in, user, commit):
+    """The delivery hook is given this logout's deliveries, and sends those only: a backlog
+    left by an earlier logout (its task queue was down) is ``sendlogouts``' work, not something
+    the next user's logout waits for."""
+    sign_in(logged_in, rp_client)
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                        BACKCHANNEL_LOGOUT={"delivery": "tests.oidc.test_backchannel_logout.failing_hook"}), \
+            commit():
+        logged_in.browser.post("/accounts/logout/")
+    backlog = LogoutDelivery.objects.get()
+    other = HttpClient()
+    other.force_login(UserFactory(username="bob"))
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    sign_in(OAuthDriver(other, HttpClient()), second)
+    with commit():
+        other.post("/accounts/logout/")
+    assert len(logout_tokens(server, "/other")) == 1 and logout_tokens(server) == []
+    backlog.refresh_from_db()
+    assert backlog.state == "pending"
+
+
 def failing_hook(ids: list[int]) -> None:
     raise ConnectionError("the task queue is down")
 
@@ -740,7 +761,10 @@ def test_the_delivery_thread_never_holds_the_process_and_logs_its_failure(monkey
     """The default hook's thread is a daemon: a worker that stops (a restart, the end of a
     command) does not wait for slow clients, the rows stay pending for ``sendlogouts``. A
     failure in it (a database gone) is logged on ``oauth_provider.logout``, not lost."""
+    given: list = []
+
     def broken(ids):
+        given.append(ids)
         raise RuntimeError("database unavailable")
 
     monkeypatch.setattr(backchannel, "deliver", broken)
@@ -757,6 +781,7 @@ def test_the_delivery_thread_never_holds_the_process_and_logs_its_failure(monkey
         (thread,) = started
         thread.join(timeout=10)
     assert thread.daemon and thread.name == "oauth_provider-logout"
+    assert given == [[1, 2]]  # this logout's deliveries, never "every pending one" (None)
     (record_,) = [r for r in caplog.records if r.name == "oauth_provider.logout"]
     assert "stay pending" in record_.getMessage() and record_.exc_info[0] is RuntimeError
 

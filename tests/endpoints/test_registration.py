@@ -617,6 +617,25 @@ def test_update_replaces_metadata_and_rotates_the_token(registered):
 
 @pytest.mark.req("7592-2.2-update")
 @open_registration
+def test_a_public_client_turning_confidential_is_given_its_first_secret_once():
+    """RFC 7592 §2.2 / RFC 7591 §3.2.1: the update that makes a public client authenticate with
+    a secret answers with that secret (and ``client_secret_expires_at``), once; it works."""
+    info = register({**WEB_CLIENT, "token_endpoint_auth_method": "none"}).json()
+    assert "client_secret" not in info
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    response = configure("put", uri, token, {**WEB_CLIENT, "client_id": info["client_id"],
+                                             "token_endpoint_auth_method": "client_secret_basic"})
+    assert response.status_code == 200, response.content
+    updated = response.json()
+    assert updated["client_secret_expires_at"] == 0
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.is_public and stored.check_secret(updated["client_secret"])
+    again = configure("get", uri, updated["registration_access_token"]).json()
+    assert "client_secret" not in again
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
 @pytest.mark.parametrize("changes,error", [
     ({"redirect_uris": ["https://evil.example/cb", "javascript:x"]}, None),
     ({"client_id": "someone-else"}, "invalid_client_metadata"),

@@ -538,6 +538,27 @@ def test_the_adapter_decides_with_the_request_in_hand():
     assert register(WEB_CLIENT, REMOTE_ADDR="198.51.100.1").status_code == 403
 
 
+class OfficeAndExampleHosts(DefaultAdapter):
+    def allow_registration(self, request, metadata):
+        return (request.META.get("REMOTE_ADDR") == "203.0.113.7"
+                and all(uri.startswith("https://rp.example/") for uri in metadata.redirect_uris))
+
+
+@pytest.mark.req("7592-2.2-update")
+@override_oauth(DYNAMIC_REGISTRATION="adapter", ADAPTER="tests.endpoints.test_registration.OfficeAndExampleHosts")
+def test_the_adapter_decides_updates_too_with_the_request_and_the_new_metadata():
+    """An update is a registration again (RFC 7592 §2.2): the host's hook sees who asks and
+    what the client would become, and a refusal changes nothing."""
+    info = register(WEB_CLIENT, REMOTE_ADDR="203.0.113.7").json()
+    uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
+    elsewhere = {**WEB_CLIENT, "client_id": info["client_id"], "redirect_uris": ["https://other.example/cb"]}
+    assert configure("put", uri, token, elsewhere, REMOTE_ADDR="203.0.113.7").status_code == 403
+    renamed = {**WEB_CLIENT, "client_id": info["client_id"], "client_name": "Renamed"}
+    assert configure("put", uri, token, renamed, REMOTE_ADDR="198.51.100.1").status_code == 403
+    assert get_client_model().objects.get(client_id=info["client_id"]).name == "A web app"
+    assert configure("put", uri, token, renamed, REMOTE_ADDR="203.0.113.7").status_code == 200
+
+
 @open_registration
 def test_a_registration_records_the_address_it_came_from():
     """What the admin shows as "registered from": the caller's address as the throttles count

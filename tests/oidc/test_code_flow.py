@@ -305,7 +305,8 @@ def test_a_forced_login_needs_its_own_unaltered_marker_state(oauth, conf_client,
     if tamper == "missing":
         del oauth.browser.cookies[COOKIE_NAME]
     elif tamper == "forged":
-        oauth.browser.cookies[COOKIE_NAME] = oauth.browser.cookies[COOKIE_NAME].value[:-2] + "xx"
+        value = oauth.browser.cookies[COOKIE_NAME].value  # its signature's last two characters changed
+        oauth.browser.cookies[COOKIE_NAME] = value[:-2] + ("yy" if value.endswith("xx") else "xx")
     else:
         secrets.set_clock(lambda: base + timedelta(seconds=5 + 3601))
         oauth.browser.force_login(user)

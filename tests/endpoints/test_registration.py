@@ -559,6 +559,20 @@ def test_the_adapter_decides_updates_too_with_the_request_and_the_new_metadata()
     assert configure("put", uri, token, renamed, REMOTE_ADDR="203.0.113.7").status_code == 200
 
 
+def test_in_development_the_configuration_uri_is_where_the_request_came_to(settings):
+    """``DEBUG`` on and no ``ISSUER`` (a first try): the registration answer's
+    ``registration_client_uri`` is on the origin the client registered at, and it works;
+    an error answer says which methods a browser may use."""
+    settings.DEBUG = True
+    with override_oauth(DYNAMIC_REGISTRATION="open", ISSUER=None):
+        info = register(WEB_CLIENT).json()
+        assert info["registration_client_uri"] == "http://testserver/o/register/" + info["client_id"]
+        read = configure("get", path_of(info["registration_client_uri"]), info["registration_access_token"])
+        assert read.status_code == 200 and read.json()["registration_client_uri"] == info["registration_client_uri"]
+        refused = register({**WEB_CLIENT, "redirect_uris": "not a list"})
+        assert refused.status_code == 400 and refused["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+
+
 @open_registration
 def test_a_registration_records_the_address_it_came_from():
     """What the admin shows as "registered from": the caller's address as the throttles count
@@ -584,6 +598,7 @@ def test_a_registration_access_token_opens_only_its_own_client(registered):
     b_uri = path_of(other["registration_client_uri"])
     foreign = configure("get", b_uri, registered["registration_access_token"])
     assert foreign.status_code == 401
+    assert foreign["Access-Control-Allow-Methods"] == "GET, PUT, DELETE, OPTIONS"  # a browser reads the error
     assert 'error="invalid_token"' in foreign["WWW-Authenticate"]
     assert other["client_id"] not in foreign.content.decode()
     for method in ("put", "delete"):
@@ -608,6 +623,8 @@ def test_the_registration_access_token_is_read_only_as_a_bearer_token(registered
         refused = configure("get", uri, None, HTTP_AUTHORIZATION=f"{scheme} {token}")
         assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer", scheme
     assert configure("get", uri, None, HTTP_AUTHORIZATION=f"bEaReR {token}").status_code == 200
+    # RFC 6750 §2.1: "Bearer" 1*SP b64token
+    assert configure("get", uri, None, HTTP_AUTHORIZATION=f"Bearer   {token}").status_code == 200
 
 
 @pytest.mark.req("7592-2.2-update")

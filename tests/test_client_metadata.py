@@ -779,6 +779,19 @@ def test_a_logo_may_be_http_only_on_a_loopback_host():
         assert refused({**WEB, "logo_uri": logo}, source="command").field == "logo_uri"
 
 
+def test_a_logo_over_plain_http_is_an_invalid_field_in_django_forms_too():
+    """The model field's validator (the admin's form) refuses it with Django's ``invalid`` code,
+    as its URL validators do, so a host's form can tell the error kind."""
+    from django.core.exceptions import ValidationError
+
+    from oauth_provider.client_metadata import validate_logo_url
+
+    with pytest.raises(ValidationError) as caught:
+        validate_logo_url("http://rp.example/logo.png")
+    assert caught.value.code == "invalid"
+    validate_logo_url("http://[::1]:8000/logo.png")  # loopback http: accepted
+
+
 def test_only_https_or_loopback_http_is_a_secure_image_url():
     """``is_secure_image_url`` holds its rule alone, not only behind the http(s) checks of its
     callers: any other scheme is refused even on a loopback host."""

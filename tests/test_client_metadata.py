@@ -560,7 +560,8 @@ def test_apply_and_to_dict_round_trip():
             "redirect_uris": ["http://127.0.0.1/cb", "http://[::1]/cb"],
             "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "private_key_jwt",
             "jwks": jwks, "contacts": ["a@rp.example", "b@rp.example"], "scope": "read", "software_id": "agent",
-            "software_version": "1", "token_endpoint_auth_signing_alg": "ES256", "client_uri": "https://rp.example/"}
+            "software_version": "1", "token_endpoint_auth_signing_alg": "ES256", "client_uri": "https://rp.example/",
+            "post_logout_redirect_uris": ["http://127.0.0.1/bye", "http://127.0.0.1/logged-out"]}
     meta = validate(data, source="dynamic")
     client = Client(registration_method="dynamic")
     meta.apply(client)

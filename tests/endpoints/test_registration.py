@@ -109,6 +109,8 @@ def test_mcp_client_registers_as_a_public_native_client():
     response = register(MCP_CLIENT)
     assert response.status_code == 201, response.content
     assert response["Cache-Control"] == "no-store"
+    assert response["Access-Control-Allow-Origin"] == "*"  # a browser-based client may register
+    assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
     info = response.json()
     assert "client_secret" not in info and "client_secret_expires_at" not in info
     assert info["token_endpoint_auth_method"] == "none"

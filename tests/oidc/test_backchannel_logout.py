@@ -674,6 +674,28 @@ def test_createclient_registers_the_back_channel_uri(db, capsys):
                      "--backchannel-logout-uri", "https://192.168.1.1/x")
 
 
+def test_a_backlog_is_sent_with_each_client_read_once_and_counted(server, rp_client, signing_key):
+    """``deliver()`` (what ``sendlogouts`` and a task queue call) reads each delivery with its
+    client (no statement per delivery to find it) and counts every outcome."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.models import get_client_model
+
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    for n, client in enumerate((rp_client, rp_client, second)):
+        LogoutDelivery.objects.create(client=client, issuer=ISS, subject=str(n), next_attempt_at=secrets.now())
+    keys.signing_key()
+    table = get_client_model()._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        counts = backchannel.deliver()
+    assert counts == {"delivered": 3, "retried": 0, "failed": 0}
+    client_reads = [q["sql"] for q in captured.captured_queries
+                    if q["sql"].startswith("SELECT") and f"FROM {connection.ops.quote_name(table)}" in q["sql"]]
+    assert client_reads == []
+    assert len(logout_tokens(server)) == 2 and len(logout_tokens(server, "/other")) == 1
+
+
 def test_sendlogouts_help_reads(capsys):
     with pytest.raises(SystemExit):
         call_command("sendlogouts", "--help")

@@ -399,6 +399,8 @@ def test_a_failed_delivery_is_retried_with_backoff_by_sendlogouts(server, rp_cli
         call_command("sendlogouts")
         delivery.refresh_from_db()
         assert delivery.state == "delivered" and delivery.attempts == 3
+        # the admin shows no earlier failure nor a next attempt for what is done
+        assert delivery.last_error == "" and delivery.next_attempt_at is None and delivery.last_status == 204
         assert "1 delivered" in capsys.readouterr().out
         tokens = [pyjwt.decode(t, options={"verify_signature": False}) for t in logout_tokens(server)]
         # minted afresh at each attempt: a two-minute token cannot wait for a retry hours later
@@ -430,6 +432,7 @@ def test_retries_wait_retry_delay_doubled_per_failure_at_most_6_hours_until_max_
     assert waits == [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]
     delivery.refresh_from_db()
     assert delivery.state == "failed" and delivery.attempts == 12 and len(server.requests) == 12
+    assert delivery.next_attempt_at is None  # given up: no next attempt to show
 
 
 @pytest.mark.req("BCL-2.5-request")
@@ -694,6 +697,24 @@ def test_a_backlog_is_sent_with_each_client_read_once_and_counted(server, rp_cli
                     if q["sql"].startswith("SELECT") and f"FROM {connection.ops.quote_name(table)}" in q["sql"]]
     assert client_reads == []
     assert len(logout_tokens(server)) == 2 and len(logout_tokens(server, "/other")) == 1
+
+
+def test_each_send_waits_the_logout_timeout_not_the_fetch_default(server, rp_client, signing_key, monkeypatch):
+    """``BACKCHANNEL_LOGOUT["timeout"]`` is how long one relying party may hold a delivery (and
+    the user's response, with the ``deliver_now`` hook), whatever ``FETCH`` says."""
+    waited: list[float | None] = []
+    real = backchannel.fetch.post_form
+
+    def recording(uri, data, *, timeout=None, **kwargs):
+        waited.append(timeout)
+        return real(uri, data, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(backchannel.fetch, "post_form", recording)
+    LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
+    with override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH={"timeout": 4, "connect_timeout": 1},
+                        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 1.5}):
+        assert backchannel.deliver()["delivered"] == 1
+    assert waited == [1.5]
 
 
 def test_sendlogouts_help_reads(capsys):

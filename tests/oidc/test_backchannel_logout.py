@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.test import Client as HttpClient
 
 from oauth_provider import keys, secrets
-from oauth_provider.models import Authorization, LogoutDelivery
+from oauth_provider.models import Authorization, LogoutDelivery, get_client_model
 from oauth_provider.oidc import logout as backchannel
 from oauth_provider.signals import backchannel_logout
 from tests.support.factories import ClientFactory, PublicClientFactory, UserFactory
@@ -470,18 +470,20 @@ def test_only_a_4xx_but_408_and_429_is_given_up_at_once(server, rp_client, signi
     server.routes["/logout"] = ok_route(status)
     delivery = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="1", next_attempt_at=secrets.now())
     signalled: list[tuple[str, str, int | None]] = []
-    backchannel_logout.connect(lambda sender, delivery, outcome, **kw: signalled.append(
-        (outcome, delivery.state, delivery.last_status)), weak=False, dispatch_uid="test-bcl-status")
+    # connected for the client model as sender, as a host listening to client events would
+    backchannel_logout.connect(lambda sender, client, delivery, outcome, **kw: signalled.append(
+        (outcome, delivery.state, delivery.last_status, client)), sender=get_client_model(), weak=False,
+        dispatch_uid="test-bcl-status")
     try:
         with caplog.at_level("WARNING", logger="oauth_provider.logout"):
             counts = backchannel.deliver([delivery.pk])
     finally:
-        backchannel_logout.disconnect(dispatch_uid="test-bcl-status")
+        backchannel_logout.disconnect(sender=get_client_model(), dispatch_uid="test-bcl-status")
     assert counts == {"delivered": 0, "retried": 0, "failed": 0, outcome: 1}
     delivery.refresh_from_db()
     assert delivery.last_status == status and delivery.attempts == 1
     # the signal's receivers get the delivery as recorded, not as it was before the attempt
-    assert signalled == [(outcome, {"retried": "pending"}.get(outcome, outcome), status)]
+    assert signalled == [(outcome, {"retried": "pending"}.get(outcome, outcome), status, rp_client)]
     warned = [r for r in caplog.records if r.name == "oauth_provider.logout" and r.levelname == "WARNING"]
     if outcome == "failed":
         (warning,) = warned
@@ -682,8 +684,6 @@ def test_a_backlog_is_sent_with_each_client_read_once_and_counted(server, rp_cli
     client (no statement per delivery to find it) and counts every outcome."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
-    from oauth_provider.models import get_client_model
 
     second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
     for n, client in enumerate((rp_client, rp_client, second)):

@@ -6,6 +6,7 @@ a public-looking host at any address and check that the listener recorded nothin
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -800,6 +801,35 @@ def test_post_form_reads_at_most_4_kb_of_the_answer(server, size, kept):
         with pytest.raises(FetchError) as failed:
             post_form(server.url("/logout"), {"a": "b"})
         assert "above the limit of 4096 bytes" in failed.value.detail
+
+
+def test_post_form_reads_little_of_an_error_answer_however_long(server):
+    """A receiver answering an error with an endless body (a hostile or broken relying party)
+    gets its status reported at once: at most 4 KB of the body is read, never the stream
+    until the time limit."""
+    def endless_error(h):
+        h.send_response(500)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b"x" * 8192)
+        for _ in range(1000):  # then a trickle for up to 20 s, until the client hangs up
+            h.wfile.write(b"x" * 64)
+            h.wfile.flush()
+            time.sleep(0.02)
+
+    server.routes["/logout"] = endless_error
+    started = time.monotonic()
+    assert post_form(server.url("/logout"), {"a": "b"}, timeout=5) == 500
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_document_longer_than_one_read_is_put_together_whole(server):
+    """A body read in several pieces (here about 80 KB, over 64 KB a read) is joined as sent."""
+    document = {"keys": [{"kid": f"k{n}", "x": "A" * 400} for n in range(190)]}
+    server.routes["/doc"] = json_route(document)
+    assert 65536 < len(json.dumps(document)) < 100_000
+    assert fetch_json(server.url("/doc"), max_bytes=100_000) == document
 
 
 # --- system checks ----------------------------------------------------------------------------

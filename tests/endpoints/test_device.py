@@ -13,7 +13,7 @@ from tests.support import a11y
 from tests.support.device_helpers import VERIFICATION, approve, consent_blob, decide, enter, poll, started
 from tests.support.endpoints import assert_error_page, assert_page_headers
 from tests.support.factories import DeviceClientFactory, UserFactory
-from tests.support.settings import oauth_settings
+from tests.support.settings import oauth_settings, override_oauth
 from tests.support.token_helpers import FrozenClock
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,14 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
     deleted = anonymous.delete(f"{VERIFICATION}?user_code={flow['user_code']}")
     assert deleted.status_code == 302 and "user_code" not in deleted["Location"]
     assert row(flow).user is None and row(flow).status == "pending"
+
+
+def test_the_login_page_is_the_providers_own_setting(api, device_client):
+    """``OAUTH_PROVIDER["LOGIN_URL"]`` sends the device's user to the site's login page for the
+    provider, as every other page of it does (not Django's ``LOGIN_URL``)."""
+    with override_oauth(LOGIN_URL="/signin/"):
+        response = HttpClient().get(VERIFICATION)
+    assert response.status_code == 302 and response["Location"].startswith("/signin/?next=")
 
 
 @pytest.mark.req("8628-3.3-user-code-entry")

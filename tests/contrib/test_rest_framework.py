@@ -130,6 +130,18 @@ def test_view_still_reads_the_form_body(api, token, enabled):
     assert r.status_code == 200 and r.json() == {"data": {"note": "hi", "n": "1"}}
 
 
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_views_own_repeated_or_long_form_fields_are_not_the_tokens_business(api, token, enabled):
+    """Checking the body for a second token carrier reads ``access_token`` only: a form whose
+    own fields repeat (checkboxes) or run long (a text area) is the view's to parse, not a
+    malformed OAuth request."""
+    body = urlencode([("tag", "a"), ("tag", "b"), ("text", "x" * 10_000)])
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=enabled)):
+        r = api.post("/api/drf/echo/", body, content_type="application/x-www-form-urlencoded", **bearer(token[0]))
+    assert r.status_code == 200, r.content
+    assert r.json()["data"]["tag"] == "b" and len(r.json()["data"]["text"]) == 10_000
+
+
 def test_client_credentials_token(api, conf_client):
     raw, _ = client_token(conf_client, scope="read")
     r = api.get(READ, **bearer(raw))

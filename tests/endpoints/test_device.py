@@ -161,6 +161,21 @@ def test_a_code_belongs_to_the_first_user_who_entered_it(api, device_client):
     assert access_token_row(tokens["access_token"]).user.username == "alice3"
 
 
+def test_the_decision_reads_the_device_code_with_its_client(api, browser, device_client):
+    """One statement finds the code and its client: none to look the client up apart."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.models import get_client_model
+
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    client_table = f"FROM {connection.ops.quote_name(get_client_model()._meta.db_table)}"
+    with CaptureQueriesContext(connection) as captured:
+        assert b"Device connected" in decide(browser, page).content
+    assert [q["sql"] for q in captured.captured_queries if client_table in q["sql"]] == []
+
+
 def test_a_decision_is_taken_once(api, browser, device_client):
     flow = started(api, device_client)
     page = enter(browser, flow["user_code"])

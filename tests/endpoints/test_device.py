@@ -7,6 +7,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.utils import translation
 
+from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.models import DeviceCode
 from oauth_provider.signals import device_authorization_approved, device_authorization_denied
 from tests.support import a11y
@@ -222,6 +223,54 @@ def test_an_approval_records_when_the_user_logged_in(api, device_client):
     flow = started(api, device_client)
     approve(browser, flow["user_code"])
     assert row(flow).auth_time == logged_in_at
+
+
+def test_the_optional_scopes_ticked_are_granted_and_the_unticked_are_not(api, browser, device_client, settings):
+    """The device's consent page lets the user untick optional scopes: those ticked are granted,
+    those left unticked are not, and the device's tokens carry exactly the grant."""
+    settings.OAUTH_PROVIDER = oauth_settings(OPTIONAL_SCOPES=["profile", "email"])
+    clock = FrozenClock()
+    flow = started(api, device_client, scope="read profile email")
+    done = decide(browser, enter(browser, flow["user_code"]), scope=["profile"])
+    assert done.status_code == 200 and b"Device connected" in done.content
+    assert row(flow).scope == "read profile"
+    clock.advance(flow["interval"])
+    assert poll(api, device_client, flow["device_code"]).json()["scope"] == "read profile"
+
+
+class BetaTesters(DefaultAdapter):
+    """Devices named "Beta ..." are for beta testers only: decided with the client and the
+    request (its user), as a host's policy would."""
+
+    def is_user_allowed(self, request, client, user):
+        return not client.name.startswith("Beta ") or request.user.username.startswith("beta-")
+
+
+@pytest.mark.req("DERIVED-device-approval-owner")
+def test_the_hosts_policy_decides_per_client_when_the_code_is_entered_and_again_when_decided(api, settings):
+    """``is_user_allowed``: a user the policy refuses for this device is told so when entering
+    the code (403) and the device gets nothing; one allowed is asked; and a policy that changed
+    between entering the code and deciding refuses the decision."""
+    beta = DeviceClientFactory(name="Beta TV")
+    alice, tester = logged_in("alice-beta"), logged_in("beta-bob")
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.BetaTesters")
+    flow = started(api, beta)
+    refused = enter(alice, flow["user_code"])
+    assert refused.status_code == 403 and b"may not authorize this device" in refused.content
+    assert row(flow).user is None  # not claimed by a refused user
+    page = enter(tester, flow["user_code"])
+    assert page.status_code == 200
+    assert b"Device connected" in decide(tester, page).content and row(flow).status == "approved"
+    # another device: the code is entered while allowed, the policy changes before the decision
+    other = DeviceClientFactory(name="Living-room TV")
+    flow = started(api, other)
+    page = enter(alice, flow["user_code"])
+    assert page.status_code == 200
+    other.name = "Beta radio"
+    other.save()
+    late = decide(alice, page)
+    assert late.status_code == 403 and b"may not authorize this device" in late.content
+    assert row(flow).status == "pending"
 
 
 def test_approving_with_every_optional_scope_unticked_is_a_denial(api, browser, device_client, settings):

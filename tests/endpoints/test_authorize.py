@@ -14,6 +14,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.test import override_settings
 
+from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.errors import safe_description
 from oauth_provider.models import AuthorizationCode
 from tests.support.endpoints import (
@@ -640,3 +641,31 @@ def test_code_is_opaque(browser, trusted_client):
     assert params["code_challenge"].encode() not in base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
     stored = AuthorizationCode.objects.get()
     assert code not in (stored.code_hash, stored.code_challenge)
+
+
+class BetaTesters(DefaultAdapter):
+    """A host policy deciding with the client and the request (its user)."""
+
+    def is_user_allowed(self, request, client, user):
+        return not client.name.startswith("Beta ") or request.user.username.startswith("beta-")
+
+
+def test_the_hosts_policy_decides_who_may_authorize_which_client(oauth, user, settings):
+    """``is_user_allowed`` (the adapter): a user it refuses for this client gets
+    ``access_denied`` back at the client, no consent page and no code; another client, or an
+    allowed user, is asked as usual."""
+    from tests.support.endpoints import assert_error_redirect
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.BetaTesters")
+    beta = ClientFactory(name="Beta RP")
+    params, _ = oauth.authorize_params(beta)
+    refused = oauth.browser.get("/o/authorize/", params)
+    assert_error_redirect(refused, beta.redirect_uri_list[0], "access_denied", params["state"], "https://testserver/o")
+    assert not AuthorizationCode.objects.exists()
+    params, _ = oauth.authorize_params(ClientFactory(name="Stable RP"))
+    assert oauth.browser.get("/o/authorize/", params).status_code == 200  # the consent page
+    tester = HttpClient()
+    tester.force_login(type(user).objects.create(username="beta-bob"))
+    params, _ = oauth.authorize_params(beta)
+    assert tester.get("/o/authorize/", params).status_code == 200

@@ -8,7 +8,7 @@ from django.test import Client as HttpClient
 from django.utils import translation
 
 from oauth_provider.adapter import DefaultAdapter
-from oauth_provider.models import DeviceCode
+from oauth_provider.models import DeviceCode, get_client_model
 from oauth_provider.signals import device_authorization_approved, device_authorization_denied
 from tests.support import a11y
 from tests.support.device_helpers import VERIFICATION, approve, consent_blob, decide, enter, poll, started
@@ -328,21 +328,47 @@ def test_signals_announce_the_decisions(api, browser, user, device_client):
     seen = []
 
     def receiver(signal, **kwargs):
-        seen.append((signal, kwargs["user"], kwargs["client"], kwargs["scope"], kwargs["device_code"].pk))
+        seen.append((signal, kwargs["user"], kwargs["client"], kwargs["scope"], kwargs["device_code"].pk,
+                     kwargs["request"].path))
 
-    device_authorization_approved.connect(receiver)
-    device_authorization_denied.connect(receiver)
+    # connected for the client model as sender, as a host listening to client events connects
+    client_model = get_client_model()
+    device_authorization_approved.connect(receiver, sender=client_model)
+    device_authorization_denied.connect(receiver, sender=client_model)
     try:
         approved, denied = started(api, device_client), started(api, device_client)
         approve(browser, approved["user_code"])
         decide(browser, enter(browser, denied["user_code"]), allow=False)
     finally:
-        device_authorization_approved.disconnect(receiver)
-        device_authorization_denied.disconnect(receiver)
+        device_authorization_approved.disconnect(receiver, sender=client_model)
+        device_authorization_denied.disconnect(receiver, sender=client_model)
     assert seen == [
-        (device_authorization_approved, user, device_client, "read", row(approved).pk),
-        (device_authorization_denied, user, device_client, "read", row(denied).pk),
+        (device_authorization_approved, user, device_client, "read", row(approved).pk, VERIFICATION),
+        (device_authorization_denied, user, device_client, "read", row(denied).pk, VERIFICATION),
     ]
+
+
+def test_a_decision_that_lost_a_race_is_told_the_code_was_used(api, browser, device_client, monkeypatch):
+    """Two decisions on one code (two tabs, a double submit) both read it pending; the
+    conditional UPDATE gives it to one, and the other is told the code was used: no second
+    decision, no signal."""
+    flow = started(api, device_client)
+    page = enter(browser, flow["user_code"])
+    real = DeviceCode.decide
+
+    def decided_meanwhile(self, user, scope, **kwargs):
+        real(DeviceCode.objects.get(pk=self.pk), user, None, **kwargs)  # the other tab denied it first
+        return real(self, user, scope, **kwargs)
+
+    monkeypatch.setattr(DeviceCode, "decide", decided_meanwhile)
+    signalled: list = []
+    device_authorization_approved.connect(receiver := lambda **kw: signalled.append(kw))
+    try:
+        lost = decide(browser, page)
+    finally:
+        device_authorization_approved.disconnect(receiver)
+    assert lost.status_code == 400 and b"already been used" in lost.content
+    assert row(flow).status == "denied" and signalled == []
 
 
 def test_a_body_the_page_cannot_read_is_its_own_error_page(browser):

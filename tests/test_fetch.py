@@ -569,6 +569,13 @@ def test_a_redirect_loop_is_stopped_where_it_comes_back_not_at_the_limit(redirec
         fetch_json(redirecting.url("/a"))
     assert "redirect loop" in refused.value.detail
     assert (redirecting.hits("/a"), redirecting.hits("/b")) == (1, 1)
+    # a loop that does not pass through the first URL (/c -> /d -> /e -> /d) is caught too
+    redirecting.routes["/c"] = redirect_route(redirecting.url("/d"))
+    redirecting.routes["/d"] = redirect_route(redirecting.url("/e"))
+    redirecting.routes["/e"] = redirect_route(redirecting.url("/d"))
+    with pytest.raises(FetchError) as refused:
+        fetch_json(redirecting.url("/c"))
+    assert "redirect loop" in refused.value.detail and redirecting.hits("/d") == 1
 
 
 @pytest.mark.parametrize("location", [
@@ -822,6 +829,14 @@ def test_post_form_reads_little_of_an_error_answer_however_long(server):
     started = time.monotonic()
     assert post_form(server.url("/logout"), {"a": "b"}, timeout=5) == 500
     assert time.monotonic() - started < 2.5
+
+
+def test_the_answers_cache_control_sets_how_long_it_is_kept(server):
+    """Rule 6: the fetched document's own ``Cache-Control`` decides (within the bounds)."""
+    server.routes["/doc"] = json_route({"a": 1}, headers={"Cache-Control": "public, max-age=600"})
+    server.routes["/fresh"] = json_route({"a": 1}, headers={"Cache-Control": "max-age=600, no-store"})
+    assert fetch.get_json(server.url("/doc")).cache_seconds == 600
+    assert fetch.get_json(server.url("/fresh")).cache_seconds == 60  # cache_min_seconds
 
 
 def test_a_document_longer_than_one_read_is_put_together_whole(server):

@@ -134,6 +134,25 @@ def test_in_development_the_audience_is_the_url_the_request_came_to(api, service
                  "invalid_grant")
 
 
+class ByEmailAdapter(DefaultAdapter):
+    """Maps the assertion to a user by a claim of its own (an IdP whose ``sub`` is opaque)."""
+
+    def user_for_assertion(self, issuer, subject, claims, client):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(email=claims.get("email") or "-").first()
+
+
+def test_the_adapter_maps_the_subject_with_the_assertions_claims(api, service, settings):
+    """``user_for_assertion`` gets the verified claims: a host may map by one of them."""
+    configure(settings, ADAPTER=f"{__name__}.ByEmailAdapter")
+    carol = UserFactory(username="carol", email="carol@idp.example")
+    r = grant(api, service, sign(claims(sub="opaque-7f3a", email="carol@idp.example")))
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).user == carol
+    assert_error(grant(api, service, sign(claims(sub="opaque-7f3a", email="nobody@idp.example"))), "invalid_grant")
+
+
 def test_an_ec_key_and_the_token_endpoint_as_audience(api, service, user):
     assertion = sign(claims(aud=TOKEN_ENDPOINT), EC_KEY, "ES256", "ec-1")
     assert grant(api, service, assertion).status_code == 200

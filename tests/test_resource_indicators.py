@@ -249,14 +249,15 @@ def test_a_refresh_naming_no_resource_gets_its_grant_even_when_resources_are_req
     assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience == RS_A
 
 class OnlyResourceA:
-    """An adapter letting clients have tokens for RS_A (and the default resource) only."""
+    """An adapter letting clients have tokens for RS_A (and the default resource) only; the
+    "Trusted RP" for RS_B too (it decides by the client, as a host's policy does)."""
 
     def __new__(cls):
         from oauth_provider.adapter import DefaultAdapter
 
         class Adapter(DefaultAdapter):
             def allows_resource(self, client, resource):
-                return resource != RS_B
+                return resource != RS_B or client.name == "Trusted RP"
 
         return Adapter()
 
@@ -268,6 +269,14 @@ def test_adapter_refuses_a_resource_for_a_client(oauth, conf_client, settings):
     r, _, _ = authorize(oauth, conf_client, [RS_B], scope="read")
     assert query_of(r["Location"])["error"] == "invalid_target"
     assert tokens(oauth, conf_client, [RS_A], scope="read")["scope"] == "read"
+    trusted = ClientFactory(name="Trusted RP")
+    assert tokens(oauth, trusted, [RS_B], scope="read")["scope"] == "read"
+    # and at the token endpoint, for a grant that names its resource there
+    for client, status in ((conf_client, 400), (trusted, 200)):
+        r = oauth.api.post("/o/token/", urlencode({"grant_type": "client_credentials", "scope": "read",
+                                                   "resource": RS_B}), content_type=FORM,
+                           HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+        assert r.status_code == status, (client.name, r.content)
 
 
 # -- scopes follow the audience (RFC 8707 §2.2) ---------------------------------------------

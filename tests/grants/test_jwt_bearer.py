@@ -412,6 +412,26 @@ def test_a_named_resource_binds_the_token_and_its_grant(api, service, settings, 
     assert (row.authorization.resources, row.authorization.scope) == ("https://notes.example/", "read")
 
 
+class PhotosForTheBatchServiceOnly(MappingAdapter):
+    def allows_resource(self, client, resource):
+        return resource != "https://photos.example/" or client.name == "Batch service"
+
+
+@pytest.mark.req("8707-2.1-unknown-resource")
+def test_the_adapter_decides_per_client_which_resources_an_assertion_may_name(api, service, settings):
+    """``allows_resource`` is asked with the client presenting the assertion: one client may
+    name a resource another may not (``invalid_target``)."""
+    configure(settings, ADAPTER=f"{__name__}.PhotosForTheBatchServiceOnly",
+              RESOURCES={"https://notes.example/": {"name": "Notes", "scopes": ["read"]},
+                         "https://photos.example/": {"name": "Photos", "scopes": ["read"]}})
+    other = ClientFactory(name="Another service", grant_types=GRANT_TYPE, redirect_uris="")
+    assert_error(grant(api, other, sign(claims()), resource="https://photos.example/"), "invalid_target")
+    assert grant(api, other, sign(claims()), resource="https://notes.example/").status_code == 200
+    r = grant(api, service, sign(claims()), resource="https://photos.example/")
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience == "https://photos.example/"
+
+
 def test_the_metadata_lists_the_grant_only_while_a_client_is_registered_for_it(api, db):
     def listed() -> bool:
         return GRANT_TYPE in api.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]

@@ -344,3 +344,9 @@ def test_in_development_the_issuer_is_the_url_the_request_came_to(oauth, jwt_cli
         assert oauth.api.get("/o/.well-known/openid-configuration").json()["issuer"] == claims["iss"]
         r = oauth.api.get("/api/scope-only/", **bearer(token))
         assert r.status_code == 200 and r.json() == {"scope": "read"}
+        # a refresh naming that resource (RFC 8707 §2.2) is held to the same origin
+        refresh = oauth.tokens(jwt_client, scope="read")["refresh_token"]
+        r = oauth.token(jwt_client, {"grant_type": "refresh_token", "refresh_token": refresh,
+                                     "resource": "http://testserver"})
+        assert r.status_code == 200, r.content
+        assert jwt.unverified_claims(r.json()["access_token"])["aud"] == "http://testserver"

@@ -305,6 +305,25 @@ def test_grace_period_tolerates_one_retry_inside_the_window_only(oauth, any_clie
     assert_error(refresh(oauth, any_client, second["refresh_token"]), "invalid_grant")
 
 
+@provider(REFRESH_TOKEN_GRACE_PERIOD=10)
+def test_a_retry_inside_the_grace_period_gets_the_users_token_in_its_grant(oauth, any_client, user):
+    """The retry's access token is the same grant's as the first answer's: the user's (never one
+    standing for the client alone), in the refresh token's family, announced as a refresh."""
+    first = oauth.tokens(any_client, scope="read write")
+    second = refreshed(oauth, any_client, first["refresh_token"], scope="read")
+    seen: list[str] = []
+    token_issued.connect(receiver := lambda sender, grant_type, **kw: seen.append(grant_type))
+    try:
+        again = refreshed(oauth, any_client, first["refresh_token"], scope="read")  # the lost answer's retry
+    finally:
+        token_issued.disconnect(receiver)
+    assert again["refresh_token"] == second["refresh_token"]
+    row = access_token_row(again["access_token"])
+    family = family_of_access_token(first["access_token"])
+    assert (row.user, row.client, row.authorization_id, row.scope) == (user, any_client, family.pk, "read")
+    assert seen == ["refresh_token"]
+
+
 @pytest.mark.req("BCP-4.14.2-public-replay-detection")
 @provider(REFRESH_TOKEN_GRACE_PERIOD=60)
 def test_a_second_replay_inside_the_window_is_reuse_and_revokes_the_family(oauth, any_client, reused):

@@ -277,6 +277,17 @@ def test_adapter_refuses_a_resource_for_a_client(oauth, conf_client, settings):
                                                    "resource": RS_B}), content_type=FORM,
                            HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
         assert r.status_code == status, (client.name, r.content)
+    # naming no resource, with a scope only RS_B accepts (the default resource listed with its
+    # own scopes): RS_B is inferred (RFC 9068 §3), and the policy is asked about it for this
+    # client as if it had been named
+    settings.OAUTH_PROVIDER = oauth_settings(
+        SCOPES=SCOPES, RESOURCES={**RESOURCES, DEFAULT: {"name": "The API", "scopes": ["read", "write"]}},
+        ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    for client, status in ((conf_client, 400), (trusted, 200)):
+        r = oauth.api.post("/o/token/", urlencode({"grant_type": "client_credentials", "scope": "rs-b:read"}),
+                           content_type=FORM, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+        assert r.status_code == status, (client.name, r.content)
+    assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience == RS_B
 
 
 # -- scopes follow the audience (RFC 8707 §2.2) ---------------------------------------------

@@ -11,6 +11,7 @@ from django.contrib.auth.hashers import make_password
 from django.test import Client as HttpClient
 from django.test import override_settings
 
+from oauth_provider.models import get_client_model
 from oauth_provider.signals import client_authentication_failed
 from tests.support.factories import ClientFactory, PublicClientFactory
 from tests.support.token_helpers import assert_error, post_form
@@ -35,9 +36,10 @@ def failures():
     def receiver(sender, **kwargs):
         seen.append({"sender": sender, **kwargs})
 
-    client_authentication_failed.connect(receiver)
+    # connected for the client model as sender, as a host listening to client events connects
+    client_authentication_failed.connect(receiver, sender=get_client_model())
     yield seen
-    client_authentication_failed.disconnect(receiver)
+    client_authentication_failed.disconnect(receiver, sender=get_client_model())
 
 
 def raw_basic(text: str | bytes) -> str:
@@ -399,7 +401,6 @@ def test_a_public_client_is_given_no_secret_to_leak():
     from django.core.management import call_command
 
     from oauth_provider.client_auth import uses_secret
-    from oauth_provider.models import get_client_model
 
     out = io.StringIO()
     call_command("createclient", "Phone app", "--public", "--redirect-uri", "https://app.example/cb",

@@ -270,6 +270,20 @@ def test_a_custom_threshold_and_window(conf_client, clock):
         assert token_request(conf_client, "wrong-secret").status_code == 401
 
 
+def test_failure_counts_leave_the_cache_with_their_window(conf_client):
+    """A count (and when it started) is kept for its window, then dropped by the cache: made-up
+    client_ids and addresses cannot pile up entries that never expire."""
+    import time
+
+    from django.core.cache import caches
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 90})):
+        assert fail(conf_client, 1) == [401]
+    left = [None if expiry is None else expiry - time.time()
+            for key, expiry in caches["default"]._expire_info.items() if "oauth_provider:throttle:" in key]
+    assert left and all(value is not None and 85 < value <= 90 for value in left), left
+
+
 def test_a_spent_count_holds_to_the_windows_last_instant_and_the_next_window_counts_from_one(
         conf_client, whole_clock):
     """Wrong credentials stay throttled until the window (from the first failure) is over,

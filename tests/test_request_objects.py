@@ -93,6 +93,18 @@ def test_a_signed_request_object_pushed_to_par(client_a, browser):
     assert AuthorizationCode.objects.get().authorization.scope == "read"
 
 
+def test_in_development_a_pushed_request_object_is_for_the_issuer_the_request_names(client_a, browser):
+    """DEBUG with no ISSUER: the issuer comes from the request (``http://testserver/o``), and
+    the request object's ``aud`` is checked against it at PAR, not a 500 for the missing setting."""
+    with override_settings(DEBUG=True), override_oauth(ISSUER=None):
+        refused_at_par(client_a, request_object(client_a, aud=ISSUER))  # the https one is not us here
+        r = push(client_a, client_id=client_a.client_id, request=request_object(
+            client_a, aud="http://testserver/o", state="dev"))
+        assert r.status_code == 201, r.content
+        r = browser.get(AUTHORIZE, {"client_id": client_a.client_id, "request_uri": r.json()["request_uri"]})
+    assert assert_redirect_to(r, REDIRECT_URI)["state"] == "dev"
+
+
 def test_claims_of_json_types_become_parameters():
     data = request_objects.parameters({"iss": "c", "aud": ISSUER, "exp": 1, "max_age": 0, "state": "s",
                                        "claims": {"id_token": {"acr": None}}, "resource": ["https://a/", "https://b/"]})

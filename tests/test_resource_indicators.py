@@ -408,6 +408,21 @@ def test_a_refresh_drops_scopes_its_resource_no_longer_accepts_whether_or_not_it
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
 
 
+def test_in_development_a_refresh_narrows_its_scopes_by_the_resources_without_an_issuer_setting(
+        oauth, conf_client, settings):
+    """DEBUG with no ISSUER (the default resource then comes from the request's origin): the
+    refresh still drops scopes its resource no longer accepts, and the token works at that
+    resource, not a 500 for the missing setting."""
+    body = tokens(oauth, conf_client, [RS_A], scope="read rs-a:write")
+    narrower = {**RESOURCES, RS_A: {"name": "Resource A", "scopes": ["rs-a:read", "read"]}}
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=narrower, ISSUER=None, RESOURCE_IDENTIFIER=None)
+    r = refresh(oauth, conf_client, body["refresh_token"])
+    assert r.status_code == 200, r.content
+    assert r.json()["scope"] == "read"
+    assert oauth.api.get("/api/a/", **bearer(r.json()["access_token"])).status_code == 200
+
+
 @pytest.mark.req("8707-2.2-refresh-narrowing")
 def test_refresh_asking_to_widen_the_audience(oauth, conf_client):
     body = tokens(oauth, conf_client, [RS_A], scope="read")

@@ -563,7 +563,8 @@ def test_the_adapter_decides_updates_too_with_the_request_and_the_new_metadata()
 
 def test_in_development_the_configuration_uri_is_where_the_request_came_to(settings):
     """``DEBUG`` on and no ``ISSUER`` (a first try): the registration answer's
-    ``registration_client_uri`` is on the origin the client registered at, and it works;
+    ``registration_client_uri`` is on the origin the client registered at, and it works for
+    reading and replacing (each answer names it again, not a 500 for the missing setting);
     an error answer says which methods a browser may use."""
     settings.DEBUG = True
     with override_oauth(DYNAMIC_REGISTRATION="open", ISSUER=None):
@@ -571,6 +572,10 @@ def test_in_development_the_configuration_uri_is_where_the_request_came_to(setti
         assert info["registration_client_uri"] == "http://testserver/o/register/" + info["client_id"]
         read = configure("get", path_of(info["registration_client_uri"]), info["registration_access_token"])
         assert read.status_code == 200 and read.json()["registration_client_uri"] == info["registration_client_uri"]
+        renamed = {**WEB_CLIENT, "client_id": info["client_id"], "client_name": "Renamed"}
+        updated = configure("put", path_of(info["registration_client_uri"]), info["registration_access_token"], renamed)
+        assert updated.status_code == 200, updated.content
+        assert updated.json()["registration_client_uri"] == info["registration_client_uri"]
         refused = register({**WEB_CLIENT, "redirect_uris": "not a list"})
         assert refused.status_code == 400 and refused["Access-Control-Allow-Methods"] == "POST, OPTIONS"
 

@@ -179,17 +179,19 @@ def _id_token(request: HttpRequest, client: AbstractClient, raw: str, role: str)
 
 def _id_token_grant(client: AbstractClient, user: Any, claims: dict[str, Any]) -> Authorization | None:
     """The live grant (token family) of ``user`` to ``client`` an ID token came from, as far as
-    its claims tell: the one of its login (``sid``, ``auth_time`` to the second, when it carries
-    them), the latest if several. None when that grant was revoked, so an earlier login's grant
-    left unrevoked does not stand in for it."""
-    sid, auth_time = claims.get("sid"), claims.get("auth_time")
-    login_time = None
-    if isinstance(auth_time, int) and not isinstance(auth_time, bool):
-        login_time = datetime.fromtimestamp(auth_time, tz=timezone.utc)
-    grant: Authorization | None = (
-        Authorization.objects.filter(client=client, user=user).live()
-        .of_login(sid if isinstance(sid, str) else None, login_time).order_by("-created_at").first()
-    )
+    its claims tell: one of its login (``sid``, ``auth_time`` to the second, when it carries
+    them) made before it was issued (``iat``). None when a grant it may come from was revoked,
+    so neither an earlier login's grant nor a sibling of the same login stands in for it
+    (:meth:`~oauth_provider.models.tokens.AuthorizationQuerySet.of_id_token`)."""
+    def seconds(name: str) -> datetime | None:
+        value = claims.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        return None
+
+    sid = claims.get("sid")
+    grant: Authorization | None = Authorization.objects.filter(client=client, user=user).of_id_token(
+        sid if isinstance(sid, str) else None, seconds("auth_time"), seconds("iat"))
     return grant
 
 

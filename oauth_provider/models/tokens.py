@@ -27,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connections, models, router
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
@@ -106,6 +106,20 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         if auth_time is not None:
             found = found.filter(auth_time__gte=auth_time, auth_time__lt=auth_time + timedelta(seconds=1))
         return found
+
+    def of_id_token(self, session_id: str | None, auth_time: datetime | None,
+                    issued_at: datetime | None) -> Authorization | None:
+        """The live family an ID token stands for, or None: one of its login (:meth:`of_login`)
+        made no later than the ID token (``issued_at``, its ``iat`` to the second), the latest
+        of them. An ID token does not say which of one login's families it came from, so when
+        one it may come from was revoked it stands for none: a live sibling (the same client,
+        user and login, another authorization) must not bring back what was withdrawn."""
+        found = self.of_login(session_id, auth_time)
+        if issued_at is not None:
+            found = found.filter(created_at__lt=issued_at + timedelta(seconds=1))
+        # one statement: a revoked candidate sorts first, else the latest live one
+        first = found.order_by(F("revoked_at").desc(nulls_last=True), "-created_at").first()
+        return None if first is None or first.revoked_at is not None else first
 
     def dead(self, now: datetime | None = None) -> AuthorizationQuerySet:
         """Revoked families, and families older than ``REFRESH_TOKEN_LIFETIME`` with no code or

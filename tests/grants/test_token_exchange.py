@@ -721,6 +721,74 @@ def test_an_id_token_stands_only_for_the_grant_of_its_own_login(oauth, api, clie
     assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
 
 
+def revoke(api: HttpClient, client, token: str) -> None:
+    r = post_form(api, {"token": token}, "/o/revoke/",
+                  HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert r.status_code == 200, r.content
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_revoked_grants_id_token_does_not_stand_for_a_wider_sibling_of_the_same_login(oauth, api, client_a,
+                                                                                      settings, signing_key):
+    """Two authorizations of one client in one login (the same ``sid`` and ``auth_time``): once
+    the first grant is revoked, its ID token is refused, not answered with the second grant's
+    wider scope; the second grant's own ID token, issued after it, still stands for it."""
+    FrozenClock()  # both grants in the same second: only their order tells them apart
+    first = oauth.tokens(client_a, scope="openid read")
+    second = oauth.tokens(client_a, scope="openid read write")
+    assert jwt.unverified_claims(first["id_token"])["sid"] == jwt.unverified_claims(second["id_token"])["sid"]
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    live = exchange(api, client_a, first["id_token"], ID_TOKEN_TYPE)
+    assert live.status_code == 200 and set(live.json()["scope"].split()) <= {"openid", "read"}, live.content
+    revoke(api, client_a, first["refresh_token"])
+    refused = exchange(api, client_a, first["id_token"], ID_TOKEN_TYPE)
+    assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+    assert not AccessToken.objects.filter(scope__contains="write", exchange_depth=1).exists()
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_from_a_grant_made_before_a_revoked_sibling_is_told_apart_by_its_iat(
+        oauth, api, client_a, settings, signing_key):
+    """The ID token issued with the first grant, before a second authorization of the same
+    login: revoking the second leaves the first's ID token standing (the second cannot be its
+    grant: it was made after the ID token)."""
+    clock = FrozenClock()
+    first = oauth.tokens(client_a, scope="openid read")
+    clock.advance(2)
+    second = oauth.tokens(client_a, scope="openid read write")
+    revoke(api, client_a, second["refresh_token"])
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    r = exchange(api, client_a, first["id_token"], ID_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    assert "write" not in r.json()["scope"].split()
+    assert access_token_row(r.json()["access_token"]).authorization.pk == access_token_row(
+        first["access_token"]).authorization.pk
+    refused = exchange(api, client_a, second["id_token"], ID_TOKEN_TYPE)  # the revoked one's own
+    assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_revoked_device_grants_id_token_does_not_stand_for_a_later_device_grant(api, browser, signing_key,
+                                                                                  settings):
+    """Device grants carry no ``sid`` and share the browser login's ``auth_time``: the first
+    grant's ID token, once that grant is revoked, does not bring back the second's scope."""
+    from tests.support.device_helpers import approve, poll, started
+    from tests.support.factories import DEVICE_GRANT
+
+    FrozenClock()
+    kiosk = ClientFactory(name="Kiosk backend", grant_types=f"{DEVICE_GRANT} refresh_token {GRANT_TYPE}")
+    first = started(api, kiosk, scope="openid read")
+    approve(browser, first["user_code"])
+    first_tokens = poll(api, kiosk, first["device_code"]).json()
+    second = started(api, kiosk, scope="openid read write")
+    approve(browser, second["user_code"])
+    assert poll(api, kiosk, second["device_code"]).status_code == 200
+    revoke(api, kiosk, first_tokens["refresh_token"])
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    refused = exchange(api, kiosk, first_tokens["id_token"], ID_TOKEN_TYPE)
+    assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
 @pytest.mark.req("8693-2.1-validate-tokens")
 def test_an_id_token_without_auth_time_stands_for_its_sessions_grant(oauth, api, client_a, settings, signing_key,
                                                                      user):
@@ -987,3 +1055,49 @@ def test_a_single_exchange_of_a_clients_own_token_costs_no_more_query(oauth, api
     token = exchange(api, client_a, user_token(oauth, client_a), scope="read").json()["access_token"]
     with assert_num_queries(1):
         assert api.get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def dpop_service_token(api: HttpClient, client, key) -> str:
+    r = post_form(api, {"grant_type": "client_credentials", "scope": "read"},
+                  HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret),
+                  HTTP_DPOP=key.proof("POST", "https://testserver/o/token/"))
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP", r.content
+    return r.json()["access_token"]
+
+
+@pytest.mark.req("9449-5-token-binding")
+def test_a_dpop_bound_actor_token_needs_a_proof_by_its_own_key(api, client_a):
+    """A stolen DPoP-bound agent token is no bearer token as the actor either: without a proof,
+    or with a proof by another key, the exchange is refused; with its key's proof the new token
+    is bound to that key."""
+    from tests.support.dpop import DPoPKey
+
+    key, other = DPoPKey("EC"), DPoPKey("OKP")
+    subject = service_token(api, client_a)
+    actor = dpop_service_token(api, client_a, key)
+    form = {"grant_type": GRANT_TYPE, "subject_token": subject, "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": actor, "actor_token_type": ACCESS_TOKEN_TYPE}
+    auth = {"HTTP_AUTHORIZATION": basic_auth(client_a.client_id, client_a.raw_secret)}
+    assert_error(post_form(api, form, **auth), "invalid_dpop_proof")
+    assert_error(post_form(api, form, HTTP_DPOP=other.proof("POST", "https://testserver/o/token/"), **auth),
+                 "invalid_dpop_proof")
+    r = post_form(api, form, HTTP_DPOP=key.proof("POST", "https://testserver/o/token/"), **auth)
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).dpop_jkt == key.jkt
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_the_issued_token_never_outlives_its_actor_token(api, client_a):
+    """The actor token expires first (issued half an hour before the subject): the new token
+    expires with it, not with the subject."""
+    clock = FrozenClock()
+    actor = service_token(api, client_a)
+    clock.advance(1800)
+    subject = service_token(api, client_a)
+    r = exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    issued = access_token_row(r.json()["access_token"])
+    assert issued.expires_at == access_token_row(actor).expires_at < access_token_row(subject).expires_at
+    assert r.json()["expires_in"] <= 1800
+    clock.advance(1801)
+    assert not AccessToken.objects.filter(pk=issued.pk).live().exists()

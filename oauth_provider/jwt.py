@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 import jwt as pyjwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwt.algorithms import get_default_algorithms
 
 from . import keys, profiles, secrets
@@ -171,6 +172,8 @@ def verify_foreign(token: str, algorithm: str, public_key: Any) -> dict[str, Any
     verifier = _FOREIGN_VERIFIERS.get(algorithm)
     if verifier is None:
         raise InvalidJWT("algorithm not allowed")
+    if algorithm == "EdDSA" and profiles.fapi2() and not isinstance(public_key, Ed25519PublicKey):
+        raise InvalidJWT("algorithm not allowed")  # FAPI 2.0 §5.4.1: EdDSA only as Ed25519, not Ed448
     try:
         return _verified_claims_with(token, verifier, public_key)
     except (TypeError, ValueError) as exc:  # a key of another type than the algorithm's

@@ -386,6 +386,28 @@ def test_an_rs256_client_assertion_is_refused_ps256_is_accepted():
     assert _rsa_token(client, "RS256").status_code == 200  # the same assertion without the profile
 
 
+@pytest.mark.django_db
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+@pytest.mark.parametrize("curve", ["Ed25519", "Ed448"])
+def test_eddsa_is_accepted_only_as_ed25519_under_the_profile(curve):
+    """FAPI 2.0 §5.4.1 allows EdDSA "using the Ed25519 variant": a client whose key is Ed448
+    signs its assertions as EdDSA too, and is refused under the profile (not without it)."""
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+    from jwt.algorithms import OKPAlgorithm
+
+    private = (ed25519.Ed25519PrivateKey if curve == "Ed25519" else ed448.Ed448PrivateKey).generate()
+    jwk = {**OKPAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "f1"}
+    client = fapi_client(grant_types="client_credentials", redirect_uris="", jwks=json.dumps({"keys": [jwk]}))
+    client.private_key = private
+    with provider(**FAPI):
+        r = _rsa_token(client, "EdDSA")
+        if curve == "Ed25519":
+            assert r.status_code == 200, r.content
+        else:
+            assert_error(r, "invalid_client", 401)
+    assert _rsa_token(client, "EdDSA").status_code == 200  # outside the profile Ed448 is a key like any other
+
+
 def _rsa_token(client: Any, alg: str) -> Any:
     from oauth_provider.client_assertions import ASSERTION_TYPE
 

@@ -287,6 +287,32 @@ def test_a_jti_is_used_once_per_issuer_so_no_issuer_can_spend_anothers(api, serv
     assert_error(grant(api, service, sign(claims(jti=jti))), "invalid_grant")  # still once for each
 
 
+def test_an_assertion_redeemed_by_one_client_cannot_be_replayed_by_another(api, service, settings):
+    """The replay cache keys a ``jti`` by its issuer alone, not by the redeeming client: an
+    issuer trusted for two clients does not let the second spend the first's assertion again."""
+    other = ClientFactory(name="Second service", grant_types=f"client_credentials {GRANT_TYPE}", redirect_uris="")
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": JWKS, "clients": [service.client_id, other.client_id]}})
+    assertion = sign(claims())
+    assert grant(api, service, assertion).status_code == 200
+    assert_error(grant(api, other, assertion), "invalid_grant")
+
+
+@pytest.mark.req("7523-3.1-client-creds")
+def test_a_public_client_edited_past_the_validator_gets_no_token(api, settings):
+    """The grant needs a confidential client (its credentials are the only proof of who sends
+    the assertion); a public row with the grant type written in behind the model's validator
+    is refused at the token endpoint, not given a token for whoever names its client_id."""
+    from tests.support.factories import PublicClientFactory
+
+    public = PublicClientFactory(grant_types="authorization_code")
+    type(public).objects.filter(pk=public.pk).update(grant_types=f"authorization_code {GRANT_TYPE}")
+    configure(settings, JWT_BEARER_ISSUERS={ISSUER: {"jwks": JWKS, "clients": [public.client_id]}})
+    r = post_form(api, {"grant_type": GRANT_TYPE, "client_id": public.client_id, "assertion": sign(claims()),
+                        "scope": "read"})
+    assert_error(r, "unauthorized_client")
+    assert not AccessToken.objects.exists()
+
+
 @pytest.mark.parametrize("payload", [{"jti": None}, {"jti": ""}, {"jti": "x" * 257}, {"sub": None}, {"sub": 7}])
 def test_jti_and_sub_are_required(api, service, payload):
     assert_error(grant(api, service, sign(claims(**payload))), "invalid_grant")

@@ -4,8 +4,9 @@
 since a logout may come long after). ``post_logout_redirect_uri`` is followed only when it
 exactly matches one registered for the client the hint (or ``client_id``) names, and
 ``state`` goes back with it. When the request cannot prove who sent it (no valid hint for
-the logged-in user) the user confirms on a CSRF-protected page first, so a third-party page
-cannot log users out silently. After a logout, clients of the session with a front-channel
+the logged-in user's current session: its ``sid``, §2) the user confirms on a CSRF-protected
+page first, so a third-party page cannot log users out silently, not even with an old ID
+token of theirs. After a logout, clients of the session with a front-channel
 logout URI are signed out by the page shown next (:mod:`oauth_provider.oidc.frontchannel`).
 """
 
@@ -32,6 +33,7 @@ from ..models.store import client_by_id
 from ..oidc import frontchannel
 from ..params import flatten, request_data
 from ..responses import ClientRedirect, add_query, error_page, page_headers, render_page
+from ..session import session_id
 
 if TYPE_CHECKING:
     from ..models import AbstractClient
@@ -65,12 +67,15 @@ class EndSessionView(View):
             return error_page(request, exc)
 
     def handle(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        client, subject = self.identify(request, params)
+        client, subject, sid = self.identify(request, params)
         target = self.redirect_target(client, params)
         user = request.user
         if not user.is_authenticated:
             return self.finish(request, target if self.may_redirect_anonymous(client, subject) else None, params)
-        if subject is not None and subject == subject_for(user, client):
+        # Silent only for a hint of this very login (§2: a hint whose sid is not the current
+        # session's is suspect): an older ID token of the user, found in a log, a history or an
+        # old logout URL, must not log out the session they have now without asking them.
+        if subject is not None and subject == subject_for(user, client) and sid and sid == session_id(request):
             logout(request)
             return self.finish(request, target, params)
         blob = signing.dumps(params, salt=CONFIRM_SALT, compress=True)
@@ -88,7 +93,7 @@ class EndSessionView(View):
             raise InvalidRequest("The logout form has expired or was tampered with.") from None
         if not isinstance(params, dict):
             raise InvalidRequest("The logout form was tampered with.")
-        client, _subject = self.identify(request, params)
+        client, _subject, _sid = self.identify(request, params)
         target = self.redirect_target(client, params)
         if is_self_registered(client):
             # Confirmed on our page: no hint proved the request came from this client, and a
@@ -98,10 +103,11 @@ class EndSessionView(View):
             logout(request)
         return self.finish(request, target, params)
 
-    def identify(self, request: HttpRequest, params: dict[str, str]) -> tuple[Any, str | None]:
-        """The client (from the hint's audience or ``client_id``) and the hint's subject."""
+    def identify(self, request: HttpRequest, params: dict[str, str]) -> tuple[Any, str | None, str | None]:
+        """The client (from the hint's audience or ``client_id``), the hint's subject and its
+        session (``sid``, None when it has none)."""
         client_id = params.get("client_id")
-        subject = None
+        subject = sid = None
         hint = params.get("id_token_hint")
         if hint:
             try:
@@ -115,12 +121,13 @@ class EndSessionView(View):
                 raise InvalidRequest("client_id is not an audience of id_token_hint.")
             client_id = client_id or claims.get("azp") or audience[0]
             subject = str(claims["sub"])
+            sid = claims["sid"] if isinstance(claims.get("sid"), str) else None
         client = None
         if client_id is not None:
             client = client_by_id(client_id, is_active=True)
             if client is None:
                 raise InvalidRequest("Unknown client.")
-        return client, subject
+        return client, subject, sid
 
     @staticmethod
     def may_redirect_anonymous(client: AbstractClient | None, subject: str | None) -> bool:

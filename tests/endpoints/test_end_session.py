@@ -1,6 +1,7 @@
 """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)."""
 
 import re
+from types import SimpleNamespace
 
 import jwt as pyjwt
 import pytest
@@ -9,6 +10,7 @@ from django.test import Client as HttpClient
 
 from oauth_provider import jwt, secrets
 from oauth_provider.oidc import id_token
+from oauth_provider.session import session_id
 from tests.support.factories import AuthorizationFactory, ClientFactory, UserFactory
 
 from ..conftest import query_of
@@ -23,8 +25,12 @@ def rp(db):
     return ClientFactory(post_logout_redirect_uris=LOGOUT_TO)
 
 
-def hint_for(user, client):
-    family = AuthorizationFactory(user=user, client=client, scope="openid")
+def hint_for(user, client, browser=None, sid: str = ""):
+    """An ID token of ``user`` for ``client``; of ``browser``'s current login session (its
+    ``sid``) when given, else of ``sid`` (none when empty)."""
+    if browser is not None:
+        sid = session_id(SimpleNamespace(session=browser.session))
+    family = AuthorizationFactory(user=user, client=client, scope="openid", session_id=sid)
     return id_token.build(issuer=ISS, client=client, authorization=family, access_token=None, nonce=None)
 
 
@@ -34,7 +40,7 @@ def is_logged_in(browser) -> bool:
 
 def test_valid_hint_logs_out_and_returns_to_the_registered_uri_with_state(browser, user, rp, signing_key):
     r = browser.get("/o/logout/", {
-        "id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO, "state": "s 1&2",
+        "id_token_hint": hint_for(user, rp, browser), "post_logout_redirect_uri": LOGOUT_TO, "state": "s 1&2",
     })
     assert r.status_code == 302
     assert r["Location"].startswith(LOGOUT_TO + "?")
@@ -43,11 +49,22 @@ def test_valid_hint_logs_out_and_returns_to_the_registered_uri_with_state(browse
 
 
 def test_expired_hint_is_still_accepted(browser, user, rp, signing_key):
-    hint = hint_for(user, rp)
+    hint = hint_for(user, rp, browser)
     base = secrets.now()
     secrets.set_clock(lambda: base.replace(year=base.year + 1))
     r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO})
     assert r.status_code == 302 and not is_logged_in(browser)
+
+
+@pytest.mark.req("DERIVED-logout-csrf")
+@pytest.mark.parametrize("sid", ["a" * 32, ""], ids=["an earlier session", "no sid"])
+def test_a_hint_not_of_the_current_session_asks_before_logging_out(browser, user, rp, signing_key, sid):
+    """RP-Initiated Logout §2: a hint whose ``sid`` is not the current session's is suspect. The
+    user's ID token of an earlier login (in a log, a history, an old logout URL) sent by any page
+    must not end the session they have now: they confirm first, and nobody is redirected."""
+    r = browser.get("/o/logout/", {"id_token_hint": hint_for(user, rp, sid=sid), "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 200 and b'name="logout_request"' in r.content
+    assert is_logged_in(browser)
 
 
 @pytest.mark.parametrize("uri", [LOGOUT_TO + "/", LOGOUT_TO + "?x=1", "https://evil.example/", "javascript:alert(1)"])

@@ -67,13 +67,6 @@ logger = logging.getLogger("oauth_provider.metadata_documents")
 #: the largest document accepted, in bytes (the draft's recommendation, §6.6)
 MAX_DOCUMENT_BYTES = 5 * 1024
 METADATA_DOCUMENT = "metadata_document"
-#: the model fields a document sets: a change in any of them is a change of the client (§6.3)
-DOCUMENT_FIELDS = (
-    "name", "client_type", "token_endpoint_auth_method", "application_type", "redirect_uris",
-    "post_logout_redirect_uris", "grant_types", "allowed_scopes", "logo_uri", "client_uri", "policy_uri",
-    "tos_uri", "contacts", "jwks", "jwks_uri", "software_id", "software_version",
-    "token_endpoint_auth_signing_alg",
-)
 _DOT_SEGMENT = re.compile(r"^(\.|%2e){1,2}$", re.IGNORECASE)
 
 
@@ -199,7 +192,10 @@ def _same_origin_or_loopback(uri: str, client_id: str) -> bool:
 
 
 def _fingerprint(client: AbstractClient) -> tuple[Any, ...]:
-    return tuple(getattr(client, name, None) for name in DOCUMENT_FIELDS)
+    """Every stored value of ``client``: whatever a document sets (``ClientMetadata.apply``)
+    and changes is a change of the client (§6.3), its logout URIs and its DPoP, PAR and
+    signed-request demands as much as its name; a new field there is covered without a list."""
+    return tuple(getattr(client, field.attname) for field in client._meta.concrete_fields)
 
 
 def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractClient | None:

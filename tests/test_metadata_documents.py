@@ -509,6 +509,23 @@ def test_changed_document_forgets_remembered_consent(cimd, browser, user, change
 
 
 @pytest.mark.req("CIMD-6.3-metadata-change")
+@pytest.mark.parametrize("change", [{"dpop_bound_access_tokens": True},
+                                    {"require_pushed_authorization_requests": True},
+                                    {"require_signed_request_object": True}])
+def test_a_refetched_document_that_hardens_the_client_is_stored(cimd, browser, change):
+    """A document that only turns on DPoP, PAR or signed requests changes the client as much as
+    a new name: the row takes it (not only the one request that fetched it), so the demand holds
+    on every later request while the document is cached."""
+    cimd.serve()
+    assert authorize(browser, cimd.doc_url)[0].status_code == 200
+    caches["default"].clear()
+    cimd.serve(**change)
+    authorize(browser, cimd.doc_url)
+    (name, value), = change.items()
+    assert getattr(get_client_model()._default_manager.get(client_id=cimd.doc_url), name) is value
+
+
+@pytest.mark.req("CIMD-6.3-metadata-change")
 def test_old_redirect_uri_refused_after_the_document_changes(cimd, browser):
     cimd.serve()
     assert authorize(browser, cimd.doc_url)[0].status_code == 200

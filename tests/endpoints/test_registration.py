@@ -1222,3 +1222,25 @@ def test_self_registered_clients_get_only_the_scopes_the_site_offers_them(browse
         call_command("createclient", "Operator's", "--redirect-uri", "https://rp.example/cb",
                      "--scope", "read", "write", stdout=StringIO())
         assert get_client_model().objects.get(name="Operator's").allowed_scope_tuple == ("read", "write")
+
+
+@pytest.mark.req("7592-2-rat-scope")
+@open_registration
+def test_a_client_an_operator_deactivated_cannot_be_read_or_revived_with_its_token(registered):
+    """An operator switches off a self-registered client in the admin (its registration row
+    stays): its registration access token opens nothing, and an update, which makes the client
+    safe again (``is_active`` on), cannot switch it back on."""
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    get_client_model().objects.filter(client_id=registered["client_id"]).update(is_active=False)
+    assert configure("get", uri, token).status_code == 401
+    assert configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"]}).status_code == 401
+    assert not get_client_model().objects.get(client_id=registered["client_id"]).is_active
+
+
+@open_registration
+@pytest.mark.parametrize("uri", ["http://127.0.0.1/bye", "https://localhost/bye"])
+def test_a_self_registered_web_clients_post_logout_uris_follow_the_web_rules(uri):
+    """Self-registered web clients get the web rules for their post-logout URIs as for their
+    redirect URIs: no loopback (another program on the user's machine would receive them)."""
+    r = register({**WEB_CLIENT, "post_logout_redirect_uris": [uri]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_redirect_uri", r.content

@@ -183,3 +183,13 @@ def test_confirming_on_our_page_is_no_redirect_to_a_self_registered_client(user,
     r = browser.post("/o/logout/", {"logout_request": blob, button: button})
     assert r.status_code == 200 and "Location" not in r
     assert is_logged_in(browser) == (button == "stay")
+
+
+def test_a_deactivated_clients_post_logout_uri_is_never_followed(browser, user, rp, signing_key):
+    """A client switched off (or deleted through RFC 7592) may have left its domain to whoever
+    buys it: its ID tokens no longer send anyone there."""
+    hint = hint_for(user, rp, browser)
+    type(rp).objects.filter(pk=rp.pk).update(is_active=False)
+    r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO})
+    assert r.status_code == 400 and "Location" not in r
+    assert is_logged_in(browser)

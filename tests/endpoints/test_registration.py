@@ -21,7 +21,7 @@ from oauth_provider import secrets
 from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.models import ClientRegistration, Consent, InitialAccessToken, get_client_model
 from oauth_provider.models.tokens import AccessToken
-from tests.conftest import consent_blob, pkce_pair
+from tests.conftest import basic_auth, consent_blob, pkce_pair
 from tests.support.endpoints import assert_error_page, assert_redirect_to
 from tests.support.factories import ConsentFactory
 from tests.support.resource_helpers import user_token
@@ -1244,3 +1244,26 @@ def test_a_self_registered_web_clients_post_logout_uris_follow_the_web_rules(uri
     redirect URIs: no loopback (another program on the user's machine would receive them)."""
     r = register({**WEB_CLIENT, "post_logout_redirect_uris": [uri]})
     assert r.status_code == 400 and r.json()["error"] == "invalid_redirect_uri", r.content
+
+
+@open_registration
+def test_an_update_to_private_key_jwt_drops_the_old_secret(registered):
+    """A client that moves to key-based authentication (RFC 7592 update) loses its secret: the
+    stored hash is cleared and the old secret authenticates nothing at the token endpoint."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from tests.support.token_helpers import post_form
+
+    secret = registered["client_secret"]
+    public = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    updated = configure("put", uri, token, {**WEB_CLIENT, "client_id": registered["client_id"],
+                                            "token_endpoint_auth_method": "private_key_jwt",
+                                            "jwks": {"keys": [{**public, "kid": "k1"}]}})
+    assert updated.status_code == 200, updated.content
+    assert "client_secret" not in updated.json()
+    assert get_client_model().objects.get(client_id=registered["client_id"]).client_secret_hash == ""
+    r = post_form(HttpClient(), {"grant_type": "refresh_token", "refresh_token": "x" * 43},
+                  HTTP_AUTHORIZATION=basic_auth(registered["client_id"], secret))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.content

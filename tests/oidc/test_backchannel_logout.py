@@ -156,6 +156,20 @@ def test_logging_out_of_the_site_tells_every_client_of_that_session(server, rp_c
     assert LogoutDelivery.objects.count() == 2
 
 
+def test_a_client_whose_grant_was_revoked_is_not_told_of_the_logout(server, rp_client, logged_in, user, commit):
+    """A client whose grant in this session was revoked (by itself, or withdrawn by the user)
+    holds nothing of the session any more: a logout does not tell it the user's ``sub`` and
+    ``sid`` again; a client of the same session whose grant is live is told."""
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    sign_in(logged_in, rp_client)
+    sign_in(logged_in, second)
+    Authorization.objects.filter(client=rp_client).update(revoked_at=secrets.now())
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert logout_tokens(server, "/logout") == [] and len(logout_tokens(server, "/other")) == 1
+    assert list(LogoutDelivery.objects.values_list("client_id", flat=True)) == [second.pk]
+
+
 def test_nothing_is_recorded_or_sent_while_back_channel_logout_is_off(server, rp_client, logged_in, commit):
     """BACKCHANNEL_LOGOUT["enabled"] False: a logout of the site records no delivery for a
     client with a back-channel URI, and posts it nothing."""

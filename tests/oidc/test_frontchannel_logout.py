@@ -186,11 +186,15 @@ def test_only_the_clients_of_this_session_are_signed_out(rp, logged_in, user):
     silent = ClientFactory(name="No URI")
     revoked = ClientFactory(name="Revoked", redirect_uris="https://three.example/cb",
                             frontchannel_logout_uri="https://three.example/fc")
+    switched_off = ClientFactory(name="Switched off", redirect_uris="https://five.example/cb",
+                                 frontchannel_logout_uri="https://five.example/fc")
     id_token = sign_in(logged_in, rp)
     sign_in(logged_in, other)
     sign_in(logged_in, silent)
     sign_in(logged_in, revoked)
+    sign_in(logged_in, switched_off)
     Authorization.objects.filter(client=revoked).revoke()
+    type(switched_off).objects.filter(pk=switched_off.pk).update(is_active=False)  # a deactivated client
     # the same user in another browser (another session), and another user: not this logout
     elsewhere = OAuthDriver(HttpClient(), HttpClient())
     elsewhere.browser.force_login(user)

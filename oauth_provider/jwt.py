@@ -107,9 +107,29 @@ def parse_json(data: str | bytes) -> Any:
 
 def encode(claims: dict[str, Any], *, typ: str = "JWT", key: keys.LoadedKey | None = None) -> str:
     """Sign ``claims`` with ``key`` (default: the active signing key), ``kid`` and ``typ``
-    in the header."""
+    in the header. An ES256 signature is given its low-``s`` form (:func:`_low_s`)."""
     key = key or keys.signing_key()
-    return pyjwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
+    token = pyjwt.encode(claims, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
+    if key.algorithm != "ES256":
+        return token
+    signing_input, _, encoded_signature = token.rpartition(".")
+    signature = _low_s(_segment(encoded_signature))
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode('ascii')}"
+
+
+#: the order n of P-256's group (SEC 2 §2.4.2, FIPS 186-5)
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _low_s(signature: bytes) -> bytes:
+    """An ES256 signature (``r || s``, RFC 7518 §3.4) with ``s <= n/2``. ECDSA accepts ``(r, s)``
+    and ``(r, n - s)`` alike, so anyone holding a token could make a second valid text of it,
+    one the denylist (which knows a revoked token by the digest of its text) and the token
+    lookups would not know: our tokens are signed with the low ``s`` and verified only so."""
+    s = int.from_bytes(signature[32:], "big")
+    if len(signature) != 64 or s <= _P256_ORDER // 2:
+        return signature
+    return signature[:32] + (_P256_ORDER - s).to_bytes(32, "big")
 
 
 def normalise_typ(value: Any) -> str:
@@ -265,6 +285,15 @@ def _segment(encoded: str) -> bytes:
 
 
 def _verified_claims(token: str, key: keys.LoadedKey) -> dict[str, Any]:
+    """Our own token's claims, verified with our ``key``: an ES256 signature only in its low-``s``
+    form, the one :func:`encode` writes (the other verifies too, as a second text of the token)."""
+    if key.algorithm == "ES256":
+        try:
+            signature = _segment(token.rpartition(".")[2])
+        except ValueError as exc:
+            raise InvalidJWT("malformed base64url") from exc
+        if _low_s(signature) != signature:
+            raise InvalidJWT("signature not in its canonical (low-s) form")
     return _verified_claims_with(token, _VERIFIERS[key.algorithm], key.public)
 
 

@@ -260,6 +260,35 @@ def test_a_second_spelling_of_a_valid_token_is_refused(rsa_key):
     assert seen
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def high_s_twin(token: str) -> str:
+    """The same ES256 token with its signature's other ECDSA spelling, (r, n - s): it verifies
+    as well, and anyone holding the token can make it."""
+    head, body, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    s = int.from_bytes(raw[32:], "big")
+    twin = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{head}.{body}.{base64.urlsafe_b64encode(twin).rstrip(b'=').decode()}"
+
+
+@pytest.mark.req("8725-3.3-all-crypto")
+def test_es256_tokens_are_signed_low_s_and_their_high_s_twin_is_refused(db):
+    """ECDSA signature malleability: a revoked ES256 access token must not come back under its
+    twin spelling (the denylist knows a revoked token by the digest of its text). Every token
+    is signed with s <= n/2 (half of raw signatures are not) and only that form verifies."""
+    key = keys.verification_key(keys.create_key("ES256", prepublish=False).kid)
+    for n in range(24):
+        token = jwt.encode(claims(jti="x" * n), key=key)
+        raw = base64.urlsafe_b64decode(token.split(".")[2] + "==")
+        assert len(raw) == 64 and int.from_bytes(raw[32:], "big") <= P256_ORDER // 2
+        assert jwt.decode(token, typ=None, issuer=ISS)
+        twin = high_s_twin(token)
+        assert pyjwt.decode(twin, key.public, algorithms=["ES256"], options={"verify_aud": False})  # valid ECDSA
+        rejected(twin)
+
+
 @pytest.mark.req("8725-3.9-aud")
 @pytest.mark.parametrize(("aud", "ok"), [
     ("client-a", True), (["x", "client-a"], True), (["x"], False), ("", False), ([], False),

@@ -154,6 +154,28 @@ def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, dja
 
 
 @pytest.mark.req("DERIVED-revocation-visible")
+def test_a_revoked_es256_token_does_not_come_back_under_its_other_signature(oauth, jwt_client,
+                                                                           django_capture_on_commit_callbacks):
+    """ECDSA's (r, n - s) verifies like (r, s): the holder of a revoked ES256 token could re-spell
+    it, and the denylist knows the revoked one by the digest of its text. Our tokens carry the
+    low-s signature and only that spelling is accepted, so the twin is refused before and after."""
+    from tests.test_jwt import high_s_twin
+
+    keys.create_key("ES256", prepublish=False)
+    keys.signing_key()
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        twin = high_s_twin(token)
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
+        assert oauth.api.get("/api/scope-only/", **bearer(twin)).status_code == 401
+        auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
+        for spelling in (token, twin):
+            assert oauth.api.get("/api/scope-only/", **bearer(spelling)).status_code == 401
+
+
+@pytest.mark.req("DERIVED-revocation-visible")
 def test_denylist_stops_a_token_revoked_in_the_minute_its_exp_leeway_still_accepts(
         oauth, jwt_client, warm_keys, django_capture_on_commit_callbacks):
     """RFC 7009 §2.2 / RFC 9068 §4: a resource accepts a JWT access token up to 60 s past its

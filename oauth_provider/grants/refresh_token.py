@@ -106,8 +106,9 @@ class RefreshTokenGrant(Grant):
                     scope=scope, authorization=family, refresh_scope=token.scope, refresh_value=successor,
                     audience=audience, condition=refresh_unrotated(token.pk, now),
                 )
-            except NotStored:  # rotated meanwhile by another request: a grace retry, or reuse
-                pass
+            except NotStored:  # rotated meanwhile by another request (a grace retry, or reuse), or revoked
+                if RefreshToken.objects.filter(pk=token.pk).revoked().exists():
+                    raise InvalidGrant(_REFUSED[state.REVOKED]) from None
         with transaction.atomic():
             if successor is not None and spend_refresh_grace(token.pk, now, grace):
                 stored = refresh_token_by_value(successor)

@@ -110,7 +110,7 @@ _consume_code = PreparedUpdate(
 )
 _rotate = PreparedUpdate(
     lambda: RefreshToken,
-    "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL",
+    "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL AND {revoked_at} IS NULL",
     ("rotated_at", "id"),
 )
 _spend_grace = PreparedUpdate(
@@ -180,8 +180,9 @@ def code_unconsumed(pk: Any, when: datetime) -> Condition:
 
 
 def refresh_unrotated(pk: Any, when: datetime) -> Condition:
-    """Mark the refresh token rotated unless it already is: of concurrent uses of one token
-    only one wins (RFC 9700 §4.14.2)."""
+    """Mark the refresh token rotated unless it already is, or was revoked meanwhile (a
+    revocation landing between the grant's read and this UPDATE is never undone by a new
+    token): of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
     return Condition(_rotate, (when, pk))
 
 

@@ -468,3 +468,41 @@ def test_a_refresh_that_loses_its_rotation_to_a_concurrent_one_stores_nothing(
         assert reused[0]["request"].POST["refresh_token"] == first["refresh_token"]
         assert RefreshToken.objects.filter(authorization=family).count() == 2  # the winner's only
         assert AccessToken.objects.filter(authorization=family).count() == 1
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+def test_a_token_revoked_between_its_lookup_and_its_rotation_gets_nothing(oauth, conf_client, monkeypatch):
+    """The rotating UPDATE wins only while the token is unrevoked: an admin's "Revoke" landing
+    between this request's lookup and its UPDATE (made deterministic by revoking right after
+    the lookup) leaves it ``invalid_grant`` with no new token, and the rest of the grant alone
+    (a revoked token, not a reused one)."""
+    from oauth_provider.grants import refresh_token as grant
+
+    first = oauth.tokens(conf_client)
+    real_lookup = grant.refresh_token_by_value
+
+    def lookup_then_revoked(raw, **kwargs):
+        row = real_lookup(raw, **kwargs)
+        RefreshToken.objects.filter(pk=row.pk).revoke(secrets.now())
+        return row
+
+    monkeypatch.setattr(grant, "refresh_token_by_value", lookup_then_revoked)
+    r = refresh(oauth, conf_client, first["refresh_token"])
+    assert_error(r, "invalid_grant")
+    assert "revoked" in r.json()["error_description"]
+    assert AccessToken.objects.count() == 1 and RefreshToken.objects.count() == 1
+    assert RefreshToken.objects.get().rotated_at is None
+    assert Authorization.objects.live().count() == 1  # no reuse: the family was not revoked
+
+
+@provider(REFRESH_TOKEN_GRACE_PERIOD=30)
+def test_a_grace_replay_never_hands_back_a_revoked_successor(oauth, conf_client):
+    """Inside the grace window the old token's replay answers with its successor, but only a
+    live one: once the successor was revoked (the admin's "Revoke"), the replay gets nothing."""
+    first = oauth.tokens(conf_client)
+    second = refresh(oauth, conf_client, first["refresh_token"])
+    assert second.status_code == 200, second.content
+    RefreshToken.objects.by_value(second.json()["refresh_token"]).revoke(secrets.now())
+    issued = AccessToken.objects.count()
+    assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
+    assert AccessToken.objects.count() == issued

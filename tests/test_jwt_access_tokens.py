@@ -154,6 +154,25 @@ def test_denylist_stops_revoked_tokens_at_once(oauth, jwt_client, warm_keys, dja
 
 
 @pytest.mark.req("DERIVED-revocation-visible")
+def test_a_revoked_token_stays_denied_until_it_expires(oauth, jwt_client, warm_keys, monkeypatch,
+                                                       django_capture_on_commit_callbacks):
+    """The denylist entry lives as long as the token would be accepted, not a fixed while: half
+    an hour after its revocation (by the cache's own clock) a one-hour token is still refused."""
+    import time
+
+    from django.core.cache.backends import locmem
+
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
+        later = time.time() + 1800
+        monkeypatch.setattr(locmem.time, "time", lambda: later)
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+
+
+@pytest.mark.req("DERIVED-revocation-visible")
 def test_a_revoked_es256_token_does_not_come_back_under_its_other_signature(oauth, jwt_client,
                                                                            django_capture_on_commit_callbacks):
     """ECDSA's (r, n - s) verifies like (r, s): the holder of a revoked ES256 token could re-spell

@@ -367,6 +367,8 @@ class _Outcome:
     error: OAuthError | None
     raw: str | None = None
     proofs: dict[str, OAuthError | None] = field(default_factory=dict)
+    #: whether a form body could carry the token when this was decided (``form_body``)
+    body_allowed: bool = False
 
 
 def _validate(request: HttpRequest, form_body: bool | None) -> _Outcome:
@@ -391,16 +393,28 @@ def _for_resource(token: ResourceToken | None, request: HttpRequest, resource: s
 
 
 # -- the per-request outcome ----------------------------------------------------------------
-def _cached(request: HttpRequest) -> _Outcome | None:
+def _body_allowed(form_body: bool | None) -> bool:
+    return bool(provider_settings.BEARER_FORM_BODY if form_body is None else form_body)
+
+
+def _cached(request: HttpRequest, form_body: bool | None) -> _Outcome | None:
+    """The outcome an earlier call left on the request, if it holds for this one: one decided
+    with the body allowed and one with it refused differ for a request with no token in its
+    header (a body token is the token for one and no token for the other), so such an outcome
+    is decided again (no query for a refused body; nothing was proved for a token not seen)."""
     cached: _Outcome | None = getattr(request, _CACHE_ATTR, None)
+    if cached is not None and cached.body_allowed != _body_allowed(form_body) and _from_header(request) is None:
+        return None
     return cached
 
 
 def _outcome(request: HttpRequest, form_body: bool | None) -> _Outcome:
     try:
-        return _validate(request, form_body)
+        decided = _validate(request, form_body)
     except OAuthError as exc:
-        return _Outcome(None, exc)
+        decided = _Outcome(None, exc)
+    decided.body_allowed = _body_allowed(form_body)
+    return decided
 
 
 def _htu(request: HttpRequest, resource: str | None, proof: str | None) -> str:
@@ -454,9 +468,10 @@ def authenticate(request: Any, *, form_body: bool | None = None, resource: str |
     :class:`~oauth_provider.errors.InvalidDPoPProof` (a bound token without a valid proof for
     this request) or :class:`~oauth_provider.errors.UseDPoPNonce` (``DPOP_NONCE``: the proof
     lacks this resource's nonce). A later call returns or raises the same thing without a
-    query, and without spending the proof again."""
+    query, and without spending the proof again (one that allows a body token where the
+    earlier refused it, or the other way round, decides again for a token not in the header)."""
     request = django_request(request)
-    cached = _cached(request)
+    cached = _cached(request, form_body)
     if cached is None:
         cached = _outcome(request, form_body)
         setattr(request, _CACHE_ATTR, cached)
@@ -472,7 +487,7 @@ async def aauthenticate(
     ``client`` and ``user`` stay lazy: touch them through ``sync_to_async`` (or use
     :meth:`ResourceToken` fields that need no query: ``scopes``, ``audience``...)."""
     request = django_request(request)
-    cached = _cached(request)
+    cached = _cached(request, form_body)
     if cached is None:
         cached = await sync_to_async(_outcome, thread_sensitive=True)(request, form_body)
         setattr(request, _CACHE_ATTR, cached)

@@ -67,6 +67,27 @@ def test_form_body_ignored_unless_enabled(token):
         assert resource.authenticate(multipart_post) is None
 
 
+def test_a_layer_refusing_body_tokens_is_not_handed_one_an_earlier_layer_took(token, assert_num_queries):
+    """Two layers on one request (the middleware under ``BEARER_FORM_BODY``, then a view saying
+    ``form_body=False``, or the other way round): each gets the answer for its own rule, not the
+    first one's. A header token is the same answer for both: no second query."""
+    raw, row = token
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        request = form_post({"access_token": raw})
+        assert resource.authenticate(request).id == row.pk  # the body allowed
+        with assert_num_queries(0):
+            assert resource.authenticate(request, form_body=False) is None
+            with pytest.raises(MissingToken):
+                resource.require(request, form_body=False)
+    request = form_post({"access_token": raw})
+    assert resource.authenticate(request, form_body=False) is None  # the body refused first
+    assert resource.authenticate(request, form_body=True).id == row.pk
+    header = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert resource.authenticate(header, form_body=True).id == row.pk
+    with assert_num_queries(0):
+        assert resource.authenticate(header, form_body=False).id == row.pk
+
+
 @pytest.mark.req("6750-2-one-method")
 @pytest.mark.parametrize("enabled", [True, False])
 def test_header_and_body_is_invalid_request(token, enabled):

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.test import override_settings
 
+from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.endpoints.authorize import CONSENT_MAX_AGE
 from oauth_provider.models import Authorization, AuthorizationCode, Consent
 from oauth_provider.signals import consent_denied, consent_granted
@@ -27,6 +28,7 @@ from tests.support.endpoints import (
     provider_settings,
 )
 from tests.support.factories import REDIRECT_URI, ClientFactory, ConsentFactory, PublicClientFactory, UserFactory
+from tests.support.settings import oauth_settings
 
 from ..conftest import consent_blob, query_of
 
@@ -664,3 +666,28 @@ def assert_consent_page(r) -> None:
 def assert_silent_grant(r) -> None:
     """Granted without asking: a redirect to the client carrying a code."""
     assert r.status_code == 302 and "code" in query_of(r["Location"]), (r.status_code, r.get("Location"))
+
+
+REFUSED: set[str] = set()
+
+
+class Revocable(DefaultAdapter):
+    """A host policy that can change while a consent page is open."""
+
+    def is_user_allowed(self, request, client, user):
+        return user.username not in REFUSED
+
+
+def test_a_user_refused_after_the_consent_page_was_shown_gets_no_code(browser, conf_client, user, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.Revocable")
+    REFUSED.clear()
+    params = params_for(conf_client)
+    page = browser.get(AUTHORIZE, params)
+    assert page.status_code == 200
+    REFUSED.add(user.username)  # the policy changes while the page is open (the form lives an hour)
+    try:
+        r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    finally:
+        REFUSED.clear()
+    assert_error_redirect(r, conf_client.redirect_uri_list[0], "access_denied", params["state"], "https://testserver/o")
+    assert not AuthorizationCode.objects.exists()

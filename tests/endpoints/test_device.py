@@ -447,3 +447,44 @@ def test_a_client_deactivated_after_the_code_was_entered_cannot_be_approved(api,
     refused = decide(browser, page)
     assert refused.status_code == 403 and b"Device connected" not in refused.content
     assert row(flow).status == "pending"
+
+
+def _device_setup():
+    from django.test import Client as HttpClient
+
+    from tests.support.factories import DeviceClientFactory, UserFactory
+
+    client = DeviceClientFactory(name="TV")
+    browser = HttpClient()
+    browser.force_login(UserFactory(username="viewer"))
+    return HttpClient(), client, browser
+
+
+def test_the_code_of_a_deactivated_device_client_opens_no_consent_page():
+    """A disabled client's pending code: refused as unknown when typed, never claimed, no
+    consent page naming the client (device.py enter: ``not device.client.is_active``)."""
+    from oauth_provider.models import DeviceCode
+    from tests.support.device_helpers import enter, started
+
+    api, client, browser = _device_setup()
+    flow = started(api, client)
+    type(client).objects.filter(pk=client.pk).update(is_active=False)
+    r = enter(browser, flow["user_code"])
+    assert r.status_code == 400 and b"was not recognised" in r.content
+    assert b"device_request" not in r.content
+    assert DeviceCode.objects.by_device_code(flow["device_code"]).get().user is None
+
+
+def test_a_device_consent_post_without_the_allow_button_approves_nothing():
+    """Only an explicit "allow" approves (the code flow's consent form has the same rule and
+    test: test_consent.py, a POST with the blob alone)."""
+    from oauth_provider.models import DeviceCode
+    from tests.support.device_helpers import VERIFICATION, enter, started
+    from tests.support.device_helpers import consent_blob as device_blob
+
+    api, client, browser = _device_setup()
+    flow = started(api, client)
+    page = enter(browser, flow["user_code"])
+    assert page.status_code == 200
+    browser.post(VERIFICATION, {"device_request": device_blob(page.content.decode())})
+    assert DeviceCode.objects.by_device_code(flow["device_code"]).get().status != "approved"

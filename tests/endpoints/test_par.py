@@ -622,3 +622,42 @@ def test_a_public_clients_pushes_are_throttled_per_address_with_429(public_clien
         assert push(public_client, HttpClient(REMOTE_ADDR="192.0.2.9")).status_code == 201
         assert push(conf_client).status_code == 201
     assert PushedAuthorization.objects.count() == 4
+
+
+def test_a_pushed_prompt_login_request_is_approved_on_the_consent_page_after_one_login(conf_client, user, signing_key):
+    """PAR + prompt=login + a consent page: the consent form must carry our login_after
+    marker (request_objects.front_channel), or the approval sends the user to log in again."""
+    from datetime import timedelta as delta
+    from urllib.parse import urlsplit
+
+    from django.test import Client as HttpClient
+
+    from oauth_provider import secrets
+    from tests.support.par_helpers import AUTHORIZE as PAR_AUTHORIZE
+    from tests.support.par_helpers import pushed_uri, request_params
+
+    from ..conftest import query_of
+
+    browser = HttpClient()
+    browser.force_login(user)
+    request_uri = pushed_uri(conf_client, **request_params(conf_client, scope="openid read", prompt="login", nonce="n"))
+    base = secrets.now()
+    secrets.set_clock(lambda: base + delta(seconds=5))
+    r = browser.get(PAR_AUTHORIZE, {"client_id": conf_client.client_id, "request_uri": request_uri})
+    assert r.status_code == 302 and "code=" not in r["Location"]
+    back = urlsplit(query_of(r["Location"])["next"])
+    secrets.set_clock(lambda: base + delta(seconds=10))
+    browser.force_login(user)
+    page = browser.get(back.path, query_of("?" + back.query))
+    assert page.status_code == 200  # the consent page
+    r = browser.post(PAR_AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert r.status_code == 302
+    assert "code" in query_of(r["Location"]), r["Location"]
+
+
+def test_a_client_authenticated_by_http_basic_may_leave_client_id_out_of_its_push(conf_client):
+    """RFC 9126 §2.1: the client is who authenticated; request_objects.push sets client_id."""
+    from tests.support.par_helpers import push, request_params
+
+    r = push(conf_client, **request_params(conf_client, client_id=None))
+    assert r.status_code == 201, r.content

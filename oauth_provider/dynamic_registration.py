@@ -205,8 +205,10 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
         raise RegistrationRefused()
     had_secret = bool(client.client_secret_hash)
     allowed_before, shown_before = client.allowed_scope_tuple, _shown_to_users(client)
+    grants_before = client.grant_type_list
     metadata.apply(client)
     _keep_within(client, allowed_before)
+    _keep_grants_within(client, grants_before, asked="grant_types" in data)
     _make_safe(client)
     secret = None
     if uses_secret(client):
@@ -247,6 +249,17 @@ def _keep_within(client: AbstractClient, allowed_before: tuple[str, ...] | None)
     if not kept:
         raise ClientMetadataError("scope: none of these scopes is available to this client.", field="scope")
     client.allowed_scopes = " ".join(kept)
+
+
+def _keep_grants_within(client: AbstractClient, before: list[str], *, asked: bool) -> None:
+    """As for scopes: an update gets the grant types it asks for among those the client has
+    now (none named: those it has), so a grant an operator took away in the admin does not
+    come back with the client's next update. Only an operator adds a grant type."""
+    kept = [g for g in client.grant_type_list if g in before] if asked else list(before)
+    if not kept:
+        raise ClientMetadataError("grant_types: none of these grant types is available to this client.",
+                                  field="grant_types")
+    client.grant_types = " ".join(kept)
 
 
 def delete(registration: ClientRegistration) -> None:

@@ -1267,3 +1267,25 @@ def test_an_update_to_private_key_jwt_drops_the_old_secret(registered):
     r = post_form(HttpClient(), {"grant_type": "refresh_token", "refresh_token": "x" * 43},
                   HTTP_AUTHORIZATION=basic_auth(registered["client_id"], secret))
     assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.content
+
+
+@pytest.mark.req("7592-2.2-update")
+@open_registration
+def test_an_update_never_gives_back_a_grant_type_an_operator_took_away(registered):
+    """As with scopes: an operator took ``refresh_token`` away from a self-registered client in
+    the admin; the client's next update asking for it again does not get it (the answer says
+    what it has), and an update naming no grant types keeps those it has."""
+    client_id = registered["client_id"]
+    get_client_model().objects.filter(client_id=client_id).update(grant_types="authorization_code")
+    uri, token = path_of(registered["registration_client_uri"]), registered["registration_access_token"]
+    r = configure("put", uri, token, {**WEB_CLIENT, "client_id": client_id,
+                                      "grant_types": ["authorization_code", "refresh_token"]})
+    assert r.status_code == 200, r.content
+    assert r.json()["grant_types"] == ["authorization_code"]
+    assert get_client_model().objects.get(client_id=client_id).grant_type_list == ["authorization_code"]
+    unnamed = {k: v for k, v in WEB_CLIENT.items() if k != "grant_types"}
+    r = configure("put", uri, r.json()["registration_access_token"], {**unnamed, "client_id": client_id})
+    assert r.status_code == 200 and r.json()["grant_types"] == ["authorization_code"], r.content
+    refused = configure("put", uri, r.json()["registration_access_token"],
+                        {**WEB_CLIENT, "client_id": client_id, "grant_types": ["refresh_token"]})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"

@@ -144,3 +144,38 @@ def test_a_get_never_reads_a_body_token(oauth, conf_client, alice, signing_key):
     r = oauth.api.generic("GET", "/o/userinfo/", f"access_token={token}",
                           content_type="application/x-www-form-urlencoded")
     assert r.status_code == 401 and "error=" not in r["WWW-Authenticate"]
+
+
+# -- a JWT access token at UserInfo: the authorization server reads its row anyway ----------------
+def _jwt_bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.mark.req("6749-4.1.2-revoke-on-reuse")
+def test_a_revoked_jwt_access_token_gets_no_userinfo(oauth, user, signing_key):
+    """UserInfo runs where the token's row is: a JWT access token revoked (RFC 7009), or whose
+    family a replayed code revoked, or of a deactivated client, releases no claims there, even
+    with the resource servers' denylist off."""
+    from django.test import Client as HttpClient
+
+    from tests.conftest import basic_auth
+    from tests.support.factories import ClientFactory
+    from tests.support.token_helpers import post_form
+
+    rp = ClientFactory(access_token_format="jwt")
+    token = oauth.tokens(rp, scope="openid profile")["access_token"]
+    assert oauth.api.get("/o/userinfo/", **_jwt_bearer(token)).status_code == 200
+    r = post_form(HttpClient(), {"token": token}, "/o/revoke/",
+                  HTTP_AUTHORIZATION=basic_auth(rp.client_id, rp.raw_secret))
+    assert r.status_code == 200
+    assert oauth.api.get("/o/userinfo/", **_jwt_bearer(token)).status_code == 401
+
+    code, verifier = oauth.get_code(rp, scope="openid profile")
+    replayed = oauth.exchange(rp, code, verifier).json()["access_token"]
+    assert oauth.api.get("/o/userinfo/", **_jwt_bearer(replayed)).status_code == 200
+    assert oauth.exchange(rp, code, verifier).status_code == 400  # the replay revokes the family
+    assert oauth.api.get("/o/userinfo/", **_jwt_bearer(replayed)).status_code == 401
+
+    other = oauth.tokens(rp, scope="openid profile")["access_token"]
+    type(rp).objects.filter(pk=rp.pk).update(is_active=False)
+    assert oauth.api.get("/o/userinfo/", **_jwt_bearer(other)).status_code == 401

@@ -439,3 +439,25 @@ def test_mutmut_is_configured_for_the_modules_the_mutation_run_covers():
     modules = list(crosscheck._mutate_module().MODULES)
     assert config["only_mutate"] == [f"oauth_provider/{m}" for m in modules]
     assert config["pytest_add_cli_args_test_selection"] == ["tests", *(f"--ignore={p}" for p in crosscheck.LEFT_OUT)]
+
+
+def test_the_mcp_pages_introspection_check_refuses_a_token_for_another_resource():
+    """docs/how-to/mcp.md's introspection snippet is an MCP server's audience check: an ``aud``
+    string naming another resource whose URL starts with the server's must not pass (``in``
+    on a string is a substring test), nor one naming nothing; a list naming it passes."""
+    from unittest import mock
+
+    text = (Path(__file__).resolve().parent.parent / "docs/how-to/mcp.md").read_text()
+    snippet = re.search(r"```python\n(import requests\n\ndef introspect.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - our own documentation's code
+    answers = {
+        "https://mcp.example.net/mcp/admin": None, "https://mcp.example.net/mcp2": None, None: None,
+        "https://mcp.example.net/mcp": True, ("https://other.example/", "https://mcp.example.net/mcp"): True,
+    }
+    for aud, accepted in answers.items():
+        answer = {"active": True, "sub": "1", "scope": "read",
+                  **({"aud": list(aud) if isinstance(aud, tuple) else aud} if aud else {})}
+        with mock.patch("requests.post") as post:
+            post.return_value.json.return_value = answer
+            assert (namespace["introspect"]("opaque") is not None) is bool(accepted), aud

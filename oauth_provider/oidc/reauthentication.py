@@ -1,6 +1,8 @@
 """When an authorization request needs the user to log in again (OIDC Core §3.1.2.1, §3.1.2.3).
 
-* ``prompt=login`` and ``max_age=0``: a fresh login, whatever the session says;
+* ``prompt=login``, ``prompt=select_account`` and ``max_age=0``: a fresh login, whatever the
+  session says (the site's login page is where the user picks an account: signing in as
+  someone else, or as themselves again);
 * ``max_age=N``: the last login (``auth_time``) must be at most N seconds old;
 * ``id_token_hint``: the logged-in user must be the one the hint names.
 
@@ -48,11 +50,17 @@ def _timestamp(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
+#: the ``prompt`` values a login answers (OIDC Core §3.1.2.1): ``login``, and ``select_account``,
+#: for which the site's login page is where the user picks the account (signing in as another
+#: user, or as the same one again): an OP that cannot offer a choice must not skip it
+FORCING_PROMPTS = frozenset({"login", "select_account"})
+
+
 def _digest(params: Mapping[str, str]) -> str:
     """Which authorization request this is: its parameters without the marker and without
-    ``prompt=login`` (which the request coming back no longer carries)."""
+    the prompts a login answered (which the request coming back no longer carries)."""
     items = {k: v for k, v in params.items() if k != LOGIN_AFTER}
-    prompt = [v for v in items.pop("prompt", "").split() if v != "login"]
+    prompt = [v for v in items.pop("prompt", "").split() if v not in FORCING_PROMPTS]
     if prompt:
         items["prompt"] = " ".join(prompt)
     blob = json.dumps(sorted(items.items()), separators=(",", ":"), ensure_ascii=False)
@@ -116,7 +124,7 @@ def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
         # marker stands in for prompt=login / max_age=0 only; a positive max_age still holds.
         if not _marker_satisfied(request, req, auth_time):
             return True
-    elif "login" in req.prompt or req.max_age == 0:
+    elif req.prompt & FORCING_PROMPTS or req.max_age == 0:
         return True
     if req.max_age:
         return auth_time is None or (secrets.now() - auth_time).total_seconds() > req.max_age
@@ -135,9 +143,10 @@ def login_again(
     send_to_login: Callable[[QueryDict], HttpResponse],
 ) -> HttpResponse:
     """Send the user to log in (``send_to_login(query)``), coming back to this request without
-    ``prompt=login`` and with a fresh ``login_after`` marker, recorded in the browser."""
+    ``prompt=login`` or ``select_account`` and with a fresh ``login_after`` marker, recorded in
+    the browser."""
     query = data.copy()
-    prompt = [v for v in query.get("prompt", "").split() if v != "login"]
+    prompt = [v for v in query.get("prompt", "").split() if v not in FORCING_PROMPTS]
     if prompt:
         query["prompt"] = " ".join(prompt)
     else:

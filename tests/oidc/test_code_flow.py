@@ -617,3 +617,28 @@ def test_a_failure_signing_the_id_token_spends_no_code(oauth, conf_client, signi
     monkeypatch.undo()
     body = oauth.exchange(conf_client, code, verifier).json()
     assert body["id_token"] and AuthorizationCode.objects.get().consumed_at is not None
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_prompt_select_account_sends_the_user_to_pick_an_account_once(oauth, conf_client, user, signing_key):
+    """Discovery lists ``select_account``: the site's login page is where the user picks the
+    account (OIDC Core §3.1.2.1), so the request goes there once, even from a live session,
+    instead of silently giving a code for whoever is logged in. Another user signing in there
+    is the one the code is for; the way back does not ask again."""
+    conf_client.skip_consent = True
+    conf_client.save()
+    assert "select_account" in oauth.api.get("/o/.well-known/openid-configuration").json()["prompt_values_supported"]
+    params, verifier = oauth.authorize_params(conf_client, scope="openid", prompt="select_account")
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    target = login_redirect(oauth.browser.get("/o/authorize/", params))
+    back = urlsplit(target["next"])
+    back_params = {k: v[0] for k, v in parse_qs(back.query).items()}
+    assert "prompt" not in back_params and "login_after" in back_params
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    other = UserFactory(username="the-other-account")
+    oauth.browser.force_login(other)
+    r = oauth.browser.get(back.path, back_params)
+    code = query_of(r["Location"])["code"]
+    token = oauth.exchange(conf_client, code, verifier).json()
+    assert verify(token["id_token"], oauth.api)["sub"] == str(other.pk)

@@ -353,3 +353,22 @@ def test_other_clients_and_users_do_not_interfere(conf_client, user):
     assert resource.authenticate(rf.get("/", **bearer(raw_a))).user.get_username() == "alice"
     found_b = resource.authenticate(rf.get("/", **bearer(raw_b)))
     assert found_b.user.get_username() == "bob" and found_b.client.pk == other_client.pk
+
+
+@pytest.mark.parametrize("spoil", ["revoked", "expired"])
+def test_a_dead_token_is_answered_exactly_like_an_unknown_one(conf_client, user, spoil):
+    """RFC 6750 §3.1 invalid_token, nothing more: the challenge must not tell a revoked token
+    from one that never existed."""
+    from django.test import Client as HttpClient
+
+    from oauth_provider.models import AccessToken
+
+    api = HttpClient()
+    raw, row = user_token(conf_client, user)
+    AccessToken.objects.filter(pk=row.pk).update(
+        **({"revoked_at": secrets.now()} if spoil == "revoked" else {"expires_at": secrets.now()}))
+    dead = api.get("/api/plain/", **bearer(raw))
+    unknown = api.get("/api/plain/", **bearer(secrets.generate_token()))
+    assert dead.status_code == unknown.status_code == 401
+    assert dead["WWW-Authenticate"] == unknown["WWW-Authenticate"]
+    assert dead.content == unknown.content

@@ -11,6 +11,7 @@ from oauth_provider import secrets
 from oauth_provider.models import AccessToken, Authorization, RefreshToken
 from tests.support.factories import ClientFactory
 from tests.support.resource_helpers import ISSUER, RESOURCE, client_token, expired, refresh_token, user_token
+from tests.support.settings import override_oauth
 from tests.support.token_helpers import FrozenClock, assert_no_store, post_form
 
 from ..conftest import basic_auth
@@ -263,3 +264,14 @@ def test_repeated_token_is_invalid_request(client, conf_client, user):
                   HTTP_AUTHORIZATION=basic_auth(conf_client.client_id, conf_client.raw_secret))
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
 
+
+def test_introspection_gives_a_resource_server_the_subject_the_tokens_client_sees(user):
+    """The sub of an introspected token is the one in the token (its client's), whoever asks:
+    the same as the JWT form's sub and the ID token's."""
+    rp = ClientFactory(name="RP")
+    rs = ClientFactory(name="API", is_resource_server=True, grant_types="client_credentials", redirect_uris="")
+    raw, _ = user_token(rp, user)
+    with override_oauth(ADAPTER="tests.test_adapter_client_hooks.PerClientAdapter"):
+        body = post_form(HttpClient(), {"token": raw}, "/o/introspect/",
+                         HTTP_AUTHORIZATION=basic_auth(rs.client_id, rs.raw_secret)).json()
+    assert body["active"] is True and body["sub"] == f"{rp.client_id}:{user.pk}"

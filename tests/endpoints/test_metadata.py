@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from tests.support.endpoints import provider_settings
+from tests.support.settings import override_oauth
 from tests.support.token_helpers import post_form
 
 from ..conftest import basic_auth
@@ -181,3 +183,17 @@ def test_registered_extension_grants_and_methods_are_advertised(api):
     assert grant in doc["grant_types_supported"]
     assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "example_mtls"]
     assert doc["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "example_mtls"]
+
+
+def test_rfc8414_metadata_names_the_jwks_even_without_openid_connect(client):
+    """RFC 8414 §2 jwks_uri: an RFC 9068 resource server that reads only OAuth metadata."""
+    assert client.get("/o/.well-known/oauth-authorization-server").json()["jwks_uri"] == "https://testserver/o/jwks/"
+    with override_oauth(OIDC_ENABLED=False):
+        assert client.get("/o/.well-known/oauth-authorization-server").json()["jwks_uri"] == "https://testserver/o/jwks/"
+
+
+@pytest.mark.parametrize(("prepublication", "bound"), [(600, 600), (86400, 3600)])
+def test_jwks_is_cached_no_longer_than_a_new_key_is_prepublished(client, signing_key, prepublication, bound):
+    with override_oauth(SIGNING_KEY_PREPUBLICATION=prepublication):
+        cache = client.get("/o/jwks/")["Cache-Control"]
+    assert int(re.search(r"max-age=(\d+)", cache).group(1)) <= bound, cache

@@ -556,3 +556,44 @@ def test_a_migrated_secret_is_not_hashed_again_for_an_address_past_its_failures(
                            REMOTE_ADDR="203.0.113.9"))
     client.refresh_from_db()
     assert "$" not in client.client_secret_hash  # stored the fast way: nothing slow left to guess at
+
+
+def test_a_private_key_jwt_client_is_not_proven_by_a_leftover_secret():
+    client = ClientFactory()
+    # switched to private_key_jwt by host code / a data migration that left the hash behind
+    get_client_model().objects.filter(pk=client.pk).update(token_endpoint_auth_method="private_key_jwt")
+    r = post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert r.status_code == 401, r.content
+
+
+def test_a_confidential_client_registered_as_none_is_not_proven_by_its_client_id():
+    client = ClientFactory()
+    get_client_model().objects.filter(pk=client.pk).update(token_endpoint_auth_method="none")  # no DB constraint
+    r = post_form(HttpClient(), {**CC, "client_id": client.client_id})
+    assert r.status_code == 401, r.content
+
+
+def test_a_corrupted_password_hash_refuses_every_secret():
+    client = ClientFactory()
+    # a hash check_password cannot read (it raises ValueError): every secret is refused, no 500
+    get_client_model().objects.filter(pk=client.pk).update(client_secret_hash="md5$$")
+    r = post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, "anything"))
+    assert r.status_code == 401, r.content
+
+
+@pytest.mark.parametrize("path, view", [
+    ("/o/token/", "oauth_provider.endpoints.token.TokenView"),
+    ("/o/introspect/", "oauth_provider.endpoints.introspect.IntrospectionView"),
+    ("/o/revoke/", "oauth_provider.endpoints.revoke.RevocationView"),
+])
+def test_backchannel_forms_are_hidden_from_error_reports(rf, path, view):
+    from urllib.parse import urlencode
+
+    from django.utils.module_loading import import_string
+
+    client = ClientFactory()
+    request = rf.post(path, urlencode({**CC, "client_id": client.client_id, "client_secret": client.raw_secret,
+                                       "token": "x"}),
+                      content_type="application/x-www-form-urlencoded")
+    import_string(view).as_view()(request)
+    assert request.sensitive_post_parameters == "__ALL__"

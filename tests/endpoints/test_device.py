@@ -488,3 +488,21 @@ def test_a_device_consent_post_without_the_allow_button_approves_nothing():
     assert page.status_code == 200
     browser.post(VERIFICATION, {"device_request": device_blob(page.content.decode())})
     assert DeviceCode.objects.by_device_code(flow["device_code"]).get().status != "approved"
+
+
+def test_client_auth_failures_do_not_throttle_user_code_entry():
+    """The user-code throttle counts apart from client authentication's: failed client
+    authentications at a shared address (a NAT, the reverse proxy) lock nobody out of the page."""
+    from tests.conftest import basic_auth
+    from tests.support.device_helpers import enter, started
+    from tests.support.factories import ClientFactory, DeviceClientFactory, UserFactory
+    from tests.support.token_helpers import post_form
+
+    CC = {"grant_type": "client_credentials", "scope": "read"}
+    live = started(HttpClient(), DeviceClientFactory())
+    victim = ClientFactory()
+    for _ in range(10):  # anyone at the shared address (a NAT, the reverse proxy) fails 10 times
+        assert post_form(HttpClient(), CC, HTTP_AUTHORIZATION=basic_auth(victim.client_id, "wrong")).status_code == 401
+    honest = HttpClient()
+    honest.force_login(UserFactory(username="honest"))
+    assert enter(honest, live["user_code"]).status_code == 200

@@ -149,3 +149,22 @@ def test_connected_apps_puts_the_most_recently_used_app_first():
         (tokenless.client, now - timedelta(days=1)),
         (newcomer.client, now - timedelta(days=2)),
     ]
+
+
+def test_connected_apps_never_lists_another_users_consents_or_grants():
+    from oauth_provider.models.consents import connected_apps
+    from tests.support.factories import AuthorizationFactory, ConsentFactory, RefreshTokenFactory
+
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    consented = ClientFactory(name="Alices consented app")
+    ConsentFactory(user=alice, client=consented)
+    granted = ClientFactory(name="Alices refresh-only app")
+    RefreshTokenFactory(authorization=AuthorizationFactory(user=alice, client=granted))
+    assert {a.client.pk for a in connected_apps(alice)} == {consented.pk, granted.pk}
+    assert connected_apps(bob) == []
+    from django.test import Client as HttpClient
+
+    browser = HttpClient()
+    browser.force_login(bob)
+    html = browser.get("/o/connected-apps/").content.decode()
+    assert "Alices" not in html

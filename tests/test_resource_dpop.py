@@ -83,7 +83,12 @@ def warm_keys(signing_key):
 
 
 def jwt_token(client, user, *, cnf: Any = None, scope: str = "openid read write") -> str:
-    """An RFC 9068 access token of ours, bound by ``cnf`` (RFC 9449 §6.1) when given."""
+    """An RFC 9068 access token of ours, bound by ``cnf`` (RFC 9449 §6.1) when given, with its
+    row stored as issuing stores it (UserInfo, on the authorization server, reads it)."""
+    from datetime import datetime, timezone
+
+    from oauth_provider.models import AccessToken
+
     now = int(secrets.now().timestamp())
     claims: dict[str, Any] = {
         "iss": ISSUER, "sub": str(user.pk), "aud": RESOURCE, "client_id": client.client_id, "iat": now,
@@ -91,7 +96,13 @@ def jwt_token(client, user, *, cnf: Any = None, scope: str = "openid read write"
     }
     if cnf is not None:
         claims["cnf"] = cnf
-    return our_jwt.encode(claims, typ=our_jwt.ACCESS_TOKEN_TYP)
+    token = our_jwt.encode(claims, typ=our_jwt.ACCESS_TOKEN_TYP)
+    jkt = cnf["jkt"] if isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str) else ""
+    AccessToken.objects.create(
+        token_hash=secrets.hash_token(token), client=client, user=user, scope=scope, audience=RESOURCE,
+        dpop_jkt=jkt, created_at=datetime.fromtimestamp(now, tz=timezone.utc),
+        expires_at=datetime.fromtimestamp(now + 300, tz=timezone.utc))
+    return token
 
 
 def url(path: str, origin: str = RESOURCE) -> str:

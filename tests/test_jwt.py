@@ -289,6 +289,48 @@ def test_es256_tokens_are_signed_low_s_and_their_high_s_twin_is_refused(db):
         rejected(twin)
 
 
+def test_eddsa_and_rs256_tokens_are_left_as_signed(db):
+    """Only ES256 signatures are made low-s: an Ed25519 signature (whose S, read as an ECDSA s,
+    is above n/2 one time in two) or an RS256 one is neither rewritten nor refused."""
+    for algorithm in ("EdDSA", "RS256"):
+        key = keys.verification_key(keys.create_key(algorithm, prepublish=False).kid)
+        for n in range(24):
+            token = jwt.encode(claims(jti="y" * n), key=key)
+            assert pyjwt.decode(token, key.public, algorithms=[algorithm], options={"verify_aud": False})
+            assert jwt.decode(token, typ=None, issuer=ISS)
+
+
+@pytest.mark.req("FAPI2-5.4.1-algorithms")
+def test_verify_foreign_takes_eddsa_only_from_an_ed25519_key_under_fapi2(settings):
+    """FAPI 2.0 §5.4.1: "EdDSA using the Ed25519 variant". Under the profile an Ed448 key's
+    EdDSA signature is refused; Ed25519, ES256 and PS256 keys verify; without the profile Ed448
+    does too."""
+    from cryptography.hazmat.primitives.asymmetric import ed448
+
+    from tests.support.settings import oauth_settings
+
+    body = {"iss": "c", "sub": "c", "aud": ISS, "exp": 2_000_000_000}
+    signers = {
+        "Ed25519": (ed25519.Ed25519PrivateKey.generate(), "EdDSA"),
+        "Ed448": (ed448.Ed448PrivateKey.generate(), "EdDSA"),
+        "P-256": (ec.generate_private_key(ec.SECP256R1()), "ES256"),
+        "RSA": (rsa.generate_private_key(public_exponent=65537, key_size=2048), "PS256"),
+    }
+    tokens = {name: (pyjwt.encode(body, private, algorithm=alg), alg, private.public_key())
+              for name, (private, alg) in signers.items()}
+    plain = oauth_settings()
+    settings.OAUTH_PROVIDER = oauth_settings(PROFILE="fapi2")
+    for name, (token, alg, public) in tokens.items():
+        if name == "Ed448":
+            with pytest.raises(jwt.InvalidJWT):
+                jwt.verify_foreign(token, alg, public)
+        else:
+            assert jwt.verify_foreign(token, alg, public)["sub"] == "c", name
+    settings.OAUTH_PROVIDER = plain
+    token, alg, public = tokens["Ed448"]
+    assert jwt.verify_foreign(token, alg, public)["sub"] == "c"
+
+
 @pytest.mark.req("8725-3.9-aud")
 @pytest.mark.parametrize(("aud", "ok"), [
     ("client-a", True), (["x", "client-a"], True), (["x"], False), ("", False), ([], False),

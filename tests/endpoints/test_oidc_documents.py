@@ -42,6 +42,17 @@ def test_discovery_agrees_with_rfc8414_metadata(client, signing_key):
     assert all(v.startswith("https://") for k, v in oidc.items() if k.endswith("_endpoint") or k == "jwks_uri")
 
 
+def test_discovery_claims_only_what_is_served(client, signing_key):
+    """What a relying party configures itself from: public subjects only (no pairwise
+    identifiers are made), the ``claims`` parameter honoured (OIDC Core §5.5, tested with the
+    code flow), and no ``request_uri`` registration demanded (none is ever fetched)."""
+    oidc = client.get("/o/.well-known/openid-configuration").json()
+    assert oidc["subject_types_supported"] == ["public"]
+    assert oidc["claims_parameter_supported"] is True
+    assert oidc["require_request_uri_registration"] is False
+    assert oidc["prompt_values_supported"] == ["none", "login", "consent", "select_account"]
+
+
 def test_oidc_documents_are_gone_when_disabled(client):
     with override_settings(OAUTH_PROVIDER={"ISSUER": "https://testserver/o", "OIDC_ENABLED": False}):
         assert client.get("/o/.well-known/openid-configuration").status_code == 404

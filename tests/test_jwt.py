@@ -289,6 +289,19 @@ def test_es256_tokens_are_signed_low_s_and_their_high_s_twin_is_refused(db):
         rejected(twin)
 
 
+def test_an_es256_token_with_a_signature_of_another_length_or_spelling_is_refused(db):
+    """The low-s check reads the signature before it is verified: one of another length (a
+    longer one would make n - s negative) or in a non-canonical base64url spelling is an
+    invalid token like any other, never an error of the check itself."""
+    key = keys.verification_key(keys.create_key("ES256", prepublish=False).kid)
+    token = jwt.encode(claims(), key=key)
+    head, body, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "==")
+    for other in (raw + b"\xff" * 32, b"\xff" * 96, raw[:48]):
+        rejected(f"{head}.{body}.{base64.urlsafe_b64encode(other).rstrip(b'=').decode()}")
+    rejected(f"{head}.{body}.{_alternative_encoding(sig)}")
+
+
 def test_eddsa_and_rs256_tokens_are_left_as_signed(db):
     """Only ES256 signatures are made low-s: an Ed25519 signature (whose S, read as an ECDSA s,
     is above n/2 one time in two) or an RS256 one is neither rewritten nor refused."""

@@ -754,7 +754,7 @@ def test_an_id_token_from_a_grant_made_before_a_revoked_sibling_is_told_apart_by
     grant: it was made after the ID token)."""
     clock = FrozenClock()
     first = oauth.tokens(client_a, scope="openid read")
-    clock.advance(2)
+    clock.advance(1)  # the next second: after the first ID token's iat (whole seconds), by under 2 s
     second = oauth.tokens(client_a, scope="openid read write")
     revoke(api, client_a, second["refresh_token"])
     settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
@@ -765,6 +765,26 @@ def test_an_id_token_from_a_grant_made_before_a_revoked_sibling_is_told_apart_by
         first["access_token"]).authorization.pk
     refused = exchange(api, client_a, second["id_token"], ID_TOKEN_TYPE)  # the revoked one's own
     assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_a_revoked_grant_of_another_session_in_the_same_second_does_not_refuse_an_id_token(
+        oauth, api, client_a, user, settings, signing_key):
+    """The ID token's ``sid`` narrows its candidates to its own session: another session's grant
+    of the same user, client and login second, revoked, is not one it may come from."""
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
+
+    tokens = oauth.tokens(client_a, scope="openid read")
+    claims = jwt.unverified_claims(tokens["id_token"])
+    Authorization.objects.create(
+        client=client_a, user=user, scope="openid read", session_id="another-session",
+        auth_time=datetime.fromtimestamp(claims["auth_time"], tz=tz.utc),
+        created_at=datetime.fromtimestamp(claims["iat"], tz=tz.utc) - timedelta(seconds=1),
+        revoked_at=datetime.fromtimestamp(claims["iat"], tz=tz.utc))
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    r = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read")
+    assert r.status_code == 200, r.content
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")

@@ -628,17 +628,14 @@ def test_prompt_select_account_sends_the_user_to_pick_an_account_once(oauth, con
     conf_client.skip_consent = True
     conf_client.save()
     assert "select_account" in oauth.api.get("/o/.well-known/openid-configuration").json()["prompt_values_supported"]
-    params, verifier = oauth.authorize_params(conf_client, scope="openid", prompt="select_account")
     base = secrets.now()
     secrets.set_clock(lambda: base + timedelta(seconds=5))
-    target = login_redirect(oauth.browser.get("/o/authorize/", params))
-    back = urlsplit(target["next"])
-    back_params = {k: v[0] for k, v in parse_qs(back.query).items()}
+    path, back_params, verifier = _forced_login_return(oauth.browser, conf_client, prompt="select_account")
     assert "prompt" not in back_params and "login_after" in back_params
     secrets.set_clock(lambda: base + timedelta(seconds=10))
     other = UserFactory(username="the-other-account")
     oauth.browser.force_login(other)
-    r = oauth.browser.get(back.path, back_params)
+    r = oauth.browser.get(path, back_params)
     code = query_of(r["Location"])["code"]
     token = oauth.exchange(conf_client, code, verifier).json()
     assert verify(token["id_token"], oauth.api)["sub"] == str(other.pk)

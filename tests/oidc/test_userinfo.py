@@ -179,3 +179,18 @@ def test_a_revoked_jwt_access_token_gets_no_userinfo(oauth, user, signing_key):
     other = oauth.tokens(rp, scope="openid profile")["access_token"]
     type(rp).objects.filter(pk=rp.pk).update(is_active=False)
     assert oauth.api.get("/o/userinfo/", **_jwt_bearer(other)).status_code == 401
+
+
+def test_userinfo_query_budget_for_opaque_and_jwt_access_tokens(oauth, user, signing_key, conf_client,
+                                                              assert_num_queries):
+    """An opaque token: its one lookup (client, user and family joined). A JWT: its user by
+    subject, and its row's lookup (the liveness check, which also reads the claims request, as
+    the lookup it replaced did): 2, none added by the check."""
+    from tests.support.factories import ClientFactory
+
+    opaque = oauth.tokens(conf_client, scope="openid profile")["access_token"]
+    with assert_num_queries(1):
+        assert oauth.api.get("/o/userinfo/", **_jwt_bearer(opaque)).status_code == 200
+    token = oauth.tokens(ClientFactory(access_token_format="jwt"), scope="openid profile")["access_token"]
+    with assert_num_queries(2):
+        assert oauth.api.get("/o/userinfo/", **_jwt_bearer(token)).status_code == 200

@@ -168,7 +168,7 @@ class ClientAdmin(NoSecretLookups):
         (_("Software and contacts"), ("software_id", "software_version", "contacts")),
         (_("Back-channel logout"), ("backchannel_logout_uri", "backchannel_logout_session_required")),
         (_("Front-channel logout"), ("frontchannel_logout_uri", "frontchannel_logout_session_required")),
-        (_("Trust"), ("skip_consent", "is_resource_server", "owner", "access_token_format",
+        (_("Trust"), ("skip_consent", "is_resource_server", "served_resources", "owner", "access_token_format",
                       "dpop_bound_access_tokens")),
         (_("Secret and history"), ("client_secret_hash", "registration_method", "created_at", "updated_at")),
     )

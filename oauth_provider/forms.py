@@ -158,6 +158,9 @@ class ClientForm(forms.ModelForm):  # type: ignore[type-arg]  # the model is cho
             return "native"
         return str(self.instance.application_type or "web")
 
+    def clean_served_resources(self) -> str:
+        return "\n".join(dict.fromkeys(str(self.cleaned_data.get("served_resources") or "").split()))
+
     def clean_contacts(self) -> str:
         return "\n".join(line.strip() for line in self.cleaned_data["contacts"].splitlines() if line.strip())
 

@@ -173,6 +173,18 @@ def audience(stored: str, request: HttpRequest | None = None) -> tuple[str, ...]
     return tuple(stored.split()) or (default_identifier(request),)
 
 
+def served_by(client: AbstractClient, stored_audience: str, request: HttpRequest | None = None) -> bool:
+    """Is ``client`` a resource server the token of ``stored_audience`` is meant for? RFC 7662
+    §4: the server "MUST determine whether or not the token can be used at the protected
+    resource making the introspection call". A resource server serves the resources its
+    ``served_resources`` lists, or the default resource when it lists none; a token for
+    several resources is visible to each of them."""
+    if not getattr(client, "is_resource_server", False):
+        return False
+    served = client.served_resource_list or [default_identifier(request)]
+    return any(identifier in served for identifier in audience(stored_audience, request))
+
+
 def store(resources: Iterable[str]) -> str:
     """The stored form of an audience (:func:`audience` reads it back)."""
     return " ".join(resources)

@@ -40,6 +40,7 @@ from tests.support.factories import (
     RefreshTokenFactory,
     UserFactory,
 )
+from tests.support.settings import oauth_settings
 from tests.support.token_helpers import post_form
 
 from .conftest import basic_auth
@@ -118,6 +119,30 @@ def test_a_public_client_cannot_be_set_to_skip_consent(admin_browser):
     assert r.status_code == 200 and "skip_consent" in r.context["adminform"].form.errors
     native.refresh_from_db()
     assert native.skip_consent is False
+
+
+@override_settings(OAUTH_PROVIDER=oauth_settings(RESOURCES={"https://rs-a.example/": {"name": "A"}}))
+def test_a_resource_server_lists_the_resources_it_serves(admin_browser):
+    """RFC 7662 §4: which tokens a resource server may introspect is set on its row; a
+    resource the provider does not know, or one given to a client that is not a resource
+    server, is refused on the field, nothing saved."""
+    base = client_form(redirect_uris="", grant_types=["client_credentials"])
+    r = admin_browser.post(url(Client, "add"), {**base, "is_resource_server": "on",
+                                                "served_resources": "https://rs-b.example/"})
+    assert r.status_code == 200
+    assert "is not a resource" in str(r.context["adminform"].form.errors["served_resources"])
+    r = admin_browser.post(url(Client, "add"), {**base, "served_resources": "https://rs-a.example/"})
+    assert r.status_code == 200
+    assert "Only a resource server" in str(r.context["adminform"].form.errors["served_resources"])
+    assert not Client.objects.exists()
+    r = admin_browser.post(url(Client, "add"), {
+        **base, "is_resource_server": "on",
+        "served_resources": " https://rs-a.example/\r\n\r\nhttps://testserver\r\nhttps://rs-a.example/ "})
+    assert r.status_code == 200 and r.templates[0].name == "oauth_provider/admin_client_secret.html"
+    row = Client.objects.get()
+    assert row.is_resource_server and row.served_resource_list == ["https://rs-a.example/", "https://testserver"]
+    page = admin_browser.get(url(Client, "change", row.pk)).content.decode()
+    assert 'name="served_resources"' in page and "https://rs-a.example/" in page
 
 
 def secrets_in(html: str) -> list[str]:

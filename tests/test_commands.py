@@ -27,6 +27,7 @@ from tests.support.factories import (
     RefreshTokenFactory,
     UserFactory,
 )
+from tests.support.settings import override_oauth
 from tests.support.token_helpers import post_form
 
 from .conftest import basic_auth
@@ -149,6 +150,32 @@ def test_human_output():
 def test_invalid_input_is_a_command_error(args, message):
     with pytest.raises(CommandError, match=message):
         run("createclient", "Bad", *args)
+    assert not Client.objects.exists()
+
+
+RS_A = "https://rs-a.example/"
+
+
+@override_oauth(RESOURCES={RS_A: {"name": "Resource A"}})
+def test_a_resource_server_names_the_resources_it_serves():
+    rs = create_json("Reports API", "--grant-type", "client_credentials", "--resource-server",
+                     "--serves", RS_A, "--serves", RS_A)
+    assert rs["is_resource_server"] is True and rs["served_resources"] == [RS_A]
+    assert Client.objects.get(client_id=rs["client_id"]).served_resource_list == [RS_A]
+    plain = create_json("Default API", "--grant-type", "client_credentials", "--resource-server")
+    assert plain["served_resources"] == []  # the default resource
+    assert "served_resources" not in create_json("App", "--redirect-uri", "https://rp.example/cb")
+
+
+@override_oauth(RESOURCES={RS_A: {"name": "Resource A"}})
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(("--resource-server", "--serves", "https://rs-b.example/"), "is not a resource", id="unknown"),
+    pytest.param(("--resource-server", "--serves", "https://rs-a.example"), "is not a resource", id="near-miss"),
+    pytest.param(("--serves", RS_A), "Only a resource server serves resources", id="not-a-resource-server"),
+])
+def test_served_resources_must_be_known_and_need_the_flag(args, message):
+    with pytest.raises(CommandError, match=message):
+        run("createclient", "Bad RS", "--grant-type", "client_credentials", *args)
     assert not Client.objects.exists()
 
 

@@ -183,6 +183,65 @@ def test_several_resources_need_the_multi_audience_policy(oauth, conf_client, jw
     assert introspect(oauth, conf_client, opaque)["aud"] == [RS_A, RS_B]
 
 
+# -- introspection by resource servers (RFC 7662 §4) ------------------------------------------
+def _resource_server(name: str, *served: str):
+    return ClientFactory(name=name, is_resource_server=True, grant_types="client_credentials", redirect_uris="",
+                         served_resources="\n".join(served))
+
+
+@pytest.mark.req("7662-4-state-checks")
+@pytest.mark.parametrize("kind", ["opaque", "jwt"])
+def test_a_resource_server_sees_only_tokens_meant_for_a_resource_it_serves(oauth, conf_client, jwt_client, kind):
+    """RFC 7662 §4: the server "MUST determine whether or not the token can be used at the
+    protected resource making the introspection call". Resource B must not learn (nor
+    confirm as live) a token it could be replaying from resource A."""
+    client = conf_client if kind == "opaque" else jwt_client
+    token = tokens(oauth, client, [RS_A], scope="read")["access_token"]
+    serves_a = _resource_server("A", RS_A)
+    serves_a_and_mcp = _resource_server("A+MCP", MCP, RS_A)
+    serves_b = _resource_server("B", RS_B)
+    serves_default = _resource_server("Default")  # lists none: the default resource
+    for caller in (serves_a, serves_a_and_mcp):
+        info = introspect(oauth, caller, token)
+        assert info["active"] is True and info["aud"] == RS_A and info["client_id"] == client.client_id
+    for caller in (serves_b, serves_default):
+        assert introspect(oauth, caller, token) == {"active": False}
+    assert introspect(oauth, client, token)["active"] is True  # its own client always may
+
+
+@pytest.mark.req("7662-4-state-checks")
+def test_a_default_resource_token_is_seen_by_a_resource_server_of_the_default_resource_only(oauth, conf_client):
+    token = tokens(oauth, conf_client, scope="read")["access_token"]
+    assert introspect(oauth, _resource_server("Default"), token)["aud"] == DEFAULT
+    assert introspect(oauth, _resource_server("Named default", DEFAULT), token)["aud"] == DEFAULT
+    assert introspect(oauth, _resource_server("A", RS_A), token) == {"active": False}
+
+
+def test_a_token_for_several_resources_is_seen_by_each(oauth, conf_client, multi):
+    token = tokens(oauth, conf_client, [RS_A, RS_B], scope="read")["access_token"]
+    assert introspect(oauth, _resource_server("A", RS_A), token)["aud"] == [RS_A, RS_B]
+    assert introspect(oauth, _resource_server("B", RS_B), token)["aud"] == [RS_A, RS_B]
+    assert introspect(oauth, _resource_server("MCP", MCP), token) == {"active": False}
+
+
+def test_served_resources_without_the_resource_server_flag_grant_nothing(oauth, conf_client):
+    """A client that is not a resource server sees only its own tokens, whatever the column
+    holds (a row written by hand or by an older form)."""
+    token = tokens(oauth, conf_client, [RS_A], scope="read")["access_token"]
+    not_rs = ClientFactory(name="Not an RS", grant_types="client_credentials", redirect_uris="")
+    type(not_rs).objects.filter(pk=not_rs.pk).update(served_resources=RS_A)  # clean() would refuse it
+    assert introspect(oauth, not_rs, token) == {"active": False}
+
+
+def test_introspection_by_a_resource_server_still_costs_two_statements(oauth, conf_client, assert_num_queries):
+    token = tokens(oauth, conf_client, [RS_A], scope="read")["access_token"]
+    serves_a, serves_b = _resource_server("A", RS_A), _resource_server("B", RS_B)
+    with assert_num_queries(2):
+        assert introspect(oauth, serves_a, token)["active"] is True
+    with assert_num_queries(2):
+        assert introspect(oauth, serves_b, token) == {"active": False}
+
+
 @pytest.mark.req("8707-3-single-audience")
 def test_several_resources_are_invalid_target_by_default(oauth, conf_client):
     r, _, query = authorize(oauth, conf_client, [RS_A, RS_B], scope="read")

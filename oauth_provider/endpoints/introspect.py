@@ -3,17 +3,19 @@
 A form-encoded POST (§2.1) from an authenticated client (§2.1: the endpoint must not be open
 to token scanning; public clients, which prove nothing, are refused with 401). A client may
 introspect the tokens issued to it; a client flagged ``is_resource_server`` may introspect
-any access token, but a refresh token only its own client may (it is never meant for a
-resource server). Access and refresh tokens are both looked up, in the order ``token_type_hint``
-suggests (§2.1: the hint is only an optimisation).
+the access tokens meant for a resource it serves (``served_resources``, or the default
+resource when it lists none; §4: the server must determine whether the token "can be used at
+the protected resource making the introspection call"), but a refresh token only its own
+client may (it is never meant for a resource server). Access and refresh tokens are both
+looked up, in the order ``token_type_hint`` suggests (§2.1: the hint is only an optimisation).
 
 Anything the caller may not learn about (unknown, expired, revoked, malformed, another
-client's token) is exactly ``{"active": false}`` (§2.2). Active tokens give ``active``,
-``scope``, ``client_id``, ``token_type``, ``exp``, ``iat``, ``iss``, ``aud`` (access tokens)
-and, for a user's token, ``sub`` (the adapter's subject, the user's primary key by default)
-and ``username``. A client_credentials token has **no** ``sub`` and no ``username``: nothing
-that a resource server could mistake for a user (RFC 9700 §4.15.1); its ``client_id`` says
-who it belongs to.
+client's token, a token for another resource) is exactly ``{"active": false}`` (§2.2).
+Active tokens give ``active``, ``scope``, ``client_id``, ``token_type``, ``exp``, ``iat``,
+``iss``, ``aud`` (access tokens) and, for a user's token, ``sub`` (the adapter's subject, the
+user's primary key by default) and ``username``. A client_credentials token has **no**
+``sub`` and no ``username``: nothing that a resource server could mistake for a user (RFC
+9700 §4.15.1); its ``client_id`` says who it belongs to.
 
 Two queries for an access token: the client, then the token joined to its client, user and
 family. Always ``Cache-Control: no-store``.
@@ -52,15 +54,16 @@ def _user_fields(user: Any, client: AbstractClient) -> dict[str, Any]:
     return {"sub": subject_for(user, client), "username": user.get_username()}
 
 
-def _may_see(caller: AbstractClient, owner_pk: Any) -> bool:
-    return caller.pk == owner_pk or bool(getattr(caller, "is_resource_server", False))
+def _may_see(request: HttpRequest, caller: AbstractClient, row: Any) -> bool:
+    """The token's own client, or a resource server it is meant for (RFC 7662 §4)."""
+    return caller.pk == row.client_id or resources.served_by(caller, row.audience, request)
 
 
 def _access_token(request: HttpRequest, raw: str, caller: AbstractClient) -> dict[str, Any] | None:
     row = resource.lookup(raw)
     if row is None:
         return None
-    if not row.is_live(secrets.now()) or not _may_see(caller, row.client_id):
+    if not row.is_live(secrets.now()) or not _may_see(request, caller, row):
         return INACTIVE
     audience = resources.audience(row.audience, request)
     return {

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models.constraints import BaseConstraint
 from django.utils.translation import gettext_lazy as _
 
-from .. import client_metadata, generators
+from .. import client_metadata, generators, resources
 from .. import secrets as _secrets
 from ..client_metadata import (  # noqa: F401  # re-exported: migrations name these here
     LOOPBACK_HOSTS,
@@ -24,6 +24,7 @@ from ..client_metadata import (  # noqa: F401  # re-exported: migrations name th
     validate_http_url,
     validate_logo_url,
 )
+from ..conf import provider_settings
 
 CLIENT_MODEL_SETTING = "OAUTH_PROVIDER_CLIENT_MODEL"
 DEFAULT_CLIENT_MODEL = "oauth_provider.Client"
@@ -166,7 +167,13 @@ class AbstractClient(models.Model):
     )
     is_resource_server = models.BooleanField(
         _("resource server"), default=False,
-        help_text=_("May introspect tokens issued to other clients."),
+        help_text=_("May introspect access tokens issued to other clients for the resources it serves."),
+    )
+    served_resources = models.TextField(
+        _("resources served"), blank=True,
+        help_text=_("For a resource server: the resource identifiers (RFC 8707) it serves, one per line, "
+                    "from OAUTH_PROVIDER['RESOURCES']. It may introspect only access tokens meant for one "
+                    "of them. Empty: the default resource (RESOURCE_IDENTIFIER)."),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
@@ -289,6 +296,10 @@ class AbstractClient(models.Model):
         """The client's scope allow-list, or None when it may ask for every registered scope."""
         words = _words(self.allowed_scopes)
         return tuple(words) if words else None
+
+    @property
+    def served_resource_list(self) -> list[str]:
+        return _words(self.served_resources)
 
     @property
     def post_logout_redirect_uri_list(self) -> list[str]:
@@ -419,8 +430,27 @@ class AbstractClient(models.Model):
             )
         if public and self.skip_consent:
             errors.setdefault("skip_consent", []).append(PUBLIC_SKIP_CONSENT_MESSAGE)
+        for problem in self._served_resource_problems():
+            errors.setdefault("served_resources", []).append(problem)
         if errors:
             raise ValidationError(errors)
+
+    def _served_resource_problems(self) -> list[Any]:
+        """Each served resource must be a resource the provider knows (RFC 8707 §2: an
+        absolute URI, compared as an exact string), and only a resource server serves any."""
+        served = self.served_resource_list
+        if not served:
+            return []
+        if not self.is_resource_server:
+            return [_("Only a resource server serves resources: tick 'resource server' or leave this empty.")]
+        known = {str(identifier) for identifier in provider_settings.RESOURCES or {}}
+        try:
+            known.add(resources.default_identifier())
+        except ImproperlyConfigured:  # development mode: the default resource is each request's origin
+            pass
+        return [_("%(identifier)s is not a resource of OAUTH_PROVIDER['RESOURCES'] (nor the default "
+                  "resource).") % {"identifier": identifier}
+                for identifier in served if identifier not in known]
 
     def get_constraints(self) -> list[tuple[type[models.Model], Sequence[BaseConstraint]]]:
         """The constraints :meth:`validate_constraints` checks: all but the skip_consent one,

@@ -167,7 +167,12 @@ class Command(BaseCommand):
                             help="First-party confidential client: users are never shown the consent "
                                  "page (refused for --public: any app can claim a public client_id).")
         parser.add_argument("--resource-server", action="store_true",
-                            help="May introspect tokens issued to other clients.")
+                            help="May introspect access tokens issued to other clients for the resources it "
+                                 "serves (--serves; without it, the default resource).")
+        parser.add_argument("--serves", dest="served_resources", action="extend", nargs="+", default=[],
+                            metavar="RESOURCE",
+                            help="With --resource-server: a resource identifier of OAUTH_PROVIDER['RESOURCES'] "
+                                 "whose access tokens it may introspect (repeatable).")
         parser.add_argument(
             "--access-token-format", choices=("opaque", "jwt"), default="",
             help="This client's access tokens: opaque or RFC 9068 JWTs (default: "
@@ -231,6 +236,7 @@ class Command(BaseCommand):
             allowed_scopes=" ".join(dict.fromkeys(requested)),
             skip_consent=options["skip_consent"],
             is_resource_server=options["resource_server"],
+            served_resources="\n".join(dict.fromkeys(options.get("served_resources", []))),
             access_token_format=options.get("access_token_format") or "",
             backchannel_logout_uri=options["backchannel_logout_uri"],
             backchannel_logout_session_required=options["backchannel_logout_session_required"],
@@ -279,6 +285,8 @@ def _as_dict(client: AbstractClient, raw_secret: str | None) -> dict[str, Any]:
         "skip_consent": client.skip_consent,
         "is_resource_server": client.is_resource_server,
     }
+    if client.is_resource_server:
+        data["served_resources"] = client.served_resource_list
     data.update(client_metadata.to_dict(client))
     if client.access_token_format:
         data["access_token_format"] = client.access_token_format

@@ -298,6 +298,14 @@ DEFAULTS: dict[str, Setting] = {
         "Put the claims of the granted profile/email/address/phone scopes in the ID token as well as at "
         "UserInfo (many relying parties read them there). Off: only claims asked for with the claims parameter.",
     ),
+    "LOGOUT_REVOKES_SESSION_GRANTS": Setting(
+        True, (bool,),
+        "When a user's login session ends (Django's ``user_logged_out``: the site's logout view, "
+        "RP-initiated logout), revoke the grants made in it with ``openid`` and without "
+        "``offline_access``, their refresh and access tokens (OpenID Connect Back-Channel Logout 1.0 "
+        "§2.7, OIDC Core §11), after the clients are told. Grants with ``offline_access``, grants "
+        "without ``openid`` and other sessions' grants are kept. With ``OIDC_ENABLED`` only.",
+    ),
     "BACKCHANNEL_LOGOUT": Setting(
         {"enabled": True, "delivery": "oauth_provider.oidc.logout.deliver_in_background", "timeout": 5,
          "token_lifetime": 120, "max_attempts": 8, "retry_delay": 60},

@@ -33,6 +33,14 @@ def _frontchannel_logout(sender: Any, request: HttpRequest | None, user: Any, **
     session_ended(request, user)
 
 
+def _revoke_session_grants(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``, connected last (the two above look at the session's live grants):
+    revoke the grants that end with the login session (Back-Channel Logout 1.0 §2.7)."""
+    from .oidc.logout import revoke_session_grants
+
+    revoke_session_grants(request, user)
+
+
 def connect() -> None:
     from .models import SigningKey, advertised, get_client_model
 
@@ -42,5 +50,6 @@ def connect() -> None:
     post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")
     user_logged_out.connect(_session_ended, dispatch_uid="oauth_provider.backchannel_logout")
     user_logged_out.connect(_frontchannel_logout, dispatch_uid="oauth_provider.frontchannel_logout")
+    user_logged_out.connect(_revoke_session_grants, dispatch_uid="oauth_provider.revoke_session_grants")
     post_save.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_saved")
     post_delete.connect(_forget_keys, sender=SigningKey, dispatch_uid="oauth_provider.keys_deleted")

@@ -64,6 +64,13 @@ def _user_active(prefix: str) -> Q:
     return Q(**{f"{prefix}__isnull": True}) | Q(**{f"{prefix}__is_active": True})
 
 
+def _holds_scope(name: str) -> Q:
+    """A space-separated ``scope`` column holding the scope ``name`` as a whole word (and, where
+    LIKE ignores case, other spellings of it too)."""
+    return (Q(scope=name) | Q(scope__startswith=f"{name} ") | Q(scope__endswith=f" {name}")
+            | Q(scope__contains=f" {name} "))
+
+
 def _parties_reason(client: AbstractClient | None, user: Any | None) -> str | None:
     if client is not None and not client.is_active:
         return CLIENT_INACTIVE
@@ -96,6 +103,17 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         return self.live(now).filter(
             Exists(RefreshToken.objects.live(now).filter(authorization=OuterRef("pk")))
         )
+
+    def ending_with_login(self) -> AuthorizationQuerySet:
+        """Families whose tokens last only as long as the user's login session: OpenID Connect
+        grants (``openid``) without ``offline_access`` (OIDC Core §11: that scope asks for a
+        refresh token usable "even when the End-User is not present (not logged in)"; without
+        it, Back-Channel Logout 1.0 §2.7: refresh tokens "SHOULD be revoked" with the session)."""
+        # SQL narrows (LIKE ignores case on SQLite and MySQL); the words are compared here, exactly
+        # (RFC 6749 §3.3: scopes are case-sensitive). One statement, run now.
+        found = self.filter(_holds_scope("openid")).values_list("pk", "scope")
+        return self.filter(pk__in=[pk for pk, scope in found
+                                   if "openid" in scope.split() and "offline_access" not in scope.split()])
 
     def of_login(self, session_id: str | None, auth_time: datetime | None) -> AuthorizationQuerySet:
         """The families one login made: those of its session (``sid``) and its login time to the

@@ -101,6 +101,22 @@ def session_ended(request: HttpRequest | None, user: Any) -> list[int]:
     return _record(request, user, families, str(LogoutReason.LOGOUT))
 
 
+def revoke_session_grants(request: HttpRequest | None, user: Any) -> int:
+    """``user_logged_out`` receiver body, after the clients were told (:func:`session_ended`
+    looks at live grants only): revoke this login session's grants that end with it
+    (:meth:`~oauth_provider.models.AuthorizationQuerySet.ending_with_login`; §2.7). Returns
+    how many were revoked."""
+    if not (provider_settings.OIDC_ENABLED and provider_settings.LOGOUT_REVOKES_SESSION_GRANTS):
+        return 0
+    if user is None or request is None:
+        return 0
+    sid = session_id(request)
+    if not sid:
+        return 0
+    families = Authorization.objects.live().filter(user=user, session_id=sid)
+    return int(families.ending_with_login().revoke())
+
+
 def client_revoked(request: HttpRequest | None, user: Any, client: AbstractClient) -> list[int]:
     """The user withdrew ``client`` (connected-apps page): it is told, once per login session
     its unrevoked grants came from. Call it before revoking (revoked grants are not looked at),

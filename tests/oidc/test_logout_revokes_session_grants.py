@@ -1,0 +1,85 @@
+"""A logout ends the grants that live only as long as the login session (OpenID Connect
+Back-Channel Logout 1.0 §2.7, OIDC Core §11): ``openid`` without ``offline_access``, of that
+session only, after its clients are told."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+
+from oauth_provider.models import Authorization, LogoutDelivery
+from tests.conftest import OAuthDriver
+from tests.support.factories import ClientFactory
+from tests.support.settings import oauth_settings
+
+pytestmark = pytest.mark.django_db
+INTROSPECT = "/o/introspect/"
+
+
+def _refreshes(driver: OAuthDriver, client, tokens: dict) -> bool:
+    r = driver.token(client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    return r.status_code == 200
+
+
+def _userinfo_ok(driver: OAuthDriver, tokens: dict) -> bool:
+    return driver.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}").status_code == 200
+
+
+@pytest.fixture
+def rp(db):
+    return ClientFactory(name="RP")
+
+
+@pytest.mark.req("BCL-2.7-refresh-revocation")
+def test_logout_revokes_the_sessions_online_grants_and_keeps_the_rest(logged_in, user, rp):
+    online = logged_in.tokens(rp, scope="openid read")
+    offline = logged_in.tokens(rp, scope="openid offline_access read", prompt="consent")
+    plain_oauth = logged_in.tokens(rp, scope="read")
+    elsewhere = OAuthDriver(HttpClient(), HttpClient())
+    elsewhere.browser.force_login(user)
+    other_session = elsewhere.tokens(rp, scope="openid read")
+
+    r = logged_in.browser.post("/accounts/logout/")
+    assert r.status_code in (200, 302)
+
+    assert not _refreshes(logged_in, rp, online)
+    assert not _userinfo_ok(logged_in, online)  # the access token went with its grant
+    for kept in (offline, plain_oauth, other_session):
+        assert _refreshes(logged_in, rp, kept)
+    assert Authorization.objects.revoked().count() == 1
+
+
+@pytest.mark.req("BCL-2.7-refresh-revocation")
+def test_scopes_are_compared_as_whole_words(logged_in, user, settings):
+    """``openid-extra`` or ``OPENID`` is not ``openid`` (RFC 6749 §3.3: scopes are
+    case-sensitive, where SQLite's and MySQL's LIKE are not); ``offline_access_x`` or
+    ``Offline_Access`` is not ``offline_access``."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES={
+        "read": "Read", "openid-extra": "X", "OPENID": "Y", "offline_access_x": "Z", "Offline_Access": "W"})
+    rp = ClientFactory(name="RP words")
+    not_oidc = [logged_in.tokens(rp, scope=scope) for scope in ("openid-extra read", "read OPENID")]
+    lookalikes = [logged_in.tokens(rp, scope=scope) for scope in ("openid offline_access_x", "Offline_Access openid")]
+    logged_in.browser.post("/accounts/logout/")
+    assert all(_refreshes(logged_in, rp, tokens) for tokens in not_oidc)
+    assert not any(_refreshes(logged_in, rp, tokens) for tokens in lookalikes)
+
+
+@pytest.mark.req("BCL-2.7-refresh-revocation")
+def test_the_clients_are_told_before_their_grants_are_revoked(logged_in, user, rp, django_capture_on_commit_callbacks):
+    """The back-channel logout looks for the session's live grants: revoking first would tell
+    no client at all."""
+    told = ClientFactory(name="Told", backchannel_logout_uri="https://rp.example/logout")
+    logged_in.tokens(told, scope="openid")
+    with django_capture_on_commit_callbacks(execute=False):
+        logged_in.browser.post("/accounts/logout/")
+    assert list(LogoutDelivery.objects.values_list("client_id", flat=True)) == [told.pk]
+    assert Authorization.objects.get(client=told).revoked_at is not None
+
+
+@pytest.mark.parametrize("setting", [{"LOGOUT_REVOKES_SESSION_GRANTS": False}, {"OIDC_ENABLED": False}])
+def test_the_setting_or_oauth_only_keeps_them(logged_in, user, rp, settings, setting):
+    tokens = logged_in.tokens(rp, scope="openid read")
+    settings.OAUTH_PROVIDER = oauth_settings(**setting)
+    logged_in.browser.post("/accounts/logout/")
+    settings.OAUTH_PROVIDER = oauth_settings()
+    assert _refreshes(logged_in, rp, tokens)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client as HttpClient
+from django.test import RequestFactory
 
 from oauth_provider.models import Authorization, LogoutDelivery
+from oauth_provider.oidc.logout import revoke_session_grants
 from tests.conftest import OAuthDriver
 from tests.support.factories import ClientFactory
 from tests.support.settings import oauth_settings
@@ -83,3 +85,16 @@ def test_the_setting_or_oauth_only_keeps_them(logged_in, user, rp, settings, set
     logged_in.browser.post("/accounts/logout/")
     settings.OAUTH_PROVIDER = oauth_settings()
     assert _refreshes(logged_in, rp, tokens)
+
+
+def test_a_logout_with_nothing_to_revoke_costs_one_statement(logged_in, user, rp, assert_num_queries):
+    logged_in.tokens(rp, scope="read")  # a plain OAuth grant of this session: kept
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    with assert_num_queries(1):
+        assert revoke_session_grants(request, user) == 0
+    logged_in.tokens(rp, scope="openid")
+    with assert_num_queries(3):  # find it, its actor-token cascade, the family (its tokens with it)
+        assert revoke_session_grants(request, user) == 1
+    with assert_num_queries(0):  # Django's user_logged_out for a visitor: no user, nothing to do
+        assert revoke_session_grants(request, None) == 0

@@ -76,7 +76,8 @@ def test_client_credentials_token_has_no_subject(conf_client):
     assert "sub" not in body and "username" not in body
 
 
-def test_resource_server_sees_access_tokens_for_the_default_resource(conf_client, user, resource_server, assert_num_queries):
+def test_resource_server_sees_access_tokens_for_the_default_resource(conf_client, user, resource_server,
+                                                                    assert_num_queries):
     raw, _ = user_token(conf_client, user)
     with assert_num_queries(2):
         body = introspect(resource_server, raw).json()

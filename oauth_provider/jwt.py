@@ -42,7 +42,10 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: a host whose subjects are usernames may have a user named like a client.
 CLIENT_TOKEN_CLAIM = "client_token"
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: our own keys' ``kid``: what ``rotatekeys`` makes (RFC 7638 thumbprints) and what its
+#: ``--import --kid`` accepts (``key_import.KID``); narrower, and an imported key would sign
+#: tokens that we then refuse
+_KID = re.compile(r"^[A-Za-z0-9._~+/=:-]{1,128}$")
 #: PyJWT's signature primitives for the algorithms our keys use (and no other)
 _VERIFIERS = {name: algorithm for name, algorithm in get_default_algorithms().items() if name in keys.ALGORITHMS}
 _FOREIGN_VERIFIERS = {name: algorithm for name, algorithm in get_default_algorithms().items()

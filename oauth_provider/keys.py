@@ -279,7 +279,10 @@ class _KeyCache:
         loaded = {}
         for row in rows:
             old = previous.get(row.kid)
-            if old is not None and old.private is not None and old.retired_at == row.retired_at:
+            # kept only while it is the same key: a kid deleted and imported again (rotatekeys
+            # --import --kid=...) names other material, which every worker must load
+            if (old is not None and old.private is not None and old.retired_at == row.retired_at
+                    and old.not_before == row.not_before and old.public_jwk == row.public_jwk):
                 loaded[row.kid] = old
             else:
                 loaded[row.kid] = _load(row)

@@ -302,3 +302,84 @@ def test_import_options_without_an_import_are_refused(extra):
     with pytest.raises(CommandError, match="go with --import"):
         run(*extra)
     assert not SigningKey.objects.exists()
+
+
+# -- what an operator's key work must never leave behind (outside review, session 17) ---------
+
+def _fresh_rsa_pem(tmp_path, name: str = "fresh.pem") -> str:
+    return write(tmp_path, pem_of(rsa.generate_private_key(public_exponent=65537, key_size=2048)), name)
+
+
+def _hand_clock(monkeypatch, start: float) -> list[float]:
+    clock = [start]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keys._cache, "last_miss_reload", start - 5)
+    return clock
+
+
+def test_a_kid_imported_again_for_other_material_is_not_served_from_a_workers_old_copy(tmp_path, monkeypatch):
+    """A key deleted and a new one imported under the same ``kid`` (elsewhere: another worker
+    or node): a worker that held the old key must load the new material once the change is
+    announced, not keep signing and verifying with the deleted key."""
+    run("--import", _fresh_rsa_pem(tmp_path, "one.pem"), "--kid=legacy")
+    clock = _hand_clock(monkeypatch, 9000.0)
+    keys.clear_cache()
+    keys.signing_key()  # this worker holds the first "legacy" key
+    held = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
+    SigningKey.objects.filter(kid="legacy").delete()
+    run("--import", _fresh_rsa_pem(tmp_path, "two.pem"), "--kid=legacy", "--now")
+    keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at = held
+    clock[0] += 1.5  # past the generation check: the change was announced
+    stored = SigningKey.objects.get(kid="legacy").public_jwk
+    assert keys.signing_key().public_jwk["n"] == stored["n"]
+    assert keys.verification_key("legacy").public_jwk["n"] == stored["n"]
+
+
+@pytest.mark.parametrize("kid", ["legacy.2024", "key:1", "a+b/c=", "v~1"])
+def test_a_kid_the_import_accepts_signs_tokens_we_verify(tmp_path, kid):
+    """``rotatekeys --import --kid`` and our verifier agree on what a kid may be: a narrower
+    verifier made every token signed with such a key unusable (ID tokens, access tokens)."""
+    run("--import", write(tmp_path, pem_of(_RSA)), f"--kid={kid}")
+    token = jwt.encode(_claims(), typ=jwt.ACCESS_TOKEN_TYP)
+    assert jwt.decode(token, typ=jwt.ACCESS_TOKEN_TYP, issuer="https://testserver/o")["sub"] == "1"
+
+
+@pytest.mark.parametrize("flag", [("--compromised",), ("--now",), ("--algorithm", "ES256")])
+def test_list_with_an_action_is_refused_rather_than_ignored(flag):
+    """The emergency command must never look done when nothing was withdrawn."""
+    keys.create_key("RS256", prepublish=False)
+    with pytest.raises(CommandError, match="--list only lists"):
+        run("--list", *flag)
+    assert SigningKey.objects.count() == 1 and SigningKey.objects.get().retired_at is None
+
+
+def test_an_imported_key_for_a_compromised_one_withdraws_the_others(client, tmp_path):
+    old = keys.create_key("RS256", prepublish=False)
+    leaked = jwt.encode(_claims())
+    run("--import", _fresh_rsa_pem(tmp_path), "--compromised")
+    keys.clear_cache()
+    assert old.kid not in published(client)
+    with pytest.raises(jwt.InvalidJWT):
+        jwt.decode(leaked, typ=None, issuer="https://testserver/o")
+
+
+def test_the_jwks_publishes_public_members_only_even_from_a_bad_row(client):
+    key = keys.create_key("RS256", prepublish=False)
+    d = keys.signing_key().private.private_numbers().d
+    SigningKey.objects.filter(pk=key.pk).update(
+        public_jwk={**key.public_jwk, "d": str(d), "p": "x", "q": "y", "k": "z"})
+    keys.clear_cache()
+    (only,) = published(client).values()
+    assert not {"d", "p", "q", "k"} & set(only)
+
+
+def test_a_retired_key_stays_published_for_the_longest_access_token(client, settings):
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_LIFETIME=7200, ID_TOKEN_LIFETIME=600)
+    old = keys.create_key("RS256", prepublish=False)
+    keys.create_key("RS256", prepublish=False)
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(hours=1))  # past the ID tokens', within the access tokens'
+    keys.clear_cache()
+    assert old.kid in published(client)

@@ -67,6 +67,9 @@ class Command(BaseCommand):
             ))
         elif options["kid"] or options["password_env"] or options["password_prompt"]:
             raise CommandError("--kid, --password-env and --password-prompt go with --import.")
+        elif options["list"] and (options["now"] or options["compromised"] or options["algorithm"]):
+            # the emergency command must never look done when nothing was withdrawn
+            raise CommandError("--list only lists: drop --now, --compromised and --algorithm.")
         elif not options["list"]:
             key = keys.create_key(
                 options["algorithm"], prepublish=not options["now"], compromised=options["compromised"]

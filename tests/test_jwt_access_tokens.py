@@ -391,3 +391,18 @@ def test_in_development_the_issuer_is_the_url_the_request_came_to(oauth, jwt_cli
                                      "resource": "http://testserver"})
         assert r.status_code == 200, r.content
         assert jwt.unverified_claims(r.json()["access_token"])["aud"] == "http://testserver"
+
+
+@pytest.mark.parametrize("missing", ["jti", "iat", "sub", "client_id", "aud", "exp", "iss"])
+def test_an_access_token_without_a_required_claim_is_refused(db, missing):
+    """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED; a token without
+    one is refused as invalid, never read with the claim missing (a 500)."""
+    from oauth_provider import resource
+
+    keys.create_key("RS256", prepublish=False)
+    now = int(secrets.now().timestamp())
+    claims = {"iss": "https://testserver/o", "sub": "1", "iat": now, "exp": now + 300, "aud": "https://testserver",
+              "client_id": "c", "jti": "j", "scope": "read"}
+    del claims[missing]
+    with pytest.raises(resource.InvalidToken):
+        resource.verify_jwt(jwt.encode(claims, typ=jwt.ACCESS_TOKEN_TYP))

@@ -138,7 +138,12 @@ def may_continue_to(url: str) -> bool:
 
 def page_context(frames: Sequence[LogoutFrame], continue_url: str | None = None) -> dict[str, Any]:
     """What ``oauth_provider/logged_out.html`` needs to load ``frames`` and then go on to
-    ``continue_url`` (None: stay on the page). Pass the result to :func:`page_policy` too."""
+    ``continue_url`` (None: stay on the page). Pass the result to :func:`page_policy` too.
+    A ``continue_url`` the page may not go on to (:func:`may_continue_to`, e.g. a script URL
+    written into a client's row past validation) is dropped: never a link, a refresh or a
+    script's target."""
+    if continue_url is not None and not may_continue_to(continue_url):
+        continue_url = None
     return {
         "frontchannel_frames": list(frames),
         "continue_url": continue_url,

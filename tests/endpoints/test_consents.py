@@ -280,3 +280,23 @@ def test_the_confirmation_page_in_french(user, conf_client, settings):
     finally:
         translation.deactivate()
     assert "Retirer l’accès de Confidential RP ?" in r.content.decode() and "Annuler" in r.content.decode()
+
+
+def test_the_revoked_notice_escapes_the_clients_name(page, user):
+    client = ClientFactory(name="<img src=x onerror=alert(1)>")
+    ConsentFactory(user=user, client=client, scope="read")
+    html = page.get(URL).content.decode()
+    r = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": client.client_id})
+    notice = page.get(r["Location"]).content.decode()
+    assert "can no longer access your account" in notice and "<img src=x" not in notice
+
+
+def test_a_url_client_id_is_escaped_in_the_revoke_forms(page, user):
+    """A client ID metadata document's URL may hold ``"><script>``; it is shown, and posted
+    back, only escaped."""
+    hostile = 'https://evil.example/a"><script>alert(1)</script>'
+    ConsentFactory(user=user, client=ClientFactory(client_id=hostile, name="Doc app"), scope="read")
+    html = page.get(URL).content.decode()
+    assert "Doc app" in html and "<script>alert(1)" not in html
+    confirm = page.post(URL, {"csrfmiddlewaretoken": csrf_of(html), "client_id": hostile, "step": "confirm"})
+    assert confirm.status_code == 200 and "<script>alert(1)" not in confirm.content.decode()

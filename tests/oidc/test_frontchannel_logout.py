@@ -470,3 +470,15 @@ def test_the_page_is_translated(rp, logged_in):
         body = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"],
                                                     "post_logout_redirect_uri": BYE}).content.decode()
     assert "Déconnexion de RP one" in body and "Continuer" in body
+
+
+@pytest.mark.parametrize("uri", ["javascript:alert(1)", "JavaScript:alert(1)"])
+def test_a_script_post_logout_uri_written_past_validation_is_never_a_link(rp, logged_in, uri):
+    """A second barrier behind the registration rules (and the page's script policy): a
+    ``javascript:`` URI in a client's row never becomes the page's link, refresh or script
+    target, on RP-initiated logout as on the site's own logout."""
+    id_token = sign_in(logged_in, rp)
+    get_client_model().objects.filter(pk=rp.pk).update(post_logout_redirect_uris=uri)
+    r = logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"], "post_logout_redirect_uri": uri})
+    page = html.unescape(r.content.decode()).lower()
+    assert "alert(1)" not in page and "url=" not in page

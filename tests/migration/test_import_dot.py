@@ -422,3 +422,54 @@ def test_a_metadata_document_client_is_refused_and_a_dynamic_one_noted(db):
     assert "refused  application https://app.example/client.json (CIMD app): a client ID metadata document" in out
     assert "registration access token (RFC 7592) is not carried over" in out
     assert list(Client.objects.values_list("client_id", flat=True)) == [dcr.client_id]
+
+
+# -- nothing imported outlives or widens what DOT allowed (outside review, session 17) ---------
+
+def test_an_imported_refresh_token_expires_no_later_than_our_lifetime_allows(dot_site):
+    from datetime import timedelta
+
+    from oauth_provider.conf import provider_settings
+
+    import_dot()
+    lifetime = timedelta(seconds=provider_settings.REFRESH_TOKEN_LIFETIME)
+    rows = list(RefreshToken.objects.select_related("authorization"))
+    assert rows
+    assert all(rt.expires_at <= rt.authorization.created_at + lifetime for rt in rows)
+
+
+def test_an_imported_refresh_token_expires_no_later_than_dot_would_have_let_it(dot_site, settings):
+    from datetime import timedelta
+
+    from oauth2_provider.settings import oauth2_settings
+
+    from oauth_provider import secrets
+
+    original = settings.OAUTH2_PROVIDER
+    settings.OAUTH2_PROVIDER = {**original, "REFRESH_TOKEN_EXPIRE_SECONDS": 2 * 86400}
+    oauth2_settings.reload()
+    try:
+        import_dot()
+    finally:
+        settings.OAUTH2_PROVIDER = original
+        oauth2_settings.reload()
+    rows = list(RefreshToken.objects.all())
+    assert rows
+    assert all(rt.expires_at <= secrets.now() + timedelta(days=2, hours=10) for rt in rows)
+
+
+def test_a_confidential_application_with_a_private_use_scheme_keeps_none_of_it(dot_site):
+    Application.objects.create(
+        name="Odd", client_id="odd-confidential", client_type="confidential", client_secret="s3cret-0123456789",
+        authorization_grant_type="authorization-code", hash_client_secret=False,
+        redirect_uris="https://odd.example/cb com.example.odd:/cb")
+    import_dot()
+    assert Client.objects.get(client_id="odd-confidential").redirect_uri_list == ["https://odd.example/cb"]
+
+
+def test_a_public_application_with_client_credentials_is_refused(dot_site):
+    Application.objects.create(name="Odd public", client_id="odd-public", client_type="public",
+                               authorization_grant_type="client-credentials", redirect_uris="")
+    out = import_dot()
+    assert not Client.objects.filter(client_id="odd-public").exists()
+    assert "client_credentials needs a confidential client" in out

@@ -318,6 +318,15 @@ def check_openid(req: AuthorizationRequest, data: QueryDict) -> None:
         except jwt.InvalidJWT:
             raise InvalidRequest("id_token_hint is not an ID token issued here.") from None
         req.hint_subject = str(claims["sub"])
+    # §5.5.1: a claims request naming a sub value asks for that user's ID token, and the
+    # server "MUST NOT reply with an ID Token or Access Token for a different user": like a
+    # hint, it sends anyone else to log in (prompt=none: login_required)
+    wanted = (req.claims or {}).get("id_token", {}).get("sub")
+    if isinstance(wanted, dict) and "value" in wanted:
+        value = wanted["value"]
+        if not isinstance(value, str) or (req.hint_subject is not None and req.hint_subject != value):
+            raise InvalidRequest("claims.id_token.sub does not name one user.")
+        req.hint_subject = value
 
 
 CHECKS: tuple[Callable[[AuthorizationRequest, QueryDict], None], ...] = (

@@ -569,3 +569,15 @@ def test_under_fapi2_request_objects_use_ps256_es256_or_eddsa_only(browser, sett
         refused_at_authorize(browser, client, request_object(client, alg="RS256"))
         r = by_value(browser, client, request_object(client, alg="PS256"))
         assert "code" in assert_redirect_to(r, REDIRECT_URI)
+
+
+def test_the_login_page_gets_the_request_objects_login_hint_not_the_querys(client_a):
+    """RFC 9101 §6.3: only the request object's parameters count; a ``login_hint`` added to the
+    query beside it never pre-fills the login page."""
+    from tests.conftest import query_of
+
+    token = request_object(client_a, login_hint="alice@rp.example")
+    r = HttpClient().get(AUTHORIZE, {"client_id": client_a.client_id, "request": token,
+                                     "login_hint": "mallory@evil.example"})
+    assert r.status_code == 302
+    assert query_of(r["Location"]).get("login_hint") == "alice@rp.example"

@@ -44,6 +44,7 @@ from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequire
 from ..issuer import get_issuer
 from ..issuing import start_grant
 from ..models import get_client_model
+from ..oidc import claims as oidc_claims
 from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
 from ..params import request_data
 from ..redirect_uris import display_uri, offered_as_link
@@ -114,7 +115,10 @@ class AuthorizationView(View):
             return error_page(request, exc)
         if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
             # Back here by GET with the query as sent: a pushed request stays off the front channel.
-            return self.login(request, query)
+            # The login page's hint comes from the parameters that count (a request object's,
+            # RFC 9101 §6.3), never from a query anyone can edit beside them; a pushed one's stays
+            # off the front channel (RFC 9126 §4).
+            return self.login(request, query, login_hint=data.get("login_hint", "") if req.pushed is None else "")
         req.issuer = get_issuer(request)
         req.request = request
         try:
@@ -176,6 +180,9 @@ class AuthorizationView(View):
             raise LoginRequired("The user is not logged in.")
         if not adapter().is_user_allowed(request, req.client, request.user):
             raise AccessDenied("This account may not authorize this client.")
+        if req.openid and req.claims and not oidc_claims.acr_satisfied(
+                req.claims, adapter().authentication_context(request, request.user)):
+            raise AccessDenied("The login does not meet the authentication context class the client requires.")
 
     def consent_needed(self, request: HttpRequest, req: AuthorizationRequest) -> bool:
         return consent_needed(request, req, request.user)

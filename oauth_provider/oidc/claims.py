@@ -154,6 +154,30 @@ def parse_claims_request(value: str | None) -> dict[str, dict[str, Any]] | None:
     return out
 
 
+def essential_acr_values(claims_request: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """The ``acr`` values a claims request demands (§5.5.1.1: ``acr`` requested as
+    ``essential`` with ``values`` or ``value``), or None when it demands none. A demand that
+    names no usable string is an empty tuple: nothing meets it."""
+    wanted = ((claims_request or {}).get("id_token") or {}).get("acr")
+    if not isinstance(wanted, dict) or wanted.get("essential") is not True:
+        return None
+    if "values" in wanted:
+        values = wanted["values"]
+    elif "value" in wanted:
+        values = [wanted["value"]]
+    else:
+        return None
+    return tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else ()
+
+
+def acr_satisfied(claims_request: Mapping[str, Any] | None, context: Mapping[str, Any] | None) -> bool:
+    """§5.5.1.1: when the client asks for ``acr`` as essential with values, the login must
+    have been of one of them ("the Authorization Server MUST treat that as a failed
+    authentication attempt" otherwise). ``context`` is the adapter's authentication context."""
+    values = essential_acr_values(claims_request)
+    return values is None or (context or {}).get("acr") in values
+
+
 def requested_names(
     scopes: Iterable[str], claims_request: Mapping[str, Any] | None, target: str, *, scope_claims: bool = True
 ) -> set[str]:

@@ -661,3 +661,46 @@ def test_a_client_authenticated_by_http_basic_may_leave_client_id_out_of_its_pus
 
     r = push(conf_client, **request_params(conf_client, client_id=None))
     assert r.status_code == 201, r.content
+
+
+# -- outside review, session 17 ------------------------------------------------------------------
+
+@pytest.mark.req("9126-4-pushed-only")
+def test_a_login_hint_added_to_the_query_never_reaches_the_login_page(trusted):
+    request_uri = pushed_uri(trusted)
+    r = HttpClient().get(AUTHORIZE, {"client_id": trusted.client_id, "request_uri": request_uri,
+                                     "login_hint": "mallory@evil.example"})
+    assert r.status_code == 302
+    assert "login_hint" not in query_of(r["Location"])
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_spent_request_uri_is_refused_before_any_consent_page(conf_client, browser):
+    request_uri = pushed_uri(conf_client)
+    page = authorize(browser, conf_client, request_uri)
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert "code" in query_of(r["Location"])
+    r = authorize(browser, conf_client, request_uri)
+    assert_error_page(r)
+    assert b"already used" in r.content
+
+
+@pytest.mark.req("9101-4-no-nesting")
+def test_request_with_a_live_request_uri_is_refused(trusted, browser):
+    from tests.support.par_helpers import keyed_client, request_object
+
+    client = keyed_client(skip_consent=True)
+    request_uri = pushed_uri(client)
+    r = browser.get(AUTHORIZE, {"client_id": client.client_id, "request_uri": request_uri,
+                                "request": request_object(client)})
+    assert_error_page(r)
+    assert minted() == 0
+
+
+@pytest.mark.req("9126-7.4-policy-change")
+def test_a_plain_push_does_not_pass_for_signed_once_the_client_requires_signed_requests(trusted, browser):
+    request_uri = pushed_uri(trusted, **request_params(trusted, state="s"))
+    trusted.require_signed_request_object = True
+    trusted.save()
+    assert_error_redirect(authorize(browser, trusted, request_uri), REDIRECT_URI, "invalid_request", "s", ISSUER)
+    assert minted() == 0

@@ -195,7 +195,7 @@ def test_a_well_formed_claims_request_is_stored_and_honoured(oauth, user, signin
     first_party = ClientFactory(skip_consent=True)
     request = json.dumps({
         "userinfo": {"email": {"essential": True}, "name": None, "acr": {"values": ["urn:a", "urn:b"]}},
-        "id_token": {"email": None, "auth_time": {"essential": False}, "sub": {"value": "\u00e9t\u00e9 1.5e3"}},
+        "id_token": {"email": None, "auth_time": {"essential": False}, "name": {"value": "\u00e9t\u00e9 1.5e3"}},
         "x-extension": {"anything": [1, 2.5, "three"]},
     })
     body = oauth.tokens(first_party, scope="openid email", claims=request)
@@ -639,3 +639,88 @@ def test_prompt_select_account_sends_the_user_to_pick_an_account_once(oauth, con
     code = query_of(r["Location"])["code"]
     token = oauth.exchange(conf_client, code, verifier).json()
     assert verify(token["id_token"], oauth.api)["sub"] == str(other.pk)
+
+
+# -- claims requests that constrain the login (OIDC Core §5.5.1; outside review, session 17) ----
+
+@pytest.mark.req("OIDC-3.1.2.1-id-token-hint")
+def test_a_claims_request_naming_another_sub_gives_no_code(oauth, conf_client, user, signing_key):
+    """§5.5.1: a requested ``sub`` value: the server "MUST NOT reply with an ID Token or Access
+    Token for a different user"."""
+    oauth.get_code(conf_client, scope="openid")  # consent remembered: prompt=none could answer at once
+    other = json.dumps({"id_token": {"sub": {"value": "someone-else"}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=other, prompt="none")
+    q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+    assert "code" not in q and q["error"] == "login_required", q
+    login_redirect(oauth.browser.get("/o/authorize/", {**params, "prompt": ""}))  # without none: log in as them
+    own = json.dumps({"id_token": {"sub": {"value": str(user.pk)}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=own, prompt="none")
+    assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+
+
+@pytest.mark.parametrize("value", [7, None, ["1"]])
+def test_a_claims_request_sub_that_is_not_a_string_is_invalid_request(oauth, conf_client, signing_key, value):
+    bad = json.dumps({"id_token": {"sub": {"value": value}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=bad)
+    q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+    assert q["error"] == "invalid_request" and "code" not in q
+
+
+@pytest.mark.parametrize("adapter", [None, "tests.oidc.test_code_flow.StrongAuthAdapter"])
+@pytest.mark.parametrize("acr", [{"essential": True, "values": ["urn:example:hardware-key"]},
+                                 {"essential": True, "value": "urn:example:hardware-key"},
+                                 {"essential": True, "values": []}])
+def test_an_essential_acr_that_is_not_met_gives_no_code(oauth, conf_client, signing_key, adapter, acr):
+    """§5.5.1.1: an essential ``acr`` with values the login did not meet is a failed
+    authentication: no code, whatever the consent page."""
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, **({"ADAPTER": adapter} if adapter else {})}
+    wanted = json.dumps({"id_token": {"acr": acr}})
+    with override_settings(OAUTH_PROVIDER=settings):
+        params, _ = oauth.authorize_params(conf_client, scope="openid", claims=wanted)
+        r = oauth.browser.get("/o/authorize/", params)
+        assert r.status_code == 302  # refused before any consent page
+        q = query_of(r["Location"])
+    assert "code" not in q and q["error"] == "access_denied", q
+
+
+def test_an_essential_acr_that_is_met_or_voluntary_is_in_the_id_token(oauth, conf_client, signing_key):
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ADAPTER": "tests.oidc.test_code_flow.StrongAuthAdapter"}
+    for acr in ({"essential": True, "values": ["urn:example:hardware-key", "urn:example:mfa"]},
+                {"values": ["urn:example:hardware-key"]}, {"essential": True}):
+        wanted = json.dumps({"id_token": {"acr": acr}})
+        with override_settings(OAUTH_PROVIDER=settings):
+            claims = verify(oauth.tokens(conf_client, scope="openid", claims=wanted)["id_token"], oauth.api)
+        assert claims["acr"] == "urn:example:mfa", acr
+
+
+@pytest.mark.req("OIDC-2-required-claims")
+def test_auth_time_is_when_the_user_logged_in_not_when_the_code_was_issued(oauth, conf_client, user, signing_key):
+    base = secrets.now().replace(microsecond=0)
+    secrets.set_clock(lambda: base)
+    oauth.browser.force_login(user)
+    secrets.set_clock(lambda: base + timedelta(seconds=600))
+    claims = verify(oauth.tokens(conf_client, scope="openid")["id_token"], oauth.api)
+    assert claims["auth_time"] == int(base.timestamp())
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_max_age_is_not_met_by_a_session_whose_login_time_is_unknown(oauth, conf_client, signing_key):
+    from oauth_provider.session import AUTH_TIME_KEY
+
+    session = oauth.browser.session
+    session.pop(AUTH_TIME_KEY, None)
+    session.save()
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="3600")
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+
+
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_a_forced_login_still_answers_to_max_age(oauth, conf_client, user, signing_key):
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, back, _ = _forced_login_return(oauth.browser, conf_client, prompt="login", max_age="60")
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)
+    secrets.set_clock(lambda: base + timedelta(seconds=130))
+    r = oauth.browser.get(path, back)
+    assert r.status_code == 302 and "code" not in query_of(r["Location"]), r.status_code

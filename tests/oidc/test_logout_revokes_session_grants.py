@@ -5,6 +5,7 @@ session only, after its clients are told."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client as HttpClient
 from django.test import RequestFactory
 
@@ -83,7 +84,7 @@ def test_the_setting_or_oauth_only_keeps_them(logged_in, user, rp, settings, set
     tokens = logged_in.tokens(rp, scope="openid read")
     settings.OAUTH_PROVIDER = oauth_settings(**setting)
     logged_in.browser.post("/accounts/logout/")
-    settings.OAUTH_PROVIDER = oauth_settings()
+    settings.OAUTH_PROVIDER = oauth_settings(LOGOUT_REVOKES_SESSION_GRANTS=True, OIDC_ENABLED=True)
     assert _refreshes(logged_in, rp, tokens)
 
 
@@ -98,3 +99,30 @@ def test_a_logout_with_nothing_to_revoke_costs_one_statement(logged_in, user, rp
         assert revoke_session_grants(request, user) == 1
     with assert_num_queries(0):  # Django's user_logged_out for a visitor: no user, nothing to do
         assert revoke_session_grants(request, None) == 0
+
+
+def test_nothing_is_revoked_or_counted_without_a_session_or_with_the_setting_off(logged_in, user, rp, settings):
+    logged_in.tokens(rp, scope="openid")
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    settings.OAUTH_PROVIDER = oauth_settings(LOGOUT_REVOKES_SESSION_GRANTS=False)
+    assert revoke_session_grants(request, user) == 0
+    settings.OAUTH_PROVIDER = oauth_settings(LOGOUT_REVOKES_SESSION_GRANTS=True)
+    assert revoke_session_grants(None, user) == 0  # no request: no session to end
+    unsaved = RequestFactory().get("/")
+    unsaved.session = SessionStore()  # a session with no key yet: no sid
+    assert revoke_session_grants(unsaved, user) == 0
+    assert not Authorization.objects.revoked().exists()
+    assert revoke_session_grants(request, user) == 1
+
+
+@pytest.mark.req("BCL-2.7-refresh-revocation")
+def test_a_scope_holding_two_spellings_of_openid_is_still_an_openid_grant(logged_in, user, settings):
+    """Where LIKE ignores case (SQLite, MySQL) ``OPENID openid`` matches two of the narrowing
+    patterns at once: the grant is still found."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES={"read": "Read", "OPENID": "Y"})
+    rp = ClientFactory(name="RP spellings")
+    grants = [logged_in.tokens(rp, scope=scope) for scope in ("OPENID openid", "OPENID openid read")]
+    assert sorted(Authorization.objects.values_list("scope", flat=True)) == ["OPENID openid", "OPENID openid read"]
+    logged_in.browser.post("/accounts/logout/")
+    assert not any(_refreshes(logged_in, rp, tokens) for tokens in grants)

@@ -724,3 +724,19 @@ def test_a_forced_login_still_answers_to_max_age(oauth, conf_client, user, signi
     secrets.set_clock(lambda: base + timedelta(seconds=130))
     r = oauth.browser.get(path, back)
     assert r.status_code == 302 and "code" not in query_of(r["Location"]), r.status_code
+
+
+def test_a_claims_request_sub_must_agree_with_the_id_token_hint(oauth, conf_client, user, signing_key):
+    """Two statements of whose login is wanted: the same user, the request goes on; two
+    different users, it names nobody (``invalid_request``)."""
+    hint = oauth.tokens(conf_client, scope="openid")["id_token"]
+    same = json.dumps({"id_token": {"sub": {"value": str(user.pk)}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=same, id_token_hint=hint, prompt="none")
+    assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+    other = json.dumps({"id_token": {"sub": {"value": "someone-else"}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=other, id_token_hint=hint)
+    q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+    assert q["error"] == "invalid_request" and "code" not in q, q
+    voluntary = json.dumps({"id_token": {"sub": None, "email": {"essential": True}}})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=voluntary, prompt="none")
+    assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])

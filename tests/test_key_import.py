@@ -383,3 +383,25 @@ def test_a_retired_key_stays_published_for_the_longest_access_token(client, sett
     secrets.set_clock(lambda: base + timedelta(hours=1))  # past the ID tokens', within the access tokens'
     keys.clear_cache()
     assert old.kid in published(client)
+
+
+def test_a_worker_reloads_a_key_whose_material_or_start_changed_under_the_same_kid(tmp_path, monkeypatch):
+    """The cache keeps a loaded key only while its row is the same key: new material with the
+    same dates, or the same material re-dated, is loaded again once the change is announced."""
+    run("--import", _fresh_rsa_pem(tmp_path, "one.pem"), "--kid=legacy")
+    clock = _hand_clock(monkeypatch, 9000.0)
+    keys.clear_cache()
+    first = keys.signing_key()
+    private = keys.generate_private_key("RS256")  # other material, moved under "legacy" by hand
+    jwk = {**keys.public_jwk(private.public_key(), "RS256"), "kid": "legacy"}
+    SigningKey.objects.filter(kid="legacy").update(
+        private_key=keys.encrypt_private_key(pem_of(private)), public_jwk=jwk)
+    keys.announce_change()
+    clock[0] += 1.5
+    assert keys.verification_key("legacy").public_jwk["n"] == jwk["n"] != first.public_jwk["n"]
+    start = SigningKey.objects.get(kid="legacy").not_before
+    for moved in (start - timedelta(seconds=30), start + timedelta(seconds=30)):
+        SigningKey.objects.filter(kid="legacy").update(not_before=moved)
+        keys.announce_change()
+        clock[0] += 1.5
+        assert keys.verification_key("legacy").not_before == moved

@@ -728,16 +728,20 @@ def test_a_forced_login_still_answers_to_max_age(oauth, conf_client, user, signi
 
 def test_a_claims_request_sub_must_agree_with_the_id_token_hint(oauth, conf_client, user, signing_key):
     """Two statements of whose login is wanted: the same user, the request goes on; two
-    different users, it names nobody (``invalid_request``)."""
-    hint = oauth.tokens(conf_client, scope="openid")["id_token"]
-    same = json.dumps({"id_token": {"sub": {"value": str(user.pk)}}})
-    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=same, id_token_hint=hint, prompt="none")
-    assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
-    for value in ("someone-else", "!"):  # sorting after and before the hint's subject
-        other = json.dumps({"id_token": {"sub": {"value": value}}})
-        params, _ = oauth.authorize_params(conf_client, scope="openid", claims=other, id_token_hint=hint)
-        q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
-        assert q["error"] == "invalid_request" and "code" not in q, (value, q)
-    voluntary = json.dumps({"id_token": {"sub": None, "email": {"essential": True}}})
-    params, _ = oauth.authorize_params(conf_client, scope="openid", claims=voluntary, prompt="none")
-    assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+    different users, it names nobody (``invalid_request``). Subjects compared as values: the
+    adapter's ``user-<pk>`` is never the same object in the hint and in the claims request."""
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ADAPTER": "tests.oidc.test_code_flow.StrongAuthAdapter"}
+    with override_settings(OAUTH_PROVIDER=settings):
+        hint = oauth.tokens(conf_client, scope="openid")["id_token"]
+        same = json.dumps({"id_token": {"sub": {"value": f"user-{user.pk}"}}})
+        params, _ = oauth.authorize_params(conf_client, scope="openid", claims=same, id_token_hint=hint,
+                                           prompt="none")
+        assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+        for value in ("someone-else", "!"):  # sorting after and before the hint's subject
+            other = json.dumps({"id_token": {"sub": {"value": value}}})
+            params, _ = oauth.authorize_params(conf_client, scope="openid", claims=other, id_token_hint=hint)
+            q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
+            assert q["error"] == "invalid_request" and "code" not in q, (value, q)
+        voluntary = json.dumps({"id_token": {"sub": None, "email": {"essential": True}}})
+        params, _ = oauth.authorize_params(conf_client, scope="openid", claims=voluntary, prompt="none")
+        assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])

@@ -140,10 +140,10 @@ def matches(candidate: str, registered: str) -> bool:
     different port on a loopback IP literal (RFC 8252 §7.3)?"""
     if candidate == registered:
         return True
-    reg = _LOOPBACK_IP.match(registered)
+    reg = _LOOPBACK_IP.fullmatch(registered)
     if reg is None:
         return False
-    cand = _LOOPBACK_IP.match(candidate)
+    cand = _LOOPBACK_IP.fullmatch(candidate)
     if cand is None or (cand.group(2) is not None and not valid_port(cand.group(2))):
         return False
     return cand.group(1) == reg.group(1) and cand.group(3) == reg.group(3)

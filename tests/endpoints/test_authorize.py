@@ -669,3 +669,38 @@ def test_the_hosts_policy_decides_who_may_authorize_which_client(oauth, user, se
     tester.force_login(type(user).objects.create(username="beta-bob"))
     params, _ = oauth.authorize_params(beta)
     assert tester.get("/o/authorize/", params).status_code == 200
+
+
+# -- a loopback redirect registered without a path (RFC 8252 §7.3; outside review, session 17) --
+
+@pytest.mark.req("BCP-2.1-redirect-exact-match")
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize(("registered", "sent"), [
+    ("http://127.0.0.1", "http://127.0.0.1:5000\n"),
+    ("http://127.0.0.1", "http://127.0.0.1\n"),
+    ("http://[::1]", "http://[::1]:5000\n"),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080\n"),
+])
+def test_a_loopback_uri_without_a_path_is_matched_to_its_last_character(registered, sent, browser):
+    """``$`` also matches before a final newline: only the port may differ, nothing may be added."""
+    native = PublicClientFactory(redirect_uris=registered)
+    r = browser.get(AUTHORIZE, params_for(native, redirect_uri=sent))
+    assert_error_page(r)
+    assert minted() == 0
+
+
+@pytest.mark.req("8252-7.3-loopback-only-port-varies")
+@pytest.mark.parametrize("sent", [
+    "http://127.0.0.1.evil.example", "http://127.0.0.1.evil.example/", "http://127.0.0.1@evil.example",
+    "http://127.0.0.1:5000@evil.example", "http://127.0.0.1:5000.evil.example", "http://[::1].evil.example",
+    "http://[::1]@evil.example", "http://127.0.0.1#x", "http://127.0.0.1:5000#@evil.example",
+    "http://127.0.0.1\\@evil.example", "http://127.0.0.1%2eevil.example", "http://127.0.0.1:",
+])
+def test_a_loopback_uri_without_a_path_gets_no_suffix(sent, browser):
+    """A native app may register its loopback address with no path; the port rule must not let
+    anything follow it (a host, user information, a fragment)."""
+    native = PublicClientFactory(redirect_uris="http://127.0.0.1 http://[::1]")
+    r = browser.get(AUTHORIZE, params_for(native, redirect_uri=sent))
+    assert_error_page(r)
+    assert minted() == 0
+    assert browser.get(AUTHORIZE, params_for(native, redirect_uri="http://127.0.0.1:5000")).status_code == 200

@@ -691,3 +691,14 @@ def test_a_user_refused_after_the_consent_page_was_shown_gets_no_code(browser, c
         REFUSED.clear()
     assert_error_redirect(r, conf_client.redirect_uri_list[0], "access_denied", params["state"], "https://testserver/o")
     assert not AuthorizationCode.objects.exists()
+
+
+def test_a_consent_page_left_open_meets_a_policy_requiring_signed_requests(oauth, conf_client, issuer):
+    """The decision re-checks the client's policy: a page shown for an unsigned request, still
+    open when the client was made to require signed request objects, gets no code."""
+    r, _ = consent_page(oauth.browser, conf_client, state="s")
+    blob = consent_blob(r.content.decode())
+    type(conf_client).objects.filter(pk=conf_client.pk).update(require_signed_request_object=True)
+    r = oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
+    assert_error_redirect(r, REDIRECT_URI, "invalid_request", "s", issuer)
+    assert minted() == 0

@@ -127,3 +127,16 @@ def test_a_scope_holding_two_spellings_of_openid_is_still_an_openid_grant(logged
     assert sorted(Authorization.objects.values_list("scope", flat=True)) == sorted(spellings)
     logged_in.browser.post("/accounts/logout/")
     assert not any(_refreshes(logged_in, rp, tokens) for tokens in grants)
+
+
+@pytest.mark.req("DERIVED-logout-csrf")
+def test_a_logout_the_user_did_not_confirm_revokes_nothing(logged_in, user, rp):
+    """The revocation makes a forced logout cost more, so it must stay as hard to force: a
+    cross-site GET of the end-session endpoint (no hint of this session) only asks, and a GET
+    of the site's logout view does nothing (Django's LogoutView takes POST only)."""
+    tokens = logged_in.tokens(rp, scope="openid read")
+    asked = logged_in.browser.get("/o/logout/")
+    assert asked.status_code == 200  # the confirmation page
+    logged_in.browser.get("/accounts/logout/")
+    assert _refreshes(logged_in, rp, tokens)
+    assert not Authorization.objects.revoked().exists()

@@ -737,7 +737,7 @@ def test_a_claims_request_sub_must_agree_with_the_id_token_hint(oauth, conf_clie
         params, _ = oauth.authorize_params(conf_client, scope="openid", claims=same, id_token_hint=hint,
                                            prompt="none")
         assert "code" in query_of(oauth.browser.get("/o/authorize/", params)["Location"])
-        for value in ("someone-else", "!"):  # sorting after and before the hint's subject
+        for value in ("someone-else", "~"):  # sorting before and after the hint's "user-<pk>"
             other = json.dumps({"id_token": {"sub": {"value": value}}})
             params, _ = oauth.authorize_params(conf_client, scope="openid", claims=other, id_token_hint=hint)
             q = query_of(oauth.browser.get("/o/authorize/", params)["Location"])

@@ -344,3 +344,13 @@ def spend(req: AuthorizationRequest) -> None:
     the grant, so that of two parallel approvals exactly one gets a code."""
     if req.pushed is not None and not PushedAuthorization.objects.consume(req.pushed.pk):
         raise InvalidRequestUri("The request_uri was already used: push the request again.")
+
+
+def retire(req: AuthorizationRequest) -> None:
+    """The authorization of a pushed request ended with an error sent to the client (the user
+    declined, the host's policy refused, ``prompt=none`` could not be answered): its
+    ``request_uri`` is spent too. RFC 9126 §2.2: the server SHOULD treat it as one-time use;
+    otherwise a declined request could be brought back, by whoever holds the link, to a user
+    who might approve it the second time. One conditional UPDATE; spent already is fine."""
+    if req.pushed is not None:
+        PushedAuthorization.objects.consume(req.pushed.pk)

@@ -153,6 +153,7 @@ class AuthorizationView(View):
         decide)."""
         if not exc.redirectable:
             return error_page(request, exc)
+        request_objects.retire(req)  # the client has its answer: a pushed request is done
         back_to = error_redirect_url(exc, req.redirect_uri, req.state, get_issuer(request))
         if decided or adapter().redirects_errors(req.client):
             return page_headers(ClientRedirect(back_to))

@@ -685,6 +685,43 @@ def test_a_spent_request_uri_is_refused_before_any_consent_page(conf_client, bro
     assert b"already used" in r.content
 
 
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_declined_request_uri_cannot_be_brought_back_for_approval(conf_client, browser):
+    """RFC 9126 §2.2 (SHOULD one-time use): the user declines; the same link, sent to them again
+    (or opened by whoever copied it), must not get a second chance at a consent page."""
+    request_uri = pushed_uri(conf_client)
+    page = authorize(browser, conf_client, request_uri)
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode())})  # no "allow"
+    assert assert_redirect_to(r, REDIRECT_URI)["error"] == "access_denied"
+    again = authorize(browser, conf_client, request_uri)
+    assert_error_page(again)
+    assert b"already used" in again.content
+    # the consent form of the first visit, left open in another tab, is spent with it
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert "code" not in query_of(r.get("Location", "")) and AuthorizationCode.objects.count() == 0
+
+
+@pytest.mark.req("9126-4-one-time-expiry")
+def test_a_request_uri_answered_with_an_error_is_spent(conf_client, user):
+    """``prompt=none`` for a user who is not logged in: the client is told ``login_required``
+    and must push again; the request_uri it had does not wait for a login."""
+    request_uri = pushed_uri(conf_client, **request_params(conf_client, prompt="none"))
+    anonymous = HttpClient()
+    assert assert_redirect_to(authorize(anonymous, conf_client, request_uri), REDIRECT_URI)["error"] == "login_required"
+    anonymous.force_login(user)
+    r = authorize(anonymous, conf_client, request_uri)
+    assert_error_page(r)
+    assert b"already used" in r.content
+
+
+def test_an_error_page_before_the_client_is_known_spends_nothing(conf_client, browser):
+    """Only an answer to the client spends the request_uri: a request refused before the
+    client is established (an unknown client_id beside it) leaves it for the real client."""
+    request_uri = pushed_uri(conf_client)
+    assert_error_page(browser.get(AUTHORIZE, {"client_id": "no-such-client", "request_uri": request_uri}))
+    assert authorize(browser, conf_client, request_uri).status_code == 200  # its consent page
+
+
 @pytest.mark.req("9101-4-no-nesting")
 def test_request_with_a_live_request_uri_is_refused(trusted, browser):
     from tests.support.par_helpers import keyed_client, request_object

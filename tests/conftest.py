@@ -207,6 +207,17 @@ def _audit_security_headers(request):
 
 
 @pytest.fixture(autouse=True)
+def _site_language():
+    """A test that negotiates a language (LocaleMiddleware, Accept-Language: fr) leaves it
+    active in its thread, as Django does between requests: the next test on the same worker
+    would render French pages where it expects the site's language."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _forget_throttle_counts():
     """Failed client authentications are counted in the cache for a minute: every test
     starts with none, whatever the tests before it failed on purpose."""

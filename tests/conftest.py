@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
 from contextlib import contextmanager
@@ -31,6 +32,24 @@ from tests.support.factories import REDIRECT_URI, ClientFactory, PublicClientFac
 from .support import security_report
 
 _REPORT = security_report.Report()
+
+
+def _fresh_asgiref_thread_after_fork() -> None:
+    """A mutation tool forks a worker per mutant from a process that has run the suite.
+    asgiref's single thread for thread-sensitive ``sync_to_async`` calls made outside any
+    request (``asyncio.run(resource.aauthenticate(...))``) was started in the parent; the
+    fork copies its executor but not the thread, so the first such call in the child waited
+    forever (mutmut then times the mutant out after minutes). The child gets an executor of
+    its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_asgiref_thread_after_fork)
 
 
 def pytest_configure(config):

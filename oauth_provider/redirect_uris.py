@@ -58,14 +58,13 @@ def validate_redirect_uri(uri: str, *, public: bool) -> None:
         raise ValidationError(_("The %(scheme)s: scheme is not allowed."), params={"scheme": scheme})
     try:
         parts = urlsplit(uri)
-        port = _port_text(parts.netloc)
-        port_ok = port is None or valid_port(port)
     except ValueError as exc:
         raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri}) from exc
-    if not port_ok:
-        raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri})
     if "@" in parts.netloc:  # in any scheme: only there to make the address read as another
         raise ValidationError(_("A redirect URI must not contain user information (user@host)."))
+    port = _port_text(parts.netloc)
+    if port is not None and not valid_port(port):
+        raise ValidationError(_("The redirect URI %(uri)s is malformed."), params={"uri": uri})
     if scheme in ("http", "https"):
         if not parts.netloc or not parts.hostname:
             raise ValidationError(_("The redirect URI %(uri)s has no host."), params={"uri": uri})
@@ -105,20 +104,25 @@ def valid_port(text: str) -> bool:
 
 
 def _port_text(netloc: str) -> str | None:
-    """The port as written in ``netloc`` (after any ``user@`` and ``[IPv6]``), or None."""
-    host = netloc.rsplit("@", 1)[-1]
-    if host.startswith("["):
-        host = host[host.find("]") + 1:]
-    if ":" not in host:
+    """The port as written in ``netloc`` (which holds no ``user@``), or None when the host
+    ends it. After an ``[IPv6]`` literal only ``:port`` may follow (RFC 3986 §3.2.2-3.2.3):
+    anything else there (``[::1]x]``, ``[::1]:1]:80``) comes back whole, so that
+    :func:`valid_port` refuses it, instead of being read past."""
+    if netloc.startswith("["):
+        rest = netloc[netloc.find("]") + 1:]
+        if not rest:
+            return None
+        return rest[1:] if rest.startswith(":") else rest
+    if ":" not in netloc:
         return None
-    return host.split(":", 1)[1]
+    return netloc.split(":", 1)[1]
 
 
 def _host(netloc: str) -> str:
-    host = netloc.rsplit("@", 1)[-1]
-    if host.startswith("["):
-        return host[: host.find("]") + 1].lower()
-    return host.split(":", 1)[0].lower()
+    """The host of ``netloc`` (no ``user@``; its port checked by :func:`_port_text`), lower-cased."""
+    if netloc.startswith("["):
+        return netloc[: netloc.find("]") + 1].lower()
+    return netloc.split(":", 1)[0].lower()
 
 
 def origin(uri: str) -> tuple[str, str, int] | None:

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from oauth_provider.models import get_client_model
-from oauth_provider.redirect_uris import find_match, matches, validate_redirect_uri
+from oauth_provider.redirect_uris import ascii_host, find_match, matches, validate_redirect_uri
 
 pytestmark = pytest.mark.django_db
 
@@ -376,7 +376,10 @@ def test_origin_is_scheme_host_and_explicit_port_of_http_urls_only():
 
 @pytest.mark.req("O21-2.3.1-register-full-uri")
 @pytest.mark.parametrize("uri", ["https://user@rp.example/cb", "https://user:pass@rp.example/cb",
-                                 "https://user:pass@rp.example:8443/cb", "http://localhost:80@evil.example/cb"])
+                                 "https://user:pass@rp.example:8443/cb", "http://localhost:80@evil.example/cb",
+                                 "https://a@b:c@rp.example/cb",
+                                 # an IP literal left open, a "]" hidden in the user information before it
+                                 "com.example.app://u]@[::1/cb", "com.example.app://u]@[::1:8080/cb"])
 def test_user_information_is_refused_as_such_whatever_it_holds(uri):
     """The port is read after the user information: a "user:pass@" is not taken for a host
     and port, and the refusal says what is wrong (user information), not "malformed"."""
@@ -387,8 +390,9 @@ def test_user_information_is_refused_as_such_whatever_it_holds(uri):
     ("https://[2001:db8::]/cb", True), ("https://[2001:db8::]:8443/cb", True), ("http://[::1]:51000/cb", True),
     ("http://[::1]:99999/cb", False), ("http://[::1]:0/cb", False), ("http://[::1]:+80/cb", False),
     ("https://[2001:db8::1]:65536/cb", False), ("http://[::1]:80:90/cb", False), ("https://rp.example:80:90/cb", False),
-    # an IP literal left open, a "]" hidden in the user information before it
-    ("com.example.app://u]@[::1/cb", False), ("com.example.app://u]@[::1:8080/cb", False),
+    # after the literal's "]" only ":port": no text, no second "]" hiding a port behind it
+    ("https://[2001:db8::1]x]/cb", False), ("https://[2001:db8::1]x/cb", False), ("http://[::1]:1]:80/cb", False),
+    ("http://[::1]]/cb", False), ("http://[::1]:/cb", False),
 ])
 def test_the_port_of_an_ip_literal_is_read_after_its_closing_bracket(uri, ok):
     """RFC 3986 §3.2.2-3.2.3: the port follows the "]" of an IP literal (whose own colons are
@@ -396,3 +400,38 @@ def test_the_port_of_an_ip_literal_is_read_after_its_closing_bracket(uri, ok):
     the host, or an IP literal without its "]", is malformed."""
     errors = redirect_errors(uri, public=True)
     assert errors == ([] if ok else [f"The redirect URI {uri} is malformed."])
+
+
+def test_an_ascii_host_is_shown_as_written_even_where_idna_would_refuse_it():
+    """Only a non-ASCII host is converted (and may have no IDNA form); an ASCII one is the
+    name a browser contacts already, whatever IDNA thinks of its labels (a 64-letter label,
+    an empty one)."""
+    for host in ("a" * 64 + ".example", "rp..example", "RP.Example"):
+        assert ascii_host(host) == host
+    with pytest.raises(ValueError):
+        ascii_host("\u00fc" * 64 + ".example")
+
+
+@pytest.mark.parametrize(("uri", "public", "message"), [
+    ("", True, "A redirect URI must be 1 to 2000 characters."),
+    ("https://rp.example/c b", True,
+     "The redirect URI https://rp.example/c b contains whitespace or an illegal character."),
+    ("https://*.rp.example/cb", True, "Wildcards are not allowed in redirect URIs: register each full URI."),
+    ("https://rp.example/cb#x", True, "A redirect URI must not contain a fragment (#)."),
+    ("/cb", True, "The redirect URI /cb is not absolute."),
+    ("javascript:alert(1)", True, "The javascript: scheme is not allowed."),
+    ("https://[::1/cb", True, "The redirect URI https://[::1/cb is malformed."),
+    ("https:///cb", True, "The redirect URI https:///cb has no host."),
+    ("https://rp%2eexample/cb", True,
+     "The host of the redirect URI https://rp%2eexample/cb is not a domain name or an IP address."),
+    ("http://rp.example/cb", True,
+     "Plain http is only allowed on loopback hosts (127.0.0.1, [::1], localhost); use https."),
+    ("com.example.app:/cb", False, "Private-use URI schemes are only allowed for public (native) clients."),
+    ("myapp:/cb", True, "A private-use scheme must be a reverse domain name, like com.example.app:/callback."),
+])
+def test_each_refusal_says_what_is_wrong_with_the_uri_it_names(uri, public, message):
+    """The developer registering a client reads why a URI was refused, with the URI in it
+    (the admin form and dynamic registration show these messages as they are)."""
+    with pytest.raises(ValidationError) as refused:
+        validate_redirect_uri(uri, public=public)
+    assert refused.value.messages == [message]

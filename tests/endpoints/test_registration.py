@@ -1033,6 +1033,13 @@ def test_the_address_a_user_is_sent_back_to_never_reads_as_a_look_alike(oauth):
     html = oauth.browser.get("/o/authorize/", params).content.decode()
     assert "You will be sent back to https://xn--gogle-jye.com/cb" in html
     assert "g\u043eogle" not in html
+    # with a port: shown too, the port is part of where the user goes
+    uri = "https://g\u043eogle.com:8443/cb"
+    info = register({**WEB_CLIENT, "redirect_uris": [uri], "scope": "read"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    params, _verifier = oauth.authorize_params(stored, redirect_uri=uri)
+    html = oauth.browser.get("/o/authorize/", params).content.decode()
+    assert "You will be sent back to https://xn--gogle-jye.com:8443/cb" in html
 
 
 @open_registration

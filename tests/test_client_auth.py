@@ -597,3 +597,76 @@ def test_backchannel_forms_are_hidden_from_error_reports(rf, path, view):
                       content_type="application/x-www-form-urlencoded")
     import_string(view).as_view()(request)
     assert request.sensitive_post_parameters == "__ALL__"
+
+
+def test_a_registered_method_class_without_proves_checks_the_secret(api_client, settings, failures):
+    """``proves`` is optional on a host's method class too: one without it is held to the
+    client's secret, the right one accepted, a wrong one or an unknown client_id refused."""
+    from oauth_provider.conf import DEFAULTS
+
+    methods = {**DEFAULTS["CLIENT_AUTH_METHODS"].default, "legacy_hmac": "tests.test_client_auth.LegacyMethod"}
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "CLIENT_AUTH_METHODS": methods}
+    client = ClientFactory(token_endpoint_auth_method="legacy_hmac", raw_secret="the-legacy-secret")
+    assert_token(post_form(api_client, {**CC, "client_id": client.client_id, "legacy": "the-legacy-secret"}))
+    for client_id, secret in ((client.client_id, "not-the-secret"), ("nobody-here", "the-legacy-secret"),
+                              (client.client_id, "the-legacy-secret ")):
+        r = post_form(api_client, {**CC, "client_id": client_id, "legacy": secret})
+        assert_error(r, "invalid_client")
+    assert [f["method"] for f in failures] == ["legacy_hmac"] * 3
+
+
+@pytest.mark.parametrize(("data", "authorization", "description"), [
+    ({}, "Basic !!!", "Malformed HTTP Basic credentials."),
+    ({}, raw_basic("no-colon-here"), "Malformed HTTP Basic credentials."),
+    ({"client_id": "someone-else"}, "basic-of-client",
+     "client_id in the body differs from the one in the Authorization header."),
+    ({"client_secret": "s3cret"}, None, "client_secret was sent without client_id."),
+    ({"client_id": "conf", "client_secret": "s3cret"}, "basic-of-client",
+     "The client used more than one authentication method: send the secret either in the Authorization "
+     "header or in the body, not both."),
+    ({}, None, "No client authentication was provided: send the client_id (and the secret of a confidential "
+               "client, in the Authorization header or the body)."),
+    ({"client_id": "conf"}, None, "Client authentication failed: the client_id is unknown, or the client is "
+                                  "confidential and must send its secret."),
+])
+def test_each_refusal_tells_the_client_developer_what_to_change(api_client, conf_client, data, authorization,
+                                                                description):
+    """RFC 6749 §5.2 ``error_description``: human-readable text helping the developer. Each
+    refusal says what was wrong, not one catch-all text."""
+    data = {key: conf_client.client_id if value == "conf" else value for key, value in data.items()}
+    extra = {}
+    if authorization == "basic-of-client":
+        extra["HTTP_AUTHORIZATION"] = basic_auth(conf_client.client_id, conf_client.raw_secret)
+    elif authorization is not None:
+        extra["HTTP_AUTHORIZATION"] = authorization
+    r = post_form(api_client, {**CC, **data}, **extra)
+    assert r.status_code in (400, 401), r.content
+    assert r.json()["error_description"] == description
+
+
+def test_a_disabled_client_with_the_right_secret_is_told_so_and_signalled_with_its_request(api_client, failures):
+    client = ClientFactory(is_active=False)
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
+    assert assert_error(r, "invalid_client")["error_description"] == "This client is disabled."
+    assert [(f["client_id"], f["request"].path) for f in failures] == [(client.client_id, "/o/token/")]
+
+
+def test_forged_client_assertions_from_many_addresses_lock_that_client_id(api_client):
+    """A method's own refusal counts against the client it names, as a wrong secret does:
+    ten forged ``private_key_jwt`` assertions, each from another address, and the eleventh
+    is throttled (429) from an address that never failed; another client is not."""
+    from tests.test_client_assertions import ec_key, make_client, sign
+
+    client = make_client()
+    body = {**CC, "client_id": client.client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    for i in range(10):
+        r = post_form(api_client, {**body, "client_assertion": sign(client, key=ec_key())},
+                      REMOTE_ADDR=f"192.0.2.{i + 1}")
+        assert r.status_code == 401, r.content
+    r = post_form(api_client, {**body, "client_assertion": sign(client, key=ec_key())}, REMOTE_ADDR="192.0.2.200")
+    assert r.status_code == 429, r.content
+    other = ClientFactory()
+    r = post_form(api_client, CC, HTTP_AUTHORIZATION=basic_auth(other.client_id, other.raw_secret + "x"),
+                  REMOTE_ADDR="192.0.2.200")
+    assert r.status_code == 401

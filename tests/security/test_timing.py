@@ -250,3 +250,17 @@ def test_a_hit_racing_another_thread_never_fails_the_request(monkeypatch):
     timer.samples = Racing(timer.samples, maxlen=timer.SAMPLES)
     _hit(timer, clock, 0.009)
     assert timer.target == before
+
+
+def test_the_padding_forgets_hits_older_than_the_last_sixty_four(monkeypatch):
+    """The median is of the recent hits only: a burst of slow lookups long ago stops
+    counting, and the samples kept (sorted every eighth hit) never grow with the traffic."""
+    clock = _HandClock()
+    monkeypatch.setattr(client_auth.time, "thread_time", clock)
+    timer = client_auth.LookupTimer()
+    for _ in range(100):
+        _hit(timer, clock, 0.008)
+    for _ in range(64):
+        _hit(timer, clock, 0.001)
+    assert len(timer.samples) == client_auth.LookupTimer.SAMPLES == 64
+    assert timer.target == pytest.approx(0.001, abs=1e-5)

@@ -417,3 +417,45 @@ def test_a_client_with_a_large_id_redeems_its_own_code(oauth):
     client = ClientFactory(pk=100_000)
     code, verifier = oauth.get_code(client)
     assert oauth.exchange(client, code, verifier).status_code == 200
+
+
+@pytest.mark.parametrize(("case", "error", "description"), [
+    ("no code", "invalid_request", "The code parameter is required."),
+    ("unknown code", "invalid_grant", "The authorization code is invalid or was issued to another client."),
+    ("other redirect_uri", "invalid_grant", "redirect_uri does not match the authorization request."),
+    ("no verifier", "invalid_grant", "code_verifier is required."),
+    ("short verifier", "invalid_grant", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]."),
+    ("other verifier", "invalid_grant", "code_verifier does not match the code_challenge."),
+    ("used", "invalid_grant", "The authorization code was already used."),
+    ("expired", "invalid_grant", "The authorization code has expired."),
+    ("revoked", "invalid_grant", "The authorization was revoked."),
+    ("user inactive", "invalid_grant", "The resource owner is no longer active."),
+])
+def test_each_refused_redemption_says_why(oauth, conf_client, user, case, error, description):
+    """RFC 6749 §5.2: the error, and an ``error_description`` that tells the client's developer
+    which of the redemption's rules the request broke."""
+    clock = FrozenClock()
+    code, verifier = oauth.get_code(conf_client)
+    data: dict = {}
+    if case == "no code":
+        code = None
+    elif case == "unknown code":
+        code = "x" * 43
+    elif case == "other redirect_uri":
+        data["redirect_uri"] = "https://rp.example/elsewhere"
+    elif case == "no verifier":
+        verifier = None
+    elif case == "short verifier":
+        verifier = "a" * 42
+    elif case == "other verifier":
+        verifier = "b" * 43
+    elif case == "used":
+        assert oauth.exchange(conf_client, code, verifier).status_code == 200
+    elif case == "expired":
+        clock.advance(provider_settings.AUTHORIZATION_CODE_LIFETIME + 1)
+    elif case == "revoked":
+        Authorization.objects.filter(client=conf_client).update(revoked_at=clock.current)
+    elif case == "user inactive":
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    body = assert_error(oauth.exchange(conf_client, code, verifier, **data), error)
+    assert body["error_description"] == description

@@ -506,3 +506,42 @@ def test_a_grace_replay_never_hands_back_a_revoked_successor(oauth, conf_client)
     issued = AccessToken.objects.count()
     assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
     assert AccessToken.objects.count() == issued
+
+
+@pytest.mark.parametrize(("case", "error", "description"), [
+    ("no token", "invalid_request", "The refresh_token parameter is required."),
+    ("unknown token", "invalid_grant", "The refresh token is invalid or was issued to another client."),
+    ("other client", "invalid_grant", "The refresh token is invalid or was issued to another client."),
+    ("reused", "invalid_grant", "The refresh token was already used; the grant has been revoked."),
+    ("revoked", "invalid_grant", "The refresh token was revoked."),
+    ("expired", "invalid_grant", "The refresh token has expired."),
+    ("user inactive", "invalid_grant", "The resource owner is no longer active."),
+    ("wider scope", "invalid_scope", "The requested scope exceeds the scope originally granted."),
+    ("scopes withdrawn", "invalid_scope", "None of the granted scopes is still allowed for this client."),
+])
+def test_each_refused_refresh_says_why(oauth, conf_client, user, case, error, description):
+    """RFC 6749 §5.2: each refusal's ``error_description`` names the rule the refresh broke."""
+    clock = FrozenClock()
+    tokens = oauth.tokens(conf_client, scope="read write")
+    presented, client, extra = tokens["refresh_token"], conf_client, {}
+    if case == "no token":
+        r = oauth.token(conf_client, {"grant_type": "refresh_token"})
+    else:
+        if case == "unknown token":
+            presented = "x" * 43
+        elif case == "other client":
+            client = ClientFactory()
+        elif case == "reused":
+            refreshed(oauth, conf_client, presented)
+        elif case == "revoked":
+            RefreshToken.objects.filter(authorization__client=conf_client).update(revoked_at=clock.current)
+        elif case == "expired":
+            clock.advance(timedelta(days=400).total_seconds())
+        elif case == "user inactive":
+            type(user).objects.filter(pk=user.pk).update(is_active=False)
+        elif case == "wider scope":
+            extra["scope"] = "read write profile"
+        elif case == "scopes withdrawn":
+            type(conf_client).objects.filter(pk=conf_client.pk).update(allowed_scopes="profile")
+        r = refresh(oauth, client, presented, **extra)
+    assert assert_error(r, error)["error_description"] == description

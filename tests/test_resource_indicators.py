@@ -347,6 +347,10 @@ def test_adapter_refuses_a_resource_for_a_client(oauth, conf_client, settings):
                            content_type=FORM, HTTP_AUTHORIZATION=basic_auth(client.client_id, client.raw_secret))
         assert r.status_code == status, (client.name, r.content)
     assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience == RS_B
+    # and at the authorization endpoint: the inferred RS_B put to the policy for this client
+    r, _, _ = authorize(oauth, conf_client, scope="rs-b:read")
+    assert query_of(r["Location"])["error"] == "invalid_target"
+    assert tokens(oauth, trusted, scope="rs-b:read")["scope"] == "rs-b:read"
 
 
 # -- scopes follow the audience (RFC 8707 §2.2) ---------------------------------------------

@@ -653,6 +653,11 @@ def test_statements_of_the_consent_page_and_the_approvals(oauth, public_client, 
     assert "DELETE" not in seen
     r, seen = run(lambda: oauth.browser.get(AUTHORIZE, params_for(conf_client)))
     assert r.status_code == 302 and seen == ["SELECT", "SELECT", *grant]  # client, consent
+    # a scope beyond the remembered ones: the page again; approving it extends the row the
+    # decision read (one UPDATE), not a second read of it
+    r, _ = consent_page(oauth.browser, conf_client, scope="read write")
+    r, seen = run(lambda: oauth.approve(r, remember=True))
+    assert r.status_code == 302 and seen == ["SELECT", "SELECT", "UPDATE", *grant]  # client, consent
 
 
 def assert_consent_page(r) -> None:
@@ -702,3 +707,23 @@ def test_a_consent_page_left_open_meets_a_policy_requiring_signed_requests(oauth
     r = oauth.browser.post(AUTHORIZE, {"oauth_request": blob, "allow": "allow"})
     assert_error_redirect(r, REDIRECT_URI, "invalid_request", "s", issuer)
     assert minted() == 0
+
+
+class TrustedReadsOnly(DefaultAdapter):
+    """A host policy skipping the page by what is asked, who asks and where from: staff asking
+    for ``read`` alone, from the office network."""
+
+    def should_skip_consent(self, request, client, user, scopes):
+        return (user.is_staff and tuple(scopes) == ("read",)
+                and request.META.get("REMOTE_ADDR") == "192.0.2.10")
+
+
+def test_the_skip_consent_policy_decides_with_the_request_the_user_and_the_scopes(browser, conf_client, user,
+                                                                                 settings):
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.TrustedReadsOnly")
+    type(user).objects.filter(pk=user.pk).update(is_staff=True)
+    assert_silent_grant(browser.get(AUTHORIZE, params_for(conf_client), REMOTE_ADDR="192.0.2.10"))
+    assert_consent_page(browser.get(AUTHORIZE, params_for(conf_client, scope="read write"), REMOTE_ADDR="192.0.2.10"))
+    assert_consent_page(browser.get(AUTHORIZE, params_for(conf_client), REMOTE_ADDR="198.51.100.1"))
+    type(user).objects.filter(pk=user.pk).update(is_staff=False)
+    assert_consent_page(browser.get(AUTHORIZE, params_for(conf_client), REMOTE_ADDR="192.0.2.10"))

@@ -214,17 +214,19 @@ def test_without_a_signing_key_plain_oauth_with_opaque_tokens_still_works():
     assert body["access_token"] and "id_token" not in body
 
 
-def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog):
+@pytest.mark.parametrize(("client", "scope"), [({}, "openid read"), ({"access_token_format": "jwt"}, "read")])
+def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog, client, scope):
     """The key vanished between authorization and exchange (or the code was issued before the
     pre-check existed): the token endpoint answers 503 ``temporarily_unavailable`` in JSON,
-    not a 500, and leaves the code unspent, so the same exchange succeeds once a key exists."""
+    not a 500, and leaves the code unspent, so the same exchange succeeds once a key exists.
+    The same for an ID token and for a client whose own access tokens are JWTs."""
     from oauth_provider.models import AuthorizationCode
     from tests.support.factories import ClientFactory
 
-    rp = ClientFactory()
+    rp = ClientFactory(**client)
     oauth = _no_key_driver()
     keys.create_key("RS256", prepublish=False)
-    code, verifier = oauth.get_code(rp, scope="openid read")
+    code, verifier = oauth.get_code(rp, scope=scope)
     SigningKey.objects.all().delete()
     keys.clear_cache()
     with override_settings(DEBUG=False):
@@ -236,7 +238,8 @@ def test_without_a_signing_key_the_token_endpoint_keeps_the_code_unspent(caplog)
         assert "manage.py rotatekeys" in caplog.text
         call_command("rotatekeys", "--now")
         r = oauth.exchange(rp, code, verifier)
-    assert r.status_code == 200 and r.json()["id_token"]
+    assert r.status_code == 200 and r.json()["access_token"]
+    assert ("id_token" in r.json()) == ("openid" in scope)
 
 
 def test_without_a_signing_key_client_credentials_jwt_is_a_protocol_error_not_a_500():

@@ -779,3 +779,46 @@ def test_async_view_reads_client_and_user_without_blocking(oauth, conf_client, j
     r = async_to_sync(AsyncClient().get)("/api/a-async-who/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.content
     assert json.loads(r.content) == {"user": "alice", "client_id": client.client_id}
+
+
+def test_a_grace_period_retry_keeps_the_audience_of_the_refresh_it_repeats(oauth, conf_client, settings):
+    """The retry of a refresh whose answer was lost gets what the first answer had: the
+    access token for the same resource, not one for the default resource."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, REFRESH_TOKEN_GRACE_PERIOD=30)
+    body = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")
+    first = refresh(oauth, conf_client, body["refresh_token"])
+    assert first.status_code == 200, first.content
+    retry = refresh(oauth, conf_client, body["refresh_token"])
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["refresh_token"] == first.json()["refresh_token"]
+    for answer in (first, retry):
+        row = AccessToken.objects.by_value(answer.json()["access_token"]).get()
+        assert (row.audience, row.scope) == (RS_A, "rs-a:read")
+
+
+def test_a_code_exchange_naming_a_resource_the_policy_now_refuses_the_client_is_invalid_target(oauth, settings):
+    """The resource policy is asked at the token endpoint too, with the client redeeming the
+    code: a client that lost the right to a resource between the authorization and the
+    exchange gets no token for it."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    trusted = ClientFactory(name="Trusted RP")
+    code, verifier = code_for(oauth, trusted, [RS_B], scope="rs-b:read")
+    type(trusted).objects.filter(pk=trusted.pk).update(name="No longer trusted")
+    trusted.refresh_from_db()
+    r = exchange(oauth, trusted, code, verifier, [RS_B])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.content
+
+
+def test_in_development_a_code_exchange_narrows_its_scopes_by_the_resources_without_an_issuer_setting(
+        oauth, conf_client, settings):
+    """As for a refresh: DEBUG with no ISSUER, the code's grant is redeemed for its resource
+    with the scopes that resource accepts now, and the token works there (not a 500)."""
+    code, verifier = code_for(oauth, conf_client, [RS_A], scope="read rs-a:write")
+    narrower = {**RESOURCES, RS_A: {"name": "Resource A", "scopes": ["rs-a:read", "read"]}}
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=narrower, ISSUER=None, RESOURCE_IDENTIFIER=None)
+    r = exchange(oauth, conf_client, code, verifier, [RS_A])
+    assert r.status_code == 200, r.content
+    assert r.json()["scope"] == "read"
+    assert oauth.api.get("/api/a/", **bearer(r.json()["access_token"])).status_code == 200

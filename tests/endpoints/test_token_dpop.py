@@ -361,3 +361,15 @@ def test_rows_never_hold_the_proof(api, service, k1):
     for model in (AccessToken, RefreshToken):
         for row in model.objects.all():
             assert k1.jwk["x"] not in json.dumps({f.name: str(getattr(row, f.name, "")) for f in model._meta.fields})
+
+
+def test_a_kept_refresh_token_binds_each_new_access_token_to_the_proofs_key(oauth, conf_client, k1, k2, settings):
+    """A confidential client that keeps its refresh token (no rotation) still gets sender-
+    constrained access tokens: each refresh's access token is bound to that request's proof."""
+    settings.OAUTH_PROVIDER = oauth_settings(REFRESH_TOKEN_ROTATION="public_clients")
+    code, verifier = oauth.get_code(conf_client)
+    first = code_exchange(oauth, conf_client, code, verifier, k1).json()
+    again = refresh(oauth, conf_client, first["refresh_token"], k2).json()
+    assert again["refresh_token"] == first["refresh_token"]  # kept
+    assert again["token_type"] == "DPoP"
+    assert access_token_row(again["access_token"]).dpop_jkt == k2.jkt

@@ -459,3 +459,27 @@ def test_each_refused_redemption_says_why(oauth, conf_client, user, case, error,
         type(user).objects.filter(pk=user.pk).update(is_active=False)
     body = assert_error(oauth.exchange(conf_client, code, verifier, **data), error)
     assert body["error_description"] == description
+
+
+def test_a_redemption_that_loses_the_race_is_a_replay_with_its_client_and_request(oauth, conf_client, received,
+                                                                                  monkeypatch):
+    """Two redemptions at once (the race test proves it on PostgreSQL and MariaDB): the one
+    whose conditional UPDATE finds the code already consumed is handled as a replay, on
+    SQLite too: no token, the grant revoked, and receivers told which client and request."""
+    from oauth_provider.grants.authorization_code import AuthorizationCodeGrant
+    from oauth_provider.models import AuthorizationCode
+
+    code, verifier = oauth.get_code(conf_client)
+    checked = AuthorizationCodeGrant.check
+
+    def check_then_lose_the_race(self, row, params):
+        checked(self, row, params)
+        AuthorizationCode.objects.filter(pk=row.pk).update(consumed_at=row.created_at)  # the other one won
+
+    monkeypatch.setattr(AuthorizationCodeGrant, "check", check_then_lose_the_race)
+    r = oauth.exchange(conf_client, code, verifier)
+    assert assert_error(r, "invalid_grant")["error_description"] == "The authorization code was already used."
+    assert not AccessToken.objects.exists()
+    assert Authorization.objects.get(client=conf_client).revoked_at is not None
+    replays = [kw for name, kw in received if name == "replayed"]
+    assert [(kw["client"], kw["request"].path) for kw in replays] == [(conf_client, "/o/token/")]

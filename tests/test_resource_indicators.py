@@ -822,3 +822,15 @@ def test_in_development_a_code_exchange_narrows_its_scopes_by_the_resources_with
     assert r.status_code == 200, r.content
     assert r.json()["scope"] == "read"
     assert oauth.api.get("/api/a/", **bearer(r.json()["access_token"])).status_code == 200
+
+
+def test_in_development_a_code_exchange_may_name_the_default_resource_the_request_came_to(oauth, conf_client,
+                                                                                         settings):
+    """DEBUG with no ISSUER: the default resource is the origin the request came to, and a
+    token request naming it is within a grant made for it (RFC 8707 §2.2), not a 500."""
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None)
+    code, verifier = code_for(oauth, conf_client, scope="read")
+    r = exchange(oauth, conf_client, code, verifier, ["http://testserver"])
+    assert r.status_code == 200, r.content
+    assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience in ("", "http://testserver")

@@ -234,8 +234,12 @@ def test_a_nonce_challenge_spends_no_code(oauth, public_client, k1, settings):
 def test_dpop_jkt_binds_the_code(oauth, public_client, k1, k2, assert_max_queries):
     code, verifier = oauth.get_code(public_client, dpop_jkt=k1.jkt)
     assert AuthorizationCode.objects.get().dpop_jkt == k1.jkt
-    assert_error(code_exchange(oauth, public_client, code, verifier, k2), "invalid_dpop_proof")
-    assert_error(code_exchange(oauth, public_client, code, verifier, None), "invalid_dpop_proof")
+    other_key = assert_error(code_exchange(oauth, public_client, code, verifier, k2), "invalid_dpop_proof")
+    assert other_key["error_description"] == (
+        "The authorization code is bound to another DPoP key than this proof's (RFC 9449).")
+    no_proof = assert_error(code_exchange(oauth, public_client, code, verifier, None), "invalid_dpop_proof")
+    assert no_proof["error_description"] == (
+        "The authorization code is DPoP-bound: send a DPoP proof made with its key (RFC 9449).")
     assert not AccessToken.objects.exists()
     with assert_max_queries(5):  # the code exchange's budget, DPoP or not
         r = code_exchange(oauth, public_client, code, verifier, k1)

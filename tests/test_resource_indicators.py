@@ -834,3 +834,25 @@ def test_in_development_a_code_exchange_may_name_the_default_resource_the_reques
     r = exchange(oauth, conf_client, code, verifier, ["http://testserver"])
     assert r.status_code == 200, r.content
     assert AccessToken.objects.by_value(r.json()["access_token"]).get().audience in ("", "http://testserver")
+
+
+def test_a_refresh_naming_a_resource_the_policy_now_refuses_the_client_is_invalid_target(oauth, settings):
+    """The same at the refresh: the policy is asked with the client presenting the token."""
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    trusted = ClientFactory(name="Trusted RP")
+    body = tokens(oauth, trusted, [RS_B], scope="rs-b:read")
+    first = refresh(oauth, trusted, body["refresh_token"], [RS_B])
+    assert first.status_code == 200, first.content
+    type(trusted).objects.filter(pk=trusted.pk).update(name="No longer trusted")
+    trusted.refresh_from_db()
+    r = refresh(oauth, trusted, first.json()["refresh_token"], [RS_B])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.content
+
+
+def test_in_development_a_refresh_may_name_the_default_resource_the_request_came_to(oauth, conf_client, settings):
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None)
+    body = tokens(oauth, conf_client, scope="read")
+    r = refresh(oauth, conf_client, body["refresh_token"], ["http://testserver"])
+    assert r.status_code == 200, r.content

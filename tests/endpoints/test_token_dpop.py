@@ -278,7 +278,9 @@ def test_public_clients_refresh_token_is_bound(oauth, public_client, k1, k2, ass
     code, verifier = oauth.get_code(public_client)
     first = code_exchange(oauth, public_client, code, verifier, k1).json()
     assert refresh_token_row(first["refresh_token"]).dpop_jkt == k1.jkt
-    assert_error(refresh(oauth, public_client, first["refresh_token"], None), "invalid_dpop_proof")
+    no_proof = assert_error(refresh(oauth, public_client, first["refresh_token"], None), "invalid_dpop_proof")
+    assert no_proof["error_description"] == (
+        "The refresh token is DPoP-bound: send a DPoP proof made with its key (RFC 9449).")
     assert_error(refresh(oauth, public_client, first["refresh_token"], k2), "invalid_dpop_proof")
     with assert_max_queries(5):
         second = refresh(oauth, public_client, first["refresh_token"], k1)

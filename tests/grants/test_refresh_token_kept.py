@@ -202,7 +202,8 @@ def test_a_kept_token_revoked_between_its_lookup_and_its_use_gets_nothing(oauth,
 
     monkeypatch.setattr(grant, "refresh_token_by_value", lookup_then_revoked)
     expires_at = refresh_token_row(first["refresh_token"]).expires_at
-    assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
+    refused = assert_error(refresh(oauth, conf_client, first["refresh_token"]), "invalid_grant")
+    assert refused["error_description"] == "The refresh token was revoked."
     assert AccessToken.objects.count() == 1
     row = refresh_token_row(first["refresh_token"])
     assert row.revoked_at is not None and row.expires_at == expires_at

@@ -430,3 +430,86 @@ def test_record_decision_remembers_only_when_asked_and_forgets_on_denial():
     public = PublicClientFactory()
     ar.record_decision(_consent_request(public), user, ("read",), remember=True)
     assert not Consent.objects.filter(client=public).exists()
+
+
+# -- what each refusal says (the error page, or error_description at the client) -------------------
+def _two_uris():
+    return ClientFactory(redirect_uris="https://rp.example/cb https://rp.example/other")
+
+
+@pytest.mark.parametrize(("make", "params", "message"), [
+    (None, {}, "The client_id parameter is missing."),
+    (None, {"client_id": "nobody"}, "The client is unknown or disabled."),
+    (None, {"client_id": "x" * (CLIENT_ID_MAX_LENGTH + 1)}, "The client_id or redirect_uri parameter is too long."),
+    (None, {"client_id": ["a", "b"]}, "The client_id parameter was sent more than once."),
+    (ClientFactory, {"redirect_uri": "https://rp.example/elsewhere"},
+     "The redirect_uri is not registered for this client."),
+    (_two_uris, {}, "The redirect_uri parameter is required for this request."),
+])
+def test_each_untrusted_redirect_says_why(make, params, message):
+    if make is not None:
+        params = {"client_id": make().client_id, **params}
+    with pytest.raises(errors.UntrustedRedirect) as refused:
+        ar.establish_client(q(**params))
+    assert refused.value.description == message
+
+
+@pytest.mark.parametrize(("check", "client", "params", "message"), [
+    ("check_grant_allowed", {"grant_types": "client_credentials"}, {},
+     "This client may not use the authorization code grant."),
+    ("check_response_type", {}, {}, "The response_type parameter is required."),
+    ("check_response_type", {}, {"response_type": "code", "response_mode": "fragment"},
+     "Only response_mode=query is supported."),
+    ("check_pkce", {}, {}, "code_challenge is required (PKCE with S256)."),
+    ("check_pkce", {}, {"code_challenge": CHALLENGE, "code_challenge_method": "plain"},
+     "code_challenge_method must be S256."),
+    ("check_pkce", {}, {"code_challenge": "short", "code_challenge_method": "S256"},
+     "code_challenge is not a valid S256 challenge."),
+    ("check_prompt", {}, {"prompt": "bogus"}, "Unknown prompt value."),
+    ("check_prompt", {}, {"prompt": "none login"}, "prompt=none cannot be combined with other values."),
+    ("check_dpop_jkt", {}, {"dpop_jkt": "abc"},
+     "dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 section 10)."),
+    ("check_request_channel", {"require_pushed_authorization_requests": True}, {},
+     "This authorization request must be pushed to the PAR endpoint first (RFC 9126)."),
+    ("check_request_channel", {"require_signed_request_object": True}, {},
+     "This authorization request must be a signed request object (RFC 9101)."),
+])
+def test_each_refused_request_says_why(check, client, params, message):
+    req, data = request_for(ClientFactory(**client), **params)
+    with pytest.raises(errors.OAuthError) as refused:
+        getattr(ar, check)(req, data)
+    assert refused.value.description == message
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"max_age": "-1"}, "max_age must be a non-negative integer."),
+    ({"id_token_hint": "eyJ.forged.hint"}, "id_token_hint is not an ID token issued here."),
+    ({"claims": '{"id_token": {"sub": {"value": 7}}}'}, "claims.id_token.sub does not name one user."),
+])
+def test_each_refused_openid_parameter_says_why(params, message):
+    req, data = request_for(**params)
+    req.scopes = ("openid",)
+    with pytest.raises(errors.InvalidRequest) as refused:
+        ar.check_openid(req, data)
+    assert refused.value.description == message
+
+
+def test_a_request_object_nesting_another_says_so(settings):
+    settings.OAUTH_PROVIDER = oauth_settings(REQUEST_OBJECTS=True)
+    req, _data = request_for()
+    req.params = q(request="eyJ.nested.object")
+    with pytest.raises(errors.OAuthError) as refused:
+        ar.check_unsupported(req, q())
+    assert refused.value.description == "A request object must not contain request or request_uri (RFC 9101 section 4)."
+    req.params, req.pushing = q(request_uri="urn:x"), True
+    with pytest.raises(errors.InvalidRequest) as refused:
+        ar.check_unsupported(req, q())
+    assert refused.value.description == (
+        "A pushed authorization request cannot carry request_uri (RFC 9126 section 2.1).")
+
+
+def test_a_consent_with_every_scope_unticked_grants_nothing_and_says_so(settings):
+    settings.OAUTH_PROVIDER = oauth_settings(OPTIONAL_SCOPES=["profile"])
+    with pytest.raises(errors.AccessDenied) as refused:
+        ar.choose_scopes(("profile",), ticked=())
+    assert refused.value.description == "No scope was granted."

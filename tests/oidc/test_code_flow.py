@@ -351,6 +351,12 @@ def test_id_token_hint(oauth, conf_client, user, signing_key):
     assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "login_required"
     params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint="eyJ.forged.hint")
     assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "invalid_request"
+    # signed here but naming nobody (no sub): not a hint either, and not a 500
+    from oauth_provider import jwt as our_jwt
+
+    nameless = our_jwt.encode({"iss": ISS, "aud": conf_client.client_id, "iat": 1, "exp": 2})
+    params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint=nameless)
+    assert query_of(oauth.browser.get("/o/authorize/", params)["Location"])["error"] == "invalid_request"
 
 
 @pytest.mark.req("OIDC-3.1.2.1-id-token-hint")

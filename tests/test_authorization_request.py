@@ -501,11 +501,27 @@ def test_a_request_object_nesting_another_says_so(settings):
     with pytest.raises(errors.OAuthError) as refused:
         ar.check_unsupported(req, q())
     assert refused.value.description == "A request object must not contain request or request_uri (RFC 9101 section 4)."
-    req.params, req.pushing = q(request_uri="urn:x"), True
+    req.params = q(request_uri="urn:x")
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PUSHED_AUTHORIZATION_REQUESTS=True)):
+        with pytest.raises(errors.OAuthError) as refused:
+            ar.check_unsupported(req, q())
+    assert refused.value.description == "A request object must not contain request or request_uri (RFC 9101 section 4)."
+    req.pushing = True
     with pytest.raises(errors.InvalidRequest) as refused:
         ar.check_unsupported(req, q())
     assert refused.value.description == (
         "A pushed authorization request cannot carry request_uri (RFC 9126 section 2.1).")
+
+
+def test_a_client_registered_for_a_method_the_site_dropped_is_told_so(settings):
+    client = ClientFactory(token_endpoint_auth_method="client_secret_basic")
+    settings.OAUTH_PROVIDER = oauth_settings(CLIENT_AUTH_METHODS={
+        "client_secret_post": "oauth_provider.client_auth.ClientSecretPost",
+        "none": "oauth_provider.client_auth.NoClientAuthentication"})
+    req, data = request_for(client)
+    with pytest.raises(errors.UnauthorizedClient) as refused:
+        ar.check_client_method(req, data)
+    assert refused.value.description == "This client's authentication method is not accepted by this server."
 
 
 def test_a_consent_with_every_scope_unticked_grants_nothing_and_says_so(settings):

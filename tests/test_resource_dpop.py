@@ -558,3 +558,77 @@ def test_the_middleware_exposes_a_bound_token_only_with_its_proof(bound):
         downgraded = api.get("/api/probe/", **bearer(bound))
     assert good.json()["token"] is True and good.json()["user"] == "alice"
     assert bare.json()["token"] is False and downgraded.json()["token"] is False
+
+
+def test_an_async_view_asking_twice_gets_the_same_token_with_its_proof_spent_once(bound):
+    """``aauthenticate`` keeps its answer on the request as ``authenticate`` does: a second
+    call (a permission after the authentication class) neither queries again nor checks the
+    proof again (its ``jti`` is spent: a second check would refuse it as replayed)."""
+    from asgiref.sync import async_to_sync
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    request = RequestFactory().get("/api/x", **with_proof(bound, K1.proof("GET", url("/api/x"), access_token=bound)))
+    first = async_to_sync(resource.aauthenticate)(request)
+    with CaptureQueriesContext(connection) as captured:
+        second = async_to_sync(resource.aauthenticate)(request)
+    assert first is not None and second is first and len(captured) == 0
+
+
+def test_an_async_view_may_take_the_token_from_a_form_body_when_it_says_so(conf_client, user):
+    from asgiref.sync import async_to_sync
+    from django.test import RequestFactory
+
+    raw = user_token(conf_client, user, scope="read")[0]
+    request = RequestFactory().post("/api/x", urlencode({"access_token": raw}),
+                                    content_type="application/x-www-form-urlencoded")
+    token = async_to_sync(resource.arequire)(request, ["read"], form_body=True)
+    assert token.client == conf_client
+    request = RequestFactory().post("/api/x", urlencode({"access_token": raw}),
+                                    content_type="application/x-www-form-urlencoded")
+    with override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, "BEARER_FORM_BODY": True}):
+        with pytest.raises(Exception) as refused:
+            async_to_sync(resource.arequire)(request, ["read"], form_body=False)
+    assert type(refused.value).__name__ == "MissingToken"
+
+
+def test_the_outcome_is_for_the_resource_asked_about(conf_client, user):
+    """``outcome(request, resource=...)``: a token good at the default resource is an error
+    for another resource it was not issued for."""
+    from django.test import RequestFactory
+
+    raw = user_token(conf_client, user, scope="read")[0]
+    request = RequestFactory().get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert resource.outcome(request) is None
+    other = "https://other.example/api"
+    with override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER,
+                                           "RESOURCES": {other: {"name": "Other"}}}):
+        assert isinstance(resource.outcome(RequestFactory().get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}"),
+                                           resource=other), InvalidToken)
+
+
+def test_a_jwt_access_tokens_fields_as_the_view_sees_them(conf_client, user, warm_keys):
+    """What a view reads from a JWT access token without a query: its scopes, its expiry as an
+    aware UTC datetime (comparable with ``timezone.now()``), the actor of a delegated token
+    (RFC 8693 §4.1 ``act``); a ``scope`` claim that is no string grants nothing (not a 500)."""
+    from datetime import datetime, timezone
+
+    from django.test import RequestFactory
+
+    def seen(claims_extra: dict) -> Any:
+        now = int(secrets.now().timestamp())
+        claims = {"iss": ISSUER, "sub": str(user.pk), "aud": RESOURCE, "client_id": conf_client.client_id,
+                  "iat": now, "exp": now + 300, "jti": secrets.generate_token(), **claims_extra}
+        raw = our_jwt.encode(claims, typ=our_jwt.ACCESS_TOKEN_TYP)
+        return resource.authenticate(RequestFactory().get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}")), now
+
+    token, now = seen({"scope": "read write", "act": {"sub": "agent-7"}})
+    assert token.scopes == {"read", "write"}
+    assert token.expires_at == datetime.fromtimestamp(now + 300, tz=timezone.utc)
+    assert token.expires_at.tzinfo is not None
+    assert token.act == {"sub": "agent-7"}
+    token, _ = seen({"scope": ["read"], "act": "agent-7"})
+    assert token.scopes == frozenset() and token.act is None
+    token, _ = seen({})
+    assert token.scopes == frozenset()

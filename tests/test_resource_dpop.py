@@ -632,3 +632,46 @@ def test_a_jwt_access_tokens_fields_as_the_view_sees_them(conf_client, user, war
     assert token.scopes == frozenset() and token.act is None
     token, _ = seen({})
     assert token.scopes == frozenset()
+
+
+def test_each_refused_token_says_why(conf_client, user):
+    """The ``error_description`` a resource answers with (in ``WWW-Authenticate``, RFC 6750 §3)
+    names what is wrong with the token: the client's developer reads it."""
+    from django.test import RequestFactory
+
+    from oauth_provider.errors import InvalidRequest
+    from oauth_provider.models import AccessToken
+
+    def refusal(request, **kwargs) -> str:
+        with pytest.raises((InvalidToken, InvalidRequest)) as refused:
+            resource.authenticate(request, **kwargs)
+        return refused.value.description
+
+    get = RequestFactory().get
+    assert refusal(get("/api/x", HTTP_AUTHORIZATION="Bearer not a token")) == "The access token is malformed."
+    raw = user_token(conf_client, user, scope="read")[0]
+    both = RequestFactory().post("/api/x", urlencode({"access_token": raw}),
+                                 content_type="application/x-www-form-urlencoded", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert refusal(both) == "The access token was sent by more than one method."
+    other = "https://other.example/api"
+    with override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, "RESOURCES": {other: {"name": "Other"}}}):
+        assert refusal(get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}"), resource=other) == (
+            "The access token is not meant for this resource.")
+    AccessToken.objects.by_value(raw).update(revoked_at=secrets.now())
+    assert refusal(get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}")) == (
+        "The access token is invalid, expired or revoked.")  # an opaque token's states are not told apart
+
+
+def test_a_denied_jwt_access_token_says_it_was_revoked(conf_client, user, warm_keys):
+    from datetime import timedelta
+
+    from django.test import RequestFactory
+
+    from oauth_provider import denylist
+
+    raw = jwt_token(conf_client, user, scope="read")
+    with override_settings(OAUTH_PROVIDER={**settings.OAUTH_PROVIDER, "JWT_ACCESS_TOKEN_DENYLIST": True}):
+        denylist._write([(secrets.hash_token(raw), secrets.now() + timedelta(minutes=5))])
+        with pytest.raises(InvalidToken) as refused:
+            resource.authenticate(RequestFactory().get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    assert refused.value.description == "The access token was revoked."

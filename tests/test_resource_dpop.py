@@ -675,3 +675,14 @@ def test_a_denied_jwt_access_token_says_it_was_revoked(conf_client, user, warm_k
         with pytest.raises(InvalidToken) as refused:
             resource.authenticate(RequestFactory().get("/api/x", HTTP_AUTHORIZATION=f"Bearer {raw}"))
     assert refused.value.description == "The access token was revoked."
+
+
+def test_an_insufficient_scope_challenge_names_every_scope_needed():
+    """RFC 6750 §3: ``scope`` in the challenge is the space-delimited list the request needs."""
+    from django.test import RequestFactory
+
+    from oauth_provider.errors import InsufficientScope
+
+    answer = resource.error_response(RequestFactory().get("/api/x"), InsufficientScope(scopes=["read", "write"]),
+                                     ["read", "write"])
+    assert answer.status_code == 403 and 'scope="read write"' in answer["WWW-Authenticate"]

@@ -134,7 +134,8 @@ def requested(
     out: list[str] = []
     for value in values:
         if not is_valid_identifier(value):
-            raise InvalidTarget("The resource parameter must be an absolute URI without a fragment (RFC 8707 §2).")
+            raise InvalidTarget(
+                "The resource parameter must be an absolute URI without a fragment (RFC 8707 section 2).")
         if value not in known:
             raise InvalidTarget("The requested resource is unknown.")
         if not policy.allows_resource(client, value):

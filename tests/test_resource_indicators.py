@@ -856,3 +856,50 @@ def test_in_development_a_refresh_may_name_the_default_resource_the_request_came
     body = tokens(oauth, conf_client, scope="read")
     r = refresh(oauth, conf_client, body["refresh_token"], ["http://testserver"])
     assert r.status_code == 200, r.content
+
+
+class MultiForTrusted:
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class Adapter(DefaultAdapter):
+            def allows_resource(self, client, resource):
+                return resource != RS_B or client.name == "Trusted RP"
+
+            def allows_multiple_resources(self, client):
+                return client.name == "Trusted RP"
+
+        return Adapter()
+
+
+def test_each_refused_resource_says_why(settings):
+    """RFC 8707 §2: ``invalid_target`` with fixed texts (never the value: it may be redirected
+    to the client), one per rule; the multiple-resource policy is asked per client."""
+    from oauth_provider import resources
+    from oauth_provider.errors import InvalidScope, InvalidTarget
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, REQUIRE_RESOURCE=True,
+                                             ADAPTER="tests.test_resource_indicators.MultiForTrusted")
+    client, trusted = ClientFactory(), ClientFactory(name="Trusted RP")
+    cases = [
+        ((), client, "The resource parameter is required."),
+        (("rs-a.example",), client,
+         "The resource parameter must be an absolute URI without a fragment (RFC 8707 section 2)."),
+        (("https://unknown.example/",), client, "The requested resource is unknown."),
+        ((RS_B,), client, "This client may not request a token for the requested resource."),
+        ((RS_A, MCP), client, "Request one resource per token."),
+    ]
+    for values, who, message in cases:
+        with pytest.raises(InvalidTarget) as refused:
+            resources.requested(values, who)
+        assert refused.value.description == message, values
+    assert resources.requested((RS_A, MCP), trusted) == (RS_A, MCP)
+    with pytest.raises(InvalidTarget) as refused:
+        resources.within((RS_B,), RS_A)
+    assert refused.value.description == "The requested resource was not part of the authorization grant."
+    settings.OAUTH_PROVIDER = oauth_settings(
+        SCOPES=SCOPES, RESOURCES={**RESOURCES, DEFAULT: {"name": "The API", "scopes": ["read", "write"]}})
+    with pytest.raises(InvalidScope) as refused:
+        resources.inferred(("rs-a:write", "rs-b:read"), trusted)
+    assert refused.value.description == (
+        "The requested scopes belong to different resources: name one with the resource parameter.")

@@ -51,9 +51,15 @@ from collections.abc import Iterable
 _DESCRIPTION_UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
 
 
+# Characters our own messages use, spelt in the ASCII error_description allows (RFC 7591 §3.2.2
+# cites section signs, as this module's messages do; RFC 6749 §5.2 forbids the sign itself).
+_SPELT = str.maketrans({"§": "section ", "\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2014": "-"})
+
+
 def safe_description(text: str) -> str:
-    """Reduce ``text`` to the characters RFC 6749 §5.2 allows in error_description."""
-    return _DESCRIPTION_UNSAFE.sub("?", text)[:400]
+    """Reduce ``text`` to the characters RFC 6749 §5.2 allows in error_description: a section
+    sign, typographic apostrophe or dash spelt in ASCII, anything else outside the set "?"."""
+    return _DESCRIPTION_UNSAFE.sub("?", text.translate(_SPELT))[:400]
 
 
 class OAuthError(Exception):

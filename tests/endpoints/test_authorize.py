@@ -514,6 +514,9 @@ def test_redirected_errors_never_carry_text_the_request_chose(name, value, logge
 
 def test_safe_description_strips_forbidden_characters():
     assert safe_description('a"b\\c\r\nd\té') == "a?b?c??d??"
+    # what our own messages cite reads as text, not as "?"
+    cited = "needs jwks (RFC 7523 §2.2); the client\u2019s keys \u2014 or jwks_uri"
+    assert safe_description(cited) == "needs jwks (RFC 7523 section 2.2); the client's keys - or jwks_uri"
 
 
 # -- the user: login first (RFC 9700 §4.11.2), GET and POST (OIDC Core §3.1.2.1) ------------------

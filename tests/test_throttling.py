@@ -279,6 +279,13 @@ def test_failure_counts_leave_the_cache_with_their_window(conf_client):
 
     with override_settings(OAUTH_PROVIDER=provider_settings(CLIENT_AUTH_THROTTLE={"failures": 3, "window": 90})):
         assert fail(conf_client, 1) == [401]
+        left = [None if expiry is None else expiry - time.time()
+                for key, expiry in caches["default"]._expire_info.items() if "oauth_provider:throttle:" in key]
+        assert left and all(value is not None and 85 < value <= 90 for value in left), left
+        # a count evicted between its read and its increment is stored again for what is left
+        for key in [k for k in caches["default"]._expire_info if "oauth_provider:throttle:" in k and "since" not in k]:
+            caches["default"].delete(key.split(":", 2)[-1])
+        assert fail(conf_client, 1) == [401]
     left = [None if expiry is None else expiry - time.time()
             for key, expiry in caches["default"]._expire_info.items() if "oauth_provider:throttle:" in key]
     assert left and all(value is not None and 85 < value <= 90 for value in left), left
@@ -685,3 +692,26 @@ def test_check_e072_refuses_a_bad_public_client_throttle(settings):
     ]
     assert {m.id for m in check_public_client_throttle()} == {"oauth_provider.E072"}
     assert "oauth_provider.E072" in {m.id for m in run_checks()}
+
+
+def test_per_address_counts_leave_the_cache_with_their_window(db):
+    """The registration count (and when it started) lives for its window, also after a count
+    was evicted between its read and its increment: made-up addresses cannot pile up entries
+    that never expire."""
+    import time
+
+    from django.core.cache import caches
+    from django.test import RequestFactory
+
+    def left() -> list:
+        return [None if expiry is None else expiry - time.time()
+                for key, expiry in caches["default"]._expire_info.items() if "oauth_provider:throttle:" in key]
+
+    request = RequestFactory().post("/o/register/", REMOTE_ADDR="198.51.100.77")
+    with override_settings(OAUTH_PROVIDER=provider_settings(REGISTRATION_THROTTLE={"registrations": 5, "window": 90})):
+        count_registration(request)
+        assert left() and all(value is not None and 85 < value <= 90 for value in left()), left()
+        for key in [k for k in caches["default"]._expire_info if "oauth_provider:throttle:" in k and "since" not in k]:
+            caches["default"].delete(key.split(":", 2)[-1])  # the count evicted, its start kept
+        count_registration(request)
+    assert left() and all(value is not None and 85 < value <= 90 for value in left()), left()

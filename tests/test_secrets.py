@@ -203,3 +203,18 @@ def test_a_user_code_is_two_groups_of_five_consonants_carrying_over_40_bits():
 ])
 def test_a_typed_user_code_is_normalized_or_refused_without_a_lookup(typed, normalized):
     assert secrets.normalize_user_code(typed) == normalized
+
+
+def test_a_user_codes_stored_form_is_a_keyed_sha256_fixed_across_versions(settings):
+    """A user code (43 bits) is stored as HMAC-SHA256 under a key derived from SECRET_KEY for
+    this one purpose: 64 hex characters, other under another SECRET_KEY, and the derivation
+    fixed, so the codes of devices pending during an upgrade still match after it."""
+    from django.utils.crypto import salted_hmac
+
+    from oauth_provider.secrets import user_code_digest
+
+    digest = user_code_digest("BCDFGHJK")
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert digest == salted_hmac("oauth_provider.device-user-code", "BCDFGHJK", algorithm="sha256").hexdigest()
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert user_code_digest("BCDFGHJK") != digest

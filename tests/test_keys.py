@@ -603,3 +603,25 @@ def test_a_worker_started_just_after_boot_loads_its_keys_at_once(client, monkeyp
     uptime[0] = 1.6
     with pytest.raises(jwt.InvalidJWT):
         jwt.decode(token, typ=None, issuer=ISS)
+
+
+def test_of_two_keys_signing_at_once_the_newest_signs():
+    """Two keys whose periods overlap (an imported key, a retirement undone in the admin): the
+    one that started last signs, never the older one, whatever order the rows are read in."""
+    from datetime import timedelta
+
+    from oauth_provider import secrets as our_secrets
+
+    start = our_secrets.now()
+    our_secrets.set_clock(lambda: start - timedelta(hours=2))
+    older = keys.create_key("ES256", prepublish=False)
+    our_secrets.set_clock(lambda: start - timedelta(hours=1))
+    newer = keys.create_key("ES256", prepublish=False)
+    our_secrets.set_clock(lambda: start)
+    SigningKey.objects.update(retired_at=None)
+    keys.clear_cache()
+    assert keys.signing_key().kid == newer.kid != older.kid
+    # and the other way round in the table: the older row written last
+    SigningKey.objects.filter(kid=older.kid).update(not_before=start - timedelta(minutes=30))
+    keys.clear_cache()
+    assert keys.signing_key().kid == older.kid

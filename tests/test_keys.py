@@ -625,3 +625,27 @@ def test_of_two_keys_signing_at_once_the_newest_signs():
     SigningKey.objects.filter(kid=older.kid).update(not_before=start - timedelta(minutes=30))
     keys.clear_cache()
     assert keys.signing_key().kid == older.kid
+
+
+def test_key_material_as_published_and_as_stored_at_rest(settings):
+    """A generated RSA key is 2048 bits; each published JWK says it is for signatures
+    (``use: sig``, RFC 7517 §4.2) with its algorithm; and a private key is encrypted at rest
+    under a key derived from SECRET_KEY in a fixed way, so keys stored by an earlier version
+    still decrypt after an upgrade (and a wrong SECRET_KEY says what went wrong)."""
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+    from django.core.exceptions import ImproperlyConfigured
+
+    assert keys.generate_private_key("RS256").key_size == 2048
+    for algorithm in ("RS256", "ES256", "EdDSA"):
+        jwk = keys.public_jwk(keys.generate_private_key(algorithm).public_key(), algorithm)
+        assert (jwk["use"], jwk["alg"]) == ("sig", algorithm)
+    stored_before = Fernet(base64.urlsafe_b64encode(
+        hashlib.sha256(b"oauth_provider.signing-key:" + settings.SECRET_KEY.encode()).digest())).encrypt(b"-----PEM")
+    assert keys.decrypt_private_key(stored_before.decode()) == b"-----PEM"
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "another-" + "k" * 50, []
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY / KEY_ENCRYPTION_KEYS changed without keeping "
+                                                   "the old value as a fallback"):
+        keys.decrypt_private_key(stored_before.decode())

@@ -121,8 +121,8 @@ def _port_text(netloc: str) -> str | None:
 def _host(netloc: str) -> str:
     """The host of ``netloc`` (no ``user@``; its port checked by :func:`_port_text`), lower-cased."""
     if netloc.startswith("["):
-        return netloc[: netloc.find("]") + 1].lower()
-    return netloc.split(":", 1)[0].lower()
+        return netloc.partition("]")[0].lower() + "]"
+    return netloc.partition(":")[0].lower()
 
 
 def origin(uri: str) -> tuple[str, str, int] | None:

@@ -72,7 +72,26 @@ def test_a_public_client_registered_for_client_credentials_is_still_refused(api_
     client = PublicClientFactory()
     type(client).objects.filter(pk=client.pk).update(grant_types="authorization_code client_credentials")
     r = post_form(api_client, {"grant_type": "client_credentials", "scope": "read", "client_id": client.client_id})
-    assert_error(r, "unauthorized_client")
+    assert assert_error(r, "unauthorized_client")["error_description"] == (
+        "client_credentials needs a confidential client.")
+
+
+def test_in_development_a_service_may_name_the_default_resource_the_request_came_to(api_client, conf_client,
+                                                                                    settings):
+    """DEBUG with no ISSUER: the default resource is the origin the request came to; a
+    client-credentials request naming it, or naming none, gets a token for it (not a 500)."""
+    from oauth_provider.models import AccessToken
+    from tests.support.settings import oauth_settings
+
+    settings.DEBUG = True
+    auth = {"HTTP_AUTHORIZATION": basic_auth(conf_client.client_id, conf_client.raw_secret)}
+    other = {"https://rs-a.example/": {"name": "Resource A", "scopes": ["write"]}}
+    for resources in ({}, other):  # with other resources listed, the default is inferred from the scopes
+        settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None, RESOURCES=resources)
+        for extra in ({"resource": "http://testserver"}, {}):
+            r = post_form(api_client, {"grant_type": "client_credentials", "scope": "read", **extra}, **auth)
+            assert r.status_code == 200, r.content
+            assert AccessToken.objects.by_value(r.json()["access_token"]).get().scope == "read"
 
 
 @pytest.mark.req("O21-4.2-client-credentials-confidential")

@@ -106,8 +106,21 @@ def test_scope_is_checked_like_the_authorization_endpoints(api):
 
 @pytest.mark.req("DERIVED-client-policy")
 def test_a_client_must_be_registered_for_the_grant(api, public_client):
-    assert_error(start(api, public_client, scope="read"), "unauthorized_client")
+    refused = assert_error(start(api, public_client, scope="read"), "unauthorized_client")
+    assert refused["error_description"] == "This client may not use the device authorization grant."
     assert DeviceCode.objects.count() == 0
+
+
+def test_in_development_the_verification_uri_and_the_default_resource_come_from_the_request(api, device_client,
+                                                                                          settings):
+    """DEBUG with no ISSUER: the device is sent to this site's own device page, and may name
+    the default resource (the origin the request came to), as at the token endpoint."""
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None,
+                                             RESOURCES={"https://rs-a.example/": {"name": "A", "scopes": ["write"]}})
+    flow = started(api, device_client, resource="http://testserver")
+    assert flow["verification_uri"] == "http://testserver/o/device/"
+    assert DeviceCode.objects.get().resources in ("", "http://testserver")
 
 
 def test_an_inactive_client_is_refused(api, device_client):

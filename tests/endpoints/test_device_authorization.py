@@ -111,6 +111,34 @@ def test_a_client_must_be_registered_for_the_grant(api, public_client):
     assert DeviceCode.objects.count() == 0
 
 
+@pytest.mark.req("OIDC-11-offline-access")
+def test_offline_access_follows_the_device_clients_refresh_grant(api):
+    """OIDC Core §11, as at the authorization endpoint: a device that may use refresh tokens
+    keeps ``offline_access`` in what the user is asked for; one that may not has it dropped
+    (ignored, not an error), so the consent page never promises it."""
+    with_refresh = DeviceClientFactory(allowed_scopes="read", grant_types=f"{DEVICE_GRANT} refresh_token")
+    assert started(api, with_refresh, scope="read offline_access")
+    assert DeviceCode.objects.get(client=with_refresh).scope == "read offline_access"
+    without = DeviceClientFactory(allowed_scopes="read offline_access", grant_types=DEVICE_GRANT)
+    assert started(api, without, scope="read offline_access")
+    assert DeviceCode.objects.get(client=without).scope == "read"
+
+
+@pytest.mark.req("8707-2.1-unknown-resource")
+def test_the_resource_policy_is_asked_for_the_device_client(api, settings):
+    """RFC 8707 §2: a resource the host's policy refuses to this client is ``invalid_target``
+    at the device authorization endpoint, and one it allows to that client is stored; the
+    policy (here ``OnlyResourceA``) decides by the client asking."""
+    from tests.support.audience_urls import RESOURCES, RS_B, SCOPES
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    assert_error(start(api, DeviceClientFactory(name="TV"), scope="read", resource=RS_B), "invalid_target")
+    trusted = DeviceClientFactory(name="Trusted RP")
+    assert started(api, trusted, scope="read", resource=RS_B)
+    assert DeviceCode.objects.get().client == trusted and DeviceCode.objects.get().resources == RS_B
+
+
 def test_in_development_the_verification_uri_and_the_default_resource_come_from_the_request(api, device_client,
                                                                                           settings):
     """DEBUG with no ISSUER: the device is sent to this site's own device page, and may name

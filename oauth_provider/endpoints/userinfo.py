@@ -31,6 +31,7 @@ from .. import resource
 from ..adapter import claims_for, subject_for
 from ..conf import provider_settings
 from ..errors import InvalidRequest, InvalidToken, OAuthError
+from ..models import AccessToken
 from ..oidc import claims as oidc_claims
 from ..registry import adapter
 from ..responses import allow_cors, json_response, no_store
@@ -38,22 +39,19 @@ from ..responses import allow_cors, json_response, no_store
 FORM = "application/x-www-form-urlencoded"
 
 
-def _claims_request(token: resource.ResourceToken, request: HttpRequest) -> Any:
-    """The ``claims`` parameter of the grant behind ``token``, if any.
+def _jwt_row(request: HttpRequest) -> AccessToken:
+    """The row of the request's JWT access token, live.
 
     A JWT access token names no family, and a resource verifies it without the database (its
     revocation reaches resources only through the denylist). Here, on the authorization
-    server, its row is read anyway (one query): the token must still be live, as an opaque
-    one must, so a revoked one, one whose family a replayed code revoked, or one of a
-    deactivated client releases no claims (RFC 7009 §2)."""
-    if token.grant is not None:
-        return token.grant.claims
-    if token.is_jwt:
-        row = resource.lookup(resource.extract(request, form_body=True) or "")
-        if row is None or not resource.is_live(row):
-            raise InvalidToken()
-        return row.authorization.claims if row.authorization is not None else None
-    return None
+    server, its row is read anyway (one query, its user and family joined): the token must
+    still be live, as an opaque one must, so a revoked one, one whose family a replayed code
+    revoked, or one of a deactivated client releases no claims (RFC 7009 §2). The row's user
+    and claims request are then read from it, not by a second query."""
+    row = resource.lookup(resource.extract(request, form_body=True) or "")
+    if row is None or not resource.is_live(row):
+        raise InvalidToken()
+    return row
 
 
 def _body_of_another_type(request: HttpRequest) -> bool:
@@ -90,13 +88,19 @@ class UserInfoView(View):
                 f"an {FORM} POST body."
             )
         token = resource.require(request, ("openid",), form_body=True)
-        if token.user is None:
+        if token.is_jwt:  # its lazy user and client are read from the row: no second query
+            row = _jwt_row(request)
+            user = row.user if row.user_id is not None else None
+            client, grant = row.client, (row.authorization if row.authorization_id is not None else None)
+        else:
+            user, client, grant = token.user, token.client, token.grant
+        if user is None:
             raise InvalidToken("This access token does not represent a user.")
-        user = token.user
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             raise InvalidToken("The user is no longer active.")
         policy = adapter()
-        names = oidc_claims.requested_names(token.scopes, _claims_request(token, request), "userinfo")
-        body = oidc_claims.select(claims_for(user, token.client, policy=policy), names)
-        body["sub"] = subject_for(user, token.client, policy=policy)
+        claims_request = grant.claims if grant is not None else None
+        names = oidc_claims.requested_names(token.scopes, claims_request, "userinfo")
+        body = oidc_claims.select(claims_for(user, client, policy=policy), names)
+        body["sub"] = subject_for(user, client, policy=policy)
         return json_response(body)

@@ -90,6 +90,22 @@ def test_deactivated_user_and_revoked_token(oauth, conf_client, alice, signing_k
     assert oauth.api.get("/o/userinfo/", **bearer(body["access_token"])).status_code == 401
 
 
+def test_a_jwt_access_token_without_a_live_user_gets_no_userinfo(oauth, alice, signing_key):
+    """As for an opaque token: a JWT client_credentials token stands for no user, and one of
+    a user deactivated since is refused (the user is read from the token's row)."""
+    service = ClientFactory(grant_types="client_credentials", redirect_uris="", access_token_format="jwt")
+    r = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "openid"}, "/o/token/",
+                  HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret))
+    r = oauth.api.get("/o/userinfo/", **bearer(r.json()["access_token"]))
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+    assert "does not represent a user" in r["WWW-Authenticate"]
+    token = oauth.tokens(ClientFactory(access_token_format="jwt"), scope="openid profile")["access_token"]
+    assert oauth.api.get("/o/userinfo/", **bearer(token)).status_code == 200
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    r = oauth.api.get("/o/userinfo/", **bearer(token))
+    assert r.status_code == 401 and 'error="invalid_token"' in r["WWW-Authenticate"]
+
+
 def test_jwt_access_token_at_userinfo(oauth, alice, signing_key):
     rp = ClientFactory(access_token_format="jwt")
     request = json.dumps({"userinfo": {"email": None}})
@@ -183,14 +199,13 @@ def test_a_revoked_jwt_access_token_gets_no_userinfo(oauth, user, signing_key):
 
 def test_userinfo_query_budget_for_opaque_and_jwt_access_tokens(oauth, user, signing_key, conf_client,
                                                               assert_num_queries):
-    """An opaque token: its one lookup (client, user and family joined). A JWT: its user by
-    subject, and its row's lookup (the liveness check, which also reads the claims request, as
-    the lookup it replaced did): 2, none added by the check."""
+    """An opaque token: its one lookup (client, user and family joined). A JWT: its row's
+    lookup too (the liveness check), which also gives its user, client and claims request: 1."""
     from tests.support.factories import ClientFactory
 
     opaque = oauth.tokens(conf_client, scope="openid profile")["access_token"]
     with assert_num_queries(1):
         assert oauth.api.get("/o/userinfo/", **_jwt_bearer(opaque)).status_code == 200
     token = oauth.tokens(ClientFactory(access_token_format="jwt"), scope="openid profile")["access_token"]
-    with assert_num_queries(2):
+    with assert_num_queries(1):
         assert oauth.api.get("/o/userinfo/", **_jwt_bearer(token)).status_code == 200

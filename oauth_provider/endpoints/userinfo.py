@@ -31,7 +31,7 @@ from .. import resource
 from ..adapter import claims_for, subject_for
 from ..conf import provider_settings
 from ..errors import InvalidRequest, InvalidToken, OAuthError
-from ..models import AccessToken
+from ..models import AbstractClient, AccessToken
 from ..oidc import claims as oidc_claims
 from ..registry import adapter
 from ..responses import allow_cors, json_response, no_store
@@ -88,6 +88,7 @@ class UserInfoView(View):
                 f"an {FORM} POST body."
             )
         token = resource.require(request, ("openid",), form_body=True)
+        client: AbstractClient
         if token.is_jwt:  # its lazy user and client are read from the row: no second query
             row = _jwt_row(request)
             user = row.user if row.user_id is not None else None

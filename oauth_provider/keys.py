@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
@@ -46,9 +46,6 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from . import profiles, secrets
 from .conf import provider_settings
 from .errors import TemporarilyUnavailable
-
-if TYPE_CHECKING:
-    from .models import AbstractClient
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _MISS_RELOAD_INTERVAL = 1.0
@@ -323,15 +320,6 @@ def signing_key() -> LoadedKey:
         now = secrets.now()
         candidates = [k for k in _cache.get(force=True).values() if _signs(k, now)]
     return max(candidates, key=lambda k: k.not_before)
-
-
-def ensure_signing_key(client: AbstractClient, scopes: Any) -> None:
-    """Raise :class:`NoSigningKey` now if tokens for ``client`` with ``scopes`` will need
-    signing (an ID token for ``openid``, or JWT access tokens) and no key can sign them, so a
-    code is not spent on tokens that cannot be made."""
-    fmt = getattr(client, "access_token_format", "") or provider_settings.ACCESS_TOKEN_FORMAT
-    if fmt == "jwt" or (provider_settings.OIDC_ENABLED and "openid" in scopes):
-        signing_key()
 
 
 def verification_key(kid: str) -> LoadedKey | None:

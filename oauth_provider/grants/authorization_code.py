@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 
-from .. import dpop, keys, resources, scopes, secrets
+from .. import dpop, resources, scopes, secrets
 from ..errors import InvalidGrant, InvalidRequest
 from ..issuing import IssuedTokens, NotStored, issue_tokens
 from ..models import Authorization, AuthorizationCode, get_client_model
@@ -76,7 +76,6 @@ class AuthorizationCodeGrant(Grant):
         self.check(code, params)
         dpop.require_key(request, code.dpop_jkt, "The authorization code")
         audience, scope = self.target(request, params, client, family)
-        keys.ensure_signing_key(client, family.scope.split())  # before the code is spent
         refresh = "refresh_token" in grant_types() and client.allows_grant("refresh_token")
         try:
             return issue_tokens(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import keys, resources, scopes, secrets
+from .. import resources, scopes, secrets
 from ..conf import provider_settings
 from ..errors import AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown
 from ..issuing import IssuedTokens, issue_tokens
@@ -84,7 +84,6 @@ class DeviceCodeGrant(Grant):
         if user is None or not getattr(user, "is_active", True):
             raise InvalidGrant("The resource owner is no longer active.")
         audience, scope = self.target(request, params, client, device)
-        keys.ensure_signing_key(client, device.scope.split())  # before the code is spent
         with transaction.atomic():
             if not device.consume(secrets.now()):
                 raise InvalidGrant("The device code was already used.")

@@ -88,6 +88,27 @@ def test_a_layer_refusing_body_tokens_is_not_handed_one_an_earlier_layer_took(to
         assert resource.authenticate(header, form_body=False).id == row.pk
 
 
+def test_async_layers_each_get_the_answer_for_their_own_body_rule(token, assert_num_queries):
+    """As :func:`test_a_layer_refusing_body_tokens_is_not_handed_one_an_earlier_layer_took`,
+    through ``aauthenticate`` (an ``async def`` view after a middleware): a view allowing body
+    tokens is not handed the "no token" an earlier layer refusing them decided, nor the other
+    way round; the same rule asked again is answered without a query."""
+    from asgiref.sync import async_to_sync
+
+    raw, row = token
+    request = form_post({"access_token": raw})
+    assert async_to_sync(resource.aauthenticate)(request, form_body=False) is None  # the body refused first
+    assert async_to_sync(resource.aauthenticate)(request, form_body=True).id == row.pk
+    with assert_num_queries(0):
+        assert async_to_sync(resource.aauthenticate)(request, form_body=True).id == row.pk
+        assert async_to_sync(resource.aauthenticate)(request, form_body=False) is None
+    with override_settings(OAUTH_PROVIDER=provider_settings(BEARER_FORM_BODY=True)):
+        request = form_post({"access_token": raw})
+        assert async_to_sync(resource.aauthenticate)(request).id == row.pk  # the body allowed
+        with assert_num_queries(0):
+            assert async_to_sync(resource.aauthenticate)(request, form_body=False) is None
+
+
 @pytest.mark.req("6750-2-one-method")
 @pytest.mark.parametrize("enabled", [True, False])
 def test_header_and_body_is_invalid_request(token, enabled):

@@ -87,7 +87,7 @@ class LoadedKey:
 # -- encryption at rest ----------------------------------------------------------------------
 def _fernet() -> MultiFernet:
     secrets_list = list(provider_settings.KEY_ENCRYPTION_KEYS) or [
-        settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])
+        settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS
     ]
     if not secrets_list or not secrets_list[0]:
         raise ImproperlyConfigured("No key to encrypt signing keys with: set SECRET_KEY or KEY_ENCRYPTION_KEYS.")
@@ -172,7 +172,7 @@ def create_key(algorithm: str | None = None, *, prepublish: bool = True, comprom
 
 
 def add_key(
-    private: Any, algorithm: str, *, kid: str | None = None, prepublish: bool = True, compromised: bool = False
+    private: Any, algorithm: str, *, kid: str | None = None, prepublish: bool, compromised: bool
 ) -> Any:
     """Store ``private`` (a ``cryptography`` private key for ``algorithm``) as a signing key,
     encrypted at rest, under the rules of :func:`create_key`. ``kid`` defaults to the RFC 7638

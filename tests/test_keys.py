@@ -392,6 +392,23 @@ def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_a
     assert old.kid not in _published_kids(client)
 
 
+def test_the_generation_outlives_the_caches_default_timeout():
+    """The announced generation is stored without expiry, whatever the host's cache sets as
+    its default ``TIMEOUT`` (here 0: Django then keeps nothing it is not told to keep): with
+    the default timeout a withdrawal announced with ``--compromised`` would reach the other
+    workers only after SIGNING_KEY_CACHE_SECONDS."""
+    from django.conf import settings as django_settings
+
+    eager = {**django_settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                                   "LOCATION": "generation-timeout-test", "TIMEOUT": 0}}
+    with override_settings(CACHES=eager):
+        keys.announce_change()
+        first = keys._generation()
+        assert first is not None
+        keys.announce_change()
+        assert keys._generation() not in (None, first)
+
+
 def test_a_cache_outage_is_logged_with_its_cause(caplog):
     """The warnings of an unreachable generation cache (announcing a rotation, reading the
     generation) carry the exception, so an operator sees why the cache failed, not only that
@@ -403,8 +420,11 @@ def test_a_cache_outage_is_logged_with_its_cause(caplog):
         keys.announce_change()
         assert keys._generation() is None
     warnings = [r for r in caplog.records if r.name == "oauth_provider.keys"]
-    assert ["announce the new signing keys" in warnings[0].getMessage(),
-            "read the signing-key generation" in warnings[1].getMessage()] == [True, True]
+    assert [w.getMessage() for w in warnings] == [
+        "Cannot announce the new signing keys through the 'default' cache: other workers see them "
+        "within SIGNING_KEY_CACHE_SECONDS.",
+        "Cannot read the signing-key generation from the 'default' cache.",
+    ]
     assert all(r.levelname == "WARNING" and r.exc_info and r.exc_info[0] is not None for r in warnings)
 
 

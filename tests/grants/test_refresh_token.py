@@ -94,6 +94,27 @@ def test_without_a_grace_period_the_next_refresh_token_is_random_not_derived(oau
     assert second["refresh_token"] != successor_of(first["refresh_token"])
 
 
+def test_a_grace_successor_is_keyed_for_its_one_purpose_and_fixed_across_versions(settings):
+    """The successor is HMAC-SHA256 of the old token under a key derived from SECRET_KEY for
+    this purpose alone (another purpose's HMAC of the same text, such as a user code's, is
+    another value), a 43-character b64token, and its derivation is fixed, so a client retrying
+    across an upgrade inside the grace period still gets the successor that was stored."""
+    import base64
+
+    from django.utils.crypto import salted_hmac
+
+    from oauth_provider.issuing import successor_of
+
+    raw = "a-refresh-token-value"
+    successor = successor_of(raw)
+    expected = salted_hmac("oauth_provider.refresh-successor", raw, algorithm="sha256").digest()
+    assert successor == base64.urlsafe_b64encode(expected).decode().rstrip("=") and len(successor) == 43
+    assert successor != base64.urlsafe_b64encode(
+        salted_hmac("oauth_provider.device-user-code", raw, algorithm="sha256").digest()).decode().rstrip("=")
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert successor_of(raw) != successor
+
+
 def test_refresh_does_not_touch_other_families(oauth, conf_client):
     mine = oauth.tokens(conf_client)
     other = oauth.tokens(conf_client)

@@ -497,6 +497,41 @@ def test_adapter_gives_acr_amr_and_the_subject(oauth, conf_client, user, signing
     assert claims["sub"] == f"user-{user.pk}" == info["sub"]
 
 
+class LoginFactsAdapter:
+    """A host adapter that reads how and when this login happened from the request's session
+    and from the user, as a site with its own second factor does."""
+
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class _Adapter(DefaultAdapter):
+            def authentication_context(self, request, user):
+                return {"amr": ["pwd", "otp"] if request.session.get("otp_verified") else ["pwd"],
+                        "acr": "urn:example:staff" if user.is_staff else "urn:example:basic"}
+
+            def auth_time(self, request, user):
+                return user.last_login
+
+        return _Adapter()
+
+
+def test_the_login_hooks_are_asked_with_the_request_and_the_user(oauth, conf_client, user, signing_key):
+    """``authentication_context`` and ``auth_time`` are the host's to answer from this
+    request's session and this user (OIDC Core §2: ``acr``, ``amr``, ``auth_time``)."""
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    type(user).objects.filter(pk=user.pk).update(last_login=when, is_staff=True)
+    session = oauth.browser.session
+    session["otp_verified"] = True
+    session.save()
+    settings = {"ISSUER": ISS, "SCOPES": {"read": "Read"}, "ADAPTER": "tests.oidc.test_code_flow.LoginFactsAdapter"}
+    with override_settings(OAUTH_PROVIDER=settings):
+        claims = verify(oauth.tokens(conf_client, scope="openid")["id_token"], oauth.api)
+    assert claims["amr"] == ["pwd", "otp"] and claims["acr"] == "urn:example:staff"
+    assert claims["auth_time"] == int(when.timestamp())
+
+
 @pytest.mark.req("OIDC-11-offline-access")
 def test_offline_access_is_accepted_and_refresh_follows_the_client_grants(oauth, conf_client, signing_key):
     body = oauth.tokens(conf_client, scope="openid offline_access")

@@ -220,12 +220,15 @@ def test_denylist_stops_a_token_revoked_in_the_minute_its_exp_leeway_still_accep
 def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, warm_keys,
                                                           django_capture_on_commit_callbacks):
     with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        other = oauth.tokens(jwt_client, scope="read")["access_token"]  # another grant, same client
         code, verifier = oauth.get_code(jwt_client, scope="read")
         token = oauth.exchange(jwt_client, code, verifier).json()["access_token"]
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
         with django_capture_on_commit_callbacks(execute=True):
             assert oauth.exchange(jwt_client, code, verifier).status_code == 400  # replay
         assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+        # only the replayed grant's tokens are denied: the other grant's token still works
+        assert oauth.api.get("/api/scope-only/", **bearer(other)).status_code == 200
 
 
 def test_introspection_answers_for_jwt_access_tokens(oauth, jwt_client, warm_keys):

@@ -221,7 +221,8 @@ def test_a_user_deactivated_after_approval_gets_no_tokens(api, browser, user, de
     approve(browser, flow["user_code"])
     user.is_active = False
     user.save()
-    assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+    refused = assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+    assert refused["error_description"] == "The resource owner is no longer active."
 
 
 def test_openid_device_flow_gets_an_id_token(api, browser, device_client, signing_key):
@@ -312,6 +313,39 @@ def test_resources_are_checked_when_asked_and_when_polled(api, browser, device_c
     response = poll(api, device_client, flow["device_code"], resource=RS_B)
     assert response.json()["error"] == "invalid_target"
     assert poll(api, device_client, flow["device_code"], resource=RS_A).status_code == 200
+
+
+def test_a_poll_naming_a_resource_the_policy_now_refuses_the_device_is_invalid_target(api, browser, settings):
+    """As at the code exchange and the refresh: the resource a poll names is put to the host's
+    policy again, with the polling client (a policy changed since the device asked wins)."""
+    from tests.support.audience_urls import RESOURCES, SCOPES
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
+                                             ADAPTER="tests.test_resource_indicators.OnlyResourceA")
+    trusted = DeviceClientFactory(name="Trusted RP")
+    FrozenClock()
+    flow = started(api, trusted, scope="read", resource=RS_B)
+    approve(browser, flow["user_code"])
+    type(trusted).objects.filter(pk=trusted.pk).update(name="No longer trusted")
+    trusted.refresh_from_db()
+    assert_error(poll(api, trusted, flow["device_code"], resource=RS_B), "invalid_target")
+    assert poll(api, trusted, flow["device_code"]).status_code == 200  # the code was not spent
+
+
+def test_in_development_a_poll_may_name_the_default_resource_the_request_came_to(api, browser, device_client,
+                                                                                 settings):
+    """DEBUG with no ISSUER: the default resource is the origin the poll came to (not a 500)."""
+    from tests.support.settings import oauth_settings
+
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None)
+    FrozenClock()
+    flow = started(api, device_client, scope="read")
+    approve(browser, flow["user_code"])
+    r = poll(api, device_client, flow["device_code"], resource="http://testserver")
+    assert r.status_code == 200, r.content
+    assert access_token_row(r.json()["access_token"]).audience in ("", "http://testserver")
 
 
 @pytest.mark.req("8707-2.1-grant-bound")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, QueryDict
 
-from . import dpop, jwt, metadata_documents, redirect_uris, resources, scopes
+from . import dpop, jwt, metadata_documents, profiles, redirect_uris, resources, scopes
 from .conf import provider_settings
 from .errors import (
     AccessDenied,
@@ -176,6 +176,11 @@ def establish_client(
         redirect_uri = registered[0]
     else:
         raise UntrustedRedirect("The redirect_uri parameter is required for this request.")
+    # registration refuses such a URI under the profile; one stored before it was switched on
+    # (or past validation) must not receive a code either
+    if not profiles.redirect_uri_allowed(redirect_uri, getattr(client, "application_type", "web") or "web"):
+        raise UntrustedRedirect("Under the FAPI 2.0 profile this redirect URI cannot receive an authorization "
+                                "response: https, or a native app's loopback IP address (FAPI 2.0 section 5.3.2.2).")
     return AuthorizationRequest(
         client=client, redirect_uri=redirect_uri, redirect_uri_sent=sent or "", state=state
     )

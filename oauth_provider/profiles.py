@@ -114,6 +114,21 @@ def fapi2() -> bool:
     return active() == FAPI2
 
 
+def redirect_uri_allowed(uri: str, application_type: str) -> bool:
+    """May ``uri`` receive authorization responses under the FAPI 2.0 profile? https, or a
+    native app's http loopback IP literal (FAPI 2.0 §5.3.2.2 item 8; RFC 8252 §7.3); a
+    private-use scheme is a native app's too. Always True without a profile: registration's
+    own rules apply then."""
+    if not fapi2():
+        return True
+    scheme, _, rest = uri.partition(":")
+    if scheme.lower() != "http":
+        return True
+    host = rest[2:].split("/", 1)[0].rpartition("@")[2]
+    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    return application_type == "native" and host in ("127.0.0.1", "::1")
+
+
 def allowed_algorithms(algorithms: tuple[str, ...]) -> tuple[str, ...]:
     """``algorithms`` narrowed to what the profile in force allows for JWTs (§5.4.1), in
     their order; all of them without a profile."""

@@ -566,3 +566,45 @@ def test_every_jwt_processed_uses_a_profile_algorithm(es256_key):
             jwt.decode(ours, typ=None, issuer=ISSUER)
         with pytest.raises(jwt.InvalidJWT):
             jwt.foreign_header(foreign, ("RS256", "ES256"))
+
+
+@pytest.mark.parametrize(("uri", "application_type", "allowed"), [
+    ("http://localhost:8080/cb", "web", False),
+    ("http://127.0.0.1:8080/cb", "web", False),
+    ("http://localhost:8080/cb", "native", False),  # a host name, not a loopback IP (RFC 8252 §8.3)
+    ("http://127.0.0.1:8080/cb", "native", True),
+    ("http://[::1]:8080/cb", "native", True),
+    ("https://rp.example/cb", "web", True),
+])
+def test_a_stored_redirect_uri_the_profile_forbids_gets_no_authorization_response(user, uri, application_type,
+                                                                                  allowed):
+    """FAPI 2.0 §5.3.2.2 item 8: registration refuses such a redirect URI under the profile, but
+    a client stored before the profile was switched on (or past validation) is held to it at
+    the authorization endpoint too: an error page, never a code sent over plain http. Without
+    the profile the same client works (its URIs follow registration's rules then)."""
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+    from tests.conftest import pkce_pair
+    from tests.support.par_helpers import AUTHORIZE, FORM, PAR, request_params
+
+    client = fapi_client(redirect_uris=uri, application_type=application_type, skip_consent=True)
+    browser = HttpClient()
+    browser.force_login(user)
+
+    def authorize() -> Any:
+        _verifier, challenge = pkce_pair()
+        form = {**request_params(client, code_challenge=challenge), "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion(client)}
+        pushed = HttpClient().post(PAR, urlencode(form), content_type=FORM)
+        if pushed.status_code != 201:
+            return pushed
+        return browser.get(AUTHORIZE, {"client_id": client.client_id, "request_uri": pushed.json()["request_uri"]})
+
+    with provider(PROFILE="fapi2", REQUIRE_DPOP=False):
+        answer = authorize()
+    coded = answer.status_code == 302 and answer["Location"].startswith(uri + "?code=")
+    assert coded is allowed, (answer.status_code, answer.get("Location"), answer.content[:300])
+    if not allowed:
+        assert answer.status_code == 400 and "Location" not in answer
+        assert b"FAPI 2.0" in answer.content
+        with provider(REQUIRE_DPOP=False):  # no profile: registration's rules, which stored it
+            assert authorize()["Location"].startswith(uri + "?code=")

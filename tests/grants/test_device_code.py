@@ -116,9 +116,10 @@ def test_approved_then_expired_before_the_poll_gives_no_tokens(api, browser, dev
 
 @pytest.mark.req("8628-3.5-error-states")
 def test_unknown_or_missing_device_code(api, device_client):
-    assert_error(poll(api, device_client, "x" * 43), "invalid_grant")
+    unknown = assert_error(poll(api, device_client, "x" * 43), "invalid_grant")
+    assert unknown["error_description"] == "The device code is invalid or was issued to another client."
     response = poll(api, device_client, "")  # empty counts as omitted
-    assert_error(response, "invalid_request")
+    assert assert_error(response, "invalid_request")["error_description"] == "The device_code parameter is required."
 
 
 @pytest.mark.req("8628-3.5-slow-down")
@@ -189,7 +190,8 @@ def test_a_redeemed_device_code_is_refused_without_revoking_the_tokens(api, brow
     tokens = poll(api, device_client, flow["device_code"]).json()
     for wait in (0, 30):
         clock.advance(wait)
-        assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+        refused = assert_error(poll(api, device_client, flow["device_code"]), "invalid_grant")
+        assert refused["error_description"] == "The device code was already used."
     assert access_token_row(tokens["access_token"]).is_live()
 
 
@@ -339,12 +341,15 @@ def test_in_development_a_poll_may_name_the_default_resource_the_request_came_to
     from tests.support.settings import oauth_settings
 
     settings.DEBUG = True
-    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None)
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None,
+                                             RESOURCES={"http://testserver": {"name": "The API", "scopes": ["read"]},
+                                                        RS_A: {"name": "Notes API", "scopes": ["write"]}})
     FrozenClock()
-    flow = started(api, device_client, scope="read")
+    flow = started(api, device_client, scope="read write")
     approve(browser, flow["user_code"])
     r = poll(api, device_client, flow["device_code"], resource="http://testserver")
     assert r.status_code == 200, r.content
+    assert r.json()["scope"] == "read"  # the default resource (the origin asked at) accepts read only
     assert access_token_row(r.json()["access_token"]).audience in ("", "http://testserver")
 
 

@@ -12,9 +12,9 @@ the header whose body is of another type (JSON, multipart): its description says
 token goes, rather than a bare challenge that says nothing.
 
 The answer holds ``sub`` (always, and equal to the ID token's) and the claims of the
-granted profile/email/address/phone scopes plus those asked for with ``claims.userinfo``
-(§5.4, §5.5). A client_credentials token has no user: ``invalid_token``. Open to browsers
-(CORS), never cached.
+granted profile/email/address/phone scopes (§5.4); a ``claims.userinfo`` request (§5.5) adds
+none, since it may only name claims a granted scope covers (it never widens consent). A
+client_credentials token has no user: ``invalid_token``. Open to browsers (CORS), never cached.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def _jwt_row(request: HttpRequest) -> AccessToken:
 
     A JWT access token names no family, and a resource verifies it without the database (its
     revocation reaches resources only through the denylist). Here, on the authorization
-    server, its row is read anyway (one query, its user and family joined): the token must
+    server, its row is read anyway (one query, its client, user and family joined): the token must
     still be live, as an opaque one must, so a revoked one, one whose family a replayed code
     revoked, or one of a deactivated client releases no claims (RFC 7009 §2). The row's user
-    and claims request are then read from it, not by a second query."""
+    and client are then read from it, not by a second query."""
     row = resource.lookup(resource.extract(request, form_body=True) or "")
     if row is None or not resource.is_live(row):
         raise InvalidToken()
@@ -91,17 +91,17 @@ class UserInfoView(View):
         client: AbstractClient
         if token.is_jwt:  # its lazy user and client are read from the row: no second query
             row = _jwt_row(request)
-            user = row.user if row.user_id is not None else None
-            client, grant = row.client, (row.authorization if row.authorization_id is not None else None)
+            user, client = (row.user if row.user_id is not None else None), row.client
         else:
-            user, client, grant = token.user, token.client, token.grant
+            user, client = token.user, token.client
         if user is None:
             raise InvalidToken("This access token does not represent a user.")
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             raise InvalidToken("The user is no longer active.")
         policy = adapter()
-        claims_request = grant.claims if grant is not None else None
-        names = oidc_claims.requested_names(token.scopes, claims_request, "userinfo")
+        # every claim a granted scope covers (§5.4); a claims request (§5.5) adds none here: it
+        # never widens consent, and at UserInfo the scopes' claims are all released already
+        names = oidc_claims.requested_names(token.scopes, None, "userinfo")
         body = oidc_claims.select(claims_for(user, client, policy=policy), names)
         body["sub"] = subject_for(user, client, policy=policy)
         return json_response(body)

@@ -124,7 +124,7 @@ def redirect_uri_allowed(uri: str, application_type: str) -> bool:
     scheme, _, rest = uri.partition(":")
     if scheme.lower() != "http":
         return True
-    host = rest[2:].split("/", 1)[0].rpartition("@")[2]
+    host = rest[2:].partition("/")[0].rpartition("@")[2]
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     return application_type == "native" and host in ("127.0.0.1", "::1")
 

@@ -575,6 +575,7 @@ def test_every_jwt_processed_uses_a_profile_algorithm(es256_key):
     ("http://127.0.0.1:8080/cb", "native", True),
     ("http://[::1]:8080/cb", "native", True),
     ("https://rp.example/cb", "web", True),
+    ("com.example.app:/cb", "native", True),  # a private-use scheme (RFC 8252 §7.1): not http
 ])
 def test_a_stored_redirect_uri_the_profile_forbids_gets_no_authorization_response(user, uri, application_type,
                                                                                   allowed):

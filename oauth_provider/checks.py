@@ -72,8 +72,9 @@ E110   ``DPOP_SIGNING_ALGORITHMS`` is empty or names an algorithm that is not an
        algorithm we verify (never ``none``, never an HMAC: RFC 9449 §11.6)
 E111   ``DPOP_PROOF_MAX_AGE`` is not 1 to 300 seconds
 E112   ``REPLAY_CACHE`` is not an alias in ``CACHES``, so no DPoP proof's ``jti`` can be remembered
-W112   ``REQUIRE_DPOP`` and ``BEARER_FORM_BODY`` are both on: a token in a form body is a bearer
-       token, which resources then refuse (RFC 9449 §7.2), so no form-body token is ever accepted
+W112   ``REQUIRE_DPOP`` (set, or by the FAPI 2.0 profile) and ``BEARER_FORM_BODY`` are both on: a
+       token in a form body is a bearer token, which resources then refuse (RFC 9449 §7.2), so no
+       form-body token is ever accepted
 E090   ``BACKCHANNEL_LOGOUT`` has an unknown key, a wrong type, a non-positive number, a
        ``token_lifetime`` above 120 seconds, or a ``delivery`` that cannot be imported
 E070   ``DYNAMIC_REGISTRATION`` is not None, False, "open", "token" or "adapter"
@@ -138,7 +139,7 @@ from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
-from . import scopes
+from . import profiles, scopes
 from .conf import DEFAULTS, provider_settings
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
@@ -1015,10 +1016,14 @@ def check_throttles_behind_a_proxy(app_configs: Any = None, **kwargs: Any) -> li
 
 @register(Tags.security, "oauth_provider")
 def check_dpop_resources(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
-    """W112: with ``REQUIRE_DPOP`` the resources take DPoP-bound tokens only, sent with the DPoP
-    scheme (RFC 9449 §7.1-7.2); a form body can only carry a bearer token."""
+    """W112: with ``REQUIRE_DPOP`` (set, or the FAPI 2.0 profile's) the resources take
+    DPoP-bound tokens only, sent with the DPoP scheme (RFC 9449 §7.1-7.2); a form body can
+    only carry a bearer token."""
     raw = getattr(settings, "OAUTH_PROVIDER", {})
-    if not isinstance(raw, dict) or raw.get("REQUIRE_DPOP") is not True or raw.get("BEARER_FORM_BODY") is not True:
+    if not isinstance(raw, dict) or raw.get("BEARER_FORM_BODY") is not True:
+        return []
+    required = raw.get("REQUIRE_DPOP", profiles.values(raw.get("PROFILE")).get("REQUIRE_DPOP"))
+    if required is not True:
         return []
     return [Warning(
         "OAUTH_PROVIDER['BEARER_FORM_BODY'] is on but REQUIRE_DPOP refuses every bearer token: no token sent "

@@ -479,6 +479,9 @@ def test_e110_dpop_algorithms_are_asymmetric(algorithms):
 def test_w112_require_dpop_makes_form_body_tokens_pointless():
     assert ids(REQUIRE_DPOP=True, BEARER_FORM_BODY=True) == ["oauth_provider.W112"]
     assert ids(REQUIRE_DPOP=True) == [] and ids(BEARER_FORM_BODY=True) == []
+    # the FAPI 2.0 profile requires DPoP too (unless the host turns it off, which E135 reports)
+    assert "oauth_provider.W112" in ids(PROFILE="fapi2", BEARER_FORM_BODY=True)
+    assert "oauth_provider.W112" not in ids(PROFILE="fapi2", BEARER_FORM_BODY=True, REQUIRE_DPOP=False)
 
 
 def test_dpop_algorithms_may_be_narrowed():

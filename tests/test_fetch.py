@@ -736,10 +736,8 @@ def test_exactly_max_redirects_are_followed(redirecting, limit):
     assert redirecting.hits(f"/r{limit + 1}") == 1  # only the first, successful, chain reached it
 
 
-def test_every_socket_is_closed_once_the_fetch_is_over(server, monkeypatch):
-    """The connection's socket stays open while the body is read after ``Connection: close``
-    (http.client closes the connection first), and is closed once both are done: a fetch,
-    refused or not, leaves no descriptor open."""
+def record_sockets(monkeypatch: Any) -> list[socket.socket]:
+    """Every socket the fetcher opens from now on, in order (to check each is closed)."""
     opened: list[socket.socket] = []
     real = fetch._open_socket
 
@@ -748,6 +746,14 @@ def test_every_socket_is_closed_once_the_fetch_is_over(server, monkeypatch):
         return opened[-1]
 
     monkeypatch.setattr(fetch, "_open_socket", recording)
+    return opened
+
+
+def test_every_socket_is_closed_once_the_fetch_is_over(server, monkeypatch):
+    """The connection's socket stays open while the body is read after ``Connection: close``
+    (http.client closes the connection first), and is closed once both are done: a fetch,
+    refused or not, leaves no descriptor open."""
+    opened = record_sockets(monkeypatch)
 
     def keep_alive(h: Any) -> None:  # HTTP/1.1 without Connection: close: http.client leaves it open
         h.protocol_version = "HTTP/1.1"

@@ -96,15 +96,9 @@ def test_post_form_closes_a_kept_alive_connection(server, monkeypatch):
     http.client closes it anyway. Break: dropping ``conn.close()`` in ``post_form``'s
     ``finally`` (the descriptor then lives until garbage collection)."""
     from tests.support.http_servers import send
+    from tests.test_fetch import record_sockets
 
-    opened: list[socket.socket] = []
-    real = fetch._open_socket
-
-    def recording(*args: Any) -> socket.socket:
-        opened.append(real(*args))
-        return opened[-1]
-
-    monkeypatch.setattr(fetch, "_open_socket", recording)
+    opened = record_sockets(monkeypatch)
     server.routes["/kept"] = lambda h: send(h, 200, b"")
     server.routes["/kept-error"] = lambda h: send(h, 500, b"oops", "text/plain")
     assert fetch.post_form(server.url("/kept"), {"a": "b"}) == 200

@@ -392,9 +392,7 @@ def profile_problems(auth_method: str, application_type: str, redirect_uris: lis
             "Under the FAPI 2.0 profile client assertions are signed with %(algs)s (FAPI 2.0 section 5.4.1)."
         ) % {"algs": ", ".join(profiles.FAPI2_ALGORITHMS)}, "invalid_client_metadata"))
     for uri in redirect_uris:
-        if _redirect_kind(uri) == "loopback" and not (
-            application_type == "native" and (urlsplit(uri).hostname or "") in ("127.0.0.1", "::1")
-        ):
+        if not profiles.fapi2_redirect_uri(uri, application_type):
             found.append(("redirect_uris", gettext(
                 "%(uri)s: under the FAPI 2.0 profile a redirect URI is https, except a native app's "
                 "loopback IP (FAPI 2.0 section 5.3.2.2, RFC 8252 section 7.3).") % {"uri": uri},

@@ -29,6 +29,7 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 FAPI2 = "fapi2"
 #: FAPI 2.0 §5.4.1: the only JWS algorithms for JWTs created or processed (RFC 8725)
@@ -114,18 +115,17 @@ def fapi2() -> bool:
     return active() == FAPI2
 
 
-def redirect_uri_allowed(uri: str, application_type: str) -> bool:
-    """May ``uri`` receive authorization responses under the FAPI 2.0 profile? https, or a
-    native app's http loopback IP literal (FAPI 2.0 §5.3.2.2 item 8; RFC 8252 §7.3); a
-    private-use scheme is a native app's too. Always True without a profile: registration's
-    own rules apply then."""
-    if not fapi2():
+def fapi2_redirect_uri(uri: str, application_type: str) -> bool:
+    """May ``uri`` receive authorization responses under the FAPI 2.0 profile? https (or a
+    native app's private-use scheme), or a native app's http loopback IP literal (FAPI 2.0
+    §5.3.2.2 item 8; RFC 8252 §7.3). The one rule registration, the W132 check and the
+    authorization endpoint apply; a URI that does not parse fits nothing."""
+    if uri.partition(":")[0].lower() != "http":
         return True
-    scheme, _, rest = uri.partition(":")
-    if scheme.lower() != "http":
-        return True
-    host = rest[2:].partition("/")[0].rpartition("@")[2]
-    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    try:
+        host = urlsplit(uri).hostname or ""
+    except ValueError:
+        return False
     return application_type == "native" and host in ("127.0.0.1", "::1")
 
 

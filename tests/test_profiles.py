@@ -609,3 +609,12 @@ def test_a_stored_redirect_uri_the_profile_forbids_gets_no_authorization_respons
         assert b"FAPI 2.0" in answer.content
         with provider(REQUIRE_DPOP=False):  # no profile: registration's rules, which stored it
             assert authorize()["Location"].startswith(uri + "?code=")
+
+
+@pytest.mark.parametrize("uri", ["http://[::1/cb", "http://[127.0.0.1]/cb", "HTTP://[::1/cb"])
+def test_an_http_redirect_uri_that_does_not_parse_fits_no_profile_rule(uri):
+    """The FAPI 2.0 redirect-URI rule on a value that slipped past validation: an http URI
+    whose host cannot be read is no loopback IP, so it is refused (never a 500), even for a
+    native app."""
+    assert profiles.fapi2_redirect_uri(uri, "native") is False
+    assert profiles.fapi2_redirect_uri("http://[::1]:8080/cb", "native") is True

@@ -32,9 +32,11 @@ section Q; draft-ietf-oauth-client-id-metadata-document §6.5; RFC 9101 §10.4.1
    ``no-store``/``no-cache`` or no header at all keep it ``cache_min_seconds`` (a client
    cannot make us fetch on every request). Timeouts are remembered for
    ``error_cache_seconds``, so a deliberately slow target cannot tie up a worker per request;
-   so is a name lookup that failed after ``connect_timeout`` (a name server that never answers:
-   the system resolver's own timeout, which nothing here can shorten, holds the worker);
-   other failures are not cached (the next request tries again).
+   so is a name lookup still unanswered after ``connect_timeout`` (a name server that never
+   answers: the lookup runs in a small per-process pool of threads and the request stops
+   waiting for it at ``connect_timeout``, so the system resolver's own timeout, 30 seconds
+   and more, holds neither the worker nor a logout delivery past its claim); other failures
+   are not cached (the next request tries again).
 7. **No oracle**: once the network is involved, every failure has the same client-facing
    message; what went wrong is logged (logger ``oauth_provider.fetch``), never shown to the
    requester, so the fetcher cannot be used to map an internal network.
@@ -57,8 +59,11 @@ import json
 import logging
 import re
 import socket
+import os
 import ssl
+import threading
 import time
+from concurrent import futures
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +105,10 @@ class FetchError(Exception):
 
 class _Timeout(FetchError):
     """The connect timeout or the total deadline passed (remembered briefly, rule 6)."""
+
+
+class _LookupsBusy(FetchError):
+    """No lookup thread was free in time: says nothing about the URL (never remembered)."""
 
 
 @dataclass(frozen=True)
@@ -223,11 +232,49 @@ def is_blocked_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
             or ip.is_reserved or ip.is_unspecified)
 
 
-def resolve(target: Target) -> list[tuple[int, Any]]:
-    """Resolve ``target`` once and check every address (rule 2). Returns the
-    ``(family, sockaddr)`` pairs to connect to; raises :class:`FetchError` if any is refused."""
+#: threads that run name lookups (rule 6), at most this many per process
+LOOKUP_THREADS = 16
+_lookup_pools: dict[int, futures.ThreadPoolExecutor] = {}
+_lookup_pools_lock = threading.Lock()
+
+
+def _lookup_pool() -> futures.ThreadPoolExecutor:
+    """This process's lookup threads (one pool per process id: a pool inherited through
+    ``fork`` has no threads behind it)."""
+    pid = os.getpid()
+    with _lookup_pools_lock:
+        pool = _lookup_pools.get(pid)
+        if pool is None:
+            _lookup_pools.clear()
+            pool = _lookup_pools[pid] = futures.ThreadPoolExecutor(
+                LOOKUP_THREADS, thread_name_prefix="oauth_provider-lookup")
+        return pool
+
+
+def _getaddrinfo(target: Target, wait: float) -> list[Any]:
+    """``socket.getaddrinfo`` for ``target``, waited for at most ``wait`` seconds: a lookup
+    still running then is left to finish on its thread and reported as :class:`_Timeout`
+    (remembered, rule 6); one still queued behind others is withdrawn and reported as a
+    plain failure (not remembered: a flood of someone else's slow names must not mark this
+    URL as slow)."""
+    job = _lookup_pool().submit(socket.getaddrinfo, target.host, target.port,
+                                type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        return job.result(timeout=max(wait, 0.0))
+    except futures.TimeoutError:
+        if job.cancel():
+            raise _LookupsBusy(detail=f"{target.host!r}: every lookup thread is busy") from None
+        raise _Timeout(detail=f"{target.host!r}: no answer from the name server in {wait:g} s") from None
+
+
+def resolve(target: Target, wait: float | None = None) -> list[tuple[int, Any]]:
+    """Resolve ``target`` once and check every address (rule 2). Returns the
+    ``(family, sockaddr)`` pairs to connect to; raises :class:`FetchError` if any is refused.
+    ``wait`` bounds the lookup in seconds (default: ``FETCH["connect_timeout"]``)."""
+    if wait is None:
+        wait = float(options()["connect_timeout"])
+    try:
+        infos = _getaddrinfo(target, wait)
     except (OSError, UnicodeError) as exc:
         raise FetchError(detail=f"cannot resolve {target.host!r}: {exc}") from None
     addresses: list[tuple[int, Any]] = []
@@ -358,18 +405,21 @@ class _PinnedConnection(http.client.HTTPConnection):
         self.sock = _DeadlineSocket(sock, self._deadline)
 
 
-def _exchange(target: Target, method: str, body: bytes | None, headers: dict[str, str], max_bytes: int,
+def _exchange(target: Target, method: str, body: bytes | None, headers: dict[str, str], max_bytes: int | None,
               timeout: float | None) -> tuple[int, http.client.HTTPResponse, bytes, _PinnedConnection]:
+    """One request to ``target``; a 200 response's body is read under :func:`_read_limited`
+    unless ``max_bytes`` is None (the caller reads what it wants of it)."""
     opts = options()
     total = float(timeout if timeout is not None else opts["timeout"])
     started = time.monotonic()
     deadline = started + total
     try:
-        addresses = resolve(target)
+        addresses = resolve(target, min(float(opts["connect_timeout"]), total))
+    except (_Timeout, _LookupsBusy):
+        raise
     except FetchError as exc:
-        # getaddrinfo() cannot be interrupted: a name server that never answers holds the
-        # worker for the system resolver's timeout. Remembered like a timeout (rule 6), so the
-        # URL's owner cannot hold a worker per request that way either.
+        # a lookup that failed only after connect_timeout is a slow name server too:
+        # remembered like a timeout (rule 6)
         if time.monotonic() - started >= float(opts["connect_timeout"]):
             raise _Timeout(detail=f"{target.url}: slow name resolution ({exc.detail})") from None
         raise
@@ -378,7 +428,7 @@ def _exchange(target: Target, method: str, body: bytes | None, headers: dict[str
         conn.request(method, target.path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         response = conn.getresponse()
         payload = b""
-        if response.status == 200:
+        if response.status == 200 and max_bytes is not None:
             payload = _read_limited(response, max_bytes)
         return response.status, response, payload, conn
     except TimeoutError as exc:
@@ -512,20 +562,20 @@ def fetch_json(url: str, *, max_bytes: int = 100_000, use_cache: bool = True) ->
 def post_form(url: str, data: Mapping[str, str], *, timeout: float | None = None) -> int:
     """POST ``data`` form-encoded to ``url`` (e.g. an OIDC back-channel logout token) under
     the same URL and address rules; redirects are not followed (a 3xx status is returned as
-    it is). Returns the response status; the body is read up to 4 KB and dropped. Raises
-    :class:`FetchError` when the URL is refused or the request fails. ``timeout`` overrides
-    ``FETCH["timeout"]`` for this request."""
+    it is). Returns the response status, which alone is the answer: whatever the status, at
+    most 4 KB of the body is read and dropped (a logout endpoint that says more than that with
+    its 200 has still answered 200). Raises :class:`FetchError` when the URL is refused or the
+    request fails. ``timeout`` overrides ``FETCH["timeout"]`` for this request."""
     target = parse(url)
     body = urlencode(dict(data)).encode("ascii")
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     try:
-        status, response, _payload, conn = _exchange(target, "POST", body, headers, 4096, timeout)
+        status, response, _payload, conn = _exchange(target, "POST", body, headers, None, timeout)
     except FetchError as exc:
         _log(url, exc)
         raise
     try:
-        if status != 200:
-            response.read(4096)
+        response.read(4096)
     except (OSError, http.client.HTTPException):
         pass
     finally:

@@ -8,7 +8,8 @@ How a URL ``client_id`` becomes a client (:func:`lookup`, called wherever the au
 and token endpoints resolve a ``client_id``; other ``client_id`` values take the usual one
 query and nothing else):
 
-1. The URL must be a client identifier (§3): ``https``, a path, no ``.``/``..`` segment, no
+1. The URL must be a client identifier (§3): ``https``, a path, no ``.``/``..`` segment
+   (percent-encoded or followed by ``;`` either), no percent-encoded ``/`` or ``\\``, no
    fragment, no user information, and (our policy, §3 "SHOULD NOT") no query; and it must pass
    every rule of :mod:`oauth_provider.fetch`. The adapter's
    :meth:`~oauth_provider.adapter.DefaultAdapter.allow_client_id_metadata_document` may refuse
@@ -67,7 +68,12 @@ logger = logging.getLogger("oauth_provider.metadata_documents")
 #: the largest document accepted, in bytes (the draft's recommendation, §6.6)
 MAX_DOCUMENT_BYTES = 5 * 1024
 METADATA_DOCUMENT = "metadata_document"
-_DOT_SEGMENT = re.compile(r"^(\.|%2e){1,2}$", re.IGNORECASE)
+#: a ``.``/``..`` segment however spelled: percent-encoded (RFC 3986 §2.1) or with a ``;``
+#: parameter after it (``..;``, which servlet containers strip before resolving dot segments)
+_DOT_SEGMENT = re.compile(r"^(\.|%2e){1,2}(;.*)?$", re.IGNORECASE | re.DOTALL)
+#: a percent-encoded ``/`` or ``\``: a server that decodes it before routing sees other
+#: segments than the URL shows (``/a/..%2Fother.json``)
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 
 
 class DocumentError(Exception):
@@ -115,6 +121,8 @@ def url_problem(url: str) -> str | None:
         return "A client_id URL must have a path (draft-ietf-oauth-client-id-metadata-document §3)."
     if any(_DOT_SEGMENT.match(segment) for segment in parts.path.split("/")):
         return "A client_id URL must not contain . or .. path segments."
+    if _ENCODED_SEPARATOR.search(parts.path):
+        return "A client_id URL must not contain a percent-encoded / or \\ in its path."
     if parts.query or url.endswith("?"):
         return "A client_id URL must not have a query string."
     return None

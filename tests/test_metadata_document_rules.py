@@ -41,6 +41,28 @@ def test_upper_case_percent_encoded_dot_segments_are_refused_too(cimd, browser, 
     assert cimd.requests == []
 
 
+@pytest.mark.parametrize("path", ["/a/..;/client.json", "/a/.;x/client.json", "/a/..%2Fclient.json",
+                                  "/a/..%2fclient.json", "/a/%2e%2e%2fclient.json", "/a/..%5Cclient.json"])
+def test_dot_segments_hidden_behind_a_parameter_or_an_encoded_slash_are_refused(cimd, browser, path):
+    """CIMD §3 forbids dot segments because a URL that resolves to another path lets one
+    client ID stand for another document: a host allow-listing ``https://tools.example/a/``
+    would accept ``/a/..;/x`` (servlet containers drop ``;`` parameters before resolving dot
+    segments) and ``/a/..%2Fx`` (servers that decode ``%2F`` before routing), both of which
+    leave ``/a/``. Refused before anything is fetched."""
+    cimd.serve()
+    page, _ = authorize(browser, f"http://127.0.0.1:{cimd.port}{path}")
+    assert_error_page(page)
+    assert cimd.requests == []
+
+
+@pytest.mark.parametrize("path", ["/a/..x/client.json", "/a/x;../client.json", "/a%2Dz/client.json"])
+def test_names_that_merely_contain_dots_or_semicolons_are_client_ids(path):
+    """The rule is about segments: ``..x`` or ``x;..`` are names, not dot segments."""
+    from oauth_provider.metadata_documents import url_problem
+
+    assert url_problem(f"https://tools.example{path}") is None
+
+
 def test_a_refetched_document_with_a_value_the_model_refuses_is_an_error_page(cimd, browser):
     """The model's field rules hold on a refetch as on the first fetch (the suite checks the
     first only): a value valid as metadata but not for its column (a host with ``_`` in a

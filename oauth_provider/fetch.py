@@ -57,14 +57,14 @@ import io
 import ipaddress
 import json
 import logging
+import os
 import re
 import socket
-import os
 import ssl
 import threading
 import time
-from concurrent import futures
 from collections.abc import Mapping
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit

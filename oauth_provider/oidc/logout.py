@@ -203,15 +203,27 @@ def _deliver_in_thread(ids: list[int]) -> None:
 
 def deliver(ids: Iterable[int] | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """Attempt every due delivery among ``ids`` (None: every due delivery). Returns how many
-    were ``delivered``, are to be ``retried`` and ``failed`` for good. What a task queue calls."""
+    were ``delivered``, are to be ``retried`` and ``failed`` for good. What a task queue calls.
+
+    A client whose delivery is to be retried (no answer in ``timeout``, a 5xx) gets no further
+    attempt in this call: its other due deliveries count as ``retried`` and stay due, untouched,
+    for the next run. Sends are one after another, so otherwise a relying party that never
+    answers, with a backlog piled up by logging in and out, would hold every other client's
+    logout back by ``timeout`` per row (and spend its own rows' attempts on one outage)."""
     queryset = LogoutDelivery.objects.due(now).select_related("client").order_by("pk")
     if ids is not None:
         queryset = queryset.filter(pk__in=list(ids))
     counts = {"delivered": 0, "retried": 0, "failed": 0}
+    failing: set[int] = set()
     for delivery in queryset:
+        if delivery.client_id in failing:
+            counts["retried"] += 1
+            continue
         outcome = attempt(delivery, now=now)
         if outcome is not None:
             counts[outcome] += 1
+        if outcome == "retried":
+            failing.add(delivery.client_id)
     return counts
 
 

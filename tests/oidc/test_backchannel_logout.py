@@ -713,6 +713,36 @@ def test_a_backlog_is_sent_with_each_client_read_once_and_counted(server, rp_cli
     assert len(logout_tokens(server)) == 2 and len(logout_tokens(server, "/other")) == 1
 
 
+def test_a_relying_party_that_never_answers_costs_one_timeout_per_run_whatever_its_backlog(
+        server, rp_client, signing_key):
+    """Attack: a client (self-registered, say) whose logout endpoint never answers piles up
+    deliveries by logging in and out; ``sendlogouts`` sends one after another, so each of its
+    rows used to hold every other client's logout back by ``timeout``. Now its first failure
+    ends its turn: the rest count as to be retried and stay due, untouched (no attempt spent),
+    and the honest client behind the backlog is told in the same run."""
+    server.routes["/silent"] = slow_route(5)
+    silent = ClientFactory(name="Never answers", backchannel_logout_uri=server.url("/silent"))
+    now = secrets.now()
+    backlog = [LogoutDelivery.objects.create(client=silent, issuer=ISS, subject=str(n), next_attempt_at=now)
+               for n in range(8)]
+    honest = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="h", next_attempt_at=now)
+    with override_oauth(BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 0.3}):
+        started = time.monotonic()
+        counts = backchannel.deliver(now=now)
+        took = time.monotonic() - started
+    assert server.hits("/silent") == 1
+    assert counts == {"delivered": 1, "retried": 8, "failed": 0}
+    assert took < 1.5  # one timeout (0.3 s), not eight
+    honest.refresh_from_db()
+    assert honest.delivered_at is not None
+    attempts = {row.pk: row.attempts for row in LogoutDelivery.objects.filter(client=silent)}
+    assert sorted(attempts.values()) == [0] * 7 + [1]
+    assert all(row.next_attempt_at is not None for row in LogoutDelivery.objects.filter(client=silent))
+    # the untouched rows are still due: the next run tries the client again, once
+    untouched = [row.pk for row in backlog if attempts[row.pk] == 0]
+    assert set(LogoutDelivery.objects.due(now).values_list("pk", flat=True)) == set(untouched)
+
+
 def test_each_send_waits_the_logout_timeout_not_the_fetch_default(server, rp_client, signing_key, monkeypatch):
     """``BACKCHANNEL_LOGOUT["timeout"]`` is how long one relying party may hold a delivery (and
     the user's response, with the ``deliver_now`` hook), whatever ``FETCH`` says."""

@@ -57,7 +57,7 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from . import client_keys, jwt, secrets
+from . import client_keys, jwt, profiles, secrets
 from .conf import provider_settings
 from .errors import InvalidDPoPProof, UseDPoPNonce
 from .issuer import endpoint_url
@@ -236,10 +236,18 @@ def _allowed(configured: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(alg for alg in configured if alg in client_keys.SIGNING_ALGORITHMS)
 
 
+def signing_algorithms() -> tuple[str, ...]:
+    """The algorithms a proof may be signed with: ``DPOP_SIGNING_ALGORITHMS``, asymmetric ones
+    only, narrowed to the profile's (FAPI 2.0 §5.4.1). What proofs are checked against and
+    what the metadata (``dpop_signing_alg_values_supported``, RFC 9449 §5.1) and the
+    ``WWW-Authenticate`` challenge (``algs``, §7.1) advertise: one list, so a client never
+    picks an algorithm that is then refused."""
+    return profiles.allowed_algorithms(_allowed(tuple(provider_settings.DPOP_SIGNING_ALGORITHMS)))
+
+
 def _header(proof: str) -> dict[str, Any]:
     try:
-        head = jwt.foreign_header(proof, _allowed(tuple(provider_settings.DPOP_SIGNING_ALGORITHMS)),
-                                  embedded_key=True)
+        head = jwt.foreign_header(proof, signing_algorithms(), embedded_key=True)
     except jwt.InvalidJWT as exc:
         raise InvalidDPoPProof(f"The DPoP proof was refused: {exc} (RFC 9449 section 4.3).") from None
     typ = jwt.normalise_typ(head.get("typ"))

@@ -58,7 +58,7 @@ def challenges(
     for ``Bearer``)."""
     in_dpop = by_dpop or not bearer_accepted()
     found = dpop_challenge(
-        error if in_dpop else None, algs=provider_settings.DPOP_SIGNING_ALGORITHMS, realm=realm, scope=scope,
+        error if in_dpop else None, algs=dpop.signing_algorithms(), realm=realm, scope=scope,
         resource_metadata=resource_metadata,
     )
     if not bearer_accepted():

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
-from .. import dynamic_registration, profiles, resources, scopes
+from .. import dpop, dynamic_registration, profiles, resources, scopes
 from ..client_keys import SIGNING_ALGORITHMS
 from ..conf import provider_settings
 from ..grants.device_code import GRANT_TYPE as DEVICE_GRANT
@@ -63,7 +63,7 @@ def metadata(request: HttpRequest) -> dict[str, Any]:
         for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
             document[f"{endpoint}_auth_signing_alg_values_supported"] = algorithms
     # RFC 9449 §5.1: DPoP proofs are accepted at the token endpoint, with these algorithms
-    document["dpop_signing_alg_values_supported"] = list(provider_settings.DPOP_SIGNING_ALGORITHMS)
+    document["dpop_signing_alg_values_supported"] = list(dpop.signing_algorithms())
     # RFC 9728 §4: the resources this server issues tokens for
     document["protected_resources"] = list(resources.configured(request))
     if DEVICE_GRANT in grants:

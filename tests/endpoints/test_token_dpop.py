@@ -151,6 +151,24 @@ def test_metadata_lists_the_algorithms(api, settings):
         "dpop_signing_alg_values_supported"] == ["PS256", "ES256", "EdDSA"]
 
 
+@pytest.mark.req("9449-4.3-typ-alg")
+def test_the_algorithms_advertised_are_those_a_proof_is_checked_against(api, settings):
+    """Under the FAPI 2.0 profile a host's own list naming RS256 (check E134 says so) does not
+    make RS256 usable (§5.4.1), so neither the metadata nor the resource's ``algs`` challenge
+    may offer it: a client picking the first offered algorithm would be refused every time."""
+    from oauth_provider import dpop
+
+    settings.OAUTH_PROVIDER = oauth_settings(PROFILE="fapi2", DPOP_SIGNING_ALGORITHMS=["RS256", "ES256", "HS256"])
+    assert dpop.signing_algorithms() == ("ES256",)
+    assert api.get("/o/.well-known/oauth-authorization-server").json()[
+        "dpop_signing_alg_values_supported"] == ["ES256"]
+    from oauth_provider.sender_constraint import challenges
+
+    assert 'algs="ES256"' in challenges(None, by_dpop=True, realm="api", scope=None, resource_metadata="")
+    settings.OAUTH_PROVIDER = oauth_settings(PROFILE=None, DPOP_SIGNING_ALGORITHMS=["RS256", "ES256"])
+    assert dpop.signing_algorithms() == ("RS256", "ES256")
+
+
 def test_browsers_may_send_a_proof_and_read_the_nonce(api):
     r = api.options("/o/token/", HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
                     HTTP_ACCESS_CONTROL_REQUEST_HEADERS="dpop, content-type")

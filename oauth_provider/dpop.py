@@ -74,6 +74,7 @@ MAX_JTI_LENGTH = 256
 #: the servers that issue nonces, each accepting only its own (RFC 9449 §9)
 SERVERS = ("token", "resource")
 #: RFC 7638 §3.2: the required members of each key type, the only ones hashed
+#: RFC 7638 §3.2 / RFC 8037 §2: each key type's required members, in lexicographic order (§3.3)
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _JKT = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -111,7 +112,7 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
         raise ValueError("unsupported key type")
     if not all(isinstance(jwk.get(name), str) for name in members):
         raise ValueError("a required key member is missing")
-    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"))
     return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
@@ -175,7 +176,7 @@ def _remove_dot_segments(path: str) -> str:
             kept.append(segment)
     if segments[-1] in (".", ".."):
         kept.append("")
-    return "/".join(kept) or "/"
+    return "/".join(kept)
 
 
 # -- nonces (§8, §9) ------------------------------------------------------------------------
@@ -318,13 +319,12 @@ def _consume(jti: str, jkt: str, htu: str, accepted_for: float) -> None:
 # -- the token endpoint (§5, §10) -------------------------------------------------------------
 
 def token_request_proof(request: HttpRequest, client: AbstractClient) -> DPoPProof | None:
-    """The verified DPoP proof of a token request, or None without a ``DPoP`` header; checked
-    once per request (later calls, and :func:`verified_proof`, return the same). ``htu`` must be
+    """The verified DPoP proof of a token request, or None without a ``DPoP`` header; the token
+    endpoint calls it once per request, before the grant, which reads the result through
+    :func:`verified_proof` (a second call would find the proof's ``jti`` spent). ``htu`` must be
     the token endpoint's URL as advertised in the metadata. Raises :class:`InvalidDPoPProof`
     for a bad proof, and for a missing one when ``client.dpop_bound_access_tokens`` or
     ``REQUIRE_DPOP`` says every token must be bound (§5.2); :class:`UseDPoPNonce` in nonce mode."""
-    if hasattr(request, _REQUEST_ATTR):
-        return verified_proof(request)
     raw = proof_from_request(request)
     proof = None
     if raw is not None:
@@ -338,8 +338,8 @@ def token_request_proof(request: HttpRequest, client: AbstractClient) -> DPoPPro
 def verified_proof(request: HttpRequest) -> DPoPProof | None:
     """The proof :func:`token_request_proof` verified for this request (None: none, or not
     checked)."""
-    proof = getattr(request, _REQUEST_ATTR, None)
-    return proof if isinstance(proof, DPoPProof) else None
+    proof: DPoPProof | None = getattr(request, _REQUEST_ATTR, None)
+    return proof
 
 
 def require_key(request: HttpRequest, jkt: str, what: str) -> None:

@@ -85,8 +85,9 @@ def test_thumbprint_of_unusable_jwk_is_a_value_error():
 @pytest.mark.parametrize(("kind", "alg"), [("EC", "ES256"), ("RSA", "PS256"), ("OKP", "EdDSA"), ("RSA", "RS256")])
 def test_valid_proof_of_each_key_type(kind, alg):
     key = DPoPKey(kind, alg)
-    result = verify(key.proof("POST", URL))
-    assert (result.jkt, result.alg) == (key.jkt, alg)
+    issued = int(time.time()) - 3
+    result = verify(key.proof("POST", URL, iat=issued, jti=f"{kind}-{alg}"))
+    assert (result.jkt, result.alg, result.iat, result.jti) == (key.jkt, alg, issued, f"{kind}-{alg}")
     assert result.jwk == key.jwk
     assert isinstance(result, dpop.DPoPProof)
 
@@ -333,6 +334,7 @@ def test_normalise_uri():
     assert dpop.normalise_uri("HTTP://Example.COM:80") == "http://example.com/"
     assert dpop.normalise_uri("https://[::1]:443/a/%7e/%2f") == "https://[::1]/a/~/%2F"
     assert dpop.normalise_uri("https://h:8443/a/b/../../c") == "https://h:8443/c"
+    assert dpop.normalise_uri("https://h/a/..") == "https://h/"  # RFC 3986 §5.2.4: nothing left is "/"
     assert dpop.normalise_uri("ftp://h/") is None
     assert dpop.normalise_uri("https://h:99999/") is None
 
@@ -341,6 +343,22 @@ def test_normalise_uri():
 def test_long_jti_is_refused(k1):
     refused(k1.proof("POST", URL, jti="j" * 257), "jti")
     assert verify(k1.proof("POST", URL, jti="j" * 256)).jti == "j" * 256
+
+
+def test_a_jti_with_a_lone_surrogate_is_refused_not_a_server_error(k1):
+    """JSON may escape a lone UTF-16 surrogate (``"\\ud800"``), which Python reads into a string
+    that has no UTF-8 encoding (hashing it for the replay cache would raise): such a proof is
+    refused (I-JSON, RFC 7493 §2.1), never a server error."""
+    refused(k1.proof("POST", URL, jti="\ud800"))
+    refused(k1.proof("POST", URL, jti="a\udfffb"))
+
+
+def test_a_token_that_is_not_ascii_fails_the_ath_check_not_the_server(k1):
+    """``ath`` is the hash of the token's ASCII octets (§4.2); a header may carry other
+    characters (Django reads header values as Latin-1): the proof is refused, the request
+    answered, never a server error."""
+    proof = k1.proof("GET", "https://rs.example/api", claims={"ath": b64url(hashlib.sha256(b"tok\xe9n").digest())})
+    refused(proof, "ath", method="GET", url="https://rs.example/api", access_token="tok\xe9n")
 
 
 def test_claims_of_the_wrong_type(k1):

@@ -79,6 +79,24 @@ def test_client_credentials_with_a_proof_gives_a_bound_token(api, service, k1, a
     assert "DPoP-Nonce" not in r
 
 
+def test_without_an_issuer_setting_htu_is_the_token_endpoint_as_this_request_reaches_it(api, service, k1,
+                                                                                        settings):
+    """§4.3 item 9: ``htu`` is checked against the token endpoint's URL as the metadata
+    advertises it; with no ``ISSUER`` configured (development) that URL comes from the
+    request's own scheme and host, so a proof for ``http://testserver/o/token/`` is the one."""
+    settings.DEBUG = True  # an issuer taken from the request is for development only
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None)
+    assert api.get("/o/.well-known/oauth-authorization-server").json()["token_endpoint"] == \
+        "http://testserver/o/token/"
+    r = post_form(api, CC, HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret),
+                  HTTP_DPOP=k1.proof("POST", "http://testserver/o/token/"))
+    assert r.status_code == 200, r.content
+    assert r.json()["token_type"] == "DPoP"
+    r = post_form(api, CC, HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret),
+                  HTTP_DPOP=k1.proof("POST", HTU))  # the https URL of the test settings' issuer
+    assert_error(r, "invalid_dpop_proof")
+
+
 def test_without_a_proof_the_token_is_a_bearer_token(api, service):
     r = cc(api, service)
     assert r.json()["token_type"] == "Bearer"

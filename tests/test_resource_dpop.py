@@ -405,6 +405,16 @@ def test_a_missing_scope_with_dpop_is_insufficient_scope_in_the_dpop_challenge(a
     assert_challenge(r, 403, "insufficient_scope", scheme="DPoP")
 
 
+@pytest.mark.parametrize(("surface", "needed"), [("drf", "read"), ("decorator", "read"), ("userinfo", "openid")])
+def test_the_dpop_challenge_names_the_scope_the_request_lacked(api, surface, needed, conf_client, user):
+    """RFC 6750 §3 (which RFC 9449 §7.1 keeps for the DPoP scheme): an ``insufficient_scope``
+    answer names the scope needed, in the challenge of the scheme the client used, which a DPoP
+    client reads to ask for a token with that scope."""
+    raw = user_token(conf_client, user, scope="profile", dpop_jkt=K1.jkt)[0]
+    r = call(api, surface, raw, good_proof(surface, raw))
+    assert_challenge(r, 403, "insufficient_scope", needed, scheme="DPoP")
+
+
 @pytest.mark.req("9449-7.2-no-bearer-downgrade")
 @pytest.mark.parametrize("surface", ["drf", "decorator", "ninja", "userinfo"])
 def test_require_dpop_refuses_bearer_tokens_and_drops_the_bearer_challenge(api, surface, conf_client, user, bound):

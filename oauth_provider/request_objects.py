@@ -70,7 +70,6 @@ MAX_LIFETIME = 3600
 #: JWT claims that are not authorization request parameters
 _JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "sub"})
 #: client-authentication parameters of a PAR request (RFC 9126 §2.1): not part of the request
-_CLIENT_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
 GENERIC_FAILURE = "The request object could not be verified with the client's registered keys."
 
 
@@ -182,7 +181,7 @@ def parameters(claims: dict[str, Any]) -> QueryDict:
 
 # -- pushed authorization requests (RFC 9126) ----------------------------------------------------
 
-def push(request: HttpRequest, client: AbstractClient, params: dict[str, str], issuer: str) -> tuple[str, int]:
+def push(request: HttpRequest, client: AbstractClient, params: Params, issuer: str) -> tuple[str, int]:
     """Validate the authorization request ``params`` pushed by the authenticated ``client``
     (RFC 9126 §2.1) and store it; return ``(request_uri, expires_in)``. Raises the
     :class:`~oauth_provider.errors.OAuthError` an authorization request would get, answered as
@@ -195,7 +194,9 @@ def push(request: HttpRequest, client: AbstractClient, params: dict[str, str], i
             raise RequestNotSupported()
         data = parameters(verify(client, params["request"], issuer))
     else:
-        data = _as_query(params, drop=_CLIENT_AUTH_PARAMS | {LOGIN_AFTER})
+        # the validated request keeps authorization parameters only (PARAMETERS: never the
+        # client's secret or assertion), and never our login marker (pushed, it would be stored)
+        data = _as_query(params, drop=LOGIN_AFTER)
     data["client_id"] = client.client_id
     if profiles.fapi2() and not data.get("redirect_uri"):
         # FAPI 2.0 §5.3.2.2-6: even a client with one registered redirect URI names it
@@ -207,7 +208,7 @@ def push(request: HttpRequest, client: AbstractClient, params: dict[str, str], i
     jkt = dpop.pushed_request_jkt(request, req.params.get("dpop_jkt") or None, url=endpoint_url(request, "par"))
     raw = secrets.generate_token()
     lifetime = int(provider_settings.PUSHED_AUTHORIZATION_REQUEST_LIFETIME)
-    stored = {key: value for key, value in req.params.items() if key != LOGIN_AFTER}
+    stored = dict(req.params)
     if jkt:
         stored["dpop_jkt"] = jkt
     PushedAuthorization.objects.create(
@@ -218,14 +219,15 @@ def push(request: HttpRequest, client: AbstractClient, params: dict[str, str], i
     return REQUEST_URI_PREFIX + raw, lifetime
 
 
-def _as_query(params: dict[str, str], drop: frozenset[str] = frozenset()) -> QueryDict:
+def _as_query(params: Params, drop: str) -> QueryDict:
+    """``params`` (the endpoint's flattened form) as a query, without ``drop``."""
     data = QueryDict(mutable=True)
     for key, value in params.items():
-        if key not in drop:
+        if key != drop:
             data[key] = value
-    lists = params.lists if isinstance(params, Params) else {}
-    for key, values in lists.items():
-        data.setlist(key, list(values))
+    for key, values in params.lists.items():
+        if key != drop:
+            data.setlist(key, list(values))
     return data
 
 

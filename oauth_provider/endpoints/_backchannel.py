@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from .. import client_auth
 from ..conf import provider_settings
 from ..errors import InvalidClient, InvalidRequest, MethodNotAllowed, OAuthError
-from ..params import flatten, request_data
+from ..params import Params, flatten, request_data
 from ..responses import allow_cors, error_json, json_response
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def max_body_bytes() -> int:
     return max(MIN_BODY_BYTES, 16 * int(provider_settings.MAX_PARAMETER_LENGTH))
 
 
-def form_params(request: HttpRequest) -> dict[str, str]:
+def form_params(request: HttpRequest) -> Params:
     """The request's form body as one flat mapping (:func:`oauth_provider.params.flatten`).
 
     The body is ``application/x-www-form-urlencoded`` (RFC 6749 §3.2, RFC 7009 §2.1,
@@ -103,7 +103,7 @@ class BackchannelView(View):
             response = self.error_response(exc)
         return self.finish(response)
 
-    def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    def answer(self, request: HttpRequest, params: Params) -> HttpResponse:
         """The endpoint's answer to a POST whose form is ``params``; raise ``OAuthError``
         for any failure."""
         raise NotImplementedError

@@ -30,6 +30,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from .. import request_objects, throttling
 from ..conf import provider_settings
 from ..issuer import get_issuer
+from ..params import Params
 from ..registry import grant_types
 from ..responses import json_response, no_store
 from ._backchannel import BackchannelView
@@ -54,7 +55,7 @@ class PushedAuthorizationView(BackchannelView):
             return no_store(HttpResponseNotFound("Pushed authorization requests are off.", content_type="text/plain"))
         return super().dispatch(request, *args, **kwargs)
 
-    def answer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    def answer(self, request: HttpRequest, params: Params) -> HttpResponse:
         client = self.authenticate(request, params)
         throttling.count_public_client_request(request, client)
         request_uri, expires_in = request_objects.push(request, client, params, get_issuer(request))

@@ -130,6 +130,28 @@ def test_the_pushed_form_is_hidden_from_error_reports(conf_client, rf):
     assert request.sensitive_post_parameters == "__ALL__"
 
 
+def test_the_client_secret_sent_in_the_form_is_never_stored_with_the_request(conf_client):
+    """client_secret_post (RFC 6749 §2.3.1) puts the secret in the pushed form itself; the
+    stored request (a JSON column any admin or database backup can read) keeps the
+    authorization parameters only, never the secret."""
+    r = push(conf_client, auth=False, **request_params(conf_client), client_secret=conf_client.raw_secret)
+    assert r.status_code == 201, r.content
+    stored = json.dumps(PushedAuthorization.objects.get().parameters)
+    assert conf_client.raw_secret not in stored
+    assert "client_secret" not in stored
+
+
+def test_a_pushed_login_marker_is_not_kept(conf_client):
+    """``login_after`` is the provider's own one-time marker, added to the URL on the way back
+    from a forced login (OIDC ``prompt=login``, ``max_age``): a client pushing one gets a request
+    without it, so it can never stand in for the user's fresh login."""
+    r = push(conf_client, **request_params(conf_client, prompt="login", login_after="forged"))
+    assert r.status_code == 201, r.content
+    parameters = PushedAuthorization.objects.get().parameters
+    assert "login_after" not in json.dumps(parameters)
+    assert parameters["p"]["prompt"] == "login"
+
+
 @pytest.mark.req("9126-2-endpoint")
 def test_a_wrong_secret_is_invalid_client_and_counted_by_the_throttle(conf_client):
     params = request_params(conf_client)

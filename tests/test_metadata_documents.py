@@ -871,6 +871,11 @@ def test_fetches_for_one_address_are_counted_as_registrations(cimd, browser, use
                         "code_verifier": "v" * 43, "client_id": cimd.url("/c.json")})
         assert answer.status_code == 429 and answer.json()["error"] == "invalid_request"
         assert cimd.hits("/c.json") == 0
+        # and so does a request object by value (RFC 9101), which names its client the same way
+        with override_oauth(**ON, REGISTRATION_THROTTLE={"registrations": 2, "window": 600}, REQUEST_OBJECTS=True):
+            page = browser.get("/o/authorize/", {"client_id": cimd.url("/c.json"), "request": "e30.e30.c2ln"})
+        assert_error_page(page, status=429)
+        assert cimd.hits("/c.json") == 0
         # another address has its own count
         other, _ = authorize(HttpClient(REMOTE_ADDR="203.0.113.9"), cimd.url("/c.json"))
         assert other.status_code in (200, 302) and cimd.hits("/c.json") == 1

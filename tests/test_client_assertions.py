@@ -297,6 +297,15 @@ def test_in_development_the_audience_is_the_url_the_request_came_to():
     with override_settings(DEBUG=True), override_oauth(ISSUER=None):
         assert token(sign(client, aud="http://testserver/o")).status_code == 200
         refused(token(sign(client, aud=ISS)))
+        refused(token(sign(client, aud="http://testserver/o/token/")))
+    # the legacy setting's endpoint URLs are where the request came to as well
+    resource_server = make_client(is_resource_server=True)
+    with override_settings(DEBUG=True), override_oauth(ISSUER=None, CLIENT_ASSERTION_LEGACY_AUDIENCE=True):
+        assert token(sign(client, aud="http://testserver/o/token/")).status_code == 200
+        refused(token(sign(client, aud=TOKEN_ENDPOINT)))
+        answer = post_form(HttpClient(), assertion_form(sign(resource_server, aud="http://testserver/o/introspect/"),
+                                                        token="x"), "/o/introspect/")
+        assert answer.status_code == 200
 
 
 def test_the_legacy_setting_also_accepts_the_endpoint_urls():

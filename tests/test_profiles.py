@@ -618,3 +618,57 @@ def test_an_http_redirect_uri_that_does_not_parse_fits_no_profile_rule(uri):
     native app."""
     assert profiles.fapi2_redirect_uri(uri, "native") is False
     assert profiles.fapi2_redirect_uri("http://[::1]:8080/cb", "native") is True
+
+
+@pytest.mark.req("FAPI2-5.3.2.2-2-3-par-required")
+@pytest.mark.req("FAPI2-5.3.2.2-4-par-client-auth")
+@pytest.mark.req("FAPI2-5.3.2.1-12-dpop-code-binding")
+@pytest.mark.req("FAPI2-5.3.2.1-4-sender-constrained")
+def test_the_whole_profile_at_once_par_dpop_and_private_key_jwt_end_to_end(oauth, es256_key):
+    """The profile with nothing turned off (the other tests here lift PAR and DPoP to test the
+    rest): a request pushed with a client assertion and a DPoP proof, the user's approval of
+    the ``request_uri``, the code redeemed with a new assertion and a proof by the same key, a
+    DPoP-bound token used at UserInfo, and a refresh. On the way, what an attacker holding the
+    code but not the key tries: no proof, another key, a plain authorization request; none
+    gets a token, and none spends the code for its owner."""
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+    from oauth_provider.models import AuthorizationCode
+    from tests.support.dpop import DPoPKey
+
+    client, key, thief = fapi_client(), DPoPKey("EC"), DPoPKey("EC")
+    authenticated = {"client_assertion_type": ASSERTION_TYPE}
+    with provider(PROFILE="fapi2"):
+        params, verifier = oauth.authorize_params(client, scope="openid read", nonce="n" * 64)
+        plain = oauth.browser.get("/o/authorize/", params)  # FAPI 2.0 §5.3.2.2-2: only through PAR
+        assert "code=" not in plain.get("Location", "")
+        pushed = post_form(oauth.api, {**params, **authenticated, "client_assertion": assertion(client)}, "/o/par/",
+                           HTTP_DPOP=key.proof("POST", f"{ISSUER}/par/"))
+        assert pushed.status_code == 201, pushed.content
+        page = oauth.browser.get("/o/authorize/", {"client_id": client.client_id,
+                                                   "request_uri": pushed.json()["request_uri"]})
+        answer = query_of(oauth.approve(page)["Location"])
+        assert answer["iss"] == ISSUER and answer["state"] == params["state"]
+        redeem = {"grant_type": "authorization_code", "code": answer["code"],
+                  "redirect_uri": client.redirect_uri_list[0], "code_verifier": verifier}
+        for proof in ({}, {"HTTP_DPOP": thief.proof("POST", f"{ISSUER}/token/")}):
+            refused = post_form(oauth.api, {**redeem, **authenticated, "client_assertion": assertion(client)},
+                                **proof)
+            assert refused.status_code in (400, 401) and "access_token" not in refused.json()
+        assert AuthorizationCode.objects.filter(consumed_at__isnull=True).count() == 1
+        r = post_form(oauth.api, {**redeem, **authenticated, "client_assertion": assertion(client)},
+                      HTTP_DPOP=key.proof("POST", f"{ISSUER}/token/"))
+        assert r.status_code == 200, r.content
+        tokens = r.json()
+        assert tokens["token_type"] == "DPoP"
+        access = tokens["access_token"]
+        userinfo = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"DPoP {access}",
+                                 HTTP_DPOP=key.proof("GET", f"{ISSUER}/userinfo/", access_token=access))
+        assert userinfo.status_code == 200, userinfo.content
+        stolen = oauth.api.get("/o/userinfo/", HTTP_AUTHORIZATION=f"DPoP {access}",
+                               HTTP_DPOP=thief.proof("GET", f"{ISSUER}/userinfo/", access_token=access))
+        assert stolen.status_code == 401
+        refreshed = post_form(oauth.api, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                          **authenticated, "client_assertion": assertion(client)},
+                              HTTP_DPOP=key.proof("POST", f"{ISSUER}/token/"))
+        assert refreshed.status_code == 200, refreshed.content
+        assert refreshed.json()["token_type"] == "DPoP"

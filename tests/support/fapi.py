@@ -1,10 +1,9 @@
 """The FAPI 2.0 fixture client ``F1`` (private_key_jwt, confidential) and its token requests.
 
-``FAPI`` is the profile as the tests of *this* part run it: ``REQUIRE_DPOP`` and
-``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`` are turned off by name so that these tests exercise
-the rest of the profile (client authentication, algorithms, codes, refresh tokens) with plain
-requests. Until DPoP and PAR are part of the library the two keys are ignored; once they are,
-DPoP and PAR under the profile are those features' own tests."""
+``FAPI`` is the profile with ``REQUIRE_DPOP`` and ``REQUIRE_PUSHED_AUTHORIZATION_REQUESTS``
+turned off by name, so that most tests exercise the rest of the profile (client
+authentication, algorithms, codes, refresh tokens) with plain requests; one test in
+``tests/test_profiles.py`` runs the whole profile, PAR and DPoP included, end to end."""
 
 from __future__ import annotations
 

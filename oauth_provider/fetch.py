@@ -15,7 +15,7 @@ section Q; draft-ietf-oauth-client-id-metadata-document §6.5; RFC 9101 §10.4.1
    checked, and any special-purpose one refuses the URL: private, loopback, link-local
    (169.254.169.254 among them), multicast, reserved, unspecified, shared (100.64/10),
    benchmarking, documentation, IPv4-mapped / NAT64 / 6to4 / Teredo wrappings of those, and
-   unique-local IPv6 (``fd00:ec2::254``).
+   unique-local IPv6 (``fd00:ec2::254``), SRv6 (``5f00::/16``).
 3. **Pinning**: the connection goes to the address that was checked, never to a name resolved
    again (no DNS rebinding between check and connect); TLS still verifies the certificate
    against the *name*, which is also sent as SNI and ``Host``.
@@ -88,6 +88,7 @@ _EXTRA_BLOCKED = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
     "169.254.0.0/16", "100.100.100.200/32",
     "64:ff9b::/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "2001::/32",
+    "3fff::/20", "5f00::/16",  # documentation (RFC 9637), SRv6 SIDs (RFC 9602): global to Python 3.10-3.13
 ))
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")

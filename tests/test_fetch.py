@@ -207,6 +207,7 @@ def test_allowed_ports_setting():
     "255.255.255.255", "192.0.2.1", "::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd00:ec2::254",
     "fc00::1", "fe80::1", "fec0::1", "ff02::1", "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:7f00:1::1",
     "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1",
+    "3fff::1", "3fff:fff::1", "5f00::1",  # RFC 9637 documentation, RFC 9602 SRv6 (is_global says yes)
     "4000::1", "e000::1",  # unassigned (IETF-reserved) IPv6 space: Python calls it global, only is_reserved says no
     "fe80::1%eth0", "fe80::1%2",  # a link-local answer carries its zone, as getaddrinfo gives it
 ])

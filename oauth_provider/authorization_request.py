@@ -179,7 +179,7 @@ def establish_client(
     # registration refuses such a URI under the profile; one stored before it was switched on
     # (or past validation) must not receive a code either
     if profiles.fapi2() and not profiles.fapi2_redirect_uri(
-            redirect_uri, getattr(client, "application_type", "web") or "web"):
+            redirect_uri, client.application_type or "web"):
         raise UntrustedRedirect("Under the FAPI 2.0 profile this redirect URI cannot receive an authorization "
                                 "response: https, or a native app's loopback IP address (FAPI 2.0 section 5.3.2.2).")
     return AuthorizationRequest(

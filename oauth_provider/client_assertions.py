@@ -134,7 +134,7 @@ def _checked_header(assertion: str, allowed: tuple[str, ...]) -> dict[str, Any]:
 def _algorithms(client: AbstractClient) -> tuple[str, ...]:
     """The algorithms ``client``'s assertions may use: its pinned one or any asymmetric one,
     narrowed by the profile in force (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA)."""
-    pinned = getattr(client, "token_endpoint_auth_signing_alg", "")
+    pinned = client.token_endpoint_auth_signing_alg
     allowed = profiles.allowed_algorithms(client_keys.SIGNING_ALGORITHMS)
     if pinned:
         return (pinned,) if pinned in allowed else ()
@@ -144,7 +144,7 @@ def _algorithms(client: AbstractClient) -> tuple[str, ...]:
 def _keys(client: AbstractClient, *, refresh: bool = False) -> tuple[client_keys.ClientKey, ...]:
     from .fetch import FetchError
 
-    if getattr(client, "jwks", ""):
+    if client.jwks:
         return client_keys.registered_keys(client)
     try:
         return client_keys.published_keys(client, refresh=refresh)

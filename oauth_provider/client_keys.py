@@ -166,7 +166,7 @@ def _parsed(text: str) -> tuple[ClientKey, ...]:
 
 def registered_keys(client: AbstractClient) -> tuple[ClientKey, ...]:
     """The keys of ``client``'s registered ``jwks`` (parsed once per distinct set and process)."""
-    text = (getattr(client, "jwks", "") or "").strip()
+    text = (client.jwks or "").strip()
     if not text:
         return ()
     try:
@@ -183,7 +183,7 @@ def published_keys(client: AbstractClient, *, refresh: bool = False) -> tuple[Cl
     or :class:`InvalidKeySet` (a published set is held to the registration rules too)."""
     from .fetch import fetch_json
 
-    url = getattr(client, "jwks_uri", "")
+    url = client.jwks_uri
     if not url:
         return ()
     return tuple(parse_jwks(fetch_json(url, max_bytes=MAX_JWKS_LENGTH, use_cache=not refresh)))
@@ -213,7 +213,7 @@ def verified_claims(client: AbstractClient, token: str, head: Mapping[str, Any],
     from . import jwt
 
     candidates = _matching(keys_of(client), head)
-    published = bool(getattr(client, "jwks_uri", "")) and not getattr(client, "jwks", "")
+    published = bool(client.jwks_uri) and not client.jwks
     if not candidates and published and head.get("kid") is not None and may_refresh(client, cache_alias):
         candidates = _matching(keys_of(client, refresh=True), head)
     for key in candidates:

@@ -86,7 +86,7 @@ SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
 def is_self_registered(client: AbstractClient | None) -> bool:
     """Did ``client`` register itself (dynamic registration, a client ID metadata document)?
     Its URIs are then whatever anyone chose: nobody vouches for them (RFC 9700 §4.11.2)."""
-    return client is not None and getattr(client, "registration_method", "admin") in SELF_REGISTERED_SOURCES
+    return client is not None and client.registration_method in SELF_REGISTERED_SOURCES
 
 #: the grants a client that registers itself may ask for: those where a user approves on the
 #: consent page. client_credentials, token exchange and the JWT bearer grant obtain tokens no
@@ -231,7 +231,7 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
     data: dict[str, Any] = {
         "client_id": client.client_id,
         "client_name": client.name,
-        "application_type": getattr(client, "application_type", "web") or "web",
+        "application_type": client.application_type or "web",
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "grant_types": grants,
         "response_types": ["code"] if "authorization_code" in grants else [],
@@ -240,25 +240,25 @@ def to_dict(client: AbstractClient) -> dict[str, Any]:
     }
     optional: dict[str, Any] = {
         "post_logout_redirect_uris": client.post_logout_redirect_uri_list,
-        "contacts": getattr(client, "contact_list", []),
-        "jwks": client.jwks_dict if getattr(client, "jwks", "") else None,
-        "jwks_uri": getattr(client, "jwks_uri", ""),
-        "software_id": getattr(client, "software_id", ""),
-        "software_version": getattr(client, "software_version", ""),
-        "token_endpoint_auth_signing_alg": getattr(client, "token_endpoint_auth_signing_alg", ""),
-        "request_object_signing_alg": getattr(client, "request_object_signing_alg", ""),
-        "require_pushed_authorization_requests": getattr(client, "require_pushed_authorization_requests", False),
-        "require_signed_request_object": getattr(client, "require_signed_request_object", False),
-        **{name: getattr(client, name, "") for name in DISPLAY_URIS},
+        "contacts": client.contact_list,
+        "jwks": client.jwks_dict if client.jwks else None,
+        "jwks_uri": client.jwks_uri,
+        "software_id": client.software_id,
+        "software_version": client.software_version,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "request_object_signing_alg": client.request_object_signing_alg,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
+        **{name: getattr(client, name) for name in DISPLAY_URIS},
     }
     data.update({name: value for name, value in optional.items() if value})
-    if getattr(client, "backchannel_logout_uri", ""):
+    if client.backchannel_logout_uri:
         data["backchannel_logout_uri"] = client.backchannel_logout_uri
         data["backchannel_logout_session_required"] = bool(client.backchannel_logout_session_required)
-    if getattr(client, "frontchannel_logout_uri", ""):
+    if client.frontchannel_logout_uri:
         data["frontchannel_logout_uri"] = client.frontchannel_logout_uri
         data["frontchannel_logout_session_required"] = bool(client.frontchannel_logout_session_required)
-    if getattr(client, "dpop_bound_access_tokens", False):
+    if client.dpop_bound_access_tokens:
         data["dpop_bound_access_tokens"] = True
     return data
 

@@ -236,7 +236,7 @@ def _shown_to_users(client: AbstractClient) -> tuple[Any, ...]:
     asks again (as a changed client ID metadata document does): a registration access token in
     the wrong hands must not turn "Notes" into "Your bank", or send codes to a new address,
     behind decisions users made about the client they saw."""
-    return (frozenset(client.redirect_uri_list), *(getattr(client, name, None) for name in SHOWN_TO_USERS))
+    return (frozenset(client.redirect_uri_list), *(getattr(client, name) for name in SHOWN_TO_USERS))
 
 
 def _keep_within(client: AbstractClient, allowed_before: tuple[str, ...] | None) -> None:

@@ -253,7 +253,7 @@ def _check_fields(client: AbstractClient) -> None:
 def display_host(client: AbstractClient) -> str:
     """The host a metadata-document client is served from, to show next to its self-chosen
     name (§6.4); empty for other clients."""
-    if getattr(client, "registration_method", "") != METADATA_DOCUMENT:
+    if client.registration_method != METADATA_DOCUMENT:
         return ""
     try:
         parts = urlsplit(client.client_id)

@@ -97,8 +97,8 @@ def _breaking_clients() -> list[CheckMessage]:
     named = []
     for client in get_client_model()._default_manager.filter(is_active=True).iterator(chunk_size=500):
         method = "none" if client.is_public else client.token_endpoint_auth_method
-        found = profile_problems(method, getattr(client, "application_type", "web") or "web",
-                                 client.redirect_uri_list, getattr(client, "token_endpoint_auth_signing_alg", ""))
+        found = profile_problems(method, client.application_type or "web",
+                                 client.redirect_uri_list, client.token_endpoint_auth_signing_alg)
         if found:
             named.append(f"{client.client_id} ({found[0][0]})")
     if not named:

@@ -92,7 +92,7 @@ def verify(client: AbstractClient, token: str, issuer: str) -> dict[str, Any]:
 
 
 def _algorithms(client: AbstractClient) -> tuple[str, ...]:
-    pinned = getattr(client, "request_object_signing_alg", "")
+    pinned = client.request_object_signing_alg
     if pinned:
         return (pinned,) if pinned in client_keys.SIGNING_ALGORITHMS else ()
     return client_keys.SIGNING_ALGORITHMS
@@ -101,9 +101,9 @@ def _algorithms(client: AbstractClient) -> tuple[str, ...]:
 def _keys(client: AbstractClient, *, refresh: bool = False) -> tuple[client_keys.ClientKey, ...]:
     from .fetch import FetchError
 
-    if getattr(client, "jwks", ""):
+    if client.jwks:
         return client_keys.registered_keys(client)
-    if not getattr(client, "jwks_uri", ""):
+    if not client.jwks_uri:
         raise InvalidRequestObject("This client has registered no keys (jwks or jwks_uri) to sign request objects.")
     try:
         return client_keys.published_keys(client, refresh=refresh)

@@ -180,7 +180,7 @@ def served_by(client: AbstractClient, stored_audience: str, request: HttpRequest
     resource making the introspection call". A resource server serves the resources its
     ``served_resources`` lists, or the default resource when it lists none; a token for
     several resources is visible to each of them."""
-    if not getattr(client, "is_resource_server", False):
+    if not client.is_resource_server:
         return False
     served = client.served_resource_list or [default_identifier(request)]
     return any(identifier in served for identifier in audience(stored_audience, request))

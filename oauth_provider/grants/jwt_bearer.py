@@ -106,7 +106,7 @@ def trusted_issuer(request: HttpRequest, client: AbstractClient, issuer: Any) ->
     if not isinstance(issuer, str) or not issuer or issuer == get_issuer(request):
         raise InvalidGrant("The assertion's issuer is not trusted.")
     if issuer == client.client_id:
-        if getattr(client, "jwks", "") or getattr(client, "jwks_uri", ""):
+        if client.jwks or client.jwks_uri:
             return TrustedIssuer(issuer=issuer, client=client)
         raise InvalidGrant("The assertion's issuer is not trusted.")
     entry = (provider_settings.JWT_BEARER_ISSUERS or {}).get(issuer)

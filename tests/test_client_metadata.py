@@ -858,3 +858,19 @@ def test_an_unknown_scope_is_refused_with_the_known_ones_named():
         error = refused({**WEB, "scope": "read admin"})
     assert error.field == "scope"
     assert "Unknown scope: admin. Known scopes: read write." in error.description
+
+
+@pytest.mark.django_db
+def test_a_value_no_database_can_store_is_a_field_error_in_the_admin_not_a_crash():
+    """The model's ``clean`` (what the admin form calls) lists every problem of the one validator
+    under its field: a name holding a NUL character (PostgreSQL refuses it) is reported on
+    ``name`` like any other problem, even though the validator stops at it at once."""
+    from django.core.exceptions import ValidationError
+
+    from tests.support.factories import ClientFactory
+
+    client = ClientFactory()
+    client.name = "Evil\x00Name"
+    with pytest.raises(ValidationError) as caught:
+        client.full_clean()
+    assert "NUL" in " ".join(caught.value.message_dict["name"])

@@ -318,6 +318,27 @@ def _consume(jti: str, jkt: str, htu: str, accepted_for: float) -> None:
 
 # -- the token endpoint (§5, §10) -------------------------------------------------------------
 
+def demand_nonce_first(request: HttpRequest) -> None:
+    """In nonce mode (§8), answer a token or PAR request whose proof carries no current nonce
+    with ``use_dpop_nonce`` before anything else is looked at: the client authenticates after
+    this, and a ``private_key_jwt`` assertion's ``jti`` is spent when it does, so a client
+    resending its request with the nonce (and the same assertion, as §8's retry reads) would
+    otherwise be refused as a replay. The proof is not verified here (:func:`verify_proof`
+    does that later); a request whose ``DPoP`` header cannot be read is left to it, so its
+    error is the proof's. Anyone may obtain a nonce; nothing else is given or spent."""
+    if not provider_settings.DPOP_NONCE:
+        return
+    raw = request.META.get("HTTP_DPOP")
+    if not isinstance(raw, str) or len(raw) > jwt.MAX_LENGTH or not _COMPACT.fullmatch(raw):
+        return
+    try:
+        claims = jwt.parse_json(base64.urlsafe_b64decode(raw.split(".")[1] + "=="))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return
+    if isinstance(claims, dict) and not nonce_valid(claims.get("nonce"), "token"):
+        raise UseDPoPNonce(issue_nonce("token"))
+
+
 def token_request_proof(request: HttpRequest, client: AbstractClient) -> DPoPProof | None:
     """The verified DPoP proof of a token request, or None without a ``DPoP`` header; the token
     endpoint calls it once per request, before the grant, which reads the result through

@@ -27,7 +27,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .. import request_objects, throttling
+from .. import dpop, request_objects, throttling
 from ..conf import provider_settings
 from ..issuer import get_issuer
 from ..params import Params
@@ -56,6 +56,7 @@ class PushedAuthorizationView(BackchannelView):
         return super().dispatch(request, *args, **kwargs)
 
     def answer(self, request: HttpRequest, params: Params) -> HttpResponse:
+        dpop.demand_nonce_first(request)  # RFC 9449 §8: before a client assertion is spent
         client = self.authenticate(request, params)
         throttling.count_public_client_request(request, client)
         request_uri, expires_in = request_objects.push(request, client, params, get_issuer(request))

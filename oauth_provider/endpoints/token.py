@@ -10,7 +10,10 @@ Basic (RFC 6749 §5.2), so a browser app is never shown a password prompt.
 
 DPoP (RFC 9449 §5): once the client is authenticated and may use the grant, the request's
 ``DPoP`` proof is verified (:func:`oauth_provider.dpop.token_request_proof`) before the grant
-looks at its code or token, so a ``use_dpop_nonce`` answer spends nothing; the grant's tokens
+looks at its code or token, and in nonce mode a proof without a current nonce is answered
+``use_dpop_nonce`` before the client authenticates
+(:func:`oauth_provider.dpop.demand_nonce_first`), so that answer spends nothing, neither the
+code nor a client assertion's ``jti``; the grant's tokens
 are bound to the proof's key, and in nonce mode the answer carries a fresh ``DPoP-Nonce``.
 """
 
@@ -36,8 +39,10 @@ class TokenView(BackchannelView):
         return json_response(body, headers=dpop.response_headers(request))
 
     def issue(self, request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
-        # The client authenticates first: an unauthenticated caller learns nothing about the
-        # grant types this server supports (OAuth 2.1 §3.2.1).
+        # RFC 9449 §8: a proof without a current nonce is answered before the client's
+        # assertion (its jti) is spent. Then the client authenticates: an unauthenticated
+        # caller learns nothing about the grant types this server supports (OAuth 2.1 §3.2.1).
+        dpop.demand_nonce_first(request)
         client = self.authenticate(request, params)
         grant_type = params.get("grant_type")
         if grant_type is None:

@@ -249,6 +249,34 @@ def test_wrong_or_foreign_nonce(api, service, k1, settings):
 
 
 @pytest.mark.req("9449-8-as-nonce")
+@pytest.mark.parametrize("path", ["/o/token/", "/o/par/"])
+def test_a_nonce_challenge_spends_no_client_assertion(api, k1, settings, path):
+    """A ``private_key_jwt`` client that resends its request with the nonce (§8), the same
+    client assertion included, is not refused as replaying it: the nonce is asked for before
+    the client authenticates, and so before the assertion's ``jti`` is spent. A proof with a
+    current nonce still needs a valid assertion, and one assertion still serves once."""
+    from oauth_provider.client_assertions import ASSERTION_TYPE
+    from tests.support.fapi import ISSUER, assertion, fapi_client
+    from tests.support.par_helpers import request_params
+
+    settings.OAUTH_PROVIDER = oauth_settings(DPOP_NONCE=True)
+    client = fapi_client(grant_types="authorization_code client_credentials")
+    form = {**(CC if path == "/o/token/" else request_params(client)),
+            "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion(client)}
+    url = f"{ISSUER}{path[2:]}"
+    first = post_form(api, form, path, HTTP_DPOP=k1.proof("POST", url))
+    assert_error(first, "use_dpop_nonce")
+    nonce = first["DPoP-Nonce"]
+    retry = post_form(api, form, path, HTTP_DPOP=k1.proof("POST", url, nonce=nonce))
+    assert retry.status_code in (200, 201), retry.content
+    replay = post_form(api, form, path, HTTP_DPOP=k1.proof("POST", url, nonce=nonce))
+    assert_error(replay, "invalid_client")
+    forged = post_form(api, {**form, "client_assertion": "e30.e30.c2ln"}, path,
+                       HTTP_DPOP=k1.proof("POST", url, nonce=nonce))
+    assert_error(forged, "invalid_client")
+
+
+@pytest.mark.req("9449-8-as-nonce")
 def test_a_nonce_challenge_spends_no_code(oauth, public_client, k1, settings):
     """The code is not consumed by a request answered use_dpop_nonce (the client retries)."""
     settings.OAUTH_PROVIDER = oauth_settings(DPOP_NONCE=True)

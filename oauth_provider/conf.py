@@ -490,8 +490,10 @@ DEFAULTS: dict[str, Setting] = {
         "Accept a client ID metadata document only if each of its redirect URIs is on the origin "
         "(scheme, host and port) of its ``client_id`` URL or on the user's own machine (``http`` on "
         "127.0.0.1, [::1] or localhost: native apps); private-use schemes are then refused "
-        "(draft-ietf-oauth-client-id-metadata-document §6.1). Off (the default, as the draft's): any "
-        "redirect URI the usual rules allow, and the consent page shows where the user is sent.",
+        "(draft-ietf-oauth-client-id-metadata-document §6.1). Its post-logout redirect URIs follow "
+        "the same rule; its ``jwks_uri`` and ``backchannel_logout_uri``, which the "
+        "provider itself contacts, must be on the origin. Off (the default, as the draft's): any "
+        "URL the usual rules allow, and the consent page shows where the user is sent.",
     ),
     "ALLOW_INSECURE_LOOPBACK_FETCH": Setting(
         False, (bool,),

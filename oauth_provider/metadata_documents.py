@@ -31,7 +31,9 @@ query and nothing else):
    fresh for the document's cache lifetime (``Cache-Control`` within ``FETCH``'s bounds, §4.4).
    Errors and invalid documents are never cached (§4.4): the next request fetches again.
    With ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN`` each redirect URI must also be on the
-   ``client_id``'s origin or on loopback (§6.1).
+   ``client_id``'s origin or on loopback (§6.1), and so must its post-logout redirect URIs,
+   ``jwks_uri`` and ``backchannel_logout_uri`` (the last two, which the provider contacts
+   itself, on the origin only).
 5. When a refetched document differs in anything the row holds (redirect URIs, keys, auth
    method, name, logo...), every remembered consent for the client is forgotten (§6.3): the
    next authorization shows the consent page again, so a client cannot get a user's approval
@@ -174,13 +176,28 @@ def _fetch_and_validate(url: str) -> tuple[Any, int]:
         member = f" ({exc.field})" if exc.field else ""
         raise DocumentError(f"The client's metadata document is invalid{member}.") from None
     if provider_settings.CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN:
-        foreign = [uri for uri in metadata.redirect_uris if not _same_origin_or_loopback(uri, url)]
-        if foreign:
-            logger.warning("Client ID metadata document at %r: redirect URI %r not on its origin",
-                           url[:300], foreign[0][:200])
-            raise DocumentError("The client's metadata document is invalid: redirect URIs must be on the "
-                                "client_id's own origin or on this device.")
+        foreign = _off_origin(metadata, url)
+        if foreign is not None:
+            logger.warning("Client ID metadata document at %r: %r not on its origin", url[:300], foreign[:200])
+            raise DocumentError("The client's metadata document is invalid: its redirect, logout and key URLs "
+                                "must be on the client_id's own origin (redirect URIs also on this device).")
     return metadata, fetched.cache_seconds
+
+
+def _off_origin(metadata: Any, client_id: str) -> str | None:
+    """§6.1, with ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN``: the first of the document's URLs
+    not on the ``client_id``'s origin, None when all are. What the user's browser is sent to
+    (redirect and post-logout redirect URIs) may also be on loopback (RFC 8252 §7.3); what this
+    server itself contacts (``jwks_uri``, ``backchannel_logout_uri``) may not, so a document
+    cannot make the provider send requests to someone else's host either. (A front-channel
+    logout URI must already share a redirect URI's origin: OIDC Front-Channel Logout §2.)"""
+    for uri in (*metadata.redirect_uris, *metadata.post_logout_redirect_uris):
+        if not _same_origin_or_loopback(uri, client_id):
+            return str(uri)
+    for uri in (metadata.jwks_uri, metadata.backchannel_logout_uri):
+        if uri and not _same_origin(uri, client_id):
+            return str(uri)
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -194,7 +211,14 @@ def _same_origin_or_loopback(uri: str, client_id: str) -> bool:
     """draft §6.1: a redirect URI on the client_id's origin, or loopback (RFC 8252 §7.3)."""
     try:
         scheme, host, _port = _origin(uri)
-        return (scheme == "http" and host in fetch.LOOPBACK_NAMES) or _origin(uri) == _origin(client_id)
+    except ValueError:
+        return False
+    return (scheme == "http" and host in fetch.LOOPBACK_NAMES) or _same_origin(uri, client_id)
+
+
+def _same_origin(uri: str, client_id: str) -> bool:
+    try:
+        return _origin(uri) == _origin(client_id)
     except ValueError:
         return False
 

@@ -686,6 +686,36 @@ def test_same_origin_option(cimd, browser):
         assert authorize(browser, cimd.doc_url)[0].status_code == 200
 
 
+@pytest.mark.req("CIMD-6.1-redirect-origin")
+@pytest.mark.parametrize(("member", "value"), [
+    ("jwks_uri", "https://keys.other.example/jwks.json"),
+    ("backchannel_logout_uri", "https://victim.example/logout"),
+    ("post_logout_redirect_uris", ["https://other.example/bye"]),
+])
+def test_same_origin_also_holds_the_documents_logout_and_key_urls(browser, monkeypatch, member, value):
+    """With ``CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN`` a document cannot send the user's browser
+    elsewhere after logout, nor make the provider fetch keys from, or post logout tokens to,
+    another host (request forgery on the document author's behalf): those URLs are held to the
+    ``client_id``'s origin like its redirect URIs. (A front-channel logout URI is held to a
+    redirect URI's origin by its own rule, OIDC Front-Channel Logout §2.)"""
+    from oauth_provider import fetch
+
+    url = "https://app.example/client.json"
+    document = {"client_id": url, "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none",
+                member: value}
+    if member == "jwks_uri":
+        document["token_endpoint_auth_method"] = "private_key_jwt"
+    monkeypatch.setattr(fetch, "get_json", lambda *a, **k: fetch.FetchedJSON(document, 0))
+    with override_oauth(**ON, CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN=True):
+        page, _ = authorize(browser, url, redirect_uri="https://app.example/cb")
+        assert_error_page(page)
+        assert b"own origin" in page.content
+        caches["default"].clear()
+        document[member] = [f"https://app.example/{member}"] if isinstance(value, list) else f"https://app.example/{member}"
+        page, _ = authorize(browser, url, redirect_uri="https://app.example/cb")
+        assert b"wants to access your account" in page.content, page.content[:400]
+
+
 @pytest.mark.req("CIMD-6.4-show-hostname")
 def test_connected_apps_page_names_the_host(cimd, browser):
     from django.urls import reverse

@@ -581,3 +581,21 @@ def test_the_login_page_gets_the_request_objects_login_hint_not_the_querys(clien
                                      "login_hint": "mallory@evil.example"})
     assert r.status_code == 302
     assert query_of(r["Location"]).get("login_hint") == "alice@rp.example"
+
+
+def test_an_authorization_by_value_reads_its_client_once(client_a, browser):
+    """A request object names its client, which is read to find the keys that verify it; the
+    authorization then uses that row, not a second read: the whole authorization costs the
+    statements of the same request sent plainly."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import real_queries
+
+    params = request_params(client_a)
+    browser.get(AUTHORIZE, params)  # warm-up: session, prepared statements
+    with CaptureQueriesContext(connection) as plain:
+        assert_redirect_to(browser.get(AUTHORIZE, request_params(client_a)), REDIRECT_URI)
+    with CaptureQueriesContext(connection) as signed:
+        assert_redirect_to(by_value(browser, client_a, request_object(client_a)), REDIRECT_URI)
+    assert len(real_queries(signed)) == len(real_queries(plain)), real_queries(signed)

@@ -599,3 +599,17 @@ def test_an_authorization_by_value_reads_its_client_once(client_a, browser):
     with CaptureQueriesContext(connection) as signed:
         assert_redirect_to(by_value(browser, client_a, request_object(client_a)), REDIRECT_URI)
     assert len(real_queries(signed)) == len(real_queries(plain)), real_queries(signed)
+
+
+def test_a_claims_object_in_a_request_object_is_the_claims_parameter(client_a, browser):
+    """OIDC Core §6.1: in a request object, ``claims`` is a JSON object, not a string; it is
+    the authorization request's ``claims`` parameter as if sent as JSON text (§5.5), so a
+    request with members for both the ID token and UserInfo goes through like its plain form."""
+    claims = {"userinfo": {"email": None, "name": {"essential": True}},
+              "id_token": {"auth_time": {"essential": True}, "acr": {"values": ["1"]}}}
+    r = by_value(browser, client_a, request_object(client_a, scope="openid read", nonce="n-1",
+                                                   claims={"claims": claims}))
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)
+    malformed = by_value(browser, client_a, request_object(client_a, scope="openid read", nonce="n-2",
+                                                           claims={"claims": {"id_token": ["auth_time"]}}))
+    assert assert_redirect_to(malformed, REDIRECT_URI)["error"] == "invalid_request"

@@ -874,3 +874,12 @@ def test_a_value_no_database_can_store_is_a_field_error_in_the_admin_not_a_crash
     with pytest.raises(ValidationError) as caught:
         client.full_clean()
     assert "NUL" in " ".join(caught.value.message_dict["name"])
+
+
+@pytest.mark.parametrize("value", ["desktop", "Web", 1, ["web"]])
+def test_an_unknown_application_type_is_reported_on_that_member(value):
+    """OIDC Registration §2: ``web`` or ``native``. The problem names the member, so the
+    registration error (RFC 7591 §3.2.2) and the admin form point at it."""
+    problem = refused({**WEB, "application_type": value})
+    assert (problem.error, problem.field) == ("invalid_client_metadata", "application_type")
+    assert problem.description == "application_type must be web or native."

@@ -73,7 +73,6 @@ NONCE_LIFETIME = 300
 MAX_JTI_LENGTH = 256
 #: the servers that issue nonces, each accepting only its own (RFC 9449 §9)
 SERVERS = ("token", "resource")
-#: RFC 7638 §3.2: the required members of each key type, the only ones hashed
 #: RFC 7638 §3.2 / RFC 8037 §2: each key type's required members, in lexicographic order (§3.3)
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")

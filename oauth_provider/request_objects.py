@@ -69,7 +69,6 @@ LEEWAY = 60
 MAX_LIFETIME = 3600
 #: JWT claims that are not authorization request parameters
 _JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "sub"})
-#: client-authentication parameters of a PAR request (RFC 9126 §2.1): not part of the request
 GENERIC_FAILURE = "The request object could not be verified with the client's registered keys."
 
 
@@ -196,7 +195,8 @@ def push(request: HttpRequest, client: AbstractClient, params: Params, issuer: s
     else:
         # the validated request keeps authorization parameters only (PARAMETERS: never the
         # client's secret or assertion), and never our login marker (pushed, it would be stored)
-        data = _as_query(params, drop=LOGIN_AFTER)
+        data = _as_query(params)
+        data.pop(LOGIN_AFTER, None)
     data["client_id"] = client.client_id
     if profiles.fapi2() and not data.get("redirect_uri"):
         # FAPI 2.0 §5.3.2.2-6: even a client with one registered redirect URI names it
@@ -219,15 +219,13 @@ def push(request: HttpRequest, client: AbstractClient, params: Params, issuer: s
     return REQUEST_URI_PREFIX + raw, lifetime
 
 
-def _as_query(params: Params, drop: str) -> QueryDict:
-    """``params`` (the endpoint's flattened form) as a query, without ``drop``."""
+def _as_query(params: Params) -> QueryDict:
+    """``params`` (the endpoint's flattened form) as a query again, repeated values included."""
     data = QueryDict(mutable=True)
     for key, value in params.items():
-        if key != drop:
-            data[key] = value
+        data[key] = value
     for key, values in params.lists.items():
-        if key != drop:
-            data.setlist(key, list(values))
+        data.setlist(key, list(values))
     return data
 
 

@@ -261,7 +261,7 @@ def _getaddrinfo(target: Target, wait: float) -> list[Any]:
     job = _lookup_pool().submit(socket.getaddrinfo, target.host, target.port,
                                 type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     try:
-        return job.result(timeout=max(wait, 0.0))
+        return job.result(timeout=wait)
     except futures.TimeoutError:
         if job.cancel():
             raise _LookupsBusy(detail=f"{target.host!r}: every lookup thread is busy") from None

@@ -541,6 +541,41 @@ def test_a_lookup_queued_behind_busy_threads_is_withdrawn_and_not_remembered(mon
         pool.shutdown()
 
 
+def test_at_most_16_lookups_run_at_once_per_process(monkeypatch):
+    """However many requests name slow hosts at once, a process runs at most
+    ``LOOKUP_THREADS`` (16) name lookups: the 17th is not started, and fails (unremembered)
+    when its wait is over, while the 16 stuck ones are reported as slow."""
+    monkeypatch.setattr(fetch, "_lookup_pools", {})
+    release, started = threading.Event(), []
+
+    def stuck(host: Any, *args: Any, **kwargs: Any) -> Any:
+        started.append(host)
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    outcomes: list[str] = []
+
+    def look(n: int) -> None:
+        try:
+            fetch.resolve(fetch.parse(f"https://slow{n}.example/"), 2)
+        except FetchError as exc:
+            outcomes.append(type(exc).__name__)
+
+    try:
+        callers = [threading.Thread(target=look, args=(n,)) for n in range(17)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(5)
+        assert len(started) == 16 == fetch.LOOKUP_THREADS
+        assert sorted(outcomes) == ["_LookupsBusy"] + ["_Timeout"] * 16
+    finally:
+        release.set()
+        for pool in fetch._lookup_pools.values():
+            pool.shutdown()
+
+
 def test_each_process_gets_its_own_lookup_threads(monkeypatch):
     """A pool inherited through ``fork`` (a pre-forking server imported the library, then forked
     its workers) has no threads behind it and would never answer: a pool is made per process."""

@@ -71,8 +71,9 @@ logger = logging.getLogger("oauth_provider.metadata_documents")
 MAX_DOCUMENT_BYTES = 5 * 1024
 METADATA_DOCUMENT = "metadata_document"
 #: a ``.``/``..`` segment however spelled: percent-encoded (RFC 3986 §2.1) or with a ``;``
-#: parameter after it (``..;``, which servlet containers strip before resolving dot segments)
-_DOT_SEGMENT = re.compile(r"^(\.|%2e){1,2}(;.*)?$", re.IGNORECASE | re.DOTALL)
+#: parameter after it (``..;``, which servlet containers strip before resolving dot segments);
+#: checked after :func:`oauth_provider.fetch.parse`, so the URL holds no control character
+_DOT_SEGMENT = re.compile(r"^(\.|%2e){1,2}(;.*)?$", re.IGNORECASE)
 #: a percent-encoded ``/`` or ``\``: a server that decodes it before routing sees other
 #: segments than the URL shows (``/a/..%2Fother.json``)
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
@@ -201,6 +202,8 @@ def _off_origin(metadata: Any, client_id: str) -> str | None:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url``, a URL the document's validation (or, for the
+    ``client_id``, :func:`url_problem`) already accepted, so its port is a valid one."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or {"https": 443, "http": 80}.get(scheme)
@@ -209,18 +212,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def _same_origin_or_loopback(uri: str, client_id: str) -> bool:
     """draft §6.1: a redirect URI on the client_id's origin, or loopback (RFC 8252 §7.3)."""
-    try:
-        scheme, host, _port = _origin(uri)
-    except ValueError:
-        return False
+    scheme, host, _port = _origin(uri)
     return (scheme == "http" and host in fetch.LOOPBACK_NAMES) or _same_origin(uri, client_id)
 
 
 def _same_origin(uri: str, client_id: str) -> bool:
-    try:
-        return _origin(uri) == _origin(client_id)
-    except ValueError:
-        return False
+    return _origin(uri) == _origin(client_id)
 
 
 def _fingerprint(client: AbstractClient) -> tuple[Any, ...]:

@@ -249,6 +249,26 @@ def test_wrong_or_foreign_nonce(api, service, k1, settings):
 
 
 @pytest.mark.req("9449-8-as-nonce")
+def test_in_nonce_mode_a_header_that_is_no_proof_is_refused_as_such(api, service, settings):
+    """Nonce mode asks for the nonce before anything else, but only of a proof it can read: no
+    ``DPoP`` header is a bearer request as usual, and a header that is no compact JWS (or too
+    long, or with a payload that is no JSON) is ``invalid_dpop_proof``, never a nonce to retry
+    with, and never a server error."""
+    from oauth_provider import jwt as our_jwt
+
+    settings.OAUTH_PROVIDER = oauth_settings(DPOP_NONCE=True)
+    assert cc(api, service).json()["token_type"] == "Bearer"
+    import base64
+
+    long_payload = base64.urlsafe_b64encode(json.dumps({"pad": "x" * our_jwt.MAX_LENGTH}).encode()).decode()
+    for header in ("abc", "e30.YQ.c2ln", "e30." + long_payload.rstrip("=") + ".c2ln"):
+        r = post_form(api, CC, HTTP_AUTHORIZATION=basic_auth(service.client_id, service.raw_secret),
+                      HTTP_DPOP=header)
+        assert_error(r, "invalid_dpop_proof")
+        assert "DPoP-Nonce" not in r
+
+
+@pytest.mark.req("9449-8-as-nonce")
 @pytest.mark.parametrize("path", ["/o/token/", "/o/par/"])
 def test_a_nonce_challenge_spends_no_client_assertion(api, k1, settings, path):
     """A ``private_key_jwt`` client that resends its request with the nonce (§8), the same

@@ -113,11 +113,11 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
 def _validated(data: Mapping[str, Any], client_id: str | None = None) -> Any:
     if "software_statement" in data:
         raise ClientMetadataError("Software statements are not accepted by this server.",
-                                  error="invalid_software_statement", field="software_statement")
+                                  error="invalid_software_statement")
     try:
         return client_metadata.validate(data, source="dynamic", client_id=client_id)
     except client_metadata.InvalidClientMetadata as exc:
-        raise ClientMetadataError(exc.description, error=exc.error, field=exc.field) from None
+        raise ClientMetadataError(exc.description, error=exc.error) from None
 
 
 # -- registration (RFC 7591 §3) --------------------------------------------------------------
@@ -192,14 +192,12 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     data = parse_body(request)
     present = [name for name in NOT_IN_UPDATE if name in data]
     if present:
-        raise ClientMetadataError(f"An update must not include {', '.join(present)} (RFC 7592 §2.2).",
-                                  field=present[0])
+        raise ClientMetadataError(f"An update must not include {', '.join(present)} (RFC 7592 §2.2).")
     if data.get("client_id") != client.client_id:
-        raise ClientMetadataError("client_id must be this client's identifier.", field="client_id")
+        raise ClientMetadataError("client_id must be this client's identifier.")
     sent_secret = data.get("client_secret")
     if sent_secret is not None and not (isinstance(sent_secret, str) and client.check_secret(sent_secret)):
-        raise ClientMetadataError("client_secret must be the client's current secret; it cannot be chosen.",
-                                  field="client_secret")
+        raise ClientMetadataError("client_secret must be the client's current secret; it cannot be chosen.")
     metadata = _validated({k: v for k, v in data.items() if k not in SERVER_ASSIGNED}, client.client_id)
     if not adapter().allow_registration(request, metadata):
         raise RegistrationRefused()
@@ -247,7 +245,7 @@ def _keep_within(client: AbstractClient, allowed_before: tuple[str, ...] | None)
     asked = client.allowed_scope_tuple
     kept = [s for s in (asked if asked is not None else allowed_before) if s in allowed_before]
     if not kept:
-        raise ClientMetadataError("scope: none of these scopes is available to this client.", field="scope")
+        raise ClientMetadataError("scope: none of these scopes is available to this client.")
     client.allowed_scopes = " ".join(kept)
 
 
@@ -257,8 +255,7 @@ def _keep_grants_within(client: AbstractClient, before: list[str], *, asked: boo
     come back with the client's next update. Only an operator adds a grant type."""
     kept = [g for g in client.grant_type_list if g in before] if asked else list(before)
     if not kept:
-        raise ClientMetadataError("grant_types: none of these grant types is available to this client.",
-                                  field="grant_types")
+        raise ClientMetadataError("grant_types: none of these grant types is available to this client.")
     client.grant_types = " ".join(kept)
 
 

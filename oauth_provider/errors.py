@@ -376,11 +376,9 @@ class ClientMetadataError(OAuthError):
     redirectable = False
     default_description = "The client metadata is invalid."
 
-    def __init__(self, description: str | None = None, *, error: str | None = None,
-                 field: str | None = None) -> None:
+    def __init__(self, description: str | None = None, *, error: str | None = None) -> None:
         if error:
             self.error = error
-        self.field = field
         super().__init__(description)
 
 

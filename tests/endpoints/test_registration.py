@@ -1291,3 +1291,22 @@ def test_an_update_never_gives_back_a_grant_type_an_operator_took_away(registere
     refused = configure("put", uri, r.json()["registration_access_token"],
                         {**WEB_CLIENT, "client_id": client_id, "grant_types": ["refresh_token"]})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+    # what it has it keeps, every one of them, as the grant types it may use
+    get_client_model().objects.filter(client_id=client_id).update(grant_types="authorization_code refresh_token")
+    kept = configure("put", uri, r.json()["registration_access_token"],
+                     {**WEB_CLIENT, "client_id": client_id, "grant_types": ["authorization_code", "refresh_token"]})
+    assert kept.status_code == 200 and kept.json()["grant_types"] == ["authorization_code", "refresh_token"]
+    client = get_client_model().objects.get(client_id=client_id)
+    assert client.allows_grant("authorization_code") and client.allows_grant("refresh_token")
+
+
+@pytest.mark.parametrize("value", ["opne", "Open", True, "on"])
+def test_a_registration_mode_this_version_does_not_know_keeps_registration_off(value, client):
+    """A misspelt ``DYNAMIC_REGISTRATION`` (check E070 says so at startup) fails closed: nothing is
+    registered and the metadata advertises no registration endpoint, rather than running as
+    some mode the operator did not choose."""
+    with override_oauth(DYNAMIC_REGISTRATION=value):
+        r = client.post("/o/register/", json.dumps(WEB_CLIENT), content_type="application/json")
+        assert r.status_code == 404
+        assert "registration_endpoint" not in client.get("/o/.well-known/oauth-authorization-server").json()
+    assert not get_client_model().objects.exists()

@@ -578,7 +578,7 @@ def _auth_method(data: Mapping[str, Any], source: str, problems: _Problems) -> s
         problems.add("token_endpoint_auth_method", gettext(
             "Unsupported token_endpoint_auth_method. Supported: %(methods)s."
         ) % {"methods": ", ".join(registered)})
-        return default if default in registered else (registered[0] if registered else default)
+        return default  # refused anyway: the default only lets the other members be checked
     if source == "metadata_document" and value in SHARED_SECRET_METHODS:
         problems.add("token_endpoint_auth_method", gettext(
             "A client ID metadata document cannot use a shared secret: use none or private_key_jwt."))
@@ -589,9 +589,13 @@ def _grant_types(data: Mapping[str, Any], problems: _Problems) -> list[str]:
     """``grant_types``: registered grant types only (default ``authorization_code``, RFC 7591 §2)."""
     from .registry import grant_type_names
 
-    grants = _string_list(data, "grant_types", problems)
-    if grants is None:
-        grants = [] if "grant_types" in data else ["authorization_code"]
+    if data.get("grant_types") is None:  # absent, or null as for every other member
+        grants = ["authorization_code"]
+    else:
+        listed = _string_list(data, "grant_types", problems)
+        if listed is None:  # not an array of strings: reported
+            return []
+        grants = listed
     if not grants:
         problems.add("grant_types", gettext("Choose at least one grant type."))
         return []

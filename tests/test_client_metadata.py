@@ -883,3 +883,13 @@ def test_an_unknown_application_type_is_reported_on_that_member(value):
     problem = refused({**WEB, "application_type": value})
     assert (problem.error, problem.field) == ("invalid_client_metadata", "application_type")
     assert problem.description == "application_type must be web or native."
+
+
+def test_null_grant_types_are_the_default_like_any_null_member():
+    """RFC 7591 §2: omitted, grant_types is authorization_code; a client library that writes
+    unset members as null (as many do) gets the same, as a null means "not given" for every
+    other member. A value that is no array of strings is refused, once."""
+    assert validate({**WEB, "grant_types": None}, source="dynamic").grant_types == ["authorization_code"]
+    problem = refused({**WEB, "grant_types": "authorization_code"})
+    assert (problem.field, [p.field for p in problem.errors]) == ("grant_types", ["grant_types"])
+    assert refused({**WEB, "grant_types": []}).description == "Choose at least one grant type."

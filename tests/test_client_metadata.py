@@ -893,3 +893,12 @@ def test_null_grant_types_are_the_default_like_any_null_member():
     problem = refused({**WEB, "grant_types": "authorization_code"})
     assert (problem.field, [p.field for p in problem.errors]) == ("grant_types", ["grant_types"])
     assert refused({**WEB, "grant_types": []}).description == "Choose at least one grant type."
+
+
+def test_a_scope_of_only_spaces_is_no_scope_named():
+    """``"scope": " "`` names no scope, as an absent or empty one: every scope for a client an
+    operator registers, ``SELF_REGISTERED_SCOPES`` for one that registers itself."""
+    assert validate({**WEB, "scope": "  "}, source="admin").scope is None
+    with override_oauth(SELF_REGISTERED_SCOPES=["read"]):
+        assert validate({**WEB, "scope": "  "}, source="dynamic").scope == ("read",)
+        assert validate({**WEB, "scope": ""}, source="dynamic").scope == ("read",)

@@ -268,12 +268,10 @@ def _getaddrinfo(target: Target, wait: float) -> list[Any]:
         raise _Timeout(detail=f"{target.host!r}: no answer from the name server in {wait:g} s") from None
 
 
-def resolve(target: Target, wait: float | None = None) -> list[tuple[int, Any]]:
+def resolve(target: Target, wait: float) -> list[tuple[int, Any]]:
     """Resolve ``target`` once and check every address (rule 2). Returns the
     ``(family, sockaddr)`` pairs to connect to; raises :class:`FetchError` if any is refused.
-    ``wait`` bounds the lookup in seconds (default: ``FETCH["connect_timeout"]``)."""
-    if wait is None:
-        wait = float(options()["connect_timeout"])
+    ``wait`` bounds the lookup in seconds."""
     try:
         infos = _getaddrinfo(target, wait)
     except (OSError, UnicodeError) as exc:

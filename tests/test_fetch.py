@@ -250,10 +250,10 @@ def test_an_answer_of_another_address_family_is_skipped_not_the_end_of_the_answe
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
     target = fetch.parse("https://cimd.example/doc")
     with pytest.raises(FetchError) as caught:
-        fetch.resolve(target)
+        fetch.resolve(target, 1)
     assert "refused address 10.0.0.1" in caught.value.detail
     answer.pop()
-    assert fetch.resolve(target) == [(socket.AF_INET, ("93.184.216.34", 443))]
+    assert fetch.resolve(target, 1) == [(socket.AF_INET, ("93.184.216.34", 443))]
 
 
 def test_localhost_must_resolve_to_loopback_only(monkeypatch, server):

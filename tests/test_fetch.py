@@ -481,6 +481,39 @@ def test_a_name_server_that_never_answers_is_remembered_like_a_slow_server(monke
     assert calls == ["slow-dns.example", "no-such-name.example", "no-such-name.example"]
 
 
+def test_a_host_that_never_completes_the_handshake_costs_connect_timeout():
+    """A target that drops the connection attempts (a firewall, or here a listening socket whose
+    backlog is full) would hold the worker for the kernel's own connect timeout, minutes: the
+    connection attempt is given ``connect_timeout`` and the fetch fails then. The call runs
+    on a thread so that a regression fails this test instead of hanging it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=1)  # the backlog's one place
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            fetch_json(f"http://127.0.0.1:{port}/jwks")
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            outcome.append(exc)
+
+    try:
+        with override_oauth(**LOOPBACK_ON, FETCH={"timeout": 30, "connect_timeout": 0.5, "error_cache_seconds": 0}):
+            started = time.monotonic()
+            caller = threading.Thread(target=call, daemon=True)
+            caller.start()
+            caller.join(10)
+            assert not caller.is_alive(), "the connection attempt was not bounded"
+            assert time.monotonic() - started < 3
+        assert len(outcome) == 1 and isinstance(outcome[0], FetchError)
+        assert "timed out" in outcome[0].detail
+    finally:
+        filler.close()
+        listener.close()
+
+
 def test_a_name_server_that_never_answers_holds_the_request_only_for_connect_timeout(monkeypatch):
     """``getaddrinfo`` cannot be interrupted and the system resolver may wait 30 seconds and more
     (timeouts times attempts times name servers): the lookup runs on a lookup thread and the

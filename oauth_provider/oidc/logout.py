@@ -84,7 +84,7 @@ def build_logout_token(delivery: LogoutDelivery, now: datetime | None = None) ->
     }
     if delivery.session_id:
         claims["sid"] = delivery.session_id
-    return jwt.encode(claims, typ=LOGOUT_TOKEN_TYP, key=keys.signing_key())
+    return jwt.encode(claims, typ=LOGOUT_TOKEN_TYP)  # the ID tokens' key and algorithm
 
 
 # --- who must be told -------------------------------------------------------------------------

@@ -156,6 +156,28 @@ def test_logging_out_of_the_site_tells_every_client_of_that_session(server, rp_c
     assert LogoutDelivery.objects.count() == 2
 
 
+def test_a_logout_tells_and_ends_only_this_users_grants_of_the_session(server, rp_client, logged_in, commit,
+                                                                         settings):
+    """The session id keys a login session, but a grant of another user holding the same
+    ``session_id`` (a host's own session scheme, a restored backup) is not this logout's: its
+    client is not told, and with ``LOGOUT_REVOKES_SESSION_GRANTS`` it is not revoked."""
+    from tests.support.settings import oauth_settings
+
+    settings.OAUTH_PROVIDER = oauth_settings(LOGOUT_REVOKES_SESSION_GRANTS=True, ALLOW_INSECURE_LOOPBACK_FETCH=True,
+                                             FETCH=FAST, BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2})
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    sign_in(logged_in, rp_client)
+    theirs = Authorization.objects.get(client=rp_client)
+    theirs.pk, theirs.user, theirs.client = None, UserFactory(), second
+    theirs.save()
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert len(logout_tokens(server, "/logout")) == 1 and logout_tokens(server, "/other") == []
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+    assert Authorization.objects.get(client=rp_client).revoked_at is not None
+
+
 def test_a_client_whose_grant_was_revoked_is_not_told_of_the_logout(server, rp_client, logged_in, user, commit):
     """A client whose grant in this session was revoked (by itself, or withdrawn by the user)
     holds nothing of the session any more: a logout does not tell it the user's ``sub`` and
@@ -183,10 +205,14 @@ def test_nothing_is_recorded_or_sent_while_back_channel_logout_is_off(server, rp
 def test_deliveries_are_found_again_on_a_backend_whose_bulk_insert_returns_no_ids(
         server, rp_client, logged_in, commit, monkeypatch):
     """MySQL's bulk_create sets no primary keys: the deliveries just recorded are read back
-    and sent all the same."""
+    and sent all the same, and only they (an older delivery of the same client, still due, is
+    left to ``sendlogouts``)."""
     from django.db.models import QuerySet
 
     sign_in(logged_in, rp_client)
+    earlier = secrets.now() - timedelta(minutes=5)
+    older = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject="older", reason="logout",
+                                          created_at=earlier, next_attempt_at=earlier)
     insert = QuerySet.bulk_create
 
     def without_ids(self, objs, *args, **kwargs):
@@ -198,7 +224,10 @@ def test_deliveries_are_found_again_on_a_backend_whose_bulk_insert_returns_no_id
     monkeypatch.setattr(QuerySet, "bulk_create", without_ids)
     with commit():
         logged_in.browser.post("/accounts/logout/")
-    assert len(logout_tokens(server)) == 1 and LogoutDelivery.objects.get().state == "delivered"
+    assert len(logout_tokens(server)) == 1
+    assert LogoutDelivery.objects.exclude(pk=older.pk).get().state == "delivered"
+    older.refresh_from_db()
+    assert older.state == "pending" and older.attempts == 0
 
 
 def test_revoking_a_client_on_the_connected_apps_page_tells_it(server, rp_client, logged_in, commit):

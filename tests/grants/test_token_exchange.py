@@ -34,7 +34,12 @@ class CrossClientAdapter(DefaultAdapter):
 
 
 class WideningAdapter(DefaultAdapter):
+    #: what each call was asked: the request's path, the client, the subject's scopes and audience,
+    #: and the audience and scopes asked for
+    asked: list[tuple] = []
+
     def token_exchange_may_widen(self, request, client, subject, audience, scopes):
+        self.asked.append((request.path, client.client_id, subject.scopes, subject.audience, audience, scopes))
         return True
 
 
@@ -267,8 +272,13 @@ def test_the_scope_cannot_widen(oauth, api, client_a):
 def test_the_adapter_may_let_the_scope_widen(oauth, api, client_a, settings):
     subject = user_token(oauth, client_a, scope="read")
     settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.WideningAdapter")
+    WideningAdapter.asked.clear()
     r = exchange(api, client_a, subject, scope="read write")
     assert r.status_code == 200 and r.json()["scope"] == "read write"
+    # the hook is asked with what it needs to decide: who asks, for what, from which token
+    (path, client_id, subject_scopes, subject_audience, audience, scopes), = WideningAdapter.asked
+    assert (path, client_id, subject_scopes, scopes) == ("/o/token/", client_a.client_id, ("read",), ("read", "write"))
+    assert audience == subject_audience
 
 
 @pytest.mark.req("8693-5-narrowing")
@@ -322,10 +332,12 @@ def test_the_adapter_may_let_the_audience_widen(oauth, api, client_a, settings):
     settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES,
                                              ADAPTER=f"{__name__}.WideningAdapter")
     subject = oauth.tokens(client_a, scope="read", resource=RS_A)["access_token"]
+    WideningAdapter.asked.clear()
     r = exchange(api, client_a, subject, audience=RS_B)
     assert r.status_code == 200, r.content
     row = access_token_row(r.json()["access_token"])
     assert row.audience == RS_B and row.scope == "read"
+    assert WideningAdapter.asked == [("/o/token/", client_a.client_id, ("read",), (RS_A,), (RS_B,), ("read",))]
 
 
 def test_revoking_the_subject_token_revokes_what_it_produced(oauth, api, client_a):

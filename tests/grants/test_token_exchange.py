@@ -1143,3 +1143,26 @@ def test_the_issued_token_never_outlives_its_actor_token(api, client_a):
     assert r.json()["expires_in"] <= 1800
     clock.advance(1801)
     assert not AccessToken.objects.filter(pk=issued.pk).live().exists()
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_is_judged_by_its_own_users_grant_alone(oauth, api, client_a, settings, signing_key, user):
+    """An ID token stands for its own user's grant: another user's grant of the same client
+    with the same ``sid`` and ``auth_time`` (a host's coarse session scheme, a restored row)
+    neither denies it while it is live (revoked, the other one) nor stands in for it once it
+    is revoked (live, the other one)."""
+    from tests.support.factories import UserFactory
+
+    tokens = oauth.tokens(client_a, scope="openid read")
+    mine = Authorization.objects.get(client=client_a, user=user)
+    theirs = Authorization.objects.create(client=client_a, user=UserFactory(), scope=mine.scope,
+                                          auth_time=mine.auth_time, session_id=mine.session_id,
+                                          revoked_at=mine.auth_time)
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    assert exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read").status_code == 200
+    Authorization.objects.filter(pk=theirs.pk).update(revoked_at=None)
+    revoked = post_form(api, {"token": tokens["refresh_token"]}, "/o/revoke/",
+                        HTTP_AUTHORIZATION=basic_auth(client_a.client_id, client_a.raw_secret))
+    assert revoked.status_code == 200
+    refused = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read")
+    assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]

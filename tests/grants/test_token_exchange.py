@@ -1166,3 +1166,31 @@ def test_an_id_token_is_judged_by_its_own_users_grant_alone(oauth, api, client_a
     assert revoked.status_code == 200
     refused = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read")
     assert "revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
+class RecordingPolicy(DefaultAdapter):
+    """Says yes, and keeps what it was asked."""
+
+    asked: list[tuple] = []
+
+    def allow_token_exchange(self, request, client, subject, actor, audience, scopes):
+        self.asked.append((request.path, client.client_id, subject.token_type, subject.subject,
+                           actor.token_type if actor else None, audience, scopes))
+        return True
+
+
+def test_the_exchange_policy_is_asked_with_the_request_the_tokens_the_audience_and_the_scopes(
+        oauth, api, client_a, settings, user):
+    """``allow_token_exchange`` decides with what it is given: the request, the client, the
+    subject token as verified (its type and subject), and the audience and scopes the issued
+    token would carry, after narrowing."""
+    from oauth_provider.adapter import subject_for
+
+    subject = user_token(oauth, client_a, scope="read write")
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.RecordingPolicy")
+    RecordingPolicy.asked.clear()
+    r = exchange(api, client_a, subject, scope="read")
+    assert r.status_code == 200, r.content
+    # the audience: the default resource (the issuer's origin), which the subject token had
+    assert RecordingPolicy.asked == [("/o/token/", client_a.client_id, ACCESS_TOKEN_TYPE,
+                                      subject_for(user, client_a), None, ("https://testserver",), ("read",))]

@@ -80,7 +80,7 @@ class TrustedIssuer:
 
         try:
             if self.client is not None:
-                if getattr(self.client, "jwks", ""):
+                if self.client.jwks:
                     return client_keys.registered_keys(self.client)
                 return client_keys.published_keys(self.client, refresh=refresh)
             if self.jwks is not None:
@@ -95,7 +95,7 @@ class TrustedIssuer:
     @property
     def published(self) -> bool:
         if self.client is not None:
-            return bool(getattr(self.client, "jwks_uri", "")) and not getattr(self.client, "jwks", "")
+            return bool(self.client.jwks_uri) and not self.client.jwks
         return self.jwks is None and bool(self.jwks_uri)
 
 

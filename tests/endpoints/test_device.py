@@ -121,6 +121,7 @@ def test_a_code_is_matched_case_and_dash_insensitively_and_shows_the_consent_pag
     assert_page_headers(page)
     html = page.content.decode()
     assert "&lt;b&gt;TV&lt;/b&gt;" in html and "<b>TV</b>" not in html
+    assert "Connect &lt;b&gt;TV&lt;/b&gt;" in html  # the page's title names the client
     assert code in html
     assert "A device asked for this, not this browser." in html
     assert "Read your data" in html and "Change your data" in html

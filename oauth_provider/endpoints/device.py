@@ -106,7 +106,7 @@ class DeviceVerificationView(View):
             return error_page(request, exc)
         return self.form(request, data.get(CODE_FIELD, ""))
 
-    def form(self, request: HttpRequest, code: str, problem: str | None = None,
+    def form(self, request: HttpRequest, code: str = "", problem: str | None = None,
              headers: dict[str, str] | None = None) -> HttpResponse:
         context = {"user": request.user, "code_field": CODE_FIELD, "user_code": code[:MAX_CODE_LENGTH],
                    "problem": MESSAGES[problem] if problem else None}
@@ -144,15 +144,14 @@ class DeviceVerificationView(View):
         if device is None or not device.client.is_active:
             user_code_throttle.record_failure(request, subjects)
             return self.form(request, typed, "unknown")
-        now = secrets.now()
-        current = device.state(now)
+        current = device.state()
         if current == state.EXPIRED:
             return self.form(request, typed, "expired")
         if current != state.PENDING:
             return self.form(request, typed, "used")
         if not adapter().is_user_allowed(request, device.client, request.user):
             return self.form(request, typed, "not_allowed")
-        if device.claimed_by_other(request.user) or not device.claim(request.user, now):
+        if device.claimed_by_other(request.user) or not device.claim(request.user):
             return self.form(request, typed, "claimed")
         return self.consent_page(request, device, f"{normalized[:5]}-{normalized[5:]}")
 
@@ -170,32 +169,31 @@ class DeviceVerificationView(View):
             "consent_field": CONSENT_FIELD,
             "consent_blob": blob,
             "user": request.user,
-            "offer_remember": False,  # RFC 8628 §5.6: a device is asked about every time
+            # no offer_remember (authorize.html's "remember" box): a device is asked every time (§5.6)
         }
         if device.resources:  # RFC 8707: where the tokens will be good, when the device named resources
             known = resources.configured(request)
-            context["resources"] = [known[i] for i in resources.audience(device.resources, request) if i in known]
+            context["resources"] = [known[i] for i in resources.audience(device.resources) if i in known]
         return render_page(request, self.consent_template_name, context)
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, request: HttpRequest) -> HttpResponse:
         try:
-            payload = signing.loads(request.POST[CONSENT_FIELD], salt=CONSENT_SALT,
-                                    max_age=provider_settings.DEVICE_CODE_LIFETIME)
+            # no max_age: the device code's own expiry bounds the form (its message says so)
+            payload = signing.loads(request.POST[CONSENT_FIELD], salt=CONSENT_SALT)
             pk, owner, user_code = payload["d"], payload["u"], str(payload["c"])
         except (signing.BadSignature, KeyError, TypeError, ValueError):
-            return self.form(request, "", "form")
+            return self.form(request, problem="form")
         if owner != str(request.user.pk):
-            return self.form(request, "", "form")
+            return self.form(request, problem="form")
         device = DeviceCode.objects.select_related("client").filter(pk=pk).first()
         if device is None or device.user_id != request.user.pk:
-            return self.form(request, "", "form")
-        now = secrets.now()
-        current = device.state(now)
+            return self.form(request, problem="form")
+        current = device.state()
         if current != state.PENDING:
-            return self.form(request, "", "expired" if current == state.EXPIRED else "used")
+            return self.form(request, problem="expired" if current == state.EXPIRED else "used")
         if not device.client.is_active or not adapter().is_user_allowed(request, device.client, request.user):
-            return self.form(request, "", "not_allowed")  # the policy may have changed since the code was entered
+            return self.form(request, problem="not_allowed")  # the policy may have changed since the code was entered
         requested = scopes.parse(device.scope)
         granted: tuple[str, ...] | None = None
         if "allow" in request.POST:
@@ -203,10 +201,9 @@ class DeviceVerificationView(View):
                 granted = choose_scopes(requested, request.POST.getlist("scope"))
             except AccessDenied:
                 granted = None
-        auth_time = adapter().auth_time(request, request.user) if granted is not None else None
         if not device.decide(request.user, scopes.join(granted) if granted is not None else None,
-                             auth_time=auth_time, now=now):
-            return self.form(request, "", "used")
+                             auth_time=adapter().auth_time(request, request.user)):
+            return self.form(request, problem="used")
         signal = device_authorization_approved if granted is not None else device_authorization_denied
         signal.send(sender=get_client_model(), request=request, client=device.client, user=request.user,
                     scope=device.scope, device_code=device)

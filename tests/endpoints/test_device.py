@@ -3,6 +3,9 @@ the binding of a code to the one user who entered it, and user-code guessing."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
+
 import pytest
 from django.test import Client as HttpClient
 from django.utils import translation
@@ -45,12 +48,11 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
     flow = started(api, device_client)
     assert "user_code" not in flow["verification_uri"]
     anonymous = HttpClient()
-    for url in (VERIFICATION, f"{VERIFICATION}?user_code={flow['user_code']}"):
-        response = anonymous.get(url)
-        assert response.status_code == 302
-        assert response["Location"].startswith("/accounts/login/?next=")
-        assert "device" in response["Location"]
-    assert "user_code%3D" in response["Location"]  # the complete URI survives the login
+    bare = anonymous.get(VERIFICATION)
+    assert bare.status_code == 302 and bare["Location"] == "/accounts/login/?next=/o/device/"
+    response = anonymous.get(f"{VERIFICATION}?user_code={flow['user_code']}")
+    assert response.status_code == 302  # the complete URI survives the login
+    assert response["Location"] == f"/accounts/login/?next=/o/device/%3Fuser_code%3D{flow['user_code']}"
     posted = anonymous.post(VERIFICATION, {"user_code": flow["user_code"]})
     # a typed (POSTed) code is never moved into a URL, where logs and Referer headers keep it
     assert posted.status_code == 302 and "user_code" not in posted["Location"]
@@ -59,7 +61,7 @@ def test_anonymous_users_log_in_first_and_come_back(api, device_client):
     assert huge.status_code == 302 and "junk" not in huge["Location"]
     # a query Django refuses to parse (too many fields) still sends them to log in, without it
     fields = anonymous.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001)))
-    assert fields.status_code == 302 and fields["Location"].startswith("/accounts/login/?next=")
+    assert fields.status_code == 302 and fields["Location"] == "/accounts/login/?next=/o/device/"
     # only a GET's code comes back: another method's query is not the complete URI (§3.3.1)
     deleted = anonymous.delete(f"{VERIFICATION}?user_code={flow['user_code']}")
     assert deleted.status_code == 302 and "user_code" not in deleted["Location"]
@@ -81,7 +83,81 @@ def test_the_form_has_one_user_code_input_and_a_button(browser):
     assert_page_headers(response)
     html = response.content.decode()
     assert 'name="user_code"' in html and 'type="submit"' in html
+    assert 'value=""' in html  # nothing pre-filled without a complete URI
     assert a11y.problems(html) == []
+
+
+def test_a_post_without_a_code_is_told_it_is_not_a_code(browser):
+    response = browser.post(VERIFICATION, {})
+    assert response.status_code == 400 and b"not a code we issue" in response.content
+    assert 'name="user_code" value=""' in response.content.decode()
+
+
+def test_a_browser_enforcing_csrf_goes_through_every_page(api, user, device_client):
+    """Every form of the flow carries its CSRF token and posts to the page itself (a browser
+    enforces what the test client does not): the code form, then the consent form."""
+    flow = started(api, device_client)
+    strict = HttpClient(enforce_csrf_checks=True)
+    strict.force_login(user)
+    form = strict.get(VERIFICATION + f"?user_code={flow['user_code']}").content.decode()
+    assert f'action="{VERIFICATION}"' in form  # the pre-filled code is not posted back in the URL
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    page = strict.post(VERIFICATION, {"user_code": flow["user_code"], "csrfmiddlewaretoken": token})
+    assert page.status_code == 200, page.content.decode()[:1000]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    done = strict.post(VERIFICATION, {"device_request": consent_blob(page.content.decode()), "allow": "allow",
+                                      "csrfmiddlewaretoken": token})
+    assert done.status_code == 200 and b"Device connected" in done.content
+    assert row(flow).status == "approved"
+
+
+SITE_BASE = ('{% extends "oauth_provider/base.html" %}'
+             '{% block header %}<p id="site">{{ request.path }} as {{ user.get_username }}</p>{% endblock %}')
+DONE_PAGE = ("{{ client.client_id }}|{{ client_label }}|{{ user_code }}|{{ user.get_username }}|"
+             "{{ approved }}")
+
+
+def site_templates(settings, tmp_path, files: dict[str, str], processors: list[str] | None = None) -> None:
+    """The host's own templates, found before the library's (and its context processors)."""
+    for name, text in files.items():
+        (tmp_path / "oauth_provider").mkdir(exist_ok=True)
+        (tmp_path / "oauth_provider" / name).write_text(text)
+    engine = {**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}
+    if processors is not None:
+        engine["OPTIONS"] = {**engine["OPTIONS"], "context_processors": processors}
+    settings.TEMPLATES = [engine]
+
+
+def test_a_site_header_on_every_device_page_sees_the_request_and_the_user(api, browser, device_client,
+                                                                          settings, tmp_path):
+    """A site that overrides ``oauth_provider/base.html`` (its header, its navigation) gets the
+    request and its context processors on every page of the flow, error pages included."""
+    site_templates(settings, tmp_path, {"base.html": SITE_BASE})
+    header = '<p id="site">/o/device/ as alice</p>'
+    flow = started(api, device_client)
+    assert header in browser.get(VERIFICATION).content.decode()
+    unreadable = browser.get(VERIFICATION + "?" + "&".join(f"f{i}=x" for i in range(1001)))
+    assert unreadable.status_code == 400 and header in unreadable.content.decode()
+    unreadable = browser.post(VERIFICATION, b"user_code=x", content_type="multipart/form-data")
+    assert unreadable.status_code == 400 and header in unreadable.content.decode()
+    page = enter(browser, flow["user_code"])
+    assert header in page.content.decode()
+    assert header in decide(browser, page).content.decode()
+
+
+def test_the_pages_need_no_context_processor_of_the_host(api, browser, device_client, settings, tmp_path):
+    """The user, the client and the code are in the pages' own context (a host's TEMPLATES
+    may list no context processors), and an overriding template reads them by these names."""
+    site_templates(settings, tmp_path, {"device_done.html": DONE_PAGE}, processors=[])
+    flow = started(api, device_client)
+    assert b"Signed in as alice." in browser.get(VERIFICATION).content
+    page = enter(browser, flow["user_code"])
+    assert b"Signed in as alice." in page.content
+    done = decide(browser, page)
+    assert done.content.decode() == f"{device_client.client_id}|&lt;b&gt;TV&lt;/b&gt;|{flow['user_code']}|alice|True"
+    page = enter(browser, started(api, device_client)["user_code"])
+    code = re.search(r'<code class="user-code">([^<]+)</code>', page.content.decode()).group(1)
+    assert decide(browser, page, allow=False).content.decode().endswith(f"|{code}|alice|False")
 
 
 @pytest.mark.req("8628-3.3.1-complete-uri-confirm")
@@ -226,6 +302,37 @@ def test_an_approval_records_when_the_user_logged_in(api, device_client):
     assert row(flow).auth_time == logged_in_at
 
 
+class LoginTimeFromTheUser(DefaultAdapter):
+    """A host that keeps the login time on the user (its own login view, no session key)."""
+
+    def auth_time(self, request, user):
+        return user.last_login
+
+
+def test_the_login_time_is_the_hosts_adapters_for_the_user_who_approves(api, device_client, settings):
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER="tests.endpoints.test_device.LoginTimeFromTheUser")
+    owner = UserFactory(username="kept-on-the-user")
+    browser = HttpClient()
+    browser.force_login(owner)  # sets last_login to now; the host's value is set after
+    type(owner).objects.filter(pk=owner.pk).update(last_login=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    flow = started(api, device_client)
+    approve(browser, flow["user_code"])
+    assert row(flow).auth_time == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def test_in_development_the_consent_page_names_the_default_resource_the_request_came_to(api, browser,
+                                                                                       device_client, settings):
+    """DEBUG with no ISSUER: a device that named the default resource (this site's origin) sees
+    it by the name ``RESOURCES`` gives it, as the code flow's consent page does."""
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(ISSUER=None, RESOURCE_IDENTIFIER=None,
+                                             RESOURCES={"http://testserver": {"name": "The Site API"},
+                                                        "https://rs-a.example/": {"name": "Notes API"}})
+    flow = started(api, device_client, resource="http://testserver")
+    page = enter(browser, flow["user_code"])
+    assert page.status_code == 200 and b"The Site API" in page.content and b"Notes API" not in page.content
+
+
 def test_the_optional_scopes_ticked_are_granted_and_the_unticked_are_not(api, browser, device_client, settings):
     """The device's consent page lets the user untick optional scopes: those ticked are granted,
     those left unticked are not, and the device's tokens carry exactly the grant."""
@@ -322,6 +429,7 @@ def test_a_tampered_consent_form_is_refused(api, browser, device_client):
     enter(browser, flow["user_code"])
     response = browser.post(VERIFICATION, {"device_request": "forged:value", "allow": "allow"})
     assert response.status_code == 400 and b"expired or was tampered" in response.content
+    assert 'name="user_code" value=""' in response.content.decode()  # a fresh form to type the code again
     assert row(flow).status == "pending"
 
 

@@ -262,7 +262,9 @@ class _KeyCache:
             self.reload()
         elif now - self.generation_checked_at >= GENERATION_CHECK_INTERVAL:
             self.generation_checked_at = now
-            if _generation() != self.generation:
+            # no key yet: the first one (``rotatekeys --now`` in another process, announced to
+            # a cache this one does not share) is looked for once a second, not once a period
+            if not self.keys or _generation() != self.generation:
                 self.reload()
         return self.keys
 

@@ -393,6 +393,33 @@ def test_a_worker_compares_the_key_set_generation_once_a_second(client, django_a
     assert old.kid not in _published_kids(client)
 
 
+def test_a_first_key_made_in_another_process_is_published_within_a_second(client, monkeypatch,
+                                                                          django_assert_num_queries):
+    """Before any key exists the JWK Set is empty and not to be cached; a first key made by
+    ``rotatekeys --now`` in another process, announced to a cache this worker does not share
+    (the default per-process cache), is published within a second, not a key-cache period
+    (60 s) later, while a relying party may already hold an ID token it signed. Looking costs
+    one query a second at most."""
+    from django.core.cache import caches
+
+    clock = _hand_clock(monkeypatch, 7000.0)
+    keys.clear_cache()
+    response = client.get("/o/jwks/")
+    assert response.json() == {"keys": []} and response["Cache-Control"] == "no-cache"
+    generation = caches[keys.GENERATION_CACHE].get(keys.GENERATION_KEY)
+    saved = keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at
+    made = keys.create_key("RS256", prepublish=False)  # rotatekeys --now, elsewhere
+    keys._cache.keys, keys._cache.loaded_at, keys._cache.generation, keys._cache.generation_checked_at = saved
+    caches[keys.GENERATION_CACHE].set(keys.GENERATION_KEY, generation, timeout=None)  # announced elsewhere
+    clock[0] += 0.5
+    with django_assert_num_queries(0):
+        assert _published_kids(client) == []
+    clock[0] += 0.6
+    response = client.get("/o/jwks/")
+    assert [k["kid"] for k in response.json()["keys"]] == [made.kid]
+    assert response["Cache-Control"].startswith("public, max-age=")
+
+
 def test_the_generation_outlives_the_caches_default_timeout():
     """The announced generation is stored without expiry, whatever the host's cache sets as
     its default ``TIMEOUT`` (here 0: Django then keeps nothing it is not told to keep): with

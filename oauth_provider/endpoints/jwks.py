@@ -25,8 +25,10 @@ class JWKSView(View):
         document = keys.jwks()
         document["keys"] = [{k: v for k, v in jwk.items() if k in PUBLIC_MEMBERS} for jwk in document["keys"]]
         response = JsonResponse(document)
-        max_age = min(3600, provider_settings.SIGNING_KEY_PREPUBLICATION or 0)
-        response["Cache-Control"] = f"public, max-age={max_age}"
+        # a key set is kept no longer than a new key is published before it signs; an empty
+        # one not at all: the first key signs at once (``rotatekeys --now``)
+        max_age = min(3600, provider_settings.SIGNING_KEY_PREPUBLICATION or 0) if document["keys"] else 0
+        response["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
         return allow_cors(response)
 
     def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -81,6 +83,9 @@ def authorization_code(session: harness.Session) -> None:
     client = get_client_model().objects.get(client_id=session.env["CLIENT_ID"])
     browser = logged_in_browser(session)
     verifier, challenge = pkce_pair()
+    if "VERIFIER" in session.env:  # the page's own (a fixed example pair)
+        verifier = session.env["VERIFIER"]
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {
         "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri_list[0],
         "scope": client.allowed_scopes, "state": "xyz", "code_challenge": challenge,

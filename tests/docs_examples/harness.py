@@ -71,6 +71,7 @@ from django.utils.module_loading import import_string
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+HERE = Path(__file__).resolve().parent
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*\n(?P<code>.*?)^(?P=indent)```\s*$", re.M | re.S)
 MARKER = re.compile(r"<!-- test: (.+?) -->\s*$")
 DEFAULT_KINDS = {"python": "exec", "sh": "shell", "http": "response"}
@@ -248,7 +249,8 @@ def run_compile(block: Block, session: Session) -> None:
 def _check_listed(name: str, value: Any) -> None:
     entries = [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
     if name == "INSTALLED_APPS":
-        missing = [e for e in entries if e not in settings.INSTALLED_APPS]
+        # the apps a page writes itself (its modules under tests/docs_examples) count as installed
+        missing = [e for e in entries if e not in settings.INSTALLED_APPS and not (HERE / e / "__init__.py").is_file()]
         assert not missing, f"INSTALLED_APPS names apps that are not installed here: {missing}"
     elif name == "MIDDLEWARE":
         for entry in entries:
@@ -379,7 +381,13 @@ def run_shell(block: Block, session: Session) -> None:
     expected = [int(s) for s in block.options.get("expect", "").split(",") if s]
     for command in commands(block.code):
         words = shlex.split(session.expand(command))
-        if words[:2] == ["python", "manage.py"]:
+        if words[:2] == ["django-admin", "startproject"] or words[0] == "cd":
+            continue  # the pages' project is this one: tests/docs_examples (test_readme.py makes a real one)
+        if words[:3] == ["python", "manage.py", "startapp"]:
+            assert (HERE / words[3] / "__init__.py").is_file(), f"{block.where}: no page writes the app {words[3]}"
+        elif words[:3] == ["python", "manage.py", "createsuperuser"]:
+            continue  # it prompts; the setups log in as alice, whom they create
+        elif words[:2] == ["python", "manage.py"]:
             _manage(words[2:], session)
         elif words[0] == "curl":
             status = _curl(words[1:], session)

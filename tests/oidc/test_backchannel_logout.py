@@ -120,6 +120,24 @@ def sign_in(driver: OAuthDriver, client, nonce: str = "n-0S6_WzA2Mj") -> dict[st
 @pytest.mark.req("BCL-2.4-claims")
 @pytest.mark.req("BCL-2.4-no-nonce")
 @pytest.mark.req("BCL-2.2-uri-registration")
+def test_in_development_the_logout_token_is_issued_by_the_site_the_request_came_to(server, rp_client, logged_in,
+                                                                                  commit, settings):
+    """DEBUG with no ISSUER: the issuer is the origin the request came to, the same in the
+    logout token as in the ID token it ends (BCL §2.6 compares them), not a 500 or another."""
+    from tests.support.settings import oauth_settings
+
+    settings.DEBUG = True
+    settings.OAUTH_PROVIDER = oauth_settings(
+        ISSUER=None, ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+        BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2})
+    id_token = sign_in(logged_in, rp_client)
+    assert id_token["iss"] == "http://testserver/o"
+    with commit():
+        assert logged_in.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]}).status_code in (200, 302)
+    (token,) = logout_tokens(server)
+    assert pyjwt.decode(token, options={"verify_signature": False})["iss"] == "http://testserver/o"
+
+
 @pytest.mark.req("BCL-2.5-request")
 def test_rp_initiated_logout_posts_a_valid_logout_token(server, rp_client, logged_in, commit):
     id_token = sign_in(logged_in, rp_client)

@@ -152,7 +152,7 @@ class ClientAdmin(NoSecretLookups):
                    "is_active", "skip_consent", "is_resource_server")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
-    readonly_fields = ("client_secret_hash", "registration_method", "created_at", "updated_at")
+    readonly_fields = ("secret", "registration_method", "created_at", "updated_at")
     actions = ("generate_new_secret", "deactivate", "revoke_all_tokens")
     ordering = ("name",)
     fieldsets_spec: tuple[tuple[Any, tuple[str, ...]], ...] = (
@@ -170,11 +170,22 @@ class ClientAdmin(NoSecretLookups):
         (_("Front-channel logout"), ("frontchannel_logout_uri", "frontchannel_logout_session_required")),
         (_("Trust"), ("skip_consent", "is_resource_server", "served_resources", "owner", "access_token_format",
                       "dpop_bound_access_tokens")),
-        (_("Secret and history"), ("client_secret_hash", "registration_method", "created_at", "updated_at")),
+        (_("Secret and history"), ("secret", "registration_method", "created_at", "updated_at")),
     )
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("name", "client_id", _user_search("owner"))
+
+    @admin.display(description=_("client secret"))
+    def secret(self, obj: Any) -> str:
+        """Whether there is one, never its hash: a client imported from django-oauth-toolkit
+        may hold a password hash of a secret a person chose, which anyone allowed to view
+        clients could otherwise take away and attack offline."""
+        if not obj.client_secret_hash:
+            return str(_("none"))
+        if obj.has_password_hashed_secret:
+            return str(_("set (imported, a password hash until its first use)"))
+        return str(_("set (only its SHA-256 digest is stored)"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # Changing a client_id would orphan every deployed copy of the client's configuration.
@@ -530,7 +541,9 @@ class LogoutDeliveryAdmin(_ProtocolRowAdmin):
         return ("client__name", "client__client_id", "subject")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None  # the list (and its action) only: a row is the protocol's record
+        # the list (and its action) only, for staff allowed to change deliveries: a row is the
+        # protocol's record
+        return obj is None and super().has_change_permission(request, obj)
 
     def status_filters(self) -> dict[str, State]:
         return {
@@ -562,7 +575,10 @@ class InitialAccessTokenAdmin(NoSecretLookups):
     Here they are listed and revoked."""
 
     list_display = ("__str__", "usable", "uses_left", "expires_at", "revoked_at", "created_at")
-    readonly_fields = ("token_hash", "created_by", "created_at")
+    # what a token may do is set when it is made; revoking (the action) is final: an editable
+    # revoked_at, uses_left or expires_at would bring back or stretch a credential that opens
+    # registration
+    readonly_fields = ("expires_at", "uses_left", "revoked_at", "created_by", "created_at")
     fields = ("description", "expires_at", "uses_left", "revoked_at", "created_by", "created_at")
     ordering = ("-pk",)
     actions = ("revoke",)

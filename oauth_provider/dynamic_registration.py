@@ -137,11 +137,12 @@ def _initial_token(request: HttpRequest) -> InitialAccessToken | None:
 
 
 def _make_safe(client: AbstractClient) -> None:
-    """What only an administrator may grant, at its safe value whatever the metadata said."""
+    """What only an administrator may grant, at its safe value whatever the metadata said
+    (``is_active`` is left alone: new rows are active, and an update never turns a client an
+    operator deactivated back on)."""
     client.skip_consent = False
     client.is_resource_server = False
     client.owner = None
-    client.is_active = True
     client.registration_method = "dynamic"
 
 
@@ -201,23 +202,28 @@ def update(request: HttpRequest, registration: ClientRegistration) -> Registered
     metadata = _validated({k: v for k, v in data.items() if k not in SERVER_ASSIGNED}, client.client_id)
     if not adapter().allow_registration(request, metadata):
         raise RegistrationRefused()
-    had_secret = bool(client.client_secret_hash)
-    allowed_before, shown_before = client.allowed_scope_tuple, _shown_to_users(client)
-    grants_before = client.grant_type_list
-    metadata.apply(client)
-    _keep_within(client, allowed_before)
-    _keep_grants_within(client, grants_before, asked="grant_types" in data)
-    _make_safe(client)
-    secret = None
-    if uses_secret(client):
-        if not had_secret:  # e.g. a public client becoming confidential: its first secret
-            secret = client.generate_secret()
-    else:
-        client.set_secret(None)
     with transaction.atomic():
         token = registration.rotate()  # first: of two requests with the same token one wins
         if token is None:
             raise InvalidToken("The registration access token is invalid for this client.")
+        # the row as it is now, not as authenticate() read it: an operator's deactivation or
+        # narrowing made while this request was validated and put to the adapter stands
+        client = type(client)._default_manager.select_for_update().get(pk=client.pk)
+        if not client.is_active:
+            raise InvalidToken("The registration access token is invalid for this client.")
+        had_secret = bool(client.client_secret_hash)
+        allowed_before, shown_before = client.allowed_scope_tuple, _shown_to_users(client)
+        grants_before = client.grant_type_list
+        metadata.apply(client)
+        _keep_within(client, allowed_before)
+        _keep_grants_within(client, grants_before, asked="grant_types" in data)
+        _make_safe(client)
+        secret = None
+        if uses_secret(client):
+            if not had_secret:  # e.g. a public client becoming confidential: its first secret
+                secret = client.generate_secret()
+        else:
+            client.set_secret(None)
         client.save()
         if _shown_to_users(client) != shown_before:
             Consent.objects.forget_everyone(client)

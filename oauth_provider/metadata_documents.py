@@ -244,19 +244,34 @@ def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractCl
         except IntegrityError:  # a concurrent request stored it first
             return client_by_id(url)
         return client  # type: ignore[no-any-return]
-    before = _fingerprint(stored)
-    metadata.apply(stored)
-    if stored.is_public:
-        stored.skip_consent = False  # never for a public client (RFC 8252 §8.6; a database constraint)
-    if _fingerprint(stored) == before:
+    if not _changes(stored, metadata):
         return stored
-    _check_fields(stored)
     with transaction.atomic():
-        stored.save()
-        forgotten, _ = Consent.objects.filter(client_id=stored.pk).delete()
+        # the row as it is now, not as read before the fetch (which the document's host may
+        # draw out): an operator's deactivation made meanwhile stands
+        current: AbstractClient | None = type(stored)._default_manager.select_for_update().filter(pk=stored.pk).first()
+        if current is None or not current.is_active or not _changes(current, metadata):
+            return current
+        metadata.apply(current)
+        if current.is_public:
+            current.skip_consent = False  # never for a public client (RFC 8252 §8.6; a database constraint)
+        _check_fields(current)
+        current.save()
+        forgotten, _ = Consent.objects.filter(client_id=current.pk).delete()
     logger.info("Client ID metadata document %r changed: client updated, %d remembered consent(s) forgotten",
                 url[:300], forgotten)
-    return stored
+    return current
+
+
+def _changes(client: AbstractClient, metadata: Any) -> bool:
+    """Would ``metadata`` change ``client``? (Applied to a copy: ``client`` is left as it is.)"""
+    import copy
+
+    changed = copy.copy(client)
+    metadata.apply(changed)
+    if changed.is_public:
+        changed.skip_consent = False
+    return _fingerprint(changed) != _fingerprint(client)
 
 
 def _check_fields(client: AbstractClient) -> None:

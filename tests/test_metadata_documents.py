@@ -554,6 +554,29 @@ def test_deactivated_client_stays_deactivated(cimd, browser):
     assert not get_client_model()._default_manager.get(client_id=cimd.doc_url).is_active
 
 
+def test_a_deactivation_made_while_a_changed_document_is_fetched_stands(cimd, browser, monkeypatch):
+    """The refetch is slow when the document's host wants it to be; an operator deactivating
+    the client meanwhile is not undone by the changed document's update (the row is read
+    again, locked, before it is written)."""
+    from oauth_provider import fetch
+
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    model = get_client_model()
+    real_get_json = fetch.get_json
+
+    def fetched_while_the_operator_deactivates(url, **kwargs):
+        model._default_manager.filter(client_id=cimd.doc_url).update(is_active=False)
+        return real_get_json(url, **kwargs)
+
+    cimd.serve(client_name="Example MCP Client v2")
+    caches["default"].clear()
+    monkeypatch.setattr(fetch, "get_json", fetched_while_the_operator_deactivates)
+    assert_error_page(authorize(browser, cimd.doc_url)[0])
+    stored = model._default_manager.get(client_id=cimd.doc_url)
+    assert not stored.is_active and stored.name == "Example MCP Client"
+
+
 def test_pre_registered_url_client_is_never_fetched(cimd, browser):
     """An operator may register a document URL as an ordinary client (§6.10)."""
     ClientFactory(client_id=cimd.doc_url, redirect_uris="https://rp.example/cb", name="Registered")
@@ -661,6 +684,39 @@ def test_document_host_is_not_hit_per_request_when_cached(cimd, browser, assert_
         client = metadata_documents.lookup(cimd.doc_url)
     assert client is not None and client.client_id == cimd.doc_url
     assert cimd.hits("/client.json") == 1
+
+
+def test_a_refetched_unchanged_document_costs_one_read_and_writes_nothing(cimd, browser, assert_num_queries):
+    """Once its cached copy expires, a document is fetched again; unchanged, it costs the
+    client's read alone (no lock, no write, no consent forgotten)."""
+    from oauth_provider import metadata_documents
+
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    caches["default"].clear()
+    with assert_num_queries(1):
+        assert metadata_documents.lookup(cimd.doc_url).name == "Example MCP Client"
+    assert cimd.hits("/client.json") == 2
+
+
+def test_a_change_another_request_already_stored_forgets_no_consent_given_since(cimd, browser, user):
+    """Two requests refetch a changed document at once: the first stores the change and
+    forgets the remembered consents (§6.3); the user then consents again; the second, finding
+    the row already as its document says, leaves that new consent alone."""
+    from oauth_provider import metadata_documents
+    from tests.support.factories import ConsentFactory
+
+    cimd.serve()
+    authorize(browser, cimd.doc_url)
+    model = get_client_model()._default_manager
+    stale = model.get(client_id=cimd.doc_url)
+    cimd.serve(client_name="Example MCP Client v2")
+    caches["default"].clear()
+    assert metadata_documents.lookup(cimd.doc_url).name == "Example MCP Client v2"  # the first request
+    ConsentFactory(user=user, client=stale)
+    metadata, _seconds = metadata_documents._fetch_and_validate(cimd.doc_url)
+    assert metadata_documents._store(cimd.doc_url, metadata, stale).name == "Example MCP Client v2"  # the second
+    assert Consent.objects.filter(client=stale).count() == 1
 
 
 def test_documents_are_json_objects_stored_once(cimd, browser):

@@ -805,7 +805,8 @@ def test_delete_disables_the_client_and_revokes_its_tokens(registered, user):
 @open_registration
 def test_registration_query_budgets(assert_num_queries):
     """open: INSERT client + INSERT registration; read: 1 SELECT (registration joined to its
-    client); update: that SELECT + UPDATE client + UPDATE token; delete: SELECT + deactivate +
+    client); update: that SELECT + UPDATE token + the client read again under a row lock (an
+    operator's change meanwhile stands) + UPDATE client; delete: SELECT + deactivate +
     revoke what its families' tokens obtained as actor tokens + revoke families + revoke loose
     tokens + DELETE registration."""
     with assert_num_queries(2):
@@ -813,7 +814,7 @@ def test_registration_query_budgets(assert_num_queries):
     uri, token = path_of(info["registration_client_uri"]), info["registration_access_token"]
     with assert_num_queries(1):
         assert configure("get", uri, token).status_code == 200
-    with assert_num_queries(3):
+    with assert_num_queries(4):
         update = configure("put", uri, token, {**MCP_CLIENT, "client_id": info["client_id"]})
     assert update.status_code == 200
     with assert_num_queries(6):
@@ -1310,3 +1311,46 @@ def test_a_registration_mode_this_version_does_not_know_keeps_registration_off(v
         assert r.status_code == 404
         assert "registration_endpoint" not in client.get("/o/.well-known/oauth-authorization-server").json()
     assert not get_client_model().objects.exists()
+
+
+# -- an operator's change made while an update runs stands ---------------------------------------
+class DeactivatedMeanwhile(DefaultAdapter):
+    """The adapter is asked while the update runs: the operator deactivates the client then."""
+
+    def allow_registration(self, request, metadata):
+        if request.method == "PUT":
+            get_client_model().objects.update(is_active=False)
+        return True
+
+
+@override_oauth(DYNAMIC_REGISTRATION="open", ADAPTER="tests.endpoints.test_registration.DeactivatedMeanwhile")
+def test_an_update_never_turns_on_a_client_an_operator_deactivated_meanwhile():
+    info = register(MCP_CLIENT).json()
+    answer = configure("put", path_of(info["registration_client_uri"]), info["registration_access_token"],
+                       {**MCP_CLIENT, "client_id": info["client_id"], "client_name": "Renamed"})
+    assert_error(answer, 401, "invalid_token")
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert not stored.is_active and stored.name == "An MCP client"  # nothing of the update landed
+
+
+@open_registration
+def test_an_update_takes_back_what_only_an_operator_gives():
+    """An operator vetted a self-registered client and ticked skip_consent (and made it a
+    resource server, gave it an owner); the registration access token's holder then points its
+    redirect URIs elsewhere: the update puts them back to their safe values, or the next
+    authorization would go to the new address without a consent page."""
+    from django.contrib.auth import get_user_model
+
+    info = register({**MCP_CLIENT, "token_endpoint_auth_method": "client_secret_basic",
+                     "application_type": "web", "redirect_uris": ["https://rp.example/cb"]}).json()
+    owner = get_user_model().objects.create_user("operator")
+    get_client_model().objects.filter(client_id=info["client_id"]).update(
+        skip_consent=True, is_resource_server=True, owner=owner)
+    answer = configure("put", path_of(info["registration_client_uri"]), info["registration_access_token"],
+                       {**MCP_CLIENT, "client_id": info["client_id"], "client_secret": info["client_secret"],
+                        "token_endpoint_auth_method": "client_secret_basic", "application_type": "web",
+                        "redirect_uris": ["https://elsewhere.example/cb"]})
+    assert answer.status_code == 200, answer.content
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    assert (stored.skip_consent, stored.is_resource_server, stored.owner) == (False, False, None)
+    assert stored.is_active

@@ -143,7 +143,8 @@ def _echoable_state(data: QueryDict) -> str | None:
 
 
 def establish_client(
-    data: QueryDict, client: AbstractClient | None = None, request: HttpRequest | None = None,
+    data: QueryDict, client: AbstractClient | None = None, request: HttpRequest | None = None, *,
+    may_fetch: bool = True,
 ) -> AuthorizationRequest:
     """Verify ``client_id`` and ``redirect_uri`` (exact match, loopback ports aside,
     RFC 9700 §2.1 and RFC 8252 §7.3). Raises :class:`UntrustedRedirect`. A URL ``client_id``
@@ -152,7 +153,9 @@ def establish_client(
     §4.3: no redirect URI is known). ``client``, when the caller already holds the client
     ``client_id`` names (authenticated at the PAR endpoint, or loaded with a pushed request),
     is used instead of a second lookup. ``request``: the HTTP request, whose address a
-    metadata document's fetch is counted against (:func:`.metadata_documents.lookup`)."""
+    metadata document's fetch is counted against (:func:`.metadata_documents.lookup`); with
+    ``may_fetch`` False a document that would need fetching raises
+    :class:`~.metadata_documents.NotFetched`."""
     client_id = _single(data, "client_id")
     sent = _single(data, "redirect_uri")
     state = _echoable_state(data)
@@ -162,7 +165,7 @@ def establish_client(
         raise UntrustedRedirect("The client_id or redirect_uri parameter is too long.")
     if client is None or client.client_id != client_id:
         try:
-            client = metadata_documents.lookup(client_id, request)
+            client = metadata_documents.lookup(client_id, request, may_fetch=may_fetch)
         except metadata_documents.DocumentError as exc:
             raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:

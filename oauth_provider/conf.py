@@ -453,10 +453,14 @@ DEFAULTS: dict[str, Setting] = {
         "Registrations accepted per address (``CLIENT_AUTH_THROTTLE``'s ``cache`` and ``ip_header`` "
         "say where counts live and who the caller is) within ``window`` seconds; more get 429 with "
         "``Retry-After``. Every attempt counts, successful or not, so the endpoint cannot be used to "
-        "fill the client table. A client ID metadata document fetched for a request counts as one "
-        "registration of the request's address (a document fresh in the cache does not). Clients "
-        "that run in a vendor's cloud (Claude, ChatGPT) register from the vendor's few addresses, "
-        "often once per connection: size the limit for them. Keys left out keep these defaults.",
+        "fill the client table. Client ID metadata documents fetched for requests are counted the same "
+        "way, apart (a document fresh in the cache costs nothing), and those fetched for a logged-in "
+        "user's request apart again; the authorization endpoint fetches none for a browser that is not "
+        "logged in. Requests browsers send (with ``Origin`` or ``Sec-Fetch-Site``) have counts apart from "
+        "those of native apps and servers, so a web page making its visitors' browsers register cannot "
+        "lock out the apps at their address. Clients that run in a vendor's cloud (Claude, ChatGPT) "
+        "register from the vendor's few addresses, often once per connection: size the limit for them. "
+        "Keys left out keep these defaults.",
     ),
     "PUBLIC_CLIENT_THROTTLE": Setting(
         {"enabled": True, "requests": 120, "window": 60},
@@ -467,7 +471,9 @@ DEFAULTS: dict[str, Setting] = {
         "``Retry-After``. A public client proves only its ``client_id``, so each such request stores a row "
         "for anyone who sends it: the count keeps one address from filling those tables. Per address only, "
         "never per client, so nobody can lock a public client's users out; confidential clients "
-        "authenticate and are not counted. Keys left out keep these defaults.",
+        "authenticate and are not counted. Requests browsers send (with ``Origin`` or ``Sec-Fetch-Site``) "
+        "are counted apart from those of devices and apps, so a web page making its visitors' browsers "
+        "post forms here cannot lock out the TV behind their router. Keys left out keep these defaults.",
     ),
     "BEARER_FORM_BODY": Setting(
         False, (bool,),

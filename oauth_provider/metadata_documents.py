@@ -84,6 +84,12 @@ class DocumentError(Exception):
     safe to show the user (fetch failures all read the same, :data:`fetch.FETCH_FAILED`)."""
 
 
+class NotFetched(Exception):  # noqa: N818 - a state, not an error
+    """The document would have to be fetched, and the caller said not to (``may_fetch=False``):
+    the authorization endpoint for a browser that is not logged in, which any page can make
+    its visitors' browsers call."""
+
+
 def enabled() -> bool:
     return bool(provider_settings.CLIENT_ID_METADATA_DOCUMENTS)
 
@@ -95,7 +101,7 @@ def is_url_client_id(client_id: str) -> bool:
         client_id.startswith("http://") and bool(provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH))
 
 
-def lookup(client_id: str, request: HttpRequest | None = None) -> AbstractClient | None:
+def lookup(client_id: str, request: HttpRequest | None = None, *, may_fetch: bool = True) -> AbstractClient | None:
     """The client named by ``client_id``: :func:`~oauth_provider.models.store.client_by_id`,
     and, when the feature is on and ``client_id`` is a URL, the client its metadata document
     describes (fetched, validated and stored as above). None for an unknown client; raises
@@ -104,10 +110,11 @@ def lookup(client_id: str, request: HttpRequest | None = None) -> AbstractClient
     ``request`` is the HTTP request that names the client: a fetch for it is counted against
     its address (:func:`oauth_provider.throttling.count_document_fetch`, which raises
     :class:`~oauth_provider.errors.MetadataDocumentThrottled`). Every endpoint passes it; None
-    (a host's own code, a management command) fetches uncounted."""
+    (a host's own code, a management command) fetches uncounted. With ``may_fetch`` False, a
+    document not fresh in the cache raises :class:`NotFetched` instead of being fetched."""
     if not (enabled() and is_url_client_id(client_id)):
         return client_by_id(client_id)
-    return _document_client(client_id, request)
+    return _document_client(client_id, request, may_fetch)
 
 
 def url_problem(url: str) -> str | None:
@@ -135,7 +142,7 @@ def _cache_key(url: str) -> str:
     return "oauth_provider.cimd:" + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _document_client(url: str, request: HttpRequest | None) -> AbstractClient | None:
+def _document_client(url: str, request: HttpRequest | None, may_fetch: bool = True) -> AbstractClient | None:
     from .registry import adapter
 
     problem = url_problem(url)
@@ -152,6 +159,8 @@ def _document_client(url: str, request: HttpRequest | None) -> AbstractClient | 
         raise DocumentError(problem)
     if not allowed:
         raise DocumentError("This authorization server does not accept clients from this address.")
+    if not may_fetch:
+        raise NotFetched()
     if request is not None:
         throttling.count_document_fetch(request)
     metadata, seconds = _fetch_and_validate(url)

@@ -247,14 +247,14 @@ class Expanded:
         return req
 
 
-def expand(data: QueryDict, issuer: str, request: HttpRequest | None = None) -> Expanded:
+def expand(data: QueryDict, issuer: str, request: HttpRequest | None = None, *, may_fetch: bool = True) -> Expanded:
     """Resolve ``request_uri`` (a pushed request of this client) or ``request`` (a request
     object of this client) into the parameters that count; a request with neither is returned
     as it is, and so is one using a feature that is off (the checks then say
     ``request_not_supported`` / ``request_uri_not_supported``). Raises an error that is never
     redirected (:class:`InvalidRequestUri`, :class:`InvalidRequestObject`,
     :class:`UntrustedRedirect`): the redirect URI is part of what failed. ``request`` (the
-    HTTP request) is passed on to :func:`.metadata_documents.lookup` for its fetch count."""
+    HTTP request) and ``may_fetch`` are passed on to :func:`.metadata_documents.lookup`."""
     has_request, has_uri = "request" in data, "request_uri" in data
     if not (has_request and provider_settings.REQUEST_OBJECTS) and not (
             has_uri and provider_settings.PUSHED_AUTHORIZATION_REQUESTS):
@@ -264,7 +264,7 @@ def expand(data: QueryDict, issuer: str, request: HttpRequest | None = None) -> 
     client_id = _one(data, "client_id")
     if client_id is None:
         raise UntrustedRedirect("The client_id parameter is required with request or request_uri (RFC 9101 section 5).")
-    expanded = _pushed(data, client_id) if has_uri else _by_value(data, client_id, issuer, request)
+    expanded = _pushed(data, client_id) if has_uri else _by_value(data, client_id, issuer, request, may_fetch)
     marker = data.get(LOGIN_AFTER)
     if marker:  # our own marker, added on the way back from a forced login
         expanded.data[LOGIN_AFTER] = marker
@@ -310,10 +310,11 @@ def _pushed(data: QueryDict, client_id: str) -> Expanded:
                     signed=bool(stored.get("signed")))
 
 
-def _by_value(data: QueryDict, client_id: str, issuer: str, request: HttpRequest | None) -> Expanded:
+def _by_value(data: QueryDict, client_id: str, issuer: str, request: HttpRequest | None,
+              may_fetch: bool = True) -> Expanded:
     """RFC 9101 §6: the verified request object ``request`` of the client ``client_id``."""
     try:
-        client = metadata_documents.lookup(client_id, request)
+        client = metadata_documents.lookup(client_id, request, may_fetch=may_fetch)
     except metadata_documents.DocumentError as exc:
         raise UntrustedRedirect(str(exc)) from None
     if client is None or not client.is_active:

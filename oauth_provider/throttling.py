@@ -65,11 +65,22 @@ Counts are approximate under concurrency (two simultaneous first failures may co
 a cache outage lets requests through and is logged (the throttle must not take the token
 endpoint down with it).
 
-Two more counts, per address only, limit what a caller who proves nothing can make us store:
-registrations (:func:`count_registration`, ``REGISTRATION_THROTTLE``), and a public client's
-device authorization and pushed authorization requests (:func:`count_public_client_request`,
-``PUBLIC_CLIENT_THROTTLE``). Every attempt counts there, accepted or not; they share this
-module's cache and address rule.
+More counts, per address only, limit what a caller who proves nothing can make us store:
+registrations (:func:`count_registration`, ``REGISTRATION_THROTTLE``), client ID metadata
+document fetches (:func:`count_document_fetch`, the same setting, a count of their own), and a
+public client's device authorization and pushed authorization requests
+(:func:`count_public_client_request`, ``PUBLIC_CLIENT_THROTTLE``). Every attempt counts there,
+accepted or not; they share this module's cache and address rule.
+
+Any web page can make its visitors' browsers send such requests (a form POST needs no CORS
+preflight, and the registration and PAR endpoints are open to browsers by design), so a count
+shared by everyone at an address would be a lockout anyone can trigger: a page spending a
+household's count would stop its TV from starting a device login. Requests a browser sends
+(they carry ``Origin`` or ``Sec-Fetch-Site``, :func:`browser_sent`) are therefore counted apart
+from those of devices, native apps and servers, which send neither; and document fetches for a
+logged-in user's request (the authorization endpoint, with the session a cross-site subrequest
+never carries under ``SameSite=Lax``) apart from the rest. A page can then spend only the count
+of other browser-sent requests from its visitors' address.
 """
 
 from __future__ import annotations
@@ -188,11 +199,40 @@ class Throttle:
     def record_failure(self, request: HttpRequest, subjects: dict[str, str]) -> None:
         """Count one failure for the address and each subject. A count whose window has
         passed starts again at 1."""
+        self._count(request, subjects)
+
+    def reserve(self, request: HttpRequest, subjects: dict[str, str]) -> int:
+        """Count an attempt *before* it is judged, and say (seconds to wait, else 0) whether it
+        is one too many. Attempts in flight together are then each counted before any is
+        looked at: checking first and counting the failure after would let every one of them
+        through. An attempt that turns out not to be a failure is handed back with
+        :meth:`give_back`."""
+        return self._count(request, subjects)
+
+    def give_back(self, request: HttpRequest, subjects: dict[str, str]) -> None:
+        r"""Take back a :meth:`reserve`\ d attempt that was not a failure."""
         conf = self.conf()
         if not conf.enabled:
             return
+        try:
+            cache = caches[conf.cache]
+            for key in self.keys(request, subjects, conf).values():
+                try:
+                    cache.decr(key)
+                except ValueError:  # the window ended meanwhile: nothing to take back
+                    pass
+        except Exception:  # noqa: BLE001 - see retry_after()
+            logger.exception("%s throttle: cache write failed", self.what)
+
+    def _count(self, request: HttpRequest, subjects: dict[str, str]) -> int:
+        """Add one to the address's and each subject's count; the seconds until the longest
+        window ends among the counts now past ``failures``, else 0."""
+        conf = self.conf()
+        if not conf.enabled:
+            return 0
         keys = self.keys(request, subjects, conf)
         now = secrets.now().timestamp()
+        wait = 0
         try:
             cache = caches[conf.cache]
             starts = cache.get_many([_since(key) for key in keys.values()])
@@ -210,8 +250,11 @@ class Throttle:
                         cache.set(key, count, timeout=remaining)
                 if count == conf.failures:
                     logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
+                if count > conf.failures:
+                    wait = max(wait, remaining)
         except Exception:  # see retry_after(): an outage must not turn failures into 500s
             logger.exception("%s throttle: cache write failed", self.what)
+        return wait
 
 
 _client_auth = Throttle(SETTING, "", "client-authentication")
@@ -238,6 +281,14 @@ def record_failure(request: HttpRequest, client_id: str | None) -> None:
 
 
 # -- per-address counts of requests that store a row ---------------------------------------
+def browser_sent(request: HttpRequest) -> bool:
+    """Did a browser send this request? Browsers add ``Origin`` to every POST, cross-site
+    form posts included (Fetch §3.1), and ``Sec-Fetch-Site`` to every request (Fetch Metadata);
+    devices, native apps and servers send neither unless they pretend, and a caller who
+    pretends only moves its own requests to the browsers' count."""
+    return "HTTP_ORIGIN" in request.META or "HTTP_SEC_FETCH_SITE" in request.META
+
+
 def _count_per_address(request: HttpRequest, *, setting: str, limit_key: str, namespace: str,
                        what: str) -> int:
     """Count one attempt from the caller's address against the ``setting`` block
@@ -249,6 +300,8 @@ def _count_per_address(request: HttpRequest, *, setting: str, limit_key: str, na
         return 0
     conf = throttle_settings()
     address = client_ip(request, conf.ip_header)
+    if browser_sent(request):
+        namespace += "browser:"
     key = _PREFIX + namespace + hashlib.sha256(address.encode()).hexdigest()[:40]
     window, limit = int(block["window"]), int(block[limit_key])
     now = secrets.now().timestamp()
@@ -291,12 +344,16 @@ def count_registration(request: HttpRequest) -> None:
 
 def count_document_fetch(request: HttpRequest) -> None:
     """Count one fetch of a client ID metadata document for a request from the caller's
-    address against ``REGISTRATION_THROTTLE`` (the same count as registrations: a client
-    described by a document it has not seen is registered by that fetch), and raise
+    address against ``REGISTRATION_THROTTLE`` (a client described by a document it has not
+    seen is registered by that fetch), and raise
     :class:`~oauth_provider.errors.MetadataDocumentThrottled` past the limit. Only a fetch
-    counts: a document fresh in the cache costs nothing and is never refused."""
+    counts: a document fresh in the cache costs nothing and is never refused. The count is
+    apart from registrations', and a logged-in user's requests have one apart from the rest
+    (see the module docstring: no page can spend it)."""
+    user = getattr(request, "user", None)
+    namespace = "document:login:" if user is not None and user.is_authenticated else "document:"
     wait = _count_per_address(request, setting=REGISTRATION_SETTING, limit_key="registrations",
-                              namespace="register:", what="registration")
+                              namespace=namespace, what="metadata document fetch")
     if wait:
         raise MetadataDocumentThrottled(retry_after=wait)
 

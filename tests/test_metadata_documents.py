@@ -635,14 +635,49 @@ def test_consent_page_leads_with_the_host(cimd, browser):
 
 
 @pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
-def test_prompt_none_without_a_session_is_a_page_not_a_redirect_to_the_document(cimd):
+def test_prompt_none_without_a_session_is_a_page_not_a_redirect_to_the_document(cimd, browser):
     """Anyone can publish a document naming any redirect URI: a visitor with no session is
-    never sent there automatically, even when prompt=none forbids the login page."""
+    never sent there automatically, even when prompt=none forbids the login page. A document
+    not fetched yet is not fetched for them (see the drive-by test below): the page offers no
+    way back, as no redirect URI is known; once a logged-in request has fetched it, the page
+    lets the user choose to go back."""
     cimd.serve()
+    page, _ = authorize(HttpClient(), cimd.doc_url, prompt="none")
+    assert_error_page(page)
+    assert b"login_required" in page.content and b"oauth-provider-back" not in page.content
+    assert cimd.hits("/client.json") == 0
+    authorize(browser, cimd.doc_url)  # a logged-in user's request fetches it
     page, _ = authorize(HttpClient(), cimd.doc_url, prompt="none")
     assert_error_page(page)
     assert b"login_required" in page.content
     assert b'id="oauth-provider-back" href="http://127.0.0.1:3000/' in page.content  # the user's choice
+
+
+def test_a_page_making_its_visitors_browsers_name_documents_fetches_and_counts_nothing(cimd, browser, user):
+    """Any page can make its visitors' browsers request the authorization endpoint (an image,
+    no session cookie under SameSite=Lax) naming document URLs, missing ones too, each new. For a
+    browser not logged in nothing is fetched: it is sent to log in first. So no page can spend
+    the fetch count of its visitors' address (everyone behind their NAT) nor make this server
+    fetch for it; the user's own sign-in and a registration from that address go through."""
+    limit = 3
+    with override_oauth(**ON, DYNAMIC_REGISTRATION="open",
+                        REGISTRATION_THROTTLE={"registrations": limit, "window": 600}):
+        drive_by = HttpClient()
+        for i in range(limit + 2):
+            page, _ = authorize(drive_by, cimd.url(f"/missing-{i}.json"))
+            assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+        assert cimd.requests == []
+        cimd.serve()
+        page, _ = authorize(browser, cimd.doc_url)
+        assert page.status_code == 200, page.content[:300]
+        registered = HttpClient().post("/o/register/", json.dumps({"redirect_uris": [CALLBACK],
+                                                                    "application_type": "native"}),
+                                       content_type="application/json")
+        assert registered.status_code == 201, registered.content
+        # after logging in, the request the user came back with fetches the document
+        page, _ = authorize(browser, cimd.url("/missing-0.json"))
+        assert_error_page(page)
+        assert cimd.hits("/missing-0.json") == 1
 
 
 @pytest.mark.req("MCP-2026-07-28-localhost-warning")
@@ -952,33 +987,43 @@ def test_fetches_for_one_address_are_counted_as_registrations(cimd, browser, use
         assert cimd.hits("/c.json") == 0
         again, _ = authorize(browser, cimd.url("/a.json"))  # fresh in the cache: no fetch, no count
         assert again.status_code == 200 and cimd.hits("/a.json") == 1
-        # the token endpoint counts the same way: an unseen document is a 429, not fetched
-        answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
-                        "code_verifier": "v" * 43, "client_id": cimd.url("/c.json")})
-        assert answer.status_code == 429 and answer.json()["error"] == "invalid_request"
-        assert cimd.hits("/c.json") == 0
         # and so does a request object by value (RFC 9101), which names its client the same way
         with override_oauth(**ON, REGISTRATION_THROTTLE={"registrations": 2, "window": 600}, REQUEST_OBJECTS=True):
             page = browser.get("/o/authorize/", {"client_id": cimd.url("/c.json"), "request": "e30.e30.c2ln"})
         assert_error_page(page, status=429)
         assert cimd.hits("/c.json") == 0
         # another address has its own count
-        other, _ = authorize(HttpClient(REMOTE_ADDR="203.0.113.9"), cimd.url("/c.json"))
-        assert other.status_code in (200, 302) and cimd.hits("/c.json") == 1
+        other = HttpClient(REMOTE_ADDR="203.0.113.9")
+        other.force_login(user)
+        page, _ = authorize(other, cimd.url("/c.json"))
+        assert page.status_code == 200 and cimd.hits("/c.json") == 1
+        # the token endpoint (no session) counts apart, the same way: past the limit an unseen
+        # document is a 429, not fetched
+        for path in ("/d.json", "/e.json", "/f.json"):
+            cimd.routes[path] = json_route(cimd.document(client_id=cimd.url(path)))
+            answer = token({"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK,
+                            "code_verifier": "v" * 43, "client_id": cimd.url(path)})
+        assert answer.status_code == 429 and answer.json()["error"] == "invalid_request"
+        assert (cimd.hits("/d.json"), cimd.hits("/e.json"), cimd.hits("/f.json")) == (1, 1, 0)
 
 
 @pytest.mark.req("CIMD-6.5-ssrf")
-def test_dynamic_registrations_and_fetches_share_one_count(cimd, browser, user):
-    """One budget for both ways a caller makes a client: registering with DCR up to the limit
-    leaves no fetch for that address."""
+def test_registrations_and_fetches_are_counted_apart_and_browsers_apart(cimd, browser, user):
+    """Registrations (which browsers may send: the endpoint is open to them) do not spend the
+    fetches of a user's sign-in, and registrations a page makes its visitors' browsers send
+    (they carry Origin) do not spend those of native apps at the same address."""
+    metadata = json.dumps({"redirect_uris": [CALLBACK], "application_type": "native"})
     with override_oauth(**ON, DYNAMIC_REGISTRATION="open", REGISTRATION_THROTTLE={"registrations": 1, "window": 600}):
-        metadata = {"redirect_uris": [CALLBACK], "application_type": "native"}
-        registered = HttpClient().post("/o/register/", json.dumps(metadata), content_type="application/json")
-        assert registered.status_code == 201, registered.content
+        from_a_page = HttpClient(HTTP_ORIGIN="https://ads.example", HTTP_SEC_FETCH_SITE="cross-site")
+        assert from_a_page.post("/o/register/", metadata, content_type="application/json").status_code == 201
+        assert from_a_page.post("/o/register/", metadata, content_type="application/json").status_code == 429
+        native = HttpClient()
+        assert native.post("/o/register/", metadata, content_type="application/json").status_code == 201
+        assert native.post("/o/register/", metadata, content_type="application/json").status_code == 429
         cimd.serve()
         page, _ = authorize(browser, cimd.doc_url)
-        assert_error_page(page, status=429)
-        assert cimd.hits("/client.json") == 0
+        assert page.status_code == 200, page.content[:300]
+        assert cimd.hits("/client.json") == 1
 
 
 @pytest.mark.req("CIMD-4.5-redirect-exact")

@@ -104,8 +104,12 @@ class AuthorizationView(View):
         request's (``request_uri``, RFC 9126 §4) or a request object's (``request``, RFC 9101 §6),
         else the query's (:func:`oauth_provider.request_objects.expand`). Raises
         :class:`OAuthError`, shown as a page."""
-        expanded = request_objects.expand(query, get_issuer(request), request)
-        req = expanded.mark(establish_client(expanded.data, client=expanded.client, request=request))
+        # an anonymous browser's request fetches no client ID metadata document (the login
+        # comes first): any page can make its visitors' browsers send them, cookie-less
+        may_fetch = request.user.is_authenticated
+        expanded = request_objects.expand(query, get_issuer(request), request, may_fetch=may_fetch)
+        req = expanded.mark(establish_client(expanded.data, client=expanded.client, request=request,
+                                             may_fetch=may_fetch))
         return req, expanded.data
 
     def handle(self, request: HttpRequest, query: QueryDict) -> HttpResponse:
@@ -113,6 +117,10 @@ class AuthorizationView(View):
             req, data = self.establish(request, query)
         except OAuthError as exc:
             return error_page(request, exc)
+        except metadata_documents.NotFetched:  # the client is known once the user has logged in
+            if "none" in query.get("prompt", "").split():  # it cannot be told: its redirect URI is unknown
+                return error_page(request, LoginRequired("The user is not logged in."))
+            return self.login(request, query, login_hint="")
         if not request.user.is_authenticated and "none" not in data.get("prompt", "").split():
             # Back here by GET with the query as sent: a pushed request stays off the front channel.
             # The login page's hint comes from the parameters that count (a request object's,

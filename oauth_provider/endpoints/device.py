@@ -134,16 +134,18 @@ class DeviceVerificationView(View):
     def enter(self, request: HttpRequest, typed: str) -> HttpResponse:
         """A typed code: throttled, looked up, claimed for this user, then the consent page."""
         subjects = self.throttle_subjects(request)
-        wait = user_code_throttle.retry_after(request, subjects)
+        normalized = secrets.normalize_user_code(typed[:MAX_CODE_LENGTH])
+        if normalized is None:  # not a guess: nothing is looked up
+            return self.form(request, typed, "malformed")
+        # counted before the lookup, handed back unless the code is unknown: guesses sent
+        # together are each counted before any is looked up
+        wait = user_code_throttle.reserve(request, subjects)
         if wait:
             return self.form(request, typed, "throttled", {"Retry-After": str(wait)})
-        normalized = secrets.normalize_user_code(typed[:MAX_CODE_LENGTH])
-        if normalized is None:
-            return self.form(request, typed, "malformed")
         device = device_code_by_user_code(normalized)
         if device is None or not device.client.is_active:
-            user_code_throttle.record_failure(request, subjects)
             return self.form(request, typed, "unknown")
+        user_code_throttle.give_back(request, subjects)
         current = device.state()
         if current == state.EXPIRED:
             return self.form(request, typed, "expired")

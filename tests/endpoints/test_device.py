@@ -516,6 +516,119 @@ def test_user_code_guessing_is_throttled_per_user(api, device_client, figure):
     assert enter(guesser, live["user_code"]).status_code == 200  # service resumes after the window
 
 
+def test_wrong_codes_are_counted_per_user_whatever_the_address(api, device_client):
+    """A guesser who changes address (IPv6 privacy addresses, a botnet) is still held by the
+    count of their account."""
+    FrozenClock()
+    live = started(api, device_client)
+    guesser = UserFactory(username="roaming")
+    for i in range(5):
+        browser = HttpClient(REMOTE_ADDR=f"203.0.113.{i + 1}")
+        browser.force_login(guesser)
+        assert enter(browser, "BCDFG-HJKLM").status_code == 400
+    browser = HttpClient(REMOTE_ADDR="203.0.113.200")
+    browser.force_login(guesser)
+    refused = enter(browser, live["user_code"])
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert row(live).user is None
+
+
+def test_only_wrong_codes_stay_counted(api, browser, device_client):
+    """Each code is counted before it is looked up and handed back unless it was wrong: a
+    household connecting its devices one after another, with a typo now and then, is never
+    refused."""
+    FrozenClock()
+    for _ in range(4):
+        assert enter(browser, "BCDFG-HJKLM").status_code == 400  # typos
+    for _ in range(6):
+        assert enter(browser, started(api, device_client)["user_code"]).status_code == 200
+    assert enter(browser, "BCDFG-HJKLM").status_code == 400  # the fifth wrong one
+    assert enter(browser, "BCDFG-HJKLM").status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_together_are_each_counted_before_any_is_looked_up(device_client, monkeypatch):
+    """A guesser sends 20 codes at once (20 workers): each is counted before it is looked up,
+    so 5 are looked up, not every one that passed a check made before the first failure was
+    recorded. The lookup here waits until all 20 have been counted or refused, as a slow one
+    does under load."""
+    import threading
+
+    from django.db import connection
+
+    from oauth_provider.endpoints import device as view
+    from oauth_provider.models.store import device_code_by_user_code
+
+    guesser = UserFactory(username="burst")
+    looked_up = []
+    arrived = threading.Semaphore(0)
+    go = threading.Event()
+
+    def slow_lookup(normalized):
+        looked_up.append(normalized)
+        arrived.release()
+        go.wait(timeout=30)
+        return device_code_by_user_code(normalized)
+
+    monkeypatch.setattr(view, "device_code_by_user_code", slow_lookup)
+    browsers = []
+    for i in range(20):
+        browser = HttpClient(REMOTE_ADDR=f"203.0.113.{i + 1}", raise_request_exception=False)
+        browser.force_login(guesser)
+        browsers.append(browser)
+    statuses = [0] * 20
+
+    def guess(i):
+        try:
+            statuses[i] = enter(browsers[i], "BCDFG-" + "HJKLMNPQRSTVWXZ"[i % 15] * 4 + "B").status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for _ in range(5):
+        assert arrived.acquire(timeout=30)  # five reach the lookup...
+    deadline = 30
+    while statuses.count(429) < 15 and deadline > 0:  # ...and the fifteen others are refused
+        threading.Event().wait(0.1)
+        deadline -= 0.1
+    go.set()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [400] * 5 + [429] * 15 and len(looked_up) == 5
+
+
+@pytest.mark.req("8628-5.4-remote-phishing")
+def test_what_a_link_or_a_client_puts_on_the_pages_is_escaped(api, browser):
+    """``verification_uri_complete`` puts a value anyone can choose into the form (§3.3.1, and
+    §5.4's phishing sends such links); a client names itself. Neither becomes markup."""
+    payload = '"><script>alert(1)</script>'
+    for html in (browser.get(VERIFICATION, {"user_code": payload}).content.decode(),
+                 enter(browser, payload).content.decode()):
+        assert "<script>alert(1)</script>" not in html and "&quot;&gt;&lt;script&gt;" in html
+    FrozenClock()
+    client = DeviceClientFactory(name="<img src=x onerror=alert(1)>")
+    for allow in (True, False):
+        page = enter(browser, started(api, client)["user_code"])
+        done = decide(browser, page, allow=allow).content.decode()
+        assert "<img src=x" not in done and "&lt;img src=x onerror=alert(1)&gt;" in done
+
+
+@pytest.mark.req("8628-5.4-remote-phishing")
+def test_the_pages_warn_against_codes_someone_sent_and_mark_a_self_registered_client(api, browser):
+    """§5.4: the code form and the consent page tell the user never to use a code or link
+    someone sent; a client that registered itself (it may call itself "Microsoft Teams") is
+    marked unverified on the device's consent page as on the code flow's."""
+    FrozenClock()
+    assert b"Never enter a code someone sent you." in browser.get(VERIFICATION).content
+    page = enter(browser, started(api, DeviceClientFactory())["user_code"]).content.decode()
+    assert "If someone sent you this code or link, deny." in page and 'class="notice unverified"' not in page
+    fake = DeviceClientFactory(name="Microsoft Teams", registration_method="dynamic")
+    page = enter(browser, started(api, fake)["user_code"]).content.decode()
+    assert 'class="notice unverified"' in page
+
+
 @pytest.mark.req("8628-5.1-user-code-rate-limit")
 def test_user_code_guessing_is_throttled_per_address_across_accounts(api, device_client):
     FrozenClock()

@@ -261,3 +261,24 @@ def test_a_public_clients_requests_are_throttled_per_address_and_store_nothing_p
         assert elsewhere.status_code == 200
         assert start(api, confidential, scope="read").status_code == 200
     assert DeviceCode.objects.count() == 3
+
+
+def test_a_page_making_its_visitors_browsers_start_flows_cannot_lock_out_their_devices(public_client):
+    """Any page can make its visitors' browsers POST forms to this endpoint (no CORS preflight
+    for a form) and to the PAR endpoint (open to browsers by design), both counted by
+    ``PUBLIC_CLIENT_THROTTLE``. Those requests carry ``Origin``/``Sec-Fetch-Site``; a device
+    sends neither, and its count is its own: the TV behind the visitor's NAT still starts its
+    flow. The page's requests are held by a count of their own."""
+    from tests.support.par_helpers import push
+
+    home = "198.51.100.7"
+    tv = DeviceClientFactory(name="Living-room TV")
+    page = HttpClient(REMOTE_ADDR=home, HTTP_ORIGIN="https://ads.example", HTTP_SEC_FETCH_SITE="cross-site")
+    with override_settings(OAUTH_PROVIDER=oauth_settings(PUBLIC_CLIENT_THROTTLE={"requests": 3, "window": 60})):
+        statuses = [start(page, tv, scope="read").status_code for _ in range(2)]
+        statuses += [push(public_client, page).status_code for _ in range(2)]
+        assert statuses == [200, 200, 201, 429]
+        assert start(HttpClient(REMOTE_ADDR=home), tv, scope="read").status_code == 200
+        # a caller pretending to be a browser only moves its own requests to the browsers' count
+        pretender = HttpClient(REMOTE_ADDR="192.0.2.50", HTTP_ORIGIN="https://x.example")
+        assert [start(pretender, tv, scope="read").status_code for _ in range(4)] == [200, 200, 200, 429]

@@ -111,7 +111,7 @@ def _client_by_id(client_id: str, request: HttpRequest) -> AbstractClient | None
         except metadata_documents.DocumentError:
             return None
     started = _lookup_timer.start()
-    client = client_by_id(client_id)
+    client = metadata_documents.unless_documented(client_by_id(client_id))
     if client is None:
         _lookup_timer.missed(started)
     else:

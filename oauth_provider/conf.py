@@ -489,7 +489,9 @@ DEFAULTS: dict[str, Setting] = {
         "fetched through :mod:`oauth_provider.fetch`, validated, cached and stored as a client row. "
         "Advertised as ``client_id_metadata_document_supported``. The adapter's "
         "``allow_client_id_metadata_document`` may refuse URLs. Off: a URL ``client_id`` is an unknown "
-        "client unless registered by the site, and nothing is fetched.",
+        "client unless registered by the site, and nothing is fetched; clients a document made stay "
+        "stored, unknown while it is off (no new authorization, no refresh; their access tokens live "
+        "until they expire).",
     ),
     "CLIENT_ID_METADATA_DOCUMENT_SAME_ORIGIN": Setting(
         False, (bool,),

@@ -113,8 +113,18 @@ def lookup(client_id: str, request: HttpRequest | None = None, *, may_fetch: boo
     (a host's own code, a management command) fetches uncounted. With ``may_fetch`` False, a
     document not fresh in the cache raises :class:`NotFetched` instead of being fetched."""
     if not (enabled() and is_url_client_id(client_id)):
-        return client_by_id(client_id)
+        return unless_documented(client_by_id(client_id))
     return _document_client(client_id, request, may_fetch)
+
+
+def unless_documented(client: AbstractClient | None) -> AbstractClient | None:
+    """``client``, or None when the feature is off and only a document described it: switched
+    off, a URL ``client_id`` is an unknown client unless the site registered it (the rows a
+    document made stay, unused, for when it is switched on again; their tokens live until they
+    expire, and none is refreshed: deactivate them to end those at once)."""
+    if client is not None and not enabled() and client.registration_method == METADATA_DOCUMENT:
+        return None
+    return client
 
 
 def url_problem(url: str) -> str | None:

@@ -134,6 +134,35 @@ def test_feature_off_url_client_id_is_an_unknown_client_and_nothing_is_fetched(b
     assert not get_client_model()._default_manager.filter(client_id=url).exists()
 
 
+def test_switched_off_the_clients_documents_made_are_unknown_and_the_sites_own_are_not(cimd, browser, user):
+    """Switching the feature off is how an operator stops document clients at once (after an
+    abuse, say): the clients a document made are then unknown, for new authorizations and at
+    the token endpoint (no refresh either), while a URL client the site registered itself goes
+    on. Their rows stay for when it is switched on again."""
+    cimd.serve()
+    page, sent = authorize(browser, cimd.doc_url)
+    code = query_of(approve(browser, page)["Location"])["code"]
+    tokens = token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": sent["verifier"], "client_id": cimd.doc_url}).json()
+    own = ClientFactory(client_id=cimd.url("/registered-by-the-site.json"), redirect_uris="https://rp.example/cb")
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=False, ALLOW_INSECURE_LOOPBACK_FETCH=True):
+        page, _ = authorize(browser, cimd.doc_url)
+        assert_error_page(page)
+        assert b"unknown" in page.content
+        refreshed = token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                           "client_id": cimd.doc_url})
+        assert refreshed.status_code == 401 and refreshed.json()["error"] == "invalid_client"
+        page, _ = authorize(browser, own.client_id, redirect_uri="https://rp.example/cb")
+        assert page.status_code == 200
+        logout = browser.get("/o/logout/", {"client_id": cimd.doc_url})  # nor may it ask to log users out
+        assert logout.status_code == 400 and b"Unknown client" in logout.content
+    assert cimd.hits("/client.json") == 1
+    assert get_client_model()._default_manager.filter(client_id=cimd.doc_url).exists()
+    refreshed = token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                       "client_id": cimd.doc_url})
+    assert refreshed.status_code == 200  # switched on again, the client is back
+
+
 # -- the URL itself (§3), refused before any fetch -----------------------------------------------
 @pytest.mark.req("CIMD-3-client-id-url")
 @pytest.mark.parametrize("path", ["", "/a/../client.json", "/./client.json", "/a/%2e%2e/client.json",

@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import jwt
+from .. import jwt, metadata_documents
 from ..adapter import subject_for
 from ..client_metadata import is_self_registered
 from ..conf import provider_settings
@@ -124,7 +124,7 @@ class EndSessionView(View):
             sid = claims["sid"] if isinstance(claims.get("sid"), str) else None
         client = None
         if client_id is not None:
-            client = client_by_id(client_id, is_active=True)
+            client = metadata_documents.unless_documented(client_by_id(client_id, is_active=True))
             if client is None:
                 raise InvalidRequest("Unknown client.")
         return client, subject, sid

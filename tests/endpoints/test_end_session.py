@@ -12,6 +12,7 @@ from oauth_provider import jwt, secrets
 from oauth_provider.oidc import id_token
 from oauth_provider.session import session_id
 from tests.support.factories import AuthorizationFactory, ClientFactory, UserFactory
+from tests.support.settings import override_oauth
 
 from ..conftest import query_of
 
@@ -163,13 +164,16 @@ def test_a_self_registered_client_is_no_redirect_for_anonymous_visitors_even_wit
     logging in themselves: for such a client the hint proves nothing about the visitor."""
     type(rp).objects.filter(pk=rp.pk).update(registration_method=method)
     rp.refresh_from_db()
-    r = HttpClient().get("/o/logout/", {"id_token_hint": hint_for(user, rp), "post_logout_redirect_uri": LOGOUT_TO})
+    with override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True):  # off, a document's client is unknown here
+        r = HttpClient().get("/o/logout/", {"id_token_hint": hint_for(user, rp),
+                                            "post_logout_redirect_uri": LOGOUT_TO})
     assert r.status_code == 200 and "Location" not in r
 
 
 @pytest.mark.req("RPL-2")
 @pytest.mark.parametrize("method", ["dynamic", "metadata_document"])
 @pytest.mark.parametrize("button", ["logout", "stay"])
+@override_oauth(CLIENT_ID_METADATA_DOCUMENTS=True)  # off, a document's client is unknown here
 def test_confirming_on_our_page_is_no_redirect_to_a_self_registered_client(user, rp, signing_key, method, button):
     """Without a hint for the logged-in user, nothing vouches for a self-registered client's
     post-logout URI: anyone can register one and send a link. Clicking either button of the

@@ -897,6 +897,23 @@ def test_consent_page_marks_self_registered_clients_and_never_skips(oauth, conf_
     assert 'class="notice unverified"' not in admin_page
 
 
+@open_registration
+def test_the_consent_page_loads_no_logo_a_client_chose_for_itself(oauth):
+    """A self-registered client's ``logo_uri`` may name any host: loaded by the consent page, it
+    would tell that host who is shown the page and when, those who deny included. Shown as a
+    monogram, like a metadata document's client (draft §6.7); a client the site registered
+    shows its logo (here the same row, as if registered by the site)."""
+    info = register({**WEB_CLIENT, "client_name": "Notes", "scope": "read",
+                     "logo_uri": "https://tracker.example/pixel.png?campaign=42"}).json()
+    stored = get_client_model().objects.get(client_id=info["client_id"])
+    html = oauth.browser.get("/o/authorize/", oauth.authorize_params(stored)[0]).content.decode()
+    assert "tracker.example" not in html and 'class="monogram"' in html
+    vetted = get_client_model().objects.filter(pk=stored.pk)
+    vetted.update(registration_method="admin")
+    html = oauth.browser.get("/o/authorize/", oauth.authorize_params(vetted.get())[0]).content.decode()
+    assert 'src="https://tracker.example/pixel.png?campaign=42"' in html
+
+
 def _attacker_client(uri: str = "https://attacker.example/cb"):
     info = register({**WEB_CLIENT, "redirect_uris": [uri], "scope": "read"}).json()
     return get_client_model().objects.get(client_id=info["client_id"])

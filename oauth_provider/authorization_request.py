@@ -107,6 +107,9 @@ class AuthorizationRequest:
     request_uri: str = ""
     #: the parameters came from a request object whose signature was verified
     signed: bool = False
+    #: that request object as sent by value (RFC 9101 §6.1), carried instead of its
+    #: parameters wherever the request goes back to the front channel (the consent form, a login)
+    request_object: str = ""
     #: validated at the PAR endpoint, to be stored (not answered yet)
     pushing: bool = False
 

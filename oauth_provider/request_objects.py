@@ -241,9 +241,12 @@ class Expanded:
     pushed: PushedAuthorization | None = None
     request_uri: str = ""
     signed: bool = False
+    #: the request object sent by value (``request``), as sent
+    token: str = ""
 
     def mark(self, req: AuthorizationRequest) -> AuthorizationRequest:
         req.pushed, req.request_uri, req.signed = self.pushed, self.request_uri, self.signed
+        req.request_object = self.token
         return req
 
 
@@ -323,16 +326,22 @@ def _by_value(data: QueryDict, client_id: str, issuer: str, request: HttpRequest
     claims = verify(client, token, issuer)
     params = parameters(claims)
     params["client_id"] = client.client_id
-    return Expanded(params, client=client, signed=True)
+    return Expanded(params, client=client, signed=True, token=token)
 
 
 def front_channel(req: AuthorizationRequest) -> dict[str, str]:
     """The parameters the consent form carries for ``req``: for a pushed request only its
     ``client_id`` and ``request_uri`` (the pushed parameters are read again when the user
-    decides, and the request_uri must still be unspent then), else the request's own."""
-    if req.pushed is None:
+    decides, and the request_uri must still be unspent then), for a request object sent by
+    value its ``client_id`` and the object (verified again when the user decides; a login the
+    decision needs takes it back as sent, never its parameters as a plain query, which a client
+    requiring signed requests would refuse), else the request's own."""
+    if req.request_object:
+        carried = {"client_id": req.client.client_id, "request": req.request_object}
+    elif req.pushed is None:
         return dict(req.params)
-    carried = {"client_id": req.client.client_id, "request_uri": req.request_uri}
+    else:
+        carried = {"client_id": req.client.client_id, "request_uri": req.request_uri}
     if LOGIN_AFTER in req.params:
         carried[LOGIN_AFTER] = req.params[LOGIN_AFTER]
     return carried

@@ -613,3 +613,40 @@ def test_a_claims_object_in_a_request_object_is_the_claims_parameter(client_a, b
     malformed = by_value(browser, client_a, request_object(client_a, scope="openid read", nonce="n-2",
                                                            claims={"claims": {"id_token": ["auth_time"]}}))
     assert assert_redirect_to(malformed, REDIRECT_URI)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("how", ["max_age_passed_while_the_page_was_open", "logged_out_while_the_page_was_open"])
+def test_a_login_the_decision_needs_takes_the_request_object_back_as_sent(how, browser, user, signing_key,
+                                                                          settings):
+    """The user is on the consent page of a request sent as a signed object by a client that
+    requires them (RFC 9101 §10.5); before they decide, a login is needed again. The login
+    takes the request back as it came (``client_id`` and the object), never the object's
+    parameters as a plain query: the client would refuse that, and the user could never
+    finish; and the parameters would sit in the login URL, which JAR keeps them out of."""
+    from datetime import timedelta
+    from urllib.parse import parse_qs, urlsplit
+
+    from oauth_provider import secrets
+    from tests.conftest import consent_blob
+    from tests.support.audience_urls import RESOURCES, RS_A, SCOPES
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, REQUEST_OBJECTS=True)
+    client = keyed_client(require_signed_request_object=True)
+    page = browser.get(AUTHORIZE, {"client_id": client.client_id,
+                                   "request": request_object(client, scope="openid read", max_age=60, state="s",
+                                                             resource=RS_A)})
+    assert page.status_code == 200, page.content[:300]
+    if how == "max_age_passed_while_the_page_was_open":
+        base = secrets.now()
+        secrets.set_clock(lambda: base + timedelta(seconds=120))
+    else:
+        browser.logout()
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(page.content.decode()), "allow": "allow"})
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/"), r.get("Location")
+    back = parse_qs(urlsplit(parse_qs(urlsplit(r["Location"]).query)["next"][0]).query)
+    assert set(back) <= {"client_id", "request", "login_after"} and "request" in back
+    browser.force_login(user)
+    r = browser.get(parse_qs(urlsplit(r["Location"]).query)["next"][0])
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content  # the consent page again
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "allow": "allow"})
+    assert "code" in assert_redirect_to(r, REDIRECT_URI)

@@ -200,7 +200,8 @@ class AuthorizationView(View):
     def consent_page(self, request: HttpRequest, req: AuthorizationRequest) -> HttpResponse:
         carried = request_objects.front_channel(req)
         blob = signing.dumps(
-            {"p": carried, "r": [] if req.pushed is not None else list(req.params.getlist("resource")),
+            {"p": carried, "r": [] if req.pushed is not None or req.request_object
+             else list(req.params.getlist("resource")),
              "u": str(request.user.pk), "s": req.signed},
             salt=CONSENT_SALT, compress=True,
         )

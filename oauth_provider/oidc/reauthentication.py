@@ -27,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -57,12 +58,14 @@ FORCING_PROMPTS = frozenset({"login", "select_account"})
 
 
 def _digest(params: Mapping[str, str]) -> str:
-    """Which authorization request this is: its parameters without the marker and without
-    the prompts a login answered (which the request coming back no longer carries)."""
-    items = {k: v for k, v in params.items() if k != LOGIN_AFTER}
+    """Which authorization request this is: its parameters (the repeatable ``resource``
+    values too) without the marker and without the prompts a login answered (which the
+    request coming back no longer carries)."""
+    items: dict[str, Any] = {k: v for k, v in params.items() if k != LOGIN_AFTER}
     prompt = [v for v in items.pop("prompt", "").split() if v not in FORCING_PROMPTS]
     if prompt:
         items["prompt"] = " ".join(prompt)
+    items.update({k: list(values) for k, values in getattr(params, "lists", {}).items()})
     blob = json.dumps(sorted(items.items()), separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -278,6 +278,24 @@ def test_a_forced_login_marker_is_bound_to_its_request_and_used_once(oauth, conf
     login_redirect(oauth.browser.get(path, first))  # and only once
 
 
+def test_a_forced_login_marker_is_bound_to_the_resources_its_request_named(oauth, conf_client, user, signing_key,
+                                                                           settings):
+    """The request's resources are part of it (RFC 8707 resource values are repeatable, kept
+    apart from the other parameters): a fresh login earned by a request for one resource does
+    not let the same request for another through."""
+    from tests.support.audience_urls import RESOURCES, RS_A, RS_B, SCOPES
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES)
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, first, _ = _forced_login_return(oauth.browser, conf_client, prompt="login", resource=RS_A)
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)
+    login_redirect(oauth.browser.get(path, {**first, "resource": RS_B}))
+    r = oauth.browser.get(path, first)
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content  # its own request goes on
+
+
 @pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
 def test_a_forced_login_as_another_user_counts(oauth, conf_client, signing_key):
     """"Log in again" is also how a user switches accounts: Django starts a new session for the

@@ -715,3 +715,88 @@ def test_per_address_counts_leave_the_cache_with_their_window(db):
             caches["default"].delete(key.split(":", 2)[-1])  # the count evicted, its start kept
         count_registration(request)
     assert left() and all(value is not None and 85 < value <= 90 for value in left()), left()
+
+
+# -- what browsers send is counted apart (no page can spend its visitors' counts) ---------------
+@pytest.mark.parametrize(("meta", "browser"), [
+    ({}, False),
+    ({"HTTP_ORIGIN": "https://ads.example"}, True),
+    ({"HTTP_ORIGIN": "null"}, True),
+    ({"HTTP_SEC_FETCH_SITE": "cross-site"}, True),
+    ({"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_ORIGIN": "https://testserver"}, True),
+    ({"HTTP_REFERER": "https://ads.example/"}, False),
+])
+def test_a_browser_is_known_by_origin_or_fetch_metadata(rf, meta, browser):
+    assert throttling.browser_sent(rf.post("/o/register/", **meta)) is browser
+
+
+def test_registrations_browsers_send_are_counted_apart_from_the_others(rf, whole_clock):
+    with registration_throttle(registrations=1, window=60):
+        assert register_attempts(rf, 2, HTTP_ORIGIN="https://ads.example") == [None, 60]
+        assert register_attempts(rf, 1, HTTP_SEC_FETCH_SITE="cross-site") == [60]  # the browsers' count
+        assert register_attempts(rf, 2) == [None, 60]  # the address's own, untouched until now
+
+
+def test_document_fetches_are_counted_apart_and_a_logged_in_users_apart_again(rf, whole_clock, user):
+    """A client ID metadata document fetch counts like a registration, in a count of its own;
+    the fetches for a logged-in user's request (which no cross-site subrequest carries) in
+    another; a request with no user at all (a host's own code) like an anonymous one."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from oauth_provider.errors import MetadataDocumentThrottled
+
+    def fetches(times: int, who: Any) -> list[int | None]:
+        outcomes: list[int | None] = []
+        for _ in range(times):
+            request = rf.get("/o/authorize/", REMOTE_ADDR=REGISTRAR)
+            if who is not None:
+                request.user = who
+            try:
+                throttling.count_document_fetch(request)
+                outcomes.append(None)
+            except MetadataDocumentThrottled as throttled:
+                outcomes.append(throttled.retry_after)
+        return outcomes
+
+    with registration_throttle(registrations=1, window=60):
+        assert register_attempts(rf, 1) == [None]
+        assert fetches(2, AnonymousUser()) == [None, 60]
+        assert fetches(1, None) == [60]
+        assert fetches(2, user) == [None, 60]
+        assert register_attempts(rf, 1) == [60]
+
+
+class _CountsGone(BaseCache):
+    """A cache whose decr finds nothing (the window ended) or that is unreachable."""
+
+    def __init__(self, location: str, params: dict) -> None:
+        super().__init__(params)
+        self.location = location
+
+    def decr(self, key: str, delta: int = 1, version: int | None = None) -> int:
+        if self.location == "down":
+            raise ConnectionError("cache unreachable")
+        raise ValueError(f"Key {key!r} not found")
+
+
+@pytest.mark.parametrize("location", ["gone", "down"])
+def test_handing_back_an_attempt_never_fails_the_request(rf, db, location, caplog):
+    from tests.support.factories import UserFactory
+
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "odd": {"BACKEND": "tests.test_throttling._CountsGone", "LOCATION": location}}
+    request = rf.post("/o/device/", REMOTE_ADDR=REGISTRAR)
+    request.user = UserFactory.build(pk=7)
+    throttle = throttling.Throttle("DEVICE_USER_CODE_THROTTLE", "device-", "device user-code")
+    with override_settings(CACHES=caches, OAUTH_PROVIDER=provider_settings(
+            DEVICE_USER_CODE_THROTTLE={"cache": "odd"})):
+        throttle.give_back(request, {"user 7": "device-user:7"})
+    assert ("cache write failed" in caplog.text) is (location == "down")
+
+
+def test_reserving_while_disabled_counts_nothing_and_refuses_nothing(rf, whole_clock):
+    throttle = throttling.Throttle("DEVICE_USER_CODE_THROTTLE", "device-", "device user-code")
+    request = rf.post("/o/device/", REMOTE_ADDR=REGISTRAR)
+    with override_settings(OAUTH_PROVIDER=provider_settings(DEVICE_USER_CODE_THROTTLE={"enabled": False})):
+        assert [throttle.reserve(request, {}) for _ in range(8)] == [0] * 8
+    assert [throttle.reserve(request, {}) for _ in range(6)] == [0] * 5 + [300]

@@ -101,7 +101,7 @@ def is_url_client_id(client_id: str) -> bool:
         client_id.startswith("http://") and bool(provider_settings.ALLOW_INSECURE_LOOPBACK_FETCH))
 
 
-def lookup(client_id: str, request: HttpRequest | None = None, *, may_fetch: bool = True) -> AbstractClient | None:
+def lookup(client_id: str, request: HttpRequest | None = None, may_fetch: bool = True) -> AbstractClient | None:
     """The client named by ``client_id``: :func:`~oauth_provider.models.store.client_by_id`,
     and, when the feature is on and ``client_id`` is a URL, the client its metadata document
     describes (fetched, validated and stored as above). None for an unknown client; raises
@@ -152,7 +152,7 @@ def _cache_key(url: str) -> str:
     return "oauth_provider.cimd:" + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _document_client(url: str, request: HttpRequest | None, may_fetch: bool = True) -> AbstractClient | None:
+def _document_client(url: str, request: HttpRequest | None, may_fetch: bool) -> AbstractClient | None:
     from .registry import adapter
 
     problem = url_problem(url)
@@ -283,13 +283,12 @@ def _store(url: str, metadata: Any, stored: AbstractClient | None) -> AbstractCl
 
 
 def _changes(client: AbstractClient, metadata: Any) -> bool:
-    """Would ``metadata`` change ``client``? (Applied to a copy: ``client`` is left as it is.)"""
+    """Would ``metadata`` change ``client``? (Applied to a copy: ``client`` is left as it is.
+    Turning it public, which clears ``skip_consent`` when stored, is itself a change.)"""
     import copy
 
     changed = copy.copy(client)
     metadata.apply(changed)
-    if changed.is_public:
-        changed.skip_consent = False
     return _fingerprint(changed) != _fingerprint(client)
 
 

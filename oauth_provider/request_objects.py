@@ -250,7 +250,7 @@ class Expanded:
         return req
 
 
-def expand(data: QueryDict, issuer: str, request: HttpRequest | None = None, *, may_fetch: bool = True) -> Expanded:
+def expand(data: QueryDict, issuer: str, request: HttpRequest | None, *, may_fetch: bool) -> Expanded:
     """Resolve ``request_uri`` (a pushed request of this client) or ``request`` (a request
     object of this client) into the parameters that count; a request with neither is returned
     as it is, and so is one using a feature that is off (the checks then say
@@ -314,7 +314,7 @@ def _pushed(data: QueryDict, client_id: str) -> Expanded:
 
 
 def _by_value(data: QueryDict, client_id: str, issuer: str, request: HttpRequest | None,
-              may_fetch: bool = True) -> Expanded:
+              may_fetch: bool) -> Expanded:
     """RFC 9101 §6: the verified request object ``request`` of the client ``client_id``."""
     try:
         client = metadata_documents.lookup(client_id, request, may_fetch=may_fetch)

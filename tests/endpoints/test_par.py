@@ -696,6 +696,16 @@ def test_a_login_hint_added_to_the_query_never_reaches_the_login_page(trusted):
     assert "login_hint" not in query_of(r["Location"])
 
 
+@pytest.mark.req("9126-4-pushed-only")
+def test_a_pushed_login_hint_stays_off_the_front_channel_for_a_user_not_logged_in(trusted):
+    """Not only on a forced login: a browser that is not logged in yet goes to the login page
+    without the pushed ``login_hint`` (an e-mail address, typically) in its URL."""
+    request_uri = pushed_uri(trusted, **request_params(trusted, login_hint="alice.private@example.com"))
+    r = HttpClient().get(AUTHORIZE, {"client_id": trusted.client_id, "request_uri": request_uri})
+    assert r.status_code == 302 and urlsplit(r["Location"]).path == "/accounts/login/"
+    assert "alice.private" not in r["Location"] and "login_hint" not in query_of(r["Location"])
+
+
 @pytest.mark.req("9126-4-one-time-expiry")
 def test_a_spent_request_uri_is_refused_before_any_consent_page(conf_client, browser):
     request_uri = pushed_uri(conf_client)

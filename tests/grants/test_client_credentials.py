@@ -114,6 +114,17 @@ def test_scope_outside_the_clients_allowlist_is_invalid_scope(api_client):
     assert client_credentials(api_client, client, scope="read").json()["scope"] == "read"
 
 
+@pytest.mark.req("DERIVED-client-policy")
+def test_a_scope_the_site_retired_is_not_granted_from_an_allow_list_still_naming_it(api_client):
+    """The site removed a scope from ``SCOPES``; a client's allow-list still names it (it was
+    allowed then). Its allow-list grants only scopes that exist: the retired one is unknown,
+    asked for or as a default."""
+    client = ClientFactory(allowed_scopes="read write")
+    with provider(SCOPES={"read": "Read"}, DEFAULT_SCOPES=["read", "write"]):  # write retired
+        assert_error(client_credentials(api_client, client, scope="read write"), "invalid_scope")
+        assert client_credentials(api_client, client).json()["scope"] == "read"
+
+
 @pytest.mark.req("O21-3.1-empty-equals-absent")
 @pytest.mark.parametrize("data", [{}, {"scope": ""}])
 def test_no_scope_and_no_default_scopes_is_invalid_scope(api_client, conf_client, data):

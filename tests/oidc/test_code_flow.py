@@ -346,6 +346,54 @@ def test_max_age(oauth, conf_client, user, signing_key):
     assert "auth_time" in claims
 
 
+@pytest.mark.req("OIDC-3.1.2.1-prompt-login-max-age")
+def test_max_age_holds_to_the_second(oauth, conf_client, signing_key):
+    """A login older than ``max_age`` seconds, by one second, needs a new login; one second
+    younger does not."""
+    from datetime import UTC, datetime
+
+    from oauth_provider.session import AUTH_TIME_KEY
+
+    login = int(secrets.now().timestamp())
+    session = oauth.browser.session
+    session[AUTH_TIME_KEY] = login
+    session.save()
+    at = datetime.fromtimestamp(login, UTC)
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60")
+    secrets.set_clock(lambda: at + timedelta(seconds=61))
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+    secrets.set_clock(lambda: at + timedelta(seconds=59))
+    r = oauth.browser.get("/o/authorize/", params)
+    assert r.status_code == 200 and b'name="oauth_request"' in r.content
+
+
+@pytest.mark.parametrize("value", [1.5, "1700000000", None])
+def test_a_login_time_that_is_no_integer_is_no_login_time(oauth, conf_client, signing_key, value):
+    """Only the library writes the session's login time (an integer); anything else there (a
+    host's code sharing the key) is an unknown login time: ``max_age`` is not met, never a
+    500 nor a time taken on trust."""
+    from oauth_provider.session import AUTH_TIME_KEY
+
+    session = oauth.browser.session
+    session[AUTH_TIME_KEY] = value
+    session.save()
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="3600")
+    login_redirect(oauth.browser.get("/o/authorize/", params))
+
+
+def test_the_forced_logins_a_browser_awaits_are_at_most_four(oauth, conf_client, signing_key):
+    """Each ``prompt=login`` request opened and left unfinished records its marker in a cookie;
+    only the four newest are kept, so tabs left open cannot grow the cookie past what a
+    browser accepts (and the login in progress stays recorded)."""
+    from django.core import signing
+
+    from oauth_provider.oidc import reauthentication
+
+    markers = [_forced_login_return(oauth.browser, conf_client, prompt="login")[1]["login_after"] for _ in range(6)]
+    pending = signing.loads(oauth.browser.cookies[reauthentication.COOKIE_NAME].value, salt=reauthentication._SALT)
+    assert reauthentication.MAX_PENDING == 4 and list(pending) == markers[-4:]
+
+
 @pytest.mark.parametrize("value", ["-1", "abc", "1.5", "9" * 20, "\u00b2", "\u0663", " 5"])
 def test_malformed_max_age(oauth, conf_client, signing_key, value):
     params, _ = oauth.authorize_params(conf_client, scope="openid", max_age=value)
@@ -465,8 +513,17 @@ def test_login_hint_reaches_the_login_page(client, conf_client, signing_key):
     from ..conftest import OAuthDriver
 
     params, _ = OAuthDriver(client, client).authorize_params(conf_client, scope="openid", login_hint="alice@x")
-    target = login_redirect(client.get("/o/authorize/", params))
+    response = client.get("/o/authorize/", params)
+    target = login_redirect(response)
     assert target["login_hint"] == "alice@x"
+    # the redirect carries the whole request: never cached, no Referer, never framed
+    assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "no-referrer"
+    assert response["X-Frame-Options"] == "DENY"
+    # a hint is a name or an address: one past 255 characters (any text a link chooses) is left out
+    for length, passed in ((255, True), (256, False)):
+        params, _ = OAuthDriver(client, client).authorize_params(conf_client, scope="openid",
+                                                                 login_hint="a" * length)
+        assert ("login_hint" in login_redirect(client.get("/o/authorize/", params))) is passed
 
 
 @pytest.mark.req("OIDC-3.1.2.1-prompt-none")

@@ -250,7 +250,7 @@ class Expanded:
         return req
 
 
-def expand(data: QueryDict, issuer: str, request: HttpRequest | None, *, may_fetch: bool) -> Expanded:
+def expand(data: QueryDict, issuer: str, request: HttpRequest | None, may_fetch: bool) -> Expanded:
     """Resolve ``request_uri`` (a pushed request of this client) or ``request`` (a request
     object of this client) into the parameters that count; a request with neither is returned
     as it is, and so is one using a feature that is off (the checks then say

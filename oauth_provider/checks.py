@@ -528,7 +528,9 @@ def _check_throttle(setting: str, **check: str) -> list[Error]:
     problems = [f"unknown key {key!r}" for key in block if key not in defaults]
     if not isinstance(block.get("enabled", True), bool):
         problems.append("'enabled' must be True or False")
-    for key in ("failures", "window"):
+    for key in ("failures", "window", "address_failures"):
+        if key not in defaults:
+            continue
         value = block.get(key, defaults[key])
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             problems.append(f"{key!r} must be a positive integer")

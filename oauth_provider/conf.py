@@ -136,13 +136,17 @@ DEFAULTS: dict[str, Setting] = {
         nullable=True,
     ),
     "DEVICE_USER_CODE_THROTTLE": Setting(
-        {"enabled": True, "failures": 5, "window": 300, "cache": "default", "ip_header": None},
+        {"enabled": True, "failures": 5, "address_failures": 20, "window": 300, "cache": "default",
+         "ip_header": None},
         (dict,),
         "Throttling of wrong user codes on the device verification page (RFC 8628 §5.1), per user "
-        "and per IP address, in Django's cache: after ``failures`` wrong codes within ``window`` "
-        "seconds, every code, right or wrong, is refused (429) until the window ends. The default "
-        "allows 10 guesses in a code's 10 minutes against 20^10 (2^43) possible codes. The keys "
-        "mean what they mean in ``CLIENT_AUTH_THROTTLE``.",
+        "and per IP address, in Django's cache: after ``failures`` wrong codes of one user, or "
+        "``address_failures`` from one address (several accounts), within ``window`` seconds, every "
+        "code they enter, right or wrong, is refused (429) until the window ends. The defaults allow "
+        "a user 10 guesses in a code's 10 minutes, an address 40, against 20^10 (2^43) possible codes; "
+        "the higher address count keeps one account at a shared address (an office, a campus, a "
+        "carrier's NAT) from locking everyone else there out. The other keys mean what they mean in "
+        "``CLIENT_AUTH_THROTTLE``.",
     ),
     "JWT_BEARER_ISSUERS": Setting(
         {}, (dict,),

@@ -117,6 +117,8 @@ class ThrottleSettings:
     window: int
     cache: str
     ip_header: str | None
+    #: the count of the address, where a block sets it apart (``DEVICE_USER_CODE_THROTTLE``)
+    address_failures: int = 0
 
 
 def throttle_settings(setting: str = SETTING) -> ThrottleSettings:
@@ -125,6 +127,7 @@ def throttle_settings(setting: str = SETTING) -> ThrottleSettings:
     return ThrottleSettings(
         enabled=bool(block["enabled"]), failures=int(block["failures"]), window=int(block["window"]),
         cache=str(block["cache"]), ip_header=block["ip_header"],
+        address_failures=int(block.get("address_failures", block["failures"])),
     )
 
 
@@ -175,17 +178,23 @@ class Throttle:
             for label, identity in raw.items()
         }
 
+    def limits(self, request: HttpRequest, subjects: dict[str, str], conf: ThrottleSettings) -> dict[str, int]:
+        """Cache key -> the failures that spend it: ``address_failures`` for the address (the
+        first key), ``failures`` for each subject."""
+        keys = list(self.keys(request, subjects, conf).values())
+        return {key: conf.address_failures if i == 0 else conf.failures for i, key in enumerate(keys)}
+
     def retry_after(self, request: HttpRequest, subjects: dict[str, str]) -> int:
         """Seconds until the longest spent count among the address and ``subjects`` ends its
         window; 0 when none is spent. One cache read (two when a count is spent)."""
         conf = self.conf()
         if not conf.enabled:
             return 0
-        keys = list(self.keys(request, subjects, conf).values())
+        limits = self.limits(request, subjects, conf)
         try:
             cache = caches[conf.cache]
-            counts = cache.get_many(keys)
-            spent = [key for key in keys if counts.get(key, 0) >= conf.failures]
+            counts = cache.get_many(list(limits))
+            spent = [key for key, limit in limits.items() if counts.get(key, 0) >= limit]
             # Only a spent count needs its window's start: the usual request reads one batch.
             starts = cache.get_many([_since(key) for key in spent]) if spent else {}
         except Exception:  # the cache is down: serve rather than lock everyone out
@@ -231,6 +240,7 @@ class Throttle:
         if not conf.enabled:
             return 0
         keys = self.keys(request, subjects, conf)
+        limits = self.limits(request, subjects, conf)
         now = secrets.now().timestamp()
         wait = 0
         try:
@@ -248,9 +258,9 @@ class Throttle:
                     except ValueError:  # evicted between the two calls
                         count = 1
                         cache.set(key, count, timeout=remaining)
-                if count == conf.failures:
+                if count == limits[key]:
                     logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
-                if count > conf.failures:
+                if count > limits[key]:
                     wait = max(wait, remaining)
         except Exception:  # see retry_after(): an outage must not turn failures into 500s
             logger.exception("%s throttle: cache write failed", self.what)

@@ -402,9 +402,15 @@ def test_w040_resource_not_https():
 # -- the device authorization grant (RFC 8628): E060-E062, W060 ---------------------------------
 @pytest.mark.parametrize("block", [
     {"failures": 0}, {"window": -1}, {"enabled": "yes"}, {"cache": "nowhere"}, {"ip_header": ""}, {"typo": 1},
+    {"address_failures": 0}, {"address_failures": "20"}, {"address_failures": True},
 ])
 def test_e060_user_code_throttle_block(block):
     assert ids(DEVICE_USER_CODE_THROTTLE=block) == ["oauth_provider.E060"]
+
+
+def test_only_the_device_throttle_has_an_address_count_of_its_own():
+    assert ids(DEVICE_USER_CODE_THROTTLE={"address_failures": 50}) == []
+    assert ids(CLIENT_AUTH_THROTTLE={"address_failures": 50}) == ["oauth_provider.E009"]
 
 
 @pytest.mark.parametrize("uri", ["/device", "ftp://example.com/d", "https://example.com/d#x"])

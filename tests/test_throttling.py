@@ -797,6 +797,7 @@ def test_handing_back_an_attempt_never_fails_the_request(rf, db, location, caplo
 def test_reserving_while_disabled_counts_nothing_and_refuses_nothing(rf, whole_clock):
     throttle = throttling.Throttle("DEVICE_USER_CODE_THROTTLE", "device-", "device user-code")
     request = rf.post("/o/device/", REMOTE_ADDR=REGISTRAR)
+    user = {"user 7": "device-user:7"}
     with override_settings(OAUTH_PROVIDER=provider_settings(DEVICE_USER_CODE_THROTTLE={"enabled": False})):
-        assert [throttle.reserve(request, {}) for _ in range(8)] == [0] * 8
-    assert [throttle.reserve(request, {}) for _ in range(6)] == [0] * 5 + [300]
+        assert [throttle.reserve(request, user) for _ in range(8)] == [0] * 8
+    assert [throttle.reserve(request, user) for _ in range(6)] == [0] * 5 + [300]

@@ -117,8 +117,9 @@ class ThrottleSettings:
     window: int
     cache: str
     ip_header: str | None
-    #: the count of the address, where a block sets it apart (``DEVICE_USER_CODE_THROTTLE``)
-    address_failures: int = 0
+    #: the count of the address: ``failures`` unless the block sets it apart
+    #: (``DEVICE_USER_CODE_THROTTLE``)
+    address_failures: int
 
 
 def throttle_settings(setting: str = SETTING) -> ThrottleSettings:
@@ -181,8 +182,8 @@ class Throttle:
     def limits(self, request: HttpRequest, subjects: dict[str, str], conf: ThrottleSettings) -> dict[str, int]:
         """Cache key -> the failures that spend it: ``address_failures`` for the address (the
         first key), ``failures`` for each subject."""
-        keys = list(self.keys(request, subjects, conf).values())
-        return {key: conf.address_failures if i == 0 else conf.failures for i, key in enumerate(keys)}
+        address, *others = self.keys(request, subjects, conf).values()
+        return {address: conf.address_failures, **dict.fromkeys(others, conf.failures)}
 
     def retry_after(self, request: HttpRequest, subjects: dict[str, str]) -> int:
         """Seconds until the longest spent count among the address and ``subjects`` ends its

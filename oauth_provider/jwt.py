@@ -266,7 +266,7 @@ def decode(
     if audience is not None:
         _check_audience(claims, [audience] if isinstance(audience, str) else list(audience))
     _check_times(claims, verify_exp=verify_exp, leeway=leeway)
-    _check_key_period(claims, key, leeway=leeway)
+    _check_key_period(claims, key, leeway=leeway, lifetime=verify_exp)
     return claims
 
 
@@ -338,17 +338,20 @@ def _check_audience(claims: dict[str, Any], expected: list[str]) -> None:
         raise InvalidJWT("not intended for this audience")
 
 
-def _check_key_period(claims: dict[str, Any], key: keys.LoadedKey, *, leeway: int) -> None:
+def _check_key_period(claims: dict[str, Any], key: keys.LoadedKey, *, leeway: int, lifetime: bool) -> None:
     """A token must have been signed while its key was signing (a worker may sign with a
-    just-retired key for one key-cache period), and live no longer than anything we issue:
-    so a retired key that leaked cannot mint tokens that outlive it."""
+    just-retired key for one key-cache period), and, when its expiry counts (``lifetime``),
+    live no longer than anything we issue: so a retired key that leaked cannot mint tokens
+    that outlive it. A hint read past its expiry (``id_token_hint``) gains nothing from a
+    long lifetime, and one issued by the server this one replaced (django-oauth-toolkit's ID
+    tokens live ten hours) must still name its user and client."""
     issued_at = claims.get("iat")
     if isinstance(issued_at, (int, float)) and key.retired_at is not None:
         slack = provider_settings.SIGNING_KEY_CACHE_SECONDS + leeway
         if issued_at > key.retired_at.timestamp() + slack:
             raise InvalidJWT("signed after its key was retired")
     expires = claims.get("exp")
-    if isinstance(issued_at, (int, float)) and isinstance(expires, (int, float)):
+    if lifetime and isinstance(issued_at, (int, float)) and isinstance(expires, (int, float)):
         longest = max(provider_settings.ID_TOKEN_LIFETIME, provider_settings.ACCESS_TOKEN_LIFETIME)
         if expires - issued_at > longest + leeway:
             raise InvalidJWT("lifetime longer than any token this server issues")

@@ -378,7 +378,10 @@ DEFAULTS: dict[str, Setting] = {
         "endpoints (OAuth 2.1 §2.4.1), per confidential client_id and per IP address, in Django's cache: "
         "after ``failures`` wrong credentials within ``window`` seconds, further wrong ones get 429 "
         "``invalid_client`` with ``Retry-After`` until the window ends. Correct credentials are always "
-        "accepted and never counted, so nobody can lock a client out. ``cache`` is the CACHES alias "
+        "accepted and never counted, so nobody can lock a client out; the one exception is a secret "
+        "imported from django-oauth-toolkit as a password hash, not checked at all (429) from an "
+        "address past its failures until the client's first success re-stores it as a digest "
+        "(docs/migrating-from-dot.md). ``cache`` is the CACHES alias "
         "(shared by all workers); ``ip_header`` the ``request.META`` key of a header your proxy sets "
         "to the client address (None: ``REMOTE_ADDR`` only). Keys left out keep their defaults; "
         "see :mod:`oauth_provider.throttling`.",

@@ -82,7 +82,9 @@ DEFAULTS: dict[str, Setting] = {
         "Seconds during which a just-rotated refresh token may be presented once more (for clients "
         "that refresh concurrently): that one retry gets the same successor refresh token and a new "
         "access token; a second retry, or one after the successor was used, is reuse and revokes the "
-        "grant. 0 turns it off.",
+        "grant. A successor handed out twice that way gets no grace of its own: once it is used, "
+        "the other holder's use is reuse (a thief replaying inside the window cannot share the chain). "
+        "0 turns it off.",
     ),
     "REFRESH_TOKEN_ROTATION": Setting(
         "always", (str,),

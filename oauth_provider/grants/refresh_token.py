@@ -9,9 +9,11 @@ With ``REFRESH_TOKEN_GRACE_PERIOD`` (for clients that refresh concurrently), a r
 presented again inside the period is honoured **once**, and only while its successor is
 unused: the answer carries the *same* successor (derived from the presented value,
 :func:`~oauth_provider.issuing.successor_of`) and one new access token. So a family never
-forks into two chains, a thief who replays a stolen token inside the window holds the same
-successor as the client, and whichever of them uses it second is detected as reuse. A second
-replay, or a replay after the successor was used, is reuse.
+forks into two chains. A successor handed out twice has two holders, so it gets no grace of
+its own (``shared_at``): once either holder uses it, the other's use is reuse, detected. A
+thief who replays a stolen token inside the window therefore cannot ride the chain by
+refreshing just after the client each time. A second replay, or a replay after the successor
+was used, is reuse.
 
 With ``REFRESH_TOKEN_ROTATION = "public_clients"`` (the FAPI 2.0 profile's value,
 §5.3.2.1-9) only public clients' tokens rotate, with the reuse detection above; a confidential
@@ -115,6 +117,8 @@ class RefreshTokenGrant(Grant):
                 if stored is not None and stored.authorization_id == family.pk and stored.rotated_at is None:
                     attach_client(stored.authorization, client)
                     if stored.is_live(now):
+                        # two holders now: the successor's own grace is spent in advance
+                        RefreshToken.objects.filter(pk=stored.pk).update(shared_at=now)
                         return issue_tokens(
                             request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
                             authorization=family, refresh_value=successor, stored_refresh=stored,

@@ -534,7 +534,7 @@ class RefreshTokenQuerySet(TokenQuerySet):
         grace = refresh_grace()
         unrotated = Q(rotated_at__isnull=True)
         if grace:
-            unrotated |= Q(rotated_at__gt=now - grace)
+            unrotated |= Q(rotated_at__gt=now - grace, shared_at__isnull=True)
         return self.filter(
             unrotated & Q(expires_at__gt=now, revoked_at__isnull=True, authorization__revoked_at__isnull=True)
             & Q(authorization__client__is_active=True) & _user_active("authorization__user")
@@ -563,6 +563,9 @@ class RefreshToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    #: when a grace retry handed this token out a second time: two holders have it, so once it
+    #: is rotated, any second presentation is reuse (its own grace was spent in advance)
+    shared_at = models.DateTimeField(null=True, blank=True, editable=False)
     dpop_jkt = models.CharField(
         _("DPoP key thumbprint"), max_length=43, blank=True, default="",
         help_text=_("The RFC 7638 thumbprint of the key a public client's refresh token is bound to (RFC 9449 §5): "
@@ -582,7 +585,8 @@ class RefreshToken(models.Model):
         """Rotated less than ``REFRESH_TOKEN_GRACE_PERIOD`` ago, so one more presentation is
         a concurrent client's retry rather than reuse."""
         grace = refresh_grace()
-        return bool(grace) and self.rotated_at is not None and self.rotated_at > (now or _secrets.now()) - grace
+        return (bool(grace) and self.shared_at is None and self.rotated_at is not None
+                and self.rotated_at > (now or _secrets.now()) - grace)
 
     def dead_reason(self, now: datetime | None = None) -> str | None:
         """Why the token cannot be redeemed now (None: it can), in this order: its family

@@ -401,6 +401,46 @@ def test_a_thief_replaying_first_shares_the_successor_and_the_second_user_of_it_
     assert_error(refresh(oauth, any_client, thief_next["refresh_token"]), "invalid_grant")
 
 
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=60)
+def test_a_thief_replaying_inside_the_grace_window_cannot_ride_the_chain(oauth, public_client, reused):
+    """The thief replays the stolen token just after the client used it, inside the window, and
+    gets the same successor: two holders. That successor has no grace of its own: once the
+    client uses it, the thief's use of it (within the window of that rotation too) is reuse,
+    and the family is revoked, as the thief's use of the stolen token would have been
+    without a grace period. (Before, each link could be presented twice, so a thief refreshing
+    just after the client shared every new token, never detected.)"""
+    clock = FrozenClock()
+    stolen = oauth.tokens(public_client)["refresh_token"]
+    client_side = refreshed(oauth, public_client, stolen)
+    thief_side = refreshed(oauth, public_client, stolen)  # inside the window: the same successor
+    assert thief_side["refresh_token"] == client_side["refresh_token"]
+    clock.advance(3000)
+    client_side = refreshed(oauth, public_client, client_side["refresh_token"])
+    clock.advance(30)
+    assert_error(refresh(oauth, public_client, thief_side["refresh_token"]), "invalid_grant")
+    assert family_of_access_token(client_side["access_token"]).revoked_at is not None and len(reused) == 1
+    assert_error(refresh(oauth, public_client, client_side["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.req("BCP-4.14.2-public-replay-detection")
+@provider(REFRESH_TOKEN_GRACE_PERIOD=60)
+def test_an_unshared_token_keeps_its_grace_for_a_concurrent_retry(oauth, public_client, reused):
+    """A token handed out once keeps its grace: a client whose two tabs refresh the same token
+    at once is not taken for a thief. The successor both tabs then hold was handed out twice:
+    used once, its own successor is handed out once again and keeps its grace, link after link."""
+    clock = FrozenClock()
+    current = oauth.tokens(public_client)["refresh_token"]
+    for _ in range(3):
+        first = refreshed(oauth, public_client, current)
+        clock.advance(2)
+        assert refreshed(oauth, public_client, current)["refresh_token"] == first["refresh_token"]  # the other tab
+        clock.advance(3000)
+        current = refreshed(oauth, public_client, first["refresh_token"])["refresh_token"]
+        clock.advance(3000)
+    assert reused == []
+
+
 def test_grace_period_never_forks_the_family(oauth, conf_client):
     """Found by review: two redemptions of one token inside the grace window gave two live
     successors, each rotating on its own with no reuse detection between them. Now both

@@ -152,6 +152,15 @@ def test_a_rotated_refresh_token_is_live_inside_the_grace_period_until_presented
         assert not RefreshToken.objects.live(NOW).filter(pk=row.pk).exists()
 
 
+def test_a_rotated_refresh_token_handed_out_twice_has_no_grace():
+    """A successor a grace retry handed out a second time (``shared_at``) has two holders:
+    rotated, it is reuse at once, for the row and the queryset alike."""
+    shared = RefreshTokenFactory(rotated_at=PAST, shared_at=PAST - timedelta(seconds=1))
+    with override_settings(OAUTH_PROVIDER=oauth_settings(REFRESH_TOKEN_GRACE_PERIOD=10)):
+        assert not shared.in_grace(NOW) and shared.dead_reason(NOW) == tokens.ROTATED
+        assert not RefreshToken.objects.live(NOW).filter(pk=shared.pk).exists()
+
+
 def test_the_grace_period_ends_at_its_last_instant_in_both_spellings():
     """RFC 9700 §4.14.2 with ``REFRESH_TOKEN_GRACE_PERIOD``: a rotated token is in grace while
     less than the period has passed since its rotation; at the period's end it is reuse, for

@@ -1194,3 +1194,28 @@ def test_the_exchange_policy_is_asked_with_the_request_the_tokens_the_audience_a
     # the audience: the default resource (the issuer's origin), which the subject token had
     assert RecordingPolicy.asked == [("/o/token/", client_a.client_id, ACCESS_TOKEN_TYPE,
                                       subject_for(user, client_a), None, ("https://testserver",), ("read",))]
+
+
+def test_an_exchange_narrowed_to_one_audience_drops_the_other_audiences_scopes(oauth, api, client_a, settings):
+    """RFC 8707 with RFC 8693: a subject token for two resources, exchanged for one of them,
+    carries only the scopes that resource accepts (a token for RS_A with ``rs-b:read`` would
+    be more than the audience needs)."""
+    from tests.support.audience_urls import RESOURCES, RS_A, RS_B, SCOPES
+
+    settings.OAUTH_PROVIDER = oauth_settings(SCOPES=SCOPES, RESOURCES=RESOURCES, MULTI_AUDIENCE_TOKENS=True)
+    subject = oauth.tokens(client_a, scope="rs-a:read rs-b:read", resource=[RS_A, RS_B])["access_token"]
+    r = exchange(api, client_a, subject, audience=RS_A)
+    assert r.status_code == 200, r.content
+    row = access_token_row(r.json()["access_token"])
+    assert (row.audience, row.scope, r.json()["scope"]) == (RS_A, "rs-a:read", "rs-a:read")
+
+
+def test_an_exchanged_token_never_outlives_the_access_token_lifetime(oauth, api, client_a, settings):
+    """The exchanged token lives the shorter of ``ACCESS_TOKEN_LIFETIME`` and what is left of
+    its subject token: a subject issued under a longer lifetime gives no longer a token."""
+    subject = oauth.tokens(client_a, scope="read")["access_token"]  # 3600 s
+    settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_LIFETIME=60)
+    r = exchange(api, client_a, subject)
+    assert r.status_code == 200, r.content
+    row = access_token_row(r.json()["access_token"])
+    assert r.json()["expires_in"] <= 60 and (row.expires_at - row.created_at).total_seconds() <= 60

@@ -338,7 +338,7 @@ def _check_audience(claims: dict[str, Any], expected: list[str]) -> None:
         raise InvalidJWT("not intended for this audience")
 
 
-def _check_key_period(claims: dict[str, Any], key: keys.LoadedKey, *, leeway: int, lifetime: bool) -> None:
+def _check_key_period(claims: dict[str, Any], key: keys.LoadedKey, leeway: int, lifetime: bool) -> None:
     """A token must have been signed while its key was signing (a worker may sign with a
     just-retired key for one key-cache period), and, when its expiry counts (``lifetime``),
     live no longer than anything we issue: so a retired key that leaked cannot mint tokens

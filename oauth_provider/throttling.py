@@ -179,10 +179,11 @@ class Throttle:
             for label, identity in raw.items()
         }
 
-    def limits(self, request: HttpRequest, subjects: dict[str, str], conf: ThrottleSettings) -> dict[str, int]:
-        """Cache key -> the failures that spend it: ``address_failures`` for the address (the
-        first key), ``failures`` for each subject."""
-        address, *others = self.keys(request, subjects, conf).values()
+    @staticmethod
+    def limits(keys: dict[str, str], conf: ThrottleSettings) -> dict[str, int]:
+        """Cache key -> the failures that spend it, for :meth:`keys`: ``address_failures`` for
+        the address (the first key), ``failures`` for each subject."""
+        address, *others = keys.values()
         return {address: conf.address_failures, **dict.fromkeys(others, conf.failures)}
 
     def retry_after(self, request: HttpRequest, subjects: dict[str, str]) -> int:
@@ -191,7 +192,7 @@ class Throttle:
         conf = self.conf()
         if not conf.enabled:
             return 0
-        limits = self.limits(request, subjects, conf)
+        limits = self.limits(self.keys(request, subjects, conf), conf)
         try:
             cache = caches[conf.cache]
             counts = cache.get_many(list(limits))
@@ -241,7 +242,7 @@ class Throttle:
         if not conf.enabled:
             return 0
         keys = self.keys(request, subjects, conf)
-        limits = self.limits(request, subjects, conf)
+        limits = self.limits(keys, conf)
         now = secrets.now().timestamp()
         wait = 0
         try:

@@ -53,6 +53,7 @@ from ..models.store import (
     refresh_kept,
     refresh_token_by_value,
     refresh_unrotated,
+    share_refresh_token,
     spend_refresh_grace,
 )
 from ..params import getlist
@@ -117,8 +118,7 @@ class RefreshTokenGrant(Grant):
                 if stored is not None and stored.authorization_id == family.pk and stored.rotated_at is None:
                     attach_client(stored.authorization, client)
                     if stored.is_live(now):
-                        # two holders now: the successor's own grace is spent in advance
-                        RefreshToken.objects.filter(pk=stored.pk).update(shared_at=now)
+                        share_refresh_token(stored.pk, now)  # two holders now
                         return issue_tokens(
                             request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
                             authorization=family, refresh_value=successor, stored_refresh=stored,

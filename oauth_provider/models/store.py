@@ -215,6 +215,13 @@ def insert_if(condition: Condition, *rows: Model) -> bool:
     return True
 
 
+def share_refresh_token(pk: Any, when: datetime) -> None:
+    """A grace retry hands the unused successor ``pk`` out a second time: two holders have it,
+    so its own grace is spent in advance (``RefreshToken.shared_at``: once rotated, any second
+    presentation is reuse). One UPDATE."""
+    RefreshToken.objects.filter(pk=pk).update(shared_at=when)
+
+
 def spend_refresh_grace(pk: Any, when: datetime, grace: timedelta) -> bool:
     """A rotated refresh token presented again inside its grace period is honoured once:
     True for the one request that marks it (revoked), False when it was already spent or

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -39,6 +40,18 @@ class Scope(Hello):
 class HelloOpen(Hello):
     authentication_classes = []
     permission_classes = [AllowAny]
+
+
+class HelloOneQuery(HelloOpen):
+    """The open view plus one ``SELECT 1`` through Django's cursor: what any protection that
+    asks the database once costs at the least (a round trip, nothing read), the floor of
+    ``drf_protected`` with an opaque token."""
+
+    def get(self, request: Request) -> Response:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return super().get(request)
 
 
 def hello_plain_open(request: HttpRequest) -> JsonResponse:

@@ -46,6 +46,7 @@ from .models import (
     Client,
     Consent,
     DeviceCode,
+    ImportedToken,
     LogoutDelivery,
     RefreshToken,
     SigningKey,
@@ -77,6 +78,7 @@ def _secret_columns() -> set[tuple[Any, str]]:
         (SigningKey, "private_key"), (get_client_model(), "client_secret_hash"),
         (AccessToken, "token_hash"), (RefreshToken, "token_hash"), (AuthorizationCode, "code_hash"),
         (DeviceCode, "device_code_hash"), (DeviceCode, "user_code_hash"), (get_user_model(), "password"),
+        (ImportedToken, "token_hash"),
     }
 
 
@@ -521,6 +523,30 @@ class SigningKeyAdmin(NoSecretLookups):
                 post.setlist(ACTION_CHECKBOX_NAME, [str(pk) for pk in SigningKey.objects.values_list("pk", flat=True)])
             request.POST = post  # type: ignore[assignment]
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(ImportedToken)
+class ImportedTokenAdmin(NoSecretLookups):
+    """What ``import_dot`` carried over from django-oauth-toolkit (:mod:`oauth_provider.models.imports`):
+    a record per token, kept after the token is revoked and cleaned up so a later run does not
+    bring it back. Read-only; deleting a record lets a later run import that token again while
+    DOT holds it as live."""
+
+    list_display = ("hash_prefix", "kind", "imported_at", "expires_at")
+    list_filter = ("kind",)
+    readonly_fields = ("kind", "imported_at", "expires_at")
+    ordering = ("-pk",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("token (hash)"), ordering="token_hash")
+    def hash_prefix(self, obj: ImportedToken) -> str:
+        return _short_hash(obj.token_hash)
 
 
 @admin.register(LogoutDelivery)

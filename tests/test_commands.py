@@ -17,7 +17,15 @@ from django.test.utils import CaptureQueriesContext
 
 from oauth_provider import scopes, secrets
 from oauth_provider.management.commands import createclient
-from oauth_provider.models import AccessToken, Authorization, AuthorizationCode, RefreshToken, cleanup, get_client_model
+from oauth_provider.models import (
+    AccessToken,
+    Authorization,
+    AuthorizationCode,
+    ImportedToken,
+    RefreshToken,
+    cleanup,
+    get_client_model,
+)
 from tests.support.factories import (
     AccessTokenFactory,
     AuthorizationCodeFactory,
@@ -263,6 +271,11 @@ def rows():
         "redeemed_unexpired_device": DeviceCodeFactory(status="consumed", consumed_at=_ago(seconds=5)),
         "dead:expired_device": DeviceCodeFactory(expires_at=_ago(seconds=1)),
         "dead:approved_expired_device": DeviceCodeFactory(status="approved", expires_at=_ago(minutes=5)),
+        # import_dot's record of a token outlives the token, until the token would have expired
+        "record_of_unexpired_import": ImportedToken.objects.create(
+            token_hash="a" * 64, kind="refresh", expires_at=_ahead(days=3)),
+        "dead:record_of_expired_import": ImportedToken.objects.create(
+            token_hash="b" * 64, kind="access", expires_at=_ago(seconds=1)),
     })
     return r
 
@@ -272,7 +285,7 @@ def surviving(rows: dict) -> set[str]:
 
 
 EXPECTED_COUNTS = {"authorization codes": 2, "access tokens": 5, "refresh tokens": 4, "authorizations": 3,
-                   "device codes": 2}
+                   "device codes": 2, "tokens imported from django-oauth-toolkit": 1}
 
 
 def test_cleartokens_deletes_dead_rows_and_keeps_live_ones(rows):

@@ -42,14 +42,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, Min, OuterRef
+from django.db.models import Exists, F, Min, OuterRef, Q
 
 from .. import resources
 from .. import scopes as _scopes
 from .. import secrets as _secrets
 from ..errors import InvalidTarget
 from ..issuing import refresh_expiry
-from ..models import AbstractClient, AccessToken, Authorization, Consent, RefreshToken
+from ..models import AbstractClient, AccessToken, Authorization, Consent, ImportedToken, ImportedTokenKind, RefreshToken
 from ..registry import adapter
 from .report import IMPORTED, PRESENT, REVOKED, Report
 
@@ -87,9 +87,12 @@ class Run:
     left_behind: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: clients that existed before this run, by pk: their tokens were imported by an earlier run
     earlier: set[Any] = field(default_factory=set)
-    #: read once per batch: the hashes of the batch's tokens stored here already, and when
-    #: each DOT token family of the batch began
+    #: read once per batch: the hashes of the batch's tokens stored here already, of those an
+    #: earlier run imported (stored here or not), and when each DOT token family of the batch began
     present: set[str] = field(default_factory=set)
+    imported: set[str] = field(default_factory=set)
+    #: what this batch imported, remembered with the batch (:class:`ImportedToken`)
+    remembered: list[ImportedToken] = field(default_factory=list)
     family_starts: dict[Any, datetime] = field(default_factory=dict)
     unknown_scopes: set[str] = field(default_factory=set)
 
@@ -128,6 +131,7 @@ def import_tokens(run: Run) -> None:
         with transaction.atomic():
             for rt in rows:
                 _refresh_token(run, rt)
+            _remember(run)
     held = dot.refresh_token.objects.filter(access_token=OuterRef("pk"), revoked__isnull=True)
     lone = dot.access_token.objects.filter(expires__gt=run.now).exclude(Exists(held))
     for rows in batches(lone, run.batch_size):
@@ -135,6 +139,7 @@ def import_tokens(run: Run) -> None:
         with transaction.atomic():
             for at in rows:
                 _lone_access_token(run, at)
+            _remember(run)
     with transaction.atomic():
         _remember_consents(run)
     _left_behind(run)
@@ -144,8 +149,9 @@ def carry_revocations(run: Run) -> None:
     """What DOT revoked since an earlier run, revoke here too: a refresh token DOT rotated or
     revoked (RFC 7009 §2.1, RFC 9700 §4.14.2) revokes its family here, an access token DOT
     deleted (its way of revoking) is revoked here. Only tokens an earlier run imported are
-    looked at: they are the ones created before their client was imported here; tokens issued
-    here since are this site's own."""
+    looked at: those it remembered (:class:`ImportedToken`), and those created before their
+    client was imported here (runs before the record was kept); tokens issued here since are
+    this site's own."""
     dot = run.models
     if dot.refresh_token.objects.filter(token_checksum="").exists() or dot.access_token.objects.filter(
         token_checksum=""
@@ -155,13 +161,16 @@ def carry_revocations(run: Run) -> None:
         return
     live_refresh = dot.refresh_token.objects.filter(revoked__isnull=True).values("token_checksum")
     # what is live here (the model's rule) but no longer live at DOT
+    imported = ImportedToken.objects.filter(kind=ImportedTokenKind.REFRESH).values("token_hash")
     stale_refresh = RefreshToken.objects.live(run.now).filter(
-        authorization__client__in=run.earlier, created_at__lte=F("authorization__client__created_at"),
+        Q(token_hash__in=imported)
+        | Q(authorization__client__in=run.earlier, created_at__lte=F("authorization__client__created_at")),
     ).exclude(token_hash__in=live_refresh)
     families = Authorization.objects.filter(pk__in=list(stale_refresh.values_list("authorization_id", flat=True)))
     live_access = dot.access_token.objects.filter(expires__gt=run.now).values("token_checksum")
+    imported = ImportedToken.objects.filter(kind=ImportedTokenKind.ACCESS).values("token_hash")
     stale_access = AccessToken.objects.live(run.now).filter(
-        client__in=run.earlier, created_at__lte=F("client__created_at"),
+        Q(token_hash__in=imported) | Q(client__in=run.earlier, created_at__lte=F("client__created_at")),
     ).exclude(token_hash__in=live_access)
     if run.dry_run:
         run.report.count(REFRESH, REVOKED, stale_refresh.count())
@@ -173,11 +182,15 @@ def carry_revocations(run: Run) -> None:
 
 
 def _read_batch(run: Run, refresh: list[Any], access: list[Any]) -> None:
-    """What a batch needs to know about this side, in three queries whatever its size: which
-    of its tokens are here already, and when its DOT token families began."""
-    run.present = set(RefreshToken.objects.filter(token_hash__in=[checksum(t) for t in refresh])
+    """What a batch needs to know about this side, in four queries whatever its size: which
+    of its tokens are here already, which an earlier run imported, and when its DOT token
+    families began."""
+    refresh_digests, access_digests = [checksum(t) for t in refresh], [checksum(t) for t in access]
+    run.present = set(RefreshToken.objects.filter(token_hash__in=refresh_digests)
                       .values_list("token_hash", flat=True)) if refresh else set()
-    run.present |= set(AccessToken.objects.filter(token_hash__in=[checksum(t) for t in access])
+    run.present |= set(AccessToken.objects.filter(token_hash__in=access_digests)
+                       .values_list("token_hash", flat=True))
+    run.imported = set(ImportedToken.objects.filter(token_hash__in=refresh_digests + access_digests)
                        .values_list("token_hash", flat=True))
     families = {t.token_family for t in refresh if getattr(t, "token_family", None)}
     run.family_starts = dict(
@@ -194,9 +207,11 @@ def _client(run: Run, token: Any, kind: str) -> AbstractClient | None:
 
 
 def _gone_here(run: Run, token: Any, client: AbstractClient, kind: str) -> bool:
-    """A token of a client imported by an earlier run, created at DOT before that run, and
-    missing here: it was imported then, and revoked and cleaned up here since. Never brought back."""
-    if client.pk in run.earlier and token.created <= client.created_at:
+    """A token an earlier run imported and missing here: revoked and cleaned up here since.
+    Never brought back. Known by the run's record (:class:`ImportedToken`), or, for runs
+    before the record was kept, as a token of a client imported by an earlier run and created
+    at DOT before that run."""
+    if checksum(token) in run.imported or (client.pk in run.earlier and token.created <= client.created_at):
         run.left_behind[(kind, "imported by an earlier run and deleted here since (revoked, then cleaned up): "
                                "not brought back")] += 1
         return True
@@ -253,6 +268,7 @@ def _refresh_token(run: Run, rt: Any) -> None:
         family.save()
         RefreshToken.objects.create(token_hash=digest, authorization=family, scope=access.scope,
                                     created_at=rt.created, expires_at=expires)
+        run.remembered.append(ImportedToken(token_hash=digest, kind=ImportedTokenKind.REFRESH, expires_at=expires))
     run.present.add(digest)
     report.count(REFRESH, IMPORTED)
     if access.expires > run.now:
@@ -305,8 +321,16 @@ def _access_token(run: Run, at: Any, client: AbstractClient, family: Authorizati
             family.save()
         AccessToken.objects.create(token_hash=digest, client=client, user_id=at.user_id, authorization=family,
                                    scope=at.scope, audience=audience, created_at=at.created, expires_at=at.expires)
+        run.remembered.append(ImportedToken(token_hash=digest, kind=ImportedTokenKind.ACCESS, expires_at=at.expires))
     run.present.add(digest)
     run.report.count(ACCESS, IMPORTED)
+
+
+def _remember(run: Run) -> None:
+    """Record what the batch imported, in the batch's transaction (one INSERT)."""
+    if run.remembered:
+        ImportedToken.objects.bulk_create(run.remembered)
+        run.remembered.clear()
 
 
 def _note_scopes(run: Run, scope: str) -> None:

@@ -15,6 +15,9 @@ their state (live, spent, revoked, expired, remembered).
   once when its authorization completes.
 * Dynamic registration (RFC 7591/7592) keeps its initial access tokens and each registered
   client's registration access token (hashed) in :mod:`.registrations`.
+* ``import_dot`` remembers each token it carried over from django-oauth-toolkit
+  (:mod:`.imports`), so a later run neither brings back one revoked here nor misses one DOT
+  revoked since.
 """
 
 from .clients import (
@@ -31,6 +34,7 @@ from .clients import (
 )
 from .consents import Consent, ConsentQuerySet
 from .devices import DeviceCode, DeviceCodeQuerySet, DeviceCodeStatus
+from .imports import ImportedToken, ImportedTokenKind, ImportedTokenQuerySet
 from .logout import LogoutDelivery, LogoutDeliveryQuerySet, LogoutReason
 from .pushed import PushedAuthorization, PushedAuthorizationQuerySet
 from .registrations import (
@@ -57,7 +61,8 @@ __all__ = [
     "Authorization", "AuthorizationCode", "AuthorizationCodeQuerySet", "AuthorizationQuerySet", "Client",
     "CLIENT_MODEL_SETTING", "ClientRegistration", "ClientRegistrationQuerySet", "ClientType", "Consent",
     "ConsentQuerySet", "DEFAULT_CLIENT_MODEL", "DeviceCode", "DeviceCodeQuerySet", "DeviceCodeStatus",
-    "GrantType", "InitialAccessToken", "InitialAccessTokenQuerySet", "LogoutDelivery",
+    "GrantType", "ImportedToken", "ImportedTokenKind", "ImportedTokenQuerySet", "InitialAccessToken",
+    "InitialAccessTokenQuerySet", "LogoutDelivery",
     "LogoutDeliveryQuerySet", "LogoutReason", "PushedAuthorization", "PushedAuthorizationQuerySet", "RefreshToken",
     "RefreshTokenQuerySet", "SigningKey", "SigningKeyQuerySet", "TokenQuerySet", "client_model_label",
     "get_client_model",

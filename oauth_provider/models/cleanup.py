@@ -17,7 +17,8 @@ What goes, in this order (children before their family), each model's ``.dead(no
   kept until then so a late poll is still told so.
 * pushed authorization requests (RFC 9126) past their expiry, used or not (:mod:`.pushed`);
 * back-channel logout deliveries delivered or given up on more than a week ago
-  (:mod:`.logout`); pending ones stay, ``sendlogouts`` finishes them.
+  (:mod:`.logout`); pending ones stay, ``sendlogouts`` finishes them;
+* records of tokens ``import_dot`` carried over (:mod:`.imports`) once those tokens expired.
 
 Rows are deleted by primary-key lists of at most ``batch_size``, so memory and lock time stay
 bounded on tables of millions of rows, and a run can be interrupted at any point.
@@ -35,6 +36,7 @@ from django.db.models import Model, QuerySet
 
 from .. import secrets
 from .devices import DeviceCode
+from .imports import ImportedToken
 from .logout import LogoutDelivery
 from .pushed import PushedAuthorization
 from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
@@ -53,6 +55,7 @@ def dead_rows(now: datetime) -> list[QuerySet[Any]]:
         DeviceCode.objects.dead(now),
         PushedAuthorization.objects.dead(now),
         LogoutDelivery.objects.dead(now),
+        ImportedToken.objects.dead(now),
     ]
 
 

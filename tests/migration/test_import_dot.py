@@ -30,7 +30,15 @@ from oauth2_provider.models import Application  # noqa: E402
 from oauth2_provider.models import Grant as DotGrant  # noqa: E402
 from oauth2_provider.models import RefreshToken as DotRefreshToken  # noqa: E402
 
-from oauth_provider.models import AccessToken, Authorization, Client, Consent, RefreshToken, SigningKey  # noqa: E402
+from oauth_provider.models import (  # noqa: E402
+    AccessToken,
+    Authorization,
+    Client,
+    Consent,
+    ImportedToken,
+    RefreshToken,
+    SigningKey,
+)
 from oauth_provider.secrets import hash_token  # noqa: E402
 from tests.conftest import basic_auth  # noqa: E402
 from tests.migration import dot_flows  # noqa: E402
@@ -363,6 +371,36 @@ def test_a_token_revoked_and_cleaned_up_here_does_not_come_back(dot_site):
     assert r.status_code == 400, r.content
 
 
+def test_a_token_a_later_run_imported_and_cleaned_up_here_does_not_come_back(dot_site):
+    """Runs early, again and again: a token the *second* run imported, revoked here and cleaned
+    up by cleartokens, is still DOT's live token; a third run must not bring it back."""
+    import_dot()
+    late = dot_flows.token(HttpClient(), dot_site.apps["billing"], {"grant_type": "client_credentials"},
+                           secret=BILLING_SECRET)
+    import_dot()
+    AccessToken.objects.filter(token_hash=hash_token(late["access_token"])).revoke()
+    call_command("cleartokens", stdout=StringIO())
+    assert not AccessToken.objects.filter(token_hash=hash_token(late["access_token"])).exists()
+    out = import_dot()
+    assert "deleted here since (revoked, then cleaned up): not brought back" in out, out
+    assert bearer(late["access_token"]).status_code == 401
+
+
+def test_what_dot_revokes_after_a_later_run_imported_it_is_revoked_here(dot_site):
+    """A token the second run imported and DOT revoked afterwards is revoked here by the third
+    run, as one the first run imported would be."""
+    import_dot()
+    late = dot_flows.token(HttpClient(), dot_site.apps["billing"], {"grant_type": "client_credentials"},
+                           secret=BILLING_SECRET)
+    import_dot()
+    assert bearer(late["access_token"]).status_code == 200
+    dot_flows.revoke(dot_site.apps["billing"], late["access_token"], secret=BILLING_SECRET)
+    out = import_dot()
+    assert "access token: 1 revoked as at DOT" in out.replace("already present, ", "").replace(
+        "4 ", ""), out
+    assert bearer(late["access_token"]).status_code == 401
+
+
 def test_what_dot_revokes_between_two_runs_is_revoked_here(dot_site):
     """Imported once early; then, still at DOT, alice's client refreshes (DOT rotates) and the
     billing job's token is revoked. The second run carries the new tokens and revokes the stale
@@ -400,10 +438,13 @@ def test_queries_grow_with_the_tokens_written_not_with_lookups(dot_site, figure)
         import_dot()
     inserts = [q for q in real_queries(captured) if q.lstrip().upper().startswith("INSERT")]
     reads = len(real_queries(captured)) - len(inserts)
-    # 4 clients, 2 keys, 3 families + 3 refresh + 3 access tokens, 6 client tokens, 2 consents
+    # 4 clients, 2 keys, 3 families + 3 refresh + 3 access tokens, 6 client tokens, 2 consents,
+    # and one INSERT per batch of the records of what it imported (the refresh and the lone batch)
     assert AccessToken.objects.count() == 9 and RefreshToken.objects.count() == 3
-    assert len(inserts) == 4 + 2 + 9 + 6 + 2
-    assert reads <= 25, "\n".join(q for q in real_queries(captured) if not q.startswith("INSERT"))
+    assert ImportedToken.objects.count() == 12
+    assert len(inserts) == 4 + 2 + 9 + 6 + 2 + 2
+    # per batch: which of its tokens are here, which an earlier run imported, when its DOT families began
+    assert reads <= 26, (reads, "\n".join(q for q in real_queries(captured) if not q.startswith("INSERT")))
     figure("import_dot", f"{len(inserts)} INSERTs and {reads} other statements for 4 clients and 12 tokens")
 
 

@@ -19,9 +19,9 @@ from ...models.cleanup import DEFAULT_BATCH_SIZE, clear
 class Command(BaseCommand):
     help = (
         "Delete expired and revoked authorization codes, access tokens and refresh tokens, and "
-        "the grants (token families) nothing can use any more, and back-channel logout deliveries "
-        "finished more than a week ago. Run it daily from cron; it is "
-        "safe to run while the site is serving requests."
+        "the grants (token families) nothing can use any more, back-channel logout deliveries "
+        "finished more than a week ago, and import_dot's records of tokens that have expired. Run it "
+        "daily from cron; it is safe to run while the site is serving requests."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -49,7 +49,8 @@ from .. import scopes as _scopes
 from .. import secrets as _secrets
 from ..errors import InvalidTarget
 from ..issuing import refresh_expiry
-from ..models import AbstractClient, AccessToken, Authorization, Consent, ImportedToken, ImportedTokenKind, RefreshToken
+from ..models import AbstractClient, AccessToken, Authorization, Consent, ImportedToken, RefreshToken
+from ..models import imports as _imports
 from ..registry import adapter
 from .report import IMPORTED, PRESENT, REVOKED, Report
 
@@ -161,14 +162,14 @@ def carry_revocations(run: Run) -> None:
         return
     live_refresh = dot.refresh_token.objects.filter(revoked__isnull=True).values("token_checksum")
     # what is live here (the model's rule) but no longer live at DOT
-    imported = ImportedToken.objects.filter(kind=ImportedTokenKind.REFRESH).values("token_hash")
+    imported = ImportedToken.objects.filter(kind=_imports.REFRESH).values("token_hash")
     stale_refresh = RefreshToken.objects.live(run.now).filter(
         Q(token_hash__in=imported)
         | Q(authorization__client__in=run.earlier, created_at__lte=F("authorization__client__created_at")),
     ).exclude(token_hash__in=live_refresh)
     families = Authorization.objects.filter(pk__in=list(stale_refresh.values_list("authorization_id", flat=True)))
     live_access = dot.access_token.objects.filter(expires__gt=run.now).values("token_checksum")
-    imported = ImportedToken.objects.filter(kind=ImportedTokenKind.ACCESS).values("token_hash")
+    imported = ImportedToken.objects.filter(kind=_imports.ACCESS).values("token_hash")
     stale_access = AccessToken.objects.live(run.now).filter(
         Q(token_hash__in=imported) | Q(client__in=run.earlier, created_at__lte=F("client__created_at")),
     ).exclude(token_hash__in=live_access)
@@ -268,7 +269,7 @@ def _refresh_token(run: Run, rt: Any) -> None:
         family.save()
         RefreshToken.objects.create(token_hash=digest, authorization=family, scope=access.scope,
                                     created_at=rt.created, expires_at=expires)
-        run.remembered.append(ImportedToken(token_hash=digest, kind=ImportedTokenKind.REFRESH, expires_at=expires))
+        run.remembered.append(ImportedToken(token_hash=digest, kind=_imports.REFRESH, expires_at=expires))
     run.present.add(digest)
     report.count(REFRESH, IMPORTED)
     if access.expires > run.now:
@@ -321,7 +322,7 @@ def _access_token(run: Run, at: Any, client: AbstractClient, family: Authorizati
             family.save()
         AccessToken.objects.create(token_hash=digest, client=client, user_id=at.user_id, authorization=family,
                                    scope=at.scope, audience=audience, created_at=at.created, expires_at=at.expires)
-        run.remembered.append(ImportedToken(token_hash=digest, kind=ImportedTokenKind.ACCESS, expires_at=at.expires))
+        run.remembered.append(ImportedToken(token_hash=digest, kind=_imports.ACCESS, expires_at=at.expires))
     run.present.add(digest)
     run.report.count(ACCESS, IMPORTED)
 

@@ -24,10 +24,14 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import secrets as _secrets
 
+#: the kinds of token a record names
+ACCESS = "access"
+REFRESH = "refresh"
+
 
 class ImportedTokenKind(models.TextChoices):
-    ACCESS = "access", _("access token")
-    REFRESH = "refresh", _("refresh token")
+    ACCESS = ACCESS, _("access token")
+    REFRESH = REFRESH, _("refresh token")
 
 
 class ImportedTokenQuerySet(models.QuerySet["ImportedToken"]):

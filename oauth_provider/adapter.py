@@ -45,9 +45,14 @@ class DefaultAdapter:
     def can_remember_consent(self, client: AbstractClient) -> bool:
         """May a stored consent stand in for the consent page for this client?
 
-        Default: yes for confidential clients when ``REMEMBER_CONSENT`` is on; never for
-        public clients, whose identity a redirect URI alone does not prove (RFC 8252 §8.6)."""
-        return bool(provider_settings.REMEMBER_CONSENT) and not client.is_public
+        Default: yes for confidential clients an operator registered, when ``REMEMBER_CONSENT``
+        is on; never for public clients, whose identity a redirect URI alone does not prove
+        (RFC 8252 §8.6), nor for a client that registered itself (dynamic registration, a
+        client ID metadata document): nobody vouches for who makes it, so the user is asked
+        every time (RFC 9700 §2.3)."""
+        from .client_metadata import is_self_registered
+
+        return bool(provider_settings.REMEMBER_CONSENT) and not client.is_public and not is_self_registered(client)
 
     def is_user_allowed(self, request: HttpRequest, client: AbstractClient, user: Any) -> bool:
         """May ``user`` authorize ``client`` at all? False answers ``access_denied``.

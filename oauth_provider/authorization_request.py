@@ -374,14 +374,24 @@ def consent_needed(request: HttpRequest, req: AuthorizationRequest, user: Any) -
     policy = adapter()
     if not req.client.is_public and policy.should_skip_consent(request, req.client, user, req.scopes):
         return "consent" in req.prompt
-    if "consent" in req.prompt or not policy.can_remember_consent(req.client):
-        return True
-    if any(target != resources.default_identifier(request) for target in req.resources):
-        # A remembered consent names scopes, not resources: it never stands in for a grant
-        # to another resource, whose scopes may be spelled alike (RFC 8707 §2).
+    if "consent" in req.prompt or not may_remember(request, req):
         return True
     consent = consent_of(user, req.client)
     return consent is None or not consent.covers(req.scopes)
+
+
+def may_remember(request: HttpRequest, req: AuthorizationRequest) -> bool:
+    """May a remembered consent stand in for the page for this request, and may this
+    decision be remembered? Only where the adapter remembers the client at all
+    (:meth:`~oauth_provider.adapter.DefaultAdapter.can_remember_consent`) and the request is
+    for the default resource: a remembered consent names scopes, not resources, so it never
+    stands in for a grant to another resource, whose scopes may be spelled alike, and a
+    decision about another resource is never remembered, or it would later stand in for the
+    default resource the user was never asked about (RFC 8707 §2)."""
+    if not adapter().can_remember_consent(req.client):
+        return False
+    default = resources.default_identifier(request)
+    return all(target == default for target in req.resources)
 
 
 def granted_scopes(req: AuthorizationRequest, ticked: Iterable[str]) -> tuple[str, ...]:
@@ -411,12 +421,18 @@ def consent_scopes(requested: tuple[str, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def record_decision(req: AuthorizationRequest, user: Any, granted: tuple[str, ...] | None, remember: bool) -> None:
+def record_decision(
+    req: AuthorizationRequest, user: Any, granted: tuple[str, ...] | None, remember: bool | None
+) -> None:
     """Make the remembered consent what ``user`` just decided (``granted`` None: denied).
     Remembered only when the user asked and the client may be remembered at all; otherwise,
     and after a denial, nothing is granted silently any more (the rules are the model's:
-    :class:`oauth_provider.models.ConsentQuerySet`)."""
+    :class:`oauth_provider.models.ConsentQuerySet`). ``remember`` None: remembering was not
+    offered for this request (:func:`may_remember`: another resource): an approval leaves the
+    remembered consent as it is, a denial still forgets it."""
     if not adapter().can_remember_consent(req.client):
+        return
+    if remember is None and granted is not None:
         return
     if granted is None or not remember:
         Consent.objects.forget(user, req.client)

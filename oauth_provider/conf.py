@@ -98,8 +98,10 @@ DEFAULTS: dict[str, Setting] = {
     "REMEMBER_CONSENT": Setting(
         True, (bool,),
         "Offer a ticked \"Remember my decision\" box on the consent page of confidential "
-        "clients; while the decision the user asked to be remembered covers the requested "
-        "scopes, the page is skipped. Public clients are always asked again (RFC 8252 §8.6).",
+        "clients an operator registered, for requests to the default resource; while the "
+        "decision the user asked to be remembered covers the requested scopes, the page is "
+        "skipped. Public clients (RFC 8252 §8.6), clients that registered themselves and "
+        "requests naming another resource (RFC 8707) are always asked again.",
     ),
     "GRANT_TYPES": Setting(
         {

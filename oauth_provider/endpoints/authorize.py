@@ -35,6 +35,7 @@ from ..authorization_request import (
     consent_scopes,
     establish_client,
     granted_scopes,
+    may_remember,
     record_decision,
     validate,
 )
@@ -226,8 +227,9 @@ class AuthorizationView(View):
             "consent_blob": blob,
             "user": request.user,
             # Remembering is the user's choice, offered (ticked) where a stored consent may
-            # ever stand in for this page; never for public clients (RFC 8252 §8.6).
-            "offer_remember": adapter().can_remember_consent(req.client),
+            # ever stand in for this page: never for public or self-registered clients, nor
+            # for a request naming another resource than the default one (may_remember).
+            "offer_remember": may_remember(request, req),
             "remember_field": REMEMBER_FIELD,
         }
         return render_page(request, self.template_name, context)
@@ -281,8 +283,10 @@ class AuthorizationView(View):
         return granted_scopes(req, request.POST.getlist("scope"))
 
     def record(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...] | None) -> None:
-        """Remember the decision as the user asked ("Remember my decision" ticked or not)."""
-        record_decision(req, request.user, granted, remember=REMEMBER_FIELD in request.POST)
+        """Remember the decision as the user asked ("Remember my decision" ticked or not),
+        where it was offered (:func:`may_remember`)."""
+        offered = may_remember(request, req)
+        record_decision(req, request.user, granted, remember=REMEMBER_FIELD in request.POST if offered else None)
 
     def grant(self, request: HttpRequest, req: AuthorizationRequest, granted: tuple[str, ...]) -> HttpResponse:
         """Store the grant and its code, and send the code back (RFC 6749 §4.1.2, RFC 9207). A

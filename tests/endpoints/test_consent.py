@@ -549,6 +549,66 @@ def test_deny_forgets_the_remembered_consent(oauth, conf_client, user, issuer):
     assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
 
 
+MCP = "https://testserver/mcp"
+
+
+@pytest.fixture
+def mcp_resource(settings):
+    """An MCP server beside the site's own API, sharing its scopes (the MCP how-to's setup)."""
+    settings.OAUTH_PROVIDER = oauth_settings(RESOURCES={MCP: {"name": "Notes MCP server", "scopes": ["read", "write"]}})
+
+
+def test_a_self_registered_client_is_asked_every_time(oauth, user):
+    """docs/how-to/dynamic-registration.md: "a self-registered client never skips the consent
+    page". A confidential client that registered itself was offered "Remember my decision",
+    and a remembered consent then issued codes silently (prompt=none included)."""
+    client = ClientFactory(registration_method="dynamic", grant_types="authorization_code refresh_token")
+    r, _ = consent_page(oauth.browser, client, scope="read")
+    assert b'name="remember"' not in r.content
+    oauth.approve(r, remember=True)  # a forged "remember" stores nothing either
+    assert not Consent.objects.filter(user=user, client=client).exists()
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(client, scope="read")))
+    again = oauth.browser.get(AUTHORIZE, params_for(client, scope="read", prompt="none", state="s"))
+    assert "code" not in query_of(again.get("Location", "")), again.get("Location")
+
+
+@pytest.mark.parametrize("method", ["dynamic", "metadata_document"])
+def test_the_adapter_never_remembers_a_self_registered_confidential_client(method):
+    from oauth_provider.models import Client
+
+    client = Client(registration_method=method, client_type="confidential")
+    assert DefaultAdapter().can_remember_consent(Client(registration_method="admin", client_type="confidential"))
+    assert not DefaultAdapter().can_remember_consent(client)
+
+
+def test_a_decision_for_another_resource_is_neither_offered_nor_remembered(oauth, conf_client, user, mcp_resource):
+    """RFC 8707 §2: the user allowed access "limited to" the MCP server. Remembered by its
+    scopes alone, that decision gave the client a silent code for the site's own API (a
+    request naming no resource), which the user was never asked about (outside review)."""
+    r, _ = consent_page(oauth.browser, conf_client, scope="read write", resource=MCP)
+    assert b"Notes MCP server" in r.content and b'name="remember"' not in r.content
+    assert oauth.approve(r, remember=True).status_code == 302
+    assert not Consent.objects.filter(user=user, client=conf_client).exists()
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read write")))
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read write", resource=MCP)))
+
+
+def test_approving_another_resource_keeps_the_remembered_default_and_denying_forgets_it(
+        oauth, conf_client, user, mcp_resource):
+    """A decision about the MCP server leaves the remembered consent for the site's API as it
+    is when the user allows (the page offered no choice about it), and forgets it when the
+    user denies (after a denial nothing is granted silently)."""
+    oauth.get_code(conf_client, scope="read")
+    assert Consent.objects.filter(user=user, client=conf_client).exists()
+    r, _ = consent_page(oauth.browser, conf_client, scope="read", resource=MCP)
+    oauth.approve(r)
+    assert_silent_grant(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
+    r, _ = consent_page(oauth.browser, conf_client, scope="read", resource=MCP)
+    oauth.browser.post(AUTHORIZE, {"oauth_request": consent_blob(r.content.decode()), "deny": "deny"})
+    assert not Consent.objects.filter(user=user, client=conf_client).exists()
+    assert_consent_page(oauth.browser.get(AUTHORIZE, params_for(conf_client, scope="read")))
+
+
 # -- prompt=none (OIDC Core §3.1.2.1) ----------------------------------------------------------------
 @pytest.mark.req("OIDC-3.1.2.1-prompt-none")
 @pytest.mark.req("9207-2-iss-in-authz-response")

@@ -960,8 +960,9 @@ def test_a_self_registered_clients_error_is_a_link_back_never_a_bounce(oauth, lo
 @pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
 @open_registration
 def test_a_self_registered_client_is_answered_by_redirect_once_the_user_has_decided(oauth, user):
-    """The consent page names the client and where it sends the user; once they press Deny
-    (or a remembered decision stands in for the page), the answer goes back as usual."""
+    """The consent page names the client and where it sends the user; once they press Deny,
+    the answer goes back as usual. A consent row never stands in for the page of a client that
+    registered itself (it is asked every time), so ``prompt=none`` still gets the error page."""
     stored = _attacker_client()
     params, _verifier = oauth.authorize_params(stored, redirect_uri="https://attacker.example/cb")
     denied = oauth.browser.post("/o/authorize/", {"oauth_request": consent_blob(
@@ -969,7 +970,7 @@ def test_a_self_registered_client_is_answered_by_redirect_once_the_user_has_deci
     assert assert_redirect_to(denied, "https://attacker.example/cb")["error"] == "access_denied"
     ConsentFactory(user=user, client=stored, scope="read")
     silent = oauth.browser.get("/o/authorize/", {**params, "prompt": "none"})
-    assert "code" in assert_redirect_to(silent, "https://attacker.example/cb")
+    assert silent.status_code == 400 and b"consent_required" in silent.content
 
 
 @pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")

@@ -115,6 +115,60 @@ def sign_in(driver: OAuthDriver, client, nonce: str = "n-0S6_WzA2Mj") -> dict[st
     return pyjwt.decode(tokens["id_token"], options={"verify_signature": False}) | {"_raw": tokens["id_token"]}
 
 
+# --- one login session, one sid, whatever Django does to the session key ----------------------
+@pytest.mark.urls("tests.oidc.password_change_urls")
+def test_a_logout_after_a_password_change_tells_the_clients_signed_in_before_it(server, rp_client, logged_in,
+                                                                               commit, user):
+    """Django's password change keeps the user logged in and cycles the session key. A ``sid``
+    derived from the key changed with it: the client signed in before the change was never
+    told of the logout (Back-Channel Logout 1.0 §2.7) and its session's grant stayed live."""
+    before = sign_in(logged_in, rp_client)
+    changed = logged_in.browser.post("/accounts/password_change/", {
+        "old_password": "password", "new_password1": "N3w-pa55word!x", "new_password2": "N3w-pa55word!x"})
+    assert changed.status_code == 302 and "_auth_user_id" in logged_in.browser.session
+    second = ClientFactory(name="RP two", backchannel_logout_uri=server.url("/other"))
+    after = sign_in(logged_in, second)
+    assert before["sid"] == after["sid"]
+    with commit():
+        logged_in.browser.post("/accounts/logout/")
+    assert len(logout_tokens(server, "/logout")) == 1 and len(logout_tokens(server, "/other")) == 1
+    assert Authorization.objects.get(client=rp_client).revoked_at is not None
+
+
+def test_with_signed_cookie_sessions_saved_every_request_the_sid_holds(server, rp_client, commit, user, settings,
+                                                                       signing_key, monkeypatch):
+    """The signed-cookie engine's session key is the signed session itself, new at every
+    save: a ``sid`` hashed from it changed from one request to the next."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    browser = HttpClient()
+    browser.force_login(user)
+    sign_in(OAuthDriver(browser, HttpClient()), rp_client)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 5)  # a later request re-signs the session
+    browser.get("/o/jwks/")
+    with commit():
+        browser.post("/accounts/logout/")
+    assert len(logout_tokens(server, "/logout")) == 1
+
+
+def test_the_sid_is_drawn_at_login_kept_by_a_new_login_of_the_same_user_and_new_for_another(signing_key):
+    from oauth_provider.session import SID_KEY
+
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    browser = HttpClient()
+    browser.force_login(alice)
+    first = browser.session[SID_KEY]
+    assert len(first) == 32 and first != HttpClient().session.get(SID_KEY)
+    browser.force_login(alice)  # prompt=login, the same user again: the same session goes on
+    assert browser.session[SID_KEY] == first
+    browser.force_login(bob)  # another user: Django starts a new session
+    assert browser.session[SID_KEY] != first
+    other = HttpClient()
+    other.force_login(alice)
+    assert other.session[SID_KEY] not in (first, browser.session[SID_KEY])
+
+
 # --- each kind of logout ------------------------------------------------------------------------
 
 @pytest.mark.req("BCL-2.4-claims")

@@ -213,6 +213,7 @@ def test_the_logout_finds_the_clients_in_one_query(rp, logged_in, django_assert_
     sign_in(logged_in, rp)
     request = RequestFactory().get("/")
     request.session = logged_in.browser.session
+    assert request.session.get("_auth_user_id")  # loaded, as by Django's middleware before a logout
     user = Authorization.objects.get().user
     with django_assert_num_queries(1):
         frames = frontchannel.session_ended(request, user)
@@ -416,15 +417,27 @@ def test_the_template_tag_renders_the_iframes_once(rp, logged_in):
 
 @pytest.mark.req("FCL-5-sid-entropy")
 def test_sids_are_unique_per_session_and_long_enough(rf):
+    """Drawn at login (128 random bits); a session from before the sid was kept gets a hash
+    of its key, kept in it from then on."""
     from django.contrib.sessions.backends.db import SessionStore
 
-    sids = set()
+    from oauth_provider.session import SID_KEY, record_login
+
+    sids, derived = set(), set()
     for _ in range(10_000):
         request = rf.get("/")
         request.session = SessionStore()
-        request.session._session_key = _new_key()
+        request.session._session_cache = {}
+        record_login(None, request, None)
         sids.add(session_id(request))
-    assert len(sids) == 10_000 and all(len(s) >= 22 and re.fullmatch("[0-9a-f]+", s) for s in sids)
+    for _ in range(1_000):
+        request = rf.get("/")
+        request.session = SessionStore()
+        request.session._session_key, request.session._session_cache = _new_key(), {}
+        derived.add(session_id(request))
+        assert request.session[SID_KEY] == session_id(request)
+    for found, count in ((sids, 10_000), (derived, 1_000)):
+        assert len(found) == count and all(len(s) == 32 and re.fullmatch("[0-9a-f]+", s) for s in found)
 
 
 def _new_key() -> str:

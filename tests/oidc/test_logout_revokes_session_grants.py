@@ -92,6 +92,7 @@ def test_a_logout_with_nothing_to_revoke_costs_one_statement(logged_in, user, rp
     logged_in.tokens(rp, scope="read")  # a plain OAuth grant of this session: kept
     request = RequestFactory().get("/")
     request.session = logged_in.browser.session
+    assert request.session.get("_auth_user_id")  # loaded, as by Django's middleware before a logout
     with assert_num_queries(1):
         assert revoke_session_grants(request, user) == 0
     logged_in.tokens(rp, scope="openid")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -181,20 +182,47 @@ def deliver_now(ids: Sequence[int]) -> None:
     deliver(ids)
 
 
+#: the most threads a process sends logouts from at once (each holds a database connection)
+BACKGROUND_THREADS = 4
+#: the most delivery ids waiting for those threads; past it, ``sendlogouts`` sends the rest
+BACKGROUND_QUEUE = 10_000
+_waiting: deque[list[int]] = deque()
+_background = {"threads": 0, "queued": 0}
+_background_lock = threading.Lock()
+
+
 def deliver_in_background(ids: Sequence[int]) -> None:
-    """Delivery hook (default): send from a daemon thread of this process, so the user's page
-    is not held up. A process that stops before the thread is done leaves the rows pending for
-    ``sendlogouts``."""
-    thread = threading.Thread(target=_deliver_in_thread, args=(list(ids),), name="oauth_provider-logout",
-                              daemon=True)
-    thread.start()
+    """Delivery hook (default): send from daemon threads of this process, so the user's page
+    is not held up. At most :data:`BACKGROUND_THREADS` of them, working through a queue: a
+    slow or unreachable client (one an attacker registered, then signed in to and out of in a
+    loop) cannot make every logout park a thread and a database connection for ``timeout``
+    seconds. Ids past :data:`BACKGROUND_QUEUE`, and those of a process that stops before its
+    threads are done, stay pending for ``sendlogouts``."""
+    with _background_lock:
+        if _background["queued"] + len(ids) > BACKGROUND_QUEUE:
+            logger.warning("Back-channel logout queue full: %d deliveries left to sendlogouts.", len(ids))
+            return
+        _waiting.append(list(ids))
+        _background["queued"] += len(ids)
+        if _background["threads"] >= BACKGROUND_THREADS:
+            return
+        _background["threads"] += 1
+    threading.Thread(target=_deliver_in_thread, name="oauth_provider-logout", daemon=True).start()
 
 
-def _deliver_in_thread(ids: list[int]) -> None:
+def _deliver_in_thread() -> None:
     try:
-        deliver(ids)
-    except Exception:
-        logger.exception("Back-channel logout delivery failed; the deliveries stay pending.")
+        while True:
+            with _background_lock:
+                if not _waiting:
+                    _background["threads"] -= 1
+                    return
+                ids = _waiting.popleft()
+                _background["queued"] -= len(ids)
+            try:
+                deliver(ids)
+            except Exception:
+                logger.exception("Back-channel logout delivery failed; the deliveries stay pending.")
     finally:
         connections.close_all()  # this thread's own connections
 
@@ -206,17 +234,18 @@ def deliver(ids: Iterable[int] | None = None, *, now: datetime | None = None) ->
     were ``delivered``, are to be ``retried`` and ``failed`` for good. What a task queue calls.
 
     A client whose delivery is to be retried (no answer in ``timeout``, a 5xx) gets no further
-    attempt in this call: its other due deliveries count as ``retried`` and stay due, untouched,
-    for the next run. Sends are one after another, so otherwise a relying party that never
-    answers, with a backlog piled up by logging in and out, would hold every other client's
-    logout back by ``timeout`` per row (and spend its own rows' attempts on one outage)."""
+    attempt in this call, nor in later calls of this process until that delivery's retry time:
+    its other due deliveries count as ``retried`` and stay due, untouched, for the next run.
+    Sends are one after another, so otherwise a relying party that never answers, with a
+    backlog piled up by logging in and out, would hold every other client's logout back by
+    ``timeout`` per row (and spend its own rows' attempts on one outage)."""
     queryset = LogoutDelivery.objects.due(now).select_related("client").order_by("pk")
     if ids is not None:
         queryset = queryset.filter(pk__in=list(ids))
     counts = {"delivered": 0, "retried": 0, "failed": 0}
     failing: set[int] = set()
     for delivery in queryset:
-        if delivery.client_id in failing:
+        if delivery.client_id in failing or _backing_off(delivery.client.client_id, now):
             counts["retried"] += 1
             continue
         outcome = attempt(delivery, now=now)
@@ -224,7 +253,21 @@ def deliver(ids: Iterable[int] | None = None, *, now: datetime | None = None) ->
             counts[outcome] += 1
         if outcome == "retried":
             failing.add(delivery.client_id)
+            _failing_until[delivery.client.client_id] = delivery.next_attempt_at
+        elif outcome is not None:
+            _failing_until.pop(delivery.client.client_id, None)
     return counts
+
+
+#: client_id -> when this process tries it again after an attempt to be retried: each logout
+#: is its own call of :func:`deliver`, and without this a client that never answers would cost
+#: ``timeout`` at every logout of its users (its new deliveries stay due for ``sendlogouts``)
+_failing_until: dict[str, datetime | None] = {}
+
+
+def _backing_off(client_id: str, now: datetime | None) -> bool:
+    until = _failing_until.get(client_id)
+    return until is not None and until > (now or secrets.now())
 
 
 def attempt(delivery: LogoutDelivery, *, now: datetime | None = None) -> str | None:

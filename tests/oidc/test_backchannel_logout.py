@@ -841,6 +841,55 @@ def test_a_relying_party_that_never_answers_costs_one_timeout_per_run_whatever_i
     assert set(LogoutDelivery.objects.due(now).values_list("pk", flat=True)) == set(untouched)
 
 
+def test_a_relying_party_that_never_answers_costs_one_timeout_per_retry_period_not_per_logout(
+        server, rp_client, signing_key):
+    """Each logout is its own delivery call: a client that never answers cost ``timeout`` at
+    every logout of its users. After its first failure this process leaves its new deliveries
+    due (for ``sendlogouts``) until the failed one's retry time; other clients are sent at once."""
+    server.routes["/silent"] = slow_route(5)
+    silent = ClientFactory(name="Never answers", backchannel_logout_uri=server.url("/silent"))
+    now = secrets.now()
+    with override_oauth(BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 0.3}):
+        for n in range(4):
+            row = LogoutDelivery.objects.create(client=silent, issuer=ISS, subject=str(n), next_attempt_at=now)
+            honest = LogoutDelivery.objects.create(client=rp_client, issuer=ISS, subject=str(n), next_attempt_at=now)
+            counts = backchannel.deliver([row.pk, honest.pk], now=now)
+            assert counts == {"delivered": 1, "retried": 1, "failed": 0}
+        assert server.hits("/silent") == 1
+        first = LogoutDelivery.objects.filter(client=silent, attempts=1).get()
+        later = first.next_attempt_at + timedelta(seconds=1)
+        row = LogoutDelivery.objects.create(client=silent, issuer=ISS, subject="late", next_attempt_at=now)
+        assert backchannel.deliver([row.pk], now=later)["retried"] == 1  # tried again once the time came
+    assert server.hits("/silent") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logouts_to_a_slow_client_use_a_few_threads_whatever_their_number(user, signing_key):
+    """The default hook started a thread per logout, each holding a database connection for up
+    to ``timeout`` while a slow client (one an attacker registered and signs in to and out of
+    in a loop) made it wait: enough logouts used up the database's connections."""
+    def delivery_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "oauth_provider-logout")
+
+    with local_server() as srv, override_oauth(ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST,
+                                               BACKCHANNEL_LOGOUT={"timeout": 5}):
+        srv.routes["/slow"] = slow_route(1)
+        client = ClientFactory(backchannel_logout_uri=srv.url("/slow"))
+        peak = 0
+        for _ in range(12):
+            browser = HttpClient()
+            browser.force_login(user)
+            sign_in(OAuthDriver(browser, HttpClient()), client)
+            browser.post("/accounts/logout/")
+            peak = max(peak, delivery_threads())
+        deadline = time.monotonic() + 30
+        while (delivery_threads() or backchannel._waiting) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert 1 <= peak <= backchannel.BACKGROUND_THREADS
+    assert delivery_threads() == 0 and not backchannel._waiting
+    assert LogoutDelivery.objects.count() == 12
+
+
 def test_each_send_waits_the_logout_timeout_not_the_fetch_default(server, rp_client, signing_key, monkeypatch):
     """``BACKCHANNEL_LOGOUT["timeout"]`` is how long one relying party may hold a delivery (and
     the user's response, with the ``deliver_now`` hook), whatever ``FETCH`` says."""

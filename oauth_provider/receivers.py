@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import HttpRequest
 
 from .session import record_login
@@ -41,6 +42,27 @@ def _revoke_session_grants(sender: Any, request: HttpRequest | None, user: Any, 
     revoke_session_grants(request, user)
 
 
+def _revoke_client_before_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``pre_delete`` of a client: with the JWT denylist on, revoke its tokens first, so its
+    JWT access tokens are refused at once (the delete cascades the rows away, and a JWT is
+    checked against the denylist, not the rows)."""
+    from . import denylist
+    from .models.tokens import revoke_client_tokens
+
+    if denylist.enabled():
+        revoke_client_tokens(type(instance)._default_manager.filter(pk=instance.pk))
+
+
+def _revoke_user_before_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``pre_delete`` of a user: the same, for every grant and token of the user."""
+    from . import denylist
+    from .models import AccessToken, Authorization
+
+    if denylist.enabled():
+        Authorization.objects.filter(user=instance.pk).revoke()
+        AccessToken.objects.filter(user=instance.pk).revoke()
+
+
 def connect() -> None:
     from .models import SigningKey, advertised, get_client_model
 
@@ -48,6 +70,9 @@ def connect() -> None:
     # the metadata lists opt-in grants (the device grant) only while a client is registered
     post_save.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_saved")
     post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")
+    pre_delete.connect(_revoke_client_before_delete, sender=get_client_model(),
+                       dispatch_uid="oauth_provider.client_deleting")
+    pre_delete.connect(_revoke_user_before_delete, sender=get_user_model(), dispatch_uid="oauth_provider.user_deleting")
     user_logged_out.connect(_session_ended, dispatch_uid="oauth_provider.backchannel_logout")
     user_logged_out.connect(_frontchannel_logout, dispatch_uid="oauth_provider.frontchannel_logout")
     user_logged_out.connect(_revoke_session_grants, dispatch_uid="oauth_provider.revoke_session_grants")

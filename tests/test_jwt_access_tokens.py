@@ -231,6 +231,26 @@ def test_denylist_covers_family_revocation_on_code_replay(oauth, jwt_client, war
         assert oauth.api.get("/api/scope-only/", **bearer(other)).status_code == 200
 
 
+@pytest.mark.req("DERIVED-revocation-visible")
+@pytest.mark.parametrize("deleted", ["client", "user"])
+def test_denylist_stops_the_tokens_of_a_deleted_client_or_user(oauth, jwt_client, user, warm_keys, deleted,
+                                                              django_capture_on_commit_callbacks):
+    """Deleting the client (or the user) cascades its token rows away: nothing was revoked, so
+    nothing reached the denylist and its JWT access tokens went on working until they expired,
+    while introspection already called them inactive (outside resource-server review)."""
+    with override_settings(OAUTH_PROVIDER=provider_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        token = oauth.tokens(jwt_client, scope="read")["access_token"]
+        own = post_form(oauth.api, {"grant_type": "client_credentials", "scope": "read"}, "/o/token/",
+                        HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+                        ).json()["access_token"] if deleted == "client" else None
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 200
+        with django_capture_on_commit_callbacks(execute=True):
+            (jwt_client if deleted == "client" else user).delete()
+        assert oauth.api.get("/api/scope-only/", **bearer(token)).status_code == 401
+        if own is not None:  # the client's own client_credentials token too
+            assert oauth.api.get("/api/scope-only/", **bearer(own)).status_code == 401
+
+
 def test_introspection_answers_for_jwt_access_tokens(oauth, jwt_client, warm_keys):
     token = oauth.tokens(jwt_client, scope="read")["access_token"]
     auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)

@@ -36,6 +36,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from . import resource
@@ -160,6 +161,20 @@ class ProtectedResourceMixin:
     required_scopes: str | Iterable[str] = ()
     #: the resource identifier this view belongs to (RFC 8707); None: the default resource
     oauth_resource: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a view whose ``dispatch`` would run before this one (``class V(View,
+        ProtectedResourceMixin)``): the check would never run and every request would reach
+        the view, a token or not. Failing at import is failing closed."""
+        super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__:
+            if klass is ProtectedResourceMixin:
+                return
+            if "dispatch" in vars(klass) and not issubclass(klass, ProtectedResourceMixin):
+                raise ImproperlyConfigured(
+                    f"{cls.__module__}.{cls.__qualname__}: put ProtectedResourceMixin before "
+                    f"{klass.__qualname__} among the bases, or its dispatch() skips the token check."
+                )
 
     def get_required_scopes(self, request: HttpRequest) -> str | Iterable[str]:
         """The scopes ``request`` needs. Default: :attr:`required_scopes`."""

@@ -206,3 +206,31 @@ def test_middleware_is_lazy(api, token, assert_num_queries):
     with assert_num_queries(0):
         r = api.get("/o/.well-known/oauth-authorization-server", **bearer(token[0]))
     assert r.status_code == 200
+
+
+def test_the_mixin_after_the_view_among_the_bases_is_refused_at_import():
+    """``class V(View, ProtectedResourceMixin)``: View.dispatch ran first, the token check never
+    did, and a request without a token reached the view (failing open; outside review R3)."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.views import View
+
+    from oauth_provider.decorators import ProtectedResourceMixin
+
+    with pytest.raises(ImproperlyConfigured, match="put ProtectedResourceMixin before View"):
+        type("Second", (View, ProtectedResourceMixin), {})
+
+    class Own(View):
+        def dispatch(self, request, *args, **kwargs):
+            return super().dispatch(request, *args, **kwargs)
+
+    with pytest.raises(ImproperlyConfigured):
+        type("AfterOwn", (Own, ProtectedResourceMixin), {})
+
+    class First(ProtectedResourceMixin, View):
+        required_scopes = ["read"]
+
+    class Refined(First):  # a subclass of a correct view, its own dispatch calling super(): fine
+        def dispatch(self, request, *args, **kwargs):
+            return super().dispatch(request, *args, **kwargs)
+
+    assert Refined.dispatch is not View.dispatch

@@ -194,8 +194,6 @@ def test_a_query_on_the_event_loop_would_be_caught(server):
 def test_the_site_logout_under_asgi_loads_the_front_channel_logout_page(server, alice, settings):
     """FrontChannelLogoutMiddleware's async path: the site's LogoutView redirect becomes the
     page loading the client's front-channel logout URI (rendered off the event loop)."""
-    import hashlib
-
     from tests.support.factories import AuthorizationFactory
 
     alice.set_password("pw-alice")
@@ -206,8 +204,11 @@ def test_the_site_logout_under_asgi_loads_the_front_channel_logout_page(server, 
         "username": "alice", "password": "pw-alice", "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
         allow_redirects=False, timeout=10)
     assert r.status_code == 302, r.text[:300]
-    key = browser.cookies["sessionid"]
-    sid = hashlib.sha256(b"oauth_provider.sid:" + key.encode()).hexdigest()[:32]
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from oauth_provider.session import SID_KEY
+
+    sid = SessionStore(session_key=browser.cookies["sessionid"])[SID_KEY]  # drawn at the login
     client = ClientFactory(name="FC RP", frontchannel_logout_uri="https://rp.example/fc",
                            frontchannel_logout_session_required=True)
     AuthorizationFactory(client=client, user=alice, session_id=sid, scope="openid")

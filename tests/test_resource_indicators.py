@@ -587,6 +587,21 @@ def test_async_view_checks_scopes(oauth, conf_client):
     assert r.status_code == 403 and challenge(r)["error"] == "insufficient_scope"
 
 
+def test_a_drf_403_names_the_resource_of_the_authentication_class(oauth, conf_client):
+    """RFC 9728 §5.1: the challenge names the resource that refused the token. With the
+    resource set on an ``OAuth2Authentication`` subclass (documented), the 401 named it but
+    the 403 ``insufficient_scope`` named the default resource's realm and metadata, so a
+    client following it asked for a token for the wrong audience (outside review R2)."""
+    missing = async_to_sync(AsyncClient().get)("/api/a-by-authentication/")
+    assert missing.status_code == 401 and challenge(missing)["realm"] == RS_A
+    token = tokens(oauth, conf_client, [RS_A], scope="rs-a:read")["access_token"]
+    r = oauth.api.get("/api/a-by-authentication/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    found = challenge(r)
+    assert r.status_code == 403 and found["error"] == "insufficient_scope" and found["scope"] == "rs-a:write"
+    assert found["realm"] == RS_A
+    assert found["resource_metadata"] == "https://rs-a.example/.well-known/oauth-protected-resource"
+
+
 def test_aauthenticate_never_queries_on_the_event_loop(conf_client, user):
     """Django refuses a query from the event loop's thread (SynchronousOnlyOperation): the
     synchronous core would fail here; the twin runs its query in a worker thread."""

@@ -92,6 +92,21 @@ class DefaultDrfView(ADrfView):
     oauth_resource = None
 
 
+class RsAAuthentication(OAuth2Authentication):
+    """The documented way to put every view of an API on one resource: a subclass naming it."""
+
+    resource = RS_A
+
+
+class AByAuthenticationView(APIView):
+    authentication_classes = [RsAAuthentication]
+    permission_classes = [TokenHasScope]
+    required_scopes = ["rs-a:write"]
+
+    def get(self, request):
+        return Response({"audience": list(request.auth.audience), "scope": request.auth.scope})
+
+
 def middleware_view(request):
     token = request.oauth_token
     return JsonResponse({"audience": list(token.audience) if token else None})
@@ -113,6 +128,7 @@ urlpatterns = [
     path("api/a-async-mixin/", AAsyncMixinView.as_view()),
     path("api/a-drf/", ADrfView.as_view()),
     path("api/default-drf/", DefaultDrfView.as_view()),
+    path("api/a-by-authentication/", AByAuthenticationView.as_view()),
     path("api/a-middleware/", middleware_view),
 ]
 

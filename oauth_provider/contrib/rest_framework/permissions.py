@@ -37,6 +37,17 @@ def _token(request: Request) -> ResourceToken | None:
     return auth if isinstance(auth, ResourceToken) else None
 
 
+def _resource_of(request: Request, view: Any) -> str | None:
+    """The resource whose challenge a 403 carries: the one the request was authenticated for
+    (:meth:`OAuth2Authentication.get_resource`: the view's ``oauth_resource``, else the
+    authentication class's ``resource``), so the 401 and the 403 name the same resource
+    (RFC 9728 §5.1); else the view's."""
+    authenticator = getattr(request, "successful_authenticator", None)
+    if isinstance(authenticator, OAuth2Authentication):
+        return authenticator.get_resource(request)
+    return getattr(view, "oauth_resource", None)
+
+
 def _challenge_if_denied(request: Request, view: Any, required: Sequence[str]) -> None:
     """Make the view's eventual ``PermissionDenied`` (if any) carry the insufficient_scope
     challenge for ``required``."""
@@ -50,9 +61,8 @@ def _challenge_if_denied(request: Request, view: Any, required: Sequence[str]) -
         try:
             original(request, message=message, code=code)
         except exceptions.PermissionDenied as exc:
-            exc.auth_header = resource.challenge(
-                http, getattr(http, _DENIAL_ATTR), resource=getattr(view, "oauth_resource", None)
-            )
+            denial = getattr(http, _DENIAL_ATTR)
+            exc.auth_header = resource.challenge(http, denial, resource=_resource_of(request, view))
             raise
 
     permission_denied._oauth_provider_hook = True  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from ..authorization_request import (
     record_decision,
     validate,
 )
+from ..client_metadata import is_self_registered
 from ..conf import provider_settings
 from ..csrf import csrf_failure
 from ..errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
@@ -215,9 +216,10 @@ class AuthorizationView(View):
             "client_host": host,
             "client_label": metadata_documents.display_label(req.client),
             "redirect_host": _host(req.redirect_uri),
-            # MCP Security Considerations: a loopback redirect means an app on this device
-            "loopback_redirects_only": bool(host) and all(_host(uri) in LOOPBACK_HOSTS
-                                                         for uri in req.client.redirect_uri_list),
+            # MCP Security Considerations: a loopback redirect means an app on this device, and
+            # for a client that registered itself any program on it could have (name included)
+            "loopback_redirects_only": is_self_registered(req.client) and all(
+                _host(uri) in LOOPBACK_HOSTS for uri in req.client.redirect_uri_list),
             # where the user will be sent, as the browser will read it (never a look-alike host)
             "redirect_uri": display_uri(req.redirect_uri),
             "scopes": consent_scopes(req.scopes),

@@ -957,6 +957,24 @@ def test_a_self_registered_clients_error_is_a_link_back_never_a_bounce(oauth, lo
     assert_link_back(response, error, params["state"])
 
 
+@pytest.mark.req("MCP-2026-07-28-localhost-warning")
+@open_registration
+def test_a_self_registered_loopback_client_gets_the_on_this_device_warning(oauth, conf_client):
+    """Any program on the user's computer can register a loopback client named "Claude
+    Desktop" (what the MCP SDK registers): the page warns, as it does for a metadata document
+    client; an operator's client and a self-registered web client do not get the warning."""
+    native = register({"client_name": "Claude Desktop", "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                       "application_type": "native", "token_endpoint_auth_method": "none"}).json()
+    client = get_client_model().objects.get(client_id=native["client_id"])
+    params, _verifier = oauth.authorize_params(client)
+    page = oauth.browser.get("/o/authorize/", params).content.decode()
+    assert 'class="warning loopback-warning"' in page and "127.0.0.1" in page
+    web, _ = oauth.authorize_params(_attacker_client())
+    assert "loopback-warning" not in oauth.browser.get("/o/authorize/", web).content.decode()
+    assert "loopback-warning" not in oauth.browser.get(
+        "/o/authorize/", oauth.authorize_params(conf_client)[0]).content.decode()
+
+
 @pytest.mark.req("BCP-4.11.2-authenticate-before-redirect")
 @open_registration
 def test_a_self_registered_client_is_answered_by_redirect_once_the_user_has_decided(oauth, user):

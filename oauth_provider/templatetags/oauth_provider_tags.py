@@ -77,6 +77,25 @@ def url_host(value: Any) -> str:
 
 
 @register.filter
+def client_link(value: Any, client: AbstractClient | None) -> str:
+    """``value`` as :func:`http_url` gives it, for a client's ``client_uri``, ``policy_uri`` or
+    ``tos_uri``; for a client that registered itself (RFC 7591), only if its host is the host
+    of one of the client's redirect URIs (RFC 7591 §5: the server should check they share it).
+    Otherwise anyone could register as "Claude" with ``client_uri`` https://claude.ai, and the
+    consent page would show that site's name and links under the heading while the user is
+    sent to another host."""
+    url = http_url(value)
+    if not url or client is None or client.registration_method != "dynamic":
+        return url
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+        redirect_hosts = {(urlsplit(uri).hostname or "").lower() for uri in client.redirect_uri_list}
+    except ValueError:
+        return ""
+    return url if host in redirect_hosts else ""
+
+
+@register.filter
 def document_host(client: AbstractClient | None) -> str:
     """The host a client ID metadata document client is served from (shown next to its
     self-chosen name, draft-ietf-oauth-client-id-metadata-document §6.4); ``""`` for other

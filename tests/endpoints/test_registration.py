@@ -957,6 +957,26 @@ def test_a_self_registered_clients_error_is_a_link_back_never_a_bounce(oauth, lo
     assert_link_back(response, error, params["state"])
 
 
+@open_registration
+def test_a_self_registered_clients_links_show_only_on_the_host_it_sends_users_to(oauth):
+    """RFC 7591 §5: a client's ``client_uri``, ``policy_uri`` and ``tos_uri`` should share the
+    host of its redirect URIs. "Claude" registered with client_uri https://claude.ai and a
+    redirect to evil.example showed a "claude.ai" link under its heading (outside MCP review)."""
+    def page(metadata: dict) -> str:
+        info = register({**WEB_CLIENT, **metadata}).json()
+        client = get_client_model().objects.get(client_id=info["client_id"])
+        return oauth.browser.get("/o/authorize/", oauth.authorize_params(client)[0]).content.decode()
+
+    foreign = page({"client_name": "Claude", "client_uri": "https://claude.ai/",
+                    "policy_uri": "https://anthropic.example/privacy", "tos_uri": "https://anthropic.example/tos",
+                    "redirect_uris": ["https://evil.example/cb"]})
+    assert "claude.ai" not in foreign and "anthropic.example" not in foreign
+    assert "Privacy policy" not in foreign and "Terms of service" not in foreign
+    own = page({"client_name": "Notes", "client_uri": "https://notes.example/",
+                "policy_uri": "https://notes.example/privacy", "redirect_uris": ["https://notes.example/cb"]})
+    assert 'href="https://notes.example/"' in own and 'href="https://notes.example/privacy"' in own
+
+
 @pytest.mark.req("MCP-2026-07-28-localhost-warning")
 @open_registration
 def test_a_self_registered_loopback_client_gets_the_on_this_device_warning(oauth, conf_client):

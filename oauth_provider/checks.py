@@ -54,7 +54,8 @@ W060   ``DEVICE_CODE_LIFETIME`` is above 30 minutes, or the user-code throttle i
        RFC 8628 §5.1 and §5.4
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
        ``default`` (signing-key rotations reach other workers within a second through it;
-       the client-authentication throttle by default), the throttle's, when on, the JWT
+       the client-authentication throttle by default, with the registration, metadata-document
+       and public-client counts), the throttle's, when on, the JWT
        denylist's, and the ``REPLAY_CACHE`` (DPoP proofs, ``private_key_jwt``) (``check --deploy
        --database default``, the full pre-deploy check)
 E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
@@ -873,6 +874,18 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     throttle = {**DEFAULTS["CLIENT_AUTH_THROTTLE"].default, **provider_settings.CLIENT_AUTH_THROTTLE}
     if throttle.get("enabled", True) and isinstance(throttle.get("cache"), str):
         uses.setdefault(throttle["cache"], []).append("failed client authentications are counted per worker")
+    # the per-address counts below keep their counts in the same cache, whatever its "enabled"
+    if isinstance(throttle.get("cache"), str):
+        for name, on, effect in (
+            ("REGISTRATION_THROTTLE", bool(provider_settings.DYNAMIC_REGISTRATION),
+             "dynamic registrations are counted per worker (each allows the limit)"),
+            ("REGISTRATION_THROTTLE", bool(provider_settings.CLIENT_ID_METADATA_DOCUMENTS),
+             "client ID metadata document fetches are counted per worker"),
+            ("PUBLIC_CLIENT_THROTTLE", True, "public clients' device and pushed requests are counted per worker"),
+        ):
+            block = {**DEFAULTS[name].default, **getattr(provider_settings, name)}
+            if on and block.get("enabled", True):
+                uses.setdefault(throttle["cache"], []).append(effect)
     device = {**DEFAULTS["DEVICE_USER_CODE_THROTTLE"].default, **provider_settings.DEVICE_USER_CODE_THROTTLE}
     if device.get("enabled", True) and isinstance(device.get("cache"), str):
         uses.setdefault(device["cache"], []).append("wrong device user codes are counted per worker")

@@ -293,6 +293,20 @@ def test_w007_a_per_process_default_cache_is_named_with_what_it_breaks(db):
             "with the database checks only, as W004 and W005"
 
 
+def test_w007_names_the_registration_and_public_client_counts(db):
+    """Registrations, document fetches and public clients' requests are counted per address
+    in the throttle's cache: per worker with a local-memory one, so N workers allow N times the
+    limit, even with the client-authentication throttle off (outside MCP review S5)."""
+    (message,) = _w007({"default": LOCMEM}, DYNAMIC_REGISTRATION="open", CLIENT_ID_METADATA_DOCUMENTS=True,
+                       CLIENT_AUTH_THROTTLE={"enabled": False})
+    assert "dynamic registrations are counted per worker" in message
+    assert "metadata document fetches are counted per worker" in message
+    assert "public clients' device and pushed requests" in message
+    assert "client authentications" not in message
+    (message,) = _w007({"default": LOCMEM}, REGISTRATION_THROTTLE={"enabled": False})
+    assert "registrations" not in message and "public clients'" in message
+
+
 def test_w007_names_each_cache_that_must_be_shared(db):
     caches = {"default": SHARED, "tokens": LOCMEM, "throttle": LOCMEM}
     messages = _w007(caches, JWT_ACCESS_TOKEN_DENYLIST=True, DENYLIST_CACHE="tokens",
@@ -300,7 +314,8 @@ def test_w007_names_each_cache_that_must_be_shared(db):
     assert len(messages) == 2
     assert any("CACHES['tokens']" in m and "revoked JWT" in m for m in messages)
     assert any("CACHES['throttle']" in m and "client authentications" in m for m in messages)
-    assert _w007(caches, CLIENT_AUTH_THROTTLE={"cache": "throttle", "enabled": False}) == []
+    assert _w007(caches, CLIENT_AUTH_THROTTLE={"cache": "throttle", "enabled": False},
+                 PUBLIC_CLIENT_THROTTLE={"enabled": False}) == []
 
 
 # -- W006: the login page exists ------------------------------------------------------------------

@@ -43,6 +43,10 @@ URIs' https and loopback rules); ``frontchannel_logout_session_required``,
 ``dpop_bound_access_tokens`` (RFC 9449 §5.2), ``require_pushed_authorization_requests`` (RFC
 9126 §6) and ``require_signed_request_object`` (RFC 9101 §10.5) are booleans, and
 ``request_object_signing_alg`` (OIDC Registration §2) is an asymmetric algorithm, never ``none``.
+OpenID Connect metadata asking for what the provider does not do is refused, not dropped: a
+``subject_type`` other than ``public``, any encryption (``*_encrypted_response_*``,
+``request_object_encryption_*``), an ``id_token_signed_response_alg`` other than the
+algorithm ID tokens are signed with, a signed UserInfo.
 
 Under the FAPI 2.0 profile (``PROFILE = "fapi2"``, :mod:`oauth_provider.profiles`), whoever
 registers it, a client must be confidential and authenticate with ``private_key_jwt``
@@ -327,6 +331,7 @@ def validate(data: Mapping[str, Any], *, source: str, client_id: str | None = No
     out.frontchannel_logout_uri, out.frontchannel_logout_session_required = _frontchannel_logout(
         data, out.redirect_uris, problems)
     out.dpop_bound_access_tokens = _boolean(data, "dpop_bound_access_tokens", problems)
+    _check_offered_oidc(data, problems)
     if out.token_endpoint_auth_method == "private_key_jwt" and out.jwks is None and not out.jwks_uri:
         problems.add("jwks", gettext(
             "private_key_jwt needs the client's public keys: register jwks or jwks_uri (RFC 7523 §2.2)."))
@@ -744,6 +749,41 @@ def _keys(data: Mapping[str, Any], problems: _Problems) -> tuple[dict[str, Any] 
         problems.add("jwks", str(exc))
         return None, ""
     return parsed, ""
+
+
+#: OIDC Registration §2, JARM and RFC 9701 members asking for encryption, which
+#: this provider does not do
+ENCRYPTION_MEMBERS = (
+    "id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+    "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
+    "request_object_encryption_alg", "request_object_encryption_enc",
+    "authorization_encrypted_response_alg", "authorization_encrypted_response_enc",
+    "introspection_encrypted_response_alg", "introspection_encrypted_response_enc",
+)
+
+
+def _check_offered_oidc(data: Mapping[str, Any], problems: _Problems) -> None:
+    """OpenID Connect metadata asking for what this provider does not do is refused, never
+    dropped: a relying party that asked for pairwise subjects or encrypted ID tokens (for its
+    users' privacy) and got a 201 would otherwise get public subjects and plain signed tokens
+    without a word (OIDC Registration 1.0 §2, §3.2). Public subjects only
+    (``subject_types_supported``), no encryption, ID tokens signed with the provider's key's
+    algorithm, UserInfo answered as plain JSON."""
+    subject_type = data.get("subject_type")
+    if subject_type not in (None, "", "public"):
+        problems.add("subject_type", gettext(
+            "subject_type: only public subject identifiers are offered (subject_types_supported)."))
+    for name in ENCRYPTION_MEMBERS:
+        if data.get(name) not in (None, ""):
+            problems.add(name, gettext("%(name)s: this server does not encrypt or decrypt tokens.") % {"name": name})
+    signed = data.get("id_token_signed_response_alg")
+    if signed not in (None, "") and signed != provider_settings.SIGNING_KEY_ALGORITHM:
+        problems.add("id_token_signed_response_alg", gettext(
+            "id_token_signed_response_alg: ID tokens are signed with %(alg)s here."
+        ) % {"alg": provider_settings.SIGNING_KEY_ALGORITHM})
+    if data.get("userinfo_signed_response_alg") not in (None, ""):
+        problems.add("userinfo_signed_response_alg", gettext(
+            "userinfo_signed_response_alg: UserInfo is answered as plain JSON, not signed."))
 
 
 def _signing_alg(data: Mapping[str, Any], problems: _Problems, name: str = "token_endpoint_auth_signing_alg") -> str:

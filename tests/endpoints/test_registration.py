@@ -958,6 +958,29 @@ def test_a_self_registered_clients_error_is_a_link_back_never_a_bounce(oauth, lo
 
 
 @open_registration
+@pytest.mark.parametrize(("field", "value"), [
+    ("subject_type", "pairwise"), ("id_token_encrypted_response_alg", "RSA-OAEP-256"),
+    ("id_token_encrypted_response_enc", "A128CBC-HS256"), ("userinfo_encrypted_response_alg", "RSA-OAEP-256"),
+    ("request_object_encryption_alg", "RSA-OAEP-256"), ("id_token_signed_response_alg", "PS512"),
+    ("id_token_signed_response_alg", "none"), ("userinfo_signed_response_alg", "RS256"),
+])
+def test_oidc_metadata_asking_for_what_is_not_done_is_refused_not_dropped(field, value):
+    """OIDC Registration 1.0 §2, §3.2: a relying party asking for pairwise subjects or
+    encrypted ID tokens got 201 with the member left out, then public subjects and plain
+    signed tokens without a word (outside OIDC review F3)."""
+    r = register({**WEB_CLIENT, field: value})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.content
+    assert field in r.json()["error_description"]
+
+
+@open_registration
+def test_oidc_metadata_asking_for_what_is_done_is_accepted():
+    r = register({**WEB_CLIENT, "subject_type": "public", "id_token_signed_response_alg": "RS256",
+                  "id_token_encrypted_response_alg": None})
+    assert r.status_code == 201, r.content
+
+
+@open_registration
 def test_a_self_registered_clients_links_show_only_on_the_host_it_sends_users_to(oauth):
     """RFC 7591 §5: a client's ``client_uri``, ``policy_uri`` and ``tos_uri`` should share the
     host of its redirect URIs. "Claude" registered with client_uri https://claude.ai and a

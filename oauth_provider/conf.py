@@ -373,7 +373,9 @@ DEFAULTS: dict[str, Setting] = {
     "MAX_PARAMETER_LENGTH": Setting(
         4096, (int,),
         "Longest value accepted for any single protocol parameter; longer ones are "
-        "invalid_request (bounded work for hostile input).",
+        "invalid_request (bounded work for hostile input). Parameters carrying a token or a JWT "
+        "(``token``, ``subject_token``, ``actor_token``, ``client_assertion``, ``assertion``, "
+        "``request``, ``id_token_hint``) may be as long as the longest JWT read, 8,192, if that is more.",
     ),
     "CLIENT_AUTH_THROTTLE": Setting(
         {"enabled": True, "failures": 10, "window": 60, "cache": "default", "ip_header": None},

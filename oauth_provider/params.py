@@ -5,7 +5,8 @@ parameters must not be repeated, and unknown ones are ignored. The one exception
 a specification makes repeatable (RFC 8707 §2: ``resource``; RFC 8693 §2.1: ``audience``):
 :func:`flatten` keeps its values
 apart, in :attr:`Params.lists`, so no caller can read one of several values by mistake. Each value is bounded by
-``MAX_PARAMETER_LENGTH`` so hostile input costs bounded work.
+``MAX_PARAMETER_LENGTH`` (a token or JWT by the longest JWT read, if that is more) so hostile
+input costs bounded work.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from .errors import InvalidRequest
 REPEATABLE = frozenset({"resource", "audience"})
 #: At most this many values of one repeatable parameter (bounded work for hostile input).
 MAX_REPEATS = 10
+#: Parameters that carry a token or a JWT: bounded by the longest JWT this library reads
+#: (:data:`JWT_MAX_LENGTH`) when that is above ``MAX_PARAMETER_LENGTH``, so a token it issued
+#: itself (a JWT access token with many scopes, audiences or actors; an ID token with many
+#: claims as ``id_token_hint``) can always be revoked, introspected, exchanged or sent back.
+TOKEN_PARAMETERS = frozenset({
+    "token", "subject_token", "actor_token", "client_assertion", "assertion", "request", "id_token_hint",
+})
+#: :data:`oauth_provider.jwt.MAX_LENGTH` (not imported: this module sits below it)
+JWT_MAX_LENGTH = 8192
 
 
 class Params(dict[str, str]):
@@ -64,6 +74,7 @@ def flatten(data: QueryDict, known: Iterable[str] | None = None) -> Params:
     one more than :data:`MAX_REPEATS` times) or is longer than ``MAX_PARAMETER_LENGTH``.
     With ``known``, other parameters are dropped (after the repeat check only for those)."""
     limit = provider_settings.MAX_PARAMETER_LENGTH
+    token_limit = max(limit, JWT_MAX_LENGTH)
     wanted = None if known is None else set(known)
     out = Params()
     for key, values in data.lists():
@@ -78,7 +89,7 @@ def flatten(data: QueryDict, known: Iterable[str] | None = None) -> Params:
             continue
         if len(values) > 1:
             raise InvalidRequest(f"The {key} parameter was sent more than once.")
-        value = _checked(key, values[0], limit)
+        value = _checked(key, values[0], token_limit if key in TOKEN_PARAMETERS else limit)
         if value != "":
             out[key] = value
     return out

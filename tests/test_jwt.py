@@ -839,3 +839,10 @@ def test_every_other_spelling_of_a_foreign_signature_is_refused(alg, length):
         other = f"{head}.{body}.{sig[:-1]}{alphabet[index ^ low]}"
         with pytest.raises(jwt.InvalidJWT):
             jwt.verify_foreign(other, alg, private.public_key())
+
+
+def test_the_parameter_bound_of_tokens_is_the_longest_jwt_read():
+    """params.py sits below jwt.py and keeps its own copy of the bound."""
+    from oauth_provider import params
+
+    assert params.JWT_MAX_LENGTH == jwt.MAX_LENGTH

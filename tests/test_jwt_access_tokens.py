@@ -258,6 +258,29 @@ def test_introspection_answers_for_jwt_access_tokens(oauth, jwt_client, warm_key
     assert body["active"] is True and body["scope"] == "read" and body["client_id"] == jwt_client.client_id
 
 
+def test_a_jwt_access_token_longer_than_the_parameter_limit_is_introspected_and_revoked(
+        oauth, jwt_client, warm_keys, settings):
+    """A JWT access token this server issued (many scopes make it long) is a token parameter
+    bounded by the longest JWT read (8,192), not by MAX_PARAMETER_LENGTH: its client got 400
+    invalid_request at revocation (RFC 7009 §2.2) and introspection (outside review)."""
+    scopes = {f"scope-{n:03d}-{'x' * 40}": f"Scope {n}" for n in range(75)}  # a 3,824-character scope
+    settings.OAUTH_PROVIDER = provider_settings(SCOPES={**scopes, "read": "Read"})
+    jwt_client.allowed_scopes = ""
+    jwt_client.save()
+    issued = post_form(oauth.api, {"grant_type": "client_credentials", "scope": " ".join(scopes)}, "/o/token/",
+                       HTTP_AUTHORIZATION=basic_auth(jwt_client.client_id, jwt_client.raw_secret))
+    assert issued.status_code == 200, issued.content
+    token = issued.json()["access_token"]
+    assert 4096 < len(token) <= 8192
+    auth = basic_auth(jwt_client.client_id, jwt_client.raw_secret)
+    assert post_form(oauth.api, {"token": token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json()["active"] is True
+    assert post_form(oauth.api, {"token": token}, "/o/revoke/", HTTP_AUTHORIZATION=auth).status_code == 200
+    assert post_form(oauth.api, {"token": token}, "/o/introspect/", HTTP_AUTHORIZATION=auth).json() == {
+        "active": False}
+    too_long = post_form(oauth.api, {"token": "x" * 8193}, "/o/introspect/", HTTP_AUTHORIZATION=auth)
+    assert too_long.status_code == 400 and too_long.json()["error"] == "invalid_request"
+
+
 def test_code_exchange_with_jwt_and_id_token_stays_within_budget(oauth, jwt_client, warm_keys, assert_max_queries):
     code, verifier = oauth.get_code(jwt_client, scope="openid read")
     with assert_max_queries(5):

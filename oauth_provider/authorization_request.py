@@ -390,6 +390,8 @@ def may_remember(request: HttpRequest, req: AuthorizationRequest) -> bool:
     default resource the user was never asked about (RFC 8707 §2)."""
     if not adapter().can_remember_consent(req.client):
         return False
+    if not req.resources:
+        return True
     default = resources.default_identifier(request)
     return all(target == default for target in req.resources)
 

@@ -254,14 +254,13 @@ def deliver(ids: Iterable[int] | None = None, *, now: datetime | None = None) ->
         if outcome == "retried":
             failing.add(delivery.client_id)
             _failing_until[delivery.client.client_id] = delivery.next_attempt_at
-        elif outcome is not None:
-            _failing_until.pop(delivery.client.client_id, None)
     return counts
 
 
 #: client_id -> when this process tries it again after an attempt to be retried: each logout
 #: is its own call of :func:`deliver`, and without this a client that never answers would cost
-#: ``timeout`` at every logout of its users (its new deliveries stay due for ``sendlogouts``)
+#: ``timeout`` at every logout of its users (its new deliveries stay due for ``sendlogouts``).
+#: A time past is no back-off, so an entry is never removed (one per client that ever failed).
 _failing_until: dict[str, datetime | None] = {}
 
 

@@ -890,6 +890,54 @@ def test_logouts_to_a_slow_client_use_a_few_threads_whatever_their_number(user, 
     assert LogoutDelivery.objects.count() == 12
 
 
+def test_the_background_hook_runs_four_threads_through_a_bounded_queue(monkeypatch, caplog):
+    """The exact rules of the default hook, with sends that wait until released: four threads
+    at most (docs: "at most four per process"), later ids queued, a list that would take the
+    queue past its bound left to ``sendlogouts`` (and said so), every queued list sent once
+    the threads are free, and a thread started again for a logout after they all ended."""
+    assert (backchannel.BACKGROUND_THREADS, backchannel.BACKGROUND_QUEUE) == (4, 10_000)  # as documented
+    assert backchannel._background == {"threads": 0, "queued": 0} and not backchannel._waiting
+    release, sent, lock = threading.Event(), [], threading.Lock()
+
+    def held(ids):
+        release.wait(10)
+        with lock:
+            sent.extend(ids)
+
+    def threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "oauth_provider-logout" and t.is_alive())
+
+    def settle(until) -> None:
+        deadline = time.monotonic() + 10
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(backchannel, "deliver", held)
+    monkeypatch.setattr(backchannel, "BACKGROUND_QUEUE", 6)
+    try:
+        for n in range(1, 5):
+            backchannel.deliver_in_background([n])
+        settle(lambda: not backchannel._waiting)
+        assert threads() == 4 and backchannel._background == {"threads": 4, "queued": 0}
+        backchannel.deliver_in_background([5, 6, 7, 8])
+        assert backchannel._background == {"threads": 4, "queued": 4} and threads() == 4
+        with caplog.at_level("WARNING", logger="oauth_provider.logout"):
+            backchannel.deliver_in_background([20, 21, 22, 23])  # 8 would be past the bound: left
+        assert "queue full" in caplog.text
+        backchannel.deliver_in_background([9, 10])  # 6 queued: exactly the bound
+        backchannel.deliver_in_background([24])  # one more: left to sendlogouts
+        assert backchannel._background == {"threads": 4, "queued": 6} and threads() == 4
+        assert list(backchannel._waiting) == [[5, 6, 7, 8], [9, 10]]
+    finally:
+        release.set()
+    settle(lambda: threads() == 0)
+    assert sorted(sent) == list(range(1, 11))
+    assert backchannel._background == {"threads": 0, "queued": 0} and not backchannel._waiting
+    backchannel.deliver_in_background([12])
+    settle(lambda: 12 in sent and threads() == 0)
+    assert sorted(sent) == [*range(1, 11), 12] and backchannel._background == {"threads": 0, "queued": 0}
+
+
 def test_each_send_waits_the_logout_timeout_not_the_fetch_default(server, rp_client, signing_key, monkeypatch):
     """``BACKCHANNEL_LOGOUT["timeout"]`` is how long one relying party may hold a delivery (and
     the user's response, with the ``deliver_now`` hook), whatever ``FETCH`` says."""

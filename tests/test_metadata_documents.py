@@ -902,7 +902,7 @@ def test_logout_and_revoke_confirmations_name_the_host(cimd, browser, user):
     assert authorize(browser, cimd.doc_url)[0].status_code == 200  # the client is known from here on
     host = f"127.0.0.1:{cimd.port}"
     logout = browser.get("/o/logout/", {"client_id": cimd.doc_url}).content.decode()
-    assert f"Google ({host}) asks to log you out." in logout
+    assert f"The request names the application Google ({host})" in logout
     ConsentFactory(user=user, client=get_client_model()._default_manager.get(client_id=cimd.doc_url))
     confirm = browser.post("/o/connected-apps/", {"client_id": cimd.doc_url, "step": "confirm"}).content.decode()
     assert f"<h1>Revoke access for Google ({host})?</h1>" in confirm

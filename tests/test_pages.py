@@ -228,7 +228,13 @@ def test_connected_apps_and_logout_show_who_the_client_is(browser, branded, sign
     assert "Revoke access for Notes Web" in apps
     branded.post_logout_redirect_uris = "https://rp.example/"
     branded.save()
-    r = browser.get("/o/logout/", {"client_id": branded.client_id, "post_logout_redirect_uri": "https://rp.example/"})
+    from oauth_provider.oidc import id_token
+    from tests.support.factories import AuthorizationFactory
+
+    family = AuthorizationFactory(user=browser_user(browser), client=branded, scope="openid", session_id="a" * 32)
+    hint = id_token.build(issuer="https://testserver/o", client=branded, authorization=family, access_token=None,
+                          nonce=None)
+    r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": "https://rp.example/"})
     html = r.content.decode()
     assert r.status_code == 200 and f'src="{LOGO}"' in html
     assert "<h1>Log out?</h1>" in html and "Notes Web asks to log you out." in html

@@ -81,6 +81,8 @@ class EndSessionView(View):
         blob = signing.dumps(params, salt=CONFIRM_SALT, compress=True)
         return render_page(request, self.confirm_template, {
             "client": client, "confirm_field": CONFIRM_FIELD, "confirm_blob": blob, "user": user,
+            # an ID token issued to the client came with the request; a bare client_id anyone can send
+            "client_proven": subject is not None,
         })
 
     def confirmed(self, request: HttpRequest, data: QueryDict) -> HttpResponse:

@@ -118,6 +118,19 @@ def test_without_proof_the_user_confirms_on_a_csrf_protected_page(user, rp, sign
     assert not is_logged_in(browser)
 
 
+def test_the_page_says_the_client_asks_only_when_an_id_token_of_it_came_along(browser, user, signing_key):
+    """A bare ``client_id`` is anyone's to send: the page names the client without presenting
+    it as asking (its logo and "X asks to log you out" lent a forged request the client's
+    authority; outside OIDC review). With its ID token as ``id_token_hint``, it is presented."""
+    rp = ClientFactory(name="Notes Web", post_logout_redirect_uris=LOGOUT_TO)
+    bare = browser.get("/o/logout/", {"client_id": rp.client_id}).content.decode()
+    assert "asks to log you out" not in bare and "<h1>Log out?</h1>" in bare
+    assert "The request names the application Notes Web; nothing shows that it sent it." in bare
+    assert 'class="client"' not in bare
+    hinted = browser.get("/o/logout/", {"id_token_hint": hint_for(user, rp, sid="a" * 32)}).content.decode()
+    assert "Notes Web asks to log you out." in hinted and 'class="client"' in hinted
+
+
 def test_hint_for_another_user_asks_for_confirmation(browser, rp, signing_key):
     other = UserFactory()
     r = browser.get("/o/logout/", {"id_token_hint": hint_for(other, rp)})

@@ -211,11 +211,13 @@ def deliver_in_background(ids: Sequence[int]) -> None:
 
 
 def _deliver_in_thread() -> None:
+    counted = True  # this thread is among _background["threads"] until it says otherwise
     try:
         while True:
             with _background_lock:
                 if not _waiting:
                     _background["threads"] -= 1
+                    counted = False
                     return
                 ids = _waiting.popleft()
                 _background["queued"] -= len(ids)
@@ -224,6 +226,9 @@ def _deliver_in_thread() -> None:
             except Exception:
                 logger.exception("Back-channel logout delivery failed; the deliveries stay pending.")
     finally:
+        if counted:  # ended by what is not an Exception (SystemExit, a green thread's timeout)
+            with _background_lock:
+                _background["threads"] -= 1
         connections.close_all()  # this thread's own connections
 
 

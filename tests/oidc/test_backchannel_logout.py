@@ -938,6 +938,31 @@ def test_the_background_hook_runs_four_threads_through_a_bounded_queue(monkeypat
     assert sorted(sent) == [*range(1, 11), 12] and backchannel._background == {"threads": 0, "queued": 0}
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit, on purpose
+def test_a_send_ended_by_what_is_not_an_exception_frees_its_thread(monkeypatch):
+    """A thread stopped by SystemExit (or a green thread's timeout, a BaseException) inside a
+    send no longer counts: otherwise four such ends would leave every later logout queued with
+    no thread to send it."""
+    assert backchannel._background == {"threads": 0, "queued": 0} and not backchannel._waiting
+    sent: list[int] = []
+
+    def stops(ids):
+        if ids == [1]:
+            raise SystemExit
+        sent.extend(ids)
+
+    monkeypatch.setattr(backchannel, "deliver", stops)
+    backchannel.deliver_in_background([1])
+    deadline = time.monotonic() + 10
+    while backchannel._background["threads"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backchannel._background == {"threads": 0, "queued": 0}
+    backchannel.deliver_in_background([2])
+    while (2 not in sent or backchannel._background["threads"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sent == [2] and backchannel._background == {"threads": 0, "queued": 0}
+
+
 def test_each_send_waits_the_logout_timeout_not_the_fetch_default(server, rp_client, signing_key, monkeypatch):
     """``BACKCHANNEL_LOGOUT["timeout"]`` is how long one relying party may hold a delivery (and
     the user's response, with the ``deliver_now`` hook), whatever ``FETCH`` says."""

@@ -864,7 +864,7 @@ def test_a_relying_party_that_never_answers_costs_one_timeout_per_retry_period_n
 
 
 @pytest.mark.django_db(transaction=True)
-def test_logouts_to_a_slow_client_use_a_few_threads_whatever_their_number(user, signing_key):
+def test_logouts_to_a_slow_client_use_a_few_threads_whatever_their_number(user, signing_key, background_idle):
     """The default hook started a thread per logout, each holding a database connection for up
     to ``timeout`` while a slow client (one an attacker registered and signs in to and out of
     in a loop) made it wait: enough logouts used up the database's connections."""
@@ -890,7 +890,20 @@ def test_logouts_to_a_slow_client_use_a_few_threads_whatever_their_number(user, 
     assert LogoutDelivery.objects.count() == 12
 
 
-def test_the_background_hook_runs_four_threads_through_a_bounded_queue(monkeypatch, caplog):
+@pytest.fixture
+def background_idle():
+    """No send thread of an earlier test still running in this process (their counts are the
+    module's): waited for, up to 15 seconds."""
+    def busy() -> bool:
+        alive = any(t.name == "oauth_provider-logout" and t.is_alive() for t in threading.enumerate())
+        return bool(alive or backchannel._background["threads"] or backchannel._waiting)
+
+    deadline = time.monotonic() + 15
+    while busy() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_the_background_hook_runs_four_threads_through_a_bounded_queue(monkeypatch, caplog, background_idle):
     """The exact rules of the default hook, with sends that wait until released: four threads
     at most (docs: "at most four per process"), later ids queued, a list that would take the
     queue past its bound left to ``sendlogouts`` (and said so), every queued list sent once
@@ -939,7 +952,7 @@ def test_the_background_hook_runs_four_threads_through_a_bounded_queue(monkeypat
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit, on purpose
-def test_a_send_ended_by_what_is_not_an_exception_frees_its_thread(monkeypatch):
+def test_a_send_ended_by_what_is_not_an_exception_frees_its_thread(monkeypatch, background_idle):
     """A thread stopped by SystemExit (or a green thread's timeout, a BaseException) inside a
     send no longer counts: otherwise four such ends would leave every later logout queued with
     no thread to send it."""

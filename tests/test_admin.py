@@ -26,6 +26,7 @@ from oauth_provider.models import (
     AuthorizationCode,
     Consent,
     DeviceCode,
+    ImportedToken,
     RefreshToken,
     get_client_model,
 )
@@ -77,10 +78,13 @@ def make_rows(model, n: int) -> list:
         return RefreshTokenFactory.create_batch(n)
     if model is DeviceCode:
         return [DeviceCodeFactory(user=UserFactory()) for _ in range(n)]
+    if model is ImportedToken:
+        return [ImportedToken.objects.create(token_hash=secrets.hash_token(secrets.generate_token()), kind="access",
+                                             expires_at=secrets.now() + timedelta(hours=1)) for _ in range(n)]
     return ConsentFactory.create_batch(n)
 
 
-ALL_MODELS = [Client, Authorization, AuthorizationCode, AccessToken, RefreshToken, Consent, DeviceCode]
+ALL_MODELS = [Client, Authorization, AuthorizationCode, AccessToken, RefreshToken, Consent, DeviceCode, ImportedToken]
 
 
 def client_form(**overrides) -> dict:
@@ -206,6 +210,21 @@ def test_add_page_renders(model, fields, admin_browser):
                          ids=lambda m: m.__name__)
 def test_protocol_rows_cannot_be_added_by_hand(model, admin_browser):
     assert admin_browser.get(url(model, "add")).status_code == 403
+
+
+def test_import_records_are_read_only_and_never_filtered_by_digest(admin_browser):
+    """A record of ``import_dot`` is what keeps a later run from bringing a cleaned-up token
+    back: it cannot be added or edited here, and its digest answers no filter (a prefix lookup
+    would tell, row by row, what the digest of a live token begins with)."""
+    record = make_rows(ImportedToken, 1)[0]
+    assert admin_browser.get(url(ImportedToken, "add")).status_code == 403
+    r = admin_browser.post(url(ImportedToken, "change", record.pk), {"kind": "refresh"})
+    assert r.status_code == 403
+    record.refresh_from_db()
+    assert record.kind == "access"
+    probe = admin_browser.get(url(ImportedToken, "changelist"), {"token_hash__startswith": record.token_hash[:4]})
+    assert probe.status_code == 400
+    assert record.token_hash not in admin_browser.get(url(ImportedToken, "changelist")).content.decode()
 
 
 def test_codes_are_view_only(admin_browser):

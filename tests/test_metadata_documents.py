@@ -715,6 +715,17 @@ def test_loopback_only_redirects_warn(cimd, browser):
     assert b"loopback-warning" in authorize(browser, cimd.doc_url)[0].content
 
 
+def test_a_documents_links_show_only_on_the_host_it_sends_users_to(cimd, browser):
+    """RFC 7591 §5, as for a registered client: a document naming https://claude.ai as its
+    client_uri (and its privacy policy there) while sending users to this machine shows no
+    link to claude.ai; links on its redirect URIs' host are shown."""
+    cimd.serve(client_uri="https://claude.ai/", policy_uri="https://claude.ai/privacy",
+               tos_uri="http://127.0.0.1:3000/terms")
+    html = authorize(browser, cimd.doc_url)[0].content.decode()
+    assert "claude.ai" not in html and "Privacy policy" not in html
+    assert 'href="http://127.0.0.1:3000/terms"' in html
+
+
 def test_ordinary_clients_consent_page_unchanged(browser, conf_client):
     from tests.support.endpoints import params_for
 

@@ -79,13 +79,16 @@ def url_host(value: Any) -> str:
 @register.filter
 def client_link(value: Any, client: AbstractClient | None) -> str:
     """``value`` as :func:`http_url` gives it, for a client's ``client_uri``, ``policy_uri`` or
-    ``tos_uri``; for a client that registered itself (RFC 7591), only if its host is the host
-    of one of the client's redirect URIs (RFC 7591 §5: the server should check they share it).
+    ``tos_uri``; for a client that registered itself (dynamic registration, a client ID
+    metadata document), only if its host is the host of one of the client's redirect URIs
+    (RFC 7591 §5: the server should check they share it).
     Otherwise anyone could register as "Claude" with ``client_uri`` https://claude.ai, and the
     consent page would show that site's name and links under the heading while the user is
     sent to another host."""
+    from ..client_metadata import is_self_registered
+
     url = http_url(value)
-    if not url or client is None or client.registration_method != "dynamic":
+    if not url or client is None or not is_self_registered(client):
         return url
     try:
         host = (urlsplit(url).hostname or "").lower()

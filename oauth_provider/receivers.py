@@ -9,13 +9,27 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import HttpRequest
 
-from .session import record_login
+from .session import record_login, replaced_login
 
 
 def _forget_keys(sender: Any, **kwargs: Any) -> None:
     from .keys import clear_cache
 
     clear_cache()
+
+
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in``: record the login (time, ``sid``); when it replaced the login session
+    the browser's OpenID Connect grants were made in (another user's, or an expired one: no
+    ``user_logged_out`` was sent for it), end that session as a logout would."""
+    record_login(sender, request, user)
+    if request is None or not hasattr(request, "session"):
+        return
+    replaced = replaced_login(request, user)
+    if replaced is not None:
+        from .oidc.logout import login_replaced
+
+        login_replaced(request, *replaced)
 
 
 def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -66,7 +80,7 @@ def _revoke_user_before_delete(sender: Any, instance: Any, **kwargs: Any) -> Non
 def connect() -> None:
     from .models import SigningKey, advertised, get_client_model
 
-    user_logged_in.connect(record_login, dispatch_uid="oauth_provider.record_login")
+    user_logged_in.connect(_logged_in, dispatch_uid="oauth_provider.record_login")
     # the metadata lists opt-in grants (the device grant) only while a client is registered
     post_save.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_saved")
     post_delete.connect(advertised.forget, sender=get_client_model(), dispatch_uid="oauth_provider.client_deleted")

@@ -1,6 +1,13 @@
 """What the library remembers in the user's session: the real login time (OIDC ``auth_time``),
 recorded when Django's ``user_logged_in`` fires, never guessed from ``last_login``; and the
-session's OIDC ``sid``, drawn at login and kept for as long as the login lasts."""
+session's OIDC ``sid``, drawn at login and kept for as long as the login lasts.
+
+And one thing the browser keeps beside the session: which login (user and ``sid``) its OpenID
+Connect grants were made in (:data:`LOGIN_COOKIE`). A login as another user makes Django start a
+new session without ``user_logged_out`` (``login()`` flushes the old one), and so does a login
+after the session expired: the cookie is how the next login learns which login session it
+replaced, so that session's clients are told and its grants end as at a logout (Back-Channel
+Logout 1.0 §2.7)."""
 
 from __future__ import annotations
 
@@ -10,13 +17,18 @@ import secrets as _secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
 
 from . import secrets
 
 AUTH_TIME_KEY = "_oauth_provider_auth_time"
 SID_KEY = "_oauth_provider_sid"
 _SID = re.compile(r"[0-9a-f]{32}")
+#: the login the browser's OpenID Connect grants were made in: signed ``{"u": user pk, "s": sid}``
+LOGIN_COOKIE = "oauth_provider_login"
+_LOGIN_SALT = "oauth_provider.login"
 
 
 def record_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -59,3 +71,58 @@ def session_id(request: HttpRequest) -> str:
     derived = hashlib.sha256(b"oauth_provider.sid:" + key.encode()).hexdigest()[:32]
     session[SID_KEY] = derived
     return derived
+
+
+def current_sid(request: HttpRequest) -> str:
+    """The ``sid`` kept in the session ("" when there is none yet): no value drawn or derived."""
+    session = getattr(request, "session", None)
+    stored = session.get(SID_KEY) if session is not None else None
+    return stored if isinstance(stored, str) and _SID.fullmatch(stored) else ""
+
+
+def previous_login(request: HttpRequest) -> tuple[str, str] | None:
+    """The login (user pk as a string, ``sid``) this browser's OpenID Connect grants were last
+    made in, from :data:`LOGIN_COOKIE`; None when there is none, or the cookie was not ours
+    (a bad signature or shape)."""
+    raw = request.COOKIES.get(LOGIN_COOKIE)
+    if not raw:
+        return None
+    try:
+        value: object = signing.loads(raw, salt=_LOGIN_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(value, dict):
+        return None
+    user, sid = value.get("u"), value.get("s")
+    if not isinstance(user, str) or not isinstance(sid, str) or not _SID.fullmatch(sid):
+        return None
+    return user, sid
+
+
+def remember_login(request: HttpRequest, response: HttpResponse, user: Any) -> HttpResponse:
+    """An OpenID Connect grant was made in this login session: have the browser keep which one
+    (:data:`LOGIN_COOKIE`), unless it already does. The cookie lives as long as the session
+    cookie and goes where it goes (its domain, path, ``Secure`` and ``SameSite`` settings);
+    HttpOnly. Returns ``response``."""
+    sid = current_sid(request)
+    if not sid or previous_login(request) == (str(user.pk), sid):
+        return response
+    session = request.session
+    response.set_cookie(
+        LOGIN_COOKIE, signing.dumps({"u": str(user.pk), "s": sid}, salt=_LOGIN_SALT),
+        max_age=None if session.get_expire_at_browser_close() else session.get_expiry_age(),
+        domain=settings.SESSION_COOKIE_DOMAIN, path=settings.SESSION_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), httponly=True,
+        samesite=settings.SESSION_COOKIE_SAMESITE,
+    )
+    return response
+
+
+def replaced_login(request: HttpRequest, user: Any) -> tuple[str, str] | None:
+    """At a login (after :func:`record_login`): the login session of the browser's earlier
+    OpenID Connect grants, when this login is not that one (another user, or the same user in a
+    new session: the old one expired or was flushed); else None."""
+    previous = previous_login(request)
+    if previous is None or previous == (str(user.pk), current_sid(request)):
+        return None
+    return previous

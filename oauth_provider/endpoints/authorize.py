@@ -60,6 +60,7 @@ from ..responses import (
     redirect_to_client,
     render_page,
 )
+from ..session import remember_login
 from ..signals import consent_denied, consent_granted
 
 CONSENT_FIELD = "oauth_request"
@@ -301,4 +302,6 @@ class AuthorizationView(View):
                 request_objects.spend(req)
                 code = start_grant(request, req, request.user, granted)
         response = redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
+        if req.openid:  # the grant names this login session (sid): the browser keeps which one
+            remember_login(request, response, request.user)
         return forget_marker(request, req, response)

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
@@ -90,32 +92,53 @@ def build_logout_token(delivery: LogoutDelivery, now: datetime | None = None) ->
 
 # --- who must be told -------------------------------------------------------------------------
 
-def session_ended(request: HttpRequest | None, user: Any) -> list[int]:
+def session_ended(request: HttpRequest | None, user: Any, *, sid: str | None = None, once: bool = False) -> list[int]:
     """``user_logged_out`` receiver body: every client holding an unrevoked grant made in this
-    login session (its ``sid``) is told. Returns the ids of the deliveries recorded."""
+    login session (its ``sid``; ``sid`` names another session) is told. ``once``: not a client
+    already told of that session's logout. Returns the ids of the deliveries recorded."""
     if not enabled() or user is None or request is None:
         return []
-    sid = session_id(request)
+    sid = session_id(request) if sid is None else sid
     if not sid:
         return []
     families = Authorization.objects.live().filter(user=user, session_id=sid)
-    return _record(request, user, families, str(LogoutReason.LOGOUT))
+    return _record(request, user, families, str(LogoutReason.LOGOUT), once=once)
 
 
-def revoke_session_grants(request: HttpRequest | None, user: Any) -> int:
+def revoke_session_grants(request: HttpRequest | None, user: Any, *, sid: str | None = None) -> int:
     """``user_logged_out`` receiver body, after the clients were told (:func:`session_ended`
-    looks at live grants only): revoke this login session's grants that end with it
-    (:meth:`~oauth_provider.models.AuthorizationQuerySet.ending_with_login`; §2.7). Returns
+    looks at live grants only): revoke this login session's (or ``sid``'s) grants that end with
+    it (:meth:`~oauth_provider.models.AuthorizationQuerySet.ending_with_login`; §2.7). Returns
     how many were revoked."""
     if not (provider_settings.OIDC_ENABLED and provider_settings.LOGOUT_REVOKES_SESSION_GRANTS):
         return 0
     if user is None or request is None:
         return 0
-    sid = session_id(request)
+    sid = session_id(request) if sid is None else sid
     if not sid:
         return 0
     families = Authorization.objects.live().filter(user=user, session_id=sid)
     return int(families.ending_with_login().revoke())
+
+
+def login_replaced(request: HttpRequest, user_pk: str, sid: str) -> list[int]:
+    """A login in this browser replaced the login session ``sid`` of the user ``user_pk``
+    without a logout (Django flushes the session when another user logs in, and starts a new
+    one after it expired): that session has ended, as at a logout. Its clients are told, each
+    at most once for it (a browser whose user logged out normally still names the session),
+    and its grants that end with the login are revoked. Returns the ids of the deliveries
+    recorded."""
+    if not provider_settings.OIDC_ENABLED:
+        return []
+    try:
+        user = get_user_model()._default_manager.filter(pk=user_pk).first()
+    except (ValueError, TypeError, ValidationError):  # a pk that no longer fits the user model
+        return []
+    if user is None:
+        return []
+    ids = session_ended(request, user, sid=sid, once=True)
+    revoke_session_grants(request, user, sid=sid)
+    return ids
 
 
 def client_revoked(request: HttpRequest | None, user: Any, client: AbstractClient) -> list[int]:
@@ -128,12 +151,19 @@ def client_revoked(request: HttpRequest | None, user: Any, client: AbstractClien
     return _record(request, user, families, str(LogoutReason.REVOKED))
 
 
-def _record(request: HttpRequest | None, user: Any, families: Any, reason: str) -> list[int]:
-    """One statement to find the (client, sid) pairs; one more only if there are some."""
+def _record(request: HttpRequest | None, user: Any, families: Any, reason: str, *, once: bool = False) -> list[int]:
+    """One statement to find the (client, sid) pairs; one more only if there are some (and one
+    more with ``once``, to leave out the pairs already told for this reason)."""
     pairs = list(
         families.exclude(client__backchannel_logout_uri="").filter(client__is_active=True)
         .values_list("client_id", "session_id").distinct().order_by()
     )
+    if pairs and once:
+        told = set(LogoutDelivery.objects.filter(
+            reason=reason, client_id__in={client_pk for client_pk, _sid in pairs},
+            session_id__in={sid for _client_pk, sid in pairs},
+        ).values_list("client_id", "session_id").order_by())
+        pairs = [pair for pair in pairs if pair not in told]
     if not pairs:
         return []
     issuer = get_issuer(request)

@@ -1,0 +1,226 @@
+"""A login that replaces another login session without a logout.
+
+Django's ``login()`` flushes the session when another user logs in (switching accounts, e.g.
+after ``prompt=login`` or ``select_account``), and a login after the session expired starts a
+new one: neither sends ``user_logged_out``. The replaced login session has ended all the same,
+so its clients are told (Back-Channel Logout 1.0 §2.7) and its grants that end with the login
+are revoked, as at a logout.
+
+Attacks written down and tested here: the next user of a shared browser inheriting the first
+one's live sessions at the relying parties (the first user's clients never told); a forged or
+tampered login cookie ending someone's session (signed, ignored); a browser whose user logged
+out normally telling the clients a second time at the next login (each client is told once
+per session); the same user logging in again within the session ending it (nothing ends).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import jwt as pyjwt
+import pytest
+from django.conf import settings
+from django.core import signing
+from django.test import Client as HttpClient
+
+from oauth_provider.models import Authorization, LogoutDelivery
+from oauth_provider.session import LOGIN_COOKIE, SID_KEY
+from tests.support.factories import ClientFactory, UserFactory
+
+from ..conftest import OAuthDriver
+from .test_backchannel_logout import FAST, NOW_HOOK, RelyingParty, logout_tokens, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def server():
+    from tests.support.http_servers import local_server, send
+    from tests.support.settings import override_oauth
+
+    with local_server() as srv, override_oauth(
+        ALLOW_INSECURE_LOOPBACK_FETCH=True, FETCH=FAST, BACKCHANNEL_LOGOUT={"delivery": NOW_HOOK, "timeout": 2},
+    ):
+        srv.routes["/logout"] = lambda h: send(h, 200, b"", "text/plain")
+        yield srv
+
+
+@pytest.fixture
+def rp(server):
+    return ClientFactory(name="RP one", backchannel_logout_uri=server.url("/logout"))
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice")
+
+
+def log_in(browser: HttpClient, username: str):
+    """The site's own login page, as a person uses it (``force_login`` bypasses the request)."""
+    response = browser.post("/accounts/login/", {"username": username, "password": "password"})
+    assert response.status_code == 302, response.content[:300]
+    return response
+
+
+@pytest.fixture
+def signed_in(alice, rp, signing_key):
+    """A browser where alice logged in on the site's page and signed in to the RP (``openid``,
+    no ``offline_access``)."""
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    return driver, sign_in(driver, rp)
+
+
+def test_logging_in_as_another_user_tells_the_first_users_clients_and_ends_their_session_grants(
+        signed_in, rp, server, commit, alice):
+    driver, id_token = signed_in
+    keeps = ClientFactory(name="Offline RP")
+    driver.tokens(keeps, scope="openid offline_access")
+    with commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
+    (token,) = logout_tokens(server)
+    claims = RelyingParty(rp.client_id).validate(token)
+    assert (claims["sub"], claims["sid"]) == (id_token["sub"], id_token["sid"])
+    assert Authorization.objects.get(client=rp, user=alice).revoked_at is not None
+    # offline_access asked for access while the user is not logged in (OIDC Core §11)
+    assert Authorization.objects.get(client=keeps, user=alice).revoked_at is None
+    assert driver.browser.session[SID_KEY] != id_token["sid"]
+
+
+def test_switching_accounts_through_prompt_login_ends_the_first_login_session(signed_in, rp, server, commit, alice):
+    """The way a relying party offers "use another account": prompt=login sends the user to
+    the login page, and someone else signs in there."""
+    driver, id_token = signed_in
+    bob = UserFactory(username="bob")
+    params, _verifier = driver.authorize_params(rp, scope="openid", nonce="n", prompt="login")
+    to_login = driver.browser.get("/o/authorize/", params)
+    assert urlsplit(to_login["Location"]).path == "/accounts/login/"
+    back = parse_qs(urlsplit(to_login["Location"]).query)["next"][0]
+    with commit():
+        driver.browser.post(to_login["Location"], {"username": "bob", "password": "password", "next": back})
+    (token,) = logout_tokens(server)
+    assert RelyingParty(rp.client_id).validate(token)["sid"] == id_token["sid"]
+    page = driver.browser.get(back)
+    code = parse_qs(urlsplit(driver.approve(page)["Location"]).query)["code"][0]
+    assert Authorization.objects.get(codes__code_hash__isnull=False, user=bob).pk is not None
+    assert code and Authorization.objects.get(client=rp, user=alice).revoked_at is not None
+
+
+def test_a_login_after_the_session_expired_ends_the_expired_one(signed_in, rp, server, commit, alice):
+    driver, id_token = signed_in
+    driver.browser.session.flush()  # expired and cleaned up on the server
+    driver.browser.cookies.pop(settings.SESSION_COOKIE_NAME)
+    with commit():
+        log_in(driver.browser, "alice")
+    (token,) = logout_tokens(server)
+    assert RelyingParty(rp.client_id).validate(token)["sid"] == id_token["sid"]
+    assert Authorization.objects.get(client=rp).revoked_at is not None
+
+
+def test_the_same_user_logging_in_again_within_the_session_ends_nothing(signed_in, rp, server, commit):
+    driver, id_token = signed_in
+    with commit():
+        log_in(driver.browser, "alice")
+    assert logout_tokens(server) == [] and LogoutDelivery.objects.count() == 0
+    assert Authorization.objects.get(client=rp).revoked_at is None
+    assert driver.browser.session[SID_KEY] == id_token["sid"]
+
+
+def test_a_client_told_at_a_logout_is_not_told_again_when_the_next_user_logs_in(signed_in, rp, server, commit):
+    driver, _id_token = signed_in
+    keeps = ClientFactory(name="Offline RP", backchannel_logout_uri=server.url("/logout"))
+    driver.tokens(keeps, scope="openid offline_access")  # stays live after the logout
+    with commit():
+        driver.browser.post("/accounts/logout/")
+    assert len(logout_tokens(server)) == 2
+    assert driver.browser.cookies.get(LOGIN_COOKIE)  # the browser still names the ended session
+    with commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
+    assert len(logout_tokens(server)) == 2 and LogoutDelivery.objects.count() == 2
+
+
+@pytest.mark.parametrize("forge", ["tampered", "other salt", "not a dict", "bad sid"])
+def test_a_login_cookie_not_signed_by_the_site_as_one_ends_nothing(signed_in, rp, server, commit, forge):
+    driver, id_token = signed_in
+    real = driver.browser.cookies[LOGIN_COOKIE].value
+    alice_pk = str(Authorization.objects.get(client=rp).user_id)
+    value = {
+        "tampered": real[:-2] + ("AA" if not real.endswith("AA") else "BB"),
+        "other salt": signing.dumps({"u": alice_pk, "s": id_token["sid"]}, salt="oauth_provider.reauthentication"),
+        "not a dict": signing.dumps([alice_pk, id_token["sid"]], salt="oauth_provider.login"),
+        "bad sid": signing.dumps({"u": alice_pk, "s": "x" * 32}, salt="oauth_provider.login"),
+    }[forge]
+    driver.browser.cookies[LOGIN_COOKIE] = value
+    with commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
+    assert logout_tokens(server) == []
+    assert Authorization.objects.get(client=rp).revoked_at is None
+
+
+def test_a_login_cookie_naming_a_deleted_user_or_a_foreign_pk_ends_nothing(signed_in, rp, server, commit, alice):
+    driver, id_token = signed_in
+    for pk in ("999999", "not-a-number"):
+        named = {"u": pk, "s": id_token["sid"]}
+        driver.browser.cookies[LOGIN_COOKIE] = signing.dumps(named, salt="oauth_provider.login")
+        with commit():
+            log_in(driver.browser, UserFactory(username=f"bob{len(pk)}").username)
+    assert logout_tokens(server) == []
+    assert Authorization.objects.get(client=rp).revoked_at is None
+
+
+def test_the_login_cookie_names_the_session_of_an_openid_grant_and_follows_the_session_cookie(
+        alice, rp, signing_key, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    settings.SESSION_COOKIE_DOMAIN = "testserver.local"
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    driver.get_code(rp, scope="read")  # plain OAuth: no login session in the grant
+    assert LOGIN_COOKIE not in browser.cookies
+    params, _ = driver.authorize_params(rp, scope="openid", nonce="n")
+    response = browser.get("/o/authorize/", params)
+    response = driver.approve(response) if response.status_code == 200 else response
+    cookie = response.cookies[LOGIN_COOKIE]
+    assert signing.loads(cookie.value, salt="oauth_provider.login") == {
+        "u": str(alice.pk), "s": browser.session[SID_KEY]}
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+    assert cookie["path"] == "/" and cookie["domain"] == "testserver.local"
+    assert int(cookie["max-age"]) == settings.SESSION_COOKIE_AGE
+    browser.cookies[LOGIN_COOKIE] = cookie.value
+    again = browser.get("/o/authorize/", driver.authorize_params(rp, scope="openid", nonce="n")[0])
+    again = driver.approve(again) if again.status_code == 200 else again
+    assert again.status_code == 302 and LOGIN_COOKIE not in again.cookies  # already named: not sent again
+
+
+def test_a_browser_session_cookie_makes_a_browser_session_login_cookie(alice, rp, signing_key, settings):
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    params, _ = driver.authorize_params(rp, scope="openid", nonce="n")
+    response = browser.get("/o/authorize/", params)
+    response = driver.approve(response) if response.status_code == 200 else response
+    assert response.cookies[LOGIN_COOKIE]["max-age"] == ""
+
+
+def test_with_back_channel_logout_off_a_switch_still_ends_the_session_grants(signed_in, rp, server, commit):
+    from tests.support.settings import override_oauth
+
+    driver, _ = signed_in
+    with override_oauth(BACKCHANNEL_LOGOUT={"enabled": False}), commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
+    assert logout_tokens(server) == []
+    assert Authorization.objects.get(client=rp).revoked_at is not None
+
+
+def test_the_sid_in_the_id_token_is_the_one_the_cookie_names(signed_in):
+    driver, id_token = signed_in
+    named = signing.loads(driver.browser.cookies[LOGIN_COOKIE].value, salt="oauth_provider.login")
+    assert named["s"] == id_token["sid"] == pyjwt.decode(id_token["_raw"], options={"verify_signature": False})["sid"]

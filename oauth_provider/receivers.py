@@ -25,11 +25,11 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     record_login(sender, request, user)
     if request is None or not hasattr(request, "session"):
         return
-    replaced = replaced_login(request, user)
+    replaced = replaced_login(request)
     if replaced is not None:
         from .oidc.logout import login_replaced
 
-        login_replaced(request, *replaced)
+        login_replaced(request, replaced)
 
 
 def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

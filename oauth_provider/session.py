@@ -2,12 +2,12 @@
 recorded when Django's ``user_logged_in`` fires, never guessed from ``last_login``; and the
 session's OIDC ``sid``, drawn at login and kept for as long as the login lasts.
 
-And one thing the browser keeps beside the session: which login (user and ``sid``) its OpenID
-Connect grants were made in (:data:`LOGIN_COOKIE`). A login as another user makes Django start a
-new session without ``user_logged_out`` (``login()`` flushes the old one), and so does a login
-after the session expired: the cookie is how the next login learns which login session it
-replaced, so that session's clients are told and its grants end as at a logout (Back-Channel
-Logout 1.0 §2.7)."""
+And one thing the browser keeps beside the session: which login session (its ``sid``) its
+OpenID Connect grants were made in (:data:`LOGIN_COOKIE`). A login as another user makes
+Django start a new session without ``user_logged_out`` (``login()`` flushes the old one), and
+so does a login after the session expired: the cookie is how the next login learns which
+login session it replaced, so that session's clients are told and its grants end as at a
+logout (Back-Channel Logout 1.0 §2.7)."""
 
 from __future__ import annotations
 
@@ -26,19 +26,25 @@ from . import secrets
 AUTH_TIME_KEY = "_oauth_provider_auth_time"
 SID_KEY = "_oauth_provider_sid"
 _SID = re.compile(r"[0-9a-f]{32}")
-#: the login the browser's OpenID Connect grants were made in: signed ``{"u": user pk, "s": sid}``
+#: drawn at every login: :func:`login_id`
+LOGIN_KEY = "_oauth_provider_login"
+_LOGIN_ID = re.compile(r"[0-9a-f]{16}")
+#: the login session the browser's OpenID Connect grants were made in: signed
+#: ``{"s": sid, "x": until}`` (:func:`remember_login`)
 LOGIN_COOKIE = "oauth_provider_login"
 _LOGIN_SALT = "oauth_provider.login"
 
 
 def record_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    """``user_logged_in`` receiver: store the login time in the new session, and draw the
-    session's ``sid`` unless this is the same user logging in again within it (Django flushes
-    the session when another user logs in, so a login time already there is this user's)."""
+    """``user_logged_in`` receiver: store the login time in the new session, draw a new
+    :func:`login_id`, and draw the session's ``sid`` unless this is the same user logging in
+    again within it (Django flushes the session when another user logs in, so a login time
+    already there is this user's)."""
     if request is not None and hasattr(request, "session"):
         session = request.session
         again = isinstance(session.get(AUTH_TIME_KEY), int) and _SID.fullmatch(str(session.get(SID_KEY, "")))
         session[AUTH_TIME_KEY] = int(secrets.now().timestamp())
+        session[LOGIN_KEY] = _secrets.token_hex(8)
         if not again:
             session[SID_KEY] = _secrets.token_hex(16)
 
@@ -80,10 +86,18 @@ def current_sid(request: HttpRequest) -> str:
     return stored if isinstance(stored, str) and _SID.fullmatch(stored) else ""
 
 
-def previous_login(request: HttpRequest) -> tuple[str, str] | None:
-    """The login (user pk as a string, ``sid``) this browser's OpenID Connect grants were last
-    made in, from :data:`LOGIN_COOKIE`; None when there is none, or the cookie was not ours
-    (a bad signature or shape)."""
+def login_id(request: HttpRequest) -> str:
+    """A random value drawn at every login into this session ("" before any, or without a
+    session): a value that changed means someone logged in since, whatever the clock says."""
+    session = getattr(request, "session", None)
+    stored = session.get(LOGIN_KEY) if session is not None else None
+    return stored if isinstance(stored, str) and _LOGIN_ID.fullmatch(stored) else ""
+
+
+def previous_login(request: HttpRequest) -> str | None:
+    """The ``sid`` of the login session this browser's OpenID Connect grants were last made in,
+    from :data:`LOGIN_COOKIE`; None when there is none, it is past its own expiry, or the cookie
+    was not ours (a bad signature or shape)."""
     raw = request.COOKIES.get(LOGIN_COOKIE)
     if not raw:
         return None
@@ -93,24 +107,30 @@ def previous_login(request: HttpRequest) -> tuple[str, str] | None:
         return None
     if not isinstance(value, dict):
         return None
-    user, sid = value.get("u"), value.get("s")
-    if not isinstance(user, str) or not isinstance(sid, str) or not _SID.fullmatch(sid):
+    sid, until = value.get("s"), value.get("x")
+    if not isinstance(sid, str) or not _SID.fullmatch(sid) or not isinstance(until, int):
         return None
-    return user, sid
+    return sid if secrets.now().timestamp() < until else None
 
 
-def remember_login(request: HttpRequest, response: HttpResponse, user: Any) -> HttpResponse:
-    """An OpenID Connect grant was made in this login session: have the browser keep which one
-    (:data:`LOGIN_COOKIE`), unless it already does. The cookie lives as long as the session
-    cookie and goes where it goes (its domain, path, ``Secure`` and ``SameSite`` settings);
-    HttpOnly. Returns ``response``."""
+def remember_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """An OpenID Connect grant was made in this login session: have the browser keep its
+    ``sid`` (:data:`LOGIN_COOKIE`), sent again at every such grant. It must outlive the session
+    (a login replacing the session reads it; after the session ended it names nothing live):
+    it lasts the session's remaining lifetime plus ``SESSION_COOKIE_AGE``, so a session kept
+    alive by use keeps it for one more session age after its last grant; the session
+    cookie's domain, path, ``Secure`` and ``SameSite``; HttpOnly. Only the random ``sid``, which
+    the clients of the session have in their ID tokens already, never the user's id. Returns
+    ``response``."""
     sid = current_sid(request)
-    if not sid or previous_login(request) == (str(user.pk), sid):
+    if not sid:
         return response
     session = request.session
+    lifetime = session.get_expiry_age() + settings.SESSION_COOKIE_AGE
+    until = int(secrets.now().timestamp()) + lifetime
     response.set_cookie(
-        LOGIN_COOKIE, signing.dumps({"u": str(user.pk), "s": sid}, salt=_LOGIN_SALT),
-        max_age=None if session.get_expire_at_browser_close() else session.get_expiry_age(),
+        LOGIN_COOKIE, signing.dumps({"s": sid, "x": until}, salt=_LOGIN_SALT),
+        max_age=None if session.get_expire_at_browser_close() else lifetime,
         domain=settings.SESSION_COOKIE_DOMAIN, path=settings.SESSION_COOKIE_PATH,
         secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), httponly=True,
         samesite=settings.SESSION_COOKIE_SAMESITE,
@@ -118,11 +138,11 @@ def remember_login(request: HttpRequest, response: HttpResponse, user: Any) -> H
     return response
 
 
-def replaced_login(request: HttpRequest, user: Any) -> tuple[str, str] | None:
-    """At a login (after :func:`record_login`): the login session of the browser's earlier
-    OpenID Connect grants, when this login is not that one (another user, or the same user in a
-    new session: the old one expired or was flushed); else None."""
+def replaced_login(request: HttpRequest) -> str | None:
+    """At a login (after :func:`record_login`): the ``sid`` of the login session of the
+    browser's earlier OpenID Connect grants, when this login is not in that session (another
+    user's login flushed it, or it expired or was flushed and a new one began); else None."""
     previous = previous_login(request)
-    if previous is None or previous == (str(user.pk), current_sid(request)):
+    if previous is None or previous == current_sid(request):
         return None
     return previous

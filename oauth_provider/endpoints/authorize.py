@@ -303,5 +303,5 @@ class AuthorizationView(View):
                 code = start_grant(request, req, request.user, granted)
         response = redirect_to_client(req.redirect_uri, {"code": code, "state": req.state, "iss": req.issuer})
         if req.openid:  # the grant names this login session (sid): the browser keeps which one
-            remember_login(request, response, request.user)
+            remember_login(request, response)
         return forget_marker(request, req, response)

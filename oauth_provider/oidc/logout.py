@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
@@ -121,23 +120,21 @@ def revoke_session_grants(request: HttpRequest | None, user: Any, *, sid: str | 
     return int(families.ending_with_login().revoke())
 
 
-def login_replaced(request: HttpRequest, user_pk: str, sid: str) -> list[int]:
-    """A login in this browser replaced the login session ``sid`` of the user ``user_pk``
-    without a logout (Django flushes the session when another user logs in, and starts a new
-    one after it expired): that session has ended, as at a logout. Its clients are told, each
-    at most once for it (a browser whose user logged out normally still names the session),
-    and its grants that end with the login are revoked. Returns the ids of the deliveries
+def login_replaced(request: HttpRequest, sid: str) -> list[int]:
+    """A login in this browser replaced the login session ``sid`` without a logout (Django
+    flushes the session when another user logs in, and starts a new one after it expired):
+    that session has ended, as at a logout. The clients of its user's grants are told, each at
+    most once for it (a browser whose user logged out normally still names the session), and
+    its grants that end with the login are revoked. The user is the one whose grants carry
+    the ``sid`` (drawn at random per login session). Returns the ids of the deliveries
     recorded."""
     if not provider_settings.OIDC_ENABLED:
         return []
-    try:
-        user = get_user_model()._default_manager.filter(pk=user_pk).first()
-    except (ValueError, TypeError, ValidationError):  # a pk that no longer fits the user model
-        return []
-    if user is None:
-        return []
-    ids = session_ended(request, user, sid=sid, once=True)
-    revoke_session_grants(request, user, sid=sid)
+    ids: list[int] = []
+    holders = Authorization.objects.filter(session_id=sid).values("user_id")
+    for user in get_user_model()._default_manager.filter(pk__in=holders):
+        ids += session_ended(request, user, sid=sid, once=True)
+        revoke_session_grants(request, user, sid=sid)
     return ids
 
 

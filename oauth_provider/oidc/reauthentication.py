@@ -10,8 +10,9 @@ A forced login sends the user to the login page with the request to come back to
 ``prompt=login`` and plus ``login_after``: a random one-time marker. What it stands for is kept
 in a signed, HttpOnly cookie scoped to this endpoint, never in the URL: when it was issued,
 which authorization request demanded the login (a digest of its parameters). Coming back, the
-marker counts only in the browser that got it, for that same request, after a login no older
-than the marker (``auth_time`` has a one-second resolution); it is forgotten once a code is
+marker counts only in the browser that got it, for that same request, after a login made
+after the marker was issued (``auth_time`` has a one-second resolution: within the marker's
+second, the login id the session draws at every login tells); it is forgotten once a code is
 issued. A marker from
 another browser (another user's, say), for another request, stale, replayed or forged only
 leads to another login, never past one.
@@ -36,9 +37,10 @@ from .. import secrets
 from ..adapter import subject_for
 from ..authorization_request import LOGIN_AFTER, AuthorizationRequest
 from ..registry import adapter
+from ..session import login_id
 
 #: the cookie holding the forced logins awaiting their login: marker -> [issued at, request
-#: digest], signed
+#: digest, the session's login id then], signed
 COOKIE_NAME = "oauth_provider_reauth"
 _SALT = "oauth_provider.reauthentication"
 #: how long a forced login may take (seconds)
@@ -70,8 +72,9 @@ def _digest(params: Mapping[str, str]) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-#: marker -> (issued at, digest of the request that demanded the login)
-Pending = dict[str, tuple[int, str]]
+#: marker -> (issued at, digest of the request that demanded the login, the session's
+#: :func:`~oauth_provider.session.login_id` then)
+Pending = dict[str, tuple[int, str, str]]
 
 
 def _pending(request: HttpRequest) -> Pending:
@@ -88,10 +91,11 @@ def _pending(request: HttpRequest) -> Pending:
     now = int(secrets.now().timestamp())
     pending: Pending = {}
     for marker, entry in stored.items():
-        if isinstance(entry, list) and len(entry) == 2:
-            issued, digest = entry
-            if isinstance(issued, int) and isinstance(digest, str) and now - issued <= MARKER_MAX_AGE:
-                pending[str(marker)] = (issued, digest)
+        if isinstance(entry, list) and len(entry) == 3:
+            issued, digest, login = entry
+            if (isinstance(issued, int) and isinstance(digest, str) and isinstance(login, str)
+                    and now - issued <= MARKER_MAX_AGE):
+                pending[str(marker)] = (issued, digest, login)
     return pending
 
 
@@ -111,8 +115,16 @@ def _marker_satisfied(request: HttpRequest, req: AuthorizationRequest, auth_time
     login = _timestamp(auth_time)
     if entry is None or login is None:
         return False
-    issued, digest = entry
-    return secrets.constant_time_equals(digest, _digest(req.params)) and login >= issued
+    issued, digest, login_then = entry
+    if not secrets.constant_time_equals(digest, _digest(req.params)):
+        return False
+    if login == issued:
+        # auth_time has a one-second resolution: a login in the second the marker was issued
+        # counts only if it came after it (the session's login id changed since), not if it
+        # was the one the request wanted renewed
+        current = login_id(request)
+        return bool(current) and current != login_then
+    return login > issued
 
 
 def needs_login(request: HttpRequest, req: AuthorizationRequest) -> bool:
@@ -157,7 +169,7 @@ def login_again(
     marker = secrets.generate_token()
     query[LOGIN_AFTER] = marker
     pending = _pending(request)
-    pending[marker] = (int(secrets.now().timestamp()), _digest(req.params))
+    pending[marker] = (int(secrets.now().timestamp()), _digest(req.params), login_id(request))
     response = send_to_login(query)
     _store(response, request, dict(list(pending.items())[-MAX_PENDING:]))
     return response

@@ -8,13 +8,15 @@ are revoked, as at a logout.
 
 Attacks written down and tested here: the next user of a shared browser inheriting the first
 one's live sessions at the relying parties (the first user's clients never told); a forged or
-tampered login cookie ending someone's session (signed, ignored); a browser whose user logged
+tampered login cookie ending someone's session (signed, with its own expiry; ignored); the
+cookie telling whoever sees it who the user is (it holds the session's ``sid`` only); a browser whose user logged
 out normally telling the clients a second time at the next login (each client is told once
 per session); the same user logging in again within the session ending it (nothing ends).
 """
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import jwt as pyjwt
@@ -145,16 +147,23 @@ def test_a_client_told_at_a_logout_is_not_told_again_when_the_next_user_logs_in(
     assert len(logout_tokens(server)) == 2 and LogoutDelivery.objects.count() == 2
 
 
-@pytest.mark.parametrize("forge", ["tampered", "other salt", "not a dict", "bad sid"])
-def test_a_login_cookie_not_signed_by_the_site_as_one_ends_nothing(signed_in, rp, server, commit, forge):
+def _login_cookie(sid: str, until: int | None = None, salt: str = "oauth_provider.login") -> str:
+    until = int(time.time()) + 3600 if until is None else until
+    return signing.dumps({"s": sid, "x": until}, salt=salt)
+
+
+@pytest.mark.parametrize("forge", ["tampered", "other salt", "not a dict", "bad sid", "no expiry", "expired"])
+def test_a_login_cookie_not_signed_by_the_site_as_one_or_expired_ends_nothing(signed_in, rp, server, commit, forge):
     driver, id_token = signed_in
     real = driver.browser.cookies[LOGIN_COOKIE].value
-    alice_pk = str(Authorization.objects.get(client=rp).user_id)
+    sid = id_token["sid"]
     value = {
         "tampered": real[:-2] + ("AA" if not real.endswith("AA") else "BB"),
-        "other salt": signing.dumps({"u": alice_pk, "s": id_token["sid"]}, salt="oauth_provider.reauthentication"),
-        "not a dict": signing.dumps([alice_pk, id_token["sid"]], salt="oauth_provider.login"),
-        "bad sid": signing.dumps({"u": alice_pk, "s": "x" * 32}, salt="oauth_provider.login"),
+        "other salt": _login_cookie(sid, salt="oauth_provider.reauthentication"),
+        "not a dict": signing.dumps([sid, int(time.time()) + 3600], salt="oauth_provider.login"),
+        "bad sid": _login_cookie("x" * 32),
+        "no expiry": signing.dumps({"s": sid}, salt="oauth_provider.login"),
+        "expired": _login_cookie(sid, until=int(time.time()) - 1),
     }[forge]
     driver.browser.cookies[LOGIN_COOKIE] = value
     with commit():
@@ -163,13 +172,11 @@ def test_a_login_cookie_not_signed_by_the_site_as_one_ends_nothing(signed_in, rp
     assert Authorization.objects.get(client=rp).revoked_at is None
 
 
-def test_a_login_cookie_naming_a_deleted_user_or_a_foreign_pk_ends_nothing(signed_in, rp, server, commit, alice):
-    driver, id_token = signed_in
-    for pk in ("999999", "not-a-number"):
-        named = {"u": pk, "s": id_token["sid"]}
-        driver.browser.cookies[LOGIN_COOKIE] = signing.dumps(named, salt="oauth_provider.login")
-        with commit():
-            log_in(driver.browser, UserFactory(username=f"bob{len(pk)}").username)
+def test_a_login_cookie_naming_a_sid_no_grant_holds_ends_nothing(signed_in, rp, server, commit):
+    driver, _id_token = signed_in
+    driver.browser.cookies[LOGIN_COOKIE] = _login_cookie("0" * 32)
+    with commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
     assert logout_tokens(server) == []
     assert Authorization.objects.get(client=rp).revoked_at is None
 
@@ -184,19 +191,20 @@ def test_the_login_cookie_names_the_session_of_an_openid_grant_and_follows_the_s
     driver = OAuthDriver(browser, HttpClient())
     driver.get_code(rp, scope="read")  # plain OAuth: no login session in the grant
     assert LOGIN_COOKIE not in browser.cookies
-    params, _ = driver.authorize_params(rp, scope="openid", nonce="n")
-    response = browser.get("/o/authorize/", params)
-    response = driver.approve(response) if response.status_code == 200 else response
-    cookie = response.cookies[LOGIN_COOKIE]
-    assert signing.loads(cookie.value, salt="oauth_provider.login") == {
-        "u": str(alice.pk), "s": browser.session[SID_KEY]}
-    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
-    assert cookie["path"] == "/" and cookie["domain"] == "testserver.local"
-    assert int(cookie["max-age"]) == settings.SESSION_COOKIE_AGE
-    browser.cookies[LOGIN_COOKIE] = cookie.value
-    again = browser.get("/o/authorize/", driver.authorize_params(rp, scope="openid", nonce="n")[0])
-    again = driver.approve(again) if again.status_code == 200 else again
-    assert again.status_code == 302 and LOGIN_COOKIE not in again.cookies  # already named: not sent again
+    for _grant in range(2):  # sent again at every grant: the session cookie may have been
+        params, _ = driver.authorize_params(rp, scope="openid", nonce="n")
+        response = browser.get("/o/authorize/", params)
+        response = driver.approve(response) if response.status_code == 200 else response
+        cookie = response.cookies[LOGIN_COOKIE]
+        browser.cookies[LOGIN_COOKIE] = cookie.value
+        named = signing.loads(cookie.value, salt="oauth_provider.login")
+        assert named["s"] == browser.session[SID_KEY] and set(named) == {"s", "x"}
+        assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+        assert cookie["path"] == "/" and cookie["domain"] == "testserver.local"
+        # the session's remaining life plus one more session age, in the cookie and its value
+        lifetime = 2 * settings.SESSION_COOKIE_AGE
+        assert lifetime - 5 <= int(cookie["max-age"]) <= lifetime
+        assert abs(named["x"] - (time.time() + int(cookie["max-age"]))) <= 5
 
 
 def test_a_browser_session_cookie_makes_a_browser_session_login_cookie(alice, rp, signing_key, settings):

@@ -78,7 +78,7 @@ def _secret_columns() -> set[tuple[Any, str]]:
         (SigningKey, "private_key"), (get_client_model(), "client_secret_hash"),
         (AccessToken, "token_hash"), (RefreshToken, "token_hash"), (AuthorizationCode, "code_hash"),
         (DeviceCode, "device_code_hash"), (DeviceCode, "user_code_hash"), (get_user_model(), "password"),
-        (ImportedToken, "token_hash"),
+        (ImportedToken, "token_hash"), (InitialAccessToken, "token_hash"), (ClientRegistration, "token_hash"),
     }
 
 

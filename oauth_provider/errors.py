@@ -56,6 +56,19 @@ _DESCRIPTION_UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
 _SPELT = str.maketrans({"§": "section ", "\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2014": "-"})
 
 
+#: what a log line or a terminal must not receive raw: C0 and C1 controls (escape sequences,
+#: carriage returns that overwrite a line, OSC 52 clipboard writes), line and paragraph
+#: separators, and the bidirectional controls that reorder what is shown (CVE-2021-42574)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` from outside (a peer's answer, a name from another database) as it may go into
+    a log line or a terminal: each character of :data:`_UNPRINTABLE` written as a ``\\xNN`` /
+    ``\\uNNNN`` escape; everything else, non-ASCII letters included, kept as it is."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def safe_description(text: str) -> str:
     """Reduce ``text`` to the characters RFC 6749 §5.2 allows in error_description: a section
     sign, typographic apostrophe or dash spelt in ASCII, anything else outside the set "?"."""

@@ -73,6 +73,7 @@ from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from .conf import DEFAULTS, provider_settings
+from .errors import printable
 
 logger = logging.getLogger("oauth_provider.fetch")
 
@@ -97,11 +98,13 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 class FetchError(Exception):
     """A URL was refused or could not be fetched. ``str(error)`` is safe to show the client
     that supplied the URL: syntax problems are described, network failures all read the same
-    (:data:`FETCH_FAILED`); ``detail`` says what happened, for logs only."""
+    (:data:`FETCH_FAILED`); ``detail`` says what happened, for logs only, with the controls a
+    peer's answer may carry (a status line of escape sequences) escaped: it goes to logs, to
+    ``sendlogouts --list`` and into the admin."""
 
     def __init__(self, message: str = FETCH_FAILED, *, detail: str = "") -> None:
         super().__init__(message)
-        self.detail = detail or message
+        self.detail = printable(detail or message)
 
 
 class _Timeout(FetchError):

@@ -99,7 +99,10 @@ class ConnectedAppsView(View):
         if rejected is not None:
             return page_headers(rejected)
         client = self.client_named(request.POST.get("client_id", ""))
-        if client is None:
+        if client is None or not any(app.client.pk == client.pk for app in connected_apps(request.user)):
+            # only an app of the user's own list: another client_id gets no confirmation page
+            # naming it, and no revocation signal for what was never granted (an audit log
+            # receiving ``token_revoked`` would record a revocation that did not happen)
             return self.get(request)
         if request.POST.get("step") == "confirm":  # the list's button: ask first
             return render_page(request, self.confirm_template_name, {"client": client, "user": request.user})

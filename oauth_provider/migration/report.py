@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..errors import printable
+
 #: the outcomes counted for each kind of thing
 IMPORTED = "imported"
 PRESENT = "already present"
@@ -28,7 +30,8 @@ class Line:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.level:8} {self.kind} {self.subject}: {self.reason}"
+        # names and URIs come from the old database, where users may have registered them
+        return f"{self.level:8} {self.kind} {printable(self.subject)}: {printable(self.reason)}"
 
 
 @dataclass

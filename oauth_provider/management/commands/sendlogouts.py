@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ...errors import printable
 from ...models import LogoutDelivery
 from ...oidc.logout import deliver
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             for row in pending:
                 self.stdout.write(f"{row.pk}\t{row.client.client_id}\tattempts={row.attempts}\t"
                                   f"next={row.next_attempt_at.isoformat() if row.next_attempt_at else '-'}\t"
-                                  f"{row.last_error[:80]}")
+                                  f"{printable(row.last_error[:80])}")
             self.stdout.write(f"{len(pending)} pending")
             return
         counts = deliver()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
 
@@ -106,7 +107,8 @@ def _store(response: HttpResponse, request: HttpRequest, pending: Pending) -> No
         return
     response.set_cookie(
         COOKIE_NAME, signing.dumps(pending, salt=_SALT, compress=True), max_age=MARKER_MAX_AGE,
-        path=request.path, secure=request.is_secure(), httponly=True, samesite="Lax",
+        path=request.path, secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), httponly=True,
+        samesite="Lax",
     )
 
 

@@ -253,3 +253,32 @@ def test_a_logout_confirmation_shown_to_alice_cannot_log_out_bob_after_a_switch(
     response = browser.post("/o/logout/", {**form, "logout": "logout"})
     assert response.status_code == 403
     assert browser.session.get("_auth_user_id") == str(bob.pk)
+
+
+# --- what the library keeps in the browser and the session, as docs/security.md lists it ----------
+
+def test_the_cookies_and_session_keys_the_library_sets_are_the_ones_the_security_page_lists(
+        rp, alice, signing_key, settings):
+    """A site's cookie notice is written from docs/security.md: a cookie or session key the
+    library adds must be listed there, with the attributes it has."""
+    from pathlib import Path
+
+    settings.SESSION_COOKIE_SECURE = True
+    page = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    sign_in(driver, rp)  # an OpenID Connect grant: the login cookie
+    params, _verifier = driver.authorize_params(rp, scope="openid", nonce="n", prompt="login")
+    forced = browser.get("/o/authorize/", params)  # a forced login: the marker cookie
+    ours = {name: morsel for name, morsel in browser.cookies.items()
+            if name not in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)}
+    assert set(ours) == {"oauth_provider_reauth", "oauth_provider_login"}
+    for name, morsel in ours.items():
+        assert f"| `{name}` | cookie" in page
+        assert morsel["httponly"] and morsel["secure"], name
+    assert forced.cookies["oauth_provider_reauth"]["path"] == "/o/authorize/"
+    keys = {key for key in browser.session.keys() if not key.startswith("_auth_user")}
+    assert keys == {"_oauth_provider_auth_time", "_oauth_provider_sid", "_oauth_provider_login"}
+    for key in keys:
+        assert f"| `{key}` | session" in page

@@ -33,6 +33,7 @@ old one; delete deactivates the client and revokes every grant and token it hold
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +97,7 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
     if request.content_type != JSON_TYPE:
         raise ClientMetadataError("Send the client metadata as an application/json object.")
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY:
+    if not re.fullmatch(r"[0-9]{1,20}", length) or int(length) > MAX_BODY:  # never "²": int() refuses it
         raise ClientMetadataError(f"The client metadata must be at most {MAX_BODY} bytes.")
     body = request.body
     if len(body) > MAX_BODY:

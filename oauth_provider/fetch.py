@@ -93,6 +93,7 @@ _EXTRA_BLOCKED = tuple(ipaddress.ip_network(n) for n in (
 ))
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 class FetchError(Exception):
@@ -450,7 +451,8 @@ def _read_limited(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
     if encoding != "identity":
         raise FetchError(detail=f"compressed body ({encoding}) refused")
     length = response.getheader("Content-Length")
-    if length is not None and (not length.strip().isdigit() or int(length) > max_bytes):
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+    if length is not None and (not _DIGITS.fullmatch(length.strip()) or int(length) > max_bytes):
         raise FetchError(detail=f"Content-Length {length!r} above the limit of {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -538,8 +540,9 @@ def cache_seconds(cache_control: str | None) -> int:
         return low
     for directive in directives:
         name, _, value = directive.partition("=")
-        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
-            return max(low, min(high, int(value.strip().strip('"'))))
+        seconds = value.strip().strip('"')
+        if name.strip() == "max-age" and _DIGITS.fullmatch(seconds):  # never "²": int() refuses it
+            return max(low, min(high, int(seconds)))
     return low
 
 

@@ -282,3 +282,77 @@ def test_the_cookies_and_session_keys_the_library_sets_are_the_ones_the_security
     assert keys == {"_oauth_provider_auth_time", "_oauth_provider_sid", "_oauth_provider_login"}
     for key in keys:
         assert f"| `{key}` | session" in page
+
+
+# --- session.py's rules, one by one (what the flows above cannot single out) --------------------
+
+def _request(session_key: str | None = "k" * 32, **stored):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore()
+    request.session._session_cache = dict(stored)  # a session as loaded, without a database row
+    if session_key is not None:
+        request.session._session_key = session_key
+    return request
+
+
+def test_a_session_from_before_the_sid_was_kept_gets_its_keys_hash_kept_from_then_on(db):
+    import hashlib
+
+    from oauth_provider.session import session_id
+
+    request = _request("k" * 32)
+    expected = hashlib.sha256(b"oauth_provider.sid:" + b"k" * 32).hexdigest()[:32]
+    assert session_id(request) == expected and request.session[SID_KEY] == expected
+    request.session._session_key = "m" * 32  # the key cycles: the sid stays
+    assert session_id(request) == expected
+    assert session_id(_request(None)) == ""  # no session key: no session, no sid
+
+
+def test_a_sid_or_login_id_not_of_the_librarys_shape_is_not_used(db):
+    from oauth_provider.session import LOGIN_KEY, current_sid, login_id, session_id
+
+    for junk in ("not-a-sid", "A" * 32, 12345, ["a" * 32]):
+        request = _request(**{SID_KEY: junk, LOGIN_KEY: junk})
+        assert current_sid(request) == "" and login_id(request) == ""
+        assert session_id(request) not in ("", junk) and len(session_id(request)) == 32
+
+
+def test_a_login_in_a_session_with_a_login_time_but_no_sid_draws_one(db, alice):
+    """A session from before the sid was kept (a login time, no sid): the next login of the
+    same user draws the sid then, rather than leaving it to be derived from the key."""
+    from oauth_provider.session import AUTH_TIME_KEY, record_login
+
+    request = _request(**{AUTH_TIME_KEY: 1})
+    record_login(None, request, alice)
+    assert len(request.session[SID_KEY]) == 32
+
+
+def test_a_login_signal_without_a_session_is_ignored(db, alice):
+    from django.test import RequestFactory
+
+    from oauth_provider.session import record_login
+
+    bare = RequestFactory().get("/")
+    record_login(None, bare, alice)  # a host sending user_logged_in for a request of its own
+    record_login(None, None, alice)
+    assert not hasattr(bare, "session")
+
+
+def test_a_login_cookie_naming_a_sid_not_of_the_librarys_shape_names_nothing(db):
+    import time as clock
+
+    from django.core import signing as django_signing
+
+    from oauth_provider.session import previous_login
+
+    future = int(clock.time()) + 3600
+    for sid in ("x" * 32, "A" * 32, "a" * 31, 7):
+        request = _request()
+        request.COOKIES[LOGIN_COOKIE] = django_signing.dumps({"s": sid, "x": future}, salt="oauth_provider.login")
+        assert previous_login(request) is None, sid
+    request = _request()
+    request.COOKIES[LOGIN_COOKIE] = django_signing.dumps({"s": "a" * 32, "x": future}, salt="oauth_provider.login")
+    assert previous_login(request) == "a" * 32

@@ -10,10 +10,12 @@ swapped client model gets the same from its own migration (``db_collation="utf8m
 its ``client_id``, see the settings reference).
 """
 
+from typing import Any
+
 from django.db import migrations
 
 
-def _binary_collation(apps, schema_editor):
+def _binary_collation(apps: Any, schema_editor: Any) -> None:
     connection = schema_editor.connection
     if connection.vendor != "mysql":
         return

@@ -612,12 +612,39 @@ class PreparedLookup:
             return self._orm(model, alias, values)
 
 
+def _share_lock(connection: Any) -> str:
+    """The clause that makes a SELECT lock the rows it reads against writers until the end of
+    the transaction: PostgreSQL's ``FOR SHARE``, MySQL's and MariaDB's ``LOCK IN SHARE MODE``;
+    none on SQLite, where one writer at a time holds the whole database."""
+    return {"postgresql": " FOR SHARE", "mysql": " LOCK IN SHARE MODE"}.get(connection.vendor, "")
+
+
+def _family_live(connection: Any, table: str, by_name: dict[str, Any]) -> str:
+    """``EXISTS (the row's grant, unrevoked, read under a shared lock)`` for ``{family_live}``
+    (only a model with an ``authorization`` foreign key has it)."""
+    if "authorization" not in by_name:
+        return ""
+    from .tokens import Authorization
+
+    quote = connection.ops.quote_name
+    family = quote(Authorization._meta.db_table)
+    return (
+        f"EXISTS (SELECT 1 FROM {family} WHERE {family}.{quote(Authorization._meta.pk.column)} = "  # noqa: S608  (quoted names from the models, no value)
+        f"{table}.{quote(by_name['authorization'].column)} AND {family}.{quote('revoked_at')} IS NULL"
+        f"{_share_lock(connection)})"
+    )
+
+
 class PreparedUpdate:
     """A conditional UPDATE written once, run with new values; returns the row count.
 
     ``template`` names the table ``{table}`` and columns by field name (``{consumed_at}``);
     they are quoted for the database in use. Each ``%s`` takes the value of the field named
-    in ``fields``, in order, prepared by that field as the ORM would."""
+    in ``fields``, in order, prepared by that field as the ORM would. ``{family_live}`` is the
+    condition that the row's grant (``{table}.authorization_id``) is unrevoked, reading that
+    grant's row with a shared lock held to the end of the transaction (:func:`_share_lock`):
+    a revocation of the grant waits for the statement's transaction to end, or the statement
+    for the revocation's, and then finds the grant revoked."""
 
     def __init__(self, model: Callable[[], type[Model]], template: str, fields: tuple[str, ...]) -> None:
         self.model = model
@@ -635,8 +662,10 @@ class PreparedUpdate:
         if key not in plans:
             quote = connection.ops.quote_name
             by_name = {field.name: field for field in model._meta.concrete_fields}
+            table = quote(model._meta.db_table)
             sql = self.template.format(
-                table=quote(model._meta.db_table), **{name: quote(str(f.column)) for name, f in by_name.items()}
+                table=table, family_live=_family_live(connection, table, by_name),
+                **{name: quote(str(f.column)) for name, f in by_name.items()},
             )
             plans[key] = (sql, [by_name[name] for name in self.fields])
         sql, fields = plans[key]

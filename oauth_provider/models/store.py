@@ -105,12 +105,13 @@ def device_code_by_user_code(normalized: str) -> DeviceCode | None:
 
 _consume_code = PreparedUpdate(
     lambda: AuthorizationCode,
-    "UPDATE {table} SET {consumed_at} = %s WHERE {id} = %s AND {consumed_at} IS NULL",
+    "UPDATE {table} SET {consumed_at} = %s WHERE {id} = %s AND {consumed_at} IS NULL AND {family_live}",
     ("consumed_at", "id"),
 )
 _rotate = PreparedUpdate(
     lambda: RefreshToken,
-    "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL AND {revoked_at} IS NULL",
+    "UPDATE {table} SET {rotated_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL AND {revoked_at} IS NULL "
+    "AND {family_live}",
     ("rotated_at", "id"),
 )
 _spend_grace = PreparedUpdate(
@@ -122,7 +123,7 @@ _spend_grace = PreparedUpdate(
 _keep_refresh = PreparedUpdate(
     lambda: RefreshToken,
     "UPDATE {table} SET {expires_at} = %s WHERE {id} = %s AND {rotated_at} IS NULL AND {revoked_at} IS NULL "
-    "AND {expires_at} > %s",
+    "AND {expires_at} > %s AND {family_live}",
     ("expires_at", "id", "expires_at"),
 )
 
@@ -174,23 +175,27 @@ class Condition:
 
 
 def code_unconsumed(pk: Any, when: datetime) -> Condition:
-    """Mark the code consumed unless it already is: the one request whose UPDATE changes the
-    row wins, so concurrent redemptions cannot both succeed (RFC 6749 §4.1.2)."""
+    """Mark the code consumed unless it already is, or its grant was revoked meanwhile: the
+    one request whose UPDATE changes the row wins, so concurrent redemptions cannot both
+    succeed (RFC 6749 §4.1.2); the grant is read under a shared lock, so a revocation racing
+    the redemption either finds the tokens stored (and denies the JWT) or leaves none."""
     return Condition(_consume_code, (when, pk))
 
 
 def refresh_unrotated(pk: Any, when: datetime) -> Condition:
-    """Mark the refresh token rotated unless it already is, or was revoked meanwhile (a
-    revocation landing between the grant's read and this UPDATE is never undone by a new
-    token): of concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
+    """Mark the refresh token rotated unless it already is, or it or its grant was revoked
+    meanwhile (a revocation landing between the grant's read and this UPDATE is never undone
+    by a new token; the grant is read under a shared lock, so a revocation of the family racing
+    this use either waits for the new tokens and denies the JWT, or leaves none): of
+    concurrent uses of one token only one wins (RFC 9700 §4.14.2)."""
     return Condition(_rotate, (when, pk))
 
 
 def refresh_kept(pk: Any, when: datetime, expires_at: datetime) -> Condition:
     """A refresh token used without rotation (``REFRESH_TOKEN_ROTATION``) stays, its expiry
     moved to ``expires_at`` (the idle timeout counts from this use, RFC 9700 §4.14.2), while
-    it is unrotated, unrevoked and unexpired at ``when``: a revocation that lands meanwhile is
-    never undone."""
+    it is unrotated, unrevoked, unexpired at ``when`` and its grant unrevoked: a revocation that
+    lands meanwhile is never undone."""
     return Condition(_keep_refresh, (expires_at, pk, when))
 
 

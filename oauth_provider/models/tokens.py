@@ -165,16 +165,21 @@ class AuthorizationQuerySet(models.QuerySet["Authorization"]):
         (it may filter on them being unrevoked)."""
         when = when or _secrets.now()
         AccessToken.objects.filter(actor_token__authorization__in=self).revoke(when)
-        live: list[tuple[str, datetime]] = []
-        if denylist.enabled():
-            live = list(
-                AccessToken.objects.filter(authorization__in=self, revoked_at__isnull=True,
-                                           expires_at__gt=denylist.still_accepted_after(when))
-                .values_list("token_hash", "expires_at")
-            )
-        count = self.filter(revoked_at__isnull=True).update(revoked_at=when)
-        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
-        return count
+        if not denylist.enabled():
+            return int(self.filter(revoked_at__isnull=True).update(revoked_at=when))
+        # The JWTs to deny are read *after* the families are marked: a code exchange or refresh
+        # storing a token reads its family under a shared lock (``{family_live}`` in
+        # models/store.py), so it either ends before this UPDATE (its token is read below) or
+        # finds the family revoked and stores nothing. Read before, a token stored in between
+        # was never denied. The families are named first: ``self`` may select unrevoked ones.
+        families = list(self.values_list("pk", flat=True))
+        count = Authorization.objects.filter(pk__in=families, revoked_at__isnull=True).update(revoked_at=when)
+        denylist.add(  # after the UPDATE: a cache failure can never undo the revocation
+            AccessToken.objects.filter(authorization__in=families, revoked_at__isnull=True,
+                                       expires_at__gt=denylist.still_accepted_after(when))
+            .values_list("token_hash", "expires_at")
+        )
+        return int(count)
 
 
 class Authorization(models.Model):

@@ -40,19 +40,21 @@ Queries: client, subject token (an ID token: its login's grant), actor token (wh
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.http import HttpRequest
 
 from .. import dpop, jwt, resources, scopes, secrets
 from ..adapter import subject_for
 from ..errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..issuer import get_issuer
-from ..issuing import IssuedTokens, issue_tokens
+from ..issuing import IssuedTokens, NotStored, issue_tokens
 from ..models import AccessToken, Authorization, get_client_model
-from ..models.store import access_token_by_value
+from ..models.store import access_token_by_value, exchanged_from, hold_access_token
 from ..models.tokens import EXCHANGE_MAX_DEPTH
 from ..params import getlist
 from ..registry import adapter
@@ -243,13 +245,24 @@ class TokenExchangeGrant(Grant):
         if not policy.allow_token_exchange(request, client, subject, actor, audience, granted):
             raise InvalidRequest("This client may not exchange the subject_token (RFC 8693 section 2.2.2).")
         not_after = subject.expires_at if actor is None else min(subject.expires_at, actor.expires_at)
-        issued = issue_tokens(
-            request, grant_type=self.grant_type, client=client, user=subject.user, scope=scopes.join(granted),
-            authorization=subject.access.authorization if subject.access is not None else subject.grant,
-            audience=self.stored_audience(request, audience), subject_token=subject.access,
-            actor_token=actor.access if actor is not None else None, act=act,
-            exchange_depth=exchange_depth(subject, actor), not_after=not_after, with_id_token=False,
-        )
+        family = subject.access.authorization if subject.access is not None else subject.grant
+        held_actor = actor.access if actor is not None else None
+        # Stored only while the subject (and the actor) token is unrevoked, holding its row: a
+        # revocation racing this exchange either refuses it or revokes the new token too.
+        with transaction.atomic() if held_actor is not None else contextlib.nullcontext():
+            if held_actor is not None and not hold_access_token(held_actor):
+                raise InvalidRequest("The actor_token is expired or revoked.")
+            try:
+                issued = issue_tokens(
+                    request, grant_type=self.grant_type, client=client, user=subject.user,
+                    scope=scopes.join(granted), authorization=family,
+                    audience=self.stored_audience(request, audience), subject_token=subject.access,
+                    actor_token=held_actor, act=act, exchange_depth=exchange_depth(subject, actor),
+                    not_after=not_after, with_id_token=False,
+                    condition=exchanged_from(subject.access, family if subject.access is None else None),
+                )
+            except NotStored:
+                raise InvalidRequest("The subject_token is expired or revoked.") from None
         issued.issued_token_type = ACCESS_TOKEN_TYPE
         token_exchanged.send(
             sender=get_client_model(), request=request, client=client, user=subject.user,

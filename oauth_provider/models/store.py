@@ -174,6 +174,42 @@ class Condition:
         return self.update.run(*self.values) == 1
 
 
+# A token obtained by token exchange is stored only while the token it comes from (and that
+# token's family) is unrevoked, and holds that row until its transaction ends: a revocation of
+# it waits for the new token to be stored, and then revokes it too (AccessTokenQuerySet.revoke
+# reads the tree of exchanged tokens again once its UPDATE has run). "SET revoked_at = NULL"
+# changes nothing; the UPDATE is for its row lock and its condition.
+_access_token_held = PreparedUpdate(
+    lambda: AccessToken,
+    "UPDATE {table} SET {revoked_at} = NULL WHERE {id} = %s AND {revoked_at} IS NULL "
+    "AND ({authorization} IS NULL OR {family_live})",
+    ("id",),
+)
+_family_held = PreparedUpdate(
+    lambda: Authorization,
+    "UPDATE {table} SET {revoked_at} = NULL WHERE {id} = %s AND {revoked_at} IS NULL",
+    ("id",),
+)
+
+
+def exchanged_from(token: AccessToken | None, family: Authorization | None) -> Condition | None:
+    """Store a token obtained by exchange only if ``token`` (the stored subject token) and
+    its family, or else ``family`` (the grant an ID token came from), are still unrevoked, and
+    hold that row to the end of the transaction (RFC 8693: a revocation of the subject must
+    reach what was obtained from it, however the two requests interleave)."""
+    if token is not None:
+        return Condition(_access_token_held, (token.pk,))
+    if family is not None:
+        return Condition(_family_held, (family.pk,))
+    return None
+
+
+def hold_access_token(token: AccessToken) -> bool:
+    """Hold ``token``'s row (an actor token) to the end of the caller's transaction, if it and
+    its family are still unrevoked: True when held, False when revoked meanwhile."""
+    return _access_token_held.run(token.pk) == 1
+
+
 def code_unconsumed(pk: Any, when: datetime) -> Condition:
     """Mark the code consumed unless it already is, or its grant was revoked meanwhile: the
     one request whose UPDATE changes the row wins, so concurrent redemptions cannot both
@@ -220,11 +256,14 @@ def insert_if(condition: Condition, *rows: Model) -> bool:
     return True
 
 
-def share_refresh_token(pk: Any, when: datetime) -> None:
+def share_refresh_token(pk: Any, when: datetime) -> bool:
     """A grace retry hands the unused successor ``pk`` out a second time: two holders have it,
     so its own grace is spent in advance (``RefreshToken.shared_at``: once rotated, any second
-    presentation is reuse). One UPDATE."""
-    RefreshToken.objects.filter(pk=pk).update(shared_at=when)
+    presentation is reuse). One conditional UPDATE: False when the successor was used
+    (rotated) or revoked since it was read, and the retry is then reuse, as it would be a
+    moment later."""
+    return RefreshToken.objects.filter(pk=pk, rotated_at__isnull=True, revoked_at__isnull=True).update(
+        shared_at=when) == 1
 
 
 def spend_refresh_grace(pk: Any, when: datetime, grace: timedelta) -> bool:

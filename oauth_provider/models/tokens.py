@@ -248,13 +248,13 @@ class TokenQuerySet(models.QuerySet[Any]):
         """Revoke the rows not revoked yet; returns how many. Live JWT access tokens among
         them go on the denylist when it is enabled."""
         when = when or _secrets.now()
-        pending = self.filter(revoked_at__isnull=True)
-        live: list[tuple[str, datetime]] = []
-        if self.model is AccessToken and denylist.enabled():
-            live = list(pending.filter(expires_at__gt=denylist.still_accepted_after(when))
-                        .values_list("token_hash", "expires_at"))
-        count = pending.update(revoked_at=when)
-        denylist.add(live)  # after the UPDATE: a cache failure can never undo the revocation
+        count = self.filter(revoked_at__isnull=True).update(revoked_at=when)
+        if count and self.model is AccessToken and denylist.enabled():
+            # read after the UPDATE (what it revoked carries ``when``), so a token an exchange or
+            # a grant stored while the UPDATE waited for it is among them; a cache failure can
+            # never undo the revocation
+            denylist.add(self.filter(revoked_at=when, expires_at__gt=denylist.still_accepted_after(when))
+                         .values_list("token_hash", "expires_at"))
         return count
 
 
@@ -396,10 +396,16 @@ class AccessTokenQuerySet(TokenQuerySet):
         # S611: the only text here is Django's compiled SQL (values as parameters) and quoted names
         return AccessToken.objects.using(using).filter(pk__in=RawSQL(sql, tuple(params)))  # noqa: S611
 
-    def came_from_inactive_client(self, pk: int) -> bool:
-        """Is the token ``pk``, or a token it was obtained from by token exchange (as the subject
-        or the actor token, up to :data:`EXCHANGE_MAX_DEPTH` links), of a deactivated client?
-        One query: the chain upwards (``WITH RECURSIVE``, by primary key), then its clients."""
+    def ancestry_reason(self, pk: int) -> str | None:
+        """Why the token ``pk`` is dead because of a token it was obtained from by token
+        exchange (as the subject or the actor token, up to :data:`EXCHANGE_MAX_DEPTH` links):
+        :data:`REVOKED` when one of them, or its family, was revoked; :data:`CLIENT_INACTIVE`
+        when one is of a deactivated client; None when none is. One query: the chain upwards
+        (``WITH RECURSIVE``, by primary key), its families and its clients.
+
+        A token whose ancestor was revoked was revoked with it (:meth:`revoke`); this rule keeps
+        it dead also where its row was missed (a row restored from a backup, an exchange stored
+        by other code than this library's)."""
         using = getattr(self, "_db", None) or router.db_for_read(AccessToken)
         connection = connections[using]
         quote = connection.ops.quote_name
@@ -408,21 +414,46 @@ class AccessTokenQuerySet(TokenQuerySet):
         subject = quote(AccessToken.subject_token.field.column)
         actor = quote(AccessToken.actor_token.field.column)
         client = quote(AccessToken.client.field.column)
+        family = quote(AccessToken.authorization.field.column)
+        revoked = quote("revoked_at")
+        client_model = AccessToken.client.field.related_model
+        clients = quote(client_model._meta.db_table)
+        families = quote(Authorization._meta.db_table)
         up, depth, row = quote("derived_from"), quote("depth"), quote("ancestor")
+        columns = f"{pk_col}, {subject}, {actor}, {client}, {family}, {revoked}"
         sql = (
-            f"WITH RECURSIVE {up} ({pk_col}, {subject}, {actor}, {client}, {depth}) AS ("  # noqa: S608
-            f"SELECT {pk_col}, {subject}, {actor}, {client}, 0 FROM {table} WHERE {pk_col} = %s "
-            f"UNION ALL SELECT {row}.{pk_col}, {row}.{subject}, {row}.{actor}, {row}.{client}, {up}.{depth} + 1 "
+            f"WITH RECURSIVE {up} ({columns}, {depth}) AS ("  # noqa: S608
+            f"SELECT {columns}, 0 FROM {table} WHERE {pk_col} = %s "
+            f"UNION ALL SELECT {row}.{pk_col}, {row}.{subject}, {row}.{actor}, {row}.{client}, {row}.{family}, "
+            f"{row}.{revoked}, {up}.{depth} + 1 "
             f"FROM {table} {row} INNER JOIN {up} ON ({row}.{pk_col} = {up}.{subject} OR {row}.{pk_col} = {up}.{actor}) "
             f"WHERE {up}.{depth} < {EXCHANGE_MAX_DEPTH:d}"
-            f") SELECT {up}.{client} FROM {up}"
+            f") SELECT {up}.{revoked}, {families}.{revoked}, {clients}.{quote('is_active')} FROM {up} "
+            f"INNER JOIN {clients} ON {clients}.{quote(client_model._meta.pk.column)} = {up}.{client} "
+            f"LEFT JOIN {families} ON {families}.{quote(Authorization._meta.pk.column)} = {up}.{family}"
         )
-        clients = AccessToken.client.field.related_model._default_manager.using(using)
-        return bool(clients.filter(is_active=False, pk__in=RawSQL(sql, (pk,))).exists())  # noqa: S611
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (pk,))
+            rows = cursor.fetchall()
+        if any(token_revoked is not None or family_revoked is not None for token_revoked, family_revoked, _ in rows):
+            return REVOKED
+        if not all(active for _, _, active in rows):
+            return CLIENT_INACTIVE
+        return None
 
     def revoke(self, when: datetime | None = None) -> int:
-        """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`)."""
-        return TokenQuerySet.revoke(self.with_exchanged(), when)
+        """Revoke the tokens and what was exchanged for them (:meth:`with_exchanged`).
+
+        Twice: an exchange storing a token from one of these holds that token's row while it
+        stores (:func:`oauth_provider.models.store.exchanged_from`), so the first UPDATE waits
+        for it, but read the tree before it was stored; the second, a new statement, reads the
+        tree again and revokes what such an exchange stored (an outside race review found up to
+        49 of 49 racing exchanges left live). An exchange starting later finds the token
+        revoked and stores nothing. When the first revoked nothing, nothing was held for it:
+        no second statement."""
+        when = when or _secrets.now()
+        count = TokenQuerySet.revoke(self.with_exchanged(), when)
+        return count + TokenQuerySet.revoke(self.with_exchanged(), when) if count else 0
 
 
 class AccessToken(models.Model):
@@ -501,9 +532,10 @@ class AccessToken(models.Model):
         if reason is not None:
             return reason
         if self._may_come_from_another_client(family):
-            # a chain of exchanges, an actor token, or a subject outside any family: every client
-            # it came from must be active, the family's among them (one query, only for these)
-            return CLIENT_INACTIVE if AccessToken.objects.came_from_inactive_client(self.pk) else None
+            # a chain of exchanges, an actor token, or a subject outside any family: every token
+            # it came from must be unrevoked and its client active, the family's among them (one
+            # query, only for these)
+            return AccessToken.objects.ancestry_reason(self.pk)
         if family is not None and family.client_id != self.client_id:
             # exchanged once for another client's token (RFC 8693): it joined that token's family,
             # and lives no longer than the family's client is active (one query, only here)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client as HttpClient
 
 from oauth_provider import jwt
@@ -91,7 +92,11 @@ def test_a_client_narrows_its_own_token(oauth, api, client_a, user, assert_num_q
 
     token_exchanged.connect(receiver)
     try:
-        with assert_num_queries(3):  # client, subject token, INSERT
+        # client, subject token, and the INSERT made conditional on the subject token being
+        # unrevoked, holding its row (one statement on PostgreSQL; the UPDATE and the INSERT
+        # elsewhere): a revocation racing the exchange revokes the new token too
+        single = connection.vendor == "postgresql"
+        with assert_num_queries(3 if single else 4):
             r = exchange(api, client_a, subject, scope="read")
     finally:
         token_exchanged.disconnect(receiver)
@@ -449,7 +454,9 @@ def test_an_actor_token_puts_the_actor_in_act_nested_for_chains(oauth, api, clie
     settings.OAUTH_PROVIDER = oauth_settings(ACCESS_TOKEN_FORMAT="jwt")
     subject = user_token(oauth, client_a)
     actor = service_token(api, client_a)
-    with assert_num_queries(4):  # client, subject, actor, INSERT
+    # client, subject, actor, the actor's row held, and the INSERT held to the subject's
+    # (one statement on PostgreSQL, two elsewhere)
+    with assert_num_queries(5 if connection.vendor == "postgresql" else 6):
         r = exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
     assert r.status_code == 200, r.content
     first = r.json()["access_token"]

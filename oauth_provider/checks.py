@@ -58,6 +58,9 @@ W007   a cache that must be shared by every worker is per-process (local memory 
        and public-client counts), the throttle's, when on, the JWT
        denylist's, and the ``REPLAY_CACHE`` (DPoP proofs, ``private_key_jwt``) (``check --deploy
        --database default``, the full pre-deploy check)
+W008   one of those caches is the file cache, shared by a host's workers but whose ``add()``
+       looks then writes: a DPoP proof or an assertion sent several times at once may be
+       accepted more than once (``check --deploy --database default``)
 E030   ``FETCH`` has an unknown key, a wrong type, a negative or zero limit, a port outside
        1-65535, a minimum cache time above the maximum, or names a cache alias not in ``CACHES``
 W030   ``ALLOW_INSECURE_LOOPBACK_FETCH`` is on (deploy): the provider fetches plain-http URLs
@@ -855,13 +858,19 @@ def check_signing_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[Err
 PER_PROCESS_CACHES = frozenset({
     "django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache",
 })
+#: shared cache backends whose ``add()`` is a look then a write, not one atomic step: two
+#: workers adding one key at once may both succeed (a DPoP proof or an assertion replayed in
+#: parallel accepted twice, two first failures counted once)
+NON_ATOMIC_CACHES = frozenset({"django.core.cache.backends.filebased.FileBasedCache"})
 
 
 @register(Tags.caches, "oauth_provider", deploy=True)
 def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
-    """W007: state every worker must see kept in a cache only one process sees. Like W004 and
-    W005 it looks at the deployment rather than the settings' shape, so it runs with
-    ``check --deploy --database default``, the command the deployment guide prescribes."""
+    """W007: state every worker must see kept in a cache only one process sees; W008: kept in
+    a shared cache whose ``add()`` is not atomic (the file cache), which the single-use checks
+    and the counters rely on. Like W004 and W005 it looks at the deployment rather than the
+    settings' shape, so it runs with ``check --deploy --database default``, the command the
+    deployment guide prescribes."""
     raw = getattr(settings, "OAUTH_PROVIDER", {})
     if "default" not in (kwargs.get("databases") or ()) or not isinstance(raw, dict) or any(
         k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()
@@ -910,6 +919,15 @@ def check_shared_caches(app_configs: Any = None, **kwargs: Any) -> list[Warning]
                 hint="Point it at a cache every worker shares: Redis "
                      "(django.core.cache.backends.redis.RedisCache) or Memcached.",
                 id="oauth_provider.W007",
+            ))
+        elif backend in NON_ATOMIC_CACHES:
+            warnings.append(Warning(
+                f"CACHES[{alias!r}] ({backend.rsplit('.', 1)[-1]}) adds a key by looking then writing, not "
+                f"atomically: a DPoP proof or signed assertion sent several times at once can be accepted more "
+                f"than once, and the throttles' counts can come out low.",
+                hint="Point it at Redis (django.core.cache.backends.redis.RedisCache) or Memcached, whose add() is "
+                     "atomic.",
+                id="oauth_provider.W008",
             ))
     return warnings
 

@@ -61,7 +61,8 @@ Settings, ``OAUTH_PROVIDER["CLIENT_AUTH_THROTTLE"]`` (keys left out keep these d
                           costs wrong credentials their 401 (they get 429) and nothing more.
 
 IPv6 addresses are counted per /64 prefix, the block a single subscriber usually holds.
-Counts are approximate under concurrency (two simultaneous first failures may count once);
+Each count is opened with an atomic ``add`` and raised with an atomic ``incr``, so attempts
+arriving at once are each counted (with a cache whose ``add`` is atomic: Redis, Memcached);
 a cache outage lets requests through and is logged (the throttle must not take the token
 endpoint down with it).
 
@@ -152,6 +153,26 @@ def client_ip(request: HttpRequest, ip_header: str | None = None) -> str:
 
 def _since(key: str) -> str:
     return key + ":since"
+
+
+def _hit(cache: Any, key: str, window: int, now: float) -> tuple[int, float]:
+    """Count one attempt under ``key``: (the count now, when its window began). A window is
+    opened by the request whose atomic ``add`` of its start succeeds, and the count in it is
+    created with an atomic ``add`` and raised with an atomic ``incr``: attempts arriving at
+    once are each counted. (Read, then set to 1 when no window was open: every request of a
+    burst at a window's start found none, and the whole burst passed; an outside race review.)
+    A count evicted mid-window starts again at 1 in the same window."""
+    since = cache.get(_since(key))
+    if since is None or float(since) + window <= now:
+        if since is not None:  # over by this clock before the cache let it expire
+            cache.delete_many([key, _since(key)])
+        since = now if cache.add(_since(key), now, timeout=window) else (cache.get(_since(key)) or now)
+    remaining = max(1, math.ceil(float(since) + window - now))
+    try:
+        count = int(cache.incr(key))
+    except ValueError:  # no count in this window yet (just opened, or evicted): one request creates it
+        count = 1 if cache.add(key, 1, timeout=remaining) else int(cache.incr(key))
+    return count, float(since)
 
 
 class Throttle:
@@ -247,19 +268,9 @@ class Throttle:
         wait = 0
         try:
             cache = caches[conf.cache]
-            starts = cache.get_many([_since(key) for key in keys.values()])
             for label, key in keys.items():
-                since = starts.get(_since(key))
-                if since is None or since + conf.window <= now:
-                    cache.set_many({key: 1, _since(key): now}, timeout=conf.window)
-                    count, remaining = 1, conf.window  # with failures=1 this spends the count
-                else:
-                    remaining = max(1, math.ceil(since + conf.window - now))
-                    try:
-                        count = cache.incr(key)
-                    except ValueError:  # evicted between the two calls
-                        count = 1
-                        cache.set(key, count, timeout=remaining)
+                count, since = _hit(cache, key, conf.window, now)
+                remaining = max(1, math.ceil(since + conf.window - now))  # failures=1: spent at once
                 if count == limits[key]:
                     logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
                 if count > limits[key]:
@@ -318,16 +329,7 @@ def _count_per_address(request: HttpRequest, *, setting: str, limit_key: str, na
     window, limit = int(block["window"]), int(block[limit_key])
     now = secrets.now().timestamp()
     try:
-        cache = caches[conf.cache]
-        since = cache.get(_since(key))
-        if since is None or since + window <= now:
-            cache.set_many({key: 1, _since(key): now}, timeout=window)
-            return 0
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between the two calls
-            count = 1
-            cache.set(key, count, timeout=window)
+        count, since = _hit(caches[conf.cache], key, window, now)
     except Exception:
         logger.exception("%s throttle: cache failed; not throttling", what)
         return 0

@@ -293,6 +293,23 @@ def test_w007_a_per_process_default_cache_is_named_with_what_it_breaks(db):
             "with the database checks only, as W004 and W005"
 
 
+def test_w008_a_file_cache_holding_the_replay_cache_is_named(db, tmp_path):
+    """The file cache is shared by a host's workers (so W007 is quiet) but its ``add()`` looks
+    then writes: one DPoP proof or client assertion sent several times at once was accepted
+    more than once (an outside race review)."""
+    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    with override_settings(CACHES={"default": SHARED, "replay": files},
+                           OAUTH_PROVIDER={**BASE, "REPLAY_CACHE": "replay"}):
+        found = [m for m in run_checks(include_deployment_checks=True, databases=["default"])
+                 if m.id in ("oauth_provider.W007", "oauth_provider.W008")]
+    assert [m.id for m in found] == ["oauth_provider.W008"]
+    assert "CACHES['replay']" in found[0].msg and "more than once" in found[0].msg
+    with override_settings(CACHES={"default": SHARED, "replay": SHARED},
+                           OAUTH_PROVIDER={**BASE, "REPLAY_CACHE": "replay"}):
+        assert "oauth_provider.W008" not in {
+            m.id for m in run_checks(include_deployment_checks=True, databases=["default"])}
+
+
 def test_w007_names_the_registration_and_public_client_counts(db):
     """Registrations, document fetches and public clients' requests are counted per address
     in the throttle's cache: per worker with a local-memory one, so N workers allow N times the

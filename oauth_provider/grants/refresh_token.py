@@ -117,8 +117,8 @@ class RefreshTokenGrant(Grant):
                 stored = refresh_token_by_value(successor)
                 if stored is not None and stored.authorization_id == family.pk and stored.rotated_at is None:
                     attach_client(stored.authorization, client)
-                    if stored.is_live(now):
-                        share_refresh_token(stored.pk, now)  # two holders now
+                    # two holders now, unless the successor was used meanwhile: then reuse
+                    if stored.is_live(now) and share_refresh_token(stored.pk, now):
                         return issue_tokens(
                             request, grant_type=self.grant_type, client=client, user=family.user, scope=scope,
                             authorization=family, refresh_value=successor, stored_refresh=stored,

@@ -191,7 +191,7 @@ def add_key(
         # Two rotations at once (two deploy hooks) take turns: each locks the keys there are,
         # so the second sees the first's new key and retires it, instead of both staying current
         # (an outside race review; PostgreSQL's READ COMMITTED showed neither the other's key).
-        list(SigningKey.objects.select_for_update().values_list("pk", flat=True))
+        list(SigningKey.objects.select_for_update().values_list("pk"))
         current = SigningKey.objects.signing(now)
         start = now
         if prepublish and not compromised and current.exists():

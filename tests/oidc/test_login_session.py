@@ -356,3 +356,144 @@ def test_a_login_cookie_naming_a_sid_not_of_the_librarys_shape_names_nothing(db)
     request = _request()
     request.COOKIES[LOGIN_COOKIE] = django_signing.dumps({"s": "a" * 32, "x": future}, salt="oauth_provider.login")
     assert previous_login(request) == "a" * 32
+
+
+# --- the forced-login marker's rules, one by one (oidc/reauthentication.py) --------------------
+
+class SessionLoginAdapter:
+    """A host whose own single sign-on records the login time in the session (no Django
+    ``login()``, so no login id drawn): the adapter's ``auth_time`` is the truth."""
+
+    def __new__(cls):
+        from oauth_provider.adapter import DefaultAdapter
+
+        class _Adapter(DefaultAdapter):
+            def auth_time(self, request, user):
+                from datetime import datetime, timezone
+
+                value = request.session.get("sso_login")
+                return datetime.fromtimestamp(value, timezone.utc) if value else None
+
+        return _Adapter()
+
+
+def _forced(oauth, client, **overrides):
+    from .test_code_flow import _forced_login_return
+
+    return _forced_login_return(oauth.browser, client, **overrides)
+
+
+def _goes_on(response) -> bool:
+    """The request went past the login: the consent page, or a code."""
+    return response.status_code == 200 or "code=" in response.get("Location", "")
+
+
+def test_a_marker_counts_for_an_hour_to_the_second(oauth, conf_client, user, signing_key):
+    from .test_code_flow import login_redirect
+
+    base = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    for age, counts in ((3600, True), (3601, False)):
+        secrets.set_clock(lambda: base)
+        oauth.browser.force_login(user)
+        secrets.set_clock(lambda: base + timedelta(seconds=1))
+        path, back, _ = _forced(oauth, conf_client, prompt="login")
+        secrets.set_clock(lambda: base + timedelta(seconds=2))
+        oauth.browser.force_login(user)  # the login it asked for
+        secrets.set_clock(lambda age=age: base + timedelta(seconds=1 + age))
+        response = oauth.browser.get(path, back)
+        if counts:
+            assert _goes_on(response), response.get("Location")
+        else:
+            login_redirect(response)
+
+
+@pytest.mark.parametrize("entry", [[1, "d"], [1, "d", "l", "x"], "abc", {"a": 1}])
+def test_a_marker_cookie_of_another_shape_is_no_marker_not_an_error(oauth, conf_client, user, signing_key, entry):
+    """A cookie from before the login id was kept (two fields), or of any other shape, signed by
+    the site all the same: the request asks for a login again, never a 500."""
+    from django.core import signing as django_signing
+
+    from oauth_provider.oidc import reauthentication
+
+    from .test_code_flow import login_redirect
+
+    path, back, _ = _forced(oauth, conf_client, prompt="login")
+    oauth.browser.force_login(user)
+    issued = int(secrets.now().timestamp()) - 10
+    shaped = entry if not isinstance(entry, list) else [issued, *entry[1:]]
+    oauth.browser.cookies[reauthentication.COOKIE_NAME] = django_signing.dumps(
+        {back["login_after"]: shaped}, salt=reauthentication._SALT, compress=True)
+    login_redirect(oauth.browser.get(path, back))
+
+
+@pytest.mark.parametrize("changed", ["state", "scope", "code_challenge", "prompt"])
+def test_a_marker_counts_only_for_the_very_request_it_was_issued_for(oauth, conf_client, user, signing_key, changed):
+    """Each parameter is part of the request the marker stands for, whatever its name: the same
+    request with only its ``state``, its ``scope``, its PKCE challenge or another prompt (a
+    ``consent`` it asked for, dropped) is another request, and asks for its own login."""
+    from .test_code_flow import login_redirect
+
+    base = secrets.now()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, back, _ = _forced(oauth, conf_client, prompt="login consent")
+    secrets.set_clock(lambda: base + timedelta(seconds=10))
+    oauth.browser.force_login(user)
+    other = dict(back)
+    if changed == "prompt":
+        other.pop("prompt")
+    else:
+        other[changed] = {"state": "another", "scope": "openid read", "code_challenge": "C" * 43}[changed]
+    login_redirect(oauth.browser.get(path, other))
+    assert _goes_on(oauth.browser.get(path, back))
+
+
+def test_a_host_that_records_its_own_logins_answers_a_forced_login(oauth, conf_client, user, signing_key, settings):
+    """With an adapter whose ``auth_time`` is the host's own (no Django ``login()``, so the
+    session's login id never changes), a login recorded after the marker counts; one before
+    it does not."""
+    from .test_code_flow import login_redirect
+
+    adapter = "tests.oidc.test_login_session.SessionLoginAdapter"
+    settings.OAUTH_PROVIDER = {**settings.OAUTH_PROVIDER, "ADAPTER": adapter}
+    base = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    session = oauth.browser.session
+    session["sso_login"] = int(base.timestamp())
+    session.save()
+    secrets.set_clock(lambda: base + timedelta(seconds=5))
+    path, back, _ = _forced(oauth, conf_client, prompt="login")
+    login_redirect(oauth.browser.get(path, back))  # the host's login is older than the marker
+    session = oauth.browser.session
+    session["sso_login"] = int(base.timestamp()) + 20  # the host's sign-on, after the marker
+    session.save()
+    secrets.set_clock(lambda: base + timedelta(seconds=30))
+    assert _goes_on(oauth.browser.get(path, back))
+
+
+def test_a_login_exactly_max_age_old_is_still_fresh_enough(oauth, conf_client, signing_key):
+    """OIDC Core §3.1.2.1: a new login when *more* than ``max_age`` seconds have elapsed."""
+    from oauth_provider.session import AUTH_TIME_KEY
+
+    login = int(secrets.now().timestamp())
+    session = oauth.browser.session
+    session[AUTH_TIME_KEY] = login
+    session.save()
+    params, _ = oauth.authorize_params(conf_client, scope="openid", max_age="60")
+    secrets.set_clock(lambda: datetime.fromtimestamp(login, timezone.utc) + timedelta(seconds=60))
+    assert _goes_on(oauth.browser.get("/o/authorize/", params))
+
+
+def test_an_id_token_hint_naming_someone_else_asks_for_a_login_whichever_way_their_ids_sort(
+        oauth, conf_client, signing_key):
+    from oauth_provider.oidc import id_token as id_token_module
+    from tests.support.factories import AuthorizationFactory
+
+    from .test_code_flow import ISS, login_redirect
+
+    first, second = UserFactory(username="first"), UserFactory(username="second")
+    for logged_in, named in ((second, first), (first, second)):
+        oauth.browser.force_login(logged_in)
+        family = AuthorizationFactory(user=named, client=conf_client, scope="openid")
+        hint = id_token_module.build(issuer=ISS, client=conf_client, authorization=family, access_token=None,
+                                     nonce=None)
+        params, _ = oauth.authorize_params(conf_client, scope="openid", id_token_hint=hint)
+        login_redirect(oauth.browser.get("/o/authorize/", params))

@@ -436,3 +436,61 @@ def test_revoking_an_empty_selection_revokes_nothing(empty):
     assert queryset.revoke(NOW) == 0
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+# -- revocation racing what is stored from the revoked (an outside race review) -------------------
+
+def test_a_revocation_revokes_and_denies_what_an_exchange_stored_while_it_waited(
+        monkeypatch, django_capture_on_commit_callbacks):
+    """The first UPDATE read the tree of exchanged tokens before an exchange holding the
+    subject's row stored its token; the second, a new statement, finds them: revoked, denied
+    (JWT denylist) and counted. Simulated here by storing three such tokens between the two."""
+    from oauth_provider import denylist
+
+    subject = AccessTokenFactory()
+    original = tokens.AccessTokenQuerySet.with_exchanged
+    stored: list[AccessToken] = []
+
+    def with_exchanged(queryset):
+        if len(stored) == 0 and getattr(with_exchanged, "calls", 0) == 1:  # between the two UPDATEs
+            stored.extend(AccessTokenFactory(client=subject.client, user=subject.user, subject_token=subject,
+                                             exchange_depth=1) for _ in range(3))
+        with_exchanged.calls = getattr(with_exchanged, "calls", 0) + 1
+        return original(queryset)
+
+    monkeypatch.setattr(tokens.AccessTokenQuerySet, "with_exchanged", with_exchanged)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        with django_capture_on_commit_callbacks(execute=True):  # the denylist is written at the commit
+            assert AccessToken.objects.filter(pk=subject.pk).revoke(NOW) == 1 + 3
+        for token in [subject, *stored]:
+            token.refresh_from_db()
+            assert token.revoked_at == NOW
+            assert denylist.contains(token.token_hash)
+
+
+def test_a_family_revoked_with_the_denylist_on_is_revoked_and_its_tokens_denied(django_capture_on_commit_callbacks):
+    from oauth_provider import denylist
+
+    family = AuthorizationFactory()
+    access = AccessTokenFactory(authorization=family, client=family.client, user=family.user)
+    with override_settings(OAUTH_PROVIDER=oauth_settings(JWT_ACCESS_TOKEN_DENYLIST=True)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert Authorization.objects.filter(pk=family.pk, revoked_at__isnull=True).revoke(NOW) == 1
+        family.refresh_from_db()
+        assert family.revoked_at == NOW and denylist.contains(access.token_hash)
+
+
+@pytest.mark.parametrize("revoked", ["token", "family"])
+def test_a_token_from_a_chain_of_exchanges_dies_with_any_revoked_link(revoked):
+    """A token exchanged from an exchanged token (depth 2): its grandparent revoked (the row,
+    or its family), however the revocation missed it, leaves it dead, not live."""
+    root = AccessTokenFactory(authorization=AuthorizationFactory())
+    middle = AccessTokenFactory(client=root.client, user=root.user, subject_token=root, exchange_depth=1)
+    leaf = AccessTokenFactory(client=root.client, user=root.user, subject_token=middle, exchange_depth=2)
+    assert leaf.is_live()
+    if revoked == "token":
+        AccessToken.objects.filter(pk=root.pk).update(revoked_at=NOW)  # the row alone, no cascade
+    else:
+        Authorization.objects.filter(pk=root.authorization_id).update(revoked_at=NOW)
+    leaf = AccessToken.objects.select_related("client", "user", "authorization").get(pk=leaf.pk)
+    assert leaf.dead_reason() == tokens.REVOKED

@@ -649,3 +649,42 @@ def test_on_sqlite_a_backend_making_its_own_cursors_keeps_them(monkeypatch):
     assert access_token_by_value(raw).pk == stored.pk
     assert code_unconsumed(stored.authorization.pk, secrets.now()).run() is False
     assert len(made) == 2 and not any(isinstance(c, _prepared._RewrittenOnceCursor) for c in made)
+
+
+# -- the conditions that hold a row while tokens are stored from it (an outside race review) ------
+
+def test_an_exchange_is_stored_only_while_its_subject_or_grant_is_unrevoked(db):
+    """``exchanged_from``: the stored subject token (and its family), or the grant an ID token
+    came from; a revoked one stores nothing, an unrevoked one lets the row in."""
+    from oauth_provider.models import AccessToken, Authorization
+    from oauth_provider.models.store import exchanged_from, insert_if
+    from tests.support.factories import AccessTokenFactory, AuthorizationFactory
+
+    def child(**links) -> AccessToken:
+        return AccessToken(token_hash=secrets.hash_token(secrets.generate_token()), client=subject.client,
+                           user=subject.user, scope="read", expires_at=subject.expires_at, exchange_depth=1, **links)
+
+    family = AuthorizationFactory()
+    subject = AccessTokenFactory(authorization=family, client=family.client, user=family.user)
+    assert exchanged_from(None, None) is None
+    assert insert_if(exchanged_from(subject, None), child(subject_token=subject, authorization=family))
+    assert insert_if(exchanged_from(None, family), child(authorization=family))
+    Authorization.objects.filter(pk=family.pk).update(revoked_at=secrets.now())
+    assert not insert_if(exchanged_from(None, family), child(authorization=family))
+    assert not insert_if(exchanged_from(subject, None), child(subject_token=subject, authorization=family))
+    assert AccessToken.objects.count() == 3
+
+
+def test_a_revoked_actor_token_is_not_held_nor_a_used_successor_shared(db):
+    from oauth_provider.models import AccessToken, RefreshToken
+    from oauth_provider.models.store import hold_access_token, share_refresh_token
+    from tests.support.factories import AccessTokenFactory, RefreshTokenFactory
+
+    actor = AccessTokenFactory()
+    assert hold_access_token(actor)
+    AccessToken.objects.filter(pk=actor.pk).update(revoked_at=secrets.now())
+    assert not hold_access_token(actor)
+    successor = RefreshTokenFactory()
+    assert share_refresh_token(successor.pk, secrets.now())
+    RefreshToken.objects.filter(pk=successor.pk).update(rotated_at=secrets.now())
+    assert not share_refresh_token(successor.pk, secrets.now())

@@ -167,7 +167,7 @@ def _hit(cache: Any, key: str, window: int, now: float) -> tuple[int, float]:
         if since is not None:  # over by this clock before the cache let it expire
             cache.delete_many([key, _since(key)])
         since = now if cache.add(_since(key), now, timeout=window) else (cache.get(_since(key)) or now)
-    remaining = max(1, math.ceil(float(since) + window - now))
+    remaining = math.ceil(float(since) + window - now)  # at least 1: the window is not over
     try:
         count = int(cache.incr(key))
     except ValueError:  # no count in this window yet (just opened, or evicted): one request creates it
@@ -270,7 +270,7 @@ class Throttle:
             cache = caches[conf.cache]
             for label, key in keys.items():
                 count, since = _hit(cache, key, conf.window, now)
-                remaining = max(1, math.ceil(since + conf.window - now))  # failures=1: spent at once
+                remaining = math.ceil(since + conf.window - now)  # at least 1 (_hit); failures=1: spent at once
                 if count == limits[key]:
                     logger.warning("%s throttle engaged for %s for %d s", self.what, label, remaining)
                 if count > limits[key]:

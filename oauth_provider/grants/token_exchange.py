@@ -259,7 +259,7 @@ class TokenExchangeGrant(Grant):
                     audience=self.stored_audience(request, audience), subject_token=subject.access,
                     actor_token=held_actor, act=act, exchange_depth=exchange_depth(subject, actor),
                     not_after=not_after, with_id_token=False,
-                    condition=exchanged_from(subject.access, family if subject.access is None else None),
+                    condition=exchanged_from(subject.access, family),
                 )
             except NotStored:
                 raise InvalidRequest("The subject_token is expired or revoked.") from None

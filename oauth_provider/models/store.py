@@ -194,9 +194,9 @@ _family_held = PreparedUpdate(
 
 def exchanged_from(token: AccessToken | None, family: Authorization | None) -> Condition | None:
     """Store a token obtained by exchange only if ``token`` (the stored subject token) and
-    its family, or else ``family`` (the grant an ID token came from), are still unrevoked, and
-    hold that row to the end of the transaction (RFC 8693: a revocation of the subject must
-    reach what was obtained from it, however the two requests interleave)."""
+    its family, or, without one, ``family`` (the grant an ID token came from), are still
+    unrevoked, and hold that row to the end of the transaction (RFC 8693: a revocation of the
+    subject must reach what was obtained from it, however the two requests interleave)."""
     if token is not None:
         return Condition(_access_token_held, (token.pk,))
     if family is not None:
@@ -206,7 +206,10 @@ def exchanged_from(token: AccessToken | None, family: Authorization | None) -> C
 
 def hold_access_token(token: AccessToken) -> bool:
     """Hold ``token``'s row (an actor token) to the end of the caller's transaction, if it and
-    its family are still unrevoked: True when held, False when revoked meanwhile."""
+    its family are still unrevoked: True when held, False when revoked meanwhile. Only inside
+    a transaction: outside one, the hold would end with the statement."""
+    if not transaction.get_connection(router.db_for_write(AccessToken)).in_atomic_block:
+        raise transaction.TransactionManagementError("hold_access_token() holds a row only inside a transaction.")
     return _access_token_held.run(token.pk) == 1
 
 

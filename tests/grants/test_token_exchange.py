@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client as HttpClient
 
-from oauth_provider import jwt
+from oauth_provider import jwt, secrets
 from oauth_provider.adapter import DefaultAdapter
 from oauth_provider.grants.token_exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE, ID_TOKEN_TYPE, JWT_TYPE
 from oauth_provider.models import AccessToken, Authorization
@@ -1226,3 +1226,39 @@ def test_an_exchanged_token_never_outlives_the_access_token_lifetime(oauth, api,
     assert r.status_code == 200, r.content
     row = access_token_row(r.json()["access_token"])
     assert r.json()["expires_in"] <= 60 and (row.expires_at - row.created_at).total_seconds() <= 60
+
+
+# -- an exchange racing a revocation (an outside race review; the races themselves run in
+# -- tests/security/test_races.py on PostgreSQL and MariaDB) --------------------------------------
+
+def test_a_subject_revoked_between_its_check_and_the_store_gets_invalid_request_and_nothing(
+        oauth, api, client_a, monkeypatch):
+    """The subject token was live when read and revoked before the exchange stored its token
+    (a revocation landing in between): the exchange is refused as for a revoked token, nothing
+    is stored, never a 500."""
+    from oauth_provider.grants import token_exchange
+
+    subject = user_token(oauth, client_a)
+    held = token_exchange.exchanged_from
+
+    def revoked_meanwhile(token, family):
+        AccessToken.objects.filter(pk=token.pk).update(revoked_at=secrets.now())
+        return held(token, family)
+
+    monkeypatch.setattr(token_exchange, "exchanged_from", revoked_meanwhile)
+    before = AccessToken.objects.count()
+    r = exchange(api, client_a, subject, scope="read")
+    assert "revoked" in assert_error(r, "invalid_request")["error_description"]
+    assert AccessToken.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_exchange_with_an_actor_token_holds_the_actor_inside_its_own_transaction(oauth, api, client_a):
+    """Outside any request-wide transaction (``ATOMIC_REQUESTS`` off, the default), the actor's
+    row is held in the exchange's own transaction, to the end of the store: an exchange with an
+    actor token succeeds (a hold outside a transaction is refused: it would end at once)."""
+    subject = user_token(oauth, client_a)
+    actor = service_token(api, client_a)
+    r = exchange(api, client_a, subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE)
+    assert r.status_code == 200, r.content
+    assert AccessToken.objects.get(token_hash=secrets.hash_token(r.json()["access_token"])).actor_token_id

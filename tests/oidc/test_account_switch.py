@@ -232,3 +232,41 @@ def test_the_sid_in_the_id_token_is_the_one_the_cookie_names(signed_in):
     driver, id_token = signed_in
     named = signing.loads(driver.browser.cookies[LOGIN_COOKIE].value, salt="oauth_provider.login")
     assert named["s"] == id_token["sid"] == pyjwt.decode(id_token["_raw"], options={"verify_signature": False})["sid"]
+
+
+def test_a_replaced_session_whose_clients_have_no_back_channel_uri_costs_one_statement(alice, signing_key):
+    """Telling a replaced session's clients: one statement finds none to tell, and nothing
+    more is read (the look for clients already told runs only when there are some)."""
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.oidc import logout as backchannel
+
+    browser = HttpClient()
+    log_in(browser, "alice")
+    sign_in(OAuthDriver(browser, HttpClient()), ClientFactory(name="No back-channel"))
+    sid = browser.session[SID_KEY]
+    with CaptureQueriesContext(connection) as captured:
+        assert backchannel.session_ended(RequestFactory().get("/"), alice, sid=sid, once=True) == []
+    assert len(captured.captured_queries) == 1
+
+
+def test_a_login_cookie_is_good_until_its_own_expiry_not_a_second_more(db):
+    from datetime import datetime, timezone
+
+    from django.test import RequestFactory
+
+    from oauth_provider import secrets
+    from oauth_provider.session import previous_login
+
+    until = 1_900_000_000
+    request = RequestFactory().get("/")
+    request.COOKIES[LOGIN_COOKIE] = _login_cookie("a" * 32, until=until)
+    try:
+        secrets.set_clock(lambda: datetime.fromtimestamp(until - 1, timezone.utc))
+        assert previous_login(request) == "a" * 32
+        secrets.set_clock(lambda: datetime.fromtimestamp(until, timezone.utc))
+        assert previous_login(request) is None
+    finally:
+        secrets.set_clock(None)

@@ -732,6 +732,35 @@ def test_a_uri_resolving_to_a_private_address_at_send_time_gets_nothing(server, 
 
 # --- budgets ------------------------------------------------------------------------------------
 
+def test_a_client_withdrawn_twice_in_one_session_is_told_twice(server, rp_client, logged_in, commit):
+    """Withdrawn, authorized again in the same login session, withdrawn again: each withdrawal
+    ends a grant the client held, so each is told (only a replaced login session's clients are
+    told at most once: the same session can end only once)."""
+    for _ in range(2):
+        sign_in(logged_in, rp_client)
+        with commit():
+            logged_in.browser.post("/o/connected-apps/", {"client_id": rp_client.client_id})
+    assert len(logout_tokens(server)) == 2
+    assert LogoutDelivery.objects.filter(reason="revoked").count() == 2
+
+
+def test_a_logout_with_a_back_channel_client_costs_three_statements(server, rp_client, logged_in, user):
+    """The pairs to tell, their clients (for each one's ``sub``), the deliveries: no look for
+    clients already told, which only a replaced session needs."""
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.session import SID_KEY
+
+    sign_in(logged_in, rp_client)
+    request = RequestFactory().get("/")
+    request.session = logged_in.browser.session
+    assert request.session[SID_KEY]
+    with CaptureQueriesContext(connection) as ctx:
+        assert len(backchannel.session_ended(request, user)) == 1
+    assert len(real_queries(ctx)) == 3
+
+
 def _logout_queries(user, client, **changes: Any) -> int:
     browser = HttpClient()
     browser.force_login(user)

@@ -35,7 +35,11 @@ The new token belongs to the subject token's family (an ID token's: the live gra
 it came from) and records the token it came from and the actor token it was obtained with, so
 revoking the subject token (or its grant) or the actor token revokes it; it expires no later than the subject
 (and actor) token, and no refresh token is issued (§2.2.1 leaves it to policy; ours is no).
-Queries: client, subject token (an ID token: its login's grant), actor token (when sent), INSERT.
+Queries: client, subject token (an ID token: its login's grant), actor token (when sent), and
+the INSERT, made only while the subject token (or the ID token's grant) is unrevoked, holding
+its row to the end (one statement with the INSERT on PostgreSQL, an UPDATE before it
+elsewhere); with an actor token, its row held first, in the exchange's own transaction. So a
+revocation racing the exchange either refuses it or revokes its token too.
 """
 
 from __future__ import annotations

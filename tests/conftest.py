@@ -279,6 +279,31 @@ def signing_key(db):
 
 
 @pytest.fixture
+def admin_browser(db):
+    """A browser signed in as a superuser (the admin tests)."""
+    from django.contrib.auth import get_user_model
+
+    browser = HttpClient()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    return browser
+
+
+@pytest.fixture
+def viewer(db):
+    """A browser signed in as staff with only the view permission on every model of the app
+    and of ``auth`` (the admin tests)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    staff = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(
+        codename__startswith="view_", content_type__app_label__in=["oauth_provider", "auth"]))
+    browser = HttpClient()
+    browser.force_login(staff)
+    return browser
+
+
+@pytest.fixture
 def user(db):
     return UserFactory(username="alice")
 

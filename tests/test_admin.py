@@ -17,7 +17,6 @@ from django.http import HttpRequest
 from django.test import Client as HttpClient
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from oauth_provider import secrets
 from oauth_provider.models import (
@@ -45,22 +44,11 @@ from tests.support.settings import oauth_settings
 from tests.support.token_helpers import post_form
 
 from .conftest import basic_auth
+from .support.admin_pages import url
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()
 SECRET_IN_PAGE = re.compile(r"<code>([A-Za-z0-9_-]{43})</code>")
-
-
-@pytest.fixture
-def admin_browser(db) -> HttpClient:
-    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    c = HttpClient()
-    c.force_login(admin_user)
-    return c
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
 def make_rows(model, n: int) -> list:
@@ -544,7 +532,6 @@ def test_delete_consent_action(admin_browser):
 
 
 def test_signing_key_admin_rotates_and_never_shows_the_private_key(db):
-    from django.contrib.auth import get_user_model
     from django.test import Client as HttpClient
 
     from oauth_provider import keys
@@ -566,20 +553,6 @@ def test_signing_key_admin_rotates_and_never_shows_the_private_key(db):
 
 
 # -- no lookup on a secret column (issue 12, item 7) -------------------------------------------
-@pytest.fixture
-def viewer(db) -> HttpClient:
-    """Staff with only the view permission on every model of the app (and on users)."""
-    from django.contrib.auth.models import Permission
-
-    staff = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    staff.user_permissions.set(Permission.objects.filter(
-        codename__startswith="view_", content_type__app_label__in=["oauth_provider", "auth"]
-    ))
-    c = HttpClient()
-    c.force_login(staff)
-    return c
-
-
 def _secret_rows():
     from oauth_provider import keys
 

@@ -8,38 +8,14 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
-from django.urls import reverse
 
 from oauth_provider.models import SigningKey, get_client_model
+from tests.support.admin_pages import url
 from tests.support.factories import ClientFactory, PublicClientFactory
 
 pytestmark = pytest.mark.django_db
 Client = get_client_model()
 SECRET_IN_PAGE = re.compile(r"<code>([A-Za-z0-9_-]{43})</code>")
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-@pytest.fixture
-def viewer(db) -> HttpClient:
-    """Staff with only the view permission on every model of the app."""
-    from django.contrib.auth.models import Permission
-
-    staff = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    staff.user_permissions.set(Permission.objects.filter(
-        codename__startswith="view_", content_type__app_label__in=["oauth_provider", "auth"]))
-    c = HttpClient()
-    c.force_login(staff)
-    return c
-
-
-@pytest.fixture
-def admin_browser(db) -> HttpClient:
-    c = HttpClient()
-    c.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
-    return c
 
 
 def test_view_only_staff_cannot_mint_a_clients_secret(viewer):

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client as HttpClient
-from django.urls import reverse
 
 from oauth_provider import keys, secrets
 from oauth_provider.models import (
@@ -36,6 +34,7 @@ from oauth_provider.models import (
     get_client_model,
 )
 from oauth_provider.models.registrations import ClientRegistration, InitialAccessToken
+from tests.support.admin_pages import url
 from tests.support.factories import (
     AccessTokenFactory,
     AuthorizationCodeFactory,
@@ -52,28 +51,6 @@ pytestmark = pytest.mark.django_db
 Client = get_client_model()
 HOSTILE = '<img src=x onerror="alert(1)">'
 CONNECTED = "/o/connected-apps/"
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-@pytest.fixture
-def viewer(db) -> HttpClient:
-    """Staff with only the view permission on every model of the app (and auth's)."""
-    staff = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    staff.user_permissions.set(Permission.objects.filter(
-        codename__startswith="view_", content_type__app_label__in=["oauth_provider", "auth"]))
-    c = HttpClient()
-    c.force_login(staff)
-    return c
-
-
-@pytest.fixture
-def root(db) -> HttpClient:
-    c = HttpClient()
-    c.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
-    return c
 
 
 # --- admin: lookups on secret columns ----------------------------------------------------------
@@ -106,7 +83,7 @@ def test_view_only_staff_cannot_filter_registration_tokens_by_their_hash(viewer,
 
 # --- admin: stored XSS against staff -----------------------------------------------------------
 
-def test_a_self_registered_clients_name_is_inert_in_every_admin_page(root):
+def test_a_self_registered_clients_name_is_inert_in_every_admin_page(admin_browser):
     """A client registered through RFC 7591 picks its own ``client_name``; the admin lists it,
     shows it on the change page, in the action messages and on the secret page."""
     client = ClientFactory(name=HOSTILE, registration_method="dynamic", contacts="a@example.com",
@@ -114,12 +91,12 @@ def test_a_self_registered_clients_name_is_inert_in_every_admin_page(root):
     public = PublicClientFactory(name=HOSTILE + "2", registration_method="dynamic")
     AccessTokenFactory(client=client)
     pages = [
-        root.get(url(Client, "changelist")),
-        root.get(url(Client, "change", client.pk)),
-        root.get(url(AccessToken, "changelist")),
-        root.post(url(Client, "changelist"), {"action": "generate_new_secret",
+        admin_browser.get(url(Client, "changelist")),
+        admin_browser.get(url(Client, "change", client.pk)),
+        admin_browser.get(url(AccessToken, "changelist")),
+        admin_browser.post(url(Client, "changelist"), {"action": "generate_new_secret",
                                               "_selected_action": [str(client.pk), str(public.pk)]}),
-        root.post(url(Client, "changelist"), {"action": "deactivate", "_selected_action": [str(client.pk)]},
+        admin_browser.post(url(Client, "changelist"), {"action": "deactivate", "_selected_action": [str(client.pk)]},
                   follow=True),
     ]
     for page in pages:
@@ -165,12 +142,12 @@ def test_admin_actions_need_the_csrf_token(db):
     assert SigningKey.objects.count() == count
 
 
-def test_no_signing_key_page_nor_rotatekeys_shows_private_material(root, signing_key):
+def test_no_signing_key_page_nor_rotatekeys_shows_private_material(admin_browser, signing_key):
     """Changelist, change, history and delete-confirmation pages, and ``rotatekeys --list``."""
     row = SigningKey.objects.get(pk=signing_key.pk)
     pem = keys.decrypt_private_key(row.private_key).decode()
     body = "".join(pem.splitlines()[1:-1])
-    pages = [root.get(url(SigningKey, v, *a)).content.decode() for v, a in (
+    pages = [admin_browser.get(url(SigningKey, v, *a)).content.decode() for v, a in (
         ("changelist", ()), ("change", (row.pk,)), ("history", (row.pk,)), ("delete", (row.pk,)))]
     out = StringIO()
     call_command("rotatekeys", "--list", stdout=out)
@@ -374,11 +351,11 @@ def test_a_relying_partys_answer_reaches_the_operators_terminal_and_log_inert(db
     assert "\x1b" not in listed and "\x07" not in listed and "\r" not in listed  # ...but must be inert
 
 
-def test_sendlogouts_and_the_admin_escape_last_error_in_html(root):
+def test_sendlogouts_and_the_admin_escape_last_error_in_html(admin_browser):
     rp = ClientFactory(backchannel_logout_uri="https://rp.example/logout")
     LogoutDelivery.objects.create(client=rp, issuer="https://testserver/o", subject="1",
                                   next_attempt_at=secrets.now(), last_error=HOSTILE)
-    html = root.get(url(LogoutDelivery, "changelist")).content.decode()
+    html = admin_browser.get(url(LogoutDelivery, "changelist")).content.decode()
     assert HOSTILE not in html
 
 

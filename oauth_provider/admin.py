@@ -628,11 +628,12 @@ class InitialAccessTokenAdmin(NoSecretLookups):
 class ClientRegistrationAdmin(NoSecretLookups):
     """Clients that registered themselves (RFC 7591), with where from and with which initial
     access token. The registration access token is stored as a hash only. Deleting a row here
-    takes away the client's RFC 7592 access (the client itself stays; deactivate it there)."""
+    takes away the client's RFC 7592 access (the client itself stays, and ``cleartokens`` no longer
+    deletes it when idle, see ``DYNAMIC_CLIENT_IDLE_TIMEOUT``; deactivate it there)."""
 
-    list_display = ("client", "registered_from", "initial_token", "created_at", "updated_at")
+    list_display = ("client", "registered_from", "initial_token", "created_at", "updated_at", "last_used_at")
     list_select_related = ("client", "initial_token")
-    readonly_fields = ("client", "registered_from", "initial_token", "created_at", "updated_at")
+    readonly_fields = ("client", "registered_from", "initial_token", "created_at", "updated_at", "last_used_at")
     exclude = ("token_hash",)
     ordering = ("-pk",)
     show_full_result_count = False

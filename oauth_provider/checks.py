@@ -283,7 +283,8 @@ def _check_issuer() -> list[Error]:
 def _check_lifetimes() -> list[Error]:
     errors = []
     for name in (*LIFETIMES, "REFRESH_TOKEN_IDLE_TIMEOUT", "MAX_PARAMETER_LENGTH", "ID_TOKEN_LIFETIME",
-                 "SIGNING_KEY_CACHE_SECONDS", "DEVICE_CODE_LIFETIME", "DEVICE_CODE_INTERVAL"):
+                 "SIGNING_KEY_CACHE_SECONDS", "DEVICE_CODE_LIFETIME", "DEVICE_CODE_INTERVAL",
+                 "DYNAMIC_CLIENT_IDLE_TIMEOUT"):
         value = getattr(provider_settings, name)
         if value is not None and value <= 0:
             errors.append(Error(f"OAUTH_PROVIDER[{name!r}] must be a positive number of seconds.",

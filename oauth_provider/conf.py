@@ -475,6 +475,19 @@ DEFAULTS: dict[str, Setting] = {
         "register from the vendor's few addresses, often once per connection: size the limit for them. "
         "Keys left out keep these defaults.",
     ),
+    "DYNAMIC_CLIENT_IDLE_TIMEOUT": Setting(
+        None, (int,),
+        "If set, ``cleartokens`` deletes a dynamically registered client (RFC 7591) nothing has used "
+        "for this many seconds: no grant, code, token, device code, pushed request or pending logout "
+        "delivery left, none made within this time, and neither the client nor its registration "
+        "changed within it. MCP clients often register once per connection, so an open endpoint "
+        "otherwise collects clients for ever; but a client that kept its registration (the MCP Python "
+        "SDK does) and comes back after the deletion meets an unknown ``client_id`` until its user "
+        "clears it. A deactivated client is kept (deactivating is how an admin blocks one), and so is "
+        "one whose dynamic registration row an admin deleted. None (the default): keep every client. "
+        "See docs/how-to/dynamic-registration.md.",
+        nullable=True,
+    ),
     "PUBLIC_CLIENT_THROTTLE": Setting(
         {"enabled": True, "requests": 120, "window": 60},
         (dict,),

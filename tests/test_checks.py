@@ -100,6 +100,7 @@ def test_e005_issuer_must_be_absolute_without_query_or_fragment(issuer):
     ("AUTHORIZATION_CODE_LIFETIME", -1),
     ("REFRESH_TOKEN_LIFETIME", 0),
     ("REFRESH_TOKEN_IDLE_TIMEOUT", 0),
+    ("DYNAMIC_CLIENT_IDLE_TIMEOUT", 0),
     ("MAX_PARAMETER_LENGTH", 0),
     ("REFRESH_TOKEN_GRACE_PERIOD", -1),
 ])

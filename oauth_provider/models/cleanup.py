@@ -18,7 +18,12 @@ What goes, in this order (children before their family), each model's ``.dead(no
 * pushed authorization requests (RFC 9126) past their expiry, used or not (:mod:`.pushed`);
 * back-channel logout deliveries delivered or given up on more than a week ago
   (:mod:`.logout`); pending ones stay, ``sendlogouts`` finishes them;
-* records of tokens ``import_dot`` carried over (:mod:`.imports`) once those tokens expired.
+* records of tokens ``import_dot`` carried over (:mod:`.imports`) once those tokens expired;
+* last, dynamically registered clients (RFC 7591) nothing has used for
+  ``DYNAMIC_CLIENT_IDLE_TIMEOUT`` (:func:`idle_clients`). Before deleting anything, a run
+  carries each such client's newest grant, token, device code and pushed request into its
+  registration's ``last_used_at`` (:func:`record_use`), so a use is remembered after its rows
+  are gone.
 
 Rows are deleted by primary-key lists of at most ``batch_size``, so memory and lock time stay
 bounded on tables of millions of rows, and a run can be interrupted at any point.
@@ -28,17 +33,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from .. import secrets
+from ..conf import provider_settings
+from .clients import get_client_model
 from .devices import DeviceCode
 from .imports import ImportedToken
 from .logout import LogoutDelivery
 from .pushed import PushedAuthorization
+from .registrations import ClientRegistration
 from .tokens import AccessToken, Authorization, AuthorizationCode, RefreshToken
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -59,18 +67,60 @@ def dead_rows(now: datetime) -> list[QuerySet[Any]]:
     ]
 
 
+#: the rows whose ``created_at`` shows a client was used
+USE_EVIDENCE: tuple[type[Model], ...] = (Authorization, AccessToken, DeviceCode, PushedAuthorization)
+#: while a client has any of these rows, it is not idle (codes and refresh tokens belong to a
+#: family, an ``Authorization``)
+HOLDINGS: tuple[type[Model], ...] = (*USE_EVIDENCE, LogoutDelivery)
+
+
+def record_use() -> int:
+    """Set each dynamic registration's ``last_used_at`` to the newest ``created_at`` of its
+    client's rows in :data:`USE_EVIDENCE`, where one is newer; returns the registrations
+    changed. One UPDATE per model, run before anything is deleted."""
+    changed = 0
+    for model in USE_EVIDENCE:
+        rows = model._base_manager.filter(client=OuterRef("client_id")).order_by()
+        newest = rows.values("client").annotate(newest=Max("created_at")).values("newest")
+        changed += ClientRegistration.objects.filter(
+            (Q(last_used_at__isnull=True) & Exists(rows))
+            | Exists(rows.filter(created_at__gt=OuterRef("last_used_at")))
+        ).update(last_used_at=Subquery(newest))
+    return changed
+
+
+def idle_clients(now: datetime, timeout: int) -> QuerySet[Any]:
+    """Dynamically registered clients nothing has used for ``timeout`` seconds before ``now``:
+    no row of :data:`HOLDINGS` left, the registration made, changed and last used (as
+    :func:`record_use` saw it) before then, and the client not changed since either. Active
+    clients only: deactivating is how an admin blocks a client, and a deleted one could
+    register again as new. A client whose registration row was deleted is not one of them."""
+    cutoff = now - timedelta(seconds=timeout)
+    registration = ClientRegistration.objects.filter(
+        client=OuterRef("pk"), created_at__lt=cutoff, updated_at__lt=cutoff,
+    ).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff))
+    clients: QuerySet[Any] = get_client_model()._base_manager.filter(
+        Exists(registration), is_active=True, updated_at__lt=cutoff)
+    for model in HOLDINGS:
+        clients = clients.exclude(Exists(model._base_manager.filter(client=OuterRef("pk"))))
+    return clients
+
+
 #: called after each batch with the model label, the rows deleted so far (cascades
 #: included) and the number of batches so far
 Progress = Callable[[str, int, int], None]
 
 
-def delete_in_batches(queryset: QuerySet[Any], batch_size: int, progress: Progress | None = None) -> Counter[str]:
+def delete_in_batches(queryset: QuerySet[Any], batch_size: int, progress: Progress | None = None, *,
+                      recheck: bool = False) -> Counter[str]:
     """Delete the rows of ``queryset`` by pk lists of at most ``batch_size``; returns the
     number of rows deleted per model label (cascades included).
 
     Each batch resumes after the last pk seen (keyset pagination on the primary key), so no
     batch rescans rows an earlier one already passed over. A dead row never comes back to
-    life (expiry and revocation are final), so deleting by pk alone is safe.
+    life (expiry and revocation are final), so deleting by pk alone is safe. An idle client
+    can be used again in between: with ``recheck`` the delete applies ``queryset``'s
+    condition again.
     """
     model: type[Model] = queryset.model
     db = router.db_for_write(model)
@@ -85,7 +135,8 @@ def delete_in_batches(queryset: QuerySet[Any], batch_size: int, progress: Progre
         pks = list(page.values_list("pk", flat=True)[:size])
         if not pks:
             return deleted
-        _total, per_model = model._base_manager.using(db).filter(pk__in=pks).delete()
+        batch = queryset if recheck else model._base_manager.using(db)
+        _total, per_model = batch.filter(pk__in=pks).delete()
         deleted.update(per_model)
         batches += 1
         if progress is not None:
@@ -102,10 +153,20 @@ def clear(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False,
     after every batch (see :data:`Progress`)."""
     now = now or secrets.now()
     counts: Counter[str] = Counter()
+    if not dry_run:
+        record_use()
     for queryset in dead_rows(now):
         counts[queryset.model._meta.label] += 0  # every model gets a line, even with nothing to do
         if dry_run:
             counts[queryset.model._meta.label] += queryset.count()
         else:
             counts.update(delete_in_batches(queryset, batch_size, progress))
+    timeout = provider_settings.DYNAMIC_CLIENT_IDLE_TIMEOUT
+    if timeout is not None:
+        clients = idle_clients(now, timeout)
+        counts[clients.model._meta.label] += 0
+        if dry_run:  # counted before this run's deletions, which could make more idle
+            counts[clients.model._meta.label] += clients.count()
+        else:
+            counts.update(delete_in_batches(clients, batch_size, progress, recheck=True))
     return dict(counts)

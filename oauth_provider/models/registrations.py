@@ -128,6 +128,11 @@ class ClientRegistration(models.Model):
                                        help_text=_("The address the registration came from."))
     created_at = models.DateTimeField(_("registered"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_used_at = models.DateTimeField(
+        _("last used"), null=True, blank=True, editable=False,
+        help_text=_("When the client last got a grant, code, token, device code or pushed request, as "
+                    "cleartokens last saw it: it records this before deleting those rows, and (if "
+                    "DYNAMIC_CLIENT_IDLE_TIMEOUT is set) deletes the client once nothing used it for that long."))
 
     objects = ClientRegistrationQuerySet.as_manager()
 

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     help = (
         "Delete expired and revoked authorization codes, access tokens and refresh tokens, and "
         "the grants (token families) nothing can use any more, back-channel logout deliveries "
-        "finished more than a week ago, and import_dot's records of tokens that have expired. Run it "
+        "finished more than a week ago, import_dot's records of tokens that have expired, and "
+        "(if DYNAMIC_CLIENT_IDLE_TIMEOUT is set) dynamically registered clients nothing has used for "
+        "that long. Run it "
         "daily from cron; it is safe to run while the site is serving requests."
     )
 

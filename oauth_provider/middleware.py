@@ -33,6 +33,7 @@ from . import resource
 from .conf import provider_settings
 from .errors import OAuthError
 from .oidc import frontchannel
+from .session import forget_login
 
 
 class _HybridMiddleware:
@@ -134,7 +135,12 @@ class FrontChannelLogoutMiddleware(_HybridMiddleware):
 
     Every other answer passes through untouched, and so does a logout view that renders its
     own page: put ``{% frontchannel_logout %}`` in that page instead. Works under WSGI and
-    ASGI."""
+    ASGI.
+
+    A login that replaced another login session in this browser (another user signing in, or
+    a login after the session expired) ends that session as a logout would: the redirect the
+    login view answers with becomes the same page, loading the previous session's clients'
+    URIs and then going on (to the authorization request that asked for the login, say)."""
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
@@ -156,6 +162,10 @@ class FrontChannelLogoutMiddleware(_HybridMiddleware):
         location = response.get("Location", "")
         if not location or not frontchannel.may_continue_to(location):
             return response
-        page = frontchannel.render_logged_out(request, frontchannel.pending(request), location)
-        page.cookies.update(response.cookies)  # what the logout view set (e.g. a language cookie)
+        switched = bool(getattr(request, frontchannel.SWITCHED_ATTR, False))
+        page = frontchannel.render_logged_out(request, frontchannel.pending(request), location,
+                                              extra={"account_switched": switched})
+        page.cookies.update(response.cookies)  # what the logout or login view set (the session cookie, say)
+        if switched:
+            forget_login(page)  # its clients are signed out now: not again at the next login
         return page

@@ -27,8 +27,10 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         return
     replaced = replaced_login(request)
     if replaced is not None:
+        from .oidc import frontchannel
         from .oidc.logout import login_replaced
 
+        frontchannel.login_replaced(request, replaced)  # before its grants are revoked
         login_replaced(request, replaced)
 
 

@@ -138,6 +138,15 @@ def remember_login(request: HttpRequest, response: HttpResponse) -> HttpResponse
     return response
 
 
+def forget_login(response: HttpResponse) -> HttpResponse:
+    """Have the browser drop :data:`LOGIN_COOKIE` (its login session was ended and its clients
+    signed out: naming it again at the next login would sign them out again). Returns
+    ``response``."""
+    response.delete_cookie(LOGIN_COOKIE, domain=settings.SESSION_COOKIE_DOMAIN, path=settings.SESSION_COOKIE_PATH,
+                           samesite=settings.SESSION_COOKIE_SAMESITE)
+    return response
+
+
 def replaced_login(request: HttpRequest) -> str | None:
     """At a login (after :func:`record_login`): the ``sid`` of the login session of the
     browser's earlier OpenID Connect grants, when this login is not in that session (another

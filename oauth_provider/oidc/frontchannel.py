@@ -45,6 +45,9 @@ from ..session import session_id
 
 #: where :func:`session_ended` leaves the iframes for the page that shows them
 PENDING_ATTR = "_oauth_provider_frontchannel_logout"
+#: set on a request whose login replaced another login session (:func:`login_replaced`): the
+#: page that loads the iframes then speaks of the previous account, not of a logout
+SWITCHED_ATTR = "_oauth_provider_frontchannel_switched"
 #: a host (and port) that may stand in a CSP source list: a DNS name or an IP literal
 _CSP_NETLOC = re.compile(r"(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
@@ -91,8 +94,29 @@ def session_ended(request: HttpRequest | None, user: Any) -> list[LogoutFrame]:
     sid = session_id(request)
     if not sid:
         return []
+    return _frames(request, Authorization.objects.filter(user=user), sid)
+
+
+def login_replaced(request: HttpRequest, sid: str) -> list[LogoutFrame]:
+    """A login in this browser replaced the login session ``sid`` without a logout (another
+    user signed in, or the session had expired: see :func:`oauth_provider.oidc.logout.login_replaced`):
+    that session's clients are signed out as at a logout, on the page the login's redirect
+    leads to (the middleware's, under :data:`SWITCHED_ATTR`). Call it before that session's
+    grants are revoked. One query; the ``sid`` is random per login session, so it names one
+    user's grants."""
+    if not enabled():
+        return []
+    frames = _frames(request, Authorization.objects.all(), sid)
+    if frames:
+        setattr(request, SWITCHED_ATTR, True)
+    return frames
+
+
+def _frames(request: HttpRequest, families: Any, sid: str) -> list[LogoutFrame]:
+    """The iframes of the active clients with a live grant among ``families`` made in the login
+    session ``sid``, added to the request's pending ones."""
     rows = (
-        Authorization.objects.live().filter(user=user, session_id=sid, client__is_active=True)
+        families.live().filter(session_id=sid, client__is_active=True)
         .exclude(client__frontchannel_logout_uri="")
         .values_list("client__name", "client__frontchannel_logout_uri", "client__frontchannel_logout_session_required")
         .distinct().order_by()

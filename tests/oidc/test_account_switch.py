@@ -270,3 +270,106 @@ def test_a_login_cookie_is_good_until_its_own_expiry_not_a_second_more(db):
         assert previous_login(request) is None
     finally:
         secrets.set_clock(None)
+
+
+# --- front-channel logout of the replaced session (Front-Channel Logout 1.0 §3) -----------------
+
+FC_URI = "https://rp.example/fc-logout"
+
+
+@pytest.fixture
+def fc_signed_in(alice, signing_key):
+    """A browser where alice logged in and signed in to a client with a front-channel logout
+    URI (and ``iss``/``sid`` required) and to one without."""
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    fc_rp = ClientFactory(name="FC RP", frontchannel_logout_uri=FC_URI, frontchannel_logout_session_required=True)
+    plain = ClientFactory(name="Plain RP")
+    return driver, sign_in(driver, fc_rp), sign_in(driver, plain)
+
+
+def _frames(response) -> list[str]:
+    import html
+    import re
+
+    return [html.unescape(src) for src in re.findall(
+        r'<iframe class="oauth-provider-frontchannel-logout" src="([^"]*)"', response.content.decode())]
+
+
+def test_another_user_logging_in_signs_the_first_session_out_of_its_front_channel_clients(fc_signed_in):
+    """The login view's redirect becomes the page that loads the previous session's clients'
+    logout URIs (with that session's ``sid``), then goes on to where the login was going."""
+    driver, fc_token, _plain = fc_signed_in
+    UserFactory(username="bob")
+    page = driver.browser.post("/accounts/login/", {"username": "bob", "password": "password", "next": "/after/"})
+    assert page.status_code == 200
+    (url,) = _frames(page)
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == FC_URI
+    assert parse_qs(parts.query) == {"iss": ["https://testserver/o"], "sid": [fc_token["sid"]]}
+    body = page.content.decode()
+    assert "Switching accounts" in body and "Signing the previous account out" in body
+    assert "You are signed out" not in body and "You are still signed in" not in body
+    assert 'href="/after/"' in body
+    assert "frame-src https://rp.example" in page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY" and page["Cache-Control"] == "no-store"
+    # bob is signed in: the page keeps the login's session cookie
+    assert driver.browser.get("/o/authorize/", driver.authorize_params(
+        ClientFactory(), scope="openid", nonce="n")[0]).status_code == 200
+    # the login cookie is dropped: those clients are not signed out again at the next login
+    assert page.cookies[LOGIN_COOKIE].value == "" and page.cookies[LOGIN_COOKIE]["max-age"] == 0
+    driver.browser.post("/accounts/logout/")
+    again = driver.browser.post("/accounts/login/", {"username": "bob", "password": "password", "next": "/after/"})
+    assert again.status_code == 302
+
+
+def test_the_same_user_logging_in_again_gets_no_page(fc_signed_in):
+    driver, _fc, _plain = fc_signed_in
+    response = driver.browser.post("/accounts/login/", {"username": "alice", "password": "password", "next": "/a/"})
+    assert response.status_code == 302 and response["Location"] == "/a/"
+
+
+def test_a_login_after_the_session_expired_signs_its_front_channel_clients_out(fc_signed_in):
+    driver, fc_token, _plain = fc_signed_in
+    driver.browser.session.flush()
+    driver.browser.cookies.pop(settings.SESSION_COOKIE_NAME)
+    page = driver.browser.post("/accounts/login/", {"username": "alice", "password": "password", "next": "/a/"})
+    (url,) = _frames(page)
+    assert parse_qs(urlsplit(url).query)["sid"] == [fc_token["sid"]]
+
+
+def test_only_the_replaced_sessions_live_grants_sign_out(fc_signed_in, alice):
+    """Another login session of the same user (another browser), and a grant of the replaced
+    session revoked already, are not signed out here."""
+    driver, _fc, _plain = fc_signed_in
+    elsewhere = HttpClient()
+    log_in(elsewhere, "alice")
+    other_rp = ClientFactory(name="Elsewhere", frontchannel_logout_uri="https://rp.example/other-fc")
+    sign_in(OAuthDriver(elsewhere, HttpClient()), other_rp)
+    revoked_rp = ClientFactory(name="Revoked", frontchannel_logout_uri="https://rp.example/revoked-fc")
+    sign_in(driver, revoked_rp)
+    Authorization.objects.filter(client=revoked_rp).update(revoked_at=Authorization.objects.first().created_at)
+    page = driver.browser.post("/accounts/login/", {"username": UserFactory().username, "password": "password",
+                                                    "next": "/a/"})
+    assert [urlsplit(url).path for url in _frames(page)] == ["/fc-logout"]
+
+
+def test_with_front_channel_logout_off_a_switch_is_a_plain_redirect(fc_signed_in):
+    from tests.support.settings import override_oauth
+
+    driver, _fc, _plain = fc_signed_in
+    with override_oauth(FRONTCHANNEL_LOGOUT={"enabled": False}):
+        response = driver.browser.post("/accounts/login/", {"username": UserFactory().username,
+                                                            "password": "password", "next": "/a/"})
+    assert response.status_code == 302
+
+
+def test_the_switch_page_is_translated(fc_signed_in):
+    from django.utils import translation
+
+    driver, _fc, _plain = fc_signed_in
+    with translation.override("fr"):
+        body = driver.browser.post("/accounts/login/", {"username": UserFactory().username, "password": "password",
+                                                        "next": "/a/"}).content.decode()
+    assert "Changement de compte" in body and "Déconnexion du compte précédent" in body

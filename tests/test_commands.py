@@ -302,6 +302,14 @@ def test_dry_run_deletes_nothing_and_counts_what_a_real_run_deletes(rows):
     for name, count in EXPECTED_COUNTS.items():
         assert f"{name}: {count} would be deleted" in out
     assert cleanup.clear(dry_run=True) == cleanup.clear()
+    assert surviving(rows) == {name for name in rows if not name.startswith("dead:")}, "clear() deletes by default"
+
+
+def test_a_batch_of_one_row_goes_on_from_the_last_row_deleted():
+    family = AuthorizationFactory()
+    AccessTokenFactory.create_batch(3, authorization=family, expires_at=_ago(seconds=1))
+    assert "access tokens: 3 deleted" in run("cleartokens", "--batch-size", "1")
+    assert not AccessToken.objects.exists()
 
 
 def test_deletes_in_batches_of_pk_lists():

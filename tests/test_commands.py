@@ -325,6 +325,31 @@ def test_deletes_in_batches_of_pk_lists():
     assert list(AccessToken.objects.values_list("pk", flat=True)) == [live.pk]
 
 
+def test_batches_stay_under_the_databases_parameter_limit(monkeypatch):
+    """The IN list of a batch never holds more values than the backend takes (SQLite's
+    bound-parameter limit), whatever ``--batch-size`` says."""
+    family = AuthorizationFactory()
+    AccessTokenFactory.create_batch(5, authorization=family, expires_at=_ago(seconds=1))
+    monkeypatch.setattr(connection.features, "max_query_params", 2)
+    with CaptureQueriesContext(connection) as ctx:
+        run("cleartokens", "--batch-size", "100")
+    deletes = [q for q in ctx.captured_queries
+               if q["sql"].startswith("DELETE") and "accesstoken" in q["sql"].lower()]
+    assert len(deletes) == 3  # 2 + 2 + 1
+    assert not AccessToken.objects.exists()
+
+
+def test_a_batch_larger_than_small_integers_goes_on_to_the_next_one():
+    """A full batch of 300 is followed by the next (a comparison by identity would stop after
+    the first: integers above 256 are distinct objects)."""
+    family = AuthorizationFactory()
+    AccessToken.objects.bulk_create([
+        AccessTokenFactory.build(authorization=family, client=family.client, user=family.user,
+                                 expires_at=_ago(seconds=1)) for _ in range(301)])
+    assert "access tokens: 301 deleted" in run("cleartokens", "--batch-size", "300")
+    assert not AccessToken.objects.exists()
+
+
 def test_verbosity_2_reports_progress_after_every_batch():
     family = AuthorizationFactory()
     AccessTokenFactory.create_batch(7, authorization=family, expires_at=_ago(seconds=1))

@@ -255,6 +255,22 @@ def test_a_client_used_after_it_was_picked_is_not_deleted():
     assert exists(info) and DeviceCode.objects.filter(client=stored(info)).exists()
 
 
+def test_a_recorded_use_never_moves_back_to_an_older_row():
+    """A registration last used on day 50 whose client still holds a grant from day 0: the
+    grant does not pull its last use back to day 0 (else the client would be deleted 50 days
+    early once the grant is gone)."""
+    info = register(WEB_CLIENT)
+    client = stored(info)
+    Authorization.objects.create(client=client, scope="read", created_at=_START)
+    day_50 = _START + timedelta(days=50)
+    ClientRegistration.objects.filter(client=client).update(last_used_at=day_50)
+    assert cleanup.record_use() == 0
+    assert ClientRegistration.objects.get(client=client).last_used_at == day_50
+    Authorization.objects.create(client=client, scope="read", created_at=_START + timedelta(days=60))
+    assert cleanup.record_use() == 1, "one registration changed"
+    assert ClientRegistration.objects.get(client=client).last_used_at == _START + timedelta(days=60)
+
+
 def test_the_cleanup_records_use_in_one_statement_per_kind_of_row():
     register(WEB_CLIENT)
     from django.test.utils import CaptureQueriesContext

@@ -308,7 +308,11 @@ def test_dry_run_deletes_nothing_and_counts_what_a_real_run_deletes(rows):
 def test_a_batch_of_one_row_goes_on_from_the_last_row_deleted():
     family = AuthorizationFactory()
     AccessTokenFactory.create_batch(3, authorization=family, expires_at=_ago(seconds=1))
-    assert "access tokens: 3 deleted" in run("cleartokens", "--batch-size", "1")
+    with CaptureQueriesContext(connection) as ctx:
+        out = run("cleartokens", "--batch-size", "1")
+    assert "access tokens: 3 deleted" in out
+    deletes = [q for q in ctx.captured_queries if q["sql"].startswith("DELETE") and "accesstoken" in q["sql"].lower()]
+    assert len(deletes) == 3, "one row per statement, as asked"
     assert not AccessToken.objects.exists()
 
 
@@ -322,6 +326,10 @@ def test_deletes_in_batches_of_pk_lists():
                if q["sql"].startswith("DELETE") and "accesstoken" in q["sql"].lower()]
     assert len(deletes) == 3  # 3 + 3 + 1
     assert all(" IN (" in sql for sql in deletes)
+    unquoted = [q["sql"].replace('"', "").replace("`", "") for q in ctx.captured_queries]
+    pages = [sql for sql in unquoted if sql.startswith("SELECT oauth_provider_accesstoken.id AS pk FROM")
+             and " LIMIT " in sql]
+    assert len(pages) == 3, "a short page is the last: no query for a page after it"
     assert list(AccessToken.objects.values_list("pk", flat=True)) == [live.pk]
 
 

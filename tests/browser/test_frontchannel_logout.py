@@ -116,3 +116,38 @@ def test_the_rp_receives_iss_and_sid_in_the_iframe_then_the_user_goes_back(
         assert took < 2, f"the script goes on once the iframe has loaded ({took:.2f}s)"
     else:
         assert took >= 1.5, f"the meta refresh waits for the timeout ({took:.2f}s)"
+
+
+def test_another_user_signing_in_signs_the_first_one_out_of_the_rp_then_goes_on(
+        chromium, live_server, rp_server, signing_key):
+    """The RP offers "use another account" (``prompt=login``) and someone else signs in: the
+    login's redirect becomes the "Switching accounts" page, whose iframe signs the first user
+    out of the RP (with the first session's ``sid``), and the browser goes on to the
+    authorization request, now for the second user."""
+    UserFactory(username="fc-user", password="fc-password")
+    UserFactory(username="fc-other", password="other-password")
+    client = ClientFactory(
+        name="Front-channel RP", redirect_uris=rp_server.url("/cb"),
+        frontchannel_logout_uri=rp_server.url("/fc-logout"), frontchannel_logout_session_required=True,
+    )
+    with override_oauth(OIDC_ENABLED=True, FRONTCHANNEL_LOGOUT={"timeout": 5}):
+        context = chromium.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            id_token = sign_in(page, live_server, rp_server, client)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 43).digest()).rstrip(b"=").decode()
+            page.goto(f"{live_server.url}/o/authorize/?" + urlencode({
+                "response_type": "code", "client_id": client.client_id, "redirect_uri": rp_server.url("/cb"),
+                "scope": "openid", "state": "st2", "code_challenge": challenge, "code_challenge_method": "S256",
+                "prompt": "login"}))
+            page.locator("input[name=username]").fill("fc-other")
+            page.locator("input[name=password]").fill("other-password")
+            page.locator("form [type=submit]").click()
+            page.get_by_role("button", name="Allow").wait_for()
+            assert "/o/authorize/" in page.url
+            assert "fc-other" in page.content()  # the consent page is the second user's
+        finally:
+            context.close()
+    (received,) = logout_requests(rp_server)
+    assert received == {"iss": [id_token["iss"]], "sid": [id_token["sid"]]}

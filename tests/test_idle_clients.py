@@ -280,3 +280,32 @@ def test_the_cleanup_records_use_in_one_statement_per_kind_of_row():
     updates = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == len(cleanup.USE_EVIDENCE) == 4
     assert len(ctx.captured_queries) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_one_of_the_hosts_models_protects_stays_and_the_others_go():
+    """A host's model with a foreign key to the client and ``on_delete=PROTECT`` makes Django
+    refuse that client's deletion (simulated here by a ``pre_delete`` receiver raising the same
+    ``ProtectedError``, inside Django's delete transaction, as no test model has such a key):
+    that client stays, the rest of its batch goes, and the run does not fail."""
+    from django.db.models import ProtectedError
+    from django.db.models.signals import pre_delete
+
+    infos = [register({**WEB_CLIENT, "client_name": f"Idle {n}"}) for n in range(3)]
+    held = stored(infos[1])
+
+    def protect(sender, instance, **kwargs):
+        if instance.pk == held.pk:
+            raise ProtectedError("held by the host's Integration", {instance})
+
+    pre_delete.connect(protect, sender=Client, dispatch_uid="test.protect")
+    try:
+        on_day(TIMEOUT_DAYS + 1)
+        out = cleartokens("--batch-size", "10")
+        assert "clients: 2 deleted" in out
+        assert [exists(info) for info in infos] == [False, True, False]
+        assert "clients: 0 deleted" in cleartokens(), "the next run leaves it too, without failing"
+        assert exists(infos[1])
+    finally:
+        pre_delete.disconnect(dispatch_uid="test.protect", sender=Client)
+    assert "clients: 1 deleted" in cleartokens(), "once the host lets go, it goes"

@@ -26,18 +26,20 @@ What goes, in this order (children before their family), each model's ``.dead(no
   are gone.
 
 Rows are deleted by primary-key lists of at most ``batch_size``, so memory and lock time stay
-bounded on tables of millions of rows, and a run can be interrupted at any point.
+bounded on tables of millions of rows, and a run can be interrupted at any point. A row one of
+the host's models protects (``on_delete=PROTECT``/``RESTRICT``) is left, not a failed run.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Exists, Max, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Max, Model, OuterRef, ProtectedError, Q, QuerySet, RestrictedError, Subquery
 
 from .. import secrets
 from ..conf import provider_settings
@@ -136,14 +138,29 @@ def delete_in_batches(queryset: QuerySet[Any], batch_size: int, progress: Progre
         if not pks:
             return deleted
         batch = queryset if recheck else model._base_manager.using(db)
-        _total, per_model = batch.filter(pk__in=pks).delete()
-        deleted.update(per_model)
+        deleted.update(_delete(batch, pks))
         batches += 1
         if progress is not None:
             progress(model._meta.label, sum(deleted.values()), batches)
         if len(pks) < size:
             return deleted
         last = pks[-1]
+
+
+def _delete(rows: QuerySet[Any], pks: list[Any]) -> Counter[str]:
+    """Delete the rows of ``rows`` among ``pks``; the count per model label. A row the host's
+    own model holds (a foreign key to it with ``on_delete=PROTECT`` or ``RESTRICT``) stays,
+    and the others of its batch go one by one, rather than the whole run failing on it every
+    day."""
+    try:
+        return Counter(rows.filter(pk__in=pks).delete()[1])
+    except (ProtectedError, RestrictedError):
+        pass
+    deleted: Counter[str] = Counter()
+    for pk in pks:
+        with suppress(ProtectedError, RestrictedError):
+            deleted.update(rows.filter(pk=pk).delete()[1])
+    return deleted
 
 
 def clear(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False,

@@ -483,9 +483,9 @@ DEFAULTS: dict[str, Setting] = {
         "changed within it. MCP clients often register once per connection, so an open endpoint "
         "otherwise collects clients for ever; but a client that kept its registration (the MCP Python "
         "SDK does) and comes back after the deletion meets an unknown ``client_id`` until its user "
-        "clears it. A deactivated client is kept (deactivating is how an admin blocks one), and so is "
-        "one whose dynamic registration row an admin deleted. None (the default): keep every client. "
-        "See docs/how-to/dynamic-registration.md.",
+        "clears it. A deactivated client is kept (deactivating is how an admin blocks one), and so are "
+        "a resource server and one whose dynamic registration row an admin deleted. None (the "
+        "default): keep every client. See docs/how-to/dynamic-registration.md.",
         nullable=True,
     ),
     "PUBLIC_CLIENT_THROTTLE": Setting(

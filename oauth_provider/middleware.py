@@ -33,7 +33,7 @@ from . import resource
 from .conf import provider_settings
 from .errors import OAuthError
 from .oidc import frontchannel
-from .session import forget_login
+from .session import forget_ended_login, forget_login
 
 
 class _HybridMiddleware:
@@ -150,13 +150,19 @@ class FrontChannelLogoutMiddleware(_HybridMiddleware):
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         response: HttpResponse = await self.get_response(request)
         if not getattr(request, frontchannel.PENDING_ATTR, None):
-            return response  # nearly every request: nothing to do, nothing leaves the event loop
+            # nearly every request: nothing to do, nothing leaves the event loop
+            return forget_ended_login(request, response)
         result: HttpResponse = await sync_to_async(self.after, thread_sensitive=True)(request, response)
         return result
 
     @staticmethod
     def after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """``response``, or the logout page standing in for it."""
+        """``response``, or the logout page standing in for it; after a logout, without the
+        login cookie (its session's clients were told: the next login must not end it again)."""
+        return forget_ended_login(request, FrontChannelLogoutMiddleware._page(request, response))
+
+    @staticmethod
+    def _page(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if not getattr(request, frontchannel.PENDING_ATTR, None) or response.status_code not in REDIRECTS:
             return response
         location = response.get("Location", "")

@@ -9,7 +9,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import HttpRequest
 
-from .session import record_login, replaced_login
+from .session import login_ended, record_login, replaced_login
 
 
 def _forget_keys(sender: Any, **kwargs: Any) -> None:
@@ -40,6 +40,7 @@ def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs
     from .oidc.logout import session_ended
 
     session_ended(request, user)
+    login_ended(request)
 
 
 def _frontchannel_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -147,6 +147,26 @@ def forget_login(response: HttpResponse) -> HttpResponse:
     return response
 
 
+#: set on a request that ended its login session (a logout): its response drops the login cookie
+ENDED_ATTR = "_oauth_provider_login_ended"
+
+
+def login_ended(request: HttpRequest | None) -> None:
+    """``user_logged_out``: this request ends its login session, whose clients are told now;
+    :func:`forget_ended_login` then has the browser drop :data:`LOGIN_COOKIE`, so the next
+    login in it does not end that session a second time."""
+    if request is not None:
+        setattr(request, ENDED_ATTR, True)
+
+
+def forget_ended_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """``response``, dropping :data:`LOGIN_COOKIE` when the request logged out (and the browser
+    sent one)."""
+    if getattr(request, ENDED_ATTR, False) and LOGIN_COOKIE in request.COOKIES:
+        forget_login(response)
+    return response
+
+
 def replaced_login(request: HttpRequest) -> str | None:
     """At a login (after :func:`record_login`): the ``sid`` of the login session of the
     browser's earlier OpenID Connect grants, when this login is not in that session (another

@@ -309,3 +309,44 @@ def test_a_client_one_of_the_hosts_models_protects_stays_and_the_others_go():
     finally:
         pre_delete.disconnect(dispatch_uid="test.protect", sender=Client)
     assert "clients: 1 deleted" in cleartokens(), "once the host lets go, it goes"
+
+
+def test_a_resource_server_is_kept_however_idle_its_rows_look(oauth, user):
+    """Only an admin makes a client a resource server, and its use (introspection) leaves no
+    row: a self-registered one an admin made a resource server is never deleted as idle
+    (found by the session-24 review: it was deleted while it introspected every day)."""
+    rs_info = register({**WEB_CLIENT, "client_name": "An API"})
+    Client.objects.filter(client_id=rs_info["client_id"]).update(is_resource_server=True)
+    app = ClientFactory(name="Registered by an operator")
+    for day in range(0, TIMEOUT_DAYS + 2, 30):
+        on_day(day)
+        answer = HttpClient().post(
+            "/o/introspect/", urlencode({"token": oauth.tokens(app)["access_token"]}),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=basic_auth(rs_info["client_id"], rs_info["client_secret"]))
+        assert answer.status_code == 200 and answer.json()["active"] is True, (day, answer.content)
+    on_day(TIMEOUT_DAYS * 3)
+    cleartokens()
+    assert exists(rs_info)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_only_the_database_knows_is_held_stays_and_the_others_go():
+    """A table of another application (or an unmanaged model, or ``on_delete=DO_NOTHING``)
+    with a foreign key to a client: the database refuses that client's deletion. It stays,
+    the others go, the run does not fail (found by the session-24 review: an IntegrityError
+    stopped every daily run there)."""
+    infos = [register({**WEB_CLIENT, "client_name": f"Idle {n}"}) for n in range(3)]
+    held = stored(infos[1])
+    pk_type = "bigint" if connection.vendor != "sqlite" else "integer"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE host_integration (id integer PRIMARY KEY, client_id {pk_type} NOT NULL "
+                       f"REFERENCES {Client._meta.db_table}(id))")
+        cursor.execute("INSERT INTO host_integration (id, client_id) VALUES (1, %s)", [held.pk])
+    try:
+        on_day(TIMEOUT_DAYS + 1)
+        assert "clients: 2 deleted" in cleartokens("--batch-size", "10")
+        assert [exists(info) for info in infos] == [False, True, False]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE host_integration")

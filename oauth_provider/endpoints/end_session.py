@@ -33,7 +33,7 @@ from ..models.store import client_by_id
 from ..oidc import frontchannel
 from ..params import flatten, request_data
 from ..responses import ClientRedirect, add_query, error_page, page_headers, render_page
-from ..session import session_id
+from ..session import forget_ended_login, session_id
 
 if TYPE_CHECKING:
     from ..models import AbstractClient
@@ -157,7 +157,9 @@ class EndSessionView(View):
         redirect = add_query(target, {"state": params.get("state")}) if target is not None else None
         frames = frontchannel.pending(request)
         if frames:
-            return frontchannel.render_logged_out(request, frames, redirect, template=self.done_template)
-        if redirect is not None:
-            return page_headers(ClientRedirect(redirect))
-        return render_page(request, self.done_template, {})
+            response = frontchannel.render_logged_out(request, frames, redirect, template=self.done_template)
+        elif redirect is not None:
+            response = page_headers(ClientRedirect(redirect))
+        else:
+            response = render_page(request, self.done_template, {})
+        return forget_ended_login(request, response)

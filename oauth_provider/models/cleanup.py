@@ -38,7 +38,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Exists, Max, Model, OuterRef, ProtectedError, Q, QuerySet, RestrictedError, Subquery
 
 from .. import secrets
@@ -96,13 +96,15 @@ def idle_clients(now: datetime, timeout: int) -> QuerySet[Any]:
     no row of :data:`HOLDINGS` left, the registration made, changed and last used (as
     :func:`record_use` saw it) before then, and the client not changed since either. Active
     clients only: deactivating is how an admin blocks a client, and a deleted one could
-    register again as new. A client whose registration row was deleted is not one of them."""
+    register again as new. Not a resource server either: only an admin makes one, and its use
+    (introspection) leaves no row. A client whose registration row was deleted is not one of
+    them."""
     cutoff = now - timedelta(seconds=timeout)
     registration = ClientRegistration.objects.filter(
         client=OuterRef("pk"), created_at__lt=cutoff, updated_at__lt=cutoff,
     ).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff))
     clients: QuerySet[Any] = get_client_model()._base_manager.filter(
-        Exists(registration), is_active=True, updated_at__lt=cutoff)
+        Exists(registration), is_active=True, is_resource_server=False, updated_at__lt=cutoff)
     for model in HOLDINGS:
         clients = clients.exclude(Exists(model._base_manager.filter(client=OuterRef("pk"))))
     return clients
@@ -147,18 +149,26 @@ def delete_in_batches(queryset: QuerySet[Any], batch_size: int, progress: Progre
         last = pks[-1]
 
 
+#: what a delete meets when something outside the library holds a row: a host model's foreign
+#: key with ``on_delete=PROTECT``/``RESTRICT`` (Django refuses), or one only the database knows
+#: (``DO_NOTHING``, an unmanaged model, another application's table: the database refuses)
+HELD = (ProtectedError, RestrictedError, IntegrityError)
+
+
 def _delete(rows: QuerySet[Any], pks: list[Any]) -> Counter[str]:
-    """Delete the rows of ``rows`` among ``pks``; the count per model label. A row the host's
-    own model holds (a foreign key to it with ``on_delete=PROTECT`` or ``RESTRICT``) stays,
-    and the others of its batch go one by one, rather than the whole run failing on it every
-    day."""
+    """Delete the rows of ``rows`` among ``pks``; the count per model label. A row something
+    outside the library holds (:data:`HELD`) stays, and the others of its batch go one by one,
+    rather than the whole run failing on it every day. Each attempt is its own transaction (a
+    savepoint inside a caller's), so a refused one leaves the connection usable."""
+    db = rows.db
     try:
-        return Counter(rows.filter(pk__in=pks).delete()[1])
-    except (ProtectedError, RestrictedError):
+        with transaction.atomic(using=db):
+            return Counter(rows.filter(pk__in=pks).delete()[1])
+    except HELD:
         pass
     deleted: Counter[str] = Counter()
     for pk in pks:
-        with suppress(ProtectedError, RestrictedError):
+        with suppress(*HELD), transaction.atomic(using=db):
             deleted.update(rows.filter(pk=pk).delete()[1])
     return deleted
 

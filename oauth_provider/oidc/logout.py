@@ -124,7 +124,8 @@ def login_replaced(request: HttpRequest, sid: str) -> list[int]:
     """A login in this browser replaced the login session ``sid`` without a logout (Django
     flushes the session when another user logs in, and starts a new one after it expired):
     that session has ended, as at a logout. The clients of its user's grants are told, each at
-    most once for it (a browser whose user logged out normally still names the session), and
+    most once for it (a browser whose user logged out without the cookie being dropped still
+    names the session), and
     its grants that end with the login are revoked. The user is the one whose grants carry
     the ``sid`` (drawn at random per login session). Returns the ids of the deliveries
     recorded."""

@@ -373,3 +373,63 @@ def test_the_switch_page_is_translated(fc_signed_in):
         body = driver.browser.post("/accounts/login/", {"username": UserFactory().username, "password": "password",
                                                         "next": "/a/"}).content.decode()
     assert "Changement de compte" in body and "Déconnexion du compte précédent" in body
+
+
+@pytest.fixture
+def fc_offline(alice, signing_key):
+    """alice signed in to a front-channel client with ``offline_access``: her grant outlives
+    her logout."""
+    browser = HttpClient()
+    log_in(browser, "alice")
+    driver = OAuthDriver(browser, HttpClient())
+    fc_rp = ClientFactory(name="FC RP", frontchannel_logout_uri=FC_URI, frontchannel_logout_session_required=True)
+    driver.tokens(fc_rp, scope="openid offline_access", nonce="n")
+    return driver
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_a_logout_then_a_login_does_not_sign_the_session_out_again(fc_offline, who):
+    """The logout signed the session's clients out (its page loaded their iframes) and drops
+    the login cookie: the next login in that browser, by the same user or another, is a plain
+    redirect (found by the session-24 review: a grant outliving the logout, offline_access or
+    LOGOUT_REVOKES_SESSION_GRANTS off, made it show "Switching accounts" again)."""
+    UserFactory(username="bob")
+    out = fc_offline.browser.post("/accounts/logout/", {"next": "/bye/"})
+    assert len(_frames(out)) == 1, "the logout signs the client out, once"
+    assert out.cookies[LOGIN_COOKIE].value == "" and out.cookies[LOGIN_COOKIE]["max-age"] == 0
+    again = fc_offline.browser.post("/accounts/login/", {"username": who, "password": "password", "next": "/a/"})
+    assert again.status_code == 302 and again["Location"] == "/a/"
+
+
+def test_with_logout_revocation_off_a_logout_then_another_login_shows_no_switch_page(alice, signing_key):
+    from tests.support.settings import override_oauth
+
+    with override_oauth(LOGOUT_REVOKES_SESSION_GRANTS=False):
+        browser = HttpClient()
+        log_in(browser, "alice")
+        OAuthDriver(browser, HttpClient()).tokens(ClientFactory(name="FC RP", frontchannel_logout_uri=FC_URI),
+                                                  scope="openid", nonce="n")
+        browser.post("/accounts/logout/", {"next": "/bye/"})
+        again = browser.post("/accounts/login/", {"username": UserFactory().username, "password": "password",
+                                                  "next": "/a/"})
+        assert again.status_code == 302, _frames(again)
+
+
+def test_rp_initiated_logout_drops_the_login_cookie_too(signed_in, rp, server, commit):
+    """The end-session endpoint renders its own page (no middleware needed): the cookie goes
+    there as well, and a later login tells nobody again."""
+    driver, id_token = signed_in
+    with commit():
+        out = driver.browser.get("/o/logout/", {"id_token_hint": id_token["_raw"]})
+    assert out.status_code == 200 and out.cookies[LOGIN_COOKIE]["max-age"] == 0
+    told = len(logout_tokens(server))
+    with commit():
+        log_in(driver.browser, UserFactory(username="bob").username)
+    assert len(logout_tokens(server)) == told
+
+
+def test_a_request_that_logs_nobody_out_keeps_the_login_cookie(signed_in):
+    driver, _id_token = signed_in
+    response = driver.browser.get("/o/logout/")  # asks for confirmation: nobody is logged out yet
+    assert response.status_code == 200 and LOGIN_COOKIE not in response.cookies
+    assert LOGIN_COOKIE in driver.browser.cookies

@@ -36,7 +36,8 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
 
 def _session_ended(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """``user_logged_out`` (sent before the session is flushed, so its ``sid`` is still known):
-    back-channel logout for the clients of this session."""
+    back-channel logout for the clients of this session; the answer to the request then drops
+    the login cookie (:func:`~oauth_provider.session.forget_ended_login`)."""
     from .oidc.logout import session_ended
 
     session_ended(request, user)

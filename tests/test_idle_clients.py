@@ -6,8 +6,9 @@ clients for ever: what must go is a registration nothing has used for the timeou
 stay: a client in use (a live grant, however old; a use within the timeout, even after its
 rows were cleaned away), a client an admin blocked (deleting it would let it back as new), one
 registered by an operator, one whose registration an admin deleted to keep it, one updated
-recently. And a client used between the moment the run picks it and the moment it deletes it
-is not deleted.
+recently, a resource server (its introspections leave no row), one a host's row holds (and the
+run must not fail on it). And a client used between the moment the run picks it and the moment
+it deletes it is not deleted.
 """
 
 from __future__ import annotations

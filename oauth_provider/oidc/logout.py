@@ -125,10 +125,9 @@ def login_replaced(request: HttpRequest, sid: str) -> list[int]:
     flushes the session when another user logs in, and starts a new one after it expired):
     that session has ended, as at a logout. The clients of its user's grants are told, each at
     most once for it (a browser whose user logged out without the cookie being dropped still
-    names the session), and
-    its grants that end with the login are revoked. The user is the one whose grants carry
-    the ``sid`` (drawn at random per login session). Returns the ids of the deliveries
-    recorded."""
+    names the session), and its grants that end with the login are revoked. The user is the
+    one whose grants carry the ``sid`` (drawn at random per login session). Returns the ids of
+    the deliveries recorded."""
     if not provider_settings.OIDC_ENABLED:
         return []
     ids: list[int] = []

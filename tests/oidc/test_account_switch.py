@@ -433,3 +433,22 @@ def test_a_request_that_logs_nobody_out_keeps_the_login_cookie(signed_in):
     response = driver.browser.get("/o/logout/")  # asks for confirmation: nobody is logged out yet
     assert response.status_code == 200 and LOGIN_COOKIE not in response.cookies
     assert LOGIN_COOKIE in driver.browser.cookies
+
+
+def test_finding_the_replaced_sessions_front_channel_clients_costs_one_statement(fc_signed_in):
+    """DESIGN.md's habit: a statement budget where it matters. The switch looks up the old
+    session's front-channel clients in one query (and none when front-channel logout is off)."""
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from oauth_provider.oidc import frontchannel
+    from tests.support.settings import override_oauth
+
+    _driver, fc_token, _plain = fc_signed_in
+    with CaptureQueriesContext(connection) as captured:
+        frames = frontchannel.login_replaced(RequestFactory().get("/"), fc_token["sid"])
+    assert len(frames) == 1 and len(captured.captured_queries) == 1
+    with override_oauth(FRONTCHANNEL_LOGOUT={"enabled": False}), CaptureQueriesContext(connection) as captured:
+        assert frontchannel.login_replaced(RequestFactory().get("/"), fc_token["sid"]) == []
+    assert len(captured.captured_queries) == 0

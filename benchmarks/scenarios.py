@@ -535,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-out", metavar="FILE", default="",
                         help="with --profile: also write the raw profile here (for pstats or snakeviz)")
     args = parser.parse_args(argv)
+    unknown = sorted({s for s in args.only.split(",") if s} - set(SCENARIOS))
+    if unknown:  # a step name (authz_get) is not a scenario (code_flow times it)
+        parser.error(f"--only: no scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     result = run(args)
     print(render(result))
     if args.json:

@@ -6,13 +6,17 @@ exactly matches one registered for the client the hint (or ``client_id``) names,
 ``state`` goes back with it. When the request cannot prove who sent it (no valid hint for
 the logged-in user's current session: its ``sid``, §2) the user confirms on a CSRF-protected
 page first, so a third-party page cannot log users out silently, not even with an old ID
-token of theirs. After a logout, clients of the session with a front-channel
-logout URI are signed out by the page shown next (:mod:`oauth_provider.oidc.frontchannel`).
+token of theirs. A hint that does not verify (signed by a key retired since, forged, another
+issuer's) is not used at all (§4): no client is taken from it and nobody is redirected, but
+the user is still asked whether to log out, rather than left signed in behind an error page.
+After a logout, clients of the session with a front-channel logout URI are signed out by the
+page shown next (:mod:`oauth_provider.oidc.frontchannel`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth import logout
 from django.core import signing
@@ -41,6 +45,19 @@ if TYPE_CHECKING:
 PARAMETERS = ("id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 CONFIRM_FIELD = "logout_request"
 CONFIRM_SALT = "oauth_provider.logout"
+logger = logging.getLogger("oauth_provider.logout")
+
+
+class Requester(NamedTuple):
+    """Who a logout request says it comes from (:meth:`EndSessionView.identify`)."""
+
+    #: from the hint's audience, else ``client_id``; None when neither names one
+    client: Any
+    #: the hint's ``sub`` and ``sid``; None without a verified hint (or a hint without ``sid``)
+    subject: str | None
+    sid: str | None
+    #: an ``id_token_hint`` came and did not verify: nothing of it is used, nobody is redirected
+    unverified_hint: bool = False
 
 
 class EndSessionView(View):
@@ -67,8 +84,8 @@ class EndSessionView(View):
             return error_page(request, exc)
 
     def handle(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        client, subject, sid = self.identify(request, params)
-        target = self.redirect_target(client, params)
+        client, subject, sid, unverified_hint = self.identify(request, params)
+        target = None if unverified_hint else self.redirect_target(client, params)
         user = request.user
         if not user.is_authenticated:
             return self.finish(request, target if self.may_redirect_anonymous(client, subject) else None, params)
@@ -95,8 +112,8 @@ class EndSessionView(View):
             raise InvalidRequest("The logout form has expired or was tampered with.") from None
         if not isinstance(params, dict):
             raise InvalidRequest("The logout form was tampered with.")
-        client, _subject, _sid = self.identify(request, params)
-        target = self.redirect_target(client, params)
+        client, _subject, _sid, unverified_hint = self.identify(request, params)
+        target = None if unverified_hint else self.redirect_target(client, params)
         if is_self_registered(client):
             # Confirmed on our page: no hint proved the request came from this client, and a
             # self-registered one's URI is whatever anyone registered (RP-Initiated Logout §2).
@@ -105,19 +122,28 @@ class EndSessionView(View):
             logout(request)
         return self.finish(request, target, params)
 
-    def identify(self, request: HttpRequest, params: dict[str, str]) -> tuple[Any, str | None, str | None]:
+    def identify(self, request: HttpRequest, params: dict[str, str]) -> Requester:
         """The client (from the hint's audience or ``client_id``), the hint's subject and its
-        session (``sid``, None when it has none)."""
+        session (``sid``, None when it has none).
+
+        A hint that does not verify is dropped (RP-Initiated Logout 1.0 §4: information that
+        failed validation MUST NOT be used) and said so in ``unverified_hint``: the client is
+        then only what ``client_id`` names, as with no hint. Refusing the request instead
+        would leave the user signed in behind an error page whenever their relying party kept
+        an ID token longer than its signing key stays published (key rotation)."""
         client_id = params.get("client_id")
-        subject = sid = None
+        subject = sid = claims = None
+        unverified_hint = False
         hint = params.get("id_token_hint")
         if hint:
             try:
                 claims = jwt.decode(
                     hint, typ=None, issuer=get_issuer(request), verify_exp=False, require=("iss", "sub", "aud")
                 )
-            except jwt.InvalidJWT:
-                raise InvalidRequest("id_token_hint is not an ID token issued here.") from None
+            except jwt.InvalidJWT as exc:
+                logger.info("id_token_hint not verified (%s): the user is asked, nobody is redirected", exc)
+                unverified_hint = True
+        if claims is not None:
             audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
             if client_id is not None and client_id not in audience:
                 raise InvalidRequest("client_id is not an audience of id_token_hint.")
@@ -129,7 +155,7 @@ class EndSessionView(View):
             client = metadata_documents.unless_documented(client_by_id(client_id, is_active=True))
             if client is None:
                 raise InvalidRequest("Unknown client.")
-        return client, subject, sid
+        return Requester(client, subject, sid, unverified_hint)
 
     @staticmethod
     def may_redirect_anonymous(client: AbstractClient | None, subject: str | None) -> bool:

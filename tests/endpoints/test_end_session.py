@@ -81,18 +81,59 @@ def test_post_logout_uri_without_any_client_is_refused(browser, signing_key):
     assert r.status_code == 400 and "Location" not in r
 
 
+def confirm(browser, page) -> object:
+    """Press "Log out" on the confirmation ``page``."""
+    blob = re.search(r'name="logout_request" value="([^"]+)"', page.content.decode()).group(1)
+    return browser.post("/o/logout/", {"logout_request": blob, "logout": "logout"})
+
+
 @pytest.mark.req("OIDC-3.1.2.1-id-token-hint")
-def test_forged_foreign_and_access_token_hints_are_refused(browser, user, rp, signing_key):
+@pytest.mark.parametrize("with_client_id", [False, True], ids=["hint alone", "with client_id"])
+def test_a_hint_that_does_not_verify_is_never_used_but_the_user_may_still_log_out(
+    browser, user, rp, signing_key, with_client_id
+):
+    """RP-Initiated Logout §4: a hint that fails validation MUST NOT be used. A forged one, another
+    issuer's, an access token: none logs anyone out silently, none makes the page present the
+    client as asking, none opens the redirect to the registered URI (which a bare ``client_id``
+    would open after confirmation). The user is asked, as with no hint, and may log out."""
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(secrets.now().timestamp())
-    body = {"iss": ISS, "sub": str(user.pk), "aud": rp.client_id, "iat": now, "exp": now + 60}
+    sid = session_id(SimpleNamespace(session=browser.session))
+    body = {"iss": ISS, "sub": str(user.pk), "aud": rp.client_id, "iat": now, "exp": now + 60, "sid": sid}
     forged = pyjwt.encode(body, attacker, algorithm="RS256", headers={"kid": signing_key.kid})
     other_issuer = jwt.encode({**body, "iss": "https://other.example"})
     access_token = jwt.encode(body, typ="at+jwt")
+    extra = {"client_id": rp.client_id} if with_client_id else {}
     for hint in (forged, other_issuer, access_token, "garbage"):
-        r = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO})
-        assert r.status_code == 400 and "Location" not in r, hint
-        assert is_logged_in(browser)
+        browser.force_login(user)
+        page = browser.get("/o/logout/", {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO,
+                                          "state": "s", **extra})
+        html = page.content.decode()
+        assert page.status_code == 200 and "Location" not in page, hint
+        assert 'name="logout_request"' in html and is_logged_in(browser)
+        assert "asks to log you out" not in html and 'class="client"' not in html
+        done = confirm(browser, page)
+        assert done.status_code == 200 and "Location" not in done and LOGOUT_TO not in done.content.decode()
+        assert not is_logged_in(browser)
+
+
+def test_a_hint_signed_by_a_key_no_longer_published_still_lets_the_user_log_out(browser, user, rp, signing_key):
+    """A relying party keeps the ID token as long as its own session lasts, which may be longer
+    than a rotated key stays in the JWKS. Its logout link must still end the user's session here
+    (after asking: the hint proves nothing now), not leave them signed in behind an error page;
+    and it is no redirect back, anonymous visitors included."""
+    from oauth_provider import keys
+
+    hint = hint_for(user, rp, browser)
+    keys.create_key(compromised=True)  # the hint's key leaves the JWKS at once
+    assert signing_key.kid not in {k["kid"] for k in keys.jwks()["keys"]}
+    params = {"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TO, "state": "s"}
+    page = browser.get("/o/logout/", params)
+    assert page.status_code == 200 and is_logged_in(browser) and 'name="logout_request"' in page.content.decode()
+    done = confirm(browser, page)
+    assert done.status_code == 200 and "Location" not in done and not is_logged_in(browser)
+    anonymous = HttpClient().get("/o/logout/", params)
+    assert anonymous.status_code == 200 and "Location" not in anonymous
 
 
 def test_client_id_must_be_an_audience_of_the_hint(browser, user, rp, signing_key):

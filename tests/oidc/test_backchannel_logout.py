@@ -372,7 +372,9 @@ def test_a_logout_token_is_not_an_id_token_hint_nor_a_bearer_token(server, rp_cl
     browser = HttpClient()
     browser.force_login(UserFactory(username="bob"))
     r = browser.get("/o/logout/", {"id_token_hint": token, "post_logout_redirect_uri": "https://rp.example/bye"})
-    assert r.status_code == 400 and "Location" not in r
+    # not used as a hint (RP-Initiated Logout §4): bob is only asked, as with no hint at all
+    assert r.status_code == 200 and "Location" not in r and "_auth_user_id" in browser.session
+    assert b'name="logout_request"' in r.content and b"asks to log you out" not in r.content
     r = HttpClient().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert r.status_code == 401
     r = HttpClient().get("/api/plain/", HTTP_AUTHORIZATION=f"Bearer {token}")

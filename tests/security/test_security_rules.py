@@ -179,7 +179,10 @@ def test_hs256_tokens_with_empty_or_public_keys_are_refused_everywhere(oauth, co
             params, _ = oauth.authorize_params(conf_client, scope="openid read", id_token_hint=forged)
             answer = query_of(oauth.browser.get("/o/authorize/", params)["Location"])
             assert answer.get("error") == "invalid_request" and "code" not in answer
-            assert oauth.browser.get("/o/logout/", {"id_token_hint": forged}).status_code == 400
+            # at logout the hint is not used (RP-Initiated Logout §4): the user is only asked
+            logout = oauth.browser.get("/o/logout/", {"id_token_hint": forged})
+            assert logout.status_code == 200 and "Location" not in logout
+            assert "_auth_user_id" in oauth.browser.session and b"asks to log you out" not in logout.content
     metadata = api_client.get("/o/.well-known/openid-configuration").json()
     assert not [a for a in metadata["id_token_signing_alg_values_supported"] if a.startswith("HS")]
     assert "client_secret_jwt" not in metadata["token_endpoint_auth_methods_supported"]

@@ -50,6 +50,12 @@ W005   a client registers an ``http://localhost`` redirect URI (``check --deploy
 W006   the login page users are sent to (``OAUTH_PROVIDER['LOGIN_URL']``, else Django's
        ``LOGIN_URL``) is not a URL of this site's URLconf: the authorization endpoint would
        send them to a 404
+E015   ``oauth_provider.urls`` is not included (namespace ``oauth_provider``) while something
+       needs its addresses: the issuer derived in DEBUG, or ``oauth_provider.root_urls``'
+       metadata document (each would answer 500)
+W009   OpenID Connect is on and ``ISSUER``'s path does not end with the path
+       ``oauth_provider.urls`` is included at: discovery at
+       ``{ISSUER}/.well-known/openid-configuration`` would find nothing
 W060   ``DEVICE_CODE_LIFETIME`` is above 30 minutes, or the user-code throttle is off (deploy):
        RFC 8628 §5.1 and §5.4
 W007   a cache that must be shared by every worker is per-process (local memory or dummy):
@@ -712,6 +718,58 @@ def check_login_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
              "Django's LoginView at the default LOGIN_URL (this library ships a plain registration/login.html "
              "for it), or set LOGIN_URL to your login page's URL or URL name.",
         id="oauth_provider.W006",
+    )]
+
+
+@register(Tags.urls, "oauth_provider")
+def check_mounted(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E015: the endpoints have no address while something needs one; W009: ``ISSUER`` is not
+    where they are mounted, so OpenID Connect discovery (OIDC Discovery §4: the issuer plus
+    ``/.well-known/openid-configuration``) finds nothing."""
+    raw = getattr(settings, "OAUTH_PROVIDER", {})
+    if not isinstance(raw, dict) or any(k not in DEFAULTS or not _type_ok(k, v) for k, v in raw.items()):
+        return []  # check_settings reports it
+    from django.urls import NoReverseMatch, reverse
+
+    from .issuer import mount_path
+
+    try:
+        mounted = mount_path()
+    except NoReverseMatch:
+        try:
+            reverse("oauth_provider_root:metadata")
+            root_mounted = True
+        except NoReverseMatch:
+            root_mounted = False
+        except Exception:  # a broken URLconf is Django's own check (urls.E0xx)
+            return []
+        if provider_settings.ISSUER and not root_mounted:
+            return []  # nothing here needs the endpoints' addresses (a site using the resource side only)
+        needs = ("oauth_provider.root_urls' authorization-server metadata" if root_mounted
+                 else "the issuer, which DEBUG derives from where the endpoints are mounted")
+        return [Error(
+            f"oauth_provider.urls is not included in the URLconf, but {needs} needs its addresses: "
+            "those requests would fail with a server error.",
+            hint="Add path('o/', include('oauth_provider.urls')) to your ROOT_URLCONF (any prefix; "
+                 "ISSUER then ends with it, e.g. https://example.com/o).",
+            id="oauth_provider.E015",
+        )]
+    except Exception:  # as above
+        return []
+    issuer = provider_settings.ISSUER
+    if not issuer or not provider_settings.OIDC_ENABLED:
+        return []
+    issuer_path = urlsplit(str(issuer)).path.rstrip("/")
+    # a prefix before it is the script name a server mounts the site at (SCRIPT_NAME)
+    if issuer_path.endswith(mounted.rstrip("/")):
+        return []
+    return [Warning(
+        f"ISSUER is {issuer!r}, but oauth_provider.urls is included at {mounted!r}: OpenID Connect "
+        f"discovery at {str(issuer).rstrip('/')}/.well-known/openid-configuration would find nothing, and "
+        "relying parties that check the issuer against that address refuse the provider.",
+        hint=f"Set ISSUER to the absolute URL of {mounted!r} (e.g. https://example.com{mounted.rstrip('/')}), "
+             "or include oauth_provider.urls at the issuer's path.",
+        id="oauth_provider.W009",
     )]
 
 

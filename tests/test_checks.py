@@ -336,6 +336,64 @@ def test_w007_names_each_cache_that_must_be_shared(db):
                  PUBLIC_CLIENT_THROTTLE={"enabled": False}) == []
 
 
+# -- E015 / W009: the endpoints have an address, and it is the issuer's ---------------------------
+def _urlconf(*includes: str):
+    """A URLconf module including ``includes`` (``"o/"``: oauth_provider.urls there; ``""``:
+    oauth_provider.root_urls), with a login page so that W006 stays out of the way."""
+    from types import ModuleType
+
+    from django.contrib.auth import views as auth_views
+    from django.urls import include, path
+
+    module = ModuleType("urlconf_for_check")
+    module.urlpatterns = [path("accounts/login/", auth_views.LoginView.as_view(), name="login")] + [
+        path(prefix, include("oauth_provider.urls" if prefix else "oauth_provider.root_urls"))
+        for prefix in includes
+    ]
+    return module
+
+
+@pytest.mark.parametrize("includes, config, debug, expected", [
+    # the root metadata document reverses every endpoint: a 500 without them
+    ([""], BASE, False, ["oauth_provider.E015"]),
+    # DEBUG with no ISSUER derives it from the mount: every protected view would answer 500
+    ([], {"SCOPES": BASE["SCOPES"]}, True, ["oauth_provider.E015"]),
+    # the resource side alone, the issuer given: nothing needs the endpoints' addresses
+    ([], BASE, False, []),
+    (["o/", ""], BASE, False, []),
+    (["auth/", ""], {**BASE, "ISSUER": "https://id.example.com/auth"}, False, []),
+    # OpenID Connect discovery looks under the issuer's path, where nothing is mounted
+    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com"}, False, ["oauth_provider.W009"]),
+    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com/oauth"}, False, ["oauth_provider.W009"]),
+    # a server-side prefix (SCRIPT_NAME) before the mount is the site's, not a mismatch
+    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com/site/o"}, False, []),
+    # without OpenID Connect, RFC 8414's root document finds the metadata at any issuer path
+    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com", "OIDC_ENABLED": False}, False, []),
+])
+def test_e015_w009_where_the_endpoints_are_mounted(includes, config, debug, expected):
+    with override_settings(ROOT_URLCONF=_urlconf(*includes)):
+        found = [i for i in ids(config, debug=debug) if i in ("oauth_provider.E015", "oauth_provider.W009")]
+    assert found == expected
+
+
+def test_e015_stops_manage_py_check_and_says_how_to_mount():
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(ROOT_URLCONF=_urlconf(""), OAUTH_PROVIDER=BASE), pytest.raises(SystemCheckError) as err:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert "oauth_provider.E015" in str(err.value) and "include('oauth_provider.urls')" in str(err.value)
+
+
+def test_w009_names_the_address_discovery_would_miss():
+    with override_settings(OAUTH_PROVIDER={**BASE, "ISSUER": "https://id.example.com"}):
+        (message,) = [m for m in run_checks() if m.id == "oauth_provider.W009"]
+    assert "https://id.example.com/.well-known/openid-configuration" in message.msg
+    assert "https://example.com/o" in message.hint
+
+
 # -- W006: the login page exists ------------------------------------------------------------------
 @pytest.mark.parametrize("django_login_url, provider_login_url, warns", [
     ("/accounts/login/", None, False),          # tests/urls.py mounts LoginView there

@@ -194,7 +194,7 @@ class NoClientAuthentication(ClientAuthMethod):
     """A public client identifies itself with client_id only (OAuth 2.1 §2.1)."""
 
     name = "none"
-    hint = "it is a public client: send its client_id only, no secret"
+    hint = "it is a public client: send its client_id in the body, with no secret and no Authorization header"
     uses_secret = False
 
     def attempted(self, request: HttpRequest, params: dict[str, str]) -> bool:
@@ -315,6 +315,10 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
         if method.name == "none":
             description = ("Client authentication failed: the client_id is unknown, or the client is "
                            "confidential and must send its secret.")
+        elif client is not None and client.is_public and not secret and method.name in SECRET_METHODS:
+            # requests-oauthlib's default for a client without a secret: HTTP Basic with an empty
+            # password. A public client's client_id is no secret, so saying what it is tells nothing.
+            description = _method_problem(client)
         _failed(request, method, client_id, client, description)
     problem = None
     if not method_accepted(method, client):

@@ -277,6 +277,25 @@ def test_public_client_sending_a_secret_stays_public(api_client, public_client):
         assert "access_token" not in r.json()
 
 
+def test_a_public_clients_basic_header_with_no_password_is_refused_saying_what_to_send(api_client, failures):
+    """requests-oauthlib's default for a client without a secret is HTTP Basic with an empty
+    password. It proves nothing (a public client has no secret) and is refused as before, but
+    the description now says what a public client sends; an unknown or confidential client_id
+    gets the usual words, so the answer tells nothing a client_id alone did not."""
+    public, confidential = PublicClientFactory(), ClientFactory()
+    body = {"grant_type": "refresh_token", "refresh_token": "whatever"}
+    r = post_form(api_client, body, HTTP_AUTHORIZATION=basic_auth(public.client_id, ""))
+    said = assert_error(r, "invalid_client")["error_description"]
+    assert r.status_code == 401 and "public client" in said and "in the body" in said
+    assert "no Authorization header" in said
+    for client_id in (confidential.client_id, "no-such-client"):
+        r = post_form(api_client, body, HTTP_AUTHORIZATION=basic_auth(client_id, ""))
+        assert "public" not in assert_error(r, "invalid_client").get("error_description", "")
+    assert len(failures) == 3  # each counted, as any failed authentication
+    r = post_form(api_client, {**body, "client_id": public.client_id})
+    assert assert_error(r, "invalid_grant")  # the body's client_id alone passes client authentication
+
+
 @pytest.mark.req("O21-4.2-client-credentials-confidential")
 def test_public_client_registered_for_client_credentials_is_still_refused(api_client, public_client):
     # the model form refuses this combination; a row edited behind its back must not help

@@ -331,6 +331,29 @@ def test_check_reference_lists_every_check_id():
     assert all(f"`oauth_provider.{check_id}`" in page for check_id in in_code)
 
 
+def _one_argparse(text: str) -> str:
+    """Python 3.13's argparse writes a short option's metavar once (``-v, --verbosity {0,1,2,3}``)."""
+    return re.sub(r"(?m)^(\s+-\w) \S+, (--)", r"\1, \2", text)
+
+
+@pytest.mark.parametrize("name", reference.STORED)
+def test_the_stored_reference_blocks_are_current(name):
+    """The reference pages keep their generated blocks, so they read whole on GitHub; a change to
+    the code they describe must come with ``python docs/hooks/reference.py --write``."""
+    text = (ROOT / "docs" / name).read_text()
+    assert reference.END in text, f"docs/{name} has no stored block"
+    assert _one_argparse(reference.expand(text)) == _one_argparse(text), (
+        f"docs/{name} is stale: run python docs/hooks/reference.py --write")
+
+
+def test_expanding_replaces_a_stored_block_and_is_idempotent():
+    page = "# T\n\n<!-- generate: signals -->\n\nold text\n\n<!-- /generate -->\n\nafter\n"
+    once = reference.expand(page)
+    assert "old text" not in once and once.endswith("\n\nafter\n") and once.count(reference.END) == 1
+    assert reference.expand(once) == once
+    assert reference.expand("<!-- generate: signals -->") == once[len("# T\n\n"):-len("\n\nafter\n")]
+
+
 def test_unknown_generated_block_is_an_error():
     with pytest.raises(ValueError):
         reference.expand("<!-- generate: nothing -->")

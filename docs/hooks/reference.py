@@ -8,9 +8,13 @@ A page asks for a generated block with a marker on a line of its own::
     <!-- generate: signals -->             the signals, from oauth_provider/signals.py's docstring
     <!-- generate: checks -->              the system checks, from oauth_provider/checks.py's docstring
 
-:func:`expand` replaces each marker. It needs Django configured with the provider installed
-and mounted at ``/o/`` (the MkDocs hook uses ``tests.settings``; tests/test_docs.py runs
-under the same settings and checks every block against the code it describes).
+:func:`expand` puts the block after each marker, closed by ``<!-- /generate -->``, replacing
+what a previous expansion left there. The reference pages keep their blocks in the repository
+(``python docs/hooks/reference.py --write``), so they read whole where Markdown is shown as it
+is (GitHub, an editor); tests/test_docs.py fails when one is stale, and the MkDocs hook expands
+them again at every build. It needs Django configured with the provider installed and mounted
+at ``/o/`` (the hook and ``--write`` use ``tests.settings``; tests/test_docs.py runs under the
+same settings and checks every block against the code it describes).
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from typing import Any
 CHECKLIST = "security-checklist.md"
 #: part 2: the rules of the wave-2 features (device flow, registration, DPoP, PAR/JAR, logout, FAPI 2.0)
 CHECKLIST_PART2 = "security-checklist-wave2.md"
-MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$", re.M)
+MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: ([\w-]+))? -->$(?:\n.*?^<!-- /generate -->$)?", re.M | re.S)
+END = "<!-- /generate -->"
+#: the pages whose blocks are kept in the repository (docs/security.md's link depends on the checkout)
+STORED = ("reference/settings.md", "reference/endpoints.md", "reference/commands.md", "reference/signals.md",
+          "reference/checks.md")
 COMMANDS = ("createclient", "cleartokens", "sendlogouts", "rotatekeys", "import_dot", "createregistrationtoken")
 #: argparse wraps help at the terminal width; fix it so the page does not depend on who builds it
 HELP_COLUMNS = "100"
@@ -255,7 +263,7 @@ def documented_checks() -> dict[str, str]:
 def checks_reference() -> str:
     out = ["| ID | Level | When |", "| --- | --- | --- |"]
     for check_id, text in documented_checks().items():
-        level = "Error" if check_id.startswith("E") else "Warning (`check --deploy`)"
+        level = "Error" if check_id.startswith("E") else "Warning"
         out.append(f"| `oauth_provider.{check_id}` | {level} | {rst_to_markdown(text)} |")
     return "\n".join(out)
 
@@ -283,16 +291,35 @@ GENERATORS: dict[str, Callable[..., str]] = {
 
 
 def expand(markdown: str) -> str:
-    """``markdown`` with every ``<!-- generate: ... -->`` marker replaced by its block."""
+    """``markdown`` with a fresh block after every ``<!-- generate: ... -->`` marker (the old one,
+    up to ``<!-- /generate -->``, replaced); an empty block leaves the marker alone."""
 
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
         generator = GENERATORS.get(kind)
         if generator is None:
             raise ValueError(f"unknown generated block {kind!r}")
-        return generator(argument) if argument else generator()
+        block = generator(argument) if argument else generator()
+        marker = f"<!-- generate: {kind}{' ' + argument if argument else ''} -->"
+        return f"{marker}\n\n{block}\n\n{END}" if block else marker
 
     return MARKER.sub(replace, markdown)
+
+
+def write() -> list[str]:
+    """Expand the blocks of :data:`STORED` in place; the pages that changed."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1]
+    changed = []
+    for name in STORED:
+        page = docs / name
+        text = page.read_text()
+        fresh = expand(text)
+        if fresh != text:
+            page.write_text(fresh)
+            changed.append(name)
+    return changed
 
 
 def setup_django() -> None:
@@ -311,4 +338,14 @@ def setup_django() -> None:
         django.setup()
 
 
-__all__ = ["ENDPOINTS", "expand", "setup_django"]
+__all__ = ["ENDPOINTS", "expand", "setup_django", "write"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python docs/hooks/reference.py --write   (rewrites the reference pages' generated blocks)")
+    setup_django()
+    for name in write():
+        print(f"rewrote docs/{name}")

@@ -74,6 +74,8 @@ DOCS = ROOT / "docs"
 HERE = Path(__file__).resolve().parent
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*\n(?P<code>.*?)^(?P=indent)```\s*$", re.M | re.S)
 MARKER = re.compile(r"<!-- test: (.+?) -->\s*$")
+#: a block generated from the code (docs/hooks/reference.py): its own tests check it, not these
+GENERATED = re.compile(r"^<!-- generate: [^\n]*-->$.*?^<!-- /generate -->$", re.M | re.S)
 DEFAULT_KINDS = {"python": "exec", "sh": "shell", "http": "response"}
 #: settings a page may show but the tests cannot swap at run time: checked, not applied
 CHECKED_ONLY = {"INSTALLED_APPS", "MIDDLEWARE", "DATABASES"}
@@ -109,8 +111,11 @@ def pages() -> list[str]:
 
 def blocks(page: str) -> list[Block]:
     text = (DOCS / page).read_text()
+    generated = [m.span() for m in GENERATED.finditer(text)]
     found = []
     for match in FENCE.finditer(text):
+        if any(start <= match.start() < end for start, end in generated):
+            continue
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.search(before)
         words = shlex.split(marker.group(1)) if marker else []

@@ -176,7 +176,7 @@ def establish_client(
     registered = client.redirect_uri_list
     if sent is not None:
         if redirect_uris.find_match(sent, registered) is None:
-            raise UntrustedRedirect("The redirect_uri is not registered for this client.")
+            raise UntrustedRedirect("The redirect_uri is not registered for this client." + _mismatch(sent, registered))
         redirect_uri = sent
     elif len(registered) == 1 and not _asks_openid(data):
         redirect_uri = registered[0]
@@ -191,6 +191,18 @@ def establish_client(
     return AuthorizationRequest(
         client=client, redirect_uri=redirect_uri, redirect_uri_sent=sent or "", state=state
     )
+
+
+def _mismatch(sent: str, registered: Iterable[str]) -> str:
+    """With DEBUG on, what was sent beside what is registered, so a developer sees the trailing
+    slash or port that differs; never in production, where the page is anyone's to open and the
+    registered URIs are the client's business."""
+    from django.conf import settings
+
+    if not settings.DEBUG:
+        return ""
+    listed = ", ".join(repr(uri) for uri in registered) or "none"
+    return f" (DEBUG: sent {sent!r}; registered {listed}.)"
 
 
 # -- the ordered checks that run once the redirect URI is trusted ----------------------------

@@ -454,6 +454,22 @@ def test_each_untrusted_redirect_says_why(make, params, message):
     assert refused.value.description == message
 
 
+def test_a_redirect_uri_mismatch_names_both_uris_in_debug_only(settings):
+    """A developer's trailing slash is found at a glance while DEBUG is on; in production the
+    page names neither (it is anyone's to open, and the registered URIs are the client's)."""
+    client = ClientFactory(redirect_uris="https://rp.example/cb")
+    params = {"client_id": client.client_id, "redirect_uri": "https://rp.example/cb/"}
+    settings.DEBUG = True
+    with pytest.raises(errors.UntrustedRedirect) as refused:
+        ar.establish_client(q(**params))
+    assert refused.value.description == ("The redirect_uri is not registered for this client. "
+                                         "(DEBUG: sent 'https://rp.example/cb/'; registered 'https://rp.example/cb'.)")
+    settings.DEBUG = False
+    with pytest.raises(errors.UntrustedRedirect) as refused:
+        ar.establish_client(q(**params))
+    assert "rp.example" not in refused.value.description
+
+
 @pytest.mark.parametrize(("check", "client", "params", "message"), [
     ("check_grant_allowed", {"grant_types": "client_credentials"}, {},
      "This client may not use the authorization code grant."),

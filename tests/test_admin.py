@@ -242,6 +242,28 @@ def test_search_and_status_filter(admin_browser):
     assert listed(status="revoked") == {revoked.pk, family_revoked.pk}
 
 
+def test_refresh_tokens_filter_by_rotated(admin_browser):
+    """A reuse investigation starts from the rotated tokens of a family: the filter lists those,
+    not the current ones."""
+    current = RefreshTokenFactory()
+    rotated = RefreshTokenFactory(rotated_at=secrets.now())
+    r = admin_browser.get(url(RefreshToken, "changelist"), {"status": "rotated"})
+    assert r.status_code == 200
+    assert {t.pk for t in r.context["cl"].result_list} == {rotated.pk} and current.pk != rotated.pk
+
+
+def test_a_token_is_named_by_a_short_prefix_of_its_digest_only():
+    """The admin and logs name a token or code by the first 8 characters of its digest: enough
+    to tell rows apart, not the lookup key itself."""
+    for row, kind, digest in (
+        (AccessTokenFactory(), "access token", "token_hash"),
+        (RefreshTokenFactory(), "refresh token", "token_hash"),
+        (AuthorizationCodeFactory(), "code", "code_hash"),
+    ):
+        value = getattr(row, digest)
+        assert str(row) == f"{kind} {value[:8]}…" and value[:9] not in str(row)
+
+
 def test_an_exchanged_token_shows_where_it_came_from_and_is_revoked_with_it(admin_browser):
     """Token exchange (RFC 8693): the admin lists the token a token was exchanged for, filters
     exchanged tokens, shows the actor chain, and its Revoke action takes the exchanged ones along."""

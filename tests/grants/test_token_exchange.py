@@ -3,6 +3,8 @@ policy, lineage (revoking the subject revokes what it produced) and the act clai
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -527,15 +529,28 @@ def test_forged_revoked_and_foreign_actor_tokens_are_refused(oauth, api, client_
                  "invalid_request", 400)
 
 
+def documented_depth() -> int:
+    """The limit docs/how-to/token-exchange.md promises ("at most N exchanges long")."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs/how-to/token-exchange.md").read_text()
+    return int(re.search(r"at most (\d+) exchanges", page).group(1))
+
+
 @pytest.mark.req("DERIVED-exchange-depth")
 def test_chains_are_bounded(oauth, api, client_a):
+    """A chain is as long as the how-to says, and no longer (the limit that keeps the revocation's
+    recursive walk down the exchange tree bounded, models/tokens.py)."""
+    limit = documented_depth()
+    assert limit == EXCHANGE_MAX_DEPTH
     token = user_token(oauth, client_a)
-    for _ in range(EXCHANGE_MAX_DEPTH):
+    for _ in range(limit):
         r = exchange(api, client_a, token)
         assert r.status_code == 200, r.content
         token = r.json()["access_token"]
-    assert access_token_row(token).exchange_depth == EXCHANGE_MAX_DEPTH
-    assert_error(exchange(api, client_a, token), "invalid_request", 400)
+    assert access_token_row(token).exchange_depth == limit
+    said = assert_error(exchange(api, client_a, token), "invalid_request", 400)["error_description"]
+    assert f"at most {limit} times" in said
     # deeper than the limit (a row stored before the limit was lowered): refused too, as subject or actor
     AccessToken.objects.filter(pk=access_token_row(token).pk).update(exchange_depth=EXCHANGE_MAX_DEPTH + 1)
     for response in (exchange(api, client_a, token),

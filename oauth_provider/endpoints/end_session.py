@@ -52,7 +52,7 @@ class Requester(NamedTuple):
     """Who a logout request says it comes from (:meth:`EndSessionView.identify`)."""
 
     #: from the hint's audience, else ``client_id``; None when neither names one
-    client: Any
+    client: AbstractClient | None
     #: the hint's ``sub`` and ``sid``; None without a verified hint (or a hint without ``sid``)
     subject: str | None
     sid: str | None
@@ -168,7 +168,7 @@ class EndSessionView(View):
         return subject is not None and client is not None and not is_self_registered(client)
 
     @staticmethod
-    def redirect_target(client: AbstractClient, params: dict[str, str]) -> str | None:
+    def redirect_target(client: AbstractClient | None, params: dict[str, str]) -> str | None:
         uri = params.get("post_logout_redirect_uri")
         if uri is None:
             return None

@@ -302,6 +302,12 @@ def check_unsupported(req: AuthorizationRequest, data: QueryDict) -> None:
             raise InvalidRequest("A pushed authorization request cannot carry request_uri (RFC 9126 section 2.1).")
         if not provider_settings.PUSHED_AUTHORIZATION_REQUESTS:
             raise RequestUriNotSupported()
+        if req.pushed is None and not req.signed:
+            # sent in the query, not a URN of our PAR endpoint: a URL, which is never fetched
+            raise RequestUriNotSupported(
+                "Only a request_uri returned by this server's pushed authorization request endpoint is "
+                "accepted; a request_uri URL is never fetched."
+            )
         raise InvalidRequestObject(nested)
     if "registration" in req.params:
         raise RegistrationNotSupported()

@@ -259,6 +259,10 @@ def expand(data: QueryDict, issuer: str, request: HttpRequest | None, may_fetch:
     :class:`UntrustedRedirect`): the redirect URI is part of what failed. ``request`` (the
     HTTP request) and ``may_fetch`` are passed on to :func:`.metadata_documents.lookup`."""
     has_request, has_uri = "request" in data, "request_uri" in data
+    if has_uri and not has_request and not any(v.startswith(REQUEST_URI_PREFIX) for v in data.getlist("request_uri")):
+        # a URL, never fetched (RFC 9101 §10.4): the checks answer request_uri_not_supported
+        # to the redirect URI the query proves, as OIDC Core §6.2 expects
+        has_uri = False
     if not (has_request and provider_settings.REQUEST_OBJECTS) and not (
             has_uri and provider_settings.PUSHED_AUTHORIZATION_REQUESTS):
         return Expanded(data)
@@ -293,6 +297,7 @@ def _pushed(data: QueryDict, client_id: str) -> Expanded:
     request_uri = _one(data, "request_uri") or ""
     if not request_uri.startswith(REQUEST_URI_PREFIX):
         # RFC 9101 §10.4: fetching a client-named URL is an SSRF risk; only PAR's URNs are taken.
+        # (A lone URL does not come here: expand() leaves it to the checks' redirected answer.)
         raise InvalidRequestUri("Only a request_uri returned by this server's PAR endpoint is accepted.")
     rows = list(PushedAuthorization.objects.by_request_uri(request_uri).select_related("client")[:1])
     row = rows[0] if rows else None

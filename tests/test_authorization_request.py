@@ -519,6 +519,9 @@ def test_a_request_object_nesting_another_says_so(settings):
     assert refused.value.description == "A request object must not contain request or request_uri (RFC 9101 section 4)."
     req.params = q(request_uri="urn:x")
     with override_settings(OAUTH_PROVIDER=oauth_settings(PUSHED_AUTHORIZATION_REQUESTS=True)):
+        with pytest.raises(errors.RequestUriNotSupported):  # in the query: a URI never fetched
+            ar.check_unsupported(req, q())
+        req.signed = True  # the parameters came from a request object
         with pytest.raises(errors.OAuthError) as refused:
             ar.check_unsupported(req, q())
     assert refused.value.description == "A request object must not contain request or request_uri (RFC 9101 section 4)."

@@ -394,10 +394,17 @@ def test_the_login_page_comes_back_with_the_request_uri_only(trusted, user):
 
 @pytest.mark.req("9126-4-one-time-expiry")
 def test_a_url_request_uri_is_never_fetched(trusted, browser):
-    for value in ("https://127.0.0.1:1/request.jwt", "https://rp.example/request.jwt", "urn:other:x",
-                  PREFIX + "guess"):
-        r = authorize(browser, trusted, value)
-        assert_error_page(r)
+    """A URL (or another server's URN) is not a request_uri here and is never fetched: the client
+    is told request_uri_not_supported at the redirect URI the query proves (OIDC Core §6.2), as
+    when PAR is off. A URN of our PAR endpoint that is unknown is an error page (RFC 9126 §4:
+    the redirect URI is part of what failed)."""
+    for value in ("https://127.0.0.1:1/request.jwt", "https://rp.example/request.jwt", "urn:other:x"):
+        r = authorize(browser, trusted, value, state="s", redirect_uri=REDIRECT_URI)
+        said = assert_error_redirect(r, REDIRECT_URI, "request_uri_not_supported", "s", ISSUER)
+        assert "never fetched" in said["error_description"]
+        # an unregistered redirect_uri beside it is no place to send even that error
+        assert_error_page(authorize(browser, trusted, value, redirect_uri="https://evil.example/cb"))
+    assert_error_page(authorize(browser, trusted, PREFIX + "guess", redirect_uri=REDIRECT_URI))
     assert minted() == 0
 
 

@@ -42,6 +42,8 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: a host whose subjects are usernames may have a user named like a client.
 CLIENT_TOKEN_CLAIM = "client_token"
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+#: an Unsecured JWS (RFC 7515 Appendix A.5, ``alg`` ``none``): refused like any non-JWS, named
+_UNSECURED = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.$")
 #: our own keys' ``kid``: what ``rotatekeys`` makes (RFC 7638 thumbprints) and what its
 #: ``--import --kid`` accepts (``key_import.KID``); narrower, and an imported key would sign
 #: tokens that we then refuse
@@ -207,6 +209,8 @@ def verify_foreign(token: str, algorithm: str, public_key: Any) -> dict[str, Any
 
 def _raw_header(token: str) -> dict[str, Any]:
     if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.fullmatch(token):
+        if isinstance(token, str) and len(token) <= MAX_LENGTH and _UNSECURED.fullmatch(token):
+            raise InvalidJWT("unsigned (no signature, as with alg none): only signed tokens are accepted")
         raise InvalidJWT("not a compact JWS of acceptable size")
     # Only the header segment is decoded here (the pattern above already holds every segment
     # to the base64url alphabet): PyJWT's own header reader would validate the whole token

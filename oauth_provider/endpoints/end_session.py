@@ -172,7 +172,10 @@ class EndSessionView(View):
         uri = params.get("post_logout_redirect_uri")
         if uri is None:
             return None
-        if client is None or uri not in client.post_logout_redirect_uri_list:
+        if client is None:
+            raise InvalidRequest("post_logout_redirect_uri needs an id_token_hint (or client_id) naming the client "
+                                 "it is registered for.")
+        if uri not in client.post_logout_redirect_uri_list:
             raise InvalidRequest("post_logout_redirect_uri is not registered for this client.")
         return uri
 

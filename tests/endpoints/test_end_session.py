@@ -79,6 +79,7 @@ def test_unregistered_post_logout_uri_is_never_followed(browser, user, rp, signi
 def test_post_logout_uri_without_any_client_is_refused(browser, signing_key):
     r = browser.get("/o/logout/", {"post_logout_redirect_uri": LOGOUT_TO})
     assert r.status_code == 400 and "Location" not in r
+    assert b"needs an id_token_hint (or client_id)" in r.content  # not "for this client": none was named
 
 
 def confirm(browser, page) -> object:

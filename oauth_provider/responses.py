@@ -164,11 +164,57 @@ def page_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
+#: how many ``ui_locales`` tags are looked at (a request may list any number)
+UI_LOCALES_LOOKED_AT = 8
+
+
+def ui_language(ui_locales: str | None) -> str | None:
+    """The first language of ``ui_locales`` (OIDC Core §3.1.2.1, RP-Initiated Logout §2: the
+    End-User's preferred languages, space-separated BCP 47 tags) that this site offers, in
+    ``LANGUAGES``, and that the pages can speak: English, their source language, or one with a
+    catalog (this library's, or the site's ``LOCALE_PATHS``). None when none is, or i18n is off:
+    the page then speaks as the site would (an unsupported locale is no error, §3.1.2.1)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    if not ui_locales or not settings.USE_I18N:
+        return None
+    for tag in ui_locales.split()[:UI_LOCALES_LOOKED_AT]:
+        try:
+            language = translation.get_supported_language_variant(tag.lower())
+        except LookupError:
+            continue
+        if language.split("-")[0] == "en" or _has_catalog(language):
+            return language
+    return None
+
+
+def _has_catalog(language: str) -> bool:
+    import gettext
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils.translation import to_locale
+
+    paths = [Path(__file__).resolve().parent / "locale", *map(Path, settings.LOCALE_PATHS)]
+    return any(gettext.find("django", str(path), [to_locale(language)]) for path in paths)
+
+
 def render_page(
-    request: HttpRequest, template: str, context: Mapping[str, Any], status: int = 200
+    request: HttpRequest, template: str, context: Mapping[str, Any], status: int = 200, *, ui_locales: str = ""
 ) -> HttpResponse:
+    """``template`` rendered as a page of ours (:func:`page_headers`); in the first language of
+    ``ui_locales`` the site can speak (:func:`ui_language`), said in ``Content-Language``."""
+    from django.utils import translation
+
     response = TemplateResponse(request, template, dict(context), status=status)
-    response.render()
+    language = ui_language(ui_locales)
+    if language is None:
+        response.render()
+    else:
+        with translation.override(language):
+            response.render()
+        response["Content-Language"] = language
     return page_headers(response)
 
 

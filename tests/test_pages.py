@@ -306,6 +306,37 @@ def test_consent_page_in_french(negotiated_language, user, branded, signing_key)
     assert r.status_code == 302 and "code=" in r["Location"]
 
 
+@pytest.mark.req("OIDC-15.1-tolerated-params")
+def test_ui_locales_chooses_the_pages_language(user, branded, signing_key):
+    """OIDC Core §3.1.2.1: ``ui_locales`` lists the user's languages in order of preference. The
+    consent page speaks the first one the site offers and the pages can speak (German has no
+    catalog here, so French), says so in Content-Language, and the decision works the same; a
+    list with none of them (or nonsense) is no error and leaves the site's language. No
+    LocaleMiddleware: the relying party's word is enough."""
+    browser = HttpClient()
+    browser.force_login(user)
+    r = browser.get(AUTHORIZE, params_for(branded, scope="openid read", ui_locales="de-CH fr-CA en"))
+    html = r.content.decode()
+    assert r["Content-Language"] == "fr" and '<html lang="fr" dir="ltr">' in html
+    assert "Notes Web demande l’accès à votre compte" in html
+    r = browser.post(AUTHORIZE, {"oauth_request": consent_blob(html), "allow": "allow"})
+    assert r.status_code == 302 and "code=" in r["Location"]
+    for ui_locales in ("xx-YY de", "<script>", "zz " * 1000 + "fr"):  # only the first 8 tags are read
+        r = browser.get(AUTHORIZE, params_for(branded, scope="openid read", ui_locales=ui_locales))
+        assert r.status_code == 200 and not r.has_header("Content-Language"), ui_locales
+        assert '<html lang="en"' in r.content.decode()
+
+
+def test_ui_locales_at_logout(user, branded, signing_key):
+    """RP-Initiated Logout §2: ``ui_locales`` there too, on the confirmation and the signed-out page."""
+    browser = HttpClient()
+    browser.force_login(user)
+    html = browser.get("/o/logout/", {"ui_locales": "fr"}).content.decode()
+    assert "<h1>Se déconnecter" in html and 'lang="fr"' in html
+    anonymous = HttpClient().get("/o/logout/", {"ui_locales": "fr"})
+    assert anonymous["Content-Language"] == "fr"
+
+
 def test_error_and_connected_apps_pages_in_french(negotiated_language, user, branded):
     browser = HttpClient(HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
     browser.force_login(user)

@@ -235,7 +235,7 @@ class AuthorizationView(View):
             "offer_remember": may_remember(request, req),
             "remember_field": REMEMBER_FIELD,
         }
-        return render_page(request, self.template_name, context)
+        return render_page(request, self.template_name, context, ui_locales=req.params.get("ui_locales", ""))
 
     def decide(self, request: HttpRequest) -> HttpResponse:
         rejected = csrf_failure(request)

@@ -100,7 +100,7 @@ class EndSessionView(View):
             "client": client, "confirm_field": CONFIRM_FIELD, "confirm_blob": blob, "user": user,
             # an ID token issued to the client came with the request; a bare client_id anyone can send
             "client_proven": subject is not None,
-        })
+        }, ui_locales=params.get("ui_locales", ""))
 
     def confirmed(self, request: HttpRequest, data: QueryDict) -> HttpResponse:
         rejected = csrf_failure(request)
@@ -190,5 +190,5 @@ class EndSessionView(View):
         elif redirect is not None:
             response = page_headers(ClientRedirect(redirect))
         else:
-            response = render_page(request, self.done_template, {})
+            response = render_page(request, self.done_template, {}, ui_locales=params.get("ui_locales", ""))
         return forget_ended_login(request, response)

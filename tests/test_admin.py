@@ -262,6 +262,11 @@ def test_a_token_is_named_by_a_short_prefix_of_its_digest_only():
     ):
         value = getattr(row, digest)
         assert str(row) == f"{kind} {value[:8]}…" and value[:9] not in str(row)
+    # a grant is named by its client, its user (a service's: "-") and scope
+    service = AuthorizationFactory(user=None, scope="read")
+    assert str(service) == f"{service.client_id} / -: read"
+    person = AuthorizationFactory(scope="read write")
+    assert str(person) == f"{person.client_id} / {person.user_id}: read write"
 
 
 def test_an_exchanged_token_shows_where_it_came_from_and_is_revoked_with_it(admin_browser):

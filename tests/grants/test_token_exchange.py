@@ -725,6 +725,17 @@ def test_an_id_token_is_refused_once_the_user_withdrew_the_grant(oauth, api, cli
 
 
 @pytest.mark.req("8693-2.1-validate-tokens")
+def test_an_id_token_whose_grant_is_gone_is_refused(oauth, api, client_a, settings, signing_key):
+    """An ID token outlives its grant's rows (``cleartokens`` deletes a dead family, an admin a
+    grant): it then stands for nothing, refused as a revoked grant's is, never a server error."""
+    tokens = oauth.tokens(client_a, scope="openid read")
+    Authorization.objects.filter(client=client_a).delete()
+    settings.OAUTH_PROVIDER = oauth_settings(ADAPTER=f"{__name__}.IdTokenAdapter")
+    refused = exchange(api, client_a, tokens["id_token"], ID_TOKEN_TYPE, scope="read")
+    assert "grant was revoked" in assert_error(refused, "invalid_request", 400)["error_description"]
+
+
+@pytest.mark.req("8693-2.1-validate-tokens")
 @pytest.mark.parametrize(("same_session", "seconds_later"), [
     (False, 0),  # another browser session, logged in the same second
     (True, -1),  # the same session, an earlier login (a forced re-login since)

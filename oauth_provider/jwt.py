@@ -208,8 +208,10 @@ def verify_foreign(token: str, algorithm: str, public_key: Any) -> dict[str, Any
 
 
 def _raw_header(token: str) -> dict[str, Any]:
-    if not isinstance(token, str) or len(token) > MAX_LENGTH or not _COMPACT.fullmatch(token):
-        if isinstance(token, str) and len(token) <= MAX_LENGTH and _UNSECURED.fullmatch(token):
+    if not isinstance(token, str) or len(token) > MAX_LENGTH:
+        raise InvalidJWT("not a compact JWS of acceptable size")
+    if not _COMPACT.fullmatch(token):
+        if _UNSECURED.fullmatch(token):
             raise InvalidJWT("unsigned (no signature, as with alg none): only signed tokens are accepted")
         raise InvalidJWT("not a compact JWS of acceptable size")
     # Only the header segment is decoded here (the pattern above already holds every segment

@@ -759,9 +759,10 @@ def check_mounted(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     issuer = provider_settings.ISSUER
     if not issuer or not provider_settings.OIDC_ENABLED:
         return []
-    issuer_path = urlsplit(str(issuer)).path.rstrip("/")
-    # a prefix before it is the script name a server mounts the site at (SCRIPT_NAME)
-    if issuer_path.endswith(mounted.rstrip("/")):
+    issuer_path, mount = urlsplit(str(issuer)).path.rstrip("/"), mounted.rstrip("/")
+    # a prefix before the mount is the script name a server mounts the site at (SCRIPT_NAME);
+    # mounted at the root, the issuer has no path of its own
+    if issuer_path.endswith(mount) if mount else issuer_path == "":
         return []
     return [Warning(
         f"ISSUER is {issuer!r}, but oauth_provider.urls is included at {mounted!r}: OpenID Connect "

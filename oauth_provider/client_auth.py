@@ -315,9 +315,12 @@ def authenticate(request: HttpRequest, params: dict[str, str]) -> AbstractClient
         if method.name == "none":
             description = ("Client authentication failed: the client_id is unknown, or the client is "
                            "confidential and must send its secret.")
-        elif client is not None and client.is_public and not secret and method.name in SECRET_METHODS:
+        elif (client is not None and client.is_public and client.is_active and not secret
+              and method.name in SECRET_METHODS and "none" in client_auth_methods()):
             # requests-oauthlib's default for a client without a secret: HTTP Basic with an empty
-            # password. A public client's client_id is no secret, so saying what it is tells nothing.
+            # password. Where public clients may authenticate (``none`` offered), sending the
+            # client_id alone already tells an active public client apart, so saying so tells
+            # nothing more; otherwise, or for a disabled one, the usual words.
             description = _method_problem(client)
         _failed(request, method, client_id, client, description)
     problem = None

@@ -337,9 +337,12 @@ def test_w007_names_each_cache_that_must_be_shared(db):
 
 
 # -- E015 / W009: the endpoints have an address, and it is the issuer's ---------------------------
-def _urlconf(*includes: str):
-    """A URLconf module including ``includes`` (``"o/"``: oauth_provider.urls there; ``""``:
-    oauth_provider.root_urls), with a login page so that W006 stays out of the way."""
+URLS, ROOT = "oauth_provider.urls", "oauth_provider.root_urls"
+
+
+def _urlconf(*mounts: tuple[str, str]):
+    """A URLconf module including each ``(prefix, urlconf)``, with a login page so that W006
+    stays out of the way."""
     from types import ModuleType
 
     from django.contrib.auth import views as auth_views
@@ -347,31 +350,34 @@ def _urlconf(*includes: str):
 
     module = ModuleType("urlconf_for_check")
     module.urlpatterns = [path("accounts/login/", auth_views.LoginView.as_view(), name="login")] + [
-        path(prefix, include("oauth_provider.urls" if prefix else "oauth_provider.root_urls"))
-        for prefix in includes
+        path(prefix, include(urlconf)) for prefix, urlconf in mounts
     ]
     return module
 
 
-@pytest.mark.parametrize("includes, config, debug, expected", [
+@pytest.mark.parametrize("mounts, config, debug, expected", [
     # the root metadata document reverses every endpoint: a 500 without them
-    ([""], BASE, False, ["oauth_provider.E015"]),
+    ([("", ROOT)], BASE, False, ["oauth_provider.E015"]),
     # DEBUG with no ISSUER derives it from the mount: every protected view would answer 500
     ([], {"SCOPES": BASE["SCOPES"]}, True, ["oauth_provider.E015"]),
     # the resource side alone, the issuer given: nothing needs the endpoints' addresses
     ([], BASE, False, []),
-    (["o/", ""], BASE, False, []),
-    (["auth/", ""], {**BASE, "ISSUER": "https://id.example.com/auth"}, False, []),
+    ([("o/", URLS), ("", ROOT)], BASE, False, []),
+    ([("auth/", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com/auth"}, False, []),
     # OpenID Connect discovery looks under the issuer's path, where nothing is mounted
-    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com"}, False, ["oauth_provider.W009"]),
-    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com/oauth"}, False, ["oauth_provider.W009"]),
+    ([("o/", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com"}, False, ["oauth_provider.W009"]),
+    ([("o/", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com/oauth"}, False,
+     ["oauth_provider.W009"]),
     # a server-side prefix (SCRIPT_NAME) before the mount is the site's, not a mismatch
-    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com/site/o"}, False, []),
+    ([("o/", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com/site/o"}, False, []),
+    # mounted at the root, the issuer has no path of its own (every path "ends with" an empty mount)
+    ([("", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com/o"}, False, ["oauth_provider.W009"]),
+    ([("", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com"}, False, []),
     # without OpenID Connect, RFC 8414's root document finds the metadata at any issuer path
-    (["o/", ""], {**BASE, "ISSUER": "https://id.example.com", "OIDC_ENABLED": False}, False, []),
+    ([("o/", URLS), ("", ROOT)], {**BASE, "ISSUER": "https://id.example.com", "OIDC_ENABLED": False}, False, []),
 ])
-def test_e015_w009_where_the_endpoints_are_mounted(includes, config, debug, expected):
-    with override_settings(ROOT_URLCONF=_urlconf(*includes)):
+def test_e015_w009_where_the_endpoints_are_mounted(mounts, config, debug, expected):
+    with override_settings(ROOT_URLCONF=_urlconf(*mounts)):
         found = [i for i in ids(config, debug=debug) if i in ("oauth_provider.E015", "oauth_provider.W009")]
     assert found == expected
 
@@ -382,7 +388,8 @@ def test_e015_stops_manage_py_check_and_says_how_to_mount():
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
-    with override_settings(ROOT_URLCONF=_urlconf(""), OAUTH_PROVIDER=BASE), pytest.raises(SystemCheckError) as err:
+    with override_settings(ROOT_URLCONF=_urlconf(("", ROOT)), OAUTH_PROVIDER=BASE), \
+            pytest.raises(SystemCheckError) as err:
         call_command("check", stdout=StringIO(), stderr=StringIO())
     assert "oauth_provider.E015" in str(err.value) and "include('oauth_provider.urls')" in str(err.value)
 

@@ -14,6 +14,7 @@ from django.test import override_settings
 from oauth_provider.models import get_client_model
 from oauth_provider.signals import client_authentication_failed
 from tests.support.factories import ClientFactory, PublicClientFactory
+from tests.support.settings import oauth_settings
 from tests.support.token_helpers import assert_error, post_form
 
 from .conftest import basic_auth
@@ -294,6 +295,16 @@ def test_a_public_clients_basic_header_with_no_password_is_refused_saying_what_t
     assert len(failures) == 3  # each counted, as any failed authentication
     r = post_form(api_client, {**body, "client_id": public.client_id})
     assert assert_error(r, "invalid_grant")  # the body's client_id alone passes client authentication
+    # where public clients cannot authenticate at all (no "none"), or for a disabled one, the
+    # answer must not tell a public client_id from an unknown one
+    disabled = PublicClientFactory(is_active=False)
+    r = post_form(api_client, body, HTTP_AUTHORIZATION=basic_auth(disabled.client_id, ""))
+    assert "public" not in assert_error(r, "invalid_client").get("error_description", "")
+    secret_only = {"client_secret_basic": "oauth_provider.client_auth.ClientSecretBasic",
+                   "client_secret_post": "oauth_provider.client_auth.ClientSecretPost"}
+    with override_settings(OAUTH_PROVIDER=oauth_settings(CLIENT_AUTH_METHODS=secret_only)):
+        r = post_form(api_client, body, HTTP_AUTHORIZATION=basic_auth(public.client_id, ""))
+        assert "public" not in assert_error(r, "invalid_client").get("error_description", "")
 
 
 @pytest.mark.req("O21-4.2-client-credentials-confidential")

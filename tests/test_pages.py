@@ -394,3 +394,38 @@ def test_logout_opened_directly_does_not_claim_an_application_asked(browser):
     html = browser.get("/o/logout/").content.decode()
     assert "<h1>Log out?</h1>" in html and "Do you want to log out of this site?" in html
     assert "application" not in html.lower()
+
+
+# -- the shipped French: every string a page shows -------------------------------------------------
+def _po_entries(text: str) -> list[tuple[str, str, str, str]]:
+    """(references, flags, msgid, msgstr) of each entry of a .po file."""
+    found = []
+    for entry in text.split("\n\n"):
+        refs = " ".join(line[3:] for line in entry.splitlines() if line.startswith("#: "))
+        flags = " ".join(line[3:] for line in entry.splitlines() if line.startswith("#, "))
+        parts = {}
+        for key in ("msgid", "msgstr"):
+            match = re.search(rf"^{key} ((?:\".*\"\n?)+)", entry + "\n", re.M)
+            parts[key] = "".join(re.findall(r'"(.*)"', match.group(1))) if match else ""
+        found.append((refs, flags, parts["msgid"], parts["msgstr"]))
+    return found
+
+
+@pytest.mark.skipif(not __import__("shutil").which("xgettext"), reason="GNU gettext (xgettext) is not installed")
+def test_every_string_of_the_pages_has_a_french_translation(tmp_path, monkeypatch):
+    """A French user must not meet an English sentence on a page, least of all a warning (the
+    consent page's "calls itself" and "runs on your own device" were missing once): every
+    string the templates translate has a French translation that is not fuzzy. Found the way a
+    translator finds them: ``makemessages`` over the shipped templates, merged into the catalog."""
+    import shutil
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "oauth_provider"
+    shutil.copytree(package / "templates", tmp_path / "templates")
+    shutil.copytree(package / "locale", tmp_path / "locale")
+    monkeypatch.chdir(tmp_path)
+    call_command("makemessages", locale=["fr"], verbosity=0)
+    merged = (tmp_path / "locale/fr/LC_MESSAGES/django.po").read_text(encoding="utf-8")
+    missing = [msgid for refs, flags, msgid, msgstr in _po_entries(merged)
+               if "templates/" in refs and msgid and (not msgstr or "fuzzy" in flags)]
+    assert missing == []

@@ -179,7 +179,7 @@ def test_typ_media_type_form_is_accepted(k1):
 def test_alg_none(k1):
     forged = unsigned({"typ": "dpop+jwt", "alg": "none", "jwk": k1.jwk},
                       {"jti": "n1", "htm": "POST", "htu": URL, "iat": int(time.time())})
-    refused(forged, "compact")  # nothing after the last dot
+    refused(forged, "unsigned")  # nothing after the last dot: named as alg none
     refused(forged + "c2ln", "algorithm not allowed")
 
 

@@ -252,6 +252,15 @@ def test_refresh_tokens_filter_by_rotated(admin_browser):
     assert {t.pk for t in r.context["cl"].result_list} == {rotated.pk} and current.pk != rotated.pk
 
 
+def test_codes_filter_by_used(admin_browser):
+    """A replay investigation starts from the codes already redeemed: the filter lists those."""
+    unused = AuthorizationCodeFactory()
+    used = AuthorizationCodeFactory(consumed_at=secrets.now())
+    r = admin_browser.get(url(AuthorizationCode, "changelist"), {"status": "consumed"})
+    assert r.status_code == 200
+    assert {c.pk for c in r.context["cl"].result_list} == {used.pk} and unused.pk != used.pk
+
+
 def test_a_token_is_named_by_a_short_prefix_of_its_digest_only():
     """The admin and logs name a token or code by the first 8 characters of its digest: enough
     to tell rows apart, not the lookup key itself."""

@@ -344,6 +344,8 @@ class AuthorizationCodeAdmin(_ProtocolRowAdmin):
             "active": (_("Unused"), lambda qs, now: qs.live(now)),
             "consumed": (_("Used"), lambda qs, now: qs.consumed()),
             "expired": (_("Expired"), lambda qs, now: qs.expired(now)),
+            # of a revoked family: a replayed code's, or one the user or an admin revoked
+            "revoked": (_("Revoked"), lambda qs, now: qs.revoked()),
         }
 
     @admin.display(description=_("code (hash)"), ordering="code_hash")

@@ -252,13 +252,21 @@ def test_refresh_tokens_filter_by_rotated(admin_browser):
     assert {t.pk for t in r.context["cl"].result_list} == {rotated.pk} and current.pk != rotated.pk
 
 
-def test_codes_filter_by_used(admin_browser):
-    """A replay investigation starts from the codes already redeemed: the filter lists those."""
+def test_codes_filter_by_used_and_revoked(admin_browser):
+    """A replay investigation starts from the codes already redeemed, and from those whose grant
+    was revoked (a replay revokes it): each filter lists those and no other."""
     unused = AuthorizationCodeFactory()
     used = AuthorizationCodeFactory(consumed_at=secrets.now())
-    r = admin_browser.get(url(AuthorizationCode, "changelist"), {"status": "consumed"})
-    assert r.status_code == 200
-    assert {c.pk for c in r.context["cl"].result_list} == {used.pk} and unused.pk != used.pk
+    revoked = AuthorizationCodeFactory(authorization=AuthorizationFactory(revoked_at=secrets.now()))
+
+    def listed(status: str) -> set[int]:
+        r = admin_browser.get(url(AuthorizationCode, "changelist"), {"status": status})
+        assert r.status_code == 200
+        return {c.pk for c in r.context["cl"].result_list}
+
+    assert listed("consumed") == {used.pk}
+    assert listed("revoked") == {revoked.pk}
+    assert unused.pk in listed("active") and revoked.pk not in listed("active")
 
 
 def test_a_token_is_named_by_a_short_prefix_of_its_digest_only():

@@ -494,3 +494,18 @@ def test_a_token_from_a_chain_of_exchanges_dies_with_any_revoked_link(revoked):
         Authorization.objects.filter(pk=root.authorization_id).update(revoked_at=NOW)
     leaf = AccessToken.objects.select_related("client", "user", "authorization").get(pk=leaf.pk)
     assert leaf.dead_reason() == tokens.REVOKED
+
+
+def test_an_id_token_stands_for_the_grant_of_its_login_to_the_second():
+    """``auth_time`` is to the second: a grant of the next login in the same session, a second
+    and a half later, is not the family an ID token of the first login stands for, even though
+    it is newer and live (the token-exchange tests cover the revoked cases)."""
+    from tests.support.factories import AuthorizationFactory
+
+    login = secrets.now().replace(microsecond=0)
+    first = AuthorizationFactory(session_id="s", auth_time=login)
+    later = AuthorizationFactory(client=first.client, user=first.user, session_id="s",
+                                 auth_time=login + timedelta(seconds=1.5))
+    found = Authorization.objects.filter(client=first.client, user=first.user).of_id_token(
+        "s", login, later.created_at + timedelta(seconds=1))
+    assert found == first

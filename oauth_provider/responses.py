@@ -9,13 +9,18 @@ RFC 6750 §3; DPoP, RFC 9449 §7.1).
 
 from __future__ import annotations
 
+import gettext
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import translation
+from django.utils.translation import to_locale
 
 from .errors import OAuthError
 
@@ -174,9 +179,6 @@ def ui_language(ui_locales: str | None) -> str | None:
     ``LANGUAGES``, and that the pages can speak: English, their source language, or one with a
     catalog (this library's, or the site's ``LOCALE_PATHS``). None when none is, or i18n is off:
     the page then speaks as the site would (an unsupported locale is no error, §3.1.2.1)."""
-    from django.conf import settings
-    from django.utils import translation
-
     if not ui_locales or not settings.USE_I18N:
         return None
     for tag in ui_locales.split()[:UI_LOCALES_LOOKED_AT]:
@@ -190,12 +192,6 @@ def ui_language(ui_locales: str | None) -> str | None:
 
 
 def _has_catalog(language: str) -> bool:
-    import gettext
-    from pathlib import Path
-
-    from django.conf import settings
-    from django.utils.translation import to_locale
-
     paths = [Path(__file__).resolve().parent / "locale", *map(Path, settings.LOCALE_PATHS)]
     return any(gettext.find("django", str(path), [to_locale(language)]) for path in paths)
 
@@ -205,8 +201,6 @@ def render_page(
 ) -> HttpResponse:
     """``template`` rendered as a page of ours (:func:`page_headers`); in the first language of
     ``ui_locales`` the site can speak (:func:`ui_language`), said in ``Content-Language``."""
-    from django.utils import translation
-
     response = TemplateResponse(request, template, dict(context), status=status)
     language = ui_language(ui_locales)
     if language is None:

@@ -76,10 +76,12 @@ OAUTH_PROVIDER = {
     "ISSUER": "http://testserver/o",
     "SCOPES": {"read": "Read your data", "write": "Change your data"},
     # the wave-2 paths (scenarios.py): a second resource for audience-bound tokens, open
-    # registration with a throttle no benchmark reaches
+    # registration, and public clients' device authorization requests (a device code per
+    # device_poll iteration), with throttles no benchmark reaches
     "RESOURCES": {"https://api.bench.example/": {"name": "Bench API", "scopes": ["read"]}},
     "DYNAMIC_REGISTRATION": "open",
     "REGISTRATION_THROTTLE": {"registrations": 10**9},
+    "PUBLIC_CLIENT_THROTTLE": {"requests": 10**9},
 }
 
 

@@ -383,6 +383,73 @@ def test_the_shipped_login_page_in_french(site_without_a_login_template, negotia
     assert "<h1>Connexion</h1>" in html and "Connectez-vous pour continuer." in html
 
 
+def _username_input(html: str) -> str:
+    return re.search(r'<input type="text" name="username"[^>]*>', html).group(0)
+
+
+def test_the_shipped_login_page_is_prefilled_with_the_login_hint(site_without_a_login_template, user, branded):
+    """OIDC Core §3.1.2.1: ``login_hint`` is "the login identifier the End-User might use": the
+    authorization endpoint passes it to the login page, which fills the username in with it."""
+    anonymous = HttpClient(enforce_csrf_checks=True)
+    r = anonymous.get(AUTHORIZE, params_for(branded, scope="openid read", login_hint="alice"))
+    assert r.status_code == 302
+    login = anonymous.get(r["Location"])
+    html = login.content.decode()
+    assert 'value="alice"' in _username_input(html) and problems(html) == []
+    # what was typed wins over the hint once the form is sent back with an error
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    wrong = anonymous.post(r["Location"], {"csrfmiddlewaretoken": token, "username": "bob", "password": "nope"})
+    assert 'value="bob"' in _username_input(wrong.content.decode())
+    assert 'value="alice"' not in wrong.content.decode()
+    empty = anonymous.post(r["Location"], {"csrfmiddlewaretoken": token, "username": "", "password": "nope"})
+    assert empty.status_code == 200 and "value=" not in _username_input(empty.content.decode())
+    # and the hint only fills the field in: the password still decides
+    nxt = unescape(re.search(r'name="next" value="([^"]+)"', html).group(1))
+    ok = anonymous.post(r["Location"], {"csrfmiddlewaretoken": token, "username": "alice", "password": "password",
+                                         "next": nxt})
+    assert ok.status_code == 302 and ok["Location"].startswith(AUTHORIZE + "?")
+
+
+@pytest.mark.parametrize("hint", [XSS[0], '"><script>alert(1)</script>', "é" * 40, "a@b"])
+def test_a_login_hint_reaches_the_username_escaped(site_without_a_login_template, hint):
+    html = HttpClient().get("/accounts/login/", {"login_hint": hint, "next": "/o/authorize/"}).content.decode()
+    field = _username_input(html)
+    assert unescape(re.search(r'value="([^"]*)"', field).group(1)) == hint
+    assert "<script" not in field
+
+
+@pytest.mark.parametrize("hint", ["", "a" * 256, "alice\nbob", "alice\x00", "\u202eecila"])
+def test_a_login_hint_the_endpoint_would_not_pass_on_is_not_shown(site_without_a_login_template, hint):
+    """At most 255 characters, as the authorization endpoint passes on (longer is any text a link
+    chooses), and nothing a person could not see or type: no control or formatting character."""
+    html = HttpClient().get("/accounts/login/", {"login_hint": hint}).content.decode()
+    assert "value=" not in _username_input(html)
+
+
+def test_the_login_page_without_the_request_context_processor(site_without_a_login_template, settings):
+    """A site whose templates have no ``request`` in their context still gets its login page,
+    only not pre-filled."""
+    options = settings.TEMPLATES[0].get("OPTIONS", {})
+    processors = [p for p in options.get("context_processors", []) if not p.endswith(".request")]
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "OPTIONS": {**options, "context_processors": processors}}]
+    r = HttpClient().get("/accounts/login/", {"login_hint": "alice"})
+    assert r.status_code == 200 and "value=" not in _username_input(r.content.decode())
+
+
+def test_prefilled_leaves_a_value_of_the_forms_own_and_anything_else_as_it_is(rf):
+    from django.contrib.auth.forms import AuthenticationForm
+
+    engine = engines["django"]
+    template = engine.from_string("{% load oauth_provider_tags %}[{% prefilled thing %}]")
+    request = rf.get("/accounts/login/", {"login_hint": "alice"})
+    assert template.render({"thing": "plain <b>", "request": request}) == "[plain &lt;b&gt;]"
+    # a login view that gives the username an initial value of its own keeps it
+    field = AuthenticationForm(initial={"username": "carol"})["username"]
+    rendered = template.render({"thing": field, "request": request})
+    assert 'value="carol"' in rendered and "alice" not in rendered
+    assert 'value="alice"' in template.render({"thing": AuthenticationForm()["username"], "request": request})
+
+
 def test_a_sites_own_login_template_wins(user):
     # tests/templates/registration/login.html, in TEMPLATES["DIRS"], as a site's own would be
     html = HttpClient().get("/accounts/login/").content.decode()

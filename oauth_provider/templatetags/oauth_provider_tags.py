@@ -1,5 +1,8 @@
 """Template filters for the pages users see: ``{% load oauth_provider_tags %}``.
 
+``{% prefilled %}`` fills the shipped login page's username with the ``login_hint`` the
+authorization endpoint passed on (OIDC Core §3.1.2.1).
+
 A client's logo and links are client-supplied URLs (RFC 7591 §2 ``logo_uri``, ``client_uri``,
 ``policy_uri``, ``tos_uri``). The model only accepts http(s), but a row written before that
 check, by a swapped model or straight to the database could hold anything; these filters are
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import template
+from django.forms import BoundField
 
 if TYPE_CHECKING:
     from ..models import AbstractClient
@@ -115,6 +119,29 @@ def client_label(client: AbstractClient | None) -> str:
     from ..metadata_documents import display_label
 
     return display_label(client) if client is not None else ""
+
+
+#: the longest ``login_hint`` the authorization endpoint passes on to the login page
+LOGIN_HINT_MAX_LENGTH = 255
+
+
+@register.simple_tag(takes_context=True)
+def prefilled(context: template.Context, field: Any) -> Any:
+    """``{% prefilled form.username %}``: a login form's field rendered with the request's
+    ``login_hint`` as its value, the hint the authorization endpoint adds to the login URL
+    ("the login identifier the End-User might use", OIDC Core §3.1.2.1). Only while the form is
+    not bound and the field has no value of its own (a failed login shows what was typed), and
+    only a hint of at most 255 characters with no control character, as the endpoint passes
+    on; anything else (no ``request`` in the context, no hint) renders ``field`` as it is. The
+    value is escaped by the widget like any other."""
+    request = context.get("request")
+    query = getattr(request, "GET", None)
+    hint = query.get("login_hint") if query is not None else None
+    if not hint or len(hint) > LOGIN_HINT_MAX_LENGTH or not hint.isprintable():
+        return field
+    if not isinstance(field, BoundField) or field.form.is_bound or field.value():
+        return field
+    return field.as_widget(attrs={"value": hint})
 
 
 @register.inclusion_tag("oauth_provider/frontchannel_logout.html", takes_context=True)

@@ -284,6 +284,18 @@ def test_logout_error_and_phone_pages(page_factory: Any, sites: ExampleSites) ->
     assert allow["width"] > 300 and deny["y"] > allow["y"], "buttons should stack full-width on a phone"
 
 
+def test_the_login_page_fills_in_the_login_hint(page_factory: Any, sites: ExampleSites) -> None:
+    """OIDC Core §3.1.2.1: the ``login_hint`` the authorization endpoint passes on is in the
+    username field; the user types only the password."""
+    page = page_factory()
+    page.goto(sites.provider + "/accounts/login/?login_hint=demo&next=/o/connected-apps/")
+    assert page.locator("input[name=username]").input_value() == "demo"
+    page.locator("input[name=password]").fill("demo-password")
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").click()
+    assert page.url == sites.provider + "/o/connected-apps/"
+
+
 def test_consent_page_in_french(page_factory: Any, sites: ExampleSites) -> None:
     page = page_factory(locale="fr-FR")
     page.goto(sites.consumer + "/login/")

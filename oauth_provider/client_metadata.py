@@ -63,7 +63,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -87,7 +87,7 @@ SELF_REGISTERED_SOURCES = frozenset({"dynamic", "metadata_document"})
 SOURCES = OPERATOR_SOURCES | SELF_REGISTERED_SOURCES
 
 
-def is_self_registered(client: AbstractClient | None) -> bool:
+def is_self_registered(client: AbstractClient | None) -> TypeGuard[AbstractClient]:
     """Did ``client`` register itself (dynamic registration, a client ID metadata document)?
     Its URIs are then whatever anyone chose: nobody vouches for them (RFC 9700 §4.11.2)."""
     return client is not None and client.registration_method in SELF_REGISTERED_SOURCES

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from oauth_provider.models import get_client_model
-from oauth_provider.templatetags.oauth_provider_tags import http_url, url_host
+from oauth_provider.templatetags.oauth_provider_tags import client_link, http_url, image_url, url_host
 from tests.support.a11y import problems
 from tests.support.endpoints import AUTHORIZE, XSS, assert_page_headers, params_for
 from tests.support.factories import ClientFactory, ConsentFactory
@@ -151,6 +151,43 @@ def test_a_redirect_uri_whose_host_has_no_idna_form_is_shown_as_registered(brows
     uri = "https://" + "\u00fc" * 64 + ".example/cb"
     html = consent_html(browser, ClientFactory(redirect_uris=uri))
     assert f"You will be sent back to {uri}" in html
+
+
+@pytest.mark.req("O21-7.12-input-is-malicious")
+@pytest.mark.parametrize("url", ["https://rp.example/a b", "https://rp.example/\x1f", "https://rp.example/\x00",
+                                 "https://rp.example/\x7f", "https://rp.example/\t", "http://[::1"])
+def test_the_url_filter_refuses_spaces_controls_and_what_python_cannot_split(url):
+    """Browsers drop whitespace and controls before they parse (WHATWG URL), the trick behind
+    ``java\tscript:``; a URL Python's urlsplit cannot read (an open IPv6 bracket) is no link."""
+    assert http_url(url) == "" and url_host(url) == ""
+
+
+def test_the_url_filter_keeps_the_printable_characters_next_to_those_it_refuses():
+    for url in ("https://rp.example/!", "https://rp.example/~user", "https://rp.example/a%20b"):
+        assert http_url(url) == url
+
+
+def test_a_logo_is_loaded_over_https_only_or_from_a_loopback_host():
+    assert image_url("https://rp.example/logo.png") == "https://rp.example/logo.png"
+    assert image_url("http://127.0.0.1:8000/logo.png") == "http://127.0.0.1:8000/logo.png"
+    assert image_url("http://rp.example/logo.png") == ""  # mixed content: never on the page
+    assert image_url("javascript:alert(1)") == ""
+
+
+def test_a_self_registered_clients_links_only_on_the_host_of_its_redirect_uris():
+    """RFC 7591 §5: anyone can register as any name with any ``client_uri``; the page shows a
+    self-registered client's links only on a host it is sent back to."""
+    registered = ClientFactory.build(registration_method="dynamic", redirect_uris="https://app.example/cb",
+                                     grant_types="authorization_code")
+    assert client_link("https://app.example/about", registered) == "https://app.example/about"
+    assert client_link("https://claude.ai/", registered) == ""
+    assert client_link("javascript:alert(1)", registered) == ""
+    by_an_operator = ClientFactory.build(redirect_uris="https://app.example/cb")
+    assert client_link("https://claude.ai/", by_an_operator) == "https://claude.ai/"
+    assert client_link("https://claude.ai/", None) == "https://claude.ai/"
+    # a redirect URI Python cannot split (a row written past the model's validator): no link
+    registered.redirect_uris = "https://[::1/cb"
+    assert client_link("https://app.example/about", registered) == ""
 
 
 def test_the_url_filter_keeps_http_urls():
@@ -410,7 +447,7 @@ def test_the_shipped_login_page_is_prefilled_with_the_login_hint(site_without_a_
     assert ok.status_code == 302 and ok["Location"].startswith(AUTHORIZE + "?")
 
 
-@pytest.mark.parametrize("hint", [XSS[0], '"><script>alert(1)</script>', "é" * 40, "a@b"])
+@pytest.mark.parametrize("hint", [XSS[0], '"><script>alert(1)</script>', "é" * 40, "a@b", "a" * 255])
 def test_a_login_hint_reaches_the_username_escaped(site_without_a_login_template, hint):
     html = HttpClient().get("/accounts/login/", {"login_hint": hint, "next": "/o/authorize/"}).content.decode()
     field = _username_input(html)

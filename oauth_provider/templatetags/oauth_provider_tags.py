@@ -92,7 +92,7 @@ def client_link(value: Any, client: AbstractClient | None) -> str:
     from ..client_metadata import is_self_registered
 
     url = http_url(value)
-    if not url or client is None or not is_self_registered(client):
+    if not url or not is_self_registered(client):  # no client (None) did not register itself either
         return url
     try:
         host = (urlsplit(url).hostname or "").lower()

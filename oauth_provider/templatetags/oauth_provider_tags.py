@@ -131,9 +131,10 @@ def prefilled(context: template.Context, field: Any) -> Any:
     ``login_hint`` as its value, the hint the authorization endpoint adds to the login URL
     ("the login identifier the End-User might use", OIDC Core §3.1.2.1). Only while the form is
     not bound and the field has no value of its own (a failed login shows what was typed), and
-    only a hint of at most 255 characters with no control character, as the endpoint passes
-    on; anything else (no ``request`` in the context, no hint) renders ``field`` as it is. The
-    value is escaped by the widget like any other."""
+    only a hint of at most 255 characters (the endpoint passes no longer one on) with no control
+    or formatting character (nothing a person could not see or type); anything else (no
+    ``request`` in the context, no hint) renders ``field`` as it is. The value is escaped by the
+    widget like any other."""
     request = context.get("request")
     query = getattr(request, "GET", None)
     hint = query.get("login_hint") if query is not None else None

@@ -220,7 +220,7 @@ def error_page(request: HttpRequest, error: OAuthError, *, back_to: str = "", ba
     status = 400 if error.status < 400 or error.status == 401 else error.status
     context = {"error": error, "back_to": back_to, "back_to_shown": back_to_shown}
     response = render_page(request, "oauth_provider/error.html", context, status=status)
-    if status == 429 and "Retry-After" in error.headers:  # a throttle's page says when to come back
+    if "Retry-After" in error.headers:  # a throttle's page says when to come back (RFC 6585 §4)
         response["Retry-After"] = error.headers["Retry-After"]
     return response
 

@@ -18,7 +18,9 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import translation
 
+from oauth_provider.errors import InsufficientScope, InvalidToken, OAuthError, PublicClientThrottled
 from oauth_provider.models import get_client_model
+from oauth_provider.responses import add_query, bearer_error, error_page
 from oauth_provider.templatetags.oauth_provider_tags import client_link, http_url, image_url, url_host
 from tests.support.a11y import problems
 from tests.support.endpoints import AUTHORIZE, XSS, assert_page_headers, params_for
@@ -364,6 +366,24 @@ def test_ui_locales_chooses_the_pages_language(user, branded, signing_key):
         assert '<html lang="en"' in r.content.decode()
 
 
+def test_ui_locales_skips_a_language_the_site_lists_but_the_pages_cannot_speak(settings):
+    """Spanish is in ``LANGUAGES`` but neither this library nor the site has its catalog: the
+    next tag, English (the pages' own language), is the page's."""
+    from oauth_provider.responses import ui_language
+
+    settings.LANGUAGES = [("en", "English"), ("es", "Spanish"), ("fr", "French")]
+    assert ui_language("es en") == "en"
+    assert ui_language("es fr") == "fr"
+    assert ui_language("es") is None
+    assert ui_language("zz-ZZ fr") == "fr"  # a tag the site does not list is passed over too
+    # the first 8 tags are read, and no more
+    assert ui_language("a b c d e f g fr") == "fr" and ui_language("a b c d e f g h fr") is None
+    settings.LANGUAGES = [("en-gb", "British English"), ("fr", "French")]
+    assert ui_language("en-gb fr") == "en-gb"  # English in any variant: the pages' own language
+    settings.USE_I18N = False  # a site without translation speaks its LANGUAGE_CODE
+    assert ui_language("fr") is None
+
+
 def test_ui_locales_at_logout(user, branded, signing_key):
     """RP-Initiated Logout §2: ``ui_locales`` there too, on the confirmation and the signed-out page."""
     browser = HttpClient()
@@ -539,3 +559,41 @@ def test_every_string_of_the_pages_has_a_french_translation(tmp_path, monkeypatc
     missing = [msgid for refs, flags, msgid, msgstr in _po_entries(merged)
                if "templates/" in refs and msgid and (not msgstr or "fuzzy" in flags)]
     assert missing == []
+
+
+# -- the error page and the Bearer answer, as every endpoint renders them ---------------------
+class _Odd(OAuthError):
+    error = "odd"
+
+
+@pytest.mark.parametrize(("status", "shown"), [(302, 400), (399, 400), (400, 400), (401, 400), (403, 403),
+                                               (404, 404), (500, 500), (503, 503)])
+def test_the_error_page_status(rf, status, shown):
+    """An error page is never a 2xx/3xx (it is no answer to follow) nor a 401 (no HTTP
+    authentication scheme stands behind a page); other statuses stay."""
+    error = _Odd("It went wrong.")
+    error.status = status
+    page = error_page(rf.get("/o/authorize/"), error)
+    assert page.status_code == shown and not page.has_header("Retry-After")
+
+
+def test_a_throttled_page_says_when_to_come_back(rf):
+    page = error_page(rf.get("/o/device/"), PublicClientThrottled(17))
+    assert page.status_code == 429 and page["Retry-After"] == "17"
+
+
+def test_a_bearer_error_names_the_scope_the_resource_requires():
+    answer = bearer_error(InsufficientScope(scopes=["write", "admin"]))
+    assert answer.status_code == 403
+    assert 'scope="write admin"' in answer["WWW-Authenticate"]
+    assert 'scope="read"' in bearer_error(InsufficientScope(scopes=["write"]), scope="read")["WWW-Authenticate"]
+    assert "scope=" not in bearer_error(InvalidToken())["WWW-Authenticate"]
+
+
+def test_a_redirect_adds_its_parameters_to_the_registered_query_as_it_is():
+    """RFC 6749 §3.1.2: the registered query is kept (byte for byte), the response's parameters
+    follow it; a parameter without a value is left out."""
+    assert add_query("https://rp.example/cb", {"code": "c", "state": None}) == "https://rp.example/cb?code=c"
+    assert add_query("https://rp.example/cb?x", {"code": "c"}) == "https://rp.example/cb?x&code=c"
+    assert add_query("https://rp.example/cb?a=%20", {"state": None}) == "https://rp.example/cb?a=%20"
+    assert add_query("https://rp.example/cb", {}) == "https://rp.example/cb"

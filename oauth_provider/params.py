@@ -34,6 +34,9 @@ TOKEN_PARAMETERS = frozenset({
 })
 #: :data:`oauth_provider.jwt.MAX_LENGTH` (not imported: this module sits below it)
 JWT_MAX_LENGTH = 8192
+#: The longest ``login_hint`` (OIDC Core §3.1.2.1) the authorization endpoint passes on to the
+#: login page, which pre-fills it: a name or an address; anything longer is text a link chose.
+LOGIN_HINT_MAX_LENGTH = 255
 
 
 class Params(dict[str, str]):

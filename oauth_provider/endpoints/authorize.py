@@ -48,7 +48,7 @@ from ..issuing import start_grant
 from ..models import get_client_model
 from ..oidc import claims as oidc_claims
 from ..oidc.reauthentication import forget_marker, logged_in_for, login_again, needs_login
-from ..params import request_data
+from ..params import LOGIN_HINT_MAX_LENGTH, request_data
 from ..redirect_uris import display_uri, offered_as_link
 from ..registry import adapter
 from ..responses import (
@@ -177,7 +177,7 @@ class AuthorizationView(View):
         next_url = f"{request.path}?{data.urlencode()}"
         hint = login_hint if login_hint is not None else data.get("login_hint")
         response = redirect_to_login(next_url, provider_settings.LOGIN_URL)
-        if hint and len(hint) <= 255:
+        if hint and len(hint) <= LOGIN_HINT_MAX_LENGTH:
             response["Location"] = add_query(response["Location"], {"login_hint": hint})
         return page_headers(response)
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from django import template
 from django.forms import BoundField
 
+from ..params import LOGIN_HINT_MAX_LENGTH
+
 if TYPE_CHECKING:
     from ..models import AbstractClient
 
@@ -119,10 +121,6 @@ def client_label(client: AbstractClient | None) -> str:
     from ..metadata_documents import display_label
 
     return display_label(client) if client is not None else ""
-
-
-#: the longest ``login_hint`` the authorization endpoint passes on to the login page
-LOGIN_HINT_MAX_LENGTH = 255
 
 
 @register.simple_tag(takes_context=True)
